@@ -1,0 +1,655 @@
+//! The `Story` aggregate: what a story is, what may happen to it and what did.
+//!
+//! Decisions are pure: `handle` looks only at the aggregate's state and the command (which carries
+//! the issuer's role and the clock reading), and writes events. `apply` is the only place state
+//! changes. The state keeps just what decisions need — per development its fingerprint, status and
+//! the sequence that recorded it — so a story with ten thousand developments stays small enough to
+//! snapshot.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{FieldError, StoryError};
+use crate::values::*;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The aggregate type under which stories are stored. Part of every stored event's key:
+/// it must never change.
+pub const AGGREGATE_TYPE: &str = "story";
+
+/// Version of the event payload shapes written by this code. Bump it, and add an upcaster,
+/// when a payload changes shape.
+pub const EVENT_VERSION: &str = "1";
+
+/// How far in the future `occurred_at` may lie (clock skew between newsroom and reporter).
+pub const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
+
+/// A development as a reporter files it. `occurred_at` is optional: left out, it is the moment
+/// the newsroom records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDevelopment {
+    pub id: DevelopmentId,
+    pub kind: DevelopmentKind,
+    pub headline: Headline,
+    pub body: Body,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub actors: Vec<Actor>,
+    pub source: Option<Source>,
+    pub evidence: Evidence,
+    pub urgency: Urgency,
+    pub responds_to: Option<RespondsTo>,
+}
+
+impl NewDevelopment {
+    /// A digest of everything the client sent: two filings with the same id are "the same"
+    /// exactly when their fingerprints are equal.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a development always serialises");
+        let digest = Sha256::digest(json);
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A development as recorded in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Development {
+    pub id: DevelopmentId,
+    pub kind: DevelopmentKind,
+    pub headline: Headline,
+    pub body: Body,
+    /// When it happened in the world.
+    pub occurred_at: DateTime<Utc>,
+    /// When the newsroom recorded it (set by the server).
+    pub recorded_at: DateTime<Utc>,
+    pub actors: Vec<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    pub evidence: Evidence,
+    pub urgency: Urgency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responds_to: Option<RespondsTo>,
+}
+
+/// What an editor's correction changes; absent fields stay as they were.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DevelopmentChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<Headline>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actors: Option<Vec<Actor>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+}
+
+impl DevelopmentChanges {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Whether a recorded development is visible to readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub enum PublicationStatus {
+    Published,
+    PendingReview,
+}
+
+impl PublicationStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PublicationStatus::Published => "published",
+            PublicationStatus::PendingReview => "pending_review",
+        }
+    }
+}
+
+/// What can be asked of a story.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoryCommand {
+    OpenStory {
+        id: StoryId,
+        slug: Slug,
+        headline: Headline,
+        summary: Summary,
+        tags: Vec<Tag>,
+        review_required: bool,
+    },
+    RecordDevelopment(NewDevelopment),
+    ApproveDevelopment {
+        development: DevelopmentId,
+    },
+    RejectDevelopment {
+        development: DevelopmentId,
+        reason: Note,
+    },
+    CorrectDevelopment {
+        development: DevelopmentId,
+        note: Note,
+        changes: DevelopmentChanges,
+    },
+    RetractDevelopment {
+        development: DevelopmentId,
+        reason: Note,
+    },
+    ChangeHeadline {
+        headline: Headline,
+    },
+    ChangeTags {
+        tags: Vec<Tag>,
+    },
+    CloseStory,
+    ReopenStory,
+}
+
+/// A command with who issued it and when: the aggregate's decisions depend on both, and the
+/// clock is read outside so that decisions stay pure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issued {
+    pub by: Role,
+    pub at: DateTime<Utc>,
+    pub command: StoryCommand,
+}
+
+impl Issued {
+    pub fn new(by: Role, at: DateTime<Utc>, command: StoryCommand) -> Self {
+        Self { by, at, command }
+    }
+}
+
+/// What happened to a story. Past tense; names never change once written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoryEvent {
+    StoryOpened {
+        id: StoryId,
+        slug: Slug,
+        headline: Headline,
+        summary: Summary,
+        tags: Vec<Tag>,
+        review_required: bool,
+    },
+    DevelopmentRecorded {
+        development: Development,
+        status: PublicationStatus,
+        fingerprint: String,
+    },
+    DevelopmentApproved {
+        development: DevelopmentId,
+    },
+    DevelopmentRejected {
+        development: DevelopmentId,
+        reason: Note,
+    },
+    DevelopmentCorrected {
+        development: DevelopmentId,
+        note: Note,
+        changes: DevelopmentChanges,
+    },
+    DevelopmentRetracted {
+        development: DevelopmentId,
+        reason: Note,
+    },
+    HeadlineChanged {
+        headline: Headline,
+    },
+    TagsChanged {
+        tags: Vec<Tag>,
+    },
+    StoryClosed,
+    StoryReopened,
+}
+
+impl StoryEvent {
+    /// The development an event concerns, if any.
+    pub fn development_id(&self) -> Option<DevelopmentId> {
+        match self {
+            StoryEvent::DevelopmentRecorded { development, .. } => Some(development.id),
+            StoryEvent::DevelopmentApproved { development }
+            | StoryEvent::DevelopmentRejected { development, .. }
+            | StoryEvent::DevelopmentCorrected { development, .. }
+            | StoryEvent::DevelopmentRetracted { development, .. } => Some(*development),
+            _ => None,
+        }
+    }
+}
+
+impl DomainEvent for StoryEvent {
+    fn event_type(&self) -> String {
+        match self {
+            StoryEvent::StoryOpened { .. } => "StoryOpened",
+            StoryEvent::DevelopmentRecorded { .. } => "DevelopmentRecorded",
+            StoryEvent::DevelopmentApproved { .. } => "DevelopmentApproved",
+            StoryEvent::DevelopmentRejected { .. } => "DevelopmentRejected",
+            StoryEvent::DevelopmentCorrected { .. } => "DevelopmentCorrected",
+            StoryEvent::DevelopmentRetracted { .. } => "DevelopmentRetracted",
+            StoryEvent::HeadlineChanged { .. } => "HeadlineChanged",
+            StoryEvent::TagsChanged { .. } => "TagsChanged",
+            StoryEvent::StoryClosed => "StoryClosed",
+            StoryEvent::StoryReopened => "StoryReopened",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION.to_owned()
+    }
+}
+
+/// Where a development stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevelopmentStatus {
+    PendingReview,
+    Published,
+    Rejected,
+    Retracted,
+}
+
+impl DevelopmentStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DevelopmentStatus::PendingReview => "pending review",
+            DevelopmentStatus::Published => "published",
+            DevelopmentStatus::Rejected => "rejected",
+            DevelopmentStatus::Retracted => "retracted",
+        }
+    }
+}
+
+/// What the aggregate remembers of each development.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevelopmentState {
+    /// Fingerprint of the filing, for idempotent retries.
+    pub fingerprint: String,
+    /// The story sequence of the event that recorded it.
+    pub recorded_in: usize,
+    /// The status it was recorded with (the answer a retry gets again).
+    pub recorded_as: PublicationStatus,
+    pub status: DevelopmentStatus,
+}
+
+/// The story aggregate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Story {
+    id: Option<StoryId>,
+    slug: Option<Slug>,
+    headline: Option<Headline>,
+    tags: Vec<Tag>,
+    review_required: bool,
+    closed: bool,
+    /// Number of events applied: the sequence of the latest event.
+    version: usize,
+    developments: HashMap<DevelopmentId, DevelopmentState>,
+}
+
+impl Story {
+    pub fn is_open(&self) -> bool {
+        self.id.is_some() && !self.closed
+    }
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+    pub fn id(&self) -> Option<StoryId> {
+        self.id
+    }
+    pub fn slug(&self) -> Option<&Slug> {
+        self.slug.as_ref()
+    }
+    /// The sequence of the last event applied (0 for a story never opened).
+    pub fn version(&self) -> usize {
+        self.version
+    }
+    pub fn development(&self, id: &DevelopmentId) -> Option<&DevelopmentState> {
+        self.developments.get(id)
+    }
+    pub fn development_count(&self) -> usize {
+        self.developments.len()
+    }
+
+    fn require_editor(by: Role, action: &'static str) -> Result<(), StoryError> {
+        if by.at_least(Role::Editor) {
+            Ok(())
+        } else {
+            Err(StoryError::Forbidden {
+                required: "editor",
+                action,
+            })
+        }
+    }
+
+    fn existing(&self, id: DevelopmentId) -> Result<&DevelopmentState, StoryError> {
+        self.developments
+            .get(&id)
+            .ok_or(StoryError::DevelopmentNotFound(id))
+    }
+
+    fn not_in_future(
+        field: &'static str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoryError> {
+        if at > now + FUTURE_TOLERANCE {
+            return Err(
+                FieldError::new(field, "must not lie more than 5 minutes in the future").into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn decide_record(
+        &self,
+        new: NewDevelopment,
+        by: Role,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoryEvent>, StoryError> {
+        let fingerprint = new.fingerprint();
+        if let Some(existing) = self.developments.get(&new.id) {
+            // A retry of the same filing is answered from the first one, without a new event.
+            return if existing.fingerprint == fingerprint {
+                Ok(None)
+            } else {
+                Err(StoryError::DevelopmentIdReused(new.id))
+            };
+        }
+        if self.closed {
+            return Err(StoryError::StoryClosed);
+        }
+        if let Some(at) = new.occurred_at {
+            Self::not_in_future("occurred_at", at, now)?;
+        }
+        if matches!(
+            new.kind,
+            DevelopmentKind::AttributionClaimed | DevelopmentKind::DenialIssued
+        ) && new.source.is_none()
+        {
+            return Err(FieldError::new(
+                "source.name",
+                format!("a named source is required for `{}`", new.kind),
+            )
+            .into());
+        }
+        match (new.kind, new.responds_to) {
+            (DevelopmentKind::DenialIssued, None) => {
+                return Err(FieldError::new(
+                    "responds_to",
+                    "a denial must name the development it denies",
+                )
+                .into())
+            }
+            (DevelopmentKind::DenialIssued, Some(r)) if r.stance != Stance::Denies => {
+                return Err(
+                    FieldError::new("responds_to.stance", "a denial's stance is `denies`").into(),
+                )
+            }
+            _ => {}
+        }
+        if let Some(response) = new.responds_to {
+            match self.developments.get(&response.development) {
+                Some(target) if target.status != DevelopmentStatus::Rejected => {}
+                _ => {
+                    return Err(FieldError::new(
+                        "responds_to.development",
+                        format!("no development {} in this story", response.development),
+                    )
+                    .into())
+                }
+            }
+        }
+        let status = if self.review_required && !by.at_least(Role::Editor) {
+            PublicationStatus::PendingReview
+        } else {
+            PublicationStatus::Published
+        };
+        let development = Development {
+            id: new.id,
+            kind: new.kind,
+            headline: new.headline,
+            body: new.body,
+            occurred_at: new.occurred_at.unwrap_or(now),
+            recorded_at: now,
+            actors: new.actors,
+            source: new.source,
+            evidence: new.evidence,
+            urgency: new.urgency,
+            responds_to: new.responds_to,
+        };
+        Ok(Some(StoryEvent::DevelopmentRecorded {
+            development,
+            status,
+            fingerprint,
+        }))
+    }
+
+    /// Decides what a command means for this story: the events to record, or why not.
+    pub fn decide(&self, issued: Issued) -> Result<Vec<StoryEvent>, StoryError> {
+        let Issued { by, at, command } = issued;
+        if let StoryCommand::OpenStory {
+            id,
+            slug,
+            headline,
+            summary,
+            tags,
+            review_required,
+        } = command
+        {
+            if self.exists() {
+                return Err(StoryError::StoryAlreadyOpened);
+            }
+            return Ok(vec![StoryEvent::StoryOpened {
+                id,
+                slug,
+                headline,
+                summary,
+                tags,
+                review_required,
+            }]);
+        }
+        if !self.exists() {
+            return Err(StoryError::StoryNotFound);
+        }
+        let event = match command {
+            StoryCommand::OpenStory { .. } => unreachable!("handled above"),
+            StoryCommand::RecordDevelopment(new) => {
+                return Ok(self.decide_record(new, by, at)?.into_iter().collect())
+            }
+            StoryCommand::ApproveDevelopment { development } => {
+                Self::require_editor(by, "approve a development")?;
+                self.expect_status(development, DevelopmentStatus::PendingReview, "approval")?;
+                StoryEvent::DevelopmentApproved { development }
+            }
+            StoryCommand::RejectDevelopment {
+                development,
+                reason,
+            } => {
+                Self::require_editor(by, "reject a development")?;
+                self.expect_status(development, DevelopmentStatus::PendingReview, "rejection")?;
+                StoryEvent::DevelopmentRejected {
+                    development,
+                    reason,
+                }
+            }
+            StoryCommand::CorrectDevelopment {
+                development,
+                note,
+                changes,
+            } => {
+                Self::require_editor(by, "correct a development")?;
+                let state = self.existing(development)?;
+                if matches!(
+                    state.status,
+                    DevelopmentStatus::Retracted | DevelopmentStatus::Rejected
+                ) {
+                    return Err(StoryError::DevelopmentState {
+                        id: development,
+                        status: state.status.as_str(),
+                        action: "correction",
+                    });
+                }
+                if changes.is_empty() {
+                    return Err(
+                        FieldError::new("changes", "name at least one field to change").into(),
+                    );
+                }
+                if let Some(occurred_at) = changes.occurred_at {
+                    Self::not_in_future("changes.occurred_at", occurred_at, at)?;
+                }
+                StoryEvent::DevelopmentCorrected {
+                    development,
+                    note,
+                    changes,
+                }
+            }
+            StoryCommand::RetractDevelopment {
+                development,
+                reason,
+            } => {
+                Self::require_editor(by, "retract a development")?;
+                self.expect_status(development, DevelopmentStatus::Published, "retraction")?;
+                StoryEvent::DevelopmentRetracted {
+                    development,
+                    reason,
+                }
+            }
+            StoryCommand::ChangeHeadline { headline } => {
+                if self.headline.as_ref() == Some(&headline) {
+                    return Ok(vec![]);
+                }
+                StoryEvent::HeadlineChanged { headline }
+            }
+            StoryCommand::ChangeTags { tags } => {
+                if self.tags == tags {
+                    return Ok(vec![]);
+                }
+                StoryEvent::TagsChanged { tags }
+            }
+            StoryCommand::CloseStory => {
+                Self::require_editor(by, "close a story")?;
+                if self.closed {
+                    return Err(StoryError::StoryStatusUnchanged("closed"));
+                }
+                StoryEvent::StoryClosed
+            }
+            StoryCommand::ReopenStory => {
+                Self::require_editor(by, "reopen a story")?;
+                if !self.closed {
+                    return Err(StoryError::StoryStatusUnchanged("open"));
+                }
+                StoryEvent::StoryReopened
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn expect_status(
+        &self,
+        id: DevelopmentId,
+        expected: DevelopmentStatus,
+        action: &'static str,
+    ) -> Result<(), StoryError> {
+        let state = self.existing(id)?;
+        if state.status != expected {
+            return Err(StoryError::DevelopmentState {
+                id,
+                status: state.status.as_str(),
+                action,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Aggregate for Story {
+    const TYPE: &'static str = AGGREGATE_TYPE;
+    type Command = Issued;
+    type Event = StoryEvent;
+    type Error = StoryError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        self.version += 1;
+        match event {
+            StoryEvent::StoryOpened {
+                id,
+                slug,
+                headline,
+                tags,
+                review_required,
+                ..
+            } => {
+                self.id = Some(id);
+                self.slug = Some(slug);
+                self.headline = Some(headline);
+                self.tags = tags;
+                self.review_required = review_required;
+            }
+            StoryEvent::DevelopmentRecorded {
+                development,
+                status,
+                fingerprint,
+            } => {
+                self.developments.insert(
+                    development.id,
+                    DevelopmentState {
+                        fingerprint,
+                        recorded_in: self.version,
+                        recorded_as: status,
+                        status: match status {
+                            PublicationStatus::Published => DevelopmentStatus::Published,
+                            PublicationStatus::PendingReview => DevelopmentStatus::PendingReview,
+                        },
+                    },
+                );
+            }
+            StoryEvent::DevelopmentApproved { development } => {
+                self.set_status(development, DevelopmentStatus::Published)
+            }
+            StoryEvent::DevelopmentRejected { development, .. } => {
+                self.set_status(development, DevelopmentStatus::Rejected)
+            }
+            StoryEvent::DevelopmentRetracted { development, .. } => {
+                self.set_status(development, DevelopmentStatus::Retracted)
+            }
+            StoryEvent::DevelopmentCorrected { .. } => {}
+            StoryEvent::HeadlineChanged { headline } => self.headline = Some(headline),
+            StoryEvent::TagsChanged { tags } => self.tags = tags,
+            StoryEvent::StoryClosed => self.closed = true,
+            StoryEvent::StoryReopened => self.closed = false,
+        }
+    }
+}
+
+impl Story {
+    fn set_status(&mut self, id: DevelopmentId, status: DevelopmentStatus) {
+        if let Some(state) = self.developments.get_mut(&id) {
+            state.status = status;
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! Given/when/then tests of every rule of the `Story` aggregate.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use cqrs_es::Aggregate;
+use uuid::Uuid;
+
+use crate::*;
+
+type StoryTest = TestFramework<Story>;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 3, 12, 0, 0).unwrap()
+}
+
+fn story_id() -> StoryId {
+    StoryId::from(Uuid::from_u128(1))
+}
+
+fn dev_id(n: u128) -> DevelopmentId {
+    DevelopmentId::from(Uuid::from_u128(1000 + n))
+}
+
+fn opened(review_required: bool) -> StoryEvent {
+    StoryEvent::StoryOpened {
+        id: story_id(),
+        slug: Slug::parse("slug", "campaign-hack").unwrap(),
+        headline: Headline::parse("headline", "Campaign reports a hack").unwrap(),
+        summary: Summary::parse("summary", "").unwrap(),
+        tags: vec![],
+        review_required,
+    }
+}
+
+fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
+    NewDevelopment {
+        id: dev_id(n),
+        kind,
+        headline: Headline::parse("headline", "Something happened").unwrap(),
+        body: Body::parse("body", "Details.").unwrap(),
+        occurred_at: Some(now() - Duration::days(20)),
+        actors: Actor::parse_list("actors", &["Campaign A".into()]).unwrap(),
+        source: Some(Source {
+            name: SourceName::parse("source.name", "Campaign spokesperson").unwrap(),
+            kind: SourceKind::OfficialStatement,
+            url: None,
+        }),
+        evidence: Evidence::NoneProvided,
+        urgency: Urgency::Priority,
+        responds_to: None,
+    }
+}
+
+fn recorded(new: &NewDevelopment, status: PublicationStatus) -> StoryEvent {
+    StoryEvent::DevelopmentRecorded {
+        development: Development {
+            id: new.id,
+            kind: new.kind,
+            headline: new.headline.clone(),
+            body: new.body.clone(),
+            occurred_at: new.occurred_at.unwrap_or(now()),
+            recorded_at: now(),
+            actors: new.actors.clone(),
+            source: new.source.clone(),
+            evidence: new.evidence,
+            urgency: new.urgency,
+            responds_to: new.responds_to,
+        },
+        status,
+        fingerprint: new.fingerprint(),
+    }
+}
+
+fn as_reporter(command: StoryCommand) -> Issued {
+    Issued::new(Role::Reporter, now(), command)
+}
+
+fn as_editor(command: StoryCommand) -> Issued {
+    Issued::new(Role::Editor, now(), command)
+}
+
+fn note(text: &str) -> Note {
+    Note::parse("note", text).unwrap()
+}
+
+fn field_error(field: &'static str, message: &str) -> StoryError {
+    StoryError::Invalid(FieldError::new(field, message))
+}
+
+#[test]
+fn opening_a_story_records_it() {
+    let StoryEvent::StoryOpened {
+        id,
+        slug,
+        headline,
+        summary,
+        tags,
+        review_required,
+    } = opened(false)
+    else {
+        unreachable!()
+    };
+    StoryTest::with(())
+        .given_no_previous_events()
+        .when(as_reporter(StoryCommand::OpenStory {
+            id,
+            slug,
+            headline,
+            summary,
+            tags,
+            review_required,
+        }))
+        .then_expect_events(vec![opened(false)]);
+}
+
+#[test]
+fn opening_a_story_twice_is_refused() {
+    let StoryEvent::StoryOpened {
+        id,
+        slug,
+        headline,
+        summary,
+        ..
+    } = opened(false)
+    else {
+        unreachable!()
+    };
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::OpenStory {
+            id,
+            slug,
+            headline,
+            summary,
+            tags: vec![],
+            review_required: false,
+        }))
+        .then_expect_error(StoryError::StoryAlreadyOpened);
+}
+
+#[test]
+fn recording_on_a_story_never_opened_is_refused() {
+    StoryTest::with(())
+        .given_no_previous_events()
+        .when(as_reporter(StoryCommand::RecordDevelopment(filing(
+            1,
+            DevelopmentKind::HackReported,
+        ))))
+        .then_expect_error(StoryError::StoryNotFound);
+}
+
+#[test]
+fn a_reporters_development_publishes_at_once_without_review() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+}
+
+#[test]
+fn occurred_at_defaults_to_the_moment_of_recording() {
+    let mut new = filing(1, DevelopmentKind::HackReported);
+    new.occurred_at = None;
+    let events = StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new)))
+        .inspect_result()
+        .unwrap();
+    let StoryEvent::DevelopmentRecorded { development, .. } = &events[0] else {
+        panic!("expected a recording, got {events:?}")
+    };
+    assert_eq!(development.occurred_at, now());
+    assert_eq!(development.recorded_at, now());
+}
+
+#[test]
+fn recording_on_a_closed_story_is_refused() {
+    StoryTest::with(())
+        .given(vec![opened(false), StoryEvent::StoryClosed])
+        .when(as_editor(StoryCommand::RecordDevelopment(filing(
+            1,
+            DevelopmentKind::HackReported,
+        ))))
+        .then_expect_error(StoryError::StoryClosed);
+}
+
+#[test]
+fn reopening_a_closed_story_allows_recording_again() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            StoryEvent::StoryClosed,
+            StoryEvent::StoryReopened,
+        ])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+}
+
+#[test]
+fn the_same_filing_twice_is_recorded_once() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+        ])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new)))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn the_same_id_with_different_content_is_a_conflict() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let mut changed = new.clone();
+    changed.headline = Headline::parse("headline", "Something else").unwrap();
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+        ])
+        .when(as_reporter(StoryCommand::RecordDevelopment(changed)))
+        .then_expect_error(StoryError::DevelopmentIdReused(dev_id(1)));
+}
+
+#[test]
+fn occurred_at_more_than_five_minutes_ahead_is_refused() {
+    let mut new = filing(1, DevelopmentKind::HackReported);
+    new.occurred_at = Some(now() + Duration::minutes(6));
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_error(field_error(
+            "occurred_at",
+            "must not lie more than 5 minutes in the future",
+        ));
+    // Within the tolerance, clock skew is accepted.
+    new.occurred_at = Some(now() + Duration::minutes(4));
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+}
+
+#[test]
+fn attributions_and_denials_need_a_named_source() {
+    for kind in [
+        DevelopmentKind::AttributionClaimed,
+        DevelopmentKind::DenialIssued,
+    ] {
+        let mut new = filing(1, kind);
+        new.source = None;
+        StoryTest::with(())
+            .given(vec![opened(false)])
+            .when(as_reporter(StoryCommand::RecordDevelopment(new)))
+            .then_expect_error(field_error(
+                "source.name",
+                &format!("a named source is required for `{kind}`"),
+            ));
+    }
+}
+
+#[test]
+fn a_denial_must_respond_to_a_claim_with_stance_denies() {
+    let claim = filing(1, DevelopmentKind::AttributionClaimed);
+    let given = vec![
+        opened(false),
+        recorded(&claim, PublicationStatus::Published),
+    ];
+    let mut denial = filing(2, DevelopmentKind::DenialIssued);
+    StoryTest::with(())
+        .given(given.clone())
+        .when(as_reporter(StoryCommand::RecordDevelopment(denial.clone())))
+        .then_expect_error(field_error(
+            "responds_to",
+            "a denial must name the development it denies",
+        ));
+
+    denial.responds_to = Some(RespondsTo {
+        development: claim.id,
+        stance: Stance::Disputes,
+    });
+    StoryTest::with(())
+        .given(given.clone())
+        .when(as_reporter(StoryCommand::RecordDevelopment(denial.clone())))
+        .then_expect_error(field_error(
+            "responds_to.stance",
+            "a denial's stance is `denies`",
+        ));
+
+    denial.responds_to = Some(RespondsTo {
+        development: claim.id,
+        stance: Stance::Denies,
+    });
+    StoryTest::with(())
+        .given(given)
+        .when(as_reporter(StoryCommand::RecordDevelopment(denial.clone())))
+        .then_expect_events(vec![recorded(&denial, PublicationStatus::Published)]);
+}
+
+#[test]
+fn a_response_must_name_a_development_of_the_same_story() {
+    let mut response = filing(2, DevelopmentKind::StatementIssued);
+    response.responds_to = Some(RespondsTo {
+        development: dev_id(99),
+        stance: Stance::Supports,
+    });
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(response)))
+        .then_expect_error(field_error(
+            "responds_to.development",
+            &format!("no development {} in this story", dev_id(99)),
+        ));
+}
+
+#[test]
+fn a_response_to_a_rejected_development_is_refused() {
+    let claim = filing(1, DevelopmentKind::AttributionClaimed);
+    let mut response = filing(2, DevelopmentKind::StatementIssued);
+    response.responds_to = Some(RespondsTo {
+        development: claim.id,
+        stance: Stance::Supports,
+    });
+    StoryTest::with(())
+        .given(vec![
+            opened(true),
+            recorded(&claim, PublicationStatus::PendingReview),
+            StoryEvent::DevelopmentRejected {
+                development: claim.id,
+                reason: note("unsourced"),
+            },
+        ])
+        .when(as_editor(StoryCommand::RecordDevelopment(response)))
+        .then_expect_error(field_error(
+            "responds_to.development",
+            &format!("no development {} in this story", claim.id),
+        ));
+}
+
+#[test]
+fn under_review_a_reporters_development_waits_and_an_editors_publishes() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![opened(true)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::PendingReview)]);
+    StoryTest::with(())
+        .given(vec![opened(true)])
+        .when(as_editor(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+}
+
+#[test]
+fn an_editor_approves_or_rejects_a_pending_development_once() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let given = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    StoryTest::with(())
+        .given(given.clone())
+        .when(as_editor(StoryCommand::ApproveDevelopment {
+            development: new.id,
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentApproved {
+            development: new.id,
+        }]);
+    StoryTest::with(())
+        .given(given.clone())
+        .when(as_editor(StoryCommand::RejectDevelopment {
+            development: new.id,
+            reason: note("no second source"),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentRejected {
+            development: new.id,
+            reason: note("no second source"),
+        }]);
+    let mut approved = given;
+    approved.push(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    StoryTest::with(())
+        .given(approved)
+        .when(as_editor(StoryCommand::ApproveDevelopment {
+            development: new.id,
+        }))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: new.id,
+            status: "published",
+            action: "approval",
+        });
+}
+
+#[test]
+fn a_reporter_cannot_approve_correct_or_retract() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let given = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let commands = [
+        (
+            StoryCommand::ApproveDevelopment {
+                development: new.id,
+            },
+            "approve a development",
+        ),
+        (
+            StoryCommand::RejectDevelopment {
+                development: new.id,
+                reason: note("x"),
+            },
+            "reject a development",
+        ),
+        (
+            StoryCommand::CorrectDevelopment {
+                development: new.id,
+                note: note("x"),
+                changes: DevelopmentChanges {
+                    evidence: Some(Evidence::Confirmed),
+                    ..Default::default()
+                },
+            },
+            "correct a development",
+        ),
+        (
+            StoryCommand::RetractDevelopment {
+                development: new.id,
+                reason: note("x"),
+            },
+            "retract a development",
+        ),
+        (StoryCommand::CloseStory, "close a story"),
+    ];
+    for (command, action) in commands {
+        StoryTest::with(())
+            .given(given.clone())
+            .when(as_reporter(command))
+            .then_expect_error(StoryError::Forbidden {
+                required: "editor",
+                action,
+            });
+    }
+}
+
+#[test]
+fn correcting_records_the_note_and_changes() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let changes = DevelopmentChanges {
+        headline: Some(Headline::parse("headline", "Campaign reports a breach").unwrap()),
+        ..Default::default()
+    };
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+        ])
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: new.id,
+            note: note("An earlier version called it a hack."),
+            changes: changes.clone(),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
+            development: new.id,
+            note: note("An earlier version called it a hack."),
+            changes,
+        }]);
+}
+
+#[test]
+fn a_correction_must_change_something() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+        ])
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: new.id,
+            note: note("nothing"),
+            changes: DevelopmentChanges::default(),
+        }))
+        .then_expect_error(field_error("changes", "name at least one field to change"));
+}
+
+#[test]
+fn correcting_a_retracted_development_is_refused() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+            StoryEvent::DevelopmentRetracted {
+                development: new.id,
+                reason: note("could not be confirmed"),
+            },
+        ])
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: new.id,
+            note: note("fix"),
+            changes: DevelopmentChanges {
+                evidence: Some(Evidence::Confirmed),
+                ..Default::default()
+            },
+        }))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: new.id,
+            status: "retracted",
+            action: "correction",
+        });
+}
+
+#[test]
+fn retracting_twice_or_a_pending_development_is_refused() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+        ])
+        .when(as_editor(StoryCommand::RetractDevelopment {
+            development: new.id,
+            reason: note("wrong"),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentRetracted {
+            development: new.id,
+            reason: note("wrong"),
+        }]);
+    StoryTest::with(())
+        .given(vec![
+            opened(false),
+            recorded(&new, PublicationStatus::Published),
+            StoryEvent::DevelopmentRetracted {
+                development: new.id,
+                reason: note("wrong"),
+            },
+        ])
+        .when(as_editor(StoryCommand::RetractDevelopment {
+            development: new.id,
+            reason: note("again"),
+        }))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: new.id,
+            status: "retracted",
+            action: "retraction",
+        });
+    StoryTest::with(())
+        .given(vec![
+            opened(true),
+            recorded(&new, PublicationStatus::PendingReview),
+        ])
+        .when(as_editor(StoryCommand::RetractDevelopment {
+            development: new.id,
+            reason: note("wrong"),
+        }))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: new.id,
+            status: "pending review",
+            action: "retraction",
+        });
+}
+
+#[test]
+fn unknown_developments_are_named_in_the_refusal() {
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_editor(StoryCommand::ApproveDevelopment {
+            development: dev_id(7),
+        }))
+        .then_expect_error(StoryError::DevelopmentNotFound(dev_id(7)));
+}
+
+#[test]
+fn closing_twice_or_reopening_an_open_story_is_refused() {
+    StoryTest::with(())
+        .given(vec![opened(false), StoryEvent::StoryClosed])
+        .when(as_editor(StoryCommand::CloseStory))
+        .then_expect_error(StoryError::StoryStatusUnchanged("closed"));
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_editor(StoryCommand::ReopenStory))
+        .then_expect_error(StoryError::StoryStatusUnchanged("open"));
+}
+
+#[test]
+fn an_unchanged_headline_or_tag_set_records_nothing() {
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::ChangeHeadline {
+            headline: Headline::parse("headline", "Campaign reports a hack").unwrap(),
+        }))
+        .then_expect_events(vec![]);
+    let tags = Tag::parse_list("tags", &["elections".into()]).unwrap();
+    StoryTest::with(())
+        .given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::ChangeTags { tags: tags.clone() }))
+        .then_expect_events(vec![StoryEvent::TagsChanged { tags }]);
+}
+
+#[test]
+fn the_aggregate_remembers_the_sequence_and_status_of_each_filing() {
+    let mut story = Story::default();
+    let new = filing(1, DevelopmentKind::HackReported);
+    story.apply(opened(true));
+    story.apply(recorded(&new, PublicationStatus::PendingReview));
+    story.apply(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    let state = story.development(&new.id).unwrap();
+    assert_eq!(state.recorded_in, 2);
+    assert_eq!(state.recorded_as, PublicationStatus::PendingReview);
+    assert_eq!(state.status, DevelopmentStatus::Published);
+    assert_eq!(story.version(), 3);
+    // The aggregate survives a snapshot round trip unchanged.
+    let json = serde_json::to_value(&story).unwrap();
+    assert_eq!(serde_json::from_value::<Story>(json).unwrap(), story);
+}

@@ -1,0 +1,586 @@
+//! Value types of the story domain. Each one is parsed once at the edge (`parse`), so a value that
+//! reaches the aggregate is valid by construction. Deserialisation is transparent: the event log is
+//! trusted, and tightening a limit later must never make history unreadable.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// Limits on free text, in Unicode scalar values.
+pub mod limits {
+    pub const SLUG: usize = 80;
+    pub const HEADLINE: usize = 200;
+    pub const SUMMARY: usize = 2_000;
+    pub const BODY: usize = 20_000;
+    pub const TAG: usize = 40;
+    pub const TAGS: usize = 20;
+    pub const ACTOR: usize = 120;
+    pub const ACTORS: usize = 50;
+    pub const SOURCE_NAME: usize = 200;
+    pub const URL: usize = 2_000;
+    pub const NOTE: usize = 2_000;
+}
+
+/// A story's identity: a UUID v7 chosen by the server when the story is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String, format = Uuid))]
+pub struct StoryId(Uuid);
+
+impl StoryId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        Uuid::parse_str(raw)
+            .map(Self)
+            .map_err(|_| FieldError::new(field, "must be a UUID"))
+    }
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for StoryId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<Uuid> for StoryId {
+    fn from(value: Uuid) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Display for StoryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A development's identity, chosen by the client: it doubles as the idempotency key of
+/// `RecordDevelopment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String, format = Uuid))]
+pub struct DevelopmentId(Uuid);
+
+impl DevelopmentId {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        Uuid::parse_str(raw)
+            .map(Self)
+            .map_err(|_| FieldError::new(field, "must be a UUID"))
+    }
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl From<Uuid> for DevelopmentId {
+    fn from(value: Uuid) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Display for DevelopmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Refuses control characters other than line breaks and tabs (which only long texts may carry).
+fn check_text(
+    field: &'static str,
+    raw: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    let len = trimmed.chars().count();
+    if len < min {
+        return Err(if min == 1 {
+            FieldError::new(field, "must not be empty")
+        } else {
+            FieldError::new(field, format!("must be at least {min} characters"))
+        });
+    }
+    if len > max {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    let bad = trimmed
+        .chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')));
+    if bad {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, min = $min:expr, max = $max:expr, multiline = $ml:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String))]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+                check_text(field, raw, $min, $max, $ml).map(Self)
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A story's or a development's headline: one line, 1–200 characters.
+    Headline, min = 1, max = limits::HEADLINE, multiline = false
+);
+text_type!(
+    /// A story's summary: up to 2,000 characters, may be empty.
+    Summary, min = 0, max = limits::SUMMARY, multiline = true
+);
+text_type!(
+    /// The text of a development: up to 20,000 characters, may be empty.
+    Body, min = 0, max = limits::BODY, multiline = true
+);
+text_type!(
+    /// An editor's correction note, rejection or retraction reason: shown to readers as written.
+    Note, min = 1, max = limits::NOTE, multiline = true
+);
+text_type!(
+    /// The name of a source: "Ministry of Foreign Affairs", "Campaign spokesperson".
+    SourceName, min = 1, max = limits::SOURCE_NAME, multiline = false
+);
+
+/// A story's unique, URL-safe name: lowercase ASCII letters, digits and single hyphens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String))]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        if raw.is_empty() {
+            return Err(FieldError::new(field, "must not be empty"));
+        }
+        if raw.len() > limits::SLUG {
+            return Err(FieldError::new(
+                field,
+                format!("must be at most {} characters", limits::SLUG),
+            ));
+        }
+        let valid_chars = raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_chars || raw.starts_with('-') || raw.ends_with('-') || raw.contains("--") {
+            return Err(FieldError::new(
+                field,
+                "must be lowercase letters, digits and single hyphens, like `campaign-hack-2026`",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A topic label on a story, same alphabet as a slug.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String))]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        let lowered = raw.trim().to_lowercase();
+        if lowered.is_empty() || lowered.len() > limits::TAG {
+            return Err(FieldError::new(
+                field,
+                format!("must be 1 to {} characters", limits::TAG),
+            ));
+        }
+        if !lowered
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(FieldError::new(
+                field,
+                "must be letters, digits, `-` or `_`",
+            ));
+        }
+        Ok(Self(lowered))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Parses a list of tags: deduplicated, sorted, at most [`limits::TAGS`].
+    pub fn parse_list(field: &'static str, raw: &[String]) -> Result<Vec<Tag>, FieldError> {
+        if raw.len() > limits::TAGS {
+            return Err(FieldError::new(
+                field,
+                format!("at most {} tags", limits::TAGS),
+            ));
+        }
+        let mut tags = raw
+            .iter()
+            .map(|t| Tag::parse(field, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+}
+
+/// A person or organisation named in a development. `name` keeps the original spelling;
+/// `key` is the normalised form used for matching (NFKC, lower case, single spaces), so
+/// "Fancy  Bear" and "fancy bear" are the same actor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Actor {
+    name: String,
+    key: String,
+}
+
+impl Actor {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        let name = check_text(field, raw, 1, limits::ACTOR, false)?;
+        let key = Self::normalise(&name);
+        Ok(Self { name, key })
+    }
+
+    /// The matching key of a name: what the projection and notifier index actors by.
+    pub fn normalise(name: &str) -> String {
+        name.nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Parses a list of actors, dropping repeats of the same key (first spelling wins).
+    pub fn parse_list(field: &'static str, raw: &[String]) -> Result<Vec<Actor>, FieldError> {
+        if raw.len() > limits::ACTORS {
+            return Err(FieldError::new(
+                field,
+                format!("at most {} actors", limits::ACTORS),
+            ));
+        }
+        let mut actors: Vec<Actor> = Vec::with_capacity(raw.len());
+        for name in raw {
+            let actor = Actor::parse(field, name)?;
+            if !actors.iter().any(|a| a.key == actor.key) {
+                actors.push(actor);
+            }
+        }
+        Ok(actors)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+macro_rules! snake_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[cfg_attr(feature = "openapi", derive(ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(rename_all = "snake_case"))]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "unknown value `{s}`, expected one of: {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+snake_enum!(
+    /// What kind of development this is.
+    DevelopmentKind {
+        HackReported => "hack_reported",
+        AttributionClaimed => "attribution_claimed",
+        DenialIssued => "denial_issued",
+        ChargesFiled => "charges_filed",
+        StatementIssued => "statement_issued",
+        ReportPublished => "report_published",
+        CommentRequested => "comment_requested",
+        InvestigationOpened => "investigation_opened",
+        ArrestMade => "arrest_made",
+        RulingIssued => "ruling_issued",
+        Update => "update",
+    }
+);
+
+snake_enum!(
+    /// Where a development's information comes from.
+    SourceKind {
+        OfficialStatement => "official_statement",
+        Document => "document",
+        Report => "report",
+        Anonymous => "anonymous",
+        OwnReporting => "own_reporting",
+        SocialMedia => "social_media",
+    }
+);
+
+snake_enum!(
+    /// How well a development's claim is backed.
+    Evidence {
+        NoneProvided => "none_provided",
+        Circumstantial => "circumstantial",
+        Documentary => "documentary",
+        Confirmed => "confirmed",
+    }
+);
+
+snake_enum!(
+    /// How fast subscribers must hear of it; `flash` always goes out immediately.
+    Urgency {
+        Routine => "routine",
+        Priority => "priority",
+        Flash => "flash",
+    }
+);
+
+snake_enum!(
+    /// How a response relates to the development it answers.
+    Stance {
+        Supports => "supports",
+        Disputes => "disputes",
+        Denies => "denies",
+    }
+);
+
+impl Default for Evidence {
+    fn default() -> Self {
+        Self::NoneProvided
+    }
+}
+
+impl Default for Urgency {
+    fn default() -> Self {
+        Self::Routine
+    }
+}
+
+/// An absolute http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String, format = Uri))]
+pub struct WebUrl(String);
+
+impl WebUrl {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
+        if raw.len() > limits::URL {
+            return Err(FieldError::new(
+                field,
+                format!("must be at most {} characters", limits::URL),
+            ));
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|e| FieldError::new(field, format!("is not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(FieldError::new(field, "must be an http or https URL"));
+        }
+        Ok(Self(url.into()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a development's information comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Source {
+    pub name: SourceName,
+    pub kind: SourceKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<WebUrl>,
+}
+
+/// A link from a response to the development it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RespondsTo {
+    pub development: DevelopmentId,
+    pub stance: Stance,
+}
+
+/// The role of whoever issues a command. Ordered: admin > editor > reporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub enum Role {
+    Reporter,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Reporter => "reporter",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn at_least(&self, other: Role) -> bool {
+        *self >= other
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reporter" => Ok(Role::Reporter),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!(
+                "unknown role `{s}`, expected reporter, editor or admin"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lowercase_words_joined_by_single_hyphens() {
+        assert!(Slug::parse("slug", "campaign-hack-2026").is_ok());
+        for bad in ["", "Campaign", "a--b", "-a", "a-", "a b", "ä"] {
+            let err = Slug::parse("slug", bad).unwrap_err();
+            assert_eq!(err.field, "slug", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn headlines_are_trimmed_bounded_and_single_line() {
+        assert_eq!(
+            Headline::parse("headline", "  Hack  ").unwrap().as_str(),
+            "Hack"
+        );
+        assert!(Headline::parse("headline", "   ").is_err());
+        assert!(Headline::parse("headline", &"x".repeat(limits::HEADLINE + 1)).is_err());
+        assert!(Headline::parse("headline", &"é".repeat(limits::HEADLINE)).is_ok());
+        assert!(Headline::parse("headline", "two\nlines").is_err());
+        assert!(Body::parse("body", "two\nlines").is_ok());
+        assert!(Body::parse("body", "bell\u{7}").is_err());
+    }
+
+    #[test]
+    fn actors_match_by_normalised_key_and_keep_their_spelling() {
+        let a = Actor::parse("actors", "Fancy  Bear").unwrap();
+        let b = Actor::parse("actors", "fancy bear").unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.name(), "Fancy  Bear");
+        // Compatibility forms fold together: full-width letters are the same actor.
+        assert_eq!(Actor::parse("actors", "ＡＰＴ28").unwrap().key(), "apt28");
+        let list = Actor::parse_list("actors", &["GRU".into(), "gru".into()]).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name(), "GRU");
+    }
+
+    #[test]
+    fn enums_name_the_accepted_values_when_refusing() {
+        let err = "hack".parse::<DevelopmentKind>().unwrap_err();
+        assert!(err.contains("hack_reported"), "{err}");
+        assert_eq!(
+            "denial_issued".parse::<DevelopmentKind>().unwrap(),
+            DevelopmentKind::DenialIssued
+        );
+    }
+
+    #[test]
+    fn urls_must_be_absolute_web_urls() {
+        assert!(WebUrl::parse("source.url", "https://example.org/report").is_ok());
+        assert!(WebUrl::parse("source.url", "javascript:alert(1)").is_err());
+        assert!(WebUrl::parse("source.url", "/relative").is_err());
+    }
+
+    #[test]
+    fn tags_are_sorted_and_deduplicated() {
+        let tags = Tag::parse_list(
+            "tags",
+            &["Elections".into(), "cyber".into(), "elections".into()],
+        )
+        .unwrap();
+        let tags: Vec<_> = tags.iter().map(Tag::as_str).collect();
+        assert_eq!(tags, ["cyber", "elections"]);
+    }
+}
