@@ -1,1 +1,18 @@
-//! x
+//! The write side of newsroom: the command service, the SQLite event store with its global feed,
+//! the HTTP command API and token auth.
+//!
+//! **Architecture invariant:** nothing here renders reader views or sends alerts. What other
+//! parts of newsroom learn of the log, they learn from the global feed ([`SqliteStore::read_feed`]
+//! and its wake-up signal [`SqliteStore::subscribe`]), never from in-process callbacks.
+
+pub mod app;
+pub mod auth;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{Application, Settings, StartupError};
+pub use auth::{IssuedToken, Principal, Tokens};
+pub use service::{CommandError, CommandService, Outcome, ServiceOptions};
+pub use store::{FeedEvent, Position, SqliteOptions, SqliteStore, StoreError, Synchronous};

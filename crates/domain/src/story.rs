@@ -148,11 +148,10 @@ pub enum StoryCommand {
         development: DevelopmentId,
         reason: Note,
     },
-    ChangeHeadline {
-        headline: Headline,
-    },
-    ChangeTags {
-        tags: Vec<Tag>,
+    /// Changes the story's headline and/or tags, atomically; unchanged values record nothing.
+    ReviseStory {
+        headline: Option<Headline>,
+        tags: Option<Vec<Tag>>,
     },
     CloseStory,
     ReopenStory,
@@ -526,17 +525,14 @@ impl Story {
                     reason,
                 }
             }
-            StoryCommand::ChangeHeadline { headline } => {
-                if self.headline.as_ref() == Some(&headline) {
-                    return Ok(vec![]);
-                }
-                StoryEvent::HeadlineChanged { headline }
-            }
-            StoryCommand::ChangeTags { tags } => {
-                if self.tags == tags {
-                    return Ok(vec![]);
-                }
-                StoryEvent::TagsChanged { tags }
+            StoryCommand::ReviseStory { headline, tags } => {
+                let headline = headline
+                    .filter(|h| self.headline.as_ref() != Some(h))
+                    .map(|headline| StoryEvent::HeadlineChanged { headline });
+                let tags = tags
+                    .filter(|t| &self.tags != t)
+                    .map(|tags| StoryEvent::TagsChanged { tags });
+                return Ok(headline.into_iter().chain(tags).collect());
             }
             StoryCommand::CloseStory => {
                 Self::require_editor(by, "close a story")?;

@@ -585,18 +585,26 @@ fn closing_twice_or_reopening_an_open_story_is_refused() {
 }
 
 #[test]
-fn an_unchanged_headline_or_tag_set_records_nothing() {
+fn a_revision_records_only_what_changed_in_one_go() {
     StoryTest::with(())
         .given(vec![opened(false)])
-        .when(as_reporter(StoryCommand::ChangeHeadline {
-            headline: Headline::parse("headline", "Campaign reports a hack").unwrap(),
+        .when(as_reporter(StoryCommand::ReviseStory {
+            headline: Some(Headline::parse("headline", "Campaign reports a hack").unwrap()),
+            tags: None,
         }))
         .then_expect_events(vec![]);
     let tags = Tag::parse_list("tags", &["elections".into()]).unwrap();
+    let headline = Headline::parse("headline", "Two campaigns report hacks").unwrap();
     StoryTest::with(())
         .given(vec![opened(false)])
-        .when(as_reporter(StoryCommand::ChangeTags { tags: tags.clone() }))
-        .then_expect_events(vec![StoryEvent::TagsChanged { tags }]);
+        .when(as_reporter(StoryCommand::ReviseStory {
+            headline: Some(headline.clone()),
+            tags: Some(tags.clone()),
+        }))
+        .then_expect_events(vec![
+            StoryEvent::HeadlineChanged { headline },
+            StoryEvent::TagsChanged { tags },
+        ]);
 }
 
 #[test]

@@ -432,7 +432,7 @@ impl Default for Urgency {
 /// An absolute http(s) URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String, format = Uri))]
+#[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String))]
 pub struct WebUrl(String);
 
 impl WebUrl {

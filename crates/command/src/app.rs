@@ -1,0 +1,130 @@
+//! Start-up: builds the store, the service and the HTTP server from [`Settings`], and runs them
+//! until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::auth::Tokens;
+use crate::http::{self, AppState};
+use crate::service::{CommandService, ServiceOptions};
+use crate::store::{SqliteOptions, SqliteStore, StoreError, Synchronous};
+
+/// Settings of the command side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address to listen on, `host:port`; port 0 picks a free port.
+    pub listen: String,
+    /// The SQLite event store file.
+    pub database_path: PathBuf,
+    pub synchronous: Synchronous,
+    /// A snapshot of a story is stored every this many of its events.
+    pub snapshot_every: usize,
+    /// Stories whose aggregate stays in memory.
+    pub aggregate_cache: usize,
+    /// Requests taking longer are answered 408.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_path: PathBuf::from("data/newsroom.db"),
+            synchronous: Synchronous::Full,
+            snapshot_every: 100,
+            aggregate_cache: 10_000,
+            request_timeout_secs: 15,
+        }
+    }
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the event store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// The running command side: event store, command service, HTTP API.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = SqliteStore::open(
+            &settings.database_path,
+            SqliteOptions {
+                synchronous: settings.synchronous,
+                ..Default::default()
+            },
+        )?;
+        let service = CommandService::new(
+            store.clone(),
+            ServiceOptions {
+                snapshot_every: settings.snapshot_every,
+                cache_capacity: settings.aggregate_cache,
+            },
+        );
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                address: settings.listen.clone(),
+                source,
+            })?;
+        let state = AppState {
+            service: Arc::new(service),
+            tokens: Tokens::new(store.clone()),
+            store,
+            metrics: crate::telemetry::metrics_handle(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = http::router(
+            self.state,
+            Duration::from_secs(self.settings.request_timeout_secs.max(1)),
+        );
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,258 @@
+//! The JSON shapes of the command API, and their parsing into domain commands. Every field that
+//! is refused is named in the problem answer.
+
+use chrono::{DateTime, Utc};
+use newsroom_domain::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::problem::Problem;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenStoryRequest {
+    /// Unique, URL-safe name: `campaign-hack-2026`.
+    pub slug: String,
+    pub headline: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When set, reporters' developments wait for an editor's approval.
+    #[serde(default)]
+    pub review_required: bool,
+}
+
+impl OpenStoryRequest {
+    pub fn parse(self, id: StoryId) -> Result<StoryCommand, Problem> {
+        Ok(StoryCommand::OpenStory {
+            id,
+            slug: Slug::parse("slug", &self.slug)?,
+            headline: Headline::parse("headline", &self.headline)?,
+            summary: Summary::parse("summary", &self.summary)?,
+            tags: Tag::parse_list("tags", &self.tags)?,
+            review_required: self.review_required,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRequest {
+    pub name: String,
+    pub kind: SourceKind,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl SourceRequest {
+    fn parse(self, prefix: &'static str) -> Result<Source, Problem> {
+        let (name_field, url_field) = match prefix {
+            "changes.source" => ("changes.source.name", "changes.source.url"),
+            _ => ("source.name", "source.url"),
+        };
+        Ok(Source {
+            name: SourceName::parse(name_field, &self.name)?,
+            kind: self.kind,
+            url: self
+                .url
+                .as_deref()
+                .map(|u| WebUrl::parse(url_field, u))
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondsToRequest {
+    pub development: Uuid,
+    pub stance: Stance,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordDevelopmentRequest {
+    /// Chosen by the client; sending the same filing again is safe.
+    pub id: Uuid,
+    pub kind: DevelopmentKind,
+    pub headline: String,
+    #[serde(default)]
+    pub body: String,
+    /// When it happened (RFC 3339). Defaults to now; at most 5 minutes ahead.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub actors: Vec<String>,
+    #[serde(default)]
+    pub source: Option<SourceRequest>,
+    #[serde(default)]
+    pub evidence: Evidence,
+    #[serde(default)]
+    pub urgency: Urgency,
+    #[serde(default)]
+    pub responds_to: Option<RespondsToRequest>,
+}
+
+impl RecordDevelopmentRequest {
+    pub fn parse(self) -> Result<StoryCommand, Problem> {
+        Ok(StoryCommand::RecordDevelopment(NewDevelopment {
+            id: self.id.into(),
+            kind: self.kind,
+            headline: Headline::parse("headline", &self.headline)?,
+            body: Body::parse("body", &self.body)?,
+            occurred_at: self.occurred_at,
+            actors: Actor::parse_list("actors", &self.actors)?,
+            source: self.source.map(|s| s.parse("source")).transpose()?,
+            evidence: self.evidence,
+            urgency: self.urgency,
+            responds_to: self.responds_to.map(|r| RespondsTo {
+                development: r.development.into(),
+                stance: r.stance,
+            }),
+        }))
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Shown to readers as written.
+    pub reason: String,
+}
+
+impl ReasonRequest {
+    pub fn parse(self) -> Result<Note, Problem> {
+        Ok(Note::parse("reason", &self.reason)?)
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesRequest {
+    #[serde(default)]
+    pub headline: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub actors: Option<Vec<String>>,
+    #[serde(default)]
+    pub source: Option<SourceRequest>,
+    #[serde(default)]
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionRequest {
+    /// Shown to readers as written.
+    pub note: String,
+    pub changes: ChangesRequest,
+}
+
+impl CorrectionRequest {
+    pub fn parse(self, development: DevelopmentId) -> Result<StoryCommand, Problem> {
+        let c = self.changes;
+        Ok(StoryCommand::CorrectDevelopment {
+            development,
+            note: Note::parse("note", &self.note)?,
+            changes: DevelopmentChanges {
+                headline: c
+                    .headline
+                    .map(|h| Headline::parse("changes.headline", &h))
+                    .transpose()?,
+                body: c
+                    .body
+                    .map(|b| Body::parse("changes.body", &b))
+                    .transpose()?,
+                occurred_at: c.occurred_at,
+                actors: c
+                    .actors
+                    .map(|a| Actor::parse_list("changes.actors", &a))
+                    .transpose()?,
+                source: c.source.map(|s| s.parse("changes.source")).transpose()?,
+                evidence: c.evidence,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseStoryRequest {
+    #[serde(default)]
+    pub headline: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+impl ReviseStoryRequest {
+    pub fn parse(self) -> Result<StoryCommand, Problem> {
+        if self.headline.is_none() && self.tags.is_none() {
+            return Err(Problem::invalid(
+                "headline",
+                "send `headline`, `tags` or both",
+            ));
+        }
+        Ok(StoryCommand::ReviseStory {
+            headline: self
+                .headline
+                .map(|h| Headline::parse("headline", &h))
+                .transpose()?,
+            tags: self.tags.map(|t| Tag::parse_list("tags", &t)).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    pub role: Role,
+    /// Who the token is for: shown as the author of what it records.
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoryOpened {
+    pub id: StoryId,
+    pub slug: String,
+    pub headline: String,
+    pub sequence: usize,
+    pub position: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DevelopmentFiled {
+    pub id: DevelopmentId,
+    pub story_id: StoryId,
+    pub sequence: usize,
+    pub position: i64,
+    pub status: PublicationStatus,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandAccepted {
+    pub story_id: StoryId,
+    /// The story's newest sequence after the command.
+    pub sequence: usize,
+    /// Global position of the newest event: pass it as `min_position` to read your write.
+    pub position: i64,
+    /// Types of the events recorded; empty when nothing changed.
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPage {
+    pub events: Vec<crate::store::FeedEvent>,
+    /// Pass as `after` to get the next page.
+    pub next_after: i64,
+    /// The newest position in the log.
+    pub head: i64,
+}

@@ -1,0 +1,174 @@
+//! Request extractors whose failures are problem details naming what was wrong.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use newsroom_domain::Role;
+use serde::de::DeserializeOwned;
+
+use super::problem::Problem;
+use super::AppState;
+use crate::auth::Principal;
+
+/// A JSON request body. Malformed JSON is a 400; JSON of the wrong shape is a 422 naming the
+/// offending field (`source.kind`, `actors[2]`); an oversized body is a 413.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || v.to_ascii_lowercase().ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    status,
+                    "payload-too-large",
+                    "Request body too large",
+                    "the request body exceeds the size limit",
+                )
+            } else {
+                Problem::bad_request(None, rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, naming the path of the first offending value.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = (path != ".").then_some(path);
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let detail = match &field {
+                    Some(f) => format!("{f}: {inner}"),
+                    None => inner.to_string(),
+                };
+                match field {
+                    Some(f) => Problem::invalid(f, detail),
+                    None => Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation",
+                        "Invalid body",
+                        detail,
+                    ),
+                }
+            }
+            _ => Problem::bad_request(None, format!("malformed JSON: {inner}")),
+        }
+    })
+}
+
+/// The authenticated caller. Missing or unknown tokens are a 401.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl Auth {
+    /// Refuses callers below `role` with a 403.
+    pub fn require(&self, role: Role) -> Result<&Principal, Problem> {
+        if self.0.role.at_least(role) {
+            Ok(&self.0)
+        } else {
+            Err(Problem::forbidden(format!(
+                "this needs the {role} role; your token has the {} role",
+                self.0.role
+            )))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Auth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(Problem::unauthorized)?;
+        match state.tokens.authenticate(token).await? {
+            Some(principal) => Ok(Auth(principal)),
+            None => Err(Problem::unauthorized()),
+        }
+    }
+}
+
+/// Parses query parameters `name=value`; a repeated or unknown name is refused.
+pub fn query_params(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<String, String>, Problem> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(Problem::bad_request(
+                Some(&k),
+                format!("unknown query parameter `{k}`"),
+            ));
+        }
+        if out.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(Problem::bad_request(
+                Some(&k),
+                format!("query parameter `{k}` given twice"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses an integer query parameter within bounds.
+pub fn int_param(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, Problem> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(Problem::bad_request(
+                Some(name),
+                format!("`{name}` must be an integer from {min} to {max}"),
+            )),
+        },
+    }
+}

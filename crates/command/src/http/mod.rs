@@ -1,0 +1,483 @@
+//! The HTTP command API (`/v1`), health, metrics and the OpenAPI document.
+//!
+//! Handlers only translate: authenticate, parse the body into a domain command, call the
+//! [`CommandService`], shape the answer. Every error becomes a [`Problem`] in one place
+//! (`problem.rs`); 5xx causes are logged by middleware, never sent.
+
+mod dto;
+mod extract;
+pub mod problem;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use newsroom_domain::{DevelopmentId, PublicationStatus, Role, StoryCommand, StoryId};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use dto::*;
+pub use extract::{parse_json, Auth, JsonBody};
+use problem::{InternalError, Problem};
+
+use crate::auth::{IssuedToken, Tokens};
+use crate::service::{CommandService, Outcome};
+use crate::store::SqliteStore;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<CommandService>,
+    pub tokens: Tokens,
+    pub store: SqliteStore,
+    pub metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "newsroom",
+        description = "Event-sourced story tracker: the command API. Writes need `Authorization: Bearer <token>`; errors are RFC 9457 problem details."
+    ),
+    paths(
+        open_story, revise_story, record_development, approve_development, reject_development,
+        correct_development, retract_development, close_story, reopen_story, story_events,
+        global_feed, create_token, revoke_token, healthz
+    ),
+    components(schemas(
+        OpenStoryRequest, RecordDevelopmentRequest, SourceRequest, RespondsToRequest,
+        ReasonRequest, CorrectionRequest, ChangesRequest, ReviseStoryRequest, CreateTokenRequest,
+        EmptyRequest, StoryOpened, DevelopmentFiled, CommandAccepted, FeedPage, IssuedToken,
+        Problem, crate::store::FeedEvent
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Builds the router with its middleware.
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let api = Router::new()
+        .route("/v1/stories", post(open_story))
+        .route("/v1/stories/{id}", patch(revise_story))
+        .route("/v1/stories/{id}/developments", post(record_development))
+        .route(
+            "/v1/stories/{id}/developments/{dev}/approval",
+            post(approve_development),
+        )
+        .route(
+            "/v1/stories/{id}/developments/{dev}/rejection",
+            post(reject_development),
+        )
+        .route(
+            "/v1/stories/{id}/developments/{dev}/corrections",
+            post(correct_development),
+        )
+        .route(
+            "/v1/stories/{id}/developments/{dev}/retraction",
+            post(retract_development),
+        )
+        .route("/v1/stories/{id}/close", post(close_story))
+        .route("/v1/stories/{id}/reopen", post(reopen_story))
+        .route("/v1/stories/{id}/events", get(story_events))
+        .route("/v1/events", get(global_feed))
+        .route("/v1/tokens", post(create_token))
+        .route("/v1/tokens/{id}", delete(revoke_token))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .route("/", get(index))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    api.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Logs the cause of every 5xx once, here, instead of inside the error conversions.
+async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
+        tracing::error!(%method, %path, status = response.status().as_u16(), %cause, "request failed");
+    }
+    response
+}
+
+fn story_id(raw: &str) -> Result<StoryId, Problem> {
+    StoryId::parse("story_id", raw)
+        .map_err(|e| Problem::bad_request(Some("story_id"), e.to_string()))
+}
+
+fn development_id(raw: &str) -> Result<DevelopmentId, Problem> {
+    DevelopmentId::parse("development_id", raw)
+        .map_err(|e| Problem::bad_request(Some("development_id"), e.to_string()))
+}
+
+fn accepted(outcome: Outcome) -> Json<CommandAccepted> {
+    use cqrs_es::DomainEvent;
+    Json(CommandAccepted {
+        story_id: outcome.story_id,
+        sequence: outcome.sequence,
+        position: outcome.position,
+        events: outcome.events.iter().map(|e| e.event_type()).collect(),
+    })
+}
+
+/// Open a story.
+#[utoipa::path(post, path = "/v1/stories", request_body = OpenStoryRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = StoryOpened), (status = 409, body = Problem, description = "slug taken"),
+        (status = 422, body = Problem)))]
+async fn open_story(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(request): JsonBody<OpenStoryRequest>,
+) -> Result<(StatusCode, Json<StoryOpened>), Problem> {
+    let by = auth.require(Role::Reporter)?;
+    let id = StoryId::new();
+    let command = request.parse(id)?;
+    let (slug, headline) = match &command {
+        StoryCommand::OpenStory { slug, headline, .. } => (slug.to_string(), headline.to_string()),
+        _ => unreachable!("parse builds an OpenStory"),
+    };
+    let outcome = state.service.execute(id, by, command).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StoryOpened {
+            id,
+            slug,
+            headline,
+            sequence: outcome.sequence,
+            position: outcome.position,
+        }),
+    ))
+}
+
+/// Change a story's headline and/or tags.
+#[utoipa::path(patch, path = "/v1/stories/{id}", request_body = ReviseStoryRequest,
+    security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
+    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem)))]
+async fn revise_story(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<ReviseStoryRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    let by = auth.require(Role::Reporter)?;
+    let id = story_id(&id)?;
+    let outcome = state.service.execute(id, by, request.parse()?).await?;
+    Ok(accepted(outcome))
+}
+
+/// Record a development. Sending the same filing (same `id`, same content) again answers 200 with
+/// the original result and records nothing; the same `id` with other content is a 409.
+#[utoipa::path(post, path = "/v1/stories/{id}/developments", request_body = RecordDevelopmentRequest,
+    security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
+    responses((status = 201, body = DevelopmentFiled), (status = 200, body = DevelopmentFiled, description = "a repeated filing"),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn record_development(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<RecordDevelopmentRequest>,
+) -> Result<(StatusCode, Json<DevelopmentFiled>), Problem> {
+    let by = auth.require(Role::Reporter)?;
+    let story = story_id(&id)?;
+    let development: DevelopmentId = request.id.into();
+    let outcome = state.service.execute(story, by, request.parse()?).await?;
+    let (status_code, status) = match (&outcome.replay_of, outcome.events.first()) {
+        (Some((_, status)), _) => (StatusCode::OK, *status),
+        (None, Some(newsroom_domain::StoryEvent::DevelopmentRecorded { status, .. })) => {
+            (StatusCode::CREATED, *status)
+        }
+        _ => (StatusCode::CREATED, PublicationStatus::Published),
+    };
+    Ok((
+        status_code,
+        Json(DevelopmentFiled {
+            id: development,
+            story_id: story,
+            sequence: outcome.sequence,
+            position: outcome.position,
+            status,
+        }),
+    ))
+}
+
+async fn editor_command(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    command: impl FnOnce() -> Result<StoryCommand, Problem>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    let by = auth.require(Role::Editor)?;
+    let id = story_id(id)?;
+    let outcome = state.service.execute(id, by, command()?).await?;
+    Ok(accepted(outcome))
+}
+
+/// Approve a pending development (editors).
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/approval", request_body = EmptyRequest,
+    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn approve_development(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, dev)): Path<(String, String)>,
+    _body: JsonBody<EmptyRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || {
+        Ok(StoryCommand::ApproveDevelopment {
+            development: development_id(&dev)?,
+        })
+    })
+    .await
+}
+
+/// Reject a pending development (editors).
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/rejection", request_body = ReasonRequest,
+    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn reject_development(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, dev)): Path<(String, String)>,
+    JsonBody(request): JsonBody<ReasonRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || {
+        Ok(StoryCommand::RejectDevelopment {
+            development: development_id(&dev)?,
+            reason: request.parse()?,
+        })
+    })
+    .await
+}
+
+/// Correct a development (editors): a note for readers and the changed fields.
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/corrections", request_body = CorrectionRequest,
+    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn correct_development(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, dev)): Path<(String, String)>,
+    JsonBody(request): JsonBody<CorrectionRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || request.parse(development_id(&dev)?)).await
+}
+
+/// Retract a published development (editors). It stays visible to readers, struck through.
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/retraction", request_body = ReasonRequest,
+    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn retract_development(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, dev)): Path<(String, String)>,
+    JsonBody(request): JsonBody<ReasonRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || {
+        Ok(StoryCommand::RetractDevelopment {
+            development: development_id(&dev)?,
+            reason: request.parse()?,
+        })
+    })
+    .await
+}
+
+/// Close a story: no further developments until it is reopened (editors).
+#[utoipa::path(post, path = "/v1/stories/{id}/close", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = Problem)))]
+async fn close_story(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || Ok(StoryCommand::CloseStory)).await
+}
+
+/// Reopen a closed story (editors).
+#[utoipa::path(post, path = "/v1/stories/{id}/reopen", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = Problem)))]
+async fn reopen_story(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || Ok(StoryCommand::ReopenStory)).await
+}
+
+/// A story's raw event history with positions, authors and timestamps (editors).
+#[utoipa::path(get, path = "/v1/stories/{id}/events", security(("bearer" = [])),
+    params(("id" = String, Path, description = "story id or slug")),
+    responses((status = 200, body = [crate::store::FeedEvent]), (status = 404, body = Problem)))]
+async fn story_events(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::store::FeedEvent>>, Problem> {
+    auth.require(Role::Editor)?;
+    let id = match StoryId::parse("story_id", &id) {
+        Ok(id) => id.to_string(),
+        Err(_) => state
+            .store
+            .story_by_slug(id.clone())
+            .await?
+            .ok_or_else(|| Problem::not_found(format!("no story `{id}`")))?,
+    };
+    let events = state.store.story_events(id.clone()).await?;
+    if events.is_empty() {
+        return Err(Problem::not_found(format!("no story `{id}`")));
+    }
+    Ok(Json(events))
+}
+
+/// The global event feed, in commit order (admins). Positions have no gaps.
+#[utoipa::path(get, path = "/v1/events", security(("bearer" = [])),
+    params(("after" = Option<i64>, Query, description = "position to read after (default 0)"),
+        ("limit" = Option<i64>, Query, description = "1–1000, default 100")),
+    responses((status = 200, body = FeedPage), (status = 400, body = Problem)))]
+async fn global_feed(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<FeedPage>, Problem> {
+    auth.require(Role::Admin)?;
+    let params = extract::query_params(query.as_deref(), &["after", "limit"])?;
+    let after = extract::int_param(&params, "after", 0, 0, i64::MAX)?;
+    let limit = extract::int_param(&params, "limit", 100, 1, 1000)?;
+    let head = state.store.head();
+    let events = state.store.read_feed(after, limit as usize).await?;
+    let next_after = events.last().map_or(after, |e| e.position);
+    Ok(Json(FeedPage {
+        events,
+        next_after,
+        head,
+    }))
+}
+
+/// Create an API token (admins). The token is in this answer only.
+#[utoipa::path(post, path = "/v1/tokens", request_body = CreateTokenRequest, security(("bearer" = [])),
+    responses((status = 201, body = IssuedToken), (status = 403, body = Problem)))]
+async fn create_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(request): JsonBody<CreateTokenRequest>,
+) -> Result<(StatusCode, Json<IssuedToken>), Problem> {
+    auth.require(Role::Admin)?;
+    let name = newsroom_domain::SourceName::parse("name", &request.name)?;
+    let issued = state
+        .tokens
+        .create(request.role, name.as_str().to_owned())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Revoke a token (admins); it stops working at once.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    auth.require(Role::Admin)?;
+    if state.tokens.revoke(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found("no such live token"))
+    }
+}
+
+/// Health of the process and its dependencies.
+#[utoipa::path(get, path = "/healthz", responses((status = 200), (status = 503)))]
+async fn healthz(State(state): State<AppState>) -> Response {
+    let store = state
+        .store
+        .with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await;
+    let (status, event_store) = match store {
+        Ok(_) => (StatusCode::OK, "ok".to_owned()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unhealthy" },
+        "checks": { "event_store": event_store },
+        "head_position": state.store.head(),
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    metrics::gauge!("newsroom_feed_head_position").set(state.store.head() as f64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such resource")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this resource does not accept that method",
+    )
+}

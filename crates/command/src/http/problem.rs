@@ -1,0 +1,197 @@
+//! RFC 9457 problem details: the one shape every error of the API takes, and the one place
+//! errors of the lower layers become HTTP statuses.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use newsroom_domain::{FieldError, StoryError};
+use serde::Serialize;
+
+use crate::service::CommandError;
+use crate::store::StoreError;
+
+/// An error answer: `application/problem+json`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, e.g. `urn:newsroom:problem:validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request field the problem concerns, in dotted form (`source.name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip)]
+    retry_after: Option<u64>,
+    /// Kept for the error-logging middleware; never sent.
+    #[serde(skip)]
+    internal: Option<String>,
+}
+
+/// The cause of a 5xx, handed to the logging middleware as a response extension.
+#[derive(Debug, Clone)]
+pub struct InternalError(pub String);
+
+impl Problem {
+    pub fn new(status: StatusCode, name: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:newsroom:problem:{name}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+            internal: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid field",
+            detail,
+        )
+        .with_field(field)
+    }
+
+    pub fn bad_request(field: Option<&str>, detail: impl Into<String>) -> Self {
+        let p = Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        );
+        match field {
+            Some(f) => p.with_field(f),
+            None => p,
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            "send a valid token as `Authorization: Bearer <token>`",
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
+        .retry_after(1)
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut p = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed to carry out the request; nothing was recorded",
+        );
+        p.internal = Some(cause.to_string());
+        p
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry_after = self.retry_after;
+        let internal = self.internal.clone();
+        let mut response = (status, axum::Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(cause) = internal {
+            response.extensions_mut().insert(InternalError(cause));
+        }
+        response
+    }
+}
+
+impl From<FieldError> for Problem {
+    fn from(e: FieldError) -> Self {
+        Problem::invalid(e.field.clone(), e.to_string())
+    }
+}
+
+impl From<StoryError> for Problem {
+    fn from(e: StoryError) -> Self {
+        let detail = e.to_string();
+        match e {
+            StoryError::Invalid(f) => f.into(),
+            StoryError::StoryNotFound | StoryError::DevelopmentNotFound(_) => {
+                Problem::not_found(detail)
+            }
+            StoryError::DevelopmentIdReused(_) => Problem::conflict(detail).with_field("id"),
+            StoryError::StoryAlreadyOpened
+            | StoryError::StoryClosed
+            | StoryError::StoryStatusUnchanged(_)
+            | StoryError::DevelopmentState { .. } => Problem::conflict(detail),
+            StoryError::Forbidden { .. } => Problem::forbidden(detail),
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            Problem::unavailable("the event store is busy or unavailable; try again")
+        } else {
+            Problem::internal(e)
+        }
+    }
+}
+
+impl From<CommandError> for Problem {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Refused(e) => e.into(),
+            CommandError::SlugTaken(slug) => {
+                Problem::conflict(format!("the slug `{slug}` is already taken")).with_field("slug")
+            }
+            CommandError::Conflict => Problem::conflict(
+                "the story kept changing while this command was decided; try again",
+            ),
+            CommandError::Store(e) => e.into(),
+            CommandError::Corrupt(cause) => Problem::internal(cause),
+        }
+    }
+}

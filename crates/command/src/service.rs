@@ -1,0 +1,322 @@
+//! The command service: loads a story, lets the aggregate decide, appends the events.
+//!
+//! Aggregates are kept in an LRU cache, one async lock per story, so a command on a story with ten
+//! thousand developments neither replays its history nor copies its state. The cache is only an
+//! optimisation: the store refuses any append that does not continue the story's sequence, and on
+//! such a conflict (another process wrote first, or the cache was stale) the story is reloaded and
+//! the command decided again, a bounded number of times. Cold loads go through cqrs-es's snapshot
+//! store, so they read one snapshot plus at most `snapshot_every` events.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{SecondsFormat, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
+use newsroom_domain::{
+    DevelopmentId, Issued, PublicationStatus, Story, StoryCommand, StoryError, StoryEvent, StoryId,
+};
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::store::{Position, SqliteStore, StoreError};
+
+/// How many times a command is decided again after losing a race for its story.
+pub const MAX_RETRIES: usize = 5;
+
+/// Why a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Refused(#[from] StoryError),
+    #[error("the slug `{0}` is taken")]
+    SlugTaken(String),
+    #[error("the story kept changing concurrently; try again")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored history cannot be read: {0}")]
+    Corrupt(String),
+}
+
+/// What a carried-out command did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub story_id: StoryId,
+    /// The sequence of the story's newest event after the command.
+    pub sequence: usize,
+    /// The global position of that event: read views are current once they reach it.
+    pub position: Position,
+    /// The events this command recorded; empty when it changed nothing (an idempotent retry).
+    pub events: Vec<StoryEvent>,
+    /// Set when the command repeated an earlier filing: the answer is the original one.
+    pub replay_of: Option<(DevelopmentId, PublicationStatus)>,
+}
+
+struct Cached {
+    story: Story,
+    snapshot_version: Option<usize>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+/// Settings of the command service.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Write a snapshot every this many events of a story.
+    pub snapshot_every: usize,
+    /// Stories whose aggregate is kept in memory.
+    pub cache_capacity: usize,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 100,
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+/// Carries out story commands. Cheap to share behind an `Arc`.
+pub struct CommandService {
+    store: SqliteStore,
+    loader: PersistedEventStore<SqliteStore, Story>,
+    cache: Mutex<lru::LruCache<StoryId, Slot>>,
+    snapshot_every: usize,
+}
+
+impl std::fmt::Debug for CommandService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandService")
+            .field("store", &self.store)
+            .field("snapshot_every", &self.snapshot_every)
+            .finish()
+    }
+}
+
+impl CommandService {
+    pub fn new(store: SqliteStore, options: ServiceOptions) -> Self {
+        let snapshot_every = options.snapshot_every.max(1);
+        Self {
+            loader: PersistedEventStore::new_snapshot_store(store.clone(), snapshot_every),
+            store,
+            cache: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(options.cache_capacity.max(1)).expect("capacity is at least 1"),
+            )),
+            snapshot_every,
+        }
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    fn slot(&self, id: StoryId) -> Slot {
+        let mut cache = self.cache.lock().expect("cache lock poisoned");
+        cache.get_or_insert(id, Slot::default).clone()
+    }
+
+    async fn load(&self, id: StoryId) -> Result<Cached, CommandError> {
+        let context =
+            self.loader
+                .load_aggregate(&id.to_string())
+                .await
+                .map_err(|e| match e {
+                    AggregateError::DatabaseConnectionError(e)
+                    | AggregateError::UnexpectedError(e) => CommandError::Corrupt(e.to_string()),
+                    AggregateError::DeserializationError(e) => CommandError::Corrupt(e.to_string()),
+                    AggregateError::AggregateConflict => CommandError::Conflict,
+                    AggregateError::UserError(e) => CommandError::Refused(e),
+                })?;
+        debug_assert_eq!(context.current_sequence, context.aggregate.version());
+        Ok(Cached {
+            story: context.aggregate,
+            snapshot_version: context.current_snapshot,
+        })
+    }
+
+    /// Carries out `command` on story `id` on behalf of `by`.
+    #[tracing::instrument(skip_all, fields(story = %id, command = command_name(&command)))]
+    pub async fn execute(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: StoryCommand,
+    ) -> Result<Outcome, CommandError> {
+        let started = Instant::now();
+        let name = command_name(&command);
+        let result = self.execute_with_retries(id, by, command).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CommandError::Refused(_) | CommandError::SlugTaken(_)) => "refused",
+            Err(CommandError::Conflict) => "conflict",
+            Err(_) => "error",
+        };
+        metrics::counter!("newsroom_commands_total", "command" => name, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("newsroom_command_seconds", "command" => name)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn execute_with_retries(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: StoryCommand,
+    ) -> Result<Outcome, CommandError> {
+        for attempt in 0..=MAX_RETRIES {
+            match self.attempt(id, by, command.clone()).await {
+                Err(CommandError::Conflict) if attempt < MAX_RETRIES => {
+                    tracing::debug!(attempt, "story changed concurrently; deciding again");
+                    tokio::task::yield_now().await;
+                }
+                other => return other,
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    async fn attempt(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: StoryCommand,
+    ) -> Result<Outcome, CommandError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            *guard = Some(self.load(id).await?);
+        }
+        let cached = guard.as_mut().expect("loaded above");
+        let before = cached.story.version();
+        let replayed_id = match &command {
+            StoryCommand::RecordDevelopment(new) => Some(new.id),
+            _ => None,
+        };
+        let now = Utc::now();
+
+        let sink = EventSink::default();
+        cached
+            .story
+            .handle(Issued::new(by.role, now, command), &(), &sink)
+            .await?;
+        let events = sink.collect().await;
+
+        if events.is_empty() {
+            // Nothing changed: an idempotent retry, or a change to what already was.
+            let replay_of = replayed_id
+                .and_then(|d| cached.story.development(&d).map(|s| (d, s)))
+                .map(|(d, s)| (d, s.recorded_in, s.recorded_as));
+            let sequence = replay_of.map_or(before, |(_, seq, _)| seq);
+            drop(guard);
+            let position = self
+                .store
+                .position_of(id.to_string(), sequence)
+                .await?
+                .unwrap_or(0);
+            return Ok(Outcome {
+                story_id: id,
+                sequence,
+                position,
+                events,
+                replay_of: replay_of.map(|(d, _, status)| (d, status)),
+            });
+        }
+
+        // The cached aggregate already has the new events applied (the sink applies them).
+        let after = cached.story.version();
+        let snapshot = if after / self.snapshot_every > before / self.snapshot_every {
+            let version = cached.snapshot_version.map_or(1, |v| v + 1);
+            match serde_json::to_value(&cached.story) {
+                Ok(payload) => Some((id.to_string(), payload, version)),
+                Err(e) => {
+                    *guard = None;
+                    return Err(CommandError::Corrupt(e.to_string()));
+                }
+            }
+        } else {
+            None
+        };
+        let serialized = serialize(id, before, &events, by, now)?;
+        let snapshot_version = snapshot.as_ref().map(|s| s.2);
+        match self.store.append(serialized, snapshot).await {
+            Ok(positions) => {
+                if snapshot_version.is_some() {
+                    cached.snapshot_version = snapshot_version;
+                }
+                Ok(Outcome {
+                    story_id: id,
+                    sequence: after,
+                    position: *positions.last().expect("one position per event"),
+                    events,
+                    replay_of: None,
+                })
+            }
+            Err(e) => {
+                // The cached aggregate ran ahead of the log: forget it.
+                *guard = None;
+                Err(match e {
+                    StoreError::Conflict => CommandError::Conflict,
+                    StoreError::SlugTaken(slug) => CommandError::SlugTaken(slug),
+                    other => CommandError::Store(other),
+                })
+            }
+        }
+    }
+}
+
+fn serialize(
+    id: StoryId,
+    before: usize,
+    events: &[StoryEvent],
+    by: &Principal,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<SerializedEvent>, CommandError> {
+    let recorded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let metadata = Value::Object(
+        HashMap::from([
+            ("author_id", by.token_id.as_str()),
+            ("author_name", by.name.as_str()),
+            ("author_role", by.role.as_str()),
+            ("recorded_at", recorded_at.as_str()),
+        ])
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+        .collect(),
+    );
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            Ok(SerializedEvent::new(
+                id.to_string(),
+                before + i + 1,
+                Story::TYPE.to_owned(),
+                event.event_type(),
+                event.event_version(),
+                serde_json::to_value(event).map_err(|e| CommandError::Corrupt(e.to_string()))?,
+                metadata.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// A stable, low-cardinality name of a command, for metrics and traces.
+pub fn command_name(command: &StoryCommand) -> &'static str {
+    match command {
+        StoryCommand::OpenStory { .. } => "open_story",
+        StoryCommand::RecordDevelopment(_) => "record_development",
+        StoryCommand::ApproveDevelopment { .. } => "approve_development",
+        StoryCommand::RejectDevelopment { .. } => "reject_development",
+        StoryCommand::CorrectDevelopment { .. } => "correct_development",
+        StoryCommand::RetractDevelopment { .. } => "retract_development",
+        StoryCommand::ReviseStory { .. } => "revise_story",
+        StoryCommand::CloseStory => "close_story",
+        StoryCommand::ReopenStory => "reopen_story",
+    }
+}

@@ -1,0 +1,772 @@
+//! The SQLite event store: the durable, append-only log of every story event, and the global feed
+//! read from it.
+//!
+//! One writer thread owns the only write connection. Commands hand it their events over a channel;
+//! it drains whatever is queued (up to [`MAX_BATCH`] appends), writes them in one transaction with a
+//! savepoint per append, and commits once — group commit, so concurrent reporters share one fsync.
+//! Because one connection writes, in commit order, `position` (an explicit
+//! `INTEGER PRIMARY KEY AUTOINCREMENT`, which `VACUUM` never renumbers) is global, commit-ordered
+//! and gap-free: an append that fails is rolled back to its savepoint, which also rolls back the
+//! `AUTOINCREMENT` counter. Readers use a pool of read-only connections; in WAL mode they never
+//! block the writer.
+//!
+//! Conflicts are decided here, not by catching an SQLite error code: an append must continue its
+//! story's sequence exactly, or it is refused with [`StoreError::Conflict`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Most appends written by one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// How long a connection waits for a lock before reporting the database busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A position in the global feed: 1 for the first event ever stored, no gaps.
+pub type Position = i64;
+
+/// Errors of the event store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended to the story first.
+    #[error("the story was changed concurrently")]
+    Conflict,
+    /// Another story already holds this slug.
+    #[error("the slug `{0}` is taken")]
+    SlugTaken(String),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("database pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("schema migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("stored data is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the event store's writer has stopped")]
+    WriterGone,
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (the database is busy or the writer is restarting).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e)
+            | StoreError::Migration(rusqlite_migration::Error::RusqliteError { err: e, .. }) => {
+                matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                )
+            }
+            StoreError::Pool(_) | StoreError::WriterGone => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for PersistenceError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict => PersistenceError::OptimisticLockError,
+            StoreError::Json(e) => PersistenceError::DeserializationError(Box::new(e)),
+            e if e.is_unavailable() => PersistenceError::ConnectionError(Box::new(e)),
+            e => PersistenceError::UnknownError(Box::new(e)),
+        }
+    }
+}
+
+/// How hard SQLite works to make a commit survive power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// fsync the WAL at every commit: a commit that was answered survives power loss.
+    #[default]
+    Full,
+    /// fsync only at checkpoints: survives a crash of the process, may lose the last commits
+    /// on power loss.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// One stored event as the feed delivers it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FeedEvent {
+    /// Global, commit-ordered, gap-free position.
+    pub position: Position,
+    pub aggregate_type: String,
+    /// The story's id.
+    pub story_id: String,
+    /// The event's place in its story, from 1.
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    /// Who recorded it (`author_id`, `author_name`, `author_role`) and when (`recorded_at`).
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl FeedEvent {
+    pub fn to_serialized(&self) -> SerializedEvent {
+        SerializedEvent::new(
+            self.story_id.clone(),
+            self.sequence as usize,
+            self.aggregate_type.clone(),
+            self.event_type.clone(),
+            self.event_version.clone(),
+            self.payload.clone(),
+            self.metadata.clone(),
+        )
+    }
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        r#"
+        CREATE TABLE events (
+            position       INTEGER PRIMARY KEY AUTOINCREMENT,
+            aggregate_type TEXT    NOT NULL,
+            aggregate_id   TEXT    NOT NULL,
+            sequence       INTEGER NOT NULL CHECK (sequence > 0),
+            event_type     TEXT    NOT NULL,
+            event_version  TEXT    NOT NULL,
+            payload        TEXT    NOT NULL,
+            metadata       TEXT    NOT NULL,
+            recorded_at    TEXT    NOT NULL,
+            UNIQUE (aggregate_type, aggregate_id, sequence)
+        );
+        CREATE TABLE snapshots (
+            aggregate_type   TEXT    NOT NULL,
+            aggregate_id     TEXT    NOT NULL,
+            last_sequence    INTEGER NOT NULL,
+            snapshot_version INTEGER NOT NULL,
+            payload          TEXT    NOT NULL,
+            PRIMARY KEY (aggregate_type, aggregate_id)
+        );
+        -- Write-side uniqueness of slugs, maintained in the same transaction as StoryOpened.
+        CREATE TABLE story_slugs (
+            slug     TEXT PRIMARY KEY,
+            story_id TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE tokens (
+            id         TEXT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            role       TEXT NOT NULL,
+            hash       BLOB NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        "#,
+    )])
+}
+
+/// Pragmas every connection gets: WAL so readers never block the writer, a busy timeout so a
+/// lock is waited for instead of failing at once.
+fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Options of the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    pub readers: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            readers: 8,
+        }
+    }
+}
+
+type Snapshot = (String, Value, usize);
+
+struct Append {
+    events: Vec<SerializedEvent>,
+    snapshot: Option<Snapshot>,
+    reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
+}
+
+/// The SQLite event store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: mpsc::Sender<Append>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    head: watch::Receiver<Position>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("head", &*self.head.borrow())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`, brings its schema up to date and starts
+    /// the writer thread.
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn, options.synchronous)?;
+        migrations().to_latest(&mut conn)?;
+        let head: Position =
+            conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
+                r.get(0)
+            })?;
+
+        let synchronous = options.synchronous;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(move |c| configure(c, synchronous));
+        let readers = r2d2::Pool::builder()
+            .max_size(options.readers.max(1))
+            .min_idle(Some(1))
+            .build(manager)?;
+
+        let (head_tx, head_rx) = watch::channel(head);
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        std::thread::Builder::new()
+            .name("newsroom-sqlite-writer".into())
+            .spawn(move || Writer::new(conn).run(rx, head_tx))
+            .map_err(|source| StoreError::DataDir {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            writer: tx,
+            readers,
+            head: head_rx,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one story's events (and optionally its new snapshot) atomically, returning the
+    /// global position given to each event.
+    pub async fn append(
+        &self,
+        events: Vec<SerializedEvent>,
+        snapshot: Option<Snapshot>,
+    ) -> Result<Vec<Position>, StoreError> {
+        if events.is_empty() {
+            return Ok(vec![]);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Append {
+                events,
+                snapshot,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// The position of the newest committed event (0 when the log is empty).
+    pub fn head(&self) -> Position {
+        *self.head.borrow()
+    }
+
+    /// A receiver that changes whenever events commit: a wake-up signal for feed readers. The
+    /// feed itself is always read from the database.
+    pub fn subscribe(&self) -> watch::Receiver<Position> {
+        self.head.clone()
+    }
+
+    /// Runs `f` on a pooled connection, off the async runtime.
+    pub async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Events after `after`, in position order, at most `limit`.
+    pub async fn read_feed(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{SELECT_FEED} WHERE position > ?1 ORDER BY position LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![after, limit as i64], feed_row)?;
+            collect_feed(rows)
+        })
+        .await
+    }
+
+    /// One story's whole history, in sequence order.
+    pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{SELECT_FEED} WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence"
+            ))?;
+            let rows =
+                stmt.query_map(params![newsroom_domain::AGGREGATE_TYPE, story_id], feed_row)?;
+            collect_feed(rows)
+        })
+        .await
+    }
+
+    /// The global position of a story's event, by its sequence.
+    pub async fn position_of(
+        &self,
+        story_id: String,
+        sequence: usize,
+    ) -> Result<Option<Position>, StoreError> {
+        self.with_conn(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT position FROM events
+                     WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3",
+                )?
+                .query_row(
+                    params![newsroom_domain::AGGREGATE_TYPE, story_id, sequence as i64],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The id of the story holding `slug`.
+    pub async fn story_by_slug(&self, slug: String) -> Result<Option<String>, StoreError> {
+        self.with_conn(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT story_id FROM story_slugs WHERE slug = ?1")?
+                .query_row([slug], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn serialized_events(
+        &self,
+        aggregate_type: &'static str,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let aggregate_id = aggregate_id.to_owned();
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{SELECT_FEED} WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
+                 ORDER BY sequence"
+            ))?;
+            let rows = stmt.query_map(
+                params![aggregate_type, aggregate_id, after_sequence as i64],
+                feed_row,
+            )?;
+            Ok(collect_feed(rows)?
+                .iter()
+                .map(FeedEvent::to_serialized)
+                .collect())
+        })
+        .await
+    }
+}
+
+const SELECT_FEED: &str = "SELECT position, aggregate_type, aggregate_id, sequence, event_type,
+    event_version, payload, metadata, recorded_at FROM events";
+
+type RawFeedRow = (
+    Position,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn feed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawFeedRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn collect_feed(
+    rows: impl Iterator<Item = rusqlite::Result<RawFeedRow>>,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    rows.map(|row| {
+        let (
+            position,
+            aggregate_type,
+            story_id,
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+            recorded_at,
+        ) = row?;
+        Ok(FeedEvent {
+            position,
+            aggregate_type,
+            story_id,
+            sequence,
+            event_type,
+            event_version,
+            payload: serde_json::from_str(&payload)?,
+            metadata: serde_json::from_str(&metadata)?,
+            recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
+/// The single writer: owns the write connection and group-commits queued appends.
+struct Writer {
+    conn: Connection,
+}
+
+impl Writer {
+    fn new(conn: Connection) -> Self {
+        Self { conn }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Append>, head: watch::Sender<Position>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let batch_len = batch.len();
+            let results = self.write_batch(&batch);
+            if let Some(last) = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().and_then(|p| p.last().copied()))
+                .max()
+            {
+                head.send_replace(last);
+            }
+            metrics::histogram!("newsroom_store_batch_size").record(batch_len as f64);
+            for (append, result) in batch.drain(..).zip(results) {
+                // A command that gave up waiting is not an error of the store.
+                let _ = append.reply.send(result);
+            }
+        }
+        tracing::debug!("event store writer stopped");
+    }
+
+    /// Writes every append of a batch in one transaction; each append is all-or-nothing.
+    fn write_batch(&mut self, batch: &[Append]) -> Vec<Result<Vec<Position>, StoreError>> {
+        let mut tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => return batch.iter().map(|_| Err(clone_db_error(&e))).collect(),
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for append in batch {
+            let result = (|| {
+                let sp = tx.savepoint()?;
+                let positions = write_append(&sp, append)?;
+                sp.commit()?;
+                Ok(positions)
+            })();
+            results.push(result);
+        }
+        if let Err(e) = tx.commit() {
+            tracing::error!(error = %e, "event store commit failed");
+            return results
+                .into_iter()
+                .map(|r| r.and(Err(clone_db_error(&e))))
+                .collect();
+        }
+        results
+    }
+}
+
+fn clone_db_error(e: &rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => {
+            StoreError::Database(rusqlite::Error::SqliteFailure(*code, msg.clone()))
+        }
+        other => StoreError::Database(rusqlite::Error::ToSqlConversionFailure(
+            other.to_string().into(),
+        )),
+    }
+}
+
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn write_append(conn: &Connection, append: &Append) -> Result<Vec<Position>, StoreError> {
+    let first = &append.events[0];
+    let current: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(sequence), 0) FROM events
+             WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+        )?
+        .query_row(params![first.aggregate_type, first.aggregate_id], |r| {
+            r.get(0)
+        })?;
+    let contiguous = append.events.iter().enumerate().all(|(i, e)| {
+        e.aggregate_id == first.aggregate_id
+            && e.aggregate_type == first.aggregate_type
+            && e.sequence as i64 == current + 1 + i as i64
+    });
+    if !contiguous {
+        return Err(StoreError::Conflict);
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut positions = Vec::with_capacity(append.events.len());
+    for event in &append.events {
+        let recorded_at = event
+            .metadata
+            .get("recorded_at")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(now_rfc3339);
+        insert.execute(params![
+            event.aggregate_type,
+            event.aggregate_id,
+            event.sequence as i64,
+            event.event_type,
+            event.event_version,
+            serde_json::to_string(&event.payload)?,
+            serde_json::to_string(&event.metadata)?,
+            recorded_at,
+        ])?;
+        positions.push(conn.last_insert_rowid());
+        if event.event_type == "StoryOpened" {
+            claim_slug(conn, event)?;
+        }
+    }
+    if let Some((aggregate_id, payload, version)) = &append.snapshot {
+        write_snapshot(
+            conn,
+            &first.aggregate_type,
+            aggregate_id,
+            append.events.last().map_or(0, |e| e.sequence),
+            payload,
+            *version,
+        )?;
+    }
+    Ok(positions)
+}
+
+fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(), StoreError> {
+    let Some(slug) = event
+        .payload
+        .get("StoryOpened")
+        .and_then(|p| p.get("slug"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO story_slugs (slug, story_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![slug, event.aggregate_id])?;
+    if inserted == 0 {
+        return Err(StoreError::SlugTaken(slug.to_owned()));
+    }
+    Ok(())
+}
+
+fn write_snapshot(
+    conn: &Connection,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    last_sequence: usize,
+    payload: &Value,
+    version: usize,
+) -> Result<(), StoreError> {
+    let payload = serde_json::to_string(payload)?;
+    let changed = if version <= 1 {
+        conn.prepare_cached(
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![aggregate_type, aggregate_id, last_sequence as i64, version as i64, payload])?
+    } else {
+        conn.prepare_cached(
+            "UPDATE snapshots SET last_sequence = ?3, snapshot_version = ?4, payload = ?5
+             WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND snapshot_version = ?4 - 1",
+        )?
+        .execute(params![
+            aggregate_type,
+            aggregate_id,
+            last_sequence as i64,
+            version as i64,
+            payload
+        ])?
+    };
+    if changed == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+/// cqrs-es can load and commit aggregates through this store like through any other.
+impl PersistedEventRepository for SqliteStore {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self.serialized_events(A::TYPE, aggregate_id, 0).await?)
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self
+            .serialized_events(A::TYPE, aggregate_id, last_sequence)
+            .await?)
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        let id = aggregate_id.to_owned();
+        let row = self
+            .with_conn(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT last_sequence, snapshot_version, payload FROM snapshots
+                         WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+                    )?
+                    .query_row(params![A::TYPE, id], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        match row {
+            None => Ok(None),
+            Some((last_sequence, version, payload)) => Ok(Some(SerializedSnapshot {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate: serde_json::from_str(&payload)?,
+                current_sequence: last_sequence as usize,
+                current_snapshot: version as usize,
+            })),
+        }
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        self.append(events.to_vec(), snapshot_update).await?;
+        Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let events = self.serialized_events(A::TYPE, aggregate_id, 0).await?;
+        Ok(replay(events).await)
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        // Commit order, which for one aggregate type is also each aggregate's sequence order.
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.read_feed(after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            events.extend(
+                page.iter()
+                    .filter(|e| e.aggregate_type == A::TYPE)
+                    .map(FeedEvent::to_serialized),
+            );
+        }
+        Ok(replay(events).await)
+    }
+}
+
+async fn replay(events: Vec<SerializedEvent>) -> ReplayStream {
+    let (mut feed, stream) = ReplayStream::new(events.len().max(1));
+    for event in events {
+        // The queue holds them all, so this never waits.
+        let _ = feed.push(Ok(event)).await;
+    }
+    stream
+}

@@ -1,0 +1,146 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `NEWSROOM_*` environment
+//! variables (`NEWSROOM_LISTEN`, `NEWSROOM_DATA_DIR`, `NEWSROOM_DATABASE_URL`, ...).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use newsroom_command::{Settings, Synchronous};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `host:port` to serve on.
+    pub listen: String,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    /// `sqlite://<path>`; defaults to `<data_dir>/newsroom.db`.
+    pub database_url: Option<String>,
+    /// `full` (default: an answered commit survives power loss) or `normal`.
+    pub sqlite_synchronous: Synchronous,
+    pub snapshot_every: usize,
+    pub aggregate_cache: usize,
+    pub request_timeout_secs: u64,
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let settings = Settings::default();
+        Self {
+            listen: settings.listen,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            sqlite_synchronous: settings.synchronous,
+            snapshot_every: settings.snapshot_every,
+            aggregate_cache: settings.aggregate_cache,
+            request_timeout_secs: settings.request_timeout_secs,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Variables that belong to the command-line client or the test suite, not to the server.
+const NOT_CONFIG: &[&str] = &[
+    "token",
+    "server",
+    "config",
+    "test_database_url",
+    "test_nats_url",
+];
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (if given, it must exist), then the
+    /// environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("configuration file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("NEWSROOM_").ignore(NOT_CONFIG))
+            .extract()
+            .context("invalid configuration")
+    }
+
+    /// The SQLite file the store lives in.
+    pub fn database_path(&self) -> anyhow::Result<PathBuf> {
+        match self.database_url.as_deref() {
+            None | Some("") => Ok(self.data_dir.join("newsroom.db")),
+            Some(url) => {
+                if let Some(path) = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                {
+                    let path = path.split('?').next().unwrap_or(path);
+                    Ok(PathBuf::from(path))
+                } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    bail!("NEWSROOM_DATABASE_URL: the PostgreSQL event store is not part of this build yet; use sqlite://<path>")
+                } else {
+                    bail!("NEWSROOM_DATABASE_URL must start with sqlite://")
+                }
+            }
+        }
+    }
+
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings {
+            listen: self.listen.clone(),
+            database_path: self.database_path()?,
+            synchronous: self.sqlite_synchronous,
+            snapshot_every: self.snapshot_every,
+            aggregate_cache: self.aggregate_cache,
+            request_timeout_secs: self.request_timeout_secs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_defaults_to_a_file_in_the_data_dir() {
+        let config = Config {
+            data_dir: "/var/lib/newsroom".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.database_path().unwrap(),
+            PathBuf::from("/var/lib/newsroom/newsroom.db")
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_name_the_file_and_other_schemes_are_refused() {
+        let mut config = Config {
+            database_url: Some("sqlite:///tmp/x.db?mode=rwc".into()),
+            ..Config::default()
+        };
+        assert_eq!(config.database_path().unwrap(), PathBuf::from("/tmp/x.db"));
+        config.database_url = Some("mysql://localhost".into());
+        assert!(config.database_path().is_err());
+    }
+
+    #[test]
+    fn a_file_is_overridden_by_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "newsroom.toml",
+                "listen = \"0.0.0.0:9000\"\nsnapshot_every = 7",
+            )?;
+            jail.set_env("NEWSROOM_LISTEN", "127.0.0.1:9100");
+            jail.set_env("NEWSROOM_TOKEN", "nr_not_config");
+            let config = Config::load(Some(Path::new("newsroom.toml"))).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:9100");
+            assert_eq!(config.snapshot_every, 7);
+            Ok(())
+        });
+    }
+}
