@@ -1,1 +1,354 @@
-//! x
+//! Test harness for the end-to-end tests: [`spawn_app`] starts the real application on port 0
+//! with its own SQLite file, and [`TestApp`] has a helper per endpoint. Tracing is shown only when
+//! `TEST_LOG` is set.
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use newsroom_command::{Application, Settings, Synchronous};
+use newsroom_domain::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+static TRACING: Once = Once::new();
+
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("TEST_LOG")
+                        .unwrap_or_else(|_| "debug".into()),
+                )
+                .with_test_writer()
+                .init();
+        }
+    });
+}
+
+/// A running application and tokens for each role.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin: String,
+    pub editor: String,
+    pub reporter: String,
+    pub database_path: PathBuf,
+    pub app_state: newsroom_command::http::AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// An answer: status, headers and JSON body (or `Value::Null`).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the answer is a problem+json with `status`, and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:#?}");
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "errors are problem details: {self:#?}"
+        );
+        assert_eq!(self.body["status"], status, "{self:#?}");
+        assert!(self.body["type"].is_string(), "{self:#?}");
+        assert!(self.body["title"].is_string(), "{self:#?}");
+        assert!(self.body["detail"].is_string(), "{self:#?}");
+        &self.body
+    }
+
+    /// Asserts a problem answer names `field`.
+    #[track_caller]
+    pub fn problem_for_field(&self, status: u16, field: &str) -> &Value {
+        let body = self.problem(status);
+        assert_eq!(
+            body["field"], field,
+            "expected the problem to name `{field}`: {self:#?}"
+        );
+        body
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected answer: {self:#?}");
+        &self.body
+    }
+}
+
+/// Settings for a test app: its own temporary store, port 0.
+pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        database_path: dir.path().join("newsroom.db"),
+        // Tests don't need power-loss durability; the code path is the same.
+        synchronous: Synchronous::Normal,
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(&dir);
+    configure(&mut settings);
+    let database_path = settings.database_path.clone();
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let admin = state
+        .tokens
+        .bootstrap_admin()
+        .await
+        .expect("bootstrap")
+        .expect("a fresh store has no admin");
+    let editor = state
+        .tokens
+        .create(Role::Editor, "Eda Editor".into())
+        .await
+        .unwrap();
+    let reporter = state
+        .tokens
+        .create(Role::Reporter, "Rita Reporter".into())
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        admin: admin.token,
+        editor: editor.token,
+        reporter: reporter.token,
+        database_path,
+        app_state: state,
+        shutdown: Some(tx),
+        server: Some(server),
+        dir: Some(dir),
+    }
+}
+
+impl TestApp {
+    /// Sends a request with an optional token and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::answer(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes as the body, with the given content type.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::answer(request.send().await.expect("request sent")).await
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text)
+        });
+        Answer {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn open_story_as(&self, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, "/v1/stories", Some(token), Some(body))
+            .await
+    }
+
+    /// Opens a story with a unique slug and returns its id.
+    pub async fn open_story(&self, review_required: bool) -> String {
+        let slug = format!("story-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let answer = self
+            .open_story_as(
+                &self.reporter,
+                json!({
+                    "slug": slug,
+                    "headline": "Campaign reports a hack",
+                    "summary": "A campaign says its email was breached.",
+                    "tags": ["elections", "cyber"],
+                    "review_required": review_required,
+                }),
+            )
+            .await;
+        answer.ok(201)["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn record_as(&self, token: &str, story: &str, body: Value) -> Answer {
+        self.call(
+            Method::POST,
+            &format!("/v1/stories/{story}/developments"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn record(&self, story: &str, body: Value) -> Answer {
+        self.record_as(&self.reporter, story, body).await
+    }
+
+    pub async fn development_action(
+        &self,
+        token: &str,
+        story: &str,
+        development: &str,
+        action: &str,
+        body: Value,
+    ) -> Answer {
+        self.call(
+            Method::POST,
+            &format!("/v1/stories/{story}/developments/{development}/{action}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn story_events(&self, story: &str) -> Vec<Value> {
+        let answer = self
+            .call(
+                Method::GET,
+                &format!("/v1/stories/{story}/events"),
+                Some(&self.editor),
+                None,
+            )
+            .await;
+        answer.ok(200).as_array().unwrap().clone()
+    }
+
+    /// The whole global feed, paging through it.
+    pub async fn feed(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let answer = self
+                .call(
+                    Method::GET,
+                    &format!("/v1/events?after={after}&limit=1000"),
+                    Some(&self.admin),
+                    None,
+                )
+                .await;
+            let body = answer.ok(200);
+            let events = body["events"].as_array().unwrap();
+            if events.is_empty() {
+                return all;
+            }
+            all.extend(events.iter().cloned());
+            after = body["next_after"].as_i64().unwrap();
+        }
+    }
+
+    pub async fn create_token(&self, role: &str, name: &str) -> IssuedTokenAnswer {
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/tokens",
+                Some(&self.admin),
+                Some(json!({"role": role, "name": name})),
+            )
+            .await;
+        let body = answer.ok(201);
+        IssuedTokenAnswer {
+            id: body["id"].as_str().unwrap().to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Stops the server, waits for in-flight requests, and hands over the data directory (which
+    /// lives on until the returned guard is dropped).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+        self.dir.take().expect("the data directory is still there")
+    }
+}
+
+#[derive(Debug)]
+pub struct IssuedTokenAnswer {
+    pub id: String,
+    pub token: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A valid filing of `kind`, with a fresh id.
+pub fn development(kind: &str) -> Value {
+    json!({
+        "id": Uuid::new_v4(),
+        "kind": kind,
+        "headline": "Campaign A says its email was breached",
+        "body": "The campaign said attackers had access for three weeks.",
+        "occurred_at": "2026-10-01T09:30:00Z",
+        "actors": ["Campaign A", "Fancy Bear"],
+        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
+        "evidence": "none_provided",
+        "urgency": "priority",
+    })
+}

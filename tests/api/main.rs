@@ -1,1 +1,9 @@
+//! End-to-end tests of the command API against a real SQLite file.
 
+mod auth;
+mod developments;
+mod editing;
+mod feed;
+mod input;
+mod operations;
+mod stories;

@@ -417,12 +417,15 @@ snake_enum!(
     }
 );
 
+// The enums come from `snake_enum!`, which cannot mark a `#[default]` variant.
+#[allow(clippy::derivable_impls)]
 impl Default for Evidence {
     fn default() -> Self {
         Self::NoneProvided
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for Urgency {
     fn default() -> Self {
         Self::Routine

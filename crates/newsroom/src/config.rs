@@ -129,6 +129,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own error type, in its own test helper
     fn a_file_is_overridden_by_the_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

@@ -42,7 +42,7 @@ enum Command {
         #[command(flatten)]
         connection: client::Connection,
         #[command(subcommand)]
-        command: client::StoryCommand,
+        command: Box<client::StoryCommand>,
     },
 }
 
@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
             command,
         } => {
             // A refused request is an answer, not a crash: say why, without a backtrace.
-            if let Err(e) = client::run(connection, command).await {
+            if let Err(e) = client::run(connection, *command).await {
                 eprintln!("error: {e:#}");
                 std::process::exit(1);
             }

@@ -65,7 +65,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let field = (path != ".").then_some(path);
+        // serde names a missing field only in its message; the path stops at its parent.
+        let missing = inner
+            .to_string()
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned);
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => Some(name),
+            (parent, Some(name)) => Some(format!("{parent}.{name}")),
+            (".", None) => None,
+            (_, None) => Some(path),
+        };
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let detail = match &field {

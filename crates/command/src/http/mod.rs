@@ -26,7 +26,7 @@ use utoipa::OpenApi;
 
 pub use dto::*;
 pub use extract::{parse_json, Auth, JsonBody};
-use problem::{InternalError, Problem};
+use problem::{InternalError, Problem, ProblemDetails};
 
 use crate::auth::{IssuedToken, Tokens};
 use crate::service::{CommandService, Outcome};
@@ -67,7 +67,7 @@ impl std::fmt::Debug for AppState {
         OpenStoryRequest, RecordDevelopmentRequest, SourceRequest, RespondsToRequest,
         ReasonRequest, CorrectionRequest, ChangesRequest, ReviseStoryRequest, CreateTokenRequest,
         EmptyRequest, StoryOpened, DevelopmentFiled, CommandAccepted, FeedPage, IssuedToken,
-        Problem, crate::store::FeedEvent
+        ProblemDetails, crate::store::FeedEvent
     )),
     modifiers(&BearerAuth)
 )]
@@ -167,8 +167,8 @@ fn accepted(outcome: Outcome) -> Json<CommandAccepted> {
 /// Open a story.
 #[utoipa::path(post, path = "/v1/stories", request_body = OpenStoryRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = StoryOpened), (status = 409, body = Problem, description = "slug taken"),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = StoryOpened), (status = 409, body = ProblemDetails, description = "slug taken"),
+        (status = 422, body = ProblemDetails)))]
 async fn open_story(
     State(state): State<AppState>,
     auth: Auth,
@@ -197,7 +197,7 @@ async fn open_story(
 /// Change a story's headline and/or tags.
 #[utoipa::path(patch, path = "/v1/stories/{id}", request_body = ReviseStoryRequest,
     security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
-    responses((status = 200, body = CommandAccepted), (status = 404, body = Problem)))]
+    responses((status = 200, body = CommandAccepted), (status = 404, body = ProblemDetails)))]
 async fn revise_story(
     State(state): State<AppState>,
     auth: Auth,
@@ -215,7 +215,7 @@ async fn revise_story(
 #[utoipa::path(post, path = "/v1/stories/{id}/developments", request_body = RecordDevelopmentRequest,
     security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
     responses((status = 201, body = DevelopmentFiled), (status = 200, body = DevelopmentFiled, description = "a repeated filing"),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
 async fn record_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -260,7 +260,7 @@ async fn editor_command(
 /// Approve a pending development (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/approval", request_body = EmptyRequest,
     security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn approve_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -278,7 +278,7 @@ async fn approve_development(
 /// Reject a pending development (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/rejection", request_body = ReasonRequest,
     security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn reject_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -297,7 +297,7 @@ async fn reject_development(
 /// Correct a development (editors): a note for readers and the changed fields.
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/corrections", request_body = CorrectionRequest,
     security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
 async fn correct_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -310,7 +310,7 @@ async fn correct_development(
 /// Retract a published development (editors). It stays visible to readers, struck through.
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/retraction", request_body = ReasonRequest,
     security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn retract_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -328,7 +328,7 @@ async fn retract_development(
 
 /// Close a story: no further developments until it is reopened (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/close", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = ProblemDetails)))]
 async fn close_story(
     State(state): State<AppState>,
     auth: Auth,
@@ -339,7 +339,7 @@ async fn close_story(
 
 /// Reopen a closed story (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/reopen", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = ProblemDetails)))]
 async fn reopen_story(
     State(state): State<AppState>,
     auth: Auth,
@@ -351,7 +351,7 @@ async fn reopen_story(
 /// A story's raw event history with positions, authors and timestamps (editors).
 #[utoipa::path(get, path = "/v1/stories/{id}/events", security(("bearer" = [])),
     params(("id" = String, Path, description = "story id or slug")),
-    responses((status = 200, body = [crate::store::FeedEvent]), (status = 404, body = Problem)))]
+    responses((status = 200, body = [crate::store::FeedEvent]), (status = 404, body = ProblemDetails)))]
 async fn story_events(
     State(state): State<AppState>,
     auth: Auth,
@@ -377,7 +377,7 @@ async fn story_events(
 #[utoipa::path(get, path = "/v1/events", security(("bearer" = [])),
     params(("after" = Option<i64>, Query, description = "position to read after (default 0)"),
         ("limit" = Option<i64>, Query, description = "1–1000, default 100")),
-    responses((status = 200, body = FeedPage), (status = 400, body = Problem)))]
+    responses((status = 200, body = FeedPage), (status = 400, body = ProblemDetails)))]
 async fn global_feed(
     State(state): State<AppState>,
     auth: Auth,
@@ -399,7 +399,7 @@ async fn global_feed(
 
 /// Create an API token (admins). The token is in this answer only.
 #[utoipa::path(post, path = "/v1/tokens", request_body = CreateTokenRequest, security(("bearer" = [])),
-    responses((status = 201, body = IssuedToken), (status = 403, body = Problem)))]
+    responses((status = 201, body = IssuedToken), (status = 403, body = ProblemDetails)))]
 async fn create_token(
     State(state): State<AppState>,
     auth: Auth,
@@ -416,7 +416,7 @@ async fn create_token(
 
 /// Revoke a token (admins); it stops working at once.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 204), (status = 404, body = Problem)))]
+    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ProblemDetails)))]
 async fn revoke_token(
     State(state): State<AppState>,
     auth: Auth,

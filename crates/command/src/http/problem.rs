@@ -9,9 +9,14 @@ use serde::Serialize;
 use crate::service::CommandError;
 use crate::store::StoreError;
 
-/// An error answer: `application/problem+json`.
+/// An error answer: `application/problem+json`. Boxed, so that `Result<_, Problem>` stays small.
+#[derive(Debug, Clone)]
+pub struct Problem(Box<ProblemDetails>);
+
+/// The body of a problem answer (RFC 9457).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Problem {
+#[schema(as = Problem)]
+pub struct ProblemDetails {
     /// A URN naming the kind of problem, e.g. `urn:newsroom:problem:validation`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -34,7 +39,7 @@ pub struct InternalError(pub String);
 
 impl Problem {
     pub fn new(status: StatusCode, name: &str, title: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemDetails {
             kind: format!("urn:newsroom:problem:{name}"),
             title: title.to_owned(),
             status: status.as_u16(),
@@ -42,21 +47,25 @@ impl Problem {
             field: None,
             retry_after: None,
             internal: None,
-        }
+        }))
+    }
+
+    pub fn details(&self) -> &ProblemDetails {
+        &self.0
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.0.field = Some(field.into());
         self
     }
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+        self.0.retry_after = Some(seconds);
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -120,7 +129,7 @@ impl Problem {
             "Internal error",
             "the server failed to carry out the request; nothing was recorded",
         );
-        p.internal = Some(cause.to_string());
+        p.0.internal = Some(cause.to_string());
         p
     }
 }
@@ -128,9 +137,9 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = self.retry_after;
-        let internal = self.internal.clone();
-        let mut response = (status, axum::Json(self)).into_response();
+        let retry_after = self.0.retry_after;
+        let internal = self.0.internal.clone();
+        let mut response = (status, axum::Json(*self.0)).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -1,0 +1,252 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use newsroom_command::http::RecordDevelopmentRequest;
+use newsroom_command::{CommandService, Principal, ServiceOptions, SqliteOptions, SqliteStore};
+use newsroom_domain::*;
+use newsroom_tests::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Checks the feed's promises: positions 1..=n without gaps, each event once, each story's
+/// events in sequence order.
+fn assert_feed_is_complete_and_ordered(feed: &[Value]) {
+    let mut next_sequence: HashMap<String, i64> = HashMap::new();
+    for (i, event) in feed.iter().enumerate() {
+        assert_eq!(
+            event["position"].as_i64().unwrap(),
+            i as i64 + 1,
+            "positions are gap-free and in order"
+        );
+        let story = event["story_id"].as_str().unwrap().to_owned();
+        let expected = next_sequence.entry(story).or_insert(1);
+        assert_eq!(
+            event["sequence"].as_i64().unwrap(),
+            *expected,
+            "each story's events appear in sequence order"
+        );
+        *expected += 1;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reporters_produce_a_gap_free_feed_with_every_event_once() {
+    let app = Arc::new(spawn_app().await);
+    let mut stories = Vec::new();
+    for _ in 0..8 {
+        stories.push(app.open_story(false).await);
+    }
+    let mut tasks = Vec::new();
+    for writer in 0..32 {
+        // Four writers per story: same-story writes race for the story's sequence.
+        let story = stories[writer % stories.len()].clone();
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..10 {
+                let filing = development("statement_issued");
+                app.record(&story, filing.clone()).await.ok(201);
+                ids.push(filing["id"].as_str().unwrap().to_owned());
+            }
+            ids
+        }));
+    }
+    let mut accepted = Vec::new();
+    for t in tasks {
+        accepted.extend(t.await.unwrap());
+    }
+
+    let feed = app.feed().await;
+    assert_eq!(feed.len(), 8 + 32 * 10);
+    assert_feed_is_complete_and_ordered(&feed);
+    let mut recorded: Vec<String> = feed
+        .iter()
+        .filter_map(|e| e["payload"]["DevelopmentRecorded"]["development"]["id"].as_str())
+        .map(str::to_owned)
+        .collect();
+    recorded.sort();
+    accepted.sort();
+    assert_eq!(
+        recorded, accepted,
+        "every accepted development is in the log once"
+    );
+}
+
+#[tokio::test]
+async fn the_feed_pages_by_position_and_validates_its_parameters() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    for _ in 0..5 {
+        app.record(&story, development("update")).await.ok(201);
+    }
+    let page = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/events?after=2&limit=2",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    let body = page.ok(200);
+    let positions: Vec<i64> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, [3, 4]);
+    assert_eq!(body["next_after"], 4);
+    assert_eq!(body["head"], 6);
+
+    for (query, field) in [
+        ("limit=-1", "limit"),
+        ("limit=5000", "limit"),
+        ("after=abc", "after"),
+        ("after=-3", "after"),
+        ("offset=3", "offset"),
+    ] {
+        app.call(
+            reqwest::Method::GET,
+            &format!("/v1/events?{query}"),
+            Some(&app.admin),
+            None,
+        )
+        .await
+        .problem_for_field(400, field);
+    }
+}
+
+#[tokio::test]
+async fn the_feed_is_admin_only_and_story_history_is_for_editors() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    for token in [&app.reporter, &app.editor] {
+        app.call(reqwest::Method::GET, "/v1/events", Some(token), None)
+            .await
+            .problem(403);
+    }
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}/events"),
+        Some(&app.reporter),
+        None,
+    )
+    .await
+    .problem(403);
+}
+
+fn principal(role: Role) -> Principal {
+    Principal {
+        token_id: Uuid::new_v4().to_string(),
+        name: format!("a {role}"),
+        role,
+    }
+}
+
+fn filing() -> StoryCommand {
+    StoryCommand::RecordDevelopment(NewDevelopment {
+        id: Uuid::new_v4().into(),
+        kind: DevelopmentKind::Update,
+        headline: Headline::parse("headline", "Update").unwrap(),
+        body: Body::parse("body", "").unwrap(),
+        occurred_at: None,
+        actors: vec![],
+        source: None,
+        evidence: Evidence::NoneProvided,
+        urgency: Urgency::Routine,
+        responds_to: None,
+    })
+}
+
+fn open(id: StoryId) -> StoryCommand {
+    StoryCommand::OpenStory {
+        id,
+        slug: Slug::parse("slug", &format!("s-{}", Uuid::new_v4().simple())).unwrap(),
+        headline: Headline::parse("headline", "A story").unwrap(),
+        summary: Summary::parse("summary", "").unwrap(),
+        tags: vec![],
+        review_required: false,
+    }
+}
+
+#[tokio::test]
+async fn a_writer_with_a_stale_story_loses_the_race_reloads_and_succeeds() {
+    // Two services over one store behave like two command processes: each caches the story,
+    // so each one's cache goes stale when the other writes.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db"), SqliteOptions::default()).unwrap();
+    let a = CommandService::new(store.clone(), ServiceOptions::default());
+    let b = CommandService::new(store.clone(), ServiceOptions::default());
+    let reporter = principal(Role::Reporter);
+    let id = StoryId::new();
+    a.execute(id, &reporter, open(id)).await.unwrap();
+    let mut expected = 1;
+    for round in 0..10 {
+        let service = if round % 2 == 0 { &a } else { &b };
+        let outcome = service.execute(id, &reporter, filing()).await.unwrap();
+        expected += 1;
+        assert_eq!(outcome.sequence, expected, "round {round}");
+    }
+    let feed = store.read_feed(0, 100).await.unwrap();
+    assert_eq!(feed.len(), 11);
+    assert!(feed.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
+}
+
+#[tokio::test]
+async fn a_story_longer_than_a_snapshot_reloads_exactly_after_a_restart() {
+    let app = spawn_app_with(|s| s.snapshot_every = 10).await;
+    let story = app.open_story(false).await;
+    let first = development("hack_reported");
+    app.record(&story, first.clone()).await.ok(201);
+    for _ in 0..34 {
+        app.record(&story, development("update")).await.ok(201);
+    }
+    let path = app.database_path.clone();
+    let dir_guard = app; // keep the temp dir alive while the store is reopened
+    let snapshots: i64 = rusqlite_count(&path, "SELECT COUNT(*) FROM snapshots");
+    assert_eq!(snapshots, 1, "one snapshot row per story, updated in place");
+    let version: i64 = rusqlite_count(&path, "SELECT snapshot_version FROM snapshots");
+    assert_eq!(
+        version, 3,
+        "36 events with a snapshot every 10 make 3 snapshots"
+    );
+
+    // A fresh service has nothing cached: it loads the snapshot plus the events after it.
+    let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let service = CommandService::new(
+        store.clone(),
+        ServiceOptions {
+            snapshot_every: 10,
+            cache_capacity: 10,
+        },
+    );
+    let story_id = StoryId::parse("id", &story).unwrap();
+    // The same filing, parsed the way the API parses it.
+    let retry = serde_json::from_value::<RecordDevelopmentRequest>(first.clone())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let outcome = service
+        .execute(story_id, &principal(Role::Reporter), retry)
+        .await
+        .unwrap();
+    assert!(
+        outcome.events.is_empty(),
+        "the retry is recognised after reload"
+    );
+    assert_eq!(
+        outcome.sequence, 2,
+        "and answered with the original sequence"
+    );
+    let next = service
+        .execute(story_id, &principal(Role::Reporter), filing())
+        .await
+        .unwrap();
+    assert_eq!(next.sequence, 37);
+    drop(dir_guard);
+}
+
+fn rusqlite_count(path: &std::path::Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}

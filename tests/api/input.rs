@@ -1,0 +1,113 @@
+use newsroom_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_json_is_a_400_and_records_nothing() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let path = format!("/v1/stories/{story}/developments");
+    for body in [
+        b"{\"id\": ".to_vec(),
+        b"not json".to_vec(),
+        vec![0xff, 0xfe, 0x7b],
+        b"".to_vec(),
+    ] {
+        app.call_raw(
+            Method::POST,
+            &path,
+            Some(&app.reporter),
+            "application/json",
+            body,
+        )
+        .await
+        .problem(400);
+    }
+    assert_eq!(app.feed().await.len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_types_and_unknown_fields_are_422s_naming_the_field() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let cases = [
+        ("id", json!("not-a-uuid")),
+        ("occurred_at", json!("yesterday")),
+        ("actors", json!("Campaign A")),
+        ("headline", json!(42)),
+    ];
+    for (field, value) in cases {
+        let mut filing = development("update");
+        filing[field] = value;
+        app.record(&story, filing)
+            .await
+            .problem_for_field(422, field);
+    }
+    let mut filing = development("update");
+    filing["secret_flag"] = json!(true);
+    app.record(&story, filing)
+        .await
+        .problem_for_field(422, "secret_flag");
+
+    let mut filing = development("update");
+    filing.as_object_mut().unwrap().remove("headline");
+    app.record(&story, filing)
+        .await
+        .problem_for_field(422, "headline");
+
+    let mut filing = development("update");
+    filing["source"].as_object_mut().unwrap().remove("kind");
+    app.record(&story, filing)
+        .await
+        .problem_for_field(422, "source.kind");
+    assert_eq!(app.feed().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let mut filing = development("update");
+    filing["body"] = json!("x".repeat(200_000));
+    app.record(&story, filing).await.problem(413);
+    assert_eq!(app.feed().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415() {
+    let app = spawn_app().await;
+    app.call_raw(
+        Method::POST,
+        "/v1/stories",
+        Some(&app.reporter),
+        "text/plain",
+        b"slug=x".to_vec(),
+    )
+    .await
+    .problem(415);
+}
+
+#[tokio::test]
+async fn a_story_needs_a_valid_slug_and_headline() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"slug": "Not A Slug", "headline": "x"}), "slug"),
+        (json!({"slug": "", "headline": "x"}), "slug"),
+        (json!({"slug": "ok-slug", "headline": " "}), "headline"),
+        (
+            json!({"slug": "ok-slug", "headline": "x", "tags": ["no spaces"]}),
+            "tags",
+        ),
+        (
+            json!({"slug": "ok-slug", "headline": "x", "summary": "y".repeat(2001)}),
+            "summary",
+        ),
+        (json!({"headline": "x"}), "slug"),
+    ];
+    for (body, field) in cases {
+        app.open_story_as(&app.reporter, body)
+            .await
+            .problem_for_field(422, field);
+    }
+    assert!(app.feed().await.is_empty());
+}

@@ -1,0 +1,96 @@
+use newsroom_tests::*;
+use reqwest::Method;
+
+#[tokio::test]
+async fn health_reports_the_event_store() {
+    let app = spawn_app().await;
+    let answer = app.call(Method::GET, "/healthz", None, None).await;
+    let body = answer.ok(200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["event_store"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_commands_in_prometheus_text() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    app.record(&story, development("update")).await.ok(201);
+    let answer = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.content_type.starts_with("text/plain"));
+    let text = answer.body.as_str().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("newsroom_commands_total{")
+                && l.contains("command=\"record_development\"")
+                && l.contains("outcome=\"ok\"")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let app = spawn_app().await;
+    let answer = app.call(Method::GET, "/openapi.json", None, None).await;
+    let doc = answer.ok(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/stories", "post"),
+        ("/v1/stories/{id}", "patch"),
+        ("/v1/stories/{id}/developments", "post"),
+        ("/v1/stories/{id}/developments/{dev}/approval", "post"),
+        ("/v1/stories/{id}/developments/{dev}/rejection", "post"),
+        ("/v1/stories/{id}/developments/{dev}/corrections", "post"),
+        ("/v1/stories/{id}/developments/{dev}/retraction", "post"),
+        ("/v1/stories/{id}/close", "post"),
+        ("/v1/stories/{id}/reopen", "post"),
+        ("/v1/stories/{id}/events", "get"),
+        ("/v1/events", "get"),
+        ("/v1/tokens", "post"),
+        ("/v1/tokens/{id}", "delete"),
+        ("/healthz", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let kinds = &schemas["DevelopmentKind"]["enum"];
+    assert!(
+        kinds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "denial_issued"),
+        "{kinds}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_with_problems() {
+    let app = spawn_app().await;
+    app.call(Method::GET, "/v1/nothing-here", None, None)
+        .await
+        .problem(404);
+    app.call(Method::DELETE, "/v1/stories", Some(&app.admin), None)
+        .await
+        .problem(405);
+}
+
+#[tokio::test]
+async fn stopping_the_server_keeps_every_answered_write() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    for _ in 0..20 {
+        app.record(&story, development("update")).await.ok(201);
+    }
+    let path = app.database_path.clone();
+    let _dir = app.stop().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 21);
+}
