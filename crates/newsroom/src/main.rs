@@ -103,7 +103,10 @@ fn init_tracing(default: &str) {
     let filter = EnvFilter::try_from_env("NEWSROOM_LOG")
         .or_else(|_| EnvFilter::try_new(default))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
