@@ -43,13 +43,17 @@ impl Default for Config {
     }
 }
 
-/// Variables that belong to the command-line client or the test suite, not to the server.
-const NOT_CONFIG: &[&str] = &[
-    "token",
-    "server",
-    "config",
-    "test_database_url",
-    "test_nats_url",
+/// The keys `NEWSROOM_*` variables may set. Other `NEWSROOM_*` variables belong to the client
+/// (`NEWSROOM_TOKEN`, `NEWSROOM_SERVER`) or the test suite, and are not configuration.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "sqlite_synchronous",
+    "snapshot_every",
+    "aggregate_cache",
+    "request_timeout_secs",
+    "log",
 ];
 
 impl Config {
@@ -64,7 +68,7 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment
-            .merge(Env::prefixed("NEWSROOM_").ignore(NOT_CONFIG))
+            .merge(Env::prefixed("NEWSROOM_").only(KEYS))
             .extract()
             .context("invalid configuration")
     }
@@ -138,6 +142,7 @@ mod tests {
             )?;
             jail.set_env("NEWSROOM_LISTEN", "127.0.0.1:9100");
             jail.set_env("NEWSROOM_TOKEN", "nr_not_config");
+            jail.set_env("NEWSROOM_REQUIRE_SERVICES", "1");
             let config = Config::load(Some(Path::new("newsroom.toml"))).unwrap();
             assert_eq!(config.listen, "127.0.0.1:9100");
             assert_eq!(config.snapshot_every, 7);
