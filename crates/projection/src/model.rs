@@ -1,0 +1,514 @@
+//! The reader's model of a story, and the one fold that builds it from the log.
+//!
+//! [`StoryView::apply`] is the only place an event changes a view. The incremental projector,
+//! the full rebuild and the "as of" time travel all fold events through it, so they cannot
+//! disagree. Everything a reader sees — the timeline, the claims ledger, the front-page line, the
+//! actor entries — is derived from a `StoryView` by pure functions below.
+
+use chrono::{DateTime, Utc};
+use newsroom_domain::{
+    Actor, DevelopmentChanges, DevelopmentKind, Evidence, PublicationStatus, Source, Stance,
+    StoryEvent, Urgency,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One event of the log, decoded: what the fold consumes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvent {
+    pub position: i64,
+    pub story_id: Uuid,
+    pub sequence: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub author: Option<String>,
+    pub event: StoryEvent,
+}
+
+/// Whether a story takes new developments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoryStatus {
+    Open,
+    Closed,
+}
+
+/// Where a development stands for readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevelopmentState {
+    /// Waiting for an editor; invisible to readers.
+    PendingReview,
+    Published,
+    /// Refused by an editor before publication; invisible to readers.
+    Rejected,
+    /// Withdrawn after publication; shown struck through with the reason.
+    Retracted,
+}
+
+/// One field an editor's correction changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// A correction, shown inline under the development it corrects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorrectionView {
+    /// The editor's note, exactly as written.
+    pub note: String,
+    pub changes: Vec<FieldChange>,
+    pub corrected_at: DateTime<Utc>,
+    pub position: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// Why and when a development was retracted or rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    pub position: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// A link from a response to the development it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseLink {
+    pub development: Uuid,
+    pub stance: Stance,
+}
+
+/// A development as readers (and editors) see it now: current values, with its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevelopmentView {
+    pub id: Uuid,
+    pub kind: DevelopmentKind,
+    pub headline: String,
+    pub body: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub actors: Vec<Actor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    pub evidence: Evidence,
+    pub urgency: Urgency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responds_to: Option<ResponseLink>,
+    pub state: DevelopmentState,
+    /// Position of the event that recorded it.
+    pub position: i64,
+    /// When readers first saw it (recording without review, or approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+    /// Position of the latest event that changed it.
+    pub updated_position: i64,
+    /// When it last changed (recorded, approved, corrected or retracted).
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<CorrectionView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction: Option<Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Verdict>,
+}
+
+impl DevelopmentView {
+    /// Whether readers see it: published, or retracted (shown struck, never dropped).
+    pub fn is_visible(&self) -> bool {
+        matches!(
+            self.state,
+            DevelopmentState::Published | DevelopmentState::Retracted
+        )
+    }
+}
+
+/// The whole reader state of one story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryView {
+    pub id: Uuid,
+    pub slug: String,
+    pub headline: String,
+    pub summary: String,
+    pub tags: Vec<String>,
+    pub status: StoryStatus,
+    pub review_required: bool,
+    pub opened_at: DateTime<Utc>,
+    /// Recorded time of the latest event applied.
+    pub updated_at: DateTime<Utc>,
+    /// Position of the latest event applied.
+    pub position: i64,
+    /// Every development ever recorded, in recording order (pending and rejected ones too;
+    /// the reader outputs filter them out).
+    pub developments: Vec<DevelopmentView>,
+}
+
+/// A claim and the published responses that point at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimEntry {
+    pub claim: DevelopmentView,
+    pub status: ClaimStatus,
+    pub responses: Vec<DevelopmentView>,
+}
+
+/// Where a claim stands, from the responses to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStatus {
+    /// No responses yet.
+    Unverified,
+    /// Only supporting responses.
+    Supported,
+    /// Only denials or disputes.
+    Denied,
+    /// Both.
+    Contested,
+    /// The claim itself was retracted.
+    Retracted,
+}
+
+/// A story's line on the front page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontPageEntry {
+    pub id: Uuid,
+    pub slug: String,
+    pub headline: String,
+    pub tags: Vec<String>,
+    pub status: StoryStatus,
+    /// Published developments (retracted ones not counted).
+    pub development_count: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_recorded_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub position: i64,
+}
+
+/// A development on an actor's page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorEntry {
+    pub actor: Actor,
+    pub story_id: Uuid,
+    pub story_slug: String,
+    pub story_headline: String,
+    pub development: DevelopmentView,
+}
+
+fn json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+impl StoryView {
+    /// Starts a view from a `StoryOpened` event; `None` for any other event.
+    pub fn open(logged: &LoggedEvent) -> Option<Self> {
+        let StoryEvent::StoryOpened {
+            slug,
+            headline,
+            summary,
+            tags,
+            review_required,
+            ..
+        } = &logged.event
+        else {
+            return None;
+        };
+        Some(Self {
+            id: logged.story_id,
+            slug: slug.to_string(),
+            headline: headline.to_string(),
+            summary: summary.as_str().to_owned(),
+            tags: tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            status: StoryStatus::Open,
+            review_required: *review_required,
+            opened_at: logged.recorded_at,
+            updated_at: logged.recorded_at,
+            position: logged.position,
+            developments: Vec::new(),
+        })
+    }
+
+    /// Folds a stream of one story's events into its view.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a LoggedEvent>) -> Option<Self> {
+        let mut view: Option<StoryView> = None;
+        for event in events {
+            match &mut view {
+                None => view = StoryView::open(event),
+                Some(v) => v.apply(event),
+            }
+        }
+        view
+    }
+
+    fn development_mut(&mut self, id: Uuid) -> Option<&mut DevelopmentView> {
+        self.developments.iter_mut().find(|d| d.id == id)
+    }
+
+    pub fn development(&self, id: Uuid) -> Option<&DevelopmentView> {
+        self.developments.iter().find(|d| d.id == id)
+    }
+
+    /// Applies one event. Events at or before the view's position are ignored, so replaying or
+    /// redelivering can never apply an event twice.
+    pub fn apply(&mut self, logged: &LoggedEvent) {
+        if logged.position <= self.position {
+            return;
+        }
+        self.position = logged.position;
+        self.updated_at = logged.recorded_at;
+        let at = logged.recorded_at;
+        let by = logged.author.clone();
+        match &logged.event {
+            StoryEvent::StoryOpened { .. } => {}
+            StoryEvent::DevelopmentRecorded {
+                development: d,
+                status,
+                ..
+            } => {
+                let published = *status == PublicationStatus::Published;
+                self.developments.push(DevelopmentView {
+                    id: d.id.as_uuid(),
+                    kind: d.kind,
+                    headline: d.headline.to_string(),
+                    body: d.body.as_str().to_owned(),
+                    occurred_at: d.occurred_at,
+                    recorded_at: d.recorded_at,
+                    actors: d.actors.clone(),
+                    source: d.source.clone(),
+                    evidence: d.evidence,
+                    urgency: d.urgency,
+                    responds_to: d.responds_to.map(|r| ResponseLink {
+                        development: r.development.as_uuid(),
+                        stance: r.stance,
+                    }),
+                    state: if published {
+                        DevelopmentState::Published
+                    } else {
+                        DevelopmentState::PendingReview
+                    },
+                    position: logged.position,
+                    published_at: published.then_some(at),
+                    updated_position: logged.position,
+                    updated_at: at,
+                    filed_by: by,
+                    approved_by: None,
+                    corrections: vec![],
+                    retraction: None,
+                    rejection: None,
+                });
+            }
+            StoryEvent::DevelopmentApproved { development } => {
+                let position = logged.position;
+                if let Some(d) = self.development_mut(development.as_uuid()) {
+                    d.state = DevelopmentState::Published;
+                    d.published_at = Some(at);
+                    d.approved_by = by;
+                    d.updated_position = position;
+                    d.updated_at = at;
+                }
+            }
+            StoryEvent::DevelopmentRejected {
+                development,
+                reason,
+            } => {
+                let position = logged.position;
+                if let Some(d) = self.development_mut(development.as_uuid()) {
+                    d.state = DevelopmentState::Rejected;
+                    d.rejection = Some(Verdict {
+                        reason: reason.to_string(),
+                        at,
+                        position,
+                        by,
+                    });
+                    d.updated_position = position;
+                    d.updated_at = at;
+                }
+            }
+            StoryEvent::DevelopmentRetracted {
+                development,
+                reason,
+            } => {
+                let position = logged.position;
+                if let Some(d) = self.development_mut(development.as_uuid()) {
+                    d.state = DevelopmentState::Retracted;
+                    d.retraction = Some(Verdict {
+                        reason: reason.to_string(),
+                        at,
+                        position,
+                        by,
+                    });
+                    d.updated_position = position;
+                    d.updated_at = at;
+                }
+            }
+            StoryEvent::DevelopmentCorrected {
+                development,
+                note,
+                changes,
+            } => {
+                let position = logged.position;
+                if let Some(d) = self.development_mut(development.as_uuid()) {
+                    let changes = apply_changes(d, changes);
+                    d.corrections.push(CorrectionView {
+                        note: note.to_string(),
+                        changes,
+                        corrected_at: at,
+                        position,
+                        by,
+                    });
+                    d.updated_position = position;
+                    d.updated_at = at;
+                }
+            }
+            StoryEvent::HeadlineChanged { headline } => self.headline = headline.to_string(),
+            StoryEvent::TagsChanged { tags } => {
+                self.tags = tags.iter().map(|t| t.as_str().to_owned()).collect()
+            }
+            StoryEvent::StoryClosed => self.status = StoryStatus::Closed,
+            StoryEvent::StoryReopened => self.status = StoryStatus::Open,
+        }
+    }
+
+    /// What readers see, in `occurred_at` order (ties by position). Retracted developments stay,
+    /// marked; pending and rejected ones are left out.
+    pub fn timeline(&self) -> Vec<&DevelopmentView> {
+        let mut visible: Vec<&DevelopmentView> = self
+            .developments
+            .iter()
+            .filter(|d| d.is_visible())
+            .collect();
+        visible.sort_by_key(|d| (d.occurred_at, d.position));
+        visible
+    }
+
+    /// Every visible claim of attribution with the published responses pointing at it.
+    pub fn claims(&self) -> Vec<ClaimEntry> {
+        self.timeline()
+            .into_iter()
+            .filter(|d| d.kind == DevelopmentKind::AttributionClaimed)
+            .map(|claim| {
+                let responses: Vec<DevelopmentView> = self
+                    .timeline()
+                    .into_iter()
+                    .filter(|r| r.responds_to.is_some_and(|l| l.development == claim.id))
+                    .cloned()
+                    .collect();
+                let counted = responses
+                    .iter()
+                    .filter(|r| r.state == DevelopmentState::Published);
+                let (mut supports, mut against) = (false, false);
+                for r in counted {
+                    match r.responds_to.map(|l| l.stance) {
+                        Some(Stance::Supports) => supports = true,
+                        Some(Stance::Disputes | Stance::Denies) => against = true,
+                        None => {}
+                    }
+                }
+                let status = if claim.state == DevelopmentState::Retracted {
+                    ClaimStatus::Retracted
+                } else {
+                    match (supports, against) {
+                        (false, false) => ClaimStatus::Unverified,
+                        (true, false) => ClaimStatus::Supported,
+                        (false, true) => ClaimStatus::Denied,
+                        (true, true) => ClaimStatus::Contested,
+                    }
+                };
+                ClaimEntry {
+                    claim: claim.clone(),
+                    status,
+                    responses,
+                }
+            })
+            .collect()
+    }
+
+    /// The story's line on the front page.
+    pub fn front_page_entry(&self) -> FrontPageEntry {
+        let published = self
+            .developments
+            .iter()
+            .filter(|d| d.state == DevelopmentState::Published);
+        let (mut count, mut last_occurred, mut last_recorded) = (0, None, None);
+        for d in published {
+            count += 1;
+            last_occurred = last_occurred.max(Some(d.occurred_at));
+            last_recorded = last_recorded.max(d.published_at);
+        }
+        FrontPageEntry {
+            id: self.id,
+            slug: self.slug.clone(),
+            headline: self.headline.clone(),
+            tags: self.tags.clone(),
+            status: self.status,
+            development_count: count,
+            last_occurred_at: last_occurred,
+            last_recorded_at: last_recorded,
+            updated_at: self.updated_at,
+            position: self.position,
+        }
+    }
+
+    /// One entry per (actor, visible development) of this story.
+    pub fn actor_entries(&self) -> Vec<ActorEntry> {
+        self.timeline()
+            .into_iter()
+            .flat_map(|d| {
+                d.actors.iter().map(move |actor| ActorEntry {
+                    actor: actor.clone(),
+                    story_id: self.id,
+                    story_slug: self.slug.clone(),
+                    story_headline: self.headline.clone(),
+                    development: d.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Applies a correction's changes to a development, returning what changed (before → after).
+fn apply_changes(d: &mut DevelopmentView, changes: &DevelopmentChanges) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let mut record = |field: &str, before: serde_json::Value, after: serde_json::Value| {
+        if before != after {
+            out.push(FieldChange {
+                field: field.to_owned(),
+                before,
+                after,
+            });
+        }
+    };
+    if let Some(h) = &changes.headline {
+        record("headline", json(&d.headline), json(h));
+        d.headline = h.to_string();
+    }
+    if let Some(b) = &changes.body {
+        record("body", json(&d.body), json(b));
+        d.body = b.as_str().to_owned();
+    }
+    if let Some(t) = changes.occurred_at {
+        record("occurred_at", json(&d.occurred_at), json(&t));
+        d.occurred_at = t;
+    }
+    if let Some(a) = &changes.actors {
+        let names = |actors: &[Actor]| json(&actors.iter().map(Actor::name).collect::<Vec<_>>());
+        record("actors", names(&d.actors), names(a));
+        d.actors = a.clone();
+    }
+    if let Some(s) = &changes.source {
+        record("source", json(&d.source), json(s));
+        d.source = Some(s.clone());
+    }
+    if let Some(e) = changes.evidence {
+        record("evidence", json(&d.evidence), json(&e));
+        d.evidence = e;
+    }
+    out
+}
