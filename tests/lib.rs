@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Once;
 
-use newsroom_command::{Application, Settings, Synchronous};
+use newsroom::{Newsroom, NewsroomSettings};
+use newsroom_command::{Settings, Synchronous};
 use newsroom_domain::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -37,8 +38,9 @@ pub struct TestApp {
     pub reporter: String,
     pub database_path: PathBuf,
     pub app_state: newsroom_command::http::AppState,
+    pub views: newsroom_projection::ViewStore,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: Option<tempfile::TempDir>,
 }
 
@@ -106,9 +108,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&dir);
     configure(&mut settings);
     let database_path = settings.database_path.clone();
-    let app = Application::build(settings).await.expect("app builds");
+    let app = Newsroom::build(NewsroomSettings {
+        command: settings,
+        views_path: dir.path().join("views.db"),
+    })
+    .await
+    .expect("app builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
+    let views = app.views().clone();
     let admin = state
         .tokens
         .bootstrap_admin()
@@ -137,6 +145,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         reporter: reporter.token,
         database_path,
         app_state: state,
+        views,
         shutdown: Some(tx),
         server: Some(server),
         dir: Some(dir),
@@ -351,4 +360,13 @@ pub fn development(kind: &str) -> Value {
         "evidence": "none_provided",
         "urgency": "priority",
     })
+}
+
+/// Reports a test that cannot run on this machine: it passes with `skipped: <why>`, unless
+/// `NEWSROOM_REQUIRE_SERVICES` is set (CI), where a skip is a failure.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var_os("NEWSROOM_REQUIRE_SERVICES").is_some() {
+        panic!("required but unavailable: {why}");
+    }
+    eprintln!("skipped: {why}");
 }

@@ -1,9 +1,11 @@
 //! End-to-end tests of the command API against a real SQLite file.
 
 mod auth;
+mod browser;
 mod developments;
 mod editing;
 mod feed;
 mod input;
 mod operations;
+mod reads;
 mod stories;

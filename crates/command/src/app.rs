@@ -63,6 +63,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     settings: Settings,
+    extra: axum::Router,
 }
 
 impl Application {
@@ -97,6 +98,7 @@ impl Application {
             listener,
             state,
             settings,
+            extra: axum::Router::new(),
         })
     }
 
@@ -114,6 +116,12 @@ impl Application {
         &self.state
     }
 
+    /// Adds routes served by the same process (the read side), behind the same middleware.
+    pub fn with_routes(mut self, routes: axum::Router) -> Self {
+        self.extra = self.extra.merge(routes);
+        self
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
@@ -122,6 +130,7 @@ impl Application {
         let router = http::router(
             self.state,
             Duration::from_secs(self.settings.request_timeout_secs.max(1)),
+            self.extra,
         );
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://<path>`; defaults to `<data_dir>/newsroom.db`.
     pub database_url: Option<String>,
+    /// The reader views' SQLite file; defaults to `<data_dir>/views.db`.
+    pub views_path: Option<PathBuf>,
     /// `full` (default: an answered commit survives power loss) or `normal`.
     pub sqlite_synchronous: Synchronous,
     pub snapshot_every: usize,
@@ -34,6 +36,7 @@ impl Default for Config {
             listen: settings.listen,
             data_dir: PathBuf::from("data"),
             database_url: None,
+            views_path: None,
             sqlite_synchronous: settings.synchronous,
             snapshot_every: settings.snapshot_every,
             aggregate_cache: settings.aggregate_cache,
@@ -49,6 +52,7 @@ const KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "views_path",
     "sqlite_synchronous",
     "snapshot_every",
     "aggregate_cache",
@@ -91,6 +95,19 @@ impl Config {
                 }
             }
         }
+    }
+
+    pub fn views_path(&self) -> PathBuf {
+        self.views_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("views.db"))
+    }
+
+    pub fn newsroom_settings(&self) -> anyhow::Result<crate::NewsroomSettings> {
+        Ok(crate::NewsroomSettings {
+            command: self.settings()?,
+            views_path: self.views_path(),
+        })
     }
 
     pub fn settings(&self) -> anyhow::Result<Settings> {

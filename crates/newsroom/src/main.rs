@@ -2,17 +2,17 @@
 //! reporter's terminal client.
 
 mod client;
-mod config;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use newsroom_command::{Application, SqliteOptions, SqliteStore, Tokens};
+use newsroom::config::Config;
+use newsroom::Newsroom;
+use newsroom_command::{SqliteOptions, SqliteStore, Tokens};
 use newsroom_domain::Role;
+use newsroom_projection::{ViewName, ViewStore};
 use tracing_subscriber::EnvFilter;
-
-use crate::config::Config;
 
 #[derive(Debug, Parser)]
 #[command(name = "newsroom", version, about = "Event-sourced story tracker")]
@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Maintain the reader views.
+    Projection {
+        #[command(subcommand)]
+        command: ProjectionCommand,
+    },
     /// Work on stories through a running server.
     Story {
         #[command(flatten)]
@@ -56,6 +61,16 @@ enum TokenCommand {
         /// Who it is for; recorded as the author of what it writes.
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionCommand {
+    /// Replay the whole log into fresh view tables and swap them in atomically.
+    Rebuild {
+        /// Rebuild only this view (stories or actors); all views by default.
+        #[arg(long)]
+        view: Option<ViewName>,
     },
 }
 
@@ -85,6 +100,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&issued)?);
             Ok(())
         }
+        Command::Projection {
+            command: ProjectionCommand::Rebuild { view },
+        } => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_tracing(&config.log);
+            rebuild(&config, view).await
+        }
         Command::Story {
             connection,
             command,
@@ -109,12 +131,45 @@ fn init_tracing(default: &str) {
         .init();
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let settings = config.settings()?;
-    let database = settings.database_path.clone();
-    let app = Application::build(settings)
+async fn rebuild(config: &Config, view: Option<ViewName>) -> anyhow::Result<()> {
+    let path = config.database_path()?;
+    let log = SqliteStore::open(&path, SqliteOptions::default())
+        .with_context(|| format!("opening the store at {}", path.display()))?;
+    let views_path = config.views_path();
+    let views = ViewStore::open(&views_path)
+        .with_context(|| format!("opening the views at {}", views_path.display()))?;
+    let progress = indicatif::ProgressBar::new(log.head() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    let only: Vec<ViewName> = view.into_iter().collect();
+    let report = newsroom_projection::rebuild(&log, &views, &only, Some(progress))
         .await
-        .context("starting the command service")?;
+        .context("rebuilding the views")?;
+    println!(
+        "rebuilt {} from {} events of {} stories, up to position {}",
+        report
+            .views
+            .iter()
+            .map(ViewName::as_str)
+            .collect::<Vec<_>>()
+            .join(" and "),
+        report.events,
+        report.stories,
+        report.position
+    );
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    // Listen for signals before anything else: a SIGTERM during start-up is a shutdown too.
+    let shutdown = shutdown_signal()?;
+    let settings = config.newsroom_settings()?;
+    let database = settings.command.database_path.clone();
+    let app = Newsroom::build(settings).await?;
     if let Some(admin) = app
         .state()
         .tokens
@@ -133,31 +188,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         database = %database.display(),
         "newsroom is serving"
     );
-    app.run_until_stopped(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    app.run_until_stopped(shutdown).await?;
     tracing::info!("newsroom stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }

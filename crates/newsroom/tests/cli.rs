@@ -48,9 +48,11 @@ fn spawn(data_dir: &std::path::Path) -> (Child, Vec<String>) {
     });
     let mut lines = Vec::new();
     loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server announces itself");
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not announce itself: {lines:#?}");
+        };
         let done = line.contains("newsroom is serving");
         lines.push(line);
         if done {

@@ -5,8 +5,17 @@
 //! own checkpoint, which is written in the same transaction as the view. In-process signals only
 //! wake the projector up. Nothing here writes to the event log.
 
+pub mod api;
 pub mod decode;
+pub mod feeds;
 pub mod model;
+pub mod pages;
+pub mod projector;
+pub mod rebuild;
+pub mod store;
 
 pub use decode::{decode, DecodeError};
 pub use model::*;
+pub use projector::{ProjectionError, Projector};
+pub use rebuild::{rebuild, rebuild_outdated, RebuildReport};
+pub use store::{ViewError, ViewName, ViewStore};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use dto::*;
-pub use extract::{parse_json, Auth, JsonBody};
+pub use extract::{int_param, parse_json, query_params, Auth, JsonBody};
 use problem::{InternalError, Problem, ProblemDetails};
 
 use crate::auth::{IssuedToken, Tokens};
@@ -86,8 +86,9 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Builds the router with its middleware.
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// Builds the router with its middleware. `extra` holds the routes of other parts of newsroom
+/// served by the same process (the read side); they get the same middleware and fallbacks.
+pub fn router(state: AppState, request_timeout: Duration, extra: Router) -> Router {
     let api = Router::new()
         .route("/v1/stories", post(open_story))
         .route("/v1/stories/{id}", patch(revise_story))
@@ -117,7 +118,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
-        .route("/", get(index))
+        .with_state(state)
+        .merge(extra)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
@@ -130,7 +132,6 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }
 
 /// Logs the cause of every 5xx once, here, instead of inside the error conversions.
@@ -463,10 +464,6 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }
 
 async fn not_found() -> Problem {

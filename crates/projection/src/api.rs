@@ -1,0 +1,796 @@
+//! The read API (`GET /v1/…`), the feeds, the live stream and the reader's pages.
+//!
+//! Reads come from the views, except time travel (`?as_of=`) and "what changed" (`?since=`),
+//! which fold the log itself. Answers carry an `ETag` naming the position they reflect; a read
+//! may ask to see at least a given position (`?min_position=`) and waits, bounded, for the
+//! projector to get there.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use newsroom_command::http::problem::Problem;
+use newsroom_command::http::{int_param, query_params};
+use newsroom_command::SqliteStore;
+use newsroom_domain::{Actor, StoryEvent};
+use serde::Serialize;
+use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
+
+use crate::decode::decode;
+use crate::model::{
+    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryStatus, StoryView,
+};
+use crate::store::{ViewError, ViewStore};
+use crate::{feeds, pages};
+
+/// How long a read waits for `min_position` before answering 503.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+
+/// The Content-Security-Policy of every answer of the read side: no inline script or style.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// What the read handlers reach.
+#[derive(Clone, Debug)]
+pub struct ReadState {
+    pub views: ViewStore,
+    pub log: SqliteStore,
+    /// Positions the in-process projector reached; reads also poll the views' checkpoint, so
+    /// this may come from a projector that never runs.
+    pub positions: watch::Receiver<i64>,
+}
+
+impl From<ViewError> for ReadError {
+    fn from(e: ViewError) -> Self {
+        ReadError(Problem::internal(e))
+    }
+}
+
+/// A problem answer of the read side.
+#[derive(Debug)]
+pub struct ReadError(pub Problem);
+
+impl From<Problem> for ReadError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<newsroom_command::StoreError> for ReadError {
+    fn from(e: newsroom_command::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<crate::decode::DecodeError> for ReadError {
+    fn from(e: crate::decode::DecodeError) -> Self {
+        Self(Problem::internal(e))
+    }
+}
+
+impl IntoResponse for ReadError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+type ReadResult<T = Response> = Result<T, ReadError>;
+
+/// The read side's routes, with their state applied.
+pub fn router(state: ReadState) -> Router {
+    Router::new()
+        .route("/v1/stories", get(front_page_json))
+        .route("/v1/stories/{id}", get(story_json))
+        .route("/v1/stories/{id}/claims", get(claims_json))
+        .route("/v1/stories/{id}/feed.atom", get(story_atom))
+        .route("/v1/stories/{id}/feed.json", get(story_json_feed))
+        .route("/v1/stories/{id}/ninjs", get(story_ninjs))
+        .route("/v1/stories/{id}/stream", get(story_stream))
+        .route("/v1/actors/{name}", get(actor_json))
+        .route("/v1/actors/{name}/feed.atom", get(actor_atom))
+        .route("/v1/actors/{name}/feed.json", get(actor_json_feed))
+        .route("/", get(front_page_html))
+        .route("/stories/{slug}", get(story_html))
+        .route("/stories/{slug}/fragment", get(story_fragment))
+        .route("/actors/{name}", get(actor_html))
+        .route("/static/newsroom.css", get(css))
+        .route("/static/live.js", get(live_js))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}
+
+// ----- shared helpers -------------------------------------------------------------------------
+
+struct ReadParams(HashMap<String, String>);
+
+impl ReadParams {
+    fn parse(raw: Option<String>, allowed: &[&str]) -> ReadResult<Self> {
+        Ok(Self(query_params(raw.as_deref(), allowed)?))
+    }
+
+    fn as_of(&self) -> ReadResult<Option<DateTime<Utc>>> {
+        self.0
+            .get("as_of")
+            .map(|raw| {
+                DateTime::parse_from_rfc3339(raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        Problem::bad_request(
+                            Some("as_of"),
+                            "`as_of` must be an RFC 3339 time, like 2026-11-03T12:00:00Z",
+                        )
+                        .into()
+                    })
+            })
+            .transpose()
+    }
+
+    fn int(&self, name: &str) -> ReadResult<Option<i64>> {
+        if !self.0.contains_key(name) {
+            return Ok(None);
+        }
+        Ok(Some(int_param(&self.0, name, 0, 0, i64::MAX)?))
+    }
+}
+
+impl ReadState {
+    /// Waits until the views have applied `min` (bounded), or answers 503.
+    async fn reach(&self, min: Option<i64>) -> ReadResult<()> {
+        let Some(min) = min else { return Ok(()) };
+        let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
+        let mut positions = self.positions.clone();
+        loop {
+            if self.views.position().await? >= min {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Problem::unavailable(format!(
+                    "the views have not reached position {min} yet; try again"
+                ))
+                .with_field("min_position")
+                .into());
+            }
+            tokio::select! {
+                _ = positions.changed() => {},
+                _ = tokio::time::sleep(Duration::from_millis(25)) => {},
+            }
+        }
+    }
+
+    async fn resolve(&self, id_or_slug: &str) -> ReadResult<Uuid> {
+        self.views
+            .resolve(id_or_slug.to_owned())
+            .await?
+            .ok_or_else(|| Problem::not_found(format!("no story `{id_or_slug}`")).into())
+    }
+
+    async fn story_log(&self, id: Uuid) -> ReadResult<Vec<LoggedEvent>> {
+        let raw = self.log.story_events(id.to_string()).await?;
+        Ok(raw.iter().map(decode).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A story as it is now, or as it stood at `as_of` (folded from the log).
+    async fn story_view(&self, id: Uuid, as_of: Option<DateTime<Utc>>) -> ReadResult<StoryView> {
+        let view = match as_of {
+            None => self.views.story(id).await?,
+            Some(t) => {
+                let events = self.story_log(id).await?;
+                StoryView::fold(events.iter().filter(|e| e.recorded_at <= t))
+            }
+        };
+        view.ok_or_else(|| Problem::not_found("the story did not exist then").into())
+    }
+
+    /// The front page as it stood at `as_of`, folded from the log.
+    async fn front_page_as_of(&self, as_of: DateTime<Utc>) -> ReadResult<Vec<FrontPageEntry>> {
+        let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
+        let mut after = 0;
+        loop {
+            let page = self.log.read_feed(after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            for raw in page.iter().filter(|e| e.recorded_at <= as_of) {
+                let e = decode(raw)?;
+                match stories.get_mut(&e.story_id) {
+                    Some(v) => v.apply(&e),
+                    None => {
+                        if let Some(v) = StoryView::open(&e) {
+                            stories.insert(e.story_id, v);
+                        }
+                    }
+                }
+            }
+        }
+        let mut entries: Vec<FrontPageEntry> =
+            stories.values().map(StoryView::front_page_entry).collect();
+        entries.sort_by(|a, b| {
+            let key = |e: &FrontPageEntry| (e.last_recorded_at, e.position);
+            key(b).cmp(&key(a))
+        });
+        Ok(entries)
+    }
+}
+
+/// Answers `body` with an ETag; a matching `If-None-Match` gets a 304.
+fn cached(headers: &HeaderMap, etag: String, content_type: &'static str, body: String) -> Response {
+    let etag = format!("\"{etag}\"");
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, no-cache"),
+    );
+    response
+}
+
+const JSON: &str = "application/json";
+
+fn json_string<T: Serialize>(value: &T) -> ReadResult<String> {
+    serde_json::to_string(value).map_err(|e| ReadError(Problem::internal(e)))
+}
+
+/// A development as the public sees it: who filed or approved it stays on the desk.
+pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
+    let mut d = d.clone();
+    d.filed_by = None;
+    d.approved_by = None;
+    for c in &mut d.corrections {
+        c.by = None;
+    }
+    if let Some(r) = &mut d.retraction {
+        r.by = None;
+    }
+    d
+}
+
+fn public_claims(view: &StoryView) -> Vec<ClaimEntry> {
+    view.claims()
+        .into_iter()
+        .map(|mut c| {
+            c.claim = public_development(&c.claim);
+            c.responses = c.responses.iter().map(public_development).collect();
+            c
+        })
+        .collect()
+}
+
+/// The JSON resource of a story: its front-page line, timeline and claims ledger.
+#[derive(Debug, Serialize)]
+pub struct StoryResource {
+    pub id: Uuid,
+    pub slug: String,
+    pub headline: String,
+    pub summary: String,
+    pub tags: Vec<String>,
+    pub status: StoryStatus,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The position of the newest event this view reflects.
+    pub position: i64,
+    pub development_count: usize,
+    pub timeline: Vec<DevelopmentView>,
+    pub claims: Vec<ClaimEntry>,
+}
+
+impl StoryResource {
+    pub fn of(view: &StoryView) -> Self {
+        let entry = view.front_page_entry();
+        Self {
+            id: view.id,
+            slug: view.slug.clone(),
+            headline: view.headline.clone(),
+            summary: view.summary.clone(),
+            tags: view.tags.clone(),
+            status: view.status,
+            opened_at: view.opened_at,
+            updated_at: view.updated_at,
+            position: view.position,
+            development_count: entry.development_count,
+            timeline: view
+                .timeline()
+                .into_iter()
+                .map(public_development)
+                .collect(),
+            claims: public_claims(view),
+        }
+    }
+}
+
+/// The rendered API body of a story, stored with the view so reads serve it as is.
+pub fn story_body(view: &StoryView) -> String {
+    serde_json::to_string(&StoryResource::of(view)).expect("a story view always serialises")
+}
+
+/// One reader-visible change to a story.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub position: i64,
+    pub at: DateTime<Utc>,
+    /// `added`, `corrected`, `retracted`, `story_revised`, `story_closed` or `story_reopened`.
+    pub change: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub development: Option<DevelopmentView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// The reader-visible changes of a story with positions in `(since, upto]`, each with the
+/// development as it stood right after the change.
+pub fn changes_since(events: &[LoggedEvent], since: i64, upto: i64) -> Vec<Change> {
+    let mut view: Option<StoryView> = None;
+    let mut out = Vec::new();
+    for e in events.iter().take_while(|e| e.position <= upto) {
+        match &mut view {
+            None => view = StoryView::open(e),
+            Some(v) => v.apply(e),
+        }
+        if e.position <= since {
+            continue;
+        }
+        let Some(v) = &view else { continue };
+        let visible = |id: Uuid| v.development(id).filter(|d| d.is_visible());
+        let (change, development) = match &e.event {
+            StoryEvent::DevelopmentRecorded { development, .. } => {
+                match visible(development.id.as_uuid()) {
+                    Some(d) => ("added", Some(d)),
+                    None => continue,
+                }
+            }
+            StoryEvent::DevelopmentApproved { development } => {
+                match visible(development.as_uuid()) {
+                    Some(d) => ("added", Some(d)),
+                    None => continue,
+                }
+            }
+            StoryEvent::DevelopmentCorrected { development, .. } => {
+                match visible(development.as_uuid()) {
+                    Some(d) => ("corrected", Some(d)),
+                    None => continue,
+                }
+            }
+            StoryEvent::DevelopmentRetracted { development, .. } => {
+                ("retracted", visible(development.as_uuid()))
+            }
+            StoryEvent::HeadlineChanged { .. } | StoryEvent::TagsChanged { .. } => {
+                ("story_revised", None)
+            }
+            StoryEvent::StoryClosed => ("story_closed", None),
+            StoryEvent::StoryReopened => ("story_reopened", None),
+            StoryEvent::StoryOpened { .. } | StoryEvent::DevelopmentRejected { .. } => continue,
+        };
+        let story_level = development.is_none();
+        out.push(Change {
+            position: e.position,
+            at: e.recorded_at,
+            change,
+            development: development.map(public_development),
+            headline: story_level.then(|| v.headline.clone()),
+            tags: story_level.then(|| v.tags.clone()),
+        });
+    }
+    out
+}
+
+// ----- JSON endpoints ---------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct FrontPage {
+    position: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<DateTime<Utc>>,
+    stories: Vec<FrontPageEntry>,
+}
+
+async fn front_page_json(
+    State(state): State<ReadState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ReadResult {
+    let params = ReadParams::parse(query, &["as_of", "min_position", "limit"])?;
+    state.reach(params.int("min_position")?).await?;
+    let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000) as usize;
+    if let Some(as_of) = params.as_of()? {
+        let mut stories = state.front_page_as_of(as_of).await?;
+        stories.truncate(limit);
+        let position = stories.iter().map(|s| s.position).max().unwrap_or(0);
+        let body = json_string(&FrontPage {
+            position,
+            as_of: Some(as_of),
+            stories,
+        })?;
+        return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
+    }
+    let position = state.views.position().await?;
+    let stories = state.views.front_page(limit).await?;
+    let body = json_string(&FrontPage {
+        position,
+        as_of: None,
+        stories,
+    })?;
+    Ok(cached(&headers, format!("f{position}-{limit}"), JSON, body))
+}
+
+#[derive(Serialize)]
+struct ChangesAnswer {
+    story_id: Uuid,
+    since: i64,
+    position: i64,
+    changes: Vec<Change>,
+}
+
+async fn story_json(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ReadResult {
+    let params = ReadParams::parse(query, &["as_of", "since", "min_position"])?;
+    state.reach(params.int("min_position")?).await?;
+    let id = state.resolve(&id).await?;
+    let as_of = params.as_of()?;
+    if let Some(since) = params.int("since")? {
+        if as_of.is_some() {
+            return Err(
+                Problem::bad_request(Some("since"), "use `since` or `as_of`, not both").into(),
+            );
+        }
+        let events = state.story_log(id).await?;
+        let upto = state.views.position().await?;
+        let changes = changes_since(&events, since, upto);
+        let position = changes.last().map_or(since, |c| c.position);
+        let body = json_string(&ChangesAnswer {
+            story_id: id,
+            since,
+            position,
+            changes,
+        })?;
+        return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
+    }
+    if as_of.is_some() {
+        let view = state.story_view(id, as_of).await?;
+        let body = json_string(&StoryResource::of(&view))?;
+        return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
+    }
+    let (position, body) = state
+        .views
+        .story_body(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such story"))?;
+    Ok(cached(&headers, format!("s{position}"), JSON, body))
+}
+
+#[derive(Serialize)]
+struct ClaimsAnswer {
+    story_id: Uuid,
+    position: i64,
+    claims: Vec<ClaimEntry>,
+}
+
+async fn claims_json(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ReadResult {
+    let params = ReadParams::parse(query, &["as_of", "min_position"])?;
+    state.reach(params.int("min_position")?).await?;
+    let id = state.resolve(&id).await?;
+    let as_of = params.as_of()?;
+    let view = state.story_view(id, as_of).await?;
+    let body = json_string(&ClaimsAnswer {
+        story_id: id,
+        position: view.position,
+        claims: public_claims(&view),
+    })?;
+    Ok(match as_of {
+        None => cached(&headers, format!("c{}", view.position), JSON, body),
+        Some(_) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
+    })
+}
+
+/// The scheme and host the client used, for absolute links in feeds.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
+    let id = state.resolve(id).await?;
+    state.story_view(id, None).await
+}
+
+async fn story_atom(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ReadResult {
+    let view = current_story(&state, &id).await?;
+    let body = feeds::story_atom(&view, &base_url(&headers));
+    Ok(cached(
+        &headers,
+        format!("a{}", view.position),
+        "application/atom+xml; charset=utf-8",
+        body,
+    ))
+}
+
+async fn story_json_feed(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ReadResult {
+    let view = current_story(&state, &id).await?;
+    let body = json_string(&feeds::story_json_feed(&view, &base_url(&headers)))?;
+    Ok(cached(
+        &headers,
+        format!("j{}", view.position),
+        "application/feed+json",
+        body,
+    ))
+}
+
+async fn story_ninjs(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ReadResult {
+    let view = current_story(&state, &id).await?;
+    let body = json_string(&feeds::story_ninjs(&view, &base_url(&headers)))?;
+    Ok(cached(&headers, format!("n{}", view.position), JSON, body))
+}
+
+#[derive(Serialize)]
+struct ActorAnswer {
+    actor: String,
+    key: String,
+    developments: Vec<ActorDevelopment>,
+}
+
+#[derive(Serialize)]
+struct ActorDevelopment {
+    story_id: Uuid,
+    story_slug: String,
+    story_headline: String,
+    development: DevelopmentView,
+}
+
+async fn actor_entries(
+    state: &ReadState,
+    name: &str,
+) -> ReadResult<(String, String, Vec<crate::model::ActorEntry>)> {
+    let key = Actor::normalise(name);
+    let entries = state.views.actor(key.clone(), 500).await?;
+    let display = entries
+        .first()
+        .map(|e| e.actor.name().to_owned())
+        .unwrap_or_else(|| name.to_owned());
+    Ok((display, key, entries))
+}
+
+async fn actor_json(
+    State(state): State<ReadState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ReadResult {
+    let params = ReadParams::parse(query, &["min_position"])?;
+    state.reach(params.int("min_position")?).await?;
+    let (actor, key, entries) = actor_entries(&state, &name).await?;
+    let body = json_string(&ActorAnswer {
+        actor,
+        key,
+        developments: entries
+            .into_iter()
+            .map(|e| ActorDevelopment {
+                story_id: e.story_id,
+                story_slug: e.story_slug,
+                story_headline: e.story_headline,
+                development: public_development(&e.development),
+            })
+            .collect(),
+    })?;
+    Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
+}
+
+async fn actor_atom(
+    State(state): State<ReadState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ReadResult {
+    let (actor, key, entries) = actor_entries(&state, &name).await?;
+    let body = feeds::actor_atom(&actor, &key, &entries, &base_url(&headers));
+    Ok((
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
+
+async fn actor_json_feed(
+    State(state): State<ReadState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ReadResult {
+    let (actor, key, entries) = actor_entries(&state, &name).await?;
+    let body = json_string(&feeds::actor_json_feed(
+        &actor,
+        &key,
+        &entries,
+        &base_url(&headers),
+    ))?;
+    Ok(([(header::CONTENT_TYPE, "application/feed+json")], body).into_response())
+}
+
+// ----- live stream ------------------------------------------------------------------------
+
+struct StreamState {
+    state: ReadState,
+    story: Uuid,
+    last: i64,
+    pending: VecDeque<Change>,
+    positions: watch::Receiver<i64>,
+}
+
+/// Server-sent events of a story's reader-visible changes. `id:` is the change's global
+/// position; a reconnecting client's `Last-Event-ID` resumes strictly after it.
+async fn story_stream(
+    State(state): State<ReadState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ReadResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let story = state.resolve(&id).await?;
+    let last = match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| {
+                Problem::bad_request(Some("Last-Event-ID"), "must be a position (an integer)")
+            })?,
+        // A new subscriber gets what happens from now on.
+        None => state.views.position().await?,
+    };
+    let positions = state.positions.clone();
+    let stream = futures_util::stream::unfold(
+        StreamState {
+            state,
+            story,
+            last,
+            pending: VecDeque::new(),
+            positions,
+        },
+        |mut s| async move {
+            loop {
+                if let Some(change) = s.pending.pop_front() {
+                    s.last = change.position;
+                    let event = Event::default()
+                        .id(change.position.to_string())
+                        .event(change.change)
+                        .json_data(&change)
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable change"));
+                    return Some((Ok(event), s));
+                }
+                let upto = s.state.views.position().await.unwrap_or(s.last);
+                if upto > s.last {
+                    match s.state.story_log(s.story).await {
+                        Ok(events) => {
+                            s.pending.extend(changes_since(&events, s.last, upto));
+                            if s.pending.is_empty() {
+                                s.last = upto;
+                            }
+                            continue;
+                        }
+                        Err(_) => return None,
+                    }
+                }
+                tokio::select! {
+                    _ = s.positions.changed() => {},
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+// ----- pages --------------------------------------------------------------------------------
+
+fn page(status: StatusCode, markup: maud::Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+async fn front_page_html(State(state): State<ReadState>) -> ReadResult {
+    let entries = state.views.front_page(100).await?;
+    Ok(page(StatusCode::OK, pages::front_page(&entries)))
+}
+
+async fn story_by_slug(state: &ReadState, slug: &str) -> Result<StoryView, Response> {
+    let not_found = || page(StatusCode::NOT_FOUND, pages::not_found_page("story"));
+    let id = match state.views.resolve(slug.to_owned()).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(not_found()),
+        Err(e) => return Err(ReadError::from(e).into_response()),
+    };
+    match state.views.story(id).await {
+        Ok(Some(view)) => Ok(view),
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(ReadError::from(e).into_response()),
+    }
+}
+
+async fn story_html(State(state): State<ReadState>, Path(slug): Path<String>) -> Response {
+    match story_by_slug(&state, &slug).await {
+        Ok(view) => page(StatusCode::OK, pages::story_page(&view)),
+        Err(r) => r,
+    }
+}
+
+async fn story_fragment(State(state): State<ReadState>, Path(slug): Path<String>) -> Response {
+    match story_by_slug(&state, &slug).await {
+        Ok(view) => page(StatusCode::OK, pages::timeline_fragment(&view)),
+        Err(r) => r,
+    }
+}
+
+async fn actor_html(State(state): State<ReadState>, Path(name): Path<String>) -> ReadResult {
+    let (actor, _, entries) = actor_entries(&state, &name).await?;
+    Ok(page(StatusCode::OK, pages::actor_page(&actor, &entries)))
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../static/newsroom.css"),
+    )
+        .into_response()
+}
+
+async fn live_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../static/live.js"),
+    )
+        .into_response()
+}

@@ -1,0 +1,226 @@
+//! The projector: follows the global feed from the views' checkpoints and applies each batch of
+//! events to the views in one transaction, checkpoint included.
+//!
+//! Crash anywhere and the views are as of the last committed batch; the next run starts from the
+//! checkpoint, and an event at or before a view's checkpoint is never applied again. The store's
+//! commit signal only wakes the projector; without it the projector still polls.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use newsroom_command::SqliteStore;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::decode::{decode, DecodeError};
+use crate::model::{LoggedEvent, StoryView};
+use crate::store::{
+    load_story, read_checkpoints, set_checkpoint, write_actor_entries, write_story, ViewError,
+    ViewName, ViewStore,
+};
+
+/// Most events applied in one transaction.
+pub const BATCH: usize = 1_000;
+
+/// How long the projector sleeps when no commit signal reaches it (another process writes).
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    View(#[from] ViewError),
+    #[error("reading the event feed failed: {0}")]
+    Feed(#[from] newsroom_command::StoreError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Applies the feed to the views.
+pub struct Projector {
+    source: SqliteStore,
+    views: ViewStore,
+    cache: Arc<Mutex<lru::LruCache<Uuid, StoryView>>>,
+    /// The checkpoint this projector last committed; if the stored one differs, someone else
+    /// (a rebuild) changed the views and the cache is dropped.
+    last_written: Option<i64>,
+    position: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("views", &self.views)
+            .field("position", &*self.position.borrow())
+            .finish()
+    }
+}
+
+struct BatchResult {
+    applied: usize,
+    position: i64,
+    views: Vec<StoryView>,
+}
+
+impl Projector {
+    pub fn new(source: SqliteStore, views: ViewStore) -> Self {
+        Self {
+            source,
+            views,
+            cache: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(1_000).expect("non-zero"),
+            ))),
+            last_written: None,
+            position: watch::channel(0).0,
+        }
+    }
+
+    /// Changes whenever a batch commits, carrying the position the views reached.
+    pub fn positions(&self) -> watch::Receiver<i64> {
+        self.position.subscribe()
+    }
+
+    /// Applies one batch; returns how many events it read.
+    pub async fn step(&mut self) -> Result<usize, ProjectionError> {
+        let start = self.views.position().await?;
+        let feed = self.source.read_feed(start, BATCH).await?;
+        if feed.is_empty() {
+            self.position.send_if_modified(|p| {
+                let changed = *p != start;
+                *p = start;
+                changed
+            });
+            return Ok(0);
+        }
+        let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let cache = self.cache.clone();
+        let last_written = self.last_written;
+        let result = self
+            .views
+            .write(move |tx| apply_batch(tx, &events, &cache, last_written))
+            .await?;
+        {
+            let mut cache = self.cache.lock().expect("cache lock");
+            for view in result.views {
+                cache.put(view.id, view);
+            }
+        }
+        self.last_written = Some(result.position);
+        metrics::counter!("newsroom_projection_events_total").increment(result.applied as u64);
+        metrics::gauge!("newsroom_projection_position").set(result.position as f64);
+        self.position.send_replace(result.position);
+        Ok(feed.len())
+    }
+
+    /// Applies everything committed so far.
+    pub async fn catch_up(&mut self) -> Result<(), ProjectionError> {
+        while self.step().await? == BATCH {}
+        Ok(())
+    }
+
+    /// Follows the feed until `shutdown` completes.
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ProjectionError> {
+        let mut wake = self.source.subscribe();
+        tokio::pin!(shutdown);
+        loop {
+            wake.borrow_and_update();
+            let read = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                read = self.step() => read?,
+            };
+            if read < BATCH {
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = wake.changed() => {},
+                    _ = tokio::time::sleep(POLL) => {},
+                }
+            }
+        }
+    }
+}
+
+fn apply_batch(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[LoggedEvent],
+    cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
+    last_written: Option<i64>,
+) -> Result<BatchResult, ViewError> {
+    let checkpoints: HashMap<ViewName, i64> = read_checkpoints(tx)?
+        .into_iter()
+        .map(|(v, c)| (v, c.position))
+        .collect();
+    let stories_at = checkpoints[&ViewName::Stories];
+    let actors_at = checkpoints[&ViewName::Actors];
+    // Cached views are trusted only if nobody else wrote since this projector did.
+    let mut taken: HashMap<Uuid, StoryView> = HashMap::new();
+    {
+        let mut cache = cache.lock().map_err(|e| ViewError::Task(e.to_string()))?;
+        if last_written != Some(stories_at.min(actors_at)) {
+            cache.clear();
+        }
+        for e in events {
+            if let Some(v) = cache.pop(&e.story_id) {
+                taken.insert(e.story_id, v);
+            }
+        }
+    }
+    let mut dirty: BTreeSet<Uuid> = BTreeSet::new();
+    let mut actor_changes: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
+    let mut applied = 0;
+    for e in events {
+        let view = match taken.entry(e.story_id) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => match load_story(tx, e.story_id)? {
+                Some(v) => slot.insert(v),
+                None => {
+                    if let Some(v) = StoryView::open(e) {
+                        slot.insert(v);
+                        dirty.insert(e.story_id);
+                        applied += 1;
+                    } else {
+                        tracing::warn!(position = e.position, "event of a story never opened");
+                    }
+                    continue;
+                }
+            },
+        };
+        if e.position > stories_at && e.position > view.position {
+            view.apply(e);
+            dirty.insert(e.story_id);
+            applied += 1;
+        }
+        if e.position > actors_at {
+            if let Some(dev) = e.event.development_id() {
+                actor_changes
+                    .entry(e.story_id)
+                    .or_default()
+                    .insert(dev.as_uuid());
+            }
+        }
+    }
+    for id in &dirty {
+        write_story(tx, &taken[id], "")?;
+    }
+    for (story, devs) in &actor_changes {
+        if let Some(view) = taken.get(story) {
+            write_actor_entries(tx, view, &devs.iter().copied().collect::<Vec<_>>(), "")?;
+        }
+    }
+    let last = events.last().map_or(0, |e| e.position);
+    for view in ViewName::ALL {
+        if last > checkpoints[&view] {
+            set_checkpoint(tx, view, last)?;
+        }
+    }
+    Ok(BatchResult {
+        applied,
+        position: last.max(stories_at.min(actors_at)),
+        views: taken.into_values().collect(),
+    })
+}

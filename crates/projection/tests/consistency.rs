@@ -1,0 +1,478 @@
+//! The projector's promises, checked against the one thing that cannot be wrong: a fresh fold of
+//! the whole log. For random valid command sequences, with the projector stepping at random
+//! points, or killed mid-stream and restarted, the stored views equal a full rebuild.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use newsroom_command::{
+    CommandService, Principal, ServiceOptions, SqliteOptions, SqliteStore, Synchronous,
+};
+use newsroom_domain::*;
+use newsroom_projection::rebuild::replay;
+use newsroom_projection::{rebuild, Projector, StoryView, ViewStore};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+struct World {
+    _dir: tempfile::TempDir,
+    log: SqliteStore,
+    service: CommandService,
+    views: ViewStore,
+    rebuilt: ViewStore,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteStore::open(
+        &dir.path().join("log.db"),
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let service = CommandService::new(
+        log.clone(),
+        ServiceOptions {
+            snapshot_every: 7,
+            cache_capacity: 4,
+        },
+    );
+    let views = ViewStore::open(&dir.path().join("views.db")).unwrap();
+    let rebuilt = ViewStore::open(&dir.path().join("rebuilt.db")).unwrap();
+    World {
+        _dir: dir,
+        log,
+        service,
+        views,
+        rebuilt,
+    }
+}
+
+fn person(role: Role) -> Principal {
+    Principal {
+        token_id: format!("{role}-token"),
+        name: format!("A {role}"),
+        role,
+    }
+}
+
+/// An abstract step of a newsroom's day; indexes pick among what exists so far.
+#[derive(Debug, Clone)]
+enum Op {
+    Open {
+        review: bool,
+    },
+    Record {
+        story: usize,
+        kind: usize,
+        actors: Vec<usize>,
+        responds: Option<(usize, usize)>,
+        editor: bool,
+        back_days: i64,
+    },
+    Approve {
+        story: usize,
+        dev: usize,
+    },
+    Reject {
+        story: usize,
+        dev: usize,
+    },
+    Correct {
+        story: usize,
+        dev: usize,
+        actors: Vec<usize>,
+        back_days: i64,
+    },
+    Retract {
+        story: usize,
+        dev: usize,
+    },
+    Revise {
+        story: usize,
+        tag: usize,
+    },
+    Close {
+        story: usize,
+    },
+    Reopen {
+        story: usize,
+    },
+    Project,
+}
+
+const ACTORS: [&str; 5] = [
+    "Campaign A",
+    "Fancy Bear",
+    "Ministry of Foreign Affairs",
+    "GRU",
+    "Vendor X",
+];
+const KINDS: [DevelopmentKind; 5] = [
+    DevelopmentKind::HackReported,
+    DevelopmentKind::AttributionClaimed,
+    DevelopmentKind::DenialIssued,
+    DevelopmentKind::StatementIssued,
+    DevelopmentKind::ChargesFiled,
+];
+
+fn op() -> impl Strategy<Value = Op> {
+    let idx = 0usize..8;
+    prop_oneof![
+        1 => any::<bool>().prop_map(|review| Op::Open { review }),
+        6 => (idx.clone(), 0usize..KINDS.len(), prop::collection::vec(0usize..ACTORS.len(), 0..3),
+              prop::option::of((0usize..8, 0usize..3)), any::<bool>(), 0i64..30)
+            .prop_map(|(story, kind, actors, responds, editor, back_days)| Op::Record { story, kind, actors, responds, editor, back_days }),
+        2 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Approve { story, dev }),
+        1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Reject { story, dev }),
+        2 => (idx.clone(), 0usize..8, prop::collection::vec(0usize..ACTORS.len(), 0..3), 0i64..30)
+            .prop_map(|(story, dev, actors, back_days)| Op::Correct { story, dev, actors, back_days }),
+        1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Retract { story, dev }),
+        1 => (idx.clone(), 0usize..3).prop_map(|(story, tag)| Op::Revise { story, tag }),
+        1 => idx.clone().prop_map(|story| Op::Close { story }),
+        1 => idx.prop_map(|story| Op::Reopen { story }),
+        2 => Just(Op::Project),
+    ]
+}
+
+#[derive(Default)]
+struct Known {
+    stories: Vec<StoryId>,
+    developments: BTreeMap<usize, Vec<DevelopmentId>>,
+}
+
+impl Known {
+    fn story(&self, i: usize) -> Option<(usize, StoryId)> {
+        if self.stories.is_empty() {
+            return None;
+        }
+        let i = i % self.stories.len();
+        Some((i, self.stories[i]))
+    }
+    fn dev(&self, story: usize, i: usize) -> Option<DevelopmentId> {
+        let devs = self.developments.get(&story)?;
+        (!devs.is_empty()).then(|| devs[i % devs.len()])
+    }
+}
+
+fn actors(ids: &[usize]) -> Vec<Actor> {
+    let names: Vec<String> = ids.iter().map(|i| ACTORS[*i].to_owned()).collect();
+    Actor::parse_list("actors", &names).unwrap()
+}
+
+/// Runs one op; refusals by the domain are part of the game and ignored.
+async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n: usize) {
+    let reporter = person(Role::Reporter);
+    let editor = person(Role::Editor);
+    let now = chrono::Utc::now();
+    let (story, by, command) = match op {
+        Op::Project => {
+            projector.step().await.unwrap();
+            return;
+        }
+        Op::Open { review } => {
+            let id = StoryId::new();
+            let command = StoryCommand::OpenStory {
+                id,
+                slug: Slug::parse("slug", &format!("story-{n}-{}", Uuid::new_v4().simple()))
+                    .unwrap(),
+                headline: Headline::parse("headline", &format!("Story {n}")).unwrap(),
+                summary: Summary::parse("summary", "").unwrap(),
+                tags: vec![],
+                review_required: review,
+            };
+            if w.service.execute(id, &reporter, command).await.is_ok() {
+                known.stories.push(id);
+            }
+            return;
+        }
+        Op::Record {
+            story,
+            kind,
+            actors: a,
+            responds,
+            editor: as_editor,
+            back_days,
+        } => {
+            let Some((si, id)) = known.story(story) else {
+                return;
+            };
+            let kind = KINDS[kind];
+            let responds_to = responds.and_then(|(d, stance)| {
+                known.dev(si, d).map(|development| RespondsTo {
+                    development,
+                    stance: [Stance::Supports, Stance::Disputes, Stance::Denies][stance],
+                })
+            });
+            let dev = DevelopmentId::from(Uuid::new_v4());
+            let new = NewDevelopment {
+                id: dev,
+                kind,
+                headline: Headline::parse("headline", &format!("Development {n}")).unwrap(),
+                body: Body::parse("body", "Text").unwrap(),
+                occurred_at: Some(now - chrono::Duration::days(back_days)),
+                actors: actors(&a),
+                source: Some(Source {
+                    name: SourceName::parse("source.name", "A source").unwrap(),
+                    kind: SourceKind::Report,
+                    url: None,
+                }),
+                evidence: Evidence::Circumstantial,
+                urgency: Urgency::Routine,
+                responds_to,
+            };
+            let by = if as_editor {
+                editor.clone()
+            } else {
+                reporter.clone()
+            };
+            if w.service
+                .execute(id, &by, StoryCommand::RecordDevelopment(new))
+                .await
+                .is_ok()
+            {
+                known.developments.entry(si).or_default().push(dev);
+            }
+            return;
+        }
+        Op::Approve { story, dev }
+        | Op::Reject { story, dev }
+        | Op::Retract { story, dev }
+        | Op::Correct { story, dev, .. }
+            if known
+                .story(story)
+                .and_then(|(si, _)| known.dev(si, dev))
+                .is_none() =>
+        {
+            return
+        }
+        Op::Approve { story, dev } => {
+            let (si, id) = known.story(story).unwrap();
+            (
+                id,
+                editor,
+                StoryCommand::ApproveDevelopment {
+                    development: known.dev(si, dev).unwrap(),
+                },
+            )
+        }
+        Op::Reject { story, dev } => {
+            let (si, id) = known.story(story).unwrap();
+            (
+                id,
+                editor,
+                StoryCommand::RejectDevelopment {
+                    development: known.dev(si, dev).unwrap(),
+                    reason: Note::parse("reason", "Unsourced").unwrap(),
+                },
+            )
+        }
+        Op::Retract { story, dev } => {
+            let (si, id) = known.story(story).unwrap();
+            (
+                id,
+                editor,
+                StoryCommand::RetractDevelopment {
+                    development: known.dev(si, dev).unwrap(),
+                    reason: Note::parse("reason", "Withdrawn").unwrap(),
+                },
+            )
+        }
+        Op::Correct {
+            story,
+            dev,
+            actors: a,
+            back_days,
+        } => {
+            let (si, id) = known.story(story).unwrap();
+            (
+                id,
+                editor,
+                StoryCommand::CorrectDevelopment {
+                    development: known.dev(si, dev).unwrap(),
+                    note: Note::parse("note", "Corrected").unwrap(),
+                    changes: DevelopmentChanges {
+                        actors: Some(actors(&a)),
+                        occurred_at: Some(now - chrono::Duration::days(back_days)),
+                        ..Default::default()
+                    },
+                },
+            )
+        }
+        Op::Revise { story, tag } => {
+            let Some((_, id)) = known.story(story) else {
+                return;
+            };
+            let tags = Tag::parse_list("tags", &[["cyber", "elections", "courts"][tag].to_owned()])
+                .unwrap();
+            (
+                id,
+                reporter,
+                StoryCommand::ReviseStory {
+                    headline: None,
+                    tags: Some(tags),
+                },
+            )
+        }
+        Op::Close { story } => {
+            let Some((_, id)) = known.story(story) else {
+                return;
+            };
+            (id, editor, StoryCommand::CloseStory)
+        }
+        Op::Reopen { story } => {
+            let Some((_, id)) = known.story(story) else {
+                return;
+            };
+            (id, editor, StoryCommand::ReopenStory)
+        }
+    };
+    let _ = w.service.execute(story, &by, command).await;
+}
+
+/// Every story's stored view and every actor row, from a views database.
+async fn snapshot(views: &ViewStore) -> (BTreeMap<Uuid, StoryView>, Vec<(String, String, String)>) {
+    views
+        .read(|c| {
+            let mut stories = BTreeMap::new();
+            let mut stmt = c.prepare("SELECT id, doc FROM stories")?;
+            for row in
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            {
+                let (id, doc) = row?;
+                stories.insert(Uuid::parse_str(&id).unwrap(), serde_json::from_str(&doc)?);
+            }
+            let mut actors: Vec<(String, String, String)> = c
+                .prepare(
+                    "SELECT actor_key, development_id, entry FROM actor_entries ORDER BY 1, 2",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            actors.sort();
+            Ok((stories, actors))
+        })
+        .await
+        .unwrap()
+}
+
+async fn assert_views_equal_a_rebuild(w: &World) {
+    let (incremental, incremental_actors) = snapshot(&w.views).await;
+    rebuild(&w.log, &w.rebuilt, &[], None).await.unwrap();
+    let (rebuilt, rebuilt_actors) = snapshot(&w.rebuilt).await;
+    let (folded, _, _) = replay(&w.log, None).await.unwrap();
+    assert_eq!(incremental.len(), folded.len());
+    for (id, view) in &folded {
+        assert_eq!(
+            incremental.get(id),
+            Some(view),
+            "story {id}: incremental view equals the fold"
+        );
+    }
+    assert_eq!(incremental, rebuilt, "incremental views equal a rebuild");
+    assert_eq!(
+        incremental_actors, rebuilt_actors,
+        "actor rows equal a rebuild"
+    );
+    assert_eq!(
+        w.views.position().await.unwrap(),
+        w.log.head(),
+        "the checkpoint reached the head of the log"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_projection_equals_a_full_rebuild(ops in prop::collection::vec(op(), 1..120)) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let w = world();
+            let mut projector = Projector::new(w.log.clone(), w.views.clone());
+            let mut known = Known::default();
+            for (n, op) in ops.into_iter().enumerate() {
+                run(&w, &mut known, &mut projector, op, n).await;
+            }
+            projector.catch_up().await.unwrap();
+            assert_views_equal_a_rebuild(&w).await;
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_missing_or_doubled() {
+    let w = Arc::new(world());
+    let reporter = person(Role::Reporter);
+    let mut stories = Vec::new();
+    for i in 0..5 {
+        let id = StoryId::new();
+        w.service
+            .execute(
+                id,
+                &reporter,
+                StoryCommand::OpenStory {
+                    id,
+                    slug: Slug::parse("slug", &format!("kill-{i}")).unwrap(),
+                    headline: Headline::parse("headline", "Story").unwrap(),
+                    summary: Summary::parse("summary", "").unwrap(),
+                    tags: vec![],
+                    review_required: false,
+                },
+            )
+            .await
+            .unwrap();
+        stories.push(id);
+    }
+    // A projector follows the feed while reporters write.
+    let projector = Projector::new(w.log.clone(), w.views.clone());
+    let mut positions = projector.positions();
+    let running = tokio::spawn(projector.run_until_stopped(std::future::pending()));
+    let writer = {
+        let w = w.clone();
+        let stories = stories.clone();
+        tokio::spawn(async move {
+            for n in 0..3_000 {
+                let new = NewDevelopment {
+                    id: Uuid::new_v4().into(),
+                    kind: DevelopmentKind::Update,
+                    headline: Headline::parse("headline", &format!("Update {n}")).unwrap(),
+                    body: Body::parse("body", "").unwrap(),
+                    occurred_at: None,
+                    actors: actors(&[n % ACTORS.len()]),
+                    source: None,
+                    evidence: Evidence::NoneProvided,
+                    urgency: Urgency::Routine,
+                    responds_to: None,
+                };
+                w.service
+                    .execute(
+                        stories[n % stories.len()],
+                        &person(Role::Reporter),
+                        StoryCommand::RecordDevelopment(new),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    // Kill it once it has applied something, while the writer is still going.
+    positions.wait_for(|p| *p > 100).await.unwrap();
+    running.abort();
+    let _ = running.await;
+    let killed_at = w.views.position().await.unwrap();
+    writer.await.unwrap();
+    assert!(
+        killed_at < w.log.head(),
+        "the projector was killed before the end of the log"
+    );
+
+    // A fresh projector resumes from the checkpoint.
+    let mut restarted = Projector::new(w.log.clone(), w.views.clone());
+    restarted.catch_up().await.unwrap();
+    assert_views_equal_a_rebuild(&w).await;
+    let (views, _) = snapshot(&w.views).await;
+    let developments: usize = views.values().map(|v| v.developments.len()).sum();
+    assert_eq!(developments, 3_000, "every development once");
+}

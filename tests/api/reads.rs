@@ -1,0 +1,646 @@
+use std::time::Duration;
+
+use newsroom_tests::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Records `filing` and returns the command's position.
+async fn filed(app: &TestApp, story: &str, filing: Value) -> i64 {
+    app.record(story, filing).await.ok(201)["position"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn read(app: &TestApp, path: &str) -> Value {
+    app.call(Method::GET, path, None, None)
+        .await
+        .ok(200)
+        .clone()
+}
+
+fn headlines(timeline: &Value) -> Vec<String> {
+    timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["headline"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_recorded_development_is_readable_at_its_position() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let position = filed(&app, &story, development("hack_reported")).await;
+    let body = read(
+        &app,
+        &format!("/v1/stories/{story}?min_position={position}"),
+    )
+    .await;
+    assert!(body["position"].as_i64().unwrap() >= position);
+    assert_eq!(body["timeline"].as_array().unwrap().len(), 1);
+    assert_eq!(body["development_count"], 1);
+    let d = &body["timeline"][0];
+    assert_eq!(d["kind"], "hack_reported");
+    assert_eq!(d["state"], "published");
+    assert!(d.get("filed_by").is_none(), "staff names stay on the desk");
+}
+
+#[tokio::test]
+async fn the_timeline_is_in_occurred_at_order_and_hides_pending_and_rejected_work() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let mut late = development("statement_issued");
+    late["headline"] = json!("Vendor report");
+    late["occurred_at"] = json!("2026-10-20T00:00:00Z");
+    let mut early = development("hack_reported");
+    early["headline"] = json!("Breach began");
+    early["occurred_at"] = json!("2026-09-01T00:00:00Z");
+    let pending = development("update");
+    let rejected = development("update");
+    app.record_as(&app.editor, &story, late.clone())
+        .await
+        .ok(201);
+    app.record_as(&app.editor, &story, early.clone())
+        .await
+        .ok(201);
+    app.record(&story, pending.clone()).await.ok(201);
+    app.record(&story, rejected.clone()).await.ok(201);
+    let reject = app
+        .development_action(
+            &app.editor,
+            &story,
+            rejected["id"].as_str().unwrap(),
+            "rejection",
+            json!({"reason": "no"}),
+        )
+        .await;
+    let position = reject.ok(200)["position"].as_i64().unwrap();
+    let body = read(
+        &app,
+        &format!("/v1/stories/{story}?min_position={position}"),
+    )
+    .await;
+    assert_eq!(
+        headlines(&body["timeline"]),
+        ["Breach began", "Vendor report"]
+    );
+
+    // Approval publishes it.
+    let approval = app
+        .development_action(
+            &app.editor,
+            &story,
+            pending["id"].as_str().unwrap(),
+            "approval",
+            json!({}),
+        )
+        .await;
+    let position = approval.ok(200)["position"].as_i64().unwrap();
+    let body = read(
+        &app,
+        &format!("/v1/stories/{story}?min_position={position}"),
+    )
+    .await;
+    assert_eq!(body["timeline"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn corrections_show_inline_and_retractions_stay_visible_struck() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let claim = development("attribution_claimed");
+    let id = claim["id"].as_str().unwrap().to_owned();
+    filed(&app, &story, claim).await;
+    app.development_action(
+        &app.editor,
+        &story,
+        &id,
+        "corrections",
+        json!({"note": "The statement named a different unit.", "changes": {"headline": "Campaign blames unit 26165"}}),
+    )
+    .await
+    .ok(200);
+    let retraction = app
+        .development_action(
+            &app.editor,
+            &story,
+            &id,
+            "retraction",
+            json!({"reason": "The campaign withdrew the claim."}),
+        )
+        .await;
+    let position = retraction.ok(200)["position"].as_i64().unwrap();
+    let body = read(
+        &app,
+        &format!("/v1/stories/{story}?min_position={position}"),
+    )
+    .await;
+    let d = &body["timeline"][0];
+    assert_eq!(d["headline"], "Campaign blames unit 26165");
+    assert_eq!(d["state"], "retracted");
+    assert_eq!(
+        d["retraction"]["reason"],
+        "The campaign withdrew the claim."
+    );
+    let correction = &d["corrections"][0];
+    assert_eq!(correction["note"], "The statement named a different unit.");
+    assert_eq!(correction["changes"][0]["field"], "headline");
+    assert_eq!(
+        correction["changes"][0]["before"],
+        "Campaign A says its email was breached"
+    );
+    assert_eq!(body["claims"][0]["status"], "retracted");
+}
+
+#[tokio::test]
+async fn the_claims_ledger_follows_the_responses() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let claim = development("attribution_claimed");
+    let claim_id = claim["id"].clone();
+    filed(&app, &story, claim).await;
+    let status = |body: &Value| body["claims"][0]["status"].as_str().unwrap().to_owned();
+    let claims = |p: i64| format!("/v1/stories/{story}/claims?min_position={p}");
+    let p = app.views.position().await.unwrap();
+    assert_eq!(status(&read(&app, &claims(p)).await), "unverified");
+
+    let mut denial = development("denial_issued");
+    denial["responds_to"] = json!({"development": claim_id, "stance": "denies"});
+    let denial_id = denial["id"].as_str().unwrap().to_owned();
+    let p = filed(&app, &story, denial).await;
+    assert_eq!(status(&read(&app, &claims(p)).await), "denied");
+
+    let mut support = development("report_published");
+    support["responds_to"] = json!({"development": claim_id, "stance": "supports"});
+    let p = filed(&app, &story, support).await;
+    let body = read(&app, &claims(p)).await;
+    assert_eq!(status(&body), "contested");
+    assert_eq!(body["claims"][0]["responses"].as_array().unwrap().len(), 2);
+
+    // A retracted response no longer counts.
+    let retracted = app
+        .development_action(
+            &app.editor,
+            &story,
+            &denial_id,
+            "retraction",
+            json!({"reason": "Misattributed"}),
+        )
+        .await;
+    let p = retracted.ok(200)["position"].as_i64().unwrap();
+    assert_eq!(status(&read(&app, &claims(p)).await), "supported");
+}
+
+#[tokio::test]
+async fn the_front_page_lists_stories_newest_development_first() {
+    let app = spawn_app().await;
+    let first = app.open_story(false).await;
+    let second = app.open_story(false).await;
+    filed(&app, &second, development("update")).await;
+    let p = filed(&app, &first, development("update")).await;
+    filed(&app, &first, development("update")).await;
+    let body = read(&app, &format!("/v1/stories?min_position={}", p + 1)).await;
+    let stories = body["stories"].as_array().unwrap();
+    assert_eq!(stories[0]["id"], first.as_str());
+    assert_eq!(stories[0]["development_count"], 2);
+    assert_eq!(stories[1]["id"], second.as_str());
+    assert_eq!(stories[1]["development_count"], 1);
+    assert!(stories[0]["last_recorded_at"].is_string());
+}
+
+#[tokio::test]
+async fn an_actor_page_gathers_developments_across_stories_by_normalised_name() {
+    let app = spawn_app().await;
+    let a = app.open_story(false).await;
+    let b = app.open_story(false).await;
+    let mut one = development("attribution_claimed");
+    one["actors"] = json!(["Fancy Bear"]);
+    one["occurred_at"] = json!("2026-09-01T00:00:00Z");
+    let mut two = development("statement_issued");
+    two["actors"] = json!(["fancy  BEAR"]);
+    two["occurred_at"] = json!("2026-10-01T00:00:00Z");
+    filed(&app, &a, one).await;
+    let p = filed(&app, &b, two).await;
+    let body = read(&app, &format!("/v1/actors/FANCY%20bear?min_position={p}")).await;
+    assert_eq!(body["key"], "fancy bear");
+    let devs = body["developments"].as_array().unwrap();
+    assert_eq!(devs.len(), 2);
+    assert_eq!(devs[0]["story_id"], b.as_str(), "newest first");
+    assert_eq!(devs[1]["story_id"], a.as_str());
+}
+
+#[tokio::test]
+async fn as_of_shows_the_story_exactly_as_readers_saw_it_then() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let first = development("hack_reported");
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    filed(&app, &story, first).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let moment = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    filed(&app, &story, development("attribution_claimed")).await;
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            &first_id,
+            "retraction",
+            json!({"reason": "Wrong"}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+
+    let now = read(&app, &format!("/v1/stories/{story}?min_position={p}")).await;
+    assert_eq!(now["timeline"].as_array().unwrap().len(), 2);
+    let as_of = moment.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let then = read(
+        &app,
+        &format!("/v1/stories/{story}?as_of={}", urlencode(&as_of)),
+    )
+    .await;
+    let timeline = then["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0]["state"], "published", "not yet retracted then");
+    let claims = read(
+        &app,
+        &format!("/v1/stories/{story}/claims?as_of={}", urlencode(&as_of)),
+    )
+    .await;
+    assert!(claims["claims"].as_array().unwrap().is_empty());
+    let front = read(&app, &format!("/v1/stories?as_of={}", urlencode(&as_of))).await;
+    assert_eq!(front["stories"][0]["development_count"], 1);
+
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?as_of=yesterday"),
+        None,
+        None,
+    )
+    .await
+    .problem_for_field(400, "as_of");
+    let before = "2000-01-01T00:00:00Z";
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?as_of={before}"),
+        None,
+        None,
+    )
+    .await
+    .problem(404);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn since_lists_what_was_added_corrected_or_retracted() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let first = development("hack_reported");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let since = filed(&app, &story, first).await;
+    filed(&app, &story, development("update")).await;
+    app.development_action(
+        &app.editor,
+        &story,
+        &id,
+        "corrections",
+        json!({"note": "n", "changes": {"evidence": "confirmed"}}),
+    )
+    .await
+    .ok(200);
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            &id,
+            "retraction",
+            json!({"reason": "r"}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    let body = read(
+        &app,
+        &format!("/v1/stories/{story}?since={since}&min_position={p}"),
+    )
+    .await;
+    let kinds: Vec<&str> = body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["added", "corrected", "retracted"]);
+    assert_eq!(body["position"], p);
+}
+
+#[tokio::test]
+async fn reads_carry_an_etag_and_answer_304_when_unchanged() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let p = filed(&app, &story, development("update")).await;
+    let path = format!("{}/v1/stories/{story}?min_position={p}", app.address);
+    let first = app.client.get(&path).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(&path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let p = filed(&app, &story, development("update")).await;
+    let changed = app
+        .client
+        .get(format!(
+            "{}/v1/stories/{story}?min_position={p}",
+            app.address
+        ))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "a new development changes the ETag");
+}
+
+#[tokio::test]
+async fn a_read_waits_for_its_min_position_then_answers_503() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let answer = app
+        .call(
+            Method::GET,
+            &format!("/v1/stories/{story}?min_position=999999"),
+            None,
+            None,
+        )
+        .await;
+    answer.problem_for_field(503, "min_position");
+    assert_eq!(answer.headers["retry-after"], "1");
+    app.call(Method::GET, "/v1/stories?min_position=-4", None, None)
+        .await
+        .problem_for_field(400, "min_position");
+    app.call(Method::GET, "/v1/stories/no-such-story", None, None)
+        .await
+        .problem(404);
+}
+
+#[tokio::test]
+async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let mut hostile = development("hack_reported");
+    hostile["headline"] = json!("<script>alert(1)</script> & \"quotes\"");
+    let id = hostile["id"].as_str().unwrap().to_owned();
+    filed(&app, &story, hostile).await;
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            &id,
+            "corrections",
+            json!({"note": "Fixed the date", "changes": {"occurred_at": "2026-09-30T00:00:00Z"}}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let atom = app
+        .client
+        .get(format!("{}/v1/stories/{story}/feed.atom", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(atom.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/atom+xml"));
+    let xml = atom.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the Atom feed is well-formed XML");
+    let ns = "http://www.w3.org/2005/Atom";
+    let feed = doc.root_element();
+    assert!(feed.has_tag_name((ns, "feed")));
+    let child = |n: roxmltree::Node<'_, '_>, name: &str| {
+        n.children().filter(|c| c.has_tag_name((ns, name))).count()
+    };
+    for required in ["id", "title", "updated"] {
+        assert_eq!(child(feed, required), 1, "feed has one {required}");
+    }
+    assert!(feed
+        .children()
+        .any(|c| c.has_tag_name((ns, "link")) && c.attribute("rel") == Some("self")));
+    let entries: Vec<_> = feed
+        .children()
+        .filter(|c| c.has_tag_name((ns, "entry")))
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let entry = entries[0];
+    for required in ["id", "title", "updated"] {
+        assert_eq!(child(entry, required), 1, "entry has one {required}");
+    }
+    let title = entry
+        .children()
+        .find(|c| c.has_tag_name((ns, "title")))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(title, "<script>alert(1)</script> & \"quotes\"");
+    let updated = entry
+        .children()
+        .find(|c| c.has_tag_name((ns, "updated")))
+        .unwrap()
+        .text()
+        .unwrap();
+    let published = entry
+        .children()
+        .find(|c| c.has_tag_name((ns, "published")))
+        .unwrap()
+        .text()
+        .unwrap();
+    let updated = chrono::DateTime::parse_from_rfc3339(updated).unwrap();
+    let published = chrono::DateTime::parse_from_rfc3339(published).unwrap();
+    assert!(
+        updated > published,
+        "the correction moved the entry's updated time"
+    );
+    assert!(xml.contains("Fixed the date"));
+
+    let json_feed = app
+        .client
+        .get(format!("{}/v1/stories/{story}/feed.json", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_feed.headers()["content-type"], "application/feed+json");
+    let feed: Value = json_feed.json().await.unwrap();
+    assert_eq!(feed["version"], "https://jsonfeed.org/version/1.1");
+    assert!(feed["title"].is_string());
+    let item = &feed["items"][0];
+    assert_eq!(item["id"].as_str().map(|s| s.contains(&id)), Some(true));
+    assert!(item["content_text"].is_string() || item["content_html"].is_string());
+    chrono::DateTime::parse_from_rfc3339(item["date_modified"].as_str().unwrap()).unwrap();
+
+    let ninjs = read(&app, &format!("/v1/stories/{story}/ninjs")).await;
+    assert!(ninjs["uri"].is_string());
+    assert_eq!(ninjs["pubStatus"], "usable");
+    assert!(ninjs["headlines"][0]["value"].is_string());
+}
+
+#[tokio::test]
+async fn the_story_stream_sends_changes_with_positions_and_resumes_after_last_event_id() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let url = format!("{}/v1/stories/{story}/stream", app.address);
+    let response = app.client.get(&url).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = SseReader::new(response);
+
+    let p1 = filed(&app, &story, development("hack_reported")).await;
+    let p2 = filed(&app, &story, development("update")).await;
+    let first = stream.next_event().await;
+    assert_eq!(first.id, p1.to_string());
+    assert_eq!(first.event, "added");
+    let second = stream.next_event().await;
+    assert_eq!(second.id, p2.to_string());
+    drop(stream);
+
+    // Reconnecting with the first id resumes strictly after it.
+    let p3 = filed(&app, &story, development("update")).await;
+    let response = app
+        .client
+        .get(&url)
+        .header("last-event-id", p1.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut stream = SseReader::new(response);
+    assert_eq!(stream.next_event().await.id, p2.to_string());
+    assert_eq!(stream.next_event().await.id, p3.to_string());
+}
+
+#[tokio::test]
+async fn reader_pages_render_and_refuse_inline_script() {
+    let app = spawn_app().await;
+    let answer = app
+        .open_story_as(
+            &app.reporter,
+            json!({"slug": "page-test", "headline": "<script>alert('x')</script>"}),
+        )
+        .await;
+    let p = answer.ok(201)["position"].as_i64().unwrap();
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/page-test?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    let page = app
+        .client
+        .get(format!("{}/stories/page-test", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>alert"), "the headline is escaped");
+    assert!(html.contains("&lt;script&gt;"));
+    for path in [
+        "/",
+        "/static/newsroom.css",
+        "/static/live.js",
+        "/actors/fancy%20bear",
+    ] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let missing = app
+        .client
+        .get(format!("{}/stories/no-such-story", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// A minimal reader of a `text/event-stream` body.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+#[derive(Debug, Default)]
+struct SseEvent {
+    id: String,
+    event: String,
+    data: String,
+}
+
+impl SseReader {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn next_event(&mut self) -> SseEvent {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let mut event = SseEvent::default();
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id:") {
+                            event.id = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("event:") {
+                            event.event = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            event.data.push_str(v.trim());
+                        }
+                    }
+                    if !event.id.is_empty() {
+                        return event;
+                    }
+                    continue; // a keep-alive comment
+                }
+                let chunk = self.response.chunk().await.unwrap().expect("stream open");
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("an event arrives")
+    }
+}
