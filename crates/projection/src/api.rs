@@ -256,9 +256,11 @@ fn json_string<T: Serialize>(value: &T) -> ReadResult<String> {
     serde_json::to_string(value).map_err(|e| ReadError(Problem::internal(e)))
 }
 
-/// A development as the public sees it: who filed or approved it stays on the desk.
+/// A development as the public sees it: who filed or approved it, and edits made before it was
+/// published, stay on the desk.
 pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     let mut d = d.clone();
+    d.corrections = d.reader_corrections().cloned().collect();
     d.filed_by = None;
     d.approved_by = None;
     for c in &mut d.corrections {

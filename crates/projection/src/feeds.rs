@@ -30,7 +30,7 @@ use newsroom_domain::{Source, Urgency};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::model::{ActorEntry, CorrectionView, DevelopmentState, DevelopmentView, StoryView};
+use crate::model::{ActorEntry, DevelopmentState, DevelopmentView, StoryView};
 
 /// `Content-Type` of the Atom feeds.
 pub const ATOM_CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
@@ -138,15 +138,6 @@ fn is_retracted(d: &DevelopmentView) -> bool {
 }
 
 /// The corrections readers are told about: those made after the development was published.
-/// An editor may edit a development while it waits for review (the domain allows correcting a
-/// pending one); readers never saw the earlier text, so those edits are not corrections to them.
-pub fn reader_corrections(d: &DevelopmentView) -> impl Iterator<Item = &CorrectionView> {
-    let published_at = d.published_at;
-    d.corrections
-        .iter()
-        .filter(move |c| published_at.is_some_and(|p| c.corrected_at >= p))
-}
-
 /// A development's title in a feed: its current headline, marked when retracted.
 fn development_title(d: &DevelopmentView) -> String {
     if is_retracted(d) {
@@ -193,7 +184,7 @@ fn development_text(d: &DevelopmentView) -> String {
     if let Some(source) = &d.source {
         parts.push(source_line(source));
     }
-    for c in reader_corrections(d) {
+    for c in d.reader_corrections() {
         parts.push(format!("Correction: {}", c.note));
     }
     if parts.is_empty() {
@@ -402,7 +393,7 @@ fn newsroom_extension(d: &DevelopmentView, base: &str) -> Value {
             "id": urn(r.development),
             "stance": r.stance.as_str(),
         })),
-        "corrections": reader_corrections(d).map(|c| json!({
+        "corrections": d.reader_corrections().map(|c| json!({
             "note": c.note,
             "corrected_at": rfc3339(c.corrected_at),
             "fields": c.changes.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
@@ -541,7 +532,8 @@ fn ninjs_body(text: String) -> Value {
 
 /// One development as a ninjs object inside the story's `associations`.
 fn ninjs_development(d: &DevelopmentView, slug: &str, base: &str) -> Value {
-    let mut descriptions: Vec<Value> = reader_corrections(d)
+    let mut descriptions: Vec<Value> = d
+        .reader_corrections()
         .map(|c| json!({ "role": "correction", "value": c.note }))
         .collect();
     if let Some(r) = d.retraction.as_ref().filter(|_| is_retracted(d)) {

@@ -104,6 +104,9 @@ pub struct DevelopmentView {
     /// When readers first saw it (recording without review, or approval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_at: Option<DateTime<Utc>>,
+    /// Position of the event that published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_position: Option<i64>,
     /// Position of the latest event that changed it.
     pub updated_position: i64,
     /// When it last changed (recorded, approved, corrected or retracted).
@@ -121,6 +124,16 @@ pub struct DevelopmentView {
 }
 
 impl DevelopmentView {
+    /// The corrections readers are told about: those made after publication. An edit to a
+    /// development still under review changes what readers will first see, and is not a
+    /// correction to them (the desk still sees every edit in `corrections`).
+    pub fn reader_corrections(&self) -> impl Iterator<Item = &CorrectionView> {
+        let published = self.published_position;
+        self.corrections
+            .iter()
+            .filter(move |c| published.is_some_and(|p| c.position > p))
+    }
+
     /// Whether readers see it: published, or retracted (shown struck, never dropped).
     pub fn is_visible(&self) -> bool {
         matches!(
@@ -295,6 +308,7 @@ impl StoryView {
                     },
                     position: logged.position,
                     published_at: published.then_some(at),
+                    published_position: published.then_some(logged.position),
                     updated_position: logged.position,
                     updated_at: at,
                     filed_by: by,
@@ -309,6 +323,7 @@ impl StoryView {
                 if let Some(d) = self.development_mut(development.as_uuid()) {
                     d.state = DevelopmentState::Published;
                     d.published_at = Some(at);
+                    d.published_position = Some(position);
                     d.approved_by = by;
                     d.updated_position = position;
                     d.updated_at = at;

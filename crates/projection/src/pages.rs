@@ -473,7 +473,7 @@ fn development_card(d: &DevelopmentView, links: &Links<'_>) -> Markup {
                 p.labels {
                     span.badge.kind { (kind_label(d.kind)) }
                     @if retracted { " " span.badge.badge-retracted { "Retracted" } }
-                    @if !d.corrections.is_empty() { " " span.badge.badge-corrected { "Corrected" } }
+                    @if d.reader_corrections().next().is_some() { " " span.badge.badge-corrected { "Corrected" } }
                     " "
                     span.badge.urgency.(urgency_class(d.urgency)) { (urgency_label(d.urgency)) }
                     " "
@@ -518,7 +518,7 @@ fn development_card(d: &DevelopmentView, links: &Links<'_>) -> Markup {
             }
             (actor_links(&d.actors))
             @if let Some(source) = &d.source { (source_line(source)) }
-            @for c in &d.corrections { (correction(c)) }
+            @for c in d.reader_corrections() { (correction(c)) }
         }
     }
 }

@@ -38,8 +38,9 @@ impl ViewName {
     /// view is then rebuilt from the log on the next start.
     pub fn schema_version(&self) -> i64 {
         match self {
-            ViewName::Stories => 1,
-            ViewName::Actors => 1,
+            // 2: developments remember the position that published them.
+            ViewName::Stories => 2,
+            ViewName::Actors => 2,
         }
     }
 

@@ -476,3 +476,54 @@ async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_miss
     let developments: usize = views.values().map(|v| v.developments.len()).sum();
     assert_eq!(developments, 3_000, "every development once");
 }
+
+#[tokio::test]
+async fn a_view_whose_schema_changed_rebuilds_itself_from_the_log() {
+    let w = world();
+    let mut projector = Projector::new(w.log.clone(), w.views.clone());
+    let mut known = Known::default();
+    let ops = [
+        Op::Open { review: false },
+        Op::Record {
+            story: 0,
+            kind: 1,
+            actors: vec![1, 2],
+            responds: None,
+            editor: false,
+            back_days: 3,
+        },
+        Op::Record {
+            story: 0,
+            kind: 2,
+            actors: vec![2],
+            responds: Some((0, 2)),
+            editor: false,
+            back_days: 1,
+        },
+    ];
+    for (n, op) in ops.into_iter().enumerate() {
+        run(&w, &mut known, &mut projector, op, n).await;
+    }
+    projector.catch_up().await.unwrap();
+    // As if the actors view had been written by an older version of the code, and lost rows.
+    w.views
+        .write(|tx| {
+            tx.execute_batch(
+                "UPDATE checkpoints SET schema_version = 0 WHERE view = 'actors';
+                 DELETE FROM actor_entries;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let report = newsroom_projection::rebuild_outdated(&w.log, &w.views)
+        .await
+        .unwrap()
+        .expect("the outdated view is rebuilt");
+    assert_eq!(report.views, [newsroom_projection::ViewName::Actors]);
+    assert!(newsroom_projection::rebuild_outdated(&w.log, &w.views)
+        .await
+        .unwrap()
+        .is_none());
+    assert_views_equal_a_rebuild(&w).await;
+}
