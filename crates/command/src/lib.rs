@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod db;
 pub mod http;
 pub mod service;
 pub mod store;
@@ -14,5 +15,6 @@ pub mod telemetry;
 
 pub use app::{Application, Settings, StartupError};
 pub use auth::{IssuedToken, Principal, Tokens};
+pub use db::{DbError, SqliteDb};
 pub use service::{CommandError, CommandService, Outcome, ServiceOptions};
 pub use store::{FeedEvent, Position, SqliteOptions, SqliteStore, StoreError, Synchronous};

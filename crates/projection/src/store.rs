@@ -6,11 +6,9 @@
 //! API body) and `actors` (one row per actor × visible development). A view whose schema version
 //! differs from the code's is rebuilt from the log on start.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::path::Path;
 
-use r2d2_sqlite::SqliteConnectionManager;
+use newsroom_command::{DbError, SqliteDb, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
@@ -99,17 +97,10 @@ impl std::str::FromStr for ViewName {
 pub enum ViewError {
     #[error("view database error: {0}")]
     Database(#[from] rusqlite::Error),
-    #[error("view database pool error: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("view schema migration failed: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
     #[error("a stored view cannot be read: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("cannot create {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("the view task stopped: {0}")]
     Task(String),
 }
@@ -124,33 +115,10 @@ fn migrations() -> Migrations<'static> {
     )])
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // Views can always be rebuilt from the log: losing the last commits on power loss only
-    // means re-applying them.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(())
-}
-
-fn init_reader(conn: &mut Connection) -> rusqlite::Result<()> {
-    configure(conn)
-}
-
 /// The views' database. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ViewStore {
-    writer: Arc<Mutex<Connection>>,
-    readers: r2d2::Pool<SqliteConnectionManager>,
-    path: PathBuf,
-}
-
-impl std::fmt::Debug for ViewStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ViewStore")
-            .field("path", &self.path)
-            .finish()
-    }
+    db: SqliteDb,
 }
 
 /// What a stored view's checkpoint says.
@@ -162,46 +130,36 @@ pub struct Checkpoint {
 
 impl ViewStore {
     pub fn open(path: &Path) -> Result<Self, ViewError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| ViewError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        migrations().to_latest(&mut conn)?;
+        // Views can always be rebuilt from the log: losing the last commits on power loss only
+        // means applying them again.
+        let db = SqliteDb::open(path, &migrations(), Synchronous::Normal, 8)?;
+        let store = Self { db };
+        store.create_missing_tables()?;
+        Ok(store)
+    }
+
+    fn create_missing_tables(&self) -> Result<(), ViewError> {
+        let mut conn = Connection::open(self.db.path())?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for view in ViewName::ALL {
-            let exists: bool = conn.query_row(
+            let exists: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
                 [view.table()],
                 |r| r.get(0),
             )?;
             if !exists {
-                let tx = conn.transaction()?;
-                tx.execute_batch(&view.tables(""))?;
                 // Fresh tables are "at position 0" of the right shape: the projector fills them.
-                tx.execute(
-                    "INSERT OR REPLACE INTO checkpoints (view, position, schema_version) VALUES (?1, 0, ?2)",
-                    params![view.as_str(), view.schema_version()],
-                )?;
-                tx.commit()?;
+                tx.execute_batch(&view.tables(""))?;
+                set_checkpoint(&tx, view, 0)?;
             }
         }
-        let manager = SqliteConnectionManager::file(path).with_init(init_reader);
-        let readers = r2d2::Pool::builder()
-            .max_size(8)
-            .min_idle(Some(1))
-            .build(manager)?;
-        Ok(Self {
-            writer: Arc::new(Mutex::new(conn)),
-            readers,
-            path: path.to_owned(),
-        })
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
     }
 
     /// Runs `f` on a pooled read connection, off the async runtime.
@@ -210,10 +168,7 @@ impl ViewStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ViewError> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || f(&*pool.get()?))
-            .await
-            .map_err(|e| ViewError::Task(e.to_string()))?
+        self.db.read(f).await
     }
 
     /// Runs `f` in a write transaction on the single writer connection, off the runtime.
@@ -222,16 +177,7 @@ impl ViewStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, ViewError> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().map_err(|e| ViewError::Task(e.to_string()))?;
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| ViewError::Task(e.to_string()))?
+        self.db.write(f).await
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<(ViewName, Checkpoint)>, ViewError> {
