@@ -250,3 +250,39 @@ fn rusqlite_count(path: &std::path::Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+#[tokio::test]
+async fn an_unreadable_snapshot_is_replaced_and_never_blocks_its_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let options = || ServiceOptions {
+        snapshot_every: 5,
+        cache_capacity: 10,
+    };
+    let service = CommandService::new(store.clone(), options());
+    let reporter = principal(Role::Reporter);
+    let id = StoryId::new();
+    service.execute(id, &reporter, open(id)).await.unwrap();
+    for _ in 0..6 {
+        service.execute(id, &reporter, filing()).await.unwrap();
+    }
+    // An older version of the code wrote snapshots this one cannot read.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE snapshots SET payload = '{\"old\": \"shape\"}'", [])
+        .unwrap();
+    let fresh = CommandService::new(store.clone(), options());
+    for n in 0..12 {
+        let outcome = fresh.execute(id, &reporter, filing()).await;
+        assert!(
+            outcome.is_ok(),
+            "command {n} after the bad snapshot: {outcome:?}"
+        );
+    }
+    let version: i64 = rusqlite_count(&path, "SELECT last_sequence FROM snapshots");
+    assert!(
+        version >= 15,
+        "a readable snapshot replaced the bad one: {version}"
+    );
+}

@@ -57,7 +57,9 @@ pub struct SqliteDb {
 
 impl std::fmt::Debug for SqliteDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteDb").field("path", &self.path).finish()
+        f.debug_struct("SqliteDb")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -121,9 +123,7 @@ impl SqliteDb {
     {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|e| DbError::Task(e.to_string()))?;
+            let mut conn = writer.lock().map_err(|e| DbError::Task(e.to_string()))?;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;

@@ -22,7 +22,7 @@ use newsroom_domain::{
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::store::{Position, SqliteStore, StoreError};
+use crate::store::{Position, SnapshotUpdate, SqliteStore, StoreError};
 
 /// How many times a command is decided again after losing a race for its story.
 pub const MAX_RETRIES: usize = 5;
@@ -189,10 +189,13 @@ impl CommandService {
     ) -> Result<Outcome, CommandError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = Some(self.load(id).await?);
-        }
-        let cached = guard.as_mut().expect("loaded above");
+        // The aggregate is taken out of its slot while the command runs and put back only once
+        // the log agrees: if this future is dropped half-way (a client gone, a timeout), the
+        // slot is empty and the next command reloads from the log.
+        let mut cached = match guard.take() {
+            Some(cached) => cached,
+            None => self.load(id).await?,
+        };
         let before = cached.story.version();
         let replayed_id = match &command {
             StoryCommand::RecordDevelopment(new) => Some(new.id),
@@ -201,11 +204,16 @@ impl CommandService {
         let now = Utc::now();
 
         let sink = EventSink::default();
-        cached
+        let decided = cached
             .story
             .handle(Issued::new(by.role, now, command), &(), &sink)
-            .await?;
+            .await;
         let events = sink.collect().await;
+        if let Err(refusal) = decided {
+            // A refusal decides before writing any event: the aggregate is unchanged.
+            *guard = Some(cached);
+            return Err(refusal.into());
+        }
 
         if events.is_empty() {
             // Nothing changed: an idempotent retry, or a change to what already was.
@@ -213,6 +221,7 @@ impl CommandService {
                 .and_then(|d| cached.story.development(&d).map(|s| (d, s)))
                 .map(|(d, s)| (d, s.recorded_in, s.recorded_as));
             let sequence = replay_of.map_or(before, |(_, seq, _)| seq);
+            *guard = Some(cached);
             drop(guard);
             let position = self
                 .store
@@ -228,27 +237,28 @@ impl CommandService {
             });
         }
 
-        // The cached aggregate already has the new events applied (the sink applies them).
+        // The aggregate already has the new events applied (the sink applies them).
         let after = cached.story.version();
         let snapshot = if after / self.snapshot_every > before / self.snapshot_every {
             let version = cached.snapshot_version.map_or(1, |v| v + 1);
-            match serde_json::to_value(&cached.story) {
-                Ok(payload) => Some((id.to_string(), payload, version)),
-                Err(e) => {
-                    *guard = None;
-                    return Err(CommandError::Corrupt(e.to_string()));
-                }
-            }
+            let payload = serde_json::to_string(&cached.story)
+                .map_err(|e| CommandError::Corrupt(e.to_string()))?;
+            Some(SnapshotUpdate {
+                aggregate_id: id.to_string(),
+                payload,
+                version,
+            })
         } else {
             None
         };
         let serialized = serialize(id, before, &events, by, now)?;
-        let snapshot_version = snapshot.as_ref().map(|s| s.2);
+        let snapshot_version = snapshot.as_ref().map(|s| s.version);
         match self.store.append(serialized, snapshot).await {
             Ok(positions) => {
                 if snapshot_version.is_some() {
                     cached.snapshot_version = snapshot_version;
                 }
+                *guard = Some(cached);
                 Ok(Outcome {
                     story_id: id,
                     sequence: after,
@@ -257,15 +267,10 @@ impl CommandService {
                     replay_of: None,
                 })
             }
-            Err(e) => {
-                // The cached aggregate ran ahead of the log: forget it.
-                *guard = None;
-                Err(match e {
-                    StoreError::Conflict => CommandError::Conflict,
-                    StoreError::SlugTaken(slug) => CommandError::SlugTaken(slug),
-                    other => CommandError::Store(other),
-                })
-            }
+            // The aggregate ran ahead of the log: it stays out of the cache.
+            Err(StoreError::Conflict) => Err(CommandError::Conflict),
+            Err(StoreError::SlugTaken(slug)) => Err(CommandError::SlugTaken(slug)),
+            Err(other) => Err(CommandError::Store(other)),
         }
     }
 }

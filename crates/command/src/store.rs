@@ -210,11 +210,18 @@ impl Default for SqliteOptions {
     }
 }
 
-type Snapshot = (String, Value, usize);
+/// A story's new snapshot, serialised by the caller (not on the writer thread, which every
+/// commit waits for).
+#[derive(Debug, Clone)]
+pub struct SnapshotUpdate {
+    pub aggregate_id: String,
+    pub payload: String,
+    pub version: usize,
+}
 
 struct Append {
     events: Vec<SerializedEvent>,
-    snapshot: Option<Snapshot>,
+    snapshot: Option<SnapshotUpdate>,
     reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
 }
 
@@ -289,7 +296,7 @@ impl SqliteStore {
     pub async fn append(
         &self,
         events: Vec<SerializedEvent>,
-        snapshot: Option<Snapshot>,
+        snapshot: Option<SnapshotUpdate>,
     ) -> Result<Vec<Position>, StoreError> {
         if events.is_empty() {
             return Ok(vec![]);
@@ -608,14 +615,12 @@ fn write_append(conn: &Connection, append: &Append) -> Result<Vec<Position>, Sto
             claim_slug(conn, event)?;
         }
     }
-    if let Some((aggregate_id, payload, version)) = &append.snapshot {
+    if let Some(snapshot) = &append.snapshot {
         write_snapshot(
             conn,
             &first.aggregate_type,
-            aggregate_id,
             append.events.last().map_or(0, |e| e.sequence),
-            payload,
-            *version,
+            snapshot,
         )?;
     }
     Ok(positions)
@@ -641,37 +646,31 @@ fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Stores a story's snapshot unless a newer one is already there. Snapshots are derived from
+/// the events, whose sequence check is the concurrency control; a snapshot never conflicts (an
+/// unreadable old snapshot, replaced after a full replay, must not block the story).
 fn write_snapshot(
     conn: &Connection,
     aggregate_type: &str,
-    aggregate_id: &str,
     last_sequence: usize,
-    payload: &Value,
-    version: usize,
+    snapshot: &SnapshotUpdate,
 ) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(payload)?;
-    let changed = if version <= 1 {
-        conn.prepare_cached(
-            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![aggregate_type, aggregate_id, last_sequence as i64, version as i64, payload])?
-    } else {
-        conn.prepare_cached(
-            "UPDATE snapshots SET last_sequence = ?3, snapshot_version = ?4, payload = ?5
-             WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND snapshot_version = ?4 - 1",
-        )?
-        .execute(params![
-            aggregate_type,
-            aggregate_id,
-            last_sequence as i64,
-            version as i64,
-            payload
-        ])?
-    };
-    if changed == 0 {
-        return Err(StoreError::Conflict);
-    }
+    conn.prepare_cached(
+        "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
+            last_sequence = excluded.last_sequence,
+            snapshot_version = excluded.snapshot_version,
+            payload = excluded.payload
+         WHERE excluded.last_sequence > snapshots.last_sequence",
+    )?
+    .execute(params![
+        aggregate_type,
+        snapshot.aggregate_id,
+        last_sequence as i64,
+        snapshot.version as i64,
+        snapshot.payload
+    ])?;
     Ok(())
 }
 
@@ -732,7 +731,16 @@ impl PersistedEventRepository for SqliteStore {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        self.append(events.to_vec(), snapshot_update).await?;
+        let snapshot = snapshot_update
+            .map(|(aggregate_id, payload, version)| {
+                serde_json::to_string(&payload).map(|payload| SnapshotUpdate {
+                    aggregate_id,
+                    payload,
+                    version,
+                })
+            })
+            .transpose()?;
+        self.append(events.to_vec(), snapshot).await?;
         Ok(())
     }
 
