@@ -3,11 +3,13 @@
 //! `TEST_LOG` is set.
 
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use newsroom::{Newsroom, NewsroomSettings};
 use newsroom_command::{Settings, Synchronous};
 use newsroom_domain::Role;
+use newsroom_notifier::{NotifierSettings, RetryPolicy, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -39,6 +41,7 @@ pub struct TestApp {
     pub database_path: PathBuf,
     pub app_state: newsroom_command::http::AppState,
     pub views: newsroom_projection::ViewStore,
+    pub notifier: newsroom_notifier::NotifierStore,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: Option<tempfile::TempDir>,
@@ -102,21 +105,43 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+/// Settings of the notifier in tests: webhooks may reach loopback, retries come fast.
+pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
+    NotifierSettings {
+        path: dir.path().join("notifier.db"),
+        public_url: "http://newsroom.test".into(),
+        smtp_url: None,
+        mail_from: "alerts@newsroom.test".into(),
+        nats_url: None,
+        webhook_allowlist: "127.0.0.1".into(),
+        retry: RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(400),
+            lease: Duration::from_secs(5),
+            disable_after: chrono::Duration::hours(24),
+            timeout: Duration::from_secs(5),
+        },
+        digest_every: Duration::from_millis(50),
+    }
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut NewsroomSettings)) -> TestApp {
     init_tracing();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = test_settings(&dir);
-    configure(&mut settings);
-    let database_path = settings.database_path.clone();
-    let app = Newsroom::build(NewsroomSettings {
-        command: settings,
+    let mut settings = NewsroomSettings {
+        command: test_settings(&dir),
         views_path: dir.path().join("views.db"),
-    })
-    .await
-    .expect("app builds");
+        notifier: test_notifier_settings(&dir),
+        clock: Arc::new(SystemClock),
+    };
+    configure(&mut settings);
+    let database_path = settings.command.database_path.clone();
+    let app = Newsroom::build(settings).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
     let views = app.views().clone();
+    let notifier = app.notifier_store().clone();
     let admin = state
         .tokens
         .bootstrap_admin()
@@ -146,6 +171,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         database_path,
         app_state: state,
         views,
+        notifier,
         shutdown: Some(tx),
         server: Some(server),
         dir: Some(dir),
@@ -369,4 +395,18 @@ pub fn skip_or_fail(why: &str) {
         panic!("required but unavailable: {why}");
     }
     eprintln!("skipped: {why}");
+}
+pub mod receiver;
+pub mod smtp_sink;
+
+/// The NATS server integration tests use (`NEWSROOM_TEST_NATS_URL`), or `None` after saying the
+/// test is skipped (a failure when `NEWSROOM_REQUIRE_SERVICES` is set).
+pub fn nats_test_url() -> Option<String> {
+    match std::env::var("NEWSROOM_TEST_NATS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            skip_or_fail("NEWSROOM_TEST_NATS_URL is not set: no NATS server to test against");
+            None
+        }
+    }
 }

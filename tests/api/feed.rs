@@ -194,7 +194,7 @@ async fn a_writer_with_a_stale_story_loses_the_race_reloads_and_succeeds() {
 
 #[tokio::test]
 async fn a_story_longer_than_a_snapshot_reloads_exactly_after_a_restart() {
-    let app = spawn_app_with(|s| s.snapshot_every = 10).await;
+    let app = spawn_app_with(|s| s.command.snapshot_every = 10).await;
     let story = app.open_story(false).await;
     let first = development("hack_reported");
     app.record(&story, first.clone()).await.ok(201);

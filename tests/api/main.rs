@@ -1,5 +1,6 @@
 //! End-to-end tests of the command API against a real SQLite file.
 
+mod alerts;
 mod auth;
 mod browser;
 mod developments;

@@ -48,14 +48,17 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+/// The stored form of a bearer token: its SHA-256. Tokens carry 256 random bits, so a fast hash
+/// is enough; lookups are by digest.
+pub fn token_digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn new_secret() -> String {
+/// A new bearer token: `prefix` + 32 random bytes, base64url.
+pub fn generate_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The token registry, stored beside the event log.
@@ -73,7 +76,7 @@ impl Tokens {
     pub async fn create(&self, role: Role, name: String) -> Result<IssuedToken, StoreError> {
         let issued = IssuedToken {
             id: Uuid::now_v7().to_string(),
-            token: new_secret(),
+            token: generate_token(PREFIX),
             role,
             name,
         };
@@ -103,7 +106,7 @@ impl Tokens {
                 }
                 let issued = IssuedToken {
                     id: Uuid::now_v7().to_string(),
-                    token: new_secret(),
+                    token: generate_token(PREFIX),
                     role: Role::Admin,
                     name: "first admin".into(),
                 };
@@ -119,7 +122,7 @@ impl Tokens {
         if !presented.starts_with(PREFIX) || presented.len() > 128 {
             return Ok(None);
         }
-        let wanted = digest(presented);
+        let wanted = token_digest(presented);
         self.store
             .with_conn(move |conn| {
                 let row = conn
@@ -169,7 +172,7 @@ fn insert(conn: &rusqlite::Connection, token: &IssuedToken) -> Result<(), StoreE
             token.id,
             token.name,
             token.role.as_str(),
-            &digest(&token.token)[..],
+            &token_digest(&token.token)[..],
             Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         ],
     )?;

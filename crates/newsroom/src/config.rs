@@ -27,6 +27,17 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
     pub log: String,
+    /// The notifier's queue; defaults to `<data_dir>/notifier.db`.
+    pub notifier_path: Option<PathBuf>,
+    /// Base URL for links in alerts; defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// `smtp://host:port` of the relay email alerts go through.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// `nats://host:port`, for subscribers' NATS endpoints.
+    pub nats_url: Option<String>,
+    /// Addresses or CIDRs webhooks may reach although private or loopback.
+    pub webhook_allowlist: String,
 }
 
 impl Default for Config {
@@ -42,6 +53,12 @@ impl Default for Config {
             aggregate_cache: settings.aggregate_cache,
             request_timeout_secs: settings.request_timeout_secs,
             log: "info".into(),
+            notifier_path: None,
+            public_url: None,
+            smtp_url: None,
+            mail_from: "newsroom@localhost".into(),
+            nats_url: None,
+            webhook_allowlist: String::new(),
         }
     }
 }
@@ -58,6 +75,12 @@ const KEYS: &[&str] = &[
     "aggregate_cache",
     "request_timeout_secs",
     "log",
+    "notifier_path",
+    "public_url",
+    "smtp_url",
+    "mail_from",
+    "nats_url",
+    "webhook_allowlist",
 ];
 
 impl Config {
@@ -107,7 +130,28 @@ impl Config {
         Ok(crate::NewsroomSettings {
             command: self.settings()?,
             views_path: self.views_path(),
+            notifier: self.notifier_settings(),
+            clock: std::sync::Arc::new(newsroom_notifier::SystemClock),
         })
+    }
+
+    pub fn notifier_settings(&self) -> newsroom_notifier::NotifierSettings {
+        newsroom_notifier::NotifierSettings {
+            path: self
+                .notifier_path
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("notifier.db")),
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self.listen)),
+            smtp_url: self.smtp_url.clone().filter(|u| !u.is_empty()),
+            mail_from: self.mail_from.clone(),
+            nats_url: self.nats_url.clone().filter(|u| !u.is_empty()),
+            webhook_allowlist: self.webhook_allowlist.clone(),
+            retry: newsroom_notifier::RetryPolicy::default(),
+            digest_every: std::time::Duration::from_secs(30),
+        }
     }
 
     pub fn settings(&self) -> anyhow::Result<Settings> {

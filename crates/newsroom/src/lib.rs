@@ -8,11 +8,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use newsroom_command::http::AppState;
 use newsroom_command::{Application, Settings};
+use newsroom_notifier::{Clock, Notifier, NotifierSettings, NotifierStore};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::{rebuild_outdated, Projector, ViewStore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Everything one process needs to start.
@@ -21,6 +25,9 @@ pub struct NewsroomSettings {
     pub command: Settings,
     /// The SQLite file of the reader views.
     pub views_path: PathBuf,
+    pub notifier: NotifierSettings,
+    /// The notifier's clock (digest windows, retry times); tests move it by hand.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A built, not yet running, newsroom.
@@ -29,6 +36,7 @@ pub struct Newsroom {
     app: Application,
     projector: Projector,
     views: ViewStore,
+    notifier: Notifier,
 }
 
 impl Newsroom {
@@ -47,16 +55,26 @@ impl Newsroom {
             tracing::info!(views = ?report.views, events = report.events, "rebuilt views");
         }
         let projector = Projector::new(log.clone(), views.clone());
+        let notifier = Notifier::build(
+            settings.notifier,
+            log.clone(),
+            app.state().tokens.clone(),
+            settings.clock,
+        )
+        .await
+        .context("starting the notifier")?;
         let read = ReadState {
             views: views.clone(),
             log,
             positions: projector.positions(),
         };
-        let app = app.with_routes(api::router(read));
+        let routes = api::router(read).merge(notifier.router());
+        let app = app.with_routes(routes);
         Ok(Self {
             app,
             projector,
             views,
+            notifier,
         })
     }
 
@@ -72,50 +90,55 @@ impl Newsroom {
         &self.views
     }
 
-    /// Serves and projects until `shutdown` completes; if either part fails, the other is
-    /// stopped too and the error says which one.
+    pub fn notifier_store(&self) -> &NotifierStore {
+        self.notifier.store()
+    }
+
+    /// Serves, projects and notifies until `shutdown` completes. If any part ends (fails), the
+    /// others are stopped too, finish what they were doing, and the error says which part it was.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let http_stop = stop.clone();
-        let projector_stop = stop.clone();
-        let mut http = tokio::spawn(
-            self.app
-                .run_until_stopped(async move { http_stop.cancelled().await }),
-        );
-        let mut projector = tokio::spawn(
-            self.projector
-                .run_until_stopped(async move { projector_stop.cancelled().await }),
-        );
+        let mut parts = JoinSet::new();
+        let s = stop.clone();
+        parts.spawn(async move {
+            let r = self
+                .app
+                .run_until_stopped(async move { s.cancelled().await })
+                .await;
+            ("HTTP server", r.map_err(anyhow::Error::from))
+        });
+        let s = stop.clone();
+        parts.spawn(async move {
+            let r = self.projector.run_until_stopped(s.cancelled()).await;
+            ("projector", r.map_err(anyhow::Error::from))
+        });
+        let s = stop.clone();
+        parts.spawn(async move {
+            let r = self
+                .notifier
+                .run_until_stopped(async move { s.cancelled().await })
+                .await;
+            ("notifier", r.map_err(anyhow::Error::from))
+        });
         let signal = stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             signal.cancel();
         });
-        // Whichever part ends first (on shutdown, both), the other is told to stop and
-        // awaited, so in-flight requests and the current batch finish.
-        let result = tokio::select! {
-            r = &mut http => {
-                stop.cancel();
-                let other = projector.await;
-                flatten("HTTP server", r).and(flatten("projector", other))
+        let mut result = Ok(());
+        while let Some(joined) = parts.join_next().await {
+            stop.cancel();
+            let outcome = match joined {
+                Ok((part, r)) => r.with_context(|| format!("the {part} failed")),
+                Err(e) => Err(anyhow::anyhow!("a part of newsroom panicked: {e}")),
+            };
+            if result.is_ok() {
+                result = outcome;
             }
-            r = &mut projector => {
-                stop.cancel();
-                let other = http.await;
-                flatten("projector", r).and(flatten("HTTP server", other))
-            }
-        };
+        }
         result
     }
-}
-
-fn flatten<E>(part: &str, r: Result<Result<(), E>, tokio::task::JoinError>) -> anyhow::Result<()>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    r.with_context(|| format!("the {part} panicked"))?
-        .with_context(|| format!("the {part} failed"))
 }

@@ -674,7 +674,10 @@ async fn story_stream(
     State(state): State<ReadState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> ReadResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let params = ReadParams::parse(query, &["min_position"])?;
+    state.reach(params.int("min_position")?).await?;
     let story = state.resolve(&id).await?;
     let last = match headers.get("last-event-id") {
         Some(v) => v

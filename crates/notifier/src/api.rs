@@ -1,0 +1,974 @@
+//! The subscriber API: sign-up, endpoints, subscriptions, deliveries (with redrive), the alert
+//! stream and unsubscribe links.
+//!
+//! A subscriber's token (`nrs_…`, stored hashed) manages that subscriber only; staff admin tokens
+//! manage everyone. Every write is authenticated except sign-up and the unsubscribe link, whose
+//! random token is itself the credential.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use futures_util::Stream;
+use newsroom_command::auth::{generate_token, token_digest};
+use newsroom_command::http::problem::Problem;
+use newsroom_command::http::{int_param, query_params, JsonBody};
+use newsroom_command::Tokens;
+use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::dispatch::log_change;
+use crate::signing::WebhookSecret;
+use crate::ssrf::Guard;
+use crate::store::{record_change, ts, NotifierStore, NotifyError};
+
+const TOKEN_PREFIX: &str = "nrs_";
+/// How long a rotated-out webhook secret keeps signing.
+const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
+
+/// What the subscriber handlers reach.
+#[derive(Clone, Debug)]
+pub struct SubscriberApi {
+    pub store: NotifierStore,
+    pub tokens: Tokens,
+    pub guard: Arc<Guard>,
+    /// Ticks when alerts were queued: alert streams wake on it.
+    pub queued: watch::Receiver<u64>,
+}
+
+/// An API error of the subscriber side.
+#[derive(Debug)]
+pub struct ApiError(Problem);
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        Self(Problem::internal(e))
+    }
+}
+
+impl From<newsroom_command::StoreError> for ApiError {
+    fn from(e: newsroom_command::StoreError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Who is calling: a subscriber (by their token) or staff (by theirs).
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Subscriber(String),
+    Staff(Role),
+}
+
+impl Caller {
+    /// Refuses anyone but subscriber `id` itself and admins.
+    fn may_manage(&self, id: &str) -> Result<(), ApiError> {
+        match self {
+            Caller::Subscriber(own) if own == id => Ok(()),
+            Caller::Staff(Role::Admin) => Ok(()),
+            // Not "forbidden": whether another subscriber exists is not the caller's business.
+            Caller::Subscriber(_) => Err(Problem::not_found("no such subscriber").into()),
+            Caller::Staff(_) => {
+                Err(Problem::forbidden("managing subscribers needs the admin role").into())
+            }
+        }
+    }
+
+    fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Staff(Role::Admin) => Ok(()),
+            _ => Err(Problem::forbidden("this needs the admin role").into()),
+        }
+    }
+}
+
+impl FromRequestParts<SubscriberApi> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SubscriberApi,
+    ) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
+            })
+            .ok_or_else(Problem::unauthorized)?;
+        if token.starts_with(TOKEN_PREFIX) {
+            let hash = token_digest(&token);
+            let id = state
+                .store
+                .read(move |c| {
+                    Ok(
+                        c.prepare_cached("SELECT id FROM subscribers WHERE token_hash = ?1")?
+                            .query_row([&hash[..]], |r| r.get::<_, String>(0))
+                            .optional()?,
+                    )
+                })
+                .await?;
+            return id
+                .map(Caller::Subscriber)
+                .ok_or_else(|| Problem::unauthorized().into());
+        }
+        match state.tokens.authenticate(&token).await? {
+            Some(p) => Ok(Caller::Staff(p.role)),
+            None => Err(Problem::unauthorized().into()),
+        }
+    }
+}
+
+/// The subscriber side's routes, with their state applied.
+pub fn router(state: SubscriberApi) -> Router {
+    Router::new()
+        .route("/v1/subscribers", post(sign_up).get(list_subscribers))
+        .route(
+            "/v1/subscribers/{id}",
+            get(show_subscriber).delete(delete_subscriber),
+        )
+        .route(
+            "/v1/subscribers/{id}/suspension",
+            post(suspend).delete(unsuspend),
+        )
+        .route(
+            "/v1/subscribers/{id}/endpoints",
+            post(add_endpoint).get(list_endpoints),
+        )
+        .route(
+            "/v1/subscribers/{id}/endpoints/{endpoint}",
+            delete(remove_endpoint),
+        )
+        .route(
+            "/v1/subscribers/{id}/endpoints/{endpoint}/secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/v1/subscribers/{id}/subscriptions",
+            post(subscribe).get(list_subscriptions),
+        )
+        .route(
+            "/v1/subscribers/{id}/subscriptions/{subscription}",
+            delete(unsubscribe_one),
+        )
+        .route("/v1/subscribers/{id}/deliveries", get(list_deliveries))
+        .route(
+            "/v1/subscribers/{id}/deliveries/{delivery}/redrive",
+            post(redrive),
+        )
+        .route("/v1/subscribers/{id}/alerts", get(list_alerts))
+        .route("/v1/subscribers/{id}/alerts/stream", get(alert_stream))
+        .route(
+            "/v1/unsubscribe/{token}",
+            get(unsubscribe_link).post(unsubscribe_link),
+        )
+        .with_state(state)
+}
+
+// ----- subscribers ----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUp {
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SignedUp {
+    id: String,
+    /// Manages this subscriber only. Shown once.
+    token: String,
+}
+
+fn parse_email(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    raw.trim()
+        .parse::<lettre::Address>()
+        .map(|a| a.to_string())
+        .map_err(|_| FieldError::new(field, "must be an email address"))
+}
+
+async fn sign_up(
+    State(state): State<SubscriberApi>,
+    JsonBody(body): JsonBody<SignUp>,
+) -> ApiResult<(StatusCode, Json<SignedUp>)> {
+    let name = SourceName::parse("name", &body.name)?.to_string();
+    let email = body
+        .email
+        .as_deref()
+        .map(|e| parse_email("email", e))
+        .transpose()?;
+    let id = Uuid::now_v7().to_string();
+    let token = generate_token(TOKEN_PREFIX);
+    let hash = token_digest(&token);
+    let unsubscribe = generate_token("");
+    let row_id = id.clone();
+    state
+        .store
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO subscribers (id, name, email, token_hash, unsubscribe_token, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![row_id, name, email, &hash[..], unsubscribe, ts(Utc::now())],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(SignedUp { id, token })))
+}
+
+#[derive(Debug, Serialize)]
+struct SubscriberView {
+    id: String,
+    name: String,
+    email: Option<String>,
+    status: String,
+    created_at: String,
+}
+
+fn subscriber_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberView> {
+    Ok(SubscriberView {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+const SUBSCRIBER: &str = "SELECT id, name, email, status, created_at FROM subscribers";
+
+async fn list_subscribers(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<SubscriberView>>> {
+    caller.require_admin()?;
+    let list = state
+        .store
+        .read(|c| {
+            Ok(c.prepare(&format!("{SUBSCRIBER} ORDER BY created_at"))?
+                .query_map([], subscriber_row)?
+                .collect::<Result<_, _>>()?)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn find_subscriber(state: &SubscriberApi, id: &str) -> ApiResult<SubscriberView> {
+    let id = id.to_owned();
+    state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached(&format!("{SUBSCRIBER} WHERE id = ?1"))?
+                .query_row([id], subscriber_row)
+                .optional()?)
+        })
+        .await?
+        .ok_or_else(|| Problem::not_found("no such subscriber").into())
+}
+
+async fn show_subscriber(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SubscriberView>> {
+    caller.may_manage(&id)?;
+    Ok(Json(find_subscriber(&state, &id).await?))
+}
+
+async fn delete_subscriber(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.may_manage(&id)?;
+    let gone = state
+        .store
+        .write(move |tx| {
+            let n = tx.execute("DELETE FROM subscribers WHERE id = ?1", [&id])?;
+            record_change(tx, None, Some(&id))?;
+            Ok(n)
+        })
+        .await?;
+    if gone == 0 {
+        return Err(Problem::not_found("no such subscriber").into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_status(
+    state: &SubscriberApi,
+    id: String,
+    status: &'static str,
+) -> ApiResult<StatusCode> {
+    let changed = state
+        .store
+        .write(move |tx| {
+            let n = tx.execute(
+                "UPDATE subscribers SET status = ?2 WHERE id = ?1",
+                params![id, status],
+            )?;
+            record_change(tx, None, Some(&id))?;
+            Ok(n)
+        })
+        .await?;
+    if changed == 0 {
+        return Err(Problem::not_found("no such subscriber").into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn suspend(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    set_status(&state, id, "suspended").await
+}
+
+async fn unsuspend(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    set_status(&state, id, "active").await
+}
+
+// ----- endpoints ----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum NewEndpoint {
+    Webhook { url: String },
+    Email { address: String },
+    Nats { subject: String },
+}
+
+#[derive(Debug, Serialize)]
+struct EndpointView {
+    id: String,
+    kind: String,
+    target: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<String>,
+    /// Only in the answer that creates or rotates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+fn parse_subject(raw: &str) -> Result<String, FieldError> {
+    let valid = !raw.is_empty()
+        && raw.len() <= 200
+        && raw.split('.').all(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if valid {
+        Ok(raw.to_owned())
+    } else {
+        Err(FieldError::new(
+            "subject",
+            "must be a NATS subject of dot-separated tokens (letters, digits, - and _), no wildcards",
+        ))
+    }
+}
+
+async fn add_endpoint(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewEndpoint>,
+) -> ApiResult<(StatusCode, Json<EndpointView>)> {
+    caller.may_manage(&id)?;
+    find_subscriber(&state, &id).await?;
+    let (kind, target, secret) = match body {
+        NewEndpoint::Webhook { url } => {
+            let url = state
+                .guard
+                .check_url(&url)
+                .await
+                .map_err(|refusal| FieldError::new("url", refusal.to_string()))?;
+            (
+                "webhook",
+                url.to_string(),
+                Some(WebhookSecret::generate().to_string()),
+            )
+        }
+        NewEndpoint::Email { address } => ("email", parse_email("address", &address)?, None),
+        NewEndpoint::Nats { subject } => ("nats", parse_subject(&subject)?, None),
+    };
+    let endpoint = Uuid::now_v7().to_string();
+    let view = EndpointView {
+        id: endpoint.clone(),
+        kind: kind.to_owned(),
+        target: target.clone(),
+        status: "active".into(),
+        disabled_reason: None,
+        secret: secret.clone(),
+    };
+    state
+        .store
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![endpoint, id, kind, target, secret, ts(Utc::now())],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn list_endpoints(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<EndpointView>>> {
+    caller.may_manage(&id)?;
+    let list = state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT id, kind, target, status, disabled_reason FROM endpoints
+                 WHERE subscriber_id = ?1 ORDER BY created_at",
+            )?
+            .query_map([id], |r| {
+                Ok(EndpointView {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    target: r.get(2)?,
+                    status: r.get(3)?,
+                    disabled_reason: r.get(4)?,
+                    secret: None,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn remove_endpoint(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path((id, endpoint)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.may_manage(&id)?;
+    let n = state
+        .store
+        .write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM endpoints WHERE id = ?1 AND subscriber_id = ?2",
+                params![endpoint, id],
+            )?)
+        })
+        .await?;
+    if n == 0 {
+        return Err(Problem::not_found("no such endpoint").into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new signing secret; the old one keeps signing (alongside) for 24 hours.
+async fn rotate_secret(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path((id, endpoint)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointView>> {
+    caller.may_manage(&id)?;
+    let secret = WebhookSecret::generate().to_string();
+    let new = secret.clone();
+    let expires = ts(Utc::now() + ROTATION_GRACE);
+    let view = state
+        .store
+        .write(move |tx| {
+            let n = tx.execute(
+                "UPDATE endpoints SET previous_secret = secret, previous_expires = ?3, secret = ?4
+                 WHERE id = ?1 AND subscriber_id = ?2 AND kind = 'webhook'",
+                params![endpoint, id, expires, new],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            Ok(tx
+                .query_row(
+                    "SELECT id, kind, target, status, disabled_reason FROM endpoints WHERE id = ?1",
+                    [&endpoint],
+                    |r| {
+                        Ok(EndpointView {
+                            id: r.get(0)?,
+                            kind: r.get(1)?,
+                            target: r.get(2)?,
+                            status: r.get(3)?,
+                            disabled_reason: r.get(4)?,
+                            secret: None,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await?
+        .ok_or_else(|| Problem::not_found("no such webhook endpoint"))?;
+    Ok(Json(EndpointView {
+        secret: Some(secret),
+        ..view
+    }))
+}
+
+// ----- subscriptions ------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSubscription {
+    #[serde(default)]
+    story: Option<Uuid>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    kind: Option<DevelopmentKind>,
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    min_urgency: Urgency,
+    #[serde(default)]
+    delivery: DeliveryMode,
+    #[serde(default)]
+    digest_minutes: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum DeliveryMode {
+    #[default]
+    Immediate,
+    Digest,
+}
+
+#[derive(Debug, Serialize)]
+struct SubscriptionView {
+    id: String,
+    story: Option<String>,
+    actor: Option<String>,
+    kind: Option<String>,
+    tag: Option<String>,
+    min_urgency: String,
+    delivery: String,
+    digest_minutes: Option<u32>,
+}
+
+async fn subscribe(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewSubscription>,
+) -> ApiResult<(StatusCode, Json<SubscriptionView>)> {
+    caller.may_manage(&id)?;
+    find_subscriber(&state, &id).await?;
+    let actor = body
+        .actor
+        .as_deref()
+        .map(|a| Actor::parse("actor", a).map(|a| a.key().to_owned()))
+        .transpose()?;
+    let tag = body
+        .tag
+        .as_deref()
+        .map(|t| Tag::parse("tag", t).map(|t| t.as_str().to_owned()))
+        .transpose()?;
+    let digest_minutes = match (body.delivery, body.digest_minutes) {
+        (DeliveryMode::Immediate, None) => None,
+        (DeliveryMode::Immediate, Some(_)) => {
+            return Err(FieldError::new("digest_minutes", "only digests have an interval").into())
+        }
+        (DeliveryMode::Digest, Some(m)) if (5..=1440).contains(&m) => Some(m),
+        (DeliveryMode::Digest, _) => {
+            return Err(FieldError::new(
+                "digest_minutes",
+                "a digest needs an interval of 5 to 1440 minutes",
+            )
+            .into())
+        }
+    };
+    let view = SubscriptionView {
+        id: Uuid::now_v7().to_string(),
+        story: body.story.map(|s| s.to_string()),
+        actor,
+        kind: body.kind.map(|k| k.as_str().to_owned()),
+        tag,
+        min_urgency: body.min_urgency.as_str().to_owned(),
+        delivery: match body.delivery {
+            DeliveryMode::Immediate => "immediate",
+            DeliveryMode::Digest => "digest",
+        }
+        .to_owned(),
+        digest_minutes,
+    };
+    let row = (
+        view.id.clone(),
+        view.story.clone(),
+        view.actor.clone(),
+        view.kind.clone(),
+        view.tag.clone(),
+        view.min_urgency.clone(),
+        view.delivery.clone(),
+    );
+    state
+        .store
+        .write(move |tx| {
+            let (sid, story, actor, kind, tag, urgency, delivery) = row;
+            tx.execute(
+                "INSERT INTO subscriptions (id, subscriber_id, story_id, actor_key, kind, tag,
+                    min_urgency, delivery, digest_minutes, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    sid,
+                    id,
+                    story,
+                    actor,
+                    kind,
+                    tag,
+                    urgency,
+                    delivery,
+                    digest_minutes,
+                    ts(Utc::now())
+                ],
+            )?;
+            record_change(tx, Some(&sid), None)?;
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn list_subscriptions(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<SubscriptionView>>> {
+    caller.may_manage(&id)?;
+    let list = state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT id, story_id, actor_key, kind, tag, min_urgency, delivery, digest_minutes
+                 FROM subscriptions WHERE subscriber_id = ?1 ORDER BY created_at",
+            )?
+            .query_map([id], |r| {
+                Ok(SubscriptionView {
+                    id: r.get(0)?,
+                    story: r.get(1)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    tag: r.get(4)?,
+                    min_urgency: r.get(5)?,
+                    delivery: r.get(6)?,
+                    digest_minutes: r.get(7)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+async fn unsubscribe_one(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path((id, subscription)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.may_manage(&id)?;
+    let n = state
+        .store
+        .write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM subscriptions WHERE id = ?1 AND subscriber_id = ?2",
+                params![subscription, id],
+            )?;
+            record_change(tx, Some(&subscription), None)?;
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(Problem::not_found("no such subscription").into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The link in every alert: ends every subscription of its subscriber.
+async fn unsubscribe_link(
+    State(state): State<SubscriberApi>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let removed = state
+        .store
+        .write(move |tx| {
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM subscribers WHERE unsubscribe_token = ?1",
+                    [&token],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            let n = tx.execute("DELETE FROM subscriptions WHERE subscriber_id = ?1", [&id])?;
+            record_change(tx, None, Some(&id))?;
+            Ok(Some(n))
+        })
+        .await?
+        .ok_or_else(|| Problem::not_found("this unsubscribe link is not valid"))?;
+    Ok(Json(serde_json::json!({
+        "unsubscribed": true,
+        "subscriptions_removed": removed,
+    })))
+}
+
+// ----- deliveries and alerts ----------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+struct DeliveryView {
+    id: i64,
+    alert_id: String,
+    endpoint_id: String,
+    status: String,
+    attempts: u32,
+    next_attempt_at: String,
+    last_status: Option<u16>,
+    last_error: Option<String>,
+    updated_at: String,
+}
+
+async fn list_deliveries(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Vec<DeliveryView>>> {
+    caller.may_manage(&id)?;
+    let params = query_params(query.as_deref(), &["status", "limit"])?;
+    let status = params.get("status").cloned();
+    if let Some(s) = &status {
+        if !matches!(s.as_str(), "pending" | "delivered" | "failed") {
+            return Err(Problem::bad_request(
+                Some("status"),
+                "`status` is pending, delivered or failed",
+            )
+            .into());
+        }
+    }
+    let limit = int_param(&params, "limit", 100, 1, 1000)?;
+    let list = state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT d.seq, d.alert_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
+                        d.last_status, d.last_error, d.updated_at
+                 FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                 WHERE e.subscriber_id = ?1 AND (?2 IS NULL OR d.status = ?2)
+                 ORDER BY d.seq DESC LIMIT ?3",
+            )?
+            .query_map(params![id, status, limit], |r| {
+                Ok(DeliveryView {
+                    id: r.get(0)?,
+                    alert_id: r.get(1)?,
+                    endpoint_id: r.get(2)?,
+                    status: r.get(3)?,
+                    attempts: r.get(4)?,
+                    next_attempt_at: r.get(5)?,
+                    last_status: r.get(6)?,
+                    last_error: r.get(7)?,
+                    updated_at: r.get(8)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+/// Puts a failed delivery back in the queue, with a fresh set of attempts.
+async fn redrive(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path((id, delivery)): Path<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    caller.may_manage(&id)?;
+    let n = state
+        .store
+        .write(move |tx| {
+            let now = Utc::now();
+            let n = tx.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3,
+                    leased_until = NULL, updated_at = ?3
+                 WHERE seq = ?1 AND status = 'failed' AND endpoint_id IN
+                    (SELECT id FROM endpoints WHERE subscriber_id = ?2 AND status = 'active')",
+                params![delivery, id, ts(now)],
+            )?;
+            if n > 0 {
+                log_change(tx, delivery, "pending", now, None, Some("redriven"))?;
+            }
+            Ok(n)
+        })
+        .await?;
+    if n == 0 {
+        return Err(Problem::not_found(
+            "no failed delivery with that id on an active endpoint of this subscriber",
+        )
+        .into());
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Debug, Serialize)]
+struct AlertView {
+    seq: i64,
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    payload: Value,
+}
+
+async fn alerts_after(
+    state: &SubscriberApi,
+    id: String,
+    after: i64,
+    limit: i64,
+) -> ApiResult<Vec<AlertView>> {
+    Ok(state
+        .store
+        .read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, id, type, payload FROM alerts
+                 WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?
+            .query_map(params![id, after, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
+            })?
+            .map(|row| {
+                let (seq, id, kind, payload) = row?;
+                Ok(AlertView {
+                    seq,
+                    id,
+                    kind,
+                    payload: serde_json::from_str(&payload)?,
+                })
+            })
+            .collect::<Result<_, NotifyError>>()
+        })
+        .await?)
+}
+
+async fn list_alerts(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Vec<AlertView>>> {
+    caller.may_manage(&id)?;
+    let params = query_params(query.as_deref(), &["after", "limit"])?;
+    let after = int_param(&params, "after", 0, 0, i64::MAX)?;
+    let limit = int_param(&params, "limit", 100, 1, 1000)?;
+    Ok(Json(alerts_after(&state, id, after, limit).await?))
+}
+
+/// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
+/// `Last-Event-ID` resumes strictly after it.
+async fn alert_stream(
+    State(state): State<SubscriberApi>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    caller.may_manage(&id)?;
+    let last = match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                Problem::bad_request(Some("Last-Event-ID"), "must be an alert sequence")
+            })?,
+        None => {
+            let sid = id.clone();
+            state
+                .store
+                .read(move |c| {
+                    Ok(c.query_row(
+                        "SELECT COALESCE(MAX(seq), 0) FROM alerts WHERE subscriber_id = ?1",
+                        [sid],
+                        |r| r.get(0),
+                    )?)
+                })
+                .await?
+        }
+    };
+    let queued = state.queued.clone();
+    let stream = futures_util::stream::unfold(
+        (state, id, last, std::collections::VecDeque::new(), queued),
+        |(state, id, mut last, mut pending, mut queued)| async move {
+            loop {
+                if let Some(alert) = pending.pop_front() {
+                    let alert: AlertView = alert;
+                    last = alert.seq;
+                    let event = Event::default()
+                        .id(alert.seq.to_string())
+                        .event(alert.kind.clone())
+                        .json_data(&alert.payload)
+                        .unwrap_or_else(|_| Event::default().comment("unserialisable alert"));
+                    return Some((Ok(event), (state, id, last, pending, queued)));
+                }
+                match alerts_after(&state, id.clone(), last, 100).await {
+                    Ok(found) if !found.is_empty() => {
+                        pending.extend(found);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+                tokio::select! {
+                    _ = queued.changed() => {},
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,145 @@
+//! Digests: alerts a subscriber chose to receive every N minutes wait in the queue (mode
+//! `digest`, due at the end of their window); when a window ends, they become one digest alert
+//! per subscriber, grouped by story, delivered like any other alert.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::matcher::{alert_id, queue_deliveries, Links};
+use crate::store::{ts, NotifierStore, NotifyError};
+
+/// Turns due digest alerts into digests.
+pub struct Digester {
+    store: NotifierStore,
+    clock: Arc<dyn Clock>,
+    links: Links,
+    queued: Arc<watch::Sender<u64>>,
+}
+
+impl std::fmt::Debug for Digester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Digester")
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl Digester {
+    /// `queued` is told whenever digests were queued (the dispatcher waits on it).
+    pub fn new(
+        store: NotifierStore,
+        clock: Arc<dyn Clock>,
+        links: Links,
+        queued: Arc<watch::Sender<u64>>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            links,
+            queued,
+        }
+    }
+
+    /// Sends every digest whose window has ended; returns how many.
+    pub async fn step(&self) -> Result<usize, NotifyError> {
+        let now = self.clock.now();
+        let links = self.links.clone();
+        let made = self
+            .store
+            .write(move |tx| make_digests(tx, now, &links))
+            .await?;
+        if made > 0 {
+            self.queued.send_modify(|n| *n += made as u64);
+        }
+        Ok(made)
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        every: Duration,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NotifyError> {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.step().await {
+                tracing::error!(error = %e, "digests failed; retrying");
+            }
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(every) => {},
+            }
+        }
+    }
+}
+
+fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<usize, NotifyError> {
+    let subscribers: Vec<String> = tx
+        .prepare_cached(
+            "SELECT DISTINCT subscriber_id FROM alerts WHERE mode = 'digest' AND digest_due_at <= ?1",
+        )?
+        .query_map([ts(now)], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for subscriber in &subscribers {
+        let rows: Vec<(i64, String, String)> = tx
+            .prepare_cached(
+                "SELECT seq, story_id, payload FROM alerts
+                 WHERE subscriber_id = ?1 AND mode = 'digest' AND digest_due_at <= ?2 ORDER BY seq",
+            )?
+            .query_map(params![subscriber, ts(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        // Grouped by story, in the order the stories first appeared.
+        let mut order: Vec<String> = Vec::new();
+        let mut stories: BTreeMap<String, (Value, Vec<Value>)> = BTreeMap::new();
+        for (_, story, payload) in &rows {
+            let alert: Value = serde_json::from_str(payload)?;
+            let entry = stories.entry(story.clone()).or_insert_with(|| {
+                order.push(story.clone());
+                (alert["data"]["story"].clone(), Vec::new())
+            });
+            let mut development = alert["data"]["development"].clone();
+            development["alert_type"] = alert["type"].clone();
+            entry.1.push(development);
+        }
+        let unsubscribe: String = tx
+            .prepare_cached("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
+            .query_row([subscriber], |r| r.get(0))?;
+        let grouped: Vec<Value> = order
+            .iter()
+            .filter_map(|s| stories.remove(s))
+            .map(|(story, developments)| json!({"story": story, "developments": developments}))
+            .collect();
+        let payload = json!({
+            "type": "digest",
+            "timestamp": ts(now),
+            "data": {
+                "count": rows.len(),
+                "stories": grouped,
+                "links": {"unsubscribe": links.unsubscribe(&unsubscribe)},
+            },
+        });
+        let id = alert_id();
+        let first_story = rows.first().map(|r| r.1.clone()).unwrap_or_default();
+        tx.prepare_cached(
+            "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)
+             VALUES (?1, ?2, NULL, ?3, 'digest', ?4, 'immediate', ?5)",
+        )?
+        .execute(params![id, subscriber, first_story, serde_json::to_string(&payload)?, ts(now)])?;
+        let mut done = tx.prepare_cached("UPDATE alerts SET mode = 'digested' WHERE seq = ?1")?;
+        for (seq, _, _) in &rows {
+            done.execute([seq])?;
+        }
+        // Digests have no story order to keep; filed under a key of their own.
+        queue_deliveries(tx, &id, subscriber, &format!("digest:{subscriber}"), now)?;
+    }
+    Ok(subscribers.len())
+}

@@ -1,0 +1,304 @@
+//! Alert email: this module owns the SMTP side of delivery — the [`Mailer`] built from
+//! `NEWSROOM_SMTP_URL` (plain `smtp://host:port` to a relay, no TLS, no authentication) and a
+//! from-address, sending one plain-text message per call with a bounded time, and the
+//! classification of failures into permanent (a 5xx reply, a bad address: don't retry) and
+//! transient (the relay is unreachable, timed out or answered 4xx: retry later).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use lettre::address::AddressError;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use url::{Host, Url};
+
+/// The environment variable with the relay's URL.
+pub const SMTP_URL_ENV: &str = "NEWSROOM_SMTP_URL";
+/// The port used when the URL names none.
+pub const DEFAULT_SMTP_PORT: u16 = 25;
+/// The default bound on one [`Mailer::send`], connection included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a [`Mailer`] cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailerConfigError {
+    #[error("{SMTP_URL_ENV} is not a valid URL ({0}); expected smtp://host:port")]
+    InvalidUrl(String),
+    #[error(
+        "{SMTP_URL_ENV} uses `{0}://`; only plain `smtp://host:port` is supported (no TLS), \
+         for a relay on a trusted network"
+    )]
+    UnsupportedScheme(String),
+    #[error("{SMTP_URL_ENV} has no host; expected smtp://host:port")]
+    MissingHost,
+    #[error(
+        "{SMTP_URL_ENV} must be just smtp://host:port: user names, passwords, paths and query \
+         options are not supported"
+    )]
+    UnsupportedParts,
+    #[error("the from-address {address:?} is not a valid email address: {source}")]
+    InvalidFrom {
+        address: String,
+        #[source]
+        source: AddressError,
+    },
+}
+
+/// Why one email was not sent. [`EmailError::is_permanent`] tells whether retrying can help.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("{address:?} is not a valid email address: {source}")]
+    InvalidAddress {
+        address: String,
+        #[source]
+        source: AddressError,
+    },
+    #[error("the email could not be built: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("the mail relay refused the message permanently: {0}")]
+    Rejected(#[source] smtp::Error),
+    #[error("the mail relay deferred the message: {0}")]
+    Deferred(#[source] smtp::Error),
+    #[error("the mail relay could not be reached: {0}")]
+    Unavailable(#[source] smtp::Error),
+    #[error("sending the email took longer than {0:?}")]
+    Timeout(Duration),
+}
+
+impl EmailError {
+    /// Whether retrying cannot help: a 5xx reply, an invalid address or message, or a request the
+    /// client itself refuses to make. Connection failures, timeouts and 4xx replies are
+    /// transient.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::InvalidAddress { .. } | Self::Build(_) | Self::Rejected(_) => true,
+            Self::Deferred(_) | Self::Unavailable(_) | Self::Timeout(_) => false,
+        }
+    }
+
+    /// The SMTP reply code, if the relay answered with an error.
+    pub fn smtp_code(&self) -> Option<u16> {
+        match self {
+            Self::Rejected(error) | Self::Deferred(error) | Self::Unavailable(error) => {
+                error.status().map(u16::from)
+            }
+            _ => None,
+        }
+    }
+
+    fn from_smtp(error: smtp::Error) -> Self {
+        if error.is_permanent() || error.is_client() {
+            Self::Rejected(error)
+        } else if error.is_transient() {
+            Self::Deferred(error)
+        } else {
+            Self::Unavailable(error)
+        }
+    }
+}
+
+/// Sends alert emails through one SMTP relay.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    from: Mailbox,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailer")
+            .field("relay", &format_args!("smtp://{}:{}", self.host, self.port))
+            .field("from", &self.from.to_string())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// A mailer for the relay at `smtp_url` (`smtp://host[:port]`, port 25 by default; anything
+    /// else is refused with a clear error), sending as `from` (`alerts@example.org` or
+    /// `Newsroom <alerts@example.org>`), each send bounded by [`DEFAULT_TIMEOUT`].
+    pub fn new(smtp_url: &str, from: &str) -> Result<Self, MailerConfigError> {
+        let (host, port) = parse_smtp_url(smtp_url)?;
+        let from =
+            Mailbox::from_str(from.trim()).map_err(|source| MailerConfigError::InvalidFrom {
+                address: from.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            transport: transport(&host, port, DEFAULT_TIMEOUT),
+            host,
+            port,
+            from,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// The same mailer with each send (connecting, every SMTP command, and the whole exchange)
+    /// bounded by `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.transport = transport(&self.host, self.port, timeout);
+        self.timeout = timeout;
+        self
+    }
+
+    /// The relay's host and port.
+    pub fn relay(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    /// The sender.
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// Sends one plain-text (UTF-8) message to `to` (a bare address, checked with lettre's
+    /// [`Address`] parser), with a generated `Message-ID` and the current `Date`. Opens a
+    /// connection per call.
+    pub async fn send(&self, to: &str, subject: &str, text: &str) -> Result<(), EmailError> {
+        let address =
+            Address::from_str(to.trim()).map_err(|source| EmailError::InvalidAddress {
+                address: to.to_owned(),
+                source,
+            })?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, address))
+            .subject(subject)
+            .message_id(None)
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_owned())?;
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Err(_) => Err(EmailError::Timeout(self.timeout)),
+            Ok(Err(error)) if error.is_timeout() => Err(EmailError::Timeout(self.timeout)),
+            Ok(Err(error)) => Err(EmailError::from_smtp(error)),
+            Ok(Ok(_response)) => Ok(()),
+        }
+    }
+}
+
+fn transport(host: &str, port: u16, timeout: Duration) -> AsyncSmtpTransport<Tokio1Executor> {
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .timeout(Some(timeout))
+        .build()
+}
+
+/// `smtp://host[:port]` → (host, port). IPv6 hosts are written in brackets and returned without.
+fn parse_smtp_url(text: &str) -> Result<(String, u16), MailerConfigError> {
+    let url = Url::parse(text.trim()).map_err(|e| MailerConfigError::InvalidUrl(e.to_string()))?;
+    if url.scheme() != "smtp" {
+        return Err(MailerConfigError::UnsupportedScheme(
+            url.scheme().to_owned(),
+        ));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || !matches!(url.path(), "" | "/")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(MailerConfigError::UnsupportedParts);
+    }
+    let host = match url.host() {
+        None => return Err(MailerConfigError::MissingHost),
+        Some(Host::Domain("")) => return Err(MailerConfigError::MissingHost),
+        Some(Host::Domain(domain)) => domain.to_owned(),
+        Some(Host::Ipv4(ip)) => ip.to_string(),
+        Some(Host::Ipv6(ip)) => ip.to_string(),
+    };
+    Ok((host, url.port().unwrap_or(DEFAULT_SMTP_PORT)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls_parse() {
+        assert_eq!(
+            parse_smtp_url("smtp://127.0.0.1:2525").unwrap(),
+            ("127.0.0.1".to_owned(), 2525)
+        );
+        assert_eq!(
+            parse_smtp_url(" smtp://mail.internal/ ").unwrap(),
+            ("mail.internal".to_owned(), 25)
+        );
+        assert_eq!(
+            parse_smtp_url("smtp://[::1]:1025").unwrap(),
+            ("::1".to_owned(), 1025)
+        );
+    }
+
+    #[test]
+    fn other_smtp_urls_are_refused_clearly() {
+        assert_eq!(
+            parse_smtp_url("smtps://mail.example.org:465"),
+            Err(MailerConfigError::UnsupportedScheme("smtps".into()))
+        );
+        assert_eq!(
+            parse_smtp_url("http://mail.example.org"),
+            Err(MailerConfigError::UnsupportedScheme("http".into()))
+        );
+        let error = parse_smtp_url("submission://mail.example.org").unwrap_err();
+        assert!(error.to_string().contains("smtp://host:port"), "{error}");
+        assert_eq!(
+            parse_smtp_url("smtp://user:pw@mail.example.org"),
+            Err(MailerConfigError::UnsupportedParts)
+        );
+        assert_eq!(
+            parse_smtp_url("smtp://mail.example.org?tls=required"),
+            Err(MailerConfigError::UnsupportedParts)
+        );
+        assert!(matches!(
+            parse_smtp_url("mail.example.org:25"),
+            Err(MailerConfigError::UnsupportedScheme(_)) | Err(MailerConfigError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            parse_smtp_url("smtp://"),
+            Err(MailerConfigError::MissingHost) | Err(MailerConfigError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            parse_smtp_url(""),
+            Err(MailerConfigError::InvalidUrl(_))
+        ));
+    }
+
+    #[test]
+    fn mailers_check_their_from_address() {
+        let mailer = Mailer::new("smtp://127.0.0.1:2525", "Newsroom <alerts@example.org>")
+            .unwrap()
+            .with_timeout(Duration::from_secs(3));
+        assert_eq!(mailer.relay(), ("127.0.0.1", 2525));
+        assert_eq!(mailer.from().email.to_string(), "alerts@example.org");
+        let debug = format!("{mailer:?}");
+        assert!(debug.contains("smtp://127.0.0.1:2525"), "{debug}");
+
+        assert!(Mailer::new("smtp://127.0.0.1:2525", "alerts@example.org").is_ok());
+        assert!(matches!(
+            Mailer::new("smtp://127.0.0.1:2525", "not an address"),
+            Err(MailerConfigError::InvalidFrom { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn bad_recipients_fail_permanently_before_connecting() {
+        // Nothing listens on the relay: the address is refused before any connection.
+        let mailer = Mailer::new("smtp://127.0.0.1:9", "alerts@example.org").unwrap();
+        for bad in ["", "no-at-sign", "a@b@c", "two words@example.org", "x@"] {
+            let error = mailer.send(bad, "s", "t").await.unwrap_err();
+            assert!(
+                matches!(error, EmailError::InvalidAddress { .. }),
+                "{bad}: {error:?}"
+            );
+            assert!(error.is_permanent());
+            assert_eq!(error.smtp_code(), None);
+        }
+    }
+}

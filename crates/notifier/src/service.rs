@@ -1,0 +1,170 @@
+//! The notifier as one unit: its store, the matcher, the dispatcher, the digester and the
+//! subscriber API, built from [`NotifierSettings`].
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use newsroom_command::{SqliteStore, Tokens};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, SubscriberApi};
+use crate::clock::Clock;
+use crate::digest::Digester;
+use crate::dispatch::{Dispatcher, RetryPolicy};
+use crate::email::Mailer;
+use crate::matcher::{Links, Matcher};
+use crate::ssrf::{AllowList, Guard};
+use crate::store::{NotifierStore, NotifyError};
+
+/// Everything the notifier is configured with.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    /// The queue's SQLite file.
+    pub path: PathBuf,
+    /// Base URL of the reader pages and API, for links in alerts.
+    pub public_url: String,
+    /// `smtp://host:port` of the relay for email alerts.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// `nats://host:port` for NATS endpoints.
+    pub nats_url: Option<String>,
+    /// `NEWSROOM_WEBHOOK_ALLOWLIST`: addresses or CIDRs webhooks may reach although private.
+    pub webhook_allowlist: String,
+    pub retry: RetryPolicy,
+    /// How often due digests are looked for.
+    pub digest_every: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierStartError {
+    #[error(transparent)]
+    Store(#[from] NotifyError),
+    #[error("NEWSROOM_WEBHOOK_ALLOWLIST: {0}")]
+    AllowList(#[from] crate::ssrf::AllowListError),
+    #[error("NEWSROOM_SMTP_URL: {0}")]
+    Mailer(#[from] crate::email::MailerConfigError),
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Nats {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+}
+
+/// The notifier, built and not yet running.
+pub struct Notifier {
+    store: NotifierStore,
+    matcher: Matcher,
+    dispatcher: Dispatcher,
+    digester: Digester,
+    api: SubscriberApi,
+    digest_every: Duration,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier {
+    pub async fn build(
+        settings: NotifierSettings,
+        log: SqliteStore,
+        tokens: Tokens,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, NotifierStartError> {
+        let store = NotifierStore::open(&settings.path)?;
+        let guard = Arc::new(Guard::new(AllowList::parse(&settings.webhook_allowlist)?));
+        let mailer = settings
+            .smtp_url
+            .as_deref()
+            .map(|url| Mailer::new(url, &settings.mail_from))
+            .transpose()?;
+        let nats =
+            match &settings.nats_url {
+                Some(url) => Some(async_nats::connect(url).await.map_err(|source| {
+                    NotifierStartError::Nats {
+                        url: url.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
+        let links = Links {
+            base: settings.public_url.trim_end_matches('/').to_owned(),
+        };
+        let matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone());
+        let queued = matcher.queued();
+        let digester = Digester::new(store.clone(), clock.clone(), links, matcher.queue_sender());
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            clock,
+            settings.retry.clone(),
+            guard.clone(),
+            mailer,
+            nats,
+            queued.clone(),
+        );
+        let api = SubscriberApi {
+            store: store.clone(),
+            tokens,
+            guard,
+            queued,
+        };
+        Ok(Self {
+            store,
+            matcher,
+            dispatcher,
+            digester,
+            api,
+            digest_every: settings.digest_every,
+        })
+    }
+
+    pub fn store(&self) -> &NotifierStore {
+        &self.store
+    }
+
+    /// The subscriber API's routes.
+    pub fn router(&self) -> Router {
+        api::router(self.api.clone())
+    }
+
+    /// Matches, digests and dispatches until `shutdown` completes.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NotifyError> {
+        let stop = CancellationToken::new();
+        let (a, b, c) = (stop.clone(), stop.clone(), stop.clone());
+        let signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            signal.cancel();
+        });
+        let every = self.digest_every;
+        let result = tokio::try_join!(
+            async {
+                let r = self.matcher.run_until_stopped(a.cancelled()).await;
+                stop.cancel();
+                r
+            },
+            async {
+                let r = self.dispatcher.run_until_stopped(b.cancelled()).await;
+                stop.cancel();
+                r
+            },
+            async {
+                let r = self.digester.run_until_stopped(every, c.cancelled()).await;
+                stop.cancel();
+                r
+            },
+        );
+        result.map(|_| ())
+    }
+}

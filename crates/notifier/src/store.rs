@@ -1,0 +1,192 @@
+//! The notifier's durable state: subscribers, their endpoints and subscriptions, the notifier's
+//! own fold of each story, the alert queue and its deliveries, and the checkpoint — all in one
+//! SQLite file (`notifier.db`), so that matching a batch of events, queueing its alerts and moving
+//! the checkpoint are one transaction.
+
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use newsroom_command::{DbError, SqliteDb, Synchronous};
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+/// Errors of the notifier's store and of the work done in its transactions.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("notifier database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("stored notifier data cannot be read: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("reading the event feed failed: {0}")]
+    Feed(#[from] newsroom_command::StoreError),
+    #[error(transparent)]
+    Decode(#[from] newsroom_projection::DecodeError),
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        r#"
+        CREATE TABLE subscribers (
+            id                TEXT PRIMARY KEY,
+            name              TEXT NOT NULL,
+            email             TEXT,
+            token_hash        BLOB NOT NULL UNIQUE,
+            unsubscribe_token TEXT NOT NULL UNIQUE,
+            status            TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
+            created_at        TEXT NOT NULL
+        );
+        CREATE TABLE endpoints (
+            id                 TEXT PRIMARY KEY,
+            subscriber_id      TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+            kind               TEXT NOT NULL CHECK (kind IN ('webhook', 'email', 'nats')),
+            target             TEXT NOT NULL,
+            -- Webhook signing keys must be usable for HMAC, so they are stored as they are.
+            secret             TEXT,
+            previous_secret    TEXT,
+            previous_expires   TEXT,
+            status             TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+            disabled_reason    TEXT,
+            failing_since      TEXT,
+            created_at         TEXT NOT NULL
+        );
+        CREATE INDEX endpoints_subscriber ON endpoints (subscriber_id);
+        CREATE TABLE subscriptions (
+            id             TEXT PRIMARY KEY,
+            subscriber_id  TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+            story_id       TEXT,
+            actor_key      TEXT,
+            kind           TEXT,
+            tag            TEXT,
+            min_urgency    TEXT NOT NULL,
+            delivery       TEXT NOT NULL CHECK (delivery IN ('immediate', 'digest')),
+            digest_minutes INTEGER,
+            created_at     TEXT NOT NULL
+        );
+        CREATE INDEX subscriptions_subscriber ON subscriptions (subscriber_id);
+        -- Every change to subscriptions or subscribers, in order: matchers in any process
+        -- refresh their index from it.
+        CREATE TABLE subscription_changes (
+            seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+            subscription_id TEXT,
+            subscriber_id   TEXT
+        );
+        -- The notifier's own fold of each story (the reader model), to know what was published.
+        CREATE TABLE notify_stories (
+            id       TEXT PRIMARY KEY,
+            position INTEGER NOT NULL,
+            doc      TEXT NOT NULL
+        );
+        -- Who was alerted to which development: corrections and retractions go to them.
+        CREATE TABLE alerted (
+            development_id TEXT NOT NULL,
+            subscriber_id  TEXT NOT NULL,
+            PRIMARY KEY (development_id, subscriber_id)
+        );
+        CREATE TABLE alerts (
+            seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+            id             TEXT NOT NULL UNIQUE,
+            subscriber_id  TEXT NOT NULL,
+            -- The event's position; NULL for digests, which gather many events.
+            position       INTEGER,
+            story_id       TEXT NOT NULL,
+            development_id TEXT,
+            type           TEXT NOT NULL,
+            payload        TEXT NOT NULL,
+            mode           TEXT NOT NULL CHECK (mode IN ('immediate', 'digest', 'digested')),
+            digest_due_at  TEXT,
+            created_at     TEXT NOT NULL,
+            UNIQUE (subscriber_id, position)
+        );
+        CREATE INDEX alerts_subscriber ON alerts (subscriber_id, seq);
+        CREATE INDEX alerts_digest ON alerts (mode, digest_due_at);
+        CREATE TABLE deliveries (
+            seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_id        TEXT NOT NULL,
+            endpoint_id     TEXT NOT NULL,
+            story_id        TEXT NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            leased_until    TEXT,
+            last_status     INTEGER,
+            last_error      TEXT,
+            created_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL,
+            UNIQUE (alert_id, endpoint_id)
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+        CREATE INDEX deliveries_order ON deliveries (endpoint_id, story_id, status, seq);
+        -- Every state change of every delivery.
+        CREATE TABLE delivery_log (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            delivery_seq INTEGER NOT NULL,
+            at           TEXT NOT NULL,
+            status       TEXT NOT NULL,
+            http_status  INTEGER,
+            detail       TEXT
+        );
+        CREATE INDEX delivery_log_delivery ON delivery_log (delivery_seq);
+        CREATE TABLE checkpoints (
+            name     TEXT PRIMARY KEY,
+            position INTEGER NOT NULL
+        );
+        "#,
+    )])
+}
+
+/// The notifier's database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct NotifierStore {
+    db: SqliteDb,
+}
+
+impl NotifierStore {
+    /// The queue must survive power loss like the log does: `synchronous = FULL`.
+    pub fn open(path: &Path) -> Result<Self, NotifyError> {
+        Ok(Self {
+            db: SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?,
+        })
+    }
+
+    pub async fn read<T, F>(&self, f: F) -> Result<T, NotifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, NotifyError> + Send + 'static,
+    {
+        self.db.read(f).await
+    }
+
+    pub async fn write<T, F>(&self, f: F) -> Result<T, NotifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, NotifyError> + Send + 'static,
+    {
+        self.db.write(f).await
+    }
+}
+
+/// Times are stored as RFC 3339 with microseconds, UTC: they sort as text.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// Notes that a subscription or subscriber changed, for every matcher's index.
+pub fn record_change(
+    tx: &Connection,
+    subscription: Option<&str>,
+    subscriber: Option<&str>,
+) -> Result<(), NotifyError> {
+    tx.prepare_cached(
+        "INSERT INTO subscription_changes (subscription_id, subscriber_id) VALUES (?1, ?2)",
+    )?
+    .execute(rusqlite::params![subscription, subscriber])?;
+    Ok(())
+}

@@ -1,0 +1,984 @@
+//! Alerts end to end: real webhook receivers (axum on port 0), a real SMTP sink, the notifier
+//! running inside the app.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use newsroom_notifier::signing::{verify, WebhookSecret};
+use newsroom_notifier::{Clock, ManualClock};
+use newsroom_tests::receiver::WebhookReceiver;
+use newsroom_tests::smtp_sink::SmtpSink;
+use newsroom_tests::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Subscriber {
+    id: String,
+    token: String,
+    secret: Option<WebhookSecret>,
+}
+
+async fn sign_up(app: &TestApp, name: &str, email: Option<&str>) -> Subscriber {
+    let body = match email {
+        Some(e) => json!({"name": name, "email": e}),
+        None => json!({"name": name}),
+    };
+    let answer = app
+        .call(Method::POST, "/v1/subscribers", None, Some(body))
+        .await;
+    let b = answer.ok(201);
+    Subscriber {
+        id: b["id"].as_str().unwrap().to_owned(),
+        token: b["token"].as_str().unwrap().to_owned(),
+        secret: None,
+    }
+}
+
+async fn add_endpoint(app: &TestApp, s: &mut Subscriber, body: Value) -> Value {
+    let answer = app
+        .call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/endpoints", s.id),
+            Some(&s.token),
+            Some(body),
+        )
+        .await;
+    let b = answer.ok(201).clone();
+    if let Some(secret) = b["secret"].as_str() {
+        s.secret = Some(WebhookSecret::parse(secret).unwrap());
+    }
+    b
+}
+
+async fn subscribe(app: &TestApp, s: &Subscriber, filters: Value) -> Value {
+    app.call(
+        Method::POST,
+        &format!("/v1/subscribers/{}/subscriptions", s.id),
+        Some(&s.token),
+        Some(filters),
+    )
+    .await
+    .ok(201)
+    .clone()
+}
+
+/// A subscriber with a webhook to a fresh receiver and the given subscriptions.
+async fn webhook_subscriber(
+    app: &TestApp,
+    receiver: &WebhookReceiver,
+    filters: &[Value],
+) -> Subscriber {
+    let mut s = sign_up(app, "Wire desk", None).await;
+    add_endpoint(app, &mut s, json!({"kind": "webhook", "url": receiver.url})).await;
+    for f in filters {
+        subscribe(app, &s, f.clone()).await;
+    }
+    s
+}
+
+fn ids(received: &[newsroom_tests::receiver::Received]) -> HashSet<String> {
+    received.iter().map(|r| r.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_published_development_reaches_a_signed_webhook_and_the_signature_verifies() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    let mut claim = development("attribution_claimed");
+    claim["headline"] = json!("Campaign blames a foreign state");
+    app.record(&story, claim).await.ok(201);
+
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    let alert = &got[0];
+    assert!(alert.id.starts_with("msg_"), "{}", alert.id);
+    let body = alert.json();
+    assert_eq!(body["type"], "story.attribution_claimed");
+    assert_eq!(
+        body["data"]["development"]["headline"],
+        "Campaign blames a foreign state"
+    );
+    assert_eq!(body["data"]["story"]["id"], story.as_str());
+    assert!(body["data"]["links"]["unsubscribe"]
+        .as_str()
+        .unwrap()
+        .contains("/v1/unsubscribe/"));
+    assert!(alert.body.len() < 20 * 1024);
+    chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).unwrap();
+    verify(
+        s.secret.as_ref().unwrap(),
+        &alert.id,
+        &alert.timestamp,
+        &alert.signature,
+        &alert.body,
+        Utc::now().timestamp(),
+        300,
+    )
+    .expect("the receiver verifies the Standard Webhooks signature");
+    let wrong = WebhookSecret::generate();
+    assert!(verify(
+        &wrong,
+        &alert.id,
+        &alert.timestamp,
+        &alert.signature,
+        &alert.body,
+        Utc::now().timestamp(),
+        300
+    )
+    .is_err());
+}
+
+#[tokio::test]
+async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_never() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let receiver = WebhookReceiver::ok().await;
+    webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    let pending = development("hack_reported");
+    let rejected = development("update");
+    app.record(&story, pending.clone()).await.ok(201);
+    app.record(&story, rejected.clone()).await.ok(201);
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            rejected["id"].as_str().unwrap(),
+            "rejection",
+            json!({"reason": "no"}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    // Let the notifier pass both events, then check nothing went out.
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.received().is_empty(), "{:#?}", receiver.received());
+
+    app.development_action(
+        &app.editor,
+        &story,
+        pending["id"].as_str().unwrap(),
+        "approval",
+        json!({}),
+    )
+    .await
+    .ok(200);
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].json()["data"]["development"]["id"], pending["id"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+/// Waits until the notifier's matcher has passed `position`.
+async fn wait_for_matcher(app: &TestApp, position: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let at: i64 = app
+            .notifier
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        if at >= position {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the matcher stalled at {at}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_alert_per_subscriber_however_many_subscriptions_match() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    webhook_subscriber(
+        &app,
+        &receiver,
+        &[
+            json!({"story": story}),
+            json!({"actor": "FANCY bear"}),
+            json!({"kind": "hack_reported"}),
+            json!({"tag": "cyber"}),
+            json!({}),
+        ],
+    )
+    .await;
+    app.record(&story, development("hack_reported"))
+        .await
+        .ok(201);
+    receiver.wait_for_accepted(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let other_story = app.open_story(false).await;
+    let flash_only = WebhookReceiver::ok().await;
+    let by_actor = WebhookReceiver::ok().await;
+    let other = WebhookReceiver::ok().await;
+    webhook_subscriber(
+        &app,
+        &flash_only,
+        &[json!({"story": story, "min_urgency": "flash"})],
+    )
+    .await;
+    webhook_subscriber(
+        &app,
+        &by_actor,
+        &[json!({"actor": "Campaign A", "kind": "hack_reported"})],
+    )
+    .await;
+    webhook_subscriber(&app, &other, &[json!({"story": other_story})]).await;
+
+    app.record(&story, development("hack_reported"))
+        .await
+        .ok(201); // priority
+    let mut flash = development("charges_filed");
+    flash["urgency"] = json!("flash");
+    let p = app.record(&story, flash).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+
+    let got = flash_only.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].json()["type"], "story.charges_filed");
+    let got = by_actor.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].json()["type"], "story.hack_reported");
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(flash_only.received().len(), 1);
+    assert_eq!(
+        by_actor.received().len(),
+        1,
+        "charges_filed is not hack_reported"
+    );
+    assert!(other.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let alerted = WebhookReceiver::ok().await;
+    let unrelated = WebhookReceiver::ok().await;
+    let now_matching = WebhookReceiver::ok().await;
+    webhook_subscriber(&app, &alerted, &[json!({"actor": "Fancy Bear"})]).await;
+    webhook_subscriber(&app, &unrelated, &[json!({"actor": "Someone Else"})]).await;
+    webhook_subscriber(&app, &now_matching, &[json!({"actor": "Unit 26165"})]).await;
+
+    let original = development("attribution_claimed");
+    let id = original["id"].as_str().unwrap().to_owned();
+    app.record(&story, original).await.ok(201);
+    alerted.wait_for_accepted(1, WAIT).await;
+
+    // The correction swaps the actor: the first subscriber no longer matches but was alerted.
+    app.development_action(
+        &app.editor,
+        &story,
+        &id,
+        "corrections",
+        json!({"note": "The statement named a unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
+    )
+    .await
+    .ok(200);
+    let got = alerted.wait_for_accepted(2, WAIT).await;
+    let correction = got[1].json();
+    assert_eq!(correction["type"], "story.correction");
+    assert_eq!(
+        correction["data"]["correction"]["note"],
+        "The statement named a unit, not the group."
+    );
+    let got = now_matching.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].json()["type"], "story.correction");
+
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            &id,
+            "retraction",
+            json!({"reason": "Withdrawn"}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    let got = alerted.wait_for_accepted(3, WAIT).await;
+    assert_eq!(got[2].json()["type"], "story.retraction");
+    assert_eq!(got[2].json()["data"]["retraction"]["reason"], "Withdrawn");
+    now_matching.wait_for_accepted(2, WAIT).await;
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(unrelated.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_a_while_gets_every_alert_once_in_story_order() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    // Down (503, Retry-After 0) for the first four requests, then up: within the five attempts
+    // the test policy gives a delivery.
+    let receiver =
+        WebhookReceiver::scripted(|n| if n < 4 { (503, Some(0)) } else { (200, None) }).await;
+    webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let mut d = development("update");
+        d["headline"] = json!(format!("Update {n}"));
+        sent.push(d["id"].as_str().unwrap().to_owned());
+        app.record(&story, d).await.ok(201);
+    }
+    let got = receiver.wait_for_accepted(5, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), 5, "each alert accepted once");
+    assert_eq!(ids(&accepted).len(), 5);
+    let order: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.json()["data"]["development"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(order, sent, "one story's alerts arrive in order");
+    // Retries reuse the alert's id.
+    let all = receiver.received();
+    assert!(all.len() > 5);
+    assert!(ids(&all).len() == 5, "a retry keeps its webhook-id");
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_dead_lettered_and_can_be_redriven() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = up.clone();
+    let receiver = WebhookReceiver::scripted(move |_| {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            (200, None)
+        } else {
+            (500, None)
+        }
+    })
+    .await;
+    let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    app.record(&story, development("update")).await.ok(201);
+
+    let path = format!("/v1/subscribers/{}/deliveries?status=failed", s.id);
+    let failed = poll(WAIT, || async {
+        let b = app.call(Method::GET, &path, Some(&s.token), None).await;
+        let list = b.ok(200).as_array().unwrap().clone();
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(
+        failed[0]["attempts"], 5,
+        "dead-lettered after the last attempt"
+    );
+    assert_eq!(failed[0]["last_status"], 500);
+    assert_eq!(receiver.received().len(), 5);
+
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = failed[0]["id"].as_i64().unwrap();
+    app.call(
+        Method::POST,
+        &format!("/v1/subscribers/{}/deliveries/{id}/redrive", s.id),
+        Some(&s.token),
+        None,
+    )
+    .await
+    .ok(202);
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].id, failed[0]["alert_id"].as_str().unwrap());
+}
+
+async fn poll<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::scripted(|_| (410, None)).await;
+    let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    app.record(&story, development("update")).await.ok(201);
+    let path = format!("/v1/subscribers/{}/endpoints", s.id);
+    let endpoints = poll(WAIT, || async {
+        let list = app
+            .call(Method::GET, &path, Some(&s.token), None)
+            .await
+            .ok(200)
+            .clone();
+        (list[0]["status"] == "disabled").then_some(list)
+    })
+    .await;
+    assert!(endpoints[0]["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("410"));
+    app.record(&story, development("update")).await.ok(201);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing more goes to a disabled endpoint"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
+    let app = spawn_app().await;
+    let mut s = sign_up(&app, "Prober", None).await;
+    for url in [
+        "http://10.0.0.5/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:8080/x",
+        "http://192.168.1.10/x",
+        "ftp://example.org/x",
+    ] {
+        app.call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/endpoints", s.id),
+            Some(&s.token),
+            Some(json!({"kind": "webhook", "url": url})),
+        )
+        .await
+        .problem_for_field(422, "url");
+    }
+    // 127.0.0.1 is on the test allow-list.
+    add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn email_alerts_go_through_a_real_smtp_relay() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |s| s.notifier.smtp_url = Some(url)).await;
+    let story = app.open_story(false).await;
+    let mut s = sign_up(&app, "Night editor", Some("night@example.org")).await;
+    add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "email", "address": "night@example.org"}),
+    )
+    .await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    let mut d = development("arrest_made");
+    d["headline"] = json!("Suspect arrested in campaign hack");
+    app.record(&story, d).await.ok(201);
+    let mails = sink.wait_for(1, WAIT).await;
+    assert_eq!(mails[0].to, ["night@example.org"]);
+    assert!(
+        mails[0].data.contains("Suspect arrested in campaign hack"),
+        "{}",
+        mails[0].data
+    );
+    assert!(mails[0].data.contains("/v1/unsubscribe/"));
+}
+
+#[tokio::test]
+async fn the_alert_stream_delivers_alerts_and_resumes_after_last_event_id() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let s = sign_up(&app, "Stream reader", None).await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    let url = format!("{}/v1/subscribers/{}/alerts/stream", app.address, s.id);
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = SseLines::new(response);
+    app.record(&story, development("update")).await.ok(201);
+    app.record(&story, development("hack_reported"))
+        .await
+        .ok(201);
+    let first = stream.next().await;
+    let second = stream.next().await;
+    assert_eq!(first.0, "story.update");
+    assert_eq!(second.0, "story.hack_reported");
+    drop(stream);
+
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&s.token)
+        .header("last-event-id", &first.1)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = SseLines::new(response);
+    assert_eq!(
+        stream.next().await.1,
+        second.1,
+        "resumes strictly after the given id"
+    );
+
+    // Another subscriber's token cannot read this stream.
+    let other = sign_up(&app, "Nosy", None).await;
+    let denied = app
+        .client
+        .get(&url)
+        .bearer_auth(&other.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 404);
+}
+
+/// (event name, id) of server-sent events.
+struct SseLines {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseLines {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> (String, String) {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let field = |name: &str| {
+                        block
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+                    };
+                    if let (Some(event), Some(id)) = (field("event:"), field("id:")) {
+                        return (event, id);
+                    }
+                    continue;
+                }
+                let chunk = self.response.chunk().await.unwrap().expect("stream open");
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("an alert arrives")
+    }
+}
+
+#[tokio::test]
+async fn a_digest_collects_an_interval_and_is_sent_once() {
+    let start = Utc::now();
+    let clock = Arc::new(ManualClock::new(start));
+    let app_clock: Arc<dyn Clock> = clock.clone();
+    let app = spawn_app_with(move |s| s.clock = app_clock).await;
+    let story = app.open_story(false).await;
+    let other_story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    webhook_subscriber(
+        &app,
+        &receiver,
+        &[
+            json!({"story": story, "delivery": "digest", "digest_minutes": 15}),
+            json!({"story": other_story, "delivery": "digest", "digest_minutes": 15}),
+        ],
+    )
+    .await;
+    app.record(&story, development("update")).await.ok(201);
+    app.record(&story, development("statement_issued"))
+        .await
+        .ok(201);
+    let p = app
+        .record(&other_story, development("update"))
+        .await
+        .ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "nothing before the window ends"
+    );
+
+    clock.advance(chrono::Duration::minutes(16));
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    let digest = got[0].json();
+    assert_eq!(digest["type"], "digest");
+    assert_eq!(digest["data"]["count"], 3);
+    let stories = digest["data"]["stories"].as_array().unwrap();
+    assert_eq!(stories.len(), 2, "grouped by story");
+    assert_eq!(stories[0]["developments"].as_array().unwrap().len(), 2);
+
+    // A flash development never waits for the digest.
+    let mut flash = development("arrest_made");
+    flash["urgency"] = json!("flash");
+    app.record(&story, flash).await.ok(201);
+    let got = receiver.wait_for_accepted(2, WAIT).await;
+    assert_eq!(got[1].json()["type"], "story.arrest_made");
+
+    clock.advance(chrono::Duration::minutes(16));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "an empty interval sends nothing"
+    );
+}
+
+#[tokio::test]
+async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    let other = sign_up(&app, "Other", None).await;
+    let path = format!("/v1/subscribers/{}/subscriptions", s.id);
+    app.call(Method::GET, &path, None, None).await.problem(401);
+    app.call(Method::GET, &path, Some(&other.token), None)
+        .await
+        .problem(404);
+    app.call(Method::GET, &path, Some(&app.reporter), None)
+        .await
+        .problem(403);
+    app.call(Method::GET, &path, Some(&app.admin), None)
+        .await
+        .ok(200);
+    app.call(Method::GET, "/v1/subscribers", Some(&s.token), None)
+        .await
+        .problem(403);
+    let all = app
+        .call(Method::GET, "/v1/subscribers", Some(&app.admin), None)
+        .await;
+    assert_eq!(all.ok(200).as_array().unwrap().len(), 2);
+    app.call(
+        Method::POST,
+        &path,
+        Some(&s.token),
+        Some(json!({"delivery": "digest", "digest_minutes": 2})),
+    )
+    .await
+    .problem_for_field(422, "digest_minutes");
+    app.call(
+        Method::POST,
+        &path,
+        Some(&s.token),
+        Some(json!({"kind": "gossip"})),
+    )
+    .await
+    .problem_for_field(422, "kind");
+
+    app.record(&story, development("update")).await.ok(201);
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    let link = got[0].json()["data"]["links"]["unsubscribe"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let answer = app
+        .call(
+            Method::POST,
+            &format!("/v1/unsubscribe/{token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(answer.ok(200)["subscriptions_removed"], 1);
+    let p = app.record(&story, development("update")).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "unsubscribed: no more alerts");
+
+    // Suspended subscribers get nothing either.
+    let suspended = WebhookReceiver::ok().await;
+    let t = webhook_subscriber(&app, &suspended, &[json!({"story": story})]).await;
+    app.call(
+        Method::POST,
+        &format!("/v1/subscribers/{}/suspension", t.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    let p = app.record(&story, development("update")).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(suspended.received().is_empty());
+}
+
+#[tokio::test]
+async fn webhook_secret_rotation_signs_with_both_keys() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    let mut s = sign_up(&app, "Rotator", None).await;
+    let endpoint = add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "webhook", "url": receiver.url}),
+    )
+    .await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    let old = s.secret.clone().unwrap();
+    let rotated = app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/subscribers/{}/endpoints/{}/secret",
+                s.id,
+                endpoint["id"].as_str().unwrap()
+            ),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    let new = WebhookSecret::parse(rotated.ok(200)["secret"].as_str().unwrap()).unwrap();
+    app.record(&story, development("update")).await.ok(201);
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    let a = &got[0];
+    assert_eq!(
+        a.signature.split(' ').count(),
+        2,
+        "signed with the new and the old key"
+    );
+    for key in [&old, &new] {
+        verify(
+            key,
+            &a.id,
+            &a.timestamp,
+            &a.signature,
+            &a.body,
+            Utc::now().timestamp(),
+            300,
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn alerts_fan_out_to_many_subscribers_each_once() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    for _ in 0..20 {
+        webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    }
+    for _ in 0..5 {
+        app.record(&story, development("update")).await.ok(201);
+    }
+    receiver.wait_for_accepted(100, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), 100);
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for r in &accepted {
+        *per_id.entry(r.id.clone()).or_default() += 1;
+    }
+    assert!(per_id.values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_alert_once() {
+    use newsroom_command::{CommandService, ServiceOptions, SqliteOptions, SqliteStore, Tokens};
+    use newsroom_notifier::{Notifier, SystemClock};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteStore::open(&dir.path().join("log.db"), SqliteOptions::default()).unwrap();
+    let tokens = Tokens::new(log.clone());
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let settings = test_notifier_settings(&dir);
+    let build = || async {
+        Notifier::build(
+            settings.clone(),
+            log.clone(),
+            tokens.clone(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap()
+    };
+
+    // Subscribers sign up through the notifier's real API, served on its own port.
+    let first = build().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let router = first.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let client = reqwest::Client::new();
+    let receiver = WebhookReceiver::slow(Duration::from_millis(15)).await;
+    let story = newsroom_domain::StoryId::new();
+    for n in 0..10 {
+        let s: Value = client
+            .post(format!("{api}/v1/subscribers"))
+            .json(&json!({"name": format!("Desk {n}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (id, token) = (s["id"].as_str().unwrap(), s["token"].as_str().unwrap());
+        for (path, body) in [
+            ("endpoints", json!({"kind": "webhook", "url": receiver.url})),
+            ("subscriptions", json!({"story": story.to_string()})),
+        ] {
+            let r = client
+                .post(format!("{api}/v1/subscribers/{id}/{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    }
+
+    let reporter = newsroom_command::Principal {
+        token_id: "t".into(),
+        name: "Rita".into(),
+        role: newsroom_domain::Role::Reporter,
+    };
+    let open: newsroom_command::http::OpenStoryRequest =
+        serde_json::from_value(json!({"slug": "fan-out", "headline": "Fan-out"})).unwrap();
+    service
+        .execute(story, &reporter, open.parse(story).unwrap())
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let filing: newsroom_command::http::RecordDevelopmentRequest =
+            serde_json::from_value(development("update")).unwrap();
+        service
+            .execute(story, &reporter, filing.parse().unwrap())
+            .await
+            .unwrap();
+    }
+
+    // Kill the notifier once some of the 100 alerts are out.
+    let running = tokio::spawn(first.run_until_stopped(std::future::pending()));
+    receiver.wait_for_accepted(15, WAIT).await;
+    running.abort();
+    let _ = running.await;
+    let before_restart = ids(&receiver.accepted()).len();
+    assert!(
+        before_restart < 100,
+        "killed mid-fan-out ({before_restart} delivered)"
+    );
+
+    let second = build().await;
+    let store = second.store().clone();
+    let restarted = tokio::spawn(second.run_until_stopped(std::future::pending()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ids(&receiver.accepted()).len() < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stalled at {}",
+            ids(&receiver.accepted()).len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    restarted.abort();
+    let queued: Vec<String> = store
+        .read(|c| {
+            Ok(c.prepare("SELECT id FROM alerts")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        queued.len(),
+        100,
+        "one alert per (subscriber, development), none twice"
+    );
+    let delivered = ids(&receiver.accepted());
+    assert_eq!(
+        delivered,
+        queued.into_iter().collect::<HashSet<_>>(),
+        "every alert arrived"
+    );
+}
+
+#[tokio::test]
+async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
+    let Some(nats_url) = nats_test_url() else {
+        return;
+    };
+    let subject = format!("newsroom.test.{}", uuid::Uuid::new_v4().simple());
+    let nats = async_nats::connect(&nats_url)
+        .await
+        .expect("the NATS test server answers");
+    let mut inbox = nats.subscribe(subject.clone()).await.unwrap();
+    nats.flush().await.unwrap();
+    let url = nats_url.clone();
+    let app = spawn_app_with(move |s| s.notifier.nats_url = Some(url)).await;
+    let story = app.open_story(false).await;
+    let mut s = sign_up(&app, "Machine consumer", None).await;
+    add_endpoint(&app, &mut s, json!({"kind": "nats", "subject": subject})).await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    app.record(&story, development("ruling_issued"))
+        .await
+        .ok(201);
+    let message = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut inbox))
+        .await
+        .expect("an alert on the subject")
+        .unwrap();
+    let body: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body["type"], "story.ruling_issued");
+    let msg_id = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Msg-Id"))
+        .unwrap()
+        .to_string();
+    assert!(msg_id.starts_with("msg_"), "{msg_id}");
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/v1/subscribers/{}/alerts", s.id),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    assert_eq!(list.ok(200)[0]["id"], msg_id.as_str());
+}

@@ -1,0 +1,139 @@
+//! The notifier's [`Mailer`] against a real SMTP server on loopback ([`SmtpSink`]): messages
+//! arrive with their envelope, headers and body intact, and failures are classified as permanent
+//! or transient the way the delivery queue needs.
+
+use std::time::Duration;
+
+use newsroom_notifier::email::{EmailError, Mailer};
+use newsroom_tests::smtp_sink::SmtpSink;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn mailer(url: &str) -> Mailer {
+    Mailer::new(url, "Newsroom Alerts <alerts@newsroom.test>")
+        .expect("a valid mailer")
+        .with_timeout(Duration::from_secs(5))
+}
+
+#[tokio::test]
+async fn mails_arrive_at_the_sink_with_envelope_subject_and_body() {
+    let sink = SmtpSink::start().await;
+    let mailer = mailer(&sink.url());
+
+    mailer
+        .send(
+            "ada@example.org",
+            "Flash: Campaign A says its email was breached",
+            "Campaign A said attackers had access for three weeks.\n\nUnsubscribe: https://newsroom.test/u/1",
+        )
+        .await
+        .expect("first mail sent");
+    mailer
+        .send(
+            "grace@example.net",
+            "Correction: turnout figure",
+            ".a line starting with a dot\nand the rest",
+        )
+        .await
+        .expect("second mail sent");
+
+    let messages = sink.wait_for(2, WAIT).await;
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+
+    let first = &messages[0];
+    assert_eq!(first.from, "alerts@newsroom.test");
+    assert_eq!(first.to, vec!["ada@example.org".to_owned()]);
+    assert_eq!(
+        first.header("Subject").as_deref(),
+        Some("Flash: Campaign A says its email was breached")
+    );
+    let from_header = first.header("From").unwrap();
+    assert!(
+        from_header.contains("alerts@newsroom.test") && from_header.contains("Newsroom Alerts"),
+        "{from_header}"
+    );
+    assert_eq!(first.header("To").as_deref(), Some("ada@example.org"));
+    assert!(first
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(first.header("Message-ID").is_some());
+    assert!(first.header("Date").is_some());
+    let body = first.body().replace("\r\n", "\n");
+    assert!(
+        body.contains("Campaign A said attackers had access for three weeks.\n\nUnsubscribe: https://newsroom.test/u/1"),
+        "{body:?}"
+    );
+
+    let second = &messages[1];
+    assert_eq!(second.from, "alerts@newsroom.test");
+    assert_eq!(second.to, vec!["grace@example.net".to_owned()]);
+    assert_eq!(
+        second.header("Subject").as_deref(),
+        Some("Correction: turnout figure")
+    );
+    // The leading dot survives dot-stuffing.
+    let body = second.body().replace("\r\n", "\n");
+    assert!(
+        body.starts_with(".a line starting with a dot\nand the rest"),
+        "{body:?}"
+    );
+}
+
+#[tokio::test]
+async fn non_ascii_subjects_and_bodies_arrive() {
+    let sink = SmtpSink::start().await;
+    mailer(&sink.url())
+        .send(
+            "zoë@example.org",
+            "Élection : résultats",
+            "Zoë — ünïcödé body",
+        )
+        .await
+        .expect("sent");
+    let messages = sink.wait_for(1, WAIT).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].to, vec!["zoë@example.org".to_owned()]);
+    // The subject is RFC 2047 encoded; the body is 8bit, quoted-printable or base64 as lettre
+    // chooses, so only check that something arrived in each.
+    assert!(messages[0].header("Subject").is_some());
+    assert!(!messages[0].body().is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_transient_failure() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let error = mailer(&format!("smtp://127.0.0.1:{port}"))
+        .send("ada@example.org", "hello", "body")
+        .await
+        .unwrap_err();
+    assert!(!error.is_permanent(), "{error:?}");
+    assert!(matches!(error, EmailError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn reply_codes_decide_permanent_or_transient() {
+    let sink = SmtpSink::start().await;
+    let mailer = mailer(&sink.url());
+
+    sink.reject_recipients_with(Some(550));
+    let error = mailer.send("ada@example.org", "s", "t").await.unwrap_err();
+    assert!(error.is_permanent(), "{error:?}");
+    assert_eq!(error.smtp_code(), Some(550));
+
+    sink.reject_recipients_with(Some(451));
+    let error = mailer.send("ada@example.org", "s", "t").await.unwrap_err();
+    assert!(!error.is_permanent(), "{error:?}");
+    assert_eq!(error.smtp_code(), Some(451));
+
+    sink.reject_recipients_with(None);
+    mailer.send("ada@example.org", "s", "t").await.unwrap();
+    assert_eq!(sink.wait_for(1, WAIT).await.len(), 1);
+
+    let error = mailer.send("not-an-address", "s", "t").await.unwrap_err();
+    assert!(error.is_permanent(), "{error:?}");
+    assert_eq!(sink.messages().len(), 1);
+}
