@@ -982,3 +982,113 @@ async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
         .await;
     assert_eq!(list.ok(200)[0]["id"], msg_id.as_str());
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_a_day_is_disabled_and_its_subscriber_told_by_email() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app_clock: Arc<dyn Clock> = clock.clone();
+    let app = spawn_app_with(move |s| {
+        s.notifier.smtp_url = Some(url);
+        s.notifier.retry.max_attempts = 100;
+        s.clock = app_clock;
+    })
+    .await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::scripted(|_| (500, None)).await;
+    let mut s = sign_up(&app, "Flaky desk", Some("flaky@example.org")).await;
+    add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "webhook", "url": receiver.url}),
+    )
+    .await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    app.record(&story, development("update")).await.ok(201);
+    poll(WAIT, || async {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await;
+
+    // An hour of failures is not a day.
+    clock.advance(chrono::Duration::hours(1));
+    poll(WAIT, || async {
+        (receiver.received().len() >= 2).then_some(())
+    })
+    .await;
+    let path = format!("/v1/subscribers/{}/endpoints", s.id);
+    let list = app.call(Method::GET, &path, Some(&s.token), None).await;
+    assert_eq!(list.ok(200)[0]["status"], "active");
+
+    clock.advance(chrono::Duration::hours(24));
+    let endpoints = poll(WAIT, || async {
+        let list = app
+            .call(Method::GET, &path, Some(&s.token), None)
+            .await
+            .ok(200)
+            .clone();
+        (list[0]["status"] == "disabled").then_some(list)
+    })
+    .await;
+    assert!(endpoints[0]["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("day"));
+    let mails = sink.wait_for(1, WAIT).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["flaky@example.org"]);
+    assert_eq!(
+        mails[0].header("Subject").as_deref(),
+        Some("[newsroom] an alert endpoint was disabled")
+    );
+    // Quoted-printable soft line breaks aside, the mail names the endpoint.
+    let text = mails[0].body().replace("=\r\n", "");
+    assert!(text.contains(&receiver.url), "{text}");
+    let failed = app
+        .call(
+            Method::GET,
+            &format!("/v1/subscribers/{}/deliveries?status=failed", s.id),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        failed.ok(200).as_array().unwrap().len(),
+        1,
+        "the pending alert is dead-lettered"
+    );
+}
+
+#[tokio::test]
+async fn an_address_the_relay_refuses_for_good_is_dead_lettered_at_once() {
+    let sink = SmtpSink::start().await;
+    sink.reject_recipients_with(Some(550));
+    let url = sink.url();
+    let app = spawn_app_with(move |s| s.notifier.smtp_url = Some(url)).await;
+    let story = app.open_story(false).await;
+    let mut s = sign_up(&app, "Gone reader", None).await;
+    add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "email", "address": "gone@example.org"}),
+    )
+    .await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    app.record(&story, development("update")).await.ok(201);
+    let path = format!("/v1/subscribers/{}/deliveries?status=failed", s.id);
+    let failed = poll(WAIT, || async {
+        let list = app
+            .call(Method::GET, &path, Some(&s.token), None)
+            .await
+            .ok(200)
+            .clone();
+        (!list.as_array().unwrap().is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(
+        failed[0]["attempts"], 1,
+        "no retries for a permanent refusal"
+    );
+    assert_eq!(failed[0]["last_status"], 550);
+}

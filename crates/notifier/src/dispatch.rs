@@ -92,6 +92,8 @@ pub enum Outcome {
         status: Option<u16>,
         retry_after: Option<Duration>,
         error: String,
+        /// No retry can succeed (an address the relay refuses for good): dead-letter now.
+        permanent: bool,
     },
 }
 
@@ -251,6 +253,7 @@ impl Dispatcher {
                 status: None,
                 retry_after: None,
                 error: format!("unknown endpoint kind {other}"),
+                permanent: true,
             },
         };
         let label = match &outcome {
@@ -268,6 +271,7 @@ impl Dispatcher {
             status: None,
             retry_after: None,
             error,
+            permanent: false,
         };
         let url = match self.guard.check_url(&job.target).await {
             Ok(url) => url,
@@ -312,6 +316,7 @@ impl Dispatcher {
                 status: Some(r.status().as_u16()),
                 retry_after: retry_after(r.headers(), now),
                 error: format!("the receiver answered {}", r.status()),
+                permanent: false,
             },
         }
     }
@@ -322,14 +327,16 @@ impl Dispatcher {
                 status: None,
                 retry_after: None,
                 error: "no SMTP relay configured (NEWSROOM_SMTP_URL)".into(),
+                permanent: false,
             };
         };
         let (subject, text) = email_text(&job.payload);
         match mailer.send(&job.target, &subject, &text).await {
             Ok(()) => Outcome::Delivered { status: None },
             Err(e) => Outcome::Failed {
-                status: None,
+                status: e.smtp_code(),
                 retry_after: None,
+                permanent: e.is_permanent(),
                 error: e.to_string(),
             },
         }
@@ -341,6 +348,7 @@ impl Dispatcher {
                 status: None,
                 retry_after: None,
                 error: "no NATS connection configured (NEWSROOM_NATS_URL)".into(),
+                permanent: false,
             };
         };
         let mut headers = async_nats::HeaderMap::new();
@@ -355,12 +363,14 @@ impl Dispatcher {
                     status: None,
                     retry_after: None,
                     error: format!("NATS flush failed: {e}"),
+                    permanent: false,
                 },
             },
             Err(e) => Outcome::Failed {
                 status: None,
                 retry_after: None,
                 error: format!("NATS publish failed: {e}"),
+                permanent: false,
             },
         }
     }
@@ -390,8 +400,8 @@ impl Dispatcher {
                                 notices.push(n);
                             }
                         }
-                        Outcome::Failed { status, retry_after, error } => {
-                            let dead = attempts >= policy.max_attempts;
+                        Outcome::Failed { status, retry_after, error, permanent } => {
+                            let dead = permanent || attempts >= policy.max_attempts;
                             let delay = policy.backoff(attempts).max(retry_after.unwrap_or_default());
                             let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
                             set_delivery(
