@@ -410,3 +410,63 @@ pub fn nats_test_url() -> Option<String> {
         }
     }
 }
+
+/// A fresh PostgreSQL database for one test, dropped when the guard is. `None` (after saying the
+/// test is skipped) when `NEWSROOM_TEST_DATABASE_URL` is not set.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Option<Self> {
+        let admin_url = match std::env::var("NEWSROOM_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                skip_or_fail(
+                    "NEWSROOM_TEST_DATABASE_URL is not set: no PostgreSQL to test against",
+                );
+                return None;
+            }
+        };
+        let name = format!("newsroom_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("the PostgreSQL test server answers");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("a test database can be created");
+        admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("a database URL");
+        url.set_path(&format!("/{name}"));
+        Some(Self {
+            url: url.to_string(),
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropping runs outside any runtime guarantee: use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -8,5 +8,6 @@ mod editing;
 mod feed;
 mod input;
 mod operations;
+mod postgres;
 mod reads;
 mod stories;

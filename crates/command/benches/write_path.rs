@@ -531,11 +531,12 @@ async fn cold_load_breakdown(store: &SqliteStore, story: StoryId) -> Res<Breakdo
 
     const RUNS: usize = 7;
     let id = story.to_string();
+    let log: newsroom_command::EventLog = store.clone().into();
     let mut steps: [Vec<Duration>; 9] = Default::default();
     let mut b = Breakdown::default();
     for _ in 0..RUNS {
-        let loader = PersistedEventStore::<SqliteStore, Story>::new_snapshot_store(
-            store.clone(),
+        let loader = PersistedEventStore::<newsroom_command::EventLog, Story>::new_snapshot_store(
+            log.clone(),
             ServiceOptions::default().snapshot_every,
         );
         let t = Instant::now();
@@ -544,7 +545,7 @@ async fn cold_load_breakdown(store: &SqliteStore, story: StoryId) -> Res<Breakdo
         drop(context);
 
         let t = Instant::now();
-        let snapshot = store
+        let snapshot = log
             .get_snapshot::<Story>(&id)
             .await?
             .ok_or("the long story has no snapshot")?;
@@ -571,7 +572,7 @@ async fn cold_load_breakdown(store: &SqliteStore, story: StoryId) -> Res<Breakdo
         assert_eq!(text.len(), b.snapshot_bytes);
 
         let t = Instant::now();
-        let events = store
+        let events = log
             .get_last_events::<Story>(&id, snapshot.current_sequence)
             .await?;
         steps[5].push(t.elapsed());

@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::Tokens;
 use crate::http::{self, AppState};
+use crate::log::EventLog;
+use crate::pg::PgStore;
 use crate::service::{CommandService, ServiceOptions};
 use crate::store::{SqliteOptions, SqliteStore, StoreError, Synchronous};
 
@@ -21,8 +23,10 @@ use crate::store::{SqliteOptions, SqliteStore, StoreError, Synchronous};
 pub struct Settings {
     /// Address to listen on, `host:port`; port 0 picks a free port.
     pub listen: String,
-    /// The SQLite event store file.
+    /// The SQLite event store file (embedded mode).
     pub database_path: PathBuf,
+    /// `postgres://…`: keep the log in PostgreSQL instead (several command processes).
+    pub database_url: Option<String>,
     pub synchronous: Synchronous,
     /// A snapshot of a story is stored every this many of its events.
     pub snapshot_every: usize,
@@ -37,6 +41,7 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8080".into(),
             database_path: PathBuf::from("data/newsroom.db"),
+            database_url: None,
             synchronous: Synchronous::Full,
             snapshot_every: 100,
             aggregate_cache: 10_000,
@@ -68,13 +73,17 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = SqliteStore::open(
-            &settings.database_path,
-            SqliteOptions {
-                synchronous: settings.synchronous,
-                ..Default::default()
-            },
-        )?;
+        let store: EventLog = match &settings.database_url {
+            Some(url) => PgStore::connect(url).await?.into(),
+            None => SqliteStore::open(
+                &settings.database_path,
+                SqliteOptions {
+                    synchronous: settings.synchronous,
+                    ..Default::default()
+                },
+            )?
+            .into(),
+        };
         let service = CommandService::new(
             store.clone(),
             ServiceOptions {

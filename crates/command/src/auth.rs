@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::store::{SqliteStore, StoreError};
+use crate::log::EventLog;
+use crate::store::StoreError;
 
 const PREFIX: &str = "nr_";
 
@@ -61,60 +62,84 @@ pub fn generate_token(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// The token registry, stored beside the event log.
+/// The token registry, stored beside the event log (in whichever database holds it).
 #[derive(Debug, Clone)]
 pub struct Tokens {
-    store: SqliteStore,
+    store: EventLog,
+}
+
+/// Serialises first-admin creation across processes on PostgreSQL.
+const BOOTSTRAP_LOCK: i64 = 0x6e72_5f61_646d_696e;
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 impl Tokens {
-    pub fn new(store: SqliteStore) -> Self {
-        Self { store }
+    pub fn new(store: impl Into<EventLog>) -> Self {
+        Self {
+            store: store.into(),
+        }
     }
 
-    /// Creates a token for `name` with `role`.
-    pub async fn create(&self, role: Role, name: String) -> Result<IssuedToken, StoreError> {
-        let issued = IssuedToken {
+    fn issue(role: Role, name: String) -> IssuedToken {
+        IssuedToken {
             id: Uuid::now_v7().to_string(),
             token: generate_token(PREFIX),
             role,
             name,
-        };
-        let row = issued.clone();
-        self.store
-            .with_conn(move |conn| {
-                insert(conn, &row)?;
-                Ok(())
-            })
-            .await?;
+        }
+    }
+
+    /// Creates a token for `name` with `role`.
+    pub async fn create(&self, role: Role, name: String) -> Result<IssuedToken, StoreError> {
+        let issued = Self::issue(role, name);
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                let row = issued.clone();
+                s.with_conn(move |conn| insert(conn, &row)).await?;
+            }
+            EventLog::Postgres(s) => pg_insert(s.pool(), &issued).await?,
+        }
         Ok(issued)
     }
 
     /// Creates the first admin token, if no admin token exists yet; returns it so that it can be
     /// shown once.
     pub async fn bootstrap_admin(&self) -> Result<Option<IssuedToken>, StoreError> {
-        self.store
-            .with_conn(|conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let admins: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM tokens WHERE role = 'admin' AND revoked_at IS NULL",
-                    [],
-                    |r| r.get(0),
-                )?;
+        const LIVE_ADMINS: &str =
+            "SELECT COUNT(*) FROM tokens WHERE role = 'admin' AND revoked_at IS NULL";
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(|conn| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let admins: i64 = tx.query_row(LIVE_ADMINS, [], |r| r.get(0))?;
+                    if admins > 0 {
+                        return Ok(None);
+                    }
+                    let issued = Self::issue(Role::Admin, "first admin".into());
+                    insert(&tx, &issued)?;
+                    tx.commit()?;
+                    Ok(Some(issued))
+                })
+                .await
+            }
+            EventLog::Postgres(s) => {
+                let mut tx = s.pool().begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(BOOTSTRAP_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let admins: i64 = sqlx::query_scalar(LIVE_ADMINS).fetch_one(&mut *tx).await?;
                 if admins > 0 {
                     return Ok(None);
                 }
-                let issued = IssuedToken {
-                    id: Uuid::now_v7().to_string(),
-                    token: generate_token(PREFIX),
-                    role: Role::Admin,
-                    name: "first admin".into(),
-                };
-                insert(&tx, &issued)?;
-                tx.commit()?;
+                let issued = Self::issue(Role::Admin, "first admin".into());
+                pg_insert(&mut *tx, &issued).await?;
+                tx.commit().await?;
                 Ok(Some(issued))
-            })
-            .await
+            }
+        }
     }
 
     /// The principal a bearer token belongs to, if it is known and not revoked.
@@ -123,46 +148,79 @@ impl Tokens {
             return Ok(None);
         }
         let wanted = token_digest(presented);
-        self.store
-            .with_conn(move |conn| {
-                let row = conn
-                    .prepare_cached(
-                        "SELECT id, name, role, hash FROM tokens
-                         WHERE hash = ?1 AND revoked_at IS NULL",
-                    )?
-                    .query_row([&wanted[..]], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Vec<u8>>(3)?,
-                        ))
-                    })
-                    .optional()?;
-                Ok(row.and_then(|(token_id, name, role, hash)| {
-                    let same: bool = hash.as_slice().ct_eq(&wanted[..]).into();
-                    Some(Principal {
-                        token_id,
-                        name,
-                        role: role.parse().ok()?,
-                    })
-                    .filter(|_| same)
-                }))
+        let row: Option<(String, String, String, Vec<u8>)> = match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    Ok(conn
+                        .prepare_cached(
+                            "SELECT id, name, role, hash FROM tokens
+                             WHERE hash = ?1 AND revoked_at IS NULL",
+                        )?
+                        .query_row([&wanted[..]], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        })
+                        .optional()?)
+                })
+                .await?
+            }
+            EventLog::Postgres(s) => sqlx::query_as(
+                "SELECT id, name, role, hash FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
+            )
+            .bind(&wanted[..])
+            .fetch_optional(s.pool())
+            .await?,
+        };
+        Ok(row.and_then(|(token_id, name, role, hash)| {
+            let same: bool = hash.as_slice().ct_eq(&wanted[..]).into();
+            Some(Principal {
+                token_id,
+                name,
+                role: role.parse().ok()?,
             })
-            .await
+            .filter(|_| same)
+        }))
     }
 
     /// Revokes a token; it stops working at once. Returns whether a live token was revoked.
     pub async fn revoke(&self, id: String) -> Result<bool, StoreError> {
-        self.store
-            .with_conn(move |conn| {
-                Ok(conn.execute(
-                    "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                    params![id, Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)],
-                )? == 1)
-            })
-            .await
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    Ok(conn.execute(
+                        "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                        params![id, now_text()],
+                    )? == 1)
+                })
+                .await
+            }
+            EventLog::Postgres(s) => Ok(sqlx::query(
+                "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(now_text())
+            .execute(s.pool())
+            .await?
+            .rows_affected()
+                == 1),
+        }
     }
+}
+
+async fn pg_insert<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    token: &IssuedToken,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&token.id)
+    .bind(&token.name)
+    .bind(token.role.as_str())
+    .bind(&token_digest(&token.token)[..])
+    .bind(now_text())
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 fn insert(conn: &rusqlite::Connection, token: &IssuedToken) -> Result<(), StoreError> {
@@ -173,7 +231,7 @@ fn insert(conn: &rusqlite::Connection, token: &IssuedToken) -> Result<(), StoreE
             token.name,
             token.role.as_str(),
             &token_digest(&token.token)[..],
-            Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            now_text(),
         ],
     )?;
     Ok(())

@@ -9,6 +9,8 @@ pub mod app;
 pub mod auth;
 pub mod db;
 pub mod http;
+pub mod log;
+pub mod pg;
 pub mod service;
 pub mod store;
 pub mod telemetry;
@@ -16,5 +18,9 @@ pub mod telemetry;
 pub use app::{Application, Settings, StartupError};
 pub use auth::{IssuedToken, Principal, Tokens};
 pub use db::{DbError, SqliteDb};
+pub use log::EventLog;
+pub use pg::PgStore;
 pub use service::{CommandError, CommandService, Outcome, ServiceOptions};
-pub use store::{FeedEvent, Position, SqliteOptions, SqliteStore, StoreError, Synchronous};
+pub use store::{
+    FeedEvent, Position, SnapshotUpdate, SqliteOptions, SqliteStore, StoreError, Synchronous,
+};

@@ -22,7 +22,8 @@ use newsroom_domain::{
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::store::{Position, SnapshotUpdate, SqliteStore, StoreError};
+use crate::log::EventLog;
+use crate::store::{Position, SnapshotUpdate, StoreError};
 
 /// How many times a command is decided again after losing a race for its story.
 pub const MAX_RETRIES: usize = 5;
@@ -83,8 +84,8 @@ impl Default for ServiceOptions {
 
 /// Carries out story commands. Cheap to share behind an `Arc`.
 pub struct CommandService {
-    store: SqliteStore,
-    loader: PersistedEventStore<SqliteStore, Story>,
+    store: EventLog,
+    loader: PersistedEventStore<EventLog, Story>,
     cache: Mutex<lru::LruCache<StoryId, Slot>>,
     snapshot_every: usize,
 }
@@ -99,7 +100,8 @@ impl std::fmt::Debug for CommandService {
 }
 
 impl CommandService {
-    pub fn new(store: SqliteStore, options: ServiceOptions) -> Self {
+    pub fn new(store: impl Into<EventLog>, options: ServiceOptions) -> Self {
+        let store = store.into();
         let snapshot_every = options.snapshot_every.max(1);
         Self {
             loader: PersistedEventStore::new_snapshot_store(store.clone(), snapshot_every),
@@ -111,7 +113,7 @@ impl CommandService {
         }
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &EventLog {
         &self.store
     }
 

@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use cqrs_es::persist::{
-    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
-};
-use cqrs_es::Aggregate;
+use cqrs_es::persist::{PersistenceError, SerializedEvent, SerializedSnapshot};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
@@ -56,6 +53,12 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the event store's writer has stopped")]
     WriterGone,
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("PostgreSQL schema migration failed: {0}")]
+    PgMigration(#[from] sqlx::migrate::MigrateError),
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -74,7 +77,11 @@ impl StoreError {
                     Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                 )
             }
-            StoreError::Pool(_) | StoreError::WriterGone => true,
+            StoreError::Pool(_) | StoreError::WriterGone | StoreError::Unavailable(_) => true,
+            StoreError::Postgres(e) => matches!(
+                e,
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            ),
             _ => false,
         }
     }
@@ -357,15 +364,8 @@ impl SqliteStore {
 
     /// One story's whole history, in sequence order.
     pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
-        self.with_conn(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "{SELECT_FEED} WHERE aggregate_type = ?1 AND aggregate_id = ?2 ORDER BY sequence"
-            ))?;
-            let rows =
-                stmt.query_map(params![newsroom_domain::AGGREGATE_TYPE, story_id], feed_row)?;
-            collect_feed(rows)
-        })
-        .await
+        self.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, 0)
+            .await
     }
 
     /// The global position of a story's event, by its sequence.
@@ -400,13 +400,14 @@ impl SqliteStore {
         .await
     }
 
-    async fn serialized_events(
+    /// A story's events after `after_sequence`, in sequence order.
+    pub async fn events_after(
         &self,
-        aggregate_type: &'static str,
+        aggregate_type: &str,
         aggregate_id: &str,
         after_sequence: usize,
-    ) -> Result<Vec<SerializedEvent>, StoreError> {
-        let aggregate_id = aggregate_id.to_owned();
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         self.with_conn(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "{SELECT_FEED} WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
@@ -416,12 +417,44 @@ impl SqliteStore {
                 params![aggregate_type, aggregate_id, after_sequence as i64],
                 feed_row,
             )?;
-            Ok(collect_feed(rows)?
-                .iter()
-                .map(FeedEvent::to_serialized)
-                .collect())
+            collect_feed(rows)
         })
         .await
+    }
+
+    /// A story's snapshot, if one was stored.
+    pub async fn snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, StoreError> {
+        let (aggregate_type, id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        let row = self
+            .with_conn(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT last_sequence, snapshot_version, payload FROM snapshots
+                         WHERE aggregate_type = ?1 AND aggregate_id = ?2",
+                    )?
+                    .query_row(params![aggregate_type, id], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        match row {
+            None => Ok(None),
+            Some((last_sequence, version, payload)) => Ok(Some(SerializedSnapshot {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate: serde_json::from_str(&payload)?,
+                current_sequence: last_sequence as usize,
+                current_snapshot: version as usize,
+            })),
+        }
     }
 }
 
@@ -672,109 +705,4 @@ fn write_snapshot(
         snapshot.payload
     ])?;
     Ok(())
-}
-
-/// cqrs-es can load and commit aggregates through this store like through any other.
-impl PersistedEventRepository for SqliteStore {
-    async fn get_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        Ok(self.serialized_events(A::TYPE, aggregate_id, 0).await?)
-    }
-
-    async fn get_last_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-        last_sequence: usize,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        Ok(self
-            .serialized_events(A::TYPE, aggregate_id, last_sequence)
-            .await?)
-    }
-
-    async fn get_snapshot<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        let id = aggregate_id.to_owned();
-        let row = self
-            .with_conn(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT last_sequence, snapshot_version, payload FROM snapshots
-                         WHERE aggregate_type = ?1 AND aggregate_id = ?2",
-                    )?
-                    .query_row(params![A::TYPE, id], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })
-                    .optional()?)
-            })
-            .await?;
-        match row {
-            None => Ok(None),
-            Some((last_sequence, version, payload)) => Ok(Some(SerializedSnapshot {
-                aggregate_id: aggregate_id.to_owned(),
-                aggregate: serde_json::from_str(&payload)?,
-                current_sequence: last_sequence as usize,
-                current_snapshot: version as usize,
-            })),
-        }
-    }
-
-    async fn persist<A: Aggregate>(
-        &self,
-        events: &[SerializedEvent],
-        snapshot_update: Option<(String, Value, usize)>,
-    ) -> Result<(), PersistenceError> {
-        let snapshot = snapshot_update
-            .map(|(aggregate_id, payload, version)| {
-                serde_json::to_string(&payload).map(|payload| SnapshotUpdate {
-                    aggregate_id,
-                    payload,
-                    version,
-                })
-            })
-            .transpose()?;
-        self.append(events.to_vec(), snapshot).await?;
-        Ok(())
-    }
-
-    async fn stream_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<ReplayStream, PersistenceError> {
-        let events = self.serialized_events(A::TYPE, aggregate_id, 0).await?;
-        Ok(replay(events).await)
-    }
-
-    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        // Commit order, which for one aggregate type is also each aggregate's sequence order.
-        let mut events = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.read_feed(after, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.position;
-            events.extend(
-                page.iter()
-                    .filter(|e| e.aggregate_type == A::TYPE)
-                    .map(FeedEvent::to_serialized),
-            );
-        }
-        Ok(replay(events).await)
-    }
-}
-
-async fn replay(events: Vec<SerializedEvent>) -> ReplayStream {
-    let (mut feed, stream) = ReplayStream::new(events.len().max(1));
-    for event in events {
-        // The queue holds them all, so this never waits.
-        let _ = feed.push(Ok(event)).await;
-    }
-    stream
 }

@@ -100,7 +100,7 @@ impl Config {
             .context("invalid configuration")
     }
 
-    /// The SQLite file the store lives in.
+    /// The SQLite file the log lives in (embedded mode).
     pub fn database_path(&self) -> anyhow::Result<PathBuf> {
         match self.database_url.as_deref() {
             None | Some("") => Ok(self.data_dir.join("newsroom.db")),
@@ -111,13 +111,39 @@ impl Config {
                 {
                     let path = path.split('?').next().unwrap_or(path);
                     Ok(PathBuf::from(path))
-                } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                    bail!("NEWSROOM_DATABASE_URL: the PostgreSQL event store is not part of this build yet; use sqlite://<path>")
+                } else if self.postgres_url().is_some() {
+                    Ok(self.data_dir.join("newsroom.db"))
                 } else {
-                    bail!("NEWSROOM_DATABASE_URL must start with sqlite://")
+                    bail!("NEWSROOM_DATABASE_URL must start with sqlite:// or postgres://")
                 }
             }
         }
+    }
+
+    /// The PostgreSQL URL, when the log lives in PostgreSQL.
+    pub fn postgres_url(&self) -> Option<String> {
+        self.database_url
+            .clone()
+            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+    }
+
+    /// Opens the event log this configuration names.
+    pub async fn open_log(&self) -> anyhow::Result<newsroom_command::EventLog> {
+        Ok(match self.postgres_url() {
+            Some(url) => newsroom_command::PgStore::connect(&url)
+                .await
+                .context("connecting to the PostgreSQL event store")?
+                .into(),
+            None => {
+                let path = self.database_path()?;
+                newsroom_command::SqliteStore::open(
+                    &path,
+                    newsroom_command::SqliteOptions::default(),
+                )
+                .with_context(|| format!("opening the store at {}", path.display()))?
+                .into()
+            }
+        })
     }
 
     pub fn views_path(&self) -> PathBuf {
@@ -158,6 +184,7 @@ impl Config {
         Ok(Settings {
             listen: self.listen.clone(),
             database_path: self.database_path()?,
+            database_url: self.postgres_url(),
             synchronous: self.sqlite_synchronous,
             snapshot_every: self.snapshot_every,
             aggregate_cache: self.aggregate_cache,
@@ -191,6 +218,8 @@ mod tests {
         assert_eq!(config.database_path().unwrap(), PathBuf::from("/tmp/x.db"));
         config.database_url = Some("mysql://localhost".into());
         assert!(config.database_path().is_err());
+        config.database_url = Some("postgres://postgres@127.0.0.1/newsroom".into());
+        assert!(config.postgres_url().is_some());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use newsroom::config::Config;
 use newsroom::Newsroom;
-use newsroom_command::{SqliteOptions, SqliteStore, Tokens};
+use newsroom_command::Tokens;
 use newsroom_domain::Role;
 use newsroom_projection::{ViewName, ViewStore};
 use tracing_subscriber::EnvFilter;
@@ -90,10 +90,7 @@ async fn main() -> anyhow::Result<()> {
             command: TokenCommand::Create { role, name },
         } => {
             let config = Config::load(cli.config.as_deref())?;
-            let path = config.database_path()?;
-            let store = SqliteStore::open(&path, SqliteOptions::default())
-                .with_context(|| format!("opening the store at {}", path.display()))?;
-            let issued = Tokens::new(store)
+            let issued = Tokens::new(config.open_log().await?)
                 .create(role, name)
                 .await
                 .context("creating the token")?;
@@ -132,13 +129,11 @@ fn init_tracing(default: &str) {
 }
 
 async fn rebuild(config: &Config, view: Option<ViewName>) -> anyhow::Result<()> {
-    let path = config.database_path()?;
-    let log = SqliteStore::open(&path, SqliteOptions::default())
-        .with_context(|| format!("opening the store at {}", path.display()))?;
+    let log = config.open_log().await?;
     let views_path = config.views_path();
     let views = ViewStore::open(&views_path)
         .with_context(|| format!("opening the views at {}", views_path.display()))?;
-    let progress = indicatif::ProgressBar::new(log.head() as u64).with_style(
+    let progress = indicatif::ProgressBar::new(log.current_head().await? as u64).with_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, {eta} left)",
         )

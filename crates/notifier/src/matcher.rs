@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use newsroom_command::SqliteStore;
+use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -103,7 +103,7 @@ pub fn digest_due(now: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
 
 /// Follows the feed and queues alerts.
 pub struct Matcher {
-    source: SqliteStore,
+    source: EventLog,
     store: NotifierStore,
     index: Arc<Mutex<SubscriptionIndex>>,
     clock: Arc<dyn Clock>,
@@ -121,7 +121,7 @@ impl std::fmt::Debug for Matcher {
 
 impl Matcher {
     pub fn new(
-        source: SqliteStore,
+        source: EventLog,
         store: NotifierStore,
         clock: Arc<dyn Clock>,
         links: Links,

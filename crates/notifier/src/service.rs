@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use newsroom_command::{SqliteStore, Tokens};
+use newsroom_command::{EventLog, Tokens};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, SubscriberApi};
@@ -74,10 +74,11 @@ impl std::fmt::Debug for Notifier {
 impl Notifier {
     pub async fn build(
         settings: NotifierSettings,
-        log: SqliteStore,
+        log: impl Into<EventLog>,
         tokens: Tokens,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, NotifierStartError> {
+        let log = log.into();
         let store = NotifierStore::open(&settings.path)?;
         let guard = Arc::new(Guard::new(AllowList::parse(&settings.webhook_allowlist)?));
         let mailer = settings

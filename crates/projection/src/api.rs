@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use newsroom_command::http::problem::Problem;
 use newsroom_command::http::{int_param, query_params};
-use newsroom_command::SqliteStore;
+use newsroom_command::EventLog;
 use newsroom_domain::{Actor, StoryEvent};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -43,7 +43,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 #[derive(Clone, Debug)]
 pub struct ReadState {
     pub views: ViewStore,
-    pub log: SqliteStore,
+    pub log: EventLog,
     /// Positions the in-process projector reached; reads also poll the views' checkpoint, so
     /// this may come from a projector that never runs.
     pub positions: watch::Receiver<i64>,

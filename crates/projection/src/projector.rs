@@ -12,7 +12,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use newsroom_command::SqliteStore;
+use newsroom_command::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -41,7 +41,7 @@ pub enum ProjectionError {
 
 /// Applies the feed to the views.
 pub struct Projector {
-    source: SqliteStore,
+    source: EventLog,
     views: ViewStore,
     cache: Arc<Mutex<lru::LruCache<Uuid, StoryView>>>,
     /// The checkpoint this projector last committed; if the stored one differs, someone else
@@ -66,9 +66,9 @@ struct BatchResult {
 }
 
 impl Projector {
-    pub fn new(source: SqliteStore, views: ViewStore) -> Self {
+    pub fn new(source: impl Into<EventLog>, views: ViewStore) -> Self {
         Self {
-            source,
+            source: source.into(),
             views,
             cache: Arc::new(Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(1_000).expect("non-zero"),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use indicatif::ProgressBar;
-use newsroom_command::SqliteStore;
+use newsroom_command::EventLog;
 use uuid::Uuid;
 
 use crate::decode::decode;
@@ -27,14 +27,16 @@ pub struct RebuildReport {
 
 /// Replays the log up to its current head into every story's view, in memory.
 pub async fn replay(
-    source: &SqliteStore,
+    source: &EventLog,
     progress: Option<&ProgressBar>,
 ) -> Result<(HashMap<Uuid, StoryView>, u64, i64), ProjectionError> {
     let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
-    let head = source.head();
+    // Up to the head as of the start: events committed meanwhile are the projector's.
+    let head = source.current_head().await?;
     let (mut after, mut count) = (0, 0u64);
     while after < head {
-        let page = source.read_feed(after, PAGE).await?;
+        let mut page = source.read_feed(after, PAGE).await?;
+        page.retain(|e| e.position <= head);
         let Some(last) = page.last() else { break };
         after = last.position;
         for raw in &page {
@@ -58,7 +60,7 @@ pub async fn replay(
 
 /// Rebuilds `views` (all when empty) from the log and swaps them in atomically.
 pub async fn rebuild(
-    source: &SqliteStore,
+    source: &EventLog,
     views: &ViewStore,
     only: &[ViewName],
     progress: Option<ProgressBar>,
@@ -69,7 +71,7 @@ pub async fn rebuild(
         only.to_vec()
     };
     if let Some(p) = &progress {
-        p.set_length(source.head() as u64);
+        p.set_length(source.current_head().await? as u64);
     }
     let (stories, events, position) = replay(source, progress.as_ref()).await?;
     let story_count = stories.len();
@@ -108,7 +110,7 @@ pub async fn rebuild(
 
 /// Rebuilds every view whose stored schema version differs from the code's.
 pub async fn rebuild_outdated(
-    source: &SqliteStore,
+    source: &EventLog,
     views: &ViewStore,
 ) -> Result<Option<RebuildReport>, ProjectionError> {
     let outdated: Vec<ViewName> = views

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use newsroom_command::{
-    CommandService, Principal, ServiceOptions, SqliteOptions, SqliteStore, Synchronous,
+    CommandService, EventLog, Principal, ServiceOptions, SqliteOptions, SqliteStore, Synchronous,
 };
 use newsroom_domain::*;
 use newsroom_projection::rebuild::replay;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 struct World {
     _dir: tempfile::TempDir,
-    log: SqliteStore,
+    log: EventLog,
     service: CommandService,
     views: ViewStore,
     rebuilt: ViewStore,
@@ -24,14 +24,15 @@ struct World {
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let log = SqliteStore::open(
+    let log: EventLog = SqliteStore::open(
         &dir.path().join("log.db"),
         SqliteOptions {
             synchronous: Synchronous::Normal,
             ..Default::default()
         },
     )
-    .unwrap();
+    .unwrap()
+    .into();
     let service = CommandService::new(
         log.clone(),
         ServiceOptions {

@@ -29,8 +29,8 @@ pub use extract::{int_param, parse_json, query_params, Auth, JsonBody};
 use problem::{InternalError, Problem, ProblemDetails};
 
 use crate::auth::{IssuedToken, Tokens};
+use crate::log::EventLog;
 use crate::service::{CommandService, Outcome};
-use crate::store::SqliteStore;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -40,7 +40,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub service: Arc<CommandService>,
     pub tokens: Tokens,
-    pub store: SqliteStore,
+    pub store: EventLog,
     pub metrics: PrometheusHandle,
 }
 
@@ -388,7 +388,7 @@ async fn global_feed(
     let params = extract::query_params(query.as_deref(), &["after", "limit"])?;
     let after = extract::int_param(&params, "after", 0, 0, i64::MAX)?;
     let limit = extract::int_param(&params, "limit", 100, 1, 1000)?;
-    let head = state.store.head();
+    let head = state.store.current_head().await?;
     let events = state.store.read_feed(after, limit as usize).await?;
     let next_after = events.last().map_or(after, |e| e.position);
     Ok(Json(FeedPage {
@@ -434,10 +434,7 @@ async fn revoke_token(
 /// Health of the process and its dependencies.
 #[utoipa::path(get, path = "/healthz", responses((status = 200), (status = 503)))]
 async fn healthz(State(state): State<AppState>) -> Response {
-    let store = state
-        .store
-        .with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await;
+    let store = state.store.ping().await;
     let (status, event_store) = match store {
         Ok(_) => (StatusCode::OK, "ok".to_owned()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
@@ -445,7 +442,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({
         "status": if status == StatusCode::OK { "ok" } else { "unhealthy" },
         "checks": { "event_store": event_store },
-        "head_position": state.store.head(),
+        "head_position": state.store.current_head().await.unwrap_or(state.store.head()),
     });
     (status, Json(body)).into_response()
 }

@@ -1,0 +1,210 @@
+//! The event log, whichever database holds it: SQLite (embedded, one process) or PostgreSQL
+//! (several command processes). Every part of newsroom that reads or writes the log goes
+//! through [`EventLog`]; both stores keep the same promises (gap-free, commit-ordered positions;
+//! conflicts decided by sequence; slugs unique; snapshots never conflicting).
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::pg::PgStore;
+use crate::store::{FeedEvent, Position, SnapshotUpdate, SqliteStore, StoreError};
+
+/// The event log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum EventLog {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl From<SqliteStore> for EventLog {
+    fn from(s: SqliteStore) -> Self {
+        EventLog::Sqlite(s)
+    }
+}
+
+impl From<PgStore> for EventLog {
+    fn from(s: PgStore) -> Self {
+        EventLog::Postgres(s)
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            EventLog::Sqlite($s) => $e,
+            EventLog::Postgres($s) => $e,
+        }
+    };
+}
+
+impl EventLog {
+    /// Appends one story's events (and maybe its snapshot) atomically; returns their positions.
+    pub async fn append(
+        &self,
+        events: Vec<SerializedEvent>,
+        snapshot: Option<SnapshotUpdate>,
+    ) -> Result<Vec<Position>, StoreError> {
+        each!(self, s => s.append(events, snapshot).await)
+    }
+
+    /// Events after `after`, in position order, at most `limit`.
+    pub async fn read_feed(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        each!(self, s => s.read_feed(after, limit).await)
+    }
+
+    /// One story's whole history, in sequence order.
+    pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
+        each!(self, s => s.story_events(story_id).await)
+    }
+
+    pub async fn position_of(
+        &self,
+        story_id: String,
+        sequence: usize,
+    ) -> Result<Option<Position>, StoreError> {
+        each!(self, s => s.position_of(story_id, sequence).await)
+    }
+
+    pub async fn story_by_slug(&self, slug: String) -> Result<Option<String>, StoreError> {
+        each!(self, s => s.story_by_slug(slug).await)
+    }
+
+    /// The newest position this process knows of (what it wrote, or read).
+    pub fn head(&self) -> Position {
+        each!(self, s => s.head())
+    }
+
+    /// The newest position in the log, whoever wrote it.
+    pub async fn current_head(&self) -> Result<Position, StoreError> {
+        match self {
+            EventLog::Sqlite(s) => Ok(s.head()),
+            EventLog::Postgres(s) => s.current_head().await,
+        }
+    }
+
+    /// Changes when this process commits events: a wake-up signal only. Readers still read the
+    /// feed, and poll for what other processes commit.
+    pub fn subscribe(&self) -> watch::Receiver<Position> {
+        each!(self, s => s.subscribe())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            EventLog::Sqlite(s) => s
+                .with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .map(|_| ()),
+            EventLog::Postgres(s) => s.ping().await,
+        }
+    }
+
+    async fn serialized(
+        &self,
+        aggregate_type: &'static str,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, StoreError> {
+        let events = match self {
+            EventLog::Sqlite(s) => {
+                s.events_after(aggregate_type, aggregate_id, after_sequence)
+                    .await?
+            }
+            EventLog::Postgres(s) => {
+                s.events_after(aggregate_type, aggregate_id, after_sequence)
+                    .await?
+            }
+        };
+        Ok(events.iter().map(FeedEvent::to_serialized).collect())
+    }
+}
+
+/// cqrs-es loads (and can commit) aggregates through the log like through any repository.
+impl PersistedEventRepository for EventLog {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self.serialized(A::TYPE, aggregate_id, 0).await?)
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        Ok(self
+            .serialized(A::TYPE, aggregate_id, last_sequence)
+            .await?)
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        Ok(match self {
+            EventLog::Sqlite(s) => s.snapshot(A::TYPE, aggregate_id).await?,
+            EventLog::Postgres(s) => s.snapshot(A::TYPE, aggregate_id).await?,
+        })
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let snapshot = snapshot_update
+            .map(|(aggregate_id, payload, version)| {
+                serde_json::to_string(&payload).map(|payload| SnapshotUpdate {
+                    aggregate_id,
+                    payload,
+                    version,
+                })
+            })
+            .transpose()?;
+        self.append(events.to_vec(), snapshot).await?;
+        Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let events = self.serialized(A::TYPE, aggregate_id, 0).await?;
+        Ok(replay(events).await)
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        // Commit order, which for one aggregate is also its sequence order.
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.read_feed(after, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            events.extend(
+                page.iter()
+                    .filter(|e| e.aggregate_type == A::TYPE)
+                    .map(FeedEvent::to_serialized),
+            );
+        }
+        Ok(replay(events).await)
+    }
+}
+
+async fn replay(events: Vec<SerializedEvent>) -> ReplayStream {
+    let (mut feed, stream) = ReplayStream::new(events.len().max(1));
+    for event in events {
+        // The queue holds them all, so this never waits.
+        let _ = feed.push(Ok(event)).await;
+    }
+    stream
+}

@@ -1,0 +1,387 @@
+//! The PostgreSQL event store, for running several command processes against one log.
+//!
+//! Positions must be gap-free and in commit order even when transactions of several processes
+//! commit out of order — a reader following "position > last" must never skip an event that
+//! commits later with a smaller position. So appends are serialised: every append transaction
+//! first takes one transaction-scoped advisory lock, then numbers its events after the current
+//! maximum, and releases the lock only by committing. Transactions therefore commit in position
+//! order. To keep throughput, each process group-commits: one writer task drains the queued
+//! appends into one transaction, a savepoint per append, as the SQLite store does.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Acquire, Postgres, Row, Transaction};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::store::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
+
+/// The advisory lock every append takes (an arbitrary constant: "newsroom log").
+const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+struct Append {
+    events: Vec<SerializedEvent>,
+    snapshot: Option<SnapshotUpdate>,
+    reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
+}
+
+/// The PostgreSQL event store. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    writer: mpsc::Sender<Append>,
+    head: watch::Receiver<Position>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("head", &*self.head.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+const SELECT_FEED: &str = "SELECT position, aggregate_type, aggregate_id, sequence, event_type,
+    event_version, payload, metadata, recorded_at FROM events";
+
+fn feed_event(row: &sqlx::postgres::PgRow) -> Result<FeedEvent, sqlx::Error> {
+    Ok(FeedEvent {
+        position: row.try_get(0)?,
+        aggregate_type: row.try_get(1)?,
+        story_id: row.try_get(2)?,
+        sequence: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        event_version: row.try_get(5)?,
+        payload: row.try_get(6)?,
+        metadata: row.try_get(7)?,
+        recorded_at: row.try_get(8)?,
+    })
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to date and starts the writer task.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
+            .fetch_one(&pool)
+            .await?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_writer(pool.clone(), rx, head_tx));
+        Ok(Self {
+            pool,
+            writer: tx,
+            head: head_rx,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn append(
+        &self,
+        events: Vec<SerializedEvent>,
+        snapshot: Option<SnapshotUpdate>,
+    ) -> Result<Vec<Position>, StoreError> {
+        if events.is_empty() {
+            return Ok(vec![]);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Append {
+                events,
+                snapshot,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// The newest position this process has written.
+    pub fn head(&self) -> Position {
+        *self.head.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Position> {
+        self.head.clone()
+    }
+
+    /// The newest position in the log, whoever wrote it.
+    pub async fn current_head(&self) -> Result<Position, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn read_feed(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_FEED} WHERE position > $1 ORDER BY position LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
+        self.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, 0)
+            .await
+    }
+
+    pub async fn events_after(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_FEED} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+             ORDER BY sequence"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn position_of(
+        &self,
+        story_id: String,
+        sequence: usize,
+    ) -> Result<Option<Position>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT position FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(newsroom_domain::AGGREGATE_TYPE)
+        .bind(story_id)
+        .bind(sequence as i64)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn story_by_slug(&self, slug: String) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT story_id FROM story_slugs WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_sequence, snapshot_version, payload FROM snapshots
+             WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get(2)?;
+        Ok(Some(SerializedSnapshot {
+            aggregate_id: aggregate_id.to_owned(),
+            aggregate: serde_json::from_str(&payload)?,
+            current_sequence: row.try_get::<i64, _>(0)? as usize,
+            current_snapshot: row.try_get::<i64, _>(1)? as usize,
+        }))
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Append>, head: watch::Sender<Position>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let results = write_batch(&pool, &batch).await;
+        if let Some(last) = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().and_then(|p| p.last().copied()))
+            .max()
+        {
+            head.send_replace(last);
+        }
+        metrics::histogram!("newsroom_store_batch_size").record(batch.len() as f64);
+        for (append, result) in batch.drain(..).zip(results) {
+            let _ = append.reply.send(result);
+        }
+    }
+}
+
+/// Writes a batch in one transaction holding the append lock; each append is a savepoint.
+async fn write_batch(pool: &PgPool, batch: &[Append]) -> Vec<Result<Vec<Position>, StoreError>> {
+    let failed = |e: &sqlx::Error| -> Vec<Result<Vec<Position>, StoreError>> {
+        batch
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(e.to_string())))
+            .collect()
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e),
+    };
+    let start: Result<i64, sqlx::Error> = async {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT + 1 FROM events")
+            .fetch_one(&mut *tx)
+            .await
+    }
+    .await;
+    let mut next = match start {
+        Ok(n) => n,
+        Err(e) => return failed(&e),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for append in batch {
+        let result = async {
+            let mut sp = (&mut *tx).begin().await?;
+            match write_append(&mut sp, append, next).await {
+                Ok(positions) => {
+                    sp.commit().await?;
+                    Ok(positions)
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        if let Ok(positions) = &result {
+            next += positions.len() as i64;
+        }
+        results.push(result);
+    }
+    if let Err(e) = tx.commit().await {
+        tracing::error!(error = %e, "event store commit failed");
+        return failed(&e);
+    }
+    results
+}
+
+async fn write_append(
+    tx: &mut Transaction<'_, Postgres>,
+    append: &Append,
+    first_position: i64,
+) -> Result<Vec<Position>, StoreError> {
+    let first = &append.events[0];
+    let current: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(sequence), 0)::BIGINT FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(&first.aggregate_type)
+    .bind(&first.aggregate_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let contiguous = append.events.iter().enumerate().all(|(i, e)| {
+        e.aggregate_id == first.aggregate_id
+            && e.aggregate_type == first.aggregate_type
+            && e.sequence as i64 == current + 1 + i as i64
+    });
+    if !contiguous {
+        return Err(StoreError::Conflict);
+    }
+    let mut positions = Vec::with_capacity(append.events.len());
+    for (i, event) in append.events.iter().enumerate() {
+        let position = first_position + i as i64;
+        let recorded_at = event
+            .metadata
+            .get("recorded_at")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now);
+        sqlx::query(
+            "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
+                event_version, payload, metadata, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(position)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence as i64)
+        .bind(&event.event_type)
+        .bind(&event.event_version)
+        .bind(&event.payload)
+        .bind(&event.metadata)
+        .bind(recorded_at)
+        .execute(&mut **tx)
+        .await?;
+        positions.push(position);
+        if event.event_type == "StoryOpened" {
+            if let Some(slug) = event
+                .payload
+                .get("StoryOpened")
+                .and_then(|p| p.get("slug"))
+                .and_then(Value::as_str)
+            {
+                let claimed = sqlx::query(
+                    "INSERT INTO story_slugs (slug, story_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(slug)
+                .bind(&event.aggregate_id)
+                .execute(&mut **tx)
+                .await?;
+                if claimed.rows_affected() == 0 {
+                    return Err(StoreError::SlugTaken(slug.to_owned()));
+                }
+            }
+        }
+    }
+    if let Some(snapshot) = &append.snapshot {
+        sqlx::query(
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
+                last_sequence = excluded.last_sequence,
+                snapshot_version = excluded.snapshot_version,
+                payload = excluded.payload
+             WHERE excluded.last_sequence > snapshots.last_sequence",
+        )
+        .bind(&first.aggregate_type)
+        .bind(&snapshot.aggregate_id)
+        .bind(append.events.last().map_or(0, |e| e.sequence as i64))
+        .bind(snapshot.version as i64)
+        .bind(&snapshot.payload)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(positions)
+}
