@@ -394,6 +394,20 @@ struct EndpointView {
     secret: Option<String>,
 }
 
+const ENDPOINT: &str = "SELECT id, kind, target, status, disabled_reason FROM endpoints";
+
+/// An endpoint row as the API shows it (never with its secret).
+fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointView> {
+    Ok(EndpointView {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        target: r.get(2)?,
+        status: r.get(3)?,
+        disabled_reason: r.get(4)?,
+        secret: None,
+    })
+}
+
 fn parse_subject(raw: &str) -> Result<String, FieldError> {
     let valid = !raw.is_empty()
         && raw.len() <= 200
@@ -468,20 +482,10 @@ async fn list_endpoints(
     let list = state
         .store
         .read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT id, kind, target, status, disabled_reason FROM endpoints
-                 WHERE subscriber_id = ?1 ORDER BY created_at",
-            )?
-            .query_map([id], |r| {
-                Ok(EndpointView {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    target: r.get(2)?,
-                    status: r.get(3)?,
-                    disabled_reason: r.get(4)?,
-                    secret: None,
-                })
-            })?
+            Ok(c.prepare_cached(&format!(
+                "{ENDPOINT} WHERE subscriber_id = ?1 ORDER BY created_at"
+            ))?
+            .query_map([id], endpoint_row)?
             .collect::<Result<_, _>>()?)
         })
         .await?;
@@ -532,18 +536,9 @@ async fn rotate_secret(
             }
             Ok(tx
                 .query_row(
-                    "SELECT id, kind, target, status, disabled_reason FROM endpoints WHERE id = ?1",
+                    &format!("{ENDPOINT} WHERE id = ?1"),
                     [&endpoint],
-                    |r| {
-                        Ok(EndpointView {
-                            id: r.get(0)?,
-                            kind: r.get(1)?,
-                            target: r.get(2)?,
-                            status: r.get(3)?,
-                            disabled_reason: r.get(4)?,
-                            secret: None,
-                        })
-                    },
+                    endpoint_row,
                 )
                 .optional()?)
         })

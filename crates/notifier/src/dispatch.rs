@@ -97,6 +97,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// A failure worth retrying, with no more to say than `error`.
+    fn retry(error: impl Into<String>) -> Self {
+        Outcome::Failed {
+            status: None,
+            retry_after: None,
+            error: error.into(),
+            permanent: false,
+        }
+    }
+}
+
 /// Sends the queue.
 pub struct Dispatcher {
     store: NotifierStore,
@@ -267,15 +279,9 @@ impl Dispatcher {
     }
 
     async fn send_webhook(&self, job: &Job) -> Outcome {
-        let failed = |error: String| Outcome::Failed {
-            status: None,
-            retry_after: None,
-            error,
-            permanent: false,
-        };
         let url = match self.guard.check_url(&job.target).await {
             Ok(url) => url,
-            Err(refusal) => return failed(refusal.to_string()),
+            Err(refusal) => return Outcome::retry(refusal.to_string()),
         };
         let now = self.clock.now();
         let mut secrets = Vec::new();
@@ -288,7 +294,7 @@ impl Dispatcher {
             }
         }
         if secrets.is_empty() {
-            return failed("the endpoint has no signing secret".into());
+            return Outcome::retry("the endpoint has no signing secret");
         }
         let refs: Vec<&WebhookSecret> = secrets.iter().collect();
         let timestamp = now.timestamp();
@@ -307,7 +313,7 @@ impl Dispatcher {
             .send()
             .await;
         match response {
-            Err(e) => failed(format!("request failed: {e}")),
+            Err(e) => Outcome::retry(format!("request failed: {e}")),
             Ok(r) if r.status().is_success() => Outcome::Delivered {
                 status: Some(r.status().as_u16()),
             },
@@ -323,12 +329,7 @@ impl Dispatcher {
 
     async fn send_email(&self, job: &Job) -> Outcome {
         let Some(mailer) = &self.mailer else {
-            return Outcome::Failed {
-                status: None,
-                retry_after: None,
-                error: "no SMTP relay configured (NEWSROOM_SMTP_URL)".into(),
-                permanent: false,
-            };
+            return Outcome::retry("no SMTP relay configured (NEWSROOM_SMTP_URL)");
         };
         let (subject, text) = email_text(&job.payload);
         match mailer.send(&job.target, &subject, &text).await {
@@ -344,12 +345,7 @@ impl Dispatcher {
 
     async fn send_nats(&self, job: &Job) -> Outcome {
         let Some(nats) = &self.nats else {
-            return Outcome::Failed {
-                status: None,
-                retry_after: None,
-                error: "no NATS connection configured (NEWSROOM_NATS_URL)".into(),
-                permanent: false,
-            };
+            return Outcome::retry("no NATS connection configured (NEWSROOM_NATS_URL)");
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", job.alert_id.as_str());
@@ -359,19 +355,9 @@ impl Dispatcher {
         match sent {
             Ok(()) => match nats.flush().await {
                 Ok(()) => Outcome::Delivered { status: None },
-                Err(e) => Outcome::Failed {
-                    status: None,
-                    retry_after: None,
-                    error: format!("NATS flush failed: {e}"),
-                    permanent: false,
-                },
+                Err(e) => Outcome::retry(format!("NATS flush failed: {e}")),
             },
-            Err(e) => Outcome::Failed {
-                status: None,
-                retry_after: None,
-                error: format!("NATS publish failed: {e}"),
-                permanent: false,
-            },
+            Err(e) => Outcome::retry(format!("NATS publish failed: {e}")),
         }
     }
 
