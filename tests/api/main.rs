@@ -7,6 +7,7 @@ mod developments;
 mod editing;
 mod feed;
 mod input;
+mod limits;
 mod operations;
 mod postgres;
 mod reads;

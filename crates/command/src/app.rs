@@ -34,6 +34,8 @@ pub struct Settings {
     pub aggregate_cache: usize,
     /// Requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// Limits on writes; `None` turns them off (the library default; the binary turns them on).
+    pub rate_limits: Option<crate::http::limits::RateLimits>,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             snapshot_every: 100,
             aggregate_cache: 10_000,
             request_timeout_secs: 15,
+            rate_limits: None,
         }
     }
 }
@@ -139,9 +142,13 @@ impl Application {
         let router = http::router(
             self.state,
             Duration::from_secs(self.settings.request_timeout_secs.max(1)),
+            self.settings.rate_limits,
             self.extra,
         );
-        axum::serve(self.listener, router)
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown)
             .await
     }

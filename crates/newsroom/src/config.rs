@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use newsroom_command::http::limits::RateLimits;
 use newsroom_command::{Settings, Synchronous};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +39,11 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// Addresses or CIDRs webhooks may reach although private or loopback.
     pub webhook_allowlist: String,
+    /// Writes allowed per token and per client address each minute, and self sign-ups per
+    /// address each hour. 0 writes per token turns the limits off.
+    pub writes_per_token_per_minute: u32,
+    pub writes_per_address_per_minute: u32,
+    pub sign_ups_per_address_per_hour: u32,
 }
 
 impl Default for Config {
@@ -59,6 +65,9 @@ impl Default for Config {
             mail_from: "newsroom@localhost".into(),
             nats_url: None,
             webhook_allowlist: String::new(),
+            writes_per_token_per_minute: RateLimits::default().writes_per_token_per_minute,
+            writes_per_address_per_minute: RateLimits::default().writes_per_address_per_minute,
+            sign_ups_per_address_per_hour: RateLimits::default().sign_ups_per_address_per_hour,
         }
     }
 }
@@ -81,6 +90,9 @@ const KEYS: &[&str] = &[
     "mail_from",
     "nats_url",
     "webhook_allowlist",
+    "writes_per_token_per_minute",
+    "writes_per_address_per_minute",
+    "sign_ups_per_address_per_hour",
 ];
 
 impl Config {
@@ -189,6 +201,11 @@ impl Config {
             snapshot_every: self.snapshot_every,
             aggregate_cache: self.aggregate_cache,
             request_timeout_secs: self.request_timeout_secs,
+            rate_limits: (self.writes_per_token_per_minute > 0).then_some(RateLimits {
+                writes_per_token_per_minute: self.writes_per_token_per_minute,
+                writes_per_address_per_minute: self.writes_per_address_per_minute,
+                sign_ups_per_address_per_hour: self.sign_ups_per_address_per_hour,
+            }),
         })
     }
 }

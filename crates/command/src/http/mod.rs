@@ -6,6 +6,7 @@
 
 mod dto;
 mod extract;
+pub mod limits;
 pub mod problem;
 
 use std::sync::Arc;
@@ -88,7 +89,12 @@ impl utoipa::Modify for BearerAuth {
 
 /// Builds the router with its middleware. `extra` holds the routes of other parts of newsroom
 /// served by the same process (the read side); they get the same middleware and fallbacks.
-pub fn router(state: AppState, request_timeout: Duration, extra: Router) -> Router {
+pub fn router(
+    state: AppState,
+    request_timeout: Duration,
+    rate_limits: Option<limits::RateLimits>,
+    extra: Router,
+) -> Router {
     let api = Router::new()
         .route("/v1/stories", post(open_story))
         .route("/v1/stories/{id}", patch(revise_story))
@@ -123,6 +129,13 @@ pub fn router(state: AppState, request_timeout: Duration, extra: Router) -> Rout
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
 
+    let api = match rate_limits {
+        Some(l) => api.layer(middleware::from_fn_with_state(
+            limits::Limiter::new(l),
+            limits::limit_writes,
+        )),
+        None => api,
+    };
     api.layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(log_internal_errors))
         .layer(TimeoutLayer::with_status_code(
