@@ -12,3 +12,4 @@ mod operations;
 mod postgres;
 mod reads;
 mod stories;
+mod tamper;

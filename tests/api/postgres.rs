@@ -209,6 +209,11 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
         .map(|e| e["position"].as_i64().unwrap())
         .collect();
     assert_eq!(positions, HashSet::from([1, 2]));
+    // JSONB reorders keys; the hash chain is over canonical JSON and still verifies.
+    let report = newsroom_command::chain::verify_log(&app.app_state.store)
+        .await
+        .unwrap();
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
     let health = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(health.ok(200)["head_position"], 2);
     // Tokens live in PostgreSQL too: a revoked one stops working.

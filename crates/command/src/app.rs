@@ -149,7 +149,7 @@ impl Application {
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(shutdown)
-            .await
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod chain;
 pub mod db;
 pub mod http;
 pub mod log;

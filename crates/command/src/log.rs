@@ -96,6 +96,25 @@ impl EventLog {
         each!(self, s => s.subscribe())
     }
 
+    /// The chain hash of a story's event (see `chain.rs`), if it exists and carries one.
+    pub async fn hash_of(
+        &self,
+        story_id: &str,
+        sequence: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let events = self
+            .serialized(
+                newsroom_domain::AGGREGATE_TYPE,
+                story_id,
+                sequence.saturating_sub(1),
+            )
+            .await?;
+        Ok(events
+            .first()
+            .filter(|e| e.sequence == sequence)
+            .and_then(|e| crate::chain::stored_hash(&e.metadata).map(str::to_owned)))
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -7,7 +7,6 @@
 //! the command decided again, a bounded number of times. Cold loads go through cqrs-es's snapshot
 //! store, so they read one snapshot plus at most `snapshot_every` events.
 
-use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -60,6 +59,8 @@ pub struct Outcome {
 struct Cached {
     story: Story,
     snapshot_version: Option<usize>,
+    /// The chain hash of the story's latest event ("" before the first).
+    last_hash: String,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
@@ -135,9 +136,18 @@ impl CommandService {
                     AggregateError::UserError(e) => CommandError::Refused(e),
                 })?;
         debug_assert_eq!(context.current_sequence, context.aggregate.version());
+        let last_hash = match context.current_sequence {
+            0 => String::new(),
+            n => self
+                .store
+                .hash_of(&id.to_string(), n)
+                .await?
+                .unwrap_or_default(),
+        };
         Ok(Cached {
             story: context.aggregate,
             snapshot_version: context.current_snapshot,
+            last_hash,
         })
     }
 
@@ -253,12 +263,19 @@ impl CommandService {
         } else {
             None
         };
-        let serialized = serialize(id, before, &events, by, now)?;
+        let serialized = serialize(id, before, &cached.last_hash, &events, by, now)?;
+        let new_hash = serialized
+            .last()
+            .and_then(|e| crate::chain::stored_hash(&e.metadata))
+            .map(str::to_owned);
         let snapshot_version = snapshot.as_ref().map(|s| s.version);
         match self.store.append(serialized, snapshot).await {
             Ok(positions) => {
                 if snapshot_version.is_some() {
                     cached.snapshot_version = snapshot_version;
+                }
+                if let Some(hash) = new_hash {
+                    cached.last_hash = hash;
                 }
                 *guard = Some(cached);
                 Ok(Outcome {
@@ -277,37 +294,54 @@ impl CommandService {
     }
 }
 
+/// The stored form of a command's events, each with its metadata and its chain hash.
 fn serialize(
     id: StoryId,
     before: usize,
+    previous_hash: &str,
     events: &[StoryEvent],
     by: &Principal,
     now: chrono::DateTime<Utc>,
 ) -> Result<Vec<SerializedEvent>, CommandError> {
     let recorded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let metadata = Value::Object(
-        HashMap::from([
-            ("author_id", by.token_id.as_str()),
-            ("author_name", by.name.as_str()),
-            ("author_role", by.role.as_str()),
-            ("recorded_at", recorded_at.as_str()),
-        ])
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-        .collect(),
-    );
+    let metadata: serde_json::Map<String, Value> = [
+        ("author_id", by.token_id.as_str()),
+        ("author_name", by.name.as_str()),
+        ("author_role", by.role.as_str()),
+        ("recorded_at", recorded_at.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+    .collect();
+    let story_id = id.to_string();
+    let mut previous = previous_hash.to_owned();
     events
         .iter()
         .enumerate()
         .map(|(i, event)| {
+            let sequence = before + i + 1;
+            let payload =
+                serde_json::to_value(event).map_err(|e| CommandError::Corrupt(e.to_string()))?;
+            let mut metadata = Value::Object(metadata.clone());
+            let hash = crate::chain::event_hash(
+                &previous,
+                &story_id,
+                sequence,
+                &event.event_type(),
+                &event.event_version(),
+                &payload,
+                &metadata,
+            );
+            metadata[crate::chain::HASH_KEY] = Value::String(hash.clone());
+            previous = hash;
             Ok(SerializedEvent::new(
-                id.to_string(),
-                before + i + 1,
+                story_id.clone(),
+                sequence,
                 Story::TYPE.to_owned(),
                 event.event_type(),
                 event.event_version(),
-                serde_json::to_value(event).map_err(|e| CommandError::Corrupt(e.to_string()))?,
-                metadata.clone(),
+                payload,
+                metadata,
             ))
         })
         .collect()

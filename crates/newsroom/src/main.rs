@@ -42,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionCommand,
     },
+    /// Check every story's hash chain: report events changed behind newsroom's back.
+    Verify,
     /// Work on stories through a running server.
     Story {
         #[command(flatten)]
@@ -103,6 +105,33 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             init_tracing(&config.log);
             rebuild(&config, view).await
+        }
+        Command::Verify => {
+            let config = Config::load(cli.config.as_deref())?;
+            let log = config.open_log().await?;
+            let report = newsroom_command::chain::verify_log(&log)
+                .await
+                .context("reading the log")?;
+            for f in &report.findings {
+                println!(
+                    "position {} (story {}, sequence {}): {}",
+                    f.position, f.story_id, f.sequence, f.problem
+                );
+            }
+            println!(
+                "checked {} events of {} stories: {}",
+                report.events,
+                report.stories,
+                if report.findings.is_empty() {
+                    "every chain is intact".to_owned()
+                } else {
+                    format!("{} problems", report.findings.len())
+                }
+            );
+            if !report.findings.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Story {
             connection,

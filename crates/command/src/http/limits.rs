@@ -58,10 +58,15 @@ fn quota(per_minute: u32) -> Quota {
 
 impl Limiter {
     pub fn new(limits: RateLimits) -> Self {
-        let sign_ups = NonZeroU32::new(limits.sign_ups_per_address_per_hour.max(1)).expect("at least 1");
+        let sign_ups =
+            NonZeroU32::new(limits.sign_ups_per_address_per_hour.max(1)).expect("at least 1");
         let limiter = Self {
-            per_token: Arc::new(RateLimiter::keyed(quota(limits.writes_per_token_per_minute))),
-            per_address: Arc::new(RateLimiter::keyed(quota(limits.writes_per_address_per_minute))),
+            per_token: Arc::new(RateLimiter::keyed(quota(
+                limits.writes_per_token_per_minute,
+            ))),
+            per_address: Arc::new(RateLimiter::keyed(quota(
+                limits.writes_per_address_per_minute,
+            ))),
             sign_ups: Arc::new(RateLimiter::keyed(Quota::per_hour(sign_ups))),
         };
         // Forget idle keys now and then, so the maps stay as small as the active clients.
@@ -73,7 +78,8 @@ impl Limiter {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
-                let (Some(a), Some(b), Some(c)) = (weak.0.upgrade(), weak.1.upgrade(), weak.2.upgrade())
+                let (Some(a), Some(b), Some(c)) =
+                    (weak.0.upgrade(), weak.1.upgrade(), weak.2.upgrade())
                 else {
                     return;
                 };
@@ -104,7 +110,10 @@ pub async fn limit_writes(
     request: Request,
     next: Next,
 ) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         return next.run(request).await;
     }
     let now = DefaultClock::default().now();
@@ -116,7 +125,10 @@ pub async fn limit_writes(
         let sign_up = request.uri().path() == "/v1/subscribers" && request.method() == Method::POST;
         if sign_up {
             if let Err(not_until) = limiter.sign_ups.check_key(&ip) {
-                return Limiter::refused(not_until.wait_time_from(now), "sign-ups from this address");
+                return Limiter::refused(
+                    not_until.wait_time_from(now),
+                    "sign-ups from this address",
+                );
             }
         }
         if let Err(not_until) = limiter.per_address.check_key(&ip) {
