@@ -20,14 +20,26 @@ async fn writes_beyond_a_tokens_limit_get_429_with_retry_after_and_record_nothin
     let refused = app.record(&story, development("update")).await;
     let problem = refused.problem(429);
     assert!(problem["detail"].as_str().unwrap().contains("token"));
-    let wait: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
-    assert_eq!(app.feed().await.len(), 5, "the refused write recorded nothing");
+    assert_eq!(
+        app.feed().await.len(),
+        5,
+        "the refused write recorded nothing"
+    );
 
     // Another token has its own allowance; reads are not limited.
-    app.record_as(&app.editor, &story, development("update")).await.ok(201);
+    app.record_as(&app.editor, &story, development("update"))
+        .await
+        .ok(201);
     for _ in 0..10 {
-        app.call(Method::GET, "/v1/stories", None, None).await.ok(200);
+        app.call(Method::GET, "/v1/stories", None, None)
+            .await
+            .ok(200);
     }
 }
 
@@ -41,11 +53,21 @@ async fn sign_ups_are_limited_per_address() {
     })
     .await;
     for n in 0..3 {
-        app.call(Method::POST, "/v1/subscribers", None, Some(json!({"name": format!("Reader {n}")})))
-            .await
-            .ok(201);
-    }
-    app.call(Method::POST, "/v1/subscribers", None, Some(json!({"name": "One too many"})))
+        app.call(
+            Method::POST,
+            "/v1/subscribers",
+            None,
+            Some(json!({"name": format!("Reader {n}")})),
+        )
         .await
-        .problem(429);
+        .ok(201);
+    }
+    app.call(
+        Method::POST,
+        "/v1/subscribers",
+        None,
+        Some(json!({"name": "One too many"})),
+    )
+    .await
+    .problem(429);
 }
