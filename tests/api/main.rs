@@ -3,6 +3,7 @@
 mod alerts;
 mod auth;
 mod browser;
+mod desk;
 mod developments;
 mod editing;
 mod feed;

@@ -3,6 +3,7 @@
 //! newsroom through [`Newsroom::build`].
 
 pub mod config;
+pub mod desk;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,7 +69,14 @@ impl Newsroom {
             log,
             positions: projector.positions(),
         };
-        let routes = api::router(read).merge(notifier.router());
+        let routes = api::router(read)
+            .merge(notifier.router())
+            .merge(desk::router(
+                app.state().clone(),
+                views.clone(),
+                projector.positions(),
+                notifier.store().clone(),
+            ));
         let app = app.with_routes(routes);
         Ok(Self {
             app,

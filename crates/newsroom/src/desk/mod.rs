@@ -1,0 +1,1176 @@
+//! The desk: web pages under `/desk` where reporters open stories and file developments, and
+//! editors review, correct and retract — in the browser, without JavaScript.
+//!
+//! The desk is a client of the command side that happens to live in the same process: every
+//! action parses its form into the command API's own request types (`forms.rs`) and hands the
+//! command to the same [`CommandService`](newsroom_command::CommandService) the JSON API uses, on
+//! behalf of the signed-in token's principal. There is no second write path and no SQL write.
+//! What it shows comes from the reader views (`views.db`, including what readers never see:
+//! pending and rejected developments, who filed and approved) and the notifier's subscriptions.
+//!
+//! Every action is a plain HTML form, answered POST-redirect-GET. After a command the desk waits
+//! (bounded) until the views reach the command's `position`, so the page it redirects to shows
+//! the change. Filing carries an id drawn when the form was shown — the API's idempotency key —
+//! so a double click or a resubmission files once.
+//!
+//! Sign-in, the cookie and CSRF protection are described in `session.rs`; the time zone in
+//! `zone.rs`. Pages carry the reader side's Content-Security-Policy (no inline script or style),
+//! `Cache-Control: no-store` and `Referrer-Policy: same-origin`.
+
+mod forms;
+mod queries;
+mod session;
+mod templates;
+mod zone;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::Utc;
+use maud::{html, Markup};
+use newsroom_command::http::problem::{InternalError, Problem};
+use newsroom_command::http::{AppState, ReasonRequest};
+use newsroom_command::Outcome;
+use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryId};
+use newsroom_notifier::NotifierStore;
+use newsroom_projection::pages::story_path;
+use newsroom_projection::{DevelopmentState, DevelopmentView, StoryView, ViewStore};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
+
+use forms::{FormData, FormError};
+use session::{Lookup, Session};
+use templates::{story_desk_path, Chrome, FailedRejection, Here};
+pub use zone::{Zone, TIME_ZONE_VARIABLE};
+
+/// Largest accepted form: a development's text may be 20,000 characters, which URL-encoding can
+/// grow several times over.
+pub const FORM_LIMIT: usize = 512 * 1024;
+/// How long an action waits for the views to show its result before redirecting anyway.
+pub const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
+
+const DESK_CSS: &str = include_str!("static/desk.css");
+
+/// What the desk's handlers reach.
+#[derive(Clone)]
+pub struct DeskState {
+    command: AppState,
+    views: ViewStore,
+    positions: watch::Receiver<i64>,
+    notifier: NotifierStore,
+    zone: Zone,
+}
+
+impl std::fmt::Debug for DeskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeskState")
+            .field("views", &self.views)
+            .field("zone", &self.zone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The desk's routes, with their state applied. `positions` are the positions the in-process
+/// projector reached (the desk also polls the views' checkpoint).
+pub fn router(
+    command: AppState,
+    views: ViewStore,
+    positions: watch::Receiver<i64>,
+    notifier: NotifierStore,
+) -> Router {
+    let state = DeskState {
+        command,
+        views,
+        positions,
+        notifier,
+        zone: Zone::from_env(),
+    };
+    Router::new()
+        .route("/desk", get(home))
+        .route("/desk/", get(|| async { see_other("/desk") }))
+        .route("/desk/sign-in", get(sign_in_form).post(sign_in))
+        .route("/desk/sign-out", post(sign_out))
+        .route("/desk/review", get(review))
+        .route("/desk/stories", post(open_story))
+        .route("/desk/stories/{id}", get(story))
+        .route("/desk/stories/{id}/file", get(file_form))
+        .route("/desk/stories/{id}/developments", post(file))
+        .route("/desk/stories/{id}/close", post(close_story))
+        .route("/desk/stories/{id}/reopen", post(reopen_story))
+        .route(
+            "/desk/stories/{id}/developments/{dev}/approve",
+            post(approve),
+        )
+        .route("/desk/stories/{id}/developments/{dev}/reject", post(reject))
+        .route(
+            "/desk/stories/{id}/developments/{dev}/correct",
+            get(correct_form).post(correct),
+        )
+        .route(
+            "/desk/stories/{id}/developments/{dev}/retract",
+            get(retract_form).post(retract),
+        )
+        .route("/desk/static/desk.css", get(css))
+        .route("/desk/{*rest}", get(not_found))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(newsroom_projection::api::CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+/// A page that ends a request early: a refusal, a redirect to sign in, a failure. Boxed, as
+/// responses are large.
+struct Stop(Box<Response>);
+
+impl From<Response> for Stop {
+    fn from(r: Response) -> Self {
+        Stop(Box::new(r))
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A handler's answer: a page or redirect, or a page saying why not.
+type Answer = Result<Response, Stop>;
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/desk"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+fn encode(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
+/// Where to go after signing in: a desk page, never another site.
+fn safe_next(raw: &str) -> String {
+    let ok = (raw == "/desk" || raw.starts_with("/desk/") || raw.starts_with("/desk?"))
+        && !raw.contains(['\\', '\r', '\n'])
+        && !raw.contains("//");
+    if ok {
+        raw.to_owned()
+    } else {
+        "/desk".to_owned()
+    }
+}
+
+/// A failure of the server: logged by the command side's middleware, never shown.
+fn failure(cause: impl std::fmt::Display) -> Response {
+    let mut r = page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        templates::message_page(
+            None,
+            "Something went wrong",
+            "The desk could not do that. Try again in a moment; if it keeps failing, tell whoever runs the newsroom.",
+            ("/desk", "Back to the desk"),
+        ),
+    );
+    r.extensions_mut().insert(InternalError(cause.to_string()));
+    r
+}
+
+fn not_found_page(chrome: Option<&Chrome<'_>>, what: &str) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        templates::message_page(
+            chrome,
+            "Not found",
+            &format!("There is no such {what}."),
+            ("/desk", "Back to the stories"),
+        ),
+    )
+}
+
+/// Refusal of a form that did not come from a desk page of this session.
+fn csrf_refused(chrome: Option<&Chrome<'_>>) -> Response {
+    let (link, text) = match chrome {
+        Some(_) => ("/desk", "Back to the desk"),
+        None => ("/desk/sign-in", "Back to sign-in"),
+    };
+    page(
+        StatusCode::FORBIDDEN,
+        templates::message_page(
+            chrome,
+            "This form cannot be accepted",
+            "It did not come from a desk page you have open, or it is from before you last signed in. Nothing was recorded. Go back, reload the page and try again.",
+            (link, text),
+        ),
+    )
+}
+
+/// The signed-in user of a request; anyone else is sent to sign in.
+struct Signed(Session);
+
+impl FromRequestParts<DeskState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &DeskState) -> Result<Self, Response> {
+        let found = session::lookup(&state.command.tokens, &parts.headers)
+            .await
+            .map_err(failure)?;
+        let invalid = match found {
+            Lookup::Valid(session) => return Ok(Signed(session)),
+            Lookup::Invalid => true,
+            Lookup::Absent => false,
+        };
+        // Come back here after signing in (a form is not sent again: back to the desk).
+        let next = match parts.method {
+            Method::GET => parts.uri.path_and_query().map_or("/desk", |p| p.as_str()),
+            _ => "/desk",
+        };
+        let mut location = format!("/desk/sign-in?next={}", encode(next));
+        if invalid {
+            location.push_str("&expired=1");
+        }
+        let mut r = see_other(&location);
+        if invalid {
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                session::clear_session_cookie(&parts.headers),
+            );
+        }
+        Err(r)
+    }
+}
+
+/// Notices shown after an action (POST-redirect-GET carries them in the query).
+#[derive(Debug, Default, Deserialize)]
+struct Notice {
+    notice: Option<String>,
+    development: Option<String>,
+    story: Option<String>,
+    lag: Option<String>,
+    responds_to: Option<String>,
+}
+
+impl Notice {
+    fn development(&self) -> Option<Uuid> {
+        self.development
+            .as_deref()
+            .and_then(|d| Uuid::parse_str(d).ok())
+    }
+}
+
+fn lag(caught_up: bool) -> &'static str {
+    if caught_up {
+        ""
+    } else {
+        "&lag=1"
+    }
+}
+
+impl DeskState {
+    fn chrome<'a>(&self, session: &'a Session, here: Here) -> Chrome<'a> {
+        Chrome {
+            who: &session.principal,
+            csrf: &session.csrf,
+            zone: self.zone,
+            here,
+        }
+    }
+
+    fn check_csrf(&self, session: &Session, form: &FormData) -> Result<(), Stop> {
+        if session::same_secret(form.get("csrf"), &session.csrf) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                token_id = %session.principal.token_id,
+                "desk form refused: missing or wrong CSRF token"
+            );
+            Err(csrf_refused(Some(&self.chrome(session, Here::Other))).into())
+        }
+    }
+
+    fn require_editor(&self, session: &Session) -> Result<(), Stop> {
+        if session.principal.role.at_least(Role::Editor) {
+            return Ok(());
+        }
+        Err(Stop::from(page(
+            StatusCode::FORBIDDEN,
+            templates::message_page(
+                Some(&self.chrome(session, Here::Other)),
+                "For editors only",
+                &format!(
+                    "Reviewing, correcting and retracting are for editors. You are signed in as {}, a {}.",
+                    session.principal.name, session.principal.role
+                ),
+                ("/desk", "Back to the stories"),
+            ),
+        )))
+    }
+
+    /// Carries out a command through the command service, as the signed-in user.
+    async fn execute(
+        &self,
+        story: StoryId,
+        session: &Session,
+        command: StoryCommand,
+    ) -> Result<Outcome, Problem> {
+        Ok(self
+            .command
+            .service
+            .execute(story, &session.principal, command)
+            .await?)
+    }
+
+    /// Waits (bounded) until the views reflect `position`; says whether they do.
+    async fn catch_up(&self, position: i64) -> bool {
+        let deadline = tokio::time::Instant::now() + READ_YOUR_WRITE_WAIT;
+        let mut positions = self.positions.clone();
+        loop {
+            match self.views.position().await {
+                Ok(reached) if reached >= position => return true,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the views' position");
+                    return false;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::select! {
+                changed = positions.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            }
+        }
+    }
+
+    /// A story by id or slug, or the not-found page.
+    async fn story(&self, session: &Session, id_or_slug: &str) -> Result<StoryView, Stop> {
+        let not_found = || not_found_page(Some(&self.chrome(session, Here::Other)), "story");
+        let id = match Uuid::parse_str(id_or_slug) {
+            Ok(id) => id,
+            Err(_) => self
+                .views
+                .resolve(id_or_slug.to_owned())
+                .await
+                .map_err(failure)?
+                .ok_or_else(not_found)?,
+        };
+        self.views
+            .story(id)
+            .await
+            .map_err(failure)?
+            .ok_or_else(|| not_found().into())
+    }
+
+    /// A story and one of its developments, or the not-found page.
+    async fn development(
+        &self,
+        session: &Session,
+        id: &str,
+        development: &str,
+    ) -> Result<(StoryView, DevelopmentView), Stop> {
+        let view = self.story(session, id).await?;
+        let found = Uuid::parse_str(development)
+            .ok()
+            .and_then(|d| view.development(d).cloned());
+        match found {
+            Some(d) => Ok((view, d)),
+            None => Err(Stop::from(not_found_page(
+                Some(&self.chrome(session, Here::Other)),
+                "development",
+            ))),
+        }
+    }
+
+    /// A problem the form cannot show: a failure, or a refusal that is not about a field.
+    fn problem_page(&self, session: &Session, problem: Problem, back: &str) -> Response {
+        let status = problem.status();
+        if status.is_server_error() {
+            let cause = problem
+                .clone()
+                .into_response()
+                .extensions()
+                .get::<InternalError>()
+                .map_or_else(|| problem.details().detail.clone(), |c| c.0.clone());
+            return failure(cause);
+        }
+        let title = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::CONFLICT => "That cannot be done now",
+            _ => "That did not work",
+        };
+        page(
+            status,
+            templates::message_page(
+                Some(&self.chrome(session, Here::Other)),
+                title,
+                &sentence(&problem.details().detail),
+                (back, "Go back"),
+            ),
+        )
+    }
+
+    /// Actors to suggest: those named in published developments, and in this story.
+    async fn known_actors(&self, view: &StoryView) -> Vec<String> {
+        let known = queries::known_actors(&self.views)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the known actors");
+                Vec::new()
+            });
+        let mut by_key = BTreeMap::new();
+        let story_actors = view
+            .developments
+            .iter()
+            .flat_map(|d| d.actors.iter().map(|a| a.name().to_owned()));
+        for name in known.into_iter().chain(story_actors) {
+            by_key.entry(Actor::normalise(&name)).or_insert(name);
+        }
+        by_key.into_values().collect()
+    }
+}
+
+fn sentence(raw: &str) -> String {
+    let mut chars = raw.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+// ----- sign in and out ---------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+struct SignInQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+    expired: Option<String>,
+}
+
+async fn sign_in_form(
+    State(state): State<DeskState>,
+    headers: HeaderMap,
+    Query(query): Query<SignInQuery>,
+) -> Answer {
+    let next = safe_next(query.next.as_deref().unwrap_or("/desk"));
+    if let Lookup::Valid(_) = session::lookup(&state.command.tokens, &headers)
+        .await
+        .map_err(failure)?
+    {
+        return Ok(see_other(&next));
+    }
+    // Keep the value of an earlier visit, so a second tab does not spoil the first one's form.
+    let login = session::cookie(&headers, session::LOGIN_COOKIE)
+        .filter(|v| {
+            v.len() == 22
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(session::nonce, str::to_owned);
+    let notice = if query.signed_out.is_some() {
+        Some("You are signed out.")
+    } else if query.expired.is_some() {
+        Some("Your sign-in has ended: the token is no longer valid. Sign in again.")
+    } else {
+        None
+    };
+    let mut r = page(
+        StatusCode::OK,
+        templates::sign_in_page(&login, &next, None, notice),
+    );
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::login_cookie(&headers, &login));
+    Ok(r)
+}
+
+async fn sign_in(State(state): State<DeskState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let form = FormData::parse(&body);
+    let expected = session::cookie(&headers, session::LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty() || !session::same_secret(form.get("csrf"), expected) {
+        return Ok(csrf_refused(None));
+    }
+    let next = safe_next(form.get("next"));
+    let token = form.get("token").trim();
+    match state.command.tokens.authenticate(token).await {
+        Ok(Some(principal)) => {
+            tracing::info!(token_id = %principal.token_id, role = %principal.role, "signed in at the desk");
+            let mut r = see_other(&next);
+            let h = r.headers_mut();
+            h.append(header::SET_COOKIE, session::session_cookie(&headers, token));
+            h.append(header::SET_COOKIE, session::clear_login_cookie(&headers));
+            Ok(r)
+        }
+        Ok(None) => Ok(page(
+            StatusCode::UNAUTHORIZED,
+            templates::sign_in_page(
+                expected,
+                &next,
+                Some("That token is not known, or it was revoked. Check it and try again."),
+                None,
+            ),
+        )),
+        Err(e) => Ok(failure(e)),
+    }
+}
+
+async fn sign_out(State(state): State<DeskState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let form = FormData::parse(&body);
+    if let Ok(Lookup::Valid(session)) = session::lookup(&state.command.tokens, &headers).await {
+        state.check_csrf(&session, &form)?;
+        tracing::info!(token_id = %session.principal.token_id, "signed out of the desk");
+    }
+    let mut r = see_other("/desk/sign-in?signed_out=1");
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::clear_session_cookie(&headers));
+    Ok(r)
+}
+
+// ----- stories -------------------------------------------------------------------------------
+
+async fn home_with(
+    state: &DeskState,
+    session: &Session,
+    status: StatusCode,
+    form: &FormData,
+    error: Option<&FormError>,
+) -> Answer {
+    let stories = queries::stories(&state.views, session.principal.name.clone())
+        .await
+        .map_err(failure)?;
+    let pending = if session.principal.role.at_least(Role::Editor) {
+        Some(
+            queries::pending_count(&state.views)
+                .await
+                .map_err(failure)?,
+        )
+    } else {
+        None
+    };
+    let chrome = state.chrome(session, Here::Stories);
+    Ok(page(
+        status,
+        templates::home_page(&chrome, &stories, pending, form, error),
+    ))
+}
+
+async fn home(State(state): State<DeskState>, Signed(session): Signed) -> Answer {
+    home_with(&state, &session, StatusCode::OK, &FormData::default(), None).await
+}
+
+async fn open_story(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    body: Bytes,
+) -> Answer {
+    let mut form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let id = StoryId::new();
+    let request = forms::open_story_request(&form);
+    let slug = request.slug.clone();
+    let result = match request.parse(id) {
+        Ok(command) => state.execute(id, &session, command).await,
+        Err(p) => Err(p),
+    };
+    match result {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "{}?notice=opened{}",
+                story_desk_path(id.as_uuid()),
+                lag(caught_up)
+            )))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            if form.get("slug").trim().is_empty() {
+                // Show the address made from the headline, so it can be changed.
+                form.set("slug", slug);
+            }
+            let error = FormError::from_problem(&p);
+            home_with(&state, &session, p.status(), &form, Some(&error)).await
+        }
+        Err(p) => Ok(state.problem_page(&session, p, "/desk")),
+    }
+}
+
+fn filed_notice(view: &StoryView, d: Option<&DevelopmentView>, what: &str) -> Markup {
+    let reader = |d: &DevelopmentView| format!("{}#dev-{}", story_path(&view.slug), d.id);
+    html! {
+        @match d {
+            None => {
+                (what) ". The desk has not caught up yet: reload in a moment to see it."
+            }
+            Some(d) => {
+                (what) ": " a href=(format!("#dev-{}", d.id)) { (d.headline) } ". "
+                @if d.state == DevelopmentState::PendingReview {
+                    "It waits for an editor's review; readers see it once it is approved."
+                } @else if d.is_visible() {
+                    a href=(reader(d)) { "See it on the reader page" }
+                }
+            }
+        }
+    }
+}
+
+fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
+    let d = query.development().and_then(|id| view.development(id));
+    let lagging = query.lag.is_some();
+    let text = match query.notice.as_deref()? {
+        "opened" => html! {
+            "Story opened. "
+            a href=(format!("{}/file", story_desk_path(view.id))) { "File its first development" }
+        },
+        "filed" => filed_notice(view, d, "Filed"),
+        "approved" => filed_notice(view, d, "Approved and published"),
+        "corrected" => filed_notice(view, d, "Correction published"),
+        "retracted" => filed_notice(
+            view,
+            d,
+            "Retracted (readers see it struck through, with your reason)",
+        ),
+        "closed" => html! { "The story is closed: it takes no new developments." },
+        "reopened" => html! { "The story is open again." },
+        _ => return None,
+    };
+    Some(html! {
+        (text)
+        @if lagging && d.is_some() { " (The desk may still be a moment behind.)" }
+    })
+}
+
+async fn story(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    Query(query): Query<Notice>,
+) -> Answer {
+    let view = state.story(&session, &id).await?;
+    let subscribers = queries::subscribers(&state.notifier, view.id)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "cannot count the story's subscribers"))
+        .ok();
+    let notice = story_notice(&query, &view);
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::story_page(
+            &chrome,
+            &view,
+            subscribers,
+            notice.as_ref(),
+            query.development(),
+        ),
+    ))
+}
+
+async fn story_status(
+    state: DeskState,
+    session: Session,
+    id: String,
+    body: Bytes,
+    command: StoryCommand,
+    notice: &str,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let view = state.story(&session, &id).await?;
+    let back = story_desk_path(view.id);
+    match state
+        .execute(StoryId::from(view.id), &session, command)
+        .await
+    {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "{back}?notice={notice}{}",
+                lag(caught_up)
+            )))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &back)),
+    }
+}
+
+async fn close_story(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    story_status(state, session, id, body, StoryCommand::CloseStory, "closed").await
+}
+
+async fn reopen_story(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    story_status(
+        state,
+        session,
+        id,
+        body,
+        StoryCommand::ReopenStory,
+        "reopened",
+    )
+    .await
+}
+
+// ----- filing ------------------------------------------------------------------------------------
+
+async fn file_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    Query(query): Query<Notice>,
+) -> Answer {
+    let view = state.story(&session, &id).await?;
+    let mut form = FormData::default();
+    form.set("id", Uuid::now_v7().to_string());
+    form.set("occurred_at", state.zone.input_value(Utc::now()));
+    form.set("urgency", newsroom_domain::Urgency::default().as_str());
+    form.set("evidence", newsroom_domain::Evidence::default().as_str());
+    if let Some(target) = query
+        .responds_to
+        .as_deref()
+        .and_then(|t| Uuid::parse_str(t).ok())
+        .filter(|t| view.development(*t).is_some())
+    {
+        form.set("responds_to.development", target.to_string());
+    }
+    let actors = state.known_actors(&view).await;
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::file_page(&chrome, &view, &form, None, &actors),
+    ))
+}
+
+async fn file(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let mut form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let view = state.story(&session, &id).await?;
+    let result = match forms::development_request(&form, state.zone) {
+        Ok(request) => {
+            let development = request.id;
+            match request.parse() {
+                Ok(command) => state
+                    .execute(StoryId::from(view.id), &session, command)
+                    .await
+                    .map(|outcome| (development, outcome)),
+                Err(p) => Err(p),
+            }
+        }
+        Err(p) => Err(p),
+    };
+    match result {
+        Ok((development, outcome)) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "{}?notice=filed&development={development}{}",
+                story_desk_path(view.id),
+                lag(caught_up)
+            )))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            let error = FormError::from_problem(&p);
+            if p.details().field.as_deref() == Some("id") {
+                // Already filed with other content, or the form lost its id: a new filing.
+                form.set("id", Uuid::now_v7().to_string());
+            }
+            let actors = state.known_actors(&view).await;
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                p.status(),
+                templates::file_page(&chrome, &view, &form, Some(&error), &actors),
+            ))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
+}
+
+// ----- review ----------------------------------------------------------------------------------
+
+async fn review_with(
+    state: &DeskState,
+    session: &Session,
+    status: StatusCode,
+    notice: Option<Markup>,
+    error: Option<&FormError>,
+    failed: Option<&FailedRejection<'_>>,
+) -> Answer {
+    let queue = queries::review_queue(&state.views).await.map_err(failure)?;
+    let chrome = state.chrome(session, Here::Review);
+    Ok(page(
+        status,
+        templates::review_page(&chrome, &queue, notice.as_ref(), error, failed),
+    ))
+}
+
+async fn review(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Query(query): Query<Notice>,
+) -> Answer {
+    state.require_editor(&session)?;
+    let story = query.story.as_deref().and_then(|s| Uuid::parse_str(s).ok());
+    let notice = match (query.notice.as_deref(), story) {
+        (Some("approved"), Some(story)) => Some(html! {
+            "Approved and published. "
+            a href=(format!("{}?notice=approved&development={}#dev-{}", story_desk_path(story),
+                query.development.as_deref().unwrap_or(""), query.development.as_deref().unwrap_or(""))) {
+                "See it on the story's desk page"
+            }
+        }),
+        (Some("rejected"), Some(story)) => Some(html! {
+            "Rejected. Your reason is on "
+            a href=(format!("{}#dev-{}", story_desk_path(story), query.development.as_deref().unwrap_or(""))) {
+                "the story's desk page"
+            }
+            "; readers never see it."
+        }),
+        _ => None,
+    };
+    review_with(&state, &session, StatusCode::OK, notice, None, None).await
+}
+
+/// The story and development ids of a development action's path.
+fn action_ids(
+    state: &DeskState,
+    session: &Session,
+    id: &str,
+    dev: &str,
+) -> Result<(Uuid, Uuid), Stop> {
+    match (Uuid::parse_str(id), Uuid::parse_str(dev)) {
+        (Ok(story), Ok(development)) => Ok((story, development)),
+        _ => Err(Stop::from(not_found_page(
+            Some(&state.chrome(session, Here::Other)),
+            "development",
+        ))),
+    }
+}
+
+async fn approve(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (story, development) = action_ids(&state, &session, &id, &dev)?;
+    let command = StoryCommand::ApproveDevelopment {
+        development: DevelopmentId::from(development),
+    };
+    match state.execute(StoryId::from(story), &session, command).await {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "/desk/review?notice=approved&story={story}&development={development}{}",
+                lag(caught_up)
+            )))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            let error = FormError::from_problem(&p);
+            review_with(&state, &session, p.status(), None, Some(&error), None).await
+        }
+        Err(p) => Ok(state.problem_page(&session, p, "/desk/review")),
+    }
+}
+
+async fn reject(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (story, development) = action_ids(&state, &session, &id, &dev)?;
+    let reason = form.get("reason");
+    let result = match (ReasonRequest {
+        reason: reason.to_owned(),
+    })
+    .parse()
+    {
+        Ok(reason) => {
+            let command = StoryCommand::RejectDevelopment {
+                development: DevelopmentId::from(development),
+                reason,
+            };
+            state.execute(StoryId::from(story), &session, command).await
+        }
+        Err(p) => Err(p),
+    };
+    match result {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "/desk/review?notice=rejected&story={story}&development={development}{}",
+                lag(caught_up)
+            )))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            let error = FormError::from_problem(&p);
+            if error.field.as_deref() == Some("reason") {
+                let failed = FailedRejection {
+                    development,
+                    reason,
+                    error: &error,
+                };
+                review_with(&state, &session, p.status(), None, None, Some(&failed)).await
+            } else {
+                review_with(&state, &session, p.status(), None, Some(&error), None).await
+            }
+        }
+        Err(p) => Ok(state.problem_page(&session, p, "/desk/review")),
+    }
+}
+
+// ----- correct and retract ------------------------------------------------------------------------
+
+/// Refuses to show a form for a development in a state the action does not apply to.
+fn check_state(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    d: &DevelopmentView,
+    allowed: &[DevelopmentState],
+    action: &str,
+) -> Result<(), Stop> {
+    if allowed.contains(&d.state) {
+        return Ok(());
+    }
+    Err(Stop::from(page(
+        StatusCode::CONFLICT,
+        templates::message_page(
+            Some(&state.chrome(session, Here::Other)),
+            "That cannot be done now",
+            &format!(
+                "This development is {}: it cannot be {action}.",
+                match d.state {
+                    DevelopmentState::PendingReview => "waiting for review",
+                    DevelopmentState::Published => "published",
+                    DevelopmentState::Rejected => "rejected",
+                    DevelopmentState::Retracted => "retracted",
+                }
+            ),
+            (
+                &format!("{}#dev-{}", story_desk_path(view.id), d.id),
+                "Back to the story",
+            ),
+        ),
+    )))
+}
+
+const CORRECTABLE: &[DevelopmentState] =
+    &[DevelopmentState::Published, DevelopmentState::PendingReview];
+const RETRACTABLE: &[DevelopmentState] = &[DevelopmentState::Published];
+
+async fn correct_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+) -> Answer {
+    state.require_editor(&session)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    check_state(&state, &session, &view, &d, CORRECTABLE, "corrected")?;
+    let form = forms::correction_defaults(&d, state.zone);
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::correct_page(&chrome, &view, &d, &form, None),
+    ))
+}
+
+/// Where an action on a development sends the editor afterwards.
+fn after_action(view: &StoryView, d: &DevelopmentView, notice: &str, caught_up: bool) -> String {
+    format!(
+        "{}?notice={notice}&development={id}{}",
+        story_desk_path(view.id),
+        lag(caught_up),
+        id = d.id
+    )
+}
+
+async fn correct(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    let result = match forms::correction_request(&form, &d, state.zone)
+        .and_then(|request| request.parse(DevelopmentId::from(d.id)))
+    {
+        Ok(command) => {
+            state
+                .execute(StoryId::from(view.id), &session, command)
+                .await
+        }
+        Err(p) => Err(p),
+    };
+    match result {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&after_action(&view, &d, "corrected", caught_up)))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            let error = FormError::from_problem(&p);
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                p.status(),
+                templates::correct_page(&chrome, &view, &d, &form, Some(&error)),
+            ))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
+}
+
+async fn retract_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+) -> Answer {
+    state.require_editor(&session)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::retract_page(&chrome, &view, &d, &FormData::default(), None),
+    ))
+}
+
+async fn retract(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    let result = match (ReasonRequest {
+        reason: form.get("reason").to_owned(),
+    })
+    .parse()
+    {
+        Ok(reason) => {
+            let command = StoryCommand::RetractDevelopment {
+                development: DevelopmentId::from(d.id),
+                reason,
+            };
+            state
+                .execute(StoryId::from(view.id), &session, command)
+                .await
+        }
+        Err(p) => Err(p),
+    };
+    match result {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&after_action(&view, &d, "retracted", caught_up)))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            let error = FormError::from_problem(&p);
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                p.status(),
+                templates::retract_page(&chrome, &view, &d, &form, Some(&error)),
+            ))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
+}
+
+// ----- the rest ------------------------------------------------------------------------------------
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        DESK_CSS,
+    )
+        .into_response()
+}
+
+async fn not_found(State(state): State<DeskState>, headers: HeaderMap) -> Response {
+    match session::lookup(&state.command.tokens, &headers).await {
+        Ok(Lookup::Valid(session)) => {
+            not_found_page(Some(&state.chrome(&session, Here::Other)), "page")
+        }
+        _ => not_found_page(None, "page"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_only_leads_back_into_the_desk() {
+        assert_eq!(safe_next("/desk/review"), "/desk/review");
+        assert_eq!(safe_next("/desk?x=1"), "/desk?x=1");
+        assert_eq!(safe_next("/desk"), "/desk");
+        for bad in [
+            "https://evil.example/desk",
+            "//evil.example",
+            "/desk//evil",
+            "/desktop",
+            "/v1/tokens",
+            "/desk/\\evil",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/desk", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_stylesheet_has_no_remote_imports() {
+        assert!(!DESK_CSS.contains("@import"));
+        assert!(!DESK_CSS.contains("url(http"));
+    }
+}

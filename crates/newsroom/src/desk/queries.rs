@@ -1,0 +1,150 @@
+//! What the desk reads: the reader views (`views.db`) and the notifier's subscriptions
+//! (`notifier.db`). Reads only; every write goes through the command service.
+
+use newsroom_notifier::{NotifierStore, NotifyError};
+use newsroom_projection::{DevelopmentView, FrontPageEntry, ViewError, ViewStore};
+use uuid::Uuid;
+
+/// How many stories the desk lists.
+const STORY_LIMIT: i64 = 300;
+/// How many pending developments the review queue shows at once.
+const QUEUE_LIMIT: i64 = 500;
+/// How many known actors are suggested.
+const ACTOR_LIMIT: i64 = 2_000;
+
+/// A story's line on the desk.
+#[derive(Debug, Clone)]
+pub struct DeskStory {
+    pub entry: FrontPageEntry,
+    pub review_required: bool,
+    /// Developments waiting for an editor.
+    pub pending: i64,
+    /// Developments the signed-in user filed.
+    pub mine: i64,
+}
+
+/// The stories, newest first, with what the desk needs to know of each.
+pub async fn stories(views: &ViewStore, me: String) -> Result<Vec<DeskStory>, ViewError> {
+    views
+        .read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT entry,
+                    COALESCE(json_extract(doc, '$.review_required'), 0),
+                    (SELECT COUNT(*) FROM json_each(doc, '$.developments') d
+                      WHERE json_extract(d.value, '$.state') = 'pending_review'),
+                    (SELECT COUNT(*) FROM json_each(doc, '$.developments') d
+                      WHERE json_extract(d.value, '$.filed_by') = ?1)
+                 FROM stories ORDER BY sort_key DESC, position DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(rusqlite::params![me, STORY_LIMIT], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (entry, review_required, pending, mine) = row?;
+                Ok(DeskStory {
+                    entry: serde_json::from_str(&entry)?,
+                    review_required,
+                    pending,
+                    mine,
+                })
+            })
+            .collect()
+        })
+        .await
+}
+
+/// A development waiting for review, with its story.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub story_id: Uuid,
+    pub story_headline: String,
+    pub development: DevelopmentView,
+}
+
+/// Developments waiting for an editor, across stories, oldest first.
+pub async fn review_queue(views: &ViewStore) -> Result<Vec<Pending>, ViewError> {
+    views
+        .read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.id, s.headline, d.value
+                 FROM stories s, json_each(s.doc, '$.developments') d
+                 WHERE json_extract(d.value, '$.state') = 'pending_review'
+                 ORDER BY json_extract(d.value, '$.position')
+                 LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([QUEUE_LIMIT], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            rows.filter_map(|row| match row {
+                Ok((id, headline, doc)) => {
+                    let story_id = Uuid::parse_str(&id).ok()?;
+                    Some(
+                        serde_json::from_str(&doc)
+                            .map_err(ViewError::from)
+                            .map(|development| Pending {
+                                story_id,
+                                story_headline: headline,
+                                development,
+                            }),
+                    )
+                }
+                Err(e) => Some(Err(e.into())),
+            })
+            .collect()
+        })
+        .await
+}
+
+/// How many developments wait for review.
+pub async fn pending_count(views: &ViewStore) -> Result<i64, ViewError> {
+    views
+        .read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT COUNT(*) FROM stories s, json_each(s.doc, '$.developments') d
+                 WHERE json_extract(d.value, '$.state') = 'pending_review'",
+            )?
+            .query_row([], |r| r.get(0))?)
+        })
+        .await
+}
+
+/// Actors already named in published developments, by display name (one spelling per actor).
+pub async fn known_actors(views: &ViewStore) -> Result<Vec<String>, ViewError> {
+    views
+        .read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT MIN(json_extract(entry, '$.actor.name')) FROM actor_entries
+                 GROUP BY actor_key ORDER BY actor_key LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([ACTOR_LIMIT], |r| r.get::<_, Option<String>>(0))?;
+            let mut names = Vec::new();
+            for name in rows {
+                names.extend(name?);
+            }
+            Ok(names)
+        })
+        .await
+}
+
+/// How many active subscribers follow a story (subscribed to it by name).
+pub async fn subscribers(notifier: &NotifierStore, story: Uuid) -> Result<i64, NotifyError> {
+    notifier
+        .read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT COUNT(DISTINCT s.subscriber_id) FROM subscriptions s
+                 JOIN subscribers u ON u.id = s.subscriber_id
+                 WHERE s.story_id = ?1 AND u.status = 'active'",
+            )?
+            .query_row([story.to_string()], |r| r.get(0))?)
+        })
+        .await
+}

@@ -1,0 +1,1265 @@
+//! The desk's pages (maud). Pure functions of what the handlers read; maud escapes every
+//! spliced value. No inline script or style: the pages work under `script-src 'self';
+//! style-src 'self'`, with [`STYLESHEET_PATH`] as their only stylesheet and no script at all.
+//!
+//! Accessibility: every control has a `<label>`; hints and errors are tied to their control with
+//! `aria-describedby`, invalid controls carry `aria-invalid`; a refused form opens with an error
+//! summary that takes the focus and links to the field; everything is reachable by keyboard, in
+//! reading order, with a visible focus ring; colours keep WCAG AA contrast (see `desk.css`).
+
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+use newsroom_command::Principal;
+use newsroom_domain::{DevelopmentKind, Evidence, Role, SourceKind, Stance, Urgency};
+use newsroom_projection::pages::{
+    evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
+};
+use newsroom_projection::{
+    CorrectionView, DevelopmentState, DevelopmentView, FieldChange, StoryStatus, StoryView,
+};
+use uuid::Uuid;
+
+use super::forms::{FormData, FormError};
+use super::queries::{DeskStory, Pending};
+use super::zone::Zone;
+
+/// Where the desk's stylesheet is served.
+pub const STYLESHEET_PATH: &str = "/desk/static/desk.css";
+
+/// The frame of a signed-in page: who is at the desk, and the session's CSRF token for the
+/// sign-out form.
+#[derive(Debug)]
+pub struct Chrome<'a> {
+    pub who: &'a Principal,
+    pub csrf: &'a str,
+    pub zone: Zone,
+    /// Which navigation entry is the current page.
+    pub here: Here,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Here {
+    Stories,
+    Review,
+    Other,
+}
+
+impl Chrome<'_> {
+    fn is_editor(&self) -> bool {
+        self.who.role.at_least(Role::Editor)
+    }
+}
+
+// ----- words -----------------------------------------------------------------------------
+
+/// What each kind of development means, in plain words.
+pub fn kind_description(kind: DevelopmentKind) -> &'static str {
+    match kind {
+        DevelopmentKind::HackReported => "systems or accounts were broken into, or someone says so",
+        DevelopmentKind::AttributionClaimed => {
+            "someone says who is behind it (needs a named source)"
+        }
+        DevelopmentKind::DenialIssued => {
+            "the accused deny a claim (needs a named source and the development it denies)"
+        }
+        DevelopmentKind::ChargesFiled => "prosecutors charge someone",
+        DevelopmentKind::StatementIssued => "someone involved says something on the record",
+        DevelopmentKind::ReportPublished => "a report, investigation or analysis is published",
+        DevelopmentKind::CommentRequested => "we asked someone for comment",
+        DevelopmentKind::InvestigationOpened => {
+            "police, prosecutors, a regulator or a company start investigating"
+        }
+        DevelopmentKind::ArrestMade => "someone is arrested",
+        DevelopmentKind::RulingIssued => "a court or regulator decides",
+        DevelopmentKind::Update => "anything else new on the story",
+    }
+}
+
+fn urgency_description(urgency: Urgency) -> &'static str {
+    match urgency {
+        Urgency::Routine => "alerts go out as each subscriber chose: at once or in a digest",
+        Urgency::Priority => "important: also reaches subscribers who only want priority news",
+        Urgency::Flash => "breaking: alerts every subscriber at once, skipping digests",
+    }
+}
+
+fn evidence_description(evidence: Evidence) -> &'static str {
+    match evidence {
+        Evidence::NoneProvided => "the claim comes without evidence",
+        Evidence::Circumstantial => "indirect evidence points to it",
+        Evidence::Documentary => "documents back it",
+        Evidence::Confirmed => "independently confirmed",
+    }
+}
+
+fn stance_description(stance: Stance) -> &'static str {
+    match stance {
+        Stance::Supports => "supports it",
+        Stance::Disputes => "disputes it",
+        Stance::Denies => "denies it",
+    }
+}
+
+fn state_label(state: DevelopmentState) -> &'static str {
+    match state {
+        DevelopmentState::PendingReview => "Waiting for review",
+        DevelopmentState::Published => "Published",
+        DevelopmentState::Rejected => "Rejected",
+        DevelopmentState::Retracted => "Retracted",
+    }
+}
+
+fn state_class(state: DevelopmentState) -> &'static str {
+    match state {
+        DevelopmentState::PendingReview => "state-pending",
+        DevelopmentState::Published => "state-published",
+        DevelopmentState::Rejected => "state-rejected",
+        DevelopmentState::Retracted => "state-retracted",
+    }
+}
+
+fn plural(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Reporter => "reporter",
+        Role::Editor => "editor",
+        Role::Admin => "admin",
+    }
+}
+
+// ----- paths -------------------------------------------------------------------------------
+
+pub fn story_desk_path(story: Uuid) -> String {
+    format!("/desk/stories/{story}")
+}
+
+pub fn development_path(story: Uuid, development: Uuid, action: &str) -> String {
+    format!("/desk/stories/{story}/developments/{development}/{action}")
+}
+
+fn anchor(id: Uuid) -> String {
+    format!("dev-{id}")
+}
+
+/// A source URL from the log is linked only if it is an absolute http(s) URL.
+fn safe_web_url(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw).ok()?;
+    (matches!(url.scheme(), "http" | "https") && url.host_str().is_some()).then(|| url.into())
+}
+
+// ----- small pieces --------------------------------------------------------------------------
+
+fn time(zone: Zone, at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) { (zone.display(at)) }
+    }
+}
+
+/// Free text with its line breaks kept (the stylesheet sets `white-space: pre-line`).
+fn text_block(class: &str, text: &str) -> Markup {
+    html! {
+        @if !text.trim().is_empty() {
+            div class=(class) { (text.trim()) }
+        }
+    }
+}
+
+fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// The id of a form control: `source.name` → `f-source-name`.
+pub fn control_id(name: &str) -> String {
+    format!("f-{}", name.replace(['.', '_'], "-"))
+}
+
+/// A control's label, hint and error, as the control needs to point at them.
+struct Ctl<'a> {
+    name: &'a str,
+    id: String,
+    label: &'a str,
+    hint: Option<&'a str>,
+    error: Option<&'a str>,
+    required: bool,
+}
+
+impl<'a> Ctl<'a> {
+    fn new(name: &'a str, label: &'a str, error: Option<&'a FormError>) -> Self {
+        Self {
+            name,
+            id: control_id(name),
+            label,
+            hint: None,
+            error: error.and_then(|e| e.for_field(name)),
+            required: false,
+        }
+    }
+
+    fn with_id(mut self, id: String) -> Self {
+        self.id = id;
+        self
+    }
+
+    fn hint(mut self, hint: &'a str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    fn hint_id(&self) -> String {
+        format!("{}-hint", self.id)
+    }
+
+    fn error_id(&self) -> String {
+        format!("{}-error", self.id)
+    }
+
+    fn described_by(&self) -> Option<String> {
+        let ids: Vec<String> = [
+            self.hint.map(|_| self.hint_id()),
+            self.error.map(|_| self.error_id()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!ids.is_empty()).then(|| ids.join(" "))
+    }
+
+    fn invalid(&self) -> Option<&'static str> {
+        self.error.map(|_| "true")
+    }
+
+    /// Label, hint and error around `control`.
+    fn wrap(&self, control: Markup) -> Markup {
+        html! {
+            div.field.field-invalid[self.error.is_some()] {
+                label for=(self.id) {
+                    (self.label)
+                    @if self.required { span.required-mark { " (required)" } }
+                }
+                (self.notes())
+                (control)
+            }
+        }
+    }
+
+    fn notes(&self) -> Markup {
+        html! {
+            @if let Some(hint) = self.hint {
+                p.hint id=(self.hint_id()) { (hint) }
+            }
+            @if let Some(error) = self.error {
+                p.error-message id=(self.error_id()) {
+                    span.visually-hidden { "Error: " }
+                    (error)
+                }
+            }
+        }
+    }
+}
+
+fn text_input(ctl: &Ctl<'_>, kind: &str, value: &str, maxlength: Option<usize>) -> Markup {
+    ctl.wrap(html! {
+        input type=(kind) id=(ctl.id) name=(ctl.name) value=(value)
+            maxlength=[maxlength] required[ctl.required]
+            aria-describedby=[ctl.described_by()] aria-invalid=[ctl.invalid()];
+    })
+}
+
+fn textarea(ctl: &Ctl<'_>, value: &str, rows: u32, maxlength: Option<usize>) -> Markup {
+    ctl.wrap(html! {
+        textarea id=(ctl.id) name=(ctl.name) rows=(rows) maxlength=[maxlength]
+            required[ctl.required]
+            aria-describedby=[ctl.described_by()] aria-invalid=[ctl.invalid()] { (value) }
+    })
+}
+
+fn select(ctl: &Ctl<'_>, options: &[(String, String)], selected: &str) -> Markup {
+    ctl.wrap(html! {
+        select id=(ctl.id) name=(ctl.name) required[ctl.required]
+            aria-describedby=[ctl.described_by()] aria-invalid=[ctl.invalid()] {
+            @for (value, text) in options {
+                option value=(value) selected[value == selected] { (text) }
+            }
+        }
+    })
+}
+
+fn placeholder(text: &str) -> (String, String) {
+    (String::new(), text.to_owned())
+}
+
+fn kind_options() -> Vec<(String, String)> {
+    std::iter::once(placeholder("Choose a kind…"))
+        .chain(DevelopmentKind::ALL.iter().map(|k| {
+            (
+                k.as_str().to_owned(),
+                format!("{} — {}", kind_label(*k), kind_description(*k)),
+            )
+        }))
+        .collect()
+}
+
+fn source_kind_options() -> Vec<(String, String)> {
+    std::iter::once(placeholder("Choose a kind of source…"))
+        .chain(
+            SourceKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_owned(), source_kind_label(*k).to_owned())),
+        )
+        .collect()
+}
+
+fn evidence_options() -> Vec<(String, String)> {
+    Evidence::ALL
+        .iter()
+        .map(|e| {
+            (
+                e.as_str().to_owned(),
+                format!("{} — {}", evidence_label(*e), evidence_description(*e)),
+            )
+        })
+        .collect()
+}
+
+fn urgency_options() -> Vec<(String, String)> {
+    Urgency::ALL
+        .iter()
+        .map(|u| {
+            (
+                u.as_str().to_owned(),
+                format!("{} — {}", urgency_label(*u), urgency_description(*u)),
+            )
+        })
+        .collect()
+}
+
+fn stance_options() -> Vec<(String, String)> {
+    std::iter::once(placeholder("Choose…"))
+        .chain(Stance::ALL.iter().map(|s| {
+            (
+                s.as_str().to_owned(),
+                format!("It {}", stance_description(*s)),
+            )
+        }))
+        .collect()
+}
+
+/// The summary a refused form opens with: it takes the focus, says what is wrong and links to
+/// the field.
+fn error_summary(error: Option<&FormError>, known: &[&str]) -> Markup {
+    html! {
+        @if let Some(e) = error {
+            div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
+                h2 #error-summary-title { "There is a problem" }
+                ul {
+                    li {
+                        @match e.field.as_deref().filter(|f| known.contains(f)) {
+                            Some(field) => { a href=(format!("#{}", control_id(field))) { (e.message) } }
+                            None => { (e.message) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A notice after a successful action.
+fn notice_banner(notice: Option<&Markup>) -> Markup {
+    html! {
+        @if let Some(n) = notice {
+            div.notice role="status" { (n) }
+        }
+    }
+}
+
+// ----- layout ------------------------------------------------------------------------------
+
+fn layout(title: &str, chrome: Option<&Chrome<'_>>, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta name="robots" content="noindex, nofollow";
+                title { (title) " — Newsroom desk" }
+                link rel="stylesheet" href=(STYLESHEET_PATH);
+            }
+            body {
+                a.skip-link href="#content" { "Skip to content" }
+                header.desk-bar {
+                    div.bar-inner {
+                        a.brand href="/desk" { "Newsroom " span.brand-desk { "desk" } }
+                        @if let Some(c) = chrome {
+                            nav.desk-nav aria-label="Desk" {
+                                ul {
+                                    li {
+                                        a href="/desk" aria-current=[(c.here == Here::Stories).then_some("page")] { "Stories" }
+                                    }
+                                    @if c.is_editor() {
+                                        li {
+                                            a href="/desk/review" aria-current=[(c.here == Here::Review).then_some("page")] { "Review queue" }
+                                        }
+                                    }
+                                    li { a href="/" { "Reader site" } }
+                                }
+                            }
+                            div.who {
+                                span.who-name { (c.who.name) }
+                                " "
+                                span.badge.role { (role_label(c.who.role)) }
+                                form.sign-out method="post" action="/desk/sign-out" {
+                                    (csrf_field(c.csrf))
+                                    button.button-link type="submit" { "Sign out" }
+                                }
+                            }
+                        }
+                    }
+                }
+                main #content .desk-main {
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+// ----- sign in -----------------------------------------------------------------------------
+
+/// `/desk/sign-in`. The token field is never filled in again.
+pub fn sign_in_page(csrf: &str, next: &str, error: Option<&str>, notice: Option<&str>) -> Markup {
+    let error = error.map(|m| FormError::new(Some("token"), m));
+    let ctl = Ctl::new("token", "Your API token", error.as_ref())
+        .hint("It starts with nr_. The first admin token is printed when newsroom first starts; an admin makes one for you with: newsroom token create --role reporter --name \"Your Name\"")
+        .required();
+    let content = html! {
+        div.narrow {
+            h1 { "Sign in to the desk" }
+            @if let Some(n) = notice { div.notice role="status" { (n) } }
+            (error_summary(error.as_ref(), &["token"]))
+            form.stack method="post" action="/desk/sign-in" {
+                (csrf_field(csrf))
+                input type="hidden" name="next" value=(next);
+                (ctl.wrap(html! {
+                    input type="password" id=(ctl.id) name="token" required
+                        autocomplete="current-password" spellcheck="false" autocapitalize="off"
+                        aria-describedby=[ctl.described_by()] aria-invalid=[ctl.invalid()];
+                }))
+                div.actions { button.button type="submit" { "Sign in" } }
+            }
+            p.small {
+                "The token is kept in a cookie for this desk only, for up to twelve hours "
+                "or until you sign out."
+            }
+        }
+    };
+    layout("Sign in", None, content)
+}
+
+// ----- stories -----------------------------------------------------------------------------
+
+fn story_line(s: &DeskStory, zone: Zone) -> Markup {
+    let e = &s.entry;
+    html! {
+        li.story-line {
+            h3.story-line-headline { a href=(story_desk_path(e.id)) { (e.headline) } }
+            p.meta {
+                span.slug { (e.slug) }
+                " · "
+                @if e.status == StoryStatus::Closed { span.badge.state-closed { "Closed" } " · " }
+                @if s.review_required { span.badge.review { "Review required" } " · " }
+                (plural(e.development_count as i64, "published", "published"))
+                @if s.pending > 0 { " · " strong { (plural(s.pending, "waiting for review", "waiting for review")) } }
+                @if s.mine > 0 { " · " (plural(s.mine, "by you", "by you")) }
+                @if let Some(t) = e.last_recorded_at { " · latest " (time(zone, t)) }
+            }
+            p.links {
+                @if e.status == StoryStatus::Open {
+                    a href=(format!("{}/file", story_desk_path(e.id))) { "File a development" span.visually-hidden { " on " (e.headline) } }
+                    " · "
+                }
+                a href=(story_path(&e.slug)) { "Reader page" span.visually-hidden { " of " (e.headline) } }
+            }
+        }
+    }
+}
+
+/// `/desk`: your stories, the form to open one, and every story.
+pub fn home_page(
+    chrome: &Chrome<'_>,
+    stories: &[DeskStory],
+    pending: Option<i64>,
+    form: &FormData,
+    error: Option<&FormError>,
+) -> Markup {
+    let mine: Vec<&DeskStory> = stories.iter().filter(|s| s.mine > 0).collect();
+    let known = ["headline", "slug", "summary", "tags"];
+    let headline = Ctl::new("headline", "Headline", error).required();
+    let slug = Ctl::new("slug", "Short name for the address", error).hint(
+        "Lowercase letters, digits and hyphens, like campaign-hack-2026. Leave it empty to make one from the headline.",
+    );
+    let summary = Ctl::new("summary", "Summary", error)
+        .hint("What the story is about, for readers. You can leave it empty.");
+    let tags =
+        Ctl::new("tags", "Topics", error).hint("Separated by commas, like elections, cyber.");
+    let content = html! {
+        h1 { "Stories" }
+        @if let Some(n) = pending.filter(|n| *n > 0) {
+            p.notice.notice-review {
+                a href="/desk/review" { (plural(n, "development waits", "developments wait")) " for review" }
+            }
+        }
+        section aria-labelledby="mine-heading" {
+            h2 #mine-heading { "Your stories" }
+            @if mine.is_empty() {
+                p.empty { "Stories you file developments on appear here." }
+            } @else {
+                ul.story-lines { @for s in &mine { (story_line(s, chrome.zone)) } }
+            }
+        }
+        section.panel aria-labelledby="open-heading" id="open" {
+            h2 #open-heading { "Open a story" }
+            (error_summary(error, &known))
+            form.stack method="post" action="/desk/stories" novalidate {
+                (csrf_field(chrome.csrf))
+                (text_input(&headline, "text", form.get("headline"), Some(newsroom_domain::limits::HEADLINE)))
+                (text_input(&slug, "text", form.get("slug"), Some(newsroom_domain::limits::SLUG)))
+                (textarea(&summary, form.get("summary"), 3, Some(newsroom_domain::limits::SUMMARY)))
+                (text_input(&tags, "text", form.get("tags"), None))
+                div.field.checkbox {
+                    input type="checkbox" id="f-review-required" name="review_required" value="yes"
+                        checked[form.checked("review_required")] aria-describedby="f-review-required-hint";
+                    label for="f-review-required" { "Reporters' developments wait for an editor's approval" }
+                    p.hint #f-review-required-hint { "Editors' own developments are published at once." }
+                }
+                div.actions { button.button type="submit" { "Open story" } }
+            }
+        }
+        section aria-labelledby="all-heading" {
+            h2 #all-heading { "All stories" }
+            @if stories.is_empty() {
+                p.empty { "No stories yet. Open the first one above." }
+            } @else {
+                ul.story-lines { @for s in stories { (story_line(s, chrome.zone)) } }
+            }
+        }
+    };
+    layout("Stories", Some(chrome), content)
+}
+
+// ----- a development on the desk ------------------------------------------------------------
+
+fn describe_value(zone: Zone, field: &str, value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "none".to_owned(),
+        Value::String(s) if field == "occurred_at" => DateTime::parse_from_rfc3339(s)
+            .map(|t| zone.display(t.with_timezone(&Utc)))
+            .unwrap_or_else(|_| s.clone()),
+        Value::String(s) if field == "evidence" => s
+            .parse::<Evidence>()
+            .map(|e| evidence_label(e).to_owned())
+            .unwrap_or_else(|_| s.clone()),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "none".to_owned(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| describe_value(zone, field, i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(map) => {
+            let mut parts = Vec::new();
+            if let Some(Value::String(name)) = map.get("name") {
+                parts.push(name.clone());
+            }
+            if let Some(Value::String(kind)) = map.get("kind") {
+                parts.push(
+                    kind.parse::<SourceKind>()
+                        .map(|k| source_kind_label(k).to_owned())
+                        .unwrap_or_else(|_| kind.clone()),
+                );
+            }
+            if let Some(Value::String(url)) = map.get("url") {
+                parts.push(url.clone());
+            }
+            parts.join(" · ")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn field_name(field: &str) -> &str {
+    match field {
+        "headline" => "Headline",
+        "body" => "Text",
+        "occurred_at" => "When it happened",
+        "actors" => "Named",
+        "source" => "Source",
+        "evidence" => "Evidence",
+        other => other,
+    }
+}
+
+fn changes_list(zone: Zone, changes: &[FieldChange]) -> Markup {
+    html! {
+        @if !changes.is_empty() {
+            ul.changes aria-label="What changed" {
+                @for c in changes {
+                    li {
+                        strong { (field_name(&c.field)) ": " }
+                        del { (describe_value(zone, &c.field, &c.before)) }
+                        span aria-hidden="true" { " → " }
+                        span.visually-hidden { " changed to " }
+                        ins { (describe_value(zone, &c.field, &c.after)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn who(name: &Option<String>) -> &str {
+    name.as_deref().unwrap_or("someone")
+}
+
+fn correction_entry(zone: Zone, d: &DevelopmentView, c: &CorrectionView) -> Markup {
+    let before_publication = d.published_position.is_none_or(|p| c.position < p);
+    html! {
+        li.history-correction {
+            "Corrected by " strong { (who(&c.by)) } " · " (time(zone, c.corrected_at))
+            @if before_publication { " " span.small { "(before publication: readers are not told)" } }
+            div.note-quote { span.visually-hidden { "Note: " } (c.note) }
+            (changes_list(zone, &c.changes))
+        }
+    }
+}
+
+/// A development's full history: who filed it, who approved it, every correction, and its
+/// rejection or retraction.
+fn history(zone: Zone, d: &DevelopmentView) -> Markup {
+    let waited = d.published_position.is_none_or(|p| p != d.position);
+    html! {
+        section.history aria-label="History" {
+            h4.history-title { "History" }
+            ol.history-list {
+                li {
+                    "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at))
+                    @if waited { " · waited for review" } @else { " · published at once" }
+                }
+                @if let (true, Some(at)) = (waited, d.published_at) {
+                    li { "Approved by " strong { (who(&d.approved_by)) } " · " (time(zone, at)) }
+                }
+                @for c in &d.corrections { (correction_entry(zone, d, c)) }
+                @if let Some(v) = &d.rejection {
+                    li.history-rejection {
+                        "Rejected by " strong { (who(&v.by)) } " · " (time(zone, v.at))
+                        div.note-quote { span.visually-hidden { "Reason: " } (v.reason) }
+                    }
+                }
+                @if let Some(v) = &d.retraction {
+                    li.history-retraction {
+                        "Retracted by " strong { (who(&v.by)) } " · " (time(zone, v.at))
+                        div.note-quote { span.visually-hidden { "Reason: " } (v.reason) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A development as the desk shows it: every field, whatever its state.
+fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) -> Markup {
+    let retracted = d.state == DevelopmentState::Retracted;
+    let target = d.responds_to.map(|link| {
+        let headline = story
+            .and_then(|s| s.development(link.development))
+            .map(|t| t.headline.clone());
+        (link, headline)
+    });
+    html! {
+        p.labels {
+            span.badge.state.(state_class(d.state)) { (state_label(d.state)) }
+            " " span.badge.kind { (kind_label(d.kind)) }
+            " " span.badge { (urgency_label(d.urgency)) }
+            " " span.badge { (evidence_label(d.evidence)) }
+        }
+        h3.dev-headline {
+            @if retracted { del { (d.headline) } } @else { (d.headline) }
+        }
+        p.meta {
+            "Happened " (time(zone, d.occurred_at))
+        }
+        (text_block("dev-body", &d.body))
+        @if !d.actors.is_empty() {
+            p.meta {
+                span.label { "Named: " }
+                @for (i, a) in d.actors.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (a.name())
+                }
+            }
+        }
+        @if let Some(s) = &d.source {
+            p.meta {
+                span.label { "Source: " }
+                @match s.url.as_ref().and_then(|u| safe_web_url(u.as_str())) {
+                    Some(href) => { a href=(href) rel="nofollow noopener noreferrer" { (s.name.as_str()) } }
+                    None => { (s.name.as_str()) }
+                }
+                " (" (source_kind_label(s.kind)) ")"
+            }
+        }
+        @if let Some((link, headline)) = target {
+            p.meta {
+                span.label { "Responds to: " }
+                "it " (stance_label(link.stance)) " "
+                a href=(format!("#{}", anchor(link.development))) {
+                    (headline.unwrap_or_else(|| "an earlier development".to_owned()))
+                }
+            }
+        }
+    }
+}
+
+fn development_card(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    highlight: bool,
+) -> Markup {
+    let zone = chrome.zone;
+    html! {
+        article.desk-dev.(state_class(d.state)).highlight[highlight] id=(anchor(d.id)) {
+            (development_body(zone, Some(view), d))
+            (history(zone, d))
+            p.dev-actions {
+                @if d.is_visible() {
+                    a href=(format!("{}#{}", story_path(&view.slug), anchor(d.id))) {
+                        "On the reader page" span.visually-hidden { ": " (d.headline) }
+                    }
+                }
+                @if d.state == DevelopmentState::Published && view.status == StoryStatus::Open {
+                    " · "
+                    a href=(format!("{}/file?responds_to={}", story_desk_path(view.id), d.id)) {
+                        "File a response" span.visually-hidden { " to " (d.headline) }
+                    }
+                }
+                @if chrome.is_editor() {
+                    @if d.state == DevelopmentState::PendingReview {
+                        " · "
+                        a href=(format!("/desk/review#{}", anchor(d.id))) {
+                            "Review" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                    @if matches!(d.state, DevelopmentState::Published | DevelopmentState::PendingReview) {
+                        " · "
+                        a href=(development_path(view.id, d.id, "correct")) {
+                            "Correct" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                    @if d.state == DevelopmentState::Published {
+                        " · "
+                        a href=(development_path(view.id, d.id, "retract")) {
+                            "Retract" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ----- the story's desk page ------------------------------------------------------------------
+
+/// `/desk/stories/{id}`: the story, every development with its history, and who follows it.
+pub fn story_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    subscribers: Option<i64>,
+    notice: Option<&Markup>,
+    highlight: Option<Uuid>,
+) -> Markup {
+    let mut developments: Vec<&DevelopmentView> = view.developments.iter().collect();
+    developments.sort_by_key(|d| (d.occurred_at, d.position));
+    let count = |state: DevelopmentState| {
+        view.developments
+            .iter()
+            .filter(|d| d.state == state)
+            .count() as i64
+    };
+    let content = html! {
+        (notice_banner(notice))
+        header.story-head {
+            p.labels {
+                @match view.status {
+                    StoryStatus::Open => { span.badge.state-published { "Open" } }
+                    StoryStatus::Closed => { span.badge.state-closed { "Closed" } }
+                }
+                @if view.review_required { " " span.badge.review { "Review required" } }
+            }
+            h1 { (view.headline) }
+            p.meta {
+                span.slug { (view.slug) }
+                " · opened " (time(chrome.zone, view.opened_at))
+                @if !view.tags.is_empty() {
+                    " · topics: " (view.tags.join(", "))
+                }
+            }
+            (text_block("summary", &view.summary))
+            dl.facts {
+                div { dt { "Published" } dd { (count(DevelopmentState::Published)) } }
+                div { dt { "Waiting for review" } dd { (count(DevelopmentState::PendingReview)) } }
+                div { dt { "Retracted" } dd { (count(DevelopmentState::Retracted)) } }
+                div { dt { "Rejected" } dd { (count(DevelopmentState::Rejected)) } }
+                div {
+                    dt { "Subscribers following" }
+                    dd { @match subscribers { Some(n) => { (n) } None => { "unknown" } } }
+                }
+            }
+            p.actions {
+                @if view.status == StoryStatus::Open {
+                    a.button href=(format!("{}/file", story_desk_path(view.id))) { "File a development" }
+                    " "
+                }
+                a.button.button-secondary href=(story_path(&view.slug)) { "Reader page" }
+            }
+            @if chrome.is_editor() {
+                form.inline method="post" action=(format!("{}/{}", story_desk_path(view.id), if view.status == StoryStatus::Open { "close" } else { "reopen" })) {
+                    (csrf_field(chrome.csrf))
+                    @match view.status {
+                        StoryStatus::Open => { button.button.button-secondary type="submit" { "Close the story" } }
+                        StoryStatus::Closed => { button.button.button-secondary type="submit" { "Reopen the story" } }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="timeline-heading" {
+            h2 #timeline-heading { "Timeline and history" }
+            p.small {
+                "Every development, in the order things happened — including those readers don't "
+                "see (waiting for review, or rejected). Times are in " (chrome.zone.name()) "."
+            }
+            @if developments.is_empty() {
+                p.empty { "Nothing filed yet." }
+            } @else {
+                ol.desk-timeline {
+                    @for d in &developments {
+                        li { (development_card(chrome, view, d, highlight == Some(d.id))) }
+                    }
+                }
+            }
+        }
+    };
+    layout(&view.headline, Some(chrome), content)
+}
+
+// ----- filing -----------------------------------------------------------------------------------
+
+/// The fields of the filing form, for the error summary's links.
+const FILING_FIELDS: &[&str] = &[
+    "kind",
+    "headline",
+    "body",
+    "occurred_at",
+    "actors",
+    "urgency",
+    "source.name",
+    "source.kind",
+    "source.url",
+    "evidence",
+    "responds_to.development",
+    "responds_to.stance",
+];
+
+/// How many actor boxes the filing form shows at least.
+const ACTOR_BOXES: usize = 4;
+
+/// `/desk/stories/{id}/file`: the filing form. `form` holds what was typed (or the defaults,
+/// with a fresh `id`).
+pub fn file_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    form: &FormData,
+    error: Option<&FormError>,
+    known_actors: &[String],
+) -> Markup {
+    let kind = Ctl::new("kind", "Kind of development", error).required();
+    let headline = Ctl::new("headline", "Headline", error)
+        .hint("One line: what happened, who says so.")
+        .required();
+    let body = Ctl::new("body", "Text", error).hint("The details. You can leave it empty.");
+    let occurred = Ctl::new("occurred_at", "When it happened", error).hint(
+        "Local time in the newsroom's time zone. It starts as the moment you opened this form.",
+    );
+    let zone_hint = format!("Time zone: {}.", chrome.zone.name());
+    let urgency = Ctl::new("urgency", "Urgency", error);
+    let source_name = Ctl::new("source.name", "Source name", error)
+        .hint("Who or what it comes from. Required for attributions and denials.");
+    let source_kind = Ctl::new("source.kind", "Kind of source", error);
+    let source_url = Ctl::new("source.url", "Source link", error)
+        .hint("An http or https address, if there is one.");
+    let evidence = Ctl::new("evidence", "Evidence", error);
+    let target = Ctl::new(
+        "responds_to.development",
+        "Earlier development it answers",
+        error,
+    )
+    .hint("For denials, statements and other responses. Denials must name one.");
+    let stance = Ctl::new("responds_to.stance", "It…", error);
+    let actors_error = error.and_then(|e| e.for_field("actors"));
+
+    let mut targets: Vec<(String, String)> = vec![placeholder("Not a response")];
+    let mut earlier: Vec<&DevelopmentView> = view
+        .developments
+        .iter()
+        .filter(|d| d.state != DevelopmentState::Rejected)
+        .collect();
+    earlier.sort_by_key(|d| (d.occurred_at, d.position));
+    for d in earlier.iter().rev() {
+        let state = match d.state {
+            DevelopmentState::Published => String::new(),
+            other => format!(" ({})", state_label(other).to_lowercase()),
+        };
+        targets.push((
+            d.id.to_string(),
+            format!(
+                "{}: {} — {}{}",
+                kind_label(d.kind),
+                d.headline,
+                chrome.zone.display(d.occurred_at),
+                state
+            ),
+        ));
+    }
+    let typed_actors: Vec<&str> = form.all("actors").collect();
+    let boxes = ACTOR_BOXES.max(typed_actors.len() + 1);
+    let closed = view.status == StoryStatus::Closed;
+
+    let content = html! {
+        p.back { a href=(story_desk_path(view.id)) { "← " (view.headline) } }
+        h1 { "File a development" }
+        p.lede { "On " strong { (view.headline) } "."
+            @if view.review_required && !chrome.is_editor() {
+                " This story is under desk review: an editor approves your development before readers see it."
+            }
+        }
+        @if closed {
+            div.notice.notice-warning role="status" {
+                "This story is closed: it takes no new developments until an editor reopens it."
+            }
+        }
+        // A filing refused because the story closed meanwhile keeps its form: nothing typed is lost.
+        @if !closed || error.is_some() {
+            (error_summary(error, FILING_FIELDS))
+            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate {
+                (csrf_field(chrome.csrf))
+                input type="hidden" name="id" value=(form.get("id"));
+                fieldset {
+                    legend { "What happened" }
+                    (select(&kind, &kind_options(), form.get("kind")))
+                    (text_input(&headline, "text", form.get("headline"), Some(newsroom_domain::limits::HEADLINE)))
+                    (textarea(&body, form.get("body"), 6, Some(newsroom_domain::limits::BODY)))
+                    (occurred.wrap(html! {
+                        input type="datetime-local" id=(occurred.id) name="occurred_at"
+                            value=(form.get("occurred_at")) step="60"
+                            aria-describedby=(format!("{} {}-zone{}", occurred.hint_id(), occurred.id,
+                                occurred.error.map(|_| format!(" {}", occurred.error_id())).unwrap_or_default()))
+                            aria-invalid=[occurred.invalid()];
+                        p.hint id=(format!("{}-zone", occurred.id)) { (zone_hint) }
+                    }))
+                    (select(&urgency, &urgency_options(), form.get("urgency")))
+                }
+                fieldset.field-invalid[actors_error.is_some()] #f-actors aria-describedby="f-actors-hint" {
+                    legend { "Who is named" }
+                    p.hint #f-actors-hint {
+                        "People or organisations in this development, one per box. "
+                        "Separate more names in a box with commas. Names already known are suggested."
+                    }
+                    @if let Some(e) = actors_error {
+                        p.error-message #f-actors-error { span.visually-hidden { "Error: " } (e) }
+                    }
+                    div.actor-boxes {
+                        @for i in 0..boxes {
+                            @let id = format!("f-actor-{}", i + 1);
+                            div.field {
+                                label for=(id) { "Name " (i + 1) }
+                                input type="text" id=(id) name="actors" list="known-actors"
+                                    value=(typed_actors.get(i).copied().unwrap_or(""))
+                                    autocomplete="off" aria-invalid=[actors_error.map(|_| "true")];
+                            }
+                        }
+                    }
+                    datalist #known-actors {
+                        @for name in known_actors { option value=(name) {} }
+                    }
+                }
+                fieldset {
+                    legend { "Source and evidence" }
+                    (text_input(&source_name, "text", form.get("source.name"), Some(newsroom_domain::limits::SOURCE_NAME)))
+                    (select(&source_kind, &source_kind_options(), form.get("source.kind")))
+                    (text_input(&source_url, "url", form.get("source.url"), Some(newsroom_domain::limits::URL)))
+                    (select(&evidence, &evidence_options(), form.get("evidence")))
+                }
+                fieldset {
+                    legend { "Is it a response?" }
+                    (select(&target, &targets, form.get("responds_to.development")))
+                    (select(&stance, &stance_options(), form.get("responds_to.stance")))
+                }
+                div.actions {
+                    button.button type="submit" { "File development" }
+                    span.small { " Sending it twice files it once." }
+                }
+            }
+        }
+    };
+    layout("File a development", Some(chrome), content)
+}
+
+// ----- review ----------------------------------------------------------------------------------
+
+/// A reject form that was refused: which development, what was typed, why.
+#[derive(Debug)]
+pub struct FailedRejection<'a> {
+    pub development: Uuid,
+    pub reason: &'a str,
+    pub error: &'a FormError,
+}
+
+/// `/desk/review`: developments waiting for an editor, oldest first.
+pub fn review_page(
+    chrome: &Chrome<'_>,
+    queue: &[Pending],
+    notice: Option<&Markup>,
+    error: Option<&FormError>,
+    failed: Option<&FailedRejection<'_>>,
+) -> Markup {
+    let zone = chrome.zone;
+    let content = html! {
+        h1 { "Review queue" }
+        (notice_banner(notice))
+        @if let Some(f) = failed {
+            div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" autofocus {
+                h2 #error-summary-title { "There is a problem" }
+                ul { li { a href=(format!("#{}", reason_id(f.development))) { (f.error.message) } } }
+            }
+        }
+        (error_summary(error, &[]))
+        @if queue.is_empty() {
+            p.empty { "Nothing waits for review." }
+        } @else {
+            p.small { (plural(queue.len() as i64, "development waits", "developments wait")) ", oldest first. Readers see none of them until you approve it." }
+            ol.review-list {
+                @for p in queue {
+                    @let d = &p.development;
+                    @let failed_here = failed.filter(|f| f.development == d.id);
+                    li {
+                        article.desk-dev.state-pending id=(anchor(d.id)) {
+                            p.story-of {
+                                "In " a href=(format!("{}#{}", story_desk_path(p.story_id), anchor(d.id))) { (p.story_headline) }
+                            }
+                            (development_body(zone, None, d))
+                            p.meta { "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at)) }
+                            @for c in &d.corrections {
+                                ul.history-list { (correction_entry(zone, d, c)) }
+                            }
+                            p.dev-actions {
+                                a href=(development_path(p.story_id, d.id, "correct")) {
+                                    "Edit it before approving" span.visually-hidden { ": " (d.headline) }
+                                }
+                            }
+                            div.review-actions {
+                                form.inline method="post" action=(development_path(p.story_id, d.id, "approve")) {
+                                    (csrf_field(chrome.csrf))
+                                    button.button type="submit" {
+                                        "Approve and publish" span.visually-hidden { ": " (d.headline) }
+                                    }
+                                }
+                                form.reject method="post" action=(development_path(p.story_id, d.id, "reject")) {
+                                    (csrf_field(chrome.csrf))
+                                    @let ctl = reject_reason(d.id, failed_here.map(|f| f.error));
+                                    (textarea(&ctl, failed_here.map_or("", |f| f.reason), 2, Some(newsroom_domain::limits::NOTE)))
+                                    button.button.button-danger type="submit" {
+                                        "Reject" span.visually-hidden { ": " (d.headline) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Review queue", Some(chrome), content)
+}
+
+fn reject_reason(development: Uuid, error: Option<&FormError>) -> Ctl<'_> {
+    Ctl::new("reason", "Reason for rejecting", error)
+        .with_id(reason_id(development))
+        .hint("Stays on the desk: readers never see rejected developments.")
+        .required()
+}
+
+fn reason_id(development: Uuid) -> String {
+    format!("f-reason-{development}")
+}
+
+// ----- correct and retract -------------------------------------------------------------------------
+
+const CORRECTION_FIELDS: &[&str] = &[
+    "note",
+    "changes",
+    "changes.headline",
+    "changes.body",
+    "changes.occurred_at",
+    "changes.actors",
+    "changes.source.name",
+    "changes.source.kind",
+    "changes.source.url",
+    "changes.evidence",
+];
+
+/// `…/correct`: the editor's note and the corrected fields, starting from the current values.
+pub fn correct_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    form: &FormData,
+    error: Option<&FormError>,
+) -> Markup {
+    let zone = chrome.zone;
+    let note = Ctl::new("note", "Correction note", error)
+        .hint(
+            "Shown to readers exactly as you write it, under the development. Say what was wrong.",
+        )
+        .required();
+    let headline = Ctl::new("changes.headline", "Headline", error);
+    let body = Ctl::new("changes.body", "Text", error);
+    let zone_hint = format!("Time zone: {}.", zone.name());
+    let occurred = Ctl::new("changes.occurred_at", "When it happened", error).hint(&zone_hint);
+    let actors = Ctl::new("changes.actors", "Named", error).hint("Separated by commas.");
+    let source_name = Ctl::new("changes.source.name", "Source name", error);
+    let source_kind = Ctl::new("changes.source.kind", "Kind of source", error);
+    let source_url = Ctl::new("changes.source.url", "Source link", error);
+    let evidence = Ctl::new("changes.evidence", "Evidence", error);
+    let changes_error = error.and_then(|e| e.for_field("changes"));
+    let pending = d.state == DevelopmentState::PendingReview;
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
+        h1 { "Correct a development" }
+        article.desk-dev.(state_class(d.state)) { (development_body(zone, Some(view), d)) }
+        @if pending {
+            p.notice role="status" { "It is still waiting for review: readers will first see it as corrected, without the note." }
+        }
+        (error_summary(error, CORRECTION_FIELDS))
+        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate {
+            (csrf_field(chrome.csrf))
+            (textarea(&note, form.get("note"), 3, Some(newsroom_domain::limits::NOTE)))
+            fieldset.field-invalid[changes_error.is_some()] #f-changes aria-describedby="f-changes-hint" {
+                legend { "What changes" }
+                p.hint #f-changes-hint { "Edit the fields that were wrong; the others stay as they are. Change at least one." }
+                @if let Some(e) = changes_error {
+                    p.error-message #f-changes-error { span.visually-hidden { "Error: " } (e) }
+                }
+                (text_input(&headline, "text", form.get("changes.headline"), Some(newsroom_domain::limits::HEADLINE)))
+                (textarea(&body, form.get("changes.body"), 6, Some(newsroom_domain::limits::BODY)))
+                (text_input(&occurred, "datetime-local", form.get("changes.occurred_at"), None))
+                (text_input(&actors, "text", form.get("changes.actors"), None))
+                (text_input(&source_name, "text", form.get("changes.source.name"), Some(newsroom_domain::limits::SOURCE_NAME)))
+                (select(&source_kind, &source_kind_options(), form.get("changes.source.kind")))
+                (text_input(&source_url, "url", form.get("changes.source.url"), Some(newsroom_domain::limits::URL)))
+                (select(&evidence, &evidence_options(), form.get("changes.evidence")))
+            }
+            div.actions { button.button type="submit" { "Publish the correction" } }
+        }
+    };
+    layout("Correct a development", Some(chrome), content)
+}
+
+/// `…/retract`: why the development is withdrawn.
+pub fn retract_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    form: &FormData,
+    error: Option<&FormError>,
+) -> Markup {
+    let reason = Ctl::new("reason", "Reason for retracting", error)
+        .hint("Shown to readers exactly as you write it. The development stays on the reader page, struck through.")
+        .required();
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
+        h1 { "Retract a development" }
+        article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        (error_summary(error, &["reason"]))
+        form.stack method="post" action=(development_path(view.id, d.id, "retract")) novalidate {
+            (csrf_field(chrome.csrf))
+            (textarea(&reason, form.get("reason"), 3, Some(newsroom_domain::limits::NOTE)))
+            div.actions { button.button.button-danger type="submit" { "Retract it" } }
+        }
+    };
+    layout("Retract a development", Some(chrome), content)
+}
+
+// ----- messages --------------------------------------------------------------------------------------
+
+/// A page that only says something: a refusal, a missing page, a failure.
+pub fn message_page(
+    chrome: Option<&Chrome<'_>>,
+    title: &str,
+    message: &str,
+    link: (&str, &str),
+) -> Markup {
+    let content = html! {
+        div.narrow {
+            h1 { (title) }
+            p { (message) }
+            p { a href=(link.0) { (link.1) } }
+        }
+    };
+    layout(title, chrome, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_explained_in_the_picker() {
+        let options = kind_options();
+        assert_eq!(options.len(), DevelopmentKind::ALL.len() + 1);
+        assert!(options
+            .iter()
+            .any(|(v, t)| v == "denial_issued" && t.starts_with("Denial issued — ")));
+    }
+
+    #[test]
+    fn control_ids_are_plain() {
+        assert_eq!(control_id("source.name"), "f-source-name");
+        assert_eq!(control_id("responds_to.stance"), "f-responds-to-stance");
+    }
+
+    #[test]
+    fn sign_in_never_carries_a_token_and_escapes_what_it_shows() {
+        let html = sign_in_page("c<s>rf", "/desk\"><script>", Some("bad <b>"), None).into_string();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("c&lt;s&gt;rf"));
+        assert!(html.contains("bad &lt;b&gt;"));
+        assert!(html.contains(r#"type="password""#));
+        assert!(!html.contains("style="));
+        assert!(html.contains(r#"<link rel="stylesheet" href="/desk/static/desk.css">"#));
+    }
+}

@@ -1,0 +1,1186 @@
+//! The desk (`/desk`): sign-in, CSRF, roles — over plain HTTP — and a reporter and an editor at
+//! work in headless Chromium, with screenshots under `target/screenshots/desk-*.png`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use newsroom_tests::*;
+use serde_json::json;
+use uuid::Uuid;
+
+fn recorded(feed: &[serde_json::Value]) -> usize {
+    feed.iter()
+        .filter(|e| e["event_type"] == "DevelopmentRecorded")
+        .count()
+}
+
+// ----- over HTTP --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_desk_form_without_its_csrf_token_is_refused_and_records_nothing() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let editor = app.desk_sign_in(&app.editor).await;
+    let before = app.feed().await.len();
+    let open = [
+        ("headline", "Forged story"),
+        ("slug", "forged-story"),
+        ("summary", ""),
+        ("tags", ""),
+    ];
+    let id = Uuid::new_v4().to_string();
+    let filing = [
+        ("id", id.as_str()),
+        ("kind", "update"),
+        ("headline", "Forged development"),
+        ("occurred_at", ""),
+    ];
+    let file_path = format!("/desk/stories/{story}/developments");
+    // No token, an empty one, a made-up one, another session's one.
+    for csrf in [None, Some(""), Some("forged"), Some(editor.csrf.as_str())] {
+        let with = |fields: &[(&'static str, &str)]| {
+            let mut all: Vec<(&str, &str)> = fields.to_vec();
+            if let Some(c) = csrf {
+                all.push(("csrf", c));
+            }
+            all.into_iter()
+                .map(|(k, v)| (k, v.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        for (path, fields) in [
+            ("/desk/stories", with(&open)),
+            (file_path.as_str(), with(&filing)),
+        ] {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let answer = app.desk_post(Some(&reporter), path, &fields).await;
+            assert_eq!(answer.status(), 403, "{path} with csrf {csrf:?}");
+            let html = answer.text().await.unwrap();
+            assert!(html.contains("This form cannot be accepted"), "{html}");
+            assert!(html.contains("Nothing was recorded"));
+        }
+    }
+    assert_eq!(app.feed().await.len(), before, "nothing was recorded");
+
+    // The same forms with the session's token go through.
+    let mut fields = filing.to_vec();
+    fields.push(("csrf", &reporter.csrf));
+    let answer = app.desk_post(Some(&reporter), &file_path, &fields).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(app.feed().await.len(), before + 1);
+}
+
+#[tokio::test]
+async fn the_sign_in_form_needs_its_own_cookie() {
+    let app = spawn_app().await;
+    let form = app.desk_get(None, "/desk/sign-in").await;
+    let html = form.text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    // A cross-site form carries no SameSite=Strict cookie: refused, and no session is made.
+    let answer = app
+        .desk_post(
+            None,
+            "/desk/sign-in",
+            &[("csrf", &csrf), ("token", &app.reporter), ("next", "/desk")],
+        )
+        .await;
+    assert_eq!(answer.status(), 403);
+    assert!(cookie_pair(answer.headers(), "newsroom_desk").is_none());
+}
+
+#[tokio::test]
+async fn a_reporter_cannot_reach_editor_pages() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let before = app.feed().await.len();
+
+    for path in [
+        "/desk/review".to_owned(),
+        format!("/desk/stories/{story}/developments/{dev}/correct"),
+        format!("/desk/stories/{story}/developments/{dev}/retract"),
+    ] {
+        let answer = app.desk_get(Some(&reporter), &path).await;
+        assert_eq!(answer.status(), 403, "{path}");
+        assert!(answer
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("For editors only"), "{html}");
+        assert!(html.contains("Rita Reporter, a reporter"));
+    }
+    for action in ["approve", "reject", "correct", "retract"] {
+        let answer = app
+            .desk_post(
+                Some(&reporter),
+                &format!("/desk/stories/{story}/developments/{dev}/{action}"),
+                &[
+                    ("csrf", &reporter.csrf),
+                    ("reason", "no"),
+                    ("note", "no"),
+                    ("changes.headline", "Changed"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status(), 403, "{action}");
+    }
+    let close = app
+        .desk_post(
+            Some(&reporter),
+            &format!("/desk/stories/{story}/close"),
+            &[("csrf", &reporter.csrf)],
+        )
+        .await;
+    assert_eq!(close.status(), 403);
+    assert_eq!(app.feed().await.len(), before, "nothing was recorded");
+
+    // The reporter's own pages don't offer editor actions; the editor's do.
+    let page = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Review queue"));
+    assert!(!page.contains("/correct\""));
+    let editor = app.desk_sign_in(&app.editor).await;
+    let queue = app.desk_get(Some(&editor), "/desk/review").await;
+    assert_eq!(queue.status(), 200);
+    assert!(queue.text().await.unwrap().contains(&format!("dev-{dev}")));
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
+    let app = spawn_app().await;
+    // Not signed in: every desk page sends you to sign in, and comes back afterwards.
+    let answer = app.desk_get(None, "/desk/review").await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(
+        answer.headers()["location"],
+        "/desk/sign-in?next=%2Fdesk%2Freview"
+    );
+
+    let form = app.desk_get(None, "/desk/sign-in?next=/desk/review").await;
+    let login = cookie_pair(form.headers(), "newsroom_desk_login").unwrap();
+    let html = form.text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let pre = DeskSession {
+        cookie: login,
+        csrf: csrf.clone(),
+    };
+    // A wrong token is refused, and never written back into the page.
+    let wrong = format!("{}x", app.reporter);
+    let answer = app
+        .desk_post(
+            Some(&pre),
+            "/desk/sign-in",
+            &[("csrf", &csrf), ("token", &wrong), ("next", "/desk/review")],
+        )
+        .await;
+    assert_eq!(answer.status(), 401);
+    assert!(cookie_pair(answer.headers(), "newsroom_desk").is_none());
+    let html = answer.text().await.unwrap();
+    assert!(html.contains("That token is not known"));
+    assert!(!html.contains(&wrong));
+
+    let answer = app
+        .desk_post(
+            Some(&pre),
+            "/desk/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("token", &app.editor),
+                ("next", "/desk/review"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/desk/review");
+    let cookies = set_cookies(answer.headers());
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("newsroom_desk="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/desk"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("newsroom_desk_login=;") && c.contains("Max-Age=0")),
+        "the sign-in cookie is done with: {cookies:?}"
+    );
+    let editor = DeskSession {
+        cookie: session.split(';').next().unwrap().to_owned(),
+        csrf: String::new(),
+    };
+    let page = app.desk_get(Some(&editor), "/desk/review").await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"));
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains(&app.editor), "the token is never in a page");
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("style="));
+    let editor = DeskSession {
+        csrf: hidden_field(&html, "csrf").unwrap(),
+        ..editor
+    };
+
+    let answer = app
+        .desk_post(Some(&editor), "/desk/sign-out", &[("csrf", &editor.csrf)])
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/desk/sign-in?signed_out=1");
+    let cleared = set_cookies(answer.headers())
+        .into_iter()
+        .find(|c| c.starts_with("newsroom_desk="))
+        .expect("the session cookie is cleared");
+    assert!(cleared.starts_with("newsroom_desk=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(cleared.contains("Path=/desk"), "{cleared}");
+    // A browser drops the cookie; without it the desk asks to sign in again.
+    assert_eq!(app.desk_get(None, "/desk").await.status(), 303);
+
+    // A revoked token's cookie stops working at once, and is cleared.
+    let issued = app.create_token("reporter", "Short Lived").await;
+    let short = app.desk_sign_in(&issued.token).await;
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{}", issued.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    let answer = app.desk_get(Some(&short), "/desk").await;
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("expired=1"));
+    assert!(set_cookies(answer.headers())
+        .iter()
+        .any(|c| c.starts_with("newsroom_desk=;")));
+}
+
+#[tokio::test]
+async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let form = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let id = hidden_field(&form, "id").expect("the form carries a fresh id");
+    let path = format!("/desk/stories/{story}/developments");
+
+    // A claim without a named source: refused, next to the field, with what was typed.
+    let mut fields = vec![
+        ("csrf", reporter.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "attribution_claimed"),
+        ("headline", "Officials blame <State X>"),
+        ("body", "Line one\r\nLine two"),
+        ("occurred_at", "2026-03-01T09:30"),
+        ("actors", "State X, Fancy Bear"),
+        ("actors", ""),
+        ("source.name", ""),
+        ("source.kind", ""),
+        ("source.url", ""),
+        ("evidence", "circumstantial"),
+        ("urgency", "priority"),
+        ("responds_to.development", ""),
+        ("responds_to.stance", ""),
+    ];
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 422);
+    let html = answer.text().await.unwrap();
+    assert!(html.contains(r#"id="f-source-name-error""#), "{html}");
+    assert!(html.contains("A named source is required for “Attribution claimed”"));
+    assert!(html.contains(r#"aria-invalid="true""#));
+    assert!(html.contains(r#"value="Officials blame &lt;State X&gt;""#));
+    assert!(html.contains(">Line one\nLine two</textarea>"));
+    assert!(html.contains(r#"value="State X, Fancy Bear""#));
+    assert!(html.contains(r#"<option value="circumstantial" selected>"#));
+    assert_eq!(hidden_field(&html, "id").as_deref(), Some(id.as_str()));
+    assert_eq!(recorded(&app.feed().await), 0);
+
+    fields.retain(|(k, _)| !k.starts_with("source."));
+    fields.extend([
+        ("source.name", "Interior ministry"),
+        ("source.kind", "official_statement"),
+        ("source.url", "https://example.org/statement"),
+    ]);
+    for _ in 0..2 {
+        let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+        assert_eq!(answer.status(), 303);
+        let location = answer.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with(&format!(
+                "/desk/stories/{story}?notice=filed&development={id}"
+            )),
+            "{location}"
+        );
+        assert!(!location.contains("lag=1"), "the views caught up first");
+    }
+    let feed = app.feed().await;
+    assert_eq!(recorded(&feed), 1, "sending it twice filed it once");
+    let development = &feed.last().unwrap()["payload"]["DevelopmentRecorded"]["development"];
+    assert_eq!(development["id"], id.as_str());
+    assert_eq!(development["occurred_at"], "2026-03-01T09:30:00Z");
+    assert_eq!(development["body"], "Line one\nLine two");
+    assert_eq!(development["actors"][1]["name"], "Fancy Bear");
+    assert_eq!(
+        development["source"]["url"],
+        "https://example.org/statement"
+    );
+
+    // The desk shows it at once, with who filed it and a way to the reader page.
+    let page = app
+        .desk_get(
+            Some(&reporter),
+            &format!("/desk/stories/{story}?notice=filed&development={id}"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Officials blame &lt;State X&gt;"));
+    assert!(page.contains("See it on the reader page"));
+    assert!(page.contains("Filed by <strong>Rita Reporter</strong>"));
+
+    // The same id with other content is another filing: the form says so and takes a new id.
+    fields.retain(|(k, _)| *k != "headline");
+    fields.push(("headline", "Something else"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(html.contains("already been filed"));
+    assert_ne!(hidden_field(&html, "id").as_deref(), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn the_story_desk_page_counts_its_subscribers_and_shows_the_whole_history() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let pending = development("update");
+    let rejected = development("statement_issued");
+    app.record(&story, pending.clone()).await.ok(201);
+    app.record(&story, rejected.clone()).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &story,
+        rejected["id"].as_str().unwrap(),
+        "rejection",
+        json!({"reason": "Unsourced rumour"}),
+    )
+    .await
+    .ok(200);
+    for name in ["Ada", "Ben"] {
+        let signup = app
+            .call(
+                reqwest::Method::POST,
+                "/v1/subscribers",
+                None,
+                Some(json!({"name": name})),
+            )
+            .await;
+        let body = signup.ok(201);
+        let (id, token) = (
+            body["id"].as_str().unwrap().to_owned(),
+            body["token"].as_str().unwrap().to_owned(),
+        );
+        app.call(
+            reqwest::Method::POST,
+            &format!("/v1/subscribers/{id}/subscriptions"),
+            Some(&token),
+            Some(json!({"story": story})),
+        )
+        .await
+        .ok(201);
+    }
+    let editor = app.desk_sign_in(&app.editor).await;
+    let p = app.feed().await.len() as i64;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    let html = app
+        .desk_get(Some(&editor), &format!("/desk/stories/{story}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<dt>Subscribers following</dt><dd>2</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("Waiting for review"));
+    assert!(html.contains("Rejected by <strong>Eda Editor</strong>"));
+    assert!(html.contains("Unsourced rumour"));
+    assert!(html.contains(&format!(
+        "/desk/review#dev-{}",
+        pending["id"].as_str().unwrap()
+    )));
+}
+
+/// The visible form controls of a page that have no `<label for>`.
+fn unlabelled_controls(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tag in ["<input ", "<select ", "<textarea "] {
+        for (start, _) in html.match_indices(tag) {
+            let end = start + html[start..].find('>').unwrap();
+            let element = &html[start..end];
+            if element.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id = element
+                .split(r#"id=""#)
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("");
+            if id.is_empty() || !html.contains(&format!(r#"<label for="{id}""#)) {
+                missing.push(element.to_owned());
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_control_on_the_desk_has_a_label() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("attribution_claimed");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.editor, &story, filing).await.ok(201);
+    app.record(&story, development("update")).await.ok(201);
+    let sign_in = app
+        .desk_get(None, "/desk/sign-in")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(unlabelled_controls(&sign_in).is_empty(), "{sign_in}");
+    let editor = app.desk_sign_in(&app.editor).await;
+    let p = app.feed().await.len();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    for path in [
+        "/desk".to_owned(),
+        "/desk/review".to_owned(),
+        format!("/desk/stories/{story}"),
+        format!("/desk/stories/{story}/file"),
+        format!("/desk/stories/{story}/developments/{dev}/correct"),
+        format!("/desk/stories/{story}/developments/{dev}/retract"),
+    ] {
+        let answer = app.desk_get(Some(&editor), &path).await;
+        assert_eq!(answer.status(), 200, "{path}");
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("<form"), "{path} has a form");
+        let missing = unlabelled_controls(&html);
+        assert!(
+            missing.is_empty(),
+            "{path}: controls without a label: {missing:?}"
+        );
+        assert!(
+            html.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+            "{path}"
+        );
+        assert!(
+            html.contains(r##"<a class="skip-link" href="#content">"##),
+            "{path}"
+        );
+    }
+}
+
+// ----- in a browser ------------------------------------------------------------------------------
+
+/// A chromedriver process on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver, or says why the test is skipped (a failure when services are required).
+fn driver() -> Option<Driver> {
+    let (driver, browser) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
+    if !std::path::Path::new(driver).exists() || !std::path::Path::new(browser).exists() {
+        skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--window-size=1200,900"]
+        }),
+    );
+    let mut last_error = None;
+    for _ in 0..50 {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) => last_error = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot start a browser session: {last_error:?}");
+}
+
+/// Saves a screenshot of the whole page (the window grows to the page's height for it).
+async fn screenshot(client: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = client
+        .execute(
+            "return [window.outerWidth, window.outerHeight, document.documentElement.scrollHeight, window.outerHeight - window.innerHeight];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let n = |i: usize| size[i].as_u64().unwrap_or(900) as u32;
+    let (width, height, page, chrome) = (n(0), n(1), n(2), n(3));
+    client
+        .set_window_size(width, (page + chrome).clamp(height, 6000))
+        .await
+        .unwrap();
+    let png = client.screenshot().await.unwrap();
+    client.set_window_size(width, height).await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits for an element (the next page after a form was sent), failing with `what`.
+async fn wait_for(client: &Client, xpath: &str, what: &str) -> fantoccini::elements::Element {
+    match client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(xpath))
+        .await
+    {
+        Ok(element) => element,
+        Err(e) => {
+            let url = client.current_url().await.map(|u| u.to_string());
+            let source = client.source().await.unwrap_or_default();
+            panic!("{what}: {e} (at {url:?})\n{source}");
+        }
+    }
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn choose(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn press(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn value_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn sign_in(client: &Client, base: &str, token: &str) {
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(client, "//input[@id='f-token']", "the desk asks to sign in").await;
+    type_into(client, "#f-token", token).await;
+    press(client, "form[action='/desk/sign-in'] button[type=submit]").await;
+    wait_for(
+        client,
+        "//h1[.='Stories']",
+        "signed in, the desk lists the stories",
+    )
+    .await;
+}
+
+async fn open_story_in_desk(client: &Client, headline: &str, slug: &str, review: bool) {
+    type_into(client, "#f-headline", headline).await;
+    type_into(client, "#f-slug", slug).await;
+    type_into(
+        client,
+        "#f-summary",
+        "A campaign says its email was breached.",
+    )
+    .await;
+    type_into(client, "#f-tags", "elections, cyber").await;
+    if review {
+        press(client, "#f-review-required").await;
+    }
+    press(client, "form[action='/desk/stories'] button[type=submit]").await;
+    wait_for(
+        client,
+        "//div[@role='status' and contains(., 'Story opened')]",
+        "the story is opened",
+    )
+    .await;
+}
+
+const FILE_BUTTON: &str = "form[action$='/developments'] button[type=submit]";
+
+#[tokio::test]
+async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+
+    // The reporter signs in with their token.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(&client, "//input[@id='f-token']", "sign-in page").await;
+    screenshot(&client, "desk-sign-in").await;
+    sign_in(&client, &base, &app.reporter).await;
+
+    // ... opens a story, and files a claim on it.
+    open_story_in_desk(&client, "Campaign reports a hack", "campaign-hack", false).await;
+    client
+        .find(Locator::LinkText("File its first development"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    choose(&client, "#f-kind", "attribution_claimed").await;
+    type_into(
+        &client,
+        "#f-headline",
+        "Officials blame State X for the hack",
+    )
+    .await;
+    type_into(
+        &client,
+        "#f-body",
+        "The interior ministry said the attackers worked for State X.",
+    )
+    .await;
+    type_into(&client, "#f-actor-1", "State X").await;
+    type_into(&client, "#f-source-name", "Interior ministry").await;
+    choose(&client, "#f-source-kind", "official_statement").await;
+    choose(&client, "#f-evidence", "circumstantial").await;
+    press(&client, FILE_BUTTON).await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "the claim is filed and published",
+    )
+    .await;
+
+    // ... files a denial without naming its source: refused, next to the field, nothing lost.
+    press(&client, "a.button[href$='/file']").await;
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    let denial = "State X denies any role in the hack";
+    let body =
+        "A foreign ministry spokesperson called the accusation baseless.\nNo evidence was offered.";
+    choose(&client, "#f-kind", "denial_issued").await;
+    type_into(&client, "#f-headline", denial).await;
+    type_into(&client, "#f-body", body).await;
+    type_into(&client, "#f-actor-1", "State X").await;
+    client
+        .find(Locator::Css("#f-responds-to-development"))
+        .await
+        .unwrap()
+        .select_by(Locator::XPath(
+            ".//option[contains(., 'Officials blame State X')]",
+        ))
+        .await
+        .unwrap();
+    press(&client, FILE_BUTTON).await;
+    wait_for(
+        &client,
+        "//div[contains(@class, 'error-summary')]",
+        "the error summary",
+    )
+    .await;
+    let error = wait_for(
+        &client,
+        "//div[contains(@class, 'field-invalid')][.//input[@id='f-source-name']]/p[@id='f-source-name-error']",
+        "the error is shown next to the source name",
+    )
+    .await;
+    assert!(
+        error
+            .text()
+            .await
+            .unwrap()
+            .contains("A named source is required for “Denial issued”"),
+        "{}",
+        error.text().await.unwrap()
+    );
+    assert_eq!(
+        client
+            .find(Locator::Css("#f-source-name"))
+            .await
+            .unwrap()
+            .attr("aria-invalid")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        value_of(&client, "#f-headline").await,
+        denial,
+        "what was typed is kept"
+    );
+    assert_eq!(value_of(&client, "#f-body").await, body);
+    assert_eq!(value_of(&client, "#f-kind").await, "denial_issued");
+    assert_eq!(value_of(&client, "#f-actor-1").await, "State X");
+    assert!(!value_of(&client, "#f-responds-to-development")
+        .await
+        .is_empty());
+    screenshot(&client, "desk-file-error").await;
+    assert_eq!(
+        recorded(&app.feed().await),
+        1,
+        "the refused filing recorded nothing"
+    );
+
+    // ... fixes it, files it, and sees it on the reader page.
+    type_into(&client, "#f-source-name", "State X foreign ministry").await;
+    choose(&client, "#f-source-kind", "official_statement").await;
+    press(&client, FILE_BUTTON).await;
+    let link = wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "the denial is filed and published",
+    )
+    .await;
+    screenshot(&client, "desk-story-reporter").await;
+    link.click().await.unwrap();
+    wait_for(
+        &client,
+        &format!("//*[@id='timeline']//*[contains(., '{denial}')]"),
+        "the denial is on the reader page",
+    )
+    .await;
+    assert!(client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/stories/campaign-hack"));
+    screenshot(&client, "desk-reader-after-filing").await;
+
+    // ... and files on a story under desk review: it waits for an editor.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(&client, "//h1[.='Stories']", "the desk").await;
+    open_story_in_desk(&client, "Ministry email leak", "ministry-leak", true).await;
+    press(&client, "a.button[href$='/file']").await;
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    choose(&client, "#f-kind", "update").await;
+    type_into(
+        &client,
+        "#f-headline",
+        "Leaked ministry emails appear online",
+    )
+    .await;
+    press(&client, FILE_BUTTON).await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'waits for an editor')]",
+        "the development waits for review",
+    )
+    .await;
+    // The filing form at phone width.
+    client.set_window_size(390, 844).await.unwrap();
+    press(&client, "a.button[href$='/file']").await;
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    screenshot(&client, "desk-file-phone").await;
+    client.set_window_size(1200, 900).await.unwrap();
+    // Reporters are sent away from the review queue.
+    client.goto(&format!("{base}/desk/review")).await.unwrap();
+    wait_for(&client, "//h1[.='For editors only']", "the 403 page").await;
+
+    // The reporter signs out; the editor signs in.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    press(&client, "form.sign-out button").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'You are signed out')]",
+        "signed out",
+    )
+    .await;
+    // The editor signs in with the keyboard alone: type the token, press Enter.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(
+        &client,
+        "//input[@id='f-token']",
+        "the desk asks to sign in",
+    )
+    .await;
+    let field = client.find(Locator::Css("#f-token")).await.unwrap();
+    field
+        .send_keys(&format!("{}\u{E007}", app.editor))
+        .await
+        .unwrap();
+    wait_for(&client, "//h1[.='Stories']", "signed in with the keyboard").await;
+    screenshot(&client, "desk-stories").await;
+
+    // The editor approves the pending development.
+    client
+        .find(Locator::LinkText("Review queue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//article[.//h3[contains(., 'Leaked ministry emails appear online')]]",
+        "the pending development is in the queue",
+    )
+    .await;
+    screenshot(&client, "desk-review").await;
+    press(&client, "form[action$='/approve'] button").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'Approved and published')]",
+        "approved",
+    )
+    .await;
+    wait_for(
+        &client,
+        "//p[contains(@class, 'empty')]",
+        "the queue is empty",
+    )
+    .await;
+    client
+        .goto(&format!("{base}/stories/ministry-leak"))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//*[@id='timeline']//*[contains(., 'Leaked ministry emails appear online')]",
+        "the approved development is on the reader page",
+    )
+    .await;
+
+    // The editor corrects the claim, with a note.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    client
+        .find(Locator::LinkText("Campaign reports a hack"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let correct = wait_for(
+        &client,
+        "//article[.//h3[contains(., 'Officials blame State X')]]//a[starts-with(., 'Correct')]",
+        "the claim's correct link",
+    )
+    .await;
+    correct.click().await.unwrap();
+    wait_for(&client, "//textarea[@id='f-note']", "the correction form").await;
+    let note =
+        "An earlier version named the wrong ministry.\nThe claim came from the foreign ministry.";
+    type_into(&client, "#f-note", note).await;
+    type_into(&client, "#f-changes-source-name", "Foreign ministry").await;
+    screenshot(&client, "desk-correct").await;
+    press(&client, "form[action$='/correct'] button[type=submit]").await;
+    let link = wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'Correction published')]//a[.='See it on the reader page']",
+        "the correction is published",
+    )
+    .await;
+    let history = wait_for(
+        &client,
+        "//article[.//h3[contains(., 'Officials blame State X')]]//li[contains(., 'Corrected by')]",
+        "the desk shows who corrected it",
+    )
+    .await;
+    assert!(history.text().await.unwrap().contains("Eda Editor"));
+    let filed = wait_for(
+        &client,
+        "//article[.//h3[contains(., 'Officials blame State X')]]//li[contains(., 'Filed by')]",
+        "the desk shows who filed it",
+    )
+    .await;
+    assert!(filed.text().await.unwrap().contains("Rita Reporter"));
+    screenshot(&client, "desk-story").await;
+    link.click().await.unwrap();
+    // The reader page refreshes its timeline live, so the element is looked up afresh.
+    let xpath = "//*[@id='timeline']//*[contains(@class, 'correction-note')]";
+    wait_for(&client, xpath, "the correction note is on the reader page").await;
+    let mut shown = String::new();
+    for _ in 0..50 {
+        let text = match client.find(Locator::XPath(xpath)).await {
+            Ok(element) => element.text().await,
+            Err(e) => Err(e),
+        };
+        if let Ok(text) = text {
+            shown = text;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown.trim(), note, "the note is shown exactly as written");
+    screenshot(&client, "desk-reader-correction").await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let pending = development("update");
+    let pending_id = pending["id"].as_str().unwrap().to_owned();
+    app.record(&story, pending).await.ok(201);
+    let published = development("hack_reported");
+    let published_id = published["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.editor, &story, published).await.ok(201);
+    let editor = app.desk_sign_in(&app.editor).await;
+    let before = app.feed().await.len();
+    let action = |dev: &str, what: &str| format!("/desk/stories/{story}/developments/{dev}/{what}");
+
+    // A rejection needs a reason: the queue comes back with the error at that reason field.
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &action(&pending_id, "reject"),
+            &[("csrf", &editor.csrf), ("reason", "  ")],
+        )
+        .await;
+    assert_eq!(answer.status(), 422);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"id="f-reason-{pending_id}-error""#)),
+        "{html}"
+    );
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &action(&pending_id, "reject"),
+            &[("csrf", &editor.csrf), ("reason", "Unsourced rumour")],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/desk/review?notice=rejected"));
+
+    // A correction needs a note and a change; a retraction needs a reason. The correction form
+    // starts from the development as it is; sent back as it came, it changes nothing.
+    let form = app
+        .desk_get(Some(&editor), &action(&published_id, "correct"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains(r#"value="Campaign A says its email was breached""#));
+    let unchanged = [
+        ("csrf", editor.csrf.as_str()),
+        ("changes.headline", "Campaign A says its email was breached"),
+        (
+            "changes.body",
+            "The campaign said attackers had access for three weeks.",
+        ),
+        ("changes.occurred_at", "2026-10-01T09:30"),
+        ("changes.actors", "Campaign A, Fancy Bear"),
+        ("changes.source.name", "Campaign spokesperson"),
+        ("changes.source.kind", "official_statement"),
+        ("changes.source.url", "https://example.org/statement"),
+        ("changes.evidence", "none_provided"),
+    ];
+    for (note, error) in [("", "f-note-error"), ("Nothing changed", "f-changes-error")] {
+        let mut fields = unchanged.to_vec();
+        fields.push(("note", note));
+        let answer = app
+            .desk_post(Some(&editor), &action(&published_id, "correct"), &fields)
+            .await;
+        assert_eq!(answer.status(), 422);
+        let html = answer.text().await.unwrap();
+        assert!(html.contains(&format!(r#"id="{error}""#)), "{html}");
+    }
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &action(&published_id, "retract"),
+            &[("csrf", &editor.csrf), ("reason", "")],
+        )
+        .await;
+    assert_eq!(answer.status(), 422);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"id="f-reason-error""#));
+    assert_eq!(app.feed().await.len(), before + 1, "only the rejection");
+
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &action(&published_id, "retract"),
+            &[
+                ("csrf", &editor.csrf),
+                ("reason", "The campaign withdrew the claim."),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let resource = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None,
+        )
+        .await;
+    let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
+    assert_eq!(timeline.len(), 1, "the rejected one is not shown");
+    assert_eq!(
+        timeline[0]["retraction"]["reason"],
+        "The campaign withdrew the claim."
+    );
+    // Retracted: neither correctable nor retractable any more.
+    for what in ["correct", "retract"] {
+        let answer = app
+            .desk_get(Some(&editor), &action(&published_id, what))
+            .await;
+        assert_eq!(answer.status(), 409, "{what}");
+    }
+
+    // Closing the story stops filings until it is reopened.
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &format!("/desk/stories/{story}/close"),
+            &[("csrf", &editor.csrf)],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let page = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("This story is closed"));
+    assert!(!page.contains("File development</button>"));
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &format!("/desk/stories/{story}/reopen"),
+            &[("csrf", &editor.csrf)],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let page = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("This story is closed"));
+}
+
+#[tokio::test]
+async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    // 20,000 characters of Cyrillic: 40 KB of UTF-8, about 120 KB once URL-encoded.
+    let body = "ж".repeat(20_000);
+    let id = Uuid::new_v4().to_string();
+    let answer = app
+        .desk_post(
+            Some(&reporter),
+            &format!("/desk/stories/{story}/developments"),
+            &[
+                ("csrf", &reporter.csrf),
+                ("id", &id),
+                ("kind", "update"),
+                ("headline", "Долгий текст"),
+                ("body", &body),
+                ("occurred_at", ""),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let recorded = &feed.last().unwrap()["payload"]["DevelopmentRecorded"]["development"];
+    assert_eq!(recorded["body"].as_str().unwrap().chars().count(), 20_000);
+}
