@@ -203,8 +203,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     {
         // Printed, not logged: this is the only time the secret exists in the clear.
         println!(
-            "\nFirst start: created an admin token. It is shown only this once — keep it safe.\n\n    {token}\n\nUse it from a terminal:\n    export NEWSROOM_TOKEN={token}\n    newsroom story open --slug campaign-hack --headline \"Campaign reports a hack\"\n    newsroom token create --role reporter --name \"Your Name\"\n",
-            token = admin.token
+            "\nFirst start: created an admin token. It is shown only this once — keep it safe.\n\n    {token}\n\nSign in with it at the desk, {desk}, or use it from a terminal:\n    export NEWSROOM_TOKEN={token}\n    newsroom story open --slug campaign-hack --headline \"Campaign reports a hack\"\n    newsroom token create --role reporter --name \"Your Name\"\n",
+            token = admin.token,
+            desk = format_args!("http://{}/desk", app.local_addr()),
         );
     }
     tracing::info!(

@@ -228,7 +228,12 @@ impl ReadState {
 }
 
 /// Answers `body` with an ETag; a matching `If-None-Match` gets a 304.
-fn cached(headers: &HeaderMap, etag: String, content_type: &'static str, body: String) -> Response {
+fn cached(
+    headers: &HeaderMap,
+    etag: String,
+    content_type: &'static str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
     let etag = format!("\"{etag}\"");
     let matches = headers
         .get(header::IF_NONE_MATCH)
@@ -237,7 +242,7 @@ fn cached(headers: &HeaderMap, etag: String, content_type: &'static str, body: S
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -457,9 +462,19 @@ async fn story_json(
 ) -> ReadResult {
     let params = ReadParams::parse(query, &["as_of", "since", "min_position"])?;
     state.reach(params.int("min_position")?).await?;
-    let id = state.resolve(&id).await?;
     let as_of = params.as_of()?;
-    if let Some(since) = params.int("since")? {
+    let since = params.int("since")?;
+    if as_of.is_none() && since.is_none() {
+        // The common read: the stored body, one query, usually from memory.
+        let (_, position, body) = state
+            .views
+            .story_body_by(id.clone())
+            .await?
+            .ok_or_else(|| Problem::not_found(format!("no story `{id}`")))?;
+        return Ok(cached(&headers, format!("s{position}"), JSON, body));
+    }
+    let id = state.resolve(&id).await?;
+    if let Some(since) = since {
         if as_of.is_some() {
             return Err(
                 Problem::bad_request(Some("since"), "use `since` or `as_of`, not both").into(),
@@ -477,17 +492,9 @@ async fn story_json(
         })?;
         return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
     }
-    if as_of.is_some() {
-        let view = state.story_view(id, as_of).await?;
-        let body = json_string(&StoryResource::of(&view))?;
-        return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
-    }
-    let (position, body) = state
-        .views
-        .story_body(id)
-        .await?
-        .ok_or_else(|| Problem::not_found("no such story"))?;
-    Ok(cached(&headers, format!("s{position}"), JSON, body))
+    let view = state.story_view(id, as_of).await?;
+    let body = json_string(&StoryResource::of(&view))?;
+    Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
 }
 
 #[derive(Serialize)]

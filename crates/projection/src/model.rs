@@ -405,15 +405,24 @@ impl StoryView {
 
     /// Every visible claim of attribution with the published responses pointing at it.
     pub fn claims(&self) -> Vec<ClaimEntry> {
-        self.timeline()
-            .into_iter()
+        let timeline = self.timeline();
+        // Responses by the development they answer, in timeline order: one pass, not one per claim.
+        let mut answers: std::collections::HashMap<Uuid, Vec<&DevelopmentView>> =
+            std::collections::HashMap::new();
+        for d in &timeline {
+            if let Some(link) = d.responds_to {
+                answers.entry(link.development).or_default().push(d);
+            }
+        }
+        timeline
+            .iter()
             .filter(|d| d.kind == DevelopmentKind::AttributionClaimed)
             .map(|claim| {
-                let responses: Vec<DevelopmentView> = self
-                    .timeline()
+                let responses: Vec<DevelopmentView> = answers
+                    .get(&claim.id)
                     .into_iter()
-                    .filter(|r| r.responds_to.is_some_and(|l| l.development == claim.id))
-                    .cloned()
+                    .flatten()
+                    .map(|r| (*r).clone())
                     .collect();
                 let counted = responses
                     .iter()
@@ -437,7 +446,7 @@ impl StoryView {
                     }
                 };
                 ClaimEntry {
-                    claim: claim.clone(),
+                    claim: (*claim).clone(),
                     status,
                     responses,
                 }

@@ -670,7 +670,10 @@ fn layout(title: &str, head: Markup, live: Option<&Live<'_>>, content: Markup) -
                 header.masthead {
                     div.masthead-inner {
                         a.masthead-title href="/" { (SITE_NAME) }
-                        p.masthead-tagline { "Running stories, development by development" }
+                        p.masthead-tagline {
+                            "Running stories, development by development · "
+                            a href="/desk" { "Newsroom desk" }
+                        }
                     }
                 }
                 main #content .page {

@@ -6,7 +6,11 @@
 //! API body) and `actors` (one row per actor × visible development). A view whose schema version
 //! differs from the code's is rebuilt from the log on start.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
 
 use newsroom_command::{DbError, SqliteDb, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -115,10 +119,22 @@ fn migrations() -> Migrations<'static> {
     )])
 }
 
+/// Rendered story bodies kept in memory, with the position each reflects.
+type BodyCache = Arc<Mutex<lru::LruCache<Uuid, (i64, Bytes)>>>;
+
 /// The views' database. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ViewStore {
     db: SqliteDb,
+    bodies: BodyCache,
+}
+
+impl std::fmt::Debug for ViewStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewStore")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a stored view's checkpoint says.
@@ -133,7 +149,12 @@ impl ViewStore {
         // Views can always be rebuilt from the log: losing the last commits on power loss only
         // means applying them again.
         let db = SqliteDb::open(path, &migrations(), Synchronous::Normal, 8)?;
-        let store = Self { db };
+        let store = Self {
+            db,
+            bodies: Arc::new(Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(256).expect("non-zero"),
+            ))),
+        };
         store.create_missing_tables()?;
         Ok(store)
     }
@@ -224,14 +245,43 @@ impl ViewStore {
         self.read(move |c| load_story(c, id)).await
     }
 
-    /// A story's rendered API body and the position it reflects.
-    pub async fn story_body(&self, id: Uuid) -> Result<Option<(i64, String)>, ViewError> {
+    /// A story's rendered API body, by id or slug, with the story's id and the position the body
+    /// reflects. Bodies are kept in memory while their story is unchanged, so a hot story is
+    /// served without copying its body out of SQLite.
+    pub async fn story_body_by(
+        &self,
+        id_or_slug: String,
+    ) -> Result<Option<(Uuid, i64, Bytes)>, ViewError> {
+        let cache = self.bodies.clone();
         self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT position, body FROM stories WHERE id = ?1")?
-                    .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?,
-            )
+            let row: Option<(String, i64)> = c
+                .prepare_cached("SELECT id, position FROM stories WHERE id = ?1 OR slug = ?1")?
+                .query_row([&id_or_slug], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((id, position)) = row else {
+                return Ok(None);
+            };
+            let Ok(uuid) = Uuid::parse_str(&id) else {
+                return Ok(None);
+            };
+            if let Some((at, body)) = cache.lock().expect("body cache").get(&uuid) {
+                if *at == position {
+                    return Ok(Some((uuid, position, body.clone())));
+                }
+            }
+            let body: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT position, CAST(body AS BLOB) FROM stories WHERE id = ?1")?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((position, body)) = body else {
+                return Ok(None);
+            };
+            let body = Bytes::from(body);
+            cache
+                .lock()
+                .expect("body cache")
+                .put(uuid, (position, body.clone()));
+            Ok(Some((uuid, position, body)))
         })
         .await
     }
