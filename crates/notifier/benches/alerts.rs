@@ -1,0 +1,2010 @@
+//! Alerts load benchmark: how much matching costs, how fast one alert arrives, how fast a flash
+//! alert fans out.
+//!
+//! A custom-harness binary (`cargo bench -p newsroom-notifier --bench alerts`) that prints a
+//! Markdown report on stdout (progress goes to stderr). Every figure is compared with a baseline
+//! measured in the same run.
+//!
+//! 1. Matching cost: `SubscriptionIndex::matching` for random developments against 100,000
+//!    subscriptions, against a linear scan of the same subscriptions with `Subscription::matches`.
+//! 2. End-to-end latency: the whole app (`Newsroom::build`, as the end-to-end tests start it),
+//!    one webhook subscriber following one story, a steady rate of `POST …/developments`:
+//!    from the POST's answer to the alert's arrival at a real axum receiver on loopback. Baseline:
+//!    plain HTTP POSTs of an alert-sized body straight to the same receiver, at the same rate.
+//!    Then the same on a story grown to 5,000 developments, at 10 developments/s.
+//! 3. Fan-out: 10,000 webhook subscribers (spread over 10 loopback receivers) following one
+//!    story, one `flash` development: alerts/s and the time until the last alert arrives.
+//!
+//! Scale with `BENCH_SUBSCRIPTIONS` (default 100,000), `BENCH_TARGETS` (default 10,000),
+//! `BENCH_RATE` (developments/s, default 50), `BENCH_SECONDS` (default 10), `BENCH_FANOUT`
+//! (default 10,000), `BENCH_RECEIVERS` (default 10), `BENCH_LONG_STORY` (developments on the
+//! long story of section 2, default 5,000; 0 skips it); `BENCH_SECTIONS=1,3` runs only some.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::error::Error;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use newsroom::{Newsroom, NewsroomSettings};
+use newsroom_command::{Settings, Synchronous};
+use newsroom_domain::{DevelopmentKind, Role, Urgency};
+use newsroom_notifier::index::{Delivery, Subscription, SubscriptionIndex, Target};
+use newsroom_notifier::store::parse_ts;
+use newsroom_notifier::{NotifierSettings, NotifierStore, RetryPolicy, SystemClock};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+type Res<T> = Result<T, BoxError>;
+
+const STORIES: usize = 10_000;
+const ACTORS: usize = 5_000;
+const TAGS: usize = 500;
+const EVERYTHING_CAP: usize = 500;
+/// Developments filed (and alerted) before the latency measurement, unrecorded.
+const WARM_UP: usize = 20;
+/// Requests kept in flight while signing the fan-out's subscribers up.
+const SETUP_IN_FLIGHT: usize = 32;
+
+#[derive(Debug, Clone)]
+struct Config {
+    subscriptions: usize,
+    targets: usize,
+    rate: f64,
+    seconds: f64,
+    fanout: usize,
+    long_story: usize,
+    receivers: usize,
+    sections: Vec<u8>,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        let sections = std::env::var("BENCH_SECTIONS")
+            .ok()
+            .map(|s| {
+                s.split(',')
+                    .filter_map(|p| p.trim().parse::<u8>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![1, 2, 3]);
+        Self {
+            subscriptions: (env_num("BENCH_SUBSCRIPTIONS", 100_000.0) as usize).max(100),
+            targets: (env_num("BENCH_TARGETS", 10_000.0) as usize).max(10),
+            rate: env_num("BENCH_RATE", 50.0).clamp(1.0, 10_000.0),
+            seconds: env_num("BENCH_SECONDS", 10.0).max(0.5),
+            fanout: (env_num("BENCH_FANOUT", 10_000.0) as usize).max(1),
+            long_story: std::env::var("BENCH_LONG_STORY")
+                .ok()
+                .and_then(|v| v.trim().replace('_', "").parse::<usize>().ok())
+                .unwrap_or(5_000),
+            receivers: (env_num("BENCH_RECEIVERS", 10.0) as usize).max(1),
+            sections,
+        }
+    }
+
+    fn runs(&self, section: u8) -> bool {
+        self.sections.contains(&section)
+    }
+}
+
+fn env_num(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(default)
+}
+
+/// Microseconds, 1 µs to 10 min, 3 significant figures.
+fn histogram_us() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Nanoseconds, 1 ns to 100 s.
+fn histogram_ns() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn record_us(h: &mut Histogram<u64>, d: Duration) {
+    h.saturating_record((d.as_micros() as u64).max(1));
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "n/a".to_owned())
+}
+
+// =============================================================================================
+// 1. Matching cost
+
+#[derive(Debug, Default)]
+struct Mix {
+    story: usize,
+    story_and_kind: usize,
+    actor: usize,
+    actor_and_kind: usize,
+    kind: usize,
+    tag: usize,
+    everything: usize,
+}
+
+#[derive(Debug)]
+struct MatchRun {
+    mix: Mix,
+    subscribers: usize,
+    targets: usize,
+    full: Pair,
+    selective: Pair,
+    load: (String, String),
+}
+
+/// What a random development offers to match, owned (a `Target` borrows from it).
+struct TargetData {
+    story: Uuid,
+    tags: Vec<String>,
+    kind: DevelopmentKind,
+    actors: Vec<String>,
+    urgency: Urgency,
+}
+
+fn min_urgency(rng: &mut StdRng) -> Urgency {
+    match rng.gen_range(0..10) {
+        0..=6 => Urgency::Routine,
+        7 | 8 => Urgency::Priority,
+        _ => Urgency::Flash,
+    }
+}
+
+fn matching_cost(cfg: &Config) -> MatchRun {
+    let load_start = load_average();
+    let mut rng = StdRng::seed_from_u64(0x6e65_7773_726f_6f6d);
+    let stories: Vec<Uuid> = (0..STORIES).map(|_| Uuid::from_u128(rng.gen())).collect();
+    let actors: Vec<String> = (0..ACTORS).map(|i| format!("actor {i}")).collect();
+    let tags: Vec<String> = (0..TAGS).map(|i| format!("tag-{i}")).collect();
+    let kinds = DevelopmentKind::ALL;
+
+    let n = cfg.subscriptions;
+    let everything = (n / 20).min(EVERYTHING_CAP);
+    let actor_n = n * 30 / 100;
+    let kind_n = n * 15 / 100;
+    let tag_n = n / 10;
+    // The share "everything" gives up beyond its cap goes to story subscriptions.
+    let story_n = n - everything - actor_n - kind_n - tag_n;
+    let subscriber_count = (n / 3).max(1);
+    let mut mix = Mix::default();
+    let mut subs = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = Subscription {
+            id: format!("sub-{i}"),
+            subscriber_id: format!("subscriber-{}", rng.gen_range(0..subscriber_count)),
+            story: None,
+            actor_key: None,
+            kind: None,
+            tag: None,
+            min_urgency: min_urgency(&mut rng),
+            delivery: Delivery::Immediate,
+        };
+        if i < story_n {
+            s.story = Some(*stories.choose(&mut rng).expect("stories"));
+            // A quarter follow only one kind of development on their story.
+            if rng.gen_range(0..4) == 0 {
+                s.kind = Some(*kinds.choose(&mut rng).expect("kinds"));
+                mix.story_and_kind += 1;
+            } else {
+                mix.story += 1;
+            }
+        } else if i < story_n + actor_n {
+            s.actor_key = Some(actors.choose(&mut rng).expect("actors").clone());
+            if rng.gen_range(0..5) == 0 {
+                s.kind = Some(*kinds.choose(&mut rng).expect("kinds"));
+                mix.actor_and_kind += 1;
+            } else {
+                mix.actor += 1;
+            }
+        } else if i < story_n + actor_n + kind_n {
+            s.kind = Some(*kinds.choose(&mut rng).expect("kinds"));
+            mix.kind += 1;
+        } else if i < story_n + actor_n + kind_n + tag_n {
+            s.tag = Some(tags.choose(&mut rng).expect("tags").clone());
+            mix.tag += 1;
+        } else {
+            mix.everything += 1;
+        }
+        subs.push(s);
+    }
+
+    let data: Vec<TargetData> = (0..cfg.targets)
+        .map(|_| {
+            let (n_tags, n_actors) = (rng.gen_range(1..=3), rng.gen_range(1..=3));
+            TargetData {
+                story: *stories.choose(&mut rng).expect("stories"),
+                tags: tags.choose_multiple(&mut rng, n_tags).cloned().collect(),
+                kind: *kinds.choose(&mut rng).expect("kinds"),
+                actors: actors
+                    .choose_multiple(&mut rng, n_actors)
+                    .cloned()
+                    .collect(),
+                urgency: match rng.gen_range(0..10) {
+                    0..=5 => Urgency::Routine,
+                    6..=8 => Urgency::Priority,
+                    _ => Urgency::Flash,
+                },
+            }
+        })
+        .collect();
+    let targets: Vec<Target<'_>> = data
+        .iter()
+        .map(|d| Target {
+            story: d.story,
+            tags: &d.tags,
+            kind: d.kind,
+            actor_keys: d.actors.iter().map(String::as_str).collect(),
+            urgency: d.urgency,
+        })
+        .collect();
+
+    let full = index_vs_scan(&subs, &targets);
+    // The same without the broad subscriptions (kind only, everything): what the index costs
+    // when what it looks up is selective.
+    let selective: Vec<Subscription> = subs
+        .into_iter()
+        .filter(|s| s.story.is_some() || s.actor_key.is_some() || s.tag.is_some())
+        .collect();
+    let selective = index_vs_scan(&selective, &targets);
+    MatchRun {
+        mix,
+        subscribers: subscriber_count,
+        targets: targets.len(),
+        full,
+        selective,
+        load: (load_start, load_average()),
+    }
+}
+
+/// Index and linear scan over the same subscriptions, for the same developments.
+#[derive(Debug)]
+struct Pair {
+    subscriptions: usize,
+    build: Duration,
+    indexed: Histogram<u64>,
+    indexed_total: Duration,
+    linear: Histogram<u64>,
+    linear_total: Duration,
+    /// Subscriptions in the buckets a development looks up (what `matching` checks).
+    candidates: u64,
+    matches: u64,
+    max_matches: usize,
+    distinct_subscribers: u64,
+    mismatches: usize,
+}
+
+impl Pair {
+    fn mean_indexed_ns(&self) -> f64 {
+        self.indexed_total.as_nanos() as f64 / self.indexed.len().max(1) as f64
+    }
+    fn mean_linear_ns(&self) -> f64 {
+        self.linear_total.as_nanos() as f64 / self.linear.len().max(1) as f64
+    }
+}
+
+/// Each development is matched by the index and by the scan, in alternating blocks of 100
+/// developments, so that both see the same machine load while each keeps its caches warm
+/// within a block. Every result of the index is checked against the scan's.
+fn index_vs_scan(subs: &[Subscription], targets: &[Target<'_>]) -> Pair {
+    let started = Instant::now();
+    let mut index = SubscriptionIndex::default();
+    for s in subs {
+        index.insert(s.clone());
+    }
+    let build = started.elapsed();
+    assert_eq!(index.len(), subs.len());
+
+    // Bucket sizes, filed as `index.rs` files them (most selective filter first).
+    let mut by_story: HashMap<Uuid, u64> = HashMap::new();
+    let mut by_actor: HashMap<&str, u64> = HashMap::new();
+    let mut by_kind: HashMap<DevelopmentKind, u64> = HashMap::new();
+    let mut by_tag: HashMap<&str, u64> = HashMap::new();
+    let mut everything = 0u64;
+    for s in subs {
+        if let Some(story) = s.story {
+            *by_story.entry(story).or_default() += 1;
+        } else if let Some(actor) = &s.actor_key {
+            *by_actor.entry(actor).or_default() += 1;
+        } else if let Some(kind) = s.kind {
+            *by_kind.entry(kind).or_default() += 1;
+        } else if let Some(tag) = &s.tag {
+            *by_tag.entry(tag).or_default() += 1;
+        } else {
+            everything += 1;
+        }
+    }
+
+    // Warm-up (caches, allocator), unrecorded.
+    for t in targets.iter().take(1_000) {
+        black_box(index.matching(black_box(t)));
+        black_box(subs.iter().filter(|s| s.matches(t)).count());
+    }
+
+    let mut run = Pair {
+        subscriptions: subs.len(),
+        build,
+        indexed: histogram_ns(),
+        indexed_total: Duration::ZERO,
+        linear: histogram_ns(),
+        linear_total: Duration::ZERO,
+        candidates: 0,
+        matches: 0,
+        max_matches: 0,
+        distinct_subscribers: 0,
+        mismatches: 0,
+    };
+    for block in targets.chunks(100) {
+        let mut found_sets = Vec::with_capacity(block.len());
+        for t in block {
+            let started = Instant::now();
+            let found = index.matching(black_box(t));
+            let elapsed = started.elapsed();
+            run.indexed_total += elapsed;
+            run.indexed
+                .saturating_record((elapsed.as_nanos() as u64).max(1));
+            run.matches += found.len() as u64;
+            run.max_matches = run.max_matches.max(found.len());
+            run.distinct_subscribers += found
+                .iter()
+                .map(|s| s.subscriber_id.as_str())
+                .collect::<HashSet<_>>()
+                .len() as u64;
+            let mut ids: Vec<&str> = found.iter().map(|s| s.id.as_str()).collect();
+            ids.sort_unstable();
+            found_sets.push(ids);
+            run.candidates += by_story.get(&t.story).copied().unwrap_or(0)
+                + by_kind.get(&t.kind).copied().unwrap_or(0)
+                + everything
+                + t.actor_keys
+                    .iter()
+                    .map(|a| by_actor.get(a).copied().unwrap_or(0))
+                    .sum::<u64>()
+                + t.tags
+                    .iter()
+                    .map(|g| by_tag.get(g.as_str()).copied().unwrap_or(0))
+                    .sum::<u64>();
+        }
+        for (t, expected) in block.iter().zip(&found_sets) {
+            let started = Instant::now();
+            let found: Vec<&Subscription> =
+                subs.iter().filter(|s| s.matches(black_box(t))).collect();
+            let elapsed = started.elapsed();
+            run.linear_total += elapsed;
+            run.linear
+                .saturating_record((elapsed.as_nanos() as u64).max(1));
+            let mut ids: Vec<&str> = found.iter().map(|s| s.id.as_str()).collect();
+            ids.sort_unstable();
+            if &ids != expected {
+                run.mismatches += 1;
+            }
+        }
+    }
+    run
+}
+
+// =============================================================================================
+// The app, a webhook receiver, and the HTTP calls the tests make
+
+/// The whole newsroom, running in a task of this process.
+struct App {
+    base: String,
+    client: reqwest::Client,
+    reporter: String,
+    notifier: NotifierStore,
+    dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+/// Starts newsroom the way `tests/lib.rs` `spawn_app_with` does: port 0, files in a temporary
+/// directory, the log with `synchronous = NORMAL` (the notifier's queue is always FULL),
+/// webhooks allowed to reach 127.0.0.1, the system clock.
+async fn start_app() -> Res<App> {
+    let dir = tempfile::tempdir()?;
+    let settings = NewsroomSettings {
+        command: Settings {
+            listen: "127.0.0.1:0".into(),
+            database_path: dir.path().join("newsroom.db"),
+            synchronous: Synchronous::Normal,
+            ..Settings::default()
+        },
+        views_path: dir.path().join("views.db"),
+        notifier: NotifierSettings {
+            path: dir.path().join("notifier.db"),
+            public_url: "http://newsroom.test".into(),
+            smtp_url: None,
+            mail_from: "alerts@newsroom.test".into(),
+            nats_url: None,
+            webhook_allowlist: "127.0.0.1".into(),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(400),
+                lease: Duration::from_secs(5),
+                disable_after: chrono::Duration::hours(24),
+                timeout: Duration::from_secs(5),
+            },
+            digest_every: Duration::from_millis(50),
+        },
+        clock: Arc::new(SystemClock),
+    };
+    let app = Newsroom::build(settings).await?;
+    let base = format!("http://{}", app.local_addr());
+    let notifier = app.notifier_store().clone();
+    let tokens = app.state().tokens.clone();
+    tokens
+        .bootstrap_admin()
+        .await?
+        .ok_or("a fresh store already had an admin")?;
+    let reporter = tokens
+        .create(Role::Reporter, "Bench Reporter".into())
+        .await?
+        .token;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .map_err(|e| format!("{e:#}"))
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    Ok(App {
+        base,
+        client,
+        reporter,
+        notifier,
+        dir,
+        stop,
+        server,
+    })
+}
+
+impl App {
+    async fn shutdown(self) -> Res<()> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(10), self.server).await {
+            Ok(joined) => joined?.map_err(BoxError::from)?,
+            Err(_) => eprintln!("  the app did not stop within 10 s; leaving it"),
+        }
+        drop(self.dir);
+        Ok(())
+    }
+
+    async fn call(&self, path: &str, token: Option<&str>, body: Value) -> Res<Value> {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            return Err(format!("POST {path}: {status}: {text}").into());
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    async fn open_story(&self) -> Res<String> {
+        let slug = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let body = json!({
+            "slug": slug,
+            "headline": "Campaign reports a hack",
+            "summary": "A campaign says its email was breached.",
+            "tags": ["elections", "cyber"],
+            "review_required": false,
+        });
+        let answer = self.call("/v1/stories", Some(&self.reporter), body).await?;
+        Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
+    }
+
+    /// Signs a subscriber up, gives it a webhook to `url` and a subscription to `story`.
+    async fn webhook_subscriber(&self, url: &str, story: &str) -> Res<()> {
+        let signed = self
+            .call("/v1/subscribers", None, json!({"name": "Wire desk"}))
+            .await?;
+        let id = signed["id"].as_str().ok_or("no subscriber id")?;
+        let token = signed["token"].as_str().ok_or("no subscriber token")?;
+        self.call(
+            &format!("/v1/subscribers/{id}/endpoints"),
+            Some(token),
+            json!({"kind": "webhook", "url": url}),
+        )
+        .await?;
+        self.call(
+            &format!("/v1/subscribers/{id}/subscriptions"),
+            Some(token),
+            json!({"story": story}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The size of the matcher's stored fold of `story` (`notify_stories.doc`), in bytes.
+    async fn story_doc_bytes(&self, story: &str) -> Res<i64> {
+        let story = story.to_owned();
+        Ok(self
+            .notifier
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT COALESCE(MAX(length(doc)), 0) FROM notify_stories WHERE id = ?1",
+                    [story],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?)
+    }
+
+    /// What the matcher pays per batch for the stored fold of `story`: parsing it and writing it
+    /// back out (median of 5 each), as `matcher.rs` does (`serde_json` text ⇄ `StoryView`).
+    async fn doc_cost(&self, story: &str) -> Res<DocCost> {
+        let story = story.to_owned();
+        let doc: String = self
+            .notifier
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT doc FROM notify_stories WHERE id = ?1",
+                    [story],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?;
+        tokio::task::spawn_blocking(move || -> Res<DocCost> {
+            let (mut parse, mut write) = (Vec::new(), Vec::new());
+            for _ in 0..5 {
+                let started = Instant::now();
+                let view: newsroom_projection::StoryView = serde_json::from_str(&doc)?;
+                parse.push(started.elapsed());
+                let started = Instant::now();
+                black_box(serde_json::to_string(&view)?);
+                write.push(started.elapsed());
+            }
+            parse.sort();
+            write.sort();
+            Ok(DocCost {
+                bytes: doc.len(),
+                parse: parse[2],
+                serialise: write[2],
+            })
+        })
+        .await?
+    }
+
+    /// The matcher's checkpoint, read from the queue's database.
+    async fn matcher_checkpoint(&self) -> Res<i64> {
+        Ok(self
+            .notifier
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?)
+    }
+}
+
+/// A development as the tests file it, with a fresh id.
+fn development(id: Uuid, urgency: &str) -> Value {
+    json!({
+        "id": id,
+        "kind": "statement_issued",
+        "headline": "Campaign A says its email was breached",
+        "body": "The campaign said attackers had access for three weeks.",
+        "occurred_at": "2026-10-01T09:30:00Z",
+        "actors": ["Campaign A", "Fancy Bear"],
+        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
+        "evidence": "none_provided",
+        "urgency": urgency,
+    })
+}
+
+/// One `POST …/developments`, timed.
+#[derive(Debug, Clone)]
+struct Posted {
+    development: String,
+    sent: Instant,
+    returned: Instant,
+    returned_wall: DateTime<Utc>,
+    position: Option<i64>,
+    error: Option<String>,
+}
+
+async fn post_development(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    story: String,
+    urgency: &'static str,
+) -> Posted {
+    let id = Uuid::new_v4();
+    let body = development(id, urgency);
+    let sent = Instant::now();
+    let result = client
+        .post(format!("{base}/v1/stories/{story}/developments"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await;
+    // The POST has returned when its whole answer has arrived.
+    let (position, error) = match result {
+        Ok(r) if r.status() == StatusCode::CREATED => match r.bytes().await {
+            Ok(b) => (
+                serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["position"].as_i64()),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Ok(r) => {
+            let status = r.status();
+            (
+                None,
+                Some(format!("{status}: {}", r.text().await.unwrap_or_default())),
+            )
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Posted {
+        development: id.to_string(),
+        sent,
+        returned: Instant::now(),
+        returned_wall: Utc::now(),
+        position,
+        error,
+    }
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Arrival {
+    webhook_id: String,
+    development: Option<String>,
+    at: Instant,
+    wall: DateTime<Utc>,
+    receiver: usize,
+}
+
+/// What every receiver records into.
+#[derive(Clone, Default)]
+struct Sink {
+    arrivals: Arc<Mutex<Vec<Arrival>>>,
+    count: Arc<AtomicUsize>,
+    /// The first alert's body, to give the baseline the same size of request.
+    sample: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl Sink {
+    fn arrivals(&self) -> Vec<Arrival> {
+        self.arrivals.lock().expect("arrivals lock").clone()
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+struct Receiver {
+    number: usize,
+    sink: Sink,
+}
+
+/// Records the arrival instant before anything else; the body has been read in full by then.
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let at = Instant::now();
+    let wall = Utc::now();
+    let webhook_id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let development = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned));
+    if webhook_id.starts_with("msg_") {
+        let mut sample = r.sink.sample.lock().expect("sample lock");
+        if sample.is_none() {
+            *sample = Some(body.to_vec());
+        }
+    }
+    r.sink
+        .arrivals
+        .lock()
+        .expect("arrivals lock")
+        .push(Arrival {
+            webhook_id,
+            development,
+            at,
+            wall,
+            receiver: r.number,
+        });
+    r.sink.count.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK
+}
+
+/// `n` receivers on 127.0.0.1:0, all recording into one sink; their URLs.
+async fn start_receivers(
+    n: usize,
+    sink: &Sink,
+) -> Res<(Vec<String>, Vec<tokio::task::JoinHandle<()>>)> {
+    let mut urls = Vec::with_capacity(n);
+    let mut servers = Vec::with_capacity(n);
+    for number in 0..n {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        urls.push(format!("http://{}/hooks/newsroom", listener.local_addr()?));
+        let app = Router::new()
+            .route("/hooks/newsroom", post(receive))
+            .with_state(Receiver {
+                number,
+                sink: sink.clone(),
+            });
+        servers.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("  receiver {number} failed: {e}");
+            }
+        }));
+    }
+    Ok((urls, servers))
+}
+
+/// Waits until `progress()` reaches `goal`; gives up after `idle` without progress or `cap`.
+async fn wait_for(
+    goal: usize,
+    idle: Duration,
+    cap: Duration,
+    progress: impl Fn() -> usize,
+) -> bool {
+    let started = Instant::now();
+    let (mut last, mut last_change) = (progress(), Instant::now());
+    loop {
+        let now = progress();
+        if now >= goal {
+            return true;
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        }
+        if last_change.elapsed() > idle || started.elapsed() > cap {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Starts `rate × seconds` calls of `f` on a fixed schedule (open loop: a slow call does not
+/// delay the next), each in its own task; their results in order.
+async fn paced<T, Fut>(rate: f64, seconds: f64, f: impl Fn(usize) -> Fut) -> Res<Vec<T>>
+where
+    T: Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let n = (rate * seconds).round().max(1.0) as usize;
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let start = tokio::time::Instant::now() + Duration::from_millis(5);
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        tokio::time::sleep_until(start + period.mul_f64(i as f64)).await;
+        tasks.push(tokio::spawn(f(i)));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await?);
+    }
+    Ok(out)
+}
+
+/// Signed milliseconds from `a` to `b`.
+fn ms_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+}
+
+/// Nearest-rank percentile of (unsorted) signed values.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+// =============================================================================================
+// 2. End-to-end latency
+
+#[derive(Debug)]
+struct BaselineRun {
+    rtt: Histogram<u64>,
+    requests: usize,
+    errors: usize,
+}
+
+/// Plain POSTs of `body` straight to the receiver, at the run's rate.
+async fn baseline(url: &str, body: Vec<u8>, cfg: &Config, tag: &str) -> Res<BaselineRun> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let body = Bytes::from(body);
+    let signature = format!("v1,{}", "A".repeat(44));
+    let results = paced(cfg.rate, cfg.seconds, |i| {
+        let (client, url, body, signature) = (
+            client.clone(),
+            url.to_owned(),
+            body.clone(),
+            signature.clone(),
+        );
+        let id = format!("base_{tag}_{i:08}");
+        async move {
+            let sent = Instant::now();
+            let result = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", Utc::now().timestamp().to_string())
+                .header("webhook-signature", signature)
+                .body(body)
+                .send()
+                .await;
+            let ok = match result {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            };
+            (ok, sent.elapsed())
+        }
+    })
+    .await?;
+    let mut run = BaselineRun {
+        rtt: histogram_us(),
+        requests: results.len(),
+        errors: 0,
+    };
+    for (ok, rtt) in results {
+        if ok {
+            record_us(&mut run.rtt, rtt);
+        } else {
+            run.errors += 1;
+        }
+    }
+    Ok(run)
+}
+
+#[derive(Debug)]
+struct LatencyRun {
+    baseline_before: BaselineRun,
+    baseline_after: BaselineRun,
+    baseline: Histogram<u64>,
+    alert: Histogram<u64>,
+    command: Histogram<u64>,
+    posted: usize,
+    post_errors: usize,
+    missing: usize,
+    early: usize,
+    duplicates: usize,
+    retried: usize,
+    alert_bytes: usize,
+    /// One-row SQLite commits (WAL, `synchronous = FULL`) beside the queue's file.
+    commit: Histogram<u64>,
+    /// The matcher's stored fold of the story, before and after the measured run (bytes).
+    doc_bytes: (i64, i64),
+    /// The same fold's parse and serialise cost at the end.
+    doc_cost: Option<DocCost>,
+    /// Alert latency (ms) of the first and the last fifth of the measured developments.
+    drift: (Vec<f64>, Vec<f64>),
+    long: Option<LongStory>,
+    /// Signed ms per stage: (label, values).
+    stages: Vec<(&'static str, Vec<f64>)>,
+    load: (String, String),
+}
+
+async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
+    let load_start = load_average();
+    let app = start_app().await?;
+    let sink = Sink::default();
+    let (urls, servers) = start_receivers(1, &sink).await?;
+    let story = app.open_story().await?;
+    app.webhook_subscriber(&urls[0], &story).await?;
+
+    eprintln!("  warm-up: {WARM_UP} developments");
+    let warm = paced(cfg.rate, WARM_UP as f64 / cfg.rate, |_| {
+        post_development(
+            app.client.clone(),
+            app.base.clone(),
+            app.reporter.clone(),
+            story.clone(),
+            "priority",
+        )
+    })
+    .await?;
+    if let Some(e) = warm.iter().find_map(|p| p.error.clone()) {
+        return Err(format!("warm-up POST failed: {e}").into());
+    }
+    if !wait_for(
+        WARM_UP,
+        Duration::from_secs(20),
+        Duration::from_secs(60),
+        || sink.count(),
+    )
+    .await
+    {
+        return Err(format!("only {} of {WARM_UP} warm-up alerts arrived", sink.count()).into());
+    }
+    let sample = sink
+        .sample
+        .lock()
+        .expect("sample lock")
+        .clone()
+        .ok_or("no alert body seen")?;
+
+    let doc_before = app.story_doc_bytes(&story).await?;
+    eprintln!("  baseline (before): plain POSTs to the receiver");
+    let baseline_before = baseline(&urls[0], sample.clone(), cfg, "before").await?;
+
+    eprintln!(
+        "  alerts: {} developments/s for {} s",
+        cfg.rate, cfg.seconds
+    );
+    let posted = paced(cfg.rate, cfg.seconds, |_| {
+        post_development(
+            app.client.clone(),
+            app.base.clone(),
+            app.reporter.clone(),
+            story.clone(),
+            "priority",
+        )
+    })
+    .await?;
+    let wanted: HashSet<&str> = posted
+        .iter()
+        .filter(|p| p.error.is_none())
+        .map(|p| p.development.as_str())
+        .collect();
+    let arrived_of_wanted = || {
+        sink.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .iter()
+            .filter(|a| {
+                a.webhook_id.starts_with("msg_")
+                    && a.development.as_deref().is_some_and(|d| wanted.contains(d))
+            })
+            .map(|a| a.development.clone())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    wait_for(
+        wanted.len(),
+        Duration::from_secs(20),
+        Duration::from_secs(120),
+        arrived_of_wanted,
+    )
+    .await;
+
+    let doc_after = app.story_doc_bytes(&story).await?;
+    eprintln!("  one-row SQLite commits beside the queue");
+    let probe = app.dir.path().join("commit-probe.db");
+    let commit = tokio::task::spawn_blocking(move || sqlite_commits(&probe, 200)).await??;
+
+    eprintln!("  baseline (after): plain POSTs to the receiver");
+    let baseline_after = baseline(&urls[0], sample.clone(), cfg, "after").await?;
+
+    // Per development: its first alert's arrival; any further arrival is a duplicate.
+    let arrivals = sink.arrivals();
+    let mut first: HashMap<&str, &Arrival> = HashMap::new();
+    let mut seen_ids: HashSet<&str> = HashSet::new();
+    let mut duplicates = 0;
+    for a in arrivals.iter().filter(|a| a.webhook_id.starts_with("msg_")) {
+        if !seen_ids.insert(a.webhook_id.as_str()) {
+            duplicates += 1;
+        }
+        if let Some(d) = a.development.as_deref().filter(|d| wanted.contains(d)) {
+            first.entry(d).or_insert(a);
+        }
+    }
+
+    // The queue's own timestamps for each development's alert.
+    let rows: Vec<(String, String, String, u32)> = app
+        .notifier
+        .read(|c| {
+            Ok(c.prepare(
+                "SELECT a.development_id, a.created_at, d.updated_at, d.attempts
+                 FROM alerts a JOIN deliveries d ON d.alert_id = a.id",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?)
+        })
+        .await?;
+    let queue: HashMap<String, (DateTime<Utc>, DateTime<Utc>, u32)> = rows
+        .into_iter()
+        .map(|(d, created, updated, attempts)| {
+            (d, (parse_ts(&created), parse_ts(&updated), attempts))
+        })
+        .collect();
+
+    let mut run = LatencyRun {
+        baseline: histogram_us(),
+        baseline_before,
+        baseline_after,
+        alert: histogram_us(),
+        command: histogram_us(),
+        posted: posted.len(),
+        post_errors: posted.iter().filter(|p| p.error.is_some()).count(),
+        missing: 0,
+        early: 0,
+        duplicates,
+        retried: 0,
+        alert_bytes: sample.len(),
+        commit,
+        doc_bytes: (doc_before, doc_after),
+        doc_cost: app.doc_cost(&story).await.ok(),
+        drift: (Vec::new(), Vec::new()),
+        long: None,
+        stages: Vec::new(),
+        load: (String::new(), String::new()),
+    };
+    run.baseline.add(&run.baseline_before.rtt)?;
+    run.baseline.add(&run.baseline_after.rtt)?;
+    let mut stage_values: [Vec<f64>; 4] = Default::default();
+    // Latency (ms) by filing order, to see whether it drifts as the story grows.
+    let mut in_order: Vec<f64> = Vec::new();
+    for p in posted.iter().filter(|p| p.error.is_none()) {
+        record_us(&mut run.command, p.returned - p.sent);
+        let Some(a) = first.get(p.development.as_str()) else {
+            run.missing += 1;
+            continue;
+        };
+        in_order.push(
+            a.at.checked_duration_since(p.returned)
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1000.0,
+        );
+        match a.at.checked_duration_since(p.returned) {
+            Some(d) => record_us(&mut run.alert, d),
+            None => {
+                run.early += 1;
+                record_us(&mut run.alert, Duration::ZERO);
+            }
+        }
+        if let Some((created, updated, attempts)) = queue.get(&p.development) {
+            if *attempts > 1 {
+                run.retried += 1;
+            }
+            let sent_wall = p.returned_wall
+                - chrono::Duration::from_std(p.returned - p.sent).unwrap_or_default();
+            stage_values[0].push(ms_between(sent_wall, *created));
+            stage_values[1].push(ms_between(p.returned_wall, *created));
+            stage_values[2].push(ms_between(*created, a.wall));
+            stage_values[3].push(ms_between(a.wall, *updated));
+        }
+    }
+    let fifth = (in_order.len() / 5).max(1).min(in_order.len());
+    run.drift = (
+        in_order[..fifth].to_vec(),
+        in_order[in_order.len() - fifth..].to_vec(),
+    );
+    let [s0, s1, s2, s3] = stage_values;
+    run.stages = vec![
+        (
+            "POST sent → matcher took the batch (`alerts.created_at`)",
+            s0,
+        ),
+        (
+            "POST returned → matcher took the batch (negative: before the answer)",
+            s1,
+        ),
+        ("`alerts.created_at` → arrival at the receiver", s2),
+        (
+            "arrival → dispatcher records the outcome (`deliveries.updated_at`)",
+            s3,
+        ),
+    ];
+
+    if cfg.long_story > 0 {
+        run.long = Some(long_story(&app, &sink, &urls[0], cfg).await?);
+    }
+
+    app.shutdown().await?;
+    for s in servers {
+        s.abort();
+    }
+    run.load = (load_start, load_average());
+    Ok(run)
+}
+
+/// Parsing and re-serialising the matcher's stored fold of one story.
+#[derive(Debug)]
+struct DocCost {
+    bytes: usize,
+    parse: Duration,
+    serialise: Duration,
+}
+
+/// Alert latency on a long story.
+#[derive(Debug)]
+struct LongStory {
+    developments: usize,
+    grow: Duration,
+    grow_errors: usize,
+    rate: f64,
+    seconds: f64,
+    alert: Histogram<u64>,
+    missing: usize,
+    doc_bytes: i64,
+    doc_cost: DocCost,
+}
+
+/// Grows a story nobody follows to `cfg.long_story` developments (32 POSTs in flight), waits
+/// for the matcher to pass them, subscribes a second webhook subscriber to it, then files 10
+/// developments/s on it for 5 s and times their alerts.
+async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<LongStory> {
+    eprintln!("  long story: growing to {} developments", cfg.long_story);
+    let story = app.open_story().await?;
+    let started = Instant::now();
+    let grown: Vec<Posted> = futures_util::stream::iter(0..cfg.long_story)
+        .map(|_| {
+            post_development(
+                app.client.clone(),
+                app.base.clone(),
+                app.reporter.clone(),
+                story.clone(),
+                "routine",
+            )
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let grow_errors = grown.iter().filter(|p| p.error.is_some()).count();
+    let last = grown.iter().filter_map(|p| p.position).max().unwrap_or(0);
+    while app.matcher_checkpoint().await? < last {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("the matcher did not catch up with the long story".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let grow = started.elapsed();
+    app.webhook_subscriber(url, &story).await?;
+
+    let (rate, seconds) = (10.0, 5.0);
+    eprintln!("  long story: {rate} developments/s for {seconds} s");
+    let posted = paced(rate, seconds, |_| {
+        post_development(
+            app.client.clone(),
+            app.base.clone(),
+            app.reporter.clone(),
+            story.clone(),
+            "priority",
+        )
+    })
+    .await?;
+    let wanted: HashSet<String> = posted
+        .iter()
+        .filter(|p| p.error.is_none())
+        .map(|p| p.development.clone())
+        .collect();
+    let arrived = || {
+        sink.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .iter()
+            .filter(|a| a.development.as_ref().is_some_and(|d| wanted.contains(d)))
+            .map(|a| a.development.clone())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    wait_for(
+        wanted.len(),
+        Duration::from_secs(30),
+        Duration::from_secs(300),
+        arrived,
+    )
+    .await;
+    let arrivals = sink.arrivals();
+    let mut first: HashMap<&str, Instant> = HashMap::new();
+    for a in &arrivals {
+        if let Some(d) = a.development.as_deref().filter(|d| wanted.contains(*d)) {
+            first.entry(d).or_insert(a.at);
+        }
+    }
+    let mut alert = histogram_us();
+    let mut missing = 0;
+    for p in posted.iter().filter(|p| p.error.is_none()) {
+        match first.get(p.development.as_str()) {
+            Some(at) => record_us(&mut alert, at.saturating_duration_since(p.returned)),
+            None => missing += 1,
+        }
+    }
+    Ok(LongStory {
+        developments: cfg.long_story,
+        grow,
+        grow_errors,
+        rate,
+        seconds,
+        alert,
+        missing: missing + posted.len() - wanted.len(),
+        doc_bytes: app.story_doc_bytes(&story).await?,
+        doc_cost: app.doc_cost(&story).await?,
+    })
+}
+
+/// `n` one-row write transactions on a fresh SQLite file with the queue's durability (WAL,
+/// `synchronous = FULL`): what each of the notifier's transactions pays at least.
+fn sqlite_commits(path: &std::path::Path, n: usize) -> Res<Histogram<u64>> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+        [],
+    )?;
+    let mut h = histogram_us();
+    for i in 0..n {
+        let started = Instant::now();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")])?;
+        tx.commit()?;
+        record_us(&mut h, started.elapsed());
+    }
+    Ok(h)
+}
+
+// =============================================================================================
+// 3. Fan-out
+
+#[derive(Debug)]
+struct FanoutRun {
+    subscribers: usize,
+    receivers: usize,
+    setup: Duration,
+    setup_errors: usize,
+    first_error: Option<String>,
+    warm_match: Option<Duration>,
+    /// From the flash POST's answer.
+    matcher_committed: Option<Duration>,
+    first_arrival: Option<Duration>,
+    last_arrival: Option<Duration>,
+    command: Duration,
+    distinct: usize,
+    arrivals: usize,
+    other_development: usize,
+    per_receiver: (usize, usize),
+    statuses: BTreeMap<String, usize>,
+    retried: usize,
+    batches: Vec<Batch>,
+    /// Time the dispatcher spent between batches: last arrival of one to the first of the next.
+    gaps: Vec<f64>,
+    /// When the matcher took the batch, from the POST's answer (signed ms).
+    created_after_post: Option<f64>,
+    load: (String, String),
+}
+
+/// The deliveries one dispatcher step recorded together (one `deliveries.updated_at`).
+#[derive(Debug)]
+struct Batch {
+    size: usize,
+    first: Instant,
+    last: Instant,
+    /// Wall clock of the first and last arrival, and the step's `deliveries.updated_at` (taken
+    /// just before it records the outcomes).
+    first_wall: DateTime<Utc>,
+    last_wall: DateTime<Utc>,
+    recorded: DateTime<Utc>,
+}
+
+async fn fanout(cfg: &Config) -> Res<FanoutRun> {
+    let load_start = load_average();
+    let app = start_app().await?;
+    let sink = Sink::default();
+    let (urls, servers) = start_receivers(cfg.receivers, &sink).await?;
+    let story = app.open_story().await?;
+    let quiet_story = app.open_story().await?;
+
+    eprintln!(
+        "  setup: {} subscribers through the HTTP API, {SETUP_IN_FLIGHT} at a time",
+        cfg.fanout
+    );
+    let started = Instant::now();
+    let results: Vec<Res<()>> = futures_util::stream::iter(0..cfg.fanout)
+        .map(|i| {
+            let (app, url, story) = (&app, &urls[i % urls.len()], &story);
+            async move { app.webhook_subscriber(url, story).await }
+        })
+        .buffer_unordered(SETUP_IN_FLIGHT)
+        .collect()
+        .await;
+    let setup = started.elapsed();
+    let setup_errors = results.iter().filter(|r| r.is_err()).count();
+    let first_error = results
+        .iter()
+        .find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+    eprintln!(
+        "  setup took {:.1} s ({setup_errors} errors)",
+        setup.as_secs_f64()
+    );
+
+    // A development nobody follows, so that the matcher takes in the new subscriptions (its
+    // index refreshes when it next matches something) before the measured one.
+    let warm = post_development(
+        app.client.clone(),
+        app.base.clone(),
+        app.reporter.clone(),
+        quiet_story.clone(),
+        "routine",
+    )
+    .await;
+    let mut warm_match = None;
+    if let Some(position) = warm.position {
+        loop {
+            if app.matcher_checkpoint().await? >= position {
+                warm_match = Some(warm.returned.elapsed());
+                break;
+            }
+            if warm.returned.elapsed() > Duration::from_secs(120) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Watch the matcher's checkpoint: it moves in the transaction that queues the alerts.
+    let before = app.matcher_checkpoint().await?;
+    let notifier = app.notifier.clone();
+    let watcher = tokio::spawn(async move {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(300) {
+            let at: i64 = notifier
+                .read(|c| {
+                    Ok(c.query_row(
+                        "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                        [],
+                        |r| r.get(0),
+                    )?)
+                })
+                .await
+                .unwrap_or(0);
+            if at > before {
+                return Some(Instant::now());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        None
+    });
+    let arrivals_before = sink.count();
+
+    eprintln!("  one flash development");
+    let flash = post_development(
+        app.client.clone(),
+        app.base.clone(),
+        app.reporter.clone(),
+        story.clone(),
+        "flash",
+    )
+    .await;
+    if let Some(e) = &flash.error {
+        return Err(format!("the flash POST failed: {e}").into());
+    }
+    let flash_id = flash.development.clone();
+    let distinct_of_flash = || {
+        sink.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .iter()
+            .filter(|a| a.development.as_deref() == Some(flash_id.as_str()))
+            .map(|a| a.webhook_id.clone())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    wait_for(
+        cfg.fanout,
+        Duration::from_secs(30),
+        Duration::from_secs(600),
+        distinct_of_flash,
+    )
+    .await;
+    // Anything arriving late would be a duplicate or a stray: give it a moment.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let matcher_committed = watcher
+        .await?
+        .map(|at| at.saturating_duration_since(flash.returned));
+
+    let arrivals: Vec<Arrival> = sink.arrivals().split_off(arrivals_before);
+    let ours: Vec<&Arrival> = arrivals
+        .iter()
+        .filter(|a| a.development.as_deref() == Some(flash_id.as_str()))
+        .collect();
+    let distinct: HashSet<&str> = ours.iter().map(|a| a.webhook_id.as_str()).collect();
+    let mut per_receiver = vec![0usize; cfg.receivers];
+    for a in &ours {
+        per_receiver[a.receiver] += 1;
+    }
+    let since_post = |at: Instant| at.saturating_duration_since(flash.returned);
+    let first_arrival = ours.iter().map(|a| a.at).min().map(since_post);
+    let last_arrival = ours.iter().map(|a| a.at).max().map(since_post);
+
+    // The queue's view: each delivery's status, attempts, and when its step recorded it.
+    let flash_for_query = flash_id.clone();
+    let rows: Vec<(String, String, String, u32, String)> = app
+        .notifier
+        .read(move |c| {
+            Ok(c.prepare(
+                "SELECT a.id, a.created_at, d.updated_at, d.attempts, d.status
+                 FROM alerts a JOIN deliveries d ON d.alert_id = a.id
+                 WHERE a.development_id = ?1",
+            )?
+            .query_map([flash_for_query], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await?;
+    let mut statuses = BTreeMap::new();
+    let mut retried = 0;
+    let mut step_of: HashMap<&str, &str> = HashMap::new();
+    for (alert, _, updated, attempts, status) in &rows {
+        *statuses.entry(status.clone()).or_insert(0) += 1;
+        if *attempts > 1 {
+            retried += 1;
+        }
+        step_of.insert(alert.as_str(), updated.as_str());
+    }
+    let created_after_post = rows
+        .first()
+        .map(|r| ms_between(flash.returned_wall, parse_ts(&r.1)));
+    let mut by_step: HashMap<&str, Batch> = HashMap::new();
+    for a in &ours {
+        let Some(step) = step_of.get(a.webhook_id.as_str()) else {
+            continue;
+        };
+        let b = by_step.entry(step).or_insert(Batch {
+            size: 0,
+            first: a.at,
+            last: a.at,
+            first_wall: a.wall,
+            last_wall: a.wall,
+            recorded: parse_ts(step),
+        });
+        b.size += 1;
+        b.first = b.first.min(a.at);
+        b.last = b.last.max(a.at);
+        b.first_wall = b.first_wall.min(a.wall);
+        b.last_wall = b.last_wall.max(a.wall);
+    }
+    let mut batches: Vec<Batch> = by_step.into_values().collect();
+    batches.sort_by_key(|b| b.first);
+    let gaps = batches
+        .windows(2)
+        .map(|w| {
+            w[1].first
+                .checked_duration_since(w[0].last)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        })
+        .collect();
+
+    let run = FanoutRun {
+        subscribers: cfg.fanout,
+        receivers: cfg.receivers,
+        setup,
+        setup_errors,
+        first_error,
+        warm_match,
+        matcher_committed,
+        first_arrival,
+        last_arrival,
+        command: flash.returned - flash.sent,
+        distinct: distinct.len(),
+        arrivals: ours.len(),
+        other_development: arrivals.len() - ours.len(),
+        per_receiver: (
+            per_receiver.iter().copied().min().unwrap_or(0),
+            per_receiver.iter().copied().max().unwrap_or(0),
+        ),
+        statuses,
+        retried,
+        batches,
+        gaps,
+        created_after_post,
+        load: (load_start, load_average()),
+    };
+    app.shutdown().await?;
+    for s in servers {
+        s.abort();
+    }
+    Ok(run)
+}
+
+// =============================================================================================
+// Report
+
+fn thousands(v: f64) -> String {
+    let n = v.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn us(v: u64) -> String {
+    if v >= 10_000 {
+        format!("{:.1} ms", v as f64 / 1000.0)
+    } else if v >= 1000 {
+        format!("{:.2} ms", v as f64 / 1000.0)
+    } else {
+        format!("{v} µs")
+    }
+}
+
+fn ms(d: Duration) -> String {
+    us(d.as_micros() as u64)
+}
+
+fn opt_ms(d: Option<Duration>) -> String {
+    d.map_or_else(|| "n/a".to_owned(), ms)
+}
+
+/// Nanoseconds as microseconds with two decimals.
+fn ns_as_us(v: f64) -> String {
+    format!("{:.2} µs", v / 1000.0)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+fn report_matching(out: &mut String, r: &MatchRun) -> std::fmt::Result {
+    let total = r.full.subscriptions;
+    let pct = |n: usize| 100.0 * n as f64 / total as f64;
+    let m = &r.mix;
+    writeln!(
+        out,
+        "## 1. Matching cost: one development against {} subscriptions\n",
+        thousands(total as f64)
+    )?;
+    writeln!(
+        out,
+        "Mix (each subscription is filed under its most selective filter): story {} ({:.1} %, of which {} also filter by kind) over {} stories; actor {} ({:.1} %, {} also by kind) over {} actors; kind only {} ({:.1} %) over {} kinds; tag {} ({:.1} %) over {} tags; everything {} ({:.1} %, capped at {EVERYTHING_CAP}; the rest of its 5 % went to story). `min_urgency` 70 % routine, 20 % priority, 10 % flash; {} subscribers. Index built (100,000 `insert`s) in {}.\n",
+        thousands((m.story + m.story_and_kind) as f64), pct(m.story + m.story_and_kind), thousands(m.story_and_kind as f64), thousands(STORIES as f64),
+        thousands((m.actor + m.actor_and_kind) as f64), pct(m.actor + m.actor_and_kind), thousands(m.actor_and_kind as f64), thousands(ACTORS as f64),
+        thousands(m.kind as f64), pct(m.kind), DevelopmentKind::ALL.len(),
+        thousands(m.tag as f64), pct(m.tag), TAGS,
+        thousands(m.everything as f64), pct(m.everything),
+        thousands(r.subscribers as f64),
+        ms(r.full.build),
+    )?;
+    writeln!(
+        out,
+        "{} random developments (a story of the {} uniformly, 1–3 actors, 1–3 tags, a kind; urgency 60 % routine, 30 % priority, 10 % flash), each call timed alone, index and scan alternating in blocks of 100 developments, after 1,000 unrecorded warm-up calls of each; every index result checked against the scan's. Load average {} at start, {} at end.\n",
+        thousands(r.targets as f64),
+        thousands(STORIES as f64),
+        r.load.0,
+        r.load.1
+    )?;
+    writeln!(
+        out,
+        "| case | mean | p50 | p99 | max | mean matches (distinct subscribers) | candidates checked | ratio (mean) |\n|---|---|---|---|---|---|---|---|"
+    )?;
+    for (label, p) in [
+        ("all 100,000", &r.full),
+        ("without kind-only and everything", &r.selective),
+    ] {
+        let (mi, ml) = (p.mean_indexed_ns(), p.mean_linear_ns());
+        let n = p.indexed.len().max(1) as f64;
+        writeln!(
+            out,
+            "| `SubscriptionIndex::matching`, {label} ({} subscriptions) | {} | {} | {} | {} | {:.1} ({:.1}), max {} | {:.1} | {:.3} × scan |",
+            thousands(p.subscriptions as f64),
+            ns_as_us(mi),
+            ns_as_us(p.indexed.value_at_quantile(0.5) as f64),
+            ns_as_us(p.indexed.value_at_quantile(0.99) as f64),
+            ns_as_us(p.indexed.max() as f64),
+            p.matches as f64 / n,
+            p.distinct_subscribers as f64 / n,
+            p.max_matches,
+            p.candidates as f64 / n,
+            mi / ml,
+        )?;
+        writeln!(
+            out,
+            "| Baseline: linear scan with `Subscription::matches` over the same {} in a `Vec` | {} | {} | {} | {} | same | {} | 1.00 (reference) |",
+            thousands(p.subscriptions as f64),
+            ns_as_us(ml),
+            ns_as_us(p.linear.value_at_quantile(0.5) as f64),
+            ns_as_us(p.linear.value_at_quantile(0.99) as f64),
+            ns_as_us(p.linear.max() as f64),
+            thousands(p.subscriptions as f64),
+        )?;
+    }
+    writeln!(out)?;
+    for (label, p) in [
+        ("All", &r.full),
+        ("Without kind-only and everything", &r.selective),
+    ] {
+        let n = p.indexed.len().max(1) as f64;
+        writeln!(
+            out,
+            "- {label}: the index costs {:.0} ns per candidate it checks, {:.0} ns per match; the scan {:.1} ns per subscription. Index and scan found the same subscriptions for {} of {} developments.",
+            p.mean_indexed_ns() / (p.candidates as f64 / n).max(1.0),
+            p.mean_indexed_ns() / (p.matches as f64 / n).max(1.0),
+            p.mean_linear_ns() / p.subscriptions as f64,
+            thousands((p.indexed.len() as usize - p.mismatches) as f64),
+            thousands(n),
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn report_latency(out: &mut String, r: &LatencyRun, cfg: &Config) -> std::fmt::Result {
+    let b99 = r.baseline.value_at_quantile(0.99);
+    let a99 = r.alert.value_at_quantile(0.99);
+    let ratio = a99 as f64 / b99.max(1) as f64;
+    writeln!(
+        out,
+        "## 2. End-to-end latency: POST answered → webhook arrives\n"
+    )?;
+    writeln!(
+        out,
+        "One subscriber, one webhook endpoint, one subscription to the story; {} developments/s for {} s (open loop, each POST its own task), after {WARM_UP} unrecorded warm-up developments. Baseline: POSTs of the first alert's body ({} B) with webhook-style headers straight to the same receiver at the same rate and duration, once before and once after the alert run (pooled for the ratio). Load average {} at start, {} at end.\n",
+        cfg.rate, cfg.seconds, r.alert_bytes, r.load.0, r.load.1
+    )?;
+    writeln!(
+        out,
+        "| case | samples | p50 | p99 | max | ratio p99 | target |\n|---|---|---|---|---|---|---|"
+    )?;
+    writeln!(
+        out,
+        "| Alert: POST …/developments answered → receiver has the alert | {} | {} | {} | {} | {ratio:.2} × baseline | ≤ 5: {} |",
+        r.alert.len(),
+        us(r.alert.value_at_quantile(0.5)),
+        us(a99),
+        us(r.alert.max()),
+        verdict(ratio <= 5.0)
+    )?;
+    writeln!(
+        out,
+        "| Baseline: plain POST round trip to the receiver (before + after) | {} | {} | {} | {} | 1.00 (reference) | |",
+        r.baseline.len(),
+        us(r.baseline.value_at_quantile(0.5)),
+        us(b99),
+        us(r.baseline.max()),
+    )?;
+    for (label, h) in [("before", &r.baseline_before), ("after", &r.baseline_after)] {
+        writeln!(
+            out,
+            "| Baseline, {label} the alert run only | {} | {} | {} | {} | | |",
+            h.rtt.len(),
+            us(h.rtt.value_at_quantile(0.5)),
+            us(h.rtt.value_at_quantile(0.99)),
+            us(h.rtt.max()),
+        )?;
+    }
+    writeln!(
+        out,
+        "| (for scale) one SQLite write transaction, 1 row, WAL, synchronous = FULL, beside `notifier.db` | {} | {} | {} | {} | | |",
+        r.commit.len(),
+        us(r.commit.value_at_quantile(0.5)),
+        us(r.commit.value_at_quantile(0.99)),
+        us(r.commit.max()),
+    )?;
+    if let Some(l) = &r.long {
+        writeln!(
+            out,
+            "| Alert on a story of {} developments (a second subscriber; {} developments/s for {} s) | {} | {} | {} | {} | {:.2} × baseline | |",
+            thousands(l.developments as f64),
+            l.rate,
+            l.seconds,
+            l.alert.len(),
+            us(l.alert.value_at_quantile(0.5)),
+            us(l.alert.value_at_quantile(0.99)),
+            us(l.alert.max()),
+            l.alert.value_at_quantile(0.99) as f64 / b99.max(1) as f64,
+        )?;
+    }
+    writeln!(
+        out,
+        "| (for scale) the POST …/developments itself | {} | {} | {} | {} | | |\n",
+        r.command.len(),
+        us(r.command.value_at_quantile(0.5)),
+        us(r.command.value_at_quantile(0.99)),
+        us(r.command.max()),
+    )?;
+    writeln!(
+        out,
+        "- p50 ratio {:.2}. POSTs {} ({} failed); alerts missing {}; arrived before the POST's answer was read {}; duplicate webhook-ids {}; deliveries needing more than one attempt {}; baseline errors {} of {} before, {} of {} after.",
+        r.alert.value_at_quantile(0.5) as f64 / r.baseline.value_at_quantile(0.5).max(1) as f64,
+        r.posted,
+        r.post_errors,
+        r.missing,
+        r.early,
+        r.duplicates,
+        r.retried,
+        r.baseline_before.errors,
+        r.baseline_before.requests,
+        r.baseline_after.errors,
+        r.baseline_after.requests,
+    )?;
+    writeln!(
+        out,
+        "- As the story grew: alert latency p50 / p99 {:.2} / {:.2} ms over the first fifth of the measured developments, {:.2} / {:.2} ms over the last fifth; the matcher's stored fold of the story (`notify_stories.doc`, read, parsed, re-serialised and rewritten for every batch of events on the story) grew from {} B to {} B.",
+        percentile(&r.drift.0, 0.5),
+        percentile(&r.drift.0, 0.99),
+        percentile(&r.drift.1, 0.5),
+        percentile(&r.drift.1, 0.99),
+        thousands(r.doc_bytes.0 as f64),
+        thousands(r.doc_bytes.1 as f64),
+    )?;
+    if let Some(c) = &r.doc_cost {
+        writeln!(
+            out,
+            "- At {} B that fold takes {} to parse and {} to serialise (median of 5, measured after the run).",
+            thousands(c.bytes as f64),
+            ms(c.parse),
+            ms(c.serialise),
+        )?;
+    }
+    if let Some(l) = &r.long {
+        writeln!(
+            out,
+            "- Long story: grown through the HTTP API (32 POSTs in flight, nobody following it yet) and matched in {:.1} s ({} errors); its stored fold is {} B, which takes {} to parse into a `StoryView` and {} to serialise again (median of 5, in this process while idle); {} of its measured alerts missing.",
+            l.grow.as_secs_f64(),
+            l.grow_errors,
+            thousands(l.doc_bytes as f64),
+            ms(l.doc_cost.parse),
+            ms(l.doc_cost.serialise),
+            l.missing,
+        )?;
+    }
+    writeln!(
+        out,
+        "- Stages (wall clock, the queue's own timestamps; signed ms):\n"
+    )?;
+    writeln!(out, "| stage | p50 | p99 | mean |\n|---|---|---|---|")?;
+    for (label, v) in &r.stages {
+        writeln!(
+            out,
+            "| {label} | {:.2} | {:.2} | {:.2} |",
+            percentile(v, 0.5),
+            percentile(v, 0.99),
+            mean(v)
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
+    writeln!(
+        out,
+        "## 3. Fan-out: one flash development to {} webhook subscribers\n",
+        thousands(r.subscribers as f64)
+    )?;
+    writeln!(
+        out,
+        "{} subscribers, each with its own webhook endpoint (spread over {} axum receivers on 127.0.0.1) and a subscription to one story, created through the HTTP API ({SETUP_IN_FLIGHT} subscribers in flight, 3 requests each) in {:.1} s ({} errors{}); then one development on another story, followed by nobody, so the matcher's index takes the new subscriptions in ({} from its POST's answer to the matcher's checkpoint passing it); then the measured `flash` development. Load average {} at start, {} at end.\n",
+        thousands(r.subscribers as f64),
+        r.receivers,
+        r.setup.as_secs_f64(),
+        r.setup_errors,
+        r.first_error.as_deref().map(|e| format!("; first: {e}")).unwrap_or_default(),
+        opt_ms(r.warm_match),
+        r.load.0,
+        r.load.1,
+    )?;
+    let last = r.last_arrival.unwrap_or_default().as_secs_f64();
+    let window = match (r.first_arrival, r.last_arrival) {
+        (Some(f), Some(l)) => (l - f).as_secs_f64(),
+        _ => 0.0,
+    };
+    writeln!(out, "| measurement | result |\n|---|---|")?;
+    writeln!(
+        out,
+        "| POST …/developments (flash) round trip | {} |",
+        ms(r.command)
+    )?;
+    writeln!(
+        out,
+        "| POST answered → matcher's transaction (alerts + deliveries queued) visible | {} |",
+        opt_ms(r.matcher_committed)
+    )?;
+    writeln!(
+        out,
+        "| POST answered → first alert arrives | {} |",
+        opt_ms(r.first_arrival)
+    )?;
+    writeln!(
+        out,
+        "| POST answered → last alert arrives | {} |",
+        opt_ms(r.last_arrival)
+    )?;
+    writeln!(
+        out,
+        "| Alerts/s, from the POST's answer to the last arrival | {} |",
+        thousands(r.distinct as f64 / last.max(1e-9))
+    )?;
+    writeln!(
+        out,
+        "| Alerts/s, first to last arrival | {} |",
+        thousands(r.distinct.saturating_sub(1) as f64 / window.max(1e-9))
+    )?;
+    writeln!(
+        out,
+        "| Distinct webhook-ids arrived / expected | {} / {} ({}) |",
+        thousands(r.distinct as f64),
+        thousands(r.subscribers as f64),
+        if r.distinct == r.subscribers {
+            "exact"
+        } else {
+            "**not exact**"
+        }
+    )?;
+    writeln!(
+        out,
+        "| Duplicates (arrivals − distinct ids); arrivals of anything else | {}; {} |",
+        r.arrivals - r.distinct,
+        r.other_development
+    )?;
+    writeln!(
+        out,
+        "| Per receiver, fewest / most alerts | {} / {} |",
+        r.per_receiver.0, r.per_receiver.1
+    )?;
+    let statuses: Vec<String> = r.statuses.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    writeln!(
+        out,
+        "| Deliveries in the queue afterwards | {}; {} needed more than one attempt |\n",
+        statuses.join(", "),
+        r.retried
+    )?;
+    let sizes: Vec<f64> = r.batches.iter().map(|b| b.size as f64).collect();
+    let windows: Vec<f64> = r
+        .batches
+        .iter()
+        .map(|b| (b.last - b.first).as_secs_f64() * 1000.0)
+        .collect();
+    writeln!(
+        out,
+        "- Where the time went: the matcher took the event {} ms after the POST's answer (`alerts.created_at`; negative = before the answer). The dispatcher delivered in {} steps (deliveries recorded with one `updated_at`), {:.0} alerts per step on average; within a step, first to last arrival took {:.1} ms on average (sum {:.0} ms); between steps (last arrival of one → first arrival of the next: the rest of the sends' answers, recording the step's outcomes, claiming the next step) {:.1} ms on average (sum {:.0} ms, max {:.1} ms).",
+        r.created_after_post.map_or("n/a".to_owned(), |v| format!("{v:.1}")),
+        r.batches.len(),
+        mean(&sizes),
+        mean(&windows),
+        windows.iter().sum::<f64>() + 0.0,
+        mean(&r.gaps),
+        r.gaps.iter().sum::<f64>() + 0.0,
+        r.gaps.iter().copied().fold(0.0, f64::max),
+    )?;
+    // Between steps, split at the step's `updated_at`: before it the last answers come back;
+    // after it the step records its outcomes, then the next step claims and sends its first.
+    let tails: Vec<f64> = r
+        .batches
+        .iter()
+        .map(|b| ms_between(b.last_wall, b.recorded))
+        .collect();
+    let turns: Vec<f64> = r
+        .batches
+        .windows(2)
+        .map(|w| ms_between(w[0].recorded, w[1].first_wall))
+        .collect();
+    writeln!(
+        out,
+        "- Split at each step's `updated_at`: last arrival → the step starts recording {:.1} ms on average (sum {:.0} ms); recording that step, claiming the next and its first arrival {:.1} ms on average (sum {:.0} ms).\n",
+        mean(&tails),
+        tails.iter().sum::<f64>() + 0.0,
+        mean(&turns),
+        turns.iter().sum::<f64>() + 0.0,
+    )?;
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let cfg = Config::from_env();
+    let started = Instant::now();
+    let load_start = load_average();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+
+    let matching = cfg.runs(1).then(|| {
+        eprintln!("1. matching cost");
+        let r = matching_cost(&cfg);
+        eprintln!(
+            "  indexed {:.2} µs, linear {:.2} µs per development",
+            r.full.mean_indexed_ns() / 1000.0,
+            r.full.mean_linear_ns() / 1000.0
+        );
+        r
+    });
+    let latency = if cfg.runs(2) {
+        eprintln!("2. end-to-end latency");
+        let r = rt.block_on(end_to_end(&cfg))?;
+        eprintln!(
+            "  alert p99 {}, baseline p99 {}",
+            us(r.alert.value_at_quantile(0.99)),
+            us(r.baseline.value_at_quantile(0.99))
+        );
+        Some(r)
+    } else {
+        None
+    };
+    let fan = if cfg.runs(3) {
+        eprintln!("3. fan-out");
+        let r = rt.block_on(fanout(&cfg))?;
+        eprintln!(
+            "  last of {} alerts after {}",
+            r.distinct,
+            opt_ms(r.last_arrival)
+        );
+        Some(r)
+    } else {
+        None
+    };
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut out = String::new();
+    writeln!(out, "# newsroom alerts (notifier)\n")?;
+    writeln!(
+        out,
+        "Rerun: `BENCH_SUBSCRIPTIONS={} BENCH_TARGETS={} BENCH_RATE={} BENCH_SECONDS={} BENCH_FANOUT={} BENCH_RECEIVERS={} BENCH_LONG_STORY={} cargo bench -p newsroom-notifier --bench alerts`\n",
+        cfg.subscriptions, cfg.targets, cfg.rate, cfg.seconds, cfg.fanout, cfg.receivers, cfg.long_story
+    )?;
+    writeln!(
+        out,
+        "{cores} CPUs visible; SQLite {}; one tokio multi-thread runtime ({cores} workers) runs the app, its notifier, the receivers and the load client; load average {load_start} at start, {} at end; total {:.0} s.\n",
+        rusqlite::version(),
+        load_average(),
+        started.elapsed().as_secs_f64()
+    )?;
+    if let Some(r) = &matching {
+        report_matching(&mut out, r)?;
+    }
+    if let Some(r) = &latency {
+        report_latency(&mut out, r, &cfg)?;
+    }
+    if let Some(r) = &fan {
+        report_fanout(&mut out, r)?;
+    }
+    print!("{out}");
+    Ok(())
+}
