@@ -6,7 +6,8 @@
 //! filters. The index follows `subscription_changes`, so a matcher in any process sees every
 //! change made through any API process.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use newsroom_domain::{DevelopmentKind, Urgency};
 use rusqlite::{Connection, OptionalExtension};
@@ -89,36 +90,36 @@ fn bucket(s: &Subscription) -> Bucket {
 /// The in-memory index of active subscriptions of active subscribers.
 #[derive(Debug, Default)]
 pub struct SubscriptionIndex {
-    subscriptions: HashMap<String, Subscription>,
-    buckets: HashMap<Bucket, HashSet<String>>,
+    /// Each subscription sits in exactly one bucket, so a lookup over distinct buckets never
+    /// meets it twice.
+    buckets: HashMap<Bucket, Vec<Arc<Subscription>>>,
+    /// Where each subscription is filed, by id.
+    filed: HashMap<String, Bucket>,
     /// The last `subscription_changes.seq` applied.
     seen: i64,
 }
 
 impl SubscriptionIndex {
     pub fn len(&self) -> usize {
-        self.subscriptions.len()
+        self.filed.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.subscriptions.is_empty()
+        self.filed.is_empty()
     }
 
     pub fn insert(&mut self, s: Subscription) {
         self.remove(&s.id);
-        self.buckets
-            .entry(bucket(&s))
-            .or_default()
-            .insert(s.id.clone());
-        self.subscriptions.insert(s.id.clone(), s);
+        let b = bucket(&s);
+        self.filed.insert(s.id.clone(), b.clone());
+        self.buckets.entry(b).or_default().push(Arc::new(s));
     }
 
     pub fn remove(&mut self, id: &str) {
-        if let Some(old) = self.subscriptions.remove(id) {
-            let b = bucket(&old);
-            if let Some(set) = self.buckets.get_mut(&b) {
-                set.remove(id);
-                if set.is_empty() {
+        if let Some(b) = self.filed.remove(id) {
+            if let Some(list) = self.buckets.get_mut(&b) {
+                list.retain(|s| s.id != id);
+                if list.is_empty() {
                     self.buckets.remove(&b);
                 }
             }
@@ -132,15 +133,32 @@ impl SubscriptionIndex {
             Bucket::Kind(t.kind),
             Bucket::Everything,
         ];
-        keys.extend(t.actor_keys.iter().map(|a| Bucket::Actor((*a).to_owned())));
-        keys.extend(t.tags.iter().map(|tag| Bucket::Tag(tag.clone())));
-        let mut seen = HashSet::new();
+        for a in &t.actor_keys {
+            let key = Bucket::Actor((*a).to_owned());
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        for tag in t.tags {
+            let key = Bucket::Tag(tag.clone());
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
         keys.iter()
             .filter_map(|k| self.buckets.get(k))
             .flatten()
-            .filter(|id| seen.insert(id.as_str()))
-            .filter_map(|id| self.subscriptions.get(id))
+            .map(|s| s.as_ref())
             .filter(|s| s.matches(t))
+            .collect()
+    }
+
+    fn ids_of(&self, subscriber: &str) -> Vec<String> {
+        self.buckets
+            .values()
+            .flatten()
+            .filter(|s| s.subscriber_id == subscriber)
+            .map(|s| s.id.clone())
             .collect()
     }
 
@@ -161,13 +179,7 @@ impl SubscriptionIndex {
                 }
             }
             if let Some(subscriber) = subscriber {
-                let ids: Vec<String> = self
-                    .subscriptions
-                    .values()
-                    .filter(|s| s.subscriber_id == subscriber)
-                    .map(|s| s.id.clone())
-                    .collect();
-                for id in ids {
+                for id in self.ids_of(&subscriber) {
                     self.remove(&id);
                 }
                 for s in load_subscriptions_of(conn, &subscriber)? {
