@@ -1,89 +1,11 @@
 //! Reader pages in a real browser: headless Chromium driven over WebDriver (chromedriver).
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::Locator;
+use newsroom_tests::chrome::{browser, driver, screenshot};
 use newsroom_tests::*;
 use serde_json::json;
-
-/// A chromedriver process on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts chromedriver, or says why the test is skipped (a failure when services are required).
-fn driver() -> Option<Driver> {
-    let (driver, browser) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
-    if !std::path::Path::new(driver).exists() || !std::path::Path::new(browser).exists() {
-        skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
-        return None;
-    }
-    let port = free_port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    Some(Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     "--window-size=1200,900"]
-        }),
-    );
-    // chromedriver takes a moment to listen.
-    let mut last_error = None;
-    for _ in 0..50 {
-        // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
-        match ClientBuilder::new(HttpConnector::new())
-            .capabilities(caps.clone())
-            .connect(&driver.url)
-            .await
-        {
-            Ok(client) => return client,
-            Err(e) => last_error = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("cannot start a browser session: {last_error:?}");
-}
-
-async fn screenshot(client: &Client, name: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = client.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
 
 #[tokio::test]
 async fn a_story_page_shows_a_new_development_without_reloading() {

@@ -1,0 +1,96 @@
+//! Headless Chromium for the page tests: a chromedriver process on a free port and a WebDriver
+//! session (fantoccini) with the flags this machine's closed network needs.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+/// A chromedriver process on a free port, killed on drop.
+#[derive(Debug)]
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver, or says why the test is skipped (a failure when services are required).
+pub fn driver() -> Option<Driver> {
+    let (driver, browser) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
+    if !std::path::Path::new(driver).exists() || !std::path::Path::new(browser).exists() {
+        crate::skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+pub async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--window-size=1200,900"]
+        }),
+    );
+    let mut last_error = None;
+    for _ in 0..50 {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&driver.url)
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) => last_error = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot start a browser session: {last_error:?}");
+}
+
+/// Saves a screenshot of the whole page (the window grows to the page's height for it).
+pub async fn screenshot(client: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = client
+        .execute(
+            "return [window.outerWidth, window.outerHeight, document.documentElement.scrollHeight, window.outerHeight - window.innerHeight];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let n = |i: usize| size[i].as_u64().unwrap_or(900) as u32;
+    let (width, height, page, chrome) = (n(0), n(1), n(2), n(3));
+    client
+        .set_window_size(width, (page + chrome).clamp(height, 6000))
+        .await
+        .unwrap();
+    let png = client.screenshot().await.unwrap();
+    client.set_window_size(width, height).await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
