@@ -1029,6 +1029,31 @@ fn after_action(view: &StoryView, d: &DevelopmentView, notice: &str, caught_up: 
     )
 }
 
+/// The answer to an editor's form on a development: back to the story once the views show
+/// `done`, or the form again with the refusal beside its field (and what was typed kept).
+async fn answer_editor_form(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    d: &DevelopmentView,
+    done: &str,
+    result: Result<Outcome, Problem>,
+    form_again: impl FnOnce(&Chrome<'_>, &FormError) -> Markup,
+) -> Answer {
+    match result {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&after_action(view, d, done, caught_up)))
+        }
+        Err(p) if forms::is_refusal(&p) => {
+            let error = FormError::from_problem(&p);
+            let chrome = state.chrome(session, Here::Other);
+            Ok(page(p.status(), form_again(&chrome, &error)))
+        }
+        Err(p) => Ok(state.problem_page(session, p, &story_desk_path(view.id))),
+    }
+}
+
 async fn correct(
     State(state): State<DeskState>,
     Signed(session): Signed,
@@ -1049,21 +1074,16 @@ async fn correct(
         }
         Err(p) => Err(p),
     };
-    match result {
-        Ok(outcome) => {
-            let caught_up = state.catch_up(outcome.position).await;
-            Ok(see_other(&after_action(&view, &d, "corrected", caught_up)))
-        }
-        Err(p) if forms::is_refusal(&p) => {
-            let error = FormError::from_problem(&p);
-            let chrome = state.chrome(&session, Here::Other);
-            Ok(page(
-                p.status(),
-                templates::correct_page(&chrome, &view, &d, &form, Some(&error)),
-            ))
-        }
-        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
-    }
+    answer_editor_form(
+        &state,
+        &session,
+        &view,
+        &d,
+        "corrected",
+        result,
+        |chrome, error| templates::correct_page(chrome, &view, &d, &form, Some(error)),
+    )
+    .await
 }
 
 async fn retract_form(
@@ -1107,21 +1127,16 @@ async fn retract(
         }
         Err(p) => Err(p),
     };
-    match result {
-        Ok(outcome) => {
-            let caught_up = state.catch_up(outcome.position).await;
-            Ok(see_other(&after_action(&view, &d, "retracted", caught_up)))
-        }
-        Err(p) if forms::is_refusal(&p) => {
-            let error = FormError::from_problem(&p);
-            let chrome = state.chrome(&session, Here::Other);
-            Ok(page(
-                p.status(),
-                templates::retract_page(&chrome, &view, &d, &form, Some(&error)),
-            ))
-        }
-        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
-    }
+    answer_editor_form(
+        &state,
+        &session,
+        &view,
+        &d,
+        "retracted",
+        result,
+        |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error)),
+    )
+    .await
 }
 
 // ----- the rest ------------------------------------------------------------------------------------
