@@ -351,15 +351,23 @@ fn source_line(source: &Source) -> Markup {
 
 /// A value a correction changed, in words rather than JSON.
 fn describe_value(field: &str, value: &serde_json::Value) -> String {
+    describe_change_value(field, value, &|t| {
+        t.format("%-d %B %Y, %H:%M UTC").to_string()
+    })
+}
+
+/// A corrected field's value in words (labels for kinds and evidence, times through `time`), as
+/// the reader pages and the desk show a correction's before and after.
+pub fn describe_change_value(
+    field: &str,
+    value: &serde_json::Value,
+    time: &dyn Fn(DateTime<Utc>) -> String,
+) -> String {
     use serde_json::Value;
     match value {
         Value::Null => "none".to_owned(),
         Value::String(s) if field == "occurred_at" => DateTime::parse_from_rfc3339(s)
-            .map(|t| {
-                t.with_timezone(&Utc)
-                    .format("%-d %B %Y, %H:%M UTC")
-                    .to_string()
-            })
+            .map(|t| time(t.with_timezone(&Utc)))
             .unwrap_or_else(|_| s.clone()),
         Value::String(s) if field == "evidence" => s
             .parse::<Evidence>()
@@ -369,7 +377,7 @@ fn describe_value(field: &str, value: &serde_json::Value) -> String {
         Value::Array(items) if items.is_empty() => "none".to_owned(),
         Value::Array(items) => items
             .iter()
-            .map(|item| describe_value(field, item))
+            .map(|item| describe_change_value(field, item, time))
             .collect::<Vec<_>>()
             .join(", "),
         Value::Object(map) if field == "source" => {

@@ -564,42 +564,7 @@ pub fn home_page(
 // ----- a development on the desk ------------------------------------------------------------
 
 fn describe_value(zone: Zone, field: &str, value: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match value {
-        Value::Null => "none".to_owned(),
-        Value::String(s) if field == "occurred_at" => DateTime::parse_from_rfc3339(s)
-            .map(|t| zone.display(t.with_timezone(&Utc)))
-            .unwrap_or_else(|_| s.clone()),
-        Value::String(s) if field == "evidence" => s
-            .parse::<Evidence>()
-            .map(|e| evidence_label(e).to_owned())
-            .unwrap_or_else(|_| s.clone()),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.is_empty() => "none".to_owned(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| describe_value(zone, field, i))
-            .collect::<Vec<_>>()
-            .join(", "),
-        Value::Object(map) => {
-            let mut parts = Vec::new();
-            if let Some(Value::String(name)) = map.get("name") {
-                parts.push(name.clone());
-            }
-            if let Some(Value::String(kind)) = map.get("kind") {
-                parts.push(
-                    kind.parse::<SourceKind>()
-                        .map(|k| source_kind_label(k).to_owned())
-                        .unwrap_or_else(|_| kind.clone()),
-                );
-            }
-            if let Some(Value::String(url)) = map.get("url") {
-                parts.push(url.clone());
-            }
-            parts.join(" · ")
-        }
-        other => other.to_string(),
-    }
+    newsroom_projection::pages::describe_change_value(field, value, &|t| zone.display(t))
 }
 
 fn field_name(field: &str) -> &str {
