@@ -7,6 +7,7 @@ mod desk;
 mod developments;
 mod editing;
 mod feed;
+mod follow;
 mod input;
 mod limits;
 mod operations;

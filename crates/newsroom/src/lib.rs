@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod desk;
+pub mod follow;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -71,6 +72,7 @@ impl Newsroom {
         };
         let routes = api::router(read)
             .merge(notifier.router())
+            .merge(follow::router(notifier.router(), views.clone()))
             .merge(desk::router(
                 app.state().clone(),
                 views.clone(),

@@ -81,6 +81,30 @@ pub fn json_feed_path(slug: &str) -> String {
 }
 
 /// The in-page anchor of a development.
+/// The reader's alerts page (subscriptions made in the browser).
+pub const ALERTS_PATH: &str = "/alerts";
+
+/// The form that follows a story by its slug.
+pub fn follow_story_path(slug: &str) -> String {
+    format!("{ALERTS_PATH}/follow?story={}", encode_segment(slug))
+}
+
+/// The form that follows an actor by name.
+pub fn follow_actor_path(name: &str) -> String {
+    format!("{ALERTS_PATH}/follow?actor={}", encode_segment(name))
+}
+
+/// A reader-side page around `content`: the masthead, the footer, the stylesheet, and the
+/// given same-origin `scripts` (the Content-Security-Policy allows no inline script).
+pub fn reader_page(title: &str, scripts: &[&str], content: Markup) -> Markup {
+    let head = html! {
+        @for src in scripts {
+            script src=(src) defer {}
+        }
+    };
+    layout(title, head, None, content)
+}
+
 fn anchor(id: Uuid) -> String {
     format!("dev-{id}")
 }
@@ -680,6 +704,8 @@ fn layout(title: &str, head: Markup, live: Option<&Live<'_>>, content: Markup) -
                         a.masthead-title href="/" { (SITE_NAME) }
                         p.masthead-tagline {
                             "Running stories, development by development · "
+                            a href=(ALERTS_PATH) { "Your alerts" }
+                            " · "
                             a href="/desk" { "Newsroom desk" }
                         }
                     }
@@ -810,7 +836,8 @@ pub fn story_page(view: &StoryView) -> Markup {
                 }
                 (tag_list(&view.tags))
                 p.feeds {
-                    "Follow this story: "
+                    a.follow-link href=(follow_story_path(&view.slug)) { "Get alerts for this story" }
+                    " · or follow it by feed: "
                     a href=(atom) type="application/atom+xml" { "Atom feed" }
                     " · "
                     a href=(json) type="application/feed+json" { "JSON Feed" }
@@ -848,6 +875,9 @@ pub fn actor_page(name: &str, entries: &[ActorEntry]) -> Markup {
         header.page-header {
             p.story-kicker { span.badge.kind { "Actor" } }
             h1.page-title { (name) }
+            p.feeds {
+                a.follow-link href=(follow_actor_path(name)) { "Get alerts when " (name) " is named" }
+            }
             @if !visible.is_empty() {
                 p.section-note {
                     (plural(visible.len(), "development", "developments"))

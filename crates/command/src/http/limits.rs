@@ -122,7 +122,9 @@ pub async fn limit_writes(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let Some(ip) = address {
-        let sign_up = request.uri().path() == "/v1/subscribers" && request.method() == Method::POST;
+        // The reader's follow form signs up through the same API in-process.
+        let sign_up = request.method() == Method::POST
+            && matches!(request.uri().path(), "/v1/subscribers" | "/alerts/follow");
         if sign_up {
             if let Err(not_until) = limiter.sign_ups.check_key(&ip) {
                 return Limiter::refused(

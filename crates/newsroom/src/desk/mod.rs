@@ -17,9 +17,9 @@
 //! `zone.rs`. Pages carry the reader side's Content-Security-Policy (no inline script or style),
 //! `Cache-Control: no-store` and `Referrer-Policy: same-origin`.
 
-mod forms;
+pub(crate) mod forms;
 mod queries;
-mod session;
+pub(crate) mod session;
 mod templates;
 mod zone;
 

@@ -1,0 +1,833 @@
+//! Alerts for readers, in the browser: `/alerts/follow` signs a reader up as a subscriber and
+//! follows a story or an actor; `/alerts` lists what they follow and the alerts they got, live.
+//!
+//! Like the desk, these pages are a client of an API that lives in the same process: every action
+//! is a request to the subscriber API's own router (`newsroom_notifier::Notifier::router`), sent
+//! in-process with the subscriber's token, so validation, limits on what may be followed and the
+//! answers are exactly the API's. There is no SQL here.
+//!
+//! The subscriber's token is kept in one cookie, `newsroom_alerts`, as `<nonce>.<id>.<token>`:
+//! `HttpOnly`, `SameSite=Strict`, `Path=/alerts`, `Secure` over https — the same rules as the
+//! desk's (see `desk/session.rs`), including the CSRF field every form carries (HMAC of the nonce
+//! keyed with the token) and the double-submit cookie of the first sign-up form. Each request
+//! checks the token with the API again, so a deleted subscriber is signed out at once.
+//!
+//! The page updates itself while open: `alerts.js` listens to `/alerts/stream` (the API's
+//! server-sent alert stream, passed through) and swaps in the server-rendered list from
+//! `/alerts/list`. Without JavaScript, reloading shows the same.
+
+mod templates;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::Markup;
+use newsroom_projection::pages::ALERTS_PATH;
+use newsroom_projection::{StoryView, ViewStore};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
+
+use crate::desk::forms::FormData;
+use crate::desk::session::{cookie, csrf_token, nonce, same_secret};
+
+/// The subscriber's cookie: `<nonce>.<id>.<token>`.
+pub const ALERTS_COOKIE: &str = "newsroom_alerts";
+/// The first follow form's double-submit cookie.
+pub const FORM_COOKIE: &str = "newsroom_alerts_form";
+/// A reader stays signed up on this browser for a year.
+const SESSION_SECONDS: u32 = 365 * 24 * 60 * 60;
+const FORM_SECONDS: u32 = 60 * 60;
+/// The largest form: a name and an address.
+const FORM_LIMIT: usize = 16 * 1024;
+/// How many of the latest alerts the page lists.
+pub const SHOWN_ALERTS: usize = 50;
+/// The digest intervals offered, in minutes.
+pub const DIGEST_CHOICES: [(u32, &str); 3] =
+    [(60, "hourly"), (360, "every six hours"), (1440, "daily")];
+
+const ALERTS_JS: &str = include_str!("static/alerts.js");
+const ALERTS_JS_PATH: &str = "/alerts/static/alerts.js";
+
+/// What the pages reach: the subscriber API (as a router, called in-process) and the views (for
+/// headlines).
+#[derive(Clone)]
+pub struct FollowState {
+    api: Router,
+    views: ViewStore,
+}
+
+impl std::fmt::Debug for FollowState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FollowState").finish_non_exhaustive()
+    }
+}
+
+/// The alert pages' routes. `subscriber_api` is the subscriber API's router.
+pub fn router(subscriber_api: Router, views: ViewStore) -> Router {
+    let state = FollowState {
+        api: subscriber_api,
+        views,
+    };
+    Router::new()
+        .route("/alerts", get(alerts_page))
+        .route("/alerts/list", get(alerts_list))
+        .route("/alerts/stream", get(alerts_stream))
+        .route("/alerts/follow", get(follow_form).post(follow))
+        .route("/alerts/subscriptions/{id}/delete", post(stop_following))
+        .route("/alerts/forget", post(forget))
+        .route(ALERTS_JS_PATH, get(script))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(newsroom_projection::api::CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+// ----- the in-process API client -------------------------------------------------------------
+
+/// An answer of the subscriber API.
+struct ApiAnswer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiAnswer {
+    /// The field a problem answer names, and its detail.
+    fn problem(&self) -> (String, String) {
+        (
+            self.body["field"].as_str().unwrap_or_default().to_owned(),
+            self.body["detail"]
+                .as_str()
+                .unwrap_or("the request was refused")
+                .to_owned(),
+        )
+    }
+}
+
+impl FollowState {
+    fn request(
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Request<Body> {
+        let mut r = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        match body {
+            Some(b) => r
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => r.body(Body::empty()),
+        }
+        .expect("a request of known parts")
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<ApiAnswer, Response> {
+        let response = self
+            .api
+            .clone()
+            .oneshot(Self::request(method, path, token, body))
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 4 * 1024 * 1024)
+            .await
+            .map_err(failure)?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(failure)?
+        };
+        if status.is_server_error() {
+            return Err(failure(format!("the subscriber API answered {status}")));
+        }
+        Ok(ApiAnswer { status, body })
+    }
+}
+
+// ----- the reader's session ------------------------------------------------------------------
+
+/// A signed-up reader on this browser.
+#[derive(Debug, Clone)]
+struct Reader {
+    id: String,
+    name: String,
+    email: Option<String>,
+    token: String,
+    csrf: String,
+}
+
+enum Lookup {
+    Absent,
+    Invalid,
+    Valid(Reader),
+}
+
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+fn set_cookie(request: &HeaderMap, name: &str, value: &str, max_age: u32) -> HeaderValue {
+    let secure = if over_https(request) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={ALERTS_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .expect("cookie values are base64url, ids and tokens")
+}
+
+/// A token or id as it may appear in the cookie (base64url, hex and dashes only).
+fn plain(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 200
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl FollowState {
+    async fn lookup(&self, headers: &HeaderMap) -> Result<Lookup, Response> {
+        let Some(raw) = cookie(headers, ALERTS_COOKIE).filter(|v| !v.is_empty()) else {
+            return Ok(Lookup::Absent);
+        };
+        let mut parts = raw.splitn(3, '.');
+        let (Some(nonce), Some(id), Some(token)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(Lookup::Invalid);
+        };
+        if !plain(nonce) || !plain(id) || !plain(token) {
+            return Ok(Lookup::Invalid);
+        }
+        let me = self
+            .call(
+                Method::GET,
+                &format!("/v1/subscribers/{id}"),
+                Some(token),
+                None,
+            )
+            .await?;
+        if !me.status.is_success() {
+            return Ok(Lookup::Invalid);
+        }
+        Ok(Lookup::Valid(Reader {
+            id: id.to_owned(),
+            name: me.body["name"].as_str().unwrap_or_default().to_owned(),
+            email: me.body["email"].as_str().map(str::to_owned),
+            token: token.to_owned(),
+            csrf: csrf_token(token, nonce),
+        }))
+    }
+
+    /// The reader, if signed up here; a stale cookie is reported so it can be cleared.
+    async fn reader(&self, headers: &HeaderMap) -> Result<(Option<Reader>, bool), Response> {
+        Ok(match self.lookup(headers).await? {
+            Lookup::Valid(r) => (Some(r), false),
+            Lookup::Invalid => (None, true),
+            Lookup::Absent => (None, false),
+        })
+    }
+}
+
+// ----- answers -------------------------------------------------------------------------------
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/alerts"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+fn failure(cause: impl std::fmt::Display) -> Response {
+    tracing::error!(%cause, "alerts page failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        newsroom_projection::pages::error_page(500, "Something went wrong on our side."),
+    )
+}
+
+fn csrf_refused() -> Response {
+    page(StatusCode::FORBIDDEN, templates::refused_page())
+}
+
+type Answer = Result<Response, Response>;
+
+// ----- what to follow ------------------------------------------------------------------------
+
+/// What a follow form is about.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Target {
+    story: Option<String>,
+    actor: Option<String>,
+}
+
+/// A resolved target: the API's subscription filter and how to describe it.
+#[derive(Debug, Clone)]
+pub(crate) enum Followed {
+    Story {
+        id: Uuid,
+        slug: String,
+        headline: String,
+    },
+    Actor {
+        name: String,
+        key: String,
+    },
+}
+
+impl Followed {
+    fn filter(&self) -> Value {
+        match self {
+            Followed::Story { id, .. } => json!({"story": id}),
+            Followed::Actor { name, .. } => json!({"actor": name}),
+        }
+    }
+}
+
+impl FollowState {
+    async fn story(&self, id_or_slug: &str) -> Result<Option<StoryView>, Response> {
+        let Some(id) = self
+            .views
+            .resolve(id_or_slug.to_owned())
+            .await
+            .map_err(failure)?
+        else {
+            return Ok(None);
+        };
+        self.views.story(id).await.map_err(failure)
+    }
+
+    async fn resolve(&self, target: &Target) -> Result<Option<Followed>, Response> {
+        if let Some(story) = target.story.as_deref().filter(|s| !s.trim().is_empty()) {
+            let view = self.story(story.trim()).await?;
+            return Ok(view.map(|v| Followed::Story {
+                id: v.id,
+                slug: v.slug.clone(),
+                headline: v.headline.clone(),
+            }));
+        }
+        if let Some(actor) = target.actor.as_deref().filter(|s| !s.trim().is_empty()) {
+            return Ok(newsroom_domain::Actor::parse("actor", actor.trim())
+                .ok()
+                .map(|a| Followed::Actor {
+                    name: a.name().to_owned(),
+                    key: a.key().to_owned(),
+                }));
+        }
+        Ok(None)
+    }
+}
+
+/// What the form asked for, kept to show it again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Typed {
+    pub name: String,
+    pub email: String,
+    pub digest: String,
+}
+
+// ----- handlers ------------------------------------------------------------------------------
+
+async fn follow_form(
+    State(state): State<FollowState>,
+    headers: HeaderMap,
+    Query(target): Query<Target>,
+) -> Answer {
+    let Some(followed) = state.resolve(&target).await? else {
+        return Ok(page(StatusCode::NOT_FOUND, templates::nothing_to_follow()));
+    };
+    let (reader, stale) = state.reader(&headers).await?;
+    let form_secret = cookie(&headers, FORM_COOKIE)
+        .filter(|v| v.len() == 22 && plain(v))
+        .map_or_else(nonce, str::to_owned);
+    let csrf = reader
+        .as_ref()
+        .map_or(form_secret.clone(), |r| r.csrf.clone());
+    let mut r = page(
+        StatusCode::OK,
+        templates::follow_page(
+            &followed,
+            reader.as_ref().map(|r| r.name.as_str()),
+            &csrf,
+            &Typed::default(),
+            None,
+        ),
+    );
+    let h = r.headers_mut();
+    if reader.is_none() {
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(&headers, FORM_COOKIE, &form_secret, FORM_SECONDS),
+        );
+    }
+    if stale {
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(&headers, ALERTS_COOKIE, "", 0),
+        );
+    }
+    Ok(r)
+}
+
+async fn follow(State(state): State<FollowState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let form = FormData::parse(&body);
+    let (reader, _) = state.reader(&headers).await?;
+    let expected = match &reader {
+        Some(r) => r.csrf.clone(),
+        None => cookie(&headers, FORM_COOKIE).unwrap_or_default().to_owned(),
+    };
+    if expected.is_empty() || !same_secret(form.get("csrf"), &expected) {
+        tracing::warn!("alerts form refused: missing or wrong CSRF token");
+        return Ok(csrf_refused());
+    }
+    let target = Target {
+        story: Some(form.get("story").to_owned()).filter(|s| !s.is_empty()),
+        actor: Some(form.get("actor").to_owned()).filter(|s| !s.is_empty()),
+    };
+    let Some(followed) = state.resolve(&target).await? else {
+        return Ok(page(StatusCode::NOT_FOUND, templates::nothing_to_follow()));
+    };
+    let typed = Typed {
+        name: form.get("name").to_owned(),
+        email: form.get("email").trim().to_owned(),
+        digest: form.get("digest").to_owned(),
+    };
+    let again = |status: StatusCode, field: &str, detail: &str| {
+        page(
+            status,
+            templates::follow_page(
+                &followed,
+                reader.as_ref().map(|r| r.name.as_str()),
+                &expected,
+                &typed,
+                Some((field, detail)),
+            ),
+        )
+    };
+    let mut subscription = followed.filter();
+    match typed.digest.as_str() {
+        "" | "immediate" => {}
+        minutes => match minutes.parse::<u32>() {
+            Ok(m) if DIGEST_CHOICES.iter().any(|(c, _)| *c == m) => {
+                subscription["delivery"] = json!("digest");
+                subscription["digest_minutes"] = json!(m);
+            }
+            _ => {
+                return Ok(again(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "digest",
+                    "choose one of the offered options",
+                ))
+            }
+        },
+    }
+    // Sign up first (the API checks the name and the address), then follow.
+    let (id, token, new) = match &reader {
+        Some(r) => (r.id.clone(), r.token.clone(), false),
+        None => {
+            let mut sign_up = json!({"name": typed.name});
+            if !typed.email.is_empty() {
+                sign_up["email"] = json!(typed.email);
+            }
+            let a = state
+                .call(Method::POST, "/v1/subscribers", None, Some(&sign_up))
+                .await?;
+            if !a.status.is_success() {
+                let (field, detail) = a.problem();
+                return Ok(again(a.status, &field, &detail));
+            }
+            let id = a.body["id"].as_str().unwrap_or_default().to_owned();
+            let token = a.body["token"].as_str().unwrap_or_default().to_owned();
+            if !plain(&id) || !plain(&token) {
+                return Err(failure("sign-up answered without an id or token"));
+            }
+            (id, token, true)
+        }
+    };
+    if new && !typed.email.is_empty() {
+        let a = state
+            .call(
+                Method::POST,
+                &format!("/v1/subscribers/{id}/endpoints"),
+                Some(&token),
+                Some(&json!({"kind": "email", "address": typed.email})),
+            )
+            .await?;
+        if !a.status.is_success() {
+            let (_, detail) = a.problem();
+            tracing::warn!(%detail, "email endpoint of a new reader refused");
+        }
+    }
+    let a = state
+        .call(
+            Method::POST,
+            &format!("/v1/subscribers/{id}/subscriptions"),
+            Some(&token),
+            Some(&subscription),
+        )
+        .await?;
+    if !a.status.is_success() {
+        let (field, detail) = a.problem();
+        // A sign-up that happened is kept: the reader is signed in and can try again.
+        let mut r = again(a.status, &field, &detail);
+        if new {
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    &headers,
+                    ALERTS_COOKIE,
+                    &format!("{}.{id}.{token}", nonce()),
+                    SESSION_SECONDS,
+                ),
+            );
+        }
+        return Ok(r);
+    }
+    let mut r = see_other(&format!("{ALERTS_PATH}?followed=1"));
+    if new {
+        let h = r.headers_mut();
+        h.append(
+            header::SET_COOKIE,
+            set_cookie(
+                &headers,
+                ALERTS_COOKIE,
+                &format!("{}.{id}.{token}", nonce()),
+                SESSION_SECONDS,
+            ),
+        );
+        h.append(header::SET_COOKIE, set_cookie(&headers, FORM_COOKIE, "", 0));
+    }
+    Ok(r)
+}
+
+/// A subscription as the page lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct Following {
+    pub id: String,
+    pub what: Followed,
+    pub delivery: String,
+}
+
+/// An alert as the page lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct AlertLine {
+    pub seq: i64,
+    pub kind: String,
+    pub payload: Value,
+}
+
+impl FollowState {
+    async fn following(&self, reader: &Reader) -> Result<Vec<Following>, Response> {
+        let a = self
+            .call(
+                Method::GET,
+                &format!("/v1/subscribers/{}/subscriptions", reader.id),
+                Some(&reader.token),
+                None,
+            )
+            .await?;
+        let mut list = Vec::new();
+        for s in a.body.as_array().into_iter().flatten() {
+            let what = if let Some(story) = s["story"].as_str() {
+                match self.story(story).await? {
+                    Some(v) => Followed::Story {
+                        id: v.id,
+                        slug: v.slug.clone(),
+                        headline: v.headline.clone(),
+                    },
+                    None => continue,
+                }
+            } else if let Some(actor) = s["actor"].as_str() {
+                Followed::Actor {
+                    name: actor.to_owned(),
+                    key: actor.to_owned(),
+                }
+            } else {
+                // Made through the API with other filters: shown by what it is.
+                continue;
+            };
+            let delivery = match s["digest_minutes"].as_u64() {
+                Some(m) => DIGEST_CHOICES
+                    .iter()
+                    .find(|(c, _)| u64::from(*c) == m)
+                    .map_or_else(
+                        || format!("in a digest every {m} minutes"),
+                        |(_, l)| format!("in a digest, {l}"),
+                    ),
+                None => "as it happens".to_owned(),
+            };
+            list.push(Following {
+                id: s["id"].as_str().unwrap_or_default().to_owned(),
+                what,
+                delivery,
+            });
+        }
+        Ok(list)
+    }
+
+    /// The latest alerts, newest first.
+    async fn latest_alerts(&self, reader: &Reader) -> Result<Vec<AlertLine>, Response> {
+        let mut after = 0;
+        let mut all: Vec<AlertLine> = Vec::new();
+        loop {
+            let a = self
+                .call(
+                    Method::GET,
+                    &format!(
+                        "/v1/subscribers/{}/alerts?after={after}&limit=1000",
+                        reader.id
+                    ),
+                    Some(&reader.token),
+                    None,
+                )
+                .await?;
+            let page: Vec<AlertLine> = a
+                .body
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| AlertLine {
+                    seq: v["seq"].as_i64().unwrap_or_default(),
+                    kind: v["type"].as_str().unwrap_or_default().to_owned(),
+                    payload: v["payload"].clone(),
+                })
+                .collect();
+            let full = page.len() == 1000;
+            after = page.last().map_or(after, |l| l.seq);
+            all.extend(page);
+            if all.len() > SHOWN_ALERTS {
+                all.drain(..all.len() - SHOWN_ALERTS);
+            }
+            if !full {
+                break;
+            }
+        }
+        all.reverse();
+        Ok(all)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    followed: Option<String>,
+    stopped: Option<String>,
+    forgotten: Option<String>,
+}
+
+async fn alerts_page(
+    State(state): State<FollowState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Answer {
+    let (reader, stale) = state.reader(&headers).await?;
+    let mut r = match reader {
+        None => page(
+            StatusCode::OK,
+            templates::no_alerts_page(query.forgotten.is_some()),
+        ),
+        Some(reader) => {
+            let following = state.following(&reader).await?;
+            let alerts = state.latest_alerts(&reader).await?;
+            let notice = if query.followed.is_some() {
+                Some("You are following it. Alerts appear here as they happen.")
+            } else if query.stopped.is_some() {
+                Some("You no longer follow it.")
+            } else {
+                None
+            };
+            page(
+                StatusCode::OK,
+                templates::alerts_page(
+                    &reader.name,
+                    reader.email.as_deref(),
+                    &reader.csrf,
+                    &following,
+                    &alerts,
+                    notice,
+                    ALERTS_JS_PATH,
+                ),
+            )
+        }
+    };
+    if stale {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&headers, ALERTS_COOKIE, "", 0),
+        );
+    }
+    Ok(r)
+}
+
+/// The alert list alone, for `alerts.js` to swap in place.
+async fn alerts_list(State(state): State<FollowState>, headers: HeaderMap) -> Answer {
+    let (Some(reader), _) = state.reader(&headers).await? else {
+        return Ok(StatusCode::UNAUTHORIZED.into_response());
+    };
+    let alerts = state.latest_alerts(&reader).await?;
+    Ok(page(StatusCode::OK, templates::alert_list(&alerts)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamQuery {
+    after: Option<i64>,
+}
+
+/// The API's alert stream of the signed-up reader, passed through. `?after=` (the last alert the
+/// page shows) is where a first connection starts; a reconnecting browser's `Last-Event-ID` wins.
+async fn alerts_stream(
+    State(state): State<FollowState>,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Answer {
+    let (Some(reader), _) = state.reader(&headers).await? else {
+        return Ok(StatusCode::UNAUTHORIZED.into_response());
+    };
+    let mut request = FollowState::request(
+        Method::GET,
+        &format!("/v1/subscribers/{}/alerts/stream", reader.id),
+        Some(&reader.token),
+        None,
+    );
+    let resume = headers.get("last-event-id").cloned().or_else(|| {
+        query
+            .after
+            .and_then(|a| HeaderValue::from_str(&a.to_string()).ok())
+    });
+    if let Some(v) = resume {
+        request.headers_mut().insert("last-event-id", v);
+    }
+    Ok(state
+        .api
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|never| match never {}))
+}
+
+async fn stop_following(
+    State(state): State<FollowState>,
+    headers: HeaderMap,
+    Path(subscription): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = FormData::parse(&body);
+    let (Some(reader), _) = state.reader(&headers).await? else {
+        return Ok(see_other(ALERTS_PATH));
+    };
+    if !same_secret(form.get("csrf"), &reader.csrf) {
+        return Ok(csrf_refused());
+    }
+    if !plain(&subscription) {
+        return Ok(page(StatusCode::NOT_FOUND, templates::nothing_to_follow()));
+    }
+    let a = state
+        .call(
+            Method::DELETE,
+            &format!("/v1/subscribers/{}/subscriptions/{subscription}", reader.id),
+            Some(&reader.token),
+            None,
+        )
+        .await?;
+    if !a.status.is_success() && a.status != StatusCode::NOT_FOUND {
+        return Err(failure(format!("unsubscribing answered {}", a.status)));
+    }
+    Ok(see_other(&format!("{ALERTS_PATH}?stopped=1")))
+}
+
+/// Stops every alert: deletes the subscriber and clears the cookie.
+async fn forget(State(state): State<FollowState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let form = FormData::parse(&body);
+    let (reader, _) = state.reader(&headers).await?;
+    if let Some(reader) = reader {
+        if !same_secret(form.get("csrf"), &reader.csrf) {
+            return Ok(csrf_refused());
+        }
+        let a = state
+            .call(
+                Method::DELETE,
+                &format!("/v1/subscribers/{}", reader.id),
+                Some(&reader.token),
+                None,
+            )
+            .await?;
+        if !a.status.is_success() && a.status != StatusCode::NOT_FOUND {
+            return Err(failure(format!(
+                "deleting the subscriber answered {}",
+                a.status
+            )));
+        }
+    }
+    let mut r = see_other(&format!("{ALERTS_PATH}?forgotten=1"));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&headers, ALERTS_COOKIE, "", 0),
+    );
+    Ok(r)
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        ALERTS_JS,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_parts_are_plain() {
+        assert!(plain("0190f3c1-aaaa-7bbb-8ccc-0123456789ab"));
+        assert!(plain("nrs_AbC-_9"));
+        assert!(!plain(""));
+        assert!(!plain("a.b"));
+        assert!(!plain("a;b"));
+        assert!(!plain(&"a".repeat(201)));
+    }
+
+    #[test]
+    fn the_cookie_is_http_only_strict_and_scoped_to_alerts() {
+        let c = set_cookie(&HeaderMap::new(), ALERTS_COOKIE, "n.i.t", 10);
+        let c = c.to_str().unwrap();
+        assert!(
+            c.starts_with("newsroom_alerts=n.i.t; Path=/alerts; "),
+            "{c}"
+        );
+        assert!(c.ends_with("HttpOnly; SameSite=Strict"), "{c}");
+    }
+}

@@ -1,0 +1,429 @@
+//! Alerts for readers in the browser (`/alerts`): following a story or an actor without the API,
+//! the cookie and CSRF rules over plain HTTP, and a newcomer's whole first session in headless
+//! Chromium — open a story at the desk, follow it as a reader, file the first development, see it
+//! on the reader page and arrive as an alert. Screenshots under `target/screenshots/alerts-*.png`.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use newsroom_tests::chrome::{browser, driver, screenshot};
+use newsroom_tests::*;
+use reqwest::Method;
+use serde_json::json;
+
+/// Opens a story with a known slug, returning its id.
+async fn story(app: &TestApp, slug: &str, headline: &str) -> String {
+    let opened = app
+        .open_story_as(
+            &app.reporter,
+            json!({"slug": slug, "headline": headline, "summary": "", "tags": ["cyber"]}),
+        )
+        .await;
+    let position = opened.ok(201)["position"].as_i64().unwrap();
+    // Read-your-writes: the reader pages show it once the views reach the command's position.
+    let shown = app
+        .call(
+            Method::GET,
+            &format!("/v1/stories/{slug}?min_position={position}"),
+            None,
+            None,
+        )
+        .await;
+    shown.ok(200);
+    opened.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn subscriber_count(app: &TestApp) -> usize {
+    let a = app
+        .call(Method::GET, "/v1/subscribers", Some(&app.admin), None)
+        .await;
+    a.ok(200).as_array().unwrap().len()
+}
+
+/// Follows `path`'s target over HTTP as a new reader, returning the reader's cookie.
+async fn follow_as_new_reader(app: &TestApp, path: &str, name: &str) -> DeskSession {
+    let form = app.desk_get(None, path).await;
+    assert_eq!(form.status(), 200);
+    let form_cookie = cookie_pair(form.headers(), "newsroom_alerts_form").expect("a form cookie");
+    let html = form.text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf").expect("csrf field");
+    let story = hidden_field(&html, "story").unwrap_or_default();
+    let actor = hidden_field(&html, "actor").unwrap_or_default();
+    let session = DeskSession {
+        cookie: form_cookie,
+        csrf: csrf.clone(),
+    };
+    let answer = app
+        .desk_post(
+            Some(&session),
+            "/alerts/follow",
+            &[
+                ("csrf", &csrf),
+                ("story", &story),
+                ("actor", &actor),
+                ("name", name),
+                ("digest", "immediate"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303, "followed");
+    assert_eq!(answer.headers()["location"], "/alerts?followed=1");
+    let cookie = cookie_pair(answer.headers(), "newsroom_alerts").expect("a reader cookie");
+    let page = app
+        .desk_get(
+            Some(&DeskSession {
+                cookie: cookie.clone(),
+                csrf: String::new(),
+            }),
+            "/alerts",
+        )
+        .await;
+    assert_eq!(page.status(), 200);
+    let csrf = hidden_field(&page.text().await.unwrap(), "csrf").expect("csrf on /alerts");
+    DeskSession { cookie, csrf }
+}
+
+#[tokio::test]
+async fn following_needs_the_forms_own_cookie_and_creates_nothing_without_it() {
+    let app = spawn_app().await;
+    story(&app, "campaign-hack", "Campaign reports a hack").await;
+    let form = app
+        .desk_get(None, "/alerts/follow?story=campaign-hack")
+        .await;
+    assert_eq!(form.status(), 200);
+    let cookie = set_cookies(form.headers())
+        .into_iter()
+        .find(|c| c.starts_with("newsroom_alerts_form="))
+        .expect("the form sets its double-submit cookie");
+    assert!(cookie.contains("Path=/alerts"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let csrf = hidden_field(&form.text().await.unwrap(), "csrf").unwrap();
+
+    // The field without the cookie, and the cookie with another field: both refused.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("story", "campaign-hack"),
+        ("name", "Ada"),
+    ];
+    let no_cookie = app.desk_post(None, "/alerts/follow", &fields).await;
+    assert_eq!(no_cookie.status(), 403);
+    let wrong = DeskSession {
+        cookie: format!("newsroom_alerts_form={}", "A".repeat(22)),
+        csrf: String::new(),
+    };
+    let forged = app.desk_post(Some(&wrong), "/alerts/follow", &fields).await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(subscriber_count(&app).await, 0, "nothing was created");
+}
+
+#[tokio::test]
+async fn a_reader_follows_sees_alerts_and_stops_following_without_the_api() {
+    let app = spawn_app().await;
+    let id = story(&app, "campaign-hack", "Campaign reports a hack").await;
+
+    // A bad address is shown next to its field, with what was typed kept, and creates nothing.
+    let form = app
+        .desk_get(None, "/alerts/follow?story=campaign-hack")
+        .await;
+    let form_cookie = cookie_pair(form.headers(), "newsroom_alerts_form").unwrap();
+    let csrf = hidden_field(&form.text().await.unwrap(), "csrf").unwrap();
+    let bad = app
+        .desk_post(
+            Some(&DeskSession {
+                cookie: form_cookie,
+                csrf: csrf.clone(),
+            }),
+            "/alerts/follow",
+            &[
+                ("csrf", &csrf),
+                ("story", "campaign-hack"),
+                ("name", "Ada"),
+                ("email", "not an address"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("must be an email address"), "{html}");
+    assert!(html.contains(r#"value="not an address""#), "{html}");
+    assert!(html.contains(r#"value="Ada""#), "{html}");
+    assert_eq!(subscriber_count(&app).await, 0);
+
+    let reader = follow_as_new_reader(&app, "/alerts/follow?story=campaign-hack", "Ada").await;
+    assert_eq!(subscriber_count(&app).await, 1);
+    let page = app
+        .desk_get(Some(&reader), "/alerts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Campaign reports a hack"), "{page}");
+    assert!(page.contains("No alerts yet"), "{page}");
+
+    // A development is published: it is listed as an alert.
+    let d = app.record(&id, development("hack_reported")).await;
+    d.ok(201);
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = app
+            .desk_get(Some(&reader), "/alerts/list")
+            .await
+            .text()
+            .await
+            .unwrap();
+        if listed.contains("alert-item") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        listed.contains("alert-item"),
+        "the alert is listed: {listed}"
+    );
+    assert!(listed.contains("Hack reported"), "{listed}");
+
+    // The stream and the list need the reader's cookie.
+    assert_eq!(app.desk_get(None, "/alerts/list").await.status(), 401);
+    assert_eq!(app.desk_get(None, "/alerts/stream").await.status(), 401);
+
+    // Stopping without the CSRF field is refused; with it, the subscription is gone.
+    let sub_id = {
+        let subs = app
+            .call(Method::GET, "/v1/subscribers", Some(&app.admin), None)
+            .await;
+        let sid = subs.ok(200)[0]["id"].as_str().unwrap().to_owned();
+        let list = app
+            .call(
+                Method::GET,
+                &format!("/v1/subscribers/{sid}/subscriptions"),
+                Some(&app.admin),
+                None,
+            )
+            .await;
+        let list = list.ok(200).as_array().unwrap().clone();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["story"], id.as_str());
+        (sid, list[0]["id"].as_str().unwrap().to_owned())
+    };
+    let path = format!("/alerts/subscriptions/{}/delete", sub_id.1);
+    let refused = app.desk_post(Some(&reader), &path, &[("csrf", "x")]).await;
+    assert_eq!(refused.status(), 403);
+    let stopped = app
+        .desk_post(Some(&reader), &path, &[("csrf", &reader.csrf)])
+        .await;
+    assert_eq!(stopped.status(), 303);
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/v1/subscribers/{}/subscriptions", sub_id.0),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert!(list.ok(200).as_array().unwrap().is_empty());
+
+    // Forgetting deletes the subscriber and clears the cookie.
+    let forgot = app
+        .desk_post(Some(&reader), "/alerts/forget", &[("csrf", &reader.csrf)])
+        .await;
+    assert_eq!(forgot.status(), 303);
+    assert!(set_cookies(forgot.headers())
+        .iter()
+        .any(|c| c.starts_with("newsroom_alerts=;") && c.contains("Max-Age=0")));
+    assert_eq!(subscriber_count(&app).await, 0);
+    let after = app.desk_get(Some(&reader), "/alerts").await;
+    assert!(after
+        .text()
+        .await
+        .unwrap()
+        .contains("You do not follow anything yet"));
+}
+
+#[tokio::test]
+async fn an_actor_can_be_followed_from_their_page() {
+    let app = spawn_app().await;
+    let id = story(&app, "campaign-hack", "Campaign reports a hack").await;
+    let page = app.desk_get(None, "/actors/State%20X").await;
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"href="/alerts/follow?actor=State%20X""#),
+        "{html}"
+    );
+    let reader = follow_as_new_reader(&app, "/alerts/follow?actor=State%20X", "Bo").await;
+    let mut d = development("attribution_claimed");
+    d["actors"] = json!(["State X"]);
+    app.record(&id, d).await.ok(201);
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = app
+            .desk_get(Some(&reader), "/alerts/list")
+            .await
+            .text()
+            .await
+            .unwrap();
+        if listed.contains("alert-item") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed.contains("Attribution claimed"), "{listed}");
+}
+
+// ----- a newcomer in a browser -------------------------------------------------------------------
+
+async fn wait_for(client: &Client, xpath: &str, what: &str) -> fantoccini::elements::Element {
+    match client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(xpath))
+        .await
+    {
+        Ok(element) => element,
+        Err(e) => {
+            let url = client.current_url().await.map(|u| u.to_string());
+            let source = client.source().await.unwrap_or_default();
+            panic!("{what}: {e} (at {url:?})\n{source}");
+        }
+    }
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn press(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_browser() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let desk = browser(&driver).await;
+    let reader = browser(&driver).await;
+
+    // At the desk (the admin token a first start prints), open a story.
+    desk.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(&desk, "//input[@id='f-token']", "sign-in page").await;
+    type_into(&desk, "#f-token", &app.admin).await;
+    press(&desk, "form[action='/desk/sign-in'] button[type=submit]").await;
+    wait_for(&desk, "//h1[.='Stories']", "the desk").await;
+    type_into(&desk, "#f-headline", "Campaign reports a hack").await;
+    type_into(&desk, "#f-slug", "campaign-hack").await;
+    press(&desk, "form[action='/desk/stories'] button[type=submit]").await;
+    wait_for(
+        &desk,
+        "//div[@role='status' and contains(., 'Story opened')]",
+        "the story is opened",
+    )
+    .await;
+
+    // A reader opens the story page and asks for alerts; forgetting the name is shown at the field.
+    reader
+        .goto(&format!("{base}/stories/campaign-hack"))
+        .await
+        .unwrap();
+    wait_for(
+        &reader,
+        "//a[.='Get alerts for this story']",
+        "the story page offers alerts",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    wait_for(&reader, "//input[@id='follow-name']", "the follow form").await;
+    screenshot(&reader, "alerts-follow").await;
+    press(&reader, "form.follow-form button[type=submit]").await;
+    let error = wait_for(
+        &reader,
+        "//p[@id='follow-name-error']",
+        "the missing name is shown next to its field",
+    )
+    .await;
+    assert!(!error.text().await.unwrap().is_empty());
+    type_into(&reader, "#follow-name", "Ada Reader").await;
+    press(&reader, "form.follow-form button[type=submit]").await;
+    wait_for(
+        &reader,
+        "//div[@role='status' and contains(., 'You are following it')]",
+        "the alerts page",
+    )
+    .await;
+    wait_for(
+        &reader,
+        "//span[@id='alerts-live' and .='Live']",
+        "the page listens for alerts",
+    )
+    .await;
+
+    // The desk files the story's first development.
+    desk.find(Locator::LinkText("File its first development"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&desk, "//select[@id='f-kind']", "the filing form").await;
+    desk.find(Locator::Css("#f-kind"))
+        .await
+        .unwrap()
+        .select_by_value("hack_reported")
+        .await
+        .unwrap();
+    type_into(&desk, "#f-headline", "Campaign says its email was breached").await;
+    type_into(
+        &desk,
+        "#f-body",
+        "The campaign reported the breach on Monday.",
+    )
+    .await;
+    type_into(&desk, "#f-source-name", "The campaign").await;
+    desk.find(Locator::Css("#f-source-kind"))
+        .await
+        .unwrap()
+        .select_by_value("official_statement")
+        .await
+        .unwrap();
+    press(&desk, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &desk,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "filed and published",
+    )
+    .await;
+
+    // The reader's open alerts page shows it without a reload, and its link leads to the story.
+    let alert = wait_for(
+        &reader,
+        "//li[contains(@class,'alert-item')]//a[.='Campaign says its email was breached']",
+        "the alert arrives on the open page",
+    )
+    .await;
+    screenshot(&reader, "alerts-page").await;
+    alert.click().await.unwrap();
+    wait_for(
+        &reader,
+        "//h1[.='Campaign reports a hack']",
+        "the alert leads to the story",
+    )
+    .await;
+    wait_for(
+        &reader,
+        "//*[contains(., 'Campaign says its email was breached')]",
+        "the development is on the reader page",
+    )
+    .await;
+    desk.close().await.unwrap();
+    reader.close().await.unwrap();
+}
