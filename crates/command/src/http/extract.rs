@@ -59,9 +59,19 @@ where
     }
 }
 
-/// Parses JSON, naming the path of the first offending value.
+/// Parses JSON, naming the path of the first offending value. Anything after the document (a
+/// second document, stray bytes) makes it malformed.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = deserialize(de)?;
+    de.end()
+        .map_err(|e| Problem::bad_request(None, format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn deserialize<'de, T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, Problem> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
