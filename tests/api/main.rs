@@ -2,6 +2,7 @@
 
 mod alerts;
 mod auth;
+mod auth_matrix;
 mod browser;
 mod desk;
 mod developments;
