@@ -8,6 +8,7 @@ mod desk;
 mod developments;
 mod editing;
 mod feed;
+mod hostile;
 mod input;
 mod limits;
 mod operations;
