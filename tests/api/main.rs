@@ -4,6 +4,7 @@ mod alerts;
 mod auth;
 mod auth_matrix;
 mod browser;
+mod concurrency;
 mod desk;
 mod developments;
 mod editing;
