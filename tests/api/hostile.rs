@@ -447,7 +447,7 @@ const BAD_IDS: [&str; 7] = [
 /// Malformed paths and query strings.
 fn parameter_cases(fx: &HostileFixture, app: &TestApp) -> Vec<Case> {
     let mut cases = Vec::new();
-    let (story, pending, published) = (&fx.story, &fx.pending, &fx.published);
+    let (story, pending) = (&fx.story, &fx.pending);
     let reporter = Some(app.reporter.as_str());
     let editor = Some(app.editor.as_str());
     let reason = bytes(&json!({"reason": "Because"}));
@@ -607,7 +607,6 @@ fn parameter_cases(fx: &HostileFixture, app: &TestApp) -> Vec<Case> {
             None,
         ));
     }
-    let _ = published;
     for (path, token) in [
         (format!("/v1/stories/{story}/stream"), None),
         (format!("/v1/subscribers/{sub}/alerts/stream"), own),
