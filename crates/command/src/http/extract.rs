@@ -60,12 +60,21 @@ where
 }
 
 /// Parses JSON, naming the path of the first offending value. Anything after the document (a
-/// second document, stray bytes) makes it malformed.
+/// second document, stray bytes) makes it malformed. Every request body is an object: serde would
+/// also fill a struct from an array of its field values in order, so arrays are refused here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = deserialize(de)?;
     de.end()
         .map_err(|e| Problem::bad_request(None, format!("malformed JSON: {e}")))?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid body",
+            "the body must be a JSON object, not an array",
+        ));
+    }
     Ok(value)
 }
 
