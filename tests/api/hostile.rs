@@ -300,6 +300,12 @@ fn body_cases(e: &Endpoint) -> Vec<Case> {
             bytes(&v)
         }),
         ("a top-level array", bytes(&json!([e.valid.clone()]))),
+        (
+            "the fields' values as an array",
+            bytes(&Value::Array(
+                e.valid.as_object().unwrap().values().cloned().collect(),
+            )),
+        ),
         ("empty body", Vec::new()),
         ("truncated", valid[..valid.len() / 2].to_vec()),
         ("not JSON", b"slug=x&headline=y".to_vec()),

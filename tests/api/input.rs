@@ -185,3 +185,50 @@ async fn path_parameters_that_cannot_be_decoded_are_problems() {
             .problem(400);
     }
 }
+
+#[tokio::test]
+async fn a_body_must_be_an_object_not_an_array_of_its_values() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let pending = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let before = app.feed().await;
+    for (path, token, body) in [
+        (
+            "/v1/stories".to_owned(),
+            &app.reporter,
+            r#"["array-slug", "Array headline"]"#,
+        ),
+        (
+            "/v1/tokens".to_owned(),
+            &app.admin,
+            r#" ["admin", "Array Admin"]"#,
+        ),
+        (
+            format!("/v1/stories/{story}/developments/{pending}/approval"),
+            &app.editor,
+            "[]",
+        ),
+    ] {
+        app.call_raw(
+            Method::POST,
+            &path,
+            Some(token),
+            "application/json",
+            body.as_bytes().to_vec(),
+        )
+        .await
+        .problem(422);
+    }
+    app.call_raw(
+        Method::POST,
+        "/v1/subscribers",
+        None,
+        "application/json",
+        br#"["Array Reader"]"#.to_vec(),
+    )
+    .await
+    .problem(422);
+    assert_eq!(app.feed().await, before, "nothing was recorded");
+}
