@@ -127,8 +127,16 @@ pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut NewsroomSettings)) -> TestApp {
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), configure).await
+}
+
+/// Starts the app over the data directory `dir`, which may hold the files of an app that was
+/// stopped ([`TestApp::stop`]): a restart. Tokens for each role are created afresh.
+pub async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    configure: impl FnOnce(&mut NewsroomSettings),
+) -> TestApp {
     init_tracing();
-    let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = NewsroomSettings {
         command: test_settings(&dir),
         views_path: dir.path().join("views.db"),
@@ -142,12 +150,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut NewsroomSettings)) -> Te
     let state = app.state().clone();
     let views = app.views().clone();
     let notifier = app.notifier_store().clone();
-    let admin = state
-        .tokens
-        .bootstrap_admin()
-        .await
-        .expect("bootstrap")
-        .expect("a fresh store has no admin");
+    let admin = match state.tokens.bootstrap_admin().await.expect("bootstrap") {
+        Some(first) => first,
+        // A restarted app already has its first admin, whose token was not kept.
+        None => state
+            .tokens
+            .create(Role::Admin, "Ada Admin".into())
+            .await
+            .unwrap(),
+    };
     let editor = state
         .tokens
         .create(Role::Editor, "Eda Editor".into())
@@ -346,6 +357,31 @@ impl TestApp {
         }
     }
 
+    /// The log's newest position, as `/healthz` reports it (after checking the app is healthy).
+    pub async fn head(&self) -> i64 {
+        let answer = self.call(Method::GET, "/healthz", None, None).await;
+        let body = answer.ok(200);
+        assert_eq!(body["status"], "ok", "{body}");
+        body["head_position"].as_i64().expect("a head position")
+    }
+
+    /// Signs up a subscriber (no token needed) and returns its id and its own token.
+    pub async fn sign_up(&self, name: &str) -> SignedUp {
+        let answer = self
+            .call(
+                Method::POST,
+                "/v1/subscribers",
+                None,
+                Some(json!({"name": name})),
+            )
+            .await;
+        let body = answer.ok(201);
+        SignedUp {
+            id: body["id"].as_str().unwrap().to_owned(),
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
     /// Stops the server, waits for in-flight requests, and hands over the data directory (which
     /// lives on until the returned guard is dropped).
     pub async fn stop(mut self) -> tempfile::TempDir {
@@ -357,6 +393,13 @@ impl TestApp {
         }
         self.dir.take().expect("the data directory is still there")
     }
+}
+
+/// A subscriber that signed up: its id and the token that manages it.
+#[derive(Debug, Clone)]
+pub struct SignedUp {
+    pub id: String,
+    pub token: String,
 }
 
 #[derive(Debug)]

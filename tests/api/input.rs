@@ -111,3 +111,124 @@ async fn a_story_needs_a_valid_slug_and_headline() {
     }
     assert!(app.feed().await.is_empty());
 }
+
+#[tokio::test]
+async fn bytes_after_the_json_body_are_a_400_and_record_nothing() {
+    let app = spawn_app().await;
+    let body = json!({"slug": "one-story", "headline": "One"}).to_string();
+    for raw in [
+        format!("{body}{body}"),
+        format!("{body} x"),
+        format!("{body}]"),
+    ] {
+        app.call_raw(
+            Method::POST,
+            "/v1/stories",
+            Some(&app.reporter),
+            "application/json",
+            raw.into_bytes(),
+        )
+        .await
+        .problem(400);
+    }
+    assert!(app.feed().await.is_empty());
+    // Whitespace after the document is fine.
+    app.call_raw(
+        Method::POST,
+        "/v1/stories",
+        Some(&app.reporter),
+        "application/json",
+        format!("{body}\n").into_bytes(),
+    )
+    .await
+    .ok(201);
+}
+
+#[tokio::test]
+async fn path_parameters_that_cannot_be_decoded_are_problems() {
+    let app = spawn_app().await;
+    let s = app.sign_up("Path Reader").await;
+    for (method, path, token) in [
+        (
+            Method::POST,
+            "/v1/stories/%FF/close".to_owned(),
+            &app.editor,
+        ),
+        (
+            Method::GET,
+            "/v1/stories/%FF/events".to_owned(),
+            &app.editor,
+        ),
+        (Method::DELETE, "/v1/tokens/%C0%AF".to_owned(), &app.admin),
+        (Method::GET, "/v1/stories/%FF".to_owned(), &app.admin),
+        (
+            Method::GET,
+            format!("/v1/subscribers/{}%FF", s.id),
+            &s.token,
+        ),
+        (
+            Method::POST,
+            format!("/v1/subscribers/{}/deliveries/abc/redrive", s.id),
+            &s.token,
+        ),
+        (
+            Method::POST,
+            format!(
+                "/v1/subscribers/{}/deliveries/99999999999999999999/redrive",
+                s.id
+            ),
+            &s.token,
+        ),
+    ] {
+        app.call(method, &path, Some(token), None)
+            .await
+            .problem(400);
+    }
+}
+
+#[tokio::test]
+async fn a_body_must_be_an_object_not_an_array_of_its_values() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let pending = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let before = app.feed().await;
+    for (path, token, body) in [
+        (
+            "/v1/stories".to_owned(),
+            &app.reporter,
+            r#"["array-slug", "Array headline"]"#,
+        ),
+        (
+            "/v1/tokens".to_owned(),
+            &app.admin,
+            r#" ["admin", "Array Admin"]"#,
+        ),
+        (
+            format!("/v1/stories/{story}/developments/{pending}/approval"),
+            &app.editor,
+            "[]",
+        ),
+    ] {
+        app.call_raw(
+            Method::POST,
+            &path,
+            Some(token),
+            "application/json",
+            body.as_bytes().to_vec(),
+        )
+        .await
+        .problem(422);
+    }
+    app.call_raw(
+        Method::POST,
+        "/v1/subscribers",
+        None,
+        "application/json",
+        br#"["Array Reader"]"#.to_vec(),
+    )
+    .await
+    .problem(422);
+    assert_eq!(app.feed().await, before, "nothing was recorded");
+}

@@ -2,12 +2,15 @@
 
 mod alerts;
 mod auth;
+mod auth_matrix;
 mod browser;
+mod concurrency;
 mod desk;
 mod developments;
 mod editing;
 mod feed;
 mod follow;
+mod hostile;
 mod input;
 mod limits;
 mod operations;

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use chrono::Utc;
 use futures_util::Stream;
 use newsroom_command::auth::{generate_token, token_digest};
 use newsroom_command::http::problem::Problem;
-use newsroom_command::http::{int_param, query_params, JsonBody};
+use newsroom_command::http::{int_param, query_params, ApiPath, JsonBody};
 use newsroom_command::Tokens;
 use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
 use rusqlite::{params, OptionalExtension};
@@ -305,7 +305,7 @@ async fn find_subscriber(state: &SubscriberApi, id: &str) -> ApiResult<Subscribe
 async fn show_subscriber(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<SubscriberView>> {
     caller.may_manage(&id)?;
     Ok(Json(find_subscriber(&state, &id).await?))
@@ -314,7 +314,7 @@ async fn show_subscriber(
 async fn delete_subscriber(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
     let gone = state
@@ -356,7 +356,7 @@ async fn set_status(
 async fn suspend(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     set_status(&state, id, "suspended").await
@@ -365,7 +365,7 @@ async fn suspend(
 async fn unsuspend(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     set_status(&state, id, "active").await
@@ -429,7 +429,7 @@ fn parse_subject(raw: &str) -> Result<String, FieldError> {
 async fn add_endpoint(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<NewEndpoint>,
 ) -> ApiResult<(StatusCode, Json<EndpointView>)> {
     caller.may_manage(&id)?;
@@ -476,7 +476,7 @@ async fn add_endpoint(
 async fn list_endpoints(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<EndpointView>>> {
     caller.may_manage(&id)?;
     let list = state
@@ -495,7 +495,7 @@ async fn list_endpoints(
 async fn remove_endpoint(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path((id, endpoint)): Path<(String, String)>,
+    ApiPath((id, endpoint)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
     let n = state
@@ -517,7 +517,7 @@ async fn remove_endpoint(
 async fn rotate_secret(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path((id, endpoint)): Path<(String, String)>,
+    ApiPath((id, endpoint)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EndpointView>> {
     caller.may_manage(&id)?;
     let secret = WebhookSecret::generate().to_string();
@@ -594,7 +594,7 @@ struct SubscriptionView {
 async fn subscribe(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<NewSubscription>,
 ) -> ApiResult<(StatusCode, Json<SubscriptionView>)> {
     caller.may_manage(&id)?;
@@ -677,7 +677,7 @@ async fn subscribe(
 async fn list_subscriptions(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<SubscriptionView>>> {
     caller.may_manage(&id)?;
     let list = state
@@ -708,7 +708,7 @@ async fn list_subscriptions(
 async fn unsubscribe_one(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path((id, subscription)): Path<(String, String)>,
+    ApiPath((id, subscription)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
     let n = state
@@ -731,7 +731,7 @@ async fn unsubscribe_one(
 /// The link in every alert: ends every subscription of its subscriber.
 async fn unsubscribe_link(
     State(state): State<SubscriberApi>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let removed = state
         .store
@@ -774,7 +774,7 @@ struct DeliveryView {
 async fn list_deliveries(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
     caller.may_manage(&id)?;
@@ -823,7 +823,7 @@ async fn list_deliveries(
 async fn redrive(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path((id, delivery)): Path<(String, i64)>,
+    ApiPath((id, delivery)): ApiPath<(String, i64)>,
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
     let n = state
@@ -894,7 +894,7 @@ async fn alerts_after(
 async fn list_alerts(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Vec<AlertView>>> {
     caller.may_manage(&id)?;
@@ -909,7 +909,7 @@ async fn list_alerts(
 async fn alert_stream(
     State(state): State<SubscriberApi>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     caller.may_manage(&id)?;

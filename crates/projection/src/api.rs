@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -18,7 +18,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use newsroom_command::http::problem::Problem;
-use newsroom_command::http::{int_param, query_params};
+use newsroom_command::http::{int_param, query_params, ApiPath};
 use newsroom_command::EventLog;
 use newsroom_domain::{Actor, StoryEvent};
 use serde::Serialize;
@@ -456,7 +456,7 @@ struct ChangesAnswer {
 
 async fn story_json(
     State(state): State<ReadState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
@@ -506,7 +506,7 @@ struct ClaimsAnswer {
 
 async fn claims_json(
     State(state): State<ReadState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
@@ -546,7 +546,7 @@ async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
 
 async fn story_atom(
     State(state): State<ReadState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
@@ -561,7 +561,7 @@ async fn story_atom(
 
 async fn story_json_feed(
     State(state): State<ReadState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
@@ -576,7 +576,7 @@ async fn story_json_feed(
 
 async fn story_ninjs(
     State(state): State<ReadState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
@@ -614,7 +614,7 @@ async fn actor_entries(
 
 async fn actor_json(
     State(state): State<ReadState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
     let params = ReadParams::parse(query, &["min_position"])?;
@@ -638,7 +638,7 @@ async fn actor_json(
 
 async fn actor_atom(
     State(state): State<ReadState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> ReadResult {
     let (actor, key, entries) = actor_entries(&state, &name).await?;
@@ -652,7 +652,7 @@ async fn actor_atom(
 
 async fn actor_json_feed(
     State(state): State<ReadState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
 ) -> ReadResult {
     let (actor, key, entries) = actor_entries(&state, &name).await?;
@@ -679,7 +679,7 @@ struct StreamState {
 /// position; a reconnecting client's `Last-Event-ID` resumes strictly after it.
 async fn story_stream(
     State(state): State<ReadState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
@@ -766,21 +766,24 @@ async fn story_by_slug(state: &ReadState, slug: &str) -> Result<StoryView, Respo
     }
 }
 
-async fn story_html(State(state): State<ReadState>, Path(slug): Path<String>) -> Response {
+async fn story_html(State(state): State<ReadState>, ApiPath(slug): ApiPath<String>) -> Response {
     match story_by_slug(&state, &slug).await {
         Ok(view) => page(StatusCode::OK, pages::story_page(&view)),
         Err(r) => r,
     }
 }
 
-async fn story_fragment(State(state): State<ReadState>, Path(slug): Path<String>) -> Response {
+async fn story_fragment(
+    State(state): State<ReadState>,
+    ApiPath(slug): ApiPath<String>,
+) -> Response {
     match story_by_slug(&state, &slug).await {
         Ok(view) => page(StatusCode::OK, pages::timeline_fragment(&view)),
         Err(r) => r,
     }
 }
 
-async fn actor_html(State(state): State<ReadState>, Path(name): Path<String>) -> ReadResult {
+async fn actor_html(State(state): State<ReadState>, ApiPath(name): ApiPath<String>) -> ReadResult {
     let (actor, _, entries) = actor_entries(&state, &name).await?;
     Ok(page(StatusCode::OK, pages::actor_page(&actor, &entries)))
 }

@@ -1,7 +1,7 @@
 //! Request extractors whose failures are problem details naming what was wrong.
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use newsroom_domain::Role;
 use serde::de::DeserializeOwned;
@@ -59,9 +59,28 @@ where
     }
 }
 
-/// Parses JSON, naming the path of the first offending value.
+/// Parses JSON, naming the path of the first offending value. Anything after the document (a
+/// second document, stray bytes) makes it malformed. Every request body is an object: serde would
+/// also fill a struct from an array of its field values in order, so arrays are refused here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = deserialize(de)?;
+    de.end()
+        .map_err(|e| Problem::bad_request(None, format!("malformed JSON: {e}")))?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid body",
+            "the body must be a JSON object, not an array",
+        ));
+    }
+    Ok(value)
+}
+
+fn deserialize<'de, T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, Problem> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -96,6 +115,29 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             _ => Problem::bad_request(None, format!("malformed JSON: {inner}")),
         }
     })
+}
+
+/// Path parameters. One that cannot be decoded (invalid UTF-8 once percent-decoded, not a number
+/// where one is expected) is a 400 problem, not axum's plain-text answer.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) if rejection.status().is_client_error() => {
+                Err(Problem::bad_request(None, rejection.body_text()))
+            }
+            Err(rejection) => Err(Problem::internal(rejection.body_text())),
+        }
+    }
 }
 
 /// The authenticated caller. Missing or unknown tokens are a 401.

@@ -12,7 +12,7 @@ pub mod problem;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use dto::*;
-pub use extract::{int_param, parse_json, query_params, Auth, JsonBody};
+pub use extract::{int_param, parse_json, query_params, ApiPath, Auth, JsonBody};
 use problem::{InternalError, Problem, ProblemDetails};
 
 use crate::auth::{IssuedToken, Tokens};
@@ -215,7 +215,7 @@ async fn open_story(
 async fn revise_story(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(request): JsonBody<ReviseStoryRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     let by = auth.require(Role::Reporter)?;
@@ -233,7 +233,7 @@ async fn revise_story(
 async fn record_development(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(request): JsonBody<RecordDevelopmentRequest>,
 ) -> Result<(StatusCode, Json<DevelopmentFiled>), Problem> {
     let by = auth.require(Role::Reporter)?;
@@ -278,7 +278,7 @@ async fn editor_command(
 async fn approve_development(
     State(state): State<AppState>,
     auth: Auth,
-    Path((id, dev)): Path<(String, String)>,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
     _body: JsonBody<EmptyRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || {
@@ -296,7 +296,7 @@ async fn approve_development(
 async fn reject_development(
     State(state): State<AppState>,
     auth: Auth,
-    Path((id, dev)): Path<(String, String)>,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
     JsonBody(request): JsonBody<ReasonRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || {
@@ -315,7 +315,7 @@ async fn reject_development(
 async fn correct_development(
     State(state): State<AppState>,
     auth: Auth,
-    Path((id, dev)): Path<(String, String)>,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
     JsonBody(request): JsonBody<CorrectionRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || request.parse(development_id(&dev)?)).await
@@ -328,7 +328,7 @@ async fn correct_development(
 async fn retract_development(
     State(state): State<AppState>,
     auth: Auth,
-    Path((id, dev)): Path<(String, String)>,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
     JsonBody(request): JsonBody<ReasonRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || {
@@ -346,7 +346,7 @@ async fn retract_development(
 async fn close_story(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || Ok(StoryCommand::CloseStory)).await
 }
@@ -357,7 +357,7 @@ async fn close_story(
 async fn reopen_story(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || Ok(StoryCommand::ReopenStory)).await
 }
@@ -369,7 +369,7 @@ async fn reopen_story(
 async fn story_events(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<crate::store::FeedEvent>>, Problem> {
     auth.require(Role::Editor)?;
     let id = match StoryId::parse("story_id", &id) {
@@ -434,7 +434,7 @@ async fn create_token(
 async fn revoke_token(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, Problem> {
     auth.require(Role::Admin)?;
     if state.tokens.revoke(id).await? {
