@@ -311,6 +311,21 @@ fn routes() -> Vec<Route> {
             Nothing,
             public(200),
         ),
+        // ----- the reader's alert pages (crates/newsroom/src/follow/mod.rs): a reader's cookie,
+        // never a bearer token; without the cookie nothing is shown or changed.
+        route("GET", "/alerts", Nothing, public(200)),
+        route("GET", "/alerts/list", Nothing, public(401)),
+        route("GET", "/alerts/stream", Nothing, public(401)),
+        route("GET", "/alerts/follow", Nothing, public(404)),
+        route("POST", "/alerts/follow", Nothing, public(403)),
+        route(
+            "POST",
+            "/alerts/subscriptions/{subscription}/delete",
+            Nothing,
+            [Done; 6],
+        ),
+        route("POST", "/alerts/forget", Nothing, [Done; 6]),
+        route("GET", "/alerts/static/alerts.js", Nothing, public(200)),
         // ----- the desk (crates/newsroom/src/desk/mod.rs): a session cookie, not a bearer token
         route("GET", "/desk", Nothing, desk(Need::Reporter, S(200))),
         route("GET", "/desk/", Nothing, [Done; 6]),
@@ -718,7 +733,13 @@ async fn send(app: &TestApp, callers: &Callers, fx: &Fixture, r: &Route, c: Call
 fn mismatch(path: &str, expect: Expect, reply: &Reply) -> Option<String> {
     let ok = match expect {
         S(status) if reply.status != status => false,
-        S(status) if status >= 400 && !path.starts_with("/desk") => {
+        // The alert pages answer pages, except the two a script calls.
+        S(status)
+            if status >= 400
+                && !path.starts_with("/desk")
+                && (!path.starts_with("/alerts")
+                    || matches!(path, "/alerts/list" | "/alerts/stream")) =>
+        {
             let body: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
             reply.content_type == "application/problem+json" && body["status"] == status
         }
@@ -874,6 +895,7 @@ fn the_matrix_lists_every_route_of_every_router() {
         include_str!("../../crates/projection/src/api.rs"),
         include_str!("../../crates/notifier/src/api.rs"),
         include_str!("../../crates/newsroom/src/desk/mod.rs"),
+        include_str!("../../crates/newsroom/src/follow/mod.rs"),
     ] {
         served.extend(routes_in_source(source));
     }

@@ -81,7 +81,7 @@ pub fn router(subscriber_api: Router, views: ViewStore) -> Router {
         .route("/alerts/follow", get(follow_form).post(follow))
         .route("/alerts/subscriptions/{id}/delete", post(stop_following))
         .route("/alerts/forget", post(forget))
-        .route(ALERTS_JS_PATH, get(script))
+        .route("/alerts/static/alerts.js", get(script))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -274,6 +274,17 @@ fn failure(cause: impl std::fmt::Display) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         newsroom_projection::pages::error_page(500, "Something went wrong on our side."),
     )
+}
+
+/// The answer to a script's request from a browser that follows nothing.
+fn not_signed_up() -> Response {
+    newsroom_command::http::problem::Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "not-following",
+        "Not following anything",
+        "this browser follows nothing yet: follow a story first",
+    )
+    .into_response()
 }
 
 fn csrf_refused() -> Response {
@@ -691,7 +702,7 @@ async fn alerts_page(
 /// The alert list alone, for `alerts.js` to swap in place.
 async fn alerts_list(State(state): State<FollowState>, headers: HeaderMap) -> Answer {
     let (Some(reader), _) = state.reader(&headers).await? else {
-        return Ok(StatusCode::UNAUTHORIZED.into_response());
+        return Ok(not_signed_up());
     };
     let alerts = state.latest_alerts(&reader).await?;
     Ok(page(StatusCode::OK, templates::alert_list(&alerts)))
@@ -710,7 +721,7 @@ async fn alerts_stream(
     Query(query): Query<StreamQuery>,
 ) -> Answer {
     let (Some(reader), _) = state.reader(&headers).await? else {
-        return Ok(StatusCode::UNAUTHORIZED.into_response());
+        return Ok(not_signed_up());
     };
     let mut request = FollowState::request(
         Method::GET,
