@@ -142,6 +142,7 @@ pub async fn spawn_app_in(
         views_path: dir.path().join("views.db"),
         notifier: test_notifier_settings(&dir),
         clock: Arc::new(SystemClock),
+        relay: None,
     };
     configure(&mut settings);
     let database_path = settings.command.database_path.clone();

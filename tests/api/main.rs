@@ -16,5 +16,6 @@ mod limits;
 mod operations;
 mod postgres;
 mod reads;
+mod relay;
 mod stories;
 mod tamper;

@@ -105,6 +105,7 @@ impl Application {
             tokens: Tokens::new(store.clone()),
             store,
             metrics: crate::telemetry::metrics_handle(),
+            relay: None,
         };
         Ok(Self {
             listener,
@@ -126,6 +127,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Lets `/healthz` report the relay to NATS.
+    pub fn set_relay_status(&mut self, status: crate::relay::RelayStatus) {
+        self.state.relay = Some(status);
     }
 
     /// Adds routes served by the same process (the read side), behind the same middleware.

@@ -12,6 +12,7 @@ pub mod db;
 pub mod http;
 pub mod log;
 pub mod pg;
+pub mod relay;
 pub mod service;
 pub mod store;
 pub mod telemetry;

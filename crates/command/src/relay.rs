@@ -211,7 +211,10 @@ impl Relay {
 
     /// Publishes until `shutdown`, following the feed as it grows. Never fails: errors are
     /// reported in [`RelayStatus`] and retried.
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()>) -> Published {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Published {
         tokio::pin!(shutdown);
         let mut heads = self.log.subscribe();
         let mut total = Published::default();

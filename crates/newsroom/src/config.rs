@@ -35,8 +35,11 @@ pub struct Config {
     /// `smtp://host:port` of the relay email alerts go through.
     pub smtp_url: Option<String>,
     pub mail_from: String,
-    /// `nats://host:port`, for subscribers' NATS endpoints.
+    /// `nats://host:port`: turns on the JetStream fan-out of the event feed (the relay), and
+    /// serves subscribers' NATS endpoints.
     pub nats_url: Option<String>,
+    /// How many NATS servers hold each message of the `NEWSROOM_EVENTS` stream (3 on a cluster).
+    pub nats_stream_replicas: usize,
     /// Addresses or CIDRs webhooks may reach although private or loopback.
     pub webhook_allowlist: String,
     /// Writes allowed per token and per client address each minute, and self sign-ups per
@@ -64,6 +67,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "newsroom@localhost".into(),
             nats_url: None,
+            nats_stream_replicas: 1,
             webhook_allowlist: String::new(),
             writes_per_token_per_minute: RateLimits::default().writes_per_token_per_minute,
             writes_per_address_per_minute: RateLimits::default().writes_per_address_per_minute,
@@ -89,6 +93,7 @@ const KEYS: &[&str] = &[
     "smtp_url",
     "mail_from",
     "nats_url",
+    "nats_stream_replicas",
     "webhook_allowlist",
     "writes_per_token_per_minute",
     "writes_per_address_per_minute",
@@ -170,6 +175,19 @@ impl Config {
             views_path: self.views_path(),
             notifier: self.notifier_settings(),
             clock: std::sync::Arc::new(newsroom_notifier::SystemClock),
+            relay: self.relay_settings(),
+        })
+    }
+
+    /// The relay to JetStream, when `nats_url` is set.
+    pub fn relay_settings(&self) -> Option<crate::RelaySettings> {
+        let url = self.nats_url.clone().filter(|u| !u.is_empty())?;
+        Some(crate::RelaySettings {
+            nats_url: url,
+            stream: newsroom_command::relay::StreamSettings {
+                replicas: self.nats_stream_replicas.max(1),
+                ..Default::default()
+            },
         })
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use newsroom_command::http::AppState;
+use newsroom_command::relay::{Relay, StreamSettings};
 use newsroom_command::{Application, Settings};
 use newsroom_notifier::{Clock, Notifier, NotifierSettings, NotifierStore};
 use newsroom_projection::api::{self, ReadState};
@@ -30,6 +31,15 @@ pub struct NewsroomSettings {
     pub notifier: NotifierSettings,
     /// The notifier's clock (digest windows, retry times); tests move it by hand.
     pub clock: Arc<dyn Clock>,
+    /// Publishing the event feed to NATS JetStream (scale-out); off in embedded mode.
+    pub relay: Option<RelaySettings>,
+}
+
+/// Where the relay publishes the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    pub nats_url: String,
+    pub stream: StreamSettings,
 }
 
 /// A built, not yet running, newsroom.
@@ -39,14 +49,26 @@ pub struct Newsroom {
     projector: Projector,
     views: ViewStore,
     notifier: Notifier,
+    relay: Option<Relay>,
 }
 
 impl Newsroom {
     /// Opens the stores (rebuilding any view whose schema changed), binds the listener.
     pub async fn build(settings: NewsroomSettings) -> anyhow::Result<Self> {
-        let app = Application::build(settings.command)
+        let mut app = Application::build(settings.command)
             .await
             .context("starting the command side")?;
+        let relay = match &settings.relay {
+            Some(r) => {
+                let client = newsroom_command::relay::connect(&r.nats_url)
+                    .await
+                    .context("connecting to NATS")?;
+                let relay = Relay::new(app.state().store.clone(), client, r.stream.clone());
+                app.set_relay_status(relay.status());
+                Some(relay)
+            }
+            None => None,
+        };
         let log = app.state().store.clone();
         let views = ViewStore::open(&settings.views_path)
             .with_context(|| format!("opening the views at {}", settings.views_path.display()))?;
@@ -85,6 +107,7 @@ impl Newsroom {
             projector,
             views,
             notifier,
+            relay,
         })
     }
 
@@ -133,6 +156,14 @@ impl Newsroom {
                 .await;
             ("notifier", r.map_err(anyhow::Error::from))
         });
+        if let Some(relay) = self.relay {
+            let s = stop.clone();
+            parts.spawn(async move {
+                let published = relay.run_until_stopped(s.cancelled()).await;
+                tracing::info!(events = published.events, "relay stopped");
+                ("relay", Ok(()))
+            });
+        }
         let signal = stop.clone();
         tokio::spawn(async move {
             shutdown.await;

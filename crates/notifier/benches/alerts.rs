@@ -451,6 +451,7 @@ async fn start_app() -> Res<App> {
             digest_every: Duration::from_millis(50),
         },
         clock: Arc::new(SystemClock),
+        relay: None,
     };
     let app = Newsroom::build(settings).await?;
     let base = format!("http://{}", app.local_addr());

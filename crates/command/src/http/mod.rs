@@ -43,6 +43,8 @@ pub struct AppState {
     pub tokens: Tokens,
     pub store: EventLog,
     pub metrics: PrometheusHandle,
+    /// The relay to NATS JetStream, when this process runs one.
+    pub relay: Option<crate::relay::RelayStatus>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -447,14 +449,31 @@ async fn revoke_token(
 /// Health of the process and its dependencies.
 #[utoipa::path(get, path = "/healthz", responses((status = 200), (status = 503)))]
 async fn healthz(State(state): State<AppState>) -> Response {
+    // The event store down: commands fail, so the process is unhealthy (503). NATS down: commands
+    // are still taken and the relay catches up later, so the process is degraded (200) and says so.
     let store = state.store.ping().await;
     let (status, event_store) = match store {
         Ok(_) => (StatusCode::OK, "ok".to_owned()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
+    let mut checks = serde_json::json!({ "event_store": event_store });
+    let mut degraded = false;
+    if let Some(relay) = &state.relay {
+        let nats = relay.error().unwrap_or_else(|| "ok".to_owned());
+        degraded = nats != "ok";
+        checks["nats"] = serde_json::json!(nats);
+        checks["relay_position"] = serde_json::json!(relay.published());
+    }
+    let word = if status != StatusCode::OK {
+        "unhealthy"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ok"
+    };
     let body = serde_json::json!({
-        "status": if status == StatusCode::OK { "ok" } else { "unhealthy" },
-        "checks": { "event_store": event_store },
+        "status": word,
+        "checks": checks,
         "head_position": state.store.current_head().await.unwrap_or(state.store.head()),
     });
     (status, Json(body)).into_response()

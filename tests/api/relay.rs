@@ -1,0 +1,283 @@
+//! The relay to NATS JetStream, against real servers: the machine's NATS for publishing and
+//! re-publishing, and a private `nats-server` process (own port, own `-sd` folder) that the test
+//! stops and starts again while commands keep being accepted.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use newsroom_command::relay::{Relay, StreamSettings, POSITION_HEADER};
+use newsroom_tests::*;
+use uuid::Uuid;
+
+/// A stream and subjects of this test alone.
+fn private_stream() -> StreamSettings {
+    let tag = Uuid::new_v4().simple().to_string();
+    StreamSettings {
+        stream: format!("TEST_EVENTS_{tag}"),
+        subject_prefix: format!("test.{tag}.events"),
+        replicas: 1,
+    }
+}
+
+/// Every message of the stream: (Nats-Msg-Id, position header, subject).
+async fn stream_contents(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Vec<(String, i64, String)> {
+    let mut stream = js.get_stream(&settings.stream).await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        out.push((
+            m.headers.get("Nats-Msg-Id").unwrap().as_str().to_owned(),
+            m.headers
+                .get(POSITION_HEADER)
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap(),
+            m.subject.to_string(),
+        ));
+    }
+    out
+}
+
+/// What the stream must hold: every event of the log once, in position order.
+async fn expected(app: &TestApp, settings: &StreamSettings) -> Vec<(String, i64, String)> {
+    app.feed()
+        .await
+        .iter()
+        .map(|e| {
+            let story = e["story_id"].as_str().unwrap();
+            (
+                format!("{story}:{}", e["sequence"]),
+                e["position"].as_i64().unwrap(),
+                settings.subject(story),
+            )
+        })
+        .collect()
+}
+
+async fn publish_all(relay: &Relay) -> (i64, u64, u64) {
+    let mut at = relay.prepare().await.unwrap();
+    let (mut events, mut duplicates) = (0, 0);
+    loop {
+        let (to, counts) = relay.publish_after(at).await.unwrap();
+        events += counts.events;
+        duplicates += counts.duplicates;
+        if to == at {
+            return (to, events, duplicates);
+        }
+        at = to;
+    }
+}
+
+async fn some_events(app: &TestApp, stories: usize) {
+    for _ in 0..stories {
+        let story = app.open_story(false).await;
+        app.record(&story, development("hack_reported"))
+            .await
+            .ok(201);
+        app.record(&story, development("update")).await.ok(201);
+    }
+}
+
+#[tokio::test]
+async fn the_relay_publishes_every_event_once_in_order_and_a_restart_republishes_safely() {
+    let Some(url) = nats_test_url() else { return };
+    let app = spawn_app().await;
+    some_events(&app, 5).await;
+    let settings = private_stream();
+    let client = async_nats::connect(&url).await.unwrap();
+    let js = jetstream::new(client.clone());
+
+    let relay = Relay::new(
+        app.app_state.store.clone(),
+        client.clone(),
+        settings.clone(),
+    );
+    let (head, events, duplicates) = publish_all(&relay).await;
+    let want = expected(&app, &settings).await;
+    assert_eq!(head, want.last().unwrap().1);
+    assert_eq!(events as usize, want.len());
+    assert_eq!(duplicates, 0);
+    assert_eq!(stream_contents(&js, &settings).await, want);
+
+    // A new relay starts where the stream ends: nothing is sent again.
+    let restarted = Relay::new(
+        app.app_state.store.clone(),
+        client.clone(),
+        settings.clone(),
+    );
+    assert_eq!(restarted.prepare().await.unwrap(), head);
+    let (_, again, _) = publish_all(&restarted).await;
+    assert_eq!(again, 0);
+
+    // A relay that lost its place (it died between publishing and learning the acks) sends
+    // everything again: the server drops every copy by its Nats-Msg-Id.
+    let (to, counts) = restarted.publish_after(0).await.unwrap();
+    assert!(counts.events > 0);
+    assert_eq!(
+        counts.duplicates, counts.events,
+        "every re-publish was a duplicate"
+    );
+    assert!(to <= head);
+    assert_eq!(stream_contents(&js, &settings).await, want);
+
+    // New commands are published as they come, by the running relay.
+    let running = Relay::new(
+        app.app_state.store.clone(),
+        client.clone(),
+        settings.clone(),
+    );
+    let mut published = running.positions();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(running.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    some_events(&app, 2).await;
+    let head = app.feed().await.last().unwrap()["position"]
+        .as_i64()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), published.wait_for(|p| *p >= head))
+        .await
+        .expect("the running relay publishes new events")
+        .unwrap();
+    let _ = stop.send(());
+    task.await.unwrap();
+    assert_eq!(
+        stream_contents(&js, &settings).await,
+        expected(&app, &settings).await
+    );
+    js.delete_stream(&settings.stream).await.unwrap();
+}
+
+/// A `nats-server` of this test alone, with JetStream in `dir`.
+struct PrivateNats {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateNats {
+    fn start(port: u16, dir: &std::path::Path) -> Option<Self> {
+        let binary = "/usr/sbin/nats-server";
+        if !std::path::Path::new(binary).exists() {
+            skip_or_fail("nats-server is not installed at /usr/sbin/nats-server");
+            return None;
+        }
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        Some(Self {
+            child,
+            port,
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        *self = Self::start(self.port, &self.dir.clone()).expect("restarts");
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn health(app: &TestApp) -> serde_json::Value {
+    app.call(reqwest::Method::GET, "/healthz", None, None)
+        .await
+        .ok(200)
+        .clone()
+}
+
+/// Waits until `/healthz` says the relay published up to `head` (and NATS is fine).
+async fn wait_published(app: &TestApp, head: i64, what: &str) {
+    for _ in 0..600 {
+        let h = health(app).await;
+        if h["checks"]["relay_position"].as_i64() >= Some(head) && h["checks"]["nats"] == "ok" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: {:#}", health(app).await);
+}
+
+#[tokio::test]
+async fn commands_are_accepted_while_nats_is_down_and_the_relay_catches_up() {
+    // This test runs its own server; it needs the machine's NATS install, not its address.
+    if nats_test_url().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(mut server) = PrivateNats::start(port, dir.path()) else {
+        return;
+    };
+    let url = format!("nats://127.0.0.1:{port}");
+    let settings = private_stream();
+    let relay = newsroom::RelaySettings {
+        nats_url: url.clone(),
+        stream: settings.clone(),
+    };
+    // newsroom with NEWSROOM_NATS_URL set: it runs the relay.
+    let app = spawn_app_with(move |s| s.relay = Some(relay)).await;
+    some_events(&app, 2).await;
+    let head = app.feed().await.last().unwrap()["position"]
+        .as_i64()
+        .unwrap();
+    wait_published(&app, head, "published while NATS is up").await;
+    assert_eq!(health(&app).await["status"], "ok");
+
+    // NATS goes away: commands are still accepted and stored; /healthz names NATS as the problem.
+    server.stop();
+    some_events(&app, 3).await;
+    let head = app.feed().await.last().unwrap()["position"]
+        .as_i64()
+        .unwrap();
+    let mut degraded = serde_json::Value::Null;
+    for _ in 0..100 {
+        degraded = health(&app).await;
+        if degraded["status"] == "degraded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(degraded["status"], "degraded", "{degraded:#}");
+    assert_eq!(degraded["checks"]["event_store"], "ok");
+    assert_ne!(degraded["checks"]["nats"], "ok");
+    assert!(degraded["checks"]["relay_position"].as_i64().unwrap() < head);
+
+    // NATS comes back with its data: the relay catches up, every event once, in order.
+    server.restart();
+    wait_published(&app, head, "the relay catches up after NATS returns").await;
+    assert_eq!(health(&app).await["status"], "ok");
+    let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+    assert_eq!(
+        stream_contents(&js, &settings).await,
+        expected(&app, &settings).await
+    );
+}
