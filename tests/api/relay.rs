@@ -281,3 +281,158 @@ async fn commands_are_accepted_while_nats_is_down_and_the_relay_catches_up() {
         expected(&app, &settings).await
     );
 }
+
+/// The 3-node cluster of `deploy/local-cluster.sh`, stopped on drop.
+struct LocalCluster {
+    dir: tempfile::TempDir,
+    urls: String,
+}
+
+impl LocalCluster {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local-cluster.sh")
+    }
+
+    fn run(args: &[&str]) -> String {
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("deploy/local-cluster.sh runs");
+        assert!(
+            out.status.success(),
+            "local-cluster.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // Three client ports and three route ports above a free base.
+        let base = loop {
+            let p = free_port();
+            if (1024..60000).contains(&p)
+                && (1..=3).all(|n| {
+                    std::net::TcpListener::bind(("127.0.0.1", p + n)).is_ok()
+                        && std::net::TcpListener::bind(("127.0.0.1", p + 100 + n)).is_ok()
+                })
+            {
+                break p;
+            }
+        };
+        let urls = Self::run(&["start", dir.path().to_str().unwrap(), &base.to_string()]);
+        Self { dir, urls }
+    }
+
+    fn kill_node(&self, n: u8) {
+        Self::run(&[
+            "kill-node",
+            &n.to_string(),
+            self.dir.path().to_str().unwrap(),
+        ]);
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(Self::script())
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .stdin(Stdio::null())
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn a_stream_replicated_on_three_nodes_loses_nothing_when_a_node_is_killed_under_load() {
+    if nats_test_url().is_none() || !std::path::Path::new("/usr/sbin/nats-server").exists() {
+        if nats_test_url().is_some() {
+            skip_or_fail("nats-server is not installed at /usr/sbin/nats-server");
+        }
+        return;
+    }
+    let cluster = LocalCluster::start();
+    let settings = StreamSettings {
+        replicas: 3,
+        ..private_stream()
+    };
+    let relay = newsroom::RelaySettings {
+        nats_url: cluster.urls.clone(),
+        stream: settings.clone(),
+    };
+    let app = spawn_app_with(move |s| s.relay = Some(relay)).await;
+
+    // A steady write load; one node is killed (kill -9) in the middle of it.
+    let writer = {
+        let address = app.address.clone();
+        let reporter = app.reporter.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut stories = Vec::new();
+            for i in 0..30 {
+                let opened: serde_json::Value = client
+                    .post(format!("{address}/v1/stories"))
+                    .bearer_auth(&reporter)
+                    .json(&serde_json::json!({
+                        "slug": format!("load-{i}-{}", Uuid::new_v4().simple()),
+                        "headline": "Campaign reports a hack",
+                        "summary": "", "tags": [],
+                    }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let id = opened["id"].as_str().unwrap().to_owned();
+                for _ in 0..3 {
+                    let r = client
+                        .post(format!("{address}/v1/stories/{id}/developments"))
+                        .bearer_auth(&reporter)
+                        .json(&development("update"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+                stories.push(id);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stories
+        })
+    };
+    // Kill a node once the stream has taken part of the load.
+    for _ in 0..600 {
+        let h = health(&app).await;
+        if h["checks"]["relay_position"].as_i64().unwrap_or(0) >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.kill_node(2);
+    let stories = writer.await.unwrap();
+    assert_eq!(stories.len(), 30);
+    let head = app.feed().await.last().unwrap()["position"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(head, 30 * 4, "every command was stored");
+    wait_published(
+        &app,
+        head,
+        "the relay publishes everything with a node down",
+    )
+    .await;
+
+    // The two remaining nodes hold every event once, in order, replicated three times.
+    let urls: Vec<&str> = cluster.urls.split(',').collect();
+    let client = async_nats::connect(vec![urls[0], urls[2]]).await.unwrap();
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream(&settings.stream).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().config.num_replicas, 3);
+    assert_eq!(
+        stream_contents(&js, &settings).await,
+        expected(&app, &settings).await
+    );
+}

@@ -284,12 +284,18 @@ async fn last_position(stream: &mut stream::Stream) -> Result<Position, RelayErr
 }
 
 /// Connects to NATS without waiting for it: the client keeps (re)connecting in the background,
-/// so a command process starts and takes commands while NATS is down.
-pub async fn connect(url: &str) -> Result<async_nats::Client, RelayError> {
+/// so a command process starts and takes commands while NATS is down. `urls` may list several
+/// servers of a cluster, comma-separated.
+pub async fn connect(urls: &str) -> Result<async_nats::Client, RelayError> {
+    let servers: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
     async_nats::ConnectOptions::new()
         .name("newsroom relay")
         .retry_on_initial_connect()
-        .connect(url)
+        .connect(servers)
         .await
         .map_err(nats)
 }
