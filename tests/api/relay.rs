@@ -436,3 +436,137 @@ async fn a_stream_replicated_on_three_nodes_loses_nothing_when_a_node_is_killed_
         expected(&app, &settings).await
     );
 }
+
+#[tokio::test]
+async fn a_durable_consumer_hands_out_the_feed_in_order_and_resumes_after_what_was_committed() {
+    let Some(url) = nats_test_url() else { return };
+    let app = spawn_app().await;
+    some_events(&app, 4).await;
+    let settings = private_stream();
+    let client = async_nats::connect(&url).await.unwrap();
+    let relay = Relay::new(
+        app.app_state.store.clone(),
+        client.clone(),
+        settings.clone(),
+    );
+    publish_all(&relay).await;
+    let feed = app.feed().await;
+    let positions: Vec<i64> = feed
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+
+    let log = app.app_state.store.clone();
+    let open = || {
+        newsroom_command::consumer::JetStreamFeed::open(
+            client.clone(),
+            &settings,
+            "projector-test",
+            log.clone(),
+        )
+    };
+    // The first half, committed.
+    let mut consumer = open().await.unwrap();
+    let half = positions.len() / 2;
+    let first = consumer
+        .next_batch(0, half, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions[..half]
+    );
+    consumer.commit().await.unwrap();
+    // The rest handed out but not committed, then handed back (a graceful stop).
+    let at = first.last().unwrap().position;
+    let rest = consumer
+        .next_batch(at, 1000, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), positions.len() - half);
+    consumer.give_back().await.unwrap();
+    drop(consumer);
+
+    // The next consumer under the same name gets exactly what was not committed, in order.
+    let mut again = open().await.unwrap();
+    let resumed = again
+        .next_batch(at, 1000, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions[half..],
+        "only what was not committed, in order, each once"
+    );
+    // Each event carries what the log holds.
+    for (got, want) in resumed.iter().zip(&feed[half..]) {
+        assert_eq!(got.story_id, want["story_id"].as_str().unwrap());
+        assert_eq!(got.sequence, want["sequence"].as_i64().unwrap());
+        assert_eq!(got.event_type, want["event_type"].as_str().unwrap());
+    }
+    again.commit().await.unwrap();
+
+    // A consumer that reads the stream from its start (a new name) drops everything at or below
+    // the caller's checkpoint: re-delivery cannot apply an event twice.
+    let mut fresh = newsroom_command::consumer::JetStreamFeed::open(
+        client.clone(),
+        &settings,
+        "projector-fresh",
+        log.clone(),
+    )
+    .await
+    .unwrap();
+    let last = *positions.last().unwrap();
+    let replay = fresh
+        .next_batch(last, 1000, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(replay.is_empty(), "{replay:?}");
+    jetstream::new(client)
+        .delete_stream(&settings.stream)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn events_the_stream_lacks_are_read_from_the_log() {
+    let Some(url) = nats_test_url() else { return };
+    let app = spawn_app().await;
+    some_events(&app, 3).await;
+    let feed = app.feed().await;
+    let positions: Vec<i64> = feed
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    let settings = private_stream();
+    let client = async_nats::connect(&url).await.unwrap();
+    // A stream that only has the events after the fourth (its start was lost).
+    let relay = Relay::new(
+        app.app_state.store.clone(),
+        client.clone(),
+        settings.clone(),
+    );
+    relay.prepare().await.unwrap();
+    relay.publish_after(positions[3]).await.unwrap();
+    let mut consumer = newsroom_command::consumer::JetStreamFeed::open(
+        client.clone(),
+        &settings,
+        "gap",
+        app.app_state.store.clone(),
+    )
+    .await
+    .unwrap();
+    let got = consumer
+        .next_batch(0, 1000, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.position).collect::<Vec<_>>(),
+        positions
+    );
+    consumer.commit().await.unwrap();
+    jetstream::new(client)
+        .delete_stream(&settings.stream)
+        .await
+        .unwrap();
+}

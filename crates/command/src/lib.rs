@@ -8,6 +8,7 @@
 pub mod app;
 pub mod auth;
 pub mod chain;
+pub mod consumer;
 pub mod db;
 pub mod http;
 pub mod log;

@@ -120,7 +120,7 @@ impl Synchronous {
 }
 
 /// One stored event as the feed delivers it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FeedEvent {
     /// Global, commit-ordered, gap-free position.
     pub position: Position,

@@ -1,0 +1,131 @@
+//! Following the feed through JetStream (scale-out): a durable pull consumer of the stream the
+//! relay fills, handing out events in position order and acknowledging them only when the
+//! caller says its effect is committed.
+//!
+//! The relay publishes in position order, so the stream's order is the feed's order and per-story
+//! order holds. Redelivered or re-published events (position at or below what the caller has
+//! applied) are dropped here; the caller is idempotent by position anyway. If the stream ever
+//! lacks events the caller needs (a gap between its checkpoint and the next message — a stream
+//! recreated, a tail lost), the gap is read from the log itself, which stays the record: JetStream
+//! carries the events and wakes the consumer, the log guarantees nothing is missed.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, AckKind, Message};
+use futures_util::StreamExt;
+
+use crate::log::EventLog;
+use crate::relay::{RelayError, StreamSettings};
+use crate::store::{FeedEvent, Position};
+
+/// A durable consumer of `NEWSROOM_EVENTS` for one consuming process.
+#[derive(Debug)]
+pub struct JetStreamFeed {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    log: EventLog,
+    /// Messages handed out and not yet acknowledged, oldest first.
+    unacked: Vec<Message>,
+}
+
+fn nats(e: impl std::fmt::Display) -> RelayError {
+    RelayError::Nats(e.to_string())
+}
+
+impl JetStreamFeed {
+    /// Opens (creating if needed) the stream and the durable consumer `durable`. Copies of a
+    /// process that must each see every event (replicas of the views) use their own names.
+    pub async fn open(
+        client: async_nats::Client,
+        settings: &StreamSettings,
+        durable: &str,
+        log: EventLog,
+    ) -> Result<Self, RelayError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(settings.config())
+            .await
+            .map_err(nats)?;
+        let consumer = stream
+            .get_or_create_consumer(
+                durable,
+                pull::Config {
+                    durable_name: Some(durable.to_owned()),
+                    // Acknowledging the newest applied event acknowledges all before it.
+                    ack_policy: AckPolicy::All,
+                    ack_wait: Duration::from_secs(30),
+                    deliver_policy: DeliverPolicy::All,
+                    filter_subject: format!("{}.>", settings.subject_prefix),
+                    max_ack_pending: 20_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(nats)?;
+        Ok(Self {
+            consumer,
+            log,
+            unacked: Vec::new(),
+        })
+    }
+
+    /// Up to `limit` events after `after`, in position order, waiting at most `wait` for the
+    /// first. Empty when nothing came.
+    pub async fn next_batch(
+        &mut self,
+        after: Position,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<FeedEvent>, RelayError> {
+        let mut messages = self
+            .consumer
+            .batch()
+            .max_messages(limit.max(1))
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(nats)?;
+        let mut events: Vec<FeedEvent> = Vec::new();
+        let mut at = after;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(nats)?;
+            let event: FeedEvent = serde_json::from_slice(&message.payload)?;
+            if event.position > at {
+                if event.position > at + 1 {
+                    // Events the stream does not have: read them from the log.
+                    let gap = (event.position - at - 1) as usize;
+                    let missing = self.log.read_feed(at, gap).await?;
+                    tracing::warn!(
+                        from = at + 1,
+                        to = event.position - 1,
+                        "the event stream lacks events; read them from the log"
+                    );
+                    events.extend(missing.into_iter().filter(|e| e.position < event.position));
+                }
+                at = event.position;
+                events.push(event);
+            }
+            self.unacked.push(message);
+        }
+        Ok(events)
+    }
+
+    /// Acknowledges everything handed out so far: call once its effect is committed.
+    pub async fn commit(&mut self) -> Result<(), RelayError> {
+        // With `AckPolicy::All`, the newest acknowledges the rest.
+        if let Some(m) = self.unacked.last() {
+            m.double_ack().await.map_err(nats)?;
+        }
+        self.unacked.clear();
+        Ok(())
+    }
+
+    /// Hands back everything not yet committed, for redelivery (on shutdown).
+    /// A process killed without handing back gets its messages redelivered after `ack_wait`.
+    pub async fn give_back(&mut self) -> Result<(), RelayError> {
+        for m in self.unacked.drain(..) {
+            m.ack_with(AckKind::Nak(None)).await.map_err(nats)?;
+        }
+        Ok(())
+    }
+}
