@@ -143,14 +143,25 @@ pub async fn spawn_app_in(
         notifier: test_notifier_settings(&dir),
         clock: Arc::new(SystemClock),
         relay: None,
+        role: newsroom::Role::All,
     };
     configure(&mut settings);
     let database_path = settings.command.database_path.clone();
     let app = Newsroom::build(settings).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
     let state = app.state().clone();
-    let views = app.views().clone();
-    let notifier = app.notifier_store().clone();
+    // A process of another role has no views or queue of its own: the harness opens empty ones
+    // beside it, so every TestApp has both (nothing writes to them).
+    let views = match app.views() {
+        Some(v) => v.clone(),
+        None => newsroom_projection::ViewStore::open(&dir.path().join("absent-views.db"))
+            .expect("views open"),
+    };
+    let notifier = match app.notifier_store() {
+        Some(n) => n.clone(),
+        None => newsroom_notifier::NotifierStore::open(&dir.path().join("absent-notifier.db"))
+            .expect("queue opens"),
+    };
     let admin = match state.tokens.bootstrap_admin().await.expect("bootstrap") {
         Some(first) => first,
         // A restarted app already has its first admin, whose token was not kept.

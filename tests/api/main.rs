@@ -17,5 +17,6 @@ mod operations;
 mod postgres;
 mod reads;
 mod relay;
+mod roles;
 mod stories;
 mod tamper;

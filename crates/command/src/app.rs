@@ -72,6 +72,7 @@ pub struct Application {
     state: AppState,
     settings: Settings,
     extra: axum::Router,
+    commands: bool,
 }
 
 impl Application {
@@ -112,6 +113,7 @@ impl Application {
             state,
             settings,
             extra: axum::Router::new(),
+            commands: true,
         })
     }
 
@@ -134,6 +136,13 @@ impl Application {
         self.state.relay = Some(status);
     }
 
+    /// Serves no command routes (a projector or notifier process in scale-out mode); the log is
+    /// still open for reading, and `/healthz` and `/metrics` are still served.
+    pub fn without_commands(mut self) -> Self {
+        self.commands = false;
+        self
+    }
+
     /// Adds routes served by the same process (the read side), behind the same middleware.
     pub fn with_routes(mut self, routes: axum::Router) -> Self {
         self.extra = self.extra.merge(routes);
@@ -150,6 +159,7 @@ impl Application {
             Duration::from_secs(self.settings.request_timeout_secs.max(1)),
             self.settings.rate_limits,
             self.extra,
+            self.commands,
         );
         axum::serve(
             self.listener,

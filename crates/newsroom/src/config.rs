@@ -176,6 +176,7 @@ impl Config {
             notifier: self.notifier_settings(),
             clock: std::sync::Arc::new(newsroom_notifier::SystemClock),
             relay: self.relay_settings(),
+            role: crate::Role::All,
         })
     }
 

@@ -33,6 +33,37 @@ pub struct NewsroomSettings {
     pub clock: Arc<dyn Clock>,
     /// Publishing the event feed to NATS JetStream (scale-out); off in embedded mode.
     pub relay: Option<RelaySettings>,
+    /// Which parts this process runs.
+    pub role: Role,
+}
+
+/// Which parts of newsroom a process runs (`newsroom serve --role …`). Every role serves
+/// `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Everything in one process: the embedded mode, and the web front (desk, alert pages).
+    #[default]
+    All,
+    /// The command API and the relay to JetStream.
+    Command,
+    /// The projector and the read API and pages it feeds.
+    Projector,
+    /// The notifier and the subscriber API.
+    Notifier,
+}
+
+impl Role {
+    pub fn commands(self) -> bool {
+        matches!(self, Role::All | Role::Command)
+    }
+
+    pub fn projects(self) -> bool {
+        matches!(self, Role::All | Role::Projector)
+    }
+
+    pub fn notifies(self) -> bool {
+        matches!(self, Role::All | Role::Notifier)
+    }
 }
 
 /// Where the relay publishes the feed.
@@ -46,20 +77,25 @@ pub struct RelaySettings {
 #[derive(Debug)]
 pub struct Newsroom {
     app: Application,
-    projector: Projector,
-    views: ViewStore,
-    notifier: Notifier,
+    projector: Option<Projector>,
+    views: Option<ViewStore>,
+    notifier: Option<Notifier>,
     relay: Option<Relay>,
 }
 
 impl Newsroom {
-    /// Opens the stores (rebuilding any view whose schema changed), binds the listener.
+    /// Opens the stores (rebuilding any view whose schema changed), binds the listener; only
+    /// what the settings' role runs.
     pub async fn build(settings: NewsroomSettings) -> anyhow::Result<Self> {
+        let role = settings.role;
         let mut app = Application::build(settings.command)
             .await
             .context("starting the command side")?;
+        if !role.commands() {
+            app = app.without_commands();
+        }
         let relay = match &settings.relay {
-            Some(r) => {
+            Some(r) if role.commands() => {
                 let client = newsroom_command::relay::connect(&r.nats_url)
                     .await
                     .context("connecting to NATS")?;
@@ -67,40 +103,55 @@ impl Newsroom {
                 app.set_relay_status(relay.status());
                 Some(relay)
             }
-            None => None,
+            _ => None,
         };
         let log = app.state().store.clone();
-        let views = ViewStore::open(&settings.views_path)
-            .with_context(|| format!("opening the views at {}", settings.views_path.display()))?;
-        if let Some(report) = rebuild_outdated(&log, &views)
-            .await
-            .context("rebuilding outdated views")?
-        {
-            tracing::info!(views = ?report.views, events = report.events, "rebuilt views");
+        let mut routes = axum::Router::new();
+        let (mut views, mut projector) = (None, None);
+        if role.projects() {
+            let store = ViewStore::open(&settings.views_path).with_context(|| {
+                format!("opening the views at {}", settings.views_path.display())
+            })?;
+            if let Some(report) = rebuild_outdated(&log, &store)
+                .await
+                .context("rebuilding outdated views")?
+            {
+                tracing::info!(views = ?report.views, events = report.events, "rebuilt views");
+            }
+            let p = Projector::new(log.clone(), store.clone());
+            routes = routes.merge(api::router(ReadState {
+                views: store.clone(),
+                log: log.clone(),
+                positions: p.positions(),
+            }));
+            views = Some(store);
+            projector = Some(p);
         }
-        let projector = Projector::new(log.clone(), views.clone());
-        let notifier = Notifier::build(
-            settings.notifier,
-            log.clone(),
-            app.state().tokens.clone(),
-            settings.clock,
-        )
-        .await
-        .context("starting the notifier")?;
-        let read = ReadState {
-            views: views.clone(),
-            log,
-            positions: projector.positions(),
-        };
-        let routes = api::router(read)
-            .merge(notifier.router())
-            .merge(follow::router(notifier.router(), views.clone()))
-            .merge(desk::router(
-                app.state().clone(),
-                views.clone(),
-                projector.positions(),
-                notifier.store().clone(),
-            ));
+        let mut notifier = None;
+        if role.notifies() {
+            let n = Notifier::build(
+                settings.notifier,
+                log.clone(),
+                app.state().tokens.clone(),
+                settings.clock,
+            )
+            .await
+            .context("starting the notifier")?;
+            routes = routes.merge(n.router());
+            notifier = Some(n);
+        }
+        // The web front needs every part: the desk writes through the command service and reads
+        // the views and the notifier's subscriptions; the alert pages use the subscriber API.
+        if let (Role::All, Some(v), Some(p), Some(n)) = (role, &views, &projector, &notifier) {
+            routes = routes
+                .merge(follow::router(n.router(), v.clone()))
+                .merge(desk::router(
+                    app.state().clone(),
+                    v.clone(),
+                    p.positions(),
+                    n.store().clone(),
+                ));
+        }
         let app = app.with_routes(routes);
         Ok(Self {
             app,
@@ -119,12 +170,14 @@ impl Newsroom {
         self.app.state()
     }
 
-    pub fn views(&self) -> &ViewStore {
-        &self.views
+    /// The views, if this role projects.
+    pub fn views(&self) -> Option<&ViewStore> {
+        self.views.as_ref()
     }
 
-    pub fn notifier_store(&self) -> &NotifierStore {
-        self.notifier.store()
+    /// The notifier's store, if this role notifies.
+    pub fn notifier_store(&self) -> Option<&NotifierStore> {
+        self.notifier.as_ref().map(Notifier::store)
     }
 
     /// Serves, projects and notifies until `shutdown` completes. If any part ends (fails), the
@@ -143,19 +196,22 @@ impl Newsroom {
                 .await;
             ("HTTP server", r.map_err(anyhow::Error::from))
         });
-        let s = stop.clone();
-        parts.spawn(async move {
-            let r = self.projector.run_until_stopped(s.cancelled()).await;
-            ("projector", r.map_err(anyhow::Error::from))
-        });
-        let s = stop.clone();
-        parts.spawn(async move {
-            let r = self
-                .notifier
-                .run_until_stopped(async move { s.cancelled().await })
-                .await;
-            ("notifier", r.map_err(anyhow::Error::from))
-        });
+        if let Some(projector) = self.projector {
+            let s = stop.clone();
+            parts.spawn(async move {
+                let r = projector.run_until_stopped(s.cancelled()).await;
+                ("projector", r.map_err(anyhow::Error::from))
+            });
+        }
+        if let Some(notifier) = self.notifier {
+            let s = stop.clone();
+            parts.spawn(async move {
+                let r = notifier
+                    .run_until_stopped(async move { s.cancelled().await })
+                    .await;
+                ("notifier", r.map_err(anyhow::Error::from))
+            });
+        }
         if let Some(relay) = self.relay {
             let s = stop.clone();
             parts.spawn(async move {

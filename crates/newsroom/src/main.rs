@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use newsroom::config::Config;
-use newsroom::Newsroom;
+use newsroom::{Newsroom, Role as ProcessRole};
 use newsroom_command::Tokens;
 use newsroom_domain::Role;
 use newsroom_projection::{ViewName, ViewStore};
@@ -31,6 +31,9 @@ enum Command {
         /// `host:port` to listen on (overrides the configuration).
         #[arg(long)]
         listen: Option<String>,
+        /// Which parts to run: everything (embedded mode), or one part of a scale-out deployment.
+        #[arg(long, value_enum, default_value_t = ProcessRole::All)]
+        role: ProcessRole,
     },
     /// Administer API tokens in the local store.
     Token {
@@ -79,14 +82,17 @@ enum ProjectionCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => {
+    match cli.command.unwrap_or(Command::Serve {
+        listen: None,
+        role: ProcessRole::All,
+    }) {
+        Command::Serve { listen, role } => {
             let mut config = Config::load(cli.config.as_deref())?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
             init_tracing(&config.log);
-            serve(config).await
+            serve(config, role).await
         }
         Command::Token {
             command: TokenCommand::Create { role, name },
@@ -188,10 +194,11 @@ async fn rebuild(config: &Config, view: Option<ViewName>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, role: ProcessRole) -> anyhow::Result<()> {
     // Listen for signals before anything else: a SIGTERM during start-up is a shutdown too.
     let shutdown = shutdown_signal()?;
-    let settings = config.newsroom_settings()?;
+    let mut settings = config.newsroom_settings()?;
+    settings.role = role;
     let database = settings.command.database_path.clone();
     let app = Newsroom::build(settings).await?;
     if let Some(admin) = app
@@ -211,6 +218,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         address = %app.local_addr(),
         database = %database.display(),
+        ?role,
         "newsroom is serving"
     );
     app.run_until_stopped(shutdown).await?;

@@ -452,10 +452,11 @@ async fn start_app() -> Res<App> {
         },
         clock: Arc::new(SystemClock),
         relay: None,
+        role: newsroom::Role::All,
     };
     let app = Newsroom::build(settings).await?;
     let base = format!("http://{}", app.local_addr());
-    let notifier = app.notifier_store().clone();
+    let notifier = app.notifier_store().expect("role all notifies").clone();
     let tokens = app.state().tokens.clone();
     tokens
         .bootstrap_admin()

@@ -655,7 +655,7 @@ impl RunningApp {
             .await?
             .ok_or("a fresh store has no admin")?
             .token;
-        let views = app.views().clone();
+        let views = app.views().expect("role all projects").clone();
         let log = app.state().store.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {

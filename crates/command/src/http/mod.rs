@@ -96,8 +96,9 @@ pub fn router(
     request_timeout: Duration,
     rate_limits: Option<limits::RateLimits>,
     extra: Router,
+    commands: bool,
 ) -> Router {
-    let api = Router::new()
+    let command_api = Router::new()
         .route("/v1/stories", post(open_story))
         .route("/v1/stories/{id}", patch(revise_story))
         .route("/v1/stories/{id}/developments", post(record_development))
@@ -122,10 +123,18 @@ pub fn router(
         .route("/v1/stories/{id}/events", get(story_events))
         .route("/v1/events", get(global_feed))
         .route("/v1/tokens", post(create_token))
-        .route("/v1/tokens/{id}", delete(revoke_token))
+        .route("/v1/tokens/{id}", delete(revoke_token));
+    let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(openapi_json))
+        .route("/openapi.json", get(openapi_json));
+    // A projector or notifier process (scale-out) serves no commands.
+    let api = if commands {
+        operations.merge(command_api)
+    } else {
+        operations
+    };
+    let api = api
         .with_state(state)
         .merge(extra)
         .fallback(not_found)
