@@ -101,3 +101,88 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["type"], "story.hack_reported");
 }
+
+#[tokio::test]
+async fn projector_copies_follow_the_jetstream_event_stream_and_each_shows_every_event() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(nats) = nats_test_url() else { return };
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let stream = newsroom_command::relay::StreamSettings {
+        stream: format!("TEST_EVENTS_{tag}"),
+        subject_prefix: format!("test.{tag}.events"),
+        replicas: 1,
+    };
+    let on = |role: Role| {
+        let url = db.url.clone();
+        let relay = newsroom::RelaySettings {
+            nats_url: nats.clone(),
+            stream: stream.clone(),
+        };
+        move |s: &mut newsroom::NewsroomSettings| {
+            s.command.database_url = Some(url);
+            s.role = role;
+            s.relay = Some(relay);
+        }
+    };
+    let command = spawn_app_with(on(Role::Command)).await;
+    let copies = [
+        spawn_app_with(on(Role::Projector)).await,
+        spawn_app_with(on(Role::Projector)).await,
+    ];
+    let mut stories = Vec::new();
+    let mut last = 0;
+    for _ in 0..5 {
+        let story = command.open_story(false).await;
+        for kind in ["hack_reported", "update"] {
+            last = command.record(&story, development(kind)).await.ok(201)["position"]
+                .as_i64()
+                .unwrap();
+        }
+        stories.push(story);
+    }
+    // Every copy reaches the last position and shows each story's developments in order.
+    for copy in &copies {
+        for story in &stories {
+            let view = copy
+                .call(
+                    Method::GET,
+                    &format!("/v1/stories/{story}?min_position={last}"),
+                    None,
+                    None,
+                )
+                .await;
+            let timeline = view.ok(200)["timeline"].as_array().unwrap().clone();
+            assert_eq!(timeline.len(), 2, "{timeline:?}");
+        }
+        let front = copy.call(Method::GET, "/v1/stories", None, None).await;
+        assert_eq!(front.ok(200)["stories"].as_array().unwrap().len(), 5);
+    }
+    // Each copy followed the stream through its own durable consumer, and acknowledged every
+    // event once applied.
+    let js = async_nats::jetstream::new(async_nats::connect(&nats).await.unwrap());
+    let events = command.feed().await.len() as u64;
+    let s = js.get_stream(&stream.stream).await.unwrap();
+    let mut acked = Vec::new();
+    for _ in 0..100 {
+        use futures_util::StreamExt;
+        acked = s
+            .consumers()
+            .map(|c| c.unwrap())
+            .filter(|c| std::future::ready(c.name.starts_with("projector-")))
+            .map(|c| c.ack_floor.stream_sequence)
+            .collect::<Vec<_>>()
+            .await;
+        if acked.len() == 2 && acked.iter().all(|a| *a == events) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        acked,
+        vec![events, events],
+        "two consumers acked all {events} events"
+    );
+    js.delete_stream(&stream.stream).await.unwrap();
+}

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use newsroom_command::consumer::JetStreamFeed;
 use newsroom_command::http::AppState;
 use newsroom_command::relay::{Relay, StreamSettings};
 use newsroom_command::{Application, Settings};
@@ -118,7 +119,20 @@ impl Newsroom {
             {
                 tracing::info!(views = ?report.views, events = report.events, "rebuilt views");
             }
-            let p = Projector::new(log.clone(), store.clone());
+            let mut p = Projector::new(log.clone(), store.clone());
+            // A projector process of a scale-out deployment follows the event stream.
+            if let (Role::Projector, Some(r)) = (role, &settings.relay) {
+                let name = consumer_name(&settings.views_path, "projector")
+                    .context("naming the projector's JetStream consumer")?;
+                let client = newsroom_command::relay::connect(&r.nats_url)
+                    .await
+                    .context("connecting to NATS")?;
+                let feed = JetStreamFeed::open(client, &r.stream, &name, log.clone())
+                    .await
+                    .context("opening the projector's JetStream consumer")?;
+                tracing::info!(consumer = %name, "projector follows the JetStream event stream");
+                p = p.with_stream(feed);
+            }
             routes = routes.merge(api::router(ReadState {
                 views: store.clone(),
                 log: log.clone(),
@@ -237,5 +251,20 @@ impl Newsroom {
             }
         }
         result
+    }
+}
+
+/// The durable consumer name of the process whose state lives at `path`: drawn once and kept in
+/// `<path>.consumer`, so a restarted copy resumes its own consumer and every copy (each with its
+/// own views) has one.
+fn consumer_name(path: &std::path::Path, part: &str) -> std::io::Result<String> {
+    let file = path.with_extension("consumer");
+    match std::fs::read_to_string(&file) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            let name = format!("{part}-{}", uuid::Uuid::new_v4().simple());
+            std::fs::write(&file, &name)?;
+            Ok(name)
+        }
     }
 }

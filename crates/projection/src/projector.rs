@@ -12,6 +12,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use newsroom_command::consumer::JetStreamFeed;
 use newsroom_command::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -37,11 +38,15 @@ pub enum ProjectionError {
     Feed(#[from] newsroom_command::StoreError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error("following the event stream failed: {0}")]
+    Stream(#[from] newsroom_command::relay::RelayError),
 }
 
 /// Applies the feed to the views.
 pub struct Projector {
     source: EventLog,
+    /// In scale-out mode, the events come through JetStream (the log still fills gaps).
+    stream: Option<JetStreamFeed>,
     views: ViewStore,
     cache: Arc<Mutex<lru::LruCache<Uuid, StoryView>>>,
     /// The checkpoint this projector last committed; if the stored one differs, someone else
@@ -69,6 +74,7 @@ impl Projector {
     pub fn new(source: impl Into<EventLog>, views: ViewStore) -> Self {
         Self {
             source: source.into(),
+            stream: None,
             views,
             cache: Arc::new(Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(1_000).expect("non-zero"),
@@ -76,6 +82,13 @@ impl Projector {
             last_written: None,
             position: watch::channel(0).0,
         }
+    }
+
+    /// Takes events from a durable JetStream consumer instead of reading the log; each batch is
+    /// acknowledged after its transaction commits.
+    pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// Changes whenever a batch commits, carrying the position the views reached.
@@ -86,8 +99,15 @@ impl Projector {
     /// Applies one batch; returns how many events it read.
     pub async fn step(&mut self) -> Result<usize, ProjectionError> {
         let start = self.views.position().await?;
-        let feed = self.source.read_feed(start, BATCH).await?;
+        let feed = match &mut self.stream {
+            Some(stream) => stream.next_batch(start, BATCH, POLL).await?,
+            None => self.source.read_feed(start, BATCH).await?,
+        };
         if feed.is_empty() {
+            if let Some(stream) = &mut self.stream {
+                // Redelivered events the views already hold.
+                stream.commit().await?;
+            }
             self.position.send_if_modified(|p| {
                 let changed = *p != start;
                 *p = start;
@@ -109,6 +129,9 @@ impl Projector {
             }
         }
         self.last_written = Some(result.position);
+        if let Some(stream) = &mut self.stream {
+            stream.commit().await?;
+        }
         metrics::counter!("newsroom_projection_events_total").increment(result.applied as u64);
         metrics::gauge!("newsroom_projection_position").set(result.position as f64);
         self.position.send_replace(result.position);
@@ -131,17 +154,23 @@ impl Projector {
         loop {
             wake.borrow_and_update();
             let read = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => break,
                 read = self.step() => read?,
             };
-            if read < BATCH {
+            // A JetStream consumer waits for messages itself.
+            if read < BATCH && self.stream.is_none() {
                 tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
+                    _ = &mut shutdown => break,
                     _ = wake.changed() => {},
                     _ = tokio::time::sleep(POLL) => {},
                 }
             }
         }
+        // Hand back what was taken and not applied, for this or another copy to apply.
+        if let Some(stream) = &mut self.stream {
+            stream.give_back().await?;
+        }
+        Ok(())
     }
 }
 
