@@ -832,6 +832,93 @@ pub fn email_text(payload: &str) -> (String, String) {
 mod tests {
     use super::*;
 
+    fn job(seq: i64, endpoint: &str, after: &[i64]) -> Job {
+        Job {
+            seq,
+            alert_id: format!("msg_{seq}"),
+            endpoint_id: endpoint.into(),
+            story_id: "story".into(),
+            attempts: 0,
+            payload: "{}".into(),
+            kind: "webhook".into(),
+            target: "http://receiver.test/".into(),
+            secret: None,
+            previous_secret: None,
+            previous_expires: None,
+            after: after.to_vec(),
+            claimed: false,
+        }
+    }
+
+    fn seqs(ready: &VecDeque<Job>) -> Vec<i64> {
+        ready.iter().map(|j| j.seq).collect()
+    }
+
+    fn given_back(notes: &[Note]) -> Vec<i64> {
+        notes
+            .iter()
+            .filter_map(|n| match n {
+                Note::GiveBack(seq) => Some(*seq),
+                Note::Outcome(..) => None,
+            })
+            .collect()
+    }
+
+    const DELIVERED: Outcome = Outcome::Delivered { status: Some(200) };
+
+    #[test]
+    fn a_story_s_deliveries_to_one_endpoint_go_one_after_another() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(1, "a", &[]), &mut ready, &mut notes);
+        chains.admit(job(2, "a", &[1]), &mut ready, &mut notes);
+        chains.admit(job(3, "a", &[1, 2]), &mut ready, &mut notes);
+        chains.admit(job(4, "b", &[]), &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [1, 4], "other endpoints do not wait");
+        let first = ready.pop_front().unwrap();
+        chains.sent(first, DELIVERED, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [4, 2]);
+        let _ = ready.pop_front();
+        let second = ready.pop_front().unwrap();
+        chains.sent(second, DELIVERED, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [3]);
+        // Handed over after the earlier ones were delivered (not yet recorded): sent at once.
+        chains.admit(job(5, "a", &[1, 2, 3]), &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [3], "3 is still being sent");
+        let third = ready.pop_front().unwrap();
+        chains.sent(third, DELIVERED, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [5]);
+        assert!(given_back(&notes).is_empty());
+    }
+
+    #[test]
+    fn a_failed_delivery_gives_the_later_ones_of_its_story_back_to_the_queue() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(1, "a", &[]), &mut ready, &mut notes);
+        chains.admit(job(2, "a", &[1]), &mut ready, &mut notes);
+        chains.admit(job(3, "a", &[1, 2]), &mut ready, &mut notes);
+        let first = ready.pop_front().unwrap();
+        chains.sent(first, Outcome::retry("refused"), &mut ready, &mut notes);
+        assert!(ready.is_empty());
+        assert_eq!(given_back(&notes), [2, 3]);
+        chains.admit(job(4, "a", &[1, 2, 3]), &mut ready, &mut notes);
+        assert!(ready.is_empty());
+        assert_eq!(given_back(&notes), [2, 3, 4]);
+    }
+
+    #[test]
+    fn a_delivery_behind_one_this_dispatcher_does_not_hold_goes_back_to_the_queue() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(7, "a", &[3]), &mut ready, &mut notes);
+        assert!(ready.is_empty());
+        assert_eq!(given_back(&notes), [7]);
+        // Claimed later, in order, it is sent.
+        let mut claimed = job(7, "a", &[]);
+        claimed.claimed = true;
+        chains.admit(claimed, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [7]);
+        assert!(chains.open().contains(&7));
+    }
+
     #[test]
     fn backoff_grows_and_stays_within_bounds() {
         let p = RetryPolicy {
