@@ -183,10 +183,30 @@ enum Taken {
 /// One thing to write down about a delivery.
 #[derive(Debug)]
 enum Note {
-    Outcome(Job, Outcome),
+    Outcome(Sent, Outcome),
     /// A handed-over delivery that must wait for an earlier one this dispatcher does not hold:
     /// its lease is given back, and a claim takes it in order.
     GiveBack(i64),
+}
+
+/// What recording an outcome needs of the delivery.
+#[derive(Debug)]
+struct Sent {
+    seq: i64,
+    endpoint_id: String,
+    attempts: u32,
+    claimed: bool,
+}
+
+impl From<Job> for Sent {
+    fn from(job: Job) -> Self {
+        Self {
+            seq: job.seq,
+            endpoint_id: job.endpoint_id,
+            attempts: job.attempts,
+            claimed: job.claimed,
+        }
+    }
 }
 
 /// Keeps each (endpoint, story)'s deliveries in order among those the dispatcher holds.
@@ -255,7 +275,7 @@ impl Chains {
                 Taken::NotDelivered
             },
         );
-        notes.push(Note::Outcome(job, outcome));
+        notes.push(Note::Outcome(job.into(), outcome));
         let Some(mut queue) = self.blocked.remove(&key) else {
             return;
         };
