@@ -1240,17 +1240,12 @@ struct FanoutRun {
     load: (String, String),
 }
 
-/// The deliveries one dispatcher step recorded together (one `deliveries.updated_at`).
+/// The deliveries the dispatcher recorded together (one `deliveries.updated_at`).
 #[derive(Debug)]
 struct Batch {
     size: usize,
     first: Instant,
     last: Instant,
-    /// Wall clock of the first and last arrival, and the step's `deliveries.updated_at` (taken
-    /// just before it records the outcomes).
-    first_wall: DateTime<Utc>,
-    last_wall: DateTime<Utc>,
-    recorded: DateTime<Utc>,
 }
 
 async fn fanout(cfg: &Config) -> Res<FanoutRun> {
@@ -1422,15 +1417,10 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
             size: 0,
             first: a.at,
             last: a.at,
-            first_wall: a.wall,
-            last_wall: a.wall,
-            recorded: parse_ts(step),
         });
         b.size += 1;
         b.first = b.first.min(a.at);
         b.last = b.last.max(a.at);
-        b.first_wall = b.first_wall.min(a.wall);
-        b.last_wall = b.last_wall.max(a.wall);
     }
     let mut batches: Vec<Batch> = by_step.into_values().collect();
     batches.sort_by_key(|b| b.first);
@@ -1820,7 +1810,7 @@ fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
         .collect();
     writeln!(
         out,
-        "- Where the time went: the matcher took the event {} ms after the POST's answer (`alerts.created_at`; negative = before the answer). The dispatcher delivered in {} steps (deliveries recorded with one `updated_at`), {:.0} alerts per step on average; within a step, first to last arrival took {:.1} ms on average (sum {:.0} ms); between steps (last arrival of one → first arrival of the next: the rest of the sends' answers, recording the step's outcomes, claiming the next step) {:.1} ms on average (sum {:.0} ms, max {:.1} ms).",
+        "- Where the time went: the matcher took the event {} ms after the POST's answer (`alerts.created_at`; negative = before the answer). Its transaction's deliveries were handed to the dispatcher in memory and sent up to 64 at a time, their outcomes recorded alongside in {} group commits (deliveries sharing one `updated_at`), {:.0} per commit on average; first to last arrival among one commit's deliveries took {:.1} ms on average (sum {:.0} ms); from the last arrival of one commit's deliveries to the first of the next, {:.1} ms on average (sum {:.0} ms, max {:.1} ms; 0 where they overlap).\n",
         r.created_after_post.map_or("n/a".to_owned(), |v| format!("{v:.1}")),
         r.batches.len(),
         mean(&sizes),
@@ -1829,26 +1819,6 @@ fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
         mean(&r.gaps),
         r.gaps.iter().sum::<f64>() + 0.0,
         r.gaps.iter().copied().fold(0.0, f64::max),
-    )?;
-    // Between steps, split at the step's `updated_at`: before it the last answers come back;
-    // after it the step records its outcomes, then the next step claims and sends its first.
-    let tails: Vec<f64> = r
-        .batches
-        .iter()
-        .map(|b| ms_between(b.last_wall, b.recorded))
-        .collect();
-    let turns: Vec<f64> = r
-        .batches
-        .windows(2)
-        .map(|w| ms_between(w[0].recorded, w[1].first_wall))
-        .collect();
-    writeln!(
-        out,
-        "- Split at each step's `updated_at`: last arrival → the step starts recording {:.1} ms on average (sum {:.0} ms); recording that step, claiming the next and its first arrival {:.1} ms on average (sum {:.0} ms).\n",
-        mean(&tails),
-        tails.iter().sum::<f64>() + 0.0,
-        mean(&turns),
-        turns.iter().sum::<f64>() + 0.0,
     )?;
     Ok(())
 }
