@@ -1,7 +1,8 @@
-//! The matcher: follows the global feed from its checkpoint, keeps its own fold of each story,
-//! decides which events are alertable (a development published, a published development
-//! corrected or retracted), finds the recipients and queues one alert per (subscriber, event) with
-//! a delivery per endpoint — in one transaction with the checkpoint.
+//! The matcher: follows the global feed from its checkpoint, keeps its own fold of each story in
+//! memory (derived from the log), decides which events are alertable (a development published, a
+//! published development corrected or retracted), finds the recipients and queues one alert per
+//! (subscriber, event) with a delivery per endpoint — in one transaction with the checkpoint —
+//! then hands the immediate deliveries to the dispatcher.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
