@@ -940,6 +940,121 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
 }
 
 #[tokio::test]
+async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_correction() {
+    use newsroom_command::{CommandService, ServiceOptions, SqliteOptions, SqliteStore, Tokens};
+    use newsroom_notifier::{Notifier, SystemClock};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = SqliteStore::open(&dir.path().join("log.db"), SqliteOptions::default()).unwrap();
+    let tokens = Tokens::new(log.clone());
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let settings = test_notifier_settings(&dir);
+    let build = || async {
+        Notifier::build(
+            settings.clone(),
+            log.clone(),
+            tokens.clone(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap()
+    };
+
+    let first = build().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let router = first.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let client = reqwest::Client::new();
+    let receiver = WebhookReceiver::ok().await;
+    let story = newsroom_domain::StoryId::new();
+    let s: Value = client
+        .post(format!("{api}/v1/subscribers"))
+        .json(&json!({"name": "Desk"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, token) = (s["id"].as_str().unwrap(), s["token"].as_str().unwrap());
+    for (path, body) in [
+        ("endpoints", json!({"kind": "webhook", "url": receiver.url})),
+        ("subscriptions", json!({"actor": "Fancy Bear"})),
+    ] {
+        let r = client
+            .post(format!("{api}/v1/subscribers/{id}/{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    let person = |role| newsroom_command::Principal {
+        token_id: "t".into(),
+        name: "Rita".into(),
+        role,
+    };
+    let (reporter, editor) = (
+        person(newsroom_domain::Role::Reporter),
+        person(newsroom_domain::Role::Editor),
+    );
+    let open: newsroom_command::http::OpenStoryRequest =
+        serde_json::from_value(json!({"slug": "restart", "headline": "Restart"})).unwrap();
+    service
+        .execute(story, &reporter, open.parse(story).unwrap())
+        .await
+        .unwrap();
+    let original = development("attribution_claimed");
+    let development_id = original["id"].as_str().unwrap().to_owned();
+    for filing in [development("update"), original] {
+        let filing: newsroom_command::http::RecordDevelopmentRequest =
+            serde_json::from_value(filing).unwrap();
+        service
+            .execute(story, &reporter, filing.parse().unwrap())
+            .await
+            .unwrap();
+    }
+    let running = tokio::spawn(first.run_until_stopped(std::future::pending()));
+    receiver.wait_for_accepted(2, WAIT).await;
+    running.abort();
+    let _ = running.await;
+
+    // A new process knows the story only from the log.
+    let second = build().await;
+    let restarted = tokio::spawn(second.run_until_stopped(std::future::pending()));
+    let correction: newsroom_command::http::CorrectionRequest = serde_json::from_value(json!({
+        "note": "The statement named a unit, not the group.",
+        "changes": {"actors": ["Unit 26165"]},
+    }))
+    .unwrap();
+    let development = newsroom_domain::DevelopmentId::parse("id", &development_id).unwrap();
+    service
+        .execute(story, &editor, correction.parse(development).unwrap())
+        .await
+        .unwrap();
+    let got = receiver.wait_for_accepted(3, WAIT).await;
+    restarted.abort();
+    let alert = got[2].json();
+    assert_eq!(alert["type"], "story.correction");
+    assert_eq!(alert["data"]["development"]["id"], development_id.as_str());
+    let actors = alert["data"]["development"]["actors"].as_array().unwrap();
+    assert_eq!(
+        (actors.len(), &actors[0]["name"]),
+        (1, &json!("Unit 26165")),
+        "the correction applies to the story folded again from the log"
+    );
+    assert_eq!(
+        alert["data"]["correction"]["note"],
+        "The statement named a unit, not the group."
+    );
+    assert_eq!(alert["data"]["story"]["slug"], "restart");
+    assert_eq!(ids(&receiver.accepted()).len(), 3, "nothing sent twice");
+}
+
+#[tokio::test]
 async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
     let Some(nats_url) = nats_test_url() else {
         return;

@@ -548,56 +548,6 @@ impl App {
         Ok(())
     }
 
-    /// The size of the matcher's stored fold of `story` (`notify_stories.doc`), in bytes.
-    async fn story_doc_bytes(&self, story: &str) -> Res<i64> {
-        let story = story.to_owned();
-        Ok(self
-            .notifier
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT COALESCE(MAX(length(doc)), 0) FROM notify_stories WHERE id = ?1",
-                    [story],
-                    |r| r.get(0),
-                )?)
-            })
-            .await?)
-    }
-
-    /// What the matcher pays per batch for the stored fold of `story`: parsing it and writing it
-    /// back out (median of 5 each), as `matcher.rs` does (`serde_json` text ⇄ `StoryView`).
-    async fn doc_cost(&self, story: &str) -> Res<DocCost> {
-        let story = story.to_owned();
-        let doc: String = self
-            .notifier
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT doc FROM notify_stories WHERE id = ?1",
-                    [story],
-                    |r| r.get(0),
-                )?)
-            })
-            .await?;
-        tokio::task::spawn_blocking(move || -> Res<DocCost> {
-            let (mut parse, mut write) = (Vec::new(), Vec::new());
-            for _ in 0..5 {
-                let started = Instant::now();
-                let view: newsroom_projection::StoryView = serde_json::from_str(&doc)?;
-                parse.push(started.elapsed());
-                let started = Instant::now();
-                black_box(serde_json::to_string(&view)?);
-                write.push(started.elapsed());
-            }
-            parse.sort();
-            write.sort();
-            Ok(DocCost {
-                bytes: doc.len(),
-                parse: parse[2],
-                serialise: write[2],
-            })
-        })
-        .await?
-    }
-
     /// The matcher's checkpoint, read from the queue's database.
     async fn matcher_checkpoint(&self) -> Res<i64> {
         Ok(self
@@ -919,10 +869,6 @@ struct LatencyRun {
     alert_bytes: usize,
     /// One-row SQLite commits (WAL, `synchronous = FULL`) beside the queue's file.
     commit: Histogram<u64>,
-    /// The matcher's stored fold of the story, before and after the measured run (bytes).
-    doc_bytes: (i64, i64),
-    /// The same fold's parse and serialise cost at the end.
-    doc_cost: Option<DocCost>,
     /// Alert latency (ms) of the first and the last fifth of the measured developments.
     drift: (Vec<f64>, Vec<f64>),
     long: Option<LongStory>,
@@ -970,7 +916,6 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         .clone()
         .ok_or("no alert body seen")?;
 
-    let doc_before = app.story_doc_bytes(&story).await?;
     eprintln!("  baseline (before): plain POSTs to the receiver");
     let baseline_before = baseline(&urls[0], sample.clone(), cfg, "before").await?;
 
@@ -1014,7 +959,6 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
     )
     .await;
 
-    let doc_after = app.story_doc_bytes(&story).await?;
     eprintln!("  one-row SQLite commits beside the queue");
     let probe = app.dir.path().join("commit-probe.db");
     let commit = tokio::task::spawn_blocking(move || sqlite_commits(&probe, 200)).await??;
@@ -1069,8 +1013,6 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         retried: 0,
         alert_bytes: sample.len(),
         commit,
-        doc_bytes: (doc_before, doc_after),
-        doc_cost: app.doc_cost(&story).await.ok(),
         drift: (Vec::new(), Vec::new()),
         long: None,
         stages: Vec::new(),
@@ -1146,14 +1088,6 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
     Ok(run)
 }
 
-/// Parsing and re-serialising the matcher's stored fold of one story.
-#[derive(Debug)]
-struct DocCost {
-    bytes: usize,
-    parse: Duration,
-    serialise: Duration,
-}
-
 /// Alert latency on a long story.
 #[derive(Debug)]
 struct LongStory {
@@ -1164,8 +1098,6 @@ struct LongStory {
     seconds: f64,
     alert: Histogram<u64>,
     missing: usize,
-    doc_bytes: i64,
-    doc_cost: DocCost,
 }
 
 /// Grows a story nobody follows to `cfg.long_story` developments (32 POSTs in flight), waits
@@ -1256,8 +1188,6 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
         seconds,
         alert,
         missing: missing + posted.len() - wanted.len(),
-        doc_bytes: app.story_doc_bytes(&story).await?,
-        doc_cost: app.doc_cost(&story).await?,
     })
 }
 
@@ -1312,17 +1242,12 @@ struct FanoutRun {
     load: (String, String),
 }
 
-/// The deliveries one dispatcher step recorded together (one `deliveries.updated_at`).
+/// The deliveries the dispatcher recorded together (one `deliveries.updated_at`).
 #[derive(Debug)]
 struct Batch {
     size: usize,
     first: Instant,
     last: Instant,
-    /// Wall clock of the first and last arrival, and the step's `deliveries.updated_at` (taken
-    /// just before it records the outcomes).
-    first_wall: DateTime<Utc>,
-    last_wall: DateTime<Utc>,
-    recorded: DateTime<Utc>,
 }
 
 async fn fanout(cfg: &Config) -> Res<FanoutRun> {
@@ -1494,15 +1419,10 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
             size: 0,
             first: a.at,
             last: a.at,
-            first_wall: a.wall,
-            last_wall: a.wall,
-            recorded: parse_ts(step),
         });
         b.size += 1;
         b.first = b.first.min(a.at);
         b.last = b.last.max(a.at);
-        b.first_wall = b.first_wall.min(a.wall);
-        b.last_wall = b.last_wall.max(a.wall);
     }
     let mut batches: Vec<Batch> = by_step.into_values().collect();
     batches.sort_by_key(|b| b.first);
@@ -1768,32 +1688,18 @@ fn report_latency(out: &mut String, r: &LatencyRun, cfg: &Config) -> std::fmt::R
     )?;
     writeln!(
         out,
-        "- As the story grew: alert latency p50 / p99 {:.2} / {:.2} ms over the first fifth of the measured developments, {:.2} / {:.2} ms over the last fifth; the matcher's stored fold of the story (`notify_stories.doc`, read, parsed, re-serialised and rewritten for every batch of events on the story) grew from {} B to {} B.",
+        "- As the story grew: alert latency p50 / p99 {:.2} / {:.2} ms over the first fifth of the measured developments, {:.2} / {:.2} ms over the last fifth (the matcher's fold of the story lives in memory; nothing per story is rewritten per batch).",
         percentile(&r.drift.0, 0.5),
         percentile(&r.drift.0, 0.99),
         percentile(&r.drift.1, 0.5),
         percentile(&r.drift.1, 0.99),
-        thousands(r.doc_bytes.0 as f64),
-        thousands(r.doc_bytes.1 as f64),
     )?;
-    if let Some(c) = &r.doc_cost {
-        writeln!(
-            out,
-            "- At {} B that fold takes {} to parse and {} to serialise (median of 5, measured after the run).",
-            thousands(c.bytes as f64),
-            ms(c.parse),
-            ms(c.serialise),
-        )?;
-    }
     if let Some(l) = &r.long {
         writeln!(
             out,
-            "- Long story: grown through the HTTP API (32 POSTs in flight, nobody following it yet) and matched in {:.1} s ({} errors); its stored fold is {} B, which takes {} to parse into a `StoryView` and {} to serialise again (median of 5, in this process while idle); {} of its measured alerts missing.",
+            "- Long story: grown through the HTTP API (32 POSTs in flight, nobody following it yet) and matched in {:.1} s ({} errors); {} of its measured alerts missing.",
             l.grow.as_secs_f64(),
             l.grow_errors,
-            thousands(l.doc_bytes as f64),
-            ms(l.doc_cost.parse),
-            ms(l.doc_cost.serialise),
             l.missing,
         )?;
     }
@@ -1906,7 +1812,7 @@ fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
         .collect();
     writeln!(
         out,
-        "- Where the time went: the matcher took the event {} ms after the POST's answer (`alerts.created_at`; negative = before the answer). The dispatcher delivered in {} steps (deliveries recorded with one `updated_at`), {:.0} alerts per step on average; within a step, first to last arrival took {:.1} ms on average (sum {:.0} ms); between steps (last arrival of one → first arrival of the next: the rest of the sends' answers, recording the step's outcomes, claiming the next step) {:.1} ms on average (sum {:.0} ms, max {:.1} ms).",
+        "- Where the time went: the matcher took the event {} ms after the POST's answer (`alerts.created_at`; negative = before the answer). Its transaction's deliveries were handed to the dispatcher in memory and sent up to 64 at a time, their outcomes recorded alongside in {} group commits (deliveries sharing one `updated_at`), {:.0} per commit on average; first to last arrival among one commit's deliveries took {:.1} ms on average (sum {:.0} ms); from the last arrival of one commit's deliveries to the first of the next, {:.1} ms on average (sum {:.0} ms, max {:.1} ms; 0 where they overlap).\n",
         r.created_after_post.map_or("n/a".to_owned(), |v| format!("{v:.1}")),
         r.batches.len(),
         mean(&sizes),
@@ -1915,26 +1821,6 @@ fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
         mean(&r.gaps),
         r.gaps.iter().sum::<f64>() + 0.0,
         r.gaps.iter().copied().fold(0.0, f64::max),
-    )?;
-    // Between steps, split at the step's `updated_at`: before it the last answers come back;
-    // after it the step records its outcomes, then the next step claims and sends its first.
-    let tails: Vec<f64> = r
-        .batches
-        .iter()
-        .map(|b| ms_between(b.last_wall, b.recorded))
-        .collect();
-    let turns: Vec<f64> = r
-        .batches
-        .windows(2)
-        .map(|w| ms_between(w[0].recorded, w[1].first_wall))
-        .collect();
-    writeln!(
-        out,
-        "- Split at each step's `updated_at`: last arrival → the step starts recording {:.1} ms on average (sum {:.0} ms); recording that step, claiming the next and its first arrival {:.1} ms on average (sum {:.0} ms).\n",
-        mean(&tails),
-        tails.iter().sum::<f64>() + 0.0,
-        mean(&turns),
-        turns.iter().sum::<f64>() + 0.0,
     )?;
     Ok(())
 }

@@ -22,6 +22,7 @@ pub struct Digester {
     clock: Arc<dyn Clock>,
     links: Links,
     queued: Arc<watch::Sender<u64>>,
+    waiting: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Digester {
@@ -33,18 +34,21 @@ impl std::fmt::Debug for Digester {
 }
 
 impl Digester {
-    /// `queued` is told whenever digests were queued (the dispatcher waits on it).
+    /// `queued` (alert streams) and `waiting` (the dispatcher) are told whenever digests were
+    /// queued.
     pub fn new(
         store: NotifierStore,
         clock: Arc<dyn Clock>,
         links: Links,
         queued: Arc<watch::Sender<u64>>,
+        waiting: Arc<watch::Sender<u64>>,
     ) -> Self {
         Self {
             store,
             clock,
             links,
             queued,
+            waiting,
         }
     }
 
@@ -58,6 +62,7 @@ impl Digester {
             .await?;
         if made > 0 {
             self.queued.send_modify(|n| *n += made as u64);
+            self.waiting.send_modify(|n| *n += 1);
         }
         Ok(made)
     }

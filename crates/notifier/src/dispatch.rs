@@ -1,23 +1,31 @@
-//! The dispatcher: takes due deliveries from the queue and sends them — webhooks signed per
-//! Standard Webhooks, email over SMTP, messages on NATS — then records what happened.
+//! The dispatcher: sends deliveries — webhooks signed per Standard Webhooks, email over SMTP,
+//! messages on NATS — then records what happened.
 //!
-//! A delivery is leased while it is being sent; if the process dies, the lease runs out and the
-//! delivery is sent again with the same alert id (`webhook-id`, `Nats-Msg-Id`), which receivers
-//! deduplicate on. Only the oldest pending delivery of each (endpoint, story) is taken, so one
-//! subscriber receives a story's alerts in order. Failures back off exponentially with jitter,
+//! The matcher hands it each immediate delivery it queued, already leased, as soon as its
+//! transaction commits; everything else (retries, digests, redrives, leases a dead process left)
+//! it claims from the queue. A delivery is leased while it is being sent; if the process dies,
+//! the lease runs out and the delivery is sent again with the same alert id (`webhook-id`,
+//! `Nats-Msg-Id`), which receivers deduplicate on. A delivery is sent only after every earlier
+//! pending delivery of its (endpoint, story) was delivered — a claim takes only the oldest
+//! pending one, and a handed-over one waits in memory behind an earlier one being sent, or goes
+//! back to the queue if the earlier one is not this dispatcher's or failed — so one subscriber
+//! receives a story's alerts in order. Failures back off exponentially with jitter,
 //! honouring `Retry-After`; after the last attempt a delivery is dead-lettered (`failed`) and can
 //! be redriven. A 410 disables the endpoint at once; an endpoint failing for a day is disabled and
 //! its subscriber told by email.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use rand::Rng;
 use rusqlite::{params, Connection};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::email::Mailer;
@@ -67,18 +75,28 @@ impl RetryPolicy {
 
 /// One delivery being sent.
 #[derive(Debug, Clone)]
-struct Job {
-    seq: i64,
-    alert_id: String,
-    endpoint_id: String,
-    attempts: u32,
-    payload: String,
-    kind: String,
-    target: String,
-    secret: Option<String>,
-    previous_secret: Option<String>,
-    previous_expires: Option<String>,
+pub struct Job {
+    pub(crate) seq: i64,
+    pub(crate) alert_id: String,
+    pub(crate) endpoint_id: String,
+    pub(crate) story_id: String,
+    pub(crate) attempts: u32,
+    pub(crate) payload: String,
+    pub(crate) kind: String,
+    pub(crate) target: String,
+    pub(crate) secret: Option<String>,
+    pub(crate) previous_secret: Option<String>,
+    pub(crate) previous_expires: Option<String>,
+    /// The older deliveries of the same (endpoint, story) that were still pending when this one
+    /// was queued: it may be sent only once each of them has been delivered.
+    pub(crate) after: Vec<i64>,
+    /// Taken from the queue by a claim (rather than handed over by the matcher).
+    pub(crate) claimed: bool,
 }
+
+/// Where the matcher hands the deliveries it queued (already leased) to the dispatcher, right
+/// after its transaction commits.
+pub type Handoff = mpsc::UnboundedSender<Vec<Job>>;
 
 /// What a send attempt came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +128,22 @@ impl Outcome {
 }
 
 /// Sends the queue.
+///
+/// Deliveries reach it two ways. The matcher hands over every immediate delivery it queued,
+/// already leased, right after its transaction commits ([`Handoff`]): those are sent at once,
+/// without another transaction. Everything else — retries coming due, digests, redriven
+/// deliveries, deliveries whose earlier sibling is not this dispatcher's, leases left by a dead
+/// process — is claimed from the queue, on a timer or when something says it is waiting.
+/// Outcomes are recorded as they come back, all that are waiting in one transaction.
 pub struct Dispatcher {
+    courier: Arc<Courier>,
+    concurrency: usize,
+    waiting: watch::Receiver<u64>,
+    handoff: mpsc::UnboundedReceiver<Vec<Job>>,
+}
+
+/// What sends and records: shared by the dispatcher's concurrent sends.
+struct Courier {
     store: NotifierStore,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
@@ -118,18 +151,164 @@ pub struct Dispatcher {
     http: reqwest::Client,
     mailer: Option<Mailer>,
     nats: Option<async_nats::Client>,
-    concurrency: usize,
-    queued: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("store", &self.store)
-            .field("policy", &self.policy)
+            .field("store", &self.courier.store)
+            .field("policy", &self.courier.policy)
             .finish_non_exhaustive()
     }
 }
+
+/// Most deliveries taken by one claim.
+const CLAIM: usize = 256;
+/// How many finished deliveries the dispatcher remembers, to judge hand-offs that name them.
+const REMEMBERED: usize = 100_000;
+/// How often the queue is looked at although nobody said anything is waiting (retries come due
+/// on their own).
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the dispatcher knows of a delivery it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Waiting to be sent, or being sent.
+    Open,
+    Delivered,
+    /// Not delivered (to be retried, dead-lettered, or given back).
+    NotDelivered,
+}
+
+/// One thing to write down about a delivery.
+#[derive(Debug)]
+enum Note {
+    Outcome(Sent, Outcome),
+    /// A handed-over delivery that must wait for an earlier one this dispatcher does not hold:
+    /// its lease is given back, and a claim takes it in order.
+    GiveBack(i64),
+}
+
+/// What recording an outcome needs of the delivery.
+#[derive(Debug)]
+struct Sent {
+    seq: i64,
+    endpoint_id: String,
+    attempts: u32,
+    claimed: bool,
+}
+
+impl From<Job> for Sent {
+    fn from(job: Job) -> Self {
+        Self {
+            seq: job.seq,
+            endpoint_id: job.endpoint_id,
+            attempts: job.attempts,
+            claimed: job.claimed,
+        }
+    }
+}
+
+/// Keeps each (endpoint, story)'s deliveries in order among those the dispatcher holds.
+#[derive(Debug, Default)]
+struct Chains {
+    taken: HashMap<i64, Taken>,
+    /// Finished deliveries, oldest first, so `taken` stays bounded.
+    finished: VecDeque<i64>,
+    /// Deliveries waiting for an earlier one of the same (endpoint, story) to be delivered.
+    blocked: HashMap<(String, String), VecDeque<Job>>,
+}
+
+impl Chains {
+    fn open(&self) -> HashSet<i64> {
+        self.taken
+            .iter()
+            .filter(|(_, t)| **t == Taken::Open)
+            .map(|(seq, _)| *seq)
+            .collect()
+    }
+
+    /// Takes a delivery: ready to send, blocked behind an earlier one, or given back.
+    fn admit(&mut self, job: Job, ready: &mut VecDeque<Job>, notes: &mut Vec<Note>) {
+        if self.taken.get(&job.seq) == Some(&Taken::Open) {
+            return;
+        }
+        let mut blocked = false;
+        for earlier in &job.after {
+            match self.taken.get(earlier) {
+                Some(Taken::Delivered) => {}
+                Some(Taken::Open) => blocked = true,
+                Some(Taken::NotDelivered) | None => {
+                    self.finish(job.seq, Taken::NotDelivered);
+                    notes.push(Note::GiveBack(job.seq));
+                    return;
+                }
+            }
+        }
+        self.taken.insert(job.seq, Taken::Open);
+        if blocked {
+            self.blocked
+                .entry((job.endpoint_id.clone(), job.story_id.clone()))
+                .or_default()
+                .push_back(job);
+        } else {
+            ready.push_back(job);
+        }
+    }
+
+    /// A send came back: a delivered one lets the next of its (endpoint, story) go; any other
+    /// outcome gives every delivery waiting behind it back to the queue.
+    fn sent(
+        &mut self,
+        job: Job,
+        outcome: Outcome,
+        ready: &mut VecDeque<Job>,
+        notes: &mut Vec<Note>,
+    ) {
+        let delivered = matches!(outcome, Outcome::Delivered { .. });
+        let key = (job.endpoint_id.clone(), job.story_id.clone());
+        self.finish(
+            job.seq,
+            if delivered {
+                Taken::Delivered
+            } else {
+                Taken::NotDelivered
+            },
+        );
+        notes.push(Note::Outcome(job.into(), outcome));
+        let Some(mut queue) = self.blocked.remove(&key) else {
+            return;
+        };
+        if delivered {
+            if let Some(next) = queue.pop_front() {
+                self.taken.remove(&next.seq);
+                if !queue.is_empty() {
+                    self.blocked.insert(key, queue);
+                }
+                self.admit(next, ready, notes);
+            }
+        } else {
+            for job in queue {
+                self.finish(job.seq, Taken::NotDelivered);
+                notes.push(Note::GiveBack(job.seq));
+            }
+        }
+    }
+
+    fn finish(&mut self, seq: i64, how: Taken) {
+        self.taken.insert(seq, how);
+        self.finished.push_back(seq);
+        while self.finished.len() > REMEMBERED {
+            if let Some(old) = self.finished.pop_front() {
+                if self.taken.get(&old) != Some(&Taken::Open) {
+                    self.taken.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+type Pending<T> = Option<Pin<Box<dyn Future<Output = Result<T, NotifyError>> + Send>>>;
 
 impl Dispatcher {
     #[allow(clippy::too_many_arguments)]
@@ -140,48 +319,24 @@ impl Dispatcher {
         guard: Arc<Guard>,
         mailer: Option<Mailer>,
         nats: Option<async_nats::Client>,
-        queued: watch::Receiver<u64>,
+        waiting: watch::Receiver<u64>,
+        handoff: mpsc::UnboundedReceiver<Vec<Job>>,
     ) -> Self {
         let http = crate::ssrf::webhook_client(&guard, policy.timeout);
         Self {
-            store,
-            clock,
-            policy,
-            guard,
-            http,
-            mailer,
-            nats,
+            courier: Arc::new(Courier {
+                store,
+                clock,
+                policy,
+                guard,
+                http,
+                mailer,
+                nats,
+            }),
             concurrency: 64,
-            queued,
+            waiting,
+            handoff,
         }
-    }
-
-    /// Sends what is due now; returns how many deliveries were attempted.
-    pub async fn step(&self) -> Result<usize, NotifyError> {
-        let jobs = self.claim().await?;
-        if jobs.is_empty() {
-            return Ok(0);
-        }
-        let results: Vec<(Job, Outcome)> = futures_util::stream::iter(jobs)
-            .map(|job| async move {
-                let outcome = self.send(&job).await;
-                (job, outcome)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        let n = results.len();
-        let notices = self.record(results).await?;
-        for (email, endpoint) in notices {
-            self.notify_disabled(&email, &endpoint).await;
-        }
-        Ok(n)
-    }
-
-    /// Sends until nothing is due.
-    pub async fn drain(&self) -> Result<(), NotifyError> {
-        while self.step().await? > 0 {}
-        Ok(())
     }
 
     pub async fn run_until_stopped(
@@ -189,35 +344,109 @@ impl Dispatcher {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NotifyError> {
         tokio::pin!(shutdown);
+        let mut chains = Chains::default();
+        let mut ready: VecDeque<Job> = VecDeque::new();
+        let mut sending = FuturesUnordered::new();
+        let mut notes: Vec<Note> = Vec::new();
+        let mut recording: Pending<(Vec<(String, String)>, bool)> = None;
+        let mut claiming: Pending<Vec<Job>> = None;
+        let mut claim_wanted = true;
+        let mut handoff_open = true;
+        let mut waiting_open = true;
+        // After a failed write, wait a little before the next.
+        let mut record_not_before = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            self.queued.borrow_and_update();
-            let sent = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                sent = self.step() => sent,
-            };
-            match sent {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "dispatching failed; retrying"),
+            while sending.len() < self.concurrency {
+                let Some(job) = ready.pop_front() else { break };
+                let courier = self.courier.clone();
+                sending.push(async move {
+                    let outcome = courier.send(&job).await;
+                    (job, outcome)
+                });
+            }
+            if recording.is_none()
+                && !notes.is_empty()
+                && tokio::time::Instant::now() >= record_not_before
+            {
+                let courier = self.courier.clone();
+                let batch = std::mem::take(&mut notes);
+                recording = Some(Box::pin(async move { courier.record(batch).await }));
+            }
+            if claiming.is_none() && claim_wanted && ready.len() < self.concurrency {
+                claim_wanted = false;
+                let courier = self.courier.clone();
+                let open = chains.open();
+                claiming = Some(Box::pin(async move { courier.claim(open).await }));
             }
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                _ = self.queued.changed() => {},
-                // Retries come due without anyone queueing.
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {},
+                batch = self.handoff.recv(), if handoff_open => match batch {
+                    Some(jobs) => {
+                        for job in jobs {
+                            chains.admit(job, &mut ready, &mut notes);
+                        }
+                    }
+                    None => handoff_open = false,
+                },
+                Some((job, outcome)) = sending.next(), if !sending.is_empty() => {
+                    chains.sent(job, outcome, &mut ready, &mut notes);
+                }
+                done = async { recording.as_mut().expect("recording").await }, if recording.is_some() => {
+                    recording = None;
+                    match done {
+                        Ok((notices, reclaim)) => {
+                            claim_wanted |= reclaim;
+                            for (email, endpoint) in notices {
+                                let courier = self.courier.clone();
+                                tokio::spawn(async move { courier.notify_disabled(&email, &endpoint).await });
+                            }
+                        }
+                        Err(e) => {
+                            // The outcomes stay leased; their leases run out and they are sent
+                            // again with the same id. Nothing is lost, at worst repeated.
+                            tracing::error!(error = %e, "recording deliveries failed");
+                            record_not_before = tokio::time::Instant::now() + Duration::from_millis(100);
+                        }
+                    }
+                }
+                claimed = async { claiming.as_mut().expect("claiming").await }, if claiming.is_some() => {
+                    claiming = None;
+                    match claimed {
+                        Ok(jobs) => {
+                            claim_wanted |= jobs.len() == CLAIM;
+                            for job in jobs {
+                                chains.admit(job, &mut ready, &mut notes);
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "claiming deliveries failed; retrying"),
+                    }
+                }
+                _ = tick.tick() => claim_wanted = true,
+                changed = self.waiting.changed(), if waiting_open => {
+                    waiting_open = changed.is_ok();
+                    claim_wanted = true;
+                }
+                _ = tokio::time::sleep_until(record_not_before), if !notes.is_empty() && recording.is_none() => {}
             }
         }
     }
+}
 
-    async fn claim(&self) -> Result<Vec<Job>, NotifyError> {
+impl Courier {
+    /// Due deliveries, the oldest pending one of each (endpoint, story), leased for this
+    /// dispatcher. Looked for on a read connection first, so an idle poll never takes the writer.
+    async fn claim(&self, open: HashSet<i64>) -> Result<Vec<Job>, NotifyError> {
         let now = self.clock.now();
         let lease = now + chrono::Duration::from_std(self.policy.lease).unwrap_or_default();
-        self.store
-            .write(move |tx| {
-                let jobs: Vec<Job> = tx
+        let candidates: Vec<Job> = self
+            .store
+            .read(move |c| {
+                let jobs: Vec<Job> = c
                     .prepare_cached(
-                        "SELECT d.seq, d.alert_id, d.endpoint_id, d.attempts, a.payload, e.kind,
-                                e.target, e.secret, e.previous_secret, e.previous_expires
+                        "SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts, a.payload,
+                                e.kind, e.target, e.secret, e.previous_secret, e.previous_expires
                          FROM deliveries d
                          JOIN alerts a ON a.id = d.alert_id
                          JOIN endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
@@ -228,27 +457,51 @@ impl Dispatcher {
                                SELECT 1 FROM deliveries x
                                WHERE x.endpoint_id = d.endpoint_id AND x.story_id = d.story_id
                                  AND x.status = 'pending' AND x.seq < d.seq)
-                         ORDER BY d.seq LIMIT 256",
+                         ORDER BY d.seq LIMIT ?2",
                     )?
-                    .query_map([ts(now)], |r| {
+                    .query_map(params![ts(now), CLAIM as i64], |r| {
                         Ok(Job {
                             seq: r.get(0)?,
                             alert_id: r.get(1)?,
                             endpoint_id: r.get(2)?,
-                            attempts: r.get(3)?,
-                            payload: r.get(4)?,
-                            kind: r.get(5)?,
-                            target: r.get(6)?,
-                            secret: r.get(7)?,
-                            previous_secret: r.get(8)?,
-                            previous_expires: r.get(9)?,
+                            story_id: r.get(3)?,
+                            attempts: r.get(4)?,
+                            payload: r.get(5)?,
+                            kind: r.get(6)?,
+                            target: r.get(7)?,
+                            secret: r.get(8)?,
+                            previous_secret: r.get(9)?,
+                            previous_expires: r.get(10)?,
+                            after: Vec::new(),
+                            claimed: true,
                         })
                     })?
                     .collect::<Result<_, _>>()?;
-                let mut lease_stmt =
-                    tx.prepare_cached("UPDATE deliveries SET leased_until = ?2 WHERE seq = ?1")?;
-                for job in &jobs {
-                    lease_stmt.execute(params![job.seq, ts(lease)])?;
+                Ok(jobs)
+            })
+            .await?;
+        // Deliveries this dispatcher already holds (a long fan-out can outlive a lease) are
+        // not taken twice.
+        let candidates: Vec<Job> = candidates
+            .into_iter()
+            .filter(|j| !open.contains(&j.seq))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        self.store
+            .write(move |tx| {
+                // A lease is taken only if nobody holds one: several dispatchers may claim.
+                let mut lease_stmt = tx.prepare_cached(
+                    "UPDATE deliveries SET leased_until = ?2
+                     WHERE seq = ?1 AND status = 'pending'
+                       AND (leased_until IS NULL OR leased_until <= ?3)",
+                )?;
+                let mut jobs = Vec::with_capacity(candidates.len());
+                for job in candidates {
+                    if lease_stmt.execute(params![job.seq, ts(lease), ts(now)])? == 1 {
+                        jobs.push(job);
+                    }
                 }
                 Ok(jobs)
             })
@@ -361,24 +614,39 @@ impl Dispatcher {
         }
     }
 
-    /// Records outcomes; returns (subscriber email, endpoint) pairs to tell of a disabled
-    /// endpoint.
-    async fn record(
-        &self,
-        results: Vec<(Job, Outcome)>,
-    ) -> Result<Vec<(String, String)>, NotifyError> {
+    /// Records outcomes and gives leases back, in one transaction; returns (subscriber email,
+    /// endpoint) pairs to tell of a disabled endpoint, and whether the queue may now hold
+    /// deliveries to claim (something was given back, failed, or freed the next of its story).
+    async fn record(&self, notes: Vec<Note>) -> Result<(Vec<(String, String)>, bool), NotifyError> {
         let now = self.clock.now();
         let policy = self.policy.clone();
         self.store
             .write(move |tx| {
                 let mut notices = Vec::new();
-                for (job, outcome) in results {
+                let mut reclaim = false;
+                for note in notes {
+                    let (job, outcome) = match note {
+                        Note::Outcome(job, outcome) => (job, outcome),
+                        Note::GiveBack(seq) => {
+                            reclaim = true;
+                            tx.prepare_cached(
+                                "UPDATE deliveries SET leased_until = NULL WHERE seq = ?1 AND status = 'pending'",
+                            )?
+                            .execute([seq])?;
+                            continue;
+                        }
+                    };
                     let attempts = job.attempts + 1;
+                    // Only a claimed delivery can have a later one of its story waiting in
+                    // the queue; a handed-over one's followers are handed over too.
+                    reclaim |= job.claimed || !matches!(outcome, Outcome::Delivered { .. });
                     match outcome {
                         Outcome::Delivered { status } => {
                             set_delivery(tx, job.seq, "delivered", attempts, now, status, None, None)?;
-                            tx.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1")?
-                                .execute([&job.endpoint_id])?;
+                            tx.prepare_cached(
+                                "UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+                            )?
+                            .execute([&job.endpoint_id])?;
                         }
                         Outcome::Gone => {
                             set_delivery(tx, job.seq, "failed", attempts, now, Some(410), Some("the receiver answered 410 Gone"), None)?;
@@ -415,7 +683,7 @@ impl Dispatcher {
                         }
                     }
                 }
-                Ok(notices)
+                Ok((notices, reclaim))
             })
             .await
     }
@@ -583,6 +851,93 @@ pub fn email_text(payload: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(seq: i64, endpoint: &str, after: &[i64]) -> Job {
+        Job {
+            seq,
+            alert_id: format!("msg_{seq}"),
+            endpoint_id: endpoint.into(),
+            story_id: "story".into(),
+            attempts: 0,
+            payload: "{}".into(),
+            kind: "webhook".into(),
+            target: "http://receiver.test/".into(),
+            secret: None,
+            previous_secret: None,
+            previous_expires: None,
+            after: after.to_vec(),
+            claimed: false,
+        }
+    }
+
+    fn seqs(ready: &VecDeque<Job>) -> Vec<i64> {
+        ready.iter().map(|j| j.seq).collect()
+    }
+
+    fn given_back(notes: &[Note]) -> Vec<i64> {
+        notes
+            .iter()
+            .filter_map(|n| match n {
+                Note::GiveBack(seq) => Some(*seq),
+                Note::Outcome(..) => None,
+            })
+            .collect()
+    }
+
+    const DELIVERED: Outcome = Outcome::Delivered { status: Some(200) };
+
+    #[test]
+    fn a_story_s_deliveries_to_one_endpoint_go_one_after_another() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(1, "a", &[]), &mut ready, &mut notes);
+        chains.admit(job(2, "a", &[1]), &mut ready, &mut notes);
+        chains.admit(job(3, "a", &[1, 2]), &mut ready, &mut notes);
+        chains.admit(job(4, "b", &[]), &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [1, 4], "other endpoints do not wait");
+        let first = ready.pop_front().unwrap();
+        chains.sent(first, DELIVERED, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [4, 2]);
+        let _ = ready.pop_front();
+        let second = ready.pop_front().unwrap();
+        chains.sent(second, DELIVERED, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [3]);
+        // Handed over after the earlier ones were delivered (not yet recorded): sent at once.
+        chains.admit(job(5, "a", &[1, 2, 3]), &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [3], "3 is still being sent");
+        let third = ready.pop_front().unwrap();
+        chains.sent(third, DELIVERED, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [5]);
+        assert!(given_back(&notes).is_empty());
+    }
+
+    #[test]
+    fn a_failed_delivery_gives_the_later_ones_of_its_story_back_to_the_queue() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(1, "a", &[]), &mut ready, &mut notes);
+        chains.admit(job(2, "a", &[1]), &mut ready, &mut notes);
+        chains.admit(job(3, "a", &[1, 2]), &mut ready, &mut notes);
+        let first = ready.pop_front().unwrap();
+        chains.sent(first, Outcome::retry("refused"), &mut ready, &mut notes);
+        assert!(ready.is_empty());
+        assert_eq!(given_back(&notes), [2, 3]);
+        chains.admit(job(4, "a", &[1, 2, 3]), &mut ready, &mut notes);
+        assert!(ready.is_empty());
+        assert_eq!(given_back(&notes), [2, 3, 4]);
+    }
+
+    #[test]
+    fn a_delivery_behind_one_this_dispatcher_does_not_hold_goes_back_to_the_queue() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(7, "a", &[3]), &mut ready, &mut notes);
+        assert!(ready.is_empty());
+        assert_eq!(given_back(&notes), [7]);
+        // Claimed later, in order, it is sent.
+        let mut claimed = job(7, "a", &[]);
+        claimed.claimed = true;
+        chains.admit(claimed, &mut ready, &mut notes);
+        assert_eq!(seqs(&ready), [7]);
+        assert!(chains.open().contains(&7));
+    }
 
     #[test]
     fn backoff_grows_and_stays_within_bounds() {

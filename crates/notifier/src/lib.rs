@@ -1,9 +1,11 @@
 //! Alerts for subscribers: the notifier reads the global event feed from its own checkpoint,
 //! matches each published development (and each correction or retraction of one) against an
 //! index of subscriptions, and writes alerts and their deliveries to a durable queue (its own
-//! SQLite file beside the log, `notifier.db`), in one transaction with its checkpoint. The
-//! dispatcher then delivers the queue over webhooks (Standard Webhooks), email (SMTP) and NATS;
-//! every subscriber can also follow their alerts as server-sent events.
+//! SQLite file beside the log, `notifier.db`), in one transaction with its checkpoint; right
+//! after the commit it hands the immediate deliveries to the dispatcher in memory. The
+//! dispatcher delivers them, and whatever else the queue holds, over webhooks (Standard
+//! Webhooks), email (SMTP) and NATS; every subscriber can also follow their alerts as
+//! server-sent events.
 //!
 //! **Architecture invariant:** the notifier learns of events only from the feed, never from
 //! in-process dispatch, and does not read the reader views' database.

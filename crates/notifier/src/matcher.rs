@@ -1,15 +1,18 @@
-//! The matcher: follows the global feed from its checkpoint, keeps its own fold of each story,
-//! decides which events are alertable (a development published, a published development
-//! corrected or retracted), finds the recipients and queues one alert per (subscriber, event) with
-//! a delivery per endpoint — in one transaction with the checkpoint.
+//! The matcher: follows the global feed from its checkpoint, keeps its own fold of each story in
+//! memory (derived from the log), decides which events are alertable (a development published, a
+//! published development corrected or retracted), finds the recipients and queues one alert per
+//! (subscriber, event) with a delivery per endpoint — in one transaction with the checkpoint —
+//! then hands the immediate deliveries to the dispatcher.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lru::LruCache;
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
@@ -19,6 +22,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::dispatch::{Handoff, Job};
 use crate::index::{Delivery, SubscriptionIndex, Target};
 use crate::store::{ts, NotifierStore, NotifyError};
 
@@ -101,7 +105,16 @@ pub fn digest_due(now: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
     DateTime::from_timestamp(end, 0).unwrap_or(now)
 }
 
+/// Stories whose fold the matcher keeps in memory; others are folded again from the log when
+/// an event of theirs may be alertable.
+pub const CACHED_STORIES: usize = 1_024;
+
 /// Follows the feed and queues alerts.
+///
+/// Its fold of each story lives in memory only (an LRU of [`StoryView`]s): the log is the
+/// source of truth, so a story not in memory — after a start, an eviction or a failed batch — is
+/// folded again from its own events up to the checkpoint. What must survive a crash — alerts,
+/// who was alerted to what, deliveries, the checkpoint — is written in one transaction per batch.
 pub struct Matcher {
     source: EventLog,
     store: NotifierStore,
@@ -109,14 +122,35 @@ pub struct Matcher {
     clock: Arc<dyn Clock>,
     links: Links,
     queued: Arc<watch::Sender<u64>>,
+    /// Ticks when deliveries were queued that nobody was handed (the dispatcher claims them).
+    waiting: Arc<watch::Sender<u64>>,
+    /// Where freshly queued immediate deliveries go, leased for this long.
+    handoff: Option<(Handoff, chrono::Duration)>,
+    views: LruCache<Uuid, StoryView>,
+    /// The checkpoint as of the last batch this matcher committed; `None` until read.
+    after: Option<i64>,
 }
 
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Matcher")
             .field("store", &self.store)
+            .field("after", &self.after)
             .finish()
     }
+}
+
+/// What a batch's transaction did.
+enum Batch {
+    Committed {
+        queued: usize,
+        jobs: Vec<Job>,
+        unhanded: bool,
+        views: HashMap<Uuid, StoryView>,
+        checkpoint: i64,
+    },
+    /// Someone else moved the checkpoint: the matcher's memory is stale.
+    Moved,
 }
 
 impl Matcher {
@@ -133,17 +167,35 @@ impl Matcher {
             clock,
             links,
             queued: Arc::new(watch::channel(0).0),
+            waiting: Arc::new(watch::channel(0).0),
+            handoff: None,
+            views: LruCache::new(NonZeroUsize::new(CACHED_STORIES).expect("non-zero")),
+            after: None,
         }
     }
 
-    /// Ticks whenever alerts were queued: the dispatcher and alert streams wait on it.
+    /// Hands every immediate delivery it queues to a dispatcher, leased for `lease`, right
+    /// after the transaction that queued it commits.
+    pub fn hand_over_to(&mut self, handoff: Handoff, lease: Duration) {
+        self.handoff = Some((
+            handoff,
+            chrono::Duration::from_std(lease).unwrap_or_default(),
+        ));
+    }
+
+    /// Ticks whenever alerts were queued: alert streams wait on it.
     pub fn queued(&self) -> watch::Receiver<u64> {
         self.queued.subscribe()
     }
 
-    /// The sender of that signal, for others that queue deliveries (the digester).
+    /// The sender of that signal, for others that queue alerts (the digester).
     pub fn queue_sender(&self) -> Arc<watch::Sender<u64>> {
         self.queued.clone()
+    }
+
+    /// Ticks when deliveries were queued without being handed over: the dispatcher claims them.
+    pub fn waiting_sender(&self) -> Arc<watch::Sender<u64>> {
+        self.waiting.clone()
     }
 
     pub async fn checkpoint(&self) -> Result<i64, NotifyError> {
@@ -152,28 +204,103 @@ impl Matcher {
 
     /// Matches one batch; returns how many events it read.
     pub async fn step(&mut self) -> Result<usize, NotifyError> {
-        let after = self.checkpoint().await?;
+        match self.try_step().await {
+            Ok(read) => Ok(read),
+            Err(e) => {
+                // The batch's views may be half-applied: forget them, fold them again.
+                self.views.clear();
+                self.after = None;
+                Err(e)
+            }
+        }
+    }
+
+    async fn try_step(&mut self) -> Result<usize, NotifyError> {
+        let after = match self.after {
+            Some(after) => after,
+            None => {
+                let at = self.checkpoint().await?;
+                self.views.clear();
+                self.after = Some(at);
+                at
+            }
+        };
         let feed = self.source.read_feed(after, BATCH).await?;
         if feed.is_empty() {
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let views = self.views_for(&events, after).await?;
         let index = self.index.clone();
         let links = self.links.clone();
         let now = self.clock.now();
-        let queued = self
+        let lease = self.handoff.as_ref().map(|(_, lease)| now + *lease);
+        let batch = self
             .store
             .write(move |tx| {
                 let mut index = index.lock().expect("index lock");
                 index.refresh(tx)?;
-                match_batch(tx, &events, &index, &links, now)
+                match_batch(tx, &events, after, views, &index, &links, now, lease)
             })
             .await?;
+        let Batch::Committed {
+            queued,
+            jobs,
+            unhanded,
+            views,
+            checkpoint,
+        } = batch
+        else {
+            self.views.clear();
+            self.after = None;
+            return Ok(feed.len());
+        };
+        if !jobs.is_empty() {
+            if let Some((handoff, _)) = &self.handoff {
+                // If the dispatcher is gone, the leases run out and a claim takes them.
+                let _ = handoff.send(jobs);
+            }
+        }
+        self.after = Some(checkpoint);
+        for (id, view) in views {
+            self.views.put(id, view);
+        }
         metrics::counter!("newsroom_alerts_queued_total").increment(queued as u64);
         if queued > 0 {
             self.queued.send_modify(|n| *n += queued as u64);
         }
+        if unhanded {
+            self.waiting.send_modify(|n| *n += 1);
+        }
         Ok(feed.len())
+    }
+
+    /// The folds of the batch's stories as of `after`: from memory, or folded from the log for
+    /// stories with an event that may be alertable. Taken out of the cache while the batch runs.
+    async fn views_for(
+        &mut self,
+        events: &[LoggedEvent],
+        after: i64,
+    ) -> Result<HashMap<Uuid, StoryView>, NotifyError> {
+        let mut views = HashMap::new();
+        for e in events.iter().filter(|e| e.position > after) {
+            if views.contains_key(&e.story_id) {
+                continue;
+            }
+            if let Some(view) = self.views.pop(&e.story_id) {
+                views.insert(e.story_id, view);
+            } else if may_alert(e) {
+                let history = self.source.story_events(e.story_id.to_string()).await?;
+                let mut earlier = Vec::with_capacity(history.len());
+                for stored in history.iter().filter(|s| s.position <= after) {
+                    earlier.push(decode(stored)?);
+                }
+                if let Some(view) = StoryView::fold(&earlier) {
+                    views.insert(e.story_id, view);
+                }
+            }
+        }
+        Ok(views)
     }
 
     /// Matches everything committed so far.
@@ -205,6 +332,17 @@ impl Matcher {
     }
 }
 
+/// Events that may alert someone; only their stories must be folded before the batch.
+fn may_alert(e: &LoggedEvent) -> bool {
+    matches!(
+        e.event,
+        StoryEvent::DevelopmentRecorded { .. }
+            | StoryEvent::DevelopmentApproved { .. }
+            | StoryEvent::DevelopmentCorrected { .. }
+            | StoryEvent::DevelopmentRetracted { .. }
+    )
+}
+
 fn checkpoint(c: &Connection) -> Result<i64, NotifyError> {
     Ok(
         c.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
@@ -212,14 +350,6 @@ fn checkpoint(c: &Connection) -> Result<i64, NotifyError> {
             .optional()?
             .unwrap_or(0),
     )
-}
-
-fn load_view(tx: &Connection, id: Uuid) -> Result<Option<StoryView>, NotifyError> {
-    let doc: Option<String> = tx
-        .prepare_cached("SELECT doc FROM notify_stories WHERE id = ?1")?
-        .query_row([id.to_string()], |r| r.get(0))
-        .optional()?;
-    Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
 }
 
 /// What an event means for subscribers, judged on the story right after it.
@@ -248,25 +378,32 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn match_batch(
     tx: &Connection,
     events: &[LoggedEvent],
+    expected: i64,
+    mut views: HashMap<Uuid, StoryView>,
     index: &SubscriptionIndex,
     links: &Links,
     now: DateTime<Utc>,
-) -> Result<usize, NotifyError> {
+    lease: Option<DateTime<Utc>>,
+) -> Result<Batch, NotifyError> {
     let after = checkpoint(tx)?;
-    let mut views: HashMap<Uuid, StoryView> = HashMap::new();
+    if after != expected {
+        return Ok(Batch::Moved);
+    }
     let mut queued = 0;
+    let mut jobs = Vec::new();
+    let mut unhanded = false;
     for e in events.iter().filter(|e| e.position > after) {
         let view = match views.entry(e.story_id) {
             Entry::Occupied(slot) => slot.into_mut(),
             Entry::Vacant(slot) => {
-                let loaded = match load_view(tx, e.story_id)? {
-                    Some(v) => Some(v),
-                    None => StoryView::open(e),
+                // Not folded: a new story, or one with nothing alertable in this batch.
+                let Some(v) = StoryView::open(e) else {
+                    continue;
                 };
-                let Some(v) = loaded else { continue };
                 slot.insert(v)
             }
         };
@@ -314,29 +451,37 @@ fn match_batch(
             continue;
         }
         let payload = alert_payload(kind, view, d, e.recorded_at, links);
+        let alert = Alert {
+            event: e,
+            development,
+            payload: &payload,
+        };
         for (subscriber, mode) in recipients {
-            queued += queue_alert(tx, &subscriber, e, development, &payload, mode, links, now)?;
+            if let Some(new) = queue_alert(tx, &subscriber, &alert, mode, links, now, lease)? {
+                queued += 1;
+                unhanded |= lease.is_none() && !new.is_empty();
+                jobs.extend(new);
+            }
         }
     }
-    for view in views.values() {
-        tx.prepare_cached(
-            "INSERT INTO notify_stories (id, position, doc) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET position = excluded.position, doc = excluded.doc",
-        )?
-        .execute(params![
-            view.id.to_string(),
-            view.position,
-            serde_json::to_string(view)?
-        ])?;
-    }
-    if let Some(last) = events.last().filter(|e| e.position > after) {
+    let last = events.last().map_or(after, |e| e.position.max(after));
+    if last > after {
         tx.prepare_cached(
             "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET position = excluded.position",
         )?
-        .execute(params![CHECKPOINT, last.position])?;
+        .execute(params![CHECKPOINT, last])?;
     }
-    Ok(queued)
+    if lease.is_none() {
+        jobs.clear();
+    }
+    Ok(Batch::Committed {
+        queued,
+        jobs,
+        unhanded,
+        views,
+        checkpoint: last,
+    })
 }
 
 fn faster(a: Delivery, b: Delivery) -> Delivery {
@@ -353,27 +498,37 @@ pub fn alert_id() -> String {
     format!("msg_{}", Uuid::now_v7().simple())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The event an alert is about, and its payload without the per-subscriber links.
+struct Alert<'a> {
+    event: &'a LoggedEvent,
+    development: Uuid,
+    payload: &'a Value,
+}
+
+/// Queues `subscriber`'s alert; `None` if they already had it. An immediate alert's deliveries
+/// are returned as jobs, leased until `lease` if given.
 fn queue_alert(
     tx: &Connection,
     subscriber: &str,
-    e: &LoggedEvent,
-    development: Uuid,
-    payload: &Value,
+    alert: &Alert<'_>,
     mode: Delivery,
     links: &Links,
     now: DateTime<Utc>,
-) -> Result<usize, NotifyError> {
+    lease: Option<DateTime<Utc>>,
+) -> Result<Option<Vec<Job>>, NotifyError> {
+    let e = alert.event;
     let unsubscribe: String = tx
         .prepare_cached("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
         .query_row([subscriber], |r| r.get(0))?;
-    let mut payload = payload.clone();
+    let mut payload = alert.payload.clone();
     payload["data"]["links"]["unsubscribe"] = json!(links.unsubscribe(&unsubscribe));
+    let payload_text = serde_json::to_string(&payload)?;
     let id = alert_id();
     let (mode_text, due) = match mode {
         Delivery::Immediate => ("immediate", None),
         Delivery::Digest { minutes } => ("digest", Some(ts(digest_due(now, minutes)))),
     };
+    let story = e.story_id.to_string();
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO alerts (id, subscriber_id, position, story_id, development_id,
@@ -384,25 +539,80 @@ fn queue_alert(
             id,
             subscriber,
             e.position,
-            e.story_id.to_string(),
-            development.to_string(),
+            story,
+            alert.development.to_string(),
             payload["type"].as_str(),
-            serde_json::to_string(&payload)?,
+            payload_text,
             mode_text,
             due,
             ts(now),
         ])?;
     if inserted == 0 {
-        return Ok(0);
+        return Ok(None);
     }
     tx.prepare_cached(
         "INSERT OR IGNORE INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)",
     )?
-    .execute(params![development.to_string(), subscriber])?;
-    if mode == Delivery::Immediate {
-        queue_deliveries(tx, &id, subscriber, &e.story_id.to_string(), now)?;
+    .execute(params![alert.development.to_string(), subscriber])?;
+    if mode != Delivery::Immediate {
+        return Ok(Some(Vec::new()));
     }
-    Ok(1)
+    let endpoints: Vec<Job> = tx
+        .prepare_cached(
+            "SELECT id, kind, target, secret, previous_secret, previous_expires FROM endpoints
+             WHERE subscriber_id = ?1 AND status = 'active'",
+        )?
+        .query_map([subscriber], |r| {
+            Ok(Job {
+                seq: 0,
+                alert_id: id.clone(),
+                endpoint_id: r.get(0)?,
+                story_id: story.clone(),
+                attempts: 0,
+                payload: payload_text.clone(),
+                kind: r.get(1)?,
+                target: r.get(2)?,
+                secret: r.get(3)?,
+                previous_secret: r.get(4)?,
+                previous_expires: r.get(5)?,
+                after: Vec::new(),
+                claimed: false,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut jobs = Vec::with_capacity(endpoints.len());
+    for mut job in endpoints {
+        let seq: Option<i64> = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (alert_id, endpoint_id, story_id, status,
+                    next_attempt_at, leased_until, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?4, ?4)
+                 RETURNING seq",
+            )?
+            .query_row(
+                params![
+                    job.alert_id,
+                    job.endpoint_id,
+                    job.story_id,
+                    ts(now),
+                    lease.map(ts)
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(seq) = seq else { continue };
+        job.seq = seq;
+        // Earlier deliveries of this story to this endpoint go first.
+        job.after = tx
+            .prepare_cached(
+                "SELECT seq FROM deliveries
+                 WHERE endpoint_id = ?1 AND story_id = ?2 AND status = 'pending' AND seq < ?3",
+            )?
+            .query_map(params![job.endpoint_id, job.story_id, seq], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        jobs.push(job);
+    }
+    Ok(Some(jobs))
 }
 
 /// One pending delivery of alert `alert` per active endpoint of `subscriber`.

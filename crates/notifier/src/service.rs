@@ -99,9 +99,18 @@ impl Notifier {
         let links = Links {
             base: settings.public_url.trim_end_matches('/').to_owned(),
         };
-        let matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone());
+        let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone());
+        let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
+        matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
-        let digester = Digester::new(store.clone(), clock.clone(), links, matcher.queue_sender());
+        let waiting = matcher.waiting_sender();
+        let digester = Digester::new(
+            store.clone(),
+            clock.clone(),
+            links,
+            matcher.queue_sender(),
+            waiting.clone(),
+        );
         let dispatcher = Dispatcher::new(
             store.clone(),
             clock,
@@ -109,7 +118,8 @@ impl Notifier {
             guard.clone(),
             mailer,
             nats,
-            queued.clone(),
+            waiting.subscribe(),
+            handed,
         );
         let api = SubscriberApi {
             store: store.clone(),

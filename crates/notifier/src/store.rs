@@ -1,7 +1,8 @@
-//! The notifier's durable state: subscribers, their endpoints and subscriptions, the notifier's
-//! own fold of each story, the alert queue and its deliveries, and the checkpoint — all in one
-//! SQLite file (`notifier.db`), so that matching a batch of events, queueing its alerts and moving
-//! the checkpoint are one transaction.
+//! The notifier's durable state: subscribers, their endpoints and subscriptions, who was alerted
+//! to what, the alert queue and its deliveries, and the checkpoint — all in one SQLite file
+//! (`notifier.db`), so that matching a batch of events, queueing its alerts and moving the
+//! checkpoint are one transaction. The matcher's fold of each story is not stored: it is derived
+//! from the log.
 
 use std::path::Path;
 
@@ -26,8 +27,9 @@ pub enum NotifyError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE subscribers (
             id                TEXT PRIMARY KEY,
             name              TEXT NOT NULL,
@@ -133,7 +135,12 @@ fn migrations() -> Migrations<'static> {
             position INTEGER NOT NULL
         );
         "#,
-    )])
+        ),
+        // The matcher keeps its fold of each story in memory and folds it again from the log
+        // when needed: rewriting the whole fold for every batch made alerts as slow as the
+        // story was long.
+        M::up("DROP TABLE notify_stories;"),
+    ])
 }
 
 /// The notifier's database. Cheap to clone.
