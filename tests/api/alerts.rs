@@ -1207,3 +1207,35 @@ async fn an_address_the_relay_refuses_for_good_is_dead_lettered_at_once() {
     );
     assert_eq!(failed[0]["last_status"], 550);
 }
+
+#[tokio::test]
+async fn an_alert_queued_again_after_the_queue_lost_its_last_commits_keeps_its_webhook_id() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    app.record(&story, development("hack_reported"))
+        .await
+        .ok(201);
+    let first = receiver.wait_for_accepted(1, Duration::from_secs(20)).await;
+    assert_eq!(first.len(), 1);
+
+    // A power cut rolls the queue back to before the alert (its derived state is written without
+    // waiting for the disk): alerts, deliveries and the checkpoint are gone; subscribers stay.
+    let dir = app.stop().await;
+    let db = rusqlite::Connection::open(dir.path().join("notifier.db")).unwrap();
+    db.execute_batch(
+        "DELETE FROM delivery_log; DELETE FROM deliveries; DELETE FROM alerted;
+         DELETE FROM alerts; DELETE FROM checkpoints;",
+    )
+    .unwrap();
+    drop(db);
+
+    // The restarted notifier queues the alert again from the log, under the same id, so the
+    // receiver can tell it already has it.
+    let _again = spawn_app_in(dir, |_| {}).await;
+    let both = receiver.wait_for_accepted(2, Duration::from_secs(20)).await;
+    assert_eq!(both.len(), 2, "sent again after the rollback");
+    assert_eq!(both[0].id, both[1].id, "with the same webhook-id");
+    assert_eq!(ids(&both).len(), 1);
+}

@@ -32,9 +32,7 @@ pub enum DbError {
     Task(String),
 }
 
-fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     conn.pragma_update(
         None,
         "synchronous",
@@ -42,7 +40,13 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
         },
-    )?;
+    )
+}
+
+fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    set_synchronous(conn, synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
@@ -53,6 +57,7 @@ pub struct SqliteDb {
     writer: Arc<Mutex<Connection>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
+    synchronous: Synchronous,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -90,6 +95,7 @@ impl SqliteDb {
             writer: Arc::new(Mutex::new(conn)),
             readers,
             path: path.to_owned(),
+            synchronous,
         })
     }
 
@@ -121,15 +127,48 @@ impl SqliteDb {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
+        self.write_at(self.synchronous, f).await
+    }
+
+    /// Like [`SqliteDb::write`], but the commit does not wait for the disk
+    /// (`synchronous = NORMAL` for this transaction; WAL keeps it atomic and safe from a crash of
+    /// the process, and the next full commit makes it durable). For state derived from the log,
+    /// which a power cut may roll back and the owner rebuilds.
+    pub async fn write_derived<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
+        self.write_at(Synchronous::Normal, f).await
+    }
+
+    async fn write_at<T, E, F>(&self, level: Synchronous, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
         let writer = self.writer.clone();
+        let usual = self.synchronous;
         tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().map_err(|e| DbError::Task(e.to_string()))?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(DbError::from)?;
-            Ok(out)
+            let relaxed = level != usual;
+            if relaxed {
+                set_synchronous(&conn, level).map_err(DbError::from)?;
+            }
+            let result = (|| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(DbError::from)?;
+                let out = f(&tx)?;
+                tx.commit().map_err(DbError::from)?;
+                Ok(out)
+            })();
+            if relaxed {
+                set_synchronous(&conn, usual).map_err(DbError::from)?;
+            }
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?

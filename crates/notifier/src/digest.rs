@@ -58,7 +58,7 @@ impl Digester {
         let links = self.links.clone();
         let made = self
             .store
-            .write(move |tx| make_digests(tx, now, &links))
+            .write_derived(move |tx| make_digests(tx, now, &links))
             .await?;
         if made > 0 {
             self.queued.send_modify(|n| *n += made as u64);
@@ -93,9 +93,9 @@ fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<us
         .query_map([ts(now)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for subscriber in &subscribers {
-        let rows: Vec<(i64, String, String)> = tx
+        let rows: Vec<(String, String, String)> = tx
             .prepare_cached(
-                "SELECT seq, story_id, payload FROM alerts
+                "SELECT id, story_id, payload FROM alerts
                  WHERE subscriber_id = ?1 AND mode = 'digest' AND digest_due_at <= ?2 ORDER BY seq",
             )?
             .query_map(params![subscriber, ts(now)], |r| {
@@ -132,7 +132,9 @@ fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<us
                 "links": {"unsubscribe": links.unsubscribe(&unsubscribe)},
             },
         });
-        let id = alert_id();
+        // Named by what it collects, so a digest made again is the same message.
+        let collected: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let id = alert_id(subscriber, &format!("digest:{}", collected.join(",")));
         let first_story = rows.first().map(|r| r.1.clone()).unwrap_or_default();
         tx.prepare_cached(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)

@@ -490,7 +490,7 @@ impl Courier {
             return Ok(candidates);
         }
         self.store
-            .write(move |tx| {
+            .write_derived(move |tx| {
                 // A lease is taken only if nobody holds one: several dispatchers may claim.
                 let mut lease_stmt = tx.prepare_cached(
                     "UPDATE deliveries SET leased_until = ?2
@@ -621,7 +621,7 @@ impl Courier {
         let now = self.clock.now();
         let policy = self.policy.clone();
         self.store
-            .write(move |tx| {
+            .write_derived(move |tx| {
                 let mut notices = Vec::new();
                 let mut reclaim = false;
                 for note in notes {

@@ -237,7 +237,7 @@ impl Matcher {
         let lease = self.handoff.as_ref().map(|(_, lease)| now + *lease);
         let batch = self
             .store
-            .write(move |tx| {
+            .write_derived(move |tx| {
                 let mut index = index.lock().expect("index lock");
                 index.refresh(tx)?;
                 match_batch(tx, &events, after, views, &index, &links, now, lease)
@@ -493,9 +493,24 @@ fn faster(a: Delivery, b: Delivery) -> Delivery {
     }
 }
 
-/// A fresh alert id, in the `msg_` form webhook receivers expect.
-pub fn alert_id() -> String {
-    format!("msg_{}", Uuid::now_v7().simple())
+/// The id of `subscriber`'s alert about `about` (an event's position, a digest's contents), in
+/// the `msg_` form webhook receivers expect. It is the same however often it is computed: an
+/// alert queued again — after the queue lost its last commits in a power cut, its derived state
+/// being rebuilt from the log — keeps the `webhook-id` receivers deduplicate on.
+pub fn alert_id(subscriber: &str, about: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::new()
+        .chain_update(b"newsroom alert v1\0")
+        .chain_update(subscriber.as_bytes())
+        .chain_update([0u8])
+        .chain_update(about.as_bytes())
+        .finalize();
+    let mut id = String::from("msg_");
+    for b in &digest[..16] {
+        let _ = write!(id, "{b:02x}");
+    }
+    id
 }
 
 /// The event an alert is about, and its payload without the per-subscriber links.
@@ -523,7 +538,7 @@ fn queue_alert(
     let mut payload = alert.payload.clone();
     payload["data"]["links"]["unsubscribe"] = json!(links.unsubscribe(&unsubscribe));
     let payload_text = serde_json::to_string(&payload)?;
-    let id = alert_id();
+    let id = alert_id(subscriber, &format!("event:{}", e.position));
     let (mode_text, due) = match mode {
         Delivery::Immediate => ("immediate", None),
         Delivery::Digest { minutes } => ("digest", Some(ts(digest_due(now, minutes)))),

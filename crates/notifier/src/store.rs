@@ -150,7 +150,8 @@ pub struct NotifierStore {
 }
 
 impl NotifierStore {
-    /// The queue must survive power loss like the log does: `synchronous = FULL`.
+    /// Subscribers' writes must survive power loss like the log: `synchronous = FULL`; the
+    /// derived state the matcher and dispatcher write uses [`Self::write_derived`].
     pub fn open(path: &Path) -> Result<Self, NotifyError> {
         Ok(Self {
             db: SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?,
@@ -171,6 +172,19 @@ impl NotifierStore {
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, NotifyError> + Send + 'static,
     {
         self.db.write(f).await
+    }
+
+    /// A write of state derived from the log (alerts queued, delivery outcomes, digests): its
+    /// commit does not wait for the disk. A process crash loses nothing (WAL); a power cut may
+    /// roll back the last such commits with the checkpoint, and the matcher queues the same
+    /// alerts again with the same ids (see `matcher::alert_id`), so receivers still see each
+    /// `webhook-id` once however often it is sent. Subscribers' own writes use [`Self::write`].
+    pub async fn write_derived<T, F>(&self, f: F) -> Result<T, NotifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, NotifyError> + Send + 'static,
+    {
+        self.db.write_derived(f).await
     }
 }
 
