@@ -12,5 +12,7 @@ mod limits;
 mod operations;
 mod postgres;
 mod reads;
+mod schema;
 mod stories;
 mod tamper;
+
