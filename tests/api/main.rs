@@ -15,4 +15,4 @@ mod reads;
 mod schema;
 mod stories;
 mod tamper;
-
+mod transfer;

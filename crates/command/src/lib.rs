@@ -15,6 +15,7 @@ pub mod pg;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod transfer;
 
 pub use app::{Application, Settings, StartupError};
 pub use auth::{IssuedToken, Principal, Tokens};
