@@ -18,5 +18,7 @@ mod postgres;
 mod reads;
 mod relay;
 mod roles;
+mod schema;
 mod stories;
 mod tamper;
+mod transfer;

@@ -17,6 +17,7 @@ pub mod relay;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod transfer;
 
 pub use app::{Application, Settings, StartupError};
 pub use auth::{IssuedToken, Principal, Tokens};

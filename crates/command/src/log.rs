@@ -142,7 +142,11 @@ impl EventLog {
                     .await?
             }
         };
-        Ok(events.iter().map(FeedEvent::to_serialized).collect())
+        // Loading an aggregate reads every event in its current shape.
+        Ok(events
+            .iter()
+            .map(|e| newsroom_domain::upcast::upcast(e.to_serialized()))
+            .collect())
     }
 }
 
@@ -212,7 +216,7 @@ impl PersistedEventRepository for EventLog {
             events.extend(
                 page.iter()
                     .filter(|e| e.aggregate_type == A::TYPE)
-                    .map(FeedEvent::to_serialized),
+                    .map(|e| newsroom_domain::upcast::upcast(e.to_serialized())),
             );
         }
         Ok(replay(events).await)

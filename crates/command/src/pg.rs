@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::store::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
 
 /// The advisory lock every append takes (an arbitrary constant: "newsroom log").
-const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
+pub(crate) const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -346,23 +346,7 @@ async fn write_append(
         .await?;
         positions.push(position);
         if event.event_type == "StoryOpened" {
-            if let Some(slug) = event
-                .payload
-                .get("StoryOpened")
-                .and_then(|p| p.get("slug"))
-                .and_then(Value::as_str)
-            {
-                let claimed = sqlx::query(
-                    "INSERT INTO story_slugs (slug, story_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(slug)
-                .bind(&event.aggregate_id)
-                .execute(&mut **tx)
-                .await?;
-                if claimed.rows_affected() == 0 {
-                    return Err(StoreError::SlugTaken(slug.to_owned()));
-                }
-            }
+            claim_slug(tx, event).await?;
         }
     }
     if let Some(snapshot) = &append.snapshot {
@@ -384,4 +368,30 @@ async fn write_append(
         .await?;
     }
     Ok(positions)
+}
+
+/// Claims the slug a `StoryOpened` names for its story, in the append's transaction.
+pub(crate) async fn claim_slug(
+    tx: &mut Transaction<'_, Postgres>,
+    event: &SerializedEvent,
+) -> Result<(), StoreError> {
+    let Some(slug) = event
+        .payload
+        .get("StoryOpened")
+        .and_then(|p| p.get("slug"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(());
+    };
+    let claimed = sqlx::query(
+        "INSERT INTO story_slugs (slug, story_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(slug)
+    .bind(&event.aggregate_id)
+    .execute(&mut **tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(StoreError::SlugTaken(slug.to_owned()));
+    }
+    Ok(())
 }

@@ -193,7 +193,7 @@ fn migrations() -> Migrations<'static> {
 
 /// Pragmas every connection gets: WAL so readers never block the writer, a busy timeout so a
 /// lock is waited for instead of failing at once.
-fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
@@ -659,7 +659,7 @@ fn write_append(conn: &Connection, append: &Append) -> Result<Vec<Position>, Sto
     Ok(positions)
 }
 
-fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(), StoreError> {
+pub(crate) fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(), StoreError> {
     let Some(slug) = event
         .payload
         .get("StoryOpened")

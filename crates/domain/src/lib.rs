@@ -6,6 +6,7 @@
 
 mod error;
 mod story;
+pub mod upcast;
 mod values;
 
 #[cfg(test)]

@@ -24,10 +24,6 @@ use utoipa::ToSchema;
 /// it must never change.
 pub const AGGREGATE_TYPE: &str = "story";
 
-/// Version of the event payload shapes written by this code. Bump it, and add an upcaster,
-/// when a payload changes shape.
-pub const EVENT_VERSION: &str = "1";
-
 /// How far in the future `occurred_at` may lie (clock skew between newsroom and reporter).
 pub const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
 
@@ -210,8 +206,11 @@ pub enum StoryEvent {
     TagsChanged {
         tags: Vec<Tag>,
     },
-    StoryClosed,
-    StoryReopened,
+    /// Version 2: a struct variant, stored as `{"StoryClosed": {}}` like every other event
+    /// (version 1 was the bare string `"StoryClosed"`; see `upcast.rs`).
+    StoryClosed {},
+    /// Version 2, as `StoryClosed`.
+    StoryReopened {},
 }
 
 impl StoryEvent {
@@ -239,14 +238,16 @@ impl DomainEvent for StoryEvent {
             StoryEvent::DevelopmentRetracted { .. } => "DevelopmentRetracted",
             StoryEvent::HeadlineChanged { .. } => "HeadlineChanged",
             StoryEvent::TagsChanged { .. } => "TagsChanged",
-            StoryEvent::StoryClosed => "StoryClosed",
-            StoryEvent::StoryReopened => "StoryReopened",
+            StoryEvent::StoryClosed {} => "StoryClosed",
+            StoryEvent::StoryReopened {} => "StoryReopened",
         }
         .to_owned()
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION.to_owned()
+        crate::upcast::current_version(&self.event_type())
+            .expect("every event type has a current version")
+            .to_owned()
     }
 }
 
@@ -539,14 +540,14 @@ impl Story {
                 if self.closed {
                     return Err(StoryError::StoryStatusUnchanged("closed"));
                 }
-                StoryEvent::StoryClosed
+                StoryEvent::StoryClosed {}
             }
             StoryCommand::ReopenStory => {
                 Self::require_editor(by, "reopen a story")?;
                 if !self.closed {
                     return Err(StoryError::StoryStatusUnchanged("open"));
                 }
-                StoryEvent::StoryReopened
+                StoryEvent::StoryReopened {}
             }
         };
         Ok(vec![event])
@@ -636,8 +637,8 @@ impl Aggregate for Story {
             StoryEvent::DevelopmentCorrected { .. } => {}
             StoryEvent::HeadlineChanged { headline } => self.headline = Some(headline),
             StoryEvent::TagsChanged { tags } => self.tags = tags,
-            StoryEvent::StoryClosed => self.closed = true,
-            StoryEvent::StoryReopened => self.closed = false,
+            StoryEvent::StoryClosed {} => self.closed = true,
+            StoryEvent::StoryReopened {} => self.closed = false,
         }
     }
 }

@@ -177,7 +177,7 @@ fn occurred_at_defaults_to_the_moment_of_recording() {
 #[test]
 fn recording_on_a_closed_story_is_refused() {
     StoryTest::with(())
-        .given(vec![opened(false), StoryEvent::StoryClosed])
+        .given(vec![opened(false), StoryEvent::StoryClosed {}])
         .when(as_editor(StoryCommand::RecordDevelopment(filing(
             1,
             DevelopmentKind::HackReported,
@@ -191,8 +191,8 @@ fn reopening_a_closed_story_allows_recording_again() {
     StoryTest::with(())
         .given(vec![
             opened(false),
-            StoryEvent::StoryClosed,
-            StoryEvent::StoryReopened,
+            StoryEvent::StoryClosed {},
+            StoryEvent::StoryReopened {},
         ])
         .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
         .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
@@ -575,7 +575,7 @@ fn unknown_developments_are_named_in_the_refusal() {
 #[test]
 fn closing_twice_or_reopening_an_open_story_is_refused() {
     StoryTest::with(())
-        .given(vec![opened(false), StoryEvent::StoryClosed])
+        .given(vec![opened(false), StoryEvent::StoryClosed {}])
         .when(as_editor(StoryCommand::CloseStory))
         .then_expect_error(StoryError::StoryStatusUnchanged("closed"));
     StoryTest::with(())

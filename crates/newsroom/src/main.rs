@@ -47,6 +47,18 @@ enum Command {
     },
     /// Check every story's hash chain: report events changed behind newsroom's back.
     Verify,
+    /// Write the whole event log as JSON Lines, one event a line, exactly as stored.
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load an export into the configured event log, which must be empty (SQLite or
+    /// PostgreSQL, as `NEWSROOM_DATABASE_URL` says); then rebuild the views from it.
+    Import {
+        /// The export (JSON Lines); `-` reads standard input.
+        file: PathBuf,
+    },
     /// Work on stories through a running server.
     Story {
         #[command(flatten)]
@@ -139,6 +151,14 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Export { output } => {
+            let config = Config::load(cli.config.as_deref())?;
+            export(&config, output).await
+        }
+        Command::Import { file } => {
+            let config = Config::load(cli.config.as_deref())?;
+            import(&config, &file).await
+        }
         Command::Story {
             connection,
             command,
@@ -161,6 +181,65 @@ fn init_tracing(default: &str) {
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+}
+
+async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let log = config.open_log().await?;
+    let summary = match &output {
+        Some(path) => {
+            // Written beside the target and renamed into place: a failed export leaves no
+            // half-written file under the name.
+            let partial = path.with_extension("partial");
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            let summary = newsroom_command::transfer::export(&log, &mut out)
+                .await
+                .context("exporting the log")?;
+            out.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("writing {}", partial.display()))?;
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+            summary
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            newsroom_command::transfer::export(&log, &mut out)
+                .await
+                .context("exporting the log")?
+        }
+    };
+    eprintln!(
+        "exported {} events of {} stories (positions 1 to {}){}",
+        summary.events,
+        summary.stories,
+        summary.head,
+        output
+            .map(|p| format!(" to {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+async fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let log = config.open_log().await?;
+    let input: Box<dyn std::io::BufRead + Send> = if file == std::path::Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let summary = newsroom_command::transfer::import(&log, input)
+        .await
+        .with_context(|| format!("importing {}", file.display()))?;
+    println!(
+        "imported {} events of {} stories (positions 1 to {})",
+        summary.events, summary.stories, summary.head
+    );
+    // Views left from another log would skip the imported events below their checkpoint.
+    rebuild(config, None).await
 }
 
 async fn rebuild(config: &Config, view: Option<ViewName>) -> anyhow::Result<()> {

@@ -214,3 +214,91 @@ fn the_admin_token_is_printed_only_on_first_start_and_sigterm_stops_cleanly() {
         .unwrap();
     assert!(second.wait().unwrap().success());
 }
+
+/// Runs `newsroom <args>` against the store in `data_dir`; returns success, stdout and stderr.
+fn admin_command(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("NEWSROOM_DATA_DIR", data_dir)
+        .env_remove("NEWSROOM_DATABASE_URL")
+        .env_remove("NEWSROOM_CONFIG")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_log_exported_from_a_running_server_imports_into_an_empty_store_and_verifies() {
+    let server = start_server();
+    let admin = server.admin_token.clone();
+    let (ok, story, err) = client(
+        &server,
+        &admin,
+        &[
+            "story",
+            "open",
+            "--slug",
+            "exported",
+            "--headline",
+            "Exported story",
+        ],
+    );
+    assert!(ok, "{err}");
+    let story_id = story["id"].as_str().unwrap().to_owned();
+    let (ok, _, err) = client(
+        &server,
+        &admin,
+        &[
+            "story",
+            "record",
+            &story_id,
+            "--kind",
+            "update",
+            "--headline",
+            "It moved",
+        ],
+    );
+    assert!(ok, "{err}");
+
+    // Exported while the server runs.
+    let backup = tempfile::tempdir().unwrap();
+    let file = backup.path().join("log.jsonl");
+    let file_arg = file.to_str().unwrap();
+    let (ok, _, err) = admin_command(server.data_dir.path(), &["export", "--output", file_arg]);
+    assert!(ok, "{err}");
+    assert!(err.contains("exported 2 events of 1 stories"), "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["position"], 2);
+    assert_eq!(lines[1]["event_type"], "DevelopmentRecorded");
+    assert!(lines[1]["metadata"]["hash"].is_string());
+
+    let target = tempfile::tempdir().unwrap();
+    let (ok, out, err) = admin_command(target.path(), &["import", file_arg]);
+    assert!(ok, "{err}");
+    assert!(out.contains("imported 2 events of 1 stories"), "{out}");
+    let (ok, out, err) = admin_command(target.path(), &["verify"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("checked 2 events of 1 stories: every chain is intact"),
+        "{out}"
+    );
+    // The store is no longer empty: a second import is refused and changes nothing.
+    let (ok, _, err) = admin_command(target.path(), &["import", file_arg]);
+    assert!(!ok);
+    assert!(err.contains("empty store"), "{err}");
+    let (ok, out, _) = admin_command(target.path(), &["export"]);
+    assert!(ok);
+    assert_eq!(
+        out, text,
+        "the imported log exports exactly as the original"
+    );
+}

@@ -390,8 +390,8 @@ pub fn changes_since(events: &[LoggedEvent], since: i64, upto: i64) -> Vec<Chang
             StoryEvent::HeadlineChanged { .. } | StoryEvent::TagsChanged { .. } => {
                 ("story_revised", None)
             }
-            StoryEvent::StoryClosed => ("story_closed", None),
-            StoryEvent::StoryReopened => ("story_reopened", None),
+            StoryEvent::StoryClosed {} => ("story_closed", None),
+            StoryEvent::StoryReopened {} => ("story_reopened", None),
             StoryEvent::StoryOpened { .. } | StoryEvent::DevelopmentRejected { .. } => continue,
         };
         let story_level = development.is_none();

@@ -1,19 +1,18 @@
-//! Turns stored events into domain events, upcasting old payload shapes first.
+//! Turns stored events into domain events: upcasts old payload shapes first
+//! (`newsroom_domain::upcast`), then checks the version and the payload.
 
 use newsroom_command::FeedEvent;
-use newsroom_domain::{StoryEvent, EVENT_VERSION};
+use newsroom_domain::upcast::{self, EventDecodeError};
 use uuid::Uuid;
 
 use crate::model::LoggedEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    #[error("event at position {position} has an unknown payload version {version}")]
-    UnknownVersion { position: i64, version: String },
     #[error("event at position {position} cannot be read: {source}")]
-    Payload {
+    Event {
         position: i64,
-        source: serde_json::Error,
+        source: EventDecodeError,
     },
     #[error("event at position {position} names no valid story id")]
     StoryId { position: i64 },
@@ -21,20 +20,19 @@ pub enum DecodeError {
 
 /// Decodes one feed event. Only story events are in the log today.
 pub fn decode(event: &FeedEvent) -> Result<LoggedEvent, DecodeError> {
-    if event.event_version != EVENT_VERSION {
-        return Err(DecodeError::UnknownVersion {
-            position: event.position,
-            version: event.event_version.clone(),
-        });
-    }
     let story_id = Uuid::parse_str(&event.story_id).map_err(|_| DecodeError::StoryId {
         position: event.position,
     })?;
-    let payload: StoryEvent =
-        serde_json::from_value(event.payload.clone()).map_err(|source| DecodeError::Payload {
-            position: event.position,
-            source,
-        })?;
+    // Only type, version and payload matter to decoding: the metadata is not copied.
+    let stored = upcast::stored(
+        &event.event_type,
+        &event.event_version,
+        event.payload.clone(),
+    );
+    let payload = upcast::decode(stored).map_err(|source| DecodeError::Event {
+        position: event.position,
+        source,
+    })?;
     Ok(LoggedEvent {
         position: event.position,
         story_id,

@@ -386,8 +386,8 @@ impl StoryView {
             StoryEvent::TagsChanged { tags } => {
                 self.tags = tags.iter().map(|t| t.as_str().to_owned()).collect()
             }
-            StoryEvent::StoryClosed => self.status = StoryStatus::Closed,
-            StoryEvent::StoryReopened => self.status = StoryStatus::Open,
+            StoryEvent::StoryClosed {} => self.status = StoryStatus::Closed,
+            StoryEvent::StoryReopened {} => self.status = StoryStatus::Open,
         }
     }
 
