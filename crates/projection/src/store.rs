@@ -56,8 +56,7 @@ impl ViewName {
     }
 
     /// The view's tables, each with its `CREATE TABLE` statement for a name suffix (`_next` for
-    /// rebuilds) and its secondary indexes (created on the final table names, after the rows,
-    /// when a rebuild is swapped in).
+    /// rebuilds) and its secondary indexes.
     fn tables(&self) -> &'static [ViewTable] {
         match self {
             ViewName::Stories => &[
@@ -73,7 +72,11 @@ impl ViewName {
                         entry    TEXT NOT NULL,
                         head     TEXT NOT NULL
                     )",
-                    indexes: &["CREATE INDEX stories_front ON stories (sort_key DESC, position DESC)"],
+                    indexes: &[ViewIndex {
+                        name: "stories_front",
+                        on: "(sort_key DESC, position DESC)",
+                        while_loading: false,
+                    }],
                 },
                 ViewTable {
                     name: "developments",
@@ -87,10 +90,19 @@ impl ViewName {
                         filed_by TEXT,
                         doc      TEXT NOT NULL
                     )",
+                    // Filled while a rebuild loads the rows (small, in the page cache): built
+                    // afterwards, each would read the whole table back.
                     indexes: &[
-                        "CREATE INDEX developments_story ON developments (story_id)",
-                        "CREATE INDEX developments_pending ON developments (story_id)
-                            WHERE state = 'pending_review'",
+                        ViewIndex {
+                            name: "developments_story",
+                            on: "(story_id)",
+                            while_loading: true,
+                        },
+                        ViewIndex {
+                            name: "developments_pending",
+                            on: "(story_id) WHERE state = 'pending_review'",
+                            while_loading: true,
+                        },
                     ],
                 },
             ],
@@ -104,8 +116,11 @@ impl ViewName {
                     name        TEXT NOT NULL,
                     PRIMARY KEY (position, actor_key)
                 ) WITHOUT ROWID",
-                indexes: &["CREATE INDEX actor_entries_newest
-                    ON actor_entries (actor_key, occurred_at DESC, position DESC)"],
+                indexes: &[ViewIndex {
+                    name: "actor_entries_newest",
+                    on: "(actor_key, occurred_at DESC, position DESC)",
+                    while_loading: false,
+                }],
             }],
         }
     }
@@ -115,7 +130,23 @@ impl ViewName {
 struct ViewTable {
     name: &'static str,
     columns: &'static str,
-    indexes: &'static [&'static str],
+    indexes: &'static [ViewIndex],
+}
+
+/// A secondary index of a view's table.
+struct ViewIndex {
+    name: &'static str,
+    /// Its columns (and `WHERE` clause), as in `CREATE INDEX … ON table <on>`.
+    on: &'static str,
+    /// Whether a rebuild creates it with the `_next` table, before the rows (else once the
+    /// rows are in, when the table is swapped in).
+    while_loading: bool,
+}
+
+impl ViewIndex {
+    fn create(&self, name: &str, table: &str) -> String {
+        format!("CREATE INDEX {name} ON {table} {};", self.on)
+    }
 }
 
 impl ViewTable {
@@ -231,7 +262,7 @@ impl ViewStore {
                 } else {
                     tx.execute_batch(&table.create(""))?;
                     for index in table.indexes {
-                        tx.execute_batch(index)?;
+                        tx.execute_batch(&index.create(index.name, table.name))?;
                     }
                 }
             }
@@ -690,22 +721,31 @@ pub(crate) fn set_checkpoint(
     Ok(())
 }
 
-/// Creates empty `_next` tables for a rebuild of `view`, without their secondary indexes: those
-/// are built once, after the rows, by [`swap_in`].
+/// Creates empty `_next` tables for a rebuild of `view`, with the indexes that are filled along
+/// with the rows; [`swap_in`] builds the others once the rows are in.
 pub(crate) fn create_next(tx: &Connection, view: ViewName) -> Result<(), ViewError> {
+    // Index names are global and the live table's indexes keep theirs until the swap: the
+    // indexes created now get a name of their own, which they keep after the swap.
+    let generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     for table in view.tables() {
+        let next = format!("{}_next", table.name);
         tx.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {}_next; {}",
-            table.name,
+            "DROP TABLE IF EXISTS {next}; {}",
             table.create("_next")
         ))?;
+        for index in table.indexes.iter().filter(|i| i.while_loading) {
+            let name = format!("{}_{generation:x}", index.name);
+            tx.execute_batch(&index.create(&name, &next))?;
+        }
     }
     Ok(())
 }
 
-/// Swaps a rebuilt view in: drops the live tables, renames `_next` over them and builds their
-/// indexes. Runs inside the caller's transaction together with the new checkpoint, so readers
-/// see old or new, never a mix.
+/// Swaps a rebuilt view in: drops the live tables (and their indexes), renames `_next` over
+/// them and builds the indexes that were not filled while loading. Runs inside the caller's
+/// transaction together with the new checkpoint, so readers see old or new, never a mix.
 pub(crate) fn swap_in(tx: &Connection, view: ViewName, position: i64) -> Result<(), ViewError> {
     for table in view.tables() {
         let name = table.name;
@@ -713,8 +753,8 @@ pub(crate) fn swap_in(tx: &Connection, view: ViewName, position: i64) -> Result<
             "DROP TABLE IF EXISTS {name};
              ALTER TABLE {name}_next RENAME TO {name};"
         ))?;
-        for index in table.indexes {
-            tx.execute_batch(index)?;
+        for index in table.indexes.iter().filter(|i| !i.while_loading) {
+            tx.execute_batch(&index.create(index.name, name))?;
         }
     }
     set_checkpoint(tx, view, position)
