@@ -20,8 +20,7 @@ use crate::decode::{decode, DecodeError};
 use crate::model::{LoggedEvent, StoryView};
 use crate::store::{
     load_story, read_checkpoints, set_checkpoint, write_actor_entries, write_developments,
-    write_story, ViewError,
-    ViewName, ViewStore,
+    write_story, ViewError, ViewName, ViewStore,
 };
 
 /// Most events applied in one transaction.

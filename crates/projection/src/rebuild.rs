@@ -134,7 +134,8 @@ pub async fn rebuild(
     let (cache_size, autocheckpoint): (i64, i64) = views
         .write(move |tx| {
             let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-            let autocheckpoint: i64 = tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
+            let autocheckpoint: i64 =
+                tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
             tx.execute_batch(&format!("PRAGMA cache_size = -{REBUILD_CACHE_KIB}"))?;
             tx.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
             for view in &chosen {
@@ -147,7 +148,9 @@ pub async fn rebuild(
     // The writer goes back to its usual settings whether or not the rebuild succeeded.
     let restored = views
         .write(move |tx| {
-            tx.execute_batch(&format!("PRAGMA cache_size = {cache_size}; PRAGMA shrink_memory;"))?;
+            tx.execute_batch(&format!(
+                "PRAGMA cache_size = {cache_size}; PRAGMA shrink_memory;"
+            ))?;
             tx.query_row(
                 &format!("PRAGMA wal_autocheckpoint = {autocheckpoint}"),
                 [],

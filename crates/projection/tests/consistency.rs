@@ -365,7 +365,11 @@ async fn snapshot(
     let mut stories = BTreeMap::new();
     for id in ids {
         let id = Uuid::parse_str(&id).unwrap();
-        let view = views.story(id).await.unwrap().expect("a listed story loads");
+        let view = views
+            .story(id)
+            .await
+            .unwrap()
+            .expect("a listed story loads");
         stories.insert(id, view);
     }
     let mut actors = BTreeMap::new();
