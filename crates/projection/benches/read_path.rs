@@ -19,7 +19,7 @@
 //!    `BENCH_LAG_PREFILL=n` first records n developments on each of those stories.
 //!
 //! `BENCH_PARTS` (default `123`) picks the cases to run. Case 1 at the default size writes about
-//! 3 GB of temporary files (the log and the rebuilt views) and takes a few minutes.
+//! 4 GB of temporary files (the log, the rebuilt views and their WAL) and takes a few minutes.
 
 use std::error::Error;
 use std::fmt::Write as _;
