@@ -330,7 +330,8 @@ impl StoryResource {
     }
 }
 
-/// The rendered API body of a story, stored with the view so reads serve it as is.
+/// The rendered API body of a story (rendered on the first read of each version of the story and
+/// kept in memory by the `ViewStore`).
 pub fn story_body(view: &StoryView) -> String {
     serde_json::to_string(&StoryResource::of(view)).expect("a story view always serialises")
 }

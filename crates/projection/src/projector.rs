@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::decode::{decode, DecodeError};
 use crate::model::{LoggedEvent, StoryView};
 use crate::store::{
-    load_story, read_checkpoints, set_checkpoint, write_actor_entries, write_story, ViewError,
-    ViewName, ViewStore,
+    load_story, read_checkpoints, set_checkpoint, write_actor_entries, write_developments,
+    write_story, ViewError, ViewName, ViewStore,
 };
 
 /// Most events applied in one transaction.
@@ -199,7 +199,10 @@ fn apply_batch(
             }
         }
     }
+    // Stories whose own row changes, and per story the developments whose rows change: a
+    // batch writes what it changed, never a whole story.
     let mut dirty: BTreeSet<Uuid> = BTreeSet::new();
+    let mut development_changes: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
     let mut actor_changes: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
     let mut applied = 0;
     for e in events {
@@ -222,6 +225,12 @@ fn apply_batch(
         if e.position > stories_at && e.position > view.position {
             view.apply(e);
             dirty.insert(e.story_id);
+            if let Some(dev) = e.event.development_id() {
+                development_changes
+                    .entry(e.story_id)
+                    .or_default()
+                    .insert(dev.as_uuid());
+            }
             applied += 1;
         }
         if e.position > actors_at {
@@ -235,6 +244,10 @@ fn apply_batch(
     }
     for id in &dirty {
         write_story(tx, &taken[id], "")?;
+    }
+    for (story, devs) in &development_changes {
+        let devs: Vec<Uuid> = devs.iter().copied().collect();
+        write_developments(tx, &taken[story], &devs, "")?;
     }
     for (story, devs) in &actor_changes {
         if let Some(view) = taken.get(story) {

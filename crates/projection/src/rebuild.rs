@@ -1,20 +1,37 @@
-//! Rebuilding views from the whole log: replay every event into fresh `_next` tables, then swap
-//! them in with the new checkpoint in one transaction. Readers see the old view until the swap
-//! and the new one after it, never a mix.
+//! Rebuilding views from the whole log: replay every event in memory, write fresh `_next` tables,
+//! then swap them in with the new checkpoint in one transaction. Readers see the old view until
+//! the swap and the new one after it, never a mix.
+//!
+//! It is a bulk load, pipelined over two threads: while one reads the next page of the feed, the
+//! other decodes and folds the current one; while one serialises developments, the other inserts
+//! the previous chunk. Rows go in in key order (developments by the position that recorded them),
+//! in chunks of one transaction each (the `_next` tables are invisible until the swap, so a crash
+//! mid-way loses nothing; the next rebuild drops them), and the secondary indexes are built once,
+//! after the rows, when the tables are swapped in.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use newsroom_command::EventLog;
+use newsroom_command::{EventLog, FeedEvent};
 use uuid::Uuid;
 
 use crate::decode::decode;
 use crate::model::StoryView;
 use crate::projector::ProjectionError;
-use crate::store::{create_next, swap_in, write_actor_entries, write_story, ViewName, ViewStore};
+use crate::store::{
+    create_next, swap_in, write_story, ActorRow, DevelopmentRow, ViewError, ViewName, ViewStore,
+};
 
 /// Events read per page while replaying.
 const PAGE: usize = 10_000;
+
+/// Developments written per transaction while filling the `_next` tables.
+const CHUNK: usize = 50_000;
+
+/// The views' writer's page cache during a rebuild, in KiB: big enough that a chunk's
+/// transaction and the index builds of the swap stay in memory instead of spilling.
+const REBUILD_CACHE_KIB: i64 = 512 * 1024;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,37 +42,70 @@ pub struct RebuildReport {
     pub position: i64,
 }
 
-/// Replays the log up to its current head into every story's view, in memory.
+fn stopped(e: tokio::task::JoinError) -> ProjectionError {
+    ProjectionError::View(ViewError::Task(e.to_string()))
+}
+
+/// Replays the log up to its current head into every story's view, in memory. One task reads
+/// feed pages ahead (at most two waiting) while a blocking thread decodes and folds them.
 pub async fn replay(
     source: &EventLog,
     progress: Option<&ProgressBar>,
 ) -> Result<(HashMap<Uuid, StoryView>, u64, i64), ProjectionError> {
-    let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
     // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
-    let (mut after, mut count) = (0, 0u64);
-    while after < head {
-        let mut page = source.read_feed(after, PAGE).await?;
-        page.retain(|e| e.position <= head);
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        for raw in &page {
-            let event = decode(raw)?;
-            match stories.get_mut(&event.story_id) {
-                Some(view) => view.apply(&event),
-                None => {
-                    if let Some(view) = StoryView::open(&event) {
-                        stories.insert(event.story_id, view);
+    let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Vec<FeedEvent>>(2);
+    let reader = {
+        let source = source.clone();
+        tokio::spawn(async move {
+            let mut after = 0;
+            while after < head {
+                let mut page = source.read_feed(after, PAGE).await?;
+                page.retain(|e| e.position <= head);
+                let Some(last) = page.last() else { break };
+                after = last.position;
+                if pages_tx.send(page).await.is_err() {
+                    break; // the fold failed; it reports why
+                }
+            }
+            Ok::<(), ProjectionError>(())
+        })
+    };
+    let progress = progress.cloned();
+    let fold = tokio::task::spawn_blocking(move || {
+        let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
+        let (mut after, mut count) = (0, 0u64);
+        while let Some(page) = pages.blocking_recv() {
+            for raw in &page {
+                let event = decode(raw)?;
+                match stories.get_mut(&event.story_id) {
+                    Some(view) => view.apply(&event),
+                    None => {
+                        if let Some(view) = StoryView::open(&event) {
+                            stories.insert(event.story_id, view);
+                        }
                     }
                 }
             }
+            count += page.len() as u64;
+            after = page.last().map_or(after, |e| e.position);
+            if let Some(p) = &progress {
+                p.set_position(after as u64);
+            }
         }
-        count += page.len() as u64;
-        if let Some(p) = progress {
-            p.set_position(after as u64);
-        }
-    }
-    Ok((stories, count, after))
+        Ok::<_, ProjectionError>((stories, count, after))
+    });
+    let folded = fold.await.map_err(stopped)?;
+    // A failed read ends the fold early without an error of its own: report the read's first.
+    reader.await.map_err(stopped)??;
+    folded
+}
+
+/// One transaction's worth of rows for the `_next` tables.
+#[derive(Default)]
+struct Chunk {
+    developments: Vec<DevelopmentRow>,
+    actors: Vec<ActorRow>,
 }
 
 /// Rebuilds `views` (all when empty) from the log and swaps them in atomically.
@@ -75,27 +125,43 @@ pub async fn rebuild(
     }
     let (stories, events, position) = replay(source, progress.as_ref()).await?;
     let story_count = stories.len();
+    let stories: Arc<Vec<StoryView>> = Arc::new(stories.into_values().collect());
+
     let chosen = selected.clone();
-    views
+    // While the `_next` tables fill, the writer keeps a large page cache and commits without
+    // checkpointing (with `synchronous = NORMAL` a commit then costs no fsync): the WAL is
+    // copied into the database once, at the end, instead of after every chunk.
+    let (cache_size, autocheckpoint): (i64, i64) = views
         .write(move |tx| {
+            let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+            let autocheckpoint: i64 =
+                tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
+            tx.execute_batch(&format!("PRAGMA cache_size = -{REBUILD_CACHE_KIB}"))?;
+            tx.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
             for view in &chosen {
                 create_next(tx, *view)?;
             }
-            for story in stories.values() {
-                if chosen.contains(&ViewName::Stories) {
-                    write_story(tx, story, "_next")?;
-                }
-                if chosen.contains(&ViewName::Actors) {
-                    let devs: Vec<Uuid> = story.developments.iter().map(|d| d.id).collect();
-                    write_actor_entries(tx, story, &devs, "_next")?;
-                }
-            }
-            for view in &chosen {
-                swap_in(tx, *view, position)?;
-            }
-            Ok(())
+            Ok((cache, autocheckpoint))
         })
         .await?;
+    let filled = fill_and_swap(views, stories, &selected, position).await;
+    // The writer goes back to its usual settings whether or not the rebuild succeeded.
+    let restored = views
+        .write(move |tx| {
+            tx.execute_batch(&format!(
+                "PRAGMA cache_size = {cache_size}; PRAGMA shrink_memory;"
+            ))?;
+            tx.query_row(
+                &format!("PRAGMA wal_autocheckpoint = {autocheckpoint}"),
+                [],
+                |_| Ok(()),
+            )?;
+            Ok(())
+        })
+        .await;
+    filled?;
+    restored?;
+    views.checkpoint_wal().await?;
     if let Some(p) = &progress {
         p.finish_with_message("rebuilt");
     }
@@ -106,6 +172,105 @@ pub async fn rebuild(
         stories: story_count,
         position,
     })
+}
+
+/// Fills the `_next` tables of `chosen` from the replayed `stories` and swaps them in.
+async fn fill_and_swap(
+    views: &ViewStore,
+    stories: Arc<Vec<StoryView>>,
+    chosen: &[ViewName],
+    position: i64,
+) -> Result<(), ProjectionError> {
+    let with_stories = chosen.contains(&ViewName::Stories);
+    let with_actors = chosen.contains(&ViewName::Actors);
+
+    // A blocking thread serialises chunks of rows, in position order, while this task inserts
+    // the previous chunk. It holds the last reference to the replayed views, so it also frees
+    // them while the indexes are built.
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(2);
+    let serializer = {
+        let stories = stories.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut order: Vec<(i64, u32, u32)> = stories
+                .iter()
+                .enumerate()
+                .flat_map(|(s, story)| {
+                    story
+                        .developments
+                        .iter()
+                        .enumerate()
+                        .map(move |(d, dev)| (dev.position, s as u32, d as u32))
+                })
+                .collect();
+            order.sort_unstable();
+            for part in order.chunks(CHUNK) {
+                let mut chunk = Chunk::default();
+                for &(_, s, d) in part {
+                    let story = &stories[s as usize];
+                    let dev = &story.developments[d as usize];
+                    if with_stories {
+                        chunk.developments.push(DevelopmentRow::of(story, dev)?);
+                    }
+                    if with_actors {
+                        chunk.actors.extend(ActorRow::of(dev));
+                    }
+                }
+                if chunks_tx.blocking_send(chunk).is_err() {
+                    break; // the writer failed; it reports why
+                }
+            }
+            drop(chunks_tx);
+            drop(stories);
+            Ok::<(), ViewError>(())
+        })
+    };
+
+    let written = async {
+        if with_stories {
+            views
+                .write(move |tx| {
+                    for story in stories.iter() {
+                        write_story(tx, story, "_next")?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        } else {
+            drop(stories);
+        }
+        while let Some(chunk) = chunks.recv().await {
+            views
+                .write(move |tx| {
+                    // (Only the chosen views' `_next` tables exist.)
+                    if with_stories {
+                        DevelopmentRow::insert_all(tx, &chunk.developments, "_next")?;
+                    }
+                    if with_actors {
+                        ActorRow::insert_all(tx, &chunk.actors, "_next")?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok::<(), ViewError>(())
+    }
+    .await;
+    // Stop the serialiser if the writer failed, then report the first failure.
+    drop(chunks);
+    let serialised = serializer.await.map_err(stopped)?;
+    written?;
+    serialised?;
+
+    let chosen = chosen.to_vec();
+    views
+        .write(move |tx| {
+            for view in &chosen {
+                swap_in(tx, *view, position)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
 }
 
 /// Rebuilds every view whose stored schema version differs from the code's.

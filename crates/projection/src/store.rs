@@ -2,9 +2,11 @@
 //! competes with the event log's writer for its lock.
 //!
 //! Two views, each with a checkpoint row written in the same transaction as the view's rows:
-//! `stories` (front page line, timeline, claims: one JSON document per story, plus the rendered
-//! API body) and `actors` (one row per actor × visible development). A view whose schema version
-//! differs from the code's is rebuilt from the log on start.
+//! `stories` (a row per story — front page line and the story's own fields — and a row per
+//! development, each a JSON `DevelopmentView`) and `actors` (one row per actor × visible
+//! development, referring to the development's row). Every development is stored once, so a
+//! batch writes only the developments it changed. A view whose schema version differs from the
+//! code's is rebuilt from the log on start.
 
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -17,7 +19,12 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
-use crate::model::{ActorEntry, FrontPageEntry, StoryView};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryStatus, StoryView,
+};
 
 /// A view that can be rebuilt on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,48 +48,110 @@ impl ViewName {
     pub fn schema_version(&self) -> i64 {
         match self {
             // 2: developments remember the position that published them.
-            ViewName::Stories => 2,
-            ViewName::Actors => 2,
+            // 3: one row per development instead of a document (and a rendered body) per story.
+            ViewName::Stories => 3,
+            // 3: rows refer to the development (its position) instead of copying it.
+            ViewName::Actors => 3,
         }
     }
 
-    fn tables(&self, suffix: &str) -> String {
+    /// The view's tables, each with its `CREATE TABLE` statement for a name suffix (`_next` for
+    /// rebuilds) and its secondary indexes.
+    fn tables(&self) -> &'static [ViewTable] {
         match self {
-            ViewName::Stories => format!(
-                "CREATE TABLE stories{suffix} (
-                    id       TEXT PRIMARY KEY,
-                    slug     TEXT NOT NULL UNIQUE,
-                    headline TEXT NOT NULL,
-                    position INTEGER NOT NULL,
-                    sort_key TEXT NOT NULL,
-                    entry    TEXT NOT NULL,
-                    doc      TEXT NOT NULL,
-                    body     TEXT NOT NULL
-                 );
-                 CREATE INDEX stories{suffix}_front ON stories{suffix} (sort_key DESC, position DESC);"
-            ),
-            ViewName::Actors => format!(
-                "CREATE TABLE actor_entries{suffix} (
-                    actor_key      TEXT NOT NULL,
-                    development_id TEXT NOT NULL,
-                    story_id       TEXT NOT NULL,
-                    occurred_at    TEXT NOT NULL,
-                    position       INTEGER NOT NULL,
-                    entry          TEXT NOT NULL,
-                    PRIMARY KEY (actor_key, development_id)
-                 );
-                 CREATE INDEX actor_entries{suffix}_development ON actor_entries{suffix} (development_id);
-                 CREATE INDEX actor_entries{suffix}_newest
-                    ON actor_entries{suffix} (actor_key, occurred_at DESC, position DESC);"
-            ),
+            ViewName::Stories => &[
+                ViewTable {
+                    name: "stories",
+                    // `head`: the story's own fields (a `StoryView` without its developments).
+                    columns: "(
+                        id       TEXT PRIMARY KEY,
+                        slug     TEXT NOT NULL UNIQUE,
+                        headline TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        sort_key TEXT NOT NULL,
+                        entry    TEXT NOT NULL,
+                        head     TEXT NOT NULL
+                    )",
+                    indexes: &[ViewIndex {
+                        name: "stories_front",
+                        on: "(sort_key DESC, position DESC)",
+                        while_loading: false,
+                    }],
+                },
+                ViewTable {
+                    name: "developments",
+                    // Keyed by the position of the event that recorded the development: a
+                    // rebuild appends rows in key order, and a story's developments come out of
+                    // the `story_id` index in recording order.
+                    columns: "(
+                        position INTEGER PRIMARY KEY,
+                        story_id TEXT NOT NULL,
+                        state    TEXT NOT NULL,
+                        filed_by TEXT,
+                        doc      TEXT NOT NULL
+                    )",
+                    // Filled while a rebuild loads the rows (small, in the page cache): built
+                    // afterwards, each would read the whole table back.
+                    indexes: &[
+                        ViewIndex {
+                            name: "developments_story",
+                            on: "(story_id)",
+                            while_loading: true,
+                        },
+                        ViewIndex {
+                            name: "developments_pending",
+                            on: "(story_id) WHERE state = 'pending_review'",
+                            while_loading: true,
+                        },
+                    ],
+                },
+            ],
+            ViewName::Actors => &[ViewTable {
+                name: "actor_entries",
+                // A reference to the development (`developments.position`), not a copy.
+                columns: "(
+                    position    INTEGER NOT NULL,
+                    actor_key   TEXT NOT NULL,
+                    occurred_at TEXT NOT NULL,
+                    name        TEXT NOT NULL,
+                    PRIMARY KEY (position, actor_key)
+                ) WITHOUT ROWID",
+                indexes: &[ViewIndex {
+                    name: "actor_entries_newest",
+                    on: "(actor_key, occurred_at DESC, position DESC)",
+                    while_loading: false,
+                }],
+            }],
         }
     }
+}
 
-    fn table(&self) -> &'static str {
-        match self {
-            ViewName::Stories => "stories",
-            ViewName::Actors => "actor_entries",
-        }
+/// One table of a view.
+struct ViewTable {
+    name: &'static str,
+    columns: &'static str,
+    indexes: &'static [ViewIndex],
+}
+
+/// A secondary index of a view's table.
+struct ViewIndex {
+    name: &'static str,
+    /// Its columns (and `WHERE` clause), as in `CREATE INDEX … ON table <on>`.
+    on: &'static str,
+    /// Whether a rebuild creates it with the `_next` table, before the rows (else once the
+    /// rows are in, when the table is swapped in).
+    while_loading: bool,
+}
+
+impl ViewIndex {
+    fn create(&self, name: &str, table: &str) -> String {
+        format!("CREATE INDEX {name} ON {table} {};", self.on)
+    }
+}
+
+impl ViewTable {
+    fn create(&self, suffix: &str) -> String {
+        format!("CREATE TABLE {}{suffix} {};", self.name, self.columns)
     }
 }
 
@@ -119,6 +188,9 @@ fn migrations() -> Migrations<'static> {
     )])
 }
 
+/// The page size of a new views database, in bytes.
+const PAGE_SIZE: i64 = 16_384;
+
 /// Rendered story bodies kept in memory, with the position each reflects.
 type BodyCache = Arc<Mutex<lru::LruCache<Uuid, (i64, Bytes)>>>;
 
@@ -146,6 +218,20 @@ pub struct Checkpoint {
 
 impl ViewStore {
     pub fn open(path: &Path) -> Result<Self, ViewError> {
+        if !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+            // A development row is about 1 KB: 16 KB pages hold fifteen of them (4 KB pages only
+            // three, a quarter of each page left empty), and a rebuild moves a quarter as many
+            // pages through the WAL. The size is fixed when the file is created.
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))?;
+        }
         // Views can always be rebuilt from the log: losing the last commits on power loss only
         // means applying them again.
         let db = SqliteDb::open(path, &migrations(), Synchronous::Normal, 8)?;
@@ -164,14 +250,26 @@ impl ViewStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for view in ViewName::ALL {
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-                [view.table()],
-                |r| r.get(0),
-            )?;
-            if !exists {
+            let mut created_all = true;
+            for table in view.tables() {
+                let exists: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                    [table.name],
+                    |r| r.get(0),
+                )?;
+                if exists {
+                    created_all = false;
+                } else {
+                    tx.execute_batch(&table.create(""))?;
+                    for index in table.indexes {
+                        tx.execute_batch(&index.create(index.name, table.name))?;
+                    }
+                }
+            }
+            if created_all {
                 // Fresh tables are "at position 0" of the right shape: the projector fills them.
-                tx.execute_batch(&view.tables(""))?;
+                // (Tables of an older shape keep their checkpoint, whose schema version makes
+                // the view rebuild itself.)
                 set_checkpoint(&tx, view, 0)?;
             }
         }
@@ -199,6 +297,21 @@ impl ViewStore {
         F: FnOnce(&Transaction<'_>) -> Result<T, ViewError> + Send + 'static,
     {
         self.db.write(f).await
+    }
+
+    /// Copies the WAL into the database file and empties it (after a rebuild, which commits
+    /// without checkpointing). If a reader still needs part of the WAL, SQLite copies what it
+    /// can and later checkpoints finish the job.
+    pub async fn checkpoint_wal(&self) -> Result<(), ViewError> {
+        let path = self.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| ViewError::Task(e.to_string()))?
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<(ViewName, Checkpoint)>, ViewError> {
@@ -240,21 +353,27 @@ impl ViewStore {
         .await
     }
 
-    /// A story's view document.
+    /// A story's view, with every development.
     pub async fn story(&self, id: Uuid) -> Result<Option<StoryView>, ViewError> {
-        self.read(move |c| load_story(c, id)).await
+        self.read(move |c| {
+            // One read transaction: the story's row and its developments as of one commit.
+            let tx = c.unchecked_transaction()?;
+            load_story(&tx, id)
+        })
+        .await
     }
 
     /// A story's rendered API body, by id or slug, with the story's id and the position the body
-    /// reflects. Bodies are kept in memory while their story is unchanged, so a hot story is
-    /// served without copying its body out of SQLite.
+    /// reflects. Bodies are rendered from the view when first asked for and kept in memory
+    /// while their story is unchanged, so a hot story is served with one indexed query.
     pub async fn story_body_by(
         &self,
         id_or_slug: String,
     ) -> Result<Option<(Uuid, i64, Bytes)>, ViewError> {
         let cache = self.bodies.clone();
         self.read(move |c| {
-            let row: Option<(String, i64)> = c
+            let tx = c.unchecked_transaction()?;
+            let row: Option<(String, i64)> = tx
                 .prepare_cached("SELECT id, position FROM stories WHERE id = ?1 OR slug = ?1")?
                 .query_row([&id_or_slug], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
@@ -269,19 +388,16 @@ impl ViewStore {
                     return Ok(Some((uuid, position, body.clone())));
                 }
             }
-            let body: Option<(i64, Vec<u8>)> = c
-                .prepare_cached("SELECT position, CAST(body AS BLOB) FROM stories WHERE id = ?1")?
-                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((position, body)) = body else {
+            let Some(view) = load_story(&tx, uuid)? else {
                 return Ok(None);
             };
-            let body = Bytes::from(body);
+            drop(tx);
+            let body = Bytes::from(crate::api::story_body(&view));
             cache
                 .lock()
                 .expect("body cache")
-                .put(uuid, (position, body.clone()));
-            Ok(Some((uuid, position, body)))
+                .put(uuid, (view.position, body.clone()));
+            Ok(Some((uuid, view.position, body)))
         })
         .await
     }
@@ -290,8 +406,9 @@ impl ViewStore {
     pub async fn actor(&self, key: String, limit: usize) -> Result<Vec<ActorEntry>, ViewError> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT a.entry, s.slug, s.headline FROM actor_entries a
-                 JOIN stories s ON s.id = a.story_id
+                "SELECT d.doc, d.story_id, s.slug, s.headline FROM actor_entries a
+                 JOIN developments d ON d.position = a.position
+                 JOIN stories s ON s.id = d.story_id
                  WHERE a.actor_key = ?1
                  ORDER BY a.occurred_at DESC, a.position DESC LIMIT ?2",
             )?;
@@ -300,16 +417,31 @@ impl ViewStore {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })?;
-            rows.map(|r| {
-                let (entry, slug, headline) = r?;
-                let mut entry: ActorEntry = serde_json::from_str(&entry)?;
-                entry.story_slug = slug;
-                entry.story_headline = headline;
-                Ok(entry)
-            })
-            .collect()
+            let mut entries = Vec::new();
+            for row in rows {
+                let (doc, story_id, slug, headline) = row?;
+                let development: DevelopmentView = serde_json::from_str(&doc)?;
+                // The row exists because the development names the actor; the development's
+                // own spelling of the name is the one shown.
+                let Some(actor) = development.actors.iter().find(|a| a.key() == key).cloned()
+                else {
+                    continue;
+                };
+                let Ok(story_id) = Uuid::parse_str(&story_id) else {
+                    continue;
+                };
+                entries.push(ActorEntry {
+                    actor,
+                    story_id,
+                    story_slug: slug,
+                    story_headline: headline,
+                    development,
+                });
+            }
+            Ok(entries)
         })
         .await
     }
@@ -336,13 +468,78 @@ pub(crate) fn read_checkpoints(c: &Connection) -> Result<Vec<(ViewName, Checkpoi
     Ok(out)
 }
 
+/// A story's own fields: its `StoryView` without the developments, which have rows of their own.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoryHead {
+    id: Uuid,
+    slug: String,
+    headline: String,
+    summary: String,
+    tags: Vec<String>,
+    status: StoryStatus,
+    review_required: bool,
+    opened_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    position: i64,
+}
+
+impl StoryHead {
+    fn of(view: &StoryView) -> Self {
+        Self {
+            id: view.id,
+            slug: view.slug.clone(),
+            headline: view.headline.clone(),
+            summary: view.summary.clone(),
+            tags: view.tags.clone(),
+            status: view.status,
+            review_required: view.review_required,
+            opened_at: view.opened_at,
+            updated_at: view.updated_at,
+            position: view.position,
+        }
+    }
+
+    fn with(self, developments: Vec<DevelopmentView>) -> StoryView {
+        StoryView {
+            id: self.id,
+            slug: self.slug,
+            headline: self.headline,
+            summary: self.summary,
+            tags: self.tags,
+            status: self.status,
+            review_required: self.review_required,
+            opened_at: self.opened_at,
+            updated_at: self.updated_at,
+            position: self.position,
+            developments,
+        }
+    }
+}
+
+/// Loads a story's view: its row and its developments in recording order. Run it inside a
+/// transaction so that both reflect the same commit.
 pub(crate) fn load_story(c: &Connection, id: Uuid) -> Result<Option<StoryView>, ViewError> {
-    let doc: Option<String> = c
-        .prepare_cached("SELECT doc FROM stories WHERE id = ?1")?
-        .query_row([id.to_string()], |r| r.get(0))
+    let id = id.to_string();
+    let head: Option<String> = c
+        .prepare_cached("SELECT head FROM stories WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
         .optional()?;
-    doc.map(|d| serde_json::from_str(&d).map_err(ViewError::from))
-        .transpose()
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let head: StoryHead = serde_json::from_str(&head)?;
+    let mut stmt =
+        c.prepare_cached("SELECT doc FROM developments WHERE story_id = ?1 ORDER BY position")?;
+    let mut rows = stmt.query([&id])?;
+    let mut developments = Vec::new();
+    while let Some(row) = rows.next()? {
+        // Parsed straight from SQLite's buffer, without copying the text out first.
+        let doc = row.get_ref(0)?.as_bytes().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        developments.push(serde_json::from_slice::<DevelopmentView>(doc)?);
+    }
+    Ok(Some(head.with(developments)))
 }
 
 /// The sort key of the front page: when the newest published development was published, or
@@ -354,20 +551,20 @@ fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// Writes a story's row in the `stories` view (table name with `suffix`, for rebuilds).
+/// Writes a story's own row in the `stories` view (table name with `suffix`, for rebuilds):
+/// everything but its developments, so its cost does not grow with the story.
 pub(crate) fn write_story(
     tx: &Connection,
     view: &StoryView,
     suffix: &str,
 ) -> Result<(), ViewError> {
     let entry = view.front_page_entry();
-    let body = crate::api::story_body(view);
     tx.prepare_cached(&format!(
-        "INSERT INTO stories{suffix} (id, slug, headline, position, sort_key, entry, doc, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO stories{suffix} (id, slug, headline, position, sort_key, entry, head)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, headline = excluded.headline,
             position = excluded.position, sort_key = excluded.sort_key, entry = excluded.entry,
-            doc = excluded.doc, body = excluded.body"
+            head = excluded.head"
     ))?
     .execute(params![
         view.id.to_string(),
@@ -376,10 +573,118 @@ pub(crate) fn write_story(
         view.position,
         sort_key(&entry, view),
         serde_json::to_string(&entry)?,
-        serde_json::to_string(view)?,
-        body,
+        serde_json::to_string(&StoryHead::of(view))?,
     ])?;
     Ok(())
+}
+
+/// A development's row in the `developments` table, ready to insert.
+pub(crate) struct DevelopmentRow {
+    position: i64,
+    story_id: String,
+    state: &'static str,
+    filed_by: Option<String>,
+    doc: String,
+}
+
+impl DevelopmentRow {
+    pub(crate) fn of(story: &StoryView, d: &DevelopmentView) -> Result<Self, ViewError> {
+        Ok(Self {
+            position: d.position,
+            story_id: story.id.to_string(),
+            state: state_name(d.state),
+            filed_by: d.filed_by.clone(),
+            doc: serde_json::to_string(d)?,
+        })
+    }
+
+    /// Inserts (or replaces) rows in `developments` (table name with `suffix`).
+    pub(crate) fn insert_all<'a>(
+        tx: &Connection,
+        rows: impl IntoIterator<Item = &'a DevelopmentRow>,
+        suffix: &str,
+    ) -> Result<(), ViewError> {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO developments{suffix} (position, story_id, state, filed_by, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5)"
+        ))?;
+        for row in rows {
+            insert.execute(params![
+                row.position,
+                row.story_id,
+                row.state,
+                row.filed_by,
+                row.doc
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// One row of the `actors` view: an actor named by a visible development.
+pub(crate) struct ActorRow {
+    position: i64,
+    key: String,
+    occurred_at: String,
+    name: String,
+}
+
+impl ActorRow {
+    /// The rows a development has in the `actors` view: one per actor if readers see it.
+    pub(crate) fn of(d: &DevelopmentView) -> impl Iterator<Item = ActorRow> + '_ {
+        let occurred_at = d
+            .occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        d.actors
+            .iter()
+            .filter(|_| d.is_visible())
+            .map(move |actor| ActorRow {
+                position: d.position,
+                key: actor.key().to_owned(),
+                occurred_at: occurred_at.clone(),
+                name: actor.name().to_owned(),
+            })
+    }
+
+    /// Inserts (or replaces) rows in `actor_entries` (table name with `suffix`).
+    pub(crate) fn insert_all<'a>(
+        tx: &Connection,
+        rows: impl IntoIterator<Item = &'a ActorRow>,
+        suffix: &str,
+    ) -> Result<(), ViewError> {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO actor_entries{suffix} (position, actor_key, occurred_at, name)
+             VALUES (?1, ?2, ?3, ?4)"
+        ))?;
+        for row in rows {
+            insert.execute(params![row.position, row.key, row.occurred_at, row.name])?;
+        }
+        Ok(())
+    }
+}
+
+fn state_name(state: DevelopmentState) -> &'static str {
+    match state {
+        DevelopmentState::PendingReview => "pending_review",
+        DevelopmentState::Published => "published",
+        DevelopmentState::Rejected => "rejected",
+        DevelopmentState::Retracted => "retracted",
+    }
+}
+
+/// Rewrites the rows of the given developments of a story in the `developments` table.
+pub(crate) fn write_developments(
+    tx: &Connection,
+    view: &StoryView,
+    developments: &[Uuid],
+    suffix: &str,
+) -> Result<(), ViewError> {
+    let rows = developments
+        .iter()
+        .filter_map(|id| view.development(*id))
+        .map(|d| DevelopmentRow::of(view, d))
+        .collect::<Result<Vec<_>, _>>()?;
+    DevelopmentRow::insert_all(tx, &rows, suffix)
 }
 
 /// Rewrites the `actors` view rows of the given developments of a story.
@@ -390,37 +695,14 @@ pub(crate) fn write_actor_entries(
     suffix: &str,
 ) -> Result<(), ViewError> {
     let mut delete = tx.prepare_cached(&format!(
-        "DELETE FROM actor_entries{suffix} WHERE development_id = ?1"
-    ))?;
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO actor_entries{suffix}
-            (actor_key, development_id, story_id, occurred_at, position, entry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        "DELETE FROM actor_entries{suffix} WHERE position = ?1"
     ))?;
     for id in developments {
-        delete.execute([id.to_string()])?;
-        let Some(d) = view.development(*id).filter(|d| d.is_visible()) else {
+        let Some(d) = view.development(*id) else {
             continue;
         };
-        for actor in &d.actors {
-            let entry = ActorEntry {
-                actor: actor.clone(),
-                story_id: view.id,
-                // Filled from the stories view when read, so a new headline needs no rewrite.
-                story_slug: String::new(),
-                story_headline: String::new(),
-                development: d.clone(),
-            };
-            insert.execute(params![
-                actor.key(),
-                id.to_string(),
-                view.id.to_string(),
-                d.occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                d.position,
-                serde_json::to_string(&entry)?,
-            ])?;
-        }
+        delete.execute([d.position])?;
+        ActorRow::insert_all(tx, &ActorRow::of(d).collect::<Vec<_>>(), suffix)?;
     }
     Ok(())
 }
@@ -439,40 +721,41 @@ pub(crate) fn set_checkpoint(
     Ok(())
 }
 
-/// Creates empty `_next` tables for a rebuild of `view`.
+/// Creates empty `_next` tables for a rebuild of `view`, with the indexes that are filled along
+/// with the rows; [`swap_in`] builds the others once the rows are in.
 pub(crate) fn create_next(tx: &Connection, view: ViewName) -> Result<(), ViewError> {
-    tx.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {table}_next; {create}",
-        table = view.table(),
-        create = view.tables("_next")
-    ))?;
+    // Index names are global and the live table's indexes keep theirs until the swap: the
+    // indexes created now get a name of their own, which they keep after the swap.
+    let generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for table in view.tables() {
+        let next = format!("{}_next", table.name);
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {next}; {}",
+            table.create("_next")
+        ))?;
+        for index in table.indexes.iter().filter(|i| i.while_loading) {
+            let name = format!("{}_{generation:x}", index.name);
+            tx.execute_batch(&index.create(&name, &next))?;
+        }
+    }
     Ok(())
 }
 
-/// Swaps a rebuilt view in: drops the live tables and renames `_next` over them. Runs inside the
-/// caller's transaction together with the new checkpoint, so readers see old or new, never a mix.
+/// Swaps a rebuilt view in: drops the live tables (and their indexes), renames `_next` over
+/// them and builds the indexes that were not filled while loading. Runs inside the caller's
+/// transaction together with the new checkpoint, so readers see old or new, never a mix.
 pub(crate) fn swap_in(tx: &Connection, view: ViewName, position: i64) -> Result<(), ViewError> {
-    let table = view.table();
-    tx.execute_batch(&format!(
-        "DROP TABLE IF EXISTS {table};
-         ALTER TABLE {table}_next RENAME TO {table};"
-    ))?;
-    // Index names keep their `_next` suffix after a rename; give them their usual names back.
-    let indexes: Vec<String> = tx
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND name LIKE '%_next_%'")?
-        .query_map([table], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for index in indexes {
-        let sql: String = tx.query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
-            [&index],
-            |r| r.get(0),
-        )?;
-        let renamed = index.replacen("_next_", "_", 1);
+    for table in view.tables() {
+        let name = table.name;
         tx.execute_batch(&format!(
-            "DROP INDEX {index}; {}",
-            sql.replacen(&index, &renamed, 1)
+            "DROP TABLE IF EXISTS {name};
+             ALTER TABLE {name}_next RENAME TO {name};"
         ))?;
+        for index in table.indexes.iter().filter(|i| !i.while_loading) {
+            tx.execute_batch(&index.create(index.name, name))?;
+        }
     }
     set_checkpoint(tx, view, position)
 }

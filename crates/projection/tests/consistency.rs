@@ -10,7 +10,7 @@ use newsroom_command::{
 };
 use newsroom_domain::*;
 use newsroom_projection::rebuild::replay;
-use newsroom_projection::{rebuild, Projector, StoryView, ViewStore};
+use newsroom_projection::{rebuild, ActorEntry, Projector, StoryView, ViewStore};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -333,35 +333,59 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
     let _ = w.service.execute(story, &by, command).await;
 }
 
-/// Every story's stored view and every actor row, from a views database.
-async fn snapshot(views: &ViewStore) -> (BTreeMap<Uuid, StoryView>, Vec<(String, String, String)>) {
-    views
+/// Every actor row of a views database: (development position, actor key, occurred_at, name).
+type ActorRows = Vec<(i64, String, String, String)>;
+
+/// Every story's stored view, every actor row, and every actor's entries as the read API
+/// answers them, from a views database.
+async fn snapshot(
+    views: &ViewStore,
+) -> (
+    BTreeMap<Uuid, StoryView>,
+    ActorRows,
+    BTreeMap<String, Vec<ActorEntry>>,
+) {
+    let (ids, rows) = views
         .read(|c| {
-            let mut stories = BTreeMap::new();
-            let mut stmt = c.prepare("SELECT id, doc FROM stories")?;
-            for row in
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            {
-                let (id, doc) = row?;
-                stories.insert(Uuid::parse_str(&id).unwrap(), serde_json::from_str(&doc)?);
-            }
-            let mut actors: Vec<(String, String, String)> = c
-                .prepare(
-                    "SELECT actor_key, development_id, entry FROM actor_entries ORDER BY 1, 2",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            let ids: Vec<String> = c
+                .prepare("SELECT id FROM stories")?
+                .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            actors.sort();
-            Ok((stories, actors))
+            let rows: ActorRows = c
+                .prepare(
+                    "SELECT position, actor_key, occurred_at, name FROM actor_entries
+                     ORDER BY 1, 2",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok((ids, rows))
         })
         .await
-        .unwrap()
+        .unwrap();
+    let mut stories = BTreeMap::new();
+    for id in ids {
+        let id = Uuid::parse_str(&id).unwrap();
+        let view = views
+            .story(id)
+            .await
+            .unwrap()
+            .expect("a listed story loads");
+        stories.insert(id, view);
+    }
+    let mut actors = BTreeMap::new();
+    for (_, key, _, _) in &rows {
+        if !actors.contains_key(key) {
+            let entries = views.actor(key.clone(), 100_000).await.unwrap();
+            actors.insert(key.clone(), entries);
+        }
+    }
+    (stories, rows, actors)
 }
 
 async fn assert_views_equal_a_rebuild(w: &World) {
-    let (incremental, incremental_actors) = snapshot(&w.views).await;
+    let (incremental, incremental_actors, incremental_entries) = snapshot(&w.views).await;
     rebuild(&w.log, &w.rebuilt, &[], None).await.unwrap();
-    let (rebuilt, rebuilt_actors) = snapshot(&w.rebuilt).await;
+    let (rebuilt, rebuilt_actors, rebuilt_entries) = snapshot(&w.rebuilt).await;
     let (folded, _, _) = replay(&w.log, None).await.unwrap();
     assert_eq!(incremental.len(), folded.len());
     for (id, view) in &folded {
@@ -376,6 +400,35 @@ async fn assert_views_equal_a_rebuild(w: &World) {
         incremental_actors, rebuilt_actors,
         "actor rows equal a rebuild"
     );
+    assert_eq!(
+        incremental_entries, rebuilt_entries,
+        "actor entries as read equal a rebuild"
+    );
+    for (key, entries) in &rebuilt_entries {
+        let mut expected: Vec<ActorEntry> = folded
+            .values()
+            .flat_map(|v| v.actor_entries())
+            .filter(|e| e.actor.key() == key)
+            .collect();
+        // Newest first, as stored (to the microsecond), one entry per development.
+        let newest = |e: &ActorEntry| {
+            (
+                e.development.occurred_at.timestamp_micros(),
+                e.development.position,
+            )
+        };
+        expected.sort_by_key(|e| std::cmp::Reverse(newest(e)));
+        expected.dedup_by_key(|e| e.development.id);
+        let got: Vec<(Uuid, Uuid, &str)> = entries
+            .iter()
+            .map(|e| (e.story_id, e.development.id, e.actor.name()))
+            .collect();
+        let want: Vec<(Uuid, Uuid, &str)> = expected
+            .iter()
+            .map(|e| (e.story_id, e.development.id, e.actor.name()))
+            .collect();
+        assert_eq!(got, want, "actor {key}: entries equal the fold's");
+    }
     assert_eq!(
         w.views.position().await.unwrap(),
         w.log.head(),
@@ -473,7 +526,7 @@ async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_miss
     let mut restarted = Projector::new(w.log.clone(), w.views.clone());
     restarted.catch_up().await.unwrap();
     assert_views_equal_a_rebuild(&w).await;
-    let (views, _) = snapshot(&w.views).await;
+    let (views, _, _) = snapshot(&w.views).await;
     let developments: usize = views.values().map(|v| v.developments.len()).sum();
     assert_eq!(developments, 3_000, "every development once");
 }

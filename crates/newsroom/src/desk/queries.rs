@@ -28,13 +28,13 @@ pub async fn stories(views: &ViewStore, me: String) -> Result<Vec<DeskStory>, Vi
     views
         .read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT entry,
-                    COALESCE(json_extract(doc, '$.review_required'), 0),
-                    (SELECT COUNT(*) FROM json_each(doc, '$.developments') d
-                      WHERE json_extract(d.value, '$.state') = 'pending_review'),
-                    (SELECT COUNT(*) FROM json_each(doc, '$.developments') d
-                      WHERE json_extract(d.value, '$.filed_by') = ?1)
-                 FROM stories ORDER BY sort_key DESC, position DESC LIMIT ?2",
+                "SELECT s.entry,
+                    COALESCE(json_extract(s.head, '$.review_required'), 0),
+                    (SELECT COUNT(*) FROM developments d
+                      WHERE d.story_id = s.id AND d.state = 'pending_review'),
+                    (SELECT COUNT(*) FROM developments d
+                      WHERE d.story_id = s.id AND d.filed_by = ?1)
+                 FROM stories s ORDER BY s.sort_key DESC, s.position DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(rusqlite::params![me, STORY_LIMIT], |r| {
                 Ok((
@@ -71,10 +71,10 @@ pub async fn review_queue(views: &ViewStore) -> Result<Vec<Pending>, ViewError> 
     views
         .read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT s.id, s.headline, d.value
-                 FROM stories s, json_each(s.doc, '$.developments') d
-                 WHERE json_extract(d.value, '$.state') = 'pending_review'
-                 ORDER BY json_extract(d.value, '$.position')
+                "SELECT s.id, s.headline, d.doc
+                 FROM developments d JOIN stories s ON s.id = d.story_id
+                 WHERE d.state = 'pending_review'
+                 ORDER BY d.position
                  LIMIT ?1",
             )?;
             let rows = stmt.query_map([QUEUE_LIMIT], |r| {
@@ -109,8 +109,7 @@ pub async fn pending_count(views: &ViewStore) -> Result<i64, ViewError> {
     views
         .read(|c| {
             Ok(c.prepare_cached(
-                "SELECT COUNT(*) FROM stories s, json_each(s.doc, '$.developments') d
-                 WHERE json_extract(d.value, '$.state') = 'pending_review'",
+                "SELECT COUNT(*) FROM developments WHERE state = 'pending_review'",
             )?
             .query_row([], |r| r.get(0))?)
         })
@@ -122,7 +121,7 @@ pub async fn known_actors(views: &ViewStore) -> Result<Vec<String>, ViewError> {
     views
         .read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT MIN(json_extract(entry, '$.actor.name')) FROM actor_entries
+                "SELECT MIN(name) FROM actor_entries
                  GROUP BY actor_key ORDER BY actor_key LIMIT ?1",
             )?;
             let rows = stmt.query_map([ACTOR_LIMIT], |r| r.get::<_, Option<String>>(0))?;
