@@ -103,6 +103,42 @@ impl SqliteDb {
         &self.path
     }
 
+    /// Moves WAL checkpoints off the write path: the writer stops checkpointing by itself, and a
+    /// background task checkpoints (`PASSIVE`: never waiting for, nor blocking, the writer)
+    /// every `every`, on a reader connection. Without this, whichever commit crosses the WAL's
+    /// size threshold also pays for copying and syncing the database file. The task ends when
+    /// the last handle to the database is dropped.
+    pub fn checkpoint_in_background(&self, every: Duration) -> Result<(), DbError> {
+        {
+            let conn = self
+                .writer
+                .lock()
+                .map_err(|e| DbError::Task(e.to_string()))?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
+        let weak = Arc::downgrade(&self.writer);
+        let readers = self.readers.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if weak.upgrade().is_none() {
+                    return;
+                }
+                let readers = readers.clone();
+                let done = tokio::task::spawn_blocking(move || -> Result<(), DbError> {
+                    let conn = readers.get()?;
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+                    Ok(())
+                })
+                .await;
+                if let Ok(Err(e)) = done {
+                    tracing::warn!(error = %e, "background WAL checkpoint failed");
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Runs `f` on a pooled read connection, off the async runtime.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where

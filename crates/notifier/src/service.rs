@@ -80,6 +80,7 @@ impl Notifier {
     ) -> Result<Self, NotifierStartError> {
         let log = log.into();
         let store = NotifierStore::open(&settings.path)?;
+        store.checkpoint_in_background(std::time::Duration::from_millis(500))?;
         let guard = Arc::new(Guard::new(AllowList::parse(&settings.webhook_allowlist)?));
         let mailer = settings
             .smtp_url

@@ -158,6 +158,12 @@ impl NotifierStore {
         })
     }
 
+    /// See [`SqliteDb::checkpoint_in_background`]; the notifier runs it, so that the alert path
+    /// never pays for a checkpoint.
+    pub fn checkpoint_in_background(&self, every: std::time::Duration) -> Result<(), NotifyError> {
+        Ok(self.db.checkpoint_in_background(every)?)
+    }
+
     pub async fn read<T, F>(&self, f: F) -> Result<T, NotifyError>
     where
         T: Send + 'static,
