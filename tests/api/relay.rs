@@ -429,8 +429,19 @@ async fn a_stream_replicated_on_three_nodes_loses_nothing_when_a_node_is_killed_
     let urls: Vec<&str> = cluster.urls.split(',').collect();
     let client = async_nats::connect(vec![urls[0], urls[2]]).await.unwrap();
     let js = jetstream::new(client);
-    let mut stream = js.get_stream(&settings.stream).await.unwrap();
-    assert_eq!(stream.info().await.unwrap().config.num_replicas, 3);
+    // The cluster may still be electing a new metadata leader if the killed node was it: its
+    // API answers once that is done.
+    let mut replicas = None;
+    for _ in 0..60 {
+        if let Ok(mut stream) = js.get_stream(&settings.stream).await {
+            if let Ok(info) = stream.info().await {
+                replicas = Some(info.config.num_replicas);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(replicas, Some(3), "the stream answers, replicated 3 times");
     assert_eq!(
         stream_contents(&js, &settings).await,
         expected(&app, &settings).await
