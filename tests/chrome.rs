@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
@@ -93,4 +93,97 @@ pub async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     client.set_window_size(width, height).await.unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+// ----- driving pages: the steps every browser test takes ------------------------------------
+
+/// Waits for an element (the next page after a form was sent), failing with `what`.
+pub async fn wait_for(client: &Client, xpath: &str, what: &str) -> fantoccini::elements::Element {
+    match client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(xpath))
+        .await
+    {
+        Ok(element) => element,
+        Err(e) => {
+            let url = client.current_url().await.map(|u| u.to_string());
+            let source = client.source().await.unwrap_or_default();
+            panic!("{what}: {e} (at {url:?})\n{source}");
+        }
+    }
+}
+
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+pub async fn choose(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+pub async fn press(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+pub async fn value_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Signs in at the desk with `token`, as a person would.
+pub async fn sign_in_at_desk(client: &Client, base: &str, token: &str) {
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(client, "//input[@id='f-token']", "the desk asks to sign in").await;
+    type_into(client, "#f-token", token).await;
+    press(client, "form[action='/desk/sign-in'] button[type=submit]").await;
+    wait_for(
+        client,
+        "//h1[.='Stories']",
+        "signed in, the desk lists the stories",
+    )
+    .await;
+}
+
+/// Opens a story from the desk's home page (with a summary and tags).
+pub async fn open_story_at_desk(client: &Client, headline: &str, slug: &str, review: bool) {
+    type_into(client, "#f-headline", headline).await;
+    type_into(client, "#f-slug", slug).await;
+    type_into(
+        client,
+        "#f-summary",
+        "A campaign says its email was breached.",
+    )
+    .await;
+    type_into(client, "#f-tags", "elections, cyber").await;
+    if review {
+        press(client, "#f-review-required").await;
+    }
+    press(client, "form[action='/desk/stories'] button[type=submit]").await;
+    wait_for(
+        client,
+        "//div[@role='status' and contains(., 'Story opened')]",
+        "the story is opened",
+    )
+    .await;
 }

@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use fantoccini::{Client, Locator};
-use newsroom_tests::chrome::{browser, driver, screenshot};
+use fantoccini::Locator;
+use newsroom_tests::chrome::{
+    browser, choose, driver, open_story_at_desk, press, screenshot, sign_in_at_desk, type_into,
+    value_of, wait_for,
+};
 use newsroom_tests::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -519,95 +522,6 @@ async fn every_control_on_the_desk_has_a_label() {
 
 // ----- in a browser ------------------------------------------------------------------------------
 
-/// Waits for an element (the next page after a form was sent), failing with `what`.
-async fn wait_for(client: &Client, xpath: &str, what: &str) -> fantoccini::elements::Element {
-    match client
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::XPath(xpath))
-        .await
-    {
-        Ok(element) => element,
-        Err(e) => {
-            let url = client.current_url().await.map(|u| u.to_string());
-            let source = client.source().await.unwrap_or_default();
-            panic!("{what}: {e} (at {url:?})\n{source}");
-        }
-    }
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn choose(client: &Client, css: &str, value: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap();
-}
-
-async fn press(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn value_of(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-async fn sign_in(client: &Client, base: &str, token: &str) {
-    client.goto(&format!("{base}/desk")).await.unwrap();
-    wait_for(client, "//input[@id='f-token']", "the desk asks to sign in").await;
-    type_into(client, "#f-token", token).await;
-    press(client, "form[action='/desk/sign-in'] button[type=submit]").await;
-    wait_for(
-        client,
-        "//h1[.='Stories']",
-        "signed in, the desk lists the stories",
-    )
-    .await;
-}
-
-async fn open_story_in_desk(client: &Client, headline: &str, slug: &str, review: bool) {
-    type_into(client, "#f-headline", headline).await;
-    type_into(client, "#f-slug", slug).await;
-    type_into(
-        client,
-        "#f-summary",
-        "A campaign says its email was breached.",
-    )
-    .await;
-    type_into(client, "#f-tags", "elections, cyber").await;
-    if review {
-        press(client, "#f-review-required").await;
-    }
-    press(client, "form[action='/desk/stories'] button[type=submit]").await;
-    wait_for(
-        client,
-        "//div[@role='status' and contains(., 'Story opened')]",
-        "the story is opened",
-    )
-    .await;
-}
-
 const FILE_BUTTON: &str = "form[action$='/developments'] button[type=submit]";
 
 #[tokio::test]
@@ -621,10 +535,10 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     client.goto(&format!("{base}/desk")).await.unwrap();
     wait_for(&client, "//input[@id='f-token']", "sign-in page").await;
     screenshot(&client, "desk-sign-in").await;
-    sign_in(&client, &base, &app.reporter).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
 
     // ... opens a story, and files a claim on it.
-    open_story_in_desk(&client, "Campaign reports a hack", "campaign-hack", false).await;
+    open_story_at_desk(&client, "Campaign reports a hack", "campaign-hack", false).await;
     client
         .find(Locator::LinkText("File its first development"))
         .await
@@ -757,7 +671,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     // ... and files on a story under desk review: it waits for an editor.
     client.goto(&format!("{base}/desk")).await.unwrap();
     wait_for(&client, "//h1[.='Stories']", "the desk").await;
-    open_story_in_desk(&client, "Ministry email leak", "ministry-leak", true).await;
+    open_story_at_desk(&client, "Ministry email leak", "ministry-leak", true).await;
     press(&client, "a.button[href$='/file']").await;
     wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
     choose(&client, "#f-kind", "update").await;

@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
-use fantoccini::{Client, Locator};
-use newsroom_tests::chrome::{browser, driver, screenshot};
+use fantoccini::Locator;
+use newsroom_tests::chrome::{
+    browser, choose, driver, open_story_at_desk, press, screenshot, sign_in_at_desk, type_into,
+    wait_for,
+};
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -272,38 +275,6 @@ async fn an_actor_can_be_followed_from_their_page() {
 
 // ----- a newcomer in a browser -------------------------------------------------------------------
 
-async fn wait_for(client: &Client, xpath: &str, what: &str) -> fantoccini::elements::Element {
-    match client
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::XPath(xpath))
-        .await
-    {
-        Ok(element) => element,
-        Err(e) => {
-            let url = client.current_url().await.map(|u| u.to_string());
-            let source = client.source().await.unwrap_or_default();
-            panic!("{what}: {e} (at {url:?})\n{source}");
-        }
-    }
-}
-
-async fn type_into(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn press(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_browser() {
     let Some(driver) = driver() else { return };
@@ -313,20 +284,8 @@ async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_bro
     let reader = browser(&driver).await;
 
     // At the desk (the admin token a first start prints), open a story.
-    desk.goto(&format!("{base}/desk")).await.unwrap();
-    wait_for(&desk, "//input[@id='f-token']", "sign-in page").await;
-    type_into(&desk, "#f-token", &app.admin).await;
-    press(&desk, "form[action='/desk/sign-in'] button[type=submit]").await;
-    wait_for(&desk, "//h1[.='Stories']", "the desk").await;
-    type_into(&desk, "#f-headline", "Campaign reports a hack").await;
-    type_into(&desk, "#f-slug", "campaign-hack").await;
-    press(&desk, "form[action='/desk/stories'] button[type=submit]").await;
-    wait_for(
-        &desk,
-        "//div[@role='status' and contains(., 'Story opened')]",
-        "the story is opened",
-    )
-    .await;
+    sign_in_at_desk(&desk, &base, &app.admin).await;
+    open_story_at_desk(&desk, "Campaign reports a hack", "campaign-hack", false).await;
 
     // A reader opens the story page and asks for alerts; forgetting the name is shown at the field.
     reader
@@ -375,12 +334,7 @@ async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_bro
         .await
         .unwrap();
     wait_for(&desk, "//select[@id='f-kind']", "the filing form").await;
-    desk.find(Locator::Css("#f-kind"))
-        .await
-        .unwrap()
-        .select_by_value("hack_reported")
-        .await
-        .unwrap();
+    choose(&desk, "#f-kind", "hack_reported").await;
     type_into(&desk, "#f-headline", "Campaign says its email was breached").await;
     type_into(
         &desk,
@@ -389,12 +343,7 @@ async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_bro
     )
     .await;
     type_into(&desk, "#f-source-name", "The campaign").await;
-    desk.find(Locator::Css("#f-source-kind"))
-        .await
-        .unwrap()
-        .select_by_value("official_statement")
-        .await
-        .unwrap();
+    choose(&desk, "#f-source-kind", "official_statement").await;
     press(&desk, "form[action$='/developments'] button[type=submit]").await;
     wait_for(
         &desk,
