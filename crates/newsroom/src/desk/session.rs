@@ -84,12 +84,24 @@ fn over_https(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
-fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: u32) -> HeaderValue {
-    let secure = if over_https(headers) { "; Secure" } else { "" };
+/// `Set-Cookie` for a cookie sent only to `path`, `HttpOnly` and `SameSite=Strict`, `Secure` when
+/// the request came over https. The desk's cookies and the reader's alert cookie are made here.
+pub fn scoped_cookie(
+    request: &HeaderMap,
+    path: &str,
+    name: &str,
+    value: &str,
+    max_age: u32,
+) -> HeaderValue {
+    let secure = if over_https(request) { "; Secure" } else { "" };
     let raw = format!(
-        "{name}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
     );
-    HeaderValue::from_str(&raw).expect("cookie values are base64url")
+    HeaderValue::from_str(&raw).expect("cookie values are base64url, ids and tokens")
+}
+
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: u32) -> HeaderValue {
+    scoped_cookie(headers, COOKIE_PATH, name, value, max_age)
 }
 
 /// `Set-Cookie` that signs `token` in, with a fresh nonce.

@@ -34,7 +34,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::desk::forms::FormData;
-use crate::desk::session::{cookie, csrf_token, nonce, same_secret};
+use crate::desk::session::{cookie, csrf_token, nonce, same_secret, scoped_cookie};
 
 /// The subscriber's cookie: `<nonce>.<id>.<token>`.
 pub const ALERTS_COOKIE: &str = "newsroom_alerts";
@@ -190,19 +190,8 @@ enum Lookup {
     Valid(Reader),
 }
 
-fn over_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
-}
-
 fn set_cookie(request: &HeaderMap, name: &str, value: &str, max_age: u32) -> HeaderValue {
-    let secure = if over_https(request) { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path={ALERTS_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
-    ))
-    .expect("cookie values are base64url, ids and tokens")
+    scoped_cookie(request, ALERTS_PATH, name, value, max_age)
 }
 
 /// A token or id as it may appear in the cookie (base64url, hex and dashes only).
@@ -499,6 +488,15 @@ async fn follow(State(state): State<FollowState>, headers: HeaderMap, body: Byte
             tracing::warn!(%detail, "email endpoint of a new reader refused");
         }
     }
+    // A new reader is signed in on this browser whatever follows.
+    let signed_up = new.then(|| {
+        set_cookie(
+            &headers,
+            ALERTS_COOKIE,
+            &format!("{}.{id}.{token}", nonce()),
+            SESSION_SECONDS,
+        )
+    });
     let a = state
         .call(
             Method::POST,
@@ -511,31 +509,15 @@ async fn follow(State(state): State<FollowState>, headers: HeaderMap, body: Byte
         let (field, detail) = a.problem();
         // A sign-up that happened is kept: the reader is signed in and can try again.
         let mut r = again(a.status, &field, &detail);
-        if new {
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(
-                    &headers,
-                    ALERTS_COOKIE,
-                    &format!("{}.{id}.{token}", nonce()),
-                    SESSION_SECONDS,
-                ),
-            );
+        if let Some(c) = signed_up {
+            r.headers_mut().append(header::SET_COOKIE, c);
         }
         return Ok(r);
     }
     let mut r = see_other(&format!("{ALERTS_PATH}?followed=1"));
-    if new {
+    if let Some(c) = signed_up {
         let h = r.headers_mut();
-        h.append(
-            header::SET_COOKIE,
-            set_cookie(
-                &headers,
-                ALERTS_COOKIE,
-                &format!("{}.{id}.{token}", nonce()),
-                SESSION_SECONDS,
-            ),
-        );
+        h.append(header::SET_COOKIE, c);
         h.append(header::SET_COOKIE, set_cookie(&headers, FORM_COOKIE, "", 0));
     }
     Ok(r)
