@@ -16,7 +16,7 @@ use async_nats::jetstream::{self, AckKind, Message};
 use futures_util::StreamExt;
 
 use crate::log::EventLog;
-use crate::relay::{RelayError, StreamSettings};
+use crate::relay::{nats, RelayError, StreamSettings};
 use crate::store::{FeedEvent, Position};
 
 /// A durable consumer of `NEWSROOM_EVENTS` for one consuming process.
@@ -26,10 +26,6 @@ pub struct JetStreamFeed {
     log: EventLog,
     /// Messages handed out and not yet acknowledged, oldest first.
     unacked: Vec<Message>,
-}
-
-fn nats(e: impl std::fmt::Display) -> RelayError {
-    RelayError::Nats(e.to_string())
 }
 
 impl JetStreamFeed {

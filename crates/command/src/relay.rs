@@ -84,7 +84,7 @@ pub enum RelayError {
     Encode(#[from] serde_json::Error),
 }
 
-fn nats(e: impl std::fmt::Display) -> RelayError {
+pub(crate) fn nats(e: impl std::fmt::Display) -> RelayError {
     RelayError::Nats(e.to_string())
 }
 
