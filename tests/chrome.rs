@@ -29,11 +29,7 @@ pub fn driver() -> Option<Driver> {
         crate::skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

@@ -633,3 +633,12 @@ impl TestApp {
         DeskSession { csrf, ..session }
     }
 }
+
+/// A loopback port nothing listens on right now, for a child process to bind (chromedriver, a
+/// private nats-server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}

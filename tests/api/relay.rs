@@ -199,14 +199,6 @@ impl Drop for PrivateNats {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn health(app: &TestApp) -> serde_json::Value {
     app.call(reqwest::Method::GET, "/healthz", None, None)
         .await
