@@ -73,18 +73,21 @@ impl JetStreamFeed {
         limit: usize,
         wait: Duration,
     ) -> Result<Vec<FeedEvent>, RelayError> {
-        let mut messages = self
-            .consumer
-            .batch()
-            .max_messages(limit.max(1))
-            .expires(wait)
-            .messages()
-            .await
-            .map_err(nats)?;
+        let limit = limit.max(1);
+        // Take what is there without waiting; if nothing is, wait for one message only (a pull
+        // for a whole batch would wait until it is full or expires), then take what followed it.
+        let fetch = |n: usize| self.consumer.fetch().max_messages(n).messages();
+        let mut messages = all(fetch(limit).await).await?;
+        if messages.is_empty() {
+            let first = self.consumer.batch().max_messages(1).expires(wait);
+            messages = all(first.messages().await).await?;
+            if !messages.is_empty() && limit > 1 {
+                messages.extend(all(fetch(limit - 1).await).await?);
+            }
+        }
         let mut events: Vec<FeedEvent> = Vec::new();
         let mut at = after;
-        while let Some(message) = messages.next().await {
-            let message = message.map_err(nats)?;
+        for message in messages {
             let event: FeedEvent = serde_json::from_slice(&message.payload)?;
             if event.position > at {
                 if event.position > at + 1 {
@@ -124,4 +127,14 @@ impl JetStreamFeed {
         }
         Ok(())
     }
+}
+
+/// Every message one pull request brings.
+async fn all(batch: Result<pull::Batch, pull::BatchError>) -> Result<Vec<Message>, RelayError> {
+    let mut batch = batch.map_err(nats)?;
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.map_err(nats)?);
+    }
+    Ok(messages)
 }

@@ -40,6 +40,11 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// How many NATS servers hold each message of the `NEWSROOM_EVENTS` stream (3 on a cluster).
     pub nats_stream_replicas: usize,
+    /// The JetStream stream the feed goes to (`NEWSROOM_EVENTS`); a second deployment sharing
+    /// the NATS servers names its own.
+    pub nats_stream: String,
+    /// Subjects are `<prefix>.<story id>` (`newsroom.events`).
+    pub nats_subject_prefix: String,
     /// Addresses or CIDRs webhooks may reach although private or loopback.
     pub webhook_allowlist: String,
     /// Writes allowed per token and per client address each minute, and self sign-ups per
@@ -68,6 +73,8 @@ impl Default for Config {
             mail_from: "newsroom@localhost".into(),
             nats_url: None,
             nats_stream_replicas: 1,
+            nats_stream: newsroom_command::relay::StreamSettings::default().stream,
+            nats_subject_prefix: newsroom_command::relay::StreamSettings::default().subject_prefix,
             webhook_allowlist: String::new(),
             writes_per_token_per_minute: RateLimits::default().writes_per_token_per_minute,
             writes_per_address_per_minute: RateLimits::default().writes_per_address_per_minute,
@@ -94,6 +101,8 @@ const KEYS: &[&str] = &[
     "mail_from",
     "nats_url",
     "nats_stream_replicas",
+    "nats_stream",
+    "nats_subject_prefix",
     "webhook_allowlist",
     "writes_per_token_per_minute",
     "writes_per_address_per_minute",
@@ -186,8 +195,9 @@ impl Config {
         Some(crate::RelaySettings {
             nats_url: url,
             stream: newsroom_command::relay::StreamSettings {
+                stream: self.nats_stream.clone(),
+                subject_prefix: self.nats_subject_prefix.clone(),
                 replicas: self.nats_stream_replicas.max(1),
-                ..Default::default()
             },
         })
     }

@@ -122,16 +122,7 @@ impl Newsroom {
             let mut p = Projector::new(log.clone(), store.clone());
             // A projector process of a scale-out deployment follows the event stream.
             if let (Role::Projector, Some(r)) = (role, &settings.relay) {
-                let name = consumer_name(&settings.views_path, "projector")
-                    .context("naming the projector's JetStream consumer")?;
-                let client = newsroom_command::relay::connect(&r.nats_url)
-                    .await
-                    .context("connecting to NATS")?;
-                let feed = JetStreamFeed::open(client, &r.stream, &name, log.clone())
-                    .await
-                    .context("opening the projector's JetStream consumer")?;
-                tracing::info!(consumer = %name, "projector follows the JetStream event stream");
-                p = p.with_stream(feed);
+                p = p.with_stream(follow_stream(r, &settings.views_path, "projector", &log).await?);
             }
             routes = routes.merge(api::router(ReadState {
                 views: store.clone(),
@@ -143,7 +134,8 @@ impl Newsroom {
         }
         let mut notifier = None;
         if role.notifies() {
-            let n = Notifier::build(
+            let path = settings.notifier.path.clone();
+            let mut n = Notifier::build(
                 settings.notifier,
                 log.clone(),
                 app.state().tokens.clone(),
@@ -151,6 +143,10 @@ impl Newsroom {
             )
             .await
             .context("starting the notifier")?;
+            // So does a notifier process.
+            if let (Role::Notifier, Some(r)) = (role, &settings.relay) {
+                n = n.with_stream(follow_stream(r, &path, "notifier", &log).await?);
+            }
             routes = routes.merge(n.router());
             notifier = Some(n);
         }
@@ -252,6 +248,26 @@ impl Newsroom {
         }
         result
     }
+}
+
+/// The durable JetStream consumer through which the `part` whose state lives at `path` follows
+/// the event stream.
+async fn follow_stream(
+    relay: &RelaySettings,
+    path: &std::path::Path,
+    part: &str,
+    log: &newsroom_command::EventLog,
+) -> anyhow::Result<JetStreamFeed> {
+    let name = consumer_name(path, part)
+        .with_context(|| format!("naming the {part}'s JetStream consumer"))?;
+    let client = newsroom_command::relay::connect(&relay.nats_url)
+        .await
+        .context("connecting to NATS")?;
+    let feed = JetStreamFeed::open(client, &relay.stream, &name, log.clone())
+        .await
+        .with_context(|| format!("opening the {part}'s JetStream consumer"))?;
+    tracing::info!(consumer = %name, "the {part} follows the JetStream event stream");
+    Ok(feed)
 }
 
 /// The durable consumer name of the process whose state lives at `path`: drawn once and kept in

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
+use newsroom_command::consumer::JetStreamFeed;
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
@@ -31,6 +32,11 @@ pub const BATCH: usize = 500;
 /// Alert bodies are cut to this many characters so that an alert stays well under 20 KB.
 pub const BODY_LIMIT: usize = 4_000;
 const CHECKPOINT: &str = "matcher";
+/// How long a wait for new events lasts before the loop looks around again.
+const POLL: Duration = Duration::from_millis(500);
+/// The first and the longest pause before a failed batch is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +135,8 @@ pub struct Matcher {
     views: LruCache<Uuid, StoryView>,
     /// The checkpoint as of the last batch this matcher committed; `None` until read.
     after: Option<i64>,
+    /// In scale-out mode, the events come through JetStream (the log still fills gaps).
+    stream: Option<JetStreamFeed>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -171,7 +179,15 @@ impl Matcher {
             handoff: None,
             views: LruCache::new(NonZeroUsize::new(CACHED_STORIES).expect("non-zero")),
             after: None,
+            stream: None,
         }
+    }
+
+    /// Takes events from a durable JetStream consumer instead of reading the log; each batch is
+    /// acknowledged once the transaction that matched it has committed.
+    pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// Hands every immediate delivery it queues to a dispatcher, leased for `lease`, right
@@ -225,8 +241,15 @@ impl Matcher {
                 at
             }
         };
-        let feed = self.source.read_feed(after, BATCH).await?;
+        let feed = match &mut self.stream {
+            Some(stream) => stream.next_batch(after, BATCH, POLL).await?,
+            None => self.source.read_feed(after, BATCH).await?,
+        };
         if feed.is_empty() {
+            if let Some(stream) = &mut self.stream {
+                // Redelivered events already matched.
+                stream.commit().await?;
+            }
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
@@ -255,6 +278,9 @@ impl Matcher {
             self.after = None;
             return Ok(feed.len());
         };
+        if let Some(stream) = &mut self.stream {
+            stream.commit().await?;
+        }
         if !jobs.is_empty() {
             if let Some((handoff, _)) = &self.handoff {
                 // If the dispatcher is gone, the leases run out and a claim takes them.
@@ -315,20 +341,44 @@ impl Matcher {
     ) -> Result<(), NotifyError> {
         let mut wake = self.source.subscribe();
         tokio::pin!(shutdown);
+        let mut pause = RETRY_FIRST;
         loop {
             wake.borrow_and_update();
             let read = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                read = self.step() => read?,
+                _ = &mut shutdown => break,
+                read = self.step() => read,
             };
-            if read < BATCH {
+            // The log or the stream being away (a database restart, NATS failing over) is
+            // waited out: nothing was committed, the batch is read again.
+            let read = match read {
+                Ok(read) => {
+                    pause = RETRY_FIRST;
+                    read
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?pause, "matching failed; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(pause) => {},
+                    }
+                    pause = (pause * 2).min(RETRY_MAX);
+                    continue;
+                }
+            };
+            // A JetStream consumer waits for messages itself.
+            if read < BATCH && self.stream.is_none() {
                 tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
+                    _ = &mut shutdown => break,
                     _ = wake.changed() => {},
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+                    _ = tokio::time::sleep(POLL) => {},
                 }
             }
         }
+        // Hand back what was taken and not matched, for redelivery.
+        if let Some(stream) = &mut self.stream {
+            stream.give_back().await?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use newsroom_command::consumer::JetStreamFeed;
 use newsroom_command::{EventLog, Tokens};
 use tokio_util::sync::CancellationToken;
 
@@ -136,6 +137,13 @@ impl Notifier {
             api,
             digest_every: settings.digest_every,
         })
+    }
+
+    /// Matches the events of a durable JetStream consumer instead of reading the log (a
+    /// `--role notifier` process of a scale-out deployment).
+    pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
+        self.matcher = self.matcher.with_stream(stream);
+        self
     }
 
     pub fn store(&self) -> &NotifierStore {

@@ -24,6 +24,8 @@ pub enum NotifyError {
     Feed(#[from] newsroom_command::StoreError),
     #[error(transparent)]
     Decode(#[from] newsroom_projection::DecodeError),
+    #[error("following the event stream failed: {0}")]
+    Stream(#[from] newsroom_command::relay::RelayError),
 }
 
 fn migrations() -> Migrations<'static> {

@@ -29,6 +29,9 @@ pub const BATCH: usize = 1_000;
 
 /// How long the projector sleeps when no commit signal reaches it (another process writes).
 const POLL: Duration = Duration::from_millis(500);
+/// The first and the longest pause before a failed batch is tried again.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -151,11 +154,29 @@ impl Projector {
     ) -> Result<(), ProjectionError> {
         let mut wake = self.source.subscribe();
         tokio::pin!(shutdown);
+        let mut pause = RETRY_FIRST;
         loop {
             wake.borrow_and_update();
             let read = tokio::select! {
                 _ = &mut shutdown => break,
-                read = self.step() => read?,
+                read = self.step() => read,
+            };
+            // The log or the stream being away (a database restart, NATS failing over) is
+            // waited out: nothing was committed, the batch is read again.
+            let read = match read {
+                Ok(read) => {
+                    pause = RETRY_FIRST;
+                    read
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?pause, "projecting failed; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(pause) => {},
+                    }
+                    pause = (pause * 2).min(RETRY_MAX);
+                    continue;
+                }
             };
             // A JetStream consumer waits for messages itself.
             if read < BATCH && self.stream.is_none() {
