@@ -242,7 +242,7 @@ impl TestApp {
         Self::answer(request.send().await.expect("request sent")).await
     }
 
-    async fn answer(response: reqwest::Response) -> Answer {
+    pub async fn answer(response: reqwest::Response) -> Answer {
         let status = response.status();
         let headers = response.headers().clone();
         let content_type = headers
@@ -641,4 +641,56 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// A `nats-server` of one test alone, with JetStream in `dir`: a test may stop and restart it
+/// without disturbing the others. `None` (after saying the test is skipped) without the binary.
+#[derive(Debug)]
+pub struct PrivateNats {
+    child: std::process::Child,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateNats {
+    pub fn start(port: u16, dir: &std::path::Path) -> Option<Self> {
+        let binary = "/usr/sbin/nats-server";
+        if !std::path::Path::new(binary).exists() {
+            skip_or_fail("nats-server is not installed at /usr/sbin/nats-server");
+            return None;
+        }
+        let child = std::process::Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        Some(Self {
+            child,
+            port,
+            dir: dir.to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        *self = Self::start(self.port, &self.dir.clone()).expect("restarts");
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

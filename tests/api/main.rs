@@ -15,6 +15,7 @@ mod input;
 mod limits;
 mod operations;
 mod postgres;
+mod processes;
 mod reads;
 mod relay;
 mod roles;

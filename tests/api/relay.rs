@@ -2,7 +2,7 @@
 //! re-publishing, and a private `nats-server` process (own port, own `-sd` folder) that the test
 //! stops and starts again while commands keep being accepted.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -152,51 +152,6 @@ async fn the_relay_publishes_every_event_once_in_order_and_a_restart_republishes
         expected(&app, &settings).await
     );
     js.delete_stream(&settings.stream).await.unwrap();
-}
-
-/// A `nats-server` of this test alone, with JetStream in `dir`.
-struct PrivateNats {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl PrivateNats {
-    fn start(port: u16, dir: &std::path::Path) -> Option<Self> {
-        let binary = "/usr/sbin/nats-server";
-        if !std::path::Path::new(binary).exists() {
-            skip_or_fail("nats-server is not installed at /usr/sbin/nats-server");
-            return None;
-        }
-        let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        Some(Self {
-            child,
-            port,
-            dir: dir.to_owned(),
-        })
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        *self = Self::start(self.port, &self.dir.clone()).expect("restarts");
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 async fn health(app: &TestApp) -> serde_json::Value {

@@ -47,6 +47,9 @@ pub struct Config {
     pub nats_subject_prefix: String,
     /// Addresses or CIDRs webhooks may reach although private or loopback.
     pub webhook_allowlist: String,
+    /// How long a delivery being sent is reserved for its sender; a notifier killed mid-send
+    /// leaves its deliveries to be sent again (same `webhook-id`) once their leases run out.
+    pub delivery_lease_secs: u64,
     /// Writes allowed per token and per client address each minute, and self sign-ups per
     /// address each hour. 0 writes per token turns the limits off.
     pub writes_per_token_per_minute: u32,
@@ -76,6 +79,7 @@ impl Default for Config {
             nats_stream: newsroom_command::relay::StreamSettings::default().stream,
             nats_subject_prefix: newsroom_command::relay::StreamSettings::default().subject_prefix,
             webhook_allowlist: String::new(),
+            delivery_lease_secs: newsroom_notifier::RetryPolicy::default().lease.as_secs(),
             writes_per_token_per_minute: RateLimits::default().writes_per_token_per_minute,
             writes_per_address_per_minute: RateLimits::default().writes_per_address_per_minute,
             sign_ups_per_address_per_hour: RateLimits::default().sign_ups_per_address_per_hour,
@@ -104,6 +108,7 @@ const KEYS: &[&str] = &[
     "nats_stream",
     "nats_subject_prefix",
     "webhook_allowlist",
+    "delivery_lease_secs",
     "writes_per_token_per_minute",
     "writes_per_address_per_minute",
     "sign_ups_per_address_per_hour",
@@ -216,7 +221,10 @@ impl Config {
             mail_from: self.mail_from.clone(),
             nats_url: self.nats_url.clone().filter(|u| !u.is_empty()),
             webhook_allowlist: self.webhook_allowlist.clone(),
-            retry: newsroom_notifier::RetryPolicy::default(),
+            retry: newsroom_notifier::RetryPolicy {
+                lease: std::time::Duration::from_secs(self.delivery_lease_secs.max(1)),
+                ..Default::default()
+            },
             digest_every: std::time::Duration::from_secs(30),
         }
     }
