@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the scale-out topology's NATS part on this machine's loopback: a 3-node NATS cluster with
 # JetStream, using the installed nats-server (several processes on separate ports, each with its
-# own -sd folder), configured from deploy/nats/cluster.conf.template — the same settings as the
-# compose file's nodes. The tests use it (tests/api/relay.rs), so these files are exercised.
+# own -sd folder), configured from deploy/nats/cluster.conf — the same file the compose file's
+# nodes use. The tests use it (tests/api/relay.rs), so these files are exercised.
 #
 #   deploy/local-cluster.sh start [DIR] [BASE_PORT]   # nodes listen on BASE_PORT+1..3 (default 4300)
 #   deploy/local-cluster.sh stop  [DIR]
@@ -19,9 +19,15 @@ command="${1:-}"
 shift || true
 
 node_start() {
-  local dir="$1" n="$2"
-  local conf="$dir/node-$n/nats.conf"
-  "$nats_server" -c "$conf" -l "$dir/node-$n/nats.log" -P "$dir/node-$n/nats.pid" </dev/null >/dev/null 2>&1 &
+  local dir="$1" n="$2" base
+  base="$(cat "$dir/base")"
+  NATS_NAME="nats-$n" NATS_HOST=127.0.0.1 NATS_PORT="$((base + n))" \
+    NATS_CLUSTER_PORT="$((base + 100 + n))" NATS_STORE="$dir/node-$n/store" \
+    NATS_ROUTE_1="nats-route://127.0.0.1:$((base + 101))" \
+    NATS_ROUTE_2="nats-route://127.0.0.1:$((base + 102))" \
+    NATS_ROUTE_3="nats-route://127.0.0.1:$((base + 103))" \
+    "$nats_server" -c "$here/nats/cluster.conf" -l "$dir/node-$n/nats.log" -P "$dir/node-$n/nats.pid" \
+    </dev/null >/dev/null 2>&1 &
   disown
 }
 
@@ -48,18 +54,10 @@ case "$command" in
     base="${2:-4300}"
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
-    routes=""
-    for n in 1 2 3; do routes="$routes${routes:+, }nats-route://127.0.0.1:$((base + 100 + n))"; done
+    echo "$base" > "$dir/base"
     for n in 1 2 3; do
       mkdir -p "$dir/node-$n/store"
       echo "$((base + n))" > "$dir/node-$n/port"
-      sed -e "s|@NAME@|newsroom-$n|" \
-          -e "s|@HOST@|127.0.0.1|" \
-          -e "s|@PORT@|$((base + n))|" \
-          -e "s|@CLUSTER_PORT@|$((base + 100 + n))|" \
-          -e "s|@STORE@|$dir/node-$n/store|" \
-          -e "s|@ROUTES@|$routes|" \
-          "$here/nats/cluster.conf.template" > "$dir/node-$n/nats.conf"
       node_start "$dir" "$n"
     done
     for n in 1 2 3; do node_wait "$dir" "$n"; done
