@@ -103,7 +103,7 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
 }
 
 #[tokio::test]
-async fn projector_copies_follow_the_jetstream_event_stream_and_each_shows_every_event() {
+async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
@@ -131,6 +131,17 @@ async fn projector_copies_follow_the_jetstream_event_stream_and_each_shows_every
         spawn_app_with(on(Role::Projector)).await,
         spawn_app_with(on(Role::Projector)).await,
     ];
+    let notifier = spawn_app_with(on(Role::Notifier)).await;
+    let reader = notifier.sign_up("Ada Reader").await;
+    notifier
+        .call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/subscriptions", reader.id),
+            Some(&reader.token),
+            Some(json!({"tag": "cyber"})),
+        )
+        .await
+        .ok(201);
     let mut stories = Vec::new();
     let mut last = 0;
     for _ in 0..5 {
@@ -159,8 +170,29 @@ async fn projector_copies_follow_the_jetstream_event_stream_and_each_shows_every
         let front = copy.call(Method::GET, "/v1/stories", None, None).await;
         assert_eq!(front.ok(200)["stories"].as_array().unwrap().len(), 5);
     }
-    // Each copy followed the stream through its own durable consumer, and acknowledged every
-    // event once applied.
+    // The notifier alerted the reader to each development.
+    let mut alerts = 0;
+    for _ in 0..200 {
+        alerts = notifier
+            .call(
+                Method::GET,
+                &format!("/v1/subscribers/{}/alerts", reader.id),
+                Some(&reader.token),
+                None,
+            )
+            .await
+            .ok(200)
+            .as_array()
+            .unwrap()
+            .len();
+        if alerts == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(alerts, 10);
+    // Each copy and the notifier followed the stream through their own durable consumers, and
+    // acknowledged every event once applied.
     let js = async_nats::jetstream::new(async_nats::connect(&nats).await.unwrap());
     let events = command.feed().await.len() as u64;
     let s = js.get_stream(&stream.stream).await.unwrap();
@@ -170,19 +202,25 @@ async fn projector_copies_follow_the_jetstream_event_stream_and_each_shows_every
         acked = s
             .consumers()
             .map(|c| c.unwrap())
-            .filter(|c| std::future::ready(c.name.starts_with("projector-")))
-            .map(|c| c.ack_floor.stream_sequence)
+            .map(|c| {
+                (
+                    c.name.split('-').next().unwrap().to_owned(),
+                    c.ack_floor.stream_sequence,
+                )
+            })
             .collect::<Vec<_>>()
             .await;
-        if acked.len() == 2 && acked.iter().all(|a| *a == events) {
+        acked.sort();
+        if acked.len() == 3 && acked.iter().all(|a| a.1 == events) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let all = |name: &str| (name.to_owned(), events);
     assert_eq!(
         acked,
-        vec![events, events],
-        "two consumers acked all {events} events"
+        vec![all("notifier"), all("projector"), all("projector")],
+        "three consumers acked all {events} events"
     );
     js.delete_stream(&stream.stream).await.unwrap();
 }
