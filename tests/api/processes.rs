@@ -428,7 +428,7 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     };
     let Some(nats) = nats_test_url() else { return };
     let d = Deployment::new(db).await;
-    let command = d.start("command", "command", &nats).await;
+    let mut command = d.start("command", "command", &nats).await;
     let projector_a = d.start("projector", "projector-a", &nats).await;
     let mut projector_b = d.start("projector", "projector-b", &nats).await;
     let mut notifier = d.start("notifier", "notifier", &nats).await;
@@ -467,9 +467,11 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     assert_eq!(all.len(), 120);
     assert_each_alerted_once(&receiver, &all).await;
 
-    // SIGTERM: the copy stops taking work, hands back what it held and exits cleanly.
-    let status = projector_b.terminate().await;
-    assert!(status.success(), "{status}:\n{}", projector_b.log());
+    // SIGTERM: each process stops taking work, hands back what it held and exits cleanly.
+    for p in [&mut projector_b, &mut notifier, &mut command] {
+        let status = p.terminate().await;
+        assert!(status.success(), "{} {status}:\n{}", p.role, p.log());
+    }
     let js = async_nats::jetstream::new(async_nats::connect(&nats).await.unwrap());
     js.delete_stream(&d.stream.stream).await.unwrap();
 }

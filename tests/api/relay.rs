@@ -528,3 +528,54 @@ async fn events_the_stream_lacks_are_read_from_the_log() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn two_command_processes_relay_one_log_and_the_stream_holds_each_event_once_in_order() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(nats) = nats_test_url() else { return };
+    let settings = private_stream();
+    let on = || {
+        let (url, relay) = (
+            db.url.clone(),
+            newsroom::RelaySettings {
+                nats_url: nats.clone(),
+                stream: settings.clone(),
+            },
+        );
+        move |s: &mut newsroom::NewsroomSettings| {
+            s.command.database_url = Some(url);
+            s.role = newsroom::Role::Command;
+            s.relay = Some(relay);
+        }
+    };
+    let copies = [spawn_app_with(on()).await, spawn_app_with(on()).await];
+    // Both copies take commands on the same stories, interleaved; each relays the whole log.
+    let mut stories = Vec::new();
+    for copy in &copies {
+        stories.push(copy.open_story(false).await);
+    }
+    for i in 0..30 {
+        let copy = &copies[i % 2];
+        copy.record(&stories[(i / 2) % 2], development("update"))
+            .await
+            .ok(201);
+    }
+    let js = jetstream::new(async_nats::connect(&nats).await.unwrap());
+    let want = expected(&copies[0], &settings).await;
+    assert_eq!(want.len(), 32);
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got = stream_contents(&js, &settings).await;
+        if got.len() >= want.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the slower relay finish too: its publishes are dropped as duplicates.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    got = stream_contents(&js, &settings).await;
+    assert_eq!(got, want, "every event once, in position order");
+    js.delete_stream(&settings.stream).await.unwrap();
+}
