@@ -565,17 +565,15 @@ async fn two_command_processes_relay_one_log_and_the_stream_holds_each_event_onc
     let js = jetstream::new(async_nats::connect(&nats).await.unwrap());
     let want = expected(&copies[0], &settings).await;
     assert_eq!(want.len(), 32);
-    let mut got = Vec::new();
     for _ in 0..200 {
-        got = stream_contents(&js, &settings).await;
-        if got.len() >= want.len() {
+        if stream_contents(&js, &settings).await.len() >= want.len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Let the slower relay finish too: its publishes are dropped as duplicates.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    got = stream_contents(&js, &settings).await;
+    let got = stream_contents(&js, &settings).await;
     assert_eq!(got, want, "every event once, in position order");
     js.delete_stream(&settings.stream).await.unwrap();
 }
