@@ -30,6 +30,25 @@ fn init_tracing() {
     });
 }
 
+/// Sends a request to the newsroom at `address` with an optional token and JSON body.
+pub async fn send(
+    client: &reqwest::Client,
+    address: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut request = client.request(method, format!("{address}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    TestApp::answer(request.send().await.expect("request sent")).await
+}
+
 /// A running application and tokens for each role.
 #[derive(Debug)]
 pub struct TestApp {
@@ -210,16 +229,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.address, path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        Self::answer(request.send().await.expect("request sent")).await
+        send(&self.client, &self.address, method, path, token, body).await
     }
 
     /// Sends raw bytes as the body, with the given content type.

@@ -142,16 +142,7 @@ impl Process {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        TestApp::answer(request.send().await.expect("request sent")).await
+        send(&self.client, &self.address, method, path, token, body).await
     }
 }
 

@@ -8,6 +8,31 @@ use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
+async fn subscribe(notifier: &TestApp, reader: &SignedUp, filter: serde_json::Value) {
+    let path = format!("/v1/subscribers/{}/subscriptions", reader.id);
+    notifier
+        .call(Method::POST, &path, Some(&reader.token), Some(filter))
+        .await
+        .ok(201);
+}
+
+/// The reader's alerts, once there are `n` of them (or after 10 s).
+async fn alerts_of(notifier: &TestApp, reader: &SignedUp, n: usize) -> Vec<serde_json::Value> {
+    let path = format!("/v1/subscribers/{}/alerts", reader.id);
+    let mut alerts = Vec::new();
+    for _ in 0..200 {
+        let answer = notifier
+            .call(Method::GET, &path, Some(&reader.token), None)
+            .await;
+        alerts = answer.ok(200).as_array().unwrap().clone();
+        if alerts.len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alerts
+}
+
 #[tokio::test]
 async fn command_projector_and_notifier_processes_share_one_postgres_log() {
     let Some(db) = TestDatabase::create().await else {
@@ -53,15 +78,7 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
     // A reader follows a story through the notifier process...
     let story = command.open_story(false).await;
     let reader = notifier.sign_up("Ada Reader").await;
-    notifier
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/subscriptions", reader.id),
-            Some(&reader.token),
-            Some(json!({"story": story})),
-        )
-        .await
-        .ok(201);
+    subscribe(&notifier, &reader, json!({"story": story})).await;
 
     // ... a reporter records through the command process ...
     let recorded = command.record(&story, development("hack_reported")).await;
@@ -79,25 +96,7 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
     assert_eq!(view.ok(200)["timeline"].as_array().unwrap().len(), 1);
 
     // ... and the notifier process alerts the reader.
-    let mut alerts = Vec::new();
-    for _ in 0..200 {
-        alerts = notifier
-            .call(
-                Method::GET,
-                &format!("/v1/subscribers/{}/alerts", reader.id),
-                Some(&reader.token),
-                None,
-            )
-            .await
-            .ok(200)
-            .as_array()
-            .unwrap()
-            .clone();
-        if !alerts.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let alerts = alerts_of(&notifier, &reader, 1).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["type"], "story.hack_reported");
 }
@@ -133,15 +132,7 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
     ];
     let notifier = spawn_app_with(on(Role::Notifier)).await;
     let reader = notifier.sign_up("Ada Reader").await;
-    notifier
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/subscriptions", reader.id),
-            Some(&reader.token),
-            Some(json!({"tag": "cyber"})),
-        )
-        .await
-        .ok(201);
+    subscribe(&notifier, &reader, json!({"tag": "cyber"})).await;
     let mut stories = Vec::new();
     let mut last = 0;
     for _ in 0..5 {
@@ -171,25 +162,7 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
         assert_eq!(front.ok(200)["stories"].as_array().unwrap().len(), 5);
     }
     // The notifier alerted the reader to each development.
-    let mut alerts = 0;
-    for _ in 0..200 {
-        alerts = notifier
-            .call(
-                Method::GET,
-                &format!("/v1/subscribers/{}/alerts", reader.id),
-                Some(&reader.token),
-                None,
-            )
-            .await
-            .ok(200)
-            .as_array()
-            .unwrap()
-            .len();
-        if alerts == 10 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let alerts = alerts_of(&notifier, &reader, 10).await.len();
     assert_eq!(alerts, 10);
     // Each copy and the notifier followed the stream through their own durable consumers, and
     // acknowledged every event once applied.

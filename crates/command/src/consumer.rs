@@ -138,3 +138,66 @@ async fn all(batch: Result<pull::Batch, pull::BatchError>) -> Result<Vec<Message
     }
     Ok(messages)
 }
+
+/// How a part following the feed (the projector, the notifier's matcher) paces its loop between
+/// steps: after a short step it waits for new events (the log's wake-up, or a poll; a JetStream
+/// consumer waits inside its step already), and after a failed step — the log or the stream away
+/// (a database restart, NATS failing over) — it waits a pause growing from 100 ms to 5 s, then
+/// reads the batch again: nothing of it was committed.
+#[derive(Debug)]
+pub struct Pacing {
+    wake: tokio::sync::watch::Receiver<Position>,
+    streaming: bool,
+    poll: Duration,
+    pause: Duration,
+}
+
+impl Pacing {
+    const FIRST_PAUSE: Duration = Duration::from_millis(100);
+    const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+    pub fn new(log: &EventLog, streaming: bool, poll: Duration) -> Self {
+        Self {
+            wake: log.subscribe(),
+            streaming,
+            poll,
+            pause: Self::FIRST_PAUSE,
+        }
+    }
+
+    /// Call before each step: wake-ups from then on count.
+    pub fn arm(&mut self) {
+        self.wake.borrow_and_update();
+    }
+
+    /// Waits as the outcome of a step (`read` events, at most `batch`) asks; `false` if
+    /// `shutdown` came first. `part` names the loop in the log.
+    pub async fn after<E: std::fmt::Display, S: std::future::Future<Output = ()>>(
+        &mut self,
+        part: &str,
+        step: Result<usize, E>,
+        batch: usize,
+        shutdown: std::pin::Pin<&mut S>,
+    ) -> bool {
+        let wait = match step {
+            Ok(read) => {
+                self.pause = Self::FIRST_PAUSE;
+                if read == batch || self.streaming {
+                    return true;
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?self.pause, "{part} failed; retrying");
+                let pause = self.pause;
+                self.pause = (pause * 2).min(Self::LONGEST_PAUSE);
+                Some(pause)
+            }
+        };
+        tokio::select! {
+            _ = shutdown => false,
+            _ = self.wake.changed(), if wait.is_none() => true,
+            _ = tokio::time::sleep(wait.unwrap_or(self.poll)) => true,
+        }
+    }
+}

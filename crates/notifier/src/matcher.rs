@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
-use newsroom_command::consumer::JetStreamFeed;
+use newsroom_command::consumer::{JetStreamFeed, Pacing};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
@@ -34,9 +34,6 @@ pub const BODY_LIMIT: usize = 4_000;
 const CHECKPOINT: &str = "matcher";
 /// How long a wait for new events lasts before the loop looks around again.
 const POLL: Duration = Duration::from_millis(500);
-/// The first and the longest pause before a failed batch is tried again.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,39 +336,19 @@ impl Matcher {
         mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NotifyError> {
-        let mut wake = self.source.subscribe();
+        let mut pacing = Pacing::new(&self.source, self.stream.is_some(), POLL);
         tokio::pin!(shutdown);
-        let mut pause = RETRY_FIRST;
         loop {
-            wake.borrow_and_update();
-            let read = tokio::select! {
+            pacing.arm();
+            let step = tokio::select! {
                 _ = &mut shutdown => break,
-                read = self.step() => read,
+                step = self.step() => step,
             };
-            // The log or the stream being away (a database restart, NATS failing over) is
-            // waited out: nothing was committed, the batch is read again.
-            let read = match read {
-                Ok(read) => {
-                    pause = RETRY_FIRST;
-                    read
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?pause, "matching failed; retrying");
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = tokio::time::sleep(pause) => {},
-                    }
-                    pause = (pause * 2).min(RETRY_MAX);
-                    continue;
-                }
-            };
-            // A JetStream consumer waits for messages itself.
-            if read < BATCH && self.stream.is_none() {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = wake.changed() => {},
-                    _ = tokio::time::sleep(POLL) => {},
-                }
+            if !pacing
+                .after("matching", step, BATCH, shutdown.as_mut())
+                .await
+            {
+                break;
             }
         }
         // Hand back what was taken and not matched, for redelivery.

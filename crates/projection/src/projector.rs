@@ -12,7 +12,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use newsroom_command::consumer::JetStreamFeed;
+use newsroom_command::consumer::{JetStreamFeed, Pacing};
 use newsroom_command::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -29,9 +29,6 @@ pub const BATCH: usize = 1_000;
 
 /// How long the projector sleeps when no commit signal reaches it (another process writes).
 const POLL: Duration = Duration::from_millis(500);
-/// The first and the longest pause before a failed batch is tried again.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -152,39 +149,19 @@ impl Projector {
         mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ProjectionError> {
-        let mut wake = self.source.subscribe();
+        let mut pacing = Pacing::new(&self.source, self.stream.is_some(), POLL);
         tokio::pin!(shutdown);
-        let mut pause = RETRY_FIRST;
         loop {
-            wake.borrow_and_update();
-            let read = tokio::select! {
+            pacing.arm();
+            let step = tokio::select! {
                 _ = &mut shutdown => break,
-                read = self.step() => read,
+                step = self.step() => step,
             };
-            // The log or the stream being away (a database restart, NATS failing over) is
-            // waited out: nothing was committed, the batch is read again.
-            let read = match read {
-                Ok(read) => {
-                    pause = RETRY_FIRST;
-                    read
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?pause, "projecting failed; retrying");
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = tokio::time::sleep(pause) => {},
-                    }
-                    pause = (pause * 2).min(RETRY_MAX);
-                    continue;
-                }
-            };
-            // A JetStream consumer waits for messages itself.
-            if read < BATCH && self.stream.is_none() {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = wake.changed() => {},
-                    _ = tokio::time::sleep(POLL) => {},
-                }
+            if !pacing
+                .after("projecting", step, BATCH, shutdown.as_mut())
+                .await
+            {
+                break;
             }
         }
         // Hand back what was taken and not applied, for this or another copy to apply.
