@@ -1239,3 +1239,36 @@ async fn an_alert_queued_again_after_the_queue_lost_its_last_commits_keeps_its_w
     assert_eq!(both[0].id, both[1].id, "with the same webhook-id");
     assert_eq!(ids(&both).len(), 1);
 }
+
+#[tokio::test]
+async fn a_notifier_stopped_gracefully_finishes_its_sends_and_hands_back_the_rest_at_once() {
+    // Leases far longer than the test: what is sent after the restart was handed back, not
+    // left to run out.
+    let long_leases = |s: &mut newsroom::NewsroomSettings| {
+        s.notifier.retry.lease = Duration::from_secs(600);
+    };
+    let app = spawn_app_with(long_leases).await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::slow(Duration::from_millis(400)).await;
+    webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
+    for _ in 0..5 {
+        app.record(&story, development("update")).await.ok(201);
+    }
+    // One delivery per (endpoint, story) is sent at a time: the first is in flight, the others
+    // wait behind it.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let dir = app.stop().await;
+    let before = receiver.received();
+    assert!(
+        (1..5).contains(&before.len()),
+        "the send in flight was finished, the rest held back: {}",
+        before.len()
+    );
+
+    let _again = spawn_app_in(dir, long_leases).await;
+    let all = receiver.wait_for_accepted(5, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received();
+    assert_eq!(ids(&all).len(), 5, "five alerts");
+    assert_eq!(received.len(), 5, "none sent twice: {received:?}");
+}

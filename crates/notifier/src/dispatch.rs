@@ -381,7 +381,7 @@ impl Dispatcher {
                 claiming = Some(Box::pin(async move { courier.claim(open).await }));
             }
             tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => break,
                 batch = self.handoff.recv(), if handoff_open => match batch {
                     Some(jobs) => {
                         for job in jobs {
@@ -431,6 +431,44 @@ impl Dispatcher {
                 _ = tokio::time::sleep_until(record_not_before), if !notes.is_empty() && recording.is_none() => {}
             }
         }
+        // Stopping: finish the sends in flight (each is bounded by the policy's timeout), give
+        // back the leases of everything taken and not sent — so that the next dispatcher sends
+        // it at once instead of after the lease — and record it all.
+        while let Some((job, outcome)) = sending.next().await {
+            chains.sent(job, outcome, &mut ready, &mut notes);
+        }
+        self.handoff.close();
+        while let Ok(jobs) = self.handoff.try_recv() {
+            notes.extend(jobs.into_iter().map(|job| Note::GiveBack(job.seq)));
+        }
+        if let Some(pending) = claiming.take() {
+            if let Ok(jobs) = pending.await {
+                notes.extend(jobs.into_iter().map(|job| Note::GiveBack(job.seq)));
+            }
+        }
+        notes.extend(ready.drain(..).map(|job| Note::GiveBack(job.seq)));
+        notes.extend(
+            chains
+                .blocked
+                .drain()
+                .flat_map(|(_, queue)| queue)
+                .map(|job| Note::GiveBack(job.seq)),
+        );
+        if let Some(pending) = recording.take() {
+            if let Err(e) = pending.await {
+                tracing::error!(error = %e, "recording deliveries failed");
+            }
+        }
+        let given_back = notes
+            .iter()
+            .filter(|n| matches!(n, Note::GiveBack(_)))
+            .count();
+        match self.courier.record(notes).await {
+            // Their leases run out instead.
+            Err(e) => tracing::error!(error = %e, "recording deliveries on the way out failed"),
+            Ok(_) => tracing::info!(given_back, "dispatcher stopped"),
+        }
+        Ok(())
     }
 }
 

@@ -161,16 +161,21 @@ impl Notifier {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NotifyError> {
         let stop = CancellationToken::new();
-        let (a, b, c) = (stop.clone(), stop.clone(), stop.clone());
+        let (a, c) = (stop.clone(), stop.clone());
         let signal = stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             signal.cancel();
         });
         let every = self.digest_every;
+        // The dispatcher stops after the matcher, so that it gives back the leases of whatever
+        // the matcher's last batch handed over.
+        let matched = CancellationToken::new();
+        let b = matched.clone();
         let result = tokio::try_join!(
             async {
                 let r = self.matcher.run_until_stopped(a.cancelled()).await;
+                matched.cancel();
                 stop.cancel();
                 r
             },
