@@ -434,11 +434,16 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     // A steady stream of filings; a projector copy and the notifier are killed mid-stream and
     // started again over their own files while it goes on.
     let mut expected: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut in_order: HashMap<String, Vec<String>> = HashMap::new();
     let mut last = 0;
     for i in 0..120 {
         let story = &stories[i % stories.len()];
         let (id, position) = record(&command, &d.reporter, story).await;
-        expected.entry(story.clone()).or_default().insert(id);
+        expected
+            .entry(story.clone())
+            .or_default()
+            .insert(id.clone());
+        in_order.entry(story.clone()).or_default().push(id);
         last = position;
         match i {
             40 => {
@@ -457,6 +462,21 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     let all: BTreeSet<String> = expected.values().flatten().cloned().collect();
     assert_eq!(all.len(), 120);
     assert_each_alerted_once(&receiver, &all).await;
+    // Per story, the alerts first arrived in the order the developments were recorded.
+    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
+    for r in receiver.accepted() {
+        let alert = r.json();
+        let story = alert["data"]["story"]["id"].as_str().unwrap().to_owned();
+        let development = alert["data"]["development"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let seen = arrived.entry(story).or_default();
+        if !seen.contains(&development) {
+            seen.push(development);
+        }
+    }
+    assert_eq!(arrived, in_order);
 
     // SIGTERM: each process stops taking work, hands back what it held and exits cleanly.
     for p in [&mut projector_b, &mut notifier, &mut command] {
