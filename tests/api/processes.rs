@@ -385,6 +385,18 @@ async fn a_command_process_killed_after_committing_and_before_publishing_loses_n
     let published = health.ok(200)["checks"]["relay_position"].as_i64().unwrap();
     assert_eq!(health.body["head_position"], last, "{health:?}");
     assert!(published < last, "{health:?}");
+    // The projector, cut off from the stream, says so and keeps serving what it has.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let health = projector.call(Method::GET, "/healthz", None, None).await;
+        let body = health.ok(200);
+        if body["status"] == "degraded" {
+            assert_ne!(body["checks"]["projector"], "ok", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The command process dies with those commits unpublished.
     command.kill();
 
@@ -396,6 +408,8 @@ async fn a_command_process_killed_after_committing_and_before_publishing_loses_n
         last,
     )
     .await;
+    let health = projector.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.ok(200)["checks"]["projector"], "ok", "{health:?}");
     assert_each_alerted_once(&receiver, &recorded).await;
 
     // The stream holds every event of the log once.

@@ -107,6 +107,7 @@ impl Application {
             store,
             metrics: crate::telemetry::metrics_handle(),
             relay: None,
+            followers: Vec::new(),
         };
         Ok(Self {
             listener,
@@ -134,6 +135,11 @@ impl Application {
     /// Lets `/healthz` report the relay to NATS.
     pub fn set_relay_status(&mut self, status: crate::relay::RelayStatus) {
         self.state.relay = Some(status);
+    }
+
+    /// Lets `/healthz` report a part of this process that follows the feed.
+    pub fn add_follower(&mut self, name: &'static str, status: crate::consumer::FollowerStatus) {
+        self.state.followers.push((name, status));
     }
 
     /// Serves no command routes (a projector or notifier process in scale-out mode); the log is

@@ -22,6 +22,7 @@ use crate::store::{FeedEvent, Position};
 /// A durable consumer of `NEWSROOM_EVENTS` for one consuming process.
 #[derive(Debug)]
 pub struct JetStreamFeed {
+    client: async_nats::Client,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     log: EventLog,
     /// Messages handed out and not yet acknowledged, oldest first.
@@ -37,7 +38,7 @@ impl JetStreamFeed {
         durable: &str,
         log: EventLog,
     ) -> Result<Self, RelayError> {
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let stream = js
             .get_or_create_stream(settings.config())
             .await
@@ -59,6 +60,7 @@ impl JetStreamFeed {
             .await
             .map_err(nats)?;
         Ok(Self {
+            client,
             consumer,
             log,
             unacked: Vec::new(),
@@ -73,6 +75,11 @@ impl JetStreamFeed {
         limit: usize,
         wait: Duration,
     ) -> Result<Vec<FeedEvent>, RelayError> {
+        // A pull while the connection is down waits out its expiry and brings nothing, which
+        // would pass for a quiet stream: say it instead, so the caller backs off and reports it.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(nats("not connected to NATS"));
+        }
         let limit = limit.max(1);
         // Take what is there without waiting; if nothing is, wait for one message only (a pull
         // for a whole batch would wait until it is full or expires), then take what followed it.
@@ -146,6 +153,7 @@ async fn all(batch: Result<pull::Batch, pull::BatchError>) -> Result<Vec<Message
 /// reads the batch again: nothing of it was committed.
 #[derive(Debug)]
 pub struct Pacing {
+    status: FollowerStatus,
     wake: tokio::sync::watch::Receiver<Position>,
     streaming: bool,
     poll: Duration,
@@ -156,8 +164,10 @@ impl Pacing {
     const FIRST_PAUSE: Duration = Duration::from_millis(100);
     const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
-    pub fn new(log: &EventLog, streaming: bool, poll: Duration) -> Self {
+    /// `status` is told the outcome of every step, for `/healthz`.
+    pub fn new(log: &EventLog, streaming: bool, poll: Duration, status: FollowerStatus) -> Self {
         Self {
+            status,
             wake: log.subscribe(),
             streaming,
             poll,
@@ -181,6 +191,7 @@ impl Pacing {
     ) -> bool {
         let wait = match step {
             Ok(read) => {
+                self.status.set(None);
                 self.pause = Self::FIRST_PAUSE;
                 if read == batch || self.streaming {
                     return true;
@@ -189,6 +200,7 @@ impl Pacing {
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?self.pause, "{part} failed; retrying");
+                self.status.set(Some(e.to_string()));
                 let pause = self.pause;
                 self.pause = (pause * 2).min(Self::LONGEST_PAUSE);
                 Some(pause)
@@ -199,5 +211,20 @@ impl Pacing {
             _ = self.wake.changed(), if wait.is_none() => true,
             _ = tokio::time::sleep(wait.unwrap_or(self.poll)) => true,
         }
+    }
+}
+
+/// Whether a part following the feed is getting on, shared with `/healthz`: the error of its
+/// last step, if that failed.
+#[derive(Debug, Clone, Default)]
+pub struct FollowerStatus(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl FollowerStatus {
+    pub fn error(&self) -> Option<String> {
+        self.0.lock().expect("follower status lock").clone()
+    }
+
+    fn set(&self, error: Option<String>) {
+        *self.0.lock().expect("follower status lock") = error;
     }
 }

@@ -124,6 +124,7 @@ impl Newsroom {
             if let (Role::Projector, Some(r)) = (role, &settings.relay) {
                 p = p.with_stream(follow_stream(r, &settings.views_path, "projector", &log).await?);
             }
+            app.add_follower("projector", p.status());
             routes = routes.merge(api::router(ReadState {
                 views: store.clone(),
                 log: log.clone(),
@@ -147,6 +148,7 @@ impl Newsroom {
             if let (Role::Notifier, Some(r)) = (role, &settings.relay) {
                 n = n.with_stream(follow_stream(r, &path, "notifier", &log).await?);
             }
+            app.add_follower("notifier", n.status());
             routes = routes.merge(n.router());
             notifier = Some(n);
         }

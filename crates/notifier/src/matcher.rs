@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
-use newsroom_command::consumer::{JetStreamFeed, Pacing};
+use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
@@ -134,6 +134,8 @@ pub struct Matcher {
     after: Option<i64>,
     /// In scale-out mode, the events come through JetStream (the log still fills gaps).
     stream: Option<JetStreamFeed>,
+    /// How its last step went, for `/healthz`.
+    status: FollowerStatus,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -177,11 +179,17 @@ impl Matcher {
             views: LruCache::new(NonZeroUsize::new(CACHED_STORIES).expect("non-zero")),
             after: None,
             stream: None,
+            status: FollowerStatus::default(),
         }
     }
 
     /// Takes events from a durable JetStream consumer instead of reading the log; each batch is
     /// acknowledged once the transaction that matched it has committed.
+    /// How its last step went: shared with `/healthz`.
+    pub fn status(&self) -> FollowerStatus {
+        self.status.clone()
+    }
+
     pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
         self.stream = Some(stream);
         self
@@ -336,7 +344,12 @@ impl Matcher {
         mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NotifyError> {
-        let mut pacing = Pacing::new(&self.source, self.stream.is_some(), POLL);
+        let mut pacing = Pacing::new(
+            &self.source,
+            self.stream.is_some(),
+            POLL,
+            self.status.clone(),
+        );
         tokio::pin!(shutdown);
         loop {
             pacing.arm();

@@ -146,6 +146,11 @@ impl Notifier {
         self
     }
 
+    /// How the matcher's last step went: shared with `/healthz`.
+    pub fn status(&self) -> newsroom_command::consumer::FollowerStatus {
+        self.matcher.status()
+    }
+
     pub fn store(&self) -> &NotifierStore {
         &self.store
     }

@@ -12,7 +12,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use newsroom_command::consumer::{JetStreamFeed, Pacing};
+use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_command::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -53,6 +53,8 @@ pub struct Projector {
     /// (a rebuild) changed the views and the cache is dropped.
     last_written: Option<i64>,
     position: watch::Sender<i64>,
+    /// How its last step went, for `/healthz`.
+    status: FollowerStatus,
 }
 
 impl std::fmt::Debug for Projector {
@@ -81,11 +83,17 @@ impl Projector {
             ))),
             last_written: None,
             position: watch::channel(0).0,
+            status: FollowerStatus::default(),
         }
     }
 
     /// Takes events from a durable JetStream consumer instead of reading the log; each batch is
     /// acknowledged after its transaction commits.
+    /// How its last step went: shared with `/healthz`.
+    pub fn status(&self) -> FollowerStatus {
+        self.status.clone()
+    }
+
     pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
         self.stream = Some(stream);
         self
@@ -149,7 +157,12 @@ impl Projector {
         mut self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ProjectionError> {
-        let mut pacing = Pacing::new(&self.source, self.stream.is_some(), POLL);
+        let mut pacing = Pacing::new(
+            &self.source,
+            self.stream.is_some(),
+            POLL,
+            self.status.clone(),
+        );
         tokio::pin!(shutdown);
         loop {
             pacing.arm();

@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The relay to NATS JetStream, when this process runs one.
     pub relay: Option<crate::relay::RelayStatus>,
+    /// The parts of this process that follow the feed (projector, matcher), by name.
+    pub followers: Vec<(&'static str, crate::consumer::FollowerStatus)>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -472,6 +474,13 @@ async fn healthz(State(state): State<AppState>) -> Response {
         degraded = nats != "ok";
         checks["nats"] = serde_json::json!(nats);
         checks["relay_position"] = serde_json::json!(relay.published());
+    }
+    // A part that cannot follow the feed (the log or the stream away) retries; the process
+    // still serves what it has, so it is degraded, and says which part and why.
+    for (name, follower) in &state.followers {
+        let error = follower.error();
+        degraded |= error.is_some();
+        checks[*name] = serde_json::json!(error.unwrap_or_else(|| "ok".to_owned()));
     }
     let word = if status != StatusCode::OK {
         "unhealthy"
