@@ -67,7 +67,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying later may succeed (the database is busy or the writer is restarting).
+    /// Whether retrying later may succeed: the database is busy, unreachable (PostgreSQL down,
+    /// restarting, the connection cut) or the writer is restarting. The HTTP edge answers 503.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Database(e)
@@ -78,10 +79,7 @@ impl StoreError {
                 )
             }
             StoreError::Pool(_) | StoreError::WriterGone | StoreError::Unavailable(_) => true,
-            StoreError::Postgres(e) => matches!(
-                e,
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            ),
+            StoreError::Postgres(e) => crate::pg::is_unreachable(e),
             _ => false,
         }
     }
