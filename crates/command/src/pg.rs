@@ -384,9 +384,63 @@ async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, Sto
     }
     if let Err(e) = tx.commit().await {
         tracing::error!(error = %e, "event store commit failed");
-        return failed(&e);
+        if !is_unreachable(&e) {
+            // The server answered: the transaction was rolled back.
+            return failed(&e);
+        }
+        // The connection went away during the commit, which may have been recorded or not.
+        return match recorded(db, batch, &results).await {
+            Ok(Some(true)) => results,
+            Ok(_) => failed(&e),
+            Err(check) => {
+                tracing::warn!(error = %check, "cannot tell whether the commit was recorded");
+                results
+                    .into_iter()
+                    .map(|r| r.and_then(|_| Err(StoreError::InDoubt(e.to_string()))))
+                    .collect()
+            }
+        };
     }
     results
+}
+
+/// After a commit whose answer was lost: whether the batch was recorded (`None` if it wrote
+/// nothing, so there is nothing to be in doubt about). One transaction holds all the batch's
+/// appends, so one written event tells for all. The check first takes the append lock, which the
+/// transaction in doubt holds until its backend has committed or rolled it back.
+async fn recorded(
+    db: &Db,
+    batch: &[Append],
+    results: &[Result<Vec<Position>, StoreError>],
+) -> Result<Option<bool>, StoreError> {
+    let Some((event, position)) = batch.iter().zip(results).find_map(|(append, result)| {
+        let positions = result.as_ref().ok()?;
+        Some((append.events.first()?, *positions.first()?))
+    }) else {
+        return Ok(None);
+    };
+    let mut conn = db.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    // The chain hash in the metadata tells this event from any other written at that position
+    // since.
+    let found: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE position = $1 AND aggregate_type = $2
+            AND aggregate_id = $3 AND sequence = $4 AND metadata = $5)",
+    )
+    .bind(position)
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence as i64)
+    .bind(&event.metadata)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.rollback().await?;
+    tracing::info!(recorded = found, "resolved a commit whose answer was lost");
+    Ok(Some(found))
 }
 
 async fn write_append(

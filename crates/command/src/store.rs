@@ -59,6 +59,10 @@ pub enum StoreError {
     PgMigration(#[from] sqlx::migrate::MigrateError),
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
+    /// The database went away while the append was being committed, and could not be asked
+    /// afterwards whether the commit was recorded: it may have been, or not.
+    #[error("the event store went away while committing; the append may have been recorded: {0}")]
+    InDoubt(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -78,7 +82,10 @@ impl StoreError {
                     Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                 )
             }
-            StoreError::Pool(_) | StoreError::WriterGone | StoreError::Unavailable(_) => true,
+            StoreError::Pool(_)
+            | StoreError::WriterGone
+            | StoreError::Unavailable(_)
+            | StoreError::InDoubt(_) => true,
             StoreError::Postgres(e) => crate::pg::is_unreachable(e),
             _ => false,
         }
