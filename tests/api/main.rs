@@ -8,6 +8,7 @@ mod concurrency;
 mod desk;
 mod developments;
 mod editing;
+mod faults;
 mod feed;
 mod follow;
 mod hostile;

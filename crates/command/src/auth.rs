@@ -12,6 +12,7 @@ use rand::RngCore;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use sqlx::Connection;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -99,7 +100,7 @@ impl Tokens {
                 let row = issued.clone();
                 s.with_conn(move |conn| insert(conn, &row)).await?;
             }
-            EventLog::Postgres(s) => pg_insert(s.pool(), &issued).await?,
+            EventLog::Postgres(s) => pg_insert(&mut *s.acquire().await?, &issued).await?,
         }
         Ok(issued)
     }
@@ -125,7 +126,8 @@ impl Tokens {
                 .await
             }
             EventLog::Postgres(s) => {
-                let mut tx = s.pool().begin().await?;
+                let mut conn = s.acquire().await?;
+                let mut tx = conn.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(BOOTSTRAP_LOCK)
                     .execute(&mut *tx)
@@ -167,7 +169,7 @@ impl Tokens {
                 "SELECT id, name, role, hash FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
             )
             .bind(&wanted[..])
-            .fetch_optional(s.pool())
+            .fetch_optional(&mut *s.acquire().await?)
             .await?,
         };
         Ok(row.and_then(|(token_id, name, role, hash)| {
@@ -198,7 +200,7 @@ impl Tokens {
             )
             .bind(id)
             .bind(now_text())
-            .execute(s.pool())
+            .execute(&mut *s.acquire().await?)
             .await?
             .rows_affected()
                 == 1),

@@ -7,12 +7,21 @@
 //! maximum, and releases the lock only by committing. Transactions therefore commit in position
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
 //! appends into one transaction, a savepoint per append, as the SQLite store does.
+//!
+//! The database may go away (a restart, a failover) while newsroom runs. Nothing here holds on
+//! to a connection: the pool reconnects, the writer task answers a failed batch and serves the
+//! next one, and while the database is unreachable every query fails at once with an error the
+//! HTTP edge answers 503 (`StoreError::is_unavailable`) — one caller at a time probes for the
+//! database (waiting at most `ACQUIRE_TIMEOUT`), the others do not queue behind a connect that
+//! cannot succeed.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
 use serde_json::Value;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Acquire, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -24,6 +33,74 @@ pub(crate) const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a query waits for a connection, connecting included. Well inside the request
+/// timeout, so that a command during an outage is answered 503, not timed out.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// While the database is unreachable, how long callers fail at once before one of them tries
+/// again.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Whether an error means the database cannot be reached (down, restarting, the connection cut,
+/// no connection to be had), as opposed to an error of the statement: retrying later may succeed.
+pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-57P03: the server shutting down, crashed or
+            // starting up; 53300: too many connections.
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
+        _ => false,
+    }
+}
+
+/// The pool, and whether the database answered last time: when it did not, callers fail fast
+/// until the next probe is due, and only one caller probes.
+#[derive(Clone)]
+struct Db {
+    pool: PgPool,
+    /// `None` while the database answers; otherwise when the next caller may try it.
+    next_probe: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Db {
+    async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        {
+            let mut next = self.next_probe.lock().expect("probe lock poisoned");
+            if let Some(at) = *next {
+                let now = Instant::now();
+                if now < at {
+                    return Err(StoreError::Unavailable(
+                        "the database is unreachable".to_owned(),
+                    ));
+                }
+                // This caller probes; the others keep failing fast until it knows.
+                *next = Some(now + ACQUIRE_TIMEOUT + PROBE_EVERY);
+            }
+        }
+        let result = self.pool.acquire().await;
+        let mut next = self.next_probe.lock().expect("probe lock poisoned");
+        match result {
+            Ok(conn) => {
+                if next.take().is_some() {
+                    tracing::info!("the database answers again");
+                }
+                Ok(conn)
+            }
+            Err(e) => {
+                if is_unreachable(&e) {
+                    if next.is_none() {
+                        tracing::warn!(error = %e, "the database is unreachable");
+                    }
+                    *next = Some(Instant::now() + PROBE_EVERY);
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
+
 struct Append {
     events: Vec<SerializedEvent>,
     snapshot: Option<SnapshotUpdate>,
@@ -33,7 +110,7 @@ struct Append {
 /// The PostgreSQL event store. Cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    db: Db,
     writer: mpsc::Sender<Append>,
     head: watch::Receiver<Position>,
 }
@@ -68,7 +145,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -77,16 +154,25 @@ impl PgStore {
             .await?;
         let (head_tx, head_rx) = watch::channel(head);
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_writer(pool.clone(), rx, head_tx));
-        Ok(Self {
+        let db = Db {
             pool,
+            next_probe: Arc::default(),
+        };
+        tokio::spawn(run_writer(db.clone(), rx, head_tx));
+        Ok(Self {
+            db,
             writer: tx,
             head: head_rx,
         })
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.db.pool
+    }
+
+    /// A connection from the pool; fails at once while the database is known to be unreachable.
+    pub async fn acquire(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.db.acquire().await
     }
 
     pub async fn append(
@@ -122,7 +208,7 @@ impl PgStore {
     pub async fn current_head(&self) -> Result<Position, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.acquire().await?)
                 .await?,
         )
     }
@@ -137,7 +223,7 @@ impl PgStore {
         ))
         .bind(after)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.acquire().await?)
         .await?;
         Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)
     }
@@ -160,7 +246,7 @@ impl PgStore {
         .bind(aggregate_type)
         .bind(aggregate_id)
         .bind(after_sequence as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.acquire().await?)
         .await?;
         Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)
     }
@@ -176,7 +262,7 @@ impl PgStore {
         .bind(newsroom_domain::AGGREGATE_TYPE)
         .bind(story_id)
         .bind(sequence as i64)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.acquire().await?)
         .await?)
     }
 
@@ -184,7 +270,7 @@ impl PgStore {
         Ok(
             sqlx::query_scalar("SELECT story_id FROM story_slugs WHERE slug = $1")
                 .bind(slug)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.acquire().await?)
                 .await?,
         )
     }
@@ -200,7 +286,7 @@ impl PgStore {
         )
         .bind(aggregate_type)
         .bind(aggregate_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.acquire().await?)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let payload: String = row.try_get(2)?;
@@ -213,12 +299,14 @@ impl PgStore {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.acquire().await?)
+            .await?;
         Ok(())
     }
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Append>, head: watch::Sender<Position>) {
+async fn run_writer(db: Db, mut rx: mpsc::Receiver<Append>, head: watch::Sender<Position>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -228,7 +316,7 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Append>, head: watch::S
                 Err(_) => break,
             }
         }
-        let results = write_batch(&pool, &batch).await;
+        let results = write_batch(&db, &batch).await;
         if let Some(last) = results
             .iter()
             .filter_map(|r| r.as_ref().ok().and_then(|p| p.last().copied()))
@@ -244,14 +332,18 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Append>, head: watch::S
 }
 
 /// Writes a batch in one transaction holding the append lock; each append is a savepoint.
-async fn write_batch(pool: &PgPool, batch: &[Append]) -> Vec<Result<Vec<Position>, StoreError>> {
-    let failed = |e: &sqlx::Error| -> Vec<Result<Vec<Position>, StoreError>> {
+async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, StoreError>> {
+    let failed = |e: &dyn std::fmt::Display| -> Vec<Result<Vec<Position>, StoreError>> {
         batch
             .iter()
             .map(|_| Err(StoreError::Unavailable(e.to_string())))
             .collect()
     };
-    let mut tx = match pool.begin().await {
+    let mut conn = match db.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return failed(&e),
+    };
+    let mut tx = match conn.begin().await {
         Ok(tx) => tx,
         Err(e) => return failed(&e),
     };
@@ -292,9 +384,63 @@ async fn write_batch(pool: &PgPool, batch: &[Append]) -> Vec<Result<Vec<Position
     }
     if let Err(e) = tx.commit().await {
         tracing::error!(error = %e, "event store commit failed");
-        return failed(&e);
+        if !is_unreachable(&e) {
+            // The server answered: the transaction was rolled back.
+            return failed(&e);
+        }
+        // The connection went away during the commit, which may have been recorded or not.
+        return match recorded(db, batch, &results).await {
+            Ok(Some(true)) => results,
+            Ok(_) => failed(&e),
+            Err(check) => {
+                tracing::warn!(error = %check, "cannot tell whether the commit was recorded");
+                results
+                    .into_iter()
+                    .map(|r| r.and_then(|_| Err(StoreError::InDoubt(e.to_string()))))
+                    .collect()
+            }
+        };
     }
     results
+}
+
+/// After a commit whose answer was lost: whether the batch was recorded (`None` if it wrote
+/// nothing, so there is nothing to be in doubt about). One transaction holds all the batch's
+/// appends, so one written event tells for all. The check first takes the append lock, which the
+/// transaction in doubt holds until its backend has committed or rolled it back.
+async fn recorded(
+    db: &Db,
+    batch: &[Append],
+    results: &[Result<Vec<Position>, StoreError>],
+) -> Result<Option<bool>, StoreError> {
+    let Some((event, position)) = batch.iter().zip(results).find_map(|(append, result)| {
+        let positions = result.as_ref().ok()?;
+        Some((append.events.first()?, *positions.first()?))
+    }) else {
+        return Ok(None);
+    };
+    let mut conn = db.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    // The chain hash in the metadata tells this event from any other written at that position
+    // since.
+    let found: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE position = $1 AND aggregate_type = $2
+            AND aggregate_id = $3 AND sequence = $4 AND metadata = $5)",
+    )
+    .bind(position)
+    .bind(&event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(event.sequence as i64)
+    .bind(&event.metadata)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.rollback().await?;
+    tracing::info!(recorded = found, "resolved a commit whose answer was lost");
+    Ok(Some(found))
 }
 
 async fn write_append(

@@ -124,17 +124,21 @@ impl CommandService {
     }
 
     async fn load(&self, id: StoryId) -> Result<Cached, CommandError> {
-        let context =
-            self.loader
-                .load_aggregate(&id.to_string())
-                .await
-                .map_err(|e| match e {
-                    AggregateError::DatabaseConnectionError(e)
-                    | AggregateError::UnexpectedError(e) => CommandError::Corrupt(e.to_string()),
-                    AggregateError::DeserializationError(e) => CommandError::Corrupt(e.to_string()),
-                    AggregateError::AggregateConflict => CommandError::Conflict,
-                    AggregateError::UserError(e) => CommandError::Refused(e),
-                })?;
+        let context = self
+            .loader
+            .load_aggregate(&id.to_string())
+            .await
+            .map_err(|e| match e {
+                // The log could not be read (PostgreSQL down, the connection cut): a 503,
+                // not a corrupt history.
+                AggregateError::DatabaseConnectionError(e) => {
+                    CommandError::Store(StoreError::Unavailable(e.to_string()))
+                }
+                AggregateError::UnexpectedError(e) => CommandError::Corrupt(e.to_string()),
+                AggregateError::DeserializationError(e) => CommandError::Corrupt(e.to_string()),
+                AggregateError::AggregateConflict => CommandError::Conflict,
+                AggregateError::UserError(e) => CommandError::Refused(e),
+            })?;
         debug_assert_eq!(context.current_sequence, context.aggregate.version());
         let last_hash = match context.current_sequence {
             0 => String::new(),

@@ -59,6 +59,10 @@ pub enum StoreError {
     PgMigration(#[from] sqlx::migrate::MigrateError),
     #[error("the event store is unavailable: {0}")]
     Unavailable(String),
+    /// The database went away while the append was being committed, and could not be asked
+    /// afterwards whether the commit was recorded: it may have been, or not.
+    #[error("the event store went away while committing; the append may have been recorded: {0}")]
+    InDoubt(String),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -67,7 +71,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying later may succeed (the database is busy or the writer is restarting).
+    /// Whether retrying later may succeed: the database is busy, unreachable (PostgreSQL down,
+    /// restarting, the connection cut) or the writer is restarting. The HTTP edge answers 503.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Database(e)
@@ -77,11 +82,11 @@ impl StoreError {
                     Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
                 )
             }
-            StoreError::Pool(_) | StoreError::WriterGone | StoreError::Unavailable(_) => true,
-            StoreError::Postgres(e) => matches!(
-                e,
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            ),
+            StoreError::Pool(_)
+            | StoreError::WriterGone
+            | StoreError::Unavailable(_)
+            | StoreError::InDoubt(_) => true,
+            StoreError::Postgres(e) => crate::pg::is_unreachable(e),
             _ => false,
         }
     }

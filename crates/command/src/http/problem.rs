@@ -181,7 +181,18 @@ impl From<StoryError> for Problem {
 
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() {
+        if let StoreError::InDoubt(_) = e {
+            // Not "nothing was recorded": the client must find out, or repeat the command.
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome-unknown",
+                "Outcome unknown",
+                "the event store went away while this command was being committed: it may have \
+                 been recorded or not. Read the story, or send the same command again (a \
+                 development sent again with the same id is answered with the original)",
+            )
+            .retry_after(1)
+        } else if e.is_unavailable() {
             Problem::unavailable("the event store is busy or unavailable; try again")
         } else {
             Problem::internal(e)
