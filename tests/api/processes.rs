@@ -350,7 +350,7 @@ async fn assert_each_alerted_once(receiver: &WebhookReceiver, expected: &BTreeSe
 }
 
 #[tokio::test]
-async fn a_command_process_killed_after_committing_and_before_publishing_loses_nothing() {
+async fn nats_restarted_under_load_and_a_command_process_killed_before_publishing_lose_nothing() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
@@ -367,15 +367,30 @@ async fn a_command_process_killed_after_committing_and_before_publishing_loses_n
 
     let story = open_story(&command, &d.reporter).await;
     follow(&notifier, &receiver, std::slice::from_ref(&story)).await;
+    // A steady write load, during which NATS is killed and started again.
     let mut recorded = BTreeSet::new();
-    for _ in 0..3 {
-        recorded.insert(record(&command, &d.reporter, &story).await.0);
+    let mut last = 0;
+    for i in 0..60 {
+        let (id, position) = record(&command, &d.reporter, &story).await;
+        recorded.insert(id);
+        last = position;
+        match i {
+            10 => nats.stop(),
+            30 => nats.restart(),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    wait_shown(
+        &projector,
+        &HashMap::from([(story.clone(), recorded.clone())]),
+        last,
+    )
+    .await;
     assert_each_alerted_once(&receiver, &recorded).await;
 
-    // NATS goes away: commands are still committed to the log, and cannot be published.
+    // NATS goes away again: commands are still committed to the log, and cannot be published.
     nats.stop();
-    let mut last = 0;
     for _ in 0..20 {
         let (id, position) = record(&command, &d.reporter, &story).await;
         recorded.insert(id);
