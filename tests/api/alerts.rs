@@ -818,80 +818,121 @@ async fn alerts_fan_out_to_many_subscribers_each_once() {
     assert!(per_id.values().all(|n| *n == 1));
 }
 
-#[tokio::test]
-async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_alert_once() {
-    use newsroom_command::{CommandService, ServiceOptions, SqliteOptions, SqliteStore, Tokens};
-    use newsroom_notifier::{Notifier, SystemClock};
+/// A notifier over a log of its own, without the rest of newsroom, for the tests that kill it
+/// and build it again over the same files. Commands go straight to a `CommandService`.
+struct BareNotifier {
+    _dir: tempfile::TempDir,
+    log: newsroom_command::SqliteStore,
+    tokens: newsroom_command::Tokens,
+    service: newsroom_command::CommandService,
+    settings: newsroom_notifier::NotifierSettings,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let log = SqliteStore::open(&dir.path().join("log.db"), SqliteOptions::default()).unwrap();
-    let tokens = Tokens::new(log.clone());
-    let service = CommandService::new(log.clone(), ServiceOptions::default());
-    let settings = test_notifier_settings(&dir);
-    let build = || async {
-        Notifier::build(
-            settings.clone(),
-            log.clone(),
-            tokens.clone(),
-            Arc::new(SystemClock),
-        )
-        .await
-        .unwrap()
-    };
-
-    // Subscribers sign up through the notifier's real API, served on its own port.
-    let first = build().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
-    let router = first.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
-    let receiver = WebhookReceiver::slow(Duration::from_millis(15)).await;
-    let story = newsroom_domain::StoryId::new();
-    for n in 0..10 {
-        let s: Value = client
-            .post(format!("{api}/v1/subscribers"))
-            .json(&json!({"name": format!("Desk {n}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let (id, token) = (s["id"].as_str().unwrap(), s["token"].as_str().unwrap());
-        for (path, body) in [
-            ("endpoints", json!({"kind": "webhook", "url": receiver.url})),
-            ("subscriptions", json!({"story": story.to_string()})),
-        ] {
-            let r = client
-                .post(format!("{api}/v1/subscribers/{id}/{path}"))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
+impl BareNotifier {
+    fn new() -> Self {
+        use newsroom_command::{CommandService, ServiceOptions, SqliteOptions, SqliteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteStore::open(&dir.path().join("log.db"), SqliteOptions::default()).unwrap();
+        Self {
+            tokens: newsroom_command::Tokens::new(log.clone()),
+            service: CommandService::new(log.clone(), ServiceOptions::default()),
+            settings: test_notifier_settings(&dir),
+            log,
+            _dir: dir,
         }
     }
 
-    let reporter = newsroom_command::Principal {
-        token_id: "t".into(),
-        name: "Rita".into(),
-        role: newsroom_domain::Role::Reporter,
-    };
-    let open: newsroom_command::http::OpenStoryRequest =
-        serde_json::from_value(json!({"slug": "fan-out", "headline": "Fan-out"})).unwrap();
-    service
-        .execute(story, &reporter, open.parse(story).unwrap())
+    async fn build(&self) -> newsroom_notifier::Notifier {
+        newsroom_notifier::Notifier::build(
+            self.settings.clone(),
+            self.log.clone(),
+            self.tokens.clone(),
+            Arc::new(newsroom_notifier::SystemClock),
+        )
         .await
-        .unwrap();
-    for _ in 0..10 {
+        .unwrap()
+    }
+
+    async fn open(&self, story: newsroom_domain::StoryId, slug: &str) {
+        let open: newsroom_command::http::OpenStoryRequest =
+            serde_json::from_value(json!({"slug": slug, "headline": "A story"})).unwrap();
+        let reporter = principal(newsroom_domain::Role::Reporter);
+        self.service
+            .execute(story, &reporter, open.parse(story).unwrap())
+            .await
+            .unwrap();
+    }
+
+    async fn record(&self, story: newsroom_domain::StoryId, filing: Value) {
         let filing: newsroom_command::http::RecordDevelopmentRequest =
-            serde_json::from_value(development("update")).unwrap();
-        service
+            serde_json::from_value(filing).unwrap();
+        let reporter = principal(newsroom_domain::Role::Reporter);
+        self.service
             .execute(story, &reporter, filing.parse().unwrap())
             .await
             .unwrap();
+    }
+}
+
+fn principal(role: newsroom_domain::Role) -> newsroom_command::Principal {
+    newsroom_command::Principal {
+        token_id: "t".into(),
+        name: "Rita".into(),
+        role,
+    }
+}
+
+/// Serves a notifier's subscriber API on a port of its own; returns its address.
+async fn serve_api(notifier: &newsroom_notifier::Notifier) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let router = notifier.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    api
+}
+
+/// Signs up through the API at `api` with a webhook to `receiver` and one subscription.
+async fn bare_subscriber(api: &str, name: &str, receiver: &WebhookReceiver, filter: Value) {
+    let client = reqwest::Client::new();
+    let s: Value = client
+        .post(format!("{api}/v1/subscribers"))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, token) = (s["id"].as_str().unwrap(), s["token"].as_str().unwrap());
+    for (path, body) in [
+        ("endpoints", json!({"kind": "webhook", "url": receiver.url})),
+        ("subscriptions", filter),
+    ] {
+        let r = client
+            .post(format!("{api}/v1/subscribers/{id}/{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+}
+
+#[tokio::test]
+async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_alert_once() {
+    let bare = BareNotifier::new();
+    let first = bare.build().await;
+    let api = serve_api(&first).await;
+    let receiver = WebhookReceiver::slow(Duration::from_millis(15)).await;
+    let story = newsroom_domain::StoryId::new();
+    for n in 0..10 {
+        let filter = json!({"story": story.to_string()});
+        bare_subscriber(&api, &format!("Desk {n}"), &receiver, filter).await;
+    }
+    bare.open(story, "fan-out").await;
+    for _ in 0..10 {
+        bare.record(story, development("update")).await;
     }
 
     // Kill the notifier once some of the 100 alerts are out.
@@ -905,7 +946,7 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
         "killed mid-fan-out ({before_restart} delivered)"
     );
 
-    let second = build().await;
+    let second = bare.build().await;
     let store = second.store().clone();
     let restarted = tokio::spawn(second.run_until_stopped(std::future::pending()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -941,81 +982,17 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
 
 #[tokio::test]
 async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_correction() {
-    use newsroom_command::{CommandService, ServiceOptions, SqliteOptions, SqliteStore, Tokens};
-    use newsroom_notifier::{Notifier, SystemClock};
-
-    let dir = tempfile::tempdir().unwrap();
-    let log = SqliteStore::open(&dir.path().join("log.db"), SqliteOptions::default()).unwrap();
-    let tokens = Tokens::new(log.clone());
-    let service = CommandService::new(log.clone(), ServiceOptions::default());
-    let settings = test_notifier_settings(&dir);
-    let build = || async {
-        Notifier::build(
-            settings.clone(),
-            log.clone(),
-            tokens.clone(),
-            Arc::new(SystemClock),
-        )
-        .await
-        .unwrap()
-    };
-
-    let first = build().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
-    let router = first.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
+    let bare = BareNotifier::new();
+    let first = bare.build().await;
+    let api = serve_api(&first).await;
     let receiver = WebhookReceiver::ok().await;
     let story = newsroom_domain::StoryId::new();
-    let s: Value = client
-        .post(format!("{api}/v1/subscribers"))
-        .json(&json!({"name": "Desk"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (id, token) = (s["id"].as_str().unwrap(), s["token"].as_str().unwrap());
-    for (path, body) in [
-        ("endpoints", json!({"kind": "webhook", "url": receiver.url})),
-        ("subscriptions", json!({"actor": "Fancy Bear"})),
-    ] {
-        let r = client
-            .post(format!("{api}/v1/subscribers/{id}/{path}"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-
-    let person = |role| newsroom_command::Principal {
-        token_id: "t".into(),
-        name: "Rita".into(),
-        role,
-    };
-    let (reporter, editor) = (
-        person(newsroom_domain::Role::Reporter),
-        person(newsroom_domain::Role::Editor),
-    );
-    let open: newsroom_command::http::OpenStoryRequest =
-        serde_json::from_value(json!({"slug": "restart", "headline": "Restart"})).unwrap();
-    service
-        .execute(story, &reporter, open.parse(story).unwrap())
-        .await
-        .unwrap();
+    bare_subscriber(&api, "Desk", &receiver, json!({"actor": "Fancy Bear"})).await;
+    bare.open(story, "restart").await;
     let original = development("attribution_claimed");
     let development_id = original["id"].as_str().unwrap().to_owned();
     for filing in [development("update"), original] {
-        let filing: newsroom_command::http::RecordDevelopmentRequest =
-            serde_json::from_value(filing).unwrap();
-        service
-            .execute(story, &reporter, filing.parse().unwrap())
-            .await
-            .unwrap();
+        bare.record(story, filing).await;
     }
     let running = tokio::spawn(first.run_until_stopped(std::future::pending()));
     receiver.wait_for_accepted(2, WAIT).await;
@@ -1023,7 +1000,7 @@ async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_co
     let _ = running.await;
 
     // A new process knows the story only from the log.
-    let second = build().await;
+    let second = bare.build().await;
     let restarted = tokio::spawn(second.run_until_stopped(std::future::pending()));
     let correction: newsroom_command::http::CorrectionRequest = serde_json::from_value(json!({
         "note": "The statement named a unit, not the group.",
@@ -1031,7 +1008,8 @@ async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_co
     }))
     .unwrap();
     let development = newsroom_domain::DevelopmentId::parse("id", &development_id).unwrap();
-    service
+    let editor = principal(newsroom_domain::Role::Editor);
+    bare.service
         .execute(story, &editor, correction.parse(development).unwrap())
         .await
         .unwrap();
