@@ -425,6 +425,20 @@ async fn a_durable_consumer_hands_out_the_feed_in_order_and_resumes_after_what_w
     };
     // The first half, committed.
     let mut consumer = open().await.unwrap();
+    let js = jetstream::new(client.clone());
+    let info = js
+        .get_stream(&settings.stream)
+        .await
+        .unwrap()
+        .consumer_info("projector-test")
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(
+        info.config.inactive_threshold,
+        newsroom_command::consumer::INACTIVE_FOR,
+        "the server keeps an abandoned consumer for a day only"
+    );
     let half = positions.len() / 2;
     let first = consumer
         .next_batch(0, half, Duration::from_secs(2))

@@ -19,6 +19,10 @@ use crate::log::EventLog;
 use crate::relay::{nats, RelayError, StreamSettings};
 use crate::store::{FeedEvent, Position};
 
+/// How long a durable consumer nobody pulls from is kept. A process away for longer starts over
+/// on a new consumer: it replays the stream and drops what its checkpoint already holds.
+pub const INACTIVE_FOR: Duration = Duration::from_secs(24 * 3600);
+
 /// A durable consumer of `NEWSROOM_EVENTS` for one consuming process.
 #[derive(Debug)]
 pub struct JetStreamFeed {
@@ -54,6 +58,9 @@ impl JetStreamFeed {
                     deliver_policy: DeliverPolicy::All,
                     filter_subject: format!("{}.>", settings.subject_prefix),
                     max_ack_pending: 20_000,
+                    // A copy gone for good (a container replaced, its state with it) leaves
+                    // no consumer behind for ever; one away for less resumes its own.
+                    inactive_threshold: INACTIVE_FOR,
                     ..Default::default()
                 },
             )
