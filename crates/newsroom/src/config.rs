@@ -264,6 +264,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_in_deploy_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/newsroom.toml");
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/newsroom"));
+        assert_eq!(config.delivery_lease_secs, 60);
+        assert_eq!(config.relay_settings(), None, "scale-out is commented out");
+    }
+
+    #[test]
     fn sqlite_urls_name_the_file_and_other_schemes_are_refused() {
         let mut config = Config {
             database_url: Some("sqlite:///tmp/x.db?mode=rwc".into()),
