@@ -1344,24 +1344,38 @@ async fn relay_all(
     head: i64,
 ) -> Res<(Duration, u64, u64)> {
     let relay = Relay::new(log.clone(), client.clone(), stream.settings.clone());
+    let status = relay.status();
     let mut positions = relay.positions();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let task = tokio::spawn(relay.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    let reached =
-        tokio::time::timeout(Duration::from_secs(600), positions.wait_for(|p| *p >= head)).await;
+    // Gives up after 60 s without progress, saying what the relay last reported.
+    let mut reached = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), positions.changed()).await {
+            Ok(Ok(())) if *positions.borrow_and_update() >= head => {
+                reached = true;
+                break;
+            }
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
     let took = started.elapsed();
     let _ = stop.send(());
     let published = task.await?;
-    match reached {
-        Ok(Ok(_)) => Ok((took, published.events, published.duplicates)),
-        _ => Err(format!(
-            "the relay did not reach position {head} (published {} events)",
-            published.events
+    if reached {
+        Ok((took, published.events, published.duplicates))
+    } else {
+        Err(format!(
+            "the relay did not reach position {head}: published {} events, position {}, last error {:?}",
+            published.events,
+            status.published(),
+            status.error()
         )
-        .into()),
+        .into())
     }
 }
 
