@@ -11,12 +11,16 @@
 //!
 //! 1. Embedded vs scale-out, same load, same run: `BENCH_STORIES` stories (default 64), one
 //!    subscriber with a webhook endpoint (an axum receiver in this process) following every
-//!    story, `BENCH_REPORTERS` (default 32) reporters each keeping one
-//!    `POST /v1/stories/{id}/developments` in flight for `BENCH_SECONDS` (default 10).
-//!    Commands/s (2xx answers), errors, POST latency; per alert, the time from the POST's answer
+//!    story. Two phases of `BENCH_SECONDS` (default 10) each: (a) `BENCH_RATE` (default 200)
+//!    `POST /v1/stories/{id}/developments` per second on a fixed schedule, so both modes carry
+//!    the same work and their latencies compare; (b) `BENCH_REPORTERS` (default 32) reporters
+//!    each keeping one POST in flight, so each mode runs as fast as it answers. Per phase:
+//!    commands/s (2xx answers), errors, POST latency; per alert, the time from the POST's answer
 //!    to the webhook's arrival (matched by the development id in the payload); projection lag:
 //!    a probe that, after each answered POST it sees, asks the read side for
-//!    `GET /v1/stories?limit=1&min_position=<its position>` and times the answer from the POST's.
+//!    `GET /v1/stories?limit=1&min_position=<its position>` and times the answer from the POST's;
+//!    the mean group-commit batch of the log (`/metrics`) and the CPU time each process used
+//!    (`/proc`).
 //! 2. Projector copies (scale-out): (a) read throughput, `BENCH_READERS` (default 32) GETs in
 //!    flight on one story of `BENCH_VIEW_DEVELOPMENTS` (default 100) developments, with 1 copy,
 //!    2 copies (requests spread evenly) and 1 copy again; (b) catch-up: a log of `BENCH_PREFILL`
@@ -27,7 +31,8 @@
 //!    by `Relay` (in this process) into a fresh stream, against the same messages (subject,
 //!    `Nats-Msg-Id`, `Newsroom-Position`, body) prepared beforehand and published with async-nats
 //!    directly, pipelined the same way (batches of 256, then their acks), into another fresh
-//!    stream. Order: direct, relay, direct, relay.
+//!    stream; and the relay's reading and serialising of the feed alone. Two rounds of: feed
+//!    read, direct, relay.
 //!
 //! `BENCH_SECTIONS=1,2,3` picks sections. `BENCH_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) and `BENCH_NATS_URL` (default
@@ -72,6 +77,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_newsroom");
 #[derive(Debug, Clone)]
 struct Config {
     seconds: f64,
+    rate: f64,
     stories: usize,
     reporters: usize,
     readers: usize,
@@ -96,6 +102,7 @@ impl Config {
             .unwrap_or_else(|| vec![1, 2, 3]);
         Self {
             seconds: env_num("BENCH_SECONDS", 10.0).max(1.0),
+            rate: env_num("BENCH_RATE", 200.0).clamp(1.0, 100_000.0),
             stories: (env_num("BENCH_STORIES", 64.0) as usize).max(1),
             reporters: (env_num("BENCH_REPORTERS", 32.0) as usize).max(1),
             readers: (env_num("BENCH_READERS", 32.0) as usize).max(1),
@@ -750,6 +757,14 @@ impl Deployment {
         }
     }
 
+    /// The processes' ids and names, in start order, for the CPU accounting.
+    fn pids(&self) -> Vec<(u32, String)> {
+        self.procs
+            .iter()
+            .map(|p| (p.child.id(), format!("newsroom {}", p.name)))
+            .collect()
+    }
+
     fn log_tails(&self) -> String {
         self.procs
             .iter()
@@ -759,10 +774,18 @@ impl Deployment {
     }
 }
 
+/// How a phase offers its load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pace {
+    /// Developments started on a fixed schedule (open loop: a slow answer delays nothing).
+    Rate(f64),
+    /// Reporters each keeping one development in flight (closed loop: as fast as answered).
+    Reporters(usize),
+}
+
 #[derive(Debug)]
-struct LoadRun {
-    mode: Mode,
-    start_up: Duration,
+struct Phase {
+    pace: Pace,
     window: Duration,
     ok: usize,
     errors: usize,
@@ -774,36 +797,43 @@ struct LoadRun {
     repeats: usize,
     lag: Histogram<u64>,
     lag_timeouts: usize,
+    cpu: CpuUse,
+    /// Mean appends per log transaction in the process taking commands.
+    batch: Option<f64>,
     load: (String, String),
 }
 
-impl LoadRun {
+impl Phase {
     fn rate(&self) -> f64 {
         self.ok as f64 / self.window.as_secs_f64()
     }
 }
 
+#[derive(Debug)]
+struct LoadRun {
+    mode: Mode,
+    start_up: Duration,
+    phases: Vec<Phase>,
+}
+
 async fn load_case(mode: Mode, cfg: &Config) -> Res<LoadRun> {
-    let load_start = load_average();
     let client = http_client()?;
     eprintln!("  starting: {}", mode.describe());
     let app = Deployment::start(mode, cfg, &client).await?;
-    let result = drive_load(mode, cfg, &client, &app).await;
+    let result = drive_load(cfg, &client, &app).await;
     if result.is_err() {
         eprintln!("{}", app.log_tails());
     }
+    let start_up = app.started;
     app.stop().await;
-    let mut run = result?;
-    run.load = (load_start, load_average());
-    Ok(run)
+    Ok(LoadRun {
+        mode,
+        start_up,
+        phases: result?,
+    })
 }
 
-async fn drive_load(
-    mode: Mode,
-    cfg: &Config,
-    client: &reqwest::Client,
-    app: &Deployment,
-) -> Res<LoadRun> {
+async fn drive_load(cfg: &Config, client: &reqwest::Client, app: &Deployment) -> Res<Vec<Phase>> {
     let sink = Sink::default();
     let (hook, receiver) = start_receiver(&sink).await?;
 
@@ -874,42 +904,40 @@ async fn drive_load(
     {
         return Err(format!("warm-up: {} of {} alerts arrived", sink.count(), warm.len()).into());
     }
-    let warm_ids: HashSet<String> = warm.into_iter().map(|p| p.development).collect();
 
-    eprintln!("  load: {} reporters for {} s", cfg.reporters, cfg.seconds);
     let stories = Arc::new(stories);
+    let mut phases = Vec::new();
+    // The fixed rate first, while every deployment's stories are the same size.
+    for pace in [Pace::Rate(cfg.rate), Pace::Reporters(cfg.reporters)] {
+        phases.push(run_phase(pace, cfg, client, app, &stories, &sink).await?);
+    }
+    receiver.abort();
+    Ok(phases)
+}
+
+async fn run_phase(
+    pace: Pace,
+    cfg: &Config,
+    client: &reqwest::Client,
+    app: &Deployment,
+    stories: &Arc<Vec<String>>,
+    sink: &Sink,
+) -> Res<Phase> {
+    let load_start = load_average();
+    let (count_before, duplicates_before, repeats_before) = {
+        let a = sink.inner.lock().expect("arrivals lock");
+        (sink.count(), a.duplicates, a.repeats)
+    };
+    let batch_before = batch_metric(client, &app.command).await;
+    let cpu_before = cpu_snapshot();
+    match pace {
+        Pace::Rate(r) => eprintln!("  load: {r} developments/s for {} s", cfg.seconds),
+        Pace::Reporters(k) => eprintln!("  load: {k} reporters for {} s", cfg.seconds),
+    }
     let (answers, _) = watch::channel::<Option<(i64, Instant)>>(None);
     let answers = Arc::new(answers);
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(cfg.seconds);
-    let reporters: Vec<_> = (0..cfg.reporters)
-        .map(|r| {
-            let (client, base, token, stories, answers) = (
-                client.clone(),
-                app.command.clone(),
-                app.reporter.clone(),
-                stories.clone(),
-                answers.clone(),
-            );
-            tokio::spawn(async move {
-                let mut posted = Vec::new();
-                // Reporter r files its k-th development on story (r + k): reporters spread over
-                // all stories and only occasionally meet on one.
-                for k in 0.. {
-                    if Instant::now() >= until {
-                        break;
-                    }
-                    let story = &stories[(r + k) % stories.len()];
-                    let p = post_development(&client, &base, &token, story).await;
-                    if let Some(position) = p.position {
-                        answers.send_replace(Some((position, p.answered)));
-                    }
-                    posted.push(p);
-                }
-                (posted, Instant::now())
-            })
-        })
-        .collect();
 
     // The lag probe: after each answer it sees, how long until the read side shows it.
     let probe = {
@@ -946,17 +974,80 @@ async fn drive_load(
 
     let mut posted = Vec::new();
     let mut last_done = until;
-    for r in reporters {
-        let (p, done) = r.await?;
-        posted.extend(p);
-        last_done = last_done.max(done);
+    match pace {
+        Pace::Reporters(k) => {
+            let reporters: Vec<_> = (0..k)
+                .map(|r| {
+                    let (client, base, token, stories, answers) = (
+                        client.clone(),
+                        app.command.clone(),
+                        app.reporter.clone(),
+                        stories.clone(),
+                        answers.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let mut posted = Vec::new();
+                        // Reporter r files its k-th development on story (r + k): reporters
+                        // spread over all stories and only occasionally meet on one.
+                        for k in 0.. {
+                            if Instant::now() >= until {
+                                break;
+                            }
+                            let story = &stories[(r + k) % stories.len()];
+                            let p = post_development(&client, &base, &token, story).await;
+                            if let Some(position) = p.position {
+                                answers.send_replace(Some((position, p.answered)));
+                            }
+                            posted.push(p);
+                        }
+                        posted
+                    })
+                })
+                .collect();
+            for r in reporters {
+                posted.extend(r.await?);
+            }
+        }
+        Pace::Rate(rate) => {
+            let n = (rate * cfg.seconds).round().max(1.0) as usize;
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let start = tokio::time::Instant::from_std(started);
+            let mut tasks = Vec::with_capacity(n);
+            for i in 0..n {
+                tokio::time::sleep_until(start + period.mul_f64(i as f64)).await;
+                let (client, base, token, story, answers) = (
+                    client.clone(),
+                    app.command.clone(),
+                    app.reporter.clone(),
+                    stories[i % stories.len()].clone(),
+                    answers.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let p = post_development(&client, &base, &token, &story).await;
+                    if let Some(position) = p.position {
+                        answers.send_replace(Some((position, p.answered)));
+                    }
+                    p
+                }));
+            }
+            for t in tasks {
+                posted.push(t.await?);
+            }
+        }
+    }
+    for p in &posted {
+        last_done = last_done.max(p.answered);
     }
     let window = last_done - started;
     let (lag, lag_timeouts) = probe.await?;
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &app.pids());
+    let batch = match (batch_before, batch_metric(client, &app.command).await) {
+        (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some((s1 - s0) / (c1 - c0)),
+        _ => None,
+    };
 
-    let mut run = LoadRun {
-        mode,
-        start_up: app.started,
+    let mut phase = Phase {
+        pace,
         window,
         ok: 0,
         errors: 0,
@@ -968,46 +1059,46 @@ async fn drive_load(
         repeats: 0,
         lag,
         lag_timeouts,
-        load: (String::new(), String::new()),
+        cpu,
+        batch,
+        load: (load_start, String::new()),
     };
     let mut expected = HashMap::new();
     for p in &posted {
         match &p.error {
             None => {
-                run.ok += 1;
-                record(&mut run.post, p.took);
+                phase.ok += 1;
+                record(&mut phase.post, p.took);
                 expected.insert(p.development.clone(), p.answered);
             }
             Some(e) => {
-                run.errors += 1;
-                run.first_error.get_or_insert_with(|| e.clone());
+                phase.errors += 1;
+                phase.first_error.get_or_insert_with(|| e.clone());
             }
         }
     }
     eprintln!(
         "  {} answered ({} errors) in {:.1} s; waiting for their alerts",
-        run.ok,
-        run.errors,
+        phase.ok,
+        phase.errors,
         window.as_secs_f64()
     );
-    let goal = warm_ids.len() + expected.len();
     wait_for(
-        goal,
+        count_before + expected.len(),
         Duration::from_secs(15),
         Duration::from_secs(300),
         || sink.count(),
     )
     .await;
-    receiver.abort();
     let arrivals = sink.inner.lock().expect("arrivals lock");
     for (development, answered) in &expected {
         match arrivals.first.get(development) {
-            Some(at) => record(&mut run.alert, at.saturating_duration_since(*answered)),
-            None => run.alerts_missing += 1,
+            Some(at) => record(&mut phase.alert, at.saturating_duration_since(*answered)),
+            None => phase.alerts_missing += 1,
         }
     }
-    run.duplicates = arrivals.duplicates;
-    run.repeats = arrivals.repeats;
+    phase.duplicates = arrivals.duplicates - duplicates_before;
+    phase.repeats = arrivals.repeats - repeats_before;
     if arrivals.unparsed > 0 {
         return Err(format!(
             "{} webhook requests carried no development id",
@@ -1015,7 +1106,152 @@ async fn drive_load(
         )
         .into());
     }
-    Ok(run)
+    phase.load.1 = load_average();
+    Ok(phase)
+}
+
+/// (sum, count) of the log's group-commit batch sizes, from a process's `/metrics`.
+async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<(f64, f64)> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let find = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some((
+        find("newsroom_store_batch_size_sum ")?,
+        find("newsroom_store_batch_size_count ")?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the CPU went: /proc, in clock ticks (USER_HZ = 100 on Linux)
+
+const TICKS_PER_SECOND: f64 = 100.0;
+
+#[derive(Debug, Default)]
+struct CpuSnapshot {
+    /// pid → (command name, user + system ticks).
+    procs: HashMap<u32, (String, u64)>,
+    /// The machine's busy and total ticks over all CPUs.
+    busy: u64,
+    total: u64,
+}
+
+fn cpu_snapshot() -> CpuSnapshot {
+    let mut snap = CpuSnapshot::default();
+    if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
+        if let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) {
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal
+            if v.len() >= 8 {
+                snap.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+                snap.total = snap.busy + v[3] + v[4];
+            }
+        }
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return snap;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid … utime stime: the name may hold spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_owned();
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if let (Some(u), Some(s)) = (rest.get(11), rest.get(12)) {
+            if let (Ok(u), Ok(s)) = (u.parse::<u64>(), s.parse::<u64>()) {
+                snap.procs.insert(pid, (comm, u + s));
+            }
+        }
+    }
+    snap
+}
+
+/// CPU seconds used between two snapshots, by group; and the machine's busy and total seconds.
+#[derive(Debug, Default)]
+struct CpuUse {
+    groups: Vec<(String, f64)>,
+    busy: f64,
+    total: f64,
+}
+
+fn cpu_use(before: &CpuSnapshot, after: &CpuSnapshot, names: &[(u32, String)]) -> CpuUse {
+    let me = std::process::id();
+    let mut groups: Vec<(String, f64)> = names
+        .iter()
+        .map(|(_, n)| (n.clone(), 0.0))
+        .chain(
+            ["PostgreSQL", "NATS", "bench process", "other processes"]
+                .iter()
+                .map(|n| (n.to_string(), 0.0)),
+        )
+        .collect();
+    for (pid, (comm, ticks)) in &after.procs {
+        let used = match before.procs.get(pid) {
+            Some((c, t)) if c == comm => ticks.saturating_sub(*t),
+            _ => *ticks,
+        };
+        if used == 0 {
+            continue;
+        }
+        let group = if let Some((_, n)) = names.iter().find(|(p, _)| p == pid) {
+            n.as_str()
+        } else if *pid == me {
+            "bench process"
+        } else if comm == "postgres" {
+            "PostgreSQL"
+        } else if comm == "nats-server" {
+            "NATS"
+        } else {
+            "other processes"
+        };
+        if let Some(g) = groups.iter_mut().find(|(n, _)| n == group) {
+            g.1 += used as f64 / TICKS_PER_SECOND;
+        }
+    }
+    CpuUse {
+        groups,
+        busy: after.busy.saturating_sub(before.busy) as f64 / TICKS_PER_SECOND,
+        total: after.total.saturating_sub(before.total) as f64 / TICKS_PER_SECOND,
+    }
+}
+
+impl CpuUse {
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .groups
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.1}"))
+            .collect();
+        format!(
+            "{} (machine busy {:.1} of {:.1} CPU-seconds)",
+            parts.join(", "),
+            self.busy,
+            self.total
+        )
+    }
 }
 
 // =============================================================================================
@@ -1486,7 +1722,6 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
 
 #[derive(Debug)]
 struct Publish {
-    what: &'static str,
     took: Duration,
     events: u64,
     duplicates: u64,
@@ -1499,12 +1734,22 @@ impl Publish {
     }
 }
 
+/// One round: the feed read alone, the direct publisher, the relay.
+#[derive(Debug)]
+struct Round {
+    /// `read_feed` pages of `RELAY_BATCH` and the serialisation of each event: the relay's work
+    /// besides publishing.
+    read: Duration,
+    direct: Publish,
+    relay: Publish,
+}
+
 #[derive(Debug)]
 struct RelayRun {
     events: i64,
     fill: Duration,
     mean_body: f64,
-    runs: Vec<Publish>,
+    rounds: Vec<Round>,
     load: (String, String),
 }
 
@@ -1553,12 +1798,28 @@ async fn publish_direct(
     }
     let took = started.elapsed();
     Ok(Publish {
-        what: "direct (async-nats)",
         took,
         events,
         duplicates,
         stored: stream.messages(client).await?,
     })
+}
+
+/// The relay's reading and encoding alone: the whole feed in pages of `RELAY_BATCH`, each event
+/// serialised as the relay serialises it (and dropped).
+async fn read_only(log: &EventLog, head: i64) -> Res<Duration> {
+    let started = Instant::now();
+    let (mut after, mut bytes) = (0, 0usize);
+    while after < head {
+        let page = log.read_feed(after, RELAY_BATCH).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for e in &page {
+            bytes += serde_json::to_vec(e)?.len();
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(started.elapsed())
 }
 
 async fn relay_case(cfg: &Config) -> Res<RelayRun> {
@@ -1583,28 +1844,37 @@ async fn relay_case(cfg: &Config) -> Res<RelayRun> {
     let mean_body =
         messages.iter().map(|m| m.2.len()).sum::<usize>() as f64 / messages.len().max(1) as f64;
 
-    let mut runs = Vec::new();
-    for round in 0..2 {
+    let mut rounds = Vec::new();
+    for round in 1..=2 {
+        eprintln!("  round {round}: feed read only");
+        let read = read_only(&log, head).await?;
+
+        // The same messages to a fresh stream each time: its subjects are its own.
         let direct = Stream::new(&cfg.nats_url);
         let prepared: Vec<_> = messages
             .iter()
             .map(|(story, h, b)| (direct.settings.subject(story), h.clone(), b.clone()))
             .collect();
-        eprintln!("  round {}: direct", round + 1);
-        runs.push(publish_direct(&client, &direct, &prepared).await?);
+        eprintln!("  round {round}: direct");
+        let direct_run = publish_direct(&client, &direct, &prepared).await?;
+        drop(prepared);
         drop(direct);
 
-        eprintln!("  round {}: relay", round + 1);
+        eprintln!("  round {round}: relay");
         let relayed = Stream::new(&cfg.nats_url);
         let (took, events, duplicates) = relay_all(&log, &client, &relayed, head).await?;
-        runs.push(Publish {
-            what: "Relay",
+        let relay_run = Publish {
             took,
             events,
             duplicates,
             stored: relayed.messages(&client).await?,
-        });
+        };
         drop(relayed);
+        rounds.push(Round {
+            read,
+            direct: direct_run,
+            relay: relay_run,
+        });
     }
     drop(log);
     drop(db);
@@ -1612,7 +1882,7 @@ async fn relay_case(cfg: &Config) -> Res<RelayRun> {
         events: head,
         fill,
         mean_body,
-        runs,
+        rounds,
         load: (load_start, load_average()),
     })
 }
@@ -1662,72 +1932,99 @@ fn report_load(out: &mut String, runs: &[LoadRun], cfg: &Config) -> std::fmt::Re
     writeln!(out, "### 1. Embedded vs scale-out, same load\n")?;
     writeln!(
         out,
-        "{} stories; one subscriber with a webhook endpoint (axum receiver in the bench process) following each; {} reporters each keeping one `POST /v1/stories/{{id}}/developments` in flight for {} s after one unrecorded development per story. Alert latency: POST answered → webhook arrived, per development. Projection lag: POST answered → `GET /v1/stories?limit=1&min_position=<its position>` answered by the read side (a sequential probe).\n",
-        cfg.stories, cfg.reporters, cfg.seconds
+        "{} stories; one subscriber with a webhook endpoint (axum receiver in the bench process) following each; one unrecorded development per story first. Then, on each deployment, two phases of {} s: (a) a fixed rate of {} `POST /v1/stories/{{id}}/developments` per second (open loop, round-robin over the stories), (b) {} reporters each keeping one POST in flight (closed loop: as fast as answered). Alert latency: POST answered → webhook arrived, per development. Projection lag: POST answered → `GET /v1/stories?limit=1&min_position=<its position>` answered by the read side (a sequential probe taking the newest answer each time). Commands/s counts 2xx answers; errors are non-2xx answers and transport failures.\n",
+        cfg.stories, cfg.seconds, cfg.rate, cfg.reporters
     )?;
-    writeln!(
-        out,
-        "| mode | commands/s (2xx) | errors | POST p50 / p99 | alerts | alert p50 | alert p99 | alert max | projection lag p50 / p99 (samples) |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
-    for r in runs {
-        let (p50, p99, _) = quantiles(&r.post);
-        let (a50, a99, amax) = quantiles(&r.alert);
-        let (l50, l99, _) = quantiles(&r.lag);
-        writeln!(
-            out,
-            "| {} | {} ({} in {:.1} s) | {} | {p50} / {p99} | {} arrived, {} missing, {} duplicate ids | {a50} | {a99} | {amax} | {l50} / {l99} ({}{}) |",
-            r.mode.describe(),
-            thousands(r.rate()),
-            thousands(r.ok as f64),
-            r.window.as_secs_f64(),
-            r.errors,
-            thousands(r.alert.len() as f64),
-            r.alerts_missing,
-            r.duplicates,
-            r.lag.len(),
-            if r.lag_timeouts > 0 {
-                format!(", {} not shown within 5 s", r.lag_timeouts)
-            } else {
-                String::new()
-            },
-        )?;
-    }
-    writeln!(out)?;
-    let find = |m: Mode| runs.iter().find(|r| r.mode == m);
-    if let (Some(e), Some(s)) = (find(Mode::Embedded), find(Mode::ScaleOut)) {
-        let ratio = |a: &Histogram<u64>, b: &Histogram<u64>, q: f64| {
-            b.value_at_quantile(q) as f64 / a.value_at_quantile(q).max(1) as f64
+    let phases = runs.iter().map(|r| r.phases.len()).max().unwrap_or(0);
+    for i in 0..phases {
+        let title = match runs.iter().find_map(|r| r.phases.get(i)).map(|p| p.pace) {
+            Some(Pace::Rate(rate)) => format!("(a) {rate} developments/s, open loop"),
+            Some(Pace::Reporters(k)) => format!("(b) {k} reporters, closed loop"),
+            None => continue,
         };
+        writeln!(out, "#### {title}\n")?;
         writeln!(
             out,
-            "- Scale-out ÷ embedded: commands/s {:.2}; alert p50 {:.2}, p99 {:.2}; projection lag p50 {:.2}.",
-            s.rate() / e.rate().max(f64::MIN_POSITIVE),
-            ratio(&e.alert, &s.alert, 0.5),
-            ratio(&e.alert, &s.alert, 0.99),
-            ratio(&e.lag, &s.lag, 0.5),
+            "| mode | commands/s (2xx) | errors | POST p50 / p99 | alerts | alert p50 | alert p99 | alert max | projection lag p50 / p99 (samples) |"
         )?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+        for r in runs {
+            let Some(p) = r.phases.get(i) else { continue };
+            let (p50, p99, _) = quantiles(&p.post);
+            let (a50, a99, amax) = quantiles(&p.alert);
+            let (l50, l99, _) = quantiles(&p.lag);
+            writeln!(
+                out,
+                "| {} | {} ({} in {:.1} s) | {} | {p50} / {p99} | {} arrived, {} missing, {} duplicate ids | {a50} | {a99} | {amax} | {l50} / {l99} ({}{}) |",
+                r.mode.describe(),
+                thousands(p.rate()),
+                thousands(p.ok as f64),
+                p.window.as_secs_f64(),
+                p.errors,
+                thousands(p.alert.len() as f64),
+                p.alerts_missing,
+                p.duplicates,
+                p.lag.len(),
+                if p.lag_timeouts > 0 {
+                    format!(", {} not shown within 5 s", p.lag_timeouts)
+                } else {
+                    String::new()
+                },
+            )?;
+        }
+        writeln!(out)?;
+        let find = |m: Mode| {
+            runs.iter()
+                .find(|r| r.mode == m)
+                .and_then(|r| r.phases.get(i))
+        };
+        if let (Some(e), Some(s)) = (find(Mode::Embedded), find(Mode::ScaleOut)) {
+            let ratio = |a: &Histogram<u64>, b: &Histogram<u64>, q: f64| {
+                b.value_at_quantile(q) as f64 / a.value_at_quantile(q).max(1) as f64
+            };
+            writeln!(
+                out,
+                "- Scale-out ÷ embedded: commands/s {:.2}; alert p50 {:.2}, p99 {:.2}; projection lag p50 {:.2}, p99 {:.2}.",
+                s.rate() / e.rate().max(f64::MIN_POSITIVE),
+                ratio(&e.alert, &s.alert, 0.5),
+                ratio(&e.alert, &s.alert, 0.99),
+                ratio(&e.lag, &s.lag, 0.5),
+                ratio(&e.lag, &s.lag, 0.99),
+            )?;
+        }
+        for r in runs {
+            let Some(p) = r.phases.get(i) else { continue };
+            writeln!(
+                out,
+                "- {}: mean group-commit batch {}; CPU-seconds in the window: {}; 1-minute load average {} at the start, {} at the end.{}{}",
+                match r.mode {
+                    Mode::Embedded => "Embedded",
+                    Mode::ScaleOut => "Scale-out",
+                },
+                p.batch
+                    .map_or("n/a".to_owned(), |b| format!("{b:.1} appends per transaction")),
+                p.cpu.describe(),
+                p.load.0,
+                p.load.1,
+                if p.repeats > 0 {
+                    format!(" {} developments alerted twice under different ids.", p.repeats)
+                } else {
+                    String::new()
+                },
+                p.first_error
+                    .as_ref()
+                    .map(|e| format!(" First error: `{}`.", e.chars().take(200).collect::<String>()))
+                    .unwrap_or_default(),
+            )?;
+        }
+        writeln!(out)?;
     }
     for r in runs {
         writeln!(
             out,
-            "- {}: processes healthy {} after spawn; {}1-minute load average {} at the start, {} at the end.{}",
-            match r.mode {
-                Mode::Embedded => "Embedded",
-                Mode::ScaleOut => "Scale-out",
-            },
-            secs(r.start_up),
-            if r.repeats > 0 {
-                format!("{} developments alerted twice under different ids; ", r.repeats)
-            } else {
-                String::new()
-            },
-            r.load.0,
-            r.load.1,
-            r.first_error
-                .as_ref()
-                .map(|e| format!(" First error: `{}`.", e.chars().take(200).collect::<String>()))
-                .unwrap_or_default(),
+            "- {}: processes healthy {} after spawn.",
+            r.mode.describe(),
+            secs(r.start_up)
         )?;
     }
     writeln!(out)
@@ -1844,7 +2141,7 @@ fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
     writeln!(out, "### 3. Relay vs direct publishing\n")?;
     writeln!(
         out,
-        "A PostgreSQL log of {} events ({} stories), filled in-process through `CommandService` in {} (not measured). Each run publishes all of them into a fresh JetStream stream (file storage, 1 replica, 2-minute duplicate window). Relay: `Relay::run_until_stopped` in the bench process, from creating the stream until its published position reaches the head (it reads the feed from PostgreSQL, {} events a round, serialises, publishes, awaits the acks). Direct: the same subjects, headers (`Nats-Msg-Id`, `{}`) and bodies (mean {:.0} B), prepared before the clock starts, published with async-nats, {} publishes then their acks. One NATS connection for all.\n",
+        "A PostgreSQL log of {} events ({} stories), filled in-process through `CommandService` in {} (not measured). Each publishing run sends all of them into a fresh JetStream stream (file storage, 1 replica, 2-minute duplicate window). Relay: `Relay::run_until_stopped` in the bench process, from its start (it creates the stream) until its published position reaches the head; it reads the feed from PostgreSQL {} events a round, serialises them, publishes them and then awaits their acks. Direct: the same subjects, headers (`Nats-Msg-Id`, `{}`) and bodies (mean {:.0} B), prepared before the clock starts, published with async-nats, {} publishes then their acks. Feed read only: the relay's reading and serialising without publishing (`read_feed` pages of {}). One NATS connection for all. Each round: feed read, direct, relay.\n",
         thousands(r.events as f64),
         thousands((r.events as usize / EVENTS_PER_STORY) as f64),
         secs(r.fill),
@@ -1852,51 +2149,70 @@ fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
         POSITION_HEADER,
         r.mean_body,
         RELAY_BATCH,
+        RELAY_BATCH,
     )?;
     writeln!(
         out,
-        "| # | publisher | events | time | events/s | acks marked duplicate | messages in the stream |"
+        "| round | case | time | events/s | acks marked duplicate | messages in the stream | relay ÷ direct |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|")?;
-    for (i, p) in r.runs.iter().enumerate() {
+    for (i, round) in r.rounds.iter().enumerate() {
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | feed read + serialise only | {} | {} | | | |",
             i + 1,
-            p.what,
-            thousands(p.events as f64),
-            secs(p.took),
-            thousands(p.rate()),
-            p.duplicates,
-            thousands(p.stored as f64)
+            secs(round.read),
+            thousands(r.events as f64 / round.read.as_secs_f64()),
         )?;
+        for (what, p) in [
+            ("direct (async-nats)", &round.direct),
+            ("Relay", &round.relay),
+        ] {
+            writeln!(
+                out,
+                "| {} | {what} | {} | {} | {} | {} | {} |",
+                i + 1,
+                secs(p.took),
+                thousands(p.rate()),
+                p.duplicates,
+                thousands(p.stored as f64),
+                if what == "Relay" {
+                    format!("{:.2}", round.relay.rate() / round.direct.rate())
+                } else {
+                    String::new()
+                }
+            )?;
+        }
     }
-    let mean = |what: &str| {
-        let v: Vec<f64> = r
-            .runs
-            .iter()
-            .filter(|p| p.what == what)
-            .map(Publish::rate)
-            .collect();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
-    let (relay, direct) = (mean("Relay"), mean("direct (async-nats)"));
+    let n = r.rounds.len().max(1) as f64;
+    let relay = r.rounds.iter().map(|x| x.relay.rate()).sum::<f64>() / n;
+    let direct = r.rounds.iter().map(|x| x.direct.rate()).sum::<f64>() / n;
     let ratio = relay / direct;
     writeln!(
         out,
-        "\n- **Relay ÷ direct: {:.2}** (mean relay {} events/s ÷ mean direct {} events/s); per round: {}. Target ≥ 0.50: {}.",
+        "\n- **Relay ÷ direct: {:.2}** (mean relay {} events/s ÷ mean direct {} events/s). Target ≥ 0.50: {}.",
         ratio,
         thousands(relay),
         thousands(direct),
-        r.runs
-            .chunks(2)
-            .filter_map(|c| match c {
-                [d, rl] => Some(format!("{:.2}", rl.rate() / d.rate())),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
         if ratio >= 0.5 { "met" } else { "**missed**" }
+    )?;
+    let serial: Vec<String> = r
+        .rounds
+        .iter()
+        .map(|x| {
+            format!(
+                "{} + {} = {} against {}",
+                secs(x.read),
+                secs(x.direct.took),
+                secs(x.read + x.direct.took),
+                secs(x.relay.took)
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "- Feed read + direct publish, added up, against the relay's time, per round: {}.",
+        serial.join("; ")
     )?;
     writeln!(
         out,
@@ -1937,8 +2253,9 @@ fn main() -> Res<()> {
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut env = format!(
-        "BENCH_SECONDS={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_EVENTS={}",
+        "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_EVENTS={}",
         cfg.seconds,
+        cfg.rate,
         cfg.stories,
         cfg.reporters,
         cfg.readers,
