@@ -1137,8 +1137,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 #[derive(Debug, Default)]
 struct CpuSnapshot {
-    /// pid → (command name, user + system ticks).
-    procs: HashMap<u32, (String, u64)>,
+    /// pid → (command name, start time, user + system ticks).
+    procs: HashMap<u32, (String, u64, u64)>,
     /// The machine's busy and total ticks over all CPUs.
     busy: u64,
     total: u64,
@@ -1174,16 +1174,17 @@ fn cpu_snapshot() -> CpuSnapshot {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        // pid (comm) state ppid … utime stime: the name may hold spaces, so split at the last ')'.
+        // pid (comm) state ppid … utime stime … starttime: the name may hold spaces, so split at
+        // the last ')'. A pid is the same process while its start time is the same (a kernel
+        // worker's name changes with its work).
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
         let comm = stat[open + 1..close].to_owned();
         let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if let (Some(u), Some(s)) = (rest.get(11), rest.get(12)) {
-            if let (Ok(u), Ok(s)) = (u.parse::<u64>(), s.parse::<u64>()) {
-                snap.procs.insert(pid, (comm, u + s));
-            }
+        let field = |i: usize| rest.get(i).and_then(|f| f.parse::<u64>().ok());
+        if let (Some(u), Some(s), Some(start)) = (field(11), field(12), field(19)) {
+            snap.procs.insert(pid, (comm, start, u + s));
         }
     }
     snap
@@ -1208,9 +1209,10 @@ fn cpu_use(before: &CpuSnapshot, after: &CpuSnapshot, names: &[(u32, String)]) -
                 .map(|n| (n.to_string(), 0.0)),
         )
         .collect();
-    for (pid, (comm, ticks)) in &after.procs {
+    for (pid, (comm, start, ticks)) in &after.procs {
         let used = match before.procs.get(pid) {
-            Some((c, t)) if c == comm => ticks.saturating_sub(*t),
+            Some((_, s, t)) if s == start => ticks.saturating_sub(*t),
+            // Started during the window.
             _ => *ticks,
         };
         if used == 0 {
@@ -1245,11 +1247,13 @@ impl CpuUse {
             .iter()
             .map(|(n, s)| format!("{n} {s:.1}"))
             .collect();
+        let attributed: f64 = self.groups.iter().map(|(_, s)| s).sum();
         format!(
-            "{} (machine busy {:.1} of {:.1} CPU-seconds)",
+            "{}; machine busy {:.1} of {:.1} CPU-seconds ({:.1} in processes that ended during the window, or not attributed)",
             parts.join(", "),
             self.busy,
-            self.total
+            self.total,
+            (self.busy - attributed).max(0.0)
         )
     }
 }
