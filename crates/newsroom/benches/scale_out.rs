@@ -73,6 +73,8 @@ const EVENTS_PER_STORY: usize = 100;
 /// Tasks filing commands while a log is filled in-process.
 const FILLERS: usize = 64;
 const BIN: &str = env!("CARGO_BIN_EXE_newsroom");
+/// How long section 1 watches the processes' CPU with nothing to do.
+const IDLE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -813,6 +815,8 @@ impl Phase {
 struct LoadRun {
     mode: Mode,
     start_up: Duration,
+    /// CPU used with nothing to do (after the warm-up, before the phases).
+    idle: CpuUse,
     phases: Vec<Phase>,
 }
 
@@ -826,14 +830,20 @@ async fn load_case(mode: Mode, cfg: &Config) -> Res<LoadRun> {
     }
     let start_up = app.started;
     app.stop().await;
+    let (idle, phases) = result?;
     Ok(LoadRun {
         mode,
         start_up,
-        phases: result?,
+        idle,
+        phases,
     })
 }
 
-async fn drive_load(cfg: &Config, client: &reqwest::Client, app: &Deployment) -> Res<Vec<Phase>> {
+async fn drive_load(
+    cfg: &Config,
+    client: &reqwest::Client,
+    app: &Deployment,
+) -> Res<(CpuUse, Vec<Phase>)> {
     let sink = Sink::default();
     let (hook, receiver) = start_receiver(&sink).await?;
 
@@ -905,6 +915,12 @@ async fn drive_load(cfg: &Config, client: &reqwest::Client, app: &Deployment) ->
         return Err(format!("warm-up: {} of {} alerts arrived", sink.count(), warm.len()).into());
     }
 
+    // What the processes cost with nothing to do (polling, timers).
+    eprintln!("  idle for {IDLE:?}");
+    let before = cpu_snapshot();
+    tokio::time::sleep(IDLE).await;
+    let idle = cpu_use(&before, &cpu_snapshot(), &app.pids());
+
     let stories = Arc::new(stories);
     let mut phases = Vec::new();
     // The fixed rate first, while every deployment's stories are the same size.
@@ -912,7 +928,7 @@ async fn drive_load(cfg: &Config, client: &reqwest::Client, app: &Deployment) ->
         phases.push(run_phase(pace, cfg, client, app, &stories, &sink).await?);
     }
     receiver.abort();
-    Ok(phases)
+    Ok((idle, phases))
 }
 
 async fn run_phase(
@@ -1241,6 +1257,15 @@ fn cpu_use(before: &CpuSnapshot, after: &CpuSnapshot, names: &[(u32, String)]) -
 }
 
 impl CpuUse {
+    /// CPU-seconds of the system under test: the newsroom processes, PostgreSQL and NATS.
+    fn system(&self) -> f64 {
+        self.groups
+            .iter()
+            .filter(|(n, _)| n != "bench process" && n != "other processes")
+            .map(|(_, s)| s)
+            .sum()
+    }
+
     fn describe(&self) -> String {
         let parts: Vec<String> = self
             .groups
@@ -2000,13 +2025,14 @@ fn report_load(out: &mut String, runs: &[LoadRun], cfg: &Config) -> std::fmt::Re
             let Some(p) = r.phases.get(i) else { continue };
             writeln!(
                 out,
-                "- {}: mean group-commit batch {}; CPU-seconds in the window: {}; 1-minute load average {} at the start, {} at the end.{}{}",
+                "- {}: mean group-commit batch {}; {:.2} ms of CPU per command (newsroom processes, PostgreSQL and NATS together); CPU-seconds in the window: {}; 1-minute load average {} at the start, {} at the end.{}{}",
                 match r.mode {
                     Mode::Embedded => "Embedded",
                     Mode::ScaleOut => "Scale-out",
                 },
                 p.batch
                     .map_or("n/a".to_owned(), |b| format!("{b:.1} appends per transaction")),
+                p.cpu.system() * 1000.0 / p.ok.max(1) as f64,
                 p.cpu.describe(),
                 p.load.0,
                 p.load.1,
@@ -2026,9 +2052,11 @@ fn report_load(out: &mut String, runs: &[LoadRun], cfg: &Config) -> std::fmt::Re
     for r in runs {
         writeln!(
             out,
-            "- {}: processes healthy {} after spawn.",
+            "- {}: processes healthy {} after spawn; idle for {} s after the warm-up, CPU-seconds: {}.",
             r.mode.describe(),
-            secs(r.start_up)
+            secs(r.start_up),
+            IDLE.as_secs(),
+            r.idle.describe()
         )?;
     }
     writeln!(out)
