@@ -364,6 +364,11 @@ impl Env {
     }
 }
 
+/// A process's id and name, for the CPU accounting.
+fn ident(p: &Proc) -> (u32, String) {
+    (p.child.id(), format!("newsroom {}", p.name))
+}
+
 /// One running `newsroom serve` process; killed if dropped while running.
 struct Proc {
     name: String,
@@ -761,10 +766,7 @@ impl Deployment {
 
     /// The processes' ids and names, in start order, for the CPU accounting.
     fn pids(&self) -> Vec<(u32, String)> {
-        self.procs
-            .iter()
-            .map(|p| (p.child.id(), format!("newsroom {}", p.name)))
-            .collect()
+        self.procs.iter().map(ident).collect()
     }
 
     fn log_tails(&self) -> String {
@@ -1289,6 +1291,7 @@ impl CpuUse {
 #[derive(Debug)]
 struct GetRun {
     copies: usize,
+    cpu: CpuUse,
     rate: f64,
     requests: u64,
     errors: u64,
@@ -1304,6 +1307,7 @@ async fn get_load(
     expected_len: usize,
     in_flight: usize,
     seconds: f64,
+    procs: &[(u32, String)],
 ) -> Res<GetRun> {
     let warm_until = Instant::now() + Duration::from_secs(1);
     let until = warm_until + Duration::from_secs_f64(seconds);
@@ -1342,8 +1346,11 @@ async fn get_load(
             })
         })
         .collect();
+    tokio::time::sleep_until(warm_until.into()).await;
+    let cpu_before = cpu_snapshot();
     let mut run = GetRun {
         copies: urls.len(),
+        cpu: CpuUse::default(),
         rate: 0.0,
         requests: 0,
         errors: 0,
@@ -1358,6 +1365,7 @@ async fn get_load(
         last_done = last_done.max(done);
     }
     run.rate = (run.requests - run.errors) as f64 / (last_done - warm_until).as_secs_f64();
+    run.cpu = cpu_use(&cpu_before, &cpu_snapshot(), procs);
     Ok(run)
 }
 
@@ -1437,7 +1445,9 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
         let one = vec![format!("{}{path}", first.base)];
 
         eprintln!("  GET with 1 copy");
-        let mut runs = vec![get_load(&client, &one, body.len(), cfg.readers, cfg.seconds).await?];
+        let procs = [ident(&command), ident(&first)];
+        let mut runs =
+            vec![get_load(&client, &one, body.len(), cfg.readers, cfg.seconds, &procs).await?];
 
         eprintln!("  starting a second copy");
         let mut second = env.spawn("projector", dir.path(), "projector-2")?;
@@ -1460,12 +1470,13 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
         }
         let two = vec![one[0].clone(), format!("{}{path}", second.base)];
         eprintln!("  GET with 2 copies");
-        let both = get_load(&client, &two, body.len(), cfg.readers, cfg.seconds).await;
+        let all = [ident(&command), ident(&first), ident(&second)];
+        let both = get_load(&client, &two, body.len(), cfg.readers, cfg.seconds, &all).await;
         second.stop().await;
         runs.push(both?);
 
         eprintln!("  GET with 1 copy again");
-        runs.push(get_load(&client, &one, body.len(), cfg.readers, cfg.seconds).await?);
+        runs.push(get_load(&client, &one, body.len(), cfg.readers, cfg.seconds, &procs).await?);
         Ok::<_, BoxError>((body.len(), runs))
     }
     .await;
@@ -1667,6 +1678,8 @@ struct CatchUpRun {
     one: Vec<CatchUp>,
     two: Vec<CatchUp>,
     two_wall: Duration,
+    cpu_one: CpuUse,
+    cpu_two: CpuUse,
     load: (String, String),
 }
 
@@ -1716,12 +1729,15 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
     let (publish, _, _) = relay_all(&log, &nats, &stream, head).await?;
 
     eprintln!("  one projector copy catching up");
+    let cpu_before = cpu_snapshot();
     let mut p = env.spawn("projector", dir.path(), "copy-1")?;
     let one = catch_up(&mut p, &client, head).await;
+    let cpu_one = cpu_use(&cpu_before, &cpu_snapshot(), &[ident(&p)]);
     p.stop().await;
     let one = vec![one?];
 
     eprintln!("  two projector copies catching up at once");
+    let cpu_before = cpu_snapshot();
     let started = Instant::now();
     let mut a = env.spawn("projector", dir.path(), "copy-2")?;
     let mut b = env.spawn("projector", dir.path(), "copy-3")?;
@@ -1730,6 +1746,7 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
         catch_up(&mut b, &client, head)
     );
     let two_wall = started.elapsed();
+    let cpu_two = cpu_use(&cpu_before, &cpu_snapshot(), &[ident(&a), ident(&b)]);
     a.stop().await;
     b.stop().await;
     let two = vec![ra?, rb?];
@@ -1742,6 +1759,8 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
         one,
         two,
         two_wall,
+        cpu_one,
+        cpu_two,
         load: (load_start, load_average()),
     })
 }
@@ -1752,6 +1771,7 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
 #[derive(Debug)]
 struct Publish {
     took: Duration,
+    cpu: CpuUse,
     events: u64,
     duplicates: u64,
     stored: u64,
@@ -1807,6 +1827,7 @@ async fn publish_direct(
 ) -> Res<Publish> {
     let js = async_nats::jetstream::new(client.clone());
     js.get_or_create_stream(stream.settings.config()).await?;
+    let cpu_before = cpu_snapshot();
     let started = Instant::now();
     let (mut events, mut duplicates) = (0, 0);
     for batch in messages.chunks(RELAY_BATCH) {
@@ -1826,8 +1847,10 @@ async fn publish_direct(
         }
     }
     let took = started.elapsed();
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &[]);
     Ok(Publish {
         took,
+        cpu,
         events,
         duplicates,
         stored: stream.messages(client).await?,
@@ -1891,9 +1914,12 @@ async fn relay_case(cfg: &Config) -> Res<RelayRun> {
 
         eprintln!("  round {round}: relay");
         let relayed = Stream::new(&cfg.nats_url);
+        let cpu_before = cpu_snapshot();
         let (took, events, duplicates) = relay_all(&log, &client, &relayed, head).await?;
+        let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &[]);
         let relay_run = Publish {
             took,
+            cpu,
             events,
             duplicates,
             stored: relayed.messages(&client).await?,
@@ -2091,6 +2117,16 @@ fn report_reads(out: &mut String, r: &ReadRun, cfg: &Config) -> std::fmt::Result
             g.errors
         )?;
     }
+    for g in &r.runs {
+        writeln!(
+            out,
+            "- {} {}: CPU-seconds in the measured {} s: {}.",
+            g.copies,
+            if g.copies == 1 { "copy" } else { "copies" },
+            cfg.seconds,
+            g.cpu.describe()
+        )?;
+    }
     let ones: Vec<f64> = r
         .runs
         .iter()
@@ -2161,6 +2197,12 @@ fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Result {
         c.two
             .get(1)
             .map_or("–".into(), |u| thousands(c.events as f64 / u.applying().as_secs_f64())),
+    )?;
+    writeln!(
+        out,
+        "- CPU-seconds, spawn to caught up: 1 copy: {}; 2 copies: {}.",
+        c.cpu_one.describe(),
+        c.cpu_two.describe()
     )?;
     writeln!(
         out,
@@ -2246,6 +2288,15 @@ fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
         "- Feed read + direct publish, added up, against the relay's time, per round: {}.",
         serial.join("; ")
     )?;
+    for (i, round) in r.rounds.iter().enumerate() {
+        writeln!(
+            out,
+            "- Round {}, CPU-seconds: direct: {}; relay: {}.",
+            i + 1,
+            round.direct.cpu.describe(),
+            round.relay.cpu.describe()
+        )?;
+    }
     writeln!(
         out,
         "- 1-minute load average {} at the start, {} at the end.\n",
