@@ -2117,6 +2117,7 @@ fn report_reads(out: &mut String, r: &ReadRun, cfg: &Config) -> std::fmt::Result
             g.errors
         )?;
     }
+    writeln!(out)?;
     for g in &r.runs {
         writeln!(
             out,
@@ -2137,7 +2138,7 @@ fn report_reads(out: &mut String, r: &ReadRun, cfg: &Config) -> std::fmt::Result
         let one = ones.iter().sum::<f64>() / ones.len().max(1) as f64;
         writeln!(
             out,
-            "\n- 2 copies ÷ mean of the 1-copy runs: {:.2}. 1-minute load average {} at the start, {} at the end.",
+            "- 2 copies ÷ mean of the 1-copy runs: {:.2}. 1-minute load average {} at the start, {} at the end.",
             two.rate / one.max(f64::MIN_POSITIVE),
             r.load.0,
             r.load.1
