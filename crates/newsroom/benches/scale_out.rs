@@ -1,0 +1,2387 @@
+//! Scale-out benchmark: the same load on the embedded mode (one process, SQLite) and on the
+//! scale-out mode (command, projector and notifier processes on PostgreSQL and JetStream), how
+//! read throughput and catch-up change with projector copies, and what the relay achieves
+//! against publishing the same messages to JetStream directly.
+//!
+//! A custom-harness binary (`cargo bench -p newsroom --bench scale_out`) that prints a Markdown
+//! report on stdout (progress goes to stderr). It starts real `newsroom` processes (the release
+//! binary cargo builds for this bench, `CARGO_BIN_EXE_newsroom`), each on its own loopback port,
+//! with the machine's PostgreSQL (a fresh database per case, dropped at the end) and NATS (a fresh
+//! stream and subject prefix per case, deleted at the end).
+//!
+//! 1. Embedded vs scale-out, same load, same run: `BENCH_STORIES` stories (default 64), one
+//!    subscriber with a webhook endpoint (an axum receiver in this process) following every
+//!    story. Two phases of `BENCH_SECONDS` (default 10) each: (a) `BENCH_RATE` (default 200)
+//!    `POST /v1/stories/{id}/developments` per second on a fixed schedule, so both modes carry
+//!    the same work and their latencies compare; (b) `BENCH_REPORTERS` (default 32) reporters
+//!    each keeping one POST in flight, so each mode runs as fast as it answers. Per phase:
+//!    commands/s (2xx answers), errors, POST latency; per alert, the time from the POST's answer
+//!    to the webhook's arrival (matched by the development id in the payload); projection lag:
+//!    a probe that, after each answered POST it sees, asks the read side for
+//!    `GET /v1/stories?limit=1&min_position=<its position>` and times the answer from the POST's;
+//!    the mean group-commit batch of the log (`/metrics`) and the CPU time each process used
+//!    (`/proc`).
+//! 2. Projector copies (scale-out): (a) read throughput, `BENCH_READERS` (default 32) GETs in
+//!    flight on one story of `BENCH_VIEW_DEVELOPMENTS` (default 100) developments, with 1 copy,
+//!    2 copies (requests spread evenly) and 1 copy again; (b) catch-up: a log of `BENCH_PREFILL`
+//!    events (default 50,000) filled in-process and published to a fresh stream, then one fresh
+//!    projector process, then two at once: how long until each has applied everything.
+//!    Notifier copies are not measured (see the report).
+//! 3. Relay vs direct: a PostgreSQL log of `BENCH_EVENTS` events (default 100,000), published
+//!    by `Relay` (in this process) into a fresh stream, against the same messages (subject,
+//!    `Nats-Msg-Id`, `Newsroom-Position`, body) prepared beforehand and published with async-nats
+//!    directly, pipelined the same way (batches of 256, then their acks), into another fresh
+//!    stream; and the relay's reading and serialising of the feed alone. Two rounds of: feed
+//!    read, direct, relay.
+//!
+//! `BENCH_SECTIONS=1,2,3` picks sections. `BENCH_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and `BENCH_NATS_URL` (default
+//! `nats://127.0.0.1:4222`) say where the services are.
+
+use std::collections::{HashMap, HashSet};
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use hdrhistogram::Histogram;
+use newsroom_command::relay::{Relay, StreamSettings, POSITION_HEADER};
+use newsroom_command::{CommandService, EventLog, PgStore, Principal, ServiceOptions};
+use newsroom_domain::{
+    Actor, Body, DevelopmentId, DevelopmentKind, Evidence, Headline, NewDevelopment, Role, Slug,
+    Source, SourceKind, SourceName, StoryCommand, StoryId, Summary, Urgency,
+};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+type Res<T> = Result<T, BoxError>;
+
+/// Publishes the relay sends before awaiting their acks (`relay.rs`'s private `BATCH`).
+const RELAY_BATCH: usize = 256;
+/// Events per story in the logs filled in-process (sections 2b and 3).
+const EVENTS_PER_STORY: usize = 100;
+/// Tasks filing commands while a log is filled in-process.
+const FILLERS: usize = 64;
+const BIN: &str = env!("CARGO_BIN_EXE_newsroom");
+/// How long section 1 watches the processes' CPU with nothing to do.
+const IDLE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+struct Config {
+    seconds: f64,
+    rate: f64,
+    stories: usize,
+    reporters: usize,
+    readers: usize,
+    view_developments: usize,
+    prefill: usize,
+    events: usize,
+    sections: Vec<u8>,
+    database_url: String,
+    nats_url: String,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        let sections = std::env::var("BENCH_SECTIONS")
+            .ok()
+            .map(|s| {
+                s.split(',')
+                    .filter_map(|p| p.trim().parse::<u8>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| vec![1, 2, 3]);
+        Self {
+            seconds: env_num("BENCH_SECONDS", 10.0).max(1.0),
+            rate: env_num("BENCH_RATE", 200.0).clamp(1.0, 100_000.0),
+            stories: (env_num("BENCH_STORIES", 64.0) as usize).max(1),
+            reporters: (env_num("BENCH_REPORTERS", 32.0) as usize).max(1),
+            readers: (env_num("BENCH_READERS", 32.0) as usize).max(1),
+            view_developments: (env_num("BENCH_VIEW_DEVELOPMENTS", 100.0) as usize).max(1),
+            prefill: (env_num("BENCH_PREFILL", 50_000.0) as usize).max(EVENTS_PER_STORY),
+            events: (env_num("BENCH_EVENTS", 100_000.0) as usize).max(EVENTS_PER_STORY),
+            sections,
+            database_url: std::env::var("BENCH_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            nats_url: std::env::var("BENCH_NATS_URL")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        }
+    }
+
+    fn runs(&self, section: u8) -> bool {
+        self.sections.contains(&section)
+    }
+}
+
+fn env_num(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+        .unwrap_or(default)
+}
+
+/// Microseconds, 1 µs to 10 min, 3 significant figures.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    h.saturating_record((d.as_micros() as u64).max(1));
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "n/a".to_owned())
+}
+
+// =============================================================================================
+// Services: a fresh database, a fresh stream
+
+/// A PostgreSQL database of its own, dropped (with `FORCE`) when this is dropped.
+struct Database {
+    url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl Database {
+    async fn create(admin_url: &str) -> Res<Self> {
+        let name = format!("bench_{}", Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(admin_url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        let mut url = url::Url::parse(admin_url)?;
+        url.set_path(&format!("/{name}"));
+        Ok(Self {
+            url: url.to_string(),
+            admin_url: admin_url.to_owned(),
+            name,
+        })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropped inside or outside a runtime: a thread with its own runtime does the work.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                match sqlx::PgPool::connect(&admin_url).await {
+                    Ok(admin) => {
+                        if let Err(e) =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&admin)
+                                .await
+                        {
+                            eprintln!("  could not drop database {name}: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("  could not drop database {name}: {e}"),
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A JetStream stream and subject prefix of their own, deleted when this is dropped.
+struct Stream {
+    settings: StreamSettings,
+    nats_url: String,
+}
+
+impl Stream {
+    fn new(nats_url: &str) -> Self {
+        let tag = Uuid::new_v4().simple().to_string();
+        Self {
+            settings: StreamSettings {
+                stream: format!("BENCH_{tag}"),
+                subject_prefix: format!("bench.{tag}.events"),
+                replicas: 1,
+            },
+            nats_url: nats_url.to_owned(),
+        }
+    }
+
+    /// Messages the stream holds.
+    async fn messages(&self, client: &async_nats::Client) -> Res<u64> {
+        let js = async_nats::jetstream::new(client.clone());
+        let mut s = js.get_stream(&self.settings.stream).await?;
+        Ok(s.info().await?.state.messages)
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let (url, name) = (self.nats_url.clone(), self.settings.stream.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                let Ok(client) = async_nats::connect(&url).await else {
+                    eprintln!("  could not reach NATS to delete stream {name}");
+                    return;
+                };
+                let js = async_nats::jetstream::new(client);
+                // A stream never created (a case that failed early) is not an error here.
+                let _ = js.delete_stream(&name).await;
+            });
+        })
+        .join();
+    }
+}
+
+// =============================================================================================
+// Processes of the newsroom binary
+
+/// A free loopback port (bound, read, released: another process could take it in between, which
+/// the health check would then reveal).
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// What every process of one deployment shares (the log, the stream).
+#[derive(Debug, Clone, Default)]
+struct Env {
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    fn embedded() -> Self {
+        Self::default()
+    }
+
+    fn scale_out(db: &Database, stream: &Stream) -> Self {
+        Self {
+            vars: vec![
+                ("NEWSROOM_DATABASE_URL".into(), db.url.clone()),
+                ("NEWSROOM_NATS_URL".into(), stream.nats_url.clone()),
+                (
+                    "NEWSROOM_NATS_STREAM".into(),
+                    stream.settings.stream.clone(),
+                ),
+                (
+                    "NEWSROOM_NATS_SUBJECT_PREFIX".into(),
+                    stream.settings.subject_prefix.clone(),
+                ),
+            ],
+        }
+    }
+
+    /// A command line of the binary with this deployment's variables, the data directory `dir`,
+    /// and nothing inherited from this process's own `NEWSROOM_*` variables.
+    fn command(&self, dir: &Path) -> std::process::Command {
+        let mut c = std::process::Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("NEWSROOM_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("NEWSROOM_DATA_DIR", dir)
+            .env("NEWSROOM_WEBHOOK_ALLOWLIST", "127.0.0.1")
+            .env("NEWSROOM_WRITES_PER_TOKEN_PER_MINUTE", "0")
+            .env("NEWSROOM_LOG", "warn");
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// A reporter token, made with `newsroom token create` against this deployment's log.
+    fn reporter_token(&self, dir: &Path) -> Res<String> {
+        std::fs::create_dir_all(dir)?;
+        let out = self
+            .command(dir)
+            .args([
+                "token",
+                "create",
+                "--role",
+                "reporter",
+                "--name",
+                "Bench Reporter",
+            ])
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "newsroom token create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let issued: Value = serde_json::from_slice(&out.stdout)?;
+        Ok(issued["token"]
+            .as_str()
+            .ok_or("no token in the output of newsroom token create")?
+            .to_owned())
+    }
+
+    /// Starts `newsroom serve --role <role>` with its own data directory under `root`.
+    fn spawn(&self, role: &str, root: &Path, name: &str) -> Res<Proc> {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let log = dir.join("process.log");
+        let out = std::fs::File::create(&log)?;
+        let child = self
+            .command(&dir)
+            .env("NEWSROOM_LISTEN", format!("127.0.0.1:{port}"))
+            .args(["serve", "--role", role])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            spawned: Instant::now(),
+        })
+    }
+}
+
+/// A process's id and name, for the CPU accounting.
+fn ident(p: &Proc) -> (u32, String) {
+    (p.child.id(), format!("newsroom {}", p.name))
+}
+
+/// One running `newsroom serve` process; killed if dropped while running.
+struct Proc {
+    name: String,
+    child: Child,
+    base: String,
+    log: PathBuf,
+    spawned: Instant,
+}
+
+impl Proc {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Waits until `/healthz` answers 200 (`ok` or `degraded`).
+    async fn healthy(&mut self, client: &reqwest::Client) -> Res<Duration> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(format!(
+                    "the {} process exited ({status}):\n{}",
+                    self.name,
+                    self.log_tail()
+                )
+                .into());
+            }
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    return Ok(self.spawned.elapsed());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the {} process did not become healthy:\n{}",
+                    self.name,
+                    self.log_tail()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not stopped after 10 s.
+    async fn stop(mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        eprintln!(
+            "  the {} process did not stop within 10 s; killing it",
+            self.name
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn http_client() -> Res<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .build()?)
+}
+
+async fn call(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Res<Value> {
+    let mut request = client.post(&url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        return Err(format!("POST {url}: {status}: {text}").into());
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+async fn open_story(client: &reqwest::Client, base: &str, token: &str) -> Res<String> {
+    let slug = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..12]);
+    let body = json!({
+        "slug": slug,
+        "headline": "Campaign reports a hack",
+        "summary": "A campaign says its email was breached.",
+        "tags": ["elections", "cyber"],
+        "review_required": false,
+    });
+    let answer = call(client, format!("{base}/v1/stories"), Some(token), body).await?;
+    Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
+}
+
+/// A development as the tests and the alerts bench file it, with a fresh id.
+fn development(id: Uuid) -> Value {
+    json!({
+        "id": id,
+        "kind": "statement_issued",
+        "headline": "Campaign A says its email was breached",
+        "body": "The campaign said attackers had access for three weeks.",
+        "occurred_at": "2026-10-01T09:30:00Z",
+        "actors": ["Campaign A", "Fancy Bear"],
+        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
+        "evidence": "none_provided",
+        "urgency": "priority",
+    })
+}
+
+/// One `POST …/developments`: its id, when its answer had fully arrived, its position.
+#[derive(Debug)]
+struct Posted {
+    development: String,
+    took: Duration,
+    answered: Instant,
+    position: Option<i64>,
+    error: Option<String>,
+}
+
+async fn post_development(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    story: &str,
+) -> Posted {
+    let id = Uuid::new_v4();
+    let sent = Instant::now();
+    let result = client
+        .post(format!("{base}/v1/stories/{story}/developments"))
+        .bearer_auth(token)
+        .json(&development(id))
+        .send()
+        .await;
+    let (position, error) = match result {
+        Ok(r) if r.status().is_success() => match r.bytes().await {
+            Ok(b) => (
+                serde_json::from_slice::<Value>(&b)
+                    .ok()
+                    .and_then(|v| v["position"].as_i64()),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        },
+        Ok(r) => {
+            let status = r.status();
+            (
+                None,
+                Some(format!("{status}: {}", r.text().await.unwrap_or_default())),
+            )
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let answered = Instant::now();
+    Posted {
+        development: id.to_string(),
+        took: answered - sent,
+        answered,
+        position,
+        error,
+    }
+}
+
+/// Runs `f` on every item, at most `n` at a time.
+async fn bounded<T, F, Fut, O>(items: Vec<T>, n: usize, f: F) -> Res<Vec<O>>
+where
+    T: Send + 'static,
+    O: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Res<O>> + Send + 'static,
+{
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(items.into_iter().map(|i| tokio::spawn(f(i))))
+        .buffered(n.max(1))
+        .map(|joined| joined.map_err(BoxError::from).and_then(|r| r))
+        .try_collect()
+        .await
+}
+
+// =============================================================================================
+// The webhook receiver
+
+#[derive(Clone, Default)]
+struct Sink {
+    inner: Arc<Mutex<Arrivals>>,
+    count: Arc<AtomicUsize>,
+}
+
+#[derive(Default)]
+struct Arrivals {
+    /// The first arrival of each development's alert.
+    first: HashMap<String, Instant>,
+    webhook_ids: HashSet<String>,
+    /// The same `webhook-id` again (a retry, or a re-send after a redelivery).
+    duplicates: usize,
+    /// Another alert for a development already alerted, under another id.
+    repeats: usize,
+    /// Requests without a development id in the payload.
+    unparsed: usize,
+}
+
+impl Sink {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// Records the arrival instant first; the body has been read in full by then.
+async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let at = Instant::now();
+    let webhook_id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let development = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned));
+    {
+        let mut a = sink.inner.lock().expect("arrivals lock");
+        if !a.webhook_ids.insert(webhook_id) {
+            a.duplicates += 1;
+        } else {
+            match development {
+                Some(d) => {
+                    if a.first.insert(d, at).is_some() {
+                        a.repeats += 1;
+                    }
+                }
+                None => a.unparsed += 1,
+            }
+        }
+    }
+    sink.count.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK
+}
+
+async fn start_receiver(sink: &Sink) -> Res<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks/newsroom", listener.local_addr()?);
+    let app = Router::new()
+        .route("/hooks/newsroom", post(receive))
+        .with_state(sink.clone());
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("  the webhook receiver failed: {e}");
+        }
+    });
+    Ok((url, server))
+}
+
+/// Waits until `progress()` reaches `goal`; gives up after `idle` without progress or `cap`.
+async fn wait_for(
+    goal: usize,
+    idle: Duration,
+    cap: Duration,
+    progress: impl Fn() -> usize,
+) -> bool {
+    let started = Instant::now();
+    let (mut last, mut last_change) = (progress(), Instant::now());
+    loop {
+        let now = progress();
+        if now >= goal {
+            return true;
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        }
+        if last_change.elapsed() > idle || started.elapsed() > cap {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+// =============================================================================================
+// 1. Embedded vs scale-out
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Embedded,
+    ScaleOut,
+}
+
+impl Mode {
+    fn describe(self) -> &'static str {
+        match self {
+            Mode::Embedded => "embedded: 1 process `--role all`, SQLite log",
+            Mode::ScaleOut => {
+                "scale-out: `--role command` + `--role projector` + `--role notifier`, PostgreSQL log, JetStream"
+            }
+        }
+    }
+}
+
+/// The processes of one deployment and where each API is.
+struct Deployment {
+    procs: Vec<Proc>,
+    command: String,
+    reads: String,
+    subscribers: String,
+    reporter: String,
+    started: Duration,
+    // Dropped after the processes (fields drop in order): the files, the stream, the database.
+    _dir: tempfile::TempDir,
+    _stream: Option<Stream>,
+    _db: Option<Database>,
+}
+
+impl Deployment {
+    async fn start(mode: Mode, cfg: &Config, client: &reqwest::Client) -> Res<Self> {
+        let dir = tempfile::tempdir()?;
+        let (db, stream, env) = match mode {
+            Mode::Embedded => (None, None, Env::embedded()),
+            Mode::ScaleOut => {
+                let db = Database::create(&cfg.database_url).await?;
+                let stream = Stream::new(&cfg.nats_url);
+                let env = Env::scale_out(&db, &stream);
+                (Some(db), Some(stream), env)
+            }
+        };
+        let started = Instant::now();
+        let (procs, reporter) = match mode {
+            Mode::Embedded => {
+                let reporter = env.reporter_token(&dir.path().join("all"))?;
+                (vec![env.spawn("all", dir.path(), "all")?], reporter)
+            }
+            Mode::ScaleOut => {
+                let reporter = env.reporter_token(&dir.path().join("command"))?;
+                (
+                    vec![
+                        env.spawn("command", dir.path(), "command")?,
+                        env.spawn("projector", dir.path(), "projector")?,
+                        env.spawn("notifier", dir.path(), "notifier")?,
+                    ],
+                    reporter,
+                )
+            }
+        };
+        let mut procs = procs;
+        for p in &mut procs {
+            p.healthy(client).await?;
+        }
+        let base = |name: &str| {
+            procs
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.base.clone())
+                .expect("the process was started")
+        };
+        let (command, reads, subscribers) = match mode {
+            Mode::Embedded => (base("all"), base("all"), base("all")),
+            Mode::ScaleOut => (base("command"), base("projector"), base("notifier")),
+        };
+        Ok(Self {
+            procs,
+            command,
+            reads,
+            subscribers,
+            reporter,
+            started: started.elapsed(),
+            _dir: dir,
+            _stream: stream,
+            _db: db,
+        })
+    }
+
+    async fn stop(mut self) {
+        for p in self.procs.drain(..) {
+            p.stop().await;
+        }
+    }
+
+    /// The processes' ids and names, in start order, for the CPU accounting.
+    fn pids(&self) -> Vec<(u32, String)> {
+        self.procs.iter().map(ident).collect()
+    }
+
+    fn log_tails(&self) -> String {
+        self.procs
+            .iter()
+            .map(|p| format!("--- {} ---\n{}", p.name, p.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// How a phase offers its load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pace {
+    /// Developments started on a fixed schedule (open loop: a slow answer delays nothing).
+    Rate(f64),
+    /// Reporters each keeping one development in flight (closed loop: as fast as answered).
+    Reporters(usize),
+}
+
+#[derive(Debug)]
+struct Phase {
+    pace: Pace,
+    window: Duration,
+    ok: usize,
+    errors: usize,
+    first_error: Option<String>,
+    post: Histogram<u64>,
+    alert: Histogram<u64>,
+    alerts_missing: usize,
+    duplicates: usize,
+    repeats: usize,
+    lag: Histogram<u64>,
+    lag_timeouts: usize,
+    cpu: CpuUse,
+    /// Mean appends per log transaction in the process taking commands.
+    batch: Option<f64>,
+    load: (String, String),
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.window.as_secs_f64()
+    }
+}
+
+#[derive(Debug)]
+struct LoadRun {
+    mode: Mode,
+    start_up: Duration,
+    /// CPU used with nothing to do (after the warm-up, before the phases).
+    idle: CpuUse,
+    phases: Vec<Phase>,
+}
+
+async fn load_case(mode: Mode, cfg: &Config) -> Res<LoadRun> {
+    let client = http_client()?;
+    eprintln!("  starting: {}", mode.describe());
+    let app = Deployment::start(mode, cfg, &client).await?;
+    let result = drive_load(cfg, &client, &app).await;
+    if result.is_err() {
+        eprintln!("{}", app.log_tails());
+    }
+    let start_up = app.started;
+    app.stop().await;
+    let (idle, phases) = result?;
+    Ok(LoadRun {
+        mode,
+        start_up,
+        idle,
+        phases,
+    })
+}
+
+async fn drive_load(
+    cfg: &Config,
+    client: &reqwest::Client,
+    app: &Deployment,
+) -> Res<(CpuUse, Vec<Phase>)> {
+    let sink = Sink::default();
+    let (hook, receiver) = start_receiver(&sink).await?;
+
+    eprintln!(
+        "  opening {} stories, one subscriber following each",
+        cfg.stories
+    );
+    let stories = {
+        let (client, base, token) = (client.clone(), app.command.clone(), app.reporter.clone());
+        bounded((0..cfg.stories).collect(), 16, move |_| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            async move { open_story(&client, &base, &token).await }
+        })
+        .await?
+    };
+    let signed = call(
+        client,
+        format!("{}/v1/subscribers", app.subscribers),
+        None,
+        json!({"name": "Wire desk"}),
+    )
+    .await?;
+    let id = signed["id"].as_str().ok_or("no subscriber id")?.to_owned();
+    let token = signed["token"]
+        .as_str()
+        .ok_or("no subscriber token")?
+        .to_owned();
+    call(
+        client,
+        format!("{}/v1/subscribers/{id}/endpoints", app.subscribers),
+        Some(&token),
+        json!({"kind": "webhook", "url": hook}),
+    )
+    .await?;
+    {
+        let (client, url, token) = (
+            client.clone(),
+            format!("{}/v1/subscribers/{id}/subscriptions", app.subscribers),
+            token.clone(),
+        );
+        bounded(stories.clone(), 16, move |story| {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            async move { call(&client, url, Some(&token), json!({"story": story})).await }
+        })
+        .await?;
+    }
+
+    // Warm-up, unrecorded: one development per story, and its alert.
+    eprintln!("  warm-up: one development per story");
+    let warm = {
+        let (client, base, token) = (client.clone(), app.command.clone(), app.reporter.clone());
+        bounded(stories.clone(), cfg.reporters, move |story| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            async move { Ok(post_development(&client, &base, &token, &story).await) }
+        })
+        .await?
+    };
+    if let Some(e) = warm.iter().find_map(|p| p.error.clone()) {
+        return Err(format!("warm-up POST failed: {e}").into());
+    }
+    if !wait_for(
+        warm.len(),
+        Duration::from_secs(15),
+        Duration::from_secs(60),
+        || sink.count(),
+    )
+    .await
+    {
+        return Err(format!("warm-up: {} of {} alerts arrived", sink.count(), warm.len()).into());
+    }
+
+    // What the processes cost with nothing to do (polling, timers).
+    eprintln!("  idle for {IDLE:?}");
+    let before = cpu_snapshot();
+    tokio::time::sleep(IDLE).await;
+    let idle = cpu_use(&before, &cpu_snapshot(), &app.pids());
+
+    let stories = Arc::new(stories);
+    let mut phases = Vec::new();
+    // The fixed rate first, while every deployment's stories are the same size.
+    for pace in [Pace::Rate(cfg.rate), Pace::Reporters(cfg.reporters)] {
+        phases.push(run_phase(pace, cfg, client, app, &stories, &sink).await?);
+    }
+    receiver.abort();
+    Ok((idle, phases))
+}
+
+async fn run_phase(
+    pace: Pace,
+    cfg: &Config,
+    client: &reqwest::Client,
+    app: &Deployment,
+    stories: &Arc<Vec<String>>,
+    sink: &Sink,
+) -> Res<Phase> {
+    let load_start = load_average();
+    let (count_before, duplicates_before, repeats_before) = {
+        let a = sink.inner.lock().expect("arrivals lock");
+        (sink.count(), a.duplicates, a.repeats)
+    };
+    let batch_before = batch_metric(client, &app.command).await;
+    let cpu_before = cpu_snapshot();
+    match pace {
+        Pace::Rate(r) => eprintln!("  load: {r} developments/s for {} s", cfg.seconds),
+        Pace::Reporters(k) => eprintln!("  load: {k} reporters for {} s", cfg.seconds),
+    }
+    let (answers, _) = watch::channel::<Option<(i64, Instant)>>(None);
+    let answers = Arc::new(answers);
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(cfg.seconds);
+
+    // The lag probe: after each answer it sees, how long until the read side shows it.
+    let probe = {
+        let (client, base) = (client.clone(), app.reads.clone());
+        let mut seen = answers.subscribe();
+        tokio::spawn(async move {
+            let mut lag = histogram();
+            let mut timeouts = 0;
+            while Instant::now() < until {
+                if tokio::time::timeout_at(until.into(), seen.changed())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                let Some((position, answered)) = *seen.borrow_and_update() else {
+                    continue;
+                };
+                let shown = client
+                    .get(format!("{base}/v1/stories?limit=1&min_position={position}"))
+                    .send()
+                    .await;
+                match shown {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        let _ = r.bytes().await;
+                        record(&mut lag, answered.elapsed());
+                    }
+                    _ => timeouts += 1,
+                }
+            }
+            (lag, timeouts)
+        })
+    };
+
+    let mut posted = Vec::new();
+    let mut last_done = until;
+    match pace {
+        Pace::Reporters(k) => {
+            let reporters: Vec<_> = (0..k)
+                .map(|r| {
+                    let (client, base, token, stories, answers) = (
+                        client.clone(),
+                        app.command.clone(),
+                        app.reporter.clone(),
+                        stories.clone(),
+                        answers.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let mut posted = Vec::new();
+                        // Reporter r files its k-th development on story (r + k): reporters
+                        // spread over all stories and only occasionally meet on one.
+                        for k in 0.. {
+                            if Instant::now() >= until {
+                                break;
+                            }
+                            let story = &stories[(r + k) % stories.len()];
+                            let p = post_development(&client, &base, &token, story).await;
+                            if let Some(position) = p.position {
+                                answers.send_replace(Some((position, p.answered)));
+                            }
+                            posted.push(p);
+                        }
+                        posted
+                    })
+                })
+                .collect();
+            for r in reporters {
+                posted.extend(r.await?);
+            }
+        }
+        Pace::Rate(rate) => {
+            let n = (rate * cfg.seconds).round().max(1.0) as usize;
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let start = tokio::time::Instant::from_std(started);
+            let mut tasks = Vec::with_capacity(n);
+            for i in 0..n {
+                tokio::time::sleep_until(start + period.mul_f64(i as f64)).await;
+                let (client, base, token, story, answers) = (
+                    client.clone(),
+                    app.command.clone(),
+                    app.reporter.clone(),
+                    stories[i % stories.len()].clone(),
+                    answers.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let p = post_development(&client, &base, &token, &story).await;
+                    if let Some(position) = p.position {
+                        answers.send_replace(Some((position, p.answered)));
+                    }
+                    p
+                }));
+            }
+            for t in tasks {
+                posted.push(t.await?);
+            }
+        }
+    }
+    for p in &posted {
+        last_done = last_done.max(p.answered);
+    }
+    let window = last_done - started;
+    let (lag, lag_timeouts) = probe.await?;
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &app.pids());
+    let batch = match (batch_before, batch_metric(client, &app.command).await) {
+        (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some((s1 - s0) / (c1 - c0)),
+        _ => None,
+    };
+
+    let mut phase = Phase {
+        pace,
+        window,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        post: histogram(),
+        alert: histogram(),
+        alerts_missing: 0,
+        duplicates: 0,
+        repeats: 0,
+        lag,
+        lag_timeouts,
+        cpu,
+        batch,
+        load: (load_start, String::new()),
+    };
+    let mut expected = HashMap::new();
+    for p in &posted {
+        match &p.error {
+            None => {
+                phase.ok += 1;
+                record(&mut phase.post, p.took);
+                expected.insert(p.development.clone(), p.answered);
+            }
+            Some(e) => {
+                phase.errors += 1;
+                phase.first_error.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+    eprintln!(
+        "  {} answered ({} errors) in {:.1} s; waiting for their alerts",
+        phase.ok,
+        phase.errors,
+        window.as_secs_f64()
+    );
+    wait_for(
+        count_before + expected.len(),
+        Duration::from_secs(15),
+        Duration::from_secs(300),
+        || sink.count(),
+    )
+    .await;
+    let arrivals = sink.inner.lock().expect("arrivals lock");
+    for (development, answered) in &expected {
+        match arrivals.first.get(development) {
+            Some(at) => record(&mut phase.alert, at.saturating_duration_since(*answered)),
+            None => phase.alerts_missing += 1,
+        }
+    }
+    phase.duplicates = arrivals.duplicates - duplicates_before;
+    phase.repeats = arrivals.repeats - repeats_before;
+    if arrivals.unparsed > 0 {
+        return Err(format!(
+            "{} webhook requests carried no development id",
+            arrivals.unparsed
+        )
+        .into());
+    }
+    phase.load.1 = load_average();
+    Ok(phase)
+}
+
+/// (sum, count) of the log's group-commit batch sizes, from a process's `/metrics`.
+async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<(f64, f64)> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let find = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some((
+        find("newsroom_store_batch_size_sum ")?,
+        find("newsroom_store_batch_size_count ")?,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the CPU went: /proc, in clock ticks (USER_HZ = 100 on Linux)
+
+const TICKS_PER_SECOND: f64 = 100.0;
+
+#[derive(Debug, Default)]
+struct CpuSnapshot {
+    /// pid → (command name, start time, user + system ticks).
+    procs: HashMap<u32, (String, u64, u64)>,
+    /// The machine's busy and total ticks over all CPUs.
+    busy: u64,
+    total: u64,
+}
+
+fn cpu_snapshot() -> CpuSnapshot {
+    let mut snap = CpuSnapshot::default();
+    if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
+        if let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) {
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal
+            if v.len() >= 8 {
+                snap.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+                snap.total = snap.busy + v[3] + v[4];
+            }
+        }
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return snap;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid … utime stime … starttime: the name may hold spaces, so split at
+        // the last ')'. A pid is the same process while its start time is the same (a kernel
+        // worker's name changes with its work).
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_owned();
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let field = |i: usize| rest.get(i).and_then(|f| f.parse::<u64>().ok());
+        if let (Some(u), Some(s), Some(start)) = (field(11), field(12), field(19)) {
+            snap.procs.insert(pid, (comm, start, u + s));
+        }
+    }
+    snap
+}
+
+/// CPU seconds used between two snapshots, by group; and the machine's busy and total seconds.
+#[derive(Debug, Default)]
+struct CpuUse {
+    groups: Vec<(String, f64)>,
+    busy: f64,
+    total: f64,
+}
+
+fn cpu_use(before: &CpuSnapshot, after: &CpuSnapshot, names: &[(u32, String)]) -> CpuUse {
+    let me = std::process::id();
+    let mut groups: Vec<(String, f64)> = names
+        .iter()
+        .map(|(_, n)| (n.clone(), 0.0))
+        .chain(
+            ["PostgreSQL", "NATS", "bench process", "other processes"]
+                .iter()
+                .map(|n| (n.to_string(), 0.0)),
+        )
+        .collect();
+    for (pid, (comm, start, ticks)) in &after.procs {
+        let used = match before.procs.get(pid) {
+            Some((_, s, t)) if s == start => ticks.saturating_sub(*t),
+            // Started during the window.
+            _ => *ticks,
+        };
+        if used == 0 {
+            continue;
+        }
+        let group = if let Some((_, n)) = names.iter().find(|(p, _)| p == pid) {
+            n.as_str()
+        } else if *pid == me {
+            "bench process"
+        } else if comm == "postgres" {
+            "PostgreSQL"
+        } else if comm == "nats-server" {
+            "NATS"
+        } else {
+            "other processes"
+        };
+        if let Some(g) = groups.iter_mut().find(|(n, _)| n == group) {
+            g.1 += used as f64 / TICKS_PER_SECOND;
+        }
+    }
+    CpuUse {
+        groups,
+        busy: after.busy.saturating_sub(before.busy) as f64 / TICKS_PER_SECOND,
+        total: after.total.saturating_sub(before.total) as f64 / TICKS_PER_SECOND,
+    }
+}
+
+impl CpuUse {
+    /// CPU-seconds of the system under test: the newsroom processes, PostgreSQL and NATS.
+    fn system(&self) -> f64 {
+        self.groups
+            .iter()
+            .filter(|(n, _)| n != "bench process" && n != "other processes")
+            .map(|(_, s)| s)
+            .sum()
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .groups
+            .iter()
+            .map(|(n, s)| format!("{n} {s:.1}"))
+            .collect();
+        let attributed: f64 = self.groups.iter().map(|(_, s)| s).sum();
+        format!(
+            "{}; machine busy {:.1} of {:.1} CPU-seconds ({:.1} in processes that ended during the window, or not attributed)",
+            parts.join(", "),
+            self.busy,
+            self.total,
+            (self.busy - attributed).max(0.0)
+        )
+    }
+}
+
+// =============================================================================================
+// 2. Projector copies
+
+#[derive(Debug)]
+struct GetRun {
+    copies: usize,
+    cpu: CpuUse,
+    rate: f64,
+    requests: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+}
+
+/// `in_flight` workers GET back to back, worker i on `urls[i % len]`, for a warm-up second and
+/// then `seconds`; a request counts as good when its whole answer arrived, 200 and of the
+/// expected length.
+async fn get_load(
+    client: &reqwest::Client,
+    urls: &[String],
+    expected_len: usize,
+    in_flight: usize,
+    seconds: f64,
+    procs: &[(u32, String)],
+) -> Res<GetRun> {
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let until = warm_until + Duration::from_secs_f64(seconds);
+    let workers: Vec<_> = (0..in_flight)
+        .map(|i| {
+            let (client, url) = (client.clone(), urls[i % urls.len()].clone());
+            tokio::spawn(async move {
+                let mut latency = histogram();
+                let (mut ok, mut errors) = (0u64, 0u64);
+                loop {
+                    let t = Instant::now();
+                    if t >= until {
+                        break;
+                    }
+                    let good = match client.get(&url).send().await {
+                        Ok(r) if r.status() == StatusCode::OK => {
+                            matches!(r.bytes().await, Ok(b) if b.len() == expected_len)
+                        }
+                        Ok(r) => {
+                            let _ = r.bytes().await;
+                            false
+                        }
+                        Err(_) => false,
+                    };
+                    if t < warm_until {
+                        continue;
+                    }
+                    record(&mut latency, t.elapsed());
+                    if good {
+                        ok += 1;
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (latency, ok, errors, Instant::now())
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(warm_until.into()).await;
+    let cpu_before = cpu_snapshot();
+    let mut run = GetRun {
+        copies: urls.len(),
+        cpu: CpuUse::default(),
+        rate: 0.0,
+        requests: 0,
+        errors: 0,
+        latency: histogram(),
+    };
+    let mut last_done = until;
+    for w in workers {
+        let (h, ok, errors, done) = w.await?;
+        run.latency.add(h)?;
+        run.requests += ok + errors;
+        run.errors += errors;
+        last_done = last_done.max(done);
+    }
+    run.rate = (run.requests - run.errors) as f64 / (last_done - warm_until).as_secs_f64();
+    run.cpu = cpu_use(&cpu_before, &cpu_snapshot(), procs);
+    Ok(run)
+}
+
+/// GETs `url` until it answers 200 (a read with `min_position` waits up to 5 s, then 503).
+async fn get_when_ready(client: &reqwest::Client, url: &str, cap: Duration) -> Res<Bytes> {
+    let deadline = Instant::now() + cap;
+    loop {
+        match client.get(url).send().await {
+            Ok(r) if r.status() == StatusCode::OK => return Ok(r.bytes().await?),
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await
+            }
+            Ok(r) => return Err(format!("GET {url}: {}", r.status()).into()),
+            Err(e) => return Err(format!("GET {url}: {e}").into()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ReadRun {
+    view_bytes: usize,
+    runs: Vec<GetRun>,
+    load: (String, String),
+}
+
+async fn read_case(cfg: &Config) -> Res<ReadRun> {
+    let load_start = load_average();
+    let client = http_client()?;
+    let dir = tempfile::tempdir()?;
+    let db = Database::create(&cfg.database_url).await?;
+    let stream = Stream::new(&cfg.nats_url);
+    let env = Env::scale_out(&db, &stream);
+    let reporter = env.reporter_token(&dir.path().join("command"))?;
+    let mut command = env.spawn("command", dir.path(), "command")?;
+    let mut first = env.spawn("projector", dir.path(), "projector-1")?;
+    command.healthy(&client).await?;
+    first.healthy(&client).await?;
+
+    let result = async {
+        eprintln!("  one story of {} developments", cfg.view_developments);
+        let story = open_story(&client, &command.base, &reporter).await?;
+        let posted = {
+            let (client, base, token, story) = (
+                client.clone(),
+                command.base.clone(),
+                reporter.clone(),
+                story.clone(),
+            );
+            bounded((0..cfg.view_developments).collect(), 8, move |_| {
+                let (client, base, token, story) =
+                    (client.clone(), base.clone(), token.clone(), story.clone());
+                async move {
+                    let p = post_development(&client, &base, &token, &story).await;
+                    match (p.error, p.position) {
+                        (None, Some(position)) => Ok(position),
+                        (e, _) => Err(format!("filing the story: {e:?}").into()),
+                    }
+                }
+            })
+            .await?
+        };
+        let last = posted.into_iter().max().unwrap_or(0);
+        let path = format!("/v1/stories/{story}");
+        let reached = format!("{path}?min_position={last}");
+        get_when_ready(
+            &client,
+            &format!("{}{reached}", first.base),
+            Duration::from_secs(60),
+        )
+        .await?;
+        let body = get_when_ready(
+            &client,
+            &format!("{}{path}", first.base),
+            Duration::from_secs(5),
+        )
+        .await?;
+        let one = vec![format!("{}{path}", first.base)];
+
+        eprintln!("  GET with 1 copy");
+        let procs = [ident(&command), ident(&first)];
+        let mut runs =
+            vec![get_load(&client, &one, body.len(), cfg.readers, cfg.seconds, &procs).await?];
+
+        eprintln!("  starting a second copy");
+        let mut second = env.spawn("projector", dir.path(), "projector-2")?;
+        second.healthy(&client).await?;
+        get_when_ready(
+            &client,
+            &format!("{}{reached}", second.base),
+            Duration::from_secs(60),
+        )
+        .await?;
+        let other = get_when_ready(
+            &client,
+            &format!("{}{path}", second.base),
+            Duration::from_secs(5),
+        )
+        .await?;
+        if other != body {
+            second.stop().await;
+            return Err("the two copies answer the story with different bodies".into());
+        }
+        let two = vec![one[0].clone(), format!("{}{path}", second.base)];
+        eprintln!("  GET with 2 copies");
+        let all = [ident(&command), ident(&first), ident(&second)];
+        let both = get_load(&client, &two, body.len(), cfg.readers, cfg.seconds, &all).await;
+        second.stop().await;
+        runs.push(both?);
+
+        eprintln!("  GET with 1 copy again");
+        runs.push(get_load(&client, &one, body.len(), cfg.readers, cfg.seconds, &procs).await?);
+        Ok::<_, BoxError>((body.len(), runs))
+    }
+    .await;
+    if result.is_err() {
+        eprintln!(
+            "--- command ---\n{}\n--- projector-1 ---\n{}",
+            command.log_tail(),
+            first.log_tail()
+        );
+    }
+    first.stop().await;
+    command.stop().await;
+    drop(stream);
+    drop(db);
+    let (view_bytes, runs) = result?;
+    Ok(ReadRun {
+        view_bytes,
+        runs,
+        load: (load_start, load_average()),
+    })
+}
+
+/// Fills a fresh PostgreSQL log with `events` events through the command service, in this
+/// process: `events / 100` stories, each opened and then given developments by 64 tasks.
+async fn fill_log(url: &str, events: usize) -> Res<(EventLog, Duration)> {
+    let store = PgStore::connect(url).await?;
+    let log: EventLog = store.into();
+    let service = Arc::new(CommandService::new(log.clone(), ServiceOptions::default()));
+    let by = Principal {
+        token_id: Uuid::now_v7().to_string(),
+        name: "Bench Reporter".into(),
+        role: Role::Reporter,
+    };
+    let started = Instant::now();
+    let stories = (events / EVENTS_PER_STORY).max(1);
+    let ids: Vec<StoryId> = (0..stories).map(|_| StoryId::new()).collect();
+    let opened = {
+        let (service, by) = (service.clone(), by.clone());
+        bounded(ids.clone(), FILLERS, move |id| {
+            let (service, by) = (service.clone(), by.clone());
+            async move {
+                let slug = format!("fill-{}", &Uuid::new_v4().simple().to_string()[..12]);
+                service
+                    .execute(id, &by, open_story_command(id, &slug))
+                    .await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    let developments = events - opened.len();
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(ids);
+    let template = Arc::new(template());
+    let tasks: Vec<_> = (0..FILLERS)
+        .map(|_| {
+            let (service, by, ids, next, template) = (
+                service.clone(),
+                by.clone(),
+                ids.clone(),
+                next.clone(),
+                template.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= developments {
+                        return Ok::<_, BoxError>(());
+                    }
+                    let mut new = (*template).clone();
+                    new.id = DevelopmentId::from(Uuid::new_v4());
+                    service
+                        .execute(
+                            ids[i % ids.len()],
+                            &by,
+                            StoryCommand::RecordDevelopment(new),
+                        )
+                        .await?;
+                    if (i + 1) % 20_000 == 0 {
+                        eprintln!("    {} developments filed", i + 1);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let head = log.current_head().await?;
+    if head as usize != events {
+        return Err(format!("the log holds {head} events, not {events}").into());
+    }
+    Ok((log, started.elapsed()))
+}
+
+fn template() -> NewDevelopment {
+    NewDevelopment {
+        id: DevelopmentId::from(Uuid::new_v4()),
+        kind: DevelopmentKind::StatementIssued,
+        headline: Headline::parse("headline", "Campaign A says its email was breached")
+            .expect("valid headline"),
+        body: Body::parse(
+            "body",
+            "The campaign said attackers had access for three weeks.",
+        )
+        .expect("valid body"),
+        occurred_at: None,
+        actors: Actor::parse_list(
+            "actors",
+            &["Campaign A".to_owned(), "Fancy Bear".to_owned()],
+        )
+        .expect("valid actors"),
+        source: Some(Source {
+            name: SourceName::parse("source.name", "Campaign spokesperson").expect("valid source"),
+            kind: SourceKind::OfficialStatement,
+            url: None,
+        }),
+        evidence: Evidence::NoneProvided,
+        urgency: Urgency::Priority,
+        responds_to: None,
+    }
+}
+
+fn open_story_command(id: StoryId, slug: &str) -> StoryCommand {
+    StoryCommand::OpenStory {
+        id,
+        slug: Slug::parse("slug", slug).expect("valid slug"),
+        headline: Headline::parse("headline", "Campaign reports a hack").expect("valid headline"),
+        summary: Summary::parse("summary", "A campaign says its email was breached.")
+            .expect("valid summary"),
+        tags: vec![],
+        review_required: false,
+    }
+}
+
+/// Runs `Relay` over `log` into `stream` until it has published up to `head`.
+async fn relay_all(
+    log: &EventLog,
+    client: &async_nats::Client,
+    stream: &Stream,
+    head: i64,
+) -> Res<(Duration, u64, u64)> {
+    let relay = Relay::new(log.clone(), client.clone(), stream.settings.clone());
+    let status = relay.status();
+    let mut positions = relay.positions();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let task = tokio::spawn(relay.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    // Gives up after 60 s without progress, saying what the relay last reported.
+    let mut reached = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), positions.changed()).await {
+            Ok(Ok(())) if *positions.borrow_and_update() >= head => {
+                reached = true;
+                break;
+            }
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    let took = started.elapsed();
+    let _ = stop.send(());
+    let published = task.await?;
+    if reached {
+        Ok((took, published.events, published.duplicates))
+    } else {
+        Err(format!(
+            "the relay did not reach position {head}: published {} events, position {}, last error {:?}",
+            published.events,
+            status.published(),
+            status.error()
+        )
+        .into())
+    }
+}
+
+#[derive(Debug)]
+struct CatchUp {
+    copy: String,
+    /// Spawn → the first `/healthz` answer (the process is up, the projector has started).
+    start_up: Duration,
+    /// Spawn → the views have reached the head.
+    done: Duration,
+}
+
+impl CatchUp {
+    fn applying(&self) -> Duration {
+        self.done.saturating_sub(self.start_up)
+    }
+}
+
+#[derive(Debug)]
+struct CatchUpRun {
+    events: i64,
+    fill: Duration,
+    publish: Duration,
+    one: Vec<CatchUp>,
+    two: Vec<CatchUp>,
+    two_wall: Duration,
+    cpu_one: CpuUse,
+    cpu_two: CpuUse,
+    load: (String, String),
+}
+
+/// Spawn → the views at `head`. The first `/healthz` answer marks the process up (the projector
+/// starts with the HTTP server); then `GET /v1/stories?limit=1&min_position=head` (which waits up
+/// to 5 s for the views, then answers 503) is asked until it answers 200.
+async fn catch_up(proc: &mut Proc, client: &reqwest::Client, head: i64) -> Res<CatchUp> {
+    let start_up = proc.healthy(client).await?;
+    let url = format!("{}/v1/stories?limit=1&min_position={head}", proc.base);
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        if let Some(status) = proc.child.try_wait()? {
+            return Err(format!("{} exited ({status}):\n{}", proc.name, proc.log_tail()).into());
+        }
+        match client.get(&url).send().await {
+            Ok(r) if r.status() == StatusCode::OK => {
+                let _ = r.bytes().await;
+                return Ok(CatchUp {
+                    copy: proc.name.clone(),
+                    start_up,
+                    done: proc.spawned.elapsed(),
+                });
+            }
+            Ok(r) => {
+                let _ = r.bytes().await;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} did not catch up:\n{}", proc.name, proc.log_tail()).into());
+        }
+    }
+}
+
+async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
+    let load_start = load_average();
+    let client = http_client()?;
+    let dir = tempfile::tempdir()?;
+    let db = Database::create(&cfg.database_url).await?;
+    let stream = Stream::new(&cfg.nats_url);
+    let env = Env::scale_out(&db, &stream);
+    eprintln!("  filling a PostgreSQL log with {} events", cfg.prefill);
+    let (log, fill) = fill_log(&db.url, cfg.prefill).await?;
+    let head = log.current_head().await?;
+    eprintln!("  publishing them to the stream");
+    let nats = async_nats::connect(&cfg.nats_url).await?;
+    let (publish, _, _) = relay_all(&log, &nats, &stream, head).await?;
+
+    eprintln!("  one projector copy catching up");
+    let cpu_before = cpu_snapshot();
+    let mut p = env.spawn("projector", dir.path(), "copy-1")?;
+    let one = catch_up(&mut p, &client, head).await;
+    let cpu_one = cpu_use(&cpu_before, &cpu_snapshot(), &[ident(&p)]);
+    p.stop().await;
+    let one = vec![one?];
+
+    eprintln!("  two projector copies catching up at once");
+    let cpu_before = cpu_snapshot();
+    let started = Instant::now();
+    let mut a = env.spawn("projector", dir.path(), "copy-2")?;
+    let mut b = env.spawn("projector", dir.path(), "copy-3")?;
+    let (ra, rb) = tokio::join!(
+        catch_up(&mut a, &client, head),
+        catch_up(&mut b, &client, head)
+    );
+    let two_wall = started.elapsed();
+    let cpu_two = cpu_use(&cpu_before, &cpu_snapshot(), &[ident(&a), ident(&b)]);
+    a.stop().await;
+    b.stop().await;
+    let two = vec![ra?, rb?];
+    drop(stream);
+    drop(db);
+    Ok(CatchUpRun {
+        events: head,
+        fill,
+        publish,
+        one,
+        two,
+        two_wall,
+        cpu_one,
+        cpu_two,
+        load: (load_start, load_average()),
+    })
+}
+
+// =============================================================================================
+// 3. Relay vs direct
+
+#[derive(Debug)]
+struct Publish {
+    took: Duration,
+    cpu: CpuUse,
+    events: u64,
+    duplicates: u64,
+    stored: u64,
+}
+
+impl Publish {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.took.as_secs_f64()
+    }
+}
+
+/// One round: the feed read alone, the direct publisher, the relay.
+#[derive(Debug)]
+struct Round {
+    /// `read_feed` pages of `RELAY_BATCH` and the serialisation of each event: the relay's work
+    /// besides publishing.
+    read: Duration,
+    direct: Publish,
+    relay: Publish,
+}
+
+#[derive(Debug)]
+struct RelayRun {
+    events: i64,
+    fill: Duration,
+    mean_body: f64,
+    rounds: Vec<Round>,
+    load: (String, String),
+}
+
+/// The relay's message for `e` as `Relay::message` builds it, but with the story id in place of
+/// the subject (each run publishes to a stream, and so a subject prefix, of its own).
+fn message(e: &newsroom_command::FeedEvent) -> Res<(String, async_nats::HeaderMap, Bytes)> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        "Nats-Msg-Id",
+        format!("{}:{}", e.story_id, e.sequence).as_str(),
+    );
+    headers.insert(POSITION_HEADER, e.position.to_string().as_str());
+    Ok((
+        e.story_id.clone(),
+        headers,
+        Bytes::from(serde_json::to_vec(e)?),
+    ))
+}
+
+/// The baseline: the prepared messages published with async-nats, `RELAY_BATCH` publishes sent
+/// before their acks are awaited, as the relay does.
+async fn publish_direct(
+    client: &async_nats::Client,
+    stream: &Stream,
+    messages: &[(String, async_nats::HeaderMap, Bytes)],
+) -> Res<Publish> {
+    let js = async_nats::jetstream::new(client.clone());
+    js.get_or_create_stream(stream.settings.config()).await?;
+    let cpu_before = cpu_snapshot();
+    let started = Instant::now();
+    let (mut events, mut duplicates) = (0, 0);
+    for batch in messages.chunks(RELAY_BATCH) {
+        let mut acks = Vec::with_capacity(batch.len());
+        for (subject, headers, body) in batch {
+            acks.push(
+                js.publish_with_headers(subject.clone(), headers.clone(), body.clone())
+                    .await?,
+            );
+        }
+        for ack in acks {
+            let ack = ack.await?;
+            events += 1;
+            if ack.duplicate {
+                duplicates += 1;
+            }
+        }
+    }
+    let took = started.elapsed();
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &[]);
+    Ok(Publish {
+        took,
+        cpu,
+        events,
+        duplicates,
+        stored: stream.messages(client).await?,
+    })
+}
+
+/// The relay's reading and encoding alone: the whole feed in pages of `RELAY_BATCH`, each event
+/// serialised as the relay serialises it (and dropped).
+async fn read_only(log: &EventLog, head: i64) -> Res<Duration> {
+    let started = Instant::now();
+    let (mut after, mut bytes) = (0, 0usize);
+    while after < head {
+        let page = log.read_feed(after, RELAY_BATCH).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for e in &page {
+            bytes += serde_json::to_vec(e)?.len();
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(started.elapsed())
+}
+
+async fn relay_case(cfg: &Config) -> Res<RelayRun> {
+    let load_start = load_average();
+    let db = Database::create(&cfg.database_url).await?;
+    eprintln!("  filling a PostgreSQL log with {} events", cfg.events);
+    let (log, fill) = fill_log(&db.url, cfg.events).await?;
+    let head = log.current_head().await?;
+    let client = async_nats::connect(&cfg.nats_url).await?;
+
+    eprintln!("  preparing the direct publisher's messages");
+    let mut messages = Vec::with_capacity(head as usize);
+    let mut after = 0;
+    loop {
+        let page = log.read_feed(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for e in &page {
+            messages.push(message(e)?);
+        }
+    }
+    let mean_body =
+        messages.iter().map(|m| m.2.len()).sum::<usize>() as f64 / messages.len().max(1) as f64;
+
+    let mut rounds = Vec::new();
+    for round in 1..=2 {
+        eprintln!("  round {round}: feed read only");
+        let read = read_only(&log, head).await?;
+
+        // The same messages to a fresh stream each time: its subjects are its own.
+        let direct = Stream::new(&cfg.nats_url);
+        let prepared: Vec<_> = messages
+            .iter()
+            .map(|(story, h, b)| (direct.settings.subject(story), h.clone(), b.clone()))
+            .collect();
+        eprintln!("  round {round}: direct");
+        let direct_run = publish_direct(&client, &direct, &prepared).await?;
+        drop(prepared);
+        drop(direct);
+
+        eprintln!("  round {round}: relay");
+        let relayed = Stream::new(&cfg.nats_url);
+        let cpu_before = cpu_snapshot();
+        let (took, events, duplicates) = relay_all(&log, &client, &relayed, head).await?;
+        let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &[]);
+        let relay_run = Publish {
+            took,
+            cpu,
+            events,
+            duplicates,
+            stored: relayed.messages(&client).await?,
+        };
+        drop(relayed);
+        rounds.push(Round {
+            read,
+            direct: direct_run,
+            relay: relay_run,
+        });
+    }
+    drop(log);
+    drop(db);
+    Ok(RelayRun {
+        events: head,
+        fill,
+        mean_body,
+        rounds,
+        load: (load_start, load_average()),
+    })
+}
+
+// =============================================================================================
+// Report
+
+fn thousands(v: f64) -> String {
+    let n = v.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn us(v: u64) -> String {
+    if v >= 10_000 {
+        format!("{:.1} ms", v as f64 / 1000.0)
+    } else if v >= 1000 {
+        format!("{:.2} ms", v as f64 / 1000.0)
+    } else {
+        format!("{v} µs")
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn quantiles(h: &Histogram<u64>) -> (String, String, String) {
+    if h.is_empty() {
+        return ("–".into(), "–".into(), "–".into());
+    }
+    (
+        us(h.value_at_quantile(0.5)),
+        us(h.value_at_quantile(0.99)),
+        us(h.max()),
+    )
+}
+
+fn report_load(out: &mut String, runs: &[LoadRun], cfg: &Config) -> std::fmt::Result {
+    writeln!(out, "### 1. Embedded vs scale-out, same load\n")?;
+    writeln!(
+        out,
+        "{} stories; one subscriber with a webhook endpoint (axum receiver in the bench process) following each; one unrecorded development per story first. Then, on each deployment, two phases of {} s: (a) a fixed rate of {} `POST /v1/stories/{{id}}/developments` per second (open loop, round-robin over the stories), (b) {} reporters each keeping one POST in flight (closed loop: as fast as answered). Alert latency: POST answered → webhook arrived, per development. Projection lag: POST answered → `GET /v1/stories?limit=1&min_position=<its position>` answered by the read side (a sequential probe taking the newest answer each time). Commands/s counts 2xx answers; errors are non-2xx answers and transport failures.\n",
+        cfg.stories, cfg.seconds, cfg.rate, cfg.reporters
+    )?;
+    let phases = runs.iter().map(|r| r.phases.len()).max().unwrap_or(0);
+    for i in 0..phases {
+        let title = match runs.iter().find_map(|r| r.phases.get(i)).map(|p| p.pace) {
+            Some(Pace::Rate(rate)) => format!("(a) {rate} developments/s, open loop"),
+            Some(Pace::Reporters(k)) => format!("(b) {k} reporters, closed loop"),
+            None => continue,
+        };
+        writeln!(out, "#### {title}\n")?;
+        writeln!(
+            out,
+            "| mode | commands/s (2xx) | errors | POST p50 / p99 | alerts | alert p50 | alert p99 | alert max | projection lag p50 / p99 (samples) |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
+        for r in runs {
+            let Some(p) = r.phases.get(i) else { continue };
+            let (p50, p99, _) = quantiles(&p.post);
+            let (a50, a99, amax) = quantiles(&p.alert);
+            let (l50, l99, _) = quantiles(&p.lag);
+            writeln!(
+                out,
+                "| {} | {} ({} in {:.1} s) | {} | {p50} / {p99} | {} arrived, {} missing, {} duplicate ids | {a50} | {a99} | {amax} | {l50} / {l99} ({}{}) |",
+                r.mode.describe(),
+                thousands(p.rate()),
+                thousands(p.ok as f64),
+                p.window.as_secs_f64(),
+                p.errors,
+                thousands(p.alert.len() as f64),
+                p.alerts_missing,
+                p.duplicates,
+                p.lag.len(),
+                if p.lag_timeouts > 0 {
+                    format!(", {} not shown within 5 s", p.lag_timeouts)
+                } else {
+                    String::new()
+                },
+            )?;
+        }
+        writeln!(out)?;
+        let find = |m: Mode| {
+            runs.iter()
+                .find(|r| r.mode == m)
+                .and_then(|r| r.phases.get(i))
+        };
+        if let (Some(e), Some(s)) = (find(Mode::Embedded), find(Mode::ScaleOut)) {
+            let ratio = |a: &Histogram<u64>, b: &Histogram<u64>, q: f64| {
+                b.value_at_quantile(q) as f64 / a.value_at_quantile(q).max(1) as f64
+            };
+            writeln!(
+                out,
+                "- Scale-out ÷ embedded: commands/s {:.2}; alert p50 {:.2}, p99 {:.2}; projection lag p50 {:.2}, p99 {:.2}.",
+                s.rate() / e.rate().max(f64::MIN_POSITIVE),
+                ratio(&e.alert, &s.alert, 0.5),
+                ratio(&e.alert, &s.alert, 0.99),
+                ratio(&e.lag, &s.lag, 0.5),
+                ratio(&e.lag, &s.lag, 0.99),
+            )?;
+        }
+        for r in runs {
+            let Some(p) = r.phases.get(i) else { continue };
+            writeln!(
+                out,
+                "- {}: mean group-commit batch {}; {:.2} ms of CPU per command (newsroom processes, PostgreSQL and NATS together); CPU-seconds in the window: {}; 1-minute load average {} at the start, {} at the end.{}{}",
+                match r.mode {
+                    Mode::Embedded => "Embedded",
+                    Mode::ScaleOut => "Scale-out",
+                },
+                p.batch
+                    .map_or("n/a".to_owned(), |b| format!("{b:.1} appends per transaction")),
+                p.cpu.system() * 1000.0 / p.ok.max(1) as f64,
+                p.cpu.describe(),
+                p.load.0,
+                p.load.1,
+                if p.repeats > 0 {
+                    format!(" {} developments alerted twice under different ids.", p.repeats)
+                } else {
+                    String::new()
+                },
+                p.first_error
+                    .as_ref()
+                    .map(|e| format!(" First error: `{}`.", e.chars().take(200).collect::<String>()))
+                    .unwrap_or_default(),
+            )?;
+        }
+        writeln!(out)?;
+    }
+    for r in runs {
+        writeln!(
+            out,
+            "- {}: processes healthy {} after spawn; idle for {} s after the warm-up, CPU-seconds: {}.",
+            r.mode.describe(),
+            secs(r.start_up),
+            IDLE.as_secs(),
+            r.idle.describe()
+        )?;
+    }
+    writeln!(out)
+}
+
+fn report_reads(out: &mut String, r: &ReadRun, cfg: &Config) -> std::fmt::Result {
+    writeln!(
+        out,
+        "### 2a. Read throughput with 1 and 2 projector copies\n"
+    )?;
+    writeln!(
+        out,
+        "Scale-out (command + projector processes, PostgreSQL, JetStream); one story of {} developments (`GET /v1/stories/{{id}}`, {} B); {} GETs in flight back to back for {} s after 1 s of warm-up, spread evenly over the copies; a request counts when its whole answer arrived, 200 and of the expected length. Order: 1 copy, 2 copies (the second started and caught up first), 1 copy again (the second stopped).\n",
+        cfg.view_developments,
+        thousands(r.view_bytes as f64),
+        cfg.readers,
+        cfg.seconds
+    )?;
+    writeln!(
+        out,
+        "| copies | GET/s | requests | errors | p50 | p99 | max |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for g in &r.runs {
+        let (p50, p99, max) = quantiles(&g.latency);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {p50} | {p99} | {max} |",
+            g.copies,
+            thousands(g.rate),
+            thousands(g.requests as f64),
+            g.errors
+        )?;
+    }
+    writeln!(out)?;
+    for g in &r.runs {
+        writeln!(
+            out,
+            "- {} {}: CPU-seconds in the measured {} s: {}.",
+            g.copies,
+            if g.copies == 1 { "copy" } else { "copies" },
+            cfg.seconds,
+            g.cpu.describe()
+        )?;
+    }
+    let ones: Vec<f64> = r
+        .runs
+        .iter()
+        .filter(|g| g.copies == 1)
+        .map(|g| g.rate)
+        .collect();
+    if let Some(two) = r.runs.iter().find(|g| g.copies == 2) {
+        let one = ones.iter().sum::<f64>() / ones.len().max(1) as f64;
+        writeln!(
+            out,
+            "- 2 copies ÷ mean of the 1-copy runs: {:.2}. 1-minute load average {} at the start, {} at the end.",
+            two.rate / one.max(f64::MIN_POSITIVE),
+            r.load.0,
+            r.load.1
+        )?;
+    }
+    writeln!(out)
+}
+
+fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Result {
+    writeln!(out, "### 2b. Projection catch-up with 1 and 2 copies\n")?;
+    writeln!(
+        out,
+        "A PostgreSQL log of {} events ({} stories of {} events: opened, then developments), filled in-process through `CommandService` in {} and published to a fresh stream by `Relay` in {} (neither measured here). Then a fresh projector process (own views file, own durable consumer) is started against it; then two at once. Start-up: spawn → the first `/healthz` answer (the projector starts together with the HTTP server); applying: from there until `GET /v1/stories?limit=1&min_position=<head>` answers 200.\n",
+        thousands(c.events as f64),
+        thousands((c.events as usize / EVENTS_PER_STORY) as f64),
+        EVENTS_PER_STORY,
+        secs(c.fill),
+        secs(c.publish)
+    )?;
+    writeln!(
+        out,
+        "| run | copy | start-up | spawn → caught up | applying | events/s while applying |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    for (run, copies) in [("1 copy", &c.one), ("2 copies at once", &c.two)] {
+        for u in copies.iter() {
+            writeln!(
+                out,
+                "| {run} | {} | {} | {} | {} | {} |",
+                u.copy,
+                secs(u.start_up),
+                secs(u.done),
+                secs(u.applying()),
+                thousands(c.events as f64 / u.applying().as_secs_f64())
+            )?;
+        }
+    }
+    let one = c
+        .one
+        .first()
+        .map_or(f64::NAN, |u| c.events as f64 / u.applying().as_secs_f64());
+    let aggregate = (c.events as f64 * c.two.len() as f64) / c.two_wall.as_secs_f64();
+    let single_wall = c
+        .one
+        .first()
+        .map_or(f64::NAN, |u| c.events as f64 / u.done.as_secs_f64());
+    writeln!(
+        out,
+        "\n- Events applied per second by all copies together, spawn to the last copy caught up: 1 copy {}, 2 copies {} ({:.2} ×). Per copy while applying: 1 copy {}, 2 copies {} and {}.",
+        thousands(single_wall),
+        thousands(aggregate),
+        aggregate / single_wall,
+        thousands(one),
+        c.two
+            .first()
+            .map_or("–".into(), |u| thousands(c.events as f64 / u.applying().as_secs_f64())),
+        c.two
+            .get(1)
+            .map_or("–".into(), |u| thousands(c.events as f64 / u.applying().as_secs_f64())),
+    )?;
+    writeln!(
+        out,
+        "- CPU-seconds, spawn to caught up: 1 copy: {}; 2 copies: {}.",
+        c.cpu_one.describe(),
+        c.cpu_two.describe()
+    )?;
+    writeln!(
+        out,
+        "- 1-minute load average {} at the start, {} at the end.\n",
+        c.load.0, c.load.1
+    )
+}
+
+fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
+    writeln!(out, "### 3. Relay vs direct publishing\n")?;
+    writeln!(
+        out,
+        "A PostgreSQL log of {} events ({} stories), filled in-process through `CommandService` in {} (not measured). Each publishing run sends all of them into a fresh JetStream stream (file storage, 1 replica, 2-minute duplicate window). Relay: `Relay::run_until_stopped` in the bench process, from its start (it creates the stream) until its published position reaches the head; it reads the feed from PostgreSQL {} events a round, serialises them, publishes them and then awaits their acks. Direct: the same subjects, headers (`Nats-Msg-Id`, `{}`) and bodies (mean {:.0} B), prepared before the clock starts, published with async-nats, {} publishes then their acks. Feed read only: the relay's reading and serialising without publishing (`read_feed` pages of {}). One NATS connection for all. Each round: feed read, direct, relay.\n",
+        thousands(r.events as f64),
+        thousands((r.events as usize / EVENTS_PER_STORY) as f64),
+        secs(r.fill),
+        RELAY_BATCH,
+        POSITION_HEADER,
+        r.mean_body,
+        RELAY_BATCH,
+        RELAY_BATCH,
+    )?;
+    writeln!(
+        out,
+        "| round | case | time | events/s | acks marked duplicate | messages in the stream | relay ÷ direct |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for (i, round) in r.rounds.iter().enumerate() {
+        writeln!(
+            out,
+            "| {} | feed read + serialise only | {} | {} | | | |",
+            i + 1,
+            secs(round.read),
+            thousands(r.events as f64 / round.read.as_secs_f64()),
+        )?;
+        for (what, p) in [
+            ("direct (async-nats)", &round.direct),
+            ("Relay", &round.relay),
+        ] {
+            writeln!(
+                out,
+                "| {} | {what} | {} | {} | {} | {} | {} |",
+                i + 1,
+                secs(p.took),
+                thousands(p.rate()),
+                p.duplicates,
+                thousands(p.stored as f64),
+                if what == "Relay" {
+                    format!("{:.2}", round.relay.rate() / round.direct.rate())
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+    }
+    let n = r.rounds.len().max(1) as f64;
+    let relay = r.rounds.iter().map(|x| x.relay.rate()).sum::<f64>() / n;
+    let direct = r.rounds.iter().map(|x| x.direct.rate()).sum::<f64>() / n;
+    let ratio = relay / direct;
+    writeln!(
+        out,
+        "\n- **Relay ÷ direct: {:.2}** (mean relay {} events/s ÷ mean direct {} events/s). Target ≥ 0.50: {}.",
+        ratio,
+        thousands(relay),
+        thousands(direct),
+        if ratio >= 0.5 { "met" } else { "**missed**" }
+    )?;
+    let serial: Vec<String> = r
+        .rounds
+        .iter()
+        .map(|x| {
+            format!(
+                "{} + {} = {} against {}",
+                secs(x.read),
+                secs(x.direct.took),
+                secs(x.read + x.direct.took),
+                secs(x.relay.took)
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "- Feed read + direct publish, added up, against the relay's time, per round: {}.",
+        serial.join("; ")
+    )?;
+    for (i, round) in r.rounds.iter().enumerate() {
+        writeln!(
+            out,
+            "- Round {}, CPU-seconds: direct: {}; relay: {}.",
+            i + 1,
+            round.direct.cpu.describe(),
+            round.relay.cpu.describe()
+        )?;
+    }
+    writeln!(
+        out,
+        "- 1-minute load average {} at the start, {} at the end.\n",
+        r.load.0, r.load.1
+    )
+}
+
+fn main() -> Res<()> {
+    // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
+    let cfg = Config::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let load_at_start = load_average();
+
+    let mut loads = Vec::new();
+    if cfg.runs(1) {
+        for mode in [Mode::Embedded, Mode::ScaleOut] {
+            eprintln!("1. {}", mode.describe());
+            loads.push(rt.block_on(load_case(mode, &cfg))?);
+        }
+    }
+    let (mut reads, mut catch) = (None, None);
+    if cfg.runs(2) {
+        eprintln!("2a. read throughput with projector copies");
+        reads = Some(rt.block_on(read_case(&cfg))?);
+        eprintln!("2b. projection catch-up with projector copies");
+        catch = Some(rt.block_on(catch_up_case(&cfg))?);
+    }
+    let relay = if cfg.runs(3) {
+        eprintln!("3. relay vs direct");
+        Some(rt.block_on(relay_case(&cfg))?)
+    } else {
+        None
+    };
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut env = format!(
+        "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_EVENTS={}",
+        cfg.seconds,
+        cfg.rate,
+        cfg.stories,
+        cfg.reporters,
+        cfg.readers,
+        cfg.view_developments,
+        cfg.prefill,
+        cfg.events
+    );
+    if cfg.sections != [1, 2, 3] {
+        let s: Vec<String> = cfg.sections.iter().map(u8::to_string).collect();
+        write!(env, " BENCH_SECTIONS={}", s.join(","))?;
+    }
+    let mut out = String::new();
+    writeln!(out, "## Scale-out\n")?;
+    writeln!(
+        out,
+        "Rerun: `{env} cargo bench -p newsroom --bench scale_out`\n"
+    )?;
+    writeln!(
+        out,
+        "{cores} CPUs visible; every process (the newsroom processes, PostgreSQL, NATS, the bench's load clients and webhook receiver) on this one machine; newsroom processes log at `warn`, rate limits off, durability defaults (SQLite log `synchronous = FULL`, PostgreSQL `synchronous_commit = on`); total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
+        started.elapsed().as_secs_f64(),
+        load_at_start,
+        load_average()
+    )?;
+    if !loads.is_empty() {
+        report_load(&mut out, &loads, &cfg)?;
+    }
+    if let Some(r) = &reads {
+        report_reads(&mut out, r, &cfg)?;
+    }
+    if let Some(c) = &catch {
+        report_catch_up(&mut out, c)?;
+    }
+    if cfg.runs(2) {
+        writeln!(
+            out,
+            "Notifier copies: not measured. Each notifier process keeps its subscribers, subscriptions and delivery queue in its own SQLite file (the shared PostgreSQL queue is not built), so a second copy would not share the first one's work: it would have no subscribers, or its own ones alerted a second time. There is no meaningful 2-copy figure to give.\n"
+        )?;
+    }
+    if let Some(r) = &relay {
+        report_relay(&mut out, r)?;
+    }
+    print!("{out}");
+    Ok(())
+}
