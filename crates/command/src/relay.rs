@@ -134,6 +134,8 @@ pub struct Relay {
     settings: StreamSettings,
     status: RelayStatus,
     published: watch::Sender<Position>,
+    /// The page after a full one, read while that one's acks came back: (after, events).
+    ahead: Mutex<Option<(Position, Vec<FeedEvent>)>>,
 }
 
 impl Relay {
@@ -145,6 +147,7 @@ impl Relay {
             settings,
             status: RelayStatus::default(),
             published: watch::channel(0).0,
+            ahead: Mutex::new(None),
         }
     }
 
@@ -173,7 +176,11 @@ impl Relay {
         &self,
         after: Position,
     ) -> Result<(Position, Published), RelayError> {
-        let batch = self.log.read_feed(after, BATCH).await?;
+        let ahead = self.ahead.lock().expect("relay page lock").take();
+        let batch = match ahead {
+            Some((at, page)) if at == after => page,
+            _ => self.log.read_feed(after, BATCH).await?,
+        };
         let mut acks = Vec::with_capacity(batch.len());
         for event in &batch {
             let (subject, headers, body) = self.message(event)?;
@@ -184,15 +191,33 @@ impl Relay {
                     .map_err(nats)?,
             );
         }
-        let mut counts = Published::default();
-        for ack in acks {
-            let ack = ack.await.map_err(nats)?;
-            counts.events += 1;
-            if ack.duplicate {
-                counts.duplicates += 1;
+        let last = batch.last().map_or(after, |e| e.position);
+        let acked = async {
+            let mut counts = Published::default();
+            for ack in acks {
+                let ack = ack.await.map_err(nats)?;
+                counts.events += 1;
+                if ack.duplicate {
+                    counts.duplicates += 1;
+                }
             }
+            Ok::<_, RelayError>(counts)
+        };
+        // Behind (a full page): read the next page while the acks come back. The feed after
+        // `last` is append-only, so the page stays true; it is used only by the next round.
+        let next = async {
+            if batch.len() == BATCH {
+                self.log.read_feed(last, BATCH).await.ok()
+            } else {
+                None
+            }
+        };
+        let (counts, next) = tokio::join!(acked, next);
+        let counts = counts?;
+        if let Some(page) = next {
+            *self.ahead.lock().expect("relay page lock") = Some((last, page));
         }
-        Ok((batch.last().map_or(after, |e| e.position), counts))
+        Ok((last, counts))
     }
 
     fn message(&self, e: &FeedEvent) -> Result<(String, HeaderMap, Vec<u8>), RelayError> {
