@@ -19,6 +19,9 @@ use crate::log::EventLog;
 use crate::relay::{nats, RelayError, StreamSettings};
 use crate::store::{FeedEvent, Position};
 
+/// How much longer than its own wait a pull may take before it counts as lost.
+const PULL_GRACE: Duration = Duration::from_secs(5);
+
 /// How long a durable consumer nobody pulls from is kept. A process away for longer starts over
 /// on a new consumer: it replays the stream and drops what its checkpoint already holds.
 pub const INACTIVE_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -90,13 +93,16 @@ impl JetStreamFeed {
         let limit = limit.max(1);
         // Take what is there without waiting; if nothing is, wait for one message only (a pull
         // for a whole batch would wait until it is full or expires), then take what followed it.
-        let fetch = |n: usize| self.consumer.fetch().max_messages(n).messages();
-        let mut messages = all(fetch(limit).await).await?;
+        // A pull whose request or answer is lost with the connection would wait for ever (a
+        // fetch has no expiry of its own): each is bounded, and a timed-out one is an error.
+        let bound = wait + PULL_GRACE;
+        let fetch = |n: usize| all(self.consumer.fetch().max_messages(n).messages(), bound);
+        let mut messages = fetch(limit).await?;
         if messages.is_empty() {
             let first = self.consumer.batch().max_messages(1).expires(wait);
-            messages = all(first.messages().await).await?;
+            messages = all(first.messages(), bound).await?;
             if !messages.is_empty() && limit > 1 {
-                messages.extend(all(fetch(limit - 1).await).await?);
+                messages.extend(fetch(limit - 1).await?);
             }
         }
         let mut events: Vec<FeedEvent> = Vec::new();
@@ -144,13 +150,21 @@ impl JetStreamFeed {
 }
 
 /// Every message one pull request brings.
-async fn all(batch: Result<pull::Batch, pull::BatchError>) -> Result<Vec<Message>, RelayError> {
-    let mut batch = batch.map_err(nats)?;
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        messages.push(message.map_err(nats)?);
-    }
-    Ok(messages)
+async fn all(
+    pull: impl std::future::Future<Output = Result<pull::Batch, pull::BatchError>>,
+    bound: Duration,
+) -> Result<Vec<Message>, RelayError> {
+    let collect = async {
+        let mut batch = pull.await.map_err(nats)?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            messages.push(message.map_err(nats)?);
+        }
+        Ok(messages)
+    };
+    tokio::time::timeout(bound, collect)
+        .await
+        .map_err(|_| nats("a pull from the stream got no answer"))?
 }
 
 /// How a part following the feed (the projector, the notifier's matcher) paces its loop between
