@@ -27,6 +27,14 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("alert bodies are JSON")
     }
+
+    /// The id of the development the alert is about.
+    pub fn development_id(&self) -> String {
+        self.json()["data"]["development"]["id"]
+            .as_str()
+            .expect("an alert names its development")
+            .to_owned()
+    }
 }
 
 type Script = dyn Fn(usize) -> (u16, Option<u64>) + Send + Sync;

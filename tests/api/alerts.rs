@@ -350,15 +350,7 @@ async fn a_receiver_down_for_a_while_gets_every_alert_once_in_story_order() {
     let accepted = receiver.accepted();
     assert_eq!(accepted.len(), 5, "each alert accepted once");
     assert_eq!(ids(&accepted).len(), 5);
-    let order: Vec<String> = got
-        .iter()
-        .map(|r| {
-            r.json()["data"]["development"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let order: Vec<String> = got.iter().map(|r| r.development_id()).collect();
     assert_eq!(order, sent, "one story's alerts arrive in order");
     // Retries reuse the alert's id.
     let all = receiver.received();

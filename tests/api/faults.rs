@@ -294,15 +294,7 @@ async fn a_postgres_restart_refuses_commands_with_503_and_newsroom_recovers_by_i
     // Anything sent twice would arrive now.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let alerts = receiver.accepted();
-    let alerted: Vec<String> = alerts
-        .iter()
-        .map(|r| {
-            r.json()["data"]["development"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let alerted: Vec<String> = alerts.iter().map(|r| r.development_id()).collect();
     let mut alerted_sorted = alerted.clone();
     alerted_sorted.sort();
     assert_eq!(alerted_sorted, got, "one alert per accepted development");

@@ -310,15 +310,13 @@ async fn wait_shown(projector: &Process, expected: &HashMap<String, BTreeSet<Str
 /// Waits until the receiver accepted an alert for every development in `expected`, lets any
 /// duplicate arrive, and checks each development was alerted under exactly one `webhook-id`.
 async fn assert_each_alerted_once(receiver: &WebhookReceiver, expected: &BTreeSet<String>) {
-    let development = |r: &Received| {
-        r.json()["data"]["development"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     let deadline = Instant::now() + WAIT;
     loop {
-        let alerted: BTreeSet<String> = receiver.accepted().iter().map(development).collect();
+        let alerted: BTreeSet<String> = receiver
+            .accepted()
+            .iter()
+            .map(Received::development_id)
+            .collect();
         if alerted.is_superset(expected) {
             break;
         }
@@ -335,7 +333,7 @@ async fn assert_each_alerted_once(receiver: &WebhookReceiver, expected: &BTreeSe
     let mut ids_per_development: HashMap<String, BTreeSet<String>> = HashMap::new();
     for r in receiver.accepted() {
         ids_per_development
-            .entry(development(&r))
+            .entry(r.development_id())
             .or_default()
             .insert(r.id.clone());
     }
@@ -496,10 +494,7 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     for r in receiver.accepted() {
         let alert = r.json();
         let story = alert["data"]["story"]["id"].as_str().unwrap().to_owned();
-        let development = alert["data"]["development"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let development = r.development_id();
         let seen = arrived.entry(story).or_default();
         if !seen.contains(&development) {
             seen.push(development);
