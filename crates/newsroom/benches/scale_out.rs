@@ -1369,6 +1369,18 @@ async fn get_load(
     Ok(run)
 }
 
+/// The body of `path` at a projector copy (`base`), once it answers `reached` (the same path
+/// with a `min_position` it must have applied).
+async fn view_once_reached(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    reached: &str,
+) -> Res<Bytes> {
+    get_when_ready(client, &format!("{base}{reached}"), Duration::from_secs(60)).await?;
+    get_when_ready(client, &format!("{base}{path}"), Duration::from_secs(5)).await
+}
+
 /// GETs `url` until it answers 200 (a read with `min_position` waits up to 5 s, then 503).
 async fn get_when_ready(client: &reqwest::Client, url: &str, cap: Duration) -> Res<Bytes> {
     let deadline = Instant::now() + cap;
@@ -1430,18 +1442,7 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
         let last = posted.into_iter().max().unwrap_or(0);
         let path = format!("/v1/stories/{story}");
         let reached = format!("{path}?min_position={last}");
-        get_when_ready(
-            &client,
-            &format!("{}{reached}", first.base),
-            Duration::from_secs(60),
-        )
-        .await?;
-        let body = get_when_ready(
-            &client,
-            &format!("{}{path}", first.base),
-            Duration::from_secs(5),
-        )
-        .await?;
+        let body = view_once_reached(&client, &first.base, &path, &reached).await?;
         let one = vec![format!("{}{path}", first.base)];
 
         eprintln!("  GET with 1 copy");
@@ -1452,18 +1453,7 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
         eprintln!("  starting a second copy");
         let mut second = env.spawn("projector", dir.path(), "projector-2")?;
         second.healthy(&client).await?;
-        get_when_ready(
-            &client,
-            &format!("{}{reached}", second.base),
-            Duration::from_secs(60),
-        )
-        .await?;
-        let other = get_when_ready(
-            &client,
-            &format!("{}{path}", second.base),
-            Duration::from_secs(5),
-        )
-        .await?;
+        let other = view_once_reached(&client, &second.base, &path, &reached).await?;
         if other != body {
             second.stop().await;
             return Err("the two copies answer the story with different bodies".into());
