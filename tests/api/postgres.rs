@@ -230,3 +230,175 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
         .await
         .problem(401);
 }
+
+/// Every story's view, the front page and every actor's list, as one value to compare.
+async fn everything_in(
+    views: &newsroom_projection::ViewStore,
+    stories: &[uuid::Uuid],
+    actors: &[String],
+) -> (
+    Vec<Option<newsroom_projection::StoryView>>,
+    Vec<newsroom_projection::FrontPageEntry>,
+    Vec<Vec<newsroom_projection::ActorEntry>>,
+) {
+    let mut views_of = Vec::new();
+    for id in stories {
+        views_of.push(views.story(*id).await.unwrap());
+    }
+    let mut lists = Vec::new();
+    for key in actors {
+        lists.push(views.actor(key.clone(), 500).await.unwrap());
+    }
+    (views_of, views.front_page(100).await.unwrap(), lists)
+}
+
+/// With the log in PostgreSQL the views are there too, shared: two projectors (this app's and
+/// a second one, as a second projector process runs) apply the same feed to the same tables
+/// while reporters and editors write, and the result equals a rebuild of the log into a fresh
+/// SQLite file — corrections, retractions, pending and approved developments, actors. A rebuild
+/// in PostgreSQL gives the same again, and the desk reads its queue from these tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = Arc::new(spawn_app_with(move |s| s.command.database_url = Some(url)).await);
+    assert!(app.views.postgres().is_some(), "the views follow the log");
+    let log = app.app_state.store.clone();
+
+    let dir = tempfile::tempdir().unwrap();
+    let second_views = newsroom_projection::ViewStore::beside(&log, &dir.path().join("unused.db"))
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let second = tokio::spawn(
+        newsroom_projection::Projector::new(log.clone(), second_views.clone()).run_until_stopped(
+            async {
+                let _ = stopped.await;
+            },
+        ),
+    );
+
+    let mut stories = Vec::new();
+    for review in [false, true, false, true] {
+        stories.push(app.open_story(review).await);
+    }
+    let mut writers = Vec::new();
+    for (n, story) in stories.iter().cloned().enumerate() {
+        let app = app.clone();
+        writers.push(tokio::spawn(async move {
+            let mut filed = Vec::new();
+            for i in 0..20 {
+                let mut body = development("statement_issued");
+                body["headline"] = json!(format!("Story {n} development {i}"));
+                if i % 3 == 0 {
+                    body["actors"] = json!([format!("Actor {}", i % 4), "Fancy Bear"]);
+                }
+                app.record(&story, body.clone()).await.ok(201);
+                filed.push(body["id"].as_str().unwrap().to_owned());
+            }
+            (story, filed)
+        }));
+    }
+    let mut filed = Vec::new();
+    for w in writers {
+        filed.push(w.await.unwrap());
+    }
+    // Editors act on a story without review and on one with it.
+    let (open, open_devs) = &filed[0];
+    let (reviewed, reviewed_devs) = &filed[1];
+    app.development_action(
+        &app.editor,
+        open,
+        &open_devs[0],
+        "corrections",
+        json!({"note": "A unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
+    )
+    .await
+    .ok(200);
+    app.development_action(
+        &app.editor,
+        open,
+        &open_devs[1],
+        "retraction",
+        json!({"reason": "Withdrawn"}),
+    )
+    .await
+    .ok(200);
+    for dev in &reviewed_devs[..5] {
+        app.development_action(&app.editor, reviewed, dev, "approval", json!({}))
+            .await
+            .ok(200);
+    }
+    app.development_action(
+        &app.editor,
+        reviewed,
+        &reviewed_devs[5],
+        "rejection",
+        json!({"reason": "No source"}),
+    )
+    .await
+    .ok(200);
+
+    let head = app.head().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.views.position().await.unwrap() < head {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the views never reached {head}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    second.await.unwrap().unwrap();
+
+    let rebuilt = newsroom_projection::ViewStore::open(&dir.path().join("rebuilt.db")).unwrap();
+    let report = newsroom_projection::rebuild(&log, &rebuilt, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(report.position, head);
+    let ids: Vec<uuid::Uuid> = stories.iter().map(|s| s.parse().unwrap()).collect();
+    let mut actors: Vec<String> = Vec::new();
+    for id in &ids {
+        for d in rebuilt.story(*id).await.unwrap().unwrap().developments {
+            actors.extend(d.actors.iter().map(|a| a.key().to_owned()));
+        }
+    }
+    actors.sort();
+    actors.dedup();
+    assert!(actors.len() >= 6, "{actors:?}");
+    let expected = everything_in(&rebuilt, &ids, &actors).await;
+    assert_eq!(expected.0.iter().flatten().count(), 4);
+    assert_eq!(
+        expected.0[0].as_ref().unwrap().developments.len(),
+        20,
+        "every development of the first story"
+    );
+    assert_eq!(everything_in(&app.views, &ids, &actors).await, expected);
+    assert_eq!(everything_in(&second_views, &ids, &actors).await, expected);
+
+    // The desk's review queue comes from the same tables: pending developments of the
+    // reviewed stories, not the approved or rejected ones.
+    let session = app.desk_sign_in(&app.editor).await;
+    let page = app.desk_get(Some(&session), "/desk/review").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Story 1 development 19"), "{html}");
+    assert!(html.contains("Story 3 development 0"), "{html}");
+    assert!(!html.contains("Story 1 development 4"), "approved: {html}");
+    assert!(!html.contains("Story 1 development 5"), "rejected: {html}");
+
+    // A rebuild in PostgreSQL replaces the rows in one transaction and gives the same views.
+    let report = newsroom_projection::rebuild(&log, &app.views, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(report.position, head);
+    assert_eq!(app.views.position().await.unwrap(), head);
+    assert_eq!(everything_in(&app.views, &ids, &actors).await, expected);
+    // Views already of the code's shape are not rebuilt again on start.
+    assert!(newsroom_projection::rebuild_outdated(&log, &app.views)
+        .await
+        .unwrap()
+        .is_none());
+}

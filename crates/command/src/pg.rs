@@ -31,7 +31,14 @@ use crate::store::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
 /// The advisory lock every append takes (an arbitrary constant: "newsroom log").
 pub(crate) const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+/// The log's migrations. The views and the notifier keep their tables in the same database,
+/// with migrations of their own recorded in the same `_sqlx_migrations` table (versions 1000 and
+/// up), so each migrator ignores the versions it does not know.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// How long a query waits for a connection, connecting included. Well inside the request
 /// timeout, so that a command during an outage is answered 503, not timed out.
@@ -43,7 +50,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 /// Whether an error means the database cannot be reached (down, restarting, the connection cut,
 /// no connection to be had), as opposed to an error of the statement: retrying later may succeed.
-pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
@@ -148,7 +155,7 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        migrator().run(&pool).await?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
             .fetch_one(&pool)
             .await?;

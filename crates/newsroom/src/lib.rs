@@ -110,9 +110,12 @@ impl Newsroom {
         let mut routes = axum::Router::new();
         let (mut views, mut projector) = (None, None);
         if role.projects() {
-            let store = ViewStore::open(&settings.views_path).with_context(|| {
-                format!("opening the views at {}", settings.views_path.display())
-            })?;
+            // Beside the log: a SQLite file of their own, or the log's PostgreSQL database.
+            let store = ViewStore::beside(&log, &settings.views_path)
+                .await
+                .with_context(|| {
+                    format!("opening the views at {}", settings.views_path.display())
+                })?;
             if let Some(report) = rebuild_outdated(&log, &store)
                 .await
                 .context("rebuilding outdated views")?

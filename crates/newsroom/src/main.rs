@@ -245,7 +245,8 @@ async fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
 async fn rebuild(config: &Config, view: Option<ViewName>) -> anyhow::Result<()> {
     let log = config.open_log().await?;
     let views_path = config.views_path();
-    let views = ViewStore::open(&views_path)
+    let views = ViewStore::beside(&log, &views_path)
+        .await
         .with_context(|| format!("opening the views at {}", views_path.display()))?;
     let progress = indicatif::ProgressBar::new(log.current_head().await? as u64).with_style(
         indicatif::ProgressStyle::with_template(

@@ -578,8 +578,12 @@ async fn rebuild_case(dir: &Path, cfg: &Config) -> Res<RebuildRun> {
         rebuild_time.as_secs_f64(),
         report.events as f64 / rebuild_time.as_secs_f64()
     );
-    let views_bytes = sqlite_bytes(views.path());
-    let views_tables = table_sizes(views.path()).unwrap_or_else(|e| {
+    let views_path = views
+        .path()
+        .expect("the views are a SQLite file")
+        .to_owned();
+    let views_bytes = sqlite_bytes(&views_path);
+    let views_tables = table_sizes(&views_path).unwrap_or_else(|e| {
         eprintln!("  cannot measure the views' tables: {e}");
         vec![]
     });

@@ -51,6 +51,10 @@ pub struct ReadState {
 
 impl From<ViewError> for ReadError {
     fn from(e: ViewError) -> Self {
+        if e.is_unavailable() {
+            // The views' database is down or restarting: try again shortly.
+            return ReadError(Problem::unavailable("the views cannot be read right now"));
+        }
         ReadError(Problem::internal(e))
     }
 }

@@ -10,12 +10,14 @@ pub mod decode;
 pub mod feeds;
 pub mod model;
 pub mod pages;
+pub mod pg;
 pub mod projector;
 pub mod rebuild;
 pub mod store;
 
 pub use decode::{decode, DecodeError};
 pub use model::*;
+pub use pg::PgViews;
 pub use projector::{ProjectionError, Projector};
 pub use rebuild::{rebuild, rebuild_outdated, RebuildReport};
 pub use store::{ViewError, ViewName, ViewStore};

@@ -66,10 +66,10 @@ impl std::fmt::Debug for Projector {
     }
 }
 
-struct BatchResult {
-    applied: usize,
-    position: i64,
-    views: Vec<StoryView>,
+pub(crate) struct BatchResult {
+    pub(crate) applied: usize,
+    pub(crate) position: i64,
+    pub(crate) views: Vec<StoryView>,
 }
 
 impl Projector {
@@ -126,10 +126,14 @@ impl Projector {
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cache = self.cache.clone();
         let last_written = self.last_written;
-        let result = self
-            .views
-            .write(move |tx| apply_batch(tx, &events, &cache, last_written))
-            .await?;
+        let result = match self.views.postgres() {
+            Some(pg) => pg.apply_batch(&events, &cache, last_written).await?,
+            None => {
+                self.views
+                    .write(move |tx| apply_batch(tx, &events, &cache, last_written))
+                    .await?
+            }
+        };
         {
             let mut cache = self.cache.lock().expect("cache lock");
             for view in result.views {
@@ -185,6 +189,101 @@ impl Projector {
     }
 }
 
+/// What a batch changes: found by folding its events into its stories' views, then written by
+/// whichever database holds the views. A batch writes what it changed, never a whole story.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    /// Stories whose own row changes.
+    pub(crate) stories: BTreeSet<Uuid>,
+    /// Per story, the developments whose rows change.
+    pub(crate) developments: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// Per story, the developments whose rows in the `actors` view change.
+    pub(crate) actors: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// Events applied to the `stories` view.
+    pub(crate) applied: usize,
+}
+
+/// Takes the batch's stories out of the cache. Cached views are trusted only if nobody else
+/// wrote since this projector did (`last_written` is still the stored checkpoint `at`).
+pub(crate) fn take_cached(
+    cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
+    events: &[LoggedEvent],
+    last_written: Option<i64>,
+    at: i64,
+) -> Result<HashMap<Uuid, StoryView>, ViewError> {
+    let mut cache = cache.lock().map_err(|e| ViewError::Task(e.to_string()))?;
+    if last_written != Some(at) {
+        cache.clear();
+    }
+    let mut taken = HashMap::new();
+    for e in events {
+        if let Some(v) = cache.pop(&e.story_id) {
+            taken.insert(e.story_id, v);
+        }
+    }
+    Ok(taken)
+}
+
+/// The batch's stories that are not in `taken`, each once: to be loaded from the views.
+pub(crate) fn missing(events: &[LoggedEvent], taken: &HashMap<Uuid, StoryView>) -> Vec<Uuid> {
+    let mut seen = BTreeSet::new();
+    events
+        .iter()
+        .map(|e| e.story_id)
+        .filter(|id| !taken.contains_key(id) && seen.insert(*id))
+        .collect()
+}
+
+/// Folds the batch into `taken` (every stored story of the batch, cached or loaded; a story
+/// absent from it is opened by its first event). Events at or before a view's checkpoint
+/// change nothing in that view.
+pub(crate) fn fold(
+    events: &[LoggedEvent],
+    stories_at: i64,
+    actors_at: i64,
+    taken: &mut HashMap<Uuid, StoryView>,
+) -> Changes {
+    let mut changes = Changes::default();
+    for e in events {
+        let view = match taken.entry(e.story_id) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => {
+                if let Some(v) = StoryView::open(e) {
+                    slot.insert(v);
+                    changes.stories.insert(e.story_id);
+                    changes.applied += 1;
+                } else {
+                    tracing::warn!(position = e.position, "event of a story never opened");
+                }
+                continue;
+            }
+        };
+        if e.position > stories_at && e.position > view.position {
+            view.apply(e);
+            changes.stories.insert(e.story_id);
+            if let Some(dev) = e.event.development_id() {
+                changes
+                    .developments
+                    .entry(e.story_id)
+                    .or_default()
+                    .insert(dev.as_uuid());
+            }
+            changes.applied += 1;
+        }
+        if e.position > actors_at {
+            if let Some(dev) = e.event.development_id() {
+                changes
+                    .actors
+                    .entry(e.story_id)
+                    .or_default()
+                    .insert(dev.as_uuid());
+            }
+        }
+    }
+    changes
+}
+
+/// The batch applied to SQLite views, in the caller's write transaction.
 fn apply_batch(
     tx: &rusqlite::Transaction<'_>,
     events: &[LoggedEvent],
@@ -197,70 +296,21 @@ fn apply_batch(
         .collect();
     let stories_at = checkpoints[&ViewName::Stories];
     let actors_at = checkpoints[&ViewName::Actors];
-    // Cached views are trusted only if nobody else wrote since this projector did.
-    let mut taken: HashMap<Uuid, StoryView> = HashMap::new();
-    {
-        let mut cache = cache.lock().map_err(|e| ViewError::Task(e.to_string()))?;
-        if last_written != Some(stories_at.min(actors_at)) {
-            cache.clear();
-        }
-        for e in events {
-            if let Some(v) = cache.pop(&e.story_id) {
-                taken.insert(e.story_id, v);
-            }
+    let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
+    for id in missing(events, &taken) {
+        if let Some(v) = load_story(tx, id)? {
+            taken.insert(id, v);
         }
     }
-    // Stories whose own row changes, and per story the developments whose rows change: a
-    // batch writes what it changed, never a whole story.
-    let mut dirty: BTreeSet<Uuid> = BTreeSet::new();
-    let mut development_changes: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
-    let mut actor_changes: BTreeMap<Uuid, BTreeSet<Uuid>> = BTreeMap::new();
-    let mut applied = 0;
-    for e in events {
-        let view = match taken.entry(e.story_id) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => match load_story(tx, e.story_id)? {
-                Some(v) => slot.insert(v),
-                None => {
-                    if let Some(v) = StoryView::open(e) {
-                        slot.insert(v);
-                        dirty.insert(e.story_id);
-                        applied += 1;
-                    } else {
-                        tracing::warn!(position = e.position, "event of a story never opened");
-                    }
-                    continue;
-                }
-            },
-        };
-        if e.position > stories_at && e.position > view.position {
-            view.apply(e);
-            dirty.insert(e.story_id);
-            if let Some(dev) = e.event.development_id() {
-                development_changes
-                    .entry(e.story_id)
-                    .or_default()
-                    .insert(dev.as_uuid());
-            }
-            applied += 1;
-        }
-        if e.position > actors_at {
-            if let Some(dev) = e.event.development_id() {
-                actor_changes
-                    .entry(e.story_id)
-                    .or_default()
-                    .insert(dev.as_uuid());
-            }
-        }
-    }
-    for id in &dirty {
+    let changes = fold(events, stories_at, actors_at, &mut taken);
+    for id in &changes.stories {
         write_story(tx, &taken[id], "")?;
     }
-    for (story, devs) in &development_changes {
+    for (story, devs) in &changes.developments {
         let devs: Vec<Uuid> = devs.iter().copied().collect();
         write_developments(tx, &taken[story], &devs, "")?;
     }
-    for (story, devs) in &actor_changes {
+    for (story, devs) in &changes.actors {
         if let Some(view) = taken.get(story) {
             write_actor_entries(tx, view, &devs.iter().copied().collect::<Vec<_>>(), "")?;
         }
@@ -272,7 +322,7 @@ fn apply_batch(
         }
     }
     Ok(BatchResult {
-        applied,
+        applied: changes.applied,
         position: last.max(stories_at.min(actors_at)),
         views: taken.into_values().collect(),
     })

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::decode::decode;
 use crate::model::StoryView;
+use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::store::{
     create_next, swap_in, write_story, ActorRow, DevelopmentRow, ViewError, ViewName, ViewStore,
@@ -120,12 +121,43 @@ pub async fn rebuild(
     } else {
         only.to_vec()
     };
+    let report = rebuild_chosen(source, views, selected, progress, false).await?;
+    Ok(report.expect("a rebuild that is not conditional always happens"))
+}
+
+/// Rebuilds the `selected` views. With `only_outdated`, views in PostgreSQL that another
+/// process brought to the code's shape meanwhile are left alone (`None`).
+async fn rebuild_chosen(
+    source: &EventLog,
+    views: &ViewStore,
+    selected: Vec<ViewName>,
+    progress: Option<ProgressBar>,
+    only_outdated: bool,
+) -> Result<Option<RebuildReport>, ProjectionError> {
     if let Some(p) = &progress {
         p.set_length(source.current_head().await? as u64);
     }
     let (stories, events, position) = replay(source, progress.as_ref()).await?;
     let story_count = stories.len();
     let stories: Arc<Vec<StoryView>> = Arc::new(stories.into_values().collect());
+    let report = RebuildReport {
+        views: selected.clone(),
+        events,
+        stories: story_count,
+        position,
+    };
+
+    if let Some(pg) = views.postgres() {
+        // One transaction replaces the rows; readers and other copies' projectors see the old
+        // views until it commits, and the projectors wait for it.
+        let Some(replacement) = pg.replace(&selected, only_outdated).await? else {
+            tracing::info!("views were rebuilt by another process");
+            return Ok(None);
+        };
+        fill(Target::Postgres(replacement), stories, &selected, position).await?;
+        finished(progress, &report);
+        return Ok(Some(report));
+    }
 
     let chosen = selected.clone();
     // While the `_next` tables fill, the writer keeps a large page cache and commits without
@@ -144,7 +176,7 @@ pub async fn rebuild(
             Ok((cache, autocheckpoint))
         })
         .await?;
-    let filled = fill_and_swap(views, stories, &selected, position).await;
+    let filled = fill(Target::Sqlite(views), stories, &selected, position).await;
     // The writer goes back to its usual settings whether or not the rebuild succeeded.
     let restored = views
         .write(move |tx| {
@@ -162,21 +194,97 @@ pub async fn rebuild(
     filled?;
     restored?;
     views.checkpoint_wal().await?;
+    finished(progress, &report);
+    Ok(Some(report))
+}
+
+fn finished(progress: Option<ProgressBar>, report: &RebuildReport) {
     if let Some(p) = &progress {
         p.finish_with_message("rebuilt");
     }
-    tracing::info!(events, stories = story_count, position, "views rebuilt");
-    Ok(RebuildReport {
-        views: selected,
-        events,
-        stories: story_count,
-        position,
-    })
+    tracing::info!(
+        events = report.events,
+        stories = report.stories,
+        position = report.position,
+        "views rebuilt"
+    );
 }
 
-/// Fills the `_next` tables of `chosen` from the replayed `stories` and swaps them in.
-async fn fill_and_swap(
-    views: &ViewStore,
+/// Where a rebuild writes: SQLite's `_next` tables, swapped in at the end, or a PostgreSQL
+/// transaction that emptied the views' tables.
+enum Target<'a> {
+    Sqlite(&'a ViewStore),
+    Postgres(Replacement),
+}
+
+impl Target<'_> {
+    async fn stories(&mut self, stories: Arc<Vec<StoryView>>) -> Result<(), ViewError> {
+        match self {
+            Target::Sqlite(views) => {
+                views
+                    .write(move |tx| {
+                        for story in stories.iter() {
+                            write_story(tx, story, "_next")?;
+                        }
+                        Ok(())
+                    })
+                    .await
+            }
+            Target::Postgres(replacement) => replacement.stories(&stories).await,
+        }
+    }
+
+    /// Writes a chunk of rows (only the chosen views' rows are in it).
+    async fn chunk(&mut self, chunk: Chunk) -> Result<(), ViewError> {
+        match self {
+            Target::Sqlite(views) => {
+                views
+                    .write(move |tx| {
+                        // (Only the chosen views' `_next` tables exist.)
+                        if !chunk.developments.is_empty() {
+                            DevelopmentRow::insert_all(tx, &chunk.developments, "_next")?;
+                        }
+                        if !chunk.actors.is_empty() {
+                            ActorRow::insert_all(tx, &chunk.actors, "_next")?;
+                        }
+                        Ok(())
+                    })
+                    .await
+            }
+            Target::Postgres(replacement) => {
+                if !chunk.developments.is_empty() {
+                    replacement.developments(&chunk.developments).await?;
+                }
+                if !chunk.actors.is_empty() {
+                    replacement.actors(&chunk.actors).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes the new rows the views, at `position`.
+    async fn finish(self, chosen: &[ViewName], position: i64) -> Result<(), ViewError> {
+        match self {
+            Target::Sqlite(views) => {
+                let chosen = chosen.to_vec();
+                views
+                    .write(move |tx| {
+                        for view in &chosen {
+                            swap_in(tx, *view, position)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+            }
+            Target::Postgres(replacement) => replacement.finish(position).await,
+        }
+    }
+}
+
+/// Fills the chosen views from the replayed `stories` and makes them the views.
+async fn fill(
+    mut target: Target<'_>,
     stories: Arc<Vec<StoryView>>,
     chosen: &[ViewName],
     position: i64,
@@ -227,30 +335,12 @@ async fn fill_and_swap(
 
     let written = async {
         if with_stories {
-            views
-                .write(move |tx| {
-                    for story in stories.iter() {
-                        write_story(tx, story, "_next")?;
-                    }
-                    Ok(())
-                })
-                .await?;
+            target.stories(stories).await?;
         } else {
             drop(stories);
         }
         while let Some(chunk) = chunks.recv().await {
-            views
-                .write(move |tx| {
-                    // (Only the chosen views' `_next` tables exist.)
-                    if with_stories {
-                        DevelopmentRow::insert_all(tx, &chunk.developments, "_next")?;
-                    }
-                    if with_actors {
-                        ActorRow::insert_all(tx, &chunk.actors, "_next")?;
-                    }
-                    Ok(())
-                })
-                .await?;
+            target.chunk(chunk).await?;
         }
         Ok::<(), ViewError>(())
     }
@@ -261,15 +351,7 @@ async fn fill_and_swap(
     written?;
     serialised?;
 
-    let chosen = chosen.to_vec();
-    views
-        .write(move |tx| {
-            for view in &chosen {
-                swap_in(tx, *view, position)?;
-            }
-            Ok(())
-        })
-        .await?;
+    target.finish(chosen, position).await?;
     Ok(())
 }
 
@@ -289,5 +371,5 @@ pub async fn rebuild_outdated(
         return Ok(None);
     }
     tracing::info!(?outdated, "view schema changed; rebuilding from the log");
-    rebuild(source, views, &outdated, None).await.map(Some)
+    rebuild_chosen(source, views, outdated, None, true).await
 }

@@ -1,5 +1,7 @@
-//! Where the views live: a SQLite file of their own (`views.db`), so that projecting never
-//! competes with the event log's writer for its lock.
+//! Where the views live: with an embedded (SQLite) log, a SQLite file of their own
+//! (`views.db`), so that projecting never competes with the event log's writer for its lock;
+//! with a PostgreSQL log, tables in the same database (`pg.rs`), shared by every projector and
+//! reader process.
 //!
 //! Two views, each with a checkpoint row written in the same transaction as the view's rows:
 //! `stories` (a row per story — front page line and the story's own fields — and a row per
@@ -10,6 +12,9 @@
 
 use std::num::NonZeroUsize;
 use std::path::Path;
+
+use newsroom_command::EventLog;
+use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -25,9 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{
     ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryStatus, StoryView,
 };
+use crate::pg::PgViews;
 
 /// A view that can be rebuilt on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ViewName {
     Stories,
     Actors,
@@ -176,6 +182,22 @@ pub enum ViewError {
     Json(#[from] serde_json::Error),
     #[error("the view task stopped: {0}")]
     Task(String),
+    #[error("view database error: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("view migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("these views are in PostgreSQL; a SQLite connection was asked for")]
+    NotSqlite,
+}
+
+impl ViewError {
+    /// Whether the views' database cannot be reached at the moment (retrying later may work).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ViewError::Postgres(e) => newsroom_command::pg::is_unreachable(e),
+            _ => false,
+        }
+    }
 }
 
 fn migrations() -> Migrations<'static> {
@@ -197,16 +219,28 @@ type BodyCache = Arc<Mutex<lru::LruCache<Uuid, (i64, Bytes)>>>;
 /// The views' database. Cheap to clone.
 #[derive(Clone)]
 pub struct ViewStore {
-    db: SqliteDb,
+    backend: Backend,
     bodies: BodyCache,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqliteDb),
+    Postgres(PgViews),
 }
 
 impl std::fmt::Debug for ViewStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ViewStore")
-            .field("db", &self.db)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
+}
+
+fn body_cache() -> BodyCache {
+    Arc::new(Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(256).expect("non-zero"),
+    )))
 }
 
 /// What a stored view's checkpoint says.
@@ -235,75 +269,76 @@ impl ViewStore {
         // Views can always be rebuilt from the log: losing the last commits on power loss only
         // means applying them again.
         let db = SqliteDb::open(path, &migrations(), Synchronous::Normal, 8)?;
-        let store = Self {
-            db,
-            bodies: Arc::new(Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(256).expect("non-zero"),
-            ))),
-        };
-        store.create_missing_tables()?;
-        Ok(store)
+        create_missing_tables(path)?;
+        Ok(Self {
+            backend: Backend::Sqlite(db),
+            bodies: body_cache(),
+        })
     }
 
-    fn create_missing_tables(&self) -> Result<(), ViewError> {
-        let mut conn = Connection::open(self.db.path())?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for view in ViewName::ALL {
-            let mut created_all = true;
-            for table in view.tables() {
-                let exists: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-                    [table.name],
-                    |r| r.get(0),
-                )?;
-                if exists {
-                    created_all = false;
-                } else {
-                    tx.execute_batch(&table.create(""))?;
-                    for index in table.indexes {
-                        tx.execute_batch(&index.create(index.name, table.name))?;
-                    }
-                }
-            }
-            if created_all {
-                // Fresh tables are "at position 0" of the right shape: the projector fills them.
-                // (Tables of an older shape keep their checkpoint, whose schema version makes
-                // the view rebuild itself.)
-                set_checkpoint(&tx, view, 0)?;
-            }
+    /// The views in PostgreSQL (the log's database, reached through `pool`), brought up to date.
+    pub async fn open_postgres(pool: PgPool) -> Result<Self, ViewError> {
+        Ok(Self {
+            backend: Backend::Postgres(PgViews::open(pool).await?),
+            bodies: body_cache(),
+        })
+    }
+
+    /// The views beside `log`: in its PostgreSQL database, or in the SQLite file at `path` when
+    /// the log is embedded.
+    pub async fn beside(log: &EventLog, path: &Path) -> Result<Self, ViewError> {
+        match log {
+            EventLog::Postgres(store) => Self::open_postgres(store.pool().clone()).await,
+            EventLog::Sqlite(_) => Self::open(path),
         }
-        tx.commit()?;
-        Ok(())
     }
 
-    pub fn path(&self) -> &Path {
-        self.db.path()
+    /// The PostgreSQL views, if that is where these are.
+    pub fn postgres(&self) -> Option<&PgViews> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
     }
 
-    /// Runs `f` on a pooled read connection, off the async runtime.
+    fn sqlite(&self) -> Result<&SqliteDb, ViewError> {
+        match &self.backend {
+            Backend::Sqlite(db) => Ok(db),
+            Backend::Postgres(_) => Err(ViewError::NotSqlite),
+        }
+    }
+
+    /// The SQLite file, if the views are in one.
+    pub fn path(&self) -> Option<&Path> {
+        self.sqlite().ok().map(SqliteDb::path)
+    }
+
+    /// Runs `f` on a pooled read connection of SQLite views, off the async runtime.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ViewError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ViewError> + Send + 'static,
     {
-        self.db.read(f).await
+        self.sqlite()?.read(f).await
     }
 
-    /// Runs `f` in a write transaction on the single writer connection, off the runtime.
+    /// Runs `f` in a write transaction on the single writer connection of SQLite views, off the
+    /// runtime.
     pub async fn write<T, F>(&self, f: F) -> Result<T, ViewError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, ViewError> + Send + 'static,
     {
-        self.db.write(f).await
+        self.sqlite()?.write(f).await
     }
 
     /// Copies the WAL into the database file and empties it (after a rebuild, which commits
     /// without checkpointing). If a reader still needs part of the WAL, SQLite copies what it
-    /// can and later checkpoints finish the job.
+    /// can and later checkpoints finish the job. Nothing to do for PostgreSQL views.
     pub async fn checkpoint_wal(&self) -> Result<(), ViewError> {
-        let path = self.path().to_owned();
+        let Some(path) = self.path().map(Path::to_owned) else {
+            return Ok(());
+        };
         tokio::task::spawn_blocking(move || {
             let conn = Connection::open(&path)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -315,7 +350,10 @@ impl ViewStore {
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<(ViewName, Checkpoint)>, ViewError> {
-        self.read(read_checkpoints).await
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(read_checkpoints).await,
+            Backend::Postgres(pg) => pg.checkpoints().await,
+        }
     }
 
     /// The position every view has reached.
@@ -331,6 +369,9 @@ impl ViewStore {
 
     /// The front page, newest development first.
     pub async fn front_page(&self, limit: usize) -> Result<Vec<FrontPageEntry>, ViewError> {
+        if let Some(pg) = self.postgres() {
+            return pg.front_page(limit).await;
+        }
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT entry FROM stories ORDER BY sort_key DESC, position DESC LIMIT ?1",
@@ -343,6 +384,9 @@ impl ViewStore {
 
     /// A story's id, by id or slug.
     pub async fn resolve(&self, id_or_slug: String) -> Result<Option<Uuid>, ViewError> {
+        if let Some(pg) = self.postgres() {
+            return Ok(pg.locate(&id_or_slug).await?.map(|(id, _)| id));
+        }
         self.read(move |c| {
             let id: Option<String> = c
                 .prepare_cached("SELECT id FROM stories WHERE id = ?1 OR slug = ?1")?
@@ -355,6 +399,9 @@ impl ViewStore {
 
     /// A story's view, with every development.
     pub async fn story(&self, id: Uuid) -> Result<Option<StoryView>, ViewError> {
+        if let Some(pg) = self.postgres() {
+            return pg.story(id).await;
+        }
         self.read(move |c| {
             // One read transaction: the story's row and its developments as of one commit.
             let tx = c.unchecked_transaction()?;
@@ -371,6 +418,20 @@ impl ViewStore {
         id_or_slug: String,
     ) -> Result<Option<(Uuid, i64, Bytes)>, ViewError> {
         let cache = self.bodies.clone();
+        if let Some(pg) = self.postgres() {
+            let Some((uuid, position)) = pg.locate(&id_or_slug).await? else {
+                return Ok(None);
+            };
+            if let Some(hit) = cached_body(&cache, uuid, position) {
+                return Ok(Some(hit));
+            }
+            let Some(view) = pg.story(uuid).await? else {
+                return Ok(None);
+            };
+            return tokio::task::spawn_blocking(move || Some(render_body(&cache, view)))
+                .await
+                .map_err(|e| ViewError::Task(e.to_string()));
+        }
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
             let row: Option<(String, i64)> = tx
@@ -383,27 +444,29 @@ impl ViewStore {
             let Ok(uuid) = Uuid::parse_str(&id) else {
                 return Ok(None);
             };
-            if let Some((at, body)) = cache.lock().expect("body cache").get(&uuid) {
-                if *at == position {
-                    return Ok(Some((uuid, position, body.clone())));
-                }
+            if let Some(hit) = cached_body(&cache, uuid, position) {
+                return Ok(Some(hit));
             }
             let Some(view) = load_story(&tx, uuid)? else {
                 return Ok(None);
             };
             drop(tx);
-            let body = Bytes::from(crate::api::story_body(&view));
-            cache
-                .lock()
-                .expect("body cache")
-                .put(uuid, (view.position, body.clone()));
-            Ok(Some((uuid, view.position, body)))
+            Ok(Some(render_body(&cache, view)))
         })
         .await
     }
 
     /// An actor's entries, newest first, with each story's current slug and headline.
     pub async fn actor(&self, key: String, limit: usize) -> Result<Vec<ActorEntry>, ViewError> {
+        if let Some(pg) = self.postgres() {
+            let rows = pg.actor(&key, limit).await?;
+            return rows
+                .into_iter()
+                .filter_map(|(doc, story_id, slug, headline)| {
+                    actor_entry(&key, &doc, &story_id, slug, headline).transpose()
+                })
+                .collect();
+        }
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT d.doc, d.story_id, s.slug, s.headline FROM actor_entries a
@@ -423,28 +486,90 @@ impl ViewStore {
             let mut entries = Vec::new();
             for row in rows {
                 let (doc, story_id, slug, headline) = row?;
-                let development: DevelopmentView = serde_json::from_str(&doc)?;
-                // The row exists because the development names the actor; the development's
-                // own spelling of the name is the one shown.
-                let Some(actor) = development.actors.iter().find(|a| a.key() == key).cloned()
-                else {
-                    continue;
-                };
-                let Ok(story_id) = Uuid::parse_str(&story_id) else {
-                    continue;
-                };
-                entries.push(ActorEntry {
-                    actor,
-                    story_id,
-                    story_slug: slug,
-                    story_headline: headline,
-                    development,
-                });
+                entries.extend(actor_entry(&key, &doc, &story_id, slug, headline)?);
             }
             Ok(entries)
         })
         .await
     }
+}
+
+/// Creates the views' tables that a SQLite file lacks, each view at position 0.
+fn create_missing_tables(path: &Path) -> Result<(), ViewError> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for view in ViewName::ALL {
+        let mut created_all = true;
+        for table in view.tables() {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                [table.name],
+                |r| r.get(0),
+            )?;
+            if exists {
+                created_all = false;
+            } else {
+                tx.execute_batch(&table.create(""))?;
+                for index in table.indexes {
+                    tx.execute_batch(&index.create(index.name, table.name))?;
+                }
+            }
+        }
+        if created_all {
+            // Fresh tables are "at position 0" of the right shape: the projector fills them.
+            // (Tables of an older shape keep their checkpoint, whose schema version makes
+            // the view rebuild itself.)
+            set_checkpoint(&tx, view, 0)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A rendered body kept in memory, if it reflects `position`.
+fn cached_body(cache: &BodyCache, id: Uuid, position: i64) -> Option<(Uuid, i64, Bytes)> {
+    match cache.lock().expect("body cache").get(&id) {
+        Some((at, body)) if *at == position => Some((id, position, body.clone())),
+        _ => None,
+    }
+}
+
+/// Renders a story's API body and keeps it in memory.
+fn render_body(cache: &BodyCache, view: StoryView) -> (Uuid, i64, Bytes) {
+    let body = Bytes::from(crate::api::story_body(&view));
+    cache
+        .lock()
+        .expect("body cache")
+        .put(view.id, (view.position, body.clone()));
+    (view.id, view.position, body)
+}
+
+/// One entry of an actor's list from its stored row: the development, and its story's id,
+/// slug and headline. `None` if the development does not name the actor after all.
+fn actor_entry(
+    key: &str,
+    doc: &str,
+    story_id: &str,
+    slug: String,
+    headline: String,
+) -> Result<Option<ActorEntry>, ViewError> {
+    let development: DevelopmentView = serde_json::from_str(doc)?;
+    // The row exists because the development names the actor; the development's own spelling
+    // of the name is the one shown.
+    let Some(actor) = development.actors.iter().find(|a| a.key() == key).cloned() else {
+        return Ok(None);
+    };
+    let Ok(story_id) = Uuid::parse_str(story_id) else {
+        return Ok(None);
+    };
+    Ok(Some(ActorEntry {
+        actor,
+        story_id,
+        story_slug: slug,
+        story_headline: headline,
+        development,
+    }))
 }
 
 pub(crate) fn read_checkpoints(c: &Connection) -> Result<Vec<(ViewName, Checkpoint)>, ViewError> {
@@ -470,7 +595,7 @@ pub(crate) fn read_checkpoints(c: &Connection) -> Result<Vec<(ViewName, Checkpoi
 
 /// A story's own fields: its `StoryView` without the developments, which have rows of their own.
 #[derive(Debug, Serialize, Deserialize)]
-struct StoryHead {
+pub(crate) struct StoryHead {
     id: Uuid,
     slug: String,
     headline: String,
@@ -484,7 +609,7 @@ struct StoryHead {
 }
 
 impl StoryHead {
-    fn of(view: &StoryView) -> Self {
+    pub(crate) fn of(view: &StoryView) -> Self {
         Self {
             id: view.id,
             slug: view.slug.clone(),
@@ -499,7 +624,7 @@ impl StoryHead {
         }
     }
 
-    fn with(self, developments: Vec<DevelopmentView>) -> StoryView {
+    pub(crate) fn with(self, developments: Vec<DevelopmentView>) -> StoryView {
         StoryView {
             id: self.id,
             slug: self.slug,
@@ -544,7 +669,7 @@ pub(crate) fn load_story(c: &Connection, id: Uuid) -> Result<Option<StoryView>, 
 
 /// The sort key of the front page: when the newest published development was published, or
 /// when the story was opened.
-fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
+pub(crate) fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
     entry
         .last_recorded_at
         .unwrap_or(view.opened_at)
@@ -580,11 +705,11 @@ pub(crate) fn write_story(
 
 /// A development's row in the `developments` table, ready to insert.
 pub(crate) struct DevelopmentRow {
-    position: i64,
-    story_id: String,
-    state: &'static str,
-    filed_by: Option<String>,
-    doc: String,
+    pub(crate) position: i64,
+    pub(crate) story_id: String,
+    pub(crate) state: &'static str,
+    pub(crate) filed_by: Option<String>,
+    pub(crate) doc: String,
 }
 
 impl DevelopmentRow {
@@ -623,10 +748,10 @@ impl DevelopmentRow {
 
 /// One row of the `actors` view: an actor named by a visible development.
 pub(crate) struct ActorRow {
-    position: i64,
-    key: String,
-    occurred_at: String,
-    name: String,
+    pub(crate) position: i64,
+    pub(crate) key: String,
+    pub(crate) occurred_at: String,
+    pub(crate) name: String,
 }
 
 impl ActorRow {

@@ -1,5 +1,6 @@
-//! What the desk reads: the reader views (`views.db`) and the notifier's subscriptions
-//! (`notifier.db`). Reads only; every write goes through the command service.
+//! What the desk reads: the reader views (`views.db`, or their tables in PostgreSQL) and the
+//! notifier's subscriptions (`notifier.db`). Reads only; every write goes through the command
+//! service. Each view query is written twice, once per database, with the same meaning.
 
 use newsroom_notifier::{NotifierStore, NotifyError};
 use newsroom_projection::{DevelopmentView, FrontPageEntry, ViewError, ViewStore};
@@ -25,6 +26,31 @@ pub struct DeskStory {
 
 /// The stories, newest first, with what the desk needs to know of each.
 pub async fn stories(views: &ViewStore, me: String) -> Result<Vec<DeskStory>, ViewError> {
+    if let Some(pg) = views.postgres() {
+        let rows: Vec<(String, bool, i64, i64)> = sqlx::query_as(
+            "SELECT s.entry, s.review_required,
+                (SELECT COUNT(*) FROM view_developments d
+                  WHERE d.story_id = s.id AND d.state = 'pending_review'),
+                (SELECT COUNT(*) FROM view_developments d
+                  WHERE d.story_id = s.id AND d.filed_by = $1)
+             FROM view_stories s ORDER BY s.sort_key DESC, s.position DESC LIMIT $2",
+        )
+        .bind(me)
+        .bind(STORY_LIMIT)
+        .fetch_all(pg.pool())
+        .await?;
+        return rows
+            .into_iter()
+            .map(|(entry, review_required, pending, mine)| {
+                Ok(DeskStory {
+                    entry: serde_json::from_str(&entry)?,
+                    review_required,
+                    pending,
+                    mine,
+                })
+            })
+            .collect();
+    }
     views
         .read(move |c| {
             let mut stmt = c.prepare_cached(
@@ -68,6 +94,22 @@ pub struct Pending {
 
 /// Developments waiting for an editor, across stories, oldest first.
 pub async fn review_queue(views: &ViewStore) -> Result<Vec<Pending>, ViewError> {
+    if let Some(pg) = views.postgres() {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT s.id, s.headline, d.doc
+             FROM view_developments d JOIN view_stories s ON s.id = d.story_id
+             WHERE d.state = 'pending_review'
+             ORDER BY d.position
+             LIMIT $1",
+        )
+        .bind(QUEUE_LIMIT)
+        .fetch_all(pg.pool())
+        .await?;
+        return rows
+            .into_iter()
+            .filter_map(|(id, headline, doc)| pending(&id, headline, &doc))
+            .collect();
+    }
     views
         .read(|c| {
             let mut stmt = c.prepare_cached(
@@ -85,18 +127,7 @@ pub async fn review_queue(views: &ViewStore) -> Result<Vec<Pending>, ViewError> 
                 ))
             })?;
             rows.filter_map(|row| match row {
-                Ok((id, headline, doc)) => {
-                    let story_id = Uuid::parse_str(&id).ok()?;
-                    Some(
-                        serde_json::from_str(&doc)
-                            .map_err(ViewError::from)
-                            .map(|development| Pending {
-                                story_id,
-                                story_headline: headline,
-                                development,
-                            }),
-                    )
-                }
+                Ok((id, headline, doc)) => pending(&id, headline, &doc),
                 Err(e) => Some(Err(e.into())),
             })
             .collect()
@@ -104,8 +135,29 @@ pub async fn review_queue(views: &ViewStore) -> Result<Vec<Pending>, ViewError> 
         .await
 }
 
+/// A pending development from its row; `None` if the story's id is not one.
+fn pending(id: &str, headline: String, doc: &str) -> Option<Result<Pending, ViewError>> {
+    let story_id = Uuid::parse_str(id).ok()?;
+    Some(
+        serde_json::from_str(doc)
+            .map_err(ViewError::from)
+            .map(|development| Pending {
+                story_id,
+                story_headline: headline,
+                development,
+            }),
+    )
+}
+
 /// How many developments wait for review.
 pub async fn pending_count(views: &ViewStore) -> Result<i64, ViewError> {
+    if let Some(pg) = views.postgres() {
+        return Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM view_developments WHERE state = 'pending_review'",
+        )
+        .fetch_one(pg.pool())
+        .await?);
+    }
     views
         .read(|c| {
             Ok(c.prepare_cached(
@@ -118,6 +170,16 @@ pub async fn pending_count(views: &ViewStore) -> Result<i64, ViewError> {
 
 /// Actors already named in published developments, by display name (one spelling per actor).
 pub async fn known_actors(views: &ViewStore) -> Result<Vec<String>, ViewError> {
+    if let Some(pg) = views.postgres() {
+        let names: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT MIN(name) FROM view_actor_entries
+             GROUP BY actor_key ORDER BY actor_key LIMIT $1",
+        )
+        .bind(ACTOR_LIMIT)
+        .fetch_all(pg.pool())
+        .await?;
+        return Ok(names.into_iter().flatten().collect());
+    }
     views
         .read(|c| {
             let mut stmt = c.prepare_cached(
