@@ -30,6 +30,12 @@ pub enum DbError {
     },
     #[error("the database task stopped: {0}")]
     Task(String),
+    #[error("database error: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("a stored value cannot be read: {0}")]
+    Value(String),
+    #[error("the query returned no row")]
+    NoRows,
 }
 
 fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {

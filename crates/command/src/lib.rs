@@ -15,6 +15,7 @@ pub mod log;
 pub mod pg;
 pub mod relay;
 pub mod service;
+pub mod sql;
 pub mod store;
 pub mod telemetry;
 pub mod transfer;
