@@ -184,7 +184,7 @@ async fn wait_for_matcher(app: &TestApp, position: i64) {
             .read(|c| {
                 Ok(c.query_row(
                     "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    [],
+                    newsroom_command::args![],
                     |r| r.get(0),
                 )?)
             })
@@ -954,7 +954,7 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
     let queued: Vec<String> = store
         .read(|c| {
             Ok(c.prepare("SELECT id FROM alerts")?
-                .query_map([], |r| r.get(0))?
+                .query_map(newsroom_command::args![], |r| r.get(0))?
                 .collect::<Result<_, _>>()?)
         })
         .await

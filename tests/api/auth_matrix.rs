@@ -535,17 +535,18 @@ impl Fixture {
         let (delivery, unsubscribe) = app
             .notifier
             .write(move |tx| {
-                tx.execute(
+                let delivery = tx.query_row(
                     "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status, attempts,
                         next_attempt_at, last_error, created_at, updated_at)
                      VALUES (?1, ?2, ?3, 'failed', 5, '2026-01-01T00:00:00.000000Z', 'gave up',
-                        '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
-                    rusqlite::params![Uuid::new_v4().to_string(), eid, story_id],
+                        '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')
+                     RETURNING seq",
+                    newsroom_command::args![Uuid::new_v4().to_string(), eid, story_id],
+                    |r| r.get::<i64>(0),
                 )?;
-                let delivery = tx.last_insert_rowid();
                 let unsubscribe: String = tx.query_row(
                     "SELECT unsubscribe_token FROM subscribers WHERE id = ?1",
-                    [&sid],
+                    newsroom_command::args![&sid],
                     |r| r.get(0),
                 )?;
                 Ok((delivery, unsubscribe))
@@ -779,7 +780,7 @@ async fn subscriber_rows(app: &TestApp, id: &str) -> Vec<String> {
             ] {
                 let found: Vec<String> = c
                     .prepare(sql)?
-                    .query_map([&id], |r| r.get(0))?
+                    .query_map(newsroom_command::args![&id], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 rows.extend(found);
             }

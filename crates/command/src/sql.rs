@@ -243,6 +243,16 @@ impl<'a> dyn Sql + 'a {
         Ok(Stmt { db: self, sql })
     }
 
+    /// Like [`Self::prepare_cached`] (statements are cached either way).
+    pub fn prepare<'s>(&'s self, sql: &'s str) -> Result<Stmt<'s, 'a>, DbError> {
+        Ok(Stmt { db: self, sql })
+    }
+
+    /// Runs a statement; returns how many rows it changed.
+    pub fn execute(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize, DbError> {
+        self.run(sql, args)
+    }
+
     /// The first row of a query, mapped by `f`; [`DbError::NoRows`] if there is none.
     pub fn query_row<T>(
         &self,

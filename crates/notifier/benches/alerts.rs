@@ -555,7 +555,7 @@ impl App {
             .read(|c| {
                 Ok(c.query_row(
                     "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    [],
+                    newsroom_command::args![],
                     |r| r.get(0),
                 )?)
             })
@@ -988,7 +988,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
                 "SELECT a.development_id, a.created_at, d.updated_at, d.attempts
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id",
             )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map(newsroom_command::args![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?)
         })
         .await?;
@@ -1316,7 +1316,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
                 .read(|c| {
                     Ok(c.query_row(
                         "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                        [],
+                        newsroom_command::args![],
                         |r| r.get(0),
                     )?)
                 })
@@ -1391,7 +1391,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id
                  WHERE a.development_id = ?1",
             )?
-            .query_map([flash_for_query], |r| {
+            .query_map(newsroom_command::args![flash_for_query], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<Result<_, _>>()?)

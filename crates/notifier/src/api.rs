@@ -22,7 +22,8 @@ use newsroom_command::http::problem::Problem;
 use newsroom_command::http::{int_param, query_params, ApiPath, JsonBody};
 use newsroom_command::Tokens;
 use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
-use rusqlite::{params, OptionalExtension};
+use newsroom_command::args;
+use newsroom_command::sql::{OptionalRow, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -137,7 +138,7 @@ impl FromRequestParts<SubscriberApi> for Caller {
                 .read(move |c| {
                     Ok(
                         c.prepare_cached("SELECT id FROM subscribers WHERE token_hash = ?1")?
-                            .query_row([&hash[..]], |r| r.get::<_, String>(0))
+                            .query_row(args![&hash[..]], |r| r.get::<String>(0))
                             .optional()?,
                     )
                 })
@@ -244,7 +245,7 @@ async fn sign_up(
             tx.execute(
                 "INSERT INTO subscribers (id, name, email, token_hash, unsubscribe_token, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![row_id, name, email, &hash[..], unsubscribe, ts(Utc::now())],
+                args![row_id, name, email, &hash[..], unsubscribe, ts(Utc::now())],
             )?;
             Ok(())
         })
@@ -261,7 +262,7 @@ struct SubscriberView {
     created_at: String,
 }
 
-fn subscriber_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberView> {
+fn subscriber_row(r: &Row) -> Result<SubscriberView, newsroom_command::DbError> {
     Ok(SubscriberView {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -282,7 +283,7 @@ async fn list_subscribers(
         .store
         .read(|c| {
             Ok(c.prepare(&format!("{SUBSCRIBER} ORDER BY created_at"))?
-                .query_map([], subscriber_row)?
+                .query_map(args![], subscriber_row)?
                 .collect::<Result<_, _>>()?)
         })
         .await?;
@@ -295,7 +296,7 @@ async fn find_subscriber(state: &SubscriberApi, id: &str) -> ApiResult<Subscribe
         .store
         .read(move |c| {
             Ok(c.prepare_cached(&format!("{SUBSCRIBER} WHERE id = ?1"))?
-                .query_row([id], subscriber_row)
+                .query_row(args![id], subscriber_row)
                 .optional()?)
         })
         .await?
@@ -320,7 +321,7 @@ async fn delete_subscriber(
     let gone = state
         .store
         .write(move |tx| {
-            let n = tx.execute("DELETE FROM subscribers WHERE id = ?1", [&id])?;
+            let n = tx.execute("DELETE FROM subscribers WHERE id = ?1", args![&id])?;
             record_change(tx, None, Some(&id))?;
             Ok(n)
         })
@@ -341,7 +342,7 @@ async fn set_status(
         .write(move |tx| {
             let n = tx.execute(
                 "UPDATE subscribers SET status = ?2 WHERE id = ?1",
-                params![id, status],
+                args![id, status],
             )?;
             record_change(tx, None, Some(&id))?;
             Ok(n)
@@ -397,7 +398,7 @@ struct EndpointView {
 const ENDPOINT: &str = "SELECT id, kind, target, status, disabled_reason FROM endpoints";
 
 /// An endpoint row as the API shows it (never with its secret).
-fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointView> {
+fn endpoint_row(r: &Row) -> Result<EndpointView, newsroom_command::DbError> {
     Ok(EndpointView {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -465,7 +466,7 @@ async fn add_endpoint(
             tx.execute(
                 "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![endpoint, id, kind, target, secret, ts(Utc::now())],
+                args![endpoint, id, kind, target, secret, ts(Utc::now())],
             )?;
             Ok(())
         })
@@ -485,7 +486,7 @@ async fn list_endpoints(
             Ok(c.prepare_cached(&format!(
                 "{ENDPOINT} WHERE subscriber_id = ?1 ORDER BY created_at"
             ))?
-            .query_map([id], endpoint_row)?
+            .query_map(args![id], endpoint_row)?
             .collect::<Result<_, _>>()?)
         })
         .await?;
@@ -503,7 +504,7 @@ async fn remove_endpoint(
         .write(move |tx| {
             Ok(tx.execute(
                 "DELETE FROM endpoints WHERE id = ?1 AND subscriber_id = ?2",
-                params![endpoint, id],
+                args![endpoint, id],
             )?)
         })
         .await?;
@@ -529,7 +530,7 @@ async fn rotate_secret(
             let n = tx.execute(
                 "UPDATE endpoints SET previous_secret = secret, previous_expires = ?3, secret = ?4
                  WHERE id = ?1 AND subscriber_id = ?2 AND kind = 'webhook'",
-                params![endpoint, id, expires, new],
+                args![endpoint, id, expires, new],
             )?;
             if n == 0 {
                 return Ok(None);
@@ -537,7 +538,7 @@ async fn rotate_secret(
             Ok(tx
                 .query_row(
                     &format!("{ENDPOINT} WHERE id = ?1"),
-                    [&endpoint],
+                    args![&endpoint],
                     endpoint_row,
                 )
                 .optional()?)
@@ -654,7 +655,7 @@ async fn subscribe(
                 "INSERT INTO subscriptions (id, subscriber_id, story_id, actor_key, kind, tag,
                     min_urgency, delivery, digest_minutes, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+                args![
                     sid,
                     id,
                     story,
@@ -687,7 +688,7 @@ async fn list_subscriptions(
                 "SELECT id, story_id, actor_key, kind, tag, min_urgency, delivery, digest_minutes
                  FROM subscriptions WHERE subscriber_id = ?1 ORDER BY created_at",
             )?
-            .query_map([id], |r| {
+            .query_map(args![id], |r| {
                 Ok(SubscriptionView {
                     id: r.get(0)?,
                     story: r.get(1)?,
@@ -716,7 +717,7 @@ async fn unsubscribe_one(
         .write(move |tx| {
             let n = tx.execute(
                 "DELETE FROM subscriptions WHERE id = ?1 AND subscriber_id = ?2",
-                params![subscription, id],
+                args![subscription, id],
             )?;
             record_change(tx, Some(&subscription), None)?;
             Ok(n)
@@ -739,12 +740,12 @@ async fn unsubscribe_link(
             let id: Option<String> = tx
                 .query_row(
                     "SELECT id FROM subscribers WHERE unsubscribe_token = ?1",
-                    [&token],
+                    args![&token],
                     |r| r.get(0),
                 )
                 .optional()?;
             let Some(id) = id else { return Ok(None) };
-            let n = tx.execute("DELETE FROM subscriptions WHERE subscriber_id = ?1", [&id])?;
+            let n = tx.execute("DELETE FROM subscriptions WHERE subscriber_id = ?1", args![&id])?;
             record_change(tx, None, Some(&id))?;
             Ok(Some(n))
         })
@@ -800,7 +801,7 @@ async fn list_deliveries(
                  WHERE e.subscriber_id = ?1 AND (?2 IS NULL OR d.status = ?2)
                  ORDER BY d.seq DESC LIMIT ?3",
             )?
-            .query_map(params![id, status, limit], |r| {
+            .query_map(args![id, status, limit], |r| {
                 Ok(DeliveryView {
                     id: r.get(0)?,
                     alert_id: r.get(1)?,
@@ -835,7 +836,7 @@ async fn redrive(
                     leased_until = NULL, updated_at = ?3
                  WHERE seq = ?1 AND status = 'failed' AND endpoint_id IN
                     (SELECT id FROM endpoints WHERE subscriber_id = ?2 AND status = 'active')",
-                params![delivery, id, ts(now)],
+                args![delivery, id, ts(now)],
             )?;
             if n > 0 {
                 log_change(tx, delivery, "pending", now, None, Some("redriven"))?;
@@ -874,8 +875,8 @@ async fn alerts_after(
                 "SELECT seq, id, type, payload FROM alerts
                  WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 ORDER BY seq LIMIT ?3",
             )?
-            .query_map(params![id, after, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
+            .query_map(args![id, after, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
             })?
             .map(|row| {
                 let (seq, id, kind, payload) = row?;
@@ -928,7 +929,7 @@ async fn alert_stream(
                 .read(move |c| {
                     Ok(c.query_row(
                         "SELECT COALESCE(MAX(seq), 0) FROM alerts WHERE subscriber_id = ?1",
-                        [sid],
+                        args![sid],
                         |r| r.get(0),
                     )?)
                 })

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use newsroom_command::args;
+use newsroom_command::sql::Sql;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
@@ -85,12 +86,12 @@ impl Digester {
     }
 }
 
-fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<usize, NotifyError> {
+fn make_digests(tx: &dyn Sql, now: DateTime<Utc>, links: &Links) -> Result<usize, NotifyError> {
     let subscribers: Vec<String> = tx
         .prepare_cached(
             "SELECT DISTINCT subscriber_id FROM alerts WHERE mode = 'digest' AND digest_due_at <= ?1",
         )?
-        .query_map([ts(now)], |r| r.get(0))?
+        .query_map(args![ts(now)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for subscriber in &subscribers {
         let rows: Vec<(String, String, String)> = tx
@@ -98,7 +99,7 @@ fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<us
                 "SELECT id, story_id, payload FROM alerts
                  WHERE subscriber_id = ?1 AND mode = 'digest' AND digest_due_at <= ?2 ORDER BY seq",
             )?
-            .query_map(params![subscriber, ts(now)], |r| {
+            .query_map(args![subscriber, ts(now)], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<_, _>>()?;
@@ -117,7 +118,7 @@ fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<us
         }
         let unsubscribe: String = tx
             .prepare_cached("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
-            .query_row([subscriber], |r| r.get(0))?;
+            .query_row(args![subscriber], |r| r.get(0))?;
         let grouped: Vec<Value> = order
             .iter()
             .filter_map(|s| stories.remove(s))
@@ -140,10 +141,10 @@ fn make_digests(tx: &Connection, now: DateTime<Utc>, links: &Links) -> Result<us
             "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)
              VALUES (?1, ?2, NULL, ?3, 'digest', ?4, 'immediate', ?5)",
         )?
-        .execute(params![id, subscriber, first_story, serde_json::to_string(&payload)?, ts(now)])?;
+        .execute(args![id, subscriber, first_story, serde_json::to_string(&payload)?, ts(now)])?;
         let mut done = tx.prepare_cached("UPDATE alerts SET mode = 'digested' WHERE seq = ?1")?;
         for (seq, _, _) in &rows {
-            done.execute([seq])?;
+            done.execute(args![seq])?;
         }
         // Digests have no story order to keep; filed under a key of their own.
         queue_deliveries(tx, &id, subscriber, &format!("digest:{subscriber}"), now)?;

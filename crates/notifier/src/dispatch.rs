@@ -24,7 +24,8 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use rand::Rng;
-use rusqlite::{params, Connection};
+use newsroom_command::args;
+use newsroom_command::sql::Sql;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
@@ -497,7 +498,7 @@ impl Courier {
                                  AND x.status = 'pending' AND x.seq < d.seq)
                          ORDER BY d.seq LIMIT ?2",
                     )?
-                    .query_map(params![ts(now), CLAIM as i64], |r| {
+                    .query_map(args![ts(now), CLAIM as i64], |r| {
                         Ok(Job {
                             seq: r.get(0)?,
                             alert_id: r.get(1)?,
@@ -537,7 +538,7 @@ impl Courier {
                 )?;
                 let mut jobs = Vec::with_capacity(candidates.len());
                 for job in candidates {
-                    if lease_stmt.execute(params![job.seq, ts(lease), ts(now)])? == 1 {
+                    if lease_stmt.execute(args![job.seq, ts(lease), ts(now)])? == 1 {
                         jobs.push(job);
                     }
                 }
@@ -670,7 +671,7 @@ impl Courier {
                             tx.prepare_cached(
                                 "UPDATE deliveries SET leased_until = NULL WHERE seq = ?1 AND status = 'pending'",
                             )?
-                            .execute([seq])?;
+                            .execute(args![seq])?;
                             continue;
                         }
                     };
@@ -684,7 +685,7 @@ impl Courier {
                             tx.prepare_cached(
                                 "UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
                             )?
-                            .execute([&job.endpoint_id])?;
+                            .execute(args![&job.endpoint_id])?;
                         }
                         Outcome::Gone => {
                             set_delivery(tx, job.seq, "failed", attempts, now, Some(410), Some("the receiver answered 410 Gone"), None)?;
@@ -709,10 +710,10 @@ impl Courier {
                             tx.prepare_cached(
                                 "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
                             )?
-                            .execute(params![job.endpoint_id, ts(now)])?;
+                            .execute(args![job.endpoint_id, ts(now)])?;
                             let since: Option<String> = tx
                                 .prepare_cached("SELECT failing_since FROM endpoints WHERE id = ?1")?
-                                .query_row([&job.endpoint_id], |r| r.get(0))?;
+                                .query_row(args![&job.endpoint_id], |r| r.get(0))?;
                             if since.is_some_and(|s| now - parse_ts(&s) >= policy.disable_after) {
                                 if let Some(n) = disable_endpoint(tx, &job.endpoint_id, "failing for a day", now)? {
                                     notices.push(n);
@@ -750,7 +751,7 @@ fn keep_previous(job: &Job, now: DateTime<Utc>) -> Option<&Option<String>> {
 
 #[allow(clippy::too_many_arguments)]
 fn set_delivery(
-    tx: &Connection,
+    tx: &dyn Sql,
     seq: i64,
     status: &str,
     attempts: u32,
@@ -764,7 +765,7 @@ fn set_delivery(
             last_error = ?6, leased_until = NULL, next_attempt_at = COALESCE(?7, next_attempt_at)
          WHERE seq = ?1",
     )?
-    .execute(params![
+    .execute(args![
         seq,
         status,
         attempts,
@@ -777,7 +778,7 @@ fn set_delivery(
 }
 
 pub fn log_change(
-    tx: &Connection,
+    tx: &dyn Sql,
     seq: i64,
     status: &str,
     now: DateTime<Utc>,
@@ -787,13 +788,13 @@ pub fn log_change(
     tx.prepare_cached(
         "INSERT INTO delivery_log (delivery_seq, at, status, http_status, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![seq, ts(now), status, http_status, detail])?;
+    .execute(args![seq, ts(now), status, http_status, detail])?;
     Ok(())
 }
 
 /// Disables an endpoint and fails its pending deliveries; returns who to tell, if anyone.
 fn disable_endpoint(
-    tx: &Connection,
+    tx: &dyn Sql,
     endpoint: &str,
     reason: &str,
     now: DateTime<Utc>,
@@ -802,16 +803,16 @@ fn disable_endpoint(
         .prepare_cached(
             "UPDATE endpoints SET status = 'disabled', disabled_reason = ?2 WHERE id = ?1 AND status = 'active'",
         )?
-        .execute(params![endpoint, reason])?;
+        .execute(args![endpoint, reason])?;
     let pending: Vec<i64> = tx
         .prepare_cached("SELECT seq FROM deliveries WHERE endpoint_id = ?1 AND status = 'pending'")?
-        .query_map([endpoint], |r| r.get(0))?
+        .query_map(args![endpoint], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for seq in pending {
         tx.prepare_cached(
             "UPDATE deliveries SET status = 'failed', last_error = ?2, leased_until = NULL, updated_at = ?3 WHERE seq = ?1",
         )?
-        .execute(params![seq, format!("endpoint disabled: {reason}"), ts(now)])?;
+        .execute(args![seq, format!("endpoint disabled: {reason}"), ts(now)])?;
         log_change(tx, seq, "failed", now, None, Some("endpoint disabled"))?;
     }
     if changed == 0 {
@@ -821,7 +822,7 @@ fn disable_endpoint(
         .prepare_cached(
             "SELECT s.email, e.target FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id WHERE e.id = ?1",
         )?
-        .query_row([endpoint], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(args![endpoint], |r| Ok((r.get(0)?, r.get(1)?)))
         .ok();
     Ok(row.and_then(|(email, target)| email.map(|e| (e, target))))
 }

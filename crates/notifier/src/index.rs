@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use newsroom_domain::{DevelopmentKind, Urgency};
-use rusqlite::{Connection, OptionalExtension};
+use newsroom_command::args;
+use newsroom_command::sql::{OptionalRow, Row, Sql};
 use uuid::Uuid;
 
 use crate::store::NotifyError;
@@ -163,13 +164,13 @@ impl SubscriptionIndex {
     }
 
     /// Applies every change recorded since the last refresh.
-    pub fn refresh(&mut self, conn: &Connection) -> Result<(), NotifyError> {
+    pub fn refresh(&mut self, conn: &dyn Sql) -> Result<(), NotifyError> {
         let changes: Vec<(i64, Option<String>, Option<String>)> = conn
             .prepare_cached(
                 "SELECT seq, subscription_id, subscriber_id FROM subscription_changes
                  WHERE seq > ?1 ORDER BY seq",
             )?
-            .query_map([self.seen], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map(args![self.seen], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
         for (seq, subscription, subscriber) in changes {
             if let Some(id) = subscription {
@@ -196,7 +197,7 @@ const SELECT: &str = "SELECT s.id, s.subscriber_id, s.story_id, s.actor_key, s.k
     s.min_urgency, s.delivery, s.digest_minutes
     FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id AND p.status = 'active'";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+fn row(r: &Row) -> Result<Subscription, newsroom_command::DbError> {
     let story: Option<String> = r.get(2)?;
     let kind: Option<String> = r.get(4)?;
     let urgency: String = r.get(6)?;
@@ -217,20 +218,20 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
     })
 }
 
-fn load_subscription(conn: &Connection, id: &str) -> Result<Option<Subscription>, NotifyError> {
+fn load_subscription(conn: &dyn Sql, id: &str) -> Result<Option<Subscription>, NotifyError> {
     Ok(conn
         .prepare_cached(&format!("{SELECT} WHERE s.id = ?1"))?
-        .query_row([id], row)
+        .query_row(args![id], row)
         .optional()?)
 }
 
 fn load_subscriptions_of(
-    conn: &Connection,
+    conn: &dyn Sql,
     subscriber: &str,
 ) -> Result<Vec<Subscription>, NotifyError> {
     Ok(conn
         .prepare_cached(&format!("{SELECT} WHERE s.subscriber_id = ?1"))?
-        .query_map([subscriber], row)?
+        .query_map(args![subscriber], row)?
         .collect::<Result<_, _>>()?)
 }
 

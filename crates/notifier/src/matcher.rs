@@ -17,7 +17,8 @@ use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
-use rusqlite::{params, Connection, OptionalExtension};
+use newsroom_command::args;
+use newsroom_command::sql::{OptionalRow, Sql};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -383,10 +384,10 @@ fn may_alert(e: &LoggedEvent) -> bool {
     )
 }
 
-fn checkpoint(c: &Connection) -> Result<i64, NotifyError> {
+fn checkpoint(c: &dyn Sql) -> Result<i64, NotifyError> {
     Ok(
         c.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
-            .query_row([CHECKPOINT], |r| r.get(0))
+            .query_row(args![CHECKPOINT], |r| r.get(0))
             .optional()?
             .unwrap_or(0),
     )
@@ -420,7 +421,7 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
 
 #[allow(clippy::too_many_arguments)]
 fn match_batch(
-    tx: &Connection,
+    tx: &dyn Sql,
     events: &[LoggedEvent],
     expected: i64,
     mut views: HashMap<Uuid, StoryView>,
@@ -481,7 +482,7 @@ fn match_batch(
                  WHERE a.development_id = ?1 AND s.status = 'active'",
             )?;
             let earlier: Vec<String> = stmt
-                .query_map([development.to_string()], |r| r.get(0))?
+                .query_map(args![development.to_string()], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for subscriber in earlier {
                 recipients.entry(subscriber).or_insert(Delivery::Immediate);
@@ -510,7 +511,7 @@ fn match_batch(
             "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET position = excluded.position",
         )?
-        .execute(params![CHECKPOINT, last])?;
+        .execute(args![CHECKPOINT, last])?;
     }
     if lease.is_none() {
         jobs.clear();
@@ -563,7 +564,7 @@ struct Alert<'a> {
 /// Queues `subscriber`'s alert; `None` if they already had it. An immediate alert's deliveries
 /// are returned as jobs, leased until `lease` if given.
 fn queue_alert(
-    tx: &Connection,
+    tx: &dyn Sql,
     subscriber: &str,
     alert: &Alert<'_>,
     mode: Delivery,
@@ -574,7 +575,7 @@ fn queue_alert(
     let e = alert.event;
     let unsubscribe: String = tx
         .prepare_cached("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
-        .query_row([subscriber], |r| r.get(0))?;
+        .query_row(args![subscriber], |r| r.get(0))?;
     let mut payload = alert.payload.clone();
     payload["data"]["links"]["unsubscribe"] = json!(links.unsubscribe(&unsubscribe));
     let payload_text = serde_json::to_string(&payload)?;
@@ -586,11 +587,12 @@ fn queue_alert(
     let story = e.story_id.to_string();
     let inserted = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO alerts (id, subscriber_id, position, story_id, development_id,
+            "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
                 type, payload, mode, digest_due_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT DO NOTHING",
         )?
-        .execute(params![
+        .execute(args![
             id,
             subscriber,
             e.position,
@@ -606,9 +608,10 @@ fn queue_alert(
         return Ok(None);
     }
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)",
+        "INSERT INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)
+         ON CONFLICT DO NOTHING",
     )?
-    .execute(params![alert.development.to_string(), subscriber])?;
+    .execute(args![alert.development.to_string(), subscriber])?;
     if mode != Delivery::Immediate {
         return Ok(Some(Vec::new()));
     }
@@ -617,7 +620,7 @@ fn queue_alert(
             "SELECT id, kind, target, secret, previous_secret, previous_expires FROM endpoints
              WHERE subscriber_id = ?1 AND status = 'active'",
         )?
-        .query_map([subscriber], |r| {
+        .query_map(args![subscriber], |r| {
             Ok(Job {
                 seq: 0,
                 alert_id: id.clone(),
@@ -639,13 +642,14 @@ fn queue_alert(
     for mut job in endpoints {
         let seq: Option<i64> = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO deliveries (alert_id, endpoint_id, story_id, status,
+                "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status,
                     next_attempt_at, leased_until, created_at, updated_at)
                  VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?4, ?4)
+                 ON CONFLICT DO NOTHING
                  RETURNING seq",
             )?
             .query_row(
-                params![
+                args![
                     job.alert_id,
                     job.endpoint_id,
                     job.story_id,
@@ -663,7 +667,7 @@ fn queue_alert(
                 "SELECT seq FROM deliveries
                  WHERE endpoint_id = ?1 AND story_id = ?2 AND status = 'pending' AND seq < ?3",
             )?
-            .query_map(params![job.endpoint_id, job.story_id, seq], |r| r.get(0))?
+            .query_map(args![job.endpoint_id, job.story_id, seq], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         jobs.push(job);
     }
@@ -672,19 +676,20 @@ fn queue_alert(
 
 /// One pending delivery of alert `alert` per active endpoint of `subscriber`.
 pub fn queue_deliveries(
-    tx: &Connection,
+    tx: &dyn Sql,
     alert: &str,
     subscriber: &str,
     story: &str,
     now: DateTime<Utc>,
 ) -> Result<(), NotifyError> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO deliveries (alert_id, endpoint_id, story_id, status, next_attempt_at,
+        "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status, next_attempt_at,
             created_at, updated_at)
          SELECT ?1, id, ?3, 'pending', ?4, ?4, ?4 FROM endpoints
-         WHERE subscriber_id = ?2 AND status = 'active'",
+         WHERE subscriber_id = ?2 AND status = 'active'
+         ON CONFLICT DO NOTHING",
     )?
-    .execute(params![alert, subscriber, story, ts(now)])?;
+    .execute(args![alert, subscriber, story, ts(now)])?;
     Ok(())
 }
 

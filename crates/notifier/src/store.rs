@@ -1,15 +1,19 @@
 //! The notifier's durable state: subscribers, their endpoints and subscriptions, who was alerted
-//! to what, the alert queue and its deliveries, and the checkpoint — all in one SQLite file
-//! (`notifier.db`), so that matching a batch of events, queueing its alerts and moving the
-//! checkpoint are one transaction. The matcher's fold of each story is not stored: it is derived
-//! from the log.
+//! to what, the alert queue and its deliveries, and the checkpoint — all in one database, so
+//! that matching a batch of events, queueing its alerts and moving the checkpoint are one
+//! transaction: a SQLite file (`notifier.db`) beside an embedded log, or tables in the log's
+//! PostgreSQL database, shared by every notifier process (`migrations/postgres`). The same
+//! statements run on both (`newsroom_command::sql`); on PostgreSQL write transactions take one
+//! advisory lock, so they are applied one at a time as on SQLite. The matcher's fold of each
+//! story is not stored: it is derived from the log.
 
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use newsroom_command::{DbError, SqliteDb, Synchronous};
-use rusqlite::Connection;
+use newsroom_command::sql::{Sql, SqlDb};
+use newsroom_command::{args, DbError, EventLog, SqliteDb, Synchronous};
 use rusqlite_migration::{Migrations, M};
+use sqlx::PgPool;
 
 /// Errors of the notifier's store and of the work done in its transactions.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,29 @@ pub enum NotifyError {
     Decode(#[from] newsroom_projection::DecodeError),
     #[error("following the event stream failed: {0}")]
     Stream(#[from] newsroom_command::relay::RelayError),
+    #[error("notifier migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl NotifyError {
+    /// Whether the notifier's database cannot be reached right now (retrying later may work).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            NotifyError::Db(e) => SqlDb::is_unreachable(e),
+            _ => false,
+        }
+    }
+}
+
+/// The advisory lock every write transaction takes on PostgreSQL ("newsnoti").
+const WRITE_LOCK: i64 = 0x6e65_7773_6e6f_7469;
+
+/// The notifier's PostgreSQL migrations: recorded in the log's `_sqlx_migrations` table, whose
+/// versions (and the views') they do not know; numbered from 2000.
+fn pg_migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator
 }
 
 fn migrations() -> Migrations<'static> {
@@ -148,7 +175,7 @@ fn migrations() -> Migrations<'static> {
 /// The notifier's database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct NotifierStore {
-    db: SqliteDb,
+    db: SqlDb,
 }
 
 impl NotifierStore {
@@ -156,8 +183,34 @@ impl NotifierStore {
     /// derived state the matcher and dispatcher write uses [`Self::write_derived`].
     pub fn open(path: &Path) -> Result<Self, NotifyError> {
         Ok(Self {
-            db: SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?,
+            db: SqlDb::Sqlite(SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?),
         })
+    }
+
+    /// The notifier's tables in PostgreSQL (the log's database, reached through `pool`),
+    /// brought up to date.
+    pub async fn open_postgres(pool: PgPool) -> Result<Self, NotifyError> {
+        pg_migrator().run(&pool).await?;
+        Ok(Self {
+            db: SqlDb::Postgres {
+                pool,
+                lock: WRITE_LOCK,
+            },
+        })
+    }
+
+    /// The notifier's store beside `log`: in its PostgreSQL database, or in the SQLite file at
+    /// `path` when the log is embedded.
+    pub async fn beside(log: &EventLog, path: &Path) -> Result<Self, NotifyError> {
+        match log {
+            EventLog::Postgres(store) => Self::open_postgres(store.pool().clone()).await,
+            EventLog::Sqlite(_) => Self::open(path),
+        }
+    }
+
+    /// Whether the store is in PostgreSQL (shared by every notifier process).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, SqlDb::Postgres { .. })
     }
 
     /// See [`SqliteDb::checkpoint_in_background`]; the notifier runs it, so that the alert path
@@ -169,7 +222,7 @@ impl NotifierStore {
     pub async fn read<T, F>(&self, f: F) -> Result<T, NotifyError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, NotifyError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
         self.db.read(f).await
     }
@@ -177,9 +230,9 @@ impl NotifierStore {
     pub async fn write<T, F>(&self, f: F) -> Result<T, NotifyError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, NotifyError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write(f).await
+        self.db.write(false, f).await
     }
 
     /// A write of state derived from the log (alerts queued, delivery outcomes, digests): its
@@ -190,9 +243,9 @@ impl NotifierStore {
     pub async fn write_derived<T, F>(&self, f: F) -> Result<T, NotifyError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, NotifyError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write_derived(f).await
+        self.db.write(true, f).await
     }
 }
 
@@ -209,13 +262,13 @@ pub fn parse_ts(s: &str) -> DateTime<Utc> {
 
 /// Notes that a subscription or subscriber changed, for every matcher's index.
 pub fn record_change(
-    tx: &Connection,
+    tx: &dyn Sql,
     subscription: Option<&str>,
     subscriber: Option<&str>,
 ) -> Result<(), NotifyError> {
     tx.prepare_cached(
         "INSERT INTO subscription_changes (subscription_id, subscriber_id) VALUES (?1, ?2)",
     )?
-    .execute(rusqlite::params![subscription, subscriber])?;
+    .execute(args![subscription, subscriber])?;
     Ok(())
 }
