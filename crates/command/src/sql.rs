@@ -417,8 +417,12 @@ fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<Value, DbError> {
     let kind = column.type_info().name().to_owned();
     let v = match kind.as_str() {
         "INT8" => row.try_get::<Option<i64>, _>(i)?.map(Value::Int),
-        "INT4" => row.try_get::<Option<i32>, _>(i)?.map(|n| Value::Int(n.into())),
-        "INT2" => row.try_get::<Option<i16>, _>(i)?.map(|n| Value::Int(n.into())),
+        "INT4" => row
+            .try_get::<Option<i32>, _>(i)?
+            .map(|n| Value::Int(n.into())),
+        "INT2" => row
+            .try_get::<Option<i16>, _>(i)?
+            .map(|n| Value::Int(n.into())),
         "BOOL" => row
             .try_get::<Option<bool>, _>(i)?
             .map(|b| Value::Int(b.into())),
@@ -426,7 +430,9 @@ fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<Value, DbError> {
         "FLOAT4" => row
             .try_get::<Option<f32>, _>(i)?
             .map(|r| Value::Real(r.into())),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => row.try_get::<Option<String>, _>(i)?.map(Value::Text),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
+            row.try_get::<Option<String>, _>(i)?.map(Value::Text)
+        }
         "BYTEA" => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Value::Blob),
         other => {
             return Err(DbError::Value(format!(
@@ -586,12 +592,15 @@ mod tests {
             .unwrap();
         assert_eq!(rows, [(Some("a".to_owned()), 7), (None, 1)]);
         let missing: Option<i64> = db
-            .query_row("SELECT n FROM t WHERE name = ?1", args!["zzz"], |r| r.get(0))
+            .query_row("SELECT n FROM t WHERE name = ?1", args!["zzz"], |r| {
+                r.get(0)
+            })
             .optional()
             .unwrap();
         assert_eq!(missing, None);
         assert!(matches!(
-            db.query_row("SELECT name FROM t WHERE id = 2", args![], |r| r.get::<String>(0)),
+            db.query_row("SELECT name FROM t WHERE id = 2", args![], |r| r
+                .get::<String>(0)),
             Err(DbError::Value(_))
         ));
     }

@@ -988,7 +988,9 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
                 "SELECT a.development_id, a.created_at, d.updated_at, d.attempts
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id",
             )?
-            .query_map(newsroom_command::args![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map(newsroom_command::args![], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
             .collect::<Result<_, _>>()?)
         })
         .await?;

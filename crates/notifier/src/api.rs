@@ -17,13 +17,13 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use futures_util::Stream;
+use newsroom_command::args;
 use newsroom_command::auth::{generate_token, token_digest};
 use newsroom_command::http::problem::Problem;
 use newsroom_command::http::{int_param, query_params, ApiPath, JsonBody};
+use newsroom_command::sql::{OptionalRow, Row};
 use newsroom_command::Tokens;
 use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
-use newsroom_command::args;
-use newsroom_command::sql::{OptionalRow, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -66,6 +66,12 @@ impl From<FieldError> for ApiError {
 
 impl From<NotifyError> for ApiError {
     fn from(e: NotifyError) -> Self {
+        if e.is_unavailable() {
+            // The queue's database is down or restarting: try again shortly.
+            return Self(Problem::unavailable(
+                "the alert queue cannot be reached right now",
+            ));
+        }
         Self(Problem::internal(e))
     }
 }
@@ -745,7 +751,10 @@ async fn unsubscribe_link(
                 )
                 .optional()?;
             let Some(id) = id else { return Ok(None) };
-            let n = tx.execute("DELETE FROM subscriptions WHERE subscriber_id = ?1", args![&id])?;
+            let n = tx.execute(
+                "DELETE FROM subscriptions WHERE subscriber_id = ?1",
+                args![&id],
+            )?;
             record_change(tx, None, Some(&id))?;
             Ok(Some(n))
         })

@@ -23,9 +23,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-use rand::Rng;
 use newsroom_command::args;
 use newsroom_command::sql::Sql;
+use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
@@ -182,7 +182,7 @@ enum Taken {
 }
 
 /// One thing to write down about a delivery.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Note {
     Outcome(Sent, Outcome),
     /// A handed-over delivery that must wait for an earlier one this dispatcher does not hold:
@@ -190,8 +190,17 @@ enum Note {
     GiveBack(i64),
 }
 
+impl Note {
+    fn seq(&self) -> i64 {
+        match self {
+            Note::Outcome(sent, _) => sent.seq,
+            Note::GiveBack(seq) => *seq,
+        }
+    }
+}
+
 /// What recording an outcome needs of the delivery.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Sent {
     seq: i64,
     endpoint_id: String,
@@ -231,7 +240,12 @@ impl Chains {
 
     /// Takes a delivery: ready to send, blocked behind an earlier one, or given back.
     fn admit(&mut self, job: Job, ready: &mut VecDeque<Job>, notes: &mut Vec<Note>) {
-        if self.taken.get(&job.seq) == Some(&Taken::Open) {
+        // Held, or delivered by this dispatcher (a claim may find it again when its lease ran
+        // out before the outcome was recorded): never sent twice from here.
+        if matches!(
+            self.taken.get(&job.seq),
+            Some(Taken::Open | Taken::Delivered)
+        ) {
             return;
         }
         let mut blocked = false;
@@ -350,6 +364,9 @@ impl Dispatcher {
         let mut sending = FuturesUnordered::new();
         let mut notes: Vec<Note> = Vec::new();
         let mut recording: Pending<(Vec<(String, String)>, bool)> = None;
+        // What the write under way records, to record again if the database could not be
+        // reached (rather than let the leases run out and send it all again).
+        let mut unrecorded: Vec<Note> = Vec::new();
         let mut claiming: Pending<Vec<Job>> = None;
         let mut claim_wanted = true;
         let mut handoff_open = true;
@@ -373,12 +390,16 @@ impl Dispatcher {
             {
                 let courier = self.courier.clone();
                 let batch = std::mem::take(&mut notes);
+                unrecorded = batch.clone();
                 recording = Some(Box::pin(async move { courier.record(batch).await }));
             }
             if claiming.is_none() && claim_wanted && ready.len() < self.concurrency {
                 claim_wanted = false;
                 let courier = self.courier.clone();
-                let open = chains.open();
+                // Sent but not recorded yet counts as held: its lease may have run out while
+                // the database was away, and it must not be claimed and sent again.
+                let mut open = chains.open();
+                open.extend(notes.iter().chain(&unrecorded).map(Note::seq));
                 claiming = Some(Box::pin(async move { courier.claim(open).await }));
             }
             tokio::select! {
@@ -396,6 +417,7 @@ impl Dispatcher {
                 }
                 done = async { recording.as_mut().expect("recording").await }, if recording.is_some() => {
                     recording = None;
+                    let written = std::mem::take(&mut unrecorded);
                     match done {
                         Ok((notices, reclaim)) => {
                             claim_wanted |= reclaim;
@@ -403,6 +425,14 @@ impl Dispatcher {
                                 let courier = self.courier.clone();
                                 tokio::spawn(async move { courier.notify_disabled(&email, &endpoint).await });
                             }
+                        }
+                        Err(e) if e.is_unavailable() => {
+                            // The database is away (a restart, a failover): record the same
+                            // outcomes once it is back, before their leases run out.
+                            tracing::warn!(error = %e, "recording deliveries failed; retrying");
+                            let newer = std::mem::replace(&mut notes, written);
+                            notes.extend(newer);
+                            record_not_before = tokio::time::Instant::now() + Duration::from_millis(250);
                         }
                         Err(e) => {
                             // The outcomes stay leased; their leases run out and they are sent
@@ -458,6 +488,9 @@ impl Dispatcher {
         if let Some(pending) = recording.take() {
             if let Err(e) = pending.await {
                 tracing::error!(error = %e, "recording deliveries failed");
+                if e.is_unavailable() {
+                    notes.extend(unrecorded);
+                }
             }
         }
         let given_back = notes
@@ -924,6 +957,21 @@ mod tests {
     }
 
     const DELIVERED: Outcome = Outcome::Delivered { status: Some(200) };
+
+    #[test]
+    fn a_delivery_sent_here_is_not_sent_again_when_a_claim_finds_it_before_it_is_recorded() {
+        let (mut chains, mut ready, mut notes) = (Chains::default(), VecDeque::new(), Vec::new());
+        chains.admit(job(1, "a", &[]), &mut ready, &mut notes);
+        let sent = ready.pop_front().unwrap();
+        chains.sent(sent, DELIVERED, &mut ready, &mut notes);
+        // Its lease ran out while the database was away, before the outcome was recorded: a
+        // claim takes it again.
+        let mut again = job(1, "a", &[]);
+        again.claimed = true;
+        chains.admit(again, &mut ready, &mut notes);
+        assert!(ready.is_empty(), "sent once");
+        assert_eq!(notes.len(), 1, "only its outcome is to be recorded");
+    }
 
     #[test]
     fn a_story_s_deliveries_to_one_endpoint_go_one_after_another() {

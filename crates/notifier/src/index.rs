@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use newsroom_domain::{DevelopmentKind, Urgency};
 use newsroom_command::args;
 use newsroom_command::sql::{OptionalRow, Row, Sql};
+use newsroom_domain::{DevelopmentKind, Urgency};
 use uuid::Uuid;
 
 use crate::store::NotifyError;

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
+use newsroom_command::args;
 use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
+use newsroom_command::sql::{OptionalRow, Sql};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
-use newsroom_command::args;
-use newsroom_command::sql::{OptionalRow, Sql};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;

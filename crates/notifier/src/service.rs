@@ -23,7 +23,8 @@ use crate::store::{NotifierStore, NotifyError};
 /// Everything the notifier is configured with.
 #[derive(Debug, Clone)]
 pub struct NotifierSettings {
-    /// The queue's SQLite file.
+    /// The queue's SQLite file, beside an embedded log (with a PostgreSQL log the queue is in
+    /// its database).
     pub path: PathBuf,
     /// Base URL of the reader pages and API, for links in alerts.
     pub public_url: String,
@@ -80,7 +81,7 @@ impl Notifier {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, NotifierStartError> {
         let log = log.into();
-        let store = NotifierStore::open(&settings.path)?;
+        let store = NotifierStore::beside(&log, &settings.path).await?;
         store.checkpoint_in_background(std::time::Duration::from_millis(500))?;
         let guard = Arc::new(Guard::new(AllowList::parse(&settings.webhook_allowlist)?));
         let mailer = settings
