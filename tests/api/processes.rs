@@ -449,7 +449,9 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     let mut command = d.start("command", "command", &nats).await;
     let projector_a = d.start("projector", "projector-a", &nats).await;
     let mut projector_b = d.start("projector", "projector-b", &nats).await;
-    let mut notifier = d.start("notifier", "notifier", &nats).await;
+    // Two notifier copies share the alert queue in PostgreSQL.
+    let mut notifier = d.start("notifier", "notifier-a", &nats).await;
+    let mut notifier_b = d.start("notifier", "notifier-b", &nats).await;
     let receiver = WebhookReceiver::ok().await;
 
     let mut stories = Vec::new();
@@ -458,8 +460,8 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     }
     follow(&notifier, &receiver, &stories).await;
 
-    // A steady stream of filings; a projector copy and the notifier are killed mid-stream and
-    // started again over their own files while it goes on.
+    // A steady stream of filings; a projector copy and a notifier copy are killed mid-stream
+    // and started again while it goes on; the other copies carry on meanwhile.
     let mut expected: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut in_order: HashMap<String, Vec<String>> = HashMap::new();
     let mut last = 0;
@@ -503,7 +505,7 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     assert_eq!(arrived, in_order);
 
     // SIGTERM: each process stops taking work, hands back what it held and exits cleanly.
-    for p in [&mut projector_b, &mut notifier, &mut command] {
+    for p in [&mut projector_b, &mut notifier, &mut notifier_b, &mut command] {
         let status = p.terminate().await;
         assert!(status.success(), "{} {status}:\n{}", p.role, p.log());
     }
