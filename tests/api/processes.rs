@@ -505,7 +505,12 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     assert_eq!(arrived, in_order);
 
     // SIGTERM: each process stops taking work, hands back what it held and exits cleanly.
-    for p in [&mut projector_b, &mut notifier, &mut notifier_b, &mut command] {
+    for p in [
+        &mut projector_b,
+        &mut notifier,
+        &mut notifier_b,
+        &mut command,
+    ] {
         let status = p.terminate().await;
         assert!(status.success(), "{} {status}:\n{}", p.role, p.log());
     }

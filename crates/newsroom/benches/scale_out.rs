@@ -25,8 +25,11 @@
 //!    flight on one story of `BENCH_VIEW_DEVELOPMENTS` (default 100) developments, with 1 copy,
 //!    2 copies (requests spread evenly) and 1 copy again; (b) catch-up: a log of `BENCH_PREFILL`
 //!    events (default 50,000) filled in-process and published to a fresh stream, then one fresh
-//!    projector process, then two at once: how long until each has applied everything.
-//!    Notifier copies are not measured (see the report).
+//!    projector process, then (the shared views emptied again) two at once: how long until the
+//!    views have applied everything. (c) Notifier copies: 1, then 2 notifier processes sharing
+//!    the queue, one subscriber (a webhook in this process) following an actor every
+//!    development names; a log of `BENCH_NOTIFIER_EVENTS` events (default 20,000) filled while
+//!    they wait, then published: how long until every development's alert arrived.
 //! 3. Relay vs direct: a PostgreSQL log of `BENCH_EVENTS` events (default 100,000), published
 //!    by `Relay` (in this process) into a fresh stream, against the same messages (subject,
 //!    `Nats-Msg-Id`, `Newsroom-Position`, body) prepared beforehand and published with async-nats
@@ -85,6 +88,7 @@ struct Config {
     readers: usize,
     view_developments: usize,
     prefill: usize,
+    notifier_events: usize,
     events: usize,
     sections: Vec<u8>,
     database_url: String,
@@ -110,6 +114,8 @@ impl Config {
             readers: (env_num("BENCH_READERS", 32.0) as usize).max(1),
             view_developments: (env_num("BENCH_VIEW_DEVELOPMENTS", 100.0) as usize).max(1),
             prefill: (env_num("BENCH_PREFILL", 50_000.0) as usize).max(EVENTS_PER_STORY),
+            notifier_events: (env_num("BENCH_NOTIFIER_EVENTS", 20_000.0) as usize)
+                .max(EVENTS_PER_STORY),
             events: (env_num("BENCH_EVENTS", 100_000.0) as usize).max(EVENTS_PER_STORY),
             sections,
             database_url: std::env::var("BENCH_DATABASE_URL")
@@ -1726,7 +1732,8 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
     p.stop().await;
     let one = vec![one?];
 
-    eprintln!("  two projector copies catching up at once");
+    eprintln!("  two projector copies catching up at once, on views emptied again");
+    reset_views(&db.url).await?;
     let cpu_before = cpu_snapshot();
     let started = Instant::now();
     let mut a = env.spawn("projector", dir.path(), "copy-2")?;
@@ -1751,6 +1758,156 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
         two_wall,
         cpu_one,
         cpu_two,
+        load: (load_start, load_average()),
+    })
+}
+
+/// Empties the views the copies share (PostgreSQL, beside the log), back to position 0.
+async fn reset_views(url: &str) -> Res<()> {
+    let pool = sqlx::PgPool::connect(url).await?;
+    sqlx::query("TRUNCATE view_stories, view_developments, view_actor_entries")
+        .execute(&pool)
+        .await?;
+    sqlx::query("UPDATE view_checkpoints SET position = 0")
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// One run of notifier copies over a fresh log and stream.
+#[derive(Debug)]
+struct NotifierPhase {
+    copies: usize,
+    developments: usize,
+    /// Relay start → the last development's first alert.
+    took: Duration,
+    arrived: usize,
+    duplicates: usize,
+    repeats: usize,
+    cpu: CpuUse,
+}
+
+impl NotifierPhase {
+    fn rate(&self) -> f64 {
+        self.arrived as f64 / self.took.as_secs_f64()
+    }
+}
+
+#[derive(Debug)]
+struct NotifierRun {
+    events: usize,
+    phases: Vec<NotifierPhase>,
+    load: (String, String),
+}
+
+async fn notifier_phase(cfg: &Config, copies: usize) -> Res<NotifierPhase> {
+    let client = http_client()?;
+    let dir = tempfile::tempdir()?;
+    let db = Database::create(&cfg.database_url).await?;
+    let stream = Stream::new(&cfg.nats_url);
+    let env = Env::scale_out(&db, &stream);
+    let mut procs = Vec::new();
+    for i in 1..=copies {
+        procs.push(env.spawn("notifier", dir.path(), &format!("notifier-{i}"))?);
+    }
+    for p in &mut procs {
+        p.healthy(&client).await?;
+    }
+    let sink = Sink::default();
+    let (hook, receiver) = start_receiver(&sink).await?;
+    let base = procs[0].base.clone();
+    let signed = call(
+        &client,
+        format!("{base}/v1/subscribers"),
+        None,
+        json!({"name": "Wire desk"}),
+    )
+    .await?;
+    let id = signed["id"].as_str().ok_or("no subscriber id")?.to_owned();
+    let token = signed["token"].as_str().ok_or("no subscriber token")?;
+    call(
+        &client,
+        format!("{base}/v1/subscribers/{id}/endpoints"),
+        Some(token),
+        json!({"kind": "webhook", "url": hook}),
+    )
+    .await?;
+    // Every development of the fill names this actor.
+    call(
+        &client,
+        format!("{base}/v1/subscribers/{id}/subscriptions"),
+        Some(token),
+        json!({"actor": "Fancy Bear"}),
+    )
+    .await?;
+    eprintln!(
+        "  {copies} notifier cop{}: filling a log of {} events",
+        if copies == 1 { "y" } else { "ies" },
+        cfg.notifier_events
+    );
+    let (log, _) = fill_log(&db.url, cfg.notifier_events).await?;
+    let head = log.current_head().await?;
+    let stories = (cfg.notifier_events / EVENTS_PER_STORY).max(1);
+    let developments = head as usize - stories;
+    let nats = async_nats::connect(&cfg.nats_url).await?;
+    let pids: Vec<(u32, String)> = procs.iter().map(ident).collect();
+    let cpu_before = cpu_snapshot();
+    let started = Instant::now();
+    relay_all(&log, &nats, &stream, head).await?;
+    let first = |sink: &Sink| sink.inner.lock().expect("arrivals lock").first.len();
+    let all = wait_for(
+        developments,
+        Duration::from_secs(30),
+        Duration::from_secs(900),
+        || first(&sink),
+    )
+    .await;
+    let took = started.elapsed();
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &pids);
+    if !all {
+        eprintln!(
+            "  only {} of {developments} alerts arrived:\n{}",
+            first(&sink),
+            procs
+                .iter()
+                .map(Proc::log_tail)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // Longer than the copies take to send anything twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (arrived, duplicates, repeats) = {
+        let a = sink.inner.lock().expect("arrivals lock");
+        (a.first.len(), a.duplicates, a.repeats)
+    };
+    for p in procs {
+        p.stop().await;
+    }
+    receiver.abort();
+    drop(stream);
+    drop(db);
+    Ok(NotifierPhase {
+        copies,
+        developments,
+        took,
+        arrived,
+        duplicates,
+        repeats,
+        cpu,
+    })
+}
+
+async fn notifier_case(cfg: &Config) -> Res<NotifierRun> {
+    let load_start = load_average();
+    let mut phases = Vec::new();
+    for copies in [1, 2] {
+        phases.push(notifier_phase(cfg, copies).await?);
+    }
+    Ok(NotifierRun {
+        events: cfg.notifier_events,
+        phases,
         load: (load_start, load_average()),
     })
 }
@@ -2141,7 +2298,7 @@ fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Result {
     writeln!(out, "### 2b. Projection catch-up with 1 and 2 copies\n")?;
     writeln!(
         out,
-        "A PostgreSQL log of {} events ({} stories of {} events: opened, then developments), filled in-process through `CommandService` in {} and published to a fresh stream by `Relay` in {} (neither measured here). Then a fresh projector process (own views file, own durable consumer) is started against it; then two at once. Start-up: spawn → the first `/healthz` answer (the projector starts together with the HTTP server); applying: from there until `GET /v1/stories?limit=1&min_position=<head>` answers 200.\n",
+        "A PostgreSQL log of {} events ({} stories of {} events: opened, then developments), filled in-process through `CommandService` in {} and published to a fresh stream by `Relay` in {} (neither measured here). Then a fresh projector process (its own durable consumer; the views in PostgreSQL beside the log, empty) is started against it; then, the views emptied again, two at once, sharing them. Start-up: spawn → the first `/healthz` answer (the projector starts together with the HTTP server); applying: from there until `GET /v1/stories?limit=1&min_position=<head>` answers 200 on that copy.\n",
         thousands(c.events as f64),
         thousands((c.events as usize / EVENTS_PER_STORY) as f64),
         EVENTS_PER_STORY,
@@ -2170,14 +2327,15 @@ fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Result {
         .one
         .first()
         .map_or(f64::NAN, |u| c.events as f64 / u.applying().as_secs_f64());
-    let aggregate = (c.events as f64 * c.two.len() as f64) / c.two_wall.as_secs_f64();
+    // The copies share the views: the events are applied once, by whichever copy takes a batch.
+    let aggregate = c.events as f64 / c.two_wall.as_secs_f64();
     let single_wall = c
         .one
         .first()
         .map_or(f64::NAN, |u| c.events as f64 / u.done.as_secs_f64());
     writeln!(
         out,
-        "\n- Events applied per second by all copies together, spawn to the last copy caught up: 1 copy {}, 2 copies {} ({:.2} ×). Per copy while applying: 1 copy {}, 2 copies {} and {}.",
+        "\n- Events brought into the shared views per second, spawn to the last copy seeing the head: 1 copy {}, 2 copies {} ({:.2} ×). Per copy while applying: 1 copy {}, 2 copies {} and {}.",
         thousands(single_wall),
         thousands(aggregate),
         aggregate / single_wall,
@@ -2199,6 +2357,55 @@ fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Result {
         out,
         "- 1-minute load average {} at the start, {} at the end.\n",
         c.load.0, c.load.1
+    )
+}
+
+fn report_notifiers(out: &mut String, n: &NotifierRun) -> std::fmt::Result {
+    writeln!(out, "### 2c. Alerts with 1 and 2 notifier copies\n")?;
+    writeln!(
+        out,
+        "Per run: a fresh PostgreSQL database and stream; the notifier processes started (each with its own durable consumer; subscribers, the queue and its checkpoint shared in PostgreSQL); one subscriber signed up through the first, with a webhook endpoint (an axum receiver in the bench process) and a subscription to an actor every development names; a log of {} events ({} stories of {EVENTS_PER_STORY}) filled in-process while they wait (not measured); then `Relay` publishes it, and the clock runs from the relay's start until every development's alert has arrived.\n",
+        thousands(n.events as f64),
+        thousands((n.events / EVENTS_PER_STORY) as f64),
+    )?;
+    writeln!(
+        out,
+        "| copies | developments | alerts arrived | relay start → last alert | alerts/s | same `webhook-id` twice | another id for an alerted development |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for p in &n.phases {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            p.copies,
+            thousands(p.developments as f64),
+            thousands(p.arrived as f64),
+            secs(p.took),
+            thousands(p.rate()),
+            p.duplicates,
+            p.repeats
+        )?;
+    }
+    if let [one, two] = &n.phases[..] {
+        writeln!(
+            out,
+            "\n- 2 copies ÷ 1 copy, alerts/s: {:.2} ×.",
+            two.rate() / one.rate()
+        )?;
+    }
+    for p in &n.phases {
+        writeln!(
+            out,
+            "- CPU-seconds, {} cop{}: {}.",
+            p.copies,
+            if p.copies == 1 { "y" } else { "ies" },
+            p.cpu.describe()
+        )?;
+    }
+    writeln!(
+        out,
+        "- 1-minute load average {} at the start, {} at the end.\n",
+        n.load.0, n.load.1
     )
 }
 
@@ -2311,12 +2518,14 @@ fn main() -> Res<()> {
             loads.push(rt.block_on(load_case(mode, &cfg))?);
         }
     }
-    let (mut reads, mut catch) = (None, None);
+    let (mut reads, mut catch, mut notifiers) = (None, None, None);
     if cfg.runs(2) {
         eprintln!("2a. read throughput with projector copies");
         reads = Some(rt.block_on(read_case(&cfg))?);
         eprintln!("2b. projection catch-up with projector copies");
         catch = Some(rt.block_on(catch_up_case(&cfg))?);
+        eprintln!("2c. alerts with notifier copies");
+        notifiers = Some(rt.block_on(notifier_case(&cfg))?);
     }
     let relay = if cfg.runs(3) {
         eprintln!("3. relay vs direct");
@@ -2327,7 +2536,7 @@ fn main() -> Res<()> {
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut env = format!(
-        "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_EVENTS={}",
+        "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_NOTIFIER_EVENTS={} BENCH_EVENTS={}",
         cfg.seconds,
         cfg.rate,
         cfg.stories,
@@ -2335,6 +2544,7 @@ fn main() -> Res<()> {
         cfg.readers,
         cfg.view_developments,
         cfg.prefill,
+        cfg.notifier_events,
         cfg.events
     );
     if cfg.sections != [1, 2, 3] {
@@ -2363,11 +2573,8 @@ fn main() -> Res<()> {
     if let Some(c) = &catch {
         report_catch_up(&mut out, c)?;
     }
-    if cfg.runs(2) {
-        writeln!(
-            out,
-            "Notifier copies: not measured. Each notifier process keeps its subscribers, subscriptions and delivery queue in its own SQLite file (the shared PostgreSQL queue is not built), so a second copy would not share the first one's work: it would have no subscribers, or its own ones alerted a second time. There is no meaningful 2-copy figure to give.\n"
-        )?;
+    if let Some(n) = &notifiers {
+        report_notifiers(&mut out, n)?;
     }
     if let Some(r) = &relay {
         report_relay(&mut out, r)?;
