@@ -653,6 +653,16 @@ async fn a_digest_collects_an_interval_and_is_sent_once() {
         2,
         "an empty interval sends nothing"
     );
+
+    // The next interval's digest holds only what came in during it.
+    let p = app.record(&story, development("update")).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    wait_for_matcher(&app, p).await;
+    clock.advance(chrono::Duration::minutes(16));
+    let got = receiver.wait_for_accepted(3, WAIT).await;
+    assert_eq!(got[2].json()["type"], "digest");
+    assert_eq!(got[2].json()["data"]["count"], 1, "{:#}", got[2].json());
 }
 
 #[tokio::test]

@@ -94,19 +94,19 @@ fn make_digests(tx: &dyn Sql, now: DateTime<Utc>, links: &Links) -> Result<usize
         .query_map(args![ts(now)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for subscriber in &subscribers {
-        let rows: Vec<(String, String, String)> = tx
+        let rows: Vec<(i64, String, String, String)> = tx
             .prepare_cached(
-                "SELECT id, story_id, payload FROM alerts
+                "SELECT seq, id, story_id, payload FROM alerts
                  WHERE subscriber_id = ?1 AND mode = 'digest' AND digest_due_at <= ?2 ORDER BY seq",
             )?
             .query_map(args![subscriber, ts(now)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<Result<_, _>>()?;
         // Grouped by story, in the order the stories first appeared.
         let mut order: Vec<String> = Vec::new();
         let mut stories: BTreeMap<String, (Value, Vec<Value>)> = BTreeMap::new();
-        for (_, story, payload) in &rows {
+        for (_, _, story, payload) in &rows {
             let alert: Value = serde_json::from_str(payload)?;
             let entry = stories.entry(story.clone()).or_insert_with(|| {
                 order.push(story.clone());
@@ -134,16 +134,16 @@ fn make_digests(tx: &dyn Sql, now: DateTime<Utc>, links: &Links) -> Result<usize
             },
         });
         // Named by what it collects, so a digest made again is the same message.
-        let collected: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let collected: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
         let id = alert_id(subscriber, &format!("digest:{}", collected.join(",")));
-        let first_story = rows.first().map(|r| r.1.clone()).unwrap_or_default();
+        let first_story = rows.first().map(|r| r.2.clone()).unwrap_or_default();
         tx.prepare_cached(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)
              VALUES (?1, ?2, NULL, ?3, 'digest', ?4, 'immediate', ?5)",
         )?
         .execute(args![id, subscriber, first_story, serde_json::to_string(&payload)?, ts(now)])?;
         let mut done = tx.prepare_cached("UPDATE alerts SET mode = 'digested' WHERE seq = ?1")?;
-        for (seq, _, _) in &rows {
+        for (seq, ..) in &rows {
             done.execute(args![seq])?;
         }
         // Digests have no story order to keep; filed under a key of their own.
