@@ -20,7 +20,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::model::{DevelopmentView, FrontPageEntry, StoryView};
-use crate::projector::{fold, missing, take_cached, BatchResult, Changes};
+use crate::projector::{fold, missing, past, take_cached, BatchResult, Changes};
 use crate::store::{
     sort_key, ActorRow, Checkpoint, DevelopmentRow, StoryHead, ViewError, ViewName,
 };
@@ -170,6 +170,8 @@ impl PgViews {
                 .map_or(0, |c: &Checkpoint| c.position)
         };
         let (stories_at, actors_at) = (at(ViewName::Stories), at(ViewName::Actors));
+        let last = events.last().map_or(0, |e| e.position);
+        let events = past(events, stories_at.min(actors_at));
         let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
         let absent = missing(events, &taken);
         if !absent.is_empty() {
@@ -177,7 +179,6 @@ impl PgViews {
         }
         let changes = fold(events, stories_at, actors_at, &mut taken);
         write_changes(&mut tx, &taken, &changes).await?;
-        let last = events.last().map_or(0, |e| e.position);
         for view in ViewName::ALL {
             if last > at(view) {
                 set_checkpoint(&mut tx, view, last).await?;

@@ -203,6 +203,14 @@ pub(crate) struct Changes {
     pub(crate) applied: usize,
 }
 
+/// The batch's events past `at`, the lower of the views' checkpoints: the others change
+/// nothing (another projector sharing the views applied them), and their stories need not even
+/// be loaded.
+pub(crate) fn past(events: &[LoggedEvent], at: i64) -> &[LoggedEvent] {
+    let first = events.partition_point(|e| e.position <= at);
+    &events[first..]
+}
+
 /// Takes the batch's stories out of the cache. Cached views are trusted only if nobody else
 /// wrote since this projector did (`last_written` is still the stored checkpoint `at`).
 pub(crate) fn take_cached(
@@ -296,6 +304,8 @@ fn apply_batch(
         .collect();
     let stories_at = checkpoints[&ViewName::Stories];
     let actors_at = checkpoints[&ViewName::Actors];
+    let last = events.last().map_or(0, |e| e.position);
+    let events = past(events, stories_at.min(actors_at));
     let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
     for id in missing(events, &taken) {
         if let Some(v) = load_story(tx, id)? {
@@ -315,7 +325,6 @@ fn apply_batch(
             write_actor_entries(tx, view, &devs.iter().copied().collect::<Vec<_>>(), "")?;
         }
     }
-    let last = events.last().map_or(0, |e| e.position);
     for view in ViewName::ALL {
         if last > checkpoints[&view] {
             set_checkpoint(tx, view, last)?;
