@@ -20,9 +20,9 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::model::{DevelopmentView, FrontPageEntry, StoryView};
-use crate::projector::{fold, missing, past, take_cached, BatchResult, Changes};
+use crate::projector::{fold, missing, past, take_cached, BatchResult};
 use crate::store::{
-    sort_key, ActorRow, Checkpoint, DevelopmentRow, StoryHead, ViewError, ViewName,
+    ActorRow, BatchRows, Checkpoint, DevelopmentRow, StoryHead, StoryRow, ViewError, ViewName,
 };
 use crate::LoggedEvent;
 
@@ -46,34 +46,6 @@ pub struct PgViews {
 impl std::fmt::Debug for PgViews {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgViews").finish_non_exhaustive()
-    }
-}
-
-/// A story's own row.
-struct StoryRow {
-    id: String,
-    slug: String,
-    headline: String,
-    position: i64,
-    sort_key: String,
-    review_required: bool,
-    entry: String,
-    head: String,
-}
-
-impl StoryRow {
-    fn of(view: &StoryView) -> Result<Self, ViewError> {
-        let entry = view.front_page_entry();
-        Ok(Self {
-            id: view.id.to_string(),
-            slug: view.slug.clone(),
-            headline: view.headline.clone(),
-            position: view.position,
-            sort_key: sort_key(&entry, view),
-            review_required: view.review_required,
-            entry: serde_json::to_string(&entry)?,
-            head: serde_json::to_string(&StoryHead::of(view))?,
-        })
     }
 }
 
@@ -178,7 +150,7 @@ impl PgViews {
             taken.extend(load_stories(&mut tx, &absent).await?);
         }
         let changes = fold(events, stories_at, actors_at, &mut taken);
-        write_changes(&mut tx, &taken, &changes).await?;
+        write_rows(&mut tx, &changes.rows(&taken)?).await?;
         for view in ViewName::ALL {
             if last > at(view) {
                 set_checkpoint(&mut tx, view, last).await?;
@@ -359,47 +331,20 @@ async fn load_stories(
     Ok(stories)
 }
 
-/// Writes what a batch changed: the changed stories' rows, the changed developments' rows and
-/// their rows in the `actors` view.
-async fn write_changes(
-    conn: &mut PgConnection,
-    taken: &HashMap<Uuid, StoryView>,
-    changes: &Changes,
-) -> Result<(), ViewError> {
-    let stories = changes
-        .stories
-        .iter()
-        .map(|id| StoryRow::of(&taken[id]))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !stories.is_empty() {
-        upsert_stories(conn, &stories).await?;
+/// Writes a batch's rows (see [`BatchRows`]).
+async fn write_rows(conn: &mut PgConnection, rows: &BatchRows) -> Result<(), ViewError> {
+    if !rows.stories.is_empty() {
+        upsert_stories(conn, &rows.stories).await?;
     }
-    let mut developments = Vec::new();
-    for (story, devs) in &changes.developments {
-        let view = &taken[story];
-        for d in devs.iter().filter_map(|id| view.development(*id)) {
-            developments.push(DevelopmentRow::of(view, d)?);
-        }
+    if !rows.developments.is_empty() {
+        upsert_developments(conn, &rows.developments).await?;
     }
-    if !developments.is_empty() {
-        upsert_developments(conn, &developments).await?;
-    }
-    let (mut replaced, mut actors) = (Vec::new(), Vec::new());
-    for (story, devs) in &changes.actors {
-        let Some(view) = taken.get(story) else {
-            continue;
-        };
-        for d in devs.iter().filter_map(|id| view.development(*id)) {
-            replaced.push(d.position);
-            actors.extend(ActorRow::of(d));
-        }
-    }
-    if !replaced.is_empty() {
+    if !rows.replaced.is_empty() {
         sqlx::query("DELETE FROM view_actor_entries WHERE position = ANY($1)")
-            .bind(&replaced)
+            .bind(&rows.replaced)
             .execute(&mut *conn)
             .await?;
-        insert_actor_rows(conn, &actors).await?;
+        insert_actor_rows(conn, &rows.actors).await?;
     }
     Ok(())
 }

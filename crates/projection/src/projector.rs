@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::decode::{decode, DecodeError};
 use crate::model::{LoggedEvent, StoryView};
 use crate::store::{
-    load_story, read_checkpoints, set_checkpoint, write_actor_entries, write_developments,
-    write_story, ViewError, ViewName, ViewStore,
+    load_story, read_checkpoints, set_checkpoint, write_rows, ActorRow, BatchRows, DevelopmentRow,
+    StoryRow, ViewError, ViewName, ViewStore,
 };
 
 /// Most events applied in one transaction.
@@ -211,6 +211,32 @@ pub(crate) fn past(events: &[LoggedEvent], at: i64) -> &[LoggedEvent] {
     &events[first..]
 }
 
+impl Changes {
+    /// The rows to write for these changes, from the folded stories in `taken`.
+    pub(crate) fn rows(&self, taken: &HashMap<Uuid, StoryView>) -> Result<BatchRows, ViewError> {
+        let mut rows = BatchRows::default();
+        for id in &self.stories {
+            rows.stories.push(StoryRow::of(&taken[id])?);
+        }
+        for (story, devs) in &self.developments {
+            let view = &taken[story];
+            for d in devs.iter().filter_map(|id| view.development(*id)) {
+                rows.developments.push(DevelopmentRow::of(view, d)?);
+            }
+        }
+        for (story, devs) in &self.actors {
+            let Some(view) = taken.get(story) else {
+                continue;
+            };
+            for d in devs.iter().filter_map(|id| view.development(*id)) {
+                rows.replaced.push(d.position);
+                rows.actors.extend(ActorRow::of(d));
+            }
+        }
+        Ok(rows)
+    }
+}
+
 /// Takes the batch's stories out of the cache. Cached views are trusted only if nobody else
 /// wrote since this projector did (`last_written` is still the stored checkpoint `at`).
 pub(crate) fn take_cached(
@@ -313,18 +339,7 @@ fn apply_batch(
         }
     }
     let changes = fold(events, stories_at, actors_at, &mut taken);
-    for id in &changes.stories {
-        write_story(tx, &taken[id], "")?;
-    }
-    for (story, devs) in &changes.developments {
-        let devs: Vec<Uuid> = devs.iter().copied().collect();
-        write_developments(tx, &taken[story], &devs, "")?;
-    }
-    for (story, devs) in &changes.actors {
-        if let Some(view) = taken.get(story) {
-            write_actor_entries(tx, view, &devs.iter().copied().collect::<Vec<_>>(), "")?;
-        }
-    }
+    write_rows(tx, &changes.rows(&taken)?)?;
     for view in ViewName::ALL {
         if last > checkpoints[&view] {
             set_checkpoint(tx, view, last)?;

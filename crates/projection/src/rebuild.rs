@@ -21,7 +21,7 @@ use crate::model::StoryView;
 use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::store::{
-    create_next, swap_in, write_story, ActorRow, DevelopmentRow, ViewError, ViewName, ViewStore,
+    create_next, swap_in, ActorRow, DevelopmentRow, StoryRow, ViewError, ViewName, ViewStore,
 };
 
 /// Events read per page while replaying.
@@ -224,7 +224,7 @@ impl Target<'_> {
                 views
                     .write(move |tx| {
                         for story in stories.iter() {
-                            write_story(tx, story, "_next")?;
+                            StoryRow::insert_all(tx, [&StoryRow::of(story)?], "_next")?;
                         }
                         Ok(())
                     })

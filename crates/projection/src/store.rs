@@ -669,38 +669,79 @@ pub(crate) fn load_story(c: &Connection, id: Uuid) -> Result<Option<StoryView>, 
 
 /// The sort key of the front page: when the newest published development was published, or
 /// when the story was opened.
-pub(crate) fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
+fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
     entry
         .last_recorded_at
         .unwrap_or(view.opened_at)
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// Writes a story's own row in the `stories` view (table name with `suffix`, for rebuilds):
-/// everything but its developments, so its cost does not grow with the story.
-pub(crate) fn write_story(
-    tx: &Connection,
-    view: &StoryView,
-    suffix: &str,
-) -> Result<(), ViewError> {
-    let entry = view.front_page_entry();
-    tx.prepare_cached(&format!(
-        "INSERT INTO stories{suffix} (id, slug, headline, position, sort_key, entry, head)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, headline = excluded.headline,
-            position = excluded.position, sort_key = excluded.sort_key, entry = excluded.entry,
-            head = excluded.head"
-    ))?
-    .execute(params![
-        view.id.to_string(),
-        view.slug,
-        view.headline,
-        view.position,
-        sort_key(&entry, view),
-        serde_json::to_string(&entry)?,
-        serde_json::to_string(&StoryHead::of(view))?,
-    ])?;
-    Ok(())
+/// A story's own row in the `stories` view: everything but its developments, so its cost does
+/// not grow with the story. (`review_required` is a column of its own only in PostgreSQL; in
+/// `views.db` it is read from `head`.)
+pub(crate) struct StoryRow {
+    pub(crate) id: String,
+    pub(crate) slug: String,
+    pub(crate) headline: String,
+    pub(crate) position: i64,
+    pub(crate) sort_key: String,
+    pub(crate) review_required: bool,
+    pub(crate) entry: String,
+    pub(crate) head: String,
+}
+
+impl StoryRow {
+    pub(crate) fn of(view: &StoryView) -> Result<Self, ViewError> {
+        let entry = view.front_page_entry();
+        Ok(Self {
+            id: view.id.to_string(),
+            slug: view.slug.clone(),
+            headline: view.headline.clone(),
+            position: view.position,
+            sort_key: sort_key(&entry, view),
+            review_required: view.review_required,
+            entry: serde_json::to_string(&entry)?,
+            head: serde_json::to_string(&StoryHead::of(view))?,
+        })
+    }
+
+    /// Inserts (or updates) rows in `stories` (table name with `suffix`, for rebuilds).
+    pub(crate) fn insert_all<'a>(
+        tx: &Connection,
+        rows: impl IntoIterator<Item = &'a StoryRow>,
+        suffix: &str,
+    ) -> Result<(), ViewError> {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO stories{suffix} (id, slug, headline, position, sort_key, entry, head)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, headline = excluded.headline,
+                position = excluded.position, sort_key = excluded.sort_key,
+                entry = excluded.entry, head = excluded.head"
+        ))?;
+        for row in rows {
+            insert.execute(params![
+                row.id,
+                row.slug,
+                row.headline,
+                row.position,
+                row.sort_key,
+                row.entry,
+                row.head
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows a batch writes, the same for both databases: the changed stories' own rows, the
+/// changed developments' rows, and the `actors` view rows of the developments whose rows there
+/// are replaced (`replaced`: their positions, whose old rows go first).
+#[derive(Default)]
+pub(crate) struct BatchRows {
+    pub(crate) stories: Vec<StoryRow>,
+    pub(crate) developments: Vec<DevelopmentRow>,
+    pub(crate) replaced: Vec<i64>,
+    pub(crate) actors: Vec<ActorRow>,
 }
 
 /// A development's row in the `developments` table, ready to insert.
@@ -797,39 +838,15 @@ fn state_name(state: DevelopmentState) -> &'static str {
     }
 }
 
-/// Rewrites the rows of the given developments of a story in the `developments` table.
-pub(crate) fn write_developments(
-    tx: &Connection,
-    view: &StoryView,
-    developments: &[Uuid],
-    suffix: &str,
-) -> Result<(), ViewError> {
-    let rows = developments
-        .iter()
-        .filter_map(|id| view.development(*id))
-        .map(|d| DevelopmentRow::of(view, d))
-        .collect::<Result<Vec<_>, _>>()?;
-    DevelopmentRow::insert_all(tx, &rows, suffix)
-}
-
-/// Rewrites the `actors` view rows of the given developments of a story.
-pub(crate) fn write_actor_entries(
-    tx: &Connection,
-    view: &StoryView,
-    developments: &[Uuid],
-    suffix: &str,
-) -> Result<(), ViewError> {
-    let mut delete = tx.prepare_cached(&format!(
-        "DELETE FROM actor_entries{suffix} WHERE position = ?1"
-    ))?;
-    for id in developments {
-        let Some(d) = view.development(*id) else {
-            continue;
-        };
-        delete.execute([d.position])?;
-        ActorRow::insert_all(tx, &ActorRow::of(d).collect::<Vec<_>>(), suffix)?;
+/// Writes a batch's rows into SQLite views.
+pub(crate) fn write_rows(tx: &Connection, rows: &BatchRows) -> Result<(), ViewError> {
+    StoryRow::insert_all(tx, &rows.stories, "")?;
+    DevelopmentRow::insert_all(tx, &rows.developments, "")?;
+    let mut delete = tx.prepare_cached("DELETE FROM actor_entries WHERE position = ?1")?;
+    for position in &rows.replaced {
+        delete.execute([position])?;
     }
-    Ok(())
+    ActorRow::insert_all(tx, &rows.actors, "")
 }
 
 pub(crate) fn set_checkpoint(
