@@ -38,6 +38,14 @@ pub enum DbError {
     NoRows,
 }
 
+impl DbError {
+    /// Whether the database cannot be reached right now (a PostgreSQL restart, a failover):
+    /// retrying later may succeed.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DbError::Postgres(e) if crate::pg::is_unreachable(e))
+    }
+}
+
 fn set_synchronous(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     conn.pragma_update(
         None,

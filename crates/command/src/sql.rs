@@ -546,11 +546,6 @@ impl SqlDb {
             SqlDb::Postgres { .. } => Ok(()),
         }
     }
-
-    /// Whether an error of this database means it cannot be reached right now.
-    pub fn is_unreachable(e: &DbError) -> bool {
-        matches!(e, DbError::Postgres(e) if crate::pg::is_unreachable(e))
-    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ impl NotifyError {
     /// Whether the notifier's database cannot be reached right now (retrying later may work).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            NotifyError::Db(e) => SqlDb::is_unreachable(e),
+            NotifyError::Db(e) => e.is_unreachable(),
             _ => false,
         }
     }
