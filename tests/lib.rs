@@ -163,6 +163,7 @@ pub async fn spawn_app_in(
         clock: Arc::new(SystemClock),
         relay: None,
         role: newsroom::Role::All,
+        live: Default::default(),
     };
     configure(&mut settings);
     let database_path = settings.command.database_path.clone();

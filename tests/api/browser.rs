@@ -82,6 +82,27 @@ async fn a_story_page_shows_a_new_development_without_reloading() {
         .await
         .unwrap();
     assert_eq!(marker, json!(true), "the page was not reloaded");
+    // The change brought its own markup: the page asked the server for nothing to show it.
+    let fetched = client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/fragment'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched, json!([]), "no fragment was fetched");
+    let items = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#timeline li.timeline-item')).map(li => li.dataset.occurred);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let items: Vec<String> = serde_json::from_value(items).unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let mut sorted = items.clone();
+    sorted.sort_by_key(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
+    assert_eq!(items, sorted, "in the order things happened");
     screenshot(&client, "story-page").await;
 
     client.goto(&format!("{}/", app.address)).await.unwrap();

@@ -65,6 +65,15 @@ impl EventLog {
         each!(self, s => s.story_events(story_id).await)
     }
 
+    /// A story's events after its `sequence`, in sequence order.
+    pub async fn story_events_after(
+        &self,
+        story_id: String,
+        sequence: usize,
+    ) -> Result<Vec<FeedEvent>, StoreError> {
+        each!(self, s => s.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, sequence).await)
+    }
+
     pub async fn position_of(
         &self,
         story_id: String,

@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use newsroom_command::http::limits::RateLimits;
 use newsroom_command::{Settings, Synchronous};
+use newsroom_projection::LiveLimits;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +56,10 @@ pub struct Config {
     pub writes_per_token_per_minute: u32,
     pub writes_per_address_per_minute: u32,
     pub sign_ups_per_address_per_hour: u32,
+    /// Live story streams (`/v1/stories/{id}/stream`, open on every story page) one client
+    /// address may hold open (429 beyond), and this process in all (503 beyond).
+    pub live_streams_per_address: usize,
+    pub live_streams_total: usize,
 }
 
 impl Default for Config {
@@ -83,6 +88,8 @@ impl Default for Config {
             writes_per_token_per_minute: RateLimits::default().writes_per_token_per_minute,
             writes_per_address_per_minute: RateLimits::default().writes_per_address_per_minute,
             sign_ups_per_address_per_hour: RateLimits::default().sign_ups_per_address_per_hour,
+            live_streams_per_address: LiveLimits::default().per_address,
+            live_streams_total: LiveLimits::default().total,
         }
     }
 }
@@ -112,6 +119,8 @@ const KEYS: &[&str] = &[
     "writes_per_token_per_minute",
     "writes_per_address_per_minute",
     "sign_ups_per_address_per_hour",
+    "live_streams_per_address",
+    "live_streams_total",
 ];
 
 impl Config {
@@ -191,6 +200,11 @@ impl Config {
             clock: std::sync::Arc::new(newsroom_notifier::SystemClock),
             relay: self.relay_settings(),
             role: crate::Role::All,
+            live: LiveLimits {
+                per_address: self.live_streams_per_address,
+                total: self.live_streams_total,
+                ..LiveLimits::default()
+            },
         })
     }
 

@@ -19,7 +19,7 @@ use newsroom_command::relay::{Relay, StreamSettings};
 use newsroom_command::{Application, Settings};
 use newsroom_notifier::{Clock, Notifier, NotifierSettings, NotifierStore};
 use newsroom_projection::api::{self, ReadState};
-use newsroom_projection::{rebuild_outdated, Projector, ViewStore};
+use newsroom_projection::{rebuild_outdated, LiveHub, LiveLimits, Projector, ViewStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +36,8 @@ pub struct NewsroomSettings {
     pub relay: Option<RelaySettings>,
     /// Which parts this process runs.
     pub role: Role,
+    /// Caps on the read side's live streams.
+    pub live: LiveLimits,
 }
 
 /// Which parts of newsroom a process runs (`newsroom serve --role …`). Every role serves
@@ -79,6 +81,8 @@ pub struct RelaySettings {
 pub struct Newsroom {
     app: Application,
     projector: Option<Projector>,
+    /// The live streams' hub, woken by the projector's commits.
+    live: Option<(LiveHub, tokio::sync::watch::Receiver<i64>)>,
     views: Option<ViewStore>,
     notifier: Option<Notifier>,
     relay: Option<Relay>,
@@ -108,7 +112,7 @@ impl Newsroom {
         };
         let log = app.state().store.clone();
         let mut routes = axum::Router::new();
-        let (mut views, mut projector) = (None, None);
+        let (mut views, mut projector, mut live) = (None, None, None);
         if role.projects() {
             // Beside the log: a SQLite file of their own, or the log's PostgreSQL database.
             let store = ViewStore::beside(&log, &settings.views_path)
@@ -128,11 +132,15 @@ impl Newsroom {
                 p = p.with_stream(follow_stream(r, &settings.views_path, "projector", &log).await?);
             }
             app.add_follower("projector", p.status());
+            let hub = LiveHub::new(store.clone(), log.clone(), settings.live)
+                .await
+                .context("starting the live streams")?;
             routes = routes.merge(api::router(ReadState {
                 views: store.clone(),
                 log: log.clone(),
-                positions: p.positions(),
+                live: hub.clone(),
             }));
+            live = Some((hub, p.positions()));
             views = Some(store);
             projector = Some(p);
         }
@@ -171,6 +179,7 @@ impl Newsroom {
         Ok(Self {
             app,
             projector,
+            live,
             views,
             notifier,
             relay,
@@ -216,6 +225,13 @@ impl Newsroom {
             parts.spawn(async move {
                 let r = projector.run_until_stopped(s.cancelled()).await;
                 ("projector", r.map_err(anyhow::Error::from))
+            });
+        }
+        if let Some((hub, wake)) = self.live {
+            let s = stop.clone();
+            parts.spawn(async move {
+                hub.run_until_stopped(wake, s.cancelled_owned()).await;
+                ("live streams", Ok(()))
             });
         }
         if let Some(notifier) = self.notifier {

@@ -453,6 +453,7 @@ async fn start_app() -> Res<App> {
         clock: Arc::new(SystemClock),
         relay: None,
         role: newsroom::Role::All,
+        live: Default::default(),
     };
     let app = Newsroom::build(settings).await?;
     let base = format!("http://{}", app.local_addr());

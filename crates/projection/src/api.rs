@@ -5,28 +5,26 @@
 //! may ask to see at least a given position (`?min_position=`) and waits, bounded, for the
 //! projector to get there.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use futures_util::Stream;
 use newsroom_command::http::problem::Problem;
 use newsroom_command::http::{int_param, query_params, ApiPath};
 use newsroom_command::EventLog;
 use newsroom_domain::{Actor, StoryEvent};
 use serde::Serialize;
-use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use crate::decode::decode;
+use crate::live::{LiveError, LiveHub};
 use crate::model::{
     ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryStatus, StoryView,
 };
@@ -44,9 +42,8 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 pub struct ReadState {
     pub views: ViewStore,
     pub log: EventLog,
-    /// Positions the in-process projector reached; reads also poll the views' checkpoint, so
-    /// this may come from a projector that never runs.
-    pub positions: watch::Receiver<i64>,
+    /// The live streams, which also say how far the views have got.
+    pub live: LiveHub,
 }
 
 impl From<ViewError> for ReadError {
@@ -154,26 +151,22 @@ impl ReadParams {
 }
 
 impl ReadState {
-    /// Waits until the views have applied `min` (bounded), or answers 503.
+    /// Waits until the views have applied `min` (bounded), or answers 503. Reads the views'
+    /// position once, then waits for the live hub, which follows it for the whole process.
     async fn reach(&self, min: Option<i64>) -> ReadResult<()> {
         let Some(min) = min else { return Ok(()) };
-        let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
-        let mut positions = self.positions.clone();
-        loop {
-            if self.views.position().await? >= min {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Problem::unavailable(format!(
-                    "the views have not reached position {min} yet; try again"
-                ))
-                .with_field("min_position")
-                .into());
-            }
-            tokio::select! {
-                _ = positions.changed() => {},
-                _ = tokio::time::sleep(Duration::from_millis(25)) => {},
-            }
+        if self.views.position().await? >= min {
+            return Ok(());
+        }
+        let mut reached = self.live.reached();
+        let waited = tokio::time::timeout(MIN_POSITION_WAIT, reached.wait_for(|p| *p >= min)).await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Problem::unavailable(format!(
+                "the views have not reached position {min} yet; try again"
+            ))
+            .with_field("min_position")
+            .into()),
         }
     }
 
@@ -368,48 +361,47 @@ pub fn changes_since(events: &[LoggedEvent], since: i64, upto: i64) -> Vec<Chang
         if e.position <= since {
             continue;
         }
-        let Some(v) = &view else { continue };
-        let visible = |id: Uuid| v.development(id).filter(|d| d.is_visible());
-        let (change, development) = match &e.event {
-            StoryEvent::DevelopmentRecorded { development, .. } => {
-                match visible(development.id.as_uuid()) {
-                    Some(d) => ("added", Some(d)),
-                    None => continue,
-                }
-            }
-            StoryEvent::DevelopmentApproved { development } => {
-                match visible(development.as_uuid()) {
-                    Some(d) => ("added", Some(d)),
-                    None => continue,
-                }
-            }
-            StoryEvent::DevelopmentCorrected { development, .. } => {
-                match visible(development.as_uuid()) {
-                    Some(d) => ("corrected", Some(d)),
-                    None => continue,
-                }
-            }
-            StoryEvent::DevelopmentRetracted { development, .. } => {
-                ("retracted", visible(development.as_uuid()))
-            }
-            StoryEvent::HeadlineChanged { .. } | StoryEvent::TagsChanged { .. } => {
-                ("story_revised", None)
-            }
-            StoryEvent::StoryClosed {} => ("story_closed", None),
-            StoryEvent::StoryReopened {} => ("story_reopened", None),
-            StoryEvent::StoryOpened { .. } | StoryEvent::DevelopmentRejected { .. } => continue,
-        };
-        let story_level = development.is_none();
-        out.push(Change {
-            position: e.position,
-            at: e.recorded_at,
-            change,
-            development: development.map(public_development),
-            headline: story_level.then(|| v.headline.clone()),
-            tags: story_level.then(|| v.tags.clone()),
-        });
+        if let Some(change) = view.as_ref().and_then(|v| change_of(v, e)) {
+            out.push(change);
+        }
     }
     out
+}
+
+/// The change readers see in event `e` of a story, described from `view` (the story right after
+/// `e`, or later: then the development is shown as it stands in `view`); `None` if readers see
+/// nothing of it.
+pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
+    let visible = |id: Uuid| view.development(id).filter(|d| d.is_visible());
+    let (change, development) = match &e.event {
+        StoryEvent::DevelopmentRecorded { development, .. } => {
+            ("added", Some(visible(development.id.as_uuid())?))
+        }
+        StoryEvent::DevelopmentApproved { development } => {
+            ("added", Some(visible(development.as_uuid())?))
+        }
+        StoryEvent::DevelopmentCorrected { development, .. } => {
+            ("corrected", Some(visible(development.as_uuid())?))
+        }
+        StoryEvent::DevelopmentRetracted { development, .. } => {
+            ("retracted", visible(development.as_uuid()))
+        }
+        StoryEvent::HeadlineChanged { .. } | StoryEvent::TagsChanged { .. } => {
+            ("story_revised", None)
+        }
+        StoryEvent::StoryClosed {} => ("story_closed", None),
+        StoryEvent::StoryReopened {} => ("story_reopened", None),
+        StoryEvent::StoryOpened { .. } | StoryEvent::DevelopmentRejected { .. } => return None,
+    };
+    let story_level = development.is_none();
+    Some(Change {
+        position: e.position,
+        at: e.recorded_at,
+        change,
+        development: development.map(public_development),
+        headline: story_level.then(|| view.headline.clone()),
+        tags: story_level.then(|| view.tags.clone()),
+    })
 }
 
 // ----- JSON endpoints ---------------------------------------------------------------------
@@ -672,78 +664,83 @@ async fn actor_json_feed(
 
 // ----- live stream ------------------------------------------------------------------------
 
-struct StreamState {
-    state: ReadState,
-    story: Uuid,
-    last: i64,
-    pending: VecDeque<Change>,
-    positions: watch::Receiver<i64>,
+/// The address a request came from, if the server was started with connect info.
+struct ClientAddress(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
 }
 
-/// Server-sent events of a story's reader-visible changes. `id:` is the change's global
-/// position; a reconnecting client's `Last-Event-ID` resumes strictly after it.
+impl From<LiveError> for ReadError {
+    fn from(e: LiveError) -> Self {
+        ReadError(match e {
+            LiveError::View(v) => return v.into(),
+            LiveError::Feed(f) => return f.into(),
+            LiveError::NotFound(id) => Problem::not_found(format!("no story `{id}`")),
+            LiveError::TooManyFromAddress => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                "Too many open streams",
+                "too many live streams are open from this address; close one or try again later",
+            )
+            .retry_after(5),
+            LiveError::TooMany => Problem::unavailable(
+                "the server holds as many live streams as it can; try again shortly",
+            )
+            .retry_after(5),
+            e @ LiveError::Decode(_) => Problem::internal(e),
+        })
+    }
+}
+
+/// Server-sent events of a story's reader-visible changes, from the process's broadcast hub
+/// (`live.rs`). `id:` is the change's global position; a reconnecting client's
+/// `Last-Event-ID` (or `?after=`, for a page that knows the position it shows) resumes strictly
+/// after it.
 async fn story_stream(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> ReadResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let params = ReadParams::parse(query, &["min_position"])?;
+) -> ReadResult {
+    let params = ReadParams::parse(query, &["min_position", "after"])?;
     state.reach(params.int("min_position")?).await?;
     let story = state.resolve(&id).await?;
     let last = match headers.get("last-event-id") {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|p| *p >= 0)
-            .ok_or_else(|| {
-                Problem::bad_request(Some("Last-Event-ID"), "must be a position (an integer)")
-            })?,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| {
+                    Problem::bad_request(Some("Last-Event-ID"), "must be a position (an integer)")
+                })?,
+        ),
         // A new subscriber gets what happens from now on.
-        None => state.views.position().await?,
+        None => params.int("after")?,
     };
-    let positions = state.positions.clone();
-    let stream = futures_util::stream::unfold(
-        StreamState {
-            state,
-            story,
-            last,
-            pending: VecDeque::new(),
-            positions,
-        },
-        |mut s| async move {
-            loop {
-                if let Some(change) = s.pending.pop_front() {
-                    s.last = change.position;
-                    let event = Event::default()
-                        .id(change.position.to_string())
-                        .event(change.change)
-                        .json_data(&change)
-                        .unwrap_or_else(|_| Event::default().comment("unserialisable change"));
-                    return Some((Ok(event), s));
-                }
-                let upto = s.state.views.position().await.unwrap_or(s.last);
-                if upto > s.last {
-                    match s.state.story_log(s.story).await {
-                        Ok(events) => {
-                            s.pending.extend(changes_since(&events, s.last, upto));
-                            if s.pending.is_empty() {
-                                s.last = upto;
-                            }
-                            continue;
-                        }
-                        Err(_) => return None,
-                    }
-                }
-                tokio::select! {
-                    _ = s.positions.changed() => {},
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
-                }
-            }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let stream = state.live.open(story, last, address).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        stream.into_body(),
+    )
+        .into_response())
 }
 
 // ----- pages --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod decode;
 pub mod feeds;
+pub mod live;
 pub mod model;
 pub mod pages;
 pub mod pg;
@@ -16,6 +17,7 @@ pub mod rebuild;
 pub mod store;
 
 pub use decode::{decode, DecodeError};
+pub use live::{LiveHub, LiveLimits};
 pub use model::*;
 pub use pg::PgViews;
 pub use projector::{ProjectionError, Projector};

@@ -574,12 +574,35 @@ fn timeline_section(view: &StoryView) -> Markup {
                 }
                 ol.timeline-list {
                     @for d in &timeline {
-                        li.timeline-item { (development_card(d, &links)) }
+                        (timeline_li(d, &links))
                     }
                 }
             }
         }
     }
+}
+
+/// One `<li>` of `#timeline`; it carries what `live.js` needs to put a new one in its place.
+fn timeline_li(d: &DevelopmentView, links: &Links<'_>) -> Markup {
+    html! {
+        li.timeline-item data-occurred=(d.occurred_at.to_rfc3339()) data-position=(d.position) {
+            (development_card(d, links))
+        }
+    }
+}
+
+/// A development's `<li>` of the story page's timeline, as the live stream hands it to pages.
+pub fn timeline_item(view: &StoryView, d: &DevelopmentView) -> Markup {
+    let links = Links {
+        story: Some(view),
+        base: String::new(),
+    };
+    timeline_li(d, &links)
+}
+
+/// The story page's claims ledger (`#claims`), as the live stream hands it to pages.
+pub fn claims_markup(view: &StoryView) -> Markup {
+    claims_aside(view)
 }
 
 fn claim_card(entry: &ClaimEntry) -> Markup {

@@ -1,10 +1,14 @@
 // Newsroom live updates for a story page (plain ES2017, no libraries).
 //
 // The page's <body> names the story (data-story-id, data-slug) and the log position it shows
-// (data-position). We subscribe to the story's server-sent events; whenever something happens we
-// fetch the server-rendered fragment (/stories/{slug}/fragment) and swap the #timeline and
-// #claims sections in place. The fragment is escaped HTML rendered by the server; it is parsed
-// with DOMParser and its nodes imported, never assigned through innerHTML.
+// (data-position). We subscribe to the story's server-sent events from that position on
+// (`?after=`; the browser's own reconnections send Last-Event-ID). Each change carries the
+// server-rendered markup of its development's timeline item (`html`) and, when the claims
+// ledger may have changed, of the ledger (`claims_html`): the page puts them in place without
+// asking the server for anything, so a thousand readers cost the server one rendering. Changes to
+// the story itself (headline, closed) fetch the fragment (/stories/{slug}/fragment) and swap
+// #timeline and #claims. All markup is escaped HTML rendered by the server; it is parsed with
+// DOMParser and its nodes imported, never assigned through innerHTML.
 'use strict';
 
 (() => {
@@ -13,7 +17,7 @@
   if (!data || !data.storyId || !data.slug) return;
   if (typeof window.EventSource !== 'function' || typeof window.DOMParser !== 'function') return;
 
-  const streamUrl = '/v1/stories/' + encodeURIComponent(data.storyId) + '/stream';
+  const streamBase = '/v1/stories/' + encodeURIComponent(data.storyId) + '/stream';
   const fragmentUrl = '/stories/' + encodeURIComponent(data.slug) + '/fragment';
   // The stream names each event by the change it reports (see `Change` in api.rs).
   const EVENT_TYPES = [
@@ -99,19 +103,65 @@
   let retryMs = 1000;
   let retryTimer = null;
 
+  function parse(markup) {
+    return new DOMParser().parseFromString(markup, 'text/html').body.firstElementChild;
+  }
+
+  // Puts a development's timeline item in place: replaces the one shown, or inserts it where
+  // it belongs in the order things happened. False if the page cannot take it in place.
+  function placeItem(markup) {
+    const list = document.querySelector('#timeline ol.timeline-list');
+    const fresh = parse(markup);
+    if (!list || !fresh) return false;
+    const item = document.importNode(fresh, true);
+    const card = item.querySelector('article[id]');
+    const shown = card ? document.getElementById(card.id) : null;
+    if (shown && shown.closest('li')) {
+      shown.closest('li').replaceWith(item);
+      return true;
+    }
+    const key = (li) => [Date.parse(li.dataset.occurred), Number(li.dataset.position)];
+    const [at, pos] = key(item);
+    const after = Array.from(list.children).find((li) => {
+      const [t, p] = key(li);
+      return t > at || (t === at && p > pos);
+    });
+    list.insertBefore(item, after || null);
+    return true;
+  }
+
+  function placeClaims(markup) {
+    const current = document.getElementById('claims');
+    const fresh = parse(markup);
+    if (!current || !fresh) return false;
+    current.replaceWith(document.importNode(fresh, true));
+    return true;
+  }
+
   function onEvent(event) {
+    let change = null;
+    try {
+      change = JSON.parse(event.data);
+    } catch (err) {
+      change = null;
+    }
+    const inPlace =
+      change !== null &&
+      typeof change.html === 'string' &&
+      !fetching &&
+      placeItem(change.html) &&
+      (typeof change.claims_html !== 'string' || placeClaims(change.claims_html));
     setPosition(event.lastEventId);
-    refresh();
+    if (!inPlace) refresh();
   }
 
   function connect() {
     retryTimer = null;
-    source = new EventSource(streamUrl);
+    // Resume after what the page shows; the browser's own reconnections send Last-Event-ID.
+    source = new EventSource(streamBase + '?after=' + encodeURIComponent(data.position || '0'));
     source.addEventListener('open', () => {
       retryMs = 1000;
       setStatus('live', 'Live');
-      // Catch up on anything that happened while we were not listening.
-      refresh();
     });
     source.addEventListener('error', () => {
       setStatus('reconnecting', 'Reconnecting…');

@@ -1,0 +1,611 @@
+//! Live streams of stories as a broadcast: what `/v1/stories/{id}/stream` (and so every open
+//! story page) is served from.
+//!
+//! One task per process, the **hub**, follows the views' position. For each story that has open
+//! streams it keeps one fold (`StoryView`), kept current from the log's feed as the views move:
+//! each event of a watched story is folded once, its reader-visible change serialised once into
+//! the bytes of one server-sent event, kept in a short ring (for streams that resume) and handed
+//! to every open stream of that story through a `tokio::sync::broadcast` channel. Events of
+//! stories nobody watches are skipped without being decoded, and with no stream open at all the
+//! hub reads nothing but the views' position — a write costs the same however many readers other
+//! stories have.
+//!
+//! A stream never slows the others: one that falls more than the channel's capacity behind (a
+//! reader that does not read) is sent a final `resume` event and closed; its client reconnects
+//! with `Last-Event-ID` and resumes exactly after what it got — from the ring if it still holds
+//! the position, otherwise from that story's own events after the id, read from the log.
+//!
+//! Open streams are capped per client address and in total (429 / 503 with `Retry-After`).
+//!
+//! The hub also publishes the views' position it last read (`reached`): a read waiting for
+//! `min_position` waits on that signal instead of polling the views itself.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use newsroom_command::EventLog;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::api::{change_of, Change};
+use crate::decode::{decode, DecodeError};
+use crate::model::StoryView;
+use crate::pages;
+use crate::store::{ViewError, ViewStore};
+
+/// How often the hub looks at the views' position when no in-process projector tells it (a
+/// projector in another process, or a copy sharing the views, moved them).
+const POLL: Duration = Duration::from_millis(100);
+/// Keep-alive comments go to every open stream this often.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// A story nobody watches any more is forgotten after this long (a reader reconnecting within
+/// it resumes from memory).
+const IDLE_KEEP: Duration = Duration::from_secs(60);
+/// Events read from the log per page while following the views.
+const PAGE: usize = 1_000;
+/// The recent changes of a story kept for streams that resume: at most `LiveLimits::ring` of
+/// them, and at most this many bytes.
+const RING_BYTES: usize = 1 << 20;
+
+/// Caps on open streams, and how far behind a stream may fall before it is cut off.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLimits {
+    /// Open streams per client address (429 beyond).
+    pub per_address: usize,
+    /// Open streams in this process (503 beyond).
+    pub total: usize,
+    /// Changes a stream may have waiting before it is cut off. The hub hands out what a batch
+    /// of the projector changed at once, so this is also the largest burst on one story that
+    /// keeps every stream open.
+    pub buffer: usize,
+    /// Recent changes kept per story for streams that resume.
+    pub ring: usize,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        Self {
+            per_address: 64,
+            total: 10_000,
+            buffer: 1_024,
+            ring: 1_024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    View(#[from] ViewError),
+    #[error("reading the event feed failed: {0}")]
+    Feed(#[from] newsroom_command::StoreError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("no story {0}")]
+    NotFound(Uuid),
+    #[error("too many open streams from this address")]
+    TooManyFromAddress,
+    #[error("too many open streams")]
+    TooMany,
+}
+
+/// One change as a server-sent event, serialised once for every stream of its story.
+#[derive(Debug, Clone)]
+struct Frame {
+    /// The change's global position; keep-alive comments have none.
+    position: Option<i64>,
+    bytes: Bytes,
+}
+
+/// What the stream's data carries besides the change: the markup the story page shows for it,
+/// rendered once, so that a page updates itself without asking the server for anything.
+#[derive(Serialize)]
+struct LiveChange<'a> {
+    #[serde(flatten)]
+    change: &'a Change,
+    /// The development's timeline card (`<li>` content of `#timeline`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    html: Option<String>,
+    /// The whole claims ledger (`#claims`), when the change may have changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims_html: Option<String>,
+}
+
+impl Frame {
+    fn of(view: &StoryView, change: &Change) -> Self {
+        let html = change
+            .development
+            .as_ref()
+            .map(|d| pages::timeline_item(view, d).into_string());
+        let claims_html = change
+            .development
+            .as_ref()
+            .filter(|d| {
+                d.kind == newsroom_domain::DevelopmentKind::AttributionClaimed
+                    || d.responds_to.is_some()
+            })
+            .map(|_| pages::claims_markup(view).into_string());
+        let data = LiveChange {
+            change,
+            html,
+            claims_html,
+        };
+        let json = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+        let text = format!(
+            "id: {}\nevent: {}\ndata: {json}\n\n",
+            change.position, change.change
+        );
+        Frame {
+            position: Some(change.position),
+            bytes: Bytes::from(text),
+        }
+    }
+
+    fn keep_alive() -> Self {
+        Frame {
+            position: None,
+            bytes: Bytes::from_static(b":\n\n"),
+        }
+    }
+}
+
+/// One watched story.
+struct Channel {
+    tx: broadcast::Sender<Frame>,
+    /// The story as of the newest event the hub folded.
+    view: StoryView,
+    /// The latest changes, oldest first.
+    ring: VecDeque<Frame>,
+    ring_bytes: usize,
+    /// Every change after this position is in `ring` or still to come; older ones only the
+    /// log has.
+    floor: i64,
+    /// When the last stream went away, if none is open.
+    idle_since: Option<Instant>,
+    ring_frames: usize,
+}
+
+impl Channel {
+    fn new(view: StoryView, limits: &LiveLimits) -> Self {
+        Self {
+            tx: broadcast::channel(limits.buffer.max(1)).0,
+            ring_frames: limits.ring,
+            floor: view.position,
+            view,
+            ring: VecDeque::new(),
+            ring_bytes: 0,
+            idle_since: None,
+        }
+    }
+
+    /// Folds one event of this story and hands its change, if readers see one, to every stream.
+    fn apply(&mut self, e: &crate::model::LoggedEvent) {
+        if e.position <= self.view.position {
+            // Already in the fold it was loaded with.
+            return;
+        }
+        self.view.apply(e);
+        let Some(change) = change_of(&self.view, e) else {
+            return;
+        };
+        let frame = Frame::of(&self.view, &change);
+        self.ring_bytes += frame.bytes.len();
+        self.ring.push_back(frame.clone());
+        while self.ring.len() > self.ring_frames || self.ring_bytes > RING_BYTES {
+            let Some(old) = self.ring.pop_front() else {
+                break;
+            };
+            self.ring_bytes -= old.bytes.len();
+            self.floor = old.position.unwrap_or(self.floor);
+        }
+        // No receiver is fine: nobody is reading right now.
+        let _ = self.tx.send(frame);
+    }
+}
+
+struct HubState {
+    /// The views' position up to which every watched story has been folded.
+    cursor: i64,
+    stories: HashMap<Uuid, Channel>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+struct Inner {
+    views: ViewStore,
+    log: EventLog,
+    limits: LiveLimits,
+    state: tokio::sync::Mutex<HubState>,
+    reached: watch::Sender<i64>,
+    open: Mutex<Open>,
+    /// Stories loaded from the views (one per story that gets a first reader).
+    loads: AtomicU64,
+    /// Events decoded and folded.
+    folded: AtomicU64,
+    /// Story histories read from the log for resumes older than the ring.
+    log_reads: AtomicU64,
+}
+
+/// The live streams of this process. Cheap to clone.
+#[derive(Clone)]
+pub struct LiveHub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LiveHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveHub")
+            .field("limits", &self.inner.limits)
+            .field("reached", &*self.inner.reached.borrow())
+            .finish()
+    }
+}
+
+/// Counters of the hub's work, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveStats {
+    pub loads: u64,
+    pub folded: u64,
+    pub log_reads: u64,
+    pub open_streams: usize,
+    pub watched_stories: usize,
+}
+
+impl LiveHub {
+    /// A hub starting at the views' current position.
+    pub async fn new(
+        views: ViewStore,
+        log: EventLog,
+        limits: LiveLimits,
+    ) -> Result<Self, LiveError> {
+        let at = views.position().await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                views,
+                log,
+                limits,
+                state: tokio::sync::Mutex::new(HubState {
+                    cursor: at,
+                    stories: HashMap::new(),
+                }),
+                reached: watch::channel(at).0,
+                open: Mutex::new(Open::default()),
+                loads: AtomicU64::new(0),
+                folded: AtomicU64::new(0),
+                log_reads: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The views' position as last read by the hub; changes whenever it moves.
+    pub fn reached(&self) -> watch::Receiver<i64> {
+        self.inner.reached.subscribe()
+    }
+
+    pub fn stats(&self) -> LiveStats {
+        let open = self.inner.open.lock().map(|o| o.total).unwrap_or(0);
+        let watched = self
+            .inner
+            .state
+            .try_lock()
+            .map(|s| s.stories.len())
+            .unwrap_or(0);
+        LiveStats {
+            loads: self.inner.loads.load(Ordering::Relaxed),
+            folded: self.inner.folded.load(Ordering::Relaxed),
+            log_reads: self.inner.log_reads.load(Ordering::Relaxed),
+            open_streams: open,
+            watched_stories: watched,
+        }
+    }
+
+    /// Follows the views until `shutdown` completes: woken by `wake` (the in-process projector's
+    /// commits), and every `POLL` for views moved by another process.
+    pub async fn run_until_stopped(
+        self,
+        mut wake: watch::Receiver<i64>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(shutdown);
+        let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+        keep_alive.tick().await;
+        loop {
+            if let Err(e) = self.round().await {
+                tracing::warn!(error = %e, "live streams could not follow the views");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = wake.changed() => {},
+                _ = tokio::time::sleep(POLL) => {},
+                _ = keep_alive.tick() => self.keep_alive().await,
+            }
+        }
+        // Ends every open stream.
+        self.inner.state.lock().await.stories.clear();
+    }
+
+    /// Brings every watched story up to the views' position and hands out their changes.
+    pub async fn round(&self) -> Result<(), LiveError> {
+        let upto = self.inner.views.position().await?;
+        let mut state = self.inner.state.lock().await;
+        if upto > state.cursor && !state.stories.is_empty() {
+            let mut after = state.cursor;
+            'pages: while after < upto {
+                let page = self.inner.log.read_feed(after, PAGE).await?;
+                if page.is_empty() {
+                    break;
+                }
+                for raw in &page {
+                    if raw.position > upto {
+                        break 'pages;
+                    }
+                    after = raw.position;
+                    let Ok(story) = raw.story_id.parse::<Uuid>() else {
+                        continue;
+                    };
+                    if let Some(channel) = state.stories.get_mut(&story) {
+                        let e = decode(raw)?;
+                        self.inner.folded.fetch_add(1, Ordering::Relaxed);
+                        channel.apply(&e);
+                    }
+                }
+            }
+        }
+        if upto > state.cursor {
+            state.cursor = upto;
+        }
+        let now = Instant::now();
+        state.stories.retain(|_, c| {
+            if c.tx.receiver_count() > 0 {
+                c.idle_since = None;
+                return true;
+            }
+            let since = *c.idle_since.get_or_insert(now);
+            now.duration_since(since) < IDLE_KEEP
+        });
+        let cursor = state.cursor;
+        drop(state);
+        self.inner.reached.send_if_modified(|p| {
+            let moved = cursor > *p;
+            *p = (*p).max(cursor);
+            moved
+        });
+        Ok(())
+    }
+
+    async fn keep_alive(&self) {
+        let state = self.inner.state.lock().await;
+        for c in state.stories.values() {
+            let _ = c.tx.send(Frame::keep_alive());
+        }
+    }
+
+    /// Counts a new stream against the caps.
+    fn admit(&self, address: Option<IpAddr>) -> Result<Permit, LiveError> {
+        let mut open = self.inner.open.lock().map_err(|_| LiveError::TooMany)?;
+        if open.total >= self.inner.limits.total {
+            return Err(LiveError::TooMany);
+        }
+        if let Some(ip) = address {
+            let n = open.per_address.entry(ip).or_default();
+            if *n >= self.inner.limits.per_address {
+                return Err(LiveError::TooManyFromAddress);
+            }
+            *n += 1;
+        }
+        open.total += 1;
+        metrics::gauge!("newsroom_live_streams").set(open.total as f64);
+        Ok(Permit {
+            hub: self.inner.clone(),
+            address,
+        })
+    }
+
+    /// Opens a stream of `story`'s changes after `last` (a `Last-Event-ID`), or from now on.
+    pub async fn open(
+        &self,
+        story: Uuid,
+        last: Option<i64>,
+        address: Option<IpAddr>,
+    ) -> Result<LiveStream, LiveError> {
+        let permit = self.admit(address)?;
+        let mut state = self.inner.state.lock().await;
+        let channel = match state.stories.entry(story) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => {
+                // Loaded at the views' checkpoint, which is at or past the hub's cursor: every
+                // event of the story the hub has not folded yet is either in this view (and
+                // skipped) or still to come.
+                let view = self
+                    .inner
+                    .views
+                    .story(story)
+                    .await?
+                    .ok_or(LiveError::NotFound(story))?;
+                self.inner.loads.fetch_add(1, Ordering::Relaxed);
+                slot.insert(Channel::new(view, &self.inner.limits))
+            }
+        };
+        channel.idle_since = None;
+        // Under the hub's lock: changes up to `now` are in the ring or the log, later ones
+        // will come through `rx`.
+        let rx = channel.tx.subscribe();
+        let now = channel.view.position;
+        let last = last.unwrap_or(now);
+        let mut backlog: VecDeque<Bytes> = channel
+            .ring
+            .iter()
+            .filter(|f| f.position.is_some_and(|p| p > last))
+            .map(|f| f.bytes.clone())
+            .collect();
+        let older = (last < channel.floor).then_some((last, channel.floor));
+        drop(state);
+        if let Some((after, upto)) = older {
+            // Resuming from before what the ring holds: the story's own events after the id,
+            // read without holding up the hub, each change then shown with the development as
+            // it stands now.
+            let events = self.story_events_since(story, after, upto).await?;
+            let state = self.inner.state.lock().await;
+            // Our receiver keeps the channel from being forgotten.
+            if let Some(channel) = state.stories.get(&story) {
+                let frames: Vec<Bytes> = events
+                    .iter()
+                    .filter_map(|e| change_of(&channel.view, e))
+                    .map(|change| Frame::of(&channel.view, &change).bytes)
+                    .collect();
+                for f in frames.into_iter().rev() {
+                    backlog.push_front(f);
+                }
+            }
+        }
+        Ok(LiveStream {
+            backlog,
+            rx,
+            last: last.max(now),
+            _permit: permit,
+        })
+    }
+
+    /// A story's events with positions in `(after, upto]`, reading only those: the sequence of
+    /// the last event at or before `after` is found by bisecting the story's (indexed) sequence
+    /// numbers, then the events after it are read.
+    async fn story_events_since(
+        &self,
+        story: Uuid,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<crate::model::LoggedEvent>, LiveError> {
+        self.inner.log_reads.fetch_add(1, Ordering::Relaxed);
+        let log = &self.inner.log;
+        let id = story.to_string();
+        // Find an upper bound of the story's sequences, doubling.
+        let mut high = 1usize;
+        while log.position_of(id.clone(), high).await?.is_some() {
+            high *= 2;
+        }
+        // The largest sequence whose position is at or before `after` (0 if none).
+        let mut low = 0usize;
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            match log.position_of(id.clone(), mid).await? {
+                Some(p) if p <= after => low = mid,
+                _ => high = mid,
+            }
+        }
+        let raw = log.story_events_after(id, low).await?;
+        let mut events = Vec::with_capacity(raw.len());
+        for r in raw
+            .iter()
+            .filter(|r| r.position > after && r.position <= upto)
+        {
+            events.push(decode(r)?);
+        }
+        Ok(events)
+    }
+}
+
+/// A place among the open streams; given back when the stream ends.
+struct Permit {
+    hub: Arc<Inner>,
+    address: Option<IpAddr>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.hub.open.lock() {
+            open.total = open.total.saturating_sub(1);
+            if let Some(ip) = self.address {
+                if let Some(n) = open.per_address.get_mut(&ip) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        open.per_address.remove(&ip);
+                    }
+                }
+            }
+            metrics::gauge!("newsroom_live_streams").set(open.total as f64);
+        }
+    }
+}
+
+/// One open stream: what it owes its reader first, then what the story's channel hands out.
+pub struct LiveStream {
+    backlog: VecDeque<Bytes>,
+    rx: broadcast::Receiver<Frame>,
+    /// The newest position sent.
+    last: i64,
+    _permit: Permit,
+}
+
+impl std::fmt::Debug for LiveStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveStream")
+            .field("backlog", &self.backlog.len())
+            .field("last", &self.last)
+            .finish()
+    }
+}
+
+/// The last event of a stream cut off for falling behind: reconnect (the browser's
+/// `EventSource` does so by itself, sending `Last-Event-ID`) after a jittered pause, so that
+/// readers cut off together do not all come back at once.
+fn resume_frame(last: i64) -> Bytes {
+    let retry = 1_000 + rand::random::<u64>() % 4_000;
+    Bytes::from(format!(
+        "retry: {retry}\nevent: resume\ndata: {{\"reason\":\"this stream fell behind; reconnect with Last-Event-ID to resume\",\"last_event_id\":{last}}}\n\n"
+    ))
+}
+
+impl LiveStream {
+    /// The next bytes to send; `None` when the stream ends.
+    async fn next(&mut self) -> Option<Bytes> {
+        if let Some(b) = self.backlog.pop_front() {
+            return Some(b);
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(frame) => match frame.position {
+                    None => return Some(frame.bytes),
+                    Some(p) if p > self.last => {
+                        self.last = p;
+                        return Some(frame.bytes);
+                    }
+                    // Already sent from the backlog.
+                    Some(_) => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    metrics::counter!("newsroom_live_streams_cut_total").increment(1);
+                    self.last = -1;
+                    return None;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The response body: the server-sent events, ending with a `resume` event if it fell
+    /// behind.
+    pub fn into_body(self) -> Body {
+        let stream = futures_util::stream::unfold(Some(self), |s| async move {
+            let mut s = s?;
+            let sent = s.last;
+            match s.next().await {
+                Some(b) => Some((Ok::<_, Infallible>(b), Some(s))),
+                // Cut off: one last event, then the end.
+                None if s.last == -1 => Some((Ok(resume_frame(sent)), None)),
+                None => None,
+            }
+        });
+        Body::from_stream(stream)
+    }
+}
