@@ -537,6 +537,47 @@ async fn the_story_stream_sends_changes_with_positions_and_resumes_after_last_ev
 }
 
 #[tokio::test]
+async fn live_streams_beyond_the_cap_of_an_address_get_a_429_problem_and_a_closed_one_frees_its_place(
+) {
+    let app = spawn_app_with(|s| {
+        s.live.per_address = 2;
+    })
+    .await;
+    let story = app.open_story(false).await;
+    let url = format!("{}/v1/stories/{story}/stream?min_position=1", app.address);
+    let open = || async { app.client.get(&url).send().await.unwrap() };
+    let first = open().await;
+    let second = open().await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let refused = open().await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["status"], 429);
+    drop(first);
+    // The server notices the closed connection when it next writes to it, at the latest with
+    // the next change of the story.
+    let mut admitted = false;
+    for _ in 0..50 {
+        filed(&app, &story, development("update")).await;
+        let again = open().await;
+        if again.status() == 200 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "the closed stream's place was given back");
+}
+
+#[tokio::test]
 async fn reader_pages_render_and_refuse_inline_script() {
     let app = spawn_app().await;
     let answer = app
