@@ -161,6 +161,61 @@ pub struct StoryView {
     /// Every development ever recorded, in recording order (pending and rejected ones too;
     /// the reader outputs filter them out).
     pub developments: Vec<DevelopmentView>,
+    /// Derived from `developments` and kept beside them, so that applying an event and the
+    /// front-page line cost what the event changes, not what the story holds.
+    #[serde(skip)]
+    pub(crate) derived: Derived,
+}
+
+/// What a `StoryView` derives from its developments: where each sits, and the published ones'
+/// count and newest times. Not stored (rebuilt by [`StoryView::reindex`]); equal for any two
+/// views with equal developments, so it takes no part in comparing views.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Derived {
+    index: std::collections::HashMap<Uuid, usize>,
+    /// `occurred_at` and `published_at` of the published developments, with how many share each.
+    occurred: std::collections::BTreeMap<DateTime<Utc>, u32>,
+    published: std::collections::BTreeMap<DateTime<Utc>, u32>,
+    published_count: usize,
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Derived {
+    fn count(
+        map: &mut std::collections::BTreeMap<DateTime<Utc>, u32>,
+        at: DateTime<Utc>,
+        add: bool,
+    ) {
+        if add {
+            *map.entry(at).or_default() += 1;
+        } else if let Some(n) = map.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&at);
+            }
+        }
+    }
+
+    /// Counts `d` in (`add`) or out of the published summary, if it is published.
+    fn tally(&mut self, d: &DevelopmentView, add: bool) {
+        if d.state != DevelopmentState::Published {
+            return;
+        }
+        Self::count(&mut self.occurred, d.occurred_at, add);
+        if let Some(at) = d.published_at {
+            Self::count(&mut self.published, at, add);
+        }
+        if add {
+            self.published_count += 1;
+        } else {
+            self.published_count -= 1;
+        }
+    }
 }
 
 /// A claim and the published responses that point at it.
@@ -245,7 +300,24 @@ impl StoryView {
             updated_at: logged.recorded_at,
             position: logged.position,
             developments: Vec::new(),
+            derived: Derived::default(),
         })
+    }
+
+    /// Rebuilds what is derived from `developments` (after they were set wholesale).
+    pub(crate) fn reindex(&mut self) {
+        let mut derived = Derived::default();
+        for (i, d) in self.developments.iter().enumerate() {
+            derived.index.insert(d.id, i);
+            derived.tally(d, true);
+        }
+        self.derived = derived;
+    }
+
+    /// Whether `derived` describes `developments` (a view deserialised or built by hand has
+    /// none, and is then read the slow way).
+    fn indexed(&self) -> bool {
+        self.derived.index.len() == self.developments.len()
     }
 
     /// Folds a stream of one story's events into its view.
@@ -260,11 +332,28 @@ impl StoryView {
         view
     }
 
-    fn development_mut(&mut self, id: Uuid) -> Option<&mut DevelopmentView> {
-        self.developments.iter_mut().find(|d| d.id == id)
+    /// Changes one development, keeping what is derived from it in step.
+    fn change_development(&mut self, id: Uuid, change: impl FnOnce(&mut DevelopmentView)) {
+        if !self.indexed() {
+            self.reindex();
+        }
+        let Some(&i) = self.derived.index.get(&id) else {
+            return;
+        };
+        let d = &mut self.developments[i];
+        self.derived.tally(d, false);
+        change(d);
+        self.derived.tally(d, true);
     }
 
     pub fn development(&self, id: Uuid) -> Option<&DevelopmentView> {
+        if self.indexed() {
+            return self
+                .derived
+                .index
+                .get(&id)
+                .and_then(|&i| self.developments.get(i));
+        }
         self.developments.iter().find(|d| d.id == id)
     }
 
@@ -286,6 +375,13 @@ impl StoryView {
                 ..
             } => {
                 let published = *status == PublicationStatus::Published;
+                if !self.indexed() {
+                    self.reindex();
+                }
+                if self.derived.index.contains_key(&d.id.as_uuid()) {
+                    // The aggregate never records one id twice; a log that did keeps the first.
+                    return;
+                }
                 self.developments.push(DevelopmentView {
                     id: d.id.as_uuid(),
                     kind: d.kind,
@@ -317,24 +413,27 @@ impl StoryView {
                     retraction: None,
                     rejection: None,
                 });
+                let i = self.developments.len() - 1;
+                self.derived.index.insert(d.id.as_uuid(), i);
+                self.derived.tally(&self.developments[i], true);
             }
             StoryEvent::DevelopmentApproved { development } => {
                 let position = logged.position;
-                if let Some(d) = self.development_mut(development.as_uuid()) {
+                self.change_development(development.as_uuid(), |d| {
                     d.state = DevelopmentState::Published;
                     d.published_at = Some(at);
                     d.published_position = Some(position);
                     d.approved_by = by;
                     d.updated_position = position;
                     d.updated_at = at;
-                }
+                });
             }
             StoryEvent::DevelopmentRejected {
                 development,
                 reason,
             } => {
                 let position = logged.position;
-                if let Some(d) = self.development_mut(development.as_uuid()) {
+                self.change_development(development.as_uuid(), |d| {
                     d.state = DevelopmentState::Rejected;
                     d.rejection = Some(Verdict {
                         reason: reason.to_string(),
@@ -344,14 +443,14 @@ impl StoryView {
                     });
                     d.updated_position = position;
                     d.updated_at = at;
-                }
+                });
             }
             StoryEvent::DevelopmentRetracted {
                 development,
                 reason,
             } => {
                 let position = logged.position;
-                if let Some(d) = self.development_mut(development.as_uuid()) {
+                self.change_development(development.as_uuid(), |d| {
                     d.state = DevelopmentState::Retracted;
                     d.retraction = Some(Verdict {
                         reason: reason.to_string(),
@@ -361,7 +460,7 @@ impl StoryView {
                     });
                     d.updated_position = position;
                     d.updated_at = at;
-                }
+                });
             }
             StoryEvent::DevelopmentCorrected {
                 development,
@@ -369,7 +468,7 @@ impl StoryView {
                 changes,
             } => {
                 let position = logged.position;
-                if let Some(d) = self.development_mut(development.as_uuid()) {
+                self.change_development(development.as_uuid(), |d| {
                     let changes = apply_changes(d, changes);
                     d.corrections.push(CorrectionView {
                         note: note.to_string(),
@@ -380,7 +479,7 @@ impl StoryView {
                     });
                     d.updated_position = position;
                     d.updated_at = at;
-                }
+                });
             }
             StoryEvent::HeadlineChanged { headline } => self.headline = headline.to_string(),
             StoryEvent::TagsChanged { tags } => {
@@ -456,16 +555,26 @@ impl StoryView {
 
     /// The story's line on the front page.
     pub fn front_page_entry(&self) -> FrontPageEntry {
-        let published = self
-            .developments
-            .iter()
-            .filter(|d| d.state == DevelopmentState::Published);
-        let (mut count, mut last_occurred, mut last_recorded) = (0, None, None);
-        for d in published {
-            count += 1;
-            last_occurred = last_occurred.max(Some(d.occurred_at));
-            last_recorded = last_recorded.max(d.published_at);
-        }
+        let (count, last_occurred, last_recorded) = if self.indexed() {
+            let d = &self.derived;
+            (
+                d.published_count,
+                d.occurred.last_key_value().map(|(t, _)| *t),
+                d.published.last_key_value().map(|(t, _)| *t),
+            )
+        } else {
+            let published = self
+                .developments
+                .iter()
+                .filter(|d| d.state == DevelopmentState::Published);
+            let (mut count, mut last_occurred, mut last_recorded) = (0, None, None);
+            for d in published {
+                count += 1;
+                last_occurred = last_occurred.max(Some(d.occurred_at));
+                last_recorded = last_recorded.max(d.published_at);
+            }
+            (count, last_occurred, last_recorded)
+        };
         FrontPageEntry {
             id: self.id,
             slug: self.slug.clone(),

@@ -625,7 +625,7 @@ impl StoryHead {
     }
 
     pub(crate) fn with(self, developments: Vec<DevelopmentView>) -> StoryView {
-        StoryView {
+        let mut view = StoryView {
             id: self.id,
             slug: self.slug,
             headline: self.headline,
@@ -637,7 +637,10 @@ impl StoryHead {
             updated_at: self.updated_at,
             position: self.position,
             developments,
-        }
+            derived: Default::default(),
+        };
+        view.reindex();
+        view
     }
 }
 
