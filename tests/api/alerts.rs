@@ -1252,3 +1252,87 @@ async fn a_notifier_stopped_gracefully_finishes_its_sends_and_hands_back_the_res
     assert_eq!(ids(&all).len(), 5, "five alerts");
     assert_eq!(received.len(), 5, "none sent twice: {received:?}");
 }
+
+#[tokio::test]
+async fn the_alert_list_answers_one_bounded_page_newest_first_and_links_the_older_one() {
+    let app = spawn_app().await;
+    let s = sign_up(&app, "Archive", None).await;
+    let id = s.id.clone();
+    app.notifier
+        .write(move |tx| {
+            for n in 1..=120 {
+                tx.execute(
+                    "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload,
+                        mode, created_at)
+                     VALUES (?1, ?2, NULL, 's', 'story.update', ?3, 'immediate', ?4)",
+                    newsroom_command::args![
+                        format!("msg_{n}"),
+                        &id,
+                        json!({"n": n}).to_string(),
+                        "2026-11-26T10:00:00Z"
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let path = format!("/v1/subscribers/{}/alerts", s.id);
+    let first = app.call(Method::GET, &path, Some(&s.token), None).await;
+    let page = first.ok(200).as_array().unwrap().clone();
+    assert_eq!(page.len(), 50, "50 by default");
+    assert_eq!(page[0]["payload"]["n"], 120, "newest first");
+    assert_eq!(page[49]["payload"]["n"], 71);
+    let link = first.headers["link"].to_str().unwrap().to_owned();
+    let next = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once(">; rel=\"next\""))
+        .map(|(url, _)| url.to_owned())
+        .unwrap_or_else(|| panic!("a next link: {link}"));
+    let second = app.call(Method::GET, &next, Some(&s.token), None).await;
+    let page = second.ok(200).as_array().unwrap().clone();
+    assert_eq!(
+        page[0]["payload"]["n"], 70,
+        "{next} goes on below the first page"
+    );
+    let all = app
+        .call(
+            Method::GET,
+            &format!("{path}?limit=200"),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    assert_eq!(all.ok(200).as_array().unwrap().len(), 120);
+    assert!(all.headers.get("link").is_none(), "nothing older");
+    let forward = app
+        .call(
+            Method::GET,
+            &format!("{path}?after=118"),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    let forward = forward.ok(200).as_array().unwrap().clone();
+    assert_eq!(forward.len(), 2);
+    assert_eq!(
+        forward[0]["payload"]["n"], 119,
+        "after= reads forward, oldest first"
+    );
+    app.call(
+        Method::GET,
+        &format!("{path}?limit=201"),
+        Some(&s.token),
+        None,
+    )
+    .await
+    .problem_for_field(400, "limit");
+    app.call(
+        Method::GET,
+        &format!("{path}?before=5&after=1"),
+        Some(&s.token),
+        None,
+    )
+    .await
+    .problem_for_field(400, "before");
+}

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::dispatch::log_change;
+use crate::retention::forget_subscriber;
 use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
@@ -37,6 +38,11 @@ use crate::store::{record_change, ts, NotifierStore, NotifyError};
 const TOKEN_PREFIX: &str = "nrs_";
 /// How long a rotated-out webhook secret keeps signing.
 const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
+
+/// Open alert streams allowed per client address, by default.
+pub const ALERT_STREAMS_PER_ADDRESS: usize = 8;
+/// Open alert streams allowed in all, by default.
+pub const ALERT_STREAMS_TOTAL: usize = 10_000;
 
 /// What the subscriber handlers reach.
 #[derive(Clone, Debug)]
@@ -324,15 +330,12 @@ async fn delete_subscriber(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
-    let gone = state
+    // Forgotten means forgotten: everything of theirs goes, in one transaction.
+    let existed = state
         .store
-        .write(move |tx| {
-            let n = tx.execute("DELETE FROM subscribers WHERE id = ?1", args![&id])?;
-            record_change(tx, None, Some(&id))?;
-            Ok(n)
-        })
+        .write(move |tx| forget_subscriber(tx, &id))
         .await?;
-    if gone == 0 {
+    if !existed {
         return Err(Problem::not_found("no such subscriber").into());
     }
     Ok(StatusCode::NO_CONTENT)
@@ -674,7 +677,7 @@ async fn subscribe(
                     ts(Utc::now())
                 ],
             )?;
-            record_change(tx, Some(&sid), None)?;
+            record_change(tx, Some(&sid), Some(&id))?;
             Ok(())
         })
         .await?;
@@ -725,7 +728,7 @@ async fn unsubscribe_one(
                 "DELETE FROM subscriptions WHERE id = ?1 AND subscriber_id = ?2",
                 args![subscription, id],
             )?;
-            record_change(tx, Some(&subscription), None)?;
+            record_change(tx, Some(&subscription), Some(&id))?;
             Ok(n)
         })
         .await?;
@@ -901,17 +904,86 @@ async fn alerts_after(
         .await?)
 }
 
+/// Alerts the list answers with when `limit` is not given.
+pub const ALERT_PAGE: i64 = 50;
+/// The most alerts one page of the list holds.
+pub const MAX_ALERT_PAGE: i64 = 200;
+
+/// The newest `limit` immediate alerts of `id` older than `before` (all if `None`), newest first.
+async fn alerts_before(
+    state: &SubscriberApi,
+    id: String,
+    before: Option<i64>,
+    limit: i64,
+) -> ApiResult<Vec<AlertView>> {
+    Ok(state
+        .store
+        .read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, id, type, payload FROM alerts
+                 WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+            )?
+            .query_map(args![id, before.unwrap_or(i64::MAX), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
+            })?
+            .map(|row| {
+                let (seq, id, kind, payload) = row?;
+                Ok(AlertView {
+                    seq,
+                    id,
+                    kind,
+                    payload: serde_json::from_str(&payload)?,
+                })
+            })
+            .collect::<Result<_, NotifyError>>()
+        })
+        .await?)
+}
+
+/// One page of a subscriber's alerts, never more: by default the newest first, and
+/// `before=<seq>` pages back through older ones (the `Link: rel="next"` header names the next
+/// page while a page comes back full); `after=<seq>` reads forward instead, oldest first, from
+/// just after an alert already seen.
 async fn list_alerts(
     State(state): State<SubscriberApi>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Vec<AlertView>>> {
+) -> ApiResult<Response> {
     caller.may_manage(&id)?;
-    let params = query_params(query.as_deref(), &["after", "limit"])?;
-    let after = int_param(&params, "after", 0, 0, i64::MAX)?;
-    let limit = int_param(&params, "limit", 100, 1, 1000)?;
-    Ok(Json(alerts_after(&state, id, after, limit).await?))
+    let params = query_params(query.as_deref(), &["after", "before", "limit"])?;
+    let limit = int_param(&params, "limit", ALERT_PAGE, 1, MAX_ALERT_PAGE)?;
+    if params.contains_key("after") && params.contains_key("before") {
+        return Err(Problem::bad_request(
+            Some("before"),
+            "page back with `before` or forward with `after`, not both",
+        )
+        .into());
+    }
+    if params.contains_key("after") {
+        let after = int_param(&params, "after", 0, 0, i64::MAX)?;
+        return Ok(Json(alerts_after(&state, id, after, limit).await?).into_response());
+    }
+    let before = params
+        .contains_key("before")
+        .then(|| int_param(&params, "before", 0, 1, i64::MAX))
+        .transpose()?;
+    let page = alerts_before(&state, id.clone(), before, limit).await?;
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|a| a.seq))
+        .flatten()
+        .and_then(|oldest| {
+            header::HeaderValue::from_str(&format!(
+                "</v1/subscribers/{id}/alerts?before={oldest}&limit={limit}>; rel=\"next\""
+            ))
+            .ok()
+        });
+    let mut response = Json(page).into_response();
+    if let Some(link) = next {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 /// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
