@@ -112,6 +112,8 @@ pub fn digest_due(now: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
 /// Stories whose fold the matcher keeps in memory; others are folded again from the log when
 /// an event of theirs may be alertable.
 pub const CACHED_STORIES: usize = 1_024;
+/// About how many bytes of story folds the matcher keeps in memory, by default.
+pub const STORY_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Follows the feed and queues alerts.
 ///

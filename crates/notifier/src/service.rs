@@ -17,6 +17,7 @@ use crate::digest::Digester;
 use crate::dispatch::{Dispatcher, RetryPolicy};
 use crate::email::Mailer;
 use crate::matcher::{Links, Matcher};
+use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
 
@@ -38,6 +39,40 @@ pub struct NotifierSettings {
     pub retry: RetryPolicy,
     /// How often due digests are looked for.
     pub digest_every: Duration,
+    /// How long alerts (with their deliveries and logs) are kept; `None` keeps them forever.
+    pub alert_retention: Option<Duration>,
+    /// How often expired alerts are looked for.
+    pub prune_every: Duration,
+    /// The matcher's folds of stories in memory, at most about this many bytes.
+    pub story_cache_bytes: usize,
+    /// Open alert streams allowed per client address, and in all.
+    pub alert_streams_per_address: usize,
+    pub alert_streams_total: usize,
+}
+
+/// A day.
+pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl NotifierSettings {
+    /// Keeps alerts 30 days, looks for expired ones every 10 minutes, folds up to 64 MiB of
+    /// stories, and allows 8 alert streams per address and 10,000 in all; the rest as given.
+    pub fn defaults(path: PathBuf, public_url: String) -> Self {
+        Self {
+            path,
+            public_url,
+            smtp_url: None,
+            mail_from: "newsroom@localhost".into(),
+            nats_url: None,
+            webhook_allowlist: String::new(),
+            retry: RetryPolicy::default(),
+            digest_every: Duration::from_secs(30),
+            alert_retention: Some(30 * DAY),
+            prune_every: Duration::from_secs(600),
+            story_cache_bytes: crate::matcher::STORY_CACHE_BYTES,
+            alert_streams_per_address: crate::api::ALERT_STREAMS_PER_ADDRESS,
+            alert_streams_total: crate::api::ALERT_STREAMS_TOTAL,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +98,8 @@ pub struct Notifier {
     digester: Digester,
     api: SubscriberApi,
     digest_every: Duration,
+    retention: Option<Retention>,
+    prune_every: Duration,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -116,7 +153,7 @@ impl Notifier {
         );
         let dispatcher = Dispatcher::new(
             store.clone(),
-            clock,
+            clock.clone(),
             settings.retry.clone(),
             guard.clone(),
             mailer,
@@ -130,6 +167,14 @@ impl Notifier {
             guard,
             queued,
         };
+        let retention = settings.alert_retention.map(|keep| {
+            Retention::new(
+                store.clone(),
+                clock.clone(),
+                chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX),
+                PRUNE_BATCH,
+            )
+        });
         Ok(Self {
             store,
             matcher,
@@ -137,6 +182,8 @@ impl Notifier {
             digester,
             api,
             digest_every: settings.digest_every,
+            retention,
+            prune_every: settings.prune_every,
         })
     }
 
@@ -174,6 +221,8 @@ impl Notifier {
             signal.cancel();
         });
         let every = self.digest_every;
+        let (prune_every, retention) = (self.prune_every, self.retention);
+        let d = stop.clone();
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -192,6 +241,16 @@ impl Notifier {
             },
             async {
                 let r = self.digester.run_until_stopped(every, c.cancelled()).await;
+                stop.cancel();
+                r
+            },
+            async {
+                let Some(retention) = retention else {
+                    return Ok(());
+                };
+                let r = retention
+                    .run_until_stopped(prune_every, d.cancelled())
+                    .await;
                 stop.cancel();
                 r
             },
