@@ -139,7 +139,8 @@ impl Notifier {
         let links = Links {
             base: settings.public_url.trim_end_matches('/').to_owned(),
         };
-        let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone());
+        let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone())
+            .with_story_cache_bytes(settings.story_cache_bytes);
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
