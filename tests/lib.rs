@@ -61,6 +61,8 @@ pub struct TestApp {
     pub app_state: newsroom_command::http::AppState,
     pub views: newsroom_projection::ViewStore,
     pub notifier: newsroom_notifier::NotifierStore,
+    /// The hub alert streams are served from (`None` in a role without the notifier).
+    pub alert_hub: Option<newsroom_notifier::streams::AlertHub>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: Option<tempfile::TempDir>,
@@ -186,6 +188,7 @@ pub async fn spawn_app_in(
         None => newsroom_notifier::NotifierStore::open(&dir.path().join("absent-notifier.db"))
             .expect("queue opens"),
     };
+    let alert_hub = app.alert_hub().cloned();
     let admin = match state.tokens.bootstrap_admin().await.expect("bootstrap") {
         Some(first) => first,
         // A restarted app already has its first admin, whose token was not kept.
@@ -219,6 +222,7 @@ pub async fn spawn_app_in(
         app_state: state,
         views,
         notifier,
+        alert_hub,
         shutdown: Some(tx),
         server: Some(server),
         dir: Some(dir),

@@ -5,18 +5,15 @@
 //! manage everyone. Every write is authenticated except sign-up and the unsubscribe link, whose
 //! random token is itself the credential.
 
-use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::Utc;
-use futures_util::Stream;
 use newsroom_command::args;
 use newsroom_command::auth::{generate_token, token_digest};
 use newsroom_command::http::problem::Problem;
@@ -26,7 +23,6 @@ use newsroom_command::Tokens;
 use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::dispatch::log_change;
@@ -34,6 +30,7 @@ use crate::retention::forget_subscriber;
 use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
+use crate::streams::{AlertHub, Refused};
 
 const TOKEN_PREFIX: &str = "nrs_";
 /// How long a rotated-out webhook secret keeps signing.
@@ -50,8 +47,8 @@ pub struct SubscriberApi {
     pub store: NotifierStore,
     pub tokens: Tokens,
     pub guard: Arc<Guard>,
-    /// Ticks when alerts were queued: alert streams wake on it.
-    pub queued: watch::Receiver<u64>,
+    /// Where alert streams are served from.
+    pub hub: AlertHub,
 }
 
 /// An API error of the subscriber side.
@@ -987,13 +984,15 @@ async fn list_alerts(
 }
 
 /// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
-/// `Last-Event-ID` resumes strictly after it.
+/// `Last-Event-ID` resumes strictly after it. Served by the hub ([`crate::streams`]): what was
+/// missed is read once, then each alert comes as it is queued, without a read of its own.
 async fn alert_stream(
     State(state): State<SubscriberApi>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<Response> {
     caller.may_manage(&id)?;
     let last = match headers.get("last-event-id") {
         Some(v) => v
@@ -1017,35 +1016,34 @@ async fn alert_stream(
                 .await?
         }
     };
-    let queued = state.queued.clone();
-    let stream = futures_util::stream::unfold(
-        (state, id, last, std::collections::VecDeque::new(), queued),
-        |(state, id, mut last, mut pending, mut queued)| async move {
-            loop {
-                if let Some(alert) = pending.pop_front() {
-                    let alert: AlertView = alert;
-                    last = alert.seq;
-                    let event = Event::default()
-                        .id(alert.seq.to_string())
-                        .event(alert.kind.clone())
-                        .json_data(&alert.payload)
-                        .unwrap_or_else(|_| Event::default().comment("unserialisable alert"));
-                    return Some((Ok(event), (state, id, last, pending, queued)));
-                }
-                match alerts_after(&state, id.clone(), last, 100).await {
-                    Ok(found) if !found.is_empty() => {
-                        pending.extend(found);
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(_) => return None,
-                }
-                tokio::select! {
-                    _ = queued.changed() => {},
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
-                }
-            }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let address = client.map(|Extension(ConnectInfo(a))| a.ip());
+    let stream = match state.hub.open(id, last, address).await? {
+        Ok(stream) => stream,
+        Err(Refused::PerAddress) => return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many alert streams",
+            "this address has as many alert streams open as it may; close one or try again later",
+        )
+        .retry_after(5)
+        .into()),
+        Err(Refused::Total) => {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "streams-full",
+                "No room for another alert stream",
+                "the server has as many alert streams open as it may; try again later",
+            )
+            .retry_after(5)
+            .into())
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        stream.into_body(),
+    )
+        .into_response())
 }

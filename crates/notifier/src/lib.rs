@@ -22,6 +22,7 @@ pub mod service;
 pub mod signing;
 pub mod ssrf;
 pub mod store;
+pub mod streams;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::RetryPolicy;

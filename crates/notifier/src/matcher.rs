@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::dispatch::{Handoff, Job};
 use crate::index::{Delivery, SubscriptionIndex, Target};
 use crate::store::{ts, NotifierStore, NotifyError};
+use crate::streams::{AlertHub, QueuedAlert};
 
 /// Most events matched in one transaction.
 pub const BATCH: usize = 500;
@@ -227,6 +228,8 @@ pub struct Matcher {
     stream: Option<JetStreamFeed>,
     /// How its last step went, for `/healthz`.
     status: FollowerStatus,
+    /// Where the alerts it queued go to their subscribers' open streams.
+    hub: Option<AlertHub>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -242,6 +245,8 @@ impl std::fmt::Debug for Matcher {
 enum Batch {
     Committed {
         queued: usize,
+        /// The immediate alerts queued, for their subscribers' open streams.
+        published: Vec<QueuedAlert>,
         jobs: Vec<Job>,
         unhanded: bool,
         views: HashMap<Uuid, Fold>,
@@ -271,7 +276,14 @@ impl Matcher {
             after: None,
             stream: None,
             status: FollowerStatus::default(),
+            hub: None,
         }
+    }
+
+    /// Hands the immediate alerts it queues to `hub`, right after their commit.
+    pub fn publish_to(mut self, hub: AlertHub) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// Keeps about `bytes` of story folds in memory.
@@ -373,6 +385,7 @@ impl Matcher {
             .await?;
         let Batch::Committed {
             queued,
+            published,
             jobs,
             unhanded,
             views,
@@ -395,6 +408,9 @@ impl Matcher {
         self.after = Some(checkpoint);
         for (id, view) in views {
             self.views.put(id, view);
+        }
+        if let Some(hub) = &self.hub {
+            hub.publish(&published);
         }
         metrics::counter!("newsroom_alerts_queued_total").increment(queued as u64);
         if queued > 0 {
@@ -537,6 +553,7 @@ fn match_batch(
         return Ok(Batch::Moved);
     }
     let mut queued = 0;
+    let mut published = Vec::new();
     let mut jobs = Vec::new();
     let mut unhanded = false;
     for (e, size) in events.iter().zip(sizes).filter(|(e, _)| e.position > after) {
@@ -605,7 +622,16 @@ fn match_batch(
             payload: &payload,
         };
         for (subscriber, mode) in recipients {
-            if let Some(new) = queue_alert(tx, &subscriber, &alert, mode, links, now, lease)? {
+            if let Some(new) = queue_alert(
+                tx,
+                &subscriber,
+                &alert,
+                mode,
+                links,
+                now,
+                lease,
+                &mut published,
+            )? {
                 queued += 1;
                 unhanded |= lease.is_none() && !new.is_empty();
                 jobs.extend(new);
@@ -625,6 +651,7 @@ fn match_batch(
     }
     Ok(Batch::Committed {
         queued,
+        published,
         jobs,
         unhanded,
         views,
@@ -678,6 +705,7 @@ fn queue_alert(
     links: &Links,
     now: DateTime<Utc>,
     lease: Option<DateTime<Utc>>,
+    published: &mut Vec<QueuedAlert>,
 ) -> Result<Option<Vec<Job>>, NotifyError> {
     let e = alert.event;
     let unsubscribe: String = tx
@@ -692,28 +720,33 @@ fn queue_alert(
         Delivery::Digest { minutes } => ("digest", Some(ts(digest_due(now, minutes)))),
     };
     let story = e.story_id.to_string();
-    let inserted = tx
+    let inserted: Option<i64> = tx
         .prepare_cached(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
                 type, payload, mode, digest_due_at, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING
+             RETURNING seq",
         )?
-        .execute(args![
-            id,
-            subscriber,
-            e.position,
-            story,
-            alert.development.to_string(),
-            payload["type"].as_str(),
-            payload_text,
-            mode_text,
-            due,
-            ts(now),
-        ])?;
-    if inserted == 0 {
+        .query_row(
+            args![
+                id,
+                subscriber,
+                e.position,
+                story,
+                alert.development.to_string(),
+                payload["type"].as_str(),
+                payload_text,
+                mode_text,
+                due,
+                ts(now),
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(seq) = inserted else {
         return Ok(None);
-    }
+    };
     tx.prepare_cached(
         "INSERT INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)
          ON CONFLICT DO NOTHING",
@@ -722,6 +755,12 @@ fn queue_alert(
     if mode != Delivery::Immediate {
         return Ok(Some(Vec::new()));
     }
+    published.push(QueuedAlert {
+        subscriber: subscriber.to_owned(),
+        seq,
+        kind: payload["type"].as_str().unwrap_or_default().to_owned(),
+        payload: payload_text.clone(),
+    });
     let endpoints: Vec<Job> = tx
         .prepare_cached(
             "SELECT id, kind, target, secret, previous_secret, previous_expires FROM endpoints

@@ -20,6 +20,7 @@ use crate::matcher::{Links, Matcher};
 use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
+use crate::streams::{AlertHub, StreamLimits};
 
 /// Everything the notifier is configured with.
 #[derive(Debug, Clone)]
@@ -100,6 +101,8 @@ pub struct Notifier {
     digest_every: Duration,
     retention: Option<Retention>,
     prune_every: Duration,
+    hub: AlertHub,
+    queued: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -139,8 +142,16 @@ impl Notifier {
         let links = Links {
             base: settings.public_url.trim_end_matches('/').to_owned(),
         };
+        let hub = AlertHub::new(
+            store.clone(),
+            StreamLimits {
+                per_address: settings.alert_streams_per_address,
+                total: settings.alert_streams_total,
+            },
+        );
         let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone())
-            .with_story_cache_bytes(settings.story_cache_bytes);
+            .with_story_cache_bytes(settings.story_cache_bytes)
+            .publish_to(hub.clone());
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
@@ -151,7 +162,8 @@ impl Notifier {
             links,
             matcher.queue_sender(),
             waiting.clone(),
-        );
+        )
+        .publish_to(hub.clone());
         let dispatcher = Dispatcher::new(
             store.clone(),
             clock.clone(),
@@ -166,7 +178,7 @@ impl Notifier {
             store: store.clone(),
             tokens,
             guard,
-            queued,
+            hub: hub.clone(),
         };
         let retention = settings.alert_retention.map(|keep| {
             Retention::new(
@@ -185,6 +197,8 @@ impl Notifier {
             digest_every: settings.digest_every,
             retention,
             prune_every: settings.prune_every,
+            hub,
+            queued,
         })
     }
 
@@ -202,6 +216,11 @@ impl Notifier {
 
     pub fn store(&self) -> &NotifierStore {
         &self.store
+    }
+
+    /// The hub alert streams are served from.
+    pub fn alert_hub(&self) -> &AlertHub {
+        &self.hub
     }
 
     /// The subscriber API's routes.
@@ -224,6 +243,8 @@ impl Notifier {
         let every = self.digest_every;
         let (prune_every, retention) = (self.prune_every, self.retention);
         let d = stop.clone();
+        let e = stop.clone();
+        let (hub, queued) = (self.hub, self.queued);
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -253,6 +274,14 @@ impl Notifier {
                     .run_until_stopped(prune_every, d.cancelled())
                     .await;
                 stop.cancel();
+                r
+            },
+            async {
+                // Only with a shared queue: alerts other processes queue reach streams here.
+                let r = hub.follow_shared_queue(queued, e.cancelled()).await;
+                if r.is_err() {
+                    stop.cancel();
+                }
                 r
             },
         );

@@ -18,12 +18,14 @@
 
 mod templates;
 
+use std::net::SocketAddr;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use maud::Markup;
 use newsroom_projection::pages::ALERTS_PATH;
 use newsroom_projection::{StoryView, ViewStore};
@@ -713,6 +715,7 @@ struct StreamQuery {
 /// page shows) is where a first connection starts; a reconnecting browser's `Last-Event-ID` wins.
 async fn alerts_stream(
     State(state): State<FollowState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Answer {
@@ -732,6 +735,10 @@ async fn alerts_stream(
     });
     if let Some(v) = resume {
         request.headers_mut().insert("last-event-id", v);
+    }
+    // The reader's own address counts against the per-address cap on streams.
+    if let Some(client) = client {
+        request.extensions_mut().insert(client.0);
     }
     Ok(state
         .api
