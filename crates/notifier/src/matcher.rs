@@ -697,6 +697,7 @@ struct Alert<'a> {
 
 /// Queues `subscriber`'s alert; `None` if they already had it. An immediate alert's deliveries
 /// are returned as jobs, leased until `lease` if given.
+#[allow(clippy::too_many_arguments)]
 fn queue_alert(
     tx: &dyn Sql,
     subscriber: &str,
