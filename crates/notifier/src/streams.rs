@@ -254,7 +254,9 @@ impl AlertHub {
         Ok(Ok(AlertStream {
             rx,
             backlog,
+            caught_up: after,
             last: after,
+            in_order: self.inner.store.is_shared(),
             _permit: permit,
         }))
     }
@@ -405,8 +407,15 @@ pub struct AlertStream {
     rx: broadcast::Receiver<Arc<Frame>>,
     /// What it missed, read when it opened.
     backlog: VecDeque<Bytes>,
-    /// The newest alert sent (or read for the backlog): the hub's frames up to it are skipped.
+    /// The newest alert the catch-up read: the hub's frames up to it were sent from the backlog.
+    caught_up: i64,
+    /// The newest alert sent.
     last: i64,
+    /// Whether the hub hands alerts out in queue order (a shared queue, read by the hub, which
+    /// may read some twice). With the queue in SQLite the matcher and the digester hand out
+    /// their own commits, each alert once but not always in queue order: a digest may come just
+    /// before the matcher's batch queued ahead of it, and is not a reason to drop the batch.
+    in_order: bool,
     _permit: Permit,
 }
 
@@ -428,8 +437,8 @@ impl AlertStream {
                 _ = tokio::time::sleep(KEEP_ALIVE) => return Next::KeepAlive,
             };
             match received {
-                Ok(f) if f.seq > self.last => {
-                    self.last = f.seq;
+                Ok(f) if f.seq > self.caught_up && (!self.in_order || f.seq > self.last) => {
+                    self.last = self.last.max(f.seq);
                     return Next::Send(f.bytes.clone());
                 }
                 // Already sent (from the catch-up, or read twice by the hub).
@@ -500,6 +509,11 @@ mod tests {
         );
         // Another subscriber's stream is not held back by it.
         assert!(matches!(other.next().await, Next::Send(b) if b.starts_with(b"id: 5000\n")));
+        // Alerts handed out out of queue order (in SQLite mode a digest may be handed out
+        // before the matcher's batch committed ahead of it) are all sent.
+        hub.publish(&[alert("b", 4_000), alert("b", 3_999)]);
+        assert!(matches!(other.next().await, Next::Send(b) if b.starts_with(b"id: 4000\n")));
+        assert!(matches!(other.next().await, Next::Send(b) if b.starts_with(b"id: 3999\n")));
         assert_eq!(hub.open_streams(), 2);
         drop(slow);
         assert_eq!(hub.open_streams(), 1, "a cut stream gives its place back");
