@@ -61,6 +61,8 @@ pub struct TestApp {
     pub app_state: newsroom_command::http::AppState,
     pub views: newsroom_projection::ViewStore,
     pub notifier: newsroom_notifier::NotifierStore,
+    /// The hub alert streams are served from (`None` in a role without the notifier).
+    pub alert_hub: Option<newsroom_notifier::streams::AlertHub>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     dir: Option<tempfile::TempDir>,
@@ -142,6 +144,11 @@ pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
             timeout: Duration::from_secs(5),
         },
         digest_every: Duration::from_millis(50),
+        alert_retention: Some(newsroom_notifier::service::DAY * 30),
+        prune_every: Duration::from_secs(600),
+        story_cache_bytes: newsroom_notifier::matcher::STORY_CACHE_BYTES,
+        alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
+        alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
     }
 }
 
@@ -182,6 +189,7 @@ pub async fn spawn_app_in(
         None => newsroom_notifier::NotifierStore::open(&dir.path().join("absent-notifier.db"))
             .expect("queue opens"),
     };
+    let alert_hub = app.alert_hub().cloned();
     let admin = match state.tokens.bootstrap_admin().await.expect("bootstrap") {
         Some(first) => first,
         // A restarted app already has its first admin, whose token was not kept.
@@ -215,6 +223,7 @@ pub async fn spawn_app_in(
         app_state: state,
         views,
         notifier,
+        alert_hub,
         shutdown: Some(tx),
         server: Some(server),
         dir: Some(dir),

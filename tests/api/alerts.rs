@@ -1252,3 +1252,239 @@ async fn a_notifier_stopped_gracefully_finishes_its_sends_and_hands_back_the_res
     assert_eq!(ids(&all).len(), 5, "five alerts");
     assert_eq!(received.len(), 5, "none sent twice: {received:?}");
 }
+
+#[tokio::test]
+async fn the_alert_list_answers_one_bounded_page_newest_first_and_links_the_older_one() {
+    let app = spawn_app().await;
+    let s = sign_up(&app, "Archive", None).await;
+    let id = s.id.clone();
+    app.notifier
+        .write(move |tx| {
+            for n in 1..=120 {
+                tx.execute(
+                    "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload,
+                        mode, created_at)
+                     VALUES (?1, ?2, NULL, 's', 'story.update', ?3, 'immediate', ?4)",
+                    newsroom_command::args![
+                        format!("msg_{n}"),
+                        &id,
+                        json!({"n": n}).to_string(),
+                        "2026-11-26T10:00:00Z"
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let path = format!("/v1/subscribers/{}/alerts", s.id);
+    let first = app.call(Method::GET, &path, Some(&s.token), None).await;
+    let page = first.ok(200).as_array().unwrap().clone();
+    assert_eq!(page.len(), 50, "50 by default");
+    assert_eq!(page[0]["payload"]["n"], 120, "newest first");
+    assert_eq!(page[49]["payload"]["n"], 71);
+    let link = first.headers["link"].to_str().unwrap().to_owned();
+    let next = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once(">; rel=\"next\""))
+        .map(|(url, _)| url.to_owned())
+        .unwrap_or_else(|| panic!("a next link: {link}"));
+    let second = app.call(Method::GET, &next, Some(&s.token), None).await;
+    let page = second.ok(200).as_array().unwrap().clone();
+    assert_eq!(
+        page[0]["payload"]["n"], 70,
+        "{next} goes on below the first page"
+    );
+    let all = app
+        .call(
+            Method::GET,
+            &format!("{path}?limit=200"),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    assert_eq!(all.ok(200).as_array().unwrap().len(), 120);
+    assert!(all.headers.get("link").is_none(), "nothing older");
+    let forward = app
+        .call(
+            Method::GET,
+            &format!("{path}?after=118"),
+            Some(&s.token),
+            None,
+        )
+        .await;
+    let forward = forward.ok(200).as_array().unwrap().clone();
+    assert_eq!(forward.len(), 2);
+    assert_eq!(
+        forward[0]["payload"]["n"], 119,
+        "after= reads forward, oldest first"
+    );
+    app.call(
+        Method::GET,
+        &format!("{path}?limit=201"),
+        Some(&s.token),
+        None,
+    )
+    .await
+    .problem_for_field(400, "limit");
+    app.call(
+        Method::GET,
+        &format!("{path}?before=5&after=1"),
+        Some(&s.token),
+        None,
+    )
+    .await
+    .problem_for_field(400, "before");
+}
+
+/// Opens `s`'s alert stream; the answer comes once the stream has read what it missed.
+async fn open_stream(app: &TestApp, s: &Subscriber) -> reqwest::Response {
+    app.client
+        .get(format!(
+            "{}/v1/subscribers/{}/alerts/stream",
+            app.address, s.id
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stream_gets_nothing_and_reads_nothing_when_another_subscriber_is_alerted() {
+    let app = spawn_app().await;
+    let hub = app.alert_hub.clone().expect("this app notifies");
+    let (story_a, story_b) = (app.open_story(false).await, app.open_story(false).await);
+    let a = sign_up(&app, "Reader A", None).await;
+    let b = sign_up(&app, "Reader B", None).await;
+    subscribe(&app, &a, json!({"story": story_a})).await;
+    subscribe(&app, &b, json!({"story": story_b})).await;
+    let mut streams_a = Vec::new();
+    for _ in 0..3 {
+        let r = open_stream(&app, &a).await;
+        assert_eq!(r.status(), 200);
+        streams_a.push(r);
+    }
+    let mut stream_b = SseLines::new(open_stream(&app, &b).await);
+    let reads = hub.reads();
+
+    for _ in 0..5 {
+        app.record(&story_b, development("update")).await.ok(201);
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            stream_b.next().await.0,
+            "story.update",
+            "B gets each of its alerts"
+        );
+    }
+    // A's streams stay silent and nothing was read from the queue for any stream.
+    for r in &mut streams_a {
+        let quiet = tokio::time::timeout(Duration::from_millis(300), r.chunk()).await;
+        assert!(quiet.is_err(), "A's stream got something: {quiet:?}");
+    }
+    assert_eq!(
+        hub.reads(),
+        reads,
+        "alerts reach streams without a read per stream"
+    );
+
+    // A's own alert reaches each of A's streams, still without a read.
+    app.record(&story_a, development("hack_reported"))
+        .await
+        .ok(201);
+    for r in streams_a {
+        assert_eq!(SseLines::new(r).next().await.0, "story.hack_reported");
+    }
+    assert_eq!(hub.reads(), reads);
+}
+
+#[tokio::test]
+async fn alert_streams_over_the_caps_are_refused_with_429_or_503_and_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.notifier.alert_streams_per_address = 2;
+        s.notifier.alert_streams_total = 3;
+    })
+    .await;
+    let a = sign_up(&app, "Reader A", None).await;
+    let first = open_stream(&app, &a).await;
+    let second = open_stream(&app, &a).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = TestApp::answer(open_stream(&app, &a).await).await;
+    let problem = third.problem(429);
+    assert_eq!(problem["status"], 429, "{problem}");
+    assert!(
+        third.headers.contains_key("retry-after"),
+        "{:?}",
+        third.headers
+    );
+    // Closing one makes room again.
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        let r = open_stream(&app, &a).await;
+        if r.status() == 200 {
+            again = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "a closed stream gives its place back");
+
+    // The total cap: a third stream from another address fills the server; a fourth is 503.
+    let other_address = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/subscribers/{}/alerts/stream", app.address, a.id);
+    let open_elsewhere = || other_address.get(&url).bearer_auth(&a.token).send();
+    let third_in_all = open_elsewhere().await.unwrap();
+    assert_eq!(third_in_all.status(), 200);
+    assert_eq!(app.alert_hub.as_ref().unwrap().open_streams(), 3);
+    let full = TestApp::answer(open_elsewhere().await.unwrap()).await;
+    let problem = full.problem(503);
+    assert_eq!(problem["status"], 503, "{problem}");
+    assert!(
+        full.headers.contains_key("retry-after"),
+        "{:?}",
+        full.headers
+    );
+    drop((second, again, third_in_all));
+}
+
+#[tokio::test]
+async fn on_a_shared_queue_the_hub_reads_new_alerts_once_for_every_stream() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
+    let hub = app.alert_hub.clone().expect("this app notifies");
+    let story = app.open_story(false).await;
+    let a = sign_up(&app, "Reader A", None).await;
+    subscribe(&app, &a, json!({"story": story})).await;
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(SseLines::new(open_stream(&app, &a).await));
+    }
+    let (reads, started) = (hub.reads(), std::time::Instant::now());
+    for _ in 0..3 {
+        app.record(&story, development("update")).await.ok(201);
+    }
+    for s in &mut streams {
+        for _ in 0..3 {
+            assert_eq!(s.next().await.0, "story.update");
+        }
+    }
+    // The hub looks at the queue when this process queues alerts and once a second, whatever
+    // the number of streams: not one read per stream per alert.
+    let made = hub.reads() - reads;
+    let seconds = started.elapsed().as_secs();
+    assert!(
+        made <= 4 + seconds,
+        "{made} reads in {seconds} s for three alerts to four streams"
+    );
+}

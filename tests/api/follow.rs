@@ -376,3 +376,76 @@ async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_bro
     desk.close().await.unwrap();
     reader.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_alerts_page_stays_fast_with_five_thousand_large_alerts_and_pages_back() {
+    let app = spawn_app().await;
+    story(&app, "campaign-hack", "Campaign reports a hack").await;
+    let reader = follow_as_new_reader(&app, "/alerts/follow?story=campaign-hack", "Ada").await;
+    let subscribers = app
+        .call(Method::GET, "/v1/subscribers", Some(&app.admin), None)
+        .await;
+    let id = subscribers.ok(200)[0]["id"].as_str().unwrap().to_owned();
+    // 5,000 alerts of about 16 KB each (80 MB in all), queued straight into the store.
+    let body = "Attackers had access for three weeks. ".repeat(420);
+    app.notifier
+        .write(move |tx| {
+            for n in 0..5_000 {
+                let payload = json!({
+                    "type": "story.update",
+                    "timestamp": "2026-11-26T10:00:00Z",
+                    "data": {
+                        "story": {"slug": "campaign-hack", "headline": "Campaign reports a hack"},
+                        "development": {"id": format!("d{n}"), "kind": "update",
+                            "headline": format!("Alert number {n}."), "body": body},
+                    },
+                });
+                tx.execute(
+                    "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload,
+                        mode, created_at)
+                     VALUES (?1, ?2, NULL, 's', 'story.update', ?3, 'immediate', ?4)",
+                    newsroom_command::args![
+                        format!("msg_{n}"),
+                        &id,
+                        payload.to_string(),
+                        "2026-11-26T10:00:00Z"
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let page = app.desk_get(Some(&reader), "/alerts").await;
+    let took = started.elapsed();
+    eprintln!("GET /alerts with 5,000 alerts of about 16 KB: {took:?}");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Alert number 4999."), "the newest is shown");
+    assert!(html.contains("Alert number 4950."), "fifty are shown");
+    assert!(!html.contains("Alert number 4949."), "not more");
+    assert!(
+        took < Duration::from_secs(3),
+        "one page is read, not the history: {took:?}"
+    );
+    let older = html
+        .split(r#"rel="next" href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an older alerts link")
+        .to_owned();
+    let page = app.desk_get(Some(&reader), &older).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Alert number 4949."),
+        "{older} goes on from there"
+    );
+    assert!(!html.contains("Alert number 4950."));
+    // The live list answers one page too.
+    let list = app.desk_get(Some(&reader), "/alerts/list").await;
+    assert_eq!(list.status(), 200);
+    assert!(list.text().await.unwrap().contains("Alert number 4999."));
+}

@@ -19,6 +19,7 @@ mod postgres;
 mod processes;
 mod reads;
 mod relay;
+mod retention;
 mod roles;
 mod schema;
 mod stories;

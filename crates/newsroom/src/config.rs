@@ -60,6 +60,15 @@ pub struct Config {
     /// address may hold open (429 beyond), and this process in all (503 beyond).
     pub live_streams_per_address: usize,
     pub live_streams_total: usize,
+    /// Alerts (with their deliveries and delivery logs) are deleted this many days after they
+    /// were made; 0 keeps them forever.
+    pub alert_retention_days: u32,
+    /// About how much memory the notifier's folds of stories may take, in MiB.
+    pub notifier_story_cache_mib: usize,
+    /// Open alert streams (`/v1/subscribers/{id}/alerts/stream`, `/alerts/stream`) allowed per
+    /// client address (more are answered 429) and in all (503).
+    pub alert_streams_per_address: usize,
+    pub alert_streams_total: usize,
 }
 
 impl Default for Config {
@@ -90,6 +99,10 @@ impl Default for Config {
             sign_ups_per_address_per_hour: RateLimits::default().sign_ups_per_address_per_hour,
             live_streams_per_address: LiveLimits::default().per_address,
             live_streams_total: LiveLimits::default().total,
+            alert_retention_days: 30,
+            notifier_story_cache_mib: newsroom_notifier::matcher::STORY_CACHE_BYTES >> 20,
+            alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
+            alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
         }
     }
 }
@@ -121,6 +134,10 @@ const KEYS: &[&str] = &[
     "sign_ups_per_address_per_hour",
     "live_streams_per_address",
     "live_streams_total",
+    "alert_retention_days",
+    "notifier_story_cache_mib",
+    "alert_streams_per_address",
+    "alert_streams_total",
 ];
 
 impl Config {
@@ -239,7 +256,12 @@ impl Config {
                 lease: std::time::Duration::from_secs(self.delivery_lease_secs.max(1)),
                 ..Default::default()
             },
-            digest_every: std::time::Duration::from_secs(30),
+            alert_retention: (self.alert_retention_days > 0)
+                .then(|| newsroom_notifier::service::DAY * self.alert_retention_days),
+            story_cache_bytes: self.notifier_story_cache_mib.max(1) << 20,
+            alert_streams_per_address: self.alert_streams_per_address,
+            alert_streams_total: self.alert_streams_total,
+            ..newsroom_notifier::NotifierSettings::defaults(PathBuf::new(), String::new())
         }
     }
 
@@ -283,6 +305,9 @@ mod tests {
         let config = Config::load(Some(&file)).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/newsroom"));
         assert_eq!(config.delivery_lease_secs, 60);
+        // (Not `alert_retention_days`: the test below sets its variable while this one may run.)
+        assert_eq!(config.alert_streams_per_address, 8);
+        assert_eq!(config.notifier_story_cache_mib, 64);
         assert_eq!(config.relay_settings(), None, "scale-out is commented out");
     }
 
@@ -313,6 +338,14 @@ mod tests {
             let config = Config::load(Some(Path::new("newsroom.toml"))).unwrap();
             assert_eq!(config.listen, "127.0.0.1:9100");
             assert_eq!(config.snapshot_every, 7);
+            assert_eq!(config.alert_retention_days, 30, "the default");
+            jail.set_env("NEWSROOM_ALERT_RETENTION_DAYS", "7");
+            let config = Config::load(Some(Path::new("newsroom.toml"))).unwrap();
+            assert_eq!(config.alert_retention_days, 7);
+            assert_eq!(
+                config.notifier_settings().alert_retention,
+                Some(newsroom_notifier::service::DAY * 7)
+            );
             Ok(())
         });
     }

@@ -204,6 +204,11 @@ impl Newsroom {
         self.notifier.as_ref().map(Notifier::store)
     }
 
+    /// The hub subscribers' alert streams are served from, if this role notifies.
+    pub fn alert_hub(&self) -> Option<&newsroom_notifier::streams::AlertHub> {
+        self.notifier.as_ref().map(Notifier::alert_hub)
+    }
+
     /// Serves, projects and notifies until `shutdown` completes. If any part ends (fails), the
     /// others are stopped too, finish what they were doing, and the error says which part it was.
     pub async fn run_until_stopped(

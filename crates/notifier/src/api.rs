@@ -5,18 +5,15 @@
 //! manage everyone. Every write is authenticated except sign-up and the unsubscribe link, whose
 //! random token is itself the credential.
 
-use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::Utc;
-use futures_util::Stream;
 use newsroom_command::args;
 use newsroom_command::auth::{generate_token, token_digest};
 use newsroom_command::http::problem::Problem;
@@ -26,17 +23,23 @@ use newsroom_command::Tokens;
 use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::dispatch::log_change;
+use crate::retention::forget_subscriber;
 use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
+use crate::streams::{AlertHub, Refused};
 
 const TOKEN_PREFIX: &str = "nrs_";
 /// How long a rotated-out webhook secret keeps signing.
 const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
+
+/// Open alert streams allowed per client address, by default.
+pub const ALERT_STREAMS_PER_ADDRESS: usize = 8;
+/// Open alert streams allowed in all, by default.
+pub const ALERT_STREAMS_TOTAL: usize = 10_000;
 
 /// What the subscriber handlers reach.
 #[derive(Clone, Debug)]
@@ -44,8 +47,8 @@ pub struct SubscriberApi {
     pub store: NotifierStore,
     pub tokens: Tokens,
     pub guard: Arc<Guard>,
-    /// Ticks when alerts were queued: alert streams wake on it.
-    pub queued: watch::Receiver<u64>,
+    /// Where alert streams are served from.
+    pub hub: AlertHub,
 }
 
 /// An API error of the subscriber side.
@@ -324,15 +327,12 @@ async fn delete_subscriber(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
-    let gone = state
+    // Forgotten means forgotten: everything of theirs goes, in one transaction.
+    let existed = state
         .store
-        .write(move |tx| {
-            let n = tx.execute("DELETE FROM subscribers WHERE id = ?1", args![&id])?;
-            record_change(tx, None, Some(&id))?;
-            Ok(n)
-        })
+        .write(move |tx| forget_subscriber(tx, &id))
         .await?;
-    if gone == 0 {
+    if !existed {
         return Err(Problem::not_found("no such subscriber").into());
     }
     Ok(StatusCode::NO_CONTENT)
@@ -674,7 +674,7 @@ async fn subscribe(
                     ts(Utc::now())
                 ],
             )?;
-            record_change(tx, Some(&sid), None)?;
+            record_change(tx, Some(&sid), Some(&id))?;
             Ok(())
         })
         .await?;
@@ -725,7 +725,7 @@ async fn unsubscribe_one(
                 "DELETE FROM subscriptions WHERE id = ?1 AND subscriber_id = ?2",
                 args![subscription, id],
             )?;
-            record_change(tx, Some(&subscription), None)?;
+            record_change(tx, Some(&subscription), Some(&id))?;
             Ok(n)
         })
         .await?;
@@ -901,27 +901,98 @@ async fn alerts_after(
         .await?)
 }
 
+/// Alerts the list answers with when `limit` is not given.
+pub const ALERT_PAGE: i64 = 50;
+/// The most alerts one page of the list holds.
+pub const MAX_ALERT_PAGE: i64 = 200;
+
+/// The newest `limit` immediate alerts of `id` older than `before` (all if `None`), newest first.
+async fn alerts_before(
+    state: &SubscriberApi,
+    id: String,
+    before: Option<i64>,
+    limit: i64,
+) -> ApiResult<Vec<AlertView>> {
+    Ok(state
+        .store
+        .read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, id, type, payload FROM alerts
+                 WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3",
+            )?
+            .query_map(args![id, before.unwrap_or(i64::MAX), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
+            })?
+            .map(|row| {
+                let (seq, id, kind, payload) = row?;
+                Ok(AlertView {
+                    seq,
+                    id,
+                    kind,
+                    payload: serde_json::from_str(&payload)?,
+                })
+            })
+            .collect::<Result<_, NotifyError>>()
+        })
+        .await?)
+}
+
+/// One page of a subscriber's alerts, never more: by default the newest first, and
+/// `before=<seq>` pages back through older ones (the `Link: rel="next"` header names the next
+/// page while a page comes back full); `after=<seq>` reads forward instead, oldest first, from
+/// just after an alert already seen.
 async fn list_alerts(
     State(state): State<SubscriberApi>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Vec<AlertView>>> {
+) -> ApiResult<Response> {
     caller.may_manage(&id)?;
-    let params = query_params(query.as_deref(), &["after", "limit"])?;
-    let after = int_param(&params, "after", 0, 0, i64::MAX)?;
-    let limit = int_param(&params, "limit", 100, 1, 1000)?;
-    Ok(Json(alerts_after(&state, id, after, limit).await?))
+    let params = query_params(query.as_deref(), &["after", "before", "limit"])?;
+    let limit = int_param(&params, "limit", ALERT_PAGE, 1, MAX_ALERT_PAGE)?;
+    if params.contains_key("after") && params.contains_key("before") {
+        return Err(Problem::bad_request(
+            Some("before"),
+            "page back with `before` or forward with `after`, not both",
+        )
+        .into());
+    }
+    if params.contains_key("after") {
+        let after = int_param(&params, "after", 0, 0, i64::MAX)?;
+        return Ok(Json(alerts_after(&state, id, after, limit).await?).into_response());
+    }
+    let before = params
+        .contains_key("before")
+        .then(|| int_param(&params, "before", 0, 1, i64::MAX))
+        .transpose()?;
+    let page = alerts_before(&state, id.clone(), before, limit).await?;
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|a| a.seq))
+        .flatten()
+        .and_then(|oldest| {
+            header::HeaderValue::from_str(&format!(
+                "</v1/subscribers/{id}/alerts?before={oldest}&limit={limit}>; rel=\"next\""
+            ))
+            .ok()
+        });
+    let mut response = Json(page).into_response();
+    if let Some(link) = next {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
 }
 
 /// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
-/// `Last-Event-ID` resumes strictly after it.
+/// `Last-Event-ID` resumes strictly after it. Served by the hub ([`crate::streams`]): what was
+/// missed is read once, then each alert comes as it is queued, without a read of its own.
 async fn alert_stream(
     State(state): State<SubscriberApi>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<Response> {
     caller.may_manage(&id)?;
     let last = match headers.get("last-event-id") {
         Some(v) => v
@@ -945,35 +1016,34 @@ async fn alert_stream(
                 .await?
         }
     };
-    let queued = state.queued.clone();
-    let stream = futures_util::stream::unfold(
-        (state, id, last, std::collections::VecDeque::new(), queued),
-        |(state, id, mut last, mut pending, mut queued)| async move {
-            loop {
-                if let Some(alert) = pending.pop_front() {
-                    let alert: AlertView = alert;
-                    last = alert.seq;
-                    let event = Event::default()
-                        .id(alert.seq.to_string())
-                        .event(alert.kind.clone())
-                        .json_data(&alert.payload)
-                        .unwrap_or_else(|_| Event::default().comment("unserialisable alert"));
-                    return Some((Ok(event), (state, id, last, pending, queued)));
-                }
-                match alerts_after(&state, id.clone(), last, 100).await {
-                    Ok(found) if !found.is_empty() => {
-                        pending.extend(found);
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(_) => return None,
-                }
-                tokio::select! {
-                    _ = queued.changed() => {},
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {},
-                }
-            }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let address = client.map(|Extension(ConnectInfo(a))| a.ip());
+    let stream = match state.hub.open(id, last, address).await? {
+        Ok(stream) => stream,
+        Err(Refused::PerAddress) => return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many alert streams",
+            "this address has as many alert streams open as it may; close one or try again later",
+        )
+        .retry_after(5)
+        .into()),
+        Err(Refused::Total) => {
+            return Err(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "streams-full",
+                "No room for another alert stream",
+                "the server has as many alert streams open as it may; try again later",
+            )
+            .retry_after(5)
+            .into())
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        stream.into_body(),
+    )
+        .into_response())
 }

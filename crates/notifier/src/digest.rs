@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::matcher::{alert_id, queue_deliveries, Links};
 use crate::store::{ts, NotifierStore, NotifyError};
+use crate::streams::{AlertHub, QueuedAlert};
 
 /// Turns due digest alerts into digests.
 pub struct Digester {
@@ -24,6 +25,8 @@ pub struct Digester {
     links: Links,
     queued: Arc<watch::Sender<u64>>,
     waiting: Arc<watch::Sender<u64>>,
+    /// Where the digests it makes go to their subscribers' open streams.
+    hub: Option<AlertHub>,
 }
 
 impl std::fmt::Debug for Digester {
@@ -50,7 +53,14 @@ impl Digester {
             links,
             queued,
             waiting,
+            hub: None,
         }
+    }
+
+    /// Hands the digests it makes to `hub`, right after their commit.
+    pub fn publish_to(mut self, hub: AlertHub) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// Sends every digest whose window has ended; returns how many.
@@ -61,6 +71,10 @@ impl Digester {
             .store
             .write_derived(move |tx| make_digests(tx, now, &links))
             .await?;
+        if let Some(hub) = &self.hub {
+            hub.publish(&made);
+        }
+        let made = made.len();
         if made > 0 {
             self.queued.send_modify(|n| *n += made as u64);
             self.waiting.send_modify(|n| *n += 1);
@@ -86,7 +100,13 @@ impl Digester {
     }
 }
 
-fn make_digests(tx: &dyn Sql, now: DateTime<Utc>, links: &Links) -> Result<usize, NotifyError> {
+/// Makes the due digests; returns them as queued.
+fn make_digests(
+    tx: &dyn Sql,
+    now: DateTime<Utc>,
+    links: &Links,
+) -> Result<Vec<QueuedAlert>, NotifyError> {
+    let mut made = Vec::new();
     let subscribers: Vec<String> = tx
         .prepare_cached(
             "SELECT DISTINCT subscriber_id FROM alerts WHERE mode = 'digest' AND digest_due_at <= ?1",
@@ -137,11 +157,23 @@ fn make_digests(tx: &dyn Sql, now: DateTime<Utc>, links: &Links) -> Result<usize
         let collected: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
         let id = alert_id(subscriber, &format!("digest:{}", collected.join(",")));
         let first_story = rows.first().map(|r| r.2.clone()).unwrap_or_default();
-        tx.prepare_cached(
-            "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)
-             VALUES (?1, ?2, NULL, ?3, 'digest', ?4, 'immediate', ?5)",
-        )?
-        .execute(args![id, subscriber, first_story, serde_json::to_string(&payload)?, ts(now)])?;
+        let payload = serde_json::to_string(&payload)?;
+        let seq: i64 = tx
+            .prepare_cached(
+                "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)
+             VALUES (?1, ?2, NULL, ?3, 'digest', ?4, 'immediate', ?5)
+             RETURNING seq",
+            )?
+            .query_row(
+                args![id, subscriber, first_story, &payload, ts(now)],
+                |r| r.get(0),
+            )?;
+        made.push(QueuedAlert {
+            subscriber: subscriber.clone(),
+            seq,
+            kind: "digest".into(),
+            payload,
+        });
         let mut done = tx.prepare_cached("UPDATE alerts SET mode = 'digested' WHERE seq = ?1")?;
         for (seq, ..) in &rows {
             done.execute(args![seq])?;
@@ -149,5 +181,5 @@ fn make_digests(tx: &dyn Sql, now: DateTime<Utc>, links: &Links) -> Result<usize
         // Digests have no story order to keep; filed under a key of their own.
         queue_deliveries(tx, &id, subscriber, &format!("digest:{subscriber}"), now)?;
     }
-    Ok(subscribers.len())
+    Ok(made)
 }

@@ -793,20 +793,25 @@ fn set_delivery(
     error: Option<&str>,
     next: Option<DateTime<Utc>>,
 ) -> Result<(), NotifyError> {
-    tx.prepare_cached(
-        "UPDATE deliveries SET status = ?2, attempts = ?3, updated_at = ?4, last_status = ?5,
+    let changed = tx
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?2, attempts = ?3, updated_at = ?4, last_status = ?5,
             last_error = ?6, leased_until = NULL, next_attempt_at = COALESCE(?7, next_attempt_at)
          WHERE seq = ?1",
-    )?
-    .execute(args![
-        seq,
-        status,
-        attempts,
-        ts(now),
-        http_status,
-        error,
-        next.map(ts)
-    ])?;
+        )?
+        .execute(args![
+            seq,
+            status,
+            attempts,
+            ts(now),
+            http_status,
+            error,
+            next.map(ts)
+        ])?;
+    if changed == 0 {
+        // Its subscriber was forgotten while it was being sent: nothing of theirs is kept.
+        return Ok(());
+    }
     log_change(tx, seq, status, now, http_status, error)
 }
 

@@ -178,8 +178,7 @@ impl SubscriptionIndex {
                 if let Some(s) = load_subscription(conn, &id)? {
                     self.insert(s);
                 }
-            }
-            if let Some(subscriber) = subscriber {
+            } else if let Some(subscriber) = subscriber {
                 for id in self.ids_of(&subscriber) {
                     self.remove(&id);
                 }

@@ -17,10 +17,12 @@ pub mod dispatch;
 pub mod email;
 pub mod index;
 pub mod matcher;
+pub mod retention;
 pub mod service;
 pub mod signing;
 pub mod ssrf;
 pub mod store;
+pub mod streams;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::RetryPolicy;

@@ -7,7 +7,6 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +26,7 @@ use crate::clock::Clock;
 use crate::dispatch::{Handoff, Job};
 use crate::index::{Delivery, SubscriptionIndex, Target};
 use crate::store::{ts, NotifierStore, NotifyError};
+use crate::streams::{AlertHub, QueuedAlert};
 
 /// Most events matched in one transaction.
 pub const BATCH: usize = 500;
@@ -109,13 +109,104 @@ pub fn digest_due(now: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
     DateTime::from_timestamp(end, 0).unwrap_or(now)
 }
 
-/// Stories whose fold the matcher keeps in memory; others are folded again from the log when
-/// an event of theirs may be alertable.
-pub const CACHED_STORIES: usize = 1_024;
+/// About how many bytes of story folds the matcher keeps in memory, by default.
+pub const STORY_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// What a fold costs before any event: the view's own fields and the cache's entry.
+const FOLD_BASE_BYTES: usize = 1024;
+
+/// An estimate of the memory an event adds to a story's fold: the text and structure of its
+/// payload, walked once (it is not serialised). A fold keeps each development with its values,
+/// corrections and retraction, so it grows with what its events carried.
+pub fn event_bytes(payload: &Value) -> usize {
+    match payload {
+        Value::String(s) => 24 + s.len(),
+        Value::Array(items) => 24 + items.iter().map(event_bytes).sum::<usize>(),
+        Value::Object(fields) => {
+            48 + fields
+                .iter()
+                .map(|(k, v)| 24 + k.len() + event_bytes(v))
+                .sum::<usize>()
+        }
+        _ => 16,
+    }
+}
+
+/// A story's fold and the estimate of its size.
+#[derive(Debug)]
+pub struct Fold {
+    pub view: StoryView,
+    pub bytes: usize,
+}
+
+/// The matcher's folds of stories, capped by an estimate of their bytes rather than by a count
+/// of stories: a story of a hundred thousand developments takes the room of the many small
+/// ones it outweighs. The least recently used go first; the story just put is always kept,
+/// even alone over the cap, since the story being written is the one folded again otherwise.
+#[derive(Debug)]
+pub struct StoryCache {
+    folds: LruCache<Uuid, Fold>,
+    bytes: usize,
+    cap: usize,
+}
+
+impl StoryCache {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            folds: LruCache::unbounded(),
+            bytes: 0,
+            cap,
+        }
+    }
+
+    /// Takes a story's fold out (it is put back once its batch is committed).
+    pub fn pop(&mut self, id: &Uuid) -> Option<Fold> {
+        let fold = self.folds.pop(id)?;
+        self.bytes -= fold.bytes;
+        Some(fold)
+    }
+
+    /// Keeps a fold as the most recently used, evicting the least recently used over the cap.
+    pub fn put(&mut self, id: Uuid, fold: Fold) {
+        if let Some(old) = self.folds.pop(&id) {
+            self.bytes -= old.bytes;
+        }
+        self.bytes += fold.bytes;
+        self.folds.put(id, fold);
+        while self.bytes > self.cap && self.folds.len() > 1 {
+            let Some((_, evicted)) = self.folds.pop_lru() else {
+                break;
+            };
+            self.bytes -= evicted.bytes;
+        }
+        metrics::gauge!("newsroom_notifier_story_cache_bytes").set(self.bytes as f64);
+    }
+
+    pub fn clear(&mut self) {
+        self.folds.clear();
+        self.bytes = 0;
+    }
+
+    /// The estimated bytes of the folds kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.folds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.folds.is_empty()
+    }
+
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.folds.contains(id)
+    }
+}
 
 /// Follows the feed and queues alerts.
 ///
-/// Its fold of each story lives in memory only (an LRU of [`StoryView`]s): the log is the
+/// Its fold of each story lives in memory only (a [`StoryCache`] capped by bytes): the log is the
 /// source of truth, so a story not in memory — after a start, an eviction or a failed batch — is
 /// folded again from its own events up to the checkpoint. What must survive a crash — alerts,
 /// who was alerted to what, deliveries, the checkpoint — is written in one transaction per batch.
@@ -130,13 +221,15 @@ pub struct Matcher {
     waiting: Arc<watch::Sender<u64>>,
     /// Where freshly queued immediate deliveries go, leased for this long.
     handoff: Option<(Handoff, chrono::Duration)>,
-    views: LruCache<Uuid, StoryView>,
+    views: StoryCache,
     /// The checkpoint as of the last batch this matcher committed; `None` until read.
     after: Option<i64>,
     /// In scale-out mode, the events come through JetStream (the log still fills gaps).
     stream: Option<JetStreamFeed>,
     /// How its last step went, for `/healthz`.
     status: FollowerStatus,
+    /// Where the alerts it queued go to their subscribers' open streams.
+    hub: Option<AlertHub>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -152,9 +245,11 @@ impl std::fmt::Debug for Matcher {
 enum Batch {
     Committed {
         queued: usize,
+        /// The immediate alerts queued, for their subscribers' open streams.
+        published: Vec<QueuedAlert>,
         jobs: Vec<Job>,
         unhanded: bool,
-        views: HashMap<Uuid, StoryView>,
+        views: HashMap<Uuid, Fold>,
         checkpoint: i64,
     },
     /// Someone else moved the checkpoint: the matcher's memory is stale.
@@ -177,11 +272,24 @@ impl Matcher {
             queued: Arc::new(watch::channel(0).0),
             waiting: Arc::new(watch::channel(0).0),
             handoff: None,
-            views: LruCache::new(NonZeroUsize::new(CACHED_STORIES).expect("non-zero")),
+            views: StoryCache::new(STORY_CACHE_BYTES),
             after: None,
             stream: None,
             status: FollowerStatus::default(),
+            hub: None,
         }
+    }
+
+    /// Hands the immediate alerts it queues to `hub`, right after their commit.
+    pub fn publish_to(mut self, hub: AlertHub) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// Keeps about `bytes` of story folds in memory.
+    pub fn with_story_cache_bytes(mut self, bytes: usize) -> Self {
+        self.views = StoryCache::new(bytes);
+        self
     }
 
     /// Takes events from a durable JetStream consumer instead of reading the log; each batch is
@@ -259,6 +367,7 @@ impl Matcher {
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let sizes: Vec<usize> = feed.iter().map(|e| event_bytes(&e.payload)).collect();
         let views = self.views_for(&events, after).await?;
         let index = self.index.clone();
         let links = self.links.clone();
@@ -269,11 +378,14 @@ impl Matcher {
             .write_derived(move |tx| {
                 let mut index = index.lock().expect("index lock");
                 index.refresh(tx)?;
-                match_batch(tx, &events, after, views, &index, &links, now, lease)
+                match_batch(
+                    tx, &events, &sizes, after, views, &index, &links, now, lease,
+                )
             })
             .await?;
         let Batch::Committed {
             queued,
+            published,
             jobs,
             unhanded,
             views,
@@ -297,6 +409,9 @@ impl Matcher {
         for (id, view) in views {
             self.views.put(id, view);
         }
+        if let Some(hub) = &self.hub {
+            hub.publish(&published);
+        }
         metrics::counter!("newsroom_alerts_queued_total").increment(queued as u64);
         if queued > 0 {
             self.queued.send_modify(|n| *n += queued as u64);
@@ -313,7 +428,7 @@ impl Matcher {
         &mut self,
         events: &[LoggedEvent],
         after: i64,
-    ) -> Result<HashMap<Uuid, StoryView>, NotifyError> {
+    ) -> Result<HashMap<Uuid, Fold>, NotifyError> {
         let mut views = HashMap::new();
         for e in events.iter().filter(|e| e.position > after) {
             if views.contains_key(&e.story_id) {
@@ -324,11 +439,13 @@ impl Matcher {
             } else if may_alert(e) {
                 let history = self.source.story_events(e.story_id.to_string()).await?;
                 let mut earlier = Vec::with_capacity(history.len());
+                let mut bytes = FOLD_BASE_BYTES;
                 for stored in history.iter().filter(|s| s.position <= after) {
                     earlier.push(decode(stored)?);
+                    bytes += event_bytes(&stored.payload);
                 }
                 if let Some(view) = StoryView::fold(&earlier) {
-                    views.insert(e.story_id, view);
+                    views.insert(e.story_id, Fold { view, bytes });
                 }
             }
         }
@@ -423,8 +540,9 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
 fn match_batch(
     tx: &dyn Sql,
     events: &[LoggedEvent],
+    sizes: &[usize],
     expected: i64,
-    mut views: HashMap<Uuid, StoryView>,
+    mut views: HashMap<Uuid, Fold>,
     index: &SubscriptionIndex,
     links: &Links,
     now: DateTime<Utc>,
@@ -435,20 +553,26 @@ fn match_batch(
         return Ok(Batch::Moved);
     }
     let mut queued = 0;
+    let mut published = Vec::new();
     let mut jobs = Vec::new();
     let mut unhanded = false;
-    for e in events.iter().filter(|e| e.position > after) {
-        let view = match views.entry(e.story_id) {
+    for (e, size) in events.iter().zip(sizes).filter(|(e, _)| e.position > after) {
+        let fold = match views.entry(e.story_id) {
             Entry::Occupied(slot) => slot.into_mut(),
             Entry::Vacant(slot) => {
                 // Not folded: a new story, or one with nothing alertable in this batch.
-                let Some(v) = StoryView::open(e) else {
+                let Some(view) = StoryView::open(e) else {
                     continue;
                 };
-                slot.insert(v)
+                slot.insert(Fold {
+                    view,
+                    bytes: FOLD_BASE_BYTES,
+                })
             }
         };
-        view.apply(e);
+        fold.view.apply(e);
+        fold.bytes += size;
+        let view = &fold.view;
         let Some((kind, development)) = alertable(e, view) else {
             continue;
         };
@@ -498,7 +622,16 @@ fn match_batch(
             payload: &payload,
         };
         for (subscriber, mode) in recipients {
-            if let Some(new) = queue_alert(tx, &subscriber, &alert, mode, links, now, lease)? {
+            if let Some(new) = queue_alert(
+                tx,
+                &subscriber,
+                &alert,
+                mode,
+                links,
+                now,
+                lease,
+                &mut published,
+            )? {
                 queued += 1;
                 unhanded |= lease.is_none() && !new.is_empty();
                 jobs.extend(new);
@@ -518,6 +651,7 @@ fn match_batch(
     }
     Ok(Batch::Committed {
         queued,
+        published,
         jobs,
         unhanded,
         views,
@@ -563,6 +697,7 @@ struct Alert<'a> {
 
 /// Queues `subscriber`'s alert; `None` if they already had it. An immediate alert's deliveries
 /// are returned as jobs, leased until `lease` if given.
+#[allow(clippy::too_many_arguments)]
 fn queue_alert(
     tx: &dyn Sql,
     subscriber: &str,
@@ -571,6 +706,7 @@ fn queue_alert(
     links: &Links,
     now: DateTime<Utc>,
     lease: Option<DateTime<Utc>>,
+    published: &mut Vec<QueuedAlert>,
 ) -> Result<Option<Vec<Job>>, NotifyError> {
     let e = alert.event;
     let unsubscribe: String = tx
@@ -585,28 +721,33 @@ fn queue_alert(
         Delivery::Digest { minutes } => ("digest", Some(ts(digest_due(now, minutes)))),
     };
     let story = e.story_id.to_string();
-    let inserted = tx
+    let inserted: Option<i64> = tx
         .prepare_cached(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
                 type, payload, mode, digest_due_at, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING
+             RETURNING seq",
         )?
-        .execute(args![
-            id,
-            subscriber,
-            e.position,
-            story,
-            alert.development.to_string(),
-            payload["type"].as_str(),
-            payload_text,
-            mode_text,
-            due,
-            ts(now),
-        ])?;
-    if inserted == 0 {
+        .query_row(
+            args![
+                id,
+                subscriber,
+                e.position,
+                story,
+                alert.development.to_string(),
+                payload["type"].as_str(),
+                payload_text,
+                mode_text,
+                due,
+                ts(now),
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(seq) = inserted else {
         return Ok(None);
-    }
+    };
     tx.prepare_cached(
         "INSERT INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)
          ON CONFLICT DO NOTHING",
@@ -615,6 +756,12 @@ fn queue_alert(
     if mode != Delivery::Immediate {
         return Ok(Some(Vec::new()));
     }
+    published.push(QueuedAlert {
+        subscriber: subscriber.to_owned(),
+        seq,
+        kind: payload["type"].as_str().unwrap_or_default().to_owned(),
+        payload: payload_text.clone(),
+    });
     let endpoints: Vec<Job> = tx
         .prepare_cached(
             "SELECT id, kind, target, secret, previous_secret, previous_expires FROM endpoints
@@ -697,6 +844,73 @@ pub fn queue_deliveries(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn fold(bytes: usize) -> Fold {
+        let id = Uuid::new_v4();
+        let opened = LoggedEvent {
+            position: 1,
+            story_id: id,
+            sequence: 1,
+            recorded_at: Utc::now(),
+            event: StoryEvent::StoryOpened {
+                id: newsroom_domain::StoryId::from(id),
+                slug: newsroom_domain::Slug::parse("slug", "s").unwrap(),
+                headline: newsroom_domain::Headline::parse("headline", "H").unwrap(),
+                summary: newsroom_domain::Summary::parse("summary", "").unwrap(),
+                tags: Vec::new(),
+                review_required: false,
+            },
+            author: None,
+        };
+        Fold {
+            view: StoryView::open(&opened).expect("an opened story"),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn one_long_story_takes_the_room_of_the_small_ones_it_outweighs() {
+        let mut cache = StoryCache::new(1_000_000);
+        let small: Vec<Uuid> = (0..1_000).map(|_| Uuid::new_v4()).collect();
+        for id in &small {
+            cache.put(*id, fold(1_000));
+        }
+        assert_eq!(cache.len(), 1_000, "a thousand small stories fit");
+        assert_eq!(cache.bytes(), 1_000_000);
+        // A story of 100,000 developments, about 500 bytes each.
+        let long = Uuid::new_v4();
+        cache.put(long, fold(50_000_000));
+        assert!(cache.contains(&long), "the story being written is kept");
+        assert_eq!(cache.len(), 1, "alone over the cap, it keeps no sibling");
+        // Once it is taken out (for a batch) and the small ones come back, they fit again.
+        let taken = cache.pop(&long).unwrap();
+        assert_eq!(cache.bytes(), 0);
+        for id in &small[..600] {
+            cache.put(*id, fold(1_000));
+        }
+        cache.put(
+            long,
+            Fold {
+                bytes: 500_000,
+                ..taken
+            },
+        );
+        assert_eq!(cache.bytes(), 1_000_000);
+        assert_eq!(
+            cache.len(),
+            501,
+            "the 100 least recently used small ones made room"
+        );
+        assert!(!cache.contains(&small[99]) && cache.contains(&small[100]));
+    }
+
+    #[test]
+    fn an_events_estimate_grows_with_what_it_carries() {
+        let short = json!({"development": {"headline": "H", "body": "b"}});
+        let long = json!({"development": {"headline": "H", "body": "b".repeat(10_000)}});
+        assert!(event_bytes(&long) >= event_bytes(&short) + 9_999);
+        assert!(event_bytes(&short) < 400);
+    }
 
     #[test]
     fn digests_are_due_at_the_end_of_their_window() {

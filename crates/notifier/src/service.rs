@@ -17,8 +17,10 @@ use crate::digest::Digester;
 use crate::dispatch::{Dispatcher, RetryPolicy};
 use crate::email::Mailer;
 use crate::matcher::{Links, Matcher};
+use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
+use crate::streams::{AlertHub, StreamLimits};
 
 /// Everything the notifier is configured with.
 #[derive(Debug, Clone)]
@@ -38,6 +40,40 @@ pub struct NotifierSettings {
     pub retry: RetryPolicy,
     /// How often due digests are looked for.
     pub digest_every: Duration,
+    /// How long alerts (with their deliveries and logs) are kept; `None` keeps them forever.
+    pub alert_retention: Option<Duration>,
+    /// How often expired alerts are looked for.
+    pub prune_every: Duration,
+    /// The matcher's folds of stories in memory, at most about this many bytes.
+    pub story_cache_bytes: usize,
+    /// Open alert streams allowed per client address, and in all.
+    pub alert_streams_per_address: usize,
+    pub alert_streams_total: usize,
+}
+
+/// A day.
+pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl NotifierSettings {
+    /// Keeps alerts 30 days, looks for expired ones every 10 minutes, folds up to 64 MiB of
+    /// stories, and allows 8 alert streams per address and 10,000 in all; the rest as given.
+    pub fn defaults(path: PathBuf, public_url: String) -> Self {
+        Self {
+            path,
+            public_url,
+            smtp_url: None,
+            mail_from: "newsroom@localhost".into(),
+            nats_url: None,
+            webhook_allowlist: String::new(),
+            retry: RetryPolicy::default(),
+            digest_every: Duration::from_secs(30),
+            alert_retention: Some(30 * DAY),
+            prune_every: Duration::from_secs(600),
+            story_cache_bytes: crate::matcher::STORY_CACHE_BYTES,
+            alert_streams_per_address: crate::api::ALERT_STREAMS_PER_ADDRESS,
+            alert_streams_total: crate::api::ALERT_STREAMS_TOTAL,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +99,10 @@ pub struct Notifier {
     digester: Digester,
     api: SubscriberApi,
     digest_every: Duration,
+    retention: Option<Retention>,
+    prune_every: Duration,
+    hub: AlertHub,
+    queued: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -102,7 +142,16 @@ impl Notifier {
         let links = Links {
             base: settings.public_url.trim_end_matches('/').to_owned(),
         };
-        let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone());
+        let hub = AlertHub::new(
+            store.clone(),
+            StreamLimits {
+                per_address: settings.alert_streams_per_address,
+                total: settings.alert_streams_total,
+            },
+        );
+        let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone())
+            .with_story_cache_bytes(settings.story_cache_bytes)
+            .publish_to(hub.clone());
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
@@ -113,10 +162,11 @@ impl Notifier {
             links,
             matcher.queue_sender(),
             waiting.clone(),
-        );
+        )
+        .publish_to(hub.clone());
         let dispatcher = Dispatcher::new(
             store.clone(),
-            clock,
+            clock.clone(),
             settings.retry.clone(),
             guard.clone(),
             mailer,
@@ -128,8 +178,16 @@ impl Notifier {
             store: store.clone(),
             tokens,
             guard,
-            queued,
+            hub: hub.clone(),
         };
+        let retention = settings.alert_retention.map(|keep| {
+            Retention::new(
+                store.clone(),
+                clock.clone(),
+                chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX),
+                PRUNE_BATCH,
+            )
+        });
         Ok(Self {
             store,
             matcher,
@@ -137,6 +195,10 @@ impl Notifier {
             digester,
             api,
             digest_every: settings.digest_every,
+            retention,
+            prune_every: settings.prune_every,
+            hub,
+            queued,
         })
     }
 
@@ -154,6 +216,11 @@ impl Notifier {
 
     pub fn store(&self) -> &NotifierStore {
         &self.store
+    }
+
+    /// The hub alert streams are served from.
+    pub fn alert_hub(&self) -> &AlertHub {
+        &self.hub
     }
 
     /// The subscriber API's routes.
@@ -174,6 +241,10 @@ impl Notifier {
             signal.cancel();
         });
         let every = self.digest_every;
+        let (prune_every, retention) = (self.prune_every, self.retention);
+        let d = stop.clone();
+        let e = stop.clone();
+        let (hub, queued) = (self.hub, self.queued);
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -193,6 +264,24 @@ impl Notifier {
             async {
                 let r = self.digester.run_until_stopped(every, c.cancelled()).await;
                 stop.cancel();
+                r
+            },
+            async {
+                let Some(retention) = retention else {
+                    return Ok(());
+                };
+                let r = retention
+                    .run_until_stopped(prune_every, d.cancelled())
+                    .await;
+                stop.cancel();
+                r
+            },
+            async {
+                // Only with a shared queue: alerts other processes queue reach streams here.
+                let r = hub.follow_shared_queue(queued, e.cancelled()).await;
+                if r.is_err() {
+                    stop.cancel();
+                }
                 r
             },
         );

@@ -169,6 +169,17 @@ fn migrations() -> Migrations<'static> {
         // when needed: rewriting the whole fold for every batch made alerts as slow as the
         // story was long.
         M::up("DROP TABLE notify_stories;"),
+        // The alert list reads one page, retention prunes by age, and forgetting a subscriber
+        // takes their `alerted` rows and subscription changes: each through an index, never a
+        // scan of a whole table.
+        M::up(
+            "CREATE INDEX alerts_listed ON alerts (subscriber_id, mode, seq);
+             CREATE INDEX alerts_created ON alerts (created_at);
+             CREATE INDEX alerted_subscriber ON alerted (subscriber_id);
+             CREATE INDEX subscription_changes_subscriber ON subscription_changes (subscriber_id);
+             CREATE INDEX subscription_changes_subscription
+                 ON subscription_changes (subscription_id);",
+        ),
     ])
 }
 
@@ -260,7 +271,9 @@ pub fn parse_ts(s: &str) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// Notes that a subscription or subscriber changed, for every matcher's index.
+/// Notes that a subscription or subscriber changed, for every matcher's index. A subscription's
+/// change names its subscriber too (so that forgetting the subscriber finds it); the index then
+/// reloads that subscription only.
 pub fn record_change(
     tx: &dyn Sql,
     subscription: Option<&str>,

@@ -18,12 +18,14 @@
 
 mod templates;
 
+use std::net::SocketAddr;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 use maud::Markup;
 use newsroom_projection::pages::ALERTS_PATH;
 use newsroom_projection::{StoryView, ViewStore};
@@ -588,45 +590,44 @@ impl FollowState {
         Ok(list)
     }
 
-    /// The latest alerts, newest first.
-    async fn latest_alerts(&self, reader: &Reader) -> Result<Vec<AlertLine>, Response> {
-        let mut after = 0;
-        let mut all: Vec<AlertLine> = Vec::new();
-        loop {
-            let a = self
-                .call(
-                    Method::GET,
-                    &format!(
-                        "/v1/subscribers/{}/alerts?after={after}&limit=1000",
-                        reader.id
-                    ),
-                    Some(&reader.token),
-                    None,
-                )
-                .await?;
-            let page: Vec<AlertLine> = a
-                .body
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| AlertLine {
-                    seq: v["seq"].as_i64().unwrap_or_default(),
-                    kind: v["type"].as_str().unwrap_or_default().to_owned(),
-                    payload: v["payload"].clone(),
-                })
-                .collect();
-            let full = page.len() == 1000;
-            after = page.last().map_or(after, |l| l.seq);
-            all.extend(page);
-            if all.len() > SHOWN_ALERTS {
-                all.drain(..all.len() - SHOWN_ALERTS);
-            }
-            if !full {
-                break;
-            }
+    /// One page of alerts, newest first: the latest, or those before alert `before`; and the
+    /// alert to page back from when there are older ones. One request for one page, whatever
+    /// the reader's history holds.
+    async fn alerts_page(
+        &self,
+        reader: &Reader,
+        before: Option<i64>,
+    ) -> Result<(Vec<AlertLine>, Option<i64>), Response> {
+        // One more than shown says whether an older page exists.
+        let mut path = format!(
+            "/v1/subscribers/{}/alerts?limit={}",
+            reader.id,
+            SHOWN_ALERTS + 1
+        );
+        if let Some(before) = before {
+            path.push_str(&format!("&before={before}"));
         }
-        all.reverse();
-        Ok(all)
+        let a = self
+            .call(Method::GET, &path, Some(&reader.token), None)
+            .await?;
+        if !a.status.is_success() {
+            return Err(failure(format!("the alert list answered {}", a.status)));
+        }
+        let mut alerts: Vec<AlertLine> = a
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| AlertLine {
+                seq: v["seq"].as_i64().unwrap_or_default(),
+                kind: v["type"].as_str().unwrap_or_default().to_owned(),
+                payload: v["payload"].clone(),
+            })
+            .collect();
+        let older = alerts.len() > SHOWN_ALERTS;
+        alerts.truncate(SHOWN_ALERTS);
+        let older = older.then(|| alerts.last().map(|a| a.seq)).flatten();
+        Ok((alerts, older))
     }
 }
 
@@ -635,6 +636,8 @@ struct PageQuery {
     followed: Option<String>,
     stopped: Option<String>,
     forgotten: Option<String>,
+    /// Shows the page of alerts older than this one.
+    before: Option<i64>,
 }
 
 async fn alerts_page(
@@ -650,7 +653,8 @@ async fn alerts_page(
         ),
         Some(reader) => {
             let following = state.following(&reader).await?;
-            let alerts = state.latest_alerts(&reader).await?;
+            let before = query.before.filter(|b| *b > 0);
+            let (alerts, older) = state.alerts_page(&reader, before).await?;
             let notice = if query.followed.is_some() {
                 Some("You are following it. Alerts appear here as they happen.")
             } else if query.stopped.is_some() {
@@ -665,7 +669,12 @@ async fn alerts_page(
                     reader.email.as_deref(),
                     &reader.csrf,
                     &following,
-                    &alerts,
+                    &templates::AlertPage {
+                        alerts: &alerts,
+                        older,
+                        // An older page stands still; only the latest is kept live.
+                        live: before.is_none(),
+                    },
                     notice,
                     ALERTS_JS_PATH,
                 ),
@@ -686,8 +695,15 @@ async fn alerts_list(State(state): State<FollowState>, headers: HeaderMap) -> An
     let (Some(reader), _) = state.reader(&headers).await? else {
         return Ok(not_signed_up());
     };
-    let alerts = state.latest_alerts(&reader).await?;
-    Ok(page(StatusCode::OK, templates::alert_list(&alerts)))
+    let (alerts, older) = state.alerts_page(&reader, None).await?;
+    Ok(page(
+        StatusCode::OK,
+        templates::alert_list(&templates::AlertPage {
+            alerts: &alerts,
+            older,
+            live: true,
+        }),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -699,6 +715,7 @@ struct StreamQuery {
 /// page shows) is where a first connection starts; a reconnecting browser's `Last-Event-ID` wins.
 async fn alerts_stream(
     State(state): State<FollowState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Answer {
@@ -718,6 +735,10 @@ async fn alerts_stream(
     });
     if let Some(v) = resume {
         request.headers_mut().insert("last-event-id", v);
+    }
+    // The reader's own address counts against the per-address cap on streams.
+    if let Some(client) = client {
+        request.extensions_mut().insert(client.0);
     }
     Ok(state
         .api

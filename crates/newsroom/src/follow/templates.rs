@@ -210,16 +210,44 @@ fn alert_types() -> String {
     types.join(" ")
 }
 
+/// One page of alerts, newest first.
+pub(crate) struct AlertPage<'a> {
+    pub alerts: &'a [AlertLine],
+    /// The oldest alert shown, when there are older ones to page back to.
+    pub older: Option<i64>,
+    /// The latest page, kept current by `alerts.js`; an older page is not.
+    pub live: bool,
+}
+
 /// The list of alerts (also served alone at `/alerts/list`).
-pub(crate) fn alert_list(alerts: &[AlertLine]) -> Markup {
+pub(crate) fn alert_list(page: &AlertPage<'_>) -> Markup {
+    let alerts = page.alerts;
     let last = alerts.first().map_or(0, |a| a.seq);
+    let id = if page.live {
+        "alert-list"
+    } else {
+        "older-alert-list"
+    };
     html! {
-        div #alert-list data-last-seq=(last) {
+        div id=(id) data-last-seq=(last) {
             @if alerts.is_empty() {
-                p.empty { "No alerts yet. They appear here the moment something you follow happens." }
+                @if page.live {
+                    p.empty { "No alerts yet. They appear here the moment something you follow happens." }
+                } @else {
+                    p.empty { "No older alerts." }
+                }
             } @else {
                 ol.alert-list {
                     @for a in alerts { (alert_item(a)) }
+                }
+            }
+            nav.pager aria-label="Alert pages" {
+                @if !page.live {
+                    a href=(ALERTS_PATH) { "Latest alerts" }
+                    " "
+                }
+                @if let Some(oldest) = page.older {
+                    a rel="next" href=(format!("{ALERTS_PATH}?before={oldest}")) { "Older alerts" }
                 }
             }
         }
@@ -232,7 +260,7 @@ pub(crate) fn alerts_page(
     email: Option<&str>,
     csrf: &str,
     following: &[Following],
-    alerts: &[AlertLine],
+    alerts: &AlertPage<'_>,
     notice: Option<&str>,
     script: &str,
 ) -> Markup {
@@ -265,8 +293,12 @@ pub(crate) fn alerts_page(
             }
             section aria-labelledby="alerts-heading" {
                 h2 #alerts-heading .section-heading data-alert-types=(alert_types()) {
-                    "Latest alerts "
-                    span #alerts-live .live-status role="status" aria-live="polite" hidden {}
+                    @if alerts.live {
+                        "Latest alerts "
+                        span #alerts-live .live-status role="status" aria-live="polite" hidden {}
+                    } @else {
+                        "Older alerts"
+                    }
                 }
                 (alert_list(alerts))
             }
@@ -276,7 +308,8 @@ pub(crate) fn alerts_page(
             }
         }
     };
-    reader_page("Your alerts", &[script], content)
+    let scripts: &[&str] = if alerts.live { &[script] } else { &[] };
+    reader_page("Your alerts", scripts, content)
 }
 
 #[cfg(test)]
@@ -299,11 +332,17 @@ mod tests {
                 }
             }),
         };
-        let html = alert_list(&[a]).into_string();
+        let html = alert_list(&AlertPage {
+            alerts: &[a],
+            older: Some(7),
+            live: true,
+        })
+        .into_string();
         assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("Correction: fixed &lt;b&gt;"), "{html}");
         assert!(html.contains(r#"data-last-seq="7""#), "{html}");
+        assert!(html.contains(r#"href="/alerts?before=7""#), "{html}");
         assert!(
             html.contains(r##"href="/stories/s#development-d1""##),
             "{html}"
