@@ -8,6 +8,9 @@
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
 //! appends into one transaction, a savepoint per append, as the SQLite store does.
 //!
+//! Each append also writes the rows of the index of developments its events change
+//! (`developments.rs`).
+//!
 //! The database may go away (a restart, a failover) while newsroom runs. Nothing here holds on
 //! to a connection: the pool reconnects, the writer task answers a failed batch and serves the
 //! next one, and while the database is unreachable every query fails at once with an error the
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
+use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -111,6 +115,8 @@ impl Db {
 struct Append {
     events: Vec<SerializedEvent>,
     snapshot: Option<SnapshotUpdate>,
+    /// How the events change the index of developments, derived before they reach the writer.
+    developments: Vec<DevelopmentChange>,
     reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
 }
 
@@ -156,6 +162,7 @@ impl PgStore {
             .connect(url)
             .await?;
         migrator().run(&pool).await?;
+        fill_pending(&pool).await?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
             .fetch_one(&pool)
             .await?;
@@ -190,11 +197,14 @@ impl PgStore {
         if events.is_empty() {
             return Ok(vec![]);
         }
+        // Decoded here, on the caller's task, not in the writer task every commit waits for.
+        let developments = crate::developments::changes_of(&events)?;
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Append {
                 events,
                 snapshot,
+                developments,
                 reply,
             })
             .await
@@ -271,6 +281,15 @@ impl PgStore {
         .bind(sequence as i64)
         .fetch_optional(&mut *self.acquire().await?)
         .await?)
+    }
+
+    /// What the index of developments holds of `developments` of a story.
+    pub async fn developments(
+        &self,
+        story_id: &str,
+        developments: &[DevelopmentId],
+    ) -> Result<Facts, StoreError> {
+        crate::developments::lookup_pg(&mut *self.acquire().await?, story_id, developments).await
     }
 
     pub async fn story_by_slug(&self, slug: String) -> Result<Option<String>, StoreError> {
@@ -502,6 +521,9 @@ async fn write_append(
             claim_slug(tx, event).await?;
         }
     }
+    for change in &append.developments {
+        crate::developments::apply_pg(&mut **tx, &first.aggregate_id, change).await?;
+    }
     if let Some(snapshot) = &append.snapshot {
         sqlx::query(
             "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
@@ -521,6 +543,34 @@ async fn write_append(
         .await?;
     }
     Ok(positions)
+}
+
+/// Fills what a migration left to fill from the events (see `0002_story_developments.sql`), once,
+/// under the append lock: of several processes starting together one fills, the others find it
+/// done. Nothing is appended meanwhile, so the index is complete when the lock is released.
+async fn fill_pending(pool: &PgPool) -> Result<(), StoreError> {
+    let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_fills)")
+        .fetch_one(pool)
+        .await?;
+    if !pending {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let still: Option<String> = sqlx::query_scalar(
+        "DELETE FROM pending_fills WHERE name = 'story_developments' RETURNING name",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if still.is_some() {
+        let filled = crate::developments::fill_pg(&mut *tx).await?;
+        tracing::info!(developments = filled, "indexed the logged developments");
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Claims the slug a `StoryOpened` names for its story, in the append's transaction.
