@@ -283,22 +283,28 @@ async fn retries_and_edits_are_decided_from_the_index_on_postgres_after_a_restar
     let log: EventLog = PgStore::connect(&db.url).await.unwrap().into();
     a_cold_service_knows_the_filings(log.clone(), story, &first, &pending).await;
 
-    // The same database as the code before the index left it: the index and the migration that
-    // made it are gone; the next process to connect fills it again.
+    // The same database as the code before the index left it: the index, the heads and the
+    // migration that made them are gone; the next process to connect fills them again.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
-        "DROP TABLE story_developments; DROP TABLE pending_fills;
-         DELETE FROM _sqlx_migrations WHERE version = 2;",
+        "DROP TABLE story_developments; DROP TABLE story_heads; DROP TABLE pending_fills;
+         DELETE FROM _sqlx_migrations WHERE version IN (2, 3);",
     )
     .execute(&pool)
     .await
     .unwrap();
     let log: EventLog = PgStore::connect(&db.url).await.unwrap().into();
-    let indexed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM story_developments")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let (indexed, head): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM story_developments),
+                (SELECT sequence FROM story_heads WHERE aggregate_id = $1)",
+    )
+    .bind(story.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(indexed, 152);
+    // Opened, two filings, an approval, 150 filings, then the approval of `pending` above.
+    assert_eq!(head, 155);
     let next = service(log.clone())
         .execute(
             story,
@@ -307,8 +313,7 @@ async fn retries_and_edits_are_decided_from_the_index_on_postgres_after_a_restar
         )
         .await
         .unwrap();
-    // Opened, two filings, an approval, 150 filings, the approval of `pending` above, this one.
-    assert_eq!(next.sequence, 156);
+    assert_eq!(next.sequence, 156, "the head continues the story");
     let retry = service(log)
         .execute(
             story,

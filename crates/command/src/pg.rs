@@ -8,8 +8,11 @@
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
 //! appends into one transaction, a savepoint per append, as the SQLite store does.
 //!
-//! Each append also writes the rows of the index of developments its events change
-//! (`developments.rs`).
+//! What is done under the lock costs the same whatever the length of the story or the log: the
+//! batch's first position is the maximum of the primary key (one index descent), and each append
+//! checks and advances its story's row in `story_heads` by key (the story's newest sequence)
+//! instead of taking the maximum over the story's events, and writes the rows of the index of
+//! developments its events change (`developments.rs`).
 //!
 //! The database may go away (a restart, a failover) while newsroom runs. Nothing here holds on
 //! to a connection: the pool reconnects, the writer task answers a failed batch and serves the
@@ -475,21 +478,20 @@ async fn write_append(
     first_position: i64,
 ) -> Result<Vec<Position>, StoreError> {
     let first = &append.events[0];
-    let current: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(sequence), 0)::BIGINT FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(&first.aggregate_type)
-    .bind(&first.aggregate_id)
-    .fetch_one(&mut **tx)
-    .await?;
     let contiguous = append.events.iter().enumerate().all(|(i, e)| {
         e.aggregate_id == first.aggregate_id
             && e.aggregate_type == first.aggregate_type
-            && e.sequence as i64 == current + 1 + i as i64
+            && e.sequence == first.sequence + i
     });
     if !contiguous {
         return Err(StoreError::Conflict);
     }
+    advance_head(
+        tx,
+        first,
+        append.events.last().map_or(0, |e| e.sequence as i64),
+    )
+    .await?;
     let mut positions = Vec::with_capacity(append.events.len());
     for (i, event) in append.events.iter().enumerate() {
         let position = first_position + i as i64;
@@ -543,6 +545,43 @@ async fn write_append(
         .await?;
     }
     Ok(positions)
+}
+
+/// Moves a story's head from the sequence before `first` to `last`, or refuses with
+/// [`StoreError::Conflict`] if the story's head is elsewhere: someone else appended first (the
+/// caller holds the append lock, so the row cannot change meanwhile).
+async fn advance_head(
+    tx: &mut Transaction<'_, Postgres>,
+    first: &SerializedEvent,
+    last: i64,
+) -> Result<(), StoreError> {
+    let before = first.sequence as i64 - 1;
+    let moved = if before == 0 {
+        sqlx::query(
+            "INSERT INTO story_heads (aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&first.aggregate_type)
+        .bind(&first.aggregate_id)
+        .bind(last)
+        .execute(&mut **tx)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE story_heads SET sequence = $3
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $4",
+        )
+        .bind(&first.aggregate_type)
+        .bind(&first.aggregate_id)
+        .bind(last)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?
+    };
+    if moved.rows_affected() == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
 }
 
 /// Fills what a migration left to fill from the events (see `0002_story_developments.sql`), once,

@@ -14,7 +14,7 @@
 //! event does not carry the chain hash its content gives it (a file edited after export).
 //! Tokens and snapshots are not part of an export: tokens are credentials of one installation,
 //! and snapshots are rebuilt from the events. What the log derives from its events in the same
-//! transaction — slugs, the index of developments — the import
+//! transaction — slugs, the index of developments, on PostgreSQL each story's head — the import
 //! derives in its transaction too.
 
 use std::collections::{HashMap, HashSet};
@@ -378,7 +378,14 @@ async fn import_postgres(
             }
         }
     }
-
+    // Each story's head, as appends keep it.
+    sqlx::query(
+        "INSERT INTO story_heads (aggregate_type, aggregate_id, sequence)
+         SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events
+         GROUP BY aggregate_type, aggregate_id",
+    )
+    .execute(&mut *tx)
+    .await?;
     let summary = reader
         .await
         .map_err(|_| TransferError::Interrupted)?
