@@ -33,8 +33,13 @@ pub fn change_of(event: &SerializedEvent) -> Result<Option<DevelopmentChange>, S
     if event.aggregate_type != AGGREGATE_TYPE || !CHANGING.contains(&event.event_type.as_str()) {
         return Ok(None);
     }
-    let decoded = newsroom_domain::upcast::decode(event.clone())
-        .map_err(|e| StoreError::Unreadable(e.to_string()))?;
+    let stored = newsroom_domain::upcast::stored(
+        &event.event_type,
+        &event.event_version,
+        event.payload.clone(),
+    );
+    let decoded =
+        newsroom_domain::upcast::decode(stored).map_err(|e| StoreError::Unreadable(e.to_string()))?;
     Ok(decoded.development_change(event.sequence))
 }
 
