@@ -70,7 +70,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 /// Settings of the command service.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
-    /// Write a snapshot every this many events of a story.
+    /// Write a snapshot every this many events of a story. A snapshot is a few hundred bytes
+    /// whatever the story's length, so it is written often: a cold load then reads fewer events
+    /// after it than a short story has.
     pub snapshot_every: usize,
     /// Stories whose aggregate is kept in memory.
     pub cache_capacity: usize,
@@ -79,7 +81,7 @@ pub struct ServiceOptions {
 impl Default for ServiceOptions {
     fn default() -> Self {
         Self {
-            snapshot_every: 100,
+            snapshot_every: 10,
             cache_capacity: 10_000,
         }
     }
