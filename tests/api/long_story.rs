@@ -146,7 +146,10 @@ async fn long_story(
 ) -> StoryId {
     let (reporter, editor) = (principal(Role::Reporter), principal(Role::Editor));
     let id = StoryId::new();
-    service.execute(id, &reporter, open(id, true)).await.unwrap();
+    service
+        .execute(id, &reporter, open(id, true))
+        .await
+        .unwrap();
     for filing in [first, pending] {
         service
             .execute(
@@ -213,14 +216,16 @@ async fn a_two_thousand_development_story_has_a_small_snapshot_and_a_bounded_col
         .get_last_events::<Story>(&story.to_string(), snapshot.current_sequence)
         .await
         .unwrap();
-    assert!(tail.len() < SNAPSHOT_EVERY, "{} events after it", tail.len());
-    let loaded = PersistedEventStore::<EventLog, Story>::new_snapshot_store(
-        log.clone(),
-        SNAPSHOT_EVERY,
-    )
-    .load_aggregate(&story.to_string())
-    .await
-    .unwrap();
+    assert!(
+        tail.len() < SNAPSHOT_EVERY,
+        "{} events after it",
+        tail.len()
+    );
+    let loaded =
+        PersistedEventStore::<EventLog, Story>::new_snapshot_store(log.clone(), SNAPSHOT_EVERY)
+            .load_aggregate(&story.to_string())
+            .await
+            .unwrap();
     assert_eq!(loaded.current_sequence, head);
     assert_eq!(loaded.current_snapshot, Some(head / SNAPSHOT_EVERY));
 
@@ -232,8 +237,7 @@ async fn a_two_thousand_development_story_has_a_small_snapshot_and_a_bounded_col
 }
 
 #[tokio::test]
-async fn a_log_written_before_the_index_is_indexed_when_opened_and_its_old_snapshot_still_loads()
-{
+async fn a_log_written_before_the_index_is_indexed_when_opened_and_its_old_snapshot_still_loads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("n.db");
     let (first, pending) = (new_development(), new_development());
@@ -257,7 +261,10 @@ async fn a_log_written_before_the_index_is_indexed_when_opened_and_its_old_snaps
 
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     let indexed: i64 = sqlite_value(&path, "SELECT COUNT(*) FROM story_developments");
-    assert_eq!(indexed, 122, "the migration indexed every logged development");
+    assert_eq!(
+        indexed, 122,
+        "the migration indexed every logged development"
+    );
     let status: String = sqlite_value(
         &path,
         &format!(

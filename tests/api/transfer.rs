@@ -174,7 +174,11 @@ fn assert_same_views(before: &[(String, String)], after: &[(String, String)], st
 /// answer 404, the development unknown).
 async fn the_moved_log_knows_its_developments(app: &TestApp, log: &[Value]) {
     for (event, action, body) in [
-        ("DevelopmentRetracted", "retraction", json!({"reason": "Again."})),
+        (
+            "DevelopmentRetracted",
+            "retraction",
+            json!({"reason": "Again."}),
+        ),
         ("DevelopmentRejected", "approval", json!({})),
     ] {
         let e = log.iter().find(|e| e["event_type"] == event).unwrap();

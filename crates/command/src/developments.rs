@@ -38,8 +38,8 @@ pub fn change_of(event: &SerializedEvent) -> Result<Option<DevelopmentChange>, S
         &event.event_version,
         event.payload.clone(),
     );
-    let decoded =
-        newsroom_domain::upcast::decode(stored).map_err(|e| StoreError::Unreadable(e.to_string()))?;
+    let decoded = newsroom_domain::upcast::decode(stored)
+        .map_err(|e| StoreError::Unreadable(e.to_string()))?;
     Ok(decoded.development_change(event.sequence))
 }
 

@@ -524,7 +524,7 @@ async fn write_append(
         }
     }
     for change in &append.developments {
-        crate::developments::apply_pg(&mut **tx, &first.aggregate_id, change).await?;
+        crate::developments::apply_pg(tx, &first.aggregate_id, change).await?;
     }
     if let Some(snapshot) = &append.snapshot {
         sqlx::query(
@@ -605,7 +605,7 @@ async fn fill_pending(pool: &PgPool) -> Result<(), StoreError> {
     .fetch_optional(&mut *tx)
     .await?;
     if still.is_some() {
-        let filled = crate::developments::fill_pg(&mut *tx).await?;
+        let filled = crate::developments::fill_pg(&mut tx).await?;
         tracing::info!(developments = filled, "indexed the logged developments");
     }
     tx.commit().await?;

@@ -248,7 +248,11 @@ impl CommandService {
         let sink = EventSink::default();
         let decided = cached
             .story
-            .handle(Issued::new(by.role, now, command).knowing(facts), &(), &sink)
+            .handle(
+                Issued::new(by.role, now, command).knowing(facts),
+                &(),
+                &sink,
+            )
             .await;
         let events = sink.collect().await;
         if let Err(refusal) = decided {
@@ -281,9 +285,8 @@ impl CommandService {
         let after = cached.story.version();
         let snapshot = if after / self.snapshot_every > before / self.snapshot_every {
             let version = cached.snapshot_version.map_or(1, |v| v + 1);
-            let payload =
-                serde_json::to_string(&newsroom_domain::upcast::snapshot(&cached.story))
-                    .map_err(|e| CommandError::Corrupt(e.to_string()))?;
+            let payload = serde_json::to_string(&newsroom_domain::upcast::snapshot(&cached.story))
+                .map_err(|e| CommandError::Corrupt(e.to_string()))?;
             Some(SnapshotUpdate {
                 aggregate_id: id.to_string(),
                 payload,

@@ -163,7 +163,7 @@ impl FeedEvent {
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(
-        r#"
+            r#"
         CREATE TABLE events (
             position       INTEGER PRIMARY KEY AUTOINCREMENT,
             aggregate_type TEXT    NOT NULL,

@@ -374,7 +374,7 @@ async fn import_postgres(
                 crate::pg::claim_slug(&mut tx, &serialized).await?;
             }
             if let Some(change) = crate::developments::change_of(&serialized)? {
-                crate::developments::apply_pg(&mut *tx, &event.aggregate_id, &change).await?;
+                crate::developments::apply_pg(&mut tx, &event.aggregate_id, &change).await?;
             }
         }
     }

@@ -429,7 +429,10 @@ impl Facts {
                 development,
                 status,
             } => {
-                if let Some((_, state)) = self.developments.iter_mut().find(|(id, _)| *id == development)
+                if let Some((_, state)) = self
+                    .developments
+                    .iter_mut()
+                    .find(|(id, _)| *id == development)
                 {
                     state.status = status;
                 }

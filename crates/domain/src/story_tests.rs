@@ -124,7 +124,8 @@ fn opening_a_story_records_it() {
     else {
         unreachable!()
     };
-    given(vec![]).when(as_reporter(StoryCommand::OpenStory {
+    given(vec![])
+        .when(as_reporter(StoryCommand::OpenStory {
             id,
             slug,
             headline,
@@ -161,7 +162,8 @@ fn opening_a_story_twice_is_refused() {
 
 #[test]
 fn recording_on_a_story_never_opened_is_refused() {
-    given(vec![]).when(as_reporter(StoryCommand::RecordDevelopment(filing(
+    given(vec![])
+        .when(as_reporter(StoryCommand::RecordDevelopment(filing(
             1,
             DevelopmentKind::HackReported,
         ))))
@@ -205,23 +207,23 @@ fn recording_on_a_closed_story_is_refused() {
 fn reopening_a_closed_story_allows_recording_again() {
     let new = filing(1, DevelopmentKind::HackReported);
     given(vec![
-            opened(false),
-            StoryEvent::StoryClosed {},
-            StoryEvent::StoryReopened {},
-        ])
-        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
-        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+        opened(false),
+        StoryEvent::StoryClosed {},
+        StoryEvent::StoryReopened {},
+    ])
+    .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+    .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
 }
 
 #[test]
 fn the_same_filing_twice_is_recorded_once() {
     let new = filing(1, DevelopmentKind::HackReported);
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-        ])
-        .when(as_reporter(StoryCommand::RecordDevelopment(new)))
-        .then_expect_events(vec![]);
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+    ])
+    .when(as_reporter(StoryCommand::RecordDevelopment(new)))
+    .then_expect_events(vec![]);
 }
 
 #[test]
@@ -230,11 +232,11 @@ fn the_same_id_with_different_content_is_a_conflict() {
     let mut changed = new.clone();
     changed.headline = Headline::parse("headline", "Something else").unwrap();
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-        ])
-        .when(as_reporter(StoryCommand::RecordDevelopment(changed)))
-        .then_expect_error(StoryError::DevelopmentIdReused(dev_id(1)));
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+    ])
+    .when(as_reporter(StoryCommand::RecordDevelopment(changed)))
+    .then_expect_error(StoryError::DevelopmentIdReused(dev_id(1)));
 }
 
 #[test]
@@ -330,18 +332,18 @@ fn a_response_to_a_rejected_development_is_refused() {
         stance: Stance::Supports,
     });
     given(vec![
-            opened(true),
-            recorded(&claim, PublicationStatus::PendingReview),
-            StoryEvent::DevelopmentRejected {
-                development: claim.id,
-                reason: note("unsourced"),
-            },
-        ])
-        .when(as_editor(StoryCommand::RecordDevelopment(response)))
-        .then_expect_error(field_error(
-            "responds_to.development",
-            &format!("no development {} in this story", claim.id),
-        ));
+        opened(true),
+        recorded(&claim, PublicationStatus::PendingReview),
+        StoryEvent::DevelopmentRejected {
+            development: claim.id,
+            reason: note("unsourced"),
+        },
+    ])
+    .when(as_editor(StoryCommand::RecordDevelopment(response)))
+    .then_expect_error(field_error(
+        "responds_to.development",
+        &format!("no development {} in this story", claim.id),
+    ));
 }
 
 #[test]
@@ -452,107 +454,107 @@ fn correcting_records_the_note_and_changes() {
         ..Default::default()
     };
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-        ])
-        .when(as_editor(StoryCommand::CorrectDevelopment {
-            development: new.id,
-            note: note("An earlier version called it a hack."),
-            changes: changes.clone(),
-        }))
-        .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
-            development: new.id,
-            note: note("An earlier version called it a hack."),
-            changes,
-        }]);
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+    ])
+    .when(as_editor(StoryCommand::CorrectDevelopment {
+        development: new.id,
+        note: note("An earlier version called it a hack."),
+        changes: changes.clone(),
+    }))
+    .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
+        development: new.id,
+        note: note("An earlier version called it a hack."),
+        changes,
+    }]);
 }
 
 #[test]
 fn a_correction_must_change_something() {
     let new = filing(1, DevelopmentKind::HackReported);
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-        ])
-        .when(as_editor(StoryCommand::CorrectDevelopment {
-            development: new.id,
-            note: note("nothing"),
-            changes: DevelopmentChanges::default(),
-        }))
-        .then_expect_error(field_error("changes", "name at least one field to change"));
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+    ])
+    .when(as_editor(StoryCommand::CorrectDevelopment {
+        development: new.id,
+        note: note("nothing"),
+        changes: DevelopmentChanges::default(),
+    }))
+    .then_expect_error(field_error("changes", "name at least one field to change"));
 }
 
 #[test]
 fn correcting_a_retracted_development_is_refused() {
     let new = filing(1, DevelopmentKind::HackReported);
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-            StoryEvent::DevelopmentRetracted {
-                development: new.id,
-                reason: note("could not be confirmed"),
-            },
-        ])
-        .when(as_editor(StoryCommand::CorrectDevelopment {
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+        StoryEvent::DevelopmentRetracted {
             development: new.id,
-            note: note("fix"),
-            changes: DevelopmentChanges {
-                evidence: Some(Evidence::Confirmed),
-                ..Default::default()
-            },
-        }))
-        .then_expect_error(StoryError::DevelopmentState {
-            id: new.id,
-            status: "retracted",
-            action: "correction",
-        });
+            reason: note("could not be confirmed"),
+        },
+    ])
+    .when(as_editor(StoryCommand::CorrectDevelopment {
+        development: new.id,
+        note: note("fix"),
+        changes: DevelopmentChanges {
+            evidence: Some(Evidence::Confirmed),
+            ..Default::default()
+        },
+    }))
+    .then_expect_error(StoryError::DevelopmentState {
+        id: new.id,
+        status: "retracted",
+        action: "correction",
+    });
 }
 
 #[test]
 fn retracting_twice_or_a_pending_development_is_refused() {
     let new = filing(1, DevelopmentKind::HackReported);
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-        ])
-        .when(as_editor(StoryCommand::RetractDevelopment {
-            development: new.id,
-            reason: note("wrong"),
-        }))
-        .then_expect_events(vec![StoryEvent::DevelopmentRetracted {
-            development: new.id,
-            reason: note("wrong"),
-        }]);
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+    ])
+    .when(as_editor(StoryCommand::RetractDevelopment {
+        development: new.id,
+        reason: note("wrong"),
+    }))
+    .then_expect_events(vec![StoryEvent::DevelopmentRetracted {
+        development: new.id,
+        reason: note("wrong"),
+    }]);
     given(vec![
-            opened(false),
-            recorded(&new, PublicationStatus::Published),
-            StoryEvent::DevelopmentRetracted {
-                development: new.id,
-                reason: note("wrong"),
-            },
-        ])
-        .when(as_editor(StoryCommand::RetractDevelopment {
-            development: new.id,
-            reason: note("again"),
-        }))
-        .then_expect_error(StoryError::DevelopmentState {
-            id: new.id,
-            status: "retracted",
-            action: "retraction",
-        });
-    given(vec![
-            opened(true),
-            recorded(&new, PublicationStatus::PendingReview),
-        ])
-        .when(as_editor(StoryCommand::RetractDevelopment {
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+        StoryEvent::DevelopmentRetracted {
             development: new.id,
             reason: note("wrong"),
-        }))
-        .then_expect_error(StoryError::DevelopmentState {
-            id: new.id,
-            status: "pending review",
-            action: "retraction",
-        });
+        },
+    ])
+    .when(as_editor(StoryCommand::RetractDevelopment {
+        development: new.id,
+        reason: note("again"),
+    }))
+    .then_expect_error(StoryError::DevelopmentState {
+        id: new.id,
+        status: "retracted",
+        action: "retraction",
+    });
+    given(vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ])
+    .when(as_editor(StoryCommand::RetractDevelopment {
+        development: new.id,
+        reason: note("wrong"),
+    }))
+    .then_expect_error(StoryError::DevelopmentState {
+        id: new.id,
+        status: "pending review",
+        action: "retraction",
+    });
 }
 
 #[test]
