@@ -100,6 +100,7 @@ fn state_of(
     })
 }
 
+// Each statement in PostgreSQL's spelling and in SQLite's (`?N`).
 // A recording replaces a row of the same id, as the aggregate's map did: the aggregate never
 // records an id twice, and history must always load.
 const UPSERT: &str = "INSERT INTO story_developments
@@ -108,17 +109,20 @@ const UPSERT: &str = "INSERT INTO story_developments
     ON CONFLICT (story_id, development_id) DO UPDATE SET
         fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
         recorded_as = excluded.recorded_as, status = excluded.status";
+const UPSERT_SQLITE: &str = "INSERT INTO story_developments
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    ON CONFLICT (story_id, development_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
+        recorded_as = excluded.recorded_as, status = excluded.status";
 
 const SET_STATUS: &str =
     "UPDATE story_developments SET status = $3 WHERE story_id = $1 AND development_id = $2";
+const SET_STATUS_SQLITE: &str =
+    "UPDATE story_developments SET status = ?3 WHERE story_id = ?1 AND development_id = ?2";
 
-const SELECT: &str = "SELECT fingerprint, recorded_in, recorded_as, status
-    FROM story_developments WHERE story_id = $1 AND development_id = $2";
-
-/// SQLite spells parameters `?N`.
-fn sqlite(sql: &str) -> String {
-    sql.replace('$', "?")
-}
+const SELECT_SQLITE: &str = "SELECT fingerprint, recorded_in, recorded_as, status
+    FROM story_developments WHERE story_id = ?1 AND development_id = ?2";
 
 /// Applies one change in the caller's transaction (SQLite).
 pub fn apply_sqlite(
@@ -128,7 +132,7 @@ pub fn apply_sqlite(
 ) -> rusqlite::Result<()> {
     match change {
         DevelopmentChange::Recorded { development, state } => {
-            conn.prepare_cached(&sqlite(UPSERT))?.execute(params![
+            conn.prepare_cached(UPSERT_SQLITE)?.execute(params![
                 story_id,
                 development.to_string(),
                 state.fingerprint,
@@ -141,7 +145,7 @@ pub fn apply_sqlite(
             development,
             status,
         } => {
-            conn.prepare_cached(&sqlite(SET_STATUS))?.execute(params![
+            conn.prepare_cached(SET_STATUS_SQLITE)?.execute(params![
                 story_id,
                 development.to_string(),
                 status_name(*status)
@@ -157,7 +161,7 @@ pub fn lookup_sqlite(
     story_id: &str,
     developments: &[DevelopmentId],
 ) -> Result<Facts, StoreError> {
-    let mut select = conn.prepare_cached(&sqlite(SELECT))?;
+    let mut select = conn.prepare_cached(SELECT_SQLITE)?;
     let mut known = Vec::with_capacity(developments.len());
     for id in developments {
         let row = select
