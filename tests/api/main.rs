@@ -14,6 +14,7 @@ mod follow;
 mod hostile;
 mod input;
 mod limits;
+mod long_story;
 mod operations;
 mod postgres;
 mod processes;

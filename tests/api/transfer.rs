@@ -169,6 +169,27 @@ fn assert_same_views(before: &[(String, String)], after: &[(String, String)], st
     }
 }
 
+/// Editors' commands on a moved log are decided from the index of developments the import
+/// filled: what was retracted or rejected before the move stays so (an index left empty would
+/// answer 404, the development unknown).
+async fn the_moved_log_knows_its_developments(app: &TestApp, log: &[Value]) {
+    for (event, action, body) in [
+        (
+            "DevelopmentRetracted",
+            "retraction",
+            json!({"reason": "Again."}),
+        ),
+        ("DevelopmentRejected", "approval", json!({})),
+    ] {
+        let e = log.iter().find(|e| e["event_type"] == event).unwrap();
+        let story = e["aggregate_id"].as_str().unwrap();
+        let development = e["payload"][event]["development"].as_str().unwrap();
+        app.development_action(&app.editor, story, development, action, body)
+            .await
+            .problem(409);
+    }
+}
+
 #[tokio::test]
 async fn a_log_moved_from_sqlite_to_postgres_and_back_serves_the_same_views() {
     let Some(db) = TestDatabase::create().await else {
@@ -206,6 +227,7 @@ async fn a_log_moved_from_sqlite_to_postgres_and_back_serves_the_same_views() {
     );
     let report = verify_log(&on_postgres.app_state.store).await.unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    the_moved_log_knows_its_developments(&on_postgres, &exported_lines).await;
     let from_postgres = export_of(&on_postgres.app_state.store).await;
     assert_eq!(
         lines(&from_postgres),
@@ -235,6 +257,7 @@ async fn a_log_moved_from_sqlite_to_postgres_and_back_serves_the_same_views() {
         "back on SQLite, the export is the original byte for byte"
     );
 
+    the_moved_log_knows_its_developments(&back, &exported_lines).await;
     // The moved newsroom carries on where the log ends.
     let next = back.record(&stories[0].0, development("update")).await;
     assert_eq!(next.ok(201)["position"], head + 1);

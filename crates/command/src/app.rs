@@ -45,7 +45,7 @@ impl Default for Settings {
             database_path: PathBuf::from("data/newsroom.db"),
             database_url: None,
             synchronous: Synchronous::Full,
-            snapshot_every: 100,
+            snapshot_every: 10,
             aggregate_cache: 10_000,
             request_timeout_secs: 15,
             rate_limits: None,

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chain;
 pub mod consumer;
 pub mod db;
+pub mod developments;
 pub mod http;
 pub mod log;
 pub mod pg;

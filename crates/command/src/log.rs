@@ -7,6 +7,7 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
+use newsroom_domain::{DevelopmentId, Facts};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -84,6 +85,22 @@ impl EventLog {
 
     pub async fn story_by_slug(&self, slug: String) -> Result<Option<String>, StoreError> {
         each!(self, s => s.story_by_slug(slug).await)
+    }
+
+    /// What the log's index of developments holds of `developments` of a story
+    /// (`developments.rs`): one row per development, whatever the story's length.
+    pub async fn developments(
+        &self,
+        story_id: &str,
+        developments: Vec<DevelopmentId>,
+    ) -> Result<Facts, StoreError> {
+        if developments.is_empty() {
+            return Ok(Facts::default());
+        }
+        match self {
+            EventLog::Sqlite(s) => s.developments(story_id.to_owned(), developments).await,
+            EventLog::Postgres(s) => s.developments(story_id, &developments).await,
+        }
     }
 
     /// The newest position this process knows of (what it wrote, or read).
@@ -182,10 +199,19 @@ impl PersistedEventRepository for EventLog {
         &self,
         aggregate_id: &str,
     ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        Ok(match self {
+        let stored = match self {
             EventLog::Sqlite(s) => s.snapshot(A::TYPE, aggregate_id).await?,
             EventLog::Postgres(s) => s.snapshot(A::TYPE, aggregate_id).await?,
-        })
+        };
+        // Snapshots are read in the current shape; one of a shape this code does not know is
+        // ignored, and the story is loaded from its events.
+        Ok(stored.and_then(|snapshot| {
+            let aggregate = newsroom_domain::upcast::read_snapshot(snapshot.aggregate)?;
+            Some(SerializedSnapshot {
+                aggregate,
+                ..snapshot
+            })
+        }))
     }
 
     async fn persist<A: Aggregate>(
@@ -195,6 +221,11 @@ impl PersistedEventRepository for EventLog {
     ) -> Result<(), PersistenceError> {
         let snapshot = snapshot_update
             .map(|(aggregate_id, payload, version)| {
+                // cqrs-es hands the aggregate as it serialises; stored in the current shape.
+                let payload = serde_json::json!({
+                    "shape": newsroom_domain::upcast::SNAPSHOT_SHAPE,
+                    "story": payload,
+                });
                 serde_json::to_string(&payload).map(|payload| SnapshotUpdate {
                     aggregate_id,
                     payload,

@@ -8,6 +8,12 @@
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
 //! appends into one transaction, a savepoint per append, as the SQLite store does.
 //!
+//! What is done under the lock costs the same whatever the length of the story or the log: the
+//! batch's first position is the maximum of the primary key (one index descent), and each append
+//! checks and advances its story's row in `story_heads` by key (the story's newest sequence)
+//! instead of taking the maximum over the story's events, and writes the rows of the index of
+//! developments its events change (`developments.rs`).
+//!
 //! The database may go away (a restart, a failover) while newsroom runs. Nothing here holds on
 //! to a connection: the pool reconnects, the writer task answers a failed batch and serves the
 //! next one, and while the database is unreachable every query fails at once with an error the
@@ -20,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
+use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -111,6 +118,8 @@ impl Db {
 struct Append {
     events: Vec<SerializedEvent>,
     snapshot: Option<SnapshotUpdate>,
+    /// How the events change the index of developments, derived before they reach the writer.
+    developments: Vec<DevelopmentChange>,
     reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
 }
 
@@ -156,6 +165,7 @@ impl PgStore {
             .connect(url)
             .await?;
         migrator().run(&pool).await?;
+        fill_pending(&pool).await?;
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM events")
             .fetch_one(&pool)
             .await?;
@@ -190,11 +200,14 @@ impl PgStore {
         if events.is_empty() {
             return Ok(vec![]);
         }
+        // Decoded here, on the caller's task, not in the writer task every commit waits for.
+        let developments = crate::developments::changes_of(&events)?;
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Append {
                 events,
                 snapshot,
+                developments,
                 reply,
             })
             .await
@@ -271,6 +284,15 @@ impl PgStore {
         .bind(sequence as i64)
         .fetch_optional(&mut *self.acquire().await?)
         .await?)
+    }
+
+    /// What the index of developments holds of `developments` of a story.
+    pub async fn developments(
+        &self,
+        story_id: &str,
+        developments: &[DevelopmentId],
+    ) -> Result<Facts, StoreError> {
+        crate::developments::lookup_pg(&mut *self.acquire().await?, story_id, developments).await
     }
 
     pub async fn story_by_slug(&self, slug: String) -> Result<Option<String>, StoreError> {
@@ -456,21 +478,20 @@ async fn write_append(
     first_position: i64,
 ) -> Result<Vec<Position>, StoreError> {
     let first = &append.events[0];
-    let current: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(sequence), 0)::BIGINT FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(&first.aggregate_type)
-    .bind(&first.aggregate_id)
-    .fetch_one(&mut **tx)
-    .await?;
     let contiguous = append.events.iter().enumerate().all(|(i, e)| {
         e.aggregate_id == first.aggregate_id
             && e.aggregate_type == first.aggregate_type
-            && e.sequence as i64 == current + 1 + i as i64
+            && e.sequence == first.sequence + i
     });
     if !contiguous {
         return Err(StoreError::Conflict);
     }
+    advance_head(
+        tx,
+        first,
+        append.events.last().map_or(0, |e| e.sequence as i64),
+    )
+    .await?;
     let mut positions = Vec::with_capacity(append.events.len());
     for (i, event) in append.events.iter().enumerate() {
         let position = first_position + i as i64;
@@ -502,6 +523,9 @@ async fn write_append(
             claim_slug(tx, event).await?;
         }
     }
+    for change in &append.developments {
+        crate::developments::apply_pg(tx, &first.aggregate_id, change).await?;
+    }
     if let Some(snapshot) = &append.snapshot {
         sqlx::query(
             "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
@@ -521,6 +545,71 @@ async fn write_append(
         .await?;
     }
     Ok(positions)
+}
+
+/// Moves a story's head from the sequence before `first` to `last`, or refuses with
+/// [`StoreError::Conflict`] if the story's head is elsewhere: someone else appended first (the
+/// caller holds the append lock, so the row cannot change meanwhile).
+async fn advance_head(
+    tx: &mut Transaction<'_, Postgres>,
+    first: &SerializedEvent,
+    last: i64,
+) -> Result<(), StoreError> {
+    let before = first.sequence as i64 - 1;
+    let moved = if before == 0 {
+        sqlx::query(
+            "INSERT INTO story_heads (aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&first.aggregate_type)
+        .bind(&first.aggregate_id)
+        .bind(last)
+        .execute(&mut **tx)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE story_heads SET sequence = $3
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $4",
+        )
+        .bind(&first.aggregate_type)
+        .bind(&first.aggregate_id)
+        .bind(last)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?
+    };
+    if moved.rows_affected() == 0 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+/// Fills what a migration left to fill from the events (see `0002_story_developments.sql`), once,
+/// under the append lock: of several processes starting together one fills, the others find it
+/// done. Nothing is appended meanwhile, so the index is complete when the lock is released.
+async fn fill_pending(pool: &PgPool) -> Result<(), StoreError> {
+    let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pending_fills)")
+        .fetch_one(pool)
+        .await?;
+    if !pending {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let still: Option<String> = sqlx::query_scalar(
+        "DELETE FROM pending_fills WHERE name = 'story_developments' RETURNING name",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if still.is_some() {
+        let filled = crate::developments::fill_pg(&mut tx).await?;
+        tracing::info!(developments = filled, "indexed the logged developments");
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Claims the slug a `StoryOpened` names for its story, in the append's transaction.

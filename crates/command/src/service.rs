@@ -5,7 +5,9 @@
 //! optimisation: the store refuses any append that does not continue the story's sequence, and on
 //! such a conflict (another process wrote first, or the cache was stale) the story is reloaded and
 //! the command decided again, a bounded number of times. Cold loads go through cqrs-es's snapshot
-//! store, so they read one snapshot plus at most `snapshot_every` events.
+//! store, so they read one snapshot plus at most `snapshot_every` events; the snapshot does not
+//! grow with the story, because what is known of each development lives in the log's index of
+//! developments, of which a command reads only the rows of the developments it names.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -68,7 +70,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
 /// Settings of the command service.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
-    /// Write a snapshot every this many events of a story.
+    /// Write a snapshot every this many events of a story. A snapshot is a few hundred bytes
+    /// whatever the story's length, so it is written often: a cold load then reads fewer events
+    /// after it than a short story has.
     pub snapshot_every: usize,
     /// Stories whose aggregate is kept in memory.
     pub cache_capacity: usize,
@@ -77,7 +81,7 @@ pub struct ServiceOptions {
 impl Default for ServiceOptions {
     fn default() -> Self {
         Self {
-            snapshot_every: 100,
+            snapshot_every: 10,
             cache_capacity: 10_000,
         }
     }
@@ -217,12 +221,38 @@ impl CommandService {
             StoryCommand::RecordDevelopment(new) => Some(new.id),
             _ => None,
         };
+        // Read after the aggregate, so the rows are at least as new as it is. They may be newer
+        // (another process appended since the aggregate was cached): a decision that writes then
+        // fails to continue the story's sequence, so the store refuses it as a conflict and it is
+        // decided again on the reloaded story; one that refuses or answers a retry from the
+        // original does so from the story as it now is, as if the command had come a moment later.
+        let facts = match self
+            .store
+            .developments(&id.to_string(), command.developments_named())
+            .await
+        {
+            Ok(facts) => facts,
+            Err(e) => {
+                // Nothing was decided: the aggregate is still what the log holds.
+                *guard = Some(cached);
+                return Err(e.into());
+            }
+        };
+        let replayed = replayed_id.and_then(|d| {
+            facts
+                .development(&d)
+                .map(|s| (d, s.recorded_in, s.recorded_as))
+        });
         let now = Utc::now();
 
         let sink = EventSink::default();
         let decided = cached
             .story
-            .handle(Issued::new(by.role, now, command), &(), &sink)
+            .handle(
+                Issued::new(by.role, now, command).knowing(facts),
+                &(),
+                &sink,
+            )
             .await;
         let events = sink.collect().await;
         if let Err(refusal) = decided {
@@ -233,9 +263,7 @@ impl CommandService {
 
         if events.is_empty() {
             // Nothing changed: an idempotent retry, or a change to what already was.
-            let replay_of = replayed_id
-                .and_then(|d| cached.story.development(&d).map(|s| (d, s)))
-                .map(|(d, s)| (d, s.recorded_in, s.recorded_as));
+            let replay_of = replayed;
             let sequence = replay_of.map_or(before, |(_, seq, _)| seq);
             *guard = Some(cached);
             drop(guard);
@@ -257,7 +285,7 @@ impl CommandService {
         let after = cached.story.version();
         let snapshot = if after / self.snapshot_every > before / self.snapshot_every {
             let version = cached.snapshot_version.map_or(1, |v| v + 1);
-            let payload = serde_json::to_string(&cached.story)
+            let payload = serde_json::to_string(&newsroom_domain::upcast::snapshot(&cached.story))
                 .map_err(|e| CommandError::Corrupt(e.to_string()))?;
             Some(SnapshotUpdate {
                 aggregate_id: id.to_string(),

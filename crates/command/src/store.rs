@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::{PersistenceError, SerializedEvent, SerializedSnapshot};
+use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
@@ -53,6 +54,9 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("the event store's writer has stopped")]
     WriterGone,
+    /// Stored data that this code cannot read (an event of an unknown type or version).
+    #[error("the log holds what this code cannot read: {0}")]
+    Unreadable(String),
     #[error("PostgreSQL error: {0}")]
     Postgres(#[from] sqlx::Error),
     #[error("PostgreSQL schema migration failed: {0}")]
@@ -157,8 +161,9 @@ impl FeedEvent {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE events (
             position       INTEGER PRIMARY KEY AUTOINCREMENT,
             aggregate_type TEXT    NOT NULL,
@@ -193,7 +198,28 @@ fn migrations() -> Migrations<'static> {
             revoked_at TEXT
         );
         "#,
-    )])
+        ),
+        // The index of developments (`developments.rs`), filled from the events already logged.
+        M::up_with_hook(
+            r#"
+        CREATE TABLE story_developments (
+            story_id       TEXT    NOT NULL,
+            development_id TEXT    NOT NULL,
+            fingerprint    TEXT    NOT NULL,
+            recorded_in    INTEGER NOT NULL,
+            recorded_as    TEXT    NOT NULL,
+            status         TEXT    NOT NULL,
+            PRIMARY KEY (story_id, development_id)
+        ) WITHOUT ROWID;
+        "#,
+            |tx: &rusqlite::Transaction| {
+                let filled = crate::developments::fill_sqlite(tx)
+                    .map_err(|e| rusqlite_migration::HookError::Hook(e.to_string()))?;
+                tracing::info!(developments = filled, "indexed the logged developments");
+                Ok(())
+            },
+        ),
+    ])
 }
 
 /// Pragmas every connection gets: WAL so readers never block the writer, a busy timeout so a
@@ -234,6 +260,8 @@ pub struct SnapshotUpdate {
 struct Append {
     events: Vec<SerializedEvent>,
     snapshot: Option<SnapshotUpdate>,
+    /// How the events change the index of developments, derived before they reach the writer.
+    developments: Vec<DevelopmentChange>,
     reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
 }
 
@@ -313,11 +341,14 @@ impl SqliteStore {
         if events.is_empty() {
             return Ok(vec![]);
         }
+        // Decoded here, on the caller's task, not on the writer thread every commit waits for.
+        let developments = crate::developments::changes_of(&events)?;
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Append {
                 events,
                 snapshot,
+                developments,
                 reply,
             })
             .await
@@ -390,6 +421,18 @@ impl SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?)
+        })
+        .await
+    }
+
+    /// What the index of developments holds of `developments` of a story.
+    pub async fn developments(
+        &self,
+        story_id: String,
+        developments: Vec<DevelopmentId>,
+    ) -> Result<Facts, StoreError> {
+        self.with_conn(move |conn| {
+            crate::developments::lookup_sqlite(conn, &story_id, &developments)
         })
         .await
     }
@@ -652,6 +695,9 @@ fn write_append(conn: &Connection, append: &Append) -> Result<Vec<Position>, Sto
         if event.event_type == "StoryOpened" {
             claim_slug(conn, event)?;
         }
+    }
+    for change in &append.developments {
+        crate::developments::apply_sqlite(conn, &first.aggregate_id, change)?;
     }
     if let Some(snapshot) = &append.snapshot {
         write_snapshot(

@@ -13,7 +13,9 @@
 //! exported event, positions are not 1, 2, 3, …, a story's sequence does not continue, or an
 //! event does not carry the chain hash its content gives it (a file edited after export).
 //! Tokens and snapshots are not part of an export: tokens are credentials of one installation,
-//! and snapshots are rebuilt from the events.
+//! and snapshots are rebuilt from the events. What the log derives from its events in the same
+//! transaction — slugs, the index of developments, on PostgreSQL each story's head — the import
+//! derives in its transaction too.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
@@ -290,8 +292,12 @@ async fn import_sqlite(
                     serde_json::to_string(&event.metadata).map_err(StoreError::from)?,
                     event.recorded_at_text(),
                 ])?;
+                let serialized = event.to_serialized();
                 if event.event_type == "StoryOpened" {
-                    crate::store::claim_slug(&tx, &event.to_serialized())?;
+                    crate::store::claim_slug(&tx, &serialized)?;
+                }
+                if let Some(change) = crate::developments::change_of(&serialized)? {
+                    crate::developments::apply_sqlite(&tx, &event.aggregate_id, &change)?;
                 }
             }
         }
@@ -363,11 +369,23 @@ async fn import_postgres(
             .bind(event.recorded_at)
             .execute(&mut *tx)
             .await?;
+            let serialized = event.to_serialized();
             if event.event_type == "StoryOpened" {
-                crate::pg::claim_slug(&mut tx, &event.to_serialized()).await?;
+                crate::pg::claim_slug(&mut tx, &serialized).await?;
+            }
+            if let Some(change) = crate::developments::change_of(&serialized)? {
+                crate::developments::apply_pg(&mut tx, &event.aggregate_id, &change).await?;
             }
         }
     }
+    // Each story's head, as appends keep it.
+    sqlx::query(
+        "INSERT INTO story_heads (aggregate_type, aggregate_id, sequence)
+         SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events
+         GROUP BY aggregate_type, aggregate_id",
+    )
+    .execute(&mut *tx)
+    .await?;
     let summary = reader
         .await
         .map_err(|_| TransferError::Interrupted)?

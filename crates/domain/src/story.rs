@@ -1,12 +1,17 @@
 //! The `Story` aggregate: what a story is, what may happen to it and what did.
 //!
 //! Decisions are pure: `handle` looks only at the aggregate's state and the command (which carries
-//! the issuer's role and the clock reading), and writes events. `apply` is the only place state
-//! changes. The state keeps just what decisions need — per development its fingerprint, status and
-//! the sequence that recorded it — so a story with ten thousand developments stays small enough to
-//! snapshot.
-
-use std::collections::HashMap;
+//! the issuer's role, the clock reading and the [`Facts`] looked up about the developments it
+//! names), and writes events. `apply` is the only place the aggregate's state changes.
+//!
+//! The aggregate keeps only what does not grow with the story (its identity, headline, tags,
+//! whether it is closed or needs review, its version), so its snapshot stays the same size at ten
+//! developments and at ten thousand. What decisions need to know of one development — its
+//! fingerprint, the sequence that recorded it, the status it was recorded with and its current
+//! status ([`DevelopmentState`]) — is kept by the event log in an index beside the events, changed
+//! in the same transaction as the events that change it ([`StoryEvent::development_change`] says
+//! how), and looked up for the one or two developments a command names
+//! ([`StoryCommand::developments_named`]) before the command is decided.
 
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -153,18 +158,55 @@ pub enum StoryCommand {
     ReopenStory,
 }
 
-/// A command with who issued it and when: the aggregate's decisions depend on both, and the
-/// clock is read outside so that decisions stay pure.
+impl StoryCommand {
+    /// The developments whose state the decision needs: the one an editing command names; for a
+    /// filing its own id (a retry is answered from the first filing) and the development it
+    /// responds to. The command service looks these up before deciding.
+    pub fn developments_named(&self) -> Vec<DevelopmentId> {
+        match self {
+            StoryCommand::RecordDevelopment(new) => std::iter::once(new.id)
+                .chain(new.responds_to.map(|r| r.development))
+                .collect(),
+            StoryCommand::ApproveDevelopment { development }
+            | StoryCommand::RejectDevelopment { development, .. }
+            | StoryCommand::CorrectDevelopment { development, .. }
+            | StoryCommand::RetractDevelopment { development, .. } => vec![*development],
+            StoryCommand::OpenStory { .. }
+            | StoryCommand::ReviseStory { .. }
+            | StoryCommand::CloseStory
+            | StoryCommand::ReopenStory => vec![],
+        }
+    }
+}
+
+/// A command with who issued it, when, and what is known of the developments it names: the
+/// aggregate's decisions depend on all of them, and each is read outside so that decisions stay
+/// pure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issued {
     pub by: Role,
     pub at: DateTime<Utc>,
     pub command: StoryCommand,
+    /// The state of the developments [`StoryCommand::developments_named`] lists, as the log's
+    /// index holds it; a development not in it was never recorded in this story.
+    pub facts: Facts,
 }
 
 impl Issued {
+    /// A command issued knowing of no development (as for a story that has none yet).
     pub fn new(by: Role, at: DateTime<Utc>, command: StoryCommand) -> Self {
-        Self { by, at, command }
+        Self {
+            by,
+            at,
+            command,
+            facts: Facts::default(),
+        }
+    }
+
+    /// The same command, decided with `facts` looked up about the developments it names.
+    pub fn knowing(mut self, facts: Facts) -> Self {
+        self.facts = facts;
+        self
     }
 }
 
@@ -272,7 +314,9 @@ impl DevelopmentStatus {
     }
 }
 
-/// What the aggregate remembers of each development.
+/// What decisions need to know of one recorded development. The event log keeps it per story
+/// and development in an index beside the events (not the aggregate, whose snapshot must not
+/// grow with the story), changed by [`StoryEvent::development_change`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevelopmentState {
     /// Fingerprint of the filing, for idempotent retries.
@@ -284,7 +328,127 @@ pub struct DevelopmentState {
     pub status: DevelopmentStatus,
 }
 
-/// The story aggregate.
+/// How one event changes the index of a story's developments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevelopmentChange {
+    /// A development was recorded: its row is added.
+    Recorded {
+        development: DevelopmentId,
+        state: DevelopmentState,
+    },
+    /// A recorded development's current status changed.
+    StatusChanged {
+        development: DevelopmentId,
+        status: DevelopmentStatus,
+    },
+}
+
+impl StoryEvent {
+    /// How this event, stored at `sequence` of its story, changes the index of the story's
+    /// developments (`None`: it does not). The one definition the stores, the import and the
+    /// migration that fills the index all use.
+    pub fn development_change(&self, sequence: usize) -> Option<DevelopmentChange> {
+        let status_changed = |development: &DevelopmentId, status| {
+            Some(DevelopmentChange::StatusChanged {
+                development: *development,
+                status,
+            })
+        };
+        match self {
+            StoryEvent::DevelopmentRecorded {
+                development,
+                status,
+                fingerprint,
+            } => Some(DevelopmentChange::Recorded {
+                development: development.id,
+                state: DevelopmentState {
+                    fingerprint: fingerprint.clone(),
+                    recorded_in: sequence,
+                    recorded_as: *status,
+                    status: match status {
+                        PublicationStatus::Published => DevelopmentStatus::Published,
+                        PublicationStatus::PendingReview => DevelopmentStatus::PendingReview,
+                    },
+                },
+            }),
+            StoryEvent::DevelopmentApproved { development } => {
+                status_changed(development, DevelopmentStatus::Published)
+            }
+            StoryEvent::DevelopmentRejected { development, .. } => {
+                status_changed(development, DevelopmentStatus::Rejected)
+            }
+            StoryEvent::DevelopmentRetracted { development, .. } => {
+                status_changed(development, DevelopmentStatus::Retracted)
+            }
+            StoryEvent::StoryOpened { .. }
+            | StoryEvent::DevelopmentCorrected { .. }
+            | StoryEvent::HeadlineChanged { .. }
+            | StoryEvent::TagsChanged { .. }
+            | StoryEvent::StoryClosed {}
+            | StoryEvent::StoryReopened {} => None,
+        }
+    }
+}
+
+/// What is known of the developments a command names, looked up before it is decided. A
+/// development not listed was never recorded in the story (as far as the index knew when it was
+/// read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    developments: Vec<(DevelopmentId, DevelopmentState)>,
+}
+
+impl Facts {
+    /// Facts about these developments.
+    pub fn new(developments: impl IntoIterator<Item = (DevelopmentId, DevelopmentState)>) -> Self {
+        Self {
+            developments: developments.into_iter().collect(),
+        }
+    }
+
+    /// The facts the index holds after a story's events, `history[i]` stored at sequence
+    /// `i + 1`: what the stores would look up, for tests and tools that have the events at hand.
+    pub fn from_history<'a>(history: impl IntoIterator<Item = &'a StoryEvent>) -> Self {
+        let mut facts = Self::default();
+        for (i, event) in history.into_iter().enumerate() {
+            if let Some(change) = event.development_change(i + 1) {
+                facts.apply(change);
+            }
+        }
+        facts
+    }
+
+    /// Changes the facts as the index is changed.
+    pub fn apply(&mut self, change: DevelopmentChange) {
+        match change {
+            DevelopmentChange::Recorded { development, state } => {
+                self.developments.retain(|(id, _)| *id != development);
+                self.developments.push((development, state));
+            }
+            DevelopmentChange::StatusChanged {
+                development,
+                status,
+            } => {
+                if let Some((_, state)) = self
+                    .developments
+                    .iter_mut()
+                    .find(|(id, _)| *id == development)
+                {
+                    state.status = status;
+                }
+            }
+        }
+    }
+
+    pub fn development(&self, id: &DevelopmentId) -> Option<&DevelopmentState> {
+        self.developments
+            .iter()
+            .find_map(|(known, state)| (known == id).then_some(state))
+    }
+}
+
+/// The story aggregate. Nothing in it grows with the number of developments (see the module
+/// comment); its serialised form is the story's snapshot (`upcast::snapshot`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Story {
     id: Option<StoryId>,
@@ -295,7 +459,6 @@ pub struct Story {
     closed: bool,
     /// Number of events applied: the sequence of the latest event.
     version: usize,
-    developments: HashMap<DevelopmentId, DevelopmentState>,
 }
 
 impl Story {
@@ -315,12 +478,6 @@ impl Story {
     pub fn version(&self) -> usize {
         self.version
     }
-    pub fn development(&self, id: &DevelopmentId) -> Option<&DevelopmentState> {
-        self.developments.get(id)
-    }
-    pub fn development_count(&self) -> usize {
-        self.developments.len()
-    }
 
     fn require_editor(by: Role, action: &'static str) -> Result<(), StoryError> {
         if by.at_least(Role::Editor) {
@@ -333,9 +490,9 @@ impl Story {
         }
     }
 
-    fn existing(&self, id: DevelopmentId) -> Result<&DevelopmentState, StoryError> {
-        self.developments
-            .get(&id)
+    fn existing(facts: &Facts, id: DevelopmentId) -> Result<&DevelopmentState, StoryError> {
+        facts
+            .development(&id)
             .ok_or(StoryError::DevelopmentNotFound(id))
     }
 
@@ -357,9 +514,10 @@ impl Story {
         new: NewDevelopment,
         by: Role,
         now: DateTime<Utc>,
+        facts: &Facts,
     ) -> Result<Option<StoryEvent>, StoryError> {
         let fingerprint = new.fingerprint();
-        if let Some(existing) = self.developments.get(&new.id) {
+        if let Some(existing) = facts.development(&new.id) {
             // A retry of the same filing is answered from the first one, without a new event.
             return if existing.fingerprint == fingerprint {
                 Ok(None)
@@ -400,7 +558,7 @@ impl Story {
             _ => {}
         }
         if let Some(response) = new.responds_to {
-            match self.developments.get(&response.development) {
+            match facts.development(&response.development) {
                 Some(target) if target.status != DevelopmentStatus::Rejected => {}
                 _ => {
                     return Err(FieldError::new(
@@ -438,7 +596,12 @@ impl Story {
 
     /// Decides what a command means for this story: the events to record, or why not.
     pub fn decide(&self, issued: Issued) -> Result<Vec<StoryEvent>, StoryError> {
-        let Issued { by, at, command } = issued;
+        let Issued {
+            by,
+            at,
+            command,
+            facts,
+        } = issued;
         if let StoryCommand::OpenStory {
             id,
             slug,
@@ -466,11 +629,19 @@ impl Story {
         let event = match command {
             StoryCommand::OpenStory { .. } => unreachable!("handled above"),
             StoryCommand::RecordDevelopment(new) => {
-                return Ok(self.decide_record(new, by, at)?.into_iter().collect())
+                return Ok(self
+                    .decide_record(new, by, at, &facts)?
+                    .into_iter()
+                    .collect())
             }
             StoryCommand::ApproveDevelopment { development } => {
                 Self::require_editor(by, "approve a development")?;
-                self.expect_status(development, DevelopmentStatus::PendingReview, "approval")?;
+                Self::expect_status(
+                    &facts,
+                    development,
+                    DevelopmentStatus::PendingReview,
+                    "approval",
+                )?;
                 StoryEvent::DevelopmentApproved { development }
             }
             StoryCommand::RejectDevelopment {
@@ -478,7 +649,12 @@ impl Story {
                 reason,
             } => {
                 Self::require_editor(by, "reject a development")?;
-                self.expect_status(development, DevelopmentStatus::PendingReview, "rejection")?;
+                Self::expect_status(
+                    &facts,
+                    development,
+                    DevelopmentStatus::PendingReview,
+                    "rejection",
+                )?;
                 StoryEvent::DevelopmentRejected {
                     development,
                     reason,
@@ -490,7 +666,7 @@ impl Story {
                 changes,
             } => {
                 Self::require_editor(by, "correct a development")?;
-                let state = self.existing(development)?;
+                let state = Self::existing(&facts, development)?;
                 if matches!(
                     state.status,
                     DevelopmentStatus::Retracted | DevelopmentStatus::Rejected
@@ -520,7 +696,12 @@ impl Story {
                 reason,
             } => {
                 Self::require_editor(by, "retract a development")?;
-                self.expect_status(development, DevelopmentStatus::Published, "retraction")?;
+                Self::expect_status(
+                    &facts,
+                    development,
+                    DevelopmentStatus::Published,
+                    "retraction",
+                )?;
                 StoryEvent::DevelopmentRetracted {
                     development,
                     reason,
@@ -554,12 +735,12 @@ impl Story {
     }
 
     fn expect_status(
-        &self,
+        facts: &Facts,
         id: DevelopmentId,
         expected: DevelopmentStatus,
         action: &'static str,
     ) -> Result<(), StoryError> {
-        let state = self.existing(id)?;
+        let state = Self::existing(facts, id)?;
         if state.status != expected {
             return Err(StoryError::DevelopmentState {
                 id,
@@ -607,46 +788,16 @@ impl Aggregate for Story {
                 self.tags = tags;
                 self.review_required = review_required;
             }
-            StoryEvent::DevelopmentRecorded {
-                development,
-                status,
-                fingerprint,
-            } => {
-                self.developments.insert(
-                    development.id,
-                    DevelopmentState {
-                        fingerprint,
-                        recorded_in: self.version,
-                        recorded_as: status,
-                        status: match status {
-                            PublicationStatus::Published => DevelopmentStatus::Published,
-                            PublicationStatus::PendingReview => DevelopmentStatus::PendingReview,
-                        },
-                    },
-                );
-            }
-            StoryEvent::DevelopmentApproved { development } => {
-                self.set_status(development, DevelopmentStatus::Published)
-            }
-            StoryEvent::DevelopmentRejected { development, .. } => {
-                self.set_status(development, DevelopmentStatus::Rejected)
-            }
-            StoryEvent::DevelopmentRetracted { development, .. } => {
-                self.set_status(development, DevelopmentStatus::Retracted)
-            }
-            StoryEvent::DevelopmentCorrected { .. } => {}
+            // What happens to a development is kept by the log's index, not here.
+            StoryEvent::DevelopmentRecorded { .. }
+            | StoryEvent::DevelopmentApproved { .. }
+            | StoryEvent::DevelopmentRejected { .. }
+            | StoryEvent::DevelopmentRetracted { .. }
+            | StoryEvent::DevelopmentCorrected { .. } => {}
             StoryEvent::HeadlineChanged { headline } => self.headline = Some(headline),
             StoryEvent::TagsChanged { tags } => self.tags = tags,
             StoryEvent::StoryClosed {} => self.closed = true,
             StoryEvent::StoryReopened {} => self.closed = false,
-        }
-    }
-}
-
-impl Story {
-    fn set_status(&mut self, id: DevelopmentId, status: DevelopmentStatus) {
-        if let Some(state) = self.developments.get_mut(&id) {
-            state.status = status;
         }
     }
 }

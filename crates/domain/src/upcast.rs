@@ -16,6 +16,15 @@
 //!   `{"StoryClosed": {}}` like every other event. Version 1 was the bare JSON string
 //!   `"StoryClosed"`, the only payloads that were not objects, and a unit variant cannot gain a
 //!   field later without another change of shape.
+//!
+//! Snapshots of the `Story` aggregate have a shape of their own ([`SNAPSHOT_SHAPE`]); unlike
+//! events they are derived data, so a snapshot this code cannot read is ignored (the story is
+//! loaded from its events and snapshotted again), never an error. [`snapshot`] writes one,
+//! [`read_snapshot`] reads any shape into the current one. History:
+//! - Shape 2: `{"shape": 2, "story": {…}}`; the aggregate no longer holds its developments (the
+//!   log's index of developments does).
+//! - Shape 1: the aggregate's fields at the top level, with `developments`, a map of every
+//!   development's state — read by dropping that map.
 
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -142,6 +151,31 @@ pub fn decode(event: SerializedEvent) -> Result<StoryEvent, EventDecodeError> {
     Ok(decoded)
 }
 
+/// The shape of the snapshots this code writes (see the module comment).
+pub const SNAPSHOT_SHAPE: u64 = 2;
+
+/// A story's snapshot, in the current shape.
+pub fn snapshot(story: &crate::Story) -> Value {
+    serde_json::json!({ "shape": SNAPSHOT_SHAPE, "story": story })
+}
+
+/// The aggregate's state in a stored snapshot, in the current shape of `Story`; `None` for a shape
+/// this code does not know (a newer one): the caller ignores the snapshot and replays events.
+pub fn read_snapshot(stored: Value) -> Option<Value> {
+    let Value::Object(mut fields) = stored else {
+        return None;
+    };
+    match fields.get("shape").map(Value::as_u64) {
+        Some(Some(SNAPSHOT_SHAPE)) => fields.remove("story"),
+        Some(_) => None,
+        // Shape 1: everything but the per-development map is still what the aggregate holds.
+        None => {
+            fields.remove("developments");
+            Some(Value::Object(fields))
+        }
+    }
+}
+
 /// A serialised event of `event_type`/`event_version` with `payload`, for [`upcast`] and
 /// [`decode`] when only those three are at hand.
 pub fn stored(event_type: &str, event_version: &str, payload: Value) -> SerializedEvent {
@@ -208,6 +242,31 @@ mod tests {
                 current_version(&event.event_type())
             );
         }
+    }
+
+    #[test]
+    fn a_shape_1_snapshot_reads_as_the_story_without_its_developments() {
+        let story = crate::Story::default();
+        let mut old = serde_json::to_value(&story).unwrap();
+        old["developments"] = json!({
+            "00000000-0000-0000-0000-000000000001": {
+                "fingerprint": "f", "recorded_in": 2, "recorded_as": "published",
+                "status": "retracted"
+            }
+        });
+        let read = read_snapshot(old).expect("shape 1 is read");
+        assert_eq!(serde_json::from_value::<crate::Story>(read).unwrap(), story);
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_written_and_an_unknown_shape_is_ignored() {
+        let story = crate::Story::default();
+        let written = snapshot(&story);
+        assert_eq!(written["shape"], json!(SNAPSHOT_SHAPE));
+        let read = read_snapshot(written).unwrap();
+        assert_eq!(serde_json::from_value::<crate::Story>(read).unwrap(), story);
+        assert_eq!(read_snapshot(json!({"shape": 3, "story": {}})), None);
+        assert_eq!(read_snapshot(json!("not a snapshot")), None);
     }
 
     #[test]

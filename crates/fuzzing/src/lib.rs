@@ -45,8 +45,9 @@ fn development_id() -> DevelopmentId {
 }
 
 /// A story as the command target finds it: open, with one published development
-/// ([`development_id`]) so that editing commands have something to work on.
-fn open_story(review_required: bool) -> Story {
+/// ([`development_id`]) so that editing commands have something to work on, and its history
+/// (from which the facts a command is decided with are derived, as the log's index holds them).
+fn open_story(review_required: bool) -> (Story, Vec<StoryEvent>) {
     let mut story = Story::default();
     let opened = StoryEvent::StoryOpened {
         id: StoryId::from(Uuid::from_u128(1)),
@@ -56,7 +57,8 @@ fn open_story(review_required: bool) -> Story {
         tags: vec![],
         review_required,
     };
-    story.apply(opened);
+    story.apply(opened.clone());
+    let mut history = vec![opened];
     let when = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let filed = NewDevelopment {
         id: development_id(),
@@ -78,9 +80,10 @@ fn open_story(review_required: bool) -> Story {
         ))
         .expect("the first filing is accepted");
     for event in events {
-        story.apply(event);
+        story.apply(event.clone());
+        history.push(event);
     }
-    story
+    (story, history)
 }
 
 /// Text values must re-parse to themselves: what was stored once is valid as it is.
@@ -142,12 +145,13 @@ pub fn command_json(data: &[u8]) {
         _ => Role::Admin,
     };
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
-    let mut story = match command {
-        StoryCommand::OpenStory { .. } => Story::default(),
+    let (mut story, history) = match command {
+        StoryCommand::OpenStory { .. } => (Story::default(), vec![]),
         _ => open_story(selector & 0x80 != 0),
     };
     let before = story.version();
-    let Ok(events) = story.decide(Issued::new(role, now, command)) else {
+    let facts = Facts::from_history(&history);
+    let Ok(events) = story.decide(Issued::new(role, now, command).knowing(facts)) else {
         return;
     };
     for event in events {

@@ -1,0 +1,324 @@
+//! The log's index of developments: per story and development what decisions need to know
+//! (`newsroom_domain::DevelopmentState`: fingerprint, the sequence that recorded it, the status it
+//! was recorded with, its current status), in the table `story_developments` of the log's
+//! database.
+//!
+//! It is derived from the events and changed in the same transaction (savepoint) as the events
+//! that change it, by the stores' appends, the import and the migration that creates it, all
+//! through [`change_of`]: the stored event, upcast and decoded (`newsroom_domain::upcast::decode`),
+//! and `StoryEvent::development_change`. So the aggregate does not carry every development in its
+//! snapshot, and a command reads one row per development it names ([`lookup_sqlite`],
+//! [`lookup_pg`]) whatever the story's length.
+
+use cqrs_es::persist::SerializedEvent;
+use newsroom_domain::{
+    DevelopmentChange, DevelopmentId, DevelopmentState, DevelopmentStatus, Facts,
+    PublicationStatus, AGGREGATE_TYPE,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use sqlx::{PgConnection, Row};
+
+use crate::store::StoreError;
+
+/// The event types that change the index; every other event is not even decoded.
+const CHANGING: [&str; 4] = [
+    "DevelopmentRecorded",
+    "DevelopmentApproved",
+    "DevelopmentRejected",
+    "DevelopmentRetracted",
+];
+
+/// How a stored event changes the index, if it does.
+pub fn change_of(event: &SerializedEvent) -> Result<Option<DevelopmentChange>, StoreError> {
+    if event.aggregate_type != AGGREGATE_TYPE || !CHANGING.contains(&event.event_type.as_str()) {
+        return Ok(None);
+    }
+    let stored = newsroom_domain::upcast::stored(
+        &event.event_type,
+        &event.event_version,
+        event.payload.clone(),
+    );
+    let decoded = newsroom_domain::upcast::decode(stored)
+        .map_err(|e| StoreError::Unreadable(e.to_string()))?;
+    Ok(decoded.development_change(event.sequence))
+}
+
+/// The changes an append's events make, in order.
+pub fn changes_of(events: &[SerializedEvent]) -> Result<Vec<DevelopmentChange>, StoreError> {
+    events
+        .iter()
+        .filter_map(|e| change_of(e).transpose())
+        .collect()
+}
+
+fn status_name(status: DevelopmentStatus) -> &'static str {
+    match status {
+        DevelopmentStatus::PendingReview => "pending_review",
+        DevelopmentStatus::Published => "published",
+        DevelopmentStatus::Rejected => "rejected",
+        DevelopmentStatus::Retracted => "retracted",
+    }
+}
+
+fn status_of(name: &str) -> Result<DevelopmentStatus, StoreError> {
+    Ok(match name {
+        "pending_review" => DevelopmentStatus::PendingReview,
+        "published" => DevelopmentStatus::Published,
+        "rejected" => DevelopmentStatus::Rejected,
+        "retracted" => DevelopmentStatus::Retracted,
+        other => {
+            return Err(StoreError::Unreadable(format!(
+                "unknown development status `{other}`"
+            )))
+        }
+    })
+}
+
+fn recorded_as_of(name: &str) -> Result<PublicationStatus, StoreError> {
+    Ok(match name {
+        "pending_review" => PublicationStatus::PendingReview,
+        "published" => PublicationStatus::Published,
+        other => {
+            return Err(StoreError::Unreadable(format!(
+                "unknown publication status `{other}`"
+            )))
+        }
+    })
+}
+
+fn state_of(
+    fingerprint: String,
+    recorded_in: i64,
+    recorded_as: &str,
+    status: &str,
+) -> Result<DevelopmentState, StoreError> {
+    Ok(DevelopmentState {
+        fingerprint,
+        recorded_in: recorded_in as usize,
+        recorded_as: recorded_as_of(recorded_as)?,
+        status: status_of(status)?,
+    })
+}
+
+// Each statement in PostgreSQL's spelling and in SQLite's (`?N`).
+// A recording replaces a row of the same id, as the aggregate's map did: the aggregate never
+// records an id twice, and history must always load.
+const UPSERT: &str = "INSERT INTO story_developments
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (story_id, development_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
+        recorded_as = excluded.recorded_as, status = excluded.status";
+const UPSERT_SQLITE: &str = "INSERT INTO story_developments
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    ON CONFLICT (story_id, development_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
+        recorded_as = excluded.recorded_as, status = excluded.status";
+
+const SET_STATUS: &str =
+    "UPDATE story_developments SET status = $3 WHERE story_id = $1 AND development_id = $2";
+const SET_STATUS_SQLITE: &str =
+    "UPDATE story_developments SET status = ?3 WHERE story_id = ?1 AND development_id = ?2";
+
+const SELECT_SQLITE: &str = "SELECT fingerprint, recorded_in, recorded_as, status
+    FROM story_developments WHERE story_id = ?1 AND development_id = ?2";
+
+/// Applies one change in the caller's transaction (SQLite).
+pub fn apply_sqlite(
+    conn: &Connection,
+    story_id: &str,
+    change: &DevelopmentChange,
+) -> rusqlite::Result<()> {
+    match change {
+        DevelopmentChange::Recorded { development, state } => {
+            conn.prepare_cached(UPSERT_SQLITE)?.execute(params![
+                story_id,
+                development.to_string(),
+                state.fingerprint,
+                state.recorded_in as i64,
+                state.recorded_as.as_str(),
+                status_name(state.status),
+            ])?;
+        }
+        DevelopmentChange::StatusChanged {
+            development,
+            status,
+        } => {
+            conn.prepare_cached(SET_STATUS_SQLITE)?.execute(params![
+                story_id,
+                development.to_string(),
+                status_name(*status)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// What the index holds of `developments` of one story (SQLite).
+pub fn lookup_sqlite(
+    conn: &Connection,
+    story_id: &str,
+    developments: &[DevelopmentId],
+) -> Result<Facts, StoreError> {
+    let mut select = conn.prepare_cached(SELECT_SQLITE)?;
+    let mut known = Vec::with_capacity(developments.len());
+    for id in developments {
+        let row = select
+            .query_row(params![story_id, id.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .optional()?;
+        if let Some((fingerprint, recorded_in, recorded_as, status)) = row {
+            known.push((
+                *id,
+                state_of(fingerprint, recorded_in, &recorded_as, &status)?,
+            ));
+        }
+    }
+    Ok(Facts::new(known))
+}
+
+/// Fills the index from every event of the log, in position order (SQLite; the migration that
+/// creates the table runs it in its transaction).
+pub fn fill_sqlite(conn: &Connection) -> Result<usize, StoreError> {
+    let mut select = conn.prepare(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events
+         WHERE aggregate_type = ?1 AND event_type IN (?2, ?3, ?4, ?5) ORDER BY position",
+    )?;
+    let mut rows = select.query(params![
+        AGGREGATE_TYPE,
+        CHANGING[0],
+        CHANGING[1],
+        CHANGING[2],
+        CHANGING[3]
+    ])?;
+    let mut changed = 0;
+    while let Some(row) = rows.next()? {
+        let story_id: String = row.get(0)?;
+        let event = SerializedEvent::new(
+            story_id.clone(),
+            row.get::<_, i64>(1)? as usize,
+            AGGREGATE_TYPE.to_owned(),
+            row.get(2)?,
+            row.get(3)?,
+            serde_json::from_str(&row.get::<_, String>(4)?)?,
+            serde_json::Value::Null,
+        );
+        if let Some(change) = change_of(&event)? {
+            apply_sqlite(conn, &story_id, &change)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// Applies one change in the caller's transaction (PostgreSQL).
+pub async fn apply_pg(
+    conn: &mut PgConnection,
+    story_id: &str,
+    change: &DevelopmentChange,
+) -> Result<(), sqlx::Error> {
+    match change {
+        DevelopmentChange::Recorded { development, state } => {
+            sqlx::query(UPSERT)
+                .bind(story_id)
+                .bind(development.to_string())
+                .bind(&state.fingerprint)
+                .bind(state.recorded_in as i64)
+                .bind(state.recorded_as.as_str())
+                .bind(status_name(state.status))
+                .execute(conn)
+                .await?;
+        }
+        DevelopmentChange::StatusChanged {
+            development,
+            status,
+        } => {
+            sqlx::query(SET_STATUS)
+                .bind(story_id)
+                .bind(development.to_string())
+                .bind(status_name(*status))
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// What the index holds of `developments` of one story (PostgreSQL), in one query.
+pub async fn lookup_pg(
+    conn: &mut PgConnection,
+    story_id: &str,
+    developments: &[DevelopmentId],
+) -> Result<Facts, StoreError> {
+    let ids: Vec<String> = developments.iter().map(ToString::to_string).collect();
+    let rows = sqlx::query(
+        "SELECT development_id, fingerprint, recorded_in, recorded_as, status
+         FROM story_developments WHERE story_id = $1 AND development_id = ANY($2)",
+    )
+    .bind(story_id)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    let mut known = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        let Some(development) = developments.iter().find(|d| d.to_string() == id) else {
+            continue;
+        };
+        let recorded_as: String = row.try_get(3)?;
+        let status: String = row.try_get(4)?;
+        known.push((
+            *development,
+            state_of(row.try_get(1)?, row.try_get(2)?, &recorded_as, &status)?,
+        ));
+    }
+    Ok(Facts::new(known))
+}
+
+/// Fills the index from every event of the log, in position order, a page at a time
+/// (PostgreSQL; the caller's transaction holds the append lock).
+pub async fn fill_pg(conn: &mut PgConnection) -> Result<usize, StoreError> {
+    const PAGE: i64 = 10_000;
+    let mut after = 0_i64;
+    let mut changed = 0;
+    loop {
+        let rows = sqlx::query(
+            "SELECT position, aggregate_id, sequence, event_type, event_version, payload
+             FROM events WHERE position > $1 AND aggregate_type = $2
+                AND event_type = ANY($3)
+             ORDER BY position LIMIT $4",
+        )
+        .bind(after)
+        .bind(AGGREGATE_TYPE)
+        .bind(CHANGING.map(str::to_owned).to_vec())
+        .bind(PAGE)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.try_get(0)?;
+        for row in &rows {
+            let story_id: String = row.try_get(1)?;
+            let event = SerializedEvent::new(
+                story_id.clone(),
+                row.try_get::<i64, _>(2)? as usize,
+                AGGREGATE_TYPE.to_owned(),
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+                serde_json::Value::Null,
+            );
+            if let Some(change) = change_of(&event)? {
+                apply_pg(&mut *conn, &story_id, &change).await?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}
