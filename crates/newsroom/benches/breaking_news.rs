@@ -1567,6 +1567,17 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
             }
             None => f.failed(&case, KILLED, "≤ 1.2"),
         }
+        if let (Some(row), true) = (
+            f.rows.last_mut(),
+            write_streams.as_ref().is_none_or(|w| w.ok == 0),
+        ) {
+            row.baseline = format!(
+                "{} ({} writes, no streams, server CPU {:.2} s)",
+                ms(base.cpu_per_write()),
+                base.ok,
+                base.cpu
+            );
+        }
         let runs = [
             ("no streams", Some(base)),
             ("streams open", write_streams.as_ref()),
