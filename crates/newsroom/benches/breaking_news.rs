@@ -17,8 +17,9 @@
 //! it goes by `BENCH_FILL_REPORTERS` reporters (default 4), and a short one of 10.
 //!
 //! 1. **Unrelated writes**: 200 sequential developments on a fresh short story, server CPU per write
-//!    (CPU delta until the server is idle again, ÷ writes), with `BENCH_STREAMS` (default 1,000)
-//!    streams open on the long story ÷ the same with none. Target ≤ 1.2.
+//!    (CPU delta from the first write until the server is back to what it used before them — at
+//!    most 30 s —, ÷ writes answered), with `BENCH_STREAMS` (default 1,000) streams open on the
+//!    long story ÷ the same with none. Target ≤ 1.2.
 //! 2. **Fan-out**: with the streams open, 20 developments on the long story, 250 ms apart (the next
 //!    one waits for the previous answer if that is later); per development the time from sending
 //!    the POST to each stream receiving the event whose `id:` is the position the POST answered;
