@@ -41,11 +41,10 @@
 //! `postgres://postgres@127.0.0.1:5432/test`) and `BENCH_NATS_URL` (default
 //! `nats://127.0.0.1:4222`) say where the services are.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::error::Error;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,8 +65,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
+use common::*;
 
 /// Publishes the relay sends before awaiting their acks (`relay.rs`'s private `BATCH`).
 const RELAY_BATCH: usize = 256;
@@ -75,7 +73,6 @@ const RELAY_BATCH: usize = 256;
 const EVENTS_PER_STORY: usize = 100;
 /// Tasks filing commands while a log is filled in-process.
 const FILLERS: usize = 64;
-const BIN: &str = env!("CARGO_BIN_EXE_newsroom");
 /// How long section 1 watches the processes' CPU with nothing to do.
 const IDLE: Duration = Duration::from_secs(5);
 
@@ -97,15 +94,7 @@ struct Config {
 
 impl Config {
     fn from_env() -> Self {
-        let sections = std::env::var("BENCH_SECTIONS")
-            .ok()
-            .map(|s| {
-                s.split(',')
-                    .filter_map(|p| p.trim().parse::<u8>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![1, 2, 3]);
+        let sections = sections(&[1, 2, 3]);
         Self {
             seconds: env_num("BENCH_SECONDS", 10.0).max(1.0),
             rate: env_num("BENCH_RATE", 200.0).clamp(1.0, 100_000.0),
@@ -128,30 +117,6 @@ impl Config {
     fn runs(&self, section: u8) -> bool {
         self.sections.contains(&section)
     }
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(default)
-}
-
-/// Microseconds, 1 µs to 10 min, 3 significant figures.
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn record(h: &mut Histogram<u64>, d: Duration) {
-    h.saturating_record((d.as_micros() as u64).max(1));
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "n/a".to_owned())
 }
 
 // =============================================================================================
@@ -262,195 +227,27 @@ impl Drop for Stream {
 // =============================================================================================
 // Processes of the newsroom binary
 
-/// A free loopback port (bound, read, released: another process could take it in between, which
-/// the health check would then reveal).
-fn free_port() -> Res<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// What every process of one deployment shares (the log, the stream).
-#[derive(Debug, Clone, Default)]
-struct Env {
-    vars: Vec<(String, String)>,
-}
-
-impl Env {
-    fn embedded() -> Self {
-        Self::default()
-    }
-
-    fn scale_out(db: &Database, stream: &Stream) -> Self {
-        Self {
-            vars: vec![
-                ("NEWSROOM_DATABASE_URL".into(), db.url.clone()),
-                ("NEWSROOM_NATS_URL".into(), stream.nats_url.clone()),
-                (
-                    "NEWSROOM_NATS_STREAM".into(),
-                    stream.settings.stream.clone(),
-                ),
-                (
-                    "NEWSROOM_NATS_SUBJECT_PREFIX".into(),
-                    stream.settings.subject_prefix.clone(),
-                ),
-            ],
-        }
-    }
-
-    /// A command line of the binary with this deployment's variables, the data directory `dir`,
-    /// and nothing inherited from this process's own `NEWSROOM_*` variables.
-    fn command(&self, dir: &Path) -> std::process::Command {
-        let mut c = std::process::Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("NEWSROOM_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("NEWSROOM_DATA_DIR", dir)
-            .env("NEWSROOM_WEBHOOK_ALLOWLIST", "127.0.0.1")
-            .env("NEWSROOM_WRITES_PER_TOKEN_PER_MINUTE", "0")
-            .env("NEWSROOM_LOG", "warn");
-        for (k, v) in &self.vars {
-            c.env(k, v);
-        }
-        c
-    }
-
-    /// A reporter token, made with `newsroom token create` against this deployment's log.
-    fn reporter_token(&self, dir: &Path) -> Res<String> {
-        std::fs::create_dir_all(dir)?;
-        let out = self
-            .command(dir)
-            .args([
-                "token",
-                "create",
-                "--role",
-                "reporter",
-                "--name",
-                "Bench Reporter",
-            ])
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "newsroom token create failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        let issued: Value = serde_json::from_slice(&out.stdout)?;
-        Ok(issued["token"]
-            .as_str()
-            .ok_or("no token in the output of newsroom token create")?
-            .to_owned())
-    }
-
-    /// Starts `newsroom serve --role <role>` with its own data directory under `root`.
-    fn spawn(&self, role: &str, root: &Path, name: &str) -> Res<Proc> {
-        let dir = root.join(name);
-        std::fs::create_dir_all(&dir)?;
-        let port = free_port()?;
-        let log = dir.join("process.log");
-        let out = std::fs::File::create(&log)?;
-        let child = self
-            .command(&dir)
-            .env("NEWSROOM_LISTEN", format!("127.0.0.1:{port}"))
-            .args(["serve", "--role", role])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()?;
-        Ok(Proc {
-            name: name.to_owned(),
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            spawned: Instant::now(),
-        })
+/// The variables of a scale-out deployment: its database, NATS and stream.
+fn scale_out_env(db: &Database, stream: &Stream) -> Env {
+    Env {
+        vars: vec![
+            ("NEWSROOM_DATABASE_URL".into(), db.url.clone()),
+            ("NEWSROOM_NATS_URL".into(), stream.nats_url.clone()),
+            (
+                "NEWSROOM_NATS_STREAM".into(),
+                stream.settings.stream.clone(),
+            ),
+            (
+                "NEWSROOM_NATS_SUBJECT_PREFIX".into(),
+                stream.settings.subject_prefix.clone(),
+            ),
+        ],
     }
 }
 
 /// A process's id and name, for the CPU accounting.
 fn ident(p: &Proc) -> (u32, String) {
     (p.child.id(), format!("newsroom {}", p.name))
-}
-
-/// One running `newsroom serve` process; killed if dropped while running.
-struct Proc {
-    name: String,
-    child: Child,
-    base: String,
-    log: PathBuf,
-    spawned: Instant,
-}
-
-impl Proc {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    /// Waits until `/healthz` answers 200 (`ok` or `degraded`).
-    async fn healthy(&mut self, client: &reqwest::Client) -> Res<Duration> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(format!(
-                    "the {} process exited ({status}):\n{}",
-                    self.name,
-                    self.log_tail()
-                )
-                .into());
-            }
-            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await {
-                if r.status() == StatusCode::OK {
-                    return Ok(self.spawned.elapsed());
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the {} process did not become healthy:\n{}",
-                    self.name,
-                    self.log_tail()
-                )
-                .into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// SIGTERM, then SIGKILL if it has not stopped after 10 s.
-    async fn stop(mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        eprintln!(
-            "  the {} process did not stop within 10 s; killing it",
-            self.name
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn http_client() -> Res<reqwest::Client> {
@@ -714,7 +511,7 @@ impl Deployment {
             Mode::ScaleOut => {
                 let db = Database::create(&cfg.database_url).await?;
                 let stream = Stream::new(&cfg.nats_url);
-                let env = Env::scale_out(&db, &stream);
+                let env = scale_out_env(&db, &stream);
                 (Some(db), Some(stream), env)
             }
         };
@@ -1157,8 +954,6 @@ async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<(f64, f64)
 // ---------------------------------------------------------------------------------------------
 // Where the CPU went: /proc, in clock ticks (USER_HZ = 100 on Linux)
 
-const TICKS_PER_SECOND: f64 = 100.0;
-
 #[derive(Debug, Default)]
 struct CpuSnapshot {
     /// pid → (command name, start time, user + system ticks).
@@ -1195,20 +990,9 @@ fn cpu_snapshot() -> CpuSnapshot {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid … utime stime … starttime: the name may hold spaces, so split at
-        // the last ')'. A pid is the same process while its start time is the same (a kernel
-        // worker's name changes with its work).
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = stat[open + 1..close].to_owned();
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let field = |i: usize| rest.get(i).and_then(|f| f.parse::<u64>().ok());
-        if let (Some(u), Some(s), Some(start)) = (field(11), field(12), field(19)) {
-            snap.procs.insert(pid, (comm, start, u + s));
+        // A kernel worker's name changes with its work: the start time tells processes apart.
+        if let Some(t) = proc_ticks(&entry.path().join("stat")) {
+            snap.procs.insert(pid, (t.comm, t.start, t.ticks));
         }
     }
     snap
@@ -1415,7 +1199,7 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
     let dir = tempfile::tempdir()?;
     let db = Database::create(&cfg.database_url).await?;
     let stream = Stream::new(&cfg.nats_url);
-    let env = Env::scale_out(&db, &stream);
+    let env = scale_out_env(&db, &stream);
     let reporter = env.reporter_token(&dir.path().join("command"))?;
     let mut command = env.spawn("command", dir.path(), "command")?;
     let mut first = env.spawn("projector", dir.path(), "projector-1")?;
@@ -1716,7 +1500,7 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
     let dir = tempfile::tempdir()?;
     let db = Database::create(&cfg.database_url).await?;
     let stream = Stream::new(&cfg.nats_url);
-    let env = Env::scale_out(&db, &stream);
+    let env = scale_out_env(&db, &stream);
     eprintln!("  filling a PostgreSQL log with {} events", cfg.prefill);
     let (log, fill) = fill_log(&db.url, cfg.prefill).await?;
     let head = log.current_head().await?;
@@ -1806,7 +1590,7 @@ async fn notifier_phase(cfg: &Config, copies: usize) -> Res<NotifierPhase> {
     let dir = tempfile::tempdir()?;
     let db = Database::create(&cfg.database_url).await?;
     let stream = Stream::new(&cfg.nats_url);
-    let env = Env::scale_out(&db, &stream);
+    let env = scale_out_env(&db, &stream);
     let mut procs = Vec::new();
     for i in 1..=copies {
         procs.push(env.spawn("notifier", dir.path(), &format!("notifier-{i}"))?);
@@ -2091,44 +1875,6 @@ async fn relay_case(cfg: &Config) -> Res<RelayRun> {
 
 // =============================================================================================
 // Report
-
-fn thousands(v: f64) -> String {
-    let n = v.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn us(v: u64) -> String {
-    if v >= 10_000 {
-        format!("{:.1} ms", v as f64 / 1000.0)
-    } else if v >= 1000 {
-        format!("{:.2} ms", v as f64 / 1000.0)
-    } else {
-        format!("{v} µs")
-    }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn quantiles(h: &Histogram<u64>) -> (String, String, String) {
-    if h.is_empty() {
-        return ("–".into(), "–".into(), "–".into());
-    }
-    (
-        us(h.value_at_quantile(0.5)),
-        us(h.value_at_quantile(0.99)),
-        us(h.max()),
-    )
-}
 
 fn report_load(out: &mut String, runs: &[LoadRun], cfg: &Config) -> std::fmt::Result {
     writeln!(out, "### 1. Embedded vs scale-out, same load\n")?;
