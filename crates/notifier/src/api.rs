@@ -871,34 +871,51 @@ struct AlertView {
     payload: Value,
 }
 
+/// One page of `id`'s immediate alerts: `sql` selects `seq, id, type, payload` of `alerts` with
+/// `?1` the subscriber, `?2` the bound of `seq` and `?3` the page's size.
+async fn alert_page(
+    state: &SubscriberApi,
+    sql: &'static str,
+    id: String,
+    bound: i64,
+    limit: i64,
+) -> ApiResult<Vec<AlertView>> {
+    Ok(state
+        .store
+        .read(move |c| {
+            c.prepare_cached(sql)?
+                .query_map(args![id, bound, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
+                })?
+                .map(|row| {
+                    let (seq, id, kind, payload) = row?;
+                    Ok(AlertView {
+                        seq,
+                        id,
+                        kind,
+                        payload: serde_json::from_str(&payload)?,
+                    })
+                })
+                .collect::<Result<_, NotifyError>>()
+        })
+        .await?)
+}
+
 async fn alerts_after(
     state: &SubscriberApi,
     id: String,
     after: i64,
     limit: i64,
 ) -> ApiResult<Vec<AlertView>> {
-    Ok(state
-        .store
-        .read(move |c| {
-            c.prepare_cached(
-                "SELECT seq, id, type, payload FROM alerts
-                 WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?
-            .query_map(args![id, after, limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
-            })?
-            .map(|row| {
-                let (seq, id, kind, payload) = row?;
-                Ok(AlertView {
-                    seq,
-                    id,
-                    kind,
-                    payload: serde_json::from_str(&payload)?,
-                })
-            })
-            .collect::<Result<_, NotifyError>>()
-        })
-        .await?)
+    alert_page(
+        state,
+        "SELECT seq, id, type, payload FROM alerts
+         WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 ORDER BY seq LIMIT ?3",
+        id,
+        after,
+        limit,
+    )
+    .await
 }
 
 /// Alerts the list answers with when `limit` is not given.
@@ -913,29 +930,16 @@ async fn alerts_before(
     before: Option<i64>,
     limit: i64,
 ) -> ApiResult<Vec<AlertView>> {
-    Ok(state
-        .store
-        .read(move |c| {
-            c.prepare_cached(
-                "SELECT seq, id, type, payload FROM alerts
-                 WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq < ?2
-                 ORDER BY seq DESC LIMIT ?3",
-            )?
-            .query_map(args![id, before.unwrap_or(i64::MAX), limit], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
-            })?
-            .map(|row| {
-                let (seq, id, kind, payload) = row?;
-                Ok(AlertView {
-                    seq,
-                    id,
-                    kind,
-                    payload: serde_json::from_str(&payload)?,
-                })
-            })
-            .collect::<Result<_, NotifyError>>()
-        })
-        .await?)
+    alert_page(
+        state,
+        "SELECT seq, id, type, payload FROM alerts
+         WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq < ?2
+         ORDER BY seq DESC LIMIT ?3",
+        id,
+        before.unwrap_or(i64::MAX),
+        limit,
+    )
+    .await
 }
 
 /// One page of a subscriber's alerts, never more: by default the newest first, and
