@@ -165,13 +165,13 @@ impl Newsroom {
         }
         // The web front needs every part: the desk writes through the command service and reads
         // the views and the notifier's subscriptions; the alert pages use the subscriber API.
-        if let (Role::All, Some(v), Some(p), Some(n)) = (role, &views, &projector, &notifier) {
+        if let (Role::All, Some(v), Some((hub, _)), Some(n)) = (role, &views, &live, &notifier) {
             routes = routes
                 .merge(follow::router(n.router(), v.clone()))
                 .merge(desk::router(
                     app.state().clone(),
                     v.clone(),
-                    p.positions(),
+                    hub.reached(),
                     n.store().clone(),
                 ));
         }

@@ -79,8 +79,8 @@ impl std::fmt::Debug for DeskState {
     }
 }
 
-/// The desk's routes, with their state applied. `positions` are the positions the in-process
-/// projector reached (the desk also polls the views' checkpoint).
+/// The desk's routes, with their state applied. `positions` are the views' positions as the live
+/// hub reads them (`LiveHub::reached`).
 pub fn router(
     command: AppState,
     views: ViewStore,
@@ -344,31 +344,22 @@ impl DeskState {
             .await?)
     }
 
-    /// Waits (bounded) until the views reflect `position`; says whether they do.
+    /// Waits (bounded) until the views reflect `position`; says whether they do. Reads the
+    /// views' position once, then waits on the live hub's signal of it.
     async fn catch_up(&self, position: i64) -> bool {
-        let deadline = tokio::time::Instant::now() + READ_YOUR_WRITE_WAIT;
-        let mut positions = self.positions.clone();
-        loop {
-            match self.views.position().await {
-                Ok(reached) if reached >= position => return true,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the views' position");
-                    return false;
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
+        match self.views.position().await {
+            Ok(reached) if reached >= position => return true,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the views' position");
                 return false;
             }
-            tokio::select! {
-                changed = positions.changed() => {
-                    if changed.is_err() {
-                        tokio::time::sleep(Duration::from_millis(25)).await;
-                    }
-                }
-                _ = tokio::time::sleep(Duration::from_millis(25)) => {}
-            }
         }
+        let mut positions = self.positions.clone();
+        let reached =
+            tokio::time::timeout(READ_YOUR_WRITE_WAIT, positions.wait_for(|p| *p >= position))
+                .await;
+        matches!(reached, Ok(Ok(_)))
     }
 
     /// A story by id or slug, or the not-found page.
