@@ -443,21 +443,6 @@ impl Server {
     }
 }
 
-/// A development as the other benches file it, with a fresh id.
-fn development(id: Uuid) -> Value {
-    json!({
-        "id": id,
-        "kind": "statement_issued",
-        "headline": "Campaign A says its email was breached",
-        "body": "The campaign said attackers had access for three weeks.",
-        "occurred_at": "2026-10-01T09:30:00Z",
-        "actors": ["Campaign A", "Fancy Bear"],
-        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
-        "evidence": "none_provided",
-        "urgency": "priority",
-    })
-}
-
 // =============================================================================================
 // Filling stories
 

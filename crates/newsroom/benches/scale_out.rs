@@ -289,21 +289,6 @@ async fn open_story(client: &reqwest::Client, base: &str, token: &str) -> Res<St
     Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
 }
 
-/// A development as the tests and the alerts bench file it, with a fresh id.
-fn development(id: Uuid) -> Value {
-    json!({
-        "id": id,
-        "kind": "statement_issued",
-        "headline": "Campaign A says its email was breached",
-        "body": "The campaign said attackers had access for three weeks.",
-        "occurred_at": "2026-10-01T09:30:00Z",
-        "actors": ["Campaign A", "Fancy Bear"],
-        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
-        "evidence": "none_provided",
-        "urgency": "priority",
-    })
-}
-
 /// One `POST …/developments`: its id, when its answer had fully arrived, its position.
 #[derive(Debug)]
 struct Posted {

@@ -21,6 +21,21 @@ pub type Res<T> = Result<T, BoxError>;
 /// The release binary cargo builds for the bench.
 pub const BIN: &str = env!("CARGO_BIN_EXE_newsroom");
 
+/// A development as the tests and the other benches file it, with a fresh id.
+pub fn development(id: uuid::Uuid) -> Value {
+    serde_json::json!({
+        "id": id,
+        "kind": "statement_issued",
+        "headline": "Campaign A says its email was breached",
+        "body": "The campaign said attackers had access for three weeks.",
+        "occurred_at": "2026-10-01T09:30:00Z",
+        "actors": ["Campaign A", "Fancy Bear"],
+        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
+        "evidence": "none_provided",
+        "urgency": "priority",
+    })
+}
+
 /// The binary the bench runs: `BENCH_NEWSROOM_BIN` when set (a copy kept aside, e.g. to measure
 /// two builds with the same bench, or when the target directory is shared and may be rebuilt
 /// from another checkout meanwhile), else [`BIN`].
