@@ -556,6 +556,14 @@ impl std::fmt::Debug for LiveStream {
     }
 }
 
+/// Why a stream ends.
+enum End {
+    /// It fell more than the channel's capacity behind.
+    FellBehind,
+    /// The hub stopped.
+    Closed,
+}
+
 /// The last event of a stream cut off for falling behind: reconnect (the browser's
 /// `EventSource` does so by itself, sending `Last-Event-ID`) after a jittered pause, so that
 /// readers cut off together do not all come back at once.
@@ -567,28 +575,27 @@ fn resume_frame(last: i64) -> Bytes {
 }
 
 impl LiveStream {
-    /// The next bytes to send; `None` when the stream ends.
-    async fn next(&mut self) -> Option<Bytes> {
+    /// The next bytes to send, or why the stream ends.
+    async fn next(&mut self) -> Result<Bytes, End> {
         if let Some(b) = self.backlog.pop_front() {
-            return Some(b);
+            return Ok(b);
         }
         loop {
             match self.rx.recv().await {
                 Ok(frame) => match frame.position {
-                    None => return Some(frame.bytes),
+                    None => return Ok(frame.bytes),
                     Some(p) if p > self.last => {
                         self.last = p;
-                        return Some(frame.bytes);
+                        return Ok(frame.bytes);
                     }
                     // Already sent from the backlog.
                     Some(_) => continue,
                 },
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     metrics::counter!("newsroom_live_streams_cut_total").increment(1);
-                    self.last = -1;
-                    return None;
+                    return Err(End::FellBehind);
                 }
-                Err(broadcast::error::RecvError::Closed) => return None,
+                Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
             }
         }
     }
@@ -598,12 +605,11 @@ impl LiveStream {
     pub fn into_body(self) -> Body {
         let stream = futures_util::stream::unfold(Some(self), |s| async move {
             let mut s = s?;
-            let sent = s.last;
             match s.next().await {
-                Some(b) => Some((Ok::<_, Infallible>(b), Some(s))),
+                Ok(b) => Some((Ok::<_, Infallible>(b), Some(s))),
                 // Cut off: one last event, then the end.
-                None if s.last == -1 => Some((Ok(resume_frame(sent)), None)),
-                None => None,
+                Err(End::FellBehind) => Some((Ok(resume_frame(s.last)), None)),
+                Err(End::Closed) => None,
             }
         });
         Body::from_stream(stream)
