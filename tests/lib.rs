@@ -134,6 +134,7 @@ pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
         smtp_url: None,
         mail_from: "alerts@newsroom.test".into(),
         nats_url: None,
+        nats_alert_root: newsroom_notifier::subjects::DEFAULT_ROOT.into(),
         webhook_allowlist: "127.0.0.1".into(),
         retry: RetryPolicy {
             max_attempts: 5,

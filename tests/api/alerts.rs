@@ -1039,17 +1039,25 @@ async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
     let Some(nats_url) = nats_test_url() else {
         return;
     };
-    let subject = format!("newsroom.test.{}", uuid::Uuid::new_v4().simple());
     let nats = async_nats::connect(&nats_url)
         .await
         .expect("the NATS test server answers");
-    let mut inbox = nats.subscribe(subject.clone()).await.unwrap();
-    nats.flush().await.unwrap();
     let url = nats_url.clone();
     let app = spawn_app_with(move |s| s.notifier.nats_url = Some(url)).await;
     let story = app.open_story(false).await;
     let mut s = sign_up(&app, "Machine consumer", None).await;
-    add_endpoint(&app, &mut s, json!({"kind": "nats", "subject": subject})).await;
+    // The subject registered is placed under the subscriber's own namespace.
+    let endpoint = add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "nats", "subject": "desk.feed"}),
+    )
+    .await;
+    let subject = format!("newsroom.alerts.{}.desk.feed", s.id);
+    assert_eq!(endpoint["target"], "desk.feed");
+    assert_eq!(endpoint["subject"], subject.as_str());
+    let mut inbox = nats.subscribe(subject.clone()).await.unwrap();
+    nats.flush().await.unwrap();
     subscribe(&app, &s, json!({"story": story})).await;
     app.record(&story, development("ruling_issued"))
         .await

@@ -24,5 +24,6 @@ mod retention;
 mod roles;
 mod schema;
 mod stories;
+mod stream_safety;
 mod tamper;
 mod transfer;

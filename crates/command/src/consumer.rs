@@ -8,6 +8,14 @@
 //! lacks events the caller needs (a gap between its checkpoint and the next message — a stream
 //! recreated, a tail lost), the gap is read from the log itself, which stays the record: JetStream
 //! carries the events and wakes the consumer, the log guarantees nothing is missed.
+//!
+//! Only the relay should publish on the stream's subjects, but anyone allowed to publish on the
+//! NATS server can. A message that is not an event as the relay sends it (it does not decode, or
+//! its subject or `Newsroom-Position` header disagrees with its body) is set aside: logged with
+//! its stream sequence, counted in `newsroom_stream_messages_set_aside_total`, and terminated
+//! (`AckKind::Term`, never delivered again) once the batch around it is committed, instead of
+//! failing every batch that holds it. Nothing is lost by it: an event the stream lacks is read
+//! from the log.
 
 use std::time::Duration;
 
@@ -16,7 +24,7 @@ use async_nats::jetstream::{self, AckKind, Message};
 use futures_util::StreamExt;
 
 use crate::log::EventLog;
-use crate::relay::{nats, RelayError, StreamSettings};
+use crate::relay::{nats, RelayError, StreamSettings, POSITION_HEADER};
 use crate::store::{FeedEvent, Position};
 
 /// How much longer than its own wait a pull may take before it counts as lost.
@@ -32,8 +40,11 @@ pub struct JetStreamFeed {
     client: async_nats::Client,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     log: EventLog,
-    /// Messages handed out and not yet acknowledged, oldest first.
-    unacked: Vec<Message>,
+    settings: StreamSettings,
+    durable: String,
+    /// Messages taken and not yet acknowledged, oldest first, each with why it was set aside
+    /// if it is not an event.
+    unacked: Vec<(Message, Option<String>)>,
 }
 
 impl JetStreamFeed {
@@ -73,6 +84,8 @@ impl JetStreamFeed {
             client,
             consumer,
             log,
+            settings: settings.clone(),
+            durable: durable.to_owned(),
             unacked: Vec::new(),
         })
     }
@@ -90,6 +103,10 @@ impl JetStreamFeed {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(nats("not connected to NATS"));
         }
+        // What an earlier batch took and never committed (it failed) goes back first, so it is
+        // read again now rather than after `ack_wait` — and never acknowledged unapplied by the
+        // next commit.
+        self.give_back().await?;
         let limit = limit.max(1);
         // Take what is there without waiting; if nothing is, wait for one message only (a pull
         // for a whole batch would wait until it is full or expires), then take what followed it.
@@ -108,7 +125,13 @@ impl JetStreamFeed {
         let mut events: Vec<FeedEvent> = Vec::new();
         let mut at = after;
         for message in messages {
-            let event: FeedEvent = serde_json::from_slice(&message.payload)?;
+            let event = match self.event_of(&message) {
+                Ok(event) => event,
+                Err(reason) => {
+                    self.unacked.push((message, Some(reason)));
+                    continue;
+                }
+            };
             if event.position > at {
                 if event.position > at + 1 {
                     // Events the stream does not have: read them from the log.
@@ -124,25 +147,70 @@ impl JetStreamFeed {
                 at = event.position;
                 events.push(event);
             }
-            self.unacked.push(message);
+            self.unacked.push((message, None));
         }
         Ok(events)
     }
 
-    /// Acknowledges everything handed out so far: call once its effect is committed.
+    /// The event a message carries, if it is one as the relay publishes it: its body a feed
+    /// event, on that event's story's subject, with its position in the header.
+    fn event_of(&self, message: &Message) -> Result<FeedEvent, String> {
+        let event: FeedEvent = serde_json::from_slice(&message.payload)
+            .map_err(|e| format!("the body is not an event: {e}"))?;
+        let position = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(POSITION_HEADER))
+            .map(|v| v.as_str());
+        if position != Some(event.position.to_string().as_str()) {
+            return Err(format!(
+                "its {POSITION_HEADER} header ({position:?}) is not the event's position {}",
+                event.position
+            ));
+        }
+        if message.subject.as_str() != self.settings.subject(&event.story_id) {
+            return Err("its subject is not the event's story's".into());
+        }
+        Ok(event)
+    }
+
+    /// Acknowledges everything handed out so far: call once its effect is committed. Messages
+    /// that were set aside are terminated.
     pub async fn commit(&mut self) -> Result<(), RelayError> {
-        // With `AckPolicy::All`, the newest acknowledges the rest.
-        if let Some(m) = self.unacked.last() {
+        let taken = std::mem::take(&mut self.unacked);
+        // With `AckPolicy::All` an acknowledgement — a termination too — covers every earlier
+        // message: all of them are committed by now.
+        for (m, reason) in &taken {
+            if let Some(reason) = reason {
+                m.double_ack_with(AckKind::Term).await.map_err(nats)?;
+                let sequence = m.info().map(|i| i.stream_sequence).unwrap_or_default();
+                tracing::warn!(
+                    stream = %self.settings.stream,
+                    consumer = %self.durable,
+                    stream_sequence = sequence,
+                    subject = %m.subject,
+                    %reason,
+                    "set aside a message on the event stream that is not an event"
+                );
+                metrics::counter!(
+                    "newsroom_stream_messages_set_aside_total",
+                    "stream" => self.settings.stream.clone(),
+                    "consumer" => self.durable.clone(),
+                )
+                .increment(1);
+            }
+        }
+        if let Some((m, None)) = taken.last() {
             m.double_ack().await.map_err(nats)?;
         }
-        self.unacked.clear();
         Ok(())
     }
 
-    /// Hands back everything not yet committed, for redelivery (on shutdown).
-    /// A process killed without handing back gets its messages redelivered after `ack_wait`.
+    /// Hands back everything not yet committed, for redelivery (on shutdown, and before a batch
+    /// after one that failed). A process killed without handing back gets its messages
+    /// redelivered after `ack_wait`.
     pub async fn give_back(&mut self) -> Result<(), RelayError> {
-        for m in self.unacked.drain(..) {
+        for (m, _) in self.unacked.drain(..) {
             m.ack_with(AckKind::Nak(None)).await.map_err(nats)?;
         }
         Ok(())
@@ -202,17 +270,19 @@ impl Pacing {
     }
 
     /// Waits as the outcome of a step (`read` events, at most `batch`) asks; `false` if
-    /// `shutdown` came first. `part` names the loop in the log.
+    /// `shutdown` came first. `at` is where the part stands after the step, if it knows; `part`
+    /// names the loop in the log.
     pub async fn after<E: std::fmt::Display, S: std::future::Future<Output = ()>>(
         &mut self,
         part: &str,
         step: Result<usize, E>,
+        at: Option<Position>,
         batch: usize,
         shutdown: std::pin::Pin<&mut S>,
     ) -> bool {
         let wait = match step {
             Ok(read) => {
-                self.status.set(None);
+                self.status.succeeded(at);
                 self.pause = Self::FIRST_PAUSE;
                 if read == batch || self.streaming {
                     return true;
@@ -221,7 +291,7 @@ impl Pacing {
             }
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?self.pause, "{part} failed; retrying");
-                self.status.set(Some(e.to_string()));
+                self.status.failed(e.to_string());
                 let pause = self.pause;
                 self.pause = (pause * 2).min(Self::LONGEST_PAUSE);
                 Some(pause)
@@ -235,17 +305,91 @@ impl Pacing {
     }
 }
 
-/// Whether a part following the feed is getting on, shared with `/healthz`: the error of its
-/// last step, if that failed.
+/// Whether a part following the feed is getting on, shared with `/healthz`.
+///
+/// A step that succeeds is not yet progress: one that finds nothing new succeeds too, also when
+/// the part is stuck behind an event it cannot apply (its batch failed, and the retry waits for
+/// the stream to bring something). So a failure is remembered, with the position the part
+/// stood at, until the part gets past that position; while the log's head is beyond it the
+/// part is reported as not advancing.
 #[derive(Debug, Clone, Default)]
-pub struct FollowerStatus(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+pub struct FollowerStatus(std::sync::Arc<std::sync::Mutex<Following>>);
+
+#[derive(Debug, Default)]
+struct Following {
+    /// Where the part stood after its last successful step.
+    at: Position,
+    /// The error of its last step, if that failed.
+    error: Option<String>,
+    /// Since a failure: the position it failed at and the latest error.
+    stalled: Option<(Position, String)>,
+}
 
 impl FollowerStatus {
+    /// The error of the last step, if it failed.
     pub fn error(&self) -> Option<String> {
-        self.0.lock().expect("follower status lock").clone()
+        self.lock().error.clone()
     }
 
-    fn set(&self, error: Option<String>) {
-        *self.0.lock().expect("follower status lock") = error;
+    /// What is wrong, if anything, with the log's head at `head`: the last step failed, or the
+    /// part has not got past the position it failed at.
+    pub fn problem(&self, head: Position) -> Option<String> {
+        let f = self.lock();
+        match (&f.stalled, &f.error) {
+            (Some((at, e)), _) if head > *at => Some(format!(
+                "not advancing: stuck at position {at} (the log is at {head}): {e}"
+            )),
+            (_, Some(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// A step succeeded; the part stands at `at` (if it knows).
+    pub fn succeeded(&self, at: Option<Position>) {
+        let mut f = self.lock();
+        f.error = None;
+        if let Some(at) = at {
+            f.at = at;
+        }
+        if matches!(f.stalled, Some((stalled, _)) if f.at > stalled) {
+            f.stalled = None;
+        }
+    }
+
+    /// A step failed with `error`.
+    pub fn failed(&self, error: String) {
+        let mut f = self.lock();
+        let at = f.stalled.as_ref().map_or(f.at, |(at, _)| *at);
+        f.stalled = Some((at, error.clone()));
+        f.error = Some(error);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Following> {
+        self.0.lock().expect("follower status lock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FollowerStatus;
+
+    #[test]
+    fn a_follower_that_failed_is_reported_until_it_gets_past_where_it_failed() {
+        let status = FollowerStatus::default();
+        status.succeeded(Some(4));
+        assert_eq!(status.problem(9), None);
+        status.failed("cannot decode event 5".into());
+        let said = status.problem(9).unwrap();
+        assert!(said.contains("stuck at position 4"), "{said}");
+        assert!(said.contains("cannot decode event 5"), "{said}");
+        // Failing with nothing to advance to (NATS away, say) is reported as it is.
+        assert_eq!(status.problem(4).as_deref(), Some("cannot decode event 5"));
+        // A step that finds nothing new is no progress.
+        status.succeeded(Some(4));
+        assert_eq!(status.problem(9), Some(said));
+        // Nothing to advance to: nothing wrong.
+        assert_eq!(status.problem(4), None);
+        status.succeeded(Some(9));
+        assert_eq!(status.problem(12), None);
     }
 }

@@ -292,20 +292,47 @@ impl Relay {
     }
 }
 
-/// The position in the header of the stream's last message, or 0 for an empty stream.
+/// How far back from the stream's end the relay looks for its own last message, past messages
+/// someone else put on the stream's subjects.
+const LOOK_BACK: u64 = 10_000;
+
+/// The position in the header of the stream's last message the relay published (the newest one
+/// with a position), or 0 for a stream without one.
 async fn last_position(stream: &mut stream::Stream) -> Result<Position, RelayError> {
     let state = stream.info().await.map_err(nats)?.state.clone();
     if state.messages == 0 {
         return Ok(0);
     }
-    let m = stream
-        .get_raw_message(state.last_sequence)
-        .await
-        .map_err(nats)?;
-    m.headers
-        .get(POSITION_HEADER)
-        .and_then(|v| v.as_str().parse::<Position>().ok())
-        .ok_or_else(|| RelayError::Nats("the stream's last message has no position".into()))
+    let oldest = state
+        .first_sequence
+        .max(state.last_sequence.saturating_sub(LOOK_BACK));
+    for sequence in (oldest..=state.last_sequence).rev() {
+        let m = match stream.get_raw_message(sequence).await {
+            Ok(m) => m,
+            // Deleted (a terminated message is not, but a stream may have gaps).
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => continue,
+            Err(e) => return Err(nats(e)),
+        };
+        match m
+            .headers
+            .get(POSITION_HEADER)
+            .and_then(|v| v.as_str().parse::<Position>().ok())
+        {
+            Some(position) => return Ok(position),
+            None => tracing::warn!(
+                stream_sequence = sequence,
+                subject = %m.subject,
+                "a message on the event stream that the relay did not publish"
+            ),
+        }
+    }
+    if oldest <= state.first_sequence {
+        Ok(0)
+    } else {
+        Err(RelayError::Nats(format!(
+            "none of the stream's last {LOOK_BACK} messages has a position"
+        )))
+    }
 }
 
 /// Connects to NATS without waiting for it: the client keeps (re)connecting in the background,

@@ -46,6 +46,9 @@ pub struct Config {
     pub nats_stream: String,
     /// Subjects are `<prefix>.<story id>` (`newsroom.events`).
     pub nats_subject_prefix: String,
+    /// Subscribers' NATS alerts go to `<root>.<subscriber id>.<their subject>`
+    /// (`newsroom.alerts`); it must not overlap `<nats_subject_prefix>.>`.
+    pub nats_alert_root: String,
     /// Addresses or CIDRs webhooks may reach although private or loopback.
     pub webhook_allowlist: String,
     /// How long a delivery being sent is reserved for its sender; a notifier killed mid-send
@@ -92,6 +95,7 @@ impl Default for Config {
             nats_stream_replicas: 1,
             nats_stream: newsroom_command::relay::StreamSettings::default().stream,
             nats_subject_prefix: newsroom_command::relay::StreamSettings::default().subject_prefix,
+            nats_alert_root: newsroom_notifier::subjects::DEFAULT_ROOT.into(),
             webhook_allowlist: String::new(),
             delivery_lease_secs: newsroom_notifier::RetryPolicy::default().lease.as_secs(),
             writes_per_token_per_minute: RateLimits::default().writes_per_token_per_minute,
@@ -127,6 +131,7 @@ const KEYS: &[&str] = &[
     "nats_stream_replicas",
     "nats_stream",
     "nats_subject_prefix",
+    "nats_alert_root",
     "webhook_allowlist",
     "delivery_lease_secs",
     "writes_per_token_per_minute",
@@ -251,6 +256,7 @@ impl Config {
             smtp_url: self.smtp_url.clone().filter(|u| !u.is_empty()),
             mail_from: self.mail_from.clone(),
             nats_url: self.nats_url.clone().filter(|u| !u.is_empty()),
+            nats_alert_root: self.nats_alert_root.clone(),
             webhook_allowlist: self.webhook_allowlist.clone(),
             retry: newsroom_notifier::RetryPolicy {
                 lease: std::time::Duration::from_secs(self.delivery_lease_secs.max(1)),

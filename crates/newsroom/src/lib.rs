@@ -146,6 +146,12 @@ impl Newsroom {
         }
         let mut notifier = None;
         if role.notifies() {
+            // Subscribers' NATS alerts must never land in the event stream.
+            if let Some(r) = &settings.relay {
+                newsroom_notifier::subjects::AlertSubjects::new(&settings.notifier.nats_alert_root)
+                    .and_then(|s| s.apart_from_events(&r.stream.subject_prefix))
+                    .context("NEWSROOM_NATS_ALERT_ROOT")?;
+            }
             let path = settings.notifier.path.clone();
             let mut n = Notifier::build(
                 settings.notifier,

@@ -31,6 +31,7 @@ use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
 use crate::streams::{AlertHub, Refused};
+use crate::subjects::AlertSubjects;
 
 const TOKEN_PREFIX: &str = "nrs_";
 /// How long a rotated-out webhook secret keeps signing.
@@ -49,6 +50,8 @@ pub struct SubscriberApi {
     pub guard: Arc<Guard>,
     /// Where alert streams are served from.
     pub hub: AlertHub,
+    /// Where NATS endpoints' alerts are published.
+    pub subjects: AlertSubjects,
 }
 
 /// An API error of the subscriber side.
@@ -396,6 +399,9 @@ struct EndpointView {
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
+    /// A NATS endpoint's whole subject: the subscriber's namespace, then `target`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
     /// Only in the answer that creates or rotates it.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
@@ -411,26 +417,28 @@ fn endpoint_row(r: &Row) -> Result<EndpointView, newsroom_command::DbError> {
         target: r.get(2)?,
         status: r.get(3)?,
         disabled_reason: r.get(4)?,
+        subject: None,
         secret: None,
     })
 }
 
-fn parse_subject(raw: &str) -> Result<String, FieldError> {
-    let valid = !raw.is_empty()
-        && raw.len() <= 200
-        && raw.split('.').all(|t| {
-            !t.is_empty()
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if valid {
-        Ok(raw.to_owned())
-    } else {
-        Err(FieldError::new(
-            "subject",
-            "must be a NATS subject of dot-separated tokens (letters, digits, - and _), no wildcards",
-        ))
+impl EndpointView {
+    /// With the subject a NATS endpoint of `subscriber` publishes on.
+    fn placed(mut self, subjects: &AlertSubjects, subscriber: &str) -> Self {
+        if self.kind == "nats" {
+            self.subject = subjects.subject(subscriber, &self.target);
+        }
+        self
     }
+}
+
+fn parse_subject(raw: &str) -> Result<String, FieldError> {
+    crate::subjects::parse_registered(raw).ok_or_else(|| {
+        FieldError::new(
+            "subject",
+            "must be a NATS subject of dot-separated tokens (letters, digits, - and _), no wildcards, at most 200 bytes",
+        )
+    })
 }
 
 async fn add_endpoint(
@@ -464,8 +472,10 @@ async fn add_endpoint(
         target: target.clone(),
         status: "active".into(),
         disabled_reason: None,
+        subject: None,
         secret: secret.clone(),
-    };
+    }
+    .placed(&state.subjects, &id);
     state
         .store
         .write(move |tx| {
@@ -486,16 +496,21 @@ async fn list_endpoints(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<EndpointView>>> {
     caller.may_manage(&id)?;
-    let list = state
+    let subscriber = id.clone();
+    let list: Vec<EndpointView> = state
         .store
         .read(move |c| {
             Ok(c.prepare_cached(&format!(
                 "{ENDPOINT} WHERE subscriber_id = ?1 ORDER BY created_at"
             ))?
-            .query_map(args![id], endpoint_row)?
+            .query_map(args![subscriber], endpoint_row)?
             .collect::<Result<_, _>>()?)
         })
         .await?;
+    let list = list
+        .into_iter()
+        .map(|e| e.placed(&state.subjects, &id))
+        .collect();
     Ok(Json(list))
 }
 

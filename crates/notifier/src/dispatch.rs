@@ -33,6 +33,7 @@ use crate::email::Mailer;
 use crate::signing::{signature_header, WebhookSecret};
 use crate::ssrf::Guard;
 use crate::store::{parse_ts, ts, NotifierStore, NotifyError};
+use crate::subjects::AlertSubjects;
 
 /// How deliveries are retried.
 #[derive(Debug, Clone)]
@@ -79,6 +80,7 @@ impl RetryPolicy {
 pub struct Job {
     pub(crate) seq: i64,
     pub(crate) alert_id: String,
+    pub(crate) subscriber_id: String,
     pub(crate) endpoint_id: String,
     pub(crate) story_id: String,
     pub(crate) attempts: u32,
@@ -152,6 +154,8 @@ struct Courier {
     http: reqwest::Client,
     mailer: Option<Mailer>,
     nats: Option<async_nats::Client>,
+    /// Where NATS endpoints' alerts go: each subscriber's own namespace.
+    subjects: AlertSubjects,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -334,6 +338,7 @@ impl Dispatcher {
         guard: Arc<Guard>,
         mailer: Option<Mailer>,
         nats: Option<async_nats::Client>,
+        subjects: AlertSubjects,
         waiting: watch::Receiver<u64>,
         handoff: mpsc::UnboundedReceiver<Vec<Job>>,
     ) -> Self {
@@ -347,6 +352,7 @@ impl Dispatcher {
                 http,
                 mailer,
                 nats,
+                subjects,
             }),
             concurrency: 64,
             waiting,
@@ -518,7 +524,8 @@ impl Courier {
                 let jobs: Vec<Job> = c
                     .prepare_cached(
                         "SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts, a.payload,
-                                e.kind, e.target, e.secret, e.previous_secret, e.previous_expires
+                                e.kind, e.target, e.secret, e.previous_secret, e.previous_expires,
+                                e.subscriber_id
                          FROM deliveries d
                          JOIN alerts a ON a.id = d.alert_id
                          JOIN endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
@@ -544,6 +551,7 @@ impl Courier {
                             secret: r.get(8)?,
                             previous_secret: r.get(9)?,
                             previous_expires: r.get(10)?,
+                            subscriber_id: r.get(11)?,
                             after: Vec::new(),
                             claimed: true,
                         })
@@ -672,10 +680,18 @@ impl Courier {
         let Some(nats) = &self.nats else {
             return Outcome::retry("no NATS connection configured (NEWSROOM_NATS_URL)");
         };
+        let Some(subject) = self.subjects.subject(&job.subscriber_id, &job.target) else {
+            return Outcome::Failed {
+                status: None,
+                retry_after: None,
+                error: "the subscriber's id cannot name a NATS subject".into(),
+                permanent: true,
+            };
+        };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", job.alert_id.as_str());
         let sent = nats
-            .publish_with_headers(job.target.clone(), headers, job.payload.clone().into())
+            .publish_with_headers(subject, headers, job.payload.clone().into())
             .await;
         match sent {
             Ok(()) => match nats.flush().await {
@@ -933,6 +949,7 @@ mod tests {
         Job {
             seq,
             alert_id: format!("msg_{seq}"),
+            subscriber_id: "subscriber".into(),
             endpoint_id: endpoint.into(),
             story_id: "story".into(),
             attempts: 0,

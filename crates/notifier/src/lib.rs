@@ -23,6 +23,7 @@ pub mod signing;
 pub mod ssrf;
 pub mod store;
 pub mod streams;
+pub mod subjects;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::RetryPolicy;

@@ -476,7 +476,7 @@ impl Matcher {
                 step = self.step() => step,
             };
             if !pacing
-                .after("matching", step, BATCH, shutdown.as_mut())
+                .after("matching", step, self.after, BATCH, shutdown.as_mut())
                 .await
             {
                 break;
@@ -771,6 +771,7 @@ fn queue_alert(
             Ok(Job {
                 seq: 0,
                 alert_id: id.clone(),
+                subscriber_id: subscriber.to_owned(),
                 endpoint_id: r.get(0)?,
                 story_id: story.clone(),
                 attempts: 0,

@@ -21,6 +21,7 @@ use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
 use crate::streams::{AlertHub, StreamLimits};
+use crate::subjects::AlertSubjects;
 
 /// Everything the notifier is configured with.
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct NotifierSettings {
     pub mail_from: String,
     /// `nats://host:port` for NATS endpoints.
     pub nats_url: Option<String>,
+    /// Subscribers' NATS alerts go to `<root>.<subscriber id>.<their subject>`
+    /// (`newsroom.alerts`); it must not overlap the event stream's subjects.
+    pub nats_alert_root: String,
     /// `NEWSROOM_WEBHOOK_ALLOWLIST`: addresses or CIDRs webhooks may reach although private.
     pub webhook_allowlist: String,
     pub retry: RetryPolicy,
@@ -64,6 +68,7 @@ impl NotifierSettings {
             smtp_url: None,
             mail_from: "newsroom@localhost".into(),
             nats_url: None,
+            nats_alert_root: crate::subjects::DEFAULT_ROOT.into(),
             webhook_allowlist: String::new(),
             retry: RetryPolicy::default(),
             digest_every: Duration::from_secs(30),
@@ -84,6 +89,8 @@ pub enum NotifierStartError {
     AllowList(#[from] crate::ssrf::AllowListError),
     #[error("NEWSROOM_SMTP_URL: {0}")]
     Mailer(#[from] crate::email::MailerConfigError),
+    #[error("NEWSROOM_NATS_ALERT_ROOT: {0}")]
+    AlertRoot(#[from] crate::subjects::RootError),
     #[error("cannot connect to NATS at {url}: {source}")]
     Nats {
         url: String,
@@ -124,6 +131,7 @@ impl Notifier {
         let store = NotifierStore::beside(&log, &settings.path).await?;
         store.checkpoint_in_background(std::time::Duration::from_millis(500))?;
         let guard = Arc::new(Guard::new(AllowList::parse(&settings.webhook_allowlist)?));
+        let subjects = AlertSubjects::new(&settings.nats_alert_root)?;
         let mailer = settings
             .smtp_url
             .as_deref()
@@ -171,6 +179,7 @@ impl Notifier {
             guard.clone(),
             mailer,
             nats,
+            subjects.clone(),
             waiting.subscribe(),
             handed,
         );
@@ -179,6 +188,7 @@ impl Notifier {
             tokens,
             guard,
             hub: hub.clone(),
+            subjects,
         };
         let retention = settings.alert_retention.map(|keep| {
             Retention::new(

@@ -174,8 +174,9 @@ impl Projector {
                 _ = &mut shutdown => break,
                 step = self.step() => step,
             };
+            let at = Some(*self.position.borrow());
             if !pacing
-                .after("projecting", step, BATCH, shutdown.as_mut())
+                .after("projecting", step, at, BATCH, shutdown.as_mut())
                 .await
             {
                 break;

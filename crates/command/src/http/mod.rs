@@ -479,12 +479,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
         checks["nats"] = serde_json::json!(nats);
         checks["relay_position"] = serde_json::json!(relay.published());
     }
-    // A part that cannot follow the feed (the log or the stream away) retries; the process
-    // still serves what it has, so it is degraded, and says which part and why.
+    // A part that cannot follow the feed (the log or the stream away, an event it cannot
+    // apply) retries; the process still serves what it has, so it is degraded, and says which
+    // part and why — until the part has got past where it failed, not merely until a retry
+    // found nothing new.
+    let reached = head.unwrap_or(state.store.head());
     for (name, follower) in &state.followers {
-        let error = follower.error();
-        degraded |= error.is_some();
-        checks[*name] = serde_json::json!(error.unwrap_or_else(|| "ok".to_owned()));
+        let problem = follower.problem(reached);
+        degraded |= problem.is_some();
+        checks[*name] = serde_json::json!(problem.unwrap_or_else(|| "ok".to_owned()));
     }
     let word = if status != StatusCode::OK {
         "unhealthy"
@@ -497,7 +500,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "status": word,
         "checks": checks,
         // Not asked of a database that just failed to answer: this process's own idea then.
-        "head_position": head.unwrap_or(state.store.head()),
+        "head_position": reached,
     });
     (status, Json(body)).into_response()
 }
