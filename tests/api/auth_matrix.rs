@@ -1207,3 +1207,104 @@ async fn a_revoked_token_is_refused_at_once_by_every_api_and_the_desk() {
 
     assert_eq!(app.feed().await, before, "nothing was recorded");
 }
+
+/// Control characters, percent-encoded: NUL, a line feed inside a value, DEL and a C1 control.
+const CONTROLS: [&str; 4] = ["%00", "x%0Ay", "%7F", "%C2%9B"];
+
+/// Query parameters the routes read (and one they do not): the refusal does not depend on it.
+const QUERY_KEYS: [&str; 11] = [
+    "story",
+    "actor",
+    "before",
+    "after",
+    "min_position",
+    "as_of",
+    "since",
+    "status",
+    "limit",
+    "next",
+    "unknown",
+];
+
+/// Every route, asked by nobody with a control character in each of its path parameters and
+/// (GET routes) each query value: the refusals that are not a 400 problem naming the field.
+async fn control_characters_not_refused(app: &TestApp) -> Vec<String> {
+    let fx = Fixture::new(app).await;
+    let client = app.desk_client();
+    let mut wrong = Vec::new();
+    let mut tried = 0;
+    for r in routes() {
+        let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+        let segments: Vec<&str> = r.path.split('/').collect();
+        let mut paths = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            if !(segment.starts_with('{') && segment.ends_with('}')) {
+                continue;
+            }
+            for bad in CONTROLS {
+                let mut with = segments.clone();
+                with[i] = bad;
+                paths.push(fx.fill(&with.join("/")));
+            }
+        }
+        if r.method == "GET" {
+            let path = fx.fill(r.path);
+            for key in QUERY_KEYS {
+                paths.push(format!("{path}?{key}=%00"));
+                paths.push(format!("{path}?{key}=1&{key}=a%01b"));
+            }
+            paths.push(format!("{path}?%00=1"));
+        }
+        for path in paths {
+            tried += 1;
+            let answer = client
+                .request(method.clone(), format!("{}{path}", app.address))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            let kind = answer
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let body: Value = serde_json::from_str(&answer.text().await.unwrap_or_default())
+                .unwrap_or(Value::Null);
+            let named = body["field"].as_str().is_some_and(|f| !f.is_empty());
+            if status != 400 || kind != "application/problem+json" || !named {
+                wrong.push(format!("{} {path}: {status} {kind} {body}", r.method));
+            }
+        }
+    }
+    assert!(tried > 500, "{tried} requests");
+    wrong
+}
+
+#[tokio::test]
+async fn a_control_character_in_a_path_parameter_or_query_value_is_a_400_problem_on_sqlite() {
+    let app = spawn_app().await;
+    let wrong = control_characters_not_refused(&app).await;
+    assert!(
+        wrong.is_empty(),
+        "{} answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_control_character_in_a_path_parameter_or_query_value_is_a_400_problem_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
+    let wrong = control_characters_not_refused(&app).await;
+    assert!(
+        wrong.is_empty(),
+        "{} answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}

@@ -26,7 +26,9 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use dto::*;
-pub use extract::{int_param, parse_json, query_params, ApiPath, Auth, JsonBody};
+pub use extract::{
+    int_param, parse_json, query_params, refuse_control_characters, ApiPath, Auth, JsonBody,
+};
 use problem::{InternalError, Problem, ProblemDetails};
 
 use crate::auth::{IssuedToken, Tokens};
@@ -140,7 +142,8 @@ pub fn router(
         .with_state(state)
         .merge(extra)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(refuse_control_characters));
 
     let api = match rate_limits {
         Some(l) => api.layer(middleware::from_fn_with_state(
