@@ -477,6 +477,82 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
     .await;
 }
 
+/// Whether `text` names a loopback address in any of its usual spellings.
+fn names_loopback(text: &str) -> bool {
+    text.contains("127.0.0.1") || text.contains("::1") || text.contains("resolves")
+}
+
+#[tokio::test]
+async fn webhook_refusals_never_say_what_a_host_resolves_to() {
+    // At registration: a name that resolves to loopback and one that does not resolve at all are
+    // refused alike, naming the field and nothing about the network.
+    let app = spawn_app_with(|s| s.notifier.webhook_allowlist = String::new()).await;
+    let s = sign_up(&app, "Prober", None).await;
+    let mut details = Vec::new();
+    for url in [
+        "http://localhost:8080/hook",
+        "http://no-such-host.invalid/hook",
+        "http://localhost./x",
+    ] {
+        let refused = app
+            .call(
+                Method::POST,
+                &format!("/v1/subscribers/{}/endpoints", s.id),
+                Some(&s.token),
+                Some(json!({"kind": "webhook", "url": url})),
+            )
+            .await;
+        let detail = refused.problem_for_field(422, "url")["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(!names_loopback(&detail), "{url}: {detail}");
+        details.push(detail);
+    }
+    assert!(
+        details.iter().all(|d| *d == details[0]),
+        "a private host and an unknown one cannot be told apart: {details:?}"
+    );
+    drop(app);
+
+    // Before a send: an endpoint whose host now counts as internal (as after a DNS change).
+    let app = spawn_app_with(|s| s.notifier.webhook_allowlist = "127.0.0.1,::1".into()).await;
+    let story = app.open_story(false).await;
+    let mut s = sign_up(&app, "Rebinder", None).await;
+    add_endpoint(
+        &app,
+        &mut s,
+        json!({"kind": "webhook", "url": "http://localhost:9/hook"}),
+    )
+    .await;
+    subscribe(&app, &s, json!({"story": story})).await;
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, |s| s.notifier.webhook_allowlist = String::new()).await;
+    app.record(&story, development("hack_reported"))
+        .await
+        .ok(201);
+    let mut deliveries = Value::Null;
+    for _ in 0..300 {
+        deliveries = app
+            .call(
+                Method::GET,
+                &format!("/v1/subscribers/{}/deliveries", s.id),
+                Some(&s.token),
+                None,
+            )
+            .await
+            .ok(200)
+            .clone();
+        if deliveries[0]["last_error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let error = deliveries[0]["last_error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "{deliveries}");
+    assert!(!names_loopback(error), "{error}");
+}
+
 #[tokio::test]
 async fn email_alerts_go_through_a_real_smtp_relay() {
     let sink = SmtpSink::start().await;

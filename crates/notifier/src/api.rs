@@ -451,11 +451,11 @@ async fn add_endpoint(
     find_subscriber(&state, &id).await?;
     let (kind, target, secret) = match body {
         NewEndpoint::Webhook { url } => {
-            let url = state
-                .guard
-                .check_url(&url)
-                .await
-                .map_err(|refusal| FieldError::new("url", refusal.to_string()))?;
+            let url = state.guard.check_url(&url).await.map_err(|refusal| {
+                // The whole reason stays here; the subscriber gets the public one.
+                tracing::warn!(subscriber = %id, %refusal, "webhook URL refused");
+                FieldError::new("url", refusal.public_detail())
+            })?;
             (
                 "webhook",
                 url.to_string(),

@@ -614,7 +614,10 @@ impl Courier {
     async fn send_webhook(&self, job: &Job) -> Outcome {
         let url = match self.guard.check_url(&job.target).await {
             Ok(url) => url,
-            Err(refusal) => return Outcome::retry(refusal.to_string()),
+            Err(refusal) => {
+                tracing::warn!(endpoint = %job.endpoint_id, %refusal, "webhook refused before sending");
+                return Outcome::retry(refusal.public_detail());
+            }
         };
         let now = self.clock.now();
         let mut secrets = Vec::new();

@@ -174,8 +174,9 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     })
 }
 
-/// Why a webhook URL or address is refused. The `Display` text is written for the subscriber
-/// registering the endpoint and can go into an API error's `detail` as is.
+/// Why a webhook URL or address is refused. The `Display` text is the whole story, for the
+/// server's log; what the subscriber is told is [`Refusal::public_detail`], which never says what
+/// a name resolves to (nor whether it resolves at all).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("the webhook URL is not a valid absolute URL: {0}")]
@@ -195,6 +196,23 @@ pub enum Refusal {
         ip: IpAddr,
         reason: &'static str,
     },
+}
+
+impl Refusal {
+    /// The refusal as the subscriber may read it. A host that resolves to an internal address
+    /// and one that does not resolve are refused in the same words: otherwise registering
+    /// webhooks would tell anyone what internal names exist and where they point.
+    pub fn public_detail(&self) -> String {
+        match self {
+            Refusal::Unresolvable { .. } | Refusal::ForbiddenAddress { host: Some(_), .. } => {
+                "the webhook URL's host must resolve to public internet addresses only".into()
+            }
+            Refusal::ForbiddenAddress { host: None, .. } => {
+                "the webhook address is internal; webhooks may only be sent to public internet addresses".into()
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 fn forbidden_text(host: Option<&str>, ip: IpAddr, reason: &str) -> String {
@@ -413,6 +431,32 @@ mod tests {
 
     fn allowing(list: &str) -> Guard {
         Guard::new(AllowList::parse(list).unwrap())
+    }
+
+    #[test]
+    fn what_the_subscriber_is_told_never_names_a_resolved_address() {
+        let private = Refusal::ForbiddenAddress {
+            host: Some("db.internal".into()),
+            ip: ip("10.0.0.5"),
+            reason: "private",
+        };
+        let unknown = Refusal::Unresolvable {
+            host: "db.internal".into(),
+            reason: "no such host".into(),
+        };
+        assert!(
+            private.to_string().contains("10.0.0.5"),
+            "the log says it all"
+        );
+        assert_eq!(private.public_detail(), unknown.public_detail());
+        assert!(!private.public_detail().contains("10.0.0.5"));
+        assert!(!private.public_detail().contains("db.internal"));
+        let literal = Refusal::ForbiddenAddress {
+            host: None,
+            ip: ip("10.0.0.5"),
+            reason: "private",
+        };
+        assert!(!literal.public_detail().contains("10.0.0.5"));
     }
 
     #[test]
