@@ -5,6 +5,7 @@ mod auth;
 mod auth_matrix;
 mod browser;
 mod concurrency;
+mod connections;
 mod desk;
 mod developments;
 mod editing;

@@ -34,6 +34,13 @@ pub struct Settings {
     pub aggregate_cache: usize,
     /// Requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// A connection must send a request's headers within this long of the server starting to
+    /// wait for them — on a new connection, and on a kept-alive one after each answer (so it is
+    /// also the idle keep-alive timeout); else it is closed.
+    pub header_read_timeout_secs: u64,
+    /// Connections one client address (an IPv6 /64) may hold open; the next is answered 429 and
+    /// closed. 0: no cap.
+    pub connections_per_address: usize,
     /// Limits on writes; `None` turns them off (the library default; the binary turns them on).
     pub rate_limits: Option<crate::http::limits::RateLimits>,
 }
@@ -48,6 +55,8 @@ impl Default for Settings {
             snapshot_every: 10,
             aggregate_cache: 10_000,
             request_timeout_secs: 15,
+            header_read_timeout_secs: 10,
+            connections_per_address: 128,
             rate_limits: None,
         }
     }
@@ -167,11 +176,17 @@ impl Application {
             self.extra,
             self.commands,
         );
-        axum::serve(
+        crate::serve::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            crate::serve::ConnectionLimits {
+                header_read_timeout: Duration::from_secs(
+                    self.settings.header_read_timeout_secs.max(1),
+                ),
+                per_address: self.settings.connections_per_address,
+            },
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
         .await
     }
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod log;
 pub mod pg;
 pub mod relay;
+pub mod serve;
 pub mod service;
 pub mod sql;
 pub mod store;

@@ -27,6 +27,11 @@ pub struct Config {
     pub snapshot_every: usize,
     pub aggregate_cache: usize,
     pub request_timeout_secs: u64,
+    /// How long a connection may take to send a request's headers, counted from when the server
+    /// waits for them: on a new connection and between kept-alive requests (the idle timeout).
+    pub header_read_timeout_secs: u64,
+    /// Open connections allowed per client address (IPv6: per /64); 0 turns the cap off.
+    pub connections_per_address: usize,
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
     pub log: String,
     /// The notifier's queue; defaults to `<data_dir>/notifier.db`.
@@ -86,6 +91,8 @@ impl Default for Config {
             snapshot_every: settings.snapshot_every,
             aggregate_cache: settings.aggregate_cache,
             request_timeout_secs: settings.request_timeout_secs,
+            header_read_timeout_secs: settings.header_read_timeout_secs,
+            connections_per_address: settings.connections_per_address,
             log: "info".into(),
             notifier_path: None,
             public_url: None,
@@ -122,6 +129,8 @@ const KEYS: &[&str] = &[
     "snapshot_every",
     "aggregate_cache",
     "request_timeout_secs",
+    "header_read_timeout_secs",
+    "connections_per_address",
     "log",
     "notifier_path",
     "public_url",
@@ -280,6 +289,8 @@ impl Config {
             snapshot_every: self.snapshot_every,
             aggregate_cache: self.aggregate_cache,
             request_timeout_secs: self.request_timeout_secs,
+            header_read_timeout_secs: self.header_read_timeout_secs,
+            connections_per_address: self.connections_per_address,
             rate_limits: (self.writes_per_token_per_minute > 0).then_some(RateLimits {
                 writes_per_token_per_minute: self.writes_per_token_per_minute,
                 writes_per_address_per_minute: self.writes_per_address_per_minute,
@@ -314,6 +325,8 @@ mod tests {
         // (Not `alert_retention_days`: the test below sets its variable while this one may run.)
         assert_eq!(config.alert_streams_per_address, 8);
         assert_eq!(config.notifier_story_cache_mib, 64);
+        assert_eq!(config.header_read_timeout_secs, 10);
+        assert_eq!(config.connections_per_address, 128);
         assert_eq!(config.relay_settings(), None, "scale-out is commented out");
     }
 
