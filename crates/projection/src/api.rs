@@ -26,9 +26,10 @@ use uuid::Uuid;
 use crate::decode::decode;
 use crate::live::{LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryStatus, StoryView,
+    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
+    PAGE_DEFAULT, PAGE_MAX,
 };
-use crate::store::{ViewError, ViewStore};
+use crate::store::{PageRead, ViewError, ViewStore};
 use crate::{feeds, pages};
 
 /// How long a read waits for `min_position` before answering 503.
@@ -142,6 +143,13 @@ impl ReadParams {
             .transpose()
     }
 
+    /// The page asked for: `before` (a cursor) and `limit`.
+    fn page(&self) -> ReadResult<(Option<i64>, usize)> {
+        let before = self.int("before")?;
+        let limit = int_param(&self.0, "limit", PAGE_DEFAULT as i64, 1, PAGE_MAX as i64)?;
+        Ok((before, limit as usize))
+    }
+
     fn int(&self, name: &str) -> ReadResult<Option<i64>> {
         if !self.0.contains_key(name) {
             return Ok(None);
@@ -177,51 +185,39 @@ impl ReadState {
             .ok_or_else(|| Problem::not_found(format!("no story `{id_or_slug}`")).into())
     }
 
+    /// A page of a story as it is now, or as it stood at `as_of` (see [`StoryPage`]).
+    async fn page(
+        &self,
+        id_or_slug: &str,
+        as_of: Option<DateTime<Utc>>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> ReadResult<StoryPage> {
+        let key = id_or_slug.to_owned();
+        let read = match as_of {
+            None => self.views.story_page(key, before, limit).await?,
+            Some(t) => self.views.story_page_as_of(key, t, before, limit).await?,
+        };
+        match read {
+            PageRead::Found(page) => Ok(*page),
+            PageRead::NoStory => Err(Problem::not_found(format!("no story `{id_or_slug}`")).into()),
+            PageRead::NoCursor => Err(no_cursor()),
+            PageRead::NotThen => Err(Problem::not_found("the story did not exist then").into()),
+        }
+    }
+
     async fn story_log(&self, id: Uuid) -> ReadResult<Vec<LoggedEvent>> {
         let raw = self.log.story_events(id.to_string()).await?;
         Ok(raw.iter().map(decode).collect::<Result<Vec<_>, _>>()?)
     }
+}
 
-    /// A story as it is now, or as it stood at `as_of` (folded from the log).
-    async fn story_view(&self, id: Uuid, as_of: Option<DateTime<Utc>>) -> ReadResult<StoryView> {
-        let view = match as_of {
-            None => self.views.story(id).await?,
-            Some(t) => {
-                let events = self.story_log(id).await?;
-                StoryView::fold(events.iter().filter(|e| e.recorded_at <= t))
-            }
-        };
-        view.ok_or_else(|| Problem::not_found("the story did not exist then").into())
-    }
-
-    /// The front page as it stood at `as_of`, folded from the log.
-    async fn front_page_as_of(&self, as_of: DateTime<Utc>) -> ReadResult<Vec<FrontPageEntry>> {
-        let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
-        let mut after = 0;
-        loop {
-            let page = self.log.read_feed(after, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.position;
-            for raw in page.iter().filter(|e| e.recorded_at <= as_of) {
-                let e = decode(raw)?;
-                match stories.get_mut(&e.story_id) {
-                    Some(v) => v.apply(&e),
-                    None => {
-                        if let Some(v) = StoryView::open(&e) {
-                            stories.insert(e.story_id, v);
-                        }
-                    }
-                }
-            }
-        }
-        let mut entries: Vec<FrontPageEntry> =
-            stories.values().map(StoryView::front_page_entry).collect();
-        entries.sort_by(|a, b| {
-            let key = |e: &FrontPageEntry| (e.last_recorded_at, e.position);
-            key(b).cmp(&key(a))
-        });
-        Ok(entries)
-    }
+fn no_cursor() -> ReadError {
+    Problem::bad_request(
+        Some("before"),
+        "`before` must be the position of a development readers see in this story",
+    )
+    .into()
 }
 
 /// Answers `body` with an ETag; a matching `If-None-Match` gets a 304.
@@ -274,8 +270,9 @@ pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     d
 }
 
-fn public_claims(view: &StoryView) -> Vec<ClaimEntry> {
-    view.claims()
+fn public_claims(ledger: &StoryView) -> Vec<ClaimEntry> {
+    ledger
+        .claims()
         .into_iter()
         .map(|mut c| {
             c.claim = public_development(&c.claim);
@@ -285,7 +282,8 @@ fn public_claims(view: &StoryView) -> Vec<ClaimEntry> {
         .collect()
 }
 
-/// The JSON resource of a story: its front-page line, timeline and claims ledger.
+/// The JSON resource of a story: its front-page line, a page of its timeline and its claims
+/// ledger.
 #[derive(Debug, Serialize)]
 pub struct StoryResource {
     pub id: Uuid,
@@ -299,13 +297,19 @@ pub struct StoryResource {
     /// The position of the newest event this view reflects.
     pub position: i64,
     pub development_count: usize,
+    /// The newest developments (or those before the page's `before`), in the order they
+    /// happened.
     pub timeline: Vec<DevelopmentView>,
+    /// The page of older developments, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub older: Option<String>,
     pub claims: Vec<ClaimEntry>,
 }
 
 impl StoryResource {
-    pub fn of(view: &StoryView) -> Self {
-        let entry = view.front_page_entry();
+    /// The resource of one page; `older` is the link to the next page, if there is one.
+    pub fn of(page: &StoryPage, older: Option<String>) -> Self {
+        let (view, entry) = (&page.view, &page.entry);
         Self {
             id: view.id,
             slug: view.slug.clone(),
@@ -322,15 +326,27 @@ impl StoryResource {
                 .into_iter()
                 .map(public_development)
                 .collect(),
-            claims: public_claims(view),
+            older,
+            claims: public_claims(&page.ledger),
         }
     }
 }
 
-/// The rendered API body of a story (rendered on the first read of each version of the story and
-/// kept in memory by the `ViewStore`).
-pub fn story_body(view: &StoryView) -> String {
-    serde_json::to_string(&StoryResource::of(view)).expect("a story view always serialises")
+/// The link to the page of a story's developments before `before`.
+fn older_link(id: Uuid, before: Option<i64>, limit: usize) -> Option<String> {
+    let before = before?;
+    Some(if limit == PAGE_DEFAULT {
+        format!("/v1/stories/{id}?before={before}")
+    } else {
+        format!("/v1/stories/{id}?before={before}&limit={limit}")
+    })
+}
+
+/// The rendered API body of a story's first page (rendered on the first read of each version of
+/// the story and kept in memory by the `ViewStore`).
+pub fn story_body(page: &StoryPage) -> String {
+    let older = older_link(page.view.id, page.older, PAGE_DEFAULT);
+    serde_json::to_string(&StoryResource::of(page, older)).expect("a story view always serialises")
 }
 
 /// One reader-visible change to a story.
@@ -423,8 +439,7 @@ async fn front_page_json(
     state.reach(params.int("min_position")?).await?;
     let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000) as usize;
     if let Some(as_of) = params.as_of()? {
-        let mut stories = state.front_page_as_of(as_of).await?;
-        stories.truncate(limit);
+        let stories = state.views.front_page_as_of(as_of, limit).await?;
         let position = stories.iter().map(|s| s.position).max().unwrap_or(0);
         let body = json_string(&FrontPage {
             position,
@@ -457,26 +472,33 @@ async fn story_json(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
-    let params = ReadParams::parse(query, &["as_of", "since", "min_position"])?;
+    let params = ReadParams::parse(
+        query,
+        &["as_of", "since", "min_position", "before", "limit"],
+    )?;
     state.reach(params.int("min_position")?).await?;
     let as_of = params.as_of()?;
     let since = params.int("since")?;
-    if as_of.is_none() && since.is_none() {
+    let (before, limit) = params.page()?;
+    let first_page = before.is_none() && limit == PAGE_DEFAULT;
+    if as_of.is_none() && since.is_none() && first_page {
         // The common read: the stored body, one query, usually from memory.
-        let (_, position, body) = state
+        let story = state
             .views
             .story_body_by(id.clone())
             .await?
             .ok_or_else(|| Problem::not_found(format!("no story `{id}`")))?;
-        return Ok(cached(&headers, format!("s{position}"), JSON, body));
+        let older = older_link(story.id, story.older, PAGE_DEFAULT);
+        let response = cached(&headers, format!("s{}", story.position), JSON, story.body);
+        return Ok(with_next(response, older));
     }
-    let id = state.resolve(&id).await?;
     if let Some(since) = since {
         if as_of.is_some() {
             return Err(
                 Problem::bad_request(Some("since"), "use `since` or `as_of`, not both").into(),
             );
         }
+        let id = state.resolve(&id).await?;
         let events = state.story_log(id).await?;
         let upto = state.views.position().await?;
         let changes = changes_since(&events, since, upto);
@@ -489,9 +511,36 @@ async fn story_json(
         })?;
         return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
     }
-    let view = state.story_view(id, as_of).await?;
-    let body = json_string(&StoryResource::of(&view))?;
-    Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
+    let page = state.page(&id, as_of, before, limit).await?;
+    let older = older_link(page.view.id, page.older, limit).map(|link| match as_of {
+        Some(t) => format!(
+            "{link}&as_of={}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .replace('+', "%2B")
+        ),
+        None => link,
+    });
+    let body = json_string(&StoryResource::of(&page, older.clone()))?;
+    let response = if as_of.is_none() {
+        cached(
+            &headers,
+            format!("s{}-{}-{limit}", page.view.position, before.unwrap_or(0)),
+            JSON,
+            body,
+        )
+    } else {
+        ([(header::CONTENT_TYPE, JSON)], body).into_response()
+    };
+    Ok(with_next(response, older))
+}
+
+/// Adds a `Link` to the next page (RFC 8288), if there is one.
+fn with_next(mut response: Response, next: Option<String>) -> Response {
+    if let Some(v) = next.and_then(|l| HeaderValue::from_str(&format!("<{l}>; rel=\"next\"")).ok())
+    {
+        response.headers_mut().insert(header::LINK, v);
+    }
+    response
 }
 
 #[derive(Serialize)]
@@ -509,16 +558,15 @@ async fn claims_json(
 ) -> ReadResult {
     let params = ReadParams::parse(query, &["as_of", "min_position"])?;
     state.reach(params.int("min_position")?).await?;
-    let id = state.resolve(&id).await?;
     let as_of = params.as_of()?;
-    let view = state.story_view(id, as_of).await?;
+    let page = state.page(&id, as_of, None, 1).await?;
     let body = json_string(&ClaimsAnswer {
-        story_id: id,
-        position: view.position,
-        claims: public_claims(&view),
+        story_id: page.view.id,
+        position: page.view.position,
+        claims: public_claims(&page.ledger),
     })?;
     Ok(match as_of {
-        None => cached(&headers, format!("c{}", view.position), JSON, body),
+        None => cached(&headers, format!("c{}", page.view.position), JSON, body),
         Some(_) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
     })
 }
@@ -536,9 +584,12 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// Developments in a story's feeds: the newest, as on the first page.
+const FEED_ITEMS: usize = PAGE_DEFAULT;
+
+/// The story as its feeds show it: its newest developments.
 async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
-    let id = state.resolve(id).await?;
-    state.story_view(id, None).await
+    Ok(state.page(id, None, None, FEED_ITEMS).await?.view)
 }
 
 async fn story_atom(
@@ -754,23 +805,38 @@ async fn front_page_html(State(state): State<ReadState>) -> ReadResult {
     Ok(page(StatusCode::OK, pages::front_page(&entries)))
 }
 
-async fn story_by_slug(state: &ReadState, slug: &str) -> Result<StoryView, Response> {
-    let not_found = || page(StatusCode::NOT_FOUND, pages::not_found_page("story"));
-    let id = match state.views.resolve(slug.to_owned()).await {
-        Ok(Some(id)) => id,
-        Ok(None) => return Err(not_found()),
-        Err(e) => return Err(ReadError::from(e).into_response()),
+/// A page of a story for the reader pages: the newest developments, or those before the
+/// query's `before`.
+async fn story_page_by_slug(
+    state: &ReadState,
+    slug: &str,
+    query: Option<String>,
+) -> Result<StoryPage, Response> {
+    let before = ReadParams::parse(query, &["before"]).and_then(|p| p.int("before"));
+    let before = match before {
+        Ok(before) => before,
+        Err(e) => return Err(e.into_response()),
     };
-    match state.views.story(id).await {
-        Ok(Some(view)) => Ok(view),
-        Ok(None) => Err(not_found()),
+    match state
+        .views
+        .story_page(slug.to_owned(), before, PAGE_DEFAULT)
+        .await
+    {
+        Ok(PageRead::Found(page)) => Ok(*page),
+        Ok(PageRead::NoStory) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
+        Ok(PageRead::NoCursor) => Err(no_cursor().into_response()),
+        Ok(PageRead::NotThen) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
         Err(e) => Err(ReadError::from(e).into_response()),
     }
 }
 
-async fn story_html(State(state): State<ReadState>, ApiPath(slug): ApiPath<String>) -> Response {
-    match story_by_slug(&state, &slug).await {
-        Ok(view) => page(StatusCode::OK, pages::story_page(&view)),
+async fn story_html(
+    State(state): State<ReadState>,
+    ApiPath(slug): ApiPath<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match story_page_by_slug(&state, &slug, query).await {
+        Ok(story) => page(StatusCode::OK, pages::story_page(&story)),
         Err(r) => r,
     }
 }
@@ -778,9 +844,10 @@ async fn story_html(State(state): State<ReadState>, ApiPath(slug): ApiPath<Strin
 async fn story_fragment(
     State(state): State<ReadState>,
     ApiPath(slug): ApiPath<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    match story_by_slug(&state, &slug).await {
-        Ok(view) => page(StatusCode::OK, pages::timeline_fragment(&view)),
+    match story_page_by_slug(&state, &slug, query).await {
+        Ok(story) => page(StatusCode::OK, pages::timeline_fragment(&story)),
         Err(r) => r,
     }
 }
