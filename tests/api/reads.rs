@@ -971,6 +971,16 @@ async fn each_moment_equals_the_fold(
                 None => break,
             }
         }
+        // What changed since this event: each change with the development as it stood right
+        // after it, as the fold of the whole story says.
+        let upto = events.last().unwrap().position;
+        let since = read(app, &format!("/v1/stories/{story}?since={}", e.position)).await;
+        let want = newsroom_projection::api::changes_since(events, e.position, upto);
+        assert_eq!(
+            since["changes"],
+            serde_json::to_value(&want).unwrap(),
+            "changes since event {n}"
+        );
         let claims = read(app, &format!("/v1/stories/{story}/claims?as_of={as_of}")).await;
         let want = serde_json::to_value(StoryResource::of(
             &StoryPage::of_view(&folded, None, 1).unwrap(),
@@ -1008,4 +1018,30 @@ async fn as_of_equals_the_fold_at_every_moment_on_postgres() {
     let url = db.url.clone();
     let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     as_of_equals_the_fold_at_every_moment(&app).await;
+}
+
+/// `?since=` reads at most 500 of the story's events per answer; its `position` is where the
+/// next answer starts, so a client that follows it sees every change once.
+#[tokio::test]
+async fn since_answers_a_bounded_number_of_changes_and_says_where_to_go_on() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let mut last = 0;
+    for _ in 0..520 {
+        last = filed(&app, &story, development("update")).await;
+    }
+    let first = read(
+        &app,
+        &format!("/v1/stories/{story}?since=0&min_position={last}"),
+    )
+    .await;
+    let changes = first["changes"].as_array().unwrap();
+    // The story's first event (its opening) is one of the 500 read; readers see no change in it.
+    assert_eq!(changes.len(), 499);
+    let next = first["position"].as_i64().unwrap();
+    assert_eq!(next, changes.last().unwrap()["position"].as_i64().unwrap());
+    let rest = read(&app, &format!("/v1/stories/{story}?since={next}")).await;
+    let rest = rest["changes"].as_array().unwrap();
+    assert_eq!(rest.len(), 21);
+    assert_eq!(rest.last().unwrap()["position"], last);
 }

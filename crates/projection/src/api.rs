@@ -23,8 +23,7 @@ use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use crate::decode::decode;
-use crate::live::{LiveError, LiveHub};
+use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
     ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
     PAGE_DEFAULT, PAGE_MAX,
@@ -206,9 +205,63 @@ impl ReadState {
         }
     }
 
-    async fn story_log(&self, id: Uuid) -> ReadResult<Vec<LoggedEvent>> {
-        let raw = self.log.story_events(id.to_string()).await?;
-        Ok(raw.iter().map(decode).collect::<Result<Vec<_>, _>>()?)
+    /// The reader-visible changes of a story with positions in `(since, upto]`, at most
+    /// `SINCE_MAX` events' worth, each with the development as it stood right after the change
+    /// (from the views' history); with the position to ask from next if there are more. Reads
+    /// the story's events after `since` only, never its whole history.
+    async fn changes_since(
+        &self,
+        story: Uuid,
+        since: i64,
+        upto: i64,
+    ) -> ReadResult<(Vec<Change>, Option<i64>)> {
+        let events = story_events_between(&self.log, story, since, upto, SINCE_MAX).await?;
+        let more = (events.len() == SINCE_MAX)
+            .then(|| events.last().map(|e| e.position))
+            .flatten();
+        // Where each changed development was recorded: the event itself, or the log's index.
+        let mut recorded: HashMap<Uuid, i64> = HashMap::new();
+        let mut named = Vec::new();
+        for e in &events {
+            match &e.event {
+                StoryEvent::DevelopmentRecorded { development, .. } => {
+                    recorded.insert(development.id.as_uuid(), e.position);
+                }
+                other => {
+                    if let Some(d) = other.development_id() {
+                        if !recorded.contains_key(&d.as_uuid()) && !named.contains(&d) {
+                            named.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        let key = story.to_string();
+        let facts = self.log.developments(&key, named.clone()).await?;
+        for d in &named {
+            if let Some(state) = facts.development(d) {
+                if let Some(p) = self.log.position_of(key.clone(), state.recorded_in).await? {
+                    recorded.insert(d.as_uuid(), p);
+                }
+            }
+        }
+        let at = events
+            .iter()
+            .map(|e| {
+                let d = e.event.development_id();
+                (
+                    e.position,
+                    d.and_then(|d| recorded.get(&d.as_uuid()).copied()),
+                )
+            })
+            .collect();
+        let views = self.views.story_after(story, at).await?;
+        let changes = events
+            .iter()
+            .zip(views)
+            .filter_map(|(e, view)| change_of(view.as_ref()?, e))
+            .collect();
+        Ok((changes, more))
     }
 }
 
@@ -499,10 +552,12 @@ async fn story_json(
             );
         }
         let id = state.resolve(&id).await?;
-        let events = state.story_log(id).await?;
         let upto = state.views.position().await?;
-        let changes = changes_since(&events, since, upto);
-        let position = changes.last().map_or(since, |c| c.position);
+        let (changes, more) = state.changes_since(id, since, upto).await?;
+        let position = match more {
+            Some(next) => next,
+            None => changes.last().map_or(since, |c| c.position),
+        };
         let body = json_string(&ChangesAnswer {
             story_id: id,
             since,
@@ -583,6 +638,9 @@ fn base_url(headers: &HeaderMap) -> String {
         .unwrap_or("localhost");
     format!("http://{host}")
 }
+
+/// Most events one `?since=` answer reads (its `position` then says where to go on from).
+const SINCE_MAX: usize = 500;
 
 /// Developments in a story's feeds: the newest, as on the first page.
 const FEED_ITEMS: usize = PAGE_DEFAULT;

@@ -24,8 +24,8 @@ use crate::model::{DevelopmentView, FrontPageEntry, StoryPage, StoryView};
 use crate::projector::{fold, missing, past, take_cached, BatchResult};
 use crate::store::{
     as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
-    DevelopmentRow, PageRead, StoryHead, StoryRow, StoryVersionRow, SupersededRow, VersionAt,
-    ViewError, ViewName, PAGE_END,
+    DevelopmentRow, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow, SupersededRow,
+    VersionAt, ViewError, ViewName, PAGE_END,
 };
 use crate::LoggedEvent;
 
@@ -337,6 +337,43 @@ impl PgViews {
             ledger,
             limit,
         ))))
+    }
+
+    /// For `ViewStore::story_after`: per event position, the story's line then, and the
+    /// development's document now and (if changed since) then.
+    pub(crate) async fn story_after(
+        &self,
+        at: &[(i64, Option<i64>)],
+    ) -> Result<Vec<StoryAfterRow>, ViewError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let mut found = Vec::with_capacity(at.len());
+        for (q, recorded) in at {
+            let entry: Option<String> =
+                sqlx::query_scalar("SELECT entry FROM view_story_versions WHERE position = $1")
+                    .bind(q)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let doc = match recorded {
+                None => None,
+                Some(p) => {
+                    sqlx::query_as::<_, (String, Option<String>)>(
+                        "SELECT d.doc, (SELECT v.doc FROM view_development_versions v
+                        WHERE v.position = d.position AND v.until > $2 ORDER BY v.until LIMIT 1)
+                     FROM view_developments d WHERE d.position = $1",
+                    )
+                    .bind(p)
+                    .bind(q)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+            };
+            found.push((entry, doc));
+        }
+        tx.commit().await?;
+        Ok(found)
     }
 
     /// Each story's front-page entry as it stood at `at` (as `recorded_time`), if it existed.

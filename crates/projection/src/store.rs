@@ -545,6 +545,82 @@ impl ViewStore {
         .await
     }
 
+    /// The story right after each of `at` (the positions of some of its events, each with the
+    /// position that recorded the development the event changed, if any), as far as readers of
+    /// that change need it: its line then (headline, tags) and that development as it stood
+    /// then. Indexed point reads per event, whatever the story's length.
+    pub async fn story_after(
+        &self,
+        story: Uuid,
+        at: Vec<(i64, Option<i64>)>,
+    ) -> Result<Vec<Option<StoryView>>, ViewError> {
+        let head = match self.story_head(story.to_string()).await? {
+            Some(head) => head,
+            None => return Ok(vec![None; at.len()]),
+        };
+        let found: Vec<StoryAfterRow> = match self.postgres() {
+            Some(pg) => pg.story_after(&at).await?,
+            None => {
+                self.read(move |c| {
+                    let mut found = Vec::with_capacity(at.len());
+                    for (q, recorded) in &at {
+                        let entry: Option<String> = c
+                            .prepare_cached("SELECT entry FROM story_versions WHERE position = ?1")?
+                            .query_row([q], |r| r.get(0))
+                            .optional()?;
+                        let doc = match recorded {
+                            None => None,
+                            Some(p) => {
+                                let now: Option<String> = c
+                                    .prepare_cached(
+                                        "SELECT doc FROM developments WHERE position = ?1",
+                                    )?
+                                    .query_row([p], |r| r.get(0))
+                                    .optional()?;
+                                let then: Option<String> = c
+                                    .prepare_cached(
+                                        "SELECT doc FROM development_versions
+                                             WHERE position = ?1 AND until > ?2
+                                             ORDER BY until LIMIT 1",
+                                    )?
+                                    .query_row(params![p, q], |r| r.get(0))
+                                    .optional()?;
+                                now.map(|now| (now, then))
+                            }
+                        };
+                        found.push((entry, doc));
+                    }
+                    Ok(found)
+                })
+                .await?
+            }
+        };
+        found
+            .into_iter()
+            .map(|(entry, doc)| {
+                let Some(entry) = entry else { return Ok(None) };
+                let entry: FrontPageEntry = serde_json::from_str(&entry)?;
+                let developments = match doc {
+                    Some((now, then)) => {
+                        vec![serde_json::from_str(then.as_deref().unwrap_or(&now))?]
+                    }
+                    None => Vec::new(),
+                };
+                let mut view = StoryView {
+                    headline: entry.headline,
+                    tags: entry.tags,
+                    status: entry.status,
+                    updated_at: entry.updated_at,
+                    position: entry.position,
+                    developments,
+                    ..head.clone_head()
+                };
+                view.reindex();
+                Ok(Some(view))
+            })
+            .collect()
+    }
+
     /// The front page as it stood at `at`: each story's line then, newest first. One indexed
     /// read per story, whatever the log's length.
     pub async fn front_page_as_of(
@@ -705,6 +781,10 @@ fn render_body(cache: &BodyCache, page: &StoryPage) -> StoryBody {
     cache.lock().expect("body cache").put(body.id, body.clone());
     body
 }
+
+/// For [`ViewStore::story_after`], per event: the story's line then, and the changed
+/// development's document now and (if an event changed it since) then.
+pub(crate) type StoryAfterRow = (Option<String>, Option<(String, Option<String>)>);
 
 /// What reading a page of a story found.
 #[derive(Debug)]
