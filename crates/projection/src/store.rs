@@ -838,9 +838,10 @@ impl VersionAt {
     }
 
     /// The bound of the page's scan: the cursor's place, and never past what had happened by
-    /// then (developments recorded later that happened earlier are read and set aside).
+    /// then nor, among developments of that same time, anything recorded later (developments
+    /// recorded later that happened earlier are read and set aside).
     pub(crate) fn bound(&self, cursor: Option<(String, i64)>) -> (String, i64) {
-        let reach = (self.occurred_until.clone(), i64::MAX);
+        let reach = (self.occurred_until.clone(), self.position.saturating_add(1));
         match cursor {
             Some(c) if c < reach => c,
             _ => reach,
@@ -986,7 +987,7 @@ pub(crate) fn load_page_as_of(
     let mut page = Vec::with_capacity(limit.min(PAGE_MAX) + 1);
     {
         let mut stmt = c.prepare_cached(
-            "SELECT doc FROM developments
+            "SELECT doc, position FROM developments
              WHERE story_id = ?1 AND state IN ('published', 'retracted')
                AND (occurred_at, position) < (?2, ?3)
              ORDER BY occurred_at DESC, position DESC",
@@ -994,10 +995,11 @@ pub(crate) fn load_page_as_of(
         let mut rows = stmt.query(params![id, bound.0, bound.1])?;
         while page.len() <= limit {
             let Some(row) = rows.next()? else { break };
-            let now = development_doc(row)?;
-            if now.position > p || moved_at.contains(&now.position) {
+            let position: i64 = row.get(1)?;
+            if position > p || moved_at.contains(&position) {
                 continue;
             }
+            let now = development_doc(row)?;
             let then = doc_then(c, now.position, p)?;
             page.extend(as_they_stood(p, [(now, then)], 1));
         }
