@@ -45,7 +45,8 @@
 //! its RSS passes `BENCH_MAX_RSS_MB` (default 8,000), so a server that grows with its readers cannot
 //! take the machine down; what the killed process could not finish is reported as not run, and
 //! sections 4 and 5 run on a new process started on the same data. `BENCH_SECTIONS=1,2,3,4,5`
-//! picks sections; `BENCH_NEWSROOM_BIN` runs another build of the server than the one cargo made.
+//! picks sections; `BENCH_NEWSROOM_BIN` runs another build of the server than the one cargo made;
+//! `BENCH_SERVER_ENV="NEWSROOM_A=1 NEWSROOM_B=2"` sets variables on the server.
 
 mod common;
 

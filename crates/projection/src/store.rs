@@ -916,9 +916,17 @@ fn version_at(
     .transpose()
 }
 
-/// The development recorded at `position` as it stood after the event at `at`, if an event
-/// since changed it (else its row in `developments` is how it stood).
-fn doc_then(c: &Connection, position: i64, at: i64) -> Result<Option<DevelopmentView>, ViewError> {
+/// Development `now` (its row in `developments`) as it stood after the event at `at`, if an
+/// event since changed it (else the row is how it stood).
+fn doc_then(
+    c: &Connection,
+    now: &DevelopmentView,
+    at: i64,
+) -> Result<Option<DevelopmentView>, ViewError> {
+    if now.updated_position <= at {
+        return Ok(None);
+    }
+    let position = now.position;
     let doc: Option<String> = c
         .prepare_cached(
             "SELECT doc FROM development_versions WHERE position = ?1 AND until > ?2
@@ -957,7 +965,7 @@ pub(crate) fn load_page_as_of(
             .optional()?;
         let Some(doc) = doc else { return Ok(None) };
         let now: DevelopmentView = serde_json::from_str(&doc)?;
-        let then = doc_then(c, position, p)?;
+        let then = doc_then(c, &now, p)?;
         Ok(as_they_stood(p, [(now, then)], 1).pop())
     };
     // Developments whose time was corrected since sit elsewhere in the index now: read apart.
@@ -1000,7 +1008,7 @@ pub(crate) fn load_page_as_of(
                 continue;
             }
             let now = development_doc(row)?;
-            let then = doc_then(c, now.position, p)?;
+            let then = doc_then(c, &now, p)?;
             page.extend(as_they_stood(p, [(now, then)], 1));
         }
     }
@@ -1016,7 +1024,7 @@ pub(crate) fn load_page_as_of(
         let mut rows = stmt.query(params![id, p])?;
         while let Some(row) = rows.next()? {
             let now = development_doc(row)?;
-            let then = doc_then(c, now.position, p)?;
+            let then = doc_then(c, &now, p)?;
             ledger.extend(as_they_stood(p, [(now, then)], 1));
         }
     }
