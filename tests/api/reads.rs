@@ -685,3 +685,363 @@ impl SseReader {
         .expect("an event arrives")
     }
 }
+
+/// Records `n` developments whose `occurred_at` order differs from their recording order (one
+/// a claim, one a response to it, one retracted) and walks the story's pages by their `older`
+/// links: each page holds at most `limit` in the order they happened, the pages together hold
+/// every visible development once, newest page first, and the claims ledger is whole on each.
+async fn pages_walk_the_whole_timeline(app: &TestApp) {
+    let story = app.open_story(false).await;
+    let n = 230;
+    let mut claim = Value::Null;
+    let mut retracted = String::new();
+    let mut last = 0;
+    for i in 0..n {
+        // 37 is prime to 230: the minutes are a shuffle of 0..230.
+        let minute = (i * 37) % n;
+        let mut d = development("hack_reported");
+        d["occurred_at"] = json!(format!(
+            "2026-10-01T{:02}:{:02}:00Z",
+            minute / 60,
+            minute % 60
+        ));
+        d["headline"] = json!(format!("Development {minute:03}"));
+        if i == 3 {
+            d["kind"] = json!("attribution_claimed");
+            claim = d.clone();
+        }
+        if i == 200 {
+            d["kind"] = json!("denial_issued");
+            d["responds_to"] = json!({"development": claim["id"], "stance": "denies"});
+        }
+        if i == 100 {
+            retracted = d["id"].as_str().unwrap().to_owned();
+        }
+        last = filed(app, &story, d).await;
+    }
+    let retraction = app
+        .development_action(
+            &app.editor,
+            &story,
+            &retracted,
+            "retraction",
+            json!({"reason": "It did not happen."}),
+        )
+        .await;
+    last = last.max(retraction.ok(200)["position"].as_i64().unwrap());
+    let mut path = format!("/v1/stories/{story}?min_position={last}");
+    let mut seen: Vec<String> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let answer = app.call(Method::GET, &path, None, None).await;
+        let link = answer
+            .headers
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = answer.ok(200).clone();
+        pages += 1;
+        assert_eq!(
+            body["development_count"],
+            n - 1,
+            "the count covers the whole story"
+        );
+        let claims = body["claims"].as_array().unwrap();
+        assert_eq!(claims.len(), 1, "the ledger is whole on every page");
+        assert_eq!(claims[0]["claim"]["id"], claim["id"]);
+        assert_eq!(claims[0]["status"], "denied");
+        let page = headlines(&body["timeline"]);
+        assert!(page.len() <= 100, "a page holds at most the default limit");
+        let mut sorted = page.clone();
+        sorted.sort();
+        assert_eq!(page, sorted, "a page is in the order things happened");
+        if let Some(first_seen) = seen.first() {
+            assert!(
+                page.last().unwrap() < first_seen,
+                "an older page comes before the newer one"
+            );
+        }
+        seen.splice(0..0, page);
+        match body["older"].as_str() {
+            Some(older) => {
+                assert_eq!(link, Some(format!("<{older}>; rel=\"next\"")));
+                path = older.to_owned();
+            }
+            None => {
+                assert_eq!(link, None);
+                break;
+            }
+        }
+    }
+    assert_eq!(pages, 3, "230 developments make pages of 100, 100 and 30");
+    let all: Vec<String> = (0..n).map(|m| format!("Development {m:03}")).collect();
+    assert_eq!(
+        seen, all,
+        "every visible development once, retracted ones included"
+    );
+    // A smaller page, and the cursor's limits.
+    let small = read(app, &format!("/v1/stories/{story}?limit=7")).await;
+    assert_eq!(headlines(&small["timeline"]).len(), 7);
+    assert_eq!(
+        headlines(&small["timeline"])[6],
+        format!("Development {:03}", n - 1)
+    );
+    let older = small["older"].as_str().unwrap();
+    assert!(older.ends_with("&limit=7"), "{older}");
+    let next = read(app, older).await;
+    assert_eq!(
+        headlines(&next["timeline"])[6],
+        format!("Development {:03}", n - 8)
+    );
+    for bad in ["limit=0", "limit=1001", "before=-1", "before=x", "before=1"] {
+        let field = bad.split('=').next().unwrap();
+        app.call(
+            Method::GET,
+            &format!("/v1/stories/{story}?{bad}"),
+            None,
+            None,
+        )
+        .await
+        .problem_for_field(400, field);
+    }
+    // The reader page: the newest page, with a link to the older ones that works.
+    let slug = read(app, &format!("/v1/stories/{story}")).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let html = app
+        .client
+        .get(format!("{}/stories/{slug}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("The latest 100 of 229 developments"),
+        "{html}"
+    );
+    assert!(html.contains(&format!("Development {:03}", n - 1)));
+    assert!(
+        !html.contains("Development 000"),
+        "the oldest are on a later page"
+    );
+    let older_href = html
+        .split("class=\"older-link\"><a href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older developments")
+        .to_owned();
+    let older_html = app
+        .client
+        .get(format!("{}{}", app.address, older_href))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(older_html.contains(&format!("Development {:03}", n - 101)));
+    assert!(!older_html.contains(&format!("Development {:03}", n - 1)));
+}
+
+#[tokio::test]
+async fn a_long_timeline_is_read_a_page_at_a_time() {
+    let app = spawn_app().await;
+    pages_walk_the_whole_timeline(&app).await;
+}
+
+#[tokio::test]
+async fn a_long_timeline_is_read_a_page_at_a_time_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
+    pages_walk_the_whole_timeline(&app).await;
+}
+
+/// `as_of` reads the views' history (`story_versions`, `development_versions`): at the time of
+/// every event of a story that was edited, approved, rejected, corrected (moved in time),
+/// retracted, revised and closed, with two developments that happened at the same moment, each page of it and its claims ledger equal what folding the story's events up to
+/// then gives, on SQLite and PostgreSQL.
+async fn as_of_equals_the_fold_at_every_moment(app: &TestApp) {
+    use newsroom_projection::decode;
+
+    let story = app.open_story(true).await;
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let mut d = development(if i == 2 {
+            "attribution_claimed"
+        } else {
+            "hack_reported"
+        });
+        d["occurred_at"] = json!(format!("2026-10-0{}T09:00:00Z", 9 - i.min(7)));
+        d["headline"] = json!(format!("Filing {i}"));
+        if i == 6 {
+            d["kind"] = json!("denial_issued");
+            d["responds_to"] = json!({"development": ids[2], "stance": "denies"});
+        }
+        ids.push(d["id"].as_str().unwrap().to_owned());
+        app.record_as(&app.reporter, &story, d).await.ok(201);
+    }
+    let act = |id: usize, action: &'static str, body: Value| {
+        let (story, id) = (story.clone(), ids[id].clone());
+        async move {
+            let answer = app
+                .development_action(&app.editor, &story, &id, action, body)
+                .await;
+            assert!(answer.status.is_success(), "{action}: {:?}", answer.body);
+        }
+    };
+    for i in [0, 1, 2, 3, 5, 6, 7] {
+        act(i, "approval", json!({})).await;
+    }
+    act(4, "rejection", json!({"reason": "Unsourced."})).await;
+    let correction = json!({
+        "note": "It happened later.",
+        "changes": {"occurred_at": "2026-10-20T00:00:00Z", "headline": "Filing 1, corrected"},
+    });
+    act(1, "corrections", correction).await;
+    act(3, "retraction", json!({"reason": "Withdrawn."})).await;
+    app.call(
+        Method::PATCH,
+        &format!("/v1/stories/{story}"),
+        Some(&app.editor),
+        Some(json!({"headline": "A revised headline", "tags": ["cyber"]})),
+    )
+    .await
+    .ok(200);
+    let closed = app
+        .call(
+            Method::POST,
+            &format!("/v1/stories/{story}/close"),
+            Some(&app.editor),
+            None,
+        )
+        .await;
+    let last = closed.ok(200)["position"].as_i64().unwrap();
+    read(app, &format!("/v1/stories/{story}?min_position={last}")).await;
+
+    let events: Vec<_> = app
+        .app_state
+        .store
+        .story_events(story.clone())
+        .await
+        .unwrap()
+        .iter()
+        .map(|raw| decode(raw).unwrap())
+        .collect();
+    assert!(events.len() > 20, "{}", events.len());
+    each_moment_equals_the_fold(app, &story, &events).await;
+    // A rebuild writes the same history as the projector did.
+    let report = newsroom_projection::rebuild(&app.app_state.store, &app.views, &[], None)
+        .await
+        .unwrap();
+    assert!(report.events as usize >= events.len());
+    each_moment_equals_the_fold(app, &story, &events).await;
+}
+
+async fn each_moment_equals_the_fold(
+    app: &TestApp,
+    story: &str,
+    events: &[newsroom_projection::LoggedEvent],
+) {
+    use newsroom_projection::api::StoryResource;
+    use newsroom_projection::{StoryPage, StoryView};
+    for (n, e) in events.iter().enumerate() {
+        let at = e.recorded_at;
+        let folded = StoryView::fold(events.iter().filter(|e| e.recorded_at <= at)).unwrap();
+        let as_of = urlencode(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        // Pages of 3: walk them by cursor, each equal to the fold's.
+        let mut before: Option<i64> = None;
+        loop {
+            let expected = StoryPage::of_view(&folded, before, 3).unwrap();
+            let mut path = format!("/v1/stories/{story}?as_of={as_of}&limit=3");
+            if let Some(b) = before {
+                path.push_str(&format!("&before={b}"));
+            }
+            let mut got = read(app, &path).await;
+            let older = got.as_object_mut().unwrap().remove("older");
+            let want = serde_json::to_value(StoryResource::of(&expected, None)).unwrap();
+            assert_eq!(got, want, "as of event {n} ({at}), page before {before:?}");
+            assert_eq!(older.is_some(), expected.older.is_some());
+            match expected.older {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        // What changed since this event: each change with the development as it stood right
+        // after it, as the fold of the whole story says.
+        let upto = events.last().unwrap().position;
+        let since = read(app, &format!("/v1/stories/{story}?since={}", e.position)).await;
+        let want = newsroom_projection::api::changes_since(events, e.position, upto);
+        assert_eq!(
+            since["changes"],
+            serde_json::to_value(&want).unwrap(),
+            "changes since event {n}"
+        );
+        let claims = read(app, &format!("/v1/stories/{story}/claims?as_of={as_of}")).await;
+        let want = serde_json::to_value(StoryResource::of(
+            &StoryPage::of_view(&folded, None, 1).unwrap(),
+            None,
+        ))
+        .unwrap();
+        assert_eq!(claims["claims"], want["claims"], "claims as of event {n}");
+        let front = read(app, &format!("/v1/stories?as_of={as_of}")).await;
+        let line = front["stories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == story)
+            .expect("the story is on the front page then")
+            .clone();
+        assert_eq!(
+            line,
+            serde_json::to_value(folded.front_page_entry()).unwrap(),
+            "front page as of event {n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn as_of_equals_the_fold_at_every_moment_on_sqlite() {
+    let app = spawn_app().await;
+    as_of_equals_the_fold_at_every_moment(&app).await;
+}
+
+#[tokio::test]
+async fn as_of_equals_the_fold_at_every_moment_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
+    as_of_equals_the_fold_at_every_moment(&app).await;
+}
+
+/// `?since=` reads at most 500 of the story's events per answer; its `position` is where the
+/// next answer starts, so a client that follows it sees every change once.
+#[tokio::test]
+async fn since_answers_a_bounded_number_of_changes_and_says_where_to_go_on() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let mut last = 0;
+    for _ in 0..520 {
+        last = filed(&app, &story, development("update")).await;
+    }
+    let first = read(
+        &app,
+        &format!("/v1/stories/{story}?since=0&min_position={last}"),
+    )
+    .await;
+    let changes = first["changes"].as_array().unwrap();
+    // The story's first event (its opening) is one of the 500 read; readers see no change in it.
+    assert_eq!(changes.len(), 499);
+    let next = first["position"].as_i64().unwrap();
+    assert_eq!(next, changes.last().unwrap()["position"].as_i64().unwrap());
+    let rest = read(&app, &format!("/v1/stories/{story}?since={next}")).await;
+    let rest = rest["changes"].as_array().unwrap();
+    assert_eq!(rest.len(), 21);
+    assert_eq!(rest.last().unwrap()["position"], last);
+}

@@ -66,13 +66,14 @@ impl EventLog {
         each!(self, s => s.story_events(story_id).await)
     }
 
-    /// A story's events after its `sequence`, in sequence order.
+    /// A story's events after its `sequence`, in sequence order, at most `limit`.
     pub async fn story_events_after(
         &self,
         story_id: String,
         sequence: usize,
+        limit: Option<usize>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        each!(self, s => s.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, sequence).await)
+        each!(self, s => s.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, sequence, limit).await)
     }
 
     pub async fn position_of(
@@ -160,11 +161,11 @@ impl EventLog {
     ) -> Result<Vec<SerializedEvent>, StoreError> {
         let events = match self {
             EventLog::Sqlite(s) => {
-                s.events_after(aggregate_type, aggregate_id, after_sequence)
+                s.events_after(aggregate_type, aggregate_id, after_sequence, None)
                     .await?
             }
             EventLog::Postgres(s) => {
-                s.events_after(aggregate_type, aggregate_id, after_sequence)
+                s.events_after(aggregate_type, aggregate_id, after_sequence, None)
                     .await?
             }
         };

@@ -249,7 +249,7 @@ impl PgStore {
     }
 
     pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
-        self.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, 0)
+        self.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, 0, None)
             .await
     }
 
@@ -258,14 +258,16 @@ impl PgStore {
         aggregate_type: &str,
         aggregate_id: &str,
         after_sequence: usize,
+        limit: Option<usize>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         let rows = sqlx::query(&format!(
             "{SELECT_FEED} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
-             ORDER BY sequence"
+             ORDER BY sequence LIMIT $4"
         ))
         .bind(aggregate_type)
         .bind(aggregate_id)
         .bind(after_sequence as i64)
+        .bind(limit.map(|l| l.min(i64::MAX as usize) as i64))
         .fetch_all(&mut *self.acquire().await?)
         .await?;
         Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)

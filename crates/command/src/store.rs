@@ -400,7 +400,7 @@ impl SqliteStore {
 
     /// One story's whole history, in sequence order.
     pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
-        self.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, 0)
+        self.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, 0, None)
             .await
     }
 
@@ -448,21 +448,23 @@ impl SqliteStore {
         .await
     }
 
-    /// A story's events after `after_sequence`, in sequence order.
+    /// A story's events after `after_sequence`, in sequence order (at most `limit`).
     pub async fn events_after(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
         after_sequence: usize,
+        limit: Option<usize>,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         let (aggregate_type, aggregate_id) = (aggregate_type.to_owned(), aggregate_id.to_owned());
         self.with_conn(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "{SELECT_FEED} WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence > ?3
-                 ORDER BY sequence"
+                 ORDER BY sequence LIMIT ?4"
             ))?;
+            let limit = limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64);
             let rows = stmt.query_map(
-                params![aggregate_type, aggregate_id, after_sequence as i64],
+                params![aggregate_type, aggregate_id, after_sequence as i64, limit],
                 feed_row,
             )?;
             collect_feed(rows)

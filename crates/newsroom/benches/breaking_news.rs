@@ -29,9 +29,10 @@
 //!    developments on a short story with one stream open on it (before the others open).
 //! 3. **Memory**: server RSS idle before the streams open, with them open (and the peak while
 //!    sections 1 and 2 ran), and 3 s after they all closed. Targets: open < 1 GB; after ≤ 1.1 × idle.
-//! 4. **Reads, long vs short**: `GET /v1/stories/{id}` p50/p99 (200 requests each, alternating
-//!    between the two stories), `GET /v1/stories/{id}?as_of=<when the story was half filed>`
-//!    likewise; the first write after a restart (SIGTERM, start on the same data, one write to a
+//! 4. **Reads, long vs short**: `GET /v1/stories/{id}?limit=10` p50/p99 (200 requests each,
+//!    alternating between the two stories: a page of the same size, the short story's whole
+//!    timeline, so that the ratio shows what the story's length costs),
+//!    `GET /v1/stories/{id}?as_of=<when the story was half filed>&limit=10` likewise; the first write after a restart (SIGTERM, start on the same data, one write to a
 //!    third story to warm the process, then the timed POST on the story measured; median of 3
 //!    restarts per story). Targets: long ÷ short ≤ 1.5; `as_of` ÷ current ≤ 2.
 //! 5. **Sustained** (`BENCH_SUSTAINED_SECS`, default 60; 0 skips): 16 reporters on 16 fresh
@@ -44,7 +45,8 @@
 //! its RSS passes `BENCH_MAX_RSS_MB` (default 8,000), so a server that grows with its readers cannot
 //! take the machine down; what the killed process could not finish is reported as not run, and
 //! sections 4 and 5 run on a new process started on the same data. `BENCH_SECTIONS=1,2,3,4,5`
-//! picks sections; `BENCH_NEWSROOM_BIN` runs another build of the server than the one cargo made.
+//! picks sections; `BENCH_NEWSROOM_BIN` runs another build of the server than the one cargo made;
+//! `BENCH_SERVER_ENV="NEWSROOM_A=1 NEWSROOM_B=2"` sets variables on the server.
 
 mod common;
 
@@ -1146,13 +1148,13 @@ async fn reads(
     let deadline = cfg.deadline();
     let cpu0 = server.cpu();
     let (l, s) = (
-        format!("/v1/stories/{}", long.id),
-        format!("/v1/stories/{}", short.id),
+        format!("/v1/stories/{}?limit={SHORT}", long.id),
+        format!("/v1/stories/{}?limit={SHORT}", short.id),
     );
     let (current, t1) = gets(server, [&l, &s], deadline, failures).await;
     let (la, sa) = (
-        format!("{l}?as_of={}", as_of_param(long.middle)),
-        format!("{s}?as_of={}", as_of_param(short.middle)),
+        format!("{l}&as_of={}", as_of_param(long.middle)),
+        format!("{s}&as_of={}", as_of_param(short.middle)),
     );
     let (as_of, t2) = gets(server, [&la, &sa], deadline, failures).await;
     Reads {

@@ -23,12 +23,12 @@ use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use crate::decode::decode;
-use crate::live::{LiveError, LiveHub};
+use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryStatus, StoryView,
+    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
+    PAGE_DEFAULT, PAGE_MAX,
 };
-use crate::store::{ViewError, ViewStore};
+use crate::store::{PageRead, ViewError, ViewStore};
 use crate::{feeds, pages};
 
 /// How long a read waits for `min_position` before answering 503.
@@ -142,6 +142,13 @@ impl ReadParams {
             .transpose()
     }
 
+    /// The page asked for: `before` (a cursor) and `limit`.
+    fn page(&self) -> ReadResult<(Option<i64>, usize)> {
+        let before = self.int("before")?;
+        let limit = int_param(&self.0, "limit", PAGE_DEFAULT as i64, 1, PAGE_MAX as i64)?;
+        Ok((before, limit as usize))
+    }
+
     fn int(&self, name: &str) -> ReadResult<Option<i64>> {
         if !self.0.contains_key(name) {
             return Ok(None);
@@ -177,51 +184,93 @@ impl ReadState {
             .ok_or_else(|| Problem::not_found(format!("no story `{id_or_slug}`")).into())
     }
 
-    async fn story_log(&self, id: Uuid) -> ReadResult<Vec<LoggedEvent>> {
-        let raw = self.log.story_events(id.to_string()).await?;
-        Ok(raw.iter().map(decode).collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// A story as it is now, or as it stood at `as_of` (folded from the log).
-    async fn story_view(&self, id: Uuid, as_of: Option<DateTime<Utc>>) -> ReadResult<StoryView> {
-        let view = match as_of {
-            None => self.views.story(id).await?,
-            Some(t) => {
-                let events = self.story_log(id).await?;
-                StoryView::fold(events.iter().filter(|e| e.recorded_at <= t))
-            }
+    /// A page of a story as it is now, or as it stood at `as_of` (see [`StoryPage`]).
+    async fn page(
+        &self,
+        id_or_slug: &str,
+        as_of: Option<DateTime<Utc>>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> ReadResult<StoryPage> {
+        let key = id_or_slug.to_owned();
+        let read = match as_of {
+            None => self.views.story_page(key, before, limit).await?,
+            Some(t) => self.views.story_page_as_of(key, t, before, limit).await?,
         };
-        view.ok_or_else(|| Problem::not_found("the story did not exist then").into())
+        match read {
+            PageRead::Found(page) => Ok(*page),
+            PageRead::NoStory => Err(Problem::not_found(format!("no story `{id_or_slug}`")).into()),
+            PageRead::NoCursor => Err(no_cursor()),
+            PageRead::NotThen => Err(Problem::not_found("the story did not exist then").into()),
+        }
     }
 
-    /// The front page as it stood at `as_of`, folded from the log.
-    async fn front_page_as_of(&self, as_of: DateTime<Utc>) -> ReadResult<Vec<FrontPageEntry>> {
-        let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
-        let mut after = 0;
-        loop {
-            let page = self.log.read_feed(after, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.position;
-            for raw in page.iter().filter(|e| e.recorded_at <= as_of) {
-                let e = decode(raw)?;
-                match stories.get_mut(&e.story_id) {
-                    Some(v) => v.apply(&e),
-                    None => {
-                        if let Some(v) = StoryView::open(&e) {
-                            stories.insert(e.story_id, v);
+    /// The reader-visible changes of a story with positions in `(since, upto]`, at most
+    /// `SINCE_MAX` events' worth, each with the development as it stood right after the change
+    /// (from the views' history); with the position to ask from next if there are more. Reads
+    /// the story's events after `since` only, never its whole history.
+    async fn changes_since(
+        &self,
+        story: Uuid,
+        since: i64,
+        upto: i64,
+    ) -> ReadResult<(Vec<Change>, Option<i64>)> {
+        let events = story_events_between(&self.log, story, since, upto, SINCE_MAX).await?;
+        let more = (events.len() == SINCE_MAX)
+            .then(|| events.last().map(|e| e.position))
+            .flatten();
+        // Where each changed development was recorded: the event itself, or the log's index.
+        let mut recorded: HashMap<Uuid, i64> = HashMap::new();
+        let mut named = Vec::new();
+        for e in &events {
+            match &e.event {
+                StoryEvent::DevelopmentRecorded { development, .. } => {
+                    recorded.insert(development.id.as_uuid(), e.position);
+                }
+                other => {
+                    if let Some(d) = other.development_id() {
+                        if !recorded.contains_key(&d.as_uuid()) && !named.contains(&d) {
+                            named.push(d);
                         }
                     }
                 }
             }
         }
-        let mut entries: Vec<FrontPageEntry> =
-            stories.values().map(StoryView::front_page_entry).collect();
-        entries.sort_by(|a, b| {
-            let key = |e: &FrontPageEntry| (e.last_recorded_at, e.position);
-            key(b).cmp(&key(a))
-        });
-        Ok(entries)
+        let key = story.to_string();
+        let facts = self.log.developments(&key, named.clone()).await?;
+        for d in &named {
+            if let Some(state) = facts.development(d) {
+                if let Some(p) = self.log.position_of(key.clone(), state.recorded_in).await? {
+                    recorded.insert(d.as_uuid(), p);
+                }
+            }
+        }
+        let at = events
+            .iter()
+            .map(|e| {
+                let d = e.event.development_id();
+                (
+                    e.position,
+                    d.and_then(|d| recorded.get(&d.as_uuid()).copied()),
+                )
+            })
+            .collect();
+        let views = self.views.story_after(story, at).await?;
+        let changes = events
+            .iter()
+            .zip(views)
+            .filter_map(|(e, view)| change_of(view.as_ref()?, e))
+            .collect();
+        Ok((changes, more))
     }
+}
+
+fn no_cursor() -> ReadError {
+    Problem::bad_request(
+        Some("before"),
+        "`before` must be the position of a development readers see in this story",
+    )
+    .into()
 }
 
 /// Answers `body` with an ETag; a matching `If-None-Match` gets a 304.
@@ -274,8 +323,9 @@ pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     d
 }
 
-fn public_claims(view: &StoryView) -> Vec<ClaimEntry> {
-    view.claims()
+fn public_claims(ledger: &StoryView) -> Vec<ClaimEntry> {
+    ledger
+        .claims()
         .into_iter()
         .map(|mut c| {
             c.claim = public_development(&c.claim);
@@ -285,7 +335,8 @@ fn public_claims(view: &StoryView) -> Vec<ClaimEntry> {
         .collect()
 }
 
-/// The JSON resource of a story: its front-page line, timeline and claims ledger.
+/// The JSON resource of a story: its front-page line, a page of its timeline and its claims
+/// ledger.
 #[derive(Debug, Serialize)]
 pub struct StoryResource {
     pub id: Uuid,
@@ -299,13 +350,19 @@ pub struct StoryResource {
     /// The position of the newest event this view reflects.
     pub position: i64,
     pub development_count: usize,
+    /// The newest developments (or those before the page's `before`), in the order they
+    /// happened.
     pub timeline: Vec<DevelopmentView>,
+    /// The page of older developments, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub older: Option<String>,
     pub claims: Vec<ClaimEntry>,
 }
 
 impl StoryResource {
-    pub fn of(view: &StoryView) -> Self {
-        let entry = view.front_page_entry();
+    /// The resource of one page; `older` is the link to the next page, if there is one.
+    pub fn of(page: &StoryPage, older: Option<String>) -> Self {
+        let (view, entry) = (&page.view, &page.entry);
         Self {
             id: view.id,
             slug: view.slug.clone(),
@@ -322,15 +379,27 @@ impl StoryResource {
                 .into_iter()
                 .map(public_development)
                 .collect(),
-            claims: public_claims(view),
+            older,
+            claims: public_claims(&page.ledger),
         }
     }
 }
 
-/// The rendered API body of a story (rendered on the first read of each version of the story and
-/// kept in memory by the `ViewStore`).
-pub fn story_body(view: &StoryView) -> String {
-    serde_json::to_string(&StoryResource::of(view)).expect("a story view always serialises")
+/// The link to the page of a story's developments before `before`.
+fn older_link(id: Uuid, before: Option<i64>, limit: usize) -> Option<String> {
+    let before = before?;
+    Some(if limit == PAGE_DEFAULT {
+        format!("/v1/stories/{id}?before={before}")
+    } else {
+        format!("/v1/stories/{id}?before={before}&limit={limit}")
+    })
+}
+
+/// The rendered API body of a story's first page (rendered on the first read of each version of
+/// the story and kept in memory by the `ViewStore`).
+pub fn story_body(page: &StoryPage) -> String {
+    let older = older_link(page.view.id, page.older, PAGE_DEFAULT);
+    serde_json::to_string(&StoryResource::of(page, older)).expect("a story view always serialises")
 }
 
 /// One reader-visible change to a story.
@@ -423,8 +492,7 @@ async fn front_page_json(
     state.reach(params.int("min_position")?).await?;
     let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000) as usize;
     if let Some(as_of) = params.as_of()? {
-        let mut stories = state.front_page_as_of(as_of).await?;
-        stories.truncate(limit);
+        let stories = state.views.front_page_as_of(as_of, limit).await?;
         let position = stories.iter().map(|s| s.position).max().unwrap_or(0);
         let body = json_string(&FrontPage {
             position,
@@ -457,30 +525,39 @@ async fn story_json(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
-    let params = ReadParams::parse(query, &["as_of", "since", "min_position"])?;
+    let params = ReadParams::parse(
+        query,
+        &["as_of", "since", "min_position", "before", "limit"],
+    )?;
     state.reach(params.int("min_position")?).await?;
     let as_of = params.as_of()?;
     let since = params.int("since")?;
-    if as_of.is_none() && since.is_none() {
+    let (before, limit) = params.page()?;
+    let first_page = before.is_none() && limit == PAGE_DEFAULT;
+    if as_of.is_none() && since.is_none() && first_page {
         // The common read: the stored body, one query, usually from memory.
-        let (_, position, body) = state
+        let story = state
             .views
             .story_body_by(id.clone())
             .await?
             .ok_or_else(|| Problem::not_found(format!("no story `{id}`")))?;
-        return Ok(cached(&headers, format!("s{position}"), JSON, body));
+        let older = older_link(story.id, story.older, PAGE_DEFAULT);
+        let response = cached(&headers, format!("s{}", story.position), JSON, story.body);
+        return Ok(with_next(response, older));
     }
-    let id = state.resolve(&id).await?;
     if let Some(since) = since {
         if as_of.is_some() {
             return Err(
                 Problem::bad_request(Some("since"), "use `since` or `as_of`, not both").into(),
             );
         }
-        let events = state.story_log(id).await?;
+        let id = state.resolve(&id).await?;
         let upto = state.views.position().await?;
-        let changes = changes_since(&events, since, upto);
-        let position = changes.last().map_or(since, |c| c.position);
+        let (changes, more) = state.changes_since(id, since, upto).await?;
+        let position = match more {
+            Some(next) => next,
+            None => changes.last().map_or(since, |c| c.position),
+        };
         let body = json_string(&ChangesAnswer {
             story_id: id,
             since,
@@ -489,9 +566,36 @@ async fn story_json(
         })?;
         return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
     }
-    let view = state.story_view(id, as_of).await?;
-    let body = json_string(&StoryResource::of(&view))?;
-    Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
+    let page = state.page(&id, as_of, before, limit).await?;
+    let older = older_link(page.view.id, page.older, limit).map(|link| match as_of {
+        Some(t) => format!(
+            "{link}&as_of={}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .replace('+', "%2B")
+        ),
+        None => link,
+    });
+    let body = json_string(&StoryResource::of(&page, older.clone()))?;
+    let response = if as_of.is_none() {
+        cached(
+            &headers,
+            format!("s{}-{}-{limit}", page.view.position, before.unwrap_or(0)),
+            JSON,
+            body,
+        )
+    } else {
+        ([(header::CONTENT_TYPE, JSON)], body).into_response()
+    };
+    Ok(with_next(response, older))
+}
+
+/// Adds a `Link` to the next page (RFC 8288), if there is one.
+fn with_next(mut response: Response, next: Option<String>) -> Response {
+    if let Some(v) = next.and_then(|l| HeaderValue::from_str(&format!("<{l}>; rel=\"next\"")).ok())
+    {
+        response.headers_mut().insert(header::LINK, v);
+    }
+    response
 }
 
 #[derive(Serialize)]
@@ -509,16 +613,15 @@ async fn claims_json(
 ) -> ReadResult {
     let params = ReadParams::parse(query, &["as_of", "min_position"])?;
     state.reach(params.int("min_position")?).await?;
-    let id = state.resolve(&id).await?;
     let as_of = params.as_of()?;
-    let view = state.story_view(id, as_of).await?;
+    let page = state.page(&id, as_of, None, 1).await?;
     let body = json_string(&ClaimsAnswer {
-        story_id: id,
-        position: view.position,
-        claims: public_claims(&view),
+        story_id: page.view.id,
+        position: page.view.position,
+        claims: public_claims(&page.ledger),
     })?;
     Ok(match as_of {
-        None => cached(&headers, format!("c{}", view.position), JSON, body),
+        None => cached(&headers, format!("c{}", page.view.position), JSON, body),
         Some(_) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
     })
 }
@@ -536,9 +639,15 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// Most events one `?since=` answer reads (its `position` then says where to go on from).
+const SINCE_MAX: usize = 500;
+
+/// Developments in a story's feeds: the newest, as on the first page.
+const FEED_ITEMS: usize = PAGE_DEFAULT;
+
+/// The story as its feeds show it: its newest developments.
 async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
-    let id = state.resolve(id).await?;
-    state.story_view(id, None).await
+    Ok(state.page(id, None, None, FEED_ITEMS).await?.view)
 }
 
 async fn story_atom(
@@ -754,23 +863,38 @@ async fn front_page_html(State(state): State<ReadState>) -> ReadResult {
     Ok(page(StatusCode::OK, pages::front_page(&entries)))
 }
 
-async fn story_by_slug(state: &ReadState, slug: &str) -> Result<StoryView, Response> {
-    let not_found = || page(StatusCode::NOT_FOUND, pages::not_found_page("story"));
-    let id = match state.views.resolve(slug.to_owned()).await {
-        Ok(Some(id)) => id,
-        Ok(None) => return Err(not_found()),
-        Err(e) => return Err(ReadError::from(e).into_response()),
+/// A page of a story for the reader pages: the newest developments, or those before the
+/// query's `before`.
+async fn story_page_by_slug(
+    state: &ReadState,
+    slug: &str,
+    query: Option<String>,
+) -> Result<StoryPage, Response> {
+    let before = ReadParams::parse(query, &["before"]).and_then(|p| p.int("before"));
+    let before = match before {
+        Ok(before) => before,
+        Err(e) => return Err(e.into_response()),
     };
-    match state.views.story(id).await {
-        Ok(Some(view)) => Ok(view),
-        Ok(None) => Err(not_found()),
+    match state
+        .views
+        .story_page(slug.to_owned(), before, PAGE_DEFAULT)
+        .await
+    {
+        Ok(PageRead::Found(page)) => Ok(*page),
+        Ok(PageRead::NoStory) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
+        Ok(PageRead::NoCursor) => Err(no_cursor().into_response()),
+        Ok(PageRead::NotThen) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
         Err(e) => Err(ReadError::from(e).into_response()),
     }
 }
 
-async fn story_html(State(state): State<ReadState>, ApiPath(slug): ApiPath<String>) -> Response {
-    match story_by_slug(&state, &slug).await {
-        Ok(view) => page(StatusCode::OK, pages::story_page(&view)),
+async fn story_html(
+    State(state): State<ReadState>,
+    ApiPath(slug): ApiPath<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match story_page_by_slug(&state, &slug, query).await {
+        Ok(story) => page(StatusCode::OK, pages::story_page(&story)),
         Err(r) => r,
     }
 }
@@ -778,9 +902,10 @@ async fn story_html(State(state): State<ReadState>, ApiPath(slug): ApiPath<Strin
 async fn story_fragment(
     State(state): State<ReadState>,
     ApiPath(slug): ApiPath<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    match story_by_slug(&state, &slug).await {
-        Ok(view) => page(StatusCode::OK, pages::timeline_fragment(&view)),
+    match story_page_by_slug(&state, &slug, query).await {
+        Ok(story) => page(StatusCode::OK, pages::timeline_fragment(&story)),
         Err(r) => r,
     }
 }

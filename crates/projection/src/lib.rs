@@ -22,4 +22,4 @@ pub use model::*;
 pub use pg::PgViews;
 pub use projector::{ProjectionError, Projector};
 pub use rebuild::{rebuild, rebuild_outdated, RebuildReport};
-pub use store::{ViewError, ViewName, ViewStore};
+pub use store::{PageRead, StoryBody, ViewError, ViewName, ViewStore};

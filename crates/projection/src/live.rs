@@ -477,9 +477,6 @@ impl LiveHub {
         })
     }
 
-    /// A story's events with positions in `(after, upto]`, reading only those: the sequence of
-    /// the last event at or before `after` is found by bisecting the story's (indexed) sequence
-    /// numbers, then the events after it are read.
     async fn story_events_since(
         &self,
         story: Uuid,
@@ -487,32 +484,44 @@ impl LiveHub {
         upto: i64,
     ) -> Result<Vec<crate::model::LoggedEvent>, LiveError> {
         self.inner.log_reads.fetch_add(1, Ordering::Relaxed);
-        let log = &self.inner.log;
-        let id = story.to_string();
-        // Find an upper bound of the story's sequences, doubling.
-        let mut high = 1usize;
-        while log.position_of(id.clone(), high).await?.is_some() {
-            high *= 2;
-        }
-        // The largest sequence whose position is at or before `after` (0 if none).
-        let mut low = 0usize;
-        while high - low > 1 {
-            let mid = low + (high - low) / 2;
-            match log.position_of(id.clone(), mid).await? {
-                Some(p) if p <= after => low = mid,
-                _ => high = mid,
-            }
-        }
-        let raw = log.story_events_after(id, low).await?;
-        let mut events = Vec::with_capacity(raw.len());
-        for r in raw
-            .iter()
-            .filter(|r| r.position > after && r.position <= upto)
-        {
-            events.push(decode(r)?);
-        }
-        Ok(events)
+        story_events_between(&self.inner.log, story, after, upto, usize::MAX).await
     }
+}
+
+/// A story's events with positions in `(after, upto]`, at most `max` of them, reading only
+/// those: the sequence of the last event at or before `after` is found by bisecting the story's
+/// (indexed) sequence numbers, then the events after it are read.
+pub(crate) async fn story_events_between(
+    log: &EventLog,
+    story: Uuid,
+    after: i64,
+    upto: i64,
+    max: usize,
+) -> Result<Vec<crate::model::LoggedEvent>, LiveError> {
+    let id = story.to_string();
+    // Find an upper bound of the story's sequences, doubling.
+    let mut high = 1usize;
+    while log.position_of(id.clone(), high).await?.is_some() {
+        high *= 2;
+    }
+    // The largest sequence whose position is at or before `after` (0 if none).
+    let mut low = 0usize;
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        match log.position_of(id.clone(), mid).await? {
+            Some(p) if p <= after => low = mid,
+            _ => high = mid,
+        }
+    }
+    let raw = log.story_events_after(id, low, Some(max)).await?;
+    let mut events = Vec::new();
+    for r in raw
+        .iter()
+        .filter(|r| r.position > after && r.position <= upto)
+    {
+        events.push(decode(r)?);
+    }
+    Ok(events)
 }
 
 /// A place among the open streams; given back when the stream ends.

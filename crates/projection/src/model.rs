@@ -134,6 +134,11 @@ impl DevelopmentView {
             .filter(move |c| published.is_some_and(|p| c.position > p))
     }
 
+    /// Whether it belongs in the claims ledger: a claim of attribution, or a response.
+    pub fn in_ledger(&self) -> bool {
+        self.kind == DevelopmentKind::AttributionClaimed || self.responds_to.is_some()
+    }
+
     /// Whether readers see it: published, or retracted (shown struck, never dropped).
     pub fn is_visible(&self) -> bool {
         matches!(
@@ -177,6 +182,8 @@ pub(crate) struct Derived {
     occurred: std::collections::BTreeMap<DateTime<Utc>, u32>,
     published: std::collections::BTreeMap<DateTime<Utc>, u32>,
     published_count: usize,
+    /// `occurred_at` of the developments readers see (published or retracted).
+    visible: std::collections::BTreeMap<DateTime<Utc>, u32>,
 }
 
 impl PartialEq for Derived {
@@ -203,6 +210,9 @@ impl Derived {
 
     /// Counts `d` in (`add`) or out of the published summary, if it is published.
     fn tally(&mut self, d: &DevelopmentView, add: bool) {
+        if d.is_visible() {
+            Self::count(&mut self.visible, d.occurred_at, add);
+        }
         if d.state != DevelopmentState::Published {
             return;
         }
@@ -302,6 +312,24 @@ impl StoryView {
             developments: Vec::new(),
             derived: Derived::default(),
         })
+    }
+
+    /// The story's own fields, without developments.
+    pub(crate) fn clone_head(&self) -> Self {
+        Self {
+            id: self.id,
+            slug: self.slug.clone(),
+            headline: self.headline.clone(),
+            summary: self.summary.clone(),
+            tags: self.tags.clone(),
+            status: self.status,
+            review_required: self.review_required,
+            opened_at: self.opened_at,
+            updated_at: self.updated_at,
+            position: self.position,
+            developments: Vec::new(),
+            derived: Derived::default(),
+        }
     }
 
     /// Rebuilds what is derived from `developments` (after they were set wholesale).
@@ -553,6 +581,19 @@ impl StoryView {
             .collect()
     }
 
+    /// The latest `occurred_at` of the developments readers see: no page of the timeline as it
+    /// stands now reaches past it.
+    pub fn occurred_until(&self) -> Option<DateTime<Utc>> {
+        if self.indexed() {
+            return self.derived.visible.last_key_value().map(|(t, _)| *t);
+        }
+        self.developments
+            .iter()
+            .filter(|d| d.is_visible())
+            .map(|d| d.occurred_at)
+            .max()
+    }
+
     /// The story's line on the front page.
     pub fn front_page_entry(&self) -> FrontPageEntry {
         let (count, last_occurred, last_recorded) = if self.indexed() {
@@ -603,6 +644,63 @@ impl StoryView {
                 })
             })
             .collect()
+    }
+}
+
+/// Developments on one page of a story's timeline unless the reader asks for another number.
+pub const PAGE_DEFAULT: usize = 100;
+/// The most developments one page may hold.
+pub const PAGE_MAX: usize = 1_000;
+
+/// A story as readers page through it: its own fields, one page of its timeline (the newest
+/// developments in the order they happened, or those before a cursor), and its claims ledger.
+/// What it holds is bounded by the page and the story's claims, never by the story's length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryPage {
+    /// The story's own fields with the page's developments only.
+    pub view: StoryView,
+    /// The story's front-page line: its counts cover the whole story.
+    pub entry: FrontPageEntry,
+    /// The story's own fields with the developments of its claims ledger only: every visible
+    /// claim of attribution and every visible response.
+    pub ledger: StoryView,
+    /// The position of the oldest development on the page, when older ones exist: the cursor
+    /// (`before`) of the next page.
+    pub older: Option<i64>,
+}
+
+impl StoryPage {
+    /// The page of a whole view held in memory (a story folded from the log): the `limit`
+    /// visible developments before `before` in timeline order (the newest without a cursor).
+    /// `None` if `before` names no visible development of the story.
+    pub fn of_view(view: &StoryView, before: Option<i64>, limit: usize) -> Option<Self> {
+        let timeline = view.timeline();
+        let end = match before {
+            None => timeline.len(),
+            Some(p) => timeline.iter().position(|d| d.position == p)?,
+        };
+        let start = end.saturating_sub(limit);
+        let head = |developments: Vec<DevelopmentView>| {
+            let mut v = StoryView {
+                developments,
+                derived: Derived::default(),
+                ..view.clone_head()
+            };
+            v.reindex();
+            v
+        };
+        let page = timeline[start..end].iter().map(|d| (*d).clone()).collect();
+        let ledger = timeline
+            .iter()
+            .filter(|d| d.in_ledger())
+            .map(|d| (*d).clone())
+            .collect();
+        Some(Self {
+            view: head(page),
+            entry: view.front_page_entry(),
+            ledger: head(ledger),
+            older: (start > 0).then(|| timeline[start].position),
+        })
     }
 }
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::model::{
     ActorEntry, ClaimEntry, ClaimStatus, CorrectionView, DevelopmentState, DevelopmentView,
-    FieldChange, FrontPageEntry, StoryStatus, StoryView, Verdict,
+    FieldChange, FrontPageEntry, StoryPage, StoryStatus, StoryView, Verdict,
 };
 
 /// Where the pages expect the stylesheet to be served.
@@ -555,8 +555,10 @@ fn development_card(d: &DevelopmentView, links: &Links<'_>) -> Markup {
     }
 }
 
-/// `#timeline`: the story's visible developments in the order they happened.
-fn timeline_section(view: &StoryView) -> Markup {
+/// `#timeline`: a page of the story's visible developments in the order they happened, with a
+/// link to the older ones when there are more.
+fn timeline_section(page: &StoryPage) -> Markup {
+    let view = &page.view;
     let timeline = view.timeline();
     let links = Links {
         story: Some(view),
@@ -569,8 +571,20 @@ fn timeline_section(view: &StoryView) -> Markup {
                 p.empty { "No developments have been published yet." }
             } @else {
                 p.section-note {
-                    (plural(timeline.len(), "development", "developments"))
+                    @if page.older.is_some() {
+                        "The latest " (timeline.len()) " of "
+                        (plural(page.entry.development_count, "development", "developments"))
+                    } @else {
+                        (plural(timeline.len(), "development", "developments"))
+                    }
                     ", in the order they happened."
+                }
+                @if let Some(before) = page.older {
+                    p.older-link {
+                        a href=(format!("{}?before={before}", story_path(&view.slug))) {
+                            "Older developments"
+                        }
+                    }
                 }
                 ol.timeline-list {
                     @for d in &timeline {
@@ -683,10 +697,10 @@ fn claims_aside(view: &StoryView) -> Markup {
 }
 
 /// The parts of a story page that change as developments arrive, side by side.
-fn live_sections(view: &StoryView) -> Markup {
+fn live_sections(page: &StoryPage) -> Markup {
     html! {
-        (timeline_section(view))
-        (claims_aside(view))
+        (timeline_section(page))
+        (claims_aside(&page.ledger))
     }
 }
 
@@ -817,8 +831,10 @@ pub fn front_page(entries: &[FrontPageEntry]) -> Markup {
     layout("Running stories", head, None, content)
 }
 
-/// `/stories/{slug}`: a story with its timeline and claims ledger, kept current by `live.js`.
-pub fn story_page(view: &StoryView) -> Markup {
+/// `/stories/{slug}`: a story with a page of its timeline and its claims ledger, kept current by
+/// `live.js`.
+pub fn story_page(page: &StoryPage) -> Markup {
+    let view = &page.view;
     let live = Live {
         story_id: view.id,
         slug: &view.slug,
@@ -867,7 +883,7 @@ pub fn story_page(view: &StoryView) -> Markup {
                 }
             }
             div.story-columns {
-                (live_sections(view))
+                (live_sections(page))
             }
         }
     };
@@ -876,10 +892,10 @@ pub fn story_page(view: &StoryView) -> Markup {
 
 /// `/stories/{slug}/fragment`: the timeline and claims ledger alone, for `live.js` to swap in
 /// place. Same markup as on [`story_page`].
-pub fn timeline_fragment(view: &StoryView) -> Markup {
+pub fn timeline_fragment(page: &StoryPage) -> Markup {
     html! {
-        div #live-fragment data-position=(view.position) {
-            (live_sections(view))
+        div #live-fragment data-position=(page.view.position) {
+            (live_sections(page))
         }
     }
 }
@@ -962,6 +978,11 @@ pub fn error_page(status: u16, message: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole story on one page.
+    fn whole(view: &StoryView) -> StoryPage {
+        StoryPage::of_view(view, None, crate::model::PAGE_MAX).expect("no cursor")
+    }
     use crate::model::LoggedEvent;
     use chrono::{Duration, TimeZone};
     use newsroom_domain::{
@@ -1284,7 +1305,7 @@ mod tests {
     #[test]
     fn story_page_escapes_every_field_and_carries_no_inline_code() {
         let view = hostile_story();
-        let html = story_page(&view).into_string();
+        let html = story_page(&whole(&view)).into_string();
         assert_safe(&html);
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains(&esc(IMG)));
@@ -1310,7 +1331,7 @@ mod tests {
     #[test]
     fn body_tells_live_js_what_to_follow() {
         let view = hostile_story();
-        let html = story_page(&view).into_string();
+        let html = story_page(&whole(&view)).into_string();
         assert!(html.contains(&format!(
             r#"<body data-story-id="{}" data-slug="campaign-hack" data-position="10">"#,
             story_id()
@@ -1323,19 +1344,19 @@ mod tests {
     #[test]
     fn pending_and_rejected_developments_never_appear() {
         let view = hostile_story();
-        let html = story_page(&view).into_string();
+        let html = story_page(&whole(&view)).into_string();
         assert!(!html.contains(PENDING));
         assert!(!html.contains(REJECTED));
         assert!(!html.contains("Unsourced"));
         assert!(!html.contains("Charges filed"));
-        let fragment = timeline_fragment(&view).into_string();
+        let fragment = timeline_fragment(&whole(&view)).into_string();
         assert!(!fragment.contains(PENDING));
         assert!(!fragment.contains(REJECTED));
     }
 
     #[test]
     fn corrections_show_the_note_as_written_and_what_changed() {
-        let html = story_page(&hostile_story()).into_string();
+        let html = story_page(&whole(&hostile_story())).into_string();
         let timeline = section(&html, "timeline");
         assert!(timeline.contains("<strong>Correction</strong>"));
         assert!(timeline.contains(&esc(NOTE)), "note exactly as written");
@@ -1359,7 +1380,7 @@ mod tests {
 
     #[test]
     fn retractions_stay_struck_through_with_the_reason() {
-        let html = story_page(&hostile_story()).into_string();
+        let html = story_page(&whole(&hostile_story())).into_string();
         let timeline = section(&html, "timeline");
         assert!(timeline.contains(&format!(
             r#"<h3 class="development-headline"><del>{RETRACTED}</del></h3>"#
@@ -1375,7 +1396,7 @@ mod tests {
 
     #[test]
     fn claims_ledger_shows_the_denial() {
-        let html = story_page(&hostile_story()).into_string();
+        let html = story_page(&whole(&hostile_story())).into_string();
         let claims = section(&html, "claims");
         assert!(claims.contains(r#"<span class="badge claim-status claim-denied">denied</span>"#));
         assert!(claims.contains(r#"<span class="badge stance stance-denies">denies</span>"#));
@@ -1386,7 +1407,7 @@ mod tests {
 
     #[test]
     fn developments_show_times_actors_source_and_labels() {
-        let html = story_page(&hostile_story()).into_string();
+        let html = story_page(&whole(&hostile_story())).into_string();
         let timeline = section(&html, "timeline");
         assert!(timeline.contains("<dt>Happened</dt><dd><time datetime=\"2026-03-01T09:00:00Z\">1 March 2026, 09:00 UTC</time></dd>"));
         assert!(timeline.contains("<dt>Reported</dt><dd><time datetime=\"2026-03-01T10:00:00Z\">"));
@@ -1425,8 +1446,8 @@ mod tests {
     #[test]
     fn fragment_is_the_same_markup_as_the_page() {
         let view = hostile_story();
-        let page = story_page(&view).into_string();
-        let fragment = timeline_fragment(&view).into_string();
+        let page = story_page(&whole(&view)).into_string();
+        let fragment = timeline_fragment(&whole(&view)).into_string();
         assert_safe(&fragment);
         let prefix = r#"<div id="live-fragment" data-position="10">"#;
         assert!(fragment.starts_with(prefix), "{fragment}");
@@ -1583,7 +1604,7 @@ mod tests {
                 }),
             ];
             let view = StoryView::fold(&events).unwrap();
-            let page = story_page(&view).into_string();
+            let page = story_page(&whole(&view)).into_string();
             assert_safe(&page);
             for (name, _) in tags(&page) {
                 let bare = name.trim_start_matches('/');

@@ -15,14 +15,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::model::{DevelopmentView, FrontPageEntry, StoryView};
+use crate::model::{DevelopmentView, FrontPageEntry, StoryPage, StoryView};
 use crate::projector::{fold, missing, past, take_cached, BatchResult};
 use crate::store::{
-    ActorRow, BatchRows, Checkpoint, DevelopmentRow, StoryHead, StoryRow, ViewError, ViewName,
+    as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
+    DevelopmentRow, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow, SupersededRow,
+    VersionAt, ViewError, ViewName, PAGE_END,
 };
 use crate::LoggedEvent;
 
@@ -101,6 +104,292 @@ impl PgViews {
         Ok(row.and_then(|(id, position)| Some((Uuid::parse_str(&id).ok()?, position))))
     }
 
+    /// A story's stored `head`, by id or slug.
+    pub(crate) async fn story_head(&self, id_or_slug: &str) -> Result<Option<String>, ViewError> {
+        Ok(
+            sqlx::query_scalar("SELECT head FROM view_stories WHERE id = $1 OR slug = $1")
+                .bind(id_or_slug)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// A page of a story (see `ViewStore::story_page`), in one read-only transaction.
+    pub(crate) async fn story_page(
+        &self,
+        id_or_slug: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<PageRead, ViewError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT id, head, entry FROM view_stories WHERE id = $1 OR slug = $1")
+                .bind(id_or_slug)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((id, head, entry)) = row else {
+            return Ok(PageRead::NoStory);
+        };
+        let head: StoryHead = serde_json::from_str(&head)?;
+        let entry: FrontPageEntry = serde_json::from_str(&entry)?;
+        let bound: (String, i64) = match before {
+            None => (PAGE_END.0.to_owned(), PAGE_END.1),
+            Some(p) => {
+                let at: Option<String> = sqlx::query_scalar(
+                    "SELECT occurred_at FROM view_developments
+                     WHERE position = $1 AND story_id = $2 AND state IN ('published', 'retracted')",
+                )
+                .bind(p)
+                .bind(&id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match at {
+                    Some(at) => (at, p),
+                    None => return Ok(PageRead::NoCursor),
+                }
+            }
+        };
+        let page: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM view_developments
+             WHERE story_id = $1 AND state IN ('published', 'retracted')
+               AND (occurred_at, position) < ($2, $3)
+             ORDER BY occurred_at DESC, position DESC LIMIT $4",
+        )
+        .bind(&id)
+        .bind(&bound.0)
+        .bind(bound.1)
+        .bind(limit as i64 + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ledger: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM view_developments
+             WHERE story_id = $1 AND ledger AND state IN ('published', 'retracted')
+             ORDER BY position",
+        )
+        .bind(&id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let parse = |docs: Vec<String>| {
+            docs.iter()
+                .map(|d| serde_json::from_str::<DevelopmentView>(d))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(PageRead::Found(Box::new(StoryPage::from_rows(
+            head,
+            entry,
+            parse(page)?,
+            parse(ledger)?,
+            limit,
+        ))))
+    }
+
+    /// A page of a story as it stood at `at` (see `ViewStore::story_page_as_of`), in one
+    /// read-only transaction.
+    pub(crate) async fn story_page_as_of(
+        &self,
+        id_or_slug: &str,
+        at: DateTime<Utc>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<PageRead, ViewError> {
+        /// A development's document then, if an event changed it since `$p`.
+        const THEN: &str = "(SELECT v.doc FROM view_development_versions v
+              WHERE v.position = d.position AND v.until > $p ORDER BY v.until LIMIT 1)";
+        let parse = |doc: &str| serde_json::from_str::<DevelopmentView>(doc);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT id, head FROM view_stories WHERE id = $1 OR slug = $1")
+                .bind(id_or_slug)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((id, head)) = row else {
+            return Ok(PageRead::NoStory);
+        };
+        let version: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT position, occurred_until, entry FROM view_story_versions
+             WHERE story_id = $1 AND recorded_at <= $2
+             ORDER BY recorded_at DESC, position DESC LIMIT 1",
+        )
+        .bind(&id)
+        .bind(recorded_time(&at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((p, occurred_until, entry)) = version else {
+            return Ok(PageRead::NotThen);
+        };
+        let version = VersionAt {
+            position: p,
+            occurred_until,
+            entry: serde_json::from_str(&entry)?,
+        };
+        // Developments whose time was corrected since sit elsewhere in the index now: read
+        // apart, as they stood.
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT d.position, d.doc, {} FROM view_developments d
+             WHERE d.position IN (SELECT v.position FROM view_development_versions v
+                                  WHERE v.story_id = $1 AND v.moved AND v.until > $2)
+               AND d.story_id = $1 AND d.position <= $2",
+            THEN.replace("$p", "$2")
+        ))
+        .bind(&id)
+        .bind(p)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut moved = Vec::new();
+        let mut moved_at = std::collections::HashSet::new();
+        for (position, now, then) in &rows {
+            moved_at.insert(*position);
+            let then = then.as_deref().map(parse).transpose()?;
+            moved.extend(as_they_stood(p, [(parse(now)?, then)], 1));
+        }
+        let cursor = match before {
+            None => None,
+            Some(b) => {
+                let row: Option<(String, Option<String>)> = sqlx::query_as(&format!(
+                    "SELECT d.doc, {} FROM view_developments d
+                     WHERE d.position = $1 AND d.story_id = $2 AND d.position <= $3",
+                    THEN.replace("$p", "$3")
+                ))
+                .bind(b)
+                .bind(&id)
+                .bind(p)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((now, then)) = row else {
+                    return Ok(PageRead::NoCursor);
+                };
+                let then = then.as_deref().map(parse).transpose()?;
+                match as_they_stood(p, [(parse(&now)?, then)], 1).pop() {
+                    Some(d) => Some(place(&d)),
+                    None => return Ok(PageRead::NoCursor),
+                }
+            }
+        };
+        // Read in growing chunks until the page is full: rows recorded later, or not visible
+        // then, are set aside.
+        let (mut bound, mut chunk) = (version.bound(cursor.clone()), limit as i64 + 1);
+        let mut page = Vec::new();
+        loop {
+            let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(&format!(
+                "SELECT d.position, d.occurred_at, d.doc, {} FROM view_developments d
+                 WHERE d.story_id = $1 AND d.state IN ('published', 'retracted')
+                   AND (d.occurred_at, d.position) < ($2, $3)
+                 ORDER BY d.occurred_at DESC, d.position DESC LIMIT $5",
+                THEN.replace("$p", "$4")
+            ))
+            .bind(&id)
+            .bind(&bound.0)
+            .bind(bound.1)
+            .bind(p)
+            .bind(chunk)
+            .fetch_all(&mut *tx)
+            .await?;
+            let last = rows
+                .last()
+                .map(|(position, occurred_at, _, _)| (occurred_at.clone(), *position));
+            let full = rows.len() as i64 == chunk;
+            let mut found = Vec::with_capacity(rows.len());
+            for (position, _, now, then) in &rows {
+                if !moved_at.contains(position) {
+                    found.push((parse(now)?, then.as_deref().map(parse).transpose()?));
+                }
+            }
+            let need = limit + 1 - page.len();
+            page.extend(as_they_stood(p, found, need));
+            match last {
+                Some(last) if full && page.len() <= limit => {
+                    bound = last;
+                    chunk *= 2;
+                }
+                _ => break,
+            }
+        }
+        let page = with_moved(page, &moved, cursor.as_ref(), limit + 1);
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT d.doc, {} FROM view_developments d
+             WHERE d.story_id = $1 AND d.ledger AND d.state IN ('published', 'retracted')
+               AND d.position <= $2
+             ORDER BY d.position",
+            THEN.replace("$p", "$2")
+        ))
+        .bind(&id)
+        .bind(p)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for (now, then) in &rows {
+            found.push((parse(now)?, then.as_deref().map(parse).transpose()?));
+        }
+        let ledger = as_they_stood(p, found, usize::MAX);
+        let head: StoryHead = serde_json::from_str(&head)?;
+        Ok(PageRead::Found(Box::new(StoryPage::from_rows(
+            version.head(head),
+            version.entry,
+            page,
+            ledger,
+            limit,
+        ))))
+    }
+
+    /// For `ViewStore::story_after`: per event position, the story's line then, and the
+    /// development's document now and (if changed since) then.
+    pub(crate) async fn story_after(
+        &self,
+        at: &[(i64, Option<i64>)],
+    ) -> Result<Vec<StoryAfterRow>, ViewError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let mut found = Vec::with_capacity(at.len());
+        for (q, recorded) in at {
+            let entry: Option<String> =
+                sqlx::query_scalar("SELECT entry FROM view_story_versions WHERE position = $1")
+                    .bind(q)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let doc = match recorded {
+                None => None,
+                Some(p) => {
+                    sqlx::query_as::<_, (String, Option<String>)>(
+                        "SELECT d.doc, (SELECT v.doc FROM view_development_versions v
+                        WHERE v.position = d.position AND v.until > $2 ORDER BY v.until LIMIT 1)
+                     FROM view_developments d WHERE d.position = $1",
+                    )
+                    .bind(p)
+                    .bind(q)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+            };
+            found.push((entry, doc));
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// Each story's front-page entry as it stood at `at` (as `recorded_time`), if it existed.
+    pub(crate) async fn front_page_as_of(&self, at: &str) -> Result<Vec<String>, ViewError> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT (SELECT v.entry FROM view_story_versions v
+                     WHERE v.story_id = s.id AND v.recorded_at <= $1
+                     ORDER BY v.recorded_at DESC, v.position DESC LIMIT 1)
+             FROM view_stories s",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+
     pub(crate) async fn story(&self, id: Uuid) -> Result<Option<StoryView>, ViewError> {
         let mut conn = self.pool.acquire().await?;
         Ok(load_stories(&mut conn, &[id]).await?.remove(&id))
@@ -149,7 +438,7 @@ impl PgViews {
         if !absent.is_empty() {
             taken.extend(load_stories(&mut tx, &absent).await?);
         }
-        let changes = fold(events, stories_at, actors_at, &mut taken);
+        let mut changes = fold(events, stories_at, actors_at, &mut taken);
         write_rows(&mut tx, &changes.rows(&taken)?).await?;
         for view in ViewName::ALL {
             if last > at(view) {
@@ -188,6 +477,12 @@ impl PgViews {
             match view {
                 ViewName::Stories => {
                     sqlx::query("DELETE FROM view_developments")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM view_story_versions")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM view_development_versions")
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("DELETE FROM view_stories")
@@ -229,6 +524,21 @@ impl Replacement {
     pub(crate) async fn developments(&mut self, rows: &[DevelopmentRow]) -> Result<(), ViewError> {
         for part in rows.chunks(ROWS_PER_STATEMENT) {
             upsert_developments(&mut self.tx, part).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what `as_of` reads, as the replay finds it.
+    pub(crate) async fn history(
+        &mut self,
+        versions: &[StoryVersionRow],
+        superseded: &[SupersededRow],
+    ) -> Result<(), ViewError> {
+        for part in versions.chunks(ROWS_PER_STATEMENT) {
+            insert_versions(&mut self.tx, part).await?;
+        }
+        for part in superseded.chunks(ROWS_PER_STATEMENT) {
+            insert_superseded(&mut self.tx, part).await?;
         }
         Ok(())
     }
@@ -339,6 +649,12 @@ async fn write_rows(conn: &mut PgConnection, rows: &BatchRows) -> Result<(), Vie
     if !rows.developments.is_empty() {
         upsert_developments(conn, &rows.developments).await?;
     }
+    if !rows.versions.is_empty() {
+        insert_versions(conn, &rows.versions).await?;
+    }
+    if !rows.superseded.is_empty() {
+        insert_superseded(conn, &rows.superseded).await?;
+    }
     if !rows.replaced.is_empty() {
         sqlx::query("DELETE FROM view_actor_entries WHERE position = ANY($1)")
             .bind(&rows.replaced)
@@ -378,10 +694,13 @@ async fn upsert_developments(
     rows: &[DevelopmentRow],
 ) -> Result<(), ViewError> {
     sqlx::query(
-        "INSERT INTO view_developments (position, story_id, state, filed_by, doc)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+        "INSERT INTO view_developments
+            (position, story_id, state, filed_by, occurred_at, ledger, doc)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+            $6::boolean[], $7::text[])
          ON CONFLICT (position) DO UPDATE SET story_id = EXCLUDED.story_id,
-            state = EXCLUDED.state, filed_by = EXCLUDED.filed_by, doc = EXCLUDED.doc",
+            state = EXCLUDED.state, filed_by = EXCLUDED.filed_by,
+            occurred_at = EXCLUDED.occurred_at, ledger = EXCLUDED.ledger, doc = EXCLUDED.doc",
     )
     .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
@@ -391,6 +710,58 @@ async fn upsert_developments(
             .map(|r| r.filed_by.as_deref())
             .collect::<Vec<_>>(),
     )
+    .bind(
+        rows.iter()
+            .map(|r| r.occurred_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.ledger).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_versions(
+    conn: &mut PgConnection,
+    rows: &[StoryVersionRow],
+) -> Result<(), ViewError> {
+    sqlx::query(
+        "INSERT INTO view_story_versions (position, story_id, recorded_at, occurred_until, entry)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT (position) DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.recorded_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.occurred_until.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.entry.as_str()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_superseded(
+    conn: &mut PgConnection,
+    rows: &[SupersededRow],
+) -> Result<(), ViewError> {
+    sqlx::query(
+        "INSERT INTO view_development_versions (until, position, story_id, moved, doc)
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::boolean[], $5::text[])
+         ON CONFLICT (until) DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.until).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.moved).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>())
     .execute(conn)
     .await?;

@@ -21,7 +21,7 @@ use crate::decode::{decode, DecodeError};
 use crate::model::{LoggedEvent, StoryView};
 use crate::store::{
     load_story, read_checkpoints, set_checkpoint, write_rows, ActorRow, BatchRows, DevelopmentRow,
-    StoryRow, ViewError, ViewName, ViewStore,
+    StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName, ViewStore,
 };
 
 /// Most events applied in one transaction.
@@ -202,6 +202,10 @@ pub(crate) struct Changes {
     pub(crate) actors: BTreeMap<Uuid, BTreeSet<Uuid>>,
     /// Events applied to the `stories` view.
     pub(crate) applied: usize,
+    /// The `story_versions` rows of the events applied to the `stories` view.
+    pub(crate) versions: Vec<StoryVersionRow>,
+    /// The documents those events replaced.
+    pub(crate) superseded: Vec<SupersededRow>,
 }
 
 /// The batch's events past `at`, the lower of the views' checkpoints: the others change
@@ -214,8 +218,15 @@ pub(crate) fn past(events: &[LoggedEvent], at: i64) -> &[LoggedEvent] {
 
 impl Changes {
     /// The rows to write for these changes, from the folded stories in `taken`.
-    pub(crate) fn rows(&self, taken: &HashMap<Uuid, StoryView>) -> Result<BatchRows, ViewError> {
-        let mut rows = BatchRows::default();
+    pub(crate) fn rows(
+        &mut self,
+        taken: &HashMap<Uuid, StoryView>,
+    ) -> Result<BatchRows, ViewError> {
+        let mut rows = BatchRows {
+            versions: std::mem::take(&mut self.versions),
+            superseded: std::mem::take(&mut self.superseded),
+            ..Default::default()
+        };
         for id in &self.stories {
             rows.stories.push(StoryRow::of(&taken[id])?);
         }
@@ -284,6 +295,9 @@ pub(crate) fn fold(
             Entry::Occupied(slot) => slot.into_mut(),
             Entry::Vacant(slot) => {
                 if let Some(v) = StoryView::open(e) {
+                    if e.position > stories_at {
+                        changes.versions.push(StoryVersionRow::of(&v));
+                    }
                     slot.insert(v);
                     changes.stories.insert(e.story_id);
                     changes.applied += 1;
@@ -294,7 +308,8 @@ pub(crate) fn fold(
             }
         };
         if e.position > stories_at && e.position > view.position {
-            view.apply(e);
+            changes.superseded.extend(SupersededRow::apply(view, e));
+            changes.versions.push(StoryVersionRow::of(view));
             changes.stories.insert(e.story_id);
             if let Some(dev) = e.event.development_id() {
                 changes
@@ -339,7 +354,7 @@ fn apply_batch(
             taken.insert(id, v);
         }
     }
-    let changes = fold(events, stories_at, actors_at, &mut taken);
+    let mut changes = fold(events, stories_at, actors_at, &mut taken);
     write_rows(tx, &changes.rows(&taken)?)?;
     for view in ViewName::ALL {
         if last > checkpoints[&view] {

@@ -1,5 +1,6 @@
-//! Rebuilding views from the whole log: replay every event in memory, write fresh `_next` tables,
-//! then swap them in with the new checkpoint in one transaction. Readers see the old view until
+//! Rebuilding views from the whole log: replay every event in memory (writing the views' history,
+//! `story_versions` and `development_versions`, in chunks as the replay finds it), write fresh
+//! `_next` tables, then swap them in with the new checkpoint in one transaction. Readers see the old view until
 //! the swap and the new one after it, never a mix.
 //!
 //! It is a bulk load, pipelined over two threads: while one reads the next page of the feed, the
@@ -21,7 +22,8 @@ use crate::model::StoryView;
 use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::store::{
-    create_next, swap_in, ActorRow, DevelopmentRow, StoryRow, ViewError, ViewName, ViewStore,
+    create_next, swap_in, ActorRow, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow,
+    ViewError, ViewName, ViewStore,
 };
 
 /// Events read per page while replaying.
@@ -53,6 +55,24 @@ pub async fn replay(
     source: &EventLog,
     progress: Option<&ProgressBar>,
 ) -> Result<(HashMap<Uuid, StoryView>, u64, i64), ProjectionError> {
+    replay_with(source, progress, None).await
+}
+
+/// What `as_of` reads, found while replaying: a chunk of rows for `story_versions` and
+/// `development_versions`.
+#[derive(Default)]
+struct History {
+    versions: Vec<StoryVersionRow>,
+    superseded: Vec<SupersededRow>,
+}
+
+/// [`replay`], handing the rows of the views' history to `history` in chunks as it goes (they
+/// are final as soon as they are found, so they are never all in memory at once).
+async fn replay_with(
+    source: &EventLog,
+    progress: Option<&ProgressBar>,
+    history: Option<tokio::sync::mpsc::Sender<History>>,
+) -> Result<(HashMap<Uuid, StoryView>, u64, i64), ProjectionError> {
     // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
     let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Vec<FeedEvent>>(2);
@@ -76,16 +96,31 @@ pub async fn replay(
     let fold = tokio::task::spawn_blocking(move || {
         let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
         let (mut after, mut count) = (0, 0u64);
+        let mut found = history.as_ref().map(|_| History::default());
         while let Some(page) = pages.blocking_recv() {
             for raw in &page {
                 let event = decode(raw)?;
                 match stories.get_mut(&event.story_id) {
-                    Some(view) => view.apply(&event),
+                    Some(view) => match &mut found {
+                        Some(h) => {
+                            h.superseded.extend(SupersededRow::apply(view, &event));
+                            h.versions.push(StoryVersionRow::of(view));
+                        }
+                        None => view.apply(&event),
+                    },
                     None => {
                         if let Some(view) = StoryView::open(&event) {
+                            if let Some(h) = &mut found {
+                                h.versions.push(StoryVersionRow::of(&view));
+                            }
                             stories.insert(event.story_id, view);
                         }
                     }
+                }
+            }
+            if let (Some(h), Some(tx)) = (&mut found, &history) {
+                if h.versions.len() >= CHUNK && tx.blocking_send(std::mem::take(h)).is_err() {
+                    break; // the writer failed; it reports why
                 }
             }
             count += page.len() as u64;
@@ -93,6 +128,9 @@ pub async fn replay(
             if let Some(p) = &progress {
                 p.set_position(after as u64);
             }
+        }
+        if let (Some(h), Some(tx)) = (found, &history) {
+            let _ = tx.blocking_send(h);
         }
         Ok::<_, ProjectionError>((stories, count, after))
     });
@@ -137,16 +175,6 @@ async fn rebuild_chosen(
     if let Some(p) = &progress {
         p.set_length(source.current_head().await? as u64);
     }
-    let (stories, events, position) = replay(source, progress.as_ref()).await?;
-    let story_count = stories.len();
-    let stories: Arc<Vec<StoryView>> = Arc::new(stories.into_values().collect());
-    let report = RebuildReport {
-        views: selected.clone(),
-        events,
-        stories: story_count,
-        position,
-    };
-
     if let Some(pg) = views.postgres() {
         // One transaction replaces the rows; readers and other copies' projectors see the old
         // views until it commits, and the projectors wait for it.
@@ -154,7 +182,13 @@ async fn rebuild_chosen(
             tracing::info!("views were rebuilt by another process");
             return Ok(None);
         };
-        fill(Target::Postgres(replacement), stories, &selected, position).await?;
+        let report = replay_and_fill(
+            source,
+            Target::Postgres(replacement),
+            &selected,
+            progress.as_ref(),
+        )
+        .await?;
         finished(progress, &report);
         return Ok(Some(report));
     }
@@ -176,7 +210,7 @@ async fn rebuild_chosen(
             Ok((cache, autocheckpoint))
         })
         .await?;
-    let filled = fill(Target::Sqlite(views), stories, &selected, position).await;
+    let filled = replay_and_fill(source, Target::Sqlite(views), &selected, progress.as_ref()).await;
     // The writer goes back to its usual settings whether or not the rebuild succeeded.
     let restored = views
         .write(move |tx| {
@@ -191,11 +225,42 @@ async fn rebuild_chosen(
             Ok(())
         })
         .await;
-    filled?;
+    let report = filled?;
     restored?;
     views.checkpoint_wal().await?;
     finished(progress, &report);
     Ok(Some(report))
+}
+
+/// Replays the log, writing the views' history into `target` as it is found, then fills the
+/// chosen views from the replayed stories and makes them the views.
+async fn replay_and_fill(
+    source: &EventLog,
+    mut target: Target<'_>,
+    selected: &[ViewName],
+    progress: Option<&ProgressBar>,
+) -> Result<RebuildReport, ProjectionError> {
+    let (history_tx, mut history) = tokio::sync::mpsc::channel::<History>(2);
+    let with_history = selected.contains(&ViewName::Stories);
+    let replayed = replay_with(source, progress, with_history.then_some(history_tx));
+    let written = async {
+        while let Some(chunk) = history.recv().await {
+            target.history(chunk).await?;
+        }
+        Ok::<(), ViewError>(())
+    };
+    let (replayed, written) = tokio::join!(replayed, written);
+    let (stories, events, position) = replayed?;
+    written?;
+    let report = RebuildReport {
+        views: selected.to_vec(),
+        events,
+        stories: stories.len(),
+        position,
+    };
+    let stories: Arc<Vec<StoryView>> = Arc::new(stories.into_values().collect());
+    fill(target, stories, selected, position).await?;
+    Ok(report)
 }
 
 fn finished(progress: Option<ProgressBar>, report: &RebuildReport) {
@@ -231,6 +296,25 @@ impl Target<'_> {
                     .await
             }
             Target::Postgres(replacement) => replacement.stories(&stories).await,
+        }
+    }
+
+    /// Writes a chunk of the views' history.
+    async fn history(&mut self, chunk: History) -> Result<(), ViewError> {
+        match self {
+            Target::Sqlite(views) => {
+                views
+                    .write(move |tx| {
+                        StoryVersionRow::insert_all(tx, &chunk.versions, "_next")?;
+                        SupersededRow::insert_all(tx, &chunk.superseded, "_next")
+                    })
+                    .await
+            }
+            Target::Postgres(replacement) => {
+                replacement
+                    .history(&chunk.versions, &chunk.superseded)
+                    .await
+            }
         }
     }
 

@@ -28,7 +28,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryStatus, StoryView,
+    ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryPage, StoryStatus,
+    StoryView, PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pg::PgViews;
 
@@ -55,7 +56,10 @@ impl ViewName {
         match self {
             // 2: developments remember the position that published them.
             // 3: one row per development instead of a document (and a rendered body) per story.
-            ViewName::Stories => 3,
+            // 4: developments carry `occurred_at` and `ledger`, so that a page of the timeline
+            //    and the claims ledger are read by index, not from the whole story.
+            // 5: `story_versions` and `development_versions`: what `as_of` reads.
+            ViewName::Stories => 5,
             // 3: rows refer to the development (its position) instead of copying it.
             ViewName::Actors => 3,
         }
@@ -89,12 +93,16 @@ impl ViewName {
                     // Keyed by the position of the event that recorded the development: a
                     // rebuild appends rows in key order, and a story's developments come out of
                     // the `story_id` index in recording order.
+                    // `occurred_at` in RFC 3339 with microseconds (sorts as it reads);
+                    // `ledger`: a claim of attribution or a response (the claims ledger).
                     columns: "(
-                        position INTEGER PRIMARY KEY,
-                        story_id TEXT NOT NULL,
-                        state    TEXT NOT NULL,
-                        filed_by TEXT,
-                        doc      TEXT NOT NULL
+                        position    INTEGER PRIMARY KEY,
+                        story_id    TEXT NOT NULL,
+                        state       TEXT NOT NULL,
+                        filed_by    TEXT,
+                        occurred_at TEXT NOT NULL,
+                        ledger      INTEGER NOT NULL,
+                        doc         TEXT NOT NULL
                     )",
                     // Filled while a rebuild loads the rows (small, in the page cache): built
                     // afterwards, each would read the whole table back.
@@ -108,6 +116,63 @@ impl ViewName {
                             name: "developments_pending",
                             on: "(story_id) WHERE state = 'pending_review'",
                             while_loading: true,
+                        },
+                        // A page of the timeline: what readers see, in the order it happened.
+                        ViewIndex {
+                            name: "developments_timeline",
+                            on: "(story_id, occurred_at, position) WHERE state IN ('published', 'retracted')",
+                            while_loading: false,
+                        },
+                        ViewIndex {
+                            name: "developments_ledger",
+                            on: "(story_id, position) WHERE ledger = 1 AND state IN ('published', 'retracted')",
+                            while_loading: false,
+                        },
+                    ],
+                },
+                ViewTable {
+                    name: "story_versions",
+                    // A story's front-page line right after each of its events, keyed by the
+                    // event's position (a rebuild appends them in key order): `as_of` reads a
+                    // story's fields and the front page as they stood from here. `recorded_at`
+                    // with nanoseconds; `occurred_until`: no development readers saw then had
+                    // happened later ('' while there was none).
+                    columns: "(
+                        position       INTEGER PRIMARY KEY,
+                        story_id       TEXT NOT NULL,
+                        recorded_at    TEXT NOT NULL,
+                        occurred_until TEXT NOT NULL,
+                        entry          TEXT NOT NULL
+                    )",
+                    indexes: &[ViewIndex {
+                        name: "story_versions_story",
+                        on: "(story_id, recorded_at, position)",
+                        while_loading: false,
+                    }],
+                },
+                ViewTable {
+                    name: "development_versions",
+                    // A development's document (recorded at `position`) as it stood until the
+                    // event at `until` changed it; the `developments` row holds the latest.
+                    // `moved`: that event changed when it happened, so the row's place in the
+                    // timeline's index is not where it stood before.
+                    columns: "(
+                        until    INTEGER PRIMARY KEY,
+                        position INTEGER NOT NULL,
+                        story_id TEXT NOT NULL,
+                        moved    INTEGER NOT NULL,
+                        doc      TEXT NOT NULL
+                    )",
+                    indexes: &[
+                        ViewIndex {
+                            name: "development_versions_of",
+                            on: "(position, until)",
+                            while_loading: false,
+                        },
+                        ViewIndex {
+                            name: "development_versions_moved",
+                            on: "(story_id, until) WHERE moved = 1",
+                            while_loading: false,
                         },
                     ],
                 },
@@ -214,7 +279,18 @@ fn migrations() -> Migrations<'static> {
 const PAGE_SIZE: i64 = 16_384;
 
 /// Rendered story bodies kept in memory, with the position each reflects.
-type BodyCache = Arc<Mutex<lru::LruCache<Uuid, (i64, Bytes)>>>;
+type BodyCache = Arc<Mutex<lru::LruCache<Uuid, StoryBody>>>;
+
+/// The rendered API body of a story's first page.
+#[derive(Debug, Clone)]
+pub struct StoryBody {
+    pub id: Uuid,
+    /// The position the body reflects.
+    pub position: i64,
+    pub body: Bytes,
+    /// The cursor of the page of older developments, if there is one.
+    pub older: Option<i64>,
+}
 
 /// The views' database. Cheap to clone.
 #[derive(Clone)]
@@ -410,50 +486,209 @@ impl ViewStore {
         .await
     }
 
-    /// A story's rendered API body, by id or slug, with the story's id and the position the body
-    /// reflects. Bodies are rendered from the view when first asked for and kept in memory
-    /// while their story is unchanged, so a hot story is served with one indexed query.
-    pub async fn story_body_by(
+    /// A story's own fields without its developments, by id or slug.
+    pub async fn story_head(&self, id_or_slug: String) -> Result<Option<StoryView>, ViewError> {
+        let head: Option<String> = match self.postgres() {
+            Some(pg) => pg.story_head(&id_or_slug).await?,
+            None => {
+                self.read(move |c| {
+                    Ok(
+                        c.prepare_cached("SELECT head FROM stories WHERE id = ?1 OR slug = ?1")?
+                            .query_row([&id_or_slug], |r| r.get(0))
+                            .optional()?,
+                    )
+                })
+                .await?
+            }
+        };
+        head.map(|h| Ok(serde_json::from_str::<StoryHead>(&h)?.with(Vec::new())))
+            .transpose()
+    }
+
+    /// One page of a story's timeline with its own fields and its claims ledger, by id or slug
+    /// (see [`StoryPage`]): indexed reads of the page's rows and the ledger's, whatever the
+    /// story's length.
+    pub async fn story_page(
         &self,
         id_or_slug: String,
-    ) -> Result<Option<(Uuid, i64, Bytes)>, ViewError> {
-        let cache = self.bodies.clone();
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<PageRead, ViewError> {
         if let Some(pg) = self.postgres() {
-            let Some((uuid, position)) = pg.locate(&id_or_slug).await? else {
-                return Ok(None);
-            };
-            if let Some(hit) = cached_body(&cache, uuid, position) {
-                return Ok(Some(hit));
-            }
-            let Some(view) = pg.story(uuid).await? else {
-                return Ok(None);
-            };
-            return tokio::task::spawn_blocking(move || Some(render_body(&cache, view)))
-                .await
-                .map_err(|e| ViewError::Task(e.to_string()));
+            return pg.story_page(&id_or_slug, before, limit).await;
         }
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
-            let row: Option<(String, i64)> = tx
-                .prepare_cached("SELECT id, position FROM stories WHERE id = ?1 OR slug = ?1")?
-                .query_row([&id_or_slug], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((id, position)) = row else {
-                return Ok(None);
-            };
-            let Ok(uuid) = Uuid::parse_str(&id) else {
-                return Ok(None);
-            };
-            if let Some(hit) = cached_body(&cache, uuid, position) {
-                return Ok(Some(hit));
-            }
-            let Some(view) = load_story(&tx, uuid)? else {
-                return Ok(None);
-            };
-            drop(tx);
-            Ok(Some(render_body(&cache, view)))
+            load_page(&tx, &id_or_slug, before, limit)
         })
         .await
+    }
+
+    /// A page of a story as it stood at `at` (see [`StoryPage`]): the story's line from
+    /// `story_versions`, and each development of the page and the ledger as it stood then
+    /// (from `development_versions` if an event changed it since). Indexed reads of the page's
+    /// rows, the ledger's and those recorded since, never a fold of the story's events.
+    pub async fn story_page_as_of(
+        &self,
+        id_or_slug: String,
+        at: DateTime<Utc>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<PageRead, ViewError> {
+        if let Some(pg) = self.postgres() {
+            return pg.story_page_as_of(&id_or_slug, at, before, limit).await;
+        }
+        self.read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            load_page_as_of(&tx, &id_or_slug, at, before, limit)
+        })
+        .await
+    }
+
+    /// The story right after each of `at` (the positions of some of its events, each with the
+    /// position that recorded the development the event changed, if any), as far as readers of
+    /// that change need it: its line then (headline, tags) and that development as it stood
+    /// then. Indexed point reads per event, whatever the story's length.
+    pub async fn story_after(
+        &self,
+        story: Uuid,
+        at: Vec<(i64, Option<i64>)>,
+    ) -> Result<Vec<Option<StoryView>>, ViewError> {
+        let head = match self.story_head(story.to_string()).await? {
+            Some(head) => head,
+            None => return Ok(vec![None; at.len()]),
+        };
+        let found: Vec<StoryAfterRow> = match self.postgres() {
+            Some(pg) => pg.story_after(&at).await?,
+            None => {
+                self.read(move |c| {
+                    let mut found = Vec::with_capacity(at.len());
+                    for (q, recorded) in &at {
+                        let entry: Option<String> = c
+                            .prepare_cached("SELECT entry FROM story_versions WHERE position = ?1")?
+                            .query_row([q], |r| r.get(0))
+                            .optional()?;
+                        let doc = match recorded {
+                            None => None,
+                            Some(p) => {
+                                let now: Option<String> = c
+                                    .prepare_cached(
+                                        "SELECT doc FROM developments WHERE position = ?1",
+                                    )?
+                                    .query_row([p], |r| r.get(0))
+                                    .optional()?;
+                                let then: Option<String> = c
+                                    .prepare_cached(
+                                        "SELECT doc FROM development_versions
+                                             WHERE position = ?1 AND until > ?2
+                                             ORDER BY until LIMIT 1",
+                                    )?
+                                    .query_row(params![p, q], |r| r.get(0))
+                                    .optional()?;
+                                now.map(|now| (now, then))
+                            }
+                        };
+                        found.push((entry, doc));
+                    }
+                    Ok(found)
+                })
+                .await?
+            }
+        };
+        found
+            .into_iter()
+            .map(|(entry, doc)| {
+                let Some(entry) = entry else { return Ok(None) };
+                let entry: FrontPageEntry = serde_json::from_str(&entry)?;
+                let developments = match doc {
+                    Some((now, then)) => {
+                        vec![serde_json::from_str(then.as_deref().unwrap_or(&now))?]
+                    }
+                    None => Vec::new(),
+                };
+                let mut view = StoryView {
+                    headline: entry.headline,
+                    tags: entry.tags,
+                    status: entry.status,
+                    updated_at: entry.updated_at,
+                    position: entry.position,
+                    developments,
+                    ..head.clone_head()
+                };
+                view.reindex();
+                Ok(Some(view))
+            })
+            .collect()
+    }
+
+    /// The front page as it stood at `at`: each story's line then, newest first. One indexed
+    /// read per story, whatever the log's length.
+    pub async fn front_page_as_of(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FrontPageEntry>, ViewError> {
+        let entries: Vec<String> = match self.postgres() {
+            Some(pg) => pg.front_page_as_of(&recorded_time(&at)).await?,
+            None => {
+                self.read(move |c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT (SELECT v.entry FROM story_versions v
+                                 WHERE v.story_id = s.id AND v.recorded_at <= ?1
+                                 ORDER BY v.recorded_at DESC, v.position DESC LIMIT 1)
+                         FROM stories s",
+                    )?;
+                    let rows =
+                        stmt.query_map([recorded_time(&at)], |r| r.get::<_, Option<String>>(0))?;
+                    let mut entries = Vec::new();
+                    for row in rows {
+                        entries.extend(row?);
+                    }
+                    Ok(entries)
+                })
+                .await?
+            }
+        };
+        let mut entries = entries
+            .iter()
+            .map(|e| Ok(serde_json::from_str::<FrontPageEntry>(e)?))
+            .collect::<Result<Vec<_>, ViewError>>()?;
+        entries.sort_by(|a, b| {
+            let key = |e: &FrontPageEntry| (e.last_recorded_at, e.position);
+            key(b).cmp(&key(a))
+        });
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    /// The API body of a story's first page (its newest developments), by id or slug, with the
+    /// story's id and the position the body reflects. Bodies are rendered when first asked for
+    /// and kept in memory while their story is unchanged, so a hot story is served with one
+    /// indexed query.
+    pub async fn story_body_by(&self, id_or_slug: String) -> Result<Option<StoryBody>, ViewError> {
+        let cache = self.bodies.clone();
+        let located = match self.postgres() {
+            Some(pg) => pg.locate(&id_or_slug).await?,
+            None => {
+                let key = id_or_slug.clone();
+                self.read(move |c| locate(c, &key)).await?
+            }
+        };
+        let Some((uuid, position)) = located else {
+            return Ok(None);
+        };
+        if let Some(hit) = cached_body(&cache, uuid, position) {
+            return Ok(Some(hit));
+        }
+        let PageRead::Found(page) = self
+            .story_page(uuid.to_string(), None, PAGE_DEFAULT)
+            .await?
+        else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || Some(render_body(&cache, &page)))
+            .await
+            .map_err(|e| ViewError::Task(e.to_string()))
     }
 
     /// An actor's entries, newest first, with each story's current slug and headline.
@@ -528,21 +763,345 @@ fn create_missing_tables(path: &Path) -> Result<(), ViewError> {
 }
 
 /// A rendered body kept in memory, if it reflects `position`.
-fn cached_body(cache: &BodyCache, id: Uuid, position: i64) -> Option<(Uuid, i64, Bytes)> {
+fn cached_body(cache: &BodyCache, id: Uuid, position: i64) -> Option<StoryBody> {
     match cache.lock().expect("body cache").get(&id) {
-        Some((at, body)) if *at == position => Some((id, position, body.clone())),
+        Some(body) if body.position == position => Some(body.clone()),
         _ => None,
     }
 }
 
-/// Renders a story's API body and keeps it in memory.
-fn render_body(cache: &BodyCache, view: StoryView) -> (Uuid, i64, Bytes) {
-    let body = Bytes::from(crate::api::story_body(&view));
-    cache
-        .lock()
-        .expect("body cache")
-        .put(view.id, (view.position, body.clone()));
-    (view.id, view.position, body)
+/// Renders the API body of a story's first page and keeps it in memory.
+fn render_body(cache: &BodyCache, page: &StoryPage) -> StoryBody {
+    let body = StoryBody {
+        id: page.view.id,
+        position: page.view.position,
+        body: Bytes::from(crate::api::story_body(page)),
+        older: page.older,
+    };
+    cache.lock().expect("body cache").put(body.id, body.clone());
+    body
+}
+
+/// For [`ViewStore::story_after`], per event: the story's line then, and the changed
+/// development's document now and (if an event changed it since) then.
+pub(crate) type StoryAfterRow = (Option<String>, Option<(String, Option<String>)>);
+
+/// What reading a page of a story found.
+#[derive(Debug)]
+pub enum PageRead {
+    Found(Box<StoryPage>),
+    /// No story has that id or slug.
+    NoStory,
+    /// The cursor names no development readers see in that story.
+    NoCursor,
+    /// The story did not exist yet at the time asked for.
+    NotThen,
+}
+
+/// A story's id and the position its view reflects, by id or slug.
+fn locate(c: &Connection, id_or_slug: &str) -> Result<Option<(Uuid, i64)>, ViewError> {
+    let row: Option<(String, i64)> = c
+        .prepare_cached("SELECT id, position FROM stories WHERE id = ?1 OR slug = ?1")?
+        .query_row([id_or_slug], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(id, position)| Some((Uuid::parse_str(&id).ok()?, position))))
+}
+
+/// Parses a development's stored document straight from SQLite's buffer.
+fn development_doc(row: &rusqlite::Row<'_>) -> Result<DevelopmentView, ViewError> {
+    let doc = row.get_ref(0)?.as_bytes().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(serde_json::from_slice::<DevelopmentView>(doc)?)
+}
+
+/// A story's line as it stood at a time: the position of its last event by then, how far its
+/// visible developments reached, and its front-page entry.
+pub(crate) struct VersionAt {
+    pub(crate) position: i64,
+    pub(crate) occurred_until: String,
+    pub(crate) entry: FrontPageEntry,
+}
+
+impl VersionAt {
+    /// The story's own fields then: today's head (slug, summary, opening and review never
+    /// change) with the line's headline, tags, status and times.
+    pub(crate) fn head(&self, now: StoryHead) -> StoryHead {
+        StoryHead {
+            headline: self.entry.headline.clone(),
+            tags: self.entry.tags.clone(),
+            status: self.entry.status,
+            updated_at: self.entry.updated_at,
+            position: self.position,
+            ..now
+        }
+    }
+
+    /// The bound of the page's scan: the cursor's place, and never past what had happened by
+    /// then nor, among developments of that same time, anything recorded later (developments
+    /// recorded later that happened earlier are read and set aside).
+    pub(crate) fn bound(&self, cursor: Option<(String, i64)>) -> (String, i64) {
+        let reach = (self.occurred_until.clone(), self.position.saturating_add(1));
+        match cursor {
+            Some(c) if c < reach => c,
+            _ => reach,
+        }
+    }
+}
+
+/// What a page as of position `at` keeps of the rows read (newest first, each with the
+/// position that recorded it, its current document, and its document then if an event
+/// changed it since): those recorded by then and visible then, as they stood, up to `take`.
+pub(crate) fn as_they_stood(
+    at: i64,
+    rows: impl IntoIterator<Item = (DevelopmentView, Option<DevelopmentView>)>,
+    take: usize,
+) -> Vec<DevelopmentView> {
+    rows.into_iter()
+        .filter(|(now, _)| now.position <= at)
+        .map(|(now, then)| then.unwrap_or(now))
+        .filter(DevelopmentView::is_visible)
+        .take(take)
+        .collect()
+}
+
+/// A development's place in the timeline: when it happened (as stored), then its position.
+pub(crate) fn place(d: &DevelopmentView) -> (String, i64) {
+    (sortable_time(&d.occurred_at), d.position)
+}
+
+/// Adds to a page read from the timeline's index (newest first, `moved` developments left out)
+/// the developments whose time was corrected since (as they stood, so not where the index has
+/// them now), keeping the newest `take` before the cursor.
+pub(crate) fn with_moved(
+    mut page: Vec<DevelopmentView>,
+    moved: &[DevelopmentView],
+    cursor: Option<&(String, i64)>,
+    take: usize,
+) -> Vec<DevelopmentView> {
+    page.extend(
+        moved
+            .iter()
+            .filter(|d| cursor.is_none_or(|c| place(d) < *c))
+            .cloned(),
+    );
+    page.sort_by_key(|d| std::cmp::Reverse(place(d)));
+    page.truncate(take);
+    page
+}
+
+/// The story's line at `at` from `story_versions`, if it existed then.
+fn version_at(
+    c: &Connection,
+    id: &str,
+    at: &DateTime<Utc>,
+) -> Result<Option<VersionAt>, ViewError> {
+    let row: Option<(i64, String, String)> = c
+        .prepare_cached(
+            "SELECT position, occurred_until, entry FROM story_versions
+             WHERE story_id = ?1 AND recorded_at <= ?2
+             ORDER BY recorded_at DESC, position DESC LIMIT 1",
+        )?
+        .query_row(params![id, recorded_time(at)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    row.map(|(position, occurred_until, entry)| {
+        Ok(VersionAt {
+            position,
+            occurred_until,
+            entry: serde_json::from_str(&entry)?,
+        })
+    })
+    .transpose()
+}
+
+/// Development `now` (its row in `developments`) as it stood after the event at `at`, if an
+/// event since changed it (else the row is how it stood).
+fn doc_then(
+    c: &Connection,
+    now: &DevelopmentView,
+    at: i64,
+) -> Result<Option<DevelopmentView>, ViewError> {
+    if now.updated_position <= at {
+        return Ok(None);
+    }
+    let position = now.position;
+    let doc: Option<String> = c
+        .prepare_cached(
+            "SELECT doc FROM development_versions WHERE position = ?1 AND until > ?2
+             ORDER BY until LIMIT 1",
+        )?
+        .query_row(params![position, at], |r| r.get(0))
+        .optional()?;
+    doc.map(|d| Ok(serde_json::from_str(&d)?)).transpose()
+}
+
+/// Reads a page of a story as it stood at `at` (see [`ViewStore::story_page_as_of`]).
+pub(crate) fn load_page_as_of(
+    c: &Connection,
+    id_or_slug: &str,
+    at: DateTime<Utc>,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<PageRead, ViewError> {
+    let row: Option<(String, String)> = c
+        .prepare_cached("SELECT id, head FROM stories WHERE id = ?1 OR slug = ?1")?
+        .query_row([id_or_slug], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((id, head)) = row else {
+        return Ok(PageRead::NoStory);
+    };
+    let Some(version) = version_at(c, &id, &at)? else {
+        return Ok(PageRead::NotThen);
+    };
+    let p = version.position;
+    let then = |position: i64| -> Result<Option<DevelopmentView>, ViewError> {
+        let doc: Option<String> = c
+            .prepare_cached(
+                "SELECT doc FROM developments WHERE position = ?1 AND story_id = ?2 AND position <= ?3",
+            )?
+            .query_row(params![position, id, p], |r| r.get(0))
+            .optional()?;
+        let Some(doc) = doc else { return Ok(None) };
+        let now: DevelopmentView = serde_json::from_str(&doc)?;
+        let then = doc_then(c, &now, p)?;
+        Ok(as_they_stood(p, [(now, then)], 1).pop())
+    };
+    // Developments whose time was corrected since sit elsewhere in the index now: read apart.
+    let mut moved = Vec::new();
+    let mut moved_at = std::collections::HashSet::new();
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT DISTINCT position FROM development_versions
+             WHERE story_id = ?1 AND moved = 1 AND until > ?2",
+        )?;
+        let positions = stmt
+            .query_map(params![id, p], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for position in positions {
+            moved_at.insert(position);
+            moved.extend(then(position)?);
+        }
+    }
+    let cursor = match before {
+        None => None,
+        Some(b) => match then(b)? {
+            Some(d) => Some(place(&d)),
+            None => return Ok(PageRead::NoCursor),
+        },
+    };
+    let bound = version.bound(cursor.clone());
+    let mut page = Vec::with_capacity(limit.min(PAGE_MAX) + 1);
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT doc, position FROM developments
+             WHERE story_id = ?1 AND state IN ('published', 'retracted')
+               AND (occurred_at, position) < (?2, ?3)
+             ORDER BY occurred_at DESC, position DESC",
+        )?;
+        let mut rows = stmt.query(params![id, bound.0, bound.1])?;
+        while page.len() <= limit {
+            let Some(row) = rows.next()? else { break };
+            let position: i64 = row.get(1)?;
+            if position > p || moved_at.contains(&position) {
+                continue;
+            }
+            let now = development_doc(row)?;
+            let then = doc_then(c, &now, p)?;
+            page.extend(as_they_stood(p, [(now, then)], 1));
+        }
+    }
+    let page = with_moved(page, &moved, cursor.as_ref(), limit + 1);
+    let mut ledger = Vec::new();
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT doc FROM developments
+             WHERE story_id = ?1 AND ledger = 1 AND state IN ('published', 'retracted')
+               AND position <= ?2
+             ORDER BY position",
+        )?;
+        let mut rows = stmt.query(params![id, p])?;
+        while let Some(row) = rows.next()? {
+            let now = development_doc(row)?;
+            let then = doc_then(c, &now, p)?;
+            ledger.extend(as_they_stood(p, [(now, then)], 1));
+        }
+    }
+    let head = version.head(serde_json::from_str(&head)?);
+    Ok(PageRead::Found(Box::new(StoryPage::from_rows(
+        head,
+        version.entry,
+        page,
+        ledger,
+        limit,
+    ))))
+}
+
+/// The bound of a timeline page without a cursor: after every stored time and position.
+pub(crate) const PAGE_END: (&str, i64) = ("~", i64::MAX);
+
+/// Reads a page of a story (see [`ViewStore::story_page`]). Run it inside a transaction so
+/// that every part reflects the same commit.
+pub(crate) fn load_page(
+    c: &Connection,
+    id_or_slug: &str,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<PageRead, ViewError> {
+    let row: Option<(String, String, String)> = c
+        .prepare_cached("SELECT id, head, entry FROM stories WHERE id = ?1 OR slug = ?1")?
+        .query_row([id_or_slug], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((id, head, entry)) = row else {
+        return Ok(PageRead::NoStory);
+    };
+    let head: StoryHead = serde_json::from_str(&head)?;
+    let entry: FrontPageEntry = serde_json::from_str(&entry)?;
+    let bound: (String, i64) = match before {
+        None => (PAGE_END.0.to_owned(), PAGE_END.1),
+        Some(p) => {
+            let at: Option<String> = c
+                .prepare_cached(
+                    "SELECT occurred_at FROM developments
+                     WHERE position = ?1 AND story_id = ?2 AND state IN ('published', 'retracted')",
+                )?
+                .query_row(params![p, id], |r| r.get(0))
+                .optional()?;
+            match at {
+                Some(at) => (at, p),
+                None => return Ok(PageRead::NoCursor),
+            }
+        }
+    };
+    let mut page = Vec::with_capacity(limit.min(PAGE_MAX) + 1);
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT doc FROM developments
+             WHERE story_id = ?1 AND state IN ('published', 'retracted')
+               AND (occurred_at, position) < (?2, ?3)
+             ORDER BY occurred_at DESC, position DESC LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![id, bound.0, bound.1, limit as i64 + 1])?;
+        while let Some(row) = rows.next()? {
+            page.push(development_doc(row)?);
+        }
+    }
+    let mut ledger = Vec::new();
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT doc FROM developments
+             WHERE story_id = ?1 AND ledger = 1 AND state IN ('published', 'retracted')
+             ORDER BY position",
+        )?;
+        let mut rows = stmt.query([&id])?;
+        while let Some(row) = rows.next()? {
+            ledger.push(development_doc(row)?);
+        }
+    }
+    Ok(PageRead::Found(Box::new(StoryPage::from_rows(
+        head, entry, page, ledger, limit,
+    ))))
 }
 
 /// One entry of an actor's list from its stored row: the development, and its story's id,
@@ -594,7 +1153,7 @@ pub(crate) fn read_checkpoints(c: &Connection) -> Result<Vec<(ViewName, Checkpoi
 }
 
 /// A story's own fields: its `StoryView` without the developments, which have rows of their own.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StoryHead {
     id: Uuid,
     slug: String,
@@ -641,6 +1200,32 @@ impl StoryHead {
         };
         view.reindex();
         view
+    }
+}
+
+impl StoryPage {
+    /// A page from stored rows: the story's head and front-page line, up to `limit + 1` rows of
+    /// the timeline newest first (one more than the page says whether older ones exist), and
+    /// the ledger's rows.
+    pub(crate) fn from_rows(
+        head: StoryHead,
+        entry: FrontPageEntry,
+        mut page: Vec<DevelopmentView>,
+        ledger: Vec<DevelopmentView>,
+        limit: usize,
+    ) -> Self {
+        let older = (page.len() > limit).then(|| {
+            page.truncate(limit);
+            page.last().map_or(0, |d| d.position)
+        });
+        page.reverse();
+        let view = head.clone().with(page);
+        Self {
+            view,
+            entry,
+            ledger: head.with(ledger),
+            older,
+        }
     }
 }
 
@@ -742,9 +1327,129 @@ impl StoryRow {
 #[derive(Default)]
 pub(crate) struct BatchRows {
     pub(crate) stories: Vec<StoryRow>,
+    /// One per event applied to the `stories` view.
+    pub(crate) versions: Vec<StoryVersionRow>,
+    /// One per event that changed a development.
+    pub(crate) superseded: Vec<SupersededRow>,
     pub(crate) developments: Vec<DevelopmentRow>,
     pub(crate) replaced: Vec<i64>,
     pub(crate) actors: Vec<ActorRow>,
+}
+
+/// A story's row in `story_versions`: its front-page line right after the event at `position`.
+#[derive(Debug)]
+pub(crate) struct StoryVersionRow {
+    pub(crate) position: i64,
+    pub(crate) story_id: String,
+    pub(crate) recorded_at: String,
+    pub(crate) occurred_until: String,
+    pub(crate) entry: String,
+}
+
+/// `recorded_at` as `story_versions` stores it: RFC 3339 with nanoseconds, so that comparing
+/// the text compares the times exactly.
+pub(crate) fn recorded_time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl StoryVersionRow {
+    /// The row of `view` right after applying its latest event.
+    pub(crate) fn of(view: &StoryView) -> Self {
+        let entry = view.front_page_entry();
+        Self {
+            position: view.position,
+            story_id: view.id.to_string(),
+            recorded_at: recorded_time(&view.updated_at),
+            occurred_until: view
+                .occurred_until()
+                .map(|t| sortable_time(&t))
+                .unwrap_or_default(),
+            entry: serde_json::to_string(&entry).expect("an entry always serialises"),
+        }
+    }
+
+    pub(crate) fn insert_all<'a>(
+        tx: &Connection,
+        rows: impl IntoIterator<Item = &'a StoryVersionRow>,
+        suffix: &str,
+    ) -> Result<(), ViewError> {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO story_versions{suffix}
+                (position, story_id, recorded_at, occurred_until, entry)
+             VALUES (?1, ?2, ?3, ?4, ?5)"
+        ))?;
+        for row in rows {
+            insert.execute(params![
+                row.position,
+                row.story_id,
+                row.recorded_at,
+                row.occurred_until,
+                row.entry
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// A row of `development_versions`: a development's document as it stood until the event at
+/// `until` changed it.
+#[derive(Debug)]
+pub(crate) struct SupersededRow {
+    pub(crate) until: i64,
+    pub(crate) position: i64,
+    pub(crate) story_id: String,
+    pub(crate) moved: bool,
+    pub(crate) doc: String,
+}
+
+impl SupersededRow {
+    /// Applies the event at `until` (which changes development `id`) to `view`, keeping the
+    /// development's document from before, if it had one.
+    pub(crate) fn apply(view: &mut StoryView, e: &crate::LoggedEvent) -> Option<Self> {
+        let before = e
+            .event
+            .development_id()
+            .and_then(|id| view.development(id.as_uuid()))
+            .map(|d| (d.id, d.occurred_at, Self::of(view.id, d, e.position)));
+        view.apply(e);
+        let (id, occurred_at, mut row) = before?;
+        row.moved = view
+            .development(id)
+            .is_some_and(|d| d.occurred_at != occurred_at);
+        Some(row)
+    }
+
+    fn of(story: Uuid, d: &DevelopmentView, until: i64) -> Self {
+        Self {
+            until,
+            position: d.position,
+            story_id: story.to_string(),
+            moved: false,
+            doc: serde_json::to_string(d).expect("a development always serialises"),
+        }
+    }
+
+    pub(crate) fn insert_all<'a>(
+        tx: &Connection,
+        rows: impl IntoIterator<Item = &'a SupersededRow>,
+        suffix: &str,
+    ) -> Result<(), ViewError> {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO development_versions{suffix}
+                (until, position, story_id, moved, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5)"
+        ))?;
+        for row in rows {
+            insert.execute(params![
+                row.until,
+                row.position,
+                row.story_id,
+                row.moved,
+                row.doc
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// A development's row in the `developments` table, ready to insert.
@@ -753,7 +1458,15 @@ pub(crate) struct DevelopmentRow {
     pub(crate) story_id: String,
     pub(crate) state: &'static str,
     pub(crate) filed_by: Option<String>,
+    pub(crate) occurred_at: String,
+    pub(crate) ledger: bool,
     pub(crate) doc: String,
+}
+
+/// A time as the views store it for sorting: RFC 3339 with microseconds, in UTC (its text
+/// order is its time order).
+pub(crate) fn sortable_time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl DevelopmentRow {
@@ -763,6 +1476,8 @@ impl DevelopmentRow {
             story_id: story.id.to_string(),
             state: state_name(d.state),
             filed_by: d.filed_by.clone(),
+            occurred_at: sortable_time(&d.occurred_at),
+            ledger: d.in_ledger(),
             doc: serde_json::to_string(d)?,
         })
     }
@@ -774,8 +1489,9 @@ impl DevelopmentRow {
         suffix: &str,
     ) -> Result<(), ViewError> {
         let mut insert = tx.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO developments{suffix} (position, story_id, state, filed_by, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5)"
+            "INSERT OR REPLACE INTO developments{suffix}
+                (position, story_id, state, filed_by, occurred_at, ledger, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         ))?;
         for row in rows {
             insert.execute(params![
@@ -783,6 +1499,8 @@ impl DevelopmentRow {
                 row.story_id,
                 row.state,
                 row.filed_by,
+                row.occurred_at,
+                row.ledger,
                 row.doc
             ])?;
         }
@@ -801,9 +1519,7 @@ pub(crate) struct ActorRow {
 impl ActorRow {
     /// The rows a development has in the `actors` view: one per actor if readers see it.
     pub(crate) fn of(d: &DevelopmentView) -> impl Iterator<Item = ActorRow> + '_ {
-        let occurred_at = d
-            .occurred_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let occurred_at = sortable_time(&d.occurred_at);
         d.actors
             .iter()
             .filter(|_| d.is_visible())
@@ -845,6 +1561,8 @@ fn state_name(state: DevelopmentState) -> &'static str {
 pub(crate) fn write_rows(tx: &Connection, rows: &BatchRows) -> Result<(), ViewError> {
     StoryRow::insert_all(tx, &rows.stories, "")?;
     DevelopmentRow::insert_all(tx, &rows.developments, "")?;
+    StoryVersionRow::insert_all(tx, &rows.versions, "")?;
+    SupersededRow::insert_all(tx, &rows.superseded, "")?;
     let mut delete = tx.prepare_cached("DELETE FROM actor_entries WHERE position = ?1")?;
     for position in &rows.replaced {
         delete.execute([position])?;

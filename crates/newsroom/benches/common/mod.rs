@@ -126,6 +126,14 @@ impl Env {
         for (k, v) in &self.vars {
             c.env(k, v);
         }
+        // `BENCH_SERVER_ENV="NEWSROOM_A=1 NEWSROOM_B=2"`: settings to try on the server.
+        if let Ok(extra) = std::env::var("BENCH_SERVER_ENV") {
+            for pair in extra.split_whitespace() {
+                if let Some((k, v)) = pair.split_once('=') {
+                    c.env(k, v);
+                }
+            }
+        }
         c
     }
 

@@ -317,16 +317,12 @@ impl Followed {
 }
 
 impl FollowState {
+    /// The story's own fields (its developments are not needed here).
     async fn story(&self, id_or_slug: &str) -> Result<Option<StoryView>, Response> {
-        let Some(id) = self
-            .views
-            .resolve(id_or_slug.to_owned())
+        self.views
+            .story_head(id_or_slug.to_owned())
             .await
-            .map_err(failure)?
-        else {
-            return Ok(None);
-        };
-        self.views.story(id).await.map_err(failure)
+            .map_err(failure)
     }
 
     async fn resolve(&self, target: &Target) -> Result<Option<Followed>, Response> {
