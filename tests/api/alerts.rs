@@ -897,10 +897,12 @@ async fn alerts_fan_out_to_many_subscribers_each_once() {
 }
 
 /// A notifier over a log of its own, without the rest of newsroom, for the tests that kill it
-/// and build it again over the same files. Commands go straight to a `CommandService`.
+/// and build it again over the same files. Commands go straight to a `CommandService`; the
+/// views the notifier reads are brought up to date after each.
 struct BareNotifier {
     _dir: tempfile::TempDir,
     log: newsroom_command::SqliteStore,
+    views: newsroom_projection::ViewStore,
     tokens: newsroom_command::Tokens,
     service: newsroom_command::CommandService,
     settings: newsroom_notifier::NotifierSettings,
@@ -914,6 +916,7 @@ impl BareNotifier {
         Self {
             tokens: newsroom_command::Tokens::new(log.clone()),
             service: CommandService::new(log.clone(), ServiceOptions::default()),
+            views: newsroom_projection::ViewStore::open(&dir.path().join("views.db")).unwrap(),
             settings: test_notifier_settings(&dir),
             log,
             _dir: dir,
@@ -924,11 +927,20 @@ impl BareNotifier {
         newsroom_notifier::Notifier::build(
             self.settings.clone(),
             self.log.clone(),
+            self.views.clone(),
             self.tokens.clone(),
             Arc::new(newsroom_notifier::SystemClock),
         )
         .await
         .unwrap()
+    }
+
+    /// Projects everything logged so far into the views.
+    async fn project(&self) {
+        newsroom_projection::Projector::new(self.log.clone(), self.views.clone())
+            .catch_up()
+            .await
+            .unwrap();
     }
 
     async fn open(&self, story: newsroom_domain::StoryId, slug: &str) {
@@ -939,6 +951,7 @@ impl BareNotifier {
             .execute(story, &reporter, open.parse(story).unwrap())
             .await
             .unwrap();
+        self.project().await;
     }
 
     async fn record(&self, story: newsroom_domain::StoryId, filing: Value) {
@@ -949,6 +962,7 @@ impl BareNotifier {
             .execute(story, &reporter, filing.parse().unwrap())
             .await
             .unwrap();
+        self.project().await;
     }
 }
 
@@ -1059,7 +1073,7 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
 }
 
 #[tokio::test]
-async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_correction() {
+async fn a_restarted_notifier_reads_the_story_from_the_views_and_alerts_a_correction() {
     let bare = BareNotifier::new();
     let first = bare.build().await;
     let api = serve_api(&first).await;
@@ -1077,7 +1091,7 @@ async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_co
     running.abort();
     let _ = running.await;
 
-    // A new process knows the story only from the log.
+    // A new process knows the story only from the log and the views.
     let second = bare.build().await;
     let restarted = tokio::spawn(second.run_until_stopped(std::future::pending()));
     let correction: newsroom_command::http::CorrectionRequest = serde_json::from_value(json!({
@@ -1091,6 +1105,7 @@ async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_co
         .execute(story, &editor, correction.parse(development).unwrap())
         .await
         .unwrap();
+    bare.project().await;
     let got = receiver.wait_for_accepted(3, WAIT).await;
     restarted.abort();
     let alert = got[2].json();
@@ -1100,7 +1115,7 @@ async fn a_restarted_notifier_folds_the_story_again_from_the_log_and_alerts_a_co
     assert_eq!(
         (actors.len(), &actors[0]["name"]),
         (1, &json!("Unit 26165")),
-        "the correction applies to the story folded again from the log"
+        "the alert shows the development as the correction left it"
     );
     assert_eq!(
         alert["data"]["correction"]["note"],

@@ -71,8 +71,6 @@ pub struct Config {
     /// Alerts (with their deliveries and delivery logs) are deleted this many days after they
     /// were made; 0 keeps them forever.
     pub alert_retention_days: u32,
-    /// About how much memory the notifier's folds of stories may take, in MiB.
-    pub notifier_story_cache_mib: usize,
     /// Open alert streams (`/v1/subscribers/{id}/alerts/stream`, `/alerts/stream`) allowed per
     /// client address (more are answered 429) and in all (503).
     pub alert_streams_per_address: usize,
@@ -111,7 +109,6 @@ impl Default for Config {
             live_streams_per_address: LiveLimits::default().per_address,
             live_streams_total: LiveLimits::default().total,
             alert_retention_days: 30,
-            notifier_story_cache_mib: newsroom_notifier::matcher::STORY_CACHE_BYTES >> 20,
             alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
             alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
         }
@@ -149,7 +146,6 @@ const KEYS: &[&str] = &[
     "live_streams_per_address",
     "live_streams_total",
     "alert_retention_days",
-    "notifier_story_cache_mib",
     "alert_streams_per_address",
     "alert_streams_total",
 ];
@@ -273,7 +269,6 @@ impl Config {
             },
             alert_retention: (self.alert_retention_days > 0)
                 .then(|| newsroom_notifier::service::DAY * self.alert_retention_days),
-            story_cache_bytes: self.notifier_story_cache_mib.max(1) << 20,
             alert_streams_per_address: self.alert_streams_per_address,
             alert_streams_total: self.alert_streams_total,
             ..newsroom_notifier::NotifierSettings::defaults(PathBuf::new(), String::new())
@@ -324,7 +319,6 @@ mod tests {
         assert_eq!(config.delivery_lease_secs, 60);
         // (Not `alert_retention_days`: the test below sets its variable while this one may run.)
         assert_eq!(config.alert_streams_per_address, 8);
-        assert_eq!(config.notifier_story_cache_mib, 64);
         assert_eq!(config.header_read_timeout_secs, 10);
         assert_eq!(config.connections_per_address, 128);
         assert_eq!(config.relay_settings(), None, "scale-out is commented out");

@@ -153,9 +153,18 @@ impl Newsroom {
                     .context("NEWSROOM_NATS_ALERT_ROOT")?;
             }
             let path = settings.notifier.path.clone();
+            // The notifier reads the views' history; a notifier process (scale-out) reads the
+            // views the projector processes keep in the log's database.
+            let notifier_views = match &views {
+                Some(v) => v.clone(),
+                None => ViewStore::beside(&log, &settings.views_path)
+                    .await
+                    .context("opening the views")?,
+            };
             let mut n = Notifier::build(
                 settings.notifier,
                 log.clone(),
+                notifier_views,
                 app.state().tokens.clone(),
                 settings.clock,
             )

@@ -452,7 +452,6 @@ async fn start_app() -> Res<App> {
             digest_every: Duration::from_millis(50),
             alert_retention: Some(newsroom_notifier::service::DAY * 30),
             prune_every: Duration::from_secs(600),
-            story_cache_bytes: newsroom_notifier::matcher::STORY_CACHE_BYTES,
             alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
             alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
         },

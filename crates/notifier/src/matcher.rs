@@ -1,23 +1,23 @@
-//! The matcher: follows the global feed from its checkpoint, keeps its own fold of each story in
-//! memory (derived from the log), decides which events are alertable (a development published, a
+//! The matcher: follows the global feed from its checkpoint, reads the story right after each
+//! event that may alert someone from the views' history (`newsroom_projection::history`, once
+//! the views hold the event), decides which events are alertable (a development published, a
 //! published development corrected or retracted), finds the recipients and queues one alert per
 //! (subscriber, event) with a delivery per endpoint — in one transaction with the checkpoint —
 //! then hands the immediate deliveries to the dispatcher.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lru::LruCache;
 use newsroom_command::args;
 use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_command::sql::{OptionalRow, Sql};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
-use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView};
+use newsroom_projection::history::{stories_after, views_reached};
+use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView, ViewStore};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -35,6 +35,9 @@ pub const BODY_LIMIT: usize = 4_000;
 const CHECKPOINT: &str = "matcher";
 /// How long a wait for new events lasts before the loop looks around again.
 const POLL: Duration = Duration::from_millis(500);
+/// How long a batch waits for the views to hold its events before the step fails (and is
+/// tried again).
+const VIEWS_WAIT: Duration = Duration::from_secs(10);
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,107 +112,13 @@ pub fn digest_due(now: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
     DateTime::from_timestamp(end, 0).unwrap_or(now)
 }
 
-/// About how many bytes of story folds the matcher keeps in memory, by default.
-pub const STORY_CACHE_BYTES: usize = 64 * 1024 * 1024;
-/// What a fold costs before any event: the view's own fields and the cache's entry.
-const FOLD_BASE_BYTES: usize = 1024;
-
-/// An estimate of the memory an event adds to a story's fold: the text and structure of its
-/// payload, walked once (it is not serialised). A fold keeps each development with its values,
-/// corrections and retraction, so it grows with what its events carried.
-pub fn event_bytes(payload: &Value) -> usize {
-    match payload {
-        Value::String(s) => 24 + s.len(),
-        Value::Array(items) => 24 + items.iter().map(event_bytes).sum::<usize>(),
-        Value::Object(fields) => {
-            48 + fields
-                .iter()
-                .map(|(k, v)| 24 + k.len() + event_bytes(v))
-                .sum::<usize>()
-        }
-        _ => 16,
-    }
-}
-
-/// A story's fold and the estimate of its size.
-#[derive(Debug)]
-pub struct Fold {
-    pub view: StoryView,
-    pub bytes: usize,
-}
-
-/// The matcher's folds of stories, capped by an estimate of their bytes rather than by a count
-/// of stories: a story of a hundred thousand developments takes the room of the many small
-/// ones it outweighs. The least recently used go first; the story just put is always kept,
-/// even alone over the cap, since the story being written is the one folded again otherwise.
-#[derive(Debug)]
-pub struct StoryCache {
-    folds: LruCache<Uuid, Fold>,
-    bytes: usize,
-    cap: usize,
-}
-
-impl StoryCache {
-    pub fn new(cap: usize) -> Self {
-        Self {
-            folds: LruCache::unbounded(),
-            bytes: 0,
-            cap,
-        }
-    }
-
-    /// Takes a story's fold out (it is put back once its batch is committed).
-    pub fn pop(&mut self, id: &Uuid) -> Option<Fold> {
-        let fold = self.folds.pop(id)?;
-        self.bytes -= fold.bytes;
-        Some(fold)
-    }
-
-    /// Keeps a fold as the most recently used, evicting the least recently used over the cap.
-    pub fn put(&mut self, id: Uuid, fold: Fold) {
-        if let Some(old) = self.folds.pop(&id) {
-            self.bytes -= old.bytes;
-        }
-        self.bytes += fold.bytes;
-        self.folds.put(id, fold);
-        while self.bytes > self.cap && self.folds.len() > 1 {
-            let Some((_, evicted)) = self.folds.pop_lru() else {
-                break;
-            };
-            self.bytes -= evicted.bytes;
-        }
-        metrics::gauge!("newsroom_notifier_story_cache_bytes").set(self.bytes as f64);
-    }
-
-    pub fn clear(&mut self) {
-        self.folds.clear();
-        self.bytes = 0;
-    }
-
-    /// The estimated bytes of the folds kept.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    pub fn len(&self) -> usize {
-        self.folds.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.folds.is_empty()
-    }
-
-    pub fn contains(&self, id: &Uuid) -> bool {
-        self.folds.contains(id)
-    }
-}
-
 /// Follows the feed and queues alerts.
 ///
-/// Its fold of each story lives in memory only (a [`StoryCache`] capped by bytes): the log is the
-/// source of truth, so a story not in memory — after a start, an eviction or a failed batch — is
-/// folded again from its own events up to the checkpoint. What must survive a crash — alerts,
-/// who was alerted to what, deliveries, the checkpoint — is written in one transaction per batch.
+/// It keeps no story in memory: for each event that may alert someone it reads the story as it
+/// stood right after the event from the views' history (waiting until the views hold the
+/// event), so what a batch costs is what its events change, whatever the stories' length. What
+/// must survive a crash — alerts, who was alerted to what, deliveries, the checkpoint — is
+/// written in one transaction per batch.
 pub struct Matcher {
     source: EventLog,
     store: NotifierStore,
@@ -221,7 +130,8 @@ pub struct Matcher {
     waiting: Arc<watch::Sender<u64>>,
     /// Where freshly queued immediate deliveries go, leased for this long.
     handoff: Option<(Handoff, chrono::Duration)>,
-    views: StoryCache,
+    /// The views, whose history tells what the story looked like right after each event.
+    views: ViewStore,
     /// The checkpoint as of the last batch this matcher committed; `None` until read.
     after: Option<i64>,
     /// In scale-out mode, the events come through JetStream (the log still fills gaps).
@@ -249,7 +159,6 @@ enum Batch {
         published: Vec<QueuedAlert>,
         jobs: Vec<Job>,
         unhanded: bool,
-        views: HashMap<Uuid, Fold>,
         checkpoint: i64,
     },
     /// Someone else moved the checkpoint: the matcher's memory is stale.
@@ -260,6 +169,7 @@ impl Matcher {
     pub fn new(
         source: EventLog,
         store: NotifierStore,
+        views: ViewStore,
         clock: Arc<dyn Clock>,
         links: Links,
     ) -> Self {
@@ -272,7 +182,7 @@ impl Matcher {
             queued: Arc::new(watch::channel(0).0),
             waiting: Arc::new(watch::channel(0).0),
             handoff: None,
-            views: StoryCache::new(STORY_CACHE_BYTES),
+            views,
             after: None,
             stream: None,
             status: FollowerStatus::default(),
@@ -283,12 +193,6 @@ impl Matcher {
     /// Hands the immediate alerts it queues to `hub`, right after their commit.
     pub fn publish_to(mut self, hub: AlertHub) -> Self {
         self.hub = Some(hub);
-        self
-    }
-
-    /// Keeps about `bytes` of story folds in memory.
-    pub fn with_story_cache_bytes(mut self, bytes: usize) -> Self {
-        self.views = StoryCache::new(bytes);
         self
     }
 
@@ -337,8 +241,7 @@ impl Matcher {
         match self.try_step().await {
             Ok(read) => Ok(read),
             Err(e) => {
-                // The batch's views may be half-applied: forget them, fold them again.
-                self.views.clear();
+                // Read the checkpoint again before the next batch.
                 self.after = None;
                 Err(e)
             }
@@ -350,7 +253,6 @@ impl Matcher {
             Some(after) => after,
             None => {
                 let at = self.checkpoint().await?;
-                self.views.clear();
                 self.after = Some(at);
                 at
             }
@@ -367,8 +269,7 @@ impl Matcher {
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let sizes: Vec<usize> = feed.iter().map(|e| event_bytes(&e.payload)).collect();
-        let views = self.views_for(&events, after).await?;
+        let views = self.stories_after(&events, after).await?;
         let index = self.index.clone();
         let links = self.links.clone();
         let now = self.clock.now();
@@ -378,9 +279,7 @@ impl Matcher {
             .write_derived(move |tx| {
                 let mut index = index.lock().expect("index lock");
                 index.refresh(tx)?;
-                match_batch(
-                    tx, &events, &sizes, after, views, &index, &links, now, lease,
-                )
+                match_batch(tx, &events, after, &views, &index, &links, now, lease)
             })
             .await?;
         let Batch::Committed {
@@ -388,11 +287,9 @@ impl Matcher {
             published,
             jobs,
             unhanded,
-            views,
             checkpoint,
         } = batch
         else {
-            self.views.clear();
             self.after = None;
             return Ok(feed.len());
         };
@@ -406,9 +303,6 @@ impl Matcher {
             }
         }
         self.after = Some(checkpoint);
-        for (id, view) in views {
-            self.views.put(id, view);
-        }
         if let Some(hub) = &self.hub {
             hub.publish(&published);
         }
@@ -422,30 +316,43 @@ impl Matcher {
         Ok(feed.len())
     }
 
-    /// The folds of the batch's stories as of `after`: from memory, or folded from the log for
-    /// stories with an event that may be alertable. Taken out of the cache while the batch runs.
-    async fn views_for(
-        &mut self,
+    /// The story right after each event past `after` that may alert someone, by the event's
+    /// position, from the views' history once the views hold those events.
+    async fn stories_after(
+        &self,
         events: &[LoggedEvent],
         after: i64,
-    ) -> Result<HashMap<Uuid, Fold>, NotifyError> {
-        let mut views = HashMap::new();
-        for e in events.iter().filter(|e| e.position > after) {
-            if views.contains_key(&e.story_id) {
-                continue;
+    ) -> Result<HashMap<i64, StoryView>, NotifyError> {
+        let asked: Vec<&LoggedEvent> = events
+            .iter()
+            .filter(|e| e.position > after && may_alert(e))
+            .collect();
+        let Some(last) = asked.last().map(|e| e.position) else {
+            return Ok(HashMap::new());
+        };
+        // The projector (in this process, or another one sharing the views) is usually there
+        // already; wait for it, a little longer each time.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while !views_reached(&self.views, last).await? {
+            if started.elapsed() > VIEWS_WAIT {
+                return Err(NotifyError::ViewsBehind(last));
             }
-            if let Some(view) = self.views.pop(&e.story_id) {
-                views.insert(e.story_id, view);
-            } else if may_alert(e) {
-                let history = self.source.story_events(e.story_id.to_string()).await?;
-                let mut earlier = Vec::with_capacity(history.len());
-                let mut bytes = FOLD_BASE_BYTES;
-                for stored in history.iter().filter(|s| s.position <= after) {
-                    earlier.push(decode(stored)?);
-                    bytes += event_bytes(&stored.payload);
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        let found = stories_after(&self.source, &self.views, &asked).await?;
+        let mut views = HashMap::with_capacity(asked.len());
+        for (e, view) in asked.iter().zip(found) {
+            match view {
+                Some(view) => {
+                    views.insert(e.position, view);
                 }
-                if let Some(view) = StoryView::fold(&earlier) {
-                    views.insert(e.story_id, Fold { view, bytes });
+                None => {
+                    tracing::warn!(
+                        position = e.position,
+                        "the views hold nothing of this event"
+                    )
                 }
             }
         }
@@ -540,9 +447,8 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
 fn match_batch(
     tx: &dyn Sql,
     events: &[LoggedEvent],
-    sizes: &[usize],
     expected: i64,
-    mut views: HashMap<Uuid, Fold>,
+    views: &HashMap<i64, StoryView>,
     index: &SubscriptionIndex,
     links: &Links,
     now: DateTime<Utc>,
@@ -556,23 +462,11 @@ fn match_batch(
     let mut published = Vec::new();
     let mut jobs = Vec::new();
     let mut unhanded = false;
-    for (e, size) in events.iter().zip(sizes).filter(|(e, _)| e.position > after) {
-        let fold = match views.entry(e.story_id) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => {
-                // Not folded: a new story, or one with nothing alertable in this batch.
-                let Some(view) = StoryView::open(e) else {
-                    continue;
-                };
-                slot.insert(Fold {
-                    view,
-                    bytes: FOLD_BASE_BYTES,
-                })
-            }
+    for e in events.iter().filter(|e| e.position > after) {
+        // Only events that may alert someone were looked up.
+        let Some(view) = views.get(&e.position) else {
+            continue;
         };
-        fold.view.apply(e);
-        fold.bytes += size;
-        let view = &fold.view;
         let Some((kind, development)) = alertable(e, view) else {
             continue;
         };
@@ -654,7 +548,6 @@ fn match_batch(
         published,
         jobs,
         unhanded,
-        views,
         checkpoint: last,
     })
 }
@@ -845,73 +738,6 @@ pub fn queue_deliveries(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    fn fold(bytes: usize) -> Fold {
-        let id = Uuid::new_v4();
-        let opened = LoggedEvent {
-            position: 1,
-            story_id: id,
-            sequence: 1,
-            recorded_at: Utc::now(),
-            event: StoryEvent::StoryOpened {
-                id: newsroom_domain::StoryId::from(id),
-                slug: newsroom_domain::Slug::parse("slug", "s").unwrap(),
-                headline: newsroom_domain::Headline::parse("headline", "H").unwrap(),
-                summary: newsroom_domain::Summary::parse("summary", "").unwrap(),
-                tags: Vec::new(),
-                review_required: false,
-            },
-            author: None,
-        };
-        Fold {
-            view: StoryView::open(&opened).expect("an opened story"),
-            bytes,
-        }
-    }
-
-    #[test]
-    fn one_long_story_takes_the_room_of_the_small_ones_it_outweighs() {
-        let mut cache = StoryCache::new(1_000_000);
-        let small: Vec<Uuid> = (0..1_000).map(|_| Uuid::new_v4()).collect();
-        for id in &small {
-            cache.put(*id, fold(1_000));
-        }
-        assert_eq!(cache.len(), 1_000, "a thousand small stories fit");
-        assert_eq!(cache.bytes(), 1_000_000);
-        // A story of 100,000 developments, about 500 bytes each.
-        let long = Uuid::new_v4();
-        cache.put(long, fold(50_000_000));
-        assert!(cache.contains(&long), "the story being written is kept");
-        assert_eq!(cache.len(), 1, "alone over the cap, it keeps no sibling");
-        // Once it is taken out (for a batch) and the small ones come back, they fit again.
-        let taken = cache.pop(&long).unwrap();
-        assert_eq!(cache.bytes(), 0);
-        for id in &small[..600] {
-            cache.put(*id, fold(1_000));
-        }
-        cache.put(
-            long,
-            Fold {
-                bytes: 500_000,
-                ..taken
-            },
-        );
-        assert_eq!(cache.bytes(), 1_000_000);
-        assert_eq!(
-            cache.len(),
-            501,
-            "the 100 least recently used small ones made room"
-        );
-        assert!(!cache.contains(&small[99]) && cache.contains(&small[100]));
-    }
-
-    #[test]
-    fn an_events_estimate_grows_with_what_it_carries() {
-        let short = json!({"development": {"headline": "H", "body": "b"}});
-        let long = json!({"development": {"headline": "H", "body": "b".repeat(10_000)}});
-        assert!(event_bytes(&long) >= event_bytes(&short) + 9_999);
-        assert!(event_bytes(&short) < 400);
-    }
 
     #[test]
     fn digests_are_due_at_the_end_of_their_window() {

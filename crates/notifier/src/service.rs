@@ -48,8 +48,6 @@ pub struct NotifierSettings {
     pub alert_retention: Option<Duration>,
     /// How often expired alerts are looked for.
     pub prune_every: Duration,
-    /// The matcher's folds of stories in memory, at most about this many bytes.
-    pub story_cache_bytes: usize,
     /// Open alert streams allowed per client address, and in all.
     pub alert_streams_per_address: usize,
     pub alert_streams_total: usize,
@@ -59,8 +57,7 @@ pub struct NotifierSettings {
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl NotifierSettings {
-    /// Keeps alerts 30 days, looks for expired ones every 10 minutes, folds up to 64 MiB of
-    /// stories, and allows 8 alert streams per address and 10,000 in all; the rest as given.
+    /// Keeps alerts 30 days, looks for expired ones every 10 minutes, and allows 8 alert streams per address and 10,000 in all; the rest as given.
     pub fn defaults(path: PathBuf, public_url: String) -> Self {
         Self {
             path,
@@ -74,7 +71,6 @@ impl NotifierSettings {
             digest_every: Duration::from_secs(30),
             alert_retention: Some(30 * DAY),
             prune_every: Duration::from_secs(600),
-            story_cache_bytes: crate::matcher::STORY_CACHE_BYTES,
             alert_streams_per_address: crate::api::ALERT_STREAMS_PER_ADDRESS,
             alert_streams_total: crate::api::ALERT_STREAMS_TOTAL,
         }
@@ -121,9 +117,12 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
+    /// A notifier following `log`; `views` (kept current by a projector, in this process or
+    /// another) tell it what each story looked like right after each event.
     pub async fn build(
         settings: NotifierSettings,
         log: impl Into<EventLog>,
+        views: newsroom_projection::ViewStore,
         tokens: Tokens,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, NotifierStartError> {
@@ -157,8 +156,7 @@ impl Notifier {
                 total: settings.alert_streams_total,
             },
         );
-        let mut matcher = Matcher::new(log, store.clone(), clock.clone(), links.clone())
-            .with_story_cache_bytes(settings.story_cache_bytes)
+        let mut matcher = Matcher::new(log, store.clone(), views, clock.clone(), links.clone())
             .publish_to(hub.clone());
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         matcher.hand_over_to(handoff, settings.retry.lease);

@@ -32,6 +32,16 @@ pub enum NotifyError {
     Stream(#[from] newsroom_command::relay::RelayError),
     #[error("notifier migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("reading the views failed: {0}")]
+    Views(#[from] newsroom_projection::history::HistoryError),
+    #[error("the views have not reached position {0} yet")]
+    ViewsBehind(i64),
+}
+
+impl From<newsroom_projection::ViewError> for NotifyError {
+    fn from(e: newsroom_projection::ViewError) -> Self {
+        NotifyError::Views(e.into())
+    }
 }
 
 impl NotifyError {

@@ -23,6 +23,7 @@ use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
+use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
     ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
@@ -219,43 +220,8 @@ impl ReadState {
         let more = (events.len() == SINCE_MAX)
             .then(|| events.last().map(|e| e.position))
             .flatten();
-        // Where each changed development was recorded: the event itself, or the log's index.
-        let mut recorded: HashMap<Uuid, i64> = HashMap::new();
-        let mut named = Vec::new();
-        for e in &events {
-            match &e.event {
-                StoryEvent::DevelopmentRecorded { development, .. } => {
-                    recorded.insert(development.id.as_uuid(), e.position);
-                }
-                other => {
-                    if let Some(d) = other.development_id() {
-                        if !recorded.contains_key(&d.as_uuid()) && !named.contains(&d) {
-                            named.push(d);
-                        }
-                    }
-                }
-            }
-        }
-        let key = story.to_string();
-        let facts = self.log.developments(&key, named.clone()).await?;
-        for d in &named {
-            if let Some(state) = facts.development(d) {
-                if let Some(p) = self.log.position_of(key.clone(), state.recorded_in).await? {
-                    recorded.insert(d.as_uuid(), p);
-                }
-            }
-        }
-        let at = events
-            .iter()
-            .map(|e| {
-                let d = e.event.development_id();
-                (
-                    e.position,
-                    d.and_then(|d| recorded.get(&d.as_uuid()).copied()),
-                )
-            })
-            .collect();
-        let views = self.views.story_after(story, at).await?;
+        let asked: Vec<&LoggedEvent> = events.iter().collect();
+        let views = stories_after(&self.log, &self.views, &asked).await?;
         let changes = events
             .iter()
             .zip(views)
@@ -789,6 +755,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0.ip()),
         ))
+    }
+}
+
+impl From<HistoryError> for ReadError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::View(v) => v.into(),
+            HistoryError::Log(l) => l.into(),
+        }
     }
 }
 

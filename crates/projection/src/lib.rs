@@ -8,6 +8,7 @@
 pub mod api;
 pub mod decode;
 pub mod feeds;
+pub mod history;
 pub mod live;
 pub mod model;
 pub mod pages;
