@@ -771,6 +771,7 @@ impl From<LiveError> for ReadError {
     fn from(e: LiveError) -> Self {
         ReadError(match e {
             LiveError::View(v) => return v.into(),
+            LiveError::History(h) => return h.into(),
             LiveError::Feed(f) => return f.into(),
             LiveError::NotFound(id) => Problem::not_found(format!("no story `{id}`")),
             LiveError::TooManyFromAddress => Problem::new(

@@ -2,9 +2,10 @@
 //! story page) is served from.
 //!
 //! One task per process, the **hub**, follows the views' position. For each story that has open
-//! streams it keeps one fold (`StoryView`), kept current from the log's feed as the views move:
-//! each event of a watched story is folded once, its reader-visible change serialised once into
-//! the bytes of one server-sent event, kept in a short ring (for streams that resume) and handed
+//! streams it keeps a channel, not the story: as the views move, each new event of a watched
+//! story is read from the log's feed once and described once — with the story as it stood right
+//! after it, read from the views' history (`crate::history`), so what it costs does not grow with
+//! the story — its reader-visible change serialised once into the bytes of one server-sent event, kept in a short ring (for streams that resume) and handed
 //! to every open stream of that story through a `tokio::sync::broadcast` channel. Events of
 //! stories nobody watches are skipped without being decoded, and with no stream open at all the
 //! hub reads nothing but the views' position — a write costs the same however many readers other
@@ -13,7 +14,8 @@
 //! A stream never slows the others: one that falls more than the channel's capacity behind (a
 //! reader that does not read) is sent a final `resume` event and closed; its client reconnects
 //! with `Last-Event-ID` and resumes exactly after what it got — from the ring if it still holds
-//! the position, otherwise from that story's own events after the id, read from the log.
+//! the position, otherwise from that story's own events after the id, read from the log and
+//! described as they stood then.
 //!
 //! Open streams are capped per client address and in total (429 / 503 with `Retry-After`).
 //!
@@ -36,9 +38,10 @@ use uuid::Uuid;
 
 use crate::api::{change_of, Change};
 use crate::decode::{decode, DecodeError};
-use crate::model::StoryView;
+use crate::history::{stories_after, HistoryError};
+use crate::model::{LoggedEvent, StoryView};
 use crate::pages;
-use crate::store::{ViewError, ViewStore};
+use crate::store::{PageRead, ViewError, ViewStore};
 
 /// How often the hub looks at the views' position when no in-process projector tells it (a
 /// projector in another process, or a copy sharing the views, moved them).
@@ -84,6 +87,8 @@ impl Default for LiveLimits {
 pub enum LiveError {
     #[error(transparent)]
     View(#[from] ViewError),
+    #[error(transparent)]
+    History(#[from] HistoryError),
     #[error("reading the event feed failed: {0}")]
     Feed(#[from] newsroom_command::StoreError),
     #[error(transparent)]
@@ -119,19 +124,14 @@ struct LiveChange<'a> {
 }
 
 impl Frame {
-    fn of(view: &StoryView, change: &Change) -> Self {
+    /// The frame of `change`, described from `view` (the story right after it); `ledger` is the
+    /// story's claims ledger, for a change that may have changed it.
+    fn of(view: &StoryView, change: &Change, ledger: Option<&StoryView>) -> Self {
         let html = change
             .development
             .as_ref()
             .map(|d| pages::timeline_item(view, d).into_string());
-        let claims_html = change
-            .development
-            .as_ref()
-            .filter(|d| {
-                d.kind == newsroom_domain::DevelopmentKind::AttributionClaimed
-                    || d.responds_to.is_some()
-            })
-            .map(|_| pages::claims_markup(view).into_string());
+        let claims_html = ledger.map(|l| pages::claims_markup(l).into_string());
         let data = LiveChange {
             change,
             html,
@@ -156,11 +156,17 @@ impl Frame {
     }
 }
 
+/// Whether a change may change the claims ledger.
+fn touches_ledger(change: &Change) -> bool {
+    change.development.as_ref().is_some_and(|d| d.in_ledger())
+}
+
 /// One watched story.
 struct Channel {
     tx: broadcast::Sender<Frame>,
-    /// The story as of the newest event the hub folded.
-    view: StoryView,
+    /// The position of the newest event of the story handed out (or in the views when the
+    /// channel opened).
+    position: i64,
     /// The latest changes, oldest first.
     ring: VecDeque<Frame>,
     ring_bytes: usize,
@@ -173,29 +179,24 @@ struct Channel {
 }
 
 impl Channel {
-    fn new(view: StoryView, limits: &LiveLimits) -> Self {
+    fn new(position: i64, limits: &LiveLimits) -> Self {
         Self {
             tx: broadcast::channel(limits.buffer.max(1)).0,
             ring_frames: limits.ring,
-            floor: view.position,
-            view,
+            floor: position,
+            position,
             ring: VecDeque::new(),
             ring_bytes: 0,
             idle_since: None,
         }
     }
 
-    /// Folds one event of this story and hands its change, if readers see one, to every stream.
-    fn apply(&mut self, e: &crate::model::LoggedEvent) {
-        if e.position <= self.view.position {
-            // Already in the fold it was loaded with.
-            return;
-        }
-        self.view.apply(e);
-        let Some(change) = change_of(&self.view, e) else {
+    /// Hands one change of this story to every stream, and keeps it in the ring.
+    fn publish(&mut self, position: i64, frame: Option<Frame>) {
+        self.position = self.position.max(position);
+        let Some(frame) = frame else {
             return;
         };
-        let frame = Frame::of(&self.view, &change);
         self.ring_bytes += frame.bytes.len();
         self.ring.push_back(frame.clone());
         while self.ring.len() > self.ring_frames || self.ring_bytes > RING_BYTES {
@@ -229,9 +230,9 @@ struct Inner {
     state: tokio::sync::Mutex<HubState>,
     reached: watch::Sender<i64>,
     open: Mutex<Open>,
-    /// Stories loaded from the views (one per story that gets a first reader).
+    /// Stories looked up in the views (one per story that gets a first reader).
     loads: AtomicU64,
-    /// Events decoded and folded.
+    /// Events decoded and described (each once, whatever the number of streams).
     folded: AtomicU64,
     /// Story histories read from the log for resumes older than the ring.
     log_reads: AtomicU64,
@@ -340,6 +341,8 @@ impl LiveHub {
         let upto = self.inner.views.position().await?;
         let mut state = self.inner.state.lock().await;
         if upto > state.cursor && !state.stories.is_empty() {
+            // The watched stories' new events, decoded once each.
+            let mut events = Vec::new();
             let mut after = state.cursor;
             'pages: while after < upto {
                 let page = self.inner.log.read_feed(after, PAGE).await?;
@@ -354,11 +357,21 @@ impl LiveHub {
                     let Ok(story) = raw.story_id.parse::<Uuid>() else {
                         continue;
                     };
-                    if let Some(channel) = state.stories.get_mut(&story) {
-                        let e = decode(raw)?;
-                        self.inner.folded.fetch_add(1, Ordering::Relaxed);
-                        channel.apply(&e);
+                    if state
+                        .stories
+                        .get(&story)
+                        .is_some_and(|c| raw.position > c.position)
+                    {
+                        events.push(decode(raw)?);
                     }
+                }
+            }
+            self.inner
+                .folded
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            for (e, frame) in events.iter().zip(self.frames(&events).await?) {
+                if let Some(channel) = state.stories.get_mut(&e.story_id) {
+                    channel.publish(e.position, frame);
                 }
             }
         }
@@ -382,6 +395,40 @@ impl LiveHub {
             moved
         });
         Ok(())
+    }
+
+    /// The frame of each of `events` (of watched stories, in log order), `None` where readers
+    /// see no change: each described with the story as it stood right after it, from the views'
+    /// history; the claims ledger, as it stands, for changes that may have changed it.
+    async fn frames(&self, events: &[LoggedEvent]) -> Result<Vec<Option<Frame>>, LiveError> {
+        let asked: Vec<&LoggedEvent> = events.iter().collect();
+        let views = stories_after(&self.inner.log, &self.inner.views, &asked).await?;
+        let mut ledgers: HashMap<Uuid, Option<StoryView>> = HashMap::new();
+        let mut frames = Vec::with_capacity(events.len());
+        for (e, view) in events.iter().zip(views) {
+            let Some((view, change)) = view.and_then(|v| change_of(&v, e).map(|c| (v, c))) else {
+                frames.push(None);
+                continue;
+            };
+            let ledger = if touches_ledger(&change) {
+                if let Entry::Vacant(slot) = ledgers.entry(e.story_id) {
+                    let read = self
+                        .inner
+                        .views
+                        .story_page(e.story_id.to_string(), None, 1)
+                        .await?;
+                    slot.insert(match read {
+                        PageRead::Found(page) => Some(page.ledger),
+                        _ => None,
+                    });
+                }
+                ledgers.get(&e.story_id).and_then(Option::as_ref)
+            } else {
+                None
+            };
+            frames.push(Some(Frame::of(&view, &change, ledger)));
+        }
+        Ok(frames)
     }
 
     async fn keep_alive(&self) {
@@ -424,24 +471,24 @@ impl LiveHub {
         let channel = match state.stories.entry(story) {
             Entry::Occupied(slot) => slot.into_mut(),
             Entry::Vacant(slot) => {
-                // Loaded at the views' checkpoint, which is at or past the hub's cursor: every
-                // event of the story the hub has not folded yet is either in this view (and
-                // skipped) or still to come.
-                let view = self
+                // The story's position in the views, which are at or past the hub's cursor:
+                // every event of the story the hub has not handed out yet is either at or
+                // before it (and skipped) or still to come.
+                let head = self
                     .inner
                     .views
-                    .story(story)
+                    .story_head(story.to_string())
                     .await?
                     .ok_or(LiveError::NotFound(story))?;
                 self.inner.loads.fetch_add(1, Ordering::Relaxed);
-                slot.insert(Channel::new(view, &self.inner.limits))
+                slot.insert(Channel::new(head.position, &self.inner.limits))
             }
         };
         channel.idle_since = None;
         // Under the hub's lock: changes up to `now` are in the ring or the log, later ones
         // will come through `rx`.
         let rx = channel.tx.subscribe();
-        let now = channel.view.position;
+        let now = channel.position;
         let last = last.unwrap_or(now);
         let mut backlog: VecDeque<Bytes> = channel
             .ring
@@ -456,17 +503,9 @@ impl LiveHub {
             // read without holding up the hub, each change then shown with the development as
             // it stands now.
             let events = self.story_events_since(story, after, upto).await?;
-            let state = self.inner.state.lock().await;
-            // Our receiver keeps the channel from being forgotten.
-            if let Some(channel) = state.stories.get(&story) {
-                let frames: Vec<Bytes> = events
-                    .iter()
-                    .filter_map(|e| change_of(&channel.view, e))
-                    .map(|change| Frame::of(&channel.view, &change).bytes)
-                    .collect();
-                for f in frames.into_iter().rev() {
-                    backlog.push_front(f);
-                }
+            let frames = self.frames(&events).await?;
+            for f in frames.into_iter().flatten().rev() {
+                backlog.push_front(f.bytes);
             }
         }
         Ok(LiveStream {
