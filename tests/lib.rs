@@ -553,6 +553,15 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The app over a fresh PostgreSQL database (log and views), or `None` after saying the test is
+/// skipped. The database is dropped with the guard, after the app.
+pub async fn spawn_app_on_postgres() -> Option<(TestApp, TestDatabase)> {
+    let db = TestDatabase::create().await?;
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
+    Some((app, db))
+}
+
 /// A desk session driven over plain HTTP: the cookie it signed in with, and the CSRF token its
 /// forms carry.
 #[derive(Debug, Clone)]

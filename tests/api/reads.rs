@@ -853,11 +853,9 @@ async fn a_long_timeline_is_read_a_page_at_a_time() {
 
 #[tokio::test]
 async fn a_long_timeline_is_read_a_page_at_a_time_on_postgres() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     pages_walk_the_whole_timeline(&app).await;
 }
 
@@ -1012,11 +1010,9 @@ async fn as_of_equals_the_fold_at_every_moment_on_sqlite() {
 
 #[tokio::test]
 async fn as_of_equals_the_fold_at_every_moment_on_postgres() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     as_of_equals_the_fold_at_every_moment(&app).await;
 }
 

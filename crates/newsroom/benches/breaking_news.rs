@@ -6,7 +6,8 @@
 //! for the bench (`CARGO_BIN_EXE_newsroom`) as a real process, `serve --role all` in embedded mode
 //! (SQLite) in a temporary directory on a free loopback port, with a reporter token made by
 //! `newsroom token create`, rate limits off and the live-stream caps raised
-//! (`NEWSROOM_LIVE_STREAMS_PER_ADDRESS` and `NEWSROOM_LIVE_STREAMS_TOTAL` = 1,000,000) so that every
+//! (`NEWSROOM_LIVE_STREAMS_PER_ADDRESS` and `NEWSROOM_LIVE_STREAMS_TOTAL` = 1,000,000, and no cap
+//! on connections per address) so that every
 //! reader is let in. The load clients run in this process. A live reader is a raw tokio
 //! `TcpStream` speaking HTTP/1.1 (`GET /v1/stories/{id}/stream`) with a small parser for chunked
 //! transfer coding and server-sent events that notes when each event's `id:` arrived; it is cheap
@@ -238,7 +239,9 @@ impl Server {
         let dir = tempfile::tempdir()?;
         let env = Env::embedded()
             .with("NEWSROOM_LIVE_STREAMS_PER_ADDRESS", "1000000")
-            .with("NEWSROOM_LIVE_STREAMS_TOTAL", "1000000");
+            .with("NEWSROOM_LIVE_STREAMS_TOTAL", "1000000")
+            // The bench's readers all come from 127.0.0.1.
+            .with("NEWSROOM_CONNECTIONS_PER_ADDRESS", "0");
         let token = env.reporter_token(&dir.path().join("all"))?;
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
