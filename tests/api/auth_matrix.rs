@@ -380,6 +380,7 @@ fn routes() -> Vec<Route> {
                     ("kind", "update".into()),
                     ("headline", "Filed from the desk".into()),
                     ("occurred_at", String::new()),
+                    ("confirm", "file".into()),
                 ]
             }),
             desk(Need::Reporter, Done),
@@ -397,9 +398,15 @@ fn routes() -> Vec<Route> {
             desk(Need::Editor, Done),
         ),
         route(
+            "GET",
+            "/desk/stories/{story}/developments/{pending}/approve",
+            Nothing,
+            desk(Need::Editor, S(200)),
+        ),
+        route(
             "POST",
             "/desk/stories/{story}/developments/{pending}/approve",
-            Form(|_| vec![]),
+            Form(|_| vec![("confirm", "approve".into())]),
             desk(Need::Editor, Done),
         ),
         route(
@@ -422,6 +429,7 @@ fn routes() -> Vec<Route> {
                     ("note", "The headline overstated it".into()),
                     ("changes.headline", "Officials confirm a breach".into()),
                     ("changes.actors", "Fancy Bear".into()),
+                    ("confirm", "correct".into()),
                 ]
             }),
             desk(Need::Editor, Done),
@@ -439,6 +447,7 @@ fn routes() -> Vec<Route> {
             desk(Need::Editor, Done),
         ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
+        route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),
     ]
 }

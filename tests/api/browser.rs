@@ -1,9 +1,13 @@
-//! Reader pages in a real browser: headless Chromium driven over WebDriver (chromedriver).
+//! Reader pages and the desk in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver).
 
 use std::time::Duration;
 
 use fantoccini::Locator;
-use newsroom_tests::chrome::{browser, driver, screenshot};
+use newsroom_tests::chrome::{
+    browser, browser_without_script, choose, driver, press, screenshot, sign_in_at_desk, type_into,
+    value_of, wait_for,
+};
 use newsroom_tests::*;
 use serde_json::json;
 
@@ -110,4 +114,149 @@ async fn a_story_page_shows_a_new_development_without_reloading() {
     assert!(front.text().await.unwrap().contains("Campaign hack"));
     screenshot(&client, "front-page").await;
     client.close().await.unwrap();
+}
+
+fn recorded_headlines(feed: &[serde_json::Value]) -> Vec<String> {
+    feed.iter()
+        .filter_map(|e| e["payload"]["DevelopmentRecorded"]["development"]["headline"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+const ENTER: &str = "\u{E007}";
+
+#[tokio::test]
+async fn enter_in_a_desk_form_never_files_and_publishing_goes_through_a_preview() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    choose(&client, "#f-kind", "hack_reported").await;
+
+    // Half a headline and Enter; Enter in a name box and in the source's name too.
+    let headline = client.find(Locator::Css("#f-headline")).await.unwrap();
+    headline
+        .send_keys(&format!("Water main bur{ENTER}"))
+        .await
+        .unwrap();
+    for (field, typed) in [
+        ("#f-actor-1", "City water board"),
+        ("#f-source-name", "City water board"),
+    ] {
+        let element = client.find(Locator::Css(field)).await.unwrap();
+        element.send_keys(&format!("{typed}{ENTER}")).await.unwrap();
+    }
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/file"),
+        "still on the form"
+    );
+    assert_eq!(value_of(&client, "#f-headline").await, "Water main bur");
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing was filed"
+    );
+
+    // Finished, it goes to its preview: exactly what readers and subscribers will get.
+    type_into(&client, "#f-headline", "Water main bursts on Main Street").await;
+    type_into(
+        &client,
+        "#f-body",
+        "Traffic is diverted around the flooded junction.",
+    )
+    .await;
+    choose(&client, "#f-source-kind", "official_statement").await;
+    choose(&client, "#f-evidence", "documentary").await;
+    choose(&client, "#f-urgency", "flash").await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    let preview = wait_for(
+        &client,
+        "//main[.//h1[.='Check it before publishing']]",
+        "the preview",
+    )
+    .await;
+    let text = preview.text().await.unwrap();
+    for shown in [
+        "Water main bursts on Main Street",
+        "Traffic is diverted around the flooded junction.",
+        "Hack reported",
+        "Flash",
+        "City water board",
+        "Official statement",
+        "Documentary evidence",
+        "Who is alerted",
+    ] {
+        assert!(text.contains(shown), "the preview shows {shown:?}: {text}");
+    }
+    screenshot(&client, "desk-file-preview").await;
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing was filed"
+    );
+
+    // "Change it" keeps every field; the preview's own button publishes.
+    press(&client, "button[name='step'][value='edit']").await;
+    wait_for(&client, "//select[@id='f-kind']", "the form again").await;
+    assert_eq!(
+        value_of(&client, "#f-headline").await,
+        "Water main bursts on Main Street"
+    );
+    assert_eq!(value_of(&client, "#f-urgency").await, "flash");
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview again",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "published",
+    )
+    .await;
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Water main bursts on Main Street"]
+    );
+    client.close().await.unwrap();
+
+    // Without JavaScript, Enter in a field sends the form to its preview, never to readers.
+    let plain = browser_without_script(&driver).await;
+    sign_in_at_desk(&plain, &base, &app.reporter).await;
+    plain
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&plain, "//select[@id='f-kind']", "the filing form").await;
+    choose(&plain, "#f-kind", "update").await;
+    let headline = plain.find(Locator::Css("#f-headline")).await.unwrap();
+    headline
+        .send_keys(&format!("Second water main bur{ENTER}"))
+        .await
+        .unwrap();
+    wait_for(
+        &plain,
+        "//h1[.='Check it before publishing']",
+        "Enter without script shows the preview",
+    )
+    .await;
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Water main bursts on Main Street"],
+        "the half-typed filing was not filed"
+    );
+    plain.close().await.unwrap();
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, choose, driver, open_story_at_desk, press, screenshot, sign_in_at_desk, type_into,
-    value_of, wait_for,
+    browser, choose, driver, file_through_preview, open_story_at_desk, press, screenshot,
+    sign_in_at_desk, type_into, value_of, wait_for,
 };
 use newsroom_tests::*;
 use serde_json::json;
@@ -66,9 +66,10 @@ async fn a_desk_form_without_its_csrf_token_is_refused_and_records_nothing() {
     }
     assert_eq!(app.feed().await.len(), before, "nothing was recorded");
 
-    // The same forms with the session's token go through.
+    // The same forms with the session's token go through (from the preview's button).
     let mut fields = filing.to_vec();
     fields.push(("csrf", &reporter.csrf));
+    fields.push(("confirm", "file"));
     let answer = app.desk_post(Some(&reporter), &file_path, &fields).await;
     assert_eq!(answer.status(), 303);
     assert_eq!(app.feed().await.len(), before + 1);
@@ -232,7 +233,12 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(!html.contains(&app.editor), "the token is never in a page");
-    assert!(!html.contains("<script"));
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches(r#"<script src="/desk/static/desk.js" defer></script>"#)
+            .count(),
+        "no script but the desk's own file"
+    );
     assert!(!html.contains("style="));
     let editor = DeskSession {
         csrf: hidden_field(&html, "csrf").unwrap(),
@@ -307,6 +313,7 @@ async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
         ("urgency", "priority"),
         ("responds_to.development", ""),
         ("responds_to.stance", ""),
+        ("confirm", "file"),
     ];
     let answer = app.desk_post(Some(&reporter), &path, &fields).await;
     assert_eq!(answer.status(), 422);
@@ -444,6 +451,261 @@ async fn the_story_desk_page_counts_its_subscribers_and_shows_the_whole_history(
     )));
 }
 
+/// The markup of the form posting to `action`, up to its end.
+fn form_posting_to<'a>(html: &'a str, action: &str) -> &'a str {
+    let start = html
+        .find(&format!(r#"action="{action}""#))
+        .unwrap_or_else(|| panic!("a form posting to {action}: {html}"));
+    let end = start + html[start..].find("</form>").expect("the form ends");
+    &html[start..end]
+}
+
+fn count_events(feed: &[serde_json::Value], event_type: &str) -> usize {
+    feed.iter()
+        .filter(|e| e["event_type"] == event_type)
+        .count()
+}
+
+#[tokio::test]
+async fn nothing_is_published_from_the_desk_without_its_preview() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let form = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let path = format!("/desk/stories/{story}/developments");
+    // Without script, Enter sends a form with its first button: the filing form's only one is
+    // its preview.
+    let filing_form = form_posting_to(&form, &path);
+    assert_eq!(filing_form.matches("<button").count(), 1, "{filing_form}");
+    assert!(
+        filing_form
+            .contains(r#"<button class="button" type="submit" name="step" value="preview">"#),
+        "{filing_form}"
+    );
+    assert!(filing_form.contains("data-no-enter"));
+    let id = hidden_field(&form, "id").unwrap();
+    let typed = vec![
+        ("csrf", reporter.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "hack_reported"),
+        ("headline", "Water main bursts on Main Street"),
+        ("body", "Line one\r\nLine two"),
+        ("occurred_at", "2026-03-01T09:30"),
+        ("actors", "City water board"),
+        ("actors", "Office of the mayor"),
+        ("source.name", "City water board"),
+        ("source.kind", "official_statement"),
+        ("source.url", "https://example.org/water"),
+        ("evidence", "documentary"),
+        ("urgency", "priority"),
+        ("responds_to.development", ""),
+        ("responds_to.stance", ""),
+    ];
+    // Enter in a field (no button at all), or the form's own button: a preview, nothing filed.
+    for button in [None, Some(("step", "preview"))] {
+        let mut fields = typed.clone();
+        fields.extend(button);
+        let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+        assert_eq!(answer.status(), 200, "{button:?}");
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("Check it before publishing"), "{html}");
+        assert!(html.contains("What readers will see"));
+        for shown in [
+            "Water main bursts on Main Street",
+            "Line one\nLine two",
+            "Hack reported",
+            "Priority",
+            "City water board, Office of the mayor",
+            "Official statement",
+            "Documentary evidence",
+            "subscribers follow this story",
+        ] {
+            assert!(html.contains(shown), "the preview shows {shown:?}: {html}");
+        }
+        assert!(html.contains(r#"name="confirm" value="file">Publish</button>"#));
+        assert_eq!(
+            hidden_field(&html, "headline").as_deref(),
+            Some("Water main bursts on Main Street"),
+            "what was typed goes on with the preview"
+        );
+        assert_eq!(hidden_field(&html, "id").as_deref(), Some(id.as_str()));
+        assert_eq!(recorded(&app.feed().await), 0, "nothing was filed");
+    }
+    // "Change it": the form again, everything as typed.
+    let mut fields = typed.clone();
+    fields.push(("step", "edit"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(html.contains(r#"value="Water main bursts on Main Street""#));
+    assert!(html.contains(">Line one\nLine two</textarea>"));
+    assert!(html.contains(r#"value="Office of the mayor""#));
+    assert_eq!(recorded(&app.feed().await), 0);
+    // The preview's own button files it.
+    let mut fields = typed.clone();
+    fields.push(("confirm", "file"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(recorded(&app.feed().await), 1);
+
+    // Approving: the queue's button opens a page showing what readers will get; a POST that
+    // did not come from that page's button approves nothing.
+    let reviewed = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&reviewed, filing).await.ok(201);
+    let editor = app.desk_sign_in(&app.editor).await;
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{reviewed}?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    let approve = format!("/desk/stories/{reviewed}/developments/{dev}/approve");
+    let queue = app
+        .desk_get(Some(&editor), "/desk/review")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains(&format!(r#"href="{approve}""#)), "{queue}");
+    assert!(!queue.contains(&format!(r#"action="{approve}""#)));
+    let answer = app
+        .desk_post(Some(&editor), &approve, &[("csrf", &editor.csrf)])
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], approve.as_str());
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 0);
+    let page = app.desk_get(Some(&editor), &approve).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("What readers will see"));
+    assert!(html.contains("Campaign A says its email was breached"));
+    assert!(html.contains("Campaign A, Fancy Bear"));
+    let seen = hidden_field(&html, "seen").expect("the version it shows");
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &approve,
+            &[
+                ("csrf", &editor.csrf),
+                ("seen", &seen),
+                ("confirm", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/desk/review?notice=approved"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 1);
+
+    // Correcting a published development: a preview, then its button publishes it.
+    let correct = format!("/desk/stories/{reviewed}/developments/{dev}/correct");
+    let form = app
+        .desk_get(Some(&editor), &correct)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let correction_form = form_posting_to(&form, &correct);
+    assert!(correction_form.contains("data-no-enter"));
+    assert!(correction_form.contains(r#"name="step" value="preview""#));
+    let fields = [
+        ("csrf", editor.csrf.as_str()),
+        ("note", "It was two weeks, not three."),
+        ("changes.headline", "Campaign A says its email was breached"),
+        (
+            "changes.body",
+            "The campaign said attackers had access for two weeks.",
+        ),
+        ("changes.occurred_at", "2026-10-01T09:30"),
+        ("changes.actors", "Campaign A, Fancy Bear"),
+        ("changes.source.name", "Campaign spokesperson"),
+        ("changes.source.kind", "official_statement"),
+        ("changes.source.url", "https://example.org/statement"),
+        ("changes.evidence", "none_provided"),
+    ];
+    let answer = app.desk_post(Some(&editor), &correct, &fields).await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Check the correction before publishing"),
+        "{html}"
+    );
+    assert!(html.contains("It was two weeks, not three."));
+    assert!(html.contains("attackers had access for two weeks"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 0);
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm", "correct"));
+    let answer = app.desk_post(Some(&editor), &correct, &confirmed).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+}
+
+#[tokio::test]
+async fn a_reporters_flash_waits_for_an_editor_in_the_api_and_at_the_desk() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let mut flash = development("arrest_made");
+    flash["urgency"] = json!("flash");
+    let answer = app.record(&story, flash).await;
+    assert_eq!(answer.ok(201)["status"], "pending_review");
+    let mut flash = development("arrest_made");
+    flash["urgency"] = json!("flash");
+    let answer = app.record_as(&app.editor, &story, flash).await;
+    assert_eq!(answer.ok(201)["status"], "published");
+
+    // At the desk, the reporter's preview says so before anything is filed.
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let form = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("from a reporter, only once an editor approves it"),
+        "the choice says so: {form}"
+    );
+    let id = hidden_field(&form, "id").unwrap();
+    let path = format!("/desk/stories/{story}/developments");
+    let mut fields = vec![
+        ("csrf", reporter.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "arrest_made"),
+        ("headline", "Police arrest a suspect"),
+        ("occurred_at", ""),
+        ("urgency", "flash"),
+    ];
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Check it before filing it for review"),
+        "{html}"
+    );
+    assert!(html.contains("waits for an editor"));
+    assert!(html.contains(r#"value="file">File it for review</button>"#));
+    fields.push(("confirm", "file"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    assert_eq!(
+        feed.last().unwrap()["payload"]["DevelopmentRecorded"]["status"],
+        "pending_review"
+    );
+}
+
 /// The visible form controls of a page that have no `<label for>`.
 fn unlabelled_controls(html: &str) -> Vec<String> {
     let mut missing = Vec::new();
@@ -474,7 +736,9 @@ async fn every_control_on_the_desk_has_a_label() {
     let filing = development("attribution_claimed");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record_as(&app.editor, &story, filing).await.ok(201);
-    app.record(&story, development("update")).await.ok(201);
+    let pending = development("update");
+    let pending_id = pending["id"].as_str().unwrap().to_owned();
+    app.record(&story, pending).await.ok(201);
     let sign_in = app
         .desk_get(None, "/desk/sign-in")
         .await
@@ -499,6 +763,8 @@ async fn every_control_on_the_desk_has_a_label() {
         format!("/desk/stories/{story}/file"),
         format!("/desk/stories/{story}/developments/{dev}/correct"),
         format!("/desk/stories/{story}/developments/{dev}/retract"),
+        format!("/desk/stories/{story}/developments/{pending_id}/approve"),
+        format!("/desk/stories/{story}/developments/{pending_id}/correct"),
     ] {
         let answer = app.desk_get(Some(&editor), &path).await;
         assert_eq!(answer.status(), 200, "{path}");
@@ -564,7 +830,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     type_into(&client, "#f-source-name", "Interior ministry").await;
     choose(&client, "#f-source-kind", "official_statement").await;
     choose(&client, "#f-evidence", "circumstantial").await;
-    press(&client, FILE_BUTTON).await;
+    file_through_preview(&client).await;
     wait_for(
         &client,
         "//div[@role='status']//a[.='See it on the reader page']",
@@ -645,7 +911,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     // ... fixes it, files it, and sees it on the reader page.
     type_into(&client, "#f-source-name", "State X foreign ministry").await;
     choose(&client, "#f-source-kind", "official_statement").await;
-    press(&client, FILE_BUTTON).await;
+    file_through_preview(&client).await;
     let link = wait_for(
         &client,
         "//div[@role='status']//a[.='See it on the reader page']",
@@ -681,7 +947,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
         "Leaked ministry emails appear online",
     )
     .await;
-    press(&client, FILE_BUTTON).await;
+    file_through_preview(&client).await;
     wait_for(
         &client,
         "//div[@role='status' and contains(., 'waits for an editor')]",
@@ -738,7 +1004,15 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     )
     .await;
     screenshot(&client, "desk-review").await;
-    press(&client, "form[action$='/approve'] button").await;
+    press(&client, "a[href$='/approve']").await;
+    wait_for(
+        &client,
+        "//h1[.='Approve and publish']",
+        "the approval shows what readers will see",
+    )
+    .await;
+    screenshot(&client, "desk-approve").await;
+    press(&client, "button[name='confirm'][value='approve']").await;
     wait_for(
         &client,
         "//div[@role='status' and contains(., 'Approved and published')]",
@@ -785,6 +1059,13 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     type_into(&client, "#f-changes-source-name", "Foreign ministry").await;
     screenshot(&client, "desk-correct").await;
     press(&client, "form[action$='/correct'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check the correction before publishing']",
+        "the correction's preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='correct']").await;
     let link = wait_for(
         &client,
         "//div[@role='status' and contains(., 'Correction published')]//a[.='See it on the reader page']",
@@ -1003,6 +1284,7 @@ async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
                 ("headline", "Долгий текст"),
                 ("body", &body),
                 ("occurred_at", ""),
+                ("confirm", "file"),
             ],
         )
         .await;

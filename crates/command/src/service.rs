@@ -183,6 +183,37 @@ impl CommandService {
         result
     }
 
+    /// Decides `command` on story `id` as `by` would issue it now, and records nothing: the
+    /// events it would record (none for a repeated filing), or why it would be refused. What
+    /// the desk shows before anything is published; the answer may differ a moment later, when
+    /// the command is carried out, if the story changed meanwhile.
+    #[tracing::instrument(skip_all, fields(story = %id, command = command_name(&command)))]
+    pub async fn preview(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: StoryCommand,
+    ) -> Result<Vec<StoryEvent>, CommandError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        let cached = match guard.take() {
+            Some(cached) => cached,
+            None => self.load(id).await?,
+        };
+        let facts = self
+            .store
+            .developments(&id.to_string(), command.developments_named())
+            .await;
+        // `decide` leaves the aggregate as it is: it goes back into its slot unchanged.
+        let decided = facts.map_err(CommandError::from).and_then(|facts| {
+            Ok(cached
+                .story
+                .decide(Issued::new(by.role, Utc::now(), command).knowing(facts))?)
+        });
+        *guard = Some(cached);
+        decided
+    }
+
     async fn execute_with_retries(
         &self,
         id: StoryId,

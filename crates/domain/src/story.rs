@@ -569,7 +569,10 @@ impl Story {
                 }
             }
         }
-        let status = if self.review_required && !by.at_least(Role::Editor) {
+        // A story under review holds back reporters' filings; `flash` (which alerts every
+        // subscriber at once) needs an editor, or an editor's approval, on any story.
+        let needs_review = self.review_required || new.urgency == Urgency::Flash;
+        let status = if needs_review && !by.at_least(Role::Editor) {
             PublicationStatus::PendingReview
         } else {
             PublicationStatus::Published

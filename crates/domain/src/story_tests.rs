@@ -358,6 +358,27 @@ fn under_review_a_reporters_development_waits_and_an_editors_publishes() {
 }
 
 #[test]
+fn a_reporters_flash_waits_for_an_editor_even_without_review() {
+    // `flash` alerts every subscriber at once: it needs an editor, or an editor's approval.
+    let mut new = filing(1, DevelopmentKind::ArrestMade);
+    new.urgency = Urgency::Flash;
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::PendingReview)]);
+    given(vec![opened(false)])
+        .when(as_editor(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+    // Priority stays the reporter's call.
+    let mut priority = filing(2, DevelopmentKind::ArrestMade);
+    priority.urgency = Urgency::Priority;
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(
+            priority.clone(),
+        )))
+        .then_expect_events(vec![recorded(&priority, PublicationStatus::Published)]);
+}
+
+#[test]
 fn an_editor_approves_or_rejects_a_pending_development_once() {
     let new = filing(1, DevelopmentKind::HackReported);
     let history = vec![

@@ -59,6 +59,39 @@ impl FormData {
     }
 }
 
+/// What a posted form asks for. A form that publishes is carried out only from its preview
+/// page's own button (`confirm=<action>`); anything else — Enter in a field, a form sent without
+/// a button, the form's own "Preview" button — shows the preview, and the preview's "Change it"
+/// button (`step=edit`) shows the form again with everything as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Preview,
+    Edit,
+    Confirm,
+}
+
+impl Step {
+    /// The step a form posted for `action` (`file`, `approve`, `correct`) asks for.
+    pub fn of(form: &FormData, action: &str) -> Self {
+        if form.get("confirm") == action {
+            Step::Confirm
+        } else if form.get("step") == "edit" {
+            Step::Edit
+        } else {
+            Step::Preview
+        }
+    }
+}
+
+/// The fields of a form a preview page carries on, hidden, to its buttons: what was typed,
+/// without the session's CSRF value and the buttons' own fields.
+pub fn carried(form: &FormData) -> impl Iterator<Item = (&str, &str)> {
+    form.0
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "step" | "confirm"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
 /// Why a submitted form was refused, and which field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormError {
@@ -404,6 +437,34 @@ mod tests {
         assert_eq!(f.get("body"), "one\ntwo");
         assert_eq!(f.all("actors").collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(f.get("missing"), "");
+    }
+
+    #[test]
+    fn only_the_preview_pages_button_carries_a_form_out() {
+        let f = form(&[("csrf", "c"), ("headline", "Water main bur")]);
+        assert_eq!(Step::of(&f, "file"), Step::Preview, "Enter sends no button");
+        let f = form(&[("headline", "x"), ("step", "preview")]);
+        assert_eq!(Step::of(&f, "file"), Step::Preview);
+        let f = form(&[("headline", "x"), ("step", "edit")]);
+        assert_eq!(Step::of(&f, "file"), Step::Edit);
+        let f = form(&[("headline", "x"), ("confirm", "file")]);
+        assert_eq!(Step::of(&f, "file"), Step::Confirm);
+        assert_eq!(
+            Step::of(&f, "approve"),
+            Step::Preview,
+            "one action's button is not another's"
+        );
+        let f = form(&[
+            ("csrf", "c"),
+            ("actors", "A"),
+            ("actors", "B"),
+            ("confirm", "file"),
+            ("step", "edit"),
+        ]);
+        assert_eq!(
+            carried(&f).collect::<Vec<_>>(),
+            [("actors", "A"), ("actors", "B")]
+        );
     }
 
     #[test]

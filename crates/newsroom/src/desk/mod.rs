@@ -37,17 +37,17 @@ use chrono::Utc;
 use maud::{html, Markup};
 use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
-use newsroom_command::Outcome;
-use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryId};
+use newsroom_command::{Outcome, Principal};
+use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryEvent, StoryId};
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
-use newsroom_projection::{DevelopmentState, DevelopmentView, StoryView, ViewStore};
+use newsroom_projection::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView, ViewStore};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use forms::{FormData, FormError};
+use forms::{FormData, FormError, Step};
 use session::{Lookup, Session};
 use templates::{story_desk_path, Chrome, FailedRejection, Here};
 pub use zone::{Zone, TIME_ZONE_VARIABLE};
@@ -59,6 +59,7 @@ pub const FORM_LIMIT: usize = 512 * 1024;
 pub const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
 
 const DESK_CSS: &str = include_str!("static/desk.css");
+const DESK_JS: &str = include_str!("static/desk.js");
 
 /// What the desk's handlers reach.
 #[derive(Clone)]
@@ -108,7 +109,7 @@ pub fn router(
         .route("/desk/stories/{id}/reopen", post(reopen_story))
         .route(
             "/desk/stories/{id}/developments/{dev}/approve",
-            post(approve),
+            get(approve_form).post(approve),
         )
         .route("/desk/stories/{id}/developments/{dev}/reject", post(reject))
         .route(
@@ -120,6 +121,7 @@ pub fn router(
             get(retract_form).post(retract),
         )
         .route("/desk/static/desk.css", get(css))
+        .route("/desk/static/desk.js", get(js))
         .route("/desk/{*rest}", get(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -344,6 +346,29 @@ impl DeskState {
             .await?)
     }
 
+    /// Decides a command as the signed-in user without recording anything: the events it would
+    /// record now.
+    async fn preview(
+        &self,
+        story: StoryId,
+        session: &Session,
+        command: StoryCommand,
+    ) -> Result<Vec<StoryEvent>, Problem> {
+        Ok(self
+            .command
+            .service
+            .preview(story, &session.principal, command)
+            .await?)
+    }
+
+    /// How many subscribers follow a story by name (`None` if the notifier cannot say).
+    async fn subscribers(&self, story: Uuid) -> Option<i64> {
+        queries::subscribers(&self.notifier, story)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "cannot count the story's subscribers"))
+            .ok()
+    }
+
     /// Waits (bounded) until the views reflect `position`; says whether they do. Reads the
     /// views' position once, then waits on the live hub's signal of it.
     async fn catch_up(&self, position: i64) -> bool {
@@ -448,6 +473,24 @@ impl DeskState {
         }
         by_key.into_values().collect()
     }
+}
+
+/// `view` with `events` applied by the readers' own fold, as if `by` recorded them now: what the
+/// views will hold once the command is carried out.
+fn folded(view: &StoryView, events: Vec<StoryEvent>, by: &Principal) -> StoryView {
+    let mut after = view.clone();
+    let now = Utc::now();
+    for (i, event) in events.into_iter().enumerate() {
+        after.apply(&LoggedEvent {
+            position: view.position + 1 + i as i64,
+            story_id: view.id,
+            sequence: 0,
+            recorded_at: now,
+            author: Some(by.name.clone()),
+            event,
+        });
+    }
+    after
 }
 
 fn sentence(raw: &str) -> String {
@@ -766,6 +809,12 @@ async fn file_form(
     ))
 }
 
+/// What the filing form's POST came to.
+enum Filing {
+    Preview(Vec<StoryEvent>),
+    Done(Uuid, Outcome),
+}
+
 async fn file(
     State(state): State<DeskState>,
     Signed(session): Signed,
@@ -775,27 +824,62 @@ async fn file(
     let mut form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let view = state.story(&session, &id).await?;
-    let result = match forms::development_request(&form, state.zone) {
-        Ok(request) => {
-            let development = request.id;
-            match request.parse() {
-                Ok(command) => state
-                    .execute(StoryId::from(view.id), &session, command)
-                    .await
-                    .map(|outcome| (development, outcome)),
-                Err(p) => Err(p),
-            }
-        }
+    let step = Step::of(&form, "file");
+    if step == Step::Edit {
+        let actors = state.known_actors(&view).await;
+        let chrome = state.chrome(&session, Here::Other);
+        return Ok(page(
+            StatusCode::OK,
+            templates::file_page(&chrome, &view, &form, None, &actors),
+        ));
+    }
+    let story = StoryId::from(view.id);
+    let parsed = forms::development_request(&form, state.zone).and_then(|request| {
+        let development = request.id;
+        request.parse().map(|command| (development, command))
+    });
+    let result = match parsed {
+        // Only the preview page's own button files; anything else shows what would be filed.
+        Ok((development, command)) if step == Step::Confirm => state
+            .execute(story, &session, command)
+            .await
+            .map(|outcome| Filing::Done(development, outcome)),
+        Ok((_, command)) => state
+            .preview(story, &session, command)
+            .await
+            .map(Filing::Preview),
         Err(p) => Err(p),
     };
+    let development = form.get("id").trim().to_owned();
     match result {
-        Ok((development, outcome)) => {
+        Ok(Filing::Done(development, outcome)) => {
             let caught_up = state.catch_up(outcome.position).await;
             Ok(see_other(&format!(
                 "{}?notice=filed&development={development}{}",
                 story_desk_path(view.id),
                 lag(caught_up)
             )))
+        }
+        // Filed before, with the same content: there is nothing left to confirm.
+        Ok(Filing::Preview(events)) if events.is_empty() => Ok(see_other(&format!(
+            "{}?notice=filed&development={}",
+            story_desk_path(view.id),
+            encode(&development)
+        ))),
+        Ok(Filing::Preview(events)) => {
+            let after = folded(&view, events, &session.principal);
+            let Some(d) = Uuid::parse_str(&development)
+                .ok()
+                .and_then(|id| after.development(id))
+            else {
+                return Ok(failure("a previewed filing is not in the folded story"));
+            };
+            let subscribers = state.subscribers(view.id).await;
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                StatusCode::OK,
+                templates::file_preview_page(&chrome, &after, d, &form, subscribers),
+            ))
         }
         Err(p) if forms::is_refusal(&p) => {
             let error = FormError::from_problem(&p);
@@ -875,6 +959,73 @@ fn action_ids(
     }
 }
 
+/// `GET …/approve`: the development as readers will see it once approved, and the button that
+/// approves it.
+async fn approve_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    Query(query): Query<Notice>,
+) -> Answer {
+    state.require_editor(&session)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    check_state(
+        &state,
+        &session,
+        &view,
+        &d,
+        &[DevelopmentState::PendingReview],
+        "approved",
+    )?;
+    approve_page_with(&state, &session, &view, &d, StatusCode::OK, &query, None).await
+}
+
+/// The approval page of `d`, with a notice or the reason the last approval was refused.
+async fn approve_page_with(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    d: &DevelopmentView,
+    status: StatusCode,
+    query: &Notice,
+    error: Option<&FormError>,
+) -> Answer {
+    let command = StoryCommand::ApproveDevelopment {
+        development: DevelopmentId::from(d.id),
+    };
+    let events = match state
+        .preview(StoryId::from(view.id), session, command)
+        .await
+    {
+        Ok(events) => events,
+        Err(p) => return Ok(state.problem_page(session, p, "/desk/review")),
+    };
+    let after = folded(view, events, &session.principal);
+    let shown = after.development(d.id).unwrap_or(d);
+    let notice = match query.notice.as_deref() {
+        Some("edited") => Some(html! {
+            "Your edit is saved. It still waits for review: readers see it, as below, once you approve it."
+        }),
+        _ => None,
+    };
+    let subscribers = state.subscribers(view.id).await;
+    let chrome = state.chrome(session, Here::Review);
+    Ok(page(
+        status,
+        templates::approve_page(
+            &chrome,
+            &after,
+            d,
+            shown,
+            subscribers,
+            notice.as_ref(),
+            error,
+        ),
+    ))
+}
+
+/// `POST …/approve`: approves, if sent by the approval page's button; anything else goes to
+/// that page.
 async fn approve(
     State(state): State<DeskState>,
     Signed(session): Signed,
@@ -885,6 +1036,13 @@ async fn approve(
     let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (story, development) = action_ids(&state, &session, &id, &dev)?;
+    if Step::of(&form, "approve") != Step::Confirm {
+        return Ok(see_other(&templates::development_path(
+            story,
+            development,
+            "approve",
+        )));
+    }
     let command = StoryCommand::ApproveDevelopment {
         development: DevelopmentId::from(development),
     };
@@ -1045,6 +1203,13 @@ async fn answer_editor_form(
     }
 }
 
+/// What a desk-only edit of a pending development records as its note when none is typed
+/// (readers never see notes of edits made before publication).
+const EDIT_NOTE: &str = "Edited before publication.";
+
+/// `POST …/correct`. A development still under review is edited at once (nothing is published)
+/// and the editor goes on to its approval page; a correction of a published one is shown as a
+/// preview first and published only by the preview's button.
 async fn correct(
     State(state): State<DeskState>,
     Signed(session): Signed,
@@ -1055,16 +1220,65 @@ async fn correct(
     let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
-    let result = match forms::correction_request(&form, &d, state.zone)
-        .and_then(|request| request.parse(DevelopmentId::from(d.id)))
-    {
-        Ok(command) => {
-            state
-                .execute(StoryId::from(view.id), &session, command)
-                .await
-        }
+    let pending = d.state == DevelopmentState::PendingReview;
+    let step = match Step::of(&form, "correct") {
+        Step::Edit => Step::Edit,
+        _ if pending => Step::Confirm,
+        other => other,
+    };
+    if step == Step::Edit {
+        let chrome = state.chrome(&session, Here::Other);
+        return Ok(page(
+            StatusCode::OK,
+            templates::correct_page(&chrome, &view, &d, &form, None),
+        ));
+    }
+    let mut request_form = form.clone();
+    if pending && request_form.get("note").trim().is_empty() {
+        request_form.set("note", EDIT_NOTE);
+    }
+    let command = forms::correction_request(&request_form, &d, state.zone)
+        .and_then(|request| request.parse(DevelopmentId::from(d.id)));
+    let story = StoryId::from(view.id);
+    if step == Step::Preview {
+        let previewed = match command {
+            Ok(command) => state.preview(story, &session, command).await,
+            Err(p) => Err(p),
+        };
+        return match previewed {
+            Ok(events) => {
+                let after = folded(&view, events, &session.principal);
+                let shown = after.development(d.id).unwrap_or(&d);
+                let chrome = state.chrome(&session, Here::Other);
+                Ok(page(
+                    StatusCode::OK,
+                    templates::correct_preview_page(&chrome, &after, shown, &form),
+                ))
+            }
+            Err(p) if forms::is_refusal(&p) => {
+                let error = FormError::from_problem(&p);
+                let chrome = state.chrome(&session, Here::Other);
+                Ok(page(
+                    p.status(),
+                    templates::correct_page(&chrome, &view, &d, &form, Some(&error)),
+                ))
+            }
+            Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+        };
+    }
+    let result = match command {
+        Ok(command) => state.execute(story, &session, command).await,
         Err(p) => Err(p),
     };
+    if pending {
+        if let Ok(outcome) = &result {
+            state.catch_up(outcome.position).await;
+            return Ok(see_other(&format!(
+                "{}?notice=edited",
+                templates::development_path(view.id, d.id, "approve")
+            )));
+        }
+    }
     answer_editor_form(
         &state,
         &session,
@@ -1139,6 +1353,17 @@ async fn css() -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         DESK_CSS,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        DESK_JS,
     )
         .into_response()
 }

@@ -1,6 +1,8 @@
 //! The desk's pages (maud). Pure functions of what the handlers read; maud escapes every
 //! spliced value. No inline script or style: the pages work under `script-src 'self';
-//! style-src 'self'`, with [`STYLESHEET_PATH`] as their only stylesheet and no script at all.
+//! style-src 'self'`, with [`STYLESHEET_PATH`] as their only stylesheet and [`SCRIPT_PATH`] as
+//! their only script, which only improves what works without it (Enter in a one-line field of a
+//! form marked `data-no-enter` does not send it).
 //!
 //! Accessibility: every control has a `<label>`; hints and errors are tied to their control with
 //! `aria-describedby`, invalid controls carry `aria-invalid`; a refused form opens with an error
@@ -25,6 +27,8 @@ use super::zone::Zone;
 
 /// Where the desk's stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/desk/static/desk.css";
+/// Where the desk's script is served.
+pub const SCRIPT_PATH: &str = "/desk/static/desk.js";
 
 /// The frame of a signed-in page: who is at the desk, and the session's CSRF token for the
 /// sign-out form.
@@ -333,13 +337,19 @@ fn evidence_options() -> Vec<(String, String)> {
         .collect()
 }
 
-fn urgency_options() -> Vec<(String, String)> {
+/// The urgencies; a reporter is told that a flash waits for an editor.
+fn urgency_options(editor: bool) -> Vec<(String, String)> {
     Urgency::ALL
         .iter()
         .map(|u| {
+            let held = if *u == Urgency::Flash && !editor {
+                " (from a reporter, only once an editor approves it)"
+            } else {
+                ""
+            };
             (
                 u.as_str().to_owned(),
-                format!("{} — {}", urgency_label(*u), urgency_description(*u)),
+                format!("{} — {}{held}", urgency_label(*u), urgency_description(*u)),
             )
         })
         .collect()
@@ -398,6 +408,7 @@ fn layout(title: &str, chrome: Option<&Chrome<'_>>, content: Markup) -> Markup {
                 meta name="robots" content="noindex, nofollow";
                 title { (title) " — Newsroom desk" }
                 link rel="stylesheet" href=(STYLESHEET_PATH);
+                script src=(SCRIPT_PATH) defer {}
             }
             body {
                 a.skip-link href="#content" { "Skip to content" }
@@ -930,7 +941,7 @@ pub fn file_page(
         // A filing refused because the story closed meanwhile keeps its form: nothing typed is lost.
         @if !closed || error.is_some() {
             (error_summary(error, FILING_FIELDS))
-            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate {
+            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter {
                 (csrf_field(chrome.csrf))
                 input type="hidden" name="id" value=(form.get("id"));
                 fieldset {
@@ -946,7 +957,7 @@ pub fn file_page(
                             aria-invalid=[occurred.invalid()];
                         p.hint id=(format!("{}-zone", occurred.id)) { (zone_hint) }
                     }))
-                    (select(&urgency, &urgency_options(), form.get("urgency")))
+                    (select(&urgency, &urgency_options(chrome.is_editor()), form.get("urgency")))
                 }
                 fieldset.field-invalid[actors_error.is_some()] #f-actors aria-describedby="f-actors-hint" {
                     legend { "Who is named" }
@@ -985,8 +996,8 @@ pub fn file_page(
                     (select(&stance, &stance_options(), form.get("responds_to.stance")))
                 }
                 div.actions {
-                    button.button type="submit" { "File development" }
-                    span.small { " Sending it twice files it once." }
+                    button.button type="submit" name="step" value="preview" { "Preview" }
+                    span.small { " Nothing is filed until you confirm it on the next page." }
                 }
             }
         }
@@ -1047,11 +1058,8 @@ pub fn review_page(
                                 }
                             }
                             div.review-actions {
-                                form.inline method="post" action=(development_path(p.story_id, d.id, "approve")) {
-                                    (csrf_field(chrome.csrf))
-                                    button.button type="submit" {
-                                        "Approve and publish" span.visually-hidden { ": " (d.headline) }
-                                    }
+                                a.button href=(development_path(p.story_id, d.id, "approve")) {
+                                    "Check and approve" span.visually-hidden { ": " (d.headline) }
                                 }
                                 form.reject method="post" action=(development_path(p.story_id, d.id, "reject")) {
                                     (csrf_field(chrome.csrf))
@@ -1106,11 +1114,18 @@ pub fn correct_page(
     error: Option<&FormError>,
 ) -> Markup {
     let zone = chrome.zone;
-    let note = Ctl::new("note", "Correction note", error)
-        .hint(
-            "Shown to readers exactly as you write it, under the development. Say what was wrong.",
+    let pending = d.state == DevelopmentState::PendingReview;
+    let note = if pending {
+        Ctl::new("note", "Note for the desk", error).hint(
+            "Optional. Readers never see it: they are not told of edits made before publication.",
         )
-        .required();
+    } else {
+        Ctl::new("note", "Correction note", error)
+            .hint(
+                "Shown to readers exactly as you write it, under the development. Say what was wrong.",
+            )
+            .required()
+    };
     let headline = Ctl::new("changes.headline", "Headline", error);
     let body = Ctl::new("changes.body", "Text", error);
     let zone_hint = format!("Time zone: {}.", zone.name());
@@ -1121,16 +1136,23 @@ pub fn correct_page(
     let source_url = Ctl::new("changes.source.url", "Source link", error);
     let evidence = Ctl::new("changes.evidence", "Evidence", error);
     let changes_error = error.and_then(|e| e.for_field("changes"));
-    let pending = d.state == DevelopmentState::PendingReview;
+    let title = if pending {
+        "Edit before approving"
+    } else {
+        "Correct a development"
+    };
     let content = html! {
         p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
-        h1 { "Correct a development" }
+        h1 { (title) }
         article.desk-dev.(state_class(d.state)) { (development_body(zone, Some(view), d)) }
         @if pending {
-            p.notice role="status" { "It is still waiting for review: readers will first see it as corrected, without the note." }
+            p.notice role="status" {
+                "It is still waiting for review: readers see nothing of it yet. What you save here "
+                "is what they will first see once it is approved, without any correction note."
+            }
         }
         (error_summary(error, CORRECTION_FIELDS))
-        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate {
+        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate data-no-enter {
             (csrf_field(chrome.csrf))
             (textarea(&note, form.get("note"), 3, Some(newsroom_domain::limits::NOTE)))
             fieldset.field-invalid[changes_error.is_some()] #f-changes aria-describedby="f-changes-hint" {
@@ -1148,10 +1170,18 @@ pub fn correct_page(
                 (text_input(&source_url, "url", form.get("changes.source.url"), Some(newsroom_domain::limits::URL)))
                 (select(&evidence, &evidence_options(), form.get("changes.evidence")))
             }
-            div.actions { button.button type="submit" { "Publish the correction" } }
+            div.actions {
+                @if pending {
+                    button.button type="submit" name="confirm" value="correct" { "Save the edit" }
+                    span.small { " It stays in the review queue: nothing is published." }
+                } @else {
+                    button.button type="submit" name="step" value="preview" { "Preview the correction" }
+                    span.small { " Nothing is published until you confirm it on the next page." }
+                }
+            }
         }
     };
-    layout("Correct a development", Some(chrome), content)
+    layout(title, Some(chrome), content)
 }
 
 /// `…/retract`: why the development is withdrawn.
@@ -1177,6 +1207,183 @@ pub fn retract_page(
         }
     };
     layout("Retract a development", Some(chrome), content)
+}
+
+// ----- previews: what readers and subscribers will get ------------------------------------------------
+
+/// What was typed, carried on hidden to the preview page's buttons.
+fn hidden_fields(form: &FormData) -> Markup {
+    html! {
+        @for (name, value) in super::forms::carried(form) {
+            input type="hidden" name=(name) value=(value);
+        }
+    }
+}
+
+/// Who is alerted once readers see a development of this urgency.
+fn alert_note(urgency: Urgency, subscribers: Option<i64>) -> Markup {
+    html! {
+        p {
+            @match subscribers {
+                Some(n) => { (plural(n, "subscriber follows", "subscribers follow")) " this story by name" }
+                None => { "Subscribers follow this story" }
+            }
+            "; subscribers to its people, its kind or its topics are alerted too. "
+            strong { (urgency_label(urgency)) } ": " (urgency_description(urgency)) "."
+        }
+    }
+}
+
+/// The preview of a filing: the development as the reader model will hold it (`d`, folded into
+/// `story` from the events the command would record), who is alerted, and the one button that
+/// files it.
+pub fn file_preview_page(
+    chrome: &Chrome<'_>,
+    story: &StoryView,
+    d: &DevelopmentView,
+    form: &FormData,
+    subscribers: Option<i64>,
+) -> Markup {
+    let pending = d.state == DevelopmentState::PendingReview;
+    let title = if pending {
+        "Check it before filing it for review"
+    } else {
+        "Check it before publishing"
+    };
+    let content = html! {
+        p.back { a href=(story_desk_path(story.id)) { "← " (story.headline) } }
+        h1 { (title) }
+        @if pending {
+            div.notice.notice-review role="status" {
+                @if story.review_required {
+                    "This story is under desk review. "
+                } @else {
+                    "A flash alerts every subscriber at once, so a reporter's flash waits for an editor's approval. "
+                }
+                "Readers and subscribers see nothing of it until an editor approves it."
+            }
+        } @else {
+            div.notice.notice-warning role="status" {
+                "Publishing puts it on the reader page at once and alerts subscribers. "
+                "Afterwards, only a public correction or a retraction can change it."
+            }
+        }
+        section.preview aria-labelledby="preview-heading" {
+            h2 #preview-heading {
+                @if pending { "What the editor will review" } @else { "What readers will see" }
+            }
+            article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(story), d)) }
+        }
+        section.preview aria-labelledby="alert-heading" {
+            h2 #alert-heading { "Who is alerted" }
+            @if pending { p { "Nobody until it is approved. Then:" } }
+            (alert_note(d.urgency, subscribers))
+        }
+        form.stack method="post" action=(format!("{}/developments", story_desk_path(story.id))) {
+            (csrf_field(chrome.csrf))
+            (hidden_fields(form))
+            div.actions {
+                button.button type="submit" name="confirm" value="file" {
+                    @if pending { "File it for review" } @else { "Publish" }
+                }
+                " "
+                button.button.button-secondary type="submit" name="step" value="edit" { "Change it" }
+            }
+        }
+    };
+    layout(title, Some(chrome), content)
+}
+
+/// `…/approve`: a pending development as readers will see it once approved (`after`, folded
+/// with the approval), who is alerted, and the button that approves it — the version it shows.
+pub fn approve_page(
+    chrome: &Chrome<'_>,
+    story: &StoryView,
+    d: &DevelopmentView,
+    after: &DevelopmentView,
+    subscribers: Option<i64>,
+    notice: Option<&Markup>,
+    error: Option<&FormError>,
+) -> Markup {
+    let zone = chrome.zone;
+    let content = html! {
+        p.back { a href=(format!("/desk/review#{}", anchor(d.id))) { "← Review queue" } }
+        (notice_banner(notice))
+        h1 { "Approve and publish" }
+        (error_summary(error, &[]))
+        div.notice.notice-warning role="status" {
+            "Approving puts it on the reader page at once and alerts subscribers. "
+            "Afterwards, only a public correction or a retraction can change it."
+        }
+        section.preview aria-labelledby="preview-heading" {
+            h2 #preview-heading { "What readers will see" }
+            article.desk-dev.(state_class(after.state)) { (development_body(zone, Some(story), after)) }
+            p.meta { "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at)) }
+            @if !d.corrections.is_empty() {
+                p.small { "Edited before approval: readers see it as it is now, and are not told of the edits." }
+            }
+        }
+        section.preview aria-labelledby="alert-heading" {
+            h2 #alert-heading { "Who is alerted" }
+            (alert_note(after.urgency, subscribers))
+        }
+        form.stack method="post" action=(development_path(story.id, d.id, "approve")) {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(d.updated_position);
+            div.actions {
+                button.button type="submit" name="confirm" value="approve" {
+                    "Approve and publish" span.visually-hidden { ": " (d.headline) }
+                }
+                " "
+                a.button.button-secondary href=(development_path(story.id, d.id, "correct")) { "Edit it first" }
+            }
+        }
+    };
+    layout("Approve and publish", Some(chrome), content)
+}
+
+/// The preview of a correction to a published development: the development as readers will see
+/// it, with the note and what changed (the last of `after`'s corrections), and the button that
+/// publishes it.
+pub fn correct_preview_page(
+    chrome: &Chrome<'_>,
+    story: &StoryView,
+    after: &DevelopmentView,
+    form: &FormData,
+) -> Markup {
+    let zone = chrome.zone;
+    let correction = after.reader_corrections().last();
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(story.id), anchor(after.id))) { "← " (story.headline) } }
+        h1 { "Check the correction before publishing" }
+        div.notice.notice-warning role="status" {
+            "Publishing the correction changes the reader page at once, and everyone who was "
+            "alerted to the development is alerted again, with your note."
+        }
+        section.preview aria-labelledby="preview-heading" {
+            h2 #preview-heading { "What readers will see" }
+            article.desk-dev.(state_class(after.state)) {
+                (development_body(zone, Some(story), after))
+                @if let Some(c) = correction {
+                    div.correction-preview {
+                        h3.history-title { "Correction" }
+                        div.note-quote { span.visually-hidden { "Note: " } (c.note) }
+                        (changes_list(zone, &c.changes))
+                    }
+                }
+            }
+        }
+        form.stack method="post" action=(development_path(story.id, after.id, "correct")) {
+            (csrf_field(chrome.csrf))
+            (hidden_fields(form))
+            div.actions {
+                button.button type="submit" name="confirm" value="correct" { "Publish the correction" }
+                " "
+                button.button.button-secondary type="submit" name="step" value="edit" { "Change it" }
+            }
+        }
+    };
+    layout("Check the correction", Some(chrome), content)
 }
 
 // ----- messages --------------------------------------------------------------------------------------
