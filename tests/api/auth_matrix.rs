@@ -343,6 +343,13 @@ fn routes() -> Vec<Route> {
         ),
         route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
         route("GET", "/desk/review", Nothing, desk(Need::Editor, S(200))),
+        // A form kept over a lapsed session: only for the browser that sent it (none here).
+        route(
+            "GET",
+            "/desk/parked/{key}",
+            Nothing,
+            desk(Need::Reporter, S(404)),
+        ),
         route(
             "POST",
             "/desk/stories",
@@ -604,6 +611,7 @@ impl Fixture {
             .replace("{unsubscribe}", &self.unsubscribe)
             .replace("{actor}", ACTOR)
             .replace("{rest}", "no-such-page")
+            .replace("{key}", "no-such-form")
     }
 }
 

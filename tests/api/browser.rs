@@ -260,3 +260,153 @@ async fn enter_in_a_desk_form_never_files_and_publishing_goes_through_a_preview(
     );
     plain.close().await.unwrap();
 }
+
+/// Fills in the whole filing form.
+async fn fill_filing(client: &fantoccini::Client, headline: &str) {
+    choose(client, "#f-kind", "statement_issued").await;
+    type_into(client, "#f-headline", headline).await;
+    type_into(
+        client,
+        "#f-body",
+        "A long filing from a phone.\nSecond paragraph, typed on a bus.",
+    )
+    .await;
+    type_into(client, "#f-actor-1", "Interior ministry").await;
+    type_into(client, "#f-actor-2", "Campaign A").await;
+    type_into(client, "#f-source-name", "Ministry spokesperson").await;
+    choose(client, "#f-source-kind", "official_statement").await;
+    choose(client, "#f-evidence", "documentary").await;
+    choose(client, "#f-urgency", "routine").await;
+}
+
+/// Checks that the filing form holds what `fill_filing` typed.
+async fn assert_filled(client: &fantoccini::Client, headline: &str) {
+    for (field, value) in [
+        ("#f-kind", "statement_issued"),
+        ("#f-headline", headline),
+        (
+            "#f-body",
+            "A long filing from a phone.\nSecond paragraph, typed on a bus.",
+        ),
+        ("#f-actor-1", "Interior ministry"),
+        ("#f-actor-2", "Campaign A"),
+        ("#f-source-name", "Ministry spokesperson"),
+        ("#f-source-kind", "official_statement"),
+        ("#f-evidence", "documentary"),
+        ("#f-urgency", "routine"),
+    ] {
+        assert_eq!(value_of(client, field).await, value, "{field}");
+    }
+}
+
+#[tokio::test]
+async fn a_lapsed_session_keeps_the_filing_and_signing_in_returns_to_it() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&client, "Ministry confirms the breach in part").await;
+    // The sign-in lapses while the reporter types (the browser drops the expired cookie).
+    client.delete_cookie("newsroom_desk").await.unwrap();
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'nothing was recorded')]",
+        "the sign-in page says the form is kept",
+    )
+    .await;
+    assert!(recorded_headlines(&app.feed().await).is_empty());
+    type_into(&client, "#f-token", &app.reporter).await;
+    press(&client, "form[action='/desk/sign-in'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[contains(@class, 'error-summary')][contains(., 'Your sign-in had ended')]",
+        "back on the form, told why",
+    )
+    .await;
+    assert_filled(&client, "Ministry confirms the breach in part").await;
+    screenshot(&client, "desk-file-kept").await;
+
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "filed",
+    )
+    .await;
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Ministry confirms the breach in part"]
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_filing_form_keeps_a_draft_in_the_browser_until_it_is_filed() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let form = format!("{base}/desk/stories/{story}/file");
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client.goto(&form).await.unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&client, "Ministry confirms the breach in part").await;
+
+    // The reporter leaves the page without sending it, and opens the form again later.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(&client, "//h1[.='Stories']", "the desk").await;
+    client.goto(&form).await.unwrap();
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'Your unsent draft')]",
+        "the draft is restored, and says so",
+    )
+    .await;
+    assert_filled(&client, "Ministry confirms the breach in part").await;
+    screenshot(&client, "desk-file-draft").await;
+
+    // Filed, the draft is gone: the next form opens empty.
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "filed",
+    )
+    .await;
+    client.goto(&form).await.unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    assert_eq!(value_of(&client, "#f-headline").await, "");
+    let notices = client
+        .find_all(Locator::Css(".draft-notice"))
+        .await
+        .unwrap();
+    assert!(notices.is_empty(), "no draft is offered");
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Ministry confirms the breach in part"]
+    );
+    client.close().await.unwrap();
+}

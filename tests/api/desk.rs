@@ -706,6 +706,158 @@ async fn a_reporters_flash_waits_for_an_editor_in_the_api_and_at_the_desk() {
     );
 }
 
+/// POSTs a desk form as a browser whose page came from `origin` would, with `cookie`.
+async fn post_from(
+    app: &TestApp,
+    origin: &str,
+    cookie: Option<&str>,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut request = app
+        .desk_client()
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", origin)
+        .body(body);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.expect("request sent")
+}
+
+#[tokio::test]
+async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_in() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let leaving = app.create_token("reporter", "Rita Reporter").await;
+    let lapsing = app.desk_sign_in(&leaving.token).await;
+    let form = app
+        .desk_get(Some(&lapsing), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let id = hidden_field(&form, "id").unwrap();
+    let path = format!("/desk/stories/{story}/developments");
+    let body = "A long filing from a phone.\r\nSecond paragraph, typed on a bus.";
+    let typed = [
+        ("csrf", lapsing.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "statement_issued"),
+        ("headline", "Ministry confirms the breach <in part>"),
+        ("body", body),
+        ("occurred_at", "2026-03-01T09:30"),
+        ("actors", "Interior ministry"),
+        ("actors", "Campaign A"),
+        ("source.name", "Ministry spokesperson"),
+        ("source.kind", "official_statement"),
+        ("source.url", ""),
+        ("evidence", "documentary"),
+        ("urgency", "priority"),
+        ("step", "preview"),
+    ];
+    // The session ends while the form is open (here: its token is revoked).
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{}", leaving.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    let origin = app.address.clone();
+
+    // Sent from another site, nothing is kept: off to sign in, as before.
+    let forged = post_from(
+        &app,
+        "https://evil.example",
+        Some(&lapsing.cookie),
+        &path,
+        &typed,
+    )
+    .await;
+    assert_eq!(forged.status(), 303);
+    assert!(cookie_pair(forged.headers(), "newsroom_desk_parked").is_none());
+    assert_eq!(
+        forged.headers()["location"],
+        "/desk/sign-in?next=%2Fdesk&expired=1"
+    );
+
+    // Sent from the desk, what was typed is kept for this browser, and signing in leads back.
+    let answer = post_from(&app, &origin, Some(&lapsing.cookie), &path, &typed).await;
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let parked = cookie_pair(answer.headers(), "newsroom_desk_parked").expect("a parked cookie");
+    let key = parked
+        .trim_start_matches("newsroom_desk_parked=")
+        .to_owned();
+    assert_eq!(
+        location,
+        format!("/desk/sign-in?next=%2Fdesk%2Fparked%2F{key}&kept=1&expired=1")
+    );
+    assert_eq!(recorded(&app.feed().await), 0, "nothing was recorded");
+    let sign_in = app.desk_get(None, &location).await.text().await.unwrap();
+    assert!(sign_in.contains("nothing was recorded"), "{sign_in}");
+    assert_eq!(
+        hidden_field(&sign_in, "next").as_deref(),
+        Some(format!("/desk/parked/{key}").as_str())
+    );
+
+    // Signed in again (with a new token), the form is back, every field as typed.
+    let again = app.desk_sign_in(&app.reporter).await;
+    let back = DeskSession {
+        cookie: format!("{}; {parked}", again.cookie),
+        ..again.clone()
+    };
+    let page = app
+        .desk_get(Some(&back), &format!("/desk/parked/{key}"))
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Your sign-in had ended when you sent this"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<option value="statement_issued" selected>"#));
+    assert!(html.contains(r#"value="Ministry confirms the breach &lt;in part&gt;""#));
+    assert!(
+        html.contains(">A long filing from a phone.\nSecond paragraph, typed on a bus.</textarea>")
+    );
+    assert!(html.contains(r#"value="2026-03-01T09:30""#));
+    assert!(html.contains(r#"value="Interior ministry""#));
+    assert!(html.contains(r#"value="Campaign A""#));
+    assert!(html.contains(r#"value="Ministry spokesperson""#));
+    assert!(html.contains(r#"<option value="documentary" selected>"#));
+    assert_eq!(hidden_field(&html, "id").as_deref(), Some(id.as_str()));
+    assert_eq!(
+        hidden_field(&html, "csrf").as_deref(),
+        Some(again.csrf.as_str()),
+        "the new session's CSRF value, not the old one"
+    );
+    // Only for the browser that sent it.
+    let elsewhere = app
+        .desk_get(Some(&again), &format!("/desk/parked/{key}"))
+        .await;
+    assert_eq!(elsewhere.status(), 404);
+
+    // A session that simply expired (the browser dropped its cookie) keeps the form too.
+    let expired = post_from(&app, &origin, None, &path, &typed).await;
+    assert_eq!(expired.status(), 303);
+    assert!(expired.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("&kept=1"));
+    assert!(!expired.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("expired=1"));
+    assert_eq!(recorded(&app.feed().await), 0);
+}
+
 /// The visible form controls of a page that have no `<label for>`.
 fn unlabelled_controls(html: &str) -> Vec<String> {
     let mut missing = Vec::new();

@@ -57,6 +57,20 @@ impl FormData {
     pub fn checked(&self, name: &str) -> bool {
         !self.get(name).is_empty()
     }
+
+    /// The bytes its names and values take.
+    pub fn size(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// What was typed: every field but the session's CSRF value and the buttons' own.
+    pub fn typed(&self) -> FormData {
+        FormData(
+            carried(self)
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
 }
 
 /// What a posted form asks for. A form that publishes is carried out only from its preview

@@ -18,6 +18,7 @@
 //! `Cache-Control: no-store` and `Referrer-Policy: same-origin`.
 
 pub(crate) mod forms;
+mod parked;
 mod queries;
 pub(crate) mod session;
 mod templates;
@@ -27,7 +28,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -48,6 +49,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use forms::{FormData, FormError, Step};
+use parked::{Parked, ParkedForms};
 use session::{Lookup, Session};
 use templates::{story_desk_path, Chrome, FailedRejection, Here};
 pub use zone::{Zone, TIME_ZONE_VARIABLE};
@@ -69,6 +71,8 @@ pub struct DeskState {
     positions: watch::Receiver<i64>,
     notifier: NotifierStore,
     zone: Zone,
+    /// Forms posted after their session lapsed (`parked.rs`).
+    parked: ParkedForms,
 }
 
 impl std::fmt::Debug for DeskState {
@@ -94,6 +98,7 @@ pub fn router(
         positions,
         notifier,
         zone: Zone::from_env(),
+        parked: ParkedForms::default(),
     };
     Router::new()
         .route("/desk", get(home))
@@ -101,6 +106,7 @@ pub fn router(
         .route("/desk/sign-in", get(sign_in_form).post(sign_in))
         .route("/desk/sign-out", post(sign_out))
         .route("/desk/review", get(review))
+        .route("/desk/parked/{key}", get(parked_form))
         .route("/desk/stories", post(open_story))
         .route("/desk/stories/{id}", get(story))
         .route("/desk/stories/{id}/file", get(file_form))
@@ -266,6 +272,72 @@ impl FromRequestParts<DeskState> for Signed {
     }
 }
 
+/// A form posted by the signed-in user, read whole. One posted without a valid session (it
+/// lapsed while the form was open) is parked (`parked.rs`) and the user is sent to sign in and
+/// then back to the form, everything as typed.
+struct SignedForm(Session, FormData);
+
+impl FromRequest<DeskState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &DeskState,
+    ) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let path = request.uri().path().to_owned();
+        let found = session::lookup(&state.command.tokens, &headers)
+            .await
+            .map_err(failure)?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = FormData::parse(&body);
+        match found {
+            Lookup::Valid(session) => Ok(SignedForm(session, form)),
+            Lookup::Invalid => Err(state.lapsed(&headers, &path, &form, true)),
+            Lookup::Absent => Err(state.lapsed(&headers, &path, &form, false)),
+        }
+    }
+}
+
+/// The desk forms that take typed text, and so are parked when their session lapsed.
+#[derive(Debug, PartialEq, Eq)]
+enum TypedForm {
+    OpenStory,
+    File(String),
+    Reject(String, String),
+    Correct(String, String),
+    Retract(String, String),
+}
+
+impl TypedForm {
+    /// Which form posts to `path`.
+    fn of(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("/desk/")?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let own = |s: &&str| s.to_string();
+        Some(match segments.as_slice() {
+            ["stories"] => TypedForm::OpenStory,
+            ["stories", id, "developments"] => TypedForm::File(own(id)),
+            ["stories", id, "developments", dev, action] => {
+                let (id, dev) = (own(id), own(dev));
+                match *action {
+                    "reject" => TypedForm::Reject(id, dev),
+                    "correct" => TypedForm::Correct(id, dev),
+                    "retract" => TypedForm::Retract(id, dev),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// What a form brought back from the parked ones says above it.
+const KEPT: &str = "Your sign-in had ended when you sent this, so nothing was recorded. \
+    Everything you typed is below: check it and send it again.";
+
 /// Notices shown after an action (POST-redirect-GET carries them in the query).
 #[derive(Debug, Default, Deserialize)]
 struct Notice {
@@ -330,6 +402,43 @@ impl DeskState {
                 ("/desk", "Back to the stories"),
             ),
         )))
+    }
+
+    /// The answer to a form posted without a valid session (`invalid`: its cookie names a token
+    /// that is no longer valid): off to sign in, and back to the form afterwards if it is one
+    /// that takes typed text and came from this site — what was typed is parked meanwhile.
+    fn lapsed(&self, headers: &HeaderMap, path: &str, form: &FormData, invalid: bool) -> Response {
+        let key = if parked::same_origin(headers) && TypedForm::of(path).is_some() {
+            self.parked.park(Parked {
+                path: path.to_owned(),
+                form: form.typed(),
+            })
+        } else {
+            None
+        };
+        let mut location = match &key {
+            Some(key) => format!(
+                "/desk/sign-in?next={}&kept=1",
+                encode(&format!("/desk/parked/{key}"))
+            ),
+            None => format!("/desk/sign-in?next={}", encode("/desk")),
+        };
+        if invalid {
+            location.push_str("&expired=1");
+        }
+        tracing::info!(
+            parked = key.is_some(),
+            "desk form posted without a valid session"
+        );
+        let mut r = see_other(&location);
+        let h = r.headers_mut();
+        if invalid {
+            h.append(header::SET_COOKIE, session::clear_session_cookie(headers));
+        }
+        if let Some(key) = key {
+            h.append(header::SET_COOKIE, parked::parked_cookie(headers, &key));
+        }
+        r
     }
 
     /// Carries out a command through the command service, as the signed-in user.
@@ -508,6 +617,7 @@ struct SignInQuery {
     next: Option<String>,
     signed_out: Option<String>,
     expired: Option<String>,
+    kept: Option<String>,
 }
 
 async fn sign_in_form(
@@ -532,6 +642,11 @@ async fn sign_in_form(
         .map_or_else(session::nonce, str::to_owned);
     let notice = if query.signed_out.is_some() {
         Some("You are signed out.")
+    } else if query.kept.is_some() {
+        Some(
+            "Your sign-in had ended when you sent a form, so nothing was recorded. What you \
+             typed is kept for an hour: sign in again to get back to it.",
+        )
     } else if query.expired.is_some() {
         Some("Your sign-in has ended: the token is no longer valid. Sign in again.")
     } else {
@@ -588,6 +703,74 @@ async fn sign_out(State(state): State<DeskState>, headers: HeaderMap, body: Byte
     Ok(r)
 }
 
+// ----- forms kept over a lapsed session --------------------------------------------------------
+
+/// `/desk/parked/{key}`: a form posted after its session lapsed, shown again as it was typed.
+async fn parked_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let found = state
+        .parked
+        .find(&key, &headers)
+        .and_then(|p| TypedForm::of(&p.path).map(|which| (which, p.form)));
+    let Some((which, form)) = found else {
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            templates::message_page(
+                Some(&state.chrome(&session, Here::Other)),
+                "That form is no longer kept",
+                "A form sent after a sign-in ended is kept for an hour, for the browser that sent it. \
+                 This one is gone; nothing of it was recorded.",
+                ("/desk", "Back to the desk"),
+            ),
+        ));
+    };
+    let kept = FormError::new(None, KEPT);
+    let chrome = state.chrome(&session, Here::Other);
+    match which {
+        TypedForm::OpenStory => {
+            home_with(&state, &session, StatusCode::OK, &form, Some(&kept)).await
+        }
+        TypedForm::File(id) => {
+            let view = state.story(&session, &id).await?;
+            let actors = state.known_actors(&view).await;
+            Ok(page(
+                StatusCode::OK,
+                templates::file_page(&chrome, &view, &form, Some(&kept), &actors, false),
+            ))
+        }
+        TypedForm::Correct(id, dev) => {
+            state.require_editor(&session)?;
+            let (view, d) = state.development(&session, &id, &dev).await?;
+            Ok(page(
+                StatusCode::OK,
+                templates::correct_page(&chrome, &view, &d, &form, Some(&kept)),
+            ))
+        }
+        TypedForm::Retract(id, dev) => {
+            state.require_editor(&session)?;
+            let (view, d) = state.development(&session, &id, &dev).await?;
+            Ok(page(
+                StatusCode::OK,
+                templates::retract_page(&chrome, &view, &d, &form, Some(&kept)),
+            ))
+        }
+        TypedForm::Reject(id, dev) => {
+            state.require_editor(&session)?;
+            let (_, development) = action_ids(&state, &session, &id, &dev)?;
+            let failed = FailedRejection {
+                development,
+                reason: form.get("reason"),
+                error: &kept,
+            };
+            review_with(&state, &session, StatusCode::OK, None, None, Some(&failed)).await
+        }
+    }
+}
+
 // ----- stories -------------------------------------------------------------------------------
 
 async fn home_with(
@@ -622,10 +805,8 @@ async fn home(State(state): State<DeskState>, Signed(session): Signed) -> Answer
 
 async fn open_story(
     State(state): State<DeskState>,
-    Signed(session): Signed,
-    body: Bytes,
+    SignedForm(session, mut form): SignedForm,
 ) -> Answer {
-    let mut form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let id = StoryId::new();
     let request = forms::open_story_request(&form);
@@ -682,7 +863,11 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
             "Story opened. "
             a href=(format!("{}/file", story_desk_path(view.id))) { "File its first development" }
         },
-        "filed" => filed_notice(view, d, "Filed"),
+        // The marker tells desk.js the draft of this filing is done with.
+        "filed" => html! {
+            (filed_notice(view, d, "Filed"))
+            @if let Some(id) = query.development() { span hidden data-filed=(id) {} }
+        },
         "approved" => filed_notice(view, d, "Approved and published"),
         "corrected" => filed_notice(view, d, "Correction published"),
         "retracted" => filed_notice(
@@ -805,7 +990,7 @@ async fn file_form(
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::file_page(&chrome, &view, &form, None, &actors),
+        templates::file_page(&chrome, &view, &form, None, &actors, true),
     ))
 }
 
@@ -817,11 +1002,9 @@ enum Filing {
 
 async fn file(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(session, mut form): SignedForm,
 ) -> Answer {
-    let mut form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let view = state.story(&session, &id).await?;
     let step = Step::of(&form, "file");
@@ -830,7 +1013,7 @@ async fn file(
         let chrome = state.chrome(&session, Here::Other);
         return Ok(page(
             StatusCode::OK,
-            templates::file_page(&chrome, &view, &form, None, &actors),
+            templates::file_page(&chrome, &view, &form, None, &actors, false),
         ));
     }
     let story = StoryId::from(view.id);
@@ -891,7 +1074,7 @@ async fn file(
             let chrome = state.chrome(&session, Here::Other);
             Ok(page(
                 p.status(),
-                templates::file_page(&chrome, &view, &form, Some(&error), &actors),
+                templates::file_page(&chrome, &view, &form, Some(&error), &actors, false),
             ))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
@@ -1064,12 +1247,10 @@ async fn approve(
 
 async fn reject(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Answer {
     state.require_editor(&session)?;
-    let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (story, development) = action_ids(&state, &session, &id, &dev)?;
     let reason = form.get("reason");
@@ -1212,12 +1393,10 @@ const EDIT_NOTE: &str = "Edited before publication.";
 /// preview first and published only by the preview's button.
 async fn correct(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Answer {
     state.require_editor(&session)?;
-    let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     let pending = d.state == DevelopmentState::PendingReview;
@@ -1308,12 +1487,10 @@ async fn retract_form(
 
 async fn retract(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Answer {
     state.require_editor(&session)?;
-    let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     let result = match (ReasonRequest {

@@ -864,14 +864,24 @@ const FILING_FIELDS: &[&str] = &[
 /// How many actor boxes the filing form shows at least.
 const ACTOR_BOXES: usize = 4;
 
+/// Where the browser keeps the draft of a filing (`desk.js`): per story and per user, without
+/// naming the user.
+pub fn draft_key(who: &Principal, story: Uuid) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("newsroom desk draft\0{}", who.token_id));
+    let user: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("newsroom-desk-draft:v1:{story}:{user}")
+}
+
 /// `/desk/stories/{id}/file`: the filing form. `form` holds what was typed (or the defaults,
-/// with a fresh `id`).
+/// with a fresh `id`); a `fresh` one (just opened, nothing typed) takes the browser's draft.
 pub fn file_page(
     chrome: &Chrome<'_>,
     view: &StoryView,
     form: &FormData,
     error: Option<&FormError>,
     known_actors: &[String],
+    fresh: bool,
 ) -> Markup {
     let kind = Ctl::new("kind", "Kind of development", error).required();
     let headline = Ctl::new("headline", "Headline", error)
@@ -941,7 +951,8 @@ pub fn file_page(
         // A filing refused because the story closed meanwhile keeps its form: nothing typed is lost.
         @if !closed || error.is_some() {
             (error_summary(error, FILING_FIELDS))
-            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter {
+            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter
+                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh] {
                 (csrf_field(chrome.csrf))
                 input type="hidden" name="id" value=(form.get("id"));
                 fieldset {
