@@ -413,7 +413,7 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/desk/stories/{story}/developments/{pending}/approve",
-            Form(|_| vec![("confirm", "approve".into())]),
+            Form(|fx| vec![("seen", fx.seen.clone()), ("confirm", "approve".into())]),
             desk(Need::Editor, Done),
         ),
         route(
@@ -431,11 +431,12 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/desk/stories/{story}/developments/{published}/correct",
-            Form(|_| {
+            Form(|fx| {
                 vec![
                     ("note", "The headline overstated it".into()),
                     ("changes.headline", "Officials confirm a breach".into()),
                     ("changes.actors", "Fancy Bear".into()),
+                    ("seen", fx.seen.clone()),
                     ("confirm", "correct".into()),
                 ]
             }),
@@ -450,7 +451,12 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/desk/stories/{story}/developments/{published}/retract",
-            Form(|_| vec![("reason", "The statement was withdrawn".into())]),
+            Form(|fx| {
+                vec![
+                    ("reason", "The statement was withdrawn".into()),
+                    ("seen", fx.seen.clone()),
+                ]
+            }),
             desk(Need::Editor, Done),
         ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
@@ -464,6 +470,8 @@ struct Fixture {
     /// Needs review; has a pending and a published development.
     story: String,
     slug: String,
+    /// The story's latest position.
+    seen: String,
     closed: String,
     pending: String,
     published: String,
@@ -508,6 +516,8 @@ impl Fixture {
             )
             .await;
         assert_eq!(filed.ok(201)["status"], "published");
+        // The version of the story the desk's forms on its developments are made from.
+        let seen = filed.ok(201)["position"].as_i64().unwrap().to_string();
         let closed = app.open_story(false).await;
         app.call(
             Method::POST,
@@ -582,6 +592,7 @@ impl Fixture {
         Fixture {
             story,
             slug,
+            seen,
             closed,
             pending,
             published,

@@ -620,8 +620,10 @@ async fn nothing_is_published_from_the_desk_without_its_preview() {
     let correction_form = form_posting_to(&form, &correct);
     assert!(correction_form.contains("data-no-enter"));
     assert!(correction_form.contains(r#"name="step" value="preview""#));
+    let seen = hidden_field(&form, "seen").unwrap();
     let fields = [
         ("csrf", editor.csrf.as_str()),
+        ("seen", seen.as_str()),
         ("note", "It was two weeks, not three."),
         ("changes.headline", "Campaign A says its email was breached"),
         (
@@ -856,6 +858,333 @@ async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_
         .unwrap()
         .contains("expired=1"));
     assert_eq!(recorded(&app.feed().await), 0);
+}
+
+const CORRECTION_CONTROLS: [&str; 8] = [
+    "changes.headline",
+    "changes.body",
+    "changes.occurred_at",
+    "changes.actors",
+    "changes.source.name",
+    "changes.source.kind",
+    "changes.source.url",
+    "changes.evidence",
+];
+
+/// The correction form as its page holds it: the version it was made from and every control
+/// with the value it shows (sent back as it is, it changes nothing).
+fn correction_form_fields(html: &str) -> Vec<(String, String)> {
+    let mut fields = vec![(
+        "seen".to_owned(),
+        hidden_field(html, "seen").expect("the form's version"),
+    )];
+    for control in CORRECTION_CONTROLS {
+        let shown = hidden_field(html, &format!("was.{control}"))
+            .unwrap_or_else(|| panic!("the form keeps what it shows of {control}: {html}"));
+        fields.push((format!("was.{control}"), shown.clone()));
+        fields.push((control.to_owned(), shown));
+    }
+    fields
+}
+
+fn with(fields: &[(String, String)], changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .cloned()
+        .collect();
+    out.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    out
+}
+
+fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// Waits until the views show everything recorded so far.
+async fn caught_up(app: &TestApp) {
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+}
+
+#[tokio::test]
+async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_approves_first() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let other = app.create_token("editor", "Otto Editor").await;
+    let eda = app.desk_sign_in(&app.editor).await;
+    let otto = app.desk_sign_in(&other.token).await;
+    caught_up(&app).await;
+    let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
+    let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
+
+    // Eda opens "Edit it before approving" and subs the headline...
+    let form = app
+        .desk_get(Some(&eda), &correct)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("Edit before approving"), "{form}");
+    let shown = correction_form_fields(&form);
+    let subbed = with(
+        &shown,
+        &[
+            ("csrf", &eda.csrf),
+            ("changes.headline", "Campaign A reports email breach"),
+            ("note", "Subbed headline to house style."),
+            ("confirm", "correct"),
+        ],
+    );
+    // ...while Otto approves it.
+    let page = app
+        .desk_get(Some(&otto), &approve)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").unwrap();
+    let approved = app
+        .desk_post(
+            Some(&otto),
+            &approve,
+            &[
+                ("csrf", &otto.csrf),
+                ("seen", &seen),
+                ("confirm", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status(), 303);
+
+    // Eda's save is refused, says what happened, and keeps her edit for a knowing decision.
+    let answer = app.desk_post(Some(&eda), &correct, &pairs(&subbed)).await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Someone changed it since you opened this form"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong>Otto Editor</strong> approved it"),
+        "{html}"
+    );
+    assert!(html.contains("It is published now."));
+    assert!(html.contains("Nothing of yours was saved."));
+    assert!(html.contains(r#"value="Campaign A reports email breach""#));
+    assert!(html.contains(">Subbed headline to house style.</textarea>"));
+    assert!(
+        html.contains("Correction note"),
+        "now a correction readers would see"
+    );
+    assert!(html.contains(r#"name="step" value="preview""#));
+    let feed = app.feed().await;
+    assert_eq!(count_events(&feed, "DevelopmentCorrected"), 0);
+    // Readers see the development as approved, with no correction.
+    let resource = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None,
+        )
+        .await;
+    let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
+    assert_eq!(
+        timeline[0]["headline"],
+        "Campaign A says its email was breached"
+    );
+    assert!(timeline[0]["corrections"]
+        .as_array()
+        .is_none_or(|c| c.is_empty()));
+}
+
+#[tokio::test]
+async fn two_editors_correcting_at_once_never_undo_each_other() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let filing = development("hack_reported");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.editor, &story, filing).await.ok(201);
+    let other = app.create_token("editor", "Otto Editor").await;
+    let eda = app.desk_sign_in(&app.editor).await;
+    let otto = app.desk_sign_in(&other.token).await;
+    caught_up(&app).await;
+    let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
+    let eda_form = correction_form_fields(
+        &app.desk_get(Some(&eda), &correct)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let otto_form = correction_form_fields(
+        &app.desk_get(Some(&otto), &correct)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+
+    // Otto corrects the text and publishes it.
+    let otto_sent = with(
+        &otto_form,
+        &[
+            ("csrf", &otto.csrf),
+            (
+                "changes.body",
+                "The campaign said attackers had access for two weeks.",
+            ),
+            ("note", "It was two weeks, not three."),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app
+        .desk_post(Some(&otto), &correct, &pairs(&otto_sent))
+        .await;
+    assert_eq!(answer.status(), 303);
+
+    // Eda's form still shows the old text; her correction of the headline is refused, and
+    // shows Otto's change.
+    let eda_sent = with(
+        &eda_form,
+        &[
+            ("csrf", &eda.csrf),
+            (
+                "changes.headline",
+                "Campaign A confirms its email was breached",
+            ),
+            ("note", "The campaign has since confirmed it."),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app.desk_post(Some(&eda), &correct, &pairs(&eda_sent)).await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("<strong>Otto Editor</strong> corrected it"),
+        "{html}"
+    );
+    assert!(html.contains("It was two weeks, not three."));
+    assert!(html.contains("<del>The campaign said attackers had access for three weeks.</del>"));
+    assert!(html.contains("<ins>The campaign said attackers had access for two weeks.</ins>"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+    // The form again: Otto's text, Eda's headline and note.
+    assert!(html.contains(r#"value="Campaign A confirms its email was breached""#));
+    assert!(html.contains(">The campaign said attackers had access for two weeks.</textarea>"));
+    assert!(html.contains(">The campaign has since confirmed it.</textarea>"));
+
+    // Sent again, it corrects the headline only: Otto's text stays.
+    let again = with(
+        &correction_form_fields(&html),
+        &[
+            ("csrf", &eda.csrf),
+            (
+                "changes.headline",
+                "Campaign A confirms its email was breached",
+            ),
+            ("note", "The campaign has since confirmed it."),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app.desk_post(Some(&eda), &correct, &pairs(&again)).await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let last = &feed.last().unwrap()["payload"]["DevelopmentCorrected"]["changes"];
+    assert_eq!(
+        last["headline"],
+        "Campaign A confirms its email was breached"
+    );
+    assert!(last.get("body").is_none(), "{last}");
+}
+
+#[tokio::test]
+async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let other = app.create_token("editor", "Otto Editor").await;
+    let eda = app.desk_sign_in(&app.editor).await;
+    let otto = app.desk_sign_in(&other.token).await;
+    caught_up(&app).await;
+    let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
+    let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
+    let page = app
+        .desk_get(Some(&eda), &approve)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").unwrap();
+
+    // Otto edits it before it is approved.
+    let form = correction_form_fields(
+        &app.desk_get(Some(&otto), &correct)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let edited = with(
+        &form,
+        &[
+            ("csrf", &otto.csrf),
+            (
+                "changes.headline",
+                "Campaign A: email breached for three weeks",
+            ),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app.desk_post(Some(&otto), &correct, &pairs(&edited)).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(
+        answer.headers()["location"],
+        format!("{approve}?notice=edited").as_str(),
+        "an edit before approval leads to the approval"
+    );
+
+    // Eda's approval of what she saw is refused; the page shows the edit and the new version.
+    let answer = app
+        .desk_post(
+            Some(&eda),
+            &approve,
+            &[("csrf", &eda.csrf), ("seen", &seen), ("confirm", "approve")],
+        )
+        .await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("<strong>Otto Editor</strong> edited it"),
+        "{html}"
+    );
+    assert!(html.contains("<ins>Campaign A: email breached for three weeks</ins>"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 0);
+    let seen = hidden_field(&html, "seen").unwrap();
+    let answer = app
+        .desk_post(
+            Some(&eda),
+            &approve,
+            &[("csrf", &eda.csrf), ("seen", &seen), ("confirm", "approve")],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 1);
 }
 
 /// The visible form controls of a page that have no `<label for>`.
@@ -1310,8 +1639,10 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         .await
         .unwrap();
     assert!(form.contains(r#"value="Campaign A says its email was breached""#));
+    let seen = hidden_field(&form, "seen").expect("the form says which version it shows");
     let unchanged = [
         ("csrf", editor.csrf.as_str()),
+        ("seen", seen.as_str()),
         ("changes.headline", "Campaign A says its email was breached"),
         (
             "changes.body",
@@ -1338,7 +1669,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         .desk_post(
             Some(&editor),
             &action(&published_id, "retract"),
-            &[("csrf", &editor.csrf), ("reason", "")],
+            &[("csrf", &editor.csrf), ("seen", &seen), ("reason", "")],
         )
         .await;
     assert_eq!(answer.status(), 422);
@@ -1355,6 +1686,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
             &action(&published_id, "retract"),
             &[
                 ("csrf", &editor.csrf),
+                ("seen", &seen),
                 ("reason", "The campaign withdrew the claim."),
             ],
         )

@@ -210,6 +210,16 @@ impl From<CommandError> for Problem {
             CommandError::Conflict => Problem::conflict(
                 "the story kept changing while this command was decided; try again",
             ),
+            CommandError::Changed { development, since } => Problem::new(
+                StatusCode::CONFLICT,
+                "changed",
+                "Changed since seen",
+                format!(
+                    "development {development} changed after position {since}, the version this \
+                     was based on; nothing was recorded: read it again"
+                ),
+            )
+            .with_field("seen"),
             CommandError::Store(e) => e.into(),
             CommandError::Corrupt(cause) => Problem::internal(cause),
         }

@@ -388,6 +388,62 @@ pub fn correction_defaults(d: &DevelopmentView, zone: Zone) -> FormData {
     form
 }
 
+/// The controls of the correction form, each shown with the development's current value.
+pub const CORRECTION_CONTROLS: [&str; 8] = [
+    "changes.headline",
+    "changes.body",
+    "changes.occurred_at",
+    "changes.actors",
+    "changes.source.name",
+    "changes.source.kind",
+    "changes.source.url",
+    "changes.evidence",
+];
+
+/// The version of the story a form on a development was made from (`seen`, the position of the
+/// story's latest event its view had applied), if it carries one.
+pub fn seen(form: &FormData) -> Option<i64> {
+    form.get("seen").trim().parse().ok().filter(|p| *p > 0)
+}
+
+/// Keeps, beside each correction control, the value the form showed (`was.<control>`, hidden),
+/// so that a form sent over a newer change can tell what its editor changed.
+pub fn keep_shown(form: &mut FormData) {
+    for control in CORRECTION_CONTROLS {
+        let shown = form.get(control).to_owned();
+        form.set(&format!("was.{control}"), shown);
+    }
+}
+
+/// A correction form sent over a newer change, moved onto the development as it is now: each
+/// control its editor changed (from what the form showed, `was.*`) keeps what they typed; the
+/// others show the new values. Also returns the controls both the editor and the newer change
+/// changed, to differently.
+pub fn rebase_correction(
+    form: &FormData,
+    now: &DevelopmentView,
+    zone: Zone,
+) -> (FormData, Vec<&'static str>) {
+    let current = correction_defaults(now, zone);
+    let mut rebased = current.clone();
+    // What the form shows from now on is the development as it is now.
+    keep_shown(&mut rebased);
+    let mut both = Vec::new();
+    for control in CORRECTION_CONTROLS {
+        let typed = form.get(control);
+        let shown = form.get(&format!("was.{control}"));
+        let now = current.get(control);
+        if typed.trim() != shown.trim() {
+            if now.trim() != shown.trim() && now.trim() != typed.trim() {
+                both.push(control);
+            }
+            rebased.set(control, typed);
+        }
+    }
+    rebased.set("note", form.get("note"));
+    (rebased, both)
+}
+
 /// `POST …/correct`: the editor's note and whichever fields differ from the development as it
 /// is now (a field left as it was is not a change).
 pub fn correction_request(
@@ -479,6 +535,44 @@ mod tests {
             carried(&f).collect::<Vec<_>>(),
             [("actors", "A"), ("actors", "B")]
         );
+    }
+
+    #[test]
+    fn a_correction_sent_over_a_newer_change_keeps_only_what_its_editor_changed() {
+        let d: DevelopmentView = serde_json::from_value(serde_json::json!({
+            "id": Uuid::new_v4(), "kind": "update", "headline": "Theirs", "body": "New body",
+            "occurred_at": "2026-03-01T09:30:00Z", "recorded_at": "2026-03-01T09:30:00Z",
+            "actors": [], "evidence": "none_provided", "urgency": "routine",
+            "state": "pending_review", "position": 1, "updated_position": 2,
+            "updated_at": "2026-03-01T09:30:00Z"
+        }))
+        .unwrap();
+        // The form showed headline "Old" and body "Old body"; its editor changed the headline
+        // to "Mine" and left the body, which someone else changed meanwhile.
+        let mut shown = form(&[
+            ("changes.headline", "Old"),
+            ("changes.body", "Old body"),
+            ("changes.occurred_at", "2026-03-01T09:30"),
+            ("changes.evidence", "none_provided"),
+        ]);
+        keep_shown(&mut shown);
+        let mut sent = shown.clone();
+        sent.set("changes.headline", "Mine");
+        sent.set("note", "Subbed");
+        let (rebased, both) = rebase_correction(&sent, &d, Zone::UTC);
+        assert_eq!(rebased.get("changes.headline"), "Mine", "theirs is kept");
+        assert_eq!(rebased.get("changes.body"), "New body", "not reverted");
+        assert_eq!(rebased.get("note"), "Subbed");
+        assert_eq!(both, ["changes.headline"], "both changed the headline");
+        assert_eq!(rebased.get("was.changes.headline"), "Theirs");
+        assert_eq!(rebased.get("was.changes.body"), "New body");
+        // Sent again as it is, it changes only the headline.
+        let request = correction_request(&rebased, &d, Zone::UTC).unwrap();
+        assert!(request.changes.headline.is_some());
+        assert!(request.changes.body.is_none());
+        assert_eq!(seen(&form(&[("seen", "12")])), Some(12));
+        assert_eq!(seen(&form(&[("seen", "x")])), None);
+        assert_eq!(seen(&form(&[])), None);
     }
 
     #[test]

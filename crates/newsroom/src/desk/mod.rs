@@ -38,7 +38,7 @@ use chrono::Utc;
 use maud::{html, Markup};
 use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
-use newsroom_command::{Outcome, Principal};
+use newsroom_command::{Outcome, Principal, Seen};
 use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryEvent, StoryId};
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
@@ -455,6 +455,45 @@ impl DeskState {
             .await?)
     }
 
+    /// Carries out a command on development `development` as a form showed it (`seen`: the
+    /// version of the story the form was made from; `None` if it did not say, which is taken as
+    /// changed). A newer change to that development refuses it (see [`is_changed`]).
+    async fn execute_seen(
+        &self,
+        story: StoryId,
+        session: &Session,
+        command: StoryCommand,
+        development: Uuid,
+        seen: Option<i64>,
+    ) -> Result<Outcome, Problem> {
+        let seen = Seen {
+            development: DevelopmentId::from(development),
+            position: seen.unwrap_or(0),
+        };
+        Ok(self
+            .command
+            .service
+            .execute_seen(story, &session.principal, command, Some(seen))
+            .await?)
+    }
+
+    /// The story and development as they are now, after a form was refused as made from an
+    /// older version: the views are first brought up to the log's head, so the change shows.
+    async fn now(
+        &self,
+        session: &Session,
+        id: &str,
+        development: &str,
+    ) -> Result<(StoryView, DevelopmentView), Stop> {
+        match self.command.store.current_head().await {
+            Ok(head) => {
+                self.catch_up(head).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the log's head"),
+        }
+        self.development(session, id, development).await
+    }
+
     /// Decides a command as the signed-in user without recording anything: the events it would
     /// record now.
     async fn preview(
@@ -582,6 +621,12 @@ impl DeskState {
         }
         by_key.into_values().collect()
     }
+}
+
+/// Whether a command was refused because the development changed after the version its form
+/// was made from.
+fn is_changed(problem: &Problem) -> bool {
+    problem.details().kind == "urn:newsroom:problem:changed"
 }
 
 /// `view` with `events` applied by the readers' own fold, as if `by` recorded them now: what the
@@ -747,7 +792,7 @@ async fn parked_form(
             let (view, d) = state.development(&session, &id, &dev).await?;
             Ok(page(
                 StatusCode::OK,
-                templates::correct_page(&chrome, &view, &d, &form, Some(&kept)),
+                templates::correct_page(&chrome, &view, &d, &form, Some(&kept), None),
             ))
         }
         TypedForm::Retract(id, dev) => {
@@ -755,7 +800,7 @@ async fn parked_form(
             let (view, d) = state.development(&session, &id, &dev).await?;
             Ok(page(
                 StatusCode::OK,
-                templates::retract_page(&chrome, &view, &d, &form, Some(&kept)),
+                templates::retract_page(&chrome, &view, &d, &form, Some(&kept), None),
             ))
         }
         TypedForm::Reject(id, dev) => {
@@ -1163,6 +1208,14 @@ async fn approve_form(
     approve_page_with(&state, &session, &view, &d, StatusCode::OK, &query, None).await
 }
 
+/// What the approval page says when the development changed since the editor looked at it.
+fn approve_changed(zone: Zone, d: &DevelopmentView, since: Option<i64>) -> Markup {
+    html! {
+        (templates::changes_since(zone, d, since))
+        p { "Below is the development as it is now: check it again before you approve it." }
+    }
+}
+
 /// The approval page of `d`, with a notice or the reason the last approval was refused.
 async fn approve_page_with(
     state: &DeskState,
@@ -1171,7 +1224,7 @@ async fn approve_page_with(
     d: &DevelopmentView,
     status: StatusCode,
     query: &Notice,
-    error: Option<&FormError>,
+    changed: Option<&Markup>,
 ) -> Answer {
     let command = StoryCommand::ApproveDevelopment {
         development: DevelopmentId::from(d.id),
@@ -1200,9 +1253,10 @@ async fn approve_page_with(
             &after,
             d,
             shown,
+            view.position,
             subscribers,
             notice.as_ref(),
-            error,
+            changed,
         ),
     ))
 }
@@ -1229,13 +1283,39 @@ async fn approve(
     let command = StoryCommand::ApproveDevelopment {
         development: DevelopmentId::from(development),
     };
-    match state.execute(StoryId::from(story), &session, command).await {
+    let seen = forms::seen(&form);
+    match state
+        .execute_seen(StoryId::from(story), &session, command, development, seen)
+        .await
+    {
         Ok(outcome) => {
             let caught_up = state.catch_up(outcome.position).await;
             Ok(see_other(&format!(
                 "/desk/review?notice=approved&story={story}&development={development}{}",
                 lag(caught_up)
             )))
+        }
+        Err(p) if is_changed(&p) => {
+            let (view, d) = state.now(&session, &id, &dev).await?;
+            check_state(
+                &state,
+                &session,
+                &view,
+                &d,
+                &[DevelopmentState::PendingReview],
+                "approved",
+            )?;
+            let changed = approve_changed(state.zone, &d, seen);
+            approve_page_with(
+                &state,
+                &session,
+                &view,
+                &d,
+                StatusCode::CONFLICT,
+                &Notice::default(),
+                Some(&changed),
+            )
+            .await
         }
         Err(p) if forms::is_refusal(&p) => {
             let error = FormError::from_problem(&p);
@@ -1341,11 +1421,55 @@ async fn correct_form(
     state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     check_state(&state, &session, &view, &d, CORRECTABLE, "corrected")?;
-    let form = forms::correction_defaults(&d, state.zone);
+    let mut form = forms::correction_defaults(&d, state.zone);
+    forms::keep_shown(&mut form);
+    form.set("seen", view.position.to_string());
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::correct_page(&chrome, &view, &d, &form, None),
+        templates::correct_page(&chrome, &view, &d, &form, None, None),
+    ))
+}
+
+/// The correction form again, after it was sent over a newer change to its development: the
+/// development as it is now, what changed, and the editor's own changes on top (nothing lost,
+/// nothing of the other change undone), to be sent again knowingly.
+async fn correct_changed(
+    state: &DeskState,
+    session: &Session,
+    id: &str,
+    dev: &str,
+    form: &FormData,
+) -> Answer {
+    let since = forms::seen(form);
+    let (view, d) = state.now(session, id, dev).await?;
+    check_state(state, session, &view, &d, CORRECTABLE, "corrected")?;
+    let (mut rebased, both) = forms::rebase_correction(form, &d, state.zone);
+    rebased.set("seen", view.position.to_string());
+    let published_since = since.is_none_or(|s| d.published_position.is_some_and(|p| p > s))
+        && d.state == DevelopmentState::Published;
+    let changed = html! {
+        (templates::changes_since(state.zone, &d, since))
+        @if published_since {
+            p {
+                strong { "It is published now." }
+                " Saving your changes would publish a correction: readers see it, with your note, "
+                "and everyone who was alerted to it is alerted again."
+            }
+        }
+        p {
+            "Below is the development as it is now, with your changes on top."
+            @if !both.is_empty() {
+                " You both changed "
+                (both.iter().map(|c| templates::control_label(c)).collect::<Vec<_>>().join(", "))
+                ": yours is in the form, theirs above."
+            }
+        }
+    };
+    let chrome = state.chrome(session, Here::Other);
+    Ok(page(
+        StatusCode::CONFLICT,
+        templates::correct_page(&chrome, &view, &d, &rebased, None, Some(&changed)),
     ))
 }
 
@@ -1409,8 +1533,13 @@ async fn correct(
         let chrome = state.chrome(&session, Here::Other);
         return Ok(page(
             StatusCode::OK,
-            templates::correct_page(&chrome, &view, &d, &form, None),
+            templates::correct_page(&chrome, &view, &d, &form, None, None),
         ));
+    }
+    let seen = forms::seen(&form);
+    if seen.is_none_or(|s| d.updated_position > s) {
+        // Already changed by the time it is shown: say so before any preview.
+        return correct_changed(&state, &session, &id, &dev, &form).await;
     }
     let mut request_form = form.clone();
     if pending && request_form.get("note").trim().is_empty() {
@@ -1439,16 +1568,23 @@ async fn correct(
                 let chrome = state.chrome(&session, Here::Other);
                 Ok(page(
                     p.status(),
-                    templates::correct_page(&chrome, &view, &d, &form, Some(&error)),
+                    templates::correct_page(&chrome, &view, &d, &form, Some(&error), None),
                 ))
             }
             Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
         };
     }
     let result = match command {
-        Ok(command) => state.execute(story, &session, command).await,
+        Ok(command) => {
+            state
+                .execute_seen(story, &session, command, d.id, seen)
+                .await
+        }
         Err(p) => Err(p),
     };
+    if matches!(&result, Err(p) if is_changed(p)) {
+        return correct_changed(&state, &session, &id, &dev, &form).await;
+    }
     if pending {
         if let Ok(outcome) = &result {
             state.catch_up(outcome.position).await;
@@ -1465,7 +1601,7 @@ async fn correct(
         &d,
         "corrected",
         result,
-        |chrome, error| templates::correct_page(chrome, &view, &d, &form, Some(error)),
+        |chrome, error| templates::correct_page(chrome, &view, &d, &form, Some(error), None),
     )
     .await
 }
@@ -1478,10 +1614,12 @@ async fn retract_form(
     state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+    let mut form = FormData::default();
+    form.set("seen", view.position.to_string());
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::retract_page(&chrome, &view, &d, &FormData::default(), None),
+        templates::retract_page(&chrome, &view, &d, &form, None, None),
     ))
 }
 
@@ -1504,11 +1642,33 @@ async fn retract(
                 reason,
             };
             state
-                .execute(StoryId::from(view.id), &session, command)
+                .execute_seen(
+                    StoryId::from(view.id),
+                    &session,
+                    command,
+                    d.id,
+                    forms::seen(&form),
+                )
                 .await
         }
         Err(p) => Err(p),
     };
+    if matches!(&result, Err(p) if is_changed(p)) {
+        let since = forms::seen(&form);
+        let (view, d) = state.now(&session, &id, &dev).await?;
+        check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+        let mut again = form.clone();
+        again.set("seen", view.position.to_string());
+        let changed = html! {
+            (templates::changes_since(state.zone, &d, since))
+            p { "Below is the development as it is now. Your reason is kept: check it and retract again." }
+        };
+        let chrome = state.chrome(&session, Here::Other);
+        return Ok(page(
+            StatusCode::CONFLICT,
+            templates::retract_page(&chrome, &view, &d, &again, None, Some(&changed)),
+        ));
+    }
     answer_editor_form(
         &state,
         &session,
@@ -1516,7 +1676,7 @@ async fn retract(
         &d,
         "retracted",
         result,
-        |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error)),
+        |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error), None),
     )
     .await
 }

@@ -179,6 +179,21 @@ fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
 }
 
+/// A correction control in words: `changes.headline` → "the headline".
+pub fn control_label(control: &str) -> &str {
+    match control {
+        "changes.headline" => "the headline",
+        "changes.body" => "the text",
+        "changes.occurred_at" => "when it happened",
+        "changes.actors" => "who is named",
+        "changes.source.name" => "the source's name",
+        "changes.source.kind" => "the kind of source",
+        "changes.source.url" => "the source's link",
+        "changes.evidence" => "the evidence",
+        other => other,
+    }
+}
+
 /// The id of a form control: `source.name` → `f-source-name`.
 pub fn control_id(name: &str) -> String {
     format!("f-{}", name.replace(['.', '_'], "-"))
@@ -741,7 +756,13 @@ fn development_card(
                             "Review" span.visually-hidden { ": " (d.headline) }
                         }
                     }
-                    @if matches!(d.state, DevelopmentState::Published | DevelopmentState::PendingReview) {
+                    @if d.state == DevelopmentState::PendingReview {
+                        " · "
+                        a href=(development_path(view.id, d.id, "correct")) {
+                            "Edit before approving" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                    @if d.state == DevelopmentState::Published {
                         " · "
                         a href=(development_path(view.id, d.id, "correct")) {
                             "Correct" span.visually-hidden { ": " (d.headline) }
@@ -1123,6 +1144,7 @@ pub fn correct_page(
     d: &DevelopmentView,
     form: &FormData,
     error: Option<&FormError>,
+    changed: Option<&Markup>,
 ) -> Markup {
     let zone = chrome.zone;
     let pending = d.state == DevelopmentState::PendingReview;
@@ -1162,9 +1184,11 @@ pub fn correct_page(
                 "is what they will first see once it is approved, without any correction note."
             }
         }
+        (changed_banner(changed))
         (error_summary(error, CORRECTION_FIELDS))
         form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate data-no-enter {
             (csrf_field(chrome.csrf))
+            (version_fields(form))
             (textarea(&note, form.get("note"), 3, Some(newsroom_domain::limits::NOTE)))
             fieldset.field-invalid[changes_error.is_some()] #f-changes aria-describedby="f-changes-hint" {
                 legend { "What changes" }
@@ -1202,6 +1226,7 @@ pub fn retract_page(
     d: &DevelopmentView,
     form: &FormData,
     error: Option<&FormError>,
+    changed: Option<&Markup>,
 ) -> Markup {
     let reason = Ctl::new("reason", "Reason for retracting", error)
         .hint("Shown to readers exactly as you write it. The development stays on the reader page, struck through.")
@@ -1210,14 +1235,74 @@ pub fn retract_page(
         p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
         h1 { "Retract a development" }
         article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        (changed_banner(changed))
         (error_summary(error, &["reason"]))
         form.stack method="post" action=(development_path(view.id, d.id, "retract")) novalidate {
             (csrf_field(chrome.csrf))
+            (version_fields(form))
             (textarea(&reason, form.get("reason"), 3, Some(newsroom_domain::limits::NOTE)))
             div.actions { button.button.button-danger type="submit" { "Retract it" } }
         }
     };
     layout("Retract a development", Some(chrome), content)
+}
+
+// ----- what changed since a form was opened ----------------------------------------------------------
+
+/// The version a form on a development was made from, and what its editor was shown (hidden).
+fn version_fields(form: &FormData) -> Markup {
+    html! {
+        @for (name, value) in super::forms::carried(form).filter(|(k, _)| *k == "seen" || k.starts_with("was.")) {
+            input type="hidden" name=(name) value=(value);
+        }
+    }
+}
+
+fn changed_banner(changed: Option<&Markup>) -> Markup {
+    html! {
+        @if let Some(c) = changed {
+            div.notice.notice-warning.changed role="alert" tabindex="-1" autofocus { (c) }
+        }
+    }
+}
+
+/// What happened to `d` after the story's view stood at `since` (all of it if the form did not
+/// say), as the desk tells an editor whose form was made from the older version.
+pub fn changes_since(zone: Zone, d: &DevelopmentView, since: Option<i64>) -> Markup {
+    let after = |position: i64| since.is_none_or(|s| position > s);
+    let approved = d
+        .published_position
+        .filter(|p| *p != d.position && after(*p));
+    html! {
+        h2.changed-title {
+            @if since.is_some() { "Someone changed it since you opened this form" }
+            @else { "This form does not say which version it was made from" }
+        }
+        p { "Nothing of yours was saved." }
+        ul.changed-list {
+            @if let (Some(_), Some(at)) = (approved, d.published_at) {
+                li {
+                    strong { (who(&d.approved_by)) } " approved it · " (time(zone, at))
+                    ": it is published, and readers see it."
+                }
+            }
+            @for c in d.corrections.iter().filter(|c| after(c.position)) {
+                li {
+                    strong { (who(&c.by)) }
+                    @if d.published_position.is_some_and(|p| c.position > p) { " corrected it" } @else { " edited it" }
+                    " · " (time(zone, c.corrected_at))
+                    div.note-quote { span.visually-hidden { "Note: " } (c.note) }
+                    (changes_list(zone, &c.changes))
+                }
+            }
+            @if let Some(v) = d.rejection.as_ref().filter(|v| after(v.position)) {
+                li { strong { (who(&v.by)) } " rejected it · " (time(zone, v.at)) }
+            }
+            @if let Some(v) = d.retraction.as_ref().filter(|v| after(v.position)) {
+                li { strong { (who(&v.by)) } " retracted it · " (time(zone, v.at)) }
+            }
+        }
+    }
 }
 
 // ----- previews: what readers and subscribers will get ------------------------------------------------
@@ -1307,21 +1392,23 @@ pub fn file_preview_page(
 
 /// `…/approve`: a pending development as readers will see it once approved (`after`, folded
 /// with the approval), who is alerted, and the button that approves it — the version it shows.
+#[allow(clippy::too_many_arguments)]
 pub fn approve_page(
     chrome: &Chrome<'_>,
     story: &StoryView,
     d: &DevelopmentView,
     after: &DevelopmentView,
+    seen: i64,
     subscribers: Option<i64>,
     notice: Option<&Markup>,
-    error: Option<&FormError>,
+    changed: Option<&Markup>,
 ) -> Markup {
     let zone = chrome.zone;
     let content = html! {
         p.back { a href=(format!("/desk/review#{}", anchor(d.id))) { "← Review queue" } }
         (notice_banner(notice))
         h1 { "Approve and publish" }
-        (error_summary(error, &[]))
+        (changed_banner(changed))
         div.notice.notice-warning role="status" {
             "Approving puts it on the reader page at once and alerts subscribers. "
             "Afterwards, only a public correction or a retraction can change it."
@@ -1340,7 +1427,7 @@ pub fn approve_page(
         }
         form.stack method="post" action=(development_path(story.id, d.id, "approve")) {
             (csrf_field(chrome.csrf))
-            input type="hidden" name="seen" value=(d.updated_position);
+            input type="hidden" name="seen" value=(seen);
             div.actions {
                 button.button type="submit" name="confirm" value="approve" {
                     "Approve and publish" span.visually-hidden { ": " (d.headline) }
