@@ -410,3 +410,80 @@ async fn the_filing_form_keeps_a_draft_in_the_browser_until_it_is_filed() {
     );
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(true).await;
+    let filing = development("statement_issued");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &story,
+        &dev,
+        "rejection",
+        json!({"reason": "Needs a second source."}),
+    )
+    .await
+    .ok(200);
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    let item = wait_for(
+        &client,
+        "//li[contains(@class, 'rejected-filing')][contains(., 'Needs a second source.')]",
+        "the desk home lists the rejected filing with its reason",
+    )
+    .await;
+    screenshot(&client, "desk-rejected").await;
+    item.find(Locator::Css("a[href*='/file?from=']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'You are revising a rejected filing')]",
+        "the form says what it is",
+    )
+    .await;
+    assert_eq!(
+        value_of(&client, "#f-headline").await,
+        "Campaign A says its email was breached"
+    );
+    assert_eq!(value_of(&client, "#f-kind").await, "statement_issued");
+    assert_eq!(value_of(&client, "#f-actor-2").await, "Fancy Bear");
+    type_into(&client, "#f-source-name", "Police spokesperson").await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before filing it for review']",
+        "the preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'waits for an editor')]",
+        "filed again, for review",
+    )
+    .await;
+    let feed = app.feed().await;
+    let refiled = &feed.last().unwrap()["payload"]["DevelopmentRecorded"]["development"];
+    assert_eq!(refiled["source"]["name"], "Police spokesperson");
+    assert_ne!(refiled["id"], dev.as_str());
+    client.close().await.unwrap();
+}

@@ -1187,6 +1187,107 @@ async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
     assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 1);
 }
 
+#[tokio::test]
+async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_revised() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("statement_issued");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &story,
+        &dev,
+        "rejection",
+        json!({"reason": "Needs a second source."}),
+    )
+    .await
+    .ok(200);
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    app.record_as(&rex.token, &story, development("update"))
+        .await
+        .ok(201);
+    caught_up(&app).await;
+
+    // Rita's desk home counts and lists it, with the reason and a way to file it again.
+    let rita = app.desk_sign_in(&app.reporter).await;
+    let home = app
+        .desk_get(Some(&rita), "/desk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Your rejected filings"), "{home}");
+    assert!(home.contains(r#"<span class="badge state-rejected">1</span>"#));
+    assert!(home.contains("Needs a second source."));
+    assert!(home.contains("rejected by <strong>Eda Editor</strong>"));
+    let refile = format!("/desk/stories/{story}/file?from={dev}");
+    assert!(home.contains(&format!(r#"href="{}""#, refile.replace('&', "&amp;"))));
+    // Nobody else's rejections are on Rex's desk.
+    let rex_desk = app.desk_sign_in(&rex.token).await;
+    let home = app
+        .desk_get(Some(&rex_desk), "/desk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!home.contains("Your rejected filings"));
+
+    // "Revise and refile" opens the filing form with all of it, a new id, and the reason.
+    let form = app
+        .desk_get(Some(&rita), &refile)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("You are revising a rejected filing"),
+        "{form}"
+    );
+    assert!(form.contains("Needs a second source."));
+    assert!(form.contains(r#"<option value="statement_issued" selected>"#));
+    assert!(form.contains(r#"value="Campaign A says its email was breached""#));
+    assert!(form.contains(">The campaign said attackers had access for three weeks.</textarea>"));
+    assert!(form.contains(r#"value="2026-10-01T09:30""#));
+    assert!(form.contains(r#"id="f-actor-1" name="actors" list="known-actors" value="Campaign A""#));
+    assert!(form.contains(r#"value="Fancy Bear""#));
+    assert!(form.contains(r#"value="Campaign spokesperson""#));
+    assert!(form.contains(r#"<option value="official_statement" selected>"#));
+    assert!(form.contains(r#"value="https://example.org/statement""#));
+    assert!(form.contains(r#"<option value="priority" selected>"#));
+    let id = hidden_field(&form, "id").unwrap();
+    assert_ne!(id, dev, "filed again, it is a new development");
+    assert!(
+        !form.contains("data-fresh"),
+        "the browser's draft does not replace it"
+    );
+
+    let answer = app
+        .desk_post(
+            Some(&rita),
+            &format!("/desk/stories/{story}/developments"),
+            &[
+                ("csrf", &rita.csrf),
+                ("id", &id),
+                ("kind", "statement_issued"),
+                (
+                    "headline",
+                    "Campaign A says its email was breached, police confirm",
+                ),
+                ("occurred_at", "2026-10-01T09:30"),
+                ("source.name", "Police spokesperson"),
+                ("source.kind", "official_statement"),
+                ("confirm", "file"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let refiled = &feed.last().unwrap()["payload"]["DevelopmentRecorded"];
+    assert_eq!(refiled["development"]["id"], id.as_str());
+    assert_eq!(refiled["status"], "pending_review");
+}
+
 /// The visible form controls of a page that have no `<label for>`.
 fn unlabelled_controls(html: &str) -> Vec<String> {
     let mut missing = Vec::new();

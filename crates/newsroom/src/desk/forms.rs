@@ -48,6 +48,11 @@ impl FormData {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Adds a value of `name` after those it has.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.0.push((name.to_owned(), value.into()));
+    }
+
     /// Replaces every value of `name` with `value`.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.0.retain(|(k, _)| k != name);
@@ -360,6 +365,41 @@ pub fn development_request(
         urgency: parse_choice(form, "urgency", Some(Urgency::default()), "")?,
         responds_to,
     })
+}
+
+/// The values a filing form starts with to revise and refile `d` (a rejected filing): all of it,
+/// but a fresh `id`, and no response to a development that is not there to answer any more.
+pub fn refile_defaults(
+    d: &DevelopmentView,
+    story: &newsroom_projection::StoryView,
+    zone: Zone,
+) -> FormData {
+    let mut form = FormData::default();
+    form.set("id", Uuid::now_v7().to_string());
+    form.set("kind", d.kind.as_str());
+    form.set("headline", d.headline.clone());
+    form.set("body", d.body.clone());
+    form.set("occurred_at", zone.input_value(d.occurred_at));
+    for actor in &d.actors {
+        form.push("actors", actor.name());
+    }
+    if let Some(s) = &d.source {
+        form.set("source.name", s.name.as_str());
+        form.set("source.kind", s.kind.as_str());
+        form.set("source.url", s.url.as_ref().map_or("", |u| u.as_str()));
+    }
+    form.set("evidence", d.evidence.as_str());
+    form.set("urgency", d.urgency.as_str());
+    let answered = d.responds_to.filter(|r| {
+        story
+            .development(r.development)
+            .is_some_and(|t| t.state != newsroom_projection::DevelopmentState::Rejected)
+    });
+    if let Some(r) = answered {
+        form.set("responds_to.development", r.development.to_string());
+        form.set("responds_to.stance", r.stance.as_str());
+    }
+    form
 }
 
 /// The values a correction form starts with: the development as it is now.

@@ -346,6 +346,8 @@ struct Notice {
     story: Option<String>,
     lag: Option<String>,
     responds_to: Option<String>,
+    /// A rejected filing to revise and file again.
+    from: Option<String>,
 }
 
 impl Notice {
@@ -784,7 +786,7 @@ async fn parked_form(
             let actors = state.known_actors(&view).await;
             Ok(page(
                 StatusCode::OK,
-                templates::file_page(&chrome, &view, &form, Some(&kept), &actors, false),
+                templates::file_page(&chrome, &view, &form, Some(&kept), &actors, false, None),
             ))
         }
         TypedForm::Correct(id, dev) => {
@@ -837,10 +839,13 @@ async fn home_with(
     } else {
         None
     };
+    let rejected = queries::rejected_filings(&state.views, session.principal.name.clone())
+        .await
+        .map_err(failure)?;
     let chrome = state.chrome(session, Here::Stories);
     Ok(page(
         status,
-        templates::home_page(&chrome, &stories, pending, form, error),
+        templates::home_page(&chrome, &stories, pending, &rejected, form, error),
     ))
 }
 
@@ -1031,11 +1036,36 @@ async fn file_form(
     {
         form.set("responds_to.development", target.to_string());
     }
+    // Revising a rejected filing: the form opens with all of it, and says why it was rejected.
+    let revised = query
+        .from
+        .as_deref()
+        .and_then(|d| Uuid::parse_str(d).ok())
+        .and_then(|d| view.development(d))
+        .filter(|d| d.state == DevelopmentState::Rejected);
+    let notice = revised.map(|d| {
+        form = forms::refile_defaults(d, &view, state.zone);
+        html! {
+            "You are revising a rejected filing: it is filed again as a new development, once you confirm it."
+            @if let Some(v) = &d.rejection {
+                " " (templates::who_rejected(v)) ": "
+                q { (v.reason) }
+            }
+        }
+    });
     let actors = state.known_actors(&view).await;
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::file_page(&chrome, &view, &form, None, &actors, true),
+        templates::file_page(
+            &chrome,
+            &view,
+            &form,
+            None,
+            &actors,
+            revised.is_none(),
+            notice.as_ref(),
+        ),
     ))
 }
 
@@ -1058,7 +1088,7 @@ async fn file(
         let chrome = state.chrome(&session, Here::Other);
         return Ok(page(
             StatusCode::OK,
-            templates::file_page(&chrome, &view, &form, None, &actors, false),
+            templates::file_page(&chrome, &view, &form, None, &actors, false, None),
         ));
     }
     let story = StoryId::from(view.id);
@@ -1119,7 +1149,7 @@ async fn file(
             let chrome = state.chrome(&session, Here::Other);
             Ok(page(
                 p.status(),
-                templates::file_page(&chrome, &view, &form, Some(&error), &actors, false),
+                templates::file_page(&chrome, &view, &form, Some(&error), &actors, false, None),
             ))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),

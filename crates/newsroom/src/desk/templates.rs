@@ -22,7 +22,7 @@ use newsroom_projection::{
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError};
-use super::queries::{DeskStory, Pending};
+use super::queries::{DeskStory, Pending, Rejected};
 use super::zone::Zone;
 
 /// Where the desk's stylesheet is served.
@@ -524,11 +524,37 @@ fn story_line(s: &DeskStory, zone: Zone) -> Markup {
     }
 }
 
+/// One of the reporter's rejected filings on their desk home: what, where, why, and the way to
+/// file it again.
+fn rejected_line(zone: Zone, p: &Pending) -> Markup {
+    let d = &p.development;
+    html! {
+        li.story-line.rejected-filing id=(anchor(d.id)) {
+            h3.story-line-headline { (d.headline) }
+            p.meta {
+                "In " a href=(format!("{}#{}", story_desk_path(p.story_id), anchor(d.id))) { (p.story_headline) }
+                @if let Some(v) = &d.rejection {
+                    " · rejected by " strong { (who(&v.by)) } " · " (time(zone, v.at))
+                }
+            }
+            @if let Some(v) = &d.rejection {
+                div.note-quote { span.label { "Reason: " } (v.reason) }
+            }
+            p.links {
+                a.button href=(format!("{}/file?from={}", story_desk_path(p.story_id), d.id)) {
+                    "Revise and refile" span.visually-hidden { ": " (d.headline) }
+                }
+            }
+        }
+    }
+}
+
 /// `/desk`: your stories, the form to open one, and every story.
 pub fn home_page(
     chrome: &Chrome<'_>,
     stories: &[DeskStory],
     pending: Option<i64>,
+    rejected: &Rejected,
     form: &FormData,
     error: Option<&FormError>,
 ) -> Markup {
@@ -547,6 +573,23 @@ pub fn home_page(
         @if let Some(n) = pending.filter(|n| *n > 0) {
             p.notice.notice-review {
                 a href="/desk/review" { (plural(n, "development waits", "developments wait")) " for review" }
+            }
+        }
+        @if rejected.total > 0 {
+            section aria-labelledby="rejected-heading" {
+                h2 #rejected-heading {
+                    "Your rejected filings " span.badge.state-rejected { (rejected.total) }
+                }
+                p.small {
+                    "An editor turned these down; readers never saw them. Revise one and file it "
+                    "again: the form opens filled in."
+                    @if rejected.total > rejected.newest.len() as i64 {
+                        " The newest " (rejected.newest.len()) " are shown."
+                    }
+                }
+                ul.story-lines {
+                    @for p in &rejected.newest { (rejected_line(chrome.zone, p)) }
+                }
             }
         }
         section aria-labelledby="mine-heading" {
@@ -625,6 +668,11 @@ fn changes_list(zone: Zone, changes: &[FieldChange]) -> Markup {
 
 fn who(name: &Option<String>) -> &str {
     name.as_deref().unwrap_or("someone")
+}
+
+/// "Eda Editor's reason", for the notice over a revised filing.
+pub fn who_rejected(v: &newsroom_projection::Verdict) -> String {
+    format!("{}’s reason", who(&v.by))
 }
 
 fn correction_entry(zone: Zone, d: &DevelopmentView, c: &CorrectionView) -> Markup {
@@ -903,6 +951,7 @@ pub fn file_page(
     error: Option<&FormError>,
     known_actors: &[String],
     fresh: bool,
+    notice: Option<&Markup>,
 ) -> Markup {
     let kind = Ctl::new("kind", "Kind of development", error).required();
     let headline = Ctl::new("headline", "Headline", error)
@@ -959,6 +1008,7 @@ pub fn file_page(
     let content = html! {
         p.back { a href=(story_desk_path(view.id)) { "← " (view.headline) } }
         h1 { "File a development" }
+        (notice_banner(notice))
         p.lede { "On " strong { (view.headline) } "."
             @if view.review_required && !chrome.is_editor() {
                 " This story is under desk review: an editor approves your development before readers see it."
