@@ -459,6 +459,19 @@ fn routes() -> Vec<Route> {
             }),
             desk(Need::Editor, Done),
         ),
+        // The fixture's pending development is the reporter's own: only they withdraw it.
+        route(
+            "GET",
+            "/desk/stories/{story}/developments/{pending}/withdraw",
+            Nothing,
+            [SignIn, SignIn, SignIn, S(200), S(403), S(403)],
+        ),
+        route(
+            "POST",
+            "/desk/stories/{story}/developments/{pending}/withdraw",
+            Form(|fx| vec![("seen", fx.seen.clone())]),
+            [SignIn, SignIn, SignIn, Done, S(403), S(403)],
+        ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
         route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),

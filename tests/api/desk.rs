@@ -99,7 +99,9 @@ async fn a_reporter_cannot_reach_editor_pages() {
     let story = app.open_story(true).await;
     let filing = development("update");
     let dev = filing["id"].as_str().unwrap().to_owned();
-    app.record(&story, filing).await.ok(201);
+    // Filed by another reporter: a reporter may edit only their own pending filings.
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    app.record_as(&rex.token, &story, filing).await.ok(201);
     let reporter = app.desk_sign_in(&app.reporter).await;
     let before = app.feed().await.len();
 
@@ -1286,6 +1288,190 @@ async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_
     let refiled = &feed.last().unwrap()["payload"]["DevelopmentRecorded"];
     assert_eq!(refiled["development"]["id"], id.as_str());
     assert_eq!(refiled["status"], "pending_review");
+}
+
+#[tokio::test]
+async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_elses() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = |headline: &str| {
+        let mut d = development("update");
+        d["headline"] = json!(headline);
+        d
+    };
+    let (a, b, c) = (
+        filing("Rita's first filing"),
+        filing("Rita's second filing"),
+        filing("Rex's filing"),
+    );
+    let id = |d: &serde_json::Value| d["id"].as_str().unwrap().to_owned();
+    let (a_id, b_id, c_id) = (id(&a), id(&b), id(&c));
+    app.record(&story, a).await.ok(201);
+    app.record(&story, b).await.ok(201);
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    app.record_as(&rex.token, &story, c).await.ok(201);
+    caught_up(&app).await;
+    let rita = app.desk_sign_in(&app.reporter).await;
+    let path =
+        |dev: &str, action: &str| format!("/desk/stories/{story}/developments/{dev}/{action}");
+
+    // Her story page offers her own pending filings' edit and withdrawal, not Rex's.
+    let page = app
+        .desk_get(Some(&rita), &format!("/desk/stories/{story}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (dev, offered) in [(&a_id, true), (&b_id, true), (&c_id, false)] {
+        for action in ["correct", "withdraw"] {
+            assert_eq!(
+                page.contains(&format!(r#"href="{}""#, path(dev, action))),
+                offered,
+                "{action} {dev}"
+            );
+        }
+    }
+
+    // She edits her first filing: saved, still pending, unseen by readers.
+    let form = app
+        .desk_get(Some(&rita), &path(&a_id, "correct"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("Edit before approving"), "{form}");
+    let edited = with(
+        &correction_form_fields(&form),
+        &[
+            ("csrf", &rita.csrf),
+            (
+                "changes.headline",
+                "Rita's first filing, with a second source",
+            ),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app
+        .desk_post(Some(&rita), &path(&a_id, "correct"), &pairs(&edited))
+        .await;
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("notice=edited"), "{location}");
+    let page = app
+        .desk_get(Some(&rita), &location)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your edit is saved"), "{page}");
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+    let resource = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        resource.ok(200)["timeline"],
+        json!([]),
+        "readers see nothing yet"
+    );
+
+    // She withdraws her second: it will not be published, and says so on her desk.
+    let page = app
+        .desk_get(Some(&rita), &path(&b_id, "withdraw"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").unwrap();
+    let answer = app
+        .desk_post(
+            Some(&rita),
+            &path(&b_id, "withdraw"),
+            &[("csrf", &rita.csrf), ("seen", &seen)],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let withdrawn = &feed.last().unwrap()["payload"]["DevelopmentRejected"];
+    assert_eq!(withdrawn["development"], b_id.as_str());
+    assert_eq!(withdrawn["reason"], newsroom_domain::WITHDRAWN);
+    let home = app
+        .desk_get(Some(&rita), "/desk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("withdrawn by <strong>Rita Reporter</strong>"),
+        "{home}"
+    );
+    let editor = app.desk_sign_in(&app.editor).await;
+    let queue = app
+        .desk_get(Some(&editor), "/desk/review")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !queue.contains(&format!("dev-{b_id}")),
+        "no longer waits for review"
+    );
+
+    // Rex's filing is not hers: no edit, no withdrawal, nothing recorded.
+    let before = app.feed().await.len();
+    for action in ["correct", "withdraw"] {
+        let answer = app.desk_get(Some(&rita), &path(&c_id, action)).await;
+        assert_eq!(answer.status(), 403, "GET {action}");
+    }
+    let mut fields = edited.clone();
+    fields.retain(|(k, _)| k != "csrf");
+    let mut sent = pairs(&fields);
+    sent.push(("csrf", &rita.csrf));
+    assert_eq!(
+        app.desk_post(Some(&rita), &path(&c_id, "correct"), &sent)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.desk_post(
+            Some(&rita),
+            &path(&c_id, "withdraw"),
+            &[("csrf", &rita.csrf), ("seen", &seen)],
+        )
+        .await
+        .status(),
+        403
+    );
+    // Nor is it hers under the same name with another token: the log knows who filed it.
+    let namesake = app.create_token("reporter", "Rex Reporter").await;
+    let namesake = app.desk_sign_in(&namesake.token).await;
+    let answer = app
+        .desk_post(
+            Some(&namesake),
+            &path(&c_id, "withdraw"),
+            &[("csrf", &namesake.csrf), ("seen", &seen)],
+        )
+        .await;
+    assert_eq!(answer.status(), 403);
+    let refusal = answer.text().await.unwrap();
+    assert!(
+        refusal.contains("Only the one who filed it may withdraw a development"),
+        "the log, not the desk, refused it: {refusal}"
+    );
+    assert_eq!(app.feed().await.len(), before, "nothing was recorded");
+
+    // Once published, her filing is an editor's to correct.
+    app.development_action(&app.editor, &story, &a_id, "approval", json!({}))
+        .await
+        .ok(200);
+    caught_up(&app).await;
+    let answer = app.desk_get(Some(&rita), &path(&a_id, "correct")).await;
+    assert_eq!(answer.status(), 403);
 }
 
 /// The visible form controls of a page that have no `<label for>`.

@@ -18,7 +18,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use newsroom_domain::{
-    DevelopmentId, Issued, PublicationStatus, Story, StoryCommand, StoryError, StoryEvent, StoryId,
+    DevelopmentId, Facts, Issued, PublicationStatus, Role, Story, StoryCommand, StoryError,
+    StoryEvent, StoryId,
 };
 use serde_json::Value;
 
@@ -233,10 +234,14 @@ impl CommandService {
             Some(cached) => cached,
             None => self.load(id).await?,
         };
-        let facts = self
+        let facts = match self
             .store
             .developments(&id.to_string(), command.developments_named())
-            .await;
+            .await
+        {
+            Ok(facts) => self.with_own(id, by, &command, facts).await,
+            Err(e) => Err(e),
+        };
         // `decide` leaves the aggregate as it is: it goes back into its slot unchanged.
         let decided = facts.map_err(CommandError::from).and_then(|facts| {
             Ok(cached
@@ -264,6 +269,40 @@ impl CommandService {
             }
         }
         Err(CommandError::Conflict)
+    }
+
+    /// `facts`, knowing which of the developments `command` names its issuer filed, when the
+    /// decision depends on it (a withdrawal; an edit by someone who is no editor): one read of
+    /// the event that recorded each (its author's token), whatever the story's length.
+    async fn with_own(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: &StoryCommand,
+        facts: Facts,
+    ) -> Result<Facts, StoreError> {
+        let asks = match command {
+            StoryCommand::WithdrawDevelopment { .. } => true,
+            StoryCommand::CorrectDevelopment { .. } => !by.role.at_least(Role::Editor),
+            _ => false,
+        };
+        if !asks {
+            return Ok(facts);
+        }
+        let mut own = Vec::new();
+        for development in command.developments_named() {
+            let Some(state) = facts.development(&development) else {
+                continue;
+            };
+            let author = self
+                .store
+                .author_of(&id.to_string(), state.recorded_in)
+                .await?;
+            if author.as_deref() == Some(by.token_id.as_str()) {
+                own.push(development);
+            }
+        }
+        Ok(facts.filed_by_issuer(own))
     }
 
     /// Whether an event of story `id` after the one `seen` names changed its development
@@ -341,7 +380,13 @@ impl CommandService {
             .developments(&id.to_string(), command.developments_named())
             .await
         {
-            Ok(facts) => facts,
+            Ok(facts) => match self.with_own(id, by, &command, facts).await {
+                Ok(facts) => facts,
+                Err(e) => {
+                    *guard = Some(cached);
+                    return Err(e.into());
+                }
+            },
             Err(e) => {
                 // Nothing was decided: the aggregate is still what the log holds.
                 *guard = Some(cached);
@@ -498,6 +543,7 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::RejectDevelopment { .. } => "reject_development",
         StoryCommand::CorrectDevelopment { .. } => "correct_development",
         StoryCommand::RetractDevelopment { .. } => "retract_development",
+        StoryCommand::WithdrawDevelopment { .. } => "withdraw_development",
         StoryCommand::ReviseStory { .. } => "revise_story",
         StoryCommand::CloseStory => "close_story",
         StoryCommand::ReopenStory => "reopen_story",

@@ -31,6 +31,21 @@ impl Given {
             .given(self.0)
             .when(issued.knowing(facts))
     }
+
+    /// As `when`, issued by the one who filed the developments the command names.
+    fn when_filed_by_issuer(self, issued: Issued) -> AggregateResultValidator<Story> {
+        let all = Facts::from_history(&self.0);
+        let named = issued.command.developments_named();
+        let facts = Facts::new(
+            named
+                .iter()
+                .filter_map(|id| all.development(id).map(|state| (*id, state.clone()))),
+        )
+        .filed_by_issuer(named.clone());
+        TestFramework::<Story>::with(())
+            .given(self.0)
+            .when(issued.knowing(facts))
+    }
 }
 
 fn now() -> DateTime<Utc> {
@@ -413,6 +428,85 @@ fn an_editor_approves_or_rejects_a_pending_development_once() {
             id: new.id,
             status: "published",
             action: "approval",
+        });
+}
+
+#[test]
+fn the_one_who_filed_a_pending_development_may_withdraw_it() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let pending = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let withdraw = || StoryCommand::WithdrawDevelopment {
+        development: new.id,
+    };
+    given(pending.clone())
+        .when_filed_by_issuer(as_reporter(withdraw()))
+        .then_expect_events(vec![StoryEvent::DevelopmentRejected {
+            development: new.id,
+            reason: note(WITHDRAWN),
+        }]);
+    // Nobody else, not even an editor (who rejects instead).
+    for issued in [as_reporter(withdraw()), as_editor(withdraw())] {
+        given(pending.clone())
+            .when(issued)
+            .then_expect_error(StoryError::NotTheirs {
+                action: "withdraw a development",
+            });
+    }
+    // Only while it waits for review.
+    let mut published = pending.clone();
+    published.push(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    given(published)
+        .when_filed_by_issuer(as_reporter(withdraw()))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: new.id,
+            status: "published",
+            action: "withdrawal",
+        });
+    given(vec![opened(true)])
+        .when_filed_by_issuer(as_reporter(withdraw()))
+        .then_expect_error(StoryError::DevelopmentNotFound(new.id));
+}
+
+#[test]
+fn the_one_who_filed_a_pending_development_may_edit_it_until_it_is_published() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let pending = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let edit = || StoryCommand::CorrectDevelopment {
+        development: new.id,
+        note: note("Second source added."),
+        changes: DevelopmentChanges {
+            evidence: Some(Evidence::Documentary),
+            ..Default::default()
+        },
+    };
+    given(pending.clone())
+        .when_filed_by_issuer(as_reporter(edit()))
+        .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
+            development: new.id,
+            note: note("Second source added."),
+            changes: DevelopmentChanges {
+                evidence: Some(Evidence::Documentary),
+                ..Default::default()
+            },
+        }]);
+    // Once published, a change is a correction: editors only.
+    let mut published = pending;
+    published.push(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    given(published)
+        .when_filed_by_issuer(as_reporter(edit()))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "correct a development",
         });
 }
 

@@ -174,7 +174,9 @@ impl From<StoryError> for Problem {
             | StoryError::StoryClosed
             | StoryError::StoryStatusUnchanged(_)
             | StoryError::DevelopmentState { .. } => Problem::conflict(detail),
-            StoryError::Forbidden { .. } => Problem::forbidden(detail),
+            StoryError::Forbidden { .. } | StoryError::NotTheirs { .. } => {
+                Problem::forbidden(detail)
+            }
         }
     }
 }

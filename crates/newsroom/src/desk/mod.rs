@@ -126,6 +126,10 @@ pub fn router(
             "/desk/stories/{id}/developments/{dev}/retract",
             get(retract_form).post(retract),
         )
+        .route(
+            "/desk/stories/{id}/developments/{dev}/withdraw",
+            get(withdraw_form).post(withdraw),
+        )
         .route("/desk/static/desk.css", get(css))
         .route("/desk/static/desk.js", get(js))
         .route("/desk/{*rest}", get(not_found))
@@ -443,6 +447,15 @@ impl DeskState {
         r
     }
 
+    /// Editors edit and correct any development; the one who filed a development may edit it
+    /// while it waits for review (the domain checks it is theirs by the token that filed it).
+    fn require_editor_or_filer(&self, session: &Session, d: &DevelopmentView) -> Result<(), Stop> {
+        if d.state == DevelopmentState::PendingReview && is_theirs(session, d) {
+            return Ok(());
+        }
+        self.require_editor(session)
+    }
+
     /// Carries out a command through the command service, as the signed-in user.
     async fn execute(
         &self,
@@ -625,6 +638,11 @@ impl DeskState {
     }
 }
 
+/// Whether the signed-in user filed `d` (as the views name its filer).
+fn is_theirs(session: &Session, d: &DevelopmentView) -> bool {
+    d.filed_by.as_deref() == Some(session.principal.name.as_str())
+}
+
 /// Whether a command was refused because the development changed after the version its form
 /// was made from.
 fn is_changed(problem: &Problem) -> bool {
@@ -790,8 +808,8 @@ async fn parked_form(
             ))
         }
         TypedForm::Correct(id, dev) => {
-            state.require_editor(&session)?;
             let (view, d) = state.development(&session, &id, &dev).await?;
+            state.require_editor_or_filer(&session, &d)?;
             Ok(page(
                 StatusCode::OK,
                 templates::correct_page(&chrome, &view, &d, &form, Some(&kept), None),
@@ -920,6 +938,10 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
         },
         "approved" => filed_notice(view, d, "Approved and published"),
         "corrected" => filed_notice(view, d, "Correction published"),
+        "edited" => filed_notice(view, d, "Your edit is saved"),
+        "withdrawn" => html! {
+            "Withdrawn: it will not be published. It stays on the desk, marked as withdrawn."
+        },
         "retracted" => filed_notice(
             view,
             d,
@@ -1448,8 +1470,8 @@ async fn correct_form(
     Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
 ) -> Answer {
-    state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
+    state.require_editor_or_filer(&session, &d)?;
     check_state(&state, &session, &view, &d, CORRECTABLE, "corrected")?;
     let mut form = forms::correction_defaults(&d, state.zone);
     forms::keep_shown(&mut form);
@@ -1550,9 +1572,9 @@ async fn correct(
     Path((id, dev)): Path<(String, String)>,
     SignedForm(session, form): SignedForm,
 ) -> Answer {
-    state.require_editor(&session)?;
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
+    state.require_editor_or_filer(&session, &d)?;
     let pending = d.state == DevelopmentState::PendingReview;
     let step = match Step::of(&form, "correct") {
         Step::Edit => Step::Edit,
@@ -1617,11 +1639,18 @@ async fn correct(
     }
     if pending {
         if let Ok(outcome) = &result {
-            state.catch_up(outcome.position).await;
-            return Ok(see_other(&format!(
-                "{}?notice=edited",
-                templates::development_path(view.id, d.id, "approve")
-            )));
+            let caught_up = state.catch_up(outcome.position).await;
+            // An editor goes on to approve it; its reporter back to the story.
+            return Ok(see_other(
+                &if session.principal.role.at_least(Role::Editor) {
+                    format!(
+                        "{}?notice=edited",
+                        templates::development_path(view.id, d.id, "approve")
+                    )
+                } else {
+                    after_action(&view, &d, "edited", caught_up)
+                },
+            ));
         }
     }
     answer_editor_form(
@@ -1709,6 +1738,94 @@ async fn retract(
         |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error), None),
     )
     .await
+}
+
+// ----- withdraw ----------------------------------------------------------------------------------
+
+/// Refuses a withdrawal of what the signed-in user did not file.
+fn require_filer(state: &DeskState, session: &Session, d: &DevelopmentView) -> Result<(), Stop> {
+    if is_theirs(session, d) {
+        return Ok(());
+    }
+    Err(Stop::from(page(
+        StatusCode::FORBIDDEN,
+        templates::message_page(
+            Some(&state.chrome(session, Here::Other)),
+            "Not yours to withdraw",
+            "Only the one who filed a development may withdraw it. Editors reject it instead.",
+            ("/desk", "Back to the stories"),
+        ),
+    )))
+}
+
+/// `GET …/withdraw`: what is withdrawn, and the button that does it.
+async fn withdraw_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+) -> Answer {
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_filer(&state, &session, &d)?;
+    check_state(
+        &state,
+        &session,
+        &view,
+        &d,
+        &[DevelopmentState::PendingReview],
+        "withdrawn",
+    )?;
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::withdraw_page(&chrome, &view, &d, view.position, None),
+    ))
+}
+
+/// `POST …/withdraw`: takes back one's own filing while it waits for review.
+async fn withdraw(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_filer(&state, &session, &d)?;
+    let seen = forms::seen(&form);
+    let command = StoryCommand::WithdrawDevelopment {
+        development: DevelopmentId::from(d.id),
+    };
+    match state
+        .execute_seen(StoryId::from(view.id), &session, command, d.id, seen)
+        .await
+    {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&after_action(&view, &d, "withdrawn", caught_up)))
+        }
+        Err(p) if is_changed(&p) => {
+            let (view, d) = state.now(&session, &id, &dev).await?;
+            check_state(
+                &state,
+                &session,
+                &view,
+                &d,
+                &[DevelopmentState::PendingReview],
+                "withdrawn",
+            )?;
+            let changed = html! {
+                (templates::changes_since(state.zone, &d, seen))
+                p { "Below is the development as it is now: withdraw it, if you still want to." }
+            };
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                StatusCode::CONFLICT,
+                templates::withdraw_page(&chrome, &view, &d, view.position, Some(&changed)),
+            ))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
 }
 
 // ----- the rest ------------------------------------------------------------------------------------

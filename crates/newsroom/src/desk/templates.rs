@@ -534,7 +534,8 @@ fn rejected_line(zone: Zone, p: &Pending) -> Markup {
             p.meta {
                 "In " a href=(format!("{}#{}", story_desk_path(p.story_id), anchor(d.id))) { (p.story_headline) }
                 @if let Some(v) = &d.rejection {
-                    " · rejected by " strong { (who(&v.by)) } " · " (time(zone, v.at))
+                    @if is_withdrawal(d, v) { " · withdrawn by " } @else { " · rejected by " }
+                    strong { (who(&v.by)) } " · " (time(zone, v.at))
                 }
             }
             @if let Some(v) = &d.rejection {
@@ -581,8 +582,8 @@ pub fn home_page(
                     "Your rejected filings " span.badge.state-rejected { (rejected.total) }
                 }
                 p.small {
-                    "An editor turned these down; readers never saw them. Revise one and file it "
-                    "again: the form opens filled in."
+                    "Turned down by an editor, or withdrawn by you: readers never saw them. Revise "
+                    "one and file it again: the form opens filled in."
                     @if rejected.total > rejected.newest.len() as i64 {
                         " The newest " (rejected.newest.len()) " are shown."
                     }
@@ -670,6 +671,11 @@ fn who(name: &Option<String>) -> &str {
     name.as_deref().unwrap_or("someone")
 }
 
+/// Whether a rejection is its filer's withdrawal.
+fn is_withdrawal(d: &DevelopmentView, v: &newsroom_projection::Verdict) -> bool {
+    v.reason == newsroom_domain::WITHDRAWN && v.by.is_some() && v.by == d.filed_by
+}
+
 /// "Eda Editor's reason", for the notice over a revised filing.
 pub fn who_rejected(v: &newsroom_projection::Verdict) -> String {
     format!("{}’s reason", who(&v.by))
@@ -705,7 +711,8 @@ fn history(zone: Zone, d: &DevelopmentView) -> Markup {
                 @for c in &d.corrections { (correction_entry(zone, d, c)) }
                 @if let Some(v) = &d.rejection {
                     li.history-rejection {
-                        "Rejected by " strong { (who(&v.by)) } " · " (time(zone, v.at))
+                        @if is_withdrawal(d, v) { "Withdrawn by " } @else { "Rejected by " }
+                        strong { (who(&v.by)) } " · " (time(zone, v.at))
                         div.note-quote { span.visually-hidden { "Reason: " } (v.reason) }
                     }
                 }
@@ -795,6 +802,18 @@ fn development_card(
                     " · "
                     a href=(format!("{}/file?responds_to={}", story_desk_path(view.id), d.id)) {
                         "File a response" span.visually-hidden { " to " (d.headline) }
+                    }
+                }
+                @if d.state == DevelopmentState::PendingReview && d.filed_by.as_deref() == Some(chrome.who.name.as_str()) {
+                    @if !chrome.is_editor() {
+                        " · "
+                        a href=(development_path(view.id, d.id, "correct")) {
+                            "Edit" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                    " · "
+                    a href=(development_path(view.id, d.id, "withdraw")) {
+                        "Withdraw" span.visually-hidden { ": " (d.headline) }
                     }
                 }
                 @if chrome.is_editor() {
@@ -1532,6 +1551,38 @@ pub fn correct_preview_page(
         }
     };
     layout("Check the correction", Some(chrome), content)
+}
+
+/// `…/withdraw`: one's own filing, still waiting for review, and the button that takes it back.
+pub fn withdraw_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    seen: i64,
+    changed: Option<&Markup>,
+) -> Markup {
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
+        h1 { "Withdraw your filing" }
+        (changed_banner(changed))
+        article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        p {
+            "It has not been published. Withdrawn, it never will be: it stays on the desk, marked "
+            "as withdrawn, and you can still revise and file it again."
+        }
+        form.stack method="post" action=(development_path(view.id, d.id, "withdraw")) {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            div.actions {
+                button.button.button-danger type="submit" {
+                    "Withdraw it" span.visually-hidden { ": " (d.headline) }
+                }
+                " "
+                a.button.button-secondary href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "Keep it" }
+            }
+        }
+    };
+    layout("Withdraw your filing", Some(chrome), content)
 }
 
 // ----- messages --------------------------------------------------------------------------------------
