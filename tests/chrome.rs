@@ -43,17 +43,27 @@ pub fn driver() -> Option<Driver> {
 }
 
 pub async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, true).await
+}
+
+/// A browser that runs no script: what the pages do for someone without JavaScript.
+pub async fn browser_without_script(driver: &Driver) -> Client {
+    browser_with(driver, false).await
+}
+
+async fn browser_with(driver: &Driver, script: bool) -> Client {
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     "--window-size=1200,900"]
-        }),
-    );
+    let mut options = json!({
+        "binary": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,900"]
+    });
+    if !script {
+        options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     let mut last_error = None;
     for _ in 0..50 {
         match ClientBuilder::new(HttpConnector::new())
@@ -145,6 +155,18 @@ pub async fn value_of(client: &Client, css: &str) -> String {
         .await
         .unwrap()
         .unwrap_or_default()
+}
+
+/// Sends the filing form to its preview, and files it there with the preview's own button.
+pub async fn file_through_preview(client: &Client) {
+    press(client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        client,
+        "//h1[starts-with(., 'Check it before')]",
+        "the filing's preview",
+    )
+    .await;
+    press(client, "button[name='confirm'][value='file']").await;
 }
 
 /// Signs in at the desk with `token`, as a person would.

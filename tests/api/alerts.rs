@@ -253,7 +253,8 @@ async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
         .ok(201); // priority
     let mut flash = development("charges_filed");
     flash["urgency"] = json!("flash");
-    let p = app.record(&story, flash).await.ok(201)["position"]
+    // `flash` needs an editor (a reporter's waits for approval).
+    let p = app.record_as(&app.editor, &story, flash).await.ok(201)["position"]
         .as_i64()
         .unwrap();
 
@@ -718,7 +719,7 @@ async fn a_digest_collects_an_interval_and_is_sent_once() {
     // A flash development never waits for the digest.
     let mut flash = development("arrest_made");
     flash["urgency"] = json!("flash");
-    app.record(&story, flash).await.ok(201);
+    app.record_as(&app.editor, &story, flash).await.ok(201);
     let got = receiver.wait_for_accepted(2, WAIT).await;
     assert_eq!(got[1].json()["type"], "story.arrest_made");
 

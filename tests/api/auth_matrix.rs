@@ -343,6 +343,13 @@ fn routes() -> Vec<Route> {
         ),
         route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
         route("GET", "/desk/review", Nothing, desk(Need::Editor, S(200))),
+        // A form kept over a lapsed session: only for the browser that sent it (none here).
+        route(
+            "GET",
+            "/desk/parked/{key}",
+            Nothing,
+            desk(Need::Reporter, S(404)),
+        ),
         route(
             "POST",
             "/desk/stories",
@@ -380,6 +387,7 @@ fn routes() -> Vec<Route> {
                     ("kind", "update".into()),
                     ("headline", "Filed from the desk".into()),
                     ("occurred_at", String::new()),
+                    ("confirm", "file".into()),
                 ]
             }),
             desk(Need::Reporter, Done),
@@ -397,9 +405,15 @@ fn routes() -> Vec<Route> {
             desk(Need::Editor, Done),
         ),
         route(
+            "GET",
+            "/desk/stories/{story}/developments/{pending}/approve",
+            Nothing,
+            desk(Need::Editor, S(200)),
+        ),
+        route(
             "POST",
             "/desk/stories/{story}/developments/{pending}/approve",
-            Form(|_| vec![]),
+            Form(|fx| vec![("seen", fx.seen.clone()), ("confirm", "approve".into())]),
             desk(Need::Editor, Done),
         ),
         route(
@@ -417,11 +431,13 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/desk/stories/{story}/developments/{published}/correct",
-            Form(|_| {
+            Form(|fx| {
                 vec![
                     ("note", "The headline overstated it".into()),
                     ("changes.headline", "Officials confirm a breach".into()),
                     ("changes.actors", "Fancy Bear".into()),
+                    ("seen", fx.seen.clone()),
+                    ("confirm", "correct".into()),
                 ]
             }),
             desk(Need::Editor, Done),
@@ -435,10 +451,29 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/desk/stories/{story}/developments/{published}/retract",
-            Form(|_| vec![("reason", "The statement was withdrawn".into())]),
+            Form(|fx| {
+                vec![
+                    ("reason", "The statement was withdrawn".into()),
+                    ("seen", fx.seen.clone()),
+                ]
+            }),
             desk(Need::Editor, Done),
         ),
+        // The fixture's pending development is the reporter's own: only they withdraw it.
+        route(
+            "GET",
+            "/desk/stories/{story}/developments/{pending}/withdraw",
+            Nothing,
+            [SignIn, SignIn, SignIn, S(200), S(403), S(403)],
+        ),
+        route(
+            "POST",
+            "/desk/stories/{story}/developments/{pending}/withdraw",
+            Form(|fx| vec![("seen", fx.seen.clone())]),
+            [SignIn, SignIn, SignIn, Done, S(403), S(403)],
+        ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
+        route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),
     ]
 }
@@ -448,6 +483,8 @@ struct Fixture {
     /// Needs review; has a pending and a published development.
     story: String,
     slug: String,
+    /// The story's latest position.
+    seen: String,
     closed: String,
     pending: String,
     published: String,
@@ -492,6 +529,8 @@ impl Fixture {
             )
             .await;
         assert_eq!(filed.ok(201)["status"], "published");
+        // The version of the story the desk's forms on its developments are made from.
+        let seen = filed.ok(201)["position"].as_i64().unwrap().to_string();
         let closed = app.open_story(false).await;
         app.call(
             Method::POST,
@@ -566,6 +605,7 @@ impl Fixture {
         Fixture {
             story,
             slug,
+            seen,
             closed,
             pending,
             published,
@@ -595,6 +635,7 @@ impl Fixture {
             .replace("{unsubscribe}", &self.unsubscribe)
             .replace("{actor}", ACTOR)
             .replace("{rest}", "no-such-page")
+            .replace("{key}", "no-such-form")
     }
 }
 

@@ -1,9 +1,13 @@
-//! Reader pages in a real browser: headless Chromium driven over WebDriver (chromedriver).
+//! Reader pages and the desk in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver).
 
 use std::time::Duration;
 
 use fantoccini::Locator;
-use newsroom_tests::chrome::{browser, driver, screenshot};
+use newsroom_tests::chrome::{
+    browser, browser_without_script, choose, driver, press, screenshot, sign_in_at_desk, type_into,
+    value_of, wait_for,
+};
 use newsroom_tests::*;
 use serde_json::json;
 
@@ -109,5 +113,377 @@ async fn a_story_page_shows_a_new_development_without_reloading() {
     let front = client.find(Locator::Css("main")).await.unwrap();
     assert!(front.text().await.unwrap().contains("Campaign hack"));
     screenshot(&client, "front-page").await;
+    client.close().await.unwrap();
+}
+
+fn recorded_headlines(feed: &[serde_json::Value]) -> Vec<String> {
+    feed.iter()
+        .filter_map(|e| e["payload"]["DevelopmentRecorded"]["development"]["headline"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+const ENTER: &str = "\u{E007}";
+
+#[tokio::test]
+async fn enter_in_a_desk_form_never_files_and_publishing_goes_through_a_preview() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    choose(&client, "#f-kind", "hack_reported").await;
+
+    // Half a headline and Enter; Enter in a name box and in the source's name too.
+    let headline = client.find(Locator::Css("#f-headline")).await.unwrap();
+    headline
+        .send_keys(&format!("Water main bur{ENTER}"))
+        .await
+        .unwrap();
+    for (field, typed) in [
+        ("#f-actor-1", "City water board"),
+        ("#f-source-name", "City water board"),
+    ] {
+        let element = client.find(Locator::Css(field)).await.unwrap();
+        element.send_keys(&format!("{typed}{ENTER}")).await.unwrap();
+    }
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/file"),
+        "still on the form"
+    );
+    assert_eq!(value_of(&client, "#f-headline").await, "Water main bur");
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing was filed"
+    );
+
+    // Finished, it goes to its preview: exactly what readers and subscribers will get.
+    type_into(&client, "#f-headline", "Water main bursts on Main Street").await;
+    type_into(
+        &client,
+        "#f-body",
+        "Traffic is diverted around the flooded junction.",
+    )
+    .await;
+    choose(&client, "#f-source-kind", "official_statement").await;
+    choose(&client, "#f-evidence", "documentary").await;
+    choose(&client, "#f-urgency", "flash").await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    let preview = wait_for(
+        &client,
+        "//main[.//h1[.='Check it before publishing']]",
+        "the preview",
+    )
+    .await;
+    let text = preview.text().await.unwrap();
+    for shown in [
+        "Water main bursts on Main Street",
+        "Traffic is diverted around the flooded junction.",
+        "Hack reported",
+        "Flash",
+        "City water board",
+        "Official statement",
+        "Documentary evidence",
+        "Who is alerted",
+    ] {
+        assert!(text.contains(shown), "the preview shows {shown:?}: {text}");
+    }
+    screenshot(&client, "desk-file-preview").await;
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing was filed"
+    );
+
+    // "Change it" keeps every field; the preview's own button publishes.
+    press(&client, "button[name='step'][value='edit']").await;
+    wait_for(&client, "//select[@id='f-kind']", "the form again").await;
+    assert_eq!(
+        value_of(&client, "#f-headline").await,
+        "Water main bursts on Main Street"
+    );
+    assert_eq!(value_of(&client, "#f-urgency").await, "flash");
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview again",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "published",
+    )
+    .await;
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Water main bursts on Main Street"]
+    );
+    client.close().await.unwrap();
+
+    // Without JavaScript, Enter in a field sends the form to its preview, never to readers.
+    let plain = browser_without_script(&driver).await;
+    sign_in_at_desk(&plain, &base, &app.reporter).await;
+    plain
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&plain, "//select[@id='f-kind']", "the filing form").await;
+    choose(&plain, "#f-kind", "update").await;
+    let headline = plain.find(Locator::Css("#f-headline")).await.unwrap();
+    headline
+        .send_keys(&format!("Second water main bur{ENTER}"))
+        .await
+        .unwrap();
+    wait_for(
+        &plain,
+        "//h1[.='Check it before publishing']",
+        "Enter without script shows the preview",
+    )
+    .await;
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Water main bursts on Main Street"],
+        "the half-typed filing was not filed"
+    );
+    plain.close().await.unwrap();
+}
+
+/// Fills in the whole filing form.
+async fn fill_filing(client: &fantoccini::Client, headline: &str) {
+    choose(client, "#f-kind", "statement_issued").await;
+    type_into(client, "#f-headline", headline).await;
+    type_into(
+        client,
+        "#f-body",
+        "A long filing from a phone.\nSecond paragraph, typed on a bus.",
+    )
+    .await;
+    type_into(client, "#f-actor-1", "Interior ministry").await;
+    type_into(client, "#f-actor-2", "Campaign A").await;
+    type_into(client, "#f-source-name", "Ministry spokesperson").await;
+    choose(client, "#f-source-kind", "official_statement").await;
+    choose(client, "#f-evidence", "documentary").await;
+    choose(client, "#f-urgency", "routine").await;
+}
+
+/// Checks that the filing form holds what `fill_filing` typed.
+async fn assert_filled(client: &fantoccini::Client, headline: &str) {
+    for (field, value) in [
+        ("#f-kind", "statement_issued"),
+        ("#f-headline", headline),
+        (
+            "#f-body",
+            "A long filing from a phone.\nSecond paragraph, typed on a bus.",
+        ),
+        ("#f-actor-1", "Interior ministry"),
+        ("#f-actor-2", "Campaign A"),
+        ("#f-source-name", "Ministry spokesperson"),
+        ("#f-source-kind", "official_statement"),
+        ("#f-evidence", "documentary"),
+        ("#f-urgency", "routine"),
+    ] {
+        assert_eq!(value_of(client, field).await, value, "{field}");
+    }
+}
+
+#[tokio::test]
+async fn a_lapsed_session_keeps_the_filing_and_signing_in_returns_to_it() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&client, "Ministry confirms the breach in part").await;
+    // The sign-in lapses while the reporter types (the browser drops the expired cookie).
+    client.delete_cookie("newsroom_desk").await.unwrap();
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'nothing was recorded')]",
+        "the sign-in page says the form is kept",
+    )
+    .await;
+    assert!(recorded_headlines(&app.feed().await).is_empty());
+    type_into(&client, "#f-token", &app.reporter).await;
+    press(&client, "form[action='/desk/sign-in'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[contains(@class, 'error-summary')][contains(., 'Your sign-in had ended')]",
+        "back on the form, told why",
+    )
+    .await;
+    assert_filled(&client, "Ministry confirms the breach in part").await;
+    screenshot(&client, "desk-file-kept").await;
+
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "filed",
+    )
+    .await;
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Ministry confirms the breach in part"]
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_filing_form_keeps_a_draft_in_the_browser_until_it_is_filed() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let form = format!("{base}/desk/stories/{story}/file");
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client.goto(&form).await.unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&client, "Ministry confirms the breach in part").await;
+
+    // The reporter leaves the page without sending it, and opens the form again later.
+    client.goto(&format!("{base}/desk")).await.unwrap();
+    wait_for(&client, "//h1[.='Stories']", "the desk").await;
+    client.goto(&form).await.unwrap();
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'Your unsent draft')]",
+        "the draft is restored, and says so",
+    )
+    .await;
+    assert_filled(&client, "Ministry confirms the breach in part").await;
+    screenshot(&client, "desk-file-draft").await;
+
+    // Filed, the draft is gone: the next form opens empty.
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status']//a[.='See it on the reader page']",
+        "filed",
+    )
+    .await;
+    client.goto(&form).await.unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    assert_eq!(value_of(&client, "#f-headline").await, "");
+    let notices = client
+        .find_all(Locator::Css(".draft-notice"))
+        .await
+        .unwrap();
+    assert!(notices.is_empty(), "no draft is offered");
+    assert_eq!(
+        recorded_headlines(&app.feed().await),
+        ["Ministry confirms the breach in part"]
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(true).await;
+    let filing = development("statement_issued");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &story,
+        &dev,
+        "rejection",
+        json!({"reason": "Needs a second source."}),
+    )
+    .await
+    .ok(200);
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    let item = wait_for(
+        &client,
+        "//li[contains(@class, 'rejected-filing')][contains(., 'Needs a second source.')]",
+        "the desk home lists the rejected filing with its reason",
+    )
+    .await;
+    screenshot(&client, "desk-rejected").await;
+    item.find(Locator::Css("a[href*='/file?from=']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'You are revising a rejected filing')]",
+        "the form says what it is",
+    )
+    .await;
+    assert_eq!(
+        value_of(&client, "#f-headline").await,
+        "Campaign A says its email was breached"
+    );
+    assert_eq!(value_of(&client, "#f-kind").await, "statement_issued");
+    assert_eq!(value_of(&client, "#f-actor-2").await, "Fancy Bear");
+    type_into(&client, "#f-source-name", "Police spokesperson").await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before filing it for review']",
+        "the preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'waits for an editor')]",
+        "filed again, for review",
+    )
+    .await;
+    let feed = app.feed().await;
+    let refiled = &feed.last().unwrap()["payload"]["DevelopmentRecorded"]["development"];
+    assert_eq!(refiled["source"]["name"], "Police spokesperson");
+    assert_ne!(refiled["id"], dev.as_str());
     client.close().await.unwrap();
 }

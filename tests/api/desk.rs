@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, choose, driver, open_story_at_desk, press, screenshot, sign_in_at_desk, type_into,
-    value_of, wait_for,
+    browser, choose, driver, file_through_preview, open_story_at_desk, press, screenshot,
+    sign_in_at_desk, type_into, value_of, wait_for,
 };
 use newsroom_tests::*;
 use serde_json::json;
@@ -66,9 +66,10 @@ async fn a_desk_form_without_its_csrf_token_is_refused_and_records_nothing() {
     }
     assert_eq!(app.feed().await.len(), before, "nothing was recorded");
 
-    // The same forms with the session's token go through.
+    // The same forms with the session's token go through (from the preview's button).
     let mut fields = filing.to_vec();
     fields.push(("csrf", &reporter.csrf));
+    fields.push(("confirm", "file"));
     let answer = app.desk_post(Some(&reporter), &file_path, &fields).await;
     assert_eq!(answer.status(), 303);
     assert_eq!(app.feed().await.len(), before + 1);
@@ -98,7 +99,9 @@ async fn a_reporter_cannot_reach_editor_pages() {
     let story = app.open_story(true).await;
     let filing = development("update");
     let dev = filing["id"].as_str().unwrap().to_owned();
-    app.record(&story, filing).await.ok(201);
+    // Filed by another reporter: a reporter may edit only their own pending filings.
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    app.record_as(&rex.token, &story, filing).await.ok(201);
     let reporter = app.desk_sign_in(&app.reporter).await;
     let before = app.feed().await.len();
 
@@ -232,7 +235,12 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(!html.contains(&app.editor), "the token is never in a page");
-    assert!(!html.contains("<script"));
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches(r#"<script src="/desk/static/desk.js" defer></script>"#)
+            .count(),
+        "no script but the desk's own file"
+    );
     assert!(!html.contains("style="));
     let editor = DeskSession {
         csrf: hidden_field(&html, "csrf").unwrap(),
@@ -307,6 +315,7 @@ async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
         ("urgency", "priority"),
         ("responds_to.development", ""),
         ("responds_to.stance", ""),
+        ("confirm", "file"),
     ];
     let answer = app.desk_post(Some(&reporter), &path, &fields).await;
     assert_eq!(answer.status(), 422);
@@ -444,6 +453,1027 @@ async fn the_story_desk_page_counts_its_subscribers_and_shows_the_whole_history(
     )));
 }
 
+/// The markup of the form posting to `action`, up to its end.
+fn form_posting_to<'a>(html: &'a str, action: &str) -> &'a str {
+    let start = html
+        .find(&format!(r#"action="{action}""#))
+        .unwrap_or_else(|| panic!("a form posting to {action}: {html}"));
+    let end = start + html[start..].find("</form>").expect("the form ends");
+    &html[start..end]
+}
+
+fn count_events(feed: &[serde_json::Value], event_type: &str) -> usize {
+    feed.iter()
+        .filter(|e| e["event_type"] == event_type)
+        .count()
+}
+
+#[tokio::test]
+async fn nothing_is_published_from_the_desk_without_its_preview() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let form = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let path = format!("/desk/stories/{story}/developments");
+    // Without script, Enter sends a form with its first button: the filing form's only one is
+    // its preview.
+    let filing_form = form_posting_to(&form, &path);
+    assert_eq!(filing_form.matches("<button").count(), 1, "{filing_form}");
+    assert!(
+        filing_form
+            .contains(r#"<button class="button" type="submit" name="step" value="preview">"#),
+        "{filing_form}"
+    );
+    assert!(filing_form.contains("data-no-enter"));
+    let id = hidden_field(&form, "id").unwrap();
+    let typed = vec![
+        ("csrf", reporter.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "hack_reported"),
+        ("headline", "Water main bursts on Main Street"),
+        ("body", "Line one\r\nLine two"),
+        ("occurred_at", "2026-03-01T09:30"),
+        ("actors", "City water board"),
+        ("actors", "Office of the mayor"),
+        ("source.name", "City water board"),
+        ("source.kind", "official_statement"),
+        ("source.url", "https://example.org/water"),
+        ("evidence", "documentary"),
+        ("urgency", "priority"),
+        ("responds_to.development", ""),
+        ("responds_to.stance", ""),
+    ];
+    // Enter in a field (no button at all), or the form's own button: a preview, nothing filed.
+    for button in [None, Some(("step", "preview"))] {
+        let mut fields = typed.clone();
+        fields.extend(button);
+        let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+        assert_eq!(answer.status(), 200, "{button:?}");
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("Check it before publishing"), "{html}");
+        assert!(html.contains("What readers will see"));
+        for shown in [
+            "Water main bursts on Main Street",
+            "Line one\nLine two",
+            "Hack reported",
+            "Priority",
+            "City water board, Office of the mayor",
+            "Official statement",
+            "Documentary evidence",
+            "subscribers follow this story",
+        ] {
+            assert!(html.contains(shown), "the preview shows {shown:?}: {html}");
+        }
+        assert!(html.contains(r#"name="confirm" value="file">Publish</button>"#));
+        assert_eq!(
+            hidden_field(&html, "headline").as_deref(),
+            Some("Water main bursts on Main Street"),
+            "what was typed goes on with the preview"
+        );
+        assert_eq!(hidden_field(&html, "id").as_deref(), Some(id.as_str()));
+        assert_eq!(recorded(&app.feed().await), 0, "nothing was filed");
+    }
+    // "Change it": the form again, everything as typed.
+    let mut fields = typed.clone();
+    fields.push(("step", "edit"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(html.contains(r#"value="Water main bursts on Main Street""#));
+    assert!(html.contains(">Line one\nLine two</textarea>"));
+    assert!(html.contains(r#"value="Office of the mayor""#));
+    assert_eq!(recorded(&app.feed().await), 0);
+    // The preview's own button files it.
+    let mut fields = typed.clone();
+    fields.push(("confirm", "file"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(recorded(&app.feed().await), 1);
+
+    // Approving: the queue's button opens a page showing what readers will get; a POST that
+    // did not come from that page's button approves nothing.
+    let reviewed = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&reviewed, filing).await.ok(201);
+    let editor = app.desk_sign_in(&app.editor).await;
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{reviewed}?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    let approve = format!("/desk/stories/{reviewed}/developments/{dev}/approve");
+    let queue = app
+        .desk_get(Some(&editor), "/desk/review")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(queue.contains(&format!(r#"href="{approve}""#)), "{queue}");
+    assert!(!queue.contains(&format!(r#"action="{approve}""#)));
+    let answer = app
+        .desk_post(Some(&editor), &approve, &[("csrf", &editor.csrf)])
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], approve.as_str());
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 0);
+    let page = app.desk_get(Some(&editor), &approve).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("What readers will see"));
+    assert!(html.contains("Campaign A says its email was breached"));
+    assert!(html.contains("Campaign A, Fancy Bear"));
+    let seen = hidden_field(&html, "seen").expect("the version it shows");
+    let answer = app
+        .desk_post(
+            Some(&editor),
+            &approve,
+            &[
+                ("csrf", &editor.csrf),
+                ("seen", &seen),
+                ("confirm", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert!(answer.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/desk/review?notice=approved"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 1);
+
+    // Correcting a published development: a preview, then its button publishes it.
+    let correct = format!("/desk/stories/{reviewed}/developments/{dev}/correct");
+    let form = app
+        .desk_get(Some(&editor), &correct)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let correction_form = form_posting_to(&form, &correct);
+    assert!(correction_form.contains("data-no-enter"));
+    assert!(correction_form.contains(r#"name="step" value="preview""#));
+    let seen = hidden_field(&form, "seen").unwrap();
+    let fields = [
+        ("csrf", editor.csrf.as_str()),
+        ("seen", seen.as_str()),
+        ("note", "It was two weeks, not three."),
+        ("changes.headline", "Campaign A says its email was breached"),
+        (
+            "changes.body",
+            "The campaign said attackers had access for two weeks.",
+        ),
+        ("changes.occurred_at", "2026-10-01T09:30"),
+        ("changes.actors", "Campaign A, Fancy Bear"),
+        ("changes.source.name", "Campaign spokesperson"),
+        ("changes.source.kind", "official_statement"),
+        ("changes.source.url", "https://example.org/statement"),
+        ("changes.evidence", "none_provided"),
+    ];
+    let answer = app.desk_post(Some(&editor), &correct, &fields).await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Check the correction before publishing"),
+        "{html}"
+    );
+    assert!(html.contains("It was two weeks, not three."));
+    assert!(html.contains("attackers had access for two weeks"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 0);
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm", "correct"));
+    let answer = app.desk_post(Some(&editor), &correct, &confirmed).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+}
+
+#[tokio::test]
+async fn a_reporters_flash_waits_for_an_editor_in_the_api_and_at_the_desk() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let mut flash = development("arrest_made");
+    flash["urgency"] = json!("flash");
+    let answer = app.record(&story, flash).await;
+    assert_eq!(answer.ok(201)["status"], "pending_review");
+    let mut flash = development("arrest_made");
+    flash["urgency"] = json!("flash");
+    let answer = app.record_as(&app.editor, &story, flash).await;
+    assert_eq!(answer.ok(201)["status"], "published");
+
+    // At the desk, the reporter's preview says so before anything is filed.
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let form = app
+        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("from a reporter, only once an editor approves it"),
+        "the choice says so: {form}"
+    );
+    let id = hidden_field(&form, "id").unwrap();
+    let path = format!("/desk/stories/{story}/developments");
+    let mut fields = vec![
+        ("csrf", reporter.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "arrest_made"),
+        ("headline", "Police arrest a suspect"),
+        ("occurred_at", ""),
+        ("urgency", "flash"),
+    ];
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 200);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Check it before filing it for review"),
+        "{html}"
+    );
+    assert!(html.contains("waits for an editor"));
+    assert!(html.contains(r#"value="file">File it for review</button>"#));
+    fields.push(("confirm", "file"));
+    let answer = app.desk_post(Some(&reporter), &path, &fields).await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    assert_eq!(
+        feed.last().unwrap()["payload"]["DevelopmentRecorded"]["status"],
+        "pending_review"
+    );
+}
+
+/// POSTs a desk form as a browser whose page came from `origin` would, with `cookie`.
+async fn post_from(
+    app: &TestApp,
+    origin: &str,
+    cookie: Option<&str>,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut request = app
+        .desk_client()
+        .post(format!("{}{path}", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", origin)
+        .body(body);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.expect("request sent")
+}
+
+#[tokio::test]
+async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_in() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let leaving = app.create_token("reporter", "Rita Reporter").await;
+    let lapsing = app.desk_sign_in(&leaving.token).await;
+    let form = app
+        .desk_get(Some(&lapsing), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let id = hidden_field(&form, "id").unwrap();
+    let path = format!("/desk/stories/{story}/developments");
+    let body = "A long filing from a phone.\r\nSecond paragraph, typed on a bus.";
+    let typed = [
+        ("csrf", lapsing.csrf.as_str()),
+        ("id", id.as_str()),
+        ("kind", "statement_issued"),
+        ("headline", "Ministry confirms the breach <in part>"),
+        ("body", body),
+        ("occurred_at", "2026-03-01T09:30"),
+        ("actors", "Interior ministry"),
+        ("actors", "Campaign A"),
+        ("source.name", "Ministry spokesperson"),
+        ("source.kind", "official_statement"),
+        ("source.url", ""),
+        ("evidence", "documentary"),
+        ("urgency", "priority"),
+        ("step", "preview"),
+    ];
+    // The session ends while the form is open (here: its token is revoked).
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{}", leaving.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    let origin = app.address.clone();
+
+    // Sent from another site, nothing is kept: off to sign in, as before.
+    let forged = post_from(
+        &app,
+        "https://evil.example",
+        Some(&lapsing.cookie),
+        &path,
+        &typed,
+    )
+    .await;
+    assert_eq!(forged.status(), 303);
+    assert!(cookie_pair(forged.headers(), "newsroom_desk_parked").is_none());
+    assert_eq!(
+        forged.headers()["location"],
+        "/desk/sign-in?next=%2Fdesk&expired=1"
+    );
+
+    // Sent from the desk, what was typed is kept for this browser, and signing in leads back.
+    let answer = post_from(&app, &origin, Some(&lapsing.cookie), &path, &typed).await;
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let parked = cookie_pair(answer.headers(), "newsroom_desk_parked").expect("a parked cookie");
+    let key = parked
+        .trim_start_matches("newsroom_desk_parked=")
+        .to_owned();
+    assert_eq!(
+        location,
+        format!("/desk/sign-in?next=%2Fdesk%2Fparked%2F{key}&kept=1&expired=1")
+    );
+    assert_eq!(recorded(&app.feed().await), 0, "nothing was recorded");
+    let sign_in = app.desk_get(None, &location).await.text().await.unwrap();
+    assert!(sign_in.contains("nothing was recorded"), "{sign_in}");
+    assert_eq!(
+        hidden_field(&sign_in, "next").as_deref(),
+        Some(format!("/desk/parked/{key}").as_str())
+    );
+
+    // Signed in again (with a new token), the form is back, every field as typed.
+    let again = app.desk_sign_in(&app.reporter).await;
+    let back = DeskSession {
+        cookie: format!("{}; {parked}", again.cookie),
+        ..again.clone()
+    };
+    let page = app
+        .desk_get(Some(&back), &format!("/desk/parked/{key}"))
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Your sign-in had ended when you sent this"),
+        "{html}"
+    );
+    assert!(html.contains(r#"<option value="statement_issued" selected>"#));
+    assert!(html.contains(r#"value="Ministry confirms the breach &lt;in part&gt;""#));
+    assert!(
+        html.contains(">A long filing from a phone.\nSecond paragraph, typed on a bus.</textarea>")
+    );
+    assert!(html.contains(r#"value="2026-03-01T09:30""#));
+    assert!(html.contains(r#"value="Interior ministry""#));
+    assert!(html.contains(r#"value="Campaign A""#));
+    assert!(html.contains(r#"value="Ministry spokesperson""#));
+    assert!(html.contains(r#"<option value="documentary" selected>"#));
+    assert_eq!(hidden_field(&html, "id").as_deref(), Some(id.as_str()));
+    assert_eq!(
+        hidden_field(&html, "csrf").as_deref(),
+        Some(again.csrf.as_str()),
+        "the new session's CSRF value, not the old one"
+    );
+    // Only for the browser that sent it.
+    let elsewhere = app
+        .desk_get(Some(&again), &format!("/desk/parked/{key}"))
+        .await;
+    assert_eq!(elsewhere.status(), 404);
+
+    // A session that simply expired (the browser dropped its cookie) keeps the form too.
+    let expired = post_from(&app, &origin, None, &path, &typed).await;
+    assert_eq!(expired.status(), 303);
+    assert!(expired.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("&kept=1"));
+    assert!(!expired.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("expired=1"));
+    assert_eq!(recorded(&app.feed().await), 0);
+}
+
+const CORRECTION_CONTROLS: [&str; 8] = [
+    "changes.headline",
+    "changes.body",
+    "changes.occurred_at",
+    "changes.actors",
+    "changes.source.name",
+    "changes.source.kind",
+    "changes.source.url",
+    "changes.evidence",
+];
+
+/// The correction form as its page holds it: the version it was made from and every control
+/// with the value it shows (sent back as it is, it changes nothing).
+fn correction_form_fields(html: &str) -> Vec<(String, String)> {
+    let mut fields = vec![(
+        "seen".to_owned(),
+        hidden_field(html, "seen").expect("the form's version"),
+    )];
+    for control in CORRECTION_CONTROLS {
+        let shown = hidden_field(html, &format!("was.{control}"))
+            .unwrap_or_else(|| panic!("the form keeps what it shows of {control}: {html}"));
+        fields.push((format!("was.{control}"), shown.clone()));
+        fields.push((control.to_owned(), shown));
+    }
+    fields
+}
+
+fn with(fields: &[(String, String)], changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .cloned()
+        .collect();
+    out.extend(changes.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    out
+}
+
+fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+/// Waits until the views show everything recorded so far.
+async fn caught_up(app: &TestApp) {
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+}
+
+#[tokio::test]
+async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_approves_first() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let other = app.create_token("editor", "Otto Editor").await;
+    let eda = app.desk_sign_in(&app.editor).await;
+    let otto = app.desk_sign_in(&other.token).await;
+    caught_up(&app).await;
+    let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
+    let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
+
+    // Eda opens "Edit it before approving" and subs the headline...
+    let form = app
+        .desk_get(Some(&eda), &correct)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("Edit before approving"), "{form}");
+    let shown = correction_form_fields(&form);
+    let subbed = with(
+        &shown,
+        &[
+            ("csrf", &eda.csrf),
+            ("changes.headline", "Campaign A reports email breach"),
+            ("note", "Subbed headline to house style."),
+            ("confirm", "correct"),
+        ],
+    );
+    // ...while Otto approves it.
+    let page = app
+        .desk_get(Some(&otto), &approve)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").unwrap();
+    let approved = app
+        .desk_post(
+            Some(&otto),
+            &approve,
+            &[
+                ("csrf", &otto.csrf),
+                ("seen", &seen),
+                ("confirm", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status(), 303);
+
+    // Eda's save is refused, says what happened, and keeps her edit for a knowing decision.
+    let answer = app.desk_post(Some(&eda), &correct, &pairs(&subbed)).await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("Someone changed it since you opened this form"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<strong>Otto Editor</strong> approved it"),
+        "{html}"
+    );
+    assert!(html.contains("It is published now."));
+    assert!(html.contains("Nothing of yours was saved."));
+    assert!(html.contains(r#"value="Campaign A reports email breach""#));
+    assert!(html.contains(">Subbed headline to house style.</textarea>"));
+    assert!(
+        html.contains("Correction note"),
+        "now a correction readers would see"
+    );
+    assert!(html.contains(r#"name="step" value="preview""#));
+    let feed = app.feed().await;
+    assert_eq!(count_events(&feed, "DevelopmentCorrected"), 0);
+    // Readers see the development as approved, with no correction.
+    let resource = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None,
+        )
+        .await;
+    let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
+    assert_eq!(
+        timeline[0]["headline"],
+        "Campaign A says its email was breached"
+    );
+    assert!(timeline[0]["corrections"]
+        .as_array()
+        .is_none_or(|c| c.is_empty()));
+}
+
+#[tokio::test]
+async fn two_editors_correcting_at_once_never_undo_each_other() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let filing = development("hack_reported");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.editor, &story, filing).await.ok(201);
+    let other = app.create_token("editor", "Otto Editor").await;
+    let eda = app.desk_sign_in(&app.editor).await;
+    let otto = app.desk_sign_in(&other.token).await;
+    caught_up(&app).await;
+    let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
+    let eda_form = correction_form_fields(
+        &app.desk_get(Some(&eda), &correct)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let otto_form = correction_form_fields(
+        &app.desk_get(Some(&otto), &correct)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+
+    // Otto corrects the text and publishes it.
+    let otto_sent = with(
+        &otto_form,
+        &[
+            ("csrf", &otto.csrf),
+            (
+                "changes.body",
+                "The campaign said attackers had access for two weeks.",
+            ),
+            ("note", "It was two weeks, not three."),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app
+        .desk_post(Some(&otto), &correct, &pairs(&otto_sent))
+        .await;
+    assert_eq!(answer.status(), 303);
+
+    // Eda's form still shows the old text; her correction of the headline is refused, and
+    // shows Otto's change.
+    let eda_sent = with(
+        &eda_form,
+        &[
+            ("csrf", &eda.csrf),
+            (
+                "changes.headline",
+                "Campaign A confirms its email was breached",
+            ),
+            ("note", "The campaign has since confirmed it."),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app.desk_post(Some(&eda), &correct, &pairs(&eda_sent)).await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("<strong>Otto Editor</strong> corrected it"),
+        "{html}"
+    );
+    assert!(html.contains("It was two weeks, not three."));
+    assert!(html.contains("<del>The campaign said attackers had access for three weeks.</del>"));
+    assert!(html.contains("<ins>The campaign said attackers had access for two weeks.</ins>"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+    // The form again: Otto's text, Eda's headline and note.
+    assert!(html.contains(r#"value="Campaign A confirms its email was breached""#));
+    assert!(html.contains(">The campaign said attackers had access for two weeks.</textarea>"));
+    assert!(html.contains(">The campaign has since confirmed it.</textarea>"));
+
+    // Sent again, it corrects the headline only: Otto's text stays.
+    let again = with(
+        &correction_form_fields(&html),
+        &[
+            ("csrf", &eda.csrf),
+            (
+                "changes.headline",
+                "Campaign A confirms its email was breached",
+            ),
+            ("note", "The campaign has since confirmed it."),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app.desk_post(Some(&eda), &correct, &pairs(&again)).await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let last = &feed.last().unwrap()["payload"]["DevelopmentCorrected"]["changes"];
+    assert_eq!(
+        last["headline"],
+        "Campaign A confirms its email was breached"
+    );
+    assert!(last.get("body").is_none(), "{last}");
+}
+
+#[tokio::test]
+async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("update");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let other = app.create_token("editor", "Otto Editor").await;
+    let eda = app.desk_sign_in(&app.editor).await;
+    let otto = app.desk_sign_in(&other.token).await;
+    caught_up(&app).await;
+    let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
+    let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
+    let page = app
+        .desk_get(Some(&eda), &approve)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").unwrap();
+
+    // Otto edits it before it is approved.
+    let form = correction_form_fields(
+        &app.desk_get(Some(&otto), &correct)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let edited = with(
+        &form,
+        &[
+            ("csrf", &otto.csrf),
+            (
+                "changes.headline",
+                "Campaign A: email breached for three weeks",
+            ),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app.desk_post(Some(&otto), &correct, &pairs(&edited)).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(
+        answer.headers()["location"],
+        format!("{approve}?notice=edited").as_str(),
+        "an edit before approval leads to the approval"
+    );
+
+    // Eda's approval of what she saw is refused; the page shows the edit and the new version.
+    let answer = app
+        .desk_post(
+            Some(&eda),
+            &approve,
+            &[("csrf", &eda.csrf), ("seen", &seen), ("confirm", "approve")],
+        )
+        .await;
+    assert_eq!(answer.status(), 409);
+    let html = answer.text().await.unwrap();
+    assert!(
+        html.contains("<strong>Otto Editor</strong> edited it"),
+        "{html}"
+    );
+    assert!(html.contains("<ins>Campaign A: email breached for three weeks</ins>"));
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 0);
+    let seen = hidden_field(&html, "seen").unwrap();
+    let answer = app
+        .desk_post(
+            Some(&eda),
+            &approve,
+            &[("csrf", &eda.csrf), ("seen", &seen), ("confirm", "approve")],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(count_events(&app.feed().await, "DevelopmentApproved"), 1);
+}
+
+#[tokio::test]
+async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_revised() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = development("statement_issued");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &story,
+        &dev,
+        "rejection",
+        json!({"reason": "Needs a second source."}),
+    )
+    .await
+    .ok(200);
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    app.record_as(&rex.token, &story, development("update"))
+        .await
+        .ok(201);
+    caught_up(&app).await;
+
+    // Rita's desk home counts and lists it, with the reason and a way to file it again.
+    let rita = app.desk_sign_in(&app.reporter).await;
+    let home = app
+        .desk_get(Some(&rita), "/desk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Your rejected filings"), "{home}");
+    assert!(home.contains(r#"<span class="badge state-rejected">1</span>"#));
+    assert!(home.contains("Needs a second source."));
+    assert!(home.contains("rejected by <strong>Eda Editor</strong>"));
+    let refile = format!("/desk/stories/{story}/file?from={dev}");
+    assert!(home.contains(&format!(r#"href="{}""#, refile.replace('&', "&amp;"))));
+    // Nobody else's rejections are on Rex's desk.
+    let rex_desk = app.desk_sign_in(&rex.token).await;
+    let home = app
+        .desk_get(Some(&rex_desk), "/desk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!home.contains("Your rejected filings"));
+
+    // "Revise and refile" opens the filing form with all of it, a new id, and the reason.
+    let form = app
+        .desk_get(Some(&rita), &refile)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("You are revising a rejected filing"),
+        "{form}"
+    );
+    assert!(form.contains("Needs a second source."));
+    assert!(form.contains(r#"<option value="statement_issued" selected>"#));
+    assert!(form.contains(r#"value="Campaign A says its email was breached""#));
+    assert!(form.contains(">The campaign said attackers had access for three weeks.</textarea>"));
+    assert!(form.contains(r#"value="2026-10-01T09:30""#));
+    assert!(form.contains(r#"id="f-actor-1" name="actors" list="known-actors" value="Campaign A""#));
+    assert!(form.contains(r#"value="Fancy Bear""#));
+    assert!(form.contains(r#"value="Campaign spokesperson""#));
+    assert!(form.contains(r#"<option value="official_statement" selected>"#));
+    assert!(form.contains(r#"value="https://example.org/statement""#));
+    assert!(form.contains(r#"<option value="priority" selected>"#));
+    let id = hidden_field(&form, "id").unwrap();
+    assert_ne!(id, dev, "filed again, it is a new development");
+    assert!(
+        !form.contains("data-fresh"),
+        "the browser's draft does not replace it"
+    );
+
+    let answer = app
+        .desk_post(
+            Some(&rita),
+            &format!("/desk/stories/{story}/developments"),
+            &[
+                ("csrf", &rita.csrf),
+                ("id", &id),
+                ("kind", "statement_issued"),
+                (
+                    "headline",
+                    "Campaign A says its email was breached, police confirm",
+                ),
+                ("occurred_at", "2026-10-01T09:30"),
+                ("source.name", "Police spokesperson"),
+                ("source.kind", "official_statement"),
+                ("confirm", "file"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let refiled = &feed.last().unwrap()["payload"]["DevelopmentRecorded"];
+    assert_eq!(refiled["development"]["id"], id.as_str());
+    assert_eq!(refiled["status"], "pending_review");
+}
+
+#[tokio::test]
+async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_elses() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filing = |headline: &str| {
+        let mut d = development("update");
+        d["headline"] = json!(headline);
+        d
+    };
+    let (a, b, c) = (
+        filing("Rita's first filing"),
+        filing("Rita's second filing"),
+        filing("Rex's filing"),
+    );
+    let id = |d: &serde_json::Value| d["id"].as_str().unwrap().to_owned();
+    let (a_id, b_id, c_id) = (id(&a), id(&b), id(&c));
+    app.record(&story, a).await.ok(201);
+    app.record(&story, b).await.ok(201);
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    app.record_as(&rex.token, &story, c).await.ok(201);
+    caught_up(&app).await;
+    let rita = app.desk_sign_in(&app.reporter).await;
+    let path =
+        |dev: &str, action: &str| format!("/desk/stories/{story}/developments/{dev}/{action}");
+
+    // Her story page offers her own pending filings' edit and withdrawal, not Rex's.
+    let page = app
+        .desk_get(Some(&rita), &format!("/desk/stories/{story}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (dev, offered) in [(&a_id, true), (&b_id, true), (&c_id, false)] {
+        for action in ["correct", "withdraw"] {
+            assert_eq!(
+                page.contains(&format!(r#"href="{}""#, path(dev, action))),
+                offered,
+                "{action} {dev}"
+            );
+        }
+    }
+
+    // She edits her first filing: saved, still pending, unseen by readers.
+    let form = app
+        .desk_get(Some(&rita), &path(&a_id, "correct"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("Edit before approving"), "{form}");
+    let edited = with(
+        &correction_form_fields(&form),
+        &[
+            ("csrf", &rita.csrf),
+            (
+                "changes.headline",
+                "Rita's first filing, with a second source",
+            ),
+            ("confirm", "correct"),
+        ],
+    );
+    let answer = app
+        .desk_post(Some(&rita), &path(&a_id, "correct"), &pairs(&edited))
+        .await;
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("notice=edited"), "{location}");
+    let page = app
+        .desk_get(Some(&rita), &location)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your edit is saved"), "{page}");
+    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+    let resource = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        resource.ok(200)["timeline"],
+        json!([]),
+        "readers see nothing yet"
+    );
+
+    // She withdraws her second: it will not be published, and says so on her desk.
+    let page = app
+        .desk_get(Some(&rita), &path(&b_id, "withdraw"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").unwrap();
+    let answer = app
+        .desk_post(
+            Some(&rita),
+            &path(&b_id, "withdraw"),
+            &[("csrf", &rita.csrf), ("seen", &seen)],
+        )
+        .await;
+    assert_eq!(answer.status(), 303);
+    let feed = app.feed().await;
+    let withdrawn = &feed.last().unwrap()["payload"]["DevelopmentRejected"];
+    assert_eq!(withdrawn["development"], b_id.as_str());
+    assert_eq!(withdrawn["reason"], newsroom_domain::WITHDRAWN);
+    let home = app
+        .desk_get(Some(&rita), "/desk")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("withdrawn by <strong>Rita Reporter</strong>"),
+        "{home}"
+    );
+    let editor = app.desk_sign_in(&app.editor).await;
+    let queue = app
+        .desk_get(Some(&editor), "/desk/review")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !queue.contains(&format!("dev-{b_id}")),
+        "no longer waits for review"
+    );
+
+    // Rex's filing is not hers: no edit, no withdrawal, nothing recorded.
+    let before = app.feed().await.len();
+    for action in ["correct", "withdraw"] {
+        let answer = app.desk_get(Some(&rita), &path(&c_id, action)).await;
+        assert_eq!(answer.status(), 403, "GET {action}");
+    }
+    let mut fields = edited.clone();
+    fields.retain(|(k, _)| k != "csrf");
+    let mut sent = pairs(&fields);
+    sent.push(("csrf", &rita.csrf));
+    assert_eq!(
+        app.desk_post(Some(&rita), &path(&c_id, "correct"), &sent)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.desk_post(
+            Some(&rita),
+            &path(&c_id, "withdraw"),
+            &[("csrf", &rita.csrf), ("seen", &seen)],
+        )
+        .await
+        .status(),
+        403
+    );
+    // Nor is it hers under the same name with another token: the log knows who filed it.
+    let namesake = app.create_token("reporter", "Rex Reporter").await;
+    let namesake = app.desk_sign_in(&namesake.token).await;
+    let answer = app
+        .desk_post(
+            Some(&namesake),
+            &path(&c_id, "withdraw"),
+            &[("csrf", &namesake.csrf), ("seen", &seen)],
+        )
+        .await;
+    assert_eq!(answer.status(), 403);
+    let refusal = answer.text().await.unwrap();
+    assert!(
+        refusal.contains("Only the one who filed it may withdraw a development"),
+        "the log, not the desk, refused it: {refusal}"
+    );
+    assert_eq!(app.feed().await.len(), before, "nothing was recorded");
+
+    // Once published, her filing is an editor's to correct.
+    app.development_action(&app.editor, &story, &a_id, "approval", json!({}))
+        .await
+        .ok(200);
+    caught_up(&app).await;
+    let answer = app.desk_get(Some(&rita), &path(&a_id, "correct")).await;
+    assert_eq!(answer.status(), 403);
+}
+
 /// The visible form controls of a page that have no `<label for>`.
 fn unlabelled_controls(html: &str) -> Vec<String> {
     let mut missing = Vec::new();
@@ -474,7 +1504,9 @@ async fn every_control_on_the_desk_has_a_label() {
     let filing = development("attribution_claimed");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record_as(&app.editor, &story, filing).await.ok(201);
-    app.record(&story, development("update")).await.ok(201);
+    let pending = development("update");
+    let pending_id = pending["id"].as_str().unwrap().to_owned();
+    app.record(&story, pending).await.ok(201);
     let sign_in = app
         .desk_get(None, "/desk/sign-in")
         .await
@@ -499,6 +1531,8 @@ async fn every_control_on_the_desk_has_a_label() {
         format!("/desk/stories/{story}/file"),
         format!("/desk/stories/{story}/developments/{dev}/correct"),
         format!("/desk/stories/{story}/developments/{dev}/retract"),
+        format!("/desk/stories/{story}/developments/{pending_id}/approve"),
+        format!("/desk/stories/{story}/developments/{pending_id}/correct"),
     ] {
         let answer = app.desk_get(Some(&editor), &path).await;
         assert_eq!(answer.status(), 200, "{path}");
@@ -564,7 +1598,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     type_into(&client, "#f-source-name", "Interior ministry").await;
     choose(&client, "#f-source-kind", "official_statement").await;
     choose(&client, "#f-evidence", "circumstantial").await;
-    press(&client, FILE_BUTTON).await;
+    file_through_preview(&client).await;
     wait_for(
         &client,
         "//div[@role='status']//a[.='See it on the reader page']",
@@ -645,7 +1679,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     // ... fixes it, files it, and sees it on the reader page.
     type_into(&client, "#f-source-name", "State X foreign ministry").await;
     choose(&client, "#f-source-kind", "official_statement").await;
-    press(&client, FILE_BUTTON).await;
+    file_through_preview(&client).await;
     let link = wait_for(
         &client,
         "//div[@role='status']//a[.='See it on the reader page']",
@@ -681,7 +1715,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
         "Leaked ministry emails appear online",
     )
     .await;
-    press(&client, FILE_BUTTON).await;
+    file_through_preview(&client).await;
     wait_for(
         &client,
         "//div[@role='status' and contains(., 'waits for an editor')]",
@@ -738,7 +1772,15 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     )
     .await;
     screenshot(&client, "desk-review").await;
-    press(&client, "form[action$='/approve'] button").await;
+    press(&client, "a[href$='/approve']").await;
+    wait_for(
+        &client,
+        "//h1[.='Approve and publish']",
+        "the approval shows what readers will see",
+    )
+    .await;
+    screenshot(&client, "desk-approve").await;
+    press(&client, "button[name='confirm'][value='approve']").await;
     wait_for(
         &client,
         "//div[@role='status' and contains(., 'Approved and published')]",
@@ -785,6 +1827,13 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     type_into(&client, "#f-changes-source-name", "Foreign ministry").await;
     screenshot(&client, "desk-correct").await;
     press(&client, "form[action$='/correct'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check the correction before publishing']",
+        "the correction's preview",
+    )
+    .await;
+    press(&client, "button[name='confirm'][value='correct']").await;
     let link = wait_for(
         &client,
         "//div[@role='status' and contains(., 'Correction published')]//a[.='See it on the reader page']",
@@ -877,8 +1926,10 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         .await
         .unwrap();
     assert!(form.contains(r#"value="Campaign A says its email was breached""#));
+    let seen = hidden_field(&form, "seen").expect("the form says which version it shows");
     let unchanged = [
         ("csrf", editor.csrf.as_str()),
+        ("seen", seen.as_str()),
         ("changes.headline", "Campaign A says its email was breached"),
         (
             "changes.body",
@@ -905,7 +1956,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         .desk_post(
             Some(&editor),
             &action(&published_id, "retract"),
-            &[("csrf", &editor.csrf), ("reason", "")],
+            &[("csrf", &editor.csrf), ("seen", &seen), ("reason", "")],
         )
         .await;
     assert_eq!(answer.status(), 422);
@@ -922,6 +1973,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
             &action(&published_id, "retract"),
             &[
                 ("csrf", &editor.csrf),
+                ("seen", &seen),
                 ("reason", "The campaign withdrew the claim."),
             ],
         )
@@ -1003,6 +2055,7 @@ async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
                 ("headline", "Долгий текст"),
                 ("body", &body),
                 ("occurred_at", ""),
+                ("confirm", "file"),
             ],
         )
         .await;

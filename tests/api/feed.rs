@@ -2,7 +2,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use newsroom_command::http::RecordDevelopmentRequest;
-use newsroom_command::{CommandService, Principal, ServiceOptions, SqliteOptions, SqliteStore};
+use newsroom_command::{
+    CommandError, CommandService, Principal, Seen, ServiceOptions, SqliteOptions, SqliteStore,
+};
 use newsroom_domain::*;
 use newsroom_tests::*;
 use serde_json::Value;
@@ -190,6 +192,123 @@ async fn a_writer_with_a_stale_story_loses_the_race_reloads_and_succeeds() {
     let feed = store.read_feed(0, 100).await.unwrap();
     assert_eq!(feed.len(), 11);
     assert!(feed.windows(2).all(|w| w[1].sequence == w[0].sequence + 1));
+}
+
+fn correction(development: DevelopmentId, headline: &str) -> StoryCommand {
+    StoryCommand::CorrectDevelopment {
+        development,
+        note: Note::parse("note", "Subbed").unwrap(),
+        changes: DevelopmentChanges {
+            headline: Some(Headline::parse("headline", headline).unwrap()),
+            ..Default::default()
+        },
+    }
+}
+
+fn filed_id(command: &StoryCommand) -> DevelopmentId {
+    match command {
+        StoryCommand::RecordDevelopment(new) => new.id,
+        other => panic!("not a filing: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_command_on_what_was_seen_is_refused_once_another_process_changed_that_development() {
+    // Two services over one store behave like two command processes.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db"), SqliteOptions::default()).unwrap();
+    let a = CommandService::new(store.clone(), ServiceOptions::default());
+    let b = CommandService::new(store.clone(), ServiceOptions::default());
+    let editor = principal(Role::Editor);
+    let id = StoryId::new();
+    a.execute(id, &editor, open(id)).await.unwrap();
+    let first = filing();
+    let d1 = filed_id(&first);
+    a.execute(id, &editor, first).await.unwrap();
+    let second = filing();
+    let d2 = filed_id(&second);
+    let viewed = a.execute(id, &editor, second).await.unwrap().position;
+
+    // Another development changing does not matter (and `a`'s cached story is stale).
+    b.execute(id, &editor, correction(d2, "Other news"))
+        .await
+        .unwrap();
+    b.execute(id, &editor, filing()).await.unwrap();
+    let seen = Seen {
+        development: d1,
+        position: viewed,
+    };
+    let done = a
+        .execute_seen(id, &editor, correction(d1, "First edit"), Some(seen))
+        .await
+        .unwrap();
+
+    // A change to that development since is refused, and records nothing.
+    b.execute(id, &editor, correction(d1, "Second edit"))
+        .await
+        .unwrap();
+    let before = store.read_feed(0, 100).await.unwrap().len();
+    for seen in [
+        Seen {
+            development: d1,
+            position: done.position,
+        },
+        Seen {
+            development: d1,
+            position: viewed,
+        },
+    ] {
+        let refused = a
+            .execute_seen(id, &editor, correction(d1, "Lost update"), Some(seen))
+            .await;
+        assert!(
+            matches!(refused, Err(CommandError::Changed { since, .. }) if since == seen.position),
+            "{refused:?}"
+        );
+    }
+    // A version that is no event of this story is not taken on trust.
+    let other = StoryId::new();
+    let elsewhere = a
+        .execute(other, &editor, open(other))
+        .await
+        .unwrap()
+        .position;
+    for position in [elsewhere, 0, 10_000] {
+        let refused = a
+            .execute_seen(
+                id,
+                &editor,
+                correction(d1, "Lost update"),
+                Some(Seen {
+                    development: d1,
+                    position,
+                }),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(CommandError::Changed { .. })),
+            "{position}: {refused:?}"
+        );
+    }
+    assert_eq!(store.read_feed(0, 100).await.unwrap().len(), before + 1);
+    // What was seen last still works.
+    let latest = store.read_feed(0, 100).await.unwrap();
+    let latest = latest
+        .iter()
+        .rfind(|e| e.story_id == id.to_string())
+        .unwrap()
+        .position;
+    a.execute_seen(
+        id,
+        &editor,
+        correction(d1, "Third edit"),
+        Some(Seen {
+            development: d1,
+            position: latest,
+        }),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

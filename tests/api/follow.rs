@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, choose, driver, open_story_at_desk, press, screenshot, sign_in_at_desk, type_into,
-    wait_for,
+    browser, choose, driver, file_through_preview, open_story_at_desk, press, screenshot,
+    sign_in_at_desk, type_into, wait_for,
 };
 use newsroom_tests::*;
 use reqwest::Method;
@@ -344,7 +344,7 @@ async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_bro
     .await;
     type_into(&desk, "#f-source-name", "The campaign").await;
     choose(&desk, "#f-source-kind", "official_statement").await;
-    press(&desk, "form[action$='/developments'] button[type=submit]").await;
+    file_through_preview(&desk).await;
     wait_for(
         &desk,
         "//div[@role='status']//a[.='See it on the reader page']",

@@ -388,6 +388,13 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     assert!(html.contains("Story 3 development 0"), "{html}");
     assert!(!html.contains("Story 1 development 4"), "approved: {html}");
     assert!(!html.contains("Story 1 development 5"), "rejected: {html}");
+    // ...and the reporter's desk lists the rejected one, from the same tables.
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let home = app.desk_get(Some(&reporter), "/desk").await;
+    assert_eq!(home.status(), 200);
+    let home = home.text().await.unwrap();
+    assert!(home.contains("Your rejected filings"), "{home}");
+    assert!(home.contains("Story 1 development 5"), "{home}");
 
     // A rebuild in PostgreSQL replaces the rows in one transaction and gives the same views.
     let report = newsroom_projection::rebuild(&log, &app.views, &[], None)

@@ -27,7 +27,7 @@ pub use auth::{IssuedToken, Principal, Tokens};
 pub use db::{DbError, SqliteDb};
 pub use log::EventLog;
 pub use pg::PgStore;
-pub use service::{CommandError, CommandService, Outcome, ServiceOptions};
+pub use service::{CommandError, CommandService, Outcome, Seen, ServiceOptions};
 pub use store::{
     FeedEvent, Position, SnapshotUpdate, SqliteOptions, SqliteStore, StoreError, Synchronous,
 };

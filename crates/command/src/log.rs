@@ -76,6 +76,16 @@ impl EventLog {
         each!(self, s => s.events_after(newsroom_domain::AGGREGATE_TYPE, &story_id, sequence, limit).await)
     }
 
+    /// Who recorded a story's event (its metadata's `author_id`: the token's id), if it exists.
+    pub async fn author_of(
+        &self,
+        story_id: &str,
+        sequence: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let event = each!(self, s => s.event_at(story_id, sequence).await)?;
+        Ok(event.and_then(|e| e.metadata["author_id"].as_str().map(str::to_owned)))
+    }
+
     pub async fn position_of(
         &self,
         story_id: String,

@@ -273,6 +273,23 @@ impl PgStore {
         Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)
     }
 
+    /// One event of a story, by its sequence.
+    pub async fn event_at(
+        &self,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<FeedEvent>, StoreError> {
+        let row = sqlx::query(&format!(
+            "{SELECT_FEED} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3"
+        ))
+        .bind(newsroom_domain::AGGREGATE_TYPE)
+        .bind(aggregate_id)
+        .bind(sequence as i64)
+        .fetch_optional(&mut *self.acquire().await?)
+        .await?;
+        Ok(row.as_ref().map(feed_event).transpose()?)
+    }
+
     pub async fn position_of(
         &self,
         story_id: String,

@@ -18,7 +18,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use newsroom_domain::{
-    DevelopmentId, Issued, PublicationStatus, Story, StoryCommand, StoryError, StoryEvent, StoryId,
+    DevelopmentId, Facts, Issued, PublicationStatus, Role, Story, StoryCommand, StoryError,
+    StoryEvent, StoryId,
 };
 use serde_json::Value;
 
@@ -38,10 +39,26 @@ pub enum CommandError {
     SlugTaken(String),
     #[error("the story kept changing concurrently; try again")]
     Conflict,
+    #[error("development {development} changed after position {since}; read it again")]
+    Changed {
+        development: DevelopmentId,
+        since: Position,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("stored history cannot be read: {0}")]
     Corrupt(String),
+}
+
+/// What the client of a command saw: a development as it stood in its story's view at
+/// `position` (the position of the story's latest event the view had applied). A command
+/// carried out on what it saw ([`CommandService::execute_seen`]) is refused with
+/// [`CommandError::Changed`] if a later event of the story changed that development — the
+/// log's optimistic concurrency, carried to a form that was open for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub development: DevelopmentId,
+    pub position: Position,
 }
 
 /// What a carried-out command did.
@@ -167,13 +184,30 @@ impl CommandService {
         by: &Principal,
         command: StoryCommand,
     ) -> Result<Outcome, CommandError> {
+        self.execute_seen(id, by, command, None).await
+    }
+
+    /// Carries out `command` as [`execute`](Self::execute) does, unless `seen` says the
+    /// development it acts on changed since its client saw it ([`CommandError::Changed`]). The
+    /// check runs under the story's lock on the log itself, and a write by another process
+    /// meanwhile makes the append conflict and the check run again: a change the client did not
+    /// see can never be overwritten.
+    #[tracing::instrument(skip_all, fields(story = %id, command = command_name(&command)))]
+    pub async fn execute_seen(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: StoryCommand,
+        seen: Option<Seen>,
+    ) -> Result<Outcome, CommandError> {
         let started = Instant::now();
         let name = command_name(&command);
-        let result = self.execute_with_retries(id, by, command).await;
+        let result = self.execute_with_retries(id, by, command, seen).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(CommandError::Refused(_) | CommandError::SlugTaken(_)) => "refused",
             Err(CommandError::Conflict) => "conflict",
+            Err(CommandError::Changed { .. }) => "changed",
             Err(_) => "error",
         };
         metrics::counter!("newsroom_commands_total", "command" => name, "outcome" => outcome)
@@ -183,14 +217,50 @@ impl CommandService {
         result
     }
 
+    /// Decides `command` on story `id` as `by` would issue it now, and records nothing: the
+    /// events it would record (none for a repeated filing), or why it would be refused. What
+    /// the desk shows before anything is published; the answer may differ a moment later, when
+    /// the command is carried out, if the story changed meanwhile.
+    #[tracing::instrument(skip_all, fields(story = %id, command = command_name(&command)))]
+    pub async fn preview(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: StoryCommand,
+    ) -> Result<Vec<StoryEvent>, CommandError> {
+        let slot = self.slot(id);
+        let mut guard = slot.lock().await;
+        let cached = match guard.take() {
+            Some(cached) => cached,
+            None => self.load(id).await?,
+        };
+        let facts = match self
+            .store
+            .developments(&id.to_string(), command.developments_named())
+            .await
+        {
+            Ok(facts) => self.with_own(id, by, &command, facts).await,
+            Err(e) => Err(e),
+        };
+        // `decide` leaves the aggregate as it is: it goes back into its slot unchanged.
+        let decided = facts.map_err(CommandError::from).and_then(|facts| {
+            Ok(cached
+                .story
+                .decide(Issued::new(by.role, Utc::now(), command).knowing(facts))?)
+        });
+        *guard = Some(cached);
+        decided
+    }
+
     async fn execute_with_retries(
         &self,
         id: StoryId,
         by: &Principal,
         command: StoryCommand,
+        seen: Option<Seen>,
     ) -> Result<Outcome, CommandError> {
         for attempt in 0..=MAX_RETRIES {
-            match self.attempt(id, by, command.clone()).await {
+            match self.attempt(id, by, command.clone(), seen).await {
                 Err(CommandError::Conflict) if attempt < MAX_RETRIES => {
                     tracing::debug!(attempt, "story changed concurrently; deciding again");
                     tokio::task::yield_now().await;
@@ -201,11 +271,82 @@ impl CommandService {
         Err(CommandError::Conflict)
     }
 
+    /// `facts`, knowing which of the developments `command` names its issuer filed, when the
+    /// decision depends on it (a withdrawal; an edit by someone who is no editor): one read of
+    /// the event that recorded each (its author's token), whatever the story's length.
+    async fn with_own(
+        &self,
+        id: StoryId,
+        by: &Principal,
+        command: &StoryCommand,
+        facts: Facts,
+    ) -> Result<Facts, StoreError> {
+        let asks = match command {
+            StoryCommand::WithdrawDevelopment { .. } => true,
+            StoryCommand::CorrectDevelopment { .. } => !by.role.at_least(Role::Editor),
+            _ => false,
+        };
+        if !asks {
+            return Ok(facts);
+        }
+        let mut own = Vec::new();
+        for development in command.developments_named() {
+            let Some(state) = facts.development(&development) else {
+                continue;
+            };
+            let author = self
+                .store
+                .author_of(&id.to_string(), state.recorded_in)
+                .await?;
+            if author.as_deref() == Some(by.token_id.as_str()) {
+                own.push(development);
+            }
+        }
+        Ok(facts.filed_by_issuer(own))
+    }
+
+    /// Whether an event of story `id` after the one `seen` names changed its development
+    /// (`Changed`), read from the log: the events since the client's view, not the story's
+    /// history. A `seen` whose position is not an event of this story is taken as changed.
+    async fn check_seen(&self, id: StoryId, seen: Seen) -> Result<(), CommandError> {
+        let changed = Err(CommandError::Changed {
+            development: seen.development,
+            since: seen.position,
+        });
+        let story = id.to_string();
+        let at = self
+            .store
+            .read_feed(seen.position.saturating_sub(1), 1)
+            .await?;
+        let Some(sequence) = at
+            .first()
+            .filter(|e| e.position == seen.position && e.story_id == story)
+            .map(|e| e.sequence as usize)
+        else {
+            return changed;
+        };
+        for event in self.store.story_events_after(story, sequence, None).await? {
+            if matches!(
+                event.event_type.as_str(),
+                "StoryOpened" | "HeadlineChanged" | "TagsChanged" | "StoryClosed" | "StoryReopened"
+            ) {
+                continue;
+            }
+            let decoded = newsroom_domain::upcast::decode(event.to_serialized())
+                .map_err(|e| CommandError::Corrupt(e.to_string()))?;
+            if decoded.development_id() == Some(seen.development) {
+                return changed;
+            }
+        }
+        Ok(())
+    }
+
     async fn attempt(
         &self,
         id: StoryId,
         by: &Principal,
         command: StoryCommand,
+        seen: Option<Seen>,
     ) -> Result<Outcome, CommandError> {
         let slot = self.slot(id);
         let mut guard = slot.lock().await;
@@ -216,6 +357,14 @@ impl CommandService {
             Some(cached) => cached,
             None => self.load(id).await?,
         };
+        if let Some(seen) = seen {
+            // Read after the aggregate: a change the check does not see is one appended after
+            // it, and makes this command's append conflict (and the check run again).
+            if let Err(e) = self.check_seen(id, seen).await {
+                *guard = Some(cached);
+                return Err(e);
+            }
+        }
         let before = cached.story.version();
         let replayed_id = match &command {
             StoryCommand::RecordDevelopment(new) => Some(new.id),
@@ -231,7 +380,13 @@ impl CommandService {
             .developments(&id.to_string(), command.developments_named())
             .await
         {
-            Ok(facts) => facts,
+            Ok(facts) => match self.with_own(id, by, &command, facts).await {
+                Ok(facts) => facts,
+                Err(e) => {
+                    *guard = Some(cached);
+                    return Err(e.into());
+                }
+            },
             Err(e) => {
                 // Nothing was decided: the aggregate is still what the log holds.
                 *guard = Some(cached);
@@ -388,6 +543,7 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::RejectDevelopment { .. } => "reject_development",
         StoryCommand::CorrectDevelopment { .. } => "correct_development",
         StoryCommand::RetractDevelopment { .. } => "retract_development",
+        StoryCommand::WithdrawDevelopment { .. } => "withdraw_development",
         StoryCommand::ReviseStory { .. } => "revise_story",
         StoryCommand::CloseStory => "close_story",
         StoryCommand::ReopenStory => "reopen_story",

@@ -448,6 +448,30 @@ impl SqliteStore {
         .await
     }
 
+    /// One event of a story, by its sequence.
+    pub async fn event_at(
+        &self,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Option<FeedEvent>, StoreError> {
+        let aggregate_id = aggregate_id.to_owned();
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{SELECT_FEED} WHERE aggregate_type = ?1 AND aggregate_id = ?2 AND sequence = ?3"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    newsroom_domain::AGGREGATE_TYPE,
+                    aggregate_id,
+                    sequence as i64
+                ],
+                feed_row,
+            )?;
+            Ok(collect_feed(rows)?.into_iter().next())
+        })
+        .await
+    }
+
     /// A story's events after `after_sequence`, in sequence order (at most `limit`).
     pub async fn events_after(
         &self,

@@ -48,6 +48,8 @@ pub enum StoryError {
         required: &'static str,
         action: &'static str,
     },
+    #[error("only the one who filed it may {action}")]
+    NotTheirs { action: &'static str },
 }
 
 impl StoryError {

@@ -149,6 +149,11 @@ pub enum StoryCommand {
         development: DevelopmentId,
         reason: Note,
     },
+    /// The one who filed a development takes it back while it waits for review: it is recorded
+    /// as rejected, with [`WITHDRAWN`] as the reason, and never reaches readers.
+    WithdrawDevelopment {
+        development: DevelopmentId,
+    },
     /// Changes the story's headline and/or tags, atomically; unchanged values record nothing.
     ReviseStory {
         headline: Option<Headline>,
@@ -170,7 +175,8 @@ impl StoryCommand {
             StoryCommand::ApproveDevelopment { development }
             | StoryCommand::RejectDevelopment { development, .. }
             | StoryCommand::CorrectDevelopment { development, .. }
-            | StoryCommand::RetractDevelopment { development, .. } => vec![*development],
+            | StoryCommand::RetractDevelopment { development, .. }
+            | StoryCommand::WithdrawDevelopment { development } => vec![*development],
             StoryCommand::OpenStory { .. }
             | StoryCommand::ReviseStory { .. }
             | StoryCommand::CloseStory
@@ -390,12 +396,17 @@ impl StoryEvent {
     }
 }
 
+/// The reason a withdrawn development is recorded as rejected with.
+pub const WITHDRAWN: &str = "Withdrawn by the one who filed it.";
+
 /// What is known of the developments a command names, looked up before it is decided. A
 /// development not listed was never recorded in the story (as far as the index knew when it was
 /// read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {
     developments: Vec<(DevelopmentId, DevelopmentState)>,
+    /// Those the command's issuer filed (the same token recorded them).
+    own: Vec<DevelopmentId>,
 }
 
 impl Facts {
@@ -403,7 +414,22 @@ impl Facts {
     pub fn new(developments: impl IntoIterator<Item = (DevelopmentId, DevelopmentState)>) -> Self {
         Self {
             developments: developments.into_iter().collect(),
+            own: Vec::new(),
         }
+    }
+
+    /// The same facts, knowing that the command's issuer filed `developments`.
+    pub fn filed_by_issuer(
+        mut self,
+        developments: impl IntoIterator<Item = DevelopmentId>,
+    ) -> Self {
+        self.own.extend(developments);
+        self
+    }
+
+    /// Whether the command's issuer filed `id`.
+    pub fn is_issuers(&self, id: &DevelopmentId) -> bool {
+        self.own.contains(id)
     }
 
     /// The facts the index holds after a story's events, `history[i]` stored at sequence
@@ -569,7 +595,10 @@ impl Story {
                 }
             }
         }
-        let status = if self.review_required && !by.at_least(Role::Editor) {
+        // A story under review holds back reporters' filings; `flash` (which alerts every
+        // subscriber at once) needs an editor, or an editor's approval, on any story.
+        let needs_review = self.review_required || new.urgency == Urgency::Flash;
+        let status = if needs_review && !by.at_least(Role::Editor) {
             PublicationStatus::PendingReview
         } else {
             PublicationStatus::Published
@@ -665,7 +694,15 @@ impl Story {
                 note,
                 changes,
             } => {
-                Self::require_editor(by, "correct a development")?;
+                // The one who filed it may edit it while it waits for review; once readers see
+                // it, only an editor corrects it.
+                let own_pending = facts.is_issuers(&development)
+                    && facts
+                        .development(&development)
+                        .is_some_and(|s| s.status == DevelopmentStatus::PendingReview);
+                if !own_pending {
+                    Self::require_editor(by, "correct a development")?;
+                }
                 let state = Self::existing(&facts, development)?;
                 if matches!(
                     state.status,
@@ -705,6 +742,24 @@ impl Story {
                 StoryEvent::DevelopmentRetracted {
                     development,
                     reason,
+                }
+            }
+            StoryCommand::WithdrawDevelopment { development } => {
+                Self::existing(&facts, development)?;
+                if !facts.is_issuers(&development) {
+                    return Err(StoryError::NotTheirs {
+                        action: "withdraw a development",
+                    });
+                }
+                Self::expect_status(
+                    &facts,
+                    development,
+                    DevelopmentStatus::PendingReview,
+                    "withdrawal",
+                )?;
+                StoryEvent::DevelopmentRejected {
+                    development,
+                    reason: Note::parse("reason", WITHDRAWN).expect("the reason is a valid note"),
                 }
             }
             StoryCommand::ReviseStory { headline, tags } => {

@@ -31,6 +31,21 @@ impl Given {
             .given(self.0)
             .when(issued.knowing(facts))
     }
+
+    /// As `when`, issued by the one who filed the developments the command names.
+    fn when_filed_by_issuer(self, issued: Issued) -> AggregateResultValidator<Story> {
+        let all = Facts::from_history(&self.0);
+        let named = issued.command.developments_named();
+        let facts = Facts::new(
+            named
+                .iter()
+                .filter_map(|id| all.development(id).map(|state| (*id, state.clone()))),
+        )
+        .filed_by_issuer(named.clone());
+        TestFramework::<Story>::with(())
+            .given(self.0)
+            .when(issued.knowing(facts))
+    }
 }
 
 fn now() -> DateTime<Utc> {
@@ -358,6 +373,27 @@ fn under_review_a_reporters_development_waits_and_an_editors_publishes() {
 }
 
 #[test]
+fn a_reporters_flash_waits_for_an_editor_even_without_review() {
+    // `flash` alerts every subscriber at once: it needs an editor, or an editor's approval.
+    let mut new = filing(1, DevelopmentKind::ArrestMade);
+    new.urgency = Urgency::Flash;
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::PendingReview)]);
+    given(vec![opened(false)])
+        .when(as_editor(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+    // Priority stays the reporter's call.
+    let mut priority = filing(2, DevelopmentKind::ArrestMade);
+    priority.urgency = Urgency::Priority;
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(
+            priority.clone(),
+        )))
+        .then_expect_events(vec![recorded(&priority, PublicationStatus::Published)]);
+}
+
+#[test]
 fn an_editor_approves_or_rejects_a_pending_development_once() {
     let new = filing(1, DevelopmentKind::HackReported);
     let history = vec![
@@ -392,6 +428,85 @@ fn an_editor_approves_or_rejects_a_pending_development_once() {
             id: new.id,
             status: "published",
             action: "approval",
+        });
+}
+
+#[test]
+fn the_one_who_filed_a_pending_development_may_withdraw_it() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let pending = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let withdraw = || StoryCommand::WithdrawDevelopment {
+        development: new.id,
+    };
+    given(pending.clone())
+        .when_filed_by_issuer(as_reporter(withdraw()))
+        .then_expect_events(vec![StoryEvent::DevelopmentRejected {
+            development: new.id,
+            reason: note(WITHDRAWN),
+        }]);
+    // Nobody else, not even an editor (who rejects instead).
+    for issued in [as_reporter(withdraw()), as_editor(withdraw())] {
+        given(pending.clone())
+            .when(issued)
+            .then_expect_error(StoryError::NotTheirs {
+                action: "withdraw a development",
+            });
+    }
+    // Only while it waits for review.
+    let mut published = pending.clone();
+    published.push(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    given(published)
+        .when_filed_by_issuer(as_reporter(withdraw()))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: new.id,
+            status: "published",
+            action: "withdrawal",
+        });
+    given(vec![opened(true)])
+        .when_filed_by_issuer(as_reporter(withdraw()))
+        .then_expect_error(StoryError::DevelopmentNotFound(new.id));
+}
+
+#[test]
+fn the_one_who_filed_a_pending_development_may_edit_it_until_it_is_published() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let pending = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let edit = || StoryCommand::CorrectDevelopment {
+        development: new.id,
+        note: note("Second source added."),
+        changes: DevelopmentChanges {
+            evidence: Some(Evidence::Documentary),
+            ..Default::default()
+        },
+    };
+    given(pending.clone())
+        .when_filed_by_issuer(as_reporter(edit()))
+        .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
+            development: new.id,
+            note: note("Second source added."),
+            changes: DevelopmentChanges {
+                evidence: Some(Evidence::Documentary),
+                ..Default::default()
+            },
+        }]);
+    // Once published, a change is a correction: editors only.
+    let mut published = pending;
+    published.push(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    given(published)
+        .when_filed_by_issuer(as_reporter(edit()))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "correct a development",
         });
 }
 

@@ -413,7 +413,7 @@ fn index_vs_scan(subs: &[Subscription], targets: &[Target<'_>]) -> Pair {
 struct App {
     base: String,
     client: reqwest::Client,
-    reporter: String,
+    editor: String,
     notifier: NotifierStore,
     dir: tempfile::TempDir,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -468,8 +468,9 @@ async fn start_app() -> Res<App> {
         .bootstrap_admin()
         .await?
         .ok_or("a fresh store already had an admin")?;
-    let reporter = tokens
-        .create(Role::Reporter, "Bench Reporter".into())
+    // An editor: its `flash` development publishes at once (a reporter's waits for approval).
+    let editor = tokens
+        .create(Role::Editor, "Bench Editor".into())
         .await?
         .token;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -486,7 +487,7 @@ async fn start_app() -> Res<App> {
     Ok(App {
         base,
         client,
-        reporter,
+        editor,
         notifier,
         dir,
         stop,
@@ -528,7 +529,7 @@ impl App {
             "tags": ["elections", "cyber"],
             "review_required": false,
         });
-        let answer = self.call("/v1/stories", Some(&self.reporter), body).await?;
+        let answer = self.call("/v1/stories", Some(&self.editor), body).await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
     }
 
@@ -896,7 +897,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         post_development(
             app.client.clone(),
             app.base.clone(),
-            app.reporter.clone(),
+            app.editor.clone(),
             story.clone(),
             "priority",
         )
@@ -933,7 +934,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         post_development(
             app.client.clone(),
             app.base.clone(),
-            app.reporter.clone(),
+            app.editor.clone(),
             story.clone(),
             "priority",
         )
@@ -1120,7 +1121,7 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
             post_development(
                 app.client.clone(),
                 app.base.clone(),
-                app.reporter.clone(),
+                app.editor.clone(),
                 story.clone(),
                 "routine",
             )
@@ -1145,7 +1146,7 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
         post_development(
             app.client.clone(),
             app.base.clone(),
-            app.reporter.clone(),
+            app.editor.clone(),
             story.clone(),
             "priority",
         )
@@ -1294,7 +1295,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
     let warm = post_development(
         app.client.clone(),
         app.base.clone(),
-        app.reporter.clone(),
+        app.editor.clone(),
         quiet_story.clone(),
         "routine",
     )
@@ -1343,7 +1344,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
     let flash = post_development(
         app.client.clone(),
         app.base.clone(),
-        app.reporter.clone(),
+        app.editor.clone(),
         story.clone(),
         "flash",
     )

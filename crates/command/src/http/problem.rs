@@ -174,7 +174,9 @@ impl From<StoryError> for Problem {
             | StoryError::StoryClosed
             | StoryError::StoryStatusUnchanged(_)
             | StoryError::DevelopmentState { .. } => Problem::conflict(detail),
-            StoryError::Forbidden { .. } => Problem::forbidden(detail),
+            StoryError::Forbidden { .. } | StoryError::NotTheirs { .. } => {
+                Problem::forbidden(detail)
+            }
         }
     }
 }
@@ -210,6 +212,16 @@ impl From<CommandError> for Problem {
             CommandError::Conflict => Problem::conflict(
                 "the story kept changing while this command was decided; try again",
             ),
+            CommandError::Changed { development, since } => Problem::new(
+                StatusCode::CONFLICT,
+                "changed",
+                "Changed since seen",
+                format!(
+                    "development {development} changed after position {since}, the version this \
+                     was based on; nothing was recorded: read it again"
+                ),
+            )
+            .with_field("seen"),
             CommandError::Store(e) => e.into(),
             CommandError::Corrupt(cause) => Problem::internal(cause),
         }

@@ -48,6 +48,11 @@ impl FormData {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Adds a value of `name` after those it has.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.0.push((name.to_owned(), value.into()));
+    }
+
     /// Replaces every value of `name` with `value`.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         self.0.retain(|(k, _)| k != name);
@@ -57,6 +62,53 @@ impl FormData {
     pub fn checked(&self, name: &str) -> bool {
         !self.get(name).is_empty()
     }
+
+    /// The bytes its names and values take.
+    pub fn size(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// What was typed: every field but the session's CSRF value and the buttons' own.
+    pub fn typed(&self) -> FormData {
+        FormData(
+            carried(self)
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// What a posted form asks for. A form that publishes is carried out only from its preview
+/// page's own button (`confirm=<action>`); anything else — Enter in a field, a form sent without
+/// a button, the form's own "Preview" button — shows the preview, and the preview's "Change it"
+/// button (`step=edit`) shows the form again with everything as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Preview,
+    Edit,
+    Confirm,
+}
+
+impl Step {
+    /// The step a form posted for `action` (`file`, `approve`, `correct`) asks for.
+    pub fn of(form: &FormData, action: &str) -> Self {
+        if form.get("confirm") == action {
+            Step::Confirm
+        } else if form.get("step") == "edit" {
+            Step::Edit
+        } else {
+            Step::Preview
+        }
+    }
+}
+
+/// The fields of a form a preview page carries on, hidden, to its buttons: what was typed,
+/// without the session's CSRF value and the buttons' own fields.
+pub fn carried(form: &FormData) -> impl Iterator<Item = (&str, &str)> {
+    form.0
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "csrf" | "step" | "confirm"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 /// Why a submitted form was refused, and which field it concerns.
@@ -315,6 +367,41 @@ pub fn development_request(
     })
 }
 
+/// The values a filing form starts with to revise and refile `d` (a rejected filing): all of it,
+/// but a fresh `id`, and no response to a development that is not there to answer any more.
+pub fn refile_defaults(
+    d: &DevelopmentView,
+    story: &newsroom_projection::StoryView,
+    zone: Zone,
+) -> FormData {
+    let mut form = FormData::default();
+    form.set("id", Uuid::now_v7().to_string());
+    form.set("kind", d.kind.as_str());
+    form.set("headline", d.headline.clone());
+    form.set("body", d.body.clone());
+    form.set("occurred_at", zone.input_value(d.occurred_at));
+    for actor in &d.actors {
+        form.push("actors", actor.name());
+    }
+    if let Some(s) = &d.source {
+        form.set("source.name", s.name.as_str());
+        form.set("source.kind", s.kind.as_str());
+        form.set("source.url", s.url.as_ref().map_or("", |u| u.as_str()));
+    }
+    form.set("evidence", d.evidence.as_str());
+    form.set("urgency", d.urgency.as_str());
+    let answered = d.responds_to.filter(|r| {
+        story
+            .development(r.development)
+            .is_some_and(|t| t.state != newsroom_projection::DevelopmentState::Rejected)
+    });
+    if let Some(r) = answered {
+        form.set("responds_to.development", r.development.to_string());
+        form.set("responds_to.stance", r.stance.as_str());
+    }
+    form
+}
+
 /// The values a correction form starts with: the development as it is now.
 pub fn correction_defaults(d: &DevelopmentView, zone: Zone) -> FormData {
     let mut form = FormData::default();
@@ -339,6 +426,62 @@ pub fn correction_defaults(d: &DevelopmentView, zone: Zone) -> FormData {
     }
     form.set("changes.evidence", d.evidence.as_str());
     form
+}
+
+/// The controls of the correction form, each shown with the development's current value.
+pub const CORRECTION_CONTROLS: [&str; 8] = [
+    "changes.headline",
+    "changes.body",
+    "changes.occurred_at",
+    "changes.actors",
+    "changes.source.name",
+    "changes.source.kind",
+    "changes.source.url",
+    "changes.evidence",
+];
+
+/// The version of the story a form on a development was made from (`seen`, the position of the
+/// story's latest event its view had applied), if it carries one.
+pub fn seen(form: &FormData) -> Option<i64> {
+    form.get("seen").trim().parse().ok().filter(|p| *p > 0)
+}
+
+/// Keeps, beside each correction control, the value the form showed (`was.<control>`, hidden),
+/// so that a form sent over a newer change can tell what its editor changed.
+pub fn keep_shown(form: &mut FormData) {
+    for control in CORRECTION_CONTROLS {
+        let shown = form.get(control).to_owned();
+        form.set(&format!("was.{control}"), shown);
+    }
+}
+
+/// A correction form sent over a newer change, moved onto the development as it is now: each
+/// control its editor changed (from what the form showed, `was.*`) keeps what they typed; the
+/// others show the new values. Also returns the controls both the editor and the newer change
+/// changed, to differently.
+pub fn rebase_correction(
+    form: &FormData,
+    now: &DevelopmentView,
+    zone: Zone,
+) -> (FormData, Vec<&'static str>) {
+    let current = correction_defaults(now, zone);
+    let mut rebased = current.clone();
+    // What the form shows from now on is the development as it is now.
+    keep_shown(&mut rebased);
+    let mut both = Vec::new();
+    for control in CORRECTION_CONTROLS {
+        let typed = form.get(control);
+        let shown = form.get(&format!("was.{control}"));
+        let now = current.get(control);
+        if typed.trim() != shown.trim() {
+            if now.trim() != shown.trim() && now.trim() != typed.trim() {
+                both.push(control);
+            }
+            rebased.set(control, typed);
+        }
+    }
+    rebased.set("note", form.get("note"));
+    (rebased, both)
 }
 
 /// `POST …/correct`: the editor's note and whichever fields differ from the development as it
@@ -404,6 +547,72 @@ mod tests {
         assert_eq!(f.get("body"), "one\ntwo");
         assert_eq!(f.all("actors").collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(f.get("missing"), "");
+    }
+
+    #[test]
+    fn only_the_preview_pages_button_carries_a_form_out() {
+        let f = form(&[("csrf", "c"), ("headline", "Water main bur")]);
+        assert_eq!(Step::of(&f, "file"), Step::Preview, "Enter sends no button");
+        let f = form(&[("headline", "x"), ("step", "preview")]);
+        assert_eq!(Step::of(&f, "file"), Step::Preview);
+        let f = form(&[("headline", "x"), ("step", "edit")]);
+        assert_eq!(Step::of(&f, "file"), Step::Edit);
+        let f = form(&[("headline", "x"), ("confirm", "file")]);
+        assert_eq!(Step::of(&f, "file"), Step::Confirm);
+        assert_eq!(
+            Step::of(&f, "approve"),
+            Step::Preview,
+            "one action's button is not another's"
+        );
+        let f = form(&[
+            ("csrf", "c"),
+            ("actors", "A"),
+            ("actors", "B"),
+            ("confirm", "file"),
+            ("step", "edit"),
+        ]);
+        assert_eq!(
+            carried(&f).collect::<Vec<_>>(),
+            [("actors", "A"), ("actors", "B")]
+        );
+    }
+
+    #[test]
+    fn a_correction_sent_over_a_newer_change_keeps_only_what_its_editor_changed() {
+        let d: DevelopmentView = serde_json::from_value(serde_json::json!({
+            "id": Uuid::new_v4(), "kind": "update", "headline": "Theirs", "body": "New body",
+            "occurred_at": "2026-03-01T09:30:00Z", "recorded_at": "2026-03-01T09:30:00Z",
+            "actors": [], "evidence": "none_provided", "urgency": "routine",
+            "state": "pending_review", "position": 1, "updated_position": 2,
+            "updated_at": "2026-03-01T09:30:00Z"
+        }))
+        .unwrap();
+        // The form showed headline "Old" and body "Old body"; its editor changed the headline
+        // to "Mine" and left the body, which someone else changed meanwhile.
+        let mut shown = form(&[
+            ("changes.headline", "Old"),
+            ("changes.body", "Old body"),
+            ("changes.occurred_at", "2026-03-01T09:30"),
+            ("changes.evidence", "none_provided"),
+        ]);
+        keep_shown(&mut shown);
+        let mut sent = shown.clone();
+        sent.set("changes.headline", "Mine");
+        sent.set("note", "Subbed");
+        let (rebased, both) = rebase_correction(&sent, &d, Zone::UTC);
+        assert_eq!(rebased.get("changes.headline"), "Mine", "theirs is kept");
+        assert_eq!(rebased.get("changes.body"), "New body", "not reverted");
+        assert_eq!(rebased.get("note"), "Subbed");
+        assert_eq!(both, ["changes.headline"], "both changed the headline");
+        assert_eq!(rebased.get("was.changes.headline"), "Theirs");
+        assert_eq!(rebased.get("was.changes.body"), "New body");
+        // Sent again as it is, it changes only the headline.
+        let request = correction_request(&rebased, &d, Zone::UTC).unwrap();
+        assert!(request.changes.headline.is_some());
+        assert!(request.changes.body.is_none());
+        assert_eq!(seen(&form(&[("seen", "12")])), Some(12));
+        assert_eq!(seen(&form(&[("seen", "x")])), None);
+        assert_eq!(seen(&form(&[])), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! `Cache-Control: no-store` and `Referrer-Policy: same-origin`.
 
 pub(crate) mod forms;
+mod parked;
 mod queries;
 pub(crate) mod session;
 mod templates;
@@ -27,7 +28,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -37,17 +38,18 @@ use chrono::Utc;
 use maud::{html, Markup};
 use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
-use newsroom_command::Outcome;
-use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryId};
+use newsroom_command::{Outcome, Principal, Seen};
+use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryEvent, StoryId};
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
-use newsroom_projection::{DevelopmentState, DevelopmentView, StoryView, ViewStore};
+use newsroom_projection::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView, ViewStore};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
-use forms::{FormData, FormError};
+use forms::{FormData, FormError, Step};
+use parked::{Parked, ParkedForms};
 use session::{Lookup, Session};
 use templates::{story_desk_path, Chrome, FailedRejection, Here};
 pub use zone::{Zone, TIME_ZONE_VARIABLE};
@@ -59,6 +61,7 @@ pub const FORM_LIMIT: usize = 512 * 1024;
 pub const READ_YOUR_WRITE_WAIT: Duration = Duration::from_secs(5);
 
 const DESK_CSS: &str = include_str!("static/desk.css");
+const DESK_JS: &str = include_str!("static/desk.js");
 
 /// What the desk's handlers reach.
 #[derive(Clone)]
@@ -68,6 +71,8 @@ pub struct DeskState {
     positions: watch::Receiver<i64>,
     notifier: NotifierStore,
     zone: Zone,
+    /// Forms posted after their session lapsed (`parked.rs`).
+    parked: ParkedForms,
 }
 
 impl std::fmt::Debug for DeskState {
@@ -93,6 +98,7 @@ pub fn router(
         positions,
         notifier,
         zone: Zone::from_env(),
+        parked: ParkedForms::default(),
     };
     Router::new()
         .route("/desk", get(home))
@@ -100,6 +106,7 @@ pub fn router(
         .route("/desk/sign-in", get(sign_in_form).post(sign_in))
         .route("/desk/sign-out", post(sign_out))
         .route("/desk/review", get(review))
+        .route("/desk/parked/{key}", get(parked_form))
         .route("/desk/stories", post(open_story))
         .route("/desk/stories/{id}", get(story))
         .route("/desk/stories/{id}/file", get(file_form))
@@ -108,7 +115,7 @@ pub fn router(
         .route("/desk/stories/{id}/reopen", post(reopen_story))
         .route(
             "/desk/stories/{id}/developments/{dev}/approve",
-            post(approve),
+            get(approve_form).post(approve),
         )
         .route("/desk/stories/{id}/developments/{dev}/reject", post(reject))
         .route(
@@ -119,7 +126,12 @@ pub fn router(
             "/desk/stories/{id}/developments/{dev}/retract",
             get(retract_form).post(retract),
         )
+        .route(
+            "/desk/stories/{id}/developments/{dev}/withdraw",
+            get(withdraw_form).post(withdraw),
+        )
         .route("/desk/static/desk.css", get(css))
+        .route("/desk/static/desk.js", get(js))
         .route("/desk/{*rest}", get(not_found))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -264,6 +276,72 @@ impl FromRequestParts<DeskState> for Signed {
     }
 }
 
+/// A form posted by the signed-in user, read whole. One posted without a valid session (it
+/// lapsed while the form was open) is parked (`parked.rs`) and the user is sent to sign in and
+/// then back to the form, everything as typed.
+struct SignedForm(Session, FormData);
+
+impl FromRequest<DeskState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &DeskState,
+    ) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let path = request.uri().path().to_owned();
+        let found = session::lookup(&state.command.tokens, &headers)
+            .await
+            .map_err(failure)?;
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = FormData::parse(&body);
+        match found {
+            Lookup::Valid(session) => Ok(SignedForm(session, form)),
+            Lookup::Invalid => Err(state.lapsed(&headers, &path, &form, true)),
+            Lookup::Absent => Err(state.lapsed(&headers, &path, &form, false)),
+        }
+    }
+}
+
+/// The desk forms that take typed text, and so are parked when their session lapsed.
+#[derive(Debug, PartialEq, Eq)]
+enum TypedForm {
+    OpenStory,
+    File(String),
+    Reject(String, String),
+    Correct(String, String),
+    Retract(String, String),
+}
+
+impl TypedForm {
+    /// Which form posts to `path`.
+    fn of(path: &str) -> Option<Self> {
+        let rest = path.strip_prefix("/desk/")?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        let own = |s: &&str| s.to_string();
+        Some(match segments.as_slice() {
+            ["stories"] => TypedForm::OpenStory,
+            ["stories", id, "developments"] => TypedForm::File(own(id)),
+            ["stories", id, "developments", dev, action] => {
+                let (id, dev) = (own(id), own(dev));
+                match *action {
+                    "reject" => TypedForm::Reject(id, dev),
+                    "correct" => TypedForm::Correct(id, dev),
+                    "retract" => TypedForm::Retract(id, dev),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// What a form brought back from the parked ones says above it.
+const KEPT: &str = "Your sign-in had ended when you sent this, so nothing was recorded. \
+    Everything you typed is below: check it and send it again.";
+
 /// Notices shown after an action (POST-redirect-GET carries them in the query).
 #[derive(Debug, Default, Deserialize)]
 struct Notice {
@@ -272,6 +350,8 @@ struct Notice {
     story: Option<String>,
     lag: Option<String>,
     responds_to: Option<String>,
+    /// A rejected filing to revise and file again.
+    from: Option<String>,
 }
 
 impl Notice {
@@ -330,6 +410,52 @@ impl DeskState {
         )))
     }
 
+    /// The answer to a form posted without a valid session (`invalid`: its cookie names a token
+    /// that is no longer valid): off to sign in, and back to the form afterwards if it is one
+    /// that takes typed text and came from this site — what was typed is parked meanwhile.
+    fn lapsed(&self, headers: &HeaderMap, path: &str, form: &FormData, invalid: bool) -> Response {
+        let key = if parked::same_origin(headers) && TypedForm::of(path).is_some() {
+            self.parked.park(Parked {
+                path: path.to_owned(),
+                form: form.typed(),
+            })
+        } else {
+            None
+        };
+        let mut location = match &key {
+            Some(key) => format!(
+                "/desk/sign-in?next={}&kept=1",
+                encode(&format!("/desk/parked/{key}"))
+            ),
+            None => format!("/desk/sign-in?next={}", encode("/desk")),
+        };
+        if invalid {
+            location.push_str("&expired=1");
+        }
+        tracing::info!(
+            parked = key.is_some(),
+            "desk form posted without a valid session"
+        );
+        let mut r = see_other(&location);
+        let h = r.headers_mut();
+        if invalid {
+            h.append(header::SET_COOKIE, session::clear_session_cookie(headers));
+        }
+        if let Some(key) = key {
+            h.append(header::SET_COOKIE, parked::parked_cookie(headers, &key));
+        }
+        r
+    }
+
+    /// Editors edit and correct any development; the one who filed a development may edit it
+    /// while it waits for review (the domain checks it is theirs by the token that filed it).
+    fn require_editor_or_filer(&self, session: &Session, d: &DevelopmentView) -> Result<(), Stop> {
+        if d.state == DevelopmentState::PendingReview && is_theirs(session, d) {
+            return Ok(());
+        }
+        self.require_editor(session)
+    }
+
     /// Carries out a command through the command service, as the signed-in user.
     async fn execute(
         &self,
@@ -342,6 +468,68 @@ impl DeskState {
             .service
             .execute(story, &session.principal, command)
             .await?)
+    }
+
+    /// Carries out a command on development `development` as a form showed it (`seen`: the
+    /// version of the story the form was made from; `None` if it did not say, which is taken as
+    /// changed). A newer change to that development refuses it (see [`is_changed`]).
+    async fn execute_seen(
+        &self,
+        story: StoryId,
+        session: &Session,
+        command: StoryCommand,
+        development: Uuid,
+        seen: Option<i64>,
+    ) -> Result<Outcome, Problem> {
+        let seen = Seen {
+            development: DevelopmentId::from(development),
+            position: seen.unwrap_or(0),
+        };
+        Ok(self
+            .command
+            .service
+            .execute_seen(story, &session.principal, command, Some(seen))
+            .await?)
+    }
+
+    /// The story and development as they are now, after a form was refused as made from an
+    /// older version: the views are first brought up to the log's head, so the change shows.
+    async fn now(
+        &self,
+        session: &Session,
+        id: &str,
+        development: &str,
+    ) -> Result<(StoryView, DevelopmentView), Stop> {
+        match self.command.store.current_head().await {
+            Ok(head) => {
+                self.catch_up(head).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the log's head"),
+        }
+        self.development(session, id, development).await
+    }
+
+    /// Decides a command as the signed-in user without recording anything: the events it would
+    /// record now.
+    async fn preview(
+        &self,
+        story: StoryId,
+        session: &Session,
+        command: StoryCommand,
+    ) -> Result<Vec<StoryEvent>, Problem> {
+        Ok(self
+            .command
+            .service
+            .preview(story, &session.principal, command)
+            .await?)
+    }
+
+    /// How many subscribers follow a story by name (`None` if the notifier cannot say).
+    async fn subscribers(&self, story: Uuid) -> Option<i64> {
+        queries::subscribers(&self.notifier, story)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "cannot count the story's subscribers"))
+            .ok()
     }
 
     /// Waits (bounded) until the views reflect `position`; says whether they do. Reads the
@@ -450,6 +638,35 @@ impl DeskState {
     }
 }
 
+/// Whether the signed-in user filed `d` (as the views name its filer).
+fn is_theirs(session: &Session, d: &DevelopmentView) -> bool {
+    d.filed_by.as_deref() == Some(session.principal.name.as_str())
+}
+
+/// Whether a command was refused because the development changed after the version its form
+/// was made from.
+fn is_changed(problem: &Problem) -> bool {
+    problem.details().kind == "urn:newsroom:problem:changed"
+}
+
+/// `view` with `events` applied by the readers' own fold, as if `by` recorded them now: what the
+/// views will hold once the command is carried out.
+fn folded(view: &StoryView, events: Vec<StoryEvent>, by: &Principal) -> StoryView {
+    let mut after = view.clone();
+    let now = Utc::now();
+    for (i, event) in events.into_iter().enumerate() {
+        after.apply(&LoggedEvent {
+            position: view.position + 1 + i as i64,
+            story_id: view.id,
+            sequence: 0,
+            recorded_at: now,
+            author: Some(by.name.clone()),
+            event,
+        });
+    }
+    after
+}
+
 fn sentence(raw: &str) -> String {
     let mut chars = raw.chars();
     match chars.next() {
@@ -465,6 +682,7 @@ struct SignInQuery {
     next: Option<String>,
     signed_out: Option<String>,
     expired: Option<String>,
+    kept: Option<String>,
 }
 
 async fn sign_in_form(
@@ -489,6 +707,11 @@ async fn sign_in_form(
         .map_or_else(session::nonce, str::to_owned);
     let notice = if query.signed_out.is_some() {
         Some("You are signed out.")
+    } else if query.kept.is_some() {
+        Some(
+            "Your sign-in had ended when you sent a form, so nothing was recorded. What you \
+             typed is kept for an hour: sign in again to get back to it.",
+        )
     } else if query.expired.is_some() {
         Some("Your sign-in has ended: the token is no longer valid. Sign in again.")
     } else {
@@ -545,6 +768,74 @@ async fn sign_out(State(state): State<DeskState>, headers: HeaderMap, body: Byte
     Ok(r)
 }
 
+// ----- forms kept over a lapsed session --------------------------------------------------------
+
+/// `/desk/parked/{key}`: a form posted after its session lapsed, shown again as it was typed.
+async fn parked_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let found = state
+        .parked
+        .find(&key, &headers)
+        .and_then(|p| TypedForm::of(&p.path).map(|which| (which, p.form)));
+    let Some((which, form)) = found else {
+        return Ok(page(
+            StatusCode::NOT_FOUND,
+            templates::message_page(
+                Some(&state.chrome(&session, Here::Other)),
+                "That form is no longer kept",
+                "A form sent after a sign-in ended is kept for an hour, for the browser that sent it. \
+                 This one is gone; nothing of it was recorded.",
+                ("/desk", "Back to the desk"),
+            ),
+        ));
+    };
+    let kept = FormError::new(None, KEPT);
+    let chrome = state.chrome(&session, Here::Other);
+    match which {
+        TypedForm::OpenStory => {
+            home_with(&state, &session, StatusCode::OK, &form, Some(&kept)).await
+        }
+        TypedForm::File(id) => {
+            let view = state.story(&session, &id).await?;
+            let actors = state.known_actors(&view).await;
+            Ok(page(
+                StatusCode::OK,
+                templates::file_page(&chrome, &view, &form, Some(&kept), &actors, false, None),
+            ))
+        }
+        TypedForm::Correct(id, dev) => {
+            let (view, d) = state.development(&session, &id, &dev).await?;
+            state.require_editor_or_filer(&session, &d)?;
+            Ok(page(
+                StatusCode::OK,
+                templates::correct_page(&chrome, &view, &d, &form, Some(&kept), None),
+            ))
+        }
+        TypedForm::Retract(id, dev) => {
+            state.require_editor(&session)?;
+            let (view, d) = state.development(&session, &id, &dev).await?;
+            Ok(page(
+                StatusCode::OK,
+                templates::retract_page(&chrome, &view, &d, &form, Some(&kept), None),
+            ))
+        }
+        TypedForm::Reject(id, dev) => {
+            state.require_editor(&session)?;
+            let (_, development) = action_ids(&state, &session, &id, &dev)?;
+            let failed = FailedRejection {
+                development,
+                reason: form.get("reason"),
+                error: &kept,
+            };
+            review_with(&state, &session, StatusCode::OK, None, None, Some(&failed)).await
+        }
+    }
+}
+
 // ----- stories -------------------------------------------------------------------------------
 
 async fn home_with(
@@ -566,10 +857,13 @@ async fn home_with(
     } else {
         None
     };
+    let rejected = queries::rejected_filings(&state.views, session.principal.name.clone())
+        .await
+        .map_err(failure)?;
     let chrome = state.chrome(session, Here::Stories);
     Ok(page(
         status,
-        templates::home_page(&chrome, &stories, pending, form, error),
+        templates::home_page(&chrome, &stories, pending, &rejected, form, error),
     ))
 }
 
@@ -579,10 +873,8 @@ async fn home(State(state): State<DeskState>, Signed(session): Signed) -> Answer
 
 async fn open_story(
     State(state): State<DeskState>,
-    Signed(session): Signed,
-    body: Bytes,
+    SignedForm(session, mut form): SignedForm,
 ) -> Answer {
-    let mut form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let id = StoryId::new();
     let request = forms::open_story_request(&form);
@@ -639,9 +931,17 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
             "Story opened. "
             a href=(format!("{}/file", story_desk_path(view.id))) { "File its first development" }
         },
-        "filed" => filed_notice(view, d, "Filed"),
+        // The marker tells desk.js the draft of this filing is done with.
+        "filed" => html! {
+            (filed_notice(view, d, "Filed"))
+            @if let Some(id) = query.development() { span hidden data-filed=(id) {} }
+        },
         "approved" => filed_notice(view, d, "Approved and published"),
         "corrected" => filed_notice(view, d, "Correction published"),
+        "edited" => filed_notice(view, d, "Your edit is saved"),
+        "withdrawn" => html! {
+            "Withdrawn: it will not be published. It stays on the desk, marked as withdrawn."
+        },
         "retracted" => filed_notice(
             view,
             d,
@@ -758,44 +1058,108 @@ async fn file_form(
     {
         form.set("responds_to.development", target.to_string());
     }
+    // Revising a rejected filing: the form opens with all of it, and says why it was rejected.
+    let revised = query
+        .from
+        .as_deref()
+        .and_then(|d| Uuid::parse_str(d).ok())
+        .and_then(|d| view.development(d))
+        .filter(|d| d.state == DevelopmentState::Rejected);
+    let notice = revised.map(|d| {
+        form = forms::refile_defaults(d, &view, state.zone);
+        html! {
+            "You are revising a rejected filing: it is filed again as a new development, once you confirm it."
+            @if let Some(v) = &d.rejection {
+                " " (templates::who_rejected(v)) ": "
+                q { (v.reason) }
+            }
+        }
+    });
     let actors = state.known_actors(&view).await;
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::file_page(&chrome, &view, &form, None, &actors),
+        templates::file_page(
+            &chrome,
+            &view,
+            &form,
+            None,
+            &actors,
+            revised.is_none(),
+            notice.as_ref(),
+        ),
     ))
+}
+
+/// What the filing form's POST came to.
+enum Filing {
+    Preview(Vec<StoryEvent>),
+    Done(Uuid, Outcome),
 }
 
 async fn file(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    body: Bytes,
+    SignedForm(session, mut form): SignedForm,
 ) -> Answer {
-    let mut form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let view = state.story(&session, &id).await?;
-    let result = match forms::development_request(&form, state.zone) {
-        Ok(request) => {
-            let development = request.id;
-            match request.parse() {
-                Ok(command) => state
-                    .execute(StoryId::from(view.id), &session, command)
-                    .await
-                    .map(|outcome| (development, outcome)),
-                Err(p) => Err(p),
-            }
-        }
+    let step = Step::of(&form, "file");
+    if step == Step::Edit {
+        let actors = state.known_actors(&view).await;
+        let chrome = state.chrome(&session, Here::Other);
+        return Ok(page(
+            StatusCode::OK,
+            templates::file_page(&chrome, &view, &form, None, &actors, false, None),
+        ));
+    }
+    let story = StoryId::from(view.id);
+    let parsed = forms::development_request(&form, state.zone).and_then(|request| {
+        let development = request.id;
+        request.parse().map(|command| (development, command))
+    });
+    let result = match parsed {
+        // Only the preview page's own button files; anything else shows what would be filed.
+        Ok((development, command)) if step == Step::Confirm => state
+            .execute(story, &session, command)
+            .await
+            .map(|outcome| Filing::Done(development, outcome)),
+        Ok((_, command)) => state
+            .preview(story, &session, command)
+            .await
+            .map(Filing::Preview),
         Err(p) => Err(p),
     };
+    let development = form.get("id").trim().to_owned();
     match result {
-        Ok((development, outcome)) => {
+        Ok(Filing::Done(development, outcome)) => {
             let caught_up = state.catch_up(outcome.position).await;
             Ok(see_other(&format!(
                 "{}?notice=filed&development={development}{}",
                 story_desk_path(view.id),
                 lag(caught_up)
             )))
+        }
+        // Filed before, with the same content: there is nothing left to confirm.
+        Ok(Filing::Preview(events)) if events.is_empty() => Ok(see_other(&format!(
+            "{}?notice=filed&development={}",
+            story_desk_path(view.id),
+            encode(&development)
+        ))),
+        Ok(Filing::Preview(events)) => {
+            let after = folded(&view, events, &session.principal);
+            let Some(d) = Uuid::parse_str(&development)
+                .ok()
+                .and_then(|id| after.development(id))
+            else {
+                return Ok(failure("a previewed filing is not in the folded story"));
+            };
+            let subscribers = state.subscribers(view.id).await;
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                StatusCode::OK,
+                templates::file_preview_page(&chrome, &after, d, &form, subscribers),
+            ))
         }
         Err(p) if forms::is_refusal(&p) => {
             let error = FormError::from_problem(&p);
@@ -807,7 +1171,7 @@ async fn file(
             let chrome = state.chrome(&session, Here::Other);
             Ok(page(
                 p.status(),
-                templates::file_page(&chrome, &view, &form, Some(&error), &actors),
+                templates::file_page(&chrome, &view, &form, Some(&error), &actors, false, None),
             ))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
@@ -875,6 +1239,82 @@ fn action_ids(
     }
 }
 
+/// `GET …/approve`: the development as readers will see it once approved, and the button that
+/// approves it.
+async fn approve_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    Query(query): Query<Notice>,
+) -> Answer {
+    state.require_editor(&session)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    check_state(
+        &state,
+        &session,
+        &view,
+        &d,
+        &[DevelopmentState::PendingReview],
+        "approved",
+    )?;
+    approve_page_with(&state, &session, &view, &d, StatusCode::OK, &query, None).await
+}
+
+/// What the approval page says when the development changed since the editor looked at it.
+fn approve_changed(zone: Zone, d: &DevelopmentView, since: Option<i64>) -> Markup {
+    html! {
+        (templates::changes_since(zone, d, since))
+        p { "Below is the development as it is now: check it again before you approve it." }
+    }
+}
+
+/// The approval page of `d`, with a notice or the reason the last approval was refused.
+async fn approve_page_with(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    d: &DevelopmentView,
+    status: StatusCode,
+    query: &Notice,
+    changed: Option<&Markup>,
+) -> Answer {
+    let command = StoryCommand::ApproveDevelopment {
+        development: DevelopmentId::from(d.id),
+    };
+    let events = match state
+        .preview(StoryId::from(view.id), session, command)
+        .await
+    {
+        Ok(events) => events,
+        Err(p) => return Ok(state.problem_page(session, p, "/desk/review")),
+    };
+    let after = folded(view, events, &session.principal);
+    let shown = after.development(d.id).unwrap_or(d);
+    let notice = match query.notice.as_deref() {
+        Some("edited") => Some(html! {
+            "Your edit is saved. It still waits for review: readers see it, as below, once you approve it."
+        }),
+        _ => None,
+    };
+    let subscribers = state.subscribers(view.id).await;
+    let chrome = state.chrome(session, Here::Review);
+    Ok(page(
+        status,
+        templates::approve_page(
+            &chrome,
+            &after,
+            d,
+            shown,
+            view.position,
+            subscribers,
+            notice.as_ref(),
+            changed,
+        ),
+    ))
+}
+
+/// `POST …/approve`: approves, if sent by the approval page's button; anything else goes to
+/// that page.
 async fn approve(
     State(state): State<DeskState>,
     Signed(session): Signed,
@@ -885,16 +1325,49 @@ async fn approve(
     let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (story, development) = action_ids(&state, &session, &id, &dev)?;
+    if Step::of(&form, "approve") != Step::Confirm {
+        return Ok(see_other(&templates::development_path(
+            story,
+            development,
+            "approve",
+        )));
+    }
     let command = StoryCommand::ApproveDevelopment {
         development: DevelopmentId::from(development),
     };
-    match state.execute(StoryId::from(story), &session, command).await {
+    let seen = forms::seen(&form);
+    match state
+        .execute_seen(StoryId::from(story), &session, command, development, seen)
+        .await
+    {
         Ok(outcome) => {
             let caught_up = state.catch_up(outcome.position).await;
             Ok(see_other(&format!(
                 "/desk/review?notice=approved&story={story}&development={development}{}",
                 lag(caught_up)
             )))
+        }
+        Err(p) if is_changed(&p) => {
+            let (view, d) = state.now(&session, &id, &dev).await?;
+            check_state(
+                &state,
+                &session,
+                &view,
+                &d,
+                &[DevelopmentState::PendingReview],
+                "approved",
+            )?;
+            let changed = approve_changed(state.zone, &d, seen);
+            approve_page_with(
+                &state,
+                &session,
+                &view,
+                &d,
+                StatusCode::CONFLICT,
+                &Notice::default(),
+                Some(&changed),
+            )
+            .await
         }
         Err(p) if forms::is_refusal(&p) => {
             let error = FormError::from_problem(&p);
@@ -906,12 +1379,10 @@ async fn approve(
 
 async fn reject(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Answer {
     state.require_editor(&session)?;
-    let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (story, development) = action_ids(&state, &session, &id, &dev)?;
     let reason = form.get("reason");
@@ -999,14 +1470,58 @@ async fn correct_form(
     Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
 ) -> Answer {
-    state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
+    state.require_editor_or_filer(&session, &d)?;
     check_state(&state, &session, &view, &d, CORRECTABLE, "corrected")?;
-    let form = forms::correction_defaults(&d, state.zone);
+    let mut form = forms::correction_defaults(&d, state.zone);
+    forms::keep_shown(&mut form);
+    form.set("seen", view.position.to_string());
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::correct_page(&chrome, &view, &d, &form, None),
+        templates::correct_page(&chrome, &view, &d, &form, None, None),
+    ))
+}
+
+/// The correction form again, after it was sent over a newer change to its development: the
+/// development as it is now, what changed, and the editor's own changes on top (nothing lost,
+/// nothing of the other change undone), to be sent again knowingly.
+async fn correct_changed(
+    state: &DeskState,
+    session: &Session,
+    id: &str,
+    dev: &str,
+    form: &FormData,
+) -> Answer {
+    let since = forms::seen(form);
+    let (view, d) = state.now(session, id, dev).await?;
+    check_state(state, session, &view, &d, CORRECTABLE, "corrected")?;
+    let (mut rebased, both) = forms::rebase_correction(form, &d, state.zone);
+    rebased.set("seen", view.position.to_string());
+    let published_since = since.is_none_or(|s| d.published_position.is_some_and(|p| p > s))
+        && d.state == DevelopmentState::Published;
+    let changed = html! {
+        (templates::changes_since(state.zone, &d, since))
+        @if published_since {
+            p {
+                strong { "It is published now." }
+                " Saving your changes would publish a correction: readers see it, with your note, "
+                "and everyone who was alerted to it is alerted again."
+            }
+        }
+        p {
+            "Below is the development as it is now, with your changes on top."
+            @if !both.is_empty() {
+                " You both changed "
+                (both.iter().map(|c| templates::control_label(c)).collect::<Vec<_>>().join(", "))
+                ": yours is in the form, theirs above."
+            }
+        }
+    };
+    let chrome = state.chrome(session, Here::Other);
+    Ok(page(
+        StatusCode::CONFLICT,
+        templates::correct_page(&chrome, &view, &d, &rebased, None, Some(&changed)),
     ))
 }
 
@@ -1045,26 +1560,99 @@ async fn answer_editor_form(
     }
 }
 
+/// What a desk-only edit of a pending development records as its note when none is typed
+/// (readers never see notes of edits made before publication).
+const EDIT_NOTE: &str = "Edited before publication.";
+
+/// `POST …/correct`. A development still under review is edited at once (nothing is published)
+/// and the editor goes on to its approval page; a correction of a published one is shown as a
+/// preview first and published only by the preview's button.
 async fn correct(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Answer {
-    state.require_editor(&session)?;
-    let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
-    let result = match forms::correction_request(&form, &d, state.zone)
-        .and_then(|request| request.parse(DevelopmentId::from(d.id)))
-    {
+    state.require_editor_or_filer(&session, &d)?;
+    let pending = d.state == DevelopmentState::PendingReview;
+    let step = match Step::of(&form, "correct") {
+        Step::Edit => Step::Edit,
+        _ if pending => Step::Confirm,
+        other => other,
+    };
+    if step == Step::Edit {
+        let chrome = state.chrome(&session, Here::Other);
+        return Ok(page(
+            StatusCode::OK,
+            templates::correct_page(&chrome, &view, &d, &form, None, None),
+        ));
+    }
+    let seen = forms::seen(&form);
+    if seen.is_none_or(|s| d.updated_position > s) {
+        // Already changed by the time it is shown: say so before any preview.
+        return correct_changed(&state, &session, &id, &dev, &form).await;
+    }
+    let mut request_form = form.clone();
+    if pending && request_form.get("note").trim().is_empty() {
+        request_form.set("note", EDIT_NOTE);
+    }
+    let command = forms::correction_request(&request_form, &d, state.zone)
+        .and_then(|request| request.parse(DevelopmentId::from(d.id)));
+    let story = StoryId::from(view.id);
+    if step == Step::Preview {
+        let previewed = match command {
+            Ok(command) => state.preview(story, &session, command).await,
+            Err(p) => Err(p),
+        };
+        return match previewed {
+            Ok(events) => {
+                let after = folded(&view, events, &session.principal);
+                let shown = after.development(d.id).unwrap_or(&d);
+                let chrome = state.chrome(&session, Here::Other);
+                Ok(page(
+                    StatusCode::OK,
+                    templates::correct_preview_page(&chrome, &after, shown, &form),
+                ))
+            }
+            Err(p) if forms::is_refusal(&p) => {
+                let error = FormError::from_problem(&p);
+                let chrome = state.chrome(&session, Here::Other);
+                Ok(page(
+                    p.status(),
+                    templates::correct_page(&chrome, &view, &d, &form, Some(&error), None),
+                ))
+            }
+            Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+        };
+    }
+    let result = match command {
         Ok(command) => {
             state
-                .execute(StoryId::from(view.id), &session, command)
+                .execute_seen(story, &session, command, d.id, seen)
                 .await
         }
         Err(p) => Err(p),
     };
+    if matches!(&result, Err(p) if is_changed(p)) {
+        return correct_changed(&state, &session, &id, &dev, &form).await;
+    }
+    if pending {
+        if let Ok(outcome) = &result {
+            let caught_up = state.catch_up(outcome.position).await;
+            // An editor goes on to approve it; its reporter back to the story.
+            return Ok(see_other(
+                &if session.principal.role.at_least(Role::Editor) {
+                    format!(
+                        "{}?notice=edited",
+                        templates::development_path(view.id, d.id, "approve")
+                    )
+                } else {
+                    after_action(&view, &d, "edited", caught_up)
+                },
+            ));
+        }
+    }
     answer_editor_form(
         &state,
         &session,
@@ -1072,7 +1660,7 @@ async fn correct(
         &d,
         "corrected",
         result,
-        |chrome, error| templates::correct_page(chrome, &view, &d, &form, Some(error)),
+        |chrome, error| templates::correct_page(chrome, &view, &d, &form, Some(error), None),
     )
     .await
 }
@@ -1085,21 +1673,21 @@ async fn retract_form(
     state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+    let mut form = FormData::default();
+    form.set("seen", view.position.to_string());
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::retract_page(&chrome, &view, &d, &FormData::default(), None),
+        templates::retract_page(&chrome, &view, &d, &form, None, None),
     ))
 }
 
 async fn retract(
     State(state): State<DeskState>,
-    Signed(session): Signed,
     Path((id, dev)): Path<(String, String)>,
-    body: Bytes,
+    SignedForm(session, form): SignedForm,
 ) -> Answer {
     state.require_editor(&session)?;
-    let form = FormData::parse(&body);
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     let result = match (ReasonRequest {
@@ -1113,11 +1701,33 @@ async fn retract(
                 reason,
             };
             state
-                .execute(StoryId::from(view.id), &session, command)
+                .execute_seen(
+                    StoryId::from(view.id),
+                    &session,
+                    command,
+                    d.id,
+                    forms::seen(&form),
+                )
                 .await
         }
         Err(p) => Err(p),
     };
+    if matches!(&result, Err(p) if is_changed(p)) {
+        let since = forms::seen(&form);
+        let (view, d) = state.now(&session, &id, &dev).await?;
+        check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+        let mut again = form.clone();
+        again.set("seen", view.position.to_string());
+        let changed = html! {
+            (templates::changes_since(state.zone, &d, since))
+            p { "Below is the development as it is now. Your reason is kept: check it and retract again." }
+        };
+        let chrome = state.chrome(&session, Here::Other);
+        return Ok(page(
+            StatusCode::CONFLICT,
+            templates::retract_page(&chrome, &view, &d, &again, None, Some(&changed)),
+        ));
+    }
     answer_editor_form(
         &state,
         &session,
@@ -1125,9 +1735,97 @@ async fn retract(
         &d,
         "retracted",
         result,
-        |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error)),
+        |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error), None),
     )
     .await
+}
+
+// ----- withdraw ----------------------------------------------------------------------------------
+
+/// Refuses a withdrawal of what the signed-in user did not file.
+fn require_filer(state: &DeskState, session: &Session, d: &DevelopmentView) -> Result<(), Stop> {
+    if is_theirs(session, d) {
+        return Ok(());
+    }
+    Err(Stop::from(page(
+        StatusCode::FORBIDDEN,
+        templates::message_page(
+            Some(&state.chrome(session, Here::Other)),
+            "Not yours to withdraw",
+            "Only the one who filed a development may withdraw it. Editors reject it instead.",
+            ("/desk", "Back to the stories"),
+        ),
+    )))
+}
+
+/// `GET …/withdraw`: what is withdrawn, and the button that does it.
+async fn withdraw_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+) -> Answer {
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_filer(&state, &session, &d)?;
+    check_state(
+        &state,
+        &session,
+        &view,
+        &d,
+        &[DevelopmentState::PendingReview],
+        "withdrawn",
+    )?;
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::withdraw_page(&chrome, &view, &d, view.position, None),
+    ))
+}
+
+/// `POST …/withdraw`: takes back one's own filing while it waits for review.
+async fn withdraw(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_filer(&state, &session, &d)?;
+    let seen = forms::seen(&form);
+    let command = StoryCommand::WithdrawDevelopment {
+        development: DevelopmentId::from(d.id),
+    };
+    match state
+        .execute_seen(StoryId::from(view.id), &session, command, d.id, seen)
+        .await
+    {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&after_action(&view, &d, "withdrawn", caught_up)))
+        }
+        Err(p) if is_changed(&p) => {
+            let (view, d) = state.now(&session, &id, &dev).await?;
+            check_state(
+                &state,
+                &session,
+                &view,
+                &d,
+                &[DevelopmentState::PendingReview],
+                "withdrawn",
+            )?;
+            let changed = html! {
+                (templates::changes_since(state.zone, &d, seen))
+                p { "Below is the development as it is now: withdraw it, if you still want to." }
+            };
+            let chrome = state.chrome(&session, Here::Other);
+            Ok(page(
+                StatusCode::CONFLICT,
+                templates::withdraw_page(&chrome, &view, &d, view.position, Some(&changed)),
+            ))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
 }
 
 // ----- the rest ------------------------------------------------------------------------------------
@@ -1139,6 +1837,17 @@ async fn css() -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         DESK_CSS,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        DESK_JS,
     )
         .into_response()
 }

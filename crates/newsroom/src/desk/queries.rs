@@ -84,7 +84,7 @@ pub async fn stories(views: &ViewStore, me: String) -> Result<Vec<DeskStory>, Vi
         .await
 }
 
-/// A development waiting for review, with its story.
+/// A development on the desk's lists (waiting for review, or rejected), with its story.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub story_id: Uuid,
@@ -147,6 +147,75 @@ fn pending(id: &str, headline: String, doc: &str) -> Option<Result<Pending, View
                 development,
             }),
     )
+}
+
+/// How many of a reporter's rejected filings their desk home lists.
+const REJECTED_LIMIT: i64 = 20;
+
+/// A reporter's rejected filings: the newest [`REJECTED_LIMIT`] (with their stories), and how
+/// many there are in all.
+#[derive(Debug, Clone, Default)]
+pub struct Rejected {
+    pub total: i64,
+    pub newest: Vec<Pending>,
+}
+
+/// The filings of `me` that an editor rejected, newest first.
+pub async fn rejected_filings(views: &ViewStore, me: String) -> Result<Rejected, ViewError> {
+    if let Some(pg) = views.postgres() {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM view_developments WHERE state = 'rejected' AND filed_by = $1",
+        )
+        .bind(&me)
+        .fetch_one(pg.pool())
+        .await?;
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT s.id, s.headline, d.doc
+             FROM view_developments d JOIN view_stories s ON s.id = d.story_id
+             WHERE d.state = 'rejected' AND d.filed_by = $1
+             ORDER BY d.position DESC
+             LIMIT $2",
+        )
+        .bind(&me)
+        .bind(REJECTED_LIMIT)
+        .fetch_all(pg.pool())
+        .await?;
+        let newest = rows
+            .into_iter()
+            .filter_map(|(id, headline, doc)| pending(&id, headline, &doc))
+            .collect::<Result<_, _>>()?;
+        return Ok(Rejected { total, newest });
+    }
+    views
+        .read(move |c| {
+            let total: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM developments WHERE state = 'rejected' AND filed_by = ?1",
+                )?
+                .query_row([&me], |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(
+                "SELECT s.id, s.headline, d.doc
+                 FROM developments d JOIN stories s ON s.id = d.story_id
+                 WHERE d.state = 'rejected' AND d.filed_by = ?1
+                 ORDER BY d.position DESC
+                 LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(rusqlite::params![me, REJECTED_LIMIT], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let newest = rows
+                .filter_map(|row| match row {
+                    Ok((id, headline, doc)) => pending(&id, headline, &doc),
+                    Err(e) => Some(Err(e.into())),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Rejected { total, newest })
+        })
+        .await
 }
 
 /// How many developments wait for review.

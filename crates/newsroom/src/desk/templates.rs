@@ -1,6 +1,8 @@
 //! The desk's pages (maud). Pure functions of what the handlers read; maud escapes every
 //! spliced value. No inline script or style: the pages work under `script-src 'self';
-//! style-src 'self'`, with [`STYLESHEET_PATH`] as their only stylesheet and no script at all.
+//! style-src 'self'`, with [`STYLESHEET_PATH`] as their only stylesheet and [`SCRIPT_PATH`] as
+//! their only script, which only improves what works without it (Enter in a one-line field of a
+//! form marked `data-no-enter` does not send it).
 //!
 //! Accessibility: every control has a `<label>`; hints and errors are tied to their control with
 //! `aria-describedby`, invalid controls carry `aria-invalid`; a refused form opens with an error
@@ -20,11 +22,13 @@ use newsroom_projection::{
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError};
-use super::queries::{DeskStory, Pending};
+use super::queries::{DeskStory, Pending, Rejected};
 use super::zone::Zone;
 
 /// Where the desk's stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/desk/static/desk.css";
+/// Where the desk's script is served.
+pub const SCRIPT_PATH: &str = "/desk/static/desk.js";
 
 /// The frame of a signed-in page: who is at the desk, and the session's CSRF token for the
 /// sign-out form.
@@ -173,6 +177,21 @@ fn text_block(class: &str, text: &str) -> Markup {
 
 fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// A correction control in words: `changes.headline` → "the headline".
+pub fn control_label(control: &str) -> &str {
+    match control {
+        "changes.headline" => "the headline",
+        "changes.body" => "the text",
+        "changes.occurred_at" => "when it happened",
+        "changes.actors" => "who is named",
+        "changes.source.name" => "the source's name",
+        "changes.source.kind" => "the kind of source",
+        "changes.source.url" => "the source's link",
+        "changes.evidence" => "the evidence",
+        other => other,
+    }
 }
 
 /// The id of a form control: `source.name` → `f-source-name`.
@@ -333,13 +352,19 @@ fn evidence_options() -> Vec<(String, String)> {
         .collect()
 }
 
-fn urgency_options() -> Vec<(String, String)> {
+/// The urgencies; a reporter is told that a flash waits for an editor.
+fn urgency_options(editor: bool) -> Vec<(String, String)> {
     Urgency::ALL
         .iter()
         .map(|u| {
+            let held = if *u == Urgency::Flash && !editor {
+                " (from a reporter, only once an editor approves it)"
+            } else {
+                ""
+            };
             (
                 u.as_str().to_owned(),
-                format!("{} — {}", urgency_label(*u), urgency_description(*u)),
+                format!("{} — {}{held}", urgency_label(*u), urgency_description(*u)),
             )
         })
         .collect()
@@ -398,6 +423,7 @@ fn layout(title: &str, chrome: Option<&Chrome<'_>>, content: Markup) -> Markup {
                 meta name="robots" content="noindex, nofollow";
                 title { (title) " — Newsroom desk" }
                 link rel="stylesheet" href=(STYLESHEET_PATH);
+                script src=(SCRIPT_PATH) defer {}
             }
             body {
                 a.skip-link href="#content" { "Skip to content" }
@@ -498,11 +524,38 @@ fn story_line(s: &DeskStory, zone: Zone) -> Markup {
     }
 }
 
+/// One of the reporter's rejected filings on their desk home: what, where, why, and the way to
+/// file it again.
+fn rejected_line(zone: Zone, p: &Pending) -> Markup {
+    let d = &p.development;
+    html! {
+        li.story-line.rejected-filing id=(anchor(d.id)) {
+            h3.story-line-headline { (d.headline) }
+            p.meta {
+                "In " a href=(format!("{}#{}", story_desk_path(p.story_id), anchor(d.id))) { (p.story_headline) }
+                @if let Some(v) = &d.rejection {
+                    @if is_withdrawal(d, v) { " · withdrawn by " } @else { " · rejected by " }
+                    strong { (who(&v.by)) } " · " (time(zone, v.at))
+                }
+            }
+            @if let Some(v) = &d.rejection {
+                div.note-quote { span.label { "Reason: " } (v.reason) }
+            }
+            p.links {
+                a.button href=(format!("{}/file?from={}", story_desk_path(p.story_id), d.id)) {
+                    "Revise and refile" span.visually-hidden { ": " (d.headline) }
+                }
+            }
+        }
+    }
+}
+
 /// `/desk`: your stories, the form to open one, and every story.
 pub fn home_page(
     chrome: &Chrome<'_>,
     stories: &[DeskStory],
     pending: Option<i64>,
+    rejected: &Rejected,
     form: &FormData,
     error: Option<&FormError>,
 ) -> Markup {
@@ -521,6 +574,23 @@ pub fn home_page(
         @if let Some(n) = pending.filter(|n| *n > 0) {
             p.notice.notice-review {
                 a href="/desk/review" { (plural(n, "development waits", "developments wait")) " for review" }
+            }
+        }
+        @if rejected.total > 0 {
+            section aria-labelledby="rejected-heading" {
+                h2 #rejected-heading {
+                    "Your rejected filings " span.badge.state-rejected { (rejected.total) }
+                }
+                p.small {
+                    "Turned down by an editor, or withdrawn by you: readers never saw them. Revise "
+                    "one and file it again: the form opens filled in."
+                    @if rejected.total > rejected.newest.len() as i64 {
+                        " The newest " (rejected.newest.len()) " are shown."
+                    }
+                }
+                ul.story-lines {
+                    @for p in &rejected.newest { (rejected_line(chrome.zone, p)) }
+                }
             }
         }
         section aria-labelledby="mine-heading" {
@@ -601,6 +671,16 @@ fn who(name: &Option<String>) -> &str {
     name.as_deref().unwrap_or("someone")
 }
 
+/// Whether a rejection is its filer's withdrawal.
+fn is_withdrawal(d: &DevelopmentView, v: &newsroom_projection::Verdict) -> bool {
+    v.reason == newsroom_domain::WITHDRAWN && v.by.is_some() && v.by == d.filed_by
+}
+
+/// "Eda Editor's reason", for the notice over a revised filing.
+pub fn who_rejected(v: &newsroom_projection::Verdict) -> String {
+    format!("{}’s reason", who(&v.by))
+}
+
 fn correction_entry(zone: Zone, d: &DevelopmentView, c: &CorrectionView) -> Markup {
     let before_publication = d.published_position.is_none_or(|p| c.position < p);
     html! {
@@ -631,7 +711,8 @@ fn history(zone: Zone, d: &DevelopmentView) -> Markup {
                 @for c in &d.corrections { (correction_entry(zone, d, c)) }
                 @if let Some(v) = &d.rejection {
                     li.history-rejection {
-                        "Rejected by " strong { (who(&v.by)) } " · " (time(zone, v.at))
+                        @if is_withdrawal(d, v) { "Withdrawn by " } @else { "Rejected by " }
+                        strong { (who(&v.by)) } " · " (time(zone, v.at))
                         div.note-quote { span.visually-hidden { "Reason: " } (v.reason) }
                     }
                 }
@@ -723,6 +804,18 @@ fn development_card(
                         "File a response" span.visually-hidden { " to " (d.headline) }
                     }
                 }
+                @if d.state == DevelopmentState::PendingReview && d.filed_by.as_deref() == Some(chrome.who.name.as_str()) {
+                    @if !chrome.is_editor() {
+                        " · "
+                        a href=(development_path(view.id, d.id, "correct")) {
+                            "Edit" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                    " · "
+                    a href=(development_path(view.id, d.id, "withdraw")) {
+                        "Withdraw" span.visually-hidden { ": " (d.headline) }
+                    }
+                }
                 @if chrome.is_editor() {
                     @if d.state == DevelopmentState::PendingReview {
                         " · "
@@ -730,7 +823,13 @@ fn development_card(
                             "Review" span.visually-hidden { ": " (d.headline) }
                         }
                     }
-                    @if matches!(d.state, DevelopmentState::Published | DevelopmentState::PendingReview) {
+                    @if d.state == DevelopmentState::PendingReview {
+                        " · "
+                        a href=(development_path(view.id, d.id, "correct")) {
+                            "Edit before approving" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
+                    @if d.state == DevelopmentState::Published {
                         " · "
                         a href=(development_path(view.id, d.id, "correct")) {
                             "Correct" span.visually-hidden { ": " (d.headline) }
@@ -853,14 +952,25 @@ const FILING_FIELDS: &[&str] = &[
 /// How many actor boxes the filing form shows at least.
 const ACTOR_BOXES: usize = 4;
 
+/// Where the browser keeps the draft of a filing (`desk.js`): per story and per user, without
+/// naming the user.
+pub fn draft_key(who: &Principal, story: Uuid) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("newsroom desk draft\0{}", who.token_id));
+    let user: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("newsroom-desk-draft:v1:{story}:{user}")
+}
+
 /// `/desk/stories/{id}/file`: the filing form. `form` holds what was typed (or the defaults,
-/// with a fresh `id`).
+/// with a fresh `id`); a `fresh` one (just opened, nothing typed) takes the browser's draft.
 pub fn file_page(
     chrome: &Chrome<'_>,
     view: &StoryView,
     form: &FormData,
     error: Option<&FormError>,
     known_actors: &[String],
+    fresh: bool,
+    notice: Option<&Markup>,
 ) -> Markup {
     let kind = Ctl::new("kind", "Kind of development", error).required();
     let headline = Ctl::new("headline", "Headline", error)
@@ -917,6 +1027,7 @@ pub fn file_page(
     let content = html! {
         p.back { a href=(story_desk_path(view.id)) { "← " (view.headline) } }
         h1 { "File a development" }
+        (notice_banner(notice))
         p.lede { "On " strong { (view.headline) } "."
             @if view.review_required && !chrome.is_editor() {
                 " This story is under desk review: an editor approves your development before readers see it."
@@ -930,7 +1041,8 @@ pub fn file_page(
         // A filing refused because the story closed meanwhile keeps its form: nothing typed is lost.
         @if !closed || error.is_some() {
             (error_summary(error, FILING_FIELDS))
-            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate {
+            form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter
+                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh] {
                 (csrf_field(chrome.csrf))
                 input type="hidden" name="id" value=(form.get("id"));
                 fieldset {
@@ -946,7 +1058,7 @@ pub fn file_page(
                             aria-invalid=[occurred.invalid()];
                         p.hint id=(format!("{}-zone", occurred.id)) { (zone_hint) }
                     }))
-                    (select(&urgency, &urgency_options(), form.get("urgency")))
+                    (select(&urgency, &urgency_options(chrome.is_editor()), form.get("urgency")))
                 }
                 fieldset.field-invalid[actors_error.is_some()] #f-actors aria-describedby="f-actors-hint" {
                     legend { "Who is named" }
@@ -985,8 +1097,8 @@ pub fn file_page(
                     (select(&stance, &stance_options(), form.get("responds_to.stance")))
                 }
                 div.actions {
-                    button.button type="submit" { "File development" }
-                    span.small { " Sending it twice files it once." }
+                    button.button type="submit" name="step" value="preview" { "Preview" }
+                    span.small { " Nothing is filed until you confirm it on the next page." }
                 }
             }
         }
@@ -1047,11 +1159,8 @@ pub fn review_page(
                                 }
                             }
                             div.review-actions {
-                                form.inline method="post" action=(development_path(p.story_id, d.id, "approve")) {
-                                    (csrf_field(chrome.csrf))
-                                    button.button type="submit" {
-                                        "Approve and publish" span.visually-hidden { ": " (d.headline) }
-                                    }
+                                a.button href=(development_path(p.story_id, d.id, "approve")) {
+                                    "Check and approve" span.visually-hidden { ": " (d.headline) }
                                 }
                                 form.reject method="post" action=(development_path(p.story_id, d.id, "reject")) {
                                     (csrf_field(chrome.csrf))
@@ -1104,13 +1213,21 @@ pub fn correct_page(
     d: &DevelopmentView,
     form: &FormData,
     error: Option<&FormError>,
+    changed: Option<&Markup>,
 ) -> Markup {
     let zone = chrome.zone;
-    let note = Ctl::new("note", "Correction note", error)
-        .hint(
-            "Shown to readers exactly as you write it, under the development. Say what was wrong.",
+    let pending = d.state == DevelopmentState::PendingReview;
+    let note = if pending {
+        Ctl::new("note", "Note for the desk", error).hint(
+            "Optional. Readers never see it: they are not told of edits made before publication.",
         )
-        .required();
+    } else {
+        Ctl::new("note", "Correction note", error)
+            .hint(
+                "Shown to readers exactly as you write it, under the development. Say what was wrong.",
+            )
+            .required()
+    };
     let headline = Ctl::new("changes.headline", "Headline", error);
     let body = Ctl::new("changes.body", "Text", error);
     let zone_hint = format!("Time zone: {}.", zone.name());
@@ -1121,17 +1238,26 @@ pub fn correct_page(
     let source_url = Ctl::new("changes.source.url", "Source link", error);
     let evidence = Ctl::new("changes.evidence", "Evidence", error);
     let changes_error = error.and_then(|e| e.for_field("changes"));
-    let pending = d.state == DevelopmentState::PendingReview;
+    let title = if pending {
+        "Edit before approving"
+    } else {
+        "Correct a development"
+    };
     let content = html! {
         p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
-        h1 { "Correct a development" }
+        h1 { (title) }
         article.desk-dev.(state_class(d.state)) { (development_body(zone, Some(view), d)) }
         @if pending {
-            p.notice role="status" { "It is still waiting for review: readers will first see it as corrected, without the note." }
+            p.notice role="status" {
+                "It is still waiting for review: readers see nothing of it yet. What you save here "
+                "is what they will first see once it is approved, without any correction note."
+            }
         }
+        (changed_banner(changed))
         (error_summary(error, CORRECTION_FIELDS))
-        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate {
+        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate data-no-enter {
             (csrf_field(chrome.csrf))
+            (version_fields(form))
             (textarea(&note, form.get("note"), 3, Some(newsroom_domain::limits::NOTE)))
             fieldset.field-invalid[changes_error.is_some()] #f-changes aria-describedby="f-changes-hint" {
                 legend { "What changes" }
@@ -1148,10 +1274,18 @@ pub fn correct_page(
                 (text_input(&source_url, "url", form.get("changes.source.url"), Some(newsroom_domain::limits::URL)))
                 (select(&evidence, &evidence_options(), form.get("changes.evidence")))
             }
-            div.actions { button.button type="submit" { "Publish the correction" } }
+            div.actions {
+                @if pending {
+                    button.button type="submit" name="confirm" value="correct" { "Save the edit" }
+                    span.small { " It stays in the review queue: nothing is published." }
+                } @else {
+                    button.button type="submit" name="step" value="preview" { "Preview the correction" }
+                    span.small { " Nothing is published until you confirm it on the next page." }
+                }
+            }
         }
     };
-    layout("Correct a development", Some(chrome), content)
+    layout(title, Some(chrome), content)
 }
 
 /// `…/retract`: why the development is withdrawn.
@@ -1161,6 +1295,7 @@ pub fn retract_page(
     d: &DevelopmentView,
     form: &FormData,
     error: Option<&FormError>,
+    changed: Option<&Markup>,
 ) -> Markup {
     let reason = Ctl::new("reason", "Reason for retracting", error)
         .hint("Shown to readers exactly as you write it. The development stays on the reader page, struck through.")
@@ -1169,14 +1304,285 @@ pub fn retract_page(
         p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
         h1 { "Retract a development" }
         article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        (changed_banner(changed))
         (error_summary(error, &["reason"]))
         form.stack method="post" action=(development_path(view.id, d.id, "retract")) novalidate {
             (csrf_field(chrome.csrf))
+            (version_fields(form))
             (textarea(&reason, form.get("reason"), 3, Some(newsroom_domain::limits::NOTE)))
             div.actions { button.button.button-danger type="submit" { "Retract it" } }
         }
     };
     layout("Retract a development", Some(chrome), content)
+}
+
+// ----- what changed since a form was opened ----------------------------------------------------------
+
+/// The version a form on a development was made from, and what its editor was shown (hidden).
+fn version_fields(form: &FormData) -> Markup {
+    html! {
+        @for (name, value) in super::forms::carried(form).filter(|(k, _)| *k == "seen" || k.starts_with("was.")) {
+            input type="hidden" name=(name) value=(value);
+        }
+    }
+}
+
+fn changed_banner(changed: Option<&Markup>) -> Markup {
+    html! {
+        @if let Some(c) = changed {
+            div.notice.notice-warning.changed role="alert" tabindex="-1" autofocus { (c) }
+        }
+    }
+}
+
+/// What happened to `d` after the story's view stood at `since` (all of it if the form did not
+/// say), as the desk tells an editor whose form was made from the older version.
+pub fn changes_since(zone: Zone, d: &DevelopmentView, since: Option<i64>) -> Markup {
+    let after = |position: i64| since.is_none_or(|s| position > s);
+    let approved = d
+        .published_position
+        .filter(|p| *p != d.position && after(*p));
+    html! {
+        h2.changed-title {
+            @if since.is_some() { "Someone changed it since you opened this form" }
+            @else { "This form does not say which version it was made from" }
+        }
+        p { "Nothing of yours was saved." }
+        ul.changed-list {
+            @if let (Some(_), Some(at)) = (approved, d.published_at) {
+                li {
+                    strong { (who(&d.approved_by)) } " approved it · " (time(zone, at))
+                    ": it is published, and readers see it."
+                }
+            }
+            @for c in d.corrections.iter().filter(|c| after(c.position)) {
+                li {
+                    strong { (who(&c.by)) }
+                    @if d.published_position.is_some_and(|p| c.position > p) { " corrected it" } @else { " edited it" }
+                    " · " (time(zone, c.corrected_at))
+                    div.note-quote { span.visually-hidden { "Note: " } (c.note) }
+                    (changes_list(zone, &c.changes))
+                }
+            }
+            @if let Some(v) = d.rejection.as_ref().filter(|v| after(v.position)) {
+                li { strong { (who(&v.by)) } " rejected it · " (time(zone, v.at)) }
+            }
+            @if let Some(v) = d.retraction.as_ref().filter(|v| after(v.position)) {
+                li { strong { (who(&v.by)) } " retracted it · " (time(zone, v.at)) }
+            }
+        }
+    }
+}
+
+// ----- previews: what readers and subscribers will get ------------------------------------------------
+
+/// What was typed, carried on hidden to the preview page's buttons.
+fn hidden_fields(form: &FormData) -> Markup {
+    html! {
+        @for (name, value) in super::forms::carried(form) {
+            input type="hidden" name=(name) value=(value);
+        }
+    }
+}
+
+/// Who is alerted once readers see a development of this urgency.
+fn alert_note(urgency: Urgency, subscribers: Option<i64>) -> Markup {
+    html! {
+        p {
+            @match subscribers {
+                Some(n) => { (plural(n, "subscriber follows", "subscribers follow")) " this story by name" }
+                None => { "Subscribers follow this story" }
+            }
+            "; subscribers to its people, its kind or its topics are alerted too. "
+            strong { (urgency_label(urgency)) } ": " (urgency_description(urgency)) "."
+        }
+    }
+}
+
+/// The preview of a filing: the development as the reader model will hold it (`d`, folded into
+/// `story` from the events the command would record), who is alerted, and the one button that
+/// files it.
+pub fn file_preview_page(
+    chrome: &Chrome<'_>,
+    story: &StoryView,
+    d: &DevelopmentView,
+    form: &FormData,
+    subscribers: Option<i64>,
+) -> Markup {
+    let pending = d.state == DevelopmentState::PendingReview;
+    let title = if pending {
+        "Check it before filing it for review"
+    } else {
+        "Check it before publishing"
+    };
+    let content = html! {
+        p.back { a href=(story_desk_path(story.id)) { "← " (story.headline) } }
+        h1 { (title) }
+        @if pending {
+            div.notice.notice-review role="status" {
+                @if story.review_required {
+                    "This story is under desk review. "
+                } @else {
+                    "A flash alerts every subscriber at once, so a reporter's flash waits for an editor's approval. "
+                }
+                "Readers and subscribers see nothing of it until an editor approves it."
+            }
+        } @else {
+            div.notice.notice-warning role="status" {
+                "Publishing puts it on the reader page at once and alerts subscribers. "
+                "Afterwards, only a public correction or a retraction can change it."
+            }
+        }
+        section.preview aria-labelledby="preview-heading" {
+            h2 #preview-heading {
+                @if pending { "What the editor will review" } @else { "What readers will see" }
+            }
+            article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(story), d)) }
+        }
+        section.preview aria-labelledby="alert-heading" {
+            h2 #alert-heading { "Who is alerted" }
+            @if pending { p { "Nobody until it is approved. Then:" } }
+            (alert_note(d.urgency, subscribers))
+        }
+        form.stack method="post" action=(format!("{}/developments", story_desk_path(story.id))) {
+            (csrf_field(chrome.csrf))
+            (hidden_fields(form))
+            div.actions {
+                button.button type="submit" name="confirm" value="file" {
+                    @if pending { "File it for review" } @else { "Publish" }
+                }
+                " "
+                button.button.button-secondary type="submit" name="step" value="edit" { "Change it" }
+            }
+        }
+    };
+    layout(title, Some(chrome), content)
+}
+
+/// `…/approve`: a pending development as readers will see it once approved (`after`, folded
+/// with the approval), who is alerted, and the button that approves it — the version it shows.
+#[allow(clippy::too_many_arguments)]
+pub fn approve_page(
+    chrome: &Chrome<'_>,
+    story: &StoryView,
+    d: &DevelopmentView,
+    after: &DevelopmentView,
+    seen: i64,
+    subscribers: Option<i64>,
+    notice: Option<&Markup>,
+    changed: Option<&Markup>,
+) -> Markup {
+    let zone = chrome.zone;
+    let content = html! {
+        p.back { a href=(format!("/desk/review#{}", anchor(d.id))) { "← Review queue" } }
+        (notice_banner(notice))
+        h1 { "Approve and publish" }
+        (changed_banner(changed))
+        div.notice.notice-warning role="status" {
+            "Approving puts it on the reader page at once and alerts subscribers. "
+            "Afterwards, only a public correction or a retraction can change it."
+        }
+        section.preview aria-labelledby="preview-heading" {
+            h2 #preview-heading { "What readers will see" }
+            article.desk-dev.(state_class(after.state)) { (development_body(zone, Some(story), after)) }
+            p.meta { "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at)) }
+            @if !d.corrections.is_empty() {
+                p.small { "Edited before approval: readers see it as it is now, and are not told of the edits." }
+            }
+        }
+        section.preview aria-labelledby="alert-heading" {
+            h2 #alert-heading { "Who is alerted" }
+            (alert_note(after.urgency, subscribers))
+        }
+        form.stack method="post" action=(development_path(story.id, d.id, "approve")) {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            div.actions {
+                button.button type="submit" name="confirm" value="approve" {
+                    "Approve and publish" span.visually-hidden { ": " (d.headline) }
+                }
+                " "
+                a.button.button-secondary href=(development_path(story.id, d.id, "correct")) { "Edit it first" }
+            }
+        }
+    };
+    layout("Approve and publish", Some(chrome), content)
+}
+
+/// The preview of a correction to a published development: the development as readers will see
+/// it, with the note and what changed (the last of `after`'s corrections), and the button that
+/// publishes it.
+pub fn correct_preview_page(
+    chrome: &Chrome<'_>,
+    story: &StoryView,
+    after: &DevelopmentView,
+    form: &FormData,
+) -> Markup {
+    let zone = chrome.zone;
+    let correction = after.reader_corrections().last();
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(story.id), anchor(after.id))) { "← " (story.headline) } }
+        h1 { "Check the correction before publishing" }
+        div.notice.notice-warning role="status" {
+            "Publishing the correction changes the reader page at once, and everyone who was "
+            "alerted to the development is alerted again, with your note."
+        }
+        section.preview aria-labelledby="preview-heading" {
+            h2 #preview-heading { "What readers will see" }
+            article.desk-dev.(state_class(after.state)) {
+                (development_body(zone, Some(story), after))
+                @if let Some(c) = correction {
+                    div.correction-preview {
+                        h3.history-title { "Correction" }
+                        div.note-quote { span.visually-hidden { "Note: " } (c.note) }
+                        (changes_list(zone, &c.changes))
+                    }
+                }
+            }
+        }
+        form.stack method="post" action=(development_path(story.id, after.id, "correct")) {
+            (csrf_field(chrome.csrf))
+            (hidden_fields(form))
+            div.actions {
+                button.button type="submit" name="confirm" value="correct" { "Publish the correction" }
+                " "
+                button.button.button-secondary type="submit" name="step" value="edit" { "Change it" }
+            }
+        }
+    };
+    layout("Check the correction", Some(chrome), content)
+}
+
+/// `…/withdraw`: one's own filing, still waiting for review, and the button that takes it back.
+pub fn withdraw_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    seen: i64,
+    changed: Option<&Markup>,
+) -> Markup {
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
+        h1 { "Withdraw your filing" }
+        (changed_banner(changed))
+        article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        p {
+            "It has not been published. Withdrawn, it never will be: it stays on the desk, marked "
+            "as withdrawn, and you can still revise and file it again."
+        }
+        form.stack method="post" action=(development_path(view.id, d.id, "withdraw")) {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            div.actions {
+                button.button.button-danger type="submit" {
+                    "Withdraw it" span.visually-hidden { ": " (d.headline) }
+                }
+                " "
+                a.button.button-secondary href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "Keep it" }
+            }
+        }
+    };
+    layout("Withdraw your filing", Some(chrome), content)
 }
 
 // ----- messages --------------------------------------------------------------------------------------

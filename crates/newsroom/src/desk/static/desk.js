@@ -1,0 +1,186 @@
+// The newsroom desk's only script, served at /desk/static/desk.js (script-src 'self'). Every
+// page works without it; it only makes mistakes harder and keeps unsent work.
+//
+// Enter: in a one-line field of a form marked `data-no-enter` (filing, correcting, editing),
+// Enter does not send the form. Without this script it sends it to a preview, never to readers.
+//
+// Drafts: a form marked `data-draft="<key>"` (the filing form) is saved in the browser's
+// localStorage under that key as it is typed. When the form is opened afresh (`data-fresh`), a
+// saved draft is put back, with a notice and a way to discard it. A page that confirms a filing
+// carries `data-filed="<development id>"`: the draft of that filing is then removed.
+(function () {
+  "use strict";
+
+  var BUTTONS = ["submit", "button", "reset", "image"];
+  var DRAFTS = "newsroom-desk-draft:";
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.isComposing) {
+      return;
+    }
+    var field = event.target;
+    if (!(field instanceof HTMLInputElement) || BUTTONS.indexOf(field.type) >= 0) {
+      return;
+    }
+    if (field.form && field.form.hasAttribute("data-no-enter")) {
+      event.preventDefault();
+    }
+  });
+
+  function storage() {
+    try {
+      return window.localStorage;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // The fields worth keeping: everything named but the CSRF value and the buttons.
+  function fields(form) {
+    return Array.prototype.filter.call(form.elements, function (e) {
+      return e.name && e.name !== "csrf" && BUTTONS.indexOf(e.type) < 0;
+    });
+  }
+
+  function typedSomething(form) {
+    return fields(form).some(function (e) {
+      return (e.tagName === "TEXTAREA" || e.type === "text" || e.type === "url") &&
+        e.value.trim() !== "";
+    });
+  }
+
+  function save(form, store) {
+    var key = form.getAttribute("data-draft");
+    try {
+      if (!typedSomething(form)) {
+        store.removeItem(key);
+        return;
+      }
+      var values = fields(form).map(function (e) {
+        return [e.name, e.value];
+      });
+      store.setItem(key, JSON.stringify({ saved: Date.now(), fields: values }));
+    } catch (e) {
+      // Full or refused: the server-side form is all there is.
+    }
+  }
+
+  // Puts a draft's values back, field by field in order; names typed into more boxes than the
+  // form has go into its last box of that name, separated by commas.
+  function restore(form, draft) {
+    var values = {};
+    draft.fields.forEach(function (pair) {
+      (values[pair[0]] = values[pair[0]] || []).push(pair[1]);
+    });
+    var used = {};
+    var last = {};
+    fields(form).forEach(function (e) {
+      var kept = values[e.name];
+      if (!kept) {
+        return;
+      }
+      var i = used[e.name] || 0;
+      used[e.name] = i + 1;
+      last[e.name] = e;
+      if (i < kept.length) {
+        e.value = kept[i];
+      }
+    });
+    Object.keys(values).forEach(function (name) {
+      var rest = values[name].slice(used[name] || 0).filter(function (v) {
+        return v.trim() !== "";
+      });
+      if (rest.length && last[name]) {
+        var box = last[name];
+        box.value = [box.value].concat(rest).filter(function (v) {
+          return v.trim() !== "";
+        }).join(", ");
+      }
+    });
+  }
+
+  function announce(form, draft, store) {
+    var note = document.createElement("div");
+    note.className = "notice draft-notice";
+    note.setAttribute("role", "status");
+    var when = new Date(draft.saved);
+    note.appendChild(document.createTextNode(
+      "Your unsent draft from " + when.toLocaleString() + " is back in the form below. "
+    ));
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "button-link";
+    discard.textContent = "Discard the draft";
+    discard.addEventListener("click", function () {
+      store.removeItem(form.getAttribute("data-draft"));
+      window.location.reload();
+    });
+    note.appendChild(discard);
+    form.parentNode.insertBefore(note, form);
+  }
+
+  function forgetFiled(store) {
+    var filed = Array.prototype.map.call(
+      document.querySelectorAll("[data-filed]"),
+      function (e) {
+        return e.getAttribute("data-filed");
+      }
+    );
+    if (!filed.length) {
+      return;
+    }
+    var keys = [];
+    for (var i = 0; i < store.length; i++) {
+      var key = store.key(i);
+      if (key && key.indexOf(DRAFTS) === 0) {
+        keys.push(key);
+      }
+    }
+    keys.forEach(function (key) {
+      try {
+        var draft = JSON.parse(store.getItem(key));
+        var id = draft.fields.filter(function (pair) {
+          return pair[0] === "id";
+        })[0];
+        if (id && filed.indexOf(id[1]) >= 0) {
+          store.removeItem(key);
+        }
+      } catch (e) {
+        store.removeItem(key);
+      }
+    });
+  }
+
+  function drafts() {
+    var store = storage();
+    if (!store) {
+      return;
+    }
+    forgetFiled(store);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-draft]"), function (form) {
+      if (form.hasAttribute("data-fresh")) {
+        try {
+          var draft = JSON.parse(store.getItem(form.getAttribute("data-draft")));
+          if (draft && Array.isArray(draft.fields)) {
+            restore(form, draft);
+            announce(form, draft, store);
+          }
+        } catch (e) {
+          store.removeItem(form.getAttribute("data-draft"));
+        }
+      }
+      form.addEventListener("input", function () {
+        save(form, store);
+      });
+      form.addEventListener("change", function () {
+        save(form, store);
+      });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", drafts);
+  } else {
+    drafts();
+  }
+})();
