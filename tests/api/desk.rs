@@ -919,17 +919,30 @@ async fn caught_up(app: &TestApp) {
     .ok(200);
 }
 
-#[tokio::test]
-async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_approves_first() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
-    let filing = development("update");
+/// Two editors, Eda and Otto, signed in at the desk over one filing of a story (`review`: the
+/// story requires review, so the filing waits for it), once the views hold it: the story, the
+/// development and their two sessions.
+async fn two_editors_on_a_filing(
+    app: &TestApp,
+    review: bool,
+    kind: &str,
+) -> (String, String, DeskSession, DeskSession) {
+    let story = app.open_story(review).await;
+    let filing = development(kind);
     let dev = filing["id"].as_str().unwrap().to_owned();
-    app.record(&story, filing).await.ok(201);
+    let filer = if review { &app.reporter } else { &app.editor };
+    app.record_as(filer, &story, filing).await.ok(201);
     let other = app.create_token("editor", "Otto Editor").await;
     let eda = app.desk_sign_in(&app.editor).await;
     let otto = app.desk_sign_in(&other.token).await;
-    caught_up(&app).await;
+    caught_up(app).await;
+    (story, dev, eda, otto)
+}
+
+#[tokio::test]
+async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_approves_first() {
+    let app = spawn_app().await;
+    let (story, dev, eda, otto) = two_editors_on_a_filing(&app, true, "update").await;
     let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
     let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
 
@@ -1017,14 +1030,7 @@ async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_
 #[tokio::test]
 async fn two_editors_correcting_at_once_never_undo_each_other() {
     let app = spawn_app().await;
-    let story = app.open_story(false).await;
-    let filing = development("hack_reported");
-    let dev = filing["id"].as_str().unwrap().to_owned();
-    app.record_as(&app.editor, &story, filing).await.ok(201);
-    let other = app.create_token("editor", "Otto Editor").await;
-    let eda = app.desk_sign_in(&app.editor).await;
-    let otto = app.desk_sign_in(&other.token).await;
-    caught_up(&app).await;
+    let (story, dev, eda, otto) = two_editors_on_a_filing(&app, false, "hack_reported").await;
     let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
     let eda_form = correction_form_fields(
         &app.desk_get(Some(&eda), &correct)
@@ -1116,14 +1122,7 @@ async fn two_editors_correcting_at_once_never_undo_each_other() {
 #[tokio::test]
 async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
     let app = spawn_app().await;
-    let story = app.open_story(true).await;
-    let filing = development("update");
-    let dev = filing["id"].as_str().unwrap().to_owned();
-    app.record(&story, filing).await.ok(201);
-    let other = app.create_token("editor", "Otto Editor").await;
-    let eda = app.desk_sign_in(&app.editor).await;
-    let otto = app.desk_sign_in(&other.token).await;
-    caught_up(&app).await;
+    let (story, dev, eda, otto) = two_editors_on_a_filing(&app, true, "update").await;
     let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
     let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
     let page = app

@@ -59,7 +59,8 @@ impl ViewName {
             // 4: developments carry `occurred_at` and `ledger`, so that a page of the timeline
             //    and the claims ledger are read by index, not from the whole story.
             // 5: `story_versions` and `development_versions`: what `as_of` reads.
-            ViewName::Stories => 5,
+            // 6: `developments_rejected`: a reporter's rejected filings at the desk.
+            ViewName::Stories => 6,
             // 3: rows refer to the development (its position) instead of copying it.
             ViewName::Actors => 3,
         }
@@ -116,6 +117,12 @@ impl ViewName {
                             name: "developments_pending",
                             on: "(story_id) WHERE state = 'pending_review'",
                             while_loading: true,
+                        },
+                        // A reporter's rejected filings, newest first (the desk's home).
+                        ViewIndex {
+                            name: "developments_rejected",
+                            on: "(filed_by, position) WHERE state = 'rejected'",
+                            while_loading: false,
                         },
                         // A page of the timeline: what readers see, in the order it happened.
                         ViewIndex {
