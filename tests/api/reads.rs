@@ -1041,3 +1041,48 @@ async fn since_answers_a_bounded_number_of_changes_and_says_where_to_go_on() {
     assert_eq!(rest.len(), 21);
     assert_eq!(rest.last().unwrap()["position"], last);
 }
+
+/// Feed and ninjs links come from the configured public URL (as alerts' do), never from the
+/// request's `Host`: behind TLS or a proxy they are right, a story's ninjs `uri` does not change
+/// with the name it was asked by, and a shared cache cannot hand one host's links to another.
+#[tokio::test]
+async fn feed_links_come_from_the_public_url_not_the_host_header() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let p = filed(&app, &story, development("hack_reported")).await;
+    let slug = read(&app, &format!("/v1/stories/{story}?min_position={p}")).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |path: String| {
+        app.client
+            .get(format!("{}{path}", app.address))
+            .header("Host", "attacker.example")
+            .send()
+    };
+    let json_feed: Value = get(format!("/v1/stories/{story}/feed.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_feed["home_page_url"],
+        format!("http://newsroom.test/stories/{slug}")
+    );
+    let ninjs: Value = get(format!("/v1/stories/{story}/ninjs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ninjs["uri"], format!("http://newsroom.test/stories/{slug}"));
+    let atom = get(format!("/v1/stories/{story}/feed.atom"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!atom.contains("attacker.example"), "{atom}");
+    assert!(atom.contains("http://newsroom.test/stories/"), "{atom}");
+}

@@ -139,6 +139,11 @@ impl Newsroom {
                 views: store.clone(),
                 log: log.clone(),
                 live: hub.clone(),
+                public_url: settings
+                    .notifier
+                    .public_url
+                    .trim_end_matches('/')
+                    .to_owned(),
             }));
             live = Some((hub, p.positions()));
             views = Some(store);

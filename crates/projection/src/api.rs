@@ -45,6 +45,10 @@ pub struct ReadState {
     pub log: EventLog,
     /// The live streams, which also say how far the views have got.
     pub live: LiveHub,
+    /// The public base URL of the reader pages and API (`NEWSROOM_PUBLIC_URL`, as alerts use it),
+    /// without a trailing slash: the absolute links of feeds and ninjs, never taken from a
+    /// request's `Host`.
+    pub public_url: String,
 }
 
 impl From<ViewError> for ReadError {
@@ -592,19 +596,6 @@ async fn claims_json(
     })
 }
 
-/// The scheme and host the client used, for absolute links in feeds.
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
-
 /// Most events one `?since=` answer reads (its `position` then says where to go on from).
 const SINCE_MAX: usize = 500;
 
@@ -622,7 +613,7 @@ async fn story_atom(
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
-    let body = feeds::story_atom(&view, &base_url(&headers));
+    let body = feeds::story_atom(&view, &state.public_url);
     Ok(cached(
         &headers,
         format!("a{}", view.position),
@@ -637,7 +628,7 @@ async fn story_json_feed(
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
-    let body = json_string(&feeds::story_json_feed(&view, &base_url(&headers)))?;
+    let body = json_string(&feeds::story_json_feed(&view, &state.public_url))?;
     Ok(cached(
         &headers,
         format!("j{}", view.position),
@@ -652,7 +643,7 @@ async fn story_ninjs(
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
-    let body = json_string(&feeds::story_ninjs(&view, &base_url(&headers)))?;
+    let body = json_string(&feeds::story_ninjs(&view, &state.public_url))?;
     Ok(cached(&headers, format!("n{}", view.position), JSON, body))
 }
 
@@ -708,13 +699,9 @@ async fn actor_json(
     Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
 }
 
-async fn actor_atom(
-    State(state): State<ReadState>,
-    ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
-) -> ReadResult {
+async fn actor_atom(State(state): State<ReadState>, ApiPath(name): ApiPath<String>) -> ReadResult {
     let (actor, key, entries) = actor_entries(&state, &name).await?;
-    let body = feeds::actor_atom(&actor, &key, &entries, &base_url(&headers));
+    let body = feeds::actor_atom(&actor, &key, &entries, &state.public_url);
     Ok((
         [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
         body,
@@ -725,14 +712,13 @@ async fn actor_atom(
 async fn actor_json_feed(
     State(state): State<ReadState>,
     ApiPath(name): ApiPath<String>,
-    headers: HeaderMap,
 ) -> ReadResult {
     let (actor, key, entries) = actor_entries(&state, &name).await?;
     let body = json_string(&feeds::actor_json_feed(
         &actor,
         &key,
         &entries,
-        &base_url(&headers),
+        &state.public_url,
     ))?;
     Ok(([(header::CONTENT_TYPE, "application/feed+json")], body).into_response())
 }
