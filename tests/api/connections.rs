@@ -151,6 +151,16 @@ async fn one_address_cannot_hold_more_connections_than_its_cap() {
 async fn a_live_stream_is_not_cut_by_the_header_read_timeout() {
     let app = spawn_app_with(|s| s.command.header_read_timeout_secs = 1).await;
     let story = app.open_story(false).await;
+    // The stream is served from the views: wait until they hold the story.
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
     let mut stream = TcpStream::connect(address(&app)).await.unwrap();
     let head = ask(&mut stream, &format!("/v1/stories/{story}/stream")).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
