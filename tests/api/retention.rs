@@ -18,11 +18,6 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn postgres_app(db: &TestDatabase) -> TestApp {
-    let url = db.url.clone();
-    spawn_app_with(move |s| s.command.database_url = Some(url)).await
-}
-
 /// A subscriber with a webhook to `receiver`, following `story` as it happens and `other` in an
 /// hourly digest.
 async fn follower(app: &TestApp, receiver: &WebhookReceiver, story: &str, other: &str) -> SignedUp {
@@ -246,10 +241,10 @@ async fn forgetting_a_subscriber_removes_every_row_of_theirs_on_sqlite() {
 
 #[tokio::test]
 async fn forgetting_a_subscriber_removes_every_row_of_theirs_on_postgres() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    forgetting_leaves_nothing_of_the_subscriber(postgres_app(&db).await).await;
+    forgetting_leaves_nothing_of_the_subscriber(app).await;
 }
 
 /// Queues `n` alerts for `subscriber` made at `at`, each with one delivery of `status` (and a

@@ -495,6 +495,14 @@ impl ViewStore {
 
     /// A story's own fields without its developments, by id or slug.
     pub async fn story_head(&self, id_or_slug: String) -> Result<Option<StoryView>, ViewError> {
+        Ok(self
+            .stored_head(id_or_slug)
+            .await?
+            .map(|h| h.with(Vec::new())))
+    }
+
+    /// A story's stored `head`, by id or slug.
+    async fn stored_head(&self, id_or_slug: String) -> Result<Option<StoryHead>, ViewError> {
         let head: Option<String> = match self.postgres() {
             Some(pg) => pg.story_head(&id_or_slug).await?,
             None => {
@@ -508,7 +516,7 @@ impl ViewStore {
                 .await?
             }
         };
-        head.map(|h| Ok(serde_json::from_str::<StoryHead>(&h)?.with(Vec::new())))
+        head.map(|h| Ok(serde_json::from_str::<StoryHead>(&h)?))
             .transpose()
     }
 
@@ -561,7 +569,7 @@ impl ViewStore {
         story: Uuid,
         at: Vec<(i64, Option<i64>)>,
     ) -> Result<Vec<Option<StoryView>>, ViewError> {
-        let head = match self.story_head(story.to_string()).await? {
+        let head = match self.stored_head(story.to_string()).await? {
             Some(head) => head,
             None => return Ok(vec![None; at.len()]),
         };
@@ -613,17 +621,7 @@ impl ViewStore {
                     }
                     None => Vec::new(),
                 };
-                let mut view = StoryView {
-                    headline: entry.headline,
-                    tags: entry.tags,
-                    status: entry.status,
-                    updated_at: entry.updated_at,
-                    position: entry.position,
-                    developments,
-                    ..head.clone_head()
-                };
-                view.reindex();
-                Ok(Some(view))
+                Ok(Some(head.clone().then(&entry).with(developments)))
             })
             .collect()
     }
@@ -831,17 +829,9 @@ pub(crate) struct VersionAt {
 }
 
 impl VersionAt {
-    /// The story's own fields then: today's head (slug, summary, opening and review never
-    /// change) with the line's headline, tags, status and times.
+    /// The story's own fields then (see [`StoryHead::then`]).
     pub(crate) fn head(&self, now: StoryHead) -> StoryHead {
-        StoryHead {
-            headline: self.entry.headline.clone(),
-            tags: self.entry.tags.clone(),
-            status: self.entry.status,
-            updated_at: self.entry.updated_at,
-            position: self.position,
-            ..now
-        }
+        now.then(&self.entry)
     }
 
     /// The bound of the page's scan: the cursor's place, and never past what had happened by
@@ -1187,6 +1177,19 @@ impl StoryHead {
             opened_at: view.opened_at,
             updated_at: view.updated_at,
             position: view.position,
+        }
+    }
+
+    /// The story's own fields when `entry` was its front-page line: these fields (slug, summary,
+    /// opening and review never change) with the line's headline, tags, status and times.
+    pub(crate) fn then(self, entry: &FrontPageEntry) -> Self {
+        Self {
+            headline: entry.headline.clone(),
+            tags: entry.tags.clone(),
+            status: entry.status,
+            updated_at: entry.updated_at,
+            position: entry.position,
+            ..self
         }
     }
 
