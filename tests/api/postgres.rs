@@ -403,6 +403,26 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     assert_eq!(report.position, head);
     assert_eq!(app.views.position().await.unwrap(), head);
     assert_eq!(everything_in(&app.views, &ids, &actors).await, expected);
+    // ...and so does one holding next to nothing in memory (every development let go of after
+    // each small page and read back from the transaction's rows when a later event changes it),
+    // of all views and of the actors view alone (its developments in a scratch table).
+    let squeeze = newsroom_projection::rebuild::RebuildLimits {
+        page_events: 3,
+        held_bytes: 0,
+        rows_per_write: 2,
+    };
+    for only in [&[][..], &[newsroom_projection::ViewName::Actors][..]] {
+        let report =
+            newsroom_projection::rebuild::rebuild_within(&log, &app.views, only, None, squeeze)
+                .await
+                .unwrap();
+        assert_eq!(report.position, head);
+        assert_eq!(
+            everything_in(&app.views, &ids, &actors).await,
+            expected,
+            "{only:?}"
+        );
+    }
     // Views already of the code's shape are not rebuilt again on start.
     assert!(newsroom_projection::rebuild_outdated(&log, &app.views)
         .await

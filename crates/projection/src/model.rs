@@ -139,6 +139,38 @@ impl DevelopmentView {
         self.kind == DevelopmentKind::AttributionClaimed || self.responds_to.is_some()
     }
 
+    /// About how many bytes it takes in memory: its fields and the text they point at.
+    pub(crate) fn approximate_size(&self) -> usize {
+        let verdict = |v: &Option<Verdict>| v.as_ref().map_or(0, |v| v.reason.len() + 64);
+        std::mem::size_of::<Self>()
+            + self.headline.len()
+            + self.body.len()
+            + self
+                .actors
+                .iter()
+                .map(|a| 2 * a.name().len() + 48)
+                .sum::<usize>()
+            + self.source.as_ref().map_or(0, |s| {
+                s.name.as_str().len() + s.url.as_ref().map_or(0, |u| u.as_str().len()) + 48
+            })
+            + self.filed_by.as_ref().map_or(0, String::len)
+            + self.approved_by.as_ref().map_or(0, String::len)
+            + self
+                .corrections
+                .iter()
+                .map(|c| {
+                    c.note.len()
+                        + 96
+                        + c.changes
+                            .iter()
+                            .map(|f| f.field.len() + 2 * f.before.to_string().len() + 64)
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+            + verdict(&self.retraction)
+            + verdict(&self.rejection)
+    }
+
     /// Whether readers see it: published, or retracted (shown struck, never dropped).
     pub fn is_visible(&self) -> bool {
         matches!(
@@ -184,6 +216,10 @@ pub(crate) struct Derived {
     published_count: usize,
     /// `occurred_at` of the developments readers see (published or retracted).
     visible: std::collections::BTreeMap<DateTime<Utc>, u32>,
+    /// In a view that holds only some of its developments ([`StoryView::partial`]): the id and
+    /// position of every development the story has, held or not. `index` then covers the
+    /// developments held; the counts and times above still cover them all.
+    all: Option<std::collections::HashMap<Uuid, i64>>,
 }
 
 impl PartialEq for Derived {
@@ -343,9 +379,68 @@ impl StoryView {
     }
 
     /// Whether `derived` describes `developments` (a view deserialised or built by hand has
-    /// none, and is then read the slow way).
+    /// none, and is then read the slow way). A partial view's always does.
     fn indexed(&self) -> bool {
-        self.derived.index.len() == self.developments.len()
+        self.derived.all.is_some() || self.derived.index.len() == self.developments.len()
+    }
+
+    /// Makes this view one that holds only some of its developments in memory: a rebuild's, whose
+    /// memory must not grow with the log. Its front-page line, `occurred_until` and its version
+    /// rows stay exact (their counts and times cover every development); an event changing a
+    /// development must find it held ([`StoryView::hold`] it first, see
+    /// [`StoryView::absent_target`]). The reader outputs (`timeline`, `claims`, `actor_entries`)
+    /// see only the developments held.
+    pub(crate) fn partial(mut self) -> Self {
+        if !self.indexed() {
+            self.reindex();
+        }
+        let all = self
+            .developments
+            .iter()
+            .map(|d| (d.id, d.position))
+            .collect();
+        self.derived.all = Some(all);
+        self
+    }
+
+    /// In a partial view, the position of the development `logged` changes, when the view does
+    /// not hold it: it must be [`held`](StoryView::hold) before the event is applied.
+    pub(crate) fn absent_target(&self, logged: &LoggedEvent) -> Option<i64> {
+        // (A development recorded again under its id is one too: folding it changes nothing,
+        // but what it supersedes is read from the development.)
+        let id = logged.event.development_id()?.as_uuid();
+        let all = self.derived.all.as_ref()?;
+        match self.derived.index.contains_key(&id) {
+            true => None,
+            false => all.get(&id).copied(),
+        }
+    }
+
+    /// Holds again a development of this partial view that was [`let go`](StoryView::let_go)
+    /// (as read back from where it was written). Ignored if it is not one of the story's or is
+    /// held already.
+    pub(crate) fn hold(&mut self, d: DevelopmentView) {
+        let known = self
+            .derived
+            .all
+            .as_ref()
+            .is_some_and(|all| all.get(&d.id) == Some(&d.position));
+        if !known || self.derived.index.contains_key(&d.id) {
+            return;
+        }
+        self.derived.index.insert(d.id, self.developments.len());
+        self.developments.push(d);
+    }
+
+    /// Lets go of a development of this partial view, keeping it counted: its row holds it now.
+    pub(crate) fn let_go(&mut self, id: Uuid) -> Option<DevelopmentView> {
+        self.derived.all.as_ref()?;
+        let i = self.derived.index.remove(&id)?;
+        let d = self.developments.swap_remove(i);
+        if let Some(moved) = self.developments.get(i) {
+            self.derived.index.insert(moved.id, i);
+        }
+        Some(d)
     }
 
     /// Folds a stream of one story's events into its view.
@@ -406,9 +501,16 @@ impl StoryView {
                 if !self.indexed() {
                     self.reindex();
                 }
-                if self.derived.index.contains_key(&d.id.as_uuid()) {
+                let seen = match &self.derived.all {
+                    Some(all) => all.contains_key(&d.id.as_uuid()),
+                    None => self.derived.index.contains_key(&d.id.as_uuid()),
+                };
+                if seen {
                     // The aggregate never records one id twice; a log that did keeps the first.
                     return;
+                }
+                if let Some(all) = &mut self.derived.all {
+                    all.insert(d.id.as_uuid(), logged.position);
                 }
                 self.developments.push(DevelopmentView {
                     id: d.id.as_uuid(),

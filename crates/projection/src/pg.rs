@@ -496,9 +496,24 @@ impl PgViews {
                 }
             }
         }
+        // A rebuild of the actors view alone keeps the developments it lets go of in a table
+        // of its own, gone when the transaction ends.
+        let developments = if chosen.contains(&ViewName::Stories) {
+            "view_developments"
+        } else {
+            sqlx::query(
+                "CREATE TEMP TABLE rebuild_developments
+                    (LIKE view_developments INCLUDING DEFAULTS INCLUDING CONSTRAINTS
+                     INCLUDING INDEXES) ON COMMIT DROP",
+            )
+            .execute(&mut *tx)
+            .await?;
+            "rebuild_developments"
+        };
         Ok(Some(Replacement {
             tx,
             chosen: chosen.to_vec(),
+            developments,
         }))
     }
 }
@@ -507,47 +522,54 @@ impl PgViews {
 pub(crate) struct Replacement {
     tx: Transaction<'static, Postgres>,
     chosen: Vec<ViewName>,
+    /// The table the developments go to: the view's, or a scratch table when only the actors
+    /// view is rebuilt.
+    developments: &'static str,
 }
 
 impl Replacement {
-    pub(crate) async fn stories(&mut self, stories: &[StoryView]) -> Result<(), ViewError> {
-        let rows = stories
-            .iter()
-            .map(StoryRow::of)
-            .collect::<Result<Vec<_>, _>>()?;
-        for part in rows.chunks(ROWS_PER_STATEMENT) {
+    /// Writes a part of the rebuilt views' rows (only the chosen views' rows are in it; the
+    /// developments go to the scratch table if the stories view is not chosen).
+    pub(crate) async fn rows(&mut self, rows: &BatchRows) -> Result<(), ViewError> {
+        for part in rows.stories.chunks(ROWS_PER_STATEMENT) {
             upsert_stories(&mut self.tx, part).await?;
         }
-        Ok(())
-    }
-
-    pub(crate) async fn developments(&mut self, rows: &[DevelopmentRow]) -> Result<(), ViewError> {
-        for part in rows.chunks(ROWS_PER_STATEMENT) {
-            upsert_developments(&mut self.tx, part).await?;
+        for part in rows.developments.chunks(ROWS_PER_STATEMENT) {
+            upsert_developments(&mut self.tx, part, self.developments).await?;
         }
-        Ok(())
-    }
-
-    /// Writes what `as_of` reads, as the replay finds it.
-    pub(crate) async fn history(
-        &mut self,
-        versions: &[StoryVersionRow],
-        superseded: &[SupersededRow],
-    ) -> Result<(), ViewError> {
-        for part in versions.chunks(ROWS_PER_STATEMENT) {
+        for part in rows.versions.chunks(ROWS_PER_STATEMENT) {
             insert_versions(&mut self.tx, part).await?;
         }
-        for part in superseded.chunks(ROWS_PER_STATEMENT) {
+        for part in rows.superseded.chunks(ROWS_PER_STATEMENT) {
             insert_superseded(&mut self.tx, part).await?;
         }
-        Ok(())
-    }
-
-    pub(crate) async fn actors(&mut self, rows: &[ActorRow]) -> Result<(), ViewError> {
-        for part in rows.chunks(ROWS_PER_STATEMENT) {
+        if !rows.replaced.is_empty() {
+            sqlx::query("DELETE FROM view_actor_entries WHERE position = ANY($1)")
+                .bind(&rows.replaced)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        for part in rows.actors.chunks(ROWS_PER_STATEMENT) {
             insert_actor_rows(&mut self.tx, part).await?;
         }
         Ok(())
+    }
+
+    /// The developments recorded at `positions`, read back from what this rebuild wrote.
+    pub(crate) async fn developments_at(
+        &mut self,
+        positions: &[i64],
+    ) -> Result<Vec<DevelopmentView>, ViewError> {
+        let docs: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT doc FROM {} WHERE position = ANY($1)",
+            self.developments
+        ))
+        .bind(positions)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(ViewError::from))
+            .collect()
     }
 
     /// Sets the chosen views' checkpoints to `position` and commits: readers see the new rows
@@ -647,7 +669,7 @@ async fn write_rows(conn: &mut PgConnection, rows: &BatchRows) -> Result<(), Vie
         upsert_stories(conn, &rows.stories).await?;
     }
     if !rows.developments.is_empty() {
-        upsert_developments(conn, &rows.developments).await?;
+        upsert_developments(conn, &rows.developments, "view_developments").await?;
     }
     if !rows.versions.is_empty() {
         insert_versions(conn, &rows.versions).await?;
@@ -692,16 +714,17 @@ async fn upsert_stories(conn: &mut PgConnection, rows: &[StoryRow]) -> Result<()
 async fn upsert_developments(
     conn: &mut PgConnection,
     rows: &[DevelopmentRow],
+    table: &str,
 ) -> Result<(), ViewError> {
-    sqlx::query(
-        "INSERT INTO view_developments
+    sqlx::query(&format!(
+        "INSERT INTO {table}
             (position, story_id, state, filed_by, occurred_at, ledger, doc)
          SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
             $6::boolean[], $7::text[])
          ON CONFLICT (position) DO UPDATE SET story_id = EXCLUDED.story_id,
             state = EXCLUDED.state, filed_by = EXCLUDED.filed_by,
-            occurred_at = EXCLUDED.occurred_at, ledger = EXCLUDED.ledger, doc = EXCLUDED.doc",
-    )
+            occurred_at = EXCLUDED.occurred_at, ledger = EXCLUDED.ledger, doc = EXCLUDED.doc"
+    ))
     .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())

@@ -1,36 +1,58 @@
-//! Rebuilding views from the whole log: replay every event in memory (writing the views' history,
-//! `story_versions` and `development_versions`, in chunks as the replay finds it), write fresh
-//! `_next` tables, then swap them in with the new checkpoint in one transaction. Readers see the old view until
-//! the swap and the new one after it, never a mix.
+//! Rebuilding views from the whole log, in memory bounded by the stories, not by the log.
 //!
-//! It is a bulk load, pipelined over two threads: while one reads the next page of the feed, the
-//! other decodes and folds the current one; while one serialises developments, the other inserts
-//! the previous chunk. Rows go in in key order (developments by the position that recorded them),
-//! in chunks of one transaction each (the `_next` tables are invisible until the swap, so a crash
-//! mid-way loses nothing; the next rebuild drops them), and the secondary indexes are built once,
-//! after the rows, when the tables are swapped in.
+//! The replay streams: one task reads the next pages of the feed while a blocking thread decodes
+//! and folds the current one into each story's view, and a writer inserts what the fold hands
+//! it into fresh tables (SQLite's `_next` tables, swapped in at the end; in PostgreSQL, the
+//! emptied views' tables inside one transaction). Readers see the old views until the swap or
+//! the commit and the new ones after, never a mix; a crash mid-way loses nothing.
+//!
+//! The views the fold keeps are *partial* ([`StoryView::partial`]): each story's own fields, the
+//! counts and times its front-page line needs, and the id and position of every development,
+//! but only the developments touched lately, up to a budget of bytes for all stories. A
+//! development let go of is written as it stands; when a later event changes it (an approval,
+//! a correction, a retraction), the fold first reads it back from the rows written so far (all
+//! of a page's such developments in one read), so its row is rewritten with the change. The
+//! views' history (`story_versions`, `development_versions`) is written as the fold finds it.
+//! Secondary indexes are built once, after the rows, when the tables are swapped in.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use indicatif::ProgressBar;
 use newsroom_command::{EventLog, FeedEvent};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::decode::decode;
-use crate::model::StoryView;
+use crate::model::{DevelopmentView, LoggedEvent, StoryView};
 use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::store::{
-    create_next, swap_in, ActorRow, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow,
-    ViewError, ViewName, ViewStore,
+    create_next, create_scratch_developments, developments_at, swap_in, write_rows_into, ActorRow,
+    BatchRows, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName,
+    ViewStore,
 };
 
-/// Events read per page while replaying.
-const PAGE: usize = 10_000;
+/// How much a rebuild holds in memory, beside what each story takes (its own fields and a few
+/// dozen bytes per development).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildLimits {
+    /// Events read and folded at a time.
+    pub page_events: usize,
+    /// Developments kept in memory (about, in bytes), across all stories.
+    pub held_bytes: usize,
+    /// Rows handed to the writer at a time.
+    pub rows_per_write: usize,
+}
 
-/// Developments written per transaction while filling the `_next` tables.
-const CHUNK: usize = 50_000;
+impl Default for RebuildLimits {
+    fn default() -> Self {
+        Self {
+            page_events: 10_000,
+            held_bytes: 64 << 20,
+            rows_per_write: 10_000,
+        }
+    }
+}
 
 /// The views' writer's page cache during a rebuild, in KiB: big enough that a chunk's
 /// transaction and the index builds of the swap stay in memory instead of spilling.
@@ -49,78 +71,56 @@ fn stopped(e: tokio::task::JoinError) -> ProjectionError {
     ProjectionError::View(ViewError::Task(e.to_string()))
 }
 
-/// Replays the log up to its current head into every story's view, in memory. One task reads
-/// feed pages ahead (at most two waiting) while a blocking thread decodes and folds them.
+/// Reads the log up to its head as of the start, a page at a time, at most two pages ahead of
+/// whoever takes them.
+fn read_ahead(
+    source: &EventLog,
+    head: i64,
+    page_events: usize,
+) -> (
+    mpsc::Receiver<Vec<FeedEvent>>,
+    tokio::task::JoinHandle<Result<(), ProjectionError>>,
+) {
+    let (pages_tx, pages) = mpsc::channel::<Vec<FeedEvent>>(2);
+    let source = source.clone();
+    let reader = tokio::spawn(async move {
+        let mut after = 0;
+        while after < head {
+            let mut page = source.read_feed(after, page_events).await?;
+            page.retain(|e| e.position <= head);
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            if pages_tx.send(page).await.is_err() {
+                break; // the fold failed; it reports why
+            }
+        }
+        Ok::<(), ProjectionError>(())
+    });
+    (pages, reader)
+}
+
+/// Replays the whole log into every story's complete view, in memory: memory grows with the
+/// log. A reference for tests and benchmarks; rebuilds fold partial views instead.
 pub async fn replay(
     source: &EventLog,
     progress: Option<&ProgressBar>,
 ) -> Result<(HashMap<Uuid, StoryView>, u64, i64), ProjectionError> {
-    replay_with(source, progress, None).await
-}
-
-/// What `as_of` reads, found while replaying: a chunk of rows for `story_versions` and
-/// `development_versions`.
-#[derive(Default)]
-struct History {
-    versions: Vec<StoryVersionRow>,
-    superseded: Vec<SupersededRow>,
-}
-
-/// [`replay`], handing the rows of the views' history to `history` in chunks as it goes (they
-/// are final as soon as they are found, so they are never all in memory at once).
-async fn replay_with(
-    source: &EventLog,
-    progress: Option<&ProgressBar>,
-    history: Option<tokio::sync::mpsc::Sender<History>>,
-) -> Result<(HashMap<Uuid, StoryView>, u64, i64), ProjectionError> {
-    // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
-    let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<Vec<FeedEvent>>(2);
-    let reader = {
-        let source = source.clone();
-        tokio::spawn(async move {
-            let mut after = 0;
-            while after < head {
-                let mut page = source.read_feed(after, PAGE).await?;
-                page.retain(|e| e.position <= head);
-                let Some(last) = page.last() else { break };
-                after = last.position;
-                if pages_tx.send(page).await.is_err() {
-                    break; // the fold failed; it reports why
-                }
-            }
-            Ok::<(), ProjectionError>(())
-        })
-    };
+    let (mut pages, reader) = read_ahead(source, head, RebuildLimits::default().page_events);
     let progress = progress.cloned();
     let fold = tokio::task::spawn_blocking(move || {
         let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
         let (mut after, mut count) = (0, 0u64);
-        let mut found = history.as_ref().map(|_| History::default());
         while let Some(page) = pages.blocking_recv() {
             for raw in &page {
                 let event = decode(raw)?;
                 match stories.get_mut(&event.story_id) {
-                    Some(view) => match &mut found {
-                        Some(h) => {
-                            h.superseded.extend(SupersededRow::apply(view, &event));
-                            h.versions.push(StoryVersionRow::of(view));
-                        }
-                        None => view.apply(&event),
-                    },
+                    Some(view) => view.apply(&event),
                     None => {
                         if let Some(view) = StoryView::open(&event) {
-                            if let Some(h) = &mut found {
-                                h.versions.push(StoryVersionRow::of(&view));
-                            }
                             stories.insert(event.story_id, view);
                         }
                     }
-                }
-            }
-            if let (Some(h), Some(tx)) = (&mut found, &history) {
-                if h.versions.len() >= CHUNK && tx.blocking_send(std::mem::take(h)).is_err() {
-                    break; // the writer failed; it reports why
                 }
             }
             count += page.len() as u64;
@@ -128,9 +128,6 @@ async fn replay_with(
             if let Some(p) = &progress {
                 p.set_position(after as u64);
             }
-        }
-        if let (Some(h), Some(tx)) = (found, &history) {
-            let _ = tx.blocking_send(h);
         }
         Ok::<_, ProjectionError>((stories, count, after))
     });
@@ -140,13 +137,6 @@ async fn replay_with(
     folded
 }
 
-/// One transaction's worth of rows for the `_next` tables.
-#[derive(Default)]
-struct Chunk {
-    developments: Vec<DevelopmentRow>,
-    actors: Vec<ActorRow>,
-}
-
 /// Rebuilds `views` (all when empty) from the log and swaps them in atomically.
 pub async fn rebuild(
     source: &EventLog,
@@ -154,12 +144,23 @@ pub async fn rebuild(
     only: &[ViewName],
     progress: Option<ProgressBar>,
 ) -> Result<RebuildReport, ProjectionError> {
+    rebuild_within(source, views, only, progress, RebuildLimits::default()).await
+}
+
+/// [`rebuild`] within the given memory limits.
+pub async fn rebuild_within(
+    source: &EventLog,
+    views: &ViewStore,
+    only: &[ViewName],
+    progress: Option<ProgressBar>,
+    limits: RebuildLimits,
+) -> Result<RebuildReport, ProjectionError> {
     let selected: Vec<ViewName> = if only.is_empty() {
         ViewName::ALL.to_vec()
     } else {
         only.to_vec()
     };
-    let report = rebuild_chosen(source, views, selected, progress, false).await?;
+    let report = rebuild_chosen(source, views, selected, progress, false, limits).await?;
     Ok(report.expect("a rebuild that is not conditional always happens"))
 }
 
@@ -171,6 +172,7 @@ async fn rebuild_chosen(
     selected: Vec<ViewName>,
     progress: Option<ProgressBar>,
     only_outdated: bool,
+    limits: RebuildLimits,
 ) -> Result<Option<RebuildReport>, ProjectionError> {
     if let Some(p) = &progress {
         p.set_length(source.current_head().await? as u64);
@@ -182,11 +184,12 @@ async fn rebuild_chosen(
             tracing::info!("views were rebuilt by another process");
             return Ok(None);
         };
-        let report = replay_and_fill(
+        let report = replay_into(
             source,
             Target::Postgres(replacement),
             &selected,
             progress.as_ref(),
+            limits,
         )
         .await?;
         finished(progress, &report);
@@ -207,10 +210,20 @@ async fn rebuild_chosen(
             for view in &chosen {
                 create_next(tx, *view)?;
             }
+            if !chosen.contains(&ViewName::Stories) {
+                create_scratch_developments(tx)?;
+            }
             Ok((cache, autocheckpoint))
         })
         .await?;
-    let filled = replay_and_fill(source, Target::Sqlite(views), &selected, progress.as_ref()).await;
+    let filled = replay_into(
+        source,
+        Target::Sqlite(views),
+        &selected,
+        progress.as_ref(),
+        limits,
+    )
+    .await;
     // The writer goes back to its usual settings whether or not the rebuild succeeded.
     let restored = views
         .write(move |tx| {
@@ -232,35 +245,294 @@ async fn rebuild_chosen(
     Ok(Some(report))
 }
 
-/// Replays the log, writing the views' history into `target` as it is found, then fills the
-/// chosen views from the replayed stories and makes them the views.
-async fn replay_and_fill(
+/// What the fold hands the writer, in order.
+enum Work {
+    Rows(BatchRows),
+    /// Read back the developments recorded at these positions (every row handed over before
+    /// is written by then).
+    Load(Vec<i64>, oneshot::Sender<Vec<DevelopmentView>>),
+}
+
+/// Replays the log into `target` and makes the new rows the chosen views.
+async fn replay_into(
     source: &EventLog,
     mut target: Target<'_>,
     selected: &[ViewName],
     progress: Option<&ProgressBar>,
+    limits: RebuildLimits,
 ) -> Result<RebuildReport, ProjectionError> {
-    let (history_tx, mut history) = tokio::sync::mpsc::channel::<History>(2);
-    let with_history = selected.contains(&ViewName::Stories);
-    let replayed = replay_with(source, progress, with_history.then_some(history_tx));
-    let written = async {
-        while let Some(chunk) = history.recv().await {
-            target.history(chunk).await?;
+    // Up to the head as of the start: events committed meanwhile are the projector's.
+    let head = source.current_head().await?;
+    let (mut pages, reader) = read_ahead(source, head, limits.page_events);
+    let (work_tx, mut work) = mpsc::channel::<Work>(2);
+    let mut fold = PartialFold::new(
+        selected.contains(&ViewName::Stories),
+        selected.contains(&ViewName::Actors),
+        limits,
+        work_tx,
+    );
+    let progress = progress.cloned();
+    let folding = tokio::task::spawn_blocking(move || {
+        let (mut after, mut count) = (0, 0u64);
+        while let Some(page) = pages.blocking_recv() {
+            let events = page.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            if !fold.page(&events)? {
+                break; // the writer failed; it reports why
+            }
+            count += page.len() as u64;
+            after = page.last().map_or(after, |e| e.position);
+            if let Some(p) = &progress {
+                p.set_position(after as u64);
+            }
         }
-        Ok::<(), ViewError>(())
+        let stories = fold.finish()?;
+        Ok::<_, ProjectionError>((stories, count, after))
+    });
+    // The writer owns the receiving end: when it fails, the fold's next hand-over fails too.
+    let written = async move {
+        while let Some(next) = work.recv().await {
+            match next {
+                Work::Rows(rows) => target.rows(rows).await?,
+                Work::Load(positions, reply) => {
+                    let _ = reply.send(target.developments_at(positions).await?);
+                }
+            }
+        }
+        Ok::<_, ViewError>(target)
     };
-    let (replayed, written) = tokio::join!(replayed, written);
-    let (stories, events, position) = replayed?;
-    written?;
-    let report = RebuildReport {
+    let (folded, written) = tokio::join!(folding, written);
+    // The first failure: the writer's, else the reader's (a failed read ends the fold early
+    // without an error of its own), else the fold's.
+    let target = written?;
+    reader.await.map_err(stopped)??;
+    let (stories, events, position) = folded.map_err(stopped)??;
+    target.finish(selected, position).await?;
+    Ok(RebuildReport {
         views: selected.to_vec(),
         events,
-        stories: stories.len(),
+        stories,
         position,
-    };
-    let stories: Arc<Vec<StoryView>> = Arc::new(stories.into_values().collect());
-    fill(target, stories, selected, position).await?;
-    Ok(report)
+    })
+}
+
+/// A development held by the fold.
+struct Held {
+    bytes: usize,
+    /// Changed since it was last written (or never written).
+    dirty: bool,
+    /// Its rows were written before (it was read back): its actor rows are replaced, not added.
+    written: bool,
+}
+
+/// The rebuild's fold: partial views of every story, the developments touched lately, and the
+/// rows not yet handed to the writer.
+struct PartialFold {
+    stories: HashMap<Uuid, StoryView>,
+    /// (story, development), least recently touched first.
+    held: lru::LruCache<(Uuid, Uuid), Held>,
+    held_bytes: usize,
+    rows: BatchRows,
+    with_stories: bool,
+    with_actors: bool,
+    limits: RebuildLimits,
+    work: mpsc::Sender<Work>,
+}
+
+impl PartialFold {
+    fn new(
+        with_stories: bool,
+        with_actors: bool,
+        limits: RebuildLimits,
+        work: mpsc::Sender<Work>,
+    ) -> Self {
+        Self {
+            stories: HashMap::new(),
+            held: lru::LruCache::unbounded(),
+            held_bytes: 0,
+            rows: BatchRows::default(),
+            with_stories,
+            with_actors,
+            limits,
+            work,
+        }
+    }
+
+    /// Folds one page of events; `false` if the writer is gone.
+    fn page(&mut self, events: &[LoggedEvent]) -> Result<bool, ViewError> {
+        if !self.hold_targets(events)? {
+            return Ok(false);
+        }
+        for e in events {
+            self.apply(e)?;
+        }
+        while self.held_bytes > self.limits.held_bytes {
+            let Some(((story, id), held)) = self.held.pop_lru() else {
+                break;
+            };
+            self.let_go(story, id, held)?;
+        }
+        if self.pending() >= self.limits.rows_per_write {
+            return Ok(self.hand_over());
+        }
+        Ok(true)
+    }
+
+    /// Reads back, in one go, the developments the page's events change that were let go of.
+    fn hold_targets(&mut self, events: &[LoggedEvent]) -> Result<bool, ViewError> {
+        let mut wanted: HashMap<i64, Uuid> = HashMap::new();
+        for e in events {
+            if let Some(position) = self
+                .stories
+                .get(&e.story_id)
+                .and_then(|view| view.absent_target(e))
+            {
+                wanted.insert(position, e.story_id);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(true);
+        }
+        if !self.hand_over() {
+            return Ok(false);
+        }
+        let (reply, answer) = oneshot::channel();
+        let positions = wanted.keys().copied().collect();
+        if self
+            .work
+            .blocking_send(Work::Load(positions, reply))
+            .is_err()
+        {
+            return Ok(false);
+        }
+        let Ok(found) = answer.blocking_recv() else {
+            return Ok(false);
+        };
+        for d in found {
+            let Some(&story) = wanted.get(&d.position) else {
+                continue;
+            };
+            let Some(view) = self.stories.get_mut(&story) else {
+                continue;
+            };
+            let (key, bytes) = ((story, d.id), d.approximate_size());
+            view.hold(d);
+            self.held_bytes += bytes;
+            self.held.put(
+                key,
+                Held {
+                    bytes,
+                    dirty: false,
+                    written: true,
+                },
+            );
+        }
+        Ok(true)
+    }
+
+    fn apply(&mut self, e: &LoggedEvent) -> Result<(), ViewError> {
+        let Some(view) = self.stories.get_mut(&e.story_id) else {
+            if let Some(view) = StoryView::open(e) {
+                if self.with_stories {
+                    self.rows.versions.push(StoryVersionRow::of(&view));
+                }
+                self.stories.insert(e.story_id, view.partial());
+            }
+            return Ok(());
+        };
+        if e.position <= view.position {
+            return Ok(());
+        }
+        if self.with_stories {
+            self.rows.superseded.extend(SupersededRow::apply(view, e));
+            self.rows.versions.push(StoryVersionRow::of(view));
+        } else {
+            view.apply(e);
+        }
+        let Some(id) = e.event.development_id().map(|d| d.as_uuid()) else {
+            return Ok(());
+        };
+        match self.held.get_mut(&(e.story_id, id)) {
+            Some(held) => held.dirty = true,
+            None => {
+                // Recorded just now (a development never seen, or one let go of, is not held).
+                if let Some(d) = view.development(id) {
+                    let bytes = d.approximate_size();
+                    self.held_bytes += bytes;
+                    self.held.put(
+                        (e.story_id, id),
+                        Held {
+                            bytes,
+                            dirty: true,
+                            written: false,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets go of a development, writing its rows if it changed since they were written.
+    fn let_go(&mut self, story: Uuid, id: Uuid, held: Held) -> Result<(), ViewError> {
+        self.held_bytes -= held.bytes;
+        let Some(view) = self.stories.get_mut(&story) else {
+            return Ok(());
+        };
+        let Some(d) = view.let_go(id) else {
+            return Ok(());
+        };
+        if !held.dirty {
+            return Ok(());
+        }
+        // The development's row is also where it is read back from, so it is written even
+        // when only the actors view is rebuilt (to a scratch table then).
+        self.rows.developments.push(DevelopmentRow::of(view, &d)?);
+        if self.with_actors {
+            if held.written {
+                self.rows.replaced.push(d.position);
+            }
+            self.rows.actors.extend(ActorRow::of(&d));
+        }
+        Ok(())
+    }
+
+    /// Rows waiting for the writer.
+    fn pending(&self) -> usize {
+        let r = &self.rows;
+        r.developments.len() + r.versions.len() + r.superseded.len() + r.actors.len()
+    }
+
+    /// Hands the rows waiting to the writer; `false` if it is gone.
+    fn hand_over(&mut self) -> bool {
+        if self.pending() == 0 && self.rows.stories.is_empty() {
+            return true;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        self.work.blocking_send(Work::Rows(rows)).is_ok()
+    }
+
+    /// Writes every development still held and each story's own row; returns how many stories
+    /// there are.
+    fn finish(mut self) -> Result<usize, ViewError> {
+        while let Some(((story, id), held)) = self.held.pop_lru() {
+            self.let_go(story, id, held)?;
+            if self.pending() >= self.limits.rows_per_write && !self.hand_over() {
+                return Ok(self.stories.len());
+            }
+        }
+        let count = self.stories.len();
+        if self.with_stories {
+            let stories = std::mem::take(&mut self.stories);
+            for view in stories.values() {
+                self.rows.stories.push(StoryRow::of(view)?);
+                if self.rows.stories.len() >= self.limits.rows_per_write && !self.hand_over() {
+                    return Ok(count);
+                }
+            }
+        }
+        self.hand_over();
+        Ok(count)
+    }
 }
 
 fn finished(progress: Option<ProgressBar>, report: &RebuildReport) {
@@ -283,67 +555,30 @@ enum Target<'a> {
 }
 
 impl Target<'_> {
-    async fn stories(&mut self, stories: Arc<Vec<StoryView>>) -> Result<(), ViewError> {
+    /// Writes a part of the rows (only the chosen views' rows are in it).
+    async fn rows(&mut self, rows: BatchRows) -> Result<(), ViewError> {
         match self {
             Target::Sqlite(views) => {
                 views
-                    .write(move |tx| {
-                        for story in stories.iter() {
-                            StoryRow::insert_all(tx, [&StoryRow::of(story)?], "_next")?;
-                        }
-                        Ok(())
-                    })
+                    .write(move |tx| write_rows_into(tx, &rows, "_next"))
                     .await
             }
-            Target::Postgres(replacement) => replacement.stories(&stories).await,
+            Target::Postgres(replacement) => replacement.rows(&rows).await,
         }
     }
 
-    /// Writes a chunk of the views' history.
-    async fn history(&mut self, chunk: History) -> Result<(), ViewError> {
+    /// Reads back developments written so far.
+    async fn developments_at(
+        &mut self,
+        positions: Vec<i64>,
+    ) -> Result<Vec<DevelopmentView>, ViewError> {
         match self {
             Target::Sqlite(views) => {
                 views
-                    .write(move |tx| {
-                        StoryVersionRow::insert_all(tx, &chunk.versions, "_next")?;
-                        SupersededRow::insert_all(tx, &chunk.superseded, "_next")
-                    })
+                    .write(move |tx| developments_at(tx, &positions, "_next"))
                     .await
             }
-            Target::Postgres(replacement) => {
-                replacement
-                    .history(&chunk.versions, &chunk.superseded)
-                    .await
-            }
-        }
-    }
-
-    /// Writes a chunk of rows (only the chosen views' rows are in it).
-    async fn chunk(&mut self, chunk: Chunk) -> Result<(), ViewError> {
-        match self {
-            Target::Sqlite(views) => {
-                views
-                    .write(move |tx| {
-                        // (Only the chosen views' `_next` tables exist.)
-                        if !chunk.developments.is_empty() {
-                            DevelopmentRow::insert_all(tx, &chunk.developments, "_next")?;
-                        }
-                        if !chunk.actors.is_empty() {
-                            ActorRow::insert_all(tx, &chunk.actors, "_next")?;
-                        }
-                        Ok(())
-                    })
-                    .await
-            }
-            Target::Postgres(replacement) => {
-                if !chunk.developments.is_empty() {
-                    replacement.developments(&chunk.developments).await?;
-                }
-                if !chunk.actors.is_empty() {
-                    replacement.actors(&chunk.actors).await?;
-                }
-                Ok(())
-            }
+            Target::Postgres(replacement) => replacement.developments_at(&positions).await,
         }
     }
 
@@ -357,6 +592,9 @@ impl Target<'_> {
                         for view in &chosen {
                             swap_in(tx, *view, position)?;
                         }
+                        if !chosen.contains(&ViewName::Stories) {
+                            tx.execute_batch("DROP TABLE IF EXISTS developments_next")?;
+                        }
                         Ok(())
                     })
                     .await
@@ -364,79 +602,6 @@ impl Target<'_> {
             Target::Postgres(replacement) => replacement.finish(position).await,
         }
     }
-}
-
-/// Fills the chosen views from the replayed `stories` and makes them the views.
-async fn fill(
-    mut target: Target<'_>,
-    stories: Arc<Vec<StoryView>>,
-    chosen: &[ViewName],
-    position: i64,
-) -> Result<(), ProjectionError> {
-    let with_stories = chosen.contains(&ViewName::Stories);
-    let with_actors = chosen.contains(&ViewName::Actors);
-
-    // A blocking thread serialises chunks of rows, in position order, while this task inserts
-    // the previous chunk. It holds the last reference to the replayed views, so it also frees
-    // them while the indexes are built.
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(2);
-    let serializer = {
-        let stories = stories.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut order: Vec<(i64, u32, u32)> = stories
-                .iter()
-                .enumerate()
-                .flat_map(|(s, story)| {
-                    story
-                        .developments
-                        .iter()
-                        .enumerate()
-                        .map(move |(d, dev)| (dev.position, s as u32, d as u32))
-                })
-                .collect();
-            order.sort_unstable();
-            for part in order.chunks(CHUNK) {
-                let mut chunk = Chunk::default();
-                for &(_, s, d) in part {
-                    let story = &stories[s as usize];
-                    let dev = &story.developments[d as usize];
-                    if with_stories {
-                        chunk.developments.push(DevelopmentRow::of(story, dev)?);
-                    }
-                    if with_actors {
-                        chunk.actors.extend(ActorRow::of(dev));
-                    }
-                }
-                if chunks_tx.blocking_send(chunk).is_err() {
-                    break; // the writer failed; it reports why
-                }
-            }
-            drop(chunks_tx);
-            drop(stories);
-            Ok::<(), ViewError>(())
-        })
-    };
-
-    let written = async {
-        if with_stories {
-            target.stories(stories).await?;
-        } else {
-            drop(stories);
-        }
-        while let Some(chunk) = chunks.recv().await {
-            target.chunk(chunk).await?;
-        }
-        Ok::<(), ViewError>(())
-    }
-    .await;
-    // Stop the serialiser if the writer failed, then report the first failure.
-    drop(chunks);
-    let serialised = serializer.await.map_err(stopped)?;
-    written?;
-    serialised?;
-
-    target.finish(chosen, position).await?;
-    Ok(())
 }
 
 /// Rebuilds every view whose stored schema version differs from the code's.
@@ -455,5 +620,13 @@ pub async fn rebuild_outdated(
         return Ok(None);
     }
     tracing::info!(?outdated, "view schema changed; rebuilding from the log");
-    rebuild_chosen(source, views, outdated, None, true).await
+    rebuild_chosen(
+        source,
+        views,
+        outdated,
+        None,
+        true,
+        RebuildLimits::default(),
+    )
+    .await
 }

@@ -1569,15 +1569,75 @@ fn state_name(state: DevelopmentState) -> &'static str {
 
 /// Writes a batch's rows into SQLite views.
 pub(crate) fn write_rows(tx: &Connection, rows: &BatchRows) -> Result<(), ViewError> {
-    StoryRow::insert_all(tx, &rows.stories, "")?;
-    DevelopmentRow::insert_all(tx, &rows.developments, "")?;
-    StoryVersionRow::insert_all(tx, &rows.versions, "")?;
-    SupersededRow::insert_all(tx, &rows.superseded, "")?;
-    let mut delete = tx.prepare_cached("DELETE FROM actor_entries WHERE position = ?1")?;
-    for position in &rows.replaced {
-        delete.execute([position])?;
+    write_rows_into(tx, rows, "")
+}
+
+/// Writes `rows` into the tables named with `suffix` (`_next` for a rebuild); rows of a table
+/// that does not exist must be absent.
+pub(crate) fn write_rows_into(
+    tx: &Connection,
+    rows: &BatchRows,
+    suffix: &str,
+) -> Result<(), ViewError> {
+    if !rows.stories.is_empty() {
+        StoryRow::insert_all(tx, &rows.stories, suffix)?;
     }
-    ActorRow::insert_all(tx, &rows.actors, "")
+    if !rows.developments.is_empty() {
+        DevelopmentRow::insert_all(tx, &rows.developments, suffix)?;
+    }
+    if !rows.versions.is_empty() {
+        StoryVersionRow::insert_all(tx, &rows.versions, suffix)?;
+    }
+    if !rows.superseded.is_empty() {
+        SupersededRow::insert_all(tx, &rows.superseded, suffix)?;
+    }
+    if !rows.replaced.is_empty() {
+        let mut delete = tx.prepare_cached(&format!(
+            "DELETE FROM actor_entries{suffix} WHERE position = ?1"
+        ))?;
+        for position in &rows.replaced {
+            delete.execute([position])?;
+        }
+    }
+    if !rows.actors.is_empty() {
+        ActorRow::insert_all(tx, &rows.actors, suffix)?;
+    }
+    Ok(())
+}
+
+/// The developments recorded at `positions`, read back from `developments` (table name with
+/// `suffix`), in no particular order; positions without a row are left out.
+pub(crate) fn developments_at(
+    tx: &Connection,
+    positions: &[i64],
+    suffix: &str,
+) -> Result<Vec<DevelopmentView>, ViewError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT doc FROM developments{suffix} WHERE position = ?1"
+    ))?;
+    let mut found = Vec::with_capacity(positions.len());
+    for position in positions {
+        let doc: Option<String> = stmt.query_row([position], |r| r.get(0)).optional()?;
+        if let Some(doc) = doc {
+            found.push(serde_json::from_str(&doc)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Creates an empty `developments_next` table alone: where a rebuild of the `actors` view
+/// without the `stories` view keeps the developments it lets go of. Dropped when it ends.
+pub(crate) fn create_scratch_developments(tx: &Connection) -> Result<(), ViewError> {
+    let table = ViewName::Stories
+        .tables()
+        .iter()
+        .find(|t| t.name == "developments")
+        .expect("the stories view has a developments table");
+    tx.execute_batch(&format!(
+        "DROP TABLE IF EXISTS developments_next; {}",
+        table.create("_next")
+    ))?;
+    Ok(())
 }
 
 pub(crate) fn set_checkpoint(
