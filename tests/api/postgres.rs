@@ -272,12 +272,14 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
         .await
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The second keeps one story between batches with windows of newest times as short as can
+    // be: it reads stories back from the rows (windows, developments by id) at almost every batch.
     let second = tokio::spawn(
-        newsroom_projection::Projector::new(log.clone(), second_views.clone()).run_until_stopped(
-            async {
+        newsroom_projection::Projector::new(log.clone(), second_views.clone())
+            .with_memory(std::num::NonZeroUsize::MIN, 1)
+            .run_until_stopped(async {
                 let _ = stopped.await;
-            },
-        ),
+            }),
     );
 
     let mut stories = Vec::new();

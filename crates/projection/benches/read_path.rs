@@ -1328,15 +1328,16 @@ fn report_rebuild(out: &mut String, r: &RebuildRun, cfg: &Config) -> std::fmt::R
     let mb = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.0} MB", b as f64 / 1e6));
     writeln!(
         out,
-        "Resident memory of the process (`/proc/self/status`): {} when (b) started, peak {} during (b) (`VmHWM`, reset through `clear_refs` as (b) started).\n",
+        "Resident memory of the process (`/proc/self/status`): {} when (b) started, peak {} during (b) (`VmHWM`, reset through `clear_refs` as (b) started; the process also holds the log's connections and what (a) left behind). Target: peak ≤ 500 MB at 1,000,000 events: {}.\n",
         mb(r.rss_before),
-        mb(r.rss_peak)
+        mb(r.rss_peak),
+        r.rss_peak.map_or("not measured", |p| verdict(p <= 500_000_000))
     )?;
     if let Some(k) = &r.breakdown {
         let rest = r.rebuild.saturating_sub(k.replay);
         writeln!(
         out,
-        "Where (b)'s time goes, each step timed again on its own after (b): in-memory `replay` (one task reading feed pages ahead while a second thread decodes and applies them) {}; after it, (b) spent {} serialising and inserting the rows (the {} `developments.doc` documents take {} to serialise alone, {:.0} MB, on a second thread while the previous chunk is inserted; {} `actor_entries` rows without JSON), building the indexes and swapping the tables in; freeing the replayed views takes {} (also on the second thread). `views.db` and its WAL after the rebuild: {:.0} MB.\n",
+        "Where (b)'s time goes, each step timed again on its own after (b): `replay`, the reference fold of complete views in memory (one task reading feed pages ahead while a second thread decodes and applies them; (b) folds partial views on that thread instead, handing rows to the writer as it goes) {}; the rest of (b), {}, is what the writer does beyond it: the {} `developments.doc` documents take {} to serialise alone ({:.0} MB; {} `actor_entries` rows without JSON), then inserting, building the indexes and swapping the tables in; freeing the complete views takes {}. `views.db` and its WAL after the rebuild: {:.0} MB.\n",
         secs(k.replay),
         secs(rest),
         thousands(k.developments as f64),

@@ -210,16 +210,86 @@ pub struct StoryView {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Derived {
     index: std::collections::HashMap<Uuid, usize>,
-    /// `occurred_at` and `published_at` of the published developments, with how many share each.
-    occurred: std::collections::BTreeMap<DateTime<Utc>, u32>,
-    published: std::collections::BTreeMap<DateTime<Utc>, u32>,
+    /// `occurred_at` and `published_at` of the published developments.
+    occurred: Window,
+    published: Window,
     published_count: usize,
     /// `occurred_at` of the developments readers see (published or retracted).
-    visible: std::collections::BTreeMap<DateTime<Utc>, u32>,
-    /// In a view that holds only some of its developments ([`StoryView::partial`]): the id and
-    /// position of every development the story has, held or not. `index` then covers the
-    /// developments held; the counts and times above still cover them all.
-    all: Option<std::collections::HashMap<Uuid, i64>>,
+    visible: Window,
+    /// Set in a view that holds only some of its developments: `index` then covers the
+    /// developments held, the count above all of them, and the windows the newest times.
+    partial: Option<Partial>,
+}
+
+/// How a partial view knows the developments it does not hold.
+#[derive(Debug, Clone)]
+pub(crate) enum Partial {
+    /// By the id and position of every development, held or not (a rebuild's views, see
+    /// [`StoryView::partial`]).
+    Known(std::collections::HashMap<Uuid, i64>),
+    /// Not at all: they are in the views' rows, where the projector looks each up by id before
+    /// an event changes it (see [`StoryView::stored`]).
+    Stored,
+}
+
+/// Times with how many developments share each: all of them, or only the newest (those after
+/// `floor`) when the view was read from the views' rows. What is not held is never the newest,
+/// so the newest time stays exact while the window holds one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Window {
+    times: std::collections::BTreeMap<DateTime<Utc>, u32>,
+    /// How many times are held, with repeats.
+    held: usize,
+    /// Set when times at or before it may be left out.
+    floor: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// The newest `times` of a set read from the rows (`complete` when they are all of it),
+    /// every time left out at or before `floor`.
+    pub(crate) fn newest(
+        times: impl IntoIterator<Item = DateTime<Utc>>,
+        floor: Option<DateTime<Utc>>,
+    ) -> Self {
+        let mut window = Self::default();
+        for t in times {
+            if floor.is_none_or(|f| t > f) {
+                window.add(t);
+            }
+        }
+        window.floor = floor;
+        window
+    }
+
+    fn add(&mut self, at: DateTime<Utc>) {
+        if self.floor.is_some_and(|f| at <= f) {
+            return;
+        }
+        *self.times.entry(at).or_default() += 1;
+        self.held += 1;
+    }
+
+    fn remove(&mut self, at: DateTime<Utc>) {
+        if self.floor.is_some_and(|f| at <= f) {
+            return;
+        }
+        if let Some(n) = self.times.get_mut(&at) {
+            *n -= 1;
+            self.held -= 1;
+            if *n == 0 {
+                self.times.remove(&at);
+            }
+        }
+    }
+
+    fn newest_time(&self) -> Option<DateTime<Utc>> {
+        self.times.last_key_value().map(|(t, _)| *t)
+    }
+
+    /// Whether `removals` times taken out could leave it without its newest time known.
+    pub(crate) fn too_short_for(&self, removals: usize) -> bool {
+        self.floor.is_some() && self.held <= removals
+    }
 }
 
 impl PartialEq for Derived {
@@ -229,18 +299,11 @@ impl PartialEq for Derived {
 }
 
 impl Derived {
-    fn count(
-        map: &mut std::collections::BTreeMap<DateTime<Utc>, u32>,
-        at: DateTime<Utc>,
-        add: bool,
-    ) {
+    fn count(window: &mut Window, at: DateTime<Utc>, add: bool) {
         if add {
-            *map.entry(at).or_default() += 1;
-        } else if let Some(n) = map.get_mut(&at) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&at);
-            }
+            window.add(at);
+        } else {
+            window.remove(at);
         }
     }
 
@@ -381,7 +444,7 @@ impl StoryView {
     /// Whether `derived` describes `developments` (a view deserialised or built by hand has
     /// none, and is then read the slow way). A partial view's always does.
     fn indexed(&self) -> bool {
-        self.derived.all.is_some() || self.derived.index.len() == self.developments.len()
+        self.derived.partial.is_some() || self.derived.index.len() == self.developments.len()
     }
 
     /// Makes this view one that holds only some of its developments in memory: a rebuild's, whose
@@ -399,8 +462,63 @@ impl StoryView {
             .iter()
             .map(|d| (d.id, d.position))
             .collect();
-        self.derived.all = Some(all);
+        self.derived.partial = Some(Partial::Known(all));
         self
+    }
+
+    /// The projector's view of a story between batches: its own fields, the count of its
+    /// published developments and the windows of their newest times, without developments. Before
+    /// an event changes (or records again) a development, the projector reads it from the rows
+    /// and [holds](StoryView::hold) it; the windows must be long enough for the events to come
+    /// ([`StoryView::windows_too_short_for`]).
+    pub(crate) fn stored(
+        mut self,
+        published_count: usize,
+        occurred: Window,
+        published: Window,
+        visible: Window,
+    ) -> Self {
+        self.developments.clear();
+        self.derived = Derived {
+            index: Default::default(),
+            occurred,
+            published,
+            published_count,
+            visible,
+            partial: Some(Partial::Stored),
+        };
+        self
+    }
+
+    /// This view without its developments, as the projector keeps it between batches (a complete
+    /// view keeps its complete windows).
+    pub(crate) fn let_go_all(mut self) -> Self {
+        if !self.indexed() {
+            self.reindex();
+        }
+        self.developments = Vec::new();
+        self.derived.index = Default::default();
+        self.derived.partial = Some(Partial::Stored);
+        self
+    }
+
+    /// Whether `removals` developments leaving the published or visible ones could leave a window
+    /// of this view without its newest time: it must then be read again, longer.
+    pub(crate) fn windows_too_short_for(&self, removals: usize) -> bool {
+        let d = &self.derived;
+        d.occurred.too_short_for(removals)
+            || d.published.too_short_for(removals)
+            || d.visible.too_short_for(removals)
+    }
+
+    /// In a view whose developments are in the rows ([`StoryView::stored`]), the development
+    /// `logged` changes or records, when the view does not hold it: the projector looks it up.
+    pub(crate) fn unheld_target(&self, logged: &LoggedEvent) -> Option<Uuid> {
+        if !matches!(self.derived.partial, Some(Partial::Stored)) {
+            return None;
+        }
+        let id = logged.event.development_id()?.as_uuid();
+        (!self.derived.index.contains_key(&id)).then_some(id)
     }
 
     /// In a partial view, the position of the development `logged` changes, when the view does
@@ -409,7 +527,9 @@ impl StoryView {
         // (A development recorded again under its id is one too: folding it changes nothing,
         // but what it supersedes is read from the development.)
         let id = logged.event.development_id()?.as_uuid();
-        let all = self.derived.all.as_ref()?;
+        let Some(Partial::Known(all)) = &self.derived.partial else {
+            return None;
+        };
         match self.derived.index.contains_key(&id) {
             true => None,
             false => all.get(&id).copied(),
@@ -420,11 +540,11 @@ impl StoryView {
     /// (as read back from where it was written). Ignored if it is not one of the story's or is
     /// held already.
     pub(crate) fn hold(&mut self, d: DevelopmentView) {
-        let known = self
-            .derived
-            .all
-            .as_ref()
-            .is_some_and(|all| all.get(&d.id) == Some(&d.position));
+        let known = match &self.derived.partial {
+            Some(Partial::Known(all)) => all.get(&d.id) == Some(&d.position),
+            Some(Partial::Stored) => true,
+            None => false,
+        };
         if !known || self.derived.index.contains_key(&d.id) {
             return;
         }
@@ -434,7 +554,7 @@ impl StoryView {
 
     /// Lets go of a development of this partial view, keeping it counted: its row holds it now.
     pub(crate) fn let_go(&mut self, id: Uuid) -> Option<DevelopmentView> {
-        self.derived.all.as_ref()?;
+        self.derived.partial.as_ref()?;
         let i = self.derived.index.remove(&id)?;
         let d = self.developments.swap_remove(i);
         if let Some(moved) = self.developments.get(i) {
@@ -501,15 +621,18 @@ impl StoryView {
                 if !self.indexed() {
                     self.reindex();
                 }
-                let seen = match &self.derived.all {
-                    Some(all) => all.contains_key(&d.id.as_uuid()),
-                    None => self.derived.index.contains_key(&d.id.as_uuid()),
+                let seen = match &self.derived.partial {
+                    Some(Partial::Known(all)) => all.contains_key(&d.id.as_uuid()),
+                    // (The projector holds a stored development recorded again before this.)
+                    Some(Partial::Stored) | None => {
+                        self.derived.index.contains_key(&d.id.as_uuid())
+                    }
                 };
                 if seen {
                     // The aggregate never records one id twice; a log that did keeps the first.
                     return;
                 }
-                if let Some(all) = &mut self.derived.all {
+                if let Some(Partial::Known(all)) = &mut self.derived.partial {
                     all.insert(d.id.as_uuid(), logged.position);
                 }
                 self.developments.push(DevelopmentView {
@@ -687,7 +810,7 @@ impl StoryView {
     /// stands now reaches past it.
     pub fn occurred_until(&self) -> Option<DateTime<Utc>> {
         if self.indexed() {
-            return self.derived.visible.last_key_value().map(|(t, _)| *t);
+            return self.derived.visible.newest_time();
         }
         self.developments
             .iter()
@@ -702,8 +825,8 @@ impl StoryView {
             let d = &self.derived;
             (
                 d.published_count,
-                d.occurred.last_key_value().map(|(t, _)| *t),
-                d.published.last_key_value().map(|(t, _)| *t),
+                d.occurred.newest_time(),
+                d.published.newest_time(),
             )
         } else {
             let published = self

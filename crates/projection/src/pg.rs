@@ -21,11 +21,11 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::model::{DevelopmentView, FrontPageEntry, StoryPage, StoryView};
-use crate::projector::{fold, missing, past, take_cached, BatchResult};
+use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
 use crate::store::{
     as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
-    DevelopmentRow, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow, SupersededRow,
-    VersionAt, ViewError, ViewName, PAGE_END,
+    DevelopmentRow, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow,
+    SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
 };
 use crate::LoggedEvent;
 
@@ -422,6 +422,7 @@ impl PgViews {
         events: &[LoggedEvent],
         cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
         last_written: Option<i64>,
+        window: usize,
     ) -> Result<BatchResult, ViewError> {
         let mut tx = self.pool.begin().await?;
         let checkpoints = read_checkpoints(&mut tx, true).await?;
@@ -434,9 +435,28 @@ impl PgViews {
         let last = events.last().map_or(0, |e| e.position);
         let events = past(events, stories_at.min(actors_at));
         let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
-        let absent = missing(events, &taken);
-        if !absent.is_empty() {
-            taken.extend(load_stories(&mut tx, &absent).await?);
+        let removals = removals(events);
+        let mut absent = missing(events, &mut taken, window);
+        while !absent.is_empty() {
+            let limit = absent.iter().map(|(_, l)| *l).max().unwrap_or(window);
+            let ids: Vec<Uuid> = absent.iter().map(|(id, _)| *id).collect();
+            // (A window whose last times all share one step is read again, longer.)
+            absent.clear();
+            for view in load_stored(&mut tx, &ids, limit).await? {
+                if view.windows_too_short_for(removals[&view.id]) {
+                    absent.push((view.id, 2 * limit));
+                } else {
+                    taken.insert(view.id, view);
+                }
+            }
+        }
+        let wanted = unheld(events, &taken);
+        if !wanted.is_empty() {
+            for (story, d) in developments_by_id(&mut tx, &wanted).await? {
+                if let Some(view) = taken.get_mut(&story) {
+                    view.hold(d);
+                }
+            }
         }
         let mut changes = fold(events, stories_at, actors_at, &mut taken);
         write_rows(&mut tx, &changes.rows(&taken)?).await?;
@@ -449,7 +469,7 @@ impl PgViews {
         Ok(BatchResult {
             applied: changes.applied,
             position: last.max(stories_at.min(actors_at)),
-            views: taken.into_values().collect(),
+            views: taken.into_values().map(StoryView::let_go_all).collect(),
         })
     }
 
@@ -663,6 +683,74 @@ async fn load_stories(
     Ok(stories)
 }
 
+/// The given stories as the projector keeps them ([`StoryView::stored`]), their windows `limit`
+/// times long, in one statement; stories without a row are left out.
+async fn load_stored(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    limit: usize,
+) -> Result<Vec<StoryView>, ViewError> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    // Head, front-page line, then the documents of the three windows.
+    type Row = (String, String, Vec<String>, Vec<String>, Vec<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT s.head, s.entry,
+            ARRAY(SELECT d.doc FROM view_developments d
+                   WHERE d.story_id = s.id AND d.state IN ('published', 'retracted')
+                   ORDER BY d.occurred_at DESC LIMIT $2),
+            ARRAY(SELECT d.doc FROM view_developments d
+                   WHERE d.story_id = s.id AND d.state IN ('published', 'retracted')
+                     AND d.state = 'published'
+                   ORDER BY d.occurred_at DESC LIMIT $2),
+            ARRAY(SELECT d.doc FROM view_developments d
+                   WHERE d.story_id = s.id AND d.state = 'published'
+                   ORDER BY d.published_at DESC LIMIT $2)
+         FROM view_stories s WHERE s.id = ANY($1)",
+    )
+    .bind(&ids)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(head, entry, visible, occurred, published)| {
+            let head: StoryHead = serde_json::from_str(&head)?;
+            let entry: FrontPageEntry = serde_json::from_str(&entry)?;
+            NewestDocs {
+                visible,
+                occurred,
+                published,
+            }
+            .view(head, &entry, limit)
+        })
+        .collect()
+}
+
+/// The developments `(story, id)` from their rows, in one statement.
+async fn developments_by_id(
+    conn: &mut PgConnection,
+    wanted: &[(Uuid, Uuid)],
+) -> Result<Vec<(Uuid, DevelopmentView)>, ViewError> {
+    let stories: Vec<String> = wanted.iter().map(|(s, _)| s.to_string()).collect();
+    let ids: Vec<String> = wanted.iter().map(|(_, d)| d.to_string()).collect();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT d.story_id, d.doc FROM view_developments d
+           JOIN UNNEST($1::text[], $2::text[]) AS w(story_id, id)
+             ON d.story_id = w.story_id AND d.id = w.id",
+    )
+    .bind(&stories)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(story, doc)| {
+            let story = story
+                .parse()
+                .map_err(|e: uuid::Error| ViewError::Task(e.to_string()))?;
+            Ok((story, serde_json::from_str(&doc)?))
+        })
+        .collect()
+}
+
 /// Writes a batch's rows (see [`BatchRows`]).
 async fn write_rows(conn: &mut PgConnection, rows: &BatchRows) -> Result<(), ViewError> {
     if !rows.stories.is_empty() {
@@ -718,12 +806,13 @@ async fn upsert_developments(
 ) -> Result<(), ViewError> {
     sqlx::query(&format!(
         "INSERT INTO {table}
-            (position, story_id, state, filed_by, occurred_at, ledger, doc)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-            $6::boolean[], $7::text[])
-         ON CONFLICT (position) DO UPDATE SET story_id = EXCLUDED.story_id,
+            (position, story_id, id, state, filed_by, occurred_at, published_at, ledger, doc)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $8::text[], $3::text[], $4::text[],
+            $5::text[], $9::text[], $6::boolean[], $7::text[])
+         ON CONFLICT (position) DO UPDATE SET story_id = EXCLUDED.story_id, id = EXCLUDED.id,
             state = EXCLUDED.state, filed_by = EXCLUDED.filed_by,
-            occurred_at = EXCLUDED.occurred_at, ledger = EXCLUDED.ledger, doc = EXCLUDED.doc"
+            occurred_at = EXCLUDED.occurred_at, published_at = EXCLUDED.published_at,
+            ledger = EXCLUDED.ledger, doc = EXCLUDED.doc"
     ))
     .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
@@ -740,6 +829,12 @@ async fn upsert_developments(
     )
     .bind(rows.iter().map(|r| r.ledger).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.published_at.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())

@@ -14,14 +14,16 @@ use std::time::Duration;
 
 use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_command::EventLog;
+use newsroom_domain::StoryEvent;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::decode::{decode, DecodeError};
 use crate::model::{LoggedEvent, StoryView};
 use crate::store::{
-    load_story, read_checkpoints, set_checkpoint, write_rows, ActorRow, BatchRows, DevelopmentRow,
-    StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName, ViewStore,
+    development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ActorRow,
+    BatchRows, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName,
+    ViewStore, WINDOW,
 };
 
 /// Most events applied in one transaction.
@@ -49,6 +51,8 @@ pub struct Projector {
     stream: Option<JetStreamFeed>,
     views: ViewStore,
     cache: Arc<Mutex<lru::LruCache<Uuid, StoryView>>>,
+    /// How many of a story's newest times it reads at least when it loads the story.
+    window: usize,
     /// The checkpoint this projector last committed; if the stored one differs, someone else
     /// (a rebuild) changed the views and the cache is dropped.
     last_written: Option<i64>,
@@ -81,6 +85,7 @@ impl Projector {
             cache: Arc::new(Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(1_000).expect("non-zero"),
             ))),
+            window: WINDOW,
             last_written: None,
             position: watch::channel(0).0,
             status: FollowerStatus::default(),
@@ -92,6 +97,15 @@ impl Projector {
     /// How its last step went: shared with `/healthz`.
     pub fn status(&self) -> FollowerStatus {
         self.status.clone()
+    }
+
+    /// Keeps at most `stories` stories between batches (each its own fields and a few of its
+    /// newest times, never its developments), and reads at least `window` of a story's newest
+    /// times when it loads one (tests make both tiny, so that every path is taken).
+    pub fn with_memory(mut self, stories: NonZeroUsize, window: usize) -> Self {
+        self.cache = Arc::new(Mutex::new(lru::LruCache::new(stories)));
+        self.window = window.max(1);
+        self
     }
 
     pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
@@ -125,12 +139,15 @@ impl Projector {
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cache = self.cache.clone();
-        let last_written = self.last_written;
+        let (last_written, window) = (self.last_written, self.window);
         let result = match self.views.postgres() {
-            Some(pg) => pg.apply_batch(&events, &cache, last_written).await?,
+            Some(pg) => {
+                pg.apply_batch(&events, &cache, last_written, window)
+                    .await?
+            }
             None => {
                 self.views
-                    .write(move |tx| apply_batch(tx, &events, &cache, last_written))
+                    .write(move |tx| apply_batch(tx, &events, &cache, last_written, window))
                     .await?
             }
         };
@@ -270,13 +287,50 @@ pub(crate) fn take_cached(
     Ok(taken)
 }
 
-/// The batch's stories that are not in `taken`, each once: to be loaded from the views.
-pub(crate) fn missing(events: &[LoggedEvent], taken: &HashMap<Uuid, StoryView>) -> Vec<Uuid> {
+/// Per story of the batch, how many of its events change a development that was recorded
+/// before: at most that many times leave each window of newest times.
+pub(crate) fn removals(events: &[LoggedEvent]) -> HashMap<Uuid, usize> {
+    let mut count = HashMap::new();
+    for e in events {
+        let changes = e.event.development_id().is_some()
+            && !matches!(e.event, StoryEvent::DevelopmentRecorded { .. });
+        *count.entry(e.story_id).or_default() += usize::from(changes);
+    }
+    count
+}
+
+/// The batch's stories that are not in `taken`, each once, with the length of window to read
+/// for each: to be loaded from the views. Cached views whose windows could run out during the
+/// batch are taken out of `taken` to be read again, longer.
+pub(crate) fn missing(
+    events: &[LoggedEvent],
+    taken: &mut HashMap<Uuid, StoryView>,
+    window: usize,
+) -> Vec<(Uuid, usize)> {
+    let removals = removals(events);
+    taken.retain(|id, view| !view.windows_too_short_for(removals[id]));
     let mut seen = BTreeSet::new();
     events
         .iter()
         .map(|e| e.story_id)
         .filter(|id| !taken.contains_key(id) && seen.insert(*id))
+        .map(|id| (id, window.max(2 * (removals[&id] + 1))))
+        .collect()
+}
+
+/// The developments the batch's events change (or record again) that their stored views do not
+/// hold, each once: to be read from the views by id and held before folding.
+pub(crate) fn unheld(
+    events: &[LoggedEvent],
+    taken: &HashMap<Uuid, StoryView>,
+) -> Vec<(Uuid, Uuid)> {
+    let mut seen = BTreeSet::new();
+    events
+        .iter()
+        .filter_map(|e| {
+            let id = taken.get(&e.story_id)?.unheld_target(e)?;
+            seen.insert((e.story_id, id)).then_some((e.story_id, id))
+        })
         .collect()
 }
 
@@ -339,6 +393,7 @@ fn apply_batch(
     events: &[LoggedEvent],
     cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
     last_written: Option<i64>,
+    window: usize,
 ) -> Result<BatchResult, ViewError> {
     let checkpoints: HashMap<ViewName, i64> = read_checkpoints(tx)?
         .into_iter()
@@ -349,9 +404,20 @@ fn apply_batch(
     let last = events.last().map_or(0, |e| e.position);
     let events = past(events, stories_at.min(actors_at));
     let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
-    for id in missing(events, &taken) {
-        if let Some(v) = load_story(tx, id)? {
-            taken.insert(id, v);
+    let removals = removals(events);
+    for (id, mut limit) in missing(events, &mut taken, window) {
+        // (A window whose last times all share one step is read again, longer.)
+        while let Some(v) = load_stored(tx, id, limit)? {
+            if !v.windows_too_short_for(removals[&id]) {
+                taken.insert(id, v);
+                break;
+            }
+            limit *= 2;
+        }
+    }
+    for (story, id) in unheld(events, &taken) {
+        if let Some(d) = development_by_id(tx, story, id)? {
+            taken.get_mut(&story).expect("taken above").hold(d);
         }
     }
     let mut changes = fold(events, stories_at, actors_at, &mut taken);
@@ -364,6 +430,6 @@ fn apply_batch(
     Ok(BatchResult {
         applied: changes.applied,
         position: last.max(stories_at.min(actors_at)),
-        views: taken.into_values().collect(),
+        views: taken.into_values().map(StoryView::let_go_all).collect(),
     })
 }

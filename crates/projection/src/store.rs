@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryPage, StoryStatus,
-    StoryView, PAGE_DEFAULT, PAGE_MAX,
+    StoryView, Window, PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pg::PgViews;
 
@@ -60,7 +60,9 @@ impl ViewName {
             //    and the claims ledger are read by index, not from the whole story.
             // 5: `story_versions` and `development_versions`: what `as_of` reads.
             // 6: `developments_rejected`: a reporter's rejected filings at the desk.
-            ViewName::Stories => 6,
+            // 7: developments' `id` and `published_at`, indexed: the projector reads a story's
+            //    newest times and the developments an event changes, not the whole story.
+            ViewName::Stories => 7,
             // 3: rows refer to the development (its position) instead of copying it.
             ViewName::Actors => 3,
         }
@@ -96,14 +98,18 @@ impl ViewName {
                     // the `story_id` index in recording order.
                     // `occurred_at` in RFC 3339 with microseconds (sorts as it reads);
                     // `ledger`: a claim of attribution or a response (the claims ledger).
+                    // `id`: the development's; `published_at` with nanoseconds, while it is
+                    // published (the newest of a story's are its front-page time).
                     columns: "(
-                        position    INTEGER PRIMARY KEY,
-                        story_id    TEXT NOT NULL,
-                        state       TEXT NOT NULL,
-                        filed_by    TEXT,
-                        occurred_at TEXT NOT NULL,
-                        ledger      INTEGER NOT NULL,
-                        doc         TEXT NOT NULL
+                        position     INTEGER PRIMARY KEY,
+                        story_id     TEXT NOT NULL,
+                        id           TEXT NOT NULL,
+                        state        TEXT NOT NULL,
+                        filed_by     TEXT,
+                        occurred_at  TEXT NOT NULL,
+                        published_at TEXT,
+                        ledger       INTEGER NOT NULL,
+                        doc          TEXT NOT NULL
                     )",
                     // Filled while a rebuild loads the rows (small, in the page cache): built
                     // afterwards, each would read the whole table back.
@@ -128,6 +134,18 @@ impl ViewName {
                         ViewIndex {
                             name: "developments_timeline",
                             on: "(story_id, occurred_at, position) WHERE state IN ('published', 'retracted')",
+                            while_loading: false,
+                        },
+                        // The projector finds the development an event changes by its id.
+                        ViewIndex {
+                            name: "developments_id",
+                            on: "(story_id, id)",
+                            while_loading: false,
+                        },
+                        // The newest published: a story's front-page time.
+                        ViewIndex {
+                            name: "developments_published",
+                            on: "(story_id, published_at) WHERE state = 'published'",
                             while_loading: false,
                         },
                         ViewIndex {
@@ -1265,6 +1283,120 @@ pub(crate) fn load_story(c: &Connection, id: Uuid) -> Result<Option<StoryView>, 
     Ok(Some(head.with(developments)))
 }
 
+/// How many of a story's newest times the projector reads into each window at least.
+pub(crate) const WINDOW: usize = 16;
+
+/// The windows of a story's newest times read from its rows: each query's documents, newest
+/// first, with the sort key of the last one read. A window read in full (fewer documents than
+/// `limit`) is complete; otherwise times in the last one's sort-key step (a microsecond for
+/// `occurred_at`, a nanosecond for `published_at`) or earlier may be missing.
+pub(crate) struct NewestDocs {
+    pub(crate) visible: Vec<String>,
+    pub(crate) occurred: Vec<String>,
+    pub(crate) published: Vec<String>,
+}
+
+impl NewestDocs {
+    /// The story's stored view from its head, its front-page line and these documents.
+    pub(crate) fn view(
+        self,
+        head: StoryHead,
+        entry: &FrontPageEntry,
+        limit: usize,
+    ) -> Result<StoryView, ViewError> {
+        use chrono::{DurationRound, TimeDelta};
+        let parse = |docs: &[String]| {
+            docs.iter()
+                .map(|d| serde_json::from_str::<DevelopmentView>(d))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let window = |times: Vec<DateTime<Utc>>, step: TimeDelta| -> Window {
+            // The last time read decides the floor: its whole step may be only partly read.
+            let floor = (times.len() >= limit).then(|| {
+                let last = *times.last().expect("a full window has times");
+                last.duration_trunc(step).unwrap_or(last) + step - TimeDelta::nanoseconds(1)
+            });
+            Window::newest(times, floor)
+        };
+        let micro = TimeDelta::microseconds(1);
+        let visible = parse(&self.visible)?
+            .iter()
+            .map(|d| d.occurred_at)
+            .collect();
+        let occurred = parse(&self.occurred)?
+            .iter()
+            .map(|d| d.occurred_at)
+            .collect();
+        let published = parse(&self.published)?
+            .iter()
+            .filter_map(|d| d.published_at)
+            .collect();
+        Ok(head.with(Vec::new()).stored(
+            entry.development_count,
+            window(occurred, micro),
+            window(published, TimeDelta::nanoseconds(1)),
+            window(visible, micro),
+        ))
+    }
+}
+
+/// A story as the projector keeps it ([`StoryView::stored`]), its windows `limit` times long;
+/// `None` if the story has no row.
+pub(crate) fn load_stored(
+    c: &Connection,
+    id: Uuid,
+    limit: usize,
+) -> Result<Option<StoryView>, ViewError> {
+    let id = id.to_string();
+    let row: Option<(String, String)> = c
+        .prepare_cached("SELECT head, entry FROM stories WHERE id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((head, entry)) = row else {
+        return Ok(None);
+    };
+    let docs = |sql: &str| -> Result<Vec<String>, ViewError> {
+        let mut stmt = c.prepare_cached(sql)?;
+        let docs = stmt
+            .query_map(params![&id, limit as i64], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(docs)
+    };
+    let newest = NewestDocs {
+        visible: docs(
+            "SELECT doc FROM developments
+              WHERE story_id = ?1 AND state IN ('published', 'retracted')
+              ORDER BY occurred_at DESC LIMIT ?2",
+        )?,
+        occurred: docs(
+            "SELECT doc FROM developments
+              WHERE story_id = ?1 AND state IN ('published', 'retracted') AND state = 'published'
+              ORDER BY occurred_at DESC LIMIT ?2",
+        )?,
+        published: docs(
+            "SELECT doc FROM developments
+              WHERE story_id = ?1 AND state = 'published'
+              ORDER BY published_at DESC LIMIT ?2",
+        )?,
+    };
+    let head: StoryHead = serde_json::from_str(&head)?;
+    let entry: FrontPageEntry = serde_json::from_str(&entry)?;
+    Ok(Some(newest.view(head, &entry, limit)?))
+}
+
+/// The development `id` of story `story`, from its row.
+pub(crate) fn development_by_id(
+    c: &Connection,
+    story: Uuid,
+    id: Uuid,
+) -> Result<Option<DevelopmentView>, ViewError> {
+    let doc: Option<String> = c
+        .prepare_cached("SELECT doc FROM developments WHERE story_id = ?1 AND id = ?2")?
+        .query_row([story.to_string(), id.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
+}
+
 /// The sort key of the front page: when the newest published development was published, or
 /// when the story was opened.
 fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
@@ -1466,9 +1598,11 @@ impl SupersededRow {
 pub(crate) struct DevelopmentRow {
     pub(crate) position: i64,
     pub(crate) story_id: String,
+    pub(crate) id: String,
     pub(crate) state: &'static str,
     pub(crate) filed_by: Option<String>,
     pub(crate) occurred_at: String,
+    pub(crate) published_at: Option<String>,
     pub(crate) ledger: bool,
     pub(crate) doc: String,
 }
@@ -1484,9 +1618,11 @@ impl DevelopmentRow {
         Ok(Self {
             position: d.position,
             story_id: story.id.to_string(),
+            id: d.id.to_string(),
             state: state_name(d.state),
             filed_by: d.filed_by.clone(),
             occurred_at: sortable_time(&d.occurred_at),
+            published_at: d.published_at.as_ref().map(recorded_time),
             ledger: d.in_ledger(),
             doc: serde_json::to_string(d)?,
         })
@@ -1500,16 +1636,18 @@ impl DevelopmentRow {
     ) -> Result<(), ViewError> {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT OR REPLACE INTO developments{suffix}
-                (position, story_id, state, filed_by, occurred_at, ledger, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                (position, story_id, id, state, filed_by, occurred_at, published_at, ledger, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ))?;
         for row in rows {
             insert.execute(params![
                 row.position,
                 row.story_id,
+                row.id,
                 row.state,
                 row.filed_by,
                 row.occurred_at,
+                row.published_at,
                 row.ledger,
                 row.doc
             ])?;

@@ -107,6 +107,8 @@ enum Op {
         story: usize,
     },
     Project,
+    /// A new projector takes over (only in scripted tests).
+    Restart,
 }
 
 const ACTORS: [&str; 5] = [
@@ -174,7 +176,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
     let editor = person(Role::Editor);
     let now = chrono::Utc::now();
     let (story, by, command) = match op {
-        Op::Project => {
+        Op::Project | Op::Restart => {
             projector.step().await.unwrap();
             return;
         }
@@ -520,7 +522,10 @@ proptest! {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(async {
             let w = world();
-            let mut projector = Projector::new(w.log.clone(), w.views.clone());
+            // One story kept between batches, windows of newest times as short as can be: the
+            // projector reads stories back from the rows at almost every batch.
+            let mut projector = Projector::new(w.log.clone(), w.views.clone())
+                .with_memory(std::num::NonZeroUsize::MIN, 1);
             let mut known = Known::default();
             for (n, op) in ops.into_iter().enumerate() {
                 run(&w, &mut known, &mut projector, op, n).await;
@@ -655,5 +660,74 @@ async fn a_view_whose_schema_changed_rebuilds_itself_from_the_log() {
         .await
         .unwrap()
         .is_none());
+    assert_views_equal_a_rebuild(&w).await;
+}
+
+/// The projector keeps a story between batches with only a few of its newest times: retracting
+/// the newest published developments one batch after another, and correcting the newest back
+/// in time, runs each window out, and the projector must read it again (longer) from the rows
+/// before it does. Its views, history included, still equal a rebuild's at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_times_stay_exact_when_the_newest_developments_are_retracted_one_by_one() {
+    let w = world();
+    let mut projector = Projector::new(w.log.clone(), w.views.clone())
+        .with_memory(std::num::NonZeroUsize::new(4).unwrap(), 1);
+    let mut known = Known::default();
+    let mut n = 0;
+    let mut go = |op| {
+        n += 1;
+        (op, n)
+    };
+    let mut ops = vec![go(Op::Open { review: false })];
+    // Development i happened i days ago: development 0 is the newest.
+    for back_days in 0..30 {
+        ops.push(go(Op::Record {
+            story: 0,
+            kind: 0,
+            actors: vec![0],
+            responds: None,
+            editor: false,
+            back_days,
+        }));
+    }
+    ops.push(go(Op::Project));
+    // A projector started now reads the story from its rows, with windows of a few times.
+    ops.push(go(Op::Restart));
+    for dev in 0..8 {
+        ops.push(go(Op::Retract { story: 0, dev }));
+        ops.push(go(Op::Project));
+    }
+    for dev in 8..14 {
+        ops.push(go(Op::Correct {
+            story: 0,
+            dev,
+            actors: vec![1],
+            back_days: 40,
+        }));
+        ops.push(go(Op::Project));
+    }
+    for (op, n) in ops {
+        if let Op::Restart = op {
+            projector = Projector::new(w.log.clone(), w.views.clone())
+                .with_memory(std::num::NonZeroUsize::new(4).unwrap(), 1);
+            continue;
+        }
+        run(&w, &mut known, &mut projector, op, n).await;
+    }
+    projector.catch_up().await.unwrap();
+    let story = w
+        .views
+        .story(known.stories[0].as_uuid())
+        .await
+        .unwrap()
+        .unwrap();
+    let newest = chrono::Utc::now() - chrono::Duration::days(14);
+    let entry = story.front_page_entry();
+    assert_eq!(entry.development_count, 22, "30 recorded, 8 retracted");
+    assert!(
+        entry.last_occurred_at.unwrap() <= newest
+            && entry.last_occurred_at.unwrap() > newest - chrono::Duration::days(1),
+        "the newest left is development 14: {entry:?}"
+    );
     assert_views_equal_a_rebuild(&w).await;
 }
