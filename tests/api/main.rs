@@ -26,5 +26,6 @@ mod roles;
 mod schema;
 mod stories;
 mod stream_safety;
+mod subscriber_safety;
 mod tamper;
 mod transfer;

@@ -207,7 +207,7 @@ pub fn router(state: SubscriberApi) -> Router {
         .route("/v1/subscribers/{id}/alerts/stream", get(alert_stream))
         .route(
             "/v1/unsubscribe/{token}",
-            get(unsubscribe_link).post(unsubscribe_link),
+            get(unsubscribe_page).post(unsubscribe_link),
         )
         .with_state(state)
 }
@@ -230,10 +230,7 @@ struct SignedUp {
 }
 
 fn parse_email(field: &'static str, raw: &str) -> Result<String, FieldError> {
-    raw.trim()
-        .parse::<lettre::Address>()
-        .map(|a| a.to_string())
-        .map_err(|_| FieldError::new(field, "must be an email address"))
+    crate::email::parse_address(field, raw)
 }
 
 async fn sign_up(
@@ -750,11 +747,118 @@ async fn unsubscribe_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The link in every alert: ends every subscription of its subscriber.
+/// Whether the caller is a browser (asks for HTML), rather than a program.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Whether the caller asked for JSON and not for HTML.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("json") && !a.contains("text/html"))
+}
+
+/// A small page of the subscriber side (the unsubscribe and confirmation links open in a
+/// browser): the reader pages' layout and their Content-Security-Policy. The URL holds a
+/// credential, so no `Referer` leaves it and nothing caches it.
+fn html_page(status: StatusCode, title: &str, content: maud::Markup) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                newsroom_projection::api::CSP,
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        newsroom_projection::pages::reader_page(title, &[], content).into_string(),
+    )
+        .into_response()
+}
+
+/// A link that is not (or no longer) valid: a page for a browser, a problem for a program.
+fn invalid_link(headers: &HeaderMap, detail: &'static str) -> Response {
+    if wants_html(headers) {
+        return html_page(
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            maud::html! {
+                h1.page-title { "This link is not valid" }
+                p { (detail) }
+            },
+        );
+    }
+    Problem::not_found(detail).into_response()
+}
+
+async fn subscriber_by_unsubscribe_token(
+    state: &SubscriberApi,
+    token: String,
+) -> ApiResult<Option<String>> {
+    Ok(state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached("SELECT id FROM subscribers WHERE unsubscribe_token = ?1")?
+                .query_row(args![&token], |r| r.get::<String>(0))
+                .optional()?)
+        })
+        .await?)
+}
+
+/// The link in every alert, opened (GET or HEAD — what mail scanners and link previews do):
+/// changes nothing, and shows a button that POSTs to the same link.
+async fn unsubscribe_page(
+    State(state): State<SubscriberApi>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let path = format!("/v1/unsubscribe/{token}");
+    if subscriber_by_unsubscribe_token(&state, token)
+        .await?
+        .is_none()
+    {
+        return Ok(invalid_link(&headers, "this unsubscribe link is not valid"));
+    }
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({
+            "unsubscribed": false,
+            "detail": "POST to this link to end every subscription",
+            "unsubscribe": {"method": "POST", "href": path},
+        }))
+        .into_response());
+    }
+    Ok(html_page(
+        StatusCode::OK,
+        "Stop alerts",
+        maud::html! {
+            h1.page-title { "Stop all alerts?" }
+            p { "You will get no more alerts from newsroom for anything you follow." }
+            form method="post" action=(path) {
+                input type="hidden" name="List-Unsubscribe" value="One-Click";
+                button type="submit" { "Stop all alerts" }
+            }
+        },
+    ))
+}
+
+/// The link in every alert, POSTed (the page's button, or a mail client's one-click
+/// unsubscribe, RFC 8058, whose body `List-Unsubscribe=One-Click` is accepted like any other):
+/// ends every subscription of its subscriber.
 async fn unsubscribe_link(
     State(state): State<SubscriberApi>,
     ApiPath(token): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+    headers: HeaderMap,
+    // Read, so that the connection stays usable; what it says does not matter.
+    _body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let removed = state
         .store
         .write(move |tx| {
@@ -773,12 +877,25 @@ async fn unsubscribe_link(
             record_change(tx, None, Some(&id))?;
             Ok(Some(n))
         })
-        .await?
-        .ok_or_else(|| Problem::not_found("this unsubscribe link is not valid"))?;
+        .await?;
+    let Some(removed) = removed else {
+        return Ok(invalid_link(&headers, "this unsubscribe link is not valid"));
+    };
+    if wants_html(&headers) {
+        return Ok(html_page(
+            StatusCode::OK,
+            "Alerts stopped",
+            maud::html! {
+                h1.page-title { "Alerts stopped" }
+                p { "You will get no more alerts. Follow a story again to get them back." }
+            },
+        ));
+    }
     Ok(Json(serde_json::json!({
         "unsubscribed": true,
         "subscriptions_removed": removed,
-    })))
+    }))
+    .into_response())
 }
 
 // ----- deliveries and alerts ----------------------------------------------------------------

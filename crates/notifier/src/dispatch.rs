@@ -668,7 +668,11 @@ impl Courier {
             return Outcome::retry("no SMTP relay configured (NEWSROOM_SMTP_URL)");
         };
         let (subject, text) = email_text(&job.payload);
-        match mailer.send(&job.target, &subject, &text).await {
+        let unsubscribe = unsubscribe_link(&job.payload);
+        match mailer
+            .send_listed(&job.target, &subject, &text, unsubscribe.as_deref())
+            .await
+        {
             Ok(()) => Outcome::Delivered { status: None },
             Err(e) => Outcome::Failed {
                 status: e.smtp_code(),
@@ -896,6 +900,14 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Opti
     }
     let at = DateTime::parse_from_rfc2822(raw).ok()?.with_timezone(&Utc);
     (at - now).to_std().ok()
+}
+
+/// The unsubscribe link an alert payload carries (every alert and digest has one).
+pub fn unsubscribe_link(payload: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    v["data"]["links"]["unsubscribe"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// An email's subject and plain-text body from an alert payload.
