@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use newsroom_tests::smtp_sink::{Received, SmtpSink};
+use newsroom_tests::smtp_sink::SmtpSink;
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -176,27 +176,6 @@ async fn email_addresses_at_ip_literals_are_refused_at_sign_up_and_as_endpoints(
     assert!(endpoints.ok(200).as_array().unwrap().is_empty());
 }
 
-/// Confirms an email endpoint through the link its confirmation mail carries, as a person does:
-/// the GET shows a page, its button POSTs.
-async fn confirm_from_mail(app: &TestApp, mail: &Received) {
-    let body = mail.body().replace("=\r\n", "");
-    let link = body
-        .split_whitespace()
-        .find(|w| w.contains("/v1/email-confirmations/"))
-        .unwrap_or_else(|| panic!("a confirmation link: {body}"));
-    let path = &link[link.find("/v1/").unwrap()..];
-    let url = format!("{}{path}", app.address);
-    let page = app.client.get(&url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    assert!(
-        html.contains(&format!(r#"<form method="post" action="{path}""#)),
-        "{html}"
-    );
-    let confirmed = app.client.post(&url).send().await.unwrap();
-    assert_eq!(confirmed.status(), 200);
-}
-
 #[tokio::test]
 async fn alert_mails_carry_list_unsubscribe_and_its_one_click_post_works() {
     let sink = SmtpSink::start().await;
@@ -215,13 +194,9 @@ async fn alert_mails_carry_list_unsubscribe_and_its_one_click_post_works() {
     )
     .await
     .ok(201);
-    let mut seen = 0;
-    if let Some(first) = sink.messages().first() {
-        if first.data.contains("/v1/email-confirmations/") {
-            confirm_from_mail(&app, first).await;
-            seen = 1;
-        }
-    }
+    let confirmation = sink.wait_for(1, WAIT).await;
+    app.confirm_from_mail(&confirmation[0]).await;
+    let seen = 1;
     subscribe(&app, &s, json!({"story": story})).await.ok(201);
     app.record(&story, development("update")).await.ok(201);
     let mails = sink.wait_for(seen + 1, WAIT).await;
@@ -250,4 +225,275 @@ async fn alert_mails_carry_list_unsubscribe_and_its_one_click_post_works() {
         .unwrap();
     assert_eq!(posted.status(), 200);
     assert!(subscriptions(&app, &s).await.is_empty());
+}
+
+async fn endpoints(app: &TestApp, s: &SignedUp) -> Vec<Value> {
+    app.call(
+        Method::GET,
+        &format!("/v1/subscribers/{}/endpoints", s.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(200)
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+#[tokio::test]
+async fn endpoints_and_subscriptions_per_subscriber_are_capped_by_default() {
+    let app = spawn_app().await;
+    let s = app.sign_up("Amplifier").await;
+    for i in 0..10 {
+        add_endpoint(
+            &app,
+            &s,
+            json!({"kind": "nats", "subject": format!("copies.c{i}")}),
+        )
+        .await
+        .ok(201);
+    }
+    let refused = add_endpoint(&app, &s, json!({"kind": "nats", "subject": "copies.c10"})).await;
+    let problem = refused.problem(409);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("10"),
+        "{problem}"
+    );
+    assert_eq!(endpoints(&app, &s).await.len(), 10);
+
+    for i in 0..100 {
+        subscribe(&app, &s, json!({"tag": format!("t{i}")}))
+            .await
+            .ok(201);
+    }
+    subscribe(&app, &s, json!({"tag": "t100"}))
+        .await
+        .problem(409);
+    assert_eq!(subscriptions(&app, &s).await.len(), 100);
+
+    // The caps are each subscriber's own.
+    let other = app.sign_up("Neighbour").await;
+    add_endpoint(
+        &app,
+        &other,
+        json!({"kind": "nats", "subject": "copies.c0"}),
+    )
+    .await
+    .ok(201);
+    subscribe(&app, &other, json!({"tag": "t0"})).await.ok(201);
+}
+
+#[tokio::test]
+async fn the_caps_come_from_the_settings() {
+    let app = spawn_app_with(|s| {
+        s.notifier.endpoints_per_subscriber = 2;
+        s.notifier.subscriptions_per_subscriber = 3;
+    })
+    .await;
+    let s = app.sign_up("Small").await;
+    for i in 0..2 {
+        add_endpoint(
+            &app,
+            &s,
+            json!({"kind": "nats", "subject": format!("s{i}")}),
+        )
+        .await
+        .ok(201);
+    }
+    add_endpoint(&app, &s, json!({"kind": "nats", "subject": "s2"}))
+        .await
+        .problem(409);
+    for i in 0..3 {
+        subscribe(&app, &s, json!({"tag": format!("t{i}")}))
+            .await
+            .ok(201);
+    }
+    subscribe(&app, &s, json!({"tag": "t3"})).await.problem(409);
+    // Removing one makes room again.
+    let first = endpoints(&app, &s).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        Method::DELETE,
+        &format!("/v1/subscribers/{}/endpoints/{first}", s.id),
+        Some(&s.token),
+        None,
+    )
+    .await
+    .ok(204);
+    add_endpoint(&app, &s, json!({"kind": "nats", "subject": "s2"}))
+        .await
+        .ok(201);
+}
+
+#[tokio::test]
+async fn one_target_twice_for_one_subscriber_is_refused_naming_the_field() {
+    let app = spawn_app_with(|s| {
+        s.notifier.webhook_allowlist = "127.0.0.0/8".into();
+    })
+    .await;
+    let s = app.sign_up("Doubler").await;
+    let cases = [
+        (
+            json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"}),
+            json!({"kind": "webhook", "url": "HTTP://127.0.0.1:9/hook"}),
+            "url",
+        ),
+        (
+            json!({"kind": "email", "address": "twice@example.org"}),
+            json!({"kind": "email", "address": " Twice@Example.org "}),
+            "address",
+        ),
+        (
+            json!({"kind": "nats", "subject": "desk.twice"}),
+            json!({"kind": "nats", "subject": "desk.twice"}),
+            "subject",
+        ),
+    ];
+    for (first, again, field) in cases {
+        add_endpoint(&app, &s, first).await.ok(201);
+        add_endpoint(&app, &s, again)
+            .await
+            .problem_for_field(409, field);
+    }
+    assert_eq!(endpoints(&app, &s).await.len(), 3, "nothing written twice");
+    // Another subscriber may use the same target.
+    let other = app.sign_up("Colleague").await;
+    add_endpoint(
+        &app,
+        &other,
+        json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"}),
+    )
+    .await
+    .ok(201);
+}
+
+#[tokio::test]
+async fn a_subscription_to_everything_must_say_so() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let s = app.sign_up("Everything").await;
+    for empty in [
+        json!({}),
+        json!({"min_urgency": "routine"}),
+        json!({"delivery": "digest", "digest_minutes": 60}),
+        json!({"everything": false}),
+    ] {
+        subscribe(&app, &s, empty.clone())
+            .await
+            .problem_for_field(422, "everything");
+    }
+    subscribe(&app, &s, json!({"everything": true, "story": story}))
+        .await
+        .problem_for_field(422, "everything");
+    assert!(subscriptions(&app, &s).await.is_empty(), "nothing written");
+
+    let all = subscribe(&app, &s, json!({"everything": true})).await;
+    assert_eq!(all.ok(201)["everything"], true);
+    let flash = subscribe(&app, &s, json!({"min_urgency": "flash"})).await;
+    assert_eq!(flash.ok(201)["everything"], false);
+    let listed = subscriptions(&app, &s).await;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["everything"], true);
+}
+
+#[tokio::test]
+async fn an_email_address_gets_nothing_but_its_confirmation_until_confirmed_by_a_post() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |s| s.notifier.smtp_url = Some(url)).await;
+    let story = app.open_story(false).await;
+    let s = app.sign_up("Someone else's address").await;
+    let added = add_endpoint(
+        &app,
+        &s,
+        json!({"kind": "email", "address": "victim@example.org"}),
+    )
+    .await;
+    assert_eq!(added.ok(201)["status"], "unconfirmed", "{:?}", added.body);
+    subscribe(&app, &s, json!({"story": story})).await.ok(201);
+    let mails = sink.wait_for(1, WAIT).await;
+    assert_eq!(mails[0].to, ["victim@example.org"]);
+    let body = mails[0].body().replace("=\r\n", "");
+    let path = confirmation_path(&mails[0]);
+    assert!(
+        !body.contains(&s.token) && !body.contains(&s.id),
+        "the mail carries no credential of the subscriber"
+    );
+
+    // Developments are published: nothing goes to the unconfirmed address.
+    app.record(&story, development("update")).await.ok(201);
+    wait_for_alerts(&app, &s, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "only the confirmation was sent");
+
+    // What a mail scanner does: GET and HEAD the link. Nothing is confirmed.
+    let url = format!("{}{path}", app.address);
+    assert_eq!(app.client.head(&url).send().await.unwrap().status(), 200);
+    let page = app.client.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!(r#"<form method="post" action="{path}""#)),
+        "{html}"
+    );
+    assert_eq!(endpoints(&app, &s).await[0]["status"], "unconfirmed");
+
+    // The page's button: confirmed, once.
+    assert_eq!(app.client.post(&url).send().await.unwrap().status(), 200);
+    assert_eq!(endpoints(&app, &s).await[0]["status"], "active");
+    assert_eq!(app.client.post(&url).send().await.unwrap().status(), 404);
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 404);
+
+    app.record(&story, development("hack_reported"))
+        .await
+        .ok(201);
+    let mails = sink.wait_for(2, WAIT).await;
+    assert_eq!(mails.len(), 2, "alerts flow once confirmed");
+    assert_eq!(mails[1].to, ["victim@example.org"]);
+}
+
+/// Waits until `s` has `n` alerts queued (whatever their endpoints did with them).
+async fn wait_for_alerts(app: &TestApp, s: &SignedUp, n: usize) {
+    let path = format!("/v1/subscribers/{}/alerts", s.id);
+    for _ in 0..150 {
+        let list = app.call(Method::GET, &path, Some(&s.token), None).await;
+        if list.ok(200).as_array().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} alerts were not queued for {}", s.id);
+}
+
+#[tokio::test]
+async fn one_address_gets_a_few_confirmation_mails_an_hour_however_many_subscribers_ask() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |s| s.notifier.smtp_url = Some(url)).await;
+    for i in 0..3 {
+        let s = app.sign_up(&format!("Bomber {i}")).await;
+        add_endpoint(
+            &app,
+            &s,
+            json!({"kind": "email", "address": "inbox@example.org"}),
+        )
+        .await
+        .ok(201);
+    }
+    let s = app.sign_up("Bomber 3").await;
+    let refused = add_endpoint(
+        &app,
+        &s,
+        json!({"kind": "email", "address": "INBOX@example.org"}),
+    )
+    .await;
+    refused.problem_for_field(429, "address");
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(endpoints(&app, &s).await.is_empty(), "nothing written");
+    sink.wait_for(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.messages().len(), 3);
 }

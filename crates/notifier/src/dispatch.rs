@@ -879,9 +879,14 @@ fn disable_endpoint(
     if changed == 0 {
         return Ok(None);
     }
+    // Told only at an address the subscriber confirmed (as an email endpoint of theirs):
+    // nothing goes to an address nobody confirmed.
     let row: Option<(Option<String>, String)> = tx
         .prepare_cached(
-            "SELECT s.email, e.target FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id WHERE e.id = ?1",
+            "SELECT s.email, e.target FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id
+             WHERE e.id = ?1 AND EXISTS (SELECT 1 FROM endpoints c WHERE c.subscriber_id = s.id
+                AND c.kind = 'email' AND c.status <> 'unconfirmed'
+                AND lower(c.target) = lower(s.email))",
         )?
         .query_row(args![endpoint], |r| Ok((r.get(0)?, r.get(1)?)))
         .ok();
