@@ -497,3 +497,102 @@ async fn one_address_gets_a_few_confirmation_mails_an_hour_however_many_subscrib
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.messages().len(), 3);
 }
+
+/// Opens `subscriber`'s alert stream with `token` over HTTP, as an SSE client does.
+async fn open_alert_stream(app: &TestApp, subscriber: &str, token: &str) -> reqwest::Response {
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/subscribers/{subscriber}/alerts/stream",
+            app.address
+        ))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
+/// Reads the stream to its end; how long that took, or `None` if it was still open after
+/// `within`.
+async fn ends_within(mut stream: reqwest::Response, within: Duration) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return start.elapsed(),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test]
+async fn alert_streams_end_promptly_when_their_token_is_revoked_or_their_subscriber_forgotten() {
+    streams_end_with_their_opener(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn alert_streams_end_promptly_when_their_token_is_revoked_on_postgres() {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    streams_end_with_their_opener(app).await;
+}
+
+async fn streams_end_with_their_opener(app: TestApp) {
+    let s = app.sign_up("Watched").await;
+    let bystander = app.sign_up("Bystander").await;
+    let steady = open_alert_stream(&app, &bystander.id, &bystander.token).await;
+
+    // A staff token opened the stream: the token is revoked.
+    let second = app.create_token("admin", "Second admin").await;
+    let staff = open_alert_stream(&app, &s.id, &second.token).await;
+    let own = open_alert_stream(&app, &s.id, &s.token).await;
+    app.call(
+        Method::DELETE,
+        &format!("/v1/tokens/{}", second.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    let took = ends_within(staff, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(3)),
+        "the revoked token's stream ended after {took:?}"
+    );
+
+    // The subscriber's own stream goes on until the subscriber is forgotten.
+    app.call(
+        Method::DELETE,
+        &format!("/v1/subscribers/{}", s.id),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    let took = ends_within(own, Duration::from_secs(5)).await;
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(3)),
+        "the forgotten subscriber's stream ended after {took:?}"
+    );
+
+    // Nobody else's stream is touched.
+    assert_eq!(
+        ends_within(steady, Duration::from_secs(3)).await,
+        None,
+        "another subscriber's stream stays open"
+    );
+    if let Some(hub) = &app.alert_hub {
+        assert_eq!(
+            hub.open_streams(),
+            1,
+            "the ended streams gave their places back"
+        );
+    }
+}

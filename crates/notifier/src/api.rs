@@ -32,7 +32,7 @@ use crate::retention::forget_subscriber;
 use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
-use crate::streams::{AlertHub, Refused};
+use crate::streams::{AlertHub, Opener, Refused};
 use crate::subjects::AlertSubjects;
 
 const TOKEN_PREFIX: &str = "nrs_";
@@ -391,13 +391,16 @@ async fn delete_subscriber(
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
     // Forgotten means forgotten: everything of theirs goes, in one transaction.
+    let subscriber = id.clone();
     let existed = state
         .store
-        .write(move |tx| forget_subscriber(tx, &id))
+        .write(move |tx| forget_subscriber(tx, &subscriber))
         .await?;
     if !existed {
         return Err(Problem::not_found("no such subscriber").into());
     }
+    // Their open streams end now (other processes' end at their next check).
+    state.hub.close_subscriber(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1473,6 +1476,25 @@ async fn list_alerts(
     Ok(response)
 }
 
+/// Who is opening a stream (the caller was authenticated already): the subscriber's token by
+/// its digest, or a staff token by its id, so that the stream ends when that token may no
+/// longer read it.
+async fn opener(state: &SubscriberApi, headers: &HeaderMap) -> ApiResult<Opener> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(Problem::unauthorized)?;
+    if token.starts_with(TOKEN_PREFIX) {
+        return Ok(Opener::Subscriber(token_digest(token)));
+    }
+    match state.tokens.authenticate(token).await? {
+        Some(p) => Ok(Opener::Staff(p.token_id)),
+        None => Err(Problem::unauthorized().into()),
+    }
+}
+
 /// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
 /// `Last-Event-ID` resumes strictly after it. Served by the hub ([`crate::streams`]): what was
 /// missed is read once, then each alert comes as it is queued, without a read of its own.
@@ -1507,7 +1529,8 @@ async fn alert_stream(
         }
     };
     let address = client.map(|Extension(ConnectInfo(a))| a.ip());
-    let stream = match state.hub.open(id, last, address).await? {
+    let opener = opener(&state, &headers).await?;
+    let stream = match state.hub.open(id, last, address, opener).await? {
         Ok(stream) => stream,
         Err(Refused::PerAddress) => return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,

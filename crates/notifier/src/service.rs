@@ -267,6 +267,8 @@ impl Notifier {
         let d = stop.clone();
         let e = stop.clone();
         let (hub, queued) = (self.hub, self.queued);
+        let (checker, tokens) = (hub.clone(), self.api.tokens.clone());
+        let f = stop.clone();
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -297,6 +299,12 @@ impl Notifier {
                     .await;
                 stop.cancel();
                 r
+            },
+            async {
+                // Streams end when whoever opened them may no longer read them.
+                checker
+                    .revalidate_until_stopped(tokens, crate::streams::REVALIDATE, f.cancelled())
+                    .await
             },
             async {
                 // Only with a shared queue: alerts other processes queue reach streams here.
