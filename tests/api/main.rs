@@ -12,6 +12,7 @@ mod editing;
 mod faults;
 mod feed;
 mod follow;
+mod follow_hostile;
 mod hostile;
 mod input;
 mod limits;

@@ -327,6 +327,11 @@ impl FollowState {
 
     async fn resolve(&self, target: &Target) -> Result<Option<Followed>, Response> {
         if let Some(story) = target.story.as_deref().filter(|s| !s.trim().is_empty()) {
+            // No story's id or slug holds a control character; a NUL would not even reach
+            // PostgreSQL's text (it refuses the query), so such a value names nothing.
+            if story.chars().any(char::is_control) {
+                return Ok(None);
+            }
             let view = self.story(story.trim()).await?;
             return Ok(view.map(|v| Followed::Story {
                 id: v.id,
