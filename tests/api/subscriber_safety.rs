@@ -596,3 +596,71 @@ async fn streams_end_with_their_opener(app: TestApp) {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reader_who_gives_an_address_when_following_is_asked_to_confirm_it() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |s| s.notifier.smtp_url = Some(url)).await;
+    let opened = app
+        .open_story_as(
+            &app.reporter,
+            json!({"slug": "campaign-hack", "headline": "Campaign reports a hack"}),
+        )
+        .await;
+    let position = opened.ok(201)["position"].as_i64().unwrap();
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/campaign-hack?min_position={position}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    let form = app
+        .desk_get(None, "/alerts/follow?story=campaign-hack")
+        .await;
+    let cookie = cookie_pair(form.headers(), "newsroom_alerts_form").unwrap();
+    let csrf = hidden_field(&form.text().await.unwrap(), "csrf").unwrap();
+    let followed = app
+        .desk_post(
+            Some(&DeskSession {
+                cookie,
+                csrf: csrf.clone(),
+            }),
+            "/alerts/follow",
+            &[
+                ("csrf", &csrf),
+                ("story", "campaign-hack"),
+                ("name", "Ada"),
+                ("email", "ada@example.org"),
+            ],
+        )
+        .await;
+    assert_eq!(followed.status(), 303);
+    let reader = DeskSession {
+        cookie: cookie_pair(followed.headers(), "newsroom_alerts").unwrap(),
+        csrf: String::new(),
+    };
+    let page = app
+        .desk_get(Some(&reader), "/alerts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("once you confirm it"), "{page}");
+
+    let mails = sink.wait_for(1, WAIT).await;
+    assert_eq!(mails[0].to, ["ada@example.org"]);
+    app.confirm_from_mail(&mails[0]).await;
+    let page = app
+        .desk_get(Some(&reader), "/alerts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("alerts also emailed to ada@example.org"),
+        "{page}"
+    );
+}

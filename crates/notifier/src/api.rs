@@ -1,9 +1,10 @@
 //! The subscriber API: sign-up, endpoints, subscriptions, deliveries (with redrive), the alert
-//! stream and unsubscribe links.
+//! stream, unsubscribe links and the links that confirm email addresses.
 //!
 //! A subscriber's token (`nrs_…`, stored hashed) manages that subscriber only; staff admin tokens
-//! manage everyone. Every write is authenticated except sign-up and the unsubscribe link, whose
-//! random token is itself the credential.
+//! manage everyone. Every write is authenticated except sign-up, the unsubscribe link and the
+//! confirmation link, whose random tokens are themselves the credential; those two links act
+//! only on a POST (a GET or HEAD — a mail scanner — shows a page whose button POSTs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,6 +105,10 @@ impl ConfirmationMails {
     /// Whether another mail may go to `address` now; if not, how many seconds until one may.
     fn check(&self, address: &str) -> Result<(), u64> {
         use governor::clock::{Clock, DefaultClock};
+        // Forget addresses whose hour has passed, so the map stays as small as the recent ones.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
         self.0
             .check_key(&token_digest(&address.to_lowercase()))
             .map_err(|not_until| {
