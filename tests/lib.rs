@@ -149,6 +149,8 @@ pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
         prune_every: Duration::from_secs(600),
         alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
         alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
+        endpoints_per_subscriber: newsroom_notifier::api::ENDPOINTS_PER_SUBSCRIBER,
+        subscriptions_per_subscriber: newsroom_notifier::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
     }
 }
 
@@ -480,6 +482,35 @@ pub fn skip_or_fail(why: &str) {
 pub mod chrome;
 pub mod receiver;
 pub mod smtp_sink;
+
+/// The path of the confirmation link a confirmation mail carries (quoted-printable soft line
+/// breaks undone).
+pub fn confirmation_path(mail: &smtp_sink::Received) -> String {
+    let body = mail.body().replace("=\r\n", "");
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/v1/email-confirmations/"))
+        .unwrap_or_else(|| panic!("a confirmation link in: {body}"));
+    link[link.find("/v1/").expect("a path")..].to_owned()
+}
+
+impl TestApp {
+    /// Confirms an email endpoint as a person does with its confirmation mail: opens the link
+    /// (a page, whose form POSTs to the same path), then presses the button.
+    pub async fn confirm_from_mail(&self, mail: &smtp_sink::Received) {
+        let path = confirmation_path(mail);
+        let url = format!("{}{path}", self.address);
+        let page = self.client.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(&format!(r#"<form method="post" action="{path}""#)),
+            "{html}"
+        );
+        let confirmed = self.client.post(&url).send().await.unwrap();
+        assert_eq!(confirmed.status(), 200);
+    }
+}
 
 /// The NATS server integration tests use (`NEWSROOM_TEST_NATS_URL`), or `None` after saying the
 /// test is skipped (a failure when `NEWSROOM_REQUIRE_SERVICES` is set).

@@ -137,3 +137,41 @@ async fn reply_codes_decide_permanent_or_transient() {
     assert!(error.is_permanent(), "{error:?}");
     assert_eq!(sink.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn list_unsubscribe_goes_in_every_listed_mail_and_one_click_only_with_https() {
+    let sink = SmtpSink::start().await;
+    let mailer = mailer(&sink.url());
+    let https = "https://news.example.org/v1/unsubscribe/abc";
+    let http = "http://127.0.0.1:8080/v1/unsubscribe/abc";
+    for link in [
+        Some(https),
+        Some(http),
+        Some("bad link <with> spaces"),
+        None,
+    ] {
+        mailer
+            .send_listed("ada@example.org", "Alert", "text", link)
+            .await
+            .expect("sent");
+    }
+    let m = sink.wait_for(4, WAIT).await;
+    assert_eq!(
+        m[0].header("List-Unsubscribe").as_deref(),
+        Some(format!("<{https}>").as_str())
+    );
+    assert_eq!(
+        m[0].header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    // RFC 8058's one-click needs an https link: over http only the link itself is given.
+    assert_eq!(
+        m[1].header("List-Unsubscribe").as_deref(),
+        Some(format!("<{http}>").as_str())
+    );
+    assert_eq!(m[1].header("List-Unsubscribe-Post"), None);
+    for plain in &m[2..] {
+        assert_eq!(plain.header("List-Unsubscribe"), None);
+        assert_eq!(plain.header("List-Unsubscribe-Post"), None);
+    }
+}

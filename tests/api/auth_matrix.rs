@@ -240,7 +240,8 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/v1/subscribers/{subscriber}/endpoints",
-            Json(|_| json!({"kind": "nats", "subject": "newsroom.matrix"})),
+            // Not the fixture's own subject: one target once per subscriber.
+            Json(|_| json!({"kind": "nats", "subject": "newsroom.matrix.more"})),
             own(201),
         ),
         route(
@@ -308,6 +309,19 @@ fn routes() -> Vec<Route> {
         route(
             "POST",
             "/v1/unsubscribe/{unsubscribe}",
+            Nothing,
+            public(200),
+        ),
+        // The link of an email address's confirmation mail: its random token is the credential.
+        route(
+            "GET",
+            "/v1/email-confirmations/{confirmation}",
+            Nothing,
+            public(200),
+        ),
+        route(
+            "POST",
+            "/v1/email-confirmations/{confirmation}",
             Nothing,
             public(200),
         ),
@@ -497,6 +511,8 @@ struct Fixture {
     /// A failed delivery on `endpoint`, ready to be redriven.
     delivery: i64,
     unsubscribe: String,
+    /// The link that confirms the subscriber's email endpoint.
+    confirmation: String,
 }
 
 const ACTOR: &str = "Fancy%20Bear";
@@ -558,6 +574,20 @@ impl Fixture {
         };
         let endpoint = add(json!({"kind": "nats", "subject": "newsroom.matrix"})).await;
         let webhook = add(json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"})).await;
+        let email = add(json!({"kind": "email", "address": "matrix@example.org"})).await;
+        // Its link was mailed (to nowhere here): the fixture gives it a token it knows.
+        let confirmation = newsroom_command::auth::generate_token("");
+        let digest = newsroom_command::auth::token_digest(&confirmation);
+        app.notifier
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE email_confirmations SET token_hash = ?1 WHERE endpoint_id = ?2",
+                    newsroom_command::args![&digest[..], email],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
         let subscription = app
             .call(
                 Method::POST,
@@ -616,6 +646,7 @@ impl Fixture {
             subscription,
             delivery,
             unsubscribe,
+            confirmation,
         }
     }
 
@@ -633,6 +664,7 @@ impl Fixture {
             .replace("{subscription}", &self.subscription)
             .replace("{delivery}", &self.delivery.to_string())
             .replace("{unsubscribe}", &self.unsubscribe)
+            .replace("{confirmation}", &self.confirmation)
             .replace("{actor}", ACTOR)
             .replace("{rest}", "no-such-page")
             .replace("{key}", "no-such-form")

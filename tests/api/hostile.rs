@@ -193,6 +193,8 @@ fn bad_values(ty: Ty) -> Vec<Value> {
             json!("not-an-email"),
             json!("a@"),
             json!("@b.org"),
+            json!("root@[10.0.0.5]"),
+            json!("root@[IPv6:::1]"),
             over(300),
         ],
         Ty::Link => vec![

@@ -183,6 +183,30 @@ impl Tokens {
         }))
     }
 
+    /// Whether the token with this id exists and is not revoked: what a connection opened with
+    /// it (an alert stream) checks while it stays open.
+    pub async fn is_live(&self, id: String) -> Result<bool, StoreError> {
+        const LIVE: &str = "SELECT COUNT(*) FROM tokens WHERE id = ?1 AND revoked_at IS NULL";
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    Ok(conn
+                        .prepare_cached(LIVE)?
+                        .query_row([&id], |r| r.get::<_, i64>(0))?
+                        > 0)
+                })
+                .await
+            }
+            EventLog::Postgres(s) => Ok(sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM tokens WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .fetch_one(&mut *s.acquire().await?)
+            .await?
+                > 0),
+        }
+    }
+
     /// Revokes a token; it stops working at once. Returns whether a live token was revoked.
     pub async fn revoke(&self, id: String) -> Result<bool, StoreError> {
         match &self.store {

@@ -75,6 +75,10 @@ pub struct Config {
     /// client address (more are answered 429) and in all (503).
     pub alert_streams_per_address: usize,
     pub alert_streams_total: usize,
+    /// Endpoints (webhooks, addresses, NATS subjects) one subscriber may have, and
+    /// subscriptions: more are refused with 409.
+    pub endpoints_per_subscriber: usize,
+    pub subscriptions_per_subscriber: usize,
 }
 
 impl Default for Config {
@@ -111,6 +115,8 @@ impl Default for Config {
             alert_retention_days: 30,
             alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
             alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
+            endpoints_per_subscriber: newsroom_notifier::api::ENDPOINTS_PER_SUBSCRIBER,
+            subscriptions_per_subscriber: newsroom_notifier::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
         }
     }
 }
@@ -148,6 +154,8 @@ const KEYS: &[&str] = &[
     "alert_retention_days",
     "alert_streams_per_address",
     "alert_streams_total",
+    "endpoints_per_subscriber",
+    "subscriptions_per_subscriber",
 ];
 
 impl Config {
@@ -271,6 +279,8 @@ impl Config {
                 .then(|| newsroom_notifier::service::DAY * self.alert_retention_days),
             alert_streams_per_address: self.alert_streams_per_address,
             alert_streams_total: self.alert_streams_total,
+            endpoints_per_subscriber: self.endpoints_per_subscriber,
+            subscriptions_per_subscriber: self.subscriptions_per_subscriber,
             ..newsroom_notifier::NotifierSettings::defaults(PathBuf::new(), String::new())
         }
     }

@@ -454,6 +454,8 @@ async fn start_app() -> Res<App> {
             prune_every: Duration::from_secs(600),
             alert_streams_per_address: newsroom_notifier::api::ALERT_STREAMS_PER_ADDRESS,
             alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
+            endpoints_per_subscriber: newsroom_notifier::api::ENDPOINTS_PER_SUBSCRIBER,
+            subscriptions_per_subscriber: newsroom_notifier::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
         },
         clock: Arc::new(SystemClock),
         relay: None,

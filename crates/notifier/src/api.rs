@@ -1,9 +1,10 @@
 //! The subscriber API: sign-up, endpoints, subscriptions, deliveries (with redrive), the alert
-//! stream and unsubscribe links.
+//! stream, unsubscribe links and the links that confirm email addresses.
 //!
 //! A subscriber's token (`nrs_…`, stored hashed) manages that subscriber only; staff admin tokens
-//! manage everyone. Every write is authenticated except sign-up and the unsubscribe link, whose
-//! random token is itself the credential.
+//! manage everyone. Every write is authenticated except sign-up, the unsubscribe link and the
+//! confirmation link, whose random tokens are themselves the credential; those two links act
+//! only on a POST (a GET or HEAD — a mail scanner — shows a page whose button POSTs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +27,13 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::dispatch::log_change;
+use crate::email::Mailer;
+use crate::matcher::{confirmation_path, Links};
 use crate::retention::forget_subscriber;
 use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
-use crate::streams::{AlertHub, Refused};
+use crate::streams::{AlertHub, Opener, Refused};
 use crate::subjects::AlertSubjects;
 
 const TOKEN_PREFIX: &str = "nrs_";
@@ -41,6 +44,10 @@ const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
 pub const ALERT_STREAMS_PER_ADDRESS: usize = 8;
 /// Open alert streams allowed in all, by default.
 pub const ALERT_STREAMS_TOTAL: usize = 10_000;
+/// Endpoints one subscriber may have, by default.
+pub const ENDPOINTS_PER_SUBSCRIBER: usize = 10;
+/// Subscriptions one subscriber may have, by default.
+pub const SUBSCRIPTIONS_PER_SUBSCRIBER: usize = 100;
 
 /// What the subscriber handlers reach.
 #[derive(Clone, Debug)]
@@ -52,6 +59,63 @@ pub struct SubscriberApi {
     pub hub: AlertHub,
     /// Where NATS endpoints' alerts are published.
     pub subjects: AlertSubjects,
+    /// How many endpoints and subscriptions one subscriber may have.
+    pub limits: SubscriberLimits,
+    /// Sends the mail that confirms an email endpoint (none: such endpoints stay unconfirmed).
+    pub mailer: Option<Mailer>,
+    /// Where the links in mails point.
+    pub links: Links,
+    /// Confirmation mails allowed per address.
+    pub confirmations: ConfirmationMails,
+}
+
+/// How many endpoints and subscriptions one subscriber may have.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriberLimits {
+    pub endpoints: usize,
+    pub subscriptions: usize,
+}
+
+/// How long the link of a confirmation mail works.
+pub const CONFIRMATION_VALID: chrono::Duration = chrono::Duration::days(7);
+/// Confirmation mails one address may be sent per hour, however many subscribers ask (so that
+/// adding and removing an endpoint cannot bomb someone's mailbox).
+pub const CONFIRMATIONS_PER_ADDRESS_PER_HOUR: u32 = 3;
+
+/// A limit on confirmation mails per address (by the address's digest, in this process).
+#[derive(Clone)]
+pub struct ConfirmationMails(Arc<governor::DefaultKeyedRateLimiter<[u8; 32]>>);
+
+impl std::fmt::Debug for ConfirmationMails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmationMails").finish_non_exhaustive()
+    }
+}
+
+impl Default for ConfirmationMails {
+    fn default() -> Self {
+        let n = std::num::NonZeroU32::new(CONFIRMATIONS_PER_ADDRESS_PER_HOUR).expect("not zero");
+        Self(Arc::new(governor::RateLimiter::keyed(
+            governor::Quota::per_hour(n),
+        )))
+    }
+}
+
+impl ConfirmationMails {
+    /// Whether another mail may go to `address` now; if not, how many seconds until one may.
+    fn check(&self, address: &str) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        // Forget addresses whose hour has passed, so the map stays as small as the recent ones.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
+        self.0
+            .check_key(&token_digest(&address.to_lowercase()))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                wait.as_secs().max(1)
+            })
+    }
 }
 
 /// An API error of the subscriber side.
@@ -207,7 +271,11 @@ pub fn router(state: SubscriberApi) -> Router {
         .route("/v1/subscribers/{id}/alerts/stream", get(alert_stream))
         .route(
             "/v1/unsubscribe/{token}",
-            get(unsubscribe_link).post(unsubscribe_link),
+            get(unsubscribe_page).post(unsubscribe_link),
+        )
+        .route(
+            "/v1/email-confirmations/{token}",
+            get(confirmation_page).post(confirm_email),
         )
         .with_state(state)
 }
@@ -230,10 +298,7 @@ struct SignedUp {
 }
 
 fn parse_email(field: &'static str, raw: &str) -> Result<String, FieldError> {
-    raw.trim()
-        .parse::<lettre::Address>()
-        .map(|a| a.to_string())
-        .map_err(|_| FieldError::new(field, "must be an email address"))
+    crate::email::parse_address(field, raw)
 }
 
 async fn sign_up(
@@ -331,13 +396,16 @@ async fn delete_subscriber(
 ) -> ApiResult<StatusCode> {
     caller.may_manage(&id)?;
     // Forgotten means forgotten: everything of theirs goes, in one transaction.
+    let subscriber = id.clone();
     let existed = state
         .store
-        .write(move |tx| forget_subscriber(tx, &id))
+        .write(move |tx| forget_subscriber(tx, &subscriber))
         .await?;
     if !existed {
         return Err(Problem::not_found("no such subscriber").into());
     }
+    // Their open streams end now (other processes' end at their next check).
+    state.hub.close_subscriber(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -465,29 +533,249 @@ async fn add_endpoint(
         NewEndpoint::Email { address } => ("email", parse_email("address", &address)?, None),
         NewEndpoint::Nats { subject } => ("nats", parse_subject(&subject)?, None),
     };
+    let email = kind == "email";
+    // Counted only where a mail would go out.
+    if email && state.mailer.is_some() {
+        if let Err(wait) = state.confirmations.check(&target) {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many confirmation mails",
+                "this address was sent confirmation mails recently; try again later",
+            )
+            .with_field("address")
+            .retry_after(wait)
+            .into());
+        }
+    }
+    // An email address gets nothing but the mail that confirms it until it is confirmed.
+    let confirmation = email.then(|| generate_token(""));
     let endpoint = Uuid::now_v7().to_string();
     let view = EndpointView {
         id: endpoint.clone(),
         kind: kind.to_owned(),
         target: target.clone(),
-        status: "active".into(),
+        status: if email { "unconfirmed" } else { "active" }.into(),
         disabled_reason: None,
         subject: None,
         secret: secret.clone(),
     }
     .placed(&state.subjects, &id);
-    state
+    let cap = state.limits.endpoints;
+    let (row_target, status) = (target.clone(), view.status.clone());
+    let digest = confirmation.as_deref().map(token_digest);
+    let subscriber = id.clone();
+    let refused = state
         .store
         .write(move |tx| {
-            tx.execute(
-                "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                args![endpoint, id, kind, target, secret, ts(Utc::now())],
+            let id = subscriber;
+            let n: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM endpoints WHERE subscriber_id = ?1",
+                args![&id],
+                |r| r.get(0),
             )?;
-            Ok(())
+            if n >= cap as i64 {
+                return Ok(Some(Refusal::TooMany(cap)));
+            }
+            // One target once per subscriber: otherwise one development is sent to it once
+            // per copy. Addresses are compared without regard to case.
+            let twice: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM endpoints WHERE subscriber_id = ?1 AND kind = ?2
+                    AND (target = ?3 OR (kind = 'email' AND lower(target) = lower(?3)))",
+                args![&id, kind, &row_target],
+                |r| r.get(0),
+            )?;
+            if twice > 0 {
+                return Ok(Some(Refusal::Duplicate));
+            }
+            tx.execute(
+                "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                args![&endpoint, id, kind, row_target, secret, status, ts(Utc::now())],
+            )?;
+            if let Some(digest) = digest {
+                tx.execute(
+                    "INSERT INTO email_confirmations (token_hash, endpoint_id, expires_at)
+                     VALUES (?1, ?2, ?3)",
+                    args![&digest[..], &endpoint, ts(Utc::now() + CONFIRMATION_VALID)],
+                )?;
+            }
+            Ok(None)
         })
         .await?;
+    match refused {
+        Some(Refusal::TooMany(cap)) => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "too-many-endpoints",
+                "Too many endpoints",
+                format!("a subscriber may have {cap} endpoints; remove one first"),
+            )
+            .into())
+        }
+        Some(Refusal::Duplicate) => {
+            let field = match kind {
+                "webhook" => "url",
+                "email" => "address",
+                _ => "subject",
+            };
+            return Err(Problem::conflict(format!(
+                "this subscriber already has an endpoint with this {field}"
+            ))
+            .with_field(field)
+            .into());
+        }
+        None => {}
+    }
+    if let Some(token) = confirmation {
+        send_confirmation(&state, &id, target, token);
+    }
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Why a subscriber's write was refused inside its transaction.
+enum Refusal {
+    /// They have as many as they may.
+    TooMany(usize),
+    /// They have that target already.
+    Duplicate,
+}
+
+/// Mails the link that confirms `address`, after the commit that made its endpoint, without
+/// making the request wait for the relay. It names no subscriber and carries no credential but
+/// the single-use link.
+fn send_confirmation(state: &SubscriberApi, subscriber: &str, address: String, token: String) {
+    let Some(mailer) = state.mailer.clone() else {
+        tracing::warn!(%subscriber, "no SMTP relay: an email endpoint stays unconfirmed");
+        return;
+    };
+    let link = state.links.confirm_email(&token);
+    let days = CONFIRMATION_VALID.num_days();
+    let text = format!(
+        "Someone asked newsroom to send news alerts to this address.\n\n\
+         To confirm, open this link and press the button on the page it shows:\n\n{link}\n\n\
+         The link works once, for {days} days. If it was not you, ignore this mail: nothing \
+         else is sent to this address unless it is confirmed.\n"
+    );
+    let subscriber = subscriber.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = mailer
+            .send(&address, "[newsroom] confirm alerts to this address", &text)
+            .await
+        {
+            tracing::warn!(%subscriber, error = %e, "the confirmation mail was not sent");
+        }
+    });
+}
+
+/// The endpoint a confirmation link (by its digest) confirms, with its address, while it
+/// waits for it and the link has not expired.
+async fn confirmation(state: &SubscriberApi, token: &str) -> ApiResult<Option<(String, String)>> {
+    let digest = token_digest(token);
+    let now = ts(Utc::now());
+    Ok(state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT e.id, e.target FROM email_confirmations c
+                 JOIN endpoints e ON e.id = c.endpoint_id
+                 WHERE c.token_hash = ?1 AND c.expires_at > ?2 AND e.status = 'unconfirmed'",
+            )?
+            .query_row(args![&digest[..], now], |r| {
+                Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+            })
+            .optional()?)
+        })
+        .await?)
+}
+
+/// The link of a confirmation mail, opened (GET or HEAD — what mail scanners do): changes
+/// nothing, and shows a button that POSTs to the same link.
+async fn confirmation_page(
+    State(state): State<SubscriberApi>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let Some((_, address)) = confirmation(&state, &token).await? else {
+        return Ok(invalid_link(
+            &headers,
+            "this confirmation link is not valid: it was used, it expired, or its endpoint is gone",
+        ));
+    };
+    let path = confirmation_path(&token);
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({
+            "confirmed": false,
+            "detail": "POST to this link to confirm the address",
+            "confirm": {"method": "POST", "href": path},
+        }))
+        .into_response());
+    }
+    Ok(html_page(
+        StatusCode::OK,
+        "Confirm alerts",
+        maud::html! {
+            h1.page-title { "Send alerts to " (address) "?" }
+            p { "Someone asked newsroom to send news alerts to this address. If it was you, confirm it; if not, close this page and nothing will be sent." }
+            form method="post" action=(path) {
+                button type="submit" { "Confirm this address" }
+            }
+        },
+    ))
+}
+
+/// The link of a confirmation mail, POSTed (the page's button): the endpoint starts getting
+/// alerts, and the link stops working.
+async fn confirm_email(
+    State(state): State<SubscriberApi>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+    _body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let digest = token_digest(&token);
+    let now = ts(Utc::now());
+    let confirmed = state
+        .store
+        .write(move |tx| {
+            let endpoint: Option<String> = tx
+                .query_row(
+                    "SELECT endpoint_id FROM email_confirmations
+                     WHERE token_hash = ?1 AND expires_at > ?2",
+                    args![&digest[..], now],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(endpoint) = endpoint else {
+                return Ok(None);
+            };
+            let n = tx.execute(
+                "UPDATE endpoints SET status = 'active' WHERE id = ?1 AND status = 'unconfirmed'",
+                args![&endpoint],
+            )?;
+            tx.execute(
+                "DELETE FROM email_confirmations WHERE endpoint_id = ?1",
+                args![&endpoint],
+            )?;
+            Ok((n == 1).then_some(endpoint))
+        })
+        .await?;
+    let Some(endpoint) = confirmed else {
+        return Ok(invalid_link(
+            &headers,
+            "this confirmation link is not valid: it was used, it expired, or its endpoint is gone",
+        ));
+    };
+    if wants_html(&headers) {
+        return Ok(html_page(
+            StatusCode::OK,
+            "Address confirmed",
+            maud::html! {
+                h1.page-title { "Address confirmed" }
+                p { "Alerts will be sent to this address from now on. Every alert has a link to stop them." }
+            },
+        ));
+    }
+    Ok(Json(serde_json::json!({"confirmed": true, "endpoint": endpoint})).into_response())
 }
 
 async fn list_endpoints(
@@ -523,6 +811,11 @@ async fn remove_endpoint(
     let n = state
         .store
         .write(move |tx| {
+            tx.execute(
+                "DELETE FROM email_confirmations WHERE endpoint_id IN
+                    (SELECT id FROM endpoints WHERE id = ?1 AND subscriber_id = ?2)",
+                args![&endpoint, &id],
+            )?;
             Ok(tx.execute(
                 "DELETE FROM endpoints WHERE id = ?1 AND subscriber_id = ?2",
                 args![endpoint, id],
@@ -591,6 +884,9 @@ struct NewSubscription {
     delivery: DeliveryMode,
     #[serde(default)]
     digest_minutes: Option<u32>,
+    /// Every alert, whatever the story: must be asked for, never the result of no filters.
+    #[serde(default)]
+    everything: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -611,6 +907,18 @@ struct SubscriptionView {
     min_urgency: String,
     delivery: String,
     digest_minutes: Option<u32>,
+    /// No filter: every alert.
+    everything: bool,
+}
+
+impl SubscriptionView {
+    fn filters_nothing(&self) -> bool {
+        self.story.is_none()
+            && self.actor.is_none()
+            && self.kind.is_none()
+            && self.tag.is_none()
+            && self.min_urgency == Urgency::Routine.as_str()
+    }
 }
 
 async fn subscribe(
@@ -645,6 +953,28 @@ async fn subscribe(
             .into())
         }
     };
+    let filtered = body.story.is_some()
+        || actor.is_some()
+        || body.kind.is_some()
+        || tag.is_some()
+        || body.min_urgency > Urgency::Routine;
+    match (body.everything, filtered) {
+        (true, true) => {
+            return Err(FieldError::new(
+                "everything",
+                "a subscription to everything takes no filters: drop `everything` or the filters",
+            )
+            .into())
+        }
+        (false, false) => {
+            return Err(FieldError::new(
+                "everything",
+                "a subscription needs a filter (story, actor, kind, tag, or a min_urgency above routine), or `\"everything\": true` to get every alert",
+            )
+            .into())
+        }
+        _ => {}
+    }
     let view = SubscriptionView {
         id: Uuid::now_v7().to_string(),
         story: body.story.map(|s| s.to_string()),
@@ -658,6 +988,7 @@ async fn subscribe(
         }
         .to_owned(),
         digest_minutes,
+        everything: body.everything,
     };
     let row = (
         view.id.clone(),
@@ -668,10 +999,19 @@ async fn subscribe(
         view.min_urgency.clone(),
         view.delivery.clone(),
     );
-    state
+    let cap = state.limits.subscriptions;
+    let refused = state
         .store
         .write(move |tx| {
             let (sid, story, actor, kind, tag, urgency, delivery) = row;
+            let n: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM subscriptions WHERE subscriber_id = ?1",
+                args![&id],
+                |r| r.get(0),
+            )?;
+            if n >= cap as i64 {
+                return Ok(Some(Refusal::TooMany(cap)));
+            }
             tx.execute(
                 "INSERT INTO subscriptions (id, subscriber_id, story_id, actor_key, kind, tag,
                     min_urgency, delivery, digest_minutes, created_at)
@@ -690,9 +1030,18 @@ async fn subscribe(
                 ],
             )?;
             record_change(tx, Some(&sid), Some(&id))?;
-            Ok(())
+            Ok(None)
         })
         .await?;
+    if refused.is_some() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "too-many-subscriptions",
+            "Too many subscriptions",
+            format!("a subscriber may have {cap} subscriptions; remove one first"),
+        )
+        .into());
+    }
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -719,11 +1068,19 @@ async fn list_subscriptions(
                     min_urgency: r.get(5)?,
                     delivery: r.get(6)?,
                     digest_minutes: r.get(7)?,
+                    everything: false,
                 })
             })?
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<Vec<_>, _>>()?)
         })
         .await?;
+    let list = list
+        .into_iter()
+        .map(|mut s| {
+            s.everything = s.filters_nothing();
+            s
+        })
+        .collect();
     Ok(Json(list))
 }
 
@@ -750,11 +1107,120 @@ async fn unsubscribe_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The link in every alert: ends every subscription of its subscriber.
+/// Whether the caller is a browser (asks for HTML), rather than a program.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// Whether the caller asked for JSON and not for HTML.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("json") && !a.contains("text/html"))
+}
+
+/// A small page of the subscriber side (the unsubscribe and confirmation links open in a
+/// browser): the reader pages' layout and their Content-Security-Policy. The URL holds a
+/// credential, so no `Referer` leaves it and nothing caches it.
+fn html_page(status: StatusCode, title: &str, content: maud::Markup) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                newsroom_projection::api::CSP,
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        newsroom_projection::pages::reader_page(title, &[], content).into_string(),
+    )
+        .into_response()
+}
+
+/// A link that is not (or no longer) valid: a page for a browser, a problem for a program.
+fn invalid_link(headers: &HeaderMap, detail: &'static str) -> Response {
+    if wants_html(headers) {
+        return html_page(
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            maud::html! {
+                h1.page-title { "This link is not valid" }
+                p { (detail) }
+            },
+        );
+    }
+    Problem::not_found(detail).into_response()
+}
+
+async fn subscriber_by_unsubscribe_token(
+    state: &SubscriberApi,
+    token: String,
+) -> ApiResult<Option<String>> {
+    Ok(state
+        .store
+        .read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT id FROM subscribers WHERE unsubscribe_token = ?1")?
+                    .query_row(args![&token], |r| r.get::<String>(0))
+                    .optional()?,
+            )
+        })
+        .await?)
+}
+
+/// The link in every alert, opened (GET or HEAD — what mail scanners and link previews do):
+/// changes nothing, and shows a button that POSTs to the same link.
+async fn unsubscribe_page(
+    State(state): State<SubscriberApi>,
+    ApiPath(token): ApiPath<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let path = format!("/v1/unsubscribe/{token}");
+    if subscriber_by_unsubscribe_token(&state, token)
+        .await?
+        .is_none()
+    {
+        return Ok(invalid_link(&headers, "this unsubscribe link is not valid"));
+    }
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({
+            "unsubscribed": false,
+            "detail": "POST to this link to end every subscription",
+            "unsubscribe": {"method": "POST", "href": path},
+        }))
+        .into_response());
+    }
+    Ok(html_page(
+        StatusCode::OK,
+        "Stop alerts",
+        maud::html! {
+            h1.page-title { "Stop all alerts?" }
+            p { "You will get no more alerts from newsroom for anything you follow." }
+            form method="post" action=(path) {
+                input type="hidden" name="List-Unsubscribe" value="One-Click";
+                button type="submit" { "Stop all alerts" }
+            }
+        },
+    ))
+}
+
+/// The link in every alert, POSTed (the page's button, or a mail client's one-click
+/// unsubscribe, RFC 8058, whose body `List-Unsubscribe=One-Click` is accepted like any other):
+/// ends every subscription of its subscriber.
 async fn unsubscribe_link(
     State(state): State<SubscriberApi>,
     ApiPath(token): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+    headers: HeaderMap,
+    // Read, so that the connection stays usable; what it says does not matter.
+    _body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let removed = state
         .store
         .write(move |tx| {
@@ -773,12 +1239,25 @@ async fn unsubscribe_link(
             record_change(tx, None, Some(&id))?;
             Ok(Some(n))
         })
-        .await?
-        .ok_or_else(|| Problem::not_found("this unsubscribe link is not valid"))?;
+        .await?;
+    let Some(removed) = removed else {
+        return Ok(invalid_link(&headers, "this unsubscribe link is not valid"));
+    };
+    if wants_html(&headers) {
+        return Ok(html_page(
+            StatusCode::OK,
+            "Alerts stopped",
+            maud::html! {
+                h1.page-title { "Alerts stopped" }
+                p { "You will get no more alerts. Follow a story again to get them back." }
+            },
+        ));
+    }
     Ok(Json(serde_json::json!({
         "unsubscribed": true,
         "subscriptions_removed": removed,
-    })))
+    }))
+    .into_response())
 }
 
 // ----- deliveries and alerts ----------------------------------------------------------------
@@ -1002,6 +1481,25 @@ async fn list_alerts(
     Ok(response)
 }
 
+/// Who is opening a stream (the caller was authenticated already): the subscriber's token by
+/// its digest, or a staff token by its id, so that the stream ends when that token may no
+/// longer read it.
+async fn opener(state: &SubscriberApi, headers: &HeaderMap) -> ApiResult<Opener> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(Problem::unauthorized)?;
+    if token.starts_with(TOKEN_PREFIX) {
+        return Ok(Opener::Subscriber(token_digest(token)));
+    }
+    match state.tokens.authenticate(token).await? {
+        Some(p) => Ok(Opener::Staff(p.token_id)),
+        None => Err(Problem::unauthorized().into()),
+    }
+}
+
 /// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
 /// `Last-Event-ID` resumes strictly after it. Served by the hub ([`crate::streams`]): what was
 /// missed is read once, then each alert comes as it is queued, without a read of its own.
@@ -1036,7 +1534,8 @@ async fn alert_stream(
         }
     };
     let address = client.map(|Extension(ConnectInfo(a))| a.ip());
-    let stream = match state.hub.open(id, last, address).await? {
+    let opener = opener(&state, &headers).await?;
+    let stream = match state.hub.open(id, last, address, opener).await? {
         Ok(stream) => stream,
         Err(Refused::PerAddress) => return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,

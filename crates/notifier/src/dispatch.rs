@@ -668,7 +668,11 @@ impl Courier {
             return Outcome::retry("no SMTP relay configured (NEWSROOM_SMTP_URL)");
         };
         let (subject, text) = email_text(&job.payload);
-        match mailer.send(&job.target, &subject, &text).await {
+        let unsubscribe = unsubscribe_link(&job.payload);
+        match mailer
+            .send_listed(&job.target, &subject, &text, unsubscribe.as_deref())
+            .await
+        {
             Ok(()) => Outcome::Delivered { status: None },
             Err(e) => Outcome::Failed {
                 status: e.smtp_code(),
@@ -875,9 +879,14 @@ fn disable_endpoint(
     if changed == 0 {
         return Ok(None);
     }
+    // Told only at an address the subscriber confirmed (as an email endpoint of theirs):
+    // nothing goes to an address nobody confirmed.
     let row: Option<(Option<String>, String)> = tx
         .prepare_cached(
-            "SELECT s.email, e.target FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id WHERE e.id = ?1",
+            "SELECT s.email, e.target FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id
+             WHERE e.id = ?1 AND EXISTS (SELECT 1 FROM endpoints c WHERE c.subscriber_id = s.id
+                AND c.kind = 'email' AND c.status <> 'unconfirmed'
+                AND lower(c.target) = lower(s.email))",
         )?
         .query_row(args![endpoint], |r| Ok((r.get(0)?, r.get(1)?)))
         .ok();
@@ -896,6 +905,14 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Opti
     }
     let at = DateTime::parse_from_rfc2822(raw).ok()?.with_timezone(&Utc);
     (at - now).to_std().ok()
+}
+
+/// The unsubscribe link an alert payload carries (every alert and digest has one).
+pub fn unsubscribe_link(payload: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(payload).ok()?;
+    v["data"]["links"]["unsubscribe"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// An email's subject and plain-text body from an alert payload.

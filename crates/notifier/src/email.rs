@@ -9,10 +9,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lettre::address::AddressError;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use newsroom_domain::FieldError;
 use url::{Host, Url};
 
 /// The environment variable with the relay's URL.
@@ -162,18 +163,49 @@ impl Mailer {
     /// [`Address`] parser), with a generated `Message-ID` and the current `Date`. Opens a
     /// connection per call.
     pub async fn send(&self, to: &str, subject: &str, text: &str) -> Result<(), EmailError> {
+        self.send_listed(to, subject, text, None).await
+    }
+
+    /// [`Self::send`], for a message of a list the recipient may leave: `unsubscribe` (the
+    /// link that ends their alerts) goes in `List-Unsubscribe` (RFC 2369), and, when it is an
+    /// https URL, `List-Unsubscribe-Post: List-Unsubscribe=One-Click` says that a POST to it
+    /// unsubscribes at once (RFC 8058), so mail clients can offer their own button.
+    pub async fn send_listed(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        unsubscribe: Option<&str>,
+    ) -> Result<(), EmailError> {
         let address =
             Address::from_str(to.trim()).map_err(|source| EmailError::InvalidAddress {
                 address: to.to_owned(),
                 source,
             })?;
-        let message = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, address))
             .subject(subject)
             .message_id(None)
-            .header(ContentType::TEXT_PLAIN)
-            .body(text.to_owned())?;
+            .header(ContentType::TEXT_PLAIN);
+        // Only a link of printable ASCII without `<`, `>` or spaces goes in a header.
+        if let Some(link) = unsubscribe.filter(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        }) {
+            builder = builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{link}>"),
+            ));
+            if link.starts_with("https://") {
+                builder = builder.raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+            }
+        }
+        let message = builder.body(text.to_owned())?;
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Err(_) => Err(EmailError::Timeout(self.timeout)),
             Ok(Err(error)) if error.is_timeout() => Err(EmailError::Timeout(self.timeout)),
@@ -181,6 +213,31 @@ impl Mailer {
             Ok(Ok(_response)) => Ok(()),
         }
     }
+}
+
+/// An address alerts may be sent to, as typed by a subscriber: `field` names it in the refusal.
+/// Besides lettre's syntax check, an address at an IP literal (`root@[10.0.0.5]`,
+/// `root@[IPv6:::1]`) or at an all-numeric "domain" (`root@10.0.0.5`) is refused: the relay
+/// would refuse it anyway (so it could only ever fail), and it would aim the relay at a
+/// machine by address, past DNS and MX.
+pub fn parse_address(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    let address = raw
+        .trim()
+        .parse::<Address>()
+        .map_err(|_| FieldError::new(field, "must be an email address"))?;
+    let domain = address.domain().trim_end_matches('.');
+    let top = domain.rsplit('.').next().unwrap_or_default();
+    if domain.starts_with('[')
+        || domain.parse::<std::net::IpAddr>().is_ok()
+        || top.is_empty()
+        || top.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(FieldError::new(
+            field,
+            "must be an email address at a domain name, not at an IP address",
+        ));
+    }
+    Ok(address.to_string())
 }
 
 fn transport(host: &str, port: u16, timeout: Duration) -> AsyncSmtpTransport<Tokio1Executor> {
@@ -285,6 +342,26 @@ mod tests {
             Mailer::new("smtp://127.0.0.1:2525", "not an address"),
             Err(MailerConfigError::InvalidFrom { .. })
         ));
+    }
+
+    #[test]
+    fn addresses_at_ip_literals_are_refused() {
+        for bad in [
+            "root@[10.0.0.5]",
+            "root@[IPv6:::1]",
+            "root@10.0.0.5",
+            "root@10.0.0.5.",
+            "root@127.1",
+            "not an address",
+        ] {
+            let e = parse_address("address", bad).unwrap_err();
+            assert_eq!(e.field, "address", "{bad}");
+        }
+        assert_eq!(
+            parse_address("email", " night@example.org ").unwrap(),
+            "night@example.org"
+        );
+        assert!(parse_address("email", "a@mail.example.co.uk").is_ok());
     }
 
     #[tokio::test]

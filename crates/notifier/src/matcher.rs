@@ -61,6 +61,15 @@ impl Links {
     pub fn unsubscribe(&self, token: &str) -> String {
         format!("{}/v1/unsubscribe/{token}", self.base)
     }
+    /// The single-use link that confirms an email address.
+    pub fn confirm_email(&self, token: &str) -> String {
+        format!("{}{}", self.base, confirmation_path(token))
+    }
+}
+
+/// The path of the link that confirms an email address.
+pub fn confirmation_path(token: &str) -> String {
+    format!("/v1/email-confirmations/{token}")
 }
 
 /// The alert's JSON without the per-subscriber links.

@@ -181,6 +181,11 @@ pub fn forget_subscriber(tx: &dyn Sql, id: &str) -> Result<bool, NotifyError> {
     }
     tx.prepare_cached("DELETE FROM subscriptions WHERE subscriber_id = ?1")?
         .execute(args![id])?;
+    tx.prepare_cached(
+        "DELETE FROM email_confirmations WHERE endpoint_id IN
+            (SELECT id FROM endpoints WHERE subscriber_id = ?1)",
+    )?
+    .execute(args![id])?;
     tx.prepare_cached("DELETE FROM endpoints WHERE subscriber_id = ?1")?
         .execute(args![id])?;
     let gone = tx

@@ -51,13 +51,18 @@ pub struct NotifierSettings {
     /// Open alert streams allowed per client address, and in all.
     pub alert_streams_per_address: usize,
     pub alert_streams_total: usize,
+    /// Endpoints one subscriber may have (409 beyond), and subscriptions: one development is
+    /// sent at most this many times to one subscriber, however they set themselves up.
+    pub endpoints_per_subscriber: usize,
+    pub subscriptions_per_subscriber: usize,
 }
 
 /// A day.
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl NotifierSettings {
-    /// Keeps alerts 30 days, looks for expired ones every 10 minutes, and allows 8 alert streams per address and 10,000 in all; the rest as given.
+    /// Keeps alerts 30 days, looks for expired ones every 10 minutes, and allows 8 alert streams per address and 10,000 in all, and 10 endpoints and 100
+    /// subscriptions per subscriber; the rest as given.
     pub fn defaults(path: PathBuf, public_url: String) -> Self {
         Self {
             path,
@@ -73,6 +78,8 @@ impl NotifierSettings {
             prune_every: Duration::from_secs(600),
             alert_streams_per_address: crate::api::ALERT_STREAMS_PER_ADDRESS,
             alert_streams_total: crate::api::ALERT_STREAMS_TOTAL,
+            endpoints_per_subscriber: crate::api::ENDPOINTS_PER_SUBSCRIBER,
+            subscriptions_per_subscriber: crate::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
         }
     }
 }
@@ -165,7 +172,7 @@ impl Notifier {
         let digester = Digester::new(
             store.clone(),
             clock.clone(),
-            links,
+            links.clone(),
             matcher.queue_sender(),
             waiting.clone(),
         )
@@ -175,7 +182,7 @@ impl Notifier {
             clock.clone(),
             settings.retry.clone(),
             guard.clone(),
-            mailer,
+            mailer.clone(),
             nats,
             subjects.clone(),
             waiting.subscribe(),
@@ -187,6 +194,13 @@ impl Notifier {
             guard,
             hub: hub.clone(),
             subjects,
+            limits: crate::api::SubscriberLimits {
+                endpoints: settings.endpoints_per_subscriber,
+                subscriptions: settings.subscriptions_per_subscriber,
+            },
+            mailer,
+            links,
+            confirmations: crate::api::ConfirmationMails::default(),
         };
         let retention = settings.alert_retention.map(|keep| {
             Retention::new(
@@ -253,6 +267,8 @@ impl Notifier {
         let d = stop.clone();
         let e = stop.clone();
         let (hub, queued) = (self.hub, self.queued);
+        let (checker, tokens) = (hub.clone(), self.api.tokens.clone());
+        let f = stop.clone();
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -283,6 +299,12 @@ impl Notifier {
                     .await;
                 stop.cancel();
                 r
+            },
+            async {
+                // Streams end when whoever opened them may no longer read them.
+                checker
+                    .revalidate_until_stopped(tokens, crate::streams::REVALIDATE, f.cancelled())
+                    .await
             },
             async {
                 // Only with a shared queue: alerts other processes queue reach streams here.

@@ -16,6 +16,12 @@
 //! behind is sent a final `resume` event and closed, never waited for; its client reconnects with
 //! `Last-Event-ID` and resumes exactly after what it got. Open streams are capped per client
 //! address (429) and in total (503), both with `Retry-After`.
+//!
+//! A stream lives no longer than what opened it: the hub remembers who opened each ([`Opener`]:
+//! the subscriber's token, or a staff token), and closes (with a final `closed` event) the
+//! streams of a subscriber forgotten in this process at once, and, once a second while streams
+//! are open, those whose subscriber is gone, whose subscriber token is no longer theirs, or
+//! whose staff token was revoked — by any process sharing the database.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -27,7 +33,10 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use newsroom_command::args;
+use newsroom_command::sql::Arg;
+use newsroom_command::Tokens;
 use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::store::{NotifierStore, NotifyError};
 
@@ -39,6 +48,27 @@ const POLL: Duration = Duration::from_secs(1);
 const CAPACITY: usize = 256;
 /// Alerts read per page: a stream's catch-up, the hub's look at a shared queue.
 pub const PAGE: i64 = 100;
+/// How often the openers of open streams are checked again.
+pub const REVALIDATE: Duration = Duration::from_secs(1);
+/// Subscribers looked up per query when open streams are checked.
+const CHECK_CHUNK: usize = 200;
+
+/// Who opened a stream: checked again while it is open.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Opener {
+    /// The subscriber, with the digest of the token they opened it with.
+    Subscriber([u8; 32]),
+    /// Staff, by their token's id.
+    Staff(String),
+}
+
+/// An open stream, as the hub watches it.
+#[derive(Debug)]
+struct Watched {
+    subscriber: String,
+    opener: Opener,
+    close: CancellationToken,
+}
 
 /// Caps on open alert streams.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +145,9 @@ struct Inner {
     open: Mutex<Open>,
     /// Database reads made for streams (their catch-up, the hub's looks at a shared queue).
     reads: AtomicU64,
+    /// Every open stream, by a number of its own, with who opened it.
+    watched: Mutex<HashMap<u64, Watched>>,
+    next_stream: AtomicU64,
 }
 
 /// The hub of alert streams. Cheap to clone.
@@ -132,11 +165,14 @@ impl AlertHub {
                 channels: Mutex::default(),
                 open: Mutex::default(),
                 reads: AtomicU64::new(0),
+                watched: Mutex::default(),
+                next_stream: AtomicU64::new(0),
             }),
         }
     }
 
-    /// How many database reads were made for streams so far.
+    /// How many database reads were made to bring alerts to streams so far (the periodic check
+    /// of who opened them is counted apart, in `newsroom_alert_stream_checks_total`).
     pub fn reads(&self) -> u64 {
         self.inner.reads.load(Ordering::Relaxed)
     }
@@ -199,6 +235,7 @@ impl AlertHub {
         Ok(Permit {
             hub: self.clone(),
             address,
+            stream: self.inner.next_stream.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -216,17 +253,29 @@ impl AlertHub {
     }
 
     /// Opens a stream of `subscriber`'s alerts after `last` (their queue sequence), counted
-    /// against the caps for `address`.
+    /// against the caps for `address`; it stays open while `opener` may read it.
     pub async fn open(
         &self,
         subscriber: String,
         last: i64,
         address: Option<IpAddr>,
+        opener: Opener,
     ) -> Result<Result<AlertStream, Refused>, NotifyError> {
         let permit = match self.admit(address) {
             Ok(p) => p,
             Err(refused) => return Ok(Err(refused)),
         };
+        let close = CancellationToken::new();
+        if let Ok(mut watched) = self.inner.watched.lock() {
+            watched.insert(
+                permit.stream,
+                Watched {
+                    subscriber: subscriber.clone(),
+                    opener,
+                    close: close.clone(),
+                },
+            );
+        }
         // Subscribed before the catch-up is read, so nothing queued meanwhile is missed; what
         // both bring is sent once.
         let rx = self.subscribe(&subscriber);
@@ -257,8 +306,111 @@ impl AlertHub {
             caught_up: after,
             last: after,
             in_order: self.inner.store.is_shared(),
+            close,
             _permit: permit,
         }))
+    }
+
+    /// Closes every open stream of `subscriber` (forgotten): at once, in this process.
+    pub fn close_subscriber(&self, subscriber: &str) {
+        if let Ok(watched) = self.inner.watched.lock() {
+            for w in watched.values().filter(|w| w.subscriber == subscriber) {
+                w.close.cancel();
+            }
+        }
+    }
+
+    /// Checks who opened each open stream again, and closes those that may no longer read
+    /// it: their subscriber is gone, the subscriber token is no longer the subscriber's, or the
+    /// staff token was revoked. Returns how many were closed. Reads nothing while no stream is
+    /// open; otherwise one read per [`CHECK_CHUNK`] subscribers and one per staff token.
+    pub async fn revalidate(&self, tokens: &Tokens) -> Result<usize, NotifyError> {
+        let open: Vec<(String, Opener, CancellationToken)> = match self.inner.watched.lock() {
+            Ok(w) => w
+                .values()
+                .filter(|w| !w.close.is_cancelled())
+                .map(|w| (w.subscriber.clone(), w.opener.clone(), w.close.clone()))
+                .collect(),
+            Err(_) => return Ok(0),
+        };
+        if open.is_empty() {
+            return Ok(0);
+        }
+        let mut subscribers: Vec<String> = open.iter().map(|(s, _, _)| s.clone()).collect();
+        subscribers.sort();
+        subscribers.dedup();
+        // Each subscriber still here, with the digest of their token.
+        let mut present: HashMap<String, Vec<u8>> = HashMap::new();
+        for chunk in subscribers.chunks(CHECK_CHUNK) {
+            let chunk = chunk.to_vec();
+            // Not one of [`Self::reads`] (what bringing alerts to streams costs): a check costs
+            // the same whatever alerts are queued.
+            metrics::counter!("newsroom_alert_stream_checks_total").increment(1);
+            let rows: Vec<(String, Vec<u8>)> = self
+                .inner
+                .store
+                .read(move |c| {
+                    let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+                    let sql = format!(
+                        "SELECT id, token_hash FROM subscribers WHERE id IN ({})",
+                        marks.join(", ")
+                    );
+                    let args: Vec<&dyn Arg> = chunk.iter().map(|s| s as &dyn Arg).collect();
+                    Ok(c.prepare(&sql)?
+                        .query_map(&args, |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?)
+                })
+                .await?;
+            present.extend(rows);
+        }
+        let mut staff: HashMap<String, bool> = HashMap::new();
+        for (_, opener, _) in &open {
+            if let Opener::Staff(id) = opener {
+                if !staff.contains_key(id) {
+                    let live = tokens.is_live(id.clone()).await?;
+                    staff.insert(id.clone(), live);
+                }
+            }
+        }
+        let mut closed = 0;
+        for (subscriber, opener, close) in open {
+            let allowed = match (present.get(&subscriber), &opener) {
+                (None, _) => false,
+                (Some(hash), Opener::Subscriber(opened_with)) => hash[..] == opened_with[..],
+                (Some(_), Opener::Staff(id)) => staff.get(id).copied().unwrap_or(false),
+            };
+            if !allowed {
+                close.cancel();
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            metrics::counter!("newsroom_alert_streams_revoked_total").increment(closed as u64);
+            tracing::info!(
+                closed,
+                "alert streams closed: their opener may no longer read them"
+            );
+        }
+        Ok(closed)
+    }
+
+    /// Checks the open streams' openers every `every` until `shutdown` completes.
+    pub async fn revalidate_until_stopped(
+        self,
+        tokens: Tokens,
+        every: Duration,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), NotifyError> {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(every) => {},
+            }
+            if let Err(e) = self.revalidate(&tokens).await {
+                tracing::warn!(error = %e, "checking who opened alert streams failed; retrying");
+            }
+        }
     }
 
     /// A page of `subscriber`'s immediate alerts after `after`, oldest first.
@@ -382,10 +534,15 @@ impl AlertHub {
 struct Permit {
     hub: AlertHub,
     address: Option<IpAddr>,
+    /// The stream's number among the watched.
+    stream: u64,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        if let Ok(mut watched) = self.hub.inner.watched.lock() {
+            watched.remove(&self.stream);
+        }
         if let Ok(mut open) = self.hub.inner.open.lock() {
             open.total = open.total.saturating_sub(1);
             if let Some(ip) = self.address {
@@ -416,6 +573,8 @@ pub struct AlertStream {
     /// their own commits, each alert once but not always in queue order: a digest may come just
     /// before the matcher's batch queued ahead of it, and is not a reason to drop the batch.
     in_order: bool,
+    /// Cancelled when whoever opened it may no longer read it.
+    close: CancellationToken,
     _permit: Permit,
 }
 
@@ -423,16 +582,24 @@ enum Next {
     Send(Bytes),
     KeepAlive,
     Behind,
+    Revoked,
     Closed,
 }
 
+/// The last event of a stream whose opener may no longer read it.
+const REVOKED_FRAME: &[u8] = b"event: closed\ndata: {\"reason\":\"the token that opened this stream was revoked, or its subscriber is gone\"}\n\n";
+
 impl AlertStream {
     async fn next(&mut self) -> Next {
+        if self.close.is_cancelled() {
+            return Next::Revoked;
+        }
         if let Some(b) = self.backlog.pop_front() {
             return Next::Send(b);
         }
         loop {
             let received = tokio::select! {
+                _ = self.close.cancelled() => return Next::Revoked,
                 r = self.rx.recv() => r,
                 _ = tokio::time::sleep(KEEP_ALIVE) => return Next::KeepAlive,
             };
@@ -460,6 +627,7 @@ impl AlertStream {
                 Next::Send(b) => Some((Ok::<_, Infallible>(b), Some(s))),
                 Next::KeepAlive => Some((Ok(Bytes::from_static(b":\n\n")), Some(s))),
                 Next::Behind => Some((Ok(resume_frame(s.last)), None)),
+                Next::Revoked => Some((Ok(Bytes::from_static(REVOKED_FRAME)), None)),
                 Next::Closed => None,
             }
         });
@@ -491,8 +659,16 @@ mod tests {
                 total: 100,
             },
         );
-        let mut slow = hub.open("a".into(), 0, None).await.unwrap().unwrap();
-        let mut other = hub.open("b".into(), 0, None).await.unwrap().unwrap();
+        let mut slow = hub
+            .open("a".into(), 0, None, Opener::Subscriber([0; 32]))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut other = hub
+            .open("b".into(), 0, None, Opener::Subscriber([0; 32]))
+            .await
+            .unwrap()
+            .unwrap();
         hub.publish(&[alert("a", 1)]);
         assert!(matches!(slow.next().await, Next::Send(b) if b.starts_with(b"id: 1\n")));
         // The slow reader does not read while more than the channel holds comes in.

@@ -122,6 +122,8 @@ impl Env {
         c.env("NEWSROOM_DATA_DIR", dir)
             .env("NEWSROOM_WEBHOOK_ALLOWLIST", "127.0.0.1")
             .env("NEWSROOM_WRITES_PER_TOKEN_PER_MINUTE", "0")
+            // One bench subscriber follows every story (BENCH_STORIES may pass the default cap).
+            .env("NEWSROOM_SUBSCRIPTIONS_PER_SUBSCRIBER", "1000000")
             .env("NEWSROOM_LOG", "warn");
         for (k, v) in &self.vars {
             c.env(k, v);

@@ -327,6 +327,11 @@ impl FollowState {
 
     async fn resolve(&self, target: &Target) -> Result<Option<Followed>, Response> {
         if let Some(story) = target.story.as_deref().filter(|s| !s.trim().is_empty()) {
+            // No story's id or slug holds a control character; a NUL would not even reach
+            // PostgreSQL's text (it refuses the query), so such a value names nothing.
+            if story.chars().any(char::is_control) {
+                return Ok(None);
+            }
             let view = self.story(story.trim()).await?;
             return Ok(view.map(|v| Followed::Story {
                 id: v.id,
@@ -586,6 +591,25 @@ impl FollowState {
         Ok(list)
     }
 
+    /// Whether the reader confirmed `address` (their email endpoint at it is no longer waiting).
+    async fn email_confirmed(&self, reader: &Reader, address: &str) -> Result<bool, Response> {
+        let a = self
+            .call(
+                Method::GET,
+                &format!("/v1/subscribers/{}/endpoints", reader.id),
+                Some(&reader.token),
+                None,
+            )
+            .await?;
+        Ok(a.body.as_array().into_iter().flatten().any(|e| {
+            e["kind"] == "email"
+                && e["status"] != "unconfirmed"
+                && e["target"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(address))
+        }))
+    }
+
     /// One page of alerts, newest first: the latest, or those before alert `before`; and the
     /// alert to page back from when there are older ones. One request for one page, whatever
     /// the reader's history holds.
@@ -649,6 +673,10 @@ async fn alerts_page(
         ),
         Some(reader) => {
             let following = state.following(&reader).await?;
+            let email = match reader.email.as_deref() {
+                Some(e) => Some((e, state.email_confirmed(&reader, e).await?)),
+                None => None,
+            };
             let before = query.before.filter(|b| *b > 0);
             let (alerts, older) = state.alerts_page(&reader, before).await?;
             let notice = if query.followed.is_some() {
@@ -662,7 +690,7 @@ async fn alerts_page(
                 StatusCode::OK,
                 templates::alerts_page(
                     &reader.name,
-                    reader.email.as_deref(),
+                    email,
                     &reader.csrf,
                     &following,
                     &templates::AlertPage {

@@ -82,7 +82,7 @@ pub(crate) fn follow_page(
                     }
                     div.field {
                         label for="follow-email" { "Email address " span.optional { "(optional)" } }
-                        p.hint #follow-email-hint { "If you give one, alerts are emailed to you as well." }
+                        p.hint #follow-email-hint { "If you give one, alerts are emailed to you as well, once you confirm it with the link we send there." }
                         @if let Some(e) = &email_error {
                             p.field-error #follow-email-error { (e) }
                         }
@@ -257,7 +257,7 @@ pub(crate) fn alert_list(page: &AlertPage<'_>) -> Markup {
 /// `/alerts`: what this reader follows and the latest alerts, live.
 pub(crate) fn alerts_page(
     name: &str,
-    email: Option<&str>,
+    email: Option<(&str, bool)>,
     csrf: &str,
     following: &[Following],
     alerts: &AlertPage<'_>,
@@ -270,8 +270,14 @@ pub(crate) fn alerts_page(
             @if let Some(n) = notice { div.notice role="status" { (n) } }
             p.lede {
                 "Signed up as " strong { (name) }
-                @if let Some(e) = email { ", alerts also emailed to " (e) }
-                "."
+                @match email {
+                    Some((e, true)) => { ", alerts also emailed to " (e) "." }
+                    Some((e, false)) => {
+                        ". Alerts will also be emailed to " (e)
+                        " once you confirm it: open the link we sent there and press its button."
+                    }
+                    None => { "." }
+                }
             }
             section aria-labelledby="following-heading" {
                 h2 #following-heading .section-heading { "You follow" }
