@@ -155,6 +155,7 @@ pub enum StoryCommand {
         development: DevelopmentId,
     },
     /// Changes the story's headline and/or tags, atomically; unchanged values record nothing.
+    /// Editors and admins only, and only while the story is open.
     ReviseStory {
         headline: Option<Headline>,
         tags: Option<Vec<Tag>>,
@@ -763,6 +764,13 @@ impl Story {
                 }
             }
             StoryCommand::ReviseStory { headline, tags } => {
+                // A story's own fields are what the front page shows and what subscribers
+                // follow: revising them is an editor's decision, as closing the story is, on
+                // every story (under review or not). A closed story is settled: reopen it first.
+                Self::require_editor(by, "revise a story")?;
+                if self.closed {
+                    return Err(StoryError::StoryClosed);
+                }
                 let headline = headline
                     .filter(|h| self.headline.as_ref() != Some(h))
                     .map(|headline| StoryEvent::HeadlineChanged { headline });

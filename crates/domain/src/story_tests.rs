@@ -694,7 +694,7 @@ fn closing_twice_or_reopening_an_open_story_is_refused() {
 #[test]
 fn a_revision_records_only_what_changed_in_one_go() {
     given(vec![opened(false)])
-        .when(as_reporter(StoryCommand::ReviseStory {
+        .when(as_editor(StoryCommand::ReviseStory {
             headline: Some(Headline::parse("headline", "Campaign reports a hack").unwrap()),
             tags: None,
         }))
@@ -702,7 +702,7 @@ fn a_revision_records_only_what_changed_in_one_go() {
     let tags = Tag::parse_list("tags", &["elections".into()]).unwrap();
     let headline = Headline::parse("headline", "Two campaigns report hacks").unwrap();
     given(vec![opened(false)])
-        .when(as_reporter(StoryCommand::ReviseStory {
+        .when(as_editor(StoryCommand::ReviseStory {
             headline: Some(headline.clone()),
             tags: Some(tags.clone()),
         }))
@@ -710,6 +710,73 @@ fn a_revision_records_only_what_changed_in_one_go() {
             StoryEvent::HeadlineChanged { headline },
             StoryEvent::TagsChanged { tags },
         ]);
+}
+
+fn revision() -> StoryCommand {
+    StoryCommand::ReviseStory {
+        headline: Some(Headline::parse("headline", "Two campaigns report hacks").unwrap()),
+        tags: Some(Tag::parse_list("tags", &["elections".into()]).unwrap()),
+    }
+}
+
+#[test]
+fn only_an_editor_revises_a_storys_own_fields_under_review_or_not() {
+    // The headline and tags are what the front page shows and what subscribers follow: an
+    // editorial decision, like closing the story, whether or not the story is under review.
+    for review_required in [false, true] {
+        given(vec![opened(review_required)])
+            .when(as_reporter(revision()))
+            .then_expect_error(StoryError::Forbidden {
+                required: "editor",
+                action: "revise a story",
+            });
+        // Even a revision that would change nothing is refused to a reporter.
+        given(vec![opened(review_required)])
+            .when(as_reporter(StoryCommand::ReviseStory {
+                headline: Some(Headline::parse("headline", "Campaign reports a hack").unwrap()),
+                tags: None,
+            }))
+            .then_expect_error(StoryError::Forbidden {
+                required: "editor",
+                action: "revise a story",
+            });
+        given(vec![opened(review_required)])
+            .when(Issued::new(Role::Admin, now(), revision()))
+            .then_expect_events(vec![
+                StoryEvent::HeadlineChanged {
+                    headline: Headline::parse("headline", "Two campaigns report hacks").unwrap(),
+                },
+                StoryEvent::TagsChanged {
+                    tags: Tag::parse_list("tags", &["elections".into()]).unwrap(),
+                },
+            ]);
+    }
+}
+
+#[test]
+fn a_closed_story_cannot_be_revised_until_it_is_reopened() {
+    given(vec![opened(false), StoryEvent::StoryClosed {}])
+        .when(as_editor(revision()))
+        .then_expect_error(StoryError::StoryClosed);
+    // A reporter learns first that revising is not theirs to do.
+    given(vec![opened(false), StoryEvent::StoryClosed {}])
+        .when(as_reporter(revision()))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "revise a story",
+        });
+    given(vec![
+        opened(false),
+        StoryEvent::StoryClosed {},
+        StoryEvent::StoryReopened {},
+    ])
+    .when(as_editor(StoryCommand::ReviseStory {
+        headline: None,
+        tags: Some(Tag::parse_list("tags", &["elections".into()]).unwrap()),
+    }))
+    .then_expect_events(vec![StoryEvent::TagsChanged {
+        tags: Tag::parse_list("tags", &["elections".into()]).unwrap(),
+    }]);
 }
 
 #[test]

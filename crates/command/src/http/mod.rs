@@ -224,17 +224,20 @@ async fn open_story(
     ))
 }
 
-/// Change a story's headline and/or tags.
+/// Change a story's headline and/or tags. Editors and admins only; a closed story is reopened
+/// first.
 #[utoipa::path(patch, path = "/v1/stories/{id}", request_body = ReviseStoryRequest,
     security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
-    responses((status = 200, body = CommandAccepted), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails, description = "the story is closed"),
+        (status = 422, body = ProblemDetails)))]
 async fn revise_story(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
     JsonBody(request): JsonBody<ReviseStoryRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
-    let by = auth.require(Role::Reporter)?;
+    let by = auth.require(Role::Editor)?;
     let id = story_id(&id)?;
     let outcome = state.service.execute(id, by, request.parse()?).await?;
     Ok(accepted(outcome))
