@@ -175,6 +175,67 @@ async fn occurred_at_may_lie_at_most_five_minutes_ahead() {
 }
 
 #[tokio::test]
+async fn occurred_at_is_rfc_3339_with_a_four_digit_year_from_1900_and_no_leap_second() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let head = app.head().await;
+    for odd in [
+        "0000-01-01T00:00:00Z",
+        "-0001-01-01T00:00:00Z",
+        "+002026-10-01T09:30:00Z",
+        "2026-12-31T23:59:60Z",
+        "1899-12-31T23:59:59Z",
+        "1900-01-01T00:30:00+01:00",
+        "2026-10-01",
+        "2026-10-01T09:30:00",
+        "20261001T093000Z",
+        "9999-12-31T23:59:59Z",
+    ] {
+        let mut filing = development("update");
+        filing["occurred_at"] = json!(odd);
+        let refused = app.record(&story, filing).await;
+        let status = refused.status.as_u16();
+        assert!(
+            status == 400 || status == 422,
+            "{odd}: {status} {:?}",
+            refused.body
+        );
+        refused.problem_for_field(status, "occurred_at");
+        // A correction is held to the same rule.
+        let published = app.record(&story, development("update")).await;
+        let id = published.ok(201)["id"].as_str().unwrap().to_owned();
+        let correction = app
+            .development_action(
+                &app.editor,
+                &story,
+                &id,
+                "corrections",
+                json!({"note": "The date was wrong.", "changes": {"occurred_at": odd}}),
+            )
+            .await;
+        let status = correction.status.as_u16();
+        assert!(status == 400 || status == 422, "{odd}: {status}");
+        correction.problem_for_field(status, "changes.occurred_at");
+    }
+    // Only the filings made to correct were recorded: one event each, and no odd date.
+    let events = app.feed().await;
+    assert_eq!(events.len() as i64, head + 10);
+    assert!(events
+        .iter()
+        .all(|e| e["event_type"] != "DevelopmentCorrected"));
+
+    for fine in [
+        "1900-01-01T00:00:00Z",
+        "2026-10-01T09:30:00.123456+02:00",
+        "2026-10-01t09:30:00z",
+    ] {
+        let mut filing = development("update");
+        filing["occurred_at"] = json!(fine);
+        app.record(&story, filing).await.ok(201);
+    }
+}
+
+#[tokio::test]
 async fn texts_have_length_limits_naming_the_field() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;

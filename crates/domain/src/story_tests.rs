@@ -272,6 +272,49 @@ fn occurred_at_more_than_five_minutes_ahead_is_refused() {
 }
 
 #[test]
+fn occurred_at_before_1900_or_on_a_leap_second_is_refused_whatever_the_edge() {
+    // The desk's forms and other edges hand over a `DateTime` already parsed: the decision
+    // holds them to the same range as the API's parsing.
+    let year_zero = Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap();
+    let before = Utc.with_ymd_and_hms(1899, 12, 31, 23, 59, 59).unwrap();
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .unwrap()
+        .and_hms_milli_opt(23, 59, 59, 1_000)
+        .unwrap()
+        .and_utc();
+    for (at, message) in [
+        (year_zero, "must not lie before 1900-01-01T00:00:00Z"),
+        (before, "must not lie before 1900-01-01T00:00:00Z"),
+        (leap, "must not be a leap second (`:60`)"),
+    ] {
+        let mut new = filing(1, DevelopmentKind::HackReported);
+        new.occurred_at = Some(at);
+        given(vec![opened(false)])
+            .when(as_reporter(StoryCommand::RecordDevelopment(new)))
+            .then_expect_error(field_error("occurred_at", message));
+        let published = filing(2, DevelopmentKind::HackReported);
+        given(vec![
+            opened(false),
+            recorded(&published, PublicationStatus::Published),
+        ])
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: published.id,
+            note: note("The date was wrong."),
+            changes: DevelopmentChanges {
+                occurred_at: Some(at),
+                ..Default::default()
+            },
+        }))
+        .then_expect_error(field_error("changes.occurred_at", message));
+    }
+    let mut new = filing(1, DevelopmentKind::HackReported);
+    new.occurred_at = Some(Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap());
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+}
+
+#[test]
 fn attributions_and_denials_need_a_named_source() {
     for kind in [
         DevelopmentKind::AttributionClaimed,

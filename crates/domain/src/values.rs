@@ -28,6 +28,96 @@ pub mod limits {
     pub const NOTE: usize = 2_000;
 }
 
+/// When something happened in the world (`occurred_at`), as a client writes it and as the
+/// aggregate accepts it. Only RFC 3339's own form is read — a four-digit year, `T`, seconds, an
+/// offset (`2026-11-03T12:00:00Z`, `…T13:00:00.5+01:00`) — so `+002026-…`, `-0001-…` and dates
+/// without a time or an offset are refused at parsing; a leap second (`…:60`) is refused too
+/// (chrono would keep it as an instant that no other system reads back the same), and so is
+/// anything before [`moment::EARLIEST`]. How far ahead it may lie depends on the clock:
+/// [`moment::check`], called by the decision, also refuses more than five minutes ahead.
+pub mod moment {
+    use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
+
+    use crate::error::FieldError;
+
+    /// How far in the future a moment may lie (clock skew between newsroom and reporter).
+    pub const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
+
+    /// The earliest moment accepted: 1900-01-01T00:00:00Z. Nothing this newsroom reports on
+    /// happened before, and a year like `0000` is a typing error, not a date.
+    pub fn earliest() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a valid date")
+    }
+
+    /// The earliest moment, for messages.
+    pub const EARLIEST: &str = "1900-01-01T00:00:00Z";
+
+    const FORM: &str = "must be an RFC 3339 date and time with a four-digit year and an offset, \
+                        like `2026-11-03T12:00:00Z`";
+
+    /// Parses a moment written in RFC 3339's form, not before [`EARLIEST`], without a leap
+    /// second.
+    pub fn parse(field: &'static str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
+        // chrono's RFC 3339 parser reads exactly four digits of year; its `FromStr` (what serde
+        // uses) would also take a sign and more digits.
+        let at = DateTime::parse_from_rfc3339(raw)
+            .map_err(|_| FieldError::new(field, FORM))?
+            .with_timezone(&Utc);
+        if at.nanosecond() >= 1_000_000_000 {
+            return Err(FieldError::new(field, "must not be a leap second (`:60`)"));
+        }
+        if at < earliest() {
+            return Err(FieldError::new(
+                field,
+                format!("must not lie before {EARLIEST}"),
+            ));
+        }
+        Ok(at)
+    }
+
+    /// Checks a moment against the clock: from [`EARLIEST`] to five minutes past `now`, and no
+    /// leap second (the decision's rule, whatever edge the moment came through).
+    pub fn check(
+        field: &'static str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), FieldError> {
+        if at.nanosecond() >= 1_000_000_000 {
+            return Err(FieldError::new(field, "must not be a leap second (`:60`)"));
+        }
+        if at < earliest() {
+            return Err(FieldError::new(
+                field,
+                format!("must not lie before {EARLIEST}"),
+            ));
+        }
+        if at > now + FUTURE_TOLERANCE {
+            return Err(FieldError::new(
+                field,
+                "must not lie more than 5 minutes in the future",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `#[serde(deserialize_with = "moment::deserialize_option")]` for an optional moment in a
+    /// request body: [`parse`]'s rule, the refusal naming the field through serde's path.
+    pub fn deserialize_option<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        use serde::Deserialize;
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(raw) => parse("occurred_at", &raw)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(e.message)),
+        }
+    }
+}
+
 /// A story's identity: a UUID v7 chosen by the server when the story is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -557,6 +647,43 @@ mod tests {
         let list = Actor::parse_list("actors", &["GRU".into(), "gru".into()]).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].name(), "GRU");
+    }
+
+    #[test]
+    fn occurred_at_is_read_only_in_rfc_3339s_own_form_from_1900() {
+        for odd in [
+            "0000-01-01T00:00:00Z",
+            "-0001-01-01T00:00:00Z",
+            "+002026-10-01T09:30:00Z",
+            "2026-12-31T23:59:60Z",
+            "1899-12-31T23:59:59Z",
+            "1900-01-01T00:30:00+01:00",
+            "2026-10-01",
+            "2026-10-01T09:30:00",
+            "2026-10-01T09:30Z",
+            "26-10-01T09:30:00Z",
+            "",
+        ] {
+            let err = moment::parse("occurred_at", odd).unwrap_err();
+            assert_eq!(err.field, "occurred_at", "{odd:?}");
+        }
+        for fine in [
+            "1900-01-01T00:00:00Z",
+            "2026-10-01T09:30:00.123456+02:00",
+            "2026-10-01t09:30:00z",
+        ] {
+            assert!(moment::parse("occurred_at", fine).is_ok(), "{fine:?}");
+        }
+        let now = chrono::Utc::now();
+        assert!(moment::check("occurred_at", now + chrono::Duration::minutes(4), now).is_ok());
+        assert!(moment::check("occurred_at", now + chrono::Duration::minutes(6), now).is_err());
+        assert!(moment::check("occurred_at", moment::earliest(), now).is_ok());
+        assert!(moment::check(
+            "occurred_at",
+            moment::earliest() - chrono::Duration::seconds(1),
+            now
+        )
+        .is_err());
     }
 
     #[test]
