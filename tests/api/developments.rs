@@ -236,6 +236,89 @@ async fn occurred_at_is_rfc_3339_with_a_four_digit_year_from_1900_and_no_leap_se
 }
 
 #[tokio::test]
+async fn invisible_characters_leave_actor_names_and_confusable_spellings_are_one_actor() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let head = app.head().await;
+    for invisible in ["\u{200b}", "\u{200b}\u{00ad}\u{202e}", " \u{2066} \u{feff} "] {
+        let mut filing = development("update");
+        filing["actors"] = json!(["GRU", invisible]);
+        app.record(&story, filing)
+            .await
+            .problem_for_field(422, "actors");
+    }
+    assert_eq!(app.head().await, head, "refused filings record nothing");
+
+    let spellings = [
+        "APT28",
+        "\u{0410}\u{0420}\u{0422}28", // Cyrillic А, Р, Т
+        "APT\u{200b}28",
+        "APT28\u{00ad}",
+        "\u{202e}APT28",
+        "ＡＰＴ28",
+    ];
+    let mut position = 0;
+    for (i, spelling) in spellings.iter().enumerate() {
+        let mut filing = development("update");
+        filing["actors"] = json!([spelling]);
+        filing["occurred_at"] = json!(format!("2026-10-0{}T09:30:00Z", i + 1));
+        position = app.record(&story, filing).await.ok(201)["position"]
+            .as_i64()
+            .unwrap();
+    }
+    // One filing naming two confusable spellings names one actor.
+    let mut both = development("update");
+    both["actors"] = json!(["APT28", "\u{0410}\u{0420}\u{0422}28", "GRU"]);
+    app.record(&story, both).await.ok(201);
+
+    let events = app.story_events(&story).await;
+    let actors: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e["payload"]["DevelopmentRecorded"]["development"]["actors"].as_array())
+        .flatten()
+        .collect();
+    let names: Vec<&str> = actors.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "APT28",
+            "\u{0410}\u{0420}\u{0422}28",
+            "APT28",
+            "APT28",
+            "APT28",
+            "ＡＰＴ28",
+            "APT28",
+            "GRU"
+        ],
+        "invisible characters are stripped; the spelling shown is otherwise kept"
+    );
+    let keys: std::collections::BTreeSet<&str> = actors
+        .iter()
+        .filter(|a| a["name"] != "GRU")
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 1, "one actor: {keys:?}");
+
+    // Readers find all of them under any of the spellings.
+    for asked in ["APT28", "apt28", "%D0%90%D0%A0%D0%A228", "APT%E2%80%8B28"] {
+        let answer = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/actors/{asked}?min_position={position}"),
+                None,
+                None,
+            )
+            .await;
+        let body = answer.ok(200);
+        assert_eq!(
+            body["developments"].as_array().unwrap().len(),
+            spellings.len() + 1,
+            "{asked}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn texts_have_length_limits_naming_the_field() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;

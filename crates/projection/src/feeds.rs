@@ -382,7 +382,7 @@ fn newsroom_extension(d: &DevelopmentView, base: &str) -> Value {
         "actors": d.actors.iter().map(|a| json!({
             "name": a.name(),
             "key": a.key(),
-            "url": actor_url(base, a.key()),
+            "url": actor_url(base, a.name()),
         })).collect::<Vec<_>>(),
         "source": d.source.as_ref().map(|s| json!({
             "name": s.name.as_str(),
@@ -1243,7 +1243,10 @@ mod tests {
         let doc = parse(&xml);
         let (updated, atom_entries) = check_atom(
             &doc,
-            "http://127.0.0.1:8080/v1/actors/%3Cevil%3E%20%26%20%22co%22/feed.atom",
+            &format!(
+                "http://127.0.0.1:8080/v1/actors/{}/feed.atom",
+                encode_segment(&key)
+            ),
         );
         assert_eq!(updated, DateTime::UNIX_EPOCH);
         assert!(atom_entries.is_empty());

@@ -62,7 +62,9 @@ impl ViewName {
             // 6: `developments_rejected`: a reporter's rejected filings at the desk.
             ViewName::Stories => 6,
             // 3: rows refer to the development (its position) instead of copying it.
-            ViewName::Actors => 3,
+            // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
+            //    `Actor::normalise`), computed from the name whenever an event is read.
+            ViewName::Actors => 4,
         }
     }
 
