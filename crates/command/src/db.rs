@@ -90,12 +90,9 @@ impl SqliteDb {
         synchronous: Synchronous,
         readers: u32,
     ) -> Result<Self, DbError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
+        // The file and its directory are the owner's alone (`private`).
+        crate::private::prepare_database_file(path)
+            .map_err(|(path, source)| DbError::Io { path, source })?;
         let mut conn = Connection::open(path)?;
         configure(&conn, synchronous)?;
         migrations.to_latest(&mut conn)?;

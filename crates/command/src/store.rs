@@ -287,12 +287,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path`, brings its schema up to date and starts
     /// the writer thread.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
+        // The file and its directory are the owner's alone (`private`).
+        crate::private::prepare_database_file(path)
+            .map_err(|(path, source)| StoreError::DataDir { path, source })?;
         let mut conn = Connection::open(path)?;
         configure(&conn, options.synchronous)?;
         migrations().to_latest(&mut conn)?;

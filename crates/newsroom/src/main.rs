@@ -196,7 +196,8 @@ async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> 
             // Written beside the target and renamed into place: a failed export leaves no
             // half-written file under the name.
             let partial = path.with_extension("partial");
-            let file = std::fs::File::create(&partial)
+            // As sensitive as the log itself: only its owner may read it.
+            let file = newsroom_command::private::create_private_file(&partial)
                 .with_context(|| format!("creating {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let summary = newsroom_command::transfer::export(&log, &mut out)

@@ -337,13 +337,11 @@ pub struct Checkpoint {
 
 impl ViewStore {
     pub fn open(path: &Path) -> Result<Self, ViewError> {
-        if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
+        let new = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        // The file and its directory are the owner's alone (`newsroom_command::private`).
+        newsroom_command::private::prepare_database_file(path)
+            .map_err(|(path, source)| DbError::Io { path, source })?;
+        if new {
             // A development row is about 1 KB: 16 KB pages hold fifteen of them (4 KB pages only
             // three, a quarter of each page left empty), and a rebuild moves a quarter as many
             // pages through the WAL. The size is fixed when the file is created.
