@@ -136,6 +136,18 @@ async fn main() -> anyhow::Result<()> {
             let report = newsroom_command::chain::verify_log(&log)
                 .await
                 .context("reading the log")?;
+            match &report.integrity {
+                Some(damage) if damage.is_empty() => println!("database file: intact"),
+                Some(damage) => {
+                    for line in damage {
+                        println!("database file damaged: {line}");
+                    }
+                }
+                None => println!("database file: not checked (PostgreSQL)"),
+            }
+            if let Some(why) = &report.stopped {
+                println!("the log could not be read to its end: {why}");
+            }
             for f in &report.findings {
                 println!(
                     "position {} (story {}, sequence {}): {}",
@@ -152,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
                     format!("{} problems", report.findings.len())
                 }
             );
-            if !report.findings.is_empty() {
+            if !report.is_sound() {
                 std::process::exit(1);
             }
             Ok(())
