@@ -1,6 +1,7 @@
 //! End-to-end tests of the command API against a real SQLite file.
 
 mod alerts;
+mod budget;
 mod auth;
 mod auth_matrix;
 mod browser;

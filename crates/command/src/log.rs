@@ -71,6 +71,14 @@ impl EventLog {
         each!(self, s => s.read_feed_rows(after, limit).await)
     }
 
+    /// The work reads have done on the log (`db::ReadWork`); `None` on PostgreSQL.
+    pub fn read_work(&self) -> Option<u64> {
+        match self {
+            EventLog::Sqlite(s) => Some(s.read_work()),
+            EventLog::Postgres(_) => None,
+        }
+    }
+
     /// The database's own check of its storage: `Some` of what it found (empty: sound) on
     /// SQLite (`PRAGMA integrity_check`); `None` on PostgreSQL, which has no such check in core
     /// (its pages carry checksums when the cluster was initialised with them).

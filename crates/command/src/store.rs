@@ -274,6 +274,7 @@ pub struct SqliteStore {
     readers: r2d2::Pool<SqliteConnectionManager>,
     head: watch::Receiver<Position>,
     path: PathBuf,
+    read_work: crate::db::ReadWork,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -301,9 +302,14 @@ impl SqliteStore {
             })?;
 
         let synchronous = options.synchronous;
+        let read_work = crate::db::ReadWork::default();
+        let counter = read_work.clone();
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(move |c| configure(c, synchronous));
+            .with_init(move |c| {
+                counter.count_on(c);
+                configure(c, synchronous)
+            });
         let readers = r2d2::Pool::builder()
             .max_size(options.readers.max(1))
             .min_idle(Some(1))
@@ -323,7 +329,13 @@ impl SqliteStore {
             readers,
             head: head_rx,
             path: path.to_owned(),
+            read_work,
         })
+    }
+
+    /// The work the reader connections have done (`db::ReadWork`).
+    pub fn read_work(&self) -> u64 {
+        self.read_work.units()
     }
 
     pub fn path(&self) -> &Path {

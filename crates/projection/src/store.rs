@@ -336,6 +336,15 @@ pub struct Checkpoint {
 }
 
 impl ViewStore {
+    /// The work reads of the views have done (`newsroom_command::db::ReadWork`); `None` on
+    /// PostgreSQL.
+    pub fn read_work(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Sqlite(db) => Some(db.read_work()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     pub fn open(path: &Path) -> Result<Self, ViewError> {
         let new = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
         // The file and its directory are the owner's alone (`newsroom_command::private`).
