@@ -8,6 +8,7 @@ mod browser;
 mod concurrency;
 mod connections;
 mod desk;
+mod desk_hostile;
 mod developments;
 mod editing;
 mod faults;
