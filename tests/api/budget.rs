@@ -219,7 +219,11 @@ async fn every_public_read_costs_a_bounded_amount_of_work_whatever_the_size_of_t
         over.join("\n"),
         report.join("\n")
     );
-    for (path, large_path) in small.known_unbounded().into_iter().zip(large.known_unbounded()) {
+    for (path, large_path) in small
+        .known_unbounded()
+        .into_iter()
+        .zip(large.known_unbounded())
+    {
         let (a, b) = (small.cost(&path).await, large.cost(&large_path).await);
         eprintln!("not yet bounded: {path}: {a} -> {b}");
     }

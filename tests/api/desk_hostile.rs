@@ -104,7 +104,9 @@ async fn fixture(app: &TestApp) -> Fixture {
     )
     .await
     .ok(200);
-    let pending = app.record_as(&app.reporter, &story, development("update")).await;
+    let pending = app
+        .record_as(&app.reporter, &story, development("update"))
+        .await;
     let pending = pending.ok(201)["id"].as_str().unwrap().to_owned();
     let published = app
         .record_as(&app.editor, &story, development("statement_issued"))
@@ -155,7 +157,10 @@ fn forms(fx: &Fixture) -> Vec<(String, Vec<(&'static str, String)>)> {
         ),
         (
             dev(pending, "reject"),
-            vec![("reason", "Not confirmed".into()), ("seen", fx.seen.clone())],
+            vec![
+                ("reason", "Not confirmed".into()),
+                ("seen", fx.seen.clone()),
+            ],
         ),
         (
             dev(published, "correct"),
@@ -175,10 +180,7 @@ fn forms(fx: &Fixture) -> Vec<(String, Vec<(&'static str, String)>)> {
                 ("seen", fx.seen.clone()),
             ],
         ),
-        (
-            dev(pending, "withdraw"),
-            vec![("seen", fx.seen.clone())],
-        ),
+        (dev(pending, "withdraw"), vec![("seen", fx.seen.clone())]),
         (format!("/desk/stories/{story}/close"), vec![]),
         (format!("/desk/stories/{}/reopen", fx.closed), vec![]),
     ]
@@ -196,10 +198,8 @@ async fn hundreds_of_hostile_desk_forms_never_fail_the_server_or_write_half() {
     let strategy = case();
     let mut carried_out = 0;
     for n in 0..cases() {
-        let (which, changes, extra, keep_csrf) = strategy
-            .new_tree(&mut runner)
-            .expect("a case")
-            .current();
+        let (which, changes, extra, keep_csrf) =
+            strategy.new_tree(&mut runner).expect("a case").current();
         let all = forms(&fx);
         let (path, valid) = &all[which % all.len()];
         let mut fields: Vec<(String, String)> = Vec::new();
@@ -239,7 +239,11 @@ async fn hundreds_of_hostile_desk_forms_never_fail_the_server_or_write_half() {
         if status.is_redirection() {
             carried_out += 1;
         } else {
-            assert_eq!(app.head().await, head, "{described}: {status} wrote something");
+            assert_eq!(
+                app.head().await,
+                head,
+                "{described}: {status} wrote something"
+            );
         }
     }
     assert!(carried_out > 0, "no generated form was ever carried out");

@@ -240,7 +240,11 @@ async fn invisible_characters_leave_actor_names_and_confusable_spellings_are_one
     let app = spawn_app().await;
     let story = app.open_story(false).await;
     let head = app.head().await;
-    for invisible in ["\u{200b}", "\u{200b}\u{00ad}\u{202e}", " \u{2066} \u{feff} "] {
+    for invisible in [
+        "\u{200b}",
+        "\u{200b}\u{00ad}\u{202e}",
+        " \u{2066} \u{feff} ",
+    ] {
         let mut filing = development("update");
         filing["actors"] = json!(["GRU", invisible]);
         app.record(&story, filing)

@@ -1,10 +1,10 @@
 //! End-to-end tests of the command API against a real SQLite file.
 
 mod alerts;
-mod budget;
 mod auth;
 mod auth_matrix;
 mod browser;
+mod budget;
 mod concurrency;
 mod connections;
 mod desk;

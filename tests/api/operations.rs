@@ -98,9 +98,8 @@ async fn stopping_the_server_keeps_every_answered_write() {
 #[tokio::test]
 async fn data_files_are_the_owners_alone_and_old_world_readable_ones_are_narrowed() {
     use std::os::unix::fs::PermissionsExt;
-    let mode = |path: &std::path::Path| {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    };
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     // Every data file in a directory newsroom creates itself.
     let place = |settings: &mut newsroom::NewsroomSettings| {
         let data = settings
@@ -136,7 +135,10 @@ async fn data_files_are_the_owners_alone_and_old_world_readable_ones_are_narrowe
             "views.db",
             "views.db-wal",
         ] {
-            assert!(seen.iter().any(|s| s == expected), "{why}: {expected} in {seen:?}");
+            assert!(
+                seen.iter().any(|s| s == expected),
+                "{why}: {expected} in {seen:?}"
+            );
         }
     };
     check("created");

@@ -158,9 +158,7 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
     .await
     .ok(200);
     let head = app.head().await;
-    revise(&story, &app.reporter, "Too late")
-        .await
-        .problem(403);
+    revise(&story, &app.reporter, "Too late").await.problem(403);
     for token in [&app.editor, &app.admin] {
         let refused = revise(&story, token, "Too late").await;
         let problem = refused.problem(409);
@@ -171,7 +169,12 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
     }
     assert_eq!(app.head().await, head, "refused revisions record nothing");
     let read = app
-        .call(Method::GET, &format!("/v1/stories/{story}?min_position={head}"), None, None)
+        .call(
+            Method::GET,
+            &format!("/v1/stories/{story}?min_position={head}"),
+            None,
+            None,
+        )
         .await;
     assert_eq!(read.ok(200)["headline"], "Campaign reports a hack");
     app.call(
@@ -182,7 +185,9 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
     )
     .await
     .ok(200);
-    revise(&story, &app.editor, "Back in the news").await.ok(200);
+    revise(&story, &app.editor, "Back in the news")
+        .await
+        .ok(200);
 }
 
 #[tokio::test]

@@ -107,7 +107,9 @@ async fn verify_names_each_unreadable_row_by_position_and_checks_the_rest() {
         [later],
     )
     .unwrap();
-    let report = verify_log(&log).await.expect("verify carries on past bad rows");
+    let report = verify_log(&log)
+        .await
+        .expect("verify carries on past bad rows");
     let at = |p: i64| {
         report
             .findings
@@ -122,7 +124,11 @@ async fn verify_names_each_unreadable_row_by_position_and_checks_the_rest() {
         report.findings
     );
     assert!(at(positions[2])[0].problem.contains("cannot be read"));
-    assert!(at(later)[0].problem.contains("changed"), "{:#?}", report.findings);
+    assert!(
+        at(later)[0].problem.contains("changed"),
+        "{:#?}",
+        report.findings
+    );
     // The row between the unreadable ones still checks: one finding per damaged row, no more.
     assert!(at(positions[1]).is_empty(), "{:#?}", report.findings);
     assert_eq!(report.findings.len(), 3, "{:#?}", report.findings);

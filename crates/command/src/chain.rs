@@ -137,7 +137,9 @@ pub fn verify_rows(rows: &[VerifyRow]) -> Vec<Finding> {
         }
         match row {
             VerifyRow::Unreadable { hash, problem, .. } => {
-                findings.push(finding(format!("the stored event cannot be read: {problem}")));
+                findings.push(finding(format!(
+                    "the stored event cannot be read: {problem}"
+                )));
                 previous = hash.clone();
             }
             VerifyRow::Event(e) => {
@@ -155,13 +157,11 @@ pub fn verify_rows(rows: &[VerifyRow]) -> Vec<Finding> {
                 let stored = stored_hash(&e.metadata);
                 match (stored, &expected) {
                     (None, _) => findings.push(finding("the event carries no hash".into())),
-                    (Some(stored), Some(expected)) if stored != expected => {
-                        findings.push(finding(
-                            "the stored event does not match its hash: changed after it was \
+                    (Some(stored), Some(expected)) if stored != expected => findings.push(finding(
+                        "the stored event does not match its hash: changed after it was \
                              written"
-                                .into(),
-                        ))
-                    }
+                            .into(),
+                    )),
                     _ => {}
                 }
                 // Continue the chain from what is stored, so one changed row is reported once.
@@ -215,10 +215,7 @@ pub async fn verify_log(
         after = last.key().0;
         report.events += page.len() as u64;
         for row in page {
-            stories
-                .entry(row.key().1.to_owned())
-                .or_default()
-                .push(row);
+            stories.entry(row.key().1.to_owned()).or_default().push(row);
         }
     }
     report.stories = stories.len();

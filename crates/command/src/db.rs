@@ -129,11 +129,10 @@ impl SqliteDb {
         migrations.to_latest(&mut conn)?;
         let read_work = ReadWork::default();
         let counter = read_work.clone();
-        let manager =
-            SqliteConnectionManager::file(path).with_init(move |c: &mut Connection| {
-                counter.count_on(c);
-                configure(c, synchronous)
-            });
+        let manager = SqliteConnectionManager::file(path).with_init(move |c: &mut Connection| {
+            counter.count_on(c);
+            configure(c, synchronous)
+        });
         let readers = r2d2::Pool::builder()
             .max_size(readers.max(1))
             .min_idle(Some(1))

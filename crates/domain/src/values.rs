@@ -714,7 +714,12 @@ mod tests {
             assert_eq!(actor.name(), shown, "{raw:?}");
             assert_eq!(actor.key(), Actor::parse("actors", shown).unwrap().key());
         }
-        for invisible in ["\u{200b}", "\u{200b}\u{00ad}", " \u{202e} ", "\u{2066}\u{2069}\u{feff}"] {
+        for invisible in [
+            "\u{200b}",
+            "\u{200b}\u{00ad}",
+            " \u{202e} ",
+            "\u{2066}\u{2069}\u{feff}",
+        ] {
             let err = Actor::parse("actors", invisible).unwrap_err();
             assert_eq!(err.field, "actors", "{invisible:?}");
         }
@@ -742,7 +747,11 @@ mod tests {
         assert_eq!(cyrillic.name(), "\u{0410}\u{0420}\u{0422}28");
         let list = Actor::parse_list(
             "actors",
-            &["APT28".into(), "\u{0410}\u{0420}\u{0422}28".into(), "GRU".into()],
+            &[
+                "APT28".into(),
+                "\u{0410}\u{0420}\u{0422}28".into(),
+                "GRU".into(),
+            ],
         )
         .unwrap();
         assert_eq!(list.len(), 2);
@@ -758,8 +767,20 @@ mod tests {
     #[test]
     fn a_key_normalises_to_itself() {
         for name in [
-            "APT28", "\u{0410}\u{0420}\u{0422}28", "Mandiant", "Fancy  Bear", "İstanbul",
-            "ǅemal", "ΣΊΣΥΦΟΣ", "straße", "ﬁnance", "Ⅻ", "l1I|", "0O", "ｍ", "Кремль",
+            "APT28",
+            "\u{0410}\u{0420}\u{0422}28",
+            "Mandiant",
+            "Fancy  Bear",
+            "İstanbul",
+            "ǅemal",
+            "ΣΊΣΥΦΟΣ",
+            "straße",
+            "ﬁnance",
+            "Ⅻ",
+            "l1I|",
+            "0O",
+            "ｍ",
+            "Кремль",
         ] {
             let key = Actor::normalise(name);
             assert_eq!(Actor::normalise(&key), key, "{name:?}");
@@ -778,9 +799,10 @@ mod tests {
         let written = serde_json::to_value(&actor).unwrap();
         assert_eq!(written["key"], Actor::normalise("GRU"));
         // A name stored with invisible characters is read as stored; its key ignores them.
-        let actor: Actor =
-            serde_json::from_value(serde_json::json!({"name": "APT\u{200b}28", "key": "apt\u{200b}28"}))
-                .unwrap();
+        let actor: Actor = serde_json::from_value(
+            serde_json::json!({"name": "APT\u{200b}28", "key": "apt\u{200b}28"}),
+        )
+        .unwrap();
         assert_eq!(actor.name(), "APT\u{200b}28");
         assert_eq!(actor.key(), Actor::normalise("APT28"));
     }
