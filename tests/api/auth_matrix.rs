@@ -130,7 +130,7 @@ fn routes() -> Vec<Route> {
             "PATCH",
             "/v1/stories/{story}",
             Json(|_| json!({"headline": "A revised headline"})),
-            staff(Need::Reporter, 200),
+            staff(Need::Editor, 200),
         ),
         route(
             "POST",

@@ -184,3 +184,86 @@ async fn a_live_stream_is_not_cut_by_the_header_read_timeout() {
         got.extend_from_slice(&buf[..n]);
     }
 }
+
+/// Reads one whole answer (head and a `Content-Length` body) from `stream`: its head, or `None`
+/// if the server closed the connection before answering.
+async fn answer(stream: &mut TcpStream) -> Option<String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tokio::time::timeout(BOUND, stream.read(&mut buf))
+            .await
+            .expect("an answer or a close")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    while got.len() < head_end + length {
+        let n = tokio::time::timeout(BOUND, stream.read(&mut buf))
+            .await
+            .expect("the rest of the body")
+            .unwrap();
+        assert!(n > 0, "closed in the middle of a body");
+        got.extend_from_slice(&buf[..n]);
+    }
+    Some(head)
+}
+
+#[tokio::test]
+async fn a_401_for_a_body_never_read_keeps_the_connection_usable_or_says_it_closes() {
+    // A client on a kept-alive connection posts without a token: the server refuses before it
+    // reads the body. Then either the connection still serves the next request, or the refusal
+    // said `Connection: close` — never a silent drop the client finds on its next request.
+    let app = spawn_app().await;
+    let at = address(&app);
+    for size in [16, 4_000, 60_000] {
+        for chunked in [false, true] {
+            let mut stream = TcpStream::connect(at).await.unwrap();
+            let body = format!("{{\"slug\":\"x\",\"headline\":\"{}\"}}", "y".repeat(size));
+            let framing = if chunked {
+                "Transfer-Encoding: chunked\r\n".to_owned()
+            } else {
+                format!("Content-Length: {}\r\n", body.len())
+            };
+            let encoded = if chunked {
+                format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+            } else {
+                body.clone()
+            };
+            let request = format!(
+                "POST /v1/stories HTTP/1.1\r\nHost: newsroom.test\r\n\
+                 Content-Type: application/json\r\n{framing}\r\n{encoded}"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let head = answer(&mut stream)
+                .await
+                .unwrap_or_else(|| panic!("{size} {chunked}: no answer at all"));
+            assert!(head.starts_with("http/1.1 401"), "{head}");
+            if head.contains("connection: close") {
+                continue;
+            }
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: newsroom.test\r\n\r\n")
+                .await
+                .unwrap();
+            let next = answer(&mut stream).await.unwrap_or_else(|| {
+                panic!(
+                    "{size} bytes, chunked {chunked}: the 401 kept the connection alive \
+                     (no `Connection: close`) but the next request found it closed: {head}"
+                )
+            });
+            assert!(next.starts_with("http/1.1 200"), "{next}");
+        }
+    }
+}

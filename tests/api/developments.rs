@@ -175,6 +175,154 @@ async fn occurred_at_may_lie_at_most_five_minutes_ahead() {
 }
 
 #[tokio::test]
+async fn occurred_at_is_rfc_3339_with_a_four_digit_year_from_1900_and_no_leap_second() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let head = app.head().await;
+    for odd in [
+        "0000-01-01T00:00:00Z",
+        "-0001-01-01T00:00:00Z",
+        "+002026-10-01T09:30:00Z",
+        "2026-12-31T23:59:60Z",
+        "1899-12-31T23:59:59Z",
+        "1900-01-01T00:30:00+01:00",
+        "2026-10-01",
+        "2026-10-01T09:30:00",
+        "20261001T093000Z",
+        "9999-12-31T23:59:59Z",
+    ] {
+        let mut filing = development("update");
+        filing["occurred_at"] = json!(odd);
+        let refused = app.record(&story, filing).await;
+        let status = refused.status.as_u16();
+        assert!(
+            status == 400 || status == 422,
+            "{odd}: {status} {:?}",
+            refused.body
+        );
+        refused.problem_for_field(status, "occurred_at");
+        // A correction is held to the same rule.
+        let published = app.record(&story, development("update")).await;
+        let id = published.ok(201)["id"].as_str().unwrap().to_owned();
+        let correction = app
+            .development_action(
+                &app.editor,
+                &story,
+                &id,
+                "corrections",
+                json!({"note": "The date was wrong.", "changes": {"occurred_at": odd}}),
+            )
+            .await;
+        let status = correction.status.as_u16();
+        assert!(status == 400 || status == 422, "{odd}: {status}");
+        correction.problem_for_field(status, "changes.occurred_at");
+    }
+    // Only the filings made to correct were recorded: one event each, and no odd date.
+    let events = app.feed().await;
+    assert_eq!(events.len() as i64, head + 10);
+    assert!(events
+        .iter()
+        .all(|e| e["event_type"] != "DevelopmentCorrected"));
+
+    for fine in [
+        "1900-01-01T00:00:00Z",
+        "2026-10-01T09:30:00.123456+02:00",
+        "2026-10-01t09:30:00z",
+    ] {
+        let mut filing = development("update");
+        filing["occurred_at"] = json!(fine);
+        app.record(&story, filing).await.ok(201);
+    }
+}
+
+#[tokio::test]
+async fn invisible_characters_leave_actor_names_and_confusable_spellings_are_one_actor() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let head = app.head().await;
+    for invisible in [
+        "\u{200b}",
+        "\u{200b}\u{00ad}\u{202e}",
+        " \u{2066} \u{feff} ",
+    ] {
+        let mut filing = development("update");
+        filing["actors"] = json!(["GRU", invisible]);
+        app.record(&story, filing)
+            .await
+            .problem_for_field(422, "actors");
+    }
+    assert_eq!(app.head().await, head, "refused filings record nothing");
+
+    let spellings = [
+        "APT28",
+        "\u{0410}\u{0420}\u{0422}28", // Cyrillic А, Р, Т
+        "APT\u{200b}28",
+        "APT28\u{00ad}",
+        "\u{202e}APT28",
+        "ＡＰＴ28",
+    ];
+    let mut position = 0;
+    for (i, spelling) in spellings.iter().enumerate() {
+        let mut filing = development("update");
+        filing["actors"] = json!([spelling]);
+        filing["occurred_at"] = json!(format!("2026-10-0{}T09:30:00Z", i + 1));
+        position = app.record(&story, filing).await.ok(201)["position"]
+            .as_i64()
+            .unwrap();
+    }
+    // One filing naming two confusable spellings names one actor.
+    let mut both = development("update");
+    both["actors"] = json!(["APT28", "\u{0410}\u{0420}\u{0422}28", "GRU"]);
+    app.record(&story, both).await.ok(201);
+
+    let events = app.story_events(&story).await;
+    let actors: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e["payload"]["DevelopmentRecorded"]["development"]["actors"].as_array())
+        .flatten()
+        .collect();
+    let names: Vec<&str> = actors.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "APT28",
+            "\u{0410}\u{0420}\u{0422}28",
+            "APT28",
+            "APT28",
+            "APT28",
+            "ＡＰＴ28",
+            "APT28",
+            "GRU"
+        ],
+        "invisible characters are stripped; the spelling shown is otherwise kept"
+    );
+    let keys: std::collections::BTreeSet<&str> = actors
+        .iter()
+        .filter(|a| a["name"] != "GRU")
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 1, "one actor: {keys:?}");
+
+    // Readers find all of them under any of the spellings.
+    for asked in ["APT28", "apt28", "%D0%90%D0%A0%D0%A228", "APT%E2%80%8B28"] {
+        let answer = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/actors/{asked}?min_position={position}"),
+                None,
+                None,
+            )
+            .await;
+        let body = answer.ok(200);
+        assert_eq!(
+            body["developments"].as_array().unwrap().len(),
+            spellings.len() + 1,
+            "{asked}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn texts_have_length_limits_naming_the_field() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;

@@ -497,7 +497,7 @@ fn parameter_cases(fx: &HostileFixture, app: &TestApp) -> Vec<Case> {
         ));
         let mut patch = with_body(
             format!("/v1/stories/{bad}"),
-            reporter,
+            editor,
             bytes(&json!({"headline": "Revised"})),
         );
         patch.method = Method::PATCH;
@@ -666,7 +666,7 @@ fn endpoints(fx: &HostileFixture, app: &TestApp) -> Vec<Endpoint> {
             name: "revise a story",
             method: Method::PATCH,
             path: format!("/v1/stories/{story}"),
-            token: reporter.clone(),
+            token: editor.clone(),
             valid: json!({"headline": "Revised", "tags": ["cyber"]}),
             fields: vec![
                 optional("/headline", Ty::Line(200)),

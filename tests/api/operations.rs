@@ -94,3 +94,73 @@ async fn stopping_the_server_keeps_every_answered_write() {
         .unwrap();
     assert_eq!(count, 21);
 }
+
+#[tokio::test]
+async fn data_files_are_the_owners_alone_and_old_world_readable_ones_are_narrowed() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    // Every data file in a directory newsroom creates itself.
+    let place = |settings: &mut newsroom::NewsroomSettings| {
+        let data = settings
+            .command
+            .database_path
+            .parent()
+            .unwrap()
+            .join("data");
+        settings.command.database_path = data.join("newsroom.db");
+        settings.views_path = data.join("views.db");
+        settings.notifier.path = data.join("notifier.db");
+    };
+    let app = spawn_app_with(place).await;
+    let story = app.open_story(false).await;
+    app.record(&story, development("update")).await.ok(201);
+    app.sign_up("Mode Reader").await;
+    let data = app.database_path.parent().unwrap().to_owned();
+    let check = |why: &str| {
+        assert_eq!(mode(&data), 0o700, "{why}: the data directory");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(mode(&path), 0o600, "{why}: {name}");
+            seen.push(name);
+        }
+        for expected in [
+            "newsroom.db",
+            "newsroom.db-wal",
+            "newsroom.db-shm",
+            "notifier.db",
+            "notifier.db-wal",
+            "views.db",
+            "views.db-wal",
+        ] {
+            assert!(
+                seen.iter().any(|s| s == expected),
+                "{why}: {expected} in {seen:?}"
+            );
+        }
+    };
+    check("created");
+
+    // Files an older version left world-readable are narrowed at the next start.
+    let dir = app.stop().await;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let app = spawn_app_in(dir, place).await;
+    app.record(&story, development("update")).await.ok(201);
+    check("restarted");
+}
+
+#[test]
+fn the_systemd_units_keep_the_state_directory_and_new_files_private() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    for unit in ["newsroom.service", "newsroom@.service"] {
+        let text = std::fs::read_to_string(deploy.join(unit)).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        assert!(lines.contains(&"UMask=0077"), "{unit}");
+        assert!(lines.contains(&"StateDirectoryMode=0700"), "{unit}");
+    }
+}

@@ -65,7 +65,7 @@ async fn revising_a_story_changes_headline_and_tags_in_one_step() {
         .call(
             Method::PATCH,
             &path,
-            Some(&app.reporter),
+            Some(&app.editor),
             Some(json!({"headline": "Two campaigns report hacks", "tags": ["cyber", "espionage"]})),
         )
         .await;
@@ -78,7 +78,7 @@ async fn revising_a_story_changes_headline_and_tags_in_one_step() {
         .call(
             Method::PATCH,
             &path,
-            Some(&app.reporter),
+            Some(&app.editor),
             Some(json!({"headline": "Two campaigns report hacks"})),
         )
         .await;
@@ -86,9 +86,108 @@ async fn revising_a_story_changes_headline_and_tags_in_one_step() {
     assert_eq!(again.body["position"], body["position"]);
 
     let empty = app
-        .call(Method::PATCH, &path, Some(&app.reporter), Some(json!({})))
+        .call(Method::PATCH, &path, Some(&app.editor), Some(json!({})))
         .await;
     empty.problem(422);
+}
+
+#[tokio::test]
+async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
+    let app = spawn_app().await;
+    let revise = |story: &str, token: &str, headline: &str| {
+        let path = format!("/v1/stories/{story}");
+        let body = json!({"headline": headline, "tags": ["cyber"]});
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.call(Method::PATCH, &path, Some(&token), Some(body))
+                .await
+        }
+    };
+    for review_required in [false, true] {
+        // A story an editor opened, and one the reporter opened themselves.
+        let by_editor = app
+            .open_story_as(
+                &app.editor,
+                json!({"slug": format!("opened-by-editor-{review_required}"),
+                    "headline": "Campaign reports a hack", "review_required": review_required}),
+            )
+            .await
+            .ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let by_reporter = app
+            .open_story_as(
+                &app.reporter,
+                json!({"slug": format!("opened-by-reporter-{review_required}"),
+                    "headline": "Campaign reports a hack", "review_required": review_required}),
+            )
+            .await
+            .ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for story in [&by_editor, &by_reporter] {
+            let head = app.head().await;
+            let refused = revise(story, &app.reporter, "Reporter's own headline").await;
+            let problem = refused.problem(403);
+            assert!(
+                problem["detail"].as_str().unwrap().contains("editor"),
+                "{problem}"
+            );
+            assert_eq!(app.head().await, head, "a refused revision records nothing");
+            let editor = revise(story, &app.editor, "Editor's headline").await;
+            assert_eq!(
+                editor.ok(200)["events"],
+                json!(["HeadlineChanged", "TagsChanged"])
+            );
+            let admin = revise(story, &app.admin, "Admin's headline").await;
+            assert_eq!(admin.ok(200)["events"], json!(["HeadlineChanged"]));
+        }
+    }
+
+    // A closed story is settled: nobody revises it until an editor reopens it.
+    let story = app.open_story(false).await;
+    app.call(
+        Method::POST,
+        &format!("/v1/stories/{story}/close"),
+        Some(&app.editor),
+        None,
+    )
+    .await
+    .ok(200);
+    let head = app.head().await;
+    revise(&story, &app.reporter, "Too late").await.problem(403);
+    for token in [&app.editor, &app.admin] {
+        let refused = revise(&story, token, "Too late").await;
+        let problem = refused.problem(409);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("closed"),
+            "{problem}"
+        );
+    }
+    assert_eq!(app.head().await, head, "refused revisions record nothing");
+    let read = app
+        .call(
+            Method::GET,
+            &format!("/v1/stories/{story}?min_position={head}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(read.ok(200)["headline"], "Campaign reports a hack");
+    app.call(
+        Method::POST,
+        &format!("/v1/stories/{story}/reopen"),
+        Some(&app.editor),
+        None,
+    )
+    .await
+    .ok(200);
+    revise(&story, &app.editor, "Back in the news")
+        .await
+        .ok(200);
 }
 
 #[tokio::test]

@@ -77,43 +77,97 @@ pub struct Finding {
     pub problem: String,
 }
 
+/// A row of the log as `verify` reads it.
+#[derive(Debug, Clone)]
+pub enum VerifyRow {
+    Event(FeedEvent),
+    /// A row that does not decode (its JSON broken, a NUL in it, a column of the wrong type):
+    /// what could be read of it, so it is reported by position and its story's chain goes on.
+    Unreadable {
+        position: i64,
+        story_id: String,
+        sequence: i64,
+        /// Its chain hash, if its metadata still decodes.
+        hash: Option<String>,
+        problem: String,
+    },
+}
+
+impl VerifyRow {
+    fn key(&self) -> (i64, &str, i64) {
+        match self {
+            VerifyRow::Event(e) => (e.position, &e.story_id, e.sequence),
+            VerifyRow::Unreadable {
+                position,
+                story_id,
+                sequence,
+                ..
+            } => (*position, story_id, *sequence),
+        }
+    }
+}
+
 /// Checks one story's events (in sequence order): each must carry the hash its content and its
 /// predecessor give it.
 pub fn verify_story(events: &[FeedEvent]) -> Vec<Finding> {
+    let rows: Vec<VerifyRow> = events.iter().cloned().map(VerifyRow::Event).collect();
+    verify_rows(&rows)
+}
+
+/// As [`verify_story`], over rows some of which may not decode: each of those is one finding,
+/// and the chain goes on from its stored hash (or, if that cannot be read either, from the
+/// next event's own, unchecked).
+pub fn verify_rows(rows: &[VerifyRow]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut previous = String::new();
-    for (i, e) in events.iter().enumerate() {
+    // The hash the next event must chain to; `None` after a row whose hash cannot be read.
+    let mut previous = Some(String::new());
+    for (i, row) in rows.iter().enumerate() {
+        let (position, story_id, sequence) = row.key();
         let finding = |problem: String| Finding {
-            position: e.position,
-            story_id: e.story_id.clone(),
-            sequence: e.sequence,
+            position,
+            story_id: story_id.to_owned(),
+            sequence,
             problem,
         };
-        if e.sequence != i as i64 + 1 {
+        if sequence != i as i64 + 1 {
             findings.push(finding(format!(
-                "sequence {} where {} was expected",
-                e.sequence,
+                "sequence {sequence} where {} was expected",
                 i + 1
             )));
         }
-        let expected = event_hash(
-            &previous,
-            &e.story_id,
-            e.sequence as usize,
-            &e.event_type,
-            &e.event_version,
-            &e.payload,
-            &e.metadata,
-        );
-        match stored_hash(&e.metadata) {
-            None => findings.push(finding("the event carries no hash".into())),
-            Some(stored) if stored != expected => findings.push(finding(
-                "the stored event does not match its hash: changed after it was written".into(),
-            )),
-            Some(_) => {}
+        match row {
+            VerifyRow::Unreadable { hash, problem, .. } => {
+                findings.push(finding(format!(
+                    "the stored event cannot be read: {problem}"
+                )));
+                previous = hash.clone();
+            }
+            VerifyRow::Event(e) => {
+                let expected = previous.as_deref().map(|previous| {
+                    event_hash(
+                        previous,
+                        &e.story_id,
+                        e.sequence as usize,
+                        &e.event_type,
+                        &e.event_version,
+                        &e.payload,
+                        &e.metadata,
+                    )
+                });
+                let stored = stored_hash(&e.metadata);
+                match (stored, &expected) {
+                    (None, _) => findings.push(finding("the event carries no hash".into())),
+                    (Some(stored), Some(expected)) if stored != expected => findings.push(finding(
+                        "the stored event does not match its hash: changed after it was \
+                             written"
+                            .into(),
+                    )),
+                    _ => {}
+                }
+                // Continue the chain from what is stored, so one changed row is reported once.
+                previous = stored.map(str::to_owned).or(expected);
+            }
         }
-        // Continue the chain from what is stored, so one changed row is reported once.
-        previous = stored_hash(&e.metadata).unwrap_or(&expected).to_owned();
     }
     findings
 }
@@ -121,34 +175,65 @@ pub fn verify_story(events: &[FeedEvent]) -> Vec<Finding> {
 /// What walking the whole log found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
+    /// What the database's own check of its file found (empty: sound); `None` where the
+    /// database has no such check (PostgreSQL).
+    pub integrity: Option<Vec<String>>,
+    /// Why the walk stopped before the end of the log, if it did (a page of the log that the
+    /// database cannot read): what came before it was checked.
+    pub stopped: Option<String>,
+    /// Rows read, decoded or not.
     pub events: u64,
     pub stories: usize,
     pub findings: Vec<Finding>,
 }
 
-/// Walks the whole log and checks every story's chain.
+/// Checks the database's storage first (a damaged page anywhere, the snapshots' included, is
+/// reported even where no event shows it), then walks the whole log and checks every story's
+/// chain; a row that does not decode is a finding at its position, and the walk goes on.
 pub async fn verify_log(
     log: &crate::log::EventLog,
 ) -> Result<VerifyReport, crate::store::StoreError> {
-    let mut stories: std::collections::BTreeMap<String, Vec<FeedEvent>> = Default::default();
+    let mut report = VerifyReport {
+        integrity: log.integrity_check().await?,
+        ..VerifyReport::default()
+    };
+    let mut stories: std::collections::BTreeMap<String, Vec<VerifyRow>> = Default::default();
     let mut after = 0;
-    let mut report = VerifyReport::default();
+    let damaged = report.integrity.as_ref().is_some_and(|d| !d.is_empty());
     loop {
-        let page = log.read_feed(after, 10_000).await?;
+        let page = match log.read_feed_rows(after, 10_000).await {
+            Ok(page) => page,
+            // In a file found damaged, a page of events may be unreadable: say where the walk
+            // stopped and check what was read. (A database that cannot be reached fails.)
+            Err(e) if damaged => {
+                report.stopped = Some(format!("after position {after}: {e}"));
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         let Some(last) = page.last() else { break };
-        after = last.position;
+        after = last.key().0;
         report.events += page.len() as u64;
-        for e in page {
-            stories.entry(e.story_id.clone()).or_default().push(e);
+        for row in page {
+            stories.entry(row.key().1.to_owned()).or_default().push(row);
         }
     }
     report.stories = stories.len();
-    for events in stories.values_mut() {
-        events.sort_by_key(|e| e.sequence);
-        report.findings.extend(verify_story(events));
+    for rows in stories.values_mut() {
+        rows.sort_by_key(|r| r.key().2);
+        report.findings.extend(verify_rows(rows));
     }
     report.findings.sort_by_key(|f| f.position);
     Ok(report)
+}
+
+impl VerifyReport {
+    /// Whether anything was found wrong.
+    pub fn is_sound(&self) -> bool {
+        self.findings.is_empty()
+            && self.stopped.is_none()
+            && self.integrity.as_ref().is_none_or(Vec::is_empty)
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,36 @@ fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()
     Ok(())
 }
 
+/// How many SQLite virtual-machine instructions one unit of [`ReadWork`] stands for.
+pub const WORK_UNIT: i32 = 64;
+
+/// The work reads have done on a database: SQLite calls a progress handler on every reader
+/// connection each [`WORK_UNIT`] virtual-machine instructions a statement runs, and each call
+/// counts one. A deterministic measure of what reading costs (rows visited, index pages walked),
+/// unlike time: what proves that a request's cost does not grow with the log. A statement of
+/// fewer instructions than a unit counts nothing; the handler costs one atomic add per unit.
+#[derive(Clone, Debug, Default)]
+pub struct ReadWork(Arc<std::sync::atomic::AtomicU64>);
+
+impl ReadWork {
+    /// Counts the work of statements run on `conn`.
+    pub fn count_on(&self, conn: &Connection) {
+        let counter = self.0.clone();
+        conn.progress_handler(
+            WORK_UNIT,
+            Some(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            }),
+        );
+    }
+
+    /// Units of work counted so far.
+    pub fn units(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// One SQLite file with a single writer and pooled readers. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteDb {
@@ -72,6 +102,7 @@ pub struct SqliteDb {
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
     synchronous: Synchronous,
+    read_work: ReadWork,
 }
 
 impl std::fmt::Debug for SqliteDb {
@@ -90,17 +121,18 @@ impl SqliteDb {
         synchronous: Synchronous,
         readers: u32,
     ) -> Result<Self, DbError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
+        // The file and its directory are the owner's alone (`private`).
+        crate::private::prepare_database_file(path)
+            .map_err(|(path, source)| DbError::Io { path, source })?;
         let mut conn = Connection::open(path)?;
         configure(&conn, synchronous)?;
         migrations.to_latest(&mut conn)?;
-        let manager = SqliteConnectionManager::file(path)
-            .with_init(move |c: &mut Connection| configure(c, synchronous));
+        let read_work = ReadWork::default();
+        let counter = read_work.clone();
+        let manager = SqliteConnectionManager::file(path).with_init(move |c: &mut Connection| {
+            counter.count_on(c);
+            configure(c, synchronous)
+        });
         let readers = r2d2::Pool::builder()
             .max_size(readers.max(1))
             .min_idle(Some(1))
@@ -110,7 +142,13 @@ impl SqliteDb {
             readers,
             path: path.to_owned(),
             synchronous,
+            read_work,
         })
+    }
+
+    /// The work the reader connections have done ([`ReadWork`]).
+    pub fn read_work(&self) -> u64 {
+        self.read_work.units()
     }
 
     pub fn path(&self) -> &Path {

@@ -14,6 +14,7 @@ pub mod developments;
 pub mod http;
 pub mod log;
 pub mod pg;
+pub mod private;
 pub mod relay;
 pub mod serve;
 pub mod service;

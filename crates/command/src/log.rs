@@ -61,6 +61,34 @@ impl EventLog {
         each!(self, s => s.read_feed(after, limit).await)
     }
 
+    /// As [`Self::read_feed`], each row decoded or, if it does not decode, named by position
+    /// (`newsroom verify`).
+    pub async fn read_feed_rows(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<crate::chain::VerifyRow>, StoreError> {
+        each!(self, s => s.read_feed_rows(after, limit).await)
+    }
+
+    /// The work reads have done on the log (`db::ReadWork`); `None` on PostgreSQL.
+    pub fn read_work(&self) -> Option<u64> {
+        match self {
+            EventLog::Sqlite(s) => Some(s.read_work()),
+            EventLog::Postgres(_) => None,
+        }
+    }
+
+    /// The database's own check of its storage: `Some` of what it found (empty: sound) on
+    /// SQLite (`PRAGMA integrity_check`); `None` on PostgreSQL, which has no such check in core
+    /// (its pages carry checksums when the cluster was initialised with them).
+    pub async fn integrity_check(&self) -> Result<Option<Vec<String>>, StoreError> {
+        match self {
+            EventLog::Sqlite(s) => s.integrity_check().await.map(Some),
+            EventLog::Postgres(_) => Ok(None),
+        }
+    }
+
     /// One story's whole history, in sequence order.
     pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {
         each!(self, s => s.story_events(story_id).await)

@@ -33,6 +33,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Acquire, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::chain::VerifyRow;
 use crate::store::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
 
 /// The advisory lock every append takes (an arbitrary constant: "newsroom log").
@@ -246,6 +247,40 @@ impl PgStore {
         .fetch_all(&mut *self.acquire().await?)
         .await?;
         Ok(rows.iter().map(feed_event).collect::<Result<_, _>>()?)
+    }
+
+    /// As [`Self::read_feed`], for `newsroom verify`: a row that does not decode is handed back
+    /// as [`VerifyRow::Unreadable`] instead of failing the page. (PostgreSQL's `jsonb` refuses
+    /// invalid JSON and NUL when a row is written, so this is rarer here than on SQLite.)
+    pub async fn read_feed_rows(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<VerifyRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_FEED} WHERE position > $1 ORDER BY position LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&mut *self.acquire().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(match feed_event(row) {
+                    Ok(event) => VerifyRow::Event(event),
+                    Err(e) => VerifyRow::Unreadable {
+                        position: row.try_get(0)?,
+                        story_id: row.try_get(2).unwrap_or_default(),
+                        sequence: row.try_get(3).unwrap_or_default(),
+                        hash: row
+                            .try_get::<serde_json::Value, _>(7)
+                            .ok()
+                            .and_then(|m| crate::chain::stored_hash(&m).map(str::to_owned)),
+                        problem: e.to_string(),
+                    },
+                })
+            })
+            .collect()
     }
 
     pub async fn story_events(&self, story_id: String) -> Result<Vec<FeedEvent>, StoreError> {

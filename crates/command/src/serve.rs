@@ -132,6 +132,20 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// The address a client is counted by, wherever newsroom counts per address (connections,
+/// rate limits, live and alert streams): an IPv4 address (also when mapped into IPv6), or an IPv6
+/// /64 (written as its first address), since one host usually holds a whole /64 and could
+/// otherwise walk round any per-address limit.
+pub fn client_address(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 /// Who a connection counts against: an IPv4 address, or an IPv6 /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Client {

@@ -19,6 +19,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::{PersistenceError, SerializedEvent, SerializedSnapshot};
 use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
+
+use crate::chain::VerifyRow;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
@@ -272,6 +274,7 @@ pub struct SqliteStore {
     readers: r2d2::Pool<SqliteConnectionManager>,
     head: watch::Receiver<Position>,
     path: PathBuf,
+    read_work: crate::db::ReadWork,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -287,12 +290,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path`, brings its schema up to date and starts
     /// the writer thread.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
+        // The file and its directory are the owner's alone (`private`).
+        crate::private::prepare_database_file(path)
+            .map_err(|(path, source)| StoreError::DataDir { path, source })?;
         let mut conn = Connection::open(path)?;
         configure(&conn, options.synchronous)?;
         migrations().to_latest(&mut conn)?;
@@ -302,9 +302,14 @@ impl SqliteStore {
             })?;
 
         let synchronous = options.synchronous;
+        let read_work = crate::db::ReadWork::default();
+        let counter = read_work.clone();
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(move |c| configure(c, synchronous));
+            .with_init(move |c| {
+                counter.count_on(c);
+                configure(c, synchronous)
+            });
         let readers = r2d2::Pool::builder()
             .max_size(options.readers.max(1))
             .min_idle(Some(1))
@@ -324,7 +329,13 @@ impl SqliteStore {
             readers,
             head: head_rx,
             path: path.to_owned(),
+            read_work,
         })
+    }
+
+    /// The work the reader connections have done (`db::ReadWork`).
+    pub fn read_work(&self) -> u64 {
+        self.read_work.units()
     }
 
     pub fn path(&self) -> &Path {
@@ -394,6 +405,55 @@ impl SqliteStore {
             ))?;
             let rows = stmt.query_map(params![after, limit as i64], feed_row)?;
             collect_feed(rows)
+        })
+        .await
+    }
+
+    /// As [`Self::read_feed`], for `newsroom verify`: a row that does not decode is handed back
+    /// as [`VerifyRow::Unreadable`] instead of failing the page.
+    pub async fn read_feed_rows(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<VerifyRow>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "{SELECT_FEED} WHERE position > ?1 ORDER BY position LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![after, limit as i64], verify_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// SQLite's own check of the file (`PRAGMA integrity_check`): every page, index and
+    /// constraint. Empty when the file is sound; otherwise what SQLite found, one per line.
+    pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.with_conn(|conn| {
+            let check = || -> rusqlite::Result<Vec<String>> {
+                let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+                let found = stmt
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(found)
+            };
+            match check() {
+                Ok(found) if found == ["ok"] => Ok(Vec::new()),
+                Ok(found) => Ok(found),
+                // A page damaged badly enough stops the check itself: that is its finding.
+                Err(rusqlite::Error::SqliteFailure(e, message))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+                    ) =>
+                {
+                    Ok(vec![format!(
+                        "the check stopped: {}",
+                        message.unwrap_or_else(|| e.to_string())
+                    )])
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await
     }
@@ -564,33 +624,61 @@ fn feed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawFeedRow> {
 fn collect_feed(
     rows: impl Iterator<Item = rusqlite::Result<RawFeedRow>>,
 ) -> Result<Vec<FeedEvent>, StoreError> {
-    rows.map(|row| {
-        let (
-            position,
-            aggregate_type,
-            story_id,
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-            recorded_at,
-        ) = row?;
-        Ok(FeedEvent {
-            position,
-            aggregate_type,
-            story_id,
-            sequence,
-            event_type,
-            event_version,
-            payload: serde_json::from_str(&payload)?,
-            metadata: serde_json::from_str(&metadata)?,
-            recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_default(),
-        })
+    rows.map(|row| decode_feed_row(row?)).collect()
+}
+
+fn decode_feed_row(row: RawFeedRow) -> Result<FeedEvent, StoreError> {
+    let (
+        position,
+        aggregate_type,
+        story_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        recorded_at,
+    ) = row;
+    Ok(FeedEvent {
+        position,
+        aggregate_type,
+        story_id,
+        sequence,
+        event_type,
+        event_version,
+        payload: serde_json::from_str(&payload)?,
+        metadata: serde_json::from_str(&metadata)?,
+        recorded_at: DateTime::parse_from_rfc3339(&recorded_at)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default(),
     })
-    .collect()
+}
+
+/// A row as `verify` reads it: decoded, or — its JSON broken, a column of the wrong type — what
+/// can be read of it (position, story, sequence, and its chain hash if the metadata decodes).
+fn verify_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VerifyRow> {
+    let position: Position = r.get(0)?;
+    let unreadable = |problem: String, hash: Option<String>| VerifyRow::Unreadable {
+        position,
+        story_id: r.get(2).unwrap_or_default(),
+        sequence: r.get(3).unwrap_or_default(),
+        hash,
+        problem,
+    };
+    let raw = match feed_row(r) {
+        Ok(raw) => raw,
+        Err(e) => return Ok(unreadable(e.to_string(), None)),
+    };
+    let metadata = raw.7.clone();
+    Ok(match decode_feed_row(raw) {
+        Ok(event) => VerifyRow::Event(event),
+        Err(e) => {
+            let hash = serde_json::from_str::<serde_json::Value>(&metadata)
+                .ok()
+                .and_then(|m| crate::chain::stored_hash(&m).map(str::to_owned));
+            unreadable(e.to_string(), hash)
+        }
+    })
 }
 
 /// The single writer: owns the write connection and group-commits queued appends.

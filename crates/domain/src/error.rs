@@ -29,7 +29,7 @@ pub enum StoryError {
     StoryNotFound,
     #[error("the story already exists")]
     StoryAlreadyOpened,
-    #[error("the story is closed; reopen it before recording developments")]
+    #[error("the story is closed; reopen it before recording developments or revising it")]
     StoryClosed,
     #[error("the story is already {0}")]
     StoryStatusUnchanged(&'static str),

@@ -30,7 +30,7 @@ use utoipa::ToSchema;
 pub const AGGREGATE_TYPE: &str = "story";
 
 /// How far in the future `occurred_at` may lie (clock skew between newsroom and reporter).
-pub const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
+pub const FUTURE_TOLERANCE: Duration = moment::FUTURE_TOLERANCE;
 
 /// A development as a reporter files it. `occurred_at` is optional: left out, it is the moment
 /// the newsroom records it.
@@ -155,6 +155,7 @@ pub enum StoryCommand {
         development: DevelopmentId,
     },
     /// Changes the story's headline and/or tags, atomically; unchanged values record nothing.
+    /// Editors and admins only, and only while the story is open.
     ReviseStory {
         headline: Option<Headline>,
         tags: Option<Vec<Tag>>,
@@ -522,17 +523,13 @@ impl Story {
             .ok_or(StoryError::DevelopmentNotFound(id))
     }
 
-    fn not_in_future(
+    /// `occurred_at` from 1900 to five minutes ahead, no leap second ([`moment::check`]).
+    fn sane_moment(
         field: &'static str,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoryError> {
-        if at > now + FUTURE_TOLERANCE {
-            return Err(
-                FieldError::new(field, "must not lie more than 5 minutes in the future").into(),
-            );
-        }
-        Ok(())
+        Ok(moment::check(field, at, now)?)
     }
 
     fn decide_record(
@@ -555,7 +552,7 @@ impl Story {
             return Err(StoryError::StoryClosed);
         }
         if let Some(at) = new.occurred_at {
-            Self::not_in_future("occurred_at", at, now)?;
+            Self::sane_moment("occurred_at", at, now)?;
         }
         if matches!(
             new.kind,
@@ -720,7 +717,7 @@ impl Story {
                     );
                 }
                 if let Some(occurred_at) = changes.occurred_at {
-                    Self::not_in_future("changes.occurred_at", occurred_at, at)?;
+                    Self::sane_moment("changes.occurred_at", occurred_at, at)?;
                 }
                 StoryEvent::DevelopmentCorrected {
                     development,
@@ -763,6 +760,13 @@ impl Story {
                 }
             }
             StoryCommand::ReviseStory { headline, tags } => {
+                // A story's own fields are what the front page shows and what subscribers
+                // follow: revising them is an editor's decision, as closing the story is, on
+                // every story (under review or not). A closed story is settled: reopen it first.
+                Self::require_editor(by, "revise a story")?;
+                if self.closed {
+                    return Err(StoryError::StoryClosed);
+                }
                 let headline = headline
                     .filter(|h| self.headline.as_ref() != Some(h))
                     .map(|headline| StoryEvent::HeadlineChanged { headline });

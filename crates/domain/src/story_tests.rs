@@ -272,6 +272,49 @@ fn occurred_at_more_than_five_minutes_ahead_is_refused() {
 }
 
 #[test]
+fn occurred_at_before_1900_or_on_a_leap_second_is_refused_whatever_the_edge() {
+    // The desk's forms and other edges hand over a `DateTime` already parsed: the decision
+    // holds them to the same range as the API's parsing.
+    let year_zero = Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap();
+    let before = Utc.with_ymd_and_hms(1899, 12, 31, 23, 59, 59).unwrap();
+    let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+        .unwrap()
+        .and_hms_milli_opt(23, 59, 59, 1_000)
+        .unwrap()
+        .and_utc();
+    for (at, message) in [
+        (year_zero, "must not lie before 1900-01-01T00:00:00Z"),
+        (before, "must not lie before 1900-01-01T00:00:00Z"),
+        (leap, "must not be a leap second (`:60`)"),
+    ] {
+        let mut new = filing(1, DevelopmentKind::HackReported);
+        new.occurred_at = Some(at);
+        given(vec![opened(false)])
+            .when(as_reporter(StoryCommand::RecordDevelopment(new)))
+            .then_expect_error(field_error("occurred_at", message));
+        let published = filing(2, DevelopmentKind::HackReported);
+        given(vec![
+            opened(false),
+            recorded(&published, PublicationStatus::Published),
+        ])
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: published.id,
+            note: note("The date was wrong."),
+            changes: DevelopmentChanges {
+                occurred_at: Some(at),
+                ..Default::default()
+            },
+        }))
+        .then_expect_error(field_error("changes.occurred_at", message));
+    }
+    let mut new = filing(1, DevelopmentKind::HackReported);
+    new.occurred_at = Some(Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap());
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Published)]);
+}
+
+#[test]
 fn attributions_and_denials_need_a_named_source() {
     for kind in [
         DevelopmentKind::AttributionClaimed,
@@ -694,7 +737,7 @@ fn closing_twice_or_reopening_an_open_story_is_refused() {
 #[test]
 fn a_revision_records_only_what_changed_in_one_go() {
     given(vec![opened(false)])
-        .when(as_reporter(StoryCommand::ReviseStory {
+        .when(as_editor(StoryCommand::ReviseStory {
             headline: Some(Headline::parse("headline", "Campaign reports a hack").unwrap()),
             tags: None,
         }))
@@ -702,7 +745,7 @@ fn a_revision_records_only_what_changed_in_one_go() {
     let tags = Tag::parse_list("tags", &["elections".into()]).unwrap();
     let headline = Headline::parse("headline", "Two campaigns report hacks").unwrap();
     given(vec![opened(false)])
-        .when(as_reporter(StoryCommand::ReviseStory {
+        .when(as_editor(StoryCommand::ReviseStory {
             headline: Some(headline.clone()),
             tags: Some(tags.clone()),
         }))
@@ -710,6 +753,73 @@ fn a_revision_records_only_what_changed_in_one_go() {
             StoryEvent::HeadlineChanged { headline },
             StoryEvent::TagsChanged { tags },
         ]);
+}
+
+fn revision() -> StoryCommand {
+    StoryCommand::ReviseStory {
+        headline: Some(Headline::parse("headline", "Two campaigns report hacks").unwrap()),
+        tags: Some(Tag::parse_list("tags", &["elections".into()]).unwrap()),
+    }
+}
+
+#[test]
+fn only_an_editor_revises_a_storys_own_fields_under_review_or_not() {
+    // The headline and tags are what the front page shows and what subscribers follow: an
+    // editorial decision, like closing the story, whether or not the story is under review.
+    for review_required in [false, true] {
+        given(vec![opened(review_required)])
+            .when(as_reporter(revision()))
+            .then_expect_error(StoryError::Forbidden {
+                required: "editor",
+                action: "revise a story",
+            });
+        // Even a revision that would change nothing is refused to a reporter.
+        given(vec![opened(review_required)])
+            .when(as_reporter(StoryCommand::ReviseStory {
+                headline: Some(Headline::parse("headline", "Campaign reports a hack").unwrap()),
+                tags: None,
+            }))
+            .then_expect_error(StoryError::Forbidden {
+                required: "editor",
+                action: "revise a story",
+            });
+        given(vec![opened(review_required)])
+            .when(Issued::new(Role::Admin, now(), revision()))
+            .then_expect_events(vec![
+                StoryEvent::HeadlineChanged {
+                    headline: Headline::parse("headline", "Two campaigns report hacks").unwrap(),
+                },
+                StoryEvent::TagsChanged {
+                    tags: Tag::parse_list("tags", &["elections".into()]).unwrap(),
+                },
+            ]);
+    }
+}
+
+#[test]
+fn a_closed_story_cannot_be_revised_until_it_is_reopened() {
+    given(vec![opened(false), StoryEvent::StoryClosed {}])
+        .when(as_editor(revision()))
+        .then_expect_error(StoryError::StoryClosed);
+    // A reporter learns first that revising is not theirs to do.
+    given(vec![opened(false), StoryEvent::StoryClosed {}])
+        .when(as_reporter(revision()))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "revise a story",
+        });
+    given(vec![
+        opened(false),
+        StoryEvent::StoryClosed {},
+        StoryEvent::StoryReopened {},
+    ])
+    .when(as_editor(StoryCommand::ReviseStory {
+        headline: None,
+        tags: Some(Tag::parse_list("tags", &["elections".into()]).unwrap()),
+    }))
+    .then_expect_events(vec![StoryEvent::TagsChanged {
+        tags: Tag::parse_list("tags", &["elections".into()]).unwrap(),
+    }]);
 }
 
 #[test]

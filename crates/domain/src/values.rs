@@ -28,6 +28,96 @@ pub mod limits {
     pub const NOTE: usize = 2_000;
 }
 
+/// When something happened in the world (`occurred_at`), as a client writes it and as the
+/// aggregate accepts it. Only RFC 3339's own form is read — a four-digit year, `T`, seconds, an
+/// offset (`2026-11-03T12:00:00Z`, `…T13:00:00.5+01:00`) — so `+002026-…`, `-0001-…` and dates
+/// without a time or an offset are refused at parsing; a leap second (`…:60`) is refused too
+/// (chrono would keep it as an instant that no other system reads back the same), and so is
+/// anything before [`moment::EARLIEST`]. How far ahead it may lie depends on the clock:
+/// [`moment::check`], called by the decision, also refuses more than five minutes ahead.
+pub mod moment {
+    use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
+
+    use crate::error::FieldError;
+
+    /// How far in the future a moment may lie (clock skew between newsroom and reporter).
+    pub const FUTURE_TOLERANCE: Duration = Duration::minutes(5);
+
+    /// The earliest moment accepted: 1900-01-01T00:00:00Z. Nothing this newsroom reports on
+    /// happened before, and a year like `0000` is a typing error, not a date.
+    pub fn earliest() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a valid date")
+    }
+
+    /// The earliest moment, for messages.
+    pub const EARLIEST: &str = "1900-01-01T00:00:00Z";
+
+    const FORM: &str = "must be an RFC 3339 date and time with a four-digit year and an offset, \
+                        like `2026-11-03T12:00:00Z`";
+
+    /// Parses a moment written in RFC 3339's form, not before [`EARLIEST`], without a leap
+    /// second.
+    pub fn parse(field: &'static str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
+        // chrono's RFC 3339 parser reads exactly four digits of year; its `FromStr` (what serde
+        // uses) would also take a sign and more digits.
+        let at = DateTime::parse_from_rfc3339(raw)
+            .map_err(|_| FieldError::new(field, FORM))?
+            .with_timezone(&Utc);
+        if at.nanosecond() >= 1_000_000_000 {
+            return Err(FieldError::new(field, "must not be a leap second (`:60`)"));
+        }
+        if at < earliest() {
+            return Err(FieldError::new(
+                field,
+                format!("must not lie before {EARLIEST}"),
+            ));
+        }
+        Ok(at)
+    }
+
+    /// Checks a moment against the clock: from [`EARLIEST`] to five minutes past `now`, and no
+    /// leap second (the decision's rule, whatever edge the moment came through).
+    pub fn check(
+        field: &'static str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), FieldError> {
+        if at.nanosecond() >= 1_000_000_000 {
+            return Err(FieldError::new(field, "must not be a leap second (`:60`)"));
+        }
+        if at < earliest() {
+            return Err(FieldError::new(
+                field,
+                format!("must not lie before {EARLIEST}"),
+            ));
+        }
+        if at > now + FUTURE_TOLERANCE {
+            return Err(FieldError::new(
+                field,
+                "must not lie more than 5 minutes in the future",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `#[serde(deserialize_with = "moment::deserialize_option")]` for an optional moment in a
+    /// request body: [`parse`]'s rule, the refusal naming the field through serde's path.
+    pub fn deserialize_option<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        use serde::Deserialize;
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(raw) => parse("occurred_at", &raw)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(e.message)),
+        }
+    }
+}
+
 /// A story's identity: a UUID v7 chosen by the server when the story is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -270,31 +360,81 @@ impl Tag {
     }
 }
 
-/// A person or organisation named in a development. `name` keeps the original spelling;
-/// `key` is the normalised form used for matching (NFKC, lower case, single spaces), so
-/// "Fancy  Bear" and "fancy bear" are the same actor.
+/// A person or organisation named in a development. `name` keeps the spelling shown (less any
+/// invisible characters, [`Actor::visible`]); `key` is what matching uses, [`Actor::normalise`]:
+/// "Fancy  Bear" and "fancy bear", `APT28`, Cyrillic `АРТ28` and `APT\u{200b}28` are each one
+/// actor.
+///
+/// The key is derived, never trusted from storage: an actor read from the log (or from a view)
+/// gets its key computed again from its name, so every event, however old, is matched by the
+/// rule of the code that reads it, and a change of the rule needs no rewrite of the log (the
+/// views that index by key are rebuilt, by their schema version). The stored `key` is ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "StoredActor")]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Actor {
     name: String,
     key: String,
 }
 
+/// An actor as stored: its key, if any, is computed again.
+#[derive(Deserialize)]
+struct StoredActor {
+    name: String,
+}
+
+impl From<StoredActor> for Actor {
+    fn from(stored: StoredActor) -> Self {
+        let key = Actor::normalise(&stored.name);
+        Actor {
+            name: stored.name,
+            key,
+        }
+    }
+}
+
+/// Whether `c` is a default-ignorable code point (UTS #39's list, which holds every bidi
+/// control, zero-width character, soft hyphen and variation selector): exactly the characters
+/// a UTS #39 skeleton drops.
+fn is_invisible(c: char) -> bool {
+    let mut buf = [0u8; 4];
+    let dropped = unicode_security::skeleton(c.encode_utf8(&mut buf))
+        .next()
+        .is_none();
+    dropped
+}
+
 impl Actor {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
-        let name = check_text(field, raw, 1, limits::ACTOR, false)?;
+        let visible = Self::visible(raw);
+        if visible.trim().is_empty() && !raw.trim().is_empty() {
+            return Err(FieldError::new(
+                field,
+                "must name someone: it holds only invisible characters",
+            ));
+        }
+        let name = check_text(field, &visible, 1, limits::ACTOR, false)?;
         let key = Self::normalise(&name);
         Ok(Self { name, key })
     }
 
-    /// The matching key of a name: what the projection and notifier index actors by.
+    /// `raw` without default-ignorable code points (zero-width spaces and joiners, soft
+    /// hyphens, bidi controls like U+202E, variation selectors): what is shown of a name.
+    pub fn visible(raw: &str) -> String {
+        raw.chars().filter(|c| !is_invisible(*c)).collect()
+    }
+
+    /// The matching key of a name: what the projection and the notifier index actors by.
+    /// Invisible characters dropped, NFKC, then the UTS #39 skeleton (confusables folded to one
+    /// prototype: Cyrillic `А` to Latin `A`), lower case and the skeleton again (so that case
+    /// and confusables fold in either order), single spaces. The same for a key as for its
+    /// name: `normalise(normalise(x)) == normalise(x)`.
     pub fn normalise(name: &str) -> String {
-        name.nfkc()
-            .collect::<String>()
-            .to_lowercase()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        let compatible: String = Self::visible(name).nfkc().collect();
+        let folded: String = unicode_security::skeleton(&compatible).collect();
+        let lowered = folded.to_lowercase();
+        let folded: String = unicode_security::skeleton(&lowered).collect();
+        folded.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     /// Parses a list of actors, dropping repeats of the same key (first spelling wins).
@@ -557,6 +697,151 @@ mod tests {
         let list = Actor::parse_list("actors", &["GRU".into(), "gru".into()]).unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].name(), "GRU");
+    }
+
+    #[test]
+    fn invisible_characters_are_stripped_from_actor_names_and_a_name_of_nothing_else_is_refused() {
+        for (raw, shown) in [
+            ("APT\u{200b}28", "APT28"),
+            ("APT28\u{00ad}", "APT28"),
+            ("\u{202e}APT28\u{202c}", "APT28"),
+            ("\u{2066}GRU\u{2069}", "GRU"),
+            ("\u{feff}Sandworm", "Sandworm"),
+            ("Fancy\u{200d} Bear", "Fancy Bear"),
+            ("\u{061c}Lazarus\u{200f}", "Lazarus"),
+        ] {
+            let actor = Actor::parse("actors", raw).unwrap();
+            assert_eq!(actor.name(), shown, "{raw:?}");
+            assert_eq!(actor.key(), Actor::parse("actors", shown).unwrap().key());
+        }
+        for invisible in [
+            "\u{200b}",
+            "\u{200b}\u{00ad}",
+            " \u{202e} ",
+            "\u{2066}\u{2069}\u{feff}",
+        ] {
+            let err = Actor::parse("actors", invisible).unwrap_err();
+            assert_eq!(err.field, "actors", "{invisible:?}");
+        }
+        // Visible letters of every script stay.
+        for kept in ["Ким", "Αθήνα", "東京", "مجموعة", "é"] {
+            assert_eq!(Actor::parse("actors", kept).unwrap().name(), kept);
+        }
+    }
+
+    #[test]
+    fn confusable_spellings_of_an_actor_share_one_key_and_keep_their_spelling() {
+        let latin = Actor::parse("actors", "APT28").unwrap();
+        for spelling in [
+            "\u{0410}\u{0420}\u{0422}28", // Cyrillic А, Р, Т
+            "apt28",
+            "ＡＰＴ28",
+            "APT\u{200b}28",
+            "APT28\u{00ad}",
+            "\u{0391}PT28", // Greek Alpha
+        ] {
+            let actor = Actor::parse("actors", spelling).unwrap();
+            assert_eq!(actor.key(), latin.key(), "{spelling:?}");
+        }
+        let cyrillic = Actor::parse("actors", "\u{0410}\u{0420}\u{0422}28").unwrap();
+        assert_eq!(cyrillic.name(), "\u{0410}\u{0420}\u{0422}28");
+        let list = Actor::parse_list(
+            "actors",
+            &[
+                "APT28".into(),
+                "\u{0410}\u{0420}\u{0422}28".into(),
+                "GRU".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].name(), "APT28");
+        // Different actors stay different.
+        assert_ne!(latin.key(), Actor::parse("actors", "APT29").unwrap().key());
+        assert_ne!(
+            Actor::parse("actors", "Fancy Bear").unwrap().key(),
+            Actor::parse("actors", "Cozy Bear").unwrap().key()
+        );
+    }
+
+    #[test]
+    fn a_key_normalises_to_itself() {
+        for name in [
+            "APT28",
+            "\u{0410}\u{0420}\u{0422}28",
+            "Mandiant",
+            "Fancy  Bear",
+            "İstanbul",
+            "ǅemal",
+            "ΣΊΣΥΦΟΣ",
+            "straße",
+            "ﬁnance",
+            "Ⅻ",
+            "l1I|",
+            "0O",
+            "ｍ",
+            "Кремль",
+        ] {
+            let key = Actor::normalise(name);
+            assert_eq!(Actor::normalise(&key), key, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn an_actor_read_from_the_log_gets_its_key_from_its_name_not_from_storage() {
+        // Written before keys folded confusables: the stored key is the old rule's.
+        let stored = serde_json::json!({"name": "\u{0410}\u{0420}\u{0422}28", "key": "арт28"});
+        let actor: Actor = serde_json::from_value(stored).unwrap();
+        assert_eq!(actor.name(), "\u{0410}\u{0420}\u{0422}28");
+        assert_eq!(actor.key(), Actor::parse("actors", "APT28").unwrap().key());
+        // One without a key at all reads too, and writing it back carries the key.
+        let actor: Actor = serde_json::from_value(serde_json::json!({"name": "GRU"})).unwrap();
+        let written = serde_json::to_value(&actor).unwrap();
+        assert_eq!(written["key"], Actor::normalise("GRU"));
+        // A name stored with invisible characters is read as stored; its key ignores them.
+        let actor: Actor = serde_json::from_value(
+            serde_json::json!({"name": "APT\u{200b}28", "key": "apt\u{200b}28"}),
+        )
+        .unwrap();
+        assert_eq!(actor.name(), "APT\u{200b}28");
+        assert_eq!(actor.key(), Actor::normalise("APT28"));
+    }
+
+    #[test]
+    fn occurred_at_is_read_only_in_rfc_3339s_own_form_from_1900() {
+        for odd in [
+            "0000-01-01T00:00:00Z",
+            "-0001-01-01T00:00:00Z",
+            "+002026-10-01T09:30:00Z",
+            "2026-12-31T23:59:60Z",
+            "1899-12-31T23:59:59Z",
+            "1900-01-01T00:30:00+01:00",
+            "2026-10-01",
+            "2026-10-01T09:30:00",
+            "2026-10-01T09:30Z",
+            "26-10-01T09:30:00Z",
+            "",
+        ] {
+            let err = moment::parse("occurred_at", odd).unwrap_err();
+            assert_eq!(err.field, "occurred_at", "{odd:?}");
+        }
+        for fine in [
+            "1900-01-01T00:00:00Z",
+            "2026-10-01T09:30:00.123456+02:00",
+            "2026-10-01t09:30:00z",
+        ] {
+            assert!(moment::parse("occurred_at", fine).is_ok(), "{fine:?}");
+        }
+        let now = chrono::Utc::now();
+        assert!(moment::check("occurred_at", now + chrono::Duration::minutes(4), now).is_ok());
+        assert!(moment::check("occurred_at", now + chrono::Duration::minutes(6), now).is_err());
+        assert!(moment::check("occurred_at", moment::earliest(), now).is_ok());
+        assert!(moment::check(
+            "occurred_at",
+            moment::earliest() - chrono::Duration::seconds(1),
+            now
+        )
+        .is_err());
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub enum StoryCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Change a story's headline or tags.
+    /// Change a story's headline or tags (editors; not on a closed story).
     Revise {
         story: String,
         #[arg(long)]

@@ -136,6 +136,18 @@ async fn main() -> anyhow::Result<()> {
             let report = newsroom_command::chain::verify_log(&log)
                 .await
                 .context("reading the log")?;
+            match &report.integrity {
+                Some(damage) if damage.is_empty() => println!("database file: intact"),
+                Some(damage) => {
+                    for line in damage {
+                        println!("database file damaged: {line}");
+                    }
+                }
+                None => println!("database file: not checked (PostgreSQL)"),
+            }
+            if let Some(why) = &report.stopped {
+                println!("the log could not be read to its end: {why}");
+            }
             for f in &report.findings {
                 println!(
                     "position {} (story {}, sequence {}): {}",
@@ -152,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
                     format!("{} problems", report.findings.len())
                 }
             );
-            if !report.findings.is_empty() {
+            if !report.is_sound() {
                 std::process::exit(1);
             }
             Ok(())
@@ -196,7 +208,8 @@ async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> 
             // Written beside the target and renamed into place: a failed export leaves no
             // half-written file under the name.
             let partial = path.with_extension("partial");
-            let file = std::fs::File::create(&partial)
+            // As sensitive as the log itself: only its owner may read it.
+            let file = newsroom_command::private::create_private_file(&partial)
                 .with_context(|| format!("creating {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
             let summary = newsroom_command::transfer::export(&log, &mut out)

@@ -271,6 +271,12 @@ fn a_log_exported_from_a_running_server_imports_into_an_empty_store_and_verifies
     let (ok, _, err) = admin_command(server.data_dir.path(), &["export", "--output", file_arg]);
     assert!(ok, "{err}");
     assert!(err.contains("exported 2 events of 1 stories"), "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "an export is as private as the log"
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<Value> = text
         .lines()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use newsroom_command::args;
 use newsroom_command::sql::{OptionalRow, Row, Sql};
-use newsroom_domain::{DevelopmentKind, Urgency};
+use newsroom_domain::{Actor, DevelopmentKind, Urgency};
 use uuid::Uuid;
 
 use crate::store::NotifyError;
@@ -202,11 +202,15 @@ fn row(r: &Row) -> Result<Subscription, newsroom_command::DbError> {
     let urgency: String = r.get(6)?;
     let delivery: String = r.get(7)?;
     let minutes: Option<u32> = r.get(8)?;
+    // A key stored under an older rule is brought to the rule events' keys are read with
+    // (`Actor::normalise` is idempotent on keys), so a subscription made before confusables
+    // were folded still matches.
+    let actor_key: Option<String> = r.get(3)?;
     Ok(Subscription {
         id: r.get(0)?,
         subscriber_id: r.get(1)?,
         story: story.and_then(|s| Uuid::parse_str(&s).ok()),
-        actor_key: r.get(3)?,
+        actor_key: actor_key.map(|k| Actor::normalise(&k)),
         kind: kind.and_then(|k| k.parse().ok()),
         tag: r.get(5)?,
         min_urgency: urgency.parse().unwrap_or_default(),

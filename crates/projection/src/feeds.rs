@@ -244,7 +244,9 @@ fn atom_entry(d: &DevelopmentView, title: String, url: String) -> Entry {
         title: xml_text(&title).into(),
         updated: fixed(d.updated_at),
         published: Some(fixed(d.published_at.unwrap_or(d.recorded_at))),
-        authors: d.filed_by.as_deref().map(atom_person).into_iter().collect(),
+        // No entry names who filed it: the staff behind a development stay on the desk, as on
+        // the pages; the feed's author stands for every entry.
+        authors: vec![],
         categories: vec![Category {
             term: kind.to_owned(),
             label: Some(spoken(kind)),
@@ -382,7 +384,7 @@ fn newsroom_extension(d: &DevelopmentView, base: &str) -> Value {
         "actors": d.actors.iter().map(|a| json!({
             "name": a.name(),
             "key": a.key(),
-            "url": actor_url(base, a.key()),
+            "url": actor_url(base, a.name()),
         })).collect::<Vec<_>>(),
         "source": d.source.as_ref().map(|s| json!({
             "name": s.name.as_str(),
@@ -416,9 +418,6 @@ fn json_item(d: &DevelopmentView, title: String, url: String, base: &str) -> Val
         "tags": [d.kind.as_str()],
         "_newsroom": newsroom_extension(d, base),
     });
-    if let Some(by) = &d.filed_by {
-        item["authors"] = json!([{ "name": by }]);
-    }
     if let Some(url) = d.source.as_ref().and_then(|s| s.url.as_ref()) {
         item["external_url"] = json!(url.as_str());
     }
@@ -558,9 +557,6 @@ fn ninjs_development(d: &DevelopmentView, slug: &str, base: &str) -> Value {
     });
     if !descriptions.is_empty() {
         item["descriptions"] = Value::Array(descriptions);
-    }
-    if let Some(by) = &d.filed_by {
-        item["by"] = json!(by);
     }
     item
 }
@@ -1011,8 +1007,9 @@ mod tests {
             "{content}"
         );
         assert!(content.contains("Source: Ministry of <Foreign> Affairs (official statement), https://example.org/a?b=1&c=2"));
-        let author = atom_children(corrected, "author").next().unwrap();
-        assert_eq!(only_text(author, "name"), "Ana <Reporter>");
+        // Who filed it stays on the desk, as on the pages: the feed's own author stands for
+        // every entry.
+        assert!(atom_children(corrected, "author").next().is_none());
         let category = atom_children(corrected, "category").next().unwrap();
         assert_eq!(category.attribute("term"), Some("attribution_claimed"));
         let link = atom_children(corrected, "link").next().unwrap();
@@ -1101,7 +1098,7 @@ mod tests {
         assert_eq!(corrected["_newsroom"]["state"], "published");
         assert_eq!(corrected["_newsroom"]["evidence"], "documentary");
         assert_eq!(corrected["_newsroom"]["urgency"], "flash");
-        assert_eq!(corrected["authors"][0]["name"], "Ana <Reporter>");
+        assert!(corrected.get("authors").is_none());
         assert_eq!(corrected["external_url"], "https://example.org/a?b=1&c=2");
         assert!(corrected["content_text"].as_str().unwrap().contains(NOTE));
 
@@ -1218,6 +1215,26 @@ mod tests {
     }
 
     #[test]
+    fn no_feed_nor_ninjs_names_who_filed_approved_corrected_or_retracted_anything() {
+        // The pages and the JSON API never name the staff behind a development (their tokens'
+        // names); the feeds and the ninjs export must not either.
+        let s = scenario();
+        let entries = fancy_bear_entries(&s.view);
+        let outputs = [
+            story_atom(&s.view, BASE),
+            story_json_feed(&s.view, BASE).to_string(),
+            story_ninjs(&s.view, BASE).to_string(),
+            actor_atom("Fancy Bear", "fancy bear", &entries, BASE),
+            actor_json_feed("Fancy Bear", "fancy bear", &entries, BASE).to_string(),
+        ];
+        for (i, text) in outputs.iter().enumerate() {
+            for staff in ["Ana <Reporter>", "Ana &lt;Reporter&gt;", "Editor Ed"] {
+                assert!(!text.contains(staff), "output {i} names {staff:?}: {text}");
+            }
+        }
+    }
+
+    #[test]
     fn an_actor_feed_lists_a_development_once_and_dates_an_empty_page_at_the_epoch() {
         let s = scenario();
         let mut entries = fancy_bear_entries(&s.view);
@@ -1243,7 +1260,10 @@ mod tests {
         let doc = parse(&xml);
         let (updated, atom_entries) = check_atom(
             &doc,
-            "http://127.0.0.1:8080/v1/actors/%3Cevil%3E%20%26%20%22co%22/feed.atom",
+            &format!(
+                "http://127.0.0.1:8080/v1/actors/{}/feed.atom",
+                encode_segment(&key)
+            ),
         );
         assert_eq!(updated, DateTime::UNIX_EPOCH);
         assert!(atom_entries.is_empty());

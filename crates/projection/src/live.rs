@@ -440,6 +440,8 @@ impl LiveHub {
 
     /// Counts a new stream against the caps.
     fn admit(&self, address: Option<IpAddr>) -> Result<Permit, LiveError> {
+        // Counted per client: an IPv4 address or an IPv6 /64.
+        let address = address.map(newsroom_command::serve::client_address);
         let mut open = self.inner.open.lock().map_err(|_| LiveError::TooMany)?;
         if open.total >= self.inner.limits.total {
             return Err(LiveError::TooMany);

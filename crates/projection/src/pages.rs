@@ -60,9 +60,11 @@ pub fn story_path(slug: &str) -> String {
     format!("/stories/{}", encode_segment(slug))
 }
 
-/// The reader page of an actor: `/actors/{percent-encoded key}`.
-pub fn actor_path(key: &str) -> String {
-    format!("/actors/{}", encode_segment(key))
+/// The reader page of an actor: `/actors/{percent-encoded name or key}`. Pages link by the name
+/// as shown: the page finds the actor by the name's key, and a key (a UTS #39 skeleton, where
+/// `m` becomes `rn`) is no name to show in an address.
+pub fn actor_path(name: &str) -> String {
+    format!("/actors/{}", encode_segment(name))
 }
 
 /// The HTML fragment [`timeline_fragment`] is served at: `/stories/{slug}/fragment`.
@@ -340,7 +342,7 @@ fn actor_links(actors: &[Actor]) -> Markup {
                 span.meta-label { "Named" }
                 ul.actor-list {
                     @for actor in actors {
-                        li { a.actor href=(actor_path(actor.key())) { (actor.name()) } }
+                        li { a.actor href=(actor_path(actor.name())) { (actor.name()) } }
                     }
                 }
             }
@@ -1414,8 +1416,8 @@ mod tests {
         assert!(timeline.contains(r#"<span class="badge kind">Denial issued</span>"#));
         assert!(timeline.contains(r#"<span class="badge kind">Hack reported</span>"#));
         assert!(timeline.contains("Priority"));
-        assert!(timeline.contains(r#"href="/actors/state%20x">State X</a>"#));
-        assert!(timeline.contains(r#"href="/actors/fancy%20bear">Fancy  Bear</a>"#));
+        assert!(timeline.contains(r#"href="/actors/State%20X">State X</a>"#));
+        assert!(timeline.contains(r#"href="/actors/Fancy%20%20Bear">Fancy  Bear</a>"#));
         assert!(timeline
             .contains(r#"href="/actors/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E""#));
         assert!(timeline.contains(

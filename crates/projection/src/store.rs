@@ -64,7 +64,9 @@ impl ViewName {
             //    newest times and the developments an event changes, not the whole story.
             ViewName::Stories => 7,
             // 3: rows refer to the development (its position) instead of copying it.
-            ViewName::Actors => 3,
+            // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
+            //    `Actor::normalise`), computed from the name whenever an event is read.
+            ViewName::Actors => 4,
         }
     }
 
@@ -352,14 +354,21 @@ pub struct Checkpoint {
 }
 
 impl ViewStore {
+    /// The work reads of the views have done (`newsroom_command::db::ReadWork`); `None` on
+    /// PostgreSQL.
+    pub fn read_work(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Sqlite(db) => Some(db.read_work()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     pub fn open(path: &Path) -> Result<Self, ViewError> {
-        if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
+        let new = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        // The file and its directory are the owner's alone (`newsroom_command::private`).
+        newsroom_command::private::prepare_database_file(path)
+            .map_err(|(path, source)| DbError::Io { path, source })?;
+        if new {
             // A development row is about 1 KB: 16 KB pages hold fifteen of them (4 KB pages only
             // three, a quarter of each page left empty), and a rebuild moves a quarter as many
             // pages through the WAL. The size is fixed when the file is created.

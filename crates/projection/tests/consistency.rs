@@ -317,7 +317,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
                 .unwrap();
             (
                 id,
-                reporter,
+                editor,
                 StoryCommand::ReviseStory {
                     headline: None,
                     tags: Some(tags),

@@ -80,8 +80,9 @@ pub struct RecordDevelopmentRequest {
     pub headline: String,
     #[serde(default)]
     pub body: String,
-    /// When it happened (RFC 3339). Defaults to now; at most 5 minutes ahead.
-    #[serde(default)]
+    /// When it happened: RFC 3339 with a four-digit year (`2026-11-03T12:00:00Z`), from
+    /// 1900-01-01, no leap second. Defaults to now; at most 5 minutes ahead.
+    #[serde(default, deserialize_with = "moment::deserialize_option")]
     pub occurred_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub actors: Vec<String>,
@@ -139,7 +140,8 @@ pub struct ChangesRequest {
     pub headline: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
-    #[serde(default)]
+    /// As a filing's `occurred_at`.
+    #[serde(default, deserialize_with = "moment::deserialize_option")]
     pub occurred_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub actors: Option<Vec<String>>,

@@ -1,5 +1,5 @@
 //! Rate limits on every write: per token and per client address, and on self sign-up per
-//! address. A refused request gets a 429 problem with `Retry-After`. Reads are not limited here.
+//! address (an IPv4 address, or an IPv6 /64: `serve::client_address`). A refused request gets a 429 problem with `Retry-After`. Reads are not limited here.
 //! Tokens are keyed by their digest, never kept in the clear.
 
 use std::net::{IpAddr, SocketAddr};
@@ -120,7 +120,7 @@ pub async fn limit_writes(
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| crate::serve::client_address(c.0.ip()));
     if let Some(ip) = address {
         // The reader's follow form signs up through the same API in-process.
         let sign_up = request.method() == Method::POST
@@ -148,4 +148,66 @@ pub async fn limit_writes(
         }
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    fn app(limits: RateLimits) -> Router {
+        let limiter = Limiter::new(limits);
+        Router::new()
+            .route("/v1/stories", post(|| async { "written" }))
+            .route("/v1/subscribers", post(|| async { "signed up" }))
+            .layer(axum::middleware::from_fn_with_state(limiter, limit_writes))
+    }
+
+    async fn post_from(app: &Router, path: &str, ip: &str) -> StatusCode {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let peer = SocketAddr::new(ip.parse().unwrap(), 40_000);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_client_is_limited_by_its_64_not_by_each_address_in_it() {
+        // One host usually holds a whole /64: walking through its addresses must not buy more
+        // writes or sign-ups.
+        let app = app(RateLimits {
+            writes_per_token_per_minute: 1_000,
+            writes_per_address_per_minute: 2,
+            sign_ups_per_address_per_hour: 1,
+        });
+        let write = |ip: &'static str| post_from(&app, "/v1/stories", ip);
+        assert_eq!(write("2001:db8:1:2::1").await, StatusCode::OK);
+        assert_eq!(write("2001:db8:1:2::2").await, StatusCode::OK);
+        assert_eq!(
+            write("2001:db8:1:2:ffff:ffff:ffff:3").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        // The next /64 is someone else.
+        assert_eq!(write("2001:db8:1:3::1").await, StatusCode::OK);
+        // IPv4 counts by the address, written plainly or mapped into IPv6.
+        assert_eq!(write("192.0.2.7").await, StatusCode::OK);
+        assert_eq!(write("::ffff:192.0.2.7").await, StatusCode::OK);
+        assert_eq!(write("192.0.2.7").await, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(write("192.0.2.8").await, StatusCode::OK);
+
+        let sign_up = |ip: &'static str| post_from(&app, "/v1/subscribers", ip);
+        assert_eq!(sign_up("2001:db8:9:9::1").await, StatusCode::OK);
+        assert_eq!(
+            sign_up("2001:db8:9:9::2").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(sign_up("2001:db8:9:a::1").await, StatusCode::OK);
+    }
 }

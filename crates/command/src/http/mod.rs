@@ -158,9 +158,60 @@ pub fn router(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .layer(middleware::from_fn(close_after_unread_body))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A request body that notes when it has been read to its end.
+struct TrackedBody<S> {
+    inner: S,
+    finished: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: futures_util::Stream + Unpin> futures_util::Stream for TrackedBody<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(None) = next {
+            self.finished
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        next
+    }
+}
+
+/// Answers that leave a request's body unread (a 401 before the JSON, a 429, a 413, a 408) say
+/// `Connection: close`: hyper cannot reuse a connection whose request body was not read, and
+/// a client told nothing would send its next request into a closed connection.
+async fn close_after_unread_body(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if !has_body {
+        return next.run(request).await;
+    }
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::from_stream(TrackedBody {
+        inner: body.into_data_stream(),
+        finished: finished.clone(),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if !finished.load(std::sync::atomic::Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Logs the cause of every 5xx once, here, instead of inside the error conversions.
@@ -224,17 +275,20 @@ async fn open_story(
     ))
 }
 
-/// Change a story's headline and/or tags.
+/// Change a story's headline and/or tags. Editors and admins only; a closed story is reopened
+/// first.
 #[utoipa::path(patch, path = "/v1/stories/{id}", request_body = ReviseStoryRequest,
     security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
-    responses((status = 200, body = CommandAccepted), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails, description = "the story is closed"),
+        (status = 422, body = ProblemDetails)))]
 async fn revise_story(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
     JsonBody(request): JsonBody<ReviseStoryRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
-    let by = auth.require(Role::Reporter)?;
+    let by = auth.require(Role::Editor)?;
     let id = story_id(&id)?;
     let outcome = state.service.execute(id, by, request.parse()?).await?;
     Ok(accepted(outcome))
