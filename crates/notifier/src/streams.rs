@@ -219,6 +219,8 @@ impl AlertHub {
 
     /// Admits a stream from `address`, or says why not.
     fn admit(&self, address: Option<IpAddr>) -> Result<Permit, Refused> {
+        // An IPv6 client counts by its /64, as the rate limits and the live streams count it.
+        let address = address.map(newsroom_command::serve::client_address);
         let mut open = self.inner.open.lock().map_err(|_| Refused::Total)?;
         if open.total >= self.inner.limits.total {
             return Err(Refused::Total);
@@ -693,6 +695,33 @@ mod tests {
         assert_eq!(hub.open_streams(), 2);
         drop(slow);
         assert_eq!(hub.open_streams(), 1, "a cut stream gives its place back");
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_client_is_capped_by_its_64_not_by_each_address_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = NotifierStore::open(&dir.path().join("notifier.db")).unwrap();
+        let hub = AlertHub::new(
+            store,
+            StreamLimits {
+                per_address: 2,
+                total: 100,
+            },
+        );
+        let from = |a: &str| Some(a.parse::<IpAddr>().unwrap());
+        let open = |address| hub.open("a".into(), 0, address, Opener::Subscriber([0; 32]));
+        let first = open(from("2001:db8:1:2::1")).await.unwrap().unwrap();
+        let _second = open(from("2001:db8:1:2:ffff::9")).await.unwrap().unwrap();
+        assert!(
+            open(from("2001:db8:1:2:abcd::7")).await.unwrap().is_err(),
+            "a third address of the same /64 is refused"
+        );
+        let _elsewhere = open(from("2001:db8:1:3::1")).await.unwrap().unwrap();
+        drop(first);
+        assert!(
+            open(from("2001:db8:1:2:abcd::7")).await.unwrap().is_ok(),
+            "closing one frees the /64's place"
+        );
     }
 
     #[test]
