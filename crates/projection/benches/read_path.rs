@@ -21,6 +21,10 @@
 //! `BENCH_PARTS` (default `123`) picks the cases to run. Case 1 at the default size writes about
 //! 4 GB of temporary files (the log, the rebuilt views and their WAL) and takes a few minutes.
 
+/// The allocator of the `newsroom` binary, whose `projection rebuild` this measures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;

@@ -54,9 +54,11 @@ impl Default for RebuildLimits {
     }
 }
 
-/// The views' writer's page cache during a rebuild, in KiB: big enough that a chunk's
-/// transaction and the index builds of the swap stay in memory instead of spilling.
-const REBUILD_CACHE_KIB: i64 = 512 * 1024;
+/// The views' writer's page cache during a rebuild, in KiB: what a part's transaction touches
+/// (rows go in at the end of their tables) stays in memory; the swap's index builds sort in
+/// temporary files beyond it. (512 MiB made a rebuild of 200,000 events about an eighth faster
+/// and its peak a fifth higher.)
+const REBUILD_CACHE_KIB: i64 = 64 * 1024;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
