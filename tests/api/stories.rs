@@ -106,28 +106,22 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
     };
     for review_required in [false, true] {
         // A story an editor opened, and one the reporter opened themselves.
-        let by_editor = app
-            .open_story_as(
-                &app.editor,
-                json!({"slug": format!("opened-by-editor-{review_required}"),
-                    "headline": "Campaign reports a hack", "review_required": review_required}),
-            )
-            .await
-            .ok(201)["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let by_reporter = app
-            .open_story_as(
-                &app.reporter,
-                json!({"slug": format!("opened-by-reporter-{review_required}"),
-                    "headline": "Campaign reports a hack", "review_required": review_required}),
-            )
-            .await
-            .ok(201)["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let mut opened = Vec::new();
+        for (who, token) in [("editor", &app.editor), ("reporter", &app.reporter)] {
+            let id = app
+                .open_story_as(
+                    token,
+                    json!({"slug": format!("opened-by-{who}-{review_required}"),
+                        "headline": "Campaign reports a hack", "review_required": review_required}),
+                )
+                .await
+                .ok(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            opened.push(id);
+        }
+        let (by_editor, by_reporter) = (opened[0].clone(), opened[1].clone());
         for story in [&by_editor, &by_reporter] {
             let head = app.head().await;
             let refused = revise(story, &app.reporter, "Reporter's own headline").await;

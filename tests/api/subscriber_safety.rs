@@ -13,10 +13,11 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn subscriptions(app: &TestApp, s: &SignedUp) -> Vec<Value> {
+/// A subscriber's `subscriptions` or `endpoints`, as the admin lists them.
+async fn listed(app: &TestApp, s: &SignedUp, what: &str) -> Vec<Value> {
     app.call(
         Method::GET,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
+        &format!("/v1/subscribers/{}/{what}", s.id),
         Some(&app.admin),
         None,
     )
@@ -25,6 +26,10 @@ async fn subscriptions(app: &TestApp, s: &SignedUp) -> Vec<Value> {
     .as_array()
     .unwrap()
     .clone()
+}
+
+async fn subscriptions(app: &TestApp, s: &SignedUp) -> Vec<Value> {
+    listed(app, s, "subscriptions").await
 }
 
 async fn subscribe(app: &TestApp, s: &SignedUp, filters: Value) -> Answer {
@@ -228,17 +233,7 @@ async fn alert_mails_carry_list_unsubscribe_and_its_one_click_post_works() {
 }
 
 async fn endpoints(app: &TestApp, s: &SignedUp) -> Vec<Value> {
-    app.call(
-        Method::GET,
-        &format!("/v1/subscribers/{}/endpoints", s.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(200)
-    .as_array()
-    .unwrap()
-    .clone()
+    listed(app, s, "endpoints").await
 }
 
 #[tokio::test]
