@@ -436,7 +436,7 @@ impl PgViews {
         let events = past(events, stories_at.min(actors_at));
         let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
         let removals = removals(events);
-        let mut absent = missing(events, &mut taken, window);
+        let mut absent = missing(events, &mut taken, window, &removals);
         while !absent.is_empty() {
             let limit = absent.iter().map(|(_, l)| *l).max().unwrap_or(window);
             let ids: Vec<Uuid> = absent.iter().map(|(id, _)| *id).collect();
@@ -459,7 +459,7 @@ impl PgViews {
             }
         }
         let mut changes = fold(events, stories_at, actors_at, &mut taken);
-        write_rows(&mut tx, &changes.rows(&taken)?).await?;
+        write_rows(&mut tx, &changes.rows(&taken)?, "view_developments").await?;
         for view in ViewName::ALL {
             if last > at(view) {
                 set_checkpoint(&mut tx, view, last).await?;
@@ -551,28 +551,7 @@ impl Replacement {
     /// Writes a part of the rebuilt views' rows (only the chosen views' rows are in it; the
     /// developments go to the scratch table if the stories view is not chosen).
     pub(crate) async fn rows(&mut self, rows: &BatchRows) -> Result<(), ViewError> {
-        for part in rows.stories.chunks(ROWS_PER_STATEMENT) {
-            upsert_stories(&mut self.tx, part).await?;
-        }
-        for part in rows.developments.chunks(ROWS_PER_STATEMENT) {
-            upsert_developments(&mut self.tx, part, self.developments).await?;
-        }
-        for part in rows.versions.chunks(ROWS_PER_STATEMENT) {
-            insert_versions(&mut self.tx, part).await?;
-        }
-        for part in rows.superseded.chunks(ROWS_PER_STATEMENT) {
-            insert_superseded(&mut self.tx, part).await?;
-        }
-        if !rows.replaced.is_empty() {
-            sqlx::query("DELETE FROM view_actor_entries WHERE position = ANY($1)")
-                .bind(&rows.replaced)
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        for part in rows.actors.chunks(ROWS_PER_STATEMENT) {
-            insert_actor_rows(&mut self.tx, part).await?;
-        }
-        Ok(())
+        write_rows(&mut self.tx, rows, self.developments).await
     }
 
     /// The developments recorded at `positions`, read back from what this rebuild wrote.
@@ -751,28 +730,32 @@ async fn developments_by_id(
         .collect()
 }
 
-/// Writes a batch's rows (see [`BatchRows`]).
-async fn write_rows(conn: &mut PgConnection, rows: &BatchRows) -> Result<(), ViewError> {
-    if !rows.stories.is_empty() {
-        upsert_stories(conn, &rows.stories).await?;
+/// Writes a batch's rows (see [`BatchRows`]), the developments into `developments` (the view's
+/// table, or a rebuild's scratch table), `ROWS_PER_STATEMENT` rows per statement.
+async fn write_rows(
+    conn: &mut PgConnection,
+    rows: &BatchRows,
+    developments: &str,
+) -> Result<(), ViewError> {
+    for part in rows.stories.chunks(ROWS_PER_STATEMENT) {
+        upsert_stories(conn, part).await?;
     }
-    if !rows.developments.is_empty() {
-        upsert_developments(conn, &rows.developments, "view_developments").await?;
+    for part in rows.developments.chunks(ROWS_PER_STATEMENT) {
+        upsert_developments(conn, part, developments).await?;
     }
-    if !rows.versions.is_empty() {
-        insert_versions(conn, &rows.versions).await?;
+    for part in rows.versions.chunks(ROWS_PER_STATEMENT) {
+        insert_versions(conn, part).await?;
     }
-    if !rows.superseded.is_empty() {
-        insert_superseded(conn, &rows.superseded).await?;
+    for part in rows.superseded.chunks(ROWS_PER_STATEMENT) {
+        insert_superseded(conn, part).await?;
     }
     if !rows.replaced.is_empty() {
         sqlx::query("DELETE FROM view_actor_entries WHERE position = ANY($1)")
             .bind(&rows.replaced)
             .execute(&mut *conn)
             .await?;
-        insert_actor_rows(conn, &rows.actors).await?;
     }
-    Ok(())
+    insert_actor_rows(conn, &rows.actors).await
 }
 
 async fn upsert_stories(conn: &mut PgConnection, rows: &[StoryRow]) -> Result<(), ViewError> {
@@ -890,24 +873,27 @@ async fn insert_superseded(
 /// development naming one actor twice (two spellings of one key) has one row, the last
 /// spelling, as in `views.db`.
 async fn insert_actor_rows(conn: &mut PgConnection, rows: &[ActorRow]) -> Result<(), ViewError> {
+    // One row per (position, actor key), however the rows are split into statements.
     let mut unique: BTreeMap<(i64, &str), &ActorRow> = BTreeMap::new();
     for row in rows {
         unique.insert((row.position, row.key.as_str()), row);
     }
     let rows: Vec<&ActorRow> = unique.into_values().collect();
-    sqlx::query(
-        "INSERT INTO view_actor_entries (position, actor_key, occurred_at, name)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])",
-    )
-    .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.occurred_at.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
+    for part in rows.chunks(ROWS_PER_STATEMENT) {
+        sqlx::query(
+            "INSERT INTO view_actor_entries (position, actor_key, occurred_at, name)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])",
+        )
+        .bind(part.iter().map(|r| r.position).collect::<Vec<_>>())
+        .bind(part.iter().map(|r| r.key.as_str()).collect::<Vec<_>>())
+        .bind(
+            part.iter()
+                .map(|r| r.occurred_at.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(part.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }

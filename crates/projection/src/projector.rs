@@ -306,8 +306,8 @@ pub(crate) fn missing(
     events: &[LoggedEvent],
     taken: &mut HashMap<Uuid, StoryView>,
     window: usize,
+    removals: &HashMap<Uuid, usize>,
 ) -> Vec<(Uuid, usize)> {
-    let removals = removals(events);
     taken.retain(|id, view| !view.windows_too_short_for(removals[id]));
     let mut seen = BTreeSet::new();
     events
@@ -405,7 +405,7 @@ fn apply_batch(
     let events = past(events, stories_at.min(actors_at));
     let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
     let removals = removals(events);
-    for (id, mut limit) in missing(events, &mut taken, window) {
+    for (id, mut limit) in missing(events, &mut taken, window, &removals) {
         // (A window whose last times all share one step is read again, longer.)
         while let Some(v) = load_stored(tx, id, limit)? {
             if !v.windows_too_short_for(removals[&id]) {
