@@ -173,6 +173,7 @@ pub async fn spawn_app_in(
         relay: None,
         role: newsroom::Role::All,
         live: Default::default(),
+        front_page_marks: Default::default(),
     };
     configure(&mut settings);
     let database_path = settings.command.database_path.clone();

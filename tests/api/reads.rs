@@ -1086,3 +1086,96 @@ async fn feed_links_come_from_the_public_url_not_the_host_header() {
     assert!(!atom.contains("attacker.example"), "{atom}");
     assert!(atom.contains("http://newsroom.test/stories/"), "{atom}");
 }
+
+/// The front page as it stood is read from a mark and the lines recorded after it
+/// (`newsroom_projection::marks`). Reporters filing at once record their events out of position
+/// order, and a retraction moves a story down; at every recorded moment (and just before it), for
+/// short and long pages, the answer equals one line per story, over HTTP and from the views.
+async fn front_pages_as_they_stood_equal_one_line_per_story(app: &TestApp) {
+    let stories = futures_util::future::join_all((0..6).map(|_| app.open_story(false))).await;
+    futures_util::future::join_all(stories.iter().enumerate().map(|(i, story)| async move {
+        let mut newest = String::new();
+        for _ in 0..8 {
+            let answer = app.record(story, development("update")).await;
+            newest = answer.ok(201)["id"].as_str().unwrap().to_owned();
+        }
+        if i % 3 == 0 {
+            app.call(
+                Method::POST,
+                &format!("/v1/stories/{story}/developments/{newest}/retraction"),
+                Some(&app.editor),
+                Some(json!({"reason": "Withdrawn."})),
+            )
+            .await
+            .ok(200);
+        }
+    }))
+    .await;
+    let head = app.head().await;
+    read(app, &format!("/v1/stories?min_position={head}")).await;
+    let feed = app.app_state.store.read_feed(0, 10_000).await.unwrap();
+    let mut times: Vec<_> = feed
+        .iter()
+        .map(|raw| newsroom_projection::decode(raw).unwrap().recorded_at)
+        .collect();
+    let in_order = times.windows(2).all(|w| w[0] <= w[1]);
+    times.sort();
+    times.dedup();
+    for at in times
+        .iter()
+        .flat_map(|t| [*t, *t - chrono::Duration::microseconds(1)])
+    {
+        for limit in [1, 3, 100] {
+            let marked = app.views.front_page_as_of(at, limit).await.unwrap();
+            let by_story = app
+                .views
+                .front_page_as_of_by_story(at, limit)
+                .await
+                .unwrap();
+            let want = serde_json::to_value(&by_story).unwrap();
+            assert_eq!(
+                serde_json::to_value(&marked).unwrap(),
+                want,
+                "{at}, {limit}"
+            );
+            let path = format!(
+                "/v1/stories?as_of={}&limit={limit}",
+                urlencode(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            );
+            assert_eq!(read(app, &path).await["stories"], want, "{path}");
+        }
+    }
+    assert_eq!(
+        app.views.front_page_fallbacks(),
+        0,
+        "marks listing every story answer every read"
+    );
+    eprintln!("events recorded in position order: {in_order}");
+}
+
+fn close_marks(s: &mut newsroom::NewsroomSettings) {
+    s.front_page_marks = newsroom_projection::MarkSpacing {
+        every: 4,
+        length: 100,
+    };
+}
+
+#[tokio::test]
+async fn front_pages_as_they_stood_equal_one_line_per_story_on_sqlite() {
+    let app = spawn_app_with(close_marks).await;
+    front_pages_as_they_stood_equal_one_line_per_story(&app).await;
+}
+
+#[tokio::test]
+async fn front_pages_as_they_stood_equal_one_line_per_story_on_postgres() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| {
+        s.command.database_url = Some(url);
+        close_marks(s);
+    })
+    .await;
+    front_pages_as_they_stood_equal_one_line_per_story(&app).await;
+}

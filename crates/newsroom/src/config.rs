@@ -240,6 +240,7 @@ impl Config {
                 total: self.live_streams_total,
                 ..LiveLimits::default()
             },
+            front_page_marks: Default::default(),
         })
     }
 

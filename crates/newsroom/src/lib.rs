@@ -38,6 +38,9 @@ pub struct NewsroomSettings {
     pub role: Role,
     /// Caps on the read side's live streams.
     pub live: LiveLimits,
+    /// How far apart the front page's marks are (`newsroom_projection::marks`; tests make
+    /// them close).
+    pub front_page_marks: newsroom_projection::MarkSpacing,
 }
 
 /// Which parts of newsroom a process runs (`newsroom serve --role …`). Every role serves
@@ -117,9 +120,8 @@ impl Newsroom {
             // Beside the log: a SQLite file of their own, or the log's PostgreSQL database.
             let store = ViewStore::beside(&log, &settings.views_path)
                 .await
-                .with_context(|| {
-                    format!("opening the views at {}", settings.views_path.display())
-                })?;
+                .with_context(|| format!("opening the views at {}", settings.views_path.display()))?
+                .with_marks(settings.front_page_marks);
             if let Some(report) = rebuild_outdated(&log, &store)
                 .await
                 .context("rebuilding outdated views")?

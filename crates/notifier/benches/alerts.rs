@@ -461,6 +461,7 @@ async fn start_app() -> Res<App> {
         relay: None,
         role: newsroom::Role::All,
         live: Default::default(),
+        front_page_marks: Default::default(),
     };
     let app = Newsroom::build(settings).await?;
     let base = format!("http://{}", app.local_addr());

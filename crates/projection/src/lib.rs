@@ -10,6 +10,7 @@ pub mod decode;
 pub mod feeds;
 pub mod history;
 pub mod live;
+pub mod marks;
 pub mod model;
 pub mod pages;
 pub mod pg;
@@ -19,6 +20,7 @@ pub mod store;
 
 pub use decode::{decode, DecodeError};
 pub use live::{LiveHub, LiveLimits};
+pub use marks::MarkSpacing;
 pub use model::*;
 pub use pg::PgViews;
 pub use projector::{ProjectionError, Projector};

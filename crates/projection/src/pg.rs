@@ -20,6 +20,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
 use crate::model::{DevelopmentView, FrontPageEntry, StoryPage, StoryView};
 use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
 use crate::store::{
@@ -376,18 +377,22 @@ impl PgViews {
         Ok(found)
     }
 
-    /// Each story's front-page entry as it stood at `at` (as `recorded_time`), if it existed.
-    pub(crate) async fn front_page_as_of(&self, at: &str) -> Result<Vec<String>, ViewError> {
-        let rows: Vec<Option<String>> = sqlx::query_scalar(
-            "SELECT (SELECT v.entry FROM view_story_versions v
-                     WHERE v.story_id = s.id AND v.recorded_at <= $1
-                     ORDER BY v.recorded_at DESC, v.position DESC LIMIT 1)
-             FROM view_stories s",
+    /// Each story's front-page line as it stood at `at` (as `recorded_time`), if it existed:
+    /// its place (sort key, position) and its entry.
+    pub(crate) async fn front_page_as_of(
+        &self,
+        at: &str,
+    ) -> Result<Vec<(String, i64, String)>, ViewError> {
+        Ok(sqlx::query_as(
+            "SELECT v.sort_key, v.position, v.entry FROM view_stories s
+               JOIN view_story_versions v ON v.position =
+                    (SELECT w.position FROM view_story_versions w
+                      WHERE w.story_id = s.id AND w.recorded_at <= $1
+                      ORDER BY w.recorded_at DESC, w.position DESC LIMIT 1)",
         )
         .bind(at)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().flatten().collect())
+        .await?)
     }
 
     pub(crate) async fn story(&self, id: Uuid) -> Result<Option<StoryView>, ViewError> {
@@ -423,6 +428,7 @@ impl PgViews {
         cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
         last_written: Option<i64>,
         window: usize,
+        marks: MarkSpacing,
     ) -> Result<BatchResult, ViewError> {
         let mut tx = self.pool.begin().await?;
         let checkpoints = read_checkpoints(&mut tx, true).await?;
@@ -459,7 +465,9 @@ impl PgViews {
             }
         }
         let mut changes = fold(events, stories_at, actors_at, &mut taken);
-        write_rows(&mut tx, &changes.rows(&taken)?, "view_developments").await?;
+        let rows = changes.rows(&taken)?;
+        write_rows(&mut tx, &rows, "view_developments").await?;
+        follow_batch_pg(&mut tx, &rows.versions, marks).await?;
         for view in ViewName::ALL {
             if last > at(view) {
                 set_checkpoint(&mut tx, view, last).await?;
@@ -500,6 +508,9 @@ impl PgViews {
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("DELETE FROM view_story_versions")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM view_front_page_marks")
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("DELETE FROM view_development_versions")
@@ -755,7 +766,8 @@ async fn write_rows(
             .execute(&mut *conn)
             .await?;
     }
-    insert_actor_rows(conn, &rows.actors).await
+    insert_actor_rows(conn, &rows.actors).await?;
+    write_marks_pg(conn, &rows.marks, &rows.mark_lows).await
 }
 
 async fn upsert_stories(conn: &mut PgConnection, rows: &[StoryRow]) -> Result<(), ViewError> {
@@ -828,8 +840,10 @@ async fn insert_versions(
     rows: &[StoryVersionRow],
 ) -> Result<(), ViewError> {
     sqlx::query(
-        "INSERT INTO view_story_versions (position, story_id, recorded_at, occurred_until, entry)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+        "INSERT INTO view_story_versions
+            (position, story_id, recorded_at, occurred_until, sort_key, entry)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::text[])
          ON CONFLICT (position) DO NOTHING",
     )
     .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
@@ -844,6 +858,7 @@ async fn insert_versions(
             .map(|r| r.occurred_until.as_str())
             .collect::<Vec<_>>(),
     )
+    .bind(rows.iter().map(|r| r.sort_key.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.entry.as_str()).collect::<Vec<_>>())
     .execute(conn)
     .await?;

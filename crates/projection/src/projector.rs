@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::decode::{decode, DecodeError};
+use crate::marks::{follow_batch, MarkSpacing};
 use crate::model::{LoggedEvent, StoryView};
 use crate::store::{
     development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ActorRow,
@@ -139,15 +140,15 @@ impl Projector {
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         let cache = self.cache.clone();
-        let (last_written, window) = (self.last_written, self.window);
+        let (last_written, window, marks) = (self.last_written, self.window, self.views.marks());
         let result = match self.views.postgres() {
             Some(pg) => {
-                pg.apply_batch(&events, &cache, last_written, window)
+                pg.apply_batch(&events, &cache, last_written, window, marks)
                     .await?
             }
             None => {
                 self.views
-                    .write(move |tx| apply_batch(tx, &events, &cache, last_written, window))
+                    .write(move |tx| apply_batch(tx, &events, &cache, last_written, window, marks))
                     .await?
             }
         };
@@ -394,6 +395,7 @@ fn apply_batch(
     cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
     last_written: Option<i64>,
     window: usize,
+    marks: MarkSpacing,
 ) -> Result<BatchResult, ViewError> {
     let checkpoints: HashMap<ViewName, i64> = read_checkpoints(tx)?
         .into_iter()
@@ -421,7 +423,9 @@ fn apply_batch(
         }
     }
     let mut changes = fold(events, stories_at, actors_at, &mut taken);
-    write_rows(tx, &changes.rows(&taken)?)?;
+    let rows = changes.rows(&taken)?;
+    write_rows(tx, &rows)?;
+    follow_batch(tx, &rows.versions, marks)?;
     for view in ViewName::ALL {
         if last > checkpoints[&view] {
             set_checkpoint(tx, view, last)?;

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::decode::decode;
+use crate::marks::{MarkSpacing, Marker};
 use crate::model::{DevelopmentView, LoggedEvent, StoryView};
 use crate::pg::Replacement;
 use crate::projector::ProjectionError;
@@ -193,6 +194,7 @@ async fn rebuild_chosen(
             &selected,
             progress.as_ref(),
             limits,
+            views.marks(),
         )
         .await?;
         finished(progress, &report);
@@ -225,6 +227,7 @@ async fn rebuild_chosen(
         &selected,
         progress.as_ref(),
         limits,
+        views.marks(),
     )
     .await;
     // The writer goes back to its usual settings whether or not the rebuild succeeded.
@@ -263,6 +266,7 @@ async fn replay_into(
     selected: &[ViewName],
     progress: Option<&ProgressBar>,
     limits: RebuildLimits,
+    marks: MarkSpacing,
 ) -> Result<RebuildReport, ProjectionError> {
     // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
@@ -274,6 +278,9 @@ async fn replay_into(
         limits,
         work_tx,
     );
+    if fold.with_stories {
+        fold.marker = Some(Marker::new(marks));
+    }
     let progress = progress.cloned();
     let folding = tokio::task::spawn_blocking(move || {
         let (mut after, mut count) = (0, 0u64);
@@ -339,6 +346,8 @@ struct PartialFold {
     with_actors: bool,
     limits: RebuildLimits,
     work: mpsc::Sender<Work>,
+    /// The front-page marks, when the stories view is rebuilt.
+    marker: Option<Marker>,
 }
 
 impl PartialFold {
@@ -357,6 +366,7 @@ impl PartialFold {
             with_actors,
             limits,
             work,
+            marker: None,
         }
     }
 
@@ -436,7 +446,7 @@ impl PartialFold {
         let Some(view) = self.stories.get_mut(&e.story_id) else {
             if let Some(view) = StoryView::open(e) {
                 if self.with_stories {
-                    self.rows.versions.push(StoryVersionRow::of(&view));
+                    line(&mut self.marker, &mut self.rows, StoryVersionRow::of(&view));
                 }
                 self.stories.insert(e.story_id, view.partial());
             }
@@ -447,7 +457,7 @@ impl PartialFold {
         }
         if self.with_stories {
             self.rows.superseded.extend(SupersededRow::apply(view, e));
-            self.rows.versions.push(StoryVersionRow::of(view));
+            line(&mut self.marker, &mut self.rows, StoryVersionRow::of(view));
         } else {
             view.apply(e);
         }
@@ -502,7 +512,12 @@ impl PartialFold {
     /// Rows waiting for the writer.
     fn pending(&self) -> usize {
         let r = &self.rows;
-        r.developments.len() + r.versions.len() + r.superseded.len() + r.actors.len()
+        r.developments.len()
+            + r.versions.len()
+            + r.superseded.len()
+            + r.actors.len()
+            + r.marks.len()
+            + r.mark_lows.len()
     }
 
     /// Hands the rows waiting to the writer; `false` if it is gone.
@@ -524,6 +539,9 @@ impl PartialFold {
             }
         }
         let count = self.stories.len();
+        if let Some(marker) = self.marker.take() {
+            self.rows.mark_lows = marker.lows();
+        }
         if self.with_stories {
             let stories = std::mem::take(&mut self.stories);
             for view in stories.values() {
@@ -548,6 +566,14 @@ fn finished(progress: Option<ProgressBar>, report: &RebuildReport) {
         position = report.position,
         "views rebuilt"
     );
+}
+
+/// A story's new front-page line for the writer, and the mark due after it.
+fn line(marker: &mut Option<Marker>, rows: &mut BatchRows, line: StoryVersionRow) {
+    if let Some(mark) = marker.as_mut().and_then(|m| m.follow(&line)) {
+        rows.marks.push(mark);
+    }
+    rows.versions.push(line);
 }
 
 /// Where a rebuild writes: SQLite's `_next` tables, swapped in at the end, or a PostgreSQL

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::marks::{front_page_at, front_page_at_pg, write_marks, MarkRow, MarkSpacing};
 use crate::model::{
     ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryPage, StoryStatus,
     StoryView, Window, PAGE_DEFAULT, PAGE_MAX,
@@ -62,7 +63,9 @@ impl ViewName {
             // 6: `developments_rejected`: a reporter's rejected filings at the desk.
             // 7: developments' `id` and `published_at`, indexed: the projector reads a story's
             //    newest times and the developments an event changes, not the whole story.
-            ViewName::Stories => 7,
+            // 8: `story_versions.sort_key` and `front_page_marks`: the front page as it stood
+            //    is read from a mark and the lines after it, not one line per story.
+            ViewName::Stories => 8,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -164,18 +167,51 @@ impl ViewName {
                     // story's fields and the front page as they stood from here. `recorded_at`
                     // with nanoseconds; `occurred_until`: no development readers saw then had
                     // happened later ('' while there was none).
+                    // `sort_key`: the story's place on the front page then (`marks.rs`).
                     columns: "(
                         position       INTEGER PRIMARY KEY,
                         story_id       TEXT NOT NULL,
                         recorded_at    TEXT NOT NULL,
                         occurred_until TEXT NOT NULL,
+                        sort_key       TEXT NOT NULL,
                         entry          TEXT NOT NULL
                     )",
-                    indexes: &[ViewIndex {
-                        name: "story_versions_story",
-                        on: "(story_id, recorded_at, position)",
-                        while_loading: false,
-                    }],
+                    indexes: &[
+                        ViewIndex {
+                            name: "story_versions_story",
+                            on: "(story_id, recorded_at, position)",
+                            while_loading: false,
+                        },
+                        // The lines recorded after a front-page mark.
+                        ViewIndex {
+                            name: "story_versions_recorded",
+                            on: "(recorded_at)",
+                            while_loading: false,
+                        },
+                    ],
+                },
+                ViewTable {
+                    name: "front_page_marks",
+                    // The front page's first stories every so many positions (`marks.rs`).
+                    columns: "(
+                        position INTEGER PRIMARY KEY,
+                        high     TEXT NOT NULL,
+                        low      TEXT NOT NULL,
+                        stories  TEXT NOT NULL,
+                        cut      INTEGER NOT NULL
+                    )",
+                    indexes: &[
+                        ViewIndex {
+                            name: "front_page_marks_high",
+                            on: "(high, position)",
+                            while_loading: false,
+                        },
+                        ViewIndex {
+                            name: "front_page_marks_low",
+                            on: "(low)",
+                            while_loading: false,
+                        },
+                    ],
                 },
                 ViewTable {
                     name: "development_versions",
@@ -324,6 +360,9 @@ pub struct StoryBody {
 pub struct ViewStore {
     backend: Backend,
     bodies: BodyCache,
+    marks: MarkSpacing,
+    /// Reads of the front page as it stood that a mark could not answer.
+    fallbacks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Clone, Debug)]
@@ -383,6 +422,8 @@ impl ViewStore {
         Ok(Self {
             backend: Backend::Sqlite(db),
             bodies: body_cache(),
+            marks: MarkSpacing::default(),
+            fallbacks: Arc::default(),
         })
     }
 
@@ -391,7 +432,25 @@ impl ViewStore {
         Ok(Self {
             backend: Backend::Postgres(PgViews::open(pool).await?),
             bodies: body_cache(),
+            marks: MarkSpacing::default(),
+            fallbacks: Arc::default(),
         })
+    }
+
+    /// Writes front-page marks `spacing` apart (tests make them close).
+    pub fn with_marks(mut self, spacing: MarkSpacing) -> Self {
+        self.marks = spacing;
+        self
+    }
+
+    pub fn marks(&self) -> MarkSpacing {
+        self.marks
+    }
+
+    /// How many reads of the front page as it stood read one line per story, because no mark
+    /// could answer them (`marks.rs`).
+    pub fn front_page_fallbacks(&self) -> u64 {
+        self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The views beside `log`: in its PostgreSQL database, or in the SQLite file at `path` when
@@ -653,44 +712,67 @@ impl ViewStore {
             .collect()
     }
 
-    /// The front page as it stood at `at`: each story's line then, newest first. One indexed
-    /// read per story, whatever the log's length.
+    /// The front page as it stood at `at`: each story's line then, first place first. Read from
+    /// the newest front-page mark before `at` and the lines recorded after it (`marks.rs`):
+    /// bounded work, whatever the log's length.
     pub async fn front_page_as_of(
         &self,
         at: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<FrontPageEntry>, ViewError> {
-        let entries: Vec<String> = match self.postgres() {
+        let time = recorded_time(&at);
+        let marked = match self.postgres() {
+            Some(pg) => front_page_at_pg(pg.pool(), &time, limit).await?,
+            None => self.read(move |c| front_page_at(c, &time, limit)).await?,
+        };
+        let entries = match marked {
+            Some(entries) => entries,
+            None => {
+                self.fallbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(%at, "no front-page mark answers; reading every story's line");
+                return self.front_page_as_of_by_story(at, limit).await;
+            }
+        };
+        entries
+            .iter()
+            .map(|e| Ok(serde_json::from_str::<FrontPageEntry>(e)?))
+            .collect()
+    }
+
+    /// The front page as it stood at `at`, read as one line per story ever opened: what a mark
+    /// cannot answer, and what tests hold the marks to.
+    pub async fn front_page_as_of_by_story(
+        &self,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FrontPageEntry>, ViewError> {
+        let lines: Vec<(String, i64, String)> = match self.postgres() {
             Some(pg) => pg.front_page_as_of(&recorded_time(&at)).await?,
             None => {
                 self.read(move |c| {
                     let mut stmt = c.prepare_cached(
-                        "SELECT (SELECT v.entry FROM story_versions v
-                                 WHERE v.story_id = s.id AND v.recorded_at <= ?1
-                                 ORDER BY v.recorded_at DESC, v.position DESC LIMIT 1)
-                         FROM stories s",
+                        "SELECT v.sort_key, v.position, v.entry FROM stories s
+                           JOIN story_versions v ON v.position =
+                                (SELECT w.position FROM story_versions w
+                                  WHERE w.story_id = s.id AND w.recorded_at <= ?1
+                                  ORDER BY w.recorded_at DESC, w.position DESC LIMIT 1)",
                     )?;
-                    let rows =
-                        stmt.query_map([recorded_time(&at)], |r| r.get::<_, Option<String>>(0))?;
-                    let mut entries = Vec::new();
-                    for row in rows {
-                        entries.extend(row?);
-                    }
-                    Ok(entries)
+                    let rows = stmt.query_map([recorded_time(&at)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
                 })
                 .await?
             }
         };
-        let mut entries = entries
+        let mut lines = lines;
+        lines.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
+        lines.truncate(limit);
+        lines
             .iter()
-            .map(|e| Ok(serde_json::from_str::<FrontPageEntry>(e)?))
-            .collect::<Result<Vec<_>, ViewError>>()?;
-        entries.sort_by(|a, b| {
-            let key = |e: &FrontPageEntry| (e.last_recorded_at, e.position);
-            key(b).cmp(&key(a))
-        });
-        entries.truncate(limit);
-        Ok(entries)
+            .map(|(_, _, e)| Ok(serde_json::from_str::<FrontPageEntry>(e)?))
+            .collect()
     }
 
     /// The API body of a story's first page (its newest developments), by id or slug, with the
@@ -1485,6 +1567,9 @@ pub(crate) struct BatchRows {
     pub(crate) developments: Vec<DevelopmentRow>,
     pub(crate) replaced: Vec<i64>,
     pub(crate) actors: Vec<ActorRow>,
+    /// A rebuild's front-page marks, and the final `low` of those written earlier.
+    pub(crate) marks: Vec<MarkRow>,
+    pub(crate) mark_lows: Vec<(i64, String)>,
 }
 
 /// A story's row in `story_versions`: its front-page line right after the event at `position`.
@@ -1494,6 +1579,8 @@ pub(crate) struct StoryVersionRow {
     pub(crate) story_id: String,
     pub(crate) recorded_at: String,
     pub(crate) occurred_until: String,
+    /// The story's place on the front page (the `stories` row's `sort_key` then).
+    pub(crate) sort_key: String,
     pub(crate) entry: String,
 }
 
@@ -1515,6 +1602,7 @@ impl StoryVersionRow {
                 .occurred_until()
                 .map(|t| sortable_time(&t))
                 .unwrap_or_default(),
+            sort_key: sort_key(&entry, view),
             entry: serde_json::to_string(&entry).expect("an entry always serialises"),
         }
     }
@@ -1526,8 +1614,8 @@ impl StoryVersionRow {
     ) -> Result<(), ViewError> {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT OR REPLACE INTO story_versions{suffix}
-                (position, story_id, recorded_at, occurred_until, entry)
-             VALUES (?1, ?2, ?3, ?4, ?5)"
+                (position, story_id, recorded_at, occurred_until, sort_key, entry)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         ))?;
         for row in rows {
             insert.execute(params![
@@ -1535,6 +1623,7 @@ impl StoryVersionRow {
                 row.story_id,
                 row.recorded_at,
                 row.occurred_until,
+                row.sort_key,
                 row.entry
             ])?;
         }
@@ -1748,6 +1837,9 @@ pub(crate) fn write_rows_into(
     }
     if !rows.actors.is_empty() {
         ActorRow::insert_all(tx, &rows.actors, suffix)?;
+    }
+    if !rows.marks.is_empty() || !rows.mark_lows.is_empty() {
+        write_marks(tx, &rows.marks, &rows.mark_lows, suffix)?;
     }
     Ok(())
 }
