@@ -8,17 +8,25 @@ async fn writes_without_a_valid_token_are_401() {
     let story = app.open_story(false).await;
     let body = json!({"slug": "x", "headline": "y"});
     for token in [None, Some("nr_not-a-real-token"), Some("garbage"), Some("")] {
-        app.call(Method::POST, "/v1/stories", token, Some(body.clone()))
-            .await
-            .problem(401);
-        app.call(
-            Method::POST,
-            &format!("/v1/stories/{story}/developments"),
-            token,
-            Some(development("update")),
-        )
-        .await
-        .problem(401);
+        let answers = [
+            app.call(Method::POST, "/v1/stories", token, Some(body.clone()))
+                .await,
+            app.call(
+                Method::POST,
+                &format!("/v1/stories/{story}/developments"),
+                token,
+                Some(development("update")),
+            )
+            .await,
+        ];
+        for answer in answers {
+            answer.problem(401);
+            // RFC 9110 §11.6.1: a 401 names its challenge; RFC 6750 §3 gives the Bearer form.
+            assert_eq!(
+                answer.headers[reqwest::header::WWW_AUTHENTICATE],
+                r#"Bearer realm="newsroom""#
+            );
+        }
     }
     // A malformed header is as unauthenticated as a missing one.
     let answer = app
@@ -30,6 +38,9 @@ async fn writes_without_a_valid_token_are_401() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 401);
+    assert!(answer
+        .headers()
+        .contains_key(reqwest::header::WWW_AUTHENTICATE));
     assert_eq!(app.feed().await.len(), 1);
 }
 

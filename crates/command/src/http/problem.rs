@@ -33,6 +33,9 @@ pub struct ProblemDetails {
     internal: Option<String>,
 }
 
+/// The problem type of a request without a valid bearer token.
+const UNAUTHORIZED_KIND: &str = "urn:newsroom:problem:unauthorized";
+
 /// The cause of a 5xx, handed to the logging middleware as a response extension.
 #[derive(Debug, Clone)]
 pub struct InternalError(pub String);
@@ -139,6 +142,9 @@ impl IntoResponse for Problem {
         let status = self.status();
         let retry_after = self.0.retry_after;
         let internal = self.0.internal.clone();
+        // A request without a valid bearer token is told how to authenticate (RFC 9110
+        // §11.6.1, RFC 6750 §3).
+        let challenge = status == StatusCode::UNAUTHORIZED && self.0.kind == UNAUTHORIZED_KIND;
         let mut response = (status, axum::Json(*self.0)).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -147,6 +153,12 @@ impl IntoResponse for Problem {
         );
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="newsroom""#),
+            );
         }
         if let Some(cause) = internal {
             response.extensions_mut().insert(InternalError(cause));
