@@ -223,7 +223,10 @@ async fn every_public_read_costs_a_bounded_amount_of_work_whatever_the_size_of_t
         over.join("\n"),
         report.join("\n")
     );
-    eprintln!("work per read, small log -> large log:\n{}", report.join("\n"));
+    eprintln!(
+        "work per read, small log -> large log:\n{}",
+        report.join("\n")
+    );
     // The counter counts: the long story's first page is real work.
     assert!(
         report.iter().any(|r| !r.ends_with(": 0 -> 0")),

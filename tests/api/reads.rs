@@ -371,6 +371,49 @@ async fn reads_carry_an_etag_and_answer_304_when_unchanged() {
     assert_eq!(changed.status(), 200, "a new development changes the ETag");
 }
 
+/// An actor nothing names is not found (not an empty feed dated 1970); an actor's answers and
+/// feeds carry an ETag and Cache-Control like a story's, and answer 304 while nothing changed.
+#[tokio::test]
+async fn actor_reads_are_404_for_unknown_actors_and_carry_an_etag() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let p = filed(&app, &story, development("update")).await;
+    for suffix in ["", "/feed.atom", "/feed.json"] {
+        app.call(
+            Method::GET,
+            &format!("/v1/actors/Nobody%20Named{suffix}?min_position={p}"),
+            None,
+            None,
+        )
+        .await
+        .problem(404);
+        let path = format!("{}/v1/actors/Fancy%20Bear{suffix}", app.address);
+        let first = app.client.get(&path).send().await.unwrap();
+        assert_eq!(first.status(), 200, "{path}");
+        assert_eq!(first.headers()["cache-control"], "public, no-cache");
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        let again = app
+            .client
+            .get(&path)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        filed(&app, &story, development("update")).await;
+        let head = app.head().await;
+        read(&app, &format!("/v1/stories?min_position={head}")).await;
+        let changed = app
+            .client
+            .get(&path)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 200, "a new development changes {path}");
+    }
+}
+
 #[tokio::test]
 async fn a_read_waits_for_its_min_position_then_answers_503() {
     let app = spawn_app().await;

@@ -662,27 +662,34 @@ struct ActorDevelopment {
     development: DevelopmentView,
 }
 
+/// An actor's newest entries, with its name as first spelled there, its key and the ETag of
+/// the answers made of them (the views' position, read first, so an answer is never older than
+/// its tag). Not found when no visible development names the actor.
 async fn actor_entries(
     state: &ReadState,
     name: &str,
-) -> ReadResult<(String, String, Vec<crate::model::ActorEntry>)> {
+) -> ReadResult<(String, String, Vec<crate::model::ActorEntry>, i64)> {
     let key = Actor::normalise(name);
+    let position = state.views.position().await?;
     let entries = state.views.actor(key.clone(), 500).await?;
-    let display = entries
-        .first()
-        .map(|e| e.actor.name().to_owned())
-        .unwrap_or_else(|| name.to_owned());
-    Ok((display, key, entries))
+    let Some(first) = entries.first() else {
+        return Err(ReadError(Problem::not_found(
+            "no published development names this actor",
+        )));
+    };
+    let display = first.actor.name().to_owned();
+    Ok((display, key, entries, position))
 }
 
 async fn actor_json(
     State(state): State<ReadState>,
     ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
     let params = ReadParams::parse(query, &["min_position"])?;
     state.reach(params.int("min_position")?).await?;
-    let (actor, key, entries) = actor_entries(&state, &name).await?;
+    let (actor, key, entries, position) = actor_entries(&state, &name).await?;
     let body = json_string(&ActorAnswer {
         actor,
         key,
@@ -696,31 +703,42 @@ async fn actor_json(
             })
             .collect(),
     })?;
-    Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
+    Ok(cached(&headers, format!("A{position}"), JSON, body))
 }
 
-async fn actor_atom(State(state): State<ReadState>, ApiPath(name): ApiPath<String>) -> ReadResult {
-    let (actor, key, entries) = actor_entries(&state, &name).await?;
+async fn actor_atom(
+    State(state): State<ReadState>,
+    ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
+) -> ReadResult {
+    let (actor, key, entries, position) = actor_entries(&state, &name).await?;
     let body = feeds::actor_atom(&actor, &key, &entries, &state.public_url);
-    Ok((
-        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+    Ok(cached(
+        &headers,
+        format!("Aa{position}"),
+        "application/atom+xml; charset=utf-8",
         body,
-    )
-        .into_response())
+    ))
 }
 
 async fn actor_json_feed(
     State(state): State<ReadState>,
     ApiPath(name): ApiPath<String>,
+    headers: HeaderMap,
 ) -> ReadResult {
-    let (actor, key, entries) = actor_entries(&state, &name).await?;
+    let (actor, key, entries, position) = actor_entries(&state, &name).await?;
     let body = json_string(&feeds::actor_json_feed(
         &actor,
         &key,
         &entries,
         &state.public_url,
     ))?;
-    Ok(([(header::CONTENT_TYPE, "application/feed+json")], body).into_response())
+    Ok(cached(
+        &headers,
+        format!("Aj{position}"),
+        "application/feed+json",
+        body,
+    ))
 }
 
 // ----- live stream ------------------------------------------------------------------------
@@ -872,9 +890,11 @@ async fn story_fragment(
     }
 }
 
+/// The actor's page, even for an actor nothing names yet: it is where readers follow them.
 async fn actor_html(State(state): State<ReadState>, ApiPath(name): ApiPath<String>) -> ReadResult {
-    let (actor, _, entries) = actor_entries(&state, &name).await?;
-    Ok(page(StatusCode::OK, pages::actor_page(&actor, &entries)))
+    let entries = state.views.actor(Actor::normalise(&name), 500).await?;
+    let actor = entries.first().map_or(name.as_str(), |e| e.actor.name());
+    Ok(page(StatusCode::OK, pages::actor_page(actor, &entries)))
 }
 
 async fn css() -> Response {
