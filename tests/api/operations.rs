@@ -28,6 +28,55 @@ async fn metrics_count_commands_in_prometheus_text() {
     );
 }
 
+/// Read by an independent parser of the Prometheus text format: every family has help text, and
+/// latencies and sizes are histograms (buckets aggregate across scale-out processes; summaries'
+/// quantiles do not), their `+Inf` bucket equal to their count.
+#[tokio::test]
+async fn metrics_have_help_and_latencies_are_histograms() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    app.record(&story, development("update")).await.ok(201);
+    let answer = app.call(Method::GET, "/metrics", None, None).await;
+    let text = answer.body.as_str().unwrap();
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    let families: std::collections::BTreeSet<&str> = scrape
+        .samples
+        .iter()
+        .map(|s| {
+            s.metric
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_count")
+                .trim_end_matches("_sum")
+        })
+        .collect();
+    for family in &families {
+        assert!(
+            scrape.docs.get(*family).is_some_and(|h| !h.is_empty()),
+            "{family} has no # HELP:\n{text}"
+        );
+    }
+    let latency = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "newsroom_command_seconds"
+                && s.labels.get("command") == Some("record_development")
+        })
+        .expect("the command latency");
+    let prometheus_parse::Value::Histogram(buckets) = &latency.value else {
+        panic!("a histogram, not {:?}", latency.value);
+    };
+    assert!(buckets.len() > 5, "{buckets:?}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].less_than < w[1].less_than && w[0].count <= w[1].count),
+        "{buckets:?}"
+    );
+    assert!(!text.contains("quantile="), "no summaries:\n{text}");
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_every_endpoint() {
     let app = spawn_app().await;
