@@ -29,6 +29,7 @@ use crate::model::{
     ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
     PAGE_DEFAULT, PAGE_MAX,
 };
+use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
 use crate::{feeds, pages};
 
@@ -110,6 +111,7 @@ pub fn router(state: ReadState) -> Router {
         .route("/actors/{name}", get(actor_html))
         .route("/static/newsroom.css", get(css))
         .route("/static/live.js", get(live_js))
+        .route("/static/time.js", get(time_js))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -831,10 +833,17 @@ async fn story_page_by_slug(
     state: &ReadState,
     slug: &str,
     query: Option<String>,
-) -> Result<StoryPage, Response> {
-    let before = ReadParams::parse(query, &["before"]).and_then(|p| p.int("before"));
-    let before = match before {
-        Ok(before) => before,
+) -> Result<(StoryPage, TimelineOptions), Response> {
+    let asked = ReadParams::parse(query, &["before", "order", "show"]).and_then(|p| {
+        let options = TimelineOptions::parse(
+            p.0.get("order").map(String::as_str),
+            p.0.get("show").map(String::as_str),
+        )
+        .map_err(|e| ReadError::from(Problem::bad_request(Some(e.field), e.expected)))?;
+        Ok((p.int("before")?, options))
+    });
+    let (before, options) = match asked {
+        Ok(asked) => asked,
         Err(e) => return Err(e.into_response()),
     };
     match state
@@ -842,7 +851,7 @@ async fn story_page_by_slug(
         .story_page(slug.to_owned(), before, PAGE_DEFAULT)
         .await
     {
-        Ok(PageRead::Found(page)) => Ok(*page),
+        Ok(PageRead::Found(page)) => Ok((*page, options)),
         Ok(PageRead::NoStory) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
         Ok(PageRead::NoCursor) => Err(no_cursor().into_response()),
         Ok(PageRead::NotThen) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
@@ -856,7 +865,7 @@ async fn story_html(
     RawQuery(query): RawQuery,
 ) -> Response {
     match story_page_by_slug(&state, &slug, query).await {
-        Ok(story) => page(StatusCode::OK, pages::story_page(&story)),
+        Ok((story, options)) => page(StatusCode::OK, pages::story_page(&story, options)),
         Err(r) => r,
     }
 }
@@ -867,7 +876,7 @@ async fn story_fragment(
     RawQuery(query): RawQuery,
 ) -> Response {
     match story_page_by_slug(&state, &slug, query).await {
-        Ok(story) => page(StatusCode::OK, pages::timeline_fragment(&story)),
+        Ok((story, options)) => page(StatusCode::OK, pages::timeline_fragment(&story, options)),
         Err(r) => r,
     }
 }
@@ -895,6 +904,17 @@ async fn live_js() -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         include_str!("../static/live.js"),
+    )
+        .into_response()
+}
+
+async fn time_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        pages::TIME_JS,
     )
         .into_response()
 }

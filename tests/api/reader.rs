@@ -1,0 +1,401 @@
+//! A reader of a breaking story, in headless Chromium at phone and desktop sizes: newest first
+//! with a switch to the order things happened, live additions at the top, marked and announced,
+//! key events, "last updated" kept current, times in the reader's own time zone with UTC on
+//! hover, the same counts on the front page and the story page, 44-pixel tap targets on a phone,
+//! and axe-core finding nothing moderate, serious or critical.
+
+use fantoccini::{Client, Locator};
+use newsroom_tests::chrome::{
+    axe_script, axe_violations, browser, driver_in_zone, screenshot, small_tap_targets, wait_for,
+};
+use newsroom_tests::*;
+use serde_json::{json, Value};
+
+const PHONE: (u32, u32) = (390, 844);
+const DESKTOP: (u32, u32) = (1200, 900);
+
+/// A development the editor files (published at once), of `urgency`, at `occurred_at` (now when
+/// `None`).
+fn filed(headline: &str, urgency: &str, occurred_at: Option<&str>) -> Value {
+    let mut d = development("statement_issued");
+    d["headline"] = json!(headline);
+    d["urgency"] = json!(urgency);
+    match occurred_at {
+        Some(at) => d["occurred_at"] = json!(at),
+        None => {
+            d.as_object_mut().unwrap().remove("occurred_at");
+        }
+    }
+    d
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.unwrap()
+}
+
+/// The headlines of the timeline's items, top to bottom.
+async fn headlines(client: &Client) -> Vec<String> {
+    serde_json::from_value(
+        js(
+            client,
+            "return Array.from(document.querySelectorAll('#timeline li.timeline-item h3')).map(h => h.textContent.trim());",
+        )
+        .await,
+    )
+    .unwrap()
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Waits until the story page has its live stream open.
+async fn live(client: &Client) {
+    wait_for(
+        client,
+        "//*[@id='live-status' and contains(., 'Live')]",
+        "the page says it is live",
+    )
+    .await;
+}
+
+/// What axe-core finds on the page at `size`, with nothing too small to tap on a phone.
+async fn checked(client: &Client, axe: &str, size: (u32, u32), what: &str) {
+    client.set_window_size(size.0, size.1).await.unwrap();
+    let violations = axe_violations(client, axe).await;
+    assert!(
+        violations.is_empty(),
+        "{what} at {size:?}: axe-core finds {violations:#?}"
+    );
+    if size == PHONE {
+        let small = small_tap_targets(client).await;
+        assert!(
+            small.is_empty(),
+            "{what} on a phone: too small to tap {small:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marked_and_announced() {
+    // Kolkata, UTC+05:30: no reading of a time in UTC looks like one there.
+    let Some(driver) = driver_in_zone(Some("Asia/Kolkata")) else {
+        return;
+    };
+    let Some(axe) = axe_script() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let answer = app
+        .open_story_as(
+            &app.editor,
+            json!({"slug": "polling-day", "headline": "Polling day",
+                   "summary": "Voting across the region.", "review_required": false}),
+        )
+        .await;
+    let story = answer.ok(201)["id"].as_str().unwrap().to_owned();
+    let polls = filed(
+        "Polls open across the region",
+        "routine",
+        Some("2026-10-01T04:10:00Z"),
+    );
+    let polls_id = polls["id"].as_str().unwrap().to_owned();
+    for d in [
+        polls,
+        filed(
+            "Turnout system goes down",
+            "priority",
+            Some("2026-10-01T05:10:00Z"),
+        ),
+        filed(
+            "Officials promise a fix",
+            "routine",
+            Some("2026-10-01T06:10:00Z"),
+        ),
+    ] {
+        app.record_as(&app.editor, &story, d).await.ok(201);
+    }
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            &polls_id,
+            "retraction",
+            json!({"reason": "Polls opened an hour late."}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let client = browser(&driver).await;
+    client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+
+    // The front page and the story page count alike: published developments, the retracted
+    // one apart.
+    client.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(
+        text_of(&client, ".story-card .count").await,
+        "2 developments"
+    );
+    checked(&client, &axe, PHONE, "the front page").await;
+    checked(&client, &axe, DESKTOP, "the front page").await;
+    client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    let front_time = js(
+        &client,
+        "const t = document.querySelector('.story-card time'); return [t.textContent, t.title];",
+    )
+    .await;
+    assert!(
+        !front_time[0].as_str().unwrap().contains("UTC")
+            && front_time[1].as_str().unwrap().ends_with(" UTC"),
+        "the front page reads in the reader's time zone, UTC on hover: {front_time}"
+    );
+
+    client
+        .goto(&format!("{base}/stories/polling-day"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&client, "#timeline .development-count").await,
+        "2 developments"
+    );
+    assert_eq!(
+        text_of(&client, "#timeline .retracted-count").await,
+        "and 1 retracted, struck through"
+    );
+    // Newest first.
+    assert_eq!(
+        headlines(&client).await,
+        [
+            "Officials promise a fix",
+            "Turnout system goes down",
+            "Polls open across the region"
+        ]
+    );
+    // 06:10 UTC is 11:40 in Kolkata; hovering shows UTC.
+    let happened = js(
+        &client,
+        "const t = document.querySelector('#timeline li.timeline-item time'); return [t.textContent, t.title, t.getAttribute('datetime')];",
+    )
+    .await;
+    assert_eq!(happened[2], json!("2026-10-01T06:10:00Z"));
+    assert!(
+        happened[0].as_str().unwrap().contains("11:40"),
+        "the reader's own time: {happened}"
+    );
+    assert!(!happened[0].as_str().unwrap().contains("UTC"), "{happened}");
+    assert_eq!(
+        happened[1],
+        json!("1 October 2026, 06:10 UTC"),
+        "UTC on hover"
+    );
+    checked(&client, &axe, PHONE, "the story page").await;
+    let updated_before = js(
+        &client,
+        "return document.querySelector('#last-updated time').getAttribute('datetime');",
+    )
+    .await;
+
+    // A flash arrives while the reader is there: on top, marked new, announced, counted, and
+    // "last updated" moves — all from the stream, with nothing fetched.
+    live(&client).await;
+    app.record_as(
+        &app.editor,
+        &story,
+        filed("Results delayed until morning", "flash", None),
+    )
+    .await
+    .ok(201);
+    wait_for(
+        &client,
+        "//ol[contains(@class,'timeline-list')]/li[1][contains(@class,'is-new')]//h3[contains(., 'Results delayed until morning')]",
+        "the flash arrives on top, marked new",
+    )
+    .await;
+    let top = text_of(&client, "#timeline li.timeline-item .labels").await;
+    assert!(top.starts_with("New"), "{top}");
+    // Read as a screen reader does: the region is visually hidden, so WebDriver's text is empty.
+    let announced = js(
+        &client,
+        "return document.getElementById('live-announcer').textContent;",
+    )
+    .await;
+    assert!(
+        announced
+            .as_str()
+            .unwrap()
+            .contains("New development: Results delayed until morning"),
+        "announced to screen readers: {announced}"
+    );
+    let region = js(
+        &client,
+        "const r = document.getElementById('live-announcer'); return r.getAttribute('aria-live');",
+    )
+    .await;
+    assert_eq!(region, json!("polite"));
+    assert_eq!(
+        text_of(&client, "#timeline .development-count").await,
+        "3 developments"
+    );
+    let updated_after = js(
+        &client,
+        "const t = document.querySelector('#last-updated time'); return [t.getAttribute('datetime'), t.textContent, t.title];",
+    )
+    .await;
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(
+        at(&updated_after[0]) > at(&updated_before),
+        "last updated moved: {updated_before} → {updated_after}"
+    );
+    assert!(
+        !updated_after[1].as_str().unwrap().contains("UTC"),
+        "{updated_after}"
+    );
+    let fetched = js(
+        &client,
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/fragment'));",
+    )
+    .await;
+    assert_eq!(fetched, json!([]), "no fragment was fetched");
+    checked(&client, &axe, PHONE, "the story page after a live addition").await;
+    screenshot(&client, "reader-newest-first-phone").await;
+
+    // Key events: flash and priority only, the live ones too.
+    client
+        .find(Locator::LinkText("Key events"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//ol[@data-show='key']",
+        "the key events are shown",
+    )
+    .await;
+    assert_eq!(
+        headlines(&client).await,
+        ["Results delayed until morning", "Turnout system goes down"]
+    );
+    live(&client).await;
+    app.record_as(
+        &app.editor,
+        &story,
+        filed("Queues are short", "routine", None),
+    )
+    .await
+    .ok(201);
+    app.record_as(
+        &app.editor,
+        &story,
+        filed("Count resumes at dawn", "priority", None),
+    )
+    .await
+    .ok(201);
+    wait_for(
+        &client,
+        "//ol[@data-show='key']/li[1][contains(@class,'is-new')]//h3[contains(., 'Count resumes at dawn')]",
+        "a key event arrives on top",
+    )
+    .await;
+    assert_eq!(
+        headlines(&client).await,
+        [
+            "Count resumes at dawn",
+            "Results delayed until morning",
+            "Turnout system goes down"
+        ],
+        "a routine development is not a key event"
+    );
+    assert_eq!(
+        text_of(&client, "#timeline .development-count").await,
+        "5 developments"
+    );
+    checked(&client, &axe, PHONE, "the key events").await;
+
+    // The order things happened, still key events only.
+    client
+        .find(Locator::LinkText("Oldest first"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//ol[@data-order='oldest' and @data-show='key']",
+        "the key events, oldest first",
+    )
+    .await;
+    assert_eq!(
+        headlines(&client).await,
+        [
+            "Turnout system goes down",
+            "Results delayed until morning",
+            "Count resumes at dawn"
+        ]
+    );
+    checked(&client, &axe, DESKTOP, "the key events, oldest first").await;
+
+    // Counted alike everywhere after the live additions.
+    client
+        .goto(&format!("{base}/stories/polling-day"))
+        .await
+        .unwrap();
+    let on_story = text_of(&client, "#timeline .development-count").await;
+    checked(&client, &axe, DESKTOP, "the story page").await;
+    client.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(text_of(&client, ".story-card .count").await, on_story);
+    assert_eq!(on_story, "5 developments");
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_story_page_refuses_an_order_or_a_filter_it_does_not_know_naming_it() {
+    let app = spawn_app().await;
+    app.open_story_as(
+        &app.editor,
+        json!({"slug": "switches", "headline": "Switches", "summary": "s"}),
+    )
+    .await
+    .ok(201);
+    for (query, field) in [("order=sideways", "order"), ("show=everything", "show")] {
+        let answer = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/stories/switches?{query}"),
+                None,
+                None,
+            )
+            .await;
+        answer.problem_for_field(400, field);
+    }
+    for query in ["order=oldest", "order=newest&show=key", "show=all"] {
+        let answer = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/stories/switches/fragment?{query}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{query}");
+    }
+}
