@@ -204,7 +204,15 @@ pub async fn open_story_at_desk(client: &Client, headline: &str, slug: &str, rev
     )
     .await;
     type_into(client, "#f-tags", "elections, cyber").await;
-    if review {
+    // Ticked when the form opens: a new story's filings wait for an editor.
+    let ticked = client
+        .find(Locator::Css("#f-review-required"))
+        .await
+        .unwrap()
+        .is_selected()
+        .await
+        .unwrap();
+    if ticked != review {
         press(client, "#f-review-required").await;
     }
     press(client, "form[action='/desk/stories'] button[type=submit]").await;

@@ -6,7 +6,9 @@
 
 use fantoccini::{Client, Locator};
 use newsroom_tests::chrome::{
-    axe_script, axe_violations, browser, driver_in_zone, screenshot, small_tap_targets, wait_for,
+    axe_script, axe_violations, browser, choose, driver, driver_in_zone, file_through_preview,
+    open_story_at_desk, screenshot, sign_in_at_desk, small_tap_targets, type_into, value_of,
+    wait_for,
 };
 use newsroom_tests::*;
 use serde_json::{json, Value};
@@ -67,14 +69,9 @@ async fn live(client: &Client) {
     .await;
 }
 
-/// What axe-core finds on the page at `size`, with nothing too small to tap on a phone.
+/// A reader page: axe-core finds nothing at `size`, and nothing is too small to tap on a phone.
 async fn checked(client: &Client, axe: &str, size: (u32, u32), what: &str) {
-    client.set_window_size(size.0, size.1).await.unwrap();
-    let violations = axe_violations(client, axe).await;
-    assert!(
-        violations.is_empty(),
-        "{what} at {size:?}: axe-core finds {violations:#?}"
-    );
+    accessible(client, axe, size, what).await;
     if size == PHONE {
         let small = small_tap_targets(client).await;
         assert!(
@@ -82,6 +79,16 @@ async fn checked(client: &Client, axe: &str, size: (u32, u32), what: &str) {
             "{what} on a phone: too small to tap {small:#?}"
         );
     }
+}
+
+/// axe-core finds nothing moderate, serious or critical on the page at `size`.
+async fn accessible(client: &Client, axe: &str, size: (u32, u32), what: &str) {
+    client.set_window_size(size.0, size.1).await.unwrap();
+    let violations = axe_violations(client, axe).await;
+    assert!(
+        violations.is_empty(),
+        "{what} at {size:?}: axe-core finds {violations:#?}"
+    );
 }
 
 #[tokio::test]
@@ -370,12 +377,23 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
 #[tokio::test]
 async fn a_story_page_refuses_an_order_or_a_filter_it_does_not_know_naming_it() {
     let app = spawn_app().await;
-    app.open_story_as(
-        &app.editor,
-        json!({"slug": "switches", "headline": "Switches", "summary": "s"}),
+    let p = app
+        .open_story_as(
+            &app.editor,
+            json!({"slug": "switches", "headline": "Switches", "summary": "s"}),
+        )
+        .await
+        .ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/switches?min_position={p}"),
+        None,
+        None,
     )
     .await
-    .ok(201);
+    .ok(200);
     for (query, field) in [("order=sideways", "order"), ("show=everything", "show")] {
         let answer = app
             .call(
@@ -398,4 +416,114 @@ async fn a_story_page_refuses_an_order_or_a_filter_it_does_not_know_naming_it() 
             .await;
         assert_eq!(answer.status, 200, "{query}");
     }
+}
+
+#[tokio::test]
+async fn a_new_story_waits_for_review_and_its_ledger_tells_the_accused_from_target_and_claimant() {
+    let Some(driver) = driver() else { return };
+    let Some(axe) = axe_script() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+
+    // "Review required" is ticked when the form opens; the reporter leaves it so.
+    let ticked = client
+        .find(Locator::Css("#f-review-required"))
+        .await
+        .unwrap()
+        .is_selected()
+        .await
+        .unwrap();
+    assert!(ticked, "a new story needs review unless unticked");
+    accessible(&client, &axe, PHONE, "the desk's home").await;
+    open_story_at_desk(&client, "Ministry email leak", "ministry-leak", true).await;
+    client
+        .find(Locator::LinkText("File its first development"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    accessible(&client, &axe, PHONE, "the filing form").await;
+    let id = value_of(&client, "input[name='id']").await;
+    choose(&client, "#f-kind", "attribution_claimed").await;
+    type_into(
+        &client,
+        "#f-headline",
+        "Ministry blames Fancy Bear for the leak",
+    )
+    .await;
+    type_into(&client, "#f-actor-1", "Interior ministry").await;
+    type_into(&client, "#f-accused", "Fancy Bear").await;
+    type_into(&client, "#f-source-name", "Ministry spokesperson").await;
+    choose(&client, "#f-source-kind", "official_statement").await;
+    file_through_preview(&client).await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'waits for an editor')]",
+        "the reporter's claim waits for review",
+    )
+    .await;
+    let story = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/stories/ministry-leak",
+            None,
+            None,
+        )
+        .await;
+    let story = story.ok(200)["id"].as_str().unwrap().to_owned();
+    let p = app
+        .development_action(&app.editor, &story, &id, "approval", json!({}))
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    client
+        .goto(&format!("{base}/stories/ministry-leak"))
+        .await
+        .unwrap();
+    let roles = js(
+        &client,
+        r#"return Array.from(document.querySelectorAll('#claims .claim .actors')).map(
+             (div) => [div.querySelector('.meta-label').textContent,
+                       Array.from(div.querySelectorAll('li')).map((li) => li.textContent.trim()).join(', ') ||
+                       div.textContent.replace(div.querySelector('.meta-label').textContent, '').trim()]);"#,
+    )
+    .await;
+    assert_eq!(
+        roles,
+        json!([
+            ["Accused", "Fancy Bear"],
+            ["Also named", "Interior ministry"],
+            ["Claimed by", "Ministry spokesperson"]
+        ]),
+        "the ledger tells who is accused from the target and the claimant"
+    );
+    checked(&client, &axe, PHONE, "the story page with its ledger").await;
+    checked(&client, &axe, DESKTOP, "the story page with its ledger").await;
+    // The accused is named with the others: their page lists the claim.
+    client
+        .goto(&format!("{base}/actors/Fancy%20Bear"))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//main//*[contains(., 'Ministry blames Fancy Bear for the leak')]",
+        "the accused's page lists the claim",
+    )
+    .await;
+    client.close().await.unwrap();
 }

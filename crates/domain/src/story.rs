@@ -42,6 +42,11 @@ pub struct NewDevelopment {
     pub body: Body,
     pub occurred_at: Option<DateTime<Utc>>,
     pub actors: Vec<Actor>,
+    /// Whom a claim of attribution blames (`attribution_claimed` only): named among the actors
+    /// too, so that readers tell the accused from the target and the claimant. Absent from the
+    /// fingerprint when empty, so filings made before it keep theirs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accused: Vec<Actor>,
     pub source: Option<Source>,
     pub evidence: Evidence,
     pub urgency: Urgency,
@@ -70,7 +75,12 @@ pub struct Development {
     pub occurred_at: DateTime<Utc>,
     /// When the newsroom recorded it (set by the server).
     pub recorded_at: DateTime<Utc>,
+    /// Every actor named: the accused among them.
     pub actors: Vec<Actor>,
+    /// Whom a claim of attribution blames, each also in `actors` (none for other kinds, and for
+    /// claims filed before it was asked: their actors' roles are not known).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accused: Vec<Actor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     pub evidence: Evidence,
@@ -580,6 +590,30 @@ impl Story {
             }
             _ => {}
         }
+        if !new.accused.is_empty() && new.kind != DevelopmentKind::AttributionClaimed {
+            return Err(FieldError::new(
+                "accused",
+                format!(
+                    "only a claim of attribution accuses; this is `{}`",
+                    new.kind
+                ),
+            )
+            .into());
+        }
+        // The accused are named among the actors too (actor pages and alerts follow them).
+        let mut actors = new.actors;
+        for accused in &new.accused {
+            if !actors.iter().any(|a| a.key() == accused.key()) {
+                actors.push(accused.clone());
+            }
+        }
+        if actors.len() > limits::ACTORS {
+            return Err(FieldError::new(
+                "accused",
+                format!("at most {} actors, the accused included", limits::ACTORS),
+            )
+            .into());
+        }
         if let Some(response) = new.responds_to {
             match facts.development(&response.development) {
                 Some(target) if target.status != DevelopmentStatus::Rejected => {}
@@ -607,7 +641,8 @@ impl Story {
             body: new.body,
             occurred_at: new.occurred_at.unwrap_or(now),
             recorded_at: now,
-            actors: new.actors,
+            actors,
+            accused: new.accused,
             source: new.source,
             evidence: new.evidence,
             urgency: new.urgency,

@@ -73,6 +73,7 @@ fn opened(review_required: bool) -> StoryEvent {
 
 fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
     NewDevelopment {
+        accused: vec![],
         id: dev_id(n),
         kind,
         headline: Headline::parse("headline", "Something happened").unwrap(),
@@ -93,6 +94,7 @@ fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
 fn recorded(new: &NewDevelopment, status: PublicationStatus) -> StoryEvent {
     StoryEvent::DevelopmentRecorded {
         development: Development {
+            accused: new.accused.clone(),
             id: new.id,
             kind: new.kind,
             headline: new.headline.clone(),
@@ -896,4 +898,70 @@ fn without_the_looked_up_facts_a_recorded_development_is_unknown() {
             development: new.id,
         }))
         .then_expect_error(StoryError::DevelopmentNotFound(new.id));
+}
+
+#[test]
+fn a_claim_names_whom_it_accuses_among_its_actors() {
+    let actors = |names: &[&str]| {
+        Actor::parse_list(
+            "actors",
+            &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let mut claim = filing(1, DevelopmentKind::AttributionClaimed);
+    claim.actors = actors(&["Campaign A"]);
+    claim.accused = actors(&["Fancy Bear"]);
+    // The accused is named among the actors too; the target stays as filed.
+    let mut expected = claim.clone();
+    expected.actors = actors(&["Campaign A", "Fancy Bear"]);
+    let StoryEvent::DevelopmentRecorded { development, .. } =
+        recorded(&expected, PublicationStatus::Published)
+    else {
+        unreachable!()
+    };
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(claim.clone())))
+        .then_expect_events(vec![StoryEvent::DevelopmentRecorded {
+            development,
+            status: PublicationStatus::Published,
+            fingerprint: claim.fingerprint(),
+        }]);
+    // Named already among the actors, under another spelling, the accused is not named twice.
+    let mut again = claim.clone();
+    again.actors = actors(&["Campaign A", "FANCY BEAR"]);
+    let mut expected = again.clone();
+    expected.actors = actors(&["Campaign A", "FANCY BEAR"]);
+    let StoryEvent::DevelopmentRecorded { development, .. } =
+        recorded(&expected, PublicationStatus::Published)
+    else {
+        unreachable!()
+    };
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(again.clone())))
+        .then_expect_events(vec![StoryEvent::DevelopmentRecorded {
+            development,
+            status: PublicationStatus::Published,
+            fingerprint: again.fingerprint(),
+        }]);
+}
+
+#[test]
+fn only_a_claim_of_attribution_accuses() {
+    let mut report = filing(1, DevelopmentKind::HackReported);
+    report.accused = Actor::parse_list("accused", &["Fancy Bear".into()]).unwrap();
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(report)))
+        .then_expect_error(field_error(
+            "accused",
+            "only a claim of attribution accuses; this is `hack_reported`",
+        ));
+}
+
+#[test]
+fn a_filing_without_accused_keeps_the_fingerprint_it_had() {
+    // Filings made before the accused were asked for are retried with the same fingerprint.
+    let new = filing(1, DevelopmentKind::HackReported);
+    let json = serde_json::to_value(&new).unwrap();
+    assert!(json.get("accused").is_none(), "{json}");
 }

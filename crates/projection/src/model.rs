@@ -92,6 +92,10 @@ pub struct DevelopmentView {
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
     pub actors: Vec<Actor>,
+    /// Whom a claim of attribution blames (each among `actors`); empty for other kinds and for
+    /// claims filed before the accused were asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accused: Vec<Actor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     pub evidence: Evidence,
@@ -643,6 +647,7 @@ impl StoryView {
                     occurred_at: d.occurred_at,
                     recorded_at: d.recorded_at,
                     actors: d.actors.clone(),
+                    accused: d.accused.clone(),
                     source: d.source.clone(),
                     evidence: d.evidence,
                     urgency: d.urgency,

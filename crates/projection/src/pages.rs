@@ -341,15 +341,46 @@ fn status_badge(status: StoryStatus) -> Markup {
 }
 
 fn actor_links(actors: &[Actor]) -> Markup {
+    labelled_actors("Named", actors)
+}
+
+/// A labelled list of actors, each linking to their page; nothing when there are none.
+fn labelled_actors(label: &str, actors: &[Actor]) -> Markup {
     html! {
         @if !actors.is_empty() {
             div.actors {
-                span.meta-label { "Named" }
+                span.meta-label { (label) }
                 ul.actor-list {
                     @for actor in actors {
                         li { a.actor href=(actor_path(actor.name())) { (actor.name()) } }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Who a claim blames, who else it names (the target, as a rule) and who makes it (its
+/// source). A claim filed without its accused named says only who it names: the roles of its
+/// actors are not known.
+fn claim_roles(claim: &DevelopmentView) -> Markup {
+    let others: Vec<Actor> = claim
+        .actors
+        .iter()
+        .filter(|a| !claim.accused.iter().any(|x| x.key() == a.key()))
+        .cloned()
+        .collect();
+    html! {
+        @if claim.accused.is_empty() {
+            (actor_links(&claim.actors))
+        } @else {
+            (labelled_actors("Accused", &claim.accused))
+            (labelled_actors("Also named", &others))
+        }
+        @if let Some(source) = &claim.source {
+            div.actors.claimant {
+                span.meta-label { "Claimed by" }
+                " " (source.name.as_str())
             }
         }
     }
@@ -769,7 +800,7 @@ fn claim_card(entry: &ClaimEntry) -> Markup {
                 }
             }
             p.claim-when { "Happened " (time(&claim.occurred_at)) }
-            (actor_links(&claim.actors))
+            (claim_roles(claim))
             @if let Some(v) = claim.retraction.as_ref().filter(|_| retracted) {
                 p.claim-retraction {
                     strong { "Retracted" } ": " (v.reason)
@@ -816,7 +847,7 @@ fn claims_aside(view: &StoryView) -> Markup {
     html! {
         aside #claims .claims aria-labelledby="claims-heading" {
             h2 #claims-heading .section-heading { "Claims ledger" }
-            p.section-note { "Who was blamed, and what the responses say." }
+            p.section-note { "Who is accused, by whom, and what the responses say." }
             @if claims.is_empty() {
                 p.empty { "No claims of responsibility yet." }
             } @else {
@@ -1173,6 +1204,7 @@ mod tests {
         fn build(&self) -> Development {
             let actors: Vec<String> = self.actors.iter().map(|a| a.to_string()).collect();
             Development {
+                accused: vec![],
                 id: dev_id(self.n),
                 kind: self.kind,
                 headline: Headline::parse("headline", self.headline).unwrap(),

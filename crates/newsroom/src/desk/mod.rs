@@ -868,7 +868,14 @@ async fn home_with(
 }
 
 async fn home(State(state): State<DeskState>, Signed(session): Signed) -> Answer {
-    home_with(&state, &session, StatusCode::OK, &FormData::default(), None).await
+    home_with(
+        &state,
+        &session,
+        StatusCode::OK,
+        &forms::new_story_defaults(),
+        None,
+    )
+    .await
 }
 
 async fn open_story(

@@ -940,6 +940,7 @@ const FILING_FIELDS: &[&str] = &[
     "body",
     "occurred_at",
     "actors",
+    "accused",
     "urgency",
     "source.name",
     "source.kind",
@@ -996,6 +997,10 @@ pub fn file_page(
     .hint("For denials, statements and other responses. Denials must name one.");
     let stance = Ctl::new("responds_to.stance", "It…", error);
     let actors_error = error.and_then(|e| e.for_field("actors"));
+    let accused = Ctl::new("accused", "Accused", error).hint(
+        "For a claim of attribution: whom it blames, separated by commas. Readers see them apart \
+         from the target and the claimant; they are named with the others.",
+    );
 
     let mut targets: Vec<(String, String)> = vec![placeholder("Not a response")];
     let mut earlier: Vec<&DevelopmentView> = view
@@ -1083,6 +1088,7 @@ pub fn file_page(
                     datalist #known-actors {
                         @for name in known_actors { option value=(name) {} }
                     }
+                    (text_input(&accused, "text", form.get("accused"), None))
                 }
                 fieldset {
                     legend { "Source and evidence" }
