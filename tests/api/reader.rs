@@ -527,3 +527,166 @@ async fn a_new_story_waits_for_review_and_its_ledger_tells_the_accused_from_targ
     .await;
     client.close().await.unwrap();
 }
+
+/// The desk's story page: waits for `what` after an action.
+async fn desk_notice(client: &Client, text: &str, what: &str) {
+    wait_for(
+        client,
+        &format!("//div[@role='status' and contains(., \"{text}\")]"),
+        what,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_reporter_edits_their_pending_filing_as_an_edit_not_a_correction_and_withdraws_another() {
+    let Some(driver) = driver() else { return };
+    let Some(axe) = axe_script() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    open_story_at_desk(&client, "Bridge closure", "bridge-closure", true).await;
+    let story = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/stories/bridge-closure",
+            None,
+            None,
+        )
+        .await
+        .ok(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Two filings, both waiting for review.
+    let mut ids = Vec::new();
+    for headline in ["Bridge closed after crack fuond", "Traffic diverted north"] {
+        client
+            .goto(&format!("{base}/desk/stories/{story}/file"))
+            .await
+            .unwrap();
+        wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+        ids.push(value_of(&client, "input[name='id']").await);
+        choose(&client, "#f-kind", "update").await;
+        type_into(&client, "#f-headline", headline).await;
+        file_through_preview(&client).await;
+        desk_notice(
+            &client,
+            "waits for an editor",
+            "the filing waits for review",
+        )
+        .await;
+    }
+
+    // The typo is fixed from the reporter's own "Edit" link.
+    client
+        .find(Locator::XPath(
+            "//a[starts-with(., 'Edit') and contains(., 'crack fuond')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&client, "//h1[.='Edit before approving']", "the edit form").await;
+    accessible(&client, &axe, PHONE, "the reporter's edit form").await;
+    let note_required = js(
+        &client,
+        "return document.getElementById('f-note').required;",
+    )
+    .await;
+    assert_eq!(
+        note_required,
+        json!(false),
+        "an edit needs no correction note"
+    );
+    type_into(
+        &client,
+        "#f-changes-headline",
+        "Bridge closed after crack found",
+    )
+    .await;
+    client
+        .find(Locator::Css("button[name='confirm'][value='correct']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    desk_notice(&client, "Your edit is saved", "the edit is saved").await;
+    wait_for(
+        &client,
+        "//li[contains(@class,'history-edit') and contains(., 'Edited by')]",
+        "the desk's history shows the edit",
+    )
+    .await;
+    let feed = app.feed().await;
+    let types: Vec<&str> = feed
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    assert!(types.contains(&"FilingEdited"), "{types:?}");
+    assert!(!types.contains(&"DevelopmentCorrected"), "{types:?}");
+
+    // The other is withdrawn.
+    client
+        .find(Locator::XPath(
+            "//a[starts-with(., 'Withdraw') and contains(., 'Traffic diverted north')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//button[starts-with(., 'Withdraw it')]",
+        "the withdrawal page",
+    )
+    .await;
+    accessible(&client, &axe, PHONE, "the withdrawal page").await;
+    client
+        .find(Locator::XPath("//button[starts-with(., 'Withdraw it')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    desk_notice(&client, "Withdrawn", "the filing is withdrawn").await;
+
+    // Approved, readers see the edited filing, with no correction, and nothing of the other.
+    let p = app
+        .development_action(&app.editor, &story, &ids[0], "approval", json!({}))
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    client
+        .goto(&format!("{base}/stories/bridge-closure"))
+        .await
+        .unwrap();
+    assert_eq!(
+        headlines(&client).await,
+        ["Bridge closed after crack found"]
+    );
+    let corrected = client
+        .find_all(Locator::Css(
+            "#timeline .badge-corrected, #timeline .correction",
+        ))
+        .await
+        .unwrap();
+    assert!(corrected.is_empty(), "readers are told of no correction");
+    checked(&client, &axe, PHONE, "the story page").await;
+    client.close().await.unwrap();
+}

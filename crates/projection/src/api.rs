@@ -284,6 +284,7 @@ fn json_string<T: Serialize>(value: &T) -> ReadResult<String> {
 pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     let mut d = d.clone();
     d.corrections = d.reader_corrections().cloned().collect();
+    d.edits = Vec::new();
     d.filed_by = None;
     d.approved_by = None;
     for c in &mut d.corrections {
@@ -432,7 +433,10 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
         }
         StoryEvent::StoryClosed {} => ("story_closed", None),
         StoryEvent::StoryReopened {} => ("story_reopened", None),
-        StoryEvent::StoryOpened { .. } | StoryEvent::DevelopmentRejected { .. } => return None,
+        // An edit of a filing happens before readers see it: nothing to tell them.
+        StoryEvent::StoryOpened { .. }
+        | StoryEvent::DevelopmentRejected { .. }
+        | StoryEvent::FilingEdited { .. } => return None,
     };
     let story_level = development.is_none();
     Some(Change {

@@ -121,6 +121,10 @@ pub struct DevelopmentView {
     pub approved_by: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<CorrectionView>,
+    /// Edits of the filing made while it waited for review (`FilingEdited`): the desk's
+    /// history only, never readers' (their `note` is empty when none was given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<CorrectionView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retraction: Option<Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -668,6 +672,7 @@ impl StoryView {
                     filed_by: by,
                     approved_by: None,
                     corrections: vec![],
+                    edits: vec![],
                     retraction: None,
                     rejection: None,
                 });
@@ -730,6 +735,25 @@ impl StoryView {
                     let changes = apply_changes(d, changes);
                     d.corrections.push(CorrectionView {
                         note: note.to_string(),
+                        changes,
+                        corrected_at: at,
+                        position,
+                        by,
+                    });
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::FilingEdited {
+                development,
+                changes,
+                note,
+            } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    let changes = apply_changes(d, changes);
+                    d.edits.push(CorrectionView {
+                        note: note.as_ref().map(|n| n.to_string()).unwrap_or_default(),
                         changes,
                         corrected_at: at,
                         position,
