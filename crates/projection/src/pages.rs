@@ -1642,8 +1642,8 @@ mod tests {
             keys > 0 && keys < view.timeline().len(),
             "the story has both"
         );
-        assert_eq!(shown(&all), view.timeline().len());
-        assert_eq!(shown(&only), keys);
+        assert_eq!(shown(all), view.timeline().len());
+        assert_eq!(shown(only), keys);
         assert!(only.contains(r#"href="/stories/campaign-hack?order=oldest&amp;show=key""#));
         assert!(only.contains(r#"<a class="switch" href="/stories/campaign-hack?show=key" aria-current="true">Key events</a>"#), "{only}");
     }
