@@ -331,6 +331,17 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
         ],
         "a routine development is not a key event"
     );
+    let announced = js(
+        &client,
+        "return document.getElementById('live-announcer').textContent;",
+    )
+    .await;
+    let announced = announced.as_str().unwrap();
+    assert!(
+        announced.contains("New development: Count resumes at dawn")
+            && !announced.contains("Queues are short"),
+        "only what the reader's view shows is announced: {announced}"
+    );
     assert_eq!(
         text_of(&client, "#timeline .development-count").await,
         "5 developments"

@@ -231,7 +231,10 @@
       const d = change.development;
       if (change.change === 'added' && placed !== null && placed !== 'replaced') {
         count('.development-count', 1, 'development', 'developments');
-        if (d && typeof d.headline === 'string') announce('New development: ' + d.headline);
+        // Only what the reader's view shows is announced (not what "key events" leaves out).
+        if (placed === 'inserted' && d && typeof d.headline === 'string') {
+          announce('New development: ' + d.headline);
+        }
       } else if (change.change === 'retracted' && placed !== null) {
         count('.development-count', -1, 'development', 'developments');
         count('.retracted-count', 1);
