@@ -24,13 +24,23 @@ impl Drop for Driver {
 
 /// Starts chromedriver, or says why the test is skipped (a failure when services are required).
 pub fn driver() -> Option<Driver> {
+    driver_in_zone(None)
+}
+
+/// Starts chromedriver whose browsers run in the time zone `zone` (an IANA name, as `TZ`), or in
+/// the machine's when `None`.
+pub fn driver_in_zone(zone: Option<&str>) -> Option<Driver> {
     let (driver, browser) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
     if !std::path::Path::new(driver).exists() || !std::path::Path::new(browser).exists() {
         crate::skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
         return None;
     }
     let port = crate::free_port();
-    let child = Command::new(driver)
+    let mut command = Command::new(driver);
+    if let Some(zone) = zone {
+        command.env("TZ", zone);
+    }
+    let child = command
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -194,7 +204,15 @@ pub async fn open_story_at_desk(client: &Client, headline: &str, slug: &str, rev
     )
     .await;
     type_into(client, "#f-tags", "elections, cyber").await;
-    if review {
+    // Ticked when the form opens: a new story's filings wait for an editor.
+    let ticked = client
+        .find(Locator::Css("#f-review-required"))
+        .await
+        .unwrap()
+        .is_selected()
+        .await
+        .unwrap();
+    if ticked != review {
         press(client, "#f-review-required").await;
     }
     press(client, "form[action='/desk/stories'] button[type=submit]").await;
@@ -204,4 +222,80 @@ pub async fn open_story_at_desk(client: &Client, headline: &str, slug: &str, rev
         "the story is opened",
     )
     .await;
+}
+
+// ----- accessibility: axe-core and tap targets ----------------------------------------------
+
+/// The axe-core version the accessibility checks run (installed by `.ci/run` with npm).
+pub const AXE_CORE: &str = "4.14.1";
+
+/// axe-core's script: `NEWSROOM_AXE_JS`, else `target/axe/node_modules/axe-core/axe.min.js`
+/// (`npm install --prefix target/axe axe-core@4.14.1`). `None` (a skip, or a failure in CI) when
+/// it is not installed.
+pub fn axe_script() -> Option<String> {
+    let path = std::env::var_os("NEWSROOM_AXE_JS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/axe/node_modules/axe-core/axe.min.js")
+        });
+    match std::fs::read_to_string(&path) {
+        Ok(script) => Some(script),
+        Err(_) => {
+            crate::skip_or_fail(&format!(
+                "axe-core is not installed at {} (npm install --prefix target/axe axe-core@{AXE_CORE})",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+/// Runs axe-core on the page the browser shows, against WCAG 2.x A and AA (2.2 included), and
+/// returns the violations of impact moderate, serious or critical: id, impact, help and where.
+pub async fn axe_violations(client: &Client, axe: &str) -> Vec<serde_json::Value> {
+    client
+        .execute(&format!("{axe}\n;return typeof window.axe;"), vec![])
+        .await
+        .expect("axe-core loads into the page");
+    let found = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+               window.axe.run(document, { runOnly: { type: 'tag', values: tags } }).then(
+                 (r) => done(r.violations
+                   .filter((v) => ['moderate', 'serious', 'critical'].includes(v.impact))
+                   .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                                  nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }))),
+                 (e) => done([{ id: 'axe-failed', impact: 'critical', help: String(e) }]));"#,
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    serde_json::from_value(found).expect("a list of violations")
+}
+
+/// The links, buttons and form controls shown on the page that are smaller than 44 × 44 CSS
+/// pixels: what each says and its size.
+pub async fn small_tap_targets(client: &Client) -> Vec<serde_json::Value> {
+    let found = client
+        .execute(
+            r#"const shown = (el) => {
+                 const r = el.getBoundingClientRect();
+                 const style = getComputedStyle(el);
+                 return r.width > 0 && r.height > 0 && style.visibility !== 'hidden' &&
+                   r.bottom > 0 && r.right > 0;
+               };
+               return Array.from(document.querySelectorAll(
+                   'a[href], button, input:not([type=hidden]), select, textarea, summary'))
+                 .filter(shown)
+                 .map((el) => { const r = el.getBoundingClientRect();
+                                return { text: (el.textContent || el.name || '').trim().slice(0, 40),
+                                         width: Math.round(r.width), height: Math.round(r.height) }; })
+                 .filter((t) => t.width < 44 || t.height < 44);"#,
+            vec![],
+        )
+        .await
+        .expect("the page's targets are measured");
+    serde_json::from_value(found).expect("a list of targets")
 }

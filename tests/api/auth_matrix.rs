@@ -215,6 +215,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/actors/{actor}", Nothing, public(200)),
         route("GET", "/static/newsroom.css", Nothing, public(200)),
         route("GET", "/static/live.js", Nothing, public(200)),
+        route("GET", "/static/time.js", Nothing, public(200)),
         // ----- the subscriber API (crates/notifier/src/api.rs)
         route(
             "POST",

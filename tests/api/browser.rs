@@ -105,8 +105,8 @@ async fn a_story_page_shows_a_new_development_without_reloading() {
     let items: Vec<String> = serde_json::from_value(items).unwrap();
     assert_eq!(items.len(), 2, "{items:?}");
     let mut sorted = items.clone();
-    sorted.sort_by_key(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
-    assert_eq!(items, sorted, "in the order things happened");
+    sorted.sort_by_key(|t| std::cmp::Reverse(chrono::DateTime::parse_from_rfc3339(t).unwrap()));
+    assert_eq!(items, sorted, "newest first");
     screenshot(&client, "story-page").await;
 
     client.goto(&format!("{}/", app.address)).await.unwrap();

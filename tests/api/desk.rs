@@ -1363,7 +1363,26 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
         .await
         .unwrap();
     assert!(page.contains("Your edit is saved"), "{page}");
-    assert_eq!(count_events(&app.feed().await, "DevelopmentCorrected"), 1);
+    // An edit of the filing, not a correction: its own event, without a note nobody typed.
+    let feed = app.feed().await;
+    assert_eq!(count_events(&feed, "DevelopmentCorrected"), 0);
+    assert_eq!(count_events(&feed, "FilingEdited"), 1);
+    let edit = feed
+        .iter()
+        .find(|e| e["event_type"] == "FilingEdited")
+        .unwrap();
+    assert_eq!(
+        edit["payload"]["FilingEdited"]["changes"]["headline"],
+        "Rita's first filing, with a second source"
+    );
+    assert!(
+        edit["payload"]["FilingEdited"].get("note").is_none(),
+        "{edit}"
+    );
+    assert!(
+        page.contains("Edited by"),
+        "the desk's history shows the edit: {page}"
+    );
     let resource = app
         .call(
             reqwest::Method::GET,

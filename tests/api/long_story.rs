@@ -25,6 +25,7 @@ fn principal(role: Role) -> Principal {
 
 fn new_development() -> NewDevelopment {
     NewDevelopment {
+        accused: vec![],
         id: Uuid::new_v4().into(),
         kind: DevelopmentKind::Update,
         headline: Headline::parse("headline", "Update").unwrap(),

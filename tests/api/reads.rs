@@ -861,7 +861,8 @@ async fn pages_walk_the_whole_timeline(app: &TestApp) {
         .await
         .unwrap();
     assert!(
-        html.contains("The latest 100 of 229 developments"),
+        html.contains(">229 developments</span>")
+            && html.contains("; the latest 100 here, newest first."),
         "{html}"
     );
     assert!(html.contains(&format!("Development {:03}", n - 1)));

@@ -131,6 +131,7 @@ fn reporter() -> Principal {
 /// A development as a reporter files it, parsed with the value types' own `parse`.
 fn template() -> NewDevelopment {
     NewDevelopment {
+        accused: vec![],
         id: DevelopmentId::from(Uuid::new_v4()),
         kind: DevelopmentKind::StatementIssued,
         headline: Headline::parse("headline", HEADLINE).expect("valid headline"),
@@ -174,6 +175,7 @@ fn recorded_payload() -> (String, String) {
     let event = StoryEvent::DevelopmentRecorded {
         fingerprint: new.fingerprint(),
         development: Development {
+            accused: vec![],
             id: new.id,
             kind: new.kind,
             headline: new.headline,

@@ -283,7 +283,9 @@ impl CommandService {
     ) -> Result<Facts, StoreError> {
         let asks = match command {
             StoryCommand::WithdrawDevelopment { .. } => true,
-            StoryCommand::CorrectDevelopment { .. } => !by.role.at_least(Role::Editor),
+            StoryCommand::CorrectDevelopment { .. } | StoryCommand::EditFiling { .. } => {
+                !by.role.at_least(Role::Editor)
+            }
             _ => false,
         };
         if !asks {
@@ -544,6 +546,7 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::CorrectDevelopment { .. } => "correct_development",
         StoryCommand::RetractDevelopment { .. } => "retract_development",
         StoryCommand::WithdrawDevelopment { .. } => "withdraw_development",
+        StoryCommand::EditFiling { .. } => "edit_filing",
         StoryCommand::ReviseStory { .. } => "revise_story",
         StoryCommand::CloseStory => "close_story",
         StoryCommand::ReopenStory => "reopen_story",

@@ -42,6 +42,11 @@ pub struct NewDevelopment {
     pub body: Body,
     pub occurred_at: Option<DateTime<Utc>>,
     pub actors: Vec<Actor>,
+    /// Whom a claim of attribution blames (`attribution_claimed` only): named among the actors
+    /// too, so that readers tell the accused from the target and the claimant. Absent from the
+    /// fingerprint when empty, so filings made before it keep theirs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accused: Vec<Actor>,
     pub source: Option<Source>,
     pub evidence: Evidence,
     pub urgency: Urgency,
@@ -70,7 +75,12 @@ pub struct Development {
     pub occurred_at: DateTime<Utc>,
     /// When the newsroom recorded it (set by the server).
     pub recorded_at: DateTime<Utc>,
+    /// Every actor named: the accused among them.
     pub actors: Vec<Actor>,
+    /// Whom a claim of attribution blames, each also in `actors` (none for other kinds, and for
+    /// claims filed before it was asked: their actors' roles are not known).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accused: Vec<Actor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     pub evidence: Evidence,
@@ -149,6 +159,14 @@ pub enum StoryCommand {
         development: DevelopmentId,
         reason: Note,
     },
+    /// An edit of a development still waiting for review, by the one who filed it or an editor:
+    /// it changes what readers will first see, and is no correction to them
+    /// ([`StoryEvent::FilingEdited`]). The note, if any, is for the desk.
+    EditFiling {
+        development: DevelopmentId,
+        changes: DevelopmentChanges,
+        note: Option<Note>,
+    },
     /// The one who filed a development takes it back while it waits for review: it is recorded
     /// as rejected, with [`WITHDRAWN`] as the reason, and never reaches readers.
     WithdrawDevelopment {
@@ -177,6 +195,7 @@ impl StoryCommand {
             | StoryCommand::RejectDevelopment { development, .. }
             | StoryCommand::CorrectDevelopment { development, .. }
             | StoryCommand::RetractDevelopment { development, .. }
+            | StoryCommand::EditFiling { development, .. }
             | StoryCommand::WithdrawDevelopment { development } => vec![*development],
             StoryCommand::OpenStory { .. }
             | StoryCommand::ReviseStory { .. }
@@ -249,6 +268,14 @@ pub enum StoryEvent {
         development: DevelopmentId,
         reason: Note,
     },
+    /// A development was edited while it waited for review: readers first see it as edited, and
+    /// are told of no correction; subscribers are alerted to nothing. `note` is the desk's.
+    FilingEdited {
+        development: DevelopmentId,
+        changes: DevelopmentChanges,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<Note>,
+    },
     HeadlineChanged {
         headline: Headline,
     },
@@ -270,6 +297,7 @@ impl StoryEvent {
             StoryEvent::DevelopmentApproved { development }
             | StoryEvent::DevelopmentRejected { development, .. }
             | StoryEvent::DevelopmentCorrected { development, .. }
+            | StoryEvent::FilingEdited { development, .. }
             | StoryEvent::DevelopmentRetracted { development, .. } => Some(*development),
             _ => None,
         }
@@ -285,6 +313,7 @@ impl DomainEvent for StoryEvent {
             StoryEvent::DevelopmentRejected { .. } => "DevelopmentRejected",
             StoryEvent::DevelopmentCorrected { .. } => "DevelopmentCorrected",
             StoryEvent::DevelopmentRetracted { .. } => "DevelopmentRetracted",
+            StoryEvent::FilingEdited { .. } => "FilingEdited",
             StoryEvent::HeadlineChanged { .. } => "HeadlineChanged",
             StoryEvent::TagsChanged { .. } => "TagsChanged",
             StoryEvent::StoryClosed {} => "StoryClosed",
@@ -389,6 +418,7 @@ impl StoryEvent {
             }
             StoryEvent::StoryOpened { .. }
             | StoryEvent::DevelopmentCorrected { .. }
+            | StoryEvent::FilingEdited { .. }
             | StoryEvent::HeadlineChanged { .. }
             | StoryEvent::TagsChanged { .. }
             | StoryEvent::StoryClosed {}
@@ -580,6 +610,30 @@ impl Story {
             }
             _ => {}
         }
+        if !new.accused.is_empty() && new.kind != DevelopmentKind::AttributionClaimed {
+            return Err(FieldError::new(
+                "accused",
+                format!(
+                    "only a claim of attribution accuses; this is `{}`",
+                    new.kind
+                ),
+            )
+            .into());
+        }
+        // The accused are named among the actors too (actor pages and alerts follow them).
+        let mut actors = new.actors;
+        for accused in &new.accused {
+            if !actors.iter().any(|a| a.key() == accused.key()) {
+                actors.push(accused.clone());
+            }
+        }
+        if actors.len() > limits::ACTORS {
+            return Err(FieldError::new(
+                "accused",
+                format!("at most {} actors, the accused included", limits::ACTORS),
+            )
+            .into());
+        }
         if let Some(response) = new.responds_to {
             match facts.development(&response.development) {
                 Some(target) if target.status != DevelopmentStatus::Rejected => {}
@@ -607,7 +661,8 @@ impl Story {
             body: new.body,
             occurred_at: new.occurred_at.unwrap_or(now),
             recorded_at: now,
-            actors: new.actors,
+            actors,
+            accused: new.accused,
             source: new.source,
             evidence: new.evidence,
             urgency: new.urgency,
@@ -691,15 +746,13 @@ impl Story {
                 note,
                 changes,
             } => {
-                // The one who filed it may edit it while it waits for review; once readers see
-                // it, only an editor corrects it.
-                let own_pending = facts.is_issuers(&development)
-                    && facts
-                        .development(&development)
-                        .is_some_and(|s| s.status == DevelopmentStatus::PendingReview);
-                if !own_pending {
-                    Self::require_editor(by, "correct a development")?;
+                // Before publication a change is an edit of the filing, never a correction
+                // readers are told of (the API's correction of a pending development included).
+                if Self::existing(&facts, development)?.status == DevelopmentStatus::PendingReview {
+                    let edit = (development, changes, Some(note));
+                    return Self::decide_edit(by, at, &facts, edit, "correct a development");
                 }
+                Self::require_editor(by, "correct a development")?;
                 let state = Self::existing(&facts, development)?;
                 if matches!(
                     state.status,
@@ -711,19 +764,20 @@ impl Story {
                         action: "correction",
                     });
                 }
-                if changes.is_empty() {
-                    return Err(
-                        FieldError::new("changes", "name at least one field to change").into(),
-                    );
-                }
-                if let Some(occurred_at) = changes.occurred_at {
-                    Self::sane_moment("changes.occurred_at", occurred_at, at)?;
-                }
+                Self::check_changes(&changes, at)?;
                 StoryEvent::DevelopmentCorrected {
                     development,
                     note,
                     changes,
                 }
+            }
+            StoryCommand::EditFiling {
+                development,
+                changes,
+                note,
+            } => {
+                let edit = (development, changes, note);
+                return Self::decide_edit(by, at, &facts, edit, "edit someone else's filing");
             }
             StoryCommand::RetractDevelopment {
                 development,
@@ -793,6 +847,44 @@ impl Story {
         Ok(vec![event])
     }
 
+    /// What a change names: at least one field, and a sane `occurred_at`.
+    fn check_changes(changes: &DevelopmentChanges, at: DateTime<Utc>) -> Result<(), StoryError> {
+        if changes.is_empty() {
+            return Err(FieldError::new("changes", "name at least one field to change").into());
+        }
+        if let Some(occurred_at) = changes.occurred_at {
+            Self::sane_moment("changes.occurred_at", occurred_at, at)?;
+        }
+        Ok(())
+    }
+
+    /// An edit of a filing: by the one who filed it or an editor, while it waits for review.
+    /// `action` names it in a refusal to someone else than an editor or its filer.
+    fn decide_edit(
+        by: Role,
+        at: DateTime<Utc>,
+        facts: &Facts,
+        (development, changes, note): (DevelopmentId, DevelopmentChanges, Option<Note>),
+        action: &'static str,
+    ) -> Result<Vec<StoryEvent>, StoryError> {
+        Self::existing(facts, development)?;
+        if !facts.is_issuers(&development) {
+            Self::require_editor(by, action)?;
+        }
+        Self::expect_status(
+            facts,
+            development,
+            DevelopmentStatus::PendingReview,
+            "edit of the filing",
+        )?;
+        Self::check_changes(&changes, at)?;
+        Ok(vec![StoryEvent::FilingEdited {
+            development,
+            changes,
+            note,
+        }])
+    }
+
     fn expect_status(
         facts: &Facts,
         id: DevelopmentId,
@@ -852,7 +944,8 @@ impl Aggregate for Story {
             | StoryEvent::DevelopmentApproved { .. }
             | StoryEvent::DevelopmentRejected { .. }
             | StoryEvent::DevelopmentRetracted { .. }
-            | StoryEvent::DevelopmentCorrected { .. } => {}
+            | StoryEvent::DevelopmentCorrected { .. }
+            | StoryEvent::FilingEdited { .. } => {}
             StoryEvent::HeadlineChanged { headline } => self.headline = Some(headline),
             StoryEvent::TagsChanged { tags } => self.tags = tags,
             StoryEvent::StoryClosed {} => self.closed = true,

@@ -73,6 +73,7 @@ fn opened(review_required: bool) -> StoryEvent {
 
 fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
     NewDevelopment {
+        accused: vec![],
         id: dev_id(n),
         kind,
         headline: Headline::parse("headline", "Something happened").unwrap(),
@@ -93,6 +94,7 @@ fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
 fn recorded(new: &NewDevelopment, status: PublicationStatus) -> StoryEvent {
     StoryEvent::DevelopmentRecorded {
         development: Development {
+            accused: new.accused.clone(),
             id: new.id,
             kind: new.kind,
             headline: new.headline.clone(),
@@ -530,15 +532,16 @@ fn the_one_who_filed_a_pending_development_may_edit_it_until_it_is_published() {
             ..Default::default()
         },
     };
+    // Before publication it is an edit of the filing, not a correction readers are told of.
     given(pending.clone())
         .when_filed_by_issuer(as_reporter(edit()))
-        .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
+        .then_expect_events(vec![StoryEvent::FilingEdited {
             development: new.id,
-            note: note("Second source added."),
             changes: DevelopmentChanges {
                 evidence: Some(Evidence::Documentary),
                 ..Default::default()
             },
+            note: Some(note("Second source added.")),
         }]);
     // Once published, a change is a correction: editors only.
     let mut published = pending;
@@ -896,4 +899,192 @@ fn without_the_looked_up_facts_a_recorded_development_is_unknown() {
             development: new.id,
         }))
         .then_expect_error(StoryError::DevelopmentNotFound(new.id));
+}
+
+#[test]
+fn a_claim_names_whom_it_accuses_among_its_actors() {
+    let actors = |names: &[&str]| {
+        Actor::parse_list(
+            "actors",
+            &names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let mut claim = filing(1, DevelopmentKind::AttributionClaimed);
+    claim.actors = actors(&["Campaign A"]);
+    claim.accused = actors(&["Fancy Bear"]);
+    // The accused is named among the actors too; the target stays as filed.
+    let mut expected = claim.clone();
+    expected.actors = actors(&["Campaign A", "Fancy Bear"]);
+    let StoryEvent::DevelopmentRecorded { development, .. } =
+        recorded(&expected, PublicationStatus::Published)
+    else {
+        unreachable!()
+    };
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(claim.clone())))
+        .then_expect_events(vec![StoryEvent::DevelopmentRecorded {
+            development,
+            status: PublicationStatus::Published,
+            fingerprint: claim.fingerprint(),
+        }]);
+    // Named already among the actors, under another spelling, the accused is not named twice.
+    let mut again = claim.clone();
+    again.actors = actors(&["Campaign A", "FANCY BEAR"]);
+    let mut expected = again.clone();
+    expected.actors = actors(&["Campaign A", "FANCY BEAR"]);
+    let StoryEvent::DevelopmentRecorded { development, .. } =
+        recorded(&expected, PublicationStatus::Published)
+    else {
+        unreachable!()
+    };
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(again.clone())))
+        .then_expect_events(vec![StoryEvent::DevelopmentRecorded {
+            development,
+            status: PublicationStatus::Published,
+            fingerprint: again.fingerprint(),
+        }]);
+}
+
+#[test]
+fn only_a_claim_of_attribution_accuses() {
+    let mut report = filing(1, DevelopmentKind::HackReported);
+    report.accused = Actor::parse_list("accused", &["Fancy Bear".into()]).unwrap();
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(report)))
+        .then_expect_error(field_error(
+            "accused",
+            "only a claim of attribution accuses; this is `hack_reported`",
+        ));
+}
+
+#[test]
+fn a_filing_without_accused_keeps_the_fingerprint_it_had() {
+    // Filings made before the accused were asked for are retried with the same fingerprint.
+    let new = filing(1, DevelopmentKind::HackReported);
+    let json = serde_json::to_value(&new).unwrap();
+    assert!(json.get("accused").is_none(), "{json}");
+}
+
+fn headline_change(text: &str) -> DevelopmentChanges {
+    DevelopmentChanges {
+        headline: Some(Headline::parse("changes.headline", text).unwrap()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn editing_a_pending_filing_records_an_edit_of_the_filing_not_a_correction() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let pending = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let edit = |note: Option<Note>| StoryCommand::EditFiling {
+        development: new.id,
+        changes: headline_change("Campaign A confirms the breach"),
+        note,
+    };
+    let edited = |note: Option<Note>| StoryEvent::FilingEdited {
+        development: new.id,
+        changes: headline_change("Campaign A confirms the breach"),
+        note,
+    };
+    // Its reporter edits it, with or without a note for the desk.
+    given(pending.clone())
+        .when_filed_by_issuer(as_reporter(edit(None)))
+        .then_expect_events(vec![edited(None)]);
+    given(pending.clone())
+        .when_filed_by_issuer(as_reporter(edit(Some(note("Subbed to house style.")))))
+        .then_expect_events(vec![edited(Some(note("Subbed to house style.")))]);
+    // An editor edits anyone's.
+    given(pending.clone())
+        .when(as_editor(edit(None)))
+        .then_expect_events(vec![edited(None)]);
+    // Another reporter may not.
+    given(pending.clone())
+        .when(as_reporter(edit(None)))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "edit someone else's filing",
+        });
+    // An edit names something to change, at a sane time.
+    given(pending.clone())
+        .when(as_editor(StoryCommand::EditFiling {
+            development: new.id,
+            changes: DevelopmentChanges::default(),
+            note: None,
+        }))
+        .then_expect_error(field_error("changes", "name at least one field to change"));
+    given(pending.clone())
+        .when(as_editor(StoryCommand::EditFiling {
+            development: new.id,
+            changes: DevelopmentChanges {
+                occurred_at: Some(now() + Duration::days(1)),
+                ..Default::default()
+            },
+            note: None,
+        }))
+        .then_expect_error_message(
+            "changes.occurred_at: must not lie more than 5 minutes in the future",
+        );
+}
+
+#[test]
+fn a_filing_is_edited_only_while_it_waits_for_review() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let pending = vec![
+        opened(true),
+        recorded(&new, PublicationStatus::PendingReview),
+    ];
+    let edit = || StoryCommand::EditFiling {
+        development: new.id,
+        changes: headline_change("Campaign A confirms the breach"),
+        note: None,
+    };
+    for (then, status) in [
+        (
+            StoryEvent::DevelopmentApproved {
+                development: new.id,
+            },
+            "published",
+        ),
+        (
+            StoryEvent::DevelopmentRejected {
+                development: new.id,
+                reason: note("Not sourced."),
+            },
+            "rejected",
+        ),
+    ] {
+        let mut history = pending.clone();
+        history.push(then);
+        given(history)
+            .when_filed_by_issuer(as_editor(edit()))
+            .then_expect_error(StoryError::DevelopmentState {
+                id: new.id,
+                status,
+                action: "edit of the filing",
+            });
+    }
+    given(vec![opened(true)])
+        .when(as_editor(edit()))
+        .then_expect_error(StoryError::DevelopmentNotFound(new.id));
+    // Once published, a change is a correction, as before.
+    let mut published = pending;
+    published.push(StoryEvent::DevelopmentApproved {
+        development: new.id,
+    });
+    given(published)
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: new.id,
+            note: note("Headline corrected."),
+            changes: headline_change("Campaign A confirms the breach"),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentCorrected {
+            development: new.id,
+            note: note("Headline corrected."),
+            changes: headline_change("Campaign A confirms the breach"),
+        }]);
 }

@@ -12,6 +12,9 @@
 //! to the end of [`upcasters`] (they run in order, so a version-1 payload passes every step).
 //!
 //! History:
+//! - `FilingEdited` 1 (new): an edit of a development still waiting for review, by the one who
+//!   filed it or an editor; before it, such an edit was a `DevelopmentCorrected` that readers
+//!   were never shown, and those stay as they were written.
 //! - `StoryClosed`, `StoryReopened` 2: struct variants without fields, stored as
 //!   `{"StoryClosed": {}}` like every other event. Version 1 was the bare JSON string
 //!   `"StoryClosed"`, the only payloads that were not objects, and a unit variant cannot gain a
@@ -48,7 +51,8 @@ pub fn current_version(event_type: &str) -> Option<&'static str> {
         | "DevelopmentCorrected"
         | "DevelopmentRetracted"
         | "HeadlineChanged"
-        | "TagsChanged" => "1",
+        | "TagsChanged"
+        | "FilingEdited" => "1",
         "StoryClosed" | "StoryReopened" => "2",
         _ => return None,
     })

@@ -1339,6 +1339,7 @@ async fn fill_log(url: &str, events: usize) -> Res<(EventLog, Duration)> {
 
 fn template() -> NewDevelopment {
     NewDevelopment {
+        accused: vec![],
         id: DevelopmentId::from(Uuid::new_v4()),
         kind: DevelopmentKind::StatementIssued,
         headline: Headline::parse("headline", "Campaign A says its email was breached")

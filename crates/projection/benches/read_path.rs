@@ -328,6 +328,7 @@ impl StoryGen {
         let a = k % pools.actors.len();
         StoryEvent::DevelopmentRecorded {
             development: Development {
+                accused: vec![],
                 id,
                 kind,
                 headline: pools.headlines[k % pools.headlines.len()].clone(),

@@ -29,6 +29,7 @@ use crate::model::{
     ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
     PAGE_DEFAULT, PAGE_MAX,
 };
+use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
 use crate::{feeds, pages};
 
@@ -110,6 +111,7 @@ pub fn router(state: ReadState) -> Router {
         .route("/actors/{name}", get(actor_html))
         .route("/static/newsroom.css", get(css))
         .route("/static/live.js", get(live_js))
+        .route("/static/time.js", get(time_js))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -282,6 +284,7 @@ fn json_string<T: Serialize>(value: &T) -> ReadResult<String> {
 pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     let mut d = d.clone();
     d.corrections = d.reader_corrections().cloned().collect();
+    d.edits = Vec::new();
     d.filed_by = None;
     d.approved_by = None;
     for c in &mut d.corrections {
@@ -430,7 +433,10 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
         }
         StoryEvent::StoryClosed {} => ("story_closed", None),
         StoryEvent::StoryReopened {} => ("story_reopened", None),
-        StoryEvent::StoryOpened { .. } | StoryEvent::DevelopmentRejected { .. } => return None,
+        // An edit of a filing happens before readers see it: nothing to tell them.
+        StoryEvent::StoryOpened { .. }
+        | StoryEvent::DevelopmentRejected { .. }
+        | StoryEvent::FilingEdited { .. } => return None,
     };
     let story_level = development.is_none();
     Some(Change {
@@ -849,10 +855,17 @@ async fn story_page_by_slug(
     state: &ReadState,
     slug: &str,
     query: Option<String>,
-) -> Result<StoryPage, Response> {
-    let before = ReadParams::parse(query, &["before"]).and_then(|p| p.int("before"));
-    let before = match before {
-        Ok(before) => before,
+) -> Result<(StoryPage, TimelineOptions), Response> {
+    let asked = ReadParams::parse(query, &["before", "order", "show"]).and_then(|p| {
+        let options = TimelineOptions::parse(
+            p.0.get("order").map(String::as_str),
+            p.0.get("show").map(String::as_str),
+        )
+        .map_err(|e| ReadError::from(Problem::bad_request(Some(e.field), e.expected)))?;
+        Ok((p.int("before")?, options))
+    });
+    let (before, options) = match asked {
+        Ok(asked) => asked,
         Err(e) => return Err(e.into_response()),
     };
     match state
@@ -860,7 +873,7 @@ async fn story_page_by_slug(
         .story_page(slug.to_owned(), before, PAGE_DEFAULT)
         .await
     {
-        Ok(PageRead::Found(page)) => Ok(*page),
+        Ok(PageRead::Found(page)) => Ok((*page, options)),
         Ok(PageRead::NoStory) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
         Ok(PageRead::NoCursor) => Err(no_cursor().into_response()),
         Ok(PageRead::NotThen) => Err(page(StatusCode::NOT_FOUND, pages::not_found_page("story"))),
@@ -874,7 +887,7 @@ async fn story_html(
     RawQuery(query): RawQuery,
 ) -> Response {
     match story_page_by_slug(&state, &slug, query).await {
-        Ok(story) => page(StatusCode::OK, pages::story_page(&story)),
+        Ok((story, options)) => page(StatusCode::OK, pages::story_page(&story, options)),
         Err(r) => r,
     }
 }
@@ -885,7 +898,7 @@ async fn story_fragment(
     RawQuery(query): RawQuery,
 ) -> Response {
     match story_page_by_slug(&state, &slug, query).await {
-        Ok(story) => page(StatusCode::OK, pages::timeline_fragment(&story)),
+        Ok((story, options)) => page(StatusCode::OK, pages::timeline_fragment(&story, options)),
         Err(r) => r,
     }
 }
@@ -915,6 +928,17 @@ async fn live_js() -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         include_str!("../static/live.js"),
+    )
+        .into_response()
+}
+
+async fn time_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        pages::TIME_JS,
     )
         .into_response()
 }

@@ -731,6 +731,7 @@ mod tests {
         ) -> Uuid {
             let id = Uuid::now_v7();
             let development = Development {
+                accused: vec![],
                 id: DevelopmentId::from(id),
                 kind: DevelopmentKind::AttributionClaimed,
                 headline: Headline::parse("headline", headline).unwrap(),

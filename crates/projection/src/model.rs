@@ -92,6 +92,10 @@ pub struct DevelopmentView {
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
     pub actors: Vec<Actor>,
+    /// Whom a claim of attribution blames (each among `actors`); empty for other kinds and for
+    /// claims filed before the accused were asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accused: Vec<Actor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
     pub evidence: Evidence,
@@ -117,6 +121,10 @@ pub struct DevelopmentView {
     pub approved_by: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<CorrectionView>,
+    /// Edits of the filing made while it waited for review (`FilingEdited`): the desk's
+    /// history only, never readers' (their `note` is empty when none was given).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<CorrectionView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retraction: Option<Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -643,6 +651,7 @@ impl StoryView {
                     occurred_at: d.occurred_at,
                     recorded_at: d.recorded_at,
                     actors: d.actors.clone(),
+                    accused: d.accused.clone(),
                     source: d.source.clone(),
                     evidence: d.evidence,
                     urgency: d.urgency,
@@ -663,6 +672,7 @@ impl StoryView {
                     filed_by: by,
                     approved_by: None,
                     corrections: vec![],
+                    edits: vec![],
                     retraction: None,
                     rejection: None,
                 });
@@ -725,6 +735,25 @@ impl StoryView {
                     let changes = apply_changes(d, changes);
                     d.corrections.push(CorrectionView {
                         note: note.to_string(),
+                        changes,
+                        corrected_at: at,
+                        position,
+                        by,
+                    });
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::FilingEdited {
+                development,
+                changes,
+                note,
+            } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    let changes = apply_changes(d, changes);
+                    d.edits.push(CorrectionView {
+                        note: note.as_ref().map(|n| n.to_string()).unwrap_or_default(),
                         changes,
                         corrected_at: at,
                         position,

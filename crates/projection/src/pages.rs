@@ -30,6 +30,10 @@ use crate::model::{
 pub const STYLESHEET_PATH: &str = "/static/newsroom.css";
 /// Where the pages expect the live-update script to be served.
 pub const SCRIPT_PATH: &str = "/static/live.js";
+/// Where the pages expect the script that shows times in the reader's time zone.
+pub const TIME_SCRIPT_PATH: &str = "/static/time.js";
+/// The script at [`TIME_SCRIPT_PATH`] (`text/javascript; charset=utf-8`).
+pub const TIME_JS: &str = include_str!("../static/time.js");
 /// The stylesheet, for the server to serve at [`STYLESHEET_PATH`] (`text/css; charset=utf-8`).
 pub const NEWSROOM_CSS: &str = include_str!("../static/newsroom.css");
 /// The live-update script, for the server to serve at [`SCRIPT_PATH`]
@@ -275,12 +279,13 @@ fn status_text(status: u16) -> &'static str {
 // Small pieces
 // ---------------------------------------------------------------------------------------------
 
-/// A `<time>` element: machine-readable RFC 3339, human-readable UTC.
+/// A `<time>` element: machine-readable RFC 3339, human-readable UTC, with the UTC reading in
+/// its `title` too. [`TIME_SCRIPT_PATH`] shows it in the reader's own time zone, leaving UTC on
+/// hover; without script the page reads in UTC.
 fn time(at: &DateTime<Utc>) -> Markup {
+    let utc = at.format("%-d %B %Y, %H:%M UTC").to_string();
     html! {
-        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) {
-            (at.format("%-d %B %Y, %H:%M UTC"))
-        }
+        time datetime=(at.to_rfc3339_opts(SecondsFormat::Secs, true)) title=(utc) { (utc) }
     }
 }
 
@@ -336,15 +341,46 @@ fn status_badge(status: StoryStatus) -> Markup {
 }
 
 fn actor_links(actors: &[Actor]) -> Markup {
+    labelled_actors("Named", actors)
+}
+
+/// A labelled list of actors, each linking to their page; nothing when there are none.
+fn labelled_actors(label: &str, actors: &[Actor]) -> Markup {
     html! {
         @if !actors.is_empty() {
             div.actors {
-                span.meta-label { "Named" }
+                span.meta-label { (label) }
                 ul.actor-list {
                     @for actor in actors {
                         li { a.actor href=(actor_path(actor.name())) { (actor.name()) } }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Who a claim blames, who else it names (the target, as a rule) and who makes it (its
+/// source). A claim filed without its accused named says only who it names: the roles of its
+/// actors are not known.
+fn claim_roles(claim: &DevelopmentView) -> Markup {
+    let others: Vec<Actor> = claim
+        .actors
+        .iter()
+        .filter(|a| !claim.accused.iter().any(|x| x.key() == a.key()))
+        .cloned()
+        .collect();
+    html! {
+        @if claim.accused.is_empty() {
+            (actor_links(&claim.actors))
+        } @else {
+            (labelled_actors("Accused", &claim.accused))
+            (labelled_actors("Also named", &others))
+        }
+        @if let Some(source) = &claim.source {
+            div.actors.claimant {
+                span.meta-label { "Claimed by" }
+                " " (source.name.as_str())
             }
         }
     }
@@ -557,42 +593,167 @@ fn development_card(d: &DevelopmentView, links: &Links<'_>) -> Markup {
     }
 }
 
-/// `#timeline`: a page of the story's visible developments in the order they happened, with a
-/// link to the older ones when there are more.
-fn timeline_section(page: &StoryPage) -> Markup {
+/// How a reader asked to see a story's timeline: newest first and every development unless the
+/// page's query says `order=oldest` (the order things happened) or `show=key` (key events only:
+/// flash and priority developments).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimelineOptions {
+    pub oldest_first: bool,
+    pub key_only: bool,
+}
+
+/// What a page's `order` or `show` named that it does not know: the field and what it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownOption {
+    pub field: &'static str,
+    pub expected: &'static str,
+}
+
+impl TimelineOptions {
+    /// The options of a page's query values `order` (`newest`, `oldest`) and `show` (`all`,
+    /// `key`); absent values are the defaults.
+    pub fn parse(order: Option<&str>, show: Option<&str>) -> Result<Self, UnknownOption> {
+        let oldest_first = match order {
+            None | Some("newest") => false,
+            Some("oldest") => true,
+            Some(_) => {
+                return Err(UnknownOption {
+                    field: "order",
+                    expected: "`order` is `newest` or `oldest`",
+                })
+            }
+        };
+        let key_only = match show {
+            None | Some("all") => false,
+            Some("key") => true,
+            Some(_) => {
+                return Err(UnknownOption {
+                    field: "show",
+                    expected: "`show` is `all` or `key`",
+                })
+            }
+        };
+        Ok(Self {
+            oldest_first,
+            key_only,
+        })
+    }
+
+    /// The query of a link to the story's page with these options and cursor (`""` for none).
+    fn query(self, before: Option<i64>) -> String {
+        let mut parts = Vec::new();
+        if self.oldest_first {
+            parts.push("order=oldest".to_owned());
+        }
+        if self.key_only {
+            parts.push("show=key".to_owned());
+        }
+        if let Some(before) = before {
+            parts.push(format!("before={before}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+/// A key event of a breaking story: a flash or priority development.
+pub fn is_key_event(d: &DevelopmentView) -> bool {
+    matches!(d.urgency, Urgency::Flash | Urgency::Priority)
+}
+
+/// One switch of the timeline's controls: a link, or the current choice (`aria-current`).
+fn timeline_switch(path: &str, current: bool, label: &str) -> Markup {
+    html! {
+        a.switch href=(path) aria-current=[current.then_some("true")] { (label) }
+    }
+}
+
+/// `#timeline`: a page of the story's visible developments, newest first unless the reader chose
+/// the order things happened, all or the key events only, with a link to the older ones when
+/// there are more. The count is the front page's (published developments of the whole story);
+/// retracted ones on the page are counted apart.
+fn timeline_section(page: &StoryPage, options: TimelineOptions) -> Markup {
     let view = &page.view;
-    let timeline = view.timeline();
+    let mut timeline = view.timeline();
     let links = Links {
         story: Some(view),
         base: String::new(),
     };
+    let retracted = timeline
+        .iter()
+        .filter(|d| d.state == DevelopmentState::Retracted)
+        .count();
+    let on_page = timeline.len();
+    if options.key_only {
+        timeline.retain(|d| is_key_event(d));
+    }
+    if !options.oldest_first {
+        timeline.reverse();
+    }
+    let path = story_path(&view.slug);
+    let with = |o: TimelineOptions| format!("{path}{}", o.query(None));
+    let older = page.older.map(|before| {
+        html! {
+            p.older-link {
+                a href=(format!("{path}{}", options.query(Some(before)))) { "Older developments" }
+            }
+        }
+    });
     html! {
         section #timeline .timeline aria-labelledby="timeline-heading" {
             h2 #timeline-heading .section-heading { "Timeline" }
-            @if timeline.is_empty() {
+            @if on_page == 0 {
                 p.empty { "No developments have been published yet." }
             } @else {
+                nav.timeline-controls aria-label="How the timeline is shown" {
+                    p.switches {
+                        span.switch-label { "Order:" }
+                        " "
+                        (timeline_switch(&with(TimelineOptions { oldest_first: false, ..options }),
+                            !options.oldest_first, "Newest first"))
+                        " "
+                        (timeline_switch(&with(TimelineOptions { oldest_first: true, ..options }),
+                            options.oldest_first, "Oldest first"))
+                    }
+                    p.switches {
+                        span.switch-label { "Show:" }
+                        " "
+                        (timeline_switch(&with(TimelineOptions { key_only: false, ..options }),
+                            !options.key_only, "All developments"))
+                        " "
+                        (timeline_switch(&with(TimelineOptions { key_only: true, ..options }),
+                            options.key_only, "Key events"))
+                    }
+                }
                 p.section-note {
-                    @if page.older.is_some() {
-                        "The latest " (timeline.len()) " of "
+                    span.development-count data-count=(page.entry.development_count) {
                         (plural(page.entry.development_count, "development", "developments"))
-                    } @else {
-                        (plural(timeline.len(), "development", "developments"))
                     }
-                    ", in the order they happened."
-                }
-                @if let Some(before) = page.older {
-                    p.older-link {
-                        a href=(format!("{}?before={before}", story_path(&view.slug))) {
-                            "Older developments"
-                        }
+                    span.retracted-count data-count=(retracted) hidden[retracted == 0] {
+                        " and " (retracted) " retracted, struck through"
                     }
+                    @if page.older.is_some() { "; the latest " (on_page) " here" }
+                    @if options.key_only {
+                        "; key events only (flash and priority)"
+                    }
+                    @if options.oldest_first { ", in the order they happened." } @else { ", newest first." }
                 }
-                ol.timeline-list {
+                @if options.oldest_first { @if let Some(older) = &older { (older) } }
+                @if timeline.is_empty() {
+                    p.empty #no-key-events { "No key events among these developments." }
+                }
+                ol.timeline-list
+                    data-order=(if options.oldest_first { "oldest" } else { "newest" })
+                    data-show=(if options.key_only { "key" } else { "all" })
+                {
                     @for d in &timeline {
                         (timeline_li(d, &links))
                     }
                 }
+                @if !options.oldest_first { @if let Some(older) = &older { (older) } }
             }
         }
     }
@@ -601,7 +762,9 @@ fn timeline_section(page: &StoryPage) -> Markup {
 /// One `<li>` of `#timeline`; it carries what `live.js` needs to put a new one in its place.
 fn timeline_li(d: &DevelopmentView, links: &Links<'_>) -> Markup {
     html! {
-        li.timeline-item data-occurred=(d.occurred_at.to_rfc3339()) data-position=(d.position) {
+        li.timeline-item data-occurred=(d.occurred_at.to_rfc3339()) data-position=(d.position)
+            data-key=(if is_key_event(d) { "true" } else { "false" })
+        {
             (development_card(d, links))
         }
     }
@@ -637,7 +800,7 @@ fn claim_card(entry: &ClaimEntry) -> Markup {
                 }
             }
             p.claim-when { "Happened " (time(&claim.occurred_at)) }
-            (actor_links(&claim.actors))
+            (claim_roles(claim))
             @if let Some(v) = claim.retraction.as_ref().filter(|_| retracted) {
                 p.claim-retraction {
                     strong { "Retracted" } ": " (v.reason)
@@ -684,7 +847,7 @@ fn claims_aside(view: &StoryView) -> Markup {
     html! {
         aside #claims .claims aria-labelledby="claims-heading" {
             h2 #claims-heading .section-heading { "Claims ledger" }
-            p.section-note { "Who was blamed, and what the responses say." }
+            p.section-note { "Who is accused, by whom, and what the responses say." }
             @if claims.is_empty() {
                 p.empty { "No claims of responsibility yet." }
             } @else {
@@ -699,9 +862,9 @@ fn claims_aside(view: &StoryView) -> Markup {
 }
 
 /// The parts of a story page that change as developments arrive, side by side.
-fn live_sections(page: &StoryPage) -> Markup {
+fn live_sections(page: &StoryPage, options: TimelineOptions) -> Markup {
     html! {
-        (timeline_section(page))
+        (timeline_section(page, options))
         (claims_aside(&page.ledger))
     }
 }
@@ -727,6 +890,7 @@ fn layout(title: &str, head: Markup, live: Option<&Live<'_>>, content: Markup) -
                 meta name="color-scheme" content="light dark";
                 title { (title) " — " (SITE_NAME) }
                 link rel="stylesheet" href=(STYLESHEET_PATH);
+                script src=(TIME_SCRIPT_PATH) defer {}
                 (head)
                 @if live.is_some() {
                     script src=(SCRIPT_PATH) defer {}
@@ -835,7 +999,7 @@ pub fn front_page(entries: &[FrontPageEntry]) -> Markup {
 
 /// `/stories/{slug}`: a story with a page of its timeline and its claims ledger, kept current by
 /// `live.js`.
-pub fn story_page(page: &StoryPage) -> Markup {
+pub fn story_page(page: &StoryPage, options: TimelineOptions) -> Markup {
     let view = &page.view;
     let live = Live {
         story_id: view.id,
@@ -861,6 +1025,8 @@ pub fn story_page(page: &StoryPage) -> Markup {
                     " "
                     span #live-status .live-status role="status" aria-live="polite" hidden {}
                 }
+                // What arrives live is announced here, one line per development (`live.js`).
+                div #live-announcer .visually-hidden aria-live="polite" aria-atomic="true" {}
                 h1.story-headline { (view.headline) }
                 @if !view.summary.trim().is_empty() {
                     div.story-summary { (paragraphs(&view.summary)) }
@@ -872,7 +1038,7 @@ pub fn story_page(page: &StoryPage) -> Markup {
                     }
                     div {
                         dt { "Last updated" }
-                        dd { (time(&view.updated_at)) }
+                        dd #last-updated { (time(&view.updated_at)) }
                     }
                 }
                 (tag_list(&view.tags))
@@ -885,7 +1051,7 @@ pub fn story_page(page: &StoryPage) -> Markup {
                 }
             }
             div.story-columns {
-                (live_sections(page))
+                (live_sections(page, options))
             }
         }
     };
@@ -894,10 +1060,10 @@ pub fn story_page(page: &StoryPage) -> Markup {
 
 /// `/stories/{slug}/fragment`: the timeline and claims ledger alone, for `live.js` to swap in
 /// place. Same markup as on [`story_page`].
-pub fn timeline_fragment(page: &StoryPage) -> Markup {
+pub fn timeline_fragment(page: &StoryPage, options: TimelineOptions) -> Markup {
     html! {
         div #live-fragment data-position=(page.view.position) {
-            (live_sections(page))
+            (live_sections(page, options))
         }
     }
 }
@@ -1038,6 +1204,7 @@ mod tests {
         fn build(&self) -> Development {
             let actors: Vec<String> = self.actors.iter().map(|a| a.to_string()).collect();
             Development {
+                accused: vec![],
                 id: dev_id(self.n),
                 kind: self.kind,
                 headline: Headline::parse("headline", self.headline).unwrap(),
@@ -1047,7 +1214,11 @@ mod tests {
                 actors: Actor::parse_list("actors", &actors).unwrap(),
                 source: self.source.clone(),
                 evidence: Evidence::Circumstantial,
-                urgency: Urgency::Priority,
+                urgency: if self.n % 2 == 0 {
+                    Urgency::Routine
+                } else {
+                    Urgency::Priority
+                },
                 responds_to: self.responds_to,
             }
         }
@@ -1277,11 +1448,18 @@ mod tests {
         assert!(!markup.contains("<x>"), "{markup}");
         assert!(!markup.contains(" style="), "{markup}");
         let scripts = markup.matches("<script").count();
-        let ours = markup
+        let live = markup
             .matches(r#"<script src="/static/live.js" defer></script>"#)
             .count();
-        assert_eq!(scripts, ours, "only the live.js script may appear");
-        assert!(ours <= 1);
+        let times = markup
+            .matches(r#"<script src="/static/time.js" defer></script>"#)
+            .count();
+        assert_eq!(
+            scripts,
+            live + times,
+            "only the live.js and time.js scripts may appear"
+        );
+        assert!(live <= 1 && times <= 1);
         for (name, attrs) in tags(markup) {
             assert!(
                 !matches!(
@@ -1307,7 +1485,7 @@ mod tests {
     #[test]
     fn story_page_escapes_every_field_and_carries_no_inline_code() {
         let view = hostile_story();
-        let html = story_page(&whole(&view)).into_string();
+        let html = story_page(&whole(&view), TimelineOptions::default()).into_string();
         assert_safe(&html);
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains(&esc(IMG)));
@@ -1333,7 +1511,7 @@ mod tests {
     #[test]
     fn body_tells_live_js_what_to_follow() {
         let view = hostile_story();
-        let html = story_page(&whole(&view)).into_string();
+        let html = story_page(&whole(&view), TimelineOptions::default()).into_string();
         assert!(html.contains(&format!(
             r#"<body data-story-id="{}" data-slug="campaign-hack" data-position="10">"#,
             story_id()
@@ -1346,19 +1524,19 @@ mod tests {
     #[test]
     fn pending_and_rejected_developments_never_appear() {
         let view = hostile_story();
-        let html = story_page(&whole(&view)).into_string();
+        let html = story_page(&whole(&view), TimelineOptions::default()).into_string();
         assert!(!html.contains(PENDING));
         assert!(!html.contains(REJECTED));
         assert!(!html.contains("Unsourced"));
         assert!(!html.contains("Charges filed"));
-        let fragment = timeline_fragment(&whole(&view)).into_string();
+        let fragment = timeline_fragment(&whole(&view), TimelineOptions::default()).into_string();
         assert!(!fragment.contains(PENDING));
         assert!(!fragment.contains(REJECTED));
     }
 
     #[test]
     fn corrections_show_the_note_as_written_and_what_changed() {
-        let html = story_page(&whole(&hostile_story())).into_string();
+        let html = story_page(&whole(&hostile_story()), TimelineOptions::default()).into_string();
         let timeline = section(&html, "timeline");
         assert!(timeline.contains("<strong>Correction</strong>"));
         assert!(timeline.contains(&esc(NOTE)), "note exactly as written");
@@ -1373,7 +1551,7 @@ mod tests {
         ));
         assert!(timeline.contains(r#"<ins class="change-after">Documentary evidence</ins>"#));
         // When: the correction event was recorded at t0 + 6h.
-        assert!(timeline.contains(r#"<time datetime="2026-03-01T15:00:00Z">"#));
+        assert!(timeline.contains(r#"<time datetime="2026-03-01T15:00:00Z" "#));
         // The development now reads as corrected.
         assert!(timeline.contains(&format!(
             r#"<h3 class="development-headline">{CORRECTED_AFTER}</h3>"#
@@ -1382,7 +1560,7 @@ mod tests {
 
     #[test]
     fn retractions_stay_struck_through_with_the_reason() {
-        let html = story_page(&whole(&hostile_story())).into_string();
+        let html = story_page(&whole(&hostile_story()), TimelineOptions::default()).into_string();
         let timeline = section(&html, "timeline");
         assert!(timeline.contains(&format!(
             r#"<h3 class="development-headline"><del>{RETRACTED}</del></h3>"#
@@ -1398,7 +1576,7 @@ mod tests {
 
     #[test]
     fn claims_ledger_shows_the_denial() {
-        let html = story_page(&whole(&hostile_story())).into_string();
+        let html = story_page(&whole(&hostile_story()), TimelineOptions::default()).into_string();
         let claims = section(&html, "claims");
         assert!(claims.contains(r#"<span class="badge claim-status claim-denied">denied</span>"#));
         assert!(claims.contains(r#"<span class="badge stance stance-denies">denies</span>"#));
@@ -1409,10 +1587,10 @@ mod tests {
 
     #[test]
     fn developments_show_times_actors_source_and_labels() {
-        let html = story_page(&whole(&hostile_story())).into_string();
+        let html = story_page(&whole(&hostile_story()), TimelineOptions::default()).into_string();
         let timeline = section(&html, "timeline");
-        assert!(timeline.contains("<dt>Happened</dt><dd><time datetime=\"2026-03-01T09:00:00Z\">1 March 2026, 09:00 UTC</time></dd>"));
-        assert!(timeline.contains("<dt>Reported</dt><dd><time datetime=\"2026-03-01T10:00:00Z\">"));
+        assert!(timeline.contains("<dt>Happened</dt><dd><time datetime=\"2026-03-01T09:00:00Z\" title=\"1 March 2026, 09:00 UTC\">1 March 2026, 09:00 UTC</time></dd>"));
+        assert!(timeline.contains("<dt>Reported</dt><dd><time datetime=\"2026-03-01T10:00:00Z\" "));
         assert!(timeline.contains(r#"<span class="badge kind">Denial issued</span>"#));
         assert!(timeline.contains(r#"<span class="badge kind">Hack reported</span>"#));
         assert!(timeline.contains("Priority"));
@@ -1425,11 +1603,74 @@ mod tests {
         ));
         assert!(timeline.contains("(Official statement)"));
         assert!(timeline.contains("<p>Body &lt;script&gt;alert(1)&lt;/script&gt;<br>next line"));
-        // Timeline is in the order things happened.
-        let first = timeline.find(&format!("id=\"dev-{}\"", dev_id(1))).unwrap();
-        let second = timeline.find(&format!("id=\"dev-{}\"", dev_id(2))).unwrap();
-        let third = timeline.find(&format!("id=\"dev-{}\"", dev_id(3))).unwrap();
-        assert!(first < second && second < third);
+        // Newest first by default; the order things happened when asked.
+        let order = |html: &str| {
+            let timeline = section(html, "timeline");
+            (1..=3)
+                .map(|i| timeline.find(&format!("id=\"dev-{}\"", dev_id(i))).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let newest = order(&html);
+        assert!(newest[2] < newest[1] && newest[1] < newest[0], "{newest:?}");
+        let oldest = TimelineOptions {
+            oldest_first: true,
+            key_only: false,
+        };
+        let html = story_page(&whole(&hostile_story()), oldest).into_string();
+        let oldest = order(&html);
+        assert!(oldest[0] < oldest[1] && oldest[1] < oldest[2], "{oldest:?}");
+    }
+
+    #[test]
+    fn key_events_are_the_flash_and_priority_developments() {
+        let view = hostile_story();
+        let key = TimelineOptions {
+            oldest_first: false,
+            key_only: true,
+        };
+        let all = story_page(&whole(&view), TimelineOptions::default()).into_string();
+        let all = section(&all, "timeline");
+        let only = story_page(&whole(&view), key).into_string();
+        let only = section(&only, "timeline");
+        let shown = |t: &str| t.matches("<li class=\"timeline-item\"").count();
+        let keys = view
+            .timeline()
+            .into_iter()
+            .filter(|d| is_key_event(d))
+            .count();
+        assert!(
+            keys > 0 && keys < view.timeline().len(),
+            "the story has both"
+        );
+        assert_eq!(shown(all), view.timeline().len());
+        assert_eq!(shown(only), keys);
+        assert!(only.contains(r#"href="/stories/campaign-hack?order=oldest&amp;show=key""#));
+        assert!(only.contains(r#"<a class="switch" href="/stories/campaign-hack?show=key" aria-current="true">Key events</a>"#), "{only}");
+    }
+
+    #[test]
+    fn unknown_timeline_options_are_refused_naming_the_field() {
+        assert_eq!(
+            TimelineOptions::parse(Some("oldest"), Some("key")),
+            Ok(TimelineOptions {
+                oldest_first: true,
+                key_only: true
+            })
+        );
+        assert_eq!(
+            TimelineOptions::parse(None, None),
+            Ok(TimelineOptions::default())
+        );
+        assert_eq!(
+            TimelineOptions::parse(Some("sideways"), None)
+                .unwrap_err()
+                .field,
+            "order"
+        );
+        assert_eq!(
+            TimelineOptions::parse(None, Some("<x>")).unwrap_err().field,
+            "show"
+        );
     }
 
     #[test]
@@ -1448,8 +1689,8 @@ mod tests {
     #[test]
     fn fragment_is_the_same_markup_as_the_page() {
         let view = hostile_story();
-        let page = story_page(&whole(&view)).into_string();
-        let fragment = timeline_fragment(&whole(&view)).into_string();
+        let page = story_page(&whole(&view), TimelineOptions::default()).into_string();
+        let fragment = timeline_fragment(&whole(&view), TimelineOptions::default()).into_string();
         assert_safe(&fragment);
         let prefix = r#"<div id="live-fragment" data-position="10">"#;
         assert!(fragment.starts_with(prefix), "{fragment}");
@@ -1487,7 +1728,8 @@ mod tests {
         assert!(html.contains("<dt>Latest happened</dt>"));
         assert!(html.contains("<dt>Latest reported</dt>"));
         assert!(!html.contains("data-story-id"));
-        assert!(!html.contains("<script"));
+        assert!(!html.contains("/static/live.js"));
+        assert!(html.contains(r#"<script src="/static/time.js" defer></script>"#));
 
         let empty = front_page(&[]).into_string();
         assert!(empty.contains("No stories yet."));
@@ -1559,7 +1801,7 @@ mod tests {
     const ELEMENTS: &[&str] = &[
         "!doctype", "html", "head", "meta", "title", "link", "script", "body", "a", "header",
         "div", "p", "main", "footer", "article", "section", "aside", "h1", "h2", "h3", "span",
-        "ol", "ul", "li", "dl", "dt", "dd", "time", "del", "ins", "strong", "br",
+        "nav", "ol", "ul", "li", "dl", "dt", "dd", "time", "del", "ins", "strong", "br",
     ];
 
     proptest! {
@@ -1606,7 +1848,7 @@ mod tests {
                 }),
             ];
             let view = StoryView::fold(&events).unwrap();
-            let page = story_page(&whole(&view)).into_string();
+            let page = story_page(&whole(&view), TimelineOptions::default()).into_string();
             assert_safe(&page);
             for (name, _) in tags(&page) {
                 let bare = name.trim_start_matches('/');

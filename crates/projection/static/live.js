@@ -18,7 +18,16 @@
   if (typeof window.EventSource !== 'function' || typeof window.DOMParser !== 'function') return;
 
   const streamBase = '/v1/stories/' + encodeURIComponent(data.storyId) + '/stream';
-  const fragmentUrl = '/stories/' + encodeURIComponent(data.slug) + '/fragment';
+  // The fragment as the reader chose to see the timeline (order, key events only).
+  const chosen = new URLSearchParams();
+  const asked = new URLSearchParams(window.location.search);
+  ['order', 'show'].forEach((name) => {
+    if (asked.has(name)) chosen.set(name, asked.get(name));
+  });
+  const fragmentUrl =
+    '/stories/' + encodeURIComponent(data.slug) + '/fragment' +
+    (chosen.toString() ? '?' + chosen.toString() : '');
+  const times = window.newsroomTimes || { localise: () => {}, element: () => null };
   // The stream names each event by the change it reports (see `Change` in api.rs).
   const EVENT_TYPES = [
     'message',
@@ -88,6 +97,8 @@
         const fresh = new DOMParser().parseFromString(text, 'text/html');
         swap(fresh, 'timeline');
         swap(fresh, 'claims');
+        times.localise(document.getElementById('timeline'));
+        times.localise(document.getElementById('claims'));
         const root = fresh.getElementById('live-fragment');
         if (root) setPosition(root.dataset.position);
       } while (pending);
@@ -107,34 +118,97 @@
     return new DOMParser().parseFromString(markup, 'text/html').body.firstElementChild;
   }
 
-  // Puts a development's timeline item in place: replaces the one shown, or inserts it where
-  // it belongs in the order things happened. False if the page cannot take it in place.
+  // Marks an item as arrived while the reader was here: a "New" badge and a class.
+  function markNew(item) {
+    item.classList.add('is-new');
+    const labels = item.querySelector('.labels');
+    if (labels && !labels.querySelector('.badge-new')) {
+      const badge = document.createElement('span');
+      badge.className = 'badge badge-new';
+      badge.textContent = 'New';
+      labels.insertBefore(document.createTextNode(' '), labels.firstChild);
+      labels.insertBefore(badge, labels.firstChild);
+    }
+  }
+
+  // Tells screen readers what arrived (the page's aria-live region).
+  function announce(text) {
+    const region = document.getElementById('live-announcer');
+    if (!region) return;
+    const line = document.createElement('p');
+    line.textContent = text;
+    region.appendChild(line);
+    while (region.children.length > 3) region.removeChild(region.firstElementChild);
+  }
+
+  // Changes one of the timeline's counts ("3 developments", "1 retracted") by `by`.
+  function count(selector, by, one, many) {
+    const el = document.querySelector('#timeline ' + selector);
+    if (!el) return;
+    const n = Math.max(0, Number(el.dataset.count || 0) + by);
+    el.dataset.count = String(n);
+    if (selector === '.development-count') {
+      el.textContent = n + ' ' + (n === 1 ? one : many);
+    } else {
+      el.hidden = n === 0;
+      el.textContent = ' and ' + n + ' retracted, struck through';
+    }
+  }
+
+  // Puts a development's timeline item in place: replaces the one shown, or inserts it where it
+  // belongs in the order the reader chose (newest first unless the list says otherwise), marked
+  // new; a reader showing key events only does not get others. Returns what it did ('replaced',
+  // 'inserted', 'left out'), or null if the page cannot take it in place.
   function placeItem(markup) {
     const list = document.querySelector('#timeline ol.timeline-list');
     const fresh = parse(markup);
-    if (!list || !fresh) return false;
+    if (!list || !fresh) return null;
     const item = document.importNode(fresh, true);
+    times.localise(item);
+    const keyOnly = list.dataset.show === 'key';
+    const wanted = !keyOnly || item.dataset.key === 'true';
     const card = item.querySelector('article[id]');
     const shown = card ? document.getElementById(card.id) : null;
-    if (shown && shown.closest('li')) {
-      shown.closest('li').replaceWith(item);
-      return true;
+    const old = shown ? shown.closest('li') : null;
+    if (old) {
+      if (!wanted) {
+        old.remove();
+      } else {
+        if (old.classList.contains('is-new')) markNew(item);
+        old.replaceWith(item);
+      }
+      return 'replaced';
     }
+    if (!wanted) return 'left out';
+    const newestFirst = list.dataset.order !== 'oldest';
     const key = (li) => [Date.parse(li.dataset.occurred), Number(li.dataset.position)];
     const [at, pos] = key(item);
     const after = Array.from(list.children).find((li) => {
       const [t, p] = key(li);
-      return t > at || (t === at && p > pos);
+      const later = t > at || (t === at && p > pos);
+      return newestFirst ? !later : later;
     });
+    markNew(item);
     list.insertBefore(item, after || null);
-    return true;
+    const none = document.getElementById('no-key-events');
+    if (none) none.remove();
+    return 'inserted';
+  }
+
+  // "Last updated" follows the changes as they come.
+  function updated(iso) {
+    const dd = document.getElementById('last-updated');
+    const el = typeof iso === 'string' ? times.element(iso) : null;
+    if (dd && el) replaceChildren(dd, [el]);
   }
 
   function placeClaims(markup) {
     const current = document.getElementById('claims');
     const fresh = parse(markup);
     if (!current || !fresh) return false;
-    current.replaceWith(document.importNode(fresh, true));
+    const ledger = document.importNode(fresh, true);
+    times.localise(ledger);
+    current.replaceWith(ledger);
     return true;
   }
 
@@ -145,12 +219,30 @@
     } catch (err) {
       change = null;
     }
+    const placed =
+      change !== null && typeof change.html === 'string' && !fetching
+        ? placeItem(change.html)
+        : null;
     const inPlace =
-      change !== null &&
-      typeof change.html === 'string' &&
-      !fetching &&
-      placeItem(change.html) &&
+      placed !== null &&
       (typeof change.claims_html !== 'string' || placeClaims(change.claims_html));
+    if (change !== null) {
+      updated(change.at);
+      const d = change.development;
+      if (change.change === 'added' && placed !== null && placed !== 'replaced') {
+        count('.development-count', 1, 'development', 'developments');
+        // Only what the reader's view shows is announced (not what "key events" leaves out).
+        if (placed === 'inserted' && d && typeof d.headline === 'string') {
+          announce('New development: ' + d.headline);
+        }
+      } else if (change.change === 'retracted' && placed !== null) {
+        count('.development-count', -1, 'development', 'developments');
+        count('.retracted-count', 1);
+        if (d && typeof d.headline === 'string') announce('Retracted: ' + d.headline);
+      } else if (change.change === 'corrected' && d && typeof d.headline === 'string') {
+        announce('Corrected: ' + d.headline);
+      }
+    }
     setPosition(event.lastEventId);
     if (!inPlace) refresh();
   }

@@ -104,6 +104,13 @@ enum Op {
         actors: Vec<usize>,
         back_days: i64,
     },
+    /// An edit of a filing (`EditFiling`) by the reporter: recorded only while it waits for
+    /// review and was theirs.
+    Edit {
+        story: usize,
+        dev: usize,
+        back_days: i64,
+    },
     Retract {
         story: usize,
         dev: usize,
@@ -149,6 +156,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Reject { story, dev }),
         2 => (idx.clone(), 0usize..8, prop::collection::vec(0usize..ACTORS.len(), 0..3), 0i64..30)
             .prop_map(|(story, dev, actors, back_days)| Op::Correct { story, dev, actors, back_days }),
+        2 => (idx.clone(), 0usize..8, 0i64..30)
+            .prop_map(|(story, dev, back_days)| Op::Edit { story, dev, back_days }),
         1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Retract { story, dev }),
         1 => (idx.clone(), 0usize..3).prop_map(|(story, tag)| Op::Revise { story, tag }),
         1 => idx.clone().prop_map(|story| Op::Close { story }),
@@ -228,6 +237,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
             });
             let dev = DevelopmentId::from(Uuid::new_v4());
             let new = NewDevelopment {
+                accused: vec![],
                 id: dev,
                 kind,
                 headline: Headline::parse("headline", &format!("Development {n}")).unwrap(),
@@ -261,6 +271,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
         | Op::Reject { story, dev }
         | Op::Retract { story, dev }
         | Op::Correct { story, dev, .. }
+        | Op::Edit { story, dev, .. }
             if known
                 .story(story)
                 .and_then(|(si, _)| known.dev(si, dev))
@@ -318,6 +329,28 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
                         occurred_at: Some(now - chrono::Duration::days(back_days)),
                         ..Default::default()
                     },
+                },
+            )
+        }
+        Op::Edit {
+            story,
+            dev,
+            back_days,
+        } => {
+            let (si, id) = known.story(story).unwrap();
+            (
+                id,
+                reporter,
+                StoryCommand::EditFiling {
+                    development: known.dev(si, dev).unwrap(),
+                    changes: DevelopmentChanges {
+                        headline: Some(
+                            Headline::parse("headline", &format!("Edited {n}")).unwrap(),
+                        ),
+                        occurred_at: Some(now - chrono::Duration::days(back_days)),
+                        ..Default::default()
+                    },
+                    note: None,
                 },
             )
         }
@@ -625,6 +658,7 @@ async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_miss
         tokio::spawn(async move {
             for n in 0..3_000 {
                 let new = NewDevelopment {
+                    accused: vec![],
                     id: Uuid::new_v4().into(),
                     kind: DevelopmentKind::Update,
                     headline: Headline::parse("headline", &format!("Update {n}")).unwrap(),
@@ -881,4 +915,98 @@ proptest! {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         rt.block_on(front_pages_hold_when_recorded_out_of_position_order(ops));
     }
+}
+
+/// Edits of filings waiting for review (`FilingEdited`), by their reporter and through an
+/// editor's correction of a pending development, fold alike incrementally and in a rebuild; the
+/// desk sees them as edits, readers as nothing but the development as edited.
+#[tokio::test]
+async fn edits_of_filings_fold_alike_incrementally_and_in_a_rebuild() {
+    let w = world();
+    let mut projector = Projector::new(w.log.clone(), w.views.clone());
+    let mut known = Known::default();
+    let record = |back_days| Op::Record {
+        story: 0,
+        kind: 0,
+        actors: vec![0],
+        responds: None,
+        editor: false,
+        back_days,
+    };
+    let ops = [
+        Op::Open { review: true },
+        record(3),
+        record(2),
+        Op::Project,
+        Op::Edit {
+            story: 0,
+            dev: 0,
+            back_days: 10,
+        },
+        Op::Project,
+        // An editor's correction of a pending development is an edit of the filing too.
+        Op::Correct {
+            story: 0,
+            dev: 1,
+            actors: vec![2],
+            back_days: 5,
+        },
+        Op::Approve { story: 0, dev: 1 },
+        // Published: the reporter's edit is refused, an editor's correction is a correction.
+        Op::Edit {
+            story: 0,
+            dev: 1,
+            back_days: 1,
+        },
+        Op::Correct {
+            story: 0,
+            dev: 1,
+            actors: vec![1],
+            back_days: 4,
+        },
+    ];
+    for (n, op) in ops.into_iter().enumerate() {
+        run(&w, &mut known, &mut projector, op, n).await;
+    }
+    projector.catch_up().await.unwrap();
+    let types: Vec<String> = w
+        .log
+        .read_feed(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        types.iter().filter(|t| *t == "FilingEdited").count(),
+        2,
+        "{types:?}"
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "DevelopmentCorrected")
+            .count(),
+        1,
+        "{types:?}"
+    );
+    let (views, _, _) = snapshot(&w.views).await;
+    let story = views.values().next().unwrap();
+    let first = story
+        .development(known.dev(0, 0).unwrap().as_uuid())
+        .unwrap();
+    assert_eq!(first.headline, "Edited 4");
+    assert_eq!(first.edits.len(), 1);
+    assert!(first.corrections.is_empty());
+    let second = story
+        .development(known.dev(0, 1).unwrap().as_uuid())
+        .unwrap();
+    assert_eq!(second.edits.len(), 1);
+    assert_eq!(second.corrections.len(), 1);
+    assert_eq!(
+        second.reader_corrections().count(),
+        1,
+        "readers are told of the correction after publication only"
+    );
+    assert_views_equal_a_rebuild(&w).await;
 }

@@ -74,6 +74,7 @@ impl World {
     async fn record(&mut self, story: StoryId, headline: &str) -> Uuid {
         let id = Uuid::new_v4();
         let new = NewDevelopment {
+            accused: vec![],
             id: id.into(),
             kind: DevelopmentKind::Update,
             headline: Headline::parse("headline", headline).unwrap(),

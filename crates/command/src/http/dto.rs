@@ -86,6 +86,10 @@ pub struct RecordDevelopmentRequest {
     pub occurred_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub actors: Vec<String>,
+    /// Whom a claim of attribution (`attribution_claimed`) blames; each is named among the
+    /// actors too. Readers see them apart from the target and the claimant.
+    #[serde(default)]
+    pub accused: Vec<String>,
     #[serde(default)]
     pub source: Option<SourceRequest>,
     #[serde(default)]
@@ -99,6 +103,7 @@ pub struct RecordDevelopmentRequest {
 impl RecordDevelopmentRequest {
     pub fn parse(self) -> Result<StoryCommand, Problem> {
         Ok(StoryCommand::RecordDevelopment(NewDevelopment {
+            accused: Actor::parse_list("accused", &self.accused)?,
             id: self.id.into(),
             kind: self.kind,
             headline: Headline::parse("headline", &self.headline)?,

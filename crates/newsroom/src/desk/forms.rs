@@ -18,6 +18,15 @@ use uuid::Uuid;
 
 use super::zone::Zone;
 
+/// The "Open a story" form as it first appears: a new story's developments wait for an
+/// editor's approval unless whoever opens it unticks the box (the API's default stays as it was,
+/// so integrations behave as before).
+pub fn new_story_defaults() -> FormData {
+    let mut form = FormData::default();
+    form.set("review_required", "yes");
+    form
+}
+
 /// The fields of a submitted form, in order, as typed (line breaks as `\n`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FormData(Vec<(String, String)>);
@@ -360,6 +369,7 @@ pub fn development_request(
         body: form.get("body").to_owned(),
         occurred_at: occurred_at(form, "occurred_at", zone)?,
         actors: split_actors(form.all("actors")),
+        accused: split_actors(form.all("accused")),
         source: source_request(form, "source", false)?,
         evidence: parse_choice(form, "evidence", Some(Evidence::default()), "")?,
         urgency: parse_choice(form, "urgency", Some(Urgency::default()), "")?,
@@ -380,9 +390,11 @@ pub fn refile_defaults(
     form.set("headline", d.headline.clone());
     form.set("body", d.body.clone());
     form.set("occurred_at", zone.input_value(d.occurred_at));
-    for actor in &d.actors {
+    for actor in d.actors.iter().filter(|a| !d.accused.contains(a)) {
         form.push("actors", actor.name());
     }
+    let accused: Vec<&str> = d.accused.iter().map(|a| a.name()).collect();
+    form.set("accused", accused.join(", "));
     if let Some(s) = &d.source {
         form.set("source.name", s.name.as_str());
         form.set("source.kind", s.kind.as_str());

@@ -868,7 +868,14 @@ async fn home_with(
 }
 
 async fn home(State(state): State<DeskState>, Signed(session): Signed) -> Answer {
-    home_with(&state, &session, StatusCode::OK, &FormData::default(), None).await
+    home_with(
+        &state,
+        &session,
+        StatusCode::OK,
+        &forms::new_story_defaults(),
+        None,
+    )
+    .await
 }
 
 async fn open_story(
@@ -1560,9 +1567,26 @@ async fn answer_editor_form(
     }
 }
 
-/// What a desk-only edit of a pending development records as its note when none is typed
-/// (readers never see notes of edits made before publication).
+/// What the correction form's note holds when none is typed for an edit of a pending
+/// development: the form needs one to parse, and the edit is recorded without it.
 const EDIT_NOTE: &str = "Edited before publication.";
+
+/// A change of a development still under review is an edit of the filing (`EditFiling`): no
+/// correction to readers, and the note only if one was typed.
+fn as_edit_of_filing(command: StoryCommand, typed_note: bool) -> StoryCommand {
+    match command {
+        StoryCommand::CorrectDevelopment {
+            development,
+            note,
+            changes,
+        } => StoryCommand::EditFiling {
+            development,
+            changes,
+            note: typed_note.then_some(note),
+        },
+        other => other,
+    }
+}
 
 /// `POST …/correct`. A development still under review is edited at once (nothing is published)
 /// and the editor goes on to its approval page; a correction of a published one is shown as a
@@ -1594,11 +1618,19 @@ async fn correct(
         return correct_changed(&state, &session, &id, &dev, &form).await;
     }
     let mut request_form = form.clone();
-    if pending && request_form.get("note").trim().is_empty() {
+    let typed_note = !request_form.get("note").trim().is_empty();
+    if pending && !typed_note {
         request_form.set("note", EDIT_NOTE);
     }
     let command = forms::correction_request(&request_form, &d, state.zone)
-        .and_then(|request| request.parse(DevelopmentId::from(d.id)));
+        .and_then(|request| request.parse(DevelopmentId::from(d.id)))
+        .map(|command| {
+            if pending {
+                as_edit_of_filing(command, typed_note)
+            } else {
+                command
+            }
+        });
     let story = StoryId::from(view.id);
     if step == Step::Preview {
         let previewed = match command {

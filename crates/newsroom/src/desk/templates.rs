@@ -693,6 +693,20 @@ fn correction_entry(zone: Zone, d: &DevelopmentView, c: &CorrectionView) -> Mark
     }
 }
 
+/// An edit of the filing made while it waited for review: readers are never told of it.
+fn edit_entry(zone: Zone, e: &CorrectionView) -> Markup {
+    html! {
+        li.history-edit {
+            "Edited by " strong { (who(&e.by)) } " · " (time(zone, e.corrected_at))
+            " " span.small { "(before publication: readers are not told)" }
+            @if !e.note.is_empty() {
+                div.note-quote { span.visually-hidden { "Note: " } (e.note) }
+            }
+            (changes_list(zone, &e.changes))
+        }
+    }
+}
+
 /// A development's full history: who filed it, who approved it, every correction, and its
 /// rejection or retraction.
 fn history(zone: Zone, d: &DevelopmentView) -> Markup {
@@ -708,6 +722,7 @@ fn history(zone: Zone, d: &DevelopmentView) -> Markup {
                 @if let (true, Some(at)) = (waited, d.published_at) {
                     li { "Approved by " strong { (who(&d.approved_by)) } " · " (time(zone, at)) }
                 }
+                @for e in &d.edits { (edit_entry(zone, e)) }
                 @for c in &d.corrections { (correction_entry(zone, d, c)) }
                 @if let Some(v) = &d.rejection {
                     li.history-rejection {
@@ -940,6 +955,7 @@ const FILING_FIELDS: &[&str] = &[
     "body",
     "occurred_at",
     "actors",
+    "accused",
     "urgency",
     "source.name",
     "source.kind",
@@ -996,6 +1012,10 @@ pub fn file_page(
     .hint("For denials, statements and other responses. Denials must name one.");
     let stance = Ctl::new("responds_to.stance", "It…", error);
     let actors_error = error.and_then(|e| e.for_field("actors"));
+    let accused = Ctl::new("accused", "Accused", error).hint(
+        "For a claim of attribution: whom it blames, separated by commas. Readers see them apart \
+         from the target and the claimant; they are named with the others.",
+    );
 
     let mut targets: Vec<(String, String)> = vec![placeholder("Not a response")];
     let mut earlier: Vec<&DevelopmentView> = view
@@ -1083,6 +1103,7 @@ pub fn file_page(
                     datalist #known-actors {
                         @for name in known_actors { option value=(name) {} }
                     }
+                    (text_input(&accused, "text", form.get("accused"), None))
                 }
                 fieldset {
                     legend { "Source and evidence" }
@@ -1150,8 +1171,11 @@ pub fn review_page(
                             }
                             (development_body(zone, None, d))
                             p.meta { "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at)) }
-                            @for c in &d.corrections {
-                                ul.history-list { (correction_entry(zone, d, c)) }
+                            @if !d.edits.is_empty() || !d.corrections.is_empty() {
+                                ul.history-list {
+                                    @for e in &d.edits { (edit_entry(zone, e)) }
+                                    @for c in &d.corrections { (correction_entry(zone, d, c)) }
+                                }
                             }
                             p.dev-actions {
                                 a href=(development_path(p.story_id, d.id, "correct")) {
@@ -1355,7 +1379,7 @@ pub fn changes_since(zone: Zone, d: &DevelopmentView, since: Option<i64>) -> Mar
                     ": it is published, and readers see it."
                 }
             }
-            @for c in d.corrections.iter().filter(|c| after(c.position)) {
+            @for c in d.edits.iter().chain(&d.corrections).filter(|c| after(c.position)) {
                 li {
                     strong { (who(&c.by)) }
                     @if d.published_position.is_some_and(|p| c.position > p) { " corrected it" } @else { " edited it" }
@@ -1486,7 +1510,7 @@ pub fn approve_page(
             h2 #preview-heading { "What readers will see" }
             article.desk-dev.(state_class(after.state)) { (development_body(zone, Some(story), after)) }
             p.meta { "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at)) }
-            @if !d.corrections.is_empty() {
+            @if !d.edits.is_empty() || !d.corrections.is_empty() {
                 p.small { "Edited before approval: readers see it as it is now, and are not told of the edits." }
             }
         }
