@@ -175,3 +175,100 @@ async fn list_unsubscribe_goes_in_every_listed_mail_and_one_click_only_with_http
         assert_eq!(plain.header("List-Unsubscribe-Post"), None);
     }
 }
+
+/// An alert mail as Python's `email` package reads it (`policy=default`, an implementation
+/// nobody here wrote): its defects, MIME version, content type and parts, Message-ID and
+/// unsubscribe headers, as JSON.
+fn judged_by_python(raw: &str) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import email, email.policy, json, sys
+msg = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+parts = [p for p in msg.walk() if not p.is_multipart()]
+print(json.dumps({
+    "defects": [repr(d) for p in msg.walk() for d in p.defects],
+    "mime_version": msg["MIME-Version"],
+    "content_type": msg.get_content_type(),
+    "parts": [[p.get_content_type(), p.get_content_charset(), p.get_content()] for p in parts],
+    "message_id": msg["Message-ID"],
+    "list_unsubscribe": msg["List-Unsubscribe"],
+    "subject": msg["Subject"],
+}))
+"#;
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(raw.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// An alert mail is MIME done right (MIME-Version, a plain and an HTML alternative, no defect
+/// found by Python's parser), greets the relay and names its Message-ID by the public domain,
+/// and a mail sent again for the same alert keeps its Message-ID, so that mail clients drop the
+/// duplicate.
+#[tokio::test]
+async fn alert_mails_are_well_formed_mime_with_a_message_id_of_their_alert() {
+    let sink = SmtpSink::start().await;
+    let mailer = mailer(&sink.url()).with_domain("newsroom.test");
+    let text = "Fl\u{e2}sh: Campaign A says <its> email was breached & more\n\nRead it: https://newsroom.test/stories/a-hack#d1";
+    for _ in 0..2 {
+        mailer
+            .send_alert(
+                "ada@example.org",
+                "Flash: Campaign A — «breached»",
+                text,
+                Some("https://newsroom.test/v1/unsubscribe/tok"),
+                "01HZXALERT",
+            )
+            .await
+            .expect("sent");
+    }
+    let messages = sink.wait_for(2, WAIT).await;
+    assert_eq!(messages.len(), 2);
+    let judged: Vec<_> = messages.iter().map(|m| judged_by_python(&m.data)).collect();
+    for (m, j) in messages.iter().zip(&judged) {
+        assert_eq!(
+            m.hello, "newsroom.test",
+            "the relay is greeted by the public domain"
+        );
+        assert_eq!(j["defects"], serde_json::json!([]), "{j}");
+        assert_eq!(j["mime_version"], "1.0", "{j}");
+        assert_eq!(j["content_type"], "multipart/alternative", "{j}");
+        assert_eq!(j["parts"][0][0], "text/plain");
+        assert_eq!(j["parts"][0][1], "utf-8");
+        assert!(j["parts"][0][2]
+            .as_str()
+            .unwrap()
+            .contains("Fl\u{e2}sh: Campaign A says <its>"));
+        assert_eq!(j["parts"][1][0], "text/html");
+        let html = j["parts"][1][2].as_str().unwrap();
+        assert!(
+            html.contains("says &lt;its&gt; email was breached &amp; more"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="https://newsroom.test/stories/a-hack#d1">"#),
+            "{html}"
+        );
+        assert_eq!(j["message_id"], "<01HZXALERT@newsroom.test>");
+        assert_eq!(
+            j["list_unsubscribe"],
+            "<https://newsroom.test/v1/unsubscribe/tok>"
+        );
+        assert_eq!(j["subject"], "Flash: Campaign A — «breached»");
+    }
+}

@@ -17,6 +17,8 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// The name the client greeted with (`EHLO name`).
+    pub hello: String,
 }
 
 impl Received {
@@ -160,6 +162,7 @@ async fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         .await?;
     let mut from: Option<String> = None;
     let mut to: Vec<String> = Vec::new();
+    let mut hello = String::new();
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -175,10 +178,14 @@ async fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             .to_ascii_uppercase();
         let reply: String = match verb.as_str() {
             "EHLO" => {
+                hello = command.get(5..).unwrap_or_default().trim().to_owned();
                 "250-127.0.0.1 greets you\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n"
                     .into()
             }
-            "HELO" => "250 127.0.0.1\r\n".into(),
+            "HELO" => {
+                hello = command.get(5..).unwrap_or_default().trim().to_owned();
+                "250 127.0.0.1\r\n".into()
+            }
             "MAIL" => match command
                 .get(5..)
                 .and_then(|r| r.trim_start().strip_prefix_ci("FROM:"))
@@ -217,6 +224,7 @@ async fn session(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                     from: from.take().unwrap_or_default(),
                     to: std::mem::take(&mut to),
                     data,
+                    hello: hello.clone(),
                 };
                 shared.messages.lock().unwrap().push(received);
                 shared.arrived.notify_waiters();

@@ -670,7 +670,13 @@ impl Courier {
         let (subject, text) = email_text(&job.payload);
         let unsubscribe = unsubscribe_link(&job.payload);
         match mailer
-            .send_listed(&job.target, &subject, &text, unsubscribe.as_deref())
+            .send_alert(
+                &job.target,
+                &subject,
+                &text,
+                unsubscribe.as_deref(),
+                &job.alert_id,
+            )
             .await
         {
             Ok(()) => Outcome::Delivered { status: None },

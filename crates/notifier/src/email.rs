@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lettre::address::AddressError;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use newsroom_domain::FieldError;
@@ -109,6 +109,8 @@ pub struct Mailer {
     port: u16,
     from: Mailbox,
     timeout: Duration,
+    /// The public domain: the SMTP greeting and the alerts' Message-IDs.
+    domain: Option<String>,
 }
 
 impl fmt::Debug for Mailer {
@@ -138,14 +140,30 @@ impl Mailer {
             port,
             from,
             timeout: DEFAULT_TIMEOUT,
+            domain: None,
         })
     }
 
     /// The same mailer with each send (connecting, every SMTP command, and the whole exchange)
     /// bounded by `timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.transport = transport(&self.host, self.port, timeout);
+        self.transport = match &self.domain {
+            Some(domain) => transport_greeting(&self.host, self.port, timeout, domain),
+            None => transport(&self.host, self.port, timeout),
+        };
         self.timeout = timeout;
+        self
+    }
+
+    /// The same mailer greeting the relay as `domain` (the public URL's host) and naming the
+    /// Message-IDs of alerts by it, instead of this machine's host name.
+    pub fn with_domain(mut self, domain: &str) -> Self {
+        let domain = domain.trim().trim_end_matches('.');
+        if domain.is_empty() {
+            return self;
+        }
+        self.domain = Some(domain.to_owned());
+        self.transport = transport_greeting(&self.host, self.port, self.timeout, domain);
         self
     }
 
@@ -177,6 +195,54 @@ impl Mailer {
         text: &str,
         unsubscribe: Option<&str>,
     ) -> Result<(), EmailError> {
+        let message = self
+            .builder(to, subject, unsubscribe, None)?
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_owned())?;
+        self.deliver(message).await
+    }
+
+    /// The mail of alert `alert_id`: [`Self::send_listed`] as a `multipart/alternative` of the
+    /// text and an HTML rendering of it (escaped, links made links), whose `Message-ID` is made
+    /// of the alert's id and the domain ([`Self::with_domain`]): a mail sent again for the same
+    /// alert is known for the same message by mail clients.
+    pub async fn send_alert(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        unsubscribe: Option<&str>,
+        alert_id: &str,
+    ) -> Result<(), EmailError> {
+        let domain = self.domain.as_deref().unwrap_or("newsroom.invalid");
+        // Only the id's safe characters go between the angle brackets.
+        let local: String = alert_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            .collect();
+        let message = self
+            .builder(
+                to,
+                subject,
+                unsubscribe,
+                Some(format!("<{local}@{domain}>")),
+            )?
+            .multipart(MultiPart::alternative_plain_html(
+                text.to_owned(),
+                html_of(text),
+            ))?;
+        self.deliver(message).await
+    }
+
+    /// A message's headers: sender, recipient, subject, Message-ID (generated when `None`),
+    /// and the unsubscribe headers of a listed mail.
+    fn builder(
+        &self,
+        to: &str,
+        subject: &str,
+        unsubscribe: Option<&str>,
+        message_id: Option<String>,
+    ) -> Result<lettre::message::MessageBuilder, EmailError> {
         let address =
             Address::from_str(to.trim()).map_err(|source| EmailError::InvalidAddress {
                 address: to.to_owned(),
@@ -186,8 +252,7 @@ impl Mailer {
             .from(self.from.clone())
             .to(Mailbox::new(None, address))
             .subject(subject)
-            .message_id(None)
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(message_id);
         // Only a link of printable ASCII without `<`, `>` or spaces goes in a header.
         if let Some(link) = unsubscribe.filter(|l| {
             !l.is_empty()
@@ -205,7 +270,10 @@ impl Mailer {
                 ));
             }
         }
-        let message = builder.body(text.to_owned())?;
+        Ok(builder)
+    }
+
+    async fn deliver(&self, message: Message) -> Result<(), EmailError> {
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Err(_) => Err(EmailError::Timeout(self.timeout)),
             Ok(Err(error)) if error.is_timeout() => Err(EmailError::Timeout(self.timeout)),
@@ -245,6 +313,66 @@ fn transport(host: &str, port: u16, timeout: Duration) -> AsyncSmtpTransport<Tok
         .port(port)
         .timeout(Some(timeout))
         .build()
+}
+
+/// [`transport`], greeting the relay as `domain`.
+fn transport_greeting(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    domain: &str,
+) -> AsyncSmtpTransport<Tokio1Executor> {
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .timeout(Some(timeout))
+        .hello_name(smtp::extension::ClientId::Domain(domain.to_owned()))
+        .build()
+}
+
+/// The HTML alternative of an alert's text: escaped, paragraphs at blank lines, line breaks
+/// kept, and each `http(s)://` word a link.
+pub fn html_of(text: &str) -> String {
+    fn escape(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    let line = |l: &str| {
+        l.split(' ')
+            .map(|word| {
+                if word.starts_with("https://") || word.starts_with("http://") {
+                    let url = escape(word);
+                    format!(r#"<a href="{url}">{url}</a>"#)
+                } else {
+                    escape(word)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            format!(
+                "<p>{}</p>",
+                p.lines().map(line).collect::<Vec<_>>().join("<br>\n")
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n{}\n</body></html>\n",
+        paragraphs.join("\n")
+    )
 }
 
 /// `smtp://host[:port]` → (host, port). IPv6 hosts are written in brackets and returned without.

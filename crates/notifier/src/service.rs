@@ -138,11 +138,27 @@ impl Notifier {
         store.checkpoint_in_background(std::time::Duration::from_millis(500))?;
         let guard = Arc::new(Guard::new(AllowList::parse(&settings.webhook_allowlist)?));
         let subjects = AlertSubjects::new(&settings.nats_alert_root)?;
+        // Mail greets the relay and names its messages by the public URL's host, not this
+        // machine's name.
+        let domain = url::Url::parse(&settings.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         let mailer = settings
             .smtp_url
             .as_deref()
-            .map(|url| Mailer::new(url, &settings.mail_from))
+            .map(|url| Mailer::new(url, &settings.mail_from).map(|m| m.with_domain(&domain)))
             .transpose()?;
+        if let Some(m) = &mailer {
+            let sender = m.from().email.domain().to_owned();
+            if sender == "localhost" || !sender.contains('.') {
+                tracing::warn!(
+                    from = %m.from(),
+                    "alert mail goes out from an address at `{sender}`, which relays and \
+                     recipients refuse or file as spam: set NEWSROOM_MAIL_FROM"
+                );
+            }
+        }
         let nats =
             match &settings.nats_url {
                 Some(url) => Some(async_nats::connect(url).await.map_err(|source| {
