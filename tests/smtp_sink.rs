@@ -297,6 +297,7 @@ mod tests {
             from: String::new(),
             to: vec![],
             data: "Subject: a long\r\n folded subject\r\nTo: x@y\r\n\r\nbody\r\n".into(),
+            hello: String::new(),
         };
         assert_eq!(
             received.header("subject").as_deref(),
