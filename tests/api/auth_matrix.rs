@@ -206,6 +206,8 @@ fn routes() -> Vec<Route> {
         route("GET", "/v1/stories/{story}/feed.json", Nothing, public(200)),
         route("GET", "/v1/stories/{story}/ninjs", Nothing, public(200)),
         route("GET", "/v1/stories/{story}/stream", Nothing, public(200)),
+        route("GET", "/v1/feed.atom", Nothing, public(200)),
+        route("GET", "/v1/feed.json", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}/feed.atom", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}/feed.json", Nothing, public(200)),

@@ -174,6 +174,8 @@ impl Filled {
             format!("/v1/stories/{story}/feed.atom"),
             format!("/v1/stories/{story}/feed.json"),
             format!("/v1/stories/{story}/ninjs"),
+            "/v1/feed.atom".into(),
+            "/v1/feed.json".into(),
             "/v1/actors/APT28".into(),
             "/v1/actors/APT28/feed.atom".into(),
             "/v1/actors/APT28/feed.json".into(),

@@ -1223,3 +1223,97 @@ async fn front_pages_as_they_stood_equal_one_line_per_story_on_postgres() {
     .await;
     front_pages_as_they_stood_equal_one_line_per_story(&app).await;
 }
+
+/// The front page as feeds (what feed readers look for first, found from every reader page's
+/// `<link rel="alternate">`): one entry per story, in the front page's order, each linking to
+/// its page, the links built from the public URL whatever `Host` the request names.
+#[tokio::test]
+async fn the_front_page_is_an_atom_feed_and_a_json_feed_found_from_the_pages() {
+    let app = spawn_app().await;
+    let quiet = app.open_story(false).await;
+    let busy = app.open_story(false).await;
+    filed(&app, &quiet, development("update")).await;
+    let p = filed(&app, &busy, development("update")).await;
+    read(&app, &format!("/v1/stories?min_position={p}")).await;
+    let order: Vec<String> = read(&app, "/v1/stories").await["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order[0], busy);
+
+    let atom = app
+        .client
+        .get(format!("{}/v1/feed.atom", app.address))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(atom.status(), 200);
+    assert!(atom.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/atom+xml"));
+    assert!(atom.headers().contains_key("etag"));
+    let xml = atom.text().await.unwrap();
+    assert!(!xml.contains("evil.example"), "{xml}");
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let ns = "http://www.w3.org/2005/Atom";
+    let feed = doc.root_element();
+    assert!(feed.has_tag_name((ns, "feed")));
+    let ids: Vec<String> = feed
+        .children()
+        .filter(|c| c.has_tag_name((ns, "entry")))
+        .map(|e| {
+            e.children()
+                .find(|c| c.has_tag_name((ns, "id")))
+                .and_then(|c| c.text())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let want: Vec<String> = order.iter().map(|id| format!("urn:uuid:{id}")).collect();
+    assert_eq!(ids, want, "entries in the front page's order");
+    assert!(xml.contains("http://newsroom.test/stories/"), "{xml}");
+
+    let json = app
+        .client
+        .get(format!("{}/v1/feed.json", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.headers()["content-type"], "application/feed+json");
+    let feed: Value = json.json().await.unwrap();
+    assert_eq!(feed["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(feed["feed_url"], "http://newsroom.test/v1/feed.json");
+    let items: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, want.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let slug = read(&app, "/v1/stories").await["stories"][0]["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for page in ["/".to_owned(), format!("/stories/{slug}")] {
+        let html = app
+            .client
+            .get(format!("{}{page}", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains(
+                r#"type="application/atom+xml" title="All stories (Atom)" href="/v1/feed.atom""#
+            ),
+            "{page}"
+        );
+    }
+}

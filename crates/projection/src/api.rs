@@ -102,6 +102,8 @@ pub fn router(state: ReadState) -> Router {
         .route("/v1/stories/{id}/feed.json", get(story_json_feed))
         .route("/v1/stories/{id}/ninjs", get(story_ninjs))
         .route("/v1/stories/{id}/stream", get(story_stream))
+        .route("/v1/feed.atom", get(front_page_atom))
+        .route("/v1/feed.json", get(front_page_json_feed))
         .route("/v1/actors/{name}", get(actor_json))
         .route("/v1/actors/{name}/feed.atom", get(actor_atom))
         .route("/v1/actors/{name}/feed.json", get(actor_json_feed))
@@ -485,6 +487,32 @@ async fn front_page_json(
         stories,
     })?;
     Ok(cached(&headers, format!("f{position}-{limit}"), JSON, body))
+}
+
+/// Stories in the front page's feeds.
+const FRONT_PAGE_FEED_ITEMS: usize = 100;
+
+async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
+    let position = state.views.position().await?;
+    let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
+    Ok(cached(
+        &headers,
+        format!("Fa{position}"),
+        feeds::ATOM_CONTENT_TYPE,
+        feeds::front_page_atom(&stories, &state.public_url),
+    ))
+}
+
+async fn front_page_json_feed(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
+    let position = state.views.position().await?;
+    let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
+    let body = json_string(&feeds::front_page_json_feed(&stories, &state.public_url))?;
+    Ok(cached(
+        &headers,
+        format!("Fj{position}"),
+        feeds::JSON_FEED_CONTENT_TYPE,
+        body,
+    ))
 }
 
 #[derive(Serialize)]

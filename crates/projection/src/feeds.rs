@@ -16,6 +16,7 @@
 //! | story feeds | `{base}/v1/stories/{slug}/feed.atom`, `…/feed.json` |
 //! | actor page | `{base}/actors/{key}`, the key percent-encoded ([`encode_segment`]) |
 //! | actor feeds | `{base}/v1/actors/{key}/feed.atom`, `…/feed.json` |
+//! | front page feeds | `{base}/v1/feed.atom`, `…/feed.json` |
 //!
 //! Identifiers do not depend on `base`, so a feed served under another host name keeps its ids:
 //! a story feed is `urn:uuid:<story id>`, an actor feed `urn:newsroom:actor:<encoded key>`, and an
@@ -30,7 +31,7 @@ use newsroom_domain::{Source, Urgency};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::model::{ActorEntry, DevelopmentState, DevelopmentView, StoryView};
+use crate::model::{ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryView};
 
 /// `Content-Type` of the Atom feeds.
 pub const ATOM_CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
@@ -325,6 +326,110 @@ pub fn story_atom(view: &StoryView, base: &str) -> String {
         })
         .collect();
     feed.to_string()
+}
+
+/// The front page's feeds.
+fn front_page_feed_url(base: &str, ext: &str) -> String {
+    format!("{}/v1/feed.{ext}", trim(base))
+}
+
+/// The identifier of the front page's feeds.
+const FRONT_PAGE_FEED_ID: &str = "urn:newsroom:front-page";
+
+/// A story's line on the front page as a feed's summary: how many developments, and when the
+/// newest happened.
+fn front_page_summary(e: &FrontPageEntry) -> String {
+    let count = match e.development_count {
+        1 => "1 development".to_owned(),
+        n => format!("{n} developments"),
+    };
+    match e.last_occurred_at {
+        Some(t) => format!("{count}; the latest happened {}.", rfc3339(t)),
+        None => format!("{count}."),
+    }
+}
+
+/// When a story's line last changed for readers: its newest published development, or its
+/// own last change.
+fn front_page_updated(e: &FrontPageEntry) -> DateTime<Utc> {
+    e.last_recorded_at.unwrap_or(e.updated_at)
+}
+
+/// The Atom feed of the front page: one entry per story, in the front page's order (the newest
+/// published development first), each linking to the story's page.
+pub fn front_page_atom(entries: &[FrontPageEntry], base: &str) -> String {
+    let updated = entries
+        .iter()
+        .map(front_page_updated)
+        .max()
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let mut feed = atom_feed_shell(
+        FRONT_PAGE_FEED_ID.to_owned(),
+        "All stories",
+        updated,
+        vec![
+            atom_link(
+                front_page_feed_url(base, "atom"),
+                "self",
+                "application/atom+xml",
+            ),
+            atom_link(format!("{}/", trim(base)), "alternate", "text/html"),
+            atom_link(
+                front_page_feed_url(base, "json"),
+                "alternate",
+                JSON_FEED_CONTENT_TYPE,
+            ),
+        ],
+    );
+    feed.entries = entries
+        .iter()
+        .map(|e| Entry {
+            id: urn(e.id),
+            title: xml_text(&e.headline).into(),
+            updated: fixed(front_page_updated(e)),
+            links: vec![atom_link(
+                story_url(base, &e.slug),
+                "alternate",
+                "text/html",
+            )],
+            summary: Some(xml_text(&front_page_summary(e)).into()),
+            categories: e
+                .tags
+                .iter()
+                .map(|t| Category {
+                    term: xml_text(t),
+                    ..Category::default()
+                })
+                .collect(),
+            ..Entry::default()
+        })
+        .collect();
+    feed.to_string()
+}
+
+/// The JSON Feed 1.1 of the front page: the same entries as [`front_page_atom`].
+pub fn front_page_json_feed(entries: &[FrontPageEntry], base: &str) -> Value {
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": urn(e.id),
+                "url": story_url(base, &e.slug),
+                "title": e.headline,
+                "content_text": front_page_summary(e),
+                "date_modified": rfc3339(front_page_updated(e)),
+                "tags": e.tags,
+            })
+        })
+        .collect();
+    json!({
+        "version": JSON_FEED_VERSION,
+        "title": "All stories",
+        "home_page_url": format!("{}/", trim(base)),
+        "feed_url": front_page_feed_url(base, "json"),
+        "authors": [{ "name": FEED_AUTHOR }],
+        "items": items,
+    })
 }
 
 /// The Atom feed of an actor's page. `entries` come newest first and keep that order; a

@@ -890,6 +890,11 @@ fn layout(title: &str, head: Markup, live: Option<&Live<'_>>, content: Markup) -
                 meta name="color-scheme" content="light dark";
                 title { (title) " — " (SITE_NAME) }
                 link rel="stylesheet" href=(STYLESHEET_PATH);
+                // Every reader page leads feed readers to the front page's feeds.
+                link rel="alternate" type="application/atom+xml" title="All stories (Atom)"
+                    href="/v1/feed.atom";
+                link rel="alternate" type="application/feed+json"
+                    title="All stories (JSON Feed)" href="/v1/feed.json";
                 script src=(TIME_SCRIPT_PATH) defer {}
                 (head)
                 @if live.is_some() {
