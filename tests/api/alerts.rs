@@ -1170,6 +1170,16 @@ async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
         .unwrap()
         .to_string();
     assert!(msg_id.starts_with("msg_"), "{msg_id}");
+    // The body is the webhook's, and says so.
+    assert_eq!(
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Content-Type"))
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("application/json")
+    );
     let list = app
         .call(
             Method::GET,

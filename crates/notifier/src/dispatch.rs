@@ -703,6 +703,7 @@ impl Courier {
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", job.alert_id.as_str());
+        headers.insert("Content-Type", "application/json");
         let sent = nats
             .publish_with_headers(subject, headers, job.payload.clone().into())
             .await;
