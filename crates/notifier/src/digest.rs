@@ -134,6 +134,7 @@ fn make_digests(
             });
             let mut development = alert["data"]["development"].clone();
             development["alert_type"] = alert["type"].clone();
+            development["link"] = alert["data"]["links"]["development"].clone();
             entry.1.push(development);
         }
         let unsubscribe: String = tx

@@ -922,6 +922,23 @@ pub fn unsubscribe_link(payload: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A value of a correction's before or after as a reader reads it: text in quotes, lists joined.
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("\u{201c}{s}\u{201d}"),
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(shown).collect();
+            if items.is_empty() {
+                "none".to_owned()
+            } else {
+                items.join(", ")
+            }
+        }
+        serde_json::Value::Null => "none".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// An email's subject and plain-text body from an alert payload.
 pub fn email_text(payload: &str) -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
@@ -932,7 +949,20 @@ pub fn email_text(payload: &str) -> (String, String) {
         for story in data["stories"].as_array().into_iter().flatten() {
             text.push_str(&format!("\n{}\n", s(&story["story"]["headline"])));
             for d in story["developments"].as_array().into_iter().flatten() {
-                text.push_str(&format!("  - {} ({})\n", s(&d["headline"]), s(&d["kind"])));
+                // A correction or retraction says so, beside the headline it changed.
+                let label = match d["alert_type"].as_str() {
+                    Some("story.correction") => "Corrected: ",
+                    Some("story.retraction") => "Retracted: ",
+                    _ => "",
+                };
+                text.push_str(&format!(
+                    "  - {label}{} ({})\n",
+                    s(&d["headline"]),
+                    s(&d["kind"])
+                ));
+                if let Some(link) = d["link"].as_str() {
+                    text.push_str(&format!("    {link}\n"));
+                }
             }
         }
         text.push_str(&format!(
@@ -954,7 +984,21 @@ pub fn email_text(payload: &str) -> (String, String) {
         s(&d["headline"])
     );
     if let Some(note) = data["correction"]["note"].as_str() {
-        text.push_str(&format!("Correction: {note}\n\n"));
+        text.push_str(&format!("Correction: {note}\n"));
+        // What changed, as the webhook's JSON carries it.
+        for change in data["correction"]["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            text.push_str(&format!(
+                "  {}: was {}, now {}\n",
+                s(&change["field"]).replace('_', " "),
+                shown(&change["before"]),
+                shown(&change["after"])
+            ));
+        }
+        text.push('\n');
     }
     if let Some(reason) = data["retraction"]["reason"].as_str() {
         text.push_str(&format!("Retracted: {reason}\n\n"));
@@ -1098,5 +1142,54 @@ mod tests {
         h.insert("retry-after", later.parse().unwrap());
         let d = retry_after(&h, now).unwrap().as_secs();
         assert!((28..=30).contains(&d), "{d}");
+    }
+
+    #[test]
+    fn a_correction_mail_says_what_was_changed_from_what_to_what() {
+        let payload = serde_json::json!({
+            "type": "story.correction",
+            "data": {
+                "story": {"headline": "Campaign hack"},
+                "development": {"headline": "Turnout was 61%", "body": "Figures."},
+                "correction": {"note": "Turnout misread.", "changes": [
+                    {"field": "headline", "before": "Turnout was 16%", "after": "Turnout was 61%"},
+                    {"field": "actors", "before": ["Campaign A"], "after": ["Campaign A", "GRU"]},
+                ]},
+                "links": {"development": "https://n.test/stories/x#d", "unsubscribe": "https://n.test/u"},
+            },
+        });
+        let (subject, text) = email_text(&payload.to_string());
+        assert_eq!(subject, "[newsroom] Correction: Turnout was 61%");
+        assert!(text.contains("Correction: Turnout misread.\n"), "{text}");
+        assert!(
+            text.contains("  headline: was \u{201c}Turnout was 16%\u{201d}, now \u{201c}Turnout was 61%\u{201d}\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  actors: was \u{201c}Campaign A\u{201d}, now \u{201c}Campaign A\u{201d}, \u{201c}GRU\u{201d}\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_digest_labels_corrections_and_links_each_development() {
+        let payload = serde_json::json!({
+            "type": "digest",
+            "data": {
+                "stories": [{"story": {"headline": "Campaign hack"}, "developments": [
+                    {"headline": "Breach reported", "kind": "hack_reported",
+                     "alert_type": "story.development", "link": "https://n.test/stories/x#d1"},
+                    {"headline": "Turnout was 61%", "kind": "statement_issued",
+                     "alert_type": "story.correction", "link": "https://n.test/stories/x#d2"},
+                ]}],
+                "links": {"unsubscribe": "https://n.test/u"},
+            },
+        });
+        let (_, text) = email_text(&payload.to_string());
+        assert!(
+            text.contains("  - Breach reported (hack_reported)\n    https://n.test/stories/x#d1\n"),
+            "{text}"
+        );
+        assert!(text.contains("  - Corrected: Turnout was 61% (statement_issued)\n    https://n.test/stories/x#d2\n"), "{text}");
     }
 }
