@@ -17,6 +17,7 @@ use crate::digest::Digester;
 use crate::dispatch::{Dispatcher, RetryPolicy};
 use crate::email::Mailer;
 use crate::matcher::{Links, Matcher};
+use crate::partitions::{Leases, Ownership};
 use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
@@ -113,6 +114,8 @@ pub struct Notifier {
     prune_every: Duration,
     hub: AlertHub,
     queued: tokio::sync::watch::Receiver<u64>,
+    /// The partitions this copy leases, with a shared queue.
+    leases: Option<Leases>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -163,8 +166,17 @@ impl Notifier {
                 total: settings.alert_streams_total,
             },
         );
+        // With a shared queue, copies split the work by partitions they lease.
+        let (leases, ownership) = match store.pool() {
+            Some(pool) => {
+                let (leases, ownership) = Leases::new(pool.clone(), crate::partitions::REBALANCE);
+                (Some(leases), ownership)
+            }
+            None => (None, Ownership::single()),
+        };
         let mut matcher = Matcher::new(log, store.clone(), views, clock.clone(), links.clone())
-            .publish_to(hub.clone());
+            .publish_to(hub.clone())
+            .partitioned(ownership.clone());
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
@@ -187,7 +199,8 @@ impl Notifier {
             subjects.clone(),
             waiting.subscribe(),
             handed,
-        );
+        )
+        .partitioned(ownership);
         let api = SubscriberApi {
             store: store.clone(),
             tokens,
@@ -221,6 +234,7 @@ impl Notifier {
             prune_every: settings.prune_every,
             hub,
             queued,
+            leases,
         })
     }
 
@@ -269,6 +283,8 @@ impl Notifier {
         let (hub, queued) = (self.hub, self.queued);
         let (checker, tokens) = (hub.clone(), self.api.tokens.clone());
         let f = stop.clone();
+        let g = stop.clone();
+        let leases = self.leases;
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -297,6 +313,14 @@ impl Notifier {
                 let r = retention
                     .run_until_stopped(prune_every, d.cancelled())
                     .await;
+                stop.cancel();
+                r
+            },
+            async {
+                // Held until everything else stopped; a copy that dies loses them with its
+                // session.
+                let Some(leases) = leases else { return Ok(()) };
+                let r = leases.run_until_stopped(g.cancelled()).await;
                 stop.cancel();
                 r
             },
