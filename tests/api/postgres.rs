@@ -560,3 +560,152 @@ async fn the_same_statements_run_on_postgres_and_writes_take_turns() {
         .unwrap();
     assert_eq!(rows, 3 + 8 * 20);
 }
+
+/// What `ownership` owns now, as a set.
+fn owned(ownership: &newsroom_notifier::partitions::Ownership) -> HashSet<u32> {
+    ownership.current().iter().copied().collect()
+}
+
+/// Waits until the copies' partitions are disjoint, cover all 64 and have the sizes `sizes`
+/// (in any order).
+async fn wait_for_shares(copies: &[&newsroom_notifier::partitions::Ownership], sizes: &[usize]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let sets: Vec<HashSet<u32>> = copies.iter().map(|o| owned(o)).collect();
+        let mut got: Vec<usize> = sets.iter().map(HashSet::len).collect();
+        got.sort_unstable();
+        let mut want = sizes.to_vec();
+        want.sort_unstable();
+        let union: HashSet<u32> = sets.iter().flatten().copied().collect();
+        let total: usize = sets.iter().map(HashSet::len).sum();
+        if got == want && union.len() == 64 && total == 64 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shares {got:?} (want {want:?}), {} partitions covered, {total} held",
+            union.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Notifier copies split the 64 partitions evenly between them through advisory session locks:
+/// each copy that joins gets its share, nobody holds a partition another holds, and the
+/// partitions of a copy that dies (its session cut, nothing handed back) are taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notifier_copies_lease_even_shares_of_the_partitions_and_take_over_a_dead_copy_s() {
+    use newsroom_notifier::partitions::Leases;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let every = std::time::Duration::from_millis(50);
+    let copy = |name: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let (leases, ownership) = Leases::new(pool, every);
+            let task = tokio::spawn(async move {
+                leases
+                    .run_until_stopped(std::future::pending::<()>())
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+            });
+            (task, ownership)
+        }
+    };
+    let (_a, a) = copy("a").await;
+    wait_for_shares(&[&a], &[64]).await;
+    let (_b, b) = copy("b").await;
+    wait_for_shares(&[&a, &b], &[32, 32]).await;
+    let (c_task, c) = copy("c").await;
+    wait_for_shares(&[&a, &b, &c], &[22, 22, 20]).await;
+    let of_c = owned(&c);
+    // The third copy dies: its task and its connection are gone, nothing is let go of.
+    c_task.abort();
+    let _ = c_task.await;
+    wait_for_shares(&[&a, &b], &[32, 32]).await;
+    let taken: HashSet<u32> = owned(&a).union(&owned(&b)).copied().collect();
+    assert!(of_c.is_subset(&taken));
+}
+
+/// Copies queue alerts side by side (the matcher's transactions only share a lock), so an
+/// alert's `seq` may be taken early and committed late. A reader that follows alerts by `seq`
+/// up to `alert_horizon` — as alert streams and the alert list do — still sees every alert,
+/// each once, in `seq` order; one that followed up to the newest committed `seq` would skip
+/// those that committed late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late() {
+    use newsroom_command::args;
+    use newsroom_notifier::store::alert_horizon;
+    use newsroom_notifier::NotifierStore;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let store = NotifierStore::open_postgres(pool).await.unwrap();
+    const WRITERS: usize = 6;
+    const EACH: usize = 15;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                store
+                    .write_alerts(move |tx| {
+                        tx.execute(
+                            "INSERT INTO alerts (id, subscriber_id, position, story_id, type,
+                                payload, mode, created_at)
+                             VALUES (?1, ?2, ?3, 's', 'story.update', '{}', 'immediate', 'now')",
+                            args![format!("msg_{w}_{i}"), format!("sub-{w}"), i as i64],
+                        )?;
+                        // Commit late, while other writers take and commit later `seq`s.
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            ((w * 7 + i * 13) % 25) as u64,
+                        ));
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    // Follow while they write, and once more after the last has committed.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut last = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page: Vec<i64> = store
+            .read(move |c| {
+                let horizon = alert_horizon(c)?;
+                Ok(c.prepare_cached(
+                    "SELECT seq FROM alerts WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+                )?
+                .query_map(args![last, horizon], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        if let Some(newest) = page.last() {
+            last = *newest;
+        }
+        seen.extend(page);
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let all: Vec<i64> = store
+        .read(|c| {
+            Ok(c.prepare_cached("SELECT seq FROM alerts ORDER BY seq")?
+                .query_map(args![], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), WRITERS * EACH);
+    assert_eq!(seen, all, "every alert seen once, in order");
+}
