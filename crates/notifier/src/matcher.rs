@@ -307,9 +307,12 @@ impl Matcher {
         };
         // Read from the partition furthest behind; each partition skips what it has matched.
         let after = expected.values().min().copied().unwrap_or(0);
+        // Partitions taken over from a copy that was behind are caught up from the log: the
+        // stream has handed this copy those events already, and brings only newer ones.
+        let level = expected.values().max().copied().unwrap_or(0) == after;
         let feed = match &mut self.stream {
-            Some(stream) => stream.next_batch(after, BATCH, POLL).await?,
-            None => self.source.read_feed(after, BATCH).await?,
+            Some(stream) if level => stream.next_batch(after, BATCH, POLL).await?,
+            _ => self.source.read_feed(after, BATCH).await?,
         };
         if feed.is_empty() {
             if let Some(stream) = &mut self.stream {
