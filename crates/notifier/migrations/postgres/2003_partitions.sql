@@ -2,7 +2,10 @@
 -- partitions, each owned by one copy at a time. A story's events are matched by the owner of
 -- its partition, which moves that partition's checkpoint (`matcher/NN`, locked per batch) —
 -- so copies owning other partitions never wait for it; a delivery is claimed by the owner of
--- its endpoint's partition.
+-- its endpoint's partition. From here on only subscribers' own writes take the notifier's
+-- advisory lock (so `subscription_changes.seq` stays in commit order); alerts are queued side by
+-- side, and readers following `alerts.seq` read below the horizon of the transactions in flight
+-- (`alert_horizon` in crates/notifier/src/store.rs).
 CREATE FUNCTION notifier_partition(key TEXT) RETURNS INTEGER
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT (hashtextextended(key, 0) & 63)::integer $$;
