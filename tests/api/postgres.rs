@@ -709,3 +709,118 @@ async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late
     assert_eq!(all.len(), WRITERS * EACH);
     assert_eq!(seen, all, "every alert seen once, in order");
 }
+
+/// On PostgreSQL the matcher writes a batch's alerts and deliveries by a constant number of
+/// statements (arrays, `unnest`): a development alerting 200 subscribers costs the same round
+/// trips as one alerting 5 — not, as one statement per row would, forty times as many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn matching_costs_the_same_statements_for_two_hundred_recipients_as_for_five() {
+    use newsroom_notifier::matcher::{Links, Matcher};
+    use newsroom_notifier::partitions::Leases;
+    use newsroom_notifier::{NotifierStore, SystemClock};
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let pool = store.pool().clone();
+    let log: EventLog = store.into();
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let views = newsroom_projection::ViewStore::beside(&log, &dir.path().join("views.db"))
+        .await
+        .unwrap();
+    let mut projector = newsroom_projection::Projector::new(log.clone(), views.clone());
+    let queue = NotifierStore::open_postgres(pool.clone()).await.unwrap();
+    let (leases, ownership) = Leases::new(pool.clone(), std::time::Duration::from_millis(50));
+    tokio::spawn(leases.run_until_stopped(std::future::pending::<()>()));
+    while ownership.current().len() < 64 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut matcher = Matcher::new(
+        log.clone(),
+        queue.clone(),
+        views.clone(),
+        Arc::new(SystemClock),
+        Links {
+            base: "https://newsroom.test".into(),
+        },
+    )
+    .partitioned(ownership);
+    let mut stories = Vec::new();
+    for n in 0..3 {
+        let id = StoryId::new();
+        service
+            .execute(id, &reporter(), open_command(id, &format!("pg-batch-{n}")))
+            .await
+            .unwrap();
+        stories.push(id);
+    }
+    let (quiet, a, b) = (stories[0], stories[1], stories[2]);
+    let mut costs = Vec::new();
+    for (followers, story) in [(5usize, a), (200, b)] {
+        for i in 0..followers {
+            let id = format!("sub-{story}-{i}");
+            let mut tx = pool.begin().await.unwrap();
+            for (sql, binds) in [
+                (
+                    "INSERT INTO subscribers (id, name, token_hash, unsubscribe_token, created_at)
+                     VALUES ($1, 'Reader', $2::bytea, $3, '2026-01-01T00:00:00.000000Z')",
+                    vec![
+                        id.clone(),
+                        format!("\\x{:064x}", i + followers * 1000),
+                        format!("u-{id}"),
+                    ],
+                ),
+                (
+                    "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, created_at)
+                     VALUES ($1, $2, 'webhook', 'https://receiver.test/hook',
+                        'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', '2026-01-01T00:00:00.000000Z')",
+                    vec![format!("ep-{id}"), id.clone()],
+                ),
+                (
+                    "INSERT INTO subscriptions (id, subscriber_id, story_id, min_urgency, delivery,
+                        created_at)
+                     VALUES ($1, $2, $3, 'routine', 'immediate', '2026-01-01T00:00:00.000000Z')",
+                    vec![format!("s-{id}"), id.clone(), story.to_string()],
+                ),
+                (
+                    "INSERT INTO subscription_changes (subscription_id, subscriber_id)
+                     VALUES ($1, $2)",
+                    vec![format!("s-{id}"), id.clone()],
+                ),
+            ] {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                q.execute(&mut *tx).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+        // A development nobody follows: the matcher's index takes in the new subscriptions.
+        service.execute(quiet, &reporter(), filing()).await.unwrap();
+        projector.catch_up().await.unwrap();
+        matcher.catch_up().await.unwrap();
+        // The one measured: a development every new subscriber follows.
+        service.execute(story, &reporter(), filing()).await.unwrap();
+        projector.catch_up().await.unwrap();
+        let before = queue.statements();
+        assert_eq!(matcher.step().await.unwrap(), 1);
+        costs.push(queue.statements() - before);
+        let (alerts, deliveries): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM alerts WHERE story_id = $1),
+                    (SELECT count(*) FROM deliveries WHERE story_id = $1)",
+        )
+        .bind(story.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((alerts, deliveries), (followers as i64, followers as i64));
+    }
+    eprintln!("statements per batch: {costs:?}");
+    assert_eq!(
+        costs[0], costs[1],
+        "statements for 5 and for 200 recipients"
+    );
+    assert!(costs[0] <= 12, "{} statements for one batch", costs[0]);
+}

@@ -11,6 +11,8 @@
 //! all. The matcher's fold of each story is not stored: it is derived from the log.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use newsroom_command::sql::{Lock, Sql, SqlDb, Texts};
@@ -241,6 +243,34 @@ fn migrations() -> Migrations<'static> {
 #[derive(Clone, Debug)]
 pub struct NotifierStore {
     db: SqlDb,
+    /// Statements run through this store (and its clones), each a round trip on PostgreSQL.
+    statements: Arc<AtomicU64>,
+}
+
+/// A [`Sql`] that counts the statements run through it.
+struct Counted<'a> {
+    inner: &'a dyn Sql,
+    count: &'a AtomicU64,
+}
+
+impl Sql for Counted<'_> {
+    fn run(&self, sql: &str, args: &[&dyn newsroom_command::sql::Arg]) -> Result<usize, DbError> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.run(sql, args)
+    }
+
+    fn rows(
+        &self,
+        sql: &str,
+        args: &[&dyn newsroom_command::sql::Arg],
+    ) -> Result<Vec<newsroom_command::sql::Row>, DbError> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.rows(sql, args)
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.inner.is_postgres()
+    }
 }
 
 impl NotifierStore {
@@ -249,6 +279,7 @@ impl NotifierStore {
     pub fn open(path: &Path) -> Result<Self, NotifyError> {
         Ok(Self {
             db: SqlDb::Sqlite(SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?),
+            statements: Arc::default(),
         })
     }
 
@@ -261,6 +292,7 @@ impl NotifierStore {
                 pool,
                 lock: WRITE_LOCK,
             },
+            statements: Arc::default(),
         })
     }
 
@@ -276,6 +308,12 @@ impl NotifierStore {
     /// Whether the store is in PostgreSQL (shared by every notifier process).
     pub fn is_shared(&self) -> bool {
         matches!(self.db, SqlDb::Postgres { .. })
+    }
+
+    /// How many statements this store (and its clones) has run: on PostgreSQL each is a round
+    /// trip.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// The PostgreSQL pool of a shared store.
@@ -297,7 +335,15 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.read(f).await
+        let count = self.statements.clone();
+        self.db
+            .read(move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
 
     pub async fn write<T, F>(&self, f: F) -> Result<T, NotifyError>
@@ -305,7 +351,15 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write(false, f).await
+        let count = self.statements.clone();
+        self.db
+            .write(false, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
 
     /// A write of state derived from the log (alerts queued, delivery outcomes, digests): its
@@ -318,7 +372,15 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write(true, f).await
+        let count = self.statements.clone();
+        self.db
+            .write(true, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
 
     /// The matcher's write of a batch (derived state): on PostgreSQL it shares
@@ -330,8 +392,14 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
+        let count = self.statements.clone();
         self.db
-            .write_locked(vec![Lock::Shared(ALERTS_LOCK)], true, f)
+            .write_locked(vec![Lock::Shared(ALERTS_LOCK)], true, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
             .await
     }
 
@@ -342,11 +410,17 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
+        let count = self.statements.clone();
         self.db
             .write_locked(
                 vec![Lock::Exclusive(DIGEST_LOCK), Lock::Shared(ALERTS_LOCK)],
                 true,
-                f,
+                move |c| {
+                    f(&Counted {
+                        inner: c,
+                        count: &count,
+                    })
+                },
             )
             .await
     }
@@ -359,7 +433,15 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write_locked(Vec::new(), true, f).await
+        let count = self.statements.clone();
+        self.db
+            .write_locked(Vec::new(), true, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
 }
 
