@@ -972,6 +972,13 @@ fn queue_batch(
         )?
         .collect::<Result<_, _>>()?;
     let unhanded = made.iter().any(|(_, _, _, leased)| !leased);
+    if unhanded {
+        // Wakes the other copies' dispatchers at the commit: some of these are theirs.
+        tx.execute(
+            "SELECT pg_notify(?1, '')",
+            args![crate::partitions::WAKE_CHANNEL],
+        )?;
+    }
     let by_key: HashMap<(&str, &str), (&AlertRow, &Endpoint)> = wanted
         .iter()
         .map(|(r, e)| ((r.id.as_str(), e.id.as_str()), (*r, *e)))

@@ -34,6 +34,45 @@ use tokio::sync::watch;
 pub const PARTITIONS: u32 = 64;
 /// How often a copy counts the members and takes or lets go of partitions.
 pub const REBALANCE: Duration = Duration::from_millis(500);
+/// The channel a matcher notifies (`pg_notify`) when it queued deliveries it did not hand to its
+/// own dispatcher: every copy's dispatcher listens and claims at once, rather than at its next
+/// poll.
+pub const WAKE_CHANNEL: &str = "newsroom_notifier_deliveries";
+
+/// Ticks `waiting` whenever some copy queued deliveries for others to claim, until `shutdown`;
+/// a lost connection is listened on again (meanwhile the dispatchers' poll finds the work).
+pub async fn listen_for_deliveries(
+    pool: PgPool,
+    waiting: Arc<watch::Sender<u64>>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), crate::NotifyError> {
+    tokio::pin!(shutdown);
+    loop {
+        let listening = listen(&pool, &waiting);
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            ended = listening => {
+                if let Err(e) = ended {
+                    tracing::warn!(error = %e, "listening for queued deliveries failed; listening again");
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn listen(pool: &PgPool, waiting: &watch::Sender<u64>) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(WAKE_CHANNEL).await?;
+    loop {
+        listener.recv().await?;
+        waiting.send_modify(|n| *n += 1);
+    }
+}
+
 /// The first key of the partitions' advisory locks (the second is the partition): "npar".
 const PARTITION_SPACE: i32 = 0x6e70_6172;
 /// The first key of the members' shared lock: "nmem".

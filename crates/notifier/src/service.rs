@@ -116,6 +116,8 @@ pub struct Notifier {
     queued: tokio::sync::watch::Receiver<u64>,
     /// The partitions this copy leases, with a shared queue.
     leases: Option<Leases>,
+    /// With a shared queue: wakes the dispatcher when another copy queued deliveries.
+    wake: Option<(sqlx::PgPool, Arc<tokio::sync::watch::Sender<u64>>)>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -181,6 +183,7 @@ impl Notifier {
         matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
         let waiting = matcher.waiting_sender();
+        let wake = store.pool().map(|pool| (pool.clone(), waiting.clone()));
         let digester = Digester::new(
             store.clone(),
             clock.clone(),
@@ -235,6 +238,7 @@ impl Notifier {
             hub,
             queued,
             leases,
+            wake,
         })
     }
 
@@ -284,7 +288,9 @@ impl Notifier {
         let (checker, tokens) = (hub.clone(), self.api.tokens.clone());
         let f = stop.clone();
         let g = stop.clone();
+        let h = stop.clone();
         let leases = self.leases;
+        let wake = self.wake;
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -315,6 +321,12 @@ impl Notifier {
                     .await;
                 stop.cancel();
                 r
+            },
+            async {
+                let Some((pool, waiting)) = wake else {
+                    return Ok(());
+                };
+                crate::partitions::listen_for_deliveries(pool, waiting, h.cancelled()).await
             },
             async {
                 // Held until everything else stopped; a copy that dies loses them with its
