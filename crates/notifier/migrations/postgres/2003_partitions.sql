@@ -14,10 +14,11 @@ ALTER TABLE deliveries
     ADD COLUMN partition INTEGER GENERATED ALWAYS AS (notifier_partition(endpoint_id)) STORED;
 CREATE INDEX deliveries_claim ON deliveries (partition, status, next_attempt_at);
 
--- Every partition starts where the one matcher checkpoint stood.
+-- Every partition starts where the one matcher checkpoint stood. That row is kept (this release
+-- no longer moves it): a copy of the previous release still running during an upgrade goes on
+-- from it instead of matching the whole log again.
 INSERT INTO checkpoints (name, position)
 SELECT 'matcher/' || lpad(p::text, 2, '0'),
        COALESCE((SELECT position FROM checkpoints WHERE name = 'matcher'), 0)
 FROM generate_series(0, 63) AS p
 ON CONFLICT (name) DO NOTHING;
-DELETE FROM checkpoints WHERE name = 'matcher';
