@@ -6,9 +6,10 @@
 //! it claims from the queue. A delivery is leased while it is being sent; if the process dies,
 //! the lease runs out and the delivery is sent again with the same alert id (`webhook-id`,
 //! `Nats-Msg-Id`), which receivers deduplicate on. A delivery is sent only after every earlier
-//! pending delivery of its (endpoint, story) was delivered — a claim takes only the oldest
-//! pending one, and a handed-over one waits in memory behind an earlier one being sent, or goes
-//! back to the queue if the earlier one is not this dispatcher's or failed — so one subscriber
+//! pending delivery of its (endpoint, story) was delivered — a claim takes an (endpoint, story)'s
+//! due deliveries together only if none before them is leased or waiting for a retry, and each
+//! (claimed or handed over) waits in memory behind the earlier ones being sent, or goes back to
+//! the queue if an earlier one is not this dispatcher's or failed — so one subscriber
 //! receives a story's alerts in order. Failures back off exponentially with jitter,
 //! honouring `Retry-After`; after the last attempt a delivery is dead-lettered (`failed`) and can
 //! be redriven. A 410 disables the endpoint at once; an endpoint failing for a day is disabled and
@@ -173,7 +174,9 @@ impl std::fmt::Debug for Dispatcher {
 /// Most deliveries taken by one claim.
 const CLAIM: usize = 256;
 
-/// Due deliveries, the oldest pending one of each (endpoint, story), oldest first.
+/// Due deliveries none of whose earlier pending ones of the same (endpoint, story) is leased or
+/// waiting for a retry, oldest first: a chain of one (endpoint, story)'s deliveries is taken
+/// together, and sent one after another in memory.
 const CLAIM_SQL: &str =
     "SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts, a.payload,
         e.kind, e.target, e.secret, e.previous_secret, e.previous_expires, e.subscriber_id
@@ -186,7 +189,8 @@ const CLAIM_SQL: &str =
       AND NOT EXISTS (
           SELECT 1 FROM deliveries x
           WHERE x.endpoint_id = d.endpoint_id AND x.story_id = d.story_id
-            AND x.status = 'pending' AND x.seq < d.seq)
+            AND x.status = 'pending' AND x.seq < d.seq
+            AND (x.next_attempt_at > ?1 OR (x.leased_until IS NOT NULL AND x.leased_until > ?1)))
     ORDER BY d.seq LIMIT ?2";
 /// How many finished deliveries the dispatcher remembers, to judge hand-offs that name them.
 const REMEMBERED: usize = 100_000;
@@ -598,6 +602,17 @@ impl Courier {
                 Ok(jobs)
             })
             .await?;
+        // Each waits for the earlier ones of its (endpoint, story) taken with it (in order, as
+        // read): sent only once they were delivered, given back if one was not taken.
+        let mut candidates = candidates;
+        let mut chains: HashMap<(String, String), Vec<i64>> = HashMap::new();
+        for job in &mut candidates {
+            let chain = chains
+                .entry((job.endpoint_id.clone(), job.story_id.clone()))
+                .or_default();
+            job.after = chain.clone();
+            chain.push(job.seq);
+        }
         // Deliveries this dispatcher already holds (a long fan-out can outlive a lease) are
         // not taken twice.
         let candidates: Vec<Job> = candidates
