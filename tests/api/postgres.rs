@@ -560,3 +560,267 @@ async fn the_same_statements_run_on_postgres_and_writes_take_turns() {
         .unwrap();
     assert_eq!(rows, 3 + 8 * 20);
 }
+
+/// What `ownership` owns now, as a set.
+fn owned(ownership: &newsroom_notifier::partitions::Ownership) -> HashSet<u32> {
+    ownership.current().iter().copied().collect()
+}
+
+/// Waits until the copies' partitions are disjoint, cover all 64 and have the sizes `sizes`
+/// (in any order).
+async fn wait_for_shares(copies: &[&newsroom_notifier::partitions::Ownership], sizes: &[usize]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let sets: Vec<HashSet<u32>> = copies.iter().map(|o| owned(o)).collect();
+        let mut got: Vec<usize> = sets.iter().map(HashSet::len).collect();
+        got.sort_unstable();
+        let mut want = sizes.to_vec();
+        want.sort_unstable();
+        let union: HashSet<u32> = sets.iter().flatten().copied().collect();
+        let total: usize = sets.iter().map(HashSet::len).sum();
+        if got == want && union.len() == 64 && total == 64 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shares {got:?} (want {want:?}), {} partitions covered, {total} held",
+            union.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Notifier copies split the 64 partitions evenly between them through advisory session locks:
+/// each copy that joins gets its share, nobody holds a partition another holds, and the
+/// partitions of a copy that dies (its session cut, nothing handed back) are taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notifier_copies_lease_even_shares_of_the_partitions_and_take_over_a_dead_copy_s() {
+    use newsroom_notifier::partitions::Leases;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let every = std::time::Duration::from_millis(50);
+    let copy = |name: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let (leases, ownership) = Leases::new(pool, every);
+            let task = tokio::spawn(async move {
+                leases
+                    .run_until_stopped(std::future::pending::<()>())
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+            });
+            (task, ownership)
+        }
+    };
+    let (_a, a) = copy("a").await;
+    wait_for_shares(&[&a], &[64]).await;
+    let (_b, b) = copy("b").await;
+    wait_for_shares(&[&a, &b], &[32, 32]).await;
+    let (c_task, c) = copy("c").await;
+    wait_for_shares(&[&a, &b, &c], &[22, 22, 20]).await;
+    let of_c = owned(&c);
+    // The third copy dies: its task and its connection are gone, nothing is let go of.
+    c_task.abort();
+    let _ = c_task.await;
+    wait_for_shares(&[&a, &b], &[32, 32]).await;
+    let taken: HashSet<u32> = owned(&a).union(&owned(&b)).copied().collect();
+    assert!(of_c.is_subset(&taken));
+}
+
+/// Copies queue alerts side by side (the matcher's transactions only share a lock), so an
+/// alert's `seq` may be taken early and committed late. A reader that follows alerts by `seq`
+/// up to `alert_horizon` — as alert streams and the alert list do — still sees every alert,
+/// each once, in `seq` order; one that followed up to the newest committed `seq` would skip
+/// those that committed late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late() {
+    use newsroom_command::args;
+    use newsroom_notifier::store::alert_horizon;
+    use newsroom_notifier::NotifierStore;
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let store = NotifierStore::open_postgres(pool).await.unwrap();
+    const WRITERS: usize = 6;
+    const EACH: usize = 15;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                store
+                    .write_alerts(move |tx| {
+                        tx.execute(
+                            "INSERT INTO alerts (id, subscriber_id, position, story_id, type,
+                                payload, mode, created_at)
+                             VALUES (?1, ?2, ?3, 's', 'story.update', '{}', 'immediate', 'now')",
+                            args![format!("msg_{w}_{i}"), format!("sub-{w}"), i as i64],
+                        )?;
+                        // Commit late, while other writers take and commit later `seq`s.
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            ((w * 7 + i * 13) % 25) as u64,
+                        ));
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    // Follow while they write, and once more after the last has committed.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut last = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page: Vec<i64> = store
+            .read(move |c| {
+                let horizon = alert_horizon(c)?;
+                Ok(c.prepare_cached(
+                    "SELECT seq FROM alerts WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+                )?
+                .query_map(args![last, horizon], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        if let Some(newest) = page.last() {
+            last = *newest;
+        }
+        seen.extend(page);
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let all: Vec<i64> = store
+        .read(|c| {
+            Ok(c.prepare_cached("SELECT seq FROM alerts ORDER BY seq")?
+                .query_map(args![], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), WRITERS * EACH);
+    assert_eq!(seen, all, "every alert seen once, in order");
+}
+
+/// On PostgreSQL the matcher writes a batch's alerts and deliveries by a constant number of
+/// statements (arrays, `unnest`): a development alerting 200 subscribers costs the same round
+/// trips as one alerting 5 — not, as one statement per row would, forty times as many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn matching_costs_the_same_statements_for_two_hundred_recipients_as_for_five() {
+    use newsroom_notifier::matcher::{Links, Matcher};
+    use newsroom_notifier::partitions::Leases;
+    use newsroom_notifier::{NotifierStore, SystemClock};
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let pool = store.pool().clone();
+    let log: EventLog = store.into();
+    let service = CommandService::new(log.clone(), ServiceOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let views = newsroom_projection::ViewStore::beside(&log, &dir.path().join("views.db"))
+        .await
+        .unwrap();
+    let mut projector = newsroom_projection::Projector::new(log.clone(), views.clone());
+    let queue = NotifierStore::open_postgres(pool.clone()).await.unwrap();
+    let (leases, ownership) = Leases::new(pool.clone(), std::time::Duration::from_millis(50));
+    tokio::spawn(leases.run_until_stopped(std::future::pending::<()>()));
+    while ownership.current().len() < 64 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut matcher = Matcher::new(
+        log.clone(),
+        queue.clone(),
+        views.clone(),
+        Arc::new(SystemClock),
+        Links {
+            base: "https://newsroom.test".into(),
+        },
+    )
+    .partitioned(ownership);
+    let mut stories = Vec::new();
+    for n in 0..3 {
+        let id = StoryId::new();
+        service
+            .execute(id, &reporter(), open_command(id, &format!("pg-batch-{n}")))
+            .await
+            .unwrap();
+        stories.push(id);
+    }
+    let (quiet, a, b) = (stories[0], stories[1], stories[2]);
+    let mut costs = Vec::new();
+    for (followers, story) in [(5usize, a), (200, b)] {
+        for i in 0..followers {
+            let id = format!("sub-{story}-{i}");
+            let mut tx = pool.begin().await.unwrap();
+            for (sql, binds) in [
+                (
+                    "INSERT INTO subscribers (id, name, token_hash, unsubscribe_token, created_at)
+                     VALUES ($1, 'Reader', $2::bytea, $3, '2026-01-01T00:00:00.000000Z')",
+                    vec![
+                        id.clone(),
+                        format!("\\x{:064x}", i + followers * 1000),
+                        format!("u-{id}"),
+                    ],
+                ),
+                (
+                    "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, created_at)
+                     VALUES ($1, $2, 'webhook', 'https://receiver.test/hook',
+                        'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', '2026-01-01T00:00:00.000000Z')",
+                    vec![format!("ep-{id}"), id.clone()],
+                ),
+                (
+                    "INSERT INTO subscriptions (id, subscriber_id, story_id, min_urgency, delivery,
+                        created_at)
+                     VALUES ($1, $2, $3, 'routine', 'immediate', '2026-01-01T00:00:00.000000Z')",
+                    vec![format!("s-{id}"), id.clone(), story.to_string()],
+                ),
+                (
+                    "INSERT INTO subscription_changes (subscription_id, subscriber_id)
+                     VALUES ($1, $2)",
+                    vec![format!("s-{id}"), id.clone()],
+                ),
+            ] {
+                let mut q = sqlx::query(sql);
+                for b in binds {
+                    q = q.bind(b);
+                }
+                q.execute(&mut *tx).await.unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+        // A development nobody follows: the matcher's index takes in the new subscriptions.
+        service.execute(quiet, &reporter(), filing()).await.unwrap();
+        projector.catch_up().await.unwrap();
+        matcher.catch_up().await.unwrap();
+        // The one measured: a development every new subscriber follows.
+        service.execute(story, &reporter(), filing()).await.unwrap();
+        projector.catch_up().await.unwrap();
+        let before = queue.statements();
+        assert_eq!(matcher.step().await.unwrap(), 1);
+        costs.push(queue.statements() - before);
+        let (alerts, deliveries): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM alerts WHERE story_id = $1),
+                    (SELECT count(*) FROM deliveries WHERE story_id = $1)",
+        )
+        .bind(story.to_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!((alerts, deliveries), (followers as i64, followers as i64));
+    }
+    eprintln!("statements per batch: {costs:?}");
+    assert_eq!(
+        costs[0], costs[1],
+        "statements for 5 and for 200 recipients"
+    );
+    assert!(costs[0] <= 12, "{} statements for one batch", costs[0]);
+}

@@ -517,3 +517,248 @@ async fn projector_and_notifier_copies_killed_mid_stream_leave_nothing_lost_and_
     let js = async_nats::jetstream::new(async_nats::connect(&nats).await.unwrap());
     js.delete_stream(&d.stream.stream).await.unwrap();
 }
+
+/// The sum of a metric's samples (any labels) in a process's `/metrics`.
+async fn metric(p: &Process, name: &str) -> f64 {
+    let answer = p.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Signs up `n` subscribers at `notifier`, each with a webhook to `receiver`, following
+/// everything.
+async fn sign_up_everyone(notifier: &Process, receiver: &WebhookReceiver, n: usize) {
+    for _ in 0..n {
+        let signed = notifier
+            .call(
+                Method::POST,
+                "/v1/subscribers",
+                None,
+                Some(json!({"name": "Wire desk"})),
+            )
+            .await;
+        let s = signed.ok(201);
+        let (id, token) = (s["id"].as_str().unwrap(), s["token"].as_str().unwrap());
+        notifier
+            .call(
+                Method::POST,
+                &format!("/v1/subscribers/{id}/endpoints"),
+                Some(token),
+                Some(json!({"kind": "webhook", "url": receiver.url})),
+            )
+            .await
+            .ok(201);
+        notifier
+            .call(
+                Method::POST,
+                &format!("/v1/subscribers/{id}/subscriptions"),
+                Some(token),
+                Some(json!({"everything": true})),
+            )
+            .await
+            .ok(201);
+    }
+}
+
+/// Who an alert went to: the token of its unsubscribe link (the link's base is the public URL
+/// of the copy that matched it).
+fn recipient(alert: &Value) -> String {
+    let link = alert["data"]["links"]["unsubscribe"].as_str().unwrap();
+    link.rsplit('/').next().unwrap().to_owned()
+}
+
+/// What one subscriber received of one development: who, which development, and under which
+/// `webhook-id`s.
+fn received_pairs(receiver: &WebhookReceiver) -> HashMap<(String, String), BTreeSet<String>> {
+    let mut pairs: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+    for r in receiver.accepted() {
+        let subscriber = recipient(&r.json());
+        pairs
+            .entry((subscriber, r.development_id()))
+            .or_default()
+            .insert(r.id.clone());
+    }
+    pairs
+}
+
+/// Waits until every one of `subscribers` received every development of `developments`.
+async fn wait_all_received(
+    receiver: &WebhookReceiver,
+    subscribers: usize,
+    developments: &BTreeSet<String>,
+    copies: &[&Process],
+) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let pairs = received_pairs(receiver);
+        let got = pairs
+            .keys()
+            .filter(|(_, d)| developments.contains(d))
+            .count();
+        if got == subscribers * developments.len() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let mut per_development: HashMap<&String, usize> = HashMap::new();
+            for (_, d) in pairs.keys() {
+                *per_development.entry(d).or_default() += 1;
+            }
+            let short: Vec<_> = developments
+                .iter()
+                .map(|d| per_development.get(d).copied().unwrap_or(0))
+                .filter(|n| *n < subscribers)
+                .collect();
+            let logs: Vec<String> = copies
+                .iter()
+                .map(|p| {
+                    let log = p.log();
+                    log[log.len().saturating_sub(4_000)..].to_owned()
+                })
+                .collect();
+            panic!(
+                "{got} of {} alerts received; developments short: {short:?}\n{}",
+                subscribers * developments.len(),
+                logs.join("\n-----\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Three notifier copies share the 64 partitions: each matches the stories and sends to the
+/// endpoints of its own (each does some of the work), and one killed with SIGKILL in the middle
+/// of a fan-out has its partitions and its leased deliveries taken over by the others: every
+/// subscriber still gets every alert, each under one `webhook-id`, a story's in order.
+#[tokio::test]
+async fn notifier_copies_share_the_partitions_and_one_killed_mid_fan_out_loses_no_alert() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let Some(nats) = nats_test_url() else { return };
+    let d = Deployment::new(db).await;
+    let command = d.start("command", "command", &nats).await;
+    let _projector = d.start("projector", "projector", &nats).await;
+    let copies = [
+        d.start("notifier", "notifier-a", &nats).await,
+        d.start("notifier", "notifier-b", &nats).await,
+        d.start("notifier", "notifier-c", &nats).await,
+    ];
+    let [a, mut b, c] = copies;
+    // A slow receiver, so that a fan-out is still under way when a copy dies.
+    let receiver = WebhookReceiver::slow(Duration::from_millis(300)).await;
+    const SUBSCRIBERS: usize = 30;
+    sign_up_everyone(&a, &receiver, SUBSCRIBERS).await;
+    // Each copy holds a share of the partitions.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut shares = Vec::new();
+        for p in [&a, &b, &c] {
+            shares.push(metric(p, "newsroom_notifier_partitions_owned").await);
+        }
+        if shares.iter().all(|s| *s > 0.0) && shares.iter().sum::<f64>() == 64.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "partitions owned: {shares:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Stories enough that every copy owns the partition of some.
+    let mut stories = Vec::new();
+    for _ in 0..24 {
+        stories.push(open_story(&command, &d.reporter).await);
+    }
+    let mut in_order: HashMap<String, Vec<String>> = HashMap::new();
+    let mut first = BTreeSet::new();
+    for story in &stories {
+        let (id, _) = record(&command, &d.reporter, story).await;
+        in_order.entry(story.clone()).or_default().push(id.clone());
+        first.insert(id);
+    }
+    wait_all_received(&receiver, SUBSCRIBERS, &first, &[&a, &b, &c]).await;
+    for p in [&a, &b, &c] {
+        let queued = metric(p, "newsroom_alerts_queued_total").await;
+        let sent = metric(p, "newsroom_deliveries_total").await;
+        assert!(
+            queued > 0.0 && sent > 0.0,
+            "each copy matches and sends some: {queued} queued, {sent} sent"
+        );
+    }
+
+    // The next round: one copy dies once the receiver has taken the first of its alerts.
+    let before = receiver.accepted().len();
+    let mut second = BTreeSet::new();
+    for story in &stories {
+        let (id, _) = record(&command, &d.reporter, story).await;
+        in_order.entry(story.clone()).or_default().push(id.clone());
+        second.insert(id);
+    }
+    let deadline = Instant::now() + WAIT;
+    while receiver.accepted().len() == before {
+        assert!(Instant::now() < deadline, "no alert of the second round");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.kill();
+    let killed_at = receiver.accepted().len() - before;
+    wait_all_received(&receiver, SUBSCRIBERS, &second, &[&a, &c]).await;
+    // The survivors hold every partition between them.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let held = metric(&a, "newsroom_notifier_partitions_owned").await
+            + metric(&c, "newsroom_notifier_partitions_owned").await;
+        if held == 64.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{held} partitions held");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Longer than a delivery lease: an alert sent again would have arrived by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let pairs = received_pairs(&receiver);
+    let all: BTreeSet<String> = first.union(&second).cloned().collect();
+    let recipients: BTreeSet<&String> = pairs.keys().map(|(s, _)| s).collect();
+    assert_eq!(recipients.len(), SUBSCRIBERS);
+    assert_eq!(
+        pairs.len(),
+        SUBSCRIBERS * all.len(),
+        "one alert per (subscriber, development)"
+    );
+    for ((subscriber, development), ids) in &pairs {
+        assert!(all.contains(development), "{development}");
+        assert_eq!(ids.len(), 1, "{subscriber} got {development} as {ids:?}");
+    }
+    let resent = receiver.accepted().len() - pairs.len();
+    eprintln!(
+        "{} alerts; killed after {killed_at} of the second round's {}; {resent} sent again",
+        pairs.len(),
+        SUBSCRIBERS * second.len()
+    );
+    // Per subscriber and story, the alerts first arrived in the order they were recorded.
+    let mut arrived: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for r in receiver.accepted() {
+        let alert = r.json();
+        let key = (
+            recipient(&alert),
+            alert["data"]["story"]["id"].as_str().unwrap().to_owned(),
+        );
+        let seen = arrived.entry(key).or_default();
+        let development = r.development_id();
+        if !seen.contains(&development) {
+            seen.push(development);
+        }
+    }
+    assert_eq!(arrived.len(), SUBSCRIBERS * stories.len());
+    for ((_, story), got) in &arrived {
+        assert_eq!(got, &in_order[story]);
+    }
+}

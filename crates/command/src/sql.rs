@@ -41,6 +41,40 @@ pub enum Param {
     Real(Option<f64>),
     Text(Option<String>),
     Blob(Option<Vec<u8>>),
+    /// An array (PostgreSQL's `int8[]`), for statements that take a whole batch at once
+    /// (`unnest`, `= ANY`). SQLite has no arrays: it is given the JSON text of the array.
+    Ints(Vec<Option<i64>>),
+    /// An array of text (PostgreSQL's `text[]`); see [`Param::Ints`].
+    Texts(Vec<Option<String>>),
+}
+
+/// A batch of integers as one argument (`?1::int8[]` on PostgreSQL).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ints(pub Vec<Option<i64>>);
+
+/// A batch of texts as one argument (`?1::text[]` on PostgreSQL).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Texts(pub Vec<Option<String>>);
+
+impl Arg for Ints {
+    fn param(&self) -> Param {
+        Param::Ints(self.0.clone())
+    }
+}
+impl Arg for Texts {
+    fn param(&self) -> Param {
+        Param::Texts(self.0.clone())
+    }
+}
+impl<T: Into<i64> + Copy> FromIterator<T> for Ints {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Ints(iter.into_iter().map(|v| Some(v.into())).collect())
+    }
+}
+impl<S: Into<String>> FromIterator<S> for Texts {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        Texts(iter.into_iter().map(|v| Some(v.into())).collect())
+    }
 }
 
 /// What can be passed as an argument.
@@ -234,6 +268,11 @@ pub trait Sql {
     fn run(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize, DbError>;
     /// Runs a query; returns its rows.
     fn rows(&self, sql: &str, args: &[&dyn Arg]) -> Result<Vec<Row>, DbError>;
+    /// Whether this is PostgreSQL, where a batch is written by one statement over arrays
+    /// (`unnest`) instead of one statement per row.
+    fn is_postgres(&self) -> bool {
+        false
+    }
 }
 
 impl<'a> dyn Sql + 'a {
@@ -321,6 +360,8 @@ impl rusqlite::ToSql for Param {
             Param::Real(Some(r)) => V::Real(*r),
             Param::Text(Some(s)) => V::Text(s.clone()),
             Param::Blob(Some(b)) => V::Blob(b.clone()),
+            Param::Ints(v) => V::Text(serde_json::to_string(v).unwrap_or_default()),
+            Param::Texts(v) => V::Text(serde_json::to_string(v).unwrap_or_default()),
             _ => V::Null,
         }))
     }
@@ -407,6 +448,8 @@ fn bind<'q>(
             Param::Real(v) => query.bind(v),
             Param::Text(v) => query.bind(v),
             Param::Blob(v) => query.bind(v),
+            Param::Ints(v) => query.bind(v),
+            Param::Texts(v) => query.bind(v),
         };
     }
     query
@@ -445,6 +488,10 @@ fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<Value, DbError> {
 }
 
 impl Sql for PgSql<'_> {
+    fn is_postgres(&self) -> bool {
+        true
+    }
+
     fn run(&self, sql: &str, args: &[&dyn Arg]) -> Result<usize, DbError> {
         let sql = postgres_sql(sql);
         let mut conn = self.conn.borrow_mut();
@@ -471,8 +518,18 @@ impl Sql for PgSql<'_> {
     }
 }
 
+/// An advisory lock a PostgreSQL write transaction takes first, held until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// Transactions holding it take turns.
+    Exclusive(i64),
+    /// Transactions holding it run side by side, and wait only for one holding it exclusively.
+    Shared(i64),
+}
+
 /// A database that closures of [`Sql`] run on: a SQLite file (one writer, pooled readers) or
-/// PostgreSQL, where every write transaction first takes the advisory lock `lock`.
+/// PostgreSQL, where a write transaction first takes the advisory lock `lock` (unless it is
+/// given its own locks, [`SqlDb::write_locked`]).
 #[derive(Clone, Debug)]
 pub enum SqlDb {
     Sqlite(SqliteDb),
@@ -510,19 +567,37 @@ impl SqlDb {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, E> + Send + 'static,
     {
+        let locks = match self {
+            SqlDb::Postgres { lock, .. } => vec![Lock::Exclusive(*lock)],
+            SqlDb::Sqlite(_) => Vec::new(),
+        };
+        self.write_locked(locks, derived, f).await
+    }
+
+    /// Like [`Self::write`], but on PostgreSQL the transaction takes `locks` (in the order
+    /// given; none at all if empty) instead of the store's one lock. SQLite has one writer
+    /// anyway.
+    pub async fn write_locked<T, E, F>(&self, locks: Vec<Lock>, derived: bool, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, E> + Send + 'static,
+    {
         match self {
             SqlDb::Sqlite(db) if derived => db.write_derived(move |tx| f(&SqliteSql(tx))).await,
             SqlDb::Sqlite(db) => db.write(move |tx| f(&SqliteSql(tx))).await,
-            SqlDb::Postgres { pool, lock } => {
-                let (pool, lock, rt) = (pool.clone(), *lock, Handle::current());
+            SqlDb::Postgres { pool, .. } => {
+                let (pool, rt) = (pool.clone(), Handle::current());
                 tokio::task::spawn_blocking(move || {
                     let mut tx = rt.block_on(pool.begin()).map_err(DbError::from)?;
-                    rt.block_on(
-                        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                            .bind(lock)
-                            .execute(&mut *tx),
-                    )
-                    .map_err(DbError::from)?;
+                    for lock in locks {
+                        let (sql, key) = match lock {
+                            Lock::Exclusive(key) => ("SELECT pg_advisory_xact_lock($1)", key),
+                            Lock::Shared(key) => ("SELECT pg_advisory_xact_lock_shared($1)", key),
+                        };
+                        rt.block_on(sqlx::query(sql).bind(key).execute(&mut *tx))
+                            .map_err(DbError::from)?;
+                    }
                     if derived {
                         rt.block_on(
                             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx),

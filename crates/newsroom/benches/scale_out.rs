@@ -27,7 +27,8 @@
 //!    events (default 50,000) filled in-process and published to a fresh stream, then one fresh
 //!    projector process, then (the shared views emptied again) two at once: how long until the
 //!    views have applied everything. (c) Notifier copies: 1, then 2 notifier processes sharing
-//!    the queue, one subscriber (a webhook in this process) following an actor every
+//!    the queue (and one projector process keeping the views they read), one subscriber (a
+//!    webhook in this process) following an actor every
 //!    development names; a log of `BENCH_NOTIFIER_EVENTS` events (default 20,000) filled while
 //!    they wait, then published: how long until every development's alert arrived.
 //! 3. Relay vs direct: a PostgreSQL log of `BENCH_EVENTS` events (default 100,000), published
@@ -1581,6 +1582,8 @@ async fn notifier_phase(cfg: &Config, copies: usize) -> Res<NotifierPhase> {
     for i in 1..=copies {
         procs.push(env.spawn("notifier", dir.path(), &format!("notifier-{i}"))?);
     }
+    // The matcher reads each story as it stood from the views' history: a projector keeps them.
+    procs.push(env.spawn("projector", dir.path(), "projector")?);
     for p in &mut procs {
         p.healthy(&client).await?;
     }

@@ -1366,7 +1366,9 @@ struct AlertView {
 }
 
 /// One page of `id`'s immediate alerts: `sql` selects `seq, id, type, payload` of `alerts` with
-/// `?1` the subscriber, `?2` the bound of `seq` and `?3` the page's size.
+/// `?1` the subscriber, `?2` the bound of `seq`, `?3` the page's size and `?4` the queue's
+/// horizon (alerts above it may still be joined by earlier ones, so they are left for the next
+/// read: paging never skips one).
 async fn alert_page(
     state: &SubscriberApi,
     sql: &'static str,
@@ -1377,8 +1379,9 @@ async fn alert_page(
     Ok(state
         .store
         .read(move |c| {
+            let horizon = crate::store::alert_horizon(c)?;
             c.prepare_cached(sql)?
-                .query_map(args![id, bound, limit], |r| {
+                .query_map(args![id, bound, limit, horizon], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
                 })?
                 .map(|row| {
@@ -1404,7 +1407,8 @@ async fn alerts_after(
     alert_page(
         state,
         "SELECT seq, id, type, payload FROM alerts
-         WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 ORDER BY seq LIMIT ?3",
+         WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 AND seq <= ?4
+         ORDER BY seq LIMIT ?3",
         id,
         after,
         limit,
@@ -1427,7 +1431,7 @@ async fn alerts_before(
     alert_page(
         state,
         "SELECT seq, id, type, payload FROM alerts
-         WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq < ?2
+         WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq < ?2 AND seq <= ?4
          ORDER BY seq DESC LIMIT ?3",
         id,
         before.unwrap_or(i64::MAX),

@@ -69,7 +69,7 @@ impl Digester {
         let links = self.links.clone();
         let made = self
             .store
-            .write_derived(move |tx| make_digests(tx, now, &links))
+            .write_digests(move |tx| make_digests(tx, now, &links))
             .await?;
         if let Some(hub) = &self.hub {
             hub.publish(&made);

@@ -6,9 +6,10 @@
 //! it claims from the queue. A delivery is leased while it is being sent; if the process dies,
 //! the lease runs out and the delivery is sent again with the same alert id (`webhook-id`,
 //! `Nats-Msg-Id`), which receivers deduplicate on. A delivery is sent only after every earlier
-//! pending delivery of its (endpoint, story) was delivered — a claim takes only the oldest
-//! pending one, and a handed-over one waits in memory behind an earlier one being sent, or goes
-//! back to the queue if the earlier one is not this dispatcher's or failed — so one subscriber
+//! pending delivery of its (endpoint, story) was delivered — a claim takes an (endpoint, story)'s
+//! due deliveries together only if none before them is leased or waiting for a retry, and each
+//! (claimed or handed over) waits in memory behind the earlier ones being sent, or goes back to
+//! the queue if an earlier one is not this dispatcher's or failed — so one subscriber
 //! receives a story's alerts in order. Failures back off exponentially with jitter,
 //! honouring `Retry-After`; after the last attempt a delivery is dead-lettered (`failed`) and can
 //! be redriven. A 410 disables the endpoint at once; an endpoint failing for a day is disabled and
@@ -24,12 +25,13 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use newsroom_command::args;
-use newsroom_command::sql::Sql;
+use newsroom_command::sql::{Ints, Sql, Texts};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::email::Mailer;
+use crate::partitions::Ownership;
 use crate::signing::{signature_header, WebhookSecret};
 use crate::ssrf::Guard;
 use crate::store::{parse_ts, ts, NotifierStore, NotifyError};
@@ -156,6 +158,8 @@ struct Courier {
     nats: Option<async_nats::Client>,
     /// Where NATS endpoints' alerts go: each subscriber's own namespace.
     subjects: AlertSubjects,
+    /// Which partitions' deliveries it claims (all of them with an embedded queue).
+    ownership: Ownership,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -169,6 +173,25 @@ impl std::fmt::Debug for Dispatcher {
 
 /// Most deliveries taken by one claim.
 const CLAIM: usize = 256;
+
+/// Due deliveries none of whose earlier pending ones of the same (endpoint, story) is leased or
+/// waiting for a retry, oldest first: a chain of one (endpoint, story)'s deliveries is taken
+/// together, and sent one after another in memory.
+const CLAIM_SQL: &str =
+    "SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts, a.payload,
+        e.kind, e.target, e.secret, e.previous_secret, e.previous_expires, e.subscriber_id
+    FROM deliveries d
+    JOIN alerts a ON a.id = d.alert_id
+    JOIN endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
+    JOIN subscribers s ON s.id = e.subscriber_id AND s.status = 'active'
+    WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+      AND (d.leased_until IS NULL OR d.leased_until <= ?1)
+      AND NOT EXISTS (
+          SELECT 1 FROM deliveries x
+          WHERE x.endpoint_id = d.endpoint_id AND x.story_id = d.story_id
+            AND x.status = 'pending' AND x.seq < d.seq
+            AND (x.next_attempt_at > ?1 OR (x.leased_until IS NOT NULL AND x.leased_until > ?1)))
+    ORDER BY d.seq LIMIT ?2";
 /// How many finished deliveries the dispatcher remembers, to judge hand-offs that name them.
 const REMEMBERED: usize = 100_000;
 /// How often the queue is looked at although nobody said anything is waiting (retries come due
@@ -353,11 +376,21 @@ impl Dispatcher {
                 mailer,
                 nats,
                 subjects,
+                ownership: Ownership::single(),
             }),
             concurrency: 64,
             waiting,
             handoff,
         }
+    }
+
+    /// Claims only deliveries of the partitions `ownership` says this process owns (a shared
+    /// queue).
+    pub fn partitioned(mut self, ownership: Ownership) -> Self {
+        if let Some(courier) = Arc::get_mut(&mut self.courier) {
+            courier.ownership = ownership;
+        }
+        self
     }
 
     pub async fn run_until_stopped(
@@ -518,27 +551,36 @@ impl Courier {
     async fn claim(&self, open: HashSet<i64>) -> Result<Vec<Job>, NotifyError> {
         let now = self.clock.now();
         let lease = now + chrono::Duration::from_std(self.policy.lease).unwrap_or_default();
+        let owned = self.ownership.current();
+        if owned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let partitions: Ints = if self.ownership.is_shared() {
+            owned.iter().map(|p| i64::from(*p)).collect()
+        } else {
+            Ints::default()
+        };
         let candidates: Vec<Job> = self
             .store
             .read(move |c| {
+                // With a shared queue, only deliveries of the partitions this process owns.
+                let sql = if c.is_postgres() {
+                    CLAIM_SQL.replace(
+                        "ORDER BY d.seq",
+                        "AND d.partition = ANY(?3::int8[]) ORDER BY d.seq",
+                    )
+                } else {
+                    CLAIM_SQL.to_owned()
+                };
+                let (due, limit) = (ts(now), CLAIM as i64);
+                let args = if c.is_postgres() {
+                    args![due, limit, partitions]
+                } else {
+                    args![due, limit]
+                };
                 let jobs: Vec<Job> = c
-                    .prepare_cached(
-                        "SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts, a.payload,
-                                e.kind, e.target, e.secret, e.previous_secret, e.previous_expires,
-                                e.subscriber_id
-                         FROM deliveries d
-                         JOIN alerts a ON a.id = d.alert_id
-                         JOIN endpoints e ON e.id = d.endpoint_id AND e.status = 'active'
-                         JOIN subscribers s ON s.id = e.subscriber_id AND s.status = 'active'
-                         WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-                           AND (d.leased_until IS NULL OR d.leased_until <= ?1)
-                           AND NOT EXISTS (
-                               SELECT 1 FROM deliveries x
-                               WHERE x.endpoint_id = d.endpoint_id AND x.story_id = d.story_id
-                                 AND x.status = 'pending' AND x.seq < d.seq)
-                         ORDER BY d.seq LIMIT ?2",
-                    )?
-                    .query_map(args![ts(now), CLAIM as i64], |r| {
+                    .prepare_cached(&sql)?
+                    .query_map(args, |r| {
                         Ok(Job {
                             seq: r.get(0)?,
                             alert_id: r.get(1)?,
@@ -560,6 +602,17 @@ impl Courier {
                 Ok(jobs)
             })
             .await?;
+        // Each waits for the earlier ones of its (endpoint, story) taken with it (in order, as
+        // read): sent only once they were delivered, given back if one was not taken.
+        let mut candidates = candidates;
+        let mut chains: HashMap<(String, String), Vec<i64>> = HashMap::new();
+        for job in &mut candidates {
+            let chain = chains
+                .entry((job.endpoint_id.clone(), job.story_id.clone()))
+                .or_default();
+            job.after = chain.clone();
+            chain.push(job.seq);
+        }
         // Deliveries this dispatcher already holds (a long fan-out can outlive a lease) are
         // not taken twice.
         let candidates: Vec<Job> = candidates
@@ -570,8 +623,24 @@ impl Courier {
             return Ok(candidates);
         }
         self.store
-            .write_derived(move |tx| {
+            .write_deliveries(move |tx| {
                 // A lease is taken only if nobody holds one: several dispatchers may claim.
+                if tx.is_postgres() {
+                    let seqs: Ints = candidates.iter().map(|j| j.seq).collect();
+                    let leased: HashSet<i64> = tx
+                        .prepare_cached(
+                            "UPDATE deliveries SET leased_until = ?2
+                             WHERE seq = ANY(?1::int8[]) AND status = 'pending'
+                               AND (leased_until IS NULL OR leased_until <= ?3)
+                             RETURNING seq",
+                        )?
+                        .query_map(args![seqs, ts(lease), ts(now)], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    return Ok(candidates
+                        .into_iter()
+                        .filter(|j| leased.contains(&j.seq))
+                        .collect());
+                }
                 let mut lease_stmt = tx.prepare_cached(
                     "UPDATE deliveries SET leased_until = ?2
                      WHERE seq = ?1 AND status = 'pending'
@@ -723,9 +792,14 @@ impl Courier {
         let now = self.clock.now();
         let policy = self.policy.clone();
         self.store
-            .write_derived(move |tx| {
+            .write_deliveries(move |tx| {
                 let mut notices = Vec::new();
                 let mut reclaim = false;
+                let mut notes = notes;
+                if tx.is_postgres() {
+                    // The common notes, whatever their number, in a few statements.
+                    reclaim |= record_batched(tx, &mut notes, now)?;
+                }
                 for note in notes {
                     let (job, outcome) = match note {
                         Note::Outcome(job, outcome) => (job, outcome),
@@ -803,6 +877,74 @@ impl Courier {
             tracing::warn!(error = %e, "could not tell a subscriber of a disabled endpoint");
         }
     }
+}
+
+/// Records the leases given back and the deliveries that succeeded among `notes` (taking
+/// them out) in one statement each, on PostgreSQL; the rest are left to the caller. Returns
+/// whether the queue may now hold deliveries to claim.
+fn record_batched(
+    tx: &dyn Sql,
+    notes: &mut Vec<Note>,
+    now: DateTime<Utc>,
+) -> Result<bool, NotifyError> {
+    let mut given_back = Vec::new();
+    let mut delivered: Vec<(Sent, Option<u16>)> = Vec::new();
+    let mut rest = Vec::new();
+    for note in notes.drain(..) {
+        match note {
+            Note::GiveBack(seq) => given_back.push(seq),
+            Note::Outcome(sent, Outcome::Delivered { status }) => delivered.push((sent, status)),
+            other => rest.push(other),
+        }
+    }
+    *notes = rest;
+    let mut reclaim = !given_back.is_empty();
+    if !given_back.is_empty() {
+        tx.prepare_cached(
+            "UPDATE deliveries SET leased_until = NULL
+             WHERE seq = ANY(?1::int8[]) AND status = 'pending'",
+        )?
+        .execute(args![given_back.into_iter().collect::<Ints>()])?;
+    }
+    if delivered.is_empty() {
+        return Ok(reclaim);
+    }
+    // Only a claimed delivery can have a later one of its story waiting in the queue.
+    reclaim |= delivered.iter().any(|(sent, _)| sent.claimed);
+    let seqs: Ints = delivered.iter().map(|(s, _)| s.seq).collect();
+    let attempts: Ints = delivered
+        .iter()
+        .map(|(s, _)| i64::from(s.attempts + 1))
+        .collect();
+    let statuses = Ints(
+        delivered
+            .iter()
+            .map(|(_, status)| status.map(i64::from))
+            .collect(),
+    );
+    // A delivery whose subscriber was forgotten while it was being sent is gone: nothing of
+    // theirs is logged.
+    tx.prepare_cached(
+        "WITH done AS (
+            UPDATE deliveries d SET status = 'delivered', attempts = u.attempts,
+                updated_at = ?4, last_status = u.http_status, last_error = NULL,
+                leased_until = NULL
+            FROM unnest(?1::int8[], ?2::int8[], ?3::int8[]) AS u(seq, attempts, http_status)
+            WHERE d.seq = u.seq
+            RETURNING d.seq, d.last_status)
+         INSERT INTO delivery_log (delivery_seq, at, status, http_status, detail)
+         SELECT seq, ?4, 'delivered', last_status, NULL FROM done ORDER BY seq",
+    )?
+    .execute(args![seqs, attempts, statuses, ts(now)])?;
+    let mut endpoints: Vec<String> = delivered.into_iter().map(|(s, _)| s.endpoint_id).collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    tx.prepare_cached(
+        "UPDATE endpoints SET failing_since = NULL
+         WHERE id = ANY(?1::text[]) AND failing_since IS NOT NULL",
+    )?
+    .execute(args![endpoints.into_iter().collect::<Texts>()])?;
+    Ok(reclaim)
 }
 
 fn keep_previous(job: &Job, now: DateTime<Utc>) -> Option<&Option<String>> {

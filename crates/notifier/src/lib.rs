@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod email;
 pub mod index;
 pub mod matcher;
+pub mod partitions;
 pub mod retention;
 pub mod service;
 pub mod signing;

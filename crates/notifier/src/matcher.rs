@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use newsroom_command::args;
 use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
-use newsroom_command::sql::{OptionalRow, Sql};
+use newsroom_command::sql::{Ints, OptionalRow, Sql, Texts};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::history::{stories_after, views_reached};
@@ -25,7 +25,8 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::dispatch::{Handoff, Job};
 use crate::index::{Delivery, SubscriptionIndex, Target};
-use crate::store::{ts, NotifierStore, NotifyError};
+use crate::partitions::{checkpoint_name, story_partition, Ownership};
+use crate::store::{matched_through, ts, NotifierStore, NotifyError};
 use crate::streams::{AlertHub, QueuedAlert};
 
 /// Most events matched in one transaction.
@@ -141,8 +142,11 @@ pub struct Matcher {
     handoff: Option<(Handoff, chrono::Duration)>,
     /// The views, whose history tells what the story looked like right after each event.
     views: ViewStore,
-    /// The checkpoint as of the last batch this matcher committed; `None` until read.
-    after: Option<i64>,
+    /// The checkpoints of the partitions it owns, as of the last batch it committed; `None`
+    /// until read (and whenever what it owns changes).
+    after: Option<BTreeMap<u32, i64>>,
+    /// Which partitions of the work this process owns (all of it with an embedded queue).
+    ownership: Ownership,
     /// In scale-out mode, the events come through JetStream (the log still fills gaps).
     stream: Option<JetStreamFeed>,
     /// How its last step went, for `/healthz`.
@@ -164,11 +168,12 @@ impl std::fmt::Debug for Matcher {
 enum Batch {
     Committed {
         queued: usize,
+        /// Where each partition's checkpoint stands now.
+        checkpoints: BTreeMap<u32, i64>,
         /// The immediate alerts queued, for their subscribers' open streams.
         published: Vec<QueuedAlert>,
         jobs: Vec<Job>,
         unhanded: bool,
-        checkpoint: i64,
     },
     /// Someone else moved the checkpoint: the matcher's memory is stale.
     Moved,
@@ -193,10 +198,23 @@ impl Matcher {
             handoff: None,
             views,
             after: None,
+            ownership: Ownership::single(),
             stream: None,
             status: FollowerStatus::default(),
             hub: None,
         }
+    }
+
+    /// Matches only the partitions `ownership` says this process owns (a shared queue).
+    pub fn partitioned(mut self, ownership: Ownership) -> Self {
+        self.ownership = ownership;
+        self.after = None;
+        self
+    }
+
+    /// Where the matcher stands: the lowest checkpoint of the partitions it owns.
+    fn position(&self) -> Option<i64> {
+        self.after.as_ref().and_then(|m| m.values().min().copied())
     }
 
     /// Hands the immediate alerts it queues to `hub`, right after their commit.
@@ -241,8 +259,9 @@ impl Matcher {
         self.waiting.clone()
     }
 
+    /// How far every partition has been matched.
     pub async fn checkpoint(&self) -> Result<i64, NotifyError> {
-        self.store.read(checkpoint).await
+        self.store.read(matched_through).await
     }
 
     /// Matches one batch; returns how many events it read.
@@ -258,17 +277,42 @@ impl Matcher {
     }
 
     async fn try_step(&mut self) -> Result<usize, NotifyError> {
-        let after = match self.after {
-            Some(after) => after,
-            None => {
-                let at = self.checkpoint().await?;
-                self.after = Some(at);
+        let owned = self.ownership.current();
+        if owned.is_empty() {
+            // Other copies own every partition (or the leases are being taken): wait.
+            self.after = None;
+            let mut ownership = self.ownership.clone();
+            tokio::select! {
+                _ = ownership.changed() => {},
+                _ = tokio::time::sleep(POLL) => {},
+            }
+            return Ok(0);
+        }
+        let shared = self.ownership.is_shared();
+        let expected = match &self.after {
+            Some(after) if after.keys().eq(owned.iter()) => after.clone(),
+            _ => {
+                let names: Vec<String> = owned.iter().map(|p| name(shared, *p)).collect();
+                let stored = self
+                    .store
+                    .read(move |c| read_checkpoints(c, &names, false))
+                    .await?;
+                let at: BTreeMap<u32, i64> = owned
+                    .iter()
+                    .map(|p| (*p, stored.get(&name(shared, *p)).copied().unwrap_or(0)))
+                    .collect();
+                self.after = Some(at.clone());
                 at
             }
         };
+        // Read from the partition furthest behind; each partition skips what it has matched.
+        let after = expected.values().min().copied().unwrap_or(0);
+        // Partitions taken over from a copy that was behind are caught up from the log: the
+        // stream has handed this copy those events already, and brings only newer ones.
+        let level = expected.values().max().copied().unwrap_or(0) == after;
         let feed = match &mut self.stream {
-            Some(stream) => stream.next_batch(after, BATCH, POLL).await?,
-            None => self.source.read_feed(after, BATCH).await?,
+            Some(stream) if level => stream.next_batch(after, BATCH, POLL).await?,
+            _ => self.source.read_feed(after, BATCH).await?,
         };
         if feed.is_empty() {
             if let Some(stream) = &mut self.stream {
@@ -278,25 +322,42 @@ impl Matcher {
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let views = self.stories_after(&events, after).await?;
+        let ours: Vec<&LoggedEvent> = events
+            .iter()
+            .filter(|e| is_ours(shared, &expected, e))
+            .collect();
+        let views = self.stories_after(&ours).await?;
         let index = self.index.clone();
         let links = self.links.clone();
         let now = self.clock.now();
         let lease = self.handoff.as_ref().map(|(_, lease)| now + *lease);
         let batch = self
             .store
-            .write_derived(move |tx| {
+            .write_alerts(move |tx| {
                 let mut index = index.lock().expect("index lock");
                 index.refresh(tx)?;
-                match_batch(tx, &events, after, &views, &index, &links, now, lease)
+                match_batch(
+                    tx,
+                    &events,
+                    &expected,
+                    shared,
+                    &views,
+                    &index,
+                    &Queueing {
+                        links: &links,
+                        now,
+                        lease,
+                        owned: &owned,
+                    },
+                )
             })
             .await?;
         let Batch::Committed {
             queued,
+            checkpoints,
             published,
             jobs,
             unhanded,
-            checkpoint,
         } = batch
         else {
             self.after = None;
@@ -311,7 +372,7 @@ impl Matcher {
                 let _ = handoff.send(jobs);
             }
         }
-        self.after = Some(checkpoint);
+        self.after = Some(checkpoints);
         if let Some(hub) = &self.hub {
             hub.publish(&published);
         }
@@ -325,17 +386,13 @@ impl Matcher {
         Ok(feed.len())
     }
 
-    /// The story right after each event past `after` that may alert someone, by the event's
+    /// The story right after each of `events` that may alert someone, by the event's
     /// position, from the views' history once the views hold those events.
     async fn stories_after(
         &self,
-        events: &[LoggedEvent],
-        after: i64,
+        events: &[&LoggedEvent],
     ) -> Result<HashMap<i64, StoryView>, NotifyError> {
-        let asked: Vec<&LoggedEvent> = events
-            .iter()
-            .filter(|e| e.position > after && may_alert(e))
-            .collect();
+        let asked: Vec<&LoggedEvent> = events.iter().copied().filter(|e| may_alert(e)).collect();
         let Some(last) = asked.last().map(|e| e.position) else {
             return Ok(HashMap::new());
         };
@@ -392,7 +449,7 @@ impl Matcher {
                 step = self.step() => step,
             };
             if !pacing
-                .after("matching", step, self.after, BATCH, shutdown.as_mut())
+                .after("matching", step, self.position(), BATCH, shutdown.as_mut())
                 .await
             {
                 break;
@@ -417,13 +474,87 @@ fn may_alert(e: &LoggedEvent) -> bool {
     )
 }
 
-fn checkpoint(c: &dyn Sql) -> Result<i64, NotifyError> {
-    Ok(
-        c.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
-            .query_row(args![CHECKPOINT], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0),
-    )
+/// The name of partition `partition`'s checkpoint: the one `matcher` checkpoint of an embedded
+/// queue, `matcher/NN` of a shared one.
+fn name(shared: bool, partition: u32) -> String {
+    if shared {
+        checkpoint_name(partition)
+    } else {
+        CHECKPOINT.to_owned()
+    }
+}
+
+/// Whether `e` is this matcher's to match: its story's partition is owned, and that partition
+/// has not matched it yet.
+fn is_ours(shared: bool, expected: &BTreeMap<u32, i64>, e: &LoggedEvent) -> bool {
+    let partition = if shared {
+        story_partition(&e.story_id.to_string())
+    } else {
+        0
+    };
+    expected.get(&partition).is_some_and(|at| e.position > *at)
+}
+
+/// The stored checkpoints named (missing ones are absent); `lock`: locked until the
+/// transaction ends (PostgreSQL; in name order, so that two copies never wait for each other
+/// in a circle).
+fn read_checkpoints(
+    c: &dyn Sql,
+    names: &[String],
+    lock: bool,
+) -> Result<BTreeMap<String, i64>, NotifyError> {
+    let mut found = BTreeMap::new();
+    if c.is_postgres() {
+        let sql = if lock {
+            "SELECT name, position FROM checkpoints WHERE name = ANY(?1::text[])
+             ORDER BY name FOR UPDATE"
+        } else {
+            "SELECT name, position FROM checkpoints WHERE name = ANY(?1::text[])"
+        };
+        let names: Texts = names.iter().cloned().collect();
+        for row in c.prepare_cached(sql)?.query_map(args![names], |r| {
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+        })? {
+            let (name, position) = row?;
+            found.insert(name, position);
+        }
+        return Ok(found);
+    }
+    for name in names {
+        let position: Option<i64> = c
+            .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
+            .query_row(args![name], |r| r.get(0))
+            .optional()?;
+        if let Some(position) = position {
+            found.insert(name.clone(), position);
+        }
+    }
+    Ok(found)
+}
+
+fn write_checkpoints(tx: &dyn Sql, moved: &[(String, i64)]) -> Result<(), NotifyError> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    if tx.is_postgres() {
+        let names: Texts = moved.iter().map(|(n, _)| n.clone()).collect();
+        let positions: Ints = moved.iter().map(|(_, p)| *p).collect();
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (name, position)
+             SELECT * FROM unnest(?1::text[], ?2::int8[])
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        )?
+        .execute(args![names, positions])?;
+        return Ok(());
+    }
+    for (name, position) in moved {
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        )?
+        .execute(args![name, position])?;
+    }
+    Ok(())
 }
 
 /// What an event means for subscribers, judged on the story right after it.
@@ -452,26 +583,45 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What queueing a batch's alerts needs besides the batch.
+struct Queueing<'a> {
+    links: &'a Links,
+    now: DateTime<Utc>,
+    /// Immediate deliveries are handed to this process's dispatcher, leased until then.
+    lease: Option<DateTime<Utc>>,
+    /// The partitions this process owns: only deliveries to their endpoints are handed over
+    /// (the others are claimed by their owners).
+    owned: &'a [u32],
+}
+
+/// One alertable event of a batch and who hears of it.
+struct Planned<'a> {
+    event: &'a LoggedEvent,
+    development: Uuid,
+    payload: Value,
+    recipients: BTreeMap<String, Delivery>,
+}
+
 fn match_batch(
     tx: &dyn Sql,
     events: &[LoggedEvent],
-    expected: i64,
+    expected: &BTreeMap<u32, i64>,
+    shared: bool,
     views: &HashMap<i64, StoryView>,
     index: &SubscriptionIndex,
-    links: &Links,
-    now: DateTime<Utc>,
-    lease: Option<DateTime<Utc>>,
+    q: &Queueing<'_>,
 ) -> Result<Batch, NotifyError> {
-    let after = checkpoint(tx)?;
-    if after != expected {
-        return Ok(Batch::Moved);
+    // Lock this matcher's partitions and check nobody moved them since it read them.
+    let names: Vec<String> = expected.keys().map(|p| name(shared, *p)).collect();
+    let stored = read_checkpoints(tx, &names, true)?;
+    for (p, at) in expected {
+        if stored.get(&name(shared, *p)).copied().unwrap_or(0) != *at {
+            return Ok(Batch::Moved);
+        }
     }
-    let mut queued = 0;
-    let mut published = Vec::new();
-    let mut jobs = Vec::new();
-    let mut unhanded = false;
-    for e in events.iter().filter(|e| e.position > after) {
+    // What each event is and who hears of it, from the index...
+    let mut plan: Vec<Planned<'_>> = Vec::new();
+    for e in events.iter().filter(|e| is_ours(shared, expected, e)) {
         // Only events that may alert someone were looked up.
         let Some(view) = views.get(&e.position) else {
             continue;
@@ -502,63 +652,397 @@ fn match_batch(
                 .and_modify(|m| *m = faster(*m, mode))
                 .or_insert(mode);
         }
-        if kind != AlertKind::Published {
-            // Everyone alerted to the original hears of its correction or retraction.
-            let mut stmt = tx.prepare_cached(
-                "SELECT a.subscriber_id FROM alerted a JOIN subscribers s ON s.id = a.subscriber_id
-                 WHERE a.development_id = ?1 AND s.status = 'active'",
-            )?;
-            let earlier: Vec<String> = stmt
-                .query_map(args![development.to_string()], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            for subscriber in earlier {
-                recipients.entry(subscriber).or_insert(Delivery::Immediate);
-            }
-        }
-        if recipients.is_empty() {
-            continue;
-        }
-        let payload = alert_payload(kind, view, d, e.recorded_at, links);
-        let alert = Alert {
+        plan.push(Planned {
             event: e,
             development,
-            payload: &payload,
-        };
-        for (subscriber, mode) in recipients {
-            if let Some(new) = queue_alert(
-                tx,
-                &subscriber,
-                &alert,
-                mode,
-                links,
-                now,
-                lease,
-                &mut published,
-            )? {
-                queued += 1;
-                unhanded |= lease.is_none() && !new.is_empty();
-                jobs.extend(new);
+            payload: alert_payload(kind, view, d, e.recorded_at, q.links),
+            recipients,
+        });
+    }
+    // ... and everyone alerted to the original hears of its correction or retraction: those
+    // alerted before this batch, and those alerted by an earlier event of it.
+    let amended: Vec<String> = plan
+        .iter()
+        .filter(|p| {
+            p.payload["type"] == "story.correction" || p.payload["type"] == "story.retraction"
+        })
+        .map(|p| p.development.to_string())
+        .collect();
+    let mut alerted = alerted_to(tx, &amended)?;
+    for p in &mut plan {
+        let key = p.development.to_string();
+        if amended.contains(&key) {
+            for subscriber in alerted.get(&key).into_iter().flatten() {
+                p.recipients
+                    .entry(subscriber.clone())
+                    .or_insert(Delivery::Immediate);
+            }
+        }
+        let known = alerted.entry(key).or_default();
+        for subscriber in p.recipients.keys() {
+            if !known.contains(subscriber) {
+                known.push(subscriber.clone());
             }
         }
     }
-    let last = events.last().map_or(after, |e| e.position.max(after));
-    if last > after {
-        tx.prepare_cached(
-            "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-        )?
-        .execute(args![CHECKPOINT, last])?;
+    plan.retain(|p| !p.recipients.is_empty());
+    let mut published = Vec::new();
+    let (queued, mut jobs, unhanded) = if tx.is_postgres() {
+        queue_batch(tx, &plan, q, &mut published)?
+    } else {
+        let (mut queued, mut jobs, mut unhanded) = (0, Vec::new(), false);
+        for p in &plan {
+            let alert = Alert {
+                event: p.event,
+                development: p.development,
+                payload: &p.payload,
+            };
+            for (subscriber, mode) in &p.recipients {
+                if let Some(new) = queue_alert(
+                    tx,
+                    subscriber,
+                    &alert,
+                    *mode,
+                    q.links,
+                    q.now,
+                    q.lease,
+                    &mut published,
+                )? {
+                    queued += 1;
+                    unhanded |= q.lease.is_none() && !new.is_empty();
+                    jobs.extend(new);
+                }
+            }
+        }
+        (queued, jobs, unhanded)
+    };
+    let last = events.last().map_or(0, |e| e.position);
+    let mut moved = Vec::new();
+    let mut checkpoints = BTreeMap::new();
+    for (p, at) in expected {
+        if last > *at {
+            moved.push((name(shared, *p), last));
+        }
+        checkpoints.insert(*p, last.max(*at));
     }
-    if lease.is_none() {
+    write_checkpoints(tx, &moved)?;
+    if q.lease.is_none() {
         jobs.clear();
     }
     Ok(Batch::Committed {
         queued,
+        checkpoints,
         published,
         jobs,
         unhanded,
-        checkpoint: last,
     })
+}
+
+/// The active subscribers alerted to each of `developments`.
+fn alerted_to(
+    tx: &dyn Sql,
+    developments: &[String],
+) -> Result<HashMap<String, Vec<String>>, NotifyError> {
+    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+    if developments.is_empty() {
+        return Ok(found);
+    }
+    let rows: Vec<(String, String)> = if tx.is_postgres() {
+        let ids: Texts = developments.iter().cloned().collect();
+        tx.prepare_cached(
+            "SELECT a.development_id, a.subscriber_id FROM alerted a
+             JOIN subscribers s ON s.id = a.subscriber_id
+             WHERE a.development_id = ANY(?1::text[]) AND s.status = 'active'",
+        )?
+        .query_map(args![ids], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?
+    } else {
+        let mut rows = Vec::new();
+        for id in developments {
+            let mut stmt = tx.prepare_cached(
+                "SELECT a.subscriber_id FROM alerted a JOIN subscribers s ON s.id = a.subscriber_id
+                 WHERE a.development_id = ?1 AND s.status = 'active'",
+            )?;
+            for subscriber in stmt.query_map(args![id], |r| r.get::<String>(0))? {
+                rows.push((id.clone(), subscriber?));
+            }
+        }
+        rows
+    };
+    for (development, subscriber) in rows {
+        found.entry(development).or_default().push(subscriber);
+    }
+    Ok(found)
+}
+
+/// Queues a batch's alerts on PostgreSQL in a constant number of statements, whatever the
+/// number of alerts: the recipients' links and endpoints read at once, the alerts, who was
+/// alerted and the deliveries each written by one statement over arrays (`unnest`, in the
+/// batch's order, so `seq` follows it), and the earlier pending deliveries of the handed-over
+/// ones read at once. Returns how many alerts were new, the deliveries to hand over, and
+/// whether some were left for a claim.
+fn queue_batch(
+    tx: &dyn Sql,
+    plan: &[Planned<'_>],
+    q: &Queueing<'_>,
+    published: &mut Vec<QueuedAlert>,
+) -> Result<(usize, Vec<Job>, bool), NotifyError> {
+    if plan.is_empty() {
+        return Ok((0, Vec::new(), false));
+    }
+    let mut subscribers: Vec<String> = plan
+        .iter()
+        .flat_map(|p| p.recipients.keys().cloned())
+        .collect();
+    subscribers.sort_unstable();
+    subscribers.dedup();
+    let ids: Texts = subscribers.iter().cloned().collect();
+    let tokens: HashMap<String, String> = tx
+        .prepare_cached("SELECT id, unsubscribe_token FROM subscribers WHERE id = ANY(?1::text[])")?
+        .query_map(args![ids], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    // One row per (subscriber, event), in the batch's order.
+    struct AlertRow {
+        id: String,
+        subscriber: String,
+        position: i64,
+        story: String,
+        development: String,
+        kind: String,
+        payload: String,
+        immediate: bool,
+        due: Option<String>,
+    }
+    let mut rows: Vec<AlertRow> = Vec::new();
+    for p in plan {
+        let kind = p.payload["type"].as_str().unwrap_or_default().to_owned();
+        for (subscriber, mode) in &p.recipients {
+            // Forgotten meanwhile: nothing of theirs is queued.
+            let Some(token) = tokens.get(subscriber) else {
+                continue;
+            };
+            let mut payload = p.payload.clone();
+            payload["data"]["links"]["unsubscribe"] = json!(q.links.unsubscribe(token));
+            let (immediate, due) = match mode {
+                Delivery::Immediate => (true, None),
+                Delivery::Digest { minutes } => (false, Some(ts(digest_due(q.now, *minutes)))),
+            };
+            rows.push(AlertRow {
+                id: alert_id(subscriber, &format!("event:{}", p.event.position)),
+                subscriber: subscriber.clone(),
+                position: p.event.position,
+                story: p.event.story_id.to_string(),
+                development: p.development.to_string(),
+                kind: kind.clone(),
+                payload: serde_json::to_string(&payload)?,
+                immediate,
+                due,
+            });
+        }
+    }
+    let texts = |f: &dyn Fn(&AlertRow) -> String| -> Texts { rows.iter().map(f).collect() };
+    let inserted: HashMap<String, i64> = tx
+        .prepare_cached(
+            "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
+                type, payload, mode, digest_due_at, created_at)
+             SELECT u.id, u.subscriber_id, u.position, u.story_id, u.development_id, u.type,
+                u.payload, u.mode, u.due, ?10
+             FROM unnest(?1::text[], ?2::text[], ?3::int8[], ?4::text[], ?5::text[], ?6::text[],
+                 ?7::text[], ?8::text[], ?9::text[])
+                 WITH ORDINALITY AS u(id, subscriber_id, position, story_id, development_id,
+                     type, payload, mode, due, ord)
+             ORDER BY u.ord
+             ON CONFLICT DO NOTHING
+             RETURNING id, seq",
+        )?
+        .query_map(
+            args![
+                texts(&|r| r.id.clone()),
+                texts(&|r| r.subscriber.clone()),
+                rows.iter().map(|r| r.position).collect::<Ints>(),
+                texts(&|r| r.story.clone()),
+                texts(&|r| r.development.clone()),
+                texts(&|r| r.kind.clone()),
+                texts(&|r| r.payload.clone()),
+                texts(&|r| if r.immediate { "immediate" } else { "digest" }.to_owned()),
+                Texts(rows.iter().map(|r| r.due.clone()).collect()),
+                ts(q.now),
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    // Alerts already queued (a batch matched again) are left as they are.
+    rows.retain(|r| inserted.contains_key(&r.id));
+    if rows.is_empty() {
+        return Ok((0, Vec::new(), false));
+    }
+    tx.prepare_cached(
+        "INSERT INTO alerted (development_id, subscriber_id)
+         SELECT * FROM unnest(?1::text[], ?2::text[])
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(args![
+        rows.iter()
+            .map(|r| r.development.clone())
+            .collect::<Texts>(),
+        rows.iter().map(|r| r.subscriber.clone()).collect::<Texts>()
+    ])?;
+    rows.retain(|r| r.immediate);
+    for r in &rows {
+        published.push(QueuedAlert {
+            subscriber: r.subscriber.clone(),
+            seq: inserted[&r.id],
+            kind: r.kind.clone(),
+            payload: r.payload.clone(),
+        });
+    }
+    if rows.is_empty() {
+        return Ok((inserted.len(), Vec::new(), false));
+    }
+    // Every active endpoint of the immediate alerts' subscribers.
+    struct Endpoint {
+        id: String,
+        kind: String,
+        target: String,
+        secret: Option<String>,
+        previous_secret: Option<String>,
+        previous_expires: Option<String>,
+    }
+    let immediate: Texts = rows.iter().map(|r| r.subscriber.clone()).collect();
+    let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
+    for row in tx
+        .prepare_cached(
+            "SELECT subscriber_id, id, kind, target, secret, previous_secret, previous_expires
+             FROM endpoints WHERE subscriber_id = ANY(?1::text[]) AND status = 'active'
+             ORDER BY subscriber_id, id",
+        )?
+        .query_map(args![immediate], |r| {
+            Ok((
+                r.get::<String>(0)?,
+                Endpoint {
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    target: r.get(3)?,
+                    secret: r.get(4)?,
+                    previous_secret: r.get(5)?,
+                    previous_expires: r.get(6)?,
+                },
+            ))
+        })?
+    {
+        let (subscriber, endpoint) = row?;
+        endpoints.entry(subscriber).or_default().push(endpoint);
+    }
+    let mut wanted: Vec<(&AlertRow, &Endpoint)> = Vec::new();
+    for r in &rows {
+        for e in endpoints.get(&r.subscriber).into_iter().flatten() {
+            wanted.push((r, e));
+        }
+    }
+    if wanted.is_empty() {
+        return Ok((inserted.len(), Vec::new(), false));
+    }
+    let owned: Ints = q.owned.iter().map(|p| i64::from(*p)).collect();
+    let made: Vec<(i64, String, String, bool)> = tx
+        .prepare_cached(
+            "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status, next_attempt_at,
+                leased_until, created_at, updated_at)
+             SELECT u.alert_id, u.endpoint_id, u.story_id, 'pending', ?4,
+                CASE WHEN notifier_partition(u.endpoint_id) = ANY(?6::int8[]) THEN ?5::text END,
+                ?4, ?4
+             FROM unnest(?1::text[], ?2::text[], ?3::text[])
+                 WITH ORDINALITY AS u(alert_id, endpoint_id, story_id, ord)
+             ORDER BY u.ord
+             ON CONFLICT DO NOTHING
+             RETURNING seq, alert_id, endpoint_id, leased_until IS NOT NULL",
+        )?
+        .query_map(
+            args![
+                wanted.iter().map(|(r, _)| r.id.clone()).collect::<Texts>(),
+                wanted.iter().map(|(_, e)| e.id.clone()).collect::<Texts>(),
+                wanted
+                    .iter()
+                    .map(|(r, _)| r.story.clone())
+                    .collect::<Texts>(),
+                ts(q.now),
+                q.lease.map(ts),
+                owned
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let unhanded = made.iter().any(|(_, _, _, leased)| !leased);
+    if unhanded {
+        // Wakes the other copies' dispatchers at the commit: some of these are theirs.
+        tx.execute(
+            "SELECT pg_notify(?1, '')",
+            args![crate::partitions::WAKE_CHANNEL],
+        )?;
+    }
+    let by_key: HashMap<(&str, &str), (&AlertRow, &Endpoint)> = wanted
+        .iter()
+        .map(|(r, e)| ((r.id.as_str(), e.id.as_str()), (*r, *e)))
+        .collect();
+    let mut jobs: Vec<Job> = made
+        .iter()
+        .filter(|(_, _, _, leased)| *leased)
+        .filter_map(|(seq, alert, endpoint, _)| {
+            let (r, e) = by_key.get(&(alert.as_str(), endpoint.as_str()))?;
+            Some(Job {
+                seq: *seq,
+                alert_id: r.id.clone(),
+                subscriber_id: r.subscriber.clone(),
+                endpoint_id: e.id.clone(),
+                story_id: r.story.clone(),
+                attempts: 0,
+                payload: r.payload.clone(),
+                kind: e.kind.clone(),
+                target: e.target.clone(),
+                secret: e.secret.clone(),
+                previous_secret: e.previous_secret.clone(),
+                previous_expires: e.previous_expires.clone(),
+                after: Vec::new(),
+                claimed: false,
+            })
+        })
+        .collect();
+    jobs.sort_by_key(|j| j.seq);
+    if !jobs.is_empty() {
+        // Earlier deliveries of the same (endpoint, story) go first: all pending ones, read
+        // at once.
+        let mut pairs: Vec<(String, String)> = jobs
+            .iter()
+            .map(|j| (j.endpoint_id.clone(), j.story_id.clone()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut pending: HashMap<(String, String), Vec<i64>> = HashMap::new();
+        for row in tx
+            .prepare_cached(
+                "SELECT d.endpoint_id, d.story_id, d.seq FROM deliveries d
+                 JOIN unnest(?1::text[], ?2::text[]) AS u(endpoint_id, story_id)
+                   ON d.endpoint_id = u.endpoint_id AND d.story_id = u.story_id
+                 WHERE d.status = 'pending'",
+            )?
+            .query_map(
+                args![
+                    pairs.iter().map(|(e, _)| e.clone()).collect::<Texts>(),
+                    pairs.iter().map(|(_, s)| s.clone()).collect::<Texts>()
+                ],
+                |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
+            )?
+        {
+            let (endpoint, story, seq) = row?;
+            pending.entry((endpoint, story)).or_default().push(seq);
+        }
+        for job in &mut jobs {
+            if let Some(seqs) = pending.get(&(job.endpoint_id.clone(), job.story_id.clone())) {
+                job.after = seqs.iter().copied().filter(|s| *s < job.seq).collect();
+                job.after.sort_unstable();
+            }
+        }
+    }
+    Ok((inserted.len(), jobs, unhanded))
 }
 
 fn faster(a: Delivery, b: Delivery) -> Delivery {

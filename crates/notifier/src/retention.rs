@@ -153,6 +153,14 @@ fn delete_alert(tx: &dyn Sql, seq: i64, id: &str) -> Result<(), NotifyError> {
 /// place is one change per subscription they had, naming only the subscription's random id, so
 /// that every matcher's index drops it. Returns whether they existed.
 pub fn forget_subscriber(tx: &dyn Sql, id: &str) -> Result<bool, NotifyError> {
+    if tx.is_postgres() {
+        // No matcher or digester of any copy is queueing alerts meanwhile (they hold this lock
+        // shared): none can queue one for this subscriber after their rows are gone.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(?1)",
+            args![crate::store::ALERTS_LOCK],
+        )?;
+    }
     let subscriptions: Vec<String> = tx
         .prepare_cached("SELECT id FROM subscriptions WHERE subscriber_id = ?1")?
         .query_map(args![id], |r| r.get(0))?

@@ -17,6 +17,7 @@ use crate::digest::Digester;
 use crate::dispatch::{Dispatcher, RetryPolicy};
 use crate::email::Mailer;
 use crate::matcher::{Links, Matcher};
+use crate::partitions::{Leases, Ownership};
 use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
@@ -113,6 +114,10 @@ pub struct Notifier {
     prune_every: Duration,
     hub: AlertHub,
     queued: tokio::sync::watch::Receiver<u64>,
+    /// The partitions this copy leases, with a shared queue.
+    leases: Option<Leases>,
+    /// With a shared queue: wakes the dispatcher when another copy queued deliveries.
+    wake: Option<(sqlx::PgPool, Arc<tokio::sync::watch::Sender<u64>>)>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -179,12 +184,22 @@ impl Notifier {
                 total: settings.alert_streams_total,
             },
         );
+        // With a shared queue, copies split the work by partitions they lease.
+        let (leases, ownership) = match store.pool() {
+            Some(pool) => {
+                let (leases, ownership) = Leases::new(pool.clone(), crate::partitions::REBALANCE);
+                (Some(leases), ownership)
+            }
+            None => (None, Ownership::single()),
+        };
         let mut matcher = Matcher::new(log, store.clone(), views, clock.clone(), links.clone())
-            .publish_to(hub.clone());
+            .publish_to(hub.clone())
+            .partitioned(ownership.clone());
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
         matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
         let waiting = matcher.waiting_sender();
+        let wake = store.pool().map(|pool| (pool.clone(), waiting.clone()));
         let digester = Digester::new(
             store.clone(),
             clock.clone(),
@@ -203,7 +218,8 @@ impl Notifier {
             subjects.clone(),
             waiting.subscribe(),
             handed,
-        );
+        )
+        .partitioned(ownership);
         let api = SubscriberApi {
             store: store.clone(),
             tokens,
@@ -237,6 +253,8 @@ impl Notifier {
             prune_every: settings.prune_every,
             hub,
             queued,
+            leases,
+            wake,
         })
     }
 
@@ -285,6 +303,10 @@ impl Notifier {
         let (hub, queued) = (self.hub, self.queued);
         let (checker, tokens) = (hub.clone(), self.api.tokens.clone());
         let f = stop.clone();
+        let g = stop.clone();
+        let h = stop.clone();
+        let leases = self.leases;
+        let wake = self.wake;
         // The dispatcher stops after the matcher, so that it gives back the leases of whatever
         // the matcher's last batch handed over.
         let matched = CancellationToken::new();
@@ -313,6 +335,20 @@ impl Notifier {
                 let r = retention
                     .run_until_stopped(prune_every, d.cancelled())
                     .await;
+                stop.cancel();
+                r
+            },
+            async {
+                let Some((pool, waiting)) = wake else {
+                    return Ok(());
+                };
+                crate::partitions::listen_for_deliveries(pool, waiting, h.cancelled()).await
+            },
+            async {
+                // Held until everything else stopped; a copy that dies loses them with its
+                // session.
+                let Some(leases) = leases else { return Ok(()) };
+                let r = leases.run_until_stopped(g.cancelled()).await;
                 stop.cancel();
                 r
             },

@@ -3,14 +3,19 @@
 //! that matching a batch of events, queueing its alerts and moving the checkpoint are one
 //! transaction: a SQLite file (`notifier.db`) beside an embedded log, or tables in the log's
 //! PostgreSQL database, shared by every notifier process (`migrations/postgres`). The same
-//! statements run on both (`newsroom_command::sql`); on PostgreSQL write transactions take one
-//! advisory lock, so they are applied one at a time as on SQLite. The matcher's fold of each
-//! story is not stored: it is derived from the log.
+//! statements run on both (`newsroom_command::sql`). On PostgreSQL subscribers' own writes take
+//! one advisory lock (so `subscription_changes` are numbered in commit order, as on SQLite);
+//! the matcher's and the digester's writes only share another ([`ALERTS_LOCK`]), so copies
+//! matching other partitions never wait for each other, and readers that follow alerts by
+//! their sequence read only below [`alert_horizon`]; the dispatcher's writes take no lock at
+//! all. The matcher's fold of each story is not stored: it is derived from the log.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use newsroom_command::sql::{Sql, SqlDb};
+use newsroom_command::sql::{Lock, Sql, SqlDb, Texts};
 use newsroom_command::{args, DbError, EventLog, SqliteDb, Synchronous};
 use rusqlite_migration::{Migrations, M};
 use sqlx::PgPool;
@@ -36,6 +41,8 @@ pub enum NotifyError {
     Views(#[from] newsroom_projection::history::HistoryError),
     #[error("the views have not reached position {0} yet")]
     ViewsBehind(i64),
+    #[error("alerts are still being queued after {0:?}")]
+    AlertsInFlight(std::time::Duration),
 }
 
 impl From<newsroom_projection::ViewError> for NotifyError {
@@ -54,8 +61,17 @@ impl NotifyError {
     }
 }
 
-/// The advisory lock every write transaction takes on PostgreSQL ("newsnoti").
+/// The advisory lock subscribers' own writes (and retention) take on PostgreSQL ("newsnoti"):
+/// they take turns, so `subscription_changes.seq` is assigned in commit order.
 const WRITE_LOCK: i64 = 0x6e65_7773_6e6f_7469;
+/// Held shared by every transaction that queues alerts (matcher, digester), before it takes an
+/// alert's `seq`, and exclusively by forgetting a subscriber ("newsaler"): a reader following
+/// alerts by `seq` waits only for the holders it saw ([`alert_horizon`]).
+pub const ALERTS_LOCK: i64 = 0x6e65_7773_616c_6572;
+/// Digesters of several copies take turns ("newsdige").
+const DIGEST_LOCK: i64 = 0x6e65_7773_6469_6765;
+/// How long a reader waits for the alert transactions in flight before it gives up.
+const HORIZON_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The notifier's PostgreSQL migrations: recorded in the log's `_sqlx_migrations` table, whose
 /// versions (and the views') they do not know; numbered from 2000.
@@ -227,6 +243,34 @@ fn migrations() -> Migrations<'static> {
 #[derive(Clone, Debug)]
 pub struct NotifierStore {
     db: SqlDb,
+    /// Statements run through this store (and its clones), each a round trip on PostgreSQL.
+    statements: Arc<AtomicU64>,
+}
+
+/// A [`Sql`] that counts the statements run through it.
+struct Counted<'a> {
+    inner: &'a dyn Sql,
+    count: &'a AtomicU64,
+}
+
+impl Sql for Counted<'_> {
+    fn run(&self, sql: &str, args: &[&dyn newsroom_command::sql::Arg]) -> Result<usize, DbError> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.run(sql, args)
+    }
+
+    fn rows(
+        &self,
+        sql: &str,
+        args: &[&dyn newsroom_command::sql::Arg],
+    ) -> Result<Vec<newsroom_command::sql::Row>, DbError> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.rows(sql, args)
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.inner.is_postgres()
+    }
 }
 
 impl NotifierStore {
@@ -235,6 +279,7 @@ impl NotifierStore {
     pub fn open(path: &Path) -> Result<Self, NotifyError> {
         Ok(Self {
             db: SqlDb::Sqlite(SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?),
+            statements: Arc::default(),
         })
     }
 
@@ -247,6 +292,7 @@ impl NotifierStore {
                 pool,
                 lock: WRITE_LOCK,
             },
+            statements: Arc::default(),
         })
     }
 
@@ -264,6 +310,20 @@ impl NotifierStore {
         matches!(self.db, SqlDb::Postgres { .. })
     }
 
+    /// How many statements this store (and its clones) has run: on PostgreSQL each is a round
+    /// trip.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The PostgreSQL pool of a shared store.
+    pub fn pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            SqlDb::Postgres { pool, .. } => Some(pool),
+            SqlDb::Sqlite(_) => None,
+        }
+    }
+
     /// See [`SqliteDb::checkpoint_in_background`]; the notifier runs it, so that the alert path
     /// never pays for a checkpoint.
     pub fn checkpoint_in_background(&self, every: std::time::Duration) -> Result<(), NotifyError> {
@@ -275,7 +335,15 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.read(f).await
+        let count = self.statements.clone();
+        self.db
+            .read(move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
 
     pub async fn write<T, F>(&self, f: F) -> Result<T, NotifyError>
@@ -283,7 +351,15 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write(false, f).await
+        let count = self.statements.clone();
+        self.db
+            .write(false, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
 
     /// A write of state derived from the log (alerts queued, delivery outcomes, digests): its
@@ -296,8 +372,137 @@ impl NotifierStore {
         T: Send + 'static,
         F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
     {
-        self.db.write(true, f).await
+        let count = self.statements.clone();
+        self.db
+            .write(true, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
     }
+
+    /// The matcher's write of a batch (derived state): on PostgreSQL it shares
+    /// [`ALERTS_LOCK`] with the other copies' matchers, so they never wait for each other;
+    /// what keeps two copies from matching one partition twice is the partition's checkpoint,
+    /// locked and checked inside the transaction.
+    pub async fn write_alerts<T, F>(&self, f: F) -> Result<T, NotifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
+    {
+        let count = self.statements.clone();
+        self.db
+            .write_locked(vec![Lock::Shared(ALERTS_LOCK)], true, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
+    }
+
+    /// The digester's write: digesters take turns among themselves, and share
+    /// [`ALERTS_LOCK`] with the matchers.
+    pub async fn write_digests<T, F>(&self, f: F) -> Result<T, NotifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
+    {
+        let count = self.statements.clone();
+        self.db
+            .write_locked(
+                vec![Lock::Exclusive(DIGEST_LOCK), Lock::Shared(ALERTS_LOCK)],
+                true,
+                move |c| {
+                    f(&Counted {
+                        inner: c,
+                        count: &count,
+                    })
+                },
+            )
+            .await
+    }
+
+    /// The dispatcher's writes (leases taken and given back, outcomes): rows of its own
+    /// partitions' deliveries, taken under conditions checked in the statements themselves;
+    /// no lock.
+    pub async fn write_deliveries<T, F>(&self, f: F) -> Result<T, NotifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, NotifyError> + Send + 'static,
+    {
+        let count = self.statements.clone();
+        self.db
+            .write_locked(Vec::new(), true, move |c| {
+                f(&Counted {
+                    inner: c,
+                    count: &count,
+                })
+            })
+            .await
+    }
+}
+
+/// The newest alert `seq` below which no alert can still appear: on SQLite (one writer) the
+/// newest alert; on PostgreSQL, where copies queue alerts side by side and a `seq` taken early
+/// may commit late, the sequence's value as it stood once every transaction that held
+/// [`ALERTS_LOCK`] then has ended (waited for, at most [`HORIZON_WAIT`]). Readers that follow
+/// alerts by `seq` (alert streams, the alert list) read only up to it, so none is skipped.
+pub fn alert_horizon(c: &dyn Sql) -> Result<i64, NotifyError> {
+    if !c.is_postgres() {
+        return Ok(
+            c.query_row("SELECT COALESCE(MAX(seq), 0) FROM alerts", args![], |r| {
+                r.get(0)
+            })?,
+        );
+    }
+    let taken: i64 = c.query_row(
+        "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('alerts', 'seq')::regclass), 0)",
+        args![],
+        |r| r.get(0),
+    )?;
+    // Every transaction that took a `seq` up to `taken` held the lock before it did; wait for
+    // those still holding it.
+    let (high, low) = (ALERTS_LOCK >> 32, ALERTS_LOCK & 0xffff_ffff);
+    // An empty `only` asks for every holder.
+    let holders = |only: &Texts| -> Result<Vec<String>, NotifyError> {
+        Ok(c.prepare_cached(
+            "SELECT l.virtualtransaction FROM pg_locks l
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND l.classid::int8 = ?1 AND l.objid::int8 = ?2 AND l.objsubid = 1
+               AND (cardinality(?3::text[]) = 0 OR l.virtualtransaction = ANY(?3::text[]))",
+        )?
+        .query_map(args![high, low, only], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+    };
+    let mut waiting = holders(&Texts::default())?;
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    while !waiting.is_empty() {
+        if started.elapsed() > HORIZON_WAIT {
+            return Err(NotifyError::AlertsInFlight(HORIZON_WAIT));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        waiting = holders(&Texts(waiting.into_iter().map(Some).collect()))?;
+    }
+    Ok(taken)
+}
+
+/// How far the matcher has matched every partition: the lowest partition checkpoint (or the
+/// one checkpoint of an embedded queue).
+pub fn matched_through(c: &dyn Sql) -> Result<i64, NotifyError> {
+    Ok(c.query_row(
+        "SELECT COALESCE(
+            (SELECT MIN(position) FROM checkpoints WHERE name LIKE 'matcher/%'),
+            (SELECT position FROM checkpoints WHERE name = 'matcher'),
+            0)",
+        args![],
+        |r| r.get(0),
+    )?)
 }
 
 /// Times are stored as RFC 3339 with microseconds, UTC: they sort as text.

@@ -38,6 +38,7 @@ use newsroom_command::Tokens;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::store::alert_horizon;
 use crate::store::{NotifierStore, NotifyError};
 
 /// Keep-alive comments go to every open stream this often.
@@ -281,18 +282,21 @@ impl AlertHub {
         // Subscribed before the catch-up is read, so nothing queued meanwhile is missed; what
         // both bring is sent once.
         let rx = self.subscribe(&subscriber);
+        let mut upto = i64::MAX;
         if self.inner.store.is_shared() {
-            // The hub publishes every alert after the queue's newest as of now: the catch-up
-            // below reads from there on too, and whatever both bring is sent once.
+            // The hub publishes every alert after the queue's horizon as of now (below which
+            // no alert can still appear): the catch-up below reads up to it, and whatever both
+            // bring is sent once.
             self.count_read();
             let newest = self.newest().await?;
+            upto = newest;
             let mut guard = self.inner.channels.lock().expect("alert hub lock");
             guard.cursor = Some(guard.cursor.map_or(newest, |c| c.min(newest)));
         }
         let mut backlog = VecDeque::new();
         let mut after = last;
         loop {
-            let page = self.alerts_after(subscriber.clone(), after).await?;
+            let page = self.alerts_after(subscriber.clone(), after, upto).await?;
             let full = page.len() as i64 == PAGE;
             for a in page {
                 after = a.seq;
@@ -420,6 +424,7 @@ impl AlertHub {
         &self,
         subscriber: String,
         after: i64,
+        upto: i64,
     ) -> Result<Vec<QueuedAlert>, NotifyError> {
         self.count_read();
         self.inner
@@ -427,10 +432,10 @@ impl AlertHub {
             .read(move |c| {
                 Ok(c.prepare_cached(
                     "SELECT seq, type, payload FROM alerts
-                     WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2
+                     WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 AND seq <= ?4
                      ORDER BY seq LIMIT ?3",
                 )?
-                .query_map(args![&subscriber, after, PAGE], |r| {
+                .query_map(args![&subscriber, after, PAGE, upto], |r| {
                     Ok(QueuedAlert {
                         subscriber: subscriber.clone(),
                         seq: r.get(0)?,
@@ -470,18 +475,10 @@ impl AlertHub {
         }
     }
 
-    /// The queue's newest alert.
+    /// The queue's horizon: no alert can still appear at or below it
+    /// ([`crate::store::alert_horizon`]).
     async fn newest(&self) -> Result<i64, NotifyError> {
-        self.inner
-            .store
-            .read(|c| {
-                Ok(
-                    c.query_row("SELECT COALESCE(MAX(seq), 0) FROM alerts", args![], |r| {
-                        r.get(0)
-                    })?,
-                )
-            })
-            .await
+        self.inner.store.read(alert_horizon).await
     }
 
     /// One look at the shared queue; whether a full page came (look again at once).
@@ -499,31 +496,42 @@ impl AlertHub {
             return Ok(false);
         };
         self.count_read();
-        let page: Vec<QueuedAlert> = self
+        // Copies queue alerts side by side: only what is below the horizon is read, so an
+        // alert whose `seq` was taken early and committed late is never skipped.
+        let (page, horizon): (Vec<QueuedAlert>, i64) = self
             .inner
             .store
             .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT seq, subscriber_id, type, payload FROM alerts
-                     WHERE seq > ?1 AND mode = 'immediate' ORDER BY seq LIMIT ?2",
-                )?
-                .query_map(args![after, PAGE], |r| {
-                    Ok(QueuedAlert {
-                        seq: r.get(0)?,
-                        subscriber: r.get(1)?,
-                        kind: r.get(2)?,
-                        payload: r.get(3)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?)
+                let horizon = alert_horizon(c)?;
+                let page = c
+                    .prepare_cached(
+                        "SELECT seq, subscriber_id, type, payload FROM alerts
+                         WHERE seq > ?1 AND seq <= ?3 AND mode = 'immediate'
+                         ORDER BY seq LIMIT ?2",
+                    )?
+                    .query_map(args![after, PAGE, horizon], |r| {
+                        Ok(QueuedAlert {
+                            seq: r.get(0)?,
+                            subscriber: r.get(1)?,
+                            kind: r.get(2)?,
+                            payload: r.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok((page, horizon))
             })
             .await?;
-        if let Some(last) = page.last() {
+        let reached = if page.len() as i64 == PAGE {
+            page.last().map_or(after, |a| a.seq)
+        } else {
+            horizon.max(after)
+        };
+        {
             let mut guard = self.inner.channels.lock().expect("alert hub lock");
             // A stream that opened meanwhile may have moved the cursor back: it stays there
             // (streams skip what they already sent).
             if guard.cursor == Some(after) {
-                guard.cursor = Some(last.seq);
+                guard.cursor = Some(reached);
             }
         }
         self.hand_out(&page);
