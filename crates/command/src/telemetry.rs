@@ -97,6 +97,10 @@ fn describe() {
         "newsroom_deliveries_total",
         "Delivery attempts, by endpoint kind and outcome."
     );
+    describe_gauge!(
+        "newsroom_notifier_partitions_owned",
+        "Notifier partitions this copy holds the lease of (PostgreSQL mode)."
+    );
     describe_counter!(
         "newsroom_alerts_pruned_total",
         "Alerts removed after the retention period."
