@@ -82,6 +82,26 @@ impl Digester {
         Ok(made)
     }
 
+    /// When the next waiting digest is due, if one is waiting.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, NotifyError> {
+        let due: Option<String> = self
+            .store
+            .read(|tx| {
+                Ok(tx
+                    .prepare_cached("SELECT min(digest_due_at) FROM alerts WHERE mode = 'digest'")?
+                    .query_row(args![], |r| r.get(0))?)
+            })
+            .await?;
+        Ok(due.and_then(|d| {
+            DateTime::parse_from_rfc3339(&d)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        }))
+    }
+
+    /// Makes the due digests, then sleeps until the next one is due (at most `every`, which is
+    /// how soon a digest window opened meanwhile is noticed), so a digest goes out when its window
+    /// ends, not up to a tick later.
     pub async fn run_until_stopped(
         self,
         every: Duration,
@@ -92,12 +112,30 @@ impl Digester {
             if let Err(e) = self.step().await {
                 tracing::error!(error = %e, "digests failed; retrying");
             }
+            let next = match self.next_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading when the next digest is due failed");
+                    None
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                _ = tokio::time::sleep(every) => {},
+                _ = tokio::time::sleep(pause(self.clock.now(), next, every)) => {},
             }
         }
     }
+}
+
+/// How long the digester sleeps at `now` when the next digest is due at `next`: until then, at
+/// most `every` (and a moment at least, so a failing read cannot spin).
+fn pause(now: DateTime<Utc>, next: Option<DateTime<Utc>>, every: Duration) -> Duration {
+    let until = match next {
+        // (Overdue: at once.)
+        Some(t) => (t - now).to_std().unwrap_or(Duration::ZERO),
+        None => every,
+    };
+    until.clamp(Duration::from_millis(10), every)
 }
 
 /// Makes the due digests; returns them as queued.
@@ -183,4 +221,30 @@ fn make_digests(
         queue_deliveries(tx, &id, subscriber, &format!("digest:{subscriber}"), now)?;
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digester_wakes_when_the_next_digest_is_due_not_a_tick_later() {
+        let now = DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let every = Duration::from_secs(30);
+        let in_ = |ms: i64| Some(now + chrono::Duration::milliseconds(ms));
+        assert_eq!(pause(now, in_(1_500), every), Duration::from_millis(1_500));
+        assert_eq!(
+            pause(now, in_(90_000), every),
+            every,
+            "a window opened meanwhile"
+        );
+        assert_eq!(pause(now, None, every), every);
+        assert_eq!(
+            pause(now, in_(-5_000), every),
+            Duration::from_millis(10),
+            "overdue"
+        );
+    }
 }
