@@ -18,6 +18,12 @@ async fn read(app: &TestApp, path: &str) -> Value {
         .clone()
 }
 
+/// A reader page's HTML.
+async fn page_html(app: &TestApp, path: &str) -> String {
+    let answer = app.client.get(format!("{}{path}", app.address)).send();
+    answer.await.unwrap().text().await.unwrap()
+}
+
 fn headlines(timeline: &Value) -> Vec<String> {
     timeline
         .as_array()
@@ -851,15 +857,7 @@ async fn pages_walk_the_whole_timeline(app: &TestApp) {
         .as_str()
         .unwrap()
         .to_owned();
-    let html = app
-        .client
-        .get(format!("{}/stories/{slug}", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(app, &format!("/stories/{slug}")).await;
     assert!(
         html.contains(">229 developments</span>")
             && html.contains("; the latest 100 here, newest first."),
@@ -1300,15 +1298,7 @@ async fn the_front_page_is_an_atom_feed_and_a_json_feed_found_from_the_pages() {
         .unwrap()
         .to_owned();
     for page in ["/".to_owned(), format!("/stories/{slug}")] {
-        let html = app
-            .client
-            .get(format!("{}{page}", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = page_html(&app, &page).await;
         assert!(
             html.contains(
                 r#"type="application/atom+xml" title="All stories (Atom)" href="/v1/feed.atom""#

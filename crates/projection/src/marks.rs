@@ -266,6 +266,12 @@ pub(crate) fn front_page(
     Some(shown)
 }
 
+/// A batch's lines: the earliest recording time among them and the position of the last.
+fn batch_span(versions: &[StoryVersionRow]) -> Option<(&str, i64)> {
+    let earliest = versions.iter().map(|v| v.recorded_at.as_str()).min()?;
+    Some((earliest, versions.last()?.position))
+}
+
 // ----- SQLite (`views.db`) -------------------------------------------------------------------
 
 /// After the projector wrote a batch's lines (`versions`, in position order): lowers the
@@ -275,10 +281,7 @@ pub(crate) fn follow_batch(
     versions: &[StoryVersionRow],
     spacing: MarkSpacing,
 ) -> Result<(), ViewError> {
-    let (Some(earliest), Some(last)) = (
-        versions.iter().map(|v| &v.recorded_at).min(),
-        versions.last(),
-    ) else {
+    let Some((earliest, last)) = batch_span(versions) else {
         return Ok(());
     };
     tx.prepare_cached("UPDATE front_page_marks SET low = ?1 WHERE low > ?1")?
@@ -290,7 +293,7 @@ pub(crate) fn follow_batch(
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or_default();
-    if last.position < previous + spacing.every {
+    if last < previous + spacing.every {
         return Ok(());
     }
     let since: Option<String> = tx
@@ -305,7 +308,7 @@ pub(crate) fn follow_batch(
         .collect::<Result<Vec<_>, _>>()?;
     write_marks(
         tx,
-        &[MarkRow::new(last.position, high, &listed, spacing.length)],
+        &[MarkRow::new(last, high, &listed, spacing.length)],
         &[],
         "",
     )
@@ -405,10 +408,7 @@ pub(crate) async fn follow_batch_pg(
     versions: &[StoryVersionRow],
     spacing: MarkSpacing,
 ) -> Result<(), ViewError> {
-    let (Some(earliest), Some(last)) = (
-        versions.iter().map(|v| &v.recorded_at).min(),
-        versions.last(),
-    ) else {
+    let Some((earliest, last)) = batch_span(versions) else {
         return Ok(());
     };
     sqlx::query("UPDATE view_front_page_marks SET low = $1 WHERE low > $1")
@@ -421,7 +421,7 @@ pub(crate) async fn follow_batch_pg(
     .fetch_optional(&mut *conn)
     .await?
     .unwrap_or_default();
-    if last.position < previous + spacing.every {
+    if last < previous + spacing.every {
         return Ok(());
     }
     let since: Option<String> =
@@ -438,7 +438,7 @@ pub(crate) async fn follow_batch_pg(
     .await?;
     write_marks_pg(
         conn,
-        &[MarkRow::new(last.position, high, &listed, spacing.length)],
+        &[MarkRow::new(last, high, &listed, spacing.length)],
         &[],
     )
     .await

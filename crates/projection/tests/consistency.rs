@@ -471,41 +471,52 @@ fn rows_of(path: &std::path::Path) -> BTreeMap<&'static str, Vec<Vec<String>>> {
 /// and both rebuilds. The rebuild whose marks list every story never reads one line per story.
 async fn assert_front_pages_as_they_stood(w: &World) {
     let c = rusqlite::Connection::open(w._dir.path().join("views.db")).unwrap();
-    let times: Vec<String> = c
+    let times: Vec<chrono::DateTime<chrono::Utc>> = c
         .prepare("SELECT DISTINCT recorded_at FROM story_versions ORDER BY 1")
         .unwrap()
-        .query_map([], |r| r.get(0))
+        .query_map([], |r| r.get::<_, String>(0))
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(&t.unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        })
+        .collect();
     let fallbacks = w.rebuilt.front_page_fallbacks();
-    for time in &times {
-        let at = chrono::DateTime::parse_from_rfc3339(time)
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        for at in [at, at - chrono::Duration::nanoseconds(1)] {
-            for limit in [1, 2, 100] {
-                for (name, views) in [
-                    ("projector", &w.views),
-                    ("rebuilt", &w.rebuilt),
-                    ("squeezed", &w.squeezed),
-                ] {
-                    let marked = views.front_page_as_of(at, limit).await.unwrap();
-                    let by_story = views.front_page_as_of_by_story(at, limit).await.unwrap();
-                    assert_eq!(
-                        serde_json::to_value(&marked).unwrap(),
-                        serde_json::to_value(&by_story).unwrap(),
-                        "{name}: the front page at {at}, {limit} stories"
-                    );
-                }
-            }
-        }
-    }
+    let stores = [
+        ("projector", &w.views),
+        ("rebuilt", &w.rebuilt),
+        ("squeezed", &w.squeezed),
+    ];
+    assert_marks_answer_as_one_line_per_story(&stores, &times).await;
     assert_eq!(
         w.rebuilt.front_page_fallbacks(),
         fallbacks,
         "marks that list every story answer every read"
     );
+}
+
+/// At each of `times` and just before it, for short and long pages, each store's front page as
+/// it stood read from its marks equals the one read a line per story.
+async fn assert_marks_answer_as_one_line_per_story(
+    stores: &[(&str, &ViewStore)],
+    times: &[chrono::DateTime<chrono::Utc>],
+) {
+    let just_before =
+        |t: &chrono::DateTime<chrono::Utc>| [*t, *t - chrono::Duration::microseconds(1)];
+    for at in times.iter().flat_map(just_before) {
+        for limit in [1, 2, 100] {
+            for (name, views) in stores {
+                let marked = views.front_page_as_of(at, limit).await.unwrap();
+                let by_story = views.front_page_as_of_by_story(at, limit).await.unwrap();
+                assert_eq!(
+                    serde_json::to_value(&marked).unwrap(),
+                    serde_json::to_value(&by_story).unwrap(),
+                    "{name}: the front page at {at}, {limit} stories"
+                );
+            }
+        }
+    }
 }
 
 async fn assert_views_equal_a_rebuild(w: &World) {
@@ -882,22 +893,11 @@ async fn front_pages_hold_when_recorded_out_of_position_order(ops: Vec<Op>) {
     let mut moments: Vec<_> = copied.iter().map(|e| e.recorded_at).collect();
     moments.sort();
     moments.dedup();
-    for at in moments
-        .iter()
-        .flat_map(|t| [*t, *t - chrono::Duration::microseconds(1)])
-    {
-        for limit in [1, 2, 100] {
-            for (name, views) in [("followed", &followed), ("rebuilt", &rebuilt)] {
-                let marked = views.front_page_as_of(at, limit).await.unwrap();
-                let by_story = views.front_page_as_of_by_story(at, limit).await.unwrap();
-                assert_eq!(
-                    serde_json::to_value(&marked).unwrap(),
-                    serde_json::to_value(&by_story).unwrap(),
-                    "{name}: the front page at {at}, {limit} stories"
-                );
-            }
-        }
-    }
+    assert_marks_answer_as_one_line_per_story(
+        &[("followed", &followed), ("rebuilt", &rebuilt)],
+        &moments,
+    )
+    .await;
     assert_eq!(
         followed.front_page_fallbacks(),
         0,
