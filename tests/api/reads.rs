@@ -418,16 +418,33 @@ async fn actor_reads_are_404_for_unknown_actors_and_carry_an_etag() {
 async fn a_read_waits_for_its_min_position_then_answers_503() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;
+    // The views cannot move (their database is locked for writing by someone else) while the
+    // log goes on: the read waits, bounded, then answers 503.
+    let views = app.database_path.with_file_name("views.db");
+    assert!(views.exists(), "{views:?}");
+    let lock = rusqlite::Connection::open(&views).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let last = filed(&app, &story, development("update")).await;
     let answer = app
         .call(
             Method::GET,
-            &format!("/v1/stories/{story}?min_position=999999"),
+            &format!("/v1/stories/{story}?min_position={last}"),
             None,
             None,
         )
         .await;
     answer.problem_for_field(503, "min_position");
     assert_eq!(answer.headers["retry-after"], "1");
+    // A position the log has not reached is not waited for.
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?min_position={}", last + 1_000_000),
+        None,
+        None,
+    )
+    .await
+    .problem_for_field(404, "min_position");
+    drop(lock);
     app.call(Method::GET, "/v1/stories?min_position=-4", None, None)
         .await
         .problem_for_field(400, "min_position");
@@ -835,7 +852,16 @@ async fn pages_walk_the_whole_timeline(app: &TestApp) {
         headlines(&next["timeline"])[6],
         format!("Development {:03}", n - 8)
     );
-    for bad in ["limit=0", "limit=1001", "before=-1", "before=x", "before=1"] {
+    // A cursor that names no development of the story: no such page.
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?before=1"),
+        None,
+        None,
+    )
+    .await
+    .problem_for_field(404, "before");
+    for bad in ["limit=0", "limit=1001", "before=-1", "before=x"] {
         let field = bad.split('=').next().unwrap();
         app.call(
             Method::GET,

@@ -230,6 +230,14 @@ impl FromRequestParts<SubscriberApi> for Caller {
     }
 }
 
+/// The form a link's page POSTs (documented only: the server reads no field of it).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct LinkForm {
+    #[schema(rename = "List-Unsubscribe", example = "One-Click")]
+    list_unsubscribe: Option<String>,
+}
+
 /// The OpenAPI document of the subscriber API and its links.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(paths(
@@ -785,7 +793,7 @@ async fn confirmation_page(
 /// The link of a confirmation mail, POSTed: the email endpoint starts getting alerts.
 #[utoipa::path(post, path = "/v1/email-confirmations/{token}", tag = "links",
     params(("token" = String, Path, description = "the link's single-use token")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "ignored"),
+    request_body(content = LinkForm, content_type = "application/x-www-form-urlencoded", description = "ignored: the link is the credential"),
     responses((status = 200, description = "confirmed", content((String = "text/html"), (Object = "application/json"))), (status = 404, description = "the link is not (or no longer) valid", content((ProblemDetails = "application/problem+json"), (String = "text/html")))))]
 async fn confirm_email(
     State(state): State<SubscriberApi>,
@@ -848,6 +856,8 @@ async fn list_endpoints(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<EndpointView>>> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let subscriber = id.clone();
     let list: Vec<EndpointView> = state
         .store
@@ -954,12 +964,29 @@ struct NewSubscription {
     #[serde(default)]
     delivery: DeliveryMode,
     /// Minutes between digests (`delivery: digest` only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 5, maximum = 1440)]
     digest_minutes: Option<u32>,
     /// Every alert, whatever the story: must be asked for, never the result of no filters.
     #[serde(default)]
     everything: bool,
+}
+
+/// An optional whole number, written `30` or `30.0`: JSON Schema's `integer` (what the
+/// document promises) is any number without a fraction.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -1132,6 +1159,8 @@ async fn list_subscriptions(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<SubscriptionView>>> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let list = state
         .store
         .read(move |c| {
@@ -1304,7 +1333,7 @@ async fn unsubscribe_page(
 /// ends every subscription of its subscriber.
 #[utoipa::path(post, path = "/v1/unsubscribe/{token}", tag = "links",
     params(("token" = String, Path, description = "the link's token")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "ignored; RFC 8058 sends `List-Unsubscribe=One-Click`"),
+    request_body(content = LinkForm, content_type = "application/x-www-form-urlencoded", description = "ignored: the link is the credential (a mail client's one-click unsubscribe, RFC 8058, sends `List-Unsubscribe=One-Click`)"),
     responses((status = 200, description = "every subscription ended", content((Object = "application/json"), (String = "text/html"))), (status = 404, description = "the link is not (or no longer) valid", content((ProblemDetails = "application/problem+json"), (String = "text/html")))))]
 async fn unsubscribe_link(
     State(state): State<SubscriberApi>,
@@ -1380,6 +1409,8 @@ async fn list_deliveries(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let params = query_params(query.as_deref(), &["status", "limit"])?;
     let status = params.get("status").cloned();
     if let Some(s) = &status {
@@ -1558,6 +1589,8 @@ async fn list_alerts(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let params = query_params(query.as_deref(), &["after", "before", "limit"])?;
     let limit = int_param(&params, "limit", ALERT_PAGE, 1, MAX_ALERT_PAGE)?;
     if params.contains_key("after") && params.contains_key("before") {
@@ -1628,6 +1661,8 @@ async fn alert_stream(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let last = match headers.get("last-event-id") {
         Some(v) => v
             .to_str()

@@ -184,12 +184,23 @@ impl ReadParams {
 }
 
 impl ReadState {
-    /// Waits until the views have applied `min` (bounded), or answers 503. Reads the views'
+    /// Waits until the views have applied `min` (bounded), or answers 503; a position past the
+    /// log's head is a 404. Reads the views'
     /// position once, then waits for the live hub, which follows it for the whole process.
     async fn reach(&self, min: Option<i64>) -> ReadResult<()> {
         let Some(min) = min else { return Ok(()) };
         if self.views.position().await? >= min {
             return Ok(());
+        }
+        // A position the log has not reached is not worth waiting for: nothing was answered
+        // with it (a command's answer names a committed position).
+        let head = self.log.current_head().await?;
+        if head < min {
+            return Err(Problem::not_found(format!(
+                "nothing has been recorded at position {min}: the log ends at {head}"
+            ))
+            .with_field("min_position")
+            .into());
         }
         let mut reached = self.live.reached();
         let waited = tokio::time::timeout(MIN_POSITION_WAIT, reached.wait_for(|p| *p >= min)).await;
@@ -256,12 +267,11 @@ impl ReadState {
     }
 }
 
+/// A page that does not exist: the cursor names no development readers see in the story.
 fn no_cursor() -> ReadError {
-    Problem::bad_request(
-        Some("before"),
-        "`before` must be the position of a development readers see in this story",
-    )
-    .into()
+    Problem::not_found("`before` must be the position of a development readers see in this story")
+        .with_field("before")
+        .into()
 }
 
 /// Answers `body` with an ETag; a matching `If-None-Match` gets a 304.
@@ -482,7 +492,8 @@ struct FrontPage {
 #[utoipa::path(get, path = "/v1/stories", tag = "read",
     params(("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "stories, 1–1000, default 100")),
-    responses((status = 200, body = Object, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`")))]
+    responses((status = 200, body = Object, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = ProblemDetails, description = "`min_position` is past the log's end")))]
 async fn front_page_json(
     State(state): State<ReadState>,
     headers: HeaderMap,

@@ -20,12 +20,23 @@ const WS: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\
 const CC: &str = r"\x00-\x1f\x7f-\x9f";
 /// Control characters a multi-line text may not carry (it may carry tabs and line breaks).
 const CC_MULTILINE: &str = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f";
+/// Default-ignorable code points (UTS #39 drops them from a skeleton; an actor's name is
+/// taken without them).
+/// Those beyond the Basic Multilingual Plane are written as themselves (regex dialects escape
+/// them differently).
+const INVISIBLE: &str = concat!(
+    r"\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e",
+    r"\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8",
+    "\u{1bca0}-\u{1bca3}\u{1d173}-\u{1d17a}\u{e0000}-\u{e0fff}",
+);
 
 /// The rule of a text field as the domain parses it (trimmed, then counted and checked).
 #[derive(Debug, Clone, Copy)]
 pub enum Text {
     /// One line, at least one visible character, at most `max` characters.
     Line(usize),
+    /// An actor's name: a line, less invisible characters.
+    Actor(usize),
     /// Line breaks and tabs allowed; `min` is 0 or 1.
     Multiline(usize, usize),
     /// A story's slug.
@@ -34,36 +45,79 @@ pub enum Text {
     Tag,
     /// An http(s) URL.
     Url,
+    /// An email address at a domain name.
+    Email,
+    /// A NATS subject of plain tokens.
+    Subject,
+}
+
+/// A trimmed text of `min` (0 or 1) to `max` characters: `edge` may open and close it, `inner`
+/// fill it, and whatever `pad` holds is trimmed off first.
+fn trimmed(pad: &str, edge: &str, inner: &str, min: usize, max: usize) -> String {
+    let core = if max >= 2 {
+        format!("[{edge}](?:[{inner}]{{0,{}}}[{edge}])?", max - 2)
+    } else {
+        format!("[{edge}]")
+    };
+    let core = if min == 0 {
+        format!("(?:{core})?")
+    } else {
+        core
+    };
+    format!("^[{pad}]*{core}[{pad}]*$")
 }
 
 impl Text {
-    /// The JSON Schema keywords of the rule.
+    /// The JSON Schema keywords of the rule: a pattern exact to the parser (the length is counted
+    /// after trimming, so it is in the pattern, not in `maxLength`).
     pub fn schema(self) -> Value {
         match self {
             Text::Line(max) => json!({
-                "minLength": 1, "maxLength": max,
-                "pattern": format!("^[{WS}]*[^{CC}]*[^{WS}{CC}][^{CC}]*[{WS}]*$"),
+                "minLength": 1,
+                "pattern": trimmed(WS, &format!("^{WS}{CC}"), &format!("^{CC}"), 1, max),
             }),
-            Text::Multiline(min, max) => {
-                let body = format!("[^{CC_MULTILINE}]*[^{WS}{CC}][^{CC_MULTILINE}]*");
-                let pattern = if min == 0 {
-                    format!("^[{WS}]*(?:{body})?[{WS}]*$")
-                } else {
-                    format!("^[{WS}]*{body}[{WS}]*$")
-                };
-                json!({"minLength": min, "maxLength": max, "pattern": pattern})
-            }
+            Text::Actor(max) => json!({
+                "minLength": 1,
+                "pattern": trimmed(
+                    &format!("{WS}{INVISIBLE}"),
+                    &format!("^{WS}{CC}{INVISIBLE}"),
+                    &format!("^{CC}"),
+                    1,
+                    max,
+                ),
+                "example": "Fancy Bear",
+            }),
+            Text::Multiline(min, max) => json!({
+                "minLength": min,
+                "pattern": trimmed(WS, &format!("^{WS}{CC}"), &format!("^{CC_MULTILINE}"), min, max),
+            }),
             Text::Slug => json!({
                 "minLength": 1, "maxLength": limits::SLUG,
                 "pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$", "example": "campaign-hack-2026",
             }),
             Text::Tag => json!({
-                "minLength": 1, "maxLength": limits::TAG,
-                "pattern": format!("^[{WS}]*[A-Za-z0-9_-]+[{WS}]*$"), "example": "elections",
+                "minLength": 1,
+                "pattern": format!("^[{WS}]*[A-Za-z0-9_-]{{1,{}}}[{WS}]*$", limits::TAG),
+                "example": "elections",
             }),
+            // Stricter than the parser (which also takes international domain names): an ASCII
+            // host name whose last label starts with a letter, or an IPv4 address.
             Text::Url => json!({
                 "minLength": 1, "maxLength": limits::URL,
-                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\\s]+", "example": "https://example.com/statement",
+                "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(?::[1-9][0-9]{0,3})?(?:[/?#][!-~]*)?$",
+                "example": "https://example.com/statement",
+            }),
+            // Stricter than the parser: a plain local part of at most 64 characters, ASCII
+            // labels of at most 31.
+            Text::Email => json!({
+                "minLength": 3, "maxLength": 254,
+                "pattern": format!(r"^[{WS}]*[A-Za-z0-9_+-]{{1,32}}(?:\.[A-Za-z0-9_+-]{{1,15}}){{0,2}}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{{0,29}}[A-Za-z0-9])?\.){{1,4}}[A-Za-z](?:[A-Za-z0-9-]{{0,29}}[A-Za-z0-9])?[{WS}]*$"),
+                "example": "reader@example.com",
+            }),
+            Text::Subject => json!({
+                "minLength": 1, "maxLength": 200,
+                "pattern": r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$",
+                "example": "alerts.elections",
             }),
         }
     }
@@ -99,13 +153,13 @@ pub const TEXT_FIELDS: &[(&str, &str, Text)] = &[
     (
         "RecordDevelopmentRequest",
         "actors",
-        Text::Line(limits::ACTOR),
+        Text::Actor(limits::ACTOR),
     ),
     ("SourceRequest", "name", Text::Line(limits::SOURCE_NAME)),
     ("SourceRequest", "url", Text::Url),
     ("ChangesRequest", "headline", Text::Line(limits::HEADLINE)),
     ("ChangesRequest", "body", Text::Multiline(0, limits::BODY)),
-    ("ChangesRequest", "actors", Text::Line(limits::ACTOR)),
+    ("ChangesRequest", "actors", Text::Actor(limits::ACTOR)),
     ("ReasonRequest", "reason", Text::Multiline(1, limits::NOTE)),
     (
         "CorrectionRequest",
@@ -119,7 +173,8 @@ pub const TEXT_FIELDS: &[(&str, &str, Text)] = &[
     ),
     // The subscriber API (crates/notifier).
     ("SignUp", "name", Text::Line(limits::SOURCE_NAME)),
-    ("NewSubscription", "actor", Text::Line(limits::ACTOR)),
+    ("SignUp", "email", Text::Email),
+    ("NewSubscription", "actor", Text::Actor(limits::ACTOR)),
     ("NewSubscription", "tag", Text::Tag),
 ];
 
@@ -130,6 +185,242 @@ const LISTS: &[(&str, &str, usize)] = &[
     ("RecordDevelopmentRequest", "actors", limits::ACTORS),
     ("ChangesRequest", "actors", limits::ACTORS),
 ];
+
+/// What a client does next with what an answer names (OpenAPI links): `(operation, status,
+/// link, target operation, [(parameter, expression)])`. Reads of the views name the write's
+/// `position` as `min_position`, so that they see it.
+const LINKS: &[(&str, &str, &str, &str, &[(&str, &str)])] = &[
+    (
+        "open_story",
+        "201",
+        "ReviseStory",
+        "revise_story",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "open_story",
+        "201",
+        "RecordDevelopment",
+        "record_development",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "open_story",
+        "201",
+        "CloseStory",
+        "close_story",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "open_story",
+        "201",
+        "StoryEvents",
+        "story_events",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "open_story",
+        "201",
+        "ReadStory",
+        "story_json",
+        &[
+            ("id", "$response.body#/id"),
+            ("min_position", "$response.body#/position"),
+        ],
+    ),
+    (
+        "open_story",
+        "201",
+        "ReadClaims",
+        "claims_json",
+        &[
+            ("id", "$response.body#/id"),
+            ("min_position", "$response.body#/position"),
+        ],
+    ),
+    (
+        "record_development",
+        "201",
+        "Approve",
+        "approve_development",
+        &[("id", "$request.path.id"), ("dev", "$response.body#/id")],
+    ),
+    (
+        "record_development",
+        "201",
+        "Reject",
+        "reject_development",
+        &[("id", "$request.path.id"), ("dev", "$response.body#/id")],
+    ),
+    (
+        "record_development",
+        "201",
+        "Correct",
+        "correct_development",
+        &[("id", "$request.path.id"), ("dev", "$response.body#/id")],
+    ),
+    (
+        "record_development",
+        "201",
+        "Retract",
+        "retract_development",
+        &[("id", "$request.path.id"), ("dev", "$response.body#/id")],
+    ),
+    (
+        "record_development",
+        "201",
+        "ReadStory",
+        "story_json",
+        &[
+            ("id", "$request.path.id"),
+            ("min_position", "$response.body#/position"),
+        ],
+    ),
+    (
+        "close_story",
+        "200",
+        "Reopen",
+        "reopen_story",
+        &[("id", "$request.path.id")],
+    ),
+    (
+        "create_token",
+        "201",
+        "Revoke",
+        "revoke_token",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "Show",
+        "show_subscriber",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "AddEndpoint",
+        "add_endpoint",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "ListEndpoints",
+        "list_endpoints",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "Subscribe",
+        "subscribe",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "ListSubscriptions",
+        "list_subscriptions",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "ListDeliveries",
+        "list_deliveries",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "ListAlerts",
+        "list_alerts",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "Suspend",
+        "suspend",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "sign_up",
+        "201",
+        "Delete",
+        "delete_subscriber",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "suspend",
+        "204",
+        "Resume",
+        "unsuspend",
+        &[("id", "$request.path.id")],
+    ),
+    (
+        "add_endpoint",
+        "201",
+        "Remove",
+        "remove_endpoint",
+        &[
+            ("id", "$request.path.id"),
+            ("endpoint", "$response.body#/id"),
+        ],
+    ),
+    (
+        "subscribe",
+        "201",
+        "Unsubscribe",
+        "unsubscribe_one",
+        &[
+            ("id", "$request.path.id"),
+            ("subscription", "$response.body#/id"),
+        ],
+    ),
+];
+
+/// Adds [`LINKS`] to the answers they start from, where both operations are in the document.
+fn link(paths: &mut Map<String, Value>) {
+    let mut operations = std::collections::HashSet::new();
+    for item in paths.values() {
+        for operation in item.as_object().into_iter().flat_map(|i| i.values()) {
+            if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
+                operations.insert(id.to_owned());
+            }
+        }
+    }
+    for item in paths.values_mut() {
+        for operation in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|i| i.values_mut())
+        {
+            let Some(id) = operation
+                .get("operationId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            for (from, status, name, to, parameters) in LINKS {
+                if *from != id || !operations.contains(*to) {
+                    continue;
+                }
+                let Some(response) = operation.pointer_mut(&format!("/responses/{status}")) else {
+                    continue;
+                };
+                let parameters: Map<String, Value> = parameters
+                    .iter()
+                    .map(|(p, e)| ((*p).to_owned(), json!(e)))
+                    .collect();
+                response["links"][*name] = json!({"operationId": to, "parameters": parameters});
+            }
+        }
+    }
+}
 
 fn problem_ref() -> Value {
     json!({"$ref": "#/components/schemas/Problem"})
@@ -166,6 +457,7 @@ pub fn finish(document: utoipa::openapi::OpenApi) -> Value {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return doc;
     };
+    link(paths);
     for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else {
             continue;
@@ -181,6 +473,25 @@ pub fn finish(document: utoipa::openapi::OpenApi) -> Value {
 }
 
 fn finish_operation(path: &str, method: &str, operation: &mut Value) {
+    // No path or query parameter may carry a control character (`refuse_control_characters`).
+    if let Some(parameters) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for parameter in parameters {
+            if !matches!(parameter["in"].as_str(), Some("path" | "query")) {
+                continue;
+            }
+            if let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) {
+                let string = schema.get("type").is_some_and(|t| {
+                    t == "string" || t.as_array().is_some_and(|a| a.contains(&json!("string")))
+                });
+                if string && !schema.contains_key("pattern") && !schema.contains_key("format") {
+                    schema.insert("pattern".into(), json!(format!("^[^{CC}]*$")));
+                }
+            }
+        }
+    }
     let authenticated = operation
         .get("security")
         .and_then(Value::as_array)
@@ -289,6 +600,68 @@ fn constrain(schemas: &mut Map<String, Value>) {
         {
             target.insert("maxItems".into(), json!(max));
         }
+    }
+    // An endpoint's target, in each kind's variant.
+    if let Some(variants) = schemas
+        .get_mut("NewEndpoint")
+        .and_then(|s| s.get_mut("oneOf"))
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            // Each kind takes its own field only (`deny_unknown_fields`).
+            variant["additionalProperties"] = json!(false);
+            for (property, rule) in [
+                ("url", Text::Url),
+                ("address", Text::Email),
+                ("subject", Text::Subject),
+            ] {
+                if let (Some(Value::Object(target)), Value::Object(rule)) = (
+                    variant.pointer_mut(&format!("/properties/{property}")),
+                    rule.schema(),
+                ) {
+                    target.extend(rule);
+                }
+            }
+        }
+    }
+    // A subscription has filters or is to everything, never both or neither; a digest has an
+    // interval and only a digest has one.
+    if let Some(subscription) = schemas
+        .get_mut("NewSubscription")
+        .and_then(Value::as_object_mut)
+    {
+        let absent = |p: &str| json!({"not": {"required": [p], "properties": {p: {"not": {"type": "null"}}}}});
+        let present =
+            |p: &str| json!({"required": [p], "properties": {p: {"not": {"type": "null"}}}});
+        subscription.insert(
+            "allOf".into(),
+            json!([
+                {"oneOf": [
+                    {"allOf": [
+                        {"required": ["everything"], "properties": {"everything": {"const": true}}},
+                        absent("story"), absent("actor"), absent("kind"), absent("tag"),
+                        {"properties": {"min_urgency": {"const": "routine"}}},
+                    ]},
+                    {"allOf": [
+                        {"properties": {"everything": {"const": false}}},
+                        {"anyOf": [
+                            present("story"), present("actor"), present("kind"), present("tag"),
+                            {"required": ["min_urgency"], "properties": {"min_urgency": {"enum": ["priority", "flash"]}}},
+                        ]},
+                    ]},
+                ]},
+                {"oneOf": [
+                    {"allOf": [
+                        {"properties": {"delivery": {"const": "immediate"}}},
+                        absent("digest_minutes"),
+                    ]},
+                    {"allOf": [
+                        {"required": ["delivery"], "properties": {"delivery": {"const": "digest"}}},
+                        present("digest_minutes"),
+                    ]},
+                ]},
+            ]),
+        );
     }
     // A revision must change something: `{}` (or only nulls) is refused.
     if let Some(revise) = schemas
