@@ -677,3 +677,116 @@ fn constrain(schemas: &mut Map<String, Value>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The document's patterns against the parsers they describe: for strings built around
+    //! every character of the first planes (and the invisible ones beyond), the pattern matches
+    //! exactly when the domain takes the value.
+
+    use newsroom_domain::{Actor, Body, Headline, Note, Slug, Tag};
+
+    use super::*;
+
+    fn pattern(rule: Text) -> regex::Regex {
+        let p = rule.schema()["pattern"].as_str().unwrap().to_owned();
+        // A body's counted repetition is large for this engine's default.
+        regex::RegexBuilder::new(&p)
+            .size_limit(1 << 30)
+            .build()
+            .unwrap()
+    }
+
+    /// Characters to build samples from: ASCII, Latin-1, the spaces, controls and invisibles.
+    fn characters() -> impl Iterator<Item = char> {
+        (0u32..0x3100)
+            .chain(0xfe00..0xff00)
+            .chain(0xfff0..0x10000)
+            .chain(0x1bc9e..0x1bca5)
+            .chain(0x1d170..0x1d17c)
+            .chain(0xe0000..0xe0100)
+            .filter_map(char::from_u32)
+    }
+
+    /// Strings with `c` alone, at the ends and inside text.
+    fn samples(c: char) -> Vec<String> {
+        vec![
+            c.to_string(),
+            format!("{c}a"),
+            format!("a{c}"),
+            format!("a{c}b"),
+            format!(" {c} "),
+            format!("{c}{c}"),
+        ]
+    }
+
+    fn agree(rule: Text, parses: impl Fn(&str) -> bool) {
+        let re = pattern(rule);
+        let mut disagreements = Vec::new();
+        for c in characters() {
+            for s in samples(c) {
+                if re.is_match(&s) != parses(&s) {
+                    disagreements.push(format!("{s:?} (U+{:04X})", c as u32));
+                }
+            }
+        }
+        assert!(
+            disagreements.is_empty(),
+            "{rule:?}: {} disagreements, first {:?}",
+            disagreements.len(),
+            &disagreements[..disagreements.len().min(10)]
+        );
+    }
+
+    #[test]
+    fn a_line_pattern_takes_what_the_parser_takes() {
+        agree(Text::Line(limits::HEADLINE), |s| {
+            Headline::parse("h", s).is_ok()
+        });
+    }
+
+    #[test]
+    fn a_multiline_pattern_takes_what_the_parser_takes() {
+        agree(Text::Multiline(1, limits::NOTE), |s| {
+            Note::parse("n", s).is_ok()
+        });
+        agree(Text::Multiline(0, limits::BODY), |s| {
+            Body::parse("b", s).is_ok()
+        });
+    }
+
+    #[test]
+    fn an_actor_pattern_takes_what_the_parser_takes() {
+        agree(Text::Actor(limits::ACTOR), |s| Actor::parse("a", s).is_ok());
+    }
+
+    #[test]
+    fn slug_and_tag_patterns_take_what_the_parsers_take() {
+        let slug = pattern(Text::Slug);
+        for c in characters() {
+            for s in samples(c) {
+                assert_eq!(slug.is_match(&s), Slug::parse("s", &s).is_ok(), "{s:?}");
+            }
+        }
+        // Lowercasing maps a few letters outside ASCII into it (the Kelvin sign to `k`): the
+        // pattern takes ASCII only, stricter than the parser there.
+        let tag = pattern(Text::Tag);
+        for c in characters().filter(|c| c.is_ascii() || !c.to_lowercase().any(|l| l.is_ascii())) {
+            for s in samples(c) {
+                assert_eq!(tag.is_match(&s), Tag::parse("t", &s).is_ok(), "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lengths_are_counted_after_trimming() {
+        let line = pattern(Text::Line(limits::HEADLINE));
+        let full = "x".repeat(limits::HEADLINE);
+        assert!(line.is_match(&full));
+        assert!(line.is_match(&format!("  {full}\n")));
+        assert!(!line.is_match(&format!("{full}x")));
+        let tag = pattern(Text::Tag);
+        assert!(tag.is_match(&format!(" {} ", "a".repeat(limits::TAG))));
+        assert!(!tag.is_match(&"a".repeat(limits::TAG + 1)));
+    }
+}
