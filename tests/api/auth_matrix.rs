@@ -208,6 +208,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/v1/stories/{story}/stream", Nothing, public(200)),
         route("GET", "/v1/feed.atom", Nothing, public(200)),
         route("GET", "/v1/feed.json", Nothing, public(200)),
+        route("GET", "/v1/feeds/json-feed-extension", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}/feed.atom", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}/feed.json", Nothing, public(200)),

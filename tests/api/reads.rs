@@ -556,6 +556,22 @@ async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
     assert_eq!(item["id"].as_str().map(|s| s.contains(&id)), Some(true));
     assert!(item["content_text"].is_string() || item["content_html"].is_string());
     chrono::DateTime::parse_from_rfc3339(item["date_modified"].as_str().unwrap()).unwrap();
+    // Each extension object says where it is described (JSON Feed 1.1), and that is served.
+    let about = feed["_newsroom"]["about"].as_str().unwrap();
+    assert_eq!(about, "http://newsroom.test/v1/feeds/json-feed-extension");
+    assert_eq!(item["_newsroom"]["about"], about);
+    let described = app
+        .client
+        .get(format!("{}/v1/feeds/json-feed-extension", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), 200);
+    assert!(described.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/markdown"));
+    assert!(described.text().await.unwrap().contains("`_newsroom`"));
 
     let ninjs = read(&app, &format!("/v1/stories/{story}/ninjs")).await;
     assert!(ninjs["uri"].is_string());

@@ -121,6 +121,7 @@ pub fn router(state: ReadState) -> Router {
         .route("/v1/stories/{id}/stream", get(story_stream))
         .route("/v1/feed.atom", get(front_page_atom))
         .route("/v1/feed.json", get(front_page_json_feed))
+        .route("/v1/feeds/json-feed-extension", get(json_feed_extension))
         .route("/v1/actors/{name}", get(actor_json))
         .route("/v1/actors/{name}/feed.atom", get(actor_atom))
         .route("/v1/actors/{name}/feed.json", get(actor_json_feed))
@@ -1012,6 +1013,20 @@ async fn actor_html(State(state): State<ReadState>, ApiPath(name): ApiPath<Strin
     let entries = state.views.actor(Actor::normalise(&name), 500).await?;
     let actor = entries.first().map_or(name.as_str(), |e| e.actor.name());
     Ok(page(StatusCode::OK, pages::actor_page(actor, &entries)))
+}
+
+/// What the `_newsroom` objects of the JSON Feeds hold: the page their `about` names.
+#[utoipa::path(get, path = "/v1/feeds/json-feed-extension", tag = "feeds",
+    responses((status = 200, content_type = "text/markdown", body = String)))]
+async fn json_feed_extension() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        feeds::EXTENSION_DOCUMENT,
+    )
+        .into_response()
 }
 
 async fn css() -> Response {
