@@ -186,10 +186,19 @@ const LISTS: &[(&str, &str, usize)] = &[
     ("ChangesRequest", "actors", limits::ACTORS),
 ];
 
+/// A link: `(operation, status, name, target operation, [(parameter, expression)])`.
+type Link = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// What a client does next with what an answer names (OpenAPI links): `(operation, status,
 /// link, target operation, [(parameter, expression)])`. Reads of the views name the write's
 /// `position` as `min_position`, so that they see it.
-const LINKS: &[(&str, &str, &str, &str, &[(&str, &str)])] = &[
+const LINKS: &[Link] = &[
     (
         "open_story",
         "201",
