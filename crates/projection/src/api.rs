@@ -105,7 +105,8 @@ type ReadResult<T = Response> = Result<T, ReadError>;
     story_stream,
     actor_json,
     actor_atom,
-    actor_json_feed
+    actor_json_feed,
+    json_feed_extension
 ))]
 pub struct ReadApiDoc;
 
