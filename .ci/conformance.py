@@ -1,7 +1,7 @@
 """The feeds judged by the official JSON Schemas and an independent validator (Python's
 `jsonschema`): a story with every kind of change a reader sees — actors and a source, a denial
-responding to a claim, a correction, a retraction — then its JSON Feed 1.1, an actor's JSON Feed
-and its ninjs item, each validated against the schemas in shared/conformance/schemas (JSON Feed
+responding to a claim, a correction, a retraction — then its JSON Feed 1.1, an actor's JSON Feed,
+the front page's JSON Feed and the story's ninjs item, each validated against the schemas in shared/conformance/schemas (JSON Feed
 1.1; ninjs 3.0, which the item names in `$schema`, and 3.1).
 
 Usage: python conformance.py BASE_URL ADMIN_TOKEN SCHEMA_DIR
@@ -67,11 +67,13 @@ actor = urllib.parse.quote("Fancy Bear")
 documents = {
     "story JSON Feed": call("GET", f"/v1/stories/{story}/feed.json"),
     "actor JSON Feed": call("GET", f"/v1/actors/{actor}/feed.json"),
+    "front page JSON Feed": call("GET", "/v1/feed.json"),
     "ninjs item": call("GET", f"/v1/stories/{story}/ninjs"),
 }
 checks = [
     ("story JSON Feed", "jsonfeed-schema-v1.1.json"),
     ("actor JSON Feed", "jsonfeed-schema-v1.1.json"),
+    ("front page JSON Feed", "jsonfeed-schema-v1.1.json"),
     ("ninjs item", "ninjs-schema_3.0.json"),
     ("ninjs item", "ninjs-schema_3.1.json"),
 ]

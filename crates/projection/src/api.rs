@@ -106,7 +106,9 @@ type ReadResult<T = Response> = Result<T, ReadError>;
     actor_json,
     actor_atom,
     actor_json_feed,
-    json_feed_extension
+    json_feed_extension,
+    front_page_atom,
+    front_page_json_feed
 ))]
 pub struct ReadApiDoc;
 
@@ -527,6 +529,10 @@ async fn front_page_json(
 /// Stories in the front page's feeds.
 const FRONT_PAGE_FEED_ITEMS: usize = 100;
 
+/// The front page as an Atom feed: one entry per story, in the front page's order.
+#[utoipa::path(get, path = "/v1/feed.atom", tag = "feeds",
+    responses((status = 200, content_type = "application/atom+xml", body = String, headers(("ETag" = String))),
+        (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`")))]
 async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
     let position = state.views.position().await?;
     let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
@@ -538,6 +544,10 @@ async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> 
     ))
 }
 
+/// The front page as a JSON Feed 1.1: one item per story, in the front page's order.
+#[utoipa::path(get, path = "/v1/feed.json", tag = "feeds",
+    responses((status = 200, content_type = "application/feed+json", body = Object, headers(("ETag" = String))),
+        (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`")))]
 async fn front_page_json_feed(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
     let position = state.views.position().await?;
     let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
