@@ -208,6 +208,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/v1/stories/{story}/stream", Nothing, public(200)),
         route("GET", "/v1/feed.atom", Nothing, public(200)),
         route("GET", "/v1/feed.json", Nothing, public(200)),
+        route("GET", "/v1/feeds/json-feed-extension", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}/feed.atom", Nothing, public(200)),
         route("GET", "/v1/actors/{actor}/feed.json", Nothing, public(200)),
@@ -912,7 +913,7 @@ async fn every_route_answers_every_kind_of_caller_as_the_matrix_says() {
 }
 
 /// `(METHOD, path)` of every route in a router's source, parameters written `{}`.
-fn routes_in_source(source: &str) -> BTreeSet<(String, String)> {
+pub(crate) fn routes_in_source(source: &str) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     let mut rest = source;
     while let Some(at) = rest.find(".route(") {
@@ -951,7 +952,7 @@ fn routes_in_source(source: &str) -> BTreeSet<(String, String)> {
 }
 
 /// A path with every `{parameter}` written `{}`.
-fn normalise(path: &str) -> String {
+pub(crate) fn normalise(path: &str) -> String {
     path.split('/')
         .map(|segment| {
             if segment.starts_with('{') && segment.ends_with('}') {

@@ -424,16 +424,33 @@ async fn actor_reads_are_404_for_unknown_actors_and_carry_an_etag() {
 async fn a_read_waits_for_its_min_position_then_answers_503() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;
+    // The views cannot move (their database is locked for writing by someone else) while the
+    // log goes on: the read waits, bounded, then answers 503.
+    let views = app.database_path.with_file_name("views.db");
+    assert!(views.exists(), "{views:?}");
+    let lock = rusqlite::Connection::open(&views).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let last = filed(&app, &story, development("update")).await;
     let answer = app
         .call(
             Method::GET,
-            &format!("/v1/stories/{story}?min_position=999999"),
+            &format!("/v1/stories/{story}?min_position={last}"),
             None,
             None,
         )
         .await;
     answer.problem_for_field(503, "min_position");
     assert_eq!(answer.headers["retry-after"], "1");
+    // A position the log has not reached is not waited for.
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?min_position={}", last + 1_000_000),
+        None,
+        None,
+    )
+    .await
+    .problem_for_field(404, "min_position");
+    drop(lock);
     app.call(Method::GET, "/v1/stories?min_position=-4", None, None)
         .await
         .problem_for_field(400, "min_position");
@@ -545,6 +562,22 @@ async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
     assert_eq!(item["id"].as_str().map(|s| s.contains(&id)), Some(true));
     assert!(item["content_text"].is_string() || item["content_html"].is_string());
     chrono::DateTime::parse_from_rfc3339(item["date_modified"].as_str().unwrap()).unwrap();
+    // Each extension object says where it is described (JSON Feed 1.1), and that is served.
+    let about = feed["_newsroom"]["about"].as_str().unwrap();
+    assert_eq!(about, "http://newsroom.test/v1/feeds/json-feed-extension");
+    assert_eq!(item["_newsroom"]["about"], about);
+    let described = app
+        .client
+        .get(format!("{}/v1/feeds/json-feed-extension", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), 200);
+    assert!(described.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/markdown"));
+    assert!(described.text().await.unwrap().contains("`_newsroom`"));
 
     let ninjs = read(&app, &format!("/v1/stories/{story}/ninjs")).await;
     assert!(ninjs["uri"].is_string());
@@ -841,7 +874,16 @@ async fn pages_walk_the_whole_timeline(app: &TestApp) {
         headlines(&next["timeline"])[6],
         format!("Development {:03}", n - 8)
     );
-    for bad in ["limit=0", "limit=1001", "before=-1", "before=x", "before=1"] {
+    // A cursor that names no development of the story: no such page.
+    app.call(
+        Method::GET,
+        &format!("/v1/stories/{story}?before=1"),
+        None,
+        None,
+    )
+    .await
+    .problem_for_field(404, "before");
+    for bad in ["limit=0", "limit=1001", "before=-1", "before=x"] {
         let field = bad.split('=').next().unwrap();
         app.call(
             Method::GET,

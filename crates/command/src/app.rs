@@ -81,7 +81,18 @@ pub struct Application {
     state: AppState,
     settings: Settings,
     extra: axum::Router,
+    documented: Documented,
     commands: bool,
+}
+
+/// The OpenAPI document of the extra routes.
+#[derive(Default)]
+struct Documented(utoipa::openapi::OpenApi);
+
+impl std::fmt::Debug for Documented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Documented").finish_non_exhaustive()
+    }
 }
 
 impl Application {
@@ -123,6 +134,7 @@ impl Application {
             state,
             settings,
             extra: axum::Router::new(),
+            documented: Documented::default(),
             commands: true,
         })
     }
@@ -164,6 +176,12 @@ impl Application {
         self
     }
 
+    /// Adds the OpenAPI document of routes added with [`Self::with_routes`] to the one served.
+    pub fn with_document(mut self, document: utoipa::openapi::OpenApi) -> Self {
+        self.documented.0.merge(document);
+        self
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(
         self,
@@ -174,6 +192,7 @@ impl Application {
             Duration::from_secs(self.settings.request_timeout_secs.max(1)),
             self.settings.rate_limits,
             self.extra,
+            self.documented.0,
             self.commands,
         );
         crate::serve::serve(

@@ -115,6 +115,7 @@ impl Newsroom {
         };
         let log = app.state().store.clone();
         let mut routes = axum::Router::new();
+        let mut document = utoipa::openapi::OpenApi::default();
         let (mut views, mut projector, mut live) = (None, None, None);
         if role.projects() {
             // Beside the log: a SQLite file of their own, or the log's PostgreSQL database.
@@ -147,6 +148,7 @@ impl Newsroom {
                     .trim_end_matches('/')
                     .to_owned(),
             }));
+            document.merge(<api::ReadApiDoc as utoipa::OpenApi>::openapi());
             live = Some((hub, p.positions()));
             views = Some(store);
             projector = Some(p);
@@ -183,6 +185,8 @@ impl Newsroom {
             }
             app.add_follower("notifier", n.status());
             routes = routes.merge(n.router());
+            document
+                .merge(<newsroom_notifier::api::SubscriberApiDoc as utoipa::OpenApi>::openapi());
             notifier = Some(n);
         }
         // The web front needs every part: the desk writes through the command service and reads
@@ -197,7 +201,7 @@ impl Newsroom {
                     n.store().clone(),
                 ));
         }
-        let app = app.with_routes(routes);
+        let app = app.with_routes(routes).with_document(document);
         Ok(Self {
             app,
             projector,

@@ -17,7 +17,7 @@ use axum::{Extension, Json, Router};
 use chrono::Utc;
 use newsroom_command::args;
 use newsroom_command::auth::{generate_token, token_digest};
-use newsroom_command::http::problem::Problem;
+use newsroom_command::http::problem::{Problem, ProblemDetails};
 use newsroom_command::http::{int_param, query_params, ApiPath, JsonBody};
 use newsroom_command::sql::{OptionalRow, Row};
 use newsroom_command::Tokens;
@@ -230,6 +230,41 @@ impl FromRequestParts<SubscriberApi> for Caller {
     }
 }
 
+/// The form a link's page POSTs (documented only: the server reads no field of it).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct LinkForm {
+    #[schema(rename = "List-Unsubscribe", example = "One-Click")]
+    list_unsubscribe: Option<String>,
+}
+
+/// The OpenAPI document of the subscriber API and its links.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    sign_up,
+    list_subscribers,
+    show_subscriber,
+    delete_subscriber,
+    suspend,
+    unsuspend,
+    add_endpoint,
+    list_endpoints,
+    remove_endpoint,
+    rotate_secret,
+    subscribe,
+    list_subscriptions,
+    unsubscribe_one,
+    list_deliveries,
+    redrive,
+    list_alerts,
+    alert_stream,
+    unsubscribe_page,
+    unsubscribe_link,
+    confirmation_page,
+    confirm_email
+))]
+pub struct SubscriberApiDoc;
+
 /// The subscriber side's routes, with their state applied.
 pub fn router(state: SubscriberApi) -> Router {
     Router::new()
@@ -282,7 +317,7 @@ pub fn router(state: SubscriberApi) -> Router {
 
 // ----- subscribers ----------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignUp {
     name: String,
@@ -290,7 +325,7 @@ struct SignUp {
     email: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SignedUp {
     id: String,
     /// Manages this subscriber only. Shown once.
@@ -301,6 +336,8 @@ fn parse_email(field: &'static str, raw: &str) -> Result<String, FieldError> {
     crate::email::parse_address(field, raw)
 }
 
+#[utoipa::path(post, path = "/v1/subscribers", tag = "subscribers", request_body = SignUp,
+    responses((status = 201, body = SignedUp, description = "signed up; the token is shown only here")))]
 async fn sign_up(
     State(state): State<SubscriberApi>,
     JsonBody(body): JsonBody<SignUp>,
@@ -330,7 +367,7 @@ async fn sign_up(
     Ok((StatusCode::CREATED, Json(SignedUp { id, token })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SubscriberView {
     id: String,
     name: String,
@@ -351,6 +388,9 @@ fn subscriber_row(r: &Row) -> Result<SubscriberView, newsroom_command::DbError> 
 
 const SUBSCRIBER: &str = "SELECT id, name, email, status, created_at FROM subscribers";
 
+/// Every subscriber (admins).
+#[utoipa::path(get, path = "/v1/subscribers", tag = "subscribers", security(("bearer" = [])),
+    responses((status = 200, body = [SubscriberView]), (status = 403, body = ProblemDetails, description = "a staff token below admin")))]
 async fn list_subscribers(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -380,6 +420,9 @@ async fn find_subscriber(state: &SubscriberApi, id: &str) -> ApiResult<Subscribe
         .ok_or_else(|| Problem::not_found("no such subscriber").into())
 }
 
+/// A subscriber (itself, or admins).
+#[utoipa::path(get, path = "/v1/subscribers/{id}", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    responses((status = 200, body = SubscriberView), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn show_subscriber(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -389,6 +432,9 @@ async fn show_subscriber(
     Ok(Json(find_subscriber(&state, &id).await?))
 }
 
+/// Deletes a subscriber with everything it has (itself, or admins).
+#[utoipa::path(delete, path = "/v1/subscribers/{id}", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    responses((status = 204, description = "deleted"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn delete_subscriber(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -431,6 +477,9 @@ async fn set_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Suspends a subscriber's alerts (itself, or admins).
+#[utoipa::path(post, path = "/v1/subscribers/{id}/suspension", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    responses((status = 204, description = "suspended"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn suspend(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -440,6 +489,9 @@ async fn suspend(
     set_status(&state, id, "suspended").await
 }
 
+/// Resumes a suspended subscriber's alerts (itself, or admins).
+#[utoipa::path(delete, path = "/v1/subscribers/{id}/suspension", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    responses((status = 204, description = "resumed"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn unsuspend(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -451,7 +503,7 @@ async fn unsuspend(
 
 // ----- endpoints ----------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum NewEndpoint {
     Webhook { url: String },
@@ -459,7 +511,7 @@ enum NewEndpoint {
     Nats { subject: String },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EndpointView {
     id: String,
     kind: String,
@@ -509,6 +561,13 @@ fn parse_subject(raw: &str) -> Result<String, FieldError> {
     })
 }
 
+/// Adds where alerts go: a webhook (Standard Webhooks; its secret is in this answer only), an
+/// email address (confirmed by a mailed link first) or a NATS subject.
+#[utoipa::path(post, path = "/v1/subscribers/{id}/endpoints", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    request_body = NewEndpoint,
+    responses((status = 201, body = EndpointView), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)"),
+        (status = 409, body = ProblemDetails, description = "the same target again, or as many endpoints as allowed"),
+        (status = 429, body = ProblemDetails, description = "too many confirmation mails to this address, or too many writes", headers(("Retry-After" = i64)))))]
 async fn add_endpoint(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -691,6 +750,11 @@ async fn confirmation(state: &SubscriberApi, token: &str) -> ApiResult<Option<(S
 
 /// The link of a confirmation mail, opened (GET or HEAD — what mail scanners do): changes
 /// nothing, and shows a button that POSTs to the same link.
+/// The link of a confirmation mail, opened: changes nothing; a page (or, asked for JSON, a
+/// description) whose button POSTs to the same link.
+#[utoipa::path(get, path = "/v1/email-confirmations/{token}", tag = "links",
+    params(("token" = String, Path, description = "the link's single-use token")),
+    responses((status = 200, description = "the page", content((String = "text/html"), (Object = "application/json"))), (status = 404, description = "the link is not (or no longer) valid", content((ProblemDetails = "application/problem+json"), (String = "text/html")))))]
 async fn confirmation_page(
     State(state): State<SubscriberApi>,
     ApiPath(token): ApiPath<String>,
@@ -726,6 +790,11 @@ async fn confirmation_page(
 
 /// The link of a confirmation mail, POSTed (the page's button): the endpoint starts getting
 /// alerts, and the link stops working.
+/// The link of a confirmation mail, POSTed: the email endpoint starts getting alerts.
+#[utoipa::path(post, path = "/v1/email-confirmations/{token}", tag = "links",
+    params(("token" = String, Path, description = "the link's single-use token")),
+    request_body(content = LinkForm, content_type = "application/x-www-form-urlencoded", description = "ignored: the link is the credential"),
+    responses((status = 200, description = "confirmed", content((String = "text/html"), (Object = "application/json"))), (status = 404, description = "the link is not (or no longer) valid", content((ProblemDetails = "application/problem+json"), (String = "text/html")))))]
 async fn confirm_email(
     State(state): State<SubscriberApi>,
     ApiPath(token): ApiPath<String>,
@@ -778,12 +847,17 @@ async fn confirm_email(
     Ok(Json(serde_json::json!({"confirmed": true, "endpoint": endpoint})).into_response())
 }
 
+/// A subscriber's endpoints (never their secrets).
+#[utoipa::path(get, path = "/v1/subscribers/{id}/endpoints", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    responses((status = 200, body = [EndpointView]), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn list_endpoints(
     State(state): State<SubscriberApi>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<EndpointView>>> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let subscriber = id.clone();
     let list: Vec<EndpointView> = state
         .store
@@ -802,6 +876,10 @@ async fn list_endpoints(
     Ok(Json(list))
 }
 
+/// Removes an endpoint.
+#[utoipa::path(delete, path = "/v1/subscribers/{id}/endpoints/{endpoint}", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("endpoint" = uuid::Uuid, Path, description = "the endpoint's id")),
+    responses((status = 204, description = "removed"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber or endpoint")))]
 async fn remove_endpoint(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -829,6 +907,9 @@ async fn remove_endpoint(
 }
 
 /// A new signing secret; the old one keeps signing (alongside) for 24 hours.
+#[utoipa::path(post, path = "/v1/subscribers/{id}/endpoints/{endpoint}/secret", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("endpoint" = uuid::Uuid, Path, description = "the webhook endpoint's id")),
+    responses((status = 200, body = EndpointView, description = "with the new `secret`, shown only here"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber or webhook endpoint")))]
 async fn rotate_secret(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -867,7 +948,7 @@ async fn rotate_secret(
 
 // ----- subscriptions ------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSubscription {
     #[serde(default)]
@@ -882,14 +963,33 @@ struct NewSubscription {
     min_urgency: Urgency,
     #[serde(default)]
     delivery: DeliveryMode,
-    #[serde(default)]
+    /// Minutes between digests (`delivery: digest` only).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 5, maximum = 1440)]
     digest_minutes: Option<u32>,
     /// Every alert, whatever the story: must be asked for, never the result of no filters.
     #[serde(default)]
     everything: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+/// An optional whole number, written `30` or `30.0`: JSON Schema's `integer` (what the
+/// document promises) is any number without a fraction.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum DeliveryMode {
     #[default]
@@ -897,7 +997,7 @@ enum DeliveryMode {
     Digest,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SubscriptionView {
     id: String,
     story: Option<String>,
@@ -921,6 +1021,11 @@ impl SubscriptionView {
     }
 }
 
+/// Subscribes to alerts: filters (all must match) or `everything`.
+#[utoipa::path(post, path = "/v1/subscribers/{id}/subscriptions", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    request_body = NewSubscription,
+    responses((status = 201, body = SubscriptionView), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)"),
+        (status = 409, body = ProblemDetails, description = "as many subscriptions as allowed")))]
 async fn subscribe(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -1045,12 +1150,17 @@ async fn subscribe(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// A subscriber's subscriptions.
+#[utoipa::path(get, path = "/v1/subscribers/{id}/subscriptions", tag = "subscribers", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "the subscriber's id")),
+    responses((status = 200, body = [SubscriptionView]), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn list_subscriptions(
     State(state): State<SubscriberApi>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<SubscriptionView>>> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let list = state
         .store
         .read(move |c| {
@@ -1084,6 +1194,10 @@ async fn list_subscriptions(
     Ok(Json(list))
 }
 
+/// Ends one subscription.
+#[utoipa::path(delete, path = "/v1/subscribers/{id}/subscriptions/{subscription}", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("subscription" = uuid::Uuid, Path, description = "the subscription's id")),
+    responses((status = 204, description = "ended"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber or subscription")))]
 async fn unsubscribe_one(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -1177,6 +1291,9 @@ async fn subscriber_by_unsubscribe_token(
 
 /// The link in every alert, opened (GET or HEAD — what mail scanners and link previews do):
 /// changes nothing, and shows a button that POSTs to the same link.
+#[utoipa::path(get, path = "/v1/unsubscribe/{token}", tag = "links",
+    params(("token" = String, Path, description = "the link's token")),
+    responses((status = 200, description = "the page (or, asked for JSON, how to unsubscribe)", content((String = "text/html"), (Object = "application/json"))), (status = 404, description = "the link is not (or no longer) valid", content((ProblemDetails = "application/problem+json"), (String = "text/html")))))]
 async fn unsubscribe_page(
     State(state): State<SubscriberApi>,
     ApiPath(token): ApiPath<String>,
@@ -1214,6 +1331,10 @@ async fn unsubscribe_page(
 /// The link in every alert, POSTed (the page's button, or a mail client's one-click
 /// unsubscribe, RFC 8058, whose body `List-Unsubscribe=One-Click` is accepted like any other):
 /// ends every subscription of its subscriber.
+#[utoipa::path(post, path = "/v1/unsubscribe/{token}", tag = "links",
+    params(("token" = String, Path, description = "the link's token")),
+    request_body(content = LinkForm, content_type = "application/x-www-form-urlencoded", description = "ignored: the link is the credential (a mail client's one-click unsubscribe, RFC 8058, sends `List-Unsubscribe=One-Click`)"),
+    responses((status = 200, description = "every subscription ended", content((Object = "application/json"), (String = "text/html"))), (status = 404, description = "the link is not (or no longer) valid", content((ProblemDetails = "application/problem+json"), (String = "text/html")))))]
 async fn unsubscribe_link(
     State(state): State<SubscriberApi>,
     ApiPath(token): ApiPath<String>,
@@ -1262,7 +1383,7 @@ async fn unsubscribe_link(
 
 // ----- deliveries and alerts ----------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeliveryView {
     id: i64,
     alert_id: String,
@@ -1275,6 +1396,12 @@ struct DeliveryView {
     updated_at: String,
 }
 
+/// A subscriber's deliveries, newest first.
+#[utoipa::path(get, path = "/v1/subscribers/{id}/deliveries", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"),
+        ("status" = Option<String>, Query, pattern = "^(pending|delivered|failed)$", description = "only deliveries in this state"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, body = [DeliveryView]), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn list_deliveries(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -1282,6 +1409,8 @@ async fn list_deliveries(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let params = query_params(query.as_deref(), &["status", "limit"])?;
     let status = params.get("status").cloned();
     if let Some(s) = &status {
@@ -1324,6 +1453,9 @@ async fn list_deliveries(
 }
 
 /// Puts a failed delivery back in the queue, with a fresh set of attempts.
+#[utoipa::path(post, path = "/v1/subscribers/{id}/deliveries/{delivery}/redrive", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("delivery" = i64, Path, description = "the delivery's id")),
+    responses((status = 202, description = "queued again"), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such failed delivery")))]
 async fn redrive(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -1356,7 +1488,7 @@ async fn redrive(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AlertView {
     seq: i64,
     id: String,
@@ -1444,6 +1576,12 @@ async fn alerts_before(
 /// `before=<seq>` pages back through older ones (the `Link: rel="next"` header names the next
 /// page while a page comes back full); `after=<seq>` reads forward instead, oldest first, from
 /// just after an alert already seen.
+#[utoipa::path(get, path = "/v1/subscribers/{id}/alerts", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "read forward, oldest first, after this sequence (not with `before`)"),
+        ("before" = Option<i64>, Query, minimum = 1, description = "page back from this sequence"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "1–200, default 50")),
+    responses((status = 200, body = [AlertView], headers(("Link" = String, description = "the next page, RFC 8288"))), (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)")))]
 async fn list_alerts(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -1451,6 +1589,8 @@ async fn list_alerts(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let params = query_params(query.as_deref(), &["after", "before", "limit"])?;
     let limit = int_param(&params, "limit", ALERT_PAGE, 1, MAX_ALERT_PAGE)?;
     if params.contains_key("after") && params.contains_key("before") {
@@ -1507,6 +1647,12 @@ async fn opener(state: &SubscriberApi, headers: &HeaderMap) -> ApiResult<Opener>
 /// Server-sent events of a subscriber's alerts; `id:` is the alert's queue sequence and
 /// `Last-Event-ID` resumes strictly after it. Served by the hub ([`crate::streams`]): what was
 /// missed is read once, then each alert comes as it is queued, without a read of its own.
+#[utoipa::path(get, path = "/v1/subscribers/{id}/alerts/stream", tag = "subscribers", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume strictly after this alert sequence")),
+    responses((status = 200, content_type = "text/event-stream", body = String, description = "Server-sent events: one `alert` event per alert, `id:` its sequence, `data:` the alert as a webhook receives it"),
+        (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)"),
+        (status = 429, body = ProblemDetails, description = "too many streams from this address", headers(("Retry-After" = i64))),
+        (status = 503, body = ProblemDetails, description = "too many streams in all", headers(("Retry-After" = i64)))))]
 async fn alert_stream(
     State(state): State<SubscriberApi>,
     caller: Caller,
@@ -1515,6 +1661,8 @@ async fn alert_stream(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     caller.may_manage(&id)?;
+    // An admin asking for a subscriber that does not exist: not an empty list.
+    find_subscriber(&state, &id).await?;
     let last = match headers.get("last-event-id") {
         Some(v) => v
             .to_str()

@@ -15,7 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use newsroom_command::http::problem::Problem;
+use newsroom_command::http::problem::{Problem, ProblemDetails};
 use newsroom_command::http::{int_param, query_params, ApiPath};
 use newsroom_command::EventLog;
 use newsroom_domain::{Actor, StoryEvent};
@@ -92,6 +92,26 @@ impl IntoResponse for ReadError {
 
 type ReadResult<T = Response> = Result<T, ReadError>;
 
+/// The OpenAPI document of the read side's JSON API and feeds (the reader pages are HTML for
+/// browsers, not part of it).
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    front_page_json,
+    story_json,
+    claims_json,
+    story_atom,
+    story_json_feed,
+    story_ninjs,
+    story_stream,
+    actor_json,
+    actor_atom,
+    actor_json_feed,
+    json_feed_extension,
+    front_page_atom,
+    front_page_json_feed
+))]
+pub struct ReadApiDoc;
+
 /// The read side's routes, with their state applied.
 pub fn router(state: ReadState) -> Router {
     Router::new()
@@ -104,6 +124,7 @@ pub fn router(state: ReadState) -> Router {
         .route("/v1/stories/{id}/stream", get(story_stream))
         .route("/v1/feed.atom", get(front_page_atom))
         .route("/v1/feed.json", get(front_page_json_feed))
+        .route("/v1/feeds/json-feed-extension", get(json_feed_extension))
         .route("/v1/actors/{name}", get(actor_json))
         .route("/v1/actors/{name}/feed.atom", get(actor_atom))
         .route("/v1/actors/{name}/feed.json", get(actor_json_feed))
@@ -167,12 +188,23 @@ impl ReadParams {
 }
 
 impl ReadState {
-    /// Waits until the views have applied `min` (bounded), or answers 503. Reads the views'
+    /// Waits until the views have applied `min` (bounded), or answers 503; a position past the
+    /// log's head is a 404. Reads the views'
     /// position once, then waits for the live hub, which follows it for the whole process.
     async fn reach(&self, min: Option<i64>) -> ReadResult<()> {
         let Some(min) = min else { return Ok(()) };
         if self.views.position().await? >= min {
             return Ok(());
+        }
+        // A position the log has not reached is not worth waiting for: nothing was answered
+        // with it (a command's answer names a committed position).
+        let head = self.log.current_head().await?;
+        if head < min {
+            return Err(Problem::not_found(format!(
+                "nothing has been recorded at position {min}: the log ends at {head}"
+            ))
+            .with_field("min_position")
+            .into());
         }
         let mut reached = self.live.reached();
         let waited = tokio::time::timeout(MIN_POSITION_WAIT, reached.wait_for(|p| *p >= min)).await;
@@ -239,12 +271,11 @@ impl ReadState {
     }
 }
 
+/// A page that does not exist: the cursor names no development readers see in the story.
 fn no_cursor() -> ReadError {
-    Problem::bad_request(
-        Some("before"),
-        "`before` must be the position of a development readers see in this story",
-    )
-    .into()
+    Problem::not_found("`before` must be the position of a development readers see in this story")
+        .with_field("before")
+        .into()
 }
 
 /// Answers `body` with an ETag; a matching `If-None-Match` gets a 304.
@@ -461,6 +492,12 @@ struct FrontPage {
     stories: Vec<FrontPageEntry>,
 }
 
+/// The front page: every story's line, newest change first.
+#[utoipa::path(get, path = "/v1/stories", tag = "read",
+    params(("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "stories, 1–1000, default 100")),
+    responses((status = 200, body = Object, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = ProblemDetails, description = "`min_position` is past the log's end")))]
 async fn front_page_json(
     State(state): State<ReadState>,
     headers: HeaderMap,
@@ -468,7 +505,7 @@ async fn front_page_json(
 ) -> ReadResult {
     let params = ReadParams::parse(query, &["as_of", "min_position", "limit"])?;
     state.reach(params.int("min_position")?).await?;
-    let limit = params.int("limit")?.unwrap_or(100).clamp(1, 1000) as usize;
+    let limit = int_param(&params.0, "limit", 100, 1, 1000)? as usize;
     if let Some(as_of) = params.as_of()? {
         let stories = state.views.front_page_as_of(as_of, limit).await?;
         let position = stories.iter().map(|s| s.position).max().unwrap_or(0);
@@ -492,6 +529,10 @@ async fn front_page_json(
 /// Stories in the front page's feeds.
 const FRONT_PAGE_FEED_ITEMS: usize = 100;
 
+/// The front page as an Atom feed: one entry per story, in the front page's order.
+#[utoipa::path(get, path = "/v1/feed.atom", tag = "feeds",
+    responses((status = 200, content_type = "application/atom+xml", body = String, headers(("ETag" = String))),
+        (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`")))]
 async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
     let position = state.views.position().await?;
     let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
@@ -503,6 +544,10 @@ async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> 
     ))
 }
 
+/// The front page as a JSON Feed 1.1: one item per story, in the front page's order.
+#[utoipa::path(get, path = "/v1/feed.json", tag = "feeds",
+    responses((status = 200, content_type = "application/feed+json", body = Object, headers(("ETag" = String))),
+        (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`")))]
 async fn front_page_json_feed(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
     let position = state.views.position().await?;
     let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
@@ -523,6 +568,15 @@ struct ChangesAnswer {
     changes: Vec<Change>,
 }
 
+/// A story: its line, a page of its timeline (newest first; `Link: rel="next"` to older ones)
+/// and its claims ledger; or, with `since`, the reader-visible changes after a position.
+#[utoipa::path(get, path = "/v1/stories/{id}", tag = "read",
+    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"),
+        ("since" = Option<i64>, Query, minimum = 0, description = "only the changes after this position (not with `as_of`)"),
+        ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
+        ("before" = Option<i64>, Query, minimum = 0, description = "the page of developments before this cursor (from `Link`)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "developments per page, 1–1000, default 100")),
+    responses((status = 200, body = Object, headers(("ETag" = String), ("Link" = String, description = "the next (older) page, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -609,6 +663,10 @@ struct ClaimsAnswer {
     claims: Vec<ClaimEntry>,
 }
 
+/// A story's claims ledger: each claim with its denials and confirmations.
+#[utoipa::path(get, path = "/v1/stories/{id}/claims", tag = "read",
+    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
+    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn claims_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -641,6 +699,9 @@ async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
     Ok(state.page(id, None, None, FEED_ITEMS).await?.view)
 }
 
+/// A story's Atom feed (RFC 4287).
+#[utoipa::path(get, path = "/v1/stories/{id}/feed.atom", tag = "feeds", params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026")),
+    responses((status = 200, content_type = "application/atom+xml", body = String, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_atom(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -656,6 +717,9 @@ async fn story_atom(
     ))
 }
 
+/// A story's JSON Feed 1.1.
+#[utoipa::path(get, path = "/v1/stories/{id}/feed.json", tag = "feeds", params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026")),
+    responses((status = 200, content_type = "application/feed+json", body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_json_feed(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -671,6 +735,9 @@ async fn story_json_feed(
     ))
 }
 
+/// A story as an IPTC ninjs item.
+#[utoipa::path(get, path = "/v1/stories/{id}/ninjs", tag = "feeds", params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026")),
+    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_ninjs(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -715,6 +782,10 @@ async fn actor_entries(
     Ok((display, key, entries, position))
 }
 
+/// The published developments that name an actor, newest first.
+#[utoipa::path(get, path = "/v1/actors/{name}", tag = "read", params(("name" = String, Path, min_length = 1, description = "an actor's name, in any spelling that normalises to it", example = "Fancy Bear"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
+    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = ProblemDetails, description = "no published development names this actor")))]
 async fn actor_json(
     State(state): State<ReadState>,
     ApiPath(name): ApiPath<String>,
@@ -740,6 +811,10 @@ async fn actor_json(
     Ok(cached(&headers, format!("A{position}"), JSON, body))
 }
 
+/// An actor's Atom feed.
+#[utoipa::path(get, path = "/v1/actors/{name}/feed.atom", tag = "feeds", params(("name" = String, Path, min_length = 1, description = "an actor's name, in any spelling that normalises to it", example = "Fancy Bear")),
+    responses((status = 200, content_type = "application/atom+xml", body = String, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = ProblemDetails, description = "no published development names this actor")))]
 async fn actor_atom(
     State(state): State<ReadState>,
     ApiPath(name): ApiPath<String>,
@@ -755,6 +830,10 @@ async fn actor_atom(
     ))
 }
 
+/// An actor's JSON Feed 1.1.
+#[utoipa::path(get, path = "/v1/actors/{name}/feed.json", tag = "feeds", params(("name" = String, Path, min_length = 1, description = "an actor's name, in any spelling that normalises to it", example = "Fancy Bear")),
+    responses((status = 200, content_type = "application/feed+json", body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = ProblemDetails, description = "no published development names this actor")))]
 async fn actor_json_feed(
     State(state): State<ReadState>,
     ApiPath(name): ApiPath<String>,
@@ -832,6 +911,15 @@ impl From<LiveError> for ReadError {
 /// (`live.rs`). `id:` is the change's global position; a reconnecting client's
 /// `Last-Event-ID` (or `?after=`, for a page that knows the position it shows) resumes strictly
 /// after it.
+#[utoipa::path(get, path = "/v1/stories/{id}/stream", tag = "read",
+    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "resume after this position (as `Last-Event-ID`)"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "resume strictly after this position")),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+        description = "Server-sent events, one per reader-visible change: `event:` is the change (`added`, `corrected`, `retracted`, `story_revised`, `story_closed`, `story_reopened`), `id:` its position, `data:` the change as JSON"),
+        (status = 404, body = ProblemDetails, description = "no such story"),
+        (status = 429, body = ProblemDetails, description = "too many streams open from this address", headers(("Retry-After" = i64))),
+        (status = 503, body = ProblemDetails, description = "the server holds as many streams as it can", headers(("Retry-After" = i64)))))]
 async fn story_stream(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -936,6 +1024,20 @@ async fn actor_html(State(state): State<ReadState>, ApiPath(name): ApiPath<Strin
     let entries = state.views.actor(Actor::normalise(&name), 500).await?;
     let actor = entries.first().map_or(name.as_str(), |e| e.actor.name());
     Ok(page(StatusCode::OK, pages::actor_page(actor, &entries)))
+}
+
+/// What the `_newsroom` objects of the JSON Feeds hold: the page their `about` names.
+#[utoipa::path(get, path = "/v1/feeds/json-feed-extension", tag = "feeds",
+    responses((status = 200, content_type = "text/markdown", body = String)))]
+async fn json_feed_extension() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        feeds::EXTENSION_DOCUMENT,
+    )
+        .into_response()
 }
 
 async fn css() -> Response {

@@ -477,9 +477,21 @@ pub fn actor_atom(actor_name: &str, actor_key: &str, entries: &[ActorEntry], bas
 // ---------------------------------------------------------------------------------------------
 // JSON Feed
 
+/// Where the `_newsroom` extension is described (JSON Feed 1.1: an extension object says so in
+/// `about`).
+pub const EXTENSION_PATH: &str = "/v1/feeds/json-feed-extension";
+
+/// The description [`EXTENSION_PATH`] serves.
+pub const EXTENSION_DOCUMENT: &str = include_str!("json_feed_extension.md");
+
+fn extension_about(base: &str) -> String {
+    format!("{}{EXTENSION_PATH}", trim(base))
+}
+
 /// What JSON Feed has no field for, under the `_newsroom` extension key.
 fn newsroom_extension(d: &DevelopmentView, base: &str) -> Value {
     json!({
+        "about": extension_about(base),
         "development_id": d.id,
         "kind": d.kind.as_str(),
         "state": if is_retracted(d) { "retracted" } else { "published" },
@@ -552,6 +564,7 @@ pub fn story_json_feed(view: &StoryView, base: &str) -> Value {
         "authors": [{ "name": FEED_AUTHOR }],
         "items": items,
         "_newsroom": {
+            "about": extension_about(base),
             "story_id": view.id,
             "slug": view.slug,
             "status": view.status,
@@ -597,7 +610,10 @@ pub fn actor_json_feed(
         "feed_url": actor_feed_url(base, actor_key, "json"),
         "authors": [{ "name": FEED_AUTHOR }],
         "items": items,
-        "_newsroom": { "actor": { "name": actor_name, "key": actor_key } },
+        "_newsroom": {
+            "about": extension_about(base),
+            "actor": { "name": actor_name, "key": actor_key },
+        },
     })
 }
 

@@ -4,6 +4,7 @@
 //! [`CommandService`], shape the answer. Every error becomes a [`Problem`] in one place
 //! (`problem.rs`); 5xx causes are logged by middleware, never sent.
 
+pub mod contract;
 mod dto;
 mod extract;
 pub mod limits;
@@ -20,6 +21,7 @@ use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use newsroom_domain::{DevelopmentId, PublicationStatus, Role, StoryCommand, StoryId};
+use serde::Serialize;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -59,24 +61,56 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// What every process serves: health, metrics and this document.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "newsroom",
-        description = "Event-sourced story tracker: the command API. Writes need `Authorization: Bearer <token>`; errors are RFC 9457 problem details."
+        description = "Event-sourced story tracker: commands (staff tokens), the public read API and feeds, and the subscriber API. Writes need `Authorization: Bearer <token>` (a staff `nr_…` token or a subscriber's `nrs_…` token); every error is an RFC 9457 problem (`application/problem+json`) naming the field it concerns."
     ),
+    paths(healthz, metrics_text, openapi_json),
+    components(schemas(ProblemDetails)),
+    modifiers(&BearerAuth)
+)]
+pub struct OperationsDoc;
+
+/// The command API.
+#[derive(Debug, OpenApi)]
+#[openapi(
     paths(
-        open_story, revise_story, record_development, approve_development, reject_development,
-        correct_development, retract_development, close_story, reopen_story, story_events,
-        global_feed, create_token, revoke_token, healthz
+        open_story,
+        revise_story,
+        record_development,
+        approve_development,
+        reject_development,
+        correct_development,
+        retract_development,
+        close_story,
+        reopen_story,
+        story_events,
+        global_feed,
+        create_token,
+        revoke_token
     ),
     components(schemas(
-        OpenStoryRequest, RecordDevelopmentRequest, SourceRequest, RespondsToRequest,
-        ReasonRequest, CorrectionRequest, ChangesRequest, ReviseStoryRequest, CreateTokenRequest,
-        EmptyRequest, StoryOpened, DevelopmentFiled, CommandAccepted, FeedPage, IssuedToken,
-        ProblemDetails, crate::store::FeedEvent
-    )),
-    modifiers(&BearerAuth)
+        OpenStoryRequest,
+        RecordDevelopmentRequest,
+        SourceRequest,
+        RespondsToRequest,
+        ReasonRequest,
+        CorrectionRequest,
+        ChangesRequest,
+        ReviseStoryRequest,
+        CreateTokenRequest,
+        EmptyRequest,
+        StoryOpened,
+        DevelopmentFiled,
+        CommandAccepted,
+        FeedPage,
+        IssuedToken,
+        ProblemDetails,
+        crate::store::FeedEvent
+    ))
 )]
 pub struct ApiDoc;
 
@@ -93,15 +127,31 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The OpenAPI document of a process: its operations, the command API if it serves commands,
+/// and `extra`, the document of the other routes it serves.
+pub fn document(commands: bool, extra: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = OperationsDoc::openapi();
+    if commands {
+        doc.merge(ApiDoc::openapi());
+    }
+    doc.merge(extra);
+    contract::finish(doc)
+}
+
 /// Builds the router with its middleware. `extra` holds the routes of other parts of newsroom
-/// served by the same process (the read side); they get the same middleware and fallbacks.
+/// served by the same process (the read side), and `documented` their OpenAPI document; they
+/// get the same middleware and fallbacks.
 pub fn router(
     state: AppState,
     request_timeout: Duration,
     rate_limits: Option<limits::RateLimits>,
     extra: Router,
+    documented: utoipa::openapi::OpenApi,
     commands: bool,
 ) -> Router {
+    let document = Document(axum::body::Bytes::from(
+        serde_json::to_vec(&document(commands, documented)).expect("a JSON value serialises"),
+    ));
     let command_api = Router::new()
         .route("/v1/stories", post(open_story))
         .route("/v1/stories/{id}", patch(revise_story))
@@ -131,7 +181,7 @@ pub fn router(
     let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .route("/openapi.json", get(openapi_json));
+        .route("/openapi.json", get(move || openapi_json(document.clone())));
     // A projector or notifier process (scale-out) serves no commands.
     let api = if commands {
         operations.merge(command_api)
@@ -278,7 +328,7 @@ async fn open_story(
 /// Change a story's headline and/or tags. Editors and admins only; a closed story is reopened
 /// first.
 #[utoipa::path(patch, path = "/v1/stories/{id}", request_body = ReviseStoryRequest,
-    security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id")),
     responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails),
         (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails, description = "the story is closed"),
         (status = 422, body = ProblemDetails)))]
@@ -297,7 +347,7 @@ async fn revise_story(
 /// Record a development. Sending the same filing (same `id`, same content) again answers 200 with
 /// the original result and records nothing; the same `id` with other content is a 409.
 #[utoipa::path(post, path = "/v1/stories/{id}/developments", request_body = RecordDevelopmentRequest,
-    security(("bearer" = [])), params(("id" = String, Path, description = "story id")),
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id")),
     responses((status = 201, body = DevelopmentFiled), (status = 200, body = DevelopmentFiled, description = "a repeated filing"),
         (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
 async fn record_development(
@@ -343,8 +393,8 @@ async fn editor_command(
 
 /// Approve a pending development (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/approval", request_body = EmptyRequest,
-    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn approve_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -361,8 +411,8 @@ async fn approve_development(
 
 /// Reject a pending development (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/rejection", request_body = ReasonRequest,
-    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn reject_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -380,8 +430,8 @@ async fn reject_development(
 
 /// Correct a development (editors): a note for readers and the changed fields.
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/corrections", request_body = CorrectionRequest,
-    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
 async fn correct_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -393,8 +443,8 @@ async fn correct_development(
 
 /// Retract a published development (editors). It stays visible to readers, struck through.
 #[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/retraction", request_body = ReasonRequest,
-    security(("bearer" = [])), params(("id" = String, Path), ("dev" = String, Path)),
-    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn retract_development(
     State(state): State<AppState>,
     auth: Auth,
@@ -412,7 +462,7 @@ async fn retract_development(
 
 /// Close a story: no further developments until it is reopened (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/close", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = ProblemDetails)))]
+    params(("id" = uuid::Uuid, Path, description = "story id")), responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn close_story(
     State(state): State<AppState>,
     auth: Auth,
@@ -423,7 +473,7 @@ async fn close_story(
 
 /// Reopen a closed story (editors).
 #[utoipa::path(post, path = "/v1/stories/{id}/reopen", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = CommandAccepted), (status = 409, body = ProblemDetails)))]
+    params(("id" = uuid::Uuid, Path, description = "story id")), responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn reopen_story(
     State(state): State<AppState>,
     auth: Auth,
@@ -435,7 +485,7 @@ async fn reopen_story(
 /// A story's raw event history with positions, authors and timestamps (editors).
 #[utoipa::path(get, path = "/v1/stories/{id}/events", security(("bearer" = [])),
     params(("id" = String, Path, description = "story id or slug")),
-    responses((status = 200, body = [crate::store::FeedEvent]), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = [crate::store::FeedEvent]), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn story_events(
     State(state): State<AppState>,
     auth: Auth,
@@ -459,9 +509,9 @@ async fn story_events(
 
 /// The global event feed, in commit order (admins). Positions have no gaps.
 #[utoipa::path(get, path = "/v1/events", security(("bearer" = [])),
-    params(("after" = Option<i64>, Query, description = "position to read after (default 0)"),
-        ("limit" = Option<i64>, Query, description = "1–1000, default 100")),
-    responses((status = 200, body = FeedPage), (status = 400, body = ProblemDetails)))]
+    params(("after" = Option<i64>, Query, minimum = 0, description = "position to read after (default 0)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100")),
+    responses((status = 200, body = FeedPage), (status = 403, body = ProblemDetails)))]
 async fn global_feed(
     State(state): State<AppState>,
     auth: Auth,
@@ -500,7 +550,7 @@ async fn create_token(
 
 /// Revoke a token (admins); it stops working at once.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 204), (status = 404, body = ProblemDetails)))]
+    params(("id" = String, Path, description = "the token's id (`id` in the answer that created it)")), responses((status = 204, description = "revoked"), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn revoke_token(
     State(state): State<AppState>,
     auth: Auth,
@@ -514,8 +564,24 @@ async fn revoke_token(
     }
 }
 
-/// Health of the process and its dependencies.
-#[utoipa::path(get, path = "/healthz", responses((status = 200), (status = 503)))]
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, `degraded` or `unhealthy`.
+    #[schema(pattern = "^(ok|degraded|unhealthy)$")]
+    pub status: String,
+    /// Each dependency and part: `ok`, or what is wrong; `relay_position` is a number.
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Value,
+    /// The newest position of the log this process knows of.
+    pub head_position: i64,
+}
+
+/// Health of the process and its dependencies: `ok`, `degraded` (a part retries; still
+/// serving) or `unhealthy` (the event store cannot be reached: 503).
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, body = Health, description = "ok or degraded"),
+    (status = 503, body = Health, description = "unhealthy: the event store cannot be reached")))]
 async fn healthz(State(state): State<AppState>) -> Response {
     // The event store down: commands fail, so the process is unhealthy (503). NATS down: commands
     // are still taken and the relay catches up later, so the process is degraded (200) and says so.
@@ -562,6 +628,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     metrics::gauge!("newsroom_feed_head_position").set(state.store.head() as f64);
     (
@@ -574,8 +643,22 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// The document, serialised once.
+#[derive(Clone)]
+struct Document(axum::body::Bytes);
+
+/// This document (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json",
+    responses((status = 200, description = "the OpenAPI document of this process", content_type = "application/json", body = Object)))]
+async fn openapi_json(document: Document) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document.0,
+    )
+        .into_response()
 }
 
 async fn not_found() -> Problem {
