@@ -181,16 +181,18 @@ impl FoundMark {
         }
     }
 
-    pub(crate) fn read(
-        position: i64,
-        low: String,
-        stories: &str,
-        cut: bool,
+    /// The mark a read found as its row `(position, low, stories, cut)`, or none before the
+    /// first mark.
+    pub(crate) fn of_row(
+        row: Option<(i64, String, String, bool)>,
     ) -> Result<Self, serde_json::Error> {
+        let Some((position, low, stories, cut)) = row else {
+            return Ok(Self::none());
+        };
         Ok(Self {
             position,
             low,
-            listed: serde_json::from_str(stories)?,
+            listed: serde_json::from_str(&stories)?,
             cut,
         })
     }
@@ -337,6 +339,11 @@ pub(crate) fn write_marks(
     Ok(())
 }
 
+/// A `(position, story_id, sort_key)` row of `story_versions`.
+fn placed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Placed> {
+    Ok(Placed::from((r.get(0)?, r.get(1)?, r.get(2)?)))
+}
+
 /// The entries of the front page at `at` (as `recorded_time`), first place first, from the
 /// newest mark before it; `None` when the mark cannot tell.
 pub(crate) fn front_page_at(
@@ -354,23 +361,14 @@ pub(crate) fn front_page_at(
             Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?))
         })
         .optional()?;
-    let mark = match mark {
-        Some((position, low, stories, cut)) => FoundMark::read(position, low, &stories, cut)?,
-        None => FoundMark::none(),
-    };
+    let mark = FoundMark::of_row(mark)?;
     let after = tx
         .prepare_cached(
             "SELECT position, story_id, sort_key FROM story_versions
              INDEXED BY story_versions_recorded
              WHERE recorded_at >= ?1 AND recorded_at <= ?2 AND position > ?3",
         )?
-        .query_map(params![mark.low, at, mark.position], |r| {
-            Ok(Placed {
-                position: r.get(0)?,
-                story_id: r.get(1)?,
-                sort_key: r.get(2)?,
-            })
-        })?
+        .query_map(params![mark.low, at, mark.position], placed_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let after = newest_per_story(after);
     let mut line = tx.prepare_cached(
@@ -378,16 +376,7 @@ pub(crate) fn front_page_at(
     )?;
     let mut listed = Vec::new();
     for position in mark.needed(limit, after.len()) {
-        listed.extend(
-            line.query_row([position], |r| {
-                Ok(Placed {
-                    position: r.get(0)?,
-                    story_id: r.get(1)?,
-                    sort_key: r.get(2)?,
-                })
-            })
-            .optional()?,
-        );
+        listed.extend(line.query_row([position], placed_row).optional()?);
     }
     let Some(shown) = front_page(&mark, listed, after, limit) else {
         return Ok(None);
@@ -495,10 +484,7 @@ pub(crate) async fn front_page_at_pg(
     .bind(at)
     .fetch_optional(&mut *tx)
     .await?;
-    let mark = match mark {
-        Some((position, low, stories, cut)) => FoundMark::read(position, low, &stories, cut)?,
-        None => FoundMark::none(),
-    };
+    let mark = FoundMark::of_row(mark)?;
     let after: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT position, story_id, sort_key FROM view_story_versions
          WHERE recorded_at >= $1 AND recorded_at <= $2 AND position > $3",
