@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
-    PAGE_DEFAULT, PAGE_MAX,
+    ClaimEntry, ClaimsAsk, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus,
+    StoryView, CLAIMS_DEFAULT, CLAIMS_MAX, PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
@@ -172,6 +172,22 @@ impl ReadParams {
             .transpose()
     }
 
+    /// The page of the claims ledger asked for: `before` (a cursor) and `limit`.
+    fn claims(&self) -> ReadResult<ClaimsAsk> {
+        let before = self.int("before")?;
+        let limit = int_param(
+            &self.0,
+            "limit",
+            CLAIMS_DEFAULT as i64,
+            1,
+            CLAIMS_MAX as i64,
+        )?;
+        Ok(ClaimsAsk {
+            before,
+            limit: limit as usize,
+        })
+    }
+
     /// The page asked for: `before` (a cursor) and `limit`.
     fn page(&self) -> ReadResult<(Option<i64>, usize)> {
         let before = self.int("before")?;
@@ -232,11 +248,16 @@ impl ReadState {
         as_of: Option<DateTime<Utc>>,
         before: Option<i64>,
         limit: usize,
+        claims: ClaimsAsk,
     ) -> ReadResult<StoryPage> {
         let key = id_or_slug.to_owned();
         let read = match as_of {
-            None => self.views.story_page(key, before, limit).await?,
-            Some(t) => self.views.story_page_as_of(key, t, before, limit).await?,
+            None => self.views.story_page(key, before, limit, claims).await?,
+            Some(t) => {
+                self.views
+                    .story_page_as_of(key, t, before, limit, claims)
+                    .await?
+            }
         };
         match read {
             PageRead::Found(page) => Ok(*page),
@@ -362,7 +383,11 @@ pub struct StoryResource {
     /// The page of older developments, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub older: Option<String>,
+    /// The newest claims of its claims ledger (by recording), each with its newest responses.
     pub claims: Vec<ClaimEntry>,
+    /// The page of older claims (`/v1/stories/{id}/claims?before=…`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims_older: Option<String>,
 }
 
 impl StoryResource {
@@ -387,8 +412,19 @@ impl StoryResource {
                 .collect(),
             older,
             claims: public_claims(&page.ledger),
+            claims_older: claims_link(view.id, page.claims_older, CLAIMS_DEFAULT),
         }
     }
+}
+
+/// The link to the page of a story's claims recorded before the claim at `before`.
+fn claims_link(id: Uuid, before: Option<i64>, limit: usize) -> Option<String> {
+    let before = before?;
+    Some(if limit == CLAIMS_DEFAULT {
+        format!("/v1/stories/{id}/claims?before={before}")
+    } else {
+        format!("/v1/stories/{id}/claims?before={before}&limit={limit}")
+    })
 }
 
 /// The link to the page of a story's developments before `before`.
@@ -624,7 +660,9 @@ async fn story_json(
         })?;
         return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
     }
-    let page = state.page(&id, as_of, before, limit).await?;
+    let page = state
+        .page(&id, as_of, before, limit, ClaimsAsk::default())
+        .await?;
     let older = older_link(page.view.id, page.older, limit).map(|link| match as_of {
         Some(t) => format!(
             "{link}&as_of={}",
@@ -661,31 +699,59 @@ struct ClaimsAnswer {
     story_id: Uuid,
     position: i64,
     claims: Vec<ClaimEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    older: Option<String>,
 }
 
-/// A story's claims ledger: each claim with its denials and confirmations.
+/// A page of a story's claims ledger: its newest claims (by recording; `Link: rel="next"` to
+/// older ones), each with its newest responses and the published responses that settle its
+/// status, in the order they happened.
 #[utoipa::path(get, path = "/v1/stories/{id}/claims", tag = "read",
-    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
-    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
+    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
+        ("before" = Option<i64>, Query, minimum = 0, description = "the page of claims recorded before this cursor (from `Link` or `older`)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "claims per page, 1–100, default 20")),
+    responses((status = 200, body = Object, headers(("ETag" = String), ("Link" = String, description = "the next (older) page of claims, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn claims_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
-    let params = ReadParams::parse(query, &["as_of", "min_position"])?;
+    let params = ReadParams::parse(query, &["as_of", "min_position", "before", "limit"])?;
     state.reach(params.int("min_position")?).await?;
     let as_of = params.as_of()?;
-    let page = state.page(&id, as_of, None, 1).await?;
+    let claims = params.claims()?;
+    let page = state.page(&id, as_of, None, 1, claims).await?;
+    let older =
+        claims_link(page.view.id, page.claims_older, claims.limit).map(|link| match as_of {
+            Some(t) => format!(
+                "{link}&as_of={}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .replace('+', "%2B")
+            ),
+            None => link,
+        });
     let body = json_string(&ClaimsAnswer {
         story_id: page.view.id,
         position: page.view.position,
         claims: public_claims(&page.ledger),
+        older: older.clone(),
     })?;
-    Ok(match as_of {
-        None => cached(&headers, format!("c{}", page.view.position), JSON, body),
+    let response = match as_of {
+        None => cached(
+            &headers,
+            format!(
+                "c{}-{}-{}",
+                page.view.position,
+                claims.before.unwrap_or(0),
+                claims.limit
+            ),
+            JSON,
+            body,
+        ),
         Some(_) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
-    })
+    };
+    Ok(with_next(response, older))
 }
 
 /// Most events one `?since=` answer reads (its `position` then says where to go on from).
@@ -696,7 +762,12 @@ const FEED_ITEMS: usize = PAGE_DEFAULT;
 
 /// The story as its feeds show it: its newest developments.
 async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
-    Ok(state.page(id, None, None, FEED_ITEMS).await?.view)
+    // Feeds show no claims ledger.
+    let claims = ClaimsAsk {
+        before: None,
+        limit: 0,
+    };
+    Ok(state.page(id, None, None, FEED_ITEMS, claims).await?.view)
 }
 
 /// A story's Atom feed (RFC 4287).
@@ -972,21 +1043,26 @@ async fn story_page_by_slug(
     slug: &str,
     query: Option<String>,
 ) -> Result<(StoryPage, TimelineOptions), Response> {
-    let asked = ReadParams::parse(query, &["before", "order", "show"]).and_then(|p| {
-        let options = TimelineOptions::parse(
-            p.0.get("order").map(String::as_str),
-            p.0.get("show").map(String::as_str),
-        )
-        .map_err(|e| ReadError::from(Problem::bad_request(Some(e.field), e.expected)))?;
-        Ok((p.int("before")?, options))
-    });
-    let (before, options) = match asked {
+    let asked =
+        ReadParams::parse(query, &["before", "order", "show", "claims_before"]).and_then(|p| {
+            let options = TimelineOptions::parse(
+                p.0.get("order").map(String::as_str),
+                p.0.get("show").map(String::as_str),
+            )
+            .map_err(|e| ReadError::from(Problem::bad_request(Some(e.field), e.expected)))?;
+            let claims = ClaimsAsk {
+                before: p.int("claims_before")?,
+                ..ClaimsAsk::default()
+            };
+            Ok((p.int("before")?, options, claims))
+        });
+    let (before, options, claims) = match asked {
         Ok(asked) => asked,
         Err(e) => return Err(e.into_response()),
     };
     match state
         .views
-        .story_page(slug.to_owned(), before, PAGE_DEFAULT)
+        .story_page(slug.to_owned(), before, PAGE_DEFAULT, claims)
         .await
     {
         Ok(PageRead::Found(page)) => Ok((*page, options)),
