@@ -1649,7 +1649,7 @@ async fn opener(state: &SubscriberApi, headers: &HeaderMap) -> ApiResult<Opener>
 /// missed is read once, then each alert comes as it is queued, without a read of its own.
 #[utoipa::path(get, path = "/v1/subscribers/{id}/alerts/stream", tag = "subscribers", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume strictly after this alert sequence")),
-    responses((status = 200, content_type = "text/event-stream", body = String, description = "Server-sent events: one `alert` event per alert, `id:` its sequence, `data:` the alert as a webhook receives it"),
+    responses((status = 200, content_type = "text/event-stream", body = String, description = "Server-sent events, one per alert: `event:` the alert's type (`story.<development kind>`, `story.correction`, `story.retraction`), `id:` its sequence, `data:` the alert as a webhook receives it. A stream that fell behind ends with a `resume` event (reconnect with `Last-Event-ID`); one whose token was revoked, or whose subscriber is gone, with `closed`. A browser, whose `EventSource` cannot send this header, signs up on the `/alerts` page and listens to `/alerts/stream` there, authenticated by that page's cookie: no token in a URL"),
         (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)"),
         (status = 429, body = ProblemDetails, description = "too many streams from this address", headers(("Retry-After" = i64))),
         (status = 503, body = ProblemDetails, description = "too many streams in all", headers(("Retry-After" = i64)))))]

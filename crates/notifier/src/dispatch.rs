@@ -54,9 +54,11 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
+    /// Sixteen attempts, from 5 s apart doubling to an hour: a receiver or mail relay may be
+    /// away for some six hours before anything is dead-lettered.
     fn default() -> Self {
         Self {
-            max_attempts: 8,
+            max_attempts: 16,
             base_delay: Duration::from_secs(5),
             max_delay: Duration::from_secs(3_600),
             lease: Duration::from_secs(60),
@@ -1157,6 +1159,26 @@ pub fn email_text(payload: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_retries_last_hours_before_dead_lettering() {
+        let policy = RetryPolicy::default();
+        // The waits before attempts 2..=max, each at its shortest (jitter -20 %).
+        let least: Duration = (1..policy.max_attempts)
+            .map(|a| {
+                policy
+                    .base_delay
+                    .saturating_mul(2u32.saturating_pow(a - 1))
+                    .min(policy.max_delay)
+                    .mul_f64(0.8)
+            })
+            .sum();
+        assert!(least >= Duration::from_secs(5 * 3_600), "{least:?}");
+        for a in 1..policy.max_attempts {
+            let wait = policy.backoff(a);
+            assert!(wait <= policy.max_delay.mul_f64(1.2), "{a}: {wait:?}");
+        }
+    }
 
     fn job(seq: i64, endpoint: &str, after: &[i64]) -> Job {
         Job {
