@@ -105,14 +105,14 @@ retracted = expect(retract_development.sync(story.id, update.id, client=editor, 
 expect(revise_story.sync(story.id, client=editor, body=models.ReviseStoryTags(tags=["cyber", "elections"])), models.CommandAccepted, "revise the tags")
 
 # Read back, once the views hold the retraction.
-read = expect(story_json.sync(str(story.id), client=anonymous, min_position=retracted.position), models.StoryJsonResponse200, "read the story").to_dict()
+read = expect(story_json.sync(str(story.id), client=anonymous, min_position=retracted.position), models.StoryResource, "read the story").to_dict()
 timeline = {d["id"]: d for d in read["timeline"]}
 if len(timeline) != 3:
     sys.exit(f"FAIL story: three developments expected, got {list(timeline)}")
 gone = timeline[str(update.id)]
 if gone["state"] != "retracted" or gone["headline"] != "Campaign says drafts were taken" or not gone.get("corrections"):
     sys.exit(f"FAIL story: the update should read corrected and retracted: {gone}")
-ledger = expect(claims_json.sync(slug, client=anonymous), models.ClaimsJsonResponse200, "read the claims").to_dict()
+ledger = expect(claims_json.sync(slug, client=anonymous), models.ClaimsAnswer, "read the claims").to_dict()
 entries = ledger["claims"]
 if len(entries) != 1 or entries[0]["status"] != "denied" or entries[0]["responses"][0]["id"] != str(denial.id):
     sys.exit(f"FAIL claims: one denied claim expected, got {entries}")

@@ -364,7 +364,7 @@ fn public_claims(ledger: &StoryView) -> Vec<ClaimEntry> {
 
 /// The JSON resource of a story: its front-page line, a page of its timeline and its claims
 /// ledger.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoryResource {
     pub id: Uuid,
     pub slug: String,
@@ -445,7 +445,7 @@ pub fn story_body(page: &StoryPage) -> String {
 }
 
 /// One reader-visible change to a story.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Change {
     pub position: i64,
     pub at: DateTime<Utc>,
@@ -520,7 +520,8 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
 
 // ----- JSON endpoints ---------------------------------------------------------------------
 
-#[derive(Serialize)]
+/// The front page: every story's line, newest change first.
+#[derive(Serialize, utoipa::ToSchema)]
 struct FrontPage {
     position: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -532,7 +533,7 @@ struct FrontPage {
 #[utoipa::path(get, path = "/v1/stories", tag = "read",
     params(("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "stories, 1–1000, default 100")),
-    responses((status = 200, body = Object, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+    responses((status = 200, body = FrontPage, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
         (status = 404, body = ProblemDetails, description = "`min_position` is past the log's end")))]
 async fn front_page_json(
     State(state): State<ReadState>,
@@ -596,12 +597,23 @@ async fn front_page_json_feed(State(state): State<ReadState>, headers: HeaderMap
     ))
 }
 
-#[derive(Serialize)]
+/// What changed in a story after a position (`?since=`).
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChangesAnswer {
     story_id: Uuid,
     since: i64,
     position: i64,
     changes: Vec<Change>,
+}
+
+/// What `GET /v1/stories/{id}` answers: the story, or with `since` what changed (for the
+/// document only).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum StoryAnswer {
+    Story(StoryResource),
+    Changes(ChangesAnswer),
 }
 
 /// A story: its line, a page of its timeline (newest first; `Link: rel="next"` to older ones)
@@ -612,7 +624,7 @@ struct ChangesAnswer {
         ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
         ("before" = Option<i64>, Query, minimum = 0, description = "the page of developments before this cursor (from `Link`)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "developments per page, 1–1000, default 100")),
-    responses((status = 200, body = Object, headers(("ETag" = String), ("Link" = String, description = "the next (older) page, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
+    responses((status = 200, body = StoryAnswer, description = "the story (a page of it); with `since`, the changes after that position", headers(("ETag" = String), ("Link" = String, description = "the next (older) page, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -694,7 +706,8 @@ fn with_next(mut response: Response, next: Option<String>) -> Response {
     response
 }
 
-#[derive(Serialize)]
+/// A page of a story's claims ledger.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ClaimsAnswer {
     story_id: Uuid,
     position: i64,
@@ -710,7 +723,7 @@ struct ClaimsAnswer {
     params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
         ("before" = Option<i64>, Query, minimum = 0, description = "the page of claims recorded before this cursor (from `Link` or `older`)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "claims per page, 1–100, default 20")),
-    responses((status = 200, body = Object, headers(("ETag" = String), ("Link" = String, description = "the next (older) page of claims, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
+    responses((status = 200, body = ClaimsAnswer, headers(("ETag" = String), ("Link" = String, description = "the next (older) page of claims, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn claims_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -819,14 +832,15 @@ async fn story_ninjs(
     Ok(cached(&headers, format!("n{}", view.position), JSON, body))
 }
 
-#[derive(Serialize)]
+/// An actor's newest developments across stories.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ActorAnswer {
     actor: String,
     key: String,
     developments: Vec<ActorDevelopment>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ActorDevelopment {
     story_id: Uuid,
     story_slug: String,
@@ -855,7 +869,7 @@ async fn actor_entries(
 
 /// The published developments that name an actor, newest first.
 #[utoipa::path(get, path = "/v1/actors/{name}", tag = "read", params(("name" = String, Path, min_length = 1, description = "an actor's name, in any spelling that normalises to it", example = "Fancy Bear"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
-    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+    responses((status = 200, body = ActorAnswer, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
         (status = 404, body = ProblemDetails, description = "no published development names this actor")))]
 async fn actor_json(
     State(state): State<ReadState>,

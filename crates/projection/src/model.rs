@@ -25,7 +25,7 @@ pub struct LoggedEvent {
 }
 
 /// Whether a story takes new developments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StoryStatus {
     Open,
@@ -33,7 +33,7 @@ pub enum StoryStatus {
 }
 
 /// Where a development stands for readers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DevelopmentState {
     /// Waiting for an editor; invisible to readers.
@@ -46,7 +46,7 @@ pub enum DevelopmentState {
 }
 
 /// One field an editor's correction changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub field: String,
     pub before: serde_json::Value,
@@ -54,7 +54,7 @@ pub struct FieldChange {
 }
 
 /// A correction, shown inline under the development it corrects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CorrectionView {
     /// The editor's note, exactly as written.
     pub note: String,
@@ -66,7 +66,7 @@ pub struct CorrectionView {
 }
 
 /// Why and when a development was retracted or rejected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verdict {
     pub reason: String,
     pub at: DateTime<Utc>,
@@ -76,14 +76,14 @@ pub struct Verdict {
 }
 
 /// A link from a response to the development it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResponseLink {
     pub development: Uuid,
     pub stance: Stance,
 }
 
 /// A development as readers (and editors) see it now: current values, with its history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DevelopmentView {
     pub id: Uuid,
     pub kind: DevelopmentKind,
@@ -369,7 +369,7 @@ impl Side {
 }
 
 /// A claim and the published responses that point at it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimEntry {
     pub claim: DevelopmentView,
     pub status: ClaimStatus,
@@ -377,7 +377,7 @@ pub struct ClaimEntry {
 }
 
 /// Where a claim stands, from the responses to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimStatus {
     /// No responses yet.
@@ -393,7 +393,7 @@ pub enum ClaimStatus {
 }
 
 /// A story's line on the front page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FrontPageEntry {
     pub id: Uuid,
     pub slug: String,
@@ -411,7 +411,7 @@ pub struct FrontPageEntry {
 }
 
 /// A development on an actor's page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActorEntry {
     pub actor: Actor,
     pub story_id: Uuid,

@@ -684,7 +684,10 @@ fn constrain(schemas: &mut Map<String, Value>) {
             }
             one
         };
-        schemas.insert("ReviseStoryHeadline".into(), requiring("headline", "string"));
+        schemas.insert(
+            "ReviseStoryHeadline".into(),
+            requiring("headline", "string"),
+        );
         schemas.insert("ReviseStoryTags".into(), requiring("tags", "array"));
         schemas.insert(
             "ReviseStoryRequest".into(),
