@@ -255,6 +255,15 @@ pub(crate) fn alert_list(page: &AlertPage<'_>) -> Markup {
 }
 
 /// `/alerts`: what this reader follows and the latest alerts, live.
+/// What the "Notify me on this device" section needs.
+#[derive(Debug)]
+pub(crate) struct Push<'a> {
+    /// The VAPID public key browsers subscribe with.
+    pub key: &'a str,
+    /// The script that subscribes.
+    pub script: &'a str,
+}
+
 pub(crate) fn alerts_page(
     name: &str,
     email: Option<(&str, bool)>,
@@ -263,6 +272,7 @@ pub(crate) fn alerts_page(
     alerts: &AlertPage<'_>,
     notice: Option<&str>,
     script: &str,
+    push: &Push<'_>,
 ) -> Markup {
     let content = html! {
         div.alerts-page {
@@ -308,13 +318,24 @@ pub(crate) fn alerts_page(
                 }
                 (alert_list(alerts))
             }
+            // Shown by push.js where the browser can take push messages.
+            section #push .push aria-labelledby="push-heading" data-key=(push.key) data-csrf=(csrf) hidden {
+                h2 #push-heading .section-heading { "On this device" }
+                p { "Get a notification on this device as soon as something you follow happens, even with this page closed." }
+                button #push-button .button type="button" { "Notify me on this device" }
+                p #push-status role="status" aria-live="polite" {}
+            }
             form.forget method="post" action=(format!("{ALERTS_PATH}/forget")) {
                 input type="hidden" name="csrf" value=(csrf);
                 button.button-link type="submit" { "Stop all alerts and forget me" }
             }
         }
     };
-    let scripts: &[&str] = if alerts.live { &[script] } else { &[] };
+    let scripts: &[&str] = if alerts.live {
+        &[script, push.script]
+    } else {
+        &[push.script]
+    };
     reader_page("Your alerts", scripts, content)
 }
 
