@@ -545,7 +545,9 @@ struct PushSubscription {
 #[serde(deny_unknown_fields)]
 struct PushSubscriptionKeys {
     /// The browser's P-256 public key: the uncompressed point, base64url.
-    #[schema(example = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4")]
+    #[schema(
+        example = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+    )]
     p256dh: String,
     /// The subscription's 16-byte authentication secret, base64url.
     #[schema(example = "BTBZMqHH6r4Tts7J_aSIgg")]

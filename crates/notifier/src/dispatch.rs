@@ -113,7 +113,9 @@ pub enum Outcome {
     Gone,
     /// The push service said the subscription is no more (404 or 410): the endpoint is
     /// removed.
-    Expired { status: u16 },
+    Expired {
+        status: u16,
+    },
     Failed {
         status: Option<u16>,
         retry_after: Option<Duration>,

@@ -103,7 +103,10 @@ impl Vapid {
 
     /// The installation's key pair: made and stored at first start, read afterwards. Copies
     /// starting together on a shared store all end up with the one that was stored first.
-    pub async fn load_or_create(store: &NotifierStore, subject: String) -> Result<Self, NotifyError> {
+    pub async fn load_or_create(
+        store: &NotifierStore,
+        subject: String,
+    ) -> Result<Self, NotifyError> {
         let candidate = Self::generate(subject.clone()).secret();
         let stored: String = store
             .write(move |tx| {
@@ -178,7 +181,9 @@ struct StoredKeys {
 
 fn base64url(raw: &str) -> Option<Vec<u8>> {
     // Browsers give base64url without padding; some libraries pad.
-    URL_SAFE_NO_PAD.decode(raw.trim().trim_end_matches('=')).ok()
+    URL_SAFE_NO_PAD
+        .decode(raw.trim().trim_end_matches('='))
+        .ok()
 }
 
 impl PushKeys {
@@ -393,7 +398,11 @@ mod tests {
         use p256::ecdsa::signature::Verifier as _;
         let vapid = Vapid::generate("mailto:alerts@newsroom.test".into());
         let stored = Vapid::from_secret(&vapid.secret(), vapid.subject.clone()).unwrap();
-        assert_eq!(stored.public_key(), vapid.public_key(), "the stored form keeps the key");
+        assert_eq!(
+            stored.public_key(),
+            vapid.public_key(),
+            "the stored form keeps the key"
+        );
         let now = Utc::now();
         let endpoint = url::Url::parse("http://127.0.0.1:4711/push/abc?x=1").unwrap();
         let header = vapid.authorization(&endpoint, now);
@@ -418,7 +427,12 @@ mod tests {
     fn bad_subscription_keys_are_refused_naming_the_field() {
         let auth = "BTBZMqHH6r4Tts7J_aSIgg";
         let point = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
-        for bad in ["", "not base64!", "BCVxsr7N", &point.replace("BCVx", "BCVy")] {
+        for bad in [
+            "",
+            "not base64!",
+            "BCVxsr7N",
+            &point.replace("BCVx", "BCVy"),
+        ] {
             let e = PushKeys::parse(bad, auth).unwrap_err();
             assert_eq!(e.field, "subscription.keys.p256dh", "{bad}");
         }
@@ -446,7 +460,10 @@ mod tests {
             }
             v.to_string()
         };
-        let original = message(&alert("story.statement_issued", json!({})), "https://n.test/alerts");
+        let original = message(
+            &alert("story.statement_issued", json!({})),
+            "https://n.test/alerts",
+        );
         let corrected = message(
             &alert("story.correction", json!({"correction": {"note": long}})),
             "https://n.test/alerts",
@@ -454,7 +471,9 @@ mod tests {
         assert_eq!(original.topic, corrected.topic);
         let topic = original.topic.clone().unwrap();
         assert_eq!(topic.len(), 32);
-        assert!(topic.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(original.urgency, "high");
         for m in [&original, &corrected] {
             assert!(m.body.len() < MESSAGE_LIMIT, "{}", m.body.len());

@@ -867,7 +867,11 @@ struct PushRegistration {
 /// Registers this browser's push subscription as an endpoint of the signed-up reader: the
 /// API's `web_push` endpoint, so its checks (keys, the push service's address, caps) are the
 /// API's. The same subscription again is no error: the browser already gets alerts.
-async fn register_push(State(state): State<FollowState>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn register_push(
+    State(state): State<FollowState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
     use newsroom_command::http::problem::Problem;
     let (Some(reader), _) = state.reader(&headers).await? else {
         return Ok(not_signed_up());
