@@ -489,3 +489,184 @@ async fn the_vapid_key_is_made_once_and_kept_across_restarts() {
     let doc = app.call(Method::GET, "/openapi.json", None, None).await;
     assert!(doc.ok(200)["paths"]["/v1/push/key"]["get"].is_object());
 }
+
+/// A DevTools command, sent through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
+        )
+    }
+}
+
+async fn cdp(client: &fantoccini::Client, cmd: &'static str, params: Value) -> Value {
+    client
+        .issue_cmd(Cdp { cmd, params })
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+}
+
+/// The notifications the page's worker shows.
+async fn notifications(client: &fantoccini::Client) -> Value {
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.serviceWorker.getRegistration('/alerts')
+               .then((r) => r ? r.getNotifications() : [])
+               .then((ns) => done(ns.map((n) => ({title: n.title, body: n.body, tag: n.tag,
+                                                  link: n.data && n.data.link}))))
+               .catch((e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_alerts_page_registers_its_worker_and_the_worker_shows_a_push_as_a_notification() {
+    use newsroom_tests::chrome::{browser, driver, press, type_into, wait_for};
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let reader = browser(&driver).await;
+    reader
+        .goto(&format!("{base}/alerts/follow?story={story}"))
+        .await
+        .unwrap();
+    wait_for(&reader, "//input[@id='follow-name']", "the follow form").await;
+    type_into(&reader, "#follow-name", "Ada Reader").await;
+    press(&reader, "form.follow-form button[type=submit]").await;
+    wait_for(
+        &reader,
+        "//div[@role='status' and contains(., 'You are following it')]",
+        "the alerts page",
+    )
+    .await;
+    cdp(
+        &reader,
+        "Browser.grantPermissions",
+        json!({"permissions": ["notifications"], "origin": base}),
+    )
+    .await;
+    let button = wait_for(
+        &reader,
+        "//section[@id='push' and not(@hidden)]//button[.='Notify me on this device']",
+        "the page offers notifications on this device",
+    )
+    .await;
+    // The key the page subscribes with is the installation's.
+    let key = app.call(Method::GET, "/v1/push/key", None, None).await;
+    let section = reader
+        .find(fantoccini::Locator::Css("section#push"))
+        .await
+        .unwrap();
+    assert_eq!(
+        section.attr("data-key").await.unwrap().as_deref(),
+        key.ok(200)["public_key"].as_str()
+    );
+    button.click().await.unwrap();
+    wait_for(
+        &reader,
+        "//section[@id='push' and @data-worker='registered']",
+        "the worker is registered",
+    )
+    .await;
+    let scope = reader
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.serviceWorker.getRegistration('/alerts')
+               .then((r) => done(r && r.active ? r.scope : null));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        scope,
+        json!(format!("{base}/alerts")),
+        "same origin, /alerts"
+    );
+
+    // A push, as the push service would hand it to the browser, decrypted: straight to the
+    // worker through DevTools. Registration ids are not exposed to a page; a fresh profile
+    // numbers them from 0, and a push to an id that does not exist goes nowhere.
+    let link = format!("{base}/stories/x#development-d1");
+    let original = json!({"headline": "Justice Department charges a man", "story": "Charges",
+        "body": "Charges", "link": link, "tag": "T1", "correction": false, "retraction": false});
+    deliver(&reader, &base, &original).await;
+    let shown = poll_notifications(&reader, |n| n.as_array().is_some_and(|a| !a.is_empty())).await;
+    assert_eq!(
+        shown[0]["title"], "Justice Department charges a man",
+        "{shown}"
+    );
+    assert_eq!(shown[0]["link"], link.as_str());
+    assert_eq!(shown[0]["tag"], "T1");
+    // Its correction, under the same tag, takes its place, marked as a correction.
+    let correction = json!({"headline": "Justice Department charges a man", "story": "Charges",
+        "body": "Correction: he is a dual national.", "link": link, "tag": "T1",
+        "correction": true, "retraction": false});
+    deliver(&reader, &base, &correction).await;
+    let shown = poll_notifications(&reader, |n| {
+        n.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["title"] == "Correction: Justice Department charges a man")
+        })
+    })
+    .await;
+    assert_eq!(
+        shown.as_array().unwrap().len(),
+        1,
+        "replaced, not added: {shown}"
+    );
+    assert_eq!(shown[0]["body"], "Correction: he is a dual national.");
+    assert_eq!(shown[0]["link"], link.as_str());
+}
+
+/// Hands `message` to the page's worker as a decrypted push, through DevTools. Registration ids
+/// are not exposed to a page; a fresh profile numbers them from 0, and a push to an id that does
+/// not exist goes nowhere.
+async fn deliver(client: &fantoccini::Client, origin: &str, message: &Value) {
+    cdp(client, "ServiceWorker.enable", json!({})).await;
+    for id in 0..4 {
+        let _ = client
+            .issue_cmd(Cdp {
+                cmd: "ServiceWorker.deliverPushMessage",
+                params: json!({"origin": origin, "registrationId": id.to_string(),
+                               "data": message.to_string()}),
+            })
+            .await;
+    }
+}
+
+async fn poll_notifications(client: &fantoccini::Client, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let shown = notifications(client).await;
+        if done(&shown) {
+            return shown;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such notification: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
