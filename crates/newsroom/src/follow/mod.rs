@@ -709,10 +709,10 @@ async fn alerts_page(
                         live: before.is_none(),
                     },
                     notice,
-                    ALERTS_JS_PATH,
-                    &templates::Push {
-                        key: &state.push_key().await?,
-                        script: PUSH_JS_PATH,
+                    &templates::Scripts {
+                        alerts: ALERTS_JS_PATH,
+                        push: PUSH_JS_PATH,
+                        push_key: &state.push_key().await?,
                     },
                 ),
             )
