@@ -308,6 +308,8 @@ fn routes() -> Vec<Route> {
             Nothing,
             own(200),
         ),
+        // The key browsers subscribe to Web Push with: public.
+        route("GET", "/v1/push/key", Nothing, public(200)),
         // The link in every alert: its random token is the credential.
         route("GET", "/v1/unsubscribe/{unsubscribe}", Nothing, public(200)),
         route(
@@ -344,6 +346,9 @@ fn routes() -> Vec<Route> {
         ),
         route("POST", "/alerts/forget", Nothing, [Done; 6]),
         route("GET", "/alerts/static/alerts.js", Nothing, public(200)),
+        route("GET", "/alerts/static/push.js", Nothing, public(200)),
+        route("GET", "/alerts/sw.js", Nothing, public(200)),
+        route("POST", "/alerts/push", Nothing, public(401)),
         // ----- the desk (crates/newsroom/src/desk/mod.rs): a session cookie, not a bearer token
         route("GET", "/desk", Nothing, desk(Need::Reporter, S(200))),
         route("GET", "/desk/", Nothing, [Done; 6]),
