@@ -191,6 +191,24 @@ async fn add_endpoint(app: &TestApp, r: &Reader, body: Value) -> Answer {
     .await
 }
 
+/// A reader signed up with one device (its push `endpoint`, its `keys`), following a new story.
+async fn following_a_story(app: &TestApp, endpoint: &str, keys: &Value) -> (Reader, String) {
+    let reader = sign_up(app).await;
+    let story = app.open_story(false).await;
+    add_endpoint(app, &reader, subscription(endpoint, keys))
+        .await
+        .ok(201);
+    app.call(
+        Method::POST,
+        &format!("/v1/subscribers/{}/subscriptions", reader.id),
+        Some(&reader.token),
+        Some(json!({"story": story})),
+    )
+    .await
+    .ok(201);
+    (reader, story)
+}
+
 fn subscription(endpoint: &str, keys: &Value) -> Value {
     json!({"kind": "web_push", "subscription": {
         "endpoint": endpoint,
@@ -222,23 +240,8 @@ async fn pushes_are_encrypted_for_the_browser_signed_with_vapid_and_a_correction
     let app = spawn_app().await;
     let service = PushService::start(|_| 201).await;
     let keys = run_python(&python, "keygen", None);
-    let reader = sign_up(&app).await;
-    let story = app.open_story(false).await;
-    add_endpoint(
-        &app,
-        &reader,
-        subscription(&format!("{}/push/device-1", service.origin), &keys),
-    )
-    .await
-    .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", reader.id),
-        Some(&reader.token),
-        Some(json!({"story": story})),
-    )
-    .await
-    .ok(201);
+    let (_, story) =
+        following_a_story(&app, &format!("{}/push/device-1", service.origin), &keys).await;
     let vapid = app
         .call(Method::GET, "/v1/push/key", None, None)
         .await
@@ -331,23 +334,8 @@ async fn a_push_service_saying_gone_removes_the_subscription() {
     let app = spawn_app().await;
     let service = PushService::start(|_| 410).await;
     let keys = run_python(&python, "keygen", None);
-    let reader = sign_up(&app).await;
-    let story = app.open_story(false).await;
-    add_endpoint(
-        &app,
-        &reader,
-        subscription(&format!("{}/push/gone", service.origin), &keys),
-    )
-    .await
-    .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", reader.id),
-        Some(&reader.token),
-        Some(json!({"story": story})),
-    )
-    .await
-    .ok(201);
+    let (reader, story) =
+        following_a_story(&app, &format!("{}/push/gone", service.origin), &keys).await;
     app.record(&story, development("update")).await.ok(201);
     service.wait_for(1).await;
     let path = format!("/v1/subscribers/{}/endpoints", reader.id);
@@ -378,23 +366,7 @@ async fn a_push_service_that_is_busy_is_tried_again() {
     let app = spawn_app().await;
     let service = PushService::start(|n| if n == 0 { 503 } else { 201 }).await;
     let keys = run_python(&python, "keygen", None);
-    let reader = sign_up(&app).await;
-    let story = app.open_story(false).await;
-    add_endpoint(
-        &app,
-        &reader,
-        subscription(&format!("{}/push/busy", service.origin), &keys),
-    )
-    .await
-    .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", reader.id),
-        Some(&reader.token),
-        Some(json!({"story": story})),
-    )
-    .await
-    .ok(201);
+    let (_, story) = following_a_story(&app, &format!("{}/push/busy", service.origin), &keys).await;
     app.record(&story, development("update")).await.ok(201);
     let got = service.wait_for(2).await;
     let (first, _) = open(&python, &keys, &got[0]);
