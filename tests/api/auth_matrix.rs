@@ -364,7 +364,26 @@ fn routes() -> Vec<Route> {
             Body::SignIn,
             [S(401), S(401), S(401), Done, Done, Done],
         ),
-        route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
+        // Choosing a sign-in name and password: refused here (the two passwords differ), as
+        // each caller would otherwise take the name from the one before.
+        route(
+            "GET",
+            "/desk/password",
+            Nothing,
+            desk(Need::Reporter, S(200)),
+        ),
+        route(
+            "POST",
+            "/desk/password",
+            Form(|_| {
+                vec![
+                    ("login", "matrix.caller".into()),
+                    ("password", "a long enough phrase".into()),
+                    ("repeat", "a different long phrase".into()),
+                ]
+            }),
+            desk(Need::Reporter, S(422)),
+        ),
         route("GET", "/desk/review", Nothing, desk(Need::Editor, S(200))),
         // A form kept over a lapsed session: only for the browser that sent it (none here).
         route(
@@ -498,6 +517,8 @@ fn routes() -> Vec<Route> {
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
         route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),
+        // Last: signing out ends the callers' sessions.
+        route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
     ]
 }
 
