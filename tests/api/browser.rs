@@ -552,3 +552,53 @@ async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
     screenshot(&client, "desk-signed-in-by-password").await;
     client.close().await.unwrap();
 }
+
+/// On a phone, nothing on the desk's pages is too small to tap (44 × 44 CSS pixels): the desk
+/// home, the filing form, a story's desk page with a pending filing, the review queue and the
+/// approval preview.
+#[tokio::test]
+async fn nothing_on_the_desk_is_too_small_to_tap_on_a_phone() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filed = app.record(&story, development("update")).await;
+    let dev = filed.ok(201)["id"].as_str().unwrap().to_owned();
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    client.set_window_size(390, 844).await.unwrap();
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    let pages = [
+        ("/desk".to_owned(), "//h1[.='Stories']"),
+        (
+            format!("/desk/stories/{story}/file"),
+            "//select[@id='f-kind']",
+        ),
+        (format!("/desk/stories/{story}"), "//h1"),
+        ("/desk/review".to_owned(), "//h1[.='Review queue']"),
+        (
+            format!("/desk/stories/{story}/developments/{dev}/approve"),
+            "//h1",
+        ),
+        ("/desk/password".to_owned(), "//h1"),
+    ];
+    let mut small = Vec::new();
+    for (path, ready) in &pages {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        wait_for(&client, ready, path).await;
+        let name = path.rsplit('/').next().unwrap_or("desk");
+        screenshot(
+            &client,
+            &format!("desk-phone-{}", name.chars().take(12).collect::<String>()),
+        )
+        .await;
+        for target in newsroom_tests::chrome::small_tap_targets(&client).await {
+            small.push(format!("{path}: {target}"));
+        }
+    }
+    assert!(
+        small.is_empty(),
+        "too small to tap on a phone:\n{}",
+        small.join("\n")
+    );
+    client.close().await.unwrap();
+}

@@ -876,6 +876,49 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
     }
 }
 
+/// The links of what can be done with a development from its card, for this user.
+fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> Vec<Markup> {
+    let mut links = Vec::new();
+    let link = |href: String, text: &str| {
+        html! { a href=(href) { (text) span.visually-hidden { ": " (d.headline) } } }
+    };
+    if d.is_visible() {
+        links.push(link(
+            format!("{}#{}", story_path(&view.slug), anchor(d.id)),
+            "On the reader page",
+        ));
+    }
+    let pending = d.state == DevelopmentState::PendingReview;
+    let published = d.state == DevelopmentState::Published;
+    if published && view.status == StoryStatus::Open {
+        links.push(link(
+            format!("{}/file?responds_to={}", story_desk_path(view.id), d.id),
+            "File a response",
+        ));
+    }
+    if pending && d.filed_by.as_deref() == Some(chrome.who.name.as_str()) {
+        if !chrome.is_editor() {
+            links.push(link(development_path(view.id, d.id, "correct"), "Edit"));
+        }
+        links.push(link(
+            development_path(view.id, d.id, "withdraw"),
+            "Withdraw",
+        ));
+    }
+    if chrome.is_editor() && pending {
+        links.push(link(format!("/desk/review#{}", anchor(d.id)), "Review"));
+        links.push(link(
+            development_path(view.id, d.id, "correct"),
+            "Edit before approving",
+        ));
+    }
+    if chrome.is_editor() && published {
+        links.push(link(development_path(view.id, d.id, "correct"), "Correct"));
+        links.push(link(development_path(view.id, d.id, "retract"), "Retract"));
+    }
+    links
+}
+
 fn development_card(
     chrome: &Chrome<'_>,
     view: &StoryView,
@@ -888,54 +931,9 @@ fn development_card(
             (development_body(zone, Some(view), d))
             (history(zone, d))
             p.dev-actions {
-                @if d.is_visible() {
-                    a href=(format!("{}#{}", story_path(&view.slug), anchor(d.id))) {
-                        "On the reader page" span.visually-hidden { ": " (d.headline) }
-                    }
-                }
-                @if d.state == DevelopmentState::Published && view.status == StoryStatus::Open {
-                    " · "
-                    a href=(format!("{}/file?responds_to={}", story_desk_path(view.id), d.id)) {
-                        "File a response" span.visually-hidden { " to " (d.headline) }
-                    }
-                }
-                @if d.state == DevelopmentState::PendingReview && d.filed_by.as_deref() == Some(chrome.who.name.as_str()) {
-                    @if !chrome.is_editor() {
-                        " · "
-                        a href=(development_path(view.id, d.id, "correct")) {
-                            "Edit" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    " · "
-                    a href=(development_path(view.id, d.id, "withdraw")) {
-                        "Withdraw" span.visually-hidden { ": " (d.headline) }
-                    }
-                }
-                @if chrome.is_editor() {
-                    @if d.state == DevelopmentState::PendingReview {
-                        " · "
-                        a href=(format!("/desk/review#{}", anchor(d.id))) {
-                            "Review" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    @if d.state == DevelopmentState::PendingReview {
-                        " · "
-                        a href=(development_path(view.id, d.id, "correct")) {
-                            "Edit before approving" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    @if d.state == DevelopmentState::Published {
-                        " · "
-                        a href=(development_path(view.id, d.id, "correct")) {
-                            "Correct" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    @if d.state == DevelopmentState::Published {
-                        " · "
-                        a href=(development_path(view.id, d.id, "retract")) {
-                            "Retract" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
+                @for (i, link) in development_actions(chrome, view, d).into_iter().enumerate() {
+                    @if i > 0 { " · " }
+                    (link)
                 }
             }
         }
