@@ -514,6 +514,13 @@ fn routes() -> Vec<Route> {
             Form(|fx| vec![("seen", fx.seen.clone())]),
             [SignIn, SignIn, SignIn, Done, S(403), S(403)],
         ),
+        // An open approval form says it is still open; approving is for editors.
+        route(
+            "POST",
+            "/desk/stories/{story}/developments/{pending}/presence",
+            Form(|_| vec![("doing", "approve".into())]),
+            desk(Need::Editor, S(204)),
+        ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
         route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),

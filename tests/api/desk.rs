@@ -2259,3 +2259,82 @@ async fn staff_sign_in_with_a_name_and_a_password_on_postgres() {
     };
     staff_sign_in_with_a_name_and_a_password(&app).await;
 }
+
+/// Two editors on one pending filing: while one has its approval open, the other sees who and
+/// since when — on the review queue, the story's desk page and the approval page — and the one
+/// at work does not see themself; the mark ends when the form is left or carried out.
+#[tokio::test]
+async fn an_item_shows_who_else_is_working_on_it() {
+    let app = spawn_app().await;
+    let other = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/tokens",
+            Some(&app.admin),
+            Some(json!({"name": "Ben Second", "role": "editor"})),
+        )
+        .await;
+    let other = other.ok(201)["token"].as_str().unwrap().to_owned();
+    let story = app.open_story(true).await;
+    let filed = app.record(&story, development("update")).await;
+    let dev = filed.ok(201)["id"].as_str().unwrap().to_owned();
+    let (eda, ben) = (
+        app.desk_sign_in(&app.editor).await,
+        app.desk_sign_in(&other).await,
+    );
+    let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
+    let at_work = "Eda Editor</strong> is checking it for approval";
+    assert!(!page_of(&app, &ben, "/desk/review").await.contains(at_work));
+
+    let page = page_of(&app, &eda, approve.clone()).await;
+    assert!(!page.contains("is checking it"), "one does not see oneself");
+    let seen = hidden_field(&page, "seen").unwrap();
+    for path in [
+        "/desk/review".to_owned(),
+        format!("/desk/stories/{story}"),
+        approve.clone(),
+    ] {
+        let page = page_of(&app, &ben, path.clone()).await;
+        assert!(page.contains(at_work), "{path}: {page}");
+    }
+
+    // Left: gone for the others.
+    let presence = format!("/desk/stories/{story}/developments/{dev}/presence");
+    let left = app
+        .desk_post(Some(&eda), &presence, &[("csrf", &eda.csrf), ("left", "1")])
+        .await;
+    assert_eq!(left.status(), 204);
+    assert!(!page_of(&app, &ben, "/desk/review").await.contains(at_work));
+    // Back (the form's heartbeat), then carried out: gone again.
+    let back = app
+        .desk_post(
+            Some(&eda),
+            &presence,
+            &[("csrf", &eda.csrf), ("doing", "approve")],
+        )
+        .await;
+    assert_eq!(back.status(), 204);
+    assert!(page_of(&app, &ben, "/desk/review").await.contains(at_work));
+    let forged = app
+        .desk_post(Some(&eda), &presence, &[("csrf", "forged"), ("left", "1")])
+        .await;
+    assert_eq!(forged.status(), 403);
+    let approved = app
+        .desk_post(
+            Some(&eda),
+            &approve,
+            &[("csrf", &eda.csrf), ("seen", &seen), ("confirm", "approve")],
+        )
+        .await;
+    assert_eq!(approved.status(), 303);
+    let page = page_of(&app, &ben, format!("/desk/stories/{story}")).await;
+    assert!(!page.contains("is checking it"), "{page}");
+}
+
+/// A desk page's HTML, asserting it answered 200.
+async fn page_of(app: &TestApp, session: &DeskSession, path: impl AsRef<str>) -> String {
+    let path = path.as_ref();
+    let page = app.desk_get(Some(session), path).await;
+    assert_eq!(page.status(), 200, "{path}");
+    page.text().await.unwrap()
+}

@@ -19,6 +19,7 @@
 
 pub(crate) mod forms;
 mod parked;
+mod presence;
 mod queries;
 pub(crate) mod session;
 mod templates;
@@ -50,6 +51,7 @@ use uuid::Uuid;
 
 use forms::{FormData, FormError, Step};
 use parked::{Parked, ParkedForms};
+use presence::{Doing, Presence};
 use session::{Lookup, Session};
 use templates::{story_desk_path, Chrome, FailedRejection, Here};
 pub use zone::{Zone, TIME_ZONE_VARIABLE};
@@ -73,6 +75,8 @@ pub struct DeskState {
     zone: Zone,
     /// Forms posted after their session lapsed (`parked.rs`).
     parked: ParkedForms,
+    /// Who has which development's form open (`presence.rs`).
+    presence: Presence,
 }
 
 impl std::fmt::Debug for DeskState {
@@ -99,6 +103,7 @@ pub fn router(
         notifier,
         zone: Zone::from_env(),
         parked: ParkedForms::default(),
+        presence: Presence::default(),
     };
     Router::new()
         .route("/desk", get(home))
@@ -119,6 +124,10 @@ pub fn router(
             get(approve_form).post(approve),
         )
         .route("/desk/stories/{id}/developments/{dev}/reject", post(reject))
+        .route(
+            "/desk/stories/{id}/developments/{dev}/presence",
+            post(presence_mark),
+        )
         .route(
             "/desk/stories/{id}/developments/{dev}/correct",
             get(correct_form).post(correct),
@@ -372,13 +381,25 @@ fn lag(caught_up: bool) -> &'static str {
 }
 
 impl DeskState {
-    fn chrome<'a>(&self, session: &'a Session, here: Here) -> Chrome<'a> {
+    fn chrome<'a>(&'a self, session: &'a Session, here: Here) -> Chrome<'a> {
         Chrome {
+            presence: &self.presence,
             who: &session.principal,
             csrf: &session.csrf,
             zone: self.zone,
             here,
         }
+    }
+
+    /// Ends `session`'s mark on the development `dev` once its form was sent and carried out
+    /// (answered with a redirect to what comes next).
+    fn done_with(&self, dev: &str, session: &Session, answer: Answer) -> Answer {
+        if let (Ok(r), Ok(dev)) = (&answer, Uuid::parse_str(dev)) {
+            if r.status() == StatusCode::SEE_OTHER {
+                self.presence.gone(dev, &session.principal);
+            }
+        }
+        answer
     }
 
     fn check_csrf(&self, session: &Session, form: &FormData) -> Result<(), Stop> {
@@ -1388,6 +1409,9 @@ async fn approve_form(
         &[DevelopmentState::PendingReview],
         "approved",
     )?;
+    state
+        .presence
+        .here(d.id, &session.principal, Doing::Approving);
     approve_page_with(&state, &session, &view, &d, StatusCode::OK, &query, None).await
 }
 
@@ -1472,6 +1496,7 @@ async fn approve(
         .await
     {
         Ok(outcome) => {
+            state.presence.gone(development, &session.principal);
             let caught_up = state.catch_up(outcome.position).await;
             Ok(see_other(&format!(
                 "/desk/review?notice=approved&story={story}&development={development}{}",
@@ -1506,6 +1531,30 @@ async fn approve(
         }
         Err(p) => Ok(state.problem_page(&session, p, "/desk/review")),
     }
+}
+
+/// `desk.js` on an open approval, correction or retraction form: still here (`doing`: the
+/// form's action), or gone (`left`). Answers 204; refuses a form without its CSRF value.
+async fn presence_mark(
+    State(state): State<DeskState>,
+    Path((_, dev)): Path<(String, String)>,
+    SignedForm(session, form): SignedForm,
+) -> Answer {
+    state.check_csrf(&session, &form)?;
+    let Ok(dev) = Uuid::parse_str(&dev) else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    if !form.get("left").is_empty() {
+        state.presence.gone(dev, &session.principal);
+    } else if let Some(doing) = Doing::parse(form.get("doing")) {
+        if doing != Doing::Editing {
+            state.require_editor(&session)?;
+        }
+        state.presence.here(dev, &session.principal, doing);
+    } else {
+        return Ok(StatusCode::UNPROCESSABLE_ENTITY.into_response());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn reject(
@@ -1604,6 +1653,9 @@ async fn correct_form(
     let (view, d) = state.development(&session, &id, &dev).await?;
     state.require_editor_or_filer(&session, &d)?;
     check_state(&state, &session, &view, &d, CORRECTABLE, "corrected")?;
+    state
+        .presence
+        .here(d.id, &session.principal, Doing::Editing);
     let mut form = forms::correction_defaults(&d, state.zone);
     forms::keep_shown(&mut form);
     form.set("seen", view.position.to_string());
@@ -1720,6 +1772,24 @@ async fn correct(
     Path((id, dev)): Path<(String, String)>,
     SignedForm(session, form): SignedForm,
 ) -> Answer {
+    let answer = correct_sent(&state, &id, &dev, &session, &form).await;
+    state.done_with(&dev, &session, answer)
+}
+
+async fn correct_sent(
+    state: &DeskState,
+    id: &str,
+    dev: &str,
+    session: &Session,
+    form: &FormData,
+) -> Answer {
+    let (state, id, dev, session, form) = (
+        state.clone(),
+        id.to_owned(),
+        dev.to_owned(),
+        session.clone(),
+        form.clone(),
+    );
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     state.require_editor_or_filer(&session, &d)?;
@@ -1829,6 +1899,9 @@ async fn retract_form(
     state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+    state
+        .presence
+        .here(d.id, &session.principal, Doing::Retracting);
     let mut form = FormData::default();
     form.set("seen", view.position.to_string());
     let chrome = state.chrome(&session, Here::Other);
@@ -1843,6 +1916,24 @@ async fn retract(
     Path((id, dev)): Path<(String, String)>,
     SignedForm(session, form): SignedForm,
 ) -> Answer {
+    let answer = retract_sent(&state, &id, &dev, &session, &form).await;
+    state.done_with(&dev, &session, answer)
+}
+
+async fn retract_sent(
+    state: &DeskState,
+    id: &str,
+    dev: &str,
+    session: &Session,
+    form: &FormData,
+) -> Answer {
+    let (state, id, dev, session, form) = (
+        state.clone(),
+        id.to_owned(),
+        dev.to_owned(),
+        session.clone(),
+        form.clone(),
+    );
     state.require_editor(&session)?;
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;

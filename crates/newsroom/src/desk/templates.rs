@@ -34,6 +34,8 @@ pub const SCRIPT_PATH: &str = "/desk/static/desk.js";
 /// sign-out form.
 #[derive(Debug)]
 pub struct Chrome<'a> {
+    /// Who has which development's form open.
+    pub presence: &'a super::presence::Presence,
     pub who: &'a Principal,
     pub csrf: &'a str,
     pub zone: Zone,
@@ -876,6 +878,21 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
     }
 }
 
+/// Who else is at work on a development right now, if anyone: said before anything is done to it.
+fn others_at_work(chrome: &Chrome<'_>, development: Uuid) -> Markup {
+    let others = chrome.presence.others(development, chrome.who);
+    html! {
+        @if !others.is_empty() {
+            div.notice.notice-warning.presence role="status" {
+                @for p in &others {
+                    p { strong { (p.name) } " " (p.doing.words()) " (opened " (time(chrome.zone, p.since)) ")." }
+                }
+                p.small { "If you change it too, the second change is refused and shows you the first." }
+            }
+        }
+    }
+}
+
 /// The links of what can be done with a development from its card, for this user.
 fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> Vec<Markup> {
     let mut links = Vec::new();
@@ -930,6 +947,7 @@ fn development_card(
         article.desk-dev.(state_class(d.state)).highlight[highlight] id=(anchor(d.id)) {
             (development_body(zone, Some(view), d))
             (history(zone, d))
+            (others_at_work(chrome, d.id))
             p.dev-actions {
                 @for (i, link) in development_actions(chrome, view, d).into_iter().enumerate() {
                     @if i > 0 { " · " }
@@ -1249,6 +1267,7 @@ pub fn review_page(
                             }
                             (development_body(zone, None, d))
                             p.meta { "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at)) }
+                            (others_at_work(chrome, d.id))
                             @if !d.edits.is_empty() || !d.corrections.is_empty() {
                                 ul.history-list {
                                     @for e in &d.edits { (edit_entry(zone, e)) }
@@ -1356,8 +1375,10 @@ pub fn correct_page(
             }
         }
         (changed_banner(changed))
+        (others_at_work(chrome, d.id))
         (error_summary(error, CORRECTION_FIELDS))
-        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate data-no-enter {
+        form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate data-no-enter
+            data-presence=(development_path(view.id, d.id, "presence")) data-doing="correct" {
             (csrf_field(chrome.csrf))
             (version_fields(form))
             (textarea(&note, form.get("note"), 3, Some(newsroom_domain::limits::NOTE)))
@@ -1407,8 +1428,10 @@ pub fn retract_page(
         h1 { "Retract a development" }
         article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
         (changed_banner(changed))
+        (others_at_work(chrome, d.id))
         (error_summary(error, &["reason"]))
-        form.stack method="post" action=(development_path(view.id, d.id, "retract")) novalidate {
+        form.stack method="post" action=(development_path(view.id, d.id, "retract")) novalidate
+            data-presence=(development_path(view.id, d.id, "presence")) data-doing="retract" {
             (csrf_field(chrome.csrf))
             (version_fields(form))
             (textarea(&reason, form.get("reason"), 3, Some(newsroom_domain::limits::NOTE)))
@@ -1580,6 +1603,7 @@ pub fn approve_page(
         (notice_banner(notice))
         h1 { "Approve and publish" }
         (changed_banner(changed))
+        (others_at_work(chrome, d.id))
         div.notice.notice-warning role="status" {
             "Approving puts it on the reader page at once and alerts subscribers. "
             "Afterwards, only a public correction or a retraction can change it."
@@ -1596,7 +1620,8 @@ pub fn approve_page(
             h2 #alert-heading { "Who is alerted" }
             (alert_note(after.urgency, subscribers))
         }
-        form.stack method="post" action=(development_path(story.id, d.id, "approve")) {
+        form.stack method="post" action=(development_path(story.id, d.id, "approve"))
+            data-presence=(development_path(story.id, d.id, "presence")) data-doing="approve" {
             (csrf_field(chrome.csrf))
             input type="hidden" name="seen" value=(seen);
             div.actions {

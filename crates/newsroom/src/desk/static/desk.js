@@ -8,6 +8,10 @@
 // localStorage under that key as it is typed. When the form is opened afresh (`data-fresh`), a
 // saved draft is put back, with a notice and a way to discard it. A page that confirms a filing
 // carries `data-filed="<development id>"`: the draft of that filing is then removed.
+//
+// Presence: a form marked `data-presence="<url>"` (approving, correcting, retracting) tells the
+// desk every 30 s that it is still open (`doing` = `data-doing`), and that it is left when the
+// page goes away, so that others see who is at work on the development.
 (function () {
   "use strict";
 
@@ -178,9 +182,43 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", drafts);
-  } else {
+  function presence() {
+    var form = document.querySelector("form[data-presence]");
+    var csrf = form && form.querySelector("input[name=csrf]");
+    if (!form || !csrf) {
+      return;
+    }
+    var url = form.getAttribute("data-presence");
+    function mark(fields) {
+      var body = new URLSearchParams({ csrf: csrf.value });
+      Object.keys(fields).forEach(function (k) {
+        body.set(k, fields[k]);
+      });
+      return body;
+    }
+    var timer = setInterval(function () {
+      fetch(url, {
+        method: "POST",
+        body: mark({ doing: form.getAttribute("data-doing") }),
+        credentials: "same-origin",
+      }).catch(function () {});
+    }, 30000);
+    window.addEventListener("pagehide", function () {
+      clearInterval(timer);
+      if (navigator.sendBeacon) {
+        navigator.sendBeacon(url, mark({ left: "1" }));
+      }
+    });
+  }
+
+  function ready() {
     drafts();
+    presence();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();
