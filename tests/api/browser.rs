@@ -602,3 +602,32 @@ async fn nothing_on_the_desk_is_too_small_to_tap_on_a_phone() {
     );
     client.close().await.unwrap();
 }
+
+/// A reporter with the desk open sees, without reloading, that an editor approved their filing.
+#[tokio::test]
+async fn a_reporter_sees_live_at_the_desk_that_their_filing_was_approved() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let mut filing = development("update");
+    filing["headline"] = json!("Prosecutors file charges");
+    let id = filing["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.reporter, &story, filing).await.ok(201);
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    // The page has asked where the log stands before anything happens.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let approved = app
+        .development_action(&app.editor, &story, &id, "approval", json!({}))
+        .await;
+    assert!(approved.status.is_success(), "{:?}", approved.body);
+    wait_for(
+        &client,
+        "//section[@id='desk-notices' and not(@hidden)]//li[contains(., 'Prosecutors file charges') and contains(., 'approved and published')]",
+        "the approval is told on the open desk page",
+    )
+    .await;
+    screenshot(&client, "desk-notice-approved").await;
+    client.close().await.unwrap();
+}

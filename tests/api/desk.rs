@@ -2338,3 +2338,114 @@ async fn page_of(app: &TestApp, session: &DeskSession, path: impl AsRef<str>) ->
     assert_eq!(page.status(), 200, "{path}");
     page.text().await.unwrap()
 }
+
+/// A reporter at the desk is told what editors did to their filings (approved, rejected,
+/// corrected), and nothing of others' filings or of what they did themselves.
+#[tokio::test]
+async fn reporters_are_told_at_the_desk_what_editors_did_to_their_filings() {
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    let start: serde_json::Value = app
+        .desk_get(Some(&reporter), "/desk/notices")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut after = start["position"].as_i64().unwrap();
+
+    let mut mine = development("update");
+    mine["headline"] = json!("Ministry confirms the breach");
+    let mine_id = mine["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.reporter, &story, mine).await.ok(201);
+    let mut rejected = development("update");
+    rejected["headline"] = json!("An unsourced rumour");
+    let rejected_id = rejected["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.reporter, &story, rejected).await.ok(201);
+    let mut theirs = development("update");
+    theirs["headline"] = json!("Someone else's filing");
+    let theirs_id = theirs["id"].as_str().unwrap().to_owned();
+    let other = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/tokens",
+            Some(&app.admin),
+            Some(json!({"name": "Other Reporter", "role": "reporter"})),
+        )
+        .await;
+    let other = other.ok(201)["token"].as_str().unwrap().to_owned();
+    app.record_as(&other, &story, theirs).await.ok(201);
+    let act = |id: String, action: &'static str, body: serde_json::Value| {
+        let story = story.clone();
+        let app = &app;
+        async move {
+            let answer = app
+                .development_action(&app.editor, &story, &id, action, body)
+                .await;
+            assert!(answer.status.is_success(), "{action}: {:?}", answer.body);
+            answer.body["position"].as_i64().unwrap()
+        }
+    };
+    act(mine_id.clone(), "approval", json!({})).await;
+    act(theirs_id, "approval", json!({})).await;
+    act(
+        rejected_id,
+        "rejection",
+        json!({"reason": "Find a second source."}),
+    )
+    .await;
+    let last = act(
+        mine_id,
+        "corrections",
+        json!({"note": "The ministry said attempted, not confirmed.",
+               "changes": {"headline": "Ministry says a breach was attempted"}}),
+    )
+    .await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories?min_position={last}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let mut html = String::new();
+    while after < last {
+        let answer: serde_json::Value = app
+            .desk_get(Some(&reporter), &format!("/desk/notices?after={after}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let next = answer["position"].as_i64().unwrap();
+        assert!(next > after, "{answer}");
+        after = next;
+        html.push_str(answer["html"].as_str().unwrap());
+    }
+    assert_eq!(html.matches("<li").count(), 3, "{html}");
+    assert!(
+        html.contains("<strong>approved and published</strong> by Eda Editor"),
+        "{html}"
+    );
+    assert!(html.contains("<strong>rejected</strong>"), "{html}");
+    assert!(html.contains("Find a second source."), "{html}");
+    assert!(
+        html.contains("Ministry says a breach was attempted</a> was <strong>corrected</strong>"),
+        "{html}"
+    );
+    assert!(!html.contains("Someone else"), "{html}");
+
+    // The editor, who did all of it, is told nothing.
+    let editor = app.desk_sign_in(&app.editor).await;
+    let answer: serde_json::Value = app
+        .desk_get(
+            Some(&editor),
+            &format!("/desk/notices?after={}", start["position"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["html"], "", "{answer}");
+}

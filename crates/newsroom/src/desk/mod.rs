@@ -18,6 +18,7 @@
 //! `Cache-Control: no-store` and `Referrer-Policy: same-origin`.
 
 pub(crate) mod forms;
+mod notices;
 mod parked;
 mod presence;
 mod queries;
@@ -111,6 +112,7 @@ pub fn router(
         .route("/desk/sign-in", get(sign_in_form).post(sign_in))
         .route("/desk/sign-out", post(sign_out))
         .route("/desk/password", get(password_form).post(set_password))
+        .route("/desk/notices", get(notices_since))
         .route("/desk/review", get(review))
         .route("/desk/parked/{key}", get(parked_form))
         .route("/desk/stories", post(open_story))
@@ -1531,6 +1533,38 @@ async fn approve(
         }
         Err(p) => Ok(state.problem_page(&session, p, "/desk/review")),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NoticesQuery {
+    after: Option<i64>,
+}
+
+/// `/desk/notices?after=<position>`: what others did to the signed-in person's filings since
+/// `after`, as list items for `desk.js` (`{"position", "html"}`); without `after`, only where the
+/// views stand, to start from.
+async fn notices_since(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Query(query): Query<NoticesQuery>,
+) -> Answer {
+    let (found, position) = match query.after {
+        None => (Vec::new(), state.views.position().await.map_err(failure)?),
+        Some(after) => notices::since(
+            &state.command.store,
+            &state.views,
+            &session.principal,
+            after.max(0),
+        )
+        .await
+        .map_err(failure)?,
+    };
+    let html = templates::notice_items(state.zone, &found).into_string();
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "position": position, "html": html })),
+    )
+        .into_response())
 }
 
 /// `desk.js` on an open approval, correction or retraction form: still here (`doing`: the

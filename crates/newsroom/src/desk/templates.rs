@@ -459,9 +459,32 @@ fn layout(title: &str, chrome: Option<&Chrome<'_>>, content: Markup) -> Markup {
                         }
                     }
                 }
+                @if chrome.is_some() {
+                    // What others did to this person's filings, as it happens (`desk.js`).
+                    section #desk-notices .desk-notices aria-labelledby="desk-notices-heading" hidden {
+                        h2 #desk-notices-heading { "Your filings" }
+                        ul #desk-notices-list aria-live="polite" {}
+                    }
+                }
                 main #content .desk-main {
                     (content)
                 }
+            }
+        }
+    }
+}
+
+/// The list items of what others did to someone's filings (`/desk/notices`).
+pub fn notice_items(zone: Zone, notices: &[super::notices::Notice]) -> Markup {
+    html! {
+        @for n in notices {
+            li.desk-notice {
+                a href=(format!("{}#{}", story_desk_path(n.story), anchor(n.development))) { (n.headline) }
+                " was " strong { (n.what) }
+                @if let Some(by) = &n.by { " by " (by) }
+                " · " (time(zone, n.at))
+                " · in " (n.story_headline)
+                @if let Some(why) = &n.why { p.small { (why) } }
             }
         }
     }

@@ -211,9 +211,41 @@
     });
   }
 
+  // Notices: what others did to this person's filings, shown as it happens in
+  // `#desk-notices` (an aria-live list) from `/desk/notices`, asked every 10 s.
+  function notices() {
+    var region = document.getElementById("desk-notices");
+    var list = document.getElementById("desk-notices-list");
+    if (!region || !list || !window.fetch) {
+      return;
+    }
+    var after = null;
+    function ask() {
+      var url = "/desk/notices" + (after === null ? "" : "?after=" + after);
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) {
+          return r.ok ? r.json() : null;
+        })
+        .then(function (answer) {
+          if (!answer) {
+            return;
+          }
+          after = answer.position;
+          if (answer.html) {
+            list.insertAdjacentHTML("afterbegin", answer.html);
+            region.hidden = false;
+          }
+        })
+        .catch(function () {});
+    }
+    ask();
+    setInterval(ask, 10000);
+  }
+
   function ready() {
     drafts();
     presence();
+    notices();
   }
 
   if (document.readyState === "loading") {
