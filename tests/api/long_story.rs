@@ -246,11 +246,14 @@ async fn a_log_written_before_the_index_is_indexed_when_opened_and_its_old_snaps
         let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
         long_story(&service(store), &first, &pending, 120).await
     };
-    // Make the file what the code before the index left: no index table, schema version 1, and
-    // a snapshot in the first shape (the aggregate's fields, with a map of developments).
+    // Make the file what the code before the index left: no index table (nor the tables of
+    // the migrations after it), schema version 1, and a snapshot in the first shape (the
+    // aggregate's fields, with a map of developments).
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE story_developments;
+         DROP TABLE desk_sessions;
+         DROP TABLE staff_passwords;
          PRAGMA user_version = 1;
          UPDATE snapshots SET payload = json_set(json_extract(payload, '$.story'),
              '$.developments', json('{}'));",
