@@ -28,6 +28,10 @@ use crate::store::{
     DevelopmentRow, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow,
     SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
 };
+use crate::search::{
+    tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
+};
+use crate::store::found;
 use crate::LoggedEvent;
 
 /// Rows sent in one statement (as arrays) when many are written at once.
@@ -400,6 +404,56 @@ impl PgViews {
         Ok(load_stories(&mut conn, &[id]).await?.remove(&id))
     }
 
+    /// A page of search results (see `ViewStore::search`): the newest matches of the GIN
+    /// indexes, up to the windows, ranked by `ts_rank` (the whole query as one phrase first).
+    pub(crate) async fn search(&self, s: &Search) -> Result<Found, ViewError> {
+        let query = s.query.tsquery();
+        let exact = s.query.as_phrase().map(|p| tsquery_term(&p));
+        let stories = if s.stories_too() { STORY_WINDOW } else { 0 };
+        let rows: Vec<(i64, String, String, String, Option<String>, Option<String>)> =
+            sqlx::query_as(
+                "WITH hits AS (
+                    (SELECT key, story_id, occurred_at, words FROM view_search
+                      WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key > 0
+                      ORDER BY key DESC LIMIT $3)
+                    UNION ALL
+                    (SELECT key, story_id, occurred_at, words FROM view_search
+                      WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key < 0
+                      ORDER BY key LIMIT $4))
+                 SELECT h.key, h.story_id, s.slug, s.headline,
+                        CASE WHEN h.key < 0 THEN s.head END, d.doc
+                   FROM hits h JOIN view_stories s ON s.id = h.story_id
+                   LEFT JOIN view_developments d ON d.position = h.key
+                  WHERE ($5::text IS NULL OR h.occurred_at >= $5)
+                    AND ($6::text IS NULL OR h.occurred_at <= $6)
+                  ORDER BY COALESCE(h.words @@ $7::tsquery, false) DESC,
+                        ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) DESC, h.key DESC
+                  LIMIT $8 OFFSET $9",
+            )
+            .bind(&query)
+            .bind(s.filters_tsquery())
+            .bind(WINDOW as i64)
+            .bind(stories as i64)
+            .bind(&s.from)
+            .bind(&s.to)
+            .bind(&exact)
+            .bind(s.limit as i64 + 1)
+            .bind(s.offset as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let hits = rows
+            .into_iter()
+            .map(|(_key, story_id, slug, story_headline, head, doc)| Hit {
+                story_id,
+                slug,
+                story_headline,
+                head,
+                doc,
+            })
+            .collect();
+        found(hits, s)
+    }
+
     /// An actor's rows, newest first: the development's document, its story's id, slug and
     /// headline.
     pub(crate) async fn actor(
@@ -505,6 +559,9 @@ impl PgViews {
             match view {
                 ViewName::Stories => {
                     sqlx::query("DELETE FROM view_developments")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM view_search")
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("DELETE FROM view_story_versions")
@@ -767,7 +824,46 @@ async fn write_rows(
             .await?;
     }
     insert_actor_rows(conn, &rows.actors).await?;
-    write_marks_pg(conn, &rows.marks, &rows.mark_lows).await
+    write_marks_pg(conn, &rows.marks, &rows.mark_lows).await?;
+    for part in rows.search.chunks(ROWS_PER_STATEMENT) {
+        write_search(conn, part).await?;
+    }
+    Ok(())
+}
+
+/// Replaces documents of the search index: removes the rows' keys, then inserts those with
+/// text (the last of a key, if a part names it twice).
+async fn write_search(conn: &mut PgConnection, rows: &[SearchRow]) -> Result<(), ViewError> {
+    let mut last: HashMap<i64, &SearchRow> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        last.insert(row.key, row);
+    }
+    let keys: Vec<i64> = last.keys().copied().collect();
+    sqlx::query("DELETE FROM view_search WHERE key = ANY($1)")
+        .bind(&keys)
+        .execute(&mut *conn)
+        .await?;
+    let written: Vec<(&SearchRow, &SearchText)> = last
+        .values()
+        .filter_map(|r| Some((*r, r.text.as_ref()?)))
+        .collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO view_search (key, story_id, occurred_at, words, filters)
+         SELECT k, s, o, w::tsvector, f::tsvector
+           FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+             AS t(k, s, o, w, f)",
+    )
+    .bind(written.iter().map(|(r, _)| r.key).collect::<Vec<_>>())
+    .bind(written.iter().map(|(r, _)| r.story_id.as_str()).collect::<Vec<_>>())
+    .bind(written.iter().map(|(_, t)| t.occurred_at.as_str()).collect::<Vec<_>>())
+    .bind(written.iter().map(|(_, t)| t.tsvector()).collect::<Vec<_>>())
+    .bind(written.iter().map(|(_, t)| t.filters_tsvector()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn upsert_stories(conn: &mut PgConnection, rows: &[StoryRow]) -> Result<(), ViewError> {
