@@ -565,16 +565,22 @@ impl Hit {
 const SNIPPET_BEFORE: usize = 8;
 const SNIPPET_WORDS: usize = 32;
 
-/// A snippet of the first of `fields` in which the query matches (else the start of the first
-/// field): the text escaped first, then `<mark>` put around each matching word — so nothing in
-/// the text can become markup.
+/// A snippet of the field in which the query matches most words (the first of those, else the
+/// start of the first field): the text escaped first, then `<mark>` put around each matching
+/// word — so nothing in the text can become markup.
 pub fn snippet(fields: &[&str], query: &Query) -> String {
+    let mut best: Option<(usize, &str, Vec<(usize, usize, String)>, Vec<bool>)> = None;
     for field in fields {
         let words = words(field);
         let marked = matches(&words, query);
-        if let Some(first) = marked.iter().position(|m| *m) {
-            return render(field, &words, &marked, first.saturating_sub(SNIPPET_BEFORE));
+        let count = marked.iter().filter(|m| **m).count();
+        if count > 0 && best.as_ref().is_none_or(|(c, ..)| count > *c) {
+            best = Some((count, field, words, marked));
         }
+    }
+    if let Some((_, field, words, marked)) = best {
+        let first = marked.iter().position(|m| *m).unwrap_or(0);
+        return render(field, &words, &marked, first.saturating_sub(SNIPPET_BEFORE));
     }
     let field = fields.first().copied().unwrap_or("");
     let words = words(field);
