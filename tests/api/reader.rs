@@ -809,5 +809,19 @@ async fn a_reader_searches_from_the_front_page_and_finds_a_retracted_development
     let error = text_of(&client, ".search-error").await;
     assert!(error.contains('"'), "{error}");
     checked(&client, &axe, PHONE, "the search page saying what is wrong").await;
+    // The desk's search finds the same, and says what it is.
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .goto(&format!("{base}/desk/search?q=phished"))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//main//li//*[contains(., 'Retracted')]",
+        "the desk's results say the development is retracted",
+    )
+    .await;
+    accessible(&client, &axe, PHONE, "the desk's search").await;
+    accessible(&client, &axe, DESKTOP, "the desk's search").await;
     client.close().await.unwrap();
 }
