@@ -363,7 +363,12 @@ fn routes() -> Vec<Route> {
         ),
         route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
         route("GET", "/desk/review", Nothing, desk(Need::Editor, S(200))),
-        route("GET", "/desk/search?q=breach", Nothing, desk(Need::Reporter, S(200))),
+        route(
+            "GET",
+            "/desk/search?q=breach",
+            Nothing,
+            desk(Need::Reporter, S(200)),
+        ),
         // A form kept over a lapsed session: only for the browser that sent it (none here).
         route(
             "GET",

@@ -139,7 +139,9 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
         &["Someone"],
         "2026-10-08T09:00:00Z",
     );
-    for d in [&exact, &scattered, &accents, &phishing, &retracted, &corrected] {
+    for d in [
+        &exact, &scattered, &accents, &phishing, &retracted, &corrected,
+    ] {
         app.record_as(&app.editor, &story, d.clone()).await.ok(201);
     }
     app.record_as(&app.editor, &other, elsewhere.clone())
@@ -199,7 +201,7 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
     // Accents and case fold, both ways.
     let accented = "Café Ångström breach <script>alert(1)</script>".to_owned();
     for query in ["cafe", "CAFÉ", "angstrom", "societe generale", "SOCIÉTÉ"] {
-        assert_eq!(found(app, &q(query)).await, [accented.clone()], "{query}");
+        assert_eq!(found(app, &q(query)).await, [accented.as_str()], "{query}");
     }
     // The snippet is escaped, then marked.
     let body = search(app, &q("cafe")).await;
@@ -246,10 +248,7 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
 
     // A correction re-indexes: the old words are gone, the new ones found.
     assert!(found(app, &q("giraffe")).await.is_empty());
-    assert_eq!(
-        found(app, &q("okapi")).await,
-        ["Okapi claim in the filing"]
-    );
+    assert_eq!(found(app, &q("okapi")).await, ["Okapi claim in the filing"]);
 
     // A story's own fields are found, without a development.
     let stories = found(app, &q("campaign hack")).await;
@@ -271,10 +270,16 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
         ["Iran's UN mission denies involvement", "Mission elsewhere"]
     );
     assert_eq!(
-        found(app, &format!("{}&actor=Iran's%20%20UN%20mission%20", q("mission"))).await,
+        found(
+            app,
+            &format!("{}&actor=Iran's%20%20UN%20mission%20", q("mission"))
+        )
+        .await,
         ["Iran's UN mission denies involvement"]
     );
-    assert!(found(app, &format!("{}&actor=Vendor", q("walrus"))).await.is_empty());
+    assert!(found(app, &format!("{}&actor=Vendor", q("walrus")))
+        .await
+        .is_empty());
     assert_eq!(
         found(
             app,
@@ -413,7 +418,10 @@ async fn hostile_queries_are_refused_or_answered(app: &TestApp) {
         .unwrap();
     search(app, &format!("{}&min_position={p}", q("gate"))).await;
     let long = "word ".repeat(2_000);
-    let many = (0..30).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+    let many = (0..30)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let table: &[(&str, Option<u16>)] = &[
         ("\"", Some(400)),
         ("*", Some(400)),

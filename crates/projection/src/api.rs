@@ -1045,7 +1045,9 @@ fn search_bound(params: &HashMap<String, String>, name: &str) -> Result<Option<S
     let bad = || {
         Problem::bad_request(
             Some(name),
-            format!("`{name}` must be a date (2026-11-03) or an RFC 3339 time (2026-11-03T12:00:00Z)"),
+            format!(
+                "`{name}` must be a date (2026-11-03) or an RFC 3339 time (2026-11-03T12:00:00Z)"
+            ),
         )
     };
     let at = match DateTime::parse_from_rfc3339(raw) {
@@ -1071,14 +1073,15 @@ pub async fn parse_search(
     audience: search::Audience,
 ) -> ReadResult<search::Search> {
     let raw = params.get("q").map(String::as_str).unwrap_or("");
-    let query = search::Query::parse(raw)
-        .map_err(|e| Problem::bad_request(Some("q"), e.to_string()))?;
-    let story = match params.get("story").filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(views.resolve(s.clone()).await?.ok_or_else(|| {
-            Problem::not_found(format!("no story `{s}`")).with_field("story")
-        })?),
-    };
+    let query =
+        search::Query::parse(raw).map_err(|e| Problem::bad_request(Some("q"), e.to_string()))?;
+    let story =
+        match params.get("story").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(views.resolve(s.clone()).await?.ok_or_else(|| {
+                Problem::not_found(format!("no story `{s}`")).with_field("story")
+            })?),
+        };
     let actor = params
         .get("actor")
         .filter(|a| !a.trim().is_empty())

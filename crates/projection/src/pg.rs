@@ -23,16 +23,20 @@ use uuid::Uuid;
 use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
 use crate::model::{DevelopmentView, FrontPageEntry, StoryPage, StoryView};
 use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
+use crate::search::{
+    tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
+};
+use crate::store::found;
 use crate::store::{
     as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
     DevelopmentRow, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow,
     SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
 };
-use crate::search::{
-    tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
-};
-use crate::store::found;
 use crate::LoggedEvent;
+
+/// A search hit as read: its key, story id, slug and headline, the story's head (a story's own
+/// document) or the development's document.
+type HitRow = (i64, String, String, String, Option<String>, Option<String>);
 
 /// Rows sent in one statement (as arrays) when many are written at once.
 const ROWS_PER_STATEMENT: usize = 5_000;
@@ -410,9 +414,8 @@ impl PgViews {
         let query = s.query.tsquery();
         let exact = s.query.as_phrase().map(|p| tsquery_term(&p));
         let stories = if s.stories_too() { STORY_WINDOW } else { 0 };
-        let rows: Vec<(i64, String, String, String, Option<String>, Option<String>)> =
-            sqlx::query_as(
-                "WITH hits AS (
+        let rows: Vec<HitRow> = sqlx::query_as(
+            "WITH hits AS (
                     (SELECT key, story_id, occurred_at, words FROM view_search
                       WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key > 0
                       ORDER BY key DESC LIMIT $3)
@@ -429,18 +432,18 @@ impl PgViews {
                   ORDER BY COALESCE(h.words @@ $7::tsquery, false) DESC,
                         ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) DESC, h.key DESC
                   LIMIT $8 OFFSET $9",
-            )
-            .bind(&query)
-            .bind(s.filters_tsquery())
-            .bind(WINDOW as i64)
-            .bind(stories as i64)
-            .bind(&s.from)
-            .bind(&s.to)
-            .bind(&exact)
-            .bind(s.limit as i64 + 1)
-            .bind(s.offset as i64)
-            .fetch_all(&self.pool)
-            .await?;
+        )
+        .bind(&query)
+        .bind(s.filters_tsquery())
+        .bind(WINDOW as i64)
+        .bind(stories as i64)
+        .bind(&s.from)
+        .bind(&s.to)
+        .bind(&exact)
+        .bind(s.limit as i64 + 1)
+        .bind(s.offset as i64)
+        .fetch_all(&self.pool)
+        .await?;
         let hits = rows
             .into_iter()
             .map(|(_key, story_id, slug, story_headline, head, doc)| Hit {
@@ -857,10 +860,30 @@ async fn write_search(conn: &mut PgConnection, rows: &[SearchRow]) -> Result<(),
              AS t(k, s, o, w, f)",
     )
     .bind(written.iter().map(|(r, _)| r.key).collect::<Vec<_>>())
-    .bind(written.iter().map(|(r, _)| r.story_id.as_str()).collect::<Vec<_>>())
-    .bind(written.iter().map(|(_, t)| t.occurred_at.as_str()).collect::<Vec<_>>())
-    .bind(written.iter().map(|(_, t)| t.tsvector()).collect::<Vec<_>>())
-    .bind(written.iter().map(|(_, t)| t.filters_tsvector()).collect::<Vec<_>>())
+    .bind(
+        written
+            .iter()
+            .map(|(r, _)| r.story_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        written
+            .iter()
+            .map(|(_, t)| t.occurred_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        written
+            .iter()
+            .map(|(_, t)| t.tsvector())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        written
+            .iter()
+            .map(|(_, t)| t.filters_tsvector())
+            .collect::<Vec<_>>(),
+    )
     .execute(conn)
     .await?;
     Ok(())

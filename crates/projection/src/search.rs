@@ -42,13 +42,16 @@ pub const LIMIT_MAX: usize = 50;
 
 // ----- folding ------------------------------------------------------------------------------
 
+/// A word of a text: its byte range in the text and its folded form.
+pub type Word = (usize, usize, String);
+
 /// The words of `text`, each with its byte range in `text` and its folded form (NFKD, marks
 /// dropped, lower case). A run of letters, digits and marks is one word, unless folding it
 /// leaves something other than letters and digits inside (`½` → `1⁄2`), which splits it.
-pub fn words(text: &str) -> Vec<(usize, usize, String)> {
+pub fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
-    let flush = |out: &mut Vec<(usize, usize, String)>, from: usize, to: usize| {
+    let flush = |out: &mut Vec<Word>, from: usize, to: usize| {
         let mut word = String::new();
         for c in text[from..to].nfkd() {
             if is_combining_mark(c) {
@@ -569,7 +572,7 @@ const SNIPPET_WORDS: usize = 32;
 /// start of the first field): the text escaped first, then `<mark>` put around each matching
 /// word — so nothing in the text can become markup.
 pub fn snippet(fields: &[&str], query: &Query) -> String {
-    let mut best: Option<(usize, &str, Vec<(usize, usize, String)>, Vec<bool>)> = None;
+    let mut best: Option<(usize, &str, Vec<Word>, Vec<bool>)> = None;
     for field in fields {
         let words = words(field);
         let marked = matches(&words, query);
@@ -590,7 +593,7 @@ pub fn snippet(fields: &[&str], query: &Query) -> String {
 
 /// Which words of a text the query's terms match (a phrase's words only where they follow
 /// one another).
-fn matches(words: &[(usize, usize, String)], query: &Query) -> Vec<bool> {
+fn matches(words: &[Word], query: &Query) -> Vec<bool> {
     let mut marked = vec![false; words.len()];
     for term in &query.terms {
         let n = term.words.len();
@@ -618,7 +621,7 @@ fn escape(out: &mut String, text: &str) {
     let _ = maud::Escaper::new(out).write_str(text);
 }
 
-fn render(text: &str, words: &[(usize, usize, String)], marked: &[bool], first: usize) -> String {
+fn render(text: &str, words: &[Word], marked: &[bool], first: usize) -> String {
     let mut out = String::new();
     if words.is_empty() {
         escape(&mut out, text.chars().take(200).collect::<String>().trim());
@@ -684,7 +687,10 @@ mod tests {
             q.fts5(),
             r#"{headline body names} : "iran" AND {headline body names} : "un mission" AND {headline body names} : "phish" *"#
         );
-        assert_eq!(q.tsquery(), "( 'iran' ) & ( 'un' <-> 'mission' ) & ( 'phish':* )");
+        assert_eq!(
+            q.tsquery(),
+            "( 'iran' ) & ( 'un' <-> 'mission' ) & ( 'phish':* )"
+        );
     }
 
     #[test]
@@ -696,7 +702,10 @@ mod tests {
         assert_eq!(Query::parse(&"x".repeat(10_000)), Err(QueryError::TooLong));
         let near = Query::parse("NEAR(a b) AND OR").unwrap();
         assert_eq!(
-            near.terms.iter().map(|t| t.words.join(" ")).collect::<Vec<_>>(),
+            near.terms
+                .iter()
+                .map(|t| t.words.join(" "))
+                .collect::<Vec<_>>(),
             vec!["near a", "b", "and", "or"]
         );
         let quotes = Query::parse(r#"'; DROP TABLE x; --"#).unwrap();
@@ -714,7 +723,10 @@ mod tests {
         );
         let q = Query::parse(r#""un mission""#).unwrap();
         let s = snippet(&["Iran's UN mission said the UN will not"], &q);
-        assert_eq!(s, "Iran's <mark>UN</mark> <mark>mission</mark> said the UN will not");
+        assert_eq!(
+            s,
+            "Iran's <mark>UN</mark> <mark>mission</mark> said the UN will not"
+        );
     }
 
     #[test]

@@ -1632,37 +1632,6 @@ pub fn message_page(
     layout(title, chrome, content)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_is_explained_in_the_picker() {
-        let options = kind_options();
-        assert_eq!(options.len(), DevelopmentKind::ALL.len() + 1);
-        assert!(options
-            .iter()
-            .any(|(v, t)| v == "denial_issued" && t.starts_with("Denial issued — ")));
-    }
-
-    #[test]
-    fn control_ids_are_plain() {
-        assert_eq!(control_id("source.name"), "f-source-name");
-        assert_eq!(control_id("responds_to.stance"), "f-responds-to-stance");
-    }
-
-    #[test]
-    fn sign_in_never_carries_a_token_and_escapes_what_it_shows() {
-        let html = sign_in_page("c<s>rf", "/desk\"><script>", Some("bad <b>"), None).into_string();
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("c&lt;s&gt;rf"));
-        assert!(html.contains("bad &lt;b&gt;"));
-        assert!(html.contains(r#"type="password""#));
-        assert!(!html.contains("style="));
-        assert!(html.contains(r#"<link rel="stylesheet" href="/desk/static/desk.css">"#));
-    }
-}
-
 // ----- search ------------------------------------------------------------------------------
 
 /// `/desk/search`: the reader side's search, with developments waiting for review too, each
@@ -1729,4 +1698,35 @@ pub fn search_page(
         }
     };
     layout("Search", Some(chrome), content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_explained_in_the_picker() {
+        let options = kind_options();
+        assert_eq!(options.len(), DevelopmentKind::ALL.len() + 1);
+        assert!(options
+            .iter()
+            .any(|(v, t)| v == "denial_issued" && t.starts_with("Denial issued — ")));
+    }
+
+    #[test]
+    fn control_ids_are_plain() {
+        assert_eq!(control_id("source.name"), "f-source-name");
+        assert_eq!(control_id("responds_to.stance"), "f-responds-to-stance");
+    }
+
+    #[test]
+    fn sign_in_never_carries_a_token_and_escapes_what_it_shows() {
+        let html = sign_in_page("c<s>rf", "/desk\"><script>", Some("bad <b>"), None).into_string();
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("c&lt;s&gt;rf"));
+        assert!(html.contains("bad &lt;b&gt;"));
+        assert!(html.contains(r#"type="password""#));
+        assert!(!html.contains("style="));
+        assert!(html.contains(r#"<link rel="stylesheet" href="/desk/static/desk.css">"#));
+    }
 }
