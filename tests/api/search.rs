@@ -508,3 +508,63 @@ async fn hostile_queries_are_refused_or_answered_never_a_server_error_on_postgre
     };
     hostile_queries_are_refused_or_answered(&app).await;
 }
+
+/// On PostgreSQL a search is answered through the indexes, never by reading every document: a
+/// rare word through the GIN index, a word every document has by walking the keys backwards
+/// and stopping at the window. (On SQLite, FTS5's `MATCH` is the index, and the budget test
+/// counts the work.)
+#[tokio::test]
+async fn searches_use_the_indexes_on_postgres() {
+    use newsroom_projection::search::{Audience, Query, Search};
+
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    let pg = app.views.postgres().expect("views in PostgreSQL");
+    // A large index, written straight into the table (the projector's path is tested above).
+    sqlx::query(
+        "INSERT INTO view_search (key, story_id, occurred_at, words, filters)
+         SELECT g, 'story' || (g % 100), '2026-10-01T00:00:00.000000Z',
+                ('''common'':1A ''word' || (g % 5000) || ''':2A ''w' || g || ''':3D')::tsvector,
+                ('''vp'' ''s' || (g % 100) || '''')::tsvector
+           FROM generate_series(1, 100000) g",
+    )
+    .execute(pg.pool())
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE view_search")
+        .execute(pg.pool())
+        .await
+        .unwrap();
+    let plan = |text: &str| {
+        let search = Search {
+            query: Query::parse(text).unwrap(),
+            story: None,
+            actor: None,
+            kind: None,
+            from: None,
+            to: None,
+            audience: Audience::Public,
+            offset: 0,
+            limit: 20,
+        };
+        async move { pg.search_plan(&search).await.unwrap() }
+    };
+    let rare = plan("w4242").await;
+    assert!(
+        rare.contains("Bitmap Index Scan on view_search_words"),
+        "a rare word is read from the GIN index:\n{rare}"
+    );
+    assert!(!rare.contains("Seq Scan on view_search"), "{rare}");
+    let common = plan("common").await;
+    assert!(!common.contains("Seq Scan on view_search"), "{common}");
+    assert!(
+        common.contains("view_search_pkey") || common.contains("view_search_words"),
+        "{common}"
+    );
+    // The route answers over that index (its rows name no story, so nothing is shown).
+    let found = app
+        .call(Method::GET, "/v1/search?q=common", None, None)
+        .await;
+    assert_eq!(found.status, 200, "{found:?}");
+}

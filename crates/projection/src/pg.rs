@@ -38,6 +38,47 @@ use crate::LoggedEvent;
 /// document) or the development's document.
 type HitRow = (i64, String, String, String, Option<String>, Option<String>);
 
+/// A search of `view_search` (see `ViewStore::search`). `$1`: the query, `$2`: the filters (as
+/// `tsquery` literals); `$3`, `$4`: the windows of developments and stories, each the newest
+/// matches (the planner reads a rare word's matches from the GIN index and sorts them, and
+/// walks the keys backwards for a common one, stopping at the window); `$5`, `$6`: the
+/// `occurred_at` bounds; `$7`: the whole query as a phrase; `$8`, `$9`: the page.
+const SEARCH_SQL: &str = "WITH hits AS (
+        (SELECT key, story_id, occurred_at, words FROM view_search
+          WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key > 0
+          ORDER BY key DESC LIMIT $3)
+        UNION ALL
+        (SELECT key, story_id, occurred_at, words FROM view_search
+          WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key < 0
+          ORDER BY key LIMIT $4))
+     SELECT h.key, h.story_id, s.slug, s.headline,
+            CASE WHEN h.key < 0 THEN s.head END, d.doc
+       FROM hits h JOIN view_stories s ON s.id = h.story_id
+       LEFT JOIN view_developments d ON d.position = h.key
+      WHERE ($5::text IS NULL OR h.occurred_at >= $5)
+        AND ($6::text IS NULL OR h.occurred_at <= $6)
+      ORDER BY COALESCE(h.words @@ $7::tsquery, false) DESC,
+            ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) DESC, h.key DESC
+      LIMIT $8 OFFSET $9";
+
+/// Binds a search's parameters to [`SEARCH_SQL`] (or its `EXPLAIN`).
+fn bind_search<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    s: &Search,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    let stories = if s.stories_too() { STORY_WINDOW } else { 0 };
+    query
+        .bind(s.query.tsquery())
+        .bind(s.filters_tsquery())
+        .bind(WINDOW as i64)
+        .bind(stories as i64)
+        .bind(s.from.clone())
+        .bind(s.to.clone())
+        .bind(s.query.as_phrase().map(|p| tsquery_term(&p)))
+        .bind(s.limit as i64 + 1)
+        .bind(s.offset as i64)
+}
+
 /// Rows sent in one statement (as arrays) when many are written at once.
 const ROWS_PER_STATEMENT: usize = 5_000;
 
@@ -411,39 +452,9 @@ impl PgViews {
     /// A page of search results (see `ViewStore::search`): the newest matches of the GIN
     /// indexes, up to the windows, ranked by `ts_rank` (the whole query as one phrase first).
     pub(crate) async fn search(&self, s: &Search) -> Result<Found, ViewError> {
-        let query = s.query.tsquery();
-        let exact = s.query.as_phrase().map(|p| tsquery_term(&p));
-        let stories = if s.stories_too() { STORY_WINDOW } else { 0 };
-        let rows: Vec<HitRow> = sqlx::query_as(
-            "WITH hits AS (
-                    (SELECT key, story_id, occurred_at, words FROM view_search
-                      WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key > 0
-                      ORDER BY key DESC LIMIT $3)
-                    UNION ALL
-                    (SELECT key, story_id, occurred_at, words FROM view_search
-                      WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key < 0
-                      ORDER BY key LIMIT $4))
-                 SELECT h.key, h.story_id, s.slug, s.headline,
-                        CASE WHEN h.key < 0 THEN s.head END, d.doc
-                   FROM hits h JOIN view_stories s ON s.id = h.story_id
-                   LEFT JOIN view_developments d ON d.position = h.key
-                  WHERE ($5::text IS NULL OR h.occurred_at >= $5)
-                    AND ($6::text IS NULL OR h.occurred_at <= $6)
-                  ORDER BY COALESCE(h.words @@ $7::tsquery, false) DESC,
-                        ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) DESC, h.key DESC
-                  LIMIT $8 OFFSET $9",
-        )
-        .bind(&query)
-        .bind(s.filters_tsquery())
-        .bind(WINDOW as i64)
-        .bind(stories as i64)
-        .bind(&s.from)
-        .bind(&s.to)
-        .bind(&exact)
-        .bind(s.limit as i64 + 1)
-        .bind(s.offset as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<HitRow> = bind_search(sqlx::query_as(SEARCH_SQL), s)
+            .fetch_all(&self.pool)
+            .await?;
         let hits = rows
             .into_iter()
             .map(|(_key, story_id, slug, story_headline, head, doc)| Hit {
@@ -455,6 +466,19 @@ impl PgViews {
             })
             .collect();
         found(hits, s)
+    }
+
+    /// The plan PostgreSQL chooses for a search (`EXPLAIN`): what tests hold to the indexes.
+    pub async fn search_plan(&self, s: &Search) -> Result<String, ViewError> {
+        let sql = format!("EXPLAIN {SEARCH_SQL}");
+        let lines: Vec<(String,)> = bind_search(sqlx::query_as(&sql), s)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(lines
+            .into_iter()
+            .map(|(l,)| l)
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     /// An actor's rows, newest first: the development's document, its story's id, slug and
