@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus, StoryView,
-    PAGE_DEFAULT, PAGE_MAX,
+    ClaimEntry, DevelopmentState, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage,
+    StoryStatus, StoryView, PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
@@ -1036,6 +1036,11 @@ pub const SEARCH_PARAMS: &[&str] = &[
     "q", "story", "actor", "kind", "from", "to", "limit", "cursor",
 ];
 
+/// The desk's search takes `status` too.
+pub const DESK_SEARCH_PARAMS: &[&str] = &[
+    "q", "story", "actor", "kind", "from", "to", "limit", "cursor", "status",
+];
+
 /// A time bound of a search: an RFC 3339 time, or a date (the day's start for `from`, its end
 /// for `to`), as the views sort times.
 fn search_bound(params: &HashMap<String, String>, name: &str) -> Result<Option<String>, Problem> {
@@ -1093,6 +1098,27 @@ pub async fn parse_search(
                 .map_err(|e| Problem::bad_request(Some("kind"), e))?,
         ),
     };
+    // `status` is the desk's: readers see published and retracted work only.
+    let status = match params.get("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(_) if audience == search::Audience::Public => {
+            return Err(
+                Problem::bad_request(Some("status"), "`status` is for staff, at the desk").into(),
+            )
+        }
+        Some(s) => Some(match s.as_str() {
+            "pending_review" => DevelopmentState::PendingReview,
+            "published" => DevelopmentState::Published,
+            "retracted" => DevelopmentState::Retracted,
+            _ => {
+                return Err(Problem::bad_request(
+                    Some("status"),
+                    "`status` must be pending_review, published or retracted",
+                )
+                .into())
+            }
+        }),
+    };
     let (from, to) = (search_bound(params, "from")?, search_bound(params, "to")?);
     let limit = int_param(
         params,
@@ -1113,6 +1139,7 @@ pub async fn parse_search(
         story,
         actor,
         kind,
+        status,
         from,
         to,
         audience,

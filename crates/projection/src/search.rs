@@ -101,6 +101,16 @@ pub fn filter_word(tag: char, value: &str) -> String {
     format!("{tag}{hash:016x}")
 }
 
+/// A development's state as the filters name it.
+pub fn state_name(state: DevelopmentState) -> &'static str {
+    match state {
+        DevelopmentState::PendingReview => "pending_review",
+        DevelopmentState::Published => "published",
+        DevelopmentState::Rejected => "rejected",
+        DevelopmentState::Retracted => "retracted",
+    }
+}
+
 /// The filter word of everything readers see (published or retracted).
 pub const PUBLIC: &str = "vp";
 /// The filter word of developments waiting for review (staff only).
@@ -156,6 +166,7 @@ impl SearchRow {
         let mut filters = vec![
             filter_word('s', &story_id),
             filter_word('k', d.kind.as_str()),
+            filter_word('x', state_name(d.state)),
             visibility.to_owned(),
         ];
         filters.extend(
@@ -398,6 +409,9 @@ pub struct Search {
     /// An actor's matching key (`Actor::normalise`).
     pub actor: Option<String>,
     pub kind: Option<newsroom_domain::DevelopmentKind>,
+    /// Only developments in this state (the desk's filter: readers see only what is published
+    /// or retracted anyway).
+    pub status: Option<DevelopmentState>,
     /// `occurred_at` bounds, inclusive, as the views sort times.
     pub from: Option<String>,
     pub to: Option<String>,
@@ -418,6 +432,9 @@ impl Search {
         }
         if let Some(kind) = self.kind {
             words.push(filter_word('k', kind.as_str()));
+        }
+        if let Some(status) = self.status {
+            words.push(filter_word('x', state_name(status)));
         }
         words
     }
@@ -453,7 +470,11 @@ impl Search {
 
     /// Whether stories' own documents can match (they have no kind, actors or time).
     pub(crate) fn stories_too(&self) -> bool {
-        self.actor.is_none() && self.kind.is_none() && self.from.is_none() && self.to.is_none()
+        self.actor.is_none()
+            && self.kind.is_none()
+            && self.status.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
     }
 }
 
@@ -527,12 +548,7 @@ impl Hit {
             }
             let names = names.join(" · ");
             let snippet = snippet(&[&d.body, &d.headline, &names], query);
-            let state = match d.state {
-                DevelopmentState::Published => "published",
-                DevelopmentState::Retracted => "retracted",
-                DevelopmentState::PendingReview => "pending_review",
-                DevelopmentState::Rejected => "rejected",
-            };
+            let state = state_name(d.state);
             return Ok(Some(SearchHit {
                 story,
                 development: Some(DevelopmentRef {

@@ -1238,7 +1238,7 @@ async fn search(
     Signed(session): Signed,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Answer {
-    use newsroom_projection::api::{parse_search, search_next, ReadError, SEARCH_PARAMS};
+    use newsroom_projection::api::{parse_search, search_next, ReadError, DESK_SEARCH_PARAMS};
     use newsroom_projection::search::Audience;
     let chrome = state.chrome(&session, Here::Search);
     let refused = |problem: Problem| {
@@ -1246,10 +1246,10 @@ async fn search(
         let error = FormError::new(details.field.as_deref(), details.detail.clone());
         page(
             problem.status(),
-            templates::search_page(&chrome, "", None, None, Some(&error)),
+            templates::search_page(&chrome, "", None, None, None, Some(&error)),
         )
     };
-    let params = match newsroom_command::http::query_params(raw.as_deref(), SEARCH_PARAMS) {
+    let params = match newsroom_command::http::query_params(raw.as_deref(), DESK_SEARCH_PARAMS) {
         Ok(params) => params,
         Err(problem) => return Ok(refused(problem)),
     };
@@ -1257,7 +1257,7 @@ async fn search(
     if q.trim().is_empty() {
         return Ok(page(
             StatusCode::OK,
-            templates::search_page(&chrome, "", None, None, None),
+            templates::search_page(&chrome, "", None, None, None, None),
         ));
     }
     let found = async {
@@ -1273,14 +1273,28 @@ async fn search(
     match found {
         Ok((hits, next)) => Ok(page(
             StatusCode::OK,
-            templates::search_page(&chrome, &q, Some(&hits), next.as_deref(), None),
+            templates::search_page(
+                &chrome,
+                &q,
+                params.get("status").map(String::as_str),
+                Some(&hits),
+                next.as_deref(),
+                None,
+            ),
         )),
         Err(ReadError(problem)) if problem.status().is_client_error() => {
             let details = problem.details();
             let error = FormError::new(details.field.as_deref(), details.detail.clone());
             Ok(page(
                 problem.status(),
-                templates::search_page(&chrome, &q, None, None, Some(&error)),
+                templates::search_page(
+                    &chrome,
+                    &q,
+                    params.get("status").map(String::as_str),
+                    None,
+                    None,
+                    Some(&error),
+                ),
             ))
         }
         Err(ReadError(problem)) => Err(Stop::from(failure(problem.details().detail.clone()))),

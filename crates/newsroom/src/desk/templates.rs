@@ -1639,6 +1639,7 @@ pub fn message_page(
 pub fn search_page(
     chrome: &Chrome<'_>,
     q: &str,
+    status: Option<&str>,
     hits: Option<&[newsroom_projection::search::SearchHit]>,
     next: Option<&str>,
     error: Option<&FormError>,
@@ -1654,6 +1655,14 @@ pub fn search_page(
                 input type="search" id=(ctl.id) name="q" value=(q) required
                     maxlength=(newsroom_projection::search::MAX_QUERY_CHARS)
                     aria-describedby=[ctl.described_by()] aria-invalid=[ctl.invalid()];
+            }))
+            @let status_ctl = Ctl::new("status", "Show", error);
+            (status_ctl.wrap(html! {
+                select id=(status_ctl.id) name="status" aria-describedby=[status_ctl.described_by()] aria-invalid=[status_ctl.invalid()] {
+                    @for (value, label) in [("", "Everything"), ("pending_review", "Waiting for review"), ("published", "Published"), ("retracted", "Retracted")] {
+                        option value=(value) selected[status.unwrap_or("") == value] { (label) }
+                    }
+                }
             }))
             div.actions { button.button type="submit" { "Search" } }
         }
