@@ -313,6 +313,14 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
         [scattered["headline"].as_str().unwrap()]
     );
 
+    assert_eq!(
+        found(app, &format!("{}&to=2026-10-02", q("mission"))).await,
+        ["Iran's UN mission denies involvement"]
+    );
+    assert!(found(app, &format!("{}&from=2027-01-01", q("mission")))
+        .await
+        .is_empty());
+
     // Paging: a bounded limit and a `next` link that goes on.
     let first = search(app, &format!("{}&limit=2", q("mission"))).await;
     assert_eq!(first["results"].as_array().unwrap().len(), 2);
@@ -351,6 +359,14 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
     )
     .await
     .problem_for_field(400, "from");
+    app.call(
+        Method::GET,
+        &format!("/v1/search?{}&from=2026-10-04&to=2026-10-03", q("mission")),
+        None,
+        None,
+    )
+    .await
+    .problem_for_field(400, "to");
     app.call(
         Method::GET,
         &format!("/v1/search?{}&story=no-such-story", q("mission")),

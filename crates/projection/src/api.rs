@@ -1120,6 +1120,11 @@ pub async fn parse_search(
         }),
     };
     let (from, to) = (search_bound(params, "from")?, search_bound(params, "to")?);
+    if let (Some(from), Some(to)) = (&from, &to) {
+        if to < from {
+            return Err(Problem::bad_request(Some("to"), "`to` is before `from`").into());
+        }
+    }
     let limit = int_param(
         params,
         "limit",

@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use chrono::Datelike;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
@@ -101,6 +102,51 @@ pub fn filter_word(tag: char, value: &str) -> String {
     format!("{tag}{hash:016x}")
 }
 
+/// The filter word of the year a development happened in.
+fn year_word(year: i32) -> String {
+    filter_word('y', &year.to_string())
+}
+
+/// The filter word of the month a development happened in.
+fn month_word(year: i32, month: u32) -> String {
+    filter_word('m', &format!("{year}-{month:02}"))
+}
+
+/// The filter words of the years and months that together cover `from`..=`to` (whole years
+/// where they fit, months at the edges): a time filter is answered by the index too, and the
+/// exact bounds are checked on the few rows it hands out. `None` when no bound is given.
+pub(crate) fn time_words(from: Option<&str>, to: Option<&str>) -> Option<Vec<String>> {
+    if from.is_none() && to.is_none() {
+        return None;
+    }
+    let month_of = |raw: Option<&str>, default: (i32, u32)| {
+        raw.and_then(|r| chrono::DateTime::parse_from_rfc3339(r).ok())
+            .map_or(default, |t| (t.year(), t.month()))
+    };
+    // `occurred_at` lies from 1900 to a few minutes from now (`moment`).
+    let now = chrono::Utc::now();
+    let (mut at, end) = (
+        month_of(from, (1900, 1)),
+        month_of(to, (now.year() + 1, 12)),
+    );
+    let mut words = Vec::new();
+    while at <= end {
+        let (year, month) = at;
+        if month == 1 && (year < end.0 || end.1 == 12) {
+            words.push(year_word(year));
+            at = (year + 1, 1);
+        } else {
+            words.push(month_word(year, month));
+            at = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+        }
+    }
+    Some(words)
+}
+
 /// A development's state as the filters name it.
 pub fn state_name(state: DevelopmentState) -> &'static str {
     match state {
@@ -163,10 +209,13 @@ impl SearchRow {
         if let Some(source) = &d.source {
             names.push(source.name.as_str());
         }
+        let (year, month) = (d.occurred_at.year(), d.occurred_at.month());
         let mut filters = vec![
             filter_word('s', &story_id),
             filter_word('k', d.kind.as_str()),
             filter_word('x', state_name(d.state)),
+            year_word(year),
+            month_word(year, month),
             visibility.to_owned(),
         ];
         filters.extend(
@@ -445,6 +494,18 @@ impl Search {
         for w in self.filter_words() {
             parts.push(format!("{{filters}} : \"{w}\""));
         }
+        if let Some(times) = time_words(self.from.as_deref(), self.to.as_deref()) {
+            let any: Vec<String> = times
+                .iter()
+                .map(|w| format!("{{filters}} : \"{w}\""))
+                .collect();
+            // An empty range (`to` before `from`) matches nothing: no document has `n`.
+            parts.push(if any.is_empty() {
+                "{filters} : \"n\"".to_owned()
+            } else {
+                format!("({})", any.join(" OR "))
+            });
+        }
         parts.push(match self.audience {
             Audience::Public => format!("{{filters}} : \"{PUBLIC}\""),
             Audience::Staff => {
@@ -461,6 +522,14 @@ impl Search {
             .into_iter()
             .map(|w| format!("'{w}'"))
             .collect();
+        if let Some(times) = time_words(self.from.as_deref(), self.to.as_deref()) {
+            let any: Vec<String> = times.iter().map(|w| format!("'{w}'")).collect();
+            parts.push(if any.is_empty() {
+                "'n'".to_owned()
+            } else {
+                format!("( {} )", any.join(" | "))
+            });
+        }
         parts.push(match self.audience {
             Audience::Public => format!("'{PUBLIC}'"),
             Audience::Staff => format!("( '{PUBLIC}' | '{PENDING}' )"),
@@ -743,6 +812,40 @@ mod tests {
             s,
             "Iran's <mark>UN</mark> <mark>mission</mark> said the UN will not"
         );
+    }
+
+    #[test]
+    fn time_filters_cover_their_range_with_years_and_months() {
+        let words = time_words(
+            Some("2024-11-15T00:00:00.000000Z"),
+            Some("2026-02-01T00:00:00.000000Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            words,
+            [
+                month_word(2024, 11),
+                month_word(2024, 12),
+                year_word(2025),
+                month_word(2026, 1),
+                month_word(2026, 2)
+            ]
+        );
+        let whole = time_words(
+            Some("2020-01-01T00:00:00.000000Z"),
+            Some("2020-12-31T23:59:59.999999Z"),
+        )
+        .unwrap();
+        assert_eq!(whole, [year_word(2020)]);
+        let backwards = time_words(
+            Some("2026-01-01T00:00:00.000000Z"),
+            Some("2020-01-01T00:00:00.000000Z"),
+        )
+        .unwrap();
+        assert!(backwards.is_empty());
+        assert!(time_words(None, None).is_none());
+        let open = time_words(None, Some("2026-01-01T00:00:00.000000Z")).unwrap();
+        assert!(open.len() < 140, "{}", open.len());
     }
 
     #[test]
