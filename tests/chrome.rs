@@ -184,7 +184,7 @@ pub async fn sign_in_at_desk(client: &Client, base: &str, token: &str) {
     client.goto(&format!("{base}/desk")).await.unwrap();
     wait_for(client, "//input[@id='f-token']", "the desk asks to sign in").await;
     type_into(client, "#f-token", token).await;
-    press(client, "form[action='/desk/sign-in'] button[type=submit]").await;
+    press(client, "#token-sign-in button[type=submit]").await;
     wait_for(
         client,
         "//h1[.='Stories']",

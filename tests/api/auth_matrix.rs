@@ -310,6 +310,8 @@ fn routes() -> Vec<Route> {
             Nothing,
             own(200),
         ),
+        // The key browsers subscribe to Web Push with: public.
+        route("GET", "/v1/push/key", Nothing, public(200)),
         // The link in every alert: its random token is the credential.
         route("GET", "/v1/unsubscribe/{unsubscribe}", Nothing, public(200)),
         route(
@@ -346,6 +348,9 @@ fn routes() -> Vec<Route> {
         ),
         route("POST", "/alerts/forget", Nothing, [Done; 6]),
         route("GET", "/alerts/static/alerts.js", Nothing, public(200)),
+        route("GET", "/alerts/static/push.js", Nothing, public(200)),
+        route("GET", "/alerts/sw.js", Nothing, public(200)),
+        route("POST", "/alerts/push", Nothing, public(401)),
         // ----- the desk (crates/newsroom/src/desk/mod.rs): a session cookie, not a bearer token
         route("GET", "/desk", Nothing, desk(Need::Reporter, S(200))),
         route("GET", "/desk/", Nothing, [Done; 6]),
@@ -361,7 +366,26 @@ fn routes() -> Vec<Route> {
             Body::SignIn,
             [S(401), S(401), S(401), Done, Done, Done],
         ),
-        route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
+        // Choosing a sign-in name and password: refused here (the two passwords differ), as
+        // each caller would otherwise take the name from the one before.
+        route(
+            "GET",
+            "/desk/password",
+            Nothing,
+            desk(Need::Reporter, S(200)),
+        ),
+        route(
+            "POST",
+            "/desk/password",
+            Form(|_| {
+                vec![
+                    ("login", "matrix.caller".into()),
+                    ("password", "a long enough phrase".into()),
+                    ("repeat", "a different long phrase".into()),
+                ]
+            }),
+            desk(Need::Reporter, S(422)),
+        ),
         route("GET", "/desk/review", Nothing, desk(Need::Editor, S(200))),
         route(
             "GET",
@@ -501,6 +525,8 @@ fn routes() -> Vec<Route> {
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
         route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),
+        // Last: signing out ends the callers' sessions.
+        route("POST", "/desk/sign-out", Form(|_| vec![]), [S(303); 6]),
     ]
 }
 

@@ -324,7 +324,7 @@ async fn a_lapsed_session_keeps_the_filing_and_signing_in_returns_to_it() {
     .await;
     assert!(recorded_headlines(&app.feed().await).is_empty());
     type_into(&client, "#f-token", &app.reporter).await;
-    press(&client, "form[action='/desk/sign-in'] button[type=submit]").await;
+    press(&client, "#token-sign-in button[type=submit]").await;
     wait_for(
         &client,
         "//div[contains(@class, 'error-summary')][contains(., 'Your sign-in had ended')]",
@@ -485,5 +485,120 @@ async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
     let refiled = &feed.last().unwrap()["payload"]["DevelopmentRecorded"]["development"];
     assert_eq!(refiled["source"]["name"], "Police spokesperson");
     assert_ne!(refiled["id"], dev.as_str());
+    client.close().await.unwrap();
+}
+
+/// On a phone: an editor signed in with their token chooses a sign-in name and password at the
+/// desk, signs out, and signs in again with the name and password alone, pressing Enter in the
+/// password field; axe-core finds nothing on either page.
+#[tokio::test]
+async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
+    let Some(driver) = driver() else { return };
+    let Some(axe) = newsroom_tests::chrome::axe_script() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    client.set_window_size(390, 844).await.unwrap();
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .find(Locator::LinkText("Password"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//h1[.='Sign-in name and password']",
+        "the password page",
+    )
+    .await;
+    let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+    assert!(violations.is_empty(), "password page: {violations:#?}");
+    type_into(&client, "#f-login", "ed.editor").await;
+    type_into(&client, "#f-password", "four random words here").await;
+    type_into(&client, "#f-repeat", "four random words here").await;
+    press(&client, "form[action='/desk/password'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'Saved')]",
+        "the password is saved",
+    )
+    .await;
+    screenshot(&client, "desk-password-saved").await;
+    press(&client, "form.sign-out button").await;
+    wait_for(
+        &client,
+        "//input[@id='f-login']",
+        "signed out, the sign-in form",
+    )
+    .await;
+    let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+    assert!(violations.is_empty(), "sign-in page: {violations:#?}");
+    type_into(&client, "#f-login", "Ed.Editor").await;
+    let field = client.find(Locator::Css("#f-password")).await.unwrap();
+    field
+        .send_keys("four random words here\u{E007}")
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//h1[.='Stories']",
+        "signed in with a name and password",
+    )
+    .await;
+    screenshot(&client, "desk-signed-in-by-password").await;
+    client.close().await.unwrap();
+}
+
+/// On a phone, nothing on the desk's pages is too small to tap (44 × 44 CSS pixels): the desk
+/// home, the filing form, a story's desk page with a pending filing, the review queue and the
+/// approval preview.
+#[tokio::test]
+async fn nothing_on_the_desk_is_too_small_to_tap_on_a_phone() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let story = app.open_story(true).await;
+    let filed = app.record(&story, development("update")).await;
+    let dev = filed.ok(201)["id"].as_str().unwrap().to_owned();
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    client.set_window_size(390, 844).await.unwrap();
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    let pages = [
+        ("/desk".to_owned(), "//h1[.='Stories']"),
+        (
+            format!("/desk/stories/{story}/file"),
+            "//select[@id='f-kind']",
+        ),
+        (format!("/desk/stories/{story}"), "//h1"),
+        ("/desk/review".to_owned(), "//h1[.='Review queue']"),
+        (
+            format!("/desk/stories/{story}/developments/{dev}/approve"),
+            "//h1",
+        ),
+        ("/desk/password".to_owned(), "//h1"),
+    ];
+    let mut small = Vec::new();
+    for (path, ready) in &pages {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        wait_for(&client, ready, path).await;
+        let name = path.rsplit('/').next().unwrap_or("desk");
+        screenshot(
+            &client,
+            &format!("desk-phone-{}", name.chars().take(12).collect::<String>()),
+        )
+        .await;
+        for target in newsroom_tests::chrome::small_tap_targets(&client).await {
+            small.push(format!("{path}: {target}"));
+        }
+    }
+    assert!(
+        small.is_empty(),
+        "too small to tap on a phone:\n{}",
+        small.join("\n")
+    );
     client.close().await.unwrap();
 }

@@ -170,7 +170,9 @@ impl Filled {
             format!("/v1/stories?as_of={filled}"),
             // Past the cap of events an answer holds (500), in both logs.
             format!("/v1/stories/{story}?since=1"),
+            // The claims ledger (a claim every ten developments): a page of it, now and then.
             format!("/v1/stories/{story}/claims"),
+            format!("/v1/stories/{story}/claims?as_of={as_of}"),
             format!("/v1/stories/{story}/feed.atom"),
             format!("/v1/stories/{story}/feed.json"),
             format!("/v1/stories/{story}/ninjs"),

@@ -2082,3 +2082,180 @@ async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
     let recorded = &feed.last().unwrap()["payload"]["DevelopmentRecorded"]["development"];
     assert_eq!(recorded["body"].as_str().unwrap().chars().count(), 20_000);
 }
+
+/// Signs in with a sign-in name and password through the sign-in form; the answer.
+async fn password_sign_in(app: &TestApp, login: &str, password: &str) -> reqwest::Response {
+    let form = app.desk_get(None, "/desk/sign-in").await;
+    let cookie = cookie_pair(form.headers(), "newsroom_desk_login").expect("a login cookie");
+    let csrf = hidden_field(&form.text().await.unwrap(), "csrf").expect("a csrf field");
+    let pre = DeskSession {
+        cookie,
+        csrf: csrf.clone(),
+    };
+    app.desk_post(
+        Some(&pre),
+        "/desk/sign-in",
+        &[
+            ("csrf", &csrf),
+            ("login", login),
+            ("password", password),
+            ("next", "/desk"),
+        ],
+    )
+    .await
+}
+
+/// Staff choose a sign-in name and password once signed in with their token, then sign in with
+/// them: the cookie holds a session key of its own (never the token or the password); names are
+/// one person's; wrong passwords and unknown names get the same refusal; revoking the token ends
+/// its sessions and its password at once.
+async fn staff_sign_in_with_a_name_and_a_password(app: &TestApp) {
+    let issued = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/tokens",
+            Some(&app.admin),
+            Some(json!({"name": "Rita Reporter", "role": "reporter"})),
+        )
+        .await;
+    let issued = issued.ok(201);
+    let (token, token_id) = (
+        issued["token"].as_str().unwrap().to_owned(),
+        issued["id"].as_str().unwrap().to_owned(),
+    );
+    let session = app.desk_sign_in(&token).await;
+    assert!(!session.cookie.contains(&token), "{}", session.cookie);
+    let page = app.desk_get(Some(&session), "/desk/password").await;
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Choose a name and password"));
+
+    let set = |login: &'static str, password: &'static str, repeat: &'static str| {
+        let session = &session;
+        async move {
+            let answer = app
+                .desk_post(
+                    Some(session),
+                    "/desk/password",
+                    &[
+                        ("csrf", &session.csrf),
+                        ("login", login),
+                        ("password", password),
+                        ("repeat", repeat),
+                    ],
+                )
+                .await;
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap())
+        }
+    };
+    let (status, html) = set("rita.reporter", "too short", "too short").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("12 to 256 characters"), "{html}");
+    let (status, html) = set(
+        "rita.reporter",
+        "a long enough phrase",
+        "a long enough phrasE",
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("The two passwords differ"), "{html}");
+    let (status, _) = set(
+        "rita reporter",
+        "a long enough phrase",
+        "a long enough phrase",
+    )
+    .await;
+    assert_eq!(status, 422, "a name with a space");
+    let (status, _) = set(
+        "Rita.Reporter",
+        "correct horse battery",
+        "correct horse battery",
+    )
+    .await;
+    assert_eq!(status, 303);
+    let page = app.desk_get(Some(&session), "/desk/password").await;
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("You sign in as <strong>rita.reporter</strong>"));
+
+    // Someone else cannot take the name.
+    let editor = app.desk_sign_in(&app.editor).await;
+    let taken = app
+        .desk_post(
+            Some(&editor),
+            "/desk/password",
+            &[
+                ("csrf", &editor.csrf),
+                ("login", "rita.reporter"),
+                ("password", "another long phrase"),
+                ("repeat", "another long phrase"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status(), 409);
+
+    // Sign in with the name (in any case) and the password.
+    let answer = password_sign_in(app, "RITA.reporter", "correct horse battery").await;
+    assert_eq!(answer.status(), 303);
+    let cookie = cookie_pair(answer.headers(), "newsroom_desk").expect("a session cookie");
+    assert!(
+        !cookie.contains("correct") && !cookie.contains(&token),
+        "{cookie}"
+    );
+    let by_password = DeskSession {
+        cookie,
+        csrf: String::new(),
+    };
+    let home = app.desk_get(Some(&by_password), "/desk").await;
+    assert_eq!(home.status(), 200);
+    assert!(home.text().await.unwrap().contains("Rita Reporter"));
+
+    // A wrong password and an unknown name are refused alike, and neither is echoed.
+    for (login, password) in [
+        ("rita.reporter", "correct horse batteries"),
+        ("nobody.here", "correct horse battery"),
+    ] {
+        let answer = password_sign_in(app, login, password).await;
+        assert_eq!(answer.status(), 401, "{login}");
+        assert!(cookie_pair(answer.headers(), "newsroom_desk").is_none());
+        let html = answer.text().await.unwrap();
+        assert!(html.contains("do not match"), "{html}");
+        assert!(!html.contains(password));
+    }
+
+    // Revoking the token ends both sessions, and the password with it.
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{token_id}"),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .ok(204);
+    for s in [&session, &by_password] {
+        let home = app.desk_get(Some(s), "/desk").await;
+        assert_eq!(home.status(), 303, "a revoked token's session ends");
+    }
+    let answer = password_sign_in(app, "rita.reporter", "correct horse battery").await;
+    assert_eq!(answer.status(), 401);
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_a_name_and_a_password_on_sqlite() {
+    let app = spawn_app().await;
+    staff_sign_in_with_a_name_and_a_password(&app).await;
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_a_name_and_a_password_on_postgres() {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    staff_sign_in_with_a_name_and_a_password(&app).await;
+}

@@ -22,6 +22,7 @@ mod long_story;
 mod operations;
 mod postgres;
 mod processes;
+mod push;
 mod reader;
 mod reads;
 mod relay;

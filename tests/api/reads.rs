@@ -197,6 +197,178 @@ async fn the_claims_ledger_follows_the_responses() {
     assert_eq!(status(&read(&app, &claims(p)).await), "supported");
 }
 
+/// A ledger longer than a page: 25 claims, one answered by a supporting response and then
+/// twelve denials, one whose only response was retracted. It is read a page at a time, newest
+/// claims first, each claim once; each shows its newest responses and is settled by all of
+/// them (the support older than the responses shown still makes it contested); the story's
+/// own resource and page hold the newest claims and link to the older; as of a moment, the
+/// ledger then.
+async fn a_long_claims_ledger_is_read_a_page_at_a_time(app: &TestApp) {
+    let story = app.open_story(false).await;
+    let mut claims = Vec::new();
+    let mut halfway = None;
+    for i in 0..25 {
+        let mut claim = development("attribution_claimed");
+        claim["headline"] = json!(format!("Claim {i}"));
+        claim["occurred_at"] = json!(format!("2026-10-{:02}T09:00:00Z", 1 + (i * 7) % 28));
+        claims.push((
+            claim["id"].as_str().unwrap().to_owned(),
+            filed(app, &story, claim).await,
+        ));
+        if i == 10 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            halfway = Some(chrono::Utc::now());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let respond = |claim: &str, stance: &str, n: usize| {
+        let mut r = development(if stance == "supports" {
+            "report_published"
+        } else {
+            "denial_issued"
+        });
+        r["headline"] = json!(format!("Response {n}"));
+        r["responds_to"] = json!({"development": claim, "stance": stance});
+        r
+    };
+    let (first, second) = (claims[0].0.clone(), claims[1].0.clone());
+    filed(app, &story, respond(&first, "supports", 0)).await;
+    let mut denials = Vec::new();
+    for n in 1..=12 {
+        let r = respond(&first, "denies", n);
+        denials.push(r["id"].as_str().unwrap().to_owned());
+        filed(app, &story, r).await;
+    }
+    let support = respond(&second, "supports", 13);
+    let support_id = support["id"].as_str().unwrap().to_owned();
+    filed(app, &story, support).await;
+    let retracted = app
+        .development_action(
+            &app.editor,
+            &story,
+            &support_id,
+            "retraction",
+            json!({"reason": "Misread the report"}),
+        )
+        .await;
+    let last = retracted.ok(200)["position"].as_i64().unwrap();
+    read(app, &format!("/v1/stories/{story}?min_position={last}")).await;
+
+    // Walk the ledger seven claims at a time.
+    let mut path = format!("/v1/stories/{story}/claims?limit=7");
+    let mut pages: Vec<Vec<Value>> = Vec::new();
+    loop {
+        let answer = app.call(Method::GET, &path, None, None).await;
+        let link = answer
+            .headers
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = answer.ok(200).clone();
+        let page = body["claims"].as_array().unwrap().clone();
+        assert!(
+            !page.is_empty() && page.len() <= 7,
+            "{path}: {}",
+            page.len()
+        );
+        pages.push(page);
+        match body["older"].as_str() {
+            Some(older) => {
+                assert_eq!(link, Some(format!("<{older}>; rel=\"next\"")));
+                path = older.to_owned();
+            }
+            None => {
+                assert!(link.is_none(), "{link:?}");
+                break;
+            }
+        }
+    }
+    assert_eq!(pages.len(), 4, "25 claims, 7 a page");
+    let position = |c: &Value| c["claim"]["position"].as_i64().unwrap();
+    // Every claim once; each page's claims recorded after the next page's.
+    let mut seen: Vec<String> = pages
+        .iter()
+        .flatten()
+        .map(|c| c["claim"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    let mut all: Vec<String> = claims.iter().map(|(id, _)| id.clone()).collect();
+    all.sort();
+    assert_eq!(seen, all);
+    for pair in pages.windows(2) {
+        let oldest = pair[0].iter().map(position).min().unwrap();
+        let newest = pair[1].iter().map(position).max().unwrap();
+        assert!(oldest > newest, "pages overlap: {oldest} <= {newest}");
+    }
+    let entry = |id: &str| {
+        pages
+            .iter()
+            .flatten()
+            .find(|c| c["claim"]["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let first_entry = entry(&first);
+    assert_eq!(first_entry["status"], "contested", "{first_entry:#}");
+    let shown: Vec<&str> = first_entry["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    // The ten newest denials, and the support that settles the status.
+    assert_eq!(shown.len(), 11, "{shown:?}");
+    for d in &denials[2..] {
+        assert!(shown.contains(&d.as_str()), "{d} missing from {shown:?}");
+    }
+    assert!(!shown.contains(&denials[0].as_str()));
+    let second_entry = entry(&second);
+    assert_eq!(second_entry["status"], "unverified", "{second_entry:#}");
+    assert_eq!(second_entry["responses"][0]["state"], "retracted");
+
+    // The story's resource holds the newest twenty and links to the rest.
+    let body = read(app, &format!("/v1/stories/{story}")).await;
+    assert_eq!(body["claims"].as_array().unwrap().len(), 20);
+    let older = body["claims_older"]
+        .as_str()
+        .expect("a link to older claims");
+    let rest = read(app, older).await;
+    assert_eq!(rest["claims"].as_array().unwrap().len(), 5);
+    assert!(rest.get("older").is_none());
+    // So does its page.
+    let html = page_html(app, &format!("/stories/{story}")).await;
+    assert_eq!(html.matches("class=\"claim ").count(), 20, "{html}");
+    let before = older.rsplit('=').next().unwrap();
+    assert!(
+        html.contains(&format!("?claims_before={before}#claims")),
+        "{html}"
+    );
+    let html = page_html(app, &format!("/stories/{story}?claims_before={before}")).await;
+    assert_eq!(html.matches("class=\"claim ").count(), 5);
+
+    // As it stood after the eleventh claim: eleven claims, none answered.
+    let as_of = urlencode(&halfway.unwrap().to_rfc3339());
+    let then = read(app, &format!("/v1/stories/{story}/claims?as_of={as_of}")).await;
+    let then = then["claims"].as_array().unwrap();
+    assert_eq!(then.len(), 11);
+    assert!(then
+        .iter()
+        .all(|c| c["status"] == "unverified" && c["responses"] == json!([])));
+}
+
+#[tokio::test]
+async fn a_long_claims_ledger_is_read_a_page_at_a_time_on_sqlite() {
+    let app = spawn_app().await;
+    a_long_claims_ledger_is_read_a_page_at_a_time(&app).await;
+}
+
+#[tokio::test]
+async fn a_long_claims_ledger_is_read_a_page_at_a_time_on_postgres() {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    a_long_claims_ledger_is_read_a_page_at_a_time(&app).await;
+}
+
 #[tokio::test]
 async fn the_front_page_lists_stories_newest_development_first() {
     let app = spawn_app().await;

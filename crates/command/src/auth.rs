@@ -232,6 +232,346 @@ impl Tokens {
     }
 }
 
+/// The prefix of a desk session's secret.
+const SESSION_PREFIX: &str = "ns_";
+
+/// How long a desk session lasts: a long shift.
+pub const SESSION_HOURS: i64 = 12;
+
+/// Shortest and longest password taken (Argon2id's work does not depend on the length, but a
+/// bound keeps a request's body small).
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 12..=256;
+
+/// Why a password was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error(
+        "a sign-in name is 3 to 64 letters, digits, dots, dashes, underscores or @, without spaces"
+    )]
+    BadLogin,
+    #[error("that sign-in name is someone else's")]
+    LoginTaken,
+    #[error("a password is 12 to 256 characters, and not the sign-in name")]
+    BadPassword,
+    #[error("the token is revoked")]
+    Revoked,
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A sign-in name as stored: trimmed, lower case; `None` if it breaks the rule
+/// ([`PasswordError::BadLogin`]).
+pub fn normalise_login(raw: &str) -> Option<String> {
+    let login = raw.trim().to_lowercase();
+    let ok = (3..=64).contains(&login.chars().count())
+        && login
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
+    ok.then_some(login)
+}
+
+/// The Argon2id hash of `password` (PHC string, a fresh random salt, the crate's default cost:
+/// 19 MiB, two passes), computed off the async runtime.
+async fn hash_password(password: String) -> Result<String, PasswordError> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| PasswordError::Hash(e.to_string()))
+    })
+    .await
+    .map_err(|e| PasswordError::Hash(e.to_string()))?
+}
+
+/// A hash no password is known to match, with the cost of real ones: what an unknown sign-in name
+/// is checked against.
+const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1N8e0Oq2GCQdWyfzAcJ9pjA8Qx7Z8mY2m8mO7S1e2Ns";
+
+/// Whether `password` matches the stored hash (constant time, off the async runtime). With no
+/// hash, a made-up one is checked all the same, so an unknown name takes as long as a wrong
+/// password.
+async fn verify_password(hash: Option<String>, password: String) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let stored = hash.unwrap_or_else(|| DECOY.to_owned());
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return false;
+        };
+        let matched = argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        known && matched
+    })
+    .await
+    .unwrap_or(false)
+}
+
+type PrincipalRow = (String, String, String);
+
+fn principal_of(row: Option<PrincipalRow>) -> Option<Principal> {
+    row.and_then(|(token_id, name, role)| {
+        Some(Principal {
+            token_id,
+            name,
+            role: role.parse().ok()?,
+        })
+    })
+}
+
+impl Tokens {
+    /// Sets the sign-in name and password of a live token's holder (replacing any earlier
+    /// ones); returns the name as stored.
+    pub async fn set_password(
+        &self,
+        token_id: &str,
+        login: &str,
+        password: &str,
+    ) -> Result<String, PasswordError> {
+        let login = normalise_login(login).ok_or(PasswordError::BadLogin)?;
+        if !PASSWORD_CHARS.contains(&password.chars().count())
+            || password.trim().to_lowercase() == login
+        {
+            return Err(PasswordError::BadPassword);
+        }
+        if !self.is_live(token_id.to_owned()).await? {
+            return Err(PasswordError::Revoked);
+        }
+        let hash = hash_password(password.to_owned()).await?;
+        let (id, name) = (token_id.to_owned(), login.clone());
+        let holder: Option<String> = match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let holder: Option<String> = tx
+                        .query_row(
+                            "SELECT token_id FROM staff_passwords WHERE login = ?1",
+                            [&name],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if holder.as_ref().is_none_or(|h| *h == id) {
+                        tx.execute(
+                            "INSERT INTO staff_passwords (token_id, login, hash, set_at)
+                             VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (token_id) DO UPDATE SET login = excluded.login,
+                                hash = excluded.hash, set_at = excluded.set_at",
+                            params![id, name, hash, now_text()],
+                        )?;
+                        tx.commit()?;
+                    }
+                    Ok(holder.filter(|h| *h != id))
+                })
+                .await?
+            }
+            EventLog::Postgres(s) => {
+                async {
+                    let mut conn = s.acquire().await?;
+                    let mut tx = conn.begin().await?;
+                    let holder: Option<String> =
+                        sqlx::query_scalar("SELECT token_id FROM staff_passwords WHERE login = $1")
+                            .bind(&name)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if holder.as_ref().is_none_or(|h| *h == id) {
+                        sqlx::query(
+                            "INSERT INTO staff_passwords (token_id, login, hash, set_at)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (token_id) DO UPDATE SET login = EXCLUDED.login,
+                            hash = EXCLUDED.hash, set_at = EXCLUDED.set_at",
+                        )
+                        .bind(&id)
+                        .bind(&name)
+                        .bind(&hash)
+                        .bind(now_text())
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                    }
+                    Ok::<_, StoreError>(holder.filter(|h| *h != id))
+                }
+                .await?
+            }
+        };
+        match holder {
+            Some(_) => Err(PasswordError::LoginTaken),
+            None => Ok(login),
+        }
+    }
+
+    /// The sign-in name of a token's holder, if they set a password.
+    pub async fn login_of(&self, token_id: &str) -> Result<Option<String>, StoreError> {
+        let id = token_id.to_owned();
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    Ok(conn
+                        .prepare_cached("SELECT login FROM staff_passwords WHERE token_id = ?1")?
+                        .query_row([&id], |r| r.get(0))
+                        .optional()?)
+                })
+                .await
+            }
+            EventLog::Postgres(s) => Ok(sqlx::query_scalar(
+                "SELECT login FROM staff_passwords WHERE token_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *s.acquire().await?)
+            .await?),
+        }
+    }
+
+    /// The principal whose sign-in name and password these are, if their token is live.
+    pub async fn sign_in_with_password(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<Option<Principal>, StoreError> {
+        let found: Option<(String, String, String, String)> = match normalise_login(login) {
+            None => None,
+            Some(login) => match &self.store {
+                EventLog::Sqlite(s) => {
+                    s.with_conn(move |conn| {
+                        Ok(conn
+                            .prepare_cached(
+                                "SELECT p.hash, t.id, t.name, t.role FROM staff_passwords p
+                                 JOIN tokens t ON t.id = p.token_id
+                                 WHERE p.login = ?1 AND t.revoked_at IS NULL",
+                            )?
+                            .query_row([&login], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                            })
+                            .optional()?)
+                    })
+                    .await?
+                }
+                EventLog::Postgres(s) => {
+                    sqlx::query_as(
+                        "SELECT p.hash, t.id, t.name, t.role FROM staff_passwords p
+                         JOIN tokens t ON t.id = p.token_id
+                         WHERE p.login = $1 AND t.revoked_at IS NULL",
+                    )
+                    .bind(login)
+                    .fetch_optional(&mut *s.acquire().await?)
+                    .await?
+                }
+            },
+        };
+        let (hash, row) = match found {
+            Some((hash, id, name, role)) => (Some(hash), Some((id, name, role))),
+            None => (None, None),
+        };
+        if !verify_password(hash, password.to_owned()).await {
+            return Ok(None);
+        }
+        Ok(principal_of(row))
+    }
+
+    /// Opens a desk session for a token's holder: a fresh secret (shown once, kept in the desk's
+    /// cookie; only its digest is stored) valid for [`SESSION_HOURS`] while the token is live.
+    /// Sessions that ran out are cleared on the way.
+    pub async fn open_session(&self, token_id: &str) -> Result<String, StoreError> {
+        let secret = generate_token(SESSION_PREFIX);
+        let digest = token_digest(&secret).to_vec();
+        let now = now_text();
+        let expires = (Utc::now() + chrono::Duration::hours(SESSION_HOURS))
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        let id = token_id.to_owned();
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    conn.execute("DELETE FROM desk_sessions WHERE expires_at <= ?1", [&now])?;
+                    conn.execute(
+                        "INSERT INTO desk_sessions (hash, token_id, expires_at) VALUES (?1, ?2, ?3)",
+                        params![digest, id, expires],
+                    )?;
+                    Ok(())
+                })
+                .await?
+            }
+            EventLog::Postgres(s) => {
+                let mut conn = s.acquire().await?;
+                sqlx::query("DELETE FROM desk_sessions WHERE expires_at <= $1")
+                    .bind(&now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO desk_sessions (hash, token_id, expires_at) VALUES ($1, $2, $3)",
+                )
+                .bind(digest)
+                .bind(id)
+                .bind(expires)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(secret)
+    }
+
+    /// The principal of a desk session's secret, while it lasts and its token is live.
+    pub async fn session(&self, presented: &str) -> Result<Option<Principal>, StoreError> {
+        if !presented.starts_with(SESSION_PREFIX) || presented.len() > 128 {
+            return Ok(None);
+        }
+        let digest = token_digest(presented).to_vec();
+        let now = now_text();
+        let row: Option<PrincipalRow> = match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    Ok(conn
+                        .prepare_cached(
+                            "SELECT t.id, t.name, t.role FROM desk_sessions s
+                             JOIN tokens t ON t.id = s.token_id
+                             WHERE s.hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL",
+                        )?
+                        .query_row(params![digest, now], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .optional()?)
+                })
+                .await?
+            }
+            EventLog::Postgres(s) => {
+                sqlx::query_as(
+                    "SELECT t.id, t.name, t.role FROM desk_sessions s
+                     JOIN tokens t ON t.id = s.token_id
+                     WHERE s.hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+                )
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&mut *s.acquire().await?)
+                .await?
+            }
+        };
+        Ok(principal_of(row))
+    }
+
+    /// Ends a desk session (signing out).
+    pub async fn close_session(&self, presented: &str) -> Result<(), StoreError> {
+        let digest = token_digest(presented).to_vec();
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    conn.execute("DELETE FROM desk_sessions WHERE hash = ?1", [digest])?;
+                    Ok(())
+                })
+                .await
+            }
+            EventLog::Postgres(s) => {
+                sqlx::query("DELETE FROM desk_sessions WHERE hash = $1")
+                    .bind(digest)
+                    .execute(&mut *s.acquire().await?)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
+
 async fn pg_insert<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     token: &IssuedToken,
@@ -261,4 +601,37 @@ fn insert(conn: &rusqlite::Connection, token: &IssuedToken) -> Result<(), StoreE
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_are_argon2id_and_an_unknown_name_costs_a_real_check() {
+        use argon2::password_hash::PasswordHash;
+        let decoy = PasswordHash::new(DECOY).expect("the decoy parses, so it is really checked");
+        let hash = hash_password("correct horse battery".into()).await.unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_eq!(
+            parsed.params, decoy.params,
+            "the decoy costs what a real hash costs"
+        );
+        assert!(verify_password(Some(hash.clone()), "correct horse battery".into()).await);
+        assert!(!verify_password(Some(hash), "correct horse batter".into()).await);
+        assert!(!verify_password(None, "correct horse battery".into()).await);
+    }
+
+    #[test]
+    fn sign_in_names_are_folded_and_checked() {
+        assert_eq!(
+            normalise_login("  Rita.Reporter "),
+            Some("rita.reporter".into())
+        );
+        assert_eq!(normalise_login("ed@newsroom"), Some("ed@newsroom".into()));
+        for bad in ["ab", "rita reporter", "ríta", "a/b", &"x".repeat(65)] {
+            assert_eq!(normalise_login(bad), None, "{bad}");
+        }
+    }
 }

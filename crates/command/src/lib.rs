@@ -24,7 +24,7 @@ pub mod telemetry;
 pub mod transfer;
 
 pub use app::{Application, Settings, StartupError};
-pub use auth::{IssuedToken, Principal, Tokens};
+pub use auth::{IssuedToken, PasswordError, Principal, Tokens};
 pub use db::{DbError, SqliteDb};
 pub use log::EventLog;
 pub use pg::PgStore;

@@ -35,6 +35,7 @@ use crate::ssrf::Guard;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};
 use crate::streams::{AlertHub, Opener, Refused};
 use crate::subjects::AlertSubjects;
+use crate::webpush::{PushKeys, Vapid, ENDPOINT_LIMIT};
 
 const TOKEN_PREFIX: &str = "nrs_";
 /// How long a rotated-out webhook secret keeps signing.
@@ -67,6 +68,8 @@ pub struct SubscriberApi {
     pub links: Links,
     /// Confirmation mails allowed per address.
     pub confirmations: ConfirmationMails,
+    /// The installation's VAPID key pair: browsers subscribe with its public half.
+    pub vapid: Arc<Vapid>,
 }
 
 /// How many endpoints and subscriptions one subscriber may have.
@@ -261,7 +264,8 @@ struct LinkForm {
     unsubscribe_page,
     unsubscribe_link,
     confirmation_page,
-    confirm_email
+    confirm_email,
+    push_key
 ))]
 pub struct SubscriberApiDoc;
 
@@ -302,6 +306,7 @@ pub fn router(state: SubscriberApi) -> Router {
             "/v1/subscribers/{id}/deliveries/{delivery}/redrive",
             post(redrive),
         )
+        .route("/v1/push/key", get(push_key))
         .route("/v1/subscribers/{id}/alerts", get(list_alerts))
         .route("/v1/subscribers/{id}/alerts/stream", get(alert_stream))
         .route(
@@ -506,9 +511,65 @@ async fn unsuspend(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum NewEndpoint {
-    Webhook { url: String },
-    Email { address: String },
-    Nats { subject: String },
+    Webhook {
+        url: String,
+    },
+    Email {
+        address: String,
+    },
+    Nats {
+        subject: String,
+    },
+    /// A browser's push subscription: what `PushSubscription.toJSON()` gives.
+    WebPush {
+        subscription: PushSubscription,
+    },
+}
+
+/// A browser's `PushSubscription`, as its `toJSON()` gives it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PushSubscription {
+    /// The push service's URL for this browser (https, on the public internet).
+    #[schema(example = "https://push.example.net/send/abc123")]
+    endpoint: String,
+    /// When the browser lets the subscription lapse (milliseconds since 1970), if it says.
+    #[serde(default, rename = "expirationTime")]
+    #[schema(rename = "expirationTime")]
+    #[allow(dead_code)]
+    expiration_time: Option<f64>,
+    keys: PushSubscriptionKeys,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PushSubscriptionKeys {
+    /// The browser's P-256 public key: the uncompressed point, base64url.
+    #[schema(
+        example = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+    )]
+    p256dh: String,
+    /// The subscription's 16-byte authentication secret, base64url.
+    #[schema(example = "BTBZMqHH6r4Tts7J_aSIgg")]
+    auth: String,
+}
+
+/// The installation's VAPID public key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PushKey {
+    /// The uncompressed P-256 point, base64url without padding: a browser's
+    /// `applicationServerKey` when it subscribes.
+    public_key: String,
+}
+
+/// The key browsers subscribe with (`pushManager.subscribe({applicationServerKey})`) before
+/// registering a `web_push` endpoint: every push is signed with its private half (VAPID).
+#[utoipa::path(get, path = "/v1/push/key", tag = "subscribers",
+    responses((status = 200, body = PushKey)))]
+async fn push_key(State(state): State<SubscriberApi>) -> Json<PushKey> {
+    Json(PushKey {
+        public_key: state.vapid.public_key().to_owned(),
+    })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -591,6 +652,26 @@ async fn add_endpoint(
         }
         NewEndpoint::Email { address } => ("email", parse_email("address", &address)?, None),
         NewEndpoint::Nats { subject } => ("nats", parse_subject(&subject)?, None),
+        NewEndpoint::WebPush { subscription } => {
+            // The keys first: they need no look-up.
+            let keys = PushKeys::parse(&subscription.keys.p256dh, &subscription.keys.auth)?;
+            if subscription.endpoint.len() > ENDPOINT_LIMIT {
+                return Err(FieldError::new(
+                    "subscription.endpoint",
+                    format!("must be at most {ENDPOINT_LIMIT} bytes"),
+                )
+                .into());
+            }
+            let url = state
+                .guard
+                .check_url(&subscription.endpoint)
+                .await
+                .map_err(|refusal| {
+                    tracing::warn!(subscriber = %id, %refusal, "push endpoint refused");
+                    FieldError::new("subscription.endpoint", refusal.public_detail())
+                })?;
+            ("web_push", url.to_string(), Some(keys.to_stored()))
+        }
     };
     let email = kind == "email";
     // Counted only where a mail would go out.
@@ -617,7 +698,8 @@ async fn add_endpoint(
         status: if email { "unconfirmed" } else { "active" }.into(),
         disabled_reason: None,
         subject: None,
-        secret: secret.clone(),
+        // A push subscription's keys are the browser's: never shown back.
+        secret: secret.clone().filter(|_| kind == "webhook"),
     }
     .placed(&state.subjects, &id);
     let cap = state.limits.endpoints;
@@ -676,6 +758,7 @@ async fn add_endpoint(
             let field = match kind {
                 "webhook" => "url",
                 "email" => "address",
+                "web_push" => "subscription.endpoint",
                 _ => "subject",
             };
             return Err(Problem::conflict(format!(
@@ -1649,7 +1732,7 @@ async fn opener(state: &SubscriberApi, headers: &HeaderMap) -> ApiResult<Opener>
 /// missed is read once, then each alert comes as it is queued, without a read of its own.
 #[utoipa::path(get, path = "/v1/subscribers/{id}/alerts/stream", tag = "subscribers", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "the subscriber's id"), ("Last-Event-ID" = Option<i64>, Header, description = "resume strictly after this alert sequence")),
-    responses((status = 200, content_type = "text/event-stream", body = String, description = "Server-sent events: one `alert` event per alert, `id:` its sequence, `data:` the alert as a webhook receives it"),
+    responses((status = 200, content_type = "text/event-stream", body = String, description = "Server-sent events, one per alert: `event:` the alert's type (`story.<development kind>`, `story.correction`, `story.retraction`), `id:` its sequence, `data:` the alert as a webhook receives it. A stream that fell behind ends with a `resume` event (reconnect with `Last-Event-ID`); one whose token was revoked, or whose subscriber is gone, with `closed`. A browser, whose `EventSource` cannot send this header, signs up on the `/alerts` page and listens to `/alerts/stream` there, authenticated by that page's cookie: no token in a URL"),
         (status = 403, body = ProblemDetails, description = "a staff token below admin"), (status = 404, body = ProblemDetails, description = "no such subscriber (or not the caller's)"),
         (status = 429, body = ProblemDetails, description = "too many streams from this address", headers(("Retry-After" = i64))),
         (status = 503, body = ProblemDetails, description = "too many streams in all", headers(("Retry-After" = i64)))))]

@@ -54,9 +54,11 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
+    /// Sixteen attempts, from 5 s apart doubling to an hour: a receiver or mail relay may be
+    /// away for some six hours before anything is dead-lettered.
     fn default() -> Self {
         Self {
-            max_attempts: 8,
+            max_attempts: 16,
             base_delay: Duration::from_secs(5),
             max_delay: Duration::from_secs(3_600),
             lease: Duration::from_secs(60),
@@ -111,6 +113,11 @@ pub enum Outcome {
     },
     /// The receiver said 410 Gone: the endpoint is disabled.
     Gone,
+    /// The push service said the subscription is no more (404 or 410): the endpoint is
+    /// removed.
+    Expired {
+        status: u16,
+    },
     Failed {
         status: Option<u16>,
         retry_after: Option<Duration>,
@@ -160,6 +167,17 @@ struct Courier {
     subjects: AlertSubjects,
     /// Which partitions' deliveries it claims (all of them with an embedded queue).
     ownership: Ownership,
+    /// Signs Web Push requests; none: push endpoints wait (retried) until it is given.
+    push: Option<Pusher>,
+}
+
+/// What Web Push deliveries need: the installation's VAPID key pair, and where a digest's
+/// notification leads.
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    pub vapid: Arc<crate::webpush::Vapid>,
+    /// The reader's alert page (`<public URL>/alerts`).
+    pub alerts_page: String,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -377,11 +395,20 @@ impl Dispatcher {
                 nats,
                 subjects,
                 ownership: Ownership::single(),
+                push: None,
             }),
             concurrency: 64,
             waiting,
             handoff,
         }
+    }
+
+    /// Sends Web Push deliveries, signed with `pusher`'s VAPID key.
+    pub fn pushing(mut self, pusher: Pusher) -> Self {
+        if let Some(courier) = Arc::get_mut(&mut self.courier) {
+            courier.push = Some(pusher);
+        }
+        self
     }
 
     /// Claims only deliveries of the partitions `ownership` says this process owns (a shared
@@ -663,6 +690,7 @@ impl Courier {
             "webhook" => self.send_webhook(job).await,
             "email" => self.send_email(job).await,
             "nats" => self.send_nats(job).await,
+            "web_push" => self.send_web_push(job).await,
             other => Outcome::Failed {
                 status: None,
                 retry_after: None,
@@ -672,7 +700,7 @@ impl Courier {
         };
         let label = match &outcome {
             Outcome::Delivered { .. } => "delivered",
-            Outcome::Gone => "gone",
+            Outcome::Gone | Outcome::Expired { .. } => "gone",
             Outcome::Failed { .. } => "failed",
         };
         metrics::counter!("newsroom_deliveries_total", "kind" => job.kind.clone(), "outcome" => label)
@@ -728,6 +756,69 @@ impl Courier {
                 retry_after: retry_after(r.headers(), now),
                 error: format!("the receiver answered {}", r.status()),
                 permanent: false,
+            },
+        }
+    }
+
+    /// A push through the subscription's push service (RFC 8030): the message encrypted for
+    /// the browser (RFC 8291), signed with the installation's VAPID key (RFC 8292), with how long
+    /// the service may keep it (`TTL`), how urgent it is (`Urgency`) and the development's
+    /// `Topic`, so a correction replaces its original if that is still waiting.
+    async fn send_web_push(&self, job: &Job) -> Outcome {
+        let Some(push) = &self.push else {
+            return Outcome::retry("Web Push is not set up in this process");
+        };
+        let url = match self.guard.check_url(&job.target).await {
+            Ok(url) => url,
+            Err(refusal) => {
+                tracing::warn!(endpoint = %job.endpoint_id, %refusal, "push endpoint refused before sending");
+                return Outcome::retry(refusal.public_detail());
+            }
+        };
+        let permanent = |error: &str| Outcome::Failed {
+            status: None,
+            retry_after: None,
+            error: error.to_owned(),
+            permanent: true,
+        };
+        let Some(Ok(keys)) = job
+            .secret
+            .as_deref()
+            .map(crate::webpush::PushKeys::from_stored)
+        else {
+            return permanent("the push subscription's keys cannot be read");
+        };
+        let message = crate::webpush::message(&job.payload, &push.alerts_page);
+        let Ok(body) = crate::webpush::encrypt(&keys, message.body.as_bytes()) else {
+            return permanent("the push message cannot be encrypted");
+        };
+        let now = self.clock.now();
+        let mut request = self
+            .http
+            .post(url.clone())
+            .header("content-type", "application/octet-stream")
+            .header("content-encoding", "aes128gcm")
+            .header("ttl", crate::webpush::TTL_SECONDS.to_string())
+            .header("urgency", message.urgency)
+            .header("authorization", push.vapid.authorization(&url, now));
+        if let Some(topic) = &message.topic {
+            request = request.header("topic", topic);
+        }
+        match request.body(body).send().await {
+            Err(e) => Outcome::retry(format!("request failed: {e}")),
+            Ok(r) if r.status().is_success() => Outcome::Delivered {
+                status: Some(r.status().as_u16()),
+            },
+            Ok(r) if matches!(r.status().as_u16(), 404 | 410) => Outcome::Expired {
+                status: r.status().as_u16(),
+            },
+            // Busy or down: later. Anything else (a refused token, a message too large) will
+            // not change by trying again: dead-lettered, and can be redriven.
+            Ok(r) => Outcome::Failed {
+                status: Some(r.status().as_u16()),
+                retry_after: retry_after(r.headers(), now),
+                error: format!("the push service answered {}", r.status()),
+                permanent: !(r.status().as_u16() == 429 || r.status().is_server_error()),
             },
         }
     }
@@ -829,6 +920,15 @@ impl Courier {
                             if let Some(n) = disable_endpoint(tx, &job.endpoint_id, "the receiver answered 410 Gone", now)? {
                                 notices.push(n);
                             }
+                        }
+                        Outcome::Expired { status } => {
+                            let why = format!("the push service answered {status}: the subscription expired");
+                            set_delivery(tx, job.seq, "failed", attempts, now, Some(status), Some(&why), None)?;
+                            // Failing its other pending deliveries first; a browser that
+                            // subscribes again registers a new endpoint.
+                            disable_endpoint(tx, &job.endpoint_id, &why, now)?;
+                            tx.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
+                                .execute(args![&job.endpoint_id])?;
                         }
                         Outcome::Failed { status, retry_after, error, permanent } => {
                             let dead = permanent || attempts >= policy.max_attempts;
@@ -1157,6 +1257,26 @@ pub fn email_text(payload: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_retries_last_hours_before_dead_lettering() {
+        let policy = RetryPolicy::default();
+        // The waits before attempts 2..=max, each at its shortest (jitter -20 %).
+        let least: Duration = (1..policy.max_attempts)
+            .map(|a| {
+                policy
+                    .base_delay
+                    .saturating_mul(2u32.saturating_pow(a - 1))
+                    .min(policy.max_delay)
+                    .mul_f64(0.8)
+            })
+            .sum();
+        assert!(least >= Duration::from_secs(5 * 3_600), "{least:?}");
+        for a in 1..policy.max_attempts {
+            let wait = policy.backoff(a);
+            assert!(wait <= policy.max_delay.mul_f64(1.2), "{a}: {wait:?}");
+        }
+    }
 
     fn job(seq: i64, endpoint: &str, after: &[i64]) -> Job {
         Job {

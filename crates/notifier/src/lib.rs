@@ -25,6 +25,7 @@ pub mod ssrf;
 pub mod store;
 pub mod streams;
 pub mod subjects;
+pub mod webpush;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::RetryPolicy;

@@ -23,6 +23,7 @@ use crate::ssrf::{AllowList, Guard};
 use crate::store::{NotifierStore, NotifyError};
 use crate::streams::{AlertHub, StreamLimits};
 use crate::subjects::AlertSubjects;
+use crate::webpush::Vapid;
 
 /// Everything the notifier is configured with.
 #[derive(Debug, Clone)]
@@ -177,6 +178,14 @@ impl Notifier {
         let links = Links {
             base: settings.public_url.trim_end_matches('/').to_owned(),
         };
+        // Push services are told who sends (RFC 8292's `sub`): the public site if it is https,
+        // else the address alert mail comes from.
+        let subject = if links.base.starts_with("https://") {
+            links.base.clone()
+        } else {
+            format!("mailto:{}", settings.mail_from)
+        };
+        let vapid = Arc::new(Vapid::load_or_create(&store, subject).await?);
         let hub = AlertHub::new(
             store.clone(),
             StreamLimits {
@@ -219,7 +228,11 @@ impl Notifier {
             waiting.subscribe(),
             handed,
         )
-        .partitioned(ownership);
+        .partitioned(ownership)
+        .pushing(crate::dispatch::Pusher {
+            vapid: vapid.clone(),
+            alerts_page: format!("{}/alerts", links.base),
+        });
         let api = SubscriberApi {
             store: store.clone(),
             tokens,
@@ -233,6 +246,7 @@ impl Notifier {
             mailer,
             links,
             confirmations: crate::api::ConfirmationMails::default(),
+            vapid: vapid.clone(),
         };
         let retention = settings.alert_retention.map(|keep| {
             Retention::new(

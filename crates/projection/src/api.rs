@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, DevelopmentState, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage,
-    StoryStatus, StoryView, PAGE_DEFAULT, PAGE_MAX,
+    ClaimEntry, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, LoggedEvent,
+    StoryPage, StoryStatus, StoryView, CLAIMS_DEFAULT, CLAIMS_MAX, PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
@@ -175,6 +175,22 @@ impl ReadParams {
             .transpose()
     }
 
+    /// The page of the claims ledger asked for: `before` (a cursor) and `limit`.
+    fn claims(&self) -> ReadResult<ClaimsAsk> {
+        let before = self.int("before")?;
+        let limit = int_param(
+            &self.0,
+            "limit",
+            CLAIMS_DEFAULT as i64,
+            1,
+            CLAIMS_MAX as i64,
+        )?;
+        Ok(ClaimsAsk {
+            before,
+            limit: limit as usize,
+        })
+    }
+
     /// The page asked for: `before` (a cursor) and `limit`.
     fn page(&self) -> ReadResult<(Option<i64>, usize)> {
         let before = self.int("before")?;
@@ -235,11 +251,16 @@ impl ReadState {
         as_of: Option<DateTime<Utc>>,
         before: Option<i64>,
         limit: usize,
+        claims: ClaimsAsk,
     ) -> ReadResult<StoryPage> {
         let key = id_or_slug.to_owned();
         let read = match as_of {
-            None => self.views.story_page(key, before, limit).await?,
-            Some(t) => self.views.story_page_as_of(key, t, before, limit).await?,
+            None => self.views.story_page(key, before, limit, claims).await?,
+            Some(t) => {
+                self.views
+                    .story_page_as_of(key, t, before, limit, claims)
+                    .await?
+            }
         };
         match read {
             PageRead::Found(page) => Ok(*page),
@@ -346,7 +367,7 @@ fn public_claims(ledger: &StoryView) -> Vec<ClaimEntry> {
 
 /// The JSON resource of a story: its front-page line, a page of its timeline and its claims
 /// ledger.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StoryResource {
     pub id: Uuid,
     pub slug: String,
@@ -365,7 +386,11 @@ pub struct StoryResource {
     /// The page of older developments, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub older: Option<String>,
+    /// The newest claims of its claims ledger (by recording), each with its newest responses.
     pub claims: Vec<ClaimEntry>,
+    /// The page of older claims (`/v1/stories/{id}/claims?before=…`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims_older: Option<String>,
 }
 
 impl StoryResource {
@@ -390,8 +415,19 @@ impl StoryResource {
                 .collect(),
             older,
             claims: public_claims(&page.ledger),
+            claims_older: claims_link(view.id, page.claims_older, CLAIMS_DEFAULT),
         }
     }
+}
+
+/// The link to the page of a story's claims recorded before the claim at `before`.
+fn claims_link(id: Uuid, before: Option<i64>, limit: usize) -> Option<String> {
+    let before = before?;
+    Some(if limit == CLAIMS_DEFAULT {
+        format!("/v1/stories/{id}/claims?before={before}")
+    } else {
+        format!("/v1/stories/{id}/claims?before={before}&limit={limit}")
+    })
 }
 
 /// The link to the page of a story's developments before `before`.
@@ -412,7 +448,7 @@ pub fn story_body(page: &StoryPage) -> String {
 }
 
 /// One reader-visible change to a story.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Change {
     pub position: i64,
     pub at: DateTime<Utc>,
@@ -487,7 +523,8 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
 
 // ----- JSON endpoints ---------------------------------------------------------------------
 
-#[derive(Serialize)]
+/// The front page: every story's line, newest change first.
+#[derive(Serialize, utoipa::ToSchema)]
 struct FrontPage {
     position: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -499,7 +536,7 @@ struct FrontPage {
 #[utoipa::path(get, path = "/v1/stories", tag = "read",
     params(("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "stories, 1–1000, default 100")),
-    responses((status = 200, body = Object, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+    responses((status = 200, body = FrontPage, description = "`position`, `stories` (and `as_of`)", headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
         (status = 404, body = ProblemDetails, description = "`min_position` is past the log's end")))]
 async fn front_page_json(
     State(state): State<ReadState>,
@@ -563,12 +600,23 @@ async fn front_page_json_feed(State(state): State<ReadState>, headers: HeaderMap
     ))
 }
 
-#[derive(Serialize)]
+/// What changed in a story after a position (`?since=`).
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChangesAnswer {
     story_id: Uuid,
     since: i64,
     position: i64,
     changes: Vec<Change>,
+}
+
+/// What `GET /v1/stories/{id}` answers: the story, or with `since` what changed (for the
+/// document only).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum StoryAnswer {
+    Story(StoryResource),
+    Changes(ChangesAnswer),
 }
 
 /// A story: its line, a page of its timeline (newest first; `Link: rel="next"` to older ones)
@@ -579,7 +627,7 @@ struct ChangesAnswer {
         ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
         ("before" = Option<i64>, Query, minimum = 0, description = "the page of developments before this cursor (from `Link`)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "developments per page, 1–1000, default 100")),
-    responses((status = 200, body = Object, headers(("ETag" = String), ("Link" = String, description = "the next (older) page, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
+    responses((status = 200, body = StoryAnswer, description = "the story (a page of it); with `since`, the changes after that position", headers(("ETag" = String), ("Link" = String, description = "the next (older) page, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
@@ -627,7 +675,9 @@ async fn story_json(
         })?;
         return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
     }
-    let page = state.page(&id, as_of, before, limit).await?;
+    let page = state
+        .page(&id, as_of, before, limit, ClaimsAsk::default())
+        .await?;
     let older = older_link(page.view.id, page.older, limit).map(|link| match as_of {
         Some(t) => format!(
             "{link}&as_of={}",
@@ -659,36 +709,65 @@ fn with_next(mut response: Response, next: Option<String>) -> Response {
     response
 }
 
-#[derive(Serialize)]
+/// A page of a story's claims ledger.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ClaimsAnswer {
     story_id: Uuid,
     position: i64,
     claims: Vec<ClaimEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    older: Option<String>,
 }
 
-/// A story's claims ledger: each claim with its denials and confirmations.
+/// A page of a story's claims ledger: its newest claims (by recording; `Link: rel="next"` to
+/// older ones), each with its newest responses and the published responses that settle its
+/// status, in the order they happened.
 #[utoipa::path(get, path = "/v1/stories/{id}/claims", tag = "read",
-    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
-    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
+    params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026"), ("as_of" = Option<String>, Query, format = DateTime, description = "the state at this moment (RFC 3339), folded from the log"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503"),
+        ("before" = Option<i64>, Query, minimum = 0, description = "the page of claims recorded before this cursor (from `Link` or `older`)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "claims per page, 1–100, default 20")),
+    responses((status = 200, body = ClaimsAnswer, headers(("ETag" = String), ("Link" = String, description = "the next (older) page of claims, RFC 8288"))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn claims_json(
     State(state): State<ReadState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ReadResult {
-    let params = ReadParams::parse(query, &["as_of", "min_position"])?;
+    let params = ReadParams::parse(query, &["as_of", "min_position", "before", "limit"])?;
     state.reach(params.int("min_position")?).await?;
     let as_of = params.as_of()?;
-    let page = state.page(&id, as_of, None, 1).await?;
+    let claims = params.claims()?;
+    let page = state.page(&id, as_of, None, 1, claims).await?;
+    let older =
+        claims_link(page.view.id, page.claims_older, claims.limit).map(|link| match as_of {
+            Some(t) => format!(
+                "{link}&as_of={}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .replace('+', "%2B")
+            ),
+            None => link,
+        });
     let body = json_string(&ClaimsAnswer {
         story_id: page.view.id,
         position: page.view.position,
         claims: public_claims(&page.ledger),
+        older: older.clone(),
     })?;
-    Ok(match as_of {
-        None => cached(&headers, format!("c{}", page.view.position), JSON, body),
+    let response = match as_of {
+        None => cached(
+            &headers,
+            format!(
+                "c{}-{}-{}",
+                page.view.position,
+                claims.before.unwrap_or(0),
+                claims.limit
+            ),
+            JSON,
+            body,
+        ),
         Some(_) => ([(header::CONTENT_TYPE, JSON)], body).into_response(),
-    })
+    };
+    Ok(with_next(response, older))
 }
 
 /// Most events one `?since=` answer reads (its `position` then says where to go on from).
@@ -699,7 +778,12 @@ const FEED_ITEMS: usize = PAGE_DEFAULT;
 
 /// The story as its feeds show it: its newest developments.
 async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
-    Ok(state.page(id, None, None, FEED_ITEMS).await?.view)
+    // Feeds show no claims ledger.
+    let claims = ClaimsAsk {
+        before: None,
+        limit: 0,
+    };
+    Ok(state.page(id, None, None, FEED_ITEMS, claims).await?.view)
 }
 
 /// A story's Atom feed (RFC 4287).
@@ -751,14 +835,15 @@ async fn story_ninjs(
     Ok(cached(&headers, format!("n{}", view.position), JSON, body))
 }
 
-#[derive(Serialize)]
+/// An actor's newest developments across stories.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ActorAnswer {
     actor: String,
     key: String,
     developments: Vec<ActorDevelopment>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ActorDevelopment {
     story_id: Uuid,
     story_slug: String,
@@ -787,7 +872,7 @@ async fn actor_entries(
 
 /// The published developments that name an actor, newest first.
 #[utoipa::path(get, path = "/v1/actors/{name}", tag = "read", params(("name" = String, Path, min_length = 1, description = "an actor's name, in any spelling that normalises to it", example = "Fancy Bear"), ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
-    responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+    responses((status = 200, body = ActorAnswer, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
         (status = 404, body = ProblemDetails, description = "no published development names this actor")))]
 async fn actor_json(
     State(state): State<ReadState>,
@@ -975,21 +1060,26 @@ async fn story_page_by_slug(
     slug: &str,
     query: Option<String>,
 ) -> Result<(StoryPage, TimelineOptions), Response> {
-    let asked = ReadParams::parse(query, &["before", "order", "show"]).and_then(|p| {
-        let options = TimelineOptions::parse(
-            p.0.get("order").map(String::as_str),
-            p.0.get("show").map(String::as_str),
-        )
-        .map_err(|e| ReadError::from(Problem::bad_request(Some(e.field), e.expected)))?;
-        Ok((p.int("before")?, options))
-    });
-    let (before, options) = match asked {
+    let asked =
+        ReadParams::parse(query, &["before", "order", "show", "claims_before"]).and_then(|p| {
+            let options = TimelineOptions::parse(
+                p.0.get("order").map(String::as_str),
+                p.0.get("show").map(String::as_str),
+            )
+            .map_err(|e| ReadError::from(Problem::bad_request(Some(e.field), e.expected)))?;
+            let claims = ClaimsAsk {
+                before: p.int("claims_before")?,
+                ..ClaimsAsk::default()
+            };
+            Ok((p.int("before")?, options, claims))
+        });
+    let (before, options, claims) = match asked {
         Ok(asked) => asked,
         Err(e) => return Err(e.into_response()),
     };
     match state
         .views
-        .story_page(slug.to_owned(), before, PAGE_DEFAULT)
+        .story_page(slug.to_owned(), before, PAGE_DEFAULT, claims)
         .await
     {
         Ok(PageRead::Found(page)) => Ok((*page, options)),

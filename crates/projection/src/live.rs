@@ -39,7 +39,7 @@ use uuid::Uuid;
 use crate::api::{change_of, Change};
 use crate::decode::{decode, DecodeError};
 use crate::history::{stories_after, HistoryError};
-use crate::model::{LoggedEvent, StoryView};
+use crate::model::{ClaimsAsk, LoggedEvent, StoryView};
 use crate::pages;
 use crate::store::{PageRead, ViewError, ViewStore};
 
@@ -126,12 +126,12 @@ struct LiveChange<'a> {
 impl Frame {
     /// The frame of `change`, described from `view` (the story right after it); `ledger` is the
     /// story's claims ledger, for a change that may have changed it.
-    fn of(view: &StoryView, change: &Change, ledger: Option<&StoryView>) -> Self {
+    fn of(view: &StoryView, change: &Change, ledger: Option<&(StoryView, Option<i64>)>) -> Self {
         let html = change
             .development
             .as_ref()
             .map(|d| pages::timeline_item(view, d).into_string());
-        let claims_html = ledger.map(|l| pages::claims_markup(l).into_string());
+        let claims_html = ledger.map(|(l, older)| pages::claims_markup(l, *older).into_string());
         let data = LiveChange {
             change,
             html,
@@ -403,7 +403,7 @@ impl LiveHub {
     async fn frames(&self, events: &[LoggedEvent]) -> Result<Vec<Option<Frame>>, LiveError> {
         let asked: Vec<&LoggedEvent> = events.iter().collect();
         let views = stories_after(&self.inner.log, &self.inner.views, &asked).await?;
-        let mut ledgers: HashMap<Uuid, Option<StoryView>> = HashMap::new();
+        let mut ledgers: HashMap<Uuid, Option<(StoryView, Option<i64>)>> = HashMap::new();
         let mut frames = Vec::with_capacity(events.len());
         for (e, view) in events.iter().zip(views) {
             let Some((view, change)) = view.and_then(|v| change_of(&v, e).map(|c| (v, c))) else {
@@ -415,10 +415,10 @@ impl LiveHub {
                     let read = self
                         .inner
                         .views
-                        .story_page(e.story_id.to_string(), None, 1)
+                        .story_page(e.story_id.to_string(), None, 1, ClaimsAsk::default())
                         .await?;
                     slot.insert(match read {
-                        PageRead::Found(page) => Some(page.ledger),
+                        PageRead::Found(page) => Some((page.ledger, page.claims_older)),
                         _ => None,
                     });
                 }

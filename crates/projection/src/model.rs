@@ -25,7 +25,7 @@ pub struct LoggedEvent {
 }
 
 /// Whether a story takes new developments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StoryStatus {
     Open,
@@ -33,7 +33,7 @@ pub enum StoryStatus {
 }
 
 /// Where a development stands for readers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DevelopmentState {
     /// Waiting for an editor; invisible to readers.
@@ -46,7 +46,7 @@ pub enum DevelopmentState {
 }
 
 /// One field an editor's correction changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub field: String,
     pub before: serde_json::Value,
@@ -54,7 +54,7 @@ pub struct FieldChange {
 }
 
 /// A correction, shown inline under the development it corrects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CorrectionView {
     /// The editor's note, exactly as written.
     pub note: String,
@@ -66,7 +66,7 @@ pub struct CorrectionView {
 }
 
 /// Why and when a development was retracted or rejected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verdict {
     pub reason: String,
     pub at: DateTime<Utc>,
@@ -76,14 +76,14 @@ pub struct Verdict {
 }
 
 /// A link from a response to the development it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResponseLink {
     pub development: Uuid,
     pub stance: Stance,
 }
 
 /// A development as readers (and editors) see it now: current values, with its history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DevelopmentView {
     pub id: Uuid,
     pub kind: DevelopmentKind,
@@ -145,6 +145,19 @@ impl DevelopmentView {
     /// Whether it belongs in the claims ledger: a claim of attribution, or a response.
     pub fn in_ledger(&self) -> bool {
         self.kind == DevelopmentKind::AttributionClaimed || self.responds_to.is_some()
+    }
+
+    /// Whether it is a claim of attribution: a claim of the ledger.
+    pub fn is_claim(&self) -> bool {
+        self.kind == DevelopmentKind::AttributionClaimed
+    }
+
+    /// The side a response takes on what it answers, as the claims ledger counts it.
+    pub fn side(&self) -> Option<Side> {
+        self.responds_to.map(|l| match l.stance {
+            Stance::Supports => Side::Supports,
+            Stance::Disputes | Stance::Denies => Side::Against,
+        })
     }
 
     /// About how many bytes it takes in memory: its fields and the text they point at.
@@ -335,8 +348,28 @@ impl Derived {
     }
 }
 
+/// The side a response takes on a claim: what settles the claim's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Supports,
+    /// Disputes or denies.
+    Against,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::Supports, Side::Against];
+
+    /// Its name in the views' `stance` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Supports => "supports",
+            Side::Against => "against",
+        }
+    }
+}
+
 /// A claim and the published responses that point at it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimEntry {
     pub claim: DevelopmentView,
     pub status: ClaimStatus,
@@ -344,7 +377,7 @@ pub struct ClaimEntry {
 }
 
 /// Where a claim stands, from the responses to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClaimStatus {
     /// No responses yet.
@@ -360,7 +393,7 @@ pub enum ClaimStatus {
 }
 
 /// A story's line on the front page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FrontPageEntry {
     pub id: Uuid,
     pub slug: String,
@@ -378,7 +411,7 @@ pub struct FrontPageEntry {
 }
 
 /// A development on an actor's page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActorEntry {
     pub actor: Actor,
     pub story_id: Uuid,
@@ -906,6 +939,115 @@ pub const PAGE_DEFAULT: usize = 100;
 /// The most developments one page may hold.
 pub const PAGE_MAX: usize = 1_000;
 
+/// Claims one page of a story's claims ledger holds unless asked otherwise, and at most.
+pub const CLAIMS_DEFAULT: usize = 20;
+pub const CLAIMS_MAX: usize = 100;
+
+/// Responses a page of the ledger shows with each claim: the newest recorded. Besides them it
+/// holds each side's newest published response, which settle the claim's status.
+pub const RESPONSES_SHOWN: usize = 10;
+
+/// Which page of a story's claims ledger to read: the newest `limit` claims (by recording)
+/// recorded before the claim at position `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimsAsk {
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+impl Default for ClaimsAsk {
+    fn default() -> Self {
+        Self {
+            before: None,
+            limit: CLAIMS_DEFAULT,
+        }
+    }
+}
+
+impl ClaimsAsk {
+    /// The bound on positions a page's claims lie below.
+    pub fn bound(&self) -> i64 {
+        self.before.unwrap_or(i64::MAX)
+    }
+
+    /// The page from up to `limit + 1` visible claims, newest recorded first: the first `limit`,
+    /// and the cursor of the next page (the oldest claim kept) when one more was found.
+    pub fn cut(&self, mut claims: Vec<DevelopmentView>) -> (Vec<DevelopmentView>, Option<i64>) {
+        let older = (claims.len() > self.limit).then(|| {
+            claims.truncate(self.limit);
+            claims.last().map_or(0, |c| c.position)
+        });
+        (claims, older)
+    }
+}
+
+/// The sides whose newest published response a claim's shown responses (`shown`, visible
+/// responses) lack: each must be looked for among its older responses.
+pub fn sides_to_settle(shown: &[DevelopmentView]) -> Vec<Side> {
+    Side::BOTH
+        .into_iter()
+        .filter(|side| {
+            !shown
+                .iter()
+                .any(|r| r.state == DevelopmentState::Published && r.side() == Some(*side))
+        })
+        .collect()
+}
+
+/// Rows in recording order, each once (a claim that answers another may be chosen twice).
+pub fn in_recording_order(mut rows: Vec<DevelopmentView>) -> Vec<DevelopmentView> {
+    rows.sort_by_key(|d| d.position);
+    rows.dedup_by_key(|d| d.position);
+    rows
+}
+
+/// The rows of one page of the claims ledger (see [`ClaimsAsk`], [`RESPONSES_SHOWN`]) chosen
+/// from a story's visible developments held in memory, and the cursor of the next page: what
+/// the views' indexed reads choose.
+pub fn ledger_rows(
+    visible: &[&DevelopmentView],
+    ask: ClaimsAsk,
+) -> (Vec<DevelopmentView>, Option<i64>) {
+    fn newest_first(mut v: Vec<&DevelopmentView>) -> Vec<&DevelopmentView> {
+        v.sort_by_key(|d| std::cmp::Reverse(d.position));
+        v
+    }
+    let claims = newest_first(
+        visible
+            .iter()
+            .copied()
+            .filter(|d| d.is_claim() && d.position < ask.bound())
+            .collect(),
+    );
+    let (claims, older) = ask.cut(claims.into_iter().take(ask.limit + 1).cloned().collect());
+    let mut rows = Vec::new();
+    for claim in claims {
+        let responses = newest_first(
+            visible
+                .iter()
+                .copied()
+                .filter(|d| d.responds_to.is_some_and(|l| l.development == claim.id))
+                .collect(),
+        );
+        let shown: Vec<DevelopmentView> = responses
+            .iter()
+            .take(RESPONSES_SHOWN)
+            .map(|r| (*r).clone())
+            .collect();
+        for side in sides_to_settle(&shown) {
+            rows.extend(
+                responses
+                    .iter()
+                    .find(|r| r.state == DevelopmentState::Published && r.side() == Some(side))
+                    .map(|r| (*r).clone()),
+            );
+        }
+        rows.push(claim);
+        rows.extend(shown);
+    }
+    (rows, older)
+}
+
 /// A story as readers page through it: its own fields, one page of its timeline (the newest
 /// developments in the order they happened, or those before a cursor), and its claims ledger.
 /// What it holds is bounded by the page and the story's claims, never by the story's length.
@@ -915,12 +1057,15 @@ pub struct StoryPage {
     pub view: StoryView,
     /// The story's front-page line: its counts cover the whole story.
     pub entry: FrontPageEntry,
-    /// The story's own fields with the developments of its claims ledger only: every visible
-    /// claim of attribution and every visible response.
+    /// The story's own fields with the developments of one page of its claims ledger only
+    /// (see [`ClaimsAsk`]): its claims, and the responses shown with them.
     pub ledger: StoryView,
     /// The position of the oldest development on the page, when older ones exist: the cursor
     /// (`before`) of the next page.
     pub older: Option<i64>,
+    /// The position of the oldest claim of the ledger's page, when older claims exist: the
+    /// cursor of the ledger's next page.
+    pub claims_older: Option<i64>,
 }
 
 impl StoryPage {
@@ -944,16 +1089,13 @@ impl StoryPage {
             v
         };
         let page = timeline[start..end].iter().map(|d| (*d).clone()).collect();
-        let ledger = timeline
-            .iter()
-            .filter(|d| d.in_ledger())
-            .map(|d| (*d).clone())
-            .collect();
+        let (ledger, claims_older) = ledger_rows(&timeline, ClaimsAsk::default());
         Some(Self {
             view: head(page),
             entry: view.front_page_entry(),
-            ledger: head(ledger),
+            ledger: head(in_recording_order(ledger)),
             older: (start > 0).then(|| timeline[start].position),
+            claims_older,
         })
     }
 }

@@ -779,9 +779,10 @@ pub fn timeline_item(view: &StoryView, d: &DevelopmentView) -> Markup {
     timeline_li(d, &links)
 }
 
-/// The story page's claims ledger (`#claims`), as the live stream hands it to pages.
-pub fn claims_markup(view: &StoryView) -> Markup {
-    claims_aside(view)
+/// The story page's claims ledger (`#claims`), as the live stream hands it to pages: `view`
+/// holds a page of it, `older` the cursor of the page of older claims.
+pub fn claims_markup(view: &StoryView, older: Option<i64>) -> Markup {
+    claims_aside(view, older)
 }
 
 fn claim_card(entry: &ClaimEntry) -> Markup {
@@ -841,8 +842,9 @@ fn claim_card(entry: &ClaimEntry) -> Markup {
     }
 }
 
-/// `#claims`: every claim of attribution and where it stands.
-fn claims_aside(view: &StoryView) -> Markup {
+/// `#claims`: the newest claims of attribution and where each stands, with a link to older
+/// ones when there are.
+fn claims_aside(view: &StoryView, older: Option<i64>) -> Markup {
     let claims = view.claims();
     html! {
         aside #claims .claims aria-labelledby="claims-heading" {
@@ -857,6 +859,11 @@ fn claims_aside(view: &StoryView) -> Markup {
                     }
                 }
             }
+            @if let Some(before) = older {
+                p.older-claims {
+                    a href=(format!("?claims_before={before}#claims")) { "Older claims" }
+                }
+            }
         }
     }
 }
@@ -865,7 +872,7 @@ fn claims_aside(view: &StoryView) -> Markup {
 fn live_sections(page: &StoryPage, options: TimelineOptions) -> Markup {
     html! {
         (timeline_section(page, options))
-        (claims_aside(&page.ledger))
+        (claims_aside(&page.ledger, page.claims_older))
     }
 }
 

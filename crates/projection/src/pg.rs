@@ -21,7 +21,10 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
-use crate::model::{DevelopmentView, FrontPageEntry, StoryPage, StoryView};
+use crate::model::{
+    sides_to_settle, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, StoryPage,
+    StoryView, RESPONSES_SHOWN,
+};
 use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
 use crate::search::{
     tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
@@ -29,8 +32,8 @@ use crate::search::{
 use crate::store::found;
 use crate::store::{
     as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
-    DevelopmentRow, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow, StoryVersionRow,
-    SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
+    DevelopmentRow, LedgerRows, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow,
+    StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName, PAGE_END, WITNESS_SCAN,
 };
 use crate::LoggedEvent;
 
@@ -170,6 +173,7 @@ impl PgViews {
         id_or_slug: &str,
         before: Option<i64>,
         limit: usize,
+        claims: ClaimsAsk,
     ) -> Result<PageRead, ViewError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -214,14 +218,7 @@ impl PgViews {
         .bind(limit as i64 + 1)
         .fetch_all(&mut *tx)
         .await?;
-        let ledger: Vec<String> = sqlx::query_scalar(
-            "SELECT doc FROM view_developments
-             WHERE story_id = $1 AND ledger AND state IN ('published', 'retracted')
-             ORDER BY position",
-        )
-        .bind(&id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let ledger = ledger(&mut tx, &id, None, claims).await?;
         tx.commit().await?;
         let parse = |docs: Vec<String>| {
             docs.iter()
@@ -232,7 +229,7 @@ impl PgViews {
             head,
             entry,
             parse(page)?,
-            parse(ledger)?,
+            ledger,
             limit,
         ))))
     }
@@ -245,10 +242,8 @@ impl PgViews {
         at: DateTime<Utc>,
         before: Option<i64>,
         limit: usize,
+        claims: ClaimsAsk,
     ) -> Result<PageRead, ViewError> {
-        /// A development's document then, if an event changed it since `$p`.
-        const THEN: &str = "(SELECT v.doc FROM view_development_versions v
-              WHERE v.position = d.position AND v.until > $p ORDER BY v.until LIMIT 1)";
         let parse = |doc: &str| serde_json::from_str::<DevelopmentView>(doc);
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -362,23 +357,8 @@ impl PgViews {
             }
         }
         let page = with_moved(page, &moved, cursor.as_ref(), limit + 1);
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT d.doc, {} FROM view_developments d
-             WHERE d.story_id = $1 AND d.ledger AND d.state IN ('published', 'retracted')
-               AND d.position <= $2
-             ORDER BY d.position",
-            THEN.replace("$p", "$2")
-        ))
-        .bind(&id)
-        .bind(p)
-        .fetch_all(&mut *tx)
-        .await?;
+        let ledger = ledger(&mut tx, &id, Some(p), claims).await?;
         tx.commit().await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for (now, then) in &rows {
-            found.push((parse(now)?, then.as_deref().map(parse).transpose()?));
-        }
-        let ledger = as_they_stood(p, found, usize::MAX);
         let head: StoryHead = serde_json::from_str(&head)?;
         Ok(PageRead::Found(Box::new(StoryPage::from_rows(
             version.head(head),
@@ -937,6 +917,146 @@ async fn upsert_stories(conn: &mut PgConnection, rows: &[StoryRow]) -> Result<()
     Ok(())
 }
 
+/// A development's document then, if an event changed it since `$p`.
+const THEN: &str = "(SELECT v.doc FROM view_development_versions v
+      WHERE v.position = d.position AND v.until > $p ORDER BY v.until LIMIT 1)";
+
+/// Reads one page of a story's claims ledger by index, as it is now or as it stood right after
+/// position `at` (see `store::load_ledger`, which reads the same rows one at a time): the claims
+/// in growing chunks, then every claim's newest responses in one query and the sides' newest
+/// published responses the page still needs in another.
+async fn ledger(
+    tx: &mut PgConnection,
+    story: &str,
+    at: Option<i64>,
+    ask: ClaimsAsk,
+) -> Result<LedgerRows, ViewError> {
+    let upto = at.unwrap_or(i64::MAX);
+    let then = match at {
+        Some(_) => THEN.replace("$p", "$3"),
+        None => "NULL::text".to_owned(),
+    };
+    // Rows as readers saw them then, those they saw (the queries read only visible rows now).
+    let seen = |rows: &[(String, Option<String>)]| -> Result<Vec<DevelopmentView>, ViewError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (now, was) in rows {
+            let now: DevelopmentView = serde_json::from_str(now)?;
+            match at {
+                None => out.push(now),
+                Some(p) => {
+                    let was = was.as_deref().map(serde_json::from_str).transpose()?;
+                    out.extend(as_they_stood(p, [(now, was)], 1));
+                }
+            }
+        }
+        Ok(out)
+    };
+    let (mut bound, mut chunk) = (ask.bound(), ask.limit as i64 + 1);
+    let mut claims = Vec::new();
+    loop {
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT d.position, d.doc, {then} FROM view_developments d
+             WHERE d.story_id = $1 AND d.claim AND d.state IN ('published', 'retracted')
+               AND d.position < $2 AND d.position <= $3
+             ORDER BY d.position DESC LIMIT $4"
+        ))
+        .bind(story)
+        .bind(bound)
+        .bind(upto)
+        .bind(chunk)
+        .fetch_all(&mut *tx)
+        .await?;
+        let full = rows.len() as i64 == chunk;
+        let last = rows.last().map(|r| r.0);
+        let docs: Vec<(String, Option<String>)> = rows.into_iter().map(|r| (r.1, r.2)).collect();
+        claims.extend(seen(&docs)?);
+        match last {
+            Some(last) if full && claims.len() <= ask.limit => {
+                bound = last;
+                chunk *= 2;
+            }
+            _ => break,
+        }
+    }
+    claims.truncate(ask.limit + 1);
+    let (claims, older) = ask.cut(claims);
+    let ids: Vec<String> = claims.iter().map(|c| c.id.to_string()).collect();
+    // As of a moment, a few more than are shown: some may not have been visible then.
+    let take = RESPONSES_SHOWN + if at.is_some() { WITNESS_SCAN } else { 0 };
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT a.n, r.doc, r.was FROM unnest($2::text[]) WITH ORDINALITY AS a(id, n)
+         CROSS JOIN LATERAL (
+             SELECT d.doc, {then} AS was FROM view_developments d
+             WHERE d.story_id = $1 AND d.answers = a.id AND d.position <= $3
+               AND d.state IN ('published', 'retracted')
+             ORDER BY d.position DESC LIMIT $4) r
+         ORDER BY a.n"
+    ))
+    .bind(story)
+    .bind(&ids)
+    .bind(upto)
+    .bind(take as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut shown: Vec<Vec<DevelopmentView>> = vec![Vec::new(); claims.len()];
+    for (n, doc, was) in rows {
+        let list = &mut shown[n as usize - 1];
+        if list.len() < RESPONSES_SHOWN {
+            list.extend(seen(&[(doc, was)])?);
+        }
+    }
+    let (mut need_ids, mut need_sides, mut need_at) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, list) in shown.iter().enumerate() {
+        for side in sides_to_settle(list) {
+            need_ids.push(ids[i].clone());
+            need_sides.push(side.as_str());
+            need_at.push(i);
+        }
+    }
+    let mut witnesses: Vec<Option<DevelopmentView>> = vec![None; need_ids.len()];
+    if !need_ids.is_empty() {
+        let scan = if at.is_some() { WITNESS_SCAN } else { 1 };
+        let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT a.n, r.doc, r.was
+             FROM unnest($2::text[], $5::text[]) WITH ORDINALITY AS a(id, side, n)
+             CROSS JOIN LATERAL (
+                 SELECT d.doc, {then} AS was, d.position FROM view_developments d
+                 WHERE d.story_id = $1 AND d.answers = a.id AND d.stance = a.side
+                   AND d.position <= $3
+                   AND (d.state = 'published' OR ($6 AND d.state = 'retracted'))
+                 ORDER BY d.position DESC LIMIT $4) r
+             ORDER BY a.n, r.position DESC"
+        ))
+        .bind(story)
+        .bind(&need_ids)
+        .bind(upto)
+        .bind(scan as i64)
+        .bind(&need_sides)
+        .bind(at.is_some())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (n, doc, was) in rows {
+            let slot = &mut witnesses[n as usize - 1];
+            if slot.is_none() {
+                *slot = seen(&[(doc, was)])?
+                    .into_iter()
+                    .find(|r| r.state == DevelopmentState::Published);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for (i, (claim, list)) in claims.into_iter().zip(shown).enumerate() {
+        for (j, w) in witnesses.iter_mut().enumerate() {
+            if need_at[j] == i {
+                found.extend(w.take());
+            }
+        }
+        found.push(claim);
+        found.extend(list);
+    }
+    Ok(LedgerRows { rows: found, older })
+}
+
 async fn upsert_developments(
     conn: &mut PgConnection,
     rows: &[DevelopmentRow],
@@ -944,13 +1064,15 @@ async fn upsert_developments(
 ) -> Result<(), ViewError> {
     sqlx::query(&format!(
         "INSERT INTO {table}
-            (position, story_id, id, state, filed_by, occurred_at, published_at, ledger, doc)
+            (position, story_id, id, state, filed_by, occurred_at, published_at, claim,
+             answers, stance, doc)
          SELECT * FROM UNNEST($1::bigint[], $2::text[], $8::text[], $3::text[], $4::text[],
-            $5::text[], $9::text[], $6::boolean[], $7::text[])
+            $5::text[], $9::text[], $6::boolean[], $10::text[], $11::text[], $7::text[])
          ON CONFLICT (position) DO UPDATE SET story_id = EXCLUDED.story_id, id = EXCLUDED.id,
             state = EXCLUDED.state, filed_by = EXCLUDED.filed_by,
             occurred_at = EXCLUDED.occurred_at, published_at = EXCLUDED.published_at,
-            ledger = EXCLUDED.ledger, doc = EXCLUDED.doc"
+            claim = EXCLUDED.claim, answers = EXCLUDED.answers, stance = EXCLUDED.stance,
+            doc = EXCLUDED.doc"
     ))
     .bind(rows.iter().map(|r| r.position).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
@@ -965,7 +1087,7 @@ async fn upsert_developments(
             .map(|r| r.occurred_at.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind(rows.iter().map(|r| r.ledger).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.claim).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.doc.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
     .bind(
@@ -973,6 +1095,12 @@ async fn upsert_developments(
             .map(|r| r.published_at.as_deref())
             .collect::<Vec<_>>(),
     )
+    .bind(
+        rows.iter()
+            .map(|r| r.answers.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.stance).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

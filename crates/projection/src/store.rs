@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::marks::{front_page_at, front_page_at_pg, write_marks, MarkRow, MarkSpacing};
 use crate::model::{
-    ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryPage, StoryStatus,
-    StoryView, Window, PAGE_DEFAULT, PAGE_MAX,
+    in_recording_order, sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentState, DevelopmentView,
+    FrontPageEntry, Side, StoryPage, StoryStatus, StoryView, Window, PAGE_DEFAULT, PAGE_MAX,
+    RESPONSES_SHOWN,
 };
 use crate::pg::PgViews;
 use crate::search::{Found, Hit, Search, SearchRow};
@@ -66,8 +67,11 @@ impl ViewName {
             //    newest times and the developments an event changes, not the whole story.
             // 8: `story_versions.sort_key` and `front_page_marks`: the front page as it stood
             //    is read from a mark and the lines after it, not one line per story.
-            // 9: `search`, the full-text index of stories and developments (`search.rs`).
-            ViewName::Stories => 9,
+            // 9: developments' `claim`, `answers` and `stance` in place of `ledger`: a page of
+            //    the claims ledger is read by index (claims, then each claim's responses), not
+            //    the whole ledger.
+            // 10: `search`, the full-text index of stories and developments (`search.rs`).
+            ViewName::Stories => 10,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -104,7 +108,8 @@ impl ViewName {
                     // rebuild appends rows in key order, and a story's developments come out of
                     // the `story_id` index in recording order.
                     // `occurred_at` in RFC 3339 with microseconds (sorts as it reads);
-                    // `ledger`: a claim of attribution or a response (the claims ledger).
+                    // `claim`: a claim of attribution; `answers`: the development a response
+                    // answers, and its `stance` (`Side`): the claims ledger's rows.
                     // `id`: the development's; `published_at` with nanoseconds, while it is
                     // published (the newest of a story's are its front-page time).
                     columns: "(
@@ -115,7 +120,9 @@ impl ViewName {
                         filed_by     TEXT,
                         occurred_at  TEXT NOT NULL,
                         published_at TEXT,
-                        ledger       INTEGER NOT NULL,
+                        claim        INTEGER NOT NULL,
+                        answers      TEXT,
+                        stance       TEXT,
                         doc          TEXT NOT NULL
                     )",
                     // Filled while a rebuild loads the rows (small, in the page cache): built
@@ -155,9 +162,21 @@ impl ViewName {
                             on: "(story_id, published_at) WHERE state = 'published'",
                             while_loading: false,
                         },
+                        // A page of the claims ledger: its claims, newest recorded first ...
                         ViewIndex {
-                            name: "developments_ledger",
-                            on: "(story_id, position) WHERE ledger = 1 AND state IN ('published', 'retracted')",
+                            name: "developments_claims",
+                            on: "(story_id, position) WHERE claim = 1 AND state IN ('published', 'retracted')",
+                            while_loading: false,
+                        },
+                        // ... and each claim's responses, newest first, or of one side.
+                        ViewIndex {
+                            name: "developments_answers",
+                            on: "(story_id, answers, position) WHERE answers IS NOT NULL",
+                            while_loading: false,
+                        },
+                        ViewIndex {
+                            name: "developments_sides",
+                            on: "(story_id, answers, stance, position) WHERE answers IS NOT NULL",
                             while_loading: false,
                         },
                     ],
@@ -639,13 +658,14 @@ impl ViewStore {
         id_or_slug: String,
         before: Option<i64>,
         limit: usize,
+        claims: ClaimsAsk,
     ) -> Result<PageRead, ViewError> {
         if let Some(pg) = self.postgres() {
-            return pg.story_page(&id_or_slug, before, limit).await;
+            return pg.story_page(&id_or_slug, before, limit, claims).await;
         }
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
-            load_page(&tx, &id_or_slug, before, limit)
+            load_page(&tx, &id_or_slug, before, limit, claims)
         })
         .await
     }
@@ -660,13 +680,16 @@ impl ViewStore {
         at: DateTime<Utc>,
         before: Option<i64>,
         limit: usize,
+        claims: ClaimsAsk,
     ) -> Result<PageRead, ViewError> {
         if let Some(pg) = self.postgres() {
-            return pg.story_page_as_of(&id_or_slug, at, before, limit).await;
+            return pg
+                .story_page_as_of(&id_or_slug, at, before, limit, claims)
+                .await;
         }
         self.read(move |c| {
             let tx = c.unchecked_transaction()?;
-            load_page_as_of(&tx, &id_or_slug, at, before, limit)
+            load_page_as_of(&tx, &id_or_slug, at, before, limit, claims)
         })
         .await
     }
@@ -820,7 +843,7 @@ impl ViewStore {
             return Ok(Some(hit));
         }
         let PageRead::Found(page) = self
-            .story_page(uuid.to_string(), None, PAGE_DEFAULT)
+            .story_page(uuid.to_string(), None, PAGE_DEFAULT, ClaimsAsk::default())
             .await?
         else {
             return Ok(None);
@@ -1171,6 +1194,7 @@ pub(crate) fn load_page_as_of(
     at: DateTime<Utc>,
     before: Option<i64>,
     limit: usize,
+    claims: ClaimsAsk,
 ) -> Result<PageRead, ViewError> {
     let row: Option<(String, String)> = c
         .prepare_cached("SELECT id, head FROM stories WHERE id = ?1 OR slug = ?1")?
@@ -1240,21 +1264,7 @@ pub(crate) fn load_page_as_of(
         }
     }
     let page = with_moved(page, &moved, cursor.as_ref(), limit + 1);
-    let mut ledger = Vec::new();
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT doc FROM developments
-             WHERE story_id = ?1 AND ledger = 1 AND state IN ('published', 'retracted')
-               AND position <= ?2
-             ORDER BY position",
-        )?;
-        let mut rows = stmt.query(params![id, p])?;
-        while let Some(row) = rows.next()? {
-            let now = development_doc(row)?;
-            let then = doc_then(c, &now, p)?;
-            ledger.extend(as_they_stood(p, [(now, then)], 1));
-        }
-    }
+    let ledger = load_ledger(c, &id, Some(p), claims)?;
     let head = version.head(serde_json::from_str(&head)?);
     Ok(PageRead::Found(Box::new(StoryPage::from_rows(
         head,
@@ -1263,6 +1273,102 @@ pub(crate) fn load_page_as_of(
         ledger,
         limit,
     ))))
+}
+
+/// Responses of one side a read as of a moment looks through for one published then, newest
+/// first (a response retracted since is still in the index; one retracted by then is not the
+/// side's witness).
+pub(crate) const WITNESS_SCAN: usize = 16;
+
+/// Reads one page of a story's claims ledger by index (see [`ClaimsAsk`], [`ledger_rows`]):
+/// as it is now, or as it stood right after position `at`. The rows chosen, and the cursor of
+/// the ledger's next page.
+pub(crate) fn load_ledger(
+    c: &Connection,
+    story: &str,
+    at: Option<i64>,
+    ask: ClaimsAsk,
+) -> Result<LedgerRows, ViewError> {
+    let upto = at.unwrap_or(i64::MAX);
+    // A row as readers saw it then, if they saw it (the queries read only visible rows now).
+    let seen = |row: &rusqlite::Row<'_>| -> Result<Option<DevelopmentView>, ViewError> {
+        let now = development_doc(row)?;
+        Ok(match at {
+            None => Some(now),
+            Some(p) => {
+                let then = doc_then(c, &now, p)?;
+                as_they_stood(p, [(now, then)], 1).pop()
+            }
+        })
+    };
+    let mut claims = Vec::with_capacity(ask.limit + 1);
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT doc FROM developments
+             WHERE story_id = ?1 AND claim = 1 AND state IN ('published', 'retracted')
+               AND position < ?2 AND position <= ?3
+             ORDER BY position DESC",
+        )?;
+        let mut rows = stmt.query(params![story, ask.bound(), upto])?;
+        while claims.len() <= ask.limit {
+            let Some(row) = rows.next()? else { break };
+            claims.extend(seen(row)?);
+        }
+    }
+    let (claims, older) = ask.cut(claims);
+    let mut found = Vec::new();
+    for claim in claims {
+        let answers = claim.id.to_string();
+        let mut shown = Vec::with_capacity(RESPONSES_SHOWN);
+        {
+            let mut stmt = c.prepare_cached(
+                "SELECT doc FROM developments
+                 WHERE story_id = ?1 AND answers = ?2 AND position <= ?3
+                   AND state IN ('published', 'retracted')
+                 ORDER BY position DESC",
+            )?;
+            let mut rows = stmt.query(params![story, answers, upto])?;
+            while shown.len() < RESPONSES_SHOWN {
+                let Some(row) = rows.next()? else { break };
+                shown.extend(seen(row)?);
+            }
+        }
+        for side in sides_to_settle(&shown) {
+            // Now: the side's newest published response. Then: the newest of those published
+            // by then, among the side's newest few.
+            let mut stmt = c.prepare_cached(
+                "SELECT doc FROM developments
+                 WHERE story_id = ?1 AND answers = ?2 AND stance = ?3 AND position <= ?4
+                   AND (state = 'published' OR (?5 AND state = 'retracted'))
+                 ORDER BY position DESC LIMIT ?6",
+            )?;
+            let scan = if at.is_some() { WITNESS_SCAN } else { 1 };
+            let mut rows = stmt.query(params![
+                story,
+                answers,
+                side.as_str(),
+                upto,
+                at.is_some(),
+                scan as i64
+            ])?;
+            while let Some(row) = rows.next()? {
+                if let Some(r) = seen(row)?.filter(|r| r.state == DevelopmentState::Published) {
+                    found.push(r);
+                    break;
+                }
+            }
+        }
+        found.push(claim);
+        found.extend(shown);
+    }
+    Ok(LedgerRows { rows: found, older })
+}
+
+/// One page of a claims ledger as read: its claims and the responses shown with them, and the
+/// cursor of the ledger's next page.
+pub(crate) struct LedgerRows {
+    pub(crate) rows: Vec<DevelopmentView>,
+    pub(crate) older: Option<i64>,
 }
 
 /// The bound of a timeline page without a cursor: after every stored time and position.
@@ -1275,6 +1381,7 @@ pub(crate) fn load_page(
     id_or_slug: &str,
     before: Option<i64>,
     limit: usize,
+    claims: ClaimsAsk,
 ) -> Result<PageRead, ViewError> {
     let row: Option<(String, String, String)> = c
         .prepare_cached("SELECT id, head, entry FROM stories WHERE id = ?1 OR slug = ?1")?
@@ -1314,18 +1421,7 @@ pub(crate) fn load_page(
             page.push(development_doc(row)?);
         }
     }
-    let mut ledger = Vec::new();
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT doc FROM developments
-             WHERE story_id = ?1 AND ledger = 1 AND state IN ('published', 'retracted')
-             ORDER BY position",
-        )?;
-        let mut rows = stmt.query([&id])?;
-        while let Some(row) = rows.next()? {
-            ledger.push(development_doc(row)?);
-        }
-    }
+    let ledger = load_ledger(c, &id, None, claims)?;
     Ok(PageRead::Found(Box::new(StoryPage::from_rows(
         head, entry, page, ledger, limit,
     ))))
@@ -1446,12 +1542,12 @@ impl StoryHead {
 impl StoryPage {
     /// A page from stored rows: the story's head and front-page line, up to `limit + 1` rows of
     /// the timeline newest first (one more than the page says whether older ones exist), and
-    /// the ledger's rows.
+    /// one page of the claims ledger.
     pub(crate) fn from_rows(
         head: StoryHead,
         entry: FrontPageEntry,
         mut page: Vec<DevelopmentView>,
-        ledger: Vec<DevelopmentView>,
+        ledger: LedgerRows,
         limit: usize,
     ) -> Self {
         let older = (page.len() > limit).then(|| {
@@ -1463,8 +1559,9 @@ impl StoryPage {
         Self {
             view,
             entry,
-            ledger: head.with(ledger),
+            ledger: head.with(in_recording_order(ledger.rows)),
             older,
+            claims_older: ledger.older,
         }
     }
 }
@@ -1824,7 +1921,9 @@ pub(crate) struct DevelopmentRow {
     pub(crate) filed_by: Option<String>,
     pub(crate) occurred_at: String,
     pub(crate) published_at: Option<String>,
-    pub(crate) ledger: bool,
+    pub(crate) claim: bool,
+    pub(crate) answers: Option<String>,
+    pub(crate) stance: Option<&'static str>,
     pub(crate) doc: String,
 }
 
@@ -1844,7 +1943,9 @@ impl DevelopmentRow {
             filed_by: d.filed_by.clone(),
             occurred_at: sortable_time(&d.occurred_at),
             published_at: d.published_at.as_ref().map(recorded_time),
-            ledger: d.in_ledger(),
+            claim: d.is_claim(),
+            answers: d.responds_to.map(|l| l.development.to_string()),
+            stance: d.side().map(Side::as_str),
             doc: serde_json::to_string(d)?,
         })
     }
@@ -1857,8 +1958,9 @@ impl DevelopmentRow {
     ) -> Result<(), ViewError> {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT OR REPLACE INTO developments{suffix}
-                (position, story_id, id, state, filed_by, occurred_at, published_at, ledger, doc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                (position, story_id, id, state, filed_by, occurred_at, published_at, claim,
+                 answers, stance, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         ))?;
         for row in rows {
             insert.execute(params![
@@ -1869,7 +1971,9 @@ impl DevelopmentRow {
                 row.filed_by,
                 row.occurred_at,
                 row.published_at,
-                row.ledger,
+                row.claim,
+                row.answers,
+                row.stance,
                 row.doc
             ])?;
         }

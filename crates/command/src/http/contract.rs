@@ -672,17 +672,32 @@ fn constrain(schemas: &mut Map<String, Value>) {
             ]),
         );
     }
-    // A revision must change something: `{}` (or only nulls) is refused.
-    if let Some(revise) = schemas
-        .get_mut("ReviseStoryRequest")
-        .and_then(Value::as_object_mut)
-    {
-        revise.insert(
-            "anyOf".into(),
-            json!([
-                {"required": ["headline"], "properties": {"headline": {"type": "string"}}},
-                {"required": ["tags"], "properties": {"tags": {"type": "array"}}},
-            ]),
+    // A revision must change something: `{}` (or only nulls) is refused. Said as a union of
+    // two object schemas, one requiring each field (not as a bare `anyOf` beside `properties`,
+    // which client generators cannot turn into a type).
+    if let Some(revise) = schemas.remove("ReviseStoryRequest") {
+        let requiring = |field: &str, kind: &str| {
+            let mut one = revise.clone();
+            one["required"] = json!([field]);
+            if let Some(p) = one["properties"].get_mut(field) {
+                p["type"] = json!(kind);
+            }
+            one
+        };
+        schemas.insert(
+            "ReviseStoryHeadline".into(),
+            requiring("headline", "string"),
+        );
+        schemas.insert("ReviseStoryTags".into(), requiring("tags", "array"));
+        schemas.insert(
+            "ReviseStoryRequest".into(),
+            json!({
+                "description": "What a revision changes: the headline, the tags, or both.",
+                "anyOf": [
+                    {"$ref": "#/components/schemas/ReviseStoryHeadline"},
+                    {"$ref": "#/components/schemas/ReviseStoryTags"},
+                ],
+            }),
         );
     }
 }

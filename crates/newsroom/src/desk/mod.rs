@@ -38,7 +38,7 @@ use chrono::Utc;
 use maud::{html, Markup};
 use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
-use newsroom_command::{Outcome, Principal, Seen};
+use newsroom_command::{Outcome, PasswordError, Principal, Seen};
 use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryEvent, StoryId};
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
@@ -105,6 +105,7 @@ pub fn router(
         .route("/desk/", get(|| async { see_other("/desk") }))
         .route("/desk/sign-in", get(sign_in_form).post(sign_in))
         .route("/desk/sign-out", post(sign_out))
+        .route("/desk/password", get(password_form).post(set_password))
         .route("/desk/review", get(review))
         .route("/desk/search", get(search))
         .route("/desk/parked/{key}", get(parked_form))
@@ -720,7 +721,7 @@ async fn sign_in_form(
     };
     let mut r = page(
         StatusCode::OK,
-        templates::sign_in_page(&login, &next, None, notice),
+        templates::sign_in_page(&login, &next, None, "", notice),
     );
     r.headers_mut()
         .append(header::SET_COOKIE, session::login_cookie(&headers, &login));
@@ -734,25 +735,54 @@ async fn sign_in(State(state): State<DeskState>, headers: HeaderMap, body: Bytes
         return Ok(csrf_refused(None));
     }
     let next = safe_next(form.get("next"));
-    let token = form.get("token").trim();
-    match state.command.tokens.authenticate(token).await {
+    let tokens = &state.command.tokens;
+    // The name-and-password form, or the token form.
+    let (login, password, token) = (
+        form.get("login").trim(),
+        form.get("password"),
+        form.get("token").trim(),
+    );
+    let by_password = !login.is_empty() || !password.is_empty();
+    let found = if by_password {
+        tokens.sign_in_with_password(login, password).await
+    } else {
+        tokens.authenticate(token).await
+    };
+    match found {
         Ok(Some(principal)) => {
-            tracing::info!(token_id = %principal.token_id, role = %principal.role, "signed in at the desk");
+            let secret = tokens
+                .open_session(&principal.token_id)
+                .await
+                .map_err(failure)?;
+            tracing::info!(token_id = %principal.token_id, role = %principal.role, by_password, "signed in at the desk");
             let mut r = see_other(&next);
             let h = r.headers_mut();
-            h.append(header::SET_COOKIE, session::session_cookie(&headers, token));
+            h.append(
+                header::SET_COOKIE,
+                session::session_cookie(&headers, &secret),
+            );
             h.append(header::SET_COOKIE, session::clear_login_cookie(&headers));
             Ok(r)
         }
-        Ok(None) => Ok(page(
-            StatusCode::UNAUTHORIZED,
-            templates::sign_in_page(
-                expected,
-                &next,
-                Some("That token is not known, or it was revoked. Check it and try again."),
-                None,
-            ),
-        )),
+        Ok(None) => {
+            tracing::info!(by_password, "desk sign-in refused");
+            let error = if by_password {
+                FormError::new(
+                    Some("password"),
+                    "That sign-in name and password do not match, or the account's token was revoked.",
+                )
+            } else {
+                FormError::new(
+                    Some("token"),
+                    "That token is not known, or it was revoked. Check it and try again.",
+                )
+            };
+            let shown_login = if by_password { login } else { "" };
+            Ok(page(
+                StatusCode::UNAUTHORIZED,
+                templates::sign_in_page(expected, &next, Some(&error), shown_login, None),
+            ))
+        }
         Err(e) => Ok(failure(e)),
     }
 }
@@ -761,12 +791,106 @@ async fn sign_out(State(state): State<DeskState>, headers: HeaderMap, body: Byte
     let form = FormData::parse(&body);
     if let Ok(Lookup::Valid(session)) = session::lookup(&state.command.tokens, &headers).await {
         state.check_csrf(&session, &form)?;
+        if let Some(secret) = session::secret(&headers) {
+            state
+                .command
+                .tokens
+                .close_session(secret)
+                .await
+                .map_err(failure)?;
+        }
         tracing::info!(token_id = %session.principal.token_id, "signed out of the desk");
     }
     let mut r = see_other("/desk/sign-in?signed_out=1");
     r.headers_mut()
         .append(header::SET_COOKIE, session::clear_session_cookie(&headers));
     Ok(r)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PasswordQuery {
+    saved: Option<String>,
+}
+
+/// `/desk/password`: the signed-in holder's sign-in name and password.
+async fn password_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Query(query): Query<PasswordQuery>,
+) -> Answer {
+    let login = state
+        .command
+        .tokens
+        .login_of(&session.principal.token_id)
+        .await
+        .map_err(failure)?;
+    let notice = query
+        .saved
+        .is_some()
+        .then_some("Saved: sign in with this name and password from now on.");
+    Ok(page(
+        StatusCode::OK,
+        templates::password_page(
+            &state.chrome(&session, Here::Other),
+            login.as_deref(),
+            None,
+            notice,
+        ),
+    ))
+}
+
+async fn set_password(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    body: Bytes,
+) -> Answer {
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (login, password) = (form.get("login"), form.get("password"));
+    let refused = |field: &str, message: String, status: StatusCode| {
+        page(
+            status,
+            templates::password_page(
+                &state.chrome(&session, Here::Other),
+                Some(login.trim()).filter(|l| !l.is_empty()),
+                Some(&FormError::new(Some(field), message)),
+                None,
+            ),
+        )
+    };
+    if password != form.get("repeat") {
+        return Ok(refused(
+            "repeat",
+            "The two passwords differ: type the same one twice.".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    let set = state
+        .command
+        .tokens
+        .set_password(&session.principal.token_id, login, password)
+        .await;
+    match set {
+        Ok(_) => {
+            tracing::info!(token_id = %session.principal.token_id, "desk password set");
+            Ok(see_other("/desk/password?saved=1"))
+        }
+        Err(e @ PasswordError::BadLogin) => Ok(refused(
+            "login",
+            e.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )),
+        Err(e @ PasswordError::LoginTaken) => {
+            Ok(refused("login", e.to_string(), StatusCode::CONFLICT))
+        }
+        Err(e @ PasswordError::BadPassword) => Ok(refused(
+            "password",
+            e.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )),
+        Err(PasswordError::Store(e)) => Err(failure(e).into()),
+        Err(e) => Err(failure(e).into()),
+    }
 }
 
 // ----- forms kept over a lapsed session --------------------------------------------------------

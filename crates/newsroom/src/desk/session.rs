@@ -1,12 +1,15 @@
 //! Who is at the desk, and whether a form came from the desk.
 //!
-//! Signing in stores the API token in one cookie, `newsroom_desk`, as `<nonce>.<token>`:
-//! `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page sends it),
-//! `Path=/desk` (the reader pages and the API never see it), `Secure` when the request came over
-//! https. The nonce is 16 random bytes drawn at sign-in. Every request authenticates the token
-//! again with [`Tokens::authenticate`], so a revoked token stops working at once.
+//! Staff sign in with a sign-in name and password (Argon2id, [`Tokens::sign_in_with_password`])
+//! or with their API token; either opens a desk session ([`Tokens::open_session`]): a fresh
+//! secret, of which only the digest is stored, kept in one cookie, `newsroom_desk`, as
+//! `<nonce>.<secret>`: `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page
+//! sends it), `Path=/desk` (the reader pages and the API never see it), `Secure` when the request
+//! came over https. The nonce is 16 random bytes drawn at sign-in. Every request looks the
+//! session up again ([`Tokens::session`]): it ends after twelve hours, at sign-out, or at once
+//! when its token is revoked. Neither the password nor the API token is ever in the cookie.
 //!
-//! CSRF: every form carries a hidden `csrf` field, HMAC-SHA256 keyed with the session's token
+//! CSRF: every form carries a hidden `csrf` field, HMAC-SHA256 keyed with the session's secret
 //! over the nonce. Only someone who holds the cookie can compute it, it changes with every
 //! sign-in, and it survives a restart of the server (nothing is kept in memory). A POST whose
 //! field does not match is refused with a 403 page before anything else happens. The sign-in
@@ -25,7 +28,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// The session cookie: `<nonce>.<token>`.
+/// The session cookie: `<nonce>.<session secret>`.
 pub const SESSION_COOKIE: &str = "newsroom_desk";
 /// The sign-in form's double-submit cookie.
 pub const LOGIN_COOKIE: &str = "newsroom_desk_login";
@@ -139,6 +142,14 @@ pub enum Lookup {
     Valid(Session),
 }
 
+/// The session secret the request's cookie carries, if any.
+pub fn secret(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)?
+        .split_once('.')
+        .map(|(_, s)| s)
+        .filter(|s| !s.is_empty())
+}
+
 /// Authenticates the session cookie of a request.
 pub async fn lookup(tokens: &Tokens, headers: &HeaderMap) -> Result<Lookup, StoreError> {
     let Some(raw) = cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
@@ -150,7 +161,7 @@ pub async fn lookup(tokens: &Tokens, headers: &HeaderMap) -> Result<Lookup, Stor
     if nonce.is_empty() {
         return Ok(Lookup::Invalid);
     }
-    Ok(match tokens.authenticate(token).await? {
+    Ok(match tokens.session(token).await? {
         Some(principal) => Lookup::Valid(Session {
             principal,
             csrf: csrf_token(token, nonce),

@@ -445,6 +445,7 @@ fn layout(title: &str, chrome: Option<&Chrome<'_>>, content: Markup) -> Markup {
                                     li {
                                         a href="/desk/search" aria-current=[(c.here == Here::Search).then_some("page")] { "Search" }
                                     }
+                                    li { a href="/desk/password" { "Password" } }
                                     li { a href="/" { "Reader site" } }
                                 }
                             }
@@ -470,34 +471,113 @@ fn layout(title: &str, chrome: Option<&Chrome<'_>>, content: Markup) -> Markup {
 
 // ----- sign in -----------------------------------------------------------------------------
 
-/// `/desk/sign-in`. The token field is never filled in again.
-pub fn sign_in_page(csrf: &str, next: &str, error: Option<&str>, notice: Option<&str>) -> Markup {
-    let error = error.map(|m| FormError::new(Some("token"), m));
-    let ctl = Ctl::new("token", "Your API token", error.as_ref())
+/// `/desk/sign-in`: a name and password, or an API token. Neither secret is ever filled in again.
+/// `error` names the field it concerns (`login`, `password` or `token`).
+pub fn sign_in_page(
+    csrf: &str,
+    next: &str,
+    error: Option<&FormError>,
+    login: &str,
+    notice: Option<&str>,
+) -> Markup {
+    let login_ctl = Ctl::new("login", "Sign-in name", error).required();
+    let password_ctl = Ctl::new("password", "Password", error).required();
+    let token_ctl = Ctl::new("token", "Your API token", error)
         .hint("It starts with nr_. The first admin token is printed when newsroom first starts; an admin makes one for you with: newsroom token create --role reporter --name \"Your Name\"")
         .required();
     let content = html! {
         div.narrow {
             h1 { "Sign in to the desk" }
             @if let Some(n) = notice { div.notice role="status" { (n) } }
-            (error_summary(error.as_ref(), &["token"]))
-            form.stack method="post" action="/desk/sign-in" {
+            (error_summary(error, &["login", "password", "token"]))
+            form.stack #password-sign-in method="post" action="/desk/sign-in" {
                 (csrf_field(csrf))
                 input type="hidden" name="next" value=(next);
-                (ctl.wrap(html! {
-                    input type="password" id=(ctl.id) name="token" required
-                        autocomplete="current-password" spellcheck="false" autocapitalize="off"
-                        aria-describedby=[ctl.described_by()] aria-invalid=[ctl.invalid()];
+                (login_ctl.wrap(html! {
+                    input type="text" id=(login_ctl.id) name="login" value=(login) required
+                        autocomplete="username" spellcheck="false" autocapitalize="off"
+                        maxlength="64"
+                        aria-describedby=[login_ctl.described_by()] aria-invalid=[login_ctl.invalid()];
+                }))
+                (password_ctl.wrap(html! {
+                    input type="password" id=(password_ctl.id) name="password" required
+                        autocomplete="current-password" maxlength="256"
+                        aria-describedby=[password_ctl.described_by()] aria-invalid=[password_ctl.invalid()];
                 }))
                 div.actions { button.button type="submit" { "Sign in" } }
             }
+            h2 { "With an API token" }
             p.small {
-                "The token is kept in a cookie for this desk only, for up to twelve hours "
-                "or until you sign out."
+                "The first time, sign in with the token an admin gave you, then choose a "
+                "sign-in name and password under “Password”."
+            }
+            form.stack #token-sign-in method="post" action="/desk/sign-in" {
+                (csrf_field(csrf))
+                input type="hidden" name="next" value=(next);
+                (token_ctl.wrap(html! {
+                    input type="password" id=(token_ctl.id) name="token" required
+                        autocomplete="off" spellcheck="false" autocapitalize="off"
+                        aria-describedby=[token_ctl.described_by()] aria-invalid=[token_ctl.invalid()];
+                }))
+                div.actions { button.button type="submit" { "Sign in with the token" } }
+            }
+            p.small {
+                "A sign-in lasts up to twelve hours or until you sign out; the desk's cookie "
+                "holds a key of its own, never your password or token."
             }
         }
     };
     layout("Sign in", None, content)
+}
+
+/// `/desk/password`: choose (or change) the sign-in name and password of this token's holder.
+pub fn password_page(
+    chrome: &Chrome<'_>,
+    login: Option<&str>,
+    error: Option<&FormError>,
+    notice: Option<&str>,
+) -> Markup {
+    let login_ctl = Ctl::new("login", "Sign-in name", error)
+        .hint("3 to 64 letters, digits, dots, dashes, underscores or @; not case-sensitive.")
+        .required();
+    let password_ctl = Ctl::new("password", "New password", error)
+        .hint("At least 12 characters. A few unrelated words make a good one.")
+        .required();
+    let repeat_ctl = Ctl::new("repeat", "The new password again", error).required();
+    let content = html! {
+        div.narrow {
+            h1 { "Sign-in name and password" }
+            @if let Some(n) = notice { div.notice role="status" { (n) } }
+            (error_summary(error, &["login", "password", "repeat"]))
+            p {
+                @match login {
+                    Some(l) => { "You sign in as " strong { (l) } ". Change it or the password here." }
+                    None => { "Choose a name and password to sign in with instead of your API token." }
+                }
+            }
+            form.stack method="post" action="/desk/password" {
+                (csrf_field(chrome.csrf))
+                (login_ctl.wrap(html! {
+                    input type="text" id=(login_ctl.id) name="login" value=(login.unwrap_or_default())
+                        required autocomplete="username" spellcheck="false" autocapitalize="off"
+                        maxlength="64"
+                        aria-describedby=[login_ctl.described_by()] aria-invalid=[login_ctl.invalid()];
+                }))
+                (password_ctl.wrap(html! {
+                    input type="password" id=(password_ctl.id) name="password" required
+                        autocomplete="new-password" minlength="12" maxlength="256"
+                        aria-describedby=[password_ctl.described_by()] aria-invalid=[password_ctl.invalid()];
+                }))
+                (repeat_ctl.wrap(html! {
+                    input type="password" id=(repeat_ctl.id) name="repeat" required
+                        autocomplete="new-password" minlength="12" maxlength="256"
+                        aria-describedby=[repeat_ctl.described_by()] aria-invalid=[repeat_ctl.invalid()];
+                }))
+                div.actions { button.button type="submit" { "Save" } }
+            }
+        }
+    };
+    layout("Sign-in name and password", Some(chrome), content)
 }
 
 // ----- stories -----------------------------------------------------------------------------
@@ -800,6 +880,49 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
     }
 }
 
+/// The links of what can be done with a development from its card, for this user.
+fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> Vec<Markup> {
+    let mut links = Vec::new();
+    let link = |href: String, text: &str| {
+        html! { a href=(href) { (text) span.visually-hidden { ": " (d.headline) } } }
+    };
+    if d.is_visible() {
+        links.push(link(
+            format!("{}#{}", story_path(&view.slug), anchor(d.id)),
+            "On the reader page",
+        ));
+    }
+    let pending = d.state == DevelopmentState::PendingReview;
+    let published = d.state == DevelopmentState::Published;
+    if published && view.status == StoryStatus::Open {
+        links.push(link(
+            format!("{}/file?responds_to={}", story_desk_path(view.id), d.id),
+            "File a response",
+        ));
+    }
+    if pending && d.filed_by.as_deref() == Some(chrome.who.name.as_str()) {
+        if !chrome.is_editor() {
+            links.push(link(development_path(view.id, d.id, "correct"), "Edit"));
+        }
+        links.push(link(
+            development_path(view.id, d.id, "withdraw"),
+            "Withdraw",
+        ));
+    }
+    if chrome.is_editor() && pending {
+        links.push(link(format!("/desk/review#{}", anchor(d.id)), "Review"));
+        links.push(link(
+            development_path(view.id, d.id, "correct"),
+            "Edit before approving",
+        ));
+    }
+    if chrome.is_editor() && published {
+        links.push(link(development_path(view.id, d.id, "correct"), "Correct"));
+        links.push(link(development_path(view.id, d.id, "retract"), "Retract"));
+    }
+    links
+}
+
 fn development_card(
     chrome: &Chrome<'_>,
     view: &StoryView,
@@ -812,54 +935,9 @@ fn development_card(
             (development_body(zone, Some(view), d))
             (history(zone, d))
             p.dev-actions {
-                @if d.is_visible() {
-                    a href=(format!("{}#{}", story_path(&view.slug), anchor(d.id))) {
-                        "On the reader page" span.visually-hidden { ": " (d.headline) }
-                    }
-                }
-                @if d.state == DevelopmentState::Published && view.status == StoryStatus::Open {
-                    " · "
-                    a href=(format!("{}/file?responds_to={}", story_desk_path(view.id), d.id)) {
-                        "File a response" span.visually-hidden { " to " (d.headline) }
-                    }
-                }
-                @if d.state == DevelopmentState::PendingReview && d.filed_by.as_deref() == Some(chrome.who.name.as_str()) {
-                    @if !chrome.is_editor() {
-                        " · "
-                        a href=(development_path(view.id, d.id, "correct")) {
-                            "Edit" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    " · "
-                    a href=(development_path(view.id, d.id, "withdraw")) {
-                        "Withdraw" span.visually-hidden { ": " (d.headline) }
-                    }
-                }
-                @if chrome.is_editor() {
-                    @if d.state == DevelopmentState::PendingReview {
-                        " · "
-                        a href=(format!("/desk/review#{}", anchor(d.id))) {
-                            "Review" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    @if d.state == DevelopmentState::PendingReview {
-                        " · "
-                        a href=(development_path(view.id, d.id, "correct")) {
-                            "Edit before approving" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    @if d.state == DevelopmentState::Published {
-                        " · "
-                        a href=(development_path(view.id, d.id, "correct")) {
-                            "Correct" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
-                    @if d.state == DevelopmentState::Published {
-                        " · "
-                        a href=(development_path(view.id, d.id, "retract")) {
-                            "Retract" span.visually-hidden { ": " (d.headline) }
-                        }
-                    }
+                @for (i, link) in development_actions(chrome, view, d).into_iter().enumerate() {
+                    @if i > 0 { " · " }
+                    (link)
                 }
             }
         }
@@ -1730,7 +1808,16 @@ mod tests {
 
     #[test]
     fn sign_in_never_carries_a_token_and_escapes_what_it_shows() {
-        let html = sign_in_page("c<s>rf", "/desk\"><script>", Some("bad <b>"), None).into_string();
+        let error = FormError::new(Some("password"), "bad <b>");
+        let html = sign_in_page(
+            "c<s>rf",
+            "/desk\"><script>",
+            Some(&error),
+            "<i>login</i>",
+            None,
+        )
+        .into_string();
+        assert!(html.contains("&lt;i&gt;login&lt;/i&gt;"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("c&lt;s&gt;rf"));
         assert!(html.contains("bad &lt;b&gt;"));

@@ -55,6 +55,12 @@ pub const DIGEST_CHOICES: [(u32, &str); 3] =
 
 const ALERTS_JS: &str = include_str!("static/alerts.js");
 const ALERTS_JS_PATH: &str = "/alerts/static/alerts.js";
+const PUSH_JS: &str = include_str!("static/push.js");
+const PUSH_JS_PATH: &str = "/alerts/static/push.js";
+/// The service worker that shows push messages; it may control all of `/alerts`.
+const SERVICE_WORKER: &str = include_str!("static/sw.js");
+/// The largest body of `POST /alerts/push`: a push subscription and the CSRF value.
+const PUSH_LIMIT: usize = 8 * 1024;
 
 /// What the pages reach: the subscriber API (as a router, called in-process) and the views (for
 /// headlines).
@@ -84,6 +90,9 @@ pub fn router(subscriber_api: Router, views: ViewStore) -> Router {
         .route("/alerts/subscriptions/{id}/delete", post(stop_following))
         .route("/alerts/forget", post(forget))
         .route("/alerts/static/alerts.js", get(script))
+        .route("/alerts/static/push.js", get(push_script))
+        .route("/alerts/sw.js", get(service_worker))
+        .route("/alerts/push", post(register_push))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -700,7 +709,11 @@ async fn alerts_page(
                         live: before.is_none(),
                     },
                     notice,
-                    ALERTS_JS_PATH,
+                    &templates::Scripts {
+                        alerts: ALERTS_JS_PATH,
+                        push: PUSH_JS_PATH,
+                        push_key: &state.push_key().await?,
+                    },
                 ),
             )
         }
@@ -831,6 +844,107 @@ async fn forget(State(state): State<FollowState>, headers: HeaderMap, body: Byte
         set_cookie(&headers, ALERTS_COOKIE, "", 0),
     );
     Ok(r)
+}
+
+impl FollowState {
+    /// The VAPID public key browsers subscribe with.
+    async fn push_key(&self) -> Result<String, Response> {
+        let a = self.call(Method::GET, "/v1/push/key", None, None).await?;
+        a.body["public_key"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| failure(format!("the push key answered {}", a.status)))
+    }
+}
+
+/// What `push.js` posts: the browser's push subscription and the page's CSRF value.
+#[derive(Debug, Deserialize)]
+struct PushRegistration {
+    csrf: String,
+    subscription: Value,
+}
+
+/// Registers this browser's push subscription as an endpoint of the signed-up reader: the
+/// API's `web_push` endpoint, so its checks (keys, the push service's address, caps) are the
+/// API's. The same subscription again is no error: the browser already gets alerts.
+async fn register_push(
+    State(state): State<FollowState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    use newsroom_command::http::problem::Problem;
+    let (Some(reader), _) = state.reader(&headers).await? else {
+        return Ok(not_signed_up());
+    };
+    if body.len() > PUSH_LIMIT {
+        return Ok(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Too large",
+            format!("a push subscription takes at most {PUSH_LIMIT} bytes"),
+        )
+        .into_response());
+    }
+    let Ok(registration) = serde_json::from_slice::<PushRegistration>(&body) else {
+        return Ok(Problem::bad_request(
+            None,
+            "the body must be JSON: {\"csrf\": …, \"subscription\": the PushSubscription}",
+        )
+        .into_response());
+    };
+    if !same_secret(&registration.csrf, &reader.csrf) {
+        return Ok(Problem::forbidden("this form is out of date: reload the page").into_response());
+    }
+    let a = state
+        .call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/endpoints", reader.id),
+            Some(&reader.token),
+            Some(&json!({"kind": "web_push", "subscription": registration.subscription})),
+        )
+        .await?;
+    let already = a.status == StatusCode::CONFLICT && a.body["field"] == "subscription.endpoint";
+    if a.status.is_success() || already {
+        return Ok((
+            StatusCode::OK,
+            axum::Json(json!({"notifications": "on", "new": !already})),
+        )
+            .into_response());
+    }
+    let mut r = (a.status, axum::Json(a.body)).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    Ok(r)
+}
+
+async fn push_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        PUSH_JS,
+    )
+        .into_response()
+}
+
+/// The service worker: script content type, allowed to control `/alerts` (its own folder is
+/// `/alerts/`), and looked at afresh by the browser whenever it checks for an update.
+async fn service_worker() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::HeaderName::from_static("service-worker-allowed"),
+                ALERTS_PATH,
+            ),
+        ],
+        SERVICE_WORKER,
+    )
+        .into_response()
 }
 
 async fn script() -> Response {

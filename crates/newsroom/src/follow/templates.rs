@@ -255,6 +255,17 @@ pub(crate) fn alert_list(page: &AlertPage<'_>) -> Markup {
 }
 
 /// `/alerts`: what this reader follows and the latest alerts, live.
+/// The alerts page's scripts, and the key "Notify me on this device" subscribes with.
+#[derive(Debug)]
+pub(crate) struct Scripts<'a> {
+    /// Keeps the latest alerts live.
+    pub alerts: &'a str,
+    /// Subscribes this device to pushes.
+    pub push: &'a str,
+    /// The VAPID public key browsers subscribe with.
+    pub push_key: &'a str,
+}
+
 pub(crate) fn alerts_page(
     name: &str,
     email: Option<(&str, bool)>,
@@ -262,7 +273,7 @@ pub(crate) fn alerts_page(
     following: &[Following],
     alerts: &AlertPage<'_>,
     notice: Option<&str>,
-    script: &str,
+    scripts: &Scripts<'_>,
 ) -> Markup {
     let content = html! {
         div.alerts-page {
@@ -308,14 +319,22 @@ pub(crate) fn alerts_page(
                 }
                 (alert_list(alerts))
             }
+            // Shown by push.js where the browser can take push messages.
+            section #push .push aria-labelledby="push-heading" data-key=(scripts.push_key) data-csrf=(csrf) hidden {
+                h2 #push-heading .section-heading { "On this device" }
+                p { "Get a notification on this device as soon as something you follow happens, even with this page closed." }
+                button #push-button .button type="button" { "Notify me on this device" }
+                p #push-status role="status" aria-live="polite" {}
+            }
             form.forget method="post" action=(format!("{ALERTS_PATH}/forget")) {
                 input type="hidden" name="csrf" value=(csrf);
                 button.button-link type="submit" { "Stop all alerts and forget me" }
             }
         }
     };
-    let scripts: &[&str] = if alerts.live { &[script] } else { &[] };
-    reader_page("Your alerts", scripts, content)
+    let live = [scripts.alerts, scripts.push];
+    let paths: &[&str] = if alerts.live { &live } else { &live[1..] };
+    reader_page("Your alerts", paths, content)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
--- The full-text index of the `stories` view (views schema 9 of `stories`; the rebuild it brings
+-- The full-text index of the `stories` view (views schema 10 of `stories`; the rebuild it brings
 -- on fills it), as `search` in views.db: one document per development (key: its position) and
 -- per story (a negative key from its id). The text is folded in Rust (crates/projection/src/
 -- search.rs) and written as `tsvector` literals, so no text search configuration, dictionary
