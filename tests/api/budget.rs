@@ -186,6 +186,15 @@ impl Filled {
             format!("/stories/{slug}?before={middle}"),
             format!("/stories/{slug}/fragment"),
             "/actors/APT28".into(),
+            // Search: a word every development has, a phrase, a prefix, a story's word, a
+            // filter, and the reader's page.
+            "/v1/search?q=happened".into(),
+            "/v1/search?q=%22a+few+words%22".into(),
+            "/v1/search?q=happ*+words".into(),
+            "/v1/search?q=story".into(),
+            format!("/v1/search?q=happened&story={story}&kind=update&cursor=40"),
+            "/v1/search?q=happened&actor=APT28&from=2000-01-01".into(),
+            "/search?q=happened".into(),
         ]
     }
 

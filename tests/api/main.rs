@@ -29,6 +29,7 @@ mod relay;
 mod retention;
 mod roles;
 mod schema;
+mod search;
 mod stories;
 mod stream_safety;
 mod subscriber_safety;

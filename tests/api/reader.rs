@@ -701,3 +701,127 @@ async fn a_reporter_edits_their_pending_filing_as_an_edit_not_a_correction_and_w
     checked(&client, &axe, PHONE, "the story page").await;
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reader_searches_from_the_front_page_and_finds_a_retracted_development_marked() {
+    let Some(driver) = driver() else { return };
+    let Some(axe) = axe_script() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app
+        .open_story_as(
+            &app.editor,
+            json!({"slug": "phishing-unit", "headline": "A phishing unit's campaign",
+                   "summary": "What the vendor found.", "review_required": false}),
+        )
+        .await
+        .ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = filed(
+        "Vendor report names the phishing unit",
+        "routine",
+        Some("2026-10-01T04:10:00Z"),
+    );
+    let mut wrong = filed(
+        "Société <b>Générale</b> was phished",
+        "priority",
+        Some("2026-10-02T04:10:00Z"),
+    );
+    wrong["body"] = json!("It was not; the bank's café network was never phished.");
+    let wrong_id = wrong["id"].as_str().unwrap().to_owned();
+    for d in [report, wrong] {
+        app.record_as(&app.editor, &story, d).await.ok(201);
+    }
+    let p = app
+        .development_action(
+            &app.editor,
+            &story,
+            &wrong_id,
+            "retraction",
+            json!({"reason": "The bank was not phished."}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/search?q=phished&min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let client = browser(&driver).await;
+    client.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+    client.goto(&format!("{base}/")).await.unwrap();
+    checked(&client, &axe, PHONE, "the front page with its search box").await;
+    // The box is found by its label, as a screen reader finds it.
+    let label = text_of(&client, "label[for='search-q']").await;
+    assert_eq!(label, "Search stories and developments");
+    type_into(&client, "#search-q", "societe PHISH*").await;
+    client
+        .find(Locator::Css(".search-form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//ol[contains(@class,'search-results')]/li",
+        "the results page lists what it found",
+    )
+    .await;
+    assert!(client.current_url().await.unwrap().path() == "/search");
+    let hits = js(
+        &client,
+        r#"return Array.from(document.querySelectorAll('.search-result')).map((li) => ({
+             headline: li.querySelector('h2').textContent.trim(),
+             retracted: !!li.querySelector('.badge-retracted'),
+             marked: Array.from(li.querySelectorAll('mark')).map((m) => m.textContent),
+             bold: li.querySelectorAll('.search-snippet b').length}));"#,
+    )
+    .await;
+    assert_eq!(
+        hits,
+        json!([{
+            "headline": "Société <b>Générale</b> was phished",
+            "retracted": true,
+            "marked": ["Société", "phished"],
+            "bold": 0,
+        }]),
+        "accents and case fold, the prefix matches, the retraction is marked, and the text \
+         stays text"
+    );
+    assert_eq!(value_of(&client, "#search-q").await, "societe PHISH*");
+    checked(&client, &axe, PHONE, "the search results").await;
+    checked(&client, &axe, DESKTOP, "the search results").await;
+    screenshot(&client, "search-results").await;
+    // What cannot be searched for is said on the page, not a server error.
+    client
+        .goto(&format!("{base}/search?q=%22unclosed"))
+        .await
+        .unwrap();
+    let error = text_of(&client, ".search-error").await;
+    assert!(error.contains('"'), "{error}");
+    checked(&client, &axe, PHONE, "the search page saying what is wrong").await;
+    // The desk's search finds the same, and says what it is.
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .goto(&format!("{base}/desk/search?q=phished"))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//main//li//*[contains(., 'Retracted')]",
+        "the desk's results say the development is retracted",
+    )
+    .await;
+    accessible(&client, &axe, PHONE, "the desk's search").await;
+    accessible(&client, &axe, DESKTOP, "the desk's search").await;
+    client.close().await.unwrap();
+}

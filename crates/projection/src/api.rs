@@ -26,12 +26,12 @@ use uuid::Uuid;
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, ClaimsAsk, DevelopmentView, FrontPageEntry, LoggedEvent, StoryPage, StoryStatus,
-    StoryView, CLAIMS_DEFAULT, CLAIMS_MAX, PAGE_DEFAULT, PAGE_MAX,
+    ClaimEntry, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, LoggedEvent,
+    StoryPage, StoryStatus, StoryView, CLAIMS_DEFAULT, CLAIMS_MAX, PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
-use crate::{feeds, pages};
+use crate::{feeds, pages, search};
 
 /// How long a read waits for `min_position` before answering 503.
 pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
@@ -108,7 +108,8 @@ type ReadResult<T = Response> = Result<T, ReadError>;
     actor_json_feed,
     json_feed_extension,
     front_page_atom,
-    front_page_json_feed
+    front_page_json_feed,
+    search_json
 ))]
 pub struct ReadApiDoc;
 
@@ -125,6 +126,8 @@ pub fn router(state: ReadState) -> Router {
         .route("/v1/feed.atom", get(front_page_atom))
         .route("/v1/feed.json", get(front_page_json_feed))
         .route("/v1/feeds/json-feed-extension", get(json_feed_extension))
+        .route("/v1/search", get(search_json))
+        .route("/search", get(search_html))
         .route("/v1/actors/{name}", get(actor_json))
         .route("/v1/actors/{name}/feed.atom", get(actor_atom))
         .route("/v1/actors/{name}/feed.json", get(actor_json_feed))
@@ -1114,6 +1117,235 @@ async fn actor_html(State(state): State<ReadState>, ApiPath(name): ApiPath<Strin
     let entries = state.views.actor(Actor::normalise(&name), 500).await?;
     let actor = entries.first().map_or(name.as_str(), |e| e.actor.name());
     Ok(page(StatusCode::OK, pages::actor_page(actor, &entries)))
+}
+
+// ----- search -------------------------------------------------------------------------------
+
+/// The query parameters of a search.
+pub const SEARCH_PARAMS: &[&str] = &[
+    "q", "story", "actor", "kind", "from", "to", "limit", "cursor",
+];
+
+/// The desk's search takes `status` too.
+pub const DESK_SEARCH_PARAMS: &[&str] = &[
+    "q", "story", "actor", "kind", "from", "to", "limit", "cursor", "status",
+];
+
+/// A time bound of a search: an RFC 3339 time, or a date (the day's start for `from`, its end
+/// for `to`), as the views sort times.
+fn search_bound(params: &HashMap<String, String>, name: &str) -> Result<Option<String>, Problem> {
+    let Some(raw) = params.get(name).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || {
+        Problem::bad_request(
+            Some(name),
+            format!(
+                "`{name}` must be a date (2026-11-03) or an RFC 3339 time (2026-11-03T12:00:00Z)"
+            ),
+        )
+    };
+    let at = match DateTime::parse_from_rfc3339(raw) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => {
+            let day = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| bad())?;
+            let time = if name == "to" {
+                chrono::NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)
+            } else {
+                chrono::NaiveTime::from_hms_opt(0, 0, 0)
+            };
+            day.and_time(time.ok_or_else(bad)?).and_utc()
+        }
+    };
+    Ok(Some(crate::store::sortable_time(&at)))
+}
+
+/// Parses a search's query parameters (`SEARCH_PARAMS`) for `audience`; a story filter is
+/// looked up (by id or slug) in the views. The desk searches with these too.
+pub async fn parse_search(
+    views: &ViewStore,
+    params: &HashMap<String, String>,
+    audience: search::Audience,
+) -> ReadResult<search::Search> {
+    let raw = params.get("q").map(String::as_str).unwrap_or("");
+    let query =
+        search::Query::parse(raw).map_err(|e| Problem::bad_request(Some("q"), e.to_string()))?;
+    let story =
+        match params.get("story").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(views.resolve(s.clone()).await?.ok_or_else(|| {
+                Problem::not_found(format!("no story `{s}`")).with_field("story")
+            })?),
+        };
+    let actor = params
+        .get("actor")
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| Actor::normalise(a));
+    let kind = match params.get("kind").filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => Some(
+            k.parse::<newsroom_domain::DevelopmentKind>()
+                .map_err(|e| Problem::bad_request(Some("kind"), e))?,
+        ),
+    };
+    // `status` is the desk's: readers see published and retracted work only.
+    let status = match params.get("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(_) if audience == search::Audience::Public => {
+            return Err(
+                Problem::bad_request(Some("status"), "`status` is for staff, at the desk").into(),
+            )
+        }
+        Some(s) => Some(match s.as_str() {
+            "pending_review" => DevelopmentState::PendingReview,
+            "published" => DevelopmentState::Published,
+            "retracted" => DevelopmentState::Retracted,
+            _ => {
+                return Err(Problem::bad_request(
+                    Some("status"),
+                    "`status` must be pending_review, published or retracted",
+                )
+                .into())
+            }
+        }),
+    };
+    let (from, to) = (search_bound(params, "from")?, search_bound(params, "to")?);
+    if let (Some(from), Some(to)) = (&from, &to) {
+        if to < from {
+            return Err(Problem::bad_request(Some("to"), "`to` is before `from`").into());
+        }
+    }
+    let limit = int_param(
+        params,
+        "limit",
+        search::LIMIT_DEFAULT as i64,
+        1,
+        search::LIMIT_MAX as i64,
+    )? as usize;
+    let offset = int_param(
+        params,
+        "cursor",
+        0,
+        0,
+        (search::WINDOW + search::STORY_WINDOW) as i64,
+    )? as usize;
+    Ok(search::Search {
+        query,
+        story,
+        actor,
+        kind,
+        status,
+        from,
+        to,
+        audience,
+        offset,
+        limit,
+    })
+}
+
+/// The link to the next page of a search: the same parameters, the cursor moved on.
+pub fn search_next(path: &str, params: &HashMap<String, String>, next: usize) -> String {
+    let mut keys: Vec<&String> = params.keys().filter(|k| *k != "cursor").collect();
+    keys.sort();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for k in keys {
+        query.append_pair(k, &params[k]);
+    }
+    query.append_pair("cursor", &next.to_string());
+    format!("{path}?{}", query.finish())
+}
+
+/// A page of search results.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchAnswer {
+    /// The query as given.
+    pub q: String,
+    /// The views' position the answer reflects.
+    pub position: i64,
+    pub results: Vec<search::SearchHit>,
+    /// The next page, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Searches stories (headline, summary) and published developments (headline, body, actors,
+/// source), accents and case aside. `q` holds words (all must match), `"quoted phrases"` and
+/// `prefix*`es; the newest 500 matching developments (and 50 stories) are ranked, the whole
+/// query as a phrase first. Retracted developments are found, marked `retracted`.
+#[utoipa::path(get, path = "/v1/search", tag = "read",
+    params(("q" = String, Query, min_length = 1, max_length = 200, description = "words, \"phrases\" and prefix* terms", example = "phishing \"UN mission\""),
+        ("story" = Option<String>, Query, description = "only this story (id or slug)"),
+        ("actor" = Option<String>, Query, description = "only developments naming this actor (any spelling that normalises to it)"),
+        ("kind" = Option<String>, Query, description = "only developments of this kind", example = "denial_issued"),
+        ("from" = Option<String>, Query, description = "only developments that happened at or after this date or RFC 3339 time"),
+        ("to" = Option<String>, Query, description = "only developments that happened at or before this date or RFC 3339 time"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 50, description = "results, 1–50, default 20"),
+        ("cursor" = Option<i64>, Query, minimum = 0, maximum = 550, description = "where the page starts: the `next` link of the page before"),
+        ("min_position" = Option<i64>, Query, minimum = 0, description = "answer only once the views have applied this position (from a command's answer); waits at most 5 s, then 503")),
+    responses((status = 200, body = SearchAnswer, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"),
+        (status = 404, body = ProblemDetails, description = "no such `story`, or `min_position` is past the log's end")))]
+async fn search_json(
+    State(state): State<ReadState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ReadResult {
+    let allowed: Vec<&str> = SEARCH_PARAMS
+        .iter()
+        .copied()
+        .chain(["min_position"])
+        .collect();
+    let params = ReadParams::parse(query.clone(), &allowed)?;
+    state.reach(params.int("min_position")?).await?;
+    let search = parse_search(&state.views, &params.0, search::Audience::Public).await?;
+    let position = state.views.position().await?;
+    let (offset, limit) = (search.offset, search.limit);
+    let found = state.views.search(search).await?;
+    let mut shown = params.0.clone();
+    shown.remove("min_position");
+    let body = json_string(&SearchAnswer {
+        q: params.0.get("q").cloned().unwrap_or_default(),
+        position,
+        results: found.hits,
+        next: found
+            .more
+            .then(|| search_next("/v1/search", &shown, offset + limit)),
+    })?;
+    let tag = search::filter_word('S', query.as_deref().unwrap_or(""));
+    Ok(cached(&headers, format!("{tag}-{position}"), JSON, body))
+}
+
+/// `/search?q=`: the search box's page of results (a 400 page says what is wrong with `q`).
+async fn search_html(State(state): State<ReadState>, RawQuery(query): RawQuery) -> Response {
+    let params = match ReadParams::parse(query, SEARCH_PARAMS) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let q = params.0.get("q").cloned().unwrap_or_default();
+    if q.trim().is_empty() {
+        return page(StatusCode::OK, pages::search_page("", None, None, None));
+    }
+    let result = async {
+        let search = parse_search(&state.views, &params.0, search::Audience::Public).await?;
+        let (offset, limit) = (search.offset, search.limit);
+        let found = state.views.search(search).await?;
+        let next = found
+            .more
+            .then(|| search_next("/search", &params.0, offset + limit));
+        Ok::<_, ReadError>((found.hits, next))
+    }
+    .await;
+    match result {
+        Ok((hits, next)) => page(
+            StatusCode::OK,
+            pages::search_page(&q, Some(&hits), next.as_deref(), None),
+        ),
+        Err(ReadError(problem)) if problem.status().is_client_error() => {
+            let status = problem.status();
+            let detail = problem.details().detail.clone();
+            page(status, pages::search_page(&q, None, None, Some(&detail)))
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// What the `_newsroom` objects of the JSON Feeds hold: the page their `about` names.

@@ -16,6 +16,7 @@ pub mod pages;
 pub mod pg;
 pub mod projector;
 pub mod rebuild;
+pub mod search;
 pub mod store;
 
 pub use decode::{decode, DecodeError};

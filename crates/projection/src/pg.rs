@@ -26,12 +26,61 @@ use crate::model::{
     StoryView, RESPONSES_SHOWN,
 };
 use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
+use crate::search::{
+    tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
+};
+use crate::store::found;
 use crate::store::{
     as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
     DevelopmentRow, LedgerRows, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow,
     StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName, PAGE_END, WITNESS_SCAN,
 };
 use crate::LoggedEvent;
+
+/// A search hit as read: its key, story id, slug and headline, the story's head (a story's own
+/// document) or the development's document.
+type HitRow = (i64, String, String, String, Option<String>, Option<String>);
+
+/// A search of `view_search` (see `ViewStore::search`). `$1`: the query, `$2`: the filters (as
+/// `tsquery` literals); `$3`, `$4`: the windows of developments and stories, each the newest
+/// matches (the planner reads a rare word's matches from the GIN index and sorts them, and
+/// walks the keys backwards for a common one, stopping at the window); `$5`, `$6`: the
+/// `occurred_at` bounds; `$7`: the whole query as a phrase; `$8`, `$9`: the page.
+const SEARCH_SQL: &str = "WITH hits AS (
+        (SELECT key, story_id, occurred_at, words FROM view_search
+          WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key > 0
+          ORDER BY key DESC LIMIT $3)
+        UNION ALL
+        (SELECT key, story_id, occurred_at, words FROM view_search
+          WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key < 0
+          ORDER BY key LIMIT $4))
+     SELECT h.key, h.story_id, s.slug, s.headline,
+            CASE WHEN h.key < 0 THEN s.head END, d.doc
+       FROM hits h JOIN view_stories s ON s.id = h.story_id
+       LEFT JOIN view_developments d ON d.position = h.key
+      WHERE ($5::text IS NULL OR h.occurred_at >= $5)
+        AND ($6::text IS NULL OR h.occurred_at <= $6)
+      ORDER BY COALESCE(h.words @@ $7::tsquery, false) DESC,
+            ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) DESC, h.key DESC
+      LIMIT $8 OFFSET $9";
+
+/// Binds a search's parameters to [`SEARCH_SQL`] (or its `EXPLAIN`).
+fn bind_search<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    s: &Search,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    let stories = if s.stories_too() { STORY_WINDOW } else { 0 };
+    query
+        .bind(s.query.tsquery())
+        .bind(s.filters_tsquery())
+        .bind(WINDOW as i64)
+        .bind(stories as i64)
+        .bind(s.from.clone())
+        .bind(s.to.clone())
+        .bind(s.query.as_phrase().map(|p| tsquery_term(&p)))
+        .bind(s.limit as i64 + 1)
+        .bind(s.offset as i64)
+}
 
 /// Rows sent in one statement (as arrays) when many are written at once.
 const ROWS_PER_STATEMENT: usize = 5_000;
@@ -380,6 +429,38 @@ impl PgViews {
         Ok(load_stories(&mut conn, &[id]).await?.remove(&id))
     }
 
+    /// A page of search results (see `ViewStore::search`): the newest matches of the GIN
+    /// indexes, up to the windows, ranked by `ts_rank` (the whole query as one phrase first).
+    pub(crate) async fn search(&self, s: &Search) -> Result<Found, ViewError> {
+        let rows: Vec<HitRow> = bind_search(sqlx::query_as(SEARCH_SQL), s)
+            .fetch_all(&self.pool)
+            .await?;
+        let hits = rows
+            .into_iter()
+            .map(|(_key, story_id, slug, story_headline, head, doc)| Hit {
+                story_id,
+                slug,
+                story_headline,
+                head,
+                doc,
+            })
+            .collect();
+        found(hits, s)
+    }
+
+    /// The plan PostgreSQL chooses for a search (`EXPLAIN`): what tests hold to the indexes.
+    pub async fn search_plan(&self, s: &Search) -> Result<String, ViewError> {
+        let sql = format!("EXPLAIN {SEARCH_SQL}");
+        let lines: Vec<(String,)> = bind_search(sqlx::query_as(&sql), s)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(lines
+            .into_iter()
+            .map(|(l,)| l)
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     /// An actor's rows, newest first: the development's document, its story's id, slug and
     /// headline.
     pub(crate) async fn actor(
@@ -485,6 +566,9 @@ impl PgViews {
             match view {
                 ViewName::Stories => {
                     sqlx::query("DELETE FROM view_developments")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM view_search")
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query("DELETE FROM view_story_versions")
@@ -747,7 +831,66 @@ async fn write_rows(
             .await?;
     }
     insert_actor_rows(conn, &rows.actors).await?;
-    write_marks_pg(conn, &rows.marks, &rows.mark_lows).await
+    write_marks_pg(conn, &rows.marks, &rows.mark_lows).await?;
+    for part in rows.search.chunks(ROWS_PER_STATEMENT) {
+        write_search(conn, part).await?;
+    }
+    Ok(())
+}
+
+/// Replaces documents of the search index: removes the rows' keys, then inserts those with
+/// text (the last of a key, if a part names it twice).
+async fn write_search(conn: &mut PgConnection, rows: &[SearchRow]) -> Result<(), ViewError> {
+    let mut last: HashMap<i64, &SearchRow> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        last.insert(row.key, row);
+    }
+    let keys: Vec<i64> = last.keys().copied().collect();
+    sqlx::query("DELETE FROM view_search WHERE key = ANY($1)")
+        .bind(&keys)
+        .execute(&mut *conn)
+        .await?;
+    let written: Vec<(&SearchRow, &SearchText)> = last
+        .values()
+        .filter_map(|r| Some((*r, r.text.as_ref()?)))
+        .collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO view_search (key, story_id, occurred_at, words, filters)
+         SELECT k, s, o, w::tsvector, f::tsvector
+           FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+             AS t(k, s, o, w, f)",
+    )
+    .bind(written.iter().map(|(r, _)| r.key).collect::<Vec<_>>())
+    .bind(
+        written
+            .iter()
+            .map(|(r, _)| r.story_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        written
+            .iter()
+            .map(|(_, t)| t.occurred_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        written
+            .iter()
+            .map(|(_, t)| t.tsvector())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        written
+            .iter()
+            .map(|(_, t)| t.filters_tsvector())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn upsert_stories(conn: &mut PgConnection, rows: &[StoryRow]) -> Result<(), ViewError> {

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::decode::{decode, DecodeError};
 use crate::marks::{follow_batch, MarkSpacing};
 use crate::model::{LoggedEvent, StoryView};
+use crate::search::SearchRow;
 use crate::store::{
     development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ActorRow,
     BatchRows, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName,
@@ -247,11 +248,15 @@ impl Changes {
         };
         for id in &self.stories {
             rows.stories.push(StoryRow::of(&taken[id])?);
+            // The search index's document of the story: its headline may have changed.
+            rows.search.push(SearchRow::story(&taken[id]));
         }
         for (story, devs) in &self.developments {
             let view = &taken[story];
             for d in devs.iter().filter_map(|id| view.development(*id)) {
                 rows.developments.push(DevelopmentRow::of(view, d)?);
+                // Indexed again with every change (a correction, a retraction, a rejection).
+                rows.search.push(SearchRow::development(view, d));
             }
         }
         for (story, devs) in &self.actors {

@@ -27,6 +27,7 @@ use crate::marks::{MarkSpacing, Marker};
 use crate::model::{DevelopmentView, LoggedEvent, StoryView};
 use crate::pg::Replacement;
 use crate::projector::ProjectionError;
+use crate::search::SearchRow;
 use crate::store::{
     create_next, create_scratch_developments, developments_at, swap_in, write_rows_into, ActorRow,
     BatchRows, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName,
@@ -500,6 +501,9 @@ impl PartialFold {
         // The development's row is also where it is read back from, so it is written even
         // when only the actors view is rebuilt (to a scratch table then).
         self.rows.developments.push(DevelopmentRow::of(view, &d)?);
+        if self.with_stories {
+            self.rows.search.push(SearchRow::development(view, &d));
+        }
         if self.with_actors {
             if held.written {
                 self.rows.replaced.push(d.position);
@@ -518,6 +522,7 @@ impl PartialFold {
             + r.actors.len()
             + r.marks.len()
             + r.mark_lows.len()
+            + r.search.len()
     }
 
     /// Hands the rows waiting to the writer; `false` if it is gone.
@@ -546,6 +551,7 @@ impl PartialFold {
             let stories = std::mem::take(&mut self.stories);
             for view in stories.values() {
                 self.rows.stories.push(StoryRow::of(view)?);
+                self.rows.search.push(SearchRow::story(view));
                 if self.rows.stories.len() >= self.limits.rows_per_write && !self.hand_over() {
                     return Ok(count);
                 }

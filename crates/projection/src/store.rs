@@ -34,6 +34,7 @@ use crate::model::{
     RESPONSES_SHOWN,
 };
 use crate::pg::PgViews;
+use crate::search::{Found, Hit, Search, SearchRow};
 
 /// A view that can be rebuilt on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -69,7 +70,8 @@ impl ViewName {
             // 9: developments' `claim`, `answers` and `stance` in place of `ledger`: a page of
             //    the claims ledger is read by index (claims, then each claim's responses), not
             //    the whole ledger.
-            ViewName::Stories => 9,
+            // 10: `search`, the full-text index of stories and developments (`search.rs`).
+            ViewName::Stories => 10,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -233,6 +235,23 @@ impl ViewName {
                     ],
                 },
                 ViewTable {
+                    name: "search",
+                    // The full-text index (`search.rs`): one document per development (rowid:
+                    // its position) and per story (a negative rowid from its id), its text
+                    // folded in Rust, its filters as words of their own column.
+                    columns: "USING fts5(
+                        story UNINDEXED,
+                        occurred_at UNINDEXED,
+                        headline,
+                        body,
+                        names,
+                        filters,
+                        tokenize = 'unicode61 remove_diacritics 2',
+                        prefix = '2 3'
+                    )",
+                    indexes: &[],
+                },
+                ViewTable {
                     name: "development_versions",
                     // A development's document (recorded at `position`) as it stood until the
                     // event at `until` changed it; the `developments` row holds the latest.
@@ -304,7 +323,13 @@ impl ViewIndex {
 
 impl ViewTable {
     fn create(&self, suffix: &str) -> String {
-        format!("CREATE TABLE {}{suffix} {};", self.name, self.columns)
+        // The full-text index is a virtual table (FTS5).
+        let kind = if self.columns.starts_with("USING") {
+            "VIRTUAL TABLE"
+        } else {
+            "TABLE"
+        };
+        format!("CREATE {kind} {}{suffix} {};", self.name, self.columns)
     }
 }
 
@@ -828,6 +853,15 @@ impl ViewStore {
             .map_err(|e| ViewError::Task(e.to_string()))
     }
 
+    /// A page of search results (`search.rs`): the newest matches the index holds, up to its
+    /// windows, ranked; bounded work whatever its size.
+    pub async fn search(&self, search: Search) -> Result<Found, ViewError> {
+        if let Some(pg) = self.postgres() {
+            return pg.search(&search).await;
+        }
+        self.read(move |c| search_sqlite(c, &search)).await
+    }
+
     /// An actor's entries, newest first, with each story's current slug and headline.
     pub async fn actor(&self, key: String, limit: usize) -> Result<Vec<ActorEntry>, ViewError> {
         if let Some(pg) = self.postgres() {
@@ -864,6 +898,93 @@ impl ViewStore {
         })
         .await
     }
+}
+
+/// The SQL of a search of the SQLite index. `?1`: the FTS5 expression; `?2`, `?3`: the
+/// windows of developments and stories; `?4`: the expression of the whole query as one phrase
+/// (with `exact`); `?5`, `?6`: the `occurred_at` bounds; `?7`, `?8`: the page. Each window is
+/// read newest first through the index and stops at its size: the work is bounded whatever
+/// the index holds, and only the rows found are ranked (`bm25`, the headline weighing most).
+fn search_sql(exact: bool) -> String {
+    let window = |expr: &str, columns: &str| {
+        format!(
+            "SELECT * FROM (SELECT {columns} FROM search WHERE search MATCH {expr} AND rowid > 0
+                             ORDER BY rowid DESC LIMIT ?2)
+             UNION ALL
+             SELECT * FROM (SELECT {columns} FROM search WHERE search MATCH {expr} AND rowid < 0
+                             ORDER BY rowid LIMIT ?3)"
+        )
+    };
+    let hits = window(
+        "?1",
+        "rowid AS k, story, occurred_at, bm25(search, 0.0, 0.0, 10.0, 1.0, 4.0, 0.0) AS score",
+    );
+    let (exact_cte, first) = if exact {
+        (
+            format!(", exact AS ({})", window("?4", "rowid AS k")),
+            "h.k IN (SELECT k FROM exact) DESC,",
+        )
+    } else {
+        (String::new(), "")
+    };
+    format!(
+        "WITH hits AS ({hits}){exact_cte}
+         SELECT h.k, h.story, s.slug, s.headline, CASE WHEN h.k < 0 THEN s.head END, d.doc
+           FROM hits h JOIN stories s ON s.id = h.story
+           LEFT JOIN developments d ON d.position = h.k
+          WHERE (?5 IS NULL OR h.occurred_at >= ?5) AND (?6 IS NULL OR h.occurred_at <= ?6)
+          ORDER BY {first} h.score, h.k DESC
+          LIMIT ?7 OFFSET ?8"
+    )
+}
+
+/// Searches the SQLite index: a page of hits in rank order, and whether more follow.
+fn search_sqlite(c: &Connection, s: &Search) -> Result<Found, ViewError> {
+    let expr = s.fts5(&s.query.fts5());
+    let exact = s
+        .query
+        .as_phrase()
+        .map(|p| s.fts5(&crate::search::fts5_term(&p)));
+    let stories = if s.stories_too() {
+        crate::search::STORY_WINDOW
+    } else {
+        0
+    };
+    let mut stmt = c.prepare_cached(&search_sql(exact.is_some()))?;
+    let rows = stmt.query_map(
+        params![
+            expr,
+            crate::search::WINDOW as i64,
+            stories as i64,
+            exact,
+            s.from,
+            s.to,
+            s.limit as i64 + 1,
+            s.offset as i64
+        ],
+        |r| {
+            Ok(Hit {
+                story_id: r.get(1)?,
+                slug: r.get(2)?,
+                story_headline: r.get(3)?,
+                head: r.get(4)?,
+                doc: r.get(5)?,
+            })
+        },
+    )?;
+    let hits = rows.collect::<Result<Vec<_>, _>>()?;
+    found(hits, s)
+}
+
+/// The page shown of the hits read (one more than the page, if there are more).
+pub(crate) fn found(mut hits: Vec<Hit>, s: &Search) -> Result<Found, ViewError> {
+    let more = hits.len() > s.limit;
+    hits.truncate(s.limit);
+    let mut shown = Vec::with_capacity(hits.len());
+    for hit in &hits {
+        shown.extend(hit.shown(&s.query)?);
+    }
+    Ok(Found { hits: shown, more })
 }
 
 /// Creates the views' tables that a SQLite file lacks, each view at position 0.
@@ -1667,6 +1788,8 @@ pub(crate) struct BatchRows {
     /// A rebuild's front-page marks, and the final `low` of those written earlier.
     pub(crate) marks: Vec<MarkRow>,
     pub(crate) mark_lows: Vec<(i64, String)>,
+    /// Documents of the search index to write (or remove), for the `stories` view.
+    pub(crate) search: Vec<SearchRow>,
 }
 
 /// A story's row in `story_versions`: its front-page line right after the event at `position`.
@@ -1944,6 +2067,33 @@ pub(crate) fn write_rows_into(
     }
     if !rows.marks.is_empty() || !rows.mark_lows.is_empty() {
         write_marks(tx, &rows.marks, &rows.mark_lows, suffix)?;
+    }
+    if !rows.search.is_empty() {
+        write_search(tx, &rows.search, suffix)?;
+    }
+    Ok(())
+}
+
+/// Replaces documents of the search index (table name with `suffix`).
+fn write_search(tx: &Connection, rows: &[SearchRow], suffix: &str) -> Result<(), ViewError> {
+    let mut delete = tx.prepare_cached(&format!("DELETE FROM search{suffix} WHERE rowid = ?1"))?;
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO search{suffix} (rowid, story, occurred_at, headline, body, names, filters)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?;
+    for row in rows {
+        delete.execute([row.key])?;
+        if let Some(t) = &row.text {
+            insert.execute(params![
+                row.key,
+                row.story_id,
+                t.occurred_at,
+                t.headline,
+                t.body,
+                t.names,
+                t.filters
+            ])?;
+        }
     }
     Ok(())
 }

@@ -444,10 +444,15 @@ fn rows_of(path: &std::path::Path) -> BTreeMap<&'static str, Vec<Vec<String>>> {
         "story_versions",
         "development_versions",
         "actor_entries",
+        // The full-text index: its documents (an FTS5 table orders by its rowid).
+        "search",
     ] {
-        let mut stmt = c
-            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
-            .unwrap();
+        let sql = if table == "search" {
+            "SELECT rowid, * FROM search ORDER BY rowid".to_owned()
+        } else {
+            format!("SELECT * FROM {table} ORDER BY 1, 2")
+        };
+        let mut stmt = c.prepare(&sql).unwrap();
         let width = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {
