@@ -30,6 +30,16 @@ fn init_tracing() {
     });
 }
 
+/// A client for the newsroom under test. Its pooled connections are let go of before the
+/// server's idle timeout (10 s) would close them, so a request never races the server's close
+/// of a kept-alive connection (hyper then fails it with `IncompleteMessage`).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
 /// Sends a request to the newsroom at `address` with an optional token and JSON body.
 pub async fn send(
     client: &reqwest::Client,
@@ -218,7 +228,7 @@ pub async fn spawn_app_in(
     }));
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: http_client(),
         admin: admin.token,
         editor: editor.token,
         reporter: reporter.token,
@@ -633,6 +643,7 @@ impl TestApp {
     pub fn desk_client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()
             .expect("client")
     }

@@ -366,7 +366,12 @@ fn routes() -> Vec<Route> {
             Body::SignIn,
             [S(401), S(401), S(401), Done, Done, Done],
         ),
-        route("GET", "/desk/notices", Nothing, desk(Need::Reporter, S(200))),
+        route(
+            "GET",
+            "/desk/notices",
+            Nothing,
+            desk(Need::Reporter, S(200)),
+        ),
         // Choosing a sign-in name and password: refused here (the two passwords differ), as
         // each caller would otherwise take the name from the one before.
         route(

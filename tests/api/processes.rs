@@ -40,7 +40,7 @@ impl Process {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
-            client: reqwest::Client::new(),
+            client: http_client(),
         };
         p.spawn().await;
         p
