@@ -547,6 +547,8 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::RetractDevelopment { .. } => "retract_development",
         StoryCommand::WithdrawDevelopment { .. } => "withdraw_development",
         StoryCommand::EditFiling { .. } => "edit_filing",
+        StoryCommand::LiftEmbargo { .. } => "lift_embargo",
+        StoryCommand::MoveEmbargo { .. } => "move_embargo",
         StoryCommand::ReviseStory { .. } => "revise_story",
         StoryCommand::CloseStory => "close_story",
         StoryCommand::ReopenStory => "reopen_story",

@@ -43,6 +43,9 @@ pub enum DevelopmentState {
     Rejected,
     /// Withdrawn after publication; shown struck through with the reason.
     Retracted,
+    /// Held from readers until its embargo is lifted (an event, never a clock read here);
+    /// seen at the desk only.
+    Embargoed,
 }
 
 /// One field an editor's correction changed.
@@ -129,6 +132,10 @@ pub struct DevelopmentView {
     pub retraction: Option<Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<Verdict>,
+    /// The embargo that holds it back (embargoed, or waiting for review under one): the
+    /// desk's only, cleared once it is lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo_until: Option<DateTime<Utc>>,
 }
 
 impl DevelopmentView {
@@ -656,6 +663,7 @@ impl StoryView {
             StoryEvent::DevelopmentRecorded {
                 development: d,
                 status,
+                embargo_until,
                 ..
             } => {
                 let published = *status == PublicationStatus::Published;
@@ -692,10 +700,10 @@ impl StoryView {
                         development: r.development.as_uuid(),
                         stance: r.stance,
                     }),
-                    state: if published {
-                        DevelopmentState::Published
-                    } else {
-                        DevelopmentState::PendingReview
+                    state: match status {
+                        PublicationStatus::Published => DevelopmentState::Published,
+                        PublicationStatus::PendingReview => DevelopmentState::PendingReview,
+                        PublicationStatus::Embargoed => DevelopmentState::Embargoed,
                     },
                     position: logged.position,
                     published_at: published.then_some(at),
@@ -708,6 +716,7 @@ impl StoryView {
                     edits: vec![],
                     retraction: None,
                     rejection: None,
+                    embargo_until: *embargo_until,
                 });
                 let i = self.developments.len() - 1;
                 self.derived.index.insert(d.id.as_uuid(), i);
@@ -720,6 +729,39 @@ impl StoryView {
                     d.published_at = Some(at);
                     d.published_position = Some(position);
                     d.approved_by = by;
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::DevelopmentApprovedUnderEmbargo { development, .. } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.state = DevelopmentState::Embargoed;
+                    d.approved_by = by;
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::EmbargoLifted {
+                development,
+                published,
+            } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.embargo_until = None;
+                    if *published && d.state == DevelopmentState::Embargoed {
+                        d.state = DevelopmentState::Published;
+                        d.published_at = Some(at);
+                        d.published_position = Some(position);
+                    }
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::EmbargoMoved { development, until } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.embargo_until = Some(*until);
                     d.updated_position = position;
                     d.updated_at = at;
                 });

@@ -1904,6 +1904,7 @@ fn state_name(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "published",
         DevelopmentState::Rejected => "rejected",
         DevelopmentState::Retracted => "retracted",
+        DevelopmentState::Embargoed => "embargoed",
     }
 }
 

@@ -374,6 +374,7 @@ pub fn development_request(
         evidence: parse_choice(form, "evidence", Some(Evidence::default()), "")?,
         urgency: parse_choice(form, "urgency", Some(Urgency::default()), "")?,
         responds_to,
+        embargo_until: occurred_at(form, "embargo_until", zone)?,
     })
 }
 

@@ -1458,6 +1458,7 @@ fn check_state(
                     DevelopmentState::Published => "published",
                     DevelopmentState::Rejected => "rejected",
                     DevelopmentState::Retracted => "retracted",
+                    DevelopmentState::Embargoed => "embargoed",
                 }
             ),
             (

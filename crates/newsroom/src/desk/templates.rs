@@ -110,6 +110,7 @@ fn state_label(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "Published",
         DevelopmentState::Rejected => "Rejected",
         DevelopmentState::Retracted => "Retracted",
+        DevelopmentState::Embargoed => "Embargoed",
     }
 }
 
@@ -119,6 +120,7 @@ fn state_class(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "state-published",
         DevelopmentState::Rejected => "state-rejected",
         DevelopmentState::Retracted => "state-retracted",
+        DevelopmentState::Embargoed => "state-embargoed",
     }
 }
 
