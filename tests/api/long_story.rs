@@ -25,6 +25,7 @@ fn principal(role: Role) -> Principal {
 
 fn new_development() -> NewDevelopment {
     NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: Uuid::new_v4().into(),
         kind: DevelopmentKind::Update,

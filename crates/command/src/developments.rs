@@ -10,12 +10,12 @@
 //! snapshot, and a command reads one row per development it names ([`lookup_sqlite`],
 //! [`lookup_pg`]) whatever the story's length.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::SerializedEvent;
 use newsroom_domain::{
     DevelopmentChange, DevelopmentId, DevelopmentState, DevelopmentStatus, Facts,
     PublicationStatus, AGGREGATE_TYPE,
 };
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::{PgConnection, Row};
 
@@ -154,10 +154,7 @@ pub fn embargoes_sqlite(conn: &Connection, limit: u32) -> Result<Vec<Embargo>, S
 }
 
 /// The soonest embargoes (PostgreSQL).
-pub async fn embargoes_pg(
-    conn: &mut PgConnection,
-    limit: u32,
-) -> Result<Vec<Embargo>, StoreError> {
+pub async fn embargoes_pg(conn: &mut PgConnection, limit: u32) -> Result<Vec<Embargo>, StoreError> {
     let rows = sqlx::query(&format!("{EMBARGOES}$1"))
         .bind(i64::from(limit))
         .fetch_all(conn)

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use newsroom_command::consumer::JetStreamFeed;
-use newsroom_command::http::AppState;
 use newsroom_command::embargo::EmbargoScheduler;
+use newsroom_command::http::AppState;
 use newsroom_command::relay::{Relay, StreamSettings};
 use newsroom_command::{Application, Settings};
 use newsroom_notifier::{Clock, Notifier, NotifierSettings, NotifierStore};

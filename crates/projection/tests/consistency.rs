@@ -237,6 +237,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
             });
             let dev = DevelopmentId::from(Uuid::new_v4());
             let new = NewDevelopment {
+                embargo_until: None,
                 accused: vec![],
                 id: dev,
                 kind,
@@ -669,6 +670,7 @@ async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_miss
         tokio::spawn(async move {
             for n in 0..3_000 {
                 let new = NewDevelopment {
+                    embargo_until: None,
                     accused: vec![],
                     id: Uuid::new_v4().into(),
                     kind: DevelopmentKind::Update,

@@ -760,6 +760,15 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
             " " span.badge { (urgency_label(d.urgency)) }
             " " span.badge { (evidence_label(d.evidence)) }
         }
+        @if let Some(until) = d.embargo_until {
+            p.embargo {
+                strong { "Embargoed until " (time(zone, until)) }
+                @if d.state == DevelopmentState::PendingReview {
+                    " (held after approval until then)"
+                }
+                ": readers see nothing of it, and nobody is alerted, until then."
+            }
+        }
         h3.dev-headline {
             @if retracted { del { (d.headline) } } @else { (d.headline) }
         }
