@@ -861,6 +861,12 @@ fn development_card(
                             "Correct" span.visually-hidden { ": " (d.headline) }
                         }
                     }
+                    @if d.embargo_until.is_some() {
+                        " · "
+                        a href=(development_path(view.id, d.id, "embargo")) {
+                            "Lift or move the embargo" span.visually-hidden { ": " (d.headline) }
+                        }
+                    }
                     @if d.state == DevelopmentState::Published {
                         " · "
                         a href=(development_path(view.id, d.id, "retract")) {
@@ -965,6 +971,7 @@ const FILING_FIELDS: &[&str] = &[
     "headline",
     "body",
     "occurred_at",
+    "embargo_until",
     "actors",
     "accused",
     "urgency",
@@ -1008,6 +1015,10 @@ pub fn file_page(
         "Local time in the newsroom's time zone. It starts as the moment you opened this form.",
     );
     let zone_hint = format!("Time zone: {}.", chrome.zone.name());
+    let embargo = Ctl::new("embargo_until", "Embargoed until (optional)", error).hint(
+        "Held from readers, and alerted to nobody, until this local time; then published. \
+         Leave it empty to publish as usual.",
+    );
     let urgency = Ctl::new("urgency", "Urgency", error);
     let source_name = Ctl::new("source.name", "Source name", error)
         .hint("Who or what it comes from. Required for attributions and denials.");
@@ -1090,6 +1101,7 @@ pub fn file_page(
                         p.hint id=(format!("{}-zone", occurred.id)) { (zone_hint) }
                     }))
                     (select(&urgency, &urgency_options(chrome.is_editor()), form.get("urgency")))
+                    (text_input(&embargo, "datetime-local", form.get("embargo_until"), None))
                 }
                 fieldset.field-invalid[actors_error.is_some()] #f-actors aria-describedby="f-actors-hint" {
                     legend { "Who is named" }
@@ -1618,6 +1630,54 @@ pub fn withdraw_page(
         }
     };
     layout("Withdraw your filing", Some(chrome), content)
+}
+
+/// `…/embargo`: an embargoed development, with "Lift it now" and "Move the embargo" (editors).
+pub fn embargo_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    seen: i64,
+    error: Option<&FormError>,
+) -> Markup {
+    let until = Ctl::new("until", "New moment", error).hint(
+        "Local time in the newsroom's time zone; in the future, at most a year ahead.",
+    );
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
+        h1 { "Embargo" }
+        (error_summary(error, &["until"]))
+        article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        form.stack method="post" action=(development_path(view.id, d.id, "embargo")) {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            input type="hidden" name="action" value="lift";
+            p {
+                @if d.state == DevelopmentState::PendingReview {
+                    "Lifted now, it is published as soon as it is approved."
+                } @else {
+                    "Lifted now, it is published at once and its subscribers are alerted."
+                }
+            }
+            div.actions {
+                button.button type="submit" {
+                    "Lift the embargo now" span.visually-hidden { ": " (d.headline) }
+                }
+            }
+        }
+        form.stack method="post" action=(development_path(view.id, d.id, "embargo")) novalidate {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            input type="hidden" name="action" value="move";
+            (text_input(&until, "datetime-local", "", None))
+            div.actions {
+                button.button.button-secondary type="submit" {
+                    "Move the embargo" span.visually-hidden { ": " (d.headline) }
+                }
+            }
+        }
+    };
+    layout("Embargo", Some(chrome), content)
 }
 
 // ----- messages --------------------------------------------------------------------------------------
