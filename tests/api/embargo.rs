@@ -480,3 +480,115 @@ async fn two_schedulers_on_one_postgresql_log_lift_each_embargo_once() {
     let events = first.story_events(&story).await;
     assert_eq!(lifts(&events).len(), ids.len(), "each lifted once");
 }
+
+#[tokio::test]
+async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let (filing, marker) = embargoed_filing(Utc::now() + chrono::Duration::hours(1));
+    let id = filing["id"].as_str().unwrap().to_owned();
+    let p = app.record(&story, filing).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    // The views hold it before the desk reads it.
+    read_text(&app, &format!("/v1/stories/{story}"), p).await;
+    let path = format!("/desk/stories/{story}/developments/{id}/embargo");
+
+    let reporter = app.desk_sign_in(&app.reporter).await;
+    assert_eq!(app.desk_get(Some(&reporter), &path).await.status(), 403);
+    let refused = app
+        .desk_post(
+            Some(&reporter),
+            &path,
+            &[
+                ("csrf", &reporter.csrf),
+                ("action", "lift"),
+                ("seen", &p.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+
+    let editor = app.desk_sign_in(&app.editor).await;
+    let page = app.desk_get(Some(&editor), &path).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains(&marker) && page.contains("Lift the embargo now"));
+    // A moment in the past is refused beside its field; nothing is recorded.
+    let past = (Utc::now() - chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let refused = app
+        .desk_post(
+            Some(&editor),
+            &path,
+            &[
+                ("csrf", &editor.csrf),
+                ("action", "move"),
+                ("until", &past),
+                ("seen", &p.to_string()),
+            ],
+        )
+        .await;
+    assert!(refused.status().is_client_error(), "{}", refused.status());
+    let status = refused.status();
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.to_lowercase().contains("must lie in the future"),
+        "{status}: {text}"
+    );
+    let later = (Utc::now() + chrono::Duration::hours(3))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let moved = app
+        .desk_post(
+            Some(&editor),
+            &path,
+            &[
+                ("csrf", &editor.csrf),
+                ("action", "move"),
+                ("until", &later),
+                ("seen", &p.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status(), 303);
+    // A lift from the page as it was before the move is refused as made from an older version.
+    let stale = app
+        .desk_post(
+            Some(&editor),
+            &path,
+            &[
+                ("csrf", &editor.csrf),
+                ("action", "lift"),
+                ("seen", &p.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status(), 409);
+    let page = app
+        .desk_get(Some(&editor), &path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let seen = hidden_field(&page, "seen").expect("the page says what it was made from");
+    let lifted = app
+        .desk_post(
+            Some(&editor),
+            &path,
+            &[("csrf", &editor.csrf), ("action", "lift"), ("seen", &seen)],
+        )
+        .await;
+    assert_eq!(lifted.status(), 303);
+    let events = app.story_events(&story).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .filter(|t| t.starts_with("Embargo"))
+        .collect();
+    assert_eq!(kinds, ["EmbargoMoved", "EmbargoLifted"]);
+    let position = lifts(&events)[0]["position"].as_i64().unwrap();
+    let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), position).await;
+    assert!(text.contains(&id), "published by the desk's lift");
+}

@@ -535,7 +535,10 @@ pub mod embargo {
         if until <= now {
             return Err(FieldError::new(
                 field,
-                format!("must lie in the future (it is now {})", now.to_rfc3339()),
+                format!(
+                    "must lie in the future (it is now {})",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
             ));
         }
         if until > now + HORIZON {

@@ -1237,7 +1237,10 @@ fn an_editor_lifts_early_and_moves_the_time_a_reporter_does_neither() {
         }))
         .then_expect_error(field_error(
             "until",
-            &format!("must lie in the future (it is now {})", now().to_rfc3339()),
+            &format!(
+                "must lie in the future (it is now {})",
+                now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
         ));
 }
 

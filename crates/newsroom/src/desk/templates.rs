@@ -1640,9 +1640,8 @@ pub fn embargo_page(
     seen: i64,
     error: Option<&FormError>,
 ) -> Markup {
-    let until = Ctl::new("until", "New moment", error).hint(
-        "Local time in the newsroom's time zone; in the future, at most a year ahead.",
-    );
+    let until = Ctl::new("until", "New moment", error)
+        .hint("Local time in the newsroom's time zone; in the future, at most a year ahead.");
     let content = html! {
         p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
         h1 { "Embargo" }
