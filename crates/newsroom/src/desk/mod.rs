@@ -948,6 +948,7 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
             @if let Some(id) = query.development() { span hidden data-filed=(id) {} }
         },
         "approved" => filed_notice(view, d, "Approved and published"),
+        "approved-embargoed" => filed_notice(view, d, "Approved; held until its embargo is lifted"),
         "corrected" => filed_notice(view, d, "Correction published"),
         "edited" => filed_notice(view, d, "Your edit is saved"),
         "embargo-lifted" => filed_notice(view, d, "Embargo lifted"),
@@ -1217,9 +1218,10 @@ async fn review(
     state.require_editor(&session)?;
     let story = query.story.as_deref().and_then(|s| Uuid::parse_str(s).ok());
     let notice = match (query.notice.as_deref(), story) {
-        (Some("approved"), Some(story)) => Some(html! {
-            "Approved and published. "
-            a href=(format!("{}?notice=approved&development={}#dev-{}", story_desk_path(story),
+        (Some(notice @ ("approved" | "approved-embargoed")), Some(story)) => Some(html! {
+            @if notice == "approved" { "Approved and published. " }
+            @else { "Approved; held until its embargo is lifted, then published. " }
+            a href=(format!("{}?notice={notice}&development={}#dev-{}", story_desk_path(story),
                 query.development.as_deref().unwrap_or(""), query.development.as_deref().unwrap_or(""))) {
                 "See it on the story's desk page"
             }
@@ -1355,8 +1357,18 @@ async fn approve(
     {
         Ok(outcome) => {
             let caught_up = state.catch_up(outcome.position).await;
+            // Approved under an embargo: held until it is lifted.
+            let held = outcome
+                .events
+                .iter()
+                .any(|e| matches!(e, StoryEvent::DevelopmentApprovedUnderEmbargo { .. }));
+            let notice = if held {
+                "approved-embargoed"
+            } else {
+                "approved"
+            };
             Ok(see_other(&format!(
-                "/desk/review?notice=approved&story={story}&development={development}{}",
+                "/desk/review?notice={notice}&story={story}&development={development}{}",
                 lag(caught_up)
             )))
         }
