@@ -592,3 +592,68 @@ async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
     let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), position).await;
     assert!(text.contains(&id), "published by the desk's lift");
 }
+
+#[tokio::test]
+async fn with_the_clock_in_the_tests_hand_nothing_is_lifted_a_second_before_and_all_at_the_moment()
+{
+    use newsroom_notifier::{Clock, ManualClock};
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = {
+        let clock = clock.clone();
+        spawn_app_with(move |s| s.clock = clock).await
+    };
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    follow_story(&app, &receiver, &story).await;
+    let until = clock.now() + chrono::Duration::hours(6);
+    let (filing, marker) = embargoed_filing(until);
+    let id = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let control = development("update");
+    let p = app.record(&story, control).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    receiver.wait_for_accepted(1, WAIT).await;
+
+    // One second before the moment, for longer than the scheduler's longest sleep: nothing.
+    clock.advance(chrono::Duration::hours(6) - chrono::Duration::seconds(1));
+    tokio::time::sleep(newsroom_command::embargo::POLL * 3).await;
+    let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), p).await;
+    assert!(!text.contains(&id) && !text.contains(&marker));
+    assert!(lifts(&app.story_events(&story).await).is_empty());
+    assert_eq!(receiver.received().len(), 1);
+
+    // At the moment: lifted (by the clock's reading, not the wall's), published, alerted once.
+    clock.advance(chrono::Duration::seconds(1));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let lift = loop {
+        let events = app.story_events(&story).await;
+        if let [lift] = lifts(&events).as_slice() {
+            break (*lift).clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not lifted at the moment"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let recorded: DateTime<Utc> = lift["recorded_at"].as_str().unwrap().parse().unwrap();
+    // (Recorded to the microsecond.)
+    assert_eq!(
+        (recorded - until).num_microseconds(),
+        Some(0),
+        "lifted at the moment by the service's clock: {recorded} for {until}"
+    );
+    let got = receiver.wait_for_accepted(2, WAIT).await;
+    assert_eq!(got[1].development_id(), id);
+    let (_, text) = read_text(
+        &app,
+        &format!("/v1/stories/{story}"),
+        lift["position"].as_i64().unwrap(),
+    )
+    .await;
+    assert!(text.contains(&id));
+    tokio::time::sleep(newsroom_command::embargo::POLL * 2).await;
+    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(lifts(&app.story_events(&story).await).len(), 1);
+}

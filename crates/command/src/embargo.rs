@@ -6,7 +6,8 @@
 //! It reads the soonest embargoes from the log's index of developments (`story_developments`,
 //! changed in the same transaction as the events, so a filing is seen as soon as it is answered),
 //! lifts those due, and sleeps until the next one is due — at most [`POLL`], so that embargoes
-//! filed or moved through another process are seen. It runs in every process that serves
+//! filed or moved through another process are seen. Its clock is the command service's, so a
+//! test that moves that clock moves the scheduler's. It runs in every process that serves
 //! commands (`--role all` or `command`): at start it lifts whatever came due while no process
 //! ran. Several copies may race for the same embargo; the aggregate decides: a lift of a
 //! development no longer under that embargo (lifted by another copy, or moved) records nothing,
@@ -125,9 +126,9 @@ impl EmbargoScheduler {
     pub async fn run_until_stopped(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
-            let now = Utc::now();
+            let now = self.service.now();
             let wait = match self.lift_due(now).await {
-                Ok((_, Some(next))) => (next - Utc::now())
+                Ok((_, Some(next))) => (next - self.service.now())
                     .to_std()
                     .unwrap_or(Duration::ZERO)
                     .min(self.poll),

@@ -99,9 +99,12 @@ impl Newsroom {
     /// what the settings' role runs.
     pub async fn build(settings: NewsroomSettings) -> anyhow::Result<Self> {
         let role = settings.role;
-        let mut app = Application::build(settings.command)
-            .await
-            .context("starting the command side")?;
+        // The command side decides by the same clock as the notifier (tests move it).
+        let clock = settings.clock.clone();
+        let mut app =
+            Application::build_with_clock(settings.command, Arc::new(move || clock.now()))
+                .await
+                .context("starting the command side")?;
         if !role.commands() {
             app = app.without_commands();
         }
