@@ -591,6 +591,21 @@ async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
     let position = lifts(&events)[0]["position"].as_i64().unwrap();
     let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), position).await;
     assert!(text.contains(&id), "published by the desk's lift");
+    // The desk's history tells the embargo's steps, with who took them.
+    let page = app
+        .desk_get(Some(&editor), &format!("/desk/stories/{story}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for step in [
+        "held under embargo",
+        "Embargo moved to",
+        "Embargo lifted by <strong>Eda Editor</strong>",
+    ] {
+        assert!(page.contains(step), "{step}");
+    }
+    assert!(!page.contains("waited for review"));
 }
 
 #[tokio::test]

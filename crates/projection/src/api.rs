@@ -342,6 +342,7 @@ pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     d.filed_by = None;
     d.approved_by = None;
     d.embargo_until = None;
+    d.embargo_steps = Vec::new();
     for c in &mut d.corrections {
         c.by = None;
     }

@@ -78,6 +78,30 @@ pub struct Verdict {
     pub by: Option<String>,
 }
 
+/// One step of a development's embargo, for the desk's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbargoStep {
+    pub step: EmbargoStepKind,
+    pub at: DateTime<Utc>,
+    pub position: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// What happened to an embargo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EmbargoStepKind {
+    /// Filed under an embargo until `until`.
+    Filed { until: DateTime<Utc> },
+    /// Approved while the embargo held: held until `until`.
+    ApprovedUnder { until: DateTime<Utc> },
+    /// Moved to `until`.
+    Moved { until: DateTime<Utc> },
+    /// Lifted; `published`: it reached readers by it.
+    Lifted { published: bool },
+}
+
 /// A link from a response to the development it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseLink {
@@ -136,6 +160,9 @@ pub struct DevelopmentView {
     /// desk's only, cleared once it is lifted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embargo_until: Option<DateTime<Utc>>,
+    /// Its embargo's steps (the desk's history only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embargo_steps: Vec<EmbargoStep>,
 }
 
 impl DevelopmentView {
@@ -717,6 +744,15 @@ impl StoryView {
                     retraction: None,
                     rejection: None,
                     embargo_until: *embargo_until,
+                    embargo_steps: embargo_until
+                        .map(|until| EmbargoStep {
+                            step: EmbargoStepKind::Filed { until },
+                            at,
+                            position: logged.position,
+                            by: logged.author.clone(),
+                        })
+                        .into_iter()
+                        .collect(),
                 });
                 let i = self.developments.len() - 1;
                 self.derived.index.insert(d.id.as_uuid(), i);
@@ -733,10 +769,16 @@ impl StoryView {
                     d.updated_at = at;
                 });
             }
-            StoryEvent::DevelopmentApprovedUnderEmbargo { development, .. } => {
+            StoryEvent::DevelopmentApprovedUnderEmbargo { development, until } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
                     d.state = DevelopmentState::Embargoed;
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::ApprovedUnder { until: *until },
+                        at,
+                        position,
+                        by: by.clone(),
+                    });
                     d.approved_by = by;
                     d.updated_position = position;
                     d.updated_at = at;
@@ -749,6 +791,14 @@ impl StoryView {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
                     d.embargo_until = None;
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::Lifted {
+                            published: *published,
+                        },
+                        at,
+                        position,
+                        by,
+                    });
                     if *published && d.state == DevelopmentState::Embargoed {
                         d.state = DevelopmentState::Published;
                         d.published_at = Some(at);
@@ -762,6 +812,12 @@ impl StoryView {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
                     d.embargo_until = Some(*until);
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::Moved { until: *until },
+                        at,
+                        position,
+                        by,
+                    });
                     d.updated_position = position;
                     d.updated_at = at;
                 });

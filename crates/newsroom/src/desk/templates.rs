@@ -17,7 +17,8 @@ use newsroom_projection::pages::{
     evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
 };
 use newsroom_projection::{
-    CorrectionView, DevelopmentState, DevelopmentView, FieldChange, StoryStatus, StoryView,
+    CorrectionView, DevelopmentState, DevelopmentView, EmbargoStep, EmbargoStepKind, FieldChange,
+    StoryStatus, StoryView,
 };
 use uuid::Uuid;
 
@@ -712,17 +713,47 @@ fn edit_entry(zone: Zone, e: &CorrectionView) -> Markup {
 /// A development's full history: who filed it, who approved it, every correction, and its
 /// rejection or retraction.
 fn history(zone: Zone, d: &DevelopmentView) -> Markup {
-    let waited = d.published_position.is_none_or(|p| p != d.position);
+    let held = |s: &EmbargoStep| matches!(s.step, EmbargoStepKind::Filed { .. });
+    let filed_held = d.embargo_steps.first().is_some_and(held);
+    // Held by an embargo at filing and approved by no one: it waited for no review.
+    let waited = d.published_position.is_none_or(|p| p != d.position)
+        && !(filed_held
+            && d.approved_by.is_none()
+            && d.state != DevelopmentState::PendingReview
+            && d.rejection.is_none());
+    // An approval under an embargo is not when it was published.
+    let approved_at = d
+        .embargo_steps
+        .iter()
+        .find(|s| matches!(s.step, EmbargoStepKind::ApprovedUnder { .. }))
+        .map(|s| s.at)
+        .or(d.published_at);
     html! {
         section.history aria-label="History" {
             h4.history-title { "History" }
             ol.history-list {
                 li {
                     "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at))
-                    @if waited { " · waited for review" } @else { " · published at once" }
+                    @if waited { " · waited for review" }
+                    @else if filed_held { " · held under embargo" }
+                    @else { " · published at once" }
                 }
-                @if let (true, Some(at)) = (waited, d.published_at) {
+                @if let (true, Some(at)) = (waited && d.approved_by.is_some(), approved_at) {
                     li { "Approved by " strong { (who(&d.approved_by)) } " · " (time(zone, at)) }
+                }
+                @for s in &d.embargo_steps {
+                    @match s.step {
+                        EmbargoStepKind::Filed { .. } | EmbargoStepKind::ApprovedUnder { .. } => {}
+                        EmbargoStepKind::Moved { until } => {
+                            li { "Embargo moved to " (time(zone, until)) " by " strong { (who(&s.by)) } " · " (time(zone, s.at)) }
+                        }
+                        EmbargoStepKind::Lifted { published } => {
+                            li {
+                                "Embargo lifted by " strong { (who(&s.by)) } " · " (time(zone, s.at))
+                                @if published { " · published" }
+                            }
+                        }
+                    }
                 }
                 @for e in &d.edits { (edit_entry(zone, e)) }
                 @for c in &d.corrections { (correction_entry(zone, d, c)) }
@@ -763,6 +794,8 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
         @if let Some(until) = d.embargo_until {
             p.embargo {
                 strong { "Embargoed until " (time(zone, until)) }
+                // desk.js counts down to it; without the script the moment above says it all.
+                " " span.countdown data-until=(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {}
                 @if d.state == DevelopmentState::PendingReview {
                     " (held after approval until then)"
                 }
@@ -919,6 +952,8 @@ pub fn story_page(
             dl.facts {
                 div { dt { "Published" } dd { (count(DevelopmentState::Published)) } }
                 div { dt { "Waiting for review" } dd { (count(DevelopmentState::PendingReview)) } }
+                @let embargoed = count(DevelopmentState::Embargoed);
+                @if embargoed > 0 { div { dt { "Embargoed" } dd { (embargoed) } } }
                 div { dt { "Retracted" } dd { (count(DevelopmentState::Retracted)) } }
                 div { dt { "Rejected" } dd { (count(DevelopmentState::Rejected)) } }
                 div {
