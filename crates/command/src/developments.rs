@@ -131,7 +131,9 @@ pub struct Embargo {
 }
 
 /// The embargoes that hold something back (embargoed, or waiting for review under one), the
-/// soonest first, at most `limit`: one read of the index's `embargo_until` index.
+/// soonest first, at most `limit`: one read of the partial index `story_developments_embargoes`,
+/// whose predicate this one repeats, so that it holds live embargoes only (not those of filings
+/// rejected, or approved after their moment).
 const EMBARGOES: &str = "SELECT story_id, development_id, embargo_until FROM story_developments
     WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review')
     ORDER BY embargo_until LIMIT ";

@@ -227,7 +227,7 @@ fn migrations() -> Migrations<'static> {
             r#"
         ALTER TABLE story_developments ADD COLUMN embargo_until TEXT;
         CREATE INDEX story_developments_embargoes ON story_developments (embargo_until)
-            WHERE embargo_until IS NOT NULL;
+            WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review');
         "#,
         ),
     ])

@@ -3,4 +3,4 @@
 -- and the moment reads back exactly), and the index the embargo scheduler reads.
 ALTER TABLE story_developments ADD COLUMN embargo_until TEXT;
 CREATE INDEX story_developments_embargoes ON story_developments (embargo_until)
-    WHERE embargo_until IS NOT NULL;
+    WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review');
