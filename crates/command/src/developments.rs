@@ -199,6 +199,17 @@ const UPSERT_SQLITE: &str = "INSERT INTO story_developments
         recorded_as = excluded.recorded_as, status = excluded.status,
         embargo_until = excluded.embargo_until";
 
+/// A recording without an embargo, naming only the columns the table was created with: the
+/// migration that creates the table fills it in its hook, before a later migration adds
+/// `embargo_until` (a log written before the index holds no embargo). A recording under an
+/// embargo replacing a row — never made by the aggregate — would keep that row's embargo.
+const UPSERT_PLAIN_SQLITE: &str = "INSERT INTO story_developments
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    ON CONFLICT (story_id, development_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
+        recorded_as = excluded.recorded_as, status = excluded.status";
+
 const SET_EMBARGO: &str = "UPDATE story_developments SET embargo_until = $3,
     status = COALESCE($4, status) WHERE story_id = $1 AND development_id = $2";
 const SET_EMBARGO_SQLITE: &str = "UPDATE story_developments SET embargo_until = ?3,
@@ -219,17 +230,29 @@ pub fn apply_sqlite(
     change: &DevelopmentChange,
 ) -> rusqlite::Result<()> {
     match change {
-        DevelopmentChange::Recorded { development, state } => {
-            conn.prepare_cached(UPSERT_SQLITE)?.execute(params![
-                story_id,
-                development.to_string(),
-                state.fingerprint,
-                state.recorded_in as i64,
-                state.recorded_as.as_str(),
-                status_name(state.status),
-                state.embargo_until.map(moment_text),
-            ])?;
-        }
+        DevelopmentChange::Recorded { development, state } => match state.embargo_until {
+            None => {
+                conn.prepare_cached(UPSERT_PLAIN_SQLITE)?.execute(params![
+                    story_id,
+                    development.to_string(),
+                    state.fingerprint,
+                    state.recorded_in as i64,
+                    state.recorded_as.as_str(),
+                    status_name(state.status),
+                ])?;
+            }
+            Some(until) => {
+                conn.prepare_cached(UPSERT_SQLITE)?.execute(params![
+                    story_id,
+                    development.to_string(),
+                    state.fingerprint,
+                    state.recorded_in as i64,
+                    state.recorded_as.as_str(),
+                    status_name(state.status),
+                    moment_text(until),
+                ])?;
+            }
+        },
         DevelopmentChange::StatusChanged {
             development,
             status,
