@@ -166,6 +166,21 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "POST",
+            "/v1/stories/{story}/developments/{embargoed}/embargo/lift",
+            Json(|_| json!({})),
+            staff(Need::Editor, 200),
+        ),
+        route(
+            "PUT",
+            "/v1/stories/{story}/developments/{embargoed}/embargo",
+            Json(|_| {
+                json!({"until": (chrono::Utc::now() + chrono::Duration::hours(2))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)})
+            }),
+            staff(Need::Editor, 200),
+        ),
+        route(
+            "POST",
             "/v1/stories/{story}/close",
             Nothing,
             staff(Need::Editor, 200),
@@ -535,6 +550,18 @@ fn routes() -> Vec<Route> {
             Form(|_| vec![("doing", "approve".into())]),
             desk(Need::Editor, S(204)),
         ),
+        route(
+            "GET",
+            "/desk/stories/{story}/developments/{embargoed}/embargo",
+            Nothing,
+            desk(Need::Editor, S(200)),
+        ),
+        route(
+            "POST",
+            "/desk/stories/{story}/developments/{embargoed}/embargo",
+            Form(|fx| vec![("action", "lift".into()), ("seen", fx.seen.clone())]),
+            desk(Need::Editor, Done),
+        ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
         route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),
@@ -553,6 +580,8 @@ struct Fixture {
     closed: String,
     pending: String,
     published: String,
+    /// Under embargo for an hour.
+    embargoed: String,
     /// A reporter token nobody uses, to be revoked.
     token: String,
     subscriber: SignedUp,
@@ -585,6 +614,13 @@ impl Fixture {
         let pending = filing["id"].as_str().unwrap().to_owned();
         let filed = app.record(&story, filing).await;
         assert_eq!(filed.ok(201)["status"], "pending_review");
+        // Under embargo for an hour (an editor's filing: no review).
+        let mut filing = development("update");
+        filing["embargo_until"] = json!((chrono::Utc::now() + chrono::Duration::hours(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let embargoed = filing["id"].as_str().unwrap().to_owned();
+        let filed = app.record_as(&app.editor, &story, filing).await;
+        assert_eq!(filed.ok(201)["status"], "embargoed");
         // Plain, so that the desk's correction form has nothing else to change.
         let published = Uuid::new_v4().to_string();
         let filed = app
@@ -690,6 +726,7 @@ impl Fixture {
             closed,
             pending,
             published,
+            embargoed,
             token,
             subscriber,
             endpoint,
@@ -705,6 +742,7 @@ impl Fixture {
         template
             .replace("{story}", &self.story)
             .replace("{slug}", &self.slug)
+            .replace("{embargoed}", &self.embargoed)
             .replace("{closed}", &self.closed)
             .replace("{pending}", &self.pending)
             .replace("{published}", &self.published)

@@ -631,3 +631,46 @@ async fn a_reporter_sees_live_at_the_desk_that_their_filing_was_approved() {
     screenshot(&client, "desk-notice-approved").await;
     client.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_embargoed_development_is_marked_at_the_desk_with_a_running_countdown() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let mut filing = development("update");
+    filing["headline"] = json!("Court ruling released at noon");
+    filing["embargo_until"] = json!((chrono::Utc::now() + chrono::Duration::hours(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let p = app.record(&story, filing).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{story}?min_position={p}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}"))
+        .await
+        .unwrap();
+    wait_for(&client, "//p[@class='embargo']", "the embargo's mark").await;
+    let countdown = client
+        .find(Locator::Css("p.embargo span.countdown"))
+        .await
+        .unwrap();
+    let first = countdown.text().await.unwrap();
+    assert!(
+        first.starts_with("(in 1 h 59 min") || first.starts_with("(in 2 h"),
+        "{first}"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = countdown.text().await.unwrap();
+    assert_ne!(first, second, "the countdown runs");
+    screenshot(&client, "desk-embargoed").await;
+}

@@ -44,6 +44,7 @@ fn principal(role: Role) -> Principal {
 fn filing(n: usize) -> StoryCommand {
     let attribution = n % 10 == 0;
     StoryCommand::RecordDevelopment(NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: Uuid::new_v4().into(),
         kind: if attribution {

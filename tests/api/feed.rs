@@ -147,6 +147,7 @@ fn principal(role: Role) -> Principal {
 
 fn filing() -> StoryCommand {
     StoryCommand::RecordDevelopment(NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: Uuid::new_v4().into(),
         kind: DevelopmentKind::Update,

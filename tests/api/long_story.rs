@@ -25,6 +25,7 @@ fn principal(role: Role) -> Principal {
 
 fn new_development() -> NewDevelopment {
     NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: Uuid::new_v4().into(),
         kind: DevelopmentKind::Update,
@@ -295,11 +296,12 @@ async fn retries_and_edits_are_decided_from_the_index_on_postgres_after_a_restar
     a_cold_service_knows_the_filings(log.clone(), story, &first, &pending).await;
 
     // The same database as the code before the index left it: the index, the heads and the
-    // migration that made them are gone; the next process to connect fills them again.
+    // migrations that made them (the embargoes' column of the index too) are gone; the next
+    // process to connect fills them again.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
         "DROP TABLE story_developments; DROP TABLE story_heads; DROP TABLE pending_fills;
-         DELETE FROM _sqlx_migrations WHERE version IN (2, 3);",
+         DELETE FROM _sqlx_migrations WHERE version IN (2, 3, 4);",
     )
     .execute(&pool)
     .await

@@ -11,6 +11,7 @@ mod desk;
 mod desk_hostile;
 mod developments;
 mod editing;
+mod embargo;
 mod faults;
 mod feed;
 mod follow;

@@ -131,6 +131,7 @@ fn reporter() -> Principal {
 /// A development as a reporter files it, parsed with the value types' own `parse`.
 fn template() -> NewDevelopment {
     NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: DevelopmentId::from(Uuid::new_v4()),
         kind: DevelopmentKind::StatementIssued,
@@ -173,6 +174,7 @@ fn recorded_payload() -> (String, String) {
     let new = template();
     let now = Utc::now();
     let event = StoryEvent::DevelopmentRecorded {
+        embargo_until: None,
         fingerprint: new.fingerprint(),
         development: Development {
             accused: vec![],

@@ -97,6 +97,14 @@ impl std::fmt::Debug for Documented {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, crate::service::system_now()).await
+    }
+
+    /// As [`build`](Self::build), the command service deciding and recording by `now`.
+    pub async fn build_with_clock(
+        settings: Settings,
+        now: crate::service::Now,
+    ) -> Result<Self, StartupError> {
         let store: EventLog = match &settings.database_url {
             Some(url) => PgStore::connect(url).await?.into(),
             None => SqliteStore::open(
@@ -114,7 +122,8 @@ impl Application {
                 snapshot_every: settings.snapshot_every,
                 cache_capacity: settings.aggregate_cache,
             },
-        );
+        )
+        .with_clock(now);
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| StartupError::Listen {

@@ -10,6 +10,7 @@
 //! snapshot, and a command reads one row per development it names ([`lookup_sqlite`],
 //! [`lookup_pg`]) whatever the story's length.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::SerializedEvent;
 use newsroom_domain::{
     DevelopmentChange, DevelopmentId, DevelopmentState, DevelopmentStatus, Facts,
@@ -21,11 +22,14 @@ use sqlx::{PgConnection, Row};
 use crate::store::StoreError;
 
 /// The event types that change the index; every other event is not even decoded.
-const CHANGING: [&str; 4] = [
+const CHANGING: [&str; 7] = [
     "DevelopmentRecorded",
     "DevelopmentApproved",
     "DevelopmentRejected",
     "DevelopmentRetracted",
+    "DevelopmentApprovedUnderEmbargo",
+    "EmbargoLifted",
+    "EmbargoMoved",
 ];
 
 /// How a stored event changes the index, if it does.
@@ -57,6 +61,7 @@ fn status_name(status: DevelopmentStatus) -> &'static str {
         DevelopmentStatus::Published => "published",
         DevelopmentStatus::Rejected => "rejected",
         DevelopmentStatus::Retracted => "retracted",
+        DevelopmentStatus::Embargoed => "embargoed",
     }
 }
 
@@ -66,6 +71,7 @@ fn status_of(name: &str) -> Result<DevelopmentStatus, StoreError> {
         "published" => DevelopmentStatus::Published,
         "rejected" => DevelopmentStatus::Rejected,
         "retracted" => DevelopmentStatus::Retracted,
+        "embargoed" => DevelopmentStatus::Embargoed,
         other => {
             return Err(StoreError::Unreadable(format!(
                 "unknown development status `{other}`"
@@ -78,6 +84,7 @@ fn recorded_as_of(name: &str) -> Result<PublicationStatus, StoreError> {
     Ok(match name {
         "pending_review" => PublicationStatus::PendingReview,
         "published" => PublicationStatus::Published,
+        "embargoed" => PublicationStatus::Embargoed,
         other => {
             return Err(StoreError::Unreadable(format!(
                 "unknown publication status `{other}`"
@@ -91,12 +98,86 @@ fn state_of(
     recorded_in: i64,
     recorded_as: &str,
     status: &str,
+    embargo_until: Option<&str>,
 ) -> Result<DevelopmentState, StoreError> {
     Ok(DevelopmentState {
         fingerprint,
         recorded_in: recorded_in as usize,
         recorded_as: recorded_as_of(recorded_as)?,
         status: status_of(status)?,
+        embargo_until: embargo_until.map(moment_of).transpose()?,
+    })
+}
+
+/// An embargo's moment as the index stores it: RFC 3339 in UTC with nanoseconds, a fixed width,
+/// so that text order is time order and the moment reads back exactly (the scheduler's lift
+/// names the moment it found).
+pub fn moment_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+fn moment_of(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| StoreError::Unreadable(format!("embargo moment `{text}`: {e}")))
+}
+
+/// An embargo the scheduler may lift: its story, development and moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embargo {
+    pub story_id: String,
+    pub development: DevelopmentId,
+    pub until: DateTime<Utc>,
+}
+
+/// The embargoes that hold something back (embargoed, or waiting for review under one), the
+/// soonest first, at most `limit`: one read of the partial index `story_developments_embargoes`,
+/// whose predicate this one repeats, so that it holds live embargoes only (not those of filings
+/// rejected, or approved after their moment).
+const EMBARGOES: &str = "SELECT story_id, development_id, embargo_until FROM story_developments
+    WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review')
+    ORDER BY embargo_until LIMIT ";
+
+/// The soonest embargoes (SQLite).
+pub fn embargoes_sqlite(conn: &Connection, limit: u32) -> Result<Vec<Embargo>, StoreError> {
+    let mut select = conn.prepare_cached(&format!("{EMBARGOES}?1"))?;
+    let rows = select.query_map(params![limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (story_id, development, until) = row?;
+        embargo_of(story_id, &development, &until)
+    })
+    .collect()
+}
+
+/// The soonest embargoes (PostgreSQL).
+pub async fn embargoes_pg(conn: &mut PgConnection, limit: u32) -> Result<Vec<Embargo>, StoreError> {
+    let rows = sqlx::query(&format!("{EMBARGOES}$1"))
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let story_id: String = row.try_get(0)?;
+            let development: String = row.try_get(1)?;
+            let until: String = row.try_get(2)?;
+            embargo_of(story_id, &development, &until)
+        })
+        .collect()
+}
+
+fn embargo_of(story_id: String, development: &str, until: &str) -> Result<Embargo, StoreError> {
+    Ok(Embargo {
+        story_id,
+        development: uuid::Uuid::parse_str(development)
+            .map_err(|_| StoreError::Unreadable(format!("development id `{development}`")))?
+            .into(),
+        until: moment_of(until)?,
     })
 }
 
@@ -104,24 +185,42 @@ fn state_of(
 // A recording replaces a row of the same id, as the aggregate's map did: the aggregate never
 // records an id twice, and history must always load.
 const UPSERT: &str = "INSERT INTO story_developments
-        (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
-    VALUES ($1, $2, $3, $4, $5, $6)
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (story_id, development_id) DO UPDATE SET
         fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
-        recorded_as = excluded.recorded_as, status = excluded.status";
+        recorded_as = excluded.recorded_as, status = excluded.status,
+        embargo_until = excluded.embargo_until";
 const UPSERT_SQLITE: &str = "INSERT INTO story_developments
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ON CONFLICT (story_id, development_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
+        recorded_as = excluded.recorded_as, status = excluded.status,
+        embargo_until = excluded.embargo_until";
+
+/// A recording without an embargo, naming only the columns the table was created with: the
+/// migration that creates the table fills it in its hook, before a later migration adds
+/// `embargo_until` (a log written before the index holds no embargo). A recording under an
+/// embargo replacing a row — never made by the aggregate — would keep that row's embargo.
+const UPSERT_PLAIN_SQLITE: &str = "INSERT INTO story_developments
         (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
     ON CONFLICT (story_id, development_id) DO UPDATE SET
         fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
         recorded_as = excluded.recorded_as, status = excluded.status";
 
+const SET_EMBARGO: &str = "UPDATE story_developments SET embargo_until = $3,
+    status = COALESCE($4, status) WHERE story_id = $1 AND development_id = $2";
+const SET_EMBARGO_SQLITE: &str = "UPDATE story_developments SET embargo_until = ?3,
+    status = COALESCE(?4, status) WHERE story_id = ?1 AND development_id = ?2";
+
 const SET_STATUS: &str =
     "UPDATE story_developments SET status = $3 WHERE story_id = $1 AND development_id = $2";
 const SET_STATUS_SQLITE: &str =
     "UPDATE story_developments SET status = ?3 WHERE story_id = ?1 AND development_id = ?2";
 
-const SELECT_SQLITE: &str = "SELECT fingerprint, recorded_in, recorded_as, status
+const SELECT_SQLITE: &str = "SELECT fingerprint, recorded_in, recorded_as, status, embargo_until
     FROM story_developments WHERE story_id = ?1 AND development_id = ?2";
 
 /// Applies one change in the caller's transaction (SQLite).
@@ -131,16 +230,29 @@ pub fn apply_sqlite(
     change: &DevelopmentChange,
 ) -> rusqlite::Result<()> {
     match change {
-        DevelopmentChange::Recorded { development, state } => {
-            conn.prepare_cached(UPSERT_SQLITE)?.execute(params![
-                story_id,
-                development.to_string(),
-                state.fingerprint,
-                state.recorded_in as i64,
-                state.recorded_as.as_str(),
-                status_name(state.status),
-            ])?;
-        }
+        DevelopmentChange::Recorded { development, state } => match state.embargo_until {
+            None => {
+                conn.prepare_cached(UPSERT_PLAIN_SQLITE)?.execute(params![
+                    story_id,
+                    development.to_string(),
+                    state.fingerprint,
+                    state.recorded_in as i64,
+                    state.recorded_as.as_str(),
+                    status_name(state.status),
+                ])?;
+            }
+            Some(until) => {
+                conn.prepare_cached(UPSERT_SQLITE)?.execute(params![
+                    story_id,
+                    development.to_string(),
+                    state.fingerprint,
+                    state.recorded_in as i64,
+                    state.recorded_as.as_str(),
+                    status_name(state.status),
+                    moment_text(until),
+                ])?;
+            }
+        },
         DevelopmentChange::StatusChanged {
             development,
             status,
@@ -149,6 +261,18 @@ pub fn apply_sqlite(
                 story_id,
                 development.to_string(),
                 status_name(*status)
+            ])?;
+        }
+        DevelopmentChange::EmbargoChanged {
+            development,
+            until,
+            status,
+        } => {
+            conn.prepare_cached(SET_EMBARGO_SQLITE)?.execute(params![
+                story_id,
+                development.to_string(),
+                until.map(moment_text),
+                status.map(status_name),
             ])?;
         }
     }
@@ -171,13 +295,20 @@ pub fn lookup_sqlite(
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             })
             .optional()?;
-        if let Some((fingerprint, recorded_in, recorded_as, status)) = row {
+        if let Some((fingerprint, recorded_in, recorded_as, status, until)) = row {
             known.push((
                 *id,
-                state_of(fingerprint, recorded_in, &recorded_as, &status)?,
+                state_of(
+                    fingerprint,
+                    recorded_in,
+                    &recorded_as,
+                    &status,
+                    until.as_deref(),
+                )?,
             ));
         }
     }
@@ -189,14 +320,18 @@ pub fn lookup_sqlite(
 pub fn fill_sqlite(conn: &Connection) -> Result<usize, StoreError> {
     let mut select = conn.prepare(
         "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events
-         WHERE aggregate_type = ?1 AND event_type IN (?2, ?3, ?4, ?5) ORDER BY position",
+         WHERE aggregate_type = ?1 AND event_type IN (?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ORDER BY position",
     )?;
     let mut rows = select.query(params![
         AGGREGATE_TYPE,
         CHANGING[0],
         CHANGING[1],
         CHANGING[2],
-        CHANGING[3]
+        CHANGING[3],
+        CHANGING[4],
+        CHANGING[5],
+        CHANGING[6]
     ])?;
     let mut changed = 0;
     while let Some(row) = rows.next()? {
@@ -233,6 +368,20 @@ pub async fn apply_pg(
                 .bind(state.recorded_in as i64)
                 .bind(state.recorded_as.as_str())
                 .bind(status_name(state.status))
+                .bind(state.embargo_until.map(moment_text))
+                .execute(conn)
+                .await?;
+        }
+        DevelopmentChange::EmbargoChanged {
+            development,
+            until,
+            status,
+        } => {
+            sqlx::query(SET_EMBARGO)
+                .bind(story_id)
+                .bind(development.to_string())
+                .bind(until.map(moment_text))
+                .bind(status.map(status_name))
                 .execute(conn)
                 .await?;
         }
@@ -259,7 +408,7 @@ pub async fn lookup_pg(
 ) -> Result<Facts, StoreError> {
     let ids: Vec<String> = developments.iter().map(ToString::to_string).collect();
     let rows = sqlx::query(
-        "SELECT development_id, fingerprint, recorded_in, recorded_as, status
+        "SELECT development_id, fingerprint, recorded_in, recorded_as, status, embargo_until
          FROM story_developments WHERE story_id = $1 AND development_id = ANY($2)",
     )
     .bind(story_id)
@@ -274,9 +423,16 @@ pub async fn lookup_pg(
         };
         let recorded_as: String = row.try_get(3)?;
         let status: String = row.try_get(4)?;
+        let until: Option<String> = row.try_get(5)?;
         known.push((
             *development,
-            state_of(row.try_get(1)?, row.try_get(2)?, &recorded_as, &status)?,
+            state_of(
+                row.try_get(1)?,
+                row.try_get(2)?,
+                &recorded_as,
+                &status,
+                until.as_deref(),
+            )?,
         ));
     }
     Ok(Facts::new(known))

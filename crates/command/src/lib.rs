@@ -11,6 +11,7 @@ pub mod chain;
 pub mod consumer;
 pub mod db;
 pub mod developments;
+pub mod embargo;
 pub mod http;
 pub mod log;
 pub mod pg;

@@ -142,6 +142,23 @@ impl EventLog {
         }
     }
 
+    /// The soonest embargoes that hold a development back, at most `limit`
+    /// (`developments::embargoes_sqlite`): what the embargo scheduler lifts.
+    pub async fn embargoes(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::developments::Embargo>, StoreError> {
+        match self {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| crate::developments::embargoes_sqlite(conn, limit))
+                    .await
+            }
+            EventLog::Postgres(s) => {
+                crate::developments::embargoes_pg(&mut *s.acquire().await?, limit).await
+            }
+        }
+    }
+
     /// The newest position this process knows of (what it wrote, or read).
     pub fn head(&self) -> Position {
         each!(self, s => s.head())

@@ -13,7 +13,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
@@ -104,9 +104,18 @@ impl Default for ServiceOptions {
     }
 }
 
+/// The clock commands are decided and recorded by: the system's, or one a test moves.
+pub type Now = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub fn system_now() -> Now {
+    Arc::new(Utc::now)
+}
+
 /// Carries out story commands. Cheap to share behind an `Arc`.
 pub struct CommandService {
     store: EventLog,
+    now: Now,
     loader: PersistedEventStore<EventLog, Story>,
     cache: Mutex<lru::LruCache<StoryId, Slot>>,
     snapshot_every: usize,
@@ -128,11 +137,23 @@ impl CommandService {
         Self {
             loader: PersistedEventStore::new_snapshot_store(store.clone(), snapshot_every),
             store,
+            now: system_now(),
             cache: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(options.cache_capacity.max(1)).expect("capacity is at least 1"),
             )),
             snapshot_every,
         }
+    }
+
+    /// The same service deciding and recording by `now` instead of the system clock.
+    pub fn with_clock(mut self, now: Now) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// The moment by this service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.now)()
     }
 
     pub fn store(&self) -> &EventLog {
@@ -246,7 +267,7 @@ impl CommandService {
         let decided = facts.map_err(CommandError::from).and_then(|facts| {
             Ok(cached
                 .story
-                .decide(Issued::new(by.role, Utc::now(), command).knowing(facts))?)
+                .decide(Issued::new(by.role, self.now(), command).knowing(facts))?)
         });
         *guard = Some(cached);
         decided
@@ -400,7 +421,7 @@ impl CommandService {
                 .development(&d)
                 .map(|s| (d, s.recorded_in, s.recorded_as))
         });
-        let now = Utc::now();
+        let now = self.now();
 
         let sink = EventSink::default();
         let decided = cached
@@ -547,6 +568,8 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::RetractDevelopment { .. } => "retract_development",
         StoryCommand::WithdrawDevelopment { .. } => "withdraw_development",
         StoryCommand::EditFiling { .. } => "edit_filing",
+        StoryCommand::LiftEmbargo { .. } => "lift_embargo",
+        StoryCommand::MoveEmbargo { .. } => "move_embargo",
         StoryCommand::ReviseStory { .. } => "revise_story",
         StoryCommand::CloseStory => "close_story",
         StoryCommand::ReopenStory => "reopen_story",

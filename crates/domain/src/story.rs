@@ -51,6 +51,10 @@ pub struct NewDevelopment {
     pub evidence: Evidence,
     pub urgency: Urgency,
     pub responds_to: Option<RespondsTo>,
+    /// Held from readers until this moment (an embargo): recorded, seen at the desk, lifted by
+    /// an [`StoryEvent::EmbargoLifted`]. Absent from the fingerprint when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo_until: Option<DateTime<Utc>>,
 }
 
 impl NewDevelopment {
@@ -120,6 +124,8 @@ impl DevelopmentChanges {
 pub enum PublicationStatus {
     Published,
     PendingReview,
+    /// Would be published, but is held from readers until its embargo is lifted.
+    Embargoed,
 }
 
 impl PublicationStatus {
@@ -127,6 +133,7 @@ impl PublicationStatus {
         match self {
             PublicationStatus::Published => "published",
             PublicationStatus::PendingReview => "pending_review",
+            PublicationStatus::Embargoed => "embargoed",
         }
     }
 }
@@ -172,6 +179,19 @@ pub enum StoryCommand {
     WithdrawDevelopment {
         development: DevelopmentId,
     },
+    /// Ends a development's embargo: an editor's, at once (`due: None`), or the scheduler's,
+    /// for the embargo it found due (`due`: the moment it read). A development no longer under
+    /// that embargo (lifted already, moved, never embargoed) is left as it is: no event, so two
+    /// schedulers never both lift it.
+    LiftEmbargo {
+        development: DevelopmentId,
+        due: Option<DateTime<Utc>>,
+    },
+    /// An editor moves a development's embargo to another moment in the future.
+    MoveEmbargo {
+        development: DevelopmentId,
+        until: DateTime<Utc>,
+    },
     /// Changes the story's headline and/or tags, atomically; unchanged values record nothing.
     /// Editors and admins only, and only while the story is open.
     ReviseStory {
@@ -196,6 +216,8 @@ impl StoryCommand {
             | StoryCommand::CorrectDevelopment { development, .. }
             | StoryCommand::RetractDevelopment { development, .. }
             | StoryCommand::EditFiling { development, .. }
+            | StoryCommand::LiftEmbargo { development, .. }
+            | StoryCommand::MoveEmbargo { development, .. }
             | StoryCommand::WithdrawDevelopment { development } => vec![*development],
             StoryCommand::OpenStory { .. }
             | StoryCommand::ReviseStory { .. }
@@ -251,9 +273,32 @@ pub enum StoryEvent {
         development: Development,
         status: PublicationStatus,
         fingerprint: String,
+        /// The embargo it was filed under (status `Embargoed`, or `PendingReview` and held after
+        /// approval until then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        embargo_until: Option<DateTime<Utc>>,
     },
     DevelopmentApproved {
         development: DevelopmentId,
+    },
+    /// An editor approved a development whose embargo still holds: it stays from readers until
+    /// the embargo is lifted (a type of its own, so that no reader of the log that predates
+    /// embargoes takes it for a publication).
+    DevelopmentApprovedUnderEmbargo {
+        development: DevelopmentId,
+        until: DateTime<Utc>,
+    },
+    /// The embargo ended (its time came, or an editor lifted it early; who is in the
+    /// metadata). `published`: the development reached readers by it; otherwise it was still
+    /// waiting for review, and is published by its approval.
+    EmbargoLifted {
+        development: DevelopmentId,
+        published: bool,
+    },
+    /// An editor moved the embargo to `until`.
+    EmbargoMoved {
+        development: DevelopmentId,
+        until: DateTime<Utc>,
     },
     DevelopmentRejected {
         development: DevelopmentId,
@@ -298,6 +343,9 @@ impl StoryEvent {
             | StoryEvent::DevelopmentRejected { development, .. }
             | StoryEvent::DevelopmentCorrected { development, .. }
             | StoryEvent::FilingEdited { development, .. }
+            | StoryEvent::DevelopmentApprovedUnderEmbargo { development, .. }
+            | StoryEvent::EmbargoLifted { development, .. }
+            | StoryEvent::EmbargoMoved { development, .. }
             | StoryEvent::DevelopmentRetracted { development, .. } => Some(*development),
             _ => None,
         }
@@ -314,6 +362,9 @@ impl DomainEvent for StoryEvent {
             StoryEvent::DevelopmentCorrected { .. } => "DevelopmentCorrected",
             StoryEvent::DevelopmentRetracted { .. } => "DevelopmentRetracted",
             StoryEvent::FilingEdited { .. } => "FilingEdited",
+            StoryEvent::DevelopmentApprovedUnderEmbargo { .. } => "DevelopmentApprovedUnderEmbargo",
+            StoryEvent::EmbargoLifted { .. } => "EmbargoLifted",
+            StoryEvent::EmbargoMoved { .. } => "EmbargoMoved",
             StoryEvent::HeadlineChanged { .. } => "HeadlineChanged",
             StoryEvent::TagsChanged { .. } => "TagsChanged",
             StoryEvent::StoryClosed {} => "StoryClosed",
@@ -337,6 +388,8 @@ pub enum DevelopmentStatus {
     Published,
     Rejected,
     Retracted,
+    /// Approved (or needing no review) and held from readers until its embargo is lifted.
+    Embargoed,
 }
 
 impl DevelopmentStatus {
@@ -344,6 +397,7 @@ impl DevelopmentStatus {
         match self {
             DevelopmentStatus::PendingReview => "pending review",
             DevelopmentStatus::Published => "published",
+            DevelopmentStatus::Embargoed => "embargoed",
             DevelopmentStatus::Rejected => "rejected",
             DevelopmentStatus::Retracted => "retracted",
         }
@@ -362,6 +416,10 @@ pub struct DevelopmentState {
     /// The status it was recorded with (the answer a retry gets again).
     pub recorded_as: PublicationStatus,
     pub status: DevelopmentStatus,
+    /// The embargo that holds it from readers, if one does (embargoed, or waiting for review
+    /// and to be held after approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo_until: Option<DateTime<Utc>>,
 }
 
 /// How one event changes the index of a story's developments.
@@ -376,6 +434,13 @@ pub enum DevelopmentChange {
     StatusChanged {
         development: DevelopmentId,
         status: DevelopmentStatus,
+    },
+    /// A development's embargo was moved (`until`) or ended (`None`), and its status changed
+    /// with it if `status` says so.
+    EmbargoChanged {
+        development: DevelopmentId,
+        until: Option<DateTime<Utc>>,
+        status: Option<DevelopmentStatus>,
     },
 }
 
@@ -395,6 +460,7 @@ impl StoryEvent {
                 development,
                 status,
                 fingerprint,
+                embargo_until,
             } => Some(DevelopmentChange::Recorded {
                 development: development.id,
                 state: DevelopmentState {
@@ -404,11 +470,31 @@ impl StoryEvent {
                     status: match status {
                         PublicationStatus::Published => DevelopmentStatus::Published,
                         PublicationStatus::PendingReview => DevelopmentStatus::PendingReview,
+                        PublicationStatus::Embargoed => DevelopmentStatus::Embargoed,
                     },
+                    embargo_until: *embargo_until,
                 },
             }),
             StoryEvent::DevelopmentApproved { development } => {
                 status_changed(development, DevelopmentStatus::Published)
+            }
+            StoryEvent::DevelopmentApprovedUnderEmbargo { development, .. } => {
+                status_changed(development, DevelopmentStatus::Embargoed)
+            }
+            StoryEvent::EmbargoLifted {
+                development,
+                published,
+            } => Some(DevelopmentChange::EmbargoChanged {
+                development: *development,
+                until: None,
+                status: published.then_some(DevelopmentStatus::Published),
+            }),
+            StoryEvent::EmbargoMoved { development, until } => {
+                Some(DevelopmentChange::EmbargoChanged {
+                    development: *development,
+                    until: Some(*until),
+                    status: None,
+                })
             }
             StoryEvent::DevelopmentRejected { development, .. } => {
                 status_changed(development, DevelopmentStatus::Rejected)
@@ -424,6 +510,41 @@ impl StoryEvent {
             | StoryEvent::StoryClosed {}
             | StoryEvent::StoryReopened {} => None,
         }
+    }
+}
+
+/// The rule for an embargo's moment.
+pub mod embargo {
+    use chrono::{DateTime, Duration, Timelike, Utc};
+
+    use crate::error::FieldError;
+
+    /// How far ahead an embargo may reach.
+    pub const HORIZON: Duration = Duration::days(366);
+
+    /// An embargo ends after `now` (else there is nothing to hold back) and within a year and a
+    /// day, on no leap second.
+    pub fn check(
+        field: &'static str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), FieldError> {
+        if until.nanosecond() >= 1_000_000_000 {
+            return Err(FieldError::new(field, "must not be a leap second (`:60`)"));
+        }
+        if until <= now {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "must lie in the future (it is now {})",
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ));
+        }
+        if until > now + HORIZON {
+            return Err(FieldError::new(field, "must lie at most 366 days ahead"));
+        }
+        Ok(())
     }
 }
 
@@ -492,6 +613,22 @@ impl Facts {
                     .find(|(id, _)| *id == development)
                 {
                     state.status = status;
+                }
+            }
+            DevelopmentChange::EmbargoChanged {
+                development,
+                until,
+                status,
+            } => {
+                if let Some((_, state)) = self
+                    .developments
+                    .iter_mut()
+                    .find(|(id, _)| *id == development)
+                {
+                    state.embargo_until = until;
+                    if let Some(status) = status {
+                        state.status = status;
+                    }
                 }
             }
         }
@@ -584,6 +721,9 @@ impl Story {
         if let Some(at) = new.occurred_at {
             Self::sane_moment("occurred_at", at, now)?;
         }
+        if let Some(until) = new.embargo_until {
+            embargo::check("embargo_until", until, now)?;
+        }
         if matches!(
             new.kind,
             DevelopmentKind::AttributionClaimed | DevelopmentKind::DenialIssued
@@ -651,6 +791,8 @@ impl Story {
         let needs_review = self.review_required || new.urgency == Urgency::Flash;
         let status = if needs_review && !by.at_least(Role::Editor) {
             PublicationStatus::PendingReview
+        } else if new.embargo_until.is_some() {
+            PublicationStatus::Embargoed
         } else {
             PublicationStatus::Published
         };
@@ -672,6 +814,7 @@ impl Story {
             development,
             status,
             fingerprint,
+            embargo_until: new.embargo_until,
         }))
     }
 
@@ -723,7 +866,13 @@ impl Story {
                     DevelopmentStatus::PendingReview,
                     "approval",
                 )?;
-                StoryEvent::DevelopmentApproved { development }
+                // An embargo whose time has not come holds the approved development back.
+                match Self::existing(&facts, development)?.embargo_until {
+                    Some(until) if until > at => {
+                        StoryEvent::DevelopmentApprovedUnderEmbargo { development, until }
+                    }
+                    _ => StoryEvent::DevelopmentApproved { development },
+                }
             }
             StoryCommand::RejectDevelopment {
                 development,
@@ -747,8 +896,12 @@ impl Story {
                 changes,
             } => {
                 // Before publication a change is an edit of the filing, never a correction
-                // readers are told of (the API's correction of a pending development included).
-                if Self::existing(&facts, development)?.status == DevelopmentStatus::PendingReview {
+                // readers are told of (the API's correction of a pending or embargoed
+                // development included).
+                if matches!(
+                    Self::existing(&facts, development)?.status,
+                    DevelopmentStatus::PendingReview | DevelopmentStatus::Embargoed
+                ) {
                     let edit = (development, changes, Some(note));
                     return Self::decide_edit(by, at, &facts, edit, "correct a development");
                 }
@@ -813,6 +966,55 @@ impl Story {
                     reason: Note::parse("reason", WITHDRAWN).expect("the reason is a valid note"),
                 }
             }
+            StoryCommand::LiftEmbargo { development, due } => {
+                Self::require_editor(by, "lift an embargo")?;
+                let state = Self::existing(&facts, development)?;
+                let held = matches!(
+                    state.status,
+                    DevelopmentStatus::PendingReview | DevelopmentStatus::Embargoed
+                );
+                match (due, state.embargo_until.filter(|_| held)) {
+                    // The scheduler's lift: only of the embargo it found due, once its time came.
+                    (Some(due), Some(until)) if due == until && until <= at => {}
+                    (Some(_), _) => return Ok(vec![]),
+                    (None, Some(_)) => {}
+                    (None, None) => {
+                        return Err(StoryError::DevelopmentState {
+                            id: development,
+                            status: state.status.as_str(),
+                            action: "lifting an embargo",
+                        })
+                    }
+                }
+                StoryEvent::EmbargoLifted {
+                    development,
+                    published: state.status == DevelopmentStatus::Embargoed,
+                }
+            }
+            StoryCommand::MoveEmbargo { development, until } => {
+                Self::require_editor(by, "move an embargo")?;
+                let state = Self::existing(&facts, development)?;
+                let held = matches!(
+                    state.status,
+                    DevelopmentStatus::PendingReview | DevelopmentStatus::Embargoed
+                );
+                if !held || state.embargo_until.is_none() {
+                    return Err(StoryError::DevelopmentState {
+                        id: development,
+                        status: if held {
+                            "not embargoed"
+                        } else {
+                            state.status.as_str()
+                        },
+                        action: "moving an embargo",
+                    });
+                }
+                embargo::check("until", until, at)?;
+                if state.embargo_until == Some(until) {
+                    return Ok(vec![]);
+                }
+                StoryEvent::EmbargoMoved { development, until }
+            }
             StoryCommand::ReviseStory { headline, tags } => {
                 // A story's own fields are what the front page shows and what subscribers
                 // follow: revising them is an editor's decision, as closing the story is, on
@@ -867,16 +1069,19 @@ impl Story {
         (development, changes, note): (DevelopmentId, DevelopmentChanges, Option<Note>),
         action: &'static str,
     ) -> Result<Vec<StoryEvent>, StoryError> {
-        Self::existing(facts, development)?;
+        let state = Self::existing(facts, development)?;
         if !facts.is_issuers(&development) {
             Self::require_editor(by, action)?;
         }
-        Self::expect_status(
-            facts,
-            development,
-            DevelopmentStatus::PendingReview,
-            "edit of the filing",
-        )?;
+        // An embargoed development has not reached readers either: a change is an edit.
+        if state.status != DevelopmentStatus::Embargoed {
+            Self::expect_status(
+                facts,
+                development,
+                DevelopmentStatus::PendingReview,
+                "edit of the filing",
+            )?;
+        }
         Self::check_changes(&changes, at)?;
         Ok(vec![StoryEvent::FilingEdited {
             development,
@@ -945,6 +1150,9 @@ impl Aggregate for Story {
             | StoryEvent::DevelopmentRejected { .. }
             | StoryEvent::DevelopmentRetracted { .. }
             | StoryEvent::DevelopmentCorrected { .. }
+            | StoryEvent::DevelopmentApprovedUnderEmbargo { .. }
+            | StoryEvent::EmbargoLifted { .. }
+            | StoryEvent::EmbargoMoved { .. }
             | StoryEvent::FilingEdited { .. } => {}
             StoryEvent::HeadlineChanged { headline } => self.headline = Some(headline),
             StoryEvent::TagsChanged { tags } => self.tags = tags,

@@ -88,6 +88,7 @@ fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
         evidence: Evidence::NoneProvided,
         urgency: Urgency::Priority,
         responds_to: None,
+        embargo_until: None,
     }
 }
 
@@ -109,6 +110,7 @@ fn recorded(new: &NewDevelopment, status: PublicationStatus) -> StoryEvent {
         },
         status,
         fingerprint: new.fingerprint(),
+        embargo_until: new.embargo_until,
     }
 }
 
@@ -927,6 +929,7 @@ fn a_claim_names_whom_it_accuses_among_its_actors() {
             development,
             status: PublicationStatus::Published,
             fingerprint: claim.fingerprint(),
+            embargo_until: None,
         }]);
     // Named already among the actors, under another spelling, the accused is not named twice.
     let mut again = claim.clone();
@@ -944,6 +947,7 @@ fn a_claim_names_whom_it_accuses_among_its_actors() {
             development,
             status: PublicationStatus::Published,
             fingerprint: again.fingerprint(),
+            embargo_until: None,
         }]);
 }
 
@@ -1087,4 +1091,289 @@ fn a_filing_is_edited_only_while_it_waits_for_review() {
             note: note("Headline corrected."),
             changes: headline_change("Campaign A confirms the breach"),
         }]);
+}
+
+// Embargoes.
+
+fn embargoed(n: u128, until: DateTime<Utc>) -> NewDevelopment {
+    NewDevelopment {
+        embargo_until: Some(until),
+        ..filing(n, DevelopmentKind::HackReported)
+    }
+}
+
+fn lift(n: u128, due: Option<DateTime<Utc>>) -> StoryCommand {
+    StoryCommand::LiftEmbargo {
+        development: dev_id(n),
+        due,
+    }
+}
+
+fn at(by: Role, at: DateTime<Utc>, command: StoryCommand) -> Issued {
+    Issued::new(by, at, command)
+}
+
+#[test]
+fn a_filing_under_embargo_is_recorded_embargoed() {
+    let new = embargoed(1, now() + Duration::hours(2));
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Embargoed)]);
+}
+
+#[test]
+fn an_embargo_in_the_past_or_beyond_a_year_is_refused_naming_the_field() {
+    for until in [
+        now(),
+        now() - Duration::seconds(1),
+        now() + Duration::days(367),
+    ] {
+        let story = {
+            let mut story = Story::default();
+            story.apply(opened(false));
+            story
+        };
+        let error = story
+            .decide(as_reporter(StoryCommand::RecordDevelopment(embargoed(
+                1, until,
+            ))))
+            .unwrap_err();
+        assert_eq!(error.field(), Some("embargo_until"), "{until}: {error}");
+    }
+}
+
+#[test]
+fn a_filing_without_embargo_keeps_its_fingerprint() {
+    let plain = filing(1, DevelopmentKind::HackReported);
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("embargo_until").is_none());
+}
+
+#[test]
+fn the_scheduler_lifts_a_due_embargo_and_publishes_it() {
+    let until = now() + Duration::hours(2);
+    let new = embargoed(1, until);
+    given(vec![
+        opened(false),
+        recorded(&new, PublicationStatus::Embargoed),
+    ])
+    .when(at(Role::Admin, until, lift(1, Some(until))))
+    .then_expect_events(vec![StoryEvent::EmbargoLifted {
+        development: dev_id(1),
+        published: true,
+    }]);
+}
+
+#[test]
+fn the_scheduler_lifts_nothing_before_the_time_or_twice() {
+    let until = now() + Duration::hours(2);
+    let new = embargoed(1, until);
+    let filed = recorded(&new, PublicationStatus::Embargoed);
+    // One second before: nothing.
+    given(vec![opened(false), filed.clone()])
+        .when(at(
+            Role::Admin,
+            until - Duration::seconds(1),
+            lift(1, Some(until)),
+        ))
+        .then_expect_events(vec![]);
+    // A second scheduler after the first: nothing.
+    let lifted = StoryEvent::EmbargoLifted {
+        development: dev_id(1),
+        published: true,
+    };
+    given(vec![opened(false), filed.clone(), lifted])
+        .when(at(Role::Admin, until, lift(1, Some(until))))
+        .then_expect_events(vec![]);
+    // An embargo moved since the scheduler read it: nothing.
+    let moved = StoryEvent::EmbargoMoved {
+        development: dev_id(1),
+        until: until + Duration::hours(1),
+    };
+    given(vec![opened(false), filed, moved])
+        .when(at(Role::Admin, until, lift(1, Some(until))))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_editor_lifts_early_and_moves_the_time_a_reporter_does_neither() {
+    let until = now() + Duration::hours(2);
+    let filed = recorded(&embargoed(1, until), PublicationStatus::Embargoed);
+    given(vec![opened(false), filed.clone()])
+        .when(as_editor(lift(1, None)))
+        .then_expect_events(vec![StoryEvent::EmbargoLifted {
+            development: dev_id(1),
+            published: true,
+        }]);
+    given(vec![opened(false), filed.clone()])
+        .when(as_reporter(lift(1, None)))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "lift an embargo",
+        });
+    let later = now() + Duration::hours(5);
+    given(vec![opened(false), filed.clone()])
+        .when(as_editor(StoryCommand::MoveEmbargo {
+            development: dev_id(1),
+            until: later,
+        }))
+        .then_expect_events(vec![StoryEvent::EmbargoMoved {
+            development: dev_id(1),
+            until: later,
+        }]);
+    given(vec![opened(false), filed.clone()])
+        .when(as_reporter(StoryCommand::MoveEmbargo {
+            development: dev_id(1),
+            until: later,
+        }))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "move an embargo",
+        });
+    given(vec![opened(false), filed])
+        .when(as_editor(StoryCommand::MoveEmbargo {
+            development: dev_id(1),
+            until: now() - Duration::minutes(1),
+        }))
+        .then_expect_error(field_error(
+            "until",
+            &format!(
+                "must lie in the future (it is now {})",
+                now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+}
+
+#[test]
+fn an_editor_cannot_lift_what_is_not_embargoed() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    given(vec![
+        opened(false),
+        recorded(&new, PublicationStatus::Published),
+    ])
+    .when(as_editor(lift(1, None)))
+    .then_expect_error(StoryError::DevelopmentState {
+        id: dev_id(1),
+        status: "published",
+        action: "lifting an embargo",
+    });
+}
+
+#[test]
+fn approval_of_an_embargoed_filing_keeps_it_embargoed_until_the_lift() {
+    let until = now() + Duration::hours(2);
+    let filed = recorded(&embargoed(1, until), PublicationStatus::PendingReview);
+    given(vec![opened(true), filed.clone()])
+        .when(as_editor(StoryCommand::ApproveDevelopment {
+            development: dev_id(1),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentApprovedUnderEmbargo {
+            development: dev_id(1),
+            until,
+        }]);
+    // Approved after the time came (not lifted yet): published at once.
+    given(vec![opened(true), filed.clone()])
+        .when(at(
+            Role::Editor,
+            until + Duration::seconds(1),
+            StoryCommand::ApproveDevelopment {
+                development: dev_id(1),
+            },
+        ))
+        .then_expect_events(vec![StoryEvent::DevelopmentApproved {
+            development: dev_id(1),
+        }]);
+    // The approved one is lifted and published by the scheduler.
+    let held = StoryEvent::DevelopmentApprovedUnderEmbargo {
+        development: dev_id(1),
+        until,
+    };
+    given(vec![opened(true), filed, held])
+        .when(at(Role::Admin, until, lift(1, Some(until))))
+        .then_expect_events(vec![StoryEvent::EmbargoLifted {
+            development: dev_id(1),
+            published: true,
+        }]);
+}
+
+#[test]
+fn a_lift_of_a_pending_filing_leaves_it_pending_and_approval_publishes_it() {
+    let until = now() + Duration::hours(2);
+    let filed = recorded(&embargoed(1, until), PublicationStatus::PendingReview);
+    let lifted = StoryEvent::EmbargoLifted {
+        development: dev_id(1),
+        published: false,
+    };
+    given(vec![opened(true), filed.clone()])
+        .when(at(Role::Admin, until, lift(1, Some(until))))
+        .then_expect_events(vec![lifted.clone()]);
+    let facts = Facts::from_history(&[opened(true), filed.clone(), lifted.clone()]);
+    let state = facts.development(&dev_id(1)).unwrap();
+    assert_eq!(state.status, DevelopmentStatus::PendingReview);
+    assert_eq!(state.embargo_until, None);
+    given(vec![opened(true), filed, lifted])
+        .when(as_editor(StoryCommand::ApproveDevelopment {
+            development: dev_id(1),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentApproved {
+            development: dev_id(1),
+        }]);
+}
+
+#[test]
+fn an_embargoed_development_is_edited_not_corrected_and_cannot_be_retracted() {
+    let until = now() + Duration::hours(2);
+    let filed = recorded(&embargoed(1, until), PublicationStatus::Embargoed);
+    let changes = DevelopmentChanges {
+        headline: Some(Headline::parse("headline", "Changed").unwrap()),
+        ..Default::default()
+    };
+    given(vec![opened(false), filed.clone()])
+        .when(as_editor(StoryCommand::CorrectDevelopment {
+            development: dev_id(1),
+            note: note("typo"),
+            changes: changes.clone(),
+        }))
+        .then_expect_events(vec![StoryEvent::FilingEdited {
+            development: dev_id(1),
+            changes,
+            note: Some(note("typo")),
+        }]);
+    given(vec![opened(false), filed])
+        .when(as_editor(StoryCommand::RetractDevelopment {
+            development: dev_id(1),
+            reason: note("wrong"),
+        }))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: dev_id(1),
+            status: "embargoed",
+            action: "retraction",
+        });
+}
+
+#[test]
+fn the_index_follows_an_embargo_from_filing_to_lift() {
+    let until = now() + Duration::hours(2);
+    let later = until + Duration::hours(1);
+    let filed = recorded(&embargoed(1, until), PublicationStatus::Embargoed);
+    let moved = StoryEvent::EmbargoMoved {
+        development: dev_id(1),
+        until: later,
+    };
+    let facts = Facts::from_history(&[opened(false), filed.clone(), moved.clone()]);
+    let state = facts.development(&dev_id(1)).unwrap();
+    assert_eq!(
+        (state.status, state.embargo_until),
+        (DevelopmentStatus::Embargoed, Some(later))
+    );
+    let lifted = StoryEvent::EmbargoLifted {
+        development: dev_id(1),
+        published: true,
+    };
+    let facts = Facts::from_history(&[opened(false), filed, moved, lifted]);
+    let state = facts.development(&dev_id(1)).unwrap();
+    assert_eq!(
+        (state.status, state.embargo_until),
+        (DevelopmentStatus::Published, None)
+    );
 }

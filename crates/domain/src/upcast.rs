@@ -12,6 +12,10 @@
 //! to the end of [`upcasters`] (they run in order, so a version-1 payload passes every step).
 //!
 //! History:
+//! - `DevelopmentApprovedUnderEmbargo`, `EmbargoLifted`, `EmbargoMoved` 1 (new): embargoes.
+//!   `DevelopmentRecorded` gained an optional `embargo_until` and the status `embargoed` in
+//!   version 1 (older payloads are of the same shape without them); code that predates them
+//!   refuses such a payload instead of reading it as a publication.
 //! - `FilingEdited` 1 (new): an edit of a development still waiting for review, by the one who
 //!   filed it or an editor; before it, such an edit was a `DevelopmentCorrected` that readers
 //!   were never shown, and those stay as they were written.
@@ -52,7 +56,10 @@ pub fn current_version(event_type: &str) -> Option<&'static str> {
         | "DevelopmentRetracted"
         | "HeadlineChanged"
         | "TagsChanged"
-        | "FilingEdited" => "1",
+        | "FilingEdited"
+        | "DevelopmentApprovedUnderEmbargo"
+        | "EmbargoLifted"
+        | "EmbargoMoved" => "1",
         "StoryClosed" | "StoryReopened" => "2",
         _ => return None,
     })

@@ -102,6 +102,17 @@ pub mod moment {
         Ok(())
     }
 
+    /// `#[serde(deserialize_with = "moment::deserialize")]` for a moment in a request body:
+    /// [`parse`]'s rule, the refusal naming the field through serde's path.
+    pub fn deserialize<'de, D>(deserializer: D) -> Result<DateTime<Utc>, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        use serde::Deserialize;
+        let raw = String::deserialize(deserializer)?;
+        parse("until", &raw).map_err(|e| serde::de::Error::custom(e.message))
+    }
+
     /// `#[serde(deserialize_with = "moment::deserialize_option")]` for an optional moment in a
     /// request body: [`parse`]'s rule, the refusal naming the field through serde's path.
     pub fn deserialize_option<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>

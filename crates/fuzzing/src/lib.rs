@@ -61,6 +61,7 @@ fn open_story(review_required: bool) -> (Story, Vec<StoryEvent>) {
     let mut history = vec![opened];
     let when = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     let filed = NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: development_id(),
         kind: DevelopmentKind::Update,

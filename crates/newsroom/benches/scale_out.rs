@@ -1340,6 +1340,7 @@ async fn fill_log(url: &str, events: usize) -> Res<(EventLog, Duration)> {
 
 fn template() -> NewDevelopment {
     NewDevelopment {
+        embargo_until: None,
         accused: vec![],
         id: DevelopmentId::from(Uuid::new_v4()),
         kind: DevelopmentKind::StatementIssued,

@@ -42,6 +42,16 @@ pub enum StoryCommand {
     Record(RecordArgs),
     /// Approve a pending development (editors).
     Approve { story: String, development: String },
+    /// Lift a development's embargo now (editors).
+    LiftEmbargo { story: String, development: String },
+    /// Move a development's embargo (editors).
+    MoveEmbargo {
+        story: String,
+        development: String,
+        /// The new moment (RFC 3339).
+        #[arg(long)]
+        until: DateTime<Utc>,
+    },
     /// Reject a pending development (editors).
     Reject {
         story: String,
@@ -131,6 +141,9 @@ pub struct RecordArgs {
     /// The development's id; choose one to retry safely. Defaults to a fresh one.
     #[arg(long)]
     pub id: Option<Uuid>,
+    /// Held from readers, and alerted to nobody, until this moment (RFC 3339).
+    #[arg(long)]
+    pub embargo_until: Option<DateTime<Utc>>,
 }
 
 fn put(map: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
@@ -152,6 +165,11 @@ impl RecordArgs {
         });
         let map = body.as_object_mut().expect("an object");
         put(map, "occurred_at", self.occurred_at.map(|t| t.to_rfc3339()));
+        put(
+            map,
+            "embargo_until",
+            self.embargo_until.map(|t| t.to_rfc3339()),
+        );
         if let Some(name) = self.source_name {
             let mut source = json!({ "name": name, "kind": self.source_kind });
             put(
@@ -202,6 +220,20 @@ impl StoryCommand {
                 Method::POST,
                 dev_path(&story, &development, "approval"),
                 Some(json!({})),
+            ),
+            StoryCommand::LiftEmbargo { story, development } => (
+                Method::POST,
+                dev_path(&story, &development, "embargo/lift"),
+                Some(json!({})),
+            ),
+            StoryCommand::MoveEmbargo {
+                story,
+                development,
+                until,
+            } => (
+                Method::PUT,
+                dev_path(&story, &development, "embargo"),
+                Some(json!({ "until": until.to_rfc3339() })),
             ),
             StoryCommand::Reject {
                 story,

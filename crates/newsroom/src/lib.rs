@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use newsroom_command::consumer::JetStreamFeed;
+use newsroom_command::embargo::EmbargoScheduler;
 use newsroom_command::http::AppState;
 use newsroom_command::relay::{Relay, StreamSettings};
 use newsroom_command::{Application, Settings};
@@ -89,6 +90,8 @@ pub struct Newsroom {
     views: Option<ViewStore>,
     notifier: Option<Notifier>,
     relay: Option<Relay>,
+    /// Lifts embargoes as they come due (processes that serve commands).
+    embargoes: Option<EmbargoScheduler>,
 }
 
 impl Newsroom {
@@ -96,9 +99,12 @@ impl Newsroom {
     /// what the settings' role runs.
     pub async fn build(settings: NewsroomSettings) -> anyhow::Result<Self> {
         let role = settings.role;
-        let mut app = Application::build(settings.command)
-            .await
-            .context("starting the command side")?;
+        // The command side decides by the same clock as the notifier (tests move it).
+        let clock = settings.clock.clone();
+        let mut app =
+            Application::build_with_clock(settings.command, Arc::new(move || clock.now()))
+                .await
+                .context("starting the command side")?;
         if !role.commands() {
             app = app.without_commands();
         }
@@ -114,6 +120,9 @@ impl Newsroom {
             _ => None,
         };
         let log = app.state().store.clone();
+        let embargoes = role
+            .commands()
+            .then(|| EmbargoScheduler::new(log.clone(), app.state().service.clone()));
         let mut routes = axum::Router::new();
         let mut document = utoipa::openapi::OpenApi::default();
         let (mut views, mut projector, mut live) = (None, None, None);
@@ -209,6 +218,7 @@ impl Newsroom {
             views,
             notifier,
             relay,
+            embargoes,
         })
     }
 
@@ -280,6 +290,13 @@ impl Newsroom {
                 let published = relay.run_until_stopped(s.cancelled()).await;
                 tracing::info!(events = published.events, "relay stopped");
                 ("relay", Ok(()))
+            });
+        }
+        if let Some(embargoes) = self.embargoes {
+            let s = stop.clone();
+            parts.spawn(async move {
+                embargoes.run_until_stopped(s.cancelled()).await;
+                ("embargo scheduler", Ok(()))
             });
         }
         let signal = stop.clone();

@@ -469,6 +469,7 @@ fn may_alert(e: &LoggedEvent) -> bool {
         e.event,
         StoryEvent::DevelopmentRecorded { .. }
             | StoryEvent::DevelopmentApproved { .. }
+            | StoryEvent::EmbargoLifted { .. }
             | StoryEvent::DevelopmentCorrected { .. }
             | StoryEvent::DevelopmentRetracted { .. }
     )
@@ -568,7 +569,10 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
         StoryEvent::DevelopmentRecorded { development, .. } => {
             visible(development.id.as_uuid()).map(|id| (AlertKind::Published, id))
         }
-        StoryEvent::DevelopmentApproved { development } => {
+        // An embargoed development is alerted once, when its embargo is lifted and it is
+        // published (its recording and an approval under the embargo leave it invisible).
+        StoryEvent::DevelopmentApproved { development }
+        | StoryEvent::EmbargoLifted { development, .. } => {
             visible(development.as_uuid()).map(|id| (AlertKind::Published, id))
         }
         StoryEvent::DevelopmentCorrected { development, .. } => view

@@ -327,6 +327,7 @@ impl StoryGen {
         };
         let a = k % pools.actors.len();
         StoryEvent::DevelopmentRecorded {
+            embargo_until: None,
             development: Development {
                 accused: vec![],
                 id,

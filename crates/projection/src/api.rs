@@ -344,6 +344,8 @@ pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     d.edits = Vec::new();
     d.filed_by = None;
     d.approved_by = None;
+    d.embargo_until = None;
+    d.embargo_steps = Vec::new();
     for c in &mut d.corrections {
         c.by = None;
     }
@@ -491,7 +493,8 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
         StoryEvent::DevelopmentRecorded { development, .. } => {
             ("added", Some(visible(development.id.as_uuid())?))
         }
-        StoryEvent::DevelopmentApproved { development } => {
+        StoryEvent::DevelopmentApproved { development }
+        | StoryEvent::EmbargoLifted { development, .. } => {
             ("added", Some(visible(development.as_uuid())?))
         }
         StoryEvent::DevelopmentCorrected { development, .. } => {
@@ -508,6 +511,8 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
         // An edit of a filing happens before readers see it: nothing to tell them.
         StoryEvent::StoryOpened { .. }
         | StoryEvent::DevelopmentRejected { .. }
+        | StoryEvent::DevelopmentApprovedUnderEmbargo { .. }
+        | StoryEvent::EmbargoMoved { .. }
         | StoryEvent::FilingEdited { .. } => return None,
     };
     let story_level = development.is_none();

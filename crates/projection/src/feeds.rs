@@ -873,6 +873,7 @@ mod tests {
                 minutes,
                 author,
                 StoryEvent::DevelopmentRecorded {
+                    embargo_until: None,
                     development,
                     status,
                     fingerprint: "fp".into(),

@@ -43,6 +43,9 @@ pub enum DevelopmentState {
     Rejected,
     /// Withdrawn after publication; shown struck through with the reason.
     Retracted,
+    /// Held from readers until its embargo is lifted (an event, never a clock read here);
+    /// seen at the desk only.
+    Embargoed,
 }
 
 /// One field an editor's correction changed.
@@ -73,6 +76,30 @@ pub struct Verdict {
     pub position: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+}
+
+/// One step of a development's embargo, for the desk's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EmbargoStep {
+    pub step: EmbargoStepKind,
+    pub at: DateTime<Utc>,
+    pub position: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// What happened to an embargo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EmbargoStepKind {
+    /// Filed under an embargo until `until`.
+    Filed { until: DateTime<Utc> },
+    /// Approved while the embargo held: held until `until`.
+    ApprovedUnder { until: DateTime<Utc> },
+    /// Moved to `until`.
+    Moved { until: DateTime<Utc> },
+    /// Lifted; `published`: it reached readers by it.
+    Lifted { published: bool },
 }
 
 /// A link from a response to the development it answers.
@@ -129,6 +156,13 @@ pub struct DevelopmentView {
     pub retraction: Option<Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<Verdict>,
+    /// The embargo that holds it back (embargoed, or waiting for review under one): the
+    /// desk's only, cleared once it is lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embargo_until: Option<DateTime<Utc>>,
+    /// Its embargo's steps (the desk's history only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embargo_steps: Vec<EmbargoStep>,
 }
 
 impl DevelopmentView {
@@ -656,6 +690,7 @@ impl StoryView {
             StoryEvent::DevelopmentRecorded {
                 development: d,
                 status,
+                embargo_until,
                 ..
             } => {
                 let published = *status == PublicationStatus::Published;
@@ -692,10 +727,10 @@ impl StoryView {
                         development: r.development.as_uuid(),
                         stance: r.stance,
                     }),
-                    state: if published {
-                        DevelopmentState::Published
-                    } else {
-                        DevelopmentState::PendingReview
+                    state: match status {
+                        PublicationStatus::Published => DevelopmentState::Published,
+                        PublicationStatus::PendingReview => DevelopmentState::PendingReview,
+                        PublicationStatus::Embargoed => DevelopmentState::Embargoed,
                     },
                     position: logged.position,
                     published_at: published.then_some(at),
@@ -708,6 +743,16 @@ impl StoryView {
                     edits: vec![],
                     retraction: None,
                     rejection: None,
+                    embargo_until: *embargo_until,
+                    embargo_steps: embargo_until
+                        .map(|until| EmbargoStep {
+                            step: EmbargoStepKind::Filed { until },
+                            at,
+                            position: logged.position,
+                            by: logged.author.clone(),
+                        })
+                        .into_iter()
+                        .collect(),
                 });
                 let i = self.developments.len() - 1;
                 self.derived.index.insert(d.id.as_uuid(), i);
@@ -720,6 +765,59 @@ impl StoryView {
                     d.published_at = Some(at);
                     d.published_position = Some(position);
                     d.approved_by = by;
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::DevelopmentApprovedUnderEmbargo { development, until } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.state = DevelopmentState::Embargoed;
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::ApprovedUnder { until: *until },
+                        at,
+                        position,
+                        by: by.clone(),
+                    });
+                    d.approved_by = by;
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::EmbargoLifted {
+                development,
+                published,
+            } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.embargo_until = None;
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::Lifted {
+                            published: *published,
+                        },
+                        at,
+                        position,
+                        by,
+                    });
+                    if *published && d.state == DevelopmentState::Embargoed {
+                        d.state = DevelopmentState::Published;
+                        d.published_at = Some(at);
+                        d.published_position = Some(position);
+                    }
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::EmbargoMoved { development, until } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.embargo_until = Some(*until);
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::Moved { until: *until },
+                        at,
+                        position,
+                        by,
+                    });
                     d.updated_position = position;
                     d.updated_at = at;
                 });

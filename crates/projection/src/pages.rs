@@ -1337,6 +1337,7 @@ mod tests {
         logged(
             position,
             StoryEvent::DevelopmentRecorded {
+                embargo_until: None,
                 development: dev.build(),
                 status,
                 fingerprint: format!("fp-{}", dev.n),

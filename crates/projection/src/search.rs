@@ -154,6 +154,7 @@ pub fn state_name(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "published",
         DevelopmentState::Rejected => "rejected",
         DevelopmentState::Retracted => "retracted",
+        DevelopmentState::Embargoed => "embargoed",
     }
 }
 
@@ -195,7 +196,8 @@ impl SearchRow {
         let story_id = story.id.to_string();
         let visibility = match d.state {
             DevelopmentState::Published | DevelopmentState::Retracted => PUBLIC,
-            DevelopmentState::PendingReview => PENDING,
+            // Staff only, as pending work is, until the embargo is lifted.
+            DevelopmentState::PendingReview | DevelopmentState::Embargoed => PENDING,
             DevelopmentState::Rejected => {
                 return Self {
                     key: d.position,

@@ -2027,6 +2027,7 @@ fn state_name(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "published",
         DevelopmentState::Rejected => "rejected",
         DevelopmentState::Retracted => "retracted",
+        DevelopmentState::Embargoed => "embargoed",
     }
 }
 

@@ -89,6 +89,13 @@ enum Op {
         responds: Option<(usize, usize)>,
         editor: bool,
         back_days: i64,
+        /// Filed under an embargo an hour ahead (lifted only by `Lift`).
+        embargo: bool,
+    },
+    /// An editor lifts an embargo early.
+    Lift {
+        story: usize,
+        dev: usize,
     },
     Approve {
         story: usize,
@@ -150,8 +157,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => any::<bool>().prop_map(|review| Op::Open { review }),
         6 => (idx.clone(), 0usize..KINDS.len(), prop::collection::vec(0usize..ACTORS.len(), 0..3),
-              prop::option::of((0usize..8, 0usize..3)), any::<bool>(), 0i64..30)
-            .prop_map(|(story, kind, actors, responds, editor, back_days)| Op::Record { story, kind, actors, responds, editor, back_days }),
+              prop::option::of((0usize..8, 0usize..3)), any::<bool>(), 0i64..30, prop::bool::weighted(0.2))
+            .prop_map(|(story, kind, actors, responds, editor, back_days, embargo)| Op::Record { story, kind, actors, responds, editor, back_days, embargo }),
+        1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Lift { story, dev }),
         2 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Approve { story, dev }),
         1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Reject { story, dev }),
         2 => (idx.clone(), 0usize..8, prop::collection::vec(0usize..ACTORS.len(), 0..3), 0i64..30)
@@ -224,6 +232,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
             responds,
             editor: as_editor,
             back_days,
+            embargo,
         } => {
             let Some((si, id)) = known.story(story) else {
                 return;
@@ -237,6 +246,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
             });
             let dev = DevelopmentId::from(Uuid::new_v4());
             let new = NewDevelopment {
+                embargo_until: embargo.then(|| now + chrono::Duration::hours(1)),
                 accused: vec![],
                 id: dev,
                 kind,
@@ -268,6 +278,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
             return;
         }
         Op::Approve { story, dev }
+        | Op::Lift { story, dev }
         | Op::Reject { story, dev }
         | Op::Retract { story, dev }
         | Op::Correct { story, dev, .. }
@@ -286,6 +297,17 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
                 editor,
                 StoryCommand::ApproveDevelopment {
                     development: known.dev(si, dev).unwrap(),
+                },
+            )
+        }
+        Op::Lift { story, dev } => {
+            let (si, id) = known.story(story).unwrap();
+            (
+                id,
+                editor,
+                StoryCommand::LiftEmbargo {
+                    development: known.dev(si, dev).unwrap(),
+                    due: None,
                 },
             )
         }
@@ -674,6 +696,7 @@ async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_miss
         tokio::spawn(async move {
             for n in 0..3_000 {
                 let new = NewDevelopment {
+                    embargo_until: None,
                     accused: vec![],
                     id: Uuid::new_v4().into(),
                     kind: DevelopmentKind::Update,
@@ -731,6 +754,7 @@ async fn a_view_whose_schema_changed_rebuilds_itself_from_the_log() {
             responds: None,
             editor: false,
             back_days: 3,
+            embargo: false,
         },
         Op::Record {
             story: 0,
@@ -739,6 +763,7 @@ async fn a_view_whose_schema_changed_rebuilds_itself_from_the_log() {
             responds: Some((0, 2)),
             editor: false,
             back_days: 1,
+            embargo: false,
         },
     ];
     for (n, op) in ops.into_iter().enumerate() {
@@ -793,6 +818,7 @@ async fn the_newest_times_stay_exact_when_the_newest_developments_are_retracted_
             responds: None,
             editor: false,
             back_days,
+            embargo: false,
         }));
     }
     ops.push(go(Op::Project));
@@ -937,6 +963,7 @@ async fn edits_of_filings_fold_alike_incrementally_and_in_a_rebuild() {
         responds: None,
         editor: false,
         back_days,
+        embargo: false,
     };
     let ops = [
         Op::Open { review: true },

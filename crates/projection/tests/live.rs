@@ -74,6 +74,7 @@ impl World {
     async fn record(&mut self, story: StoryId, headline: &str) -> Uuid {
         let id = Uuid::new_v4();
         let new = NewDevelopment {
+            embargo_until: None,
             accused: vec![],
             id: id.into(),
             kind: DevelopmentKind::Update,

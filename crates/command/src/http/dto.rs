@@ -98,6 +98,11 @@ pub struct RecordDevelopmentRequest {
     pub urgency: Urgency,
     #[serde(default)]
     pub responds_to: Option<RespondsToRequest>,
+    /// An embargo: held from readers, and alerted to nobody, until this moment (RFC 3339,
+    /// after now and at most 366 days ahead); seen at the desk meanwhile. Then it is published
+    /// (or, while it waits for review, published by its approval).
+    #[serde(default, deserialize_with = "moment::deserialize_option")]
+    pub embargo_until: Option<DateTime<Utc>>,
 }
 
 impl RecordDevelopmentRequest {
@@ -117,8 +122,18 @@ impl RecordDevelopmentRequest {
                 development: r.development.into(),
                 stance: r.stance,
             }),
+            embargo_until: self.embargo_until,
         }))
     }
+}
+
+/// Moves an embargo (editors).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveEmbargoRequest {
+    /// The new moment: RFC 3339, after now and at most 366 days ahead.
+    #[serde(deserialize_with = "moment::deserialize")]
+    pub until: DateTime<Utc>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -17,7 +17,7 @@ use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use newsroom_domain::{DevelopmentId, PublicationStatus, Role, StoryCommand, StoryId};
@@ -85,6 +85,8 @@ pub struct OperationsDoc;
         reject_development,
         correct_development,
         retract_development,
+        lift_embargo,
+        move_embargo,
         close_story,
         reopen_story,
         story_events,
@@ -103,6 +105,7 @@ pub struct OperationsDoc;
         ReviseStoryRequest,
         CreateTokenRequest,
         EmptyRequest,
+        MoveEmbargoRequest,
         StoryOpened,
         DevelopmentFiled,
         CommandAccepted,
@@ -171,6 +174,14 @@ pub fn router(
         .route(
             "/v1/stories/{id}/developments/{dev}/retraction",
             post(retract_development),
+        )
+        .route(
+            "/v1/stories/{id}/developments/{dev}/embargo",
+            put(move_embargo),
+        )
+        .route(
+            "/v1/stories/{id}/developments/{dev}/embargo/lift",
+            post(lift_embargo),
         )
         .route("/v1/stories/{id}/close", post(close_story))
         .route("/v1/stories/{id}/reopen", post(reopen_story))
@@ -404,6 +415,45 @@ async fn approve_development(
     editor_command(&state, &auth, &id, || {
         Ok(StoryCommand::ApproveDevelopment {
             development: development_id(&dev)?,
+        })
+    })
+    .await
+}
+
+/// Lift a development's embargo now (editors): it is published at once, or, while it waits for
+/// review, published by its approval. 409 if it is under no embargo.
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/embargo/lift", request_body = EmptyRequest,
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+async fn lift_embargo(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
+    _body: JsonBody<EmptyRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || {
+        Ok(StoryCommand::LiftEmbargo {
+            development: development_id(&dev)?,
+            due: None,
+        })
+    })
+    .await
+}
+
+/// Move a development's embargo to another moment (editors). 409 if it is under no embargo.
+#[utoipa::path(put, path = "/v1/stories/{id}/developments/{dev}/embargo", request_body = MoveEmbargoRequest,
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
+async fn move_embargo(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
+    JsonBody(request): JsonBody<MoveEmbargoRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || {
+        Ok(StoryCommand::MoveEmbargo {
+            development: development_id(&dev)?,
+            until: request.until,
         })
     })
     .await

@@ -327,6 +327,11 @@ fn occurred_at(form: &FormData, field: &str, zone: Zone) -> Result<Option<DateTi
         .map_err(|m| invalid(field, m))
 }
 
+/// The new moment of an embargo (`until`, the desk's local time).
+pub fn embargo_until(form: &FormData, zone: Zone) -> Result<DateTime<Utc>, Problem> {
+    occurred_at(form, "until", zone)?.ok_or_else(|| invalid("until", "say when the embargo ends"))
+}
+
 /// `POST /desk/stories/{id}/developments`: the filing. Its `id` comes from the form, drawn when
 /// the form was first shown, so that sending it twice is an idempotent retry.
 pub fn development_request(
@@ -374,6 +379,7 @@ pub fn development_request(
         evidence: parse_choice(form, "evidence", Some(Evidence::default()), "")?,
         urgency: parse_choice(form, "urgency", Some(Urgency::default()), "")?,
         responds_to,
+        embargo_until: occurred_at(form, "embargo_until", zone)?,
     })
 }
 

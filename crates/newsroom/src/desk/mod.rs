@@ -143,6 +143,10 @@ pub fn router(
             "/desk/stories/{id}/developments/{dev}/withdraw",
             get(withdraw_form).post(withdraw),
         )
+        .route(
+            "/desk/stories/{id}/developments/{dev}/embargo",
+            get(embargo_form).post(embargo),
+        )
         .route("/desk/static/desk.css", get(css))
         .route("/desk/static/desk.js", get(js))
         .route("/desk/{*rest}", get(not_found))
@@ -1092,8 +1096,11 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
             @if let Some(id) = query.development() { span hidden data-filed=(id) {} }
         },
         "approved" => filed_notice(view, d, "Approved and published"),
+        "approved-embargoed" => filed_notice(view, d, "Approved; held until its embargo is lifted"),
         "corrected" => filed_notice(view, d, "Correction published"),
         "edited" => filed_notice(view, d, "Your edit is saved"),
+        "embargo-lifted" => filed_notice(view, d, "Embargo lifted"),
+        "embargo-moved" => filed_notice(view, d, "Embargo moved"),
         "withdrawn" => html! {
             "Withdrawn: it will not be published. It stays on the desk, marked as withdrawn."
         },
@@ -1359,9 +1366,10 @@ async fn review(
     state.require_editor(&session)?;
     let story = query.story.as_deref().and_then(|s| Uuid::parse_str(s).ok());
     let notice = match (query.notice.as_deref(), story) {
-        (Some("approved"), Some(story)) => Some(html! {
-            "Approved and published. "
-            a href=(format!("{}?notice=approved&development={}#dev-{}", story_desk_path(story),
+        (Some(notice @ ("approved" | "approved-embargoed")), Some(story)) => Some(html! {
+            @if notice == "approved" { "Approved and published. " }
+            @else { "Approved; held until its embargo is lifted, then published. " }
+            a href=(format!("{}?notice={notice}&development={}#dev-{}", story_desk_path(story),
                 query.development.as_deref().unwrap_or(""), query.development.as_deref().unwrap_or(""))) {
                 "See it on the story's desk page"
             }
@@ -1571,8 +1579,18 @@ async fn approve(
         Ok(outcome) => {
             state.presence.gone(development, &session.principal);
             let caught_up = state.catch_up(outcome.position).await;
+            // Approved under an embargo: held until it is lifted.
+            let held = outcome
+                .events
+                .iter()
+                .any(|e| matches!(e, StoryEvent::DevelopmentApprovedUnderEmbargo { .. }));
+            let notice = if held {
+                "approved-embargoed"
+            } else {
+                "approved"
+            };
             Ok(see_other(&format!(
-                "/desk/review?notice=approved&story={story}&development={development}{}",
+                "/desk/review?notice={notice}&story={story}&development={development}{}",
                 lag(caught_up)
             )))
         }
@@ -1736,6 +1754,7 @@ fn check_state(
                     DevelopmentState::Published => "published",
                     DevelopmentState::Rejected => "rejected",
                     DevelopmentState::Retracted => "retracted",
+                    DevelopmentState::Embargoed => "embargoed",
                 }
             ),
             (
@@ -2174,6 +2193,93 @@ async fn withdraw(
             Ok(page(
                 StatusCode::CONFLICT,
                 templates::withdraw_page(&chrome, &view, &d, view.position, Some(&changed)),
+            ))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
+}
+
+// ----- embargo -------------------------------------------------------------------------------------
+
+/// Refuses the embargo page of a development under no embargo.
+fn require_embargo(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    d: &DevelopmentView,
+) -> Result<(), Stop> {
+    if d.embargo_until.is_some() {
+        return Ok(());
+    }
+    check_state(state, session, view, d, &[], "lifted or moved")
+}
+
+/// `GET …/embargo`: an embargoed development, with its lift and move buttons (editors).
+async fn embargo_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+) -> Answer {
+    state.require_editor(&session)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_embargo(&state, &session, &view, &d)?;
+    let chrome = state.chrome(&session, Here::Other);
+    Ok(page(
+        StatusCode::OK,
+        templates::embargo_page(&chrome, &view, &d, view.position, None),
+    ))
+}
+
+/// `POST …/embargo`: `action=lift` lifts the embargo now; `action=move` moves it to `until`
+/// (the desk's local time). Both are the API's commands, recorded with the editor as author.
+async fn embargo(
+    State(state): State<DeskState>,
+    Path((id, dev)): Path<(String, String)>,
+    SignedForm(session, form): SignedForm,
+) -> Answer {
+    state.require_editor(&session)?;
+    state.check_csrf(&session, &form)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    let development = DevelopmentId::from(d.id);
+    let (command, notice) = match form.get("action") {
+        "lift" => (
+            Ok(StoryCommand::LiftEmbargo {
+                development,
+                due: None,
+            }),
+            "embargo-lifted",
+        ),
+        _ => (
+            forms::embargo_until(&form, state.zone)
+                .map(|until| StoryCommand::MoveEmbargo { development, until }),
+            "embargo-moved",
+        ),
+    };
+    let result = match command {
+        Ok(command) => {
+            state
+                .execute_seen(
+                    StoryId::from(view.id),
+                    &session,
+                    command,
+                    d.id,
+                    forms::seen(&form),
+                )
+                .await
+        }
+        Err(p) => Err(p),
+    };
+    match result {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&after_action(&view, &d, notice, caught_up)))
+        }
+        Err(p) if p.status().is_client_error() && p.details().field.is_some() => {
+            let chrome = state.chrome(&session, Here::Other);
+            let error = FormError::from_problem(&p);
+            Ok(page(
+                p.status(),
+                templates::embargo_page(&chrome, &view, &d, view.position, Some(&error)),
             ))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),

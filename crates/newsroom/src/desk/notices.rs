@@ -1,5 +1,6 @@
 //! What happened to your filings: reporters (and editors) are told at the desk, live, when
-//! someone else approves, rejects, edits, corrects or retracts a development they filed.
+//! someone else approves, rejects, edits, corrects or retracts a development they filed, or
+//! lifts or moves its embargo (the scheduler's lift, authored by no one, is told too).
 //!
 //! `desk.js` asks `/desk/notices` once for where the log stands, then every 10 s for what came
 //! after; each answer reads at most [`READ_MAX`] events of the log past the asked position, only
@@ -48,6 +49,17 @@ pub enum NoticeError {
 fn what(event: &StoryEvent) -> Option<(&'static str, Option<String>)> {
     Some(match event {
         StoryEvent::DevelopmentApproved { .. } => ("approved and published", None),
+        StoryEvent::DevelopmentApprovedUnderEmbargo { until, .. } => (
+            "approved, held under its embargo",
+            Some(format!("Published at {}.", until.to_rfc3339())),
+        ),
+        StoryEvent::EmbargoLifted {
+            published: true, ..
+        } => ("published: its embargo was lifted", None),
+        StoryEvent::EmbargoMoved { until, .. } => (
+            "given a new embargo time",
+            Some(format!("Now held until {}.", until.to_rfc3339())),
+        ),
         StoryEvent::DevelopmentRejected { reason, .. } => ("rejected", Some(reason.to_string())),
         StoryEvent::FilingEdited { note, .. } => (
             "edited before approval",

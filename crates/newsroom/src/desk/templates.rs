@@ -17,7 +17,8 @@ use newsroom_projection::pages::{
     evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
 };
 use newsroom_projection::{
-    CorrectionView, DevelopmentState, DevelopmentView, FieldChange, StoryStatus, StoryView,
+    CorrectionView, DevelopmentState, DevelopmentView, EmbargoStep, EmbargoStepKind, FieldChange,
+    StoryStatus, StoryView,
 };
 use uuid::Uuid;
 
@@ -113,6 +114,7 @@ fn state_label(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "Published",
         DevelopmentState::Rejected => "Rejected",
         DevelopmentState::Retracted => "Retracted",
+        DevelopmentState::Embargoed => "Embargoed",
     }
 }
 
@@ -122,6 +124,7 @@ fn state_class(state: DevelopmentState) -> &'static str {
         DevelopmentState::Published => "state-published",
         DevelopmentState::Rejected => "state-rejected",
         DevelopmentState::Retracted => "state-retracted",
+        DevelopmentState::Embargoed => "state-embargoed",
     }
 }
 
@@ -819,17 +822,47 @@ fn edit_entry(zone: Zone, e: &CorrectionView) -> Markup {
 /// A development's full history: who filed it, who approved it, every correction, and its
 /// rejection or retraction.
 fn history(zone: Zone, d: &DevelopmentView) -> Markup {
-    let waited = d.published_position.is_none_or(|p| p != d.position);
+    let held = |s: &EmbargoStep| matches!(s.step, EmbargoStepKind::Filed { .. });
+    let filed_held = d.embargo_steps.first().is_some_and(held);
+    // Held by an embargo at filing and approved by no one: it waited for no review.
+    let waited = d.published_position.is_none_or(|p| p != d.position)
+        && !(filed_held
+            && d.approved_by.is_none()
+            && d.state != DevelopmentState::PendingReview
+            && d.rejection.is_none());
+    // An approval under an embargo is not when it was published.
+    let approved_at = d
+        .embargo_steps
+        .iter()
+        .find(|s| matches!(s.step, EmbargoStepKind::ApprovedUnder { .. }))
+        .map(|s| s.at)
+        .or(d.published_at);
     html! {
         section.history aria-label="History" {
             h4.history-title { "History" }
             ol.history-list {
                 li {
                     "Filed by " strong { (who(&d.filed_by)) } " · " (time(zone, d.recorded_at))
-                    @if waited { " · waited for review" } @else { " · published at once" }
+                    @if waited { " · waited for review" }
+                    @else if filed_held { " · held under embargo" }
+                    @else { " · published at once" }
                 }
-                @if let (true, Some(at)) = (waited, d.published_at) {
+                @if let (true, Some(at)) = (waited && d.approved_by.is_some(), approved_at) {
                     li { "Approved by " strong { (who(&d.approved_by)) } " · " (time(zone, at)) }
+                }
+                @for s in &d.embargo_steps {
+                    @match s.step {
+                        EmbargoStepKind::Filed { .. } | EmbargoStepKind::ApprovedUnder { .. } => {}
+                        EmbargoStepKind::Moved { until } => {
+                            li { "Embargo moved to " (time(zone, until)) " by " strong { (who(&s.by)) } " · " (time(zone, s.at)) }
+                        }
+                        EmbargoStepKind::Lifted { published } => {
+                            li {
+                                "Embargo lifted by " strong { (who(&s.by)) } " · " (time(zone, s.at))
+                                @if published { " · published" }
+                            }
+                        }
+                    }
                 }
                 @for e in &d.edits { (edit_entry(zone, e)) }
                 @for c in &d.corrections { (correction_entry(zone, d, c)) }
@@ -866,6 +899,17 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
             " " span.badge.kind { (kind_label(d.kind)) }
             " " span.badge { (urgency_label(d.urgency)) }
             " " span.badge { (evidence_label(d.evidence)) }
+        }
+        @if let Some(until) = d.embargo_until {
+            p.embargo {
+                strong { "Embargoed until " (time(zone, until)) }
+                // desk.js counts down to it; without the script the moment above says it all.
+                " " span.countdown data-until=(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {}
+                @if d.state == DevelopmentState::PendingReview {
+                    " (held after approval until then)"
+                }
+                ": readers see nothing of it, and nobody is alerted, until then."
+            }
         }
         h3.dev-headline {
             @if retracted { del { (d.headline) } } @else { (d.headline) }
@@ -958,6 +1002,14 @@ fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentVie
     }
     if chrome.is_editor() && published {
         links.push(link(development_path(view.id, d.id, "correct"), "Correct"));
+    }
+    if chrome.is_editor() && d.embargo_until.is_some() {
+        links.push(link(
+            development_path(view.id, d.id, "embargo"),
+            "Lift or move the embargo",
+        ));
+    }
+    if chrome.is_editor() && published {
         links.push(link(development_path(view.id, d.id, "retract"), "Retract"));
     }
     links
@@ -1025,6 +1077,8 @@ pub fn story_page(
             dl.facts {
                 div { dt { "Published" } dd { (count(DevelopmentState::Published)) } }
                 div { dt { "Waiting for review" } dd { (count(DevelopmentState::PendingReview)) } }
+                @let embargoed = count(DevelopmentState::Embargoed);
+                @if embargoed > 0 { div { dt { "Embargoed" } dd { (embargoed) } } }
                 div { dt { "Retracted" } dd { (count(DevelopmentState::Retracted)) } }
                 div { dt { "Rejected" } dd { (count(DevelopmentState::Rejected)) } }
                 div {
@@ -1077,6 +1131,7 @@ const FILING_FIELDS: &[&str] = &[
     "headline",
     "body",
     "occurred_at",
+    "embargo_until",
     "actors",
     "accused",
     "urgency",
@@ -1120,6 +1175,10 @@ pub fn file_page(
         "Local time in the newsroom's time zone. It starts as the moment you opened this form.",
     );
     let zone_hint = format!("Time zone: {}.", chrome.zone.name());
+    let embargo = Ctl::new("embargo_until", "Embargoed until (optional)", error).hint(
+        "Held from readers, and alerted to nobody, until this local time; then published. \
+         Leave it empty to publish as usual.",
+    );
     let urgency = Ctl::new("urgency", "Urgency", error);
     let source_name = Ctl::new("source.name", "Source name", error)
         .hint("Who or what it comes from. Required for attributions and denials.");
@@ -1202,6 +1261,7 @@ pub fn file_page(
                         p.hint id=(format!("{}-zone", occurred.id)) { (zone_hint) }
                     }))
                     (select(&urgency, &urgency_options(chrome.is_editor()), form.get("urgency")))
+                    (text_input(&embargo, "datetime-local", form.get("embargo_until"), None))
                 }
                 fieldset.field-invalid[actors_error.is_some()] #f-actors aria-describedby="f-actors-hint" {
                     legend { "Who is named" }
@@ -1737,6 +1797,53 @@ pub fn withdraw_page(
         }
     };
     layout("Withdraw your filing", Some(chrome), content)
+}
+
+/// `…/embargo`: an embargoed development, with "Lift it now" and "Move the embargo" (editors).
+pub fn embargo_page(
+    chrome: &Chrome<'_>,
+    view: &StoryView,
+    d: &DevelopmentView,
+    seen: i64,
+    error: Option<&FormError>,
+) -> Markup {
+    let until = Ctl::new("until", "New moment", error)
+        .hint("Local time in the newsroom's time zone; in the future, at most a year ahead.");
+    let content = html! {
+        p.back { a href=(format!("{}#{}", story_desk_path(view.id), anchor(d.id))) { "← " (view.headline) } }
+        h1 { "Embargo" }
+        (error_summary(error, &["until"]))
+        article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+        form.stack method="post" action=(development_path(view.id, d.id, "embargo")) {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            input type="hidden" name="action" value="lift";
+            p {
+                @if d.state == DevelopmentState::PendingReview {
+                    "Lifted now, it is published as soon as it is approved."
+                } @else {
+                    "Lifted now, it is published at once and its subscribers are alerted."
+                }
+            }
+            div.actions {
+                button.button type="submit" {
+                    "Lift the embargo now" span.visually-hidden { ": " (d.headline) }
+                }
+            }
+        }
+        form.stack method="post" action=(development_path(view.id, d.id, "embargo")) novalidate {
+            (csrf_field(chrome.csrf))
+            input type="hidden" name="seen" value=(seen);
+            input type="hidden" name="action" value="move";
+            (text_input(&until, "datetime-local", "", None))
+            div.actions {
+                button.button.button-secondary type="submit" {
+                    "Move the embargo" span.visually-hidden { ": " (d.headline) }
+                }
+            }
+        }
+    };
+    layout("Embargo", Some(chrome), content)
 }
 
 // ----- messages --------------------------------------------------------------------------------------

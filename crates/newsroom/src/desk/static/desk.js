@@ -242,10 +242,45 @@
     setInterval(ask, 10000);
   }
 
+  // Countdowns: a `span.countdown[data-until]` beside an embargo's moment says how long is left,
+  // to the second, until the moment comes (the scheduler lifts it then; reload to see it).
+  function left(ms) {
+    var s = Math.floor(ms / 1000);
+    var d = Math.floor(s / 86400);
+    var h = Math.floor((s % 86400) / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    var parts = [];
+    if (d) parts.push(d + " d");
+    if (d || h) parts.push(h + " h");
+    if (d || h || m) parts.push(m + " min");
+    if (!d) parts.push((s % 60) + " s");
+    return parts.join(" ");
+  }
+
+  function countdowns() {
+    var spans = document.querySelectorAll("span.countdown[data-until]");
+    if (!spans.length) {
+      return;
+    }
+    function tick() {
+      var now = Date.now();
+      Array.prototype.forEach.call(spans, function (span) {
+        var until = Date.parse(span.getAttribute("data-until"));
+        if (isNaN(until)) {
+          return;
+        }
+        span.textContent = until > now ? "(in " + left(until - now) + ")" : "(due now: reload to see it lifted)";
+      });
+    }
+    tick();
+    window.setInterval(tick, 1000);
+  }
+
   function ready() {
     drafts();
     presence();
     notices();
+    countdowns();
   }
 
   if (document.readyState === "loading") {
