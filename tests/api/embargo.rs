@@ -672,3 +672,73 @@ async fn with_the_clock_in_the_tests_hand_nothing_is_lifted_a_second_before_and_
     assert_eq!(receiver.received().len(), 2);
     assert_eq!(lifts(&app.story_events(&story).await).len(), 1);
 }
+
+/// An editor spikes an embargoed development before its moment (a rejection): the moment
+/// passes and nothing is lifted, published or alerted; the desk's embargo page offers it.
+#[tokio::test]
+async fn an_embargoed_development_spiked_before_its_moment_never_reaches_readers() {
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let receiver = WebhookReceiver::ok().await;
+    follow_story(&app, &receiver, &story).await;
+    let until = Utc::now() + chrono::Duration::seconds(3);
+    let (filing, marker) = embargoed_filing(until);
+    let id = filing["id"].as_str().unwrap().to_owned();
+    app.record(&story, filing).await.ok(201);
+    let desk = app.desk_sign_in(&app.editor).await;
+    let page = app
+        .desk_get(
+            Some(&desk),
+            &format!("/desk/stories/{story}/developments/{id}/embargo"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Spike it"), "{page}");
+    // A reporter cannot; an editor can.
+    let refused = app
+        .development_action(
+            &app.reporter,
+            &story,
+            &id,
+            "rejection",
+            json!({"reason": "The report was withdrawn by its authors."}),
+        )
+        .await;
+    refused.problem(403);
+    let spiked = app
+        .development_action(
+            &app.editor,
+            &story,
+            &id,
+            "rejection",
+            json!({"reason": "The report was withdrawn by its authors."}),
+        )
+        .await;
+    assert!(spiked.status.is_success(), "{spiked:#?}");
+
+    // Past the moment, with a control filing alerted after it: still nothing.
+    tokio::time::sleep_until(
+        tokio::time::Instant::now()
+            + (until - Utc::now() + chrono::Duration::seconds(2))
+                .to_std()
+                .unwrap_or_default(),
+    )
+    .await;
+    let control = development("update");
+    let p = app.record(&story, control.clone()).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].development_id(), control["id"].as_str().unwrap());
+    let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), p).await;
+    assert!(!text.contains(&marker) && !text.contains(&id), "{text}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing alerted but the control"
+    );
+    assert!(lifts(&app.story_events(&story).await).is_empty());
+}

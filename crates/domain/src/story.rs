@@ -879,12 +879,8 @@ impl Story {
                 reason,
             } => {
                 Self::require_editor(by, "reject a development")?;
-                Self::expect_status(
-                    &facts,
-                    development,
-                    DevelopmentStatus::PendingReview,
-                    "rejection",
-                )?;
+                // An embargoed development is spiked the same way: it never reaches readers.
+                Self::expect_unpublished(&facts, development, "rejection")?;
                 StoryEvent::DevelopmentRejected {
                     development,
                     reason,
@@ -955,12 +951,7 @@ impl Story {
                         action: "withdraw a development",
                     });
                 }
-                Self::expect_status(
-                    &facts,
-                    development,
-                    DevelopmentStatus::PendingReview,
-                    "withdrawal",
-                )?;
+                Self::expect_unpublished(&facts, development, "withdrawal")?;
                 StoryEvent::DevelopmentRejected {
                     development,
                     reason: Note::parse("reason", WITHDRAWN).expect("the reason is a valid note"),
@@ -1088,6 +1079,27 @@ impl Story {
             changes,
             note,
         }])
+    }
+
+    /// Refuses unless the development has not reached readers: waiting for review, or held
+    /// under an embargo.
+    fn expect_unpublished(
+        facts: &Facts,
+        id: DevelopmentId,
+        action: &'static str,
+    ) -> Result<(), StoryError> {
+        let state = Self::existing(facts, id)?;
+        if !matches!(
+            state.status,
+            DevelopmentStatus::PendingReview | DevelopmentStatus::Embargoed
+        ) {
+            return Err(StoryError::DevelopmentState {
+                id,
+                status: state.status.as_str(),
+                action,
+            });
+        }
+        Ok(())
     }
 
     fn expect_status(

@@ -1377,3 +1377,24 @@ fn the_index_follows_an_embargo_from_filing_to_lift() {
         (DevelopmentStatus::Published, None)
     );
 }
+
+#[test]
+fn an_embargoed_development_is_spiked_by_a_rejection_and_never_lifted() {
+    let until = now() + Duration::hours(2);
+    let filed = recorded(&embargoed(1, until), PublicationStatus::Embargoed);
+    let reason = Note::parse("reason", "The report was withdrawn by its authors.").unwrap();
+    let rejected = StoryEvent::DevelopmentRejected {
+        development: dev_id(1),
+        reason: reason.clone(),
+    };
+    given(vec![opened(false), filed.clone()])
+        .when(as_editor(StoryCommand::RejectDevelopment {
+            development: dev_id(1),
+            reason,
+        }))
+        .then_expect_events(vec![rejected.clone()]);
+    // At the moment, the scheduler lifts nothing: readers never see it, nobody is alerted.
+    given(vec![opened(false), filed, rejected])
+        .when(at(Role::Admin, until, lift(1, Some(until))))
+        .then_expect_events(vec![]);
+}

@@ -1842,6 +1842,16 @@ pub fn embargo_page(
                 }
             }
         }
+        h2 { "Spike it" }
+        p { "Never published and nobody alerted: it stays on the desk, rejected, with your reason." }
+        form.reject method="post" action=(development_path(view.id, d.id, "reject")) {
+            (csrf_field(chrome.csrf))
+            @let ctl = reject_reason(d.id, None);
+            (textarea(&ctl, "", 2, Some(newsroom_domain::limits::NOTE)))
+            button.button.button-danger type="submit" {
+                "Spike it" span.visually-hidden { ": " (d.headline) }
+            }
+        }
     };
     layout("Embargo", Some(chrome), content)
 }
