@@ -422,6 +422,18 @@ impl StoryResource {
     }
 }
 
+/// A next page's link (which has a query already) for a read as of `as_of`, if it is one.
+fn at_moment(link: String, as_of: Option<DateTime<Utc>>) -> String {
+    match as_of {
+        Some(t) => format!(
+            "{link}&as_of={}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .replace('+', "%2B")
+        ),
+        None => link,
+    }
+}
+
 /// The link to the page of a story's claims recorded before the claim at `before`.
 fn claims_link(id: Uuid, before: Option<i64>, limit: usize) -> Option<String> {
     let before = before?;
@@ -683,14 +695,7 @@ async fn story_json(
     let page = state
         .page(&id, as_of, before, limit, ClaimsAsk::default())
         .await?;
-    let older = older_link(page.view.id, page.older, limit).map(|link| match as_of {
-        Some(t) => format!(
-            "{link}&as_of={}",
-            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                .replace('+', "%2B")
-        ),
-        None => link,
-    });
+    let older = older_link(page.view.id, page.older, limit).map(|link| at_moment(link, as_of));
     let body = json_string(&StoryResource::of(&page, older.clone()))?;
     let response = if as_of.is_none() {
         cached(
@@ -743,15 +748,8 @@ async fn claims_json(
     let as_of = params.as_of()?;
     let claims = params.claims()?;
     let page = state.page(&id, as_of, None, 1, claims).await?;
-    let older =
-        claims_link(page.view.id, page.claims_older, claims.limit).map(|link| match as_of {
-            Some(t) => format!(
-                "{link}&as_of={}",
-                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                    .replace('+', "%2B")
-            ),
-            None => link,
-        });
+    let older = claims_link(page.view.id, page.claims_older, claims.limit)
+        .map(|link| at_moment(link, as_of));
     let body = json_string(&ClaimsAnswer {
         story_id: page.view.id,
         position: page.view.position,
