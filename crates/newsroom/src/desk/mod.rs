@@ -1907,33 +1907,26 @@ async fn correct_sent(
     session: &Session,
     form: &FormData,
 ) -> Answer {
-    let (state, id, dev, session, form) = (
-        state.clone(),
-        id.to_owned(),
-        dev.to_owned(),
-        session.clone(),
-        form.clone(),
-    );
-    state.check_csrf(&session, &form)?;
-    let (view, d) = state.development(&session, &id, &dev).await?;
-    state.require_editor_or_filer(&session, &d)?;
+    state.check_csrf(session, form)?;
+    let (view, d) = state.development(session, id, dev).await?;
+    state.require_editor_or_filer(session, &d)?;
     let pending = d.state == DevelopmentState::PendingReview;
-    let step = match Step::of(&form, "correct") {
+    let step = match Step::of(form, "correct") {
         Step::Edit => Step::Edit,
         _ if pending => Step::Confirm,
         other => other,
     };
     if step == Step::Edit {
-        let chrome = state.chrome(&session, Here::Other);
+        let chrome = state.chrome(session, Here::Other);
         return Ok(page(
             StatusCode::OK,
-            templates::correct_page(&chrome, &view, &d, &form, None, None),
+            templates::correct_page(&chrome, &view, &d, form, None, None),
         ));
     }
-    let seen = forms::seen(&form);
+    let seen = forms::seen(form);
     if seen.is_none_or(|s| d.updated_position > s) {
         // Already changed by the time it is shown: say so before any preview.
-        return correct_changed(&state, &session, &id, &dev, &form).await;
+        return correct_changed(state, session, id, dev, form).await;
     }
     let mut request_form = form.clone();
     let typed_note = !request_form.get("note").trim().is_empty();
@@ -1952,40 +1945,40 @@ async fn correct_sent(
     let story = StoryId::from(view.id);
     if step == Step::Preview {
         let previewed = match command {
-            Ok(command) => state.preview(story, &session, command).await,
+            Ok(command) => state.preview(story, session, command).await,
             Err(p) => Err(p),
         };
         return match previewed {
             Ok(events) => {
                 let after = folded(&view, events, &session.principal);
                 let shown = after.development(d.id).unwrap_or(&d);
-                let chrome = state.chrome(&session, Here::Other);
+                let chrome = state.chrome(session, Here::Other);
                 Ok(page(
                     StatusCode::OK,
-                    templates::correct_preview_page(&chrome, &after, shown, &form),
+                    templates::correct_preview_page(&chrome, &after, shown, form),
                 ))
             }
             Err(p) if forms::is_refusal(&p) => {
                 let error = FormError::from_problem(&p);
-                let chrome = state.chrome(&session, Here::Other);
+                let chrome = state.chrome(session, Here::Other);
                 Ok(page(
                     p.status(),
-                    templates::correct_page(&chrome, &view, &d, &form, Some(&error), None),
+                    templates::correct_page(&chrome, &view, &d, form, Some(&error), None),
                 ))
             }
-            Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+            Err(p) => Ok(state.problem_page(session, p, &story_desk_path(view.id))),
         };
     }
     let result = match command {
         Ok(command) => {
             state
-                .execute_seen(story, &session, command, d.id, seen)
+                .execute_seen(story, session, command, d.id, seen)
                 .await
         }
         Err(p) => Err(p),
     };
     if matches!(&result, Err(p) if is_changed(p)) {
-        return correct_changed(&state, &session, &id, &dev, &form).await;
+        return correct_changed(state, session, id, dev, form).await;
     }
     if pending {
         if let Ok(outcome) = &result {
@@ -2004,13 +1997,13 @@ async fn correct_sent(
         }
     }
     answer_editor_form(
-        &state,
-        &session,
+        state,
+        session,
         &view,
         &d,
         "corrected",
         result,
-        |chrome, error| templates::correct_page(chrome, &view, &d, &form, Some(error), None),
+        |chrome, error| templates::correct_page(chrome, &view, &d, form, Some(error), None),
     )
     .await
 }
@@ -2051,16 +2044,9 @@ async fn retract_sent(
     session: &Session,
     form: &FormData,
 ) -> Answer {
-    let (state, id, dev, session, form) = (
-        state.clone(),
-        id.to_owned(),
-        dev.to_owned(),
-        session.clone(),
-        form.clone(),
-    );
-    state.require_editor(&session)?;
-    state.check_csrf(&session, &form)?;
-    let (view, d) = state.development(&session, &id, &dev).await?;
+    state.require_editor(session)?;
+    state.check_csrf(session, form)?;
+    let (view, d) = state.development(session, id, dev).await?;
     let result = match (ReasonRequest {
         reason: form.get("reason").to_owned(),
     })
@@ -2074,39 +2060,39 @@ async fn retract_sent(
             state
                 .execute_seen(
                     StoryId::from(view.id),
-                    &session,
+                    session,
                     command,
                     d.id,
-                    forms::seen(&form),
+                    forms::seen(form),
                 )
                 .await
         }
         Err(p) => Err(p),
     };
     if matches!(&result, Err(p) if is_changed(p)) {
-        let since = forms::seen(&form);
-        let (view, d) = state.now(&session, &id, &dev).await?;
-        check_state(&state, &session, &view, &d, RETRACTABLE, "retracted")?;
+        let since = forms::seen(form);
+        let (view, d) = state.now(session, id, dev).await?;
+        check_state(state, session, &view, &d, RETRACTABLE, "retracted")?;
         let mut again = form.clone();
         again.set("seen", view.position.to_string());
         let changed = html! {
             (templates::changes_since(state.zone, &d, since))
             p { "Below is the development as it is now. Your reason is kept: check it and retract again." }
         };
-        let chrome = state.chrome(&session, Here::Other);
+        let chrome = state.chrome(session, Here::Other);
         return Ok(page(
             StatusCode::CONFLICT,
             templates::retract_page(&chrome, &view, &d, &again, None, Some(&changed)),
         ));
     }
     answer_editor_form(
-        &state,
-        &session,
+        state,
+        session,
         &view,
         &d,
         "retracted",
         result,
-        |chrome, error| templates::retract_page(chrome, &view, &d, &form, Some(error), None),
+        |chrome, error| templates::retract_page(chrome, &view, &d, form, Some(error), None),
     )
     .await
 }
