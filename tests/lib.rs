@@ -681,8 +681,9 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
-    /// Signs in at the desk with `token`, as the sign-in form does.
-    pub async fn desk_sign_in(&self, token: &str) -> DeskSession {
+    /// Sends the desk's sign-in form (fetched first, for its cookie and CSRF value) with
+    /// `fields` (`token`, or `login` and `password`); the answer.
+    pub async fn desk_sign_in_with(&self, fields: &[(&str, &str)]) -> reqwest::Response {
         let form = self.desk_get(None, "/desk/sign-in").await;
         assert_eq!(form.status(), 200);
         let login = cookie_pair(form.headers(), "newsroom_desk_login").expect("a login cookie");
@@ -692,13 +693,15 @@ impl TestApp {
             cookie: login,
             csrf: csrf.clone(),
         };
-        let answer = self
-            .desk_post(
-                Some(&login_session),
-                "/desk/sign-in",
-                &[("csrf", &csrf), ("next", "/desk"), ("token", token)],
-            )
-            .await;
+        let mut sent = vec![("csrf", csrf.as_str()), ("next", "/desk")];
+        sent.extend_from_slice(fields);
+        self.desk_post(Some(&login_session), "/desk/sign-in", &sent)
+            .await
+    }
+
+    /// Signs in at the desk with `token`, as the sign-in form does.
+    pub async fn desk_sign_in(&self, token: &str) -> DeskSession {
+        let answer = self.desk_sign_in_with(&[("token", token)]).await;
         assert_eq!(answer.status(), 303, "signed in");
         let cookie = cookie_pair(answer.headers(), "newsroom_desk").expect("a session cookie");
         let session = DeskSession {

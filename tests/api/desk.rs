@@ -2083,28 +2083,6 @@ async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
     assert_eq!(recorded["body"].as_str().unwrap().chars().count(), 20_000);
 }
 
-/// Signs in with a sign-in name and password through the sign-in form; the answer.
-async fn password_sign_in(app: &TestApp, login: &str, password: &str) -> reqwest::Response {
-    let form = app.desk_get(None, "/desk/sign-in").await;
-    let cookie = cookie_pair(form.headers(), "newsroom_desk_login").expect("a login cookie");
-    let csrf = hidden_field(&form.text().await.unwrap(), "csrf").expect("a csrf field");
-    let pre = DeskSession {
-        cookie,
-        csrf: csrf.clone(),
-    };
-    app.desk_post(
-        Some(&pre),
-        "/desk/sign-in",
-        &[
-            ("csrf", &csrf),
-            ("login", login),
-            ("password", password),
-            ("next", "/desk"),
-        ],
-    )
-    .await
-}
-
 /// Staff choose a sign-in name and password once signed in with their token, then sign in with
 /// them: the cookie holds a session key of its own (never the token or the password); names are
 /// one person's; wrong passwords and unknown names get the same refusal; revoking the token ends
@@ -2201,7 +2179,12 @@ async fn staff_sign_in_with_a_name_and_a_password(app: &TestApp) {
     assert_eq!(taken.status(), 409);
 
     // Sign in with the name (in any case) and the password.
-    let answer = password_sign_in(app, "RITA.reporter", "correct horse battery").await;
+    let answer = app
+        .desk_sign_in_with(&[
+            ("login", "RITA.reporter"),
+            ("password", "correct horse battery"),
+        ])
+        .await;
     assert_eq!(answer.status(), 303);
     let cookie = cookie_pair(answer.headers(), "newsroom_desk").expect("a session cookie");
     assert!(
@@ -2221,7 +2204,9 @@ async fn staff_sign_in_with_a_name_and_a_password(app: &TestApp) {
         ("rita.reporter", "correct horse batteries"),
         ("nobody.here", "correct horse battery"),
     ] {
-        let answer = password_sign_in(app, login, password).await;
+        let answer = app
+            .desk_sign_in_with(&[("login", login), ("password", password)])
+            .await;
         assert_eq!(answer.status(), 401, "{login}");
         assert!(cookie_pair(answer.headers(), "newsroom_desk").is_none());
         let html = answer.text().await.unwrap();
@@ -2242,7 +2227,12 @@ async fn staff_sign_in_with_a_name_and_a_password(app: &TestApp) {
         let home = app.desk_get(Some(s), "/desk").await;
         assert_eq!(home.status(), 303, "a revoked token's session ends");
     }
-    let answer = password_sign_in(app, "rita.reporter", "correct horse battery").await;
+    let answer = app
+        .desk_sign_in_with(&[
+            ("login", "rita.reporter"),
+            ("password", "correct horse battery"),
+        ])
+        .await;
     assert_eq!(answer.status(), 401);
 }
 

@@ -172,15 +172,12 @@ impl Tokens {
             .fetch_optional(&mut *s.acquire().await?)
             .await?,
         };
-        Ok(row.and_then(|(token_id, name, role, hash)| {
-            let same: bool = hash.as_slice().ct_eq(&wanted[..]).into();
-            Some(Principal {
-                token_id,
-                name,
-                role: role.parse().ok()?,
-            })
-            .filter(|_| same)
-        }))
+        Ok(principal_of(row.and_then(
+            |(token_id, name, role, hash)| {
+                let same: bool = hash.as_slice().ct_eq(&wanted[..]).into();
+                same.then_some((token_id, name, role))
+            },
+        )))
     }
 
     /// Whether the token with this id exists and is not revoked: what a connection opened with
