@@ -24,6 +24,18 @@ use newsroom_projection::{rebuild_outdated, LiveHub, LiveLimits, Projector, View
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// Keeps the process's resident memory close to what it uses: no transparent huge pages. On a
+/// machine where the kernel backs every anonymous mapping with 2 MiB pages ("always"), a heap
+/// whose pages are partly in use counts each of them whole, and memory freed inside them never
+/// goes back (a rebuild of 200,000 events peaked 40 MB higher, and the RSS after live streams
+/// closed stayed up). Call it first thing; it is a no-op where the kernel has no such switch.
+pub fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "transparent huge pages stay as the kernel sets them");
+    }
+}
+
 /// Everything one process needs to start.
 #[derive(Debug, Clone)]
 pub struct NewsroomSettings {

@@ -99,6 +99,7 @@ enum ProjectionCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    newsroom::disable_transparent_huge_pages();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve {
         listen: None,

@@ -1472,6 +1472,8 @@ fn report_lag(out: &mut String, l: &LagRun, cfg: &Config) -> std::fmt::Result {
 }
 
 fn main() -> Res<()> {
+    // As the `newsroom` binary does.
+    newsroom::disable_transparent_huge_pages();
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_PARTS`).
     let cfg = Config::from_env();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -635,6 +635,14 @@ impl StoryView {
         if let Some(moved) = self.developments.get(i) {
             self.derived.index.insert(moved.id, i);
         }
+        // What a story held at its busiest is given back once it holds a quarter of that: a
+        // rebuild moves what it holds from story to story, and capacity kept by each story
+        // would add up to far more than the budget of what is held.
+        let held = self.developments.len();
+        if self.developments.capacity() > 4 * held.max(8) {
+            self.developments.shrink_to(2 * held);
+            self.derived.index.shrink_to(2 * held);
+        }
         Some(d)
     }
 

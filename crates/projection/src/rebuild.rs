@@ -39,7 +39,8 @@ use crate::store::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildLimits {
     /// Events read and folded at a time (three pages may be in memory at once, each event with
-    /// its decoded JSON: 10,000 made the peak some 200 MB higher at 200,000 events than 2,000).
+    /// its decoded JSON: 10,000 made the peak some 200 MB higher at 200,000 events than 2,000,
+    /// and pages of 2,000 still held some 50 MB).
     pub page_events: usize,
     /// Developments kept in memory (about, in bytes), across all stories.
     pub held_bytes: usize,
@@ -50,8 +51,8 @@ pub struct RebuildLimits {
 impl Default for RebuildLimits {
     fn default() -> Self {
         Self {
-            page_events: 2_000,
-            held_bytes: 64 << 20,
+            page_events: 500,
+            held_bytes: 32 << 20,
             rows_per_write: 10_000,
         }
     }
@@ -62,6 +63,12 @@ impl Default for RebuildLimits {
 /// temporary files beyond it. (512 MiB made a rebuild of 200,000 events about an eighth faster
 /// and its peak a fifth higher.)
 const REBUILD_CACHE_KIB: i64 = 64 * 1024;
+
+/// How much text the full-text index of a rebuild holds before it writes a segment (SQLite's
+/// FTS5 `hashsize`; by default 1 MiB, which a rebuild's part of rows exceeds many times over).
+const REBUILD_FTS_HASH_BYTES: i64 = 16 << 20;
+/// FTS5's default `hashsize`, which the projector's small batches never reach.
+const FTS_HASH_BYTES: i64 = 1 << 20;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +222,14 @@ async fn rebuild_chosen(
             tx.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
             for view in &chosen {
                 create_next(tx, *view)?;
+            }
+            if chosen.contains(&ViewName::Stories) {
+                // The full-text index takes what a rebuild hands it in larger runs before it
+                // writes a segment: fewer segments, and less merging of them.
+                tx.execute(
+                    "INSERT INTO search_next (search_next, rank) VALUES ('hashsize', ?1)",
+                    [REBUILD_FTS_HASH_BYTES],
+                )?;
             }
             if !chosen.contains(&ViewName::Stories) {
                 create_scratch_developments(tx)?;
@@ -626,6 +641,12 @@ impl Target<'_> {
                     .write(move |tx| {
                         for view in &chosen {
                             swap_in(tx, *view, position)?;
+                        }
+                        if chosen.contains(&ViewName::Stories) {
+                            tx.execute(
+                                "INSERT INTO search (search, rank) VALUES ('hashsize', ?1)",
+                                [FTS_HASH_BYTES],
+                            )?;
                         }
                         if !chosen.contains(&ViewName::Stories) {
                             tx.execute_batch("DROP TABLE IF EXISTS developments_next")?;
