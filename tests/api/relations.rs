@@ -390,3 +390,117 @@ async fn subscribers_who_asked_hear_of_related_stories_once_and_others_not_on_po
     };
     subscribers_who_asked_hear_of_related_stories(&app).await;
 }
+
+/// In Chromium: an editor relates two stories from the story's desk page (axe-core finds nothing
+/// on it), both reader pages show the relation (axe-core finds nothing there, on a phone nothing
+/// is too small to tap), a reader follows it to the other story, and the editor unlinks it.
+#[tokio::test]
+async fn an_editor_relates_stories_at_the_desk_and_readers_follow_the_relation() {
+    use fantoccini::Locator;
+    use newsroom_tests::chrome::{
+        axe_script, axe_violations, browser, choose, driver, press, sign_in_at_desk,
+        small_tap_targets, type_into, wait_for,
+    };
+    let Some(driver) = driver() else { return };
+    let Some(axe) = axe_script() else { return };
+    let app = spawn_app().await;
+    let ruling = open(&app, "court-ruling", "Court rules on the campaign hack").await;
+    open(&app, "campaign-hack", "Campaign reports a hack").await;
+    let base = app.address.clone();
+    let client = browser(&driver).await;
+    let accessible = |what: &'static str, sizes: &'static [(u32, u32)]| {
+        let (client, axe) = (client.clone(), axe.clone());
+        async move {
+            for (w, h) in sizes {
+                client.set_window_size(*w, *h).await.unwrap();
+                let violations = axe_violations(&client, &axe).await;
+                assert!(
+                    violations.is_empty(),
+                    "{what}: axe-core finds {violations:#?}"
+                );
+                if *w < 500 {
+                    let small = small_tap_targets(&client).await;
+                    assert!(small.is_empty(), "{what} on a phone: too small {small:#?}");
+                }
+            }
+        }
+    };
+    const PHONE: &[(u32, u32)] = &[(390, 844)];
+    const BOTH: &[(u32, u32)] = &[(390, 844), (1200, 900)];
+    client.set_window_size(390, 844).await.unwrap();
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    client
+        .goto(&format!("{base}/desk/stories/{ruling}"))
+        .await
+        .unwrap();
+    wait_for(&client, "//h2[.='Related stories']", "the desk's relations").await;
+    accessible("the story's desk page", PHONE).await;
+    choose(&client, "#relate-relation", "follow_up").await;
+    type_into(&client, "#relate-story", "campaign-hack").await;
+    press(&client, "form.relate button[type=submit]").await;
+    wait_for(
+        &client,
+        "//*[contains(., 'The stories are related')]",
+        "the desk says it is done",
+    )
+    .await;
+    wait_for(
+        &client,
+        "//ul[contains(@class, 'related-list')]//a[.='Campaign reports a hack']",
+        "the desk lists the related story",
+    )
+    .await;
+    accessible("the story's desk page with a relation", PHONE).await;
+
+    // The reader follows the relation from the earlier story to the follow-up, and back.
+    client
+        .goto(&format!("{base}/stories/campaign-hack"))
+        .await
+        .unwrap();
+    let label = wait_for(
+        &client,
+        "//section[@id='related']//li[@data-relation='followed_up_by']",
+        "the reader page's related stories",
+    )
+    .await;
+    let text = label.text().await.unwrap();
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        "Followed up by: Court rules on the campaign hack"
+    );
+    accessible("the story page with related stories", BOTH).await;
+    client.set_window_size(390, 844).await.unwrap();
+    client
+        .find(Locator::LinkText("Court rules on the campaign hack"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "//section[@id='related']//li[@data-relation='follow_up' and contains(., 'Follow-up of')]",
+        "the follow-up's page names the story it follows up",
+    )
+    .await;
+
+    // Unlinked at the desk: gone from both pages.
+    client
+        .goto(&format!("{base}/desk/stories/{ruling}"))
+        .await
+        .unwrap();
+    press(&client, "ul.related-list form button[type=submit]").await;
+    wait_for(
+        &client,
+        "//*[contains(., 'no longer related')]",
+        "the desk says they are unlinked",
+    )
+    .await;
+    client
+        .goto(&format!("{base}/stories/campaign-hack"))
+        .await
+        .unwrap();
+    wait_for(&client, "//h1", "the story page").await;
+    assert!(client.find(Locator::Css("#related")).await.is_err());
+    client.close().await.unwrap();
+}
