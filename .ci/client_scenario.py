@@ -4,8 +4,9 @@
 the running server's `/openapi.json`, then runs this against that server: staff tokens are
 issued, a subscriber signs up, adds a webhook (a receiver in this process) and a subscription to
 a story; the story is opened, a claim, a denial of it and an update are filed, the update is
-corrected and retracted; the story and its claims ledger are read back, and the webhook must have
-received the alert. Every answer must parse as the document's success type, not a problem.
+corrected and retracted; a follow-up story is related to it; the story (with its related story) and
+its claims ledger are read back, the relation is removed, and the webhook must have received the
+alerts (the subscription asked for related stories too). Every answer must parse as the document's success type, not a problem.
 
 usage: client_scenario.py BASE_URL ADMIN_TOKEN CLIENT_PACKAGE_DIR
 """
@@ -32,6 +33,8 @@ record_development = api("default.record_development")
 correct_development = api("default.correct_development")
 retract_development = api("default.retract_development")
 revise_story = api("default.revise_story")
+link_story = api("default.link_story")
+unlink_story = api("default.unlink_story")
 sign_up = api("subscribers.sign_up")
 add_endpoint = api("subscribers.add_endpoint")
 subscribe = api("subscribers.subscribe")
@@ -81,7 +84,7 @@ story = expect(open_story.sync(client=editor, body=models.OpenStoryRequest(slug=
 subscriber = expect(sign_up.sync(client=anonymous, body=models.SignUp(name="Scenario subscriber")), models.SignedUp, "sign up")
 mine = authed(subscriber.token)
 expect(add_endpoint.sync(uuid.UUID(subscriber.id), client=mine, body=models.NewEndpointType0(kind=models.NewEndpointType0Kind.WEBHOOK, url=hook)), models.EndpointView, "add webhook")
-expect(subscribe.sync(uuid.UUID(subscriber.id), client=mine, body=models.NewSubscription(story=story.id)), models.SubscriptionView, "subscribe")
+expect(subscribe.sync(uuid.UUID(subscriber.id), client=mine, body=models.NewSubscription(story=story.id, include_related=True)), models.SubscriptionView, "subscribe")
 
 source = models.SourceRequest(name="Campaign spokesperson", kind=models.SourceKind.OFFICIAL_STATEMENT)
 
@@ -104,8 +107,15 @@ expect(correct_development.sync(story.id, update.id, client=editor, body=models.
 retracted = expect(retract_development.sync(story.id, update.id, client=editor, body=models.ReasonRequest(reason="The campaign withdrew the statement.")), models.CommandAccepted, "retract")
 expect(revise_story.sync(story.id, client=editor, body=models.ReviseStoryTags(tags=["cyber", "elections"])), models.CommandAccepted, "revise the tags")
 
-# Read back, once the views hold the retraction.
-read = expect(story_json.sync(str(story.id), client=anonymous, min_position=retracted.position), models.StoryResource, "read the story").to_dict()
+# A later story follows this one up: related, shown on this one as "followed up by".
+ruling = expect(open_story.sync(client=editor, body=models.OpenStoryRequest(slug=slug + "-ruling", headline="Court rules on the campaign hack")), models.StoryOpened, "open a follow-up")
+linked = expect(link_story.sync(ruling.id, client=editor, body=models.LinkStoryRequest(story=story.id, relation=models.Relation.FOLLOW_UP)), models.CommandAccepted, "relate the stories")
+
+# Read back, once the views hold the relation.
+read = expect(story_json.sync(str(story.id), client=anonymous, min_position=linked.position), models.StoryResource, "read the story").to_dict()
+related = read.get("relations") or []
+if [(r["id"], r["relation"]) for r in related] != [(str(ruling.id), "followed_up_by")]:
+    sys.exit(f"FAIL relations: the follow-up expected, got {related}")
 timeline = {d["id"]: d for d in read["timeline"]}
 if len(timeline) != 3:
     sys.exit(f"FAIL story: three developments expected, got {list(timeline)}")
@@ -116,10 +126,11 @@ ledger = expect(claims_json.sync(slug, client=anonymous), models.ClaimsAnswer, "
 entries = ledger["claims"]
 if len(entries) != 1 or entries[0]["status"] != "denied" or entries[0]["responses"][0]["id"] != str(denial.id):
     sys.exit(f"FAIL claims: one denied claim expected, got {entries}")
+expect(unlink_story.sync(story.id, ruling.id, client=editor), models.CommandAccepted, "unlink the stories")
 
 # The webhook got the alert of each published development.
 deadline = time.time() + 20
-wanted = {str(claim.id), str(denial.id), str(update.id)}
+wanted = {str(claim.id), str(denial.id), str(update.id), '"story.related"'}
 while time.time() < deadline:
     seen = {json.dumps(r) for r in received}
     if all(any(w in s for s in seen) for w in wanted):

@@ -1,7 +1,7 @@
 """The feeds judged by the official JSON Schemas and an independent validator (Python's
 `jsonschema`): a story with every kind of change a reader sees — actors and a source, a denial
 responding to a claim, a correction, a retraction — then its JSON Feed 1.1, an actor's JSON Feed,
-the front page's JSON Feed and the story's ninjs item, each validated against the schemas in shared/conformance/schemas (JSON Feed
+the front page's JSON Feed and the story's ninjs item (with a related story among its associations), each validated against the schemas in shared/conformance/schemas (JSON Feed
 1.1; ninjs 3.0, which the item names in `$schema`, and 3.1).
 
 Usage: python conformance.py BASE_URL ADMIN_TOKEN SCHEMA_DIR
@@ -59,8 +59,13 @@ wrong = development("update", "An early figure that was wrong")
 call("POST", f"/v1/stories/{story}/developments", wrong)
 call("POST", f"/v1/stories/{story}/developments/{claim['id']}/corrections",
      {"note": "The statement came a day later.", "changes": {"occurred_at": "2026-01-02T10:00:00Z"}})
-last = call("POST", f"/v1/stories/{story}/developments/{wrong['id']}/retraction",
-            {"reason": "The figure was not confirmed."})["position"]
+call("POST", f"/v1/stories/{story}/developments/{wrong['id']}/retraction",
+     {"reason": "The figure was not confirmed."})
+# A related story: the item's `associations` hold it beside the developments.
+earlier = call("POST", "/v1/stories", {"slug": slug + "-background",
+                                       "headline": "How the campaign's email was set up"})["id"]
+last = call("POST", f"/v1/stories/{story}/relations",
+            {"story": earlier, "relation": "background"})["position"]
 call("GET", f"/v1/stories/{story}?min_position={last}")
 
 actor = urllib.parse.quote("Fancy Bear")

@@ -192,6 +192,18 @@ fn routes() -> Vec<Route> {
             staff(Need::Editor, 200),
         ),
         route(
+            "POST",
+            "/v1/stories/{story}/relations",
+            Json(|fx| json!({"story": fx.closed, "relation": "background"})),
+            staff(Need::Editor, 200),
+        ),
+        route(
+            "DELETE",
+            "/v1/stories/{story}/relations/{related}",
+            Nothing,
+            staff(Need::Editor, 200),
+        ),
+        route(
             "GET",
             "/v1/stories/{story}/events",
             Nothing,
@@ -476,6 +488,23 @@ fn routes() -> Vec<Route> {
             desk(Need::Editor, Done),
         ),
         route(
+            "POST",
+            "/desk/stories/{story}/relations",
+            Form(|fx| {
+                vec![
+                    ("story", fx.closed.clone()),
+                    ("relation", "background".into()),
+                ]
+            }),
+            desk(Need::Editor, Done),
+        ),
+        route(
+            "POST",
+            "/desk/stories/{story}/relations/{related}/unlink",
+            Form(|_| vec![]),
+            desk(Need::Editor, Done),
+        ),
+        route(
             "GET",
             "/desk/stories/{story}/developments/{pending}/approve",
             Nothing,
@@ -578,6 +607,8 @@ struct Fixture {
     /// The story's latest position.
     seen: String,
     closed: String,
+    /// Related to `story` (a `related` relation recorded on it).
+    related: String,
     pending: String,
     published: String,
     /// Under embargo for an hour.
@@ -640,6 +671,15 @@ impl Fixture {
             &format!("/v1/stories/{closed}/close"),
             Some(&app.editor),
             None,
+        )
+        .await
+        .ok(200);
+        let related = app.open_story(false).await;
+        app.call(
+            Method::POST,
+            &format!("/v1/stories/{related}/relations"),
+            Some(&app.editor),
+            Some(json!({"story": story, "relation": "related"})),
         )
         .await
         .ok(200);
@@ -724,6 +764,7 @@ impl Fixture {
             slug,
             seen,
             closed,
+            related,
             pending,
             published,
             embargoed,
@@ -744,6 +785,7 @@ impl Fixture {
             .replace("{slug}", &self.slug)
             .replace("{embargoed}", &self.embargoed)
             .replace("{closed}", &self.closed)
+            .replace("{related}", &self.related)
             .replace("{pending}", &self.pending)
             .replace("{published}", &self.published)
             .replace("{token}", &self.token)

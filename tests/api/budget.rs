@@ -15,7 +15,7 @@ use reqwest::Method;
 use uuid::Uuid;
 
 /// The log's shape: developments in the one long story, and other stories (two developments
-/// each). All developments name the same actor.
+/// each, and a relation to the long story). All developments name the same actor.
 #[derive(Debug, Clone, Copy)]
 struct Size {
     long: usize,
@@ -119,6 +119,13 @@ async fn fill(size: Size) -> Filled {
                 for n in 0..2 {
                     service.execute(id, &editor, filing(n)).await.unwrap();
                 }
+                // Every other story relates itself to the long one: more relations point at
+                // it than it shows (20), twice as many in the larger log.
+                let related = StoryCommand::LinkStory {
+                    story,
+                    relation: Relation::Related,
+                };
+                service.execute(id, &editor, related).await.unwrap();
             }
         });
         futures_util::future::join_all(writes).await;

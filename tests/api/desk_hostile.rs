@@ -1,6 +1,6 @@
 //! Generated hostile input for the desk's forms, as `hostile.rs` does for the API: every form an
 //! editor can send (open a story, file and publish, approve, reject, correct, retract, withdraw,
-//! close, reopen), with fields replaced by hostile values (NUL and other control characters, bidi
+//! close, reopen, relate to another story), with fields replaced by hostile values (NUL and other control characters, bidi
 //! controls, huge texts, markup, odd dates and numbers), left out, repeated or added. Whatever
 //! is sent: never a 5xx, and a form that is not carried out (anything but a redirect) records
 //! nothing; afterwards the log's chains are intact and the views have applied all of it.
@@ -183,6 +183,13 @@ fn forms(fx: &Fixture) -> Vec<(String, Vec<(&'static str, String)>)> {
         (dev(pending, "withdraw"), vec![("seen", fx.seen.clone())]),
         (format!("/desk/stories/{story}/close"), vec![]),
         (format!("/desk/stories/{}/reopen", fx.closed), vec![]),
+        (
+            format!("/desk/stories/{story}/relations"),
+            vec![
+                ("story", fx.closed.clone()),
+                ("relation", "background".into()),
+            ],
+        ),
     ]
 }
 

@@ -26,6 +26,7 @@ mod processes;
 mod push;
 mod reader;
 mod reads;
+mod relations;
 mod relay;
 mod retention;
 mod roles;

@@ -18,8 +18,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistedEventStore, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventStore};
 use newsroom_domain::{
-    DevelopmentId, Facts, Issued, PublicationStatus, Role, Story, StoryCommand, StoryError,
-    StoryEvent, StoryId,
+    DevelopmentId, Facts, Issued, OtherStory, PublicationStatus, Role, Story, StoryCommand,
+    StoryError, StoryEvent, StoryId,
 };
 use serde_json::Value;
 
@@ -263,8 +263,12 @@ impl CommandService {
             Ok(facts) => self.with_own(id, by, &command, facts).await,
             Err(e) => Err(e),
         };
+        let facts = match facts {
+            Ok(facts) => self.with_other_story(id, &command, facts).await,
+            Err(e) => Err(e.into()),
+        };
         // `decide` leaves the aggregate as it is: it goes back into its slot unchanged.
-        let decided = facts.map_err(CommandError::from).and_then(|facts| {
+        let decided = facts.and_then(|facts| {
             Ok(cached
                 .story
                 .decide(Issued::new(by.role, self.now(), command).knowing(facts))?)
@@ -326,6 +330,65 @@ impl CommandService {
             }
         }
         Ok(facts.filed_by_issuer(own))
+    }
+
+    /// `facts`, knowing the other story a relation names (whether it exists, and the relation
+    /// it records to story `id`): its aggregate, loaded as a command on it would load it but
+    /// without taking its lock, so two editors relating a pair from both sides never wait for
+    /// each other. (Both may then be recorded; each is shown, and either unlinks.)
+    async fn with_other_story(
+        &self,
+        id: StoryId,
+        command: &StoryCommand,
+        facts: Facts,
+    ) -> Result<Facts, CommandError> {
+        let StoryCommand::LinkStory { story, .. } = command else {
+            return Ok(facts);
+        };
+        if *story == id {
+            // The decision refuses it; nothing to look up.
+            return Ok(facts);
+        }
+        let other = self.load(*story).await?.story;
+        Ok(facts.with_other_story(OtherStory {
+            id: *story,
+            exists: other.exists(),
+            relation_to_this: other.relation_to(id),
+        }))
+    }
+
+    /// Removes the relation between stories `id` and `other`, whichever of the two records it:
+    /// `id` first, then `other`. Refused with [`StoryError::NotRelated`] (naming `other`) if
+    /// neither does.
+    pub async fn unlink(
+        &self,
+        id: StoryId,
+        other: StoryId,
+        by: &Principal,
+    ) -> Result<Outcome, CommandError> {
+        let not_related = |e: &CommandError| {
+            matches!(
+                e,
+                CommandError::Refused(StoryError::NotRelated(_) | StoryError::StoryNotFound)
+            )
+        };
+        match self
+            .execute(id, by, StoryCommand::UnlinkStory { story: other })
+            .await
+        {
+            Err(CommandError::Refused(StoryError::NotRelated(_))) if other != id => {
+                match self
+                    .execute(other, by, StoryCommand::UnlinkStory { story: id })
+                    .await
+                {
+                    Err(e) if not_related(&e) => {
+                        Err(CommandError::Refused(StoryError::NotRelated(other)))
+                    }
+                    answered => answered,
+                }
+            }
+            answered => answered,
+        }
     }
 
     /// Whether an event of story `id` after the one `seen` names changed its development
@@ -404,7 +467,13 @@ impl CommandService {
             .await
         {
             Ok(facts) => match self.with_own(id, by, &command, facts).await {
-                Ok(facts) => facts,
+                Ok(facts) => match self.with_other_story(id, &command, facts).await {
+                    Ok(facts) => facts,
+                    Err(e) => {
+                        *guard = Some(cached);
+                        return Err(e);
+                    }
+                },
                 Err(e) => {
                     *guard = Some(cached);
                     return Err(e.into());
@@ -573,5 +642,7 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::ReviseStory { .. } => "revise_story",
         StoryCommand::CloseStory => "close_story",
         StoryCommand::ReopenStory => "reopen_story",
+        StoryCommand::LinkStory { .. } => "link_story",
+        StoryCommand::UnlinkStory { .. } => "unlink_story",
     }
 }

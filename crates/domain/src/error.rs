@@ -50,6 +50,13 @@ pub enum StoryError {
     },
     #[error("only the one who filed it may {action}")]
     NotTheirs { action: &'static str },
+    #[error("this story and story {story} are related already ({relation}); unlink them first")]
+    AlreadyRelated {
+        story: crate::StoryId,
+        relation: &'static str,
+    },
+    #[error("this story is not related to story {0}")]
+    NotRelated(crate::StoryId),
 }
 
 impl StoryError {
@@ -57,6 +64,7 @@ impl StoryError {
     pub fn field(&self) -> Option<&str> {
         match self {
             StoryError::Invalid(e) => Some(&e.field),
+            StoryError::AlreadyRelated { .. } => Some("story"),
             _ => None,
         }
     }

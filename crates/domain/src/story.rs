@@ -200,6 +200,16 @@ pub enum StoryCommand {
     },
     CloseStory,
     ReopenStory,
+    /// An editor relates this story to another (`story`): recorded on this story, shown on
+    /// both. Decided knowing the other story ([`Facts::other_story`]).
+    LinkStory {
+        story: StoryId,
+        relation: Relation,
+    },
+    /// An editor removes the relation this story records to `story`.
+    UnlinkStory {
+        story: StoryId,
+    },
 }
 
 impl StoryCommand {
@@ -222,7 +232,9 @@ impl StoryCommand {
             StoryCommand::OpenStory { .. }
             | StoryCommand::ReviseStory { .. }
             | StoryCommand::CloseStory
-            | StoryCommand::ReopenStory => vec![],
+            | StoryCommand::ReopenStory
+            | StoryCommand::LinkStory { .. }
+            | StoryCommand::UnlinkStory { .. } => vec![],
         }
     }
 }
@@ -332,6 +344,17 @@ pub enum StoryEvent {
     StoryClosed {},
     /// Version 2, as `StoryClosed`.
     StoryReopened {},
+    /// An editor related this story to `story` (this story is a `follow_up` of it, has it as
+    /// `background`, …): shown on both stories.
+    StoryLinked {
+        story: StoryId,
+        relation: Relation,
+    },
+    /// An editor removed the relation this story recorded to `story` (`relation`: what it was).
+    StoryUnlinked {
+        story: StoryId,
+        relation: Relation,
+    },
 }
 
 impl StoryEvent {
@@ -369,6 +392,8 @@ impl DomainEvent for StoryEvent {
             StoryEvent::TagsChanged { .. } => "TagsChanged",
             StoryEvent::StoryClosed {} => "StoryClosed",
             StoryEvent::StoryReopened {} => "StoryReopened",
+            StoryEvent::StoryLinked { .. } => "StoryLinked",
+            StoryEvent::StoryUnlinked { .. } => "StoryUnlinked",
         }
         .to_owned()
     }
@@ -508,7 +533,18 @@ impl StoryEvent {
             | StoryEvent::HeadlineChanged { .. }
             | StoryEvent::TagsChanged { .. }
             | StoryEvent::StoryClosed {}
-            | StoryEvent::StoryReopened {} => None,
+            | StoryEvent::StoryReopened {}
+            | StoryEvent::StoryLinked { .. }
+            | StoryEvent::StoryUnlinked { .. } => None,
+        }
+    }
+
+    /// The other story an event relates this one to or unrelates it from, with the relation.
+    pub fn relation(&self) -> Option<(StoryId, Relation)> {
+        match self {
+            StoryEvent::StoryLinked { story, relation }
+            | StoryEvent::StoryUnlinked { story, relation } => Some((*story, *relation)),
+            _ => None,
         }
     }
 }
@@ -559,6 +595,17 @@ pub struct Facts {
     developments: Vec<(DevelopmentId, DevelopmentState)>,
     /// Those the command's issuer filed (the same token recorded them).
     own: Vec<DevelopmentId>,
+    /// The other story a relation names, as its own aggregate holds it.
+    other: Option<OtherStory>,
+}
+
+/// What a relation's decision needs to know of the other story: whether it exists, and the
+/// relation it records to this story, if any (a pair is related once, from either side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherStory {
+    pub id: StoryId,
+    pub exists: bool,
+    pub relation_to_this: Option<Relation>,
 }
 
 impl Facts {
@@ -567,7 +614,19 @@ impl Facts {
         Self {
             developments: developments.into_iter().collect(),
             own: Vec::new(),
+            other: None,
         }
+    }
+
+    /// The same facts, knowing the other story a relation names.
+    pub fn with_other_story(mut self, other: OtherStory) -> Self {
+        self.other = Some(other);
+        self
+    }
+
+    /// The other story a relation names, if it was looked up.
+    pub fn other_story(&self) -> Option<&OtherStory> {
+        self.other.as_ref()
     }
 
     /// The same facts, knowing that the command's issuer filed `developments`.
@@ -651,6 +710,10 @@ pub struct Story {
     tags: Vec<Tag>,
     review_required: bool,
     closed: bool,
+    /// The relations this story records to others (at most [`limits::RELATIONS`], so the
+    /// snapshot stays small), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    relations: Vec<(StoryId, Relation)>,
     /// Number of events applied: the sequence of the latest event.
     version: usize,
 }
@@ -671,6 +734,12 @@ impl Story {
     /// The sequence of the last event applied (0 for a story never opened).
     pub fn version(&self) -> usize {
         self.version
+    }
+    /// The relation this story records to `other`, if it records one.
+    pub fn relation_to(&self, other: StoryId) -> Option<Relation> {
+        self.relations
+            .iter()
+            .find_map(|(id, r)| (*id == other).then_some(*r))
     }
 
     fn require_editor(by: Role, action: &'static str) -> Result<(), StoryError> {
@@ -1036,8 +1105,63 @@ impl Story {
                 }
                 StoryEvent::StoryReopened {}
             }
+            StoryCommand::LinkStory { story, relation } => {
+                Self::require_editor(by, "relate stories")?;
+                self.decide_link(story, relation, &facts)?
+            }
+            StoryCommand::UnlinkStory { story } => {
+                Self::require_editor(by, "relate stories")?;
+                match self.relation_to(story) {
+                    Some(relation) => StoryEvent::StoryUnlinked { story, relation },
+                    None => return Err(StoryError::NotRelated(story)),
+                }
+            }
         };
         Ok(vec![event])
+    }
+
+    /// A relation to `other`: another story that exists, not related to this one yet from
+    /// either side, and room for it among this story's relations. Closed stories may be related
+    /// (a new story follows up a settled one).
+    fn decide_link(
+        &self,
+        other: StoryId,
+        relation: Relation,
+        facts: &Facts,
+    ) -> Result<StoryEvent, StoryError> {
+        if Some(other) == self.id {
+            return Err(FieldError::new("story", "a story cannot be related to itself").into());
+        }
+        let known = facts.other_story().filter(|o| o.id == other);
+        if !known.is_some_and(|o| o.exists) {
+            return Err(FieldError::new("story", format!("no story {other}")).into());
+        }
+        if let Some(existing) = self.relation_to(other) {
+            return Err(StoryError::AlreadyRelated {
+                story: other,
+                relation: existing.as_str(),
+            });
+        }
+        if let Some(existing) = known.and_then(|o| o.relation_to_this) {
+            return Err(StoryError::AlreadyRelated {
+                story: other,
+                relation: existing.reverse_str(),
+            });
+        }
+        if self.relations.len() >= limits::RELATIONS {
+            return Err(FieldError::new(
+                "story",
+                format!(
+                    "a story records at most {} relations; unlink one first",
+                    limits::RELATIONS
+                ),
+            )
+            .into());
+        }
+        Ok(StoryEvent::StoryLinked {
+            story: other,
+            relation,
+        })
     }
 
     /// What a change names: at least one field, and a sane `occurred_at`.
@@ -1170,6 +1294,13 @@ impl Aggregate for Story {
             StoryEvent::TagsChanged { tags } => self.tags = tags,
             StoryEvent::StoryClosed {} => self.closed = true,
             StoryEvent::StoryReopened {} => self.closed = false,
+            StoryEvent::StoryLinked { story, relation } => {
+                self.relations.retain(|(id, _)| *id != story);
+                self.relations.push((story, relation));
+            }
+            StoryEvent::StoryUnlinked { story, .. } => {
+                self.relations.retain(|(id, _)| *id != story)
+            }
         }
     }
 }

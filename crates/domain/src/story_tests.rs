@@ -1398,3 +1398,215 @@ fn an_embargoed_development_is_spiked_by_a_rejection_and_never_lifted() {
         .when(at(Role::Admin, until, lift(1, Some(until))))
         .then_expect_events(vec![]);
 }
+
+fn other_id(n: u128) -> StoryId {
+    StoryId::from(Uuid::from_u128(100 + n))
+}
+
+/// What the command service looks up of the other story before a relation is decided.
+fn other(n: u128, exists: bool, relation_to_this: Option<Relation>) -> Facts {
+    Facts::default().with_other_story(OtherStory {
+        id: other_id(n),
+        exists,
+        relation_to_this,
+    })
+}
+
+fn link(n: u128, relation: Relation) -> StoryCommand {
+    StoryCommand::LinkStory {
+        story: other_id(n),
+        relation,
+    }
+}
+
+fn linked(n: u128, relation: Relation) -> StoryEvent {
+    StoryEvent::StoryLinked {
+        story: other_id(n),
+        relation,
+    }
+}
+
+fn decide(history: Vec<StoryEvent>, issued: Issued) -> AggregateResultValidator<Story> {
+    TestFramework::<Story>::with(()).given(history).when(issued)
+}
+
+#[test]
+fn an_editor_relates_a_story_to_another_that_exists() {
+    for relation in Relation::ALL.iter().copied() {
+        decide(
+            vec![opened(false)],
+            as_editor(link(1, relation)).knowing(other(1, true, None)),
+        )
+        .then_expect_events(vec![linked(1, relation)]);
+    }
+    // A closed story may be related too: a new story follows up a settled one.
+    decide(
+        vec![opened(false), StoryEvent::StoryClosed {}],
+        as_editor(link(1, Relation::FollowUp)).knowing(other(1, true, None)),
+    )
+    .then_expect_events(vec![linked(1, Relation::FollowUp)]);
+}
+
+#[test]
+fn only_an_editor_relates_or_unrelates_stories() {
+    let forbidden = StoryError::Forbidden {
+        required: "editor",
+        action: "relate stories",
+    };
+    decide(
+        vec![opened(false)],
+        as_reporter(link(1, Relation::Related)).knowing(other(1, true, None)),
+    )
+    .then_expect_error(forbidden.clone());
+    decide(
+        vec![opened(false), linked(1, Relation::Related)],
+        as_reporter(StoryCommand::UnlinkStory { story: other_id(1) }),
+    )
+    .then_expect_error(forbidden);
+}
+
+#[test]
+fn a_relation_to_an_unknown_story_or_to_itself_is_refused_naming_the_story() {
+    decide(
+        vec![opened(false)],
+        as_editor(link(1, Relation::Background)).knowing(other(1, false, None)),
+    )
+    .then_expect_error(FieldError::new("story", format!("no story {}", other_id(1))).into());
+    // Without the other story looked up, it is not known to exist.
+    decide(
+        vec![opened(false)],
+        as_editor(link(1, Relation::Background)),
+    )
+    .then_expect_error(FieldError::new("story", format!("no story {}", other_id(1))).into());
+    decide(
+        vec![opened(false)],
+        as_editor(StoryCommand::LinkStory {
+            story: story_id(),
+            relation: Relation::Related,
+        })
+        .knowing(Facts::default().with_other_story(OtherStory {
+            id: story_id(),
+            exists: true,
+            relation_to_this: None,
+        })),
+    )
+    .then_expect_error(FieldError::new("story", "a story cannot be related to itself").into());
+}
+
+#[test]
+fn a_pair_of_stories_is_related_once_from_either_side() {
+    // Recorded on this story already, with any relation.
+    let err = decide(
+        vec![opened(false), linked(1, Relation::Background)],
+        as_editor(link(1, Relation::FollowUp)).knowing(other(1, true, None)),
+    )
+    .inspect_result()
+    .unwrap_err();
+    assert_eq!(
+        err,
+        StoryError::AlreadyRelated {
+            story: other_id(1),
+            relation: "background"
+        }
+    );
+    assert_eq!(err.field(), Some("story"));
+    // Recorded on the other story, to this one: named as this story sees it.
+    decide(
+        vec![opened(false)],
+        as_editor(link(1, Relation::Related)).knowing(other(1, true, Some(Relation::FollowUp))),
+    )
+    .then_expect_error(StoryError::AlreadyRelated {
+        story: other_id(1),
+        relation: "followed_up_by",
+    });
+    // Unlinked, it may be related again, differently.
+    decide(
+        vec![
+            opened(false),
+            linked(1, Relation::Background),
+            StoryEvent::StoryUnlinked {
+                story: other_id(1),
+                relation: Relation::Background,
+            },
+        ],
+        as_editor(link(1, Relation::SameEvent)).knowing(other(1, true, None)),
+    )
+    .then_expect_events(vec![linked(1, Relation::SameEvent)]);
+}
+
+#[test]
+fn a_story_records_a_bounded_number_of_relations() {
+    let mut history = vec![opened(false)];
+    history.extend((0..limits::RELATIONS as u128).map(|n| linked(n + 10, Relation::Related)));
+    decide(
+        history,
+        as_editor(link(1, Relation::Related)).knowing(other(1, true, None)),
+    )
+    .then_expect_error(
+        FieldError::new(
+            "story",
+            format!(
+                "a story records at most {} relations; unlink one first",
+                limits::RELATIONS
+            ),
+        )
+        .into(),
+    );
+}
+
+#[test]
+fn unlinking_removes_the_relation_this_story_records_and_nothing_else() {
+    decide(
+        vec![opened(false), linked(1, Relation::FollowUp)],
+        as_editor(StoryCommand::UnlinkStory { story: other_id(1) }),
+    )
+    .then_expect_events(vec![StoryEvent::StoryUnlinked {
+        story: other_id(1),
+        relation: Relation::FollowUp,
+    }]);
+    decide(
+        vec![opened(false), linked(1, Relation::FollowUp)],
+        as_editor(StoryCommand::UnlinkStory { story: other_id(2) }),
+    )
+    .then_expect_error(StoryError::NotRelated(other_id(2)));
+    // Twice is refused: the relation is gone.
+    decide(
+        vec![
+            opened(false),
+            linked(1, Relation::FollowUp),
+            StoryEvent::StoryUnlinked {
+                story: other_id(1),
+                relation: Relation::FollowUp,
+            },
+        ],
+        as_editor(StoryCommand::UnlinkStory { story: other_id(1) }),
+    )
+    .then_expect_error(StoryError::NotRelated(other_id(1)));
+}
+
+#[test]
+fn relations_survive_a_snapshot_and_a_shape_2_snapshot_still_reads() {
+    let mut story = Story::default();
+    story.apply(opened(false));
+    story.apply(linked(1, Relation::Background));
+    let read = upcast::read_snapshot(upcast::snapshot(&story)).unwrap();
+    let back = serde_json::from_value::<Story>(read).unwrap();
+    assert_eq!(back, story);
+    assert_eq!(back.relation_to(other_id(1)), Some(Relation::Background));
+    // A snapshot written before relations (shape 2) reads as a story relating to nothing.
+    let mut plain = Story::default();
+    plain.apply(opened(false));
+    let old = serde_json::json!({"shape": 2, "story": plain});
+    let read = serde_json::from_value::<Story>(upcast::read_snapshot(old).unwrap()).unwrap();
+    assert_eq!(read, plain);
+    assert_eq!(read.relation_to(other_id(1)), None);
+}
+
+#[test]
+fn reverse_relations_read_sensibly() {
+    assert_eq!(Relation::FollowUp.reverse_str(), "followed_up_by");
+    assert_eq!(Relation::FollowUp.label(false), "Followed up by");
+    assert_eq!(Relation::Background.reverse_str(), "background_to");
+    assert_eq!(Relation::SameEvent.reverse_str(), "same_event");
+    assert!("sequel".parse::<Relation>().is_err());
+}

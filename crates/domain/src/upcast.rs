@@ -12,6 +12,8 @@
 //! to the end of [`upcasters`] (they run in order, so a version-1 payload passes every step).
 //!
 //! History:
+//! - `StoryLinked`, `StoryUnlinked` 1 (new): relations between stories, recorded on the story
+//!   a relation is made from.
 //! - `DevelopmentApprovedUnderEmbargo`, `EmbargoLifted`, `EmbargoMoved` 1 (new): embargoes.
 //!   `DevelopmentRecorded` gained an optional `embargo_until` and the status `embargoed` in
 //!   version 1 (older payloads are of the same shape without them); code that predates them
@@ -28,6 +30,10 @@
 //! events they are derived data, so a snapshot this code cannot read is ignored (the story is
 //! loaded from its events and snapshotted again), never an error. [`snapshot`] writes one,
 //! [`read_snapshot`] reads any shape into the current one. History:
+//! - Shape 3: the story also holds the relations it records (`relations`, absent when none);
+//!   a shape 2 snapshot is read as it is (it predates relations, so it holds none). Code that
+//!   predates relations ignores a shape 3 snapshot and replays the events (and refuses the
+//!   relation events it does not know, rather than lose them).
 //! - Shape 2: `{"shape": 2, "story": {…}}`; the aggregate no longer holds its developments (the
 //!   log's index of developments does).
 //! - Shape 1: the aggregate's fields at the top level, with `developments`, a map of every
@@ -59,7 +65,9 @@ pub fn current_version(event_type: &str) -> Option<&'static str> {
         | "FilingEdited"
         | "DevelopmentApprovedUnderEmbargo"
         | "EmbargoLifted"
-        | "EmbargoMoved" => "1",
+        | "EmbargoMoved"
+        | "StoryLinked"
+        | "StoryUnlinked" => "1",
         "StoryClosed" | "StoryReopened" => "2",
         _ => return None,
     })
@@ -163,7 +171,7 @@ pub fn decode(event: SerializedEvent) -> Result<StoryEvent, EventDecodeError> {
 }
 
 /// The shape of the snapshots this code writes (see the module comment).
-pub const SNAPSHOT_SHAPE: u64 = 2;
+pub const SNAPSHOT_SHAPE: u64 = 3;
 
 /// A story's snapshot, in the current shape.
 pub fn snapshot(story: &crate::Story) -> Value {
@@ -177,7 +185,7 @@ pub fn read_snapshot(stored: Value) -> Option<Value> {
         return None;
     };
     match fields.get("shape").map(Value::as_u64) {
-        Some(Some(SNAPSHOT_SHAPE)) => fields.remove("story"),
+        Some(Some(SNAPSHOT_SHAPE | 2)) => fields.remove("story"),
         Some(_) => None,
         // Shape 1: everything but the per-development map is still what the aggregate holds.
         None => {
@@ -245,6 +253,14 @@ mod tests {
             },
             StoryEvent::StoryClosed {},
             StoryEvent::StoryReopened {},
+            StoryEvent::StoryLinked {
+                story: crate::StoryId::from(uuid::Uuid::nil()),
+                relation: crate::Relation::FollowUp,
+            },
+            StoryEvent::StoryUnlinked {
+                story: crate::StoryId::from(uuid::Uuid::nil()),
+                relation: crate::Relation::Background,
+            },
         ] {
             let payload = serde_json::to_value(&event).unwrap();
             assert!(payload.is_object(), "{payload}");
@@ -276,7 +292,7 @@ mod tests {
         assert_eq!(written["shape"], json!(SNAPSHOT_SHAPE));
         let read = read_snapshot(written).unwrap();
         assert_eq!(serde_json::from_value::<crate::Story>(read).unwrap(), story);
-        assert_eq!(read_snapshot(json!({"shape": 3, "story": {}})), None);
+        assert_eq!(read_snapshot(json!({"shape": 4, "story": {}})), None);
         assert_eq!(read_snapshot(json!("not a snapshot")), None);
     }
 

@@ -26,6 +26,8 @@ pub mod limits {
     pub const SOURCE_NAME: usize = 200;
     pub const URL: usize = 2_000;
     pub const NOTE: usize = 2_000;
+    /// Relations recorded on one story (those made from other stories to it are not counted).
+    pub const RELATIONS: usize = 20;
 }
 
 /// When something happened in the world (`occurred_at`), as a client writes it and as the
@@ -567,6 +569,42 @@ snake_enum!(
         Denies => "denies",
     }
 );
+
+snake_enum!(
+    /// How one story relates to another, as an editor links them (recorded on the story the
+    /// link is made from: "this story is a `follow_up` of that one").
+    Relation {
+        FollowUp => "follow_up",
+        Background => "background",
+        SameEvent => "same_event",
+        Related => "related",
+    }
+);
+
+impl Relation {
+    /// The relation as seen from the story it points at: `follow_up` ↔ `followed_up_by`,
+    /// `background` ↔ `background_to`; `same_event` and `related` read the same both ways.
+    pub fn reverse_str(&self) -> &'static str {
+        match self {
+            Relation::FollowUp => "followed_up_by",
+            Relation::Background => "background_to",
+            Relation::SameEvent => "same_event",
+            Relation::Related => "related",
+        }
+    }
+
+    /// How readers are told of it, on the story it is recorded on (`forward`) or on the other.
+    pub fn label(&self, forward: bool) -> &'static str {
+        match (self, forward) {
+            (Relation::FollowUp, true) => "Follow-up of",
+            (Relation::FollowUp, false) => "Followed up by",
+            (Relation::Background, true) => "Background",
+            (Relation::Background, false) => "Background to",
+            (Relation::SameEvent, _) => "Same event",
+            (Relation::Related, _) => "Related",
+        }
+    }
+}
 
 // The enums come from `snake_enum!`, which cannot mark a `#[default]` variant.
 #[allow(clippy::derivable_impls)]

@@ -202,6 +202,7 @@ fn matching_cost(cfg: &Config) -> MatchRun {
             tag: None,
             min_urgency: min_urgency(&mut rng),
             delivery: Delivery::Immediate,
+            include_related: false,
         };
         if i < story_n {
             s.story = Some(*stories.choose(&mut rng).expect("stories"));

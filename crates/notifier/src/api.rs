@@ -1053,6 +1053,9 @@ struct NewSubscription {
     /// Every alert, whatever the story: must be asked for, never the result of no filters.
     #[serde(default)]
     everything: bool,
+    /// With `story`: also one alert whenever an editor relates another story to it.
+    #[serde(default)]
+    include_related: bool,
 }
 
 /// An optional whole number, written `30` or `30.0`: JSON Schema's `integer` (what the
@@ -1092,6 +1095,8 @@ struct SubscriptionView {
     digest_minutes: Option<u32>,
     /// No filter: every alert.
     everything: bool,
+    /// Also alerted when another story is related to `story`.
+    include_related: bool,
 }
 
 impl SubscriptionView {
@@ -1163,6 +1168,13 @@ async fn subscribe(
         }
         _ => {}
     }
+    if body.include_related && body.story.is_none() {
+        return Err(FieldError::new(
+            "include_related",
+            "only a subscription to a story hears of the stories related to it: name `story`",
+        )
+        .into());
+    }
     let view = SubscriptionView {
         id: Uuid::now_v7().to_string(),
         story: body.story.map(|s| s.to_string()),
@@ -1177,7 +1189,9 @@ async fn subscribe(
         .to_owned(),
         digest_minutes,
         everything: body.everything,
+        include_related: body.include_related,
     };
+    let include_related = body.include_related;
     let row = (
         view.id.clone(),
         view.story.clone(),
@@ -1202,8 +1216,8 @@ async fn subscribe(
             }
             tx.execute(
                 "INSERT INTO subscriptions (id, subscriber_id, story_id, actor_key, kind, tag,
-                    min_urgency, delivery, digest_minutes, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    min_urgency, delivery, digest_minutes, created_at, include_related)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 args![
                     sid,
                     id,
@@ -1214,7 +1228,8 @@ async fn subscribe(
                     urgency,
                     delivery,
                     digest_minutes,
-                    ts(Utc::now())
+                    ts(Utc::now()),
+                    include_related
                 ],
             )?;
             record_change(tx, Some(&sid), Some(&id))?;
@@ -1248,7 +1263,8 @@ async fn list_subscriptions(
         .store
         .read(move |c| {
             Ok(c.prepare_cached(
-                "SELECT id, story_id, actor_key, kind, tag, min_urgency, delivery, digest_minutes
+                "SELECT id, story_id, actor_key, kind, tag, min_urgency, delivery, digest_minutes,
+                        include_related
                  FROM subscriptions WHERE subscriber_id = ?1 ORDER BY created_at",
             )?
             .query_map(args![id], |r| {
@@ -1262,6 +1278,7 @@ async fn list_subscriptions(
                     delivery: r.get(6)?,
                     digest_minutes: r.get(7)?,
                     everything: false,
+                    include_related: r.get(8)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?)

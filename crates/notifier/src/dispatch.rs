@@ -1213,6 +1213,19 @@ pub fn email_text(payload: &str) -> (String, String) {
         ));
         return ("[newsroom] your digest".into(), text);
     }
+    if v["type"] == "story.related" {
+        let related = &data["related"];
+        let subject = format!("[newsroom] Related: {}", s(&related["headline"]));
+        let text = format!(
+            "{}\n\n{}: {}\n\nRead it: {}\nUnsubscribe: {}\n",
+            s(&data["story"]["headline"]),
+            s(&related["label"]),
+            s(&related["headline"]),
+            s(&data["links"]["related"]),
+            s(&data["links"]["unsubscribe"])
+        );
+        return (subject, text);
+    }
     let d = &data["development"];
     let label = match v["type"].as_str() {
         Some("story.correction") => "Correction: ",

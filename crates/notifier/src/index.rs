@@ -37,6 +37,8 @@ pub struct Subscription {
     pub tag: Option<String>,
     pub min_urgency: Urgency,
     pub delivery: Delivery,
+    /// With `story`: also alerted when another story is related to that story.
+    pub include_related: bool,
 }
 
 /// What a development offers to match against.
@@ -154,6 +156,17 @@ impl SubscriptionIndex {
             .collect()
     }
 
+    /// The subscriptions to `story` that asked to hear of stories related to it.
+    pub fn following_related(&self, story: Uuid) -> Vec<&Subscription> {
+        self.buckets
+            .get(&Bucket::Story(story))
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_ref())
+            .filter(|s| s.include_related && s.story == Some(story))
+            .collect()
+    }
+
     fn ids_of(&self, subscriber: &str) -> Vec<String> {
         self.buckets
             .values()
@@ -193,7 +206,7 @@ impl SubscriptionIndex {
 }
 
 const SELECT: &str = "SELECT s.id, s.subscriber_id, s.story_id, s.actor_key, s.kind, s.tag,
-    s.min_urgency, s.delivery, s.digest_minutes
+    s.min_urgency, s.delivery, s.digest_minutes, s.include_related
     FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id AND p.status = 'active'";
 
 fn row(r: &Row) -> Result<Subscription, newsroom_command::DbError> {
@@ -218,6 +231,7 @@ fn row(r: &Row) -> Result<Subscription, newsroom_command::DbError> {
             ("digest", Some(minutes)) => Delivery::Digest { minutes },
             _ => Delivery::Immediate,
         },
+        include_related: r.get(9)?,
     })
 }
 
@@ -252,6 +266,7 @@ mod tests {
             tag: None,
             min_urgency: Urgency::Routine,
             delivery: Delivery::Immediate,
+            include_related: false,
         };
         f(&mut s);
         s

@@ -17,7 +17,9 @@ use newsroom_command::sql::{Ints, OptionalRow, Sql, Texts};
 use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
 use newsroom_projection::history::{stories_after, views_reached};
-use newsroom_projection::{decode, DevelopmentView, LoggedEvent, StoryView, ViewStore};
+use newsroom_projection::{
+    decode, DevelopmentView, LoggedEvent, SeenRelation, StoryView, ViewStore,
+};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -327,6 +329,7 @@ impl Matcher {
             .filter(|e| is_ours(shared, &expected, e))
             .collect();
         let views = self.stories_after(&ours).await?;
+        let lines = self.related_lines(&ours).await?;
         let index = self.index.clone();
         let links = self.links.clone();
         let now = self.clock.now();
@@ -342,6 +345,7 @@ impl Matcher {
                     &expected,
                     shared,
                     &views,
+                    &lines,
                     &index,
                     &Queueing {
                         links: &links,
@@ -425,6 +429,28 @@ impl Matcher {
         Ok(views)
     }
 
+    /// The id, slug and headline, as they are now, of each story the batch's events relate
+    /// others to.
+    async fn related_lines(
+        &self,
+        events: &[&LoggedEvent],
+    ) -> Result<HashMap<Uuid, (Uuid, String, String)>, NotifyError> {
+        let mut lines = HashMap::new();
+        for e in events {
+            let StoryEvent::StoryLinked { story, .. } = &e.event else {
+                continue;
+            };
+            let id = story.as_uuid();
+            if lines.contains_key(&id) {
+                continue;
+            }
+            if let Some((slug, headline)) = self.views.story_line(id).await? {
+                lines.insert(id, (id, slug, headline));
+            }
+        }
+        Ok(lines)
+    }
+
     /// Matches everything committed so far.
     pub async fn catch_up(&mut self) -> Result<(), NotifyError> {
         while self.step().await? == BATCH {}
@@ -472,7 +498,34 @@ fn may_alert(e: &LoggedEvent) -> bool {
             | StoryEvent::EmbargoLifted { .. }
             | StoryEvent::DevelopmentCorrected { .. }
             | StoryEvent::DevelopmentRetracted { .. }
+            | StoryEvent::StoryLinked { .. }
     )
+}
+
+/// The alert's JSON, without the per-subscriber links, telling those who follow `followed` that
+/// an editor related `other` to it (`relation` as seen from the followed story).
+pub fn related_payload(
+    followed: (&Uuid, &str, &str),
+    other: (&Uuid, &str, &str),
+    relation: SeenRelation,
+    label: &str,
+    at: DateTime<Utc>,
+    links: &Links,
+) -> Value {
+    let (id, slug, headline) = followed;
+    let (other_id, other_slug, other_headline) = other;
+    json!({
+        "type": "story.related",
+        "timestamp": ts(at),
+        "data": {
+            "story": {"id": id, "slug": slug, "headline": headline},
+            "related": {
+                "id": other_id, "slug": other_slug, "headline": other_headline,
+                "relation": relation.as_str(), "label": label,
+            },
+            "links": {"story": links.story(slug), "related": links.story(other_slug)},
+        },
+    })
 }
 
 /// The name of partition `partition`'s checkpoint: the one `matcher` checkpoint of an embedded
@@ -601,17 +654,67 @@ struct Queueing<'a> {
 /// One alertable event of a batch and who hears of it.
 struct Planned<'a> {
     event: &'a LoggedEvent,
-    development: Uuid,
+    /// The development it is about (none for a relation between stories).
+    development: Option<Uuid>,
     payload: Value,
     recipients: BTreeMap<String, Delivery>,
 }
 
+/// Plans the alerts of a relation recorded on `view`'s story to another (`other`: its id, slug
+/// and headline; `None` if the views hold no such story, when nothing is alerted): those who
+/// follow either story and asked for related stories hear of the other, once each, at once.
+fn plan_related<'a>(
+    plan: &mut Vec<Planned<'a>>,
+    e: &'a LoggedEvent,
+    view: &StoryView,
+    other: Option<&(Uuid, String, String)>,
+    relation: newsroom_domain::Relation,
+    index: &SubscriptionIndex,
+    q: &Queueing<'_>,
+) {
+    let Some((other_id, other_slug, other_headline)) = other else {
+        return;
+    };
+    let this = (&view.id, view.slug.as_str(), view.headline.as_str());
+    let that = (other_id, other_slug.as_str(), other_headline.as_str());
+    let mut told: Vec<String> = Vec::new();
+    for (followed, shown, forward) in [(this, that, true), (that, this, false)] {
+        let recipients: BTreeMap<String, Delivery> = index
+            .following_related(*followed.0)
+            .into_iter()
+            .map(|s| s.subscriber_id.clone())
+            .filter(|s| !told.contains(s))
+            .map(|s| (s, Delivery::Immediate))
+            .collect();
+        if recipients.is_empty() {
+            continue;
+        }
+        told.extend(recipients.keys().cloned());
+        let seen = SeenRelation::of(relation, forward);
+        plan.push(Planned {
+            event: e,
+            development: None,
+            payload: related_payload(
+                followed,
+                shown,
+                seen,
+                relation.label(forward),
+                e.recorded_at,
+                q.links,
+            ),
+            recipients,
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn match_batch(
     tx: &dyn Sql,
     events: &[LoggedEvent],
     expected: &BTreeMap<u32, i64>,
     shared: bool,
     views: &HashMap<i64, StoryView>,
+    lines: &HashMap<Uuid, (Uuid, String, String)>,
     index: &SubscriptionIndex,
     q: &Queueing<'_>,
 ) -> Result<Batch, NotifyError> {
@@ -630,6 +733,18 @@ fn match_batch(
         let Some(view) = views.get(&e.position) else {
             continue;
         };
+        if let StoryEvent::StoryLinked { story, relation } = &e.event {
+            plan_related(
+                &mut plan,
+                e,
+                view,
+                lines.get(&story.as_uuid()),
+                *relation,
+                index,
+                q,
+            );
+            continue;
+        }
         let Some((kind, development)) = alertable(e, view) else {
             continue;
         };
@@ -658,7 +773,7 @@ fn match_batch(
         }
         plan.push(Planned {
             event: e,
-            development,
+            development: Some(development),
             payload: alert_payload(kind, view, d, e.recorded_at, q.links),
             recipients,
         });
@@ -670,11 +785,14 @@ fn match_batch(
         .filter(|p| {
             p.payload["type"] == "story.correction" || p.payload["type"] == "story.retraction"
         })
-        .map(|p| p.development.to_string())
+        .filter_map(|p| Some(p.development?.to_string()))
         .collect();
     let mut alerted = alerted_to(tx, &amended)?;
     for p in &mut plan {
-        let key = p.development.to_string();
+        // (A relation between stories is no development anyone is alerted to.)
+        let Some(key) = p.development.map(|d| d.to_string()) else {
+            continue;
+        };
         if amended.contains(&key) {
             for subscriber in alerted.get(&key).into_iter().flatten() {
                 p.recipients
@@ -811,7 +929,7 @@ fn queue_batch(
         subscriber: String,
         position: i64,
         story: String,
-        development: String,
+        development: Option<String>,
         kind: String,
         payload: String,
         immediate: bool,
@@ -836,7 +954,7 @@ fn queue_batch(
                 subscriber: subscriber.clone(),
                 position: p.event.position,
                 story: p.event.story_id.to_string(),
-                development: p.development.to_string(),
+                development: p.development.map(|d| d.to_string()),
                 kind: kind.clone(),
                 payload: serde_json::to_string(&payload)?,
                 immediate,
@@ -865,7 +983,7 @@ fn queue_batch(
                 texts(&|r| r.subscriber.clone()),
                 rows.iter().map(|r| r.position).collect::<Ints>(),
                 texts(&|r| r.story.clone()),
-                texts(&|r| r.development.clone()),
+                Texts(rows.iter().map(|r| r.development.clone()).collect()),
                 texts(&|r| r.kind.clone()),
                 texts(&|r| r.payload.clone()),
                 texts(&|r| if r.immediate { "immediate" } else { "digest" }.to_owned()),
@@ -887,9 +1005,12 @@ fn queue_batch(
     )?
     .execute(args![
         rows.iter()
-            .map(|r| r.development.clone())
+            .filter_map(|r| r.development.clone())
             .collect::<Texts>(),
-        rows.iter().map(|r| r.subscriber.clone()).collect::<Texts>()
+        rows.iter()
+            .filter(|r| r.development.is_some())
+            .map(|r| r.subscriber.clone())
+            .collect::<Texts>()
     ])?;
     rows.retain(|r| r.immediate);
     for r in &rows {
@@ -1081,7 +1202,7 @@ pub fn alert_id(subscriber: &str, about: &str) -> String {
 /// The event an alert is about, and its payload without the per-subscriber links.
 struct Alert<'a> {
     event: &'a LoggedEvent,
-    development: Uuid,
+    development: Option<Uuid>,
     payload: &'a Value,
 }
 
@@ -1125,7 +1246,7 @@ fn queue_alert(
                 subscriber,
                 e.position,
                 story,
-                alert.development.to_string(),
+                alert.development.map(|d| d.to_string()),
                 payload["type"].as_str(),
                 payload_text,
                 mode_text,
@@ -1138,11 +1259,13 @@ fn queue_alert(
     let Some(seq) = inserted else {
         return Ok(None);
     };
-    tx.prepare_cached(
-        "INSERT INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)
-         ON CONFLICT DO NOTHING",
-    )?
-    .execute(args![alert.development.to_string(), subscriber])?;
+    if let Some(development) = alert.development {
+        tx.prepare_cached(
+            "INSERT INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(args![development.to_string(), subscriber])?;
+    }
     if mode != Delivery::Immediate {
         return Ok(Some(Vec::new()));
     }

@@ -271,6 +271,9 @@ fn migrations() -> Migrations<'static> {
         );
         "#,
         ),
+        // A subscription to a story may ask to hear when another story is related to it
+        // (`include_related`): the matcher alerts its subscriber once per relation.
+        M::up("ALTER TABLE subscriptions ADD COLUMN include_related INTEGER NOT NULL DEFAULT 0;"),
     ])
 }
 

@@ -334,6 +334,25 @@ pub fn message(payload: &str, alerts_page: &str) -> PushMessage {
             topic: Some("digest".into()),
         };
     }
+    if v["type"] == "story.related" {
+        let related = &data["related"];
+        let body = json!({
+            "type": v["type"],
+            "headline": cut(text(&related["headline"]), 200),
+            "story": cut(text(&data["story"]["headline"]), 200),
+            "story_id": data["story"]["id"],
+            "link": cut(text(&data["links"]["related"]), 600),
+            "correction": false,
+            "retraction": false,
+            "tag": topic(text(&data["story"]["id"]), text(&related["id"])),
+            "body": cut(text(&related["label"]), 400),
+        });
+        return PushMessage {
+            body: body.to_string(),
+            urgency: "normal",
+            topic: Some(topic(text(&data["story"]["id"]), text(&related["id"]))),
+        };
+    }
     let d = &data["development"];
     let correction = v["type"] == "story.correction";
     let retraction = v["type"] == "story.retraction";

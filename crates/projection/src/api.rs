@@ -26,8 +26,9 @@ use uuid::Uuid;
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
 use crate::model::{
-    ClaimEntry, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, LoggedEvent,
-    StoryPage, StoryStatus, StoryView, CLAIMS_DEFAULT, CLAIMS_MAX, PAGE_DEFAULT, PAGE_MAX,
+    relations_tag, ClaimEntry, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry,
+    LoggedEvent, RelatedStory, StoryPage, StoryStatus, StoryView, CLAIMS_DEFAULT, CLAIMS_MAX,
+    PAGE_DEFAULT, PAGE_MAX,
 };
 use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
@@ -393,6 +394,10 @@ pub struct StoryResource {
     /// The page of older claims (`/v1/stories/{id}/claims?before=…`), when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub claims_older: Option<String>,
+    /// Stories editors related to this one, as they stand now (newest relation first, at most
+    /// 20; `relation` as seen from this story). Absent from an answer as of a moment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relations: Option<Vec<RelatedStory>>,
 }
 
 impl StoryResource {
@@ -418,6 +423,7 @@ impl StoryResource {
             older,
             claims: public_claims(&page.ledger),
             claims_older: claims_link(view.id, page.claims_older, CLAIMS_DEFAULT),
+            relations: page.relations.clone(),
         }
     }
 }
@@ -525,7 +531,10 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
         | StoryEvent::DevelopmentRejected { .. }
         | StoryEvent::DevelopmentApprovedUnderEmbargo { .. }
         | StoryEvent::EmbargoMoved { .. }
-        | StoryEvent::FilingEdited { .. } => return None,
+        | StoryEvent::FilingEdited { .. }
+        // Relations are no change of the timeline; the story's answers show them as they are.
+        | StoryEvent::StoryLinked { .. }
+        | StoryEvent::StoryUnlinked { .. } => return None,
     };
     let story_level = development.is_none();
     Some(Change {
@@ -632,7 +641,7 @@ struct ChangesAnswer {
 #[serde(untagged)]
 #[allow(dead_code)]
 enum StoryAnswer {
-    Story(StoryResource),
+    Story(Box<StoryResource>),
     Changes(ChangesAnswer),
 }
 
@@ -668,7 +677,12 @@ async fn story_json(
             .await?
             .ok_or_else(|| Problem::not_found(format!("no story `{id}`")))?;
         let older = older_link(story.id, story.older, PAGE_DEFAULT);
-        let response = cached(&headers, format!("s{}", story.position), JSON, story.body);
+        let tag = format!(
+            "s{}{}",
+            story.position,
+            relations_tag(Some(story.relations.as_slice()))
+        );
+        let response = cached(&headers, tag, JSON, story.body);
         return Ok(with_next(response, older));
     }
     if let Some(since) = since {
@@ -700,7 +714,12 @@ async fn story_json(
     let response = if as_of.is_none() {
         cached(
             &headers,
-            format!("s{}-{}-{limit}", page.view.position, before.unwrap_or(0)),
+            format!(
+                "s{}-{}-{limit}{}",
+                page.view.position,
+                before.unwrap_or(0),
+                relations_tag(page.relations.as_deref())
+            ),
             JSON,
             body,
         )
@@ -779,14 +798,19 @@ const SINCE_MAX: usize = 500;
 /// Developments in a story's feeds: the newest, as on the first page.
 const FEED_ITEMS: usize = PAGE_DEFAULT;
 
-/// The story as its feeds show it: its newest developments.
-async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
+/// The story as its feeds show it: its newest developments (and its related stories).
+async fn current_page(state: &ReadState, id: &str) -> ReadResult<StoryPage> {
     // Feeds show no claims ledger.
     let claims = ClaimsAsk {
         before: None,
         limit: 0,
     };
-    Ok(state.page(id, None, None, FEED_ITEMS, claims).await?.view)
+    state.page(id, None, None, FEED_ITEMS, claims).await
+}
+
+/// The story as its feeds show it: its newest developments.
+async fn current_story(state: &ReadState, id: &str) -> ReadResult<StoryView> {
+    Ok(current_page(state, id).await?.view)
 }
 
 /// A story's Atom feed (RFC 4287).
@@ -825,7 +849,8 @@ async fn story_json_feed(
     ))
 }
 
-/// A story as an IPTC ninjs item.
+/// A story as an IPTC ninjs item: its developments and its related stories are its
+/// `associations`.
 #[utoipa::path(get, path = "/v1/stories/{id}/ninjs", tag = "feeds", params(("id" = String, Path, min_length = 1, description = "the story's id or slug", example = "campaign-hack-2026")),
     responses((status = 200, body = Object, headers(("ETag" = String))), (status = 304, description = "not modified since the `ETag` sent in `If-None-Match`"), (status = 404, body = ProblemDetails, description = "no such story")))]
 async fn story_ninjs(
@@ -833,9 +858,19 @@ async fn story_ninjs(
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ReadResult {
-    let view = current_story(&state, &id).await?;
-    let body = json_string(&feeds::story_ninjs(&view, &state.public_url))?;
-    Ok(cached(&headers, format!("n{}", view.position), JSON, body))
+    let page = current_page(&state, &id).await?;
+    let related = page.relations.as_deref().unwrap_or_default();
+    let body = json_string(&feeds::story_ninjs_with(
+        &page.view,
+        related,
+        &state.public_url,
+    ))?;
+    let tag = format!(
+        "n{}{}",
+        page.view.position,
+        relations_tag(page.relations.as_deref())
+    );
+    Ok(cached(&headers, tag, JSON, body))
 }
 
 /// An actor's newest developments across stories.

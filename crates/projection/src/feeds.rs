@@ -31,7 +31,9 @@ use newsroom_domain::{Source, Urgency};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::model::{ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, StoryView};
+use crate::model::{
+    ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory, StoryView,
+};
 
 /// `Content-Type` of the Atom feeds.
 pub const ATOM_CONTENT_TYPE: &str = "application/atom+xml; charset=utf-8";
@@ -650,6 +652,18 @@ fn ninjs_body(text: String) -> Value {
     }])
 }
 
+/// A related story as a ninjs object inside the story's `associations`.
+fn ninjs_related(r: &RelatedStory, base: &str) -> Value {
+    json!({
+        "name": r.slug,
+        "rel": r.relation.as_str(),
+        "uri": story_url(base, &r.slug),
+        "altIds": [{ "role": "story-id", "value": r.id }],
+        "type": "text",
+        "headlines": [{ "role": "main", "value": r.headline }],
+    })
+}
+
 /// One development as a ninjs object inside the story's `associations`.
 fn ninjs_development(d: &DevelopmentView, slug: &str, base: &str) -> Value {
     let mut descriptions: Vec<Value> = d
@@ -722,7 +736,16 @@ fn timeline_text(view: &StoryView) -> String {
 /// - **`bodies`** hold one `text/plain` body: the summary, then the timeline oldest first, each
 ///   retracted development marked `[RETRACTED]`.
 /// - **`infoSources`** are the distinct sources of the visible developments (role = source kind).
+/// - **Related stories** are `associations` too, after the developments: `name` the story's
+///   slug, `uri` its page, `rel` the relation as seen from this story (`follow_up`,
+///   `followed_up_by`, `background`, `background_to`, `same_event`, `related`), its headline and
+///   UUID (`altIds`, role `story-id`).
 pub fn story_ninjs(view: &StoryView, base: &str) -> Value {
+    story_ninjs_with(view, &[], base)
+}
+
+/// [`story_ninjs`] with the stories related to this one among its `associations`.
+pub fn story_ninjs_with(view: &StoryView, related: &[RelatedStory], base: &str) -> Value {
     let timeline = view.timeline();
     let (position, updated) = last_visible_change(view);
 
@@ -765,6 +788,7 @@ pub fn story_ninjs(view: &StoryView, base: &str) -> Value {
         "associations": timeline
             .iter()
             .map(|d| ninjs_development(d, &view.slug, base))
+            .chain(related.iter().map(|r| ninjs_related(r, base)))
             .collect::<Vec<_>>(),
     });
     if !view.summary.trim().is_empty() {

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use newsroom_domain::{
-    Actor, DevelopmentChanges, DevelopmentKind, Evidence, PublicationStatus, Source, Stance,
-    StoryEvent, Urgency,
+    Actor, DevelopmentChanges, DevelopmentKind, Evidence, PublicationStatus, Relation, Source,
+    Stance, StoryEvent, Urgency,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -908,6 +908,9 @@ impl StoryView {
             }
             StoryEvent::StoryClosed {} => self.status = StoryStatus::Closed,
             StoryEvent::StoryReopened {} => self.status = StoryStatus::Open,
+            // Relations are rows of their own (`relations`), shown on both stories: the story's
+            // own fields do not change.
+            StoryEvent::StoryLinked { .. } | StoryEvent::StoryUnlinked { .. } => {}
         }
     }
 
@@ -1172,6 +1175,120 @@ pub struct StoryPage {
     /// The position of the oldest claim of the ledger's page, when older claims exist: the
     /// cursor of the ledger's next page.
     pub claims_older: Option<i64>,
+    /// The stories related to this one as they stand now, newest relation first, at most
+    /// [`RELATIONS_SHOWN`]; `None` for a page that does not show them (as of a time, or folded
+    /// in memory).
+    pub relations: Option<Vec<RelatedStory>>,
+}
+
+/// Most related stories shown with a story (each side's newest relations are read, then the
+/// newest of both): reading them is bounded whatever links to the story.
+pub const RELATIONS_SHOWN: usize = 20;
+
+/// How a related story relates to the story it is shown with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenRelation {
+    /// This story follows up the related one.
+    FollowUp,
+    /// The related story follows up this one.
+    FollowedUpBy,
+    /// The related story is background to this one.
+    Background,
+    /// This story is background to the related one.
+    BackgroundTo,
+    SameEvent,
+    Related,
+}
+
+impl SeenRelation {
+    /// `relation`, recorded on one story, as seen from that story (`forward`) or the other.
+    pub fn of(relation: Relation, forward: bool) -> Self {
+        match (relation, forward) {
+            (Relation::FollowUp, true) => SeenRelation::FollowUp,
+            (Relation::FollowUp, false) => SeenRelation::FollowedUpBy,
+            (Relation::Background, true) => SeenRelation::Background,
+            (Relation::Background, false) => SeenRelation::BackgroundTo,
+            (Relation::SameEvent, _) => SeenRelation::SameEvent,
+            (Relation::Related, _) => SeenRelation::Related,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SeenRelation::FollowUp => "follow_up",
+            SeenRelation::FollowedUpBy => "followed_up_by",
+            SeenRelation::Background => "background",
+            SeenRelation::BackgroundTo => "background_to",
+            SeenRelation::SameEvent => "same_event",
+            SeenRelation::Related => "related",
+        }
+    }
+}
+
+/// A story related to the one it is shown with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RelatedStory {
+    /// The related story's id.
+    pub id: Uuid,
+    pub slug: String,
+    pub headline: String,
+    /// The relation as seen from the story it is shown with.
+    pub relation: SeenRelation,
+    /// How readers are told of it: "Follow-up of", "Followed up by", "Background",
+    /// "Background to", "Same event", "Related".
+    pub label: String,
+    /// The position of the event that related the two.
+    pub position: i64,
+}
+
+impl RelatedStory {
+    /// A related story as read from the views: the relation recorded (its stored name), from
+    /// this story (`forward`) or from the other.
+    pub fn of(
+        id: Uuid,
+        slug: String,
+        headline: String,
+        relation: &str,
+        forward: bool,
+        position: i64,
+    ) -> Option<Self> {
+        let relation: Relation = relation.parse().ok()?;
+        Some(Self {
+            id,
+            slug,
+            headline,
+            relation: SeenRelation::of(relation, forward),
+            label: relation.label(forward).to_owned(),
+            position,
+        })
+    }
+}
+
+/// What distinguishes one set of related stories from another in an `ETag` (`""` for none):
+/// a story's answers show them, so their tag changes when they do, though the story's own
+/// position does not (a relation recorded on the other story, a headline changed there).
+pub fn relations_tag(relations: Option<&[RelatedStory]>) -> String {
+    let Some(relations) = relations.filter(|r| !r.is_empty()) else {
+        return String::new();
+    };
+    // FNV-1a over what is shown: stable across processes, unlike the std hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for r in relations {
+        for part in [
+            r.id.as_bytes().as_slice(),
+            r.slug.as_bytes(),
+            r.headline.as_bytes(),
+            r.relation.as_str().as_bytes(),
+            &r.position.to_be_bytes(),
+        ] {
+            for b in part.iter().chain(&[0xff]) {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    format!("-r{hash:016x}")
 }
 
 impl StoryPage {
@@ -1202,6 +1319,7 @@ impl StoryPage {
             ledger: head(in_recording_order(ledger)),
             older: (start > 0).then(|| timeline[start].position),
             claims_older,
+            relations: None,
         })
     }
 }

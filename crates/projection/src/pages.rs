@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::model::{
     ActorEntry, ClaimEntry, ClaimStatus, CorrectionView, DevelopmentState, DevelopmentView,
-    FieldChange, FrontPageEntry, StoryPage, StoryStatus, StoryView, Verdict,
+    FieldChange, FrontPageEntry, RelatedStory, StoryPage, StoryStatus, StoryView, Verdict,
 };
 
 /// Where the pages expect the stylesheet to be served.
@@ -1162,9 +1162,30 @@ pub fn story_page(page: &StoryPage, options: TimelineOptions) -> Markup {
             div.story-columns {
                 (live_sections(page, options))
             }
+            (related_stories(page.relations.as_deref().unwrap_or_default()))
         }
     };
     layout(&view.headline, head, Some(&live), content)
+}
+
+/// The stories editors related to this one, each with how it relates ("Follow-up of",
+/// "Followed up by", …); nothing when there are none.
+fn related_stories(related: &[RelatedStory]) -> Markup {
+    html! {
+        @if !related.is_empty() {
+            section #related .related-stories aria-labelledby="related-heading" {
+                h2 #related-heading .section-heading { "Related stories" }
+                ul.related-list {
+                    @for r in related {
+                        li.related-story data-relation=(r.relation.as_str()) {
+                            span.relation-label { (r.label) ": " }
+                            a href=(story_path(&r.slug)) { (r.headline) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `/stories/{slug}/fragment`: the timeline and claims ledger alone, for `live.js` to swap in

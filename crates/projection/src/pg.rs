@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
 use crate::model::{
-    sides_to_settle, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, StoryPage,
-    StoryView, RESPONSES_SHOWN,
+    sides_to_settle, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory,
+    StoryPage, StoryView, RELATIONS_SHOWN, RESPONSES_SHOWN,
 };
 use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
 use crate::search::{
@@ -31,9 +31,10 @@ use crate::search::{
 };
 use crate::store::found;
 use crate::store::{
-    as_they_stood, place, recorded_time, with_moved, ActorRow, BatchRows, Checkpoint,
-    DevelopmentRow, LedgerRows, NewestDocs, PageRead, StoryAfterRow, StoryHead, StoryRow,
-    StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName, PAGE_END, WITNESS_SCAN,
+    as_they_stood, place, recorded_time, related, with_moved, ActorRow, BatchRows, Checkpoint,
+    DevelopmentRow, LedgerRows, NewestDocs, PageRead, RelationRow, StoryAfterRow, StoryHead,
+    StoryRow, StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
+    WITNESS_SCAN,
 };
 use crate::LoggedEvent;
 
@@ -157,6 +158,12 @@ impl PgViews {
         Ok(row.and_then(|(id, position)| Some((Uuid::parse_str(&id).ok()?, position))))
     }
 
+    /// The stories related to story `id` (see `store::RELATIONS_SQL`).
+    pub(crate) async fn relations(&self, id: &str) -> Result<Vec<RelatedStory>, ViewError> {
+        let mut conn = self.pool.acquire().await?;
+        relations(&mut conn, id).await
+    }
+
     /// A story's stored `head`, by id or slug.
     pub(crate) async fn story_head(&self, id_or_slug: &str) -> Result<Option<String>, ViewError> {
         Ok(
@@ -219,19 +226,16 @@ impl PgViews {
         .fetch_all(&mut *tx)
         .await?;
         let ledger = ledger(&mut tx, &id, None, claims).await?;
+        let related = relations(&mut tx, &id).await?;
         tx.commit().await?;
         let parse = |docs: Vec<String>| {
             docs.iter()
                 .map(|d| serde_json::from_str::<DevelopmentView>(d))
                 .collect::<Result<Vec<_>, _>>()
         };
-        Ok(PageRead::Found(Box::new(StoryPage::from_rows(
-            head,
-            entry,
-            parse(page)?,
-            ledger,
-            limit,
-        ))))
+        let mut page = StoryPage::from_rows(head, entry, parse(page)?, ledger, limit);
+        page.relations = Some(related);
+        Ok(PageRead::Found(Box::new(page)))
     }
 
     /// A page of a story as it stood at `at` (see `ViewStore::story_page_as_of`), in one
@@ -571,6 +575,9 @@ impl PgViews {
                     sqlx::query("DELETE FROM view_search")
                         .execute(&mut *tx)
                         .await?;
+                    sqlx::query("DELETE FROM view_relations")
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM view_story_versions")
                         .execute(&mut *tx)
                         .await?;
@@ -835,7 +842,76 @@ async fn write_rows(
     for part in rows.search.chunks(ROWS_PER_STATEMENT) {
         write_search(conn, part).await?;
     }
+    if !rows.relations.is_empty() {
+        write_relations(conn, &rows.relations).await?;
+    }
     Ok(())
+}
+
+/// Writes relation changes: the last change of each pair replaces its row (two statements).
+async fn write_relations(conn: &mut PgConnection, rows: &[RelationRow]) -> Result<(), ViewError> {
+    let last = RelationRow::last_of_each(rows);
+    sqlx::query(
+        "DELETE FROM view_relations r
+          USING UNNEST($1::text[], $2::text[]) AS t(s, o)
+          WHERE r.story_id = t.s AND r.other_id = t.o",
+    )
+    .bind(last.iter().map(|r| r.story_id.as_str()).collect::<Vec<_>>())
+    .bind(last.iter().map(|r| r.other_id.as_str()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    let set: Vec<(&RelationRow, &str)> = last
+        .iter()
+        .filter_map(|r| Some((*r, r.relation.as_deref()?)))
+        .collect();
+    if set.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO view_relations (story_id, other_id, relation, position)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])",
+    )
+    .bind(
+        set.iter()
+            .map(|(r, _)| r.story_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        set.iter()
+            .map(|(r, _)| r.other_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(set.iter().map(|(_, rel)| *rel).collect::<Vec<_>>())
+    .bind(set.iter().map(|(r, _)| r.position).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The stories related to story `id`: the newest relations recorded on it and to it, each side
+/// read by its index up to [`RELATIONS_SHOWN`], then the newest of both.
+async fn relations(conn: &mut PgConnection, id: &str) -> Result<Vec<RelatedStory>, ViewError> {
+    let rows: Vec<(i64, String, bool, String, String, String)> = sqlx::query_as(
+        "SELECT * FROM (
+            (SELECT r.position, r.relation, TRUE, s.id, s.slug, s.headline
+               FROM view_relations r JOIN view_stories s ON s.id = r.other_id
+              WHERE r.story_id = $1 ORDER BY r.position DESC LIMIT $2)
+            UNION ALL
+            (SELECT r.position, r.relation, FALSE, s.id, s.slug, s.headline
+               FROM view_relations r JOIN view_stories s ON s.id = r.story_id
+              WHERE r.other_id = $1 ORDER BY r.position DESC LIMIT $2)) AS both_sides
+          ORDER BY 1 DESC LIMIT $2",
+    )
+    .bind(id)
+    .bind(RELATIONS_SHOWN as i64)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(position, relation, forward, other, slug, headline)| {
+            related(position, &relation, forward, &other, slug, headline)
+        })
+        .collect())
 }
 
 /// Replaces documents of the search index: removes the rows' keys, then inserts those with

@@ -24,8 +24,8 @@ use crate::model::{LoggedEvent, StoryView};
 use crate::search::SearchRow;
 use crate::store::{
     development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ActorRow,
-    BatchRows, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName,
-    ViewStore, WINDOW,
+    BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow, ViewError,
+    ViewName, ViewStore, WINDOW,
 };
 
 /// Most events applied in one transaction.
@@ -225,6 +225,8 @@ pub(crate) struct Changes {
     pub(crate) versions: Vec<StoryVersionRow>,
     /// The documents those events replaced.
     pub(crate) superseded: Vec<SupersededRow>,
+    /// The relations those events set or removed.
+    pub(crate) relations: Vec<RelationRow>,
 }
 
 /// The batch's events past `at`, the lower of the views' checkpoints: the others change
@@ -244,6 +246,7 @@ impl Changes {
         let mut rows = BatchRows {
             versions: std::mem::take(&mut self.versions),
             superseded: std::mem::take(&mut self.superseded),
+            relations: std::mem::take(&mut self.relations),
             ..Default::default()
         };
         for id in &self.stories {
@@ -370,6 +373,7 @@ pub(crate) fn fold(
         if e.position > stories_at && e.position > view.position {
             changes.superseded.extend(SupersededRow::apply(view, e));
             changes.versions.push(StoryVersionRow::of(view));
+            changes.relations.extend(RelationRow::of(e));
             changes.stories.insert(e.story_id);
             if let Some(dev) = e.event.development_id() {
                 changes

@@ -30,8 +30,8 @@ use crate::projector::ProjectionError;
 use crate::search::SearchRow;
 use crate::store::{
     create_next, create_scratch_developments, developments_at, swap_in, write_rows_into, ActorRow,
-    BatchRows, DevelopmentRow, StoryRow, StoryVersionRow, SupersededRow, ViewError, ViewName,
-    ViewStore,
+    BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow, ViewError,
+    ViewName, ViewStore,
 };
 
 /// How much a rebuild holds in memory, beside what each story takes (its own fields and a few
@@ -269,7 +269,7 @@ async fn rebuild_chosen(
 
 /// What the fold hands the writer, in order.
 enum Work {
-    Rows(BatchRows),
+    Rows(Box<BatchRows>),
     /// Read back the developments recorded at these positions (every row handed over before
     /// is written by then).
     Load(Vec<i64>, oneshot::Sender<Vec<DevelopmentView>>),
@@ -318,7 +318,7 @@ async fn replay_into(
     let written = async move {
         while let Some(next) = work.recv().await {
             match next {
-                Work::Rows(rows) => target.rows(rows).await?,
+                Work::Rows(rows) => target.rows(*rows).await?,
                 Work::Load(positions, reply) => {
                     let _ = reply.send(target.developments_at(positions).await?);
                 }
@@ -474,6 +474,7 @@ impl PartialFold {
         if self.with_stories {
             self.rows.superseded.extend(SupersededRow::apply(view, e));
             line(&mut self.marker, &mut self.rows, StoryVersionRow::of(view));
+            self.rows.relations.extend(RelationRow::of(e));
         } else {
             view.apply(e);
         }
@@ -538,6 +539,7 @@ impl PartialFold {
             + r.marks.len()
             + r.mark_lows.len()
             + r.search.len()
+            + r.relations.len()
     }
 
     /// Hands the rows waiting to the writer; `false` if it is gone.
@@ -546,7 +548,7 @@ impl PartialFold {
             return true;
         }
         let rows = std::mem::take(&mut self.rows);
-        self.work.blocking_send(Work::Rows(rows)).is_ok()
+        self.work.blocking_send(Work::Rows(Box::new(rows))).is_ok()
     }
 
     /// Writes every development still held and each story's own row; returns how many stories

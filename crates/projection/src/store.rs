@@ -28,13 +28,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::marks::{front_page_at, front_page_at_pg, write_marks, MarkRow, MarkSpacing};
+use std::collections::HashMap;
+
+use newsroom_domain::StoryEvent;
+
 use crate::model::{
     in_recording_order, sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentState, DevelopmentView,
-    FrontPageEntry, Side, StoryPage, StoryStatus, StoryView, Window, PAGE_DEFAULT, PAGE_MAX,
-    RESPONSES_SHOWN,
+    FrontPageEntry, RelatedStory, Side, StoryPage, StoryStatus, StoryView, Window, PAGE_DEFAULT,
+    PAGE_MAX, RELATIONS_SHOWN, RESPONSES_SHOWN,
 };
 use crate::pg::PgViews;
 use crate::search::{Found, Hit, Search, SearchRow};
+use crate::LoggedEvent;
 
 /// A view that can be rebuilt on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,7 +76,8 @@ impl ViewName {
             //    the claims ledger is read by index (claims, then each claim's responses), not
             //    the whole ledger.
             // 10: `search`, the full-text index of stories and developments (`search.rs`).
-            ViewName::Stories => 10,
+            // 11: `relations`, the relations editors record between stories, shown on both.
+            ViewName::Stories => 11,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -252,6 +258,31 @@ impl ViewName {
                     indexes: &[],
                 },
                 ViewTable {
+                    name: "relations",
+                    // The relation a story records to another (`StoryLinked`), by the event at
+                    // `position`; a story's related stories are read from both sides, newest
+                    // first, by index (`load_relations`).
+                    columns: "(
+                        story_id TEXT NOT NULL,
+                        other_id TEXT NOT NULL,
+                        relation TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        PRIMARY KEY (story_id, other_id)
+                    ) WITHOUT ROWID",
+                    indexes: &[
+                        ViewIndex {
+                            name: "relations_story",
+                            on: "(story_id, position)",
+                            while_loading: true,
+                        },
+                        ViewIndex {
+                            name: "relations_other",
+                            on: "(other_id, position)",
+                            while_loading: true,
+                        },
+                    ],
+                },
+                ViewTable {
                     name: "development_versions",
                     // A development's document (recorded at `position`) as it stood until the
                     // event at `until` changed it; the `developments` row holds the latest.
@@ -397,6 +428,9 @@ pub struct StoryBody {
     pub body: Bytes,
     /// The cursor of the page of older developments, if there is one.
     pub older: Option<i64>,
+    /// The related stories the body shows (a change of them, which may leave the story's
+    /// position as it was, makes the body stale).
+    pub relations: Vec<RelatedStory>,
 }
 
 /// The views' database. Cheap to clone.
@@ -631,6 +665,14 @@ impl ViewStore {
             .map(|h| h.with(Vec::new())))
     }
 
+    /// A story's slug and headline as they are now (one indexed read).
+    pub async fn story_line(&self, id: Uuid) -> Result<Option<(String, String)>, ViewError> {
+        Ok(self
+            .stored_head(id.to_string())
+            .await?
+            .map(|h| (h.slug, h.headline)))
+    }
+
     /// A story's stored `head`, by id or slug.
     async fn stored_head(&self, id_or_slug: String) -> Result<Option<StoryHead>, ViewError> {
         let head: Option<String> = match self.postgres() {
@@ -830,16 +872,32 @@ impl ViewStore {
     pub async fn story_body_by(&self, id_or_slug: String) -> Result<Option<StoryBody>, ViewError> {
         let cache = self.bodies.clone();
         let located = match self.postgres() {
-            Some(pg) => pg.locate(&id_or_slug).await?,
+            Some(pg) => match pg.locate(&id_or_slug).await? {
+                Some((uuid, position)) => {
+                    let relations = pg.relations(&uuid.to_string()).await?;
+                    Some((uuid, position, relations))
+                }
+                None => None,
+            },
             None => {
                 let key = id_or_slug.clone();
-                self.read(move |c| locate(c, &key)).await?
+                self.read(move |c| {
+                    let Some((uuid, position)) = locate(c, &key)? else {
+                        return Ok(None);
+                    };
+                    Ok(Some((
+                        uuid,
+                        position,
+                        load_relations(c, &uuid.to_string())?,
+                    )))
+                })
+                .await?
             }
         };
-        let Some((uuid, position)) = located else {
+        let Some((uuid, position, relations)) = located else {
             return Ok(None);
         };
-        if let Some(hit) = cached_body(&cache, uuid, position) {
+        if let Some(hit) = cached_body(&cache, uuid, position, &relations) {
             return Ok(Some(hit));
         }
         let PageRead::Found(page) = self
@@ -851,6 +909,16 @@ impl ViewStore {
         tokio::task::spawn_blocking(move || Some(render_body(&cache, &page)))
             .await
             .map_err(|e| ViewError::Task(e.to_string()))
+    }
+
+    /// The stories related to story `id`, newest relation first, at most
+    /// [`RELATIONS_SHOWN`]: bounded work whatever links to it.
+    pub async fn relations(&self, id: Uuid) -> Result<Vec<RelatedStory>, ViewError> {
+        let id = id.to_string();
+        if let Some(pg) = self.postgres() {
+            return pg.relations(&id).await;
+        }
+        self.read(move |c| load_relations(c, &id)).await
     }
 
     /// A page of search results (`search.rs`): the newest matches the index holds, up to its
@@ -1021,9 +1089,16 @@ fn create_missing_tables(path: &Path) -> Result<(), ViewError> {
 }
 
 /// A rendered body kept in memory, if it reflects `position`.
-fn cached_body(cache: &BodyCache, id: Uuid, position: i64) -> Option<StoryBody> {
+fn cached_body(
+    cache: &BodyCache,
+    id: Uuid,
+    position: i64,
+    relations: &[RelatedStory],
+) -> Option<StoryBody> {
     match cache.lock().expect("body cache").get(&id) {
-        Some(body) if body.position == position => Some(body.clone()),
+        Some(body) if body.position == position && body.relations == relations => {
+            Some(body.clone())
+        }
         _ => None,
     }
 }
@@ -1035,6 +1110,7 @@ fn render_body(cache: &BodyCache, page: &StoryPage) -> StoryBody {
         position: page.view.position,
         body: Bytes::from(crate::api::story_body(page)),
         older: page.older,
+        relations: page.relations.clone().unwrap_or_default(),
     };
     cache.lock().expect("body cache").put(body.id, body.clone());
     body
@@ -1422,9 +1498,59 @@ pub(crate) fn load_page(
         }
     }
     let ledger = load_ledger(c, &id, None, claims)?;
-    Ok(PageRead::Found(Box::new(StoryPage::from_rows(
-        head, entry, page, ledger, limit,
-    ))))
+    let mut page = StoryPage::from_rows(head, entry, page, ledger, limit);
+    page.relations = Some(load_relations(c, &id)?);
+    Ok(PageRead::Found(Box::new(page)))
+}
+
+/// The newest relations recorded on a story (`?1`) and to it, each side read newest first by
+/// its index and stopping at `?2`, then the newest `?2` of both, with the other story's slug
+/// and headline: bounded, whatever links to the story.
+const RELATIONS_SQL: &str = "SELECT * FROM (
+        SELECT r.position, r.relation, 1, s.id, s.slug, s.headline
+          FROM relations r JOIN stories s ON s.id = r.other_id
+         WHERE r.story_id = ?1 ORDER BY r.position DESC LIMIT ?2)
+     UNION ALL
+     SELECT * FROM (
+        SELECT r.position, r.relation, 0, s.id, s.slug, s.headline
+          FROM relations r JOIN stories s ON s.id = r.story_id
+         WHERE r.other_id = ?1 ORDER BY r.position DESC LIMIT ?2)
+     ORDER BY 1 DESC LIMIT ?2";
+
+/// The stories related to story `id` (see [`RELATIONS_SQL`]).
+pub(crate) fn load_relations(c: &Connection, id: &str) -> Result<Vec<RelatedStory>, ViewError> {
+    let mut stmt = c.prepare_cached(RELATIONS_SQL)?;
+    let rows = stmt.query_map(params![id, RELATIONS_SHOWN as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (position, relation, forward, other, slug, headline) = row?;
+        found.extend(related(
+            position, &relation, forward, &other, slug, headline,
+        ));
+    }
+    Ok(found)
+}
+
+/// A related story from its row (`None` for a row this code cannot read: skipped, never fatal).
+pub(crate) fn related(
+    position: i64,
+    relation: &str,
+    forward: bool,
+    other: &str,
+    slug: String,
+    headline: String,
+) -> Option<RelatedStory> {
+    let id = Uuid::parse_str(other).ok()?;
+    RelatedStory::of(id, slug, headline, relation, forward, position)
 }
 
 /// One entry of an actor's list from its stored row: the development, and its story's id,
@@ -1562,6 +1688,7 @@ impl StoryPage {
             ledger: head.with(in_recording_order(ledger.rows)),
             older,
             claims_older: ledger.older,
+            relations: None,
         }
     }
 }
@@ -1790,6 +1917,64 @@ pub(crate) struct BatchRows {
     pub(crate) mark_lows: Vec<(i64, String)>,
     /// Documents of the search index to write (or remove), for the `stories` view.
     pub(crate) search: Vec<SearchRow>,
+    /// Relations set or removed, in the order of their events.
+    pub(crate) relations: Vec<RelationRow>,
+}
+
+/// A change of the `relations` table: the relation story `story_id` records to `other_id`,
+/// set (`relation`) or removed (`None`) by the event at `position`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RelationRow {
+    pub(crate) story_id: String,
+    pub(crate) other_id: String,
+    pub(crate) relation: Option<String>,
+    pub(crate) position: i64,
+}
+
+impl RelationRow {
+    /// The change an event makes, if it relates or unrelates stories.
+    pub(crate) fn of(e: &LoggedEvent) -> Option<Self> {
+        let (other, relation) = match &e.event {
+            StoryEvent::StoryLinked { story, relation } => (story, Some(relation.as_str())),
+            StoryEvent::StoryUnlinked { story, .. } => (story, None),
+            _ => return None,
+        };
+        Some(Self {
+            story_id: e.story_id.to_string(),
+            other_id: other.to_string(),
+            relation: relation.map(str::to_owned),
+            position: e.position,
+        })
+    }
+
+    /// The last change of each pair of stories among `rows` (each replaces what was before).
+    pub(crate) fn last_of_each(rows: &[RelationRow]) -> Vec<&RelationRow> {
+        let mut last: HashMap<(&str, &str), &RelationRow> = HashMap::new();
+        for row in rows {
+            last.insert((&row.story_id, &row.other_id), row);
+        }
+        let mut rows: Vec<&RelationRow> = last.into_values().collect();
+        rows.sort_by_key(|r| r.position);
+        rows
+    }
+}
+
+/// Writes relation changes (table name with `suffix`).
+fn write_relations(tx: &Connection, rows: &[RelationRow], suffix: &str) -> Result<(), ViewError> {
+    let mut delete = tx.prepare_cached(&format!(
+        "DELETE FROM relations{suffix} WHERE story_id = ?1 AND other_id = ?2"
+    ))?;
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO relations{suffix} (story_id, other_id, relation, position)
+         VALUES (?1, ?2, ?3, ?4)"
+    ))?;
+    for row in RelationRow::last_of_each(rows) {
+        delete.execute(params![row.story_id, row.other_id])?;
+        if let Some(relation) = &row.relation {
+            insert.execute(params![row.story_id, row.other_id, relation, row.position])?;
+        }
+    }
+    Ok(())
 }
 
 /// A story's row in `story_versions`: its front-page line right after the event at `position`.
@@ -2071,6 +2256,9 @@ pub(crate) fn write_rows_into(
     }
     if !rows.search.is_empty() {
         write_search(tx, &rows.search, suffix)?;
+    }
+    if !rows.relations.is_empty() {
+        write_relations(tx, &rows.relations, suffix)?;
     }
     Ok(())
 }

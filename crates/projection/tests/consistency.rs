@@ -82,6 +82,17 @@ enum Op {
     Open {
         review: bool,
     },
+    /// An editor relates one story to another (`relation`: an index into `Relation::ALL`).
+    Link {
+        story: usize,
+        other: usize,
+        relation: usize,
+    },
+    /// An editor removes the relation between two stories, from either side.
+    Unlink {
+        story: usize,
+        other: usize,
+    },
     Record {
         story: usize,
         kind: usize,
@@ -169,7 +180,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (idx.clone(), 0usize..8).prop_map(|(story, dev)| Op::Retract { story, dev }),
         1 => (idx.clone(), 0usize..3).prop_map(|(story, tag)| Op::Revise { story, tag }),
         1 => idx.clone().prop_map(|story| Op::Close { story }),
-        1 => idx.prop_map(|story| Op::Reopen { story }),
+        1 => idx.clone().prop_map(|story| Op::Reopen { story }),
+        1 => (idx.clone(), idx.clone(), 0usize..4)
+            .prop_map(|(story, other, relation)| Op::Link { story, other, relation }),
+        1 => (idx.clone(), idx).prop_map(|(story, other)| Op::Unlink { story, other }),
         2 => Just(Op::Project),
     ]
 }
@@ -403,6 +417,31 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
             };
             (id, editor, StoryCommand::ReopenStory)
         }
+        Op::Link {
+            story,
+            other,
+            relation,
+        } => {
+            let (Some((_, id)), Some((_, other))) = (known.story(story), known.story(other)) else {
+                return;
+            };
+            let relation = Relation::ALL[relation % Relation::ALL.len()];
+            (
+                id,
+                editor,
+                StoryCommand::LinkStory {
+                    story: other,
+                    relation,
+                },
+            )
+        }
+        Op::Unlink { story, other } => {
+            let (Some((_, id)), Some((_, other))) = (known.story(story), known.story(other)) else {
+                return;
+            };
+            let _ = w.service.unlink(id, other, &editor).await;
+            return;
+        }
     };
     let _ = w.service.execute(story, &by, command).await;
 }
@@ -466,6 +505,7 @@ fn rows_of(path: &std::path::Path) -> BTreeMap<&'static str, Vec<Vec<String>>> {
         "story_versions",
         "development_versions",
         "actor_entries",
+        "relations",
         // The full-text index: its documents (an FTS5 table orders by its rowid).
         "search",
     ] {

@@ -293,6 +293,23 @@ const LINKS: &[Link] = &[
         &[("id", "$request.path.id")],
     ),
     (
+        "open_story",
+        "201",
+        "Relate",
+        "link_story",
+        &[("id", "$response.body#/id")],
+    ),
+    (
+        "link_story",
+        "200",
+        "Unlink",
+        "unlink_story",
+        &[
+            ("id", "$request.path.id"),
+            ("other", "$request.body#/story"),
+        ],
+    ),
+    (
         "create_token",
         "201",
         "Revoke",
@@ -658,6 +675,11 @@ fn constrain(schemas: &mut Map<String, Value>) {
                             {"required": ["min_urgency"], "properties": {"min_urgency": {"enum": ["priority", "flash"]}}},
                         ]},
                     ]},
+                ]},
+                // Only a subscription to a story hears of the stories related to it.
+                {"anyOf": [
+                    {"properties": {"include_related": {"const": false}}},
+                    present("story"),
                 ]},
                 {"oneOf": [
                     {"allOf": [

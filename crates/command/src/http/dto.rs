@@ -140,6 +140,25 @@ pub struct MoveEmbargoRequest {
 #[serde(deny_unknown_fields)]
 pub struct EmptyRequest {}
 
+/// Relates the story of the path to another (editors): "this story is a `follow_up` of
+/// `story`", "`story` is `background` to this one", the `same_event`, or `related`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkStoryRequest {
+    /// The other story's id.
+    pub story: uuid::Uuid,
+    pub relation: newsroom_domain::Relation,
+}
+
+impl LinkStoryRequest {
+    pub fn parse(self) -> StoryCommand {
+        StoryCommand::LinkStory {
+            story: self.story.into(),
+            relation: self.relation,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {

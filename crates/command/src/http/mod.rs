@@ -89,6 +89,8 @@ pub struct OperationsDoc;
         move_embargo,
         close_story,
         reopen_story,
+        link_story,
+        unlink_story,
         story_events,
         global_feed,
         create_token,
@@ -106,6 +108,8 @@ pub struct OperationsDoc;
         CreateTokenRequest,
         EmptyRequest,
         MoveEmbargoRequest,
+        LinkStoryRequest,
+        newsroom_domain::Relation,
         StoryOpened,
         DevelopmentFiled,
         CommandAccepted,
@@ -185,6 +189,8 @@ pub fn router(
         )
         .route("/v1/stories/{id}/close", post(close_story))
         .route("/v1/stories/{id}/reopen", post(reopen_story))
+        .route("/v1/stories/{id}/relations", post(link_story))
+        .route("/v1/stories/{id}/relations/{other}", delete(unlink_story))
         .route("/v1/stories/{id}/events", get(story_events))
         .route("/v1/events", get(global_feed))
         .route("/v1/tokens", post(create_token))
@@ -530,6 +536,45 @@ async fn reopen_story(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || Ok(StoryCommand::ReopenStory)).await
+}
+
+/// Relate this story to another (editors): recorded on this story, shown on both (on the other
+/// as the reverse: `follow_up` there reads `followed_up_by`, `background` reads
+/// `background_to`). A pair of stories is related once, from either side: 409 naming `story`
+/// if they are already; 422 naming `story` for a story that does not exist, this story itself,
+/// or a story that records 20 relations already; 422 naming `relation` for an unknown one.
+#[utoipa::path(post, path = "/v1/stories/{id}/relations", request_body = LinkStoryRequest,
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails, description = "no such story"),
+        (status = 409, body = ProblemDetails, description = "the stories are related already"),
+        (status = 422, body = ProblemDetails)))]
+async fn link_story(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(request): JsonBody<LinkStoryRequest>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || Ok(request.parse())).await
+}
+
+/// Remove the relation between this story and `other` (editors), whichever of the two it was
+/// recorded on. 404 naming `other` if they are not related.
+#[utoipa::path(delete, path = "/v1/stories/{id}/relations/{other}", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "story id"), ("other" = uuid::Uuid, Path, description = "the related story's id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails),
+        (status = 404, body = ProblemDetails, description = "no such story, or the stories are not related")))]
+async fn unlink_story(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((id, other)): ApiPath<(String, String)>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    let by = auth.require(Role::Editor)?;
+    let id = story_id(&id)?;
+    let other = StoryId::parse("other", &other)
+        .map_err(|e| Problem::bad_request(Some("other"), e.to_string()))?;
+    let outcome = state.service.unlink(id, other, by).await?;
+    Ok(accepted(outcome))
 }
 
 /// A story's raw event history with positions, authors and timestamps (editors).

@@ -189,6 +189,8 @@ impl From<StoryError> for Problem {
             StoryError::Forbidden { .. } | StoryError::NotTheirs { .. } => {
                 Problem::forbidden(detail)
             }
+            StoryError::AlreadyRelated { .. } => Problem::conflict(detail).with_field("story"),
+            StoryError::NotRelated(_) => Problem::not_found(detail).with_field("other"),
         }
     }
 }

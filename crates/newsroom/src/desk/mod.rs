@@ -41,7 +41,7 @@ use maud::{html, Markup};
 use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
 use newsroom_command::{Outcome, PasswordError, Principal, Seen};
-use newsroom_domain::{Actor, DevelopmentId, Role, StoryCommand, StoryEvent, StoryId};
+use newsroom_domain::{Actor, DevelopmentId, Relation, Role, StoryCommand, StoryEvent, StoryId};
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
 use newsroom_projection::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView, ViewStore};
@@ -122,6 +122,11 @@ pub fn router(
         .route("/desk/stories/{id}/developments", post(file))
         .route("/desk/stories/{id}/close", post(close_story))
         .route("/desk/stories/{id}/reopen", post(reopen_story))
+        .route("/desk/stories/{id}/relations", post(relate))
+        .route(
+            "/desk/stories/{id}/relations/{other}/unlink",
+            post(unrelate),
+        )
         .route(
             "/desk/stories/{id}/developments/{dev}/approve",
             get(approve_form).post(approve),
@@ -1111,6 +1116,8 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
         ),
         "closed" => html! { "The story is closed: it takes no new developments." },
         "reopened" => html! { "The story is open again." },
+        "related" => html! { "The stories are related: both pages show it." },
+        "unlinked" => html! { "The stories are no longer related." },
         _ => return None,
     };
     Some(html! {
@@ -1126,6 +1133,7 @@ async fn story(
     Query(query): Query<Notice>,
 ) -> Answer {
     let view = state.story(&session, &id).await?;
+    let related = state.views.relations(view.id).await.map_err(failure)?;
     let subscribers = queries::subscribers(&state.notifier, view.id)
         .await
         .map_err(|e| tracing::warn!(error = %e, "cannot count the story's subscribers"))
@@ -1137,6 +1145,7 @@ async fn story(
         templates::story_page(
             &chrome,
             &view,
+            &related,
             subscribers,
             notice.as_ref(),
             query.development(),
@@ -1196,6 +1205,105 @@ async fn reopen_story(
         "reopened",
     )
     .await
+}
+
+// ----- relations ---------------------------------------------------------------------------------
+
+/// Relates the story to another, named by slug or id (editors): the API's command.
+async fn relate(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let view = state.story(&session, &id).await?;
+    let back = story_desk_path(view.id);
+    let named = form.get("story").trim();
+    // An id, else a slug (checked as one first, so nothing that is no slug reaches a query).
+    let other = match Uuid::parse_str(named) {
+        Ok(other) => Some(other),
+        Err(_) => match newsroom_domain::Slug::parse("story", named) {
+            Ok(slug) => state
+                .views
+                .resolve(slug.to_string())
+                .await
+                .map_err(failure)?,
+            Err(_) => None,
+        },
+    };
+    let command = match (other, form.get("relation").parse::<Relation>()) {
+        (Some(other), Ok(relation)) => StoryCommand::LinkStory {
+            story: StoryId::from(other),
+            relation,
+        },
+        (None, _) => {
+            let problem = Problem::invalid("story", format!("no story `{named}`"));
+            return Ok(state.problem_page(&session, problem, &back));
+        }
+        (_, Err(e)) => {
+            return Ok(state.problem_page(&session, Problem::invalid("relation", e), &back));
+        }
+    };
+    relation_done(&state, &session, view.id, command, "related", back).await
+}
+
+/// Removes the relation between the story and another, whichever records it (editors).
+async fn unrelate(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, other)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    state.require_editor(&session)?;
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let view = state.story(&session, &id).await?;
+    let back = story_desk_path(view.id);
+    let Ok(other) = Uuid::parse_str(&other) else {
+        return Err(not_found_page(Some(&state.chrome(&session, Here::Other)), "story").into());
+    };
+    let outcome = state
+        .command
+        .service
+        .unlink(
+            StoryId::from(view.id),
+            StoryId::from(other),
+            &session.principal,
+        )
+        .await;
+    match outcome {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "{back}?notice=unlinked{}",
+                lag(caught_up)
+            )))
+        }
+        Err(e) => Ok(state.problem_page(&session, e.into(), &back)),
+    }
+}
+
+async fn relation_done(
+    state: &DeskState,
+    session: &Session,
+    story: Uuid,
+    command: StoryCommand,
+    notice: &str,
+    back: String,
+) -> Answer {
+    match state.execute(StoryId::from(story), session, command).await {
+        Ok(outcome) => {
+            let caught_up = state.catch_up(outcome.position).await;
+            Ok(see_other(&format!(
+                "{back}?notice={notice}{}",
+                lag(caught_up)
+            )))
+        }
+        Err(p) => Ok(state.problem_page(session, p, &back)),
+    }
 }
 
 // ----- filing ------------------------------------------------------------------------------------

@@ -12,13 +12,13 @@
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use newsroom_command::Principal;
-use newsroom_domain::{DevelopmentKind, Evidence, Role, SourceKind, Stance, Urgency};
+use newsroom_domain::{DevelopmentKind, Evidence, Relation, Role, SourceKind, Stance, Urgency};
 use newsroom_projection::pages::{
     evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
 };
 use newsroom_projection::{
     CorrectionView, DevelopmentState, DevelopmentView, EmbargoStep, EmbargoStepKind, FieldChange,
-    StoryStatus, StoryView,
+    RelatedStory, StoryStatus, StoryView,
 };
 use uuid::Uuid;
 
@@ -1043,6 +1043,7 @@ fn development_card(
 pub fn story_page(
     chrome: &Chrome<'_>,
     view: &StoryView,
+    related: &[RelatedStory],
     subscribers: Option<i64>,
     notice: Option<&Markup>,
     highlight: Option<Uuid>,
@@ -1103,6 +1104,7 @@ pub fn story_page(
                 }
             }
         }
+        (related_section(chrome, view, related))
         section aria-labelledby="timeline-heading" {
             h2 #timeline-heading { "Timeline and history" }
             p.small {
@@ -1121,6 +1123,66 @@ pub fn story_page(
         }
     };
     layout(&view.headline, Some(chrome), content)
+}
+
+/// The story's related stories, each with an "Unlink" button for editors, and the form that
+/// relates it to another story (editors).
+fn related_section(chrome: &Chrome<'_>, view: &StoryView, related: &[RelatedStory]) -> Markup {
+    let base = story_desk_path(view.id);
+    html! {
+        section.related aria-labelledby="related-heading" {
+            h2 #related-heading { "Related stories" }
+            @if related.is_empty() {
+                p.empty { "No related stories." }
+            } @else {
+                ul.related-list {
+                    @for r in related {
+                        li {
+                            span.relation-label { (r.label) ": " }
+                            a href=(story_desk_path(r.id)) { (r.headline) }
+                            @if chrome.is_editor() {
+                                " "
+                                form.inline method="post"
+                                    action=(format!("{base}/relations/{}/unlink", r.id)) {
+                                    (csrf_field(chrome.csrf))
+                                    button.button.button-secondary type="submit"
+                                        aria-label=(format!("Unlink {}", r.headline)) { "Unlink" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if chrome.is_editor() {
+                form.relate method="post" action=(format!("{base}/relations")) {
+                    (csrf_field(chrome.csrf))
+                    div.field {
+                        label for="relate-relation" { "This story is" }
+                        select #relate-relation name="relation" required {
+                            @for r in Relation::ALL {
+                                option value=(r.as_str()) { (relation_choice(*r)) }
+                            }
+                        }
+                    }
+                    div.field {
+                        label for="relate-story" { "Story (its slug or id)" }
+                        input #relate-story type="text" name="story" required maxlength="80";
+                    }
+                    button.button type="submit" { "Relate the stories" }
+                }
+            }
+        }
+    }
+}
+
+/// How the relation form offers a relation: what this story is to the other.
+fn relation_choice(relation: Relation) -> &'static str {
+    match relation {
+        Relation::FollowUp => "a follow-up of",
+        Relation::Background => "given background by",
+        Relation::SameEvent => "about the same event as",
+        Relation::Related => "related to",
+    }
 }
 
 // ----- filing -----------------------------------------------------------------------------------
