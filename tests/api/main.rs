@@ -36,3 +36,4 @@ mod stream_safety;
 mod subscriber_safety;
 mod tamper;
 mod transfer;
+mod undo;

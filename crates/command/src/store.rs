@@ -248,6 +248,13 @@ fn migrations() -> Migrations<'static> {
             WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review');
         "#,
         ),
+        // Undo windows: whether a development's embargo is the undo window of its filing or
+        // approval (an approval's may be undone). No event logged before had one.
+        M::up(
+            r#"
+        ALTER TABLE story_developments ADD COLUMN undo_window INTEGER NOT NULL DEFAULT 0;
+        "#,
+        ),
     ])
 }
 

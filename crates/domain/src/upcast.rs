@@ -12,6 +12,9 @@
 //! to the end of [`upcasters`] (they run in order, so a version-1 payload passes every step).
 //!
 //! History:
+//! - `ApprovalUndone` 1 (new): undo windows. `DevelopmentRecorded` and
+//!   `DevelopmentApprovedUnderEmbargo` gained an optional `hold` (the window's length) in
+//!   version 1, absent when there is none, so older payloads are of the same shape.
 //! - `DevelopmentApprovedUnderEmbargo`, `EmbargoLifted`, `EmbargoMoved` 1 (new): embargoes.
 //!   `DevelopmentRecorded` gained an optional `embargo_until` and the status `embargoed` in
 //!   version 1 (older payloads are of the same shape without them); code that predates them
@@ -59,7 +62,8 @@ pub fn current_version(event_type: &str) -> Option<&'static str> {
         | "FilingEdited"
         | "DevelopmentApprovedUnderEmbargo"
         | "EmbargoLifted"
-        | "EmbargoMoved" => "1",
+        | "EmbargoMoved"
+        | "ApprovalUndone" => "1",
         "StoryClosed" | "StoryReopened" => "2",
         _ => return None,
     })

@@ -877,6 +877,7 @@ mod tests {
                     development,
                     status,
                     fingerprint: "fp".into(),
+                    hold: None,
                 },
             );
             id

@@ -1341,6 +1341,7 @@ mod tests {
                 development: dev.build(),
                 status,
                 fingerprint: format!("fp-{}", dev.n),
+                hold: None,
             },
         )
     }

@@ -380,6 +380,8 @@ pub fn development_request(
         urgency: parse_choice(form, "urgency", Some(Urgency::default()), "")?,
         responds_to,
         embargo_until: occurred_at(form, "embargo_until", zone)?,
+        // The desk's undo window is the desk's to add (`DeskState::held`), never the form's.
+        hold_seconds: None,
     })
 }
 

@@ -259,7 +259,8 @@
 
   function countdowns() {
     var spans = document.querySelectorAll("span.countdown[data-until]");
-    if (!spans.length) {
+    var undos = document.querySelectorAll("form.undo-form[data-until]");
+    if (!spans.length && !undos.length) {
       return;
     }
     function tick() {
@@ -269,7 +270,22 @@
         if (isNaN(until)) {
           return;
         }
-        span.textContent = until > now ? "(in " + left(until - now) + ")" : "(due now: reload to see it lifted)";
+        if (span.classList.contains("countdown-left")) {
+          // An undo window's notice: the seconds left, then what came of it.
+          span.textContent = until > now ? Math.ceil((until - now) / 1000) + " s" : "0 s";
+        } else {
+          span.textContent = until > now ? "(in " + left(until - now) + ")" : "(due now: reload to see it lifted)";
+        }
+      });
+      // An undo window that has passed can no longer be undone: its button goes.
+      Array.prototype.forEach.call(undos, function (form) {
+        var until = Date.parse(form.getAttribute("data-until"));
+        if (!isNaN(until) && until <= now && !form.hidden) {
+          form.hidden = true;
+          var said = document.createElement("span");
+          said.textContent = "Published (reload to see it on the desk).";
+          form.parentNode.insertBefore(said, form);
+        }
       });
     }
     tick();
