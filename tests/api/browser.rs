@@ -836,6 +836,18 @@ async fn publishing_at_the_desk_can_be_undone_during_its_window() {
     .await;
     let first = left.text().await.unwrap();
     assert!(first.ends_with(" s"), "{first}");
+    // The notice with its button is usable: axe-core, and on a phone a target a thumb can hit.
+    if let Some(axe) = newsroom_tests::chrome::axe_script() {
+        for (width, height) in [(390, 844), (1200, 900)] {
+            client.set_window_size(width, height).await.unwrap();
+            let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+            assert!(violations.is_empty(), "at {width}: {violations:#?}");
+            if width < 600 {
+                let small = newsroom_tests::chrome::small_tap_targets(&client).await;
+                assert!(small.is_empty(), "too small to tap on a phone: {small:#?}");
+            }
+        }
+    }
     let seconds = |t: &str| t.trim_end_matches(" s").parse::<u32>().unwrap();
     assert!(seconds(&first) <= 30, "{first}");
     screenshot(&client, "desk-undo-window").await;

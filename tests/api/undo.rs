@@ -253,7 +253,7 @@ async fn a_filing_held_by_an_api_client_is_released_once_on_postgresql() {
 }
 
 #[tokio::test]
-async fn bad_holds_are_refused_naming_the_field() {
+async fn bad_holds_are_refused_naming_the_field_and_whole_numbers_are_taken() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;
     for bad in [json!(0), json!(601), json!(-1), json!("30")] {
@@ -266,6 +266,13 @@ async fn bad_holds_are_refused_naming_the_field() {
             "{answer:#?}"
         );
     }
+    // JSON Schema's integer: a whole number written with a fraction is one.
+    let mut filing = development("update");
+    filing["hold_seconds"] = json!(30.0);
+    assert_eq!(
+        app.record(&story, filing).await.ok(201)["status"],
+        "embargoed"
+    );
     let pending = app.open_story(true).await;
     let filing = development("update");
     let dev = filing["id"].as_str().unwrap().to_owned();
