@@ -886,3 +886,62 @@ async fn publishing_at_the_desk_can_be_undone_during_its_window() {
     assert!(feed.iter().all(|e| e["event_type"] != "EmbargoLifted"));
     client.close().await.unwrap();
 }
+
+/// The filing form is saved on the server as it is typed: signed in again on another browser
+/// (no local draft there), the reporter finds the form as they left it.
+#[tokio::test]
+async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let phone = browser(&driver).await;
+    sign_in_at_desk(&phone, &base, &app.reporter).await;
+    phone
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&phone, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&phone, "Harbour wall breached at high tide").await;
+    // desk.js sends the draft a second after the typing stops: wait until the server has it.
+    let desk = app.desk_sign_in(&app.reporter).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let form = app
+            .desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if form.contains("Your draft, saved") && form.contains("Second paragraph, typed on a bus.")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saved: {form}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The phone's session lapses and the phone is gone; another browser, signed in again.
+    phone.delete_cookie("newsroom_desk").await.unwrap();
+    phone.close().await.unwrap();
+    let laptop = browser(&driver).await;
+    sign_in_at_desk(&laptop, &base, &app.reporter).await;
+    laptop
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(
+        &laptop,
+        "//div[@role='status'][contains(., 'Your draft, saved')]",
+        "the draft is back, told",
+    )
+    .await;
+    assert_filled(&laptop, "Harbour wall breached at high tide").await;
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing filed"
+    );
+    laptop.close().await.unwrap();
+}

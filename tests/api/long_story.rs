@@ -257,6 +257,7 @@ async fn a_log_written_before_the_index_is_indexed_when_opened_and_its_old_snaps
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE story_developments;
+         DROP TABLE desk_drafts;
          DROP TABLE desk_sessions;
          DROP TABLE staff_passwords;
          PRAGMA user_version = 1;

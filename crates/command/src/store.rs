@@ -255,6 +255,18 @@ fn migrations() -> Migrations<'static> {
         ALTER TABLE story_developments ADD COLUMN undo_window INTEGER NOT NULL DEFAULT 0;
         "#,
         ),
+        // The desk's drafts (`auth.rs`): what each person typed into a form, saved as they type.
+        M::up(
+            r#"
+        CREATE TABLE desk_drafts (
+            token_id  TEXT NOT NULL REFERENCES tokens (id),
+            draft_key TEXT NOT NULL,
+            fields    TEXT NOT NULL,
+            saved_at  TEXT NOT NULL,
+            PRIMARY KEY (token_id, draft_key)
+        );
+        "#,
+        ),
     ])
 }
 

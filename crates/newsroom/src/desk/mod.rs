@@ -125,6 +125,7 @@ pub fn router(
         .route("/desk/stories/{id}", get(story))
         .route("/desk/stories/{id}/file", get(file_form))
         .route("/desk/stories/{id}/developments", post(file))
+        .route("/desk/stories/{id}/draft", post(save_draft))
         .route("/desk/stories/{id}/close", post(close_story))
         .route("/desk/stories/{id}/reopen", post(reopen_story))
         .route(
@@ -1291,20 +1292,69 @@ async fn file_form(
             }
         }
     });
+    // Opened afresh: the draft this person saved of it on the server, if any (typed before
+    // their session lapsed, or on another device), comes back.
+    let mut fresh = revised.is_none();
+    let mut notice = notice;
+    if fresh && query.responds_to.is_none() {
+        let saved = state
+            .command
+            .tokens
+            .draft(&session.principal.token_id, &draft_key(view.id))
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "cannot read a saved draft"))
+            .ok()
+            .flatten();
+        if let Some((fields, saved_at)) = saved {
+            form = FormData::parse(fields.as_bytes());
+            fresh = false;
+            let at = chrono::DateTime::parse_from_rfc3339(&saved_at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            notice = Some(html! {
+                "Your draft, saved " (templates::when(state.zone, at))
+                ", is back in the form below. It is filed only when you publish it."
+            });
+        }
+    }
     let actors = state.known_actors(&view).await;
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::file_page(
-            &chrome,
-            &view,
-            &form,
-            None,
-            &actors,
-            revised.is_none(),
-            notice.as_ref(),
-        ),
+        templates::file_page(&chrome, &view, &form, None, &actors, fresh, notice.as_ref()),
     ))
+}
+
+/// The key of a person's server-side draft of a story's filing form.
+fn draft_key(story: Uuid) -> String {
+    format!("file:{story}")
+}
+
+/// `POST …/draft`: saves what is typed into the story's filing form, for the signed-in person
+/// (`desk.js` sends it as they type); 204. What the filing form would park, bounded the same way.
+async fn save_draft(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    if body.len() > newsroom_command::auth::DRAFT_BYTES {
+        return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+    }
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let view = state.story(&session, &id).await?;
+    state
+        .command
+        .tokens
+        .save_draft(
+            &session.principal.token_id,
+            &draft_key(view.id),
+            &form.typed().encode(),
+        )
+        .await
+        .map_err(failure)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// What the filing form's POST came to.
@@ -1351,6 +1401,15 @@ async fn file(
     let development = form.get("id").trim().to_owned();
     match result {
         Ok(Filing::Done(development, outcome)) => {
+            // Filed: its draft is done with.
+            if let Err(e) = state
+                .command
+                .tokens
+                .discard_draft(&session.principal.token_id, &draft_key(view.id))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot drop a filed draft");
+            }
             let caught_up = state.catch_up(outcome.position).await;
             let held = outcome
                 .events

@@ -168,6 +168,11 @@ fn safe_web_url(raw: &str) -> Option<String> {
 
 // ----- small pieces --------------------------------------------------------------------------
 
+/// A moment as the desk writes it, in its time zone.
+pub fn when(zone: Zone, at: DateTime<Utc>) -> Markup {
+    time(zone, at)
+}
+
 fn time(zone: Zone, at: DateTime<Utc>) -> Markup {
     html! {
         time datetime=(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) { (zone.display(at)) }
@@ -900,7 +905,9 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
     });
     html! {
         p.labels {
-            span.badge.state.(state_class(d.state)) { (state_label(d.state)) }
+            span.badge.state.(state_class(d.state)) {
+                @if d.undo_window { "Publishing soon" } @else { (state_label(d.state)) }
+            }
             " " span.badge.kind { (kind_label(d.kind)) }
             " " span.badge { (urgency_label(d.urgency)) }
             " " span.badge { (evidence_label(d.evidence)) }
@@ -1268,7 +1275,8 @@ pub fn file_page(
         @if !closed || error.is_some() {
             (error_summary(error, FILING_FIELDS))
             form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter
-                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh] {
+                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh]
+                data-server-draft=(format!("{}/draft", story_desk_path(view.id))) {
                 (csrf_field(chrome.csrf))
                 input type="hidden" name="id" value=(form.get("id"));
                 fieldset {

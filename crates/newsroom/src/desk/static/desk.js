@@ -182,6 +182,41 @@
     });
   }
 
+  // Server-side drafts: a form with `data-server-draft` is also sent there, a second after the
+  // typing stops, so that it is kept per person (and back after a lapsed session, on any
+  // device). Offline, or signed out, the browser's own draft above still holds it.
+  function serverDrafts() {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-server-draft]"), function (form) {
+      var timer = null;
+      function send() {
+        timer = null;
+        if (!typedSomething(form)) {
+          return;
+        }
+        var body = new URLSearchParams();
+        Array.prototype.forEach.call(form.elements, function (e) {
+          if (e.name && BUTTONS.indexOf(e.type) < 0) {
+            body.append(e.name, e.value);
+          }
+        });
+        fetch(form.getAttribute("data-server-draft"), {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          redirect: "manual"
+        }).catch(function () {});
+      }
+      function later() {
+        if (timer) {
+          window.clearTimeout(timer);
+        }
+        timer = window.setTimeout(send, 1000);
+      }
+      form.addEventListener("input", later);
+      form.addEventListener("change", later);
+    });
+  }
+
   function presence() {
     var form = document.querySelector("form[data-presence]");
     var csrf = form && form.querySelector("input[name=csrf]");
@@ -294,6 +329,7 @@
 
   function ready() {
     drafts();
+    serverDrafts();
     presence();
     notices();
     countdowns();
