@@ -348,6 +348,23 @@ mod tests {
     }
 
     #[test]
+    fn the_desks_undo_window_is_thirty_seconds_unless_set_and_at_most_ten_minutes() {
+        let hold = |secs| {
+            Config {
+                desk_undo_secs: secs,
+                ..Config::default()
+            }
+            .newsroom_settings()
+            .map(|s| s.desk_undo.map(|h| h.seconds()))
+        };
+        assert_eq!(Config::default().desk_undo_secs, 30);
+        assert_eq!(hold(30).unwrap(), Some(30));
+        assert_eq!(hold(0).unwrap(), None, "0: published at once");
+        let refused = hold(601).unwrap_err().to_string();
+        assert!(refused.contains("NEWSROOM_DESK_UNDO_SECS"), "{refused}");
+    }
+
+    #[test]
     fn sqlite_urls_name_the_file_and_other_schemes_are_refused() {
         let mut config = Config {
             database_url: Some("sqlite:///tmp/x.db?mode=rwc".into()),
