@@ -184,6 +184,7 @@ pub async fn spawn_app_in(
         role: newsroom::Role::All,
         live: Default::default(),
         front_page_marks: Default::default(),
+        desk_undo: None,
     };
     configure(&mut settings);
     let database_path = settings.command.database_path.clone();

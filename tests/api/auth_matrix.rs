@@ -591,6 +591,26 @@ fn routes() -> Vec<Route> {
             Form(|fx| vec![("action", "lift".into()), ("seen", fx.seen.clone())]),
             desk(Need::Editor, Done),
         ),
+        // Everyone's draft of a filing form is their own.
+        route(
+            "POST",
+            "/desk/stories/{story}/draft",
+            Form(|_| vec![("headline", "Half a head".into())]),
+            desk(Need::Reporter, S(204)),
+        ),
+        // A filing's undo window is its filer's (the editor's, here) to undo.
+        route(
+            "GET",
+            "/desk/stories/{story}/developments/{held}/undo",
+            Nothing,
+            [SignIn, SignIn, SignIn, S(403), S(200), S(403)],
+        ),
+        route(
+            "POST",
+            "/desk/stories/{story}/developments/{held}/undo",
+            Form(|_| vec![]),
+            [SignIn, SignIn, SignIn, S(403), Done, S(403)],
+        ),
         route("GET", "/desk/static/desk.css", Nothing, public(200)),
         route("GET", "/desk/static/desk.js", Nothing, public(200)),
         route("GET", "/desk/{rest}", Nothing, public(404)),
@@ -613,6 +633,8 @@ struct Fixture {
     published: String,
     /// Under embargo for an hour.
     embargoed: String,
+    /// The editor's filing, held for an undo window of ten minutes.
+    held: String,
     /// A reporter token nobody uses, to be revoked.
     token: String,
     subscriber: SignedUp,
@@ -650,6 +672,11 @@ impl Fixture {
         filing["embargo_until"] = json!((chrono::Utc::now() + chrono::Duration::hours(1))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let embargoed = filing["id"].as_str().unwrap().to_owned();
+        let filed = app.record_as(&app.editor, &story, filing).await;
+        assert_eq!(filed.ok(201)["status"], "embargoed");
+        let mut filing = development("update");
+        filing["hold_seconds"] = json!(600);
+        let held = filing["id"].as_str().unwrap().to_owned();
         let filed = app.record_as(&app.editor, &story, filing).await;
         assert_eq!(filed.ok(201)["status"], "embargoed");
         // Plain, so that the desk's correction form has nothing else to change.
@@ -768,6 +795,7 @@ impl Fixture {
             pending,
             published,
             embargoed,
+            held,
             token,
             subscriber,
             endpoint,
@@ -784,6 +812,7 @@ impl Fixture {
             .replace("{story}", &self.story)
             .replace("{slug}", &self.slug)
             .replace("{embargoed}", &self.embargoed)
+            .replace("{held}", &self.held)
             .replace("{closed}", &self.closed)
             .replace("{related}", &self.related)
             .replace("{pending}", &self.pending)

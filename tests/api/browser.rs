@@ -674,3 +674,274 @@ async fn an_embargoed_development_is_marked_at_the_desk_with_a_running_countdown
     assert_ne!(first, second, "the countdown runs");
     screenshot(&client, "desk-embargoed").await;
 }
+
+/// Two editors race on a filing waiting for review: Eda opens "Edit before approving" and subs
+/// the headline; meanwhile Otto, told that Eda is at work on it, approves it; Eda saves. Her save
+/// is refused with both versions shown (what Otto did, and her own change kept on top, now as a
+/// correction readers would see), and nothing she typed reaches readers.
+#[tokio::test]
+async fn two_editors_racing_an_edit_before_approval_never_publish_the_edit_as_a_correction() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(true).await;
+    let mut filing = development("update");
+    filing["headline"] = json!("Water main bursts on high street");
+    let dev = filing["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.reporter, &story, filing).await.ok(201);
+    let otto = app.create_token("editor", "Otto Editor").await;
+    let correct = format!("{base}/desk/stories/{story}/developments/{dev}/correct");
+    let approve = format!("{base}/desk/stories/{story}/developments/{dev}/approve");
+
+    // Eda opens the edit and types.
+    let eda_browser = browser(&driver).await;
+    sign_in_at_desk(&eda_browser, &base, &app.editor).await;
+    eda_browser.goto(&correct).await.unwrap();
+    wait_for(
+        &eda_browser,
+        "//h1[contains(., 'Edit before approving')]",
+        "the edit form",
+    )
+    .await;
+    type_into(
+        &eda_browser,
+        "#f-changes-headline",
+        "Water main bursts on High Street",
+    )
+    .await;
+    type_into(&eda_browser, "#f-note", "Subbed headline to house style.").await;
+
+    // Otto opens the approval: it names Eda at work on it; he approves all the same.
+    let otto_browser = browser(&driver).await;
+    sign_in_at_desk(&otto_browser, &base, &otto.token).await;
+    otto_browser.goto(&approve).await.unwrap();
+    wait_for(
+        &otto_browser,
+        "//div[contains(@class, 'presence')]//strong[.='Eda Editor']",
+        "the approval page says Eda is at work on it",
+    )
+    .await;
+    press(&otto_browser, "button[name='confirm'][value='approve']").await;
+    wait_for(
+        &otto_browser,
+        "//div[@role='status'][contains(., 'Approved and published')]",
+        "approved",
+    )
+    .await;
+    otto_browser.close().await.unwrap();
+
+    // Eda saves: refused, with what Otto did and her own change still in the form.
+    press(&eda_browser, "button[name='confirm'][value='correct']").await;
+    let refused = wait_for(
+        &eda_browser,
+        "//main[.//*[contains(., 'Someone changed it since you opened this form')]]",
+        "the save is refused",
+    )
+    .await;
+    let text = refused.text().await.unwrap();
+    for shown in [
+        "Otto Editor approved it",
+        "It is published now.",
+        "Nothing of yours was saved.",
+        "Correction note",
+    ] {
+        assert!(text.contains(shown), "{shown:?} in: {text}");
+    }
+    assert_eq!(
+        value_of(&eda_browser, "#f-changes-headline").await,
+        "Water main bursts on High Street",
+        "her change is kept"
+    );
+    assert_eq!(
+        value_of(&eda_browser, "#f-note").await,
+        "Subbed headline to house style."
+    );
+    screenshot(&eda_browser, "desk-race-refused").await;
+    eda_browser.close().await.unwrap();
+
+    // Readers see the approved version, and no correction.
+    let resource = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None,
+        )
+        .await;
+    let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
+    assert_eq!(timeline[0]["headline"], "Water main bursts on high street");
+    assert!(timeline[0]["corrections"]
+        .as_array()
+        .is_none_or(|c| c.is_empty()));
+    let feed = app.feed().await;
+    assert!(feed
+        .iter()
+        .all(|e| e["event_type"] != "DevelopmentCorrected" && e["event_type"] != "FilingEdited"));
+    let page = app
+        .client
+        .get(format!("{base}/v1/stories/{story}/feed.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Subbed headline") && !page.contains("High Street"));
+}
+
+/// Publishing at the desk with an undo window: the notice counts down, its Undo takes the filing
+/// back before anyone sees it, and the filing form comes back with the text.
+#[tokio::test]
+async fn publishing_at_the_desk_can_be_undone_during_its_window() {
+    use newsroom_notifier::ManualClock;
+    let Some(driver) = driver() else { return };
+    // The test holds the clock: the window never ends on its own while it looks.
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = {
+        let clock = clock.clone();
+        spawn_app_with(move |s| {
+            s.clock = clock;
+            s.desk_undo = Some(newsroom_domain::Hold::parse("desk_undo_secs", 30).unwrap());
+        })
+        .await
+    };
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&client, "Water main bursts on Main Street").await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    let preview = wait_for(
+        &client,
+        "//h1[.='Check it before publishing']/..",
+        "the preview",
+    )
+    .await;
+    assert!(preview
+        .text()
+        .await
+        .unwrap()
+        .contains("30 seconds later; until then you can undo it"));
+    press(&client, "button[name='confirm'][value='file']").await;
+    let left = wait_for(
+        &client,
+        "//div[@role='status']//span[contains(@class, 'countdown-left')]",
+        "the undo window's notice",
+    )
+    .await;
+    let first = left.text().await.unwrap();
+    assert!(first.ends_with(" s"), "{first}");
+    // The notice with its button is usable: axe-core, and on a phone a target a thumb can hit.
+    if let Some(axe) = newsroom_tests::chrome::axe_script() {
+        for (width, height) in [(390, 844), (1200, 900)] {
+            client.set_window_size(width, height).await.unwrap();
+            let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+            assert!(violations.is_empty(), "at {width}: {violations:#?}");
+            if width < 600 {
+                let small = newsroom_tests::chrome::small_tap_targets(&client).await;
+                assert!(small.is_empty(), "too small to tap on a phone: {small:#?}");
+            }
+        }
+    }
+    let seconds = |t: &str| t.trim_end_matches(" s").parse::<u32>().unwrap();
+    assert!(seconds(&first) <= 30, "{first}");
+    screenshot(&client, "desk-undo-window").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let second = left.text().await.unwrap();
+    assert!(
+        seconds(&second) < seconds(&first),
+        "counts down: {first} then {second}"
+    );
+    assert!(
+        !app.call(
+            reqwest::Method::GET,
+            &format!("/v1/stories/{story}"),
+            None,
+            None
+        )
+        .await
+        .body
+        .to_string()
+        .contains("Water main bursts"),
+        "readers see nothing yet"
+    );
+
+    press(&client, "form.undo-form button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[@role='status'][contains(., 'Undone: it was not published')]",
+        "the form comes back",
+    )
+    .await;
+    assert_filled(&client, "Water main bursts on Main Street").await;
+    let feed = app.feed().await;
+    assert!(feed
+        .iter()
+        .any(|e| e["event_type"] == "DevelopmentRejected"));
+    assert!(feed.iter().all(|e| e["event_type"] != "EmbargoLifted"));
+    client.close().await.unwrap();
+}
+
+/// The filing form is saved on the server as it is typed: signed in again on another browser
+/// (no local draft there), the reporter finds the form as they left it.
+#[tokio::test]
+async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let phone = browser(&driver).await;
+    sign_in_at_desk(&phone, &base, &app.reporter).await;
+    phone
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&phone, "//select[@id='f-kind']", "the filing form").await;
+    fill_filing(&phone, "Harbour wall breached at high tide").await;
+    // desk.js sends the draft a second after the typing stops: wait until the server has it.
+    let desk = app.desk_sign_in(&app.reporter).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let form = app
+            .desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if form.contains("Your draft, saved") && form.contains("Second paragraph, typed on a bus.")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saved: {form}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The phone's session lapses and the phone is gone; another browser, signed in again.
+    phone.delete_cookie("newsroom_desk").await.unwrap();
+    phone.close().await.unwrap();
+    let laptop = browser(&driver).await;
+    sign_in_at_desk(&laptop, &base, &app.reporter).await;
+    laptop
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(
+        &laptop,
+        "//div[@role='status'][contains(., 'Your draft, saved')]",
+        "the draft is back, told",
+    )
+    .await;
+    assert_filled(&laptop, "Harbour wall breached at high tide").await;
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing filed"
+    );
+    laptop.close().await.unwrap();
+}

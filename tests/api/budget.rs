@@ -64,6 +64,7 @@ fn filing(n: usize) -> StoryCommand {
         evidence: Evidence::NoneProvided,
         urgency: Urgency::Routine,
         responds_to: None,
+        hold: None,
     })
 }
 

@@ -2439,3 +2439,99 @@ async fn reporters_are_told_at_the_desk_what_editors_did_to_their_filings() {
         .unwrap();
     assert_eq!(answer["html"], "", "{answer}");
 }
+
+/// What is typed into the filing form is saved on the server for its author as they type
+/// (`POST …/draft`, which `desk.js` sends): after the session lapsed, signing in again and
+/// opening the form brings it back; nobody else sees it, and filing it ends it.
+async fn a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(app: TestApp) {
+    let story = app.open_story(false).await;
+    let first = app.desk_sign_in(&app.reporter).await;
+    let id = Uuid::now_v7().to_string();
+    let draft = format!("/desk/stories/{story}/draft");
+    let typed = [
+        ("id", id.as_str()),
+        ("kind", "update"),
+        ("headline", "Flood barrier fails at the harbour"),
+        ("body", "Water is over the quay.\nThe ferry is suspended."),
+        ("occurred_at", ""),
+    ];
+    let mut sent = typed.to_vec();
+    sent.push(("csrf", &first.csrf));
+    let saved = app.desk_post(Some(&first), &draft, &sent).await;
+    assert_eq!(saved.status(), 204);
+    // Without the session's CSRF value, or too big: nothing is saved.
+    let forged = app.desk_post(Some(&first), &draft, &typed).await;
+    assert_eq!(forged.status(), 403);
+    let huge = "x".repeat(newsroom_command::auth::DRAFT_BYTES);
+    let mut big = sent.clone();
+    big.push(("body", &huge));
+    assert_eq!(
+        app.desk_post(Some(&first), &draft, &big).await.status(),
+        413
+    );
+
+    // The session ends; signed in again, the form opens with the draft.
+    app.desk_post(Some(&first), "/desk/sign-out", &[("csrf", &first.csrf)])
+        .await;
+    let again = app.desk_sign_in(&app.reporter).await;
+    let form = app
+        .desk_get(Some(&again), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.contains("Your draft, saved"), "{form}");
+    assert!(form.contains(r#"value="Flood barrier fails at the harbour""#));
+    assert!(form.contains("Water is over the quay.\nThe ferry is suspended.</textarea>"));
+    assert_eq!(hidden_field(&form, "id").as_deref(), Some(id.as_str()));
+    assert!(
+        !form.contains(&first.csrf),
+        "the old session's CSRF value is not kept"
+    );
+
+    // Someone else's form is their own.
+    let rex = app.create_token("reporter", "Rex Reporter").await;
+    let rex = app.desk_sign_in(&rex.token).await;
+    let theirs = app
+        .desk_get(Some(&rex), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!theirs.contains("Flood barrier"), "{theirs}");
+
+    // Filed, the draft is done with.
+    let mut file = typed.to_vec();
+    file.push(("csrf", &again.csrf));
+    file.push(("confirm", "file"));
+    let filed = app
+        .desk_post(
+            Some(&again),
+            &format!("/desk/stories/{story}/developments"),
+            &file,
+        )
+        .await;
+    assert_eq!(filed.status(), 303);
+    let form = app
+        .desk_get(Some(&again), &format!("/desk/stories/{story}/file"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!form.contains("Your draft, saved"), "{form}");
+    assert!(!form.contains(r#"value="Flood barrier fails at the harbour""#));
+    assert_ne!(hidden_field(&form, "id").as_deref(), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn a_draft_saved_as_typed_is_back_after_the_session_lapsed() {
+    a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_draft_saved_as_typed_is_back_after_the_session_lapsed_on_postgresql() {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(app).await;
+}

@@ -159,6 +159,7 @@ fn filing() -> StoryCommand {
         evidence: Evidence::NoneProvided,
         urgency: Urgency::Routine,
         responds_to: None,
+        hold: None,
     })
 }
 

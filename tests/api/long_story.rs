@@ -37,6 +37,7 @@ fn new_development() -> NewDevelopment {
         evidence: Evidence::NoneProvided,
         urgency: Urgency::Routine,
         responds_to: None,
+        hold: None,
     }
 }
 
@@ -111,6 +112,7 @@ async fn a_cold_service_knows_the_filings(
             &editor,
             StoryCommand::ApproveDevelopment {
                 development: first.id,
+                hold: None,
             },
         )
         .await;
@@ -131,6 +133,7 @@ async fn a_cold_service_knows_the_filings(
             &editor,
             StoryCommand::ApproveDevelopment {
                 development: pending.id,
+                hold: None,
             },
         )
         .await
@@ -168,6 +171,7 @@ async fn long_story(
             &editor,
             StoryCommand::ApproveDevelopment {
                 development: first.id,
+                hold: None,
             },
         )
         .await
@@ -253,6 +257,7 @@ async fn a_log_written_before_the_index_is_indexed_when_opened_and_its_old_snaps
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE story_developments;
+         DROP TABLE desk_drafts;
          DROP TABLE desk_sessions;
          DROP TABLE staff_passwords;
          PRAGMA user_version = 1;
@@ -296,12 +301,12 @@ async fn retries_and_edits_are_decided_from_the_index_on_postgres_after_a_restar
     a_cold_service_knows_the_filings(log.clone(), story, &first, &pending).await;
 
     // The same database as the code before the index left it: the index, the heads and the
-    // migrations that made them (the embargoes' column of the index too) are gone; the next
+    // migrations that made them (the columns of embargoes and undo windows too) are gone; the next
     // process to connect fills them again.
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     sqlx::raw_sql(
         "DROP TABLE story_developments; DROP TABLE story_heads; DROP TABLE pending_fills;
-         DELETE FROM _sqlx_migrations WHERE version IN (2, 3, 4);",
+         DELETE FROM _sqlx_migrations WHERE version IN (2, 3, 4, 6);",
     )
     .execute(&pool)
     .await

@@ -37,3 +37,4 @@ mod stream_safety;
 mod subscriber_safety;
 mod tamper;
 mod transfer;
+mod undo;

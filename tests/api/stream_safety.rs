@@ -397,6 +397,7 @@ async fn a_root_for_nats_alerts_that_meets_the_event_streams_subjects_is_refused
             role: Role::Notifier,
             live: Default::default(),
             front_page_marks: Default::default(),
+            desk_undo: None,
         };
         let refused = newsroom::Newsroom::build(settings).await.unwrap_err();
         let said = format!("{refused:#}");

@@ -147,6 +147,7 @@ fn template() -> NewDevelopment {
         evidence: Evidence::Documentary,
         urgency: Urgency::Priority,
         responds_to: None,
+        hold: None,
     }
 }
 
@@ -191,6 +192,7 @@ fn recorded_payload() -> (String, String) {
             responds_to: None,
         },
         status: PublicationStatus::Published,
+        hold: None,
     };
     let payload = serde_json::to_string(&event).expect("an event serialises");
     (payload, new.id.to_string())

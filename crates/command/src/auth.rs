@@ -569,6 +569,131 @@ impl Tokens {
     }
 }
 
+/// The most a saved draft may hold, in bytes (a filing form at its limits, URL-encoded).
+pub const DRAFT_BYTES: usize = 256 * 1024;
+/// The most drafts one person keeps; saving another drops their oldest.
+pub const DRAFTS_PER_PERSON: i64 = 20;
+
+impl Tokens {
+    /// Saves what `token_id`'s holder has typed into the form `key` (a desk form's fields,
+    /// URL-encoded, without its CSRF value), replacing the draft saved before; at most
+    /// [`DRAFTS_PER_PERSON`] are kept, the oldest dropped. Bounded by the caller to
+    /// [`DRAFT_BYTES`].
+    pub async fn save_draft(
+        &self,
+        token_id: &str,
+        key: &str,
+        fields: &str,
+    ) -> Result<(), StoreError> {
+        // (Nanoseconds: two saves in one second still read back newest first.)
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
+        let (id, key, fields) = (token_id.to_owned(), key.to_owned(), fields.to_owned());
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    let tx = conn.transaction()?;
+                    tx.execute(
+                        "INSERT INTO desk_drafts (token_id, draft_key, fields, saved_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (token_id, draft_key) DO UPDATE SET
+                             fields = excluded.fields, saved_at = excluded.saved_at",
+                        params![id, key, fields, now],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM desk_drafts WHERE token_id = ?1 AND draft_key NOT IN
+                             (SELECT draft_key FROM desk_drafts WHERE token_id = ?1
+                              ORDER BY saved_at DESC LIMIT ?2)",
+                        params![id, DRAFTS_PER_PERSON],
+                    )?;
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?
+            }
+            EventLog::Postgres(s) => {
+                let mut conn = s.acquire().await?;
+                sqlx::query(
+                    "INSERT INTO desk_drafts (token_id, draft_key, fields, saved_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (token_id, draft_key) DO UPDATE SET
+                         fields = excluded.fields, saved_at = excluded.saved_at",
+                )
+                .bind(&id)
+                .bind(&key)
+                .bind(&fields)
+                .bind(&now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM desk_drafts WHERE token_id = $1 AND draft_key NOT IN
+                         (SELECT draft_key FROM desk_drafts WHERE token_id = $1
+                          ORDER BY saved_at DESC LIMIT $2)",
+                )
+                .bind(&id)
+                .bind(DRAFTS_PER_PERSON)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The draft `token_id`'s holder saved of the form `key`, and when (RFC 3339).
+    pub async fn draft(
+        &self,
+        token_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let (id, key) = (token_id.to_owned(), key.to_owned());
+        let select = "SELECT fields, saved_at FROM desk_drafts WHERE token_id = ";
+        match &self.store {
+            EventLog::Sqlite(s) => Ok(s
+                .with_conn(move |conn| {
+                    conn.query_row(
+                        &format!("{select}?1 AND draft_key = ?2"),
+                        params![id, key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(StoreError::from)
+                })
+                .await?),
+            EventLog::Postgres(s) => Ok(sqlx::query_as::<_, (String, String)>(&format!(
+                "{select}$1 AND draft_key = $2"
+            ))
+            .bind(id)
+            .bind(key)
+            .fetch_optional(&mut *s.acquire().await?)
+            .await?),
+        }
+    }
+
+    /// Drops the draft of the form `key` (it was sent and carried out).
+    pub async fn discard_draft(&self, token_id: &str, key: &str) -> Result<(), StoreError> {
+        let (id, key) = (token_id.to_owned(), key.to_owned());
+        match &self.store {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    conn.execute(
+                        "DELETE FROM desk_drafts WHERE token_id = ?1 AND draft_key = ?2",
+                        params![id, key],
+                    )?;
+                    Ok(())
+                })
+                .await
+            }
+            EventLog::Postgres(s) => {
+                sqlx::query("DELETE FROM desk_drafts WHERE token_id = $1 AND draft_key = $2")
+                    .bind(id)
+                    .bind(key)
+                    .execute(&mut *s.acquire().await?)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
+
 async fn pg_insert<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     token: &IssuedToken,

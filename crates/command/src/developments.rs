@@ -22,7 +22,7 @@ use sqlx::{PgConnection, Row};
 use crate::store::StoreError;
 
 /// The event types that change the index; every other event is not even decoded.
-const CHANGING: [&str; 7] = [
+const CHANGING: [&str; 8] = [
     "DevelopmentRecorded",
     "DevelopmentApproved",
     "DevelopmentRejected",
@@ -30,6 +30,7 @@ const CHANGING: [&str; 7] = [
     "DevelopmentApprovedUnderEmbargo",
     "EmbargoLifted",
     "EmbargoMoved",
+    "ApprovalUndone",
 ];
 
 /// How a stored event changes the index, if it does.
@@ -99,6 +100,7 @@ fn state_of(
     recorded_as: &str,
     status: &str,
     embargo_until: Option<&str>,
+    undo_window: bool,
 ) -> Result<DevelopmentState, StoreError> {
     Ok(DevelopmentState {
         fingerprint,
@@ -106,6 +108,7 @@ fn state_of(
         recorded_as: recorded_as_of(recorded_as)?,
         status: status_of(status)?,
         embargo_until: embargo_until.map(moment_of).transpose()?,
+        undo_window,
     })
 }
 
@@ -185,24 +188,27 @@ fn embargo_of(story_id: String, development: &str, until: &str) -> Result<Embarg
 // A recording replaces a row of the same id, as the aggregate's map did: the aggregate never
 // records an id twice, and history must always load.
 const UPSERT: &str = "INSERT INTO story_developments
-        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until,
+         undo_window)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT (story_id, development_id) DO UPDATE SET
         fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
         recorded_as = excluded.recorded_as, status = excluded.status,
-        embargo_until = excluded.embargo_until";
+        embargo_until = excluded.embargo_until, undo_window = excluded.undo_window";
 const UPSERT_SQLITE: &str = "INSERT INTO story_developments
-        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until,
+         undo_window)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
     ON CONFLICT (story_id, development_id) DO UPDATE SET
         fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
         recorded_as = excluded.recorded_as, status = excluded.status,
-        embargo_until = excluded.embargo_until";
+        embargo_until = excluded.embargo_until, undo_window = excluded.undo_window";
 
 /// A recording without an embargo, naming only the columns the table was created with: the
 /// migration that creates the table fills it in its hook, before a later migration adds
 /// `embargo_until` (a log written before the index holds no embargo). A recording under an
 /// embargo replacing a row — never made by the aggregate — would keep that row's embargo.
+/// (An undo window is an embargo: a recording without one has none, the column's default.)
 const UPSERT_PLAIN_SQLITE: &str = "INSERT INTO story_developments
         (story_id, development_id, fingerprint, recorded_in, recorded_as, status)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -211,17 +217,17 @@ const UPSERT_PLAIN_SQLITE: &str = "INSERT INTO story_developments
         recorded_as = excluded.recorded_as, status = excluded.status";
 
 const SET_EMBARGO: &str = "UPDATE story_developments SET embargo_until = $3,
-    status = COALESCE($4, status) WHERE story_id = $1 AND development_id = $2";
+    status = COALESCE($4, status), undo_window = $5 WHERE story_id = $1 AND development_id = $2";
 const SET_EMBARGO_SQLITE: &str = "UPDATE story_developments SET embargo_until = ?3,
-    status = COALESCE(?4, status) WHERE story_id = ?1 AND development_id = ?2";
+    status = COALESCE(?4, status), undo_window = ?5 WHERE story_id = ?1 AND development_id = ?2";
 
 const SET_STATUS: &str =
     "UPDATE story_developments SET status = $3 WHERE story_id = $1 AND development_id = $2";
 const SET_STATUS_SQLITE: &str =
     "UPDATE story_developments SET status = ?3 WHERE story_id = ?1 AND development_id = ?2";
 
-const SELECT_SQLITE: &str = "SELECT fingerprint, recorded_in, recorded_as, status, embargo_until
-    FROM story_developments WHERE story_id = ?1 AND development_id = ?2";
+const SELECT_SQLITE: &str = "SELECT fingerprint, recorded_in, recorded_as, status, embargo_until,
+    undo_window FROM story_developments WHERE story_id = ?1 AND development_id = ?2";
 
 /// Applies one change in the caller's transaction (SQLite).
 pub fn apply_sqlite(
@@ -250,6 +256,7 @@ pub fn apply_sqlite(
                     state.recorded_as.as_str(),
                     status_name(state.status),
                     moment_text(until),
+                    state.undo_window,
                 ])?;
             }
         },
@@ -267,12 +274,14 @@ pub fn apply_sqlite(
             development,
             until,
             status,
+            undo_window,
         } => {
             conn.prepare_cached(SET_EMBARGO_SQLITE)?.execute(params![
                 story_id,
                 development.to_string(),
                 until.map(moment_text),
                 status.map(status_name),
+                undo_window,
             ])?;
         }
     }
@@ -296,10 +305,11 @@ pub fn lookup_sqlite(
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, bool>(5)?,
                 ))
             })
             .optional()?;
-        if let Some((fingerprint, recorded_in, recorded_as, status, until)) = row {
+        if let Some((fingerprint, recorded_in, recorded_as, status, until, undo_window)) = row {
             known.push((
                 *id,
                 state_of(
@@ -308,6 +318,7 @@ pub fn lookup_sqlite(
                     &recorded_as,
                     &status,
                     until.as_deref(),
+                    undo_window,
                 )?,
             ));
         }
@@ -320,7 +331,7 @@ pub fn lookup_sqlite(
 pub fn fill_sqlite(conn: &Connection) -> Result<usize, StoreError> {
     let mut select = conn.prepare(
         "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events
-         WHERE aggregate_type = ?1 AND event_type IN (?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         WHERE aggregate_type = ?1 AND event_type IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ORDER BY position",
     )?;
     let mut rows = select.query(params![
@@ -331,7 +342,8 @@ pub fn fill_sqlite(conn: &Connection) -> Result<usize, StoreError> {
         CHANGING[3],
         CHANGING[4],
         CHANGING[5],
-        CHANGING[6]
+        CHANGING[6],
+        CHANGING[7]
     ])?;
     let mut changed = 0;
     while let Some(row) = rows.next()? {
@@ -369,6 +381,7 @@ pub async fn apply_pg(
                 .bind(state.recorded_as.as_str())
                 .bind(status_name(state.status))
                 .bind(state.embargo_until.map(moment_text))
+                .bind(state.undo_window)
                 .execute(conn)
                 .await?;
         }
@@ -376,12 +389,14 @@ pub async fn apply_pg(
             development,
             until,
             status,
+            undo_window,
         } => {
             sqlx::query(SET_EMBARGO)
                 .bind(story_id)
                 .bind(development.to_string())
                 .bind(until.map(moment_text))
                 .bind(status.map(status_name))
+                .bind(*undo_window)
                 .execute(conn)
                 .await?;
         }
@@ -408,7 +423,8 @@ pub async fn lookup_pg(
 ) -> Result<Facts, StoreError> {
     let ids: Vec<String> = developments.iter().map(ToString::to_string).collect();
     let rows = sqlx::query(
-        "SELECT development_id, fingerprint, recorded_in, recorded_as, status, embargo_until
+        "SELECT development_id, fingerprint, recorded_in, recorded_as, status, embargo_until,
+            undo_window
          FROM story_developments WHERE story_id = $1 AND development_id = ANY($2)",
     )
     .bind(story_id)
@@ -432,6 +448,7 @@ pub async fn lookup_pg(
                 &recorded_as,
                 &status,
                 until.as_deref(),
+                row.try_get(6)?,
             )?,
         ));
     }

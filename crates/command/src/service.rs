@@ -632,6 +632,7 @@ pub fn command_name(command: &StoryCommand) -> &'static str {
         StoryCommand::OpenStory { .. } => "open_story",
         StoryCommand::RecordDevelopment(_) => "record_development",
         StoryCommand::ApproveDevelopment { .. } => "approve_development",
+        StoryCommand::UndoApproval { .. } => "undo_approval",
         StoryCommand::RejectDevelopment { .. } => "reject_development",
         StoryCommand::CorrectDevelopment { .. } => "correct_development",
         StoryCommand::RetractDevelopment { .. } => "retract_development",

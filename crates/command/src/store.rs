@@ -248,6 +248,25 @@ fn migrations() -> Migrations<'static> {
             WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review');
         "#,
         ),
+        // Undo windows: whether a development's embargo is the undo window of its filing or
+        // approval (an approval's may be undone). No event logged before had one.
+        M::up(
+            r#"
+        ALTER TABLE story_developments ADD COLUMN undo_window INTEGER NOT NULL DEFAULT 0;
+        "#,
+        ),
+        // The desk's drafts (`auth.rs`): what each person typed into a form, saved as they type.
+        M::up(
+            r#"
+        CREATE TABLE desk_drafts (
+            token_id  TEXT NOT NULL REFERENCES tokens (id),
+            draft_key TEXT NOT NULL,
+            fields    TEXT NOT NULL,
+            saved_at  TEXT NOT NULL,
+            PRIMARY KEY (token_id, draft_key)
+        );
+        "#,
+        ),
     ])
 }
 

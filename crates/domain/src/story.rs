@@ -55,6 +55,10 @@ pub struct NewDevelopment {
     /// an [`StoryEvent::EmbargoLifted`]. Absent from the fingerprint when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embargo_until: Option<DateTime<Utc>>,
+    /// An undo window: published, unless held for review or by an embargo, only this long
+    /// after it is recorded ([`Hold`]). Absent from the fingerprint when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 impl NewDevelopment {
@@ -150,7 +154,15 @@ pub enum StoryCommand {
         review_required: bool,
     },
     RecordDevelopment(NewDevelopment),
+    /// Approves a development waiting for review; with `hold`, it is held for that undo window
+    /// first (unless its own embargo holds it longer).
     ApproveDevelopment {
+        development: DevelopmentId,
+        hold: Option<Hold>,
+    },
+    /// An editor takes back an approval still in its undo window: the development waits for
+    /// review again, never having reached readers.
+    UndoApproval {
         development: DevelopmentId,
     },
     RejectDevelopment {
@@ -221,7 +233,8 @@ impl StoryCommand {
             StoryCommand::RecordDevelopment(new) => std::iter::once(new.id)
                 .chain(new.responds_to.map(|r| r.development))
                 .collect(),
-            StoryCommand::ApproveDevelopment { development }
+            StoryCommand::ApproveDevelopment { development, .. }
+            | StoryCommand::UndoApproval { development }
             | StoryCommand::RejectDevelopment { development, .. }
             | StoryCommand::CorrectDevelopment { development, .. }
             | StoryCommand::RetractDevelopment { development, .. }
@@ -289,6 +302,10 @@ pub enum StoryEvent {
         /// approval until then).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         embargo_until: Option<DateTime<Utc>>,
+        /// Held for an undo window of this length (then `status` is `Embargoed` and
+        /// `embargo_until` the window's end): its filer may still withdraw it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hold: Option<Hold>,
     },
     DevelopmentApproved {
         development: DevelopmentId,
@@ -299,6 +316,15 @@ pub enum StoryEvent {
     DevelopmentApprovedUnderEmbargo {
         development: DevelopmentId,
         until: DateTime<Utc>,
+        /// The embargo is the approval's undo window, of this length (`until` is its end): the
+        /// approval may still be undone ([`StoryEvent::ApprovalUndone`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hold: Option<Hold>,
+    },
+    /// An editor took back an approval during its undo window: the development waits for review
+    /// again, as before it, and never reached readers.
+    ApprovalUndone {
+        development: DevelopmentId,
     },
     /// The embargo ended (its time came, or an editor lifted it early; who is in the
     /// metadata). `published`: the development reached readers by it; otherwise it was still
@@ -367,6 +393,7 @@ impl StoryEvent {
             | StoryEvent::DevelopmentCorrected { development, .. }
             | StoryEvent::FilingEdited { development, .. }
             | StoryEvent::DevelopmentApprovedUnderEmbargo { development, .. }
+            | StoryEvent::ApprovalUndone { development }
             | StoryEvent::EmbargoLifted { development, .. }
             | StoryEvent::EmbargoMoved { development, .. }
             | StoryEvent::DevelopmentRetracted { development, .. } => Some(*development),
@@ -386,6 +413,7 @@ impl DomainEvent for StoryEvent {
             StoryEvent::DevelopmentRetracted { .. } => "DevelopmentRetracted",
             StoryEvent::FilingEdited { .. } => "FilingEdited",
             StoryEvent::DevelopmentApprovedUnderEmbargo { .. } => "DevelopmentApprovedUnderEmbargo",
+            StoryEvent::ApprovalUndone { .. } => "ApprovalUndone",
             StoryEvent::EmbargoLifted { .. } => "EmbargoLifted",
             StoryEvent::EmbargoMoved { .. } => "EmbargoMoved",
             StoryEvent::HeadlineChanged { .. } => "HeadlineChanged",
@@ -445,6 +473,9 @@ pub struct DevelopmentState {
     /// and to be held after approval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embargo_until: Option<DateTime<Utc>>,
+    /// The embargo is an undo window (a filing's or an approval's hold), not a moment asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo_window: bool,
 }
 
 /// How one event changes the index of a story's developments.
@@ -460,12 +491,13 @@ pub enum DevelopmentChange {
         development: DevelopmentId,
         status: DevelopmentStatus,
     },
-    /// A development's embargo was moved (`until`) or ended (`None`), and its status changed
-    /// with it if `status` says so.
+    /// A development's embargo was set or moved (`until`) or ended (`None`), and its status
+    /// changed with it if `status` says so; `undo_window`: the embargo is an undo window.
     EmbargoChanged {
         development: DevelopmentId,
         until: Option<DateTime<Utc>>,
         status: Option<DevelopmentStatus>,
+        undo_window: bool,
     },
 }
 
@@ -486,6 +518,7 @@ impl StoryEvent {
                 status,
                 fingerprint,
                 embargo_until,
+                hold,
             } => Some(DevelopmentChange::Recorded {
                 development: development.id,
                 state: DevelopmentState {
@@ -498,14 +531,29 @@ impl StoryEvent {
                         PublicationStatus::Embargoed => DevelopmentStatus::Embargoed,
                     },
                     embargo_until: *embargo_until,
+                    undo_window: hold.is_some(),
                 },
             }),
             StoryEvent::DevelopmentApproved { development } => {
                 status_changed(development, DevelopmentStatus::Published)
             }
-            StoryEvent::DevelopmentApprovedUnderEmbargo { development, .. } => {
-                status_changed(development, DevelopmentStatus::Embargoed)
-            }
+            // (`until` is the embargo the approval found, or the undo window it opened.)
+            StoryEvent::DevelopmentApprovedUnderEmbargo {
+                development,
+                until,
+                hold,
+            } => Some(DevelopmentChange::EmbargoChanged {
+                development: *development,
+                until: Some(*until),
+                status: Some(DevelopmentStatus::Embargoed),
+                undo_window: hold.is_some(),
+            }),
+            StoryEvent::ApprovalUndone { development } => Some(DevelopmentChange::EmbargoChanged {
+                development: *development,
+                until: None,
+                status: Some(DevelopmentStatus::PendingReview),
+                undo_window: false,
+            }),
             StoryEvent::EmbargoLifted {
                 development,
                 published,
@@ -513,12 +561,14 @@ impl StoryEvent {
                 development: *development,
                 until: None,
                 status: published.then_some(DevelopmentStatus::Published),
+                undo_window: false,
             }),
             StoryEvent::EmbargoMoved { development, until } => {
                 Some(DevelopmentChange::EmbargoChanged {
                     development: *development,
                     until: Some(*until),
                     status: None,
+                    undo_window: false,
                 })
             }
             StoryEvent::DevelopmentRejected { development, .. } => {
@@ -678,6 +728,7 @@ impl Facts {
                 development,
                 until,
                 status,
+                undo_window,
             } => {
                 if let Some((_, state)) = self
                     .developments
@@ -685,6 +736,7 @@ impl Facts {
                     .find(|(id, _)| *id == development)
                 {
                     state.embargo_until = until;
+                    state.undo_window = undo_window;
                     if let Some(status) = status {
                         state.status = status;
                     }
@@ -865,6 +917,16 @@ impl Story {
         } else {
             PublicationStatus::Published
         };
+        // An undo window holds back only what would be published now: held for review or by
+        // its own embargo, nothing reaches readers before an editor or the moment anyway.
+        let (status, embargo_until, hold) = match new.hold {
+            Some(hold) if status == PublicationStatus::Published => (
+                PublicationStatus::Embargoed,
+                Some(now + hold.duration()),
+                Some(hold),
+            ),
+            _ => (status, new.embargo_until, None),
+        };
         let development = Development {
             id: new.id,
             kind: new.kind,
@@ -883,7 +945,8 @@ impl Story {
             development,
             status,
             fingerprint,
-            embargo_until: new.embargo_until,
+            embargo_until,
+            hold,
         }))
     }
 
@@ -927,7 +990,7 @@ impl Story {
                     .into_iter()
                     .collect())
             }
-            StoryCommand::ApproveDevelopment { development } => {
+            StoryCommand::ApproveDevelopment { development, hold } => {
                 Self::require_editor(by, "approve a development")?;
                 Self::expect_status(
                     &facts,
@@ -935,13 +998,42 @@ impl Story {
                     DevelopmentStatus::PendingReview,
                     "approval",
                 )?;
-                // An embargo whose time has not come holds the approved development back.
-                match Self::existing(&facts, development)?.embargo_until {
-                    Some(until) if until > at => {
-                        StoryEvent::DevelopmentApprovedUnderEmbargo { development, until }
-                    }
+                // An embargo whose time has not come holds the approved development back; else
+                // the undo window asked for, if any.
+                match (Self::existing(&facts, development)?.embargo_until, hold) {
+                    (Some(until), _) if until > at => StoryEvent::DevelopmentApprovedUnderEmbargo {
+                        development,
+                        until,
+                        hold: None,
+                    },
+                    (_, Some(hold)) => StoryEvent::DevelopmentApprovedUnderEmbargo {
+                        development,
+                        until: at + hold.duration(),
+                        hold: Some(hold),
+                    },
                     _ => StoryEvent::DevelopmentApproved { development },
                 }
+            }
+            StoryCommand::UndoApproval { development } => {
+                Self::require_editor(by, "undo an approval")?;
+                let state = Self::existing(&facts, development)?;
+                // Only an approval's own undo window: an embargo asked for at filing stays, and
+                // a filing held for its undo window is taken back by its filer's withdrawal.
+                let approval_held = state.status == DevelopmentStatus::Embargoed
+                    && state.undo_window
+                    && state.recorded_as == PublicationStatus::PendingReview;
+                if !approval_held {
+                    return Err(StoryError::DevelopmentState {
+                        id: development,
+                        status: if state.status == DevelopmentStatus::Embargoed {
+                            "not in an approval's undo window"
+                        } else {
+                            state.status.as_str()
+                        },
+                        action: "undoing an approval",
+                    });
+                }
+                StoryEvent::ApprovalUndone { development }
             }
             StoryCommand::RejectDevelopment {
                 development,
@@ -1287,6 +1379,7 @@ impl Aggregate for Story {
             | StoryEvent::DevelopmentRetracted { .. }
             | StoryEvent::DevelopmentCorrected { .. }
             | StoryEvent::DevelopmentApprovedUnderEmbargo { .. }
+            | StoryEvent::ApprovalUndone { .. }
             | StoryEvent::EmbargoLifted { .. }
             | StoryEvent::EmbargoMoved { .. }
             | StoryEvent::FilingEdited { .. } => {}

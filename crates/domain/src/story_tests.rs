@@ -89,6 +89,7 @@ fn filing(n: u128, kind: DevelopmentKind) -> NewDevelopment {
         urgency: Urgency::Priority,
         responds_to: None,
         embargo_until: None,
+        hold: None,
     }
 }
 
@@ -111,6 +112,7 @@ fn recorded(new: &NewDevelopment, status: PublicationStatus) -> StoryEvent {
         status,
         fingerprint: new.fingerprint(),
         embargo_until: new.embargo_until,
+        hold: None,
     }
 }
 
@@ -450,6 +452,7 @@ fn an_editor_approves_or_rejects_a_pending_development_once() {
     given(history.clone())
         .when(as_editor(StoryCommand::ApproveDevelopment {
             development: new.id,
+            hold: None,
         }))
         .then_expect_events(vec![StoryEvent::DevelopmentApproved {
             development: new.id,
@@ -470,6 +473,7 @@ fn an_editor_approves_or_rejects_a_pending_development_once() {
     given(approved)
         .when(as_editor(StoryCommand::ApproveDevelopment {
             development: new.id,
+            hold: None,
         }))
         .then_expect_error(StoryError::DevelopmentState {
             id: new.id,
@@ -569,6 +573,7 @@ fn a_reporter_cannot_approve_correct_or_retract() {
         (
             StoryCommand::ApproveDevelopment {
                 development: new.id,
+                hold: None,
             },
             "approve a development",
         ),
@@ -725,6 +730,7 @@ fn unknown_developments_are_named_in_the_refusal() {
     given(vec![opened(false)])
         .when(as_editor(StoryCommand::ApproveDevelopment {
             development: dev_id(7),
+            hold: None,
         }))
         .then_expect_error(StoryError::DevelopmentNotFound(dev_id(7)));
 }
@@ -880,7 +886,8 @@ fn a_command_names_the_developments_its_decision_needs() {
     );
     assert_eq!(
         StoryCommand::ApproveDevelopment {
-            development: dev_id(3)
+            development: dev_id(3),
+            hold: None,
         }
         .developments_named(),
         vec![dev_id(3)]
@@ -899,6 +906,7 @@ fn without_the_looked_up_facts_a_recorded_development_is_unknown() {
         ])
         .when(as_editor(StoryCommand::ApproveDevelopment {
             development: new.id,
+            hold: None,
         }))
         .then_expect_error(StoryError::DevelopmentNotFound(new.id));
 }
@@ -930,6 +938,7 @@ fn a_claim_names_whom_it_accuses_among_its_actors() {
             status: PublicationStatus::Published,
             fingerprint: claim.fingerprint(),
             embargo_until: None,
+            hold: None,
         }]);
     // Named already among the actors, under another spelling, the accused is not named twice.
     let mut again = claim.clone();
@@ -948,6 +957,7 @@ fn a_claim_names_whom_it_accuses_among_its_actors() {
             status: PublicationStatus::Published,
             fingerprint: again.fingerprint(),
             embargo_until: None,
+            hold: None,
         }]);
 }
 
@@ -1266,10 +1276,12 @@ fn approval_of_an_embargoed_filing_keeps_it_embargoed_until_the_lift() {
     given(vec![opened(true), filed.clone()])
         .when(as_editor(StoryCommand::ApproveDevelopment {
             development: dev_id(1),
+            hold: None,
         }))
         .then_expect_events(vec![StoryEvent::DevelopmentApprovedUnderEmbargo {
             development: dev_id(1),
             until,
+            hold: None,
         }]);
     // Approved after the time came (not lifted yet): published at once.
     given(vec![opened(true), filed.clone()])
@@ -1278,6 +1290,7 @@ fn approval_of_an_embargoed_filing_keeps_it_embargoed_until_the_lift() {
             until + Duration::seconds(1),
             StoryCommand::ApproveDevelopment {
                 development: dev_id(1),
+                hold: None,
             },
         ))
         .then_expect_events(vec![StoryEvent::DevelopmentApproved {
@@ -1287,6 +1300,7 @@ fn approval_of_an_embargoed_filing_keeps_it_embargoed_until_the_lift() {
     let held = StoryEvent::DevelopmentApprovedUnderEmbargo {
         development: dev_id(1),
         until,
+        hold: None,
     };
     given(vec![opened(true), filed, held])
         .when(at(Role::Admin, until, lift(1, Some(until))))
@@ -1314,6 +1328,7 @@ fn a_lift_of_a_pending_filing_leaves_it_pending_and_approval_publishes_it() {
     given(vec![opened(true), filed, lifted])
         .when(as_editor(StoryCommand::ApproveDevelopment {
             development: dev_id(1),
+            hold: None,
         }))
         .then_expect_events(vec![StoryEvent::DevelopmentApproved {
             development: dev_id(1),
@@ -1609,4 +1624,163 @@ fn reverse_relations_read_sensibly() {
     assert_eq!(Relation::Background.reverse_str(), "background_to");
     assert_eq!(Relation::SameEvent.reverse_str(), "same_event");
     assert!("sequel".parse::<Relation>().is_err());
+}
+
+// Undo windows: a hold is an embargo until the window's end, marked as an undo window.
+
+fn hold(seconds: u32) -> Hold {
+    Hold::parse("hold_seconds", seconds).unwrap()
+}
+
+fn held_filing(n: u128, seconds: u32) -> NewDevelopment {
+    NewDevelopment {
+        hold: Some(hold(seconds)),
+        ..filing(n, DevelopmentKind::HackReported)
+    }
+}
+
+#[test]
+fn a_filing_held_for_an_undo_window_is_embargoed_until_its_end() {
+    let new = held_filing(1, 30);
+    let mut expected = recorded(&new, PublicationStatus::Embargoed);
+    if let StoryEvent::DevelopmentRecorded {
+        embargo_until,
+        hold: h,
+        ..
+    } = &mut expected
+    {
+        *embargo_until = Some(now() + Duration::seconds(30));
+        *h = Some(hold(30));
+    }
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![expected.clone()]);
+    let facts = Facts::from_history(&[opened(false), expected.clone()]);
+    let state = facts.development(&dev_id(1)).unwrap();
+    assert_eq!(state.status, DevelopmentStatus::Embargoed);
+    assert!(state.undo_window);
+    // Its end is lifted once, by the scheduler, at the moment; a second lift decides nothing.
+    let end = now() + Duration::seconds(30);
+    let lifted = StoryEvent::EmbargoLifted {
+        development: dev_id(1),
+        published: true,
+    };
+    given(vec![opened(false), expected.clone()])
+        .when(at(Role::Admin, end, lift(1, Some(end))))
+        .then_expect_events(vec![lifted.clone()]);
+    given(vec![opened(false), expected.clone(), lifted.clone()])
+        .when(at(Role::Admin, end, lift(1, Some(end))))
+        .then_expect_events(vec![]);
+    given(vec![opened(false), expected.clone(), lifted])
+        .when(at(Role::Editor, end, lift(1, None)))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: dev_id(1),
+            status: "published",
+            action: "lifting an embargo",
+        });
+    // Its filer takes it back during the window: withdrawn, never published.
+    given(vec![opened(false), expected])
+        .when_filed_by_issuer(as_reporter(StoryCommand::WithdrawDevelopment {
+            development: dev_id(1),
+        }))
+        .then_expect_events(vec![StoryEvent::DevelopmentRejected {
+            development: dev_id(1),
+            reason: Note::parse("reason", WITHDRAWN).unwrap(),
+        }]);
+}
+
+#[test]
+fn a_hold_is_only_for_what_would_be_published_at_once() {
+    // Waiting for review, or under its own embargo: the hold changes nothing.
+    let new = held_filing(1, 30);
+    given(vec![opened(true)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::PendingReview)]);
+    let until = now() + Duration::hours(2);
+    let new = NewDevelopment {
+        embargo_until: Some(until),
+        ..held_filing(2, 30)
+    };
+    given(vec![opened(false)])
+        .when(as_reporter(StoryCommand::RecordDevelopment(new.clone())))
+        .then_expect_events(vec![recorded(&new, PublicationStatus::Embargoed)]);
+}
+
+#[test]
+fn a_hold_is_one_second_to_ten_minutes() {
+    assert!(Hold::parse("hold_seconds", 0).is_err());
+    assert!(Hold::parse("hold_seconds", 601).is_err());
+    assert_eq!(Hold::parse("hold_seconds", 600).unwrap().seconds(), 600);
+}
+
+#[test]
+fn an_approval_held_for_an_undo_window_can_be_undone_by_an_editor_and_waits_for_review_again() {
+    let new = filing(1, DevelopmentKind::HackReported);
+    let filed = recorded(&new, PublicationStatus::PendingReview);
+    let approve = StoryCommand::ApproveDevelopment {
+        development: dev_id(1),
+        hold: Some(hold(30)),
+    };
+    let approved = StoryEvent::DevelopmentApprovedUnderEmbargo {
+        development: dev_id(1),
+        until: now() + Duration::seconds(30),
+        hold: Some(hold(30)),
+    };
+    given(vec![opened(true), filed.clone()])
+        .when(as_editor(approve))
+        .then_expect_events(vec![approved.clone()]);
+    let undo = StoryCommand::UndoApproval {
+        development: dev_id(1),
+    };
+    given(vec![opened(true), filed.clone(), approved.clone()])
+        .when(as_reporter(undo.clone()))
+        .then_expect_error(StoryError::Forbidden {
+            required: "editor",
+            action: "undo an approval",
+        });
+    let undone = StoryEvent::ApprovalUndone {
+        development: dev_id(1),
+    };
+    given(vec![opened(true), filed.clone(), approved.clone()])
+        .when(as_editor(undo.clone()))
+        .then_expect_events(vec![undone.clone()]);
+    let facts = Facts::from_history(&[opened(true), filed.clone(), approved.clone(), undone]);
+    let state = facts.development(&dev_id(1)).unwrap();
+    assert_eq!(state.status, DevelopmentStatus::PendingReview);
+    assert_eq!((state.embargo_until, state.undo_window), (None, false));
+    // Once the window has passed and it was published, nothing is undone.
+    let lifted = StoryEvent::EmbargoLifted {
+        development: dev_id(1),
+        published: true,
+    };
+    given(vec![opened(true), filed.clone(), approved, lifted])
+        .when(as_editor(undo.clone()))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: dev_id(1),
+            status: "published",
+            action: "undoing an approval",
+        });
+    // An approval held by the filing's own embargo is no undo window: the embargo stays.
+    let until = now() + Duration::hours(2);
+    let filed = recorded(&embargoed(2, until), PublicationStatus::PendingReview);
+    let approved = StoryEvent::DevelopmentApprovedUnderEmbargo {
+        development: dev_id(2),
+        until,
+        hold: None,
+    };
+    given(vec![opened(true), filed.clone()])
+        .when(as_editor(StoryCommand::ApproveDevelopment {
+            development: dev_id(2),
+            hold: Some(hold(30)),
+        }))
+        .then_expect_events(vec![approved.clone()]);
+    given(vec![opened(true), filed, approved])
+        .when(as_editor(StoryCommand::UndoApproval {
+            development: dev_id(2),
+        }))
+        .then_expect_error(StoryError::DevelopmentState {
+            id: dev_id(2),
+            status: "not in an approval's undo window",
+            action: "undoing an approval",
+        });
 }

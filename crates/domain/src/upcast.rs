@@ -14,6 +14,9 @@
 //! History:
 //! - `StoryLinked`, `StoryUnlinked` 1 (new): relations between stories, recorded on the story
 //!   a relation is made from.
+//! - `ApprovalUndone` 1 (new): undo windows. `DevelopmentRecorded` and
+//!   `DevelopmentApprovedUnderEmbargo` gained an optional `hold` (the window's length) in
+//!   version 1, absent when there is none, so older payloads are of the same shape.
 //! - `DevelopmentApprovedUnderEmbargo`, `EmbargoLifted`, `EmbargoMoved` 1 (new): embargoes.
 //!   `DevelopmentRecorded` gained an optional `embargo_until` and the status `embargoed` in
 //!   version 1 (older payloads are of the same shape without them); code that predates them
@@ -66,6 +69,7 @@ pub fn current_version(event_type: &str) -> Option<&'static str> {
         | "DevelopmentApprovedUnderEmbargo"
         | "EmbargoLifted"
         | "EmbargoMoved"
+        | "ApprovalUndone"
         | "StoryLinked"
         | "StoryUnlinked" => "1",
         "StoryClosed" | "StoryReopened" => "2",

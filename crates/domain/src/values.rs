@@ -30,6 +30,36 @@ pub mod limits {
     pub const RELATIONS: usize = 20;
 }
 
+/// An undo window: how long a publication is held back (from readers and alerts) after it is
+/// recorded, during which it can still be taken back. From one second to [`Hold::MAX_SECONDS`]:
+/// a window to change one's mind, not an embargo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hold(u32);
+
+impl Hold {
+    /// The longest undo window, in seconds (ten minutes).
+    pub const MAX_SECONDS: u32 = 600;
+
+    pub fn parse(field: &'static str, seconds: u32) -> Result<Self, FieldError> {
+        if seconds == 0 || seconds > Self::MAX_SECONDS {
+            return Err(FieldError::new(
+                field,
+                format!("must be from 1 to {} seconds", Self::MAX_SECONDS),
+            ));
+        }
+        Ok(Self(seconds))
+    }
+
+    pub fn seconds(&self) -> u32 {
+        self.0
+    }
+
+    pub fn duration(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.0))
+    }
+}
+
 /// When something happened in the world (`occurred_at`), as a client writes it and as the
 /// aggregate accepts it. Only RFC 3339's own form is read — a four-digit year, `T`, seconds, an
 /// offset (`2026-11-03T12:00:00Z`, `…T13:00:00.5+01:00`) — so `+002026-…`, `-0001-…` and dates

@@ -73,6 +73,7 @@ fn open_story(review_required: bool) -> (Story, Vec<StoryEvent>) {
         evidence: Evidence::default(),
         urgency: Urgency::default(),
         responds_to: None,
+        hold: None,
     };
     let events = story
         .decide(Issued::new(

@@ -1365,6 +1365,7 @@ fn template() -> NewDevelopment {
         evidence: Evidence::NoneProvided,
         urgency: Urgency::Priority,
         responds_to: None,
+        hold: None,
     }
 }
 

@@ -79,6 +79,9 @@ pub struct Config {
     /// subscriptions: more are refused with 409.
     pub endpoints_per_subscriber: usize,
     pub subscriptions_per_subscriber: usize,
+    /// The desk's undo window: publishing and approving at the desk are held this many seconds
+    /// (0 to 600; 0: at once). The API publishes at once unless a request asks for a hold.
+    pub desk_undo_secs: u32,
 }
 
 impl Default for Config {
@@ -117,6 +120,7 @@ impl Default for Config {
             alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
             endpoints_per_subscriber: newsroom_notifier::api::ENDPOINTS_PER_SUBSCRIBER,
             subscriptions_per_subscriber: newsroom_notifier::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
+            desk_undo_secs: 30,
         }
     }
 }
@@ -150,6 +154,7 @@ const KEYS: &[&str] = &[
     "writes_per_address_per_minute",
     "sign_ups_per_address_per_hour",
     "live_streams_per_address",
+    "desk_undo_secs",
     "live_streams_total",
     "alert_retention_days",
     "alert_streams_per_address",
@@ -241,6 +246,13 @@ impl Config {
                 ..LiveLimits::default()
             },
             front_page_marks: Default::default(),
+            desk_undo: match self.desk_undo_secs {
+                0 => None,
+                secs => Some(
+                    newsroom_domain::Hold::parse("desk_undo_secs", secs)
+                        .map_err(|e| anyhow::anyhow!("NEWSROOM_DESK_UNDO_SECS: {e}"))?,
+                ),
+            },
         })
     }
 
@@ -333,6 +345,23 @@ mod tests {
         assert_eq!(config.header_read_timeout_secs, 10);
         assert_eq!(config.connections_per_address, 128);
         assert_eq!(config.relay_settings(), None, "scale-out is commented out");
+    }
+
+    #[test]
+    fn the_desks_undo_window_is_thirty_seconds_unless_set_and_at_most_ten_minutes() {
+        let hold = |secs| {
+            Config {
+                desk_undo_secs: secs,
+                ..Config::default()
+            }
+            .newsroom_settings()
+            .map(|s| s.desk_undo.map(|h| h.seconds()))
+        };
+        assert_eq!(Config::default().desk_undo_secs, 30);
+        assert_eq!(hold(30).unwrap(), Some(30));
+        assert_eq!(hold(0).unwrap(), None, "0: published at once");
+        let refused = hold(601).unwrap_err().to_string();
+        assert!(refused.contains("NEWSROOM_DESK_UNDO_SECS"), "{refused}");
     }
 
     #[test]

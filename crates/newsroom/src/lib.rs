@@ -54,6 +54,9 @@ pub struct NewsroomSettings {
     /// How far apart the front page's marks are (`newsroom_projection::marks`; tests make
     /// them close).
     pub front_page_marks: newsroom_projection::MarkSpacing,
+    /// The desk's undo window (`NEWSROOM_DESK_UNDO_SECS`): publishing and approving at the desk
+    /// are held this long, during which they can be undone; none: at once.
+    pub desk_undo: Option<newsroom_domain::Hold>,
 }
 
 /// Which parts of newsroom a process runs (`newsroom serve --role …`). Every role serves
@@ -113,6 +116,7 @@ impl Newsroom {
         let role = settings.role;
         // The command side decides by the same clock as the notifier (tests move it).
         let clock = settings.clock.clone();
+        let settings_desk_undo = settings.desk_undo;
         let mut app =
             Application::build_with_clock(settings.command, Arc::new(move || clock.now()))
                 .await
@@ -220,6 +224,7 @@ impl Newsroom {
                     v.clone(),
                     hub.reached(),
                     n.store().clone(),
+                    settings_desk_undo,
                 ));
         }
         let app = app.with_routes(routes).with_document(document);

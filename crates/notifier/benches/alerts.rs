@@ -463,6 +463,7 @@ async fn start_app() -> Res<App> {
         role: newsroom::Role::All,
         live: Default::default(),
         front_page_marks: Default::default(),
+        desk_undo: None,
     };
     let app = Newsroom::build(settings).await?;
     let base = format!("http://{}", app.local_addr());

@@ -1047,7 +1047,7 @@ struct NewSubscription {
     #[serde(default)]
     delivery: DeliveryMode,
     /// Minutes between digests (`delivery: digest` only).
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "newsroom_command::http::whole_number")]
     #[schema(minimum = 5, maximum = 1440)]
     digest_minutes: Option<u32>,
     /// Every alert, whatever the story: must be asked for, never the result of no filters.
@@ -1056,23 +1056,6 @@ struct NewSubscription {
     /// With `story`: also one alert whenever an editor relates another story to it.
     #[serde(default)]
     include_related: bool,
-}
-
-/// An optional whole number, written `30` or `30.0`: JSON Schema's `integer` (what the
-/// document promises) is any number without a fraction.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    let whole = n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
-            .map(|f| f as u64)
-    });
-    whole
-        .and_then(|n| u32::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]

@@ -347,6 +347,7 @@ impl StoryGen {
             },
             status,
             fingerprint: format!("{:032x}", id.as_uuid().as_u128() ^ 0x5eed),
+            hold: None,
         }
     }
 

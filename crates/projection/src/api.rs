@@ -347,6 +347,7 @@ pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
     d.approved_by = None;
     d.embargo_until = None;
     d.embargo_steps = Vec::new();
+    d.undo_window = false;
     for c in &mut d.corrections {
         c.by = None;
     }
@@ -530,6 +531,7 @@ pub fn change_of(view: &StoryView, e: &LoggedEvent) -> Option<Change> {
         StoryEvent::StoryOpened { .. }
         | StoryEvent::DevelopmentRejected { .. }
         | StoryEvent::DevelopmentApprovedUnderEmbargo { .. }
+        | StoryEvent::ApprovalUndone { .. }
         | StoryEvent::EmbargoMoved { .. }
         | StoryEvent::FilingEdited { .. }
         // Relations are no change of the timeline; the story's answers show them as they are.

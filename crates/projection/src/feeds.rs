@@ -901,6 +901,7 @@ mod tests {
                     development,
                     status,
                     fingerprint: "fp".into(),
+                    hold: None,
                 },
             );
             id

@@ -100,6 +100,8 @@ pub enum EmbargoStepKind {
     Moved { until: DateTime<Utc> },
     /// Lifted; `published`: it reached readers by it.
     Lifted { published: bool },
+    /// Its approval was undone in its undo window: waiting for review again.
+    ApprovalUndone,
 }
 
 /// A link from a response to the development it answers.
@@ -163,6 +165,10 @@ pub struct DevelopmentView {
     /// Its embargo's steps (the desk's history only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub embargo_steps: Vec<EmbargoStep>,
+    /// The embargo is an undo window (of its filing, or of its approval), ending at
+    /// `embargo_until`: the desk's only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo_window: bool,
 }
 
 impl DevelopmentView {
@@ -699,6 +705,7 @@ impl StoryView {
                 development: d,
                 status,
                 embargo_until,
+                hold,
                 ..
             } => {
                 let published = *status == PublicationStatus::Published;
@@ -761,6 +768,7 @@ impl StoryView {
                         })
                         .into_iter()
                         .collect(),
+                    undo_window: hold.is_some(),
                 });
                 let i = self.developments.len() - 1;
                 self.derived.index.insert(d.id.as_uuid(), i);
@@ -777,10 +785,16 @@ impl StoryView {
                     d.updated_at = at;
                 });
             }
-            StoryEvent::DevelopmentApprovedUnderEmbargo { development, until } => {
+            StoryEvent::DevelopmentApprovedUnderEmbargo {
+                development,
+                until,
+                hold,
+            } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
                     d.state = DevelopmentState::Embargoed;
+                    d.embargo_until = Some(*until);
+                    d.undo_window = hold.is_some();
                     d.embargo_steps.push(EmbargoStep {
                         step: EmbargoStepKind::ApprovedUnder { until: *until },
                         at,
@@ -799,6 +813,7 @@ impl StoryView {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
                     d.embargo_until = None;
+                    d.undo_window = false;
                     d.embargo_steps.push(EmbargoStep {
                         step: EmbargoStepKind::Lifted {
                             published: *published,
@@ -820,8 +835,26 @@ impl StoryView {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
                     d.embargo_until = Some(*until);
+                    d.undo_window = false;
                     d.embargo_steps.push(EmbargoStep {
                         step: EmbargoStepKind::Moved { until: *until },
+                        at,
+                        position,
+                        by,
+                    });
+                    d.updated_position = position;
+                    d.updated_at = at;
+                });
+            }
+            StoryEvent::ApprovalUndone { development } => {
+                let position = logged.position;
+                self.change_development(development.as_uuid(), |d| {
+                    d.state = DevelopmentState::PendingReview;
+                    d.approved_by = None;
+                    d.embargo_until = None;
+                    d.undo_window = false;
+                    d.embargo_steps.push(EmbargoStep {
+                        step: EmbargoStepKind::ApprovalUndone,
                         at,
                         position,
                         by,

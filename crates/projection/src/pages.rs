@@ -1362,6 +1362,7 @@ mod tests {
                 development: dev.build(),
                 status,
                 fingerprint: format!("fp-{}", dev.n),
+                hold: None,
             },
         )
     }

@@ -276,6 +276,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
                 evidence: Evidence::Circumstantial,
                 urgency: Urgency::Routine,
                 responds_to,
+                hold: None,
             };
             let by = if as_editor {
                 editor.clone()
@@ -311,6 +312,7 @@ async fn run(w: &World, known: &mut Known, projector: &mut Projector, op: Op, n:
                 editor,
                 StoryCommand::ApproveDevelopment {
                     development: known.dev(si, dev).unwrap(),
+                    hold: None,
                 },
             )
         }
@@ -748,6 +750,7 @@ async fn a_projector_killed_mid_stream_converges_after_restart_with_nothing_miss
                     evidence: Evidence::NoneProvided,
                     urgency: Urgency::Routine,
                     responds_to: None,
+                    hold: None,
                 };
                 w.service
                     .execute(

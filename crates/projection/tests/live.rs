@@ -86,6 +86,7 @@ impl World {
             evidence: Evidence::NoneProvided,
             urgency: Urgency::Routine,
             responds_to: None,
+            hold: None,
         };
         self.service
             .execute(story, &reporter(), StoryCommand::RecordDevelopment(new))

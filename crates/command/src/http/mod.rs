@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
-use newsroom_domain::{DevelopmentId, PublicationStatus, Role, StoryCommand, StoryId};
+use newsroom_domain::{DevelopmentId, Hold, PublicationStatus, Role, StoryCommand, StoryId};
 use serde::Serialize;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -107,6 +107,7 @@ pub struct OperationsDoc;
         ReviseStoryRequest,
         CreateTokenRequest,
         EmptyRequest,
+        ApproveRequest,
         MoveEmbargoRequest,
         LinkStoryRequest,
         newsroom_domain::Relation,
@@ -408,19 +409,23 @@ async fn editor_command(
     Ok(accepted(outcome))
 }
 
-/// Approve a pending development (editors).
-#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/approval", request_body = EmptyRequest,
+/// Approve a pending development (editors), at once or after an undo window (`hold_seconds`).
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/approval", request_body = ApproveRequest,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
     responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn approve_development(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath((id, dev)): ApiPath<(String, String)>,
-    _body: JsonBody<EmptyRequest>,
+    JsonBody(body): JsonBody<ApproveRequest>,
 ) -> Result<Json<CommandAccepted>, Problem> {
     editor_command(&state, &auth, &id, || {
         Ok(StoryCommand::ApproveDevelopment {
             development: development_id(&dev)?,
+            hold: body
+                .hold_seconds
+                .map(|s| Hold::parse("hold_seconds", s))
+                .transpose()?,
         })
     })
     .await

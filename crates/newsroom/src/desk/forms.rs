@@ -77,6 +77,13 @@ impl FormData {
         self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
+    /// Its fields URL-encoded, as a browser sends them.
+    pub fn encode(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.0.iter())
+            .finish()
+    }
+
     /// What was typed: every field but the session's CSRF value and the buttons' own.
     pub fn typed(&self) -> FormData {
         FormData(
@@ -380,6 +387,8 @@ pub fn development_request(
         urgency: parse_choice(form, "urgency", Some(Urgency::default()), "")?,
         responds_to,
         embargo_until: occurred_at(form, "embargo_until", zone)?,
+        // The desk's undo window is the desk's to add (`DeskState::held`), never the form's.
+        hold_seconds: None,
     })
 }
 

@@ -41,7 +41,9 @@ use maud::{html, Markup};
 use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
 use newsroom_command::{Outcome, PasswordError, Principal, Seen};
-use newsroom_domain::{Actor, DevelopmentId, Relation, Role, StoryCommand, StoryEvent, StoryId};
+use newsroom_domain::{
+    Actor, DevelopmentId, Hold, Relation, Role, StoryCommand, StoryEvent, StoryId,
+};
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
 use newsroom_projection::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView, ViewStore};
@@ -78,6 +80,8 @@ pub struct DeskState {
     parked: ParkedForms,
     /// Who has which development's form open (`presence.rs`).
     presence: Presence,
+    /// The undo window publishing and approving at the desk hold for (none: at once).
+    undo: Option<Hold>,
 }
 
 impl std::fmt::Debug for DeskState {
@@ -90,12 +94,14 @@ impl std::fmt::Debug for DeskState {
 }
 
 /// The desk's routes, with their state applied. `positions` are the views' positions as the live
-/// hub reads them (`LiveHub::reached`).
+/// hub reads them (`LiveHub::reached`); `undo_window`, the undo window its publications and approvals
+/// are held for (none: published at once).
 pub fn router(
     command: AppState,
     views: ViewStore,
     positions: watch::Receiver<i64>,
     notifier: NotifierStore,
+    undo_window: Option<Hold>,
 ) -> Router {
     let state = DeskState {
         command,
@@ -105,6 +111,7 @@ pub fn router(
         zone: Zone::from_env(),
         parked: ParkedForms::default(),
         presence: Presence::default(),
+        undo: undo_window,
     };
     Router::new()
         .route("/desk", get(home))
@@ -120,6 +127,7 @@ pub fn router(
         .route("/desk/stories/{id}", get(story))
         .route("/desk/stories/{id}/file", get(file_form))
         .route("/desk/stories/{id}/developments", post(file))
+        .route("/desk/stories/{id}/draft", post(save_draft))
         .route("/desk/stories/{id}/close", post(close_story))
         .route("/desk/stories/{id}/reopen", post(reopen_story))
         .route("/desk/stories/{id}/relations", post(relate))
@@ -151,6 +159,10 @@ pub fn router(
         .route(
             "/desk/stories/{id}/developments/{dev}/embargo",
             get(embargo_form).post(embargo),
+        )
+        .route(
+            "/desk/stories/{id}/developments/{dev}/undo",
+            get(undo_form).post(undo),
         )
         .route("/desk/static/desk.css", get(css))
         .route("/desk/static/desk.js", get(js))
@@ -400,6 +412,7 @@ impl DeskState {
             csrf: &session.csrf,
             zone: self.zone,
             here,
+            undo: self.undo,
         }
     }
 
@@ -491,6 +504,17 @@ impl DeskState {
     }
 
     /// Carries out a command through the command service, as the signed-in user.
+    /// A filing as the desk publishes it: held for the desk's undo window, if it has one.
+    fn held(&self, command: StoryCommand) -> StoryCommand {
+        match command {
+            StoryCommand::RecordDevelopment(mut new) if new.hold.is_none() => {
+                new.hold = self.undo;
+                StoryCommand::RecordDevelopment(new)
+            }
+            other => other,
+        }
+    }
+
     async fn execute(
         &self,
         story: StoryId,
@@ -681,6 +705,20 @@ fn is_theirs(session: &Session, d: &DevelopmentView) -> bool {
 /// was made from.
 fn is_changed(problem: &Problem) -> bool {
     problem.details().kind == "urn:newsroom:problem:changed"
+}
+
+/// `d` as readers will see it once its undo window has passed (the preview of a filing that
+/// will be held for one).
+fn as_published(d: &DevelopmentView) -> DevelopmentView {
+    let mut d = d.clone();
+    if d.undo_window {
+        d.state = DevelopmentState::Published;
+        d.published_at = d.embargo_until;
+        d.embargo_until = None;
+        d.embargo_steps.clear();
+        d.undo_window = false;
+    }
+    d
 }
 
 /// `view` with `events` applied by the readers' own fold, as if `by` recorded them now: what the
@@ -1087,7 +1125,7 @@ fn filed_notice(view: &StoryView, d: Option<&DevelopmentView>, what: &str) -> Ma
     }
 }
 
-fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
+fn story_notice(chrome: &Chrome<'_>, query: &Notice, view: &StoryView) -> Option<Markup> {
     let d = query.development().and_then(|id| view.development(id));
     let lagging = query.lag.is_some();
     let text = match query.notice.as_deref()? {
@@ -1101,6 +1139,19 @@ fn story_notice(query: &Notice, view: &StoryView) -> Option<Markup> {
             @if let Some(id) = query.development() { span hidden data-filed=(id) {} }
         },
         "approved" => filed_notice(view, d, "Approved and published"),
+        // Held for its undo window: the time left and the button that takes it back; once the
+        // window has passed, what came of it.
+        // (Its draft is done with: undone, the filing form comes back filled in from it.)
+        "held" => html! {
+            @match d {
+                Some(d) if d.undo_window && d.state == DevelopmentState::Embargoed => {
+                    (templates::undo_notice(chrome, view, d))
+                }
+                Some(d) if d.is_visible() => (filed_notice(view, Some(d), "Published")),
+                _ => (filed_notice(view, d, "Filed")),
+            }
+            @if let Some(id) = query.development() { span hidden data-filed=(id) {} }
+        },
         "approved-embargoed" => filed_notice(view, d, "Approved; held until its embargo is lifted"),
         "corrected" => filed_notice(view, d, "Correction published"),
         "edited" => filed_notice(view, d, "Your edit is saved"),
@@ -1138,8 +1189,8 @@ async fn story(
         .await
         .map_err(|e| tracing::warn!(error = %e, "cannot count the story's subscribers"))
         .ok();
-    let notice = story_notice(&query, &view);
     let chrome = state.chrome(&session, Here::Other);
+    let notice = story_notice(&chrome, &query, &view);
     Ok(page(
         StatusCode::OK,
         templates::story_page(
@@ -1335,30 +1386,85 @@ async fn file_form(
         .and_then(|d| Uuid::parse_str(d).ok())
         .and_then(|d| view.development(d))
         .filter(|d| d.state == DevelopmentState::Rejected);
+    let undone = query.notice.as_deref() == Some("undone");
     let notice = revised.map(|d| {
         form = forms::refile_defaults(d, &view, state.zone);
         html! {
-            "You are revising a rejected filing: it is filed again as a new development, once you confirm it."
-            @if let Some(v) = &d.rejection {
-                " " (templates::who_rejected(v)) ": "
-                q { (v.reason) }
+            @if undone {
+                "Undone: it was not published, and nobody was alerted. Your filing is below as you "
+                "sent it; change it and publish it again when it is ready (as a new development)."
+            } @else {
+                "You are revising a rejected filing: it is filed again as a new development, once you confirm it."
+                @if let Some(v) = &d.rejection {
+                    " " (templates::who_rejected(v)) ": "
+                    q { (v.reason) }
+                }
             }
         }
     });
+    // Opened afresh: the draft this person saved of it on the server, if any (typed before
+    // their session lapsed, or on another device), comes back.
+    let mut fresh = revised.is_none();
+    let mut notice = notice;
+    if fresh && query.responds_to.is_none() {
+        let saved = state
+            .command
+            .tokens
+            .draft(&session.principal.token_id, &draft_key(view.id))
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "cannot read a saved draft"))
+            .ok()
+            .flatten();
+        if let Some((fields, saved_at)) = saved {
+            form = FormData::parse(fields.as_bytes());
+            fresh = false;
+            let at = chrono::DateTime::parse_from_rfc3339(&saved_at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            notice = Some(html! {
+                "Your draft, saved " (templates::when(state.zone, at))
+                ", is back in the form below. It is filed only when you publish it."
+            });
+        }
+    }
     let actors = state.known_actors(&view).await;
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::file_page(
-            &chrome,
-            &view,
-            &form,
-            None,
-            &actors,
-            revised.is_none(),
-            notice.as_ref(),
-        ),
+        templates::file_page(&chrome, &view, &form, None, &actors, fresh, notice.as_ref()),
     ))
+}
+
+/// The key of a person's server-side draft of a story's filing form.
+fn draft_key(story: Uuid) -> String {
+    format!("file:{story}")
+}
+
+/// `POST …/draft`: saves what is typed into the story's filing form, for the signed-in person
+/// (`desk.js` sends it as they type); 204. What the filing form would park, bounded the same way.
+async fn save_draft(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    if body.len() > newsroom_command::auth::DRAFT_BYTES {
+        return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+    }
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let view = state.story(&session, &id).await?;
+    state
+        .command
+        .tokens
+        .save_draft(
+            &session.principal.token_id,
+            &draft_key(view.id),
+            &form.typed().encode(),
+        )
+        .await
+        .map_err(failure)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// What the filing form's POST came to.
@@ -1386,7 +1492,9 @@ async fn file(
     let story = StoryId::from(view.id);
     let parsed = forms::development_request(&form, state.zone).and_then(|request| {
         let development = request.id;
-        request.parse().map(|command| (development, command))
+        request
+            .parse()
+            .map(|command| (development, state.held(command)))
     });
     let result = match parsed {
         // Only the preview page's own button files; anything else shows what would be filed.
@@ -1403,10 +1511,24 @@ async fn file(
     let development = form.get("id").trim().to_owned();
     match result {
         Ok(Filing::Done(development, outcome)) => {
+            // Filed: its draft is done with.
+            if let Err(e) = state
+                .command
+                .tokens
+                .discard_draft(&session.principal.token_id, &draft_key(view.id))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot drop a filed draft");
+            }
             let caught_up = state.catch_up(outcome.position).await;
+            let held = outcome
+                .events
+                .iter()
+                .any(|e| matches!(e, StoryEvent::DevelopmentRecorded { hold: Some(_), .. }));
             Ok(see_other(&format!(
-                "{}?notice=filed&development={development}{}",
+                "{}?notice={}&development={development}{}",
                 story_desk_path(view.id),
+                if held { "held" } else { "filed" },
                 lag(caught_up)
             )))
         }
@@ -1424,6 +1546,8 @@ async fn file(
             else {
                 return Ok(failure("a previewed filing is not in the folded story"));
             };
+            // Shown as readers will see it once its undo window has passed.
+            let d = &as_published(d);
             let subscribers = state.subscribers(view.id).await;
             let chrome = state.chrome(&session, Here::Other);
             Ok(page(
@@ -1622,8 +1746,10 @@ async fn approve_page_with(
     query: &Notice,
     changed: Option<&Markup>,
 ) -> Answer {
+    // (Previewed without the undo window: as readers will see it once it has passed.)
     let command = StoryCommand::ApproveDevelopment {
         development: DevelopmentId::from(d.id),
+        hold: None,
     };
     let events = match state
         .preview(StoryId::from(view.id), session, command)
@@ -1637,6 +1763,10 @@ async fn approve_page_with(
     let notice = match query.notice.as_deref() {
         Some("edited") => Some(html! {
             "Your edit is saved. It still waits for review: readers see it, as below, once you approve it."
+        }),
+        Some("undone") => Some(html! {
+            "Approval undone: it was not published, and nobody was alerted. It waits for review "
+            "again, as below."
         }),
         _ => None,
     };
@@ -1678,6 +1808,7 @@ async fn approve(
     }
     let command = StoryCommand::ApproveDevelopment {
         development: DevelopmentId::from(development),
+        hold: state.undo,
     };
     let seen = forms::seen(&form);
     match state
@@ -1687,20 +1818,27 @@ async fn approve(
         Ok(outcome) => {
             state.presence.gone(development, &session.principal);
             let caught_up = state.catch_up(outcome.position).await;
-            // Approved under an embargo: held until it is lifted.
-            let held = outcome
-                .events
-                .iter()
-                .any(|e| matches!(e, StoryEvent::DevelopmentApprovedUnderEmbargo { .. }));
-            let notice = if held {
-                "approved-embargoed"
-            } else {
-                "approved"
-            };
-            Ok(see_other(&format!(
-                "/desk/review?notice={notice}&story={story}&development={development}{}",
-                lag(caught_up)
-            )))
+            // Approved under an embargo: held until it is lifted; in its undo window: the
+            // story's page, with the time left and the button that undoes it.
+            let hold = outcome.events.iter().find_map(|e| match e {
+                StoryEvent::DevelopmentApprovedUnderEmbargo { hold, .. } => Some(hold.is_some()),
+                _ => None,
+            });
+            Ok(see_other(&match hold {
+                Some(true) => format!(
+                    "{}?notice=held&development={development}{}",
+                    story_desk_path(story),
+                    lag(caught_up)
+                ),
+                Some(false) => format!(
+                    "/desk/review?notice=approved-embargoed&story={story}&development={development}{}",
+                    lag(caught_up)
+                ),
+                None => format!(
+                    "/desk/review?notice=approved&story={story}&development={development}{}",
+                    lag(caught_up)
+                ),
+            }))
         }
         Err(p) if is_changed(&p) => {
             let (view, d) = state.now(&session, &id, &dev).await?;
@@ -2203,6 +2341,101 @@ async fn retract_sent(
         |chrome, error| templates::retract_page(chrome, &view, &d, form, Some(error), None),
     )
     .await
+}
+
+// ----- undo ------------------------------------------------------------------------------------
+
+/// Whether `d` is held for the undo window of its approval (else of its filing).
+fn is_approval_window(d: &DevelopmentView) -> bool {
+    d.approved_by.is_some()
+}
+
+/// Refuses an undo to whoever may not: an approval's window is editors', a filing's its filer's.
+fn require_undoer(state: &DeskState, session: &Session, d: &DevelopmentView) -> Result<(), Stop> {
+    if is_approval_window(d) {
+        state.require_editor(session)
+    } else {
+        require_filer(state, session, d)
+    }
+}
+
+/// The page saying an undo window has passed (or there was none): what came of it instead.
+fn too_late(state: &DeskState, session: &Session, view: &StoryView, d: &DevelopmentView) -> Stop {
+    let chrome = state.chrome(session, Here::Other);
+    Stop::from(page(
+        StatusCode::CONFLICT,
+        templates::undo_page(&chrome, view, d),
+    ))
+}
+
+/// `GET …/undo`: a development in its undo window, the time left and the button that takes it
+/// back (the notice after publishing has the button itself; this page serves the card's link).
+async fn undo_form(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+) -> Answer {
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_undoer(&state, &session, &d)?;
+    let chrome = state.chrome(&session, Here::Other);
+    let held = d.undo_window && d.state == DevelopmentState::Embargoed;
+    let status = if held {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok(page(status, templates::undo_page(&chrome, &view, &d)))
+}
+
+/// `POST …/undo`: takes back a publication in its undo window, before readers see it. A filing is
+/// withdrawn by its filer, and the filing form comes back filled in with it; an approval is
+/// undone by an editor, and the development waits for review again.
+async fn undo(
+    State(state): State<DeskState>,
+    Signed(session): Signed,
+    Path((id, dev)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let form = FormData::parse(&body);
+    state.check_csrf(&session, &form)?;
+    let (view, d) = state.development(&session, &id, &dev).await?;
+    require_undoer(&state, &session, &d)?;
+    if !(d.undo_window && d.state == DevelopmentState::Embargoed) {
+        return Err(too_late(&state, &session, &view, &d));
+    }
+    let approval = is_approval_window(&d);
+    let development = DevelopmentId::from(d.id);
+    let command = if approval {
+        StoryCommand::UndoApproval { development }
+    } else {
+        StoryCommand::WithdrawDevelopment { development }
+    };
+    match state
+        .execute(StoryId::from(view.id), &session, command)
+        .await
+    {
+        Ok(outcome) => {
+            state.catch_up(outcome.position).await;
+            Ok(see_other(&if approval {
+                format!(
+                    "{}?notice=undone",
+                    templates::development_path(view.id, d.id, "approve")
+                )
+            } else {
+                format!(
+                    "{}/file?from={}&notice=undone",
+                    story_desk_path(view.id),
+                    d.id
+                )
+            }))
+        }
+        // The window passed meanwhile (it was published), or someone else took it back first.
+        Err(p) if forms::is_refusal(&p) => {
+            let (view, d) = state.now(&session, &id, &dev).await?;
+            Err(too_late(&state, &session, &view, &d))
+        }
+        Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
+    }
 }
 
 // ----- withdraw ----------------------------------------------------------------------------------

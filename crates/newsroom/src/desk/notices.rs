@@ -49,13 +49,27 @@ pub enum NoticeError {
 fn what(event: &StoryEvent) -> Option<(&'static str, Option<String>)> {
     Some(match event {
         StoryEvent::DevelopmentApproved { .. } => ("approved and published", None),
-        StoryEvent::DevelopmentApprovedUnderEmbargo { until, .. } => (
+        StoryEvent::DevelopmentApprovedUnderEmbargo {
+            until, hold: None, ..
+        } => (
             "approved, held under its embargo",
             Some(format!("Published at {}.", until.to_rfc3339())),
         ),
+        StoryEvent::DevelopmentApprovedUnderEmbargo {
+            until,
+            hold: Some(_),
+            ..
+        } => (
+            "approved",
+            Some(format!(
+                "Published at {} unless the editor undoes it before.",
+                until.to_rfc3339()
+            )),
+        ),
+        StoryEvent::ApprovalUndone { .. } => ("approval undone: it waits for review again", None),
         StoryEvent::EmbargoLifted {
             published: true, ..
-        } => ("published: its embargo was lifted", None),
+        } => ("published: its embargo or undo window ended", None),
         StoryEvent::EmbargoMoved { until, .. } => (
             "given a new embargo time",
             Some(format!("Now held until {}.", until.to_rfc3339())),

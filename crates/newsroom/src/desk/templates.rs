@@ -12,7 +12,9 @@
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use newsroom_command::Principal;
-use newsroom_domain::{DevelopmentKind, Evidence, Relation, Role, SourceKind, Stance, Urgency};
+use newsroom_domain::{
+    DevelopmentKind, Evidence, Hold, Relation, Role, SourceKind, Stance, Urgency,
+};
 use newsroom_projection::pages::{
     evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
 };
@@ -42,6 +44,8 @@ pub struct Chrome<'a> {
     pub zone: Zone,
     /// Which navigation entry is the current page.
     pub here: Here,
+    /// The undo window publishing and approving hold for (none: at once).
+    pub undo: Option<newsroom_domain::Hold>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +169,11 @@ fn safe_web_url(raw: &str) -> Option<String> {
 }
 
 // ----- small pieces --------------------------------------------------------------------------
+
+/// A moment as the desk writes it, in its time zone.
+pub fn when(zone: Zone, at: DateTime<Utc>) -> Markup {
+    time(zone, at)
+}
 
 fn time(zone: Zone, at: DateTime<Utc>) -> Markup {
     html! {
@@ -862,6 +871,9 @@ fn history(zone: Zone, d: &DevelopmentView) -> Markup {
                                 @if published { " · published" }
                             }
                         }
+                        EmbargoStepKind::ApprovalUndone => {
+                            li { "Approval undone by " strong { (who(&s.by)) } " · " (time(zone, s.at)) " · waits for review again" }
+                        }
                     }
                 }
                 @for e in &d.edits { (edit_entry(zone, e)) }
@@ -895,12 +907,21 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
     });
     html! {
         p.labels {
-            span.badge.state.(state_class(d.state)) { (state_label(d.state)) }
+            span.badge.state.(state_class(d.state)) {
+                @if d.undo_window { "Publishing soon" } @else { (state_label(d.state)) }
+            }
             " " span.badge.kind { (kind_label(d.kind)) }
             " " span.badge { (urgency_label(d.urgency)) }
             " " span.badge { (evidence_label(d.evidence)) }
         }
-        @if let Some(until) = d.embargo_until {
+        @if let (Some(until), true) = (d.embargo_until, d.undo_window) {
+            p.embargo.undo-window {
+                strong { "Publishing at " (time(zone, until)) }
+                " " span.countdown data-until=(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {}
+                ": held so that it can still be undone. Readers see nothing of it, and nobody is "
+                "alerted, until then."
+            }
+        } @else if let Some(until) = d.embargo_until {
             p.embargo {
                 strong { "Embargoed until " (time(zone, until)) }
                 // desk.js counts down to it; without the script the moment above says it all.
@@ -1003,10 +1024,22 @@ fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentVie
     if chrome.is_editor() && published {
         links.push(link(development_path(view.id, d.id, "correct"), "Correct"));
     }
+    let undoable = d.undo_window && d.state == DevelopmentState::Embargoed;
+    let (approval_window, mine) = (
+        d.approved_by.is_some(),
+        d.filed_by.as_deref() == Some(chrome.who.name.as_str()),
+    );
+    if undoable && ((approval_window && chrome.is_editor()) || (!approval_window && mine)) {
+        links.push(link(development_path(view.id, d.id, "undo"), "Undo"));
+    }
     if chrome.is_editor() && d.embargo_until.is_some() {
         links.push(link(
             development_path(view.id, d.id, "embargo"),
-            "Lift or move the embargo",
+            if d.undo_window {
+                "Publish now or spike it"
+            } else {
+                "Lift or move the embargo"
+            },
         ));
     }
     if chrome.is_editor() && published {
@@ -1306,7 +1339,8 @@ pub fn file_page(
         @if !closed || error.is_some() {
             (error_summary(error, FILING_FIELDS))
             form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter
-                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh] {
+                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh]
+                data-server-draft=(format!("{}/draft", story_desk_path(view.id))) {
                 (csrf_field(chrome.csrf))
                 input type="hidden" name="id" value=(form.get("id"));
                 fieldset {
@@ -1703,8 +1737,7 @@ pub fn file_preview_page(
             }
         } @else {
             div.notice.notice-warning role="status" {
-                "Publishing puts it on the reader page at once and alerts subscribers. "
-                "Afterwards, only a public correction or a retraction can change it."
+                (publishing_warning(chrome.undo, "Publishing"))
             }
         }
         section.preview aria-labelledby="preview-heading" {
@@ -1754,8 +1787,7 @@ pub fn approve_page(
         (changed_banner(changed))
         (others_at_work(chrome, d.id))
         div.notice.notice-warning role="status" {
-            "Approving puts it on the reader page at once and alerts subscribers. "
-            "Afterwards, only a public correction or a retraction can change it."
+            (publishing_warning(chrome.undo, "Approving"))
         }
         section.preview aria-labelledby="preview-heading" {
             h2 #preview-heading { "What readers will see" }
@@ -1921,6 +1953,99 @@ pub fn embargo_page(
 // ----- messages --------------------------------------------------------------------------------------
 
 /// A page that only says something: a refusal, a missing page, a failure.
+/// What publishing (`doing`: "Publishing", "Approving") will do, with the desk's undo window.
+fn publishing_warning(undo: Option<Hold>, doing: &str) -> Markup {
+    html! {
+        @match undo {
+            None => {
+                (doing) " puts it on the reader page at once and alerts subscribers. "
+                "Afterwards, only a public correction or a retraction can change it."
+            }
+            Some(hold) => {
+                (doing) " puts it on the reader page and alerts subscribers "
+                (hold.seconds()) " seconds later; until then you can undo it, and nobody sees it. "
+                "Afterwards, only a public correction or a retraction can change it."
+            }
+        }
+    }
+}
+
+/// The notice after publishing or approving with an undo window: "Publishing in 27 s — Undo"
+/// (the seconds as the page was made; `desk.js` counts them down and takes the button away once
+/// they are over), as a plain form, so that it works without the script.
+pub fn undo_notice(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> Markup {
+    let until = d.embargo_until.unwrap_or(d.updated_at);
+    let left = (until - Utc::now()).num_seconds().max(0);
+    let approval = d.approved_by.is_some();
+    html! {
+        span.undo-left {
+            @if approval { "Approved: publishing in " } @else { "Publishing in " }
+            span.countdown.countdown-left data-until=(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
+                (left) " s"
+            }
+            " (at " (time(chrome.zone, until)) ")"
+        }
+        " — "
+        form.inline.undo-form method="post" action=(development_path(view.id, d.id, "undo"))
+            data-until=(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
+            (csrf_field(chrome.csrf))
+            button.button type="submit" {
+                "Undo" span.visually-hidden { ": " (d.headline) }
+            }
+        }
+        " Readers see nothing of "
+        a href=(format!("#{}", anchor(d.id))) { (d.headline) }
+        ", and nobody is alerted, until then."
+        @if approval { " " a href="/desk/review" { "Back to the review queue" } }
+    }
+}
+
+/// `…/undo`: a development in its undo window and the button that takes it back; or, once the
+/// window has passed, what came of it.
+pub fn undo_page(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> Markup {
+    let held = d.undo_window && d.state == DevelopmentState::Embargoed;
+    let approval = d.approved_by.is_some();
+    let back = format!("{}#{}", story_desk_path(view.id), anchor(d.id));
+    let title = if held {
+        if approval {
+            "Undo the approval"
+        } else {
+            "Undo publishing"
+        }
+    } else {
+        "Too late to undo"
+    };
+    let content = html! {
+        p.back { a href=(back) { "← " (view.headline) } }
+        h1 { (title) }
+        @if held {
+            div.notice role="status" { (undo_notice(chrome, view, d)) }
+            p {
+                @if approval {
+                    "Undone, it is not published and nobody is alerted: it waits for review again."
+                } @else {
+                    "Undone, it is not published and nobody is alerted; the filing form comes back "
+                    "with what you wrote, to file it again when it is ready."
+                }
+            }
+        } @else {
+            div.notice.notice-warning role="status" {
+                @match d.state {
+                    DevelopmentState::Published => {
+                        "Its undo window has passed: it is published. Only a public correction or "
+                        "a retraction can change it now."
+                    }
+                    DevelopmentState::Rejected => { "It was taken back already: it will not be published." }
+                    DevelopmentState::PendingReview => { "Its approval was undone already: it waits for review." }
+                    _ => { "It is not in an undo window." }
+                }
+            }
+        }
+        article.desk-dev.(state_class(d.state)) { (development_body(chrome.zone, Some(view), d)) }
+    };
+    layout(title, Some(chrome), content)
+}
+
 pub fn message_page(
     chrome: Option<&Chrome<'_>>,
     title: &str,

@@ -182,6 +182,41 @@
     });
   }
 
+  // Server-side drafts: a form with `data-server-draft` is also sent there, a second after the
+  // typing stops, so that it is kept per person (and back after a lapsed session, on any
+  // device). Offline, or signed out, the browser's own draft above still holds it.
+  function serverDrafts() {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-server-draft]"), function (form) {
+      var timer = null;
+      function send() {
+        timer = null;
+        if (!typedSomething(form)) {
+          return;
+        }
+        var body = new URLSearchParams();
+        Array.prototype.forEach.call(form.elements, function (e) {
+          if (e.name && BUTTONS.indexOf(e.type) < 0) {
+            body.append(e.name, e.value);
+          }
+        });
+        fetch(form.getAttribute("data-server-draft"), {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          redirect: "manual"
+        }).catch(function () {});
+      }
+      function later() {
+        if (timer) {
+          window.clearTimeout(timer);
+        }
+        timer = window.setTimeout(send, 1000);
+      }
+      form.addEventListener("input", later);
+      form.addEventListener("change", later);
+    });
+  }
+
   function presence() {
     var form = document.querySelector("form[data-presence]");
     var csrf = form && form.querySelector("input[name=csrf]");
@@ -259,7 +294,8 @@
 
   function countdowns() {
     var spans = document.querySelectorAll("span.countdown[data-until]");
-    if (!spans.length) {
+    var undos = document.querySelectorAll("form.undo-form[data-until]");
+    if (!spans.length && !undos.length) {
       return;
     }
     function tick() {
@@ -269,7 +305,22 @@
         if (isNaN(until)) {
           return;
         }
-        span.textContent = until > now ? "(in " + left(until - now) + ")" : "(due now: reload to see it lifted)";
+        if (span.classList.contains("countdown-left")) {
+          // An undo window's notice: the seconds left, then what came of it.
+          span.textContent = until > now ? Math.ceil((until - now) / 1000) + " s" : "0 s";
+        } else {
+          span.textContent = until > now ? "(in " + left(until - now) + ")" : "(due now: reload to see it lifted)";
+        }
+      });
+      // An undo window that has passed can no longer be undone: its button goes.
+      Array.prototype.forEach.call(undos, function (form) {
+        var until = Date.parse(form.getAttribute("data-until"));
+        if (!isNaN(until) && until <= now && !form.hidden) {
+          form.hidden = true;
+          var said = document.createElement("span");
+          said.textContent = "Published (reload to see it on the desk).";
+          form.parentNode.insertBefore(said, form);
+        }
       });
     }
     tick();
@@ -278,6 +329,7 @@
 
   function ready() {
     drafts();
+    serverDrafts();
     presence();
     notices();
     countdowns();
