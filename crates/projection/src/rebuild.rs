@@ -52,7 +52,7 @@ impl Default for RebuildLimits {
     fn default() -> Self {
         Self {
             page_events: 500,
-            held_bytes: 32 << 20,
+            held_bytes: 16 << 20,
             rows_per_write: 10_000,
         }
     }
@@ -62,11 +62,11 @@ impl Default for RebuildLimits {
 /// (rows go in at the end of their tables) stays in memory; the swap's index builds sort in
 /// temporary files beyond it. (512 MiB made a rebuild of 200,000 events about an eighth faster
 /// and its peak a fifth higher.)
-const REBUILD_CACHE_KIB: i64 = 64 * 1024;
+const REBUILD_CACHE_KIB: i64 = 32 * 1024;
 
 /// How much text the full-text index of a rebuild holds before it writes a segment (SQLite's
 /// FTS5 `hashsize`; by default 1 MiB, which a rebuild's part of rows exceeds many times over).
-const REBUILD_FTS_HASH_BYTES: i64 = 16 << 20;
+const REBUILD_FTS_HASH_BYTES: i64 = 8 << 20;
 /// FTS5's default `hashsize`, which the projector's small batches never reach.
 const FTS_HASH_BYTES: i64 = 1 << 20;
 
@@ -287,7 +287,7 @@ async fn replay_into(
     // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
     let (mut pages, reader) = read_ahead(source, head, limits.page_events);
-    let (work_tx, mut work) = mpsc::channel::<Work>(2);
+    let (work_tx, mut work) = mpsc::channel::<Work>(1);
     let mut fold = PartialFold::new(
         selected.contains(&ViewName::Stories),
         selected.contains(&ViewName::Actors),
