@@ -428,6 +428,28 @@ impl TestApp {
         }
     }
 
+    /// Signs up a subscriber whose webhook goes to `url`, following `story`.
+    pub async fn follow_story_by_webhook(&self, url: &str, story: &str) -> SignedUp {
+        let s = self.sign_up("Wire desk").await;
+        self.call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/endpoints", s.id),
+            Some(&s.token),
+            Some(json!({"kind": "webhook", "url": url})),
+        )
+        .await
+        .ok(201);
+        self.call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/subscriptions", s.id),
+            Some(&s.token),
+            Some(json!({"story": story})),
+        )
+        .await
+        .ok(201);
+        s
+    }
+
     /// Stops the server, waits for in-flight requests, and hands over the data directory (which
     /// lives on until the returned guard is dropped).
     pub async fn stop(mut self) -> tempfile::TempDir {

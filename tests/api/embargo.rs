@@ -35,27 +35,6 @@ fn embargoed_filing(until: DateTime<Utc>) -> (Value, String) {
     (filing, marker)
 }
 
-/// A subscriber whose webhook goes to `receiver`, following `story`.
-async fn follow_story(app: &TestApp, receiver: &WebhookReceiver, story: &str) {
-    let s = app.sign_up("Wire desk").await;
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/endpoints", s.id),
-        Some(&s.token),
-        Some(json!({"kind": "webhook", "url": receiver.url})),
-    )
-    .await
-    .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(json!({"story": story})),
-    )
-    .await
-    .ok(201);
-}
-
 /// The text of a public read (whatever its type), once the views reach `position`.
 async fn read_text(app: &TestApp, path: &str, position: i64) -> (u16, String) {
     // Pages take no `min_position`: they are read after an API read that waited for it.
@@ -129,7 +108,7 @@ async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_pub
         .unwrap()
         .to_owned();
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let stream = watch_stream(&app, &story);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -287,7 +266,7 @@ async fn an_editor_lifts_early_or_moves_the_moment_and_a_reporter_can_do_neither
     let app = spawn_app().await;
     let story = app.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::hours(1);
     let (filing, _) = embargoed_filing(until);
     let id = filing["id"].as_str().unwrap().to_owned();
@@ -411,7 +390,7 @@ async fn under_review_approval_keeps_the_embargo_and_the_lift_publishes_it_once(
     let app = spawn_app().await;
     let story = app.open_story(true).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(4);
     let (filing, _) = embargoed_filing(until);
     let id = filing["id"].as_str().unwrap().to_owned();
@@ -460,7 +439,7 @@ async fn two_schedulers_on_one_postgresql_log_lift_each_embargo_once() {
     let second = spawn_app_with(on(newsroom::Role::Command)).await;
     let story = first.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&first, &receiver, &story).await;
+    first.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(4);
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -619,7 +598,7 @@ async fn with_the_clock_in_the_tests_hand_nothing_is_lifted_a_second_before_and_
     };
     let story = app.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = clock.now() + chrono::Duration::hours(6);
     let (filing, marker) = embargoed_filing(until);
     let id = filing["id"].as_str().unwrap().to_owned();
@@ -680,7 +659,7 @@ async fn an_embargoed_development_spiked_before_its_moment_never_reaches_readers
     let app = spawn_app().await;
     let story = app.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(3);
     let (filing, marker) = embargoed_filing(until);
     let id = filing["id"].as_str().unwrap().to_owned();

@@ -369,21 +369,84 @@ async fn a_long_claims_ledger_is_read_a_page_at_a_time_on_postgres() {
     a_long_claims_ledger_is_read_a_page_at_a_time(&app).await;
 }
 
-#[tokio::test]
-async fn the_front_page_lists_stories_newest_development_first() {
-    let app = spawn_app().await;
+/// The front page lists stories by their newest published development and shows it: its
+/// headline, kind and time; a retraction of it brings back the one before.
+async fn the_front_page_lists_stories_newest_development_first(app: &TestApp) {
     let first = app.open_story(false).await;
     let second = app.open_story(false).await;
-    filed(&app, &second, development("update")).await;
-    let p = filed(&app, &first, development("update")).await;
-    filed(&app, &first, development("update")).await;
-    let body = read(&app, &format!("/v1/stories?min_position={}", p + 1)).await;
+    let empty = app.open_story(false).await;
+    filed(app, &second, development("update")).await;
+    let mut older = development("statement_issued");
+    older["headline"] = json!("Ministry denies any role in the intrusion");
+    let older_id = older["id"].as_str().unwrap().to_owned();
+    let p = filed(app, &first, older).await;
+    let mut newer = development("charges_filed");
+    newer["headline"] = json!("Prosecutors charge a contractor <over> the leak");
+    let newer_id = newer["id"].as_str().unwrap().to_owned();
+    filed(app, &first, newer).await;
+    let body = read(app, &format!("/v1/stories?min_position={}", p + 1)).await;
     let stories = body["stories"].as_array().unwrap();
     assert_eq!(stories[0]["id"], first.as_str());
     assert_eq!(stories[0]["development_count"], 2);
     assert_eq!(stories[1]["id"], second.as_str());
     assert_eq!(stories[1]["development_count"], 1);
     assert!(stories[0]["last_recorded_at"].is_string());
+    let latest = &stories[0]["latest"];
+    assert_eq!(latest["id"], newer_id.as_str(), "{latest}");
+    assert_eq!(
+        latest["headline"],
+        "Prosecutors charge a contractor <over> the leak"
+    );
+    assert_eq!(latest["kind"], "charges_filed");
+    assert!(latest["published_at"].is_string(), "{latest}");
+    let empty_line = stories.iter().find(|s| s["id"] == empty.as_str()).unwrap();
+    assert!(empty_line.get("latest").is_none(), "{empty_line}");
+
+    let answer = app.call(Method::GET, "/", None, None).await;
+    let page = answer.ok(200);
+    let page = page.as_str().expect("an HTML page");
+    assert!(
+        page.contains("Prosecutors charge a contractor &lt;over&gt; the leak · "),
+        "{page}"
+    );
+    assert!(page.contains(r#"<a href="/v1/feed.json" type="application/feed+json">"#));
+
+    let retracted = app
+        .development_action(
+            &app.editor,
+            &first,
+            &newer_id,
+            "retraction",
+            json!({"reason": "Wrong contractor."}),
+        )
+        .await
+        .ok(200)["position"]
+        .as_i64()
+        .unwrap();
+    let body = read(app, &format!("/v1/stories?min_position={retracted}")).await;
+    let line = body["stories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == first.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line["latest"]["id"], older_id.as_str(), "{line}");
+    assert_eq!(line["latest"]["kind"], "statement_issued");
+    assert_eq!(line["development_count"], 1);
+}
+
+#[tokio::test]
+async fn the_front_page_lists_stories_newest_development_first_on_sqlite() {
+    the_front_page_lists_stories_newest_development_first(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn the_front_page_lists_stories_newest_development_first_on_postgres() {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
+        return;
+    };
+    the_front_page_lists_stories_newest_development_first(&app).await;
 }
 
 #[tokio::test]

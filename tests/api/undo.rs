@@ -21,27 +21,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// The desk's window in these tests.
 const WINDOW: u32 = 30;
 
-/// A subscriber whose webhook goes to `receiver`, following `story`.
-async fn follow_story(app: &TestApp, receiver: &WebhookReceiver, story: &str) {
-    let s = app.sign_up("Wire desk").await;
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/endpoints", s.id),
-        Some(&s.token),
-        Some(json!({"kind": "webhook", "url": receiver.url})),
-    )
-    .await
-    .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(json!({"story": story})),
-    )
-    .await
-    .ok(201);
-}
-
 /// An app whose clock the test holds, with the desk's undo window at `desk_undo` seconds
 /// (0: none), on PostgreSQL when `database_url` is given.
 async fn app_with_clock(
@@ -167,7 +146,7 @@ async fn a_held_filing_is_released_once_at_the_end_of_its_window(
 ) {
     let story = app.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let stream = watch_stream(&app, &story);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -309,7 +288,7 @@ async fn undo_at_the_desk_takes_back_a_filing_in_its_window_and_brings_back_the_
     let (app, clock) = app_with_clock(WINDOW, None).await;
     let story = app.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let id = Uuid::now_v7().to_string();
     let headline = "Water main bursts on the high street";
@@ -406,7 +385,7 @@ async fn undo_at_the_desk_takes_back_an_approval_in_its_window_and_the_next_one_
     let (app, clock) = app_with_clock(WINDOW, None).await;
     let story = app.open_story(true).await;
     let receiver = WebhookReceiver::ok().await;
-    follow_story(&app, &receiver, &story).await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
     let mut filing = development("update");
     let headline = format!(
         "Held{} council confirms",

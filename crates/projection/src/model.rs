@@ -448,6 +448,33 @@ pub struct FrontPageEntry {
     pub last_recorded_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub position: i64,
+    /// The newest published development (by when it was published), read with the front page
+    /// from the story's developments; absent from a front page as it stood at an earlier time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<LatestDevelopment>,
+}
+
+/// What the front page shows of a story's newest published development.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LatestDevelopment {
+    pub id: Uuid,
+    pub headline: String,
+    pub kind: DevelopmentKind,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl From<DevelopmentView> for LatestDevelopment {
+    fn from(d: DevelopmentView) -> Self {
+        Self {
+            id: d.id,
+            headline: d.headline,
+            kind: d.kind,
+            occurred_at: d.occurred_at,
+            published_at: d.published_at,
+        }
+    }
 }
 
 /// A development on an actor's page.
@@ -1056,6 +1083,7 @@ impl StoryView {
             last_recorded_at: last_recorded,
             updated_at: self.updated_at,
             position: self.position,
+            latest: None,
         }
     }
 

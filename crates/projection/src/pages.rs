@@ -964,6 +964,12 @@ pub fn front_page(entries: &[FrontPageEntry]) -> Markup {
     let content = html! {
         h1.page-title { "Running stories" }
         (search_form(""))
+        p.feeds {
+            "Follow every story by feed: "
+            a href="/v1/feed.atom" type="application/atom+xml" { "Atom feed" }
+            " · "
+            a href="/v1/feed.json" type="application/feed+json" { "JSON Feed" }
+        }
         @if entries.is_empty() {
             p.empty { "No stories yet." }
         } @else {
@@ -979,6 +985,14 @@ pub fn front_page(entries: &[FrontPageEntry]) -> Markup {
                                 " "
                                 span.count {
                                     (plural(e.development_count, "development", "developments"))
+                                }
+                            }
+                            @if let Some(l) = &e.latest {
+                                p.story-card-latest {
+                                    span.latest-label { "Latest: " }
+                                    span.latest-kind { (kind_label(l.kind)) }
+                                    " — " (l.headline) " · "
+                                    (time(l.published_at.as_ref().unwrap_or(&l.occurred_at)))
                                 }
                             }
                             @if e.last_occurred_at.is_some() || e.last_recorded_at.is_some() {
@@ -1848,6 +1862,9 @@ mod tests {
         entry.tags.push(IMG.to_owned());
         let mut hostile_slug = entry.clone();
         hostile_slug.slug = IMG.to_owned();
+        let mut latest = view.developments[0].clone();
+        latest.headline = SCRIPT.to_owned();
+        entry.latest = Some(latest.into());
         let html = front_page(&[entry, hostile_slug]).into_string();
         assert_safe(&html);
         assert!(html.contains(r#"<a href="/stories/campaign-hack">Hack &lt;script&gt;"#));
@@ -1859,6 +1876,10 @@ mod tests {
         assert!(html.contains(">Open</span>"));
         assert!(html.contains("<dt>Latest happened</dt>"));
         assert!(html.contains("<dt>Latest reported</dt>"));
+        // The newest published development's line, escaped, on the entry that has one.
+        assert_eq!(html.matches(r#"<p class="story-card-latest">"#).count(), 1);
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; · "));
+        assert!(html.contains(r#"<a href="/v1/feed.atom" type="application/atom+xml">"#));
         assert!(!html.contains("data-story-id"));
         assert!(!html.contains("/static/live.js"));
         assert!(html.contains(r#"<script src="/static/time.js" defer></script>"#));

@@ -139,13 +139,20 @@ impl PgViews {
     }
 
     pub(crate) async fn front_page(&self, limit: usize) -> Result<Vec<FrontPageEntry>, ViewError> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT entry FROM view_stories ORDER BY sort_key DESC, position DESC LIMIT $1",
+        // Each story's newest published development through `view_developments_published`.
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT s.entry,
+                    (SELECT d.doc FROM view_developments d
+                      WHERE d.story_id = s.id AND d.state = 'published'
+                      ORDER BY d.published_at DESC, d.position DESC LIMIT 1)
+               FROM view_stories s ORDER BY s.sort_key DESC, s.position DESC LIMIT $1",
         )
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(serde_json::from_str(r)?)).collect()
+        rows.iter()
+            .map(|(entry, latest)| crate::store::front_page_line(entry, latest.as_deref()))
+            .collect()
     }
 
     /// A story's id and the position its view reflects, by id or slug.

@@ -620,11 +620,23 @@ impl ViewStore {
             return pg.front_page(limit).await;
         }
         self.read(move |c| {
+            // Each story's newest published development through `developments_published`: one
+            // index probe per story listed.
             let mut stmt = c.prepare_cached(
-                "SELECT entry FROM stories ORDER BY sort_key DESC, position DESC LIMIT ?1",
+                "SELECT s.entry,
+                        (SELECT d.doc FROM developments d
+                          WHERE d.story_id = s.id AND d.state = 'published'
+                          ORDER BY d.published_at DESC, d.position DESC LIMIT 1)
+                   FROM stories s ORDER BY s.sort_key DESC, s.position DESC LIMIT ?1",
             )?;
-            let rows = stmt.query_map([limit as i64], |r| r.get::<_, String>(0))?;
-            rows.map(|r| Ok(serde_json::from_str(&r?)?)).collect()
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?;
+            rows.map(|r| {
+                let (entry, latest) = r?;
+                front_page_line(&entry, latest.as_deref())
+            })
+            .collect()
         })
         .await
     }
@@ -1831,6 +1843,20 @@ pub(crate) fn development_by_id(
         .query_row([story.to_string(), id.to_string()], |r| r.get(0))
         .optional()?;
     Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
+}
+
+/// A story's front-page line from its stored entry and its newest published development's
+/// document, if it has one.
+pub(crate) fn front_page_line(
+    entry: &str,
+    latest: Option<&str>,
+) -> Result<FrontPageEntry, ViewError> {
+    let mut entry: FrontPageEntry = serde_json::from_str(entry)?;
+    entry.latest = latest
+        .map(serde_json::from_str::<DevelopmentView>)
+        .transpose()?
+        .map(Into::into);
+    Ok(entry)
 }
 
 /// The sort key of the front page: when the newest published development was published, or
