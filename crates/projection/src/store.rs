@@ -77,7 +77,9 @@ impl ViewName {
             //    the whole ledger.
             // 10: `search`, the full-text index of stories and developments (`search.rs`).
             // 11: `relations`, the relations editors record between stories, shown on both.
-            ViewName::Stories => 11,
+            // 12: `search` keeps no copy of the text (contentless, `contentless_delete`); its
+            //     story and time are in `search_keys`.
+            ViewName::Stories => 12,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -245,15 +247,28 @@ impl ViewName {
                     // The full-text index (`search.rs`): one document per development (rowid:
                     // its position) and per story (a negative rowid from its id), its text
                     // folded in Rust, its filters as words of their own column.
+                    // Contentless: the text is indexed, not kept (the rows are read from
+                    // `developments` and `stories`); a document is deleted by its rowid.
                     columns: "USING fts5(
-                        story UNINDEXED,
-                        occurred_at UNINDEXED,
                         headline,
                         body,
                         names,
                         filters,
                         tokenize = 'unicode61 remove_diacritics 2',
-                        prefix = '2 3'
+                        prefix = '2 3',
+                        content = '',
+                        contentless_delete = 1
+                    )",
+                    indexes: &[],
+                },
+                ViewTable {
+                    name: "search_keys",
+                    // Each document of `search`: its story and when it happened (the `from` and
+                    // `to` filters), under the same rowid.
+                    columns: "(
+                        rowid       INTEGER PRIMARY KEY,
+                        story       TEXT NOT NULL,
+                        occurred_at TEXT
                     )",
                     indexes: &[],
                 },
@@ -997,7 +1012,7 @@ fn search_sql(exact: bool) -> String {
     };
     let hits = window(
         "?1",
-        "rowid AS k, story, occurred_at, bm25(search, 0.0, 0.0, 10.0, 1.0, 4.0, 0.0) AS score",
+        "rowid AS k, bm25(search, 10.0, 1.0, 4.0, 0.0) AS score",
     );
     let (exact_cte, first) = if exact {
         (
@@ -1009,10 +1024,11 @@ fn search_sql(exact: bool) -> String {
     };
     format!(
         "WITH hits AS ({hits}){exact_cte}
-         SELECT h.k, h.story, s.slug, s.headline, CASE WHEN h.k < 0 THEN s.head END, d.doc
-           FROM hits h JOIN stories s ON s.id = h.story
+         SELECT h.k, key.story, s.slug, s.headline, CASE WHEN h.k < 0 THEN s.head END, d.doc
+           FROM hits h JOIN search_keys key ON key.rowid = h.k
+           JOIN stories s ON s.id = key.story
            LEFT JOIN developments d ON d.position = h.k
-          WHERE (?5 IS NULL OR h.occurred_at >= ?5) AND (?6 IS NULL OR h.occurred_at <= ?6)
+          WHERE (?5 IS NULL OR key.occurred_at >= ?5) AND (?6 IS NULL OR key.occurred_at <= ?6)
           ORDER BY {first} h.score, h.k DESC
           LIMIT ?7 OFFSET ?8"
     )
@@ -2292,22 +2308,23 @@ pub(crate) fn write_rows_into(
 /// Replaces documents of the search index (table name with `suffix`).
 fn write_search(tx: &Connection, rows: &[SearchRow], suffix: &str) -> Result<(), ViewError> {
     let mut delete = tx.prepare_cached(&format!("DELETE FROM search{suffix} WHERE rowid = ?1"))?;
+    let mut forget =
+        tx.prepare_cached(&format!("DELETE FROM search_keys{suffix} WHERE rowid = ?1"))?;
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO search{suffix} (rowid, story, occurred_at, headline, body, names, filters)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        "INSERT INTO search{suffix} (rowid, headline, body, names, filters)
+         VALUES (?1, ?2, ?3, ?4, ?5)"
+    ))?;
+    let mut keep = tx.prepare_cached(&format!(
+        "INSERT INTO search_keys{suffix} (rowid, story, occurred_at) VALUES (?1, ?2, ?3)"
     ))?;
     for row in rows {
-        delete.execute([row.key])?;
+        // A document never indexed costs one look at the keys.
+        if forget.execute([row.key])? > 0 {
+            delete.execute([row.key])?;
+        }
         if let Some(t) = &row.text {
-            insert.execute(params![
-                row.key,
-                row.story_id,
-                t.occurred_at,
-                t.headline,
-                t.body,
-                t.names,
-                t.filters
-            ])?;
+            insert.execute(params![row.key, t.headline, t.body, t.names, t.filters])?;
+            keep.execute(params![row.key, row.story_id, t.occurred_at])?;
         }
     }
     Ok(())

@@ -508,11 +508,17 @@ fn rows_of(path: &std::path::Path) -> BTreeMap<&'static str, Vec<Vec<String>>> {
         "development_versions",
         "actor_entries",
         "relations",
-        // The full-text index: its documents (an FTS5 table orders by its rowid).
+        "search_keys",
+        // The full-text index (contentless): every term of every document, where it stands.
         "search",
     ] {
         let sql = if table == "search" {
-            "SELECT rowid, * FROM search ORDER BY rowid".to_owned()
+            c.execute_batch(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms
+                   USING fts5vocab('main', 'search', 'instance')",
+            )
+            .unwrap();
+            "SELECT doc, col, offset, term FROM temp.search_terms ORDER BY 1, 2, 3, 4".to_owned()
         } else {
             format!("SELECT * FROM {table} ORDER BY 1, 2")
         };
