@@ -17,7 +17,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_newsroom-process");
-const WAIT: Duration = Duration::from_secs(60);
+/// How long a test waits for every alert: a copy killed mid-fan-out has its partitions taken
+/// over only when its lease lapses, and a machine under load (CI beside other builds) may need
+/// a minute beyond that to send what it left.
+const WAIT: Duration = Duration::from_secs(120);
 
 /// One `newsroom serve --role …` process with its own data directory.
 struct Process {

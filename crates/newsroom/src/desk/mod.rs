@@ -608,23 +608,40 @@ impl DeskState {
         matches!(reached, Ok(Ok(_)))
     }
 
-    /// A story by id or slug, or the not-found page.
+    /// A story by id or slug, or the not-found page. A story the views do not hold yet may be
+    /// one just opened (through the API, or by another process): the views are first brought up
+    /// to the log's head (bounded), then asked again.
     async fn story(&self, session: &Session, id_or_slug: &str) -> Result<StoryView, Stop> {
-        let not_found = || not_found_page(Some(&self.chrome(session, Here::Other)), "story");
+        if let Some(view) = self.find_story(id_or_slug).await? {
+            return Ok(view);
+        }
+        match self.command.store.current_head().await {
+            Ok(head) => {
+                if self.catch_up(head).await {
+                    if let Some(view) = self.find_story(id_or_slug).await? {
+                        return Ok(view);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the log's head"),
+        }
+        Err(not_found_page(Some(&self.chrome(session, Here::Other)), "story").into())
+    }
+
+    async fn find_story(&self, id_or_slug: &str) -> Result<Option<StoryView>, Stop> {
         let id = match Uuid::parse_str(id_or_slug) {
             Ok(id) => id,
-            Err(_) => self
+            Err(_) => match self
                 .views
                 .resolve(id_or_slug.to_owned())
                 .await
                 .map_err(failure)?
-                .ok_or_else(not_found)?,
+            {
+                Some(id) => id,
+                None => return Ok(None),
+            },
         };
-        self.views
-            .story(id)
-            .await
-            .map_err(failure)?
-            .ok_or_else(|| not_found().into())
+        Ok(self.views.story(id).await.map_err(failure)?)
     }
 
     /// A story and one of its developments, or the not-found page.
@@ -634,16 +651,31 @@ impl DeskState {
         id: &str,
         development: &str,
     ) -> Result<(StoryView, DevelopmentView), Stop> {
-        let view = self.story(session, id).await?;
-        let found = Uuid::parse_str(development)
-            .ok()
-            .and_then(|d| view.development(d).cloned());
-        match found {
-            Some(d) => Ok((view, d)),
-            None => Err(Stop::from(not_found_page(
+        let not_found = || {
+            Stop::from(not_found_page(
                 Some(&self.chrome(session, Here::Other)),
                 "development",
-            ))),
+            ))
+        };
+        let wanted = Uuid::parse_str(development).map_err(|_| not_found())?;
+        let view = self.story(session, id).await?;
+        if let Some(d) = view.development(wanted).cloned() {
+            return Ok((view, d));
+        }
+        // Just filed elsewhere, perhaps: the views brought up to the log's head, then again.
+        match self.command.store.current_head().await {
+            Ok(head) if self.catch_up(head).await => {
+                let view = self.story(session, id).await?;
+                match view.development(wanted).cloned() {
+                    Some(d) => Ok((view, d)),
+                    None => Err(not_found()),
+                }
+            }
+            Ok(_) => Err(not_found()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the log's head");
+                Err(not_found())
+            }
         }
     }
 
