@@ -56,6 +56,8 @@ const PAGE: usize = 1_000;
 /// The recent changes of a story kept for streams that resume: at most `LiveLimits::ring` of
 /// them, and at most this many bytes.
 const RING_BYTES: usize = 1 << 20;
+/// The most bytes of waiting changes a stream joins into one write.
+const COALESCE_BYTES: usize = 64 * 1024;
 
 /// Caps on open streams, and how far behind a stream may fall before it is cut off.
 #[derive(Debug, Clone, Copy)]
@@ -514,6 +516,7 @@ impl LiveHub {
             backlog,
             rx,
             last: last.max(now),
+            fell_behind: false,
             _permit: permit,
         })
     }
@@ -594,6 +597,8 @@ pub struct LiveStream {
     rx: broadcast::Receiver<Frame>,
     /// The newest position sent.
     last: i64,
+    /// It fell behind while joining waiting changes: it ends after what it has sent.
+    fell_behind: bool,
     _permit: Permit,
 }
 
@@ -625,29 +630,64 @@ fn resume_frame(last: i64) -> Bytes {
 }
 
 impl LiveStream {
-    /// The next bytes to send, or why the stream ends.
+    /// A frame the stream has not sent yet (a keep-alive, or a change after `last`).
+    fn accept(&mut self, frame: Frame) -> Option<Bytes> {
+        match frame.position {
+            None => Some(frame.bytes),
+            Some(p) if p > self.last => {
+                self.last = p;
+                Some(frame.bytes)
+            }
+            // Already sent from the backlog.
+            Some(_) => None,
+        }
+    }
+
+    /// The next bytes to send, or why the stream ends. Changes already waiting when one arrives
+    /// go out with it, in one write (up to [`COALESCE_BYTES`]): a burst on a story costs each
+    /// stream a write per burst, not per change.
     async fn next(&mut self) -> Result<Bytes, End> {
         if let Some(b) = self.backlog.pop_front() {
             return Ok(b);
         }
-        loop {
+        if self.fell_behind {
+            return Err(End::FellBehind);
+        }
+        let first = loop {
             match self.rx.recv().await {
-                Ok(frame) => match frame.position {
-                    None => return Ok(frame.bytes),
-                    Some(p) if p > self.last => {
-                        self.last = p;
-                        return Ok(frame.bytes);
+                Ok(frame) => {
+                    if let Some(b) = self.accept(frame) {
+                        break b;
                     }
-                    // Already sent from the backlog.
-                    Some(_) => continue,
-                },
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     metrics::counter!("newsroom_live_streams_cut_total").increment(1);
                     return Err(End::FellBehind);
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
             }
+        };
+        let mut joined: Option<Vec<u8>> = None;
+        while joined.as_ref().map_or(first.len(), Vec::len) < COALESCE_BYTES {
+            match self.rx.try_recv() {
+                Ok(frame) => {
+                    if let Some(b) = self.accept(frame) {
+                        joined
+                            .get_or_insert_with(|| first.to_vec())
+                            .extend_from_slice(&b);
+                    }
+                }
+                // What was joined goes out first; the stream ends after it.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    metrics::counter!("newsroom_live_streams_cut_total").increment(1);
+                    self.fell_behind = true;
+                    break;
+                }
+                // Nothing more waiting (or the hub stopped: the next `recv` says so).
+                Err(_) => break,
+            }
         }
+        Ok(joined.map_or(first, Bytes::from))
     }
 
     /// The response body: the server-sent events, ending with a `resume` event if it fell

@@ -320,3 +320,36 @@ async fn a_story_nobody_reads_is_not_followed() {
         (0, 0, 0)
     );
 }
+
+#[tokio::test]
+async fn changes_waiting_together_go_to_a_stream_in_one_write_each_once_in_order() {
+    let mut w = world(LiveLimits::default()).await;
+    let story = w.open_story(1).await;
+    let stream = w.hub.open(story.as_uuid(), None, None).await.unwrap();
+    let mut body = Body::new(stream.into_body()).into_data_stream();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(w.record(story, &format!("Burst {n}")).await);
+    }
+    // Every change is handed to the stream before its body is read again.
+    w.settle().await;
+    let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+        .await
+        .expect("the burst arrives")
+        .expect("the stream is open")
+        .unwrap();
+    let text = std::str::from_utf8(&chunk).unwrap();
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter(|e| e.starts_with("id: "))
+        .collect();
+    assert_eq!(events.len(), 6, "one write holds the whole burst: {text}");
+    let positions: Vec<i64> = events
+        .iter()
+        .map(|e| e.lines().next().unwrap()["id: ".len()..].parse().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|p| p[0] < p[1]), "{positions:?}");
+    for (event, id) in events.iter().zip(&ids) {
+        assert!(event.contains(&id.to_string()), "{event}");
+    }
+}
