@@ -28,10 +28,17 @@
 //!    per delivered event per stream (CPU delta from the first POST until every stream had every
 //!    event, ÷ (20 × streams)), and per event per further stream (that CPU less the baseline's, ÷
 //!    (20 × (streams − 1))). Targets p99 ≤ 250 ms, all streams, ≤ 10 µs. Baseline: the same 20
-//!    developments on a short story with one stream open on it (before the others open).
+//!    developments on a short story with one stream open on it (before the others open). The
+//!    floor: the same number of streams on a bare broadcast server (this bench's executable run
+//!    again as a child process: a tokio runtime, a task per connection, one `write` of each
+//!    event's chunk per stream, events of the size newsroom's streams received), its CPU per
+//!    event per stream measured the same way; newsroom's ÷ the floor.
 //! 3. **Memory**: server RSS idle after the set-up, idle again right before the streams open
 //!    (after the baselines' writes), with them open (and the peak while sections 1 and 2 ran), and
 //!    3 s after they all closed. Targets: open < 1 GB; after ≤ 1.1 × idle right before they opened.
+//!    Then a second cycle (idle, the streams open, the same 20-development fan-out, closed): RSS 3 s
+//!    after ÷ idle right before, telling memory the streams keep from a high-water mark the
+//!    first cycle left (page caches, the allocator's).
 //! 4. **Reads, long vs short**: `GET /v1/stories/{id}?limit=5` p50/p99 (200 requests each,
 //!    alternating between the two stories: pages of the same size, so that the ratio shows what
 //!    the story's length costs),
@@ -551,6 +558,8 @@ struct Shared {
     ended: AtomicUsize,
     /// Events with an id received by the group.
     events: AtomicUsize,
+    /// Body bytes received by the group (chunk framing included).
+    bytes: AtomicUsize,
     /// Why readers were refused or ended, and events of names no change has.
     reasons: Mutex<BTreeMap<String, usize>>,
 }
@@ -823,7 +832,10 @@ async fn read_stream(
         }
         match conn.read(&mut buf).await {
             Ok(0) => break "ended: the server closed the connection".into(),
-            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                shared.bytes.fetch_add(n, Ordering::Relaxed);
+                pending.extend_from_slice(&buf[..n]);
+            }
             Err(e) => break format!("ended: read: {}", e.kind()),
         }
     };
@@ -885,6 +897,10 @@ impl Readers {
 
     fn events(&self) -> usize {
         self.shared.events.load(Ordering::Relaxed)
+    }
+
+    fn bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// (stream, position) pairs received, over `positions`.
@@ -1009,6 +1025,8 @@ struct FanOut {
     complete: usize,
     cpu: f64,
     took: Duration,
+    /// Bytes each stream received per event, on average (chunk framing included).
+    frame_bytes: usize,
     timed_out: bool,
     killed: bool,
 }
@@ -1020,30 +1038,66 @@ impl FanOut {
     }
 }
 
-/// `FANOUT` developments on `story`, `FANOUT_GAP` apart, with `readers` open on it.
+/// Where the events of a fan-out come from: developments filed on a newsroom story, or frames
+/// the bare broadcast server is told to send.
+enum Source<'a> {
+    Newsroom(&'a Server, &'a str),
+    Bare(&'a Bare),
+}
+
+impl Source<'_> {
+    async fn post(&self, deadline: Instant, failures: &Failures) -> Option<Posted> {
+        match self {
+            Source::Newsroom(server, story) => server.post_by(story, deadline, failures).await,
+            Source::Bare(bare) => match bare.publish().await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    failures.add(format!("bare server: {e}"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn cpu(&self) -> f64 {
+        match self {
+            Source::Newsroom(server, _) => server.cpu(),
+            Source::Bare(bare) => cpu_seconds(bare.pid).unwrap_or(f64::NAN),
+        }
+    }
+
+    fn killed(&self) -> bool {
+        match self {
+            Source::Newsroom(server, _) => server.killed(),
+            Source::Bare(_) => false,
+        }
+    }
+}
+
+/// `FANOUT` developments (or frames), `FANOUT_GAP` apart, with `readers` open on their story.
 async fn fan_out(
-    server: &Arc<Server>,
+    source: &Source<'_>,
     readers: &Readers,
-    story: &str,
     deadline: Instant,
     failures: &Arc<Failures>,
 ) -> FanOut {
     let streams = readers.tasks.len();
     let watching = readers.open_now();
     let events0 = readers.events();
-    let cpu0 = server.cpu();
+    let bytes0 = readers.bytes();
+    let cpu0 = source.cpu();
     let started = Instant::now();
     let mut posted = Vec::new();
     let mut next = Instant::now();
     let mut timed_out = false;
     for _ in 0..FANOUT {
         tokio::time::sleep_until(next.into()).await;
-        if Instant::now() >= deadline || server.killed() {
+        if Instant::now() >= deadline || source.killed() {
             timed_out = true;
             break;
         }
         next = Instant::now() + FANOUT_GAP;
-        if let Some(p) = server.post_by(story, deadline, failures).await {
+        if let Some(p) = source.post(deadline, failures).await {
             posted.push(p);
         }
     }
@@ -1052,7 +1106,7 @@ async fn fan_out(
     let goal = events0 + posted.len() * watching;
     let positions: Vec<i64> = posted.iter().map(|p| p.position).collect();
     loop {
-        if server.killed() {
+        if source.killed() {
             break;
         }
         let counted = readers.events() >= goal;
@@ -1068,7 +1122,9 @@ async fn fan_out(
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     let took = started.elapsed();
-    let cpu = server.cpu() - cpu0;
+    let cpu = source.cpu() - cpu0;
+    let received = readers.events() - events0;
+    let frame_bytes = (readers.bytes() - bytes0) / received.max(1);
     let mut latency = histogram();
     let (mut pairs, mut missing, mut complete) = (0, 0, 0);
     for log in &readers.logs {
@@ -1101,9 +1157,137 @@ async fn fan_out(
         complete,
         cpu,
         took,
+        frame_bytes,
         timed_out,
-        killed: server.killed(),
+        killed: source.killed(),
     }
+}
+
+// =============================================================================================
+// 2. The floor: a bare broadcast server
+
+/// A child process of this bench (`BENCH_BARE_SSE` set, see [`bare_serve`]): the least a server
+/// can do to hand one event to many open streams — a multi-thread tokio runtime like the
+/// server's, a task per connection, one `write` of the chunk per stream — so that its CPU per
+/// event per stream, measured the same way as the server's, is the machine's floor for it:
+/// mostly the kernel's TCP work, which on loopback includes the receiving side's (the receiver's
+/// stack runs in the sender's softirq and is charged to the sender).
+struct Bare {
+    child: tokio::process::Child,
+    stdin: tokio::sync::Mutex<tokio::process::ChildStdin>,
+    pid: u32,
+    port: u16,
+    /// Bytes of each frame's event (the chunk framing comes on top).
+    size: usize,
+    next: std::sync::atomic::AtomicI64,
+}
+
+impl Bare {
+    async fn start(size: usize) -> Res<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .env("BENCH_BARE_SSE", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .await?;
+        let port: u16 = line.trim().parse()?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let pid = child.id().ok_or("no pid")?;
+        Ok(Self {
+            child,
+            stdin: tokio::sync::Mutex::new(stdin),
+            pid,
+            port,
+            size,
+            next: std::sync::atomic::AtomicI64::new(1),
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Tells the server to send the next frame to every stream.
+    async fn publish(&self) -> Res<Posted> {
+        let position = self.next.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
+        let mut stdin = self.stdin.lock().await;
+        stdin
+            .write_all(format!("{position} {}\n", self.size).as_bytes())
+            .await?;
+        stdin.flush().await?;
+        Ok(Posted {
+            sent,
+            took: sent.elapsed(),
+            position,
+        })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The bare broadcast server's process: prints its port, then sends a frame of `size` bytes with
+/// id `n` to every open stream for each line `n size` read from stdin; exits when stdin closes.
+fn bare_serve() -> Res<()> {
+    use tokio::io::AsyncBufReadExt;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("{}", listener.local_addr()?.port());
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let (tx, _) = tokio::sync::broadcast::channel::<Arc<[u8]>>(1024);
+        let frames = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut words = line.split_whitespace();
+                let (Some(id), Some(size)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let size: usize = size.parse().unwrap_or(1_000);
+                let head = format!("id: {id}\nevent: added\ndata: {{\"pad\":\"");
+                let pad = size.saturating_sub(head.len() + 4);
+                let event = format!("{head}{}\"}}\n\n", "x".repeat(pad));
+                let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                let _ = frames.send(Arc::from(chunk.into_bytes()));
+            }
+            std::process::exit(0);
+        });
+        loop {
+            let (mut conn, _) = listener.accept().await?;
+            let _ = conn.set_nodelay(true);
+            let mut rx = tx.subscribe();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while find(&head, b"\r\n\r\n").is_none() {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+                if conn.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                while let Ok(frame) = rx.recv().await {
+                    if conn.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
 }
 
 // =============================================================================================
@@ -1490,7 +1674,13 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
             .id;
         let readers = Readers::open(server.addr(), &story, 1, cfg.deadline()).await;
         server.settle(SETTLE_CAP, 0).await;
-        let run = fan_out(&server, &readers, &story, cfg.deadline(), &failures2).await;
+        let run = fan_out(
+            &Source::Newsroom(&server, &story),
+            &readers,
+            cfg.deadline(),
+            &failures2,
+        )
+        .await;
         let described = readers.close().await;
         f.note(format!("2. Baseline stream: {described}."));
         fan_base = Some(run);
@@ -1498,6 +1688,8 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
 
     let (mut write_streams, mut fan) = (None, None);
     let (mut open_rss, mut peak_rss, mut after_rss) = (None, None, None);
+    // (idle, after) of the second open/close cycle.
+    let mut second_cycle = None;
     // Idle again right before the streams open, after the baselines' writes warmed the server's
     // caches: what the streams are compared with when they are gone.
     let mut idle_before = None;
@@ -1527,7 +1719,13 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
         }
         if cfg.runs(2) && !server.killed() {
             eprintln!("2. fan-out to {} streams", cfg.streams);
-            let run = fan_out(&server, &readers, &long.id, cfg.deadline(), &failures2).await;
+            let run = fan_out(
+                &Source::Newsroom(&server, &long.id),
+                &readers,
+                cfg.deadline(),
+                &failures2,
+            )
+            .await;
             fan = Some(run);
         }
         peak_rss = Some(server.guard.take_peak());
@@ -1537,6 +1735,49 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
             tokio::time::sleep(AFTER_CLOSE).await;
             after_rss = Some(server.rss());
         }
+        // A second cycle on the same server: idle, the streams open, the same fan-out, closed.
+        // What the first cycle left that a second one does not add to is a high-water mark
+        // (caches, the allocator's), not memory the streams keep.
+        if cfg.runs(3) && !server.killed() {
+            eprintln!(
+                "3. a second cycle: {} streams open and close again",
+                cfg.streams
+            );
+            server.settle(SETTLE_CAP, 0).await;
+            let idle = server.rss();
+            let readers = Readers::open(server.addr(), &long.id, cfg.streams, cfg.deadline()).await;
+            server.settle(SETTLE_CAP, 0).await;
+            fan_out(
+                &Source::Newsroom(&server, &long.id),
+                &readers,
+                cfg.deadline(),
+                &failures2,
+            )
+            .await;
+            readers.close().await;
+            if !server.killed() {
+                tokio::time::sleep(AFTER_CLOSE).await;
+                second_cycle = Some((idle, server.rss()));
+            }
+        }
+    }
+    // The floor of section 2: the same streams and events on a bare broadcast server.
+    let mut floor_run = None;
+    if let (true, Some(run)) = (cfg.runs(2), fan.as_ref()) {
+        // The event's bytes without the chunk framing (size line and two CRLFs).
+        let size = run.frame_bytes.saturating_sub(8).max(64);
+        eprintln!(
+            "2. the floor: a bare broadcast server, {} streams, frames of {size} B",
+            cfg.streams
+        );
+        let bare = Bare::start(size).await?;
+        let readers = Readers::open(bare.addr(), "bare", cfg.streams, cfg.deadline()).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let run = fan_out(&Source::Bare(&bare), &readers, cfg.deadline(), &failures2).await;
+        let described = readers.close().await;
+        f.note(format!("2. Floor streams: {described}."));
+        bare.stop().await;
+        floor_run = Some((size, run));
     }
 
     // 1.
@@ -1705,6 +1946,27 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
                     ))
                     .target("≤ 10 µs", whole && beyond <= 10e-6),
                 );
+                if let Some((size, floor)) = &floor_run {
+                    let bare = floor.cpu_per_delivery();
+                    let complete = floor.complete == floor.streams && floor.missing == 0;
+                    f.row(
+                        Row::new(
+                            format!(
+                                "2. the floor: CPU per event per stream of a bare broadcast server ({} streams, events of {size} B)",
+                                thousands(floor.streams as f64)
+                            ),
+                            format!(
+                                "{} (CPU {:.2} s; {} of {} streams got all {FANOUT})",
+                                ms(bare),
+                                floor.cpu,
+                                thousands(floor.complete as f64),
+                                thousands(floor.streams as f64)
+                            ),
+                        )
+                        .baseline(format!("{} per delivered event per stream, newsroom", ms(per)))
+                        .ratio(if complete { per / bare } else { f64::NAN }),
+                    );
+                }
                 f.note(format!(
                     "2. {} of {FANOUT} developments answered; {} of {} (stream, development) pairs delivered in {}{}.",
                     r.posted,
@@ -1778,6 +2040,21 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
                 );
             }
             None => f.failed("3. RSS after the streams closed", KILLED, "≤ 1.1"),
+        }
+        if let Some((idle2, after2)) = second_cycle {
+            let ratio = after2 as f64 / idle2 as f64;
+            f.row(
+                Row::new(
+                    format!(
+                        "3. second cycle: RSS {} s after the streams closed again",
+                        AFTER_CLOSE.as_secs()
+                    ),
+                    mb(after2),
+                )
+                .baseline(format!("{} idle right before they opened again", mb(idle2)))
+                .ratio(ratio)
+                .target("≤ 1.1", ratio <= 1.1),
+            );
         }
     }
 
@@ -2003,6 +2280,9 @@ fn commit() -> String {
 }
 
 fn main() -> Res<()> {
+    if std::env::var_os("BENCH_BARE_SSE").is_some() {
+        return bare_serve();
+    }
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     self_check()?;
     let cfg = Config::from_env();
