@@ -514,6 +514,7 @@ pub fn skip_or_fail(why: &str) {
     eprintln!("skipped: {why}");
 }
 pub mod chrome;
+pub mod flaky;
 pub mod receiver;
 pub mod smtp_sink;
 

@@ -145,6 +145,19 @@ fn routes() -> Vec<Route> {
             staff(Need::Editor, 200),
         ),
         route(
+            "DELETE",
+            "/v1/stories/{story}/developments/{approved_held}/approval",
+            Nothing,
+            staff(Need::Editor, 200),
+        ),
+        // Only the token that filed it (the fixture's reporter) withdraws a filing.
+        route(
+            "POST",
+            "/v1/stories/{story}/developments/{pending}/withdrawal",
+            Nothing,
+            [S(401), S(401), S(401), S(200), S(403), S(403)],
+        ),
+        route(
             "POST",
             "/v1/stories/{story}/developments/{pending}/rejection",
             Json(|_| json!({"reason": "Not confirmed by a second source"})),
@@ -635,6 +648,8 @@ struct Fixture {
     embargoed: String,
     /// The editor's filing, held for an undo window of ten minutes.
     held: String,
+    /// A reporter's filing, approved with an undo window of ten minutes.
+    approved_held: String,
     /// A reporter token nobody uses, to be revoked.
     token: String,
     subscriber: SignedUp,
@@ -679,6 +694,17 @@ impl Fixture {
         let held = filing["id"].as_str().unwrap().to_owned();
         let filed = app.record_as(&app.editor, &story, filing).await;
         assert_eq!(filed.ok(201)["status"], "embargoed");
+        let filing = development("update");
+        let approved_held = filing["id"].as_str().unwrap().to_owned();
+        app.record(&story, filing).await.ok(201);
+        app.call(
+            Method::POST,
+            &format!("/v1/stories/{story}/developments/{approved_held}/approval"),
+            Some(&app.editor),
+            Some(json!({"hold_seconds": 600})),
+        )
+        .await
+        .ok(200);
         // Plain, so that the desk's correction form has nothing else to change.
         let published = Uuid::new_v4().to_string();
         let filed = app
@@ -796,6 +822,7 @@ impl Fixture {
             published,
             embargoed,
             held,
+            approved_held,
             token,
             subscriber,
             endpoint,
@@ -813,6 +840,7 @@ impl Fixture {
             .replace("{slug}", &self.slug)
             .replace("{embargoed}", &self.embargoed)
             .replace("{held}", &self.held)
+            .replace("{approved_held}", &self.approved_held)
             .replace("{closed}", &self.closed)
             .replace("{related}", &self.related)
             .replace("{pending}", &self.pending)

@@ -945,3 +945,397 @@ async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again
     );
     laptop.close().await.unwrap();
 }
+
+/// Presses "Try now", unless the page's own next try got there first and the answer already
+/// replaced the page (the button is then gone).
+async fn try_now(client: &fantoccini::Client) {
+    if let Ok(button) = client.find(Locator::Css("div.send-retry button")).await {
+        let _ = button.click().await;
+    }
+}
+
+/// A reporter on a bad connection files, and the desk keeps trying with the same development id
+/// until it is accepted: the first answer is lost on the way back (the filing was done), then
+/// the connection is refused, then a gateway answers 503; the page says so each time, and once
+/// the line is back the reporter lands where a filing lands, filed once.
+#[tokio::test]
+async fn a_filing_on_a_bad_connection_is_sent_again_until_the_desk_answers_and_filed_once() {
+    use newsroom_notifier::ManualClock;
+    use newsroom_tests::flaky::{FlakyProxy, Line};
+    let Some(driver) = driver() else { return };
+    // The test holds the clock: the undo window stays open while it looks.
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = {
+        let clock = clock.clone();
+        spawn_app_with(move |s| {
+            s.clock = clock;
+            s.desk_undo = Some(newsroom_domain::Hold::parse("desk_undo_secs", 30).unwrap());
+        })
+        .await
+    };
+    let story = app.open_story(false).await;
+    let proxy = FlakyProxy::start(&app.address).await;
+    let base = proxy.address.clone();
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    let headline = "Bridge closed after a barge strike";
+    fill_filing(&client, headline).await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    let id = value_of(&client, "form[data-retry] input[name='id']").await;
+
+    // The request arrives and is filed; its answer never comes back.
+    proxy.set(Line::AnswersLost);
+    press(&client, "button[name='confirm'][value='file']").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while proxy.answers_lost() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing reached the app"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.set(Line::Refused);
+    let said = wait_for(
+        &client,
+        "//p[@id='send-status' and @role='status'][starts-with(., 'Not sent yet')]",
+        "the status region says it was not sent",
+    )
+    .await;
+    let text = said.text().await.unwrap_or_default();
+    let status = client
+        .execute(
+            "return document.getElementById('send-status').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let status = status.as_str().unwrap().to_owned();
+    assert!(
+        status.contains("trying again in") || status.contains("sending it again"),
+        "{status} {text}"
+    );
+    let shown = wait_for(
+        &client,
+        "//div[contains(@class, 'send-retry')][contains(., 'Not sent yet')]",
+        "the page shows it was not sent",
+    )
+    .await;
+    assert!(shown.is_displayed().await.unwrap());
+    // Tried again and refused, with a longer wait before the next try.
+    wait_for(
+        &client,
+        "//p[@id='send-status'][contains(., 'no connection') and contains(., 'trying again in 2 s')]",
+        "a refused retry, and a longer wait",
+    )
+    .await;
+    assert!(proxy.refused() > 0, "the retry met the refusal");
+    if let Some(axe) = newsroom_tests::chrome::axe_script() {
+        let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+    screenshot(&client, "desk-filing-not-sent").await;
+    // A gateway in front of an app that is down: 503, also tried again.
+    proxy.set(Line::Unavailable);
+    wait_for(
+        &client,
+        "//p[@id='send-status'][contains(., 'answered 503')]",
+        "a gateway's 503 is tried again",
+    )
+    .await;
+    let recorded = recorded_headlines(&app.feed().await);
+    assert_eq!(
+        recorded,
+        vec![headline.to_owned()],
+        "filed by the first try"
+    );
+
+    // The line is back: "Try now" sends it at once, and the desk answers.
+    proxy.set(Line::Up);
+    try_now(&client).await;
+    wait_for(
+        &client,
+        "//div[@role='status']//span[contains(@class, 'countdown-left')]",
+        "landed on the story's desk page, with the undo window's notice",
+    )
+    .await;
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.path(), format!("/desk/stories/{story}"));
+    let query = url.query().unwrap_or_default();
+    assert!(
+        query.contains("notice=held") && query.contains(&format!("development={id}")),
+        "{url}"
+    );
+    let feed = app.feed().await;
+    assert_eq!(
+        recorded_headlines(&feed),
+        vec![headline.to_owned()],
+        "sent four times, filed once"
+    );
+    let filed = feed
+        .iter()
+        .find_map(|e| e["payload"]["DevelopmentRecorded"]["development"]["id"].as_str())
+        .unwrap();
+    assert_eq!(filed, id);
+    client.close().await.unwrap();
+}
+
+/// A desk answer that is not a redirect (here: the story was closed while the filing waited to
+/// be sent again) is shown as the page: the filing form with the refusal, the text kept.
+#[tokio::test]
+async fn a_filing_sent_again_into_a_refusal_shows_the_desks_answer_with_the_text_kept() {
+    use newsroom_tests::flaky::{FlakyProxy, Line};
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let story = app.open_story(false).await;
+    let proxy = FlakyProxy::start(&app.address).await;
+    let base = proxy.address.clone();
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client
+        .goto(&format!("{base}/desk/stories/{story}/file"))
+        .await
+        .unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    let headline = "Ferry service suspended in the storm";
+    fill_filing(&client, headline).await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    proxy.set(Line::Refused);
+    press(&client, "button[name='confirm'][value='file']").await;
+    wait_for(
+        &client,
+        "//p[@id='send-status'][starts-with(., 'Not sent yet')]",
+        "not sent",
+    )
+    .await;
+    app.call(
+        reqwest::Method::POST,
+        &format!("/v1/stories/{story}/close"),
+        Some(&app.editor),
+        None,
+    )
+    .await
+    .ok(200);
+    proxy.set(Line::Up);
+    try_now(&client).await;
+    wait_for(
+        &client,
+        "//div[contains(@class, 'error-summary')][contains(., 'closed')]",
+        "the desk's answer, the form with its refusal, is shown",
+    )
+    .await;
+    assert_filled(&client, headline).await;
+    assert!(
+        recorded_headlines(&app.feed().await).is_empty(),
+        "nothing filed"
+    );
+    // The page shown is the desk's own, its script running again: Enter still files nothing.
+    let field = client.find(Locator::Css("#f-headline")).await.unwrap();
+    field.send_keys(ENTER).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(client.find(Locator::Css("#f-headline")).await.is_ok());
+    assert!(client
+        .find(Locator::XPath("//h1[.='Check it before publishing']"))
+        .await
+        .is_err());
+    client.close().await.unwrap();
+}
+
+/// axe-core (WCAG 2.2 A/AA) finds nothing moderate, serious or critical on any page of the desk,
+/// at phone and desktop sizes: the reporter's home with a rejected filing, the revise page, the
+/// filing form and its preview, the undo page of a held filing and of a held approval, the
+/// story's desk page, the review queue, the approval, correction and retraction pages, the
+/// search, the password page and the sign-in page.
+#[tokio::test]
+async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
+    use newsroom_notifier::ManualClock;
+    let Some(driver) = driver() else { return };
+    let Some(axe) = newsroom_tests::chrome::axe_script() else {
+        return;
+    };
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = {
+        let clock = clock.clone();
+        spawn_app_with(move |s| {
+            s.clock = clock;
+            s.desk_undo = Some(newsroom_domain::Hold::parse("desk_undo_secs", 30).unwrap());
+        })
+        .await
+    };
+    let base = app.address.clone();
+    let reviewed = app.open_story(true).await;
+    let open = app.open_story(false).await;
+    // A rejected filing, a pending one, one approved in its undo window, a published one and a
+    // reporter's filing held for its window.
+    let rejected = development("statement_issued");
+    let rejected_id = rejected["id"].as_str().unwrap().to_owned();
+    app.record(&reviewed, rejected).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &reviewed,
+        &rejected_id,
+        "rejection",
+        json!({"reason": "Needs a second source."}),
+    )
+    .await
+    .ok(200);
+    let pending = development("update");
+    let pending_id = pending["id"].as_str().unwrap().to_owned();
+    app.record(&reviewed, pending).await.ok(201);
+    let approved = development("update");
+    let approved_id = approved["id"].as_str().unwrap().to_owned();
+    app.record(&reviewed, approved).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &reviewed,
+        &approved_id,
+        "approval",
+        json!({"hold_seconds": 30}),
+    )
+    .await
+    .ok(200);
+    let published = development("update");
+    let published_id = published["id"].as_str().unwrap().to_owned();
+    app.record_as(&app.editor, &reviewed, published)
+        .await
+        .ok(201);
+    let mut held = development("update");
+    held["hold_seconds"] = json!(30);
+    let held_id = held["id"].as_str().unwrap().to_owned();
+    app.record(&open, held).await.ok(201);
+    let head = app.head().await;
+    app.call(
+        reqwest::Method::GET,
+        &format!("/v1/stories/{reviewed}?min_position={head}"),
+        None,
+        None,
+    )
+    .await
+    .ok(200);
+
+    let mut found = Vec::new();
+    async fn sweep(client: &fantoccini::Client, axe: &str, what: &str, found: &mut Vec<String>) {
+        for (width, height) in [(390, 844), (1200, 900)] {
+            client.set_window_size(width, height).await.unwrap();
+            for v in newsroom_tests::chrome::axe_violations(client, axe).await {
+                found.push(format!("{what} at {width} px: {v}"));
+            }
+        }
+    }
+    let client = browser(&driver).await;
+
+    // The reporter's pages.
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    wait_for(
+        &client,
+        "//li[contains(@class, 'rejected-filing')]",
+        "the rejected filing",
+    )
+    .await;
+    sweep(&client, &axe, "the reporter's home", &mut found).await;
+    let reporter_pages = [
+        (
+            format!("/desk/stories/{reviewed}/file?from={rejected_id}"),
+            "//div[@role='status' and contains(., 'You are revising')]",
+            "the revise page",
+        ),
+        (
+            format!("/desk/stories/{open}/developments/{held_id}/undo"),
+            "//form[contains(@class, 'undo-form')]",
+            "the undo page of a held filing",
+        ),
+        (
+            format!("/desk/stories/{open}/file"),
+            "//select[@id='f-kind']",
+            "the filing form",
+        ),
+    ];
+    for (path, ready, what) in &reporter_pages {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        wait_for(&client, ready, what).await;
+        sweep(&client, &axe, what, &mut found).await;
+    }
+    fill_filing(&client, "Ferry service suspended").await;
+    press(&client, "form[action$='/developments'] button[type=submit]").await;
+    wait_for(
+        &client,
+        "//h1[.='Check it before publishing']",
+        "the preview",
+    )
+    .await;
+    sweep(&client, &axe, "the filing's preview", &mut found).await;
+    press(&client, "form.sign-out button").await;
+    wait_for(&client, "//input[@id='f-token']", "signed out").await;
+    sweep(&client, &axe, "the sign-in page", &mut found).await;
+
+    // The editor's.
+    sign_in_at_desk(&client, &base, &app.editor).await;
+    sweep(&client, &axe, "the editor's home", &mut found).await;
+    let dev =
+        |id: &str, action: &str| format!("/desk/stories/{reviewed}/developments/{id}/{action}");
+    let editor_pages = [
+        (
+            format!("/desk/stories/{reviewed}"),
+            "//h1".to_owned(),
+            "the story's desk page",
+        ),
+        (
+            "/desk/review".to_owned(),
+            "//h1[.='Review queue']".to_owned(),
+            "the review queue",
+        ),
+        (
+            dev(&pending_id, "approve"),
+            "//h1[.='Approve and publish']".to_owned(),
+            "the approval page",
+        ),
+        (
+            dev(&approved_id, "undo"),
+            "//form[contains(@class, 'undo-form')]".to_owned(),
+            "the undo page of a held approval",
+        ),
+        (
+            dev(&published_id, "correct"),
+            "//h1".to_owned(),
+            "the correction form",
+        ),
+        (
+            dev(&published_id, "retract"),
+            "//h1".to_owned(),
+            "the retraction form",
+        ),
+        (
+            "/desk/search?q=breached".to_owned(),
+            "//h1".to_owned(),
+            "the search",
+        ),
+        (
+            "/desk/password".to_owned(),
+            "//h1".to_owned(),
+            "the password page",
+        ),
+    ];
+    for (path, ready, what) in &editor_pages {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        wait_for(&client, ready, what).await;
+        sweep(&client, &axe, what, &mut found).await;
+    }
+    assert!(found.is_empty(), "axe-core finds:\n{}", found.join("\n"));
+    client.close().await.unwrap();
+}

@@ -497,3 +497,113 @@ async fn undo_at_the_desk_takes_back_an_approval_in_its_window_and_the_next_one_
     assert_eq!(receiver.received().len(), 1, "alerted exactly once");
     assert_eq!(count(&app.story_events(&story).await, "EmbargoLifted"), 1);
 }
+
+/// What the desk's Undo does, an API client does too: the filer withdraws their filing held for
+/// its window (`POST …/withdrawal`), an editor takes back an approval held for its window
+/// (`DELETE …/approval`). Neither reaches readers or subscribers, then or when the window would
+/// have ended; once a window has passed (published) both are refused with 409, and only the
+/// filer may withdraw, only an editor undo an approval.
+#[tokio::test]
+async fn an_api_client_undoes_a_held_filing_and_a_held_approval_in_their_windows() {
+    let (app, clock) = app_with_clock(0, None).await;
+    let story = app.open_story(true).await;
+    let receiver = WebhookReceiver::ok().await;
+    app.follow_story_by_webhook(&receiver.url, &story).await;
+
+    // An editor's filing, held for its window, withdrawn by the editor who filed it.
+    let marker = format!("Withdrawn{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let mut filing = development("update");
+    filing["headline"] = json!(format!("{marker} filing"));
+    filing["hold_seconds"] = json!(WINDOW);
+    let filed_id = filing["id"].as_str().unwrap().to_owned();
+    let filed = app.record_as(&app.editor, &story, filing).await;
+    assert_eq!(filed.ok(201)["status"], "embargoed");
+    let withdrawal = format!("/v1/stories/{story}/developments/{filed_id}/withdrawal");
+    // Not theirs: another editor's token, and an admin, may not.
+    app.call(Method::POST, &withdrawal, Some(&app.admin), None)
+        .await
+        .problem(403);
+    app.call(Method::POST, &withdrawal, Some(&app.reporter), None)
+        .await
+        .problem(403);
+    let withdrawn = app
+        .call(Method::POST, &withdrawal, Some(&app.editor), None)
+        .await;
+    withdrawn.ok(200);
+
+    // A reporter's filing, approved with a window, the approval undone by an editor.
+    let approved = format!("Unapproved{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let mut filing = development("update");
+    filing["headline"] = json!(format!("{approved} filing"));
+    let approved_id = filing["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.record(&story, filing).await.ok(201)["status"],
+        "pending_review"
+    );
+    let approval = format!("/v1/stories/{story}/developments/{approved_id}/approval");
+    // Nothing to undo before it is approved.
+    app.call(Method::DELETE, &approval, Some(&app.editor), None)
+        .await
+        .problem(409);
+    app.call(
+        Method::POST,
+        &approval,
+        Some(&app.editor),
+        Some(json!({"hold_seconds": WINDOW})),
+    )
+    .await
+    .ok(200);
+    app.call(Method::DELETE, &approval, Some(&app.reporter), None)
+        .await
+        .problem(403);
+    let undone = app
+        .call(Method::DELETE, &approval, Some(&app.editor), None)
+        .await;
+    let p = undone.ok(200)["position"].as_i64().unwrap();
+    let events = app.story_events(&story).await;
+    assert_eq!(count(&events, "ApprovalUndone"), 1);
+    let rejected: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "DevelopmentRejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "the withdrawal: {events:#?}");
+    assert_eq!(
+        rejected[0]["payload"]["DevelopmentRejected"]["development"],
+        filed_id.as_str()
+    );
+    // Undone, the approved filing waits for review again.
+    let desk = app.story_events(&story).await;
+    assert!(desk.iter().all(|e| e["event_type"] != "EmbargoLifted"));
+
+    // Past both windows: nothing is released, nobody is alerted, readers see neither.
+    clock.advance(chrono::Duration::seconds(i64::from(WINDOW) + 1));
+    tokio::time::sleep(newsroom_command::embargo::POLL * 3).await;
+    assert_eq!(count(&app.story_events(&story).await, "EmbargoLifted"), 0);
+    readers_see_nothing_of(&app, &story, &marker, &filed_id, p).await;
+    readers_see_nothing_of(&app, &story, &approved, &approved_id, p).await;
+    assert!(receiver.received().is_empty(), "nobody was alerted");
+
+    // Approved again with a window that passes: published, then too late to undo or withdraw.
+    app.call(
+        Method::POST,
+        &approval,
+        Some(&app.editor),
+        Some(json!({"hold_seconds": 1})),
+    )
+    .await
+    .ok(200);
+    clock.advance(chrono::Duration::seconds(2));
+    until_lifted(&app, &story).await;
+    app.call(Method::DELETE, &approval, Some(&app.editor), None)
+        .await
+        .problem(409);
+    app.call(
+        Method::POST,
+        &format!("/v1/stories/{story}/developments/{approved_id}/withdrawal"),
+        Some(&app.reporter),
+        None,
+    )
+    .await
+    .problem(409);
+    receiver.wait_for_accepted(1, WAIT).await;
+}

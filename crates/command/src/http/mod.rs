@@ -82,6 +82,8 @@ pub struct OperationsDoc;
         revise_story,
         record_development,
         approve_development,
+        undo_approval,
+        withdraw_development,
         reject_development,
         correct_development,
         retract_development,
@@ -166,7 +168,11 @@ pub fn router(
         .route("/v1/stories/{id}/developments", post(record_development))
         .route(
             "/v1/stories/{id}/developments/{dev}/approval",
-            post(approve_development),
+            post(approve_development).delete(undo_approval),
+        )
+        .route(
+            "/v1/stories/{id}/developments/{dev}/withdrawal",
+            post(withdraw_development),
         )
         .route(
             "/v1/stories/{id}/developments/{dev}/rejection",
@@ -429,6 +435,45 @@ async fn approve_development(
         })
     })
     .await
+}
+
+/// Undo an approval while it is held for its undo window (editors): the development waits for
+/// review again, having reached no reader and alerted no one. 409 once the window has passed
+/// (it is published) or if it was not approved with a hold.
+#[utoipa::path(delete, path = "/v1/stories/{id}/developments/{dev}/approval", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+async fn undo_approval(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    editor_command(&state, &auth, &id, || {
+        Ok(StoryCommand::UndoApproval {
+            development: development_id(&dev)?,
+        })
+    })
+    .await
+}
+
+/// Withdraw one's own filing before readers see it: while it waits for review, or while it is
+/// held (for its undo window, `hold_seconds`, or an embargo). It is recorded as rejected, with
+/// "Withdrawn by the one who filed it." as the reason, and is never published. Only the token that
+/// filed it may (403 for anyone else); 409 once it is published.
+#[utoipa::path(post, path = "/v1/stories/{id}/developments/{dev}/withdrawal", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "story id"), ("dev" = uuid::Uuid, Path, description = "development id")),
+    responses((status = 200, body = CommandAccepted), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+async fn withdraw_development(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((id, dev)): ApiPath<(String, String)>,
+) -> Result<Json<CommandAccepted>, Problem> {
+    let by = auth.require(Role::Reporter)?;
+    let story = story_id(&id)?;
+    let command = StoryCommand::WithdrawDevelopment {
+        development: development_id(&dev)?,
+    };
+    let outcome = state.service.execute(story, by, command).await?;
+    Ok(accepted(outcome))
 }
 
 /// Lift a development's embargo now (editors): it is published at once, or, while it waits for

@@ -1553,10 +1553,13 @@ async fn file(
                 tracing::warn!(error = %e, "cannot drop a filed draft");
             }
             let caught_up = state.catch_up(outcome.position).await;
+            // A retry (desk.js sends again when an answer was lost) records nothing: the
+            // `held` notice then says what came of the first, its undo window included.
             let held = outcome
                 .events
                 .iter()
-                .any(|e| matches!(e, StoryEvent::DevelopmentRecorded { hold: Some(_), .. }));
+                .any(|e| matches!(e, StoryEvent::DevelopmentRecorded { hold: Some(_), .. }))
+                || (outcome.events.is_empty() && state.undo.is_some());
             Ok(see_other(&format!(
                 "{}?notice={}&development={development}{}",
                 story_desk_path(view.id),

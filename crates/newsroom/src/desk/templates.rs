@@ -1751,7 +1751,8 @@ pub fn file_preview_page(
             @if pending { p { "Nobody until it is approved. Then:" } }
             (alert_note(d.urgency, subscribers))
         }
-        form.stack method="post" action=(format!("{}/developments", story_desk_path(story.id))) {
+        // desk.js sends it again, as it is, until the desk answers (the id makes it one filing).
+        form.stack method="post" action=(format!("{}/developments", story_desk_path(story.id))) data-retry {
             (csrf_field(chrome.csrf))
             (hidden_fields(form))
             div.actions {

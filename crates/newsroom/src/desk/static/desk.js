@@ -12,6 +12,14 @@
 // Presence: a form marked `data-presence="<url>"` (approving, correcting, retracting) tells the
 // desk every 30 s that it is still open (`doing` = `data-doing`), and that it is left when the
 // page goes away, so that others see who is at work on the development.
+//
+// Sending on a bad connection: a form marked `data-retry` (the filing's preview) sends its
+// confirming button with fetch, the same body a plain POST would carry. It names its
+// development by id, so the desk files it once however often it arrives. When the connection
+// fails (or a gateway answers 502/503/504) the page says so, in a status region and visibly,
+// and tries again with growing delays ("Try now" at once, and as soon as the browser is back
+// online) until the desk answers; then it goes where the answer says: the page a redirect leads
+// to, or the page the desk answered with (a refusal, a sign-in after a lapsed session).
 (function () {
   "use strict";
 
@@ -256,6 +264,10 @@
     }
     var after = null;
     function ask() {
+      if (!document.contains(list)) {
+        // The page was replaced by an answer written in its place (see `retrying`).
+        return;
+      }
       var url = "/desk/notices" + (after === null ? "" : "?after=" + after);
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) {
@@ -327,7 +339,151 @@
     window.setInterval(tick, 1000);
   }
 
+  var GATEWAY = [502, 503, 504];
+
+  function retrying() {
+    if (!window.fetch || !window.URLSearchParams) {
+      return;
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-retry]"), function (form) {
+      // Said once per failed attempt (the live region), seen counting down (the box).
+      var status = document.createElement("p");
+      status.className = "visually-hidden";
+      status.id = "send-status";
+      status.setAttribute("role", "status");
+      status.setAttribute("aria-live", "polite");
+      var box = document.createElement("div");
+      box.className = "notice notice-warning send-retry";
+      box.hidden = true;
+      var said = document.createElement("span");
+      said.setAttribute("aria-hidden", "true");
+      var now = document.createElement("button");
+      now.type = "button";
+      now.className = "button-link";
+      now.textContent = "Try now";
+      box.appendChild(said);
+      box.appendChild(document.createTextNode(" "));
+      box.appendChild(now);
+      form.parentNode.insertBefore(box, form);
+      form.parentNode.insertBefore(status, form);
+
+      var body = null;
+      var failures = 0;
+      var due = 0;
+      var timer = null;
+      var sending = false;
+
+      function stop() {
+        if (timer) {
+          window.clearInterval(timer);
+          timer = null;
+        }
+      }
+
+      function show(text) {
+        said.textContent = text;
+        box.hidden = false;
+      }
+
+      function later(why) {
+        sending = false;
+        failures += 1;
+        var wait = Math.min(30, Math.pow(2, failures - 1));
+        due = Date.now() + wait * 1000;
+        var text = "Not sent yet (" + why + ") — trying again in ";
+        status.textContent = text + wait + " s.";
+        show(text + wait + " s.");
+        stop();
+        timer = window.setInterval(function () {
+          var left = Math.ceil((due - Date.now()) / 1000);
+          if (left <= 0) {
+            send();
+          } else {
+            show(text + left + " s.");
+          }
+        }, 250);
+      }
+
+      // The desk's answer, shown as the page: scripts and styles come from the desk as before.
+      function answered(response) {
+        stop();
+        if (response.redirected) {
+          window.location.assign(response.url);
+          return null;
+        }
+        return response.text().then(function (html) {
+          document.open();
+          document.write(html);
+          document.close();
+        });
+      }
+
+      function send() {
+        stop();
+        if (sending || !body) {
+          return;
+        }
+        sending = true;
+        if (failures) {
+          status.textContent = "Not sent yet — sending it again now.";
+          show("Not sent yet — sending it again now.");
+        }
+        fetch(form.action, {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          headers: { Accept: "text/html" }
+        })
+          .then(function (response) {
+            if (GATEWAY.indexOf(response.status) >= 0) {
+              later("the desk's gateway answered " + response.status);
+              return null;
+            }
+            return answered(response);
+          }, function () {
+            later("no connection");
+          })
+          .catch(function () {
+            // The answer broke off while it was read: it may have been filed; sending the
+            // same filing again is answered from the first.
+            later("the answer broke off");
+          });
+      }
+
+      now.addEventListener("click", send);
+      window.addEventListener("online", function () {
+        if (timer) {
+          send();
+        }
+      });
+      form.addEventListener("submit", function (event) {
+        var button = event.submitter;
+        if (!button || button.name !== "confirm") {
+          // "Change it": a plain submit, and nothing left to retry.
+          stop();
+          body = null;
+          return;
+        }
+        event.preventDefault();
+        if (body) {
+          // Already on its way, or waiting to be tried again: now, then.
+          send();
+          return;
+        }
+        body = new URLSearchParams();
+        Array.prototype.forEach.call(form.elements, function (e) {
+          if (e.name && BUTTONS.indexOf(e.type) < 0) {
+            body.append(e.name, e.value);
+          }
+        });
+        body.append(button.name, button.value);
+        send();
+      });
+    });
+  }
+
   function ready() {
+    retrying();
     drafts();
     serverDrafts();
     presence();
