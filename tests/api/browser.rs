@@ -411,6 +411,79 @@ async fn the_filing_form_keeps_a_draft_in_the_browser_until_it_is_filed() {
     client.close().await.unwrap();
 }
 
+/// The server holds an older draft than the browser: typed after the sign-in lapsed, the rest
+/// never reached the server. Signed in again, the form opens with the browser's newer draft
+/// (and says so), not the server's older one.
+#[tokio::test]
+async fn typing_the_server_never_got_comes_back_from_the_browser_over_its_older_draft() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let base = app.address.clone();
+    let story = app.open_story(false).await;
+    let form = format!("{base}/desk/stories/{story}/file");
+    let client = browser(&driver).await;
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client.goto(&form).await.unwrap();
+    wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
+    type_into(&client, "#f-headline", "Ferry service suspended").await;
+    let desk = app.desk_sign_in(&app.reporter).await;
+    let server_form = || async {
+        app.desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
+            .await
+            .text()
+            .await
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !server_form()
+        .await
+        .contains(r#"value="Ferry service suspended""#)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the headline never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The sign-in lapses; what is typed now cannot reach the server.
+    client.delete_cookie("newsroom_desk").await.unwrap();
+    type_into(&client, "#f-body", "Typed after the sign-in had ended.").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(!server_form()
+        .await
+        .contains("Typed after the sign-in had ended."));
+
+    sign_in_at_desk(&client, &base, &app.reporter).await;
+    client.goto(&form).await.unwrap();
+    wait_for(
+        &client,
+        "//div[@role='status' and contains(., 'Your unsent draft')]",
+        "the browser's newer draft is back, and says so",
+    )
+    .await;
+    assert_eq!(
+        value_of(&client, "#f-headline").await,
+        "Ferry service suspended"
+    );
+    assert_eq!(
+        value_of(&client, "#f-body").await,
+        "Typed after the sign-in had ended."
+    );
+    let older = client
+        .find_all(Locator::XPath(
+            "//div[@role='status'][contains(., 'Your draft, saved')]",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        older.is_empty(),
+        "the server's older draft is not offered beside it"
+    );
+    assert!(recorded_headlines(&app.feed().await).is_empty());
+    client.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
     let Some(driver) = driver() else { return };
@@ -903,7 +976,8 @@ async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again
         .unwrap();
     wait_for(&phone, "//select[@id='f-kind']", "the filing form").await;
     fill_filing(&phone, "Harbour wall breached at high tide").await;
-    // desk.js sends the draft a second after the typing stops: wait until the server has it.
+    // desk.js sends the draft a second after the typing stops: wait until the server has all
+    // of it (a pause between two fields may have sent a part of it first).
     let desk = app.desk_sign_in(&app.reporter).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -913,7 +987,10 @@ async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again
             .text()
             .await
             .unwrap();
-        if form.contains("Your draft, saved") && form.contains("Second paragraph, typed on a bus.")
+        if form.contains("Your draft, saved")
+            && form.contains("Second paragraph, typed on a bus.")
+            && form.contains(r#"value="Ministry spokesperson""#)
+            && form.contains(r#"<option value="documentary" selected>"#)
         {
             break;
         }

@@ -1031,7 +1031,15 @@ async fn parked_form(
             let actors = state.known_actors(&view).await;
             Ok(page(
                 StatusCode::OK,
-                templates::file_page(&chrome, &view, &form, Some(&kept), &actors, false, None),
+                templates::file_page(
+                    &chrome,
+                    &view,
+                    &form,
+                    Some(&kept),
+                    &actors,
+                    templates::Opened::Sent,
+                    None,
+                ),
             ))
         }
         TypedForm::Correct(id, dev) => {
@@ -1436,9 +1444,13 @@ async fn file_form(
     });
     // Opened afresh: the draft this person saved of it on the server, if any (typed before
     // their session lapsed, or on another device), comes back.
-    let mut fresh = revised.is_none();
+    let mut opened = if revised.is_none() {
+        templates::Opened::Fresh
+    } else {
+        templates::Opened::Sent
+    };
     let mut notice = notice;
-    if fresh && query.responds_to.is_none() {
+    if opened == templates::Opened::Fresh && query.responds_to.is_none() {
         let saved = state
             .command
             .tokens
@@ -1449,11 +1461,13 @@ async fn file_form(
             .flatten();
         if let Some((fields, saved_at)) = saved {
             form = FormData::parse(fields.as_bytes());
-            fresh = false;
+            opened = templates::Opened::ServerDraft;
             let at = chrono::DateTime::parse_from_rfc3339(&saved_at)
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_else(|_| Utc::now());
+            // (Marked: desk.js takes the notice away if the browser's newer draft replaces it.)
             notice = Some(html! {
+                span hidden data-server-draft-notice {}
                 "Your draft, saved " (templates::when(state.zone, at))
                 ", is back in the form below. It is filed only when you publish it."
             });
@@ -1463,7 +1477,15 @@ async fn file_form(
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
-        templates::file_page(&chrome, &view, &form, None, &actors, fresh, notice.as_ref()),
+        templates::file_page(
+            &chrome,
+            &view,
+            &form,
+            None,
+            &actors,
+            opened,
+            notice.as_ref(),
+        ),
     ))
 }
 
@@ -1518,7 +1540,15 @@ async fn file(
         let chrome = state.chrome(&session, Here::Other);
         return Ok(page(
             StatusCode::OK,
-            templates::file_page(&chrome, &view, &form, None, &actors, false, None),
+            templates::file_page(
+                &chrome,
+                &view,
+                &form,
+                None,
+                &actors,
+                templates::Opened::Sent,
+                None,
+            ),
         ));
     }
     let story = StoryId::from(view.id);
@@ -1600,7 +1630,15 @@ async fn file(
             let chrome = state.chrome(&session, Here::Other);
             Ok(page(
                 p.status(),
-                templates::file_page(&chrome, &view, &form, Some(&error), &actors, false, None),
+                templates::file_page(
+                    &chrome,
+                    &view,
+                    &form,
+                    Some(&error),
+                    &actors,
+                    templates::Opened::Sent,
+                    None,
+                ),
             ))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),

@@ -1250,17 +1250,32 @@ pub fn draft_key(who: &Principal, story: Uuid) -> String {
     format!("newsroom-desk-draft:v1:{story}:{user}")
 }
 
+/// How a filing form came to hold what it holds, which tells `desk.js` whether the browser's
+/// own draft may take its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Just opened, nothing typed: the browser's draft, if any, fills it.
+    Fresh,
+    /// Filled from the person's draft on the server: the browser's draft takes its place only
+    /// if it holds typing the server never got (`desk.js` knows which saves reached it).
+    ServerDraft,
+    /// Sent back with what was sent (an error, a story closed meanwhile, "change it").
+    Sent,
+}
+
 /// `/desk/stories/{id}/file`: the filing form. `form` holds what was typed (or the defaults,
-/// with a fresh `id`); a `fresh` one (just opened, nothing typed) takes the browser's draft.
+/// with a fresh `id`).
 pub fn file_page(
     chrome: &Chrome<'_>,
     view: &StoryView,
     form: &FormData,
     error: Option<&FormError>,
     known_actors: &[String],
-    fresh: bool,
+    opened: Opened,
     notice: Option<&Markup>,
 ) -> Markup {
+    let fresh = opened == Opened::Fresh;
+    let from_server = opened == Opened::ServerDraft;
     let kind = Ctl::new("kind", "Kind of development", error).required();
     let headline = Ctl::new("headline", "Headline", error)
         .hint("One line: what happened, who says so.")
@@ -1339,7 +1354,7 @@ pub fn file_page(
         @if !closed || error.is_some() {
             (error_summary(error, FILING_FIELDS))
             form.stack method="post" action=(format!("{}/developments", story_desk_path(view.id))) novalidate data-no-enter
-                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh]
+                data-draft=(draft_key(chrome.who, view.id)) data-fresh[fresh] data-from-server-draft[from_server]
                 data-server-draft=(format!("{}/draft", story_desk_path(view.id))) {
                 (csrf_field(chrome.csrf))
                 input type="hidden" name="id" value=(form.get("id"));

@@ -71,7 +71,8 @@
       var values = fields(form).map(function (e) {
         return [e.name, e.value];
       });
-      store.setItem(key, JSON.stringify({ saved: Date.now(), fields: values }));
+      // `synced` turns true once the server has this very draft (see serverDrafts).
+      store.setItem(key, JSON.stringify({ saved: Date.now(), fields: values, synced: false }));
     } catch (e) {
       // Full or refused: the server-side form is all there is.
     }
@@ -170,11 +171,26 @@
     }
     forgetFiled(store);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-draft]"), function (form) {
-      if (form.hasAttribute("data-fresh")) {
+      // A form just opened takes the browser's draft; one filled from the server's draft takes
+      // it only if it holds typing the server never got (saved after the last save that
+      // reached the server: offline, signed out, or the page left before it was sent).
+      var fromServer = form.hasAttribute("data-from-server-draft");
+      if (form.hasAttribute("data-fresh") || fromServer) {
         try {
           var draft = JSON.parse(store.getItem(form.getAttribute("data-draft")));
-          if (draft && Array.isArray(draft.fields)) {
+          if (draft && Array.isArray(draft.fields) && !(fromServer && draft.synced)) {
             restore(form, draft);
+            if (fromServer) {
+              Array.prototype.forEach.call(
+                document.querySelectorAll("[data-server-draft-notice]"),
+                function (mark) {
+                  var banner = mark.closest("[role=status]");
+                  if (banner) {
+                    banner.parentNode.removeChild(banner);
+                  }
+                }
+              );
+            }
             announce(form, draft, store);
           }
         } catch (e) {
@@ -196,10 +212,34 @@
   function serverDrafts() {
     Array.prototype.forEach.call(document.querySelectorAll("form[data-server-draft]"), function (form) {
       var timer = null;
-      function send() {
+      var store = storage();
+      var key = form.getAttribute("data-draft");
+      // Marks the browser's draft as the server's too, if it is still the one that was sent.
+      function synced(stamp) {
+        if (!store || !key || stamp === null) {
+          return;
+        }
+        try {
+          var draft = JSON.parse(store.getItem(key));
+          if (draft && draft.saved === stamp) {
+            draft.synced = true;
+            store.setItem(key, JSON.stringify(draft));
+          }
+        } catch (e) {
+          // Nothing to mark.
+        }
+      }
+      function send(leaving) {
         timer = null;
         if (!typedSomething(form)) {
           return;
+        }
+        var stamp = null;
+        try {
+          var local = store && key && JSON.parse(store.getItem(key));
+          stamp = local ? local.saved : null;
+        } catch (e) {
+          stamp = null;
         }
         var body = new URLSearchParams();
         Array.prototype.forEach.call(form.elements, function (e) {
@@ -211,9 +251,22 @@
           method: "POST",
           body: body,
           credentials: "same-origin",
-          redirect: "manual"
+          redirect: "manual",
+          // Leaving the page: the save still goes out after it is gone.
+          keepalive: !!leaving
+        }).then(function (r) {
+          if (r.status === 204) {
+            synced(stamp);
+          }
         }).catch(function () {});
       }
+      // What was typed in the last second goes out before the page is left.
+      window.addEventListener("pagehide", function () {
+        if (timer) {
+          window.clearTimeout(timer);
+          send(true);
+        }
+      });
       function later() {
         if (timer) {
           window.clearTimeout(timer);
