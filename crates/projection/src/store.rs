@@ -79,7 +79,9 @@ impl ViewName {
             // 11: `relations`, the relations editors record between stories, shown on both.
             // 12: `search` keeps no copy of the text (contentless, `contentless_delete`); its
             //     story and time are in `search_keys`.
-            ViewName::Stories => 12,
+            // 13: `search` without prefix indexes: they tripled what a rebuild writes into the
+            //     index; a prefix query reads the terms that begin with it instead.
+            ViewName::Stories => 13,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -249,13 +251,15 @@ impl ViewName {
                     // folded in Rust, its filters as words of their own column.
                     // Contentless: the text is indexed, not kept (the rows are read from
                     // `developments` and `stories`); a document is deleted by its rowid.
+                    // No prefix indexes (`prefix = '2 3'` made the index cost a rebuild two
+                    // and a half times as much): a prefix query (`phish*`) merges the
+                    // doclists of the terms that begin with it (BENCHMARKS.md, Search).
                     columns: "USING fts5(
                         headline,
                         body,
                         names,
                         filters,
                         tokenize = 'unicode61 remove_diacritics 2',
-                        prefix = '2 3',
                         content = '',
                         contentless_delete = 1
                     )",
