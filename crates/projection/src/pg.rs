@@ -46,24 +46,33 @@ type HitRow = (i64, String, String, String, Option<String>, Option<String>);
 /// `tsquery` literals); `$3`, `$4`: the windows of developments and stories, each the newest
 /// matches (the planner reads a rare word's matches from the GIN index and sorts them, and
 /// walks the keys backwards for a common one, stopping at the window); `$5`, `$6`: the
-/// `occurred_at` bounds; `$7`: the whole query as a phrase; `$8`, `$9`: the page.
+/// `occurred_at` bounds, checked inside the window (the filter words only narrow it to the
+/// months and years around them, so a window of a month's newest matches must not be filled by
+/// matches outside the bounds); `$7`: the whole query as a phrase; `$8`, `$9`: the page, chosen
+/// before the documents of its rows are read.
 const SEARCH_SQL: &str = "WITH hits AS (
-        (SELECT key, story_id, occurred_at, words FROM view_search
+        (SELECT key, story_id, words FROM view_search
           WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key > 0
+            AND ($5::text IS NULL OR occurred_at >= $5)
+            AND ($6::text IS NULL OR occurred_at <= $6)
           ORDER BY key DESC LIMIT $3)
         UNION ALL
-        (SELECT key, story_id, occurred_at, words FROM view_search
+        (SELECT key, story_id, words FROM view_search
           WHERE words @@ $1::tsquery AND filters @@ $2::tsquery AND key < 0
-          ORDER BY key LIMIT $4))
-     SELECT h.key, h.story_id, s.slug, s.headline,
-            CASE WHEN h.key < 0 THEN s.head END, d.doc
-       FROM hits h JOIN view_stories s ON s.id = h.story_id
-       LEFT JOIN view_developments d ON d.position = h.key
-      WHERE ($5::text IS NULL OR h.occurred_at >= $5)
-        AND ($6::text IS NULL OR h.occurred_at <= $6)
-      ORDER BY COALESCE(h.words @@ $7::tsquery, false) DESC,
-            ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) DESC, h.key DESC
-      LIMIT $8 OFFSET $9";
+          ORDER BY key LIMIT $4)),
+     page AS MATERIALIZED (
+        SELECT h.key, h.story_id,
+               COALESCE(h.words @@ $7::tsquery, false) AS first,
+               ts_rank('{0.1, 0.2, 0.4, 1.0}', h.words, $1::tsquery) AS score
+          FROM hits h
+         WHERE EXISTS (SELECT 1 FROM view_stories s WHERE s.id = h.story_id)
+         ORDER BY first DESC, score DESC, h.key DESC
+         LIMIT $8 OFFSET $9)
+     SELECT p.key, p.story_id, s.slug, s.headline,
+            CASE WHEN p.key < 0 THEN s.head END, d.doc
+       FROM page p JOIN view_stories s ON s.id = p.story_id
+       LEFT JOIN view_developments d ON d.position = p.key
+      ORDER BY p.first DESC, p.score DESC, p.key DESC";
 
 /// Binds a search's parameters to [`SEARCH_SQL`] (or its `EXPLAIN`).
 fn bind_search<'q, O>(

@@ -172,12 +172,34 @@ pub async fn rebuild_within(
     } else {
         only.to_vec()
     };
-    let report = rebuild_chosen(source, views, selected, progress, false, limits).await?;
+    let report = rebuild_chosen(source, views, selected, progress, false, limits, true).await?;
+    Ok(report.expect("a rebuild that is not conditional always happens"))
+}
+
+/// A rebuild of every view that leaves the full-text index empty: for benchmarks only, to
+/// measure what the index adds to a rebuild. The views it leaves cannot be searched (and a
+/// projector keeps them so); rebuild them again before serving them.
+#[doc(hidden)]
+pub async fn rebuild_without_search_index(
+    source: &EventLog,
+    views: &ViewStore,
+) -> Result<RebuildReport, ProjectionError> {
+    let report = rebuild_chosen(
+        source,
+        views,
+        ViewName::ALL.to_vec(),
+        None,
+        false,
+        RebuildLimits::default(),
+        false,
+    )
+    .await?;
     Ok(report.expect("a rebuild that is not conditional always happens"))
 }
 
 /// Rebuilds the `selected` views. With `only_outdated`, views in PostgreSQL that another
-/// process brought to the code's shape meanwhile are left alone (`None`).
+/// process brought to the code's shape meanwhile are left alone (`None`). Without `search`,
+/// the full-text index is left empty (benchmarks only).
 async fn rebuild_chosen(
     source: &EventLog,
     views: &ViewStore,
@@ -185,6 +207,7 @@ async fn rebuild_chosen(
     progress: Option<ProgressBar>,
     only_outdated: bool,
     limits: RebuildLimits,
+    search: bool,
 ) -> Result<Option<RebuildReport>, ProjectionError> {
     if let Some(p) = &progress {
         p.set_length(source.current_head().await? as u64);
@@ -203,6 +226,7 @@ async fn rebuild_chosen(
             progress.as_ref(),
             limits,
             views.marks(),
+            search,
         )
         .await?;
         finished(progress, &report);
@@ -244,6 +268,7 @@ async fn rebuild_chosen(
         progress.as_ref(),
         limits,
         views.marks(),
+        search,
     )
     .await;
     // The writer goes back to its usual settings whether or not the rebuild succeeded.
@@ -283,6 +308,7 @@ async fn replay_into(
     progress: Option<&ProgressBar>,
     limits: RebuildLimits,
     marks: MarkSpacing,
+    search: bool,
 ) -> Result<RebuildReport, ProjectionError> {
     // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
@@ -297,6 +323,7 @@ async fn replay_into(
     if fold.with_stories {
         fold.marker = Some(Marker::new(marks));
     }
+    fold.with_search = fold.with_stories && search;
     let progress = progress.cloned();
     let folding = tokio::task::spawn_blocking(move || {
         let (mut after, mut count) = (0, 0u64);
@@ -360,6 +387,8 @@ struct PartialFold {
     rows: BatchRows,
     with_stories: bool,
     with_actors: bool,
+    /// Whether the full-text index is written (with the stories view; benchmarks leave it out).
+    with_search: bool,
     limits: RebuildLimits,
     work: mpsc::Sender<Work>,
     /// The front-page marks, when the stories view is rebuilt.
@@ -380,6 +409,7 @@ impl PartialFold {
             rows: BatchRows::default(),
             with_stories,
             with_actors,
+            with_search: with_stories,
             limits,
             work,
             marker: None,
@@ -517,7 +547,7 @@ impl PartialFold {
         // The development's row is also where it is read back from, so it is written even
         // when only the actors view is rebuilt (to a scratch table then).
         self.rows.developments.push(DevelopmentRow::of(view, &d)?);
-        if self.with_stories {
+        if self.with_search {
             self.rows.search.push(SearchRow::development(view, &d));
         }
         if self.with_actors {
@@ -568,7 +598,9 @@ impl PartialFold {
             let stories = std::mem::take(&mut self.stories);
             for view in stories.values() {
                 self.rows.stories.push(StoryRow::of(view)?);
-                self.rows.search.push(SearchRow::story(view));
+                if self.with_search {
+                    self.rows.search.push(SearchRow::story(view));
+                }
                 if self.rows.stories.len() >= self.limits.rows_per_write && !self.hand_over() {
                     return Ok(count);
                 }
@@ -685,6 +717,7 @@ pub async fn rebuild_outdated(
         None,
         true,
         RebuildLimits::default(),
+        true,
     )
     .await
 }

@@ -79,7 +79,9 @@ impl ViewName {
             // 11: `relations`, the relations editors record between stories, shown on both.
             // 12: `search` keeps no copy of the text (contentless, `contentless_delete`); its
             //     story and time are in `search_keys`.
-            ViewName::Stories => 12,
+            // 13: `search` without prefix indexes: they tripled what a rebuild writes into the
+            //     index; a prefix query reads the terms that begin with it instead.
+            ViewName::Stories => 13,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -249,13 +251,15 @@ impl ViewName {
                     // folded in Rust, its filters as words of their own column.
                     // Contentless: the text is indexed, not kept (the rows are read from
                     // `developments` and `stories`); a document is deleted by its rowid.
+                    // No prefix indexes (`prefix = '2 3'` made the index cost a rebuild two
+                    // and a half times as much): a prefix query (`phish*`) merges the
+                    // doclists of the terms that begin with it (BENCHMARKS.md, Search).
                     columns: "USING fts5(
                         headline,
                         body,
                         names,
                         filters,
                         tokenize = 'unicode61 remove_diacritics 2',
-                        prefix = '2 3',
                         content = '',
                         contentless_delete = 1
                     )",
@@ -1000,37 +1004,49 @@ impl ViewStore {
 /// (with `exact`); `?5`, `?6`: the `occurred_at` bounds; `?7`, `?8`: the page. Each window is
 /// read newest first through the index and stops at its size: the work is bounded whatever
 /// the index holds, and only the rows found are ranked (`bm25`, the headline weighing most).
+/// The page is chosen from the keys alone; only its rows are then read from `stories` and
+/// `developments` (a window's 500 documents would otherwise be read and sorted whole).
 fn search_sql(exact: bool) -> String {
+    // The time bounds are checked inside each window (the filter words only narrow it to the
+    // months and years around them): a window of the newest matches of a month must not be
+    // filled by matches outside the bounds and leave those inside unseen.
     let window = |expr: &str, columns: &str| {
         format!(
-            "SELECT * FROM (SELECT {columns} FROM search WHERE search MATCH {expr} AND rowid > 0
-                             ORDER BY rowid DESC LIMIT ?2)
+            "SELECT * FROM (SELECT {columns} FROM search JOIN search_keys key ON key.rowid = search.rowid
+                             WHERE search MATCH {expr} AND search.rowid > 0
+                               AND (?5 IS NULL OR key.occurred_at >= ?5)
+                               AND (?6 IS NULL OR key.occurred_at <= ?6)
+                             ORDER BY search.rowid DESC LIMIT ?2)
              UNION ALL
-             SELECT * FROM (SELECT {columns} FROM search WHERE search MATCH {expr} AND rowid < 0
-                             ORDER BY rowid LIMIT ?3)"
+             SELECT * FROM (SELECT {columns} FROM search JOIN search_keys key ON key.rowid = search.rowid
+                             WHERE search MATCH {expr} AND search.rowid < 0
+                             ORDER BY search.rowid LIMIT ?3)"
         )
     };
     let hits = window(
         "?1",
-        "rowid AS k, bm25(search, 10.0, 1.0, 4.0, 0.0) AS score",
+        "search.rowid AS k, key.story AS story, bm25(search, 10.0, 1.0, 4.0, 0.0) AS score",
     );
     let (exact_cte, first) = if exact {
         (
-            format!(", exact AS ({})", window("?4", "rowid AS k")),
-            "h.k IN (SELECT k FROM exact) DESC,",
+            format!(", exact AS ({})", window("?4", "search.rowid AS k")),
+            "h.k IN (SELECT k FROM exact)",
         )
     } else {
-        (String::new(), "")
+        (String::new(), "0")
     };
     format!(
-        "WITH hits AS ({hits}){exact_cte}
-         SELECT h.k, key.story, s.slug, s.headline, CASE WHEN h.k < 0 THEN s.head END, d.doc
-           FROM hits h JOIN search_keys key ON key.rowid = h.k
-           JOIN stories s ON s.id = key.story
-           LEFT JOIN developments d ON d.position = h.k
-          WHERE (?5 IS NULL OR key.occurred_at >= ?5) AND (?6 IS NULL OR key.occurred_at <= ?6)
-          ORDER BY {first} h.score, h.k DESC
-          LIMIT ?7 OFFSET ?8"
+        "WITH hits AS ({hits}){exact_cte},
+         page AS MATERIALIZED (
+           SELECT h.k, h.story, {first} AS first, h.score
+             FROM hits h
+            WHERE EXISTS (SELECT 1 FROM stories s WHERE s.id = h.story)
+            ORDER BY first DESC, h.score, h.k DESC
+            LIMIT ?7 OFFSET ?8)
+         SELECT p.k, p.story, s.slug, s.headline, CASE WHEN p.k < 0 THEN s.head END, d.doc
+           FROM page p JOIN stories s ON s.id = p.story
+           LEFT JOIN developments d ON d.position = p.k
+          ORDER BY p.first DESC, p.score, p.k DESC"
     )
 }
 
