@@ -378,7 +378,7 @@ impl Server {
                     .collect()
             })
             .unwrap_or_default();
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         files
     }
 }
