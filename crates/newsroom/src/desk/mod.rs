@@ -558,12 +558,7 @@ impl DeskState {
         id: &str,
         development: &str,
     ) -> Result<(StoryView, DevelopmentView), Stop> {
-        match self.command.store.current_head().await {
-            Ok(head) => {
-                self.catch_up(head).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the log's head"),
-        }
+        self.catch_up_to_head().await;
         self.development(session, id, development).await
     }
 
@@ -608,6 +603,17 @@ impl DeskState {
         matches!(reached, Ok(Ok(_)))
     }
 
+    /// [`Self::catch_up`] to the log's newest position, whoever wrote it.
+    async fn catch_up_to_head(&self) -> bool {
+        match self.command.store.current_head().await {
+            Ok(head) => self.catch_up(head).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the log's head");
+                false
+            }
+        }
+    }
+
     /// A story by id or slug, or the not-found page. A story the views do not hold yet may be
     /// one just opened (through the API, or by another process): the views are first brought up
     /// to the log's head (bounded), then asked again.
@@ -615,15 +621,10 @@ impl DeskState {
         if let Some(view) = self.find_story(id_or_slug).await? {
             return Ok(view);
         }
-        match self.command.store.current_head().await {
-            Ok(head) => {
-                if self.catch_up(head).await {
-                    if let Some(view) = self.find_story(id_or_slug).await? {
-                        return Ok(view);
-                    }
-                }
+        if self.catch_up_to_head().await {
+            if let Some(view) = self.find_story(id_or_slug).await? {
+                return Ok(view);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read the log's head"),
         }
         Err(not_found_page(Some(&self.chrome(session, Here::Other)), "story").into())
     }
@@ -663,19 +664,13 @@ impl DeskState {
             return Ok((view, d));
         }
         // Just filed elsewhere, perhaps: the views brought up to the log's head, then again.
-        match self.command.store.current_head().await {
-            Ok(head) if self.catch_up(head).await => {
-                let view = self.story(session, id).await?;
-                match view.development(wanted).cloned() {
-                    Some(d) => Ok((view, d)),
-                    None => Err(not_found()),
-                }
-            }
-            Ok(_) => Err(not_found()),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the log's head");
-                Err(not_found())
-            }
+        if !self.catch_up_to_head().await {
+            return Err(not_found());
+        }
+        let view = self.story(session, id).await?;
+        match view.development(wanted).cloned() {
+            Some(d) => Ok((view, d)),
+            None => Err(not_found()),
         }
     }
 
