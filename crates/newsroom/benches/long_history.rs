@@ -113,34 +113,6 @@ impl Config {
 }
 
 // =============================================================================================
-// Failures: counted, the first few kept
-
-#[derive(Debug, Default)]
-struct Failures {
-    count: AtomicUsize,
-    first: Mutex<Vec<String>>,
-}
-
-impl Failures {
-    fn add(&self, what: impl Into<String>) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let mut first = self.first.lock().expect("failures lock");
-        if first.len() < 3 {
-            first.push(what.into());
-        }
-    }
-
-    fn describe(&self) -> String {
-        let n = self.count.load(Ordering::Relaxed);
-        if n == 0 {
-            return "no failed requests".into();
-        }
-        let first = self.first.lock().expect("failures lock");
-        format!("**{n} failed requests**, first: {}", first.join(" | "))
-    }
-}
-
-// =============================================================================================
 // A server under test
 
 struct Server {
@@ -294,75 +266,27 @@ impl Server {
 
     /// One development with a fresh id; the error says what went wrong.
     async fn post(&self, story: &str) -> Result<Posted, String> {
-        let url = format!("{}/v1/stories/{story}/developments", self.base());
         let id = Uuid::new_v4();
         let body = development(id);
         let sent = Instant::now();
-        let response = self
-            .client
-            .post(&url)
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| format!("POST developments: {e}"))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("POST developments: {status}: {e}"))?;
-        let answered = Instant::now();
-        if !status.is_success() {
-            return Err(format!(
-                "POST developments: {status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            ));
-        }
-        let position = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v["position"].as_i64())
-            .ok_or_else(|| "POST developments: no position in the answer".to_owned())?;
+        let position =
+            post_development(&self.client, self.base(), &self.token, story, &body).await?;
         Ok(Posted {
             id,
             sent,
-            answered,
+            answered: Instant::now(),
             position,
         })
     }
 
     /// `post`, counted in `failures` when it fails or runs past `deadline` (then `None`).
     async fn post_by(&self, story: &str, deadline: Instant, failures: &Failures) -> Option<Posted> {
-        match tokio::time::timeout_at(deadline.into(), self.post(story)).await {
-            Ok(Ok(p)) => Some(p),
-            Ok(Err(e)) => {
-                failures.add(e);
-                None
-            }
-            Err(_) => {
-                failures.add("POST developments: no answer before the deadline");
-                None
-            }
-        }
+        by_deadline(deadline, failures, "POST developments", self.post(story)).await
     }
 
     /// One GET; its time when it answered 200 in full.
     async fn get(&self, path_and_query: &str) -> Result<Duration, String> {
-        let sent = Instant::now();
-        let response = self
-            .client
-            .get(format!("{}{path_and_query}", self.base()))
-            .send()
-            .await
-            .map_err(|e| format!("GET {path_and_query}: {e}"))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("GET {path_and_query}: {e}"))?;
-        if status != StatusCode::OK || body.is_empty() {
-            return Err(format!("GET {path_and_query}: {status}"));
-        }
-        Ok(sent.elapsed())
+        timed_get(&self.client, self.base(), path_and_query).await
     }
 
     /// The data directory's files and their sizes, largest first.

@@ -90,6 +90,117 @@ pub fn free_port() -> Res<u16> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Requests and their failures
+
+/// Requests that failed: counted, the first few kept for the report.
+#[derive(Debug, Default)]
+pub struct Failures {
+    count: std::sync::atomic::AtomicUsize,
+    first: std::sync::Mutex<Vec<String>>,
+}
+
+impl Failures {
+    pub fn add(&self, what: impl Into<String>) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut first = self.first.lock().expect("failures lock");
+        if first.len() < 3 {
+            first.push(what.into());
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn describe(&self) -> String {
+        let n = self.count();
+        if n == 0 {
+            return "no failed requests".into();
+        }
+        let first = self.first.lock().expect("failures lock");
+        format!("**{n} failed requests**, first: {}", first.join(" | "))
+    }
+}
+
+/// What `request` answered, or `None` once it failed or ran past `deadline` (counted in
+/// `failures`; `what` names the request in the count).
+pub async fn by_deadline<T>(
+    deadline: Instant,
+    failures: &Failures,
+    what: &str,
+    request: impl std::future::Future<Output = Result<T, String>>,
+) -> Option<T> {
+    match tokio::time::timeout_at(deadline.into(), request).await {
+        Ok(Ok(answer)) => Some(answer),
+        Ok(Err(e)) => {
+            failures.add(e);
+            None
+        }
+        Err(_) => {
+            failures.add(format!("{what}: no answer before the deadline"));
+            None
+        }
+    }
+}
+
+/// `POST {base}/v1/stories/{story}/developments` of `body` as `token`: the position the answer
+/// gives; the error says what went wrong.
+pub async fn post_development(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    story: &str,
+    body: &Value,
+) -> Result<i64, String> {
+    let response = client
+        .post(format!("{base}/v1/stories/{story}/developments"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("POST developments: {e}"))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("POST developments: {status}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "POST developments: {status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ));
+    }
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["position"].as_i64())
+        .ok_or_else(|| "POST developments: no position in the answer".to_owned())
+}
+
+/// `GET {base}{path_and_query}`: its time when it answered 200 with a body in full.
+pub async fn timed_get(
+    client: &reqwest::Client,
+    base: &str,
+    path_and_query: &str,
+) -> Result<Duration, String> {
+    let sent = Instant::now();
+    let response = client
+        .get(format!("{base}{path_and_query}"))
+        .send()
+        .await
+        .map_err(|e| format!("GET {path_and_query}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("GET {path_and_query}: {e}"))?;
+    if status != StatusCode::OK || body.is_empty() {
+        return Err(format!("GET {path_and_query}: {status}"));
+    }
+    Ok(sent.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Processes of the newsroom binary
 
 /// What every process of one deployment shares: its `NEWSROOM_*` variables.
