@@ -29,6 +29,10 @@ struct Filled {
     /// A position inside the long story, and a moment halfway through filling it.
     middle: i64,
     halfway: DateTime<Utc>,
+    /// A story as long whose developments all happened at one moment (a timeline's order is
+    /// the moment, then the position), with a position and a time halfway through it, and
+    /// the position of a development before that.
+    one_moment: (StoryId, i64, DateTime<Utc>, i64),
     /// A moment after the last write.
     filled: DateTime<Utc>,
 }
@@ -42,6 +46,10 @@ fn principal(role: Role) -> Principal {
 }
 
 fn filing(n: usize) -> StoryCommand {
+    filing_at(n, None)
+}
+
+fn filing_at(n: usize, occurred_at: Option<DateTime<Utc>>) -> StoryCommand {
     let attribution = n % 10 == 0;
     StoryCommand::RecordDevelopment(NewDevelopment {
         embargo_until: None,
@@ -54,7 +62,7 @@ fn filing(n: usize) -> StoryCommand {
         },
         headline: Headline::parse("headline", &format!("Development {n}")).unwrap(),
         body: Body::parse("body", "What happened, in a few words.").unwrap(),
-        occurred_at: None,
+        occurred_at,
         actors: Actor::parse_list("actors", &["APT28".into(), "Campaign A".into()]).unwrap(),
         source: attribution.then(|| Source {
             name: SourceName::parse("source.name", "Ministry").unwrap(),
@@ -107,6 +115,27 @@ async fn fill(size: Size) -> Filled {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+    // As long a story, every development of it at one moment.
+    let moment_story = StoryId::new();
+    service
+        .execute(moment_story, &editor, open(moment_story, "one-moment"))
+        .await
+        .unwrap();
+    let moment = "2026-01-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+    let mut one_moment = (moment_story, 0, Utc::now(), 0);
+    for n in 0..size.long {
+        let filed = filing_at(n, Some(moment));
+        let outcome = service.execute(moment_story, &editor, filed).await.unwrap();
+        if n == size.long / 2 - 20 {
+            one_moment.3 = outcome.position;
+        }
+        if n == size.long / 2 {
+            one_moment.1 = outcome.position;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            one_moment.2 = Utc::now();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     // The other stories, a few at a time.
     for chunk in (0..size.stories).collect::<Vec<_>>().chunks(16) {
         let writes = chunk.iter().map(|i| {
@@ -148,6 +177,7 @@ async fn fill(size: Size) -> Filled {
         slug,
         middle,
         halfway,
+        one_moment,
         filled: Utc::now(),
     }
 }
@@ -167,6 +197,8 @@ impl Filled {
         };
         let (as_of, filled) = (time(self.halfway), time(self.filled));
         let middle = self.middle;
+        let (moment_story, moment_middle, moment_halfway, moment_early) = self.one_moment;
+        let moment_halfway = time(moment_halfway);
         vec![
             "/healthz".into(),
             "/v1/stories".into(),
@@ -187,6 +219,12 @@ impl Filled {
             format!("/v1/stories/{story}/ninjs"),
             "/v1/feed.atom".into(),
             "/v1/feed.json".into(),
+            // A page before a development in the middle of a story whose developments share
+            // one moment, and the story as it stood then.
+            format!("/v1/stories/{moment_story}?before={moment_middle}"),
+            format!("/v1/stories/{moment_story}?as_of={moment_halfway}"),
+            format!("/v1/stories/{moment_story}?as_of={moment_halfway}&before={moment_early}"),
+            format!("/stories/one-moment?before={moment_middle}"),
             "/v1/actors/APT28".into(),
             "/v1/actors/APT28/feed.atom".into(),
             "/v1/actors/APT28/feed.json".into(),

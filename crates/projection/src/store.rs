@@ -1193,6 +1193,47 @@ fn development_doc(row: &rusqlite::Row<'_>) -> Result<DevelopmentView, ViewError
     Ok(serde_json::from_slice::<DevelopmentView>(doc)?)
 }
 
+/// Walks a story's timeline (readers' developments, newest first) from just before `bound`
+/// (a moment and a position), handing each row's document and position to `take` until it
+/// says stop. Two seeks of the timeline's index: the developments at the bound's very moment
+/// below its position, then those before the moment. (SQLite seeks a row-value bound
+/// `(occurred_at, position) < (?, ?)` by its moment only, so one statement walked every
+/// development sharing the moment above the position: a story whose developments share one
+/// `occurred_at` cost a page as many rows as it had.)
+pub(crate) fn timeline_before(
+    c: &Connection,
+    story_id: &str,
+    bound: &(String, i64),
+    mut take: impl FnMut(&rusqlite::Row<'_>, i64) -> Result<bool, ViewError>,
+) -> Result<(), ViewError> {
+    const AT_MOMENT: &str =
+        "SELECT doc, position FROM developments INDEXED BY developments_timeline
+         WHERE story_id = ?1 AND state IN ('published', 'retracted')
+           AND occurred_at = ?2 AND position < ?3
+         ORDER BY position DESC";
+    const BEFORE_MOMENT: &str =
+        "SELECT doc, position FROM developments INDEXED BY developments_timeline
+         WHERE story_id = ?1 AND state IN ('published', 'retracted') AND occurred_at < ?2
+         ORDER BY occurred_at DESC, position DESC";
+    {
+        let mut stmt = c.prepare_cached(AT_MOMENT)?;
+        let mut rows = stmt.query(params![story_id, bound.0, bound.1])?;
+        while let Some(row) = rows.next()? {
+            if !take(row, row.get(1)?)? {
+                return Ok(());
+            }
+        }
+    }
+    let mut stmt = c.prepare_cached(BEFORE_MOMENT)?;
+    let mut rows = stmt.query(params![story_id, bound.0])?;
+    while let Some(row) = rows.next()? {
+        if !take(row, row.get(1)?)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// A story's line as it stood at a time: the position of its last event by then, how far its
 /// visible developments reached, and its front-page entry.
 pub(crate) struct VersionAt {
@@ -1364,25 +1405,14 @@ pub(crate) fn load_page_as_of(
     };
     let bound = version.bound(cursor.clone());
     let mut page = Vec::with_capacity(limit.min(PAGE_MAX) + 1);
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT doc, position FROM developments
-             WHERE story_id = ?1 AND state IN ('published', 'retracted')
-               AND (occurred_at, position) < (?2, ?3)
-             ORDER BY occurred_at DESC, position DESC",
-        )?;
-        let mut rows = stmt.query(params![id, bound.0, bound.1])?;
-        while page.len() <= limit {
-            let Some(row) = rows.next()? else { break };
-            let position: i64 = row.get(1)?;
-            if position > p || moved_at.contains(&position) {
-                continue;
-            }
+    timeline_before(c, &id, &bound, |row, position| {
+        if position <= p && !moved_at.contains(&position) {
             let now = development_doc(row)?;
             let then = doc_then(c, &now, p)?;
             page.extend(as_they_stood(p, [(now, then)], 1));
         }
-    }
+        Ok(page.len() <= limit)
+    })?;
     let page = with_moved(page, &moved, cursor.as_ref(), limit + 1);
     let ledger = load_ledger(c, &id, Some(p), claims)?;
     let head = version.head(serde_json::from_str(&head)?);
@@ -1529,18 +1559,10 @@ pub(crate) fn load_page(
         }
     };
     let mut page = Vec::with_capacity(limit.min(PAGE_MAX) + 1);
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT doc FROM developments
-             WHERE story_id = ?1 AND state IN ('published', 'retracted')
-               AND (occurred_at, position) < (?2, ?3)
-             ORDER BY occurred_at DESC, position DESC LIMIT ?4",
-        )?;
-        let mut rows = stmt.query(params![id, bound.0, bound.1, limit as i64 + 1])?;
-        while let Some(row) = rows.next()? {
-            page.push(development_doc(row)?);
-        }
-    }
+    timeline_before(c, &id, &bound, |row, _| {
+        page.push(development_doc(row)?);
+        Ok(page.len() <= limit)
+    })?;
     let ledger = load_ledger(c, &id, None, claims)?;
     let mut page = StoryPage::from_rows(head, entry, page, ledger, limit);
     page.relations = Some(load_relations(c, &id)?);
