@@ -599,7 +599,59 @@ pub struct DevelopmentRef {
     pub position: i64,
 }
 
+/// The weight of a match in each field a hit is ranked by: headline, names, body (FTS5's
+/// `bm25` weights were 10, 4 and 1 too).
+const FIELD_WEIGHTS: [f64; 3] = [10.0, 4.0, 1.0];
+/// A field's usual length in words, against which a field's own length is set (BM25's
+/// average length, fixed rather than counted over the index).
+const FIELD_WORDS: [f64; 3] = [10.0, 4.0, 60.0];
+/// BM25's saturation of repeated words (`k1`) and its share of length normalisation (`b`).
+const K1: f64 = 1.2;
+const B: f64 = 0.75;
+
 impl Hit {
+    /// The texts a hit is ranked by: its headline, the names it gives (actors, accused,
+    /// source) and its body; for a story's own document, its headline and summary.
+    fn texts(&self) -> Result<[String; 3], serde_json::Error> {
+        if let Some(doc) = &self.doc {
+            let d: DevelopmentView = serde_json::from_str(doc)?;
+            let mut names: Vec<&str> = d.actors.iter().map(|a| a.name()).collect();
+            names.extend(d.accused.iter().map(|a| a.name()));
+            if let Some(s) = &d.source {
+                names.push(s.name.as_str());
+            }
+            let names = names.join(" · ");
+            return Ok([d.headline, names, d.body]);
+        }
+        let summary = self
+            .head
+            .as_deref()
+            .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+            .and_then(|h| h.get("summary")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Ok([self.story_headline.clone(), String::new(), summary])
+    }
+
+    /// How well the hit matches `query`, from its own text: in each field, the words the
+    /// query's terms match, saturating and set against the field's length as BM25 does, times
+    /// the field's weight. Every hit of a window holds every term (they are all required), so
+    /// an inverse document frequency would weigh the terms alike in every hit: it is left out,
+    /// and with it any read beyond the hit itself.
+    pub(crate) fn score(&self, query: &Query) -> Result<f64, serde_json::Error> {
+        let texts = self.texts()?;
+        let mut score = 0.0;
+        for (i, text) in texts.iter().enumerate() {
+            let words = words(text);
+            if words.is_empty() {
+                continue;
+            }
+            let found = matches(&words, query).iter().filter(|m| **m).count() as f64;
+            let length = words.len() as f64 / FIELD_WORDS[i];
+            score += FIELD_WEIGHTS[i] * found * (K1 + 1.0) / (found + K1 * (1.0 - B + B * length));
+        }
+        Ok(score)
+    }
+
     /// The result shown for this hit, `None` if its rows no longer agree (a story gone).
     pub(crate) fn shown(&self, query: &Query) -> Result<Option<SearchHit>, serde_json::Error> {
         let Ok(id) = Uuid::parse_str(&self.story_id) else {

@@ -999,13 +999,14 @@ impl ViewStore {
     }
 }
 
-/// The SQL of a search of the SQLite index. `?1`: the FTS5 expression; `?2`, `?3`: the
-/// windows of developments and stories; `?4`: the expression of the whole query as one phrase
-/// (with `exact`); `?5`, `?6`: the `occurred_at` bounds; `?7`, `?8`: the page. Each window is
-/// read newest first through the index and stops at its size: the work is bounded whatever
-/// the index holds, and only the rows found are ranked (`bm25`, the headline weighing most).
-/// The page is chosen from the keys alone; only its rows are then read from `stories` and
-/// `developments` (a window's 500 documents would otherwise be read and sorted whole).
+/// The SQL of a search of the SQLite index: the keys it ranks. `?1`: the FTS5 expression;
+/// `?2`, `?3`: the windows of developments and stories; `?4`: the expression of the whole query
+/// as one phrase (with `exact`); `?5`, `?6`: the `occurred_at` bounds. Each window is read
+/// newest first through the index and stops at its size, so the work is bounded whatever the
+/// index holds. Nothing here ranks: FTS5's `bm25` counts the documents of every phrase of the
+/// expression (its inverse document frequency) by reading each phrase's whole doclist, a
+/// cost that grows with the index (a filter word such as "published" is in nearly every
+/// document); the window's hits are ranked from their own text instead ([`Hit::score`]).
 fn search_sql(exact: bool) -> String {
     // The time bounds are checked inside each window (the filter words only narrow it to the
     // months and years around them): a window of the newest matches of a month must not be
@@ -1023,10 +1024,7 @@ fn search_sql(exact: bool) -> String {
                              ORDER BY search.rowid LIMIT ?3)"
         )
     };
-    let hits = window(
-        "?1",
-        "search.rowid AS k, key.story AS story, bm25(search, 10.0, 1.0, 4.0, 0.0) AS score",
-    );
+    let hits = window("?1", "search.rowid AS k, key.story AS story");
     let (exact_cte, first) = if exact {
         (
             format!(", exact AS ({})", window("?4", "search.rowid AS k")),
@@ -1035,22 +1033,12 @@ fn search_sql(exact: bool) -> String {
     } else {
         (String::new(), "0")
     };
-    format!(
-        "WITH hits AS ({hits}){exact_cte},
-         page AS MATERIALIZED (
-           SELECT h.k, h.story, {first} AS first, h.score
-             FROM hits h
-            WHERE EXISTS (SELECT 1 FROM stories s WHERE s.id = h.story)
-            ORDER BY first DESC, h.score, h.k DESC
-            LIMIT ?7 OFFSET ?8)
-         SELECT p.k, p.story, s.slug, s.headline, CASE WHEN p.k < 0 THEN s.head END, d.doc
-           FROM page p JOIN stories s ON s.id = p.story
-           LEFT JOIN developments d ON d.position = p.k
-          ORDER BY p.first DESC, p.score, p.k DESC"
-    )
+    format!("WITH hits AS ({hits}){exact_cte} SELECT h.k, h.story, {first} FROM hits h")
 }
 
-/// Searches the SQLite index: a page of hits in rank order, and whether more follow.
+/// Searches the SQLite index: the window's hits, each read with its story (a hit whose story
+/// is gone is dropped) and ranked by [`Hit::score`] — the whole query as a phrase first, then
+/// the score, then the newest — and the page of them in rank order, and whether more follow.
 fn search_sqlite(c: &Connection, s: &Search) -> Result<Found, ViewError> {
     let expr = s.fts5(&s.query.fts5());
     let exact = s
@@ -1062,29 +1050,56 @@ fn search_sqlite(c: &Connection, s: &Search) -> Result<Found, ViewError> {
     } else {
         0
     };
-    let mut stmt = c.prepare_cached(&search_sql(exact.is_some()))?;
-    let rows = stmt.query_map(
-        params![
-            expr,
-            crate::search::WINDOW as i64,
-            stories as i64,
-            exact,
-            s.from,
-            s.to,
-            s.limit as i64 + 1,
-            s.offset as i64
-        ],
-        |r| {
-            Ok(Hit {
-                story_id: r.get(1)?,
-                slug: r.get(2)?,
-                story_headline: r.get(3)?,
-                head: r.get(4)?,
-                doc: r.get(5)?,
-            })
-        },
+    let keys = c
+        .prepare_cached(&search_sql(exact.is_some()))?
+        .query_map(
+            params![
+                expr,
+                crate::search::WINDOW as i64,
+                stories as i64,
+                exact,
+                s.from,
+                s.to
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut read = c.prepare_cached(
+        "SELECT s.slug, s.headline, CASE WHEN ?1 < 0 THEN s.head END, d.doc
+           FROM stories s LEFT JOIN developments d ON d.position = ?1
+          WHERE s.id = ?2",
     )?;
-    let hits = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut ranked = Vec::with_capacity(keys.len());
+    for (key, story_id, first) in keys {
+        let hit = read
+            .query_row(params![key, story_id], |r| {
+                Ok(Hit {
+                    slug: r.get(0)?,
+                    story_headline: r.get(1)?,
+                    head: r.get(2)?,
+                    doc: r.get(3)?,
+                    story_id: story_id.clone(),
+                })
+            })
+            .optional()?;
+        if let Some(hit) = hit {
+            let score = hit.score(&s.query)?;
+            ranked.push((first, score, key, hit));
+        }
+    }
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(b.2.cmp(&a.2)));
+    let hits = ranked
+        .into_iter()
+        .skip(s.offset)
+        .take(s.limit + 1)
+        .map(|(.., hit)| hit)
+        .collect();
     found(hits, s)
 }
 
