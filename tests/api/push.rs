@@ -638,6 +638,87 @@ async fn the_vapid_key_is_made_once_and_kept_across_restarts() {
     assert!(doc.ok(200)["paths"]["/v1/push/key"]["get"].is_object());
 }
 
+#[tokio::test]
+async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
+    let Some(python) = python() else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let on = |role: newsroom::Role| {
+        let url = db.url.clone();
+        move |s: &mut newsroom::NewsroomSettings| {
+            s.command.database_url = Some(url);
+            s.role = role;
+        }
+    };
+    let command = spawn_app_with(on(newsroom::Role::Command)).await;
+    // The notifier reads what a story looked like from the views.
+    let _projector = spawn_app_with(on(newsroom::Role::Projector)).await;
+    // Two notifier copies starting at once, each making a key pair of its own: one is kept.
+    let (first, second) = tokio::join!(
+        spawn_app_with(on(newsroom::Role::Notifier)),
+        spawn_app_with(on(newsroom::Role::Notifier)),
+    );
+    let key = public_key(&first).await;
+    assert_eq!(
+        public_key(&second).await,
+        key,
+        "one key for the installation"
+    );
+    let rows: i64 = first
+        .notifier
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM installation_secrets WHERE name = 'vapid_private_key'",
+                newsroom_command::args![],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+
+    // Whichever copy sends a push signs it with that key.
+    let service = PushService::start(|_| 201).await;
+    let keys = run_python(&python, "keygen", None);
+    let reader = sign_up(&second).await;
+    add_endpoint(
+        &second,
+        &reader,
+        subscription(&format!("{}/push/shared", service.origin), &keys),
+    )
+    .await
+    .ok(201);
+    let story = command.open_story(false).await;
+    second
+        .call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/subscriptions", reader.id),
+            Some(&reader.token),
+            Some(json!({"story": story})),
+        )
+        .await
+        .ok(201);
+    command.record(&story, development("update")).await.ok(201);
+    let got = service.wait_for(1).await;
+    let (message, checked) = open(&python, &keys, &got[0]);
+    assert_eq!(checked["signature_valid"], true, "{checked}");
+    assert_eq!(checked["k"], key.as_str());
+    assert_eq!(
+        message["headline"],
+        "Campaign A says its email was breached"
+    );
+}
+
+async fn public_key(app: &TestApp) -> String {
+    app.call(Method::GET, "/v1/push/key", None, None)
+        .await
+        .ok(200)["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A DevTools command, sent through chromedriver (`goog/cdp/execute`).
 #[derive(Debug)]
 struct Cdp {
