@@ -11,9 +11,11 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use base64::Engine as _;
+use newsroom_notifier::{Clock, ManualClock};
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -73,6 +75,7 @@ fn run_python(python: &PathBuf, command: &str, input: Option<Value>) -> Value {
 struct Pushed {
     headers: HeaderMap,
     body: Vec<u8>,
+    at: tokio::time::Instant,
 }
 
 impl Pushed {
@@ -107,13 +110,21 @@ impl Drop for PushService {
     }
 }
 
-async fn take(State(s): State<Service>, headers: HeaderMap, body: Bytes) -> StatusCode {
+/// Takes a push and answers what the script says; a 429 asks for a second's pause
+/// (`Retry-After`), as push services do when a sender goes too fast.
+async fn take(State(s): State<Service>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let n = s.count.fetch_add(1, Ordering::SeqCst);
     s.got.lock().unwrap().push(Pushed {
         headers,
         body: body.to_vec(),
+        at: tokio::time::Instant::now(),
     });
-    StatusCode::from_u16((s.script)(n)).unwrap()
+    let status = StatusCode::from_u16((s.script)(n)).unwrap();
+    let mut answer = HeaderMap::new();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        answer.insert(axum::http::header::RETRY_AFTER, "1".parse().unwrap());
+    }
+    (status, answer)
 }
 
 impl PushService {
@@ -193,6 +204,17 @@ async fn add_endpoint(app: &TestApp, r: &Reader, body: Value) -> Answer {
 
 /// A reader signed up with one device (its push `endpoint`, its `keys`), following a new story.
 async fn following_a_story(app: &TestApp, endpoint: &str, keys: &Value) -> (Reader, String) {
+    following_with(app, endpoint, keys, |story| json!({"story": story})).await
+}
+
+/// A reader signed up with one device, following a new story with the subscription `follow`
+/// makes of the story's id.
+async fn following_with(
+    app: &TestApp,
+    endpoint: &str,
+    keys: &Value,
+    follow: impl FnOnce(&str) -> Value,
+) -> (Reader, String) {
     let reader = sign_up(app).await;
     let story = app.open_story(false).await;
     add_endpoint(app, &reader, subscription(endpoint, keys))
@@ -202,7 +224,7 @@ async fn following_a_story(app: &TestApp, endpoint: &str, keys: &Value) -> (Read
         Method::POST,
         &format!("/v1/subscribers/{}/subscriptions", reader.id),
         Some(&reader.token),
-        Some(json!({"story": story})),
+        Some(follow(&story)),
     )
     .await
     .ok(201);
@@ -329,50 +351,204 @@ async fn pushes_are_encrypted_for_the_browser_signed_with_vapid_and_a_correction
 }
 
 #[tokio::test]
-async fn a_push_service_saying_gone_removes_the_subscription() {
+async fn a_push_service_saying_gone_or_not_found_removes_the_subscription() {
     let Some(python) = python() else { return };
     let app = spawn_app().await;
-    let service = PushService::start(|_| 410).await;
     let keys = run_python(&python, "keygen", None);
-    let (reader, story) =
-        following_a_story(&app, &format!("{}/push/gone", service.origin), &keys).await;
-    app.record(&story, development("update")).await.ok(201);
-    service.wait_for(1).await;
-    let path = format!("/v1/subscribers/{}/endpoints", reader.id);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let list = app
-            .call(Method::GET, &path, Some(&reader.token), None)
-            .await
-            .ok(200)
-            .clone();
-        if list.as_array().unwrap().is_empty() {
-            break;
+    // RFC 8030 §7.3: a subscription that expired is 404 or 410.
+    for status in [410, 404] {
+        let service = PushService::start(move |_| status).await;
+        let (reader, story) =
+            following_a_story(&app, &format!("{}/push/gone", service.origin), &keys).await;
+        app.record(&story, development("update")).await.ok(201);
+        service.wait_for(1).await;
+        let path = format!("/v1/subscribers/{}/endpoints", reader.id);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let list = app
+                .call(Method::GET, &path, Some(&reader.token), None)
+                .await
+                .ok(200)
+                .clone();
+            if list.as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{status}: still there: {list}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still there: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        let p = app.record(&story, development("update")).await.ok(201)["position"]
+            .as_i64()
+            .unwrap();
+        wait_for_matcher(&app, p).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(service.got().len(), 1, "{status}: nothing more goes to it");
     }
-    app.record(&story, development("update")).await.ok(201);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(service.got().len(), 1, "nothing more goes to it");
 }
 
 #[tokio::test]
-async fn a_push_service_that_is_busy_is_tried_again() {
+async fn a_push_service_that_is_busy_or_asks_for_a_pause_is_tried_again() {
     let Some(python) = python() else { return };
     let app = spawn_app().await;
-    let service = PushService::start(|n| if n == 0 { 503 } else { 201 }).await;
     let keys = run_python(&python, "keygen", None);
-    let (_, story) = following_a_story(&app, &format!("{}/push/busy", service.origin), &keys).await;
-    app.record(&story, development("update")).await.ok(201);
+    for status in [503, 429] {
+        let service = PushService::start(move |n| if n == 0 { status } else { 201 }).await;
+        let (_, story) =
+            following_a_story(&app, &format!("{}/push/busy", service.origin), &keys).await;
+        app.record(&story, development("update")).await.ok(201);
+        let got = service.wait_for(2).await;
+        let (first, _) = open(&python, &keys, &got[0]);
+        let (again, _) = open(&python, &keys, &got[1]);
+        assert_eq!(first, again, "{status}: the same message, encrypted afresh");
+        assert_ne!(got[0].body, got[1].body);
+        if status == 429 {
+            // The test policy's own pause is 50 ms: the second is the push service's.
+            let waited = got[1].at - got[0].at;
+            assert!(
+                waited >= Duration::from_millis(950),
+                "Retry-After: 1 honoured, waited {waited:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retraction_replaces_its_original_and_says_so() {
+    let Some(python) = python() else { return };
+    let app = spawn_app().await;
+    let service = PushService::start(|_| 201).await;
+    let keys = run_python(&python, "keygen", None);
+    let (_, story) =
+        following_a_story(&app, &format!("{}/push/retracted", service.origin), &keys).await;
+    let d = development("statement_issued");
+    let id = d["id"].as_str().unwrap().to_owned();
+    app.record(&story, d).await.ok(201);
+    app.development_action(
+        &app.editor,
+        &story,
+        &id,
+        "retraction",
+        json!({"reason": "The statement was forged."}),
+    )
+    .await
+    .ok(200);
     let got = service.wait_for(2).await;
-    let (first, _) = open(&python, &keys, &got[0]);
-    let (again, _) = open(&python, &keys, &got[1]);
-    assert_eq!(first, again, "the same message, encrypted afresh");
-    assert_ne!(got[0].body, got[1].body);
+    let (original, _) = open(&python, &keys, &got[0]);
+    let (retraction, _) = open(&python, &keys, &got[1]);
+    assert_eq!(got[0].header("topic"), got[1].header("topic"));
+    assert!(!got[0].header("topic").is_empty());
+    assert_eq!(original["retraction"], false);
+    assert_eq!(retraction["retraction"], true, "{retraction}");
+    assert_eq!(retraction["tag"], original["tag"]);
+    assert_eq!(retraction["link"], original["link"]);
+    assert_eq!(retraction["headline"], original["headline"]);
+    assert_eq!(retraction["body"], "Retracted: The statement was forged.");
+}
+
+#[tokio::test]
+async fn min_urgency_holds_back_pushes_below_it() {
+    let Some(python) = python() else { return };
+    let app = spawn_app().await;
+    let service = PushService::start(|_| 201).await;
+    let keys = run_python(&python, "keygen", None);
+    let (_, story) = following_with(
+        &app,
+        &format!("{}/push/flash-only", service.origin),
+        &keys,
+        |story| json!({"story": story, "min_urgency": "flash"}),
+    )
+    .await;
+    let mut routine = development("update");
+    routine["urgency"] = json!("routine");
+    app.record(&story, routine).await.ok(201);
+    app.record(&story, development("statement_issued"))
+        .await
+        .ok(201); // priority
+    let mut flash = development("charges_filed");
+    flash["urgency"] = json!("flash");
+    flash["headline"] = json!("Charges filed");
+    let p = app.record_as(&app.editor, &story, flash).await.ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    let got = service.wait_for(1).await;
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(service.got().len(), 1, "only the flash");
+    assert_eq!(got[0].header("urgency"), "high");
+    let (message, _) = open(&python, &keys, &got[0]);
+    assert_eq!(message["headline"], "Charges filed");
+}
+
+#[tokio::test]
+async fn a_digest_is_one_push_that_leads_to_the_alerts_page() {
+    let Some(python) = python() else { return };
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app_clock: Arc<dyn Clock> = clock.clone();
+    let app = spawn_app_with(move |s| s.clock = app_clock).await;
+    let service = PushService::start(|_| 201).await;
+    let keys = run_python(&python, "keygen", None);
+    let (_, story) = following_with(
+        &app,
+        &format!("{}/push/digest", service.origin),
+        &keys,
+        |story| json!({"story": story, "delivery": "digest", "digest_minutes": 15}),
+    )
+    .await;
+    app.record(&story, development("update")).await.ok(201);
+    let p = app
+        .record(&story, development("statement_issued"))
+        .await
+        .ok(201)["position"]
+        .as_i64()
+        .unwrap();
+    wait_for_matcher(&app, p).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(service.got().is_empty(), "nothing before the window ends");
+
+    clock.advance(chrono::Duration::minutes(16));
+    let got = service.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.got().len(), 1, "one push for the window");
+    assert_eq!(got[0].header("urgency"), "low");
+    assert_eq!(got[0].header("topic"), "digest");
+    let (message, checked) = open(&python, &keys, &got[0]);
+    assert_eq!(checked["signature_valid"], true);
+    // The token is valid from the notifier's clock, which the test moved.
+    let exp = checked["claims"]["exp"].as_i64().unwrap();
+    let now = clock.now().timestamp();
+    assert!(exp > now && exp <= now + 24 * 3600, "{exp} vs {now}");
+    assert_eq!(message["kind"], "digest");
+    assert_eq!(message["headline"], "2 new in the stories you follow");
+    assert_eq!(message["link"], "http://newsroom.test/alerts");
+    assert_eq!(message["story"], "Campaign reports a hack");
+}
+
+/// Waits until the notifier's matcher has read the log up to `position`.
+async fn wait_for_matcher(app: &TestApp, position: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let at: i64 = app
+            .notifier
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                    newsroom_command::args![],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        if at >= position {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the matcher stalled at {at}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -460,6 +636,87 @@ async fn the_vapid_key_is_made_once_and_kept_across_restarts() {
     assert_eq!(again.ok(200)["public_key"], key.as_str());
     let doc = app.call(Method::GET, "/openapi.json", None, None).await;
     assert!(doc.ok(200)["paths"]["/v1/push/key"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
+    let Some(python) = python() else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let on = |role: newsroom::Role| {
+        let url = db.url.clone();
+        move |s: &mut newsroom::NewsroomSettings| {
+            s.command.database_url = Some(url);
+            s.role = role;
+        }
+    };
+    let command = spawn_app_with(on(newsroom::Role::Command)).await;
+    // The notifier reads what a story looked like from the views.
+    let _projector = spawn_app_with(on(newsroom::Role::Projector)).await;
+    // Two notifier copies starting at once, each making a key pair of its own: one is kept.
+    let (first, second) = tokio::join!(
+        spawn_app_with(on(newsroom::Role::Notifier)),
+        spawn_app_with(on(newsroom::Role::Notifier)),
+    );
+    let key = public_key(&first).await;
+    assert_eq!(
+        public_key(&second).await,
+        key,
+        "one key for the installation"
+    );
+    let rows: i64 = first
+        .notifier
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM installation_secrets WHERE name = 'vapid_private_key'",
+                newsroom_command::args![],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+
+    // Whichever copy sends a push signs it with that key.
+    let service = PushService::start(|_| 201).await;
+    let keys = run_python(&python, "keygen", None);
+    let reader = sign_up(&second).await;
+    add_endpoint(
+        &second,
+        &reader,
+        subscription(&format!("{}/push/shared", service.origin), &keys),
+    )
+    .await
+    .ok(201);
+    let story = command.open_story(false).await;
+    second
+        .call(
+            Method::POST,
+            &format!("/v1/subscribers/{}/subscriptions", reader.id),
+            Some(&reader.token),
+            Some(json!({"story": story})),
+        )
+        .await
+        .ok(201);
+    command.record(&story, development("update")).await.ok(201);
+    let got = service.wait_for(1).await;
+    let (message, checked) = open(&python, &keys, &got[0]);
+    assert_eq!(checked["signature_valid"], true, "{checked}");
+    assert_eq!(checked["k"], key.as_str());
+    assert_eq!(
+        message["headline"],
+        "Campaign A says its email was breached"
+    );
+}
+
+async fn public_key(app: &TestApp) -> String {
+    app.call(Method::GET, "/v1/push/key", None, None)
+        .await
+        .ok(200)["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// A DevTools command, sent through chromedriver (`goog/cdp/execute`).

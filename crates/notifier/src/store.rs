@@ -43,6 +43,8 @@ pub enum NotifyError {
     ViewsBehind(i64),
     #[error("alerts are still being queued after {0:?}")]
     AlertsInFlight(std::time::Duration),
+    #[error(transparent)]
+    Push(#[from] crate::webpush::PushError),
 }
 
 impl From<newsroom_projection::ViewError> for NotifyError {

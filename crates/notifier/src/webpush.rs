@@ -125,9 +125,7 @@ impl Vapid {
                     .unwrap_or_default())
             })
             .await?;
-        Self::from_secret(&stored, subject).map_err(|e| {
-            NotifyError::Json(serde_json::Error::io(std::io::Error::other(e.to_string())))
-        })
+        Ok(Self::from_secret(&stored, subject)?)
     }
 
     /// The public key, base64url (unpadded) of the uncompressed point.
