@@ -765,3 +765,130 @@ async fn notifier_copies_share_the_partitions_and_one_killed_mid_fan_out_loses_n
         assert_eq!(got, &in_order[story]);
     }
 }
+
+/// The desk of a scale-out deployment: a `--role web` process serves it (and the alert pages),
+/// writing through the shared log and reading the views a projector process keeps. A
+/// reporter signs in there, files a development, lands on the story's desk page showing it
+/// (the web process waits for the views through their commit announcements), and readers see
+/// it on the projector's read API.
+#[tokio::test]
+async fn the_desk_runs_in_a_web_process_beside_the_projector_of_a_scale_out_deployment() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let nats_dir = tempfile::tempdir().unwrap();
+    let Some(nats) = PrivateNats::start(free_port(), nats_dir.path()) else {
+        return;
+    };
+    let d = Deployment::new(db).await;
+    let url = nats.url();
+    let command = d.start("command", "command", &url).await;
+    let projector = d.start("projector", "projector", &url).await;
+    let mut env = d.env(&url);
+    env.push(("NEWSROOM_DESK_UNDO_SECS", "0".to_owned()));
+    let web = Process::start("web", &d.root.path().join("web"), &env).await;
+    let story = open_story(&command, &d.reporter).await;
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: String, cookie: Option<String>| {
+        let mut request = client.get(format!("{}{path}", web.address));
+        if let Some(c) = cookie {
+            request = request.header(reqwest::header::COOKIE, c);
+        }
+        request.send()
+    };
+    let post = |path: String, cookie: String, fields: Vec<(&'static str, String)>| {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        client
+            .post(format!("{}{path}", web.address))
+            .header(reqwest::header::COOKIE, cookie)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+    };
+    // Sign in with the reporter's token, as the sign-in form does.
+    let form = get("/desk/sign-in".into(), None).await.unwrap();
+    assert_eq!(form.status(), 200);
+    let login = cookie_pair(form.headers(), "newsroom_desk_login").expect("a login cookie");
+    let csrf = hidden_field(&form.text().await.unwrap(), "csrf").expect("csrf");
+    let fields = vec![
+        ("csrf", csrf),
+        ("next", "/desk".to_owned()),
+        ("token", d.reporter.clone()),
+    ];
+    let signed = post("/desk/sign-in".into(), login, fields).await.unwrap();
+    assert_eq!(signed.status(), 303);
+    let session = cookie_pair(signed.headers(), "newsroom_desk").expect("a session cookie");
+
+    // The story the command process opened, on the web process's desk (its views are the
+    // projector's).
+    let page = get(format!("/desk/stories/{story}/file"), Some(session.clone()))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let csrf = hidden_field(&page, "csrf").expect("csrf");
+    let id = hidden_field(&page, "id").expect("the form carries a fresh id");
+    let headline = "Prosecutors file charges, the web desk reports";
+    let fields = vec![
+        ("csrf", csrf),
+        ("id", id.clone()),
+        ("kind", "charges_filed".to_owned()),
+        ("headline", headline.to_owned()),
+        ("body", "Filed at the desk of a web process.".to_owned()),
+        ("occurred_at", "2026-10-01T09:30".to_owned()),
+        ("actors", "Justice Department".to_owned()),
+        ("evidence", "documentary".to_owned()),
+        ("urgency", "priority".to_owned()),
+        ("confirm", "file".to_owned()),
+    ];
+    let filed = post(
+        format!("/desk/stories/{story}/developments"),
+        session.clone(),
+        fields,
+    )
+    .await
+    .unwrap();
+    assert_eq!(filed.status(), 303, "{}", filed.text().await.unwrap());
+    let location = filed.headers()["location"].to_str().unwrap().to_owned();
+    // Where the desk sends the reporter shows the filing: the web process waited for the
+    // projector process's views to hold it.
+    let landed = get(location.clone(), Some(session.clone())).await.unwrap();
+    assert_eq!(landed.status(), 200, "{location}");
+    let landed = landed.text().await.unwrap();
+    assert!(landed.contains(headline), "{location}: {landed}");
+
+    // Readers see it on the projector's read API.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let answer = projector
+            .call(Method::GET, &format!("/v1/stories/{story}"), None, None)
+            .await;
+        let body = answer.ok(200);
+        let ids: Vec<&str> = body["timeline"]
+            .as_array()
+            .map(|ds| ds.iter().filter_map(|d| d["id"].as_str()).collect())
+            .unwrap_or_default();
+        if ids.contains(&id.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not shown to readers: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The web process projects and matches nothing: no follower of the log of its own.
+    let health = web.call(Method::GET, "/healthz", None, None).await;
+    let health = health.ok(200);
+    let checks = &health["checks"];
+    assert!(checks["event_store"].is_string(), "{health}");
+    assert!(checks.get("projector").is_none(), "{health}");
+    assert!(checks.get("notifier").is_none(), "{health}");
+    drop(nats);
+}

@@ -72,11 +72,20 @@ pub enum Role {
     Projector,
     /// The notifier and the subscriber API.
     Notifier,
+    /// The web front of a scale-out deployment: the desk and the alert pages, with the command
+    /// and subscriber APIs they write through, reading the views the projector processes keep
+    /// (in the log's PostgreSQL database). It projects and matches nothing.
+    Web,
 }
 
 impl Role {
     pub fn commands(self) -> bool {
-        matches!(self, Role::All | Role::Command)
+        matches!(self, Role::All | Role::Command | Role::Web)
+    }
+
+    /// Serves the desk and the alert pages.
+    pub fn web(self) -> bool {
+        matches!(self, Role::All | Role::Web)
     }
 
     pub fn projects(self) -> bool {
@@ -103,7 +112,11 @@ pub struct Newsroom {
     /// The live streams' hub, woken by the projector's commits.
     live: Option<(LiveHub, tokio::sync::watch::Receiver<i64>)>,
     views: Option<ViewStore>,
-    notifier: Option<Notifier>,
+    /// The notifier, and whether this process matches and delivers (else it serves only the
+    /// web front's share of it).
+    notifier: Option<(Notifier, bool)>,
+    /// A web front's views, written by other processes, and the position they reached.
+    followed_views: Option<(ViewStore, tokio::sync::watch::Sender<i64>)>,
     relay: Option<Relay>,
     /// Lifts embargoes as they come due (processes that serve commands).
     embargoes: Option<EmbargoScheduler>,
@@ -178,8 +191,18 @@ impl Newsroom {
             views = Some(store);
             projector = Some(p);
         }
+        // A web front reads the views the projector processes keep, and follows their commits.
+        let mut followed_views = None;
+        if role.web() && views.is_none() {
+            let store = ViewStore::beside(&log, &settings.views_path)
+                .await
+                .context("opening the views")?;
+            let (positions, _) = tokio::sync::watch::channel(0);
+            followed_views = Some((store.clone(), positions));
+            views = Some(store);
+        }
         let mut notifier = None;
-        if role.notifies() {
+        if role.notifies() || role.web() {
             // Subscribers' NATS alerts must never land in the event stream.
             if let Some(r) = &settings.relay {
                 newsroom_notifier::subjects::AlertSubjects::new(&settings.notifier.nats_alert_root)
@@ -208,7 +231,9 @@ impl Newsroom {
             if let (Role::Notifier, Some(r)) = (role, &settings.relay) {
                 n = n.with_stream(follow_stream(r, &path, "notifier", &log).await?);
             }
-            app.add_follower("notifier", n.status());
+            if role.notifies() {
+                app.add_follower("notifier", n.status());
+            }
             routes = routes.merge(n.router());
             document
                 .merge(<newsroom_notifier::api::SubscriberApiDoc as utoipa::OpenApi>::openapi());
@@ -216,13 +241,18 @@ impl Newsroom {
         }
         // The web front needs every part: the desk writes through the command service and reads
         // the views and the notifier's subscriptions; the alert pages use the subscriber API.
-        if let (Role::All, Some(v), Some((hub, _)), Some(n)) = (role, &views, &live, &notifier) {
+        if let (true, Some(v), Some(n)) = (role.web(), &views, &notifier) {
+            let reached = match (&live, &followed_views) {
+                (Some((hub, _)), _) => hub.reached(),
+                (None, Some((_, positions))) => positions.subscribe(),
+                (None, None) => anyhow::bail!("the desk has no views to follow"),
+            };
             routes = routes
                 .merge(follow::router(n.router(), v.clone()))
                 .merge(desk::router(
                     app.state().clone(),
                     v.clone(),
-                    hub.reached(),
+                    reached,
                     n.store().clone(),
                     settings_desk_undo,
                 ));
@@ -233,7 +263,8 @@ impl Newsroom {
             projector,
             live,
             views,
-            notifier,
+            notifier: notifier.map(|n| (n, role.notifies())),
+            followed_views,
             relay,
             embargoes,
         })
@@ -254,12 +285,12 @@ impl Newsroom {
 
     /// The notifier's store, if this role notifies.
     pub fn notifier_store(&self) -> Option<&NotifierStore> {
-        self.notifier.as_ref().map(Notifier::store)
+        self.notifier.as_ref().map(|(n, _)| n.store())
     }
 
     /// The hub subscribers' alert streams are served from, if this role notifies.
     pub fn alert_hub(&self) -> Option<&newsroom_notifier::streams::AlertHub> {
-        self.notifier.as_ref().map(Notifier::alert_hub)
+        self.notifier.as_ref().map(|(n, _)| n.alert_hub())
     }
 
     /// Serves, projects and notifies until `shutdown` completes. If any part ends (fails), the
@@ -292,13 +323,23 @@ impl Newsroom {
                 ("live streams", Ok(()))
             });
         }
-        if let Some(notifier) = self.notifier {
+        if let Some((notifier, matches)) = self.notifier {
             let s = stop.clone();
             parts.spawn(async move {
-                let r = notifier
-                    .run_until_stopped(async move { s.cancelled().await })
-                    .await;
+                let stopped = async move { s.cancelled().await };
+                let r = if matches {
+                    notifier.run_until_stopped(stopped).await
+                } else {
+                    notifier.run_front_until_stopped(stopped).await
+                };
                 ("notifier", r.map_err(anyhow::Error::from))
+            });
+        }
+        if let Some((views, positions)) = self.followed_views {
+            let s = stop.clone();
+            parts.spawn(async move {
+                views.follow_commits(positions, s.cancelled()).await;
+                ("views' follower", Ok(()))
             });
         }
         if let Some(relay) = self.relay {

@@ -37,8 +37,9 @@ enum Command {
         /// `host:port` to listen on (overrides the configuration).
         #[arg(long)]
         listen: Option<String>,
-        /// Which parts to run: everything (embedded mode), or one part of a scale-out deployment.
-        #[arg(long, value_enum, default_value_t = ProcessRole::All)]
+        /// Which parts to run: everything (embedded mode), or one part of a scale-out deployment
+        /// (`web`: the desk and the alert pages).
+        #[arg(long, value_enum, env = "NEWSROOM_ROLE", default_value_t = ProcessRole::All)]
         role: ProcessRole,
     },
     /// Administer API tokens in the local store.

@@ -298,6 +298,30 @@ impl Notifier {
         api::router(self.api.clone())
     }
 
+    /// Runs only what a web front needs of the notifier (`--role web`: the alert pages and the
+    /// subscriber API) until `shutdown` completes: alert streams fed from the shared queue the
+    /// notifier processes fill, ended when their token goes. Matching, digests and deliveries
+    /// stay with the notifier processes.
+    pub async fn run_front_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NotifyError> {
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            signal.cancel();
+        });
+        let (hub, queued, tokens) = (self.hub, self.queued, self.api.tokens.clone());
+        let checker = hub.clone();
+        let (a, b) = (stop.clone(), stop.clone());
+        tokio::try_join!(
+            checker.revalidate_until_stopped(tokens, crate::streams::REVALIDATE, a.cancelled()),
+            hub.follow_shared_queue(queued, b.cancelled()),
+        )?;
+        Ok(())
+    }
+
     /// Matches, digests and dispatches until `shutdown` completes.
     pub async fn run_until_stopped(
         self,

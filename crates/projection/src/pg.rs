@@ -726,8 +726,14 @@ async fn set_checkpoint(
     .bind(view.as_str())
     .bind(position)
     .bind(view.schema_version())
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // Heard at the commit by processes that read views they do not write (`--role web`).
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(crate::store::VIEWS_CHANNEL)
+        .bind(position.to_string())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

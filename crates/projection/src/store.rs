@@ -623,6 +623,65 @@ impl ViewStore {
     }
 
     /// The position every view has reached.
+    /// Keeps `positions` at the views' position as the processes that write them commit,
+    /// until `shutdown` completes: for a process that reads views another process keeps (the
+    /// web front of a scale-out deployment, whose desk waits for its own writes to show).
+    /// PostgreSQL views announce each commit on [`VIEWS_CHANNEL`]; the position is read again
+    /// when one is heard, and when listening starts (again after a lost connection). A SQLite
+    /// file written by another process announces nothing and is read every 100 ms.
+    pub async fn follow_commits(
+        &self,
+        positions: tokio::sync::watch::Sender<i64>,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(shutdown);
+        let publish = |at: i64| {
+            positions.send_if_modified(|p| {
+                let newer = at > *p;
+                if newer {
+                    *p = at;
+                }
+                newer
+            });
+        };
+        loop {
+            let Some(pg) = self.postgres() else {
+                if let Ok(at) = self.position().await {
+                    publish(at);
+                }
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => continue,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                Err(e) = self.listen_for_commits(pg, &publish) => {
+                    tracing::warn!(error = %e, "following the views' commits failed; listening again");
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Publishes the views' position when listening starts and at every commit announced,
+    /// until the connection fails.
+    async fn listen_for_commits(
+        &self,
+        pg: &PgViews,
+        publish: &(impl Fn(i64) + Sync),
+    ) -> Result<(), ViewError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pg.pool()).await?;
+        listener.listen(VIEWS_CHANNEL).await?;
+        loop {
+            publish(self.position().await?);
+            listener.recv().await?;
+        }
+    }
+
     pub async fn position(&self) -> Result<i64, ViewError> {
         Ok(self
             .checkpoints()
@@ -1537,6 +1596,9 @@ pub(crate) struct LedgerRows {
 }
 
 /// The bound of a timeline page without a cursor: after every stored time and position.
+/// The PostgreSQL channel on which the views announce each commit (the position reached).
+pub const VIEWS_CHANNEL: &str = "newsroom_views";
+
 pub(crate) const PAGE_END: (&str, i64) = ("~", i64::MAX);
 
 /// Reads a page of a story (see [`ViewStore::story_page`]). Run it inside a transaction so
