@@ -193,7 +193,11 @@ pub(crate) struct SearchText {
 impl SearchRow {
     /// The document of development `d` of `story`.
     pub(crate) fn development(story: &StoryView, d: &DevelopmentView) -> Self {
-        let story_id = story.id.to_string();
+        Self::development_of(story.id, d)
+    }
+
+    fn development_of(story: Uuid, d: &DevelopmentView) -> Self {
+        let story_id = story.to_string();
         let visibility = match d.state {
             DevelopmentState::Published | DevelopmentState::Retracted => PUBLIC,
             // Staff only, as pending work is, until the embargo is lifted.
@@ -256,6 +260,26 @@ impl SearchRow {
             story_id,
         }
     }
+}
+
+/// The full-text document a rebuild writes for a row of `developments` (its story and `doc`):
+/// `(rowid, [headline, body, names, filters])` with the `occurred_at` of `search_keys`, or
+/// `None` for a development no one can search (rejected). For the `read_path` benchmark, which
+/// writes a rebuild's rows again without the fold; the contentless index cannot give them back.
+#[doc(hidden)]
+pub fn development_document(
+    story: Uuid,
+    doc: &str,
+) -> Result<Option<(i64, [String; 4], String)>, serde_json::Error> {
+    let d: DevelopmentView = serde_json::from_str(doc)?;
+    let row = SearchRow::development_of(story, &d);
+    Ok(row.text.map(|t| {
+        (
+            row.key,
+            [t.headline, t.body, t.names, t.filters],
+            t.occurred_at,
+        )
+    }))
 }
 
 impl SearchText {
