@@ -87,6 +87,21 @@ pub fn words(text: &str) -> Vec<Word> {
 
 /// `text` folded: its words, separated by single spaces (what both indexes are given).
 pub fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        // NFKD leaves ASCII as it is and it has no marks: its words are its runs of letters
+        // and digits, lower-cased (most text; a rebuild folds every development's).
+        let mut out = String::with_capacity(text.len());
+        for word in text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        }
+        return out;
+    }
     let words: Vec<String> = words(text).into_iter().map(|(_, _, w)| w).collect();
     words.join(" ")
 }
@@ -780,6 +795,22 @@ fn render(text: &str, words: &[Word], marked: &[bool], first: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_text_folds_as_its_words_do() {
+        for text in [
+            "Campaign hack 12: the CEO's e-mail -- breached",
+            "  leading and trailing  ",
+            "ALL_CAPS_with_underscores and 3.14 digits",
+            "",
+            "!!!",
+            "one",
+        ] {
+            let slow: Vec<String> = words(text).into_iter().map(|(_, _, w)| w).collect();
+            assert_eq!(fold(text), slow.join(" "), "{text:?}");
+        }
+        assert_eq!(fold("The CEO's e-mail"), "the ceo s e mail");
+    }
 
     #[test]
     fn folding_drops_accents_and_case() {
