@@ -670,7 +670,6 @@ fn write_floor(views: &Path, to: &Path) -> Res<FloorRun> {
         docs.push((story_key(id.parse()?), text, id, String::new()));
     }
     write(&docs, &mut run)?;
-    drop(write);
 
     let t = Instant::now();
     for sql in &indexes {

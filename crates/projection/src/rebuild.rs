@@ -3,15 +3,17 @@
 //! The replay streams: one task reads the next pages of the feed while a blocking thread decodes
 //! and folds the current one into each story's view, and a writer inserts what the fold hands
 //! it into fresh tables (SQLite's `_next` tables, swapped in at the end; in PostgreSQL, the
-//! emptied views' tables inside one transaction). Readers see the old views until the swap or
-//! the commit and the new ones after, never a mix; a crash mid-way loses nothing.
+//! emptied views' tables inside one transaction; in SQLite one transaction of the writer fills
+//! the `_next` tables and swaps them in). Readers see the old views until the commit and the new
+//! ones after, never a mix; a crash mid-way loses nothing and leaves none of the new rows.
 //!
 //! The views the fold keeps are *partial* ([`StoryView::partial`]): each story's own fields, the
 //! counts and times its front-page line needs, and the id and position of every development,
 //! but only the developments touched lately, up to a budget of bytes for all stories. A
 //! development let go of is written as it stands; when a later event changes it (an approval,
-//! a correction, a retraction), the fold first reads it back from the rows written so far (all
-//! of a page's such developments in one read), so its row is rewritten with the change. The
+//! a correction, a retraction), the fold first takes it back — from the parts handed over and
+//! not yet written, else from the rows written (all of a page's such developments in one read,
+//! answered before the writer's next part) — so its row is rewritten with the change. The
 //! views' history (`story_versions`, `development_versions`) is written as the fold finds it.
 //! Secondary indexes are built once, after the rows, when the tables are swapped in.
 
@@ -274,9 +276,9 @@ async fn rebuild_chosen(
     }
 
     let chosen = selected.clone();
-    // While the `_next` tables fill, the writer keeps a large page cache and commits without
-    // checkpointing (with `synchronous = NORMAL` a commit then costs no fsync): the WAL is
-    // copied into the database once, at the end, instead of after every chunk.
+    // While the `_next` tables fill (one transaction, spilling to the WAL beyond the cache),
+    // the writer keeps a larger page cache and does not checkpoint: the WAL is copied into the
+    // database once, at the end.
     let (cache_size, autocheckpoint): (i64, i64) = views
         .write(move |tx| {
             let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
