@@ -3,19 +3,23 @@
 //! The replay streams: one task reads the next pages of the feed while a blocking thread decodes
 //! and folds the current one into each story's view, and a writer inserts what the fold hands
 //! it into fresh tables (SQLite's `_next` tables, swapped in at the end; in PostgreSQL, the
-//! emptied views' tables inside one transaction). Readers see the old views until the swap or
-//! the commit and the new ones after, never a mix; a crash mid-way loses nothing.
+//! emptied views' tables inside one transaction; in SQLite one transaction of the writer fills
+//! the `_next` tables and swaps them in). Readers see the old views until the commit and the new
+//! ones after, never a mix; a crash mid-way loses nothing and leaves none of the new rows.
 //!
 //! The views the fold keeps are *partial* ([`StoryView::partial`]): each story's own fields, the
 //! counts and times its front-page line needs, and the id and position of every development,
 //! but only the developments touched lately, up to a budget of bytes for all stories. A
 //! development let go of is written as it stands; when a later event changes it (an approval,
-//! a correction, a retraction), the fold first reads it back from the rows written so far (all
-//! of a page's such developments in one read), so its row is rewritten with the change. The
+//! a correction, a retraction), the fold first takes it back — from the parts handed over and
+//! not yet written, else from the rows written (all of a page's such developments in one read,
+//! answered before the writer's next part) — so its row is rewritten with the change. The
 //! views' history (`story_versions`, `development_versions`) is written as the fold finds it.
 //! Secondary indexes are built once, after the rows, when the tables are swapped in.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use indicatif::ProgressBar;
 use newsroom_command::{EventLog, FeedEvent};
@@ -62,13 +66,51 @@ impl Default for RebuildLimits {
 /// (rows go in at the end of their tables) stays in memory; the swap's index builds sort in
 /// temporary files beyond it. (512 MiB made a rebuild of 200,000 events about an eighth faster
 /// and its peak a fifth higher.)
-const REBUILD_CACHE_KIB: i64 = 32 * 1024;
+#[doc(hidden)]
+pub const REBUILD_CACHE_KIB: i64 = 32 * 1024;
 
 /// How much text the full-text index of a rebuild holds before it writes a segment (SQLite's
 /// FTS5 `hashsize`; by default 1 MiB, which a rebuild's part of rows exceeds many times over).
 const REBUILD_FTS_HASH_BYTES: i64 = 8 << 20;
 /// FTS5's default `hashsize`, which the projector's small batches never reach.
 const FTS_HASH_BYTES: i64 = 1 << 20;
+/// FTS5's defaults for merging segments as they are written.
+const FTS_AUTOMERGE: i64 = 4;
+const FTS_CRISISMERGE: i64 = 16;
+/// During a rebuild, segments of one level are merged only when this many pile up (FTS5's
+/// limit is 2,000 segments in all): the index is merged once, at the end, instead.
+const REBUILD_FTS_CRISISMERGE: i64 = 1_000;
+
+/// Sets the full-text index `table` up for a rebuild's bulk load: larger runs of text per
+/// segment and no merging of segments as they are written ([`finish_search_bulk`] merges them
+/// once). Public for the `read_path` benchmark, which writes the same rows the same way.
+#[doc(hidden)]
+pub fn tune_search_for_bulk(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<()> {
+    let mut set = conn.prepare(&format!(
+        "INSERT INTO {table} ({table}, rank) VALUES (?1, ?2)"
+    ))?;
+    set.execute(rusqlite::params!["hashsize", REBUILD_FTS_HASH_BYTES])?;
+    set.execute(rusqlite::params!["automerge", 0])?;
+    set.execute(rusqlite::params!["crisismerge", REBUILD_FTS_CRISISMERGE])?;
+    Ok(())
+}
+
+/// Merges what a bulk load wrote into the full-text index `table` and gives it back FTS5's
+/// usual settings, which the projector's small batches use.
+#[doc(hidden)]
+pub fn finish_search_bulk(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO {table} ({table}) VALUES ('optimize')"),
+        [],
+    )?;
+    let mut set = conn.prepare(&format!(
+        "INSERT INTO {table} ({table}, rank) VALUES (?1, ?2)"
+    ))?;
+    set.execute(rusqlite::params!["hashsize", FTS_HASH_BYTES])?;
+    set.execute(rusqlite::params!["automerge", FTS_AUTOMERGE])?;
+    set.execute(rusqlite::params!["crisismerge", FTS_CRISISMERGE])?;
+    Ok(())
+}
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,9 +276,9 @@ async fn rebuild_chosen(
     }
 
     let chosen = selected.clone();
-    // While the `_next` tables fill, the writer keeps a large page cache and commits without
-    // checkpointing (with `synchronous = NORMAL` a commit then costs no fsync): the WAL is
-    // copied into the database once, at the end, instead of after every chunk.
+    // While the `_next` tables fill (one transaction, spilling to the WAL beyond the cache),
+    // the writer keeps a larger page cache and does not checkpoint: the WAL is copied into the
+    // database once, at the end.
     let (cache_size, autocheckpoint): (i64, i64) = views
         .write(move |tx| {
             let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
@@ -249,11 +291,8 @@ async fn rebuild_chosen(
             }
             if chosen.contains(&ViewName::Stories) {
                 // The full-text index takes what a rebuild hands it in larger runs before it
-                // writes a segment: fewer segments, and less merging of them.
-                tx.execute(
-                    "INSERT INTO search_next (search_next, rank) VALUES ('hashsize', ?1)",
-                    [REBUILD_FTS_HASH_BYTES],
-                )?;
+                // writes a segment, and merges its segments once, at the end.
+                tune_search_for_bulk(tx, "search_next")?;
             }
             if !chosen.contains(&ViewName::Stories) {
                 create_scratch_developments(tx)?;
@@ -292,18 +331,29 @@ async fn rebuild_chosen(
     Ok(Some(report))
 }
 
-/// What the fold hands the writer, in order.
-enum Work {
-    Rows(Box<BatchRows>),
-    /// Read back the developments recorded at these positions (every row handed over before
-    /// is written by then).
-    Load(Vec<i64>, oneshot::Sender<Vec<DevelopmentView>>),
+/// What the fold hands the writer, in order: parts of rows.
+type Work = Box<BatchRows>;
+
+/// A request of the fold to read back the developments recorded at these positions, from the
+/// parts written so far; the writer answers it before it takes the next part.
+type Load = (Vec<i64>, oneshot::Sender<Vec<DevelopmentView>>);
+
+/// The writer's next job: a read-back first, if one is waiting.
+async fn next_job(
+    work: &mut mpsc::Receiver<Work>,
+    loads: &mut mpsc::Receiver<Load>,
+) -> Option<Result<Work, Load>> {
+    tokio::select! {
+        biased;
+        Some(load) = loads.recv() => Some(Err(load)),
+        rows = work.recv() => rows.map(Ok),
+    }
 }
 
 /// Replays the log into `target` and makes the new rows the chosen views.
 async fn replay_into(
     source: &EventLog,
-    mut target: Target<'_>,
+    target: Target<'_>,
     selected: &[ViewName],
     progress: Option<&ProgressBar>,
     limits: RebuildLimits,
@@ -314,12 +364,16 @@ async fn replay_into(
     let head = source.current_head().await?;
     let (mut pages, reader) = read_ahead(source, head, limits.page_events);
     let (work_tx, mut work) = mpsc::channel::<Work>(1);
+    let (load_tx, mut loads) = mpsc::channel::<Load>(1);
+    let written_parts = Arc::new(AtomicU64::new(0));
     let mut fold = PartialFold::new(
         selected.contains(&ViewName::Stories),
         selected.contains(&ViewName::Actors),
         limits,
         work_tx,
     );
+    fold.loads = Some(load_tx);
+    fold.written_parts = written_parts.clone();
     if fold.with_stories {
         fold.marker = Some(Marker::new(marks));
     }
@@ -341,31 +395,85 @@ async fn replay_into(
         let stories = fold.finish()?;
         Ok::<_, ProjectionError>((stories, count, after))
     });
-    // The writer owns the receiving end: when it fails, the fold's next hand-over fails too.
-    let written = async move {
-        while let Some(next) = work.recv().await {
-            match next {
-                Work::Rows(rows) => target.rows(*rows).await?,
-                Work::Load(positions, reply) => {
-                    let _ = reply.send(target.developments_at(positions).await?);
+    match target {
+        Target::Sqlite(views) => {
+            // One transaction fills the `_next` tables and swaps them in: a crash or a failure
+            // anywhere leaves the old views as they were and nothing of the new ones.
+            let (decide, decision) = oneshot::channel::<i64>();
+            let chosen = selected.to_vec();
+            let runtime = tokio::runtime::Handle::current();
+            let written = views.write(move |tx| {
+                while let Some(next) = runtime.block_on(next_job(&mut work, &mut loads)) {
+                    match next {
+                        Ok(rows) => {
+                            write_rows_into(tx, &rows, "_next")?;
+                            written_parts.fetch_add(1, Ordering::Release);
+                        }
+                        Err((positions, reply)) => {
+                            let _ = reply.send(developments_at(tx, &positions, "_next")?);
+                        }
+                    }
                 }
-            }
+                // The fold ended; the rows become the views only if it and the reading succeeded.
+                let Ok(position) = decision.blocking_recv() else {
+                    return Err(ViewError::Task("the rebuild stopped before its end".into()));
+                };
+                swap_next_in(tx, &chosen, position)
+            });
+            let decided = async move {
+                let folded = folding.await;
+                let read = reader.await;
+                if let (Ok(Ok((_, _, position))), Ok(Ok(()))) = (&folded, &read) {
+                    let _ = decide.send(*position);
+                }
+                (folded, read)
+            };
+            let (written, (folded, read)) = tokio::join!(written, decided);
+            // The first failure: the reader's (a failed read ends the fold early without an
+            // error of its own), else the fold's, else the writer's (when the writer fails,
+            // the fold's next hand-over ends it without an error).
+            read.map_err(stopped)??;
+            let (stories, events, position) = folded.map_err(stopped)??;
+            written?;
+            Ok(RebuildReport {
+                views: selected.to_vec(),
+                events,
+                stories,
+                position,
+            })
         }
-        Ok::<_, ViewError>(target)
-    };
-    let (folded, written) = tokio::join!(folding, written);
-    // The first failure: the writer's, else the reader's (a failed read ends the fold early
-    // without an error of its own), else the fold's.
-    let target = written?;
-    reader.await.map_err(stopped)??;
-    let (stories, events, position) = folded.map_err(stopped)??;
-    target.finish(selected, position).await?;
-    Ok(RebuildReport {
-        views: selected.to_vec(),
-        events,
-        stories,
-        position,
-    })
+        Target::Postgres(mut replacement) => {
+            // The writer owns the receiving end: when it fails, the fold's next hand-over fails
+            // too.
+            let written = async move {
+                while let Some(next) = next_job(&mut work, &mut loads).await {
+                    match next {
+                        Ok(rows) => {
+                            replacement.rows(&rows).await?;
+                            written_parts.fetch_add(1, Ordering::Release);
+                        }
+                        Err((positions, reply)) => {
+                            let _ = reply.send(replacement.developments_at(&positions).await?);
+                        }
+                    }
+                }
+                Ok::<_, ViewError>(replacement)
+            };
+            let (folded, written) = tokio::join!(folding, written);
+            // The first failure: the writer's, else the reader's (a failed read ends the fold
+            // early without an error of its own), else the fold's.
+            let replacement = written?;
+            reader.await.map_err(stopped)??;
+            let (stories, events, position) = folded.map_err(stopped)??;
+            replacement.finish(position).await?;
+            Ok(RebuildReport {
+                views: selected.to_vec(),
+                events,
+                stories,
+                position,
+            })
+        }
+    }
 }
 
 /// A development held by the fold.
@@ -391,6 +499,14 @@ struct PartialFold {
     with_search: bool,
     limits: RebuildLimits,
     work: mpsc::Sender<Work>,
+    /// Where read-backs are asked for.
+    loads: Option<mpsc::Sender<Load>>,
+    /// Parts handed to the writer, and how many of them it has written.
+    parts: u64,
+    written_parts: Arc<AtomicU64>,
+    /// The developments let go of whose rows are in parts not yet written (by position, with
+    /// the part): read back from here, the fold never waits for the writer to catch up.
+    unwritten: HashMap<i64, (u64, DevelopmentView)>,
     /// The front-page marks, when the stories view is rebuilt.
     marker: Option<Marker>,
 }
@@ -412,6 +528,10 @@ impl PartialFold {
             with_search: with_stories,
             limits,
             work,
+            loads: None,
+            parts: 0,
+            written_parts: Arc::default(),
+            unwritten: HashMap::new(),
             marker: None,
         }
     }
@@ -451,21 +571,31 @@ impl PartialFold {
         if wanted.is_empty() {
             return Ok(true);
         }
-        if !self.hand_over() {
-            return Ok(false);
+        // Those in parts not yet written are taken from here (and stay until their part is
+        // written: let go of again unchanged, they are not written again); the rest from the
+        // rows written.
+        self.forget_written();
+        let mut found = vec![];
+        let mut positions = vec![];
+        for &position in wanted.keys() {
+            match self.unwritten.get(&position) {
+                Some((_, d)) => found.push(d.clone()),
+                None => positions.push(position),
+            }
         }
-        let (reply, answer) = oneshot::channel();
-        let positions = wanted.keys().copied().collect();
-        if self
-            .work
-            .blocking_send(Work::Load(positions, reply))
-            .is_err()
-        {
-            return Ok(false);
+        if !positions.is_empty() {
+            let Some(loads) = &self.loads else {
+                return Ok(false);
+            };
+            let (reply, answer) = oneshot::channel();
+            if loads.blocking_send((positions, reply)).is_err() {
+                return Ok(false);
+            }
+            let Ok(read) = answer.blocking_recv() else {
+                return Ok(false);
+            };
+            found.extend(read);
         }
-        let Ok(found) = answer.blocking_recv() else {
-            return Ok(false);
-        };
         for d in found {
             let Some(&story) = wanted.get(&d.position) else {
                 continue;
@@ -556,6 +686,8 @@ impl PartialFold {
             }
             self.rows.actors.extend(ActorRow::of(&d));
         }
+        // Its rows go with the next part handed over.
+        self.unwritten.insert(d.position, (self.parts + 1, d));
         Ok(())
     }
 
@@ -578,7 +710,16 @@ impl PartialFold {
             return true;
         }
         let rows = std::mem::take(&mut self.rows);
-        self.work.blocking_send(Work::Rows(Box::new(rows))).is_ok()
+        self.parts += 1;
+        let sent = self.work.blocking_send(Box::new(rows)).is_ok();
+        self.forget_written();
+        sent
+    }
+
+    /// Lets go of the developments whose parts the writer has written.
+    fn forget_written(&mut self) {
+        let written = self.written_parts.load(Ordering::Acquire);
+        self.unwritten.retain(|_, (part, _)| *part > written);
     }
 
     /// Writes every development still held and each story's own row; returns how many stories
@@ -638,60 +779,21 @@ enum Target<'a> {
     Postgres(Replacement),
 }
 
-impl Target<'_> {
-    /// Writes a part of the rows (only the chosen views' rows are in it).
-    async fn rows(&mut self, rows: BatchRows) -> Result<(), ViewError> {
-        match self {
-            Target::Sqlite(views) => {
-                views
-                    .write(move |tx| write_rows_into(tx, &rows, "_next"))
-                    .await
-            }
-            Target::Postgres(replacement) => replacement.rows(&rows).await,
-        }
+/// Makes the `_next` tables the chosen views, at `position` (in the rebuild's transaction).
+fn swap_next_in(
+    tx: &rusqlite::Connection,
+    chosen: &[ViewName],
+    position: i64,
+) -> Result<(), ViewError> {
+    for view in chosen {
+        swap_in(tx, *view, position)?;
     }
-
-    /// Reads back developments written so far.
-    async fn developments_at(
-        &mut self,
-        positions: Vec<i64>,
-    ) -> Result<Vec<DevelopmentView>, ViewError> {
-        match self {
-            Target::Sqlite(views) => {
-                views
-                    .write(move |tx| developments_at(tx, &positions, "_next"))
-                    .await
-            }
-            Target::Postgres(replacement) => replacement.developments_at(&positions).await,
-        }
+    if chosen.contains(&ViewName::Stories) {
+        finish_search_bulk(tx, "search")?;
+    } else {
+        tx.execute_batch("DROP TABLE IF EXISTS developments_next")?;
     }
-
-    /// Makes the new rows the views, at `position`.
-    async fn finish(self, chosen: &[ViewName], position: i64) -> Result<(), ViewError> {
-        match self {
-            Target::Sqlite(views) => {
-                let chosen = chosen.to_vec();
-                views
-                    .write(move |tx| {
-                        for view in &chosen {
-                            swap_in(tx, *view, position)?;
-                        }
-                        if chosen.contains(&ViewName::Stories) {
-                            tx.execute(
-                                "INSERT INTO search (search, rank) VALUES ('hashsize', ?1)",
-                                [FTS_HASH_BYTES],
-                            )?;
-                        }
-                        if !chosen.contains(&ViewName::Stories) {
-                            tx.execute_batch("DROP TABLE IF EXISTS developments_next")?;
-                        }
-                        Ok(())
-                    })
-                    .await
-            }
-            Target::Postgres(replacement) => replacement.finish(position).await,
-        }
-    }
+    Ok(())
 }
 
 /// Rebuilds every view whose stored schema version differs from the code's.
