@@ -225,11 +225,6 @@ impl SearchRow {
                 }
             }
         };
-        let mut names: Vec<&str> = d.actors.iter().map(|a| a.name()).collect();
-        names.extend(d.accused.iter().map(|a| a.name()));
-        if let Some(source) = &d.source {
-            names.push(source.name.as_str());
-        }
         let (year, month) = (d.occurred_at.year(), d.occurred_at.month());
         let mut filters = vec![
             filter_word('s', &story_id),
@@ -253,7 +248,7 @@ impl SearchRow {
             text: Some(SearchText {
                 headline: fold(&d.headline),
                 body: fold(&d.body),
-                names: fold(&names.join(" · ")),
+                names: fold(&names(d)),
                 filters: filters.join(" "),
                 occurred_at: crate::store::sortable_time(&d.occurred_at),
             }),
@@ -648,26 +643,35 @@ const FIELD_WORDS: [f64; 3] = [10.0, 4.0, 60.0];
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
+/// The names a development gives — its actors, the accused and its source — as one text.
+fn names(d: &DevelopmentView) -> String {
+    let mut names: Vec<&str> = d.actors.iter().map(|a| a.name()).collect();
+    names.extend(d.accused.iter().map(|a| a.name()));
+    if let Some(s) = &d.source {
+        names.push(s.name.as_str());
+    }
+    names.join(" · ")
+}
+
 impl Hit {
+    /// The story's summary, from its stored head (when the hit is the story itself).
+    fn summary(&self) -> String {
+        self.head
+            .as_deref()
+            .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+            .and_then(|h| h.get("summary")?.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// The texts a hit is ranked by: its headline, the names it gives (actors, accused,
     /// source) and its body; for a story's own document, its headline and summary.
     fn texts(&self) -> Result<[String; 3], serde_json::Error> {
         if let Some(doc) = &self.doc {
             let d: DevelopmentView = serde_json::from_str(doc)?;
-            let mut names: Vec<&str> = d.actors.iter().map(|a| a.name()).collect();
-            names.extend(d.accused.iter().map(|a| a.name()));
-            if let Some(s) = &d.source {
-                names.push(s.name.as_str());
-            }
-            let names = names.join(" · ");
+            let names = names(&d);
             return Ok([d.headline, names, d.body]);
         }
-        let summary = self
-            .head
-            .as_deref()
-            .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
-            .and_then(|h| h.get("summary")?.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let summary = self.summary();
         Ok([self.story_headline.clone(), String::new(), summary])
     }
 
@@ -703,12 +707,7 @@ impl Hit {
         };
         if let Some(doc) = &self.doc {
             let d: DevelopmentView = serde_json::from_str(doc)?;
-            let mut names: Vec<&str> = d.actors.iter().map(|a| a.name()).collect();
-            names.extend(d.accused.iter().map(|a| a.name()));
-            if let Some(s) = &d.source {
-                names.push(s.name.as_str());
-            }
-            let names = names.join(" · ");
+            let names = names(&d);
             let snippet = snippet(&[&d.body, &d.headline, &names], query);
             let state = state_name(d.state);
             return Ok(Some(SearchHit {
@@ -725,12 +724,7 @@ impl Hit {
                 snippet,
             }));
         }
-        let summary = self
-            .head
-            .as_deref()
-            .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
-            .and_then(|h| h.get("summary")?.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let summary = self.summary();
         let snippet = snippet(&[&summary, &self.story_headline], query);
         Ok(Some(SearchHit {
             story,
