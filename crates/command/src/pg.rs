@@ -431,10 +431,17 @@ async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, Sto
         Err(e) => return failed(&e),
     };
     let start: Result<i64, sqlx::Error> = async {
+        let waiting = std::time::Instant::now();
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(APPEND_LOCK)
             .execute(&mut *tx)
             .await?;
+        // Every command of the batch waited this long for the order lock (a share of its
+        // `newsroom_command_seconds`).
+        let waited = waiting.elapsed().as_secs_f64();
+        for _ in batch {
+            metrics::histogram!("newsroom_store_append_lock_wait_seconds").record(waited);
+        }
         sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT + 1 FROM events")
             .fetch_one(&mut *tx)
             .await

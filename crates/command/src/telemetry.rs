@@ -55,6 +55,12 @@ fn describe() {
         "Time to decide and durably append a command's events, by command."
     );
     describe_histogram!(
+        "newsroom_store_append_lock_wait_seconds",
+        Unit::Seconds,
+        "Time a command waited for the PostgreSQL log's append (order) lock, counted once per \
+         command of the batch that waited."
+    );
+    describe_histogram!(
         "newsroom_store_batch_size",
         Unit::Count,
         "Commands appended together by the log's writer in one transaction."

@@ -593,6 +593,8 @@ struct Phase {
     cpu: CpuUse,
     /// Mean appends per log transaction in the process taking commands.
     batch: Option<f64>,
+    /// The share of its commands' time spent waiting for PostgreSQL's append lock.
+    lock_share: Option<f64>,
     load: (String, String),
 }
 
@@ -848,9 +850,15 @@ async fn run_phase(
     let window = last_done - started;
     let (lag, lag_timeouts) = probe.await?;
     let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &app.pids());
-    let batch = match (batch_before, batch_metric(client, &app.command).await) {
-        (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some((s1 - s0) / (c1 - c0)),
-        _ => None,
+    let (batch, lock_share) = match (batch_before, batch_metric(client, &app.command).await) {
+        (Some(a), Some(b)) if b.batch_count > a.batch_count => {
+            let commands = b.command_seconds - a.command_seconds;
+            (
+                Some((b.batch_sum - a.batch_sum) / (b.batch_count - a.batch_count)),
+                (commands > 0.0).then(|| (b.lock_wait_seconds - a.lock_wait_seconds) / commands),
+            )
+        }
+        _ => (None, None),
     };
 
     let mut phase = Phase {
@@ -868,6 +876,7 @@ async fn run_phase(
         lag_timeouts,
         cpu,
         batch,
+        lock_share,
         load: (load_start, String::new()),
     };
     let mut expected = HashMap::new();
@@ -917,8 +926,18 @@ async fn run_phase(
     Ok(phase)
 }
 
-/// (sum, count) of the log's group-commit batch sizes, from a process's `/metrics`.
-async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<(f64, f64)> {
+/// What the process taking commands reports of its log's writer (`/metrics`): the sum and count
+/// of its group-commit batch sizes, the seconds its commands took in all, and the seconds they
+/// waited for PostgreSQL's append lock in all (none in embedded mode).
+#[derive(Debug, Clone, Copy)]
+struct WriterMetrics {
+    batch_sum: f64,
+    batch_count: f64,
+    command_seconds: f64,
+    lock_wait_seconds: f64,
+}
+
+async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<WriterMetrics> {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -931,10 +950,18 @@ async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<(f64, f64)
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
     };
-    Some((
-        find("newsroom_store_batch_size_sum ")?,
-        find("newsroom_store_batch_size_count ")?,
-    ))
+    // One line per command name: `newsroom_command_seconds_sum{command="…"} 1.5`.
+    let command_seconds = text
+        .lines()
+        .filter(|l| l.starts_with("newsroom_command_seconds_sum"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Some(WriterMetrics {
+        batch_sum: find("newsroom_store_batch_size_sum ")?,
+        batch_count: find("newsroom_store_batch_size_count ")?,
+        command_seconds,
+        lock_wait_seconds: find("newsroom_store_append_lock_wait_seconds_sum ").unwrap_or(0.0),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1940,8 +1967,14 @@ fn report_load(out: &mut String, runs: &[LoadRun], cfg: &Config) -> std::fmt::Re
                     Mode::Embedded => "Embedded",
                     Mode::ScaleOut => "Scale-out",
                 },
-                p.batch
-                    .map_or("n/a".to_owned(), |b| format!("{b:.1} appends per transaction")),
+                match (p.batch, p.lock_share) {
+                    (Some(b), Some(share)) if r.mode == Mode::ScaleOut => format!(
+                        "{b:.1} appends per transaction, {:.1} % of the commands' time waiting for the append lock",
+                        share * 100.0
+                    ),
+                    (Some(b), _) => format!("{b:.1} appends per transaction"),
+                    (None, _) => "n/a".to_owned(),
+                },
                 p.cpu.system() * 1000.0 / p.ok.max(1) as f64,
                 p.cpu.describe(),
                 p.load.0,
