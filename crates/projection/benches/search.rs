@@ -28,6 +28,7 @@
 //! `BENCH_SEARCH_PARTS` (default `rq`) picks the parts. `BENCH_DIR=<dir>` keeps the logs and
 //! views there and reuses them when run again (a log whose head is right is not filled again;
 //! views at its head are not rebuilt for `q` alone): for trying queries on the same index.
+//! `BENCH_SEARCH_CASES=prefix,phrase` runs only the query cases whose names hold one of these.
 
 /// The allocator of the `newsroom` binary, whose `projection rebuild` this measures.
 #[global_allocator]
@@ -66,6 +67,8 @@ struct Config {
     rebuild_runs: usize,
     parts: String,
     dir: Option<PathBuf>,
+    /// Only the query cases whose names hold one of these (`BENCH_SEARCH_CASES`, comma-separated).
+    cases: Vec<String>,
 }
 
 impl Config {
@@ -82,6 +85,13 @@ impl Config {
                 .filter(|p| p.contains('r') || p.contains('q'))
                 .unwrap_or_else(|| "rq".to_owned()),
             dir: std::env::var_os("BENCH_DIR").map(PathBuf::from),
+            cases: std::env::var("BENCH_SEARCH_CASES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }
@@ -1093,6 +1103,9 @@ One request at a time; {} timed requests per case (the two-word case {}). Baseli
 |---|---|---|---|---|---|---|---|---|---|"
             )?;
             for (case, terms) in cases(&pools.vocabulary, &story, cfg.queries) {
+                if !cfg.cases.is_empty() && !cfg.cases.iter().any(|c| case.name.contains(c.as_str())) {
+                    continue;
+                }
                 eprintln!("[q] {}", case.name);
                 let b = run_case(&small, &case).await?;
                 let r = run_case(&big, &case).await?;

@@ -14,6 +14,7 @@
 //! rendered from its folded words, which hold only letters and digits. What cannot be parsed is
 //! a [`QueryError`], answered 400 naming `q`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -32,6 +33,15 @@ pub const MAX_TERMS: usize = 8;
 pub const MAX_WORDS: usize = 16;
 /// The shortest prefix (`ab*`): shorter ones would stand for too many words.
 pub const MIN_PREFIX_CHARS: usize = 2;
+/// How many of the index's words a prefix stands for at most (`elect*`: `elect`, `elected`,
+/// `election`, …, in the index's order): a prefix is searched for as these words, so its cost
+/// is bounded whatever the index holds. A prefix that begins more words than this finds only
+/// the first of them (as Elasticsearch's `max_expansions`, 50 by default, does): more letters
+/// narrow it.
+pub const PREFIX_WORDS: usize = 50;
+/// How many of the index's words are looked at to find them, filter words (`filters`, which
+/// readers never search) passed over included.
+pub const PREFIX_STEPS: usize = 200;
 /// How many of the newest matching developments a search ranks (and as many stories): what a
 /// search costs is bounded by this, whatever the size of the index.
 pub const WINDOW: usize = 500;
@@ -53,6 +63,12 @@ pub fn words(text: &str) -> Vec<Word> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let flush = |out: &mut Vec<Word>, from: usize, to: usize| {
+        let run = &text[from..to];
+        if run.is_ascii() {
+            // Nothing to decompose and no marks: the run is one word, in lower case.
+            out.push((from, to, run.to_ascii_lowercase()));
+            return;
+        }
         let mut word = String::new();
         for c in text[from..to].nfkd() {
             if is_combining_mark(c) {
@@ -69,7 +85,11 @@ pub fn words(text: &str) -> Vec<Word> {
         }
     };
     for (i, c) in text.char_indices() {
-        let inside = c.is_alphanumeric() || is_combining_mark(c);
+        let inside = if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            c.is_alphanumeric() || is_combining_mark(c)
+        };
         match (inside, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
@@ -453,6 +473,58 @@ impl Query {
     }
 }
 
+/// The words each prefix of a query stands for (the index's own words that begin with it,
+/// [`PREFIX_WORDS`] at most), by prefix.
+pub(crate) type Expansions = BTreeMap<String, Vec<String>>;
+
+impl Query {
+    /// The prefixes of the query: the last word of each prefix term.
+    pub(crate) fn prefixes(&self) -> impl Iterator<Item = &str> {
+        self.terms
+            .iter()
+            .filter(|t| t.prefix)
+            .filter_map(|t| t.words.last().map(String::as_str))
+    }
+
+    /// The query as an FTS5 expression over the text columns, each prefix written out as the
+    /// words it stands for (`known`). `None` if a prefix stands for no word: nothing matches.
+    pub(crate) fn fts5_expanded(&self, known: &Expansions) -> Option<String> {
+        let terms = self
+            .terms
+            .iter()
+            .map(|t| fts5_term_expanded(t, known))
+            .collect::<Option<Vec<_>>>()?;
+        Some(terms.join(" AND "))
+    }
+}
+
+/// A term as an FTS5 expression; a prefix term as the phrases its known words make
+/// (`"un miss*"` → `("un mission" OR "un missile")`), never FTS5's own prefix query, which
+/// merges the whole doclist of every word that begins with the prefix before it yields a
+/// row. `None` if the prefix stands for no word.
+pub(crate) fn fts5_term_expanded(term: &Term, known: &Expansions) -> Option<String> {
+    let Some((last, rest)) = term.words.split_last().filter(|_| term.prefix) else {
+        return Some(fts5_term(term));
+    };
+    let words = known.get(last).filter(|w| !w.is_empty())?;
+    let phrases: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let mut phrase = rest.join(" ");
+            if !phrase.is_empty() {
+                phrase.push(' ');
+            }
+            phrase.push_str(w);
+            // Words hold only letters and digits: nothing to escape inside the quotes.
+            format!("\"{phrase}\"")
+        })
+        .collect();
+    Some(format!(
+        "{{headline body names}} : ({})",
+        phrases.join(" OR ")
+    ))
+}
+
 pub(crate) fn fts5_term(term: &Term) -> String {
     format!(
         "{{headline body names}} : \"{}\"{}",
@@ -542,13 +614,16 @@ impl Search {
                 format!("({})", any.join(" OR "))
             });
         }
-        parts.push(match self.audience {
-            Audience::Public => format!("{{filters}} : \"{PUBLIC}\""),
-            Audience::Staff => {
-                format!("({{filters}} : \"{PUBLIC}\" OR {{filters}} : \"{PENDING}\")")
-            }
-        });
-        parts.join(" AND ")
+        // Every document is either the readers' (`vp`) or the staff's (`vs`): staff see all,
+        // readers all but the staff's. Said as `NOT vs`, not `AND vp`: FTS5 steps through
+        // the doclist of each word of an `AND` over the whole stretch of the index that the
+        // window's matches span, newest first, and `vp` is in nearly every document; `vs`,
+        // the few waiting for review, is stepped through instead.
+        let all = format!("({})", parts.join(" AND "));
+        match self.audience {
+            Audience::Public => format!("{all} NOT {{filters}} : \"{PENDING}\""),
+            Audience::Staff => all,
+        }
     }
 
     /// The filters as a `tsquery` literal over the `filters` column.
@@ -653,6 +728,29 @@ fn names(d: &DevelopmentView) -> String {
     names.join(" · ")
 }
 
+/// What a development's hit is ranked by, read from its stored document (`DevelopmentView`)
+/// without the rest of it: a window's hundreds of hits are each read for their rank.
+#[derive(serde::Deserialize)]
+struct RankedText<'a> {
+    #[serde(borrow)]
+    headline: Cow<'a, str>,
+    #[serde(borrow)]
+    body: Cow<'a, str>,
+    #[serde(default, borrow)]
+    actors: Vec<Named<'a>>,
+    #[serde(default, borrow)]
+    accused: Vec<Named<'a>>,
+    #[serde(default, borrow)]
+    source: Option<Named<'a>>,
+}
+
+/// An actor or a source, for its name only.
+#[derive(serde::Deserialize)]
+struct Named<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
 impl Hit {
     /// The story's summary, from its stored head (when the hit is the story itself).
     fn summary(&self) -> String {
@@ -667,9 +765,16 @@ impl Hit {
     /// source) and its body; for a story's own document, its headline and summary.
     fn texts(&self) -> Result<[String; 3], serde_json::Error> {
         if let Some(doc) = &self.doc {
-            let d: DevelopmentView = serde_json::from_str(doc)?;
-            let names = names(&d);
-            return Ok([d.headline, names, d.body]);
+            let d: RankedText<'_> = serde_json::from_str(doc)?;
+            let names: Vec<&str> = d
+                .actors
+                .iter()
+                .chain(&d.accused)
+                .chain(&d.source)
+                .map(|n| n.name.as_ref())
+                .collect();
+            let names = names.join(" · ");
+            return Ok([d.headline.into_owned(), names, d.body.into_owned()]);
         }
         let summary = self.summary();
         Ok([self.story_headline.clone(), String::new(), summary])
@@ -879,6 +984,50 @@ mod tests {
             q.tsquery(),
             "( 'iran' ) & ( 'un' <-> 'mission' ) & ( 'phish':* )"
         );
+    }
+
+    #[test]
+    fn prefixes_are_searched_for_as_the_words_they_stand_for() {
+        let q = Query::parse(r#"iran "un miss"* phish*"#).unwrap();
+        assert_eq!(q.prefixes().collect::<Vec<_>>(), ["miss", "phish"]);
+        let mut known = Expansions::new();
+        known.insert("miss".into(), vec!["missile".into(), "mission".into()]);
+        known.insert("phish".into(), vec!["phishing".into()]);
+        assert_eq!(
+            q.fts5_expanded(&known).unwrap(),
+            r#"{headline body names} : "iran" AND {headline body names} : ("un missile" OR "un mission") AND {headline body names} : ("phishing")"#
+        );
+        // The whole query as one phrase ends with the same words.
+        assert!(
+            q.as_phrase().is_none(),
+            "`miss*` inside the query ends no phrase"
+        );
+        let q = Query::parse("un miss*").unwrap();
+        assert_eq!(
+            fts5_term_expanded(&q.as_phrase().unwrap(), &known).unwrap(),
+            r#"{headline body names} : ("un missile" OR "un mission")"#
+        );
+        // A prefix no word begins with matches nothing.
+        known.insert("phish".into(), vec![]);
+        assert_eq!(Query::parse("phish*").unwrap().fts5_expanded(&known), None);
+    }
+
+    #[test]
+    fn ascii_and_other_text_fold_alike() {
+        for text in ["Election, ELECTORAL; électoral 2024x", "A-b_c d9 Zürich"] {
+            let slow: Vec<String> = text
+                .split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    w.nfkd()
+                        .filter(|c| !is_combining_mark(*c))
+                        .flat_map(char::to_lowercase)
+                        .collect()
+                })
+                .collect();
+            let fast: Vec<String> = words(text).into_iter().map(|(_, _, w)| w).collect();
+            assert_eq!(fast, slow, "{text}");
+        }
     }
 
     #[test]

@@ -1095,15 +1095,39 @@ fn search_sql(exact: bool) -> String {
     format!("WITH hits AS ({hits}){exact_cte} SELECT h.k, h.story, {first} FROM hits h")
 }
 
+/// How much of the views' file a search reads through a memory map (`PRAGMA mmap_size`).
+const SEARCH_MMAP_BYTES: i64 = 1 << 30;
+
 /// Searches the SQLite index: the window's hits, each read with its story (a hit whose story
 /// is gone is dropped) and ranked by [`Hit::score`] — the whole query as a phrase first, then
 /// the score, then the newest — and the page of them in rank order, and whether more follow.
 fn search_sqlite(c: &Connection, s: &Search) -> Result<Found, ViewError> {
-    let expr = s.fts5(&s.query.fts5());
+    // One read transaction: one snapshot for the window and the hundreds of reads of its
+    // hits, and one lock taken instead of one per statement.
+    // The index is read through a memory map, not copied page by page into each reader's
+    // small cache (a window's pages of doclists were a quarter of a search's time at
+    // 1,000,000 developments); idempotent, and kept by the connection.
+    c.pragma_update(None, "mmap_size", SEARCH_MMAP_BYTES)?;
+    let _read = c.unchecked_transaction()?;
+    let mut known = crate::search::Expansions::new();
+    for prefix in s.query.prefixes() {
+        if !known.contains_key(prefix) {
+            known.insert(prefix.to_owned(), known_words(c, prefix)?);
+        }
+    }
+    let Some(text) = s.query.fts5_expanded(&known) else {
+        // A prefix no word of the index begins with.
+        return Ok(Found {
+            hits: Vec::new(),
+            more: false,
+        });
+    };
+    let expr = s.fts5(&text);
     let exact = s
         .query
         .as_phrase()
-        .map(|p| s.fts5(&crate::search::fts5_term(&p)));
+        .and_then(|p| crate::search::fts5_term_expanded(&p, &known))
+        .map(|p| s.fts5(&p));
     let stories = if s.stories_too() {
         crate::search::STORY_WINDOW
     } else {
@@ -1160,6 +1184,48 @@ fn search_sqlite(c: &Connection, s: &Search) -> Result<Found, ViewError> {
         .map(|(.., hit)| hit)
         .collect();
     found(hits, s)
+}
+
+/// The words of the SQLite index that begin with `prefix`, in the index's order,
+/// [`PREFIX_WORDS`](crate::search::PREFIX_WORDS) at most: what a prefix query stands for.
+/// Each is one seek of FTS5's vocabulary (`fts5vocab`, `instance`: its cursor starts at the
+/// first word from the one asked for and reads one of its places), so the work is bounded by
+/// the count of words looked at ([`PREFIX_STEPS`](crate::search::PREFIX_STEPS)), never by
+/// the documents that hold them. Words first found in `filters` are filter words (a story's,
+/// an actor's, a month's), not text: passed over.
+fn known_words(c: &Connection, prefix: &str) -> Result<Vec<String>, ViewError> {
+    use crate::search::{PREFIX_STEPS, PREFIX_WORDS};
+    c.execute_batch(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_vocab
+           USING fts5vocab(main, search, instance)",
+    )?;
+    let mut next =
+        c.prepare_cached("SELECT term, col FROM temp.search_vocab WHERE term >= ?1 LIMIT 1")?;
+    let mut words = Vec::new();
+    let mut from = prefix.to_owned();
+    for _ in 0..PREFIX_STEPS {
+        let Some((word, column)) = next
+            .query_row([&from], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?
+        else {
+            break;
+        };
+        if !word.starts_with(prefix) {
+            break;
+        }
+        // The least string after `word` and before every longer word that begins with it
+        // (words hold only letters and digits).
+        from = format!("{word}\u{1}");
+        if column != "filters" {
+            words.push(word);
+            if words.len() == PREFIX_WORDS {
+                break;
+            }
+        }
+    }
+    Ok(words)
 }
 
 /// The page shown of the hits read (one more than the page, if there are more).
