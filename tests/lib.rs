@@ -168,6 +168,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut NewsroomSettings)) -> Te
     spawn_app_in(tempfile::tempdir().expect("temp dir"), configure).await
 }
 
+/// The settings of one role of a scale-out deployment on the PostgreSQL log at `url`.
+pub fn postgres_role(url: &str, role: newsroom::Role) -> impl FnOnce(&mut NewsroomSettings) {
+    let url = url.to_owned();
+    move |s| {
+        s.command.database_url = Some(url);
+        s.role = role;
+    }
+}
+
 /// Starts the app over the data directory `dir`, which may hold the files of an app that was
 /// stopped ([`TestApp::stop`]): a restart. Tokens for each role are created afresh.
 pub async fn spawn_app_in(
@@ -663,6 +672,32 @@ pub fn cookie_pair(headers: &reqwest::header::HeaderMap, name: &str) -> Option<S
 }
 
 impl TestApp {
+    /// Waits until the notifier's matcher has read the log up to `position` (at most `within`).
+    pub async fn wait_for_matcher(&self, position: i64, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let at: i64 = self
+                .notifier
+                .read(|c| {
+                    Ok(c.query_row(
+                        "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                        newsroom_command::args![],
+                        |r| r.get(0),
+                    )?)
+                })
+                .await
+                .unwrap();
+            if at >= position {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the matcher stalled at {at}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// A client that does not follow redirects, to see the desk's 303s and cookies.
     pub fn desk_client(&self) -> reqwest::Client {
         reqwest::Client::builder()

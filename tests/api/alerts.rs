@@ -156,7 +156,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
         .as_i64()
         .unwrap();
     // Let the notifier pass both events, then check nothing went out.
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().is_empty(), "{:#?}", receiver.received());
 
@@ -173,32 +173,6 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
     assert_eq!(got[0].json()["data"]["development"]["id"], pending["id"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1);
-}
-
-/// Waits until the notifier's matcher has passed `position`.
-async fn wait_for_matcher(app: &TestApp, position: i64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let at: i64 = app
-            .notifier
-            .read(|c| {
-                Ok(c.query_row(
-                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    newsroom_command::args![],
-                    |r| r.get(0),
-                )?)
-            })
-            .await
-            .unwrap();
-        if at >= position {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the matcher stalled at {at}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -262,7 +236,7 @@ async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
     assert_eq!(got[0].json()["type"], "story.charges_filed");
     let got = by_actor.wait_for_accepted(1, WAIT).await;
     assert_eq!(got[0].json()["type"], "story.hack_reported");
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(flash_only.received().len(), 1);
     assert_eq!(
@@ -325,7 +299,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
     assert_eq!(got[2].json()["type"], "story.retraction");
     assert_eq!(got[2].json()["data"]["retraction"]["reason"], "Withdrawn");
     now_matching.wait_for_accepted(2, WAIT).await;
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(unrelated.received().is_empty());
 }
@@ -703,7 +677,7 @@ async fn a_digest_collects_an_interval_and_is_sent_once() {
         .ok(201)["position"]
         .as_i64()
         .unwrap();
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         receiver.received().is_empty(),
@@ -738,7 +712,7 @@ async fn a_digest_collects_an_interval_and_is_sent_once() {
     let p = app.record(&story, development("update")).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     clock.advance(chrono::Duration::minutes(16));
     let got = receiver.wait_for_accepted(3, WAIT).await;
     assert_eq!(got[2].json()["type"], "digest");
@@ -806,7 +780,7 @@ async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
     let p = app.record(&story, development("update")).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1, "unsubscribed: no more alerts");
 
@@ -824,7 +798,7 @@ async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
     let p = app.record(&story, development("update")).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(suspended.received().is_empty());
 }

@@ -426,13 +426,7 @@ async fn two_schedulers_on_one_postgresql_log_lift_each_embargo_once() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let on = |role: newsroom::Role| {
-        let url = db.url.clone();
-        move |s: &mut newsroom::NewsroomSettings| {
-            s.command.database_url = Some(url);
-            s.role = role;
-        }
-    };
+    let on = |role| postgres_role(&db.url, role);
     // Two processes serving commands (each with its scheduler), sharing the log, the views and
     // the notifier's queue.
     let first = spawn_app_with(on(newsroom::Role::All)).await;

@@ -382,7 +382,7 @@ async fn a_push_service_saying_gone_or_not_found_removes_the_subscription() {
         let p = app.record(&story, development("update")).await.ok(201)["position"]
             .as_i64()
             .unwrap();
-        wait_for_matcher(&app, p).await;
+        app.wait_for_matcher(p, WAIT).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(service.got().len(), 1, "{status}: nothing more goes to it");
     }
@@ -473,7 +473,7 @@ async fn min_urgency_holds_back_pushes_below_it() {
         .as_i64()
         .unwrap();
     let got = service.wait_for(1).await;
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(service.got().len(), 1, "only the flash");
     assert_eq!(got[0].header("urgency"), "high");
@@ -503,7 +503,7 @@ async fn a_digest_is_one_push_that_leads_to_the_alerts_page() {
         .ok(201)["position"]
         .as_i64()
         .unwrap();
-    wait_for_matcher(&app, p).await;
+    app.wait_for_matcher(p, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(service.got().is_empty(), "nothing before the window ends");
 
@@ -523,32 +523,6 @@ async fn a_digest_is_one_push_that_leads_to_the_alerts_page() {
     assert_eq!(message["headline"], "2 new in the stories you follow");
     assert_eq!(message["link"], "http://newsroom.test/alerts");
     assert_eq!(message["story"], "Campaign reports a hack");
-}
-
-/// Waits until the notifier's matcher has read the log up to `position`.
-async fn wait_for_matcher(app: &TestApp, position: i64) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let at: i64 = app
-            .notifier
-            .read(|c| {
-                Ok(c.query_row(
-                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    newsroom_command::args![],
-                    |r| r.get(0),
-                )?)
-            })
-            .await
-            .unwrap();
-        if at >= position {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the matcher stalled at {at}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -644,13 +618,7 @@ async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let on = |role: newsroom::Role| {
-        let url = db.url.clone();
-        move |s: &mut newsroom::NewsroomSettings| {
-            s.command.database_url = Some(url);
-            s.role = role;
-        }
-    };
+    let on = |role| postgres_role(&db.url, role);
     let command = spawn_app_with(on(newsroom::Role::Command)).await;
     // The notifier reads what a story looked like from the views.
     let _projector = spawn_app_with(on(newsroom::Role::Projector)).await;

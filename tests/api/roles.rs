@@ -38,13 +38,7 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let on = |role: Role| {
-        let url = db.url.clone();
-        move |s: &mut newsroom::NewsroomSettings| {
-            s.command.database_url = Some(url);
-            s.role = role;
-        }
-    };
+    let on = |role| postgres_role(&db.url, role);
     let command = spawn_app_with(on(Role::Command)).await;
     let projector = spawn_app_with(on(Role::Projector)).await;
     let notifier = spawn_app_with(on(Role::Notifier)).await;
