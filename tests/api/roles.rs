@@ -191,3 +191,118 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
     );
     js.delete_stream(&stream.stream).await.unwrap();
 }
+
+/// A story as a copy serves it; with `at`, once its views hold that position.
+async fn story_on(app: &TestApp, story: &str, at: Option<i64>) -> serde_json::Value {
+    let path = match at {
+        Some(position) => format!("/v1/stories/{story}?min_position={position}"),
+        None => format!("/v1/stories/{story}"),
+    };
+    app.call(Method::GET, &path, None, None)
+        .await
+        .ok(200)
+        .clone()
+}
+
+/// Waits (at most 10 s) until `app` has heard the views' commits up to `position`.
+async fn hears(app: &TestApp, position: i64) {
+    for _ in 0..200 {
+        if app.views.heard_position().is_some_and(|p| p >= position) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the copy heard {:?}, not {position}",
+        app.views.heard_position()
+    );
+}
+
+fn related_headlines(story: &serde_json::Value) -> Vec<String> {
+    story["relations"]
+        .as_array()
+        .expect("relations")
+        .iter()
+        .map(|r| r["headline"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Projector copies sharing PostgreSQL views hear each other's commits: a story's body is served
+/// from memory while no commit changed it, and a read of a later position gets the change
+/// whichever copy applied it — a development of the story, and the headline of a story it shows
+/// as related.
+#[tokio::test]
+async fn projector_copies_serve_a_story_from_memory_until_a_commit_they_hear_changes_it() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let on = |role| postgres_role(&db.url, role);
+    let command = spawn_app_with(on(Role::Command)).await;
+    let copies = [
+        spawn_app_with(on(Role::Projector)).await,
+        spawn_app_with(on(Role::Projector)).await,
+    ];
+    let open = |slug: &'static str, headline: &'static str| {
+        let command = &command;
+        async move {
+            command
+                .open_story_as(&command.editor, json!({"slug": slug, "headline": headline}))
+                .await
+                .ok(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let hack = open("campaign-hack", "Campaign reports a hack").await;
+    let charges = open("charges", "Prosecutors weigh charges").await;
+    let linked = command
+        .call(
+            Method::POST,
+            &format!("/v1/stories/{hack}/relations"),
+            Some(&command.editor),
+            Some(json!({"story": charges, "relation": "follow_up"})),
+        )
+        .await;
+    let linked = linked.ok(200)["position"].as_i64().unwrap();
+
+    for copy in &copies {
+        let story = story_on(copy, &hack, Some(linked)).await;
+        assert_eq!(related_headlines(&story), ["Prosecutors weigh charges"]);
+        // Once heard, the same body again comes from memory, with no query.
+        hears(copy, linked).await;
+        story_on(copy, &hack, None).await;
+        let before = copy.views.bodies_read_from_memory();
+        let again = story_on(copy, &hack, None).await;
+        assert_eq!(again, story);
+        assert_eq!(copy.views.bodies_read_from_memory(), before + 1);
+    }
+
+    // A development of the story: whichever copy applied it, both serve it.
+    let recorded = command.record(&hack, development("hack_reported")).await;
+    let recorded = recorded.ok(201)["position"].as_i64().unwrap();
+    for copy in &copies {
+        let story = story_on(copy, &hack, Some(recorded)).await;
+        assert_eq!(story["timeline"].as_array().unwrap().len(), 1, "{story}");
+    }
+
+    // The related story's new headline changes the body of the story that shows it.
+    let revised = command
+        .call(
+            Method::PATCH,
+            &format!("/v1/stories/{charges}"),
+            Some(&command.editor),
+            Some(json!({"headline": "Prosecutors file charges"})),
+        )
+        .await;
+    let revised = revised.ok(200)["position"].as_i64().unwrap();
+    for copy in &copies {
+        let story = story_on(copy, &hack, Some(revised)).await;
+        assert_eq!(related_headlines(&story), ["Prosecutors file charges"]);
+        // And so does a read that asks for no position, once the copy heard the change.
+        hears(copy, revised).await;
+        let story = story_on(copy, &hack, None).await;
+        assert_eq!(related_headlines(&story), ["Prosecutors file charges"]);
+        assert_eq!(story["timeline"].as_array().unwrap().len(), 1, "{story}");
+    }
+}

@@ -155,6 +155,7 @@ impl Newsroom {
         let mut routes = axum::Router::new();
         let mut document = utoipa::openapi::OpenApi::default();
         let (mut views, mut projector, mut live) = (None, None, None);
+        let mut followed_views = None;
         if role.projects() {
             // Beside the log: a SQLite file of their own, or the log's PostgreSQL database.
             let store = ViewStore::beside(&log, &settings.views_path)
@@ -188,11 +189,16 @@ impl Newsroom {
             }));
             document.merge(<api::ReadApiDoc as utoipa::OpenApi>::openapi());
             live = Some((hub, p.positions()));
+            // Views in PostgreSQL, shared with other copies: hearing their commits lets this
+            // process serve reads it already holds without a round trip (`ViewStore::
+            // heard_position`).
+            if store.postgres().is_some() {
+                followed_views = Some((store.clone(), tokio::sync::watch::channel(0).0));
+            }
             views = Some(store);
             projector = Some(p);
         }
         // A web front reads the views the projector processes keep, and follows their commits.
-        let mut followed_views = None;
         if role.web() && views.is_none() {
             let store = ViewStore::beside(&log, &settings.views_path)
                 .await

@@ -213,6 +213,14 @@ impl ReadState {
     /// position once, then waits for the live hub, which follows it for the whole process.
     async fn reach(&self, min: Option<i64>) -> ReadResult<()> {
         let Some(min) = min else { return Ok(()) };
+        // Heard announced: no round trip.
+        if self
+            .views
+            .heard_position()
+            .is_some_and(|heard| heard >= min)
+        {
+            return Ok(());
+        }
         if self.views.position().await? >= min {
             return Ok(());
         }
@@ -666,7 +674,8 @@ async fn story_json(
         query,
         &["as_of", "since", "min_position", "before", "limit"],
     )?;
-    state.reach(params.int("min_position")?).await?;
+    let at_least = params.int("min_position")?;
+    state.reach(at_least).await?;
     let as_of = params.as_of()?;
     let since = params.int("since")?;
     let (before, limit) = params.page()?;
@@ -675,7 +684,7 @@ async fn story_json(
         // The common read: the stored body, one query, usually from memory.
         let story = state
             .views
-            .story_body_by(id.clone())
+            .story_body_by(id.clone(), at_least)
             .await?
             .ok_or_else(|| Problem::not_found(format!("no story `{id}`")))?;
         let older = older_link(story.id, story.older, PAGE_DEFAULT);

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod decode;
 pub mod feeds;
+mod followed;
 pub mod history;
 pub mod live;
 pub mod marks;

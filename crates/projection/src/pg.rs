@@ -549,9 +549,10 @@ impl PgViews {
         let rows = changes.rows(&taken)?;
         write_rows(&mut tx, &rows, "view_developments").await?;
         follow_batch_pg(&mut tx, &rows.versions, marks).await?;
+        let changed = changed_stories(events);
         for view in ViewName::ALL {
             if last > at(view) {
-                set_checkpoint(&mut tx, view, last).await?;
+                set_checkpoint(&mut tx, view, last, Some(&changed)).await?;
             }
         }
         tx.commit().await?;
@@ -673,7 +674,8 @@ impl Replacement {
     /// from now on.
     pub(crate) async fn finish(mut self, position: i64) -> Result<(), ViewError> {
         for view in &self.chosen {
-            set_checkpoint(&mut self.tx, *view, position).await?;
+            // Every story may have changed.
+            set_checkpoint(&mut self.tx, *view, position, None).await?;
         }
         self.tx.commit().await?;
         Ok(())
@@ -713,25 +715,43 @@ async fn read_checkpoints(
     Ok(stored)
 }
 
+/// The stories a batch's events change the bodies of: each event's own story, and the other
+/// story of a relation made or undone (its body lists the relation too).
+fn changed_stories(events: &[LoggedEvent]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = events
+        .iter()
+        .flat_map(|e| {
+            let other = e.event.relation().map(|(other, _)| other.as_uuid());
+            std::iter::once(e.story_id).chain(other)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Moves `view`'s checkpoint to `position`, having changed `stories` (`None`: any).
 async fn set_checkpoint(
     conn: &mut PgConnection,
     view: ViewName,
     position: i64,
+    stories: Option<&[Uuid]>,
 ) -> Result<(), ViewError> {
-    // The same statement announces the position, heard at the commit by processes that read
-    // views they do not write (`--role web`): no round trip more per checkpoint.
+    // The same statement announces the commit (`crate::followed`), heard at the commit by every
+    // process that serves these views: no round trip more per checkpoint.
     sqlx::query(
         "WITH saved AS (
             INSERT INTO view_checkpoints (view, position, schema_version) VALUES ($1, $2, $3)
             ON CONFLICT (view) DO UPDATE SET position = EXCLUDED.position,
                schema_version = EXCLUDED.schema_version
             RETURNING position)
-         SELECT pg_notify($4, position::text) FROM saved",
+         SELECT pg_notify($4, $5) FROM saved",
     )
     .bind(view.as_str())
     .bind(position)
     .bind(view.schema_version())
     .bind(crate::store::VIEWS_CHANNEL)
+    .bind(crate::followed::announcement(view, position, stories))
     .execute(conn)
     .await?;
     Ok(())

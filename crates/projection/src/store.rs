@@ -32,6 +32,7 @@ use std::collections::HashMap;
 
 use newsroom_domain::StoryEvent;
 
+use crate::followed::{Followed, Heard};
 use crate::model::{
     in_recording_order, sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentState, DevelopmentView,
     FrontPageEntry, RelatedStory, Side, StoryPage, StoryStatus, StoryView, Window, PAGE_DEFAULT,
@@ -457,6 +458,12 @@ pub struct StoryBody {
 pub struct ViewStore {
     backend: Backend,
     bodies: BodyCache,
+    /// What this process heard of the PostgreSQL views' commits, and the bodies it rendered
+    /// while hearing them (`crate::followed`): served with no round trip while current.
+    followed: Arc<Followed>,
+    followed_bodies: FollowedBodies,
+    /// Story bodies served from `followed_bodies`.
+    memory_reads: Arc<std::sync::atomic::AtomicU64>,
     marks: MarkSpacing,
     /// Reads of the front page as it stood that a mark could not answer.
     fallbacks: Arc<std::sync::atomic::AtomicU64>,
@@ -474,6 +481,16 @@ impl std::fmt::Debug for ViewStore {
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
+}
+
+/// Bodies rendered while the views' commits were followed, by the id or slug they were asked
+/// for, each with the position heard when it was read.
+type FollowedBodies = Arc<Mutex<lru::LruCache<String, (i64, StoryBody)>>>;
+
+fn followed_bodies() -> FollowedBodies {
+    Arc::new(Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(1_024).expect("non-zero"),
+    )))
 }
 
 fn body_cache() -> BodyCache {
@@ -519,6 +536,9 @@ impl ViewStore {
         Ok(Self {
             backend: Backend::Sqlite(db),
             bodies: body_cache(),
+            followed: Arc::default(),
+            followed_bodies: followed_bodies(),
+            memory_reads: Arc::default(),
             marks: MarkSpacing::default(),
             fallbacks: Arc::default(),
         })
@@ -529,6 +549,9 @@ impl ViewStore {
         Ok(Self {
             backend: Backend::Postgres(PgViews::open(pool).await?),
             bodies: body_cache(),
+            followed: Arc::default(),
+            followed_bodies: followed_bodies(),
+            memory_reads: Arc::default(),
             marks: MarkSpacing::default(),
             fallbacks: Arc::default(),
         })
@@ -668,7 +691,7 @@ impl ViewStore {
     }
 
     /// Publishes the views' position when listening starts and at every commit announced,
-    /// until the connection fails.
+    /// until the connection fails, keeping [`Followed`] up to date meanwhile.
     async fn listen_for_commits(
         &self,
         pg: &PgViews,
@@ -676,10 +699,40 @@ impl ViewStore {
     ) -> Result<(), ViewError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(pg.pool()).await?;
         listener.listen(VIEWS_CHANNEL).await?;
-        loop {
-            publish(self.position().await?);
-            listener.recv().await?;
-        }
+        let heard = async {
+            // Listening first, then the position: every commit after it is announced to us.
+            let start = self.position().await?;
+            self.followed.start(start);
+            publish(start);
+            // `None`: the connection was lost, and with it whatever was announced meanwhile.
+            while let Some(said) = listener.try_recv().await? {
+                match self.followed.hear(said.payload()) {
+                    Heard::At(at) => publish(at),
+                    Heard::Unreadable => {
+                        let at = self.position().await?;
+                        self.followed.start(at);
+                        publish(at);
+                    }
+                }
+            }
+            Err(ViewError::Task(
+                "the connection announcing the views' commits was lost".into(),
+            ))
+        };
+        let result = heard.await;
+        self.followed.stop();
+        result
+    }
+
+    /// How many story bodies were served from memory, known current from the commits heard.
+    pub fn bodies_read_from_memory(&self) -> u64 {
+        self.memory_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The views' position as this process heard it announced, with every change up to it
+    /// applied to what it keeps in memory; `None` unless it follows PostgreSQL views' commits.
+    pub fn heard_position(&self) -> Option<i64> {
+        self.followed.known()
     }
 
     pub async fn position(&self) -> Result<i64, ViewError> {
@@ -959,7 +1012,47 @@ impl ViewStore {
     /// story's id and the position the body reflects. Bodies are rendered when first asked for
     /// and kept in memory while their story is unchanged, so a hot story is served with one
     /// indexed query.
-    pub async fn story_body_by(&self, id_or_slug: String) -> Result<Option<StoryBody>, ViewError> {
+    /// A read asking for `at_least` (its `min_position`) is never answered from what this
+    /// process has not heard yet.
+    pub async fn story_body_by(
+        &self,
+        id_or_slug: String,
+        at_least: Option<i64>,
+    ) -> Result<Option<StoryBody>, ViewError> {
+        // A process hearing the PostgreSQL views' commits knows whether a body it rendered is
+        // still current without asking (`crate::followed`).
+        let Some(seen) = self.followed.known() else {
+            return self.story_body_asked(id_or_slug).await;
+        };
+        if at_least.is_some_and(|wanted| wanted > seen) {
+            return self.story_body_asked(id_or_slug).await;
+        }
+        let kept = self
+            .followed_bodies
+            .lock()
+            .expect("followed bodies")
+            .get(&id_or_slug)
+            .cloned();
+        if let Some((read_at, body)) = kept {
+            let shown = std::iter::once(body.id).chain(body.relations.iter().map(|r| r.id));
+            if self.followed.current(read_at, shown) {
+                self.memory_reads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Some(body));
+            }
+        }
+        let body = self.story_body_asked(id_or_slug.clone()).await?;
+        if let Some(body) = &body {
+            self.followed_bodies
+                .lock()
+                .expect("followed bodies")
+                .put(id_or_slug, (seen, body.clone()));
+        }
+        Ok(body)
+    }
+
+    /// [`Self::story_body_by`], reading the story's position and relations from the views.
+    async fn story_body_asked(&self, id_or_slug: String) -> Result<Option<StoryBody>, ViewError> {
         let cache = self.bodies.clone();
         let located = match self.postgres() {
             Some(pg) => match pg.locate(&id_or_slug).await? {
