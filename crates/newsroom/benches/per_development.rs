@@ -303,9 +303,7 @@ impl Newsroom {
         token: Option<&str>,
         body: Value,
     ) -> Res<Value> {
-        let mut request = client
-            .post(format!("{}{path}", self.proc.base))
-            .json(&body);
+        let mut request = client.post(format!("{}{path}", self.proc.base)).json(&body);
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
@@ -598,7 +596,14 @@ async fn load_newsroom(
         server.sign_up(client, subscribers, &url).await?;
         // One development, all its webhooks awaited: the matcher then knows every subscriber.
         let probe = development(Uuid::new_v4());
-        post_development(client, &server.proc.base, &server.token, &stories[0], &probe).await?;
+        post_development(
+            client,
+            &server.proc.base,
+            &server.token,
+            &stories[0],
+            &probe,
+        )
+        .await?;
         let cap = Instant::now() + MATCHER_CAP;
         while hooks.load(Ordering::Relaxed) < subscribers && Instant::now() < cap {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -667,7 +672,11 @@ struct Report {
 impl Report {
     fn load(&mut self, case: &str, l: &Load) {
         let quiet = if l.quiet {
-            format!("{} (quiet after {})", micros(l.cpu_per_to_quiet()), secs(l.waited))
+            format!(
+                "{} (quiet after {})",
+                micros(l.cpu_per_to_quiet()),
+                secs(l.waited)
+            )
         } else {
             format!(
                 "{} (**not quiet** after {})",
@@ -779,10 +788,7 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
         eprintln!("section 3: {} subscribers", cfg.subscribers);
         let newsroom =
             load_newsroom(&client, cfg, &env, cfg.subscribers, None, &mut r.notes).await?;
-        let case = format!(
-            "newsroom, FULL, {} webhook subscribers",
-            cfg.subscribers
-        );
+        let case = format!("newsroom, FULL, {} webhook subscribers", cfg.subscribers);
         r.load(&case, &newsroom);
         r.cpu(
             &format!(
@@ -864,7 +870,10 @@ fn main() -> Res<()> {
     for row in &report.loads {
         writeln!(out, "{row}")?;
     }
-    writeln!(out, "\n| target | result | target | met |\n| --- | --- | --- | --- |")?;
+    writeln!(
+        out,
+        "\n| target | result | target | met |\n| --- | --- | --- | --- |"
+    )?;
     for row in &report.targets {
         writeln!(out, "{row}")?;
     }
