@@ -361,15 +361,31 @@ impl SqliteStore {
             .min_idle(Some(1))
             .build(manager)?;
 
+        // The writer never checkpoints the WAL itself: the commit that crossed the WAL's size
+        // threshold used to copy pages into the database file and fsync it while every append
+        // queued behind it waited. `checkpoint_in_background` does it on its own connection.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&checkpointer, synchronous)?;
+
         let (head_tx, head_rx) = watch::channel(head);
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let thread_error = |source| StoreError::DataDir {
+            path: path.to_owned(),
+            source,
+        };
         std::thread::Builder::new()
             .name("newsroom-sqlite-writer".into())
             .spawn(move || Writer::new(conn).run(rx, head_tx))
-            .map_err(|source| StoreError::DataDir {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(thread_error)?;
+        let alive = tx.downgrade();
+        std::thread::Builder::new()
+            .name("newsroom-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_in_background(&checkpointer, &alive))
+            .map_err(thread_error)?;
         Ok(Self {
             writer: tx,
             readers,
@@ -725,6 +741,26 @@ fn verify_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VerifyRow> {
             unreadable(e.to_string(), hash)
         }
     })
+}
+
+/// How often the log's WAL is checkpointed, off the writer thread.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the log's WAL every [`CHECKPOINT_EVERY`] on `conn` until the store's last handle
+/// is gone. `PASSIVE` never waits for, nor blocks, the writer or the readers: what a reader still
+/// needs stays in the WAL for the next round. Durability does not depend on it — at
+/// `synchronous = FULL` a commit is on disk once its WAL frames are synced; a checkpoint only
+/// moves pages into the database file and keeps the WAL from growing.
+fn checkpoint_in_background(conn: &Connection, alive: &mpsc::WeakSender<Append>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background WAL checkpoint of the log failed");
+        }
+    }
 }
 
 /// The single writer: owns the write connection and group-commits queued appends.
