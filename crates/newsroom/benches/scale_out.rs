@@ -1203,7 +1203,58 @@ async fn get_when_ready(client: &reqwest::Client, url: &str, cap: Duration) -> R
 struct ReadRun {
     view_bytes: usize,
     runs: Vec<GetRun>,
+    /// The same story and load on one embedded process (`--role all`, SQLite): the baseline.
+    embedded: GetRun,
     load: (String, String),
+}
+
+/// Opens a story on `command` and records `developments` developments on it (8 in flight); the
+/// story's id and the last position recorded.
+async fn fill_story(
+    client: &reqwest::Client,
+    command: &str,
+    reporter: &str,
+    developments: usize,
+) -> Res<(String, i64)> {
+    let story = open_story(client, command, reporter).await?;
+    let (c, base, token, s) = (
+        client.clone(),
+        command.to_owned(),
+        reporter.to_owned(),
+        story.clone(),
+    );
+    let posted = bounded((0..developments).collect(), 8, move |_| {
+        let (client, base, token, story) = (c.clone(), base.clone(), token.clone(), s.clone());
+        async move {
+            let p = post_development(&client, &base, &token, &story).await;
+            match (p.error, p.position) {
+                (None, Some(position)) => Ok(position),
+                (e, _) => Err(format!("filing the story: {e:?}").into()),
+            }
+        }
+    })
+    .await?;
+    Ok((story, posted.into_iter().max().unwrap_or(0)))
+}
+
+/// The baseline of 2a: the same story read on one embedded process.
+async fn embedded_reads(client: &reqwest::Client, cfg: &Config) -> Res<GetRun> {
+    let dir = tempfile::tempdir()?;
+    let env = Env::embedded();
+    let reporter = env.reporter_token(&dir.path().join("all"))?;
+    let mut all = env.spawn("all", dir.path(), "all")?;
+    all.healthy(client).await?;
+    let result = async {
+        let (story, last) = fill_story(client, &all.base, &reporter, cfg.view_developments).await?;
+        let path = format!("/v1/stories/{story}");
+        let reached = format!("{path}?min_position={last}");
+        let body = view_once_reached(client, &all.base, &path, &reached).await?;
+        let url = vec![format!("{}{path}", all.base)];
+        get_load(client, &url, body.len(), cfg.readers, cfg.seconds, &[ident(&all)]).await
+    }
+    .await;
+    all.stop().await;
+    result
 }
 
 async fn read_case(cfg: &Config) -> Res<ReadRun> {
@@ -1221,28 +1272,8 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
 
     let result = async {
         eprintln!("  one story of {} developments", cfg.view_developments);
-        let story = open_story(&client, &command.base, &reporter).await?;
-        let posted = {
-            let (client, base, token, story) = (
-                client.clone(),
-                command.base.clone(),
-                reporter.clone(),
-                story.clone(),
-            );
-            bounded((0..cfg.view_developments).collect(), 8, move |_| {
-                let (client, base, token, story) =
-                    (client.clone(), base.clone(), token.clone(), story.clone());
-                async move {
-                    let p = post_development(&client, &base, &token, &story).await;
-                    match (p.error, p.position) {
-                        (None, Some(position)) => Ok(position),
-                        (e, _) => Err(format!("filing the story: {e:?}").into()),
-                    }
-                }
-            })
-            .await?
-        };
-        let last = posted.into_iter().max().unwrap_or(0);
+        let (story, last) =
+            fill_story(&client, &command.base, &reporter, cfg.view_developments).await?;
         let path = format!("/v1/stories/{story}");
         let reached = format!("{path}?min_position={last}");
         let body = view_once_reached(&client, &first.base, &path, &reached).await?;
@@ -1285,9 +1316,12 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
     drop(stream);
     drop(db);
     let (view_bytes, runs) = result?;
+    eprintln!("  GET on one embedded process (the baseline)");
+    let embedded = embedded_reads(&client, cfg).await?;
     Ok(ReadRun {
         view_bytes,
         runs,
+        embedded,
         load: (load_start, load_average()),
     })
 }
@@ -2034,7 +2068,26 @@ fn report_reads(out: &mut String, r: &ReadRun, cfg: &Config) -> std::fmt::Result
             g.errors
         )?;
     }
+    let e = &r.embedded;
+    let (p50, p99, max) = quantiles(&e.latency);
+    writeln!(
+        out,
+        "| embedded (`--role all`, SQLite), the baseline | {} | {} | {} | {p50} | {p99} | {max} |",
+        thousands(e.rate),
+        thousands(e.requests as f64),
+        e.errors
+    )?;
     writeln!(out)?;
+    if let Some(first) = r.runs.first() {
+        writeln!(
+            out,
+            "- PostgreSQL mode, 1 copy (first run) ÷ embedded, GET/s: {:.2} (target ≥ 0.8: {}). Embedded CPU-seconds in the measured {} s: {}.",
+            first.rate / e.rate.max(1e-9),
+            if first.rate >= 0.8 * e.rate { "met" } else { "**missed**" },
+            cfg.seconds,
+            e.cpu.describe()
+        )?;
+    }
     for g in &r.runs {
         writeln!(
             out,
