@@ -1250,7 +1250,15 @@ async fn embedded_reads(client: &reqwest::Client, cfg: &Config) -> Res<GetRun> {
         let reached = format!("{path}?min_position={last}");
         let body = view_once_reached(client, &all.base, &path, &reached).await?;
         let url = vec![format!("{}{path}", all.base)];
-        get_load(client, &url, body.len(), cfg.readers, cfg.seconds, &[ident(&all)]).await
+        get_load(
+            client,
+            &url,
+            body.len(),
+            cfg.readers,
+            cfg.seconds,
+            &[ident(&all)],
+        )
+        .await
     }
     .await;
     all.stop().await;
