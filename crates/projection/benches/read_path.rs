@@ -714,6 +714,15 @@ struct RebuildRun {
     breakdown: Option<Breakdown>,
 }
 
+/// The process's CPU time so far (user + system), in seconds.
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// A figure of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
 fn proc_status_bytes(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -782,7 +791,9 @@ async fn rebuild_case(dir: &Path, cfg: &Config) -> Res<RebuildRun> {
     // `SqliteStore::read_feed`).
     let store = log;
     let log = EventLog::from(store.clone());
+    let cpu = process_cpu();
     let (events, baseline) = read_and_decode(&log).await?;
+    eprintln!("  process CPU during (a): {:.2} s", process_cpu() - cpu);
     eprintln!(
         "  {events} events in {:.2} s ({:.0} events/s)",
         baseline.as_secs_f64(),
@@ -793,9 +804,11 @@ async fn rebuild_case(dir: &Path, cfg: &Config) -> Res<RebuildRun> {
     let views = ViewStore::open(&dir.join("views.db"))?;
     let rss_before = proc_status_bytes("VmRSS:");
     let peak_reset = reset_peak_rss();
+    let cpu = process_cpu();
     let t = Instant::now();
     let report = rebuild(&log, &views, &[], None).await?;
     let rebuild_time = t.elapsed();
+    eprintln!("  process CPU during (b): {:.2} s", process_cpu() - cpu);
     let rss_peak = proc_status_bytes("VmHWM:").filter(|_| peak_reset);
     let mb = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.0} MB", b as f64 / 1e6));
     eprintln!(
@@ -820,6 +833,7 @@ async fn rebuild_case(dir: &Path, cfg: &Config) -> Res<RebuildRun> {
 
     eprintln!("[1] floor: the same rows written by SQLite alone");
     let floor_path = dir.join("floor.db");
+    let cpu = process_cpu();
     let floor = {
         let (views_path, floor_path) = (views_path.clone(), floor_path.clone());
         tokio::task::spawn_blocking(move || {
@@ -827,6 +841,10 @@ async fn rebuild_case(dir: &Path, cfg: &Config) -> Res<RebuildRun> {
         })
         .await??
     };
+    eprintln!(
+        "  process CPU during (c) (reading the rows back too): {:.2} s",
+        process_cpu() - cpu
+    );
     for path in [floor_path.clone(), floor_path.with_extension("db-wal")] {
         let _ = std::fs::remove_file(path);
     }

@@ -33,9 +33,9 @@ use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::search::SearchRow;
 use crate::store::{
-    create_next, create_scratch_developments, developments_at, swap_in, write_rows_into, ActorRow,
-    BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow, ViewError,
-    ViewName, ViewStore,
+    create_next, create_scratch_developments, developments_at, swap_in, write_rows_between,
+    write_search, ActorRow, BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow,
+    SupersededRow, ViewError, ViewName, ViewStore,
 };
 
 /// How much a rebuild holds in memory, beside what each story takes (its own fields and a few
@@ -112,6 +112,99 @@ pub fn finish_search_bulk(conn: &rusqlite::Connection, table: &str) -> rusqlite:
     Ok(())
 }
 
+/// Where a rebuild's stages spent their time (nanoseconds), logged when it ends: which stage
+/// waits for which (the fold's and the writer's thread also say how long they were on a CPU and
+/// how long they waited for one: on a shared machine most of a stage's time can be the latter).
+/// One rebuild at a time per process is what `newsroom projection rebuild` runs; two at once
+/// would mix their counts, nothing else.
+#[derive(Default)]
+struct Timing {
+    read: AtomicU64,
+    read_blocked: AtomicU64,
+    fold_waiting: AtomicU64,
+    decode: AtomicU64,
+    fold_apply: AtomicU64,
+    fold_readback: AtomicU64,
+    fold_let_go: AtomicU64,
+    fold_blocked: AtomicU64,
+    write_waiting: AtomicU64,
+    write_rows: AtomicU64,
+    write_search: AtomicU64,
+    write_readback: AtomicU64,
+    swap: AtomicU64,
+    search_flushes: AtomicU64,
+    fold_cpu: AtomicU64,
+    fold_queued: AtomicU64,
+    write_cpu: AtomicU64,
+    write_queued: AtomicU64,
+    readbacks: AtomicU64,
+    readback_rows: AtomicU64,
+}
+
+/// This thread's time on a CPU and waiting for one, in nanoseconds (`/proc/thread-self/schedstat`).
+fn thread_sched() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
+}
+
+fn since_sched(start: (u64, u64), cpu: &AtomicU64, queued: &AtomicU64) {
+    let now = thread_sched();
+    cpu.store(now.0 - start.0, Ordering::Relaxed);
+    queued.store(now.1 - start.1, Ordering::Relaxed);
+}
+
+impl Timing {
+    fn add(counter: &AtomicU64, since: std::time::Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn reset(&self) {
+        for c in [
+            &self.read,
+            &self.read_blocked,
+            &self.fold_waiting,
+            &self.decode,
+            &self.fold_apply,
+            &self.fold_readback,
+            &self.fold_let_go,
+            &self.fold_blocked,
+            &self.write_waiting,
+            &self.write_rows,
+            &self.write_search,
+            &self.write_readback,
+            &self.swap,
+            &self.search_flushes,
+            &self.fold_cpu,
+            &self.fold_queued,
+            &self.write_cpu,
+            &self.write_queued,
+            &self.readbacks,
+            &self.readback_rows,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn log(&self) {
+        let s = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e9;
+        let line = format!(
+            "read {:.2} (blocked {:.2}); fold waiting {:.2}, decode {:.2}, apply {:.2}, read-back {:.2}, let go {:.2}, blocked {:.2}; writer waiting {:.2}, rows {:.2}, search {:.2} ({} flushes), read-back {:.2}, swap {:.2}",
+            s(&self.read), s(&self.read_blocked), s(&self.fold_waiting), s(&self.decode),
+            s(&self.fold_apply), s(&self.fold_readback), s(&self.fold_let_go), s(&self.fold_blocked),
+            s(&self.write_waiting), s(&self.write_rows), s(&self.write_search),
+            self.search_flushes.load(Ordering::Relaxed), s(&self.write_readback), s(&self.swap),
+        ) + &format!(
+            "; fold cpu {:.2} queued {:.2}; writer cpu {:.2} queued {:.2}; read-backs {} of {} rows",
+            s(&self.fold_cpu), s(&self.fold_queued), s(&self.write_cpu), s(&self.write_queued),
+            self.readbacks.load(Ordering::Relaxed), self.readback_rows.load(Ordering::Relaxed),
+        );
+        tracing::info!("rebuild timing (s): {line}");
+    }
+}
+
+static TIMING: std::sync::LazyLock<Timing> = std::sync::LazyLock::new(Timing::default);
+
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -140,13 +233,17 @@ fn read_ahead(
     let reader = tokio::spawn(async move {
         let mut after = 0;
         while after < head {
+            let t = std::time::Instant::now();
             let mut page = source.read_feed(after, page_events).await?;
+            Timing::add(&TIMING.read, t);
             page.retain(|e| e.position <= head);
             let Some(last) = page.last() else { break };
             after = last.position;
+            let t = std::time::Instant::now();
             if pages_tx.send(page).await.is_err() {
                 break; // the fold failed; it reports why
             }
+            Timing::add(&TIMING.read_blocked, t);
         }
         Ok::<(), ProjectionError>(())
     });
@@ -331,6 +428,65 @@ async fn rebuild_chosen(
     Ok(Some(report))
 }
 
+/// How much text (about, in bytes) a rebuild's writer gathers before it writes the documents
+/// into the full-text index, sorted by key. FTS5 writes a new segment whenever a document's key
+/// is lower than the one before (`sqlite3Fts5IndexBeginWrite`), and developments are let go of
+/// in the order they were last touched, not recorded: written as they came, a part of rows made
+/// some twenty segments of a few documents each, which the final `optimize` merged again.
+const REBUILD_SEARCH_RUN_BYTES: usize = REBUILD_FTS_HASH_BYTES as usize;
+
+/// Full-text documents gathered by a rebuild's writer (at most [`REBUILD_SEARCH_RUN_BYTES`]).
+#[derive(Default)]
+struct SearchRun {
+    rows: Vec<SearchRow>,
+    bytes: usize,
+}
+
+impl SearchRun {
+    fn add(&mut self, rows: Vec<SearchRow>) {
+        self.bytes += rows.iter().map(SearchRow::approximate_size).sum::<usize>();
+        if self.rows.is_empty() {
+            self.rows = rows;
+        } else {
+            self.rows.extend(rows);
+        }
+    }
+
+    /// Writes the documents in key order, each key's last one only (a later one replaces it),
+    /// answering read-backs between runs of a few thousand.
+    fn write(
+        &mut self,
+        tx: &rusqlite::Connection,
+        loads: &mut mpsc::Receiver<Load>,
+    ) -> Result<(), ViewError> {
+        let mut rows = std::mem::take(&mut self.rows);
+        self.bytes = 0;
+        // Newest first among equal keys, so that deduplicating keeps the last written.
+        rows.reverse();
+        rows.sort_by_key(|r| r.key);
+        rows.dedup_by_key(|r| r.key);
+        for chunk in rows.chunks(2_000) {
+            write_search(tx, chunk, "_next")?;
+            answer_loads(tx, loads)?;
+        }
+        Ok(())
+    }
+}
+
+/// Answers the fold's waiting read-backs (in the middle of a part: the rows of parts not yet
+/// wholly written are never asked for, the fold keeps them).
+fn answer_loads(
+    tx: &rusqlite::Connection,
+    loads: &mut mpsc::Receiver<Load>,
+) -> Result<(), ViewError> {
+    while let Ok((positions, reply)) = loads.try_recv() {
+        let t = std::time::Instant::now();
+        let _ = reply.send(developments_at(tx, &positions, "_next")?);
+        Timing::add(&TIMING.write_readback, t);
+    }
+    Ok(())
+}
+
 /// What the fold hands the writer, in order: parts of rows.
 type Work = Box<BatchRows>;
 
@@ -360,6 +516,7 @@ async fn replay_into(
     marks: MarkSpacing,
     search: bool,
 ) -> Result<RebuildReport, ProjectionError> {
+    TIMING.reset();
     // Up to the head as of the start: events committed meanwhile are the projector's.
     let head = source.current_head().await?;
     let (mut pages, reader) = read_ahead(source, head, limits.page_events);
@@ -380,9 +537,17 @@ async fn replay_into(
     fold.with_search = fold.with_stories && search;
     let progress = progress.cloned();
     let folding = tokio::task::spawn_blocking(move || {
+        let sched = thread_sched();
         let (mut after, mut count) = (0, 0u64);
-        while let Some(page) = pages.blocking_recv() {
+        loop {
+            let t = std::time::Instant::now();
+            let Some(page) = pages.blocking_recv() else {
+                break;
+            };
+            Timing::add(&TIMING.fold_waiting, t);
+            let t = std::time::Instant::now();
             let events = page.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            Timing::add(&TIMING.decode, t);
             if !fold.page(&events)? {
                 break; // the writer failed; it reports why
             }
@@ -393,6 +558,7 @@ async fn replay_into(
             }
         }
         let stories = fold.finish()?;
+        since_sched(sched, &TIMING.fold_cpu, &TIMING.fold_queued);
         Ok::<_, ProjectionError>((stories, count, after))
     });
     match target {
@@ -403,22 +569,44 @@ async fn replay_into(
             let chosen = selected.to_vec();
             let runtime = tokio::runtime::Handle::current();
             let written = views.write(move |tx| {
-                while let Some(next) = runtime.block_on(next_job(&mut work, &mut loads)) {
+                let sched = thread_sched();
+                let mut documents = SearchRun::default();
+                loop {
+                    let t = std::time::Instant::now();
+                    let Some(next) = runtime.block_on(next_job(&mut work, &mut loads)) else {
+                        break;
+                    };
+                    Timing::add(&TIMING.write_waiting, t);
+                    let t = std::time::Instant::now();
                     match next {
-                        Ok(rows) => {
-                            write_rows_into(tx, &rows, "_next")?;
+                        Ok(mut rows) => {
+                            let search = std::mem::take(&mut rows.search);
+                            write_rows_between(tx, &rows, "_next", &mut || {
+                                answer_loads(tx, &mut loads)
+                            })?;
                             written_parts.fetch_add(1, Ordering::Release);
+                            Timing::add(&TIMING.write_rows, t);
+                            documents.add(search);
+                            if documents.bytes >= REBUILD_SEARCH_RUN_BYTES {
+                                documents.write(tx, &mut loads)?;
+                            }
                         }
                         Err((positions, reply)) => {
                             let _ = reply.send(developments_at(tx, &positions, "_next")?);
+                            Timing::add(&TIMING.write_readback, t);
                         }
                     }
                 }
-                // The fold ended; the rows become the views only if it and the reading succeeded.
+                documents.write(tx, &mut loads)?;
                 let Ok(position) = decision.blocking_recv() else {
                     return Err(ViewError::Task("the rebuild stopped before its end".into()));
                 };
-                swap_next_in(tx, &chosen, position)
+                let t = std::time::Instant::now();
+                let swapped = swap_next_in(tx, &chosen, position);
+                Timing::add(&TIMING.swap, t);
+                since_sched(sched, &TIMING.write_cpu, &TIMING.write_queued);
+                TIMING.log();
+                swapped
             });
             let decided = async move {
                 let folded = folding.await;
@@ -538,20 +726,29 @@ impl PartialFold {
 
     /// Folds one page of events; `false` if the writer is gone.
     fn page(&mut self, events: &[LoggedEvent]) -> Result<bool, ViewError> {
+        let t = std::time::Instant::now();
         if !self.hold_targets(events)? {
             return Ok(false);
         }
+        Timing::add(&TIMING.fold_readback, t);
+        let t = std::time::Instant::now();
         for e in events {
             self.apply(e)?;
         }
+        Timing::add(&TIMING.fold_apply, t);
+        let t = std::time::Instant::now();
         while self.held_bytes > self.limits.held_bytes {
             let Some(((story, id), held)) = self.held.pop_lru() else {
                 break;
             };
             self.let_go(story, id, held)?;
         }
+        Timing::add(&TIMING.fold_let_go, t);
         if self.pending() >= self.limits.rows_per_write {
-            return Ok(self.hand_over());
+            let t = std::time::Instant::now();
+            let sent = self.hand_over();
+            Timing::add(&TIMING.fold_blocked, t);
+            return Ok(sent);
         }
         Ok(true)
     }
@@ -587,6 +784,10 @@ impl PartialFold {
             let Some(loads) = &self.loads else {
                 return Ok(false);
             };
+            TIMING.readbacks.fetch_add(1, Ordering::Relaxed);
+            TIMING
+                .readback_rows
+                .fetch_add(positions.len() as u64, Ordering::Relaxed);
             let (reply, answer) = oneshot::channel();
             if loads.blocking_send((positions, reply)).is_err() {
                 return Ok(false);
@@ -822,4 +1023,10 @@ pub async fn rebuild_outdated(
         true,
     )
     .await
+}
+
+#[doc(hidden)]
+pub(crate) fn count_search(since: std::time::Instant, flushes: u64) {
+    Timing::add(&TIMING.write_search, since);
+    TIMING.search_flushes.fetch_add(flushes, Ordering::Relaxed);
 }

@@ -226,6 +226,14 @@ pub(crate) struct SearchText {
 }
 
 impl SearchRow {
+    /// About how many bytes the row holds.
+    pub(crate) fn approximate_size(&self) -> usize {
+        let text = self.text.as_ref().map_or(0, |t| {
+            t.headline.len() + t.body.len() + t.names.len() + t.filters.len() + t.occurred_at.len()
+        });
+        std::mem::size_of::<Self>() + self.story_id.len() + text
+    }
+
     /// The document of development `d` of `story`.
     pub(crate) fn development(story: &StoryView, d: &DevelopmentView) -> Self {
         Self::development_of(story.id, d)

@@ -2544,17 +2544,32 @@ pub(crate) fn write_rows_into(
     rows: &BatchRows,
     suffix: &str,
 ) -> Result<(), ViewError> {
+    write_rows_between(tx, rows, suffix, &mut || Ok(()))
+}
+
+/// [`write_rows_into`], calling `between` after each table's rows (a rebuild's writer answers
+/// the fold's read-backs there instead of making it wait for the whole part).
+pub(crate) fn write_rows_between(
+    tx: &Connection,
+    rows: &BatchRows,
+    suffix: &str,
+    between: &mut dyn FnMut() -> Result<(), ViewError>,
+) -> Result<(), ViewError> {
     if !rows.stories.is_empty() {
         StoryRow::insert_all(tx, &rows.stories, suffix)?;
+        between()?;
     }
     if !rows.developments.is_empty() {
         DevelopmentRow::insert_all(tx, &rows.developments, suffix)?;
+        between()?;
     }
     if !rows.versions.is_empty() {
         StoryVersionRow::insert_all(tx, &rows.versions, suffix)?;
+        between()?;
     }
     if !rows.superseded.is_empty() {
         SupersededRow::insert_all(tx, &rows.superseded, suffix)?;
+        between()?;
     }
     if !rows.replaced.is_empty() {
         let mut delete = tx.prepare_cached(&format!(
@@ -2566,12 +2581,14 @@ pub(crate) fn write_rows_into(
     }
     if !rows.actors.is_empty() {
         ActorRow::insert_all(tx, &rows.actors, suffix)?;
+        between()?;
     }
     if !rows.marks.is_empty() || !rows.mark_lows.is_empty() {
         write_marks(tx, &rows.marks, &rows.mark_lows, suffix)?;
     }
     if !rows.search.is_empty() {
         write_search(tx, &rows.search, suffix)?;
+        between()?;
     }
     if !rows.relations.is_empty() {
         write_relations(tx, &rows.relations, suffix)?;
@@ -2580,7 +2597,11 @@ pub(crate) fn write_rows_into(
 }
 
 /// Replaces documents of the search index (table name with `suffix`).
-fn write_search(tx: &Connection, rows: &[SearchRow], suffix: &str) -> Result<(), ViewError> {
+pub(crate) fn write_search(
+    tx: &Connection,
+    rows: &[SearchRow],
+    suffix: &str,
+) -> Result<(), ViewError> {
     let mut delete = tx.prepare_cached(&format!("DELETE FROM search{suffix} WHERE rowid = ?1"))?;
     let mut forget =
         tx.prepare_cached(&format!("DELETE FROM search_keys{suffix} WHERE rowid = ?1"))?;
@@ -2591,7 +2612,14 @@ fn write_search(tx: &Connection, rows: &[SearchRow], suffix: &str) -> Result<(),
     let mut keep = tx.prepare_cached(&format!(
         "INSERT INTO search_keys{suffix} (rowid, story, occurred_at) VALUES (?1, ?2, ?3)"
     ))?;
+    let t = std::time::Instant::now();
+    let mut last = i64::MIN;
+    let mut flushes = 0u64;
     for row in rows {
+        if row.key <= last {
+            flushes += 1;
+        }
+        last = row.key;
         // A document never indexed costs one look at the keys.
         if forget.execute([row.key])? > 0 {
             delete.execute([row.key])?;
@@ -2601,6 +2629,7 @@ fn write_search(tx: &Connection, rows: &[SearchRow], suffix: &str) -> Result<(),
             keep.execute(params![row.key, row.story_id, t.occurred_at])?;
         }
     }
+    crate::rebuild::count_search(t, flushes);
     Ok(())
 }
 
