@@ -415,6 +415,73 @@ pub async fn apply_pg(
     Ok(())
 }
 
+/// Applies the changes of several appends (each with its story) in order, in as few statements
+/// as it can: recordings of distinct developments with nothing else among the changes go in one
+/// statement (the common batch: developments filed on many stories); anything else, one by one.
+pub async fn apply_all_pg(
+    conn: &mut PgConnection,
+    changes: &[(&str, &DevelopmentChange)],
+) -> Result<(), sqlx::Error> {
+    let mut seen = std::collections::HashSet::with_capacity(changes.len());
+    let all_distinct_recordings = changes.iter().all(|(story, change)| match change {
+        DevelopmentChange::Recorded { development, .. } => seen.insert((*story, *development)),
+        _ => false,
+    });
+    if !all_distinct_recordings || changes.len() < 2 {
+        for (story, change) in changes {
+            apply_pg(&mut *conn, story, change).await?;
+        }
+        return Ok(());
+    }
+    let n = changes.len();
+    let (mut stories, mut ids, mut prints) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut ins, mut ases, mut statuses) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut embargoes, mut windows) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (story, change) in changes {
+        if let DevelopmentChange::Recorded { development, state } = change {
+            stories.push(story.to_string());
+            ids.push(development.to_string());
+            prints.push(state.fingerprint.clone());
+            ins.push(state.recorded_in as i64);
+            ases.push(state.recorded_as.as_str());
+            statuses.push(status_name(state.status));
+            embargoes.push(state.embargo_until.map(moment_text));
+            windows.push(state.undo_window);
+        }
+    }
+    sqlx::query(UPSERT_ALL)
+        .bind(stories)
+        .bind(ids)
+        .bind(prints)
+        .bind(ins)
+        .bind(ases)
+        .bind(statuses)
+        .bind(embargoes)
+        .bind(windows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// [`UPSERT`] of many rows, as arrays.
+const UPSERT_ALL: &str = "INSERT INTO story_developments
+        (story_id, development_id, fingerprint, recorded_in, recorded_as, status, embargo_until,
+         undo_window)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+        $6::text[], $7::text[], $8::boolean[])
+    ON CONFLICT (story_id, development_id) DO UPDATE SET
+        fingerprint = excluded.fingerprint, recorded_in = excluded.recorded_in,
+        recorded_as = excluded.recorded_as, status = excluded.status,
+        embargo_until = excluded.embargo_until, undo_window = excluded.undo_window";
+
 /// What the index holds of `developments` of one story (PostgreSQL), in one query.
 pub async fn lookup_pg(
     conn: &mut PgConnection,

@@ -451,27 +451,65 @@ async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, Sto
         Ok(n) => n,
         Err(e) => return failed(&e),
     };
-    let mut results = Vec::with_capacity(batch.len());
+    // Appends that extend a story no other append of the batch touches, opening nothing, go in
+    // a few statements for all of them (`write_together`); the rest one by one, first, each in a
+    // savepoint of its own.
+    let mut per_story: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::with_capacity(batch.len());
     for append in batch {
-        let result = async {
-            let mut sp = (&mut *tx).begin().await?;
-            match write_append(&mut sp, append, next).await {
-                Ok(positions) => {
-                    sp.commit().await?;
-                    Ok(positions)
-                }
-                Err(e) => {
-                    sp.rollback().await?;
-                    Err(e)
-                }
-            }
+        if let Some(e) = append.events.first() {
+            *per_story
+                .entry((e.aggregate_type.as_str(), e.aggregate_id.as_str()))
+                .or_default() += 1;
         }
-        .await;
+    }
+    let together: Vec<bool> = batch
+        .iter()
+        .map(|a| {
+            a.events.first().is_some_and(|e| {
+                per_story[&(e.aggregate_type.as_str(), e.aggregate_id.as_str())] == 1
+            }) && extends_a_story(a)
+        })
+        .collect();
+    let mut results: Vec<Option<Result<Vec<Position>, StoreError>>> =
+        batch.iter().map(|_| None).collect();
+    let one_by_one = |i: usize| !together[i] || together.iter().filter(|t| **t).count() < 2;
+    for (i, append) in batch.iter().enumerate() {
+        if !one_by_one(i) {
+            continue;
+        }
+        let result = write_alone(&mut tx, append, next).await;
         if let Ok(positions) = &result {
             next += positions.len() as i64;
         }
-        results.push(result);
+        results[i] = Some(result);
     }
+    let rest: Vec<usize> = (0..batch.len()).filter(|i| !one_by_one(*i)).collect();
+    if !rest.is_empty() {
+        let appends: Vec<&Append> = rest.iter().map(|i| &batch[*i]).collect();
+        match write_together(&mut tx, &appends, next).await {
+            Ok(written) => {
+                for (i, result) in rest.iter().zip(written) {
+                    results[*i] = Some(result);
+                }
+            }
+            Err(e) => {
+                // Rolled back to before them: each one alone, as any other.
+                tracing::warn!(error = %e, "appending a batch together failed; one by one");
+                for i in rest {
+                    let result = write_alone(&mut tx, &batch[i], next).await;
+                    if let Ok(positions) = &result {
+                        next += positions.len() as i64;
+                    }
+                    results[i] = Some(result);
+                }
+            }
+        }
+    }
+    let results: Vec<Result<Vec<Position>, StoreError>> = results
+        .into_iter()
+        .map(|r| r.expect("every append was written or refused"))
+        .collect();
     if let Err(e) = tx.commit().await {
         tracing::error!(error = %e, "event store commit failed");
         if !is_unreachable(&e) {
@@ -533,6 +571,202 @@ async fn recorded(
     Ok(Some(found))
 }
 
+/// Writes one append in a savepoint of its own, so that its refusal or failure leaves the rest
+/// of the batch as it was.
+async fn write_alone(
+    tx: &mut Transaction<'_, Postgres>,
+    append: &Append,
+    next: i64,
+) -> Result<Vec<Position>, StoreError> {
+    let mut sp = (&mut **tx).begin().await?;
+    match write_append(&mut sp, append, next).await {
+        Ok(positions) => {
+            sp.commit().await?;
+            Ok(positions)
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Whether an append can be written together with others ([`write_together`]): its events
+/// extend one existing story contiguously and open nothing (no slug to claim).
+fn extends_a_story(append: &Append) -> bool {
+    let Some(first) = append.events.first() else {
+        return false;
+    };
+    first.sequence > 1
+        && append.events.iter().enumerate().all(|(i, e)| {
+            e.aggregate_id == first.aggregate_id
+                && e.aggregate_type == first.aggregate_type
+                && e.sequence == first.sequence + i
+                && e.event_type != "StoryOpened"
+        })
+}
+
+/// Writes appends that each extend a different existing story ([`extends_a_story`]) in a
+/// constant number of statements, whatever their number: the stories' heads moved by one
+/// compare-and-set for all (an append whose story's head is elsewhere is refused with
+/// [`StoreError::Conflict`] and writes nothing), then the events, the development index and
+/// the snapshots as arrays. Positions follow from `next` in the appends' order. In a savepoint:
+/// an error leaves the transaction as before it.
+async fn write_together(
+    tx: &mut Transaction<'_, Postgres>,
+    appends: &[&Append],
+    mut next: i64,
+) -> Result<Vec<Result<Vec<Position>, StoreError>>, sqlx::Error> {
+    let mut sp = (&mut **tx).begin().await?;
+    let written = async {
+        let n = appends.len();
+        let (mut types, mut ids, mut befores, mut lasts) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for a in appends {
+            let (first, last) = (&a.events[0], &a.events[a.events.len() - 1]);
+            types.push(first.aggregate_type.as_str());
+            ids.push(first.aggregate_id.as_str());
+            befores.push(first.sequence as i64 - 1);
+            lasts.push(last.sequence as i64);
+        }
+        let moved: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE story_heads h SET sequence = u.last
+               FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                    AS u(aggregate_type, aggregate_id, before, last)
+              WHERE h.aggregate_type = u.aggregate_type AND h.aggregate_id = u.aggregate_id
+                AND h.sequence = u.before
+              RETURNING h.aggregate_type, h.aggregate_id",
+        )
+        .bind(&types)
+        .bind(&ids)
+        .bind(&befores)
+        .bind(&lasts)
+        .fetch_all(&mut *sp)
+        .await?;
+        let moved: std::collections::HashSet<(String, String)> = moved.into_iter().collect();
+        let events: usize = appends.iter().map(|a| a.events.len()).sum();
+        let mut columns = EventColumns::with_capacity(events);
+        let mut developments = Vec::new();
+        let mut outcomes = Vec::with_capacity(n);
+        for a in appends {
+            let first = &a.events[0];
+            if !moved.contains(&(first.aggregate_type.clone(), first.aggregate_id.clone())) {
+                outcomes.push(Err(StoreError::Conflict));
+                continue;
+            }
+            let mut positions = Vec::with_capacity(a.events.len());
+            for event in &a.events {
+                columns.push(next, event);
+                positions.push(next);
+                next += 1;
+            }
+            for change in &a.developments {
+                developments.push((first.aggregate_id.as_str(), change));
+            }
+            outcomes.push(Ok(positions));
+        }
+        columns.insert(&mut sp).await?;
+        crate::developments::apply_all_pg(&mut sp, &developments).await?;
+        for (a, outcome) in appends.iter().zip(&outcomes) {
+            if let (Some(snapshot), Ok(_)) = (&a.snapshot, outcome) {
+                save_snapshot(&mut sp, a, snapshot).await?;
+            }
+        }
+        Ok::<_, sqlx::Error>(outcomes)
+    }
+    .await;
+    match written {
+        Ok(outcomes) => {
+            sp.commit().await?;
+            Ok(outcomes)
+        }
+        Err(e) => {
+            sp.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// The columns of events inserted together, as arrays.
+struct EventColumns<'a> {
+    positions: Vec<i64>,
+    types: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    sequences: Vec<i64>,
+    event_types: Vec<&'a str>,
+    versions: Vec<&'a str>,
+    payloads: Vec<&'a Value>,
+    metadata: Vec<&'a Value>,
+    recorded: Vec<DateTime<Utc>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            positions: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            sequences: Vec::with_capacity(n),
+            event_types: Vec::with_capacity(n),
+            versions: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            recorded: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, position: i64, event: &'a SerializedEvent) {
+        self.positions.push(position);
+        self.types.push(&event.aggregate_type);
+        self.ids.push(&event.aggregate_id);
+        self.sequences.push(event.sequence as i64);
+        self.event_types.push(&event.event_type);
+        self.versions.push(&event.event_version);
+        self.payloads.push(&event.payload);
+        self.metadata.push(&event.metadata);
+        self.recorded.push(recorded_at(event));
+    }
+
+    async fn insert(self, conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        if self.positions.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
+                event_version, payload, metadata, recorded_at)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])",
+        )
+        .bind(self.positions)
+        .bind(self.types)
+        .bind(self.ids)
+        .bind(self.sequences)
+        .bind(self.event_types)
+        .bind(self.versions)
+        .bind(self.payloads)
+        .bind(self.metadata)
+        .bind(self.recorded)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// When an event was recorded: its metadata's `recorded_at`, or now.
+fn recorded_at(event: &SerializedEvent) -> DateTime<Utc> {
+    event
+        .metadata
+        .get("recorded_at")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
 async fn write_append(
     tx: &mut Transaction<'_, Postgres>,
     append: &Append,
@@ -556,13 +790,7 @@ async fn write_append(
     let mut positions = Vec::with_capacity(append.events.len());
     for (i, event) in append.events.iter().enumerate() {
         let position = first_position + i as i64;
-        let recorded_at = event
-            .metadata
-            .get("recorded_at")
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(Utc::now);
+        let recorded_at = recorded_at(event);
         sqlx::query(
             "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
                 event_version, payload, metadata, recorded_at)
@@ -588,24 +816,34 @@ async fn write_append(
         crate::developments::apply_pg(tx, &first.aggregate_id, change).await?;
     }
     if let Some(snapshot) = &append.snapshot {
-        sqlx::query(
-            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
-                last_sequence = excluded.last_sequence,
-                snapshot_version = excluded.snapshot_version,
-                payload = excluded.payload
-             WHERE excluded.last_sequence > snapshots.last_sequence",
-        )
-        .bind(&first.aggregate_type)
-        .bind(&snapshot.aggregate_id)
-        .bind(append.events.last().map_or(0, |e| e.sequence as i64))
-        .bind(snapshot.version as i64)
-        .bind(&snapshot.payload)
-        .execute(&mut **tx)
-        .await?;
+        save_snapshot(tx, append, snapshot).await?;
     }
     Ok(positions)
+}
+
+/// Saves an append's snapshot, unless a later one is stored.
+async fn save_snapshot(
+    conn: &mut sqlx::PgConnection,
+    append: &Append,
+    snapshot: &SnapshotUpdate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, snapshot_version, payload)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET
+            last_sequence = excluded.last_sequence,
+            snapshot_version = excluded.snapshot_version,
+            payload = excluded.payload
+         WHERE excluded.last_sequence > snapshots.last_sequence",
+    )
+    .bind(&append.events[0].aggregate_type)
+    .bind(&snapshot.aggregate_id)
+    .bind(append.events.last().map_or(0, |e| e.sequence as i64))
+    .bind(snapshot.version as i64)
+    .bind(&snapshot.payload)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Moves a story's head from the sequence before `first` to `last`, or refuses with
@@ -697,4 +935,149 @@ pub(crate) async fn claim_slug(
         return Err(StoreError::SlugTaken(slug.to_owned()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch writer against a real PostgreSQL (`NEWSROOM_TEST_DATABASE_URL`; skipped without
+    //! it), in a database of its own.
+    use super::*;
+    use sqlx::Executor;
+
+    struct Scratch {
+        admin: PgPool,
+        name: String,
+        db: Db,
+    }
+
+    async fn scratch() -> Option<Scratch> {
+        let Ok(url) = std::env::var("NEWSROOM_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var_os("NEWSROOM_REQUIRE_SERVICES").is_none(),
+                "NEWSROOM_TEST_DATABASE_URL is required"
+            );
+            eprintln!("skipped: NEWSROOM_TEST_DATABASE_URL is not set");
+            return None;
+        };
+        let admin = PgPool::connect(&url).await.unwrap();
+        let name = format!("batch_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let (base, _) = url.rsplit_once('/').unwrap();
+        let store = PgStore::connect(&format!("{base}/{name}")).await.unwrap();
+        let db = store.db.clone();
+        Some(Scratch { admin, name, db })
+    }
+
+    impl Scratch {
+        async fn drop_database(self) {
+            self.db.pool.close().await;
+            self.admin
+                .execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str())
+                .await
+                .unwrap();
+        }
+    }
+
+    fn event(story: &str, sequence: usize, kind: &str) -> SerializedEvent {
+        SerializedEvent {
+            aggregate_id: story.to_owned(),
+            sequence,
+            aggregate_type: "story".to_owned(),
+            event_type: kind.to_owned(),
+            event_version: "1".to_owned(),
+            payload: serde_json::json!({ kind: { "n": sequence } }),
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    fn append(events: Vec<SerializedEvent>) -> Append {
+        Append {
+            events,
+            snapshot: None,
+            developments: Vec::new(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    async fn stored(db: &Db) -> Vec<(i64, String, i64)> {
+        sqlx::query_as("SELECT position, aggregate_id, sequence FROM events ORDER BY position")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Appends to different stories in one batch are written together: positions in the batch's
+    /// order, gap-free; one whose story moved on meanwhile is refused and writes nothing, and
+    /// the others are kept. Two appends to one story in a batch are written one after the other.
+    #[tokio::test]
+    async fn a_batch_of_appends_to_several_stories_is_written_together_and_a_stale_one_alone_is_refused(
+    ) {
+        let Some(s) = scratch().await else { return };
+        let opened: Vec<Append> = ["a", "b", "c"]
+            .iter()
+            .map(|story| append(vec![event(story, 1, "StoryOpened")]))
+            .collect();
+        let results = write_batch(&s.db, &opened).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        // Together: a and c go on; b's append expects a head it does not have.
+        let together = [
+            append(vec![
+                event("a", 2, "DevelopmentRecorded"),
+                event("a", 3, "DevelopmentRecorded"),
+            ]),
+            append(vec![event("b", 3, "DevelopmentRecorded")]),
+            append(vec![event("c", 2, "DevelopmentRecorded")]),
+        ];
+        let refs: Vec<&Append> = together.iter().collect();
+        let mut conn = s.db.pool.acquire().await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        let written = write_together(&mut tx, &refs, 4).await.unwrap();
+        tx.commit().await.unwrap();
+        drop(conn);
+        assert_eq!(written[0].as_ref().unwrap(), &vec![4, 5]);
+        assert!(matches!(written[1], Err(StoreError::Conflict)));
+        assert_eq!(written[2].as_ref().unwrap(), &vec![6]);
+        let heads: Vec<(String, i64)> =
+            sqlx::query_as("SELECT aggregate_id, sequence FROM story_heads ORDER BY aggregate_id")
+                .fetch_all(&s.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(heads, [("a".into(), 3), ("b".into(), 1), ("c".into(), 2)]);
+
+        // Through the batch writer: two appends to a (one after the other), one to b, and a
+        // stale one to c among them.
+        let batch = [
+            append(vec![event("a", 4, "DevelopmentRecorded")]),
+            append(vec![event("b", 2, "DevelopmentRecorded")]),
+            append(vec![event("a", 5, "DevelopmentRecorded")]),
+            append(vec![event("c", 2, "DevelopmentRecorded")]),
+        ];
+        let results = write_batch(&s.db, &batch).await;
+        assert!(
+            results[0].is_ok() && results[1].is_ok() && results[2].is_ok(),
+            "{results:?}"
+        );
+        assert!(
+            matches!(results[3], Err(StoreError::Conflict)),
+            "{results:?}"
+        );
+        let all = stored(&s.db).await;
+        let positions: Vec<i64> = all.iter().map(|(p, _, _)| *p).collect();
+        assert_eq!(positions, (1..=9).collect::<Vec<_>>(), "gap-free: {all:?}");
+        for story in ["a", "b", "c"] {
+            let sequences: Vec<i64> = all
+                .iter()
+                .filter(|(_, id, _)| id == story)
+                .map(|(_, _, sequence)| *sequence)
+                .collect();
+            let expected: Vec<i64> = (1..=sequences.len() as i64).collect();
+            assert_eq!(sequences, expected, "{story}'s events in sequence order");
+        }
+        assert_eq!(all.iter().filter(|(_, id, _)| id == "a").count(), 5);
+        s.drop_database().await;
+    }
 }
