@@ -2189,16 +2189,6 @@ fn self_check() -> Res<()> {
     Ok(())
 }
 
-fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn main() -> Res<()> {
     if std::env::var_os("BENCH_BARE_SSE").is_some() {
         return bare_serve();

@@ -1045,16 +1045,6 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
     Ok(())
 }
 
-fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported.
     let cfg = Config::from_env();

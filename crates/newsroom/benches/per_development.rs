@@ -303,17 +303,7 @@ impl Newsroom {
         token: Option<&str>,
         body: Value,
     ) -> Res<Value> {
-        let mut request = client.post(format!("{}{path}", self.proc.base)).json(&body);
-        if let Some(t) = token {
-            request = request.bearer_auth(t);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            return Err(format!("POST {path}: {status}: {text}").into());
-        }
-        Ok(serde_json::from_str(&text)?)
+        call(client, format!("{}{path}", self.proc.base), token, body).await
     }
 
     async fn open_story(&self, client: &reqwest::Client) -> Res<String> {
@@ -810,16 +800,6 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
         }
     }
     Ok(())
-}
-
-fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn main() -> Res<()> {

@@ -258,25 +258,6 @@ fn http_client() -> Res<reqwest::Client> {
         .build()?)
 }
 
-async fn call(
-    client: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> Res<Value> {
-    let mut request = client.post(&url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    if !status.is_success() {
-        return Err(format!("POST {url}: {status}: {text}").into());
-    }
-    Ok(serde_json::from_str(&text)?)
-}
-
 async fn open_story(client: &reqwest::Client, base: &str, token: &str) -> Res<String> {
     let slug = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..12]);
     let body = json!({

@@ -477,3 +477,35 @@ pub fn quantiles(h: &Histogram<u64>) -> (String, String, String) {
         us(h.max()),
     )
 }
+
+/// The commit the bench was built from (`git rev-parse --short HEAD`), or "unknown".
+pub fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `POST url` with a JSON body (and a bearer token): the answer's JSON, or an error naming the
+/// status and the answer's text.
+pub async fn call(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Res<Value> {
+    let mut request = client.post(&url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        return Err(format!("POST {url}: {status}: {text}").into());
+    }
+    Ok(serde_json::from_str(&text)?)
+}
