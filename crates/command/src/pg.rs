@@ -787,27 +787,15 @@ async fn write_append(
         append.events.last().map_or(0, |e| e.sequence as i64),
     )
     .await?;
+    let mut columns = EventColumns::with_capacity(append.events.len());
     let mut positions = Vec::with_capacity(append.events.len());
     for (i, event) in append.events.iter().enumerate() {
         let position = first_position + i as i64;
-        let recorded_at = recorded_at(event);
-        sqlx::query(
-            "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
-                event_version, payload, metadata, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(position)
-        .bind(&event.aggregate_type)
-        .bind(&event.aggregate_id)
-        .bind(event.sequence as i64)
-        .bind(&event.event_type)
-        .bind(&event.event_version)
-        .bind(&event.payload)
-        .bind(&event.metadata)
-        .bind(recorded_at)
-        .execute(&mut **tx)
-        .await?;
+        columns.push(position, event);
         positions.push(position);
+    }
+    columns.insert(tx).await?;
+    for event in &append.events {
         if event.event_type == "StoryOpened" {
             claim_slug(tx, event).await?;
         }
