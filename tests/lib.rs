@@ -7,8 +7,9 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use newsroom::{Newsroom, NewsroomSettings};
-use newsroom_command::{Settings, Synchronous};
+use newsroom_command::Settings;
 use newsroom_domain::Role;
+use newsroom_log::Synchronous;
 use newsroom_notifier::{NotifierSettings, RetryPolicy, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -681,7 +682,7 @@ impl TestApp {
                 .read(|c| {
                     Ok(c.query_row(
                         "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                        newsroom_command::args![],
+                        newsroom_log::args![],
                         |r| r.get(0),
                     )?)
                 })

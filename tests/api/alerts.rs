@@ -879,20 +879,21 @@ async fn alerts_fan_out_to_many_subscribers_each_once() {
 /// views the notifier reads are brought up to date after each.
 struct BareNotifier {
     _dir: tempfile::TempDir,
-    log: newsroom_command::SqliteStore,
+    log: newsroom_log::SqliteStore,
     views: newsroom_projection::ViewStore,
-    tokens: newsroom_command::Tokens,
+    tokens: newsroom_web::Tokens,
     service: newsroom_command::CommandService,
     settings: newsroom_notifier::NotifierSettings,
 }
 
 impl BareNotifier {
     fn new() -> Self {
-        use newsroom_command::{CommandService, ServiceOptions, SqliteOptions, SqliteStore};
+        use newsroom_command::{CommandService, ServiceOptions};
+        use newsroom_log::{SqliteOptions, SqliteStore};
         let dir = tempfile::tempdir().unwrap();
         let log = SqliteStore::open(&dir.path().join("log.db"), SqliteOptions::default()).unwrap();
         Self {
-            tokens: newsroom_command::Tokens::new(log.clone()),
+            tokens: newsroom_web::Tokens::new(log.clone()),
             service: CommandService::new(log.clone(), ServiceOptions::default()),
             views: newsroom_projection::ViewStore::open(&dir.path().join("views.db")).unwrap(),
             settings: test_notifier_settings(&dir),
@@ -944,8 +945,8 @@ impl BareNotifier {
     }
 }
 
-fn principal(role: newsroom_domain::Role) -> newsroom_command::Principal {
-    newsroom_command::Principal {
+fn principal(role: newsroom_domain::Role) -> newsroom_web::Principal {
+    newsroom_web::Principal {
         token_id: "t".into(),
         name: "Rita".into(),
         role,
@@ -1032,7 +1033,7 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
     let queued: Vec<String> = store
         .read(|c| {
             Ok(c.prepare("SELECT id FROM alerts")?
-                .query_map(newsroom_command::args![], |r| r.get(0))?
+                .query_map(newsroom_log::args![], |r| r.get(0))?
                 .collect::<Result<_, _>>()?)
         })
         .await
@@ -1372,7 +1373,7 @@ async fn the_alert_list_answers_one_bounded_page_newest_first_and_links_the_olde
                     "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload,
                         mode, created_at)
                      VALUES (?1, ?2, NULL, 's', 'story.update', ?3, 'immediate', ?4)",
-                    newsroom_command::args![
+                    newsroom_log::args![
                         format!("msg_{n}"),
                         &id,
                         json!({"n": n}).to_string(),

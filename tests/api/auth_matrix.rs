@@ -756,13 +756,13 @@ impl Fixture {
         let webhook = add(json!({"kind": "webhook", "url": "http://127.0.0.1:9/hook"})).await;
         let email = add(json!({"kind": "email", "address": "matrix@example.org"})).await;
         // Its link was mailed (to nowhere here): the fixture gives it a token it knows.
-        let confirmation = newsroom_command::auth::generate_token("");
-        let digest = newsroom_command::auth::token_digest(&confirmation);
+        let confirmation = newsroom_web::auth::generate_token("");
+        let digest = newsroom_web::auth::token_digest(&confirmation);
         app.notifier
             .write(move |tx| {
                 tx.execute(
                     "UPDATE email_confirmations SET token_hash = ?1 WHERE endpoint_id = ?2",
-                    newsroom_command::args![&digest[..], email],
+                    newsroom_log::args![&digest[..], email],
                 )?;
                 Ok(())
             })
@@ -790,12 +790,12 @@ impl Fixture {
                      VALUES (?1, ?2, ?3, 'failed', 5, '2026-01-01T00:00:00.000000Z', 'gave up',
                         '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')
                      RETURNING seq",
-                    newsroom_command::args![Uuid::new_v4().to_string(), eid, story_id],
+                    newsroom_log::args![Uuid::new_v4().to_string(), eid, story_id],
                     |r| r.get::<i64>(0),
                 )?;
                 let unsubscribe: String = tx.query_row(
                     "SELECT unsubscribe_token FROM subscribers WHERE id = ?1",
-                    newsroom_command::args![&sid],
+                    newsroom_log::args![&sid],
                     |r| r.get(0),
                 )?;
                 Ok((delivery, unsubscribe))
@@ -1041,7 +1041,7 @@ async fn subscriber_rows(app: &TestApp, id: &str) -> Vec<String> {
             ] {
                 let found: Vec<String> = c
                     .prepare(sql)?
-                    .query_map(newsroom_command::args![&id], |r| r.get(0))?
+                    .query_map(newsroom_log::args![&id], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 rows.extend(found);
             }

@@ -1,16 +1,16 @@
 //! A CPU budget for anonymous requests: whatever the size of the log, no public GET costs more
 //! than a bounded amount of work. Work is counted, not timed: SQLite counts the virtual-machine
 //! instructions every reader connection of the views and of the log runs
-//! (`newsroom_command::db::ReadWork`), a deterministic measure of rows and index pages visited.
+//! (`newsroom_log::db::ReadWork`), a deterministic measure of rows and index pages visited.
 //! Each route is asked once of a newsroom whose log holds a long story and many stories, and
 //! once of one twice that size (past every page size and cap); the work must not grow with it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use newsroom_command::Principal;
 use newsroom_domain::*;
 use newsroom_tests::*;
+use newsroom_web::Principal;
 use reqwest::Method;
 use uuid::Uuid;
 
@@ -280,7 +280,7 @@ async fn every_public_read_costs_a_bounded_amount_of_work_whatever_the_size_of_t
     assert!(
         over.is_empty(),
         "work grew with the log (units of {} SQLite instructions):\n{}\n\nall:\n{}",
-        newsroom_command::db::WORK_UNIT,
+        newsroom_log::db::WORK_UNIT,
         over.join("\n"),
         report.join("\n")
     );

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::join_all;
-use newsroom_command::http::limits::RateLimits;
 use newsroom_tests::*;
+use newsroom_web::limits::RateLimits;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -2462,7 +2462,7 @@ async fn a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(ap
     // Without the session's CSRF value, or too big: nothing is saved.
     let forged = app.desk_post(Some(&first), &draft, &typed).await;
     assert_eq!(forged.status(), 403);
-    let huge = "x".repeat(newsroom_command::auth::DRAFT_BYTES);
+    let huge = "x".repeat(newsroom_web::auth::DRAFT_BYTES);
     let mut big = sent.clone();
     big.push(("body", &huge));
     assert_eq!(

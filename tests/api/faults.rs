@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use newsroom_command::http::RecordDevelopmentRequest;
-use newsroom_command::{CommandError, Principal};
+use newsroom_command::CommandError;
 use newsroom_domain::{Role, StoryId};
 use newsroom_tests::receiver::WebhookReceiver;
 use newsroom_tests::*;
+use newsroom_web::Principal;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -2,11 +2,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use newsroom_command::http::RecordDevelopmentRequest;
-use newsroom_command::{
-    CommandError, CommandService, Principal, Seen, ServiceOptions, SqliteOptions, SqliteStore,
-};
+use newsroom_command::{CommandError, CommandService, Seen, ServiceOptions};
 use newsroom_domain::*;
+use newsroom_log::{SqliteOptions, SqliteStore};
 use newsroom_tests::*;
+use newsroom_web::Principal;
 use serde_json::Value;
 use uuid::Uuid;
 

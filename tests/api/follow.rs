@@ -404,7 +404,7 @@ async fn the_alerts_page_stays_fast_with_five_thousand_large_alerts_and_pages_ba
                     "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload,
                         mode, created_at)
                      VALUES (?1, ?2, NULL, 's', 'story.update', ?3, 'immediate', ?4)",
-                    newsroom_command::args![
+                    newsroom_log::args![
                         format!("msg_{n}"),
                         &id,
                         payload.to_string(),

@@ -9,8 +9,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use newsroom_command::http::limits::RateLimits;
 use newsroom_tests::*;
+use newsroom_web::limits::RateLimits;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::header::{CONTENT_TYPE, COOKIE};
@@ -162,7 +162,7 @@ async fn counts(app: &TestApp) -> (i64, i64, i64) {
             Ok(c.query_row(
                 "SELECT (SELECT COUNT(*) FROM subscribers), (SELECT COUNT(*) FROM subscriptions),
                         (SELECT COUNT(*) FROM endpoints)",
-                newsroom_command::args![],
+                newsroom_log::args![],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?)
         })

@@ -1,5 +1,5 @@
-use newsroom_command::http::limits::RateLimits;
 use newsroom_tests::*;
+use newsroom_web::limits::RateLimits;
 use reqwest::Method;
 use serde_json::json;
 

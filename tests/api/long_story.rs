@@ -5,12 +5,11 @@
 
 use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore};
 use cqrs_es::EventStore;
-use newsroom_command::{
-    CommandError, CommandService, EventLog, PgStore, Principal, ServiceOptions, SqliteOptions,
-    SqliteStore, Synchronous,
-};
+use newsroom_command::{CommandError, CommandService, ServiceOptions};
 use newsroom_domain::*;
+use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_tests::*;
+use newsroom_web::Principal;
 use uuid::Uuid;
 
 const SNAPSHOT_EVERY: usize = 100;

@@ -5,9 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use newsroom_command::http::{OpenStoryRequest, RecordDevelopmentRequest};
-use newsroom_command::{CommandService, EventLog, PgStore, Principal, ServiceOptions};
+use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::{Role, StoryId};
+use newsroom_log::{EventLog, PgStore};
 use newsroom_tests::*;
+use newsroom_web::Principal;
 use reqwest::Method;
 use serde_json::json;
 
@@ -210,7 +212,7 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
         .collect();
     assert_eq!(positions, HashSet::from([1, 2]));
     // JSONB reorders keys; the hash chain is over canonical JSON and still verifies.
-    let report = newsroom_command::chain::verify_log(&app.app_state.store)
+    let report = newsroom_log::chain::verify_log(&app.app_state.store)
         .await
         .unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
@@ -432,15 +434,15 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
         .is_none());
 }
 
-/// The statements the notifier writes once run on PostgreSQL through `command::sql`: typed NULLs,
+/// The statements the notifier writes once run on PostgreSQL through `newsroom_log::sql`: typed NULLs,
 /// booleans stored as integers, `?N` reused, `ON CONFLICT DO NOTHING RETURNING` answering no row,
 /// and columns of the types PostgreSQL gives back (BIGINT, INTEGER, BOOLEAN, BYTEA, TEXT). Write
 /// transactions of several handles take turns on the advisory lock, so identity sequences come in
 /// commit order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_statements_run_on_postgres_and_writes_take_turns() {
-    use newsroom_command::args;
-    use newsroom_command::sql::{OptionalRow, SqlDb};
+    use newsroom_log::args;
+    use newsroom_log::sql::{OptionalRow, SqlDb};
     let Some(db) = TestDatabase::create().await else {
         return;
     };
@@ -480,7 +482,7 @@ async fn the_same_statements_run_on_postgres_and_writes_take_turns() {
                     r.get(0)
                 })
                 .optional()?;
-            Ok::<_, newsroom_command::DbError>((first, again, absent))
+            Ok::<_, newsroom_log::DbError>((first, again, absent))
         })
         .await
         .unwrap();
@@ -544,7 +546,7 @@ async fn the_same_statements_run_on_postgres_and_writes_take_turns() {
                             |r| r.get(0),
                         )?;
                         assert_eq!(seq, before + 1, "a sequence taken by an uncommitted row");
-                        Ok::<_, newsroom_command::DbError>(())
+                        Ok::<_, newsroom_log::DbError>(())
                     })
                     .await
                     .unwrap();
@@ -636,7 +638,7 @@ async fn notifier_copies_lease_even_shares_of_the_partitions_and_take_over_a_dea
 /// those that committed late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late() {
-    use newsroom_command::args;
+    use newsroom_log::args;
     use newsroom_notifier::store::alert_horizon;
     use newsroom_notifier::NotifierStore;
     let Some(db) = TestDatabase::create().await else {

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use newsroom_command::{PgStore, Tokens};
 use newsroom_domain::Role;
+use newsroom_log::PgStore;
 use newsroom_tests::receiver::{Received, WebhookReceiver};
 use newsroom_tests::*;
+use newsroom_web::Tokens;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -158,7 +159,7 @@ impl Drop for Process {
 /// A PostgreSQL database, a stream of its own, and a reporter's token.
 struct Deployment {
     db: TestDatabase,
-    stream: newsroom_command::relay::StreamSettings,
+    stream: newsroom_log::relay::StreamSettings,
     reporter: String,
     root: tempfile::TempDir,
 }
@@ -174,7 +175,7 @@ impl Deployment {
             .token;
         Self {
             db,
-            stream: newsroom_command::relay::StreamSettings {
+            stream: newsroom_log::relay::StreamSettings {
                 stream: format!("TEST_EVENTS_{tag}"),
                 subject_prefix: format!("test.{tag}.events"),
                 replicas: 1,

@@ -591,7 +591,7 @@ async fn the_vapid_key_is_made_once_and_kept_across_restarts() {
         .read(|c| {
             Ok(c.query_row(
                 "SELECT value FROM installation_secrets WHERE name = 'vapid_private_key'",
-                newsroom_command::args![],
+                newsroom_log::args![],
                 |r| r.get(0),
             )?)
         })
@@ -638,7 +638,7 @@ async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
         .read(|c| {
             Ok(c.query_row(
                 "SELECT COUNT(*) FROM installation_secrets WHERE name = 'vapid_private_key'",
-                newsroom_command::args![],
+                newsroom_log::args![],
                 |r| r.get(0),
             )?)
         })

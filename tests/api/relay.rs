@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use newsroom_command::relay::{Relay, StreamSettings, POSITION_HEADER};
+use newsroom_log::relay::{Relay, StreamSettings, POSITION_HEADER};
 use newsroom_tests::*;
 use uuid::Uuid;
 
@@ -416,7 +416,7 @@ async fn a_durable_consumer_hands_out_the_feed_in_order_and_resumes_after_what_w
 
     let log = app.app_state.store.clone();
     let open = || {
-        newsroom_command::consumer::JetStreamFeed::open(
+        newsroom_log::consumer::JetStreamFeed::open(
             client.clone(),
             &settings,
             "projector-test",
@@ -436,7 +436,7 @@ async fn a_durable_consumer_hands_out_the_feed_in_order_and_resumes_after_what_w
         .clone();
     assert_eq!(
         info.config.inactive_threshold,
-        newsroom_command::consumer::INACTIVE_FOR,
+        newsroom_log::consumer::INACTIVE_FOR,
         "the server keeps an abandoned consumer for a day only"
     );
     let half = positions.len() / 2;
@@ -480,7 +480,7 @@ async fn a_durable_consumer_hands_out_the_feed_in_order_and_resumes_after_what_w
 
     // A consumer that reads the stream from its start (a new name) drops everything at or below
     // the caller's checkpoint: re-delivery cannot apply an event twice.
-    let mut fresh = newsroom_command::consumer::JetStreamFeed::open(
+    let mut fresh = newsroom_log::consumer::JetStreamFeed::open(
         client.clone(),
         &settings,
         "projector-fresh",
@@ -520,7 +520,7 @@ async fn events_the_stream_lacks_are_read_from_the_log() {
     );
     relay.prepare().await.unwrap();
     relay.publish_after(positions[3]).await.unwrap();
-    let mut consumer = newsroom_command::consumer::JetStreamFeed::open(
+    let mut consumer = newsroom_log::consumer::JetStreamFeed::open(
         client.clone(),
         &settings,
         "gap",

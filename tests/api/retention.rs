@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use newsroom_command::args;
+use newsroom_log::args;
 use newsroom_notifier::retention::Retention;
 use newsroom_notifier::store::ts;
 use newsroom_notifier::{NotifierStore, SystemClock};

@@ -102,7 +102,7 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
     };
     let Some(nats) = nats_test_url() else { return };
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let stream = newsroom_command::relay::StreamSettings {
+    let stream = newsroom_log::relay::StreamSettings {
         stream: format!("TEST_EVENTS_{tag}"),
         subject_prefix: format!("test.{tag}.events"),
         replicas: 1,

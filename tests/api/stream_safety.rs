@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures_util::StreamExt;
 use newsroom::Role;
-use newsroom_command::relay::{StreamSettings, POSITION_HEADER};
+use newsroom_log::relay::{StreamSettings, POSITION_HEADER};
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -58,7 +58,7 @@ async fn unsubscribe_token(app: &TestApp, s: &SignedUp) -> String {
         .read(move |c| {
             Ok(c.query_row(
                 "SELECT unsubscribe_token FROM subscribers WHERE id = ?1",
-                newsroom_command::args![id],
+                newsroom_log::args![id],
                 |r| r.get::<String>(0),
             )?)
         })

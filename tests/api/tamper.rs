@@ -1,4 +1,4 @@
-use newsroom_command::chain::verify_log;
+use newsroom_log::chain::verify_log;
 use newsroom_tests::*;
 use serde_json::json;
 
@@ -172,8 +172,8 @@ async fn verify_checks_the_database_file_first_and_reports_a_damaged_page() {
         file.sync_all().unwrap();
     }
 
-    let store = newsroom_command::SqliteStore::open(&path, Default::default()).unwrap();
-    let log = newsroom_command::EventLog::Sqlite(store);
+    let store = newsroom_log::SqliteStore::open(&path, Default::default()).unwrap();
+    let log = newsroom_log::EventLog::Sqlite(store);
     let report = verify_log(&log).await.expect("verify reports, not fails");
     let damage = report.integrity.clone().expect("SQLite is checked");
     assert!(!damage.is_empty(), "the damaged page was not found");

@@ -5,9 +5,9 @@
 
 use std::io::Cursor;
 
-use newsroom_command::chain::verify_log;
-use newsroom_command::transfer::{export, import, TransferError};
-use newsroom_command::{EventLog, PgStore, SqliteOptions, SqliteStore};
+use newsroom_log::chain::verify_log;
+use newsroom_log::transfer::{export, import, TransferError};
+use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore};
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use hdrhistogram::Histogram;
-use newsroom_command::{
-    CommandService, Principal, ServiceOptions, Settings, SqliteOptions, SqliteStore, Synchronous,
-};
+use newsroom_command::{CommandService, ServiceOptions, Settings};
 use newsroom_domain::{
     Actor, Body, Development, DevelopmentId, DevelopmentKind, Evidence, Headline, NewDevelopment,
     PublicationStatus, Role, Slug, Source, SourceKind, SourceName, Story, StoryCommand, StoryEvent,
     StoryId, Summary, Urgency,
 };
+use newsroom_log::{SqliteOptions, SqliteStore, Synchronous};
+use newsroom_web::Principal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -363,7 +363,7 @@ fn open_store(path: &Path, sync: Synchronous) -> Res<SqliteStore> {
 
 /// (sum, count) of the store's batch-size histogram, from the process-wide recorder.
 fn batch_metric() -> Option<(f64, f64)> {
-    let text = newsroom_command::telemetry::metrics_handle().render();
+    let text = newsroom_web::telemetry::metrics_handle().render();
     let find = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
@@ -537,11 +537,11 @@ async fn cold_load_breakdown(store: &SqliteStore, story: StoryId) -> Res<Breakdo
 
     const RUNS: usize = 7;
     let id = story.to_string();
-    let log: newsroom_command::EventLog = store.clone().into();
+    let log: newsroom_log::EventLog = store.clone().into();
     let mut steps: [Vec<Duration>; 9] = Default::default();
     let mut b = Breakdown::default();
     for _ in 0..RUNS {
-        let loader = PersistedEventStore::<newsroom_command::EventLog, Story>::new_snapshot_store(
+        let loader = PersistedEventStore::<newsroom_log::EventLog, Story>::new_snapshot_store(
             log.clone(),
             ServiceOptions::default().snapshot_every,
         );
@@ -1153,7 +1153,7 @@ fn main() -> Res<()> {
         .build()?;
     // Install the process-wide recorder the application uses, so that the store's batch-size
     // metric can be read (and so the service pays for metrics as it does in production).
-    let _ = newsroom_command::telemetry::metrics_handle();
+    let _ = newsroom_web::telemetry::metrics_handle();
 
     let started = Instant::now();
     let mut runs = Vec::new();

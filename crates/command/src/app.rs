@@ -10,12 +10,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use crate::auth::Tokens;
 use crate::http::{self, AppState};
-use crate::log::EventLog;
-use crate::pg::PgStore;
 use crate::service::{CommandService, ServiceOptions};
-use crate::store::{SqliteOptions, SqliteStore, StoreError, Synchronous};
+use newsroom_log::log::EventLog;
+use newsroom_log::pg::PgStore;
+use newsroom_log::store::{SqliteOptions, SqliteStore, StoreError, Synchronous};
+use newsroom_web::auth::Tokens;
 
 /// Settings of the command side.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ pub struct Settings {
     /// closed. 0: no cap.
     pub connections_per_address: usize,
     /// Limits on writes; `None` turns them off (the library default; the binary turns them on).
-    pub rate_limits: Option<crate::http::limits::RateLimits>,
+    pub rate_limits: Option<newsroom_web::limits::RateLimits>,
 }
 
 impl Default for Settings {
@@ -134,7 +134,7 @@ impl Application {
             service: Arc::new(service),
             tokens: Tokens::new(store.clone()),
             store,
-            metrics: crate::telemetry::metrics_handle(),
+            metrics: newsroom_web::telemetry::metrics_handle(),
             relay: None,
             followers: Vec::new(),
         };
@@ -163,12 +163,16 @@ impl Application {
     }
 
     /// Lets `/healthz` report the relay to NATS.
-    pub fn set_relay_status(&mut self, status: crate::relay::RelayStatus) {
+    pub fn set_relay_status(&mut self, status: newsroom_log::relay::RelayStatus) {
         self.state.relay = Some(status);
     }
 
     /// Lets `/healthz` report a part of this process that follows the feed.
-    pub fn add_follower(&mut self, name: &'static str, status: crate::consumer::FollowerStatus) {
+    pub fn add_follower(
+        &mut self,
+        name: &'static str,
+        status: newsroom_log::consumer::FollowerStatus,
+    ) {
         self.state.followers.push((name, status));
     }
 
@@ -204,10 +208,10 @@ impl Application {
             self.documented.0,
             self.commands,
         );
-        crate::serve::serve(
+        newsroom_web::serve::serve(
             self.listener,
             router,
-            crate::serve::ConnectionLimits {
+            newsroom_web::serve::ConnectionLimits {
                 header_read_timeout: Duration::from_secs(
                     self.settings.header_read_timeout_secs.max(1),
                 ),

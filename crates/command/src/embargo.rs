@@ -19,11 +19,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use newsroom_domain::{Role, StoryCommand, StoryId};
 
-use crate::auth::Principal;
-use crate::developments::Embargo;
-use crate::log::EventLog;
 use crate::service::{CommandError, CommandService};
-use crate::store::StoreError;
+use newsroom_log::developments::Embargo;
+use newsroom_log::log::EventLog;
+use newsroom_log::store::StoreError;
+use newsroom_web::auth::Principal;
 
 /// How long the scheduler sleeps at most before it looks again.
 pub const POLL: Duration = Duration::from_millis(500);

@@ -23,9 +23,9 @@ use newsroom_domain::{
 };
 use serde_json::Value;
 
-use crate::auth::Principal;
-use crate::log::EventLog;
-use crate::store::{Position, SnapshotUpdate, StoreError};
+use newsroom_log::log::EventLog;
+use newsroom_log::store::{Position, SnapshotUpdate, StoreError};
+use newsroom_web::auth::Principal;
 
 /// How many times a command is decided again after losing a race for its story.
 pub const MAX_RETRIES: usize = 5;
@@ -545,7 +545,7 @@ impl CommandService {
         let serialized = serialize(id, before, &cached.last_hash, &events, by, now)?;
         let new_hash = serialized
             .last()
-            .and_then(|e| crate::chain::stored_hash(&e.metadata))
+            .and_then(|e| newsroom_log::chain::stored_hash(&e.metadata))
             .map(str::to_owned);
         let snapshot_version = snapshot.as_ref().map(|s| s.version);
         match self.store.append(serialized, snapshot).await {
@@ -602,7 +602,7 @@ fn serialize(
             let payload =
                 serde_json::to_value(event).map_err(|e| CommandError::Corrupt(e.to_string()))?;
             let mut metadata = Value::Object(metadata.clone());
-            let hash = crate::chain::event_hash(
+            let hash = newsroom_log::chain::event_hash(
                 &previous,
                 &story_id,
                 sequence,
@@ -611,7 +611,7 @@ fn serialize(
                 &payload,
                 &metadata,
             );
-            metadata[crate::chain::HASH_KEY] = Value::String(hash.clone());
+            metadata[newsroom_log::chain::HASH_KEY] = Value::String(hash.clone());
             previous = hash;
             Ok(SerializedEvent::new(
                 story_id.clone(),

@@ -18,12 +18,13 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use cqrs_es::{Aggregate, DomainEvent};
 use newsroom_command::http::{
-    parse_json, CorrectionRequest, OpenStoryRequest, ReasonRequest, RecordDevelopmentRequest,
+    CorrectionRequest, OpenStoryRequest, ReasonRequest, RecordDevelopmentRequest,
     ReviseStoryRequest,
 };
 use newsroom_domain::upcast;
 use newsroom_domain::*;
 use newsroom_notifier::signing::{self, WebhookSecret};
+use newsroom_web::parse_json;
 use serde_json::Value;
 use uuid::Uuid;
 

@@ -56,12 +56,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use hdrhistogram::Histogram;
-use newsroom_command::relay::{Relay, StreamSettings, POSITION_HEADER};
-use newsroom_command::{CommandService, EventLog, PgStore, Principal, ServiceOptions};
+use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::{
     Actor, Body, DevelopmentId, DevelopmentKind, Evidence, Headline, NewDevelopment, Role, Slug,
     Source, SourceKind, SourceName, StoryCommand, StoryId, Summary, Urgency,
 };
+use newsroom_log::relay::{Relay, StreamSettings, POSITION_HEADER};
+use newsroom_log::{EventLog, PgStore};
+use newsroom_web::Principal;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -1776,7 +1778,7 @@ struct RelayRun {
 
 /// The relay's message for `e` as `Relay::message` builds it, but with the story id in place of
 /// the subject (each run publishes to a stream, and so a subject prefix, of its own).
-fn message(e: &newsroom_command::FeedEvent) -> Res<(String, async_nats::HeaderMap, Bytes)> {
+fn message(e: &newsroom_log::FeedEvent) -> Res<(String, async_nats::HeaderMap, Bytes)> {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(
         "Nats-Msg-Id",

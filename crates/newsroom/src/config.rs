@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use newsroom_command::http::limits::RateLimits;
-use newsroom_command::{Settings, Synchronous};
+use newsroom_command::Settings;
+use newsroom_log::Synchronous;
 use newsroom_projection::LiveLimits;
+use newsroom_web::limits::RateLimits;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,8 +106,8 @@ impl Default for Config {
             mail_from: "newsroom@localhost".into(),
             nats_url: None,
             nats_stream_replicas: 1,
-            nats_stream: newsroom_command::relay::StreamSettings::default().stream,
-            nats_subject_prefix: newsroom_command::relay::StreamSettings::default().subject_prefix,
+            nats_stream: newsroom_log::relay::StreamSettings::default().stream,
+            nats_subject_prefix: newsroom_log::relay::StreamSettings::default().subject_prefix,
             nats_alert_root: newsroom_notifier::subjects::DEFAULT_ROOT.into(),
             webhook_allowlist: String::new(),
             delivery_lease_secs: newsroom_notifier::RetryPolicy::default().lease.as_secs(),
@@ -208,20 +209,17 @@ impl Config {
     }
 
     /// Opens the event log this configuration names.
-    pub async fn open_log(&self) -> anyhow::Result<newsroom_command::EventLog> {
+    pub async fn open_log(&self) -> anyhow::Result<newsroom_log::EventLog> {
         Ok(match self.postgres_url() {
-            Some(url) => newsroom_command::PgStore::connect(&url)
+            Some(url) => newsroom_log::PgStore::connect(&url)
                 .await
                 .context("connecting to the PostgreSQL event store")?
                 .into(),
             None => {
                 let path = self.database_path()?;
-                newsroom_command::SqliteStore::open(
-                    &path,
-                    newsroom_command::SqliteOptions::default(),
-                )
-                .with_context(|| format!("opening the store at {}", path.display()))?
-                .into()
+                newsroom_log::SqliteStore::open(&path, newsroom_log::SqliteOptions::default())
+                    .with_context(|| format!("opening the store at {}", path.display()))?
+                    .into()
             }
         })
     }
@@ -261,7 +259,7 @@ impl Config {
         let url = self.nats_url.clone().filter(|u| !u.is_empty())?;
         Some(crate::RelaySettings {
             nats_url: url,
-            stream: newsroom_command::relay::StreamSettings {
+            stream: newsroom_log::relay::StreamSettings {
                 stream: self.nats_stream.clone(),
                 subject_prefix: self.nats_subject_prefix.clone(),
                 replicas: self.nats_stream_replicas.max(1),

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use newsroom_command::consumer::JetStreamFeed;
 use newsroom_command::embargo::EmbargoScheduler;
 use newsroom_command::http::AppState;
-use newsroom_command::relay::{Relay, StreamSettings};
 use newsroom_command::{Application, Settings};
+use newsroom_log::consumer::JetStreamFeed;
+use newsroom_log::relay::{Relay, StreamSettings};
 use newsroom_notifier::{Clock, Notifier, NotifierSettings, NotifierStore};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::{rebuild_outdated, LiveHub, LiveLimits, Projector, ViewStore};
@@ -139,7 +139,7 @@ impl Newsroom {
         }
         let relay = match &settings.relay {
             Some(r) if role.commands() => {
-                let client = newsroom_command::relay::connect(&r.nats_url)
+                let client = newsroom_log::relay::connect(&r.nats_url)
                     .await
                     .context("connecting to NATS")?;
                 let relay = Relay::new(app.state().store.clone(), client, r.stream.clone());
@@ -389,11 +389,11 @@ async fn follow_stream(
     relay: &RelaySettings,
     path: &std::path::Path,
     part: &str,
-    log: &newsroom_command::EventLog,
+    log: &newsroom_log::EventLog,
 ) -> anyhow::Result<JetStreamFeed> {
     let name = consumer_name(path, part)
         .with_context(|| format!("naming the {part}'s JetStream consumer"))?;
-    let client = newsroom_command::relay::connect(&relay.nats_url)
+    let client = newsroom_log::relay::connect(&relay.nats_url)
         .await
         .context("connecting to NATS")?;
     let feed = JetStreamFeed::open(client, &relay.stream, &name, log.clone())

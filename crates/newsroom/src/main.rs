@@ -15,9 +15,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use newsroom::config::Config;
 use newsroom::{Newsroom, Role as ProcessRole};
-use newsroom_command::Tokens;
 use newsroom_domain::Role;
 use newsroom_projection::{ViewName, ViewStore};
+use newsroom_web::Tokens;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Verify => {
             let config = Config::load(cli.config.as_deref())?;
             let log = config.open_log().await?;
-            let report = newsroom_command::chain::verify_log(&log)
+            let report = newsroom_log::chain::verify_log(&log)
                 .await
                 .context("reading the log")?;
             match &report.integrity {
@@ -211,10 +211,10 @@ async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> 
             // half-written file under the name.
             let partial = path.with_extension("partial");
             // As sensitive as the log itself: only its owner may read it.
-            let file = newsroom_command::private::create_private_file(&partial)
+            let file = newsroom_log::private::create_private_file(&partial)
                 .with_context(|| format!("creating {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            let summary = newsroom_command::transfer::export(&log, &mut out)
+            let summary = newsroom_log::transfer::export(&log, &mut out)
                 .await
                 .context("exporting the log")?;
             out.into_inner()
@@ -227,7 +227,7 @@ async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> 
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            newsroom_command::transfer::export(&log, &mut out)
+            newsroom_log::transfer::export(&log, &mut out)
                 .await
                 .context("exporting the log")?
         }
@@ -252,7 +252,7 @@ async fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let summary = newsroom_command::transfer::import(&log, input)
+    let summary = newsroom_log::transfer::import(&log, input)
         .await
         .with_context(|| format!("importing {}", file.display()))?;
     println!(

@@ -38,8 +38,9 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use newsroom::{Newsroom, NewsroomSettings};
-use newsroom_command::{Settings, Synchronous};
+use newsroom_command::Settings;
 use newsroom_domain::{DevelopmentKind, Role, Urgency};
+use newsroom_log::Synchronous;
 use newsroom_notifier::index::{Delivery, Subscription, SubscriptionIndex, Target};
 use newsroom_notifier::store::parse_ts;
 use newsroom_notifier::{NotifierSettings, NotifierStore, RetryPolicy, SystemClock};
@@ -567,7 +568,7 @@ impl App {
             .read(|c| {
                 Ok(c.query_row(
                     "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    newsroom_command::args![],
+                    newsroom_log::args![],
                     |r| r.get(0),
                 )?)
             })
@@ -1000,7 +1001,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
                 "SELECT a.development_id, a.created_at, d.updated_at, d.attempts
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id",
             )?
-            .query_map(newsroom_command::args![], |r| {
+            .query_map(newsroom_log::args![], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<Result<_, _>>()?)
@@ -1330,7 +1331,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
                 .read(|c| {
                     Ok(c.query_row(
                         "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                        newsroom_command::args![],
+                        newsroom_log::args![],
                         |r| r.get(0),
                     )?)
                 })
@@ -1405,7 +1406,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id
                  WHERE a.development_id = ?1",
             )?
-            .query_map(newsroom_command::args![flash_for_query], |r| {
+            .query_map(newsroom_log::args![flash_for_query], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<Result<_, _>>()?)

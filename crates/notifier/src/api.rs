@@ -15,13 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
-use newsroom_command::args;
-use newsroom_command::auth::{generate_token, token_digest};
-use newsroom_command::http::problem::{Problem, ProblemDetails};
-use newsroom_command::http::{int_param, query_params, ApiPath, JsonBody};
-use newsroom_command::sql::{OptionalRow, Row};
-use newsroom_command::Tokens;
 use newsroom_domain::{Actor, DevelopmentKind, FieldError, Role, SourceName, Tag, Urgency};
+use newsroom_log::args;
+use newsroom_log::sql::{OptionalRow, Row};
+use newsroom_web::auth::{generate_token, token_digest};
+use newsroom_web::problem::{Problem, ProblemDetails};
+use newsroom_web::Tokens;
+use newsroom_web::{int_param, query_params, ApiPath, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -149,8 +149,8 @@ impl From<NotifyError> for ApiError {
     }
 }
 
-impl From<newsroom_command::StoreError> for ApiError {
-    fn from(e: newsroom_command::StoreError) -> Self {
+impl From<newsroom_log::StoreError> for ApiError {
+    fn from(e: newsroom_log::StoreError) -> Self {
         Self(e.into())
     }
 }
@@ -381,7 +381,7 @@ struct SubscriberView {
     created_at: String,
 }
 
-fn subscriber_row(r: &Row) -> Result<SubscriberView, newsroom_command::DbError> {
+fn subscriber_row(r: &Row) -> Result<SubscriberView, newsroom_log::DbError> {
     Ok(SubscriberView {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -591,7 +591,7 @@ struct EndpointView {
 const ENDPOINT: &str = "SELECT id, kind, target, status, disabled_reason FROM endpoints";
 
 /// An endpoint row as the API shows it (never with its secret).
-fn endpoint_row(r: &Row) -> Result<EndpointView, newsroom_command::DbError> {
+fn endpoint_row(r: &Row) -> Result<EndpointView, newsroom_log::DbError> {
     Ok(EndpointView {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -1047,7 +1047,7 @@ struct NewSubscription {
     #[serde(default)]
     delivery: DeliveryMode,
     /// Minutes between digests (`delivery: digest` only).
-    #[serde(default, deserialize_with = "newsroom_command::http::whole_number")]
+    #[serde(default, deserialize_with = "newsroom_web::whole_number")]
     #[schema(minimum = 5, maximum = 1440)]
     digest_minutes: Option<u32>,
     /// Every alert, whatever the story: must be asked for, never the result of no filters.

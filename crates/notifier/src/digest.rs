@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use newsroom_command::args;
-use newsroom_command::sql::Sql;
+use newsroom_log::args;
+use newsroom_log::sql::Sql;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 

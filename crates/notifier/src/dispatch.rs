@@ -24,8 +24,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-use newsroom_command::args;
-use newsroom_command::sql::{Ints, Sql, Texts};
+use newsroom_log::args;
+use newsroom_log::sql::{Ints, Sql, Texts};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use newsroom_command::args;
-use newsroom_command::sql::{OptionalRow, Row, Sql};
 use newsroom_domain::{Actor, DevelopmentKind, Urgency};
+use newsroom_log::args;
+use newsroom_log::sql::{OptionalRow, Row, Sql};
 use uuid::Uuid;
 
 use crate::store::NotifyError;
@@ -209,7 +209,7 @@ const SELECT: &str = "SELECT s.id, s.subscriber_id, s.story_id, s.actor_key, s.k
     s.min_urgency, s.delivery, s.digest_minutes, s.include_related
     FROM subscriptions s JOIN subscribers p ON p.id = s.subscriber_id AND p.status = 'active'";
 
-fn row(r: &Row) -> Result<Subscription, newsroom_command::DbError> {
+fn row(r: &Row) -> Result<Subscription, newsroom_log::DbError> {
     let story: Option<String> = r.get(2)?;
     let kind: Option<String> = r.get(4)?;
     let urgency: String = r.get(6)?;

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use newsroom_command::args;
-use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
-use newsroom_command::sql::{Ints, OptionalRow, Sql, Texts};
-use newsroom_command::EventLog;
 use newsroom_domain::{StoryEvent, Urgency};
+use newsroom_log::args;
+use newsroom_log::consumer::{FollowerStatus, JetStreamFeed, Pacing};
+use newsroom_log::sql::{Ints, OptionalRow, Sql, Texts};
+use newsroom_log::EventLog;
 use newsroom_projection::history::{stories_after, views_reached};
 use newsroom_projection::{
     decode, DevelopmentView, LoggedEvent, SeenRelation, StoryView, ViewStore,

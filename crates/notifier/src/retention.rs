@@ -11,14 +11,14 @@
 //! practice is that a correction goes to all of them however late it comes. Its rows are two
 //! ids each; they go when their subscriber is forgotten ([`forget_subscriber`]).
 //!
-//! The statements are written once for SQLite and PostgreSQL (`newsroom_command::sql`).
+//! The statements are written once for SQLite and PostgreSQL (`newsroom_log::sql`).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use newsroom_command::args;
-use newsroom_command::sql::Sql;
+use newsroom_log::args;
+use newsroom_log::sql::Sql;
 
 use crate::clock::Clock;
 use crate::store::{record_change, ts, NotifierStore, NotifyError};

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use newsroom_command::consumer::JetStreamFeed;
-use newsroom_command::{EventLog, Tokens};
+use newsroom_log::consumer::JetStreamFeed;
+use newsroom_log::EventLog;
+use newsroom_web::Tokens;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, SubscriberApi};
@@ -280,7 +281,7 @@ impl Notifier {
     }
 
     /// How the matcher's last step went: shared with `/healthz`.
-    pub fn status(&self) -> newsroom_command::consumer::FollowerStatus {
+    pub fn status(&self) -> newsroom_log::consumer::FollowerStatus {
         self.matcher.status()
     }
 

@@ -3,7 +3,7 @@
 //! that matching a batch of events, queueing its alerts and moving the checkpoint are one
 //! transaction: a SQLite file (`notifier.db`) beside an embedded log, or tables in the log's
 //! PostgreSQL database, shared by every notifier process (`migrations/postgres`). The same
-//! statements run on both (`newsroom_command::sql`). On PostgreSQL subscribers' own writes take
+//! statements run on both (`newsroom_log::sql`). On PostgreSQL subscribers' own writes take
 //! one advisory lock (so `subscription_changes` are numbered in commit order, as on SQLite);
 //! the matcher's and the digester's writes only share another ([`ALERTS_LOCK`]), so copies
 //! matching other partitions never wait for each other, and readers that follow alerts by
@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use newsroom_command::sql::{Lock, Sql, SqlDb, Texts};
-use newsroom_command::{args, DbError, EventLog, SqliteDb, Synchronous};
+use newsroom_log::sql::{Lock, Sql, SqlDb, Texts};
+use newsroom_log::{args, DbError, EventLog, SqliteDb, Synchronous};
 use rusqlite_migration::{Migrations, M};
 use sqlx::PgPool;
 
@@ -30,11 +30,11 @@ pub enum NotifyError {
     #[error("stored notifier data cannot be read: {0}")]
     Json(#[from] serde_json::Error),
     #[error("reading the event feed failed: {0}")]
-    Feed(#[from] newsroom_command::StoreError),
+    Feed(#[from] newsroom_log::StoreError),
     #[error(transparent)]
     Decode(#[from] newsroom_projection::DecodeError),
     #[error("following the event stream failed: {0}")]
-    Stream(#[from] newsroom_command::relay::RelayError),
+    Stream(#[from] newsroom_log::relay::RelayError),
     #[error("notifier migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("reading the views failed: {0}")]
@@ -294,7 +294,7 @@ struct Counted<'a> {
 }
 
 impl Sql for Counted<'_> {
-    fn run(&self, sql: &str, args: &[&dyn newsroom_command::sql::Arg]) -> Result<usize, DbError> {
+    fn run(&self, sql: &str, args: &[&dyn newsroom_log::sql::Arg]) -> Result<usize, DbError> {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.inner.run(sql, args)
     }
@@ -302,8 +302,8 @@ impl Sql for Counted<'_> {
     fn rows(
         &self,
         sql: &str,
-        args: &[&dyn newsroom_command::sql::Arg],
-    ) -> Result<Vec<newsroom_command::sql::Row>, DbError> {
+        args: &[&dyn newsroom_log::sql::Arg],
+    ) -> Result<Vec<newsroom_log::sql::Row>, DbError> {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.inner.rows(sql, args)
     }

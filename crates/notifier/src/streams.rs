@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use newsroom_command::args;
-use newsroom_command::sql::Arg;
-use newsroom_command::Tokens;
+use newsroom_log::args;
+use newsroom_log::sql::Arg;
+use newsroom_web::Tokens;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -221,7 +221,7 @@ impl AlertHub {
     /// Admits a stream from `address`, or says why not.
     fn admit(&self, address: Option<IpAddr>) -> Result<Permit, Refused> {
         // An IPv6 client counts by its /64, as the rate limits and the live streams count it.
-        let address = address.map(newsroom_command::serve::client_address);
+        let address = address.map(newsroom_web::serve::client_address);
         let mut open = self.inner.open.lock().map_err(|_| Refused::Total)?;
         if open.total >= self.inner.limits.total {
             return Err(Refused::Total);

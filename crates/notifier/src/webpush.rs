@@ -13,9 +13,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use newsroom_command::args;
-use newsroom_command::sql::OptionalRow;
 use newsroom_domain::{FieldError, Urgency};
+use newsroom_log::args;
+use newsroom_log::sql::OptionalRow;
 use p256::ecdsa::signature::Signer as _;
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 use serde::{Deserialize, Serialize};

@@ -42,12 +42,12 @@ use futures_util::stream::{self, StreamExt};
 use hdrhistogram::Histogram;
 use newsroom::config::Config as AppConfig;
 use newsroom::{Newsroom, NewsroomSettings};
-use newsroom_command::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_domain::{
     Actor, Body, Development, DevelopmentChanges, DevelopmentId, DevelopmentKind, Evidence,
     Headline, Note, PublicationStatus, RespondsTo, Slug, Source, SourceKind, SourceName, Stance,
     StoryEvent, StoryId, Summary, Tag, Urgency, AGGREGATE_TYPE,
 };
+use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::{decode, rebuild, ViewStore};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};

@@ -44,12 +44,12 @@ use cqrs_es::persist::SerializedEvent;
 use cqrs_es::DomainEvent;
 use futures_util::stream::{self, StreamExt};
 use hdrhistogram::Histogram;
-use newsroom_command::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_domain::{
     Actor, Body, Development, DevelopmentChanges, DevelopmentId, DevelopmentKind, Evidence,
     Headline, Note, PublicationStatus, RespondsTo, Slug, Source, SourceKind, SourceName, Stance,
     StoryEvent, StoryId, Summary, Tag, Urgency, AGGREGATE_TYPE,
 };
+use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::rebuild::rebuild_without_search_index;
 use newsroom_projection::{rebuild, LiveHub, LiveLimits, ViewStore};

@@ -15,10 +15,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use newsroom_command::http::problem::{Problem, ProblemDetails};
-use newsroom_command::http::{int_param, query_params, ApiPath};
-use newsroom_command::EventLog;
 use newsroom_domain::{Actor, StoryEvent};
+use newsroom_log::EventLog;
+use newsroom_web::problem::{Problem, ProblemDetails};
+use newsroom_web::{int_param, query_params, ApiPath};
 use serde::Serialize;
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
@@ -73,8 +73,8 @@ impl From<Problem> for ReadError {
     }
 }
 
-impl From<newsroom_command::StoreError> for ReadError {
-    fn from(e: newsroom_command::StoreError) -> Self {
+impl From<newsroom_log::StoreError> for ReadError {
+    fn from(e: newsroom_log::StoreError) -> Self {
         Self(e.into())
     }
 }

@@ -1,8 +1,8 @@
 //! Turns stored events into domain events: upcasts old payload shapes first
 //! (`newsroom_domain::upcast`), then checks the version and the payload.
 
-use newsroom_command::FeedEvent;
 use newsroom_domain::upcast::{self, EventDecodeError};
+use newsroom_log::FeedEvent;
 use uuid::Uuid;
 
 use crate::model::LoggedEvent;

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use newsroom_command::{EventLog, StoreError};
 use newsroom_domain::StoryEvent;
+use newsroom_log::{EventLog, StoreError};
 use uuid::Uuid;
 
 use crate::model::{LoggedEvent, StoryView};

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use newsroom_command::EventLog;
+use newsroom_log::EventLog;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -92,7 +92,7 @@ pub enum LiveError {
     #[error(transparent)]
     History(#[from] HistoryError),
     #[error("reading the event feed failed: {0}")]
-    Feed(#[from] newsroom_command::StoreError),
+    Feed(#[from] newsroom_log::StoreError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("no story {0}")]
@@ -443,7 +443,7 @@ impl LiveHub {
     /// Counts a new stream against the caps.
     fn admit(&self, address: Option<IpAddr>) -> Result<Permit, LiveError> {
         // Counted per client: an IPv4 address or an IPv6 /64.
-        let address = address.map(newsroom_command::serve::client_address);
+        let address = address.map(newsroom_web::serve::client_address);
         let mut open = self.inner.open.lock().map_err(|_| LiveError::TooMany)?;
         if open.total >= self.inner.limits.total {
             return Err(LiveError::TooMany);

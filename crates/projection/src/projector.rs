@@ -12,9 +12,9 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use newsroom_command::consumer::{FollowerStatus, JetStreamFeed, Pacing};
-use newsroom_command::EventLog;
 use newsroom_domain::StoryEvent;
+use newsroom_log::consumer::{FollowerStatus, JetStreamFeed, Pacing};
+use newsroom_log::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -39,11 +39,11 @@ pub enum ProjectionError {
     #[error(transparent)]
     View(#[from] ViewError),
     #[error("reading the event feed failed: {0}")]
-    Feed(#[from] newsroom_command::StoreError),
+    Feed(#[from] newsroom_log::StoreError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("following the event stream failed: {0}")]
-    Stream(#[from] newsroom_command::relay::RelayError),
+    Stream(#[from] newsroom_log::relay::RelayError),
 }
 
 /// Applies the feed to the views.

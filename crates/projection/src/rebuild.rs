@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use newsroom_command::{EventLog, FeedEvent};
+use newsroom_log::{EventLog, FeedEvent};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 

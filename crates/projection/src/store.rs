@@ -13,13 +13,13 @@
 use std::num::NonZeroUsize;
 use std::path::Path;
 
-use newsroom_command::EventLog;
+use newsroom_log::EventLog;
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 
-use newsroom_command::{DbError, SqliteDb, Synchronous};
+use newsroom_log::{DbError, SqliteDb, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
@@ -417,7 +417,7 @@ impl ViewError {
     /// Whether the views' database cannot be reached at the moment (retrying later may work).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            ViewError::Postgres(e) => newsroom_command::pg::is_unreachable(e),
+            ViewError::Postgres(e) => newsroom_log::pg::is_unreachable(e),
             _ => false,
         }
     }
@@ -507,7 +507,7 @@ pub struct Checkpoint {
 }
 
 impl ViewStore {
-    /// The work reads of the views have done (`newsroom_command::db::ReadWork`); `None` on
+    /// The work reads of the views have done (`newsroom_log::db::ReadWork`); `None` on
     /// PostgreSQL.
     pub fn read_work(&self) -> Option<u64> {
         match &self.backend {
@@ -518,8 +518,8 @@ impl ViewStore {
 
     pub fn open(path: &Path) -> Result<Self, ViewError> {
         let new = !path.exists() || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
-        // The file and its directory are the owner's alone (`newsroom_command::private`).
-        newsroom_command::private::prepare_database_file(path)
+        // The file and its directory are the owner's alone (`newsroom_log::private`).
+        newsroom_log::private::prepare_database_file(path)
             .map_err(|(path, source)| DbError::Io { path, source })?;
         if new {
             // A development row is about 1 KB: 16 KB pages hold fifteen of them (4 KB pages only

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use newsroom_command::{
-    CommandService, EventLog, Principal, ServiceOptions, SqliteOptions, SqliteStore, Synchronous,
-};
+use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::*;
+use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::rebuild::{rebuild_within, replay, RebuildLimits};
 use newsroom_projection::{
     rebuild, ActorEntry, MarkSpacing, Projector, StoryView, ViewName, ViewStore,
 };
+use newsroom_web::Principal;
 use proptest::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;

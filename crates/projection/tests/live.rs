@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use axum::body::Body;
 use futures_util::StreamExt;
-use newsroom_command::{
-    CommandService, EventLog, Principal, ServiceOptions, SqliteOptions, SqliteStore, Synchronous,
-};
+use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::*;
+use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::live::{LiveError, LiveStream};
 use newsroom_projection::{LiveHub, LiveLimits, Projector, ViewStore};
+use newsroom_web::Principal;
 use uuid::Uuid;
 
 struct World {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::problem::Problem;
+use newsroom_web::problem::Problem;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,23 +64,6 @@ impl SourceRequest {
     }
 }
 
-/// An optional whole number, written `30` or `30.0`: JSON Schema's `integer` (what the
-/// document promises) is any number without a fraction.
-pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    let whole = n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
-            .map(|f| f as u64)
-    });
-    whole
-        .and_then(|n| u32::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RespondsToRequest {
@@ -124,7 +107,7 @@ pub struct RecordDevelopmentRequest {
     /// this many seconds (1 to 600) after it is recorded (`"status": "embargoed"`), then
     /// published and alerted once; an editor may spike it meanwhile (`…/rejection`). Left out,
     /// it is published at once. Ignored when it waits for review or under its own embargo.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "newsroom_web::whole_number")]
     #[schema(minimum = 1, maximum = 600)]
     pub hold_seconds: Option<u32>,
 }
@@ -162,7 +145,7 @@ pub struct ApproveRequest {
     /// An undo window: the approved development is held from readers and alerts for this many
     /// seconds (1 to 600), then published and alerted once. Left out, it is published at once
     /// (or, under an embargo still ahead, when the embargo is lifted).
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "newsroom_web::whole_number")]
     #[schema(minimum = 1, maximum = 600)]
     pub hold_seconds: Option<u32>,
 }
@@ -331,7 +314,7 @@ pub struct CommandAccepted {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeedPage {
-    pub events: Vec<crate::store::FeedEvent>,
+    pub events: Vec<newsroom_log::store::FeedEvent>,
     /// Pass as `after` to get the next page.
     pub next_after: i64,
     /// The newest position in the log.

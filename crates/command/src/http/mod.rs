@@ -6,9 +6,6 @@
 
 pub mod contract;
 mod dto;
-mod extract;
-pub mod limits;
-pub mod problem;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +25,13 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use dto::*;
-pub use extract::{
-    int_param, parse_json, query_params, refuse_control_characters, ApiPath, Auth, JsonBody,
-};
-use problem::{InternalError, Problem, ProblemDetails};
+use newsroom_web::limits;
+use newsroom_web::problem::{InternalError, Problem, ProblemDetails};
+use newsroom_web::{int_param, query_params, refuse_control_characters, ApiPath, Auth, JsonBody};
 
-use crate::auth::{IssuedToken, Tokens};
-use crate::log::EventLog;
-use crate::service::{CommandService, Outcome};
+use crate::service::{CommandError, CommandService, Outcome};
+use newsroom_log::log::EventLog;
+use newsroom_web::auth::{IssuedToken, Tokens};
 
 /// Largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -48,9 +44,9 @@ pub struct AppState {
     pub store: EventLog,
     pub metrics: PrometheusHandle,
     /// The relay to NATS JetStream, when this process runs one.
-    pub relay: Option<crate::relay::RelayStatus>,
+    pub relay: Option<newsroom_log::relay::RelayStatus>,
     /// The parts of this process that follow the feed (projector, matcher), by name.
-    pub followers: Vec<(&'static str, crate::consumer::FollowerStatus)>,
+    pub followers: Vec<(&'static str, newsroom_log::consumer::FollowerStatus)>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -119,7 +115,7 @@ pub struct OperationsDoc;
         FeedPage,
         IssuedToken,
         ProblemDetails,
-        crate::store::FeedEvent
+        newsroom_log::store::FeedEvent
     ))
 )]
 pub struct ApiDoc;
@@ -630,12 +626,12 @@ async fn unlink_story(
 /// A story's raw event history with positions, authors and timestamps (editors).
 #[utoipa::path(get, path = "/v1/stories/{id}/events", security(("bearer" = [])),
     params(("id" = String, Path, description = "story id or slug")),
-    responses((status = 200, body = [crate::store::FeedEvent]), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = [newsroom_log::store::FeedEvent]), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn story_events(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Vec<crate::store::FeedEvent>>, Problem> {
+) -> Result<Json<Vec<newsroom_log::store::FeedEvent>>, Problem> {
     auth.require(Role::Editor)?;
     let id = match StoryId::parse("story_id", &id) {
         Ok(id) => id.to_string(),
@@ -663,9 +659,9 @@ async fn global_feed(
     RawQuery(query): RawQuery,
 ) -> Result<Json<FeedPage>, Problem> {
     auth.require(Role::Admin)?;
-    let params = extract::query_params(query.as_deref(), &["after", "limit"])?;
-    let after = extract::int_param(&params, "after", 0, 0, i64::MAX)?;
-    let limit = extract::int_param(&params, "limit", 100, 1, 1000)?;
+    let params = query_params(query.as_deref(), &["after", "limit"])?;
+    let after = int_param(&params, "after", 0, 0, i64::MAX)?;
+    let limit = int_param(&params, "limit", 100, 1, 1000)?;
     let head = state.store.current_head().await?;
     let events = state.store.read_feed(after, limit as usize).await?;
     let next_after = events.last().map_or(after, |e| e.position);
@@ -817,4 +813,36 @@ async fn method_not_allowed() -> Problem {
         "Method not allowed",
         "this resource does not accept that method",
     )
+}
+
+impl From<CommandError> for Problem {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Refused(e) => e.into(),
+            CommandError::SlugTaken(slug) => {
+                Problem::conflict(format!("the slug `{slug}` is already taken")).with_field("slug")
+            }
+            CommandError::Conflict => Problem::conflict(
+                "the story kept changing while this command was decided; try again",
+            ),
+            CommandError::Changed { development, since } => Problem::new(
+                StatusCode::CONFLICT,
+                "changed",
+                "Changed since seen",
+                format!(
+                    "development {development} changed after position {since}, the version this \
+                     was based on; nothing was recorded: read it again"
+                ),
+            )
+            .with_field("seen"),
+            CommandError::Store(e) => e.into(),
+            CommandError::Corrupt(cause) => Problem::internal(cause),
+        }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Tokens {
+    fn from_ref(state: &AppState) -> Self {
+        state.tokens.clone()
+    }
 }

@@ -7,13 +7,13 @@
 //! `changes.body`), so a refusal's `field` says which control to mark.
 
 use chrono::{DateTime, Utc};
-use newsroom_command::http::problem::Problem;
 use newsroom_command::http::{
     ChangesRequest, CorrectionRequest, OpenStoryRequest, RecordDevelopmentRequest,
     RespondsToRequest, SourceRequest,
 };
 use newsroom_domain::{limits, DevelopmentKind, Evidence, SourceKind, Stance, Urgency};
 use newsroom_projection::DevelopmentView;
+use newsroom_web::problem::Problem;
 use uuid::Uuid;
 
 use super::zone::Zone;

@@ -38,15 +38,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
 use maud::{html, Markup};
-use newsroom_command::http::problem::{InternalError, Problem};
 use newsroom_command::http::{AppState, ReasonRequest};
-use newsroom_command::{Outcome, PasswordError, Principal, Seen};
+use newsroom_command::{Outcome, Seen};
 use newsroom_domain::{
     Actor, DevelopmentId, Hold, Relation, Role, StoryCommand, StoryEvent, StoryId,
 };
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
 use newsroom_projection::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView, ViewStore};
+use newsroom_web::problem::{InternalError, Problem};
+use newsroom_web::{PasswordError, Principal};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -1497,7 +1498,7 @@ async fn save_draft(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Answer {
-    if body.len() > newsroom_command::auth::DRAFT_BYTES {
+    if body.len() > newsroom_web::auth::DRAFT_BYTES {
         return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
     }
     let form = FormData::parse(&body);
@@ -1704,7 +1705,7 @@ async fn search(
             templates::search_page(&chrome, "", None, None, None, Some(&error)),
         )
     };
-    let params = match newsroom_command::http::query_params(raw.as_deref(), DESK_SEARCH_PARAMS) {
+    let params = match newsroom_web::query_params(raw.as_deref(), DESK_SEARCH_PARAMS) {
         Ok(params) => params,
         Err(problem) => return Ok(refused(problem)),
     };

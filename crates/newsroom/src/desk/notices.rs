@@ -9,10 +9,11 @@
 //! A filing is theirs by the name it was filed under (`filed_by`), as the desk shows it.
 
 use chrono::{DateTime, Utc};
-use newsroom_command::{EventLog, Principal};
 use newsroom_domain::StoryEvent;
+use newsroom_log::EventLog;
 use newsroom_projection::history::stories_after;
 use newsroom_projection::{decode, LoggedEvent, ViewStore};
+use newsroom_web::Principal;
 use uuid::Uuid;
 
 /// Most events of the log one ask reads; the answer's position says where the next starts.
@@ -36,7 +37,7 @@ pub struct Notice {
 #[derive(Debug, thiserror::Error)]
 pub enum NoticeError {
     #[error(transparent)]
-    Log(#[from] newsroom_command::StoreError),
+    Log(#[from] newsroom_log::StoreError),
     #[error(transparent)]
     Views(#[from] newsroom_projection::ViewError),
     #[error(transparent)]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use newsroom_command::Principal;
+use newsroom_web::Principal;
 use uuid::Uuid;
 
 /// How long a mark lasts without being repeated: `desk.js` repeats it every 30 s, so a few

@@ -274,7 +274,7 @@ pub async fn subscribers(notifier: &NotifierStore, story: Uuid) -> Result<i64, N
                  JOIN subscribers u ON u.id = s.subscriber_id
                  WHERE s.story_id = ?1 AND u.status = 'active'",
             )?
-            .query_row(newsroom_command::args![story.to_string()], |r| r.get(0))?)
+            .query_row(newsroom_log::args![story.to_string()], |r| r.get(0))?)
         })
         .await
 }

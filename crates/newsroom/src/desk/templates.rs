@@ -11,7 +11,6 @@
 
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
-use newsroom_command::Principal;
 use newsroom_domain::{
     DevelopmentKind, Evidence, Hold, Relation, Role, SourceKind, Stance, Urgency,
 };
@@ -22,6 +21,7 @@ use newsroom_projection::{
     CorrectionView, DevelopmentState, DevelopmentView, EmbargoStep, EmbargoStepKind, FieldChange,
     RelatedStory, StoryStatus, StoryView,
 };
+use newsroom_web::Principal;
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError};

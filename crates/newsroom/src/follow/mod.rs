@@ -278,7 +278,7 @@ fn failure(cause: impl std::fmt::Display) -> Response {
 
 /// The answer to a script's request from a browser that follows nothing.
 fn not_signed_up() -> Response {
-    newsroom_command::http::problem::Problem::new(
+    newsroom_web::problem::Problem::new(
         StatusCode::UNAUTHORIZED,
         "not-following",
         "Not following anything",
@@ -872,7 +872,7 @@ async fn register_push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    use newsroom_command::http::problem::Problem;
+    use newsroom_web::problem::Problem;
     let (Some(reader), _) = state.reader(&headers).await? else {
         return Ok(not_signed_up());
     };

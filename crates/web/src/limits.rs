@@ -15,8 +15,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
-use super::problem::Problem;
 use crate::auth::token_digest;
+use crate::problem::Problem;
 
 /// How many writes are allowed, each a sustained rate per minute that may also come in one burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

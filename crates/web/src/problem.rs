@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 use newsroom_domain::{FieldError, StoryError};
 use serde::Serialize;
 
-use crate::service::CommandError;
-use crate::store::StoreError;
+use newsroom_log::store::StoreError;
 
 /// An error answer: `application/problem+json`. Boxed, so that `Result<_, Problem>` stays small.
 #[derive(Debug, Clone)]
@@ -212,32 +211,6 @@ impl From<StoreError> for Problem {
             Problem::unavailable("the event store is busy or unavailable; try again")
         } else {
             Problem::internal(e)
-        }
-    }
-}
-
-impl From<CommandError> for Problem {
-    fn from(e: CommandError) -> Self {
-        match e {
-            CommandError::Refused(e) => e.into(),
-            CommandError::SlugTaken(slug) => {
-                Problem::conflict(format!("the slug `{slug}` is already taken")).with_field("slug")
-            }
-            CommandError::Conflict => Problem::conflict(
-                "the story kept changing while this command was decided; try again",
-            ),
-            CommandError::Changed { development, since } => Problem::new(
-                StatusCode::CONFLICT,
-                "changed",
-                "Changed since seen",
-                format!(
-                    "development {development} changed after position {since}, the version this \
-                     was based on; nothing was recorded: read it again"
-                ),
-            )
-            .with_field("seen"),
-            CommandError::Store(e) => e.into(),
-            CommandError::Corrupt(cause) => Problem::internal(cause),
         }
     }
 }

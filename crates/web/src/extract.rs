@@ -7,10 +7,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use newsroom_domain::Role;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
-use super::problem::Problem;
-use super::AppState;
-use crate::auth::Principal;
+use crate::auth::{Principal, Tokens};
+use crate::problem::Problem;
 
 /// A JSON request body. Malformed JSON is a 400; JSON of the wrong shape is a 422 naming the
 /// offending field (`source.kind`, `actors[2]`); an oversized body is a 413.
@@ -237,13 +237,13 @@ impl Auth {
 
 impl<S> FromRequestParts<S> for Auth
 where
-    AppState: FromRef<S>,
+    Tokens: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+        let tokens = Tokens::from_ref(state);
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -253,7 +253,7 @@ where
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or_else(Problem::unauthorized)?;
-        match state.tokens.authenticate(token).await? {
+        match tokens.authenticate(token).await? {
             Some(principal) => Ok(Auth(principal)),
             None => Err(Problem::unauthorized()),
         }
@@ -301,4 +301,21 @@ pub fn int_param(
             )),
         },
     }
+}
+
+/// An optional whole number, written `30` or `30.0`: JSON Schema's `integer` (what the
+/// document promises) is any number without a fraction.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }

@@ -35,7 +35,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::http::problem::Problem;
+use crate::problem::Problem;
 
 /// What the server allows a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,32 @@
+//! The event log of newsroom: every event of every story, in commit order, with a global,
+//! gap-free `position`, in SQLite (embedded mode) or PostgreSQL (scale-out).
+//!
+//! [`EventLog`] is the one handle the rest of newsroom holds: the command side appends through
+//! it (cqrs-es's `PersistedEventRepository`), and the projection and the notifier read the
+//! global feed from it ([`EventLog::read_feed`] after their own checkpoint, woken by
+//! [`EventLog::subscribe`]). Beside the events the log keeps the index of developments
+//! ([`developments`]), the hash chain ([`chain`]), and the tokens' tables; [`transfer`] exports
+//! and imports it; [`relay`] and [`consumer`] carry it over NATS JetStream in scale-out mode.
+//! [`sql`] is the one-dialect statement layer used on cold paths of both backends.
+//!
+//! **Architecture invariant:** the log is append-only. Nothing here updates or deletes an event;
+//! a correction is a new event.
+
+pub mod chain;
+pub mod consumer;
+pub mod db;
+pub mod developments;
+pub mod log;
+pub mod pg;
+pub mod private;
+pub mod relay;
+pub mod sql;
+pub mod store;
+pub mod transfer;
+
+pub use db::{DbError, SqliteDb};
+pub use log::EventLog;
+pub use pg::PgStore;
+pub use store::{
+    FeedEvent, Position, SnapshotUpdate, SqliteOptions, SqliteStore, StoreError, Synchronous,
+};
