@@ -239,9 +239,9 @@ async fn everything_in(
     stories: &[uuid::Uuid],
     actors: &[String],
 ) -> (
-    Vec<Option<newsroom_projection::StoryView>>,
-    Vec<newsroom_projection::FrontPageEntry>,
-    Vec<Vec<newsroom_projection::ActorEntry>>,
+    Vec<Option<newsroom_readmodel::StoryView>>,
+    Vec<newsroom_readmodel::FrontPageEntry>,
+    Vec<Vec<newsroom_readmodel::ActorEntry>>,
 ) {
     let mut views_of = Vec::new();
     for id in stories {

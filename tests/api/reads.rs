@@ -1183,7 +1183,7 @@ async fn a_long_timeline_is_read_a_page_at_a_time_on_postgres() {
 /// retracted, revised and closed, with two developments that happened at the same moment, each page of it and its claims ledger equal what folding the story's events up to
 /// then gives, on SQLite and PostgreSQL.
 async fn as_of_equals_the_fold_at_every_moment(app: &TestApp) {
-    use newsroom_projection::decode;
+    use newsroom_readmodel::decode;
 
     let story = app.open_story(true).await;
     let mut ids = Vec::new();
@@ -1262,10 +1262,10 @@ async fn as_of_equals_the_fold_at_every_moment(app: &TestApp) {
 async fn each_moment_equals_the_fold(
     app: &TestApp,
     story: &str,
-    events: &[newsroom_projection::LoggedEvent],
+    events: &[newsroom_readmodel::LoggedEvent],
 ) {
     use newsroom_projection::api::StoryResource;
-    use newsroom_projection::{StoryPage, StoryView};
+    use newsroom_readmodel::{StoryPage, StoryView};
     for (n, e) in events.iter().enumerate() {
         let at = e.recorded_at;
         let folded = StoryView::fold(events.iter().filter(|e| e.recorded_at <= at)).unwrap();
@@ -1435,7 +1435,7 @@ async fn front_pages_as_they_stood_equal_one_line_per_story(app: &TestApp) {
     let feed = app.app_state.store.read_feed(0, 10_000).await.unwrap();
     let mut times: Vec<_> = feed
         .iter()
-        .map(|raw| newsroom_projection::decode(raw).unwrap().recorded_at)
+        .map(|raw| newsroom_readmodel::decode(raw).unwrap().recorded_at)
         .collect();
     let in_order = times.windows(2).all(|w| w[0] <= w[1]);
     times.sort();

@@ -17,9 +17,8 @@ use newsroom_log::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_log::sql::{Ints, OptionalRow, Sql, Texts};
 use newsroom_log::EventLog;
 use newsroom_projection::history::{stories_after, views_reached};
-use newsroom_projection::{
-    decode, DevelopmentView, LoggedEvent, SeenRelation, StoryView, ViewStore,
-};
+use newsroom_projection::ViewStore;
+use newsroom_readmodel::{decode, DevelopmentView, LoggedEvent, SeenRelation, StoryView};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -83,7 +82,7 @@ pub fn alert_payload(
     at: DateTime<Utc>,
     links: &Links,
 ) -> Value {
-    let mut development = newsroom_projection::api::public_development(d);
+    let mut development = newsroom_readmodel::public_development(d);
     if development.body.chars().count() > BODY_LIMIT {
         development.body = development
             .body

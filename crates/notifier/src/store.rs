@@ -32,7 +32,7 @@ pub enum NotifyError {
     #[error("reading the event feed failed: {0}")]
     Feed(#[from] newsroom_log::StoreError),
     #[error(transparent)]
-    Decode(#[from] newsroom_projection::DecodeError),
+    Decode(#[from] newsroom_readmodel::DecodeError),
     #[error("following the event stream failed: {0}")]
     Stream(#[from] newsroom_log::relay::RelayError),
     #[error("notifier migration failed: {0}")]

@@ -48,7 +48,8 @@ use newsroom_domain::{
     StoryEvent, StoryId, Summary, Tag, Urgency, AGGREGATE_TYPE,
 };
 use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
-use newsroom_projection::{decode, rebuild, ViewStore};
+use newsroom_projection::{rebuild, ViewStore};
+use newsroom_readmodel::decode;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;

@@ -25,14 +25,15 @@ use uuid::Uuid;
 
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
-use crate::model::{
+use crate::pages::TimelineOptions;
+use crate::store::{PageRead, ViewError, ViewStore};
+use crate::{feeds, pages, search};
+use newsroom_readmodel::model::{
     relations_tag, ClaimEntry, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry,
     LoggedEvent, RelatedStory, StoryPage, StoryStatus, StoryView, CLAIMS_DEFAULT, CLAIMS_MAX,
     PAGE_DEFAULT, PAGE_MAX,
 };
-use crate::pages::TimelineOptions;
-use crate::store::{PageRead, ViewError, ViewStore};
-use crate::{feeds, pages, search};
+use newsroom_readmodel::public_development;
 
 /// How long a read waits for `min_position` before answering 503.
 pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
@@ -79,8 +80,8 @@ impl From<newsroom_log::StoreError> for ReadError {
     }
 }
 
-impl From<crate::decode::DecodeError> for ReadError {
-    fn from(e: crate::decode::DecodeError) -> Self {
+impl From<newsroom_readmodel::decode::DecodeError> for ReadError {
+    fn from(e: newsroom_readmodel::decode::DecodeError) -> Self {
         Self(Problem::internal(e))
     }
 }
@@ -343,26 +344,6 @@ const JSON: &str = "application/json";
 
 fn json_string<T: Serialize>(value: &T) -> ReadResult<String> {
     serde_json::to_string(value).map_err(|e| ReadError(Problem::internal(e)))
-}
-
-/// A development as the public sees it: who filed or approved it, and edits made before it was
-/// published, stay on the desk.
-pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
-    let mut d = d.clone();
-    d.corrections = d.reader_corrections().cloned().collect();
-    d.edits = Vec::new();
-    d.filed_by = None;
-    d.approved_by = None;
-    d.embargo_until = None;
-    d.embargo_steps = Vec::new();
-    d.undo_window = false;
-    for c in &mut d.corrections {
-        c.by = None;
-    }
-    if let Some(r) = &mut d.retraction {
-        r.by = None;
-    }
-    d
 }
 
 fn public_claims(ledger: &StoryView) -> Vec<ClaimEntry> {
@@ -906,7 +887,12 @@ struct ActorDevelopment {
 async fn actor_entries(
     state: &ReadState,
     name: &str,
-) -> ReadResult<(String, String, Vec<crate::model::ActorEntry>, i64)> {
+) -> ReadResult<(
+    String,
+    String,
+    Vec<newsroom_readmodel::model::ActorEntry>,
+    i64,
+)> {
     let key = Actor::normalise(name);
     let position = state.views.position().await?;
     let entries = state.views.actor(key.clone(), 500).await?;

@@ -31,7 +31,7 @@ use newsroom_domain::{Source, Urgency};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::model::{
+use newsroom_readmodel::model::{
     ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory, StoryView,
 };
 
@@ -800,13 +800,13 @@ pub fn story_ninjs_with(view: &StoryView, related: &[RelatedStory], base: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{LoggedEvent, StoryView};
     use chrono::{Duration, TimeZone};
     use newsroom_domain::{
         Actor, Body, Development, DevelopmentChanges, DevelopmentId, DevelopmentKind, Evidence,
         Headline, Note, PublicationStatus, Slug, Source, SourceKind, SourceName, StoryEvent,
         StoryId, Summary, Tag, Urgency, WebUrl,
     };
+    use newsroom_readmodel::model::{LoggedEvent, StoryView};
     use proptest::prelude::*;
 
     const ATOM_NS: &str = "http://www.w3.org/2005/Atom";

@@ -9,8 +9,8 @@ use newsroom_domain::StoryEvent;
 use newsroom_log::{EventLog, StoreError};
 use uuid::Uuid;
 
-use crate::model::{LoggedEvent, StoryView};
 use crate::store::{ViewError, ViewName, ViewStore};
+use newsroom_readmodel::model::{LoggedEvent, StoryView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {

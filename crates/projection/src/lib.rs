@@ -6,13 +6,11 @@
 //! wake the projector up. Nothing here writes to the event log.
 
 pub mod api;
-pub mod decode;
 pub mod feeds;
 mod followed;
 pub mod history;
 pub mod live;
 pub mod marks;
-pub mod model;
 pub mod pages;
 pub mod pg;
 pub mod projector;
@@ -20,10 +18,8 @@ pub mod rebuild;
 pub mod search;
 pub mod store;
 
-pub use decode::{decode, DecodeError};
 pub use live::{LiveHub, LiveLimits};
 pub use marks::MarkSpacing;
-pub use model::*;
 pub use pg::PgViews;
 pub use projector::{ProjectionError, Projector};
 pub use rebuild::{rebuild, rebuild_outdated, RebuildReport};

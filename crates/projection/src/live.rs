@@ -37,11 +37,11 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use crate::api::{change_of, Change};
-use crate::decode::{decode, DecodeError};
 use crate::history::{stories_after, HistoryError};
-use crate::model::{ClaimsAsk, LoggedEvent, StoryView};
 use crate::pages;
 use crate::store::{PageRead, ViewError, ViewStore};
+use newsroom_readmodel::decode::{decode, DecodeError};
+use newsroom_readmodel::model::{ClaimsAsk, LoggedEvent, StoryView};
 
 /// How often the hub looks at the views' position when no in-process projector tells it (a
 /// projector in another process, or a copy sharing the views, moved them).
@@ -526,7 +526,7 @@ impl LiveHub {
         story: Uuid,
         after: i64,
         upto: i64,
-    ) -> Result<Vec<crate::model::LoggedEvent>, LiveError> {
+    ) -> Result<Vec<newsroom_readmodel::model::LoggedEvent>, LiveError> {
         self.inner.log_reads.fetch_add(1, Ordering::Relaxed);
         story_events_between(&self.inner.log, story, after, upto, usize::MAX).await
     }
@@ -541,7 +541,7 @@ pub(crate) async fn story_events_between(
     after: i64,
     upto: i64,
     max: usize,
-) -> Result<Vec<crate::model::LoggedEvent>, LiveError> {
+) -> Result<Vec<newsroom_readmodel::model::LoggedEvent>, LiveError> {
     let id = story.to_string();
     // Find an upper bound of the story's sequences, doubling.
     let mut high = 1usize;

@@ -1,6 +1,6 @@
 //! The reader's web pages, rendered on the server.
 //!
-//! Every function here is pure: it takes a view from [`crate::model`] and returns
+//! Every function here is pure: it takes a view from [`newsroom_readmodel::model`] and returns
 //! [`maud::Markup`]. maud escapes every spliced value, so nothing a reporter, an editor or a
 //! source typed can become markup; no HTML is ever assembled by string formatting.
 //!
@@ -21,7 +21,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use newsroom_domain::{Actor, DevelopmentKind, Evidence, Source, SourceKind, Stance, Urgency};
 use uuid::Uuid;
 
-use crate::model::{
+use newsroom_readmodel::model::{
     ActorEntry, ClaimEntry, ClaimStatus, CorrectionView, DevelopmentState, DevelopmentView,
     FieldChange, FrontPageEntry, RelatedStory, StoryPage, StoryStatus, StoryView, Verdict,
 };
@@ -1293,14 +1293,14 @@ mod tests {
 
     /// The whole story on one page.
     fn whole(view: &StoryView) -> StoryPage {
-        StoryPage::of_view(view, None, crate::model::PAGE_MAX).expect("no cursor")
+        StoryPage::of_view(view, None, newsroom_readmodel::model::PAGE_MAX).expect("no cursor")
     }
-    use crate::model::LoggedEvent;
     use chrono::{Duration, TimeZone};
     use newsroom_domain::{
         Body, Development, DevelopmentChanges, DevelopmentId, Headline, Note, PublicationStatus,
         RespondsTo, Slug, SourceName, StoryEvent, StoryId, Summary, Tag, WebUrl,
     };
+    use newsroom_readmodel::model::LoggedEvent;
     use proptest::prelude::*;
 
     const SCRIPT: &str = "<script>alert(1)</script>";

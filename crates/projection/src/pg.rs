@@ -21,10 +21,6 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
-use crate::model::{
-    sides_to_settle, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory,
-    StoryPage, StoryView, RELATIONS_SHOWN, RESPONSES_SHOWN,
-};
 use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
 use crate::search::{
     tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
@@ -36,7 +32,11 @@ use crate::store::{
     StoryRow, StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
     WITNESS_SCAN,
 };
-use crate::LoggedEvent;
+use newsroom_readmodel::model::{
+    sides_to_settle, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory,
+    StoryView, RELATIONS_SHOWN, RESPONSES_SHOWN,
+};
+use newsroom_readmodel::LoggedEvent;
 
 /// A search hit as read: its key, story id, slug and headline, the story's head (a story's own
 /// document) or the development's document.
@@ -249,7 +249,7 @@ impl PgViews {
                 .map(|d| serde_json::from_str::<DevelopmentView>(d))
                 .collect::<Result<Vec<_>, _>>()
         };
-        let mut page = StoryPage::from_rows(head, entry, parse(page)?, ledger, limit);
+        let mut page = crate::store::page_from_rows(head, entry, parse(page)?, ledger, limit);
         page.relations = Some(related);
         Ok(PageRead::Found(Box::new(page)))
     }
@@ -380,7 +380,7 @@ impl PgViews {
         let ledger = ledger(&mut tx, &id, Some(p), claims).await?;
         tx.commit().await?;
         let head: StoryHead = serde_json::from_str(&head)?;
-        Ok(PageRead::Found(Box::new(StoryPage::from_rows(
+        Ok(PageRead::Found(Box::new(crate::store::page_from_rows(
             version.head(head),
             version.entry,
             page,

@@ -18,15 +18,15 @@ use newsroom_log::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::decode::{decode, DecodeError};
 use crate::marks::{follow_batch, MarkSpacing};
-use crate::model::{LoggedEvent, StoryView};
 use crate::search::SearchRow;
 use crate::store::{
     development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ActorRow,
     BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow, ViewError,
     ViewName, ViewStore, WINDOW,
 };
+use newsroom_readmodel::decode::{decode, DecodeError};
+use newsroom_readmodel::model::{LoggedEvent, StoryView};
 
 /// Most events applied in one transaction.
 pub const BATCH: usize = 1_000;

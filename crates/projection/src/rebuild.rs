@@ -26,9 +26,7 @@ use newsroom_log::{EventLog, FeedEvent};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::decode::decode;
 use crate::marks::{MarkSpacing, Marker};
-use crate::model::{DevelopmentView, LoggedEvent, StoryView};
 use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::search::SearchRow;
@@ -37,6 +35,8 @@ use crate::store::{
     write_search, ActorRow, BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow,
     SupersededRow, ViewError, ViewName, ViewStore,
 };
+use newsroom_readmodel::decode::decode;
+use newsroom_readmodel::model::{DevelopmentView, LoggedEvent, StoryView};
 
 /// How much a rebuild holds in memory, beside what each story takes (its own fields and a few
 /// dozen bytes per development).

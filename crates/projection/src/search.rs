@@ -23,7 +23,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use crate::model::{DevelopmentState, DevelopmentView, StoryView};
+use newsroom_readmodel::model::{DevelopmentState, DevelopmentView, StoryView};
 
 /// The longest query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;

@@ -33,14 +33,14 @@ use std::collections::HashMap;
 use newsroom_domain::StoryEvent;
 
 use crate::followed::{Followed, Heard};
-use crate::model::{
+use crate::pg::PgViews;
+use crate::search::{Found, Hit, Search, SearchRow};
+use newsroom_readmodel::model::{
     in_recording_order, sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentState, DevelopmentView,
     FrontPageEntry, RelatedStory, Side, StoryPage, StoryStatus, StoryView, Window, PAGE_DEFAULT,
     PAGE_MAX, RELATIONS_SHOWN, RESPONSES_SHOWN,
 };
-use crate::pg::PgViews;
-use crate::search::{Found, Hit, Search, SearchRow};
-use crate::LoggedEvent;
+use newsroom_readmodel::LoggedEvent;
 
 /// A view that can be rebuilt on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1649,7 +1649,7 @@ pub(crate) fn load_page_as_of(
     let page = with_moved(page, &moved, cursor.as_ref(), limit + 1);
     let ledger = load_ledger(c, &id, Some(p), claims)?;
     let head = version.head(serde_json::from_str(&head)?);
-    Ok(PageRead::Found(Box::new(StoryPage::from_rows(
+    Ok(PageRead::Found(Box::new(crate::store::page_from_rows(
         head,
         version.entry,
         page,
@@ -1800,7 +1800,7 @@ pub(crate) fn load_page(
         Ok(page.len() <= limit)
     })?;
     let ledger = load_ledger(c, &id, None, claims)?;
-    let mut page = StoryPage::from_rows(head, entry, page, ledger, limit);
+    let mut page = crate::store::page_from_rows(head, entry, page, ledger, limit);
     page.relations = Some(load_relations(c, &id)?);
     Ok(PageRead::Found(Box::new(page)))
 }
@@ -1967,31 +1967,29 @@ impl StoryHead {
     }
 }
 
-impl StoryPage {
-    /// A page from stored rows: the story's head and front-page line, up to `limit + 1` rows of
-    /// the timeline newest first (one more than the page says whether older ones exist), and
-    /// one page of the claims ledger.
-    pub(crate) fn from_rows(
-        head: StoryHead,
-        entry: FrontPageEntry,
-        mut page: Vec<DevelopmentView>,
-        ledger: LedgerRows,
-        limit: usize,
-    ) -> Self {
-        let older = (page.len() > limit).then(|| {
-            page.truncate(limit);
-            page.last().map_or(0, |d| d.position)
-        });
-        page.reverse();
-        let view = head.clone().with(page);
-        Self {
-            view,
-            entry,
-            ledger: head.with(in_recording_order(ledger.rows)),
-            older,
-            claims_older: ledger.older,
-            relations: None,
-        }
+/// A page from stored rows: the story's head and front-page line, up to `limit + 1` rows of
+/// the timeline newest first (one more than the page says whether older ones exist), and
+/// one page of the claims ledger.
+pub(crate) fn page_from_rows(
+    head: StoryHead,
+    entry: FrontPageEntry,
+    mut page: Vec<DevelopmentView>,
+    ledger: LedgerRows,
+    limit: usize,
+) -> StoryPage {
+    let older = (page.len() > limit).then(|| {
+        page.truncate(limit);
+        page.last().map_or(0, |d| d.position)
+    });
+    page.reverse();
+    let view = head.clone().with(page);
+    StoryPage {
+        view,
+        entry,
+        ledger: head.with(in_recording_order(ledger.rows)),
+        older,
+        claims_older: ledger.older,
+        relations: None,
     }
 }
 
@@ -2366,7 +2364,7 @@ pub(crate) struct SupersededRow {
 impl SupersededRow {
     /// Applies the event at `until` (which changes development `id`) to `view`, keeping the
     /// development's document from before, if it had one.
-    pub(crate) fn apply(view: &mut StoryView, e: &crate::LoggedEvent) -> Option<Self> {
+    pub(crate) fn apply(view: &mut StoryView, e: &newsroom_readmodel::LoggedEvent) -> Option<Self> {
         let before = e
             .event
             .development_id()

@@ -9,9 +9,8 @@ use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::*;
 use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::rebuild::{rebuild_within, replay, RebuildLimits};
-use newsroom_projection::{
-    rebuild, ActorEntry, MarkSpacing, Projector, StoryView, ViewName, ViewStore,
-};
+use newsroom_projection::{rebuild, MarkSpacing, Projector, ViewName, ViewStore};
+use newsroom_readmodel::{ActorEntry, StoryView};
 use newsroom_web::Principal;
 use proptest::prelude::*;
 use serde_json::Value;

@@ -12,7 +12,7 @@ use newsroom_command::http::{
     RespondsToRequest, SourceRequest,
 };
 use newsroom_domain::{limits, DevelopmentKind, Evidence, SourceKind, Stance, Urgency};
-use newsroom_projection::DevelopmentView;
+use newsroom_readmodel::DevelopmentView;
 use newsroom_web::problem::Problem;
 use uuid::Uuid;
 
@@ -396,7 +396,7 @@ pub fn development_request(
 /// but a fresh `id`, and no response to a development that is not there to answer any more.
 pub fn refile_defaults(
     d: &DevelopmentView,
-    story: &newsroom_projection::StoryView,
+    story: &newsroom_readmodel::StoryView,
     zone: Zone,
 ) -> FormData {
     let mut form = FormData::default();
@@ -420,7 +420,7 @@ pub fn refile_defaults(
     let answered = d.responds_to.filter(|r| {
         story
             .development(r.development)
-            .is_some_and(|t| t.state != newsroom_projection::DevelopmentState::Rejected)
+            .is_some_and(|t| t.state != newsroom_readmodel::DevelopmentState::Rejected)
     });
     if let Some(r) = answered {
         form.set("responds_to.development", r.development.to_string());

@@ -45,7 +45,8 @@ use newsroom_domain::{
 };
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
-use newsroom_projection::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView, ViewStore};
+use newsroom_projection::ViewStore;
+use newsroom_readmodel::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView};
 use newsroom_web::problem::{InternalError, Problem};
 use newsroom_web::{PasswordError, Principal};
 use serde::Deserialize;

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use newsroom_domain::StoryEvent;
 use newsroom_log::EventLog;
 use newsroom_projection::history::stories_after;
-use newsroom_projection::{decode, LoggedEvent, ViewStore};
+use newsroom_projection::ViewStore;
+use newsroom_readmodel::{decode, LoggedEvent};
 use newsroom_web::Principal;
 use uuid::Uuid;
 
@@ -43,7 +44,7 @@ pub enum NoticeError {
     #[error(transparent)]
     History(#[from] newsroom_projection::history::HistoryError),
     #[error(transparent)]
-    Decode(#[from] newsroom_projection::DecodeError),
+    Decode(#[from] newsroom_readmodel::DecodeError),
 }
 
 /// What an event does to a filing, in words, and the text that goes with it.

@@ -3,7 +3,8 @@
 //! service. Each view query is written twice, once per database, with the same meaning.
 
 use newsroom_notifier::{NotifierStore, NotifyError};
-use newsroom_projection::{DevelopmentView, FrontPageEntry, ViewError, ViewStore};
+use newsroom_projection::{ViewError, ViewStore};
+use newsroom_readmodel::{DevelopmentView, FrontPageEntry};
 use uuid::Uuid;
 
 /// How many stories the desk lists.

@@ -17,7 +17,7 @@ use newsroom_domain::{
 use newsroom_projection::pages::{
     evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
 };
-use newsroom_projection::{
+use newsroom_readmodel::{
     CorrectionView, DevelopmentState, DevelopmentView, EmbargoStep, EmbargoStepKind, FieldChange,
     RelatedStory, StoryStatus, StoryView,
 };
@@ -793,12 +793,12 @@ fn who(name: &Option<String>) -> &str {
 }
 
 /// Whether a rejection is its filer's withdrawal.
-fn is_withdrawal(d: &DevelopmentView, v: &newsroom_projection::Verdict) -> bool {
+fn is_withdrawal(d: &DevelopmentView, v: &newsroom_readmodel::Verdict) -> bool {
     v.reason == newsroom_domain::WITHDRAWN && v.by.is_some() && v.by == d.filed_by
 }
 
 /// "Eda Editor's reason", for the notice over a revised filing.
-pub fn who_rejected(v: &newsroom_projection::Verdict) -> String {
+pub fn who_rejected(v: &newsroom_readmodel::Verdict) -> String {
     format!("{}’s reason", who(&v.by))
 }
 

@@ -201,7 +201,7 @@ impl DevelopmentView {
     }
 
     /// About how many bytes it takes in memory: its fields and the text they point at.
-    pub(crate) fn approximate_size(&self) -> usize {
+    pub fn approximate_size(&self) -> usize {
         let verdict = |v: &Option<Verdict>| v.as_ref().map_or(0, |v| v.reason.len() + 64);
         std::mem::size_of::<Self>()
             + self.headline.len()
@@ -262,14 +262,14 @@ pub struct StoryView {
     /// Derived from `developments` and kept beside them, so that applying an event and the
     /// front-page line cost what the event changes, not what the story holds.
     #[serde(skip)]
-    pub(crate) derived: Derived,
+    pub derived: Derived,
 }
 
 /// What a `StoryView` derives from its developments: where each sits, and the published ones'
 /// count and newest times. Not stored (rebuilt by [`StoryView::reindex`]); equal for any two
 /// views with equal developments, so it takes no part in comparing views.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Derived {
+pub struct Derived {
     index: std::collections::HashMap<Uuid, usize>,
     /// `occurred_at` and `published_at` of the published developments.
     occurred: Window,
@@ -284,7 +284,7 @@ pub(crate) struct Derived {
 
 /// How a partial view knows the developments it does not hold.
 #[derive(Debug, Clone)]
-pub(crate) enum Partial {
+pub enum Partial {
     /// By the id and position of every development, held or not (a rebuild's views, see
     /// [`StoryView::partial`]).
     Known(std::collections::HashMap<Uuid, i64>),
@@ -297,7 +297,7 @@ pub(crate) enum Partial {
 /// `floor`) when the view was read from the views' rows. What is not held is never the newest,
 /// so the newest time stays exact while the window holds one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Window {
+pub struct Window {
     times: std::collections::BTreeMap<DateTime<Utc>, u32>,
     /// How many times are held, with repeats.
     held: usize,
@@ -308,7 +308,7 @@ pub(crate) struct Window {
 impl Window {
     /// The newest `times` of a set read from the rows (`complete` when they are all of it),
     /// every time left out at or before `floor`.
-    pub(crate) fn newest(
+    pub fn newest(
         times: impl IntoIterator<Item = DateTime<Utc>>,
         floor: Option<DateTime<Utc>>,
     ) -> Self {
@@ -348,7 +348,7 @@ impl Window {
     }
 
     /// Whether `removals` times taken out could leave it without its newest time known.
-    pub(crate) fn too_short_for(&self, removals: usize) -> bool {
+    pub fn too_short_for(&self, removals: usize) -> bool {
         self.floor.is_some() && self.held <= removals
     }
 }
@@ -522,7 +522,7 @@ impl StoryView {
     }
 
     /// The story's own fields, without developments.
-    pub(crate) fn clone_head(&self) -> Self {
+    pub fn clone_head(&self) -> Self {
         Self {
             id: self.id,
             slug: self.slug.clone(),
@@ -540,7 +540,7 @@ impl StoryView {
     }
 
     /// Rebuilds what is derived from `developments` (after they were set wholesale).
-    pub(crate) fn reindex(&mut self) {
+    pub fn reindex(&mut self) {
         let mut derived = Derived::default();
         for (i, d) in self.developments.iter().enumerate() {
             derived.index.insert(d.id, i);
@@ -561,7 +561,7 @@ impl StoryView {
     /// development must find it held ([`StoryView::hold`] it first, see
     /// [`StoryView::absent_target`]). The reader outputs (`timeline`, `claims`, `actor_entries`)
     /// see only the developments held.
-    pub(crate) fn partial(mut self) -> Self {
+    pub fn partial(mut self) -> Self {
         if !self.indexed() {
             self.reindex();
         }
@@ -579,7 +579,7 @@ impl StoryView {
     /// an event changes (or records again) a development, the projector reads it from the rows
     /// and [holds](StoryView::hold) it; the windows must be long enough for the events to come
     /// ([`StoryView::windows_too_short_for`]).
-    pub(crate) fn stored(
+    pub fn stored(
         mut self,
         published_count: usize,
         occurred: Window,
@@ -600,7 +600,7 @@ impl StoryView {
 
     /// This view without its developments, as the projector keeps it between batches (a complete
     /// view keeps its complete windows).
-    pub(crate) fn let_go_all(mut self) -> Self {
+    pub fn let_go_all(mut self) -> Self {
         if !self.indexed() {
             self.reindex();
         }
@@ -612,7 +612,7 @@ impl StoryView {
 
     /// Whether `removals` developments leaving the published or visible ones could leave a window
     /// of this view without its newest time: it must then be read again, longer.
-    pub(crate) fn windows_too_short_for(&self, removals: usize) -> bool {
+    pub fn windows_too_short_for(&self, removals: usize) -> bool {
         let d = &self.derived;
         d.occurred.too_short_for(removals)
             || d.published.too_short_for(removals)
@@ -621,7 +621,7 @@ impl StoryView {
 
     /// In a view whose developments are in the rows ([`StoryView::stored`]), the development
     /// `logged` changes or records, when the view does not hold it: the projector looks it up.
-    pub(crate) fn unheld_target(&self, logged: &LoggedEvent) -> Option<Uuid> {
+    pub fn unheld_target(&self, logged: &LoggedEvent) -> Option<Uuid> {
         if !matches!(self.derived.partial, Some(Partial::Stored)) {
             return None;
         }
@@ -631,7 +631,7 @@ impl StoryView {
 
     /// In a partial view, the position of the development `logged` changes, when the view does
     /// not hold it: it must be [`held`](StoryView::hold) before the event is applied.
-    pub(crate) fn absent_target(&self, logged: &LoggedEvent) -> Option<i64> {
+    pub fn absent_target(&self, logged: &LoggedEvent) -> Option<i64> {
         // (A development recorded again under its id is one too: folding it changes nothing,
         // but what it supersedes is read from the development.)
         let id = logged.event.development_id()?.as_uuid();
@@ -647,7 +647,7 @@ impl StoryView {
     /// Holds again a development of this partial view that was [`let go`](StoryView::let_go)
     /// (as read back from where it was written). Ignored if it is not one of the story's or is
     /// held already.
-    pub(crate) fn hold(&mut self, d: DevelopmentView) {
+    pub fn hold(&mut self, d: DevelopmentView) {
         let known = match &self.derived.partial {
             Some(Partial::Known(all)) => all.get(&d.id) == Some(&d.position),
             Some(Partial::Stored) => true,
@@ -661,7 +661,7 @@ impl StoryView {
     }
 
     /// Lets go of a development of this partial view, keeping it counted: its row holds it now.
-    pub(crate) fn let_go(&mut self, id: Uuid) -> Option<DevelopmentView> {
+    pub fn let_go(&mut self, id: Uuid) -> Option<DevelopmentView> {
         self.derived.partial.as_ref()?;
         let i = self.derived.index.remove(&id)?;
         let d = self.developments.swap_remove(i);
@@ -1423,4 +1423,24 @@ fn apply_changes(d: &mut DevelopmentView, changes: &DevelopmentChanges) -> Vec<F
         d.evidence = e;
     }
     out
+}
+
+/// A development as the public sees it: who filed or approved it, and edits made before it was
+/// published, stay on the desk.
+pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
+    let mut d = d.clone();
+    d.corrections = d.reader_corrections().cloned().collect();
+    d.edits = Vec::new();
+    d.filed_by = None;
+    d.approved_by = None;
+    d.embargo_until = None;
+    d.embargo_steps = Vec::new();
+    d.undo_window = false;
+    for c in &mut d.corrections {
+        c.by = None;
+    }
+    if let Some(r) = &mut d.retraction {
+        r.by = None;
+    }
+    d
 }
