@@ -170,7 +170,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut NewsroomSettings)) -> Te
 }
 
 /// The settings of one role of a scale-out deployment on the PostgreSQL log at `url`.
-pub fn postgres_role(url: &str, role: newsroom::Role) -> impl FnOnce(&mut NewsroomSettings) {
+pub fn postgres_role(url: &str, role: newsroom::ProcessRole) -> impl FnOnce(&mut NewsroomSettings) {
     let url = url.to_owned();
     move |s| {
         s.command.database_url = Some(url);
@@ -191,7 +191,7 @@ pub async fn spawn_app_in(
         notifier: test_notifier_settings(&dir),
         clock: Arc::new(SystemClock),
         relay: None,
-        role: newsroom::Role::All,
+        role: newsroom::ProcessRole::All,
         live: Default::default(),
         front_page_marks: Default::default(),
         desk_undo: None,

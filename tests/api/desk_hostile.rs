@@ -5,7 +5,7 @@
 //! is sent: never a 5xx, and a form that is not carried out (anything but a redirect) records
 //! nothing; afterwards the log's chains are intact and the views have applied all of it.
 
-use newsroom_log::chain::verify_log;
+use newsroom_log::verify::verify_log;
 use newsroom_tests::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;

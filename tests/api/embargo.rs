@@ -429,8 +429,8 @@ async fn two_schedulers_on_one_postgresql_log_lift_each_embargo_once() {
     let on = |role| postgres_role(&db.url, role);
     // Two processes serving commands (each with its scheduler), sharing the log, the views and
     // the notifier's queue.
-    let first = spawn_app_with(on(newsroom::Role::All)).await;
-    let second = spawn_app_with(on(newsroom::Role::Command)).await;
+    let first = spawn_app_with(on(newsroom::ProcessRole::All)).await;
+    let second = spawn_app_with(on(newsroom::ProcessRole::Command)).await;
     let story = first.open_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     first.follow_story_by_webhook(&receiver.url, &story).await;

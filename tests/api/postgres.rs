@@ -212,7 +212,7 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
         .collect();
     assert_eq!(positions, HashSet::from([1, 2]));
     // JSONB reorders keys; the hash chain is over canonical JSON and still verifies.
-    let report = newsroom_log::chain::verify_log(&app.app_state.store)
+    let report = newsroom_log::verify::verify_log(&app.app_state.store)
         .await
         .unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);

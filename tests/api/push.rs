@@ -619,13 +619,13 @@ async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
         return;
     };
     let on = |role| postgres_role(&db.url, role);
-    let command = spawn_app_with(on(newsroom::Role::Command)).await;
+    let command = spawn_app_with(on(newsroom::ProcessRole::Command)).await;
     // The notifier reads what a story looked like from the views.
-    let _projector = spawn_app_with(on(newsroom::Role::Projector)).await;
+    let _projector = spawn_app_with(on(newsroom::ProcessRole::Projector)).await;
     // Two notifier copies starting at once, each making a key pair of its own: one is kept.
     let (first, second) = tokio::join!(
-        spawn_app_with(on(newsroom::Role::Notifier)),
-        spawn_app_with(on(newsroom::Role::Notifier)),
+        spawn_app_with(on(newsroom::ProcessRole::Notifier)),
+        spawn_app_with(on(newsroom::ProcessRole::Notifier)),
     );
     let key = public_key(&first).await;
     assert_eq!(

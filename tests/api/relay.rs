@@ -560,7 +560,7 @@ async fn two_command_processes_relay_one_log_and_the_stream_holds_each_event_onc
         );
         move |s: &mut newsroom::NewsroomSettings| {
             s.command.database_url = Some(url);
-            s.role = newsroom::Role::Command;
+            s.role = newsroom::ProcessRole::Command;
             s.relay = Some(relay);
         }
     };

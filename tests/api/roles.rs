@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use newsroom::Role;
+use newsroom::ProcessRole;
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -39,9 +39,9 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
         return;
     };
     let on = |role| postgres_role(&db.url, role);
-    let command = spawn_app_with(on(Role::Command)).await;
-    let projector = spawn_app_with(on(Role::Projector)).await;
-    let notifier = spawn_app_with(on(Role::Notifier)).await;
+    let command = spawn_app_with(on(ProcessRole::Command)).await;
+    let projector = spawn_app_with(on(ProcessRole::Projector)).await;
+    let notifier = spawn_app_with(on(ProcessRole::Notifier)).await;
 
     // Each process serves its part only (every one answers /healthz).
     for app in [&command, &projector, &notifier] {
@@ -107,7 +107,7 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
         subject_prefix: format!("test.{tag}.events"),
         replicas: 1,
     };
-    let on = |role: Role| {
+    let on = |role: ProcessRole| {
         let url = db.url.clone();
         let relay = newsroom::RelaySettings {
             nats_url: nats.clone(),
@@ -119,12 +119,12 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
             s.relay = Some(relay);
         }
     };
-    let command = spawn_app_with(on(Role::Command)).await;
+    let command = spawn_app_with(on(ProcessRole::Command)).await;
     let copies = [
-        spawn_app_with(on(Role::Projector)).await,
-        spawn_app_with(on(Role::Projector)).await,
+        spawn_app_with(on(ProcessRole::Projector)).await,
+        spawn_app_with(on(ProcessRole::Projector)).await,
     ];
-    let notifier = spawn_app_with(on(Role::Notifier)).await;
+    let notifier = spawn_app_with(on(ProcessRole::Notifier)).await;
     let reader = notifier.sign_up("Ada Reader").await;
     subscribe(&notifier, &reader, json!({"tag": "cyber"})).await;
     let mut stories = Vec::new();
@@ -237,10 +237,10 @@ async fn projector_copies_serve_a_story_from_memory_until_a_commit_they_hear_cha
         return;
     };
     let on = |role| postgres_role(&db.url, role);
-    let command = spawn_app_with(on(Role::Command)).await;
+    let command = spawn_app_with(on(ProcessRole::Command)).await;
     let copies = [
-        spawn_app_with(on(Role::Projector)).await,
-        spawn_app_with(on(Role::Projector)).await,
+        spawn_app_with(on(ProcessRole::Projector)).await,
+        spawn_app_with(on(ProcessRole::Projector)).await,
     ];
     let open = |slug: &'static str, headline: &'static str| {
         let command = &command;

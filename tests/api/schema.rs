@@ -4,7 +4,8 @@
 //! `StoryClosed`/`StoryReopened` was the bare JSON string, today's version 2 is an object.
 
 use cqrs_es::persist::SerializedEvent;
-use newsroom_log::chain::{event_hash, verify_log, HASH_KEY};
+use newsroom_log::chain::{event_hash, HASH_KEY};
+use newsroom_log::verify::verify_log;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore};
 use newsroom_tests::*;
 use reqwest::Method;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
-use newsroom::Role;
+use newsroom::ProcessRole;
 use newsroom_log::relay::{StreamSettings, POSITION_HEADER};
 use newsroom_tests::*;
 use reqwest::Method;
@@ -31,7 +31,7 @@ fn role(
     db: &TestDatabase,
     nats: &str,
     stream: &StreamSettings,
-    role: Role,
+    role: ProcessRole,
 ) -> impl FnOnce(&mut newsroom::NewsroomSettings) {
     let (url, nats, stream) = (db.url.clone(), nats.to_owned(), stream.clone());
     move |s: &mut newsroom::NewsroomSettings| {
@@ -115,9 +115,9 @@ async fn a_subscribers_nats_subject_lives_under_its_own_root_and_never_enters_th
     };
     let Some(nats) = nats_test_url() else { return };
     let stream = private_stream();
-    let command = spawn_app_with(role(&db, &nats, &stream, Role::Command)).await;
-    let projector = spawn_app_with(role(&db, &nats, &stream, Role::Projector)).await;
-    let notifier = spawn_app_with(role(&db, &nats, &stream, Role::Notifier)).await;
+    let command = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Command)).await;
+    let projector = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Projector)).await;
+    let notifier = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Notifier)).await;
     let client = async_nats::connect(&nats).await.unwrap();
     let js = jetstream::new(client.clone());
 
@@ -213,7 +213,7 @@ async fn a_message_on_the_event_stream_that_is_not_an_event_is_set_aside_counted
     };
     let Some(nats) = nats_test_url() else { return };
     let stream = private_stream();
-    let command = spawn_app_with(role(&db, &nats, &stream, Role::Command)).await;
+    let command = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Command)).await;
     let client = async_nats::connect(&nats).await.unwrap();
     let js = jetstream::new(client.clone());
 
@@ -241,8 +241,8 @@ async fn a_message_on_the_event_stream_that_is_not_an_event_is_set_aside_counted
     let later = later.ok(201)["position"].as_i64().unwrap();
     relayed(&command).await;
 
-    let projector = spawn_app_with(role(&db, &nats, &stream, Role::Projector)).await;
-    let notifier = spawn_app_with(role(&db, &nats, &stream, Role::Notifier)).await;
+    let projector = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Projector)).await;
+    let notifier = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Notifier)).await;
 
     // The projector shows the later development as well.
     let view = story_at(&projector, &story, later)
@@ -301,7 +301,7 @@ async fn a_message_on_the_event_stream_that_is_not_an_event_is_set_aside_counted
         .await
         .unwrap();
     command.stop().await;
-    let command = spawn_app_with(role(&db, &nats, &stream, Role::Command)).await;
+    let command = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Command)).await;
     let after_restart = command.record(&story, development("update")).await;
     let after_restart = after_restart.ok(201)["position"].as_i64().unwrap();
     let view = story_at(&projector, &story, after_restart)
@@ -318,8 +318,8 @@ async fn a_follower_that_cannot_advance_says_so_in_healthz_and_keeps_saying_so()
     };
     let Some(nats) = nats_test_url() else { return };
     let stream = private_stream();
-    let command = spawn_app_with(role(&db, &nats, &stream, Role::Command)).await;
-    let projector = spawn_app_with(role(&db, &nats, &stream, Role::Projector)).await;
+    let command = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Command)).await;
+    let projector = spawn_app_with(role(&db, &nats, &stream, ProcessRole::Projector)).await;
     let story = command.open_story(false).await;
     let first = command.record(&story, development("hack_reported")).await;
     let first = first.ok(201)["position"].as_i64().unwrap();
@@ -394,7 +394,7 @@ async fn a_root_for_nats_alerts_that_meets_the_event_streams_subjects_is_refused
                 nats_url: "nats://127.0.0.1:1".into(),
                 stream: stream.clone(),
             }),
-            role: Role::Notifier,
+            role: ProcessRole::Notifier,
             live: Default::default(),
             front_page_marks: Default::default(),
             desk_undo: None,

@@ -1,4 +1,4 @@
-use newsroom_log::chain::verify_log;
+use newsroom_log::verify::verify_log;
 use newsroom_tests::*;
 use serde_json::json;
 

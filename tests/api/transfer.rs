@@ -5,8 +5,8 @@
 
 use std::io::Cursor;
 
-use newsroom_log::chain::verify_log;
 use newsroom_log::transfer::{export, import, TransferError};
+use newsroom_log::verify::verify_log;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore};
 use newsroom_tests::*;
 use reqwest::Method;

@@ -12,9 +12,11 @@ use tokio::net::TcpListener;
 
 use crate::http::{self, AppState};
 use crate::service::{CommandService, ServiceOptions};
+use newsroom_log::db::Synchronous;
+use newsroom_log::feed::StoreError;
 use newsroom_log::log::EventLog;
 use newsroom_log::pg::PgStore;
-use newsroom_log::store::{SqliteOptions, SqliteStore, StoreError, Synchronous};
+use newsroom_log::sqlite::{SqliteOptions, SqliteStore};
 use newsroom_web::auth::Tokens;
 
 /// Settings of the command side.

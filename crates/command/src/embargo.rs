@@ -21,8 +21,8 @@ use newsroom_domain::{Role, StoryCommand, StoryId};
 
 use crate::service::{CommandError, CommandService};
 use newsroom_log::developments::Embargo;
+use newsroom_log::feed::StoreError;
 use newsroom_log::log::EventLog;
-use newsroom_log::store::StoreError;
 use newsroom_web::auth::Principal;
 
 /// How long the scheduler sleeps at most before it looks again.

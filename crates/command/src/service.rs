@@ -23,8 +23,8 @@ use newsroom_domain::{
 };
 use serde_json::Value;
 
+use newsroom_log::feed::{Position, SnapshotUpdate, StoreError};
 use newsroom_log::log::EventLog;
-use newsroom_log::store::{Position, SnapshotUpdate, StoreError};
 use newsroom_web::auth::Principal;
 
 /// How many times a command is decided again after losing a race for its story.

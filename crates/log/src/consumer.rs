@@ -23,9 +23,9 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind, Message};
 use futures_util::StreamExt;
 
+use crate::feed::{FeedEvent, Position};
 use crate::log::EventLog;
 use crate::relay::{nats, RelayError, StreamSettings, POSITION_HEADER};
-use crate::store::{FeedEvent, Position};
 
 /// How much longer than its own wait a pull may take before it counts as lost.
 const PULL_GRACE: Duration = Duration::from_secs(5);

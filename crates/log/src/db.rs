@@ -10,8 +10,6 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use rusqlite_migration::Migrations;
 
-use crate::store::Synchronous;
-
 /// Errors of a [`SqliteDb`], and of the closures run on it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -42,7 +40,7 @@ impl DbError {
     /// Whether the database cannot be reached right now (a PostgreSQL restart, a failover):
     /// retrying later may succeed.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, DbError::Postgres(e) if crate::pg::is_unreachable(e))
+        matches!(self, DbError::Postgres(e) if crate::feed::is_unreachable(e))
     }
 }
 
@@ -260,5 +258,26 @@ impl SqliteDb {
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
+    }
+}
+
+/// How hard SQLite works to make a commit survive power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// fsync the WAL at every commit: a commit that was answered survives power loss.
+    #[default]
+    Full,
+    /// fsync only at checkpoints: survives a crash of the process, may lose the last commits
+    /// on power loss.
+    Normal,
+}
+
+impl Synchronous {
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
     }
 }

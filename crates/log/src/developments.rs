@@ -19,7 +19,7 @@ use newsroom_domain::{
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::{PgConnection, Row};
 
-use crate::store::StoreError;
+use crate::feed::StoreError;
 
 /// The event types that change the index; every other event is not even decoded.
 const CHANGING: [&str; 8] = [

@@ -16,17 +16,18 @@ pub mod chain;
 pub mod consumer;
 pub mod db;
 pub mod developments;
+pub mod feed;
 pub mod log;
 pub mod pg;
 pub mod private;
 pub mod relay;
 pub mod sql;
-pub mod store;
+pub mod sqlite;
 pub mod transfer;
+pub mod verify;
 
-pub use db::{DbError, SqliteDb};
+pub use db::{DbError, SqliteDb, Synchronous};
+pub use feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
 pub use log::EventLog;
 pub use pg::PgStore;
-pub use store::{
-    FeedEvent, Position, SnapshotUpdate, SqliteOptions, SqliteStore, StoreError, Synchronous,
-};
+pub use sqlite::{SqliteOptions, SqliteStore};

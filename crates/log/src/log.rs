@@ -11,8 +11,9 @@ use newsroom_domain::{DevelopmentId, Facts};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
 use crate::pg::PgStore;
-use crate::store::{FeedEvent, Position, SnapshotUpdate, SqliteStore, StoreError};
+use crate::sqlite::SqliteStore;
 
 /// The event log. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -34,7 +34,8 @@ use sqlx::{Acquire, Postgres, Row, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chain::VerifyRow;
-use crate::store::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
+use crate::feed::is_unreachable;
+use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
 
 /// The advisory lock every append takes (an arbitrary constant: "newsroom log").
 pub(crate) const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
@@ -55,20 +56,6 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// While the database is unreachable, how long callers fail at once before one of them tries
 /// again.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
-
-/// Whether an error means the database cannot be reached (down, restarting, the connection cut,
-/// no connection to be had), as opposed to an error of the statement: retrying later may succeed.
-pub fn is_unreachable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 57P01-57P03: the server shutting down, crashed or
-            // starting up; 53300: too many connections.
-            code.starts_with("08") || code.starts_with("57P") || code == "53300"
-        }),
-        _ => false,
-    }
-}
 
 /// The pool, and whether the database answered last time: when it did not, callers fail fast
 /// until the next probe is due, and only one caller probes.

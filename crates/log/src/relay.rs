@@ -24,8 +24,8 @@ use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use tokio::sync::watch;
 
+use crate::feed::{FeedEvent, Position, StoreError};
 use crate::log::EventLog;
-use crate::store::{FeedEvent, Position, StoreError};
 
 /// The header carrying an event's global position.
 pub const POSITION_HEADER: &str = "Newsroom-Position";

@@ -28,9 +28,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::chain;
+use crate::feed::{FeedEvent, Position, StoreError};
 use crate::log::EventLog;
 use crate::pg::PgStore;
-use crate::store::{FeedEvent, Position, SqliteStore, StoreError};
+use crate::sqlite::SqliteStore;
 
 /// Events read from the log per query while exporting, and written per batch while importing.
 const PAGE: usize = 1_000;
@@ -264,7 +265,7 @@ async fn import_sqlite(
     let path = store.path().to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = rusqlite::Connection::open(&path)?;
-        crate::store::configure(&conn, crate::store::Synchronous::Full)?;
+        crate::sqlite::configure(&conn, crate::db::Synchronous::Full)?;
         // IMMEDIATE: the write lock is taken before the emptiness check, so no append can slip
         // in between.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -294,7 +295,7 @@ async fn import_sqlite(
                 ])?;
                 let serialized = event.to_serialized();
                 if event.event_type == "StoryOpened" {
-                    crate::store::claim_slug(&tx, &serialized)?;
+                    crate::sqlite::claim_slug(&tx, &serialized)?;
                 }
                 if let Some(change) = crate::developments::change_of(&serialized)? {
                     crate::developments::apply_sqlite(&tx, &event.aggregate_id, &change)?;

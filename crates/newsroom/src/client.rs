@@ -22,7 +22,7 @@ pub struct Connection {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StoryCommand {
+pub enum StoryVerb {
     /// Open a story.
     Open {
         #[arg(long)]
@@ -189,7 +189,7 @@ impl RecordArgs {
     }
 }
 
-impl StoryCommand {
+impl StoryVerb {
     /// The method, path and body of the API call this subcommand makes.
     fn request(self) -> (reqwest::Method, String, Option<Value>) {
         use reqwest::Method;
@@ -197,7 +197,7 @@ impl StoryCommand {
             format!("/v1/stories/{story}/developments/{dev}/{action}")
         };
         match self {
-            StoryCommand::Open {
+            StoryVerb::Open {
                 slug,
                 headline,
                 summary,
@@ -211,22 +211,22 @@ impl StoryCommand {
                     "tags": tags, "review_required": review_required,
                 })),
             ),
-            StoryCommand::Record(args) => (
+            StoryVerb::Record(args) => (
                 Method::POST,
                 format!("/v1/stories/{}/developments", args.story),
                 Some(args.body()),
             ),
-            StoryCommand::Approve { story, development } => (
+            StoryVerb::Approve { story, development } => (
                 Method::POST,
                 dev_path(&story, &development, "approval"),
                 Some(json!({})),
             ),
-            StoryCommand::LiftEmbargo { story, development } => (
+            StoryVerb::LiftEmbargo { story, development } => (
                 Method::POST,
                 dev_path(&story, &development, "embargo/lift"),
                 Some(json!({})),
             ),
-            StoryCommand::MoveEmbargo {
+            StoryVerb::MoveEmbargo {
                 story,
                 development,
                 until,
@@ -235,7 +235,7 @@ impl StoryCommand {
                 dev_path(&story, &development, "embargo"),
                 Some(json!({ "until": until.to_rfc3339() })),
             ),
-            StoryCommand::Reject {
+            StoryVerb::Reject {
                 story,
                 development,
                 reason,
@@ -244,7 +244,7 @@ impl StoryCommand {
                 dev_path(&story, &development, "rejection"),
                 Some(json!({ "reason": reason })),
             ),
-            StoryCommand::Correct {
+            StoryVerb::Correct {
                 story,
                 development,
                 note,
@@ -270,7 +270,7 @@ impl StoryCommand {
                     Some(json!({ "note": note, "changes": changes })),
                 )
             }
-            StoryCommand::Retract {
+            StoryVerb::Retract {
                 story,
                 development,
                 reason,
@@ -279,7 +279,7 @@ impl StoryCommand {
                 dev_path(&story, &development, "retraction"),
                 Some(json!({ "reason": reason })),
             ),
-            StoryCommand::Revise {
+            StoryVerb::Revise {
                 story,
                 headline,
                 tags,
@@ -293,13 +293,13 @@ impl StoryCommand {
                     Some(Value::Object(body)),
                 )
             }
-            StoryCommand::Close { story } => {
+            StoryVerb::Close { story } => {
                 (Method::POST, format!("/v1/stories/{story}/close"), None)
             }
-            StoryCommand::Reopen { story } => {
+            StoryVerb::Reopen { story } => {
                 (Method::POST, format!("/v1/stories/{story}/reopen"), None)
             }
-            StoryCommand::Events { story } => {
+            StoryVerb::Events { story } => {
                 (Method::GET, format!("/v1/stories/{story}/events"), None)
             }
         }
@@ -307,7 +307,7 @@ impl StoryCommand {
 }
 
 /// Makes the call and prints the answer as JSON; a problem answer becomes an error.
-pub async fn run(connection: Connection, command: StoryCommand) -> anyhow::Result<()> {
+pub async fn run(connection: Connection, command: StoryVerb) -> anyhow::Result<()> {
     let Some(token) = connection.token else {
         bail!("no token: pass --token or set NEWSROOM_TOKEN");
     };

@@ -237,7 +237,7 @@ impl Config {
             notifier: self.notifier_settings(),
             clock: std::sync::Arc::new(newsroom_notifier::SystemClock),
             relay: self.relay_settings(),
-            role: crate::Role::All,
+            role: crate::ProcessRole::All,
             live: LiveLimits {
                 per_address: self.live_streams_per_address,
                 total: self.live_streams_total,

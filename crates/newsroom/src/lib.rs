@@ -48,7 +48,7 @@ pub struct NewsroomSettings {
     /// Publishing the event feed to NATS JetStream (scale-out); off in embedded mode.
     pub relay: Option<RelaySettings>,
     /// Which parts this process runs.
-    pub role: Role,
+    pub role: ProcessRole,
     /// Caps on the read side's live streams.
     pub live: LiveLimits,
     /// How far apart the front page's marks are (`newsroom_projection::marks`; tests make
@@ -62,7 +62,7 @@ pub struct NewsroomSettings {
 /// Which parts of newsroom a process runs (`newsroom serve --role …`). Every role serves
 /// `/healthz` and `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Role {
+pub enum ProcessRole {
     /// Everything in one process: the embedded mode, and the web front (desk, alert pages).
     #[default]
     All,
@@ -78,22 +78,25 @@ pub enum Role {
     Web,
 }
 
-impl Role {
+impl ProcessRole {
     pub fn commands(self) -> bool {
-        matches!(self, Role::All | Role::Command | Role::Web)
+        matches!(
+            self,
+            ProcessRole::All | ProcessRole::Command | ProcessRole::Web
+        )
     }
 
     /// Serves the desk and the alert pages.
     pub fn web(self) -> bool {
-        matches!(self, Role::All | Role::Web)
+        matches!(self, ProcessRole::All | ProcessRole::Web)
     }
 
     pub fn projects(self) -> bool {
-        matches!(self, Role::All | Role::Projector)
+        matches!(self, ProcessRole::All | ProcessRole::Projector)
     }
 
     pub fn notifies(self) -> bool {
-        matches!(self, Role::All | Role::Notifier)
+        matches!(self, ProcessRole::All | ProcessRole::Notifier)
     }
 }
 
@@ -170,7 +173,7 @@ impl Newsroom {
             }
             let mut p = Projector::new(log.clone(), store.clone());
             // A projector process of a scale-out deployment follows the event stream.
-            if let (Role::Projector, Some(r)) = (role, &settings.relay) {
+            if let (ProcessRole::Projector, Some(r)) = (role, &settings.relay) {
                 p = p.with_stream(follow_stream(r, &settings.views_path, "projector", &log).await?);
             }
             app.add_follower("projector", p.status());
@@ -234,7 +237,7 @@ impl Newsroom {
             .await
             .context("starting the notifier")?;
             // So does a notifier process.
-            if let (Role::Notifier, Some(r)) = (role, &settings.relay) {
+            if let (ProcessRole::Notifier, Some(r)) = (role, &settings.relay) {
                 n = n.with_stream(follow_stream(r, &path, "notifier", &log).await?);
             }
             if role.notifies() {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use newsroom::config::Config;
-use newsroom::{Newsroom, Role as ProcessRole};
+use newsroom::{Newsroom, ProcessRole};
 use newsroom_domain::Role;
 use newsroom_projection::{ViewName, ViewStore};
 use newsroom_web::Tokens;
@@ -71,7 +71,7 @@ enum Command {
         #[command(flatten)]
         connection: client::Connection,
         #[command(subcommand)]
-        command: Box<client::StoryCommand>,
+        command: Box<client::StoryVerb>,
     },
 }
 
@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Verify => {
             let config = Config::load(cli.config.as_deref())?;
             let log = config.open_log().await?;
-            let report = newsroom_log::chain::verify_log(&log)
+            let report = newsroom_log::verify::verify_log(&log)
                 .await
                 .context("reading the log")?;
             match &report.integrity {

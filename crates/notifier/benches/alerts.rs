@@ -461,7 +461,7 @@ async fn start_app() -> Res<App> {
         },
         clock: Arc::new(SystemClock),
         relay: None,
-        role: newsroom::Role::All,
+        role: newsroom::ProcessRole::All,
         live: Default::default(),
         front_page_marks: Default::default(),
         desk_undo: None,

@@ -29,7 +29,7 @@ use crate::pages::TimelineOptions;
 use crate::store::{PageRead, ViewError, ViewStore};
 use crate::{feeds, pages, search};
 use newsroom_readmodel::model::{
-    relations_tag, ClaimEntry, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry,
+    relations_tag, ClaimEntry, ClaimsAsk, DevelopmentStanding, DevelopmentView, FrontPageEntry,
     LoggedEvent, RelatedStory, StoryPage, StoryStatus, StoryView, CLAIMS_DEFAULT, CLAIMS_MAX,
     PAGE_DEFAULT, PAGE_MAX,
 };
@@ -1232,9 +1232,9 @@ pub async fn parse_search(
             )
         }
         Some(s) => Some(match s.as_str() {
-            "pending_review" => DevelopmentState::PendingReview,
-            "published" => DevelopmentState::Published,
-            "retracted" => DevelopmentState::Retracted,
+            "pending_review" => DevelopmentStanding::PendingReview,
+            "published" => DevelopmentStanding::Published,
+            "retracted" => DevelopmentStanding::Retracted,
             _ => {
                 return Err(Problem::bad_request(
                     Some("status"),

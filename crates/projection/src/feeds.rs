@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use newsroom_readmodel::model::{
-    ActorEntry, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory, StoryView,
+    ActorEntry, DevelopmentStanding, DevelopmentView, FrontPageEntry, RelatedStory, StoryView,
 };
 
 /// `Content-Type` of the Atom feeds.
@@ -137,7 +137,7 @@ fn xml_text(raw: &str) -> String {
 }
 
 fn is_retracted(d: &DevelopmentView) -> bool {
-    d.state == DevelopmentState::Retracted
+    d.state == DevelopmentStanding::Retracted
 }
 
 /// The corrections readers are told about: those made after the development was published.

@@ -22,7 +22,7 @@ use newsroom_domain::{Actor, DevelopmentKind, Evidence, Source, SourceKind, Stan
 use uuid::Uuid;
 
 use newsroom_readmodel::model::{
-    ActorEntry, ClaimEntry, ClaimStatus, CorrectionView, DevelopmentState, DevelopmentView,
+    ActorEntry, ClaimEntry, ClaimStatus, CorrectionView, DevelopmentStanding, DevelopmentView,
     FieldChange, FrontPageEntry, RelatedStory, StoryPage, StoryStatus, StoryView, Verdict,
 };
 
@@ -529,7 +529,7 @@ impl Links<'_> {
 /// One development as readers see it: the same card on the story page, the fragment and the
 /// actor page.
 fn development_card(d: &DevelopmentView, links: &Links<'_>) -> Markup {
-    let retracted = d.state == DevelopmentState::Retracted;
+    let retracted = d.state == DevelopmentStanding::Retracted;
     let answered = d.responds_to.map(|link| {
         let target = links
             .story
@@ -684,7 +684,7 @@ fn timeline_section(page: &StoryPage, options: TimelineOptions) -> Markup {
     };
     let retracted = timeline
         .iter()
-        .filter(|d| d.state == DevelopmentState::Retracted)
+        .filter(|d| d.state == DevelopmentStanding::Retracted)
         .count();
     let on_page = timeline.len();
     if options.key_only {
@@ -787,7 +787,7 @@ pub fn claims_markup(view: &StoryView, older: Option<i64>) -> Markup {
 
 fn claim_card(entry: &ClaimEntry) -> Markup {
     let claim = &entry.claim;
-    let retracted = claim.state == DevelopmentState::Retracted;
+    let retracted = claim.state == DevelopmentStanding::Retracted;
     html! {
         article.claim.(claim_status_class(entry.status)) {
             p.claim-status-line {
@@ -812,7 +812,7 @@ fn claim_card(entry: &ClaimEntry) -> Markup {
             } @else {
                 ul.responses aria-label="Responses" {
                     @for r in &entry.responses {
-                        @let r_retracted = r.state == DevelopmentState::Retracted;
+                        @let r_retracted = r.state == DevelopmentStanding::Retracted;
                         li.response {
                             @if let Some(link) = r.responds_to {
                                 span.badge.stance.(stance_class(link.stance)) {

@@ -33,7 +33,7 @@ use crate::store::{
     WITNESS_SCAN,
 };
 use newsroom_readmodel::model::{
-    sides_to_settle, ClaimsAsk, DevelopmentState, DevelopmentView, FrontPageEntry, RelatedStory,
+    sides_to_settle, ClaimsAsk, DevelopmentStanding, DevelopmentView, FrontPageEntry, RelatedStory,
     StoryView, RELATIONS_SHOWN, RESPONSES_SHOWN,
 };
 use newsroom_readmodel::LoggedEvent;
@@ -1158,7 +1158,7 @@ async fn ledger(
             if slot.is_none() {
                 *slot = seen(&[(doc, was)])?
                     .into_iter()
-                    .find(|r| r.state == DevelopmentState::Published);
+                    .find(|r| r.state == DevelopmentStanding::Published);
             }
         }
     }

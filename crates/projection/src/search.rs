@@ -23,7 +23,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
-use newsroom_readmodel::model::{DevelopmentState, DevelopmentView, StoryView};
+use newsroom_readmodel::model::{DevelopmentStanding, DevelopmentView, StoryView};
 
 /// The longest query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -183,13 +183,13 @@ pub(crate) fn time_words(from: Option<&str>, to: Option<&str>) -> Option<Vec<Str
 }
 
 /// A development's state as the filters name it.
-pub fn state_name(state: DevelopmentState) -> &'static str {
+pub fn state_name(state: DevelopmentStanding) -> &'static str {
     match state {
-        DevelopmentState::PendingReview => "pending_review",
-        DevelopmentState::Published => "published",
-        DevelopmentState::Rejected => "rejected",
-        DevelopmentState::Retracted => "retracted",
-        DevelopmentState::Embargoed => "embargoed",
+        DevelopmentStanding::PendingReview => "pending_review",
+        DevelopmentStanding::Published => "published",
+        DevelopmentStanding::Rejected => "rejected",
+        DevelopmentStanding::Retracted => "retracted",
+        DevelopmentStanding::Embargoed => "embargoed",
     }
 }
 
@@ -242,10 +242,10 @@ impl SearchRow {
     fn development_of(story: Uuid, d: &DevelopmentView) -> Self {
         let story_id = story.to_string();
         let visibility = match d.state {
-            DevelopmentState::Published | DevelopmentState::Retracted => PUBLIC,
+            DevelopmentStanding::Published | DevelopmentStanding::Retracted => PUBLIC,
             // Staff only, as pending work is, until the embargo is lifted.
-            DevelopmentState::PendingReview | DevelopmentState::Embargoed => PENDING,
-            DevelopmentState::Rejected => {
+            DevelopmentStanding::PendingReview | DevelopmentStanding::Embargoed => PENDING,
+            DevelopmentStanding::Rejected => {
                 return Self {
                     key: d.position,
                     story_id,
@@ -576,7 +576,7 @@ pub struct Search {
     pub kind: Option<newsroom_domain::DevelopmentKind>,
     /// Only developments in this state (the desk's filter: readers see only what is published
     /// or retracted anyway).
-    pub status: Option<DevelopmentState>,
+    pub status: Option<DevelopmentStanding>,
     /// `occurred_at` bounds, inclusive, as the views sort times.
     pub from: Option<String>,
     pub to: Option<String>,
@@ -831,7 +831,7 @@ impl Hit {
                     headline: d.headline.clone(),
                     occurred_at: d.occurred_at,
                     state: state.to_owned(),
-                    retracted: d.state == DevelopmentState::Retracted,
+                    retracted: d.state == DevelopmentStanding::Retracted,
                     position: d.position,
                 }),
                 snippet,

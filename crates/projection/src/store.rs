@@ -36,9 +36,9 @@ use crate::followed::{Followed, Heard};
 use crate::pg::PgViews;
 use crate::search::{Found, Hit, Search, SearchRow};
 use newsroom_readmodel::model::{
-    in_recording_order, sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentState, DevelopmentView,
-    FrontPageEntry, RelatedStory, Side, StoryPage, StoryStatus, StoryView, Window, PAGE_DEFAULT,
-    PAGE_MAX, RELATIONS_SHOWN, RESPONSES_SHOWN,
+    in_recording_order, sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentStanding,
+    DevelopmentView, FrontPageEntry, RelatedStory, Side, StoryPage, StoryStatus, StoryView, Window,
+    PAGE_DEFAULT, PAGE_MAX, RELATIONS_SHOWN, RESPONSES_SHOWN,
 };
 use newsroom_readmodel::LoggedEvent;
 
@@ -417,7 +417,7 @@ impl ViewError {
     /// Whether the views' database cannot be reached at the moment (retrying later may work).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            ViewError::Postgres(e) => newsroom_log::pg::is_unreachable(e),
+            ViewError::Postgres(e) => newsroom_log::feed::is_unreachable(e),
             _ => false,
         }
     }
@@ -1735,7 +1735,7 @@ pub(crate) fn load_ledger(
                 scan as i64
             ])?;
             while let Some(row) = rows.next()? {
-                if let Some(r) = seen(row)?.filter(|r| r.state == DevelopmentState::Published) {
+                if let Some(r) = seen(row)?.filter(|r| r.state == DevelopmentStanding::Published) {
                     found.push(r);
                     break;
                 }
@@ -2520,13 +2520,13 @@ impl ActorRow {
     }
 }
 
-fn state_name(state: DevelopmentState) -> &'static str {
+fn state_name(state: DevelopmentStanding) -> &'static str {
     match state {
-        DevelopmentState::PendingReview => "pending_review",
-        DevelopmentState::Published => "published",
-        DevelopmentState::Rejected => "rejected",
-        DevelopmentState::Retracted => "retracted",
-        DevelopmentState::Embargoed => "embargoed",
+        DevelopmentStanding::PendingReview => "pending_review",
+        DevelopmentStanding::Published => "published",
+        DevelopmentStanding::Rejected => "rejected",
+        DevelopmentStanding::Retracted => "retracted",
+        DevelopmentStanding::Embargoed => "embargoed",
     }
 }
 

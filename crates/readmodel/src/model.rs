@@ -32,10 +32,12 @@ pub enum StoryStatus {
     Closed,
 }
 
-/// Where a development stands for readers.
+/// Where a development stands for readers. (The API document keeps its first name,
+/// `DevelopmentState`, which clients generated from it know.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum DevelopmentState {
+#[schema(as = DevelopmentState)]
+pub enum DevelopmentStanding {
     /// Waiting for an editor; invisible to readers.
     PendingReview,
     Published,
@@ -131,7 +133,7 @@ pub struct DevelopmentView {
     pub urgency: Urgency,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub responds_to: Option<ResponseLink>,
-    pub state: DevelopmentState,
+    pub state: DevelopmentStanding,
     /// Position of the event that recorded it.
     pub position: i64,
     /// When readers first saw it (recording without review, or approval).
@@ -236,7 +238,7 @@ impl DevelopmentView {
     pub fn is_visible(&self) -> bool {
         matches!(
             self.state,
-            DevelopmentState::Published | DevelopmentState::Retracted
+            DevelopmentStanding::Published | DevelopmentStanding::Retracted
         )
     }
 }
@@ -373,7 +375,7 @@ impl Derived {
         if d.is_visible() {
             Self::count(&mut self.visible, d.occurred_at, add);
         }
-        if d.state != DevelopmentState::Published {
+        if d.state != DevelopmentStanding::Published {
             return;
         }
         Self::count(&mut self.occurred, d.occurred_at, add);
@@ -770,9 +772,9 @@ impl StoryView {
                         stance: r.stance,
                     }),
                     state: match status {
-                        PublicationStatus::Published => DevelopmentState::Published,
-                        PublicationStatus::PendingReview => DevelopmentState::PendingReview,
-                        PublicationStatus::Embargoed => DevelopmentState::Embargoed,
+                        PublicationStatus::Published => DevelopmentStanding::Published,
+                        PublicationStatus::PendingReview => DevelopmentStanding::PendingReview,
+                        PublicationStatus::Embargoed => DevelopmentStanding::Embargoed,
                     },
                     position: logged.position,
                     published_at: published.then_some(at),
@@ -804,7 +806,7 @@ impl StoryView {
             StoryEvent::DevelopmentApproved { development } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
-                    d.state = DevelopmentState::Published;
+                    d.state = DevelopmentStanding::Published;
                     d.published_at = Some(at);
                     d.published_position = Some(position);
                     d.approved_by = by;
@@ -819,7 +821,7 @@ impl StoryView {
             } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
-                    d.state = DevelopmentState::Embargoed;
+                    d.state = DevelopmentStanding::Embargoed;
                     d.embargo_until = Some(*until);
                     d.undo_window = hold.is_some();
                     d.embargo_steps.push(EmbargoStep {
@@ -849,8 +851,8 @@ impl StoryView {
                         position,
                         by,
                     });
-                    if *published && d.state == DevelopmentState::Embargoed {
-                        d.state = DevelopmentState::Published;
+                    if *published && d.state == DevelopmentStanding::Embargoed {
+                        d.state = DevelopmentStanding::Published;
                         d.published_at = Some(at);
                         d.published_position = Some(position);
                     }
@@ -876,7 +878,7 @@ impl StoryView {
             StoryEvent::ApprovalUndone { development } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
-                    d.state = DevelopmentState::PendingReview;
+                    d.state = DevelopmentStanding::PendingReview;
                     d.approved_by = None;
                     d.embargo_until = None;
                     d.undo_window = false;
@@ -896,7 +898,7 @@ impl StoryView {
             } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
-                    d.state = DevelopmentState::Rejected;
+                    d.state = DevelopmentStanding::Rejected;
                     d.rejection = Some(Verdict {
                         reason: reason.to_string(),
                         at,
@@ -913,7 +915,7 @@ impl StoryView {
             } => {
                 let position = logged.position;
                 self.change_development(development.as_uuid(), |d| {
-                    d.state = DevelopmentState::Retracted;
+                    d.state = DevelopmentStanding::Retracted;
                     d.retraction = Some(Verdict {
                         reason: reason.to_string(),
                         at,
@@ -1009,7 +1011,7 @@ impl StoryView {
                     .collect();
                 let counted = responses
                     .iter()
-                    .filter(|r| r.state == DevelopmentState::Published);
+                    .filter(|r| r.state == DevelopmentStanding::Published);
                 let (mut supports, mut against) = (false, false);
                 for r in counted {
                     match r.responds_to.map(|l| l.stance) {
@@ -1018,7 +1020,7 @@ impl StoryView {
                         None => {}
                     }
                 }
-                let status = if claim.state == DevelopmentState::Retracted {
+                let status = if claim.state == DevelopmentStanding::Retracted {
                     ClaimStatus::Retracted
                 } else {
                     match (supports, against) {
@@ -1063,7 +1065,7 @@ impl StoryView {
             let published = self
                 .developments
                 .iter()
-                .filter(|d| d.state == DevelopmentState::Published);
+                .filter(|d| d.state == DevelopmentStanding::Published);
             let (mut count, mut last_occurred, mut last_recorded) = (0, None, None);
             for d in published {
                 count += 1;
@@ -1159,7 +1161,7 @@ pub fn sides_to_settle(shown: &[DevelopmentView]) -> Vec<Side> {
         .filter(|side| {
             !shown
                 .iter()
-                .any(|r| r.state == DevelopmentState::Published && r.side() == Some(*side))
+                .any(|r| r.state == DevelopmentStanding::Published && r.side() == Some(*side))
         })
         .collect()
 }
@@ -1208,7 +1210,7 @@ pub fn ledger_rows(
             rows.extend(
                 responses
                     .iter()
-                    .find(|r| r.state == DevelopmentState::Published && r.side() == Some(side))
+                    .find(|r| r.state == DevelopmentStanding::Published && r.side() == Some(side))
                     .map(|r| (*r).clone()),
             );
         }

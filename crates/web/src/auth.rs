@@ -16,8 +16,8 @@ use sqlx::Connection;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use newsroom_log::feed::StoreError;
 use newsroom_log::log::EventLog;
-use newsroom_log::store::StoreError;
 
 const PREFIX: &str = "nr_";
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use newsroom_domain::{FieldError, StoryError};
 use serde::Serialize;
 
-use newsroom_log::store::StoreError;
+use newsroom_log::feed::StoreError;
 
 /// An error answer: `application/problem+json`. Boxed, so that `Result<_, Problem>` stays small.
 #[derive(Debug, Clone)]

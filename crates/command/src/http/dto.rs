@@ -314,7 +314,7 @@ pub struct CommandAccepted {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeedPage {
-    pub events: Vec<newsroom_log::store::FeedEvent>,
+    pub events: Vec<newsroom_log::feed::FeedEvent>,
     /// Pass as `after` to get the next page.
     pub next_after: i64,
     /// The newest position in the log.

@@ -115,7 +115,7 @@ pub struct OperationsDoc;
         FeedPage,
         IssuedToken,
         ProblemDetails,
-        newsroom_log::store::FeedEvent
+        newsroom_log::feed::FeedEvent
     ))
 )]
 pub struct ApiDoc;
@@ -626,12 +626,12 @@ async fn unlink_story(
 /// A story's raw event history with positions, authors and timestamps (editors).
 #[utoipa::path(get, path = "/v1/stories/{id}/events", security(("bearer" = [])),
     params(("id" = String, Path, description = "story id or slug")),
-    responses((status = 200, body = [newsroom_log::store::FeedEvent]), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = [newsroom_log::feed::FeedEvent]), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn story_events(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Vec<newsroom_log::store::FeedEvent>>, Problem> {
+) -> Result<Json<Vec<newsroom_log::feed::FeedEvent>>, Problem> {
     auth.require(Role::Editor)?;
     let id = match StoryId::parse("story_id", &id) {
         Ok(id) => id.to_string(),

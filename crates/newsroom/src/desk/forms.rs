@@ -420,7 +420,7 @@ pub fn refile_defaults(
     let answered = d.responds_to.filter(|r| {
         story
             .development(r.development)
-            .is_some_and(|t| t.state != newsroom_readmodel::DevelopmentState::Rejected)
+            .is_some_and(|t| t.state != newsroom_readmodel::DevelopmentStanding::Rejected)
     });
     if let Some(r) = answered {
         form.set("responds_to.development", r.development.to_string());

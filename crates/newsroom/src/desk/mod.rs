@@ -46,7 +46,7 @@ use newsroom_domain::{
 use newsroom_notifier::NotifierStore;
 use newsroom_projection::pages::story_path;
 use newsroom_projection::ViewStore;
-use newsroom_readmodel::{DevelopmentState, DevelopmentView, LoggedEvent, StoryView};
+use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, LoggedEvent, StoryView};
 use newsroom_web::problem::{InternalError, Problem};
 use newsroom_web::{PasswordError, Principal};
 use serde::Deserialize;
@@ -499,7 +499,7 @@ impl DeskState {
     /// Editors edit and correct any development; the one who filed a development may edit it
     /// while it waits for review (the domain checks it is theirs by the token that filed it).
     fn require_editor_or_filer(&self, session: &Session, d: &DevelopmentView) -> Result<(), Stop> {
-        if d.state == DevelopmentState::PendingReview && is_theirs(session, d) {
+        if d.state == DevelopmentStanding::PendingReview && is_theirs(session, d) {
             return Ok(());
         }
         self.require_editor(session)
@@ -741,7 +741,7 @@ fn is_changed(problem: &Problem) -> bool {
 fn as_published(d: &DevelopmentView) -> DevelopmentView {
     let mut d = d.clone();
     if d.undo_window {
-        d.state = DevelopmentState::Published;
+        d.state = DevelopmentStanding::Published;
         d.published_at = d.embargo_until;
         d.embargo_until = None;
         d.embargo_steps.clear();
@@ -1152,7 +1152,7 @@ fn filed_notice(view: &StoryView, d: Option<&DevelopmentView>, what: &str) -> Ma
             }
             Some(d) => {
                 (what) ": " a href=(format!("#dev-{}", d.id)) { (d.headline) } ". "
-                @if d.state == DevelopmentState::PendingReview {
+                @if d.state == DevelopmentStanding::PendingReview {
                     "It waits for an editor's review; readers see it once it is approved."
                 } @else if d.is_visible() {
                     a href=(reader(d)) { "See it on the reader page" }
@@ -1181,7 +1181,7 @@ fn story_notice(chrome: &Chrome<'_>, query: &Notice, view: &StoryView) -> Option
         // (Its draft is done with: undone, the filing form comes back filled in from it.)
         "held" => html! {
             @match d {
-                Some(d) if d.undo_window && d.state == DevelopmentState::Embargoed => {
+                Some(d) if d.undo_window && d.state == DevelopmentStanding::Embargoed => {
                     (templates::undo_notice(chrome, view, d))
                 }
                 Some(d) if d.is_visible() => (filed_notice(view, Some(d), "Published")),
@@ -1422,7 +1422,7 @@ async fn file_form(
         .as_deref()
         .and_then(|d| Uuid::parse_str(d).ok())
         .and_then(|d| view.development(d))
-        .filter(|d| d.state == DevelopmentState::Rejected);
+        .filter(|d| d.state == DevelopmentStanding::Rejected);
     let undone = query.notice.as_deref() == Some("undone");
     let notice = revised.map(|d| {
         form = forms::refile_defaults(d, &view, state.zone);
@@ -1789,7 +1789,7 @@ async fn approve_form(
         &session,
         &view,
         &d,
-        &[DevelopmentState::PendingReview],
+        &[DevelopmentStanding::PendingReview],
         "approved",
     )?;
     state
@@ -1917,7 +1917,7 @@ async fn approve(
                 &session,
                 &view,
                 &d,
-                &[DevelopmentState::PendingReview],
+                &[DevelopmentStanding::PendingReview],
                 "approved",
             )?;
             let changed = approve_changed(state.zone, &d, seen);
@@ -2052,7 +2052,7 @@ fn check_state(
     session: &Session,
     view: &StoryView,
     d: &DevelopmentView,
-    allowed: &[DevelopmentState],
+    allowed: &[DevelopmentStanding],
     action: &str,
 ) -> Result<(), Stop> {
     if allowed.contains(&d.state) {
@@ -2066,11 +2066,11 @@ fn check_state(
             &format!(
                 "This development is {}: it cannot be {action}.",
                 match d.state {
-                    DevelopmentState::PendingReview => "waiting for review",
-                    DevelopmentState::Published => "published",
-                    DevelopmentState::Rejected => "rejected",
-                    DevelopmentState::Retracted => "retracted",
-                    DevelopmentState::Embargoed => "embargoed",
+                    DevelopmentStanding::PendingReview => "waiting for review",
+                    DevelopmentStanding::Published => "published",
+                    DevelopmentStanding::Rejected => "rejected",
+                    DevelopmentStanding::Retracted => "retracted",
+                    DevelopmentStanding::Embargoed => "embargoed",
                 }
             ),
             (
@@ -2081,9 +2081,11 @@ fn check_state(
     )))
 }
 
-const CORRECTABLE: &[DevelopmentState] =
-    &[DevelopmentState::Published, DevelopmentState::PendingReview];
-const RETRACTABLE: &[DevelopmentState] = &[DevelopmentState::Published];
+const CORRECTABLE: &[DevelopmentStanding] = &[
+    DevelopmentStanding::Published,
+    DevelopmentStanding::PendingReview,
+];
+const RETRACTABLE: &[DevelopmentStanding] = &[DevelopmentStanding::Published];
 
 async fn correct_form(
     State(state): State<DeskState>,
@@ -2122,7 +2124,7 @@ async fn correct_changed(
     let (mut rebased, both) = forms::rebase_correction(form, &d, state.zone);
     rebased.set("seen", view.position.to_string());
     let published_since = since.is_none_or(|s| d.published_position.is_some_and(|p| p > s))
-        && d.state == DevelopmentState::Published;
+        && d.state == DevelopmentStanding::Published;
     let changed = html! {
         (templates::changes_since(state.zone, &d, since))
         @if published_since {
@@ -2226,7 +2228,7 @@ async fn correct_sent(
     state.check_csrf(session, form)?;
     let (view, d) = state.development(session, id, dev).await?;
     state.require_editor_or_filer(session, &d)?;
-    let pending = d.state == DevelopmentState::PendingReview;
+    let pending = d.state == DevelopmentStanding::PendingReview;
     let step = match Step::of(form, "correct") {
         Step::Edit => Step::Edit,
         _ if pending => Step::Confirm,
@@ -2448,7 +2450,7 @@ async fn undo_form(
     let (view, d) = state.development(&session, &id, &dev).await?;
     require_undoer(&state, &session, &d)?;
     let chrome = state.chrome(&session, Here::Other);
-    let held = d.undo_window && d.state == DevelopmentState::Embargoed;
+    let held = d.undo_window && d.state == DevelopmentStanding::Embargoed;
     let status = if held {
         StatusCode::OK
     } else {
@@ -2470,7 +2472,7 @@ async fn undo(
     state.check_csrf(&session, &form)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
     require_undoer(&state, &session, &d)?;
-    if !(d.undo_window && d.state == DevelopmentState::Embargoed) {
+    if !(d.undo_window && d.state == DevelopmentStanding::Embargoed) {
         return Err(too_late(&state, &session, &view, &d));
     }
     let approval = is_approval_window(&d);
@@ -2539,7 +2541,7 @@ async fn withdraw_form(
         &session,
         &view,
         &d,
-        &[DevelopmentState::PendingReview],
+        &[DevelopmentStanding::PendingReview],
         "withdrawn",
     )?;
     let chrome = state.chrome(&session, Here::Other);
@@ -2579,7 +2581,7 @@ async fn withdraw(
                 &session,
                 &view,
                 &d,
-                &[DevelopmentState::PendingReview],
+                &[DevelopmentStanding::PendingReview],
                 "withdrawn",
             )?;
             let changed = html! {

@@ -18,8 +18,8 @@ use newsroom_projection::pages::{
     evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
 };
 use newsroom_readmodel::{
-    CorrectionView, DevelopmentState, DevelopmentView, EmbargoStep, EmbargoStepKind, FieldChange,
-    RelatedStory, StoryStatus, StoryView,
+    CorrectionView, DevelopmentStanding, DevelopmentView, EmbargoStep, EmbargoStepKind,
+    FieldChange, RelatedStory, StoryStatus, StoryView,
 };
 use newsroom_web::Principal;
 use uuid::Uuid;
@@ -112,23 +112,23 @@ fn stance_description(stance: Stance) -> &'static str {
     }
 }
 
-fn state_label(state: DevelopmentState) -> &'static str {
+fn state_label(state: DevelopmentStanding) -> &'static str {
     match state {
-        DevelopmentState::PendingReview => "Waiting for review",
-        DevelopmentState::Published => "Published",
-        DevelopmentState::Rejected => "Rejected",
-        DevelopmentState::Retracted => "Retracted",
-        DevelopmentState::Embargoed => "Embargoed",
+        DevelopmentStanding::PendingReview => "Waiting for review",
+        DevelopmentStanding::Published => "Published",
+        DevelopmentStanding::Rejected => "Rejected",
+        DevelopmentStanding::Retracted => "Retracted",
+        DevelopmentStanding::Embargoed => "Embargoed",
     }
 }
 
-fn state_class(state: DevelopmentState) -> &'static str {
+fn state_class(state: DevelopmentStanding) -> &'static str {
     match state {
-        DevelopmentState::PendingReview => "state-pending",
-        DevelopmentState::Published => "state-published",
-        DevelopmentState::Rejected => "state-rejected",
-        DevelopmentState::Retracted => "state-retracted",
-        DevelopmentState::Embargoed => "state-embargoed",
+        DevelopmentStanding::PendingReview => "state-pending",
+        DevelopmentStanding::Published => "state-published",
+        DevelopmentStanding::Rejected => "state-rejected",
+        DevelopmentStanding::Retracted => "state-retracted",
+        DevelopmentStanding::Embargoed => "state-embargoed",
     }
 }
 
@@ -837,7 +837,7 @@ fn history(zone: Zone, d: &DevelopmentView) -> Markup {
     let waited = d.published_position.is_none_or(|p| p != d.position)
         && !(filed_held
             && d.approved_by.is_none()
-            && d.state != DevelopmentState::PendingReview
+            && d.state != DevelopmentStanding::PendingReview
             && d.rejection.is_none());
     // An approval under an embargo is not when it was published.
     let approved_at = d
@@ -898,7 +898,7 @@ fn history(zone: Zone, d: &DevelopmentView) -> Markup {
 
 /// A development as the desk shows it: every field, whatever its state.
 fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) -> Markup {
-    let retracted = d.state == DevelopmentState::Retracted;
+    let retracted = d.state == DevelopmentStanding::Retracted;
     let target = d.responds_to.map(|link| {
         let headline = story
             .and_then(|s| s.development(link.development))
@@ -926,7 +926,7 @@ fn development_body(zone: Zone, story: Option<&StoryView>, d: &DevelopmentView) 
                 strong { "Embargoed until " (time(zone, until)) }
                 // desk.js counts down to it; without the script the moment above says it all.
                 " " span.countdown data-until=(until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {}
-                @if d.state == DevelopmentState::PendingReview {
+                @if d.state == DevelopmentStanding::PendingReview {
                     " (held after approval until then)"
                 }
                 ": readers see nothing of it, and nobody is alerted, until then."
@@ -997,8 +997,8 @@ fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentVie
             "On the reader page",
         ));
     }
-    let pending = d.state == DevelopmentState::PendingReview;
-    let published = d.state == DevelopmentState::Published;
+    let pending = d.state == DevelopmentStanding::PendingReview;
+    let published = d.state == DevelopmentStanding::Published;
     if published && view.status == StoryStatus::Open {
         links.push(link(
             format!("{}/file?responds_to={}", story_desk_path(view.id), d.id),
@@ -1024,7 +1024,7 @@ fn development_actions(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentVie
     if chrome.is_editor() && published {
         links.push(link(development_path(view.id, d.id, "correct"), "Correct"));
     }
-    let undoable = d.undo_window && d.state == DevelopmentState::Embargoed;
+    let undoable = d.undo_window && d.state == DevelopmentStanding::Embargoed;
     let (approval_window, mine) = (
         d.approved_by.is_some(),
         d.filed_by.as_deref() == Some(chrome.who.name.as_str()),
@@ -1083,7 +1083,7 @@ pub fn story_page(
 ) -> Markup {
     let mut developments: Vec<&DevelopmentView> = view.developments.iter().collect();
     developments.sort_by_key(|d| (d.occurred_at, d.position));
-    let count = |state: DevelopmentState| {
+    let count = |state: DevelopmentStanding| {
         view.developments
             .iter()
             .filter(|d| d.state == state)
@@ -1109,12 +1109,12 @@ pub fn story_page(
             }
             (text_block("summary", &view.summary))
             dl.facts {
-                div { dt { "Published" } dd { (count(DevelopmentState::Published)) } }
-                div { dt { "Waiting for review" } dd { (count(DevelopmentState::PendingReview)) } }
-                @let embargoed = count(DevelopmentState::Embargoed);
+                div { dt { "Published" } dd { (count(DevelopmentStanding::Published)) } }
+                div { dt { "Waiting for review" } dd { (count(DevelopmentStanding::PendingReview)) } }
+                @let embargoed = count(DevelopmentStanding::Embargoed);
                 @if embargoed > 0 { div { dt { "Embargoed" } dd { (embargoed) } } }
-                div { dt { "Retracted" } dd { (count(DevelopmentState::Retracted)) } }
-                div { dt { "Rejected" } dd { (count(DevelopmentState::Rejected)) } }
+                div { dt { "Retracted" } dd { (count(DevelopmentStanding::Retracted)) } }
+                div { dt { "Rejected" } dd { (count(DevelopmentStanding::Rejected)) } }
                 div {
                     dt { "Subscribers following" }
                     dd { @match subscribers { Some(n) => { (n) } None => { "unknown" } } }
@@ -1313,12 +1313,12 @@ pub fn file_page(
     let mut earlier: Vec<&DevelopmentView> = view
         .developments
         .iter()
-        .filter(|d| d.state != DevelopmentState::Rejected)
+        .filter(|d| d.state != DevelopmentStanding::Rejected)
         .collect();
     earlier.sort_by_key(|d| (d.occurred_at, d.position));
     for d in earlier.iter().rev() {
         let state = match d.state {
-            DevelopmentState::Published => String::new(),
+            DevelopmentStanding::Published => String::new(),
             other => format!(" ({})", state_label(other).to_lowercase()),
         };
         targets.push((
@@ -1535,7 +1535,7 @@ pub fn correct_page(
     changed: Option<&Markup>,
 ) -> Markup {
     let zone = chrome.zone;
-    let pending = d.state == DevelopmentState::PendingReview;
+    let pending = d.state == DevelopmentStanding::PendingReview;
     let note = if pending {
         Ctl::new("note", "Note for the desk", error).hint(
             "Optional. Readers never see it: they are not told of edits made before publication.",
@@ -1732,7 +1732,7 @@ pub fn file_preview_page(
     form: &FormData,
     subscribers: Option<i64>,
 ) -> Markup {
-    let pending = d.state == DevelopmentState::PendingReview;
+    let pending = d.state == DevelopmentStanding::PendingReview;
     let title = if pending {
         "Check it before filing it for review"
     } else {
@@ -1929,7 +1929,7 @@ pub fn embargo_page(
             input type="hidden" name="seen" value=(seen);
             input type="hidden" name="action" value="lift";
             p {
-                @if d.state == DevelopmentState::PendingReview {
+                @if d.state == DevelopmentStanding::PendingReview {
                     "Lifted now, it is published as soon as it is approved."
                 } @else {
                     "Lifted now, it is published at once and its subscribers are alerted."
@@ -2019,7 +2019,7 @@ pub fn undo_notice(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -
 /// `…/undo`: a development in its undo window and the button that takes it back; or, once the
 /// window has passed, what came of it.
 pub fn undo_page(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> Markup {
-    let held = d.undo_window && d.state == DevelopmentState::Embargoed;
+    let held = d.undo_window && d.state == DevelopmentStanding::Embargoed;
     let approval = d.approved_by.is_some();
     let back = format!("{}#{}", story_desk_path(view.id), anchor(d.id));
     let title = if held {
@@ -2047,12 +2047,12 @@ pub fn undo_page(chrome: &Chrome<'_>, view: &StoryView, d: &DevelopmentView) -> 
         } @else {
             div.notice.notice-warning role="status" {
                 @match d.state {
-                    DevelopmentState::Published => {
+                    DevelopmentStanding::Published => {
                         "Its undo window has passed: it is published. Only a public correction or "
                         "a retraction can change it now."
                     }
-                    DevelopmentState::Rejected => { "It was taken back already: it will not be published." }
-                    DevelopmentState::PendingReview => { "Its approval was undone already: it waits for review." }
+                    DevelopmentStanding::Rejected => { "It was taken back already: it will not be published." }
+                    DevelopmentStanding::PendingReview => { "Its approval was undone already: it waits for review." }
                     _ => { "It is not in an undo window." }
                 }
             }

@@ -17,150 +17,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use cqrs_es::persist::{PersistenceError, SerializedEvent, SerializedSnapshot};
+use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
 use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
 
 use crate::chain::VerifyRow;
+use crate::db::Synchronous;
+use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Most appends written by one transaction.
-pub const MAX_BATCH: usize = 512;
-
 /// How long a connection waits for a lock before reporting the database busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A position in the global feed: 1 for the first event ever stored, no gaps.
-pub type Position = i64;
-
-/// Errors of the event store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Someone else appended to the story first.
-    #[error("the story was changed concurrently")]
-    Conflict,
-    /// Another story already holds this slug.
-    #[error("the slug `{0}` is taken")]
-    SlugTaken(String),
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("database pool error: {0}")]
-    Pool(#[from] r2d2::Error),
-    #[error("schema migration failed: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
-    #[error("stored data is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("the event store's writer has stopped")]
-    WriterGone,
-    /// Stored data that this code cannot read (an event of an unknown type or version).
-    #[error("the log holds what this code cannot read: {0}")]
-    Unreadable(String),
-    #[error("PostgreSQL error: {0}")]
-    Postgres(#[from] sqlx::Error),
-    #[error("PostgreSQL schema migration failed: {0}")]
-    PgMigration(#[from] sqlx::migrate::MigrateError),
-    #[error("the event store is unavailable: {0}")]
-    Unavailable(String),
-    /// The database went away while the append was being committed, and could not be asked
-    /// afterwards whether the commit was recorded: it may have been, or not.
-    #[error("the event store went away while committing; the append may have been recorded: {0}")]
-    InDoubt(String),
-    #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-impl StoreError {
-    /// Whether retrying later may succeed: the database is busy, unreachable (PostgreSQL down,
-    /// restarting, the connection cut) or the writer is restarting. The HTTP edge answers 503.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Database(e)
-            | StoreError::Migration(rusqlite_migration::Error::RusqliteError { err: e, .. }) => {
-                matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                )
-            }
-            StoreError::Pool(_)
-            | StoreError::WriterGone
-            | StoreError::Unavailable(_)
-            | StoreError::InDoubt(_) => true,
-            StoreError::Postgres(e) => crate::pg::is_unreachable(e),
-            _ => false,
-        }
-    }
-}
-
-impl From<StoreError> for PersistenceError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Conflict => PersistenceError::OptimisticLockError,
-            StoreError::Json(e) => PersistenceError::DeserializationError(Box::new(e)),
-            e if e.is_unavailable() => PersistenceError::ConnectionError(Box::new(e)),
-            e => PersistenceError::UnknownError(Box::new(e)),
-        }
-    }
-}
-
-/// How hard SQLite works to make a commit survive power loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Synchronous {
-    /// fsync the WAL at every commit: a commit that was answered survives power loss.
-    #[default]
-    Full,
-    /// fsync only at checkpoints: survives a crash of the process, may lose the last commits
-    /// on power loss.
-    Normal,
-}
-
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
-    }
-}
-
-/// One stored event as the feed delivers it.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct FeedEvent {
-    /// Global, commit-ordered, gap-free position.
-    pub position: Position,
-    pub aggregate_type: String,
-    /// The story's id.
-    pub story_id: String,
-    /// The event's place in its story, from 1.
-    pub sequence: i64,
-    pub event_type: String,
-    pub event_version: String,
-    pub payload: Value,
-    /// Who recorded it (`author_id`, `author_name`, `author_role`) and when (`recorded_at`).
-    pub metadata: Value,
-    pub recorded_at: DateTime<Utc>,
-}
-
-impl FeedEvent {
-    pub fn to_serialized(&self) -> SerializedEvent {
-        SerializedEvent::new(
-            self.story_id.clone(),
-            self.sequence as usize,
-            self.aggregate_type.clone(),
-            self.event_type.clone(),
-            self.event_version.clone(),
-            self.payload.clone(),
-            self.metadata.clone(),
-        )
-    }
-}
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -294,15 +164,6 @@ impl Default for SqliteOptions {
             readers: 8,
         }
     }
-}
-
-/// A story's new snapshot, serialised by the caller (not on the writer thread, which every
-/// commit waits for).
-#[derive(Debug, Clone)]
-pub struct SnapshotUpdate {
-    pub aggregate_id: String,
-    pub payload: String,
-    pub version: usize,
 }
 
 struct Append {
