@@ -1264,7 +1264,7 @@ async fn each_moment_equals_the_fold(
     story: &str,
     events: &[newsroom_readmodel::LoggedEvent],
 ) {
-    use newsroom_projection::api::StoryResource;
+    use newsroom_projection::resource::StoryResource;
     use newsroom_readmodel::{StoryPage, StoryView};
     for (n, e) in events.iter().enumerate() {
         let at = e.recorded_at;
@@ -1292,7 +1292,7 @@ async fn each_moment_equals_the_fold(
         // after it, as the fold of the whole story says.
         let upto = events.last().unwrap().position;
         let since = read(app, &format!("/v1/stories/{story}?since={}", e.position)).await;
-        let want = newsroom_projection::api::changes_since(events, e.position, upto);
+        let want = newsroom_projection::resource::changes_since(events, e.position, upto);
         assert_eq!(
             since["changes"],
             serde_json::to_value(&want).unwrap(),

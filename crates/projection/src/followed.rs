@@ -2,7 +2,7 @@
 //! commits it has heard, and which stories each changed.
 //!
 //! Every transaction that moves a view's checkpoint announces it on
-//! [`VIEWS_CHANNEL`](crate::store::VIEWS_CHANNEL) in the same statement ([`announcement`]): the
+//! [`VIEWS_CHANNEL`](crate::rows::VIEWS_CHANNEL) in the same statement ([`announcement`]): the
 //! view, the position, and the stories the batch changed (or `*`, everything: a rebuild, or a
 //! batch of more than [`MAX_NAMED`] stories). PostgreSQL delivers notifications at commit, in
 //! commit order, so a process listening from a known position and applying each announcement
@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::store::ViewName;
+use crate::rows::ViewName;
 
 /// The most stories an announcement names; a batch that changed more announces `*`. Each id
 /// takes 37 bytes, and a notification's payload must stay under 8,000 bytes.

@@ -9,7 +9,8 @@ use newsroom_domain::StoryEvent;
 use newsroom_log::{EventLog, StoreError};
 use uuid::Uuid;
 
-use crate::store::{ViewError, ViewName, ViewStore};
+use crate::rows::{ViewError, ViewName};
+use crate::store::ViewStore;
 use newsroom_readmodel::model::{LoggedEvent, StoryView};
 
 #[derive(Debug, thiserror::Error)]

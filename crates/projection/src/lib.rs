@@ -6,6 +6,7 @@
 //! wake the projector up. Nothing here writes to the event log.
 
 pub mod api;
+mod batch;
 pub mod feeds;
 mod followed;
 pub mod history;
@@ -15,12 +16,16 @@ pub mod pages;
 pub mod pg;
 pub mod projector;
 pub mod rebuild;
+pub mod resource;
+mod rows;
 pub mod search;
 pub mod store;
+mod timing;
 
 pub use live::{LiveHub, LiveLimits};
 pub use marks::MarkSpacing;
 pub use pg::PgViews;
 pub use projector::{ProjectionError, Projector};
 pub use rebuild::{rebuild, rebuild_outdated, RebuildReport};
-pub use store::{PageRead, StoryBody, ViewError, ViewName, ViewStore};
+pub use rows::{PageRead, StoryBody, ViewError, ViewName};
+pub use store::ViewStore;

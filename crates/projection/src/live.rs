@@ -36,10 +36,11 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
-use crate::api::{change_of, Change};
 use crate::history::{stories_after, HistoryError};
 use crate::pages;
-use crate::store::{PageRead, ViewError, ViewStore};
+use crate::resource::{change_of, Change};
+use crate::rows::{PageRead, ViewError};
+use crate::store::ViewStore;
 use newsroom_readmodel::decode::{decode, DecodeError};
 use newsroom_readmodel::model::{ClaimsAsk, LoggedEvent, StoryView};
 

@@ -26,7 +26,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use rusqlite::{params, Connection, OptionalExtension};
 use sqlx::{PgConnection, PgPool};
 
-use crate::store::{StoryVersionRow, ViewError};
+use crate::rows::{MarkRow, NO_LOW};
+use crate::rows::{StoryVersionRow, ViewError};
 
 /// How often the projector and a rebuild write a front-page mark, and how many stories each
 /// lists.
@@ -48,36 +49,7 @@ impl Default for MarkSpacing {
         Self {
             every,
             // The stories changed until the next mark are at most `every` plus one batch.
-            length: FRONT_PAGE_MAX + every as usize + crate::projector::BATCH,
-        }
-    }
-}
-
-/// `low` while no line follows the mark: after every recording time.
-pub(crate) const NO_LOW: &str = "~";
-
-/// A row of `front_page_marks`. `stories`: a JSON array of the listed stories' line
-/// positions, first place first; `cut`: the list was cut at its length (more stories were
-/// on the front page).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MarkRow {
-    pub(crate) position: i64,
-    pub(crate) high: String,
-    pub(crate) low: String,
-    pub(crate) stories: String,
-    pub(crate) cut: bool,
-}
-
-impl MarkRow {
-    pub(crate) fn new(position: i64, high: String, listed: &[i64], length: usize) -> Self {
-        let cut = listed.len() > length;
-        let listed = &listed[..listed.len().min(length)];
-        Self {
-            position,
-            high,
-            low: NO_LOW.to_owned(),
-            stories: serde_json::to_string(listed).expect("integers serialise"),
-            cut,
+            length: FRONT_PAGE_MAX + every as usize + crate::rows::BATCH,
         }
     }
 }

@@ -20,18 +20,18 @@ use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use crate::batch::{fold, missing, past, removals, take_cached, unheld, BatchResult};
 use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
-use crate::projector::{fold, missing, past, removals, take_cached, unheld, BatchResult};
-use crate::search::{
-    tsquery_term, Found, Hit, Search, SearchRow, SearchText, STORY_WINDOW, WINDOW,
-};
-use crate::store::found;
-use crate::store::{
+use crate::rows::SearchRow;
+use crate::rows::SearchText;
+use crate::rows::{
     as_they_stood, place, recorded_time, related, with_moved, ActorRow, BatchRows, Checkpoint,
     DevelopmentRow, LedgerRows, NewestDocs, PageRead, RelationRow, StoryAfterRow, StoryHead,
     StoryRow, StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName, PAGE_END,
     WITNESS_SCAN,
 };
+use crate::search::found;
+use crate::search::{tsquery_term, Found, Hit, Search, STORY_WINDOW, WINDOW};
 use newsroom_readmodel::model::{
     sides_to_settle, ClaimsAsk, DevelopmentStanding, DevelopmentView, FrontPageEntry, RelatedStory,
     StoryView, RELATIONS_SHOWN, RESPONSES_SHOWN,
@@ -160,7 +160,7 @@ impl PgViews {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|(entry, latest)| crate::store::front_page_line(entry, latest.as_deref()))
+            .map(|(entry, latest)| crate::rows::front_page_line(entry, latest.as_deref()))
             .collect()
     }
 
@@ -249,7 +249,7 @@ impl PgViews {
                 .map(|d| serde_json::from_str::<DevelopmentView>(d))
                 .collect::<Result<Vec<_>, _>>()
         };
-        let mut page = crate::store::page_from_rows(head, entry, parse(page)?, ledger, limit);
+        let mut page = crate::rows::page_from_rows(head, entry, parse(page)?, ledger, limit);
         page.relations = Some(related);
         Ok(PageRead::Found(Box::new(page)))
     }
@@ -380,7 +380,7 @@ impl PgViews {
         let ledger = ledger(&mut tx, &id, Some(p), claims).await?;
         tx.commit().await?;
         let head: StoryHead = serde_json::from_str(&head)?;
-        Ok(PageRead::Found(Box::new(crate::store::page_from_rows(
+        Ok(PageRead::Found(Box::new(crate::rows::page_from_rows(
             version.head(head),
             version.entry,
             page,
@@ -750,7 +750,7 @@ async fn set_checkpoint(
     .bind(view.as_str())
     .bind(position)
     .bind(view.schema_version())
-    .bind(crate::store::VIEWS_CHANNEL)
+    .bind(crate::rows::VIEWS_CHANNEL)
     .bind(crate::followed::announcement(view, position, stories))
     .execute(conn)
     .await?;

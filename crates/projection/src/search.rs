@@ -25,6 +25,8 @@ use uuid::Uuid;
 
 use newsroom_readmodel::model::{DevelopmentStanding, DevelopmentView, StoryView};
 
+use crate::rows::{SearchRow, SearchText};
+
 /// The longest query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 /// Most terms (words, phrases, prefixes) in a query.
@@ -193,111 +195,10 @@ pub fn state_name(state: DevelopmentStanding) -> &'static str {
     }
 }
 
-/// The filter word of everything readers see (published or retracted).
-pub const PUBLIC: &str = "vp";
-/// The filter word of developments waiting for review (staff only).
-pub const PENDING: &str = "vs";
-
 /// The search key of a story's own document: negative, so never a development's position.
 pub fn story_key(id: Uuid) -> i64 {
     let (hi, lo) = id.as_u64_pair();
     -(((hi ^ lo) >> 1) as i64) - 1
-}
-
-// ----- documents ----------------------------------------------------------------------------
-
-/// A document of the search index, folded, or the removal of one (`text: None`: a development
-/// readers and staff no longer see, rejected or withdrawn).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SearchRow {
-    pub(crate) key: i64,
-    pub(crate) story_id: String,
-    pub(crate) text: Option<SearchText>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SearchText {
-    pub(crate) headline: String,
-    pub(crate) body: String,
-    pub(crate) names: String,
-    pub(crate) filters: String,
-    /// When it happened, as the views sort times (`''` for a story).
-    pub(crate) occurred_at: String,
-}
-
-impl SearchRow {
-    /// About how many bytes the row holds.
-    pub(crate) fn approximate_size(&self) -> usize {
-        let text = self.text.as_ref().map_or(0, |t| {
-            t.headline.len() + t.body.len() + t.names.len() + t.filters.len() + t.occurred_at.len()
-        });
-        std::mem::size_of::<Self>() + self.story_id.len() + text
-    }
-
-    /// The document of development `d` of `story`.
-    pub(crate) fn development(story: &StoryView, d: &DevelopmentView) -> Self {
-        Self::development_of(story.id, d)
-    }
-
-    fn development_of(story: Uuid, d: &DevelopmentView) -> Self {
-        let story_id = story.to_string();
-        let visibility = match d.state {
-            DevelopmentStanding::Published | DevelopmentStanding::Retracted => PUBLIC,
-            // Staff only, as pending work is, until the embargo is lifted.
-            DevelopmentStanding::PendingReview | DevelopmentStanding::Embargoed => PENDING,
-            DevelopmentStanding::Rejected => {
-                return Self {
-                    key: d.position,
-                    story_id,
-                    text: None,
-                }
-            }
-        };
-        let (year, month) = (d.occurred_at.year(), d.occurred_at.month());
-        let mut filters = vec![
-            filter_word('s', &story_id),
-            filter_word('k', d.kind.as_str()),
-            filter_word('x', state_name(d.state)),
-            year_word(year),
-            month_word(year, month),
-            visibility.to_owned(),
-        ];
-        filters.extend(
-            d.actors
-                .iter()
-                .chain(&d.accused)
-                .map(|a| filter_word('a', a.key())),
-        );
-        filters.sort();
-        filters.dedup();
-        Self {
-            key: d.position,
-            story_id,
-            text: Some(SearchText {
-                headline: fold(&d.headline),
-                body: fold(&d.body),
-                names: fold(&names(d)),
-                filters: filters.join(" "),
-                occurred_at: crate::store::sortable_time(&d.occurred_at),
-            }),
-        }
-    }
-
-    /// The document of a story's own fields.
-    pub(crate) fn story(view: &StoryView) -> Self {
-        let story_id = view.id.to_string();
-        Self {
-            key: story_key(view.id),
-            text: Some(SearchText {
-                headline: fold(&view.headline),
-                body: fold(&view.summary),
-                names: String::new(),
-                filters: format!("{} {PUBLIC}", filter_word('s', &story_id)),
-                occurred_at: String::new(),
-            }),
-            story_id,
-        }
-    }
 }
 
 /// The full-text document a rebuild writes for a row of `developments` (its story and `doc`):
@@ -950,6 +851,98 @@ fn render(text: &str, words: &[Word], marked: &[bool], first: usize) -> String {
     }
     out.trim().to_owned()
 }
+
+/// The page shown of the hits read (one more than the page, if there are more).
+pub(crate) fn found(mut hits: Vec<Hit>, s: &Search) -> Result<Found, crate::rows::ViewError> {
+    let more = hits.len() > s.limit;
+    hits.truncate(s.limit);
+    let mut shown = Vec::with_capacity(hits.len());
+    for hit in &hits {
+        shown.extend(hit.shown(&s.query)?);
+    }
+    Ok(Found { hits: shown, more })
+}
+
+impl SearchRow {
+    /// About how many bytes the row holds.
+    pub(crate) fn approximate_size(&self) -> usize {
+        let text = self.text.as_ref().map_or(0, |t| {
+            t.headline.len() + t.body.len() + t.names.len() + t.filters.len() + t.occurred_at.len()
+        });
+        std::mem::size_of::<Self>() + self.story_id.len() + text
+    }
+
+    /// The document of development `d` of `story`.
+    pub(crate) fn development(story: &StoryView, d: &DevelopmentView) -> Self {
+        Self::development_of(story.id, d)
+    }
+
+    fn development_of(story: Uuid, d: &DevelopmentView) -> Self {
+        let story_id = story.to_string();
+        let visibility = match d.state {
+            DevelopmentStanding::Published | DevelopmentStanding::Retracted => PUBLIC,
+            // Staff only, as pending work is, until the embargo is lifted.
+            DevelopmentStanding::PendingReview | DevelopmentStanding::Embargoed => PENDING,
+            DevelopmentStanding::Rejected => {
+                return Self {
+                    key: d.position,
+                    story_id,
+                    text: None,
+                }
+            }
+        };
+        let (year, month) = (d.occurred_at.year(), d.occurred_at.month());
+        let mut filters = vec![
+            filter_word('s', &story_id),
+            filter_word('k', d.kind.as_str()),
+            filter_word('x', state_name(d.state)),
+            year_word(year),
+            month_word(year, month),
+            visibility.to_owned(),
+        ];
+        filters.extend(
+            d.actors
+                .iter()
+                .chain(&d.accused)
+                .map(|a| filter_word('a', a.key())),
+        );
+        filters.sort();
+        filters.dedup();
+        Self {
+            key: d.position,
+            story_id,
+            text: Some(SearchText {
+                headline: fold(&d.headline),
+                body: fold(&d.body),
+                names: fold(&names(d)),
+                filters: filters.join(" "),
+                occurred_at: crate::rows::sortable_time(&d.occurred_at),
+            }),
+        }
+    }
+
+    /// The document of a story's own fields.
+    pub(crate) fn story(view: &StoryView) -> Self {
+        let story_id = view.id.to_string();
+        Self {
+            key: story_key(view.id),
+            text: Some(SearchText {
+                headline: fold(&view.headline),
+                body: fold(&view.summary),
+                names: String::new(),
+                filters: format!("{} {PUBLIC}", filter_word('s', &story_id)),
+                occurred_at: String::new(),
+            }),
+            story_id,
+        }
+    }
+}
+
+/// The filter word of everything readers see (published or retracted).
+pub const PUBLIC: &str = "vp";
+
+/// The filter word of developments waiting for review (staff only).
+pub const PENDING: &str = "vs";
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,209 @@
+//! The projector's batch step, the same on both backends: which stories a batch changes, the
+//! views it starts from (cached, or read back), and the fold of the batch's events into the rows
+//! to write.
+
+use crate::rows::SearchRow;
+use crate::rows::{
+    ActorRow, BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow,
+    ViewError,
+};
+use newsroom_domain::StoryEvent;
+use newsroom_readmodel::model::{LoggedEvent, StoryView};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+pub(crate) struct BatchResult {
+    pub(crate) applied: usize,
+    pub(crate) position: i64,
+    pub(crate) views: Vec<StoryView>,
+}
+
+/// The batch's events past `at`, the lower of the views' checkpoints: the others change
+/// nothing (another projector sharing the views applied them), and their stories need not even
+/// be loaded.
+pub(crate) fn past(events: &[LoggedEvent], at: i64) -> &[LoggedEvent] {
+    let first = events.partition_point(|e| e.position <= at);
+    &events[first..]
+}
+
+/// Takes the batch's stories out of the cache. Cached views are trusted only if nobody else
+/// wrote since this projector did (`last_written` is still the stored checkpoint `at`).
+pub(crate) fn take_cached(
+    cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
+    events: &[LoggedEvent],
+    last_written: Option<i64>,
+    at: i64,
+) -> Result<HashMap<Uuid, StoryView>, ViewError> {
+    let mut cache = cache.lock().map_err(|e| ViewError::Task(e.to_string()))?;
+    if last_written != Some(at) {
+        cache.clear();
+    }
+    let mut taken = HashMap::new();
+    for e in events {
+        if let Some(v) = cache.pop(&e.story_id) {
+            taken.insert(e.story_id, v);
+        }
+    }
+    Ok(taken)
+}
+
+/// Per story of the batch, how many of its events change a development that was recorded
+/// before: at most that many times leave each window of newest times.
+pub(crate) fn removals(events: &[LoggedEvent]) -> HashMap<Uuid, usize> {
+    let mut count = HashMap::new();
+    for e in events {
+        let changes = e.event.development_id().is_some()
+            && !matches!(e.event, StoryEvent::DevelopmentRecorded { .. });
+        *count.entry(e.story_id).or_default() += usize::from(changes);
+    }
+    count
+}
+
+/// The batch's stories that are not in `taken`, each once, with the length of window to read
+/// for each: to be loaded from the views. Cached views whose windows could run out during the
+/// batch are taken out of `taken` to be read again, longer.
+pub(crate) fn missing(
+    events: &[LoggedEvent],
+    taken: &mut HashMap<Uuid, StoryView>,
+    window: usize,
+    removals: &HashMap<Uuid, usize>,
+) -> Vec<(Uuid, usize)> {
+    taken.retain(|id, view| !view.windows_too_short_for(removals[id]));
+    let mut seen = BTreeSet::new();
+    events
+        .iter()
+        .map(|e| e.story_id)
+        .filter(|id| !taken.contains_key(id) && seen.insert(*id))
+        .map(|id| (id, window.max(2 * (removals[&id] + 1))))
+        .collect()
+}
+
+/// The developments the batch's events change (or record again) that their stored views do not
+/// hold, each once: to be read from the views by id and held before folding.
+pub(crate) fn unheld(
+    events: &[LoggedEvent],
+    taken: &HashMap<Uuid, StoryView>,
+) -> Vec<(Uuid, Uuid)> {
+    let mut seen = BTreeSet::new();
+    events
+        .iter()
+        .filter_map(|e| {
+            let id = taken.get(&e.story_id)?.unheld_target(e)?;
+            seen.insert((e.story_id, id)).then_some((e.story_id, id))
+        })
+        .collect()
+}
+
+/// Folds the batch into `taken` (every stored story of the batch, cached or loaded; a story
+/// absent from it is opened by its first event). Events at or before a view's checkpoint
+/// change nothing in that view.
+pub(crate) fn fold(
+    events: &[LoggedEvent],
+    stories_at: i64,
+    actors_at: i64,
+    taken: &mut HashMap<Uuid, StoryView>,
+) -> Changes {
+    let mut changes = Changes::default();
+    for e in events {
+        let view = match taken.entry(e.story_id) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => {
+                if let Some(v) = StoryView::open(e) {
+                    if e.position > stories_at {
+                        changes.versions.push(StoryVersionRow::of(&v));
+                    }
+                    slot.insert(v);
+                    changes.stories.insert(e.story_id);
+                    changes.applied += 1;
+                } else {
+                    tracing::warn!(position = e.position, "event of a story never opened");
+                }
+                continue;
+            }
+        };
+        if e.position > stories_at && e.position > view.position {
+            changes.superseded.extend(SupersededRow::apply(view, e));
+            changes.versions.push(StoryVersionRow::of(view));
+            changes.relations.extend(RelationRow::of(e));
+            changes.stories.insert(e.story_id);
+            if let Some(dev) = e.event.development_id() {
+                changes
+                    .developments
+                    .entry(e.story_id)
+                    .or_default()
+                    .insert(dev.as_uuid());
+            }
+            changes.applied += 1;
+        }
+        if e.position > actors_at {
+            if let Some(dev) = e.event.development_id() {
+                changes
+                    .actors
+                    .entry(e.story_id)
+                    .or_default()
+                    .insert(dev.as_uuid());
+            }
+        }
+    }
+    changes
+}
+
+/// What a batch changes: found by folding its events into its stories' views, then written by
+/// whichever database holds the views. A batch writes what it changed, never a whole story.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    /// Stories whose own row changes.
+    pub(crate) stories: BTreeSet<Uuid>,
+    /// Per story, the developments whose rows change.
+    pub(crate) developments: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// Per story, the developments whose rows in the `actors` view change.
+    pub(crate) actors: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// Events applied to the `stories` view.
+    pub(crate) applied: usize,
+    /// The `story_versions` rows of the events applied to the `stories` view.
+    pub(crate) versions: Vec<StoryVersionRow>,
+    /// The documents those events replaced.
+    pub(crate) superseded: Vec<SupersededRow>,
+    /// The relations those events set or removed.
+    pub(crate) relations: Vec<RelationRow>,
+}
+
+impl Changes {
+    /// The rows to write for these changes, from the folded stories in `taken`.
+    pub(crate) fn rows(
+        &mut self,
+        taken: &HashMap<Uuid, StoryView>,
+    ) -> Result<BatchRows, ViewError> {
+        let mut rows = BatchRows {
+            versions: std::mem::take(&mut self.versions),
+            superseded: std::mem::take(&mut self.superseded),
+            relations: std::mem::take(&mut self.relations),
+            ..Default::default()
+        };
+        for id in &self.stories {
+            rows.stories.push(StoryRow::of(&taken[id])?);
+            // The search index's document of the story: its headline may have changed.
+            rows.search.push(SearchRow::story(&taken[id]));
+        }
+        for (story, devs) in &self.developments {
+            let view = &taken[story];
+            for d in devs.iter().filter_map(|id| view.development(*id)) {
+                rows.developments.push(DevelopmentRow::of(view, d)?);
+                // Indexed again with every change (a correction, a retraction, a rejection).
+                rows.search.push(SearchRow::development(view, d));
+            }
+        }
+        for (story, devs) in &self.actors {
+            let Some(view) = taken.get(story) else {
+                continue;
+            };
+            for d in devs.iter().filter_map(|id| view.development(*id)) {
+                rows.replaced.push(d.position);
+                rows.actors.extend(ActorRow::of(d));
+            }
+        }
+        Ok(rows)
+    }
+}
