@@ -3,6 +3,7 @@
 mod alerts;
 mod auth;
 mod auth_matrix;
+mod backends;
 mod browser;
 mod budget;
 mod concurrency;

@@ -52,7 +52,9 @@ impl ViewName {
             //     story and time are in `search_keys`.
             // 13: `search` without prefix indexes: they tripled what a rebuild writes into the
             //     index; a prefix query reads the terms that begin with it instead.
-            ViewName::Stories => 13,
+            // 14: `stories.review_required`, a column as in PostgreSQL (the desk's list read it
+            //     from `head` with `json_extract`).
+            ViewName::Stories => 14,
             // 3: rows refer to the development (its position) instead of copying it.
             // 4: actor keys fold confusables and drop invisible characters (UTS #39 skeletons,
             //    `Actor::normalise`), computed from the name whenever an event is read.
@@ -74,6 +76,7 @@ impl ViewName {
                         headline TEXT NOT NULL,
                         position INTEGER NOT NULL,
                         sort_key TEXT NOT NULL,
+                        review_required INTEGER NOT NULL,
                         entry    TEXT NOT NULL,
                         head     TEXT NOT NULL
                     )",
@@ -699,8 +702,7 @@ pub(crate) fn sort_key(entry: &FrontPageEntry, view: &StoryView) -> String {
 }
 
 /// A story's own row in the `stories` view: everything but its developments, so its cost does
-/// not grow with the story. (`review_required` is a column of its own only in PostgreSQL; in
-/// `views.db` it is read from `head`.)
+/// not grow with the story.
 pub(crate) struct StoryRow {
     pub(crate) id: String,
     pub(crate) slug: String,
@@ -734,11 +736,13 @@ impl StoryRow {
         suffix: &str,
     ) -> Result<(), ViewError> {
         let mut insert = tx.prepare_cached(&format!(
-            "INSERT INTO stories{suffix} (id, slug, headline, position, sort_key, entry, head)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO stories{suffix}
+                (id, slug, headline, position, sort_key, review_required, entry, head)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (id) DO UPDATE SET slug = excluded.slug, headline = excluded.headline,
                 position = excluded.position, sort_key = excluded.sort_key,
-                entry = excluded.entry, head = excluded.head"
+                review_required = excluded.review_required, entry = excluded.entry,
+                head = excluded.head"
         ))?;
         for row in rows {
             insert.execute(params![
@@ -747,6 +751,7 @@ impl StoryRow {
                 row.headline,
                 row.position,
                 row.sort_key,
+                row.review_required,
                 row.entry,
                 row.head
             ])?;

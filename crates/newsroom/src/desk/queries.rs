@@ -55,8 +55,7 @@ pub async fn stories(views: &ViewStore, me: String) -> Result<Vec<DeskStory>, Vi
     views
         .read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT s.entry,
-                    COALESCE(json_extract(s.head, '$.review_required'), 0),
+                "SELECT s.entry, s.review_required,
                     (SELECT COUNT(*) FROM developments d
                       WHERE d.story_id = s.id AND d.state = 'pending_review'),
                     (SELECT COUNT(*) FROM developments d
