@@ -7,6 +7,8 @@
 //! maximum, and releases the lock only by committing. Transactions therefore commit in position
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
 //! appends into one transaction, a savepoint per append, as the SQLite store does.
+//! (`tests/api/postgres.rs` holds it to that with three writers, each with its own pool as
+//! separate processes would have, and a follower reading while they write.)
 //!
 //! What is done under the lock costs the same whatever the length of the story or the log: the
 //! batch's first position is the maximum of the primary key (one index descent), and each append
