@@ -1,5 +1,12 @@
 //! Start-up: builds the store, the service and the HTTP server from [`Settings`], and runs them
 //! until told to stop.
+//!
+//! [`Application`] is the host of every process role, not only of the command side: it opens the
+//! log (SQLite or PostgreSQL) and the tokens, binds the listener, and serves the command router
+//! (unless `without_commands`) together with whatever the process adds (`with_routes`, the other
+//! parts' routers; `with_document`, their parts of the OpenAPI document), reporting the relay's and
+//! each follower's status at `/healthz` (`set_relay_status`, `add_follower`). `build`, then
+//! `run_until_stopped(shutdown)`; `port`/`local_addr` give the bound port (tests listen on port 0).
 
 use std::future::Future;
 use std::net::SocketAddr;

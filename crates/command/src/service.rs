@@ -8,6 +8,24 @@
 //! store, so they read one snapshot plus at most `snapshot_every` events; the snapshot does not
 //! grow with the story, because what is known of each development lives in the log's index of
 //! developments, of which a command reads only the rows of the developments it names.
+//!
+//! The rows of the index of developments a command names (`StoryCommand::developments_named`) are
+//! read after the aggregate, so they are at least as new: a row read ahead of a stale aggregate
+//! makes a writing decision conflict, and a refusal, or a retry's answer, is then true of the log
+//! as it is. Retries on conflict stop after [`MAX_RETRIES`] (then 409). A snapshot goes into the
+//! same append as the events that reach it.
+//!
+//! Its clock ([`Now`]: the moment a command is decided and recorded at) is the system's unless the
+//! process gives another; `newsroom` gives it the notifier's, so a test moving a `ManualClock`
+//! moves both, and the embargo scheduler, which reads the service's. [`CommandService::preview`]
+//! decides a command the same way and records nothing (what the desk shows before publishing). A
+//! relation's decision knows the other story (`with_other_story`: its aggregate loaded as a command
+//! would load it, without taking its lock, so relating a pair from both sides never deadlocks);
+//! [`CommandService::unlink`] removes a relation whichever of the two stories records it.
+//! [`CommandService::execute_seen`] carries the log's optimistic concurrency to a client that
+//! looked at a development a while ago ([`Seen`]): under the story's lock it reads only the story's
+//! events after the one the client saw, and refuses with `CommandError::Changed` (409 `changed`,
+//! field `seen`) if one of them changed the development.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};

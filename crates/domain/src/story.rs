@@ -12,6 +12,52 @@
 //! in the same transaction as the events that change it ([`StoryEvent::development_change`] says
 //! how), and looked up for the one or two developments a command names
 //! ([`StoryCommand::developments_named`]) before the command is decided.
+//!
+//! Rules that span several commands (each command's and event's own doc says the rest):
+//!
+//! - **Before publication a change is an edit, not a correction.** A development waiting for
+//!   review or under an embargo is changed with `EditFiling`, by its filer or an editor, recorded
+//!   as `FilingEdited` (the changes, and a note for the desk only if one was given); a
+//!   `CorrectDevelopment` of such a development is decided as the same edit. Once published, a
+//!   change is an editor's `DevelopmentCorrected`. The filer may also `WithdrawDevelopment`,
+//!   recorded as `DevelopmentRejected` with the reason [`WITHDRAWN`], so no reader of the log needs
+//!   a new event. Whether the issuer filed a development is a fact looked up outside
+//!   ([`Facts::filed_by_issuer`]: the command service compares the `author_id` of the event that
+//!   recorded it with the issuer's token).
+//! - **A story's own fields are an editor's.** `ReviseStory` (headline, tags) needs an editor or an
+//!   admin on every story, and is refused on a closed story until it is reopened.
+//! - **Relations.** `LinkStory { story, relation }` ([`Relation`]: `follow_up`, `background`,
+//!   `same_event`, `related`, read "this story is a follow-up of that one") is recorded on this
+//!   story as `StoryLinked` and removed by `UnlinkStory` (`StoryUnlinked`, naming the relation it
+//!   was). Both stories show it, the other with the relation reversed (`Relation::reverse_str`:
+//!   `followed_up_by`, `background_to`; the symmetric ones read the same). The decision knows the
+//!   other story ([`OtherStory`], read from its own aggregate): refused are a story that does not
+//!   exist or this story itself, a pair related already from either side
+//!   (`StoryError::AlreadyRelated`), and a relation beyond `limits::RELATIONS` on one story; a
+//!   closed story may be related. The other aggregate is read, not locked, so two editors relating
+//!   a pair from both sides at once may both succeed: each relation is shown, and either unlinked.
+//! - **Embargoes.** A filing may carry `embargo_until` ([`embargo::check`]: after the decision's
+//!   clock, at most 366 days ahead). It is recorded `Embargoed` (or `PendingReview` with the
+//!   moment, if it waits for review); approved while the moment lies ahead it is
+//!   `DevelopmentApprovedUnderEmbargo`, an event type of its own, so that no reader of the log that
+//!   predates embargoes takes it for a publication. An embargo ends only by an event,
+//!   `EmbargoLifted { published }`: an editor's `LiftEmbargo { due: None }`, or the scheduler's
+//!   `LiftEmbargo { due: Some(moment) }`, which decides nothing unless the development is still
+//!   under that very moment and it has come, so two schedulers (or one reading before an editor's
+//!   `EmbargoMoved`) never lift twice or early. A lift of a filing still waiting for review leaves
+//!   it waiting (`published: false`). An embargoed development is spiked like a pending one
+//!   (rejected or withdrawn, it is never lifted), changed only by `FilingEdited`, never retracted.
+//! - **Undo windows are embargoes.** A filing that would be published at once may carry a `hold`
+//!   ([`Hold`]: 1 to 600 seconds): it is recorded `Embargoed` until the clock plus the hold, the
+//!   `hold` marking the embargo as an undo window; `ApproveDevelopment { hold }` is likewise
+//!   `DevelopmentApprovedUnderEmbargo { until, hold }` when no embargo of the filing lies ahead.
+//!   The scheduler releases it as any embargo. During it the filer takes a filing back with
+//!   `WithdrawDevelopment`, and an editor an approval with `UndoApproval` (`ApprovalUndone`: the
+//!   development waits for review again, with no embargo). Only an approval's own undo window can
+//!   be undone, never an embargo asked for at filing.
+//!
+//! The snapshot also holds the relations the story records (at most `limits::RELATIONS`), so it
+//! stays a few hundred bytes; its shape is `upcast`'s business ([`crate::upcast::snapshot`]).
 
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::event_sink::EventSink;

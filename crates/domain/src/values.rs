@@ -1,6 +1,14 @@
 //! Value types of the story domain. Each one is parsed once at the edge (`parse`), so a value that
 //! reaches the aggregate is valid by construction. Deserialisation is transparent: the event log is
 //! trusted, and tightening a limit later must never make history unreadable.
+//!
+//! Two rules live here rather than in the aggregate: [`moment`], when something happened in the
+//! world (`occurred_at`: RFC 3339's own form, from 1900-01-01 to five minutes ahead, no leap
+//! second), parsed by the API's request types and checked again by the decision against its
+//! clock; and an [`Actor`]'s matching key ([`Actor::normalise`]: NFKC, UTS #39 skeleton, case),
+//! derived from the name whenever an actor is read, never stored as truth — old events are matched
+//! by the current rule, and a change of the rule rebuilds the views that index by it (their schema
+//! version) instead of rewriting the log.
 
 use std::fmt;
 

@@ -16,6 +16,16 @@
 //! (`AckKind::Term`, never delivered again) once the batch around it is committed, instead of
 //! failing every batch that holds it. Nothing is lost by it: an event the stream lacks is read
 //! from the log.
+//!
+//! The consumer acknowledges with `AckPolicy::All`: [`JetStreamFeed::commit`] once the caller's
+//! effect is committed, `give_back` (a nak, so it is read again at once) for what a failed batch
+//! took, before the next pull. A pull takes what the stream has without waiting, and waits for one
+//! message only when nothing is there; every pull is bounded in time (a pull lost with the
+//! connection is an error, retried), and a consumer whose NATS connection is down says so instead
+//! of passing for a quiet stream. [`Pacing`] paces the loop of a part that follows the feed (the
+//! projector, the notifier's matcher), and [`FollowerStatus`] tells `/healthz` whether it is
+//! getting on. Each consuming process has its own durable consumer, named once and kept beside its
+//! state (`newsroom` keeps it in `<state file>.consumer`).
 
 use std::time::Duration;
 

@@ -1,6 +1,11 @@
 //! A SQLite database file owned by one part of newsroom (the views, the notifier's queue): one
 //! writer connection behind a lock, a pool of readers, WAL, a busy timeout, and schema migrations
-//! run on open. The event log has its own, more specialised writer (`store.rs`).
+//! run on open. The event log has its own, more specialised writer (`sqlite.rs`).
+//!
+//! [`ReadWork`] counts what reads cost, deterministically: a progress handler on every reader
+//! connection (of these files and of the log) counts one unit per [`WORK_UNIT`] SQLite
+//! virtual-machine instructions; the end-to-end budget test (`tests/api/budget.rs`) holds every
+//! public read to a bound that does not grow with the log.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -9,6 +9,12 @@
 //! and `StoryEvent::development_change`. So the aggregate does not carry every development in its
 //! snapshot, and a command reads one row per development it names ([`lookup_sqlite`],
 //! [`lookup_pg`]) whatever the story's length.
+//!
+//! The migration that creates the table fills it from the events already logged: on SQLite in the
+//! migration's hook, on PostgreSQL by the first process to connect, under the append lock, as the
+//! `pending_fills` table asks. The embargo scheduler reads the soonest embargoes from it
+//! (`embargo_until` as RFC 3339 text at nanoseconds, so text order is time order and the moment
+//! reads back exactly; a partial index).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::SerializedEvent;

@@ -2,6 +2,13 @@
 //! (several command processes). Every part of newsroom that reads or writes the log goes
 //! through [`EventLog`]; both stores keep the same promises (gap-free, commit-ordered positions;
 //! conflicts decided by sequence; slugs unique; snapshots never conflicting).
+//!
+//! A process chooses by its database URL (`NEWSROOM_DATABASE_URL`, read by the binary's
+//! configuration): `postgres://…` is a [`PgStore`](crate::PgStore), a `sqlite://` file (the
+//! default) the embedded [`SqliteStore`](crate::SqliteStore).
+//! [`EventLog`] also implements cqrs-es's `PersistedEventRepository`, upcasting every event it
+//! hands to cqrs-es (`newsroom_domain::upcast`), so `PersistedEventStore` loads aggregates through
+//! it.
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,

@@ -7,6 +7,8 @@
 //! maximum, and releases the lock only by committing. Transactions therefore commit in position
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
 //! appends into one transaction, a savepoint per append, as the SQLite store does.
+//! (`tests/api/postgres.rs` holds it to that with three writers, each with its own pool as
+//! separate processes would have, and a follower reading while they write.)
 //!
 //! What is done under the lock costs the same whatever the length of the story or the log: the
 //! batch's first position is the maximum of the primary key (one index descent), and each append
@@ -20,6 +22,22 @@
 //! HTTP edge answers 503 (`StoreError::is_unavailable`) — one caller at a time probes for the
 //! database (waiting at most `ACQUIRE_TIMEOUT`), the others do not queue behind a connect that
 //! cannot succeed.
+//!
+//! Schema: sqlx migrations (`migrations/postgres`), in the `_sqlx_migrations` table the views'
+//! (from 1000) and the notifier's (from 2000) migrations share. What does not grow with the batch
+//! in round trips either: appends that extend different existing stories (`write_together`) have
+//! their heads moved by one compare-and-set statement over arrays, and their events, index rows
+//! and snapshots written as arrays (`UNNEST`), in a savepoint; one whose head moved on is refused
+//! alone. Appends opening a story (a slug to claim) or sharing a story with another of the batch
+//! go one by one, first, each in a savepoint of its own, as does the rest if the statements
+//! together fail.
+//!
+//! Errors that mean the database cannot be reached (`crate::feed::is_unreachable`: I/O, pool
+//! timeout, SQLSTATE `08…`, `57P…`, `53300`) are `StoreError::is_unavailable` (a 503 with
+//! `Retry-After`); once the database was found unreachable, callers fail at once while one of them
+//! probes every 500 ms. A commit whose answer was lost is looked up on a new connection under the
+//! append lock; if the database cannot be asked, the append is `StoreError::InDoubt` (a 503
+//! `outcome-unknown`: it may have been recorded, whole).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -16,6 +16,10 @@
 //! for `/healthz`. Several command processes may each run a relay: publishes of the same event
 //! deduplicate, and each relay publishes in position order, so the stream's order of first
 //! publishes is the feed's order.
+//!
+//! While behind (a full page), it reads the feed's next page while the acks of the one before come
+//! back. On start it resumes after the newest message of the stream that carries a position,
+//! looking back past messages it did not publish.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -12,6 +12,15 @@
 //!
 //! Conflicts are decided here, not by catching an SQLite error code: an append must continue its
 //! story's sequence exactly, or it is refused with [`StoreError::Conflict`].
+//!
+//! Its tables: `events` (`position INTEGER PRIMARY KEY AUTOINCREMENT`,
+//! `UNIQUE(aggregate_type, aggregate_id, sequence)`), `snapshots`, `story_slugs`, the index of
+//! developments `story_developments` (`crate::developments`; the rows an append changes are
+//! decoded on the caller's task, not the writer's, and written in the append's savepoint),
+//! `tokens`, and the desk's `staff_passwords`, `desk_sessions` and `desk_drafts`; the schema is
+//! brought up to date by `rusqlite_migration` on open. The writer never checkpoints the WAL: a
+//! thread with its own connection runs a `PASSIVE` checkpoint every 500 ms, so no append waits
+//! behind one. Every reader connection counts its work (`crate::db::ReadWork`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -16,6 +16,9 @@
 //! and snapshots are rebuilt from the events. What the log derives from its events in the same
 //! transaction — slugs, the index of developments, on PostgreSQL each story's head — the import
 //! derives in its transaction too.
+//!
+//! The import's one transaction is `BEGIN IMMEDIATE` on SQLite and holds the append lock on
+//! PostgreSQL. The binary writes an export file owner-only (`crate::private`).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};

@@ -1,5 +1,11 @@
 //! Verifying the whole log: the database's own check of its file, then every story's hash chain
 //! ([`crate::chain`]), walked page by page through the global feed.
+//!
+//! `newsroom verify` runs [`verify_log`]: first the database's check of its own storage
+//! (`EventLog::integrity_check`: SQLite's `PRAGMA integrity_check`; nothing on PostgreSQL), then the
+//! chains. It reports rows changed or removed, and rows that do not decode, by position
+//! (`read_feed_rows` hands them back as `VerifyRow::Unreadable` instead of failing the page), and
+//! carries on past them.
 
 use serde::Serialize;
 

@@ -3,6 +3,9 @@
 //! from-address, sending one plain-text message per call with a bounded time, and the
 //! classification of failures into permanent (a 5xx reply, a bad address: don't retry) and
 //! transient (the relay is unreachable, timed out or answered 4xx: retry later).
+//!
+//! Alert mails carry `List-Unsubscribe`, and `List-Unsubscribe-Post` (RFC 8058's one-click) when
+//! the link is https. Addresses are parsed by [`parse_address`] (lettre's syntax, no IP literals).
 
 use std::fmt;
 use std::str::FromStr;

@@ -5,6 +5,9 @@
 //! actors, kind and tags point at; the few candidates found are then checked against all their
 //! filters. The index follows `subscription_changes`, so a matcher in any process sees every
 //! change made through any API process.
+//!
+//! A subscription to a story may ask for `include_related`; [`SubscriptionIndex::following_related`]
+//! finds those in the story's bucket, for the `story.related` alerts a new relation makes.
 
 use std::collections::HashMap;
 use std::sync::Arc;

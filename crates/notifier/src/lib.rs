@@ -1,14 +1,21 @@
 //! Alerts for subscribers: the notifier reads the global event feed from its own checkpoint,
-//! matches each published development (and each correction or retraction of one) against an
-//! index of subscriptions, and writes alerts and their deliveries to a durable queue (its own
-//! SQLite file beside the log, `notifier.db`), in one transaction with its checkpoint; right
-//! after the commit it hands the immediate deliveries to the dispatcher in memory. The
-//! dispatcher delivers them, and whatever else the queue holds, over webhooks (Standard
-//! Webhooks), email (SMTP) and NATS; every subscriber can also follow their alerts as
+//! matches each published development (and each correction or retraction of one, and each new
+//! relation between stories) against an index of subscriptions, and writes alerts and their
+//! deliveries to a durable queue — its own SQLite file beside an embedded log (`notifier.db`), or
+//! tables in the log's PostgreSQL database shared by every notifier copy — in one transaction with
+//! its checkpoint; right after the commit it hands the immediate deliveries to the dispatcher in
+//! memory. The dispatcher delivers them, and whatever else the queue holds, over webhooks (Standard
+//! Webhooks), email (SMTP), NATS and Web Push; every subscriber can also follow their alerts as
 //! server-sent events.
 //!
+//! Where to start: [`Notifier::build`] (`service.rs`) puts the parts together; `matcher.rs` turns
+//! events into alerts, `dispatch.rs` sends them, `partitions.rs` says how copies share the work,
+//! `api.rs` is the subscriber API.
+//!
 //! **Architecture invariant:** the notifier learns of events only from the feed, never from
-//! in-process dispatch, and does not read the reader views' database.
+//! in-process dispatch, and keeps no story in memory: what a story looked like right after an event
+//! it reads from the views' history (`newsroom_projection::history`), once the views hold the
+//! event. It never writes to the views.
 
 pub mod api;
 pub mod clock;

@@ -4,6 +4,38 @@
 //! published development corrected or retracted), finds the recipients and queues one alert per
 //! (subscriber, event) with a delivery per endpoint — in one transaction with the checkpoint —
 //! then hands the immediate deliveries to the dispatcher.
+//!
+//! The checkpoint is kept in memory between batches and checked inside each transaction; what the
+//! matcher keeps (the checkpoint, the hand-off) is dropped whenever a batch fails or the stored
+//! checkpoint is not the one it expects. For each event that may alert someone it waits until the
+//! views hold it (the `stories` view at the code's shape and at or past its position: the projector
+//! of this process or of another sharing the views); a batch that waits longer than `VIEWS_WAIT`
+//! fails and is tried again, and `/healthz` says so.
+//!
+//! Alertable: a development published (recorded without review, approved, or released from an
+//! embargo or undo window by `EmbargoLifted { published: true }`), a published development
+//! corrected or retracted, and a relation between stories (`StoryLinked`: one `story.related` alert,
+//! at once, to each subscriber of either story whose subscription asked for `include_related`,
+//! naming the other story as it is now; it concerns no development and is never in `alerted`).
+//! Never alerted: pending, rejected or embargoed developments, edits before publication, and a
+//! development undone in its window. Recipients: the matching subscriptions, plus everyone alerted
+//! to the original for a correction or retraction. A batch queues one alert per (subscriber, event)
+//! — its id [`alert_id`], derived from both, never drawn — and one delivery per active endpoint,
+//! and moves the checkpoint, in one transaction. Immediate deliveries are inserted already leased,
+//! each with the earlier pending deliveries of its (endpoint, story), and handed to the dispatcher
+//! right after the commit. `flash` developments, and a subscriber with an immediate subscription,
+//! skip the digest.
+//!
+//! With a shared queue the matcher matches only the events of the partitions its copy owns
+//! (`crate::partitions`), each with a checkpoint of its own (`matcher/NN`): it reads from the lowest
+//! of them (from the log while a partition it took over is behind the others, from its stream once
+//! they are level); the batch's transaction locks those rows first (`FOR UPDATE`, in name order)
+//! and checks they are where it left them, else it reads them again. Only deliveries to endpoints
+//! of its own partitions are leased and handed over; the other owners' dispatchers are woken at the
+//! commit (`pg_notify` on `partitions::WAKE_CHANNEL`; their poll finds the work if a notification is
+//! lost). On PostgreSQL a batch costs a constant number of statements whatever its alerts (each
+//! written by one statement over arrays, `unnest … WITH ORDINALITY … ORDER BY`, so `seq` follows
+//! the batch's order); SQLite, one local writer, runs the same work row by row.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

@@ -21,6 +21,12 @@
 //! a partition it lost can at worst send an alert again under its same `webhook-id`.
 //!
 //! With an embedded queue (SQLite, one process) there is one partition, which the process owns.
+//!
+//! Leases were chosen over a lease table with heartbeats because PostgreSQL itself ends them with
+//! the session: nothing to expire, no clock to trust. A copy cut off by the network keeps its locks
+//! until PostgreSQL notices the dead connection; TCP keepalives (`tcp_keepalives_*`) or
+//! `idle_session_timeout` on the server bound that time. The embedded queue's single partition is
+//! [`Ownership::single`].
 
 use std::sync::Arc;
 use std::time::Duration;

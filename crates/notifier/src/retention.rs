@@ -12,6 +12,11 @@
 //! ids each; they go when their subscriber is forgotten ([`forget_subscriber`]).
 //!
 //! The statements are written once for SQLite and PostgreSQL (`newsroom_log::sql`).
+//!
+//! The period is `NEWSROOM_ALERT_RETENTION_DAYS` (30 by default; 0 keeps everything), pruned
+//! [`PRUNE_BATCH`] rows at a time. [`forget_subscriber`] is what `DELETE /v1/subscribers/{id}` and
+//! the reader's "forget me" do: every row of the subscriber goes, and what is left is one change per
+//! subscription they had, naming only its random id, so that every matcher's index drops it.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -7,6 +7,10 @@
 //! [`GuardedResolver`] inside the HTTP client built by [`webhook_client`] at connection time, so a
 //! DNS answer that changes after registration (DNS rebinding) still cannot reach a forbidden
 //! address. The client follows no redirects and bounds every request with timeouts.
+//!
+//! What a refusal tells the subscriber ([`Refusal::public_detail`]) never names a resolved
+//! address; the whole reason is logged. A Web Push subscription's push service URL goes through the
+//! same guard.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

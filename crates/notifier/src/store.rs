@@ -9,6 +9,24 @@
 //! matching other partitions never wait for each other, and readers that follow alerts by
 //! their sequence read only below [`alert_horizon`]; the dispatcher's writes take no lock at
 //! all. The matcher's fold of each story is not stored: it is derived from the log.
+//!
+//! Tables: `subscribers` (token stored hashed), `endpoints` (webhook, email — `unconfirmed` until
+//! its address confirms it —, NATS, Web Push), `email_confirmations` (the digest of each
+//! confirmation link, with its expiry), `subscriptions`, `subscription_changes` (every change, in
+//! order), `alerted` (who got which development), `alerts`, `deliveries`, `delivery_log` (every
+//! state change), `installation_secrets` and the checkpoints.
+//!
+//! Durability: subscribers' own writes ([`NotifierStore::write`]) commit as the log does (SQLite
+//! `synchronous = FULL`); the state derived from the log ([`NotifierStore::write_derived`]: what the
+//! matcher queues, the dispatcher's outcomes, digests) commits without waiting for the disk (on
+//! PostgreSQL `synchronous_commit = off`): a crash of the process loses nothing, and after a power
+//! cut the matcher queues the same alerts again, from the log, under the same ids. WAL checkpoints
+//! run in a background task, never in a commit on the alert path. An unreachable PostgreSQL is
+//! answered 503. Forgetting a subscriber takes [`ALERTS_LOCK`] exclusively, so no copy queues an
+//! alert for them after their rows are gone. Because copies queue alerts side by side, an alert's
+//! `seq` may commit after a higher one: whatever follows alerts by `seq` (the alert streams' hub
+//! and catch-up, the alert list's pages) reads only up to [`alert_horizon`], the sequence's value
+//! once every transaction that held `ALERTS_LOCK` when it was read has ended, so it never skips one.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -22,6 +22,10 @@
 //! streams of a subscriber forgotten in this process at once, and, once a second while streams
 //! are open, those whose subscriber is gone, whose subscriber token is no longer theirs, or
 //! whose staff token was revoked — by any process sharing the database.
+//!
+//! The caps are `NEWSROOM_ALERT_STREAMS_PER_ADDRESS` and `NEWSROOM_ALERT_STREAMS_TOTAL`; a stream is
+//! closed once more than `CAPACITY` alerts behind, and revalidation reads the store once per
+//! `CHECK_CHUNK` subscribers and once per staff token ([`AlertHub::revalidate`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;

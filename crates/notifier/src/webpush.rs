@@ -9,6 +9,13 @@
 //! `p256`, HKDF from `hkdf`, the record encryption from `ece-native`; what is here is RFC 8291's
 //! key schedule (which secret and which info go into HKDF), checked against the RFC's own test
 //! vector, and the VAPID token's JSON.
+//!
+//! [`Vapid::load_or_create`] makes or loads the key pair. A VAPID token (RFC 8292) is an ES256 JWT
+//! whose `aud` is the push service's origin, valid 12 hours, with `sub` the https public URL or
+//! `mailto:` the mail sender. What a push carries ([`MESSAGE_LIMIT`] bytes at most of JSON:
+//! headline, story, kind, a link to the development, correction or retraction, a tag) is for the
+//! reader's service worker; the dispatcher sends it with `TTL`, `Urgency` from the development's,
+//! and a `Topic` per development, so that a correction replaces its original on the device.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -4,6 +4,29 @@
 //! the full rebuild and the "as of" time travel all fold events through it, so they cannot
 //! disagree. Everything a reader sees — the timeline, the claims ledger, the front-page line, the
 //! actor entries — is derived from a `StoryView` by pure functions below.
+//!
+//! Beside its developments a view keeps what it derives from them ([`Derived`], not stored, rebuilt
+//! on load: an index by id, the published ones' count and windows of their newest times), so
+//! applying an event and the front-page line cost what the event changes. The projector and the
+//! rebuild keep *partial* views ([`StoryView::partial`], [`StoryView::stored`]) that hold only some
+//! developments. The derivations: [`StoryView::timeline`] (published and retracted developments in
+//! `occurred_at` order), [`StoryView::claims`] (the claims ledger: each claim shows its `accused`
+//! apart from the others it names and from its source, the claimant), a page of the ledger
+//! ([`ClaimsAsk`], [`ledger_rows`]: the newest claims by recording, each with its newest
+//! [`RESPONSES_SHOWN`] responses and, if those lack one, each side's newest published response, so
+//! that the claim's status is that of all its responses), [`StoryView::front_page_entry`] and
+//! [`StoryView::actor_entries`]. What readers page through is a [`StoryPage`] (one page of the
+//! timeline, one page of the ledger, the cursors of the older ones, and the related stories as
+//! seen from this one: [`RelatedStory`], [`SeenRelation`]); since related stories change
+//! without this story's position changing, an answer's `ETag` names them too ([`relations_tag`]).
+//!
+//! What readers never see is decided here: a development pending review, rejected or under an
+//! embargo (`DevelopmentStanding::Embargoed`) is neither published nor retracted, so every read
+//! that filters on those states leaves it out by construction; `EmbargoLifted { published: true }`
+//! publishes it (`published_at` is the lift's moment), and `ApprovalUndone` puts it back to waiting
+//! for review. Edits of a filing before publication (`DevelopmentView::edits`) are kept apart from
+//! corrections, for the desk's history only. [`public_development`] strips what is the desk's
+//! alone: who filed and approved it, those edits, the embargo's moment and steps, the undo window.
 
 use chrono::{DateTime, Utc};
 use newsroom_domain::{

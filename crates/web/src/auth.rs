@@ -3,6 +3,18 @@
 //! A token is 32 random bytes shown once as `nr_<base64url>`; only its SHA-256 digest is stored.
 //! A presented token is hashed and looked up by digest, and the stored digest is compared in
 //! constant time. Tokens are never logged; `Debug` of a freshly issued token redacts the secret.
+//!
+//! A [`Principal`] is who a request acts for (the token's id, name and role); the command service
+//! writes it into each event's metadata (`author_id`, `author_name`, `author_role`, with
+//! `recorded_at`). Tokens are revocable at once ([`Tokens::revoke`]; [`Tokens::is_live`] lets long
+//! streams check theirs).
+//!
+//! The desk's sign-in lives here too, beside the tokens in the log's database: a staff member's
+//! sign-in name and Argon2id password (`staff_passwords`, [`Tokens::set_password`],
+//! [`Tokens::sign_in_with_password`]), desk sessions ([`Tokens::open_session`]: a random secret
+//! whose digest is kept in `desk_sessions` for [`SESSION_HOURS`], while its token is live), and the
+//! filing form's drafts saved on the server for their author ([`Tokens::save_draft`]: at most
+//! [`DRAFT_BYTES`], [`DRAFTS_PER_PERSON`], the oldest dropped).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

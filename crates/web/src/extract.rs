@@ -1,4 +1,7 @@
 //! Request extractors whose failures are problem details naming what was wrong.
+//!
+//! [`refuse_control_characters`] is the middleware that refuses a control character in any path
+//! segment, query name or value (percent-decoded) before any handler sees it.
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, RawPathParams, Request};

@@ -1,5 +1,11 @@
 //! RFC 9457 problem details: the one shape every error of the API takes, and the one place
 //! errors of the lower layers become HTTP statuses.
+//!
+//! A store that is busy or unreachable (`StoreError::is_unavailable`) is a 503 with `Retry-After`,
+//! never a 500; a commit whose answer was lost (`StoreError::InDoubt`) a 503 `outcome-unknown`,
+//! which tells the client the command may have been recorded. The cause of a 5xx travels in the
+//! response's extensions ([`InternalError`]) for the router's middleware to log, and is never sent
+//! to the client.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

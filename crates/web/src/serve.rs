@@ -14,6 +14,9 @@
 //! A request's own time (body included) is bounded by the router's request timeout (408).
 //! Graceful shutdown is hyper-util's: the listener stops, idle connections close, answers in
 //! flight finish.
+//!
+//! Each request carries its peer's `ConnectInfo`; [`client_address`] is what "per address" means
+//! everywhere (rate limits, connection and stream caps): an IPv4 address, or an IPv6 /64.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

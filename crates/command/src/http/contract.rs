@@ -10,6 +10,11 @@
 //! - every operation with a body can answer 413, 415 and 422; every write 429 (rate limits);
 //! - the text fields of request bodies carry the domain's rules (length, alphabet, no control
 //!   characters) as `minLength`/`maxLength`/`pattern`, from the same constants the parsers use.
+//!
+//! Each router documents its own operations with utoipa beside its handlers — [`super::ApiDoc`]
+//! for the command API, `ReadApiDoc` in the projection, `SubscriberApiDoc` in the notifier — and
+//! the process merges what it serves before [`finish`] adds the above and the links between
+//! operations.
 
 use newsroom_domain::limits;
 use serde_json::{json, Map, Value};

@@ -3,6 +3,13 @@
 //! Handlers only translate: authenticate, parse the body into a domain command, call the
 //! [`CommandService`], shape the answer. Every error becomes a [`Problem`] in one place
 //! (`problem.rs`); 5xx causes are logged by middleware, never sent.
+//!
+//! Routes: `/v1/stories…` (commands, a story's events), `/v1/events` (the global feed, admins),
+//! `/v1/tokens…`, `/healthz` (each follower's and the relay's status: `degraded` names the failing
+//! part), `/metrics` and `/openapi.json` (see `contract`). An answer given without reading the
+//! request's body to its end (a 401 before the JSON, a 429, 413 or 408) says `Connection: close`
+//! (`close_after_unread_body`): hyper does not reuse such a connection, and the client must know.
+//! The request types and their parsing into domain commands are `dto.rs`.
 
 pub mod contract;
 mod dto;
