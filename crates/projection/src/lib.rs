@@ -7,6 +7,7 @@
 
 pub mod api;
 mod batch;
+pub mod desk;
 pub mod feeds;
 mod followed;
 pub mod history;
