@@ -41,58 +41,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// How long a connection waits for a lock before reporting the database busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The log's SQLite migrations, in the order they were applied (`migrations/sqlite`; each is
+/// named as its PostgreSQL counterpart in `migrations/postgres`, whose numbers differ because
+/// PostgreSQL has one of its own, `story_heads`).
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
-        M::up(
-            r#"
-        CREATE TABLE events (
-            position       INTEGER PRIMARY KEY AUTOINCREMENT,
-            aggregate_type TEXT    NOT NULL,
-            aggregate_id   TEXT    NOT NULL,
-            sequence       INTEGER NOT NULL CHECK (sequence > 0),
-            event_type     TEXT    NOT NULL,
-            event_version  TEXT    NOT NULL,
-            payload        TEXT    NOT NULL,
-            metadata       TEXT    NOT NULL,
-            recorded_at    TEXT    NOT NULL,
-            UNIQUE (aggregate_type, aggregate_id, sequence)
-        );
-        CREATE TABLE snapshots (
-            aggregate_type   TEXT    NOT NULL,
-            aggregate_id     TEXT    NOT NULL,
-            last_sequence    INTEGER NOT NULL,
-            snapshot_version INTEGER NOT NULL,
-            payload          TEXT    NOT NULL,
-            PRIMARY KEY (aggregate_type, aggregate_id)
-        );
-        -- Write-side uniqueness of slugs, maintained in the same transaction as StoryOpened.
-        CREATE TABLE story_slugs (
-            slug     TEXT PRIMARY KEY,
-            story_id TEXT NOT NULL UNIQUE
-        );
-        CREATE TABLE tokens (
-            id         TEXT PRIMARY KEY,
-            name       TEXT NOT NULL,
-            role       TEXT NOT NULL,
-            hash       BLOB NOT NULL UNIQUE,
-            created_at TEXT NOT NULL,
-            revoked_at TEXT
-        );
-        "#,
-        ),
+        M::up(include_str!("../migrations/sqlite/0001_event_log.sql")),
         // The index of developments (`developments.rs`), filled from the events already logged.
         M::up_with_hook(
-            r#"
-        CREATE TABLE story_developments (
-            story_id       TEXT    NOT NULL,
-            development_id TEXT    NOT NULL,
-            fingerprint    TEXT    NOT NULL,
-            recorded_in    INTEGER NOT NULL,
-            recorded_as    TEXT    NOT NULL,
-            status         TEXT    NOT NULL,
-            PRIMARY KEY (story_id, development_id)
-        ) WITHOUT ROWID;
-        "#,
+            include_str!("../migrations/sqlite/0002_story_developments.sql"),
             |tx: &rusqlite::Transaction| {
                 let filled = crate::developments::fill_sqlite(tx)
                     .map_err(|e| rusqlite_migration::HookError::Hook(e.to_string()))?;
@@ -100,52 +57,10 @@ fn migrations() -> Migrations<'static> {
                 Ok(())
             },
         ),
-        // Signing in to the desk like a person (`auth.rs`): a staff token's sign-in name and
-        // Argon2id password hash, and the desk's sessions (their secrets' digests).
-        M::up(
-            r#"
-        CREATE TABLE staff_passwords (
-            token_id TEXT PRIMARY KEY REFERENCES tokens (id),
-            login    TEXT NOT NULL UNIQUE,
-            hash     TEXT NOT NULL,
-            set_at   TEXT NOT NULL
-        );
-        CREATE TABLE desk_sessions (
-            hash       BLOB PRIMARY KEY,
-            token_id   TEXT NOT NULL REFERENCES tokens (id),
-            expires_at TEXT NOT NULL
-        );
-        CREATE INDEX desk_sessions_expiry ON desk_sessions (expires_at);
-        "#,
-        ),
-        // Embargoes: what holds a development back, and the index the scheduler reads
-        // (`developments::embargoes_sqlite`). No event logged before had one.
-        M::up(
-            r#"
-        ALTER TABLE story_developments ADD COLUMN embargo_until TEXT;
-        CREATE INDEX story_developments_embargoes ON story_developments (embargo_until)
-            WHERE embargo_until IS NOT NULL AND status IN ('embargoed', 'pending_review');
-        "#,
-        ),
-        // Undo windows: whether a development's embargo is the undo window of its filing or
-        // approval (an approval's may be undone). No event logged before had one.
-        M::up(
-            r#"
-        ALTER TABLE story_developments ADD COLUMN undo_window INTEGER NOT NULL DEFAULT 0;
-        "#,
-        ),
-        // The desk's drafts (`auth.rs`): what each person typed into a form, saved as they type.
-        M::up(
-            r#"
-        CREATE TABLE desk_drafts (
-            token_id  TEXT NOT NULL REFERENCES tokens (id),
-            draft_key TEXT NOT NULL,
-            fields    TEXT NOT NULL,
-            saved_at  TEXT NOT NULL,
-            PRIMARY KEY (token_id, draft_key)
-        );
-        "#,
-        ),
+        M::up(include_str!("../migrations/sqlite/0003_desk_sign_in.sql")),
+        M::up(include_str!("../migrations/sqlite/0004_embargoes.sql")),
+        M::up(include_str!("../migrations/sqlite/0005_undo_windows.sql")),
+        M::up(include_str!("../migrations/sqlite/0006_desk_drafts.sql")),
     ])
 }
 
@@ -822,4 +737,36 @@ fn write_snapshot(
         snapshot.payload
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every migration applies, in order, to an empty database, and the schema it leaves is
+    /// the one the store writes to.
+    #[test]
+    fn the_migrations_apply_to_an_empty_database() {
+        migrations()
+            .validate()
+            .expect("the SQLite migrations apply");
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for table in [
+            "events",
+            "snapshots",
+            "story_developments",
+            "tokens",
+            "desk_drafts",
+        ] {
+            assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+        }
+    }
 }
