@@ -1,6 +1,17 @@
 //! Test harness for the end-to-end tests: [`spawn_app`] starts the real application on port 0
 //! with its own SQLite file, and [`TestApp`] has a helper per endpoint. Tracing is shown only when
 //! `TEST_LOG` is set.
+//!
+//! [`spawn_app`] starts the real `Newsroom` with temporary SQLite files and a token for each role
+//! ([`TestApp`]'s `admin`, `editor`, `reporter`); [`spawn_app_on_postgres`] does the same on a
+//! fresh database of the machine's PostgreSQL per test; [`PrivatePostgres`] (`initdb` and `pg_ctl`
+//! into a temporary directory, on a port of its own) is a server to kill and restart, and
+//! [`PrivateNats`] a `nats-server` of one test alone. Real peers for the notifier and the pages
+//! live beside it: webhook receivers ([`receiver`]), an SMTP sink speaking real SMTP to lettre
+//! ([`smtp_sink`], used by `--test smtp`), headless Chromium through chromedriver ([`chrome`]), and
+//! a TCP proxy that refuses connections, loses answers after the app did the work, or answers 503
+//! as a gateway would ([`flaky`]). The desk's helpers (signing in, forms' hidden fields, cookies)
+//! are here too. The test modules are mapped in `api/main.rs`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Once};

@@ -1,6 +1,32 @@
-//! newsroom as one process: the command side and the read side (projector, read API, pages)
-//! composed behind one HTTP listener. The binary (`main.rs`) and the end-to-end tests both start
-//! newsroom through [`Newsroom::build`].
+//! newsroom as one process: the parts a [`ProcessRole`] runs, composed behind one HTTP listener
+//! (the command crate's `Application` is the host). [`Newsroom::build`] opens the log, the views
+//! (rebuilding outdated ones), the projector, the notifier, the relay and the embargo scheduler as
+//! the role asks, and merges their routers and OpenAPI parts; [`Newsroom::run_until_stopped`] runs
+//! the server and every part, and stops all if one fails, saying which. The binary (`main.rs`) and
+//! the end-to-end tests both start newsroom through it.
+//!
+//! Roles (`newsroom serve --role all|command|projector|notifier|web`, or `NEWSROOM_ROLE`):
+//! `command` serves the command API and runs the relay and the embargo scheduler; `projector` runs
+//! the projector and serves the read API and pages; `notifier` runs the notifier and serves the
+//! subscriber API; `web` serves the desk and the alert pages with the command and subscriber APIs
+//! they write through (so it runs the relay and the embargo scheduler too), projects and matches
+//! nothing, reads the views the projector processes keep beside the log, and waits for its own
+//! writes to show through `ViewStore::follow_commits`; its notifier runs only
+//! `run_front_until_stopped` (alert streams fed from the shared queue, ended when their token
+//! goes). `all` (the default) runs everything. Every role serves `/healthz` and `/metrics`.
+//! Projector and notifier processes follow the JetStream stream when `nats_url` is set (the log
+//! otherwise), each through its own durable consumer, named once and kept beside its state
+//! (`consumer_name`: `views.consumer`, `notifier.consumer`). SIGTERM stops a process gracefully:
+//! the listener stops taking requests, the parts finish their batch, and consumers hand back (nak)
+//! what they took and did not commit.
+//!
+//! With the log in PostgreSQL the views and the notifier's queue are there too, shared by all
+//! copies: projector copies apply each batch once between them (the views' checkpoint rows are
+//! locked per batch); notifier copies split the work in 64 partitions they lease
+//! (`newsroom_notifier::partitions`).
+//!
+//! [`disable_transparent_huge_pages`]: the process runs without them, which keeps a rebuild's peak
+//! memory and the RSS after live streams closed down.
 
 pub mod config;
 pub mod desk;

@@ -1,5 +1,15 @@
 //! The `newsroom` binary: the server (`serve`, the default), token administration and the
 //! reporter's terminal client.
+//!
+//! Subcommands (clap): `newsroom` / `newsroom serve [--role …]` runs the server; `token create`
+//! adds a token to the local store; `projection rebuild [--view stories|actors]` rebuilds the views
+//! with a progress bar; `verify` checks the database and the hash chains (`newsroom_log::verify`);
+//! `export [--output FILE]` and `import FILE` move the log between stores
+//! (`newsroom_log::transfer`; the export file is created owner-only; an import rebuilds the views
+//! afterwards); `story …` (`client.rs`, `StoryVerb`) is the reporter's terminal client, one HTTP
+//! call per subcommand (reqwest). On first start the server creates the first admin token and
+//! prints it once (to stdout, never to the log). anyhow is used only in this crate, at the edge;
+//! the library crates return typed errors.
 
 mod client;
 

@@ -1,9 +1,26 @@
 //! The read API (`GET /v1/…`), the feeds, the live stream and the reader's pages.
 //!
-//! Reads come from the views, except time travel (`?as_of=`) and "what changed" (`?since=`),
-//! which fold the log itself. Answers carry an `ETag` naming the position they reflect; a read
-//! may ask to see at least a given position (`?min_position=`) and waits, bounded, for the
-//! projector to get there.
+//! Reads come from the views, and none folds a story. Time travel (`?as_of=`) reads the views'
+//! history (`story_versions`, `development_versions`, `front_page_marks`); "what changed"
+//! (`?since=`) reads the story's events after the position from the log (at most 500 per answer,
+//! found by bisecting its sequence numbers) and shows each change with the development as it stood
+//! right after it, from the history (`crate::history`). Answers carry an `ETag` naming the position
+//! they reflect (and a story's related stories, `relations_tag`); a read may ask to see at least a
+//! given position (`?min_position=`): the views' position is read once, then the read waits (at
+//! most [`MIN_POSITION_WAIT`], 5 s, then 503 with `Retry-After`) on the live hub's signal of it; a
+//! position past the log's end is a 404 at once.
+//!
+//! Routes (all `GET`): `/v1/stories[/{id-or-slug}[/claims|/feed.atom|/feed.json|/ninjs|/stream]]`,
+//! the front page's feeds `/v1/feed.atom` and `/v1/feed.json` with `/v1/feeds/json-feed-extension`,
+//! `/v1/actors/{name}[/feed.atom|/feed.json]`, `/v1/search` (public: published and retracted work;
+//! [`parse_search`] is shared with the desk's search, which also finds pending work), the pages
+//! `/`, `/stories/{slug}`, `/stories/{slug}/fragment`, `/actors/{name}`, `/search` and their static
+//! files; the OpenAPI part is [`ReadApiDoc`].
+//!
+//! The absolute links of feeds and ninjs come from `NEWSROOM_PUBLIC_URL` (as alerts' do), never
+//! from the request's `Host`. A story is answered a page at a time (`timeline`: the newest 100 in
+//! the order they happened, `older` and `Link: rel="next"` to the page before; feeds hold the
+//! newest page). The SSE stream is served by the hub (`live.rs`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,6 +1,20 @@
 //! The projector's batch step, the same on both backends: which stories a batch changes, the
 //! views it starts from (cached, or read back), and the fold of the batch's events into the rows
 //! to write.
+//!
+//! `fold` decides what a batch changes (`Changes`: the stories, developments and actor rows its
+//! events changed, and the history and relation rows they make) and `Changes::rows` the rows it
+//! writes; each touched story's own row and only the development and actor rows its events changed
+//! are written. What the step reads and keeps of a story costs what the batch changes, never the
+//! story's length: a story is a *stored* `StoryView` (its own fields, its published count, and
+//! windows of its newest times — `occurred_at` of the published and of the visible developments,
+//! `published_at` — at least 16 each, read from the rows by index: `developments_timeline`,
+//! `developments_published`), taken from the projector's cache (`take_cached`) or read back
+//! (`missing`). Before folding the batch, the developments its events change or record again and
+//! the stored views do not hold (`unheld`) are read by id (`developments_id`) and held; a window
+//! the batch's changes could run out of (a story's newest developments retracted or moved back in
+//! time, counted by `removals`) is read again, longer. After the batch the developments are let go
+//! of. What is not in a window is never the newest, so the front-page line stays exact.
 
 use crate::rows::SearchRow;
 use crate::rows::{

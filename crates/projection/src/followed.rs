@@ -12,6 +12,18 @@
 //! served from memory, with no round trip to the database, to any read whose `min_position` the
 //! process has heard. What the process cannot know (before listening, after a lost connection,
 //! an announcement it cannot read) makes every body read before it stale.
+//!
+//! Every process serving PostgreSQL views (projector copies, `--role web`) listens from a position
+//! it read after `LISTEN`. `Followed` keeps per story the last position that changed it, for
+//! `REMEMBERED` (16,384) stories; a story forgotten raises a floor. An announcement names each
+//! event's story and the other story of a relation made or undone. `ViewStore::heard_position` is
+//! also what `min_position` is checked against first; a web front's desk waits for its own writes
+//! through `ViewStore::follow_commits`, which takes the position from each announcement (reading it
+//! again when one cannot be read) and reads it whenever listening starts (after a lost connection
+//! too).
+//!
+//! **Architecture invariant:** a view write that changes a story body's inputs without an
+//! announcement naming the story (or `*`) is a stale read.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;

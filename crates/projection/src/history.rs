@@ -2,6 +2,12 @@
 //! (`story_versions`, `development_versions`) instead of folding the story's events from the
 //! start: how `?since=` and the notifier's matcher describe each change. What it reads is
 //! bounded by the events asked about, whatever the story's length.
+//!
+//! [`stories_after`] describes events of any stories: the story's line from `story_versions`, the
+//! development the event changed from its row or `development_versions`; where a development was
+//! recorded comes from the event or the log's index of developments. Its users: `?since=`, the live
+//! hub (`live.rs`), the notifier's matcher and the desk's notices. [`views_reached`] says whether
+//! the views hold a position at the code's shape (what the matcher waits for).
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,14 +2,14 @@
 //! story page) is served from.
 //!
 //! One task per process, the **hub**, follows the views' position. For each story that has open
-//! streams it keeps a channel, not the story: as the views move, each new event of a watched
-//! story is read from the log's feed once and described once — with the story as it stood right
-//! after it, read from the views' history (`crate::history`), so what it costs does not grow with
-//! the story — its reader-visible change serialised once into the bytes of one server-sent event, kept in a short ring (for streams that resume) and handed
-//! to every open stream of that story through a `tokio::sync::broadcast` channel. Events of
-//! stories nobody watches are skipped without being decoded, and with no stream open at all the
-//! hub reads nothing but the views' position — a write costs the same however many readers other
-//! stories have.
+//! streams it keeps a channel, not the story: as the views move, each new event of a watched story
+//! is read from the log's feed once and described once — with the story as it stood right after it,
+//! read from the views' history (`crate::history`), so what it costs does not grow with the story —
+//! its reader-visible change serialised once into the bytes of one server-sent event, kept in a
+//! short ring (for streams that resume) and handed to every open stream of that story through a
+//! `tokio::sync::broadcast` channel. Events of stories nobody watches are skipped without being
+//! decoded, and with no stream open at all the hub reads nothing but the views' position — a write
+//! costs the same however many readers other stories have.
 //!
 //! A stream never slows the others: one that falls more than the channel's capacity behind (a
 //! reader that does not read) is sent a final `resume` event and closed; its client reconnects
@@ -21,6 +21,22 @@
 //!
 //! The hub also publishes the views' position it last read (`reached`): a read waiting for
 //! `min_position` waits on that signal instead of polling the views itself.
+//!
+//! The hub is woken by the in-process projector, and polls every 100 ms (`POLL`) for views moved by
+//! another process. A change of the claims ledger is described with the ledger as it stands. Each
+//! change is rendered once as the change JSON plus the page's markup for it
+//! (`pages::timeline_item`, `pages::claims_markup`), so `live.js` updates a page without asking for
+//! anything. A stream joins the changes already waiting for it into one write (up to
+//! `COALESCE_BYTES`, 64 KiB), so a burst costs it one write, not one per change. A stream more than
+//! [`LiveLimits::buffer`] changes behind is sent a final `resume` event with a jittered `retry:`.
+//! `?after=` resumes like `Last-Event-ID`. The caps are [`LiveLimits::per_address`] and
+//! [`LiveLimits::total`] (configured as `live_streams_per_address` and `live_streams_total`:
+//! `NEWSROOM_LIVE_STREAMS_PER_ADDRESS`, `NEWSROOM_LIVE_STREAMS_TOTAL`).
+//!
+//! **Architecture invariant:** the cost of a write does not depend on how many readers other
+//! stories have: nothing per stream runs when the log moves; per story with readers, one
+//! description and one serialisation per event. The hub tells nothing of an embargoed development's
+//! recording.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};

@@ -11,6 +11,14 @@
 //!
 //! A story is read in one statement (its row and its developments' documents joined into one
 //! array), so it reflects one commit.
+//!
+//! The tables are `view_…`, created by sqlx migrations numbered from 1000 (`migrations/postgres`),
+//! recorded in the log's `_sqlx_migrations` table. Rows are written as arrays (`UNNEST`); the
+//! stories a batch needs are read in one statement, each with the documents of its windows of
+//! newest times, so they reflect one commit. A rebuild replaces the rows in one transaction, which
+//! readers do not see until it commits; `rebuild_outdated` rebuilds only if no other process did it
+//! meanwhile. An unreachable database makes reads answer 503 with `Retry-After`. The statement that
+//! moves a checkpoint also announces it (`followed.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -4,6 +4,19 @@
 //! Crash anywhere and the views are as of the last committed batch; the next run starts from the
 //! checkpoint, and an event at or before a view's checkpoint is never applied again. The store's
 //! commit signal only wakes the projector; without it the projector still polls.
+//!
+//! A batch is at most `BATCH` (1,000) events, read from the checkpoint; the batch step (`batch.rs`)
+//! decides what it changes and which rows it writes, the same for both databases. Between batches
+//! the projector keeps each story it touched as a *stored* `StoryView` (its own fields, its
+//! published count and windows of its newest times, never its developments) in an LRU of 1,000
+//! stories (`Projector::with_memory`), dropped if anyone else wrote the views (the stored
+//! checkpoint is not the one it wrote last).
+//!
+//! A `--role projector` process follows the JetStream stream (`Projector::with_stream`, a
+//! `newsroom_log::consumer::JetStreamFeed`), each copy with its own durable consumer, acknowledging
+//! a batch only after its transaction commits, and handing back what it took and did not apply when
+//! it stops; copies share the views in PostgreSQL (`pg.rs`). A failing log or stream is waited out
+//! (`newsroom_log::consumer::Pacing`) and reported at `/healthz` (`FollowerStatus`).
 
 use std::collections::HashMap;
 use std::future::Future;

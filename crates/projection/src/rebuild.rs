@@ -16,6 +16,27 @@
 //! answered before the writer's next part) — so its row is rewritten with the change. The
 //! views' history (`story_versions`, `development_versions`) is written as the fold finds it.
 //! Secondary indexes are built once, after the rows, when the tables are swapped in.
+//!
+//! Entry points: `newsroom projection rebuild [--view stories|actors]` ([`rebuild`]), and
+//! [`rebuild_outdated`] on start for any view whose schema version changed. The budget for held
+//! developments is `RebuildLimits::held_bytes` (16 MiB) for all stories (a story gives back its
+//! room as it lets them go). The fold never waits for the writer to catch up: a development taken
+//! back comes from the parts handed over but not yet written (kept until the writer counts their
+//! part written), else from the rows written (one read per page of events, answered by the writer
+//! between its writes and before it takes the next part).
+//!
+//! The writer gathers the full-text documents of parts (8 MiB of text) and writes them sorted by
+//! key, each key's last only: FTS5 starts a new segment whenever a key is lower than the one
+//! before, and developments are let go of in the order they were last touched. Sizes: 10,000 rows
+//! at a time (`rows_per_write`, history included), one such part waiting at most; feed pages of 500
+//! events (`page_events`); a 32 MiB page cache for the writer ([`REBUILD_CACHE_KIB`]). The
+//! full-text index is loaded without merging its segments (`automerge` 0, `crisismerge` 1,000, a
+//! segment per 8 MiB of pending text) and merged once (`optimize`) in the swap, which gives it back
+//! FTS5's usual settings for the projector. A rebuild of the actors view alone keeps its
+//! developments in a scratch table. [`replay`] (complete views of the whole log in memory) remains
+//! as the reference fold for tests and benchmarks. (The `newsroom` process runs without transparent
+//! huge pages, `newsroom::disable_transparent_huge_pages`, which keeps a rebuild's peak memory
+//! down.) Where its stages spend their time is counted in `timing.rs` and logged when it ends.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

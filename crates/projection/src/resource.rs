@@ -1,5 +1,12 @@
 //! The JSON resource of a story, rendered once per change and cached as bytes by the store,
 //! and the reader-visible changes (`?since=`, live streams) an event makes.
+//!
+//! A story's API body ([`story_body`]) is rendered from its first page (`StoryPage`: the newest
+//! `PAGE_DEFAULT` developments, the first page of the claims ledger, the cursors of the older
+//! ones); the store keeps it in memory while the story's position and its related stories are
+//! unchanged (`store.rs`). [`change_of`] decides what readers see of an event: nothing of a filing
+//! pending review, an approval under embargo, a rejection, an edit of a filing or a relation
+//! between stories.
 
 use chrono::{DateTime, Utc};
 use newsroom_domain::StoryEvent;

@@ -1,3 +1,36 @@
+//! The views' tables and rows, the same for both databases: [`ViewName`] with each view's tables,
+//! indexes and schema version (SQLite's DDL; PostgreSQL's `view_…` tables are the migrations in
+//! `migrations/postgres`), the rows a batch or a rebuild writes (`BatchRows`: `StoryRow`,
+//! `DevelopmentRow`, `ActorRow`, `StoryVersionRow`, `SupersededRow`, `RelationRow`, `SearchRow`),
+//! [`ViewError`], and [`BATCH`], the most events the projector applies at a time.
+//!
+//! The `stories` view is two tables: `stories` (one row per story: its front-page line and its own
+//! fields, without its developments) and `developments` (one row per development, keyed by the
+//! position that recorded it: the `DevelopmentView` as JSON, plus its state and filer for the
+//! desk's queries, its `occurred_at`, and its place in the claims ledger — `claim` for a claim of
+//! attribution, `answers`/`stance` for a response), so that a page of the timeline (the rows
+//! readers see, by index `developments_timeline` on story, `occurred_at` and position) and a page
+//! of the ledger are indexed reads, whatever the story's length.
+//!
+//! Its history, what `?as_of=` reads: `story_versions` (one row per event: the story's front-page
+//! line right after it, its `recorded_at`, how far its visible developments' `occurred_at` reached,
+//! and its place on the front page then, `sort_key`) and `development_versions` (a development's
+//! document as it stood until the event at `until` changed it, and whether that event moved it in
+//! time). The projector writes a mark of `front_page_marks` (`marks.rs`) at the end of the batch
+//! that reaches one, from the `stories` table's front-page index; a rebuild, from the places it
+//! keeps for every story.
+//!
+//! Relations between stories are part of the `stories` view: `relations` (`view_relations` in
+//! PostgreSQL), one row per relation a story records (its id, the other's, the relation, the
+//! position of the `StoryLinked`), written by the projector and the rebuild from
+//! `StoryLinked`/`StoryUnlinked` (`RelationRow`, the last change of each pair replacing its row) in
+//! the batch's transaction.
+//!
+//! The `actors` view (`actor_entries`) has one small row per actor × visible development that
+//! refers to the development's row (its position, the actor's key, `occurred_at`, the name as
+//! spelled) instead of copying it. The `checkpoints` table (`store.rs`) holds per view its position
+//! and schema version.
+
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use newsroom_domain::StoryEvent;

@@ -13,6 +13,36 @@
 //! parsed into [`Query`] (words, quoted phrases, a trailing `*` for a prefix) and each term is
 //! rendered from its folded words, which hold only letters and digits. What cannot be parsed is
 //! a [`QueryError`], answered 400 naming `q`.
+//!
+//! Documents are written by the projector in the batch's transaction with the rows they index
+//! (`BatchRows::search`, from every development row written — a correction, retraction or rejection
+//! re-indexes it — and every story row) and by the rebuild. SQLite's `search` table is FTS5
+//! (`unicode61 remove_diacritics 2`, no prefix indexes: they nearly tripled what a rebuild writes),
+//! contentless (`content = ''`, `contentless_delete = 1`: a document is deleted by its rowid), with
+//! each document's story and time in `search_keys` under the same rowid; PostgreSQL's `view_search`
+//! is a `tsvector` with GIN, written as `tsvector` literals of the words folded here, so both index
+//! the same words with no text-search configuration or extension. The filter words also cover the
+//! kind, state, actors, the year and month it happened, and who may see it ([`PUBLIC`] `vp`
+//! readers, [`PENDING`] `vs` staff): `from`/`to` are the years and months covering the range, the
+//! exact bounds checked inside the window of newest matches against `search_keys`.
+//!
+//! A search reads the newest [`WINDOW`] (500) matching developments and [`STORY_WINDOW`] (50)
+//! stories through the index, then ranks those (SQLite: from each hit's own text, `Hit::score` —
+//! the query's words per field, BM25's saturation and length, headline 10, names 4, body 1, no
+//! inverse document frequency, which FTS5's `bm25` counts by reading each word's whole doclist;
+//! PostgreSQL `ts_rank`), a document holding the whole query as one phrase first; snippets are
+//! escaped first, then marked (`<mark>`), built in Rust from the stored document.
+//!
+//! **Architecture invariant:** nothing a SQLite search runs reads a whole doclist, so its work is
+//! bounded by the windows, whatever the index holds. Hence readers' visibility is `NOT vs` (the few
+//! documents waiting for review), not `AND vp`; and a prefix (`elect*`) is never FTS5's prefix
+//! query (which merges the doclist of every word it begins) but the index's own words that begin
+//! with it, [`PREFIX_WORDS`] (50) at most, each found by one seek of FTS5's vocabulary (`fts5vocab`
+//! `instance`, `known_words`; filter words passed over, [`PREFIX_STEPS`] (200) looked at in all),
+//! searched for as `("election" OR "electoral" …)` — the prefix query's results while a prefix
+//! begins at most 50 words, like Elasticsearch's `max_expansions` beyond. PostgreSQL's `'elect':*`
+//! is left to GIN. `parse_search` (`api.rs`) is shared with the desk's search (`Audience::Staff`,
+//! which also finds pending work).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -9,6 +9,45 @@
 //! development, referring to the development's row). Every development is stored once, so a
 //! batch writes only the developments it changed. A view whose schema version differs from the
 //! code's is rebuilt from the log on start.
+//!
+//! The tables and their indexes are declared in `rows.rs`; this module creates, writes and reads
+//! them in SQLite. A page of the timeline (`timeline_before`: `(story_id, occurred_at, position)`
+//! over the rows readers see, index `developments_timeline`) and a page of the claims ledger
+//! (`load_ledger` here, `pg::ledger` in PostgreSQL) are indexed reads, whatever the story's length.
+//! A page of the ledger (`newsroom_readmodel::ClaimsAsk`, `ledger_rows`) is the newest `limit`
+//! claims by recording (`CLAIMS_DEFAULT` 20, at most `CLAIMS_MAX` 100), each with its newest
+//! `RESPONSES_SHOWN` responses and, if those lack one, each side's newest published response; as of
+//! a time, the same rows as they stood (a side's witness is looked for among its newest
+//! `WITNESS_SCAN`, 16).
+//!
+//! History, what `?as_of=` reads: a story as of a time (`ViewStore::story_page_as_of`) is its line
+//! then, from `story_versions`, and a page read from the timeline's index up to how far its visible
+//! developments' `occurred_at` reached then, each row recorded by then taken as it stood (its
+//! document in `development_versions` if an event changed it since), those whose time was corrected
+//! since read apart. The front page as of a time comes from `front_page_marks` (`marks.rs`).
+//! Nothing folds the log.
+//!
+//! The current front page shows each story's newest published development (`latest`), read with the
+//! page: one probe of `developments_published` per story listed, so a retraction or correction
+//! shows at once and nothing about it is stored in the line; a front page as of a time has no
+//! `latest`.
+//!
+//! A story's related stories (`load_relations`, `PgViews::relations` in PostgreSQL) are read from
+//! both sides of `relations`, each side newest first by its index and stopping at `RELATIONS_SHOWN`
+//! (20), then the newest 20 of both, joined to the other story's current slug and headline:
+//! bounded, however many stories point at one. A current page (`StoryPage::relations`) carries
+//! them; a page as of a time does not.
+//!
+//! The API body of a story is not stored: it is rendered (`resource.rs`) from the first page
+//! (`StoryPage`: the newest `PAGE_DEFAULT` developments, the first page of the ledger, the cursors
+//! of the older ones) on the first read of each version and kept in memory (an LRU of 256 stories),
+//! valid while the story's position *and* its related stories are unchanged (both read before the
+//! body is served; the ETags of the story and its ninjs name both, `relations_tag`), so a hot
+//! story's `GET` costs the two small indexed reads of its position and its relations; other pages
+//! (`?before=<position>&limit=`) are read and rendered when asked. With PostgreSQL views,
+//! `ViewStore::heard_position` and `ViewStore::follow_commits` come from `followed.rs`, and a body
+//! read while the process heard the views' commits is served from memory with no round trip while
+//! it is current. A new `views.db` is created with 16 KiB pages (`PAGE_SIZE`).
 
 use crate::rows::{
     as_they_stood, front_page_line, place, recorded_time, related, with_moved, ActorRow, BatchRows,

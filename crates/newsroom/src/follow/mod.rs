@@ -15,6 +15,22 @@
 //! The page updates itself while open: `alerts.js` listens to `/alerts/stream` (the API's
 //! server-sent alert stream, passed through) and swaps in the server-rendered list from
 //! `/alerts/list`. Without JavaScript, reloading shows the same.
+//!
+//! **Architecture invariant:** the alert pages hold no state and no SQL: the subscriber API is the
+//! only way in.
+//!
+//! `/alerts` shows one page of the API's alert list (the latest [`SHOWN_ALERTS`], 50, with an
+//! "Older alerts" link to `/alerts?before=<seq>`); `/alerts/stream` passes the API's SSE stream
+//! through with the reader's address, resumed after the last alert shown; it ends when the reader's
+//! token goes. An address given when following waits for confirmation, and the page says so.
+//! "Notify me on this device" (`push.js`, shown where the browser can take pushes) registers the
+//! service worker `/alerts/sw.js` (same origin; `Service-Worker-Allowed: /alerts`), subscribes with
+//! the VAPID key the page carries and posts the subscription to `/alerts/push`, which adds it as
+//! the reader's `web_push` endpoint through the API; the worker shows each push (a correction or
+//! retraction carries its original's tag, so it replaces that notification, marked "Correction:" or
+//! "Retracted:") and opens the story at the development when clicked. The in-process requests go
+//! through `tower::ServiceExt::oneshot` with the reader's `nrs_` token; sign-up through the form
+//! (`/alerts/follow`) counts against the per-address sign-up limit like `POST /v1/subscribers`.
 
 mod templates;
 
