@@ -22,12 +22,12 @@
 //!   and compares the result with a rebuild into SQLite, lets three copies lease the notifier's
 //!   partitions (even shares, disjoint, a dead copy's taken over), and follows alerts queued side
 //!   by side below `alert_horizon`.
-//! - `processes.rs` runs the `newsroom` binary itself, one process per role (this package builds it
-//!   from `crates/newsroom/src/main.rs` as `newsroom-process`, since a test is given only its own
-//!   package's binaries), and kills processes with SIGKILL: a command process with commits not yet
-//!   published, a projector copy and one of two notifier copies sharing the queue mid-stream, and
-//!   one of three notifier copies in the middle of a fan-out to 30 subscribers (afterwards every
-//!   alert arrived under one `webhook-id`, each story's in order).
+//! - `crates/newsroom/tests/processes.rs` (a test of the binary's own package, with this harness
+//!   as a dev-dependency) runs the `newsroom` binary itself, one process per role, and kills
+//!   processes with SIGKILL: a command process with commits not yet published, a projector copy
+//!   and one of two notifier copies sharing the queue mid-stream, and one of three notifier copies
+//!   in the middle of a fan-out to 30 subscribers (afterwards every alert arrived under one
+//!   `webhook-id`, each story's in order).
 //! - Protections SECURITY.md lists: `auth_matrix.rs`, `hostile.rs`, `concurrency.rs`,
 //!   `subscriber_safety.rs` (caps, duplicates, double opt-in, unsubscribe links, streams ending
 //!   with their token), `desk_hostile.rs` and `follow_hostile.rs` (proptest-generated hostile
@@ -67,7 +67,6 @@ mod limits;
 mod long_story;
 mod operations;
 mod postgres;
-mod processes;
 mod push;
 mod reader;
 mod reads;

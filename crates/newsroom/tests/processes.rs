@@ -17,7 +17,7 @@ use newsroom_web::Tokens;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_newsroom-process");
+const BINARY: &str = env!("CARGO_BIN_EXE_newsroom");
 /// How long a test waits for every alert: a copy killed mid-fan-out has its partitions taken
 /// over only when its lease lapses, and a machine under load (CI beside other builds) may need
 /// a minute beyond that to send what it left.
