@@ -1,9 +1,11 @@
 //! `newsroom serve --role …`: one PostgreSQL log shared by a command process, a projector process
 //! and a notifier process, each serving only its part.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use newsroom::ProcessRole;
+use newsroom_tests::receiver::WebhookReceiver;
 use newsroom_tests::*;
 use reqwest::Method;
 use serde_json::json;
@@ -305,4 +307,136 @@ async fn projector_copies_serve_a_story_from_memory_until_a_commit_they_hear_cha
         assert_eq!(related_headlines(&story), ["Prosecutors file charges"]);
         assert_eq!(story["timeline"].as_array().unwrap().len(), 1, "{story}");
     }
+}
+
+/// Which backend (`pid`) holds each partition of the notifier's work, from `pg_locks`.
+async fn partition_owners(pool: &sqlx::PgPool) -> std::collections::HashMap<i64, i32> {
+    let rows: Vec<(i64, i32)> = sqlx::query_as(
+        "SELECT l.objid::int8, l.pid FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+           AND l.classid::int8 = $1 AND l.database = (
+               SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(i64::from(newsroom_notifier::partitions::PARTITION_SPACE))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// Two notifier copies share one PostgreSQL queue. A flash development to a few hundred webhook
+/// endpoints, spread over the partitions of both: the copy that matches it sends to its own
+/// endpoints at once, and the other copy claims the deliveries of its partitions from the queue —
+/// every endpoint gets the alert once, under one `webhook-id`.
+#[tokio::test]
+async fn a_flash_fan_out_reaches_every_endpoint_once_whichever_copy_owns_its_partition() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let on = |role| postgres_role(&db.url, role);
+    let command = spawn_app_with(on(ProcessRole::Command)).await;
+    let _projector = spawn_app_with(on(ProcessRole::Projector)).await;
+    let a = spawn_app_with(on(ProcessRole::Notifier)).await;
+    let _b = spawn_app_with(on(ProcessRole::Notifier)).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // Both copies hold a share of the partitions.
+    let mut owners = Default::default();
+    for _ in 0..400 {
+        owners = partition_owners(&pool).await;
+        let copies: HashSet<i32> = owners.values().copied().collect();
+        if owners.len() == 64 && copies.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let copies: HashSet<i32> = owners.values().copied().collect();
+    assert_eq!((owners.len(), copies.len()), (64, 2), "{owners:?}");
+
+    let receiver = WebhookReceiver::ok().await;
+    const ENDPOINTS: usize = 300;
+    for _ in 0..ENDPOINTS {
+        let reader = a.sign_up("Wire desk").await;
+        let path = format!("/v1/subscribers/{}/endpoints", reader.id);
+        a.call(
+            Method::POST,
+            &path,
+            Some(&reader.token),
+            Some(json!({"kind": "webhook", "url": receiver.url})),
+        )
+        .await
+        .ok(201);
+        subscribe(&a, &reader, json!({"everything": true})).await;
+    }
+    let story = command.open_story(false).await;
+    // The endpoints lie in partitions of both copies, the story's matcher's and the other's.
+    let matcher = owners[&i64::from(newsroom_notifier::partitions::story_partition(&story))];
+    let (theirs, others): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE notifier_partition(id) = ANY($1)),
+                count(*) FILTER (WHERE NOT notifier_partition(id) = ANY($1))
+         FROM endpoints",
+    )
+    .bind(
+        owners
+            .iter()
+            .filter(|(_, pid)| **pid == matcher)
+            .map(|(p, _)| *p as i32)
+            .collect::<Vec<i32>>(),
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(theirs > 0 && others > 0, "{theirs} / {others}");
+
+    let mut flash = development("hack_reported");
+    flash["urgency"] = json!("flash");
+    // `flash` needs an editor (a reporter's waits for approval).
+    command
+        .record_as(&command.editor, &story, flash)
+        .await
+        .ok(201);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while receiver.accepted().len() < ENDPOINTS {
+        if tokio::time::Instant::now() > deadline {
+            let queue: Vec<(String, bool, i64)> = sqlx::query_as(
+                "SELECT status, leased_until IS NOT NULL, count(*) FROM deliveries GROUP BY 1, 2",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let (alerts,): (i64,) = sqlx::query_as("SELECT count(*) FROM alerts")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            panic!(
+                "{} of {ENDPOINTS} endpoints received the alert; {alerts} alerts, deliveries (status, leased, count): {queue:?}",
+                receiver.accepted().len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Longer than a delivery's lease (5 s in tests): an alert sent again would be here by now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let received = receiver.accepted().len();
+    let ids: HashSet<String> = receiver.accepted().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), ENDPOINTS, "one webhook-id per endpoint");
+    assert_eq!(received, ENDPOINTS, "none sent twice");
+    // Each subscriber once: the token of the unsubscribe link says whose alert it is.
+    let recipients: HashSet<String> = receiver
+        .accepted()
+        .iter()
+        .map(|r| {
+            let alert = r.json();
+            assert_eq!(alert["data"]["story"]["id"], story.as_str());
+            let link = alert["data"]["links"]["unsubscribe"].as_str().unwrap();
+            link.rsplit('/').next().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(recipients.len(), ENDPOINTS);
+    let (pending,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM deliveries WHERE status <> 'delivered'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0);
+    pool.close().await;
 }

@@ -210,6 +210,59 @@ const CLAIM_SQL: &str =
             AND x.status = 'pending' AND x.seq < d.seq
             AND (x.next_attempt_at > ?1 OR (x.leased_until IS NOT NULL AND x.leased_until > ?1)))
     ORDER BY d.seq LIMIT ?2";
+/// The claim of a shared PostgreSQL queue: the same rule as [`CLAIM_SQL`], read per partition
+/// the copy owns (`?3`) in `seq` order, at most `?4` from each, so a claim costs what it takes —
+/// not the deliveries pending in other copies' partitions, nor those this copy was handed and is
+/// sending (leased: `deliveries_leased` finds only leases that ran out), nor the queue's
+/// history. Within a partition it takes a prefix of the due deliveries in `seq` order, and an
+/// (endpoint, story) lies in one partition, so its deliveries are still taken oldest first.
+/// The checks of each candidate are subqueries with `OFFSET 0`, which PostgreSQL runs per
+/// candidate, by the index of its (endpoint, story), whatever its statistics say: as a join,
+/// right after a fan-out queued deliveries the statistics did not count yet, the planner
+/// compared every candidate with every pending delivery.
+const CLAIM_PG_SQL: &str = "SELECT c.seq, c.alert_id, c.endpoint_id, c.story_id, c.attempts, a.payload,
+        e.kind, e.target, e.secret, e.previous_secret, e.previous_expires, e.subscriber_id
+    FROM (
+        SELECT q.* FROM unnest(?3::int8[]) AS p(partition)
+        CROSS JOIN LATERAL (
+            SELECT u.* FROM (
+                (SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts FROM deliveries d
+                 WHERE d.partition = p.partition AND d.status = 'pending'
+                   AND d.leased_until IS NULL AND d.next_attempt_at <= ?1
+                   AND EXISTS (SELECT 1 FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id
+                       WHERE e.id = d.endpoint_id AND e.status = 'active' AND s.status = 'active'
+                       OFFSET 0)
+                   AND NOT EXISTS (SELECT 1 FROM deliveries x
+                       WHERE x.endpoint_id = d.endpoint_id AND x.story_id = d.story_id
+                         AND x.status = 'pending' AND x.seq < d.seq
+                         AND (x.next_attempt_at > ?1 OR (x.leased_until IS NOT NULL AND x.leased_until > ?1))
+                       OFFSET 0)
+                 ORDER BY d.seq LIMIT ?4)
+                UNION ALL
+                (SELECT d.seq, d.alert_id, d.endpoint_id, d.story_id, d.attempts FROM (
+                    SELECT d.* FROM deliveries d
+                    WHERE d.partition = p.partition AND d.status = 'pending'
+                      AND d.leased_until IS NOT NULL AND d.leased_until <= ?1
+                    ORDER BY d.seq OFFSET 0) d
+                 WHERE d.next_attempt_at <= ?1
+                   AND EXISTS (SELECT 1 FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id
+                       WHERE e.id = d.endpoint_id AND e.status = 'active' AND s.status = 'active'
+                       OFFSET 0)
+                   AND NOT EXISTS (SELECT 1 FROM deliveries x
+                       WHERE x.endpoint_id = d.endpoint_id AND x.story_id = d.story_id
+                         AND x.status = 'pending' AND x.seq < d.seq
+                         AND (x.next_attempt_at > ?1 OR (x.leased_until IS NOT NULL AND x.leased_until > ?1))
+                       OFFSET 0)
+                 LIMIT ?4)
+            ) u ORDER BY u.seq LIMIT ?4
+        ) q
+        ORDER BY q.seq LIMIT ?2
+    ) c
+    JOIN alerts a ON a.id = c.alert_id
+    JOIN endpoints e ON e.id = c.endpoint_id
+    ORDER BY c.seq";
+/// Fewest deliveries a claim reads from each partition it owns.
+const CLAIM_PER_PARTITION: usize = 16;
 /// How many finished deliveries the dispatcher remembers, to judge hand-offs that name them.
 const REMEMBERED: usize = 100_000;
 /// How often the queue is looked at although nobody said anything is waiting (retries come due
@@ -512,7 +565,9 @@ impl Dispatcher {
                     claiming = None;
                     match claimed {
                         Ok(jobs) => {
-                            claim_wanted |= jobs.len() == CLAIM;
+                            // A full claim, or one a partition's share cut short: more
+                            // may be due.
+                            claim_wanted |= !jobs.is_empty();
                             for job in jobs {
                                 chains.admit(job, &mut ready, &mut notes);
                             }
@@ -585,28 +640,30 @@ impl Courier {
         let partitions: Ints = if self.ownership.is_shared() {
             owned.iter().map(|p| i64::from(*p)).collect()
         } else {
-            Ints::default()
+            (0..i64::from(crate::partitions::PARTITIONS)).collect()
         };
+        // Enough from each partition to fill a claim when the work is spread over them all; a
+        // claim cut short by it is followed by another (see `run_until_stopped`).
+        let per_partition = CLAIM
+            .div_ceil(partitions.0.len().max(1))
+            .max(CLAIM_PER_PARTITION) as i64;
         let candidates: Vec<Job> = self
             .store
             .read(move |c| {
                 // With a shared queue, only deliveries of the partitions this process owns.
                 let sql = if c.is_postgres() {
-                    CLAIM_SQL.replace(
-                        "ORDER BY d.seq",
-                        "AND d.partition = ANY(?3::int8[]) ORDER BY d.seq",
-                    )
+                    CLAIM_PG_SQL
                 } else {
-                    CLAIM_SQL.to_owned()
+                    CLAIM_SQL
                 };
                 let (due, limit) = (ts(now), CLAIM as i64);
                 let args = if c.is_postgres() {
-                    args![due, limit, partitions]
+                    args![due, limit, partitions, per_partition]
                 } else {
                     args![due, limit]
                 };
                 let jobs: Vec<Job> = c
-                    .prepare_cached(&sql)?
+                    .prepare_cached(sql)?
                     .query_map(args, |r| {
                         Ok(Job {
                             seq: r.get(0)?,

@@ -80,7 +80,7 @@ async fn listen(pool: &PgPool, waiting: &watch::Sender<u64>) -> Result<(), sqlx:
 }
 
 /// The first key of the partitions' advisory locks (the second is the partition): "npar".
-const PARTITION_SPACE: i32 = 0x6e70_6172;
+pub const PARTITION_SPACE: i32 = 0x6e70_6172;
 /// The first key of the members' shared lock: "nmem".
 const MEMBER_SPACE: i32 = 0x6e6d_656d;
 
