@@ -4,6 +4,8 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::http::{post_json_to, CallError};
+
 /// A development as the tests and the benches file it, with `id` and `urgency`.
 pub fn development_with_urgency(id: Uuid, urgency: &str) -> Value {
     json!({
@@ -72,6 +74,48 @@ pub async fn post_development(
         .ok()
         .and_then(|v| v["position"].as_i64())
         .ok_or_else(|| "POST developments: no position in the answer".to_owned())
+}
+
+/// Signs a subscriber up at `base` as `name`, gives it a webhook endpoint at `hook` and one
+/// subscription (`{"story": …}`, `{"tag": …}`, `{"actor": …}`).
+pub async fn webhook_subscriber(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    hook: &str,
+    subscription: &Value,
+) -> Result<(), CallError> {
+    let signed = post_json_to(
+        client,
+        base,
+        "/v1/subscribers",
+        None,
+        &json!({"name": name}),
+    )
+    .await?;
+    let id = signed["id"]
+        .as_str()
+        .ok_or(CallError::Missing("no subscriber id"))?;
+    let token = signed["token"]
+        .as_str()
+        .ok_or(CallError::Missing("no subscriber token"))?;
+    post_json_to(
+        client,
+        base,
+        &format!("/v1/subscribers/{id}/endpoints"),
+        Some(token),
+        &json!({"kind": "webhook", "url": hook}),
+    )
+    .await?;
+    post_json_to(
+        client,
+        base,
+        &format!("/v1/subscribers/{id}/subscriptions"),
+        Some(token),
+        subscription,
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

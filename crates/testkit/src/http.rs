@@ -23,6 +23,9 @@ pub enum CallError {
     },
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// The answer lacks what the caller needs of it.
+    #[error("{0}")]
+    Missing(&'static str),
 }
 
 /// `POST url` with a JSON body (and a bearer token): the answer's JSON, or an error naming the

@@ -97,6 +97,14 @@ pub fn quantiles(h: &Histogram<u64>) -> (String, String, String) {
     )
 }
 
+/// `num ÷ den` of two figures that may be missing; `None` when one is, or `den` is 0.
+pub fn ratio(num: Option<u64>, den: Option<u64>) -> Option<f64> {
+    match (num, den) {
+        (Some(n), Some(d)) if d > 0 => Some(n as f64 / d as f64),
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plain samples
 
@@ -238,6 +246,14 @@ mod tests {
         // Three significant figures: 100 ms is kept as 100.0xx ms.
         assert!(max.starts_with("100."), "{max}");
         assert_eq!(quantile(&h, 0.0), Some(1));
+    }
+
+    #[test]
+    fn a_ratio_needs_both_figures_and_a_divisor() {
+        assert_eq!(ratio(Some(3), Some(2)), Some(1.5));
+        assert_eq!(ratio(Some(3), Some(0)), None);
+        assert_eq!(ratio(None, Some(2)), None);
+        assert_eq!(ratio(Some(3), None), None);
     }
 
     #[test]
