@@ -32,9 +32,11 @@ use newsroom_domain::{
     StoryId, Summary, Urgency,
 };
 use newsroom_log::{SqliteOptions, SqliteStore, Synchronous};
+use newsroom_testkit::api::send_development;
 use newsroom_testkit::report::{
-    cores, histogram, load_average, median, ms, record, thousands, us, verdict,
+    cores, histogram, load_average, median, ms, record, thousands, us, verdict, Started,
 };
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::env_num;
 use newsroom_testkit::{BoxError, Res};
 use newsroom_web::Principal;
@@ -796,12 +798,7 @@ async fn http_load(path: &Path, sync: Synchronous, cfg: &Config) -> Res<HttpRun>
                         "actors": ACTORS,
                         "source": { "name": SOURCE, "kind": "official_statement" },
                     });
-                    let result = client
-                        .post(format!("{base}/v1/stories/{story}/developments"))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await;
+                    let result = send_development(&client, &base, &token, story, &body).await;
                     let outcome = match result {
                         Ok(response) if response.status().is_success() => {
                             // A request is done when its whole answer has arrived.
@@ -1039,8 +1036,7 @@ fn report_mode(out: &mut String, run: &ModeRun, cfg: &Config) -> std::fmt::Resul
 // ---------------------------------------------------------------------------------------------
 
 fn run_mode(rt: &tokio::runtime::Runtime, sync: Synchronous, cfg: &Config) -> Res<ModeRun> {
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let started = Started::now();
     let dir = tempfile::tempdir()?;
     let file = |name: &str| -> PathBuf { dir.path().join(name) };
     let mode = mode_name(sync);
@@ -1078,17 +1074,15 @@ fn run_mode(rt: &tokio::runtime::Runtime, sync: Synchronous, cfg: &Config) -> Re
         service,
         latency,
         http,
-        secs: started.elapsed().as_secs_f64(),
-        load: (load_at_start, load_average()),
+        secs: started.secs(),
+        load: (started.load, load_average()),
     })
 }
 
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; a filter argument is not supported, everything runs.
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     // Install the process-wide recorder the application uses, so that the store's batch-size
     // metric can be read (and so the service pays for metrics as it does in production).
     let _ = newsroom_web::telemetry::metrics_handle();

@@ -74,9 +74,10 @@ use newsroom_testkit::api::{development, post_development, slug, story};
 use newsroom_testkit::http::{by_deadline, post_json_to, timed_get, Failures};
 use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle, Settled};
 use newsroom_testkit::report::{
-    commit, cores, histogram, load_average, median, met_cell, quantile, quantile_us, ratio,
-    ratio_cell, record, secs, table_head, table_row, thousands,
+    commit, cores, histogram, median, met_cell, quantile, quantile_us, ratio, ratio_cell, record,
+    secs, table_head, table_row, thousands, Started,
 };
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1118,9 +1119,7 @@ impl Bare {
 /// id `n` to every open stream for each line `n size` read from stdin; exits when stdin closes.
 fn bare_serve() -> Res<()> {
     use tokio::io::AsyncBufReadExt;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("{}", listener.local_addr()?.port());
@@ -2134,11 +2133,8 @@ fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     self_check()?;
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let mut findings = Findings::default();
     let outcome = rt.block_on(run(&cfg, &mut findings));
 
@@ -2160,10 +2156,8 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; one `newsroom serve` process (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        "{cores} CPUs visible; one `newsroom serve` process (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; {}.\n",
+        started.summary()
     )?;
     out.push_str(&table(&findings.rows));
     out.push('\n');

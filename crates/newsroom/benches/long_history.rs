@@ -60,15 +60,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
-use newsroom_testkit::api::{development, post_development, slug, story, webhook_subscriber};
+use newsroom_testkit::api::{
+    alerted_development, development, post_development, slug, story, webhook_subscriber,
+};
 use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, timed_get, Failures};
 use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle};
 use newsroom_testkit::report::{
-    commit, cores, histogram, load_average, median, met_cell, quantile, ratio, ratio_cell, record,
-    secs, table_head, table_row, thousands, us,
+    commit, cores, histogram, median, met_cell, quantile, ratio, ratio_cell, record, secs,
+    table_head, table_row, thousands, us, Started,
 };
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::env_num;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use common::*;
@@ -533,10 +536,7 @@ struct Arrivals {
 
 async fn receive(State(arrivals): State<Arc<Arrivals>>, body: Bytes) -> StatusCode {
     let at = Instant::now();
-    if let Some(id) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned))
-    {
+    if let Some(id) = alerted_development(&body) {
         arrivals
             .webhooks
             .lock()
@@ -968,11 +968,8 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported.
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let mut report = Report::default();
     let outcome = rt.block_on(run(&cfg, &mut report));
 
@@ -991,10 +988,8 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; two `newsroom serve` processes (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; total {:.0} s; 1-minute load average {} at the start, {} at the end. Small: {} events, measured story of {SHORT} developments; large: {} events, measured story of {} developments.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average(),
+        "{cores} CPUs visible; two `newsroom serve` processes (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; {}. Small: {} events, measured story of {SHORT} developments; large: {} events, measured story of {} developments.\n",
+        started.summary(),
         thousands(cfg.small_events as f64),
         thousands(cfg.large_events as f64),
         thousands(cfg.long as f64),

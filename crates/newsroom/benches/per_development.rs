@@ -63,9 +63,9 @@ use newsroom_testkit::api::{development, post_development, slug, story, webhook_
 use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, Failures};
 use newsroom_testkit::procfs::{cpu_seconds, settle};
 use newsroom_testkit::report::{
-    commit, cores, histogram, load_average, quantile_us, record, secs, table_head, thousands,
-    verdict,
+    commit, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict, Started,
 };
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -228,9 +228,7 @@ fn bare_serve(synchronous: &str) -> Res<()> {
         let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
         std::process::exit(0);
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("{}", listener.local_addr()?.port());
@@ -740,11 +738,8 @@ fn main() -> Res<()> {
     }
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let mut report = Report::default();
     let outcome = rt.block_on(run(&cfg, &mut report));
 
@@ -766,10 +761,8 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible, shared with other work; one server process at a time (the bare server or `newsroom serve --role all`, embedded, logging at `warn`, rate limits off), the bench's clients (and webhook receiver) in the bench's process on this machine; total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        "{cores} CPUs visible, shared with other work; one server process at a time (the bare server or `newsroom serve --role all`, embedded, logging at `warn`, rate limits off), the bench's clients (and webhook receiver) in the bench's process on this machine; {}.\n",
+        started.summary()
     )?;
     out.push_str(&table_head(&[
         "case",

@@ -61,12 +61,15 @@ use newsroom_domain::{
 };
 use newsroom_log::relay::{Relay, StreamSettings, POSITION_HEADER};
 use newsroom_log::{EventLog, PgStore};
-use newsroom_testkit::api::{development, slug, story};
+use newsroom_testkit::api::{
+    alerted_development, development, send_development, slug, story, webhook_id,
+};
 use newsroom_testkit::http::{self, answered_position, post_json, wait_for, GetLoad};
 use newsroom_testkit::procfs::{proc_ticks, TICKS_PER_SECOND};
 use newsroom_testkit::report::{
-    cores, histogram, load_average, quantiles, record, secs, thousands,
+    cores, histogram, load_average, quantiles, record, secs, thousands, Started,
 };
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
 use newsroom_testkit::BoxError;
 use newsroom_web::Principal;
@@ -300,12 +303,7 @@ async fn post_development(
 ) -> Posted {
     let id = Uuid::new_v4();
     let sent = Instant::now();
-    let result = client
-        .post(format!("{base}/v1/stories/{story}/developments"))
-        .bearer_auth(token)
-        .json(&development(id))
-        .send()
-        .await;
+    let result = send_development(client, base, token, story, &development(id)).await;
     let (position, error) = answered_position(result, |s| s.is_success()).await;
     let answered = Instant::now();
     Posted {
@@ -364,14 +362,8 @@ impl Sink {
 /// Records the arrival instant first; the body has been read in full by then.
 async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let at = Instant::now();
-    let webhook_id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let development = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned));
+    let webhook_id = webhook_id(&headers);
+    let development = alerted_development(&body);
     {
         let mut a = sink.inner.lock().expect("arrivals lock");
         if !a.webhook_ids.insert(webhook_id) {
@@ -2229,11 +2221,8 @@ fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
 
     let mut loads = Vec::new();
     if cfg.runs(1) {
@@ -2279,10 +2268,8 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; every process (the newsroom processes, PostgreSQL, NATS, the bench's load clients and webhook receiver) on this one machine; newsroom processes log at `warn`, rate limits off, durability defaults (SQLite log `synchronous = FULL`, PostgreSQL `synchronous_commit = on`); total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        "{cores} CPUs visible; every process (the newsroom processes, PostgreSQL, NATS, the bench's load clients and webhook receiver) on this one machine; newsroom processes log at `warn`, rate limits off, durability defaults (SQLite log `synchronous = FULL`, PostgreSQL `synchronous_commit = on`); {}.\n",
+        started.summary()
     )?;
     if !loads.is_empty() {
         report_load(&mut out, &loads, &cfg)?;

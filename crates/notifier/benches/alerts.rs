@@ -41,12 +41,16 @@ use newsroom_log::Synchronous;
 use newsroom_notifier::index::{Delivery, Subscription, SubscriptionIndex, Target};
 use newsroom_notifier::store::parse_ts;
 use newsroom_notifier::{NotifierSettings, NotifierStore, RetryPolicy, SystemClock};
-use newsroom_testkit::api::{development_with_urgency, slug, story, webhook_subscriber};
+use newsroom_testkit::api::{
+    alerted_development, development_with_urgency, send_development, slug, story, webhook_id,
+    webhook_subscriber,
+};
 use newsroom_testkit::http::{answered_position, post_json_to, start_receiver, wait_for};
 use newsroom_testkit::report::{
     cores, histogram, histogram_ns, load_averages, mean, ms, percentile, record, thousands, us,
     verdict,
 };
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections};
 use newsroom_testkit::{BoxError, Res};
 use rand::rngs::StdRng;
@@ -530,12 +534,7 @@ async fn post_development(
     let id = Uuid::new_v4();
     let body = development_with_urgency(id, urgency);
     let sent = Instant::now();
-    let result = client
-        .post(format!("{base}/v1/stories/{story}/developments"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await;
+    let result = send_development(&client, &base, &token, &story, &body).await;
     // The POST has returned when its whole answer has arrived.
     let (position, error) = answered_position(result, |s| s == StatusCode::CREATED).await;
     Posted {
@@ -587,14 +586,8 @@ struct Receiver {
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let at = Instant::now();
     let wall = Utc::now();
-    let webhook_id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let development = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned));
+    let webhook_id = webhook_id(&headers);
+    let development = alerted_development(&body);
     if webhook_id.starts_with("msg_") {
         let mut sample = r.sink.sample.lock().expect("sample lock");
         if sample.is_none() {
@@ -1656,11 +1649,9 @@ fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let cfg = Config::from_env();
+    let rt = runtime()?;
     let started = Instant::now();
     let load_start = load_averages();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
 
     let matching = cfg.runs(1).then(|| {
         eprintln!("1. matching cost");

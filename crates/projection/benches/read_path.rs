@@ -52,9 +52,8 @@ use newsroom_readmodel::decode;
 use newsroom_testkit::api::story;
 use newsroom_testkit::http::{post_json_to, GetLoad};
 use newsroom_testkit::procfs::{own_cpu_seconds, own_status_bytes, reset_own_peak_rss};
-use newsroom_testkit::report::{
-    cores, histogram, load_average, record, secs, thousands, us, verdict,
-};
+use newsroom_testkit::report::{cores, histogram, record, secs, thousands, us, verdict, Started};
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::env_num;
 use newsroom_testkit::{BoxError, Res};
 use serde_json::{json, Value};
@@ -1599,11 +1598,8 @@ fn main() -> Res<()> {
     newsroom::disable_transparent_huge_pages();
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_PARTS`).
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
 
     let rebuild_run = if cfg.parts.contains('1') {
         let dir = tempfile::tempdir()?;
@@ -1644,11 +1640,9 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; SQLite {}; one tokio multi-thread runtime ({cores} workers) shared by the app (command side, projector, notifier), the baseline server and the load clients; apps run with `synchronous = NORMAL`; total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
+        "{cores} CPUs visible; SQLite {}; one tokio multi-thread runtime ({cores} workers) shared by the app (command side, projector, notifier), the baseline server and the load clients; apps run with `synchronous = NORMAL`; {}.\n",
         rusqlite::version(),
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        started.summary()
     )?;
     if let Some(r) = &rebuild_run {
         report_rebuild(&mut out, r, &cfg)?;

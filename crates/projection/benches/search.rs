@@ -52,7 +52,8 @@ use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::rebuild::rebuild_without_search_index;
 use newsroom_projection::{rebuild, LiveHub, LiveLimits, ViewStore};
-use newsroom_testkit::report::{cores, histogram, load_average, record, thousands};
+use newsroom_testkit::report::{cores, histogram, load_average, record, thousands, Started};
+use newsroom_testkit::runtime;
 use newsroom_testkit::settings::env_num;
 use newsroom_testkit::{BoxError, Res};
 use serde_json::json;
@@ -980,11 +981,8 @@ fn cases(v: &Vocabulary, story: &str, queries: usize) -> Vec<(Case, Vec<String>)
 fn main() -> Res<()> {
     newsroom::disable_transparent_huge_pages();
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let temp = tempfile::tempdir()?;
     let dir = match &cfg.dir {
         Some(d) => {
@@ -1119,11 +1117,10 @@ One request at a time; {} timed requests per case (the two-word case {}). Baseli
     })?;
     writeln!(
         out,
-        "{} CPUs visible; SQLite {}; total {:.0} s; 1-minute load average {load_at_start} at the start, {} at the end.",
+        "{} CPUs visible; SQLite {}; {}.",
         cores(),
         rusqlite::version(),
-        started.elapsed().as_secs_f64(),
-        load_average()
+        started.summary()
     )?;
     print!("{out}");
     Ok(())

@@ -43,8 +43,24 @@ pub fn story(slug: &str) -> Value {
     })
 }
 
-/// `POST {base}/v1/stories/{story}/developments` of `body` as `token`: the position the answer
-/// gives; the error says what went wrong.
+/// `POST {base}/v1/stories/{story}/developments` of `body` as `token`: the answer as it starts
+/// to arrive.
+pub async fn send_development(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    story: &str,
+    body: &Value,
+) -> Result<reqwest::Response, reqwest::Error> {
+    client
+        .post(format!("{base}/v1/stories/{story}/developments"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+}
+
+/// [`send_development`]: the position the answer gives; the error says what went wrong.
 pub async fn post_development(
     client: &reqwest::Client,
     base: &str,
@@ -52,11 +68,7 @@ pub async fn post_development(
     story: &str,
     body: &Value,
 ) -> Result<i64, String> {
-    let response = client
-        .post(format!("{base}/v1/stories/{story}/developments"))
-        .bearer_auth(token)
-        .json(body)
-        .send()
+    let response = send_development(client, base, token, story, body)
         .await
         .map_err(|e| format!("POST developments: {e}"))?;
     let status = response.status();
@@ -74,6 +86,22 @@ pub async fn post_development(
         .ok()
         .and_then(|v| v["position"].as_i64())
         .ok_or_else(|| "POST developments: no position in the answer".to_owned())
+}
+
+/// The `webhook-id` header of an alert's request (empty when it has none).
+pub fn webhook_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The id of the development an alert's body (`{type, timestamp, data}`) tells of.
+pub fn alerted_development(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned))
 }
 
 /// Signs a subscriber up at `base` as `name`, gives it a webhook endpoint at `hook` and one
@@ -129,6 +157,18 @@ mod tests {
         assert_eq!(a.len(), "bench-".len() + 12);
         assert!(a.starts_with("bench-"));
         assert!(a["bench-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn an_alert_names_its_webhook_and_development() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(webhook_id(&headers), "");
+        headers.insert("webhook-id", "msg_1".parse().expect("header value"));
+        assert_eq!(webhook_id(&headers), "msg_1");
+        let body = br#"{"type":"story.development_recorded","data":{"development":{"id":"d-1"}}}"#;
+        assert_eq!(alerted_development(body).as_deref(), Some("d-1"));
+        assert_eq!(alerted_development(b"{\"data\":{}}"), None);
+        assert_eq!(alerted_development(b"not json"), None);
     }
 
     #[test]

@@ -16,3 +16,11 @@ pub mod settings;
 /// The error the benches pass up: anything, sent between tasks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Res<T> = Result<T, BoxError>;
+
+/// The runtime a bench runs its clients (and, in-process, its app) on: tokio's multi-thread
+/// runtime with every driver enabled.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

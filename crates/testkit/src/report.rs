@@ -3,7 +3,7 @@
 //! target, table heads and rows, and what the report says of the machine (CPUs, load average,
 //! the commit the bench was built from).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -190,6 +190,38 @@ fn read_loadavg(pick: impl FnOnce(&str) -> Option<String>) -> String {
         .unwrap_or_else(|| "n/a".to_owned())
 }
 
+/// When a bench started, and the machine's 1-minute load average then.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub at: Instant,
+    pub load: String,
+}
+
+impl Started {
+    pub fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            load: load_average(),
+        }
+    }
+
+    /// Seconds since the start.
+    pub fn secs(&self) -> f64 {
+        self.at.elapsed().as_secs_f64()
+    }
+
+    /// The report's words on the run as a whole, the load average read now for its end:
+    /// `total 95 s; 1-minute load average 0.52 at the start, 1.10 at the end`.
+    pub fn summary(&self) -> String {
+        format!(
+            "total {:.0} s; 1-minute load average {} at the start, {} at the end",
+            self.secs(),
+            self.load,
+            load_average()
+        )
+    }
+}
+
 /// The commit the bench was built from (`git rev-parse --short HEAD`), or "unknown".
 pub fn commit() -> String {
     std::process::Command::new("git")
@@ -274,6 +306,20 @@ mod tests {
         let d = Duration::from_millis;
         assert_eq!(median(&[d(3), d(1), d(2)]), Some(d(2)));
         assert_eq!(median(&[d(4), d(1), d(3), d(2)]), Some(d(3)));
+    }
+
+    #[test]
+    fn the_summary_gives_whole_seconds_and_both_load_averages() {
+        let started = Started {
+            at: Instant::now() - Duration::from_millis(95_400),
+            load: "0.52".into(),
+        };
+        let summary = started.summary();
+        assert!(
+            summary.starts_with("total 95 s; 1-minute load average 0.52 at the start, "),
+            "{summary}"
+        );
+        assert!(summary.ends_with(" at the end"), "{summary}");
     }
 
     #[test]
