@@ -72,10 +72,11 @@ use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use newsroom_testkit::api::{development, post_development, slug, story};
 use newsroom_testkit::http::{by_deadline, post_json_to, timed_get, Failures};
+use newsroom_testkit::process::{announce_port, spawn_self};
 use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle, Settled};
 use newsroom_testkit::report::{
-    commit, cores, histogram, median, met_cell, quantile, quantile_us, ratio, ratio_cell, record,
-    secs, table_head, table_row, thousands, Started,
+    closing, commit, cores, histogram, median, met_cell, quantile, quantile_us, ratio, ratio_cell,
+    record, secs, table_head, table_row, thousands, Started,
 };
 use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
@@ -1065,19 +1066,7 @@ struct Bare {
 
 impl Bare {
     async fn start(size: usize) -> Res<Self> {
-        use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .env("BENCH_BARE_SSE", "1")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
-        let port: u16 = line.trim().parse()?;
+        let (mut child, port) = spawn_self(&[("BENCH_BARE_SSE", "1")]).await?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let pid = child.id().ok_or("no pid")?;
         Ok(Self {
@@ -1121,9 +1110,7 @@ fn bare_serve() -> Res<()> {
     use tokio::io::AsyncBufReadExt;
     let rt = runtime()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("{}", listener.local_addr()?.port());
-        std::io::Write::flush(&mut std::io::stdout())?;
+        let listener = announce_port().await?;
         let (tx, _) = tokio::sync::broadcast::channel::<Arc<[u8]>>(1024);
         let frames = tx.clone();
         tokio::spawn(async move {
@@ -2161,12 +2148,7 @@ fn main() -> Res<()> {
     )?;
     out.push_str(&table(&findings.rows));
     out.push('\n');
-    for n in &findings.notes {
-        writeln!(out, "- {n}")?;
-    }
-    if let Err(e) = &outcome {
-        writeln!(out, "\n**The run stopped early:** {e}")?;
-    }
+    out.push_str(&closing(&findings.notes, &outcome));
     print!("{out}");
     outcome
 }

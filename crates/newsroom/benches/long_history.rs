@@ -66,7 +66,7 @@ use newsroom_testkit::api::{
 use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, timed_get, Failures};
 use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle};
 use newsroom_testkit::report::{
-    commit, cores, histogram, median, met_cell, quantile, ratio, ratio_cell, record, secs,
+    closing, commit, cores, histogram, median, met_cell, quantile, ratio, ratio_cell, record, secs,
     table_head, table_row, thousands, us, Started,
 };
 use newsroom_testkit::runtime;
@@ -996,12 +996,7 @@ fn main() -> Res<()> {
     )?;
     out.push_str(&report.table());
     out.push('\n');
-    for n in &report.notes {
-        writeln!(out, "- {n}")?;
-    }
-    if let Err(e) = &outcome {
-        writeln!(out, "\n**The run stopped early:** {e}")?;
-    }
+    out.push_str(&closing(&report.notes, &outcome));
     print!("{out}");
     outcome
 }

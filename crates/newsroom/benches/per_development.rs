@@ -61,9 +61,11 @@ use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use newsroom_testkit::api::{development, post_development, slug, story, webhook_subscriber};
 use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, Failures};
+use newsroom_testkit::process::{announce_port, spawn_self};
 use newsroom_testkit::procfs::{cpu_seconds, settle};
 use newsroom_testkit::report::{
-    commit, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict, Started,
+    closing, commit, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict,
+    Started,
 };
 use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
@@ -230,9 +232,7 @@ fn bare_serve(synchronous: &str) -> Res<()> {
     });
     let rt = runtime()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("{}", listener.local_addr()?.port());
-        std::io::Write::flush(&mut std::io::stdout())?;
+        let listener = announce_port().await?;
         let app = Router::new()
             .route("/v1/stories/{id}/developments", post(bare_record))
             .with_state(appends);
@@ -251,21 +251,12 @@ struct Bare {
 
 impl Bare {
     async fn start(synchronous: &str) -> Res<Self> {
-        use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir()?;
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .env("BENCH_BARE_DURABLE", synchronous)
-            .env("BENCH_BARE_DIR", dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
-        let port: u16 = line.trim().parse()?;
+        let envs = [
+            ("BENCH_BARE_DURABLE", std::ffi::OsStr::new(synchronous)),
+            ("BENCH_BARE_DIR", dir.path().as_os_str()),
+        ];
+        let (child, port) = spawn_self(&envs).await?;
         let pid = child.id().ok_or("no pid")?;
         Ok(Self {
             child,
@@ -785,12 +776,7 @@ fn main() -> Res<()> {
         writeln!(out, "{row}")?;
     }
     out.push('\n');
-    for n in &report.notes {
-        writeln!(out, "- {n}")?;
-    }
-    if let Err(e) = &outcome {
-        writeln!(out, "\n**The run stopped early:** {e}")?;
-    }
+    out.push_str(&closing(&report.notes, &outcome));
     print!("{out}");
     outcome
 }

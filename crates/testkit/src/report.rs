@@ -164,6 +164,19 @@ pub fn met_cell(met: Option<bool>) -> &'static str {
     met.map_or(DASH, verdict)
 }
 
+/// The report's closing lines: each note as a bullet, then whether the run stopped early.
+pub fn closing<E: std::fmt::Display>(notes: &[String], outcome: &Result<(), E>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for n in notes {
+        writeln!(out, "- {n}").expect("writing to a String");
+    }
+    if let Err(e) = outcome {
+        writeln!(out, "\n**The run stopped early:** {e}").expect("writing to a String");
+    }
+    out
+}
+
 // ---------------------------------------------------------------------------------------------
 // The machine and the build
 
@@ -320,6 +333,16 @@ mod tests {
             "{summary}"
         );
         assert!(summary.ends_with(" at the end"), "{summary}");
+    }
+
+    #[test]
+    fn the_closing_lists_the_notes_and_says_why_the_run_stopped() {
+        let notes = vec!["one".to_owned(), "two".to_owned()];
+        assert_eq!(closing(&notes, &Ok::<(), String>(())), "- one\n- two\n");
+        assert_eq!(
+            closing(&[], &Err::<(), _>("the server died")),
+            "\n**The run stopped early:** the server died\n"
+        );
     }
 
     #[test]
