@@ -574,6 +574,19 @@ impl Sink {
     fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
+
+    /// How many of the `wanted` developments have arrived (once or more), counting only the
+    /// arrivals `counts` accepts.
+    fn arrived_of(&self, wanted: &HashSet<&str>, counts: impl Fn(&Arrival) -> bool) -> usize {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .iter()
+            .filter(|a| counts(a) && a.development.as_deref().is_some_and(|d| wanted.contains(d)))
+            .map(|a| a.development.clone())
+            .collect::<HashSet<_>>()
+            .len()
+    }
 }
 
 #[derive(Clone)]
@@ -799,19 +812,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         .filter(|p| p.error.is_none())
         .map(|p| p.development.as_str())
         .collect();
-    let arrived_of_wanted = || {
-        sink.arrivals
-            .lock()
-            .expect("arrivals lock")
-            .iter()
-            .filter(|a| {
-                a.webhook_id.starts_with("msg_")
-                    && a.development.as_deref().is_some_and(|d| wanted.contains(d))
-            })
-            .map(|a| a.development.clone())
-            .collect::<HashSet<_>>()
-            .len()
-    };
+    let arrived_of_wanted = || sink.arrived_of(&wanted, |a| a.webhook_id.starts_with("msg_"));
     wait_for(
         wanted.len(),
         Duration::from_secs(20),
@@ -1006,21 +1007,12 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
         )
     })
     .await?;
-    let wanted: HashSet<String> = posted
+    let wanted: HashSet<&str> = posted
         .iter()
         .filter(|p| p.error.is_none())
-        .map(|p| p.development.clone())
+        .map(|p| p.development.as_str())
         .collect();
-    let arrived = || {
-        sink.arrivals
-            .lock()
-            .expect("arrivals lock")
-            .iter()
-            .filter(|a| a.development.as_ref().is_some_and(|d| wanted.contains(d)))
-            .map(|a| a.development.clone())
-            .collect::<HashSet<_>>()
-            .len()
-    };
+    let arrived = || sink.arrived_of(&wanted, |_| true);
     wait_for(
         wanted.len(),
         Duration::from_secs(30),
@@ -1031,7 +1023,7 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
     let arrivals = sink.arrivals();
     let mut first: HashMap<&str, Instant> = HashMap::new();
     for a in &arrivals {
-        if let Some(d) = a.development.as_deref().filter(|d| wanted.contains(*d)) {
+        if let Some(d) = a.development.as_deref().filter(|d| wanted.contains(d)) {
             first.entry(d).or_insert(a.at);
         }
     }
