@@ -231,8 +231,11 @@ pub struct GetLoad {
     /// When the unrecorded warm-up second ends and the measured window starts.
     pub warm_until: Instant,
     until: Instant,
-    workers: Vec<tokio::task::JoinHandle<(Histogram<u64>, u64, u64, Instant)>>,
+    workers: Vec<tokio::task::JoinHandle<WorkerTally>>,
 }
+
+/// One GET worker's latencies, good and bad answers, and when it stopped.
+type WorkerTally = (Histogram<u64>, u64, u64, Instant);
 
 /// What a GET load's workers did in the measured window.
 #[derive(Debug)]
