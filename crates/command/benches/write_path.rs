@@ -17,7 +17,6 @@
 //! count is a hundredth of it) and `BENCH_SECONDS` (HTTP load duration, default 5).
 //! `BENCH_BIG_STORY` (default 10,000) sets the size of the long story, for quick trial runs.
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,12 +32,16 @@ use newsroom_domain::{
     StoryId, Summary, Urgency,
 };
 use newsroom_log::{SqliteOptions, SqliteStore, Synchronous};
+use newsroom_testkit::api::send_development;
+use newsroom_testkit::report::{
+    cores, histogram, load_average, median, ms, record, thousands, us, verdict, Started,
+};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::env_num;
+use newsroom_testkit::{BoxError, Res};
 use newsroom_web::Principal;
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-type BoxError = Box<dyn Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
 
 /// The events table exactly as the store's migration creates it (columns, key, unique key).
 const EVENTS_DDL: &str = "CREATE TABLE events (
@@ -91,23 +94,6 @@ impl Config {
             samples: (events / 100).clamp(20, 2_000),
         }
     }
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(default)
-}
-
-fn histogram() -> Histogram<u64> {
-    // Microseconds, 1 µs to 10 min, 3 significant figures.
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn record(h: &mut Histogram<u64>, d: Duration) {
-    h.saturating_record((d.as_micros() as u64).max(1));
 }
 
 fn mode_name(sync: Synchronous) -> &'static str {
@@ -526,11 +512,6 @@ struct Breakdown {
     value_to_text: Duration,
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 async fn cold_load_breakdown(store: &SqliteStore, story: StoryId) -> Res<Breakdown> {
     use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore};
     use cqrs_es::EventStore;
@@ -592,7 +573,8 @@ async fn cold_load_breakdown(store: &SqliteStore, story: StoryId) -> Res<Breakdo
         }
         steps[8].push(t.elapsed());
     }
-    let [load, get, clone, parse, drop_v, after, to_value, to_text, apply] = steps.map(median);
+    let [load, get, clone, parse, drop_v, after, to_value, to_text, apply] =
+        steps.map(|v| median(&v).expect("timed runs"));
     b.load_aggregate = load;
     b.get_snapshot = get;
     b.clone_value = clone;
@@ -816,12 +798,7 @@ async fn http_load(path: &Path, sync: Synchronous, cfg: &Config) -> Res<HttpRun>
                         "actors": ACTORS,
                         "source": { "name": SOURCE, "kind": "official_statement" },
                     });
-                    let result = client
-                        .post(format!("{base}/v1/stories/{story}/developments"))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await;
+                    let result = send_development(&client, &base, &token, story, &body).await;
                     let outcome = match result {
                         Ok(response) if response.status().is_success() => {
                             // A request is done when its whole answer has arrived.
@@ -905,50 +882,8 @@ struct ModeRun {
     load: (String, String),
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "n/a".to_owned())
-}
-
-fn thousands(v: f64) -> String {
-    let n = v.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn us(v: u64) -> String {
-    if v >= 10_000 {
-        format!("{:.1} ms", v as f64 / 1000.0)
-    } else if v >= 1000 {
-        format!("{:.2} ms", v as f64 / 1000.0)
-    } else {
-        format!("{v} µs")
-    }
-}
-
-fn ms(d: Duration) -> String {
-    us(d.as_micros() as u64)
-}
-
 fn p(h: &Histogram<u64>, q: f64) -> u64 {
     h.value_at_quantile(q)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "**missed**"
-    }
 }
 
 fn report_mode(out: &mut String, run: &ModeRun, cfg: &Config) -> std::fmt::Result {
@@ -1101,8 +1036,7 @@ fn report_mode(out: &mut String, run: &ModeRun, cfg: &Config) -> std::fmt::Resul
 // ---------------------------------------------------------------------------------------------
 
 fn run_mode(rt: &tokio::runtime::Runtime, sync: Synchronous, cfg: &Config) -> Res<ModeRun> {
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let started = Started::now();
     let dir = tempfile::tempdir()?;
     let file = |name: &str| -> PathBuf { dir.path().join(name) };
     let mode = mode_name(sync);
@@ -1140,17 +1074,15 @@ fn run_mode(rt: &tokio::runtime::Runtime, sync: Synchronous, cfg: &Config) -> Re
         service,
         latency,
         http,
-        secs: started.elapsed().as_secs_f64(),
-        load: (load_at_start, load_average()),
+        secs: started.secs(),
+        load: (started.load, load_average()),
     })
 }
 
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; a filter argument is not supported, everything runs.
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     // Install the process-wide recorder the application uses, so that the store's batch-size
     // metric can be read (and so the service pays for metrics as it does in production).
     let _ = newsroom_web::telemetry::metrics_handle();
@@ -1161,7 +1093,7 @@ fn main() -> Res<()> {
         runs.push(run_mode(&rt, sync, &cfg)?);
     }
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cores();
     let mut out = String::new();
     writeln!(out, "# newsroom write path\n")?;
     writeln!(

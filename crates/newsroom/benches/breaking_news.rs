@@ -68,9 +68,18 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use newsroom_testkit::api::{development, post_development, slug, story};
+use newsroom_testkit::http::{by_deadline, post_json_to, timed_get, Failures};
+use newsroom_testkit::process::{announce_port, spawn_self};
+use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle, Settled};
+use newsroom_testkit::report::{
+    closing, commit, cores, histogram, median, met_cell, quantile, quantile_us, ratio, ratio_cell,
+    record, secs, table_head, table_row, thousands, Started,
+};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::{env_num, sections, sections_setting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -195,15 +204,6 @@ struct Server {
     starts: Vec<Duration>,
 }
 
-/// What `Server::settle` saw.
-#[derive(Debug, Default, Clone, Copy)]
-struct Settled {
-    waited: Duration,
-    quiet: bool,
-    /// CPU ticks (1/100 s) the server used in the last second watched.
-    ticks: u64,
-}
-
 /// One answered (or failed) `POST …/developments`.
 #[derive(Debug, Clone, Copy)]
 struct Posted {
@@ -298,59 +298,21 @@ impl Server {
     /// Work a phase caused after its last answer (readers catching up) is so counted with it.
     /// Returns how long it waited, whether it got quiet, and the ticks of the last second.
     async fn settle(&self, cap: Duration, floor: u64) -> Settled {
-        let started = Instant::now();
         let Some(pid) = self.proc.as_ref().map(Proc::pid) else {
             return Settled::default();
         };
-        let stat = std::path::PathBuf::from(format!("/proc/{pid}/stat"));
-        let ticks = || proc_ticks(&stat).map(|t| t.ticks);
-        let mut last = ticks();
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let now = ticks();
-            let used = match (last, now) {
-                (Some(a), Some(b)) => b.saturating_sub(a),
-                _ => return Settled::default(),
-            };
-            if used <= floor + floor / 5 + 5 {
-                return Settled {
-                    waited: started.elapsed(),
-                    quiet: true,
-                    ticks: used,
-                };
-            }
-            if started.elapsed() >= cap {
-                return Settled {
-                    waited: started.elapsed(),
-                    quiet: false,
-                    ticks: used,
-                };
-            }
-            last = now;
-        }
+        settle(pid, cap, floor).await.unwrap_or_default()
     }
 
     async fn open_story(&self) -> Res<String> {
-        let slug = format!("breaking-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let response = self
-            .client
-            .post(format!("{}/v1/stories", self.base()))
-            .bearer_auth(&self.token)
-            .json(&json!({
-                "slug": slug,
-                "headline": "Campaign reports a hack",
-                "summary": "A campaign says its email was breached.",
-                "tags": ["elections", "cyber"],
-                "review_required": false,
-            }))
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            return Err(format!("POST /v1/stories: {status}: {text}").into());
-        }
-        let answer: Value = serde_json::from_str(&text)?;
+        let answer = post_json_to(
+            &self.client,
+            self.base(),
+            "/v1/stories",
+            Some(&self.token),
+            &story(&slug("breaking")),
+        )
+        .await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
     }
 
@@ -1104,19 +1066,7 @@ struct Bare {
 
 impl Bare {
     async fn start(size: usize) -> Res<Self> {
-        use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .env("BENCH_BARE_SSE", "1")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
-        let port: u16 = line.trim().parse()?;
+        let (mut child, port) = spawn_self(&[("BENCH_BARE_SSE", "1")]).await?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let pid = child.id().ok_or("no pid")?;
         Ok(Self {
@@ -1158,13 +1108,9 @@ impl Bare {
 /// id `n` to every open stream for each line `n size` read from stdin; exits when stdin closes.
 fn bare_serve() -> Res<()> {
     use tokio::io::AsyncBufReadExt;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("{}", listener.local_addr()?.port());
-        std::io::Write::flush(&mut std::io::stdout())?;
+        let listener = announce_port().await?;
         let (tx, _) = tokio::sync::broadcast::channel::<Arc<[u8]>>(1024);
         let frames = tx.clone();
         tokio::spawn(async move {
@@ -1244,10 +1190,6 @@ async fn gets(
     (h, false)
 }
 
-fn as_of_param(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 async fn reads(
     server: &Server,
     long: &Filled,
@@ -1284,12 +1226,6 @@ struct Restarts {
     first: [Vec<Duration>; 2],
     killed: usize,
     timed_out: bool,
-}
-
-fn median(v: &[Duration]) -> Option<Duration> {
-    let mut v = v.to_vec();
-    v.sort();
-    v.get(v.len() / 2).copied()
 }
 
 /// Per restart: SIGTERM, start, one write to `warm` (the process's own first write), then the
@@ -1454,19 +1390,8 @@ fn mb(bytes: u64) -> String {
     format!("{} MB", thousands((bytes >> 20) as f64))
 }
 
-fn p(h: &Histogram<u64>, q: f64) -> Option<u64> {
-    (!h.is_empty()).then(|| h.value_at_quantile(q))
-}
-
-fn p_text(h: &Histogram<u64>, q: f64) -> String {
-    p(h, q).map_or_else(|| "–".into(), us)
-}
-
 fn div(a: Option<u64>, b: Option<u64>) -> f64 {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0 => a as f64 / b as f64,
-        _ => f64::NAN,
-    }
+    ratio(a, b).unwrap_or(f64::NAN)
 }
 
 /// Everything the sections found, for the report.
@@ -1499,22 +1424,17 @@ impl Findings {
 }
 
 fn table(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "| case | result | baseline | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n",
-    );
+    let mut out = table_head(&["case", "result", "baseline", "ratio", "target", "met"]);
     for r in rows {
-        let ratio = r.ratio.map_or_else(|| "–".into(), |x| format!("{x:.2}"));
-        let met = match r.met {
-            Some(true) => "met",
-            Some(false) => "**missed**",
-            None => "–",
-        };
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            r.case, r.result, r.baseline, ratio, r.target, met
-        )
-        .expect("writing to a String");
+        let row = table_row(&[
+            r.case.as_str(),
+            &r.result,
+            &r.baseline,
+            &ratio_cell(r.ratio),
+            &r.target,
+            met_cell(r.met),
+        ]);
+        writeln!(out, "{row}").expect("writing to a String");
     }
     out
 }
@@ -1748,10 +1668,14 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
                 f.row(
                     Row::new(
                         "1. write latency p50 / p99 (same writes)",
-                        format!("{} / {}", p_text(wl, 0.5), p_text(wl, 0.99)),
+                        format!("{} / {}", quantile_us(wl, 0.5), quantile_us(wl, 0.99)),
                     )
-                    .baseline(format!("{} / {}", p_text(bl, 0.5), p_text(bl, 0.99)))
-                    .ratio(div(p(wl, 0.99), p(bl, 0.99))),
+                    .baseline(format!(
+                        "{} / {}",
+                        quantile_us(bl, 0.5),
+                        quantile_us(bl, 0.99)
+                    ))
+                    .ratio(div(quantile(wl, 0.99), quantile(bl, 0.99))),
                 );
             }
             None => f.failed(&case, KILLED, "≤ 1.2"),
@@ -1798,7 +1722,7 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
         match &fan {
             Some(r) => {
                 let l = r.latency.as_ref().expect("measured");
-                let p99 = p(l, 0.99);
+                let p99 = quantile(l, 0.99);
                 // Every development posted and delivered, neither deadline nor guard stepping in.
                 let whole = r.posted == FANOUT && r.missing == 0 && !r.timed_out && !r.killed;
                 f.row(
@@ -1808,19 +1732,19 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
                             thousands(r.streams as f64),
                             r.posted
                         ),
-                        p_text(l, 0.99),
+                        quantile_us(l, 0.99),
                     )
-                    .baseline(format!("{} (1 stream, short story)", p_text(bl, 0.99)))
-                    .ratio(div(p99, p(bl, 0.99)))
+                    .baseline(format!("{} (1 stream, short story)", quantile_us(bl, 0.99)))
+                    .ratio(div(p99, quantile(bl, 0.99)))
                     .target(
                         "≤ 250 ms",
                         whole && p99.is_some_and(|v| v <= 250_000),
                     ),
                 );
                 f.row(
-                    Row::new("2. fan-out p50", p_text(l, 0.5))
-                        .baseline(format!("{} (1 stream)", p_text(bl, 0.5)))
-                        .ratio(div(p(l, 0.5), p(bl, 0.5))),
+                    Row::new("2. fan-out p50", quantile_us(l, 0.5))
+                        .baseline(format!("{} (1 stream)", quantile_us(bl, 0.5)))
+                        .ratio(div(quantile(l, 0.5), quantile(bl, 0.5))),
                 );
                 f.row(
                     Row::new(
@@ -2005,37 +1929,37 @@ async fn run(cfg: &Config, f: &mut Findings) -> Res<()> {
         let [cl, cs] = &r.current;
         let [al, as_] = &r.as_of;
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
-            let ratio = div(p(cl, q), p(cs, q));
+            let ratio = div(quantile(cl, q), quantile(cs, q));
             f.row(
                 Row::new(
                     format!("4. GET story {name}, long ÷ short"),
-                    format!("{} (long)", p_text(cl, q)),
+                    format!("{} (long)", quantile_us(cl, q)),
                 )
-                .baseline(format!("{} (short)", p_text(cs, q)))
+                .baseline(format!("{} (short)", quantile_us(cs, q)))
                 .ratio(ratio)
                 .target("≤ 1.5", ratio <= 1.5),
             );
         }
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
-            let ratio = div(p(al, q), p(as_, q));
+            let ratio = div(quantile(al, q), quantile(as_, q));
             f.row(
                 Row::new(
                     format!("4. GET story `as_of` {name}, long ÷ short"),
-                    format!("{} (long)", p_text(al, q)),
+                    format!("{} (long)", quantile_us(al, q)),
                 )
-                .baseline(format!("{} (short)", p_text(as_, q)))
+                .baseline(format!("{} (short)", quantile_us(as_, q)))
                 .ratio(ratio)
                 .target("≤ 1.5", ratio <= 1.5),
             );
         }
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
-            let ratio = div(p(al, q), p(cl, q));
+            let ratio = div(quantile(al, q), quantile(cl, q));
             f.row(
                 Row::new(
                     format!("4. GET `as_of` ÷ current GET {name}, long story"),
-                    format!("{} (`as_of`)", p_text(al, q)),
+                    format!("{} (`as_of`)", quantile_us(al, q)),
                 )
-                .baseline(format!("{} (current)", p_text(cl, q)))
+                .baseline(format!("{} (current)", quantile_us(cl, q)))
                 .ratio(ratio)
                 .target("≤ 2", ratio <= 2.0),
             );
@@ -2196,26 +2120,19 @@ fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     self_check()?;
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let mut findings = Findings::default();
     let outcome = rt.block_on(run(&cfg, &mut findings));
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mut env = format!(
+    let cores = cores();
+    let env = format!(
         "BENCH_LONG={} BENCH_STREAMS={} BENCH_SUSTAINED_SECS={} BENCH_TIMEOUT_SECS={}",
         cfg.long,
         cfg.streams,
         cfg.sustained.as_secs_f64(),
         cfg.timeout.as_secs_f64()
-    );
-    if cfg.sections != [1, 2, 3, 4, 5] {
-        let s: Vec<String> = cfg.sections.iter().map(u8::to_string).collect();
-        write!(env, " BENCH_SECTIONS={}", s.join(","))?;
-    }
+    ) + &sections_setting(&cfg.sections, &[1, 2, 3, 4, 5]);
     let mut out = String::new();
     writeln!(out, "## Breaking news\n")?;
     writeln!(
@@ -2226,19 +2143,12 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; one `newsroom serve` process (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        "{cores} CPUs visible; one `newsroom serve` process (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; {}.\n",
+        started.summary()
     )?;
     out.push_str(&table(&findings.rows));
     out.push('\n');
-    for n in &findings.notes {
-        writeln!(out, "- {n}")?;
-    }
-    if let Err(e) = &outcome {
-        writeln!(out, "\n**The run stopped early:** {e}")?;
-    }
+    out.push_str(&closing(&findings.notes, &outcome));
     print!("{out}");
     outcome
 }

@@ -58,11 +58,20 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use newsroom_testkit::api::{
+    alerted_development, development, post_development, slug, story, webhook_subscriber,
+};
+use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, timed_get, Failures};
+use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle};
+use newsroom_testkit::report::{
+    closing, commit, cores, histogram, median, met_cell, quantile, ratio, ratio_cell, record, secs,
+    table_head, table_row, thousands, us, Started,
+};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::env_num;
+use serde_json::json;
 use uuid::Uuid;
 
 use common::*;
@@ -211,56 +220,21 @@ impl Server {
     /// how long it waited and whether it got quiet.
     async fn settle(&self, cap: Duration) -> (Duration, bool) {
         let started = Instant::now();
-        let stat = std::path::PathBuf::from(format!("/proc/{}/stat", self.proc().pid()));
-        let ticks = || proc_ticks(&stat).map(|t| t.ticks);
-        let mut last = ticks();
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let now = ticks();
-            match (last, now) {
-                (Some(a), Some(b)) if b.saturating_sub(a) <= 5 => return (started.elapsed(), true),
-                (Some(_), Some(_)) => {}
-                _ => return (started.elapsed(), false),
-            }
-            if started.elapsed() >= cap {
-                return (started.elapsed(), false);
-            }
-            last = now;
+        match settle(self.proc().pid(), cap, 0).await {
+            Some(s) => (s.waited, s.quiet),
+            None => (started.elapsed(), false),
         }
-    }
-
-    async fn call(&self, path: &str, token: Option<&str>, body: Value) -> Res<Value> {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.base()))
-            .json(&body);
-        if let Some(t) = token {
-            request = request.bearer_auth(t);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            return Err(format!("POST {path}: {status}: {text}").into());
-        }
-        Ok(serde_json::from_str(&text)?)
     }
 
     async fn open_story(&self, prefix: &str) -> Res<String> {
-        let slug = format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let answer = self
-            .call(
-                "/v1/stories",
-                Some(&self.token),
-                json!({
-                    "slug": slug,
-                    "headline": "Campaign reports a hack",
-                    "summary": "A campaign says its email was breached.",
-                    "tags": ["elections", "cyber"],
-                    "review_required": false,
-                }),
-            )
-            .await?;
+        let answer = post_json_to(
+            &self.client,
+            self.base(),
+            "/v1/stories",
+            Some(&self.token),
+            &story(&slug(prefix)),
+        )
+        .await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
     }
 
@@ -438,10 +412,6 @@ async fn fill(server: &Arc<Server>, events: usize, long: usize, cfg: &Config) ->
 // =============================================================================================
 // 1. Reads
 
-fn as_of_param(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 #[derive(Debug)]
 struct Reads {
     current: Histogram<u64>,
@@ -512,12 +482,6 @@ struct Restarts {
     killed: usize,
 }
 
-fn median(v: &[Duration]) -> Option<Duration> {
-    let mut v = v.to_vec();
-    v.sort();
-    v.get(v.len() / 2).copied()
-}
-
 async fn restarts(
     servers: [&mut Server; 2],
     fills: [&Filled; 2],
@@ -572,10 +536,7 @@ struct Arrivals {
 
 async fn receive(State(arrivals): State<Arc<Arrivals>>, body: Bytes) -> StatusCode {
     let at = Instant::now();
-    if let Some(id) = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned))
-    {
+    if let Some(id) = alerted_development(&body) {
         arrivals
             .webhooks
             .lock()
@@ -585,21 +546,6 @@ async fn receive(State(arrivals): State<Arc<Arrivals>>, body: Bytes) -> StatusCo
     }
     arrivals.webhook_count.fetch_add(1, Ordering::Relaxed);
     StatusCode::OK
-}
-
-/// The webhook receiver on 127.0.0.1, port 0; its URL.
-async fn start_receiver(arrivals: Arc<Arrivals>) -> Res<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hooks/newsroom", listener.local_addr()?);
-    let app = Router::new()
-        .route("/hooks/newsroom", post(receive))
-        .with_state(arrivals);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("  the webhook receiver failed: {e}");
-        }
-    });
-    Ok(url)
 }
 
 /// Reads a story's SSE stream (reqwest undoes the chunked coding) and notes when each `id:`
@@ -646,25 +592,14 @@ async fn paced(
     arrivals: &Arc<Arrivals>,
     failures: &Failures,
 ) -> Res<Paced> {
-    let signed = server
-        .call("/v1/subscribers", None, json!({"name": "Wire desk"}))
-        .await?;
-    let id = signed["id"].as_str().ok_or("no subscriber id")?;
-    let token = signed["token"].as_str().ok_or("no subscriber token")?;
-    server
-        .call(
-            &format!("/v1/subscribers/{id}/endpoints"),
-            Some(token),
-            json!({"kind": "webhook", "url": url}),
-        )
-        .await?;
-    server
-        .call(
-            &format!("/v1/subscribers/{id}/subscriptions"),
-            Some(token),
-            json!({"story": story}),
-        )
-        .await?;
+    webhook_subscriber(
+        &server.client,
+        server.base(),
+        "Wire desk",
+        url,
+        &json!({"story": story}),
+    )
+    .await?;
     // The stream's client has no overall timeout.
     let streaming = reqwest::Client::new();
     let response = streaming
@@ -760,10 +695,6 @@ fn ms(d: Duration) -> String {
     us((d.as_micros() as u64).max(1))
 }
 
-fn q(h: &Histogram<u64>, quantile: f64) -> Option<u64> {
-    (!h.is_empty()).then(|| h.value_at_quantile(quantile))
-}
-
 #[derive(Debug)]
 struct Row {
     case: String,
@@ -795,10 +726,7 @@ impl Report {
         large: Option<u64>,
         limit: f64,
     ) {
-        let ratio = match (small, large) {
-            (Some(s), Some(l)) if s > 0 => Some(l as f64 / s as f64),
-            _ => None,
-        };
+        let ratio = ratio(large, small);
         let text = |v: Option<u64>| v.map_or_else(|| "–".into(), us);
         self.rows.push(Row {
             case: case.into(),
@@ -822,22 +750,17 @@ impl Report {
     }
 
     fn table(&self) -> String {
-        let mut out = String::from(
-            "| case | small | large | large ÷ small | target | met |\n| --- | --- | --- | --- | --- | --- |\n",
-        );
+        let mut out = table_head(&["case", "small", "large", "large ÷ small", "target", "met"]);
         for r in &self.rows {
-            let ratio = r.ratio.map_or_else(|| "–".into(), |x| format!("{x:.2}"));
-            let met = match r.met {
-                Some(true) => "met",
-                Some(false) => "**missed**",
-                None => "–",
-            };
-            writeln!(
-                out,
-                "| {} | {} | {} | {ratio} | {} | {met} |",
-                r.case, r.small, r.large, r.target
-            )
-            .expect("writing to a String");
+            let row = table_row(&[
+                r.case.as_str(),
+                &r.small,
+                &r.large,
+                &ratio_cell(r.ratio),
+                r.target,
+                met_cell(r.met),
+            ]);
+            writeln!(out, "{row}").expect("writing to a String");
         }
         out
     }
@@ -892,28 +815,25 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
     eprintln!("1. reads");
     let failures = Failures::default();
     let [rs, rl] = reads([&*small, &*large], [&fs, &fl], cfg, &failures).await;
-    for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
         r.micros(
             format!("GET story `?limit={PAGE}` {name}"),
-            q(&rs.current, quantile),
-            q(&rl.current, quantile),
+            quantile(&rs.current, q),
+            quantile(&rl.current, q),
             1.5,
         );
     }
-    for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
         r.micros(
             format!("GET story `?as_of=<half filed>&limit={PAGE}` {name}"),
-            q(&rs.as_of, quantile),
-            q(&rl.as_of, quantile),
+            quantile(&rs.as_of, q),
+            quantile(&rl.as_of, q),
             1.5,
         );
     }
-    for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
-        let ratio = |x: &Reads| match (q(&x.as_of, quantile), q(&x.current, quantile)) {
-            (Some(a), Some(c)) if c > 0 => Some(a as f64 / c as f64),
-            _ => None,
-        };
-        let (s, l) = (ratio(&rs), ratio(&rl));
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+        let as_of_ratio = |x: &Reads| ratio(quantile(&x.as_of, q), quantile(&x.current, q));
+        let (s, l) = (as_of_ratio(&rs), as_of_ratio(&rl));
         let text = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("{v:.2}"));
         r.rows.push(Row {
             case: format!("`as_of` GET ÷ current GET {name} (ratio column: the large story's)"),
@@ -977,11 +897,11 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
     let failures = Failures::default();
     let ws = writes(&small, &fs.story, cfg, &failures).await;
     let wl = writes(&large, &fl.story, cfg, &failures).await;
-    for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
         r.micros(
             format!("write (POST development) {name}, {WRITES} sequential"),
-            q(&ws, quantile),
-            q(&wl, quantile),
+            quantile(&ws, q),
+            quantile(&wl, q),
             1.5,
         );
     }
@@ -991,24 +911,24 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
     eprintln!("4. projector lag and alert latency");
     let failures = Failures::default();
     let arrivals = Arc::new(Arrivals::default());
-    let url = start_receiver(arrivals.clone()).await?;
+    let (url, _) = start_receiver("the webhook receiver".into(), receive, arrivals.clone()).await?;
     let ps = paced(&small, &fs.story, &url, &arrivals, &failures).await?;
     let pl = paced(&large, &fl.story, &url, &arrivals, &failures).await?;
-    for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
         r.micros(
             format!(
                 "projector lag {name} (POST answered → the event's `id:` on the story's stream)"
             ),
-            q(&ps.lag, quantile),
-            q(&pl.lag, quantile),
+            quantile(&ps.lag, q),
+            quantile(&pl.lag, q),
             1.5,
         );
     }
-    for (name, quantile) in [("p50", 0.5), ("p99", 0.99)] {
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
         r.micros(
             format!("alert latency {name} (POST sent → webhook received)"),
-            q(&ps.alert, quantile),
-            q(&pl.alert, quantile),
+            quantile(&ps.alert, q),
+            quantile(&pl.alert, q),
             1.5,
         );
     }
@@ -1048,15 +968,12 @@ async fn run(cfg: &Config, r: &mut Report) -> Res<()> {
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported.
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let mut report = Report::default();
     let outcome = rt.block_on(run(&cfg, &mut report));
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cores();
     let mut out = String::new();
     writeln!(out, "## Long history\n")?;
     writeln!(
@@ -1071,22 +988,15 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; two `newsroom serve` processes (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; total {:.0} s; 1-minute load average {} at the start, {} at the end. Small: {} events, measured story of {SHORT} developments; large: {} events, measured story of {} developments.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average(),
+        "{cores} CPUs visible; two `newsroom serve` processes (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; {}. Small: {} events, measured story of {SHORT} developments; large: {} events, measured story of {} developments.\n",
+        started.summary(),
         thousands(cfg.small_events as f64),
         thousands(cfg.large_events as f64),
         thousands(cfg.long as f64),
     )?;
     out.push_str(&report.table());
     out.push('\n');
-    for n in &report.notes {
-        writeln!(out, "- {n}")?;
-    }
-    if let Err(e) = &outcome {
-        writeln!(out, "\n**The run stopped early:** {e}")?;
-    }
+    out.push_str(&closing(&report.notes, &outcome));
     print!("{out}");
     outcome
 }

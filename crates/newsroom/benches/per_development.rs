@@ -59,6 +59,16 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
+use newsroom_testkit::api::{development, post_development, slug, story, webhook_subscriber};
+use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, Failures};
+use newsroom_testkit::process::{announce_port, spawn_self};
+use newsroom_testkit::procfs::{cpu_seconds, settle};
+use newsroom_testkit::report::{
+    closing, commit, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict,
+    Started,
+};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::{env_num, sections, sections_setting};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -220,13 +230,9 @@ fn bare_serve(synchronous: &str) -> Res<()> {
         let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
         std::process::exit(0);
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("{}", listener.local_addr()?.port());
-        std::io::Write::flush(&mut std::io::stdout())?;
+        let listener = announce_port().await?;
         let app = Router::new()
             .route("/v1/stories/{id}/developments", post(bare_record))
             .with_state(appends);
@@ -245,21 +251,12 @@ struct Bare {
 
 impl Bare {
     async fn start(synchronous: &str) -> Res<Self> {
-        use tokio::io::AsyncBufReadExt;
         let dir = tempfile::tempdir()?;
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .env("BENCH_BARE_DURABLE", synchronous)
-            .env("BENCH_BARE_DIR", dir.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .await?;
-        let port: u16 = line.trim().parse()?;
+        let envs = [
+            ("BENCH_BARE_DURABLE", std::ffi::OsStr::new(synchronous)),
+            ("BENCH_BARE_DIR", dir.path().as_os_str()),
+        ];
+        let (child, port) = spawn_self(&envs).await?;
         let pid = child.id().ok_or("no pid")?;
         Ok(Self {
             child,
@@ -296,62 +293,25 @@ impl Newsroom {
         })
     }
 
-    async fn call(
-        &self,
-        client: &reqwest::Client,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-    ) -> Res<Value> {
-        call(client, format!("{}{path}", self.proc.base), token, body).await
-    }
-
     async fn open_story(&self, client: &reqwest::Client) -> Res<String> {
-        let slug = format!("perdev-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let answer = self
-            .call(
-                client,
-                "/v1/stories",
-                Some(&self.token),
-                json!({
-                    "slug": slug,
-                    "headline": "Campaign reports a hack",
-                    "summary": "A campaign says its email was breached.",
-                    "tags": [TAG, "cyber"],
-                    "review_required": false,
-                }),
-            )
-            .await?;
+        let mut body = story(&slug("perdev"));
+        body["tags"] = json!([TAG, "cyber"]);
+        let answer = post_json_to(
+            client,
+            &self.proc.base,
+            "/v1/stories",
+            Some(&self.token),
+            &body,
+        )
+        .await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
     }
 
     /// `n` subscribers, each with a webhook endpoint at `url` and a subscription to [`TAG`].
     async fn sign_up(&self, client: &reqwest::Client, n: usize, url: &str) -> Res<()> {
         for i in 0..n {
-            let signed = self
-                .call(
-                    client,
-                    "/v1/subscribers",
-                    None,
-                    json!({"name": format!("Desk {i}")}),
-                )
-                .await?;
-            let id = signed["id"].as_str().ok_or("no subscriber id")?;
-            let token = signed["token"].as_str().ok_or("no subscriber token")?;
-            self.call(
-                client,
-                &format!("/v1/subscribers/{id}/endpoints"),
-                Some(token),
-                json!({"kind": "webhook", "url": url}),
-            )
-            .await?;
-            self.call(
-                client,
-                &format!("/v1/subscribers/{id}/subscriptions"),
-                Some(token),
-                json!({"tag": TAG}),
-            )
-            .await?;
+            let name = format!("Desk {i}");
+            webhook_subscriber(client, &self.proc.base, &name, url, &json!({"tag": TAG})).await?;
         }
         Ok(())
     }
@@ -367,21 +327,6 @@ impl Newsroom {
 async fn receive(State(count): State<Arc<AtomicUsize>>) -> StatusCode {
     count.fetch_add(1, Ordering::Relaxed);
     StatusCode::OK
-}
-
-/// The webhook receiver on 127.0.0.1, port 0: its URL; `count` counts what it received.
-async fn start_receiver(count: Arc<AtomicUsize>) -> Res<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hooks/newsroom", listener.local_addr()?);
-    let app = Router::new()
-        .route("/hooks/newsroom", post(receive))
-        .with_state(count);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("  the webhook receiver failed: {e}");
-        }
-    });
-    Ok(url)
 }
 
 // =============================================================================================
@@ -417,28 +362,6 @@ impl Load {
 
     fn cpu_per_to_quiet(&self) -> f64 {
         self.cpu_to_quiet / self.from_start.max(1) as f64
-    }
-}
-
-/// Waits until the process used at most 5% of a core over a whole second, for at most `cap`:
-/// whether it did, and how long it waited.
-async fn settle(pid: u32, cap: Duration) -> (bool, Duration) {
-    let started = Instant::now();
-    let stat = std::path::PathBuf::from(format!("/proc/{pid}/stat"));
-    let ticks = || proc_ticks(&stat).map(|t| t.ticks);
-    let mut last = ticks();
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = ticks();
-        match (last, now) {
-            (Some(a), Some(b)) if b.saturating_sub(a) <= 5 => return (true, started.elapsed()),
-            (Some(_), Some(_)) => {}
-            _ => return (false, started.elapsed()),
-        }
-        if started.elapsed() >= cap {
-            return (false, started.elapsed());
-        }
-        last = now;
     }
 }
 
@@ -535,7 +458,11 @@ async fn drive(
             }
         }
     }
-    let (quiet, waited) = settle(pid, cfg.settle).await;
+    let settling = Instant::now();
+    let (quiet, waited) = match settle(pid, cfg.settle, 0).await {
+        Some(s) => (s.quiet, s.waited),
+        None => (false, settling.elapsed()),
+    };
     Load {
         window: cfg.window,
         in_window,
@@ -581,7 +508,8 @@ async fn load_newsroom(
     }
     let hooks = Arc::new(AtomicUsize::new(0));
     if subscribers > 0 {
-        let url = start_receiver(hooks.clone()).await?;
+        let (url, _) =
+            start_receiver("the webhook receiver".into(), receive, hooks.clone()).await?;
         let signing = Instant::now();
         server.sign_up(client, subscribers, &url).await?;
         // One development, all its webhooks awaited: the matcher then knows every subscriber.
@@ -642,14 +570,6 @@ fn micros(seconds: f64) -> String {
     }
 }
 
-fn p(h: &Histogram<u64>, q: f64) -> String {
-    if h.is_empty() {
-        "–".into()
-    } else {
-        us(h.value_at_quantile(q))
-    }
-}
-
 #[derive(Debug, Default)]
 struct Report {
     /// Rows of the measurements table.
@@ -687,8 +607,8 @@ impl Report {
             "| {case} | {} | {} | {} | {} | {:.2} CPU-s | {} | {quiet} | {hooks} | {} |",
             thousands(l.rate()),
             thousands(l.in_window as f64),
-            p(&l.latency, 0.5),
-            p(&l.latency, 0.99),
+            quantile_us(&l.latency, 0.5),
+            quantile_us(&l.latency, 0.99),
             l.cpu_window,
             micros(l.cpu_per_window()),
             l.failures.describe()
@@ -698,9 +618,10 @@ impl Report {
     }
 
     fn target(&mut self, what: &str, result: String, target: &str, met: bool) {
-        let met = if met { "met" } else { "**missed**" };
-        self.targets
-            .push(format!("| {what} | {result} | {target} | {met} |"));
+        self.targets.push(format!(
+            "| {what} | {result} | {target} | {} |",
+            verdict(met)
+        ));
     }
 
     fn ratio(&mut self, what: &str, newsroom: &Load, bare: &Load) {
@@ -808,26 +729,19 @@ fn main() -> Res<()> {
     }
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let mut report = Report::default();
     let outcome = rt.block_on(run(&cfg, &mut report));
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mut env = format!(
+    let cores = cores();
+    let env = format!(
         "BENCH_REPORTERS={} BENCH_WARMUP_SECS={} BENCH_SECS={} BENCH_SUBSCRIBERS={}",
         cfg.reporters,
         cfg.warm_up.as_secs_f64(),
         cfg.window.as_secs_f64(),
         cfg.subscribers
-    );
-    if cfg.sections != [1, 2, 3] {
-        let s: Vec<String> = cfg.sections.iter().map(u8::to_string).collect();
-        write!(env, " BENCH_SECTIONS={}", s.join(","))?;
-    }
+    ) + &sections_setting(&cfg.sections, &[1, 2, 3]);
     let mut out = String::new();
     writeln!(out, "## Per development\n")?;
     writeln!(
@@ -838,32 +752,31 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible, shared with other work; one server process at a time (the bare server or `newsroom serve --role all`, embedded, logging at `warn`, rate limits off), the bench's clients (and webhook receiver) in the bench's process on this machine; total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        "{cores} CPUs visible, shared with other work; one server process at a time (the bare server or `newsroom serve --role all`, embedded, logging at `warn`, rate limits off), the bench's clients (and webhook receiver) in the bench's process on this machine; {}.\n",
+        started.summary()
     )?;
-    writeln!(
-        out,
-        "| case | developments/s | in the window | p50 | p99 | server CPU in the window | CPU / development, window | CPU / development, to quiet | webhooks | failures |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    )?;
+    out.push_str(&table_head(&[
+        "case",
+        "developments/s",
+        "in the window",
+        "p50",
+        "p99",
+        "server CPU in the window",
+        "CPU / development, window",
+        "CPU / development, to quiet",
+        "webhooks",
+        "failures",
+    ]));
     for row in &report.loads {
         writeln!(out, "{row}")?;
     }
-    writeln!(
-        out,
-        "\n| target | result | target | met |\n| --- | --- | --- | --- |"
-    )?;
+    out.push('\n');
+    out.push_str(&table_head(&["target", "result", "target", "met"]));
     for row in &report.targets {
         writeln!(out, "{row}")?;
     }
     out.push('\n');
-    for n in &report.notes {
-        writeln!(out, "- {n}")?;
-    }
-    if let Err(e) = &outcome {
-        writeln!(out, "\n**The run stopped early:** {e}")?;
-    }
+    out.push_str(&closing(&report.notes, &outcome));
     print!("{out}");
     outcome
 }

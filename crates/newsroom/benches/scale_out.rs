@@ -53,8 +53,6 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use hdrhistogram::Histogram;
 use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::{
@@ -63,6 +61,17 @@ use newsroom_domain::{
 };
 use newsroom_log::relay::{Relay, StreamSettings, POSITION_HEADER};
 use newsroom_log::{EventLog, PgStore};
+use newsroom_testkit::api::{
+    alerted_development, development, send_development, slug, story, webhook_id,
+};
+use newsroom_testkit::http::{self, answered_position, post_json, wait_for, GetLoad};
+use newsroom_testkit::procfs::{proc_ticks, TICKS_PER_SECOND};
+use newsroom_testkit::report::{
+    cores, histogram, load_average, quantiles, record, secs, thousands, Started,
+};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::{env_num, sections, sections_setting};
+use newsroom_testkit::BoxError;
 use newsroom_web::Principal;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -261,16 +270,19 @@ fn http_client() -> Res<reqwest::Client> {
 }
 
 async fn open_story(client: &reqwest::Client, base: &str, token: &str) -> Res<String> {
-    let slug = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..12]);
-    let body = json!({
-        "slug": slug,
-        "headline": "Campaign reports a hack",
-        "summary": "A campaign says its email was breached.",
-        "tags": ["elections", "cyber"],
-        "review_required": false,
-    });
+    let body = story(&slug("bench"));
     let answer = call(client, format!("{base}/v1/stories"), Some(token), body).await?;
     Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
+}
+
+/// `POST url` of `body` as JSON (and a bearer token): the answer's JSON.
+async fn call(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Res<Value> {
+    Ok(post_json(client, &url, token, &body).await?)
 }
 
 /// One `POST …/developments`: its id, when its answer had fully arrived, its position.
@@ -291,31 +303,8 @@ async fn post_development(
 ) -> Posted {
     let id = Uuid::new_v4();
     let sent = Instant::now();
-    let result = client
-        .post(format!("{base}/v1/stories/{story}/developments"))
-        .bearer_auth(token)
-        .json(&development(id))
-        .send()
-        .await;
-    let (position, error) = match result {
-        Ok(r) if r.status().is_success() => match r.bytes().await {
-            Ok(b) => (
-                serde_json::from_slice::<Value>(&b)
-                    .ok()
-                    .and_then(|v| v["position"].as_i64()),
-                None,
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        },
-        Ok(r) => {
-            let status = r.status();
-            (
-                None,
-                Some(format!("{status}: {}", r.text().await.unwrap_or_default())),
-            )
-        }
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let result = send_development(client, base, token, story, &development(id)).await;
+    let (position, error) = answered_position(result, |s| s.is_success()).await;
     let answered = Instant::now();
     Posted {
         development: id.to_string(),
@@ -373,14 +362,8 @@ impl Sink {
 /// Records the arrival instant first; the body has been read in full by then.
 async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let at = Instant::now();
-    let webhook_id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let development = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned));
+    let webhook_id = webhook_id(&headers);
+    let development = alerted_development(&body);
     {
         let mut a = sink.inner.lock().expect("arrivals lock");
         if !a.webhook_ids.insert(webhook_id) {
@@ -401,41 +384,7 @@ async fn receive(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> S
 }
 
 async fn start_receiver(sink: &Sink) -> Res<(String, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hooks/newsroom", listener.local_addr()?);
-    let app = Router::new()
-        .route("/hooks/newsroom", post(receive))
-        .with_state(sink.clone());
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("  the webhook receiver failed: {e}");
-        }
-    });
-    Ok((url, server))
-}
-
-/// Waits until `progress()` reaches `goal`; gives up after `idle` without progress or `cap`.
-async fn wait_for(
-    goal: usize,
-    idle: Duration,
-    cap: Duration,
-    progress: impl Fn() -> usize,
-) -> bool {
-    let started = Instant::now();
-    let (mut last, mut last_change) = (progress(), Instant::now());
-    loop {
-        let now = progress();
-        if now >= goal {
-            return true;
-        }
-        if now != last {
-            (last, last_change) = (now, Instant::now());
-        }
-        if last_change.elapsed() > idle || started.elapsed() > cap {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    Ok(http::start_receiver("the webhook receiver".into(), receive, sink.clone()).await?)
 }
 
 // =============================================================================================
@@ -1084,9 +1033,8 @@ struct GetRun {
     latency: Histogram<u64>,
 }
 
-/// `in_flight` workers GET back to back, worker i on `urls[i % len]`, for a warm-up second and
-/// then `seconds`; a request counts as good when its whole answer arrived, 200 and of the
-/// expected length.
+/// [`GetLoad`] on `urls` (worker i on `urls[i % len]`), with the CPU `procs` and the machine
+/// used in the measured window; the rate counts good answers only.
 async fn get_load(
     client: &reqwest::Client,
     urls: &[String],
@@ -1095,64 +1043,18 @@ async fn get_load(
     seconds: f64,
     procs: &[(u32, String)],
 ) -> Res<GetRun> {
-    let warm_until = Instant::now() + Duration::from_secs(1);
-    let until = warm_until + Duration::from_secs_f64(seconds);
-    let workers: Vec<_> = (0..in_flight)
-        .map(|i| {
-            let (client, url) = (client.clone(), urls[i % urls.len()].clone());
-            tokio::spawn(async move {
-                let mut latency = histogram();
-                let (mut ok, mut errors) = (0u64, 0u64);
-                loop {
-                    let t = Instant::now();
-                    if t >= until {
-                        break;
-                    }
-                    let good = match client.get(&url).send().await {
-                        Ok(r) if r.status() == StatusCode::OK => {
-                            matches!(r.bytes().await, Ok(b) if b.len() == expected_len)
-                        }
-                        Ok(r) => {
-                            let _ = r.bytes().await;
-                            false
-                        }
-                        Err(_) => false,
-                    };
-                    if t < warm_until {
-                        continue;
-                    }
-                    record(&mut latency, t.elapsed());
-                    if good {
-                        ok += 1;
-                    } else {
-                        errors += 1;
-                    }
-                }
-                (latency, ok, errors, Instant::now())
-            })
-        })
-        .collect();
-    tokio::time::sleep_until(warm_until.into()).await;
+    let load = GetLoad::start(client, urls, expected_len, in_flight, seconds);
+    tokio::time::sleep_until(load.warm_until.into()).await;
     let cpu_before = cpu_snapshot();
-    let mut run = GetRun {
+    let tally = load.finish().await?;
+    Ok(GetRun {
         copies: urls.len(),
-        cpu: CpuUse::default(),
-        rate: 0.0,
-        requests: 0,
-        errors: 0,
-        latency: histogram(),
-    };
-    let mut last_done = until;
-    for w in workers {
-        let (h, ok, errors, done) = w.await?;
-        run.latency.add(h)?;
-        run.requests += ok + errors;
-        run.errors += errors;
-        last_done = last_done.max(done);
-    }
-    run.rate = (run.requests - run.errors) as f64 / (last_done - warm_until).as_secs_f64();
-    run.cpu = cpu_use(&cpu_before, &cpu_snapshot(), procs);
-    Ok(run)
+        cpu: cpu_use(&cpu_before, &cpu_snapshot(), procs),
+        rate: (tally.requests - tally.errors) as f64 / tally.window.as_secs_f64(),
+        requests: tally.requests,
+        errors: tally.errors,
+        latency: tally.latency,
+    })
 }
 
 /// The body of `path` at a projector copy (`base`), once it answers `reached` (the same path
@@ -2319,11 +2221,8 @@ fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
 
     let mut loads = Vec::new();
     if cfg.runs(1) {
@@ -2348,8 +2247,8 @@ fn main() -> Res<()> {
         None
     };
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mut env = format!(
+    let cores = cores();
+    let env = format!(
         "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_NOTIFIER_EVENTS={} BENCH_EVENTS={}",
         cfg.seconds,
         cfg.rate,
@@ -2360,11 +2259,7 @@ fn main() -> Res<()> {
         cfg.prefill,
         cfg.notifier_events,
         cfg.events
-    );
-    if cfg.sections != [1, 2, 3] {
-        let s: Vec<String> = cfg.sections.iter().map(u8::to_string).collect();
-        write!(env, " BENCH_SECTIONS={}", s.join(","))?;
-    }
+    ) + &sections_setting(&cfg.sections, &[1, 2, 3]);
     let mut out = String::new();
     writeln!(out, "## Scale-out\n")?;
     writeln!(
@@ -2373,10 +2268,8 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; every process (the newsroom processes, PostgreSQL, NATS, the bench's load clients and webhook receiver) on this one machine; newsroom processes log at `warn`, rate limits off, durability defaults (SQLite log `synchronous = FULL`, PostgreSQL `synchronous_commit = on`); total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        "{cores} CPUs visible; every process (the newsroom processes, PostgreSQL, NATS, the bench's load clients and webhook receiver) on this one machine; newsroom processes log at `warn`, rate limits off, durability defaults (SQLite log `synchronous = FULL`, PostgreSQL `synchronous_commit = on`); {}.\n",
+        started.summary()
     )?;
     if !loads.is_empty() {
         report_load(&mut out, &loads, &cfg)?;

@@ -21,7 +21,6 @@
 //! long story of section 2, default 5,000; 0 skips it); `BENCH_SECTIONS=1,3` runs only some.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::error::Error;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::hint::black_box;
@@ -32,8 +31,6 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -44,14 +41,23 @@ use newsroom_log::Synchronous;
 use newsroom_notifier::index::{Delivery, Subscription, SubscriptionIndex, Target};
 use newsroom_notifier::store::parse_ts;
 use newsroom_notifier::{NotifierSettings, NotifierStore, RetryPolicy, SystemClock};
+use newsroom_testkit::api::{
+    alerted_development, development_with_urgency, send_development, slug, story, webhook_id,
+    webhook_subscriber,
+};
+use newsroom_testkit::http::{answered_position, post_json_to, start_receiver, wait_for};
+use newsroom_testkit::report::{
+    cores, histogram, histogram_ns, load_averages, mean, ms, percentile, record, thousands, us,
+    verdict,
+};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::{env_num, sections};
+use newsroom_testkit::{BoxError, Res};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-type BoxError = Box<dyn Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
 
 const STORIES: usize = 10_000;
 const ACTORS: usize = 5_000;
@@ -76,15 +82,7 @@ struct Config {
 
 impl Config {
     fn from_env() -> Self {
-        let sections = std::env::var("BENCH_SECTIONS")
-            .ok()
-            .map(|s| {
-                s.split(',')
-                    .filter_map(|p| p.trim().parse::<u8>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| vec![1, 2, 3]);
+        let sections = sections(&[1, 2, 3]);
         Self {
             subscriptions: (env_num("BENCH_SUBSCRIPTIONS", 100_000.0) as usize).max(100),
             targets: (env_num("BENCH_TARGETS", 10_000.0) as usize).max(10),
@@ -103,35 +101,6 @@ impl Config {
     fn runs(&self, section: u8) -> bool {
         self.sections.contains(&section)
     }
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(default)
-}
-
-/// Microseconds, 1 µs to 10 min, 3 significant figures.
-fn histogram_us() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
-/// Nanoseconds, 1 ns to 100 s.
-fn histogram_ns() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
-}
-
-fn record_us(h: &mut Histogram<u64>, d: Duration) {
-    h.saturating_record((d.as_micros() as u64).max(1));
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "n/a".to_owned())
 }
 
 // =============================================================================================
@@ -176,7 +145,7 @@ fn min_urgency(rng: &mut StdRng) -> Urgency {
 }
 
 fn matching_cost(cfg: &Config) -> MatchRun {
-    let load_start = load_average();
+    let load_start = load_averages();
     let mut rng = StdRng::seed_from_u64(0x6e65_7773_726f_6f6d);
     let stories: Vec<Uuid> = (0..STORIES).map(|_| Uuid::from_u128(rng.gen())).collect();
     let actors: Vec<String> = (0..ACTORS).map(|i| format!("actor {i}")).collect();
@@ -278,7 +247,7 @@ fn matching_cost(cfg: &Config) -> MatchRun {
         targets: targets.len(),
         full,
         selective,
-        load: (load_start, load_average()),
+        load: (load_start, load_averages()),
     }
 }
 
@@ -513,52 +482,20 @@ impl App {
     }
 
     async fn call(&self, path: &str, token: Option<&str>, body: Value) -> Res<Value> {
-        let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            return Err(format!("POST {path}: {status}: {text}").into());
-        }
-        Ok(serde_json::from_str(&text)?)
+        Ok(post_json_to(&self.client, &self.base, path, token, &body).await?)
     }
 
     async fn open_story(&self) -> Res<String> {
-        let slug = format!("bench-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let body = json!({
-            "slug": slug,
-            "headline": "Campaign reports a hack",
-            "summary": "A campaign says its email was breached.",
-            "tags": ["elections", "cyber"],
-            "review_required": false,
-        });
-        let answer = self.call("/v1/stories", Some(&self.editor), body).await?;
+        let answer = self
+            .call("/v1/stories", Some(&self.editor), story(&slug("bench")))
+            .await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
     }
 
     /// Signs a subscriber up, gives it a webhook to `url` and a subscription to `story`.
     async fn webhook_subscriber(&self, url: &str, story: &str) -> Res<()> {
-        let signed = self
-            .call("/v1/subscribers", None, json!({"name": "Wire desk"}))
-            .await?;
-        let id = signed["id"].as_str().ok_or("no subscriber id")?;
-        let token = signed["token"].as_str().ok_or("no subscriber token")?;
-        self.call(
-            &format!("/v1/subscribers/{id}/endpoints"),
-            Some(token),
-            json!({"kind": "webhook", "url": url}),
-        )
-        .await?;
-        self.call(
-            &format!("/v1/subscribers/{id}/subscriptions"),
-            Some(token),
-            json!({"story": story}),
-        )
-        .await?;
-        Ok(())
+        let subscription = json!({"story": story});
+        Ok(webhook_subscriber(&self.client, &self.base, "Wire desk", url, &subscription).await?)
     }
 
     /// The matcher's checkpoint, read from the queue's database.
@@ -574,21 +511,6 @@ impl App {
             })
             .await?)
     }
-}
-
-/// A development as the tests file it, with a fresh id.
-fn development(id: Uuid, urgency: &str) -> Value {
-    json!({
-        "id": id,
-        "kind": "statement_issued",
-        "headline": "Campaign A says its email was breached",
-        "body": "The campaign said attackers had access for three weeks.",
-        "occurred_at": "2026-10-01T09:30:00Z",
-        "actors": ["Campaign A", "Fancy Bear"],
-        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
-        "evidence": "none_provided",
-        "urgency": urgency,
-    })
 }
 
 /// One `POST …/developments`, timed.
@@ -610,34 +532,11 @@ async fn post_development(
     urgency: &'static str,
 ) -> Posted {
     let id = Uuid::new_v4();
-    let body = development(id, urgency);
+    let body = development_with_urgency(id, urgency);
     let sent = Instant::now();
-    let result = client
-        .post(format!("{base}/v1/stories/{story}/developments"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await;
+    let result = send_development(&client, &base, &token, &story, &body).await;
     // The POST has returned when its whole answer has arrived.
-    let (position, error) = match result {
-        Ok(r) if r.status() == StatusCode::CREATED => match r.bytes().await {
-            Ok(b) => (
-                serde_json::from_slice::<Value>(&b)
-                    .ok()
-                    .and_then(|v| v["position"].as_i64()),
-                None,
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        },
-        Ok(r) => {
-            let status = r.status();
-            (
-                None,
-                Some(format!("{status}: {}", r.text().await.unwrap_or_default())),
-            )
-        }
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let (position, error) = answered_position(result, |s| s == StatusCode::CREATED).await;
     Posted {
         development: id.to_string(),
         sent,
@@ -675,6 +574,19 @@ impl Sink {
     fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
+
+    /// How many of the `wanted` developments have arrived (once or more), counting only the
+    /// arrivals `counts` accepts.
+    fn arrived_of(&self, wanted: &HashSet<&str>, counts: impl Fn(&Arrival) -> bool) -> usize {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .iter()
+            .filter(|a| counts(a) && a.development.as_deref().is_some_and(|d| wanted.contains(d)))
+            .map(|a| a.development.clone())
+            .collect::<HashSet<_>>()
+            .len()
+    }
 }
 
 #[derive(Clone)]
@@ -687,14 +599,8 @@ struct Receiver {
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let at = Instant::now();
     let wall = Utc::now();
-    let webhook_id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let development = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["development"]["id"].as_str().map(str::to_owned));
+    let webhook_id = webhook_id(&headers);
+    let development = alerted_development(&body);
     if webhook_id.starts_with("msg_") {
         let mut sample = r.sink.sample.lock().expect("sample lock");
         if sample.is_none() {
@@ -724,45 +630,15 @@ async fn start_receivers(
     let mut urls = Vec::with_capacity(n);
     let mut servers = Vec::with_capacity(n);
     for number in 0..n {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        urls.push(format!("http://{}/hooks/newsroom", listener.local_addr()?));
-        let app = Router::new()
-            .route("/hooks/newsroom", post(receive))
-            .with_state(Receiver {
-                number,
-                sink: sink.clone(),
-            });
-        servers.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("  receiver {number} failed: {e}");
-            }
-        }));
+        let state = Receiver {
+            number,
+            sink: sink.clone(),
+        };
+        let (url, server) = start_receiver(format!("receiver {number}"), receive, state).await?;
+        urls.push(url);
+        servers.push(server);
     }
     Ok((urls, servers))
-}
-
-/// Waits until `progress()` reaches `goal`; gives up after `idle` without progress or `cap`.
-async fn wait_for(
-    goal: usize,
-    idle: Duration,
-    cap: Duration,
-    progress: impl Fn() -> usize,
-) -> bool {
-    let started = Instant::now();
-    let (mut last, mut last_change) = (progress(), Instant::now());
-    loop {
-        let now = progress();
-        if now >= goal {
-            return true;
-        }
-        if now != last {
-            (last, last_change) = (now, Instant::now());
-        }
-        if last_change.elapsed() > idle || started.elapsed() > cap {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 /// Starts `rate × seconds` calls of `f` on a fixed schedule (open loop: a slow call does not
@@ -790,21 +666,6 @@ where
 /// Signed milliseconds from `a` to `b`.
 fn ms_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
-}
-
-/// Nearest-rank percentile of (unsorted) signed values.
-fn percentile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 // =============================================================================================
@@ -852,13 +713,13 @@ async fn baseline(url: &str, body: Vec<u8>, cfg: &Config, tag: &str) -> Res<Base
     })
     .await?;
     let mut run = BaselineRun {
-        rtt: histogram_us(),
+        rtt: histogram(),
         requests: results.len(),
         errors: 0,
     };
     for (ok, rtt) in results {
         if ok {
-            record_us(&mut run.rtt, rtt);
+            record(&mut run.rtt, rtt);
         } else {
             run.errors += 1;
         }
@@ -891,7 +752,7 @@ struct LatencyRun {
 }
 
 async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
-    let load_start = load_average();
+    let load_start = load_averages();
     let app = start_app().await?;
     let sink = Sink::default();
     let (urls, servers) = start_receivers(1, &sink).await?;
@@ -951,19 +812,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         .filter(|p| p.error.is_none())
         .map(|p| p.development.as_str())
         .collect();
-    let arrived_of_wanted = || {
-        sink.arrivals
-            .lock()
-            .expect("arrivals lock")
-            .iter()
-            .filter(|a| {
-                a.webhook_id.starts_with("msg_")
-                    && a.development.as_deref().is_some_and(|d| wanted.contains(d))
-            })
-            .map(|a| a.development.clone())
-            .collect::<HashSet<_>>()
-            .len()
-    };
+    let arrived_of_wanted = || sink.arrived_of(&wanted, |a| a.webhook_id.starts_with("msg_"));
     wait_for(
         wanted.len(),
         Duration::from_secs(20),
@@ -1015,11 +864,11 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         .collect();
 
     let mut run = LatencyRun {
-        baseline: histogram_us(),
+        baseline: histogram(),
         baseline_before,
         baseline_after,
-        alert: histogram_us(),
-        command: histogram_us(),
+        alert: histogram(),
+        command: histogram(),
         posted: posted.len(),
         post_errors: posted.iter().filter(|p| p.error.is_some()).count(),
         missing: 0,
@@ -1039,7 +888,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
     // Latency (ms) by filing order, to see whether it drifts as the story grows.
     let mut in_order: Vec<f64> = Vec::new();
     for p in posted.iter().filter(|p| p.error.is_none()) {
-        record_us(&mut run.command, p.returned - p.sent);
+        record(&mut run.command, p.returned - p.sent);
         let Some(a) = first.get(p.development.as_str()) else {
             run.missing += 1;
             continue;
@@ -1051,10 +900,10 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
                 * 1000.0,
         );
         match a.at.checked_duration_since(p.returned) {
-            Some(d) => record_us(&mut run.alert, d),
+            Some(d) => record(&mut run.alert, d),
             None => {
                 run.early += 1;
-                record_us(&mut run.alert, Duration::ZERO);
+                record(&mut run.alert, Duration::ZERO);
             }
         }
         if let Some((created, updated, attempts)) = queue.get(&p.development) {
@@ -1099,7 +948,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
     for s in servers {
         s.abort();
     }
-    run.load = (load_start, load_average());
+    run.load = (load_start, load_averages());
     Ok(run)
 }
 
@@ -1158,21 +1007,12 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
         )
     })
     .await?;
-    let wanted: HashSet<String> = posted
+    let wanted: HashSet<&str> = posted
         .iter()
         .filter(|p| p.error.is_none())
-        .map(|p| p.development.clone())
+        .map(|p| p.development.as_str())
         .collect();
-    let arrived = || {
-        sink.arrivals
-            .lock()
-            .expect("arrivals lock")
-            .iter()
-            .filter(|a| a.development.as_ref().is_some_and(|d| wanted.contains(d)))
-            .map(|a| a.development.clone())
-            .collect::<HashSet<_>>()
-            .len()
-    };
+    let arrived = || sink.arrived_of(&wanted, |_| true);
     wait_for(
         wanted.len(),
         Duration::from_secs(30),
@@ -1183,15 +1023,15 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
     let arrivals = sink.arrivals();
     let mut first: HashMap<&str, Instant> = HashMap::new();
     for a in &arrivals {
-        if let Some(d) = a.development.as_deref().filter(|d| wanted.contains(*d)) {
+        if let Some(d) = a.development.as_deref().filter(|d| wanted.contains(d)) {
             first.entry(d).or_insert(a.at);
         }
     }
-    let mut alert = histogram_us();
+    let mut alert = histogram();
     let mut missing = 0;
     for p in posted.iter().filter(|p| p.error.is_none()) {
         match first.get(p.development.as_str()) {
-            Some(at) => record_us(&mut alert, at.saturating_duration_since(p.returned)),
+            Some(at) => record(&mut alert, at.saturating_duration_since(p.returned)),
             None => missing += 1,
         }
     }
@@ -1216,13 +1056,13 @@ fn sqlite_commits(path: &std::path::Path, n: usize) -> Res<Histogram<u64>> {
         "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
         [],
     )?;
-    let mut h = histogram_us();
+    let mut h = histogram();
     for i in 0..n {
         let started = Instant::now();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute("INSERT INTO t (v) VALUES (?1)", [format!("row {i}")])?;
         tx.commit()?;
-        record_us(&mut h, started.elapsed());
+        record(&mut h, started.elapsed());
     }
     Ok(h)
 }
@@ -1266,7 +1106,7 @@ struct Batch {
 }
 
 async fn fanout(cfg: &Config) -> Res<FanoutRun> {
-    let load_start = load_average();
+    let load_start = load_averages();
     let app = start_app().await?;
     let sink = Sink::default();
     let (urls, servers) = start_receivers(cfg.receivers, &sink).await?;
@@ -1473,7 +1313,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
         batches,
         gaps,
         created_after_post,
-        load: (load_start, load_average()),
+        load: (load_start, load_averages()),
     };
     app.shutdown().await?;
     for s in servers {
@@ -1485,33 +1325,6 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
 // =============================================================================================
 // Report
 
-fn thousands(v: f64) -> String {
-    let n = v.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn us(v: u64) -> String {
-    if v >= 10_000 {
-        format!("{:.1} ms", v as f64 / 1000.0)
-    } else if v >= 1000 {
-        format!("{:.2} ms", v as f64 / 1000.0)
-    } else {
-        format!("{v} µs")
-    }
-}
-
-fn ms(d: Duration) -> String {
-    us(d.as_micros() as u64)
-}
-
 fn opt_ms(d: Option<Duration>) -> String {
     d.map_or_else(|| "n/a".to_owned(), ms)
 }
@@ -1521,12 +1334,15 @@ fn ns_as_us(v: f64) -> String {
     format!("{:.2} µs", v / 1000.0)
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "**missed**"
-    }
+/// A latency row's cells: samples, p50, p99, max.
+fn cells(h: &Histogram<u64>) -> String {
+    format!(
+        "{} | {} | {} | {}",
+        h.len(),
+        us(h.value_at_quantile(0.5)),
+        us(h.value_at_quantile(0.99)),
+        us(h.max())
+    )
 }
 
 fn report_matching(out: &mut String, r: &MatchRun) -> std::fmt::Result {
@@ -1631,60 +1447,42 @@ fn report_latency(out: &mut String, r: &LatencyRun, cfg: &Config) -> std::fmt::R
     )?;
     writeln!(
         out,
-        "| Alert: POST …/developments answered → receiver has the alert | {} | {} | {} | {} | {ratio:.2} × baseline | ≤ 5: {} |",
-        r.alert.len(),
-        us(r.alert.value_at_quantile(0.5)),
-        us(a99),
-        us(r.alert.max()),
+        "| Alert: POST …/developments answered → receiver has the alert | {} | {ratio:.2} × baseline | ≤ 5: {} |",
+        cells(&r.alert),
         verdict(ratio <= 5.0)
     )?;
     writeln!(
         out,
-        "| Baseline: plain POST round trip to the receiver (before + after) | {} | {} | {} | {} | 1.00 (reference) | |",
-        r.baseline.len(),
-        us(r.baseline.value_at_quantile(0.5)),
-        us(b99),
-        us(r.baseline.max()),
+        "| Baseline: plain POST round trip to the receiver (before + after) | {} | 1.00 (reference) | |",
+        cells(&r.baseline),
     )?;
     for (label, h) in [("before", &r.baseline_before), ("after", &r.baseline_after)] {
         writeln!(
             out,
-            "| Baseline, {label} the alert run only | {} | {} | {} | {} | | |",
-            h.rtt.len(),
-            us(h.rtt.value_at_quantile(0.5)),
-            us(h.rtt.value_at_quantile(0.99)),
-            us(h.rtt.max()),
+            "| Baseline, {label} the alert run only | {} | | |",
+            cells(&h.rtt),
         )?;
     }
     writeln!(
         out,
-        "| (for scale) one SQLite write transaction, 1 row, WAL, synchronous = FULL, beside `notifier.db` | {} | {} | {} | {} | | |",
-        r.commit.len(),
-        us(r.commit.value_at_quantile(0.5)),
-        us(r.commit.value_at_quantile(0.99)),
-        us(r.commit.max()),
+        "| (for scale) one SQLite write transaction, 1 row, WAL, synchronous = FULL, beside `notifier.db` | {} | | |",
+        cells(&r.commit),
     )?;
     if let Some(l) = &r.long {
         writeln!(
             out,
-            "| Alert on a story of {} developments (a second subscriber; {} developments/s for {} s) | {} | {} | {} | {} | {:.2} × baseline | |",
+            "| Alert on a story of {} developments (a second subscriber; {} developments/s for {} s) | {} | {:.2} × baseline | |",
             thousands(l.developments as f64),
             l.rate,
             l.seconds,
-            l.alert.len(),
-            us(l.alert.value_at_quantile(0.5)),
-            us(l.alert.value_at_quantile(0.99)),
-            us(l.alert.max()),
+            cells(&l.alert),
             l.alert.value_at_quantile(0.99) as f64 / b99.max(1) as f64,
         )?;
     }
     writeln!(
         out,
-        "| (for scale) the POST …/developments itself | {} | {} | {} | {} | | |\n",
-        r.command.len(),
-        us(r.command.value_at_quantile(0.5)),
-        us(r.command.value_at_quantile(0.99)),
-        us(r.command.max()),
+        "| (for scale) the POST …/developments itself | {} | | |\n",
+        cells(&r.command),
     )?;
     writeln!(
         out,
@@ -1843,11 +1641,9 @@ fn report_fanout(out: &mut String, r: &FanoutRun) -> std::fmt::Result {
 fn main() -> Res<()> {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
     let cfg = Config::from_env();
+    let rt = runtime()?;
     let started = Instant::now();
-    let load_start = load_average();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let load_start = load_averages();
 
     let matching = cfg.runs(1).then(|| {
         eprintln!("1. matching cost");
@@ -1884,7 +1680,7 @@ fn main() -> Res<()> {
         None
     };
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cores();
     let mut out = String::new();
     writeln!(out, "# newsroom alerts (notifier)\n")?;
     writeln!(
@@ -1896,7 +1692,7 @@ fn main() -> Res<()> {
         out,
         "{cores} CPUs visible; SQLite {}; one tokio multi-thread runtime ({cores} workers) runs the app, its notifier, the receivers and the load client; load average {load_start} at start, {} at end; total {:.0} s.\n",
         rusqlite::version(),
-        load_average(),
+        load_averages(),
         started.elapsed().as_secs_f64()
     )?;
     if let Some(r) = &matching {

@@ -25,7 +25,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -50,13 +49,17 @@ use newsroom_domain::{
 use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::{rebuild, ViewStore};
 use newsroom_readmodel::decode;
+use newsroom_testkit::api::story;
+use newsroom_testkit::http::{post_json_to, GetLoad};
+use newsroom_testkit::procfs::{own_cpu_seconds, own_status_bytes, reset_own_peak_rss};
+use newsroom_testkit::report::{cores, histogram, record, secs, thousands, us, verdict, Started};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::env_num;
+use newsroom_testkit::{BoxError, Res};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-type BoxError = Box<dyn Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
 
 /// Feed page size of the baseline, the same as the rebuild's.
 const PAGE: usize = 10_000;
@@ -106,23 +109,6 @@ impl Config {
             breakdown: std::env::var("BENCH_BREAKDOWN").map_or(true, |v| v != "0"),
         }
     }
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(default)
-}
-
-fn histogram() -> Histogram<u64> {
-    // Microseconds, 1 µs to 10 min, 3 significant figures.
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn record(h: &mut Histogram<u64>, d: Duration) {
-    h.saturating_record((d.as_micros() as u64).max(1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -717,25 +703,7 @@ struct RebuildRun {
 
 /// The process's CPU time so far (user + system), in seconds.
 fn process_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or_default();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// A figure of `/proc/self/status` (`VmRSS`, `VmHWM`), in bytes.
-fn proc_status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Starts measuring the peak resident memory afresh (Linux resets `VmHWM` to the current RSS
-/// when `5` is written to `clear_refs`); false if it cannot.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    own_cpu_seconds().unwrap_or(0.0)
 }
 
 /// The rebuild's steps on their own: the in-memory replay (pipelined as in the rebuild), then
@@ -803,14 +771,14 @@ async fn rebuild_case(dir: &Path, cfg: &Config) -> Res<RebuildRun> {
 
     eprintln!("[1] rebuild into a fresh view store");
     let views = ViewStore::open(&dir.join("views.db"))?;
-    let rss_before = proc_status_bytes("VmRSS:");
-    let peak_reset = reset_peak_rss();
+    let rss_before = own_status_bytes("VmRSS:");
+    let peak_reset = reset_own_peak_rss();
     let cpu = process_cpu();
     let t = Instant::now();
     let report = rebuild(&log, &views, &[], None).await?;
     let rebuild_time = t.elapsed();
     eprintln!("  process CPU during (b): {:.2} s", process_cpu() - cpu);
-    let rss_peak = proc_status_bytes("VmHWM:").filter(|_| peak_reset);
+    let rss_peak = own_status_bytes("VmHWM:").filter(|_| peak_reset);
     let mb = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.0} MB", b as f64 / 1e6));
     eprintln!(
         "  {} events, {} stories in {:.2} s ({:.0} events/s); RSS {} before, peak {} during the rebuild",
@@ -941,33 +909,11 @@ impl RunningApp {
     }
 
     async fn post(&self, path: &str, body: Value) -> Res<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            return Err(format!("POST {path}: {status}: {text}").into());
-        }
-        Ok(serde_json::from_str(&text)?)
+        Ok(post_json_to(&self.client, &self.base, path, Some(&self.token), &body).await?)
     }
 
     async fn open_story(&self, slug: &str) -> Res<String> {
-        let answer = self
-            .post(
-                "/v1/stories",
-                json!({
-                    "slug": slug,
-                    "headline": "Campaign reports a hack",
-                    "summary": "A campaign says its email was breached.",
-                    "tags": ["elections", "cyber"],
-                }),
-            )
-            .await?;
+        let answer = self.post("/v1/stories", story(slug)).await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())
     }
 
@@ -1029,8 +975,8 @@ impl LoadRun {
     }
 }
 
-/// `in_flight` workers GET `url` back to back for a warm-up second, then `seconds`; a request
-/// counts when its whole answer has arrived, 200 and of the expected length.
+/// [`GetLoad`] on `url`: `in_flight` workers GET it back to back for a warm-up second, then
+/// `seconds`; a request counts when its whole answer has arrived, 200 and of the expected length.
 async fn get_load(
     client: &reqwest::Client,
     url: &str,
@@ -1038,59 +984,16 @@ async fn get_load(
     in_flight: usize,
     seconds: f64,
 ) -> Res<LoadRun> {
-    let warm_until = Instant::now() + Duration::from_secs(1);
-    let until = warm_until + Duration::from_secs_f64(seconds);
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (client, url) = (client.clone(), url.to_owned());
-            tokio::spawn(async move {
-                let mut latency = histogram();
-                let (mut ok, mut errors) = (0u64, 0u64);
-                loop {
-                    let t = Instant::now();
-                    if t >= until {
-                        break;
-                    }
-                    let good = match client.get(&url).send().await {
-                        Ok(r) if r.status() == reqwest::StatusCode::OK => {
-                            matches!(r.bytes().await, Ok(b) if b.len() == expected_len)
-                        }
-                        Ok(r) => {
-                            let _ = r.bytes().await;
-                            false
-                        }
-                        Err(_) => false,
-                    };
-                    if t < warm_until {
-                        continue;
-                    }
-                    record(&mut latency, t.elapsed());
-                    if good {
-                        ok += 1;
-                    } else {
-                        errors += 1;
-                    }
-                }
-                (latency, ok, errors, Instant::now())
-            })
-        })
-        .collect();
-    let mut run = LoadRun {
-        rate: 0.0,
-        requests: 0,
-        errors: 0,
-        latency: histogram(),
-    };
-    let mut last_done = until;
-    for w in workers {
-        let (h, ok, errors, done) = w.await?;
-        run.latency.add(h)?;
-        run.requests += ok + errors;
-        run.errors += errors;
-        last_done = last_done.max(done);
-    }
-    run.rate = run.requests as f64 / (last_done - warm_until).as_secs_f64();
-    Ok(run)
+    let urls = [url.to_owned()];
+    let tally = GetLoad::start(client, &urls, expected_len, in_flight, seconds)
+        .finish()
+        .await?;
+    Ok(LoadRun {
+        rate: tally.requests as f64 / tally.window.as_secs_f64(),
+        requests: tally.requests,
+        errors: tally.errors,
+        latency: tally.latency,
+    })
 }
 
 /// A plain axum server answering every GET of `/v1/stories/{id}` with `body` from memory.
@@ -1484,50 +1387,8 @@ async fn lag_case(cfg: &Config) -> Res<LagRun> {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-fn thousands(v: f64) -> String {
-    let n = v.round() as u64;
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn us(v: u64) -> String {
-    if v >= 10_000 {
-        format!("{:.1} ms", v as f64 / 1000.0)
-    } else if v >= 1000 {
-        format!("{:.2} ms", v as f64 / 1000.0)
-    } else {
-        format!("{v} µs")
-    }
-}
-
 fn ms(v: u64) -> String {
     format!("{:.1} ms", v as f64 / 1000.0)
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2} s", d.as_secs_f64())
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "**missed**"
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "n/a".to_owned())
 }
 
 fn report_rebuild(out: &mut String, r: &RebuildRun, cfg: &Config) -> std::fmt::Result {
@@ -1737,11 +1598,8 @@ fn main() -> Res<()> {
     newsroom::disable_transparent_huge_pages();
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_PARTS`).
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
 
     let rebuild_run = if cfg.parts.contains('1') {
         let dir = tempfile::tempdir()?;
@@ -1763,7 +1621,7 @@ fn main() -> Res<()> {
         None
     };
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = cores();
     let mut env = format!(
         "BENCH_EVENTS={} BENCH_SECONDS={} BENCH_LAG_RATE={} BENCH_LAG_SECONDS={}",
         cfg.events, cfg.seconds, cfg.lag_rate, cfg.lag_seconds
@@ -1782,11 +1640,9 @@ fn main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "{cores} CPUs visible; SQLite {}; one tokio multi-thread runtime ({cores} workers) shared by the app (command side, projector, notifier), the baseline server and the load clients; apps run with `synchronous = NORMAL`; total {:.0} s; 1-minute load average {} at the start, {} at the end.\n",
+        "{cores} CPUs visible; SQLite {}; one tokio multi-thread runtime ({cores} workers) shared by the app (command side, projector, notifier), the baseline server and the load clients; apps run with `synchronous = NORMAL`; {}.\n",
         rusqlite::version(),
-        started.elapsed().as_secs_f64(),
-        load_at_start,
-        load_average()
+        started.summary()
     )?;
     if let Some(r) = &rebuild_run {
         report_rebuild(&mut out, r, &cfg)?;

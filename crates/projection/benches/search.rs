@@ -34,7 +34,6 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,10 +52,11 @@ use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::rebuild::rebuild_without_search_index;
 use newsroom_projection::{rebuild, LiveHub, LiveLimits, ViewStore};
+use newsroom_testkit::report::{cores, histogram, load_average, record, thousands, Started};
+use newsroom_testkit::runtime;
+use newsroom_testkit::settings::env_num;
+use newsroom_testkit::{BoxError, Res};
 use serde_json::json;
-
-type BoxError = Box<dyn Error + Send + Sync>;
-type Res<T> = Result<T, BoxError>;
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -94,38 +94,6 @@ impl Config {
                 .collect(),
         }
     }
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().replace('_', "").parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
-        .unwrap_or(default)
-}
-
-fn histogram() -> Histogram<u64> {
-    // Microseconds, 1 µs to 10 min, 3 significant figures.
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "n/a".to_owned())
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn ms(us: u64) -> String {
@@ -859,7 +827,7 @@ async fn run_case(served: &Served, case: &Case) -> Res<CaseRun> {
             more = v.get("next").is_some();
         }
         if i >= 10 {
-            latency.saturating_record((took.as_micros() as u64).max(1));
+            record(&mut latency, took);
         }
     }
     Ok(CaseRun {
@@ -1013,11 +981,8 @@ fn cases(v: &Vocabulary, story: &str, queries: usize) -> Vec<(Case, Vec<String>)
 fn main() -> Res<()> {
     newsroom::disable_transparent_huge_pages();
     let cfg = Config::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let started = Instant::now();
-    let load_at_start = load_average();
+    let rt = runtime()?;
+    let started = Started::now();
     let temp = tempfile::tempdir()?;
     let dir = match &cfg.dir {
         Some(d) => {
@@ -1049,8 +1014,8 @@ fn main() -> Res<()> {
                 out,
                 "{} events ({} developments).\n\n| run | without the index | with it | index's share | load (1 min) before → after |
 |---|---|---|---|---|",
-                thousands(log.head() as u64),
-                thousands(cfg.developments as u64)
+                thousands(log.head() as f64),
+                thousands(cfg.developments as f64)
             )?;
             for run in 1..=cfg.rebuild_runs {
                 eprintln!("[r] rebuild pair {run}");
@@ -1094,7 +1059,7 @@ One request at a time; {} timed requests per case (the two-word case {}). Baseli
 ",
                 cfg.queries,
                 cfg.queries * 3,
-                thousands(cfg.baseline_developments as u64),
+                thousands(cfg.baseline_developments as f64),
                 index_size(&views_path)?
             )?;
             writeln!(
@@ -1113,7 +1078,7 @@ One request at a time; {} timed requests per case (the two-word case {}). Baseli
                     .iter()
                     .map(|t| {
                         doc_count(&views_path, t)
-                            .map(|n| format!("{t} {}", thousands(n as u64)))
+                            .map(|n| format!("{t} {}", thousands(n as f64)))
                             .unwrap_or_else(|e| format!("{t} ({e})"))
                     })
                     .collect();
@@ -1152,11 +1117,10 @@ One request at a time; {} timed requests per case (the two-word case {}). Baseli
     })?;
     writeln!(
         out,
-        "{} CPUs visible; SQLite {}; total {:.0} s; 1-minute load average {load_at_start} at the start, {} at the end.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "{} CPUs visible; SQLite {}; {}.",
+        cores(),
         rusqlite::version(),
-        started.elapsed().as_secs_f64(),
-        load_average()
+        started.summary()
     )?;
     print!("{out}");
     Ok(())

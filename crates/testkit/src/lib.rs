@@ -1,0 +1,27 @@
+//! What newsroom's benches share, so that each bench holds only what it measures: the report's
+//! formatting and figures ([`report`]), settings read from the environment ([`settings`]), CPU
+//! time and memory read from `/proc` ([`procfs`]), the HTTP calls the load clients make and the
+//! webhook receiver they listen with ([`http`]), the bodies of the newsroom API they send
+//! ([`api`]), and the bench's own executable run again as a helper process ([`process`]).
+//!
+//! A dev-dependency only: nothing here is part of newsroom itself, and nothing here knows a
+//! crate of the workspace, so every bench can use it.
+
+pub mod api;
+pub mod http;
+pub mod process;
+pub mod procfs;
+pub mod report;
+pub mod settings;
+
+/// The error the benches pass up: anything, sent between tasks.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Res<T> = Result<T, BoxError>;
+
+/// The runtime a bench runs its clients (and, in-process, its app) on: tokio's multi-thread
+/// runtime with every driver enabled.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
