@@ -101,199 +101,22 @@ fn pg_migrator() -> sqlx::migrate::Migrator {
     migrator
 }
 
+/// The notifier's SQLite migrations, in the order they were applied (`migrations/sqlite`; each is
+/// named as its PostgreSQL counterpart in `migrations/postgres`, where there is one: SQLite's
+/// `no_story_folds` undoes what PostgreSQL never had, and PostgreSQL's `partitions` and
+/// `claim_by_partition` serve copies sharing its queue).
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
-        M::up(
-            r#"
-        CREATE TABLE subscribers (
-            id                TEXT PRIMARY KEY,
-            name              TEXT NOT NULL,
-            email             TEXT,
-            token_hash        BLOB NOT NULL UNIQUE,
-            unsubscribe_token TEXT NOT NULL UNIQUE,
-            status            TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
-            created_at        TEXT NOT NULL
-        );
-        CREATE TABLE endpoints (
-            id                 TEXT PRIMARY KEY,
-            subscriber_id      TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
-            kind               TEXT NOT NULL CHECK (kind IN ('webhook', 'email', 'nats')),
-            target             TEXT NOT NULL,
-            -- Webhook signing keys must be usable for HMAC, so they are stored as they are.
-            secret             TEXT,
-            previous_secret    TEXT,
-            previous_expires   TEXT,
-            status             TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
-            disabled_reason    TEXT,
-            failing_since      TEXT,
-            created_at         TEXT NOT NULL
-        );
-        CREATE INDEX endpoints_subscriber ON endpoints (subscriber_id);
-        CREATE TABLE subscriptions (
-            id             TEXT PRIMARY KEY,
-            subscriber_id  TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
-            story_id       TEXT,
-            actor_key      TEXT,
-            kind           TEXT,
-            tag            TEXT,
-            min_urgency    TEXT NOT NULL,
-            delivery       TEXT NOT NULL CHECK (delivery IN ('immediate', 'digest')),
-            digest_minutes INTEGER,
-            created_at     TEXT NOT NULL
-        );
-        CREATE INDEX subscriptions_subscriber ON subscriptions (subscriber_id);
-        -- Every change to subscriptions or subscribers, in order: matchers in any process
-        -- refresh their index from it.
-        CREATE TABLE subscription_changes (
-            seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-            subscription_id TEXT,
-            subscriber_id   TEXT
-        );
-        -- The notifier's own fold of each story (the reader model), to know what was published.
-        CREATE TABLE notify_stories (
-            id       TEXT PRIMARY KEY,
-            position INTEGER NOT NULL,
-            doc      TEXT NOT NULL
-        );
-        -- Who was alerted to which development: corrections and retractions go to them.
-        CREATE TABLE alerted (
-            development_id TEXT NOT NULL,
-            subscriber_id  TEXT NOT NULL,
-            PRIMARY KEY (development_id, subscriber_id)
-        );
-        CREATE TABLE alerts (
-            seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-            id             TEXT NOT NULL UNIQUE,
-            subscriber_id  TEXT NOT NULL,
-            -- The event's position; NULL for digests, which gather many events.
-            position       INTEGER,
-            story_id       TEXT NOT NULL,
-            development_id TEXT,
-            type           TEXT NOT NULL,
-            payload        TEXT NOT NULL,
-            mode           TEXT NOT NULL CHECK (mode IN ('immediate', 'digest', 'digested')),
-            digest_due_at  TEXT,
-            created_at     TEXT NOT NULL,
-            UNIQUE (subscriber_id, position)
-        );
-        CREATE INDEX alerts_subscriber ON alerts (subscriber_id, seq);
-        CREATE INDEX alerts_digest ON alerts (mode, digest_due_at);
-        CREATE TABLE deliveries (
-            seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-            alert_id        TEXT NOT NULL,
-            endpoint_id     TEXT NOT NULL,
-            story_id        TEXT NOT NULL,
-            status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
-            attempts        INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT NOT NULL,
-            leased_until    TEXT,
-            last_status     INTEGER,
-            last_error      TEXT,
-            created_at      TEXT NOT NULL,
-            updated_at      TEXT NOT NULL,
-            UNIQUE (alert_id, endpoint_id)
-        );
-        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
-        CREATE INDEX deliveries_order ON deliveries (endpoint_id, story_id, status, seq);
-        -- Every state change of every delivery.
-        CREATE TABLE delivery_log (
-            id           INTEGER PRIMARY KEY AUTOINCREMENT,
-            delivery_seq INTEGER NOT NULL,
-            at           TEXT NOT NULL,
-            status       TEXT NOT NULL,
-            http_status  INTEGER,
-            detail       TEXT
-        );
-        CREATE INDEX delivery_log_delivery ON delivery_log (delivery_seq);
-        CREATE TABLE checkpoints (
-            name     TEXT PRIMARY KEY,
-            position INTEGER NOT NULL
-        );
-        "#,
-        ),
-        // The matcher keeps its fold of each story in memory and folds it again from the log
-        // when needed: rewriting the whole fold for every batch made alerts as slow as the
-        // story was long.
-        M::up("DROP TABLE notify_stories;"),
-        // The alert list reads one page, retention prunes by age, and forgetting a subscriber
-        // takes their `alerted` rows and subscription changes: each through an index, never a
-        // scan of a whole table.
-        M::up(
-            "CREATE INDEX alerts_listed ON alerts (subscriber_id, mode, seq);
-             CREATE INDEX alerts_created ON alerts (created_at);
-             CREATE INDEX alerted_subscriber ON alerted (subscriber_id);
-             CREATE INDEX subscription_changes_subscriber ON subscription_changes (subscriber_id);
-             CREATE INDEX subscription_changes_subscription
-                 ON subscription_changes (subscription_id);",
-        ),
-        // Email endpoints wait `unconfirmed` until their address confirms them through the
-        // single-use link mailed to it (only the link's digest is kept): SQLite cannot change
-        // a CHECK, so the table is made again with the same rows.
-        M::up(
-            r#"
-        CREATE TABLE endpoints_next (
-            id                 TEXT PRIMARY KEY,
-            subscriber_id      TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
-            kind               TEXT NOT NULL CHECK (kind IN ('webhook', 'email', 'nats')),
-            target             TEXT NOT NULL,
-            secret             TEXT,
-            previous_secret    TEXT,
-            previous_expires   TEXT,
-            status             TEXT NOT NULL DEFAULT 'active'
-                               CHECK (status IN ('active', 'disabled', 'unconfirmed')),
-            disabled_reason    TEXT,
-            failing_since      TEXT,
-            created_at         TEXT NOT NULL
-        );
-        INSERT INTO endpoints_next SELECT * FROM endpoints;
-        DROP TABLE endpoints;
-        ALTER TABLE endpoints_next RENAME TO endpoints;
-        CREATE INDEX endpoints_subscriber ON endpoints (subscriber_id);
-        CREATE TABLE email_confirmations (
-            token_hash  BLOB PRIMARY KEY,
-            endpoint_id TEXT NOT NULL UNIQUE REFERENCES endpoints (id) ON DELETE CASCADE,
-            expires_at  TEXT NOT NULL
-        );
-        "#,
-        ),
-        // Web Push endpoints (the push service's URL in `target`, the subscription's keys in
-        // `secret`) and the installation's own secrets (the VAPID key pair). The table is made
-        // again for its CHECK; dropping the old one deletes the confirmations that refer to it
-        // (foreign keys are on), so they are kept aside and put back.
-        M::up(
-            r#"
-        CREATE TABLE email_confirmations_kept AS SELECT * FROM email_confirmations;
-        CREATE TABLE endpoints_next (
-            id                 TEXT PRIMARY KEY,
-            subscriber_id      TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
-            kind               TEXT NOT NULL
-                               CHECK (kind IN ('webhook', 'email', 'nats', 'web_push')),
-            target             TEXT NOT NULL,
-            secret             TEXT,
-            previous_secret    TEXT,
-            previous_expires   TEXT,
-            status             TEXT NOT NULL DEFAULT 'active'
-                               CHECK (status IN ('active', 'disabled', 'unconfirmed')),
-            disabled_reason    TEXT,
-            failing_since      TEXT,
-            created_at         TEXT NOT NULL
-        );
-        INSERT INTO endpoints_next SELECT * FROM endpoints;
-        DROP TABLE endpoints;
-        ALTER TABLE endpoints_next RENAME TO endpoints;
-        CREATE INDEX endpoints_subscriber ON endpoints (subscriber_id);
-        INSERT INTO email_confirmations SELECT * FROM email_confirmations_kept;
-        DROP TABLE email_confirmations_kept;
-        CREATE TABLE installation_secrets (
-            name       TEXT PRIMARY KEY,
-            value      TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        "#,
-        ),
-        // A subscription to a story may ask to hear when another story is related to it
-        // (`include_related`): the matcher alerts its subscriber once per relation.
-        M::up("ALTER TABLE subscriptions ADD COLUMN include_related INTEGER NOT NULL DEFAULT 0;"),
+        M::up(include_str!("../migrations/sqlite/2000_notifier.sql")),
+        M::up(include_str!("../migrations/sqlite/2001_no_story_folds.sql")),
+        M::up(include_str!("../migrations/sqlite/2002_bounded_alerts.sql")),
+        M::up(include_str!(
+            "../migrations/sqlite/2003_email_confirmations.sql"
+        )),
+        M::up(include_str!("../migrations/sqlite/2004_web_push.sql")),
+        M::up(include_str!(
+            "../migrations/sqlite/2005_include_related.sql"
+        )),
     ])
 }
 
@@ -587,4 +410,15 @@ pub fn record_change(
     )?
     .execute(args![subscription, subscriber])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod migration_tests {
+    /// Every SQLite migration applies, in order, to an empty database.
+    #[test]
+    fn the_migrations_apply_to_an_empty_database() {
+        super::migrations()
+            .validate()
+            .expect("the notifier's SQLite migrations apply");
+    }
 }
