@@ -28,11 +28,12 @@ use uuid::Uuid;
 
 use crate::dispatch::log_change;
 use crate::email::Mailer;
+use crate::error::NotifyError;
 use crate::matcher::{confirmation_path, Links};
 use crate::retention::forget_subscriber;
 use crate::signing::WebhookSecret;
 use crate::ssrf::Guard;
-use crate::store::{record_change, ts, NotifierStore, NotifyError};
+use crate::store::{record_change, ts, NotifierStore};
 use crate::streams::{AlertHub, Opener, Refused};
 use crate::subjects::AlertSubjects;
 use crate::webpush::{PushKeys, Vapid, ENDPOINT_LIMIT};

@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::error::NotifyError;
 use crate::matcher::{alert_id, queue_deliveries, Links};
-use crate::store::{ts, NotifierStore, NotifyError};
+use crate::store::{ts, NotifierStore};
 use crate::streams::{AlertHub, QueuedAlert};
 
 /// Turns due digest alerts into digests.

@@ -31,10 +31,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
 use crate::email::Mailer;
+use crate::error::NotifyError;
 use crate::partitions::Ownership;
 use crate::signing::{signature_header, WebhookSecret};
 use crate::ssrf::Guard;
-use crate::store::{parse_ts, ts, NotifierStore, NotifyError};
+use crate::store::{parse_ts, ts, NotifierStore};
 use crate::subjects::AlertSubjects;
 
 /// How deliveries are retried.
@@ -107,7 +108,7 @@ pub type Handoff = mpsc::UnboundedSender<Vec<Job>>;
 
 /// What a send attempt came to.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum Attempt {
     Delivered {
         status: Option<u16>,
     },
@@ -127,10 +128,10 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl Attempt {
     /// A failure worth retrying, with no more to say than `error`.
     fn retry(error: impl Into<String>) -> Self {
-        Outcome::Failed {
+        Attempt::Failed {
             status: None,
             retry_after: None,
             error: error.into(),
@@ -282,7 +283,7 @@ enum Taken {
 /// One thing to write down about a delivery.
 #[derive(Debug, Clone)]
 enum Note {
-    Outcome(Sent, Outcome),
+    Attempt(Sent, Attempt),
     /// A handed-over delivery that must wait for an earlier one this dispatcher does not hold:
     /// its lease is given back, and a claim takes it in order.
     GiveBack(i64),
@@ -291,7 +292,7 @@ enum Note {
 impl Note {
     fn seq(&self) -> i64 {
         match self {
-            Note::Outcome(sent, _) => sent.seq,
+            Note::Attempt(sent, _) => sent.seq,
             Note::GiveBack(seq) => *seq,
         }
     }
@@ -374,11 +375,11 @@ impl Chains {
     fn sent(
         &mut self,
         job: Job,
-        outcome: Outcome,
+        outcome: Attempt,
         ready: &mut VecDeque<Job>,
         notes: &mut Vec<Note>,
     ) {
-        let delivered = matches!(outcome, Outcome::Delivered { .. });
+        let delivered = matches!(outcome, Attempt::Delivered { .. });
         let key = (job.endpoint_id.clone(), job.story_id.clone());
         self.finish(
             job.seq,
@@ -388,7 +389,7 @@ impl Chains {
                 Taken::NotDelivered
             },
         );
-        notes.push(Note::Outcome(job.into(), outcome));
+        notes.push(Note::Attempt(job.into(), outcome));
         let Some(mut queue) = self.blocked.remove(&key) else {
             return;
         };
@@ -742,13 +743,13 @@ impl Courier {
     }
 
     #[tracing::instrument(skip_all, fields(alert = %job.alert_id, endpoint = %job.endpoint_id, kind = %job.kind))]
-    async fn send(&self, job: &Job) -> Outcome {
+    async fn send(&self, job: &Job) -> Attempt {
         let outcome = match job.kind.as_str() {
             "webhook" => self.send_webhook(job).await,
             "email" => self.send_email(job).await,
             "nats" => self.send_nats(job).await,
             "web_push" => self.send_web_push(job).await,
-            other => Outcome::Failed {
+            other => Attempt::Failed {
                 status: None,
                 retry_after: None,
                 error: format!("unknown endpoint kind {other}"),
@@ -756,21 +757,21 @@ impl Courier {
             },
         };
         let label = match &outcome {
-            Outcome::Delivered { .. } => "delivered",
-            Outcome::Gone | Outcome::Expired { .. } => "gone",
-            Outcome::Failed { .. } => "failed",
+            Attempt::Delivered { .. } => "delivered",
+            Attempt::Gone | Attempt::Expired { .. } => "gone",
+            Attempt::Failed { .. } => "failed",
         };
         metrics::counter!("newsroom_deliveries_total", "kind" => job.kind.clone(), "outcome" => label)
             .increment(1);
         outcome
     }
 
-    async fn send_webhook(&self, job: &Job) -> Outcome {
+    async fn send_webhook(&self, job: &Job) -> Attempt {
         let url = match self.guard.check_url(&job.target).await {
             Ok(url) => url,
             Err(refusal) => {
                 tracing::warn!(endpoint = %job.endpoint_id, %refusal, "webhook refused before sending");
-                return Outcome::retry(refusal.public_detail());
+                return Attempt::retry(refusal.public_detail());
             }
         };
         let now = self.clock.now();
@@ -784,7 +785,7 @@ impl Courier {
             }
         }
         if secrets.is_empty() {
-            return Outcome::retry("the endpoint has no signing secret");
+            return Attempt::retry("the endpoint has no signing secret");
         }
         let refs: Vec<&WebhookSecret> = secrets.iter().collect();
         let timestamp = now.timestamp();
@@ -803,12 +804,12 @@ impl Courier {
             .send()
             .await;
         match response {
-            Err(e) => Outcome::retry(format!("request failed: {e}")),
-            Ok(r) if r.status().is_success() => Outcome::Delivered {
+            Err(e) => Attempt::retry(format!("request failed: {e}")),
+            Ok(r) if r.status().is_success() => Attempt::Delivered {
                 status: Some(r.status().as_u16()),
             },
-            Ok(r) if r.status() == reqwest::StatusCode::GONE => Outcome::Gone,
-            Ok(r) => Outcome::Failed {
+            Ok(r) if r.status() == reqwest::StatusCode::GONE => Attempt::Gone,
+            Ok(r) => Attempt::Failed {
                 status: Some(r.status().as_u16()),
                 retry_after: retry_after(r.headers(), now),
                 error: format!("the receiver answered {}", r.status()),
@@ -821,18 +822,18 @@ impl Courier {
     /// the browser (RFC 8291), signed with the installation's VAPID key (RFC 8292), with how long
     /// the service may keep it (`TTL`), how urgent it is (`Urgency`) and the development's
     /// `Topic`, so a correction replaces its original if that is still waiting.
-    async fn send_web_push(&self, job: &Job) -> Outcome {
+    async fn send_web_push(&self, job: &Job) -> Attempt {
         let Some(push) = &self.push else {
-            return Outcome::retry("Web Push is not set up in this process");
+            return Attempt::retry("Web Push is not set up in this process");
         };
         let url = match self.guard.check_url(&job.target).await {
             Ok(url) => url,
             Err(refusal) => {
                 tracing::warn!(endpoint = %job.endpoint_id, %refusal, "push endpoint refused before sending");
-                return Outcome::retry(refusal.public_detail());
+                return Attempt::retry(refusal.public_detail());
             }
         };
-        let permanent = |error: &str| Outcome::Failed {
+        let permanent = |error: &str| Attempt::Failed {
             status: None,
             retry_after: None,
             error: error.to_owned(),
@@ -862,16 +863,16 @@ impl Courier {
             request = request.header("topic", topic);
         }
         match request.body(body).send().await {
-            Err(e) => Outcome::retry(format!("request failed: {e}")),
-            Ok(r) if r.status().is_success() => Outcome::Delivered {
+            Err(e) => Attempt::retry(format!("request failed: {e}")),
+            Ok(r) if r.status().is_success() => Attempt::Delivered {
                 status: Some(r.status().as_u16()),
             },
-            Ok(r) if matches!(r.status().as_u16(), 404 | 410) => Outcome::Expired {
+            Ok(r) if matches!(r.status().as_u16(), 404 | 410) => Attempt::Expired {
                 status: r.status().as_u16(),
             },
             // Busy or down: later. Anything else (a refused token, a message too large) will
             // not change by trying again: dead-lettered, and can be redriven.
-            Ok(r) => Outcome::Failed {
+            Ok(r) => Attempt::Failed {
                 status: Some(r.status().as_u16()),
                 retry_after: retry_after(r.headers(), now),
                 error: format!("the push service answered {}", r.status()),
@@ -880,9 +881,9 @@ impl Courier {
         }
     }
 
-    async fn send_email(&self, job: &Job) -> Outcome {
+    async fn send_email(&self, job: &Job) -> Attempt {
         let Some(mailer) = &self.mailer else {
-            return Outcome::retry("no SMTP relay configured (NEWSROOM_SMTP_URL)");
+            return Attempt::retry("no SMTP relay configured (NEWSROOM_SMTP_URL)");
         };
         let (subject, text) = email_text(&job.payload);
         let unsubscribe = unsubscribe_link(&job.payload);
@@ -896,8 +897,8 @@ impl Courier {
             )
             .await
         {
-            Ok(()) => Outcome::Delivered { status: None },
-            Err(e) => Outcome::Failed {
+            Ok(()) => Attempt::Delivered { status: None },
+            Err(e) => Attempt::Failed {
                 status: e.smtp_code(),
                 retry_after: None,
                 permanent: e.is_permanent(),
@@ -906,12 +907,12 @@ impl Courier {
         }
     }
 
-    async fn send_nats(&self, job: &Job) -> Outcome {
+    async fn send_nats(&self, job: &Job) -> Attempt {
         let Some(nats) = &self.nats else {
-            return Outcome::retry("no NATS connection configured (NEWSROOM_NATS_URL)");
+            return Attempt::retry("no NATS connection configured (NEWSROOM_NATS_URL)");
         };
         let Some(subject) = self.subjects.subject(&job.subscriber_id, &job.target) else {
-            return Outcome::Failed {
+            return Attempt::Failed {
                 status: None,
                 retry_after: None,
                 error: "the subscriber's id cannot name a NATS subject".into(),
@@ -926,10 +927,10 @@ impl Courier {
             .await;
         match sent {
             Ok(()) => match nats.flush().await {
-                Ok(()) => Outcome::Delivered { status: None },
-                Err(e) => Outcome::retry(format!("NATS flush failed: {e}")),
+                Ok(()) => Attempt::Delivered { status: None },
+                Err(e) => Attempt::retry(format!("NATS flush failed: {e}")),
             },
-            Err(e) => Outcome::retry(format!("NATS publish failed: {e}")),
+            Err(e) => Attempt::retry(format!("NATS publish failed: {e}")),
         }
     }
 
@@ -950,7 +951,7 @@ impl Courier {
                 }
                 for note in notes {
                     let (job, outcome) = match note {
-                        Note::Outcome(job, outcome) => (job, outcome),
+                        Note::Attempt(job, outcome) => (job, outcome),
                         Note::GiveBack(seq) => {
                             reclaim = true;
                             tx.prepare_cached(
@@ -963,22 +964,22 @@ impl Courier {
                     let attempts = job.attempts + 1;
                     // Only a claimed delivery can have a later one of its story waiting in
                     // the queue; a handed-over one's followers are handed over too.
-                    reclaim |= job.claimed || !matches!(outcome, Outcome::Delivered { .. });
+                    reclaim |= job.claimed || !matches!(outcome, Attempt::Delivered { .. });
                     match outcome {
-                        Outcome::Delivered { status } => {
+                        Attempt::Delivered { status } => {
                             set_delivery(tx, job.seq, "delivered", attempts, now, status, None, None)?;
                             tx.prepare_cached(
                                 "UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
                             )?
                             .execute(args![&job.endpoint_id])?;
                         }
-                        Outcome::Gone => {
+                        Attempt::Gone => {
                             set_delivery(tx, job.seq, "failed", attempts, now, Some(410), Some("the receiver answered 410 Gone"), None)?;
                             if let Some(n) = disable_endpoint(tx, &job.endpoint_id, "the receiver answered 410 Gone", now)? {
                                 notices.push(n);
                             }
                         }
-                        Outcome::Expired { status } => {
+                        Attempt::Expired { status } => {
                             let why = format!("the push service answered {status}: the subscription expired");
                             set_delivery(tx, job.seq, "failed", attempts, now, Some(status), Some(&why), None)?;
                             // Failing its other pending deliveries first; a browser that
@@ -987,7 +988,7 @@ impl Courier {
                             tx.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
                                 .execute(args![&job.endpoint_id])?;
                         }
-                        Outcome::Failed { status, retry_after, error, permanent } => {
+                        Attempt::Failed { status, retry_after, error, permanent } => {
                             let dead = permanent || attempts >= policy.max_attempts;
                             let delay = policy.backoff(attempts).max(retry_after.unwrap_or_default());
                             let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -1050,7 +1051,7 @@ fn record_batched(
     for note in notes.drain(..) {
         match note {
             Note::GiveBack(seq) => given_back.push(seq),
-            Note::Outcome(sent, Outcome::Delivered { status }) => delivered.push((sent, status)),
+            Note::Attempt(sent, Attempt::Delivered { status }) => delivered.push((sent, status)),
             other => rest.push(other),
         }
     }
@@ -1376,12 +1377,12 @@ mod tests {
             .iter()
             .filter_map(|n| match n {
                 Note::GiveBack(seq) => Some(*seq),
-                Note::Outcome(..) => None,
+                Note::Attempt(..) => None,
             })
             .collect()
     }
 
-    const DELIVERED: Outcome = Outcome::Delivered { status: Some(200) };
+    const DELIVERED: Attempt = Attempt::Delivered { status: Some(200) };
 
     #[test]
     fn a_delivery_sent_here_is_not_sent_again_when_a_claim_finds_it_before_it_is_recorded() {
@@ -1429,7 +1430,7 @@ mod tests {
         chains.admit(job(2, "a", &[1]), &mut ready, &mut notes);
         chains.admit(job(3, "a", &[1, 2]), &mut ready, &mut notes);
         let first = ready.pop_front().unwrap();
-        chains.sent(first, Outcome::retry("refused"), &mut ready, &mut notes);
+        chains.sent(first, Attempt::retry("refused"), &mut ready, &mut notes);
         assert!(ready.is_empty());
         assert_eq!(given_back(&notes), [2, 3]);
         chains.admit(job(4, "a", &[1, 2, 3]), &mut ready, &mut notes);

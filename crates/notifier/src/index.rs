@@ -17,7 +17,7 @@ use newsroom_log::args;
 use newsroom_log::sql::{OptionalRow, Row, Sql};
 use uuid::Uuid;
 
-use crate::store::NotifyError;
+use crate::error::NotifyError;
 
 /// How a subscriber wants what a subscription matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,6 +22,7 @@ pub mod clock;
 pub mod digest;
 pub mod dispatch;
 pub mod email;
+pub mod error;
 pub mod index;
 pub mod matcher;
 pub mod partitions;
@@ -36,5 +37,6 @@ pub mod webpush;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::RetryPolicy;
+pub use error::NotifyError;
 pub use service::{Notifier, NotifierSettings, NotifierStartError};
-pub use store::{NotifierStore, NotifyError};
+pub use store::NotifierStore;

@@ -57,9 +57,10 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::dispatch::{Handoff, Job};
+use crate::error::NotifyError;
 use crate::index::{Delivery, SubscriptionIndex, Target};
 use crate::partitions::{checkpoint_name, story_partition, Ownership};
-use crate::store::{matched_through, ts, NotifierStore, NotifyError};
+use crate::store::{matched_through, ts, NotifierStore};
 use crate::streams::{AlertHub, QueuedAlert};
 
 /// Most events matched in one transaction.

@@ -26,7 +26,8 @@ use newsroom_log::args;
 use newsroom_log::sql::Sql;
 
 use crate::clock::Clock;
-use crate::store::{record_change, ts, NotifierStore, NotifyError};
+use crate::error::NotifyError;
+use crate::store::{record_change, ts, NotifierStore};
 
 /// Alerts pruned in one transaction.
 pub const PRUNE_BATCH: usize = 500;

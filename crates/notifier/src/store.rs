@@ -38,48 +38,7 @@ use newsroom_log::{args, DbError, EventLog, SqliteDb, Synchronous};
 use rusqlite_migration::{Migrations, M};
 use sqlx::PgPool;
 
-/// Errors of the notifier's store and of the work done in its transactions.
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    #[error("notifier database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("stored notifier data cannot be read: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("reading the event feed failed: {0}")]
-    Feed(#[from] newsroom_log::StoreError),
-    #[error(transparent)]
-    Decode(#[from] newsroom_readmodel::DecodeError),
-    #[error("following the event stream failed: {0}")]
-    Stream(#[from] newsroom_log::relay::RelayError),
-    #[error("notifier migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("reading the views failed: {0}")]
-    Views(#[from] newsroom_projection::history::HistoryError),
-    #[error("the views have not reached position {0} yet")]
-    ViewsBehind(i64),
-    #[error("alerts are still being queued after {0:?}")]
-    AlertsInFlight(std::time::Duration),
-    #[error(transparent)]
-    Push(#[from] crate::webpush::PushError),
-}
-
-impl From<newsroom_projection::ViewError> for NotifyError {
-    fn from(e: newsroom_projection::ViewError) -> Self {
-        NotifyError::Views(e.into())
-    }
-}
-
-impl NotifyError {
-    /// Whether the notifier's database cannot be reached right now (retrying later may work).
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            NotifyError::Db(e) => e.is_unreachable(),
-            _ => false,
-        }
-    }
-}
+use crate::error::NotifyError;
 
 /// The advisory lock subscribers' own writes (and retention) take on PostgreSQL ("newsnoti"):
 /// they take turns, so `subscription_changes.seq` is assigned in commit order.

@@ -42,8 +42,9 @@ use newsroom_web::Tokens;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::NotifyError;
 use crate::store::alert_horizon;
-use crate::store::{NotifierStore, NotifyError};
+use crate::store::NotifierStore;
 
 /// Keep-alive comments go to every open stream this often.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::store::{ts, NotifierStore, NotifyError};
+use crate::error::{NotifyError, PushError};
+use crate::store::{ts, NotifierStore};
 
 /// How long a push service keeps an alert for a device that is offline: news older than half a
 /// day is not worth waking a phone for.
@@ -45,17 +46,6 @@ pub const MESSAGE_LIMIT: usize = 3_000;
 const RECORD_SIZE: u32 = 4096;
 /// The longest push endpoint URL accepted.
 pub const ENDPOINT_LIMIT: usize = 2_048;
-
-/// What went wrong making a push message.
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    #[error("the stored push keys cannot be read")]
-    Keys,
-    #[error("the stored VAPID key cannot be read")]
-    VapidKey,
-    #[error("encrypting the push message failed")]
-    Encrypt,
-}
 
 /// The installation's VAPID key pair. Its `Debug` shows the public key only.
 #[derive(Clone)]
