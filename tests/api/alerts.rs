@@ -1032,7 +1032,7 @@ async fn a_notifier_killed_mid_fan_out_resumes_and_every_subscriber_gets_every_a
     restarted.abort();
     let queued: Vec<String> = store
         .read(|c| {
-            Ok(c.prepare("SELECT id FROM alerts")?
+            Ok(c.statement("SELECT id FROM alerts")?
                 .query_map(newsroom_log::args![], |r| r.get(0))?
                 .collect::<Result<_, _>>()?)
         })

@@ -1040,7 +1040,7 @@ async fn subscriber_rows(app: &TestApp, id: &str) -> Vec<String> {
                  ON e.id = d.endpoint_id WHERE e.subscriber_id = ?1 ORDER BY d.seq",
             ] {
                 let found: Vec<String> = c
-                    .prepare(sql)?
+                    .statement(sql)?
                     .query_map(newsroom_log::args![&id], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 rows.extend(found);

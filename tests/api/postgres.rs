@@ -677,17 +677,18 @@ async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late
     let mut last = 0;
     loop {
         let done = writers.iter().all(|w| w.is_finished());
-        let page: Vec<i64> = store
-            .read(move |c| {
-                let horizon = alert_horizon(c)?;
-                Ok(c.prepare_cached(
-                    "SELECT seq FROM alerts WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
-                )?
-                .query_map(args![last, horizon], |r| r.get(0))?
-                .collect::<Result<_, _>>()?)
-            })
-            .await
-            .unwrap();
+        let page: Vec<i64> =
+            store
+                .read(move |c| {
+                    let horizon = alert_horizon(c)?;
+                    Ok(c.statement(
+                        "SELECT seq FROM alerts WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+                    )?
+                    .query_map(args![last, horizon], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?)
+                })
+                .await
+                .unwrap();
         if let Some(newest) = page.last() {
             last = *newest;
         }
@@ -702,7 +703,7 @@ async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late
     }
     let all: Vec<i64> = store
         .read(|c| {
-            Ok(c.prepare_cached("SELECT seq FROM alerts ORDER BY seq")?
+            Ok(c.statement("SELECT seq FROM alerts ORDER BY seq")?
                 .query_map(args![], |r| r.get(0))?
                 .collect::<Result<_, _>>()?)
         })

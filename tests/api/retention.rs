@@ -97,7 +97,7 @@ async fn ids(store: &NotifierStore) -> BTreeMap<&'static str, Vec<String>> {
             let mut all = BTreeMap::new();
             for (name, sql) in COLUMNS {
                 let values: Vec<String> = c
-                    .prepare(sql)?
+                    .statement(sql)?
                     .query_map(args![], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 all.insert(*name, values);

@@ -1,6 +1,6 @@
 //! One way to run the same SQL on SQLite or PostgreSQL, for state that lives in either beside
 //! the log (the notifier's queue): a closure gets a [`Sql`] and runs statements through it,
-//! rusqlite-style (`prepare_cached(..)?.execute(args![..])`, `query_row`, `query_map`), on
+//! in rusqlite's manner (`statement(..)?.execute(args![..])`, `query_row`, `query_map`), on
 //! whichever database the store was opened on. Its statements are written once, in the SQL both
 //! databases speak: `?N` placeholders (rewritten to `$N` for PostgreSQL), `ON CONFLICT`,
 //! `RETURNING`.
@@ -276,14 +276,9 @@ pub trait Sql {
 }
 
 impl<'a> dyn Sql + 'a {
-    /// A statement to run (the name and shape of rusqlite's; both databases cache prepared
-    /// statements by their text).
-    pub fn prepare_cached<'s>(&'s self, sql: &'s str) -> Result<Stmt<'s, 'a>, DbError> {
-        Ok(Stmt { db: self, sql })
-    }
-
-    /// Like [`Self::prepare_cached`] (statements are cached either way).
-    pub fn prepare<'s>(&'s self, sql: &'s str) -> Result<Stmt<'s, 'a>, DbError> {
+    /// A statement to run, by its text (both databases cache prepared statements by their
+    /// text, so nothing is prepared here).
+    pub fn statement<'s>(&'s self, sql: &'s str) -> Result<Stmt<'s, 'a>, DbError> {
         Ok(Stmt { db: self, sql })
     }
 
@@ -643,18 +638,18 @@ mod tests {
         let db: &dyn Sql = &SqliteSql(&conn);
         let none: Option<&str> = None;
         assert_eq!(
-            db.prepare_cached("INSERT INTO t (name, n) VALUES (?1, ?2)")
+            db.statement("INSERT INTO t (name, n) VALUES (?1, ?2)")
                 .unwrap()
                 .execute(args!["a", 7u32])
                 .unwrap(),
             1
         );
-        db.prepare_cached("INSERT INTO t (name, n) VALUES (?1, ?2)")
+        db.statement("INSERT INTO t (name, n) VALUES (?1, ?2)")
             .unwrap()
             .execute(args![none, true])
             .unwrap();
         let rows: Vec<(Option<String>, i64)> = db
-            .prepare_cached("SELECT name, n FROM t ORDER BY id")
+            .statement("SELECT name, n FROM t ORDER BY id")
             .unwrap()
             .query_map(args![], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()

@@ -846,7 +846,7 @@ async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
     let rows: Vec<(String, String, String, u32)> = app
         .notifier
         .read(|c| {
-            Ok(c.prepare(
+            Ok(c.statement(
                 "SELECT a.development_id, a.created_at, d.updated_at, d.attempts
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id",
             )?
@@ -1241,7 +1241,7 @@ async fn fanout(cfg: &Config) -> Res<FanoutRun> {
     let rows: Vec<(String, String, String, u32, String)> = app
         .notifier
         .read(move |c| {
-            Ok(c.prepare(
+            Ok(c.statement(
                 "SELECT a.id, a.created_at, d.updated_at, d.attempts, d.status
                  FROM alerts a JOIN deliveries d ON d.alert_id = a.id
                  WHERE a.development_id = ?1",

@@ -217,7 +217,7 @@ impl FromRequestParts<SubscriberApi> for Caller {
                 .store
                 .read(move |c| {
                     Ok(
-                        c.prepare_cached("SELECT id FROM subscribers WHERE token_hash = ?1")?
+                        c.statement("SELECT id FROM subscribers WHERE token_hash = ?1")?
                             .query_row(args![&hash[..]], |r| r.get::<String>(0))
                             .optional()?,
                     )
@@ -405,7 +405,7 @@ async fn list_subscribers(
     let list = state
         .store
         .read(|c| {
-            Ok(c.prepare(&format!("{SUBSCRIBER} ORDER BY created_at"))?
+            Ok(c.statement(&format!("{SUBSCRIBER} ORDER BY created_at"))?
                 .query_map(args![], subscriber_row)?
                 .collect::<Result<_, _>>()?)
         })
@@ -418,7 +418,7 @@ async fn find_subscriber(state: &SubscriberApi, id: &str) -> ApiResult<Subscribe
     state
         .store
         .read(move |c| {
-            Ok(c.prepare_cached(&format!("{SUBSCRIBER} WHERE id = ?1"))?
+            Ok(c.statement(&format!("{SUBSCRIBER} WHERE id = ?1"))?
                 .query_row(args![id], subscriber_row)
                 .optional()?)
         })
@@ -819,7 +819,7 @@ async fn confirmation(state: &SubscriberApi, token: &str) -> ApiResult<Option<(S
     Ok(state
         .store
         .read(move |c| {
-            Ok(c.prepare_cached(
+            Ok(c.statement(
                 "SELECT e.id, e.target FROM email_confirmations c
                  JOIN endpoints e ON e.id = c.endpoint_id
                  WHERE c.token_hash = ?1 AND c.expires_at > ?2 AND e.status = 'unconfirmed'",
@@ -946,7 +946,7 @@ async fn list_endpoints(
     let list: Vec<EndpointView> = state
         .store
         .read(move |c| {
-            Ok(c.prepare_cached(&format!(
+            Ok(c.statement(&format!(
                 "{ENDPOINT} WHERE subscriber_id = ?1 ORDER BY created_at"
             ))?
             .query_map(args![subscriber], endpoint_row)?
@@ -1246,7 +1246,7 @@ async fn list_subscriptions(
     let list = state
         .store
         .read(move |c| {
-            Ok(c.prepare_cached(
+            Ok(c.statement(
                 "SELECT id, story_id, actor_key, kind, tag, min_urgency, delivery, digest_minutes,
                         include_related
                  FROM subscriptions WHERE subscriber_id = ?1 ORDER BY created_at",
@@ -1365,7 +1365,7 @@ async fn subscriber_by_unsubscribe_token(
         .store
         .read(move |c| {
             Ok(
-                c.prepare_cached("SELECT id FROM subscribers WHERE unsubscribe_token = ?1")?
+                c.statement("SELECT id FROM subscribers WHERE unsubscribe_token = ?1")?
                     .query_row(args![&token], |r| r.get::<String>(0))
                     .optional()?,
             )
@@ -1510,7 +1510,7 @@ async fn list_deliveries(
     let list = state
         .store
         .read(move |c| {
-            Ok(c.prepare_cached(
+            Ok(c.statement(
                 "SELECT d.seq, d.alert_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
                         d.last_status, d.last_error, d.updated_at
                  FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
@@ -1596,7 +1596,7 @@ async fn alert_page(
         .store
         .read(move |c| {
             let horizon = crate::store::alert_horizon(c)?;
-            c.prepare_cached(sql)?
+            c.statement(sql)?
                 .query_map(args![id, bound, limit, horizon], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<String>(3)?))
                 })?

@@ -89,7 +89,7 @@ impl Digester {
             .store
             .read(|tx| {
                 Ok(tx
-                    .prepare_cached("SELECT min(digest_due_at) FROM alerts WHERE mode = 'digest'")?
+                    .statement("SELECT min(digest_due_at) FROM alerts WHERE mode = 'digest'")?
                     .query_row(args![], |r| r.get(0))?)
             })
             .await?;
@@ -147,14 +147,14 @@ fn make_digests(
 ) -> Result<Vec<QueuedAlert>, NotifyError> {
     let mut made = Vec::new();
     let subscribers: Vec<String> = tx
-        .prepare_cached(
+        .statement(
             "SELECT DISTINCT subscriber_id FROM alerts WHERE mode = 'digest' AND digest_due_at <= ?1",
         )?
         .query_map(args![ts(now)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for subscriber in &subscribers {
         let rows: Vec<(i64, String, String, String)> = tx
-            .prepare_cached(
+            .statement(
                 "SELECT seq, id, story_id, payload FROM alerts
                  WHERE subscriber_id = ?1 AND mode = 'digest' AND digest_due_at <= ?2 ORDER BY seq",
             )?
@@ -177,7 +177,7 @@ fn make_digests(
             entry.1.push(development);
         }
         let unsubscribe: String = tx
-            .prepare_cached("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
+            .statement("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
             .query_row(args![subscriber], |r| r.get(0))?;
         let grouped: Vec<Value> = order
             .iter()
@@ -199,7 +199,7 @@ fn make_digests(
         let first_story = rows.first().map(|r| r.2.clone()).unwrap_or_default();
         let payload = serde_json::to_string(&payload)?;
         let seq: i64 = tx
-            .prepare_cached(
+            .statement(
                 "INSERT INTO alerts (id, subscriber_id, position, story_id, type, payload, mode, created_at)
              VALUES (?1, ?2, NULL, ?3, 'digest', ?4, 'immediate', ?5)
              RETURNING seq",
@@ -214,7 +214,7 @@ fn make_digests(
             kind: "digest".into(),
             payload,
         });
-        let mut done = tx.prepare_cached("UPDATE alerts SET mode = 'digested' WHERE seq = ?1")?;
+        let mut done = tx.statement("UPDATE alerts SET mode = 'digested' WHERE seq = ?1")?;
         for (seq, ..) in &rows {
             done.execute(args![seq])?;
         }

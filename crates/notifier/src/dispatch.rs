@@ -664,7 +664,7 @@ impl Courier {
                     args![due, limit]
                 };
                 let jobs: Vec<Job> = c
-                    .prepare_cached(sql)?
+                    .statement(sql)?
                     .query_map(args, |r| {
                         Ok(Job {
                             seq: r.get(0)?,
@@ -713,7 +713,7 @@ impl Courier {
                 if tx.is_postgres() {
                     let seqs: Ints = candidates.iter().map(|j| j.seq).collect();
                     let leased: HashSet<i64> = tx
-                        .prepare_cached(
+                        .statement(
                             "UPDATE deliveries SET leased_until = ?2
                              WHERE seq = ANY(?1::int8[]) AND status = 'pending'
                                AND (leased_until IS NULL OR leased_until <= ?3)
@@ -726,7 +726,7 @@ impl Courier {
                         .filter(|j| leased.contains(&j.seq))
                         .collect());
                 }
-                let mut lease_stmt = tx.prepare_cached(
+                let mut lease_stmt = tx.statement(
                     "UPDATE deliveries SET leased_until = ?2
                      WHERE seq = ?1 AND status = 'pending'
                        AND (leased_until IS NULL OR leased_until <= ?3)",
@@ -954,7 +954,7 @@ impl Courier {
                         Note::Attempt(job, outcome) => (job, outcome),
                         Note::GiveBack(seq) => {
                             reclaim = true;
-                            tx.prepare_cached(
+                            tx.statement(
                                 "UPDATE deliveries SET leased_until = NULL WHERE seq = ?1 AND status = 'pending'",
                             )?
                             .execute(args![seq])?;
@@ -968,7 +968,7 @@ impl Courier {
                     match outcome {
                         Attempt::Delivered { status } => {
                             set_delivery(tx, job.seq, "delivered", attempts, now, status, None, None)?;
-                            tx.prepare_cached(
+                            tx.statement(
                                 "UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
                             )?
                             .execute(args![&job.endpoint_id])?;
@@ -985,7 +985,7 @@ impl Courier {
                             // Failing its other pending deliveries first; a browser that
                             // subscribes again registers a new endpoint.
                             disable_endpoint(tx, &job.endpoint_id, &why, now)?;
-                            tx.prepare_cached("DELETE FROM endpoints WHERE id = ?1")?
+                            tx.statement("DELETE FROM endpoints WHERE id = ?1")?
                                 .execute(args![&job.endpoint_id])?;
                         }
                         Attempt::Failed { status, retry_after, error, permanent } => {
@@ -1002,12 +1002,12 @@ impl Courier {
                                 Some(&error),
                                 (!dead).then_some(next),
                             )?;
-                            tx.prepare_cached(
+                            tx.statement(
                                 "UPDATE endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
                             )?
                             .execute(args![job.endpoint_id, ts(now)])?;
                             let since: Option<String> = tx
-                                .prepare_cached("SELECT failing_since FROM endpoints WHERE id = ?1")?
+                                .statement("SELECT failing_since FROM endpoints WHERE id = ?1")?
                                 .query_row(args![&job.endpoint_id], |r| r.get(0))?;
                             if since.is_some_and(|s| now - parse_ts(&s) >= policy.disable_after) {
                                 if let Some(n) = disable_endpoint(tx, &job.endpoint_id, "failing for a day", now)? {
@@ -1058,7 +1058,7 @@ fn record_batched(
     *notes = rest;
     let mut reclaim = !given_back.is_empty();
     if !given_back.is_empty() {
-        tx.prepare_cached(
+        tx.statement(
             "UPDATE deliveries SET leased_until = NULL
              WHERE seq = ANY(?1::int8[]) AND status = 'pending'",
         )?
@@ -1082,7 +1082,7 @@ fn record_batched(
     );
     // A delivery whose subscriber was forgotten while it was being sent is gone: nothing of
     // theirs is logged.
-    tx.prepare_cached(
+    tx.statement(
         "WITH done AS (
             UPDATE deliveries d SET status = 'delivered', attempts = u.attempts,
                 updated_at = ?4, last_status = u.http_status, last_error = NULL,
@@ -1097,7 +1097,7 @@ fn record_batched(
     let mut endpoints: Vec<String> = delivered.into_iter().map(|(s, _)| s.endpoint_id).collect();
     endpoints.sort_unstable();
     endpoints.dedup();
-    tx.prepare_cached(
+    tx.statement(
         "UPDATE endpoints SET failing_since = NULL
          WHERE id = ANY(?1::text[]) AND failing_since IS NOT NULL",
     )?
@@ -1124,7 +1124,7 @@ fn set_delivery(
     next: Option<DateTime<Utc>>,
 ) -> Result<(), NotifyError> {
     let changed = tx
-        .prepare_cached(
+        .statement(
             "UPDATE deliveries SET status = ?2, attempts = ?3, updated_at = ?4, last_status = ?5,
             last_error = ?6, leased_until = NULL, next_attempt_at = COALESCE(?7, next_attempt_at)
          WHERE seq = ?1",
@@ -1153,7 +1153,7 @@ pub fn log_change(
     http_status: Option<u16>,
     detail: Option<&str>,
 ) -> Result<(), NotifyError> {
-    tx.prepare_cached(
+    tx.statement(
         "INSERT INTO delivery_log (delivery_seq, at, status, http_status, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(args![seq, ts(now), status, http_status, detail])?;
@@ -1168,16 +1168,16 @@ fn disable_endpoint(
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String)>, NotifyError> {
     let changed = tx
-        .prepare_cached(
+        .statement(
             "UPDATE endpoints SET status = 'disabled', disabled_reason = ?2 WHERE id = ?1 AND status = 'active'",
         )?
         .execute(args![endpoint, reason])?;
     let pending: Vec<i64> = tx
-        .prepare_cached("SELECT seq FROM deliveries WHERE endpoint_id = ?1 AND status = 'pending'")?
+        .statement("SELECT seq FROM deliveries WHERE endpoint_id = ?1 AND status = 'pending'")?
         .query_map(args![endpoint], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for seq in pending {
-        tx.prepare_cached(
+        tx.statement(
             "UPDATE deliveries SET status = 'failed', last_error = ?2, leased_until = NULL, updated_at = ?3 WHERE seq = ?1",
         )?
         .execute(args![seq, format!("endpoint disabled: {reason}"), ts(now)])?;
@@ -1189,7 +1189,7 @@ fn disable_endpoint(
     // Told only at an address the subscriber confirmed (as an email endpoint of theirs):
     // nothing goes to an address nobody confirmed.
     let row: Option<(Option<String>, String)> = tx
-        .prepare_cached(
+        .statement(
             "SELECT s.email, e.target FROM endpoints e JOIN subscribers s ON s.id = e.subscriber_id
              WHERE e.id = ?1 AND EXISTS (SELECT 1 FROM endpoints c WHERE c.subscriber_id = s.id
                 AND c.kind = 'email' AND c.status <> 'unconfirmed'

@@ -182,7 +182,7 @@ impl SubscriptionIndex {
     /// Applies every change recorded since the last refresh.
     pub fn refresh(&mut self, conn: &dyn Sql) -> Result<(), NotifyError> {
         let changes: Vec<(i64, Option<String>, Option<String>)> = conn
-            .prepare_cached(
+            .statement(
                 "SELECT seq, subscription_id, subscriber_id FROM subscription_changes
                  WHERE seq > ?1 ORDER BY seq",
             )?
@@ -240,7 +240,7 @@ fn row(r: &Row) -> Result<Subscription, newsroom_log::DbError> {
 
 fn load_subscription(conn: &dyn Sql, id: &str) -> Result<Option<Subscription>, NotifyError> {
     Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE s.id = ?1"))?
+        .statement(&format!("{SELECT} WHERE s.id = ?1"))?
         .query_row(args![id], row)
         .optional()?)
 }
@@ -250,7 +250,7 @@ fn load_subscriptions_of(
     subscriber: &str,
 ) -> Result<Vec<Subscription>, NotifyError> {
     Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE s.subscriber_id = ?1"))?
+        .statement(&format!("{SELECT} WHERE s.subscriber_id = ?1"))?
         .query_map(args![subscriber], row)?
         .collect::<Result<_, _>>()?)
 }

@@ -598,7 +598,7 @@ fn read_checkpoints(
             "SELECT name, position FROM checkpoints WHERE name = ANY(?1::text[])"
         };
         let names: Texts = names.iter().cloned().collect();
-        for row in c.prepare_cached(sql)?.query_map(args![names], |r| {
+        for row in c.statement(sql)?.query_map(args![names], |r| {
             Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
         })? {
             let (name, position) = row?;
@@ -608,7 +608,7 @@ fn read_checkpoints(
     }
     for name in names {
         let position: Option<i64> = c
-            .prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")?
+            .statement("SELECT position FROM checkpoints WHERE name = ?1")?
             .query_row(args![name], |r| r.get(0))
             .optional()?;
         if let Some(position) = position {
@@ -625,7 +625,7 @@ fn write_checkpoints(tx: &dyn Sql, moved: &[(String, i64)]) -> Result<(), Notify
     if tx.is_postgres() {
         let names: Texts = moved.iter().map(|(n, _)| n.clone()).collect();
         let positions: Ints = moved.iter().map(|(_, p)| *p).collect();
-        tx.prepare_cached(
+        tx.statement(
             "INSERT INTO checkpoints (name, position)
              SELECT * FROM unnest(?1::text[], ?2::int8[])
              ON CONFLICT (name) DO UPDATE SET position = excluded.position",
@@ -634,7 +634,7 @@ fn write_checkpoints(tx: &dyn Sql, moved: &[(String, i64)]) -> Result<(), Notify
         return Ok(());
     }
     for (name, position) in moved {
-        tx.prepare_cached(
+        tx.statement(
             "INSERT INTO checkpoints (name, position) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET position = excluded.position",
         )?
@@ -903,7 +903,7 @@ fn alerted_to(
     }
     let rows: Vec<(String, String)> = if tx.is_postgres() {
         let ids: Texts = developments.iter().cloned().collect();
-        tx.prepare_cached(
+        tx.statement(
             "SELECT a.development_id, a.subscriber_id FROM alerted a
              JOIN subscribers s ON s.id = a.subscriber_id
              WHERE a.development_id = ANY(?1::text[]) AND s.status = 'active'",
@@ -913,7 +913,7 @@ fn alerted_to(
     } else {
         let mut rows = Vec::new();
         for id in developments {
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.statement(
                 "SELECT a.subscriber_id FROM alerted a JOIN subscribers s ON s.id = a.subscriber_id
                  WHERE a.development_id = ?1 AND s.status = 'active'",
             )?;
@@ -952,7 +952,7 @@ fn queue_batch(
     subscribers.dedup();
     let ids: Texts = subscribers.iter().cloned().collect();
     let tokens: HashMap<String, String> = tx
-        .prepare_cached("SELECT id, unsubscribe_token FROM subscribers WHERE id = ANY(?1::text[])")?
+        .statement("SELECT id, unsubscribe_token FROM subscribers WHERE id = ANY(?1::text[])")?
         .query_map(args![ids], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     // One row per (subscriber, event), in the batch's order.
@@ -996,7 +996,7 @@ fn queue_batch(
     }
     let texts = |f: &dyn Fn(&AlertRow) -> String| -> Texts { rows.iter().map(f).collect() };
     let inserted: HashMap<String, i64> = tx
-        .prepare_cached(
+        .statement(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
                 type, payload, mode, digest_due_at, created_at)
              SELECT u.id, u.subscriber_id, u.position, u.story_id, u.development_id, u.type,
@@ -1030,7 +1030,7 @@ fn queue_batch(
     if rows.is_empty() {
         return Ok((0, Vec::new(), false));
     }
-    tx.prepare_cached(
+    tx.statement(
         "INSERT INTO alerted (development_id, subscriber_id)
          SELECT * FROM unnest(?1::text[], ?2::text[])
          ON CONFLICT DO NOTHING",
@@ -1068,7 +1068,7 @@ fn queue_batch(
     let immediate: Texts = rows.iter().map(|r| r.subscriber.clone()).collect();
     let mut endpoints: HashMap<String, Vec<Endpoint>> = HashMap::new();
     for row in tx
-        .prepare_cached(
+        .statement(
             "SELECT subscriber_id, id, kind, target, secret, previous_secret, previous_expires
              FROM endpoints WHERE subscriber_id = ANY(?1::text[]) AND status = 'active'
              ORDER BY subscriber_id, id",
@@ -1101,7 +1101,7 @@ fn queue_batch(
     }
     let owned: Ints = q.owned.iter().map(|p| i64::from(*p)).collect();
     let made: Vec<(i64, String, String, bool)> = tx
-        .prepare_cached(
+        .statement(
             "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status, next_attempt_at,
                 leased_until, created_at, updated_at)
              SELECT u.alert_id, u.endpoint_id, u.story_id, 'pending', ?4,
@@ -1175,7 +1175,7 @@ fn queue_batch(
         pairs.dedup();
         let mut pending: HashMap<(String, String), Vec<i64>> = HashMap::new();
         for row in tx
-            .prepare_cached(
+            .statement(
                 "SELECT d.endpoint_id, d.story_id, d.seq FROM deliveries d
                  JOIN unnest(?1::text[], ?2::text[]) AS u(endpoint_id, story_id)
                    ON d.endpoint_id = u.endpoint_id AND d.story_id = u.story_id
@@ -1253,7 +1253,7 @@ fn queue_alert(
 ) -> Result<Option<Vec<Job>>, NotifyError> {
     let e = alert.event;
     let unsubscribe: String = tx
-        .prepare_cached("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
+        .statement("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
         .query_row(args![subscriber], |r| r.get(0))?;
     let mut payload = alert.payload.clone();
     payload["data"]["links"]["unsubscribe"] = json!(links.unsubscribe(&unsubscribe));
@@ -1265,7 +1265,7 @@ fn queue_alert(
     };
     let story = e.story_id.to_string();
     let inserted: Option<i64> = tx
-        .prepare_cached(
+        .statement(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
                 type, payload, mode, digest_due_at, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -1292,7 +1292,7 @@ fn queue_alert(
         return Ok(None);
     };
     if let Some(development) = alert.development {
-        tx.prepare_cached(
+        tx.statement(
             "INSERT INTO alerted (development_id, subscriber_id) VALUES (?1, ?2)
              ON CONFLICT DO NOTHING",
         )?
@@ -1308,7 +1308,7 @@ fn queue_alert(
         payload: payload_text.clone(),
     });
     let endpoints: Vec<Job> = tx
-        .prepare_cached(
+        .statement(
             "SELECT id, kind, target, secret, previous_secret, previous_expires FROM endpoints
              WHERE subscriber_id = ?1 AND status = 'active'",
         )?
@@ -1334,7 +1334,7 @@ fn queue_alert(
     let mut jobs = Vec::with_capacity(endpoints.len());
     for mut job in endpoints {
         let seq: Option<i64> = tx
-            .prepare_cached(
+            .statement(
                 "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status,
                     next_attempt_at, leased_until, created_at, updated_at)
                  VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?4, ?4)
@@ -1356,7 +1356,7 @@ fn queue_alert(
         job.seq = seq;
         // Earlier deliveries of this story to this endpoint go first.
         job.after = tx
-            .prepare_cached(
+            .statement(
                 "SELECT seq FROM deliveries
                  WHERE endpoint_id = ?1 AND story_id = ?2 AND status = 'pending' AND seq < ?3",
             )?
@@ -1375,7 +1375,7 @@ pub fn queue_deliveries(
     story: &str,
     now: DateTime<Utc>,
 ) -> Result<(), NotifyError> {
-    tx.prepare_cached(
+    tx.statement(
         "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status, next_attempt_at,
             created_at, updated_at)
          SELECT ?1, id, ?3, 'pending', ?4, ?4, ?4 FROM endpoints

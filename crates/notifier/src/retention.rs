@@ -124,7 +124,7 @@ impl Retention {
 /// logs, skipping those with a delivery still pending and digest alerts not yet collected.
 pub fn prune_expired(tx: &dyn Sql, cutoff: &str, batch: i64) -> Result<usize, NotifyError> {
     let expired: Vec<(i64, String)> = tx
-        .prepare_cached(
+        .statement(
             "SELECT a.seq, a.id FROM alerts a
              WHERE a.created_at < ?1 AND a.mode <> 'digest'
                AND NOT EXISTS (SELECT 1 FROM deliveries d
@@ -141,14 +141,14 @@ pub fn prune_expired(tx: &dyn Sql, cutoff: &str, batch: i64) -> Result<usize, No
 
 /// Deletes one alert, its deliveries and their logs.
 fn delete_alert(tx: &dyn Sql, seq: i64, id: &str) -> Result<(), NotifyError> {
-    tx.prepare_cached(
+    tx.statement(
         "DELETE FROM delivery_log WHERE delivery_seq IN
             (SELECT seq FROM deliveries WHERE alert_id = ?1)",
     )?
     .execute(args![id])?;
-    tx.prepare_cached("DELETE FROM deliveries WHERE alert_id = ?1")?
+    tx.statement("DELETE FROM deliveries WHERE alert_id = ?1")?
         .execute(args![id])?;
-    tx.prepare_cached("DELETE FROM alerts WHERE seq = ?1")?
+    tx.statement("DELETE FROM alerts WHERE seq = ?1")?
         .execute(args![seq])?;
     Ok(())
 }
@@ -168,42 +168,42 @@ pub fn forget_subscriber(tx: &dyn Sql, id: &str) -> Result<bool, NotifyError> {
         )?;
     }
     let subscriptions: Vec<String> = tx
-        .prepare_cached("SELECT id FROM subscriptions WHERE subscriber_id = ?1")?
+        .statement("SELECT id FROM subscriptions WHERE subscriber_id = ?1")?
         .query_map(args![id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    tx.prepare_cached(
+    tx.statement(
         "DELETE FROM delivery_log WHERE delivery_seq IN
             (SELECT d.seq FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
              WHERE e.subscriber_id = ?1)",
     )?
     .execute(args![id])?;
-    tx.prepare_cached(
+    tx.statement(
         "DELETE FROM deliveries WHERE endpoint_id IN
             (SELECT id FROM endpoints WHERE subscriber_id = ?1)",
     )?
     .execute(args![id])?;
-    tx.prepare_cached("DELETE FROM alerts WHERE subscriber_id = ?1")?
+    tx.statement("DELETE FROM alerts WHERE subscriber_id = ?1")?
         .execute(args![id])?;
-    tx.prepare_cached("DELETE FROM alerted WHERE subscriber_id = ?1")?
+    tx.statement("DELETE FROM alerted WHERE subscriber_id = ?1")?
         .execute(args![id])?;
-    tx.prepare_cached("DELETE FROM subscription_changes WHERE subscriber_id = ?1")?
+    tx.statement("DELETE FROM subscription_changes WHERE subscriber_id = ?1")?
         .execute(args![id])?;
     let mut earlier =
-        tx.prepare_cached("DELETE FROM subscription_changes WHERE subscription_id = ?1")?;
+        tx.statement("DELETE FROM subscription_changes WHERE subscription_id = ?1")?;
     for s in &subscriptions {
         earlier.execute(args![s])?;
     }
-    tx.prepare_cached("DELETE FROM subscriptions WHERE subscriber_id = ?1")?
+    tx.statement("DELETE FROM subscriptions WHERE subscriber_id = ?1")?
         .execute(args![id])?;
-    tx.prepare_cached(
+    tx.statement(
         "DELETE FROM email_confirmations WHERE endpoint_id IN
             (SELECT id FROM endpoints WHERE subscriber_id = ?1)",
     )?
     .execute(args![id])?;
-    tx.prepare_cached("DELETE FROM endpoints WHERE subscriber_id = ?1")?
+    tx.statement("DELETE FROM endpoints WHERE subscriber_id = ?1")?
         .execute(args![id])?;
     let gone = tx
-        .prepare_cached("DELETE FROM subscribers WHERE id = ?1")?
+        .statement("DELETE FROM subscribers WHERE id = ?1")?
         .execute(args![id])?;
     for s in &subscriptions {
         // The index reloads the subscription, finds nothing and drops it.

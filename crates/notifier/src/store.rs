@@ -308,7 +308,7 @@ pub fn alert_horizon(c: &dyn Sql) -> Result<i64, NotifyError> {
     let (high, low) = (ALERTS_LOCK >> 32, ALERTS_LOCK & 0xffff_ffff);
     // An empty `only` asks for every holder.
     let holders = |only: &Texts| -> Result<Vec<String>, NotifyError> {
-        Ok(c.prepare_cached(
+        Ok(c.statement(
             "SELECT l.virtualtransaction FROM pg_locks l
              WHERE l.locktype = 'advisory' AND l.granted
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -364,7 +364,7 @@ pub fn record_change(
     subscription: Option<&str>,
     subscriber: Option<&str>,
 ) -> Result<(), NotifyError> {
-    tx.prepare_cached(
+    tx.statement(
         "INSERT INTO subscription_changes (subscription_id, subscriber_id) VALUES (?1, ?2)",
     )?
     .execute(args![subscription, subscriber])?;

@@ -367,7 +367,7 @@ impl AlertHub {
                         marks.join(", ")
                     );
                     let args: Vec<&dyn Arg> = chunk.iter().map(|s| s as &dyn Arg).collect();
-                    Ok(c.prepare(&sql)?
+                    Ok(c.statement(&sql)?
                         .query_map(&args, |r| Ok((r.get(0)?, r.get(1)?)))?
                         .collect::<Result<_, _>>()?)
                 })
@@ -435,7 +435,7 @@ impl AlertHub {
         self.inner
             .store
             .read(move |c| {
-                Ok(c.prepare_cached(
+                Ok(c.statement(
                     "SELECT seq, type, payload FROM alerts
                      WHERE subscriber_id = ?1 AND mode = 'immediate' AND seq > ?2 AND seq <= ?4
                      ORDER BY seq LIMIT ?3",
@@ -509,7 +509,7 @@ impl AlertHub {
             .read(move |c| {
                 let horizon = alert_horizon(c)?;
                 let page = c
-                    .prepare_cached(
+                    .statement(
                         "SELECT seq, subscriber_id, type, payload FROM alerts
                          WHERE seq > ?1 AND seq <= ?3 AND mode = 'immediate'
                          ORDER BY seq LIMIT ?2",

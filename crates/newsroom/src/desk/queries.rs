@@ -13,7 +13,7 @@ use uuid::Uuid;
 pub async fn subscribers(notifier: &NotifierStore, story: Uuid) -> Result<i64, NotifyError> {
     notifier
         .read(move |c| {
-            Ok(c.prepare_cached(
+            Ok(c.statement(
                 "SELECT COUNT(DISTINCT s.subscriber_id) FROM subscriptions s
                  JOIN subscribers u ON u.id = s.subscriber_id
                  WHERE s.story_id = ?1 AND u.status = 'active'",
