@@ -261,7 +261,7 @@ fn routes() -> Vec<Route> {
         route("GET", "/static/newsroom.css", Nothing, public(200)),
         route("GET", "/static/live.js", Nothing, public(200)),
         route("GET", "/static/time.js", Nothing, public(200)),
-        // ----- the subscriber API (crates/notifier/src/api.rs)
+        // ----- the subscriber API (crates/notifier/src/api/mod.rs)
         route(
             "POST",
             "/v1/subscribers",
@@ -1156,7 +1156,7 @@ fn the_matrix_lists_every_route_of_every_router() {
     for source in [
         include_str!("../../crates/command/src/http/mod.rs"),
         include_str!("../../crates/projection/src/api.rs"),
-        include_str!("../../crates/notifier/src/api.rs"),
+        include_str!("../../crates/notifier/src/api/mod.rs"),
         include_str!("../../crates/newsroom/src/desk/mod.rs"),
         include_str!("../../crates/newsroom/src/follow/mod.rs"),
     ] {

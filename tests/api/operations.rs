@@ -107,7 +107,7 @@ async fn the_openapi_document_describes_every_route_of_every_api_router() {
     for source in [
         include_str!("../../crates/command/src/http/mod.rs"),
         include_str!("../../crates/projection/src/api.rs"),
-        include_str!("../../crates/notifier/src/api.rs"),
+        include_str!("../../crates/notifier/src/api/mod.rs"),
     ] {
         served.extend(routes_in_source(source).into_iter().filter(|(_, path)| {
             path.starts_with("/v1/")
