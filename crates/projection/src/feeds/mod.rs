@@ -484,7 +484,7 @@ pub fn actor_atom(actor_name: &str, actor_key: &str, entries: &[ActorEntry], bas
 pub const EXTENSION_PATH: &str = "/v1/feeds/json-feed-extension";
 
 /// The description [`EXTENSION_PATH`] serves.
-pub const EXTENSION_DOCUMENT: &str = include_str!("json_feed_extension.md");
+pub const EXTENSION_DOCUMENT: &str = include_str!("../json_feed_extension.md");
 
 fn extension_about(base: &str) -> String {
     format!("{}{EXTENSION_PATH}", trim(base))
