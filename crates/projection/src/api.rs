@@ -425,7 +425,7 @@ async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> 
         &headers,
         format!("Fa{position}"),
         feeds::ATOM_CONTENT_TYPE,
-        feeds::front_page_atom(&stories, &state.public_url),
+        feeds::atom::front_page_atom(&stories, &state.public_url),
     ))
 }
 
@@ -436,7 +436,10 @@ async fn front_page_atom(State(state): State<ReadState>, headers: HeaderMap) -> 
 async fn front_page_json_feed(State(state): State<ReadState>, headers: HeaderMap) -> ReadResult {
     let position = state.views.position().await?;
     let stories = state.views.front_page(FRONT_PAGE_FEED_ITEMS).await?;
-    let body = json_string(&feeds::front_page_json_feed(&stories, &state.public_url))?;
+    let body = json_string(&feeds::json_feed::front_page_json_feed(
+        &stories,
+        &state.public_url,
+    ))?;
     Ok(cached(
         &headers,
         format!("Fj{position}"),
@@ -642,7 +645,7 @@ async fn story_atom(
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
-    let body = feeds::story_atom(&view, &state.public_url);
+    let body = feeds::atom::story_atom(&view, &state.public_url);
     Ok(cached(
         &headers,
         format!("a{}", view.position),
@@ -660,7 +663,7 @@ async fn story_json_feed(
     headers: HeaderMap,
 ) -> ReadResult {
     let view = current_story(&state, &id).await?;
-    let body = json_string(&feeds::story_json_feed(&view, &state.public_url))?;
+    let body = json_string(&feeds::json_feed::story_json_feed(&view, &state.public_url))?;
     Ok(cached(
         &headers,
         format!("j{}", view.position),
@@ -680,7 +683,7 @@ async fn story_ninjs(
 ) -> ReadResult {
     let page = current_page(&state, &id).await?;
     let related = page.relations.as_deref().unwrap_or_default();
-    let body = json_string(&feeds::story_ninjs_with(
+    let body = json_string(&feeds::ninjs::story_ninjs_with(
         &page.view,
         related,
         &state.public_url,
@@ -772,7 +775,7 @@ async fn actor_atom(
     headers: HeaderMap,
 ) -> ReadResult {
     let (actor, key, entries, position) = actor_entries(&state, &name).await?;
-    let body = feeds::actor_atom(&actor, &key, &entries, &state.public_url);
+    let body = feeds::atom::actor_atom(&actor, &key, &entries, &state.public_url);
     Ok(cached(
         &headers,
         format!("Aa{position}"),
@@ -791,7 +794,7 @@ async fn actor_json_feed(
     headers: HeaderMap,
 ) -> ReadResult {
     let (actor, key, entries, position) = actor_entries(&state, &name).await?;
-    let body = json_string(&feeds::actor_json_feed(
+    let body = json_string(&feeds::json_feed::actor_json_feed(
         &actor,
         &key,
         &entries,
@@ -1220,7 +1223,7 @@ async fn json_feed_extension() -> Response {
             (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        feeds::EXTENSION_DOCUMENT,
+        feeds::json_feed::EXTENSION_DOCUMENT,
     )
         .into_response()
 }
