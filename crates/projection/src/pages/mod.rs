@@ -33,12 +33,12 @@ pub const SCRIPT_PATH: &str = "/static/live.js";
 /// Where the pages expect the script that shows times in the reader's time zone.
 pub const TIME_SCRIPT_PATH: &str = "/static/time.js";
 /// The script at [`TIME_SCRIPT_PATH`] (`text/javascript; charset=utf-8`).
-pub const TIME_JS: &str = include_str!("../static/time.js");
+pub const TIME_JS: &str = include_str!("../../static/time.js");
 /// The stylesheet, for the server to serve at [`STYLESHEET_PATH`] (`text/css; charset=utf-8`).
-pub const NEWSROOM_CSS: &str = include_str!("../static/newsroom.css");
+pub const NEWSROOM_CSS: &str = include_str!("../../static/newsroom.css");
 /// The live-update script, for the server to serve at [`SCRIPT_PATH`]
 /// (`text/javascript; charset=utf-8`).
-pub const LIVE_JS: &str = include_str!("../static/live.js");
+pub const LIVE_JS: &str = include_str!("../../static/live.js");
 
 const SITE_NAME: &str = "Newsroom";
 
