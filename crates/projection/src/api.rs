@@ -42,7 +42,7 @@ use uuid::Uuid;
 
 use crate::history::{stories_after, HistoryError};
 use crate::live::{story_events_between, LiveError, LiveHub};
-use crate::pages::TimelineOptions;
+use crate::pages::story::TimelineOptions;
 use crate::resource::{
     at_moment, change_of, claims_link, older_link, public_claims, Change, StoryResource,
 };
@@ -916,7 +916,7 @@ fn page(status: StatusCode, markup: maud::Markup) -> Response {
 
 async fn front_page_html(State(state): State<ReadState>) -> ReadResult {
     let entries = state.views.front_page(100).await?;
-    Ok(page(StatusCode::OK, pages::front_page(&entries)))
+    Ok(page(StatusCode::OK, pages::front::front_page(&entries)))
 }
 
 /// A page of a story for the reader pages: the newest developments, or those before the
@@ -962,7 +962,7 @@ async fn story_html(
     RawQuery(query): RawQuery,
 ) -> Response {
     match story_page_by_slug(&state, &slug, query).await {
-        Ok((story, options)) => page(StatusCode::OK, pages::story_page(&story, options)),
+        Ok((story, options)) => page(StatusCode::OK, pages::story::story_page(&story, options)),
         Err(r) => r,
     }
 }
@@ -973,7 +973,10 @@ async fn story_fragment(
     RawQuery(query): RawQuery,
 ) -> Response {
     match story_page_by_slug(&state, &slug, query).await {
-        Ok((story, options)) => page(StatusCode::OK, pages::timeline_fragment(&story, options)),
+        Ok((story, options)) => page(
+            StatusCode::OK,
+            pages::story::timeline_fragment(&story, options),
+        ),
         Err(r) => r,
     }
 }
@@ -982,7 +985,10 @@ async fn story_fragment(
 async fn actor_html(State(state): State<ReadState>, ApiPath(name): ApiPath<String>) -> ReadResult {
     let entries = state.views.actor(Actor::normalise(&name), 500).await?;
     let actor = entries.first().map_or(name.as_str(), |e| e.actor.name());
-    Ok(page(StatusCode::OK, pages::actor_page(actor, &entries)))
+    Ok(page(
+        StatusCode::OK,
+        pages::actor::actor_page(actor, &entries),
+    ))
 }
 
 // ----- search -------------------------------------------------------------------------------
@@ -1188,7 +1194,10 @@ async fn search_html(State(state): State<ReadState>, RawQuery(query): RawQuery) 
     };
     let q = params.0.get("q").cloned().unwrap_or_default();
     if q.trim().is_empty() {
-        return page(StatusCode::OK, pages::search_page("", None, None, None));
+        return page(
+            StatusCode::OK,
+            pages::search::search_page("", None, None, None),
+        );
     }
     let result = async {
         let search = parse_search(&state.views, &params.0, search::Audience::Public).await?;
@@ -1203,12 +1212,15 @@ async fn search_html(State(state): State<ReadState>, RawQuery(query): RawQuery) 
     match result {
         Ok((hits, next)) => page(
             StatusCode::OK,
-            pages::search_page(&q, Some(&hits), next.as_deref(), None),
+            pages::search::search_page(&q, Some(&hits), next.as_deref(), None),
         ),
         Err(ReadError(problem)) if problem.status().is_client_error() => {
             let status = problem.status();
             let detail = problem.details().detail.clone();
-            page(status, pages::search_page(&q, None, None, Some(&detail)))
+            page(
+                status,
+                pages::search::search_page(&q, None, None, Some(&detail)),
+            )
         }
         Err(e) => e.into_response(),
     }

@@ -25,11 +25,11 @@
 //! The hub is woken by the in-process projector, and polls every 100 ms (`POLL`) for views moved by
 //! another process. A change of the claims ledger is described with the ledger as it stands. Each
 //! change is rendered once as the change JSON plus the page's markup for it
-//! (`pages::timeline_item`, `pages::claims_markup`), so `live.js` updates a page without asking for
-//! anything. A stream joins the changes already waiting for it into one write (up to
-//! `COALESCE_BYTES`, 64 KiB), so a burst costs it one write, not one per change. A stream more than
-//! [`LiveLimits::buffer`] changes behind is sent a final `resume` event with a jittered `retry:`.
-//! `?after=` resumes like `Last-Event-ID`. The caps are [`LiveLimits::per_address`] and
+//! (`pages::story::timeline_item`, `pages::story::claims_markup`), so `live.js` updates a page
+//! without asking for anything. A stream joins the changes already waiting for it into one write
+//! (up to `COALESCE_BYTES`, 64 KiB), so a burst costs it one write, not one per change. A stream
+//! more than [`LiveLimits::buffer`] changes behind is sent a final `resume` event with a jittered
+//! `retry:`. `?after=` resumes like `Last-Event-ID`. The caps are [`LiveLimits::per_address`] and
 //! [`LiveLimits::total`] (configured as `live_streams_per_address` and `live_streams_total`:
 //! `NEWSROOM_LIVE_STREAMS_PER_ADDRESS`, `NEWSROOM_LIVE_STREAMS_TOTAL`).
 //!
@@ -149,8 +149,9 @@ impl Frame {
         let html = change
             .development
             .as_ref()
-            .map(|d| pages::timeline_item(view, d).into_string());
-        let claims_html = ledger.map(|(l, older)| pages::claims_markup(l, *older).into_string());
+            .map(|d| pages::story::timeline_item(view, d).into_string());
+        let claims_html =
+            ledger.map(|(l, older)| pages::story::claims_markup(l, *older).into_string());
         let data = LiveChange {
             change,
             html,

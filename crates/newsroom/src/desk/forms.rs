@@ -190,7 +190,7 @@ fn plain_words(raw: &str) -> String {
     for kind in DevelopmentKind::ALL {
         out = out.replace(
             &format!("`{}`", kind.as_str()),
-            &format!("“{}”", newsroom_projection::pages::kind_label(*kind)),
+            &format!("“{}”", newsroom_projection::pages::words::kind_label(*kind)),
         );
     }
     let mut quoted = false;

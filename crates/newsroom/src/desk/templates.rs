@@ -14,8 +14,9 @@ use maud::{html, Markup, DOCTYPE};
 use newsroom_domain::{
     DevelopmentKind, Evidence, Hold, Relation, Role, SourceKind, Stance, Urgency,
 };
-use newsroom_projection::pages::{
-    evidence_label, kind_label, source_kind_label, stance_label, story_path, urgency_label,
+use newsroom_projection::pages::story_path;
+use newsroom_projection::pages::words::{
+    evidence_label, kind_label, source_kind_label, stance_label, urgency_label,
 };
 use newsroom_readmodel::{
     CorrectionView, DevelopmentStanding, DevelopmentView, EmbargoStep, EmbargoStepKind,
@@ -755,7 +756,7 @@ pub fn home_page(
 // ----- a development on the desk ------------------------------------------------------------
 
 fn describe_value(zone: Zone, field: &str, value: &serde_json::Value) -> String {
-    newsroom_projection::pages::describe_change_value(field, value, &|t| zone.display(t))
+    newsroom_projection::pages::pieces::describe_change_value(field, value, &|t| zone.display(t))
 }
 
 fn field_name(field: &str) -> &str {
