@@ -14,6 +14,30 @@
 //! honouring `Retry-After`; after the last attempt a delivery is dead-lettered (`failed`) and can
 //! be redriven. A 410 disables the endpoint at once; an endpoint failing for a day is disabled and
 //! its subscriber told by email.
+//!
+//! One loop sends handed-over deliveries at once (up to 64 in flight), claims the rest from the
+//! queue — on a 200 ms timer, when the digester says so, and after an outcome that may have freed
+//! one; looked for on a read connection first, then leased only where nobody holds a lease (with a
+//! shared queue only deliveries of the partitions its copy owns, leased by one statement; on
+//! PostgreSQL read partition by partition in `seq` order, see `CLAIM_PG_SQL`) — and records
+//! outcomes as they come back, all that are waiting in one transaction (on PostgreSQL the leases
+//! given back and the deliveries that succeeded, however many, in three statements; failures row by
+//! row).
+//!
+//! Channels: webhooks signed per Standard Webhooks (`signing.rs`), email through lettre
+//! (`email.rs`), NATS with `Nats-Msg-Id` on the subscriber's own subject (`subjects.rs`), Web Push
+//! through the subscription's push service (`webpush.rs`: `TTL`, `Urgency` from the development's,
+//! `Topic` per development so a correction replaces its original; a 404 or 410 removes the
+//! endpoint, 429 and 5xx are retried, other 4xx dead-lettered).
+//!
+//! Retries (`RetryPolicy`): by default 16 attempts, 5 s apart doubling to an hour — about six hours
+//! of an endpoint or relay away — before a delivery is dead-lettered.
+//!
+//! Stopping (SIGTERM): it stops after the matcher, finishes the sends in flight, gives back the
+//! leases of everything taken and not sent (so the next dispatcher sends it at once rather than
+//! when the lease runs out) and records it all. Outcomes it could not record because the database
+//! was away are recorded once it is back, and are never claimed meanwhile; a delivery it sent is
+//! never sent again by it, even if a claim finds it again before its outcome is recorded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;

@@ -22,6 +22,68 @@
 //! area in modules of their own: `sign_in`, `stories`, `relations`, `filing` (with withdrawing),
 //! `review` (approving and rejecting), `search`, `live` (what `desk.js` asks in the
 //! background), `corrections` (correcting, editing and retracting), `undo` and `embargo`.
+//!
+//! **Architecture invariant:** the desk never writes to a database itself; it only calls the
+//! command service (and `Tokens` for its own sessions and drafts).
+//!
+//! Nothing is published by accident: a form that publishes (filing, approving, correcting a
+//! published development) is carried out only by its preview page's own button (`confirm=<action>`,
+//! `forms::Step`). The form itself — and Enter in one of its fields, which sends it with its first
+//! button — only asks for the preview: the events `CommandService::preview` decides, folded into
+//! the story by the readers' own `StoryView::apply`, shown as readers will see them, with who is
+//! alerted; the preview carries what was typed, hidden, to "Publish" and to "Change it". An edit of
+//! a development still under review publishes nothing and is saved at once (an `EditFiling`: no
+//! correction note needed, none recorded unless typed); the editor goes on to its approval page.
+//!
+//! Undo: with an undo window (`NEWSROOM_DESK_UNDO_SECS`, 30 s by default; `DeskState::undo`) the
+//! preview's button files or approves with that `hold`: the story's desk page then says "Publishing
+//! in 27 s — Undo" (`templates::undo_notice`: a plain form posting to `…/undo`, which `desk.js`
+//! counts down and takes away once the window has passed; the card of a held development links to
+//! the same page). Undo withdraws a filing (its filer) and opens the filing form filled in from it
+//! under a new id, or undoes an approval (`UndoApproval`, editors) and returns to its approval
+//! page; once the window has passed, `…/undo` says what came of it (409).
+//!
+//! Retry on a bad connection: the preview's form (`data-retry`) is sent by `desk.js` with fetch,
+//! the same body a plain POST carries; on a network failure or a 502/503/504 the page says "Not
+//! sent yet — trying again in N s" (a status region, and "Try now"), and sends it again with
+//! growing delays (1 s doubling to 30 s; at once when the browser is back online) until the desk
+//! answers. The development's id in the form makes every attempt the same filing: the command side
+//! answers a repeat from the first (`replay_of`), and the desk sends a repeat to the `held` notice,
+//! which says what came of the first, undo window included.
+//!
+//! Relations: a story's desk page lists its related stories, and editors relate it to another story
+//! (by slug or id, with a relation) and unlink one there (`/desk/stories/{id}/relations`,
+//! `…/relations/{other}/unlink`: the API's commands, `CommandService::unlink`).
+//!
+//! The reporter's loop: the desk home counts and lists the signed-in user's rejected filings (the
+//! newest 20, each with who rejected it, when and why;
+//! `newsroom_projection::desk::rejected_filings`, a read of the views' developments by state and
+//! filer, which no index serves yet), each with "Revise and refile" (the filing form filled in from
+//! it, `forms::refile_defaults`, under a new id, with the reason above it). A reporter's own
+//! pending filings offer "Edit" (`EditFiling`) and "Withdraw" (`…/withdraw`); a withdrawn filing is
+//! listed with the rejected ones, as withdrawn. The filing form takes an optional "Embargoed until"
+//! (the desk's local time); an embargoed development is marked with its moment, and editors lift it
+//! now or move it from `…/embargo` (the API's commands, with `seen`); `desk.js` counts down to the
+//! moment; a development's history lists its embargo's steps (`DevelopmentView::embargo_steps`).
+//!
+//! Two editors cannot overwrite each other: every form on a development (approve, edit or correct,
+//! retract) carries `seen`, the position of the story's view it was made from, and is carried out
+//! with `CommandService::execute_seen`. The correction form also keeps, hidden, what each control
+//! showed (`was.*`); refused as changed, it comes back over the development as it now is, with what
+//! changed since and the editor's own changes on top (`forms::rebase_correction`: only the controls
+//! they changed keep their value). So an edit begun while an item was pending can never be saved as
+//! a reader-facing correction after someone approved it.
+//!
+//! Drafts: the filing form is saved as it is typed in the browser's `localStorage` by `desk.js`
+//! (per story and user), put back when the form is opened afresh, and removed once the page
+//! confirming that filing is shown; and on the server for its author a second after the typing
+//! stops (posted with the CSRF value to `…/draft`; `Tokens::save_draft`): opening the form afresh —
+//! after a lapsed session, or on another device — brings it back with a notice, and filing it drops
+//! it.
+//!
+//! Search: `/desk/search` is the reader side's search with pending work included
+//! (`search::Audience::Staff`) and a `status` filter, leading to each story's desk page. Editor
+//! pages refuse reporters with a 403 page. A new story's "Review required" starts ticked.
 
 mod corrections;
 mod embargo;

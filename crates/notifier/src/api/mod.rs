@@ -10,6 +10,29 @@
 //! ([`SubscriberApi`]), who is calling ([`Caller`]), the error type, the router and the OpenAPI
 //! document. Each resource's handlers are in a module of their own: `subscribers`,
 //! `endpoints`, `subscriptions`, `deliveries`, `alerts` and `links`.
+//!
+//! Routes: `/v1/push/key` (the VAPID public key, base64url) and `/v1/subscribers…`: sign-up
+//! (returns the subscriber's own token once), endpoints, secret rotation (the old secret keeps
+//! signing for 24 h), subscriptions, deliveries with redrive, the alert list (one page: the newest
+//! 50 by default, at most 200, `before=<seq>` for older ones with a `Link: rel="next"`, or
+//! `after=<seq>` forward) and the SSE stream (`crate::streams`), `/v1/unsubscribe/{token}` (the
+//! link in every alert) and `/v1/email-confirmations/{token}` (the link of a confirmation mail);
+//! the OpenAPI part is `SubscriberApiDoc`.
+//!
+//! Limits: a subscriber has at most `endpoints_per_subscriber` (10) endpoints and
+//! `subscriptions_per_subscriber` (100) subscriptions, each target once (409s, counted in the write
+//! transaction); a subscription without filters must say `"everything": true`. Sign-ups count
+//! against the per-address limit (`newsroom_web::limits`).
+//!
+//! Endpoints: a `web_push` endpoint is a browser's `PushSubscription` JSON: its keys are parsed (a
+//! bad one is a 422 naming `subscription.keys.p256dh` or `.auth`) and kept in the endpoint's
+//! `secret`, never shown back; its push service URL goes through the SSRF guard like a webhook's.
+//! An email endpoint is made `unconfirmed` with a confirmation link (its digest stored), mailed
+//! after the commit by a task of its own (at most 3 an hour per address, in memory); the matcher
+//! sends to active endpoints only. Addresses are parsed by `email::parse_address`. Both links are
+//! safe to GET or HEAD (a small HTML page in the reader pages' layout and CSP, whose button POSTs;
+//! JSON for a program asking for it); only the POST acts — unsubscribing takes RFC 8058's one-click
+//! body.
 
 mod alerts;
 mod deliveries;

@@ -25,6 +25,12 @@
 //!
 //! Each format has a module of its own ([`atom`], [`json_feed`], [`ninjs`]); this one holds what
 //! they share: the URLs, the identifiers, the dates and the texts made from the model.
+//!
+//! What JSON Feed has no field for is under `_newsroom`, whose `about` names its description
+//! (`json_feed_extension.md`, served at `/v1/feeds/json-feed-extension`); `.ci/conformance.py`
+//! validates the feeds and the ninjs item against the official schemas in CI. A feed's own author
+//! stands for every entry: no entry names who filed or approved it. A ninjs item carries a story's
+//! related stories as `associations` with `rel`.
 
 pub mod atom;
 pub mod json_feed;

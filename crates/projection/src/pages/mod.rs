@@ -18,6 +18,17 @@
 //! went wrong; the words readers see for the model's values are in [`words`], the pieces pages
 //! are made of in [`pieces`], and each page has a module of its own: [`front`], [`story`],
 //! [`actor`], [`search`].
+//!
+//! A story page shows its timeline newest first, or in the order things happened (`?order=oldest`),
+//! all of it or its key events only (`?show=key`: flash and priority), chosen by plain links
+//! (`TimelineOptions`; other values are a 400 naming the field); its count is the front page's
+//! (published developments of the whole story), retracted ones counted apart; "Related stories"
+//! lists its relations. `live.js` puts a development that arrives where the reader's order has it,
+//! marked "New", leaves out what the key-events view does not show, keeps the counts and "Last
+//! updated" current, and announces it in a polite `aria-live` region. Every `<time>` is rendered in
+//! UTC with UTC in its `title`; `static/time.js` (on every reader page) shows it in the reader's
+//! time zone, UTC on hover. On a phone every link and button is at least 44 × 44 px. A claim filed
+//! before `accused` existed shows its actors as "Named".
 
 pub mod actor;
 pub mod front;
