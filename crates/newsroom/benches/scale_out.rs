@@ -1906,7 +1906,8 @@ async fn flash_phase(
     let db = Database::create(&cfg.database_url).await?;
     let stream = Stream::new(&cfg.nats_url);
     let env = scale_out_env(&db, &stream);
-    let reporter = env.reporter_token(&dir.path().join("command"))?;
+    // A reporter's `flash` waits for an editor's approval: an editor files it.
+    let editor = env.editor_token(&dir.path().join("command"))?;
     let mut procs = vec![
         env.spawn("command", dir.path(), "command")?,
         env.spawn("projector", dir.path(), "projector")?,
@@ -1917,7 +1918,7 @@ async fn flash_phase(
         groups.push(CpuGroup::limit(p.pid(), cfg.copy_cores)?);
         procs.push(p);
     }
-    let outcome = flash_measure(cfg, copies, receiver, client, &db, &mut procs, &reporter).await;
+    let outcome = flash_measure(cfg, copies, receiver, client, &db, &mut procs, &editor).await;
     if outcome.is_err() {
         eprintln!(
             "{}",
@@ -1944,7 +1945,7 @@ async fn flash_measure(
     client: &reqwest::Client,
     db: &Database,
     procs: &mut [Proc],
-    reporter: &str,
+    editor: &str,
 ) -> Res<FlashPhase> {
     for p in procs.iter_mut() {
         p.healthy(client).await?;
@@ -1957,7 +1958,7 @@ async fn flash_measure(
             .expect("the process was started")
     };
     let (command, reads, notifier) = (base("command"), base("projector"), base("notifier-1"));
-    let story = open_story(client, &command, reporter).await?;
+    let story = open_story(client, &command, editor).await?;
     get_when_ready(
         client,
         &format!("{reads}/v1/stories/{story}"),
@@ -1992,7 +1993,7 @@ async fn flash_measure(
     let warm = newsroom_testkit::api::post_development(
         client,
         &command,
-        reporter,
+        editor,
         &story,
         &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
     )
@@ -2028,7 +2029,7 @@ async fn flash_measure(
     newsroom_testkit::api::post_development(
         client,
         &command,
-        reporter,
+        editor,
         &story,
         &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "flash"),
     )
