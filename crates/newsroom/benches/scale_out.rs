@@ -1900,6 +1900,7 @@ async fn flash_phase(
     cfg: &Config,
     copies: usize,
     receiver: &str,
+    receiver_pid: Option<u32>,
     client: &reqwest::Client,
 ) -> Res<FlashPhase> {
     let dir = tempfile::tempdir()?;
@@ -1918,7 +1919,15 @@ async fn flash_phase(
         groups.push(CpuGroup::limit(p.pid(), cfg.copy_cores)?);
         procs.push(p);
     }
-    let outcome = flash_measure(cfg, copies, receiver, client, &db, &mut procs, &editor).await;
+    let outcome = flash_measure(
+        cfg,
+        (copies, receiver, receiver_pid),
+        client,
+        &db,
+        &mut procs,
+        &editor,
+    )
+    .await;
     if outcome.is_err() {
         eprintln!(
             "{}",
@@ -1940,8 +1949,7 @@ async fn flash_phase(
 
 async fn flash_measure(
     cfg: &Config,
-    copies: usize,
-    receiver: &str,
+    (copies, receiver, receiver_pid): (usize, &str, Option<u32>),
     client: &reqwest::Client,
     db: &Database,
     procs: &mut [Proc],
@@ -2023,7 +2031,8 @@ async fn flash_measure(
         secs(warm_up)
     );
 
-    let pids: Vec<(u32, String)> = procs.iter().map(ident).collect();
+    let mut pids: Vec<(u32, String)> = procs.iter().map(ident).collect();
+    pids.extend(receiver_pid.map(|p| (p, "receiver process".to_owned())));
     let cpu_before = cpu_snapshot();
     let sent = epoch_micros();
     newsroom_testkit::api::post_development(
@@ -2091,11 +2100,11 @@ async fn flash_measure(
 async fn flash_case(cfg: &Config) -> Res<FlashRun> {
     let load_start = load_average();
     let client = http_client()?;
-    let (_child, port) = newsroom_testkit::process::spawn_self(&[(RECEIVER_ENV, "1")]).await?;
+    let (child, port) = newsroom_testkit::process::spawn_self(&[(RECEIVER_ENV, "1")]).await?;
     let receiver = format!("http://127.0.0.1:{port}");
     let mut phases = Vec::new();
     for copies in [1, 2, 4] {
-        phases.push(flash_phase(cfg, copies, &receiver, &client).await?);
+        phases.push(flash_phase(cfg, copies, &receiver, child.id(), &client).await?);
     }
     Ok(FlashRun {
         endpoints: cfg.flash_endpoints,
