@@ -1783,7 +1783,8 @@ struct FlashPhase {
     /// A routine development first, until every partition's matcher has passed it (each copy
     /// loads its subscription index then).
     warm_up: Duration,
-    /// POST of the flash development → the 90% and the last first arrival.
+    /// POST of the flash development → the first, the 90% and the last first arrival.
+    first: Option<Duration>,
     t90: Option<Duration>,
     t100: Option<Duration>,
     arrived: usize,
@@ -1827,6 +1828,19 @@ async fn receiver_get(client: &reqwest::Client, receiver: &str, what: &str) -> R
         .error_for_status()?
         .json()
         .await?)
+}
+
+/// How many processes hold partitions of the notifier's work, and how many partitions are held
+/// (the advisory locks of `crates/notifier/src/partitions.rs`).
+async fn partition_owners(pool: &sqlx::PgPool) -> Res<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(DISTINCT l.pid), count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted
+           AND l.classid::int8 = $1 AND l.objsubid = 2",
+    )
+    .bind(i64::from(newsroom_notifier::partitions::PARTITION_SPACE))
+    .fetch_one(pool)
+    .await?)
 }
 
 /// The lowest checkpoint over the matcher's partitions.
@@ -1995,8 +2009,15 @@ async fn flash_measure(
 
     // Let the copies share the partitions out (a copy takes its share within two looks of
     // 500 ms), then a routine development that no subscription asks for: every copy loads its
-    // subscription index on the batch that carries it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // subscription index on the batch that carries it (a copy that owned nothing then would
+    // load it on the flash's).
+    let sharing = Instant::now();
+    while partition_owners(&pool).await? != (copies as i64, 64) {
+        if sharing.elapsed() > Duration::from_secs(60) {
+            return Err("the copies did not share the 64 partitions out within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let warming = Instant::now();
     let warm = newsroom_testkit::api::post_development(
         client,
@@ -2055,8 +2076,10 @@ async fn flash_measure(
         if unique != last {
             (last, last_change) = (unique, Instant::now());
         }
-        if last_change.elapsed() > Duration::from_secs(60) {
-            eprintln!("  only {unique} of {goal} alerts arrived; nothing more for 60 s");
+        // Before the first alert the matcher may still be writing every alert of the fan-out.
+        let patience = if unique == 0 { 600 } else { 60 };
+        if last_change.elapsed() > Duration::from_secs(patience) {
+            eprintln!("  only {unique} of {goal} alerts arrived; nothing more for {patience} s");
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -2086,6 +2109,7 @@ async fn flash_measure(
         endpoints: goal,
         sign_up,
         warm_up,
+        first: after(1),
         t90,
         t100,
         arrived: times.len(),
@@ -2706,9 +2730,9 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
     )?;
     writeln!(
         out,
-        "| copies | alerts received | POST → 90% | POST → 100% | alerts/s | ÷ 1 copy | target | same `webhook-id` twice | missing | CPU-s of each copy | CPU-s PostgreSQL |"
+        "| copies | alerts received | POST → first | POST → 90% | POST → 100% | alerts/s | ÷ 1 copy | target | same `webhook-id` twice | missing | CPU-s of each copy | CPU-s PostgreSQL |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let one = f.phases.first().and_then(FlashPhase::rate);
     for p in &f.phases {
         let ratio = match (p.rate(), one) {
@@ -2727,9 +2751,10 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
             .collect();
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             p.copies,
             thousands(p.arrived as f64),
+            p.first.map_or_else(|| "–".into(), secs),
             p.t90.map_or_else(|| "–".into(), secs),
             p.t100.map_or_else(|| "–".into(), secs),
             p.rate().map_or_else(|| "–".into(), thousands),
