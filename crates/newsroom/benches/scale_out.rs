@@ -1923,11 +1923,13 @@ async fn flash_phase(
     let env = scale_out_env(&db, &stream);
     // A reporter's `flash` waits for an editor's approval: an editor files it.
     let editor = env.editor_token(&dir.path().join("command"))?;
+    // Declared before the processes, so that on an early return the processes (dropped first,
+    // killed) have left their groups when these are removed.
+    let mut groups = Vec::new();
     let mut procs = vec![
         env.spawn("command", dir.path(), "command")?,
         env.spawn("projector", dir.path(), "projector")?,
     ];
-    let mut groups = Vec::new();
     for i in 1..=copies {
         let p = env.spawn("notifier", dir.path(), &format!("notifier-{i}"))?;
         groups.push(CpuGroup::limit(p.pid(), cfg.copy_cores)?);
