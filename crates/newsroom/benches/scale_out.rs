@@ -38,7 +38,15 @@
 //!    stream; and the relay's reading and serialising of the feed alone. Two rounds of: feed
 //!    read, direct, relay.
 //!
-//! `BENCH_SECTIONS=1,2,3` picks sections. `BENCH_DATABASE_URL` (default
+//! 4. One flash development to `BENCH_FLASH_ENDPOINTS` webhook endpoints (default 100,000; one
+//!    subscriber each, following the story or its tag), with 1, 2 and 4 notifier copies, each in
+//!    a cgroup v1 `cpu` group of its own limited to `BENCH_COPY_CORES` cores (default 0.4;
+//!    PostgreSQL and NATS unthrottled; needs `/sys/fs/cgroup/cpu` writable): the time until 90%
+//!    and 100% of the alerts arrived at receivers in another process (this executable run again
+//!    with `BENCH_FLASH_RECEIVER` set), each counted once by `webhook-id`. One subscriber signs up
+//!    through the API; the rest are copies of its rows, inserted in SQL.
+//!
+//! `BENCH_SECTIONS=1,2,3,4` picks sections. `BENCH_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) and `BENCH_NATS_URL` (default
 //! `nats://127.0.0.1:4222`) say where the services are.
 
@@ -85,6 +93,8 @@ const RELAY_BATCH: usize = 256;
 const EVENTS_PER_STORY: usize = 100;
 /// Tasks filing commands while a log is filled in-process.
 const FILLERS: usize = 64;
+/// Every section, the default.
+const SECTIONS: [u8; 4] = [1, 2, 3, 4];
 /// How long section 1 watches the processes' CPU with nothing to do.
 const IDLE: Duration = Duration::from_secs(5);
 
@@ -99,6 +109,8 @@ struct Config {
     prefill: usize,
     notifier_events: usize,
     events: usize,
+    flash_endpoints: usize,
+    copy_cores: f64,
     sections: Vec<u8>,
     database_url: String,
     nats_url: String,
@@ -106,7 +118,7 @@ struct Config {
 
 impl Config {
     fn from_env() -> Self {
-        let sections = sections(&[1, 2, 3]);
+        let sections = sections(&SECTIONS);
         Self {
             seconds: env_num("BENCH_SECONDS", 10.0).max(1.0),
             rate: env_num("BENCH_RATE", 200.0).clamp(1.0, 100_000.0),
@@ -118,6 +130,8 @@ impl Config {
             notifier_events: (env_num("BENCH_NOTIFIER_EVENTS", 20_000.0) as usize)
                 .max(EVENTS_PER_STORY),
             events: (env_num("BENCH_EVENTS", 100_000.0) as usize).max(EVENTS_PER_STORY),
+            flash_endpoints: (env_num("BENCH_FLASH_ENDPOINTS", 100_000.0) as usize).max(1),
+            copy_cores: env_num("BENCH_COPY_CORES", 0.4).clamp(0.01, 64.0),
             sections,
             database_url: std::env::var("BENCH_DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
@@ -1642,6 +1656,491 @@ async fn notifier_case(cfg: &Config) -> Res<NotifierRun> {
 }
 
 // =============================================================================================
+// 4. One flash development to many webhook endpoints, notifier copies under CPU quotas
+
+/// The variable that makes this executable the flash receiver process (section 4).
+const RECEIVER_ENV: &str = "BENCH_FLASH_RECEIVER";
+/// The tag every other bench subscriber follows (the story's first tag; the rest follow the
+/// story itself).
+const FLASH_TAG: &str = "elections";
+
+/// What the receiver process has seen since its last reset.
+#[derive(Default)]
+struct FlashTally {
+    seen: HashSet<String>,
+    /// Microseconds since the Unix epoch of each first arrival (the clock the parent reads too).
+    times: Vec<u64>,
+    /// The same `webhook-id` again.
+    duplicates: usize,
+}
+
+type SharedTally = Arc<Mutex<FlashTally>>;
+
+fn epoch_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Any POST but the control routes: a webhook, counted by its `webhook-id`.
+async fn flash_receive(
+    State(t): State<SharedTally>,
+    headers: HeaderMap,
+    _body: Bytes,
+) -> StatusCode {
+    let at = epoch_micros();
+    let id = webhook_id(&headers);
+    let mut t = t.lock().expect("tally lock");
+    if t.seen.insert(id) {
+        t.times.push(at);
+    } else {
+        t.duplicates += 1;
+    }
+    StatusCode::OK
+}
+
+async fn flash_count(State(t): State<SharedTally>) -> axum::Json<Value> {
+    let t = t.lock().expect("tally lock");
+    axum::Json(json!({"unique": t.seen.len(), "duplicates": t.duplicates}))
+}
+
+async fn flash_times(State(t): State<SharedTally>) -> axum::Json<Value> {
+    let t = t.lock().expect("tally lock");
+    axum::Json(json!({"unique": t.seen.len(), "duplicates": t.duplicates, "times": t.times}))
+}
+
+async fn flash_reset(State(t): State<SharedTally>) -> StatusCode {
+    *t.lock().expect("tally lock") = FlashTally::default();
+    StatusCode::NO_CONTENT
+}
+
+/// The receiver process: webhooks on any path, `GET /tally/count`, `GET /tally/times`,
+/// `POST /tally/reset`; it ends when its standard input closes (the parent went away).
+fn run_flash_receiver() -> Res<()> {
+    use tokio::io::AsyncReadExt as _;
+    runtime()?.block_on(async {
+        let listener = newsroom_testkit::process::announce_port().await?;
+        let app = axum::Router::new()
+            .route("/tally/count", axum::routing::get(flash_count))
+            .route("/tally/times", axum::routing::get(flash_times))
+            .route("/tally/reset", axum::routing::post(flash_reset))
+            .fallback(flash_receive)
+            .with_state(SharedTally::default());
+        let parent_gone = async {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 64];
+            while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+        };
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(axum::serve(listener, app)) => served?,
+            _ = parent_gone => {}
+        }
+        Ok::<(), BoxError>(())
+    })
+}
+
+/// A cgroup v1 `cpu` group of its own for one process, removed when dropped (after the
+/// process has ended).
+struct CpuGroup {
+    path: std::path::PathBuf,
+}
+
+impl CpuGroup {
+    fn limit(pid: u32, cores: f64) -> Res<Self> {
+        let path = std::path::PathBuf::from(format!(
+            "/sys/fs/cgroup/cpu/newsroom-bench-{}",
+            Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+        let group = Self { path };
+        let quota = ((cores * 100_000.0).round() as u64).max(1000);
+        for (file, value) in [
+            ("cpu.cfs_period_us", "100000".to_owned()),
+            ("cpu.cfs_quota_us", quota.to_string()),
+            ("cgroup.procs", pid.to_string()),
+        ] {
+            let at = group.path.join(file);
+            std::fs::write(&at, value).map_err(|e| format!("write {}: {e}", at.display()))?;
+        }
+        Ok(group)
+    }
+}
+
+impl Drop for CpuGroup {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir(&self.path) {
+            eprintln!("  could not remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FlashPhase {
+    copies: usize,
+    endpoints: usize,
+    /// The API sign-up and the SQL insert of the rest.
+    sign_up: Duration,
+    /// A routine development first, until every partition's matcher has passed it (each copy
+    /// loads its subscription index then).
+    warm_up: Duration,
+    /// POST of the flash development → the first, the 90% and the last first arrival.
+    first: Option<Duration>,
+    t90: Option<Duration>,
+    t100: Option<Duration>,
+    arrived: usize,
+    duplicates: usize,
+    cpu: CpuUse,
+    copy_names: Vec<String>,
+}
+
+impl FlashPhase {
+    fn rate(&self) -> Option<f64> {
+        self.t100
+            .map(|t| self.arrived as f64 / t.as_secs_f64().max(1e-6))
+    }
+
+    fn missing(&self) -> usize {
+        self.endpoints.saturating_sub(self.arrived)
+    }
+
+    fn cpu_of(&self, name: &str) -> f64 {
+        self.cpu
+            .groups
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, s)| *s)
+    }
+}
+
+#[derive(Debug)]
+struct FlashRun {
+    endpoints: usize,
+    copy_cores: f64,
+    phases: Vec<FlashPhase>,
+    load: (String, String),
+}
+
+async fn receiver_get(client: &reqwest::Client, receiver: &str, what: &str) -> Res<Value> {
+    Ok(client
+        .get(format!("{receiver}/tally/{what}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// How many processes hold partitions of the notifier's work, and how many partitions are held
+/// (the advisory locks of `crates/notifier/src/partitions.rs`).
+async fn partition_owners(pool: &sqlx::PgPool) -> Res<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(DISTINCT l.pid), count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+         WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted
+           AND l.classid::int8 = $1 AND l.objsubid = 2",
+    )
+    .bind(i64::from(newsroom_notifier::partitions::PARTITION_SPACE))
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The lowest checkpoint over the matcher's partitions.
+async fn matched_through(pool: &sqlx::PgPool) -> Res<i64> {
+    let (at,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(position) FROM checkpoints WHERE name LIKE 'matcher/%'")
+            .fetch_one(pool)
+            .await?;
+    Ok(at.unwrap_or(0))
+}
+
+/// Copies the one subscriber signed up through the API (its subscriber, endpoint and
+/// subscription rows) `more` times, in one transaction: fresh ids, tokens and hook URLs
+/// (`{hooks}{n}`), the same webhook secret; every even one follows the story, every odd one the
+/// tag; each subscription recorded in `subscription_changes` as the API records it.
+async fn insert_subscribers(pool: &sqlx::PgPool, more: usize, hooks: &str) -> Res<()> {
+    let mut tx = pool.begin().await?;
+    let n = more as i64;
+    sqlx::query(
+        "INSERT INTO subscribers (id, name, email, token_hash, unsubscribe_token, status, created_at)
+         SELECT md5('flash-subscriber-' || g)::uuid::text, t.name || ' ' || g, t.email,
+                sha256(convert_to('flash-token-' || g, 'UTF8')), t.unsubscribe_token || '-' || g,
+                t.status, t.created_at
+         FROM subscribers t, generate_series(1, $1::bigint) g",
+    )
+    .bind(n)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO endpoints (id, subscriber_id, kind, target, secret, status, created_at)
+         SELECT md5('flash-endpoint-' || g)::uuid::text, md5('flash-subscriber-' || g)::uuid::text,
+                t.kind, $2::text || g, t.secret, t.status, t.created_at
+         FROM endpoints t, generate_series(1, $1::bigint) g",
+    )
+    .bind(n)
+    .bind(hooks)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO subscriptions (id, subscriber_id, story_id, actor_key, kind, tag, min_urgency,
+                                    delivery, digest_minutes, include_related, created_at)
+         SELECT md5('flash-subscription-' || g)::uuid::text, md5('flash-subscriber-' || g)::uuid::text,
+                CASE WHEN g % 2 = 0 THEN t.story_id END, t.actor_key, t.kind,
+                CASE WHEN g % 2 = 1 THEN $2::text END, t.min_urgency, t.delivery, t.digest_minutes,
+                t.include_related, t.created_at
+         FROM subscriptions t, generate_series(1, $1::bigint) g",
+    )
+    .bind(n)
+    .bind(FLASH_TAG)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO subscription_changes (subscription_id, subscriber_id)
+         SELECT md5('flash-subscription-' || g)::uuid::text, md5('flash-subscriber-' || g)::uuid::text
+         FROM generate_series(1, $1::bigint) g ORDER BY g",
+    )
+    .bind(n)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (endpoints,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM endpoints")
+        .fetch_one(pool)
+        .await?;
+    if endpoints != n + 1 {
+        return Err(format!("{endpoints} endpoints after the insert, not {}", n + 1).into());
+    }
+    Ok(())
+}
+
+async fn flash_phase(
+    cfg: &Config,
+    copies: usize,
+    receiver: &str,
+    receiver_pid: Option<u32>,
+    client: &reqwest::Client,
+) -> Res<FlashPhase> {
+    let dir = tempfile::tempdir()?;
+    let db = Database::create(&cfg.database_url).await?;
+    let stream = Stream::new(&cfg.nats_url);
+    let env = scale_out_env(&db, &stream);
+    // A reporter's `flash` waits for an editor's approval: an editor files it.
+    let editor = env.editor_token(&dir.path().join("command"))?;
+    // Declared before the processes, so that on an early return the processes (dropped first,
+    // killed) have left their groups when these are removed.
+    let mut groups = Vec::new();
+    let mut procs = vec![
+        env.spawn("command", dir.path(), "command")?,
+        env.spawn("projector", dir.path(), "projector")?,
+    ];
+    for i in 1..=copies {
+        let p = env.spawn("notifier", dir.path(), &format!("notifier-{i}"))?;
+        groups.push(CpuGroup::limit(p.pid(), cfg.copy_cores)?);
+        procs.push(p);
+    }
+    let outcome = flash_measure(
+        cfg,
+        (copies, receiver, receiver_pid),
+        client,
+        &db,
+        &mut procs,
+        &editor,
+    )
+    .await;
+    if outcome.is_err() {
+        eprintln!(
+            "{}",
+            procs
+                .iter()
+                .map(|p| format!("--- {} ---\n{}", p.name, p.log_tail()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    for p in procs {
+        p.stop().await;
+    }
+    drop(groups);
+    drop(stream);
+    drop(db);
+    outcome
+}
+
+async fn flash_measure(
+    cfg: &Config,
+    (copies, receiver, receiver_pid): (usize, &str, Option<u32>),
+    client: &reqwest::Client,
+    db: &Database,
+    procs: &mut [Proc],
+    editor: &str,
+) -> Res<FlashPhase> {
+    for p in procs.iter_mut() {
+        p.healthy(client).await?;
+    }
+    let base = |name: &str| {
+        procs
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.base.clone())
+            .expect("the process was started")
+    };
+    let (command, reads, notifier) = (base("command"), base("projector"), base("notifier-1"));
+    let story = open_story(client, &command, editor).await?;
+    get_when_ready(
+        client,
+        &format!("{reads}/v1/stories/{story}"),
+        Duration::from_secs(60),
+    )
+    .await?;
+
+    // One subscriber through the API, the rest copied from its rows.
+    let signing_up = Instant::now();
+    newsroom_testkit::api::webhook_subscriber(
+        client,
+        &notifier,
+        "Flash desk",
+        &format!("{receiver}/hooks/0"),
+        &json!({"story": story, "min_urgency": "flash"}),
+    )
+    .await?;
+    let pool = sqlx::PgPool::connect(&db.url).await?;
+    insert_subscribers(
+        &pool,
+        cfg.flash_endpoints - 1,
+        &format!("{receiver}/hooks/"),
+    )
+    .await?;
+    let sign_up = signing_up.elapsed();
+
+    // Let the copies share the partitions out (a copy takes its share within two looks of
+    // 500 ms), then a routine development that no subscription asks for: every copy loads its
+    // subscription index on the batch that carries it (a copy that owned nothing then would
+    // load it on the flash's).
+    let sharing = Instant::now();
+    while partition_owners(&pool).await? != (copies as i64, 64) {
+        if sharing.elapsed() > Duration::from_secs(60) {
+            return Err("the copies did not share the 64 partitions out within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let warming = Instant::now();
+    let warm = newsroom_testkit::api::post_development(
+        client,
+        &command,
+        editor,
+        &story,
+        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
+    )
+    .await?;
+    loop {
+        if matched_through(&pool).await? >= warm {
+            break;
+        }
+        if warming.elapsed() > Duration::from_secs(300) {
+            return Err("the matchers did not pass the warm-up development within 300 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warm_up = warming.elapsed();
+    let reset = client
+        .post(format!("{receiver}/tally/reset"))
+        .send()
+        .await?;
+    if !reset.status().is_success() {
+        return Err(format!("receiver reset: {}", reset.status()).into());
+    }
+    eprintln!(
+        "  {copies} notifier cop{}: {} endpoints signed up in {}, indexes loaded in {}; sending the flash",
+        if copies == 1 { "y" } else { "ies" },
+        thousands(cfg.flash_endpoints as f64),
+        secs(sign_up),
+        secs(warm_up)
+    );
+
+    let mut pids: Vec<(u32, String)> = procs.iter().map(ident).collect();
+    pids.extend(receiver_pid.map(|p| (p, "receiver process".to_owned())));
+    let cpu_before = cpu_snapshot();
+    let sent = epoch_micros();
+    newsroom_testkit::api::post_development(
+        client,
+        &command,
+        editor,
+        &story,
+        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "flash"),
+    )
+    .await?;
+    let goal = cfg.flash_endpoints;
+    let (mut last, mut last_change) = (0usize, Instant::now());
+    loop {
+        let unique = receiver_get(client, receiver, "count").await?["unique"]
+            .as_u64()
+            .unwrap_or(0) as usize;
+        if unique >= goal {
+            break;
+        }
+        if unique != last {
+            (last, last_change) = (unique, Instant::now());
+        }
+        // Before the first alert the matcher may still be writing every alert of the fan-out.
+        let patience = if unique == 0 { 600 } else { 60 };
+        if last_change.elapsed() > Duration::from_secs(patience) {
+            eprintln!("  only {unique} of {goal} alerts arrived; nothing more for {patience} s");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &pids);
+    // Longer than the copies take to send anything twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let tally = receiver_get(client, receiver, "times").await?;
+    let mut times: Vec<u64> = tally["times"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    times.sort_unstable();
+    let after = |nth: usize| {
+        (nth >= 1 && nth <= times.len())
+            .then(|| Duration::from_micros(times[nth - 1].saturating_sub(sent)))
+    };
+    let t90 = after((goal as f64 * 0.9).ceil() as usize);
+    let t100 = if times.len() >= goal {
+        after(goal)
+    } else {
+        None
+    };
+    pool.close().await;
+    Ok(FlashPhase {
+        copies,
+        endpoints: goal,
+        sign_up,
+        warm_up,
+        first: after(1),
+        t90,
+        t100,
+        arrived: times.len(),
+        duplicates: tally["duplicates"].as_u64().unwrap_or(0) as usize,
+        cpu,
+        copy_names: (1..=copies)
+            .map(|i| format!("newsroom notifier-{i}"))
+            .collect(),
+    })
+}
+
+async fn flash_case(cfg: &Config) -> Res<FlashRun> {
+    let load_start = load_average();
+    let client = http_client()?;
+    let (child, port) = newsroom_testkit::process::spawn_self(&[(RECEIVER_ENV, "1")]).await?;
+    let receiver = format!("http://127.0.0.1:{port}");
+    let mut phases = Vec::new();
+    for copies in [1, 2, 4] {
+        phases.push(flash_phase(cfg, copies, &receiver, child.id(), &client).await?);
+    }
+    Ok(FlashRun {
+        endpoints: cfg.flash_endpoints,
+        copy_cores: cfg.copy_cores,
+        phases,
+        load: (load_start, load_average()),
+    })
+}
+
+// =============================================================================================
 // 3. Relay vs direct
 
 #[derive(Debug)]
@@ -2218,7 +2717,86 @@ fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
     )
 }
 
+fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
+    writeln!(
+        out,
+        "### 4. One flash development to {} webhook endpoints, notifier copies at {} core each\n",
+        thousands(f.endpoints as f64),
+        f.copy_cores
+    )?;
+    writeln!(
+        out,
+        "Per copy count: a fresh PostgreSQL database and stream; `--role command`, `--role projector` (unthrottled) and the notifier copies (`--role notifier`), each copy in a cgroup v1 `cpu` group of its own (`cpu.cfs_quota_us` {} of a `cpu.cfs_period_us` of 100,000; PostgreSQL and NATS unthrottled). One subscriber signed up through the API (webhook endpoint, subscription to the story at `min_urgency: flash`), {} more copied from its rows in SQL (one subscriber and one endpoint each, every other one subscribed to the story's tag `{FLASH_TAG}` instead). A routine development first, until every matcher partition has passed it (the copies load their subscription indexes then; not measured). Then one `flash` development is POSTed; the clock runs from just before the POST until the receivers (the bench's own executable run as a helper process, every endpoint a path of its one port) have seen the 90% and the last alert, each counted once by `webhook-id`.\n",
+        thousands((f.copy_cores * 100_000.0).round()),
+        thousands((f.endpoints - 1) as f64),
+    )?;
+    writeln!(
+        out,
+        "| copies | alerts received | POST → first | POST → 90% | POST → 100% | alerts/s | ÷ 1 copy | target | same `webhook-id` twice | missing | CPU-s of each copy | CPU-s PostgreSQL |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+    let one = f.phases.first().and_then(FlashPhase::rate);
+    for p in &f.phases {
+        let ratio = match (p.rate(), one) {
+            (Some(r), Some(o)) if o > 0.0 => Some(r / o),
+            _ => None,
+        };
+        let target = match p.copies {
+            2 => Some(1.7),
+            4 => Some(3.0),
+            _ => None,
+        };
+        let copies_cpu: Vec<String> = p
+            .copy_names
+            .iter()
+            .map(|n| format!("{:.1}", p.cpu_of(n)))
+            .collect();
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            p.copies,
+            thousands(p.arrived as f64),
+            p.first.map_or_else(|| "–".into(), secs),
+            p.t90.map_or_else(|| "–".into(), secs),
+            p.t100.map_or_else(|| "–".into(), secs),
+            p.rate().map_or_else(|| "–".into(), thousands),
+            ratio.map_or_else(|| "–".into(), |r| format!("{r:.2}")),
+            match (target, ratio) {
+                (Some(t), Some(r)) =>
+                    format!("≥ {t}: {}", if r >= t { "met" } else { "**missed**" }),
+                (Some(t), None) => format!("≥ {t}: **missed**"),
+                _ => String::new(),
+            },
+            p.duplicates,
+            p.missing(),
+            copies_cpu.join(" / "),
+            p.cpu_of("PostgreSQL"),
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "- alerts/s = alerts received ÷ (POST → 100%); the ratio is that rate against 1 copy's in the same run.")?;
+    for p in &f.phases {
+        writeln!(
+            out,
+            "- {} cop{}: sign-up {}, index warm-up {}; CPU-seconds from the POST to the last alert: {}.",
+            p.copies,
+            if p.copies == 1 { "y" } else { "ies" },
+            secs(p.sign_up),
+            secs(p.warm_up),
+            p.cpu.describe()
+        )?;
+    }
+    writeln!(
+        out,
+        "- 1-minute load average {} at the start, {} at the end.\n",
+        f.load.0, f.load.1
+    )
+}
+
 fn main() -> Res<()> {
+    if std::env::var_os(RECEIVER_ENV).is_some() {
+        return run_flash_receiver();
+    }
     // `cargo bench` passes `--bench`; filters are not supported (see `BENCH_SECTIONS`).
     let cfg = Config::from_env();
     let rt = runtime()?;
@@ -2246,10 +2824,16 @@ fn main() -> Res<()> {
     } else {
         None
     };
+    let flash = if cfg.runs(4) {
+        eprintln!("4. one flash development to many webhook endpoints");
+        Some(rt.block_on(flash_case(&cfg))?)
+    } else {
+        None
+    };
 
     let cores = cores();
     let env = format!(
-        "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_NOTIFIER_EVENTS={} BENCH_EVENTS={}",
+        "BENCH_SECONDS={} BENCH_RATE={} BENCH_STORIES={} BENCH_REPORTERS={} BENCH_READERS={} BENCH_VIEW_DEVELOPMENTS={} BENCH_PREFILL={} BENCH_NOTIFIER_EVENTS={} BENCH_EVENTS={} BENCH_FLASH_ENDPOINTS={} BENCH_COPY_CORES={}",
         cfg.seconds,
         cfg.rate,
         cfg.stories,
@@ -2258,8 +2842,10 @@ fn main() -> Res<()> {
         cfg.view_developments,
         cfg.prefill,
         cfg.notifier_events,
-        cfg.events
-    ) + &sections_setting(&cfg.sections, &[1, 2, 3]);
+        cfg.events,
+        cfg.flash_endpoints,
+        cfg.copy_cores
+    ) + &sections_setting(&cfg.sections, &SECTIONS);
     let mut out = String::new();
     writeln!(out, "## Scale-out\n")?;
     writeln!(
@@ -2285,6 +2871,9 @@ fn main() -> Res<()> {
     }
     if let Some(r) = &relay {
         report_relay(&mut out, r)?;
+    }
+    if let Some(f) = &flash {
+        report_flash(&mut out, f)?;
     }
     print!("{out}");
     Ok(())

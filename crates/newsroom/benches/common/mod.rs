@@ -84,17 +84,21 @@ impl Env {
 
     /// A reporter token, made with `newsroom token create` against this deployment's log.
     pub fn reporter_token(&self, dir: &Path) -> Res<String> {
+        self.token(dir, "reporter", "Bench Reporter")
+    }
+
+    /// An editor token (an editor's `flash` is published at once, a reporter's waits for review).
+    pub fn editor_token(&self, dir: &Path) -> Res<String> {
+        self.token(dir, "editor", "Bench Editor")
+    }
+
+    /// A token of `role` named `name`, made with `newsroom token create` against this
+    /// deployment's log.
+    pub fn token(&self, dir: &Path, role: &str, name: &str) -> Res<String> {
         std::fs::create_dir_all(dir)?;
         let out = self
             .command(dir)
-            .args([
-                "token",
-                "create",
-                "--role",
-                "reporter",
-                "--name",
-                "Bench Reporter",
-            ])
+            .args(["token", "create", "--role", role, "--name", name])
             .output()?;
         if !out.status.success() {
             return Err(format!(
