@@ -120,6 +120,7 @@ use newsroom_command::http::AppState;
 use newsroom_command::{Outcome, Seen};
 use newsroom_domain::{Actor, DevelopmentId, Hold, Role, StoryCommand, StoryEvent, StoryId};
 use newsroom_notifier::NotifierStore;
+use newsroom_projection::desk as desk_views;
 use newsroom_projection::ViewStore;
 use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, LoggedEvent, StoryView};
 use newsroom_web::problem::{InternalError, Problem};
@@ -775,7 +776,7 @@ impl DeskState {
 
     /// Actors to suggest: those named in published developments, and in this story.
     async fn known_actors(&self, view: &StoryView) -> Vec<String> {
-        let known = queries::known_actors(&self.views)
+        let known = desk_views::known_actors(&self.views)
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot read the known actors");

@@ -1,12 +1,8 @@
-//! What the desk reads: the reader views (their queries are the projection's,
-//! `newsroom_projection::desk`) and the notifier's subscriptions. Reads only; every write goes
-//! through the command service.
+//! What the desk reads of the notifier: its subscriptions. (What it reads of the views is the
+//! projection's, `newsroom_projection::desk`.) Reads only; every write goes through the command
+//! service.
 
 use newsroom_notifier::{NotifierStore, NotifyError};
-pub use newsroom_projection::desk::{
-    known_actors, pending_count, rejected_filings, review_queue, stories, DeskStory, Pending,
-    Rejected,
-};
 use uuid::Uuid;
 
 /// How many active subscribers follow a story (subscribed to it by name).

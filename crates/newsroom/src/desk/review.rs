@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use maud::{html, Markup};
 use newsroom_command::http::ReasonRequest;
 use newsroom_domain::{DevelopmentId, StoryCommand, StoryEvent, StoryId};
+use newsroom_projection::desk as desk_views;
 use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, StoryView};
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ use super::session::Session;
 use super::templates::{story_desk_path, FailedRejection, Here};
 use super::zone::Zone;
 use super::{action_ids, check_state, failure, folded, is_changed, lag, page, see_other};
-use super::{forms, queries, templates};
+use super::{forms, templates};
 use super::{Answer, DeskState, Notice, Signed, SignedForm};
 
 pub(super) async fn review_with(
@@ -27,7 +28,9 @@ pub(super) async fn review_with(
     error: Option<&FormError>,
     failed: Option<&FailedRejection<'_>>,
 ) -> Answer {
-    let queue = queries::review_queue(&state.views).await.map_err(failure)?;
+    let queue = desk_views::review_queue(&state.views)
+        .await
+        .map_err(failure)?;
     let chrome = state.chrome(session, Here::Review);
     Ok(page(
         status,

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use maud::{html, Markup};
 use newsroom_domain::{Role, StoryCommand, StoryId};
+use newsroom_projection::desk as desk_views;
 use newsroom_projection::pages::story_path;
 use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, StoryView};
 
@@ -23,19 +24,19 @@ pub(super) async fn home_with(
     form: &FormData,
     error: Option<&FormError>,
 ) -> Answer {
-    let stories = queries::stories(&state.views, session.principal.name.clone())
+    let stories = desk_views::stories(&state.views, session.principal.name.clone())
         .await
         .map_err(failure)?;
     let pending = if session.principal.role.at_least(Role::Editor) {
         Some(
-            queries::pending_count(&state.views)
+            desk_views::pending_count(&state.views)
                 .await
                 .map_err(failure)?,
         )
     } else {
         None
     };
-    let rejected = queries::rejected_filings(&state.views, session.principal.name.clone())
+    let rejected = desk_views::rejected_filings(&state.views, session.principal.name.clone())
         .await
         .map_err(failure)?;
     let chrome = state.chrome(session, Here::Stories);

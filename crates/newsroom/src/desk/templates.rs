@@ -26,8 +26,8 @@ use newsroom_web::Principal;
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError};
-use super::queries::{DeskStory, Pending, Rejected};
 use super::zone::Zone;
+use newsroom_projection::desk::{DeskStory, Pending, Rejected};
 
 /// Where the desk's stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/desk/static/desk.css";
