@@ -469,13 +469,7 @@ impl Deployment {
         for p in &mut procs {
             p.healthy(client).await?;
         }
-        let base = |name: &str| {
-            procs
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| p.base.clone())
-                .expect("the process was started")
-        };
+        let base = |name: &str| base_of(&procs, name);
         let (command, reads, subscribers) = match mode {
             Mode::Embedded => (base("all"), base("all"), base("all")),
             Mode::ScaleOut => (base("command"), base("projector"), base("notifier")),
@@ -1974,13 +1968,7 @@ async fn flash_measure(
     for p in procs.iter_mut() {
         p.healthy(client).await?;
     }
-    let base = |name: &str| {
-        procs
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.base.clone())
-            .expect("the process was started")
-    };
+    let base = |name: &str| base_of(procs, name);
     let (command, reads, notifier) = (base("command"), base("projector"), base("notifier-1"));
     let story = open_story(client, &command, editor).await?;
     get_when_ready(

@@ -156,6 +156,15 @@ pub struct Proc {
     pub spawned: Instant,
 }
 
+/// The base URL of the started process named `name` among `procs`.
+pub fn base_of(procs: &[Proc], name: &str) -> String {
+    procs
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.base.clone())
+        .expect("the process was started")
+}
+
 impl Proc {
     pub fn pid(&self) -> u32 {
         self.child.id()
