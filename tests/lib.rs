@@ -174,6 +174,7 @@ pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
         alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
         endpoints_per_subscriber: newsroom_notifier::api::ENDPOINTS_PER_SUBSCRIBER,
         subscriptions_per_subscriber: newsroom_notifier::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
+        chunk_from: newsroom_notifier::fanout::CHUNK_FROM,
     }
 }
 

@@ -38,6 +38,12 @@ const DIFFERENT_ON_PURPOSE: &[(&str, &str, &str)] = &[
     ),
     (
         "postgres",
+        "fanouts",
+        "notifier copies sharing one PostgreSQL queue write one event's alerts side by side, \
+         from chunks by subscriber partition; an embedded process writes them itself",
+    ),
+    (
+        "postgres",
         "pending_fills",
         "PostgreSQL fills the index of developments from the logged events after its migration \
          (SQL cannot upcast them); SQLite's migration does it in its hook",

@@ -440,3 +440,131 @@ async fn a_flash_fan_out_reaches_every_endpoint_once_whichever_copy_owns_its_par
     assert_eq!(pending, 0);
     pool.close().await;
 }
+
+/// Two notifier copies; an event alerting at least `chunk_from` subscribers is queued in chunks
+/// by subscriber partition, which each copy turns into alerts for the partitions it owns. A flash
+/// to 60 followers goes out that way, and so does its correction, recorded at once (while the
+/// flash's chunks may still wait): each follower gets the flash and then the correction, once
+/// each, and a subscriber the correction newly matches gets the correction alone.
+#[tokio::test]
+async fn a_big_fan_out_is_queued_in_chunks_every_copy_takes_and_its_correction_follows_in_order() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let on = |role| postgres_role(&db.url, role);
+    let chunked = |s: &mut newsroom::NewsroomSettings| {
+        postgres_role(&db.url, ProcessRole::Notifier)(s);
+        s.notifier.chunk_from = 20;
+    };
+    let command = spawn_app_with(on(ProcessRole::Command)).await;
+    let _projector = spawn_app_with(on(ProcessRole::Projector)).await;
+    let a = spawn_app_with(chunked).await;
+    let _b = spawn_app_with(chunked).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    for _ in 0..400 {
+        let owners = partition_owners(&pool).await;
+        if owners.len() == 64 && owners.values().collect::<HashSet<_>>().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let receiver = WebhookReceiver::ok().await;
+    const FOLLOWERS: usize = 60;
+    let mut subscribers = Vec::new();
+    for i in 0..=FOLLOWERS {
+        let reader = a.sign_up("Wire desk").await;
+        let path = format!("/v1/subscribers/{}/endpoints", reader.id);
+        a.call(
+            Method::POST,
+            &path,
+            Some(&reader.token),
+            Some(json!({"kind": "webhook", "url": receiver.url})),
+        )
+        .await
+        .ok(201);
+        // The last one follows only the actor the correction names.
+        let actor = if i < FOLLOWERS {
+            "Fancy Bear"
+        } else {
+            "Unit 26165"
+        };
+        subscribe(&a, &reader, json!({"actor": actor})).await;
+        subscribers.push(reader);
+    }
+    let story = command.open_story(false).await;
+    let mut flash = development("hack_reported");
+    flash["urgency"] = json!("flash");
+    let id = flash["id"].as_str().unwrap().to_owned();
+    command
+        .record_as(&command.editor, &story, flash)
+        .await
+        .ok(201);
+    command
+        .development_action(
+            &command.editor,
+            &story,
+            &id,
+            "corrections",
+            json!({"note": "A unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
+        )
+        .await
+        .ok(200);
+
+    let expected = FOLLOWERS * 2 + 1;
+    let got = receiver
+        .wait_for_accepted(expected, Duration::from_secs(60))
+        .await;
+    // Longer than a delivery's lease (5 s in tests): an alert sent again would be here by now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let got_now = receiver.accepted();
+    assert_eq!(got_now.len(), expected, "none sent twice");
+    let ids: HashSet<String> = got.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), expected, "one webhook-id per alert");
+    // In arrival order, per subscriber (the unsubscribe link's token says whose it is).
+    let mut heard: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in &got_now {
+        let alert = r.json();
+        let link = alert["data"]["links"]["unsubscribe"].as_str().unwrap();
+        heard
+            .entry(link.rsplit('/').next().unwrap().to_owned())
+            .or_default()
+            .push(alert["type"].as_str().unwrap().to_owned());
+    }
+    let mut orders: Vec<Vec<String>> = heard.into_values().collect();
+    orders.sort();
+    let mut wanted = vec![vec!["story.correction".to_owned()]];
+    wanted.extend((0..FOLLOWERS).map(|_| {
+        vec![
+            "story.hack_reported".to_owned(),
+            "story.correction".to_owned(),
+        ]
+    }));
+    wanted.sort();
+    assert_eq!(orders, wanted);
+
+    // The alerts came from chunks (counted by PostgreSQL's statistics of the table), and none
+    // is left.
+    let mut inserted = 0;
+    for _ in 0..100 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(sum(n_tup_ins), 0)::int8 FROM pg_stat_user_tables
+             WHERE relname = 'fanouts'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        inserted = n;
+        if inserted > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(inserted > 0, "no chunk was written");
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM fanouts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    pool.close().await;
+}

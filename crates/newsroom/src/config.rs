@@ -80,6 +80,9 @@ pub struct Config {
     /// subscriptions: more are refused with 409.
     pub endpoints_per_subscriber: usize,
     pub subscriptions_per_subscriber: usize,
+    /// Scale-out: an event alerting at least this many subscribers is queued in chunks by
+    /// subscriber partition, so that every notifier copy writes and sends its share at once.
+    pub alert_chunk_from: usize,
     /// The desk's undo window: publishing and approving at the desk are held this many seconds
     /// (0 to 600; 0: at once). The API publishes at once unless a request asks for a hold.
     pub desk_undo_secs: u32,
@@ -121,6 +124,7 @@ impl Default for Config {
             alert_streams_total: newsroom_notifier::api::ALERT_STREAMS_TOTAL,
             endpoints_per_subscriber: newsroom_notifier::api::ENDPOINTS_PER_SUBSCRIBER,
             subscriptions_per_subscriber: newsroom_notifier::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
+            alert_chunk_from: newsroom_notifier::fanout::CHUNK_FROM,
             desk_undo_secs: 30,
         }
     }
@@ -162,6 +166,7 @@ const KEYS: &[&str] = &[
     "alert_streams_total",
     "endpoints_per_subscriber",
     "subscriptions_per_subscriber",
+    "alert_chunk_from",
 ];
 
 impl Config {
@@ -292,6 +297,7 @@ impl Config {
             alert_streams_total: self.alert_streams_total,
             endpoints_per_subscriber: self.endpoints_per_subscriber,
             subscriptions_per_subscriber: self.subscriptions_per_subscriber,
+            chunk_from: self.alert_chunk_from.max(1),
             ..newsroom_notifier::NotifierSettings::defaults(PathBuf::new(), String::new())
         }
     }

@@ -23,6 +23,7 @@ pub mod digest;
 pub mod dispatch;
 pub mod email;
 pub mod error;
+pub mod fanout;
 pub mod index;
 pub mod matcher;
 pub mod partitions;

@@ -35,7 +35,9 @@
 //! commit (`pg_notify` on `partitions::WAKE_CHANNEL`; their poll finds the work if a notification is
 //! lost). On PostgreSQL a batch costs a constant number of statements whatever its alerts (each
 //! written by one statement over arrays, `unnest … WITH ORDINALITY … ORDER BY`, so `seq` follows
-//! the batch's order); SQLite, one local writer, runs the same work row by row.
+//! the batch's order); SQLite, one local writer, runs the same work row by row. An event alerting
+//! many subscribers (from [`Matcher::chunked_from`] on) is not queued by the matcher itself but
+//! written as chunks by subscriber partition, which every copy takes (`crate::fanout`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -187,6 +189,9 @@ pub struct Matcher {
     status: FollowerStatus,
     /// Where the alerts it queued go to their subscribers' open streams.
     hub: Option<AlertHub>,
+    /// With a shared queue: from how many recipients an event's alerts are queued in chunks
+    /// (`crate::fanout`).
+    chunk_from: Option<usize>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -236,7 +241,15 @@ impl Matcher {
             stream: None,
             status: FollowerStatus::default(),
             hub: None,
+            chunk_from: None,
         }
+    }
+
+    /// With a shared queue, queues the alerts of an event that has at least `from` recipients
+    /// in chunks by subscriber partition, for every copy's [`crate::fanout::Fanout`] to take.
+    pub fn chunked_from(mut self, from: usize) -> Self {
+        self.chunk_from = Some(from.max(1));
+        self
     }
 
     /// Matches only the partitions `ownership` says this process owns (a shared queue).
@@ -366,6 +379,7 @@ impl Matcher {
         let links = self.links.clone();
         let now = self.clock.now();
         let lease = self.handoff.as_ref().map(|(_, lease)| now + *lease);
+        let chunk_from = self.chunk_from;
         let batch = self
             .store
             .write_alerts(move |tx| {
@@ -385,6 +399,7 @@ impl Matcher {
                         lease,
                         owned: &owned,
                     },
+                    chunk_from,
                 )
             })
             .await?;
@@ -673,31 +688,33 @@ fn alertable(e: &LoggedEvent, view: &StoryView) -> Option<(AlertKind, Uuid)> {
 }
 
 /// What queueing a batch's alerts needs besides the batch.
-struct Queueing<'a> {
-    links: &'a Links,
-    now: DateTime<Utc>,
+pub(crate) struct Queueing<'a> {
+    pub(crate) links: &'a Links,
+    pub(crate) now: DateTime<Utc>,
     /// Immediate deliveries are handed to this process's dispatcher, leased until then.
-    lease: Option<DateTime<Utc>>,
+    pub(crate) lease: Option<DateTime<Utc>>,
     /// The partitions this process owns: only deliveries to their endpoints are handed over
     /// (the others are claimed by their owners).
-    owned: &'a [u32],
+    pub(crate) owned: &'a [u32],
 }
 
 /// One alertable event of a batch and who hears of it.
-struct Planned<'a> {
-    event: &'a LoggedEvent,
+pub(crate) struct Planned {
+    /// The event's position in the log.
+    pub(crate) position: i64,
+    pub(crate) story: Uuid,
     /// The development it is about (none for a relation between stories).
-    development: Option<Uuid>,
-    payload: Value,
-    recipients: BTreeMap<String, Delivery>,
+    pub(crate) development: Option<Uuid>,
+    pub(crate) payload: Value,
+    pub(crate) recipients: BTreeMap<String, Delivery>,
 }
 
 /// Plans the alerts of a relation recorded on `view`'s story to another (`other`: its id, slug
 /// and headline; `None` if the views hold no such story, when nothing is alerted): those who
 /// follow either story and asked for related stories hear of the other, once each, at once.
-fn plan_related<'a>(
-    plan: &mut Vec<Planned<'a>>,
-    e: &'a LoggedEvent,
+fn plan_related(
+    plan: &mut Vec<Planned>,
+    e: &LoggedEvent,
     view: &StoryView,
     other: Option<&(Uuid, String, String)>,
     relation: newsroom_domain::Relation,
@@ -724,7 +741,8 @@ fn plan_related<'a>(
         told.extend(recipients.keys().cloned());
         let seen = SeenRelation::of(relation, forward);
         plan.push(Planned {
-            event: e,
+            position: e.position,
+            story: e.story_id,
             development: None,
             payload: related_payload(
                 followed,
@@ -749,6 +767,7 @@ fn match_batch(
     lines: &HashMap<Uuid, (Uuid, String, String)>,
     index: &SubscriptionIndex,
     q: &Queueing<'_>,
+    chunk_from: Option<usize>,
 ) -> Result<Batch, NotifyError> {
     // Lock this matcher's partitions and check nobody moved them since it read them.
     let names: Vec<String> = expected.keys().map(|p| name(shared, *p)).collect();
@@ -759,7 +778,7 @@ fn match_batch(
         }
     }
     // What each event is and who hears of it, from the index...
-    let mut plan: Vec<Planned<'_>> = Vec::new();
+    let mut plan: Vec<Planned> = Vec::new();
     for e in events.iter().filter(|e| is_ours(shared, expected, e)) {
         // Only events that may alert someone were looked up.
         let Some(view) = views.get(&e.position) else {
@@ -804,7 +823,8 @@ fn match_batch(
                 .or_insert(mode);
         }
         plan.push(Planned {
-            event: e,
+            position: e.position,
+            story: e.story_id,
             development: Some(development),
             payload: alert_payload(kind, view, d, e.recorded_at, q.links),
             recipients,
@@ -839,6 +859,16 @@ fn match_batch(
             }
         }
     }
+    // A big fan-out, and whatever follows it in its story, goes out in chunks by subscriber
+    // partition, which every copy turns into alerts side by side (`crate::fanout`).
+    if let Some(from) = chunk_from.filter(|_| shared && tx.is_postgres()) {
+        let (direct, chunked) = crate::fanout::split(tx, std::mem::take(&mut plan), from)?;
+        let held = crate::fanout::write_chunks(tx, &chunked, q.now)?;
+        if held > 0 {
+            tracing::debug!(recipients = held, "alerts queued in chunks");
+        }
+        plan = direct;
+    }
     plan.retain(|p| !p.recipients.is_empty());
     let mut published = Vec::new();
     let (queued, mut jobs, unhanded) = if tx.is_postgres() {
@@ -847,7 +877,8 @@ fn match_batch(
         let (mut queued, mut jobs, mut unhanded) = (0, Vec::new(), false);
         for p in &plan {
             let alert = Alert {
-                event: p.event,
+                position: p.position,
+                story: p.story,
                 development: p.development,
                 payload: &p.payload,
             };
@@ -935,9 +966,9 @@ fn alerted_to(
 /// batch's order, so `seq` follows it), and the earlier pending deliveries of the handed-over
 /// ones read at once. Returns how many alerts were new, the deliveries to hand over, and
 /// whether some were left for a claim.
-fn queue_batch(
+pub(crate) fn queue_batch(
     tx: &dyn Sql,
-    plan: &[Planned<'_>],
+    plan: &[Planned],
     q: &Queueing<'_>,
     published: &mut Vec<QueuedAlert>,
 ) -> Result<(usize, Vec<Job>, bool), NotifyError> {
@@ -982,10 +1013,10 @@ fn queue_batch(
                 Delivery::Digest { minutes } => (false, Some(ts(digest_due(q.now, *minutes)))),
             };
             rows.push(AlertRow {
-                id: alert_id(subscriber, &format!("event:{}", p.event.position)),
+                id: alert_id(subscriber, &format!("event:{}", p.position)),
                 subscriber: subscriber.clone(),
-                position: p.event.position,
-                story: p.event.story_id.to_string(),
+                position: p.position,
+                story: p.story.to_string(),
                 development: p.development.map(|d| d.to_string()),
                 kind: kind.clone(),
                 payload: serde_json::to_string(&payload)?,
@@ -1233,7 +1264,8 @@ pub fn alert_id(subscriber: &str, about: &str) -> String {
 
 /// The event an alert is about, and its payload without the per-subscriber links.
 struct Alert<'a> {
-    event: &'a LoggedEvent,
+    position: i64,
+    story: Uuid,
     development: Option<Uuid>,
     payload: &'a Value,
 }
@@ -1251,19 +1283,18 @@ fn queue_alert(
     lease: Option<DateTime<Utc>>,
     published: &mut Vec<QueuedAlert>,
 ) -> Result<Option<Vec<Job>>, NotifyError> {
-    let e = alert.event;
     let unsubscribe: String = tx
         .statement("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
         .query_row(args![subscriber], |r| r.get(0))?;
     let mut payload = alert.payload.clone();
     payload["data"]["links"]["unsubscribe"] = json!(links.unsubscribe(&unsubscribe));
     let payload_text = serde_json::to_string(&payload)?;
-    let id = alert_id(subscriber, &format!("event:{}", e.position));
+    let id = alert_id(subscriber, &format!("event:{}", alert.position));
     let (mode_text, due) = match mode {
         Delivery::Immediate => ("immediate", None),
         Delivery::Digest { minutes } => ("digest", Some(ts(digest_due(now, minutes)))),
     };
-    let story = e.story_id.to_string();
+    let story = alert.story.to_string();
     let inserted: Option<i64> = tx
         .statement(
             "INSERT INTO alerts (id, subscriber_id, position, story_id, development_id,
@@ -1276,7 +1307,7 @@ fn queue_alert(
             args![
                 id,
                 subscriber,
-                e.position,
+                alert.position,
                 story,
                 alert.development.map(|d| d.to_string()),
                 payload["type"].as_str(),

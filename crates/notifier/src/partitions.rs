@@ -5,7 +5,8 @@
 //! the story ([`story_partition`]), so one copy at a time matches them, in order; a delivery
 //! belongs to the partition of its endpoint (`notifier_partition(endpoint_id)` in PostgreSQL, a
 //! generated column of `deliveries`), so one copy at a time claims an endpoint's deliveries,
-//! in order per (endpoint, story). A copy owns a partition while it holds a PostgreSQL advisory
+//! in order per (endpoint, story); the chunks of a big fan-out belong to the partition of their
+//! subscribers (`crate::fanout`). A copy owns a partition while it holds a PostgreSQL advisory
 //! *session* lock on it, on a connection of its own ([`Leases`]): a copy that dies — killed,
 //! its connection cut — loses its locks with its session, at once, and the others take the
 //! partitions over at their next look (every [`REBALANCE`]). Each copy also holds one shared

@@ -18,6 +18,7 @@ use crate::digest::Digester;
 use crate::dispatch::{Dispatcher, RetryPolicy};
 use crate::email::Mailer;
 use crate::error::NotifyError;
+use crate::fanout::Fanout;
 use crate::matcher::{Links, Matcher};
 use crate::partitions::{Leases, Ownership};
 use crate::retention::{Retention, PRUNE_BATCH};
@@ -59,6 +60,9 @@ pub struct NotifierSettings {
     /// sent at most this many times to one subscriber, however they set themselves up.
     pub endpoints_per_subscriber: usize,
     pub subscriptions_per_subscriber: usize,
+    /// With a shared queue, an event alerting at least this many subscribers is queued in
+    /// chunks that every copy turns into alerts (`crate::fanout`).
+    pub chunk_from: usize,
 }
 
 /// A day.
@@ -84,6 +88,7 @@ impl NotifierSettings {
             alert_streams_total: crate::api::ALERT_STREAMS_TOTAL,
             endpoints_per_subscriber: crate::api::ENDPOINTS_PER_SUBSCRIBER,
             subscriptions_per_subscriber: crate::api::SUBSCRIPTIONS_PER_SUBSCRIBER,
+            chunk_from: crate::fanout::CHUNK_FROM,
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct Notifier {
     leases: Option<Leases>,
     /// With a shared queue: wakes the dispatcher when another copy queued deliveries.
     wake: Option<(sqlx::PgPool, Arc<tokio::sync::watch::Sender<u64>>)>,
+    /// With a shared queue: takes the chunks of big fan-outs of the partitions it owns.
+    fanout: Option<Fanout>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -205,11 +212,25 @@ impl Notifier {
         };
         let mut matcher = Matcher::new(log, store.clone(), views, clock.clone(), links.clone())
             .publish_to(hub.clone())
-            .partitioned(ownership.clone());
+            .partitioned(ownership.clone())
+            .chunked_from(settings.chunk_from);
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
-        matcher.hand_over_to(handoff, settings.retry.lease);
+        matcher.hand_over_to(handoff.clone(), settings.retry.lease);
         let queued = matcher.queued();
         let waiting = matcher.waiting_sender();
+        let fanout = store.is_shared().then(|| {
+            let mut fanout = Fanout::new(
+                store.clone(),
+                ownership.clone(),
+                clock.clone(),
+                links.clone(),
+                matcher.queue_sender(),
+                waiting.clone(),
+            )
+            .publish_to(hub.clone());
+            fanout.hand_over_to(handoff, settings.retry.lease);
+            fanout
+        });
         let wake = store.pool().map(|pool| (pool.clone(), waiting.clone()));
         let digester = Digester::new(
             store.clone(),
@@ -271,6 +292,7 @@ impl Notifier {
             queued,
             leases,
             wake,
+            fanout,
         })
     }
 
@@ -347,16 +369,27 @@ impl Notifier {
         let h = stop.clone();
         let leases = self.leases;
         let wake = self.wake;
-        // The dispatcher stops after the matcher, so that it gives back the leases of whatever
-        // the matcher's last batch handed over.
+        let fanout = self.fanout;
+        let i = stop.clone();
+        // The dispatcher stops after the matcher and the chunks' taker, so that it gives back
+        // the leases of whatever their last transactions handed over.
         let matched = CancellationToken::new();
         let b = matched.clone();
         let result = tokio::try_join!(
             async {
-                let r = self.matcher.run_until_stopped(a.cancelled()).await;
+                let (matching, taking) = tokio::join!(
+                    async {
+                        let r = self.matcher.run_until_stopped(a.cancelled()).await;
+                        stop.cancel();
+                        r
+                    },
+                    async {
+                        let Some(fanout) = fanout else { return Ok(()) };
+                        fanout.run_until_stopped(i.cancelled()).await
+                    },
+                );
                 matched.cancel();
-                stop.cancel();
-                r
+                matching.and(taking)
             },
             async {
                 let r = self.dispatcher.run_until_stopped(b.cancelled()).await;
