@@ -881,6 +881,7 @@ fn match_batch(
                 story: p.story,
                 development: p.development,
                 payload: &p.payload,
+                template: &PayloadTemplate::of(&p.payload)?,
             };
             for (subscriber, mode) in &p.recipients {
                 if let Some(new) = queue_alert(
@@ -960,6 +961,56 @@ fn alerted_to(
     Ok(found)
 }
 
+/// An alert's JSON as text, but for the subscriber's own unsubscribe link: serialised once per
+/// event, not once per recipient.
+enum PayloadTemplate {
+    /// The text before and after the link.
+    Split { head: String, tail: String },
+    /// The alert's own text holds the mark (a headline may hold anything): serialised per
+    /// recipient.
+    Whole(Value),
+}
+
+impl PayloadTemplate {
+    /// Where `data.links.unsubscribe` stands in the serialised alert.
+    const MARK: &'static str = "\u{0}unsubscribe\u{0}";
+
+    fn of(payload: &Value) -> Result<Self, NotifyError> {
+        let mut marked = payload.clone();
+        marked["data"]["links"]["unsubscribe"] = json!(Self::MARK);
+        let text = serde_json::to_string(&marked)?;
+        let mark = serde_json::to_string(Self::MARK)?;
+        let mut found = text.match_indices(&mark).map(|(at, _)| at);
+        Ok(match (found.next(), found.next()) {
+            (Some(at), None) => Self::Split {
+                head: text[..at].to_owned(),
+                tail: text[at + mark.len()..].to_owned(),
+            },
+            _ => Self::Whole(payload.clone()),
+        })
+    }
+
+    /// The alert's JSON with `link` as its unsubscribe link: the same text as serialising the
+    /// alert with the link in place.
+    fn with_unsubscribe(&self, link: &str) -> Result<String, NotifyError> {
+        Ok(match self {
+            Self::Split { head, tail } => {
+                let link = serde_json::to_string(link)?;
+                let mut out = String::with_capacity(head.len() + link.len() + tail.len());
+                out.push_str(head);
+                out.push_str(&link);
+                out.push_str(tail);
+                out
+            }
+            Self::Whole(payload) => {
+                let mut payload = payload.clone();
+                payload["data"]["links"]["unsubscribe"] = json!(link);
+                serde_json::to_string(&payload)?
+            }
+        })
+    }
+}
+
 /// Queues a batch's alerts on PostgreSQL in a constant number of statements, whatever the
 /// number of alerts: the recipients' links and endpoints read at once, the alerts, who was
 /// alerted and the deliveries each written by one statement over arrays (`unnest`, in the
@@ -1001,13 +1052,13 @@ pub(crate) fn queue_batch(
     let mut rows: Vec<AlertRow> = Vec::new();
     for p in plan {
         let kind = p.payload["type"].as_str().unwrap_or_default().to_owned();
+        let template = PayloadTemplate::of(&p.payload)?;
+        let (story, development) = (p.story.to_string(), p.development.map(|d| d.to_string()));
         for (subscriber, mode) in &p.recipients {
             // Forgotten meanwhile: nothing of theirs is queued.
             let Some(token) = tokens.get(subscriber) else {
                 continue;
             };
-            let mut payload = p.payload.clone();
-            payload["data"]["links"]["unsubscribe"] = json!(q.links.unsubscribe(token));
             let (immediate, due) = match mode {
                 Delivery::Immediate => (true, None),
                 Delivery::Digest { minutes } => (false, Some(ts(digest_due(q.now, *minutes)))),
@@ -1016,10 +1067,10 @@ pub(crate) fn queue_batch(
                 id: alert_id(subscriber, &format!("event:{}", p.position)),
                 subscriber: subscriber.clone(),
                 position: p.position,
-                story: p.story.to_string(),
-                development: p.development.map(|d| d.to_string()),
+                story: story.clone(),
+                development: development.clone(),
                 kind: kind.clone(),
-                payload: serde_json::to_string(&payload)?,
+                payload: template.with_unsubscribe(&q.links.unsubscribe(token))?,
                 immediate,
                 due,
             });
@@ -1268,6 +1319,8 @@ struct Alert<'a> {
     story: Uuid,
     development: Option<Uuid>,
     payload: &'a Value,
+    /// The payload as text, but for each subscriber's own link.
+    template: &'a PayloadTemplate,
 }
 
 /// Queues `subscriber`'s alert; `None` if they already had it. An immediate alert's deliveries
@@ -1286,9 +1339,10 @@ fn queue_alert(
     let unsubscribe: String = tx
         .statement("SELECT unsubscribe_token FROM subscribers WHERE id = ?1")?
         .query_row(args![subscriber], |r| r.get(0))?;
-    let mut payload = alert.payload.clone();
-    payload["data"]["links"]["unsubscribe"] = json!(links.unsubscribe(&unsubscribe));
-    let payload_text = serde_json::to_string(&payload)?;
+    let payload = alert.payload;
+    let payload_text = alert
+        .template
+        .with_unsubscribe(&links.unsubscribe(&unsubscribe))?;
     let id = alert_id(subscriber, &format!("event:{}", alert.position));
     let (mode_text, due) = match mode {
         Delivery::Immediate => ("immediate", None),
@@ -1421,6 +1475,35 @@ pub fn queue_deliveries(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn an_alert_from_its_template_is_the_alert_serialised_with_the_link_in_place() {
+        let payload = json!({
+            "type": "story.hack_reported",
+            "data": {
+                "story": {"headline": "Campaign \"A\" hacked \u{0} – é"},
+                "links": {"story": "https://n.example/stories/a", "zzz": 1},
+            },
+        });
+        let link = "https://n.example/v1/unsubscribe/tok\"en";
+        let mut whole = payload.clone();
+        whole["data"]["links"]["unsubscribe"] = json!(link);
+        let from_template = PayloadTemplate::of(&payload)
+            .unwrap()
+            .with_unsubscribe(link)
+            .unwrap();
+        assert_eq!(from_template, serde_json::to_string(&whole).unwrap());
+        // A headline holding the mark itself is no place for the link.
+        let mut forged = payload.clone();
+        forged["data"]["story"]["headline"] = json!(PayloadTemplate::MARK);
+        let mut whole = forged.clone();
+        whole["data"]["links"]["unsubscribe"] = json!(link);
+        let from_template = PayloadTemplate::of(&forged)
+            .unwrap()
+            .with_unsubscribe(link)
+            .unwrap();
+        assert_eq!(from_template, serde_json::to_string(&whole).unwrap());
+    }
 
     #[test]
     fn digests_are_due_at_the_end_of_their_window() {
