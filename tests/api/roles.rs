@@ -368,11 +368,12 @@ async fn a_flash_fan_out_reaches_every_endpoint_once_whichever_copy_owns_its_par
         subscribe(&a, &reader, json!({"everything": true})).await;
     }
     let story = command.open_story(false).await;
-    // The endpoints lie in partitions of both copies, the story's matcher's and the other's.
+    // The endpoints' subscribers lie in partitions of both copies, the story's matcher's and the
+    // other's.
     let matcher = owners[&i64::from(newsroom_notifier::partitions::story_partition(&story))];
     let (theirs, others): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE notifier_partition(id) = ANY($1)),
-                count(*) FILTER (WHERE NOT notifier_partition(id) = ANY($1))
+        "SELECT count(*) FILTER (WHERE notifier_partition(subscriber_id) = ANY($1)),
+                count(*) FILTER (WHERE NOT notifier_partition(subscriber_id) = ANY($1))
          FROM endpoints",
     )
     .bind(

@@ -1185,12 +1185,13 @@ pub(crate) fn queue_batch(
     let made: Vec<(i64, String, String, bool)> = tx
         .statement(
             "INSERT INTO deliveries (alert_id, endpoint_id, story_id, status, next_attempt_at,
-                leased_until, created_at, updated_at)
+                leased_until, created_at, updated_at, partition)
              SELECT u.alert_id, u.endpoint_id, u.story_id, 'pending', ?4,
-                CASE WHEN notifier_partition(u.endpoint_id) = ANY(?6::int8[]) THEN ?5::text END,
-                ?4, ?4
-             FROM unnest(?1::text[], ?2::text[], ?3::text[])
-                 WITH ORDINALITY AS u(alert_id, endpoint_id, story_id, ord)
+                CASE WHEN u.partition = ANY(?6::int8[]) THEN ?5::text END, ?4, ?4, u.partition
+             FROM (SELECT u.*, notifier_partition(u.subscriber_id) AS partition
+                   FROM unnest(?1::text[], ?2::text[], ?3::text[], ?7::text[])
+                       WITH ORDINALITY AS u(alert_id, endpoint_id, story_id, subscriber_id, ord)
+             ) u
              ORDER BY u.ord
              ON CONFLICT DO NOTHING
              RETURNING seq, alert_id, endpoint_id, leased_until IS NOT NULL",
@@ -1205,7 +1206,11 @@ pub(crate) fn queue_batch(
                     .collect::<Texts>(),
                 ts(q.now),
                 q.lease.map(ts),
-                owned
+                owned,
+                wanted
+                    .iter()
+                    .map(|(r, _)| r.subscriber.clone())
+                    .collect::<Texts>()
             ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?

@@ -3,10 +3,10 @@
 //!
 //! The work is cut into [`PARTITIONS`] partitions. A story's events belong to the partition of
 //! the story ([`story_partition`]), so one copy at a time matches them, in order; a delivery
-//! belongs to the partition of its endpoint (`notifier_partition(endpoint_id)` in PostgreSQL, a
-//! generated column of `deliveries`), so one copy at a time claims an endpoint's deliveries,
-//! in order per (endpoint, story); the chunks of a big fan-out belong to the partition of their
-//! subscribers (`crate::fanout`). A copy owns a partition while it holds a PostgreSQL advisory
+//! belongs to the partition of its endpoint's subscriber (`notifier_partition(subscriber_id)` in
+//! PostgreSQL, `deliveries.partition`), so one copy at a time claims an endpoint's deliveries, in
+//! order per (endpoint, story); so do the chunks of a big fan-out (`crate::fanout`), so that the
+//! copy taking a chunk sends the deliveries it writes itself. A copy owns a partition while it holds a PostgreSQL advisory
 //! *session* lock on it, on a connection of its own ([`Leases`]): a copy that dies — killed,
 //! its connection cut — loses its locks with its session, at once, and the others take the
 //! partitions over at their next look (every [`REBALANCE`]). Each copy also holds one shared
