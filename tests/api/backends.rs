@@ -5,8 +5,9 @@
 //!
 //! Schema parity: the same newsroom set up fresh on SQLite (embedded) and on PostgreSQL
 //! (scale-out) holds the same tables with the same columns. The two backends' schemas are
-//! written separately (SQLite's in Rust, PostgreSQL's as `.sql` migrations), so a column added
-//! to one and forgotten in the other shows here, not in production. What differs on purpose is
+//! written separately (each crate's `migrations/sqlite` and `migrations/postgres`, side by side
+//! under the same names), so a column added to one and forgotten in the other shows here, not in
+//! production. What differs on purpose is
 //! listed in [`DIFFERENT_ON_PURPOSE`], each with its reason.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -15,18 +15,124 @@
 //! the batch's changes could run out of (a story's newest developments retracted or moved back in
 //! time, counted by `removals`) is read again, longer. After the batch the developments are let go
 //! of. What is not in a window is never the newest, so the front-page line stays exact.
+//!
+//! [`apply`] is the step, written once: each backend gives it its reads and writes
+//! ([`BatchIo`]) inside its own transaction — SQLite's writer connection (`projector.rs`), a
+//! statement per story or development read, in process; PostgreSQL's (`pg.rs`), a statement per
+//! kind of read or write, each taking the whole batch as arrays, so that a batch costs the same
+//! few round trips however many stories it touches.
 
+use crate::marks::MarkSpacing;
 use crate::rows::SearchRow;
 use crate::rows::{
     ActorRow, BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow,
-    ViewError,
+    ViewError, ViewName,
 };
 use newsroom_domain::StoryEvent;
-use newsroom_readmodel::model::{LoggedEvent, StoryView};
+use newsroom_readmodel::model::{DevelopmentView, LoggedEvent, StoryView};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
+
+/// What the batch step reads from and writes to the views, inside one transaction of a backend.
+pub(crate) trait BatchIo {
+    /// Each view's checkpoint (0 for a view without one); where projectors share the views,
+    /// locked until the transaction ends.
+    async fn checkpoints(&mut self) -> Result<HashMap<ViewName, i64>, ViewError>;
+    /// The stored views of `stories` (id, and the least window of newest times to read), with
+    /// the window each was read with; a story the views do not hold is left out.
+    async fn stored(&mut self, stories: &[(Uuid, usize)]) -> Result<Stored, ViewError>;
+    /// The developments `wanted` (story id, development id) that the views hold.
+    async fn developments(&mut self, wanted: &[(Uuid, Uuid)]) -> Result<Held, ViewError>;
+    /// Writes the rows of the batch of `events` and the front-page marks it reaches (`marks`
+    /// apart), and moves the checkpoints of the views `behind` it to `last`.
+    async fn write(&mut self, rows: &BatchRows, events: &[LoggedEvent], moved: Moved<'_>) -> Done;
+}
+
+/// Stored views read back, each with the window of newest times it was read with.
+pub(crate) type Stored = Vec<(StoryView, usize)>;
+/// Developments read by id, each with its story's id.
+pub(crate) type Held = Vec<(Uuid, DevelopmentView)>;
+/// What a batch's write did.
+pub(crate) type Done = Result<(), ViewError>;
+
+/// The checkpoints a batch moves: the views `behind` its last position, to `last`, and the
+/// spacing of the front-page marks it writes.
+#[derive(Clone, Copy)]
+pub(crate) struct Moved<'a> {
+    pub(crate) behind: &'a [ViewName],
+    pub(crate) last: i64,
+    pub(crate) marks: MarkSpacing,
+}
+
+/// A batch to apply: its events, and what the projector keeps from one batch to the next.
+pub(crate) struct Batch {
+    pub(crate) events: Vec<LoggedEvent>,
+    /// The stored views of the stories this projector touched lately.
+    pub(crate) cache: Arc<Mutex<lru::LruCache<Uuid, StoryView>>>,
+    /// The position this projector last wrote: its cache is good only if no one wrote since.
+    pub(crate) last_written: Option<i64>,
+    /// The least window of newest times read of a story.
+    pub(crate) window: usize,
+    pub(crate) marks: MarkSpacing,
+}
+
+/// Applies a batch of events to the views through `io`, checkpoints included; the caller
+/// commits.
+pub(crate) async fn apply(io: &mut impl BatchIo, batch: &Batch) -> Result<BatchResult, ViewError> {
+    let (events, cache, window) = (&batch.events[..], &batch.cache, batch.window);
+    let checkpoints = io.checkpoints().await?;
+    let at = |view| checkpoints.get(&view).copied().unwrap_or(0);
+    let (stories_at, actors_at) = (at(ViewName::Stories), at(ViewName::Actors));
+    let last = events.last().map_or(0, |e| e.position);
+    let events = past(events, stories_at.min(actors_at));
+    let mut taken = take_cached(cache, events, batch.last_written, stories_at.min(actors_at))?;
+    let removals = removals(events);
+    let mut absent = missing(events, &mut taken, window, &removals);
+    while !absent.is_empty() {
+        // (A window whose last times all share one step is read again, longer.)
+        let stored = io.stored(&absent).await?;
+        absent.clear();
+        for (view, limit) in stored {
+            if view.windows_too_short_for(removals[&view.id]) {
+                absent.push((view.id, 2 * limit));
+            } else {
+                taken.insert(view.id, view);
+            }
+        }
+    }
+    let wanted = unheld(events, &taken);
+    if !wanted.is_empty() {
+        for (story, d) in io.developments(&wanted).await? {
+            if let Some(view) = taken.get_mut(&story) {
+                view.hold(d);
+            }
+        }
+    }
+    let mut changes = fold(events, stories_at, actors_at, &mut taken);
+    let rows = changes.rows(&taken)?;
+    let behind: Vec<ViewName> = ViewName::ALL
+        .into_iter()
+        .filter(|view| last > at(*view))
+        .collect();
+    let (behind, marks) = (&behind[..], batch.marks);
+    io.write(
+        &rows,
+        events,
+        Moved {
+            behind,
+            last,
+            marks,
+        },
+    )
+    .await?;
+    Ok(BatchResult {
+        applied: changes.applied,
+        position: last.max(stories_at.min(actors_at)),
+        views: taken.into_values().map(StoryView::let_go_all).collect(),
+    })
+}
 
 pub(crate) struct BatchResult {
     pub(crate) applied: usize,

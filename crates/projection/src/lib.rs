@@ -33,6 +33,7 @@ pub mod projector;
 pub mod rebuild;
 pub mod resource;
 mod rows;
+mod schema;
 pub mod search;
 pub mod store;
 mod timing;

@@ -21,15 +21,14 @@
 //! moves a checkpoint also announces it (`followed.rs`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::batch::{fold, missing, past, removals, take_cached, unheld, BatchResult};
-use crate::marks::{follow_batch_pg, write_marks_pg, MarkSpacing};
+use crate::batch::{apply, Batch, BatchIo, BatchResult, Done, Held, Moved, Stored};
+use crate::marks::{follow_batch_pg, write_marks_pg};
 use crate::rows::SearchRow;
 use crate::rows::SearchText;
 use crate::rows::{
@@ -511,64 +510,11 @@ impl PgViews {
 
     /// Applies a batch of events in one transaction, checkpoints included (see the module
     /// comment for how copies share the views).
-    pub(crate) async fn apply_batch(
-        &self,
-        events: &[LoggedEvent],
-        cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
-        last_written: Option<i64>,
-        window: usize,
-        marks: MarkSpacing,
-    ) -> Result<BatchResult, ViewError> {
+    pub(crate) async fn apply_batch(&self, batch: &Batch) -> Result<BatchResult, ViewError> {
         let mut tx = self.pool.begin().await?;
-        let checkpoints = read_checkpoints(&mut tx, true).await?;
-        let at = |view| {
-            checkpoints
-                .get(&view)
-                .map_or(0, |c: &Checkpoint| c.position)
-        };
-        let (stories_at, actors_at) = (at(ViewName::Stories), at(ViewName::Actors));
-        let last = events.last().map_or(0, |e| e.position);
-        let events = past(events, stories_at.min(actors_at));
-        let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
-        let removals = removals(events);
-        let mut absent = missing(events, &mut taken, window, &removals);
-        while !absent.is_empty() {
-            let limit = absent.iter().map(|(_, l)| *l).max().unwrap_or(window);
-            let ids: Vec<Uuid> = absent.iter().map(|(id, _)| *id).collect();
-            // (A window whose last times all share one step is read again, longer.)
-            absent.clear();
-            for view in load_stored(&mut tx, &ids, limit).await? {
-                if view.windows_too_short_for(removals[&view.id]) {
-                    absent.push((view.id, 2 * limit));
-                } else {
-                    taken.insert(view.id, view);
-                }
-            }
-        }
-        let wanted = unheld(events, &taken);
-        if !wanted.is_empty() {
-            for (story, d) in developments_by_id(&mut tx, &wanted).await? {
-                if let Some(view) = taken.get_mut(&story) {
-                    view.hold(d);
-                }
-            }
-        }
-        let mut changes = fold(events, stories_at, actors_at, &mut taken);
-        let rows = changes.rows(&taken)?;
-        write_rows(&mut tx, &rows, "view_developments").await?;
-        follow_batch_pg(&mut tx, &rows.versions, marks).await?;
-        let changed = changed_stories(events);
-        for view in ViewName::ALL {
-            if last > at(view) {
-                set_checkpoint(&mut tx, view, last, Some(&changed)).await?;
-            }
-        }
+        let result = apply(&mut PgBatch(&mut tx), batch).await?;
         tx.commit().await?;
-        Ok(BatchResult {
-            applied: changes.applied,
-            position: last.max(stories_at.min(actors_at)),
-            views: taken.into_values().map(StoryView::let_go_all).collect(),
-        })
+        Ok(result)
     }
 
     /// Starts replacing the `chosen` views' rows (a rebuild): locks the checkpoints and empties
@@ -686,6 +632,48 @@ impl Replacement {
             set_checkpoint(&mut self.tx, *view, position, None).await?;
         }
         self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The batch step's reads and writes on PostgreSQL views, in the batch's transaction: one
+/// statement per kind of read or write, each taking the whole batch (`UNNEST`, `= ANY`), so that
+/// a batch costs the same few round trips however many stories it touches.
+struct PgBatch<'a>(&'a mut PgConnection);
+
+impl BatchIo for PgBatch<'_> {
+    async fn checkpoints(&mut self) -> Result<HashMap<ViewName, i64>, ViewError> {
+        Ok(read_checkpoints(self.0, true)
+            .await?
+            .into_iter()
+            .map(|(v, c)| (v, c.position))
+            .collect())
+    }
+
+    /// One read for all of them, each with the longest window asked for.
+    async fn stored(&mut self, stories: &[(Uuid, usize)]) -> Result<Stored, ViewError> {
+        let Some(limit) = stories.iter().map(|(_, l)| *l).max() else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<Uuid> = stories.iter().map(|(id, _)| *id).collect();
+        Ok(load_stored(self.0, &ids, limit)
+            .await?
+            .into_iter()
+            .map(|view| (view, limit))
+            .collect())
+    }
+
+    async fn developments(&mut self, wanted: &[(Uuid, Uuid)]) -> Result<Held, ViewError> {
+        developments_by_id(self.0, wanted).await
+    }
+
+    async fn write(&mut self, rows: &BatchRows, events: &[LoggedEvent], moved: Moved<'_>) -> Done {
+        write_rows(self.0, rows, "view_developments").await?;
+        follow_batch_pg(self.0, &rows.versions, moved.marks).await?;
+        let changed = changed_stories(events);
+        for view in moved.behind {
+            set_checkpoint(self.0, *view, moved.last, Some(&changed)).await?;
+        }
         Ok(())
     }
 }

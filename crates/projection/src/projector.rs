@@ -29,13 +29,15 @@ use newsroom_log::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::batch::{fold, missing, past, removals, take_cached, unheld, BatchResult};
-use crate::marks::{follow_batch, MarkSpacing};
+use crate::batch::{apply, Batch, BatchIo, BatchResult, Done, Held, Moved, Stored};
+use crate::marks::follow_batch;
+use crate::rows::BatchRows;
 use crate::rows::BATCH;
 use crate::rows::{ViewError, ViewName, WINDOW};
 use crate::store::{
     development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ViewStore,
 };
+use futures_util::FutureExt as _;
 use newsroom_readmodel::decode::{decode, DecodeError};
 use newsroom_readmodel::model::{LoggedEvent, StoryView};
 
@@ -142,18 +144,16 @@ impl Projector {
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let cache = self.cache.clone();
-        let (last_written, window, marks) = (self.last_written, self.window, self.views.marks());
+        let batch = Batch {
+            events,
+            cache: self.cache.clone(),
+            last_written: self.last_written,
+            window: self.window,
+            marks: self.views.marks(),
+        };
         let result = match self.views.postgres() {
-            Some(pg) => {
-                pg.apply_batch(&events, &cache, last_written, window, marks)
-                    .await?
-            }
-            None => {
-                self.views
-                    .write(move |tx| apply_batch(tx, &events, &cache, last_written, window, marks))
-                    .await?
-            }
+            Some(pg) => pg.apply_batch(&batch).await?,
+            None => self.views.write(move |tx| apply_batch(tx, &batch)).await?,
         };
         {
             let mut cache = self.cache.lock().expect("cache lock");
@@ -211,52 +211,52 @@ impl Projector {
     }
 }
 
-/// The batch applied to SQLite views, in the caller's write transaction.
-fn apply_batch(
-    tx: &rusqlite::Transaction<'_>,
-    events: &[LoggedEvent],
-    cache: &Mutex<lru::LruCache<Uuid, StoryView>>,
-    last_written: Option<i64>,
-    window: usize,
-    marks: MarkSpacing,
-) -> Result<BatchResult, ViewError> {
-    let checkpoints: HashMap<ViewName, i64> = read_checkpoints(tx)?
-        .into_iter()
-        .map(|(v, c)| (v, c.position))
-        .collect();
-    let stories_at = checkpoints[&ViewName::Stories];
-    let actors_at = checkpoints[&ViewName::Actors];
-    let last = events.last().map_or(0, |e| e.position);
-    let events = past(events, stories_at.min(actors_at));
-    let mut taken = take_cached(cache, events, last_written, stories_at.min(actors_at))?;
-    let removals = removals(events);
-    for (id, mut limit) in missing(events, &mut taken, window, &removals) {
-        // (A window whose last times all share one step is read again, longer.)
-        while let Some(v) = load_stored(tx, id, limit)? {
-            if !v.windows_too_short_for(removals[&id]) {
-                taken.insert(id, v);
-                break;
+/// The batch step's reads and writes on SQLite views, in the writer's transaction: a statement
+/// per story or development read, in process.
+struct SqliteBatch<'a>(&'a rusqlite::Transaction<'a>);
+
+impl BatchIo for SqliteBatch<'_> {
+    async fn checkpoints(&mut self) -> Result<HashMap<ViewName, i64>, ViewError> {
+        Ok(read_checkpoints(self.0)?
+            .into_iter()
+            .map(|(v, c)| (v, c.position))
+            .collect())
+    }
+
+    async fn stored(&mut self, stories: &[(Uuid, usize)]) -> Result<Stored, ViewError> {
+        let mut out = Vec::with_capacity(stories.len());
+        for (id, limit) in stories {
+            if let Some(view) = load_stored(self.0, *id, *limit)? {
+                out.push((view, *limit));
             }
-            limit *= 2;
         }
+        Ok(out)
     }
-    for (story, id) in unheld(events, &taken) {
-        if let Some(d) = development_by_id(tx, story, id)? {
-            taken.get_mut(&story).expect("taken above").hold(d);
+
+    async fn developments(&mut self, wanted: &[(Uuid, Uuid)]) -> Result<Held, ViewError> {
+        let mut out = Vec::with_capacity(wanted.len());
+        for (story, id) in wanted {
+            if let Some(d) = development_by_id(self.0, *story, *id)? {
+                out.push((*story, d));
+            }
         }
+        Ok(out)
     }
-    let mut changes = fold(events, stories_at, actors_at, &mut taken);
-    let rows = changes.rows(&taken)?;
-    write_rows(tx, &rows)?;
-    follow_batch(tx, &rows.versions, marks)?;
-    for view in ViewName::ALL {
-        if last > checkpoints[&view] {
-            set_checkpoint(tx, view, last)?;
+
+    async fn write(&mut self, rows: &BatchRows, _events: &[LoggedEvent], moved: Moved<'_>) -> Done {
+        write_rows(self.0, rows)?;
+        follow_batch(self.0, &rows.versions, moved.marks)?;
+        for view in moved.behind {
+            set_checkpoint(self.0, *view, moved.last)?;
         }
+        Ok(())
     }
-    Ok(BatchResult {
-        applied: changes.applied,
-        position: last.max(stories_at.min(actors_at)),
-        views: taken.into_values().map(StoryView::let_go_all).collect(),
-    })
+}
+
+/// The batch applied to SQLite views, in the caller's write transaction. Nothing in it waits
+/// (SQLite's reads and writes are calls on the connection), so its future is ready at once.
+fn apply_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<BatchResult, ViewError> {
+    apply(&mut SqliteBatch(tx), batch)
+        .now_or_never()
+        .unwrap_or_else(|| Err(ViewError::Task("a SQLite batch waited".into())))
 }

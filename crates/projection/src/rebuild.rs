@@ -55,10 +55,8 @@ use crate::rows::{
     ActorRow, BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow,
     ViewError, ViewName,
 };
-use crate::store::{
-    create_next, create_scratch_developments, developments_at, swap_in, write_rows_between,
-    write_search, ViewStore,
-};
+use crate::schema::{create_next, create_scratch_developments, swap_in};
+use crate::store::{developments_at, write_rows_between, write_search, ViewStore};
 use crate::timing::{Timing, TIMING};
 use newsroom_readmodel::decode::decode;
 use newsroom_readmodel::model::{DevelopmentView, LoggedEvent, StoryView};

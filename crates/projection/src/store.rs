@@ -10,8 +10,8 @@
 //! batch writes only the developments it changed. A view whose schema version differs from the
 //! code's is rebuilt from the log on start.
 //!
-//! The tables and their indexes are declared in `rows.rs`; this module creates, writes and reads
-//! them in SQLite. A page of the timeline (`timeline_before`: `(story_id, occurred_at, position)`
+//! The tables and their indexes are declared in `migrations/sqlite` (created by `schema.rs`);
+//! this module writes and reads them in SQLite. A page of the timeline (`timeline_before`: `(story_id, occurred_at, position)`
 //! over the rows readers see, index `developments_timeline`) and a page of the claims ledger
 //! (`load_ledger` here, `pg::ledger` in PostgreSQL) are indexed reads, whatever the story's length.
 //! A page of the ledger (`newsroom_readmodel::ClaimsAsk`, `ledger_rows`) is the newest `limit`
@@ -67,7 +67,6 @@ use axum::body::Bytes;
 
 use newsroom_log::{DbError, SqliteDb, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use rusqlite_migration::{Migrations, M};
 use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
@@ -77,21 +76,12 @@ use crate::marks::{front_page_at, front_page_at_pg, write_marks, MarkSpacing};
 use crate::followed::{Followed, Heard};
 use crate::pg::PgViews;
 use crate::rows::SearchRow;
+use crate::schema;
 use crate::search::{Found, Hit, Search};
 use newsroom_readmodel::model::{
     sides_to_settle, ActorEntry, ClaimsAsk, DevelopmentStanding, DevelopmentView, FrontPageEntry,
     RelatedStory, StoryPage, StoryView, PAGE_DEFAULT, PAGE_MAX, RELATIONS_SHOWN, RESPONSES_SHOWN,
 };
-
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE checkpoints (
-            view           TEXT PRIMARY KEY,
-            position       INTEGER NOT NULL,
-            schema_version INTEGER NOT NULL
-         );",
-    )])
-}
 
 /// The page size of a new views database, in bytes.
 const PAGE_SIZE: i64 = 16_384;
@@ -170,8 +160,8 @@ impl ViewStore {
         }
         // Views can always be rebuilt from the log: losing the last commits on power loss only
         // means applying them again.
-        let db = SqliteDb::open(path, &migrations(), Synchronous::Normal, 8)?;
-        create_missing_tables(path)?;
+        let db = SqliteDb::open(path, &schema::migrations(), Synchronous::Normal, 8)?;
+        schema::create_missing_tables(path)?;
         Ok(Self {
             backend: Backend::Sqlite(db),
             bodies: body_cache(),
@@ -960,39 +950,6 @@ fn known_words(c: &Connection, prefix: &str) -> Result<Vec<String>, ViewError> {
     Ok(words)
 }
 
-/// Creates the views' tables that a SQLite file lacks, each view at position 0.
-fn create_missing_tables(path: &Path) -> Result<(), ViewError> {
-    let mut conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for view in ViewName::ALL {
-        let mut created_all = true;
-        for table in view.tables() {
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-                [table.name],
-                |r| r.get(0),
-            )?;
-            if exists {
-                created_all = false;
-            } else {
-                tx.execute_batch(&table.create(""))?;
-                for index in table.indexes {
-                    tx.execute_batch(&index.create(index.name, table.name))?;
-                }
-            }
-        }
-        if created_all {
-            // Fresh tables are "at position 0" of the right shape: the projector fills them.
-            // (Tables of an older shape keep their checkpoint, whose schema version makes
-            // the view rebuild itself.)
-            set_checkpoint(&tx, view, 0)?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
 /// A rendered body kept in memory, if it reflects `position`.
 fn cached_body(
     cache: &BodyCache,
@@ -1639,21 +1596,6 @@ pub(crate) fn developments_at(
     Ok(found)
 }
 
-/// Creates an empty `developments_next` table alone: where a rebuild of the `actors` view
-/// without the `stories` view keeps the developments it lets go of. Dropped when it ends.
-pub(crate) fn create_scratch_developments(tx: &Connection) -> Result<(), ViewError> {
-    let table = ViewName::Stories
-        .tables()
-        .iter()
-        .find(|t| t.name == "developments")
-        .expect("the stories view has a developments table");
-    tx.execute_batch(&format!(
-        "DROP TABLE IF EXISTS developments_next; {}",
-        table.create("_next")
-    ))?;
-    Ok(())
-}
-
 pub(crate) fn set_checkpoint(
     tx: &Connection,
     view: ViewName,
@@ -1666,43 +1608,4 @@ pub(crate) fn set_checkpoint(
     )?
     .execute(params![view.as_str(), position, view.schema_version()])?;
     Ok(())
-}
-
-/// Creates empty `_next` tables for a rebuild of `view`, with the indexes that are filled along
-/// with the rows; [`swap_in`] builds the others once the rows are in.
-pub(crate) fn create_next(tx: &Connection, view: ViewName) -> Result<(), ViewError> {
-    // Index names are global and the live table's indexes keep theirs until the swap: the
-    // indexes created now get a name of their own, which they keep after the swap.
-    let generation = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    for table in view.tables() {
-        let next = format!("{}_next", table.name);
-        tx.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {next}; {}",
-            table.create("_next")
-        ))?;
-        for index in table.indexes.iter().filter(|i| i.while_loading) {
-            let name = format!("{}_{generation:x}", index.name);
-            tx.execute_batch(&index.create(&name, &next))?;
-        }
-    }
-    Ok(())
-}
-
-/// Swaps a rebuilt view in: drops the live tables (and their indexes), renames `_next` over
-/// them and builds the indexes that were not filled while loading. Runs inside the caller's
-/// transaction together with the new checkpoint, so readers see old or new, never a mix.
-pub(crate) fn swap_in(tx: &Connection, view: ViewName, position: i64) -> Result<(), ViewError> {
-    for table in view.tables() {
-        let name = table.name;
-        tx.execute_batch(&format!(
-            "DROP TABLE IF EXISTS {name};
-             ALTER TABLE {name}_next RENAME TO {name};"
-        ))?;
-        for index in table.indexes.iter().filter(|i| !i.while_loading) {
-            tx.execute_batch(&index.create(index.name, name))?;
-        }
-    }
-    set_checkpoint(tx, view, position)
 }
