@@ -16,10 +16,17 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A subscriber, and the secret of its webhook once it has one.
 struct Subscriber {
-    id: String,
-    token: String,
+    who: SignedUp,
     secret: Option<WebhookSecret>,
+}
+
+impl std::ops::Deref for Subscriber {
+    type Target = SignedUp;
+    fn deref(&self) -> &SignedUp {
+        &self.who
+    }
 }
 
 async fn sign_up(app: &TestApp, name: &str, email: Option<&str>) -> Subscriber {
@@ -32,22 +39,16 @@ async fn sign_up(app: &TestApp, name: &str, email: Option<&str>) -> Subscriber {
         .await;
     let b = answer.ok(201);
     Subscriber {
-        id: b["id"].as_str().unwrap().to_owned(),
-        token: b["token"].as_str().unwrap().to_owned(),
+        who: SignedUp {
+            id: b["id"].as_str().unwrap().to_owned(),
+            token: b["token"].as_str().unwrap().to_owned(),
+        },
         secret: None,
     }
 }
 
 async fn add_endpoint(app: &TestApp, s: &mut Subscriber, body: Value) -> Value {
-    let answer = app
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(body),
-        )
-        .await;
-    let b = answer.ok(201).clone();
+    let b = app.add_endpoint(s, body).await.ok(201).clone();
     if let Some(secret) = b["secret"].as_str() {
         s.secret = Some(WebhookSecret::parse(secret).unwrap());
     }
@@ -55,15 +56,7 @@ async fn add_endpoint(app: &TestApp, s: &mut Subscriber, body: Value) -> Value {
 }
 
 async fn subscribe(app: &TestApp, s: &Subscriber, filters: Value) -> Value {
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(filters),
-    )
-    .await
-    .ok(201)
-    .clone()
+    app.subscribe(s, filters).await.ok(201).clone()
 }
 
 /// A subscriber with a webhook to a fresh receiver and the given subscriptions.
@@ -434,14 +427,9 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
         "http://192.168.1.10/x",
         "ftp://example.org/x",
     ] {
-        app.call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(json!({"kind": "webhook", "url": url})),
-        )
-        .await
-        .problem_for_field(422, "url");
+        app.add_endpoint(&s, json!({"kind": "webhook", "url": url}))
+            .await
+            .problem_for_field(422, "url");
     }
     // 127.0.0.1 is on the test allow-list.
     add_endpoint(
@@ -470,12 +458,7 @@ async fn webhook_refusals_never_say_what_a_host_resolves_to() {
         "http://localhost./x",
     ] {
         let refused = app
-            .call(
-                Method::POST,
-                &format!("/v1/subscribers/{}/endpoints", s.id),
-                Some(&s.token),
-                Some(json!({"kind": "webhook", "url": url})),
-            )
+            .add_endpoint(&s, json!({"kind": "webhook", "url": url}))
             .await;
         let detail = refused.problem_for_field(422, "url")["detail"]
             .as_str()
@@ -508,16 +491,7 @@ async fn webhook_refusals_never_say_what_a_host_resolves_to() {
         .ok(201);
     let mut deliveries = Value::Null;
     for _ in 0..300 {
-        deliveries = app
-            .call(
-                Method::GET,
-                &format!("/v1/subscribers/{}/deliveries", s.id),
-                Some(&s.token),
-                None,
-            )
-            .await
-            .ok(200)
-            .clone();
+        deliveries = app.subscriber_get(&s, "/deliveries").await.ok(200).clone();
         if deliveries[0]["last_error"].is_string() {
             break;
         }
@@ -1155,14 +1129,7 @@ async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
             .as_deref(),
         Some("application/json")
     );
-    let list = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/alerts", s.id),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let list = app.subscriber_get(&s, "/alerts").await;
     assert_eq!(list.ok(200)[0]["id"], msg_id.as_str());
 }
 
@@ -1245,14 +1212,7 @@ async fn an_endpoint_failing_for_a_day_is_disabled_and_its_subscriber_told_by_em
     // Quoted-printable soft line breaks aside, the mail names the endpoint.
     let text = notices[0].body().replace("=\r\n", "");
     assert!(text.contains(&receiver.url), "{text}");
-    let failed = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/deliveries?status=failed", s.id),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let failed = app.subscriber_get(&s, "/deliveries?status=failed").await;
     assert_eq!(
         failed.ok(200).as_array().unwrap().len(),
         1,

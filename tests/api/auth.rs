@@ -89,25 +89,11 @@ async fn a_revoked_token_stops_working_at_once() {
     let issued = app.create_token("reporter", "Temp Reporter").await;
     let body = json!({"slug": "one", "headline": "One"});
     app.open_story_as(&issued.token, body).await.ok(201);
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&issued.id).await.ok(204);
     app.open_story_as(&issued.token, json!({"slug": "two", "headline": "Two"}))
         .await
         .problem(401);
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .problem(404);
+    app.revoke_token(&issued.id).await.problem(404);
 }
 
 #[tokio::test]

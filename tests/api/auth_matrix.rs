@@ -803,15 +803,7 @@ impl Fixture {
             .await
             .unwrap();
         // Let the read side catch up, so that the story's pages exist.
-        let head = app.head().await;
-        app.call(
-            Method::GET,
-            &format!("/v1/stories?min_position={head}"),
-            None,
-            None,
-        )
-        .await
-        .ok(200);
+        app.views_at_head().await;
         Fixture {
             story,
             slug,
@@ -1191,12 +1183,7 @@ async fn a_subscriber_can_never_read_or_change_another_subscribers_data() {
     let victim = other.subscriber.id.clone();
     let me = app.sign_up("Curious Reader").await;
     let mine = app
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", me.id),
-            Some(&me.token),
-            Some(json!({"kind": "nats", "subject": "newsroom.mine"})),
-        )
+        .add_endpoint(&me, json!({"kind": "nats", "subject": "newsroom.mine"}))
         .await
         .ok(201)["id"]
         .as_str()
@@ -1258,14 +1245,7 @@ async fn a_subscriber_can_never_read_or_change_another_subscribers_data() {
             .problem(404);
     }
     // My lists hold only what is mine.
-    let endpoints = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/endpoints", me.id),
-            Some(&me.token),
-            None,
-        )
-        .await;
+    let endpoints = app.subscriber_get(&me, "/endpoints").await;
     let ids: Vec<&str> = endpoints
         .ok(200)
         .as_array()
@@ -1387,14 +1367,7 @@ async fn a_revoked_token_is_refused_at_once_by_every_api_and_the_desk() {
     );
 
     for issued in [&editor, &admin] {
-        app.call(
-            Method::DELETE,
-            &format!("/v1/tokens/{}", issued.id),
-            Some(&app.admin),
-            None,
-        )
-        .await
-        .ok(204);
+        app.revoke_token(&issued.id).await.ok(204);
     }
     let before = app.feed().await;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, browser_without_script, choose, driver, press, screenshot, sign_in_at_desk, type_into,
-    value_of, wait_for,
+    browser, browser_without_script, choose, click_link, driver, press, screenshot,
+    sign_in_at_desk, type_into, value_of, wait_for,
 };
 use newsroom_tests::*;
 use serde_json::json;
@@ -28,14 +28,7 @@ async fn a_story_page_shows_a_new_development_without_reloading() {
     let p = app.record(&story, first).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
 
     let client = browser(&driver).await;
     client
@@ -428,11 +421,8 @@ async fn typing_the_server_never_got_comes_back_from_the_browser_over_its_older_
     type_into(&client, "#f-headline", "Ferry service suspended").await;
     let desk = app.desk_sign_in(&app.reporter).await;
     let server_form = || async {
-        app.desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
+        app.desk_text(Some(&desk), &format!("/desk/stories/{story}/file"))
             .await
-            .text()
-            .await
-            .unwrap()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !server_form()
@@ -503,14 +493,7 @@ async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
     .await
     .ok(200);
     let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, head).await;
 
     let client = browser(&driver).await;
     sign_in_at_desk(&client, &base, &app.reporter).await;
@@ -575,13 +558,7 @@ async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
     let client = browser(&driver).await;
     client.set_window_size(390, 844).await.unwrap();
     sign_in_at_desk(&client, &base, &app.editor).await;
-    client
-        .find(Locator::LinkText("Password"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Password").await;
     wait_for(
         &client,
         "//h1[.='Sign-in name and password']",
@@ -718,14 +695,7 @@ async fn an_embargoed_development_is_marked_at_the_desk_with_a_running_countdown
     let p = app.record(&story, filing).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
     let client = browser(&driver).await;
     sign_in_at_desk(&client, &base, &app.editor).await;
     client
@@ -982,11 +952,8 @@ async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let form = app
-            .desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .desk_text(Some(&desk), &format!("/desk/stories/{story}/file"))
+            .await;
         if form.contains("Your draft, saved")
             && form.contains("Second paragraph, typed on a bus.")
             && form.contains(r#"value="Ministry spokesperson""#)
@@ -1297,14 +1264,7 @@ async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
     let held_id = held["id"].as_str().unwrap().to_owned();
     app.record(&open, held).await.ok(201);
     let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{reviewed}?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&reviewed, head).await;
 
     let mut found = Vec::new();
     async fn sweep(client: &fantoccini::Client, axe: &str, what: &str, found: &mut Vec<String>) {

@@ -161,15 +161,7 @@ async fn fill(size: Size) -> Filled {
         futures_util::future::join_all(writes).await;
     }
     // Wait for the views to hold everything, and for the notifier to be idle.
-    let head = app.head().await;
-    app.call(
-        Method::GET,
-        &format!("/v1/stories?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.views_at_head().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     Filled {
         app,

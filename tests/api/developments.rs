@@ -332,13 +332,7 @@ async fn texts_have_length_limits_naming_the_field() {
         ("body", json!("x".repeat(20_001))),
         ("actors", json!(["x".repeat(121)])),
     ];
-    for (field, value) in cases {
-        let mut filing = development("update");
-        filing[field] = value;
-        app.record(&story, filing)
-            .await
-            .problem_for_field(422, field);
-    }
+    app.refuses_each_field(&story, cases).await;
     let mut filing = development("update");
     filing["source"]["name"] = json!("x".repeat(201));
     app.record(&story, filing)

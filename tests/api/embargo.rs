@@ -152,11 +152,8 @@ async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_pub
     // The desk sees it, marked.
     let desk = app.desk_sign_in(&app.editor).await;
     let page = app
-        .desk_get(Some(&desk), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&desk), &format!("/desk/stories/{story}"))
+        .await;
     assert!(page.contains(&marker), "the desk shows it");
     assert!(page.contains("Embargoed until"), "marked as embargoed");
     assert!(
@@ -539,12 +536,7 @@ async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
         )
         .await;
     assert_eq!(stale.status(), 409);
-    let page = app
-        .desk_get(Some(&editor), &path)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&editor), &path).await;
     let seen = hidden_field(&page, "seen").expect("the page says what it was made from");
     let lifted = app
         .desk_post(
@@ -566,11 +558,8 @@ async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
     assert!(text.contains(&id), "published by the desk's lift");
     // The desk's history tells the embargo's steps, with who took them.
     let page = app
-        .desk_get(Some(&editor), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&editor), &format!("/desk/stories/{story}"))
+        .await;
     for step in [
         "held under embargo",
         "Embargo moved to",

@@ -30,19 +30,13 @@ async fn malformed_json_is_a_400_and_records_nothing() {
 async fn wrong_types_and_unknown_fields_are_422s_naming_the_field() {
     let app = spawn_app().await;
     let story = app.open_story(false).await;
-    let cases = [
+    let cases = vec![
         ("id", json!("not-a-uuid")),
         ("occurred_at", json!("yesterday")),
         ("actors", json!("Campaign A")),
         ("headline", json!(42)),
     ];
-    for (field, value) in cases {
-        let mut filing = development("update");
-        filing[field] = value;
-        app.record(&story, filing)
-            .await
-            .problem_for_field(422, field);
-    }
+    app.refuses_each_field(&story, cases).await;
     let mut filing = development("update");
     filing["secret_flag"] = json!(true);
     app.record(&story, filing)

@@ -196,14 +196,7 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
         p,
         "idempotent on PostgreSQL"
     );
-    let body = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={p}"),
-            None,
-            None,
-        )
-        .await;
+    let body = app.read_story_at(&story, p).await;
     assert_eq!(body.ok(200)["timeline"].as_array().unwrap().len(), 1);
     let feed = app.feed().await;
     let positions: HashSet<i64> = feed
@@ -220,14 +213,7 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
     assert_eq!(health.ok(200)["head_position"], 2);
     // Tokens live in PostgreSQL too: a revoked one stops working.
     let issued = app.create_token("reporter", "Temp").await;
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&issued.id).await.ok(204);
     app.open_story_as(&issued.token, json!({"slug": "nope", "headline": "No"}))
         .await
         .problem(401);

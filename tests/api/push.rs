@@ -170,36 +170,14 @@ impl PushService {
     }
 }
 
-struct Reader {
-    id: String,
-    token: String,
-}
+type Reader = SignedUp;
 
 async fn sign_up(app: &TestApp) -> Reader {
-    let b = app
-        .call(
-            Method::POST,
-            "/v1/subscribers",
-            None,
-            Some(json!({"name": "Phone reader"})),
-        )
-        .await
-        .ok(201)
-        .clone();
-    Reader {
-        id: b["id"].as_str().unwrap().to_owned(),
-        token: b["token"].as_str().unwrap().to_owned(),
-    }
+    app.sign_up("Phone reader").await
 }
 
 async fn add_endpoint(app: &TestApp, r: &Reader, body: Value) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/endpoints", r.id),
-        Some(&r.token),
-        Some(body),
-    )
-    .await
+    app.add_endpoint(r, body).await
 }
 
 /// A reader signed up with one device (its push `endpoint`, its `keys`), following a new story.
@@ -220,14 +198,7 @@ async fn following_with(
     add_endpoint(app, &reader, subscription(endpoint, keys))
         .await
         .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", reader.id),
-        Some(&reader.token),
-        Some(follow(&story)),
-    )
-    .await
-    .ok(201);
+    app.subscribe(&reader, follow(&story)).await.ok(201);
     (reader, story)
 }
 
@@ -659,12 +630,7 @@ async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
     .ok(201);
     let story = command.open_story(false).await;
     second
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/subscriptions", reader.id),
-            Some(&reader.token),
-            Some(json!({"story": story})),
-        )
+        .subscribe(&reader, json!({"story": story}))
         .await
         .ok(201);
     command.record(&story, development("update")).await.ok(201);

@@ -666,14 +666,7 @@ async fn a_read_waits_for_its_min_position_then_answers_503() {
     let lock = rusqlite::Connection::open(&views).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let last = filed(&app, &story, development("update")).await;
-    let answer = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={last}"),
-            None,
-            None,
-        )
-        .await;
+    let answer = app.read_story_at(&story, last).await;
     answer.problem_for_field(503, "min_position");
     assert_eq!(answer.headers["retry-after"], "1");
     // A position the log has not reached is not waited for.
@@ -714,14 +707,7 @@ async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
         .ok(200)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
 
     let atom = app
         .client

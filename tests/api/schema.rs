@@ -96,15 +96,8 @@ async fn old_rows_are_read_in_the_current_shape(app: TestApp) {
     let report = verify_log(&app.app_state.store).await.unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 
-    let p = events.len();
-    let page = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{STORY}?min_position={p}"),
-            None,
-            None,
-        )
-        .await;
+    let p = events.len() as i64;
+    let page = app.read_story_at(STORY, p).await;
     assert_eq!(page.ok(200)["status"], "open");
 }
 

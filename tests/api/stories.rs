@@ -162,14 +162,7 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
         );
     }
     assert_eq!(app.head().await, head, "refused revisions record nothing");
-    let read = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={head}"),
-            None,
-            None,
-        )
-        .await;
+    let read = app.read_story_at(&story, head).await;
     assert_eq!(read.ok(200)["headline"], "Campaign reports a hack");
     app.call(
         Method::POST,

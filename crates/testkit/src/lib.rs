@@ -2,13 +2,14 @@
 //! formatting and figures ([`report`]), settings read from the environment ([`settings`]), CPU
 //! time and memory read from `/proc` ([`procfs`]), the HTTP calls the load clients make and the
 //! webhook receiver they listen with ([`http`]), the bodies of the newsroom API they send
-//! ([`api`]), and the bench's own executable run again as a helper process ([`process`]).
+//! ([`api`]), a PostgreSQL database of their own ([`pg`]), and the bench's own executable run again as a helper process ([`process`]).
 //!
 //! A dev-dependency only: nothing here is part of newsroom itself, and nothing here knows a
 //! crate of the workspace, so every bench can use it.
 
 pub mod api;
 pub mod http;
+pub mod pg;
 pub mod process;
 pub mod procfs;
 pub mod report;
