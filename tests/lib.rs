@@ -150,6 +150,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Settings of the notifier in tests: webhooks may reach loopback, retries come fast.
+/// [`spawn_app`] with one story opened by its reporter (needing review or not): the app and the
+/// story's id.
+pub async fn spawn_app_with_story(review_required: bool) -> (TestApp, String) {
+    let app = spawn_app().await;
+    let story = app.open_story(review_required).await;
+    (app, story)
+}
+
 pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
     NotifierSettings {
         path: dir.path().join("notifier.db"),
@@ -364,6 +372,18 @@ impl TestApp {
         .await
     }
 
+    /// An editor's `action` on a development ([`Self::development_action`] as `editor`).
+    pub async fn editor_action(
+        &self,
+        story: &str,
+        development: &str,
+        action: &str,
+        body: Value,
+    ) -> Answer {
+        self.development_action(&self.editor, story, development, action, body)
+            .await
+    }
+
     pub async fn story_events(&self, story: &str) -> Vec<Value> {
         let answer = self
             .call(
@@ -469,6 +489,25 @@ impl TestApp {
     pub async fn read_story_at(&self, story: &str, position: i64) -> Answer {
         let path = format!("/v1/stories/{story}?min_position={position}");
         self.call(Method::GET, &path, None, None).await
+    }
+
+    /// A reader's GET of a story, as the views hold it now.
+    pub async fn read_story(&self, story: &str) -> Answer {
+        let path = format!("/v1/stories/{story}");
+        self.call(Method::GET, &path, None, None).await
+    }
+
+    /// A staff member's POST (as `token`) to `/v1/stories/{story}/{action}`: close, reopen,
+    /// relations.
+    pub async fn story_action(
+        &self,
+        token: &str,
+        story: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let path = format!("/v1/stories/{story}/{action}");
+        self.call(Method::POST, &path, Some(token), body).await
     }
 
     /// A story as readers see it once the views hold `position` (asserting a 200).
@@ -580,6 +619,7 @@ pub fn skip_or_fail(why: &str) {
     eprintln!("skipped: {why}");
 }
 pub mod chrome;
+pub mod commands;
 pub mod flaky;
 pub mod receiver;
 pub mod smtp_sink;

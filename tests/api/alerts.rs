@@ -79,8 +79,7 @@ fn ids(received: &[newsroom_tests::receiver::Received]) -> HashSet<String> {
 
 #[tokio::test]
 async fn a_published_development_reaches_a_signed_webhook_and_the_signature_verifies() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     let mut claim = development("attribution_claimed");
@@ -128,8 +127,7 @@ async fn a_published_development_reaches_a_signed_webhook_and_the_signature_veri
 
 #[tokio::test]
 async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_never() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let receiver = WebhookReceiver::ok().await;
     webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     let pending = development("hack_reported");
@@ -137,8 +135,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
     app.record(&story, pending.clone()).await.ok(201);
     app.record(&story, rejected.clone()).await.ok(201);
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             rejected["id"].as_str().unwrap(),
             "rejection",
@@ -153,8 +150,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().is_empty(), "{:#?}", receiver.received());
 
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         pending["id"].as_str().unwrap(),
         "approval",
@@ -170,8 +166,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
 
 #[tokio::test]
 async fn one_alert_per_subscriber_however_many_subscriptions_match() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     webhook_subscriber(
         &app,
@@ -195,8 +190,7 @@ async fn one_alert_per_subscriber_however_many_subscriptions_match() {
 
 #[tokio::test]
 async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let other_story = app.open_story(false).await;
     let flash_only = WebhookReceiver::ok().await;
     let by_actor = WebhookReceiver::ok().await;
@@ -242,8 +236,7 @@ async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
 
 #[tokio::test]
 async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let alerted = WebhookReceiver::ok().await;
     let unrelated = WebhookReceiver::ok().await;
     let now_matching = WebhookReceiver::ok().await;
@@ -257,9 +250,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
     alerted.wait_for_accepted(1, WAIT).await;
 
     // The correction swaps the actor: the first subscriber no longer matches but was alerted.
-    app.development_action(
-        &app.editor,
-        &story,
+    app.editor_action(&story,
         &id,
         "corrections",
         json!({"note": "The statement named a unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
@@ -277,13 +268,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
     assert_eq!(got[0].json()["type"], "story.correction");
 
     let p = app
-        .development_action(
-            &app.editor,
-            &story,
-            &id,
-            "retraction",
-            json!({"reason": "Withdrawn"}),
-        )
+        .editor_action(&story, &id, "retraction", json!({"reason": "Withdrawn"}))
         .await
         .ok(200)["position"]
         .as_i64()
@@ -299,8 +284,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
 
 #[tokio::test]
 async fn a_receiver_down_for_a_while_gets_every_alert_once_in_story_order() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     // Down (503, Retry-After 0) for the first four requests, then up: within the five attempts
     // the test policy gives a delivery.
     let receiver =
@@ -328,8 +312,7 @@ async fn a_receiver_down_for_a_while_gets_every_alert_once_in_story_order() {
 
 #[tokio::test]
 async fn failed_deliveries_are_dead_lettered_and_can_be_redriven() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = up.clone();
     let receiver = WebhookReceiver::scripted(move |_| {
@@ -388,8 +371,7 @@ where
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::scripted(|_| (410, None)).await;
     let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     app.record(&story, development("update")).await.ok(201);
@@ -534,8 +516,7 @@ async fn email_alerts_go_through_a_real_smtp_relay() {
 
 #[tokio::test]
 async fn the_alert_stream_delivers_alerts_and_resumes_after_last_event_id() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let s = sign_up(&app, "Stream reader", None).await;
     subscribe(&app, &s, json!({"story": story})).await;
     let url = format!("{}/v1/subscribers/{}/alerts/stream", app.address, s.id);
@@ -695,8 +676,7 @@ async fn a_digest_collects_an_interval_and_is_sent_once() {
 
 #[tokio::test]
 async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     let other = sign_up(&app, "Other", None).await;
@@ -779,8 +759,7 @@ async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
 
 #[tokio::test]
 async fn webhook_secret_rotation_signs_with_both_keys() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     let mut s = sign_up(&app, "Rotator", None).await;
     let endpoint = add_endpoint(
@@ -828,8 +807,7 @@ async fn webhook_secret_rotation_signs_with_both_keys() {
 
 #[tokio::test]
 async fn alerts_fan_out_to_many_subscribers_each_once() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     for _ in 0..20 {
         webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
@@ -1258,8 +1236,7 @@ async fn an_address_the_relay_refuses_for_good_is_dead_lettered_at_once() {
 
 #[tokio::test]
 async fn an_alert_queued_again_after_the_queue_lost_its_last_commits_keeps_its_webhook_id() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     app.record(&story, development("hack_reported"))
@@ -1525,11 +1502,9 @@ async fn alert_streams_over_the_caps_are_refused_with_429_or_503_and_retry_after
 
 #[tokio::test]
 async fn on_a_shared_queue_the_hub_reads_new_alerts_once_for_every_stream() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     let hub = app.alert_hub.clone().expect("this app notifies");
     let story = app.open_story(false).await;
     let a = sign_up(&app, "Reader A", None).await;

@@ -240,7 +240,7 @@ async fn concurrent_writers_each_get_a_true_answer_and_the_views_equal_a_rebuild
             let (app, hot) = (&app, &hot);
             async move {
                 let answer = app
-                    .development_action(&app.editor, hot, dev, action, body)
+                    .editor_action(hot, dev, action, body)
                     .await;
                 match answer.status.as_u16() {
                     200 => {}

@@ -22,8 +22,7 @@ fn recorded(feed: &[serde_json::Value]) -> usize {
 
 #[tokio::test]
 async fn a_desk_form_without_its_csrf_token_is_refused_and_records_nothing() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let editor = app.desk_sign_in(&app.editor).await;
     let before = app.feed().await.len();
@@ -95,8 +94,7 @@ async fn the_sign_in_form_needs_its_own_cookie() {
 
 #[tokio::test]
 async fn a_reporter_cannot_reach_editor_pages() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("update");
     let dev = filing["id"].as_str().unwrap().to_owned();
     // Filed by another reporter: a reporter may edit only their own pending filings.
@@ -273,8 +271,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
 
 #[tokio::test]
 async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let form = app
         .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
@@ -370,14 +367,12 @@ async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
 
 #[tokio::test]
 async fn the_story_desk_page_counts_its_subscribers_and_shows_the_whole_history() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let pending = development("update");
     let rejected = development("statement_issued");
     app.record(&story, pending.clone()).await.ok(201);
     app.record(&story, rejected.clone()).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         rejected["id"].as_str().unwrap(),
         "rejection",
@@ -444,8 +439,7 @@ fn count_events(feed: &[serde_json::Value], event_type: &str) -> usize {
 
 #[tokio::test]
 async fn nothing_is_published_from_the_desk_without_its_preview() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let form = app
         .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
@@ -612,8 +606,7 @@ async fn nothing_is_published_from_the_desk_without_its_preview() {
 
 #[tokio::test]
 async fn a_reporters_flash_waits_for_an_editor_in_the_api_and_at_the_desk() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut flash = development("arrest_made");
     flash["urgency"] = json!("flash");
     let answer = app.record(&story, flash).await;
@@ -678,8 +671,7 @@ async fn post_from(
 
 #[tokio::test]
 async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_in() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let leaving = app.create_token("reporter", "Rita Reporter").await;
     let lapsing = app.desk_sign_in(&leaving.token).await;
     let form = app
@@ -924,14 +916,7 @@ async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_
     let feed = app.feed().await;
     assert_eq!(count_events(&feed, "DevelopmentCorrected"), 0);
     // Readers see the development as approved, with no correction.
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
     assert_eq!(
         timeline[0]["headline"],
@@ -1082,13 +1067,11 @@ async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
 
 #[tokio::test]
 async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_revised() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("statement_issued");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record(&story, filing).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &dev,
         "rejection",
@@ -1168,8 +1151,7 @@ async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_
 
 #[tokio::test]
 async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_elses() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = |headline: &str| {
         let mut d = development("update");
         d["headline"] = json!(headline);
@@ -1247,14 +1229,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
         page.contains("Edited by"),
         "the desk's history shows the edit: {page}"
     );
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     assert_eq!(
         resource.ok(200)["timeline"],
         json!([]),
@@ -1333,7 +1308,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
     assert_eq!(app.feed().await.len(), before, "nothing was recorded");
 
     // Once published, her filing is an editor's to correct.
-    app.development_action(&app.editor, &story, &a_id, "approval", json!({}))
+    app.editor_action(&story, &a_id, "approval", json!({}))
         .await
         .ok(200);
     caught_up(&app).await;
@@ -1366,8 +1341,7 @@ fn unlabelled_controls(html: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_control_on_the_desk_has_a_label() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("attribution_claimed");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record_as(&app.editor, &story, filing).await.ok(201);
@@ -1715,8 +1689,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
 
 #[tokio::test]
 async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let pending = development("update");
     let pending_id = pending["id"].as_str().unwrap().to_owned();
     app.record(&story, pending).await.ok(201);
@@ -1813,14 +1786,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         )
         .await;
     assert_eq!(answer.status(), 303);
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
     assert_eq!(timeline.len(), 1, "the rejected one is not shown");
     assert_eq!(
@@ -1866,8 +1832,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
 
 #[tokio::test]
 async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     // 20,000 characters of Cyrillic: 40 KB of UTF-8, about 120 KB once URL-encoded.
     let body = "ж".repeat(20_000);
@@ -2140,8 +2105,7 @@ async fn page_of(app: &TestApp, session: &DeskSession, path: impl AsRef<str>) ->
 /// corrected), and nothing of others' filings or of what they did themselves.
 #[tokio::test]
 async fn reporters_are_told_at_the_desk_what_editors_did_to_their_filings() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let start: serde_json::Value = app
         .desk_get(Some(&reporter), "/desk/notices")
@@ -2176,9 +2140,7 @@ async fn reporters_are_told_at_the_desk_what_editors_did_to_their_filings() {
         let story = story.clone();
         let app = &app;
         async move {
-            let answer = app
-                .development_action(&app.editor, &story, &id, action, body)
-                .await;
+            let answer = app.editor_action(&story, &id, action, body).await;
             assert!(answer.status.is_success(), "{action}: {:?}", answer.body);
             answer.body["position"].as_i64().unwrap()
         }

@@ -10,7 +10,6 @@ use newsroom_tests::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use reqwest::Method;
 use serde_json::json;
 
 /// How many forms are sent (`NEWSROOM_DESK_HOSTILE_CASES` to change it).
@@ -96,14 +95,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         .unwrap()
         .to_owned();
     let closed = app.open_story(false).await;
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{closed}/close"),
-        Some(&app.editor),
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_action(&app.editor, &closed, "close", None)
+        .await
+        .ok(200);
     let pending = app
         .record_as(&app.reporter, &story, development("update"))
         .await;

@@ -93,8 +93,7 @@ fn lifts(events: &[Value]) -> Vec<&Value> {
 #[tokio::test]
 async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_published_and_alerted_once(
 ) {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let slug = app
         .call(
             Method::GET,
@@ -226,8 +225,7 @@ async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_pub
 
 #[tokio::test]
 async fn an_embargo_that_came_due_while_no_process_ran_is_lifted_on_start() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let until = Utc::now() + chrono::Duration::seconds(3);
     let (filing, _) = embargoed_filing(until);
     let id = filing["id"].as_str().unwrap().to_owned();
@@ -260,8 +258,7 @@ async fn an_embargo_that_came_due_while_no_process_ran_is_lifted_on_start() {
 
 #[tokio::test]
 async fn an_editor_lifts_early_or_moves_the_moment_and_a_reporter_can_do_neither() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::hours(1);
@@ -361,8 +358,7 @@ async fn an_editor_lifts_early_or_moves_the_moment_and_a_reporter_can_do_neither
 
 #[tokio::test]
 async fn bad_embargo_moments_are_refused_naming_the_field() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for bad in [
         json!("tomorrow"),
         json!(rfc3339(Utc::now() - chrono::Duration::seconds(5))),
@@ -384,8 +380,7 @@ async fn bad_embargo_moments_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn under_review_approval_keeps_the_embargo_and_the_lift_publishes_it_once() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let receiver = WebhookReceiver::ok().await;
     app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(4);
@@ -395,9 +390,7 @@ async fn under_review_approval_keeps_the_embargo_and_the_lift_publishes_it_once(
         app.record(&story, filing).await.ok(201)["status"],
         "pending_review"
     );
-    let approved = app
-        .development_action(&app.editor, &story, &id, "approval", json!({}))
-        .await;
+    let approved = app.editor_action(&story, &id, "approval", json!({})).await;
     let p = approved.ok(200)["position"].as_i64().unwrap();
     let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), p).await;
     assert!(!text.contains(&id), "approved, but still under embargo");
@@ -453,8 +446,7 @@ async fn two_schedulers_on_one_postgresql_log_lift_each_embargo_once() {
 
 #[tokio::test]
 async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let (filing, marker) = embargoed_filing(Utc::now() + chrono::Duration::hours(1));
     let id = filing["id"].as_str().unwrap().to_owned();
     let p = app.record(&story, filing).await.ok(201)["position"]
@@ -639,8 +631,7 @@ async fn with_the_clock_in_the_tests_hand_nothing_is_lifted_a_second_before_and_
 /// passes and nothing is lifted, published or alerted; the desk's embargo page offers it.
 #[tokio::test]
 async fn an_embargoed_development_spiked_before_its_moment_never_reaches_readers() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(3);
@@ -670,8 +661,7 @@ async fn an_embargoed_development_spiked_before_its_moment_never_reaches_readers
         .await;
     refused.problem(403);
     let spiked = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &id,
             "rejection",

@@ -181,11 +181,9 @@ async fn slugs_stay_unique_and_snapshots_reload_on_postgres() {
 
 #[tokio::test]
 async fn the_whole_newsroom_runs_on_a_postgres_log() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     let story = app.open_story(false).await;
     let filing = development("hack_reported");
     let p = app.record(&story, filing.clone()).await.ok(201)["position"]
@@ -298,8 +296,7 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     // Editors act on a story without review and on one with it.
     let (open, open_devs) = &filed[0];
     let (reviewed, reviewed_devs) = &filed[1];
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         open,
         &open_devs[0],
         "corrections",
@@ -307,8 +304,7 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     )
     .await
     .ok(200);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         open,
         &open_devs[1],
         "retraction",
@@ -317,12 +313,11 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     .await
     .ok(200);
     for dev in &reviewed_devs[..5] {
-        app.development_action(&app.editor, reviewed, dev, "approval", json!({}))
+        app.editor_action(reviewed, dev, "approval", json!({}))
             .await
             .ok(200);
     }
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         reviewed,
         &reviewed_devs[5],
         "rejection",

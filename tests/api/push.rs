@@ -249,8 +249,7 @@ async fn pushes_are_encrypted_for_the_browser_signed_with_vapid_and_a_correction
     let id = flash["id"].as_str().unwrap().to_owned();
     // A flash is published by an editor (a reporter's waits for review).
     app.record_as(&app.editor, &story, flash).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &id,
         "corrections",
@@ -396,8 +395,7 @@ async fn a_retraction_replaces_its_original_and_says_so() {
     let d = development("statement_issued");
     let id = d["id"].as_str().unwrap().to_owned();
     app.record(&story, d).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &id,
         "retraction",

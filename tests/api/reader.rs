@@ -130,8 +130,7 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
         app.record_as(&app.editor, &story, d).await.ok(201);
     }
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &polls_id,
             "retraction",
@@ -463,7 +462,7 @@ async fn a_new_story_waits_for_review_and_its_ledger_tells_the_accused_from_targ
         .await;
     let story = story.ok(200)["id"].as_str().unwrap().to_owned();
     let p = app
-        .development_action(&app.editor, &story, &id, "approval", json!({}))
+        .editor_action(&story, &id, "approval", json!({}))
         .await
         .ok(200)["position"]
         .as_i64()
@@ -632,7 +631,7 @@ async fn a_reporter_edits_their_pending_filing_as_an_edit_not_a_correction_and_w
 
     // Approved, readers see the edited filing, with no correction, and nothing of the other.
     let p = app
-        .development_action(&app.editor, &story, &ids[0], "approval", json!({}))
+        .editor_action(&story, &ids[0], "approval", json!({}))
         .await
         .ok(200)["position"]
         .as_i64()
@@ -690,8 +689,7 @@ async fn a_reader_searches_from_the_front_page_and_finds_a_retracted_development
         app.record_as(&app.editor, &story, d).await.ok(201);
     }
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &wrong_id,
             "retraction",

@@ -24,13 +24,8 @@ async fn open(app: &TestApp, slug: &str, headline: &str) -> String {
 }
 
 async fn relate(app: &TestApp, token: &str, story: &str, body: Value) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{story}/relations"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.story_action(token, story, "relations", Some(body))
+        .await
 }
 
 async fn unrelate(app: &TestApp, story: &str, other: &str) -> Answer {

@@ -240,10 +240,10 @@ async fn projector_copies_serve_a_story_from_memory_until_a_commit_they_hear_cha
     let hack = open("campaign-hack", "Campaign reports a hack").await;
     let charges = open("charges", "Prosecutors weigh charges").await;
     let linked = command
-        .call(
-            Method::POST,
-            &format!("/v1/stories/{hack}/relations"),
-            Some(&command.editor),
+        .story_action(
+            &command.editor,
+            &hack,
+            "relations",
             Some(json!({"story": charges, "relation": "follow_up"})),
         )
         .await;

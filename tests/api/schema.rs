@@ -77,12 +77,7 @@ async fn old_rows_are_read_in_the_current_shape(app: TestApp) {
     app.record(STORY, development("update")).await.problem(409);
     // ...and an editor can reopen it, continuing the sequence after the old rows.
     let reopened = app
-        .call(
-            Method::POST,
-            &format!("/v1/stories/{STORY}/reopen"),
-            Some(&app.editor),
-            Some(json!({})),
-        )
+        .story_action(&app.editor, STORY, "reopen", Some(json!({})))
         .await;
     assert_eq!(reopened.ok(200)["sequence"], 6, "{reopened:#?}");
     app.record(STORY, development("update")).await.ok(201);

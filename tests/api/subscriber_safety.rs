@@ -56,8 +56,7 @@ async fn unsubscribe_token(app: &TestApp, s: &SignedUp) -> String {
 
 #[tokio::test]
 async fn a_get_or_head_on_the_unsubscribe_link_removes_nothing_and_its_page_posts_to_remove() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let s = app.sign_up("Scanned reader").await;
     subscribe(&app, &s, json!({"story": story})).await.ok(201);
     let token = unsubscribe_token(&app, &s).await;
@@ -348,8 +347,7 @@ async fn one_target_twice_for_one_subscriber_is_refused_naming_the_field() {
 
 #[tokio::test]
 async fn a_subscription_to_everything_must_say_so() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let s = app.sign_up("Everything").await;
     for empty in [
         json!({}),

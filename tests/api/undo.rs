@@ -233,8 +233,7 @@ async fn a_filing_held_by_an_api_client_is_released_once_on_postgresql() {
 
 #[tokio::test]
 async fn bad_holds_are_refused_naming_the_field_and_whole_numbers_are_taken() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for bad in [json!(0), json!(601), json!(-1), json!("30")] {
         let mut filing = development("update");
         filing["hold_seconds"] = bad.clone();
