@@ -11,8 +11,8 @@
 //! ([`smtp_sink`], used by `--test smtp`), headless Chromium through chromedriver ([`chrome`]), and
 //! a TCP proxy that refuses connections, loses answers after the app did the work, or answers 503
 //! as a gateway would ([`flaky`]). The desk's helpers (signing in, forms' hidden fields, cookies)
-//! are in [`desk_client`], the servers in [`services`]. The test modules are mapped in
-//! `api/main.rs`.
+//! are in [`desk_client`], the servers in [`services`], the commands sent to a `CommandService`
+//! in process in [`commands`]. The test modules are mapped in `api/main.rs`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Once};

@@ -179,22 +179,15 @@ impl Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         let (url, name) = (self.nats_url.clone(), self.settings.stream.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let Ok(client) = async_nats::connect(&url).await else {
-                    eprintln!("  could not reach NATS to delete stream {name}");
-                    return;
-                };
-                let js = async_nats::jetstream::new(client);
-                // A stream never created (a case that failed early) is not an error here.
-                let _ = js.delete_stream(&name).await;
-            });
-        })
-        .join();
+        newsroom_testkit::on_own_thread(move || async move {
+            let Ok(client) = async_nats::connect(&url).await else {
+                eprintln!("  could not reach NATS to delete stream {name}");
+                return;
+            };
+            let js = async_nats::jetstream::new(client);
+            // A stream never created (a case that failed early) is not an error here.
+            let _ = js.delete_stream(&name).await;
+        });
     }
 }
 

@@ -35,27 +35,19 @@ impl Database {
 impl Drop for Database {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Dropped inside or outside a runtime: a thread with its own runtime does the work.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                match sqlx::PgPool::connect(&admin_url).await {
-                    Ok(admin) => {
-                        if let Err(e) =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&admin)
-                                .await
-                        {
-                            eprintln!("  could not drop database {name}: {e}");
-                        }
+        crate::on_own_thread(move || async move {
+            match sqlx::PgPool::connect(&admin_url).await {
+                Ok(admin) => {
+                    if let Err(e) =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&admin)
+                            .await
+                    {
+                        eprintln!("  could not drop database {name}: {e}");
                     }
-                    Err(e) => eprintln!("  could not drop database {name}: {e}"),
                 }
-            });
-        })
-        .join();
+                Err(e) => eprintln!("  could not drop database {name}: {e}"),
+            }
+        });
     }
 }
