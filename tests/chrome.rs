@@ -156,6 +156,17 @@ pub async fn press(client: &Client, css: &str) {
         .unwrap();
 }
 
+/// Follows the link whose text is `text`.
+pub async fn click_link(client: &Client, text: &str) {
+    client
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 pub async fn value_of(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))

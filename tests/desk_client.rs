@@ -11,6 +11,16 @@ pub struct DeskSession {
     pub csrf: String,
 }
 
+impl DeskSession {
+    /// A session of `cookie` alone, before its page gave it a CSRF value.
+    pub fn of_cookie(cookie: String) -> Self {
+        Self {
+            cookie,
+            csrf: String::new(),
+        }
+    }
+}
+
 /// The value of the hidden field `name` in a desk page.
 pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     let marker = format!(r#"name="{name}" value=""#);
@@ -82,13 +92,18 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
-    /// POSTs a desk form with the session's cookie (if any), exactly the fields given.
-    pub async fn desk_post(
+    /// The text of a desk page, GET with the session's cookie (if any), whatever its status.
+    pub async fn desk_text(&self, session: Option<&DeskSession>, path: &str) -> String {
+        self.desk_get(session, path).await.text().await.unwrap()
+    }
+
+    /// A desk form's POST of exactly the fields given, with `cookie` (if any), to be sent.
+    pub fn desk_form(
         &self,
-        session: Option<&DeskSession>,
+        cookie: Option<&str>,
         path: &str,
         fields: &[(&str, &str)],
-    ) -> reqwest::Response {
+    ) -> reqwest::RequestBuilder {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -100,10 +115,24 @@ impl TestApp {
                 "application/x-www-form-urlencoded",
             )
             .body(body);
-        if let Some(s) = session {
-            request = request.header(reqwest::header::COOKIE, &s.cookie);
+        if let Some(cookie) = cookie {
+            request = request.header(reqwest::header::COOKIE, cookie);
         }
-        request.send().await.expect("request sent")
+        request
+    }
+
+    /// POSTs a desk form with the session's cookie (if any), exactly the fields given.
+    pub async fn desk_post(
+        &self,
+        session: Option<&DeskSession>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let cookie = session.map(|s| s.cookie.as_str());
+        self.desk_form(cookie, path, fields)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Sends the desk's sign-in form (fetched first, for its cookie and CSRF value) with

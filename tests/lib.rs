@@ -11,8 +11,8 @@
 //! ([`smtp_sink`], used by `--test smtp`), headless Chromium through chromedriver ([`chrome`]), and
 //! a TCP proxy that refuses connections, loses answers after the app did the work, or answers 503
 //! as a gateway would ([`flaky`]). The desk's helpers (signing in, forms' hidden fields, cookies)
-//! are in [`desk_client`], the servers in [`services`]. The test modules are mapped in
-//! `api/main.rs`.
+//! are in [`desk_client`], the servers in [`services`], the commands sent to a `CommandService`
+//! in process in [`commands`]. The test modules are mapped in `api/main.rs`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
@@ -150,6 +150,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Settings of the notifier in tests: webhooks may reach loopback, retries come fast.
+/// [`spawn_app`] with one story opened by its reporter (needing review or not): the app and the
+/// story's id.
+pub async fn spawn_app_with_story(review_required: bool) -> (TestApp, String) {
+    let app = spawn_app().await;
+    let story = app.open_story(review_required).await;
+    (app, story)
+}
+
 pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
     NotifierSettings {
         path: dir.path().join("notifier.db"),
@@ -328,19 +336,9 @@ impl TestApp {
 
     /// Opens a story with a unique slug and returns its id.
     pub async fn open_story(&self, review_required: bool) -> String {
-        let slug = format!("story-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let answer = self
-            .open_story_as(
-                &self.reporter,
-                json!({
-                    "slug": slug,
-                    "headline": "Campaign reports a hack",
-                    "summary": "A campaign says its email was breached.",
-                    "tags": ["elections", "cyber"],
-                    "review_required": review_required,
-                }),
-            )
-            .await;
+        let mut story = newsroom_testkit::api::story(&newsroom_testkit::api::slug("story"));
+        story["review_required"] = json!(review_required);
+        let answer = self.open_story_as(&self.reporter, story).await;
         answer.ok(201)["id"].as_str().unwrap().to_owned()
     }
 
@@ -373,6 +371,18 @@ impl TestApp {
             Some(body),
         )
         .await
+    }
+
+    /// An editor's `action` on a development ([`Self::development_action`] as `editor`).
+    pub async fn editor_action(
+        &self,
+        story: &str,
+        development: &str,
+        action: &str,
+        body: Value,
+    ) -> Answer {
+        self.development_action(&self.editor, story, development, action, body)
+            .await
     }
 
     pub async fn story_events(&self, story: &str) -> Vec<Value> {
@@ -454,23 +464,104 @@ impl TestApp {
     /// Signs up a subscriber whose webhook goes to `url`, following `story`.
     pub async fn follow_story_by_webhook(&self, url: &str, story: &str) -> SignedUp {
         let s = self.sign_up("Wire desk").await;
-        self.call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(json!({"kind": "webhook", "url": url})),
-        )
-        .await
-        .ok(201);
-        self.call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/subscriptions", s.id),
-            Some(&s.token),
-            Some(json!({"story": story})),
-        )
-        .await
-        .ok(201);
+        self.add_endpoint(&s, json!({"kind": "webhook", "url": url}))
+            .await
+            .ok(201);
+        self.subscribe(&s, json!({"story": story})).await.ok(201);
         s
+    }
+
+    /// Waits (`?min_position=`, at most 5 s) until the views hold every event written so far
+    /// and returns that position; asserts the read answers 200.
+    pub async fn views_at_head(&self) -> i64 {
+        let head = self.head().await;
+        self.call(
+            Method::GET,
+            &format!("/v1/stories?min_position={head}"),
+            None,
+            None,
+        )
+        .await
+        .ok(200);
+        head
+    }
+
+    /// A reader's GET of a story once the views hold `position` (or 5 s have passed).
+    pub async fn read_story_at(&self, story: &str, position: i64) -> Answer {
+        let path = format!("/v1/stories/{story}?min_position={position}");
+        self.call(Method::GET, &path, None, None).await
+    }
+
+    /// A reader's GET of a story, as the views hold it now.
+    pub async fn read_story(&self, story: &str) -> Answer {
+        let path = format!("/v1/stories/{story}");
+        self.call(Method::GET, &path, None, None).await
+    }
+
+    /// A staff member's POST (as `token`) to `/v1/stories/{story}/{action}`: close, reopen,
+    /// relations.
+    pub async fn story_action(
+        &self,
+        token: &str,
+        story: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let path = format!("/v1/stories/{story}/{action}");
+        self.call(Method::POST, &path, Some(token), body).await
+    }
+
+    /// A story as readers see it once the views hold `position` (asserting a 200).
+    pub async fn story_at(&self, story: &str, position: i64) -> Value {
+        self.read_story_at(story, position).await.ok(200).clone()
+    }
+
+    /// Files, for each case, a valid development with `field` set to `value`, and asserts each
+    /// is refused with a 422 naming the field.
+    pub async fn refuses_each_field(&self, story: &str, cases: Vec<(&str, Value)>) {
+        for (field, value) in cases {
+            let mut filing = development("update");
+            filing[field] = value;
+            self.record(story, filing)
+                .await
+                .problem_for_field(422, field);
+        }
+    }
+
+    /// An admin's revocation of the token `id`.
+    pub async fn revoke_token(&self, id: &str) -> Answer {
+        let path = format!("/v1/tokens/{id}");
+        self.call(Method::DELETE, &path, Some(&self.admin), None)
+            .await
+    }
+
+    /// A subscriber's own request to `/v1/subscribers/{id}{rest}`, with its token.
+    pub async fn subscriber_call(
+        &self,
+        s: &SignedUp,
+        method: Method,
+        rest: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let path = format!("/v1/subscribers/{}{rest}", s.id);
+        self.call(method, &path, Some(&s.token), body).await
+    }
+
+    /// A subscriber adds a subscription (`filters`).
+    pub async fn subscribe(&self, s: &SignedUp, filters: Value) -> Answer {
+        self.subscriber_call(s, Method::POST, "/subscriptions", Some(filters))
+            .await
+    }
+
+    /// A subscriber adds an endpoint.
+    pub async fn add_endpoint(&self, s: &SignedUp, endpoint: Value) -> Answer {
+        self.subscriber_call(s, Method::POST, "/endpoints", Some(endpoint))
+            .await
+    }
+
+    /// A subscriber's GET of one of its lists (`/alerts`, `/endpoints`, ...).
+    pub async fn subscriber_get(&self, s: &SignedUp, rest: &str) -> Answer {
+        self.subscriber_call(s, Method::GET, rest, None).await
     }
 
     /// Stops the server, waits for in-flight requests, and hands over the data directory (which
@@ -515,17 +606,9 @@ impl Drop for TestApp {
 
 /// A valid filing of `kind`, with a fresh id.
 pub fn development(kind: &str) -> Value {
-    json!({
-        "id": Uuid::new_v4(),
-        "kind": kind,
-        "headline": "Campaign A says its email was breached",
-        "body": "The campaign said attackers had access for three weeks.",
-        "occurred_at": "2026-10-01T09:30:00Z",
-        "actors": ["Campaign A", "Fancy Bear"],
-        "source": {"name": "Campaign spokesperson", "kind": "official_statement", "url": "https://example.org/statement"},
-        "evidence": "none_provided",
-        "urgency": "priority",
-    })
+    let mut filing = newsroom_testkit::api::development(Uuid::new_v4());
+    filing["kind"] = json!(kind);
+    filing
 }
 
 /// Reports a test that cannot run on this machine: it passes with `skipped: <why>`, unless
@@ -537,6 +620,7 @@ pub fn skip_or_fail(why: &str) {
     eprintln!("skipped: {why}");
 }
 pub mod chrome;
+pub mod commands;
 pub mod flaky;
 pub mod receiver;
 pub mod smtp_sink;

@@ -10,6 +10,16 @@ use crate::*;
 
 /// The NATS server integration tests use (`NEWSROOM_TEST_NATS_URL`), or `None` after saying the
 /// test is skipped (a failure when `NEWSROOM_REQUIRE_SERVICES` is set).
+/// A JetStream stream and subjects of one test alone.
+pub fn private_stream() -> newsroom_log::relay::StreamSettings {
+    let tag = Uuid::new_v4().simple().to_string();
+    newsroom_log::relay::StreamSettings {
+        stream: format!("TEST_EVENTS_{tag}"),
+        subject_prefix: format!("test.{tag}.events"),
+        replicas: 1,
+    }
+}
+
 pub fn nats_test_url() -> Option<String> {
     match std::env::var("NEWSROOM_TEST_NATS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -25,8 +35,7 @@ pub fn nats_test_url() -> Option<String> {
 #[derive(Debug)]
 pub struct TestDatabase {
     pub url: String,
-    admin_url: String,
-    name: String,
+    _database: newsroom_testkit::pg::Database,
 }
 
 impl TestDatabase {
@@ -40,43 +49,13 @@ impl TestDatabase {
                 return None;
             }
         };
-        let name = format!("newsroom_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&admin_url)
+        let database = newsroom_testkit::pg::Database::create(&admin_url, "newsroom_test")
             .await
-            .expect("the PostgreSQL test server answers");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .expect("a test database can be created");
-        admin.close().await;
-        let mut url = url::Url::parse(&admin_url).expect("a database URL");
-        url.set_path(&format!("/{name}"));
+            .expect("the PostgreSQL test server answers and a test database can be created");
         Some(Self {
-            url: url.to_string(),
-            admin_url,
-            name,
+            url: database.url.clone(),
+            _database: database,
         })
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Dropping runs outside any runtime guarantee: use a thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&admin)
-                        .await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -16,10 +16,17 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A subscriber, and the secret of its webhook once it has one.
 struct Subscriber {
-    id: String,
-    token: String,
+    who: SignedUp,
     secret: Option<WebhookSecret>,
+}
+
+impl std::ops::Deref for Subscriber {
+    type Target = SignedUp;
+    fn deref(&self) -> &SignedUp {
+        &self.who
+    }
 }
 
 async fn sign_up(app: &TestApp, name: &str, email: Option<&str>) -> Subscriber {
@@ -32,22 +39,16 @@ async fn sign_up(app: &TestApp, name: &str, email: Option<&str>) -> Subscriber {
         .await;
     let b = answer.ok(201);
     Subscriber {
-        id: b["id"].as_str().unwrap().to_owned(),
-        token: b["token"].as_str().unwrap().to_owned(),
+        who: SignedUp {
+            id: b["id"].as_str().unwrap().to_owned(),
+            token: b["token"].as_str().unwrap().to_owned(),
+        },
         secret: None,
     }
 }
 
 async fn add_endpoint(app: &TestApp, s: &mut Subscriber, body: Value) -> Value {
-    let answer = app
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(body),
-        )
-        .await;
-    let b = answer.ok(201).clone();
+    let b = app.add_endpoint(s, body).await.ok(201).clone();
     if let Some(secret) = b["secret"].as_str() {
         s.secret = Some(WebhookSecret::parse(secret).unwrap());
     }
@@ -55,15 +56,7 @@ async fn add_endpoint(app: &TestApp, s: &mut Subscriber, body: Value) -> Value {
 }
 
 async fn subscribe(app: &TestApp, s: &Subscriber, filters: Value) -> Value {
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(filters),
-    )
-    .await
-    .ok(201)
-    .clone()
+    app.subscribe(s, filters).await.ok(201).clone()
 }
 
 /// A subscriber with a webhook to a fresh receiver and the given subscriptions.
@@ -86,8 +79,7 @@ fn ids(received: &[newsroom_tests::receiver::Received]) -> HashSet<String> {
 
 #[tokio::test]
 async fn a_published_development_reaches_a_signed_webhook_and_the_signature_verifies() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     let mut claim = development("attribution_claimed");
@@ -135,8 +127,7 @@ async fn a_published_development_reaches_a_signed_webhook_and_the_signature_veri
 
 #[tokio::test]
 async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_never() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let receiver = WebhookReceiver::ok().await;
     webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     let pending = development("hack_reported");
@@ -144,8 +135,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
     app.record(&story, pending.clone()).await.ok(201);
     app.record(&story, rejected.clone()).await.ok(201);
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             rejected["id"].as_str().unwrap(),
             "rejection",
@@ -160,8 +150,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().is_empty(), "{:#?}", receiver.received());
 
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         pending["id"].as_str().unwrap(),
         "approval",
@@ -177,8 +166,7 @@ async fn a_pending_development_alerts_no_one_until_approved_and_a_rejected_one_n
 
 #[tokio::test]
 async fn one_alert_per_subscriber_however_many_subscriptions_match() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     webhook_subscriber(
         &app,
@@ -202,8 +190,7 @@ async fn one_alert_per_subscriber_however_many_subscriptions_match() {
 
 #[tokio::test]
 async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let other_story = app.open_story(false).await;
     let flash_only = WebhookReceiver::ok().await;
     let by_actor = WebhookReceiver::ok().await;
@@ -249,8 +236,7 @@ async fn subscribers_get_only_what_their_filters_and_urgency_ask_for() {
 
 #[tokio::test]
 async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let alerted = WebhookReceiver::ok().await;
     let unrelated = WebhookReceiver::ok().await;
     let now_matching = WebhookReceiver::ok().await;
@@ -264,9 +250,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
     alerted.wait_for_accepted(1, WAIT).await;
 
     // The correction swaps the actor: the first subscriber no longer matches but was alerted.
-    app.development_action(
-        &app.editor,
-        &story,
+    app.editor_action(&story,
         &id,
         "corrections",
         json!({"note": "The statement named a unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
@@ -284,13 +268,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
     assert_eq!(got[0].json()["type"], "story.correction");
 
     let p = app
-        .development_action(
-            &app.editor,
-            &story,
-            &id,
-            "retraction",
-            json!({"reason": "Withdrawn"}),
-        )
+        .editor_action(&story, &id, "retraction", json!({"reason": "Withdrawn"}))
         .await
         .ok(200)["position"]
         .as_i64()
@@ -306,8 +284,7 @@ async fn a_correction_reaches_exactly_those_alerted_to_the_original() {
 
 #[tokio::test]
 async fn a_receiver_down_for_a_while_gets_every_alert_once_in_story_order() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     // Down (503, Retry-After 0) for the first four requests, then up: within the five attempts
     // the test policy gives a delivery.
     let receiver =
@@ -335,8 +312,7 @@ async fn a_receiver_down_for_a_while_gets_every_alert_once_in_story_order() {
 
 #[tokio::test]
 async fn failed_deliveries_are_dead_lettered_and_can_be_redriven() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = up.clone();
     let receiver = WebhookReceiver::scripted(move |_| {
@@ -395,8 +371,7 @@ where
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::scripted(|_| (410, None)).await;
     let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     app.record(&story, development("update")).await.ok(201);
@@ -434,14 +409,9 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
         "http://192.168.1.10/x",
         "ftp://example.org/x",
     ] {
-        app.call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(json!({"kind": "webhook", "url": url})),
-        )
-        .await
-        .problem_for_field(422, "url");
+        app.add_endpoint(&s, json!({"kind": "webhook", "url": url}))
+            .await
+            .problem_for_field(422, "url");
     }
     // 127.0.0.1 is on the test allow-list.
     add_endpoint(
@@ -470,12 +440,7 @@ async fn webhook_refusals_never_say_what_a_host_resolves_to() {
         "http://localhost./x",
     ] {
         let refused = app
-            .call(
-                Method::POST,
-                &format!("/v1/subscribers/{}/endpoints", s.id),
-                Some(&s.token),
-                Some(json!({"kind": "webhook", "url": url})),
-            )
+            .add_endpoint(&s, json!({"kind": "webhook", "url": url}))
             .await;
         let detail = refused.problem_for_field(422, "url")["detail"]
             .as_str()
@@ -508,16 +473,7 @@ async fn webhook_refusals_never_say_what_a_host_resolves_to() {
         .ok(201);
     let mut deliveries = Value::Null;
     for _ in 0..300 {
-        deliveries = app
-            .call(
-                Method::GET,
-                &format!("/v1/subscribers/{}/deliveries", s.id),
-                Some(&s.token),
-                None,
-            )
-            .await
-            .ok(200)
-            .clone();
+        deliveries = app.subscriber_get(&s, "/deliveries").await.ok(200).clone();
         if deliveries[0]["last_error"].is_string() {
             break;
         }
@@ -560,8 +516,7 @@ async fn email_alerts_go_through_a_real_smtp_relay() {
 
 #[tokio::test]
 async fn the_alert_stream_delivers_alerts_and_resumes_after_last_event_id() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let s = sign_up(&app, "Stream reader", None).await;
     subscribe(&app, &s, json!({"story": story})).await;
     let url = format!("{}/v1/subscribers/{}/alerts/stream", app.address, s.id);
@@ -721,8 +676,7 @@ async fn a_digest_collects_an_interval_and_is_sent_once() {
 
 #[tokio::test]
 async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     let s = webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     let other = sign_up(&app, "Other", None).await;
@@ -805,8 +759,7 @@ async fn subscribers_manage_only_themselves_and_the_unsubscribe_link_works() {
 
 #[tokio::test]
 async fn webhook_secret_rotation_signs_with_both_keys() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     let mut s = sign_up(&app, "Rotator", None).await;
     let endpoint = add_endpoint(
@@ -854,8 +807,7 @@ async fn webhook_secret_rotation_signs_with_both_keys() {
 
 #[tokio::test]
 async fn alerts_fan_out_to_many_subscribers_each_once() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     for _ in 0..20 {
         webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
@@ -1155,14 +1107,7 @@ async fn nats_endpoints_get_alerts_with_the_alert_id_as_nats_msg_id() {
             .as_deref(),
         Some("application/json")
     );
-    let list = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/alerts", s.id),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let list = app.subscriber_get(&s, "/alerts").await;
     assert_eq!(list.ok(200)[0]["id"], msg_id.as_str());
 }
 
@@ -1245,14 +1190,7 @@ async fn an_endpoint_failing_for_a_day_is_disabled_and_its_subscriber_told_by_em
     // Quoted-printable soft line breaks aside, the mail names the endpoint.
     let text = notices[0].body().replace("=\r\n", "");
     assert!(text.contains(&receiver.url), "{text}");
-    let failed = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/deliveries?status=failed", s.id),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let failed = app.subscriber_get(&s, "/deliveries?status=failed").await;
     assert_eq!(
         failed.ok(200).as_array().unwrap().len(),
         1,
@@ -1298,8 +1236,7 @@ async fn an_address_the_relay_refuses_for_good_is_dead_lettered_at_once() {
 
 #[tokio::test]
 async fn an_alert_queued_again_after_the_queue_lost_its_last_commits_keeps_its_webhook_id() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     webhook_subscriber(&app, &receiver, &[json!({"story": story})]).await;
     app.record(&story, development("hack_reported"))
@@ -1565,11 +1502,9 @@ async fn alert_streams_over_the_caps_are_refused_with_429_or_503_and_retry_after
 
 #[tokio::test]
 async fn on_a_shared_queue_the_hub_reads_new_alerts_once_for_every_stream() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     let hub = app.alert_hub.clone().expect("this app notifies");
     let story = app.open_story(false).await;
     let a = sign_up(&app, "Reader A", None).await;

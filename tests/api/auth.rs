@@ -4,8 +4,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn writes_without_a_valid_token_are_401() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let body = json!({"slug": "x", "headline": "y"});
     for token in [None, Some("nr_not-a-real-token"), Some("garbage"), Some("")] {
         let answers = [
@@ -70,14 +69,9 @@ async fn only_admins_create_tokens_and_a_new_token_works_at_once() {
     assert!(issued.token.starts_with("nr_"));
     assert!(issued.token.len() >= 40, "at least 128 bits of randomness");
     let story = app.open_story(false).await;
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{story}/close"),
-        Some(&issued.token),
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_action(&issued.token, &story, "close", None)
+        .await
+        .ok(200);
     let events = app.story_events(&story).await;
     assert_eq!(events[1]["metadata"]["author_name"], "Nadia Night Editor");
     assert_eq!(events[1]["metadata"]["author_id"], issued.id.as_str());
@@ -89,25 +83,11 @@ async fn a_revoked_token_stops_working_at_once() {
     let issued = app.create_token("reporter", "Temp Reporter").await;
     let body = json!({"slug": "one", "headline": "One"});
     app.open_story_as(&issued.token, body).await.ok(201);
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&issued.id).await.ok(204);
     app.open_story_as(&issued.token, json!({"slug": "two", "headline": "Two"}))
         .await
         .problem(401);
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .problem(404);
+    app.revoke_token(&issued.id).await.problem(404);
 }
 
 #[tokio::test]

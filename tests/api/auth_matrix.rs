@@ -719,19 +719,14 @@ impl Fixture {
         // The version of the story the desk's forms on its developments are made from.
         let seen = filed.ok(201)["position"].as_i64().unwrap().to_string();
         let closed = app.open_story(false).await;
-        app.call(
-            Method::POST,
-            &format!("/v1/stories/{closed}/close"),
-            Some(&app.editor),
-            None,
-        )
-        .await
-        .ok(200);
+        app.story_action(&app.editor, &closed, "close", None)
+            .await
+            .ok(200);
         let related = app.open_story(false).await;
-        app.call(
-            Method::POST,
-            &format!("/v1/stories/{related}/relations"),
-            Some(&app.editor),
+        app.story_action(
+            &app.editor,
+            &related,
+            "relations",
             Some(json!({"story": story, "relation": "related"})),
         )
         .await
@@ -803,15 +798,7 @@ impl Fixture {
             .await
             .unwrap();
         // Let the read side catch up, so that the story's pages exist.
-        let head = app.head().await;
-        app.call(
-            Method::GET,
-            &format!("/v1/stories?min_position={head}"),
-            None,
-            None,
-        )
-        .await
-        .ok(200);
+        app.views_at_head().await;
         Fixture {
             story,
             slug,
@@ -1191,12 +1178,7 @@ async fn a_subscriber_can_never_read_or_change_another_subscribers_data() {
     let victim = other.subscriber.id.clone();
     let me = app.sign_up("Curious Reader").await;
     let mine = app
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", me.id),
-            Some(&me.token),
-            Some(json!({"kind": "nats", "subject": "newsroom.mine"})),
-        )
+        .add_endpoint(&me, json!({"kind": "nats", "subject": "newsroom.mine"}))
         .await
         .ok(201)["id"]
         .as_str()
@@ -1258,14 +1240,7 @@ async fn a_subscriber_can_never_read_or_change_another_subscribers_data() {
             .problem(404);
     }
     // My lists hold only what is mine.
-    let endpoints = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/endpoints", me.id),
-            Some(&me.token),
-            None,
-        )
-        .await;
+    let endpoints = app.subscriber_get(&me, "/endpoints").await;
     let ids: Vec<&str> = endpoints
         .ok(200)
         .as_array()
@@ -1369,8 +1344,7 @@ async fn a_reporter_cannot_approve_reject_correct_or_retract_even_their_own_fili
 
 #[tokio::test]
 async fn a_revoked_token_is_refused_at_once_by_every_api_and_the_desk() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let editor = app.create_token("editor", "Leaving Editor").await;
     let admin = app.create_token("admin", "Leaving Admin").await;
     let events = format!("/v1/stories/{story}/events");
@@ -1387,14 +1361,7 @@ async fn a_revoked_token_is_refused_at_once_by_every_api_and_the_desk() {
     );
 
     for issued in [&editor, &admin] {
-        app.call(
-            Method::DELETE,
-            &format!("/v1/tokens/{}", issued.id),
-            Some(&app.admin),
-            None,
-        )
-        .await
-        .ok(204);
+        app.revoke_token(&issued.id).await.ok(204);
     }
     let before = app.feed().await;
 
@@ -1402,14 +1369,9 @@ async fn a_revoked_token_is_refused_at_once_by_every_api_and_the_desk() {
     app.call(Method::GET, &events, Some(&editor.token), None)
         .await
         .problem(401);
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{story}/close"),
-        Some(&editor.token),
-        None,
-    )
-    .await
-    .problem(401);
+    app.story_action(&editor.token, &story, "close", None)
+        .await
+        .problem(401);
     app.call(Method::GET, "/v1/subscribers", Some(&admin.token), None)
         .await
         .problem(401);
@@ -1557,11 +1519,9 @@ async fn a_control_character_in_a_path_parameter_or_query_value_is_a_400_problem
 
 #[tokio::test]
 async fn a_control_character_in_a_path_parameter_or_query_value_is_a_400_problem_on_postgres() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     let wrong = control_characters_not_refused(&app).await;
     assert!(
         wrong.is_empty(),

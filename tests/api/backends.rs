@@ -294,8 +294,7 @@ async fn the_contract(app: &TestApp, backend: &str) {
         "{backend}: the timeline shows each development once"
     );
     let retracted = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &want[0],
             "retraction",

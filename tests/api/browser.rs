@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, browser_without_script, choose, driver, press, screenshot, sign_in_at_desk, type_into,
-    value_of, wait_for,
+    browser, browser_without_script, choose, click_link, driver, press, screenshot,
+    sign_in_at_desk, type_into, value_of, wait_for,
 };
 use newsroom_tests::*;
 use serde_json::json;
@@ -28,14 +28,7 @@ async fn a_story_page_shows_a_new_development_without_reloading() {
     let p = app.record(&story, first).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
 
     let client = browser(&driver).await;
     client
@@ -428,11 +421,8 @@ async fn typing_the_server_never_got_comes_back_from_the_browser_over_its_older_
     type_into(&client, "#f-headline", "Ferry service suspended").await;
     let desk = app.desk_sign_in(&app.reporter).await;
     let server_form = || async {
-        app.desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
+        app.desk_text(Some(&desk), &format!("/desk/stories/{story}/file"))
             .await
-            .text()
-            .await
-            .unwrap()
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !server_form()
@@ -493,8 +483,7 @@ async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
     let filing = development("statement_issued");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record(&story, filing).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &dev,
         "rejection",
@@ -503,14 +492,7 @@ async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
     .await
     .ok(200);
     let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, head).await;
 
     let client = browser(&driver).await;
     sign_in_at_desk(&client, &base, &app.reporter).await;
@@ -575,13 +557,7 @@ async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
     let client = browser(&driver).await;
     client.set_window_size(390, 844).await.unwrap();
     sign_in_at_desk(&client, &base, &app.editor).await;
-    client
-        .find(Locator::LinkText("Password"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Password").await;
     wait_for(
         &client,
         "//h1[.='Sign-in name and password']",
@@ -632,8 +608,7 @@ async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
 #[tokio::test]
 async fn nothing_on_the_desk_is_too_small_to_tap_on_a_phone() {
     let Some(driver) = driver() else { return };
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filed = app.record(&story, development("update")).await;
     let dev = filed.ok(201)["id"].as_str().unwrap().to_owned();
     let base = app.address.clone();
@@ -680,8 +655,7 @@ async fn nothing_on_the_desk_is_too_small_to_tap_on_a_phone() {
 #[tokio::test]
 async fn a_reporter_sees_live_at_the_desk_that_their_filing_was_approved() {
     let Some(driver) = driver() else { return };
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let mut filing = development("update");
     filing["headline"] = json!("Prosecutors file charges");
     let id = filing["id"].as_str().unwrap().to_owned();
@@ -691,9 +665,7 @@ async fn a_reporter_sees_live_at_the_desk_that_their_filing_was_approved() {
     sign_in_at_desk(&client, &base, &app.reporter).await;
     // The page has asked where the log stands before anything happens.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let approved = app
-        .development_action(&app.editor, &story, &id, "approval", json!({}))
-        .await;
+    let approved = app.editor_action(&story, &id, "approval", json!({})).await;
     assert!(approved.status.is_success(), "{:?}", approved.body);
     wait_for(
         &client,
@@ -718,14 +690,7 @@ async fn an_embargoed_development_is_marked_at_the_desk_with_a_running_countdown
     let p = app.record(&story, filing).await.ok(201)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
     let client = browser(&driver).await;
     sign_in_at_desk(&client, &base, &app.editor).await;
     client
@@ -833,14 +798,7 @@ async fn two_editors_racing_an_edit_before_approval_never_publish_the_edit_as_a_
     eda_browser.close().await.unwrap();
 
     // Readers see the approved version, and no correction.
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
     assert_eq!(timeline[0]["headline"], "Water main bursts on high street");
     assert!(timeline[0]["corrections"]
@@ -931,16 +889,11 @@ async fn publishing_at_the_desk_can_be_undone_during_its_window() {
         "counts down: {first} then {second}"
     );
     assert!(
-        !app.call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None
-        )
-        .await
-        .body
-        .to_string()
-        .contains("Water main bursts"),
+        !app.read_story(&story)
+            .await
+            .body
+            .to_string()
+            .contains("Water main bursts"),
         "readers see nothing yet"
     );
 
@@ -982,11 +935,8 @@ async fn a_filing_typed_in_one_browser_is_back_in_another_after_signing_in_again
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let form = app
-            .desk_get(Some(&desk), &format!("/desk/stories/{story}/file"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .desk_text(Some(&desk), &format!("/desk/stories/{story}/file"))
+            .await;
         if form.contains("Your draft, saved")
             && form.contains("Second paragraph, typed on a bus.")
             && form.contains(r#"value="Ministry spokesperson""#)
@@ -1173,8 +1123,7 @@ async fn a_filing_on_a_bad_connection_is_sent_again_until_the_desk_answers_and_f
 async fn a_filing_sent_again_into_a_refusal_shows_the_desks_answer_with_the_text_kept() {
     use newsroom_tests::flaky::{FlakyProxy, Line};
     let Some(driver) = driver() else { return };
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let proxy = FlakyProxy::start(&app.address).await;
     let base = proxy.address.clone();
     let client = browser(&driver).await;
@@ -1201,14 +1150,9 @@ async fn a_filing_sent_again_into_a_refusal_shows_the_desks_answer_with_the_text
         "not sent",
     )
     .await;
-    app.call(
-        reqwest::Method::POST,
-        &format!("/v1/stories/{story}/close"),
-        Some(&app.editor),
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_action(&app.editor, &story, "close", None)
+        .await
+        .ok(200);
     proxy.set(Line::Up);
     try_now(&client).await;
     wait_for(
@@ -1263,8 +1207,7 @@ async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
     let rejected = development("statement_issued");
     let rejected_id = rejected["id"].as_str().unwrap().to_owned();
     app.record(&reviewed, rejected).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &reviewed,
         &rejected_id,
         "rejection",
@@ -1278,8 +1221,7 @@ async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
     let approved = development("update");
     let approved_id = approved["id"].as_str().unwrap().to_owned();
     app.record(&reviewed, approved).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &reviewed,
         &approved_id,
         "approval",
@@ -1297,14 +1239,7 @@ async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
     let held_id = held["id"].as_str().unwrap().to_owned();
     app.record(&open, held).await.ok(201);
     let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{reviewed}?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&reviewed, head).await;
 
     let mut found = Vec::new();
     async fn sweep(client: &fantoccini::Client, axe: &str, what: &str, found: &mut Vec<String>) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use newsroom_domain::*;
+use newsroom_tests::commands::*;
 use newsroom_tests::*;
 use newsroom_web::Principal;
 use reqwest::Method;
@@ -38,11 +39,7 @@ struct Filled {
 }
 
 fn principal(role: Role) -> Principal {
-    Principal {
-        token_id: Uuid::new_v4().to_string(),
-        name: format!("Budget {role}"),
-        role,
-    }
+    principal_named("Budget", role)
 }
 
 fn filing(n: usize) -> StoryCommand {
@@ -77,14 +74,12 @@ fn filing_at(n: usize, occurred_at: Option<DateTime<Utc>>) -> StoryCommand {
 }
 
 fn open(id: StoryId, slug: &str) -> StoryCommand {
-    StoryCommand::OpenStory {
+    open_story(
         id,
-        slug: Slug::parse("slug", slug).unwrap(),
-        headline: Headline::parse("headline", "A story").unwrap(),
-        summary: Summary::parse("summary", "").unwrap(),
-        tags: Tag::parse_list("tags", &["cyber".into()]).unwrap(),
-        review_required: false,
-    }
+        slug,
+        Tag::parse_list("tags", &["cyber".into()]).unwrap(),
+        false,
+    )
 }
 
 async fn fill(size: Size) -> Filled {
@@ -161,15 +156,7 @@ async fn fill(size: Size) -> Filled {
         futures_util::future::join_all(writes).await;
     }
     // Wait for the views to hold everything, and for the notifier to be idle.
-    let head = app.head().await;
-    app.call(
-        Method::GET,
-        &format!("/v1/stories?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.views_at_head().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     Filled {
         app,

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, HashMap};
 use futures_util::future::join_all;
 use newsroom_tests::*;
 use newsroom_web::limits::RateLimits;
-use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -241,7 +240,7 @@ async fn concurrent_writers_each_get_a_true_answer_and_the_views_equal_a_rebuild
             let (app, hot) = (&app, &hot);
             async move {
                 let answer = app
-                    .development_action(&app.editor, hot, dev, action, body)
+                    .editor_action(hot, dev, action, body)
                     .await;
                 match answer.status.as_u16() {
                     200 => {}
@@ -280,15 +279,7 @@ async fn concurrent_writers_each_get_a_true_answer_and_the_views_equal_a_rebuild
     }
 
     // The views, live, and after a rebuild from the log.
-    let head = app.head().await;
-    app.call(
-        Method::GET,
-        &format!("/v1/stories?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    let head = app.views_at_head().await;
     let mut stories = vec![hot.clone()];
     stories.extend(cold.iter().cloned());
     let live = views(&app, &stories).await;

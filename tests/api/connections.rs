@@ -153,14 +153,7 @@ async fn a_live_stream_is_not_cut_by_the_header_read_timeout() {
     let story = app.open_story(false).await;
     // The stream is served from the views: wait until they hold the story.
     let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, head).await;
     let mut stream = TcpStream::connect(address(&app)).await.unwrap();
     let head = ask(&mut stream, &format!("/v1/stories/{story}/stream")).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");

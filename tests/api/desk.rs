@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, choose, driver, file_through_preview, open_story_at_desk, press, screenshot,
-    sign_in_at_desk, type_into, value_of, wait_for,
+    browser, choose, click_link, driver, file_through_preview, open_story_at_desk, press,
+    screenshot, sign_in_at_desk, type_into, value_of, wait_for,
 };
 use newsroom_tests::*;
 use serde_json::json;
@@ -22,8 +22,7 @@ fn recorded(feed: &[serde_json::Value]) -> usize {
 
 #[tokio::test]
 async fn a_desk_form_without_its_csrf_token_is_refused_and_records_nothing() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let editor = app.desk_sign_in(&app.editor).await;
     let before = app.feed().await.len();
@@ -95,8 +94,7 @@ async fn the_sign_in_form_needs_its_own_cookie() {
 
 #[tokio::test]
 async fn a_reporter_cannot_reach_editor_pages() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("update");
     let dev = filing["id"].as_str().unwrap().to_owned();
     // Filed by another reporter: a reporter may edit only their own pending filings.
@@ -150,11 +148,8 @@ async fn a_reporter_cannot_reach_editor_pages() {
 
     // The reporter's own pages don't offer editor actions; the editor's do.
     let page = app
-        .desk_get(Some(&reporter), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&reporter), &format!("/desk/stories/{story}"))
+        .await;
     assert!(!page.contains("Review queue"));
     assert!(!page.contains("/correct\""));
     let editor = app.desk_sign_in(&app.editor).await;
@@ -224,10 +219,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
             .any(|c| c.starts_with("newsroom_desk_login=;") && c.contains("Max-Age=0")),
         "the sign-in cookie is done with: {cookies:?}"
     );
-    let editor = DeskSession {
-        cookie: session.split(';').next().unwrap().to_owned(),
-        csrf: String::new(),
-    };
+    let editor = DeskSession::of_cookie(session.split(';').next().unwrap().to_owned());
     let page = app.desk_get(Some(&editor), "/desk/review").await;
     assert_eq!(page.status(), 200);
     let csp = page.headers()["content-security-policy"].to_str().unwrap();
@@ -265,14 +257,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
     // A revoked token's cookie stops working at once, and is cleared.
     let issued = app.create_token("reporter", "Short Lived").await;
     let short = app.desk_sign_in(&issued.token).await;
-    app.call(
-        reqwest::Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&issued.id).await.ok(204);
     let answer = app.desk_get(Some(&short), "/desk").await;
     assert_eq!(answer.status(), 303);
     assert!(answer.headers()["location"]
@@ -286,15 +271,11 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_clears_it() {
 
 #[tokio::test]
 async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let form = app
-        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await;
     let id = hidden_field(&form, "id").expect("the form carries a fresh id");
     let path = format!("/desk/stories/{story}/developments");
 
@@ -386,14 +367,12 @@ async fn a_filing_sent_twice_is_filed_once_and_errors_keep_what_was_typed() {
 
 #[tokio::test]
 async fn the_story_desk_page_counts_its_subscribers_and_shows_the_whole_history() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let pending = development("update");
     let rejected = development("statement_issued");
     app.record(&story, pending.clone()).await.ok(201);
     app.record(&story, rejected.clone()).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         rejected["id"].as_str().unwrap(),
         "rejection",
@@ -426,20 +405,10 @@ async fn the_story_desk_page_counts_its_subscribers_and_shows_the_whole_history(
     }
     let editor = app.desk_sign_in(&app.editor).await;
     let p = app.feed().await.len() as i64;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
     let html = app
-        .desk_get(Some(&editor), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&editor), &format!("/desk/stories/{story}"))
+        .await;
     assert!(
         html.contains("<dt>Subscribers following</dt><dd>2</dd>"),
         "{html}"
@@ -470,15 +439,11 @@ fn count_events(feed: &[serde_json::Value], event_type: &str) -> usize {
 
 #[tokio::test]
 async fn nothing_is_published_from_the_desk_without_its_preview() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let form = app
-        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await;
     let path = format!("/desk/stories/{story}/developments");
     // Without script, Enter sends a form with its first button: the filing form's only one is
     // its preview.
@@ -563,21 +528,9 @@ async fn nothing_is_published_from_the_desk_without_its_preview() {
     app.record(&reviewed, filing).await.ok(201);
     let editor = app.desk_sign_in(&app.editor).await;
     let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{reviewed}?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&reviewed, head).await;
     let approve = format!("/desk/stories/{reviewed}/developments/{dev}/approve");
-    let queue = app
-        .desk_get(Some(&editor), "/desk/review")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let queue = app.desk_text(Some(&editor), "/desk/review").await;
     assert!(queue.contains(&format!(r#"href="{approve}""#)), "{queue}");
     assert!(!queue.contains(&format!(r#"action="{approve}""#)));
     let answer = app
@@ -613,12 +566,7 @@ async fn nothing_is_published_from_the_desk_without_its_preview() {
 
     // Correcting a published development: a preview, then its button publishes it.
     let correct = format!("/desk/stories/{reviewed}/developments/{dev}/correct");
-    let form = app
-        .desk_get(Some(&editor), &correct)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = app.desk_text(Some(&editor), &correct).await;
     let correction_form = form_posting_to(&form, &correct);
     assert!(correction_form.contains("data-no-enter"));
     assert!(correction_form.contains(r#"name="step" value="preview""#));
@@ -658,8 +606,7 @@ async fn nothing_is_published_from_the_desk_without_its_preview() {
 
 #[tokio::test]
 async fn a_reporters_flash_waits_for_an_editor_in_the_api_and_at_the_desk() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut flash = development("arrest_made");
     flash["urgency"] = json!("flash");
     let answer = app.record(&story, flash).await;
@@ -672,11 +619,8 @@ async fn a_reporters_flash_waits_for_an_editor_in_the_api_and_at_the_desk() {
     // At the desk, the reporter's preview says so before anything is filed.
     let reporter = app.desk_sign_in(&app.reporter).await;
     let form = app
-        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await;
     assert!(
         form.contains("from a reporter, only once an editor approves it"),
         "the choice says so: {form}"
@@ -718,33 +662,21 @@ async fn post_from(
     path: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
-        .finish();
-    let mut request = app
-        .desk_client()
-        .post(format!("{}{path}", app.address))
-        .header("content-type", "application/x-www-form-urlencoded")
+    app.desk_form(cookie, path, fields)
         .header("origin", origin)
-        .body(body);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    request.send().await.expect("request sent")
+        .send()
+        .await
+        .expect("request sent")
 }
 
 #[tokio::test]
 async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_in() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let leaving = app.create_token("reporter", "Rita Reporter").await;
     let lapsing = app.desk_sign_in(&leaving.token).await;
     let form = app
-        .desk_get(Some(&lapsing), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&lapsing), &format!("/desk/stories/{story}/file"))
+        .await;
     let id = hidden_field(&form, "id").unwrap();
     let path = format!("/desk/stories/{story}/developments");
     let body = "A long filing from a phone.\r\nSecond paragraph, typed on a bus.";
@@ -765,14 +697,7 @@ async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_
         ("step", "preview"),
     ];
     // The session ends while the form is open (here: its token is revoked).
-    app.call(
-        reqwest::Method::DELETE,
-        &format!("/v1/tokens/{}", leaving.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&leaving.id).await.ok(204);
     let origin = app.address.clone();
 
     // Sent from another site, nothing is kept: off to sign in, as before.
@@ -804,7 +729,7 @@ async fn a_form_sent_after_the_session_lapsed_comes_back_as_typed_after_signing_
         format!("/desk/sign-in?next=%2Fdesk%2Fparked%2F{key}&kept=1&expired=1")
     );
     assert_eq!(recorded(&app.feed().await), 0, "nothing was recorded");
-    let sign_in = app.desk_get(None, &location).await.text().await.unwrap();
+    let sign_in = app.desk_text(None, &location).await;
     assert!(sign_in.contains("nothing was recorded"), "{sign_in}");
     assert_eq!(
         hidden_field(&sign_in, "next").as_deref(),
@@ -908,15 +833,7 @@ fn pairs(fields: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// Waits until the views show everything recorded so far.
 async fn caught_up(app: &TestApp) {
-    let head = app.head().await;
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.views_at_head().await;
 }
 
 /// Two editors, Eda and Otto, signed in at the desk over one filing of a story (`review`: the
@@ -947,12 +864,7 @@ async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_
     let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
 
     // Eda opens "Edit it before approving" and subs the headline...
-    let form = app
-        .desk_get(Some(&eda), &correct)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = app.desk_text(Some(&eda), &correct).await;
     assert!(form.contains("Edit before approving"), "{form}");
     let shown = correction_form_fields(&form);
     let subbed = with(
@@ -965,12 +877,7 @@ async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_
         ],
     );
     // ...while Otto approves it.
-    let page = app
-        .desk_get(Some(&otto), &approve)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&otto), &approve).await;
     let seen = hidden_field(&page, "seen").unwrap();
     let approved = app
         .desk_post(
@@ -1009,14 +916,7 @@ async fn an_edit_before_approval_never_becomes_a_correction_when_another_editor_
     let feed = app.feed().await;
     assert_eq!(count_events(&feed, "DevelopmentCorrected"), 0);
     // Readers see the development as approved, with no correction.
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
     assert_eq!(
         timeline[0]["headline"],
@@ -1032,20 +932,8 @@ async fn two_editors_correcting_at_once_never_undo_each_other() {
     let app = spawn_app().await;
     let (story, dev, eda, otto) = two_editors_on_a_filing(&app, false, "hack_reported").await;
     let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
-    let eda_form = correction_form_fields(
-        &app.desk_get(Some(&eda), &correct)
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
-    let otto_form = correction_form_fields(
-        &app.desk_get(Some(&otto), &correct)
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let eda_form = correction_form_fields(&app.desk_text(Some(&eda), &correct).await);
+    let otto_form = correction_form_fields(&app.desk_text(Some(&otto), &correct).await);
 
     // Otto corrects the text and publishes it.
     let otto_sent = with(
@@ -1125,22 +1013,11 @@ async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
     let (story, dev, eda, otto) = two_editors_on_a_filing(&app, true, "update").await;
     let approve = format!("/desk/stories/{story}/developments/{dev}/approve");
     let correct = format!("/desk/stories/{story}/developments/{dev}/correct");
-    let page = app
-        .desk_get(Some(&eda), &approve)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&eda), &approve).await;
     let seen = hidden_field(&page, "seen").unwrap();
 
     // Otto edits it before it is approved.
-    let form = correction_form_fields(
-        &app.desk_get(Some(&otto), &correct)
-            .await
-            .text()
-            .await
-            .unwrap(),
-    );
+    let form = correction_form_fields(&app.desk_text(Some(&otto), &correct).await);
     let edited = with(
         &form,
         &[
@@ -1190,13 +1067,11 @@ async fn approving_what_someone_edited_since_is_refused_with_the_edit_shown() {
 
 #[tokio::test]
 async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_revised() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("statement_issued");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record(&story, filing).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &dev,
         "rejection",
@@ -1212,12 +1087,7 @@ async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_
 
     // Rita's desk home counts and lists it, with the reason and a way to file it again.
     let rita = app.desk_sign_in(&app.reporter).await;
-    let home = app
-        .desk_get(Some(&rita), "/desk")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let home = app.desk_text(Some(&rita), "/desk").await;
     assert!(home.contains("Your rejected filings"), "{home}");
     assert!(home.contains(r#"<span class="badge state-rejected">1</span>"#));
     assert!(home.contains("Needs a second source."));
@@ -1226,21 +1096,11 @@ async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_
     assert!(home.contains(&format!(r#"href="{}""#, refile.replace('&', "&amp;"))));
     // Nobody else's rejections are on Rex's desk.
     let rex_desk = app.desk_sign_in(&rex.token).await;
-    let home = app
-        .desk_get(Some(&rex_desk), "/desk")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let home = app.desk_text(Some(&rex_desk), "/desk").await;
     assert!(!home.contains("Your rejected filings"));
 
     // "Revise and refile" opens the filing form with all of it, a new id, and the reason.
-    let form = app
-        .desk_get(Some(&rita), &refile)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = app.desk_text(Some(&rita), &refile).await;
     assert!(
         form.contains("You are revising a rejected filing"),
         "{form}"
@@ -1291,8 +1151,7 @@ async fn a_reporter_sees_their_rejected_filings_with_the_reason_and_refiles_one_
 
 #[tokio::test]
 async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_elses() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = |headline: &str| {
         let mut d = development("update");
         d["headline"] = json!(headline);
@@ -1316,11 +1175,8 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
 
     // Her story page offers her own pending filings' edit and withdrawal, not Rex's.
     let page = app
-        .desk_get(Some(&rita), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&rita), &format!("/desk/stories/{story}"))
+        .await;
     for (dev, offered) in [(&a_id, true), (&b_id, true), (&c_id, false)] {
         for action in ["correct", "withdraw"] {
             assert_eq!(
@@ -1332,12 +1188,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
     }
 
     // She edits her first filing: saved, still pending, unseen by readers.
-    let form = app
-        .desk_get(Some(&rita), &path(&a_id, "correct"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = app.desk_text(Some(&rita), &path(&a_id, "correct")).await;
     assert!(form.contains("Edit before approving"), "{form}");
     let edited = with(
         &correction_form_fields(&form),
@@ -1356,12 +1207,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
     assert_eq!(answer.status(), 303);
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.contains("notice=edited"), "{location}");
-    let page = app
-        .desk_get(Some(&rita), &location)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&rita), &location).await;
     assert!(page.contains("Your edit is saved"), "{page}");
     // An edit of the filing, not a correction: its own event, without a note nobody typed.
     let feed = app.feed().await;
@@ -1383,14 +1229,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
         page.contains("Edited by"),
         "the desk's history shows the edit: {page}"
     );
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     assert_eq!(
         resource.ok(200)["timeline"],
         json!([]),
@@ -1398,12 +1237,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
     );
 
     // She withdraws her second: it will not be published, and says so on her desk.
-    let page = app
-        .desk_get(Some(&rita), &path(&b_id, "withdraw"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&rita), &path(&b_id, "withdraw")).await;
     let seen = hidden_field(&page, "seen").unwrap();
     let answer = app
         .desk_post(
@@ -1417,23 +1251,13 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
     let withdrawn = &feed.last().unwrap()["payload"]["DevelopmentRejected"];
     assert_eq!(withdrawn["development"], b_id.as_str());
     assert_eq!(withdrawn["reason"], newsroom_domain::WITHDRAWN);
-    let home = app
-        .desk_get(Some(&rita), "/desk")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let home = app.desk_text(Some(&rita), "/desk").await;
     assert!(
         home.contains("withdrawn by <strong>Rita Reporter</strong>"),
         "{home}"
     );
     let editor = app.desk_sign_in(&app.editor).await;
-    let queue = app
-        .desk_get(Some(&editor), "/desk/review")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let queue = app.desk_text(Some(&editor), "/desk/review").await;
     assert!(
         !queue.contains(&format!("dev-{b_id}")),
         "no longer waits for review"
@@ -1484,7 +1308,7 @@ async fn a_reporter_edits_and_withdraws_their_own_pending_filings_and_no_one_els
     assert_eq!(app.feed().await.len(), before, "nothing was recorded");
 
     // Once published, her filing is an editor's to correct.
-    app.development_action(&app.editor, &story, &a_id, "approval", json!({}))
+    app.editor_action(&story, &a_id, "approval", json!({}))
         .await
         .ok(200);
     caught_up(&app).await;
@@ -1517,31 +1341,18 @@ fn unlabelled_controls(html: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_control_on_the_desk_has_a_label() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("attribution_claimed");
     let dev = filing["id"].as_str().unwrap().to_owned();
     app.record_as(&app.editor, &story, filing).await.ok(201);
     let pending = development("update");
     let pending_id = pending["id"].as_str().unwrap().to_owned();
     app.record(&story, pending).await.ok(201);
-    let sign_in = app
-        .desk_get(None, "/desk/sign-in")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sign_in = app.desk_text(None, "/desk/sign-in").await;
     assert!(unlabelled_controls(&sign_in).is_empty(), "{sign_in}");
     let editor = app.desk_sign_in(&app.editor).await;
-    let p = app.feed().await.len();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    let p = app.feed().await.len() as i64;
+    app.story_at(&story, p).await;
     for path in [
         "/desk".to_owned(),
         "/desk/review".to_owned(),
@@ -1591,13 +1402,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
 
     // ... opens a story, and files a claim on it.
     open_story_at_desk(&client, "Campaign reports a hack", "campaign-hack", false).await;
-    client
-        .find(Locator::LinkText("File its first development"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "File its first development").await;
     wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
     choose(&client, "#f-kind", "attribution_claimed").await;
     type_into(
@@ -1776,13 +1581,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
     screenshot(&client, "desk-stories").await;
 
     // The editor approves the pending development.
-    client
-        .find(Locator::LinkText("Review queue"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Review queue").await;
     wait_for(
         &client,
         "//article[.//h3[contains(., 'Leaked ministry emails appear online')]]",
@@ -1824,13 +1623,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
 
     // The editor corrects the claim, with a note.
     client.goto(&format!("{base}/desk")).await.unwrap();
-    client
-        .find(Locator::LinkText("Campaign reports a hack"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Campaign reports a hack").await;
     let correct = wait_for(
         &client,
         "//article[.//h3[contains(., 'Officials blame State X')]]//a[starts-with(., 'Correct')]",
@@ -1896,8 +1689,7 @@ async fn a_reporter_files_and_an_editor_approves_and_corrects_in_a_browser() {
 
 #[tokio::test]
 async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let pending = development("update");
     let pending_id = pending["id"].as_str().unwrap().to_owned();
     app.record(&story, pending).await.ok(201);
@@ -1938,11 +1730,8 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
     // A correction needs a note and a change; a retraction needs a reason. The correction form
     // starts from the development as it is; sent back as it came, it changes nothing.
     let form = app
-        .desk_get(Some(&editor), &action(&published_id, "correct"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&editor), &action(&published_id, "correct"))
+        .await;
     assert!(form.contains(r#"value="Campaign A says its email was breached""#));
     let seen = hidden_field(&form, "seen").expect("the form says which version it shows");
     let unchanged = [
@@ -1997,14 +1786,7 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         )
         .await;
     assert_eq!(answer.status(), 303);
-    let resource = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/v1/stories/{story}"),
-            None,
-            None,
-        )
-        .await;
+    let resource = app.read_story(&story).await;
     let timeline = resource.ok(200)["timeline"].as_array().unwrap().clone();
     assert_eq!(timeline.len(), 1, "the rejected one is not shown");
     assert_eq!(
@@ -2030,11 +1812,8 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
     assert_eq!(answer.status(), 303);
     let reporter = app.desk_sign_in(&app.reporter).await;
     let page = app
-        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await;
     assert!(page.contains("This story is closed"));
     assert!(!page.contains("File development</button>"));
     let answer = app
@@ -2046,18 +1825,14 @@ async fn editors_reject_retract_correct_and_close_from_the_desk_with_reasons() {
         .await;
     assert_eq!(answer.status(), 303);
     let page = app
-        .desk_get(Some(&reporter), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&reporter), &format!("/desk/stories/{story}/file"))
+        .await;
     assert!(!page.contains("This story is closed"));
 }
 
 #[tokio::test]
 async fn the_longest_text_in_any_script_fits_in_a_desk_form() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     // 20,000 characters of Cyrillic: 40 KB of UTF-8, about 120 KB once URL-encoded.
     let body = "ж".repeat(20_000);
@@ -2191,10 +1966,7 @@ async fn staff_sign_in_with_a_name_and_a_password(app: &TestApp) {
         !cookie.contains("correct") && !cookie.contains(&token),
         "{cookie}"
     );
-    let by_password = DeskSession {
-        cookie,
-        csrf: String::new(),
-    };
+    let by_password = DeskSession::of_cookie(cookie);
     let home = app.desk_get(Some(&by_password), "/desk").await;
     assert_eq!(home.status(), 200);
     assert!(home.text().await.unwrap().contains("Rita Reporter"));
@@ -2333,8 +2105,7 @@ async fn page_of(app: &TestApp, session: &DeskSession, path: impl AsRef<str>) ->
 /// corrected), and nothing of others' filings or of what they did themselves.
 #[tokio::test]
 async fn reporters_are_told_at_the_desk_what_editors_did_to_their_filings() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let reporter = app.desk_sign_in(&app.reporter).await;
     let start: serde_json::Value = app
         .desk_get(Some(&reporter), "/desk/notices")
@@ -2369,9 +2140,7 @@ async fn reporters_are_told_at_the_desk_what_editors_did_to_their_filings() {
         let story = story.clone();
         let app = &app;
         async move {
-            let answer = app
-                .development_action(&app.editor, &story, &id, action, body)
-                .await;
+            let answer = app.editor_action(&story, &id, action, body).await;
             assert!(answer.status.is_success(), "{action}: {:?}", answer.body);
             answer.body["position"].as_i64().unwrap()
         }
@@ -2475,11 +2244,8 @@ async fn a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(ap
         .await;
     let again = app.desk_sign_in(&app.reporter).await;
     let form = app
-        .desk_get(Some(&again), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&again), &format!("/desk/stories/{story}/file"))
+        .await;
     assert!(form.contains("Your draft, saved"), "{form}");
     assert!(form.contains(r#"value="Flood barrier fails at the harbour""#));
     assert!(form.contains("Water is over the quay.\nThe ferry is suspended.</textarea>"));
@@ -2493,11 +2259,8 @@ async fn a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(ap
     let rex = app.create_token("reporter", "Rex Reporter").await;
     let rex = app.desk_sign_in(&rex.token).await;
     let theirs = app
-        .desk_get(Some(&rex), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&rex), &format!("/desk/stories/{story}/file"))
+        .await;
     assert!(!theirs.contains("Flood barrier"), "{theirs}");
 
     // Filed, the draft is done with.
@@ -2513,11 +2276,8 @@ async fn a_draft_saved_as_typed_is_back_after_a_new_sign_in_until_it_is_filed(ap
         .await;
     assert_eq!(filed.status(), 303);
     let form = app
-        .desk_get(Some(&again), &format!("/desk/stories/{story}/file"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&again), &format!("/desk/stories/{story}/file"))
+        .await;
     assert!(!form.contains("Your draft, saved"), "{form}");
     assert!(!form.contains(r#"value="Flood barrier fails at the harbour""#));
     assert_ne!(hidden_field(&form, "id").as_deref(), Some(id.as_str()));

@@ -10,7 +10,6 @@ use newsroom_tests::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use reqwest::Method;
 use serde_json::json;
 
 /// How many forms are sent (`NEWSROOM_DESK_HOSTILE_CASES` to change it).
@@ -96,14 +95,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         .unwrap()
         .to_owned();
     let closed = app.open_story(false).await;
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{closed}/close"),
-        Some(&app.editor),
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_action(&app.editor, &closed, "close", None)
+        .await
+        .ok(200);
     let pending = app
         .record_as(&app.reporter, &story, development("update"))
         .await;
@@ -258,15 +252,7 @@ async fn hundreds_of_hostile_desk_forms_never_fail_the_server_or_write_half() {
     // Whatever was carried out was written whole: the chains verify and the views applied it.
     let report = verify_log(&app.app_state.store).await.unwrap();
     assert!(report.is_sound(), "{report:#?}");
-    let head = app.head().await;
-    app.call(
-        Method::GET,
-        &format!("/v1/stories?min_position={head}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.views_at_head().await;
 }
 
 fn truncated(fields: &[(String, String)]) -> Vec<(String, String)> {

@@ -5,8 +5,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn a_development_is_recorded_with_its_position_and_server_recorded_time() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let filing = development("hack_reported");
     let answer = app.record(&story, filing.clone()).await;
     let body = answer.ok(201);
@@ -32,8 +31,7 @@ async fn a_development_is_recorded_with_its_position_and_server_recorded_time() 
 
 #[tokio::test]
 async fn the_same_filing_sent_twice_is_recorded_once_and_answered_alike() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let filing = development("hack_reported");
     let first = app.record(&story, filing.clone()).await;
     let first = first.ok(201).clone();
@@ -49,8 +47,7 @@ async fn the_same_filing_sent_twice_is_recorded_once_and_answered_alike() {
 
 #[tokio::test]
 async fn the_same_id_with_different_content_is_a_conflict() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let filing = development("hack_reported");
     app.record(&story, filing.clone()).await.ok(201);
     let mut changed = filing.clone();
@@ -93,8 +90,7 @@ async fn concurrent_retries_of_one_filing_record_it_once() {
 
 #[tokio::test]
 async fn a_response_must_name_a_development_of_the_same_story() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let other_story = app.open_story(false).await;
     let claim = development("attribution_claimed");
     app.record(&other_story, claim.clone()).await.ok(201);
@@ -113,8 +109,7 @@ async fn a_response_must_name_a_development_of_the_same_story() {
 
 #[tokio::test]
 async fn a_denial_needs_a_claim_it_denies_with_stance_denies_and_a_named_source() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let claim = development("attribution_claimed");
     app.record(&story, claim.clone()).await.ok(201);
 
@@ -146,8 +141,7 @@ async fn a_denial_needs_a_claim_it_denies_with_stance_denies_and_a_named_source(
 
 #[tokio::test]
 async fn an_attribution_needs_a_named_source() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut claim = development("attribution_claimed");
     claim.as_object_mut().unwrap().remove("source");
     app.record(&story, claim)
@@ -158,8 +152,7 @@ async fn an_attribution_needs_a_named_source() {
 
 #[tokio::test]
 async fn occurred_at_may_lie_at_most_five_minutes_ahead() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut filing = development("update");
     filing["occurred_at"] = json!((Utc::now() + Duration::minutes(10)).to_rfc3339());
     app.record(&story, filing.clone())
@@ -176,8 +169,7 @@ async fn occurred_at_may_lie_at_most_five_minutes_ahead() {
 
 #[tokio::test]
 async fn occurred_at_is_rfc_3339_with_a_four_digit_year_from_1900_and_no_leap_second() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let head = app.head().await;
     for odd in [
         "0000-01-01T00:00:00Z",
@@ -205,8 +197,7 @@ async fn occurred_at_is_rfc_3339_with_a_four_digit_year_from_1900_and_no_leap_se
         let published = app.record(&story, development("update")).await;
         let id = published.ok(201)["id"].as_str().unwrap().to_owned();
         let correction = app
-            .development_action(
-                &app.editor,
+            .editor_action(
                 &story,
                 &id,
                 "corrections",
@@ -237,8 +228,7 @@ async fn occurred_at_is_rfc_3339_with_a_four_digit_year_from_1900_and_no_leap_se
 
 #[tokio::test]
 async fn invisible_characters_leave_actor_names_and_confusable_spellings_are_one_actor() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let head = app.head().await;
     for invisible in [
         "\u{200b}",
@@ -324,21 +314,14 @@ async fn invisible_characters_leave_actor_names_and_confusable_spellings_are_one
 
 #[tokio::test]
 async fn texts_have_length_limits_naming_the_field() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let cases: Vec<(&str, Value)> = vec![
         ("headline", json!("x".repeat(201))),
         ("headline", json!("")),
         ("body", json!("x".repeat(20_001))),
         ("actors", json!(["x".repeat(121)])),
     ];
-    for (field, value) in cases {
-        let mut filing = development("update");
-        filing[field] = value;
-        app.record(&story, filing)
-            .await
-            .problem_for_field(422, field);
-    }
+    app.refuses_each_field(&story, cases).await;
     let mut filing = development("update");
     filing["source"]["name"] = json!("x".repeat(201));
     app.record(&story, filing)
@@ -349,8 +332,7 @@ async fn texts_have_length_limits_naming_the_field() {
 
 #[tokio::test]
 async fn unknown_kinds_stances_evidence_and_urgency_are_refused_by_name() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let claim = development("attribution_claimed");
     app.record(&story, claim.clone()).await.ok(201);
 
@@ -391,8 +373,7 @@ async fn unknown_kinds_stances_evidence_and_urgency_are_refused_by_name() {
 
 #[tokio::test]
 async fn under_review_a_reporters_development_waits_for_an_editor() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("hack_reported");
     let pending = app.record(&story, filing.clone()).await;
     assert_eq!(pending.ok(201)["status"], "pending_review");
@@ -412,11 +393,9 @@ async fn under_review_a_reporters_development_waits_for_an_editor() {
     app.development_action(&app.reporter, &story, id, "approval", json!({}))
         .await
         .problem(403);
-    let approved = app
-        .development_action(&app.editor, &story, id, "approval", json!({}))
-        .await;
+    let approved = app.editor_action(&story, id, "approval", json!({})).await;
     assert_eq!(approved.ok(200)["events"], json!(["DevelopmentApproved"]));
-    app.development_action(&app.editor, &story, id, "approval", json!({}))
+    app.editor_action(&story, id, "approval", json!({}))
         .await
         .problem(409);
 
@@ -428,17 +407,15 @@ async fn under_review_a_reporters_development_waits_for_an_editor() {
 
 #[tokio::test]
 async fn an_editor_rejects_a_pending_development_with_a_reason() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("attribution_claimed");
     app.record(&story, filing.clone()).await.ok(201);
     let id = filing["id"].as_str().unwrap();
 
-    app.development_action(&app.editor, &story, id, "rejection", json!({}))
+    app.editor_action(&story, id, "rejection", json!({}))
         .await
         .problem_for_field(422, "reason");
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         id,
         "rejection",
@@ -446,7 +423,7 @@ async fn an_editor_rejects_a_pending_development_with_a_reason() {
     )
     .await
     .ok(200);
-    app.development_action(&app.editor, &story, id, "approval", json!({}))
+    app.editor_action(&story, id, "approval", json!({}))
         .await
         .problem(409);
 

@@ -4,8 +4,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn an_editor_corrects_a_development_with_a_note_and_changes() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let filing = development("hack_reported");
     app.record(&story, filing.clone()).await.ok(201);
     let id = filing["id"].as_str().unwrap();
@@ -19,7 +18,7 @@ async fn an_editor_corrects_a_development_with_a_note_and_changes() {
         .await
         .problem(403);
     let answer = app
-        .development_action(&app.editor, &story, id, "corrections", correction)
+        .editor_action(&story, id, "corrections", correction)
         .await;
     assert_eq!(answer.ok(200)["events"], json!(["DevelopmentCorrected"]));
 
@@ -40,8 +39,7 @@ async fn an_editor_corrects_a_development_with_a_note_and_changes() {
 
 #[tokio::test]
 async fn a_correction_needs_a_note_and_a_change_and_names_bad_fields() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let filing = development("hack_reported");
     app.record(&story, filing.clone()).await.ok(201);
     let id = filing["id"].as_str().unwrap();
@@ -69,7 +67,7 @@ async fn a_correction_needs_a_note_and_a_change_and_names_bad_fields() {
         ),
     ];
     for (body, field) in cases {
-        app.development_action(&app.editor, &story, id, "corrections", body)
+        app.editor_action(&story, id, "corrections", body)
             .await
             .problem_for_field(422, field);
     }
@@ -78,8 +76,7 @@ async fn a_correction_needs_a_note_and_a_change_and_names_bad_fields() {
 
 #[tokio::test]
 async fn a_retracted_development_cannot_be_corrected_or_retracted_again() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let filing = development("attribution_claimed");
     app.record(&story, filing.clone()).await.ok(201);
     let id = filing["id"].as_str().unwrap();
@@ -93,8 +90,7 @@ async fn a_retracted_development_cannot_be_corrected_or_retracted_again() {
     )
     .await
     .problem(403);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         id,
         "retraction",
@@ -102,8 +98,7 @@ async fn a_retracted_development_cannot_be_corrected_or_retracted_again() {
     )
     .await
     .ok(200);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         id,
         "corrections",
@@ -111,15 +106,9 @@ async fn a_retracted_development_cannot_be_corrected_or_retracted_again() {
     )
     .await
     .problem(409);
-    app.development_action(
-        &app.editor,
-        &story,
-        id,
-        "retraction",
-        json!({"reason": "again"}),
-    )
-    .await
-    .problem(409);
+    app.editor_action(&story, id, "retraction", json!({"reason": "again"}))
+        .await
+        .problem(409);
 
     let events = app.story_events(&story).await;
     assert_eq!(events.len(), 3);
@@ -131,13 +120,12 @@ async fn a_retracted_development_cannot_be_corrected_or_retracted_again() {
 
 #[tokio::test]
 async fn editing_an_unknown_development_is_not_found() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let unknown = Uuid::new_v4().to_string();
-    app.development_action(&app.editor, &story, &unknown, "approval", json!({}))
+    app.editor_action(&story, &unknown, "approval", json!({}))
         .await
         .problem(404);
-    app.development_action(&app.editor, &story, "nope", "approval", json!({}))
+    app.editor_action(&story, "nope", "approval", json!({}))
         .await
         .problem_for_field(400, "development_id");
 }

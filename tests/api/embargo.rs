@@ -93,8 +93,7 @@ fn lifts(events: &[Value]) -> Vec<&Value> {
 #[tokio::test]
 async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_published_and_alerted_once(
 ) {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let slug = app
         .call(
             Method::GET,
@@ -152,11 +151,8 @@ async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_pub
     // The desk sees it, marked.
     let desk = app.desk_sign_in(&app.editor).await;
     let page = app
-        .desk_get(Some(&desk), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&desk), &format!("/desk/stories/{story}"))
+        .await;
     assert!(page.contains(&marker), "the desk shows it");
     assert!(page.contains("Embargoed until"), "marked as embargoed");
     assert!(
@@ -229,8 +225,7 @@ async fn an_embargoed_development_reaches_no_reader_until_its_moment_then_is_pub
 
 #[tokio::test]
 async fn an_embargo_that_came_due_while_no_process_ran_is_lifted_on_start() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let until = Utc::now() + chrono::Duration::seconds(3);
     let (filing, _) = embargoed_filing(until);
     let id = filing["id"].as_str().unwrap().to_owned();
@@ -263,8 +258,7 @@ async fn an_embargo_that_came_due_while_no_process_ran_is_lifted_on_start() {
 
 #[tokio::test]
 async fn an_editor_lifts_early_or_moves_the_moment_and_a_reporter_can_do_neither() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::hours(1);
@@ -364,8 +358,7 @@ async fn an_editor_lifts_early_or_moves_the_moment_and_a_reporter_can_do_neither
 
 #[tokio::test]
 async fn bad_embargo_moments_are_refused_naming_the_field() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for bad in [
         json!("tomorrow"),
         json!(rfc3339(Utc::now() - chrono::Duration::seconds(5))),
@@ -387,8 +380,7 @@ async fn bad_embargo_moments_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn under_review_approval_keeps_the_embargo_and_the_lift_publishes_it_once() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let receiver = WebhookReceiver::ok().await;
     app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(4);
@@ -398,9 +390,7 @@ async fn under_review_approval_keeps_the_embargo_and_the_lift_publishes_it_once(
         app.record(&story, filing).await.ok(201)["status"],
         "pending_review"
     );
-    let approved = app
-        .development_action(&app.editor, &story, &id, "approval", json!({}))
-        .await;
+    let approved = app.editor_action(&story, &id, "approval", json!({})).await;
     let p = approved.ok(200)["position"].as_i64().unwrap();
     let (_, text) = read_text(&app, &format!("/v1/stories/{story}"), p).await;
     assert!(!text.contains(&id), "approved, but still under embargo");
@@ -456,8 +446,7 @@ async fn two_schedulers_on_one_postgresql_log_lift_each_embargo_once() {
 
 #[tokio::test]
 async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let (filing, marker) = embargoed_filing(Utc::now() + chrono::Duration::hours(1));
     let id = filing["id"].as_str().unwrap().to_owned();
     let p = app.record(&story, filing).await.ok(201)["position"]
@@ -539,12 +528,7 @@ async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
         )
         .await;
     assert_eq!(stale.status(), 409);
-    let page = app
-        .desk_get(Some(&editor), &path)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&editor), &path).await;
     let seen = hidden_field(&page, "seen").expect("the page says what it was made from");
     let lifted = app
         .desk_post(
@@ -566,11 +550,8 @@ async fn editors_move_and_lift_an_embargo_at_the_desk_and_reporters_cannot() {
     assert!(text.contains(&id), "published by the desk's lift");
     // The desk's history tells the embargo's steps, with who took them.
     let page = app
-        .desk_get(Some(&editor), &format!("/desk/stories/{story}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .desk_text(Some(&editor), &format!("/desk/stories/{story}"))
+        .await;
     for step in [
         "held under embargo",
         "Embargo moved to",
@@ -650,8 +631,7 @@ async fn with_the_clock_in_the_tests_hand_nothing_is_lifted_a_second_before_and_
 /// passes and nothing is lifted, published or alerted; the desk's embargo page offers it.
 #[tokio::test]
 async fn an_embargoed_development_spiked_before_its_moment_never_reaches_readers() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let receiver = WebhookReceiver::ok().await;
     app.follow_story_by_webhook(&receiver.url, &story).await;
     let until = Utc::now() + chrono::Duration::seconds(3);
@@ -681,8 +661,7 @@ async fn an_embargoed_development_spiked_before_its_moment_never_reaches_readers
         .await;
     refused.problem(403);
     let spiked = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &id,
             "rejection",

@@ -78,22 +78,12 @@ async fn a_postgres_restart_refuses_commands_with_503_and_newsroom_recovers_by_i
     // Before: a story, a reader following it by webhook, a development alerted.
     let story = app.open_story(false).await;
     let reader = app.sign_up("Wire desk").await;
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/endpoints", reader.id),
-        Some(&reader.token),
-        Some(json!({"kind": "webhook", "url": receiver.url})),
-    )
-    .await
-    .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", reader.id),
-        Some(&reader.token),
-        Some(json!({"story": story})),
-    )
-    .await
-    .ok(201);
+    app.add_endpoint(&reader, json!({"kind": "webhook", "url": receiver.url}))
+        .await
+        .ok(201);
+    app.subscribe(&reader, json!({"story": story}))
+        .await
+        .ok(201);
     // Every development answered 201 (or 200, a replay of one the log holds).
     let mut accepted: Vec<String> = Vec::new();
     let first = development("statement_issued");
@@ -278,14 +268,7 @@ async fn a_postgres_restart_refuses_commands_with_503_and_newsroom_recovers_by_i
     }
 
     // The views and the reader's alerts catch up on every accepted development, each once.
-    let view = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={head}"),
-            None,
-            None,
-        )
-        .await;
+    let view = app.read_story_at(&story, head).await;
     assert_eq!(
         view.ok(200)["development_count"].as_u64().unwrap() as usize,
         recorded.len()

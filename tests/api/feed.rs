@@ -5,10 +5,9 @@ use newsroom_command::http::RecordDevelopmentRequest;
 use newsroom_command::{CommandError, CommandService, Seen, ServiceOptions};
 use newsroom_domain::*;
 use newsroom_log::{SqliteOptions, SqliteStore};
+use newsroom_tests::commands::*;
 use newsroom_tests::*;
-use newsroom_web::Principal;
 use serde_json::Value;
-use uuid::Uuid;
 
 /// Checks the feed's promises: positions 1..=n without gaps, each event once, each story's
 /// events in sequence order.
@@ -76,8 +75,7 @@ async fn concurrent_reporters_produce_a_gap_free_feed_with_every_event_once() {
 
 #[tokio::test]
 async fn the_feed_pages_by_position_and_validates_its_parameters() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for _ in 0..5 {
         app.record(&story, development("update")).await.ok(201);
     }
@@ -120,8 +118,7 @@ async fn the_feed_pages_by_position_and_validates_its_parameters() {
 
 #[tokio::test]
 async fn the_feed_is_admin_only_and_story_history_is_for_editors() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for token in [&app.reporter, &app.editor] {
         app.call(reqwest::Method::GET, "/v1/events", Some(token), None)
             .await
@@ -137,41 +134,12 @@ async fn the_feed_is_admin_only_and_story_history_is_for_editors() {
     .problem(403);
 }
 
-fn principal(role: Role) -> Principal {
-    Principal {
-        token_id: Uuid::new_v4().to_string(),
-        name: format!("a {role}"),
-        role,
-    }
-}
-
 fn filing() -> StoryCommand {
-    StoryCommand::RecordDevelopment(NewDevelopment {
-        embargo_until: None,
-        accused: vec![],
-        id: Uuid::new_v4().into(),
-        kind: DevelopmentKind::Update,
-        headline: Headline::parse("headline", "Update").unwrap(),
-        body: Body::parse("body", "").unwrap(),
-        occurred_at: None,
-        actors: vec![],
-        source: None,
-        evidence: Evidence::NoneProvided,
-        urgency: Urgency::Routine,
-        responds_to: None,
-        hold: None,
-    })
+    StoryCommand::RecordDevelopment(new_development())
 }
 
 fn open(id: StoryId) -> StoryCommand {
-    StoryCommand::OpenStory {
-        id,
-        slug: Slug::parse("slug", &format!("s-{}", Uuid::new_v4().simple())).unwrap(),
-        headline: Headline::parse("headline", "A story").unwrap(),
-        summary: Summary::parse("summary", "").unwrap(),
-        tags: vec![],
-        review_required: false,
-    }
+    open_new_story(id, false)
 }
 
 #[tokio::test]

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use fantoccini::Locator;
 use newsroom_tests::chrome::{
-    browser, choose, driver, file_through_preview, open_story_at_desk, press, screenshot,
-    sign_in_at_desk, type_into, wait_for,
+    browser, choose, click_link, driver, file_through_preview, open_story_at_desk, press,
+    screenshot, sign_in_at_desk, type_into, wait_for,
 };
 use newsroom_tests::*;
 use reqwest::Method;
@@ -24,14 +23,7 @@ async fn story(app: &TestApp, slug: &str, headline: &str) -> String {
         .await;
     let position = opened.ok(201)["position"].as_i64().unwrap();
     // Read-your-writes: the reader pages show it once the views reach the command's position.
-    let shown = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{slug}?min_position={position}"),
-            None,
-            None,
-        )
-        .await;
+    let shown = app.read_story_at(slug, position).await;
     shown.ok(200);
     opened.body["id"].as_str().unwrap().to_owned()
 }
@@ -73,13 +65,7 @@ async fn follow_as_new_reader(app: &TestApp, path: &str, name: &str) -> DeskSess
     assert_eq!(answer.headers()["location"], "/alerts?followed=1");
     let cookie = cookie_pair(answer.headers(), "newsroom_alerts").expect("a reader cookie");
     let page = app
-        .desk_get(
-            Some(&DeskSession {
-                cookie: cookie.clone(),
-                csrf: String::new(),
-            }),
-            "/alerts",
-        )
+        .desk_get(Some(&DeskSession::of_cookie(cookie.clone())), "/alerts")
         .await;
     assert_eq!(page.status(), 200);
     let csrf = hidden_field(&page.text().await.unwrap(), "csrf").expect("csrf on /alerts");
@@ -155,12 +141,7 @@ async fn a_reader_follows_sees_alerts_and_stops_following_without_the_api() {
 
     let reader = follow_as_new_reader(&app, "/alerts/follow?story=campaign-hack", "Ada").await;
     assert_eq!(subscriber_count(&app).await, 1);
-    let page = app
-        .desk_get(Some(&reader), "/alerts")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&reader), "/alerts").await;
     assert!(page.contains("Campaign reports a hack"), "{page}");
     assert!(page.contains("No alerts yet"), "{page}");
 
@@ -169,12 +150,7 @@ async fn a_reader_follows_sees_alerts_and_stops_following_without_the_api() {
     d.ok(201);
     let mut listed = String::new();
     for _ in 0..100 {
-        listed = app
-            .desk_get(Some(&reader), "/alerts/list")
-            .await
-            .text()
-            .await
-            .unwrap();
+        listed = app.desk_text(Some(&reader), "/alerts/list").await;
         if listed.contains("alert-item") {
             break;
         }
@@ -259,12 +235,7 @@ async fn an_actor_can_be_followed_from_their_page() {
     app.record(&id, d).await.ok(201);
     let mut listed = String::new();
     for _ in 0..100 {
-        listed = app
-            .desk_get(Some(&reader), "/alerts/list")
-            .await
-            .text()
-            .await
-            .unwrap();
+        listed = app.desk_text(Some(&reader), "/alerts/list").await;
         if listed.contains("alert-item") {
             break;
         }
@@ -327,12 +298,7 @@ async fn a_newcomer_files_a_first_development_and_gets_it_as_an_alert_in_the_bro
     .await;
 
     // The desk files the story's first development.
-    desk.find(Locator::LinkText("File its first development"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&desk, "File its first development").await;
     wait_for(&desk, "//select[@id='f-kind']", "the filing form").await;
     choose(&desk, "#f-kind", "hack_reported").await;
     type_into(&desk, "#f-headline", "Campaign says its email was breached").await;

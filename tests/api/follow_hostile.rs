@@ -359,13 +359,7 @@ async fn hostile_forms(app: TestApp) {
     assert_eq!(followed.status(), 303);
     let cookie = cookie_pair(followed.headers(), "newsroom_alerts").expect("a reader cookie");
     let page = app
-        .desk_get(
-            Some(&DeskSession {
-                cookie: cookie.clone(),
-                csrf: String::new(),
-            }),
-            "/alerts",
-        )
+        .desk_get(Some(&DeskSession::of_cookie(cookie.clone())), "/alerts")
         .await;
     let csrf = hidden_field(&page.text().await.unwrap(), "csrf").expect("csrf on /alerts");
     let reader = DeskSession { cookie, csrf };

@@ -871,8 +871,7 @@ async fn send(app: &TestApp, case: &Case) -> (u16, String, String) {
 
 #[tokio::test]
 async fn hundreds_of_malformed_requests_get_problems_and_change_nothing() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("update");
     let pending = filing["id"].as_str().unwrap().to_owned();
     app.record(&story, filing).await.ok(201);

@@ -4,8 +4,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn malformed_json_is_a_400_and_records_nothing() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let path = format!("/v1/stories/{story}/developments");
     for body in [
         b"{\"id\": ".to_vec(),
@@ -28,21 +27,14 @@ async fn malformed_json_is_a_400_and_records_nothing() {
 
 #[tokio::test]
 async fn wrong_types_and_unknown_fields_are_422s_naming_the_field() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
-    let cases = [
+    let (app, story) = spawn_app_with_story(false).await;
+    let cases = vec![
         ("id", json!("not-a-uuid")),
         ("occurred_at", json!("yesterday")),
         ("actors", json!("Campaign A")),
         ("headline", json!(42)),
     ];
-    for (field, value) in cases {
-        let mut filing = development("update");
-        filing[field] = value;
-        app.record(&story, filing)
-            .await
-            .problem_for_field(422, field);
-    }
+    app.refuses_each_field(&story, cases).await;
     let mut filing = development("update");
     filing["secret_flag"] = json!(true);
     app.record(&story, filing)
@@ -65,8 +57,7 @@ async fn wrong_types_and_unknown_fields_are_422s_naming_the_field() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut filing = development("update");
     filing["body"] = json!("x".repeat(200_000));
     app.record(&story, filing).await.problem(413);
@@ -188,8 +179,7 @@ async fn path_parameters_that_cannot_be_decoded_are_problems() {
 
 #[tokio::test]
 async fn a_body_must_be_an_object_not_an_array_of_its_values() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let filing = development("update");
     let pending = filing["id"].as_str().unwrap().to_owned();
     app.record(&story, filing).await.ok(201);

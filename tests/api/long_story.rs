@@ -8,47 +8,13 @@ use cqrs_es::EventStore;
 use newsroom_command::{CommandError, CommandService, ServiceOptions};
 use newsroom_domain::*;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore, Synchronous};
+use newsroom_tests::commands::*;
 use newsroom_tests::*;
-use newsroom_web::Principal;
-use uuid::Uuid;
 
 const SNAPSHOT_EVERY: usize = 100;
 
-fn principal(role: Role) -> Principal {
-    Principal {
-        token_id: Uuid::new_v4().to_string(),
-        name: format!("a {role}"),
-        role,
-    }
-}
-
-fn new_development() -> NewDevelopment {
-    NewDevelopment {
-        embargo_until: None,
-        accused: vec![],
-        id: Uuid::new_v4().into(),
-        kind: DevelopmentKind::Update,
-        headline: Headline::parse("headline", "Update").unwrap(),
-        body: Body::parse("body", "").unwrap(),
-        occurred_at: None,
-        actors: vec![],
-        source: None,
-        evidence: Evidence::NoneProvided,
-        urgency: Urgency::Routine,
-        responds_to: None,
-        hold: None,
-    }
-}
-
 fn open(id: StoryId, review_required: bool) -> StoryCommand {
-    StoryCommand::OpenStory {
-        id,
-        slug: Slug::parse("slug", &format!("s-{}", Uuid::new_v4().simple())).unwrap(),
-        headline: Headline::parse("headline", "A story").unwrap(),
-        summary: Summary::parse("summary", "").unwrap(),
-        tags: vec![],
-        review_required,
-    }
+    open_new_story(id, review_required)
 }
 
 fn service(log: impl Into<EventLog>) -> CommandService {

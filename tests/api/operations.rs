@@ -17,8 +17,7 @@ async fn health_reports_the_event_store() {
 
 #[tokio::test]
 async fn metrics_count_commands_in_prometheus_text() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     app.record(&story, development("update")).await.ok(201);
     let answer = app.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(answer.status, 200);
@@ -38,8 +37,7 @@ async fn metrics_count_commands_in_prometheus_text() {
 /// quantiles do not), their `+Inf` bucket equal to their count.
 #[tokio::test]
 async fn metrics_have_help_and_latencies_are_histograms() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     app.record(&story, development("update")).await.ok(201);
     let answer = app.call(Method::GET, "/metrics", None, None).await;
     let text = answer.body.as_str().unwrap();
@@ -225,8 +223,7 @@ async fn unknown_routes_and_methods_answer_with_problems() {
 
 #[tokio::test]
 async fn stopping_the_server_keeps_every_answered_write() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for _ in 0..20 {
         app.record(&story, development("update")).await.ok(201);
     }

@@ -181,11 +181,9 @@ async fn slugs_stay_unique_and_snapshots_reload_on_postgres() {
 
 #[tokio::test]
 async fn the_whole_newsroom_runs_on_a_postgres_log() {
-    let Some(db) = TestDatabase::create().await else {
+    let Some((app, _db)) = spawn_app_on_postgres().await else {
         return;
     };
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
     let story = app.open_story(false).await;
     let filing = development("hack_reported");
     let p = app.record(&story, filing.clone()).await.ok(201)["position"]
@@ -196,14 +194,7 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
         p,
         "idempotent on PostgreSQL"
     );
-    let body = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={p}"),
-            None,
-            None,
-        )
-        .await;
+    let body = app.read_story_at(&story, p).await;
     assert_eq!(body.ok(200)["timeline"].as_array().unwrap().len(), 1);
     let feed = app.feed().await;
     let positions: HashSet<i64> = feed
@@ -220,14 +211,7 @@ async fn the_whole_newsroom_runs_on_a_postgres_log() {
     assert_eq!(health.ok(200)["head_position"], 2);
     // Tokens live in PostgreSQL too: a revoked one stops working.
     let issued = app.create_token("reporter", "Temp").await;
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", issued.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&issued.id).await.ok(204);
     app.open_story_as(&issued.token, json!({"slug": "nope", "headline": "No"}))
         .await
         .problem(401);
@@ -312,8 +296,7 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     // Editors act on a story without review and on one with it.
     let (open, open_devs) = &filed[0];
     let (reviewed, reviewed_devs) = &filed[1];
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         open,
         &open_devs[0],
         "corrections",
@@ -321,8 +304,7 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     )
     .await
     .ok(200);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         open,
         &open_devs[1],
         "retraction",
@@ -331,12 +313,11 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     .await
     .ok(200);
     for dev in &reviewed_devs[..5] {
-        app.development_action(&app.editor, reviewed, dev, "approval", json!({}))
+        app.editor_action(reviewed, dev, "approval", json!({}))
             .await
             .ok(200);
     }
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         reviewed,
         &reviewed_devs[5],
         "rejection",

@@ -170,36 +170,14 @@ impl PushService {
     }
 }
 
-struct Reader {
-    id: String,
-    token: String,
-}
+type Reader = SignedUp;
 
 async fn sign_up(app: &TestApp) -> Reader {
-    let b = app
-        .call(
-            Method::POST,
-            "/v1/subscribers",
-            None,
-            Some(json!({"name": "Phone reader"})),
-        )
-        .await
-        .ok(201)
-        .clone();
-    Reader {
-        id: b["id"].as_str().unwrap().to_owned(),
-        token: b["token"].as_str().unwrap().to_owned(),
-    }
+    app.sign_up("Phone reader").await
 }
 
 async fn add_endpoint(app: &TestApp, r: &Reader, body: Value) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/endpoints", r.id),
-        Some(&r.token),
-        Some(body),
-    )
-    .await
+    app.add_endpoint(r, body).await
 }
 
 /// A reader signed up with one device (its push `endpoint`, its `keys`), following a new story.
@@ -220,14 +198,7 @@ async fn following_with(
     add_endpoint(app, &reader, subscription(endpoint, keys))
         .await
         .ok(201);
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", reader.id),
-        Some(&reader.token),
-        Some(follow(&story)),
-    )
-    .await
-    .ok(201);
+    app.subscribe(&reader, follow(&story)).await.ok(201);
     (reader, story)
 }
 
@@ -278,8 +249,7 @@ async fn pushes_are_encrypted_for_the_browser_signed_with_vapid_and_a_correction
     let id = flash["id"].as_str().unwrap().to_owned();
     // A flash is published by an editor (a reporter's waits for review).
     app.record_as(&app.editor, &story, flash).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &id,
         "corrections",
@@ -425,8 +395,7 @@ async fn a_retraction_replaces_its_original_and_says_so() {
     let d = development("statement_issued");
     let id = d["id"].as_str().unwrap().to_owned();
     app.record(&story, d).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &id,
         "retraction",
@@ -659,12 +628,7 @@ async fn notifier_copies_sharing_postgresql_sign_with_one_vapid_key() {
     .ok(201);
     let story = command.open_story(false).await;
     second
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/subscriptions", reader.id),
-            Some(&reader.token),
-            Some(json!({"story": story})),
-        )
+        .subscribe(&reader, json!({"story": story}))
         .await
         .ok(201);
     command.record(&story, development("update")).await.ok(201);

@@ -6,9 +6,9 @@
 
 use fantoccini::{Client, Locator};
 use newsroom_tests::chrome::{
-    axe_script, axe_violations, browser, choose, driver, driver_in_zone, file_through_preview,
-    open_story_at_desk, screenshot, sign_in_at_desk, small_tap_targets, type_into, value_of,
-    wait_for,
+    axe_script, axe_violations, browser, choose, click_link, driver, driver_in_zone,
+    file_through_preview, open_story_at_desk, press, screenshot, sign_in_at_desk,
+    small_tap_targets, type_into, value_of, wait_for,
 };
 use newsroom_tests::*;
 use serde_json::{json, Value};
@@ -130,8 +130,7 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
         app.record_as(&app.editor, &story, d).await.ok(201);
     }
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &polls_id,
             "retraction",
@@ -141,14 +140,7 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
         .ok(200)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
 
     let client = browser(&driver).await;
     client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
@@ -284,13 +276,7 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
     screenshot(&client, "reader-newest-first-phone").await;
 
     // Key events: flash and priority only, the live ones too.
-    client
-        .find(Locator::LinkText("Key events"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Key events").await;
     wait_for(
         &client,
         "//ol[@data-show='key']",
@@ -349,13 +335,7 @@ async fn a_breaking_story_reads_newest_first_with_what_arrives_live_on_top_marke
     checked(&client, &axe, PHONE, "the key events").await;
 
     // The order things happened, still key events only.
-    client
-        .find(Locator::LinkText("Oldest first"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Oldest first").await;
     wait_for(
         &client,
         "//ol[@data-order='oldest' and @data-show='key']",
@@ -450,13 +430,7 @@ async fn a_new_story_waits_for_review_and_its_ledger_tells_the_accused_from_targ
     assert!(ticked, "a new story needs review unless unticked");
     accessible(&client, &axe, PHONE, "the desk's home").await;
     open_story_at_desk(&client, "Ministry email leak", "ministry-leak", true).await;
-    client
-        .find(Locator::LinkText("File its first development"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "File its first development").await;
     wait_for(&client, "//select[@id='f-kind']", "the filing form").await;
     accessible(&client, &axe, PHONE, "the filing form").await;
     let id = value_of(&client, "input[name='id']").await;
@@ -488,19 +462,12 @@ async fn a_new_story_waits_for_review_and_its_ledger_tells_the_accused_from_targ
         .await;
     let story = story.ok(200)["id"].as_str().unwrap().to_owned();
     let p = app
-        .development_action(&app.editor, &story, &id, "approval", json!({}))
+        .editor_action(&story, &id, "approval", json!({}))
         .await
         .ok(200)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
 
     client
         .goto(&format!("{base}/stories/ministry-leak"))
@@ -620,13 +587,7 @@ async fn a_reporter_edits_their_pending_filing_as_an_edit_not_a_correction_and_w
         "Bridge closed after crack found",
     )
     .await;
-    client
-        .find(Locator::Css("button[name='confirm'][value='correct']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press(&client, "button[name='confirm'][value='correct']").await;
     desk_notice(&client, "Your edit is saved", "the edit is saved").await;
     wait_for(
         &client,
@@ -670,19 +631,12 @@ async fn a_reporter_edits_their_pending_filing_as_an_edit_not_a_correction_and_w
 
     // Approved, readers see the edited filing, with no correction, and nothing of the other.
     let p = app
-        .development_action(&app.editor, &story, &ids[0], "approval", json!({}))
+        .editor_action(&story, &ids[0], "approval", json!({}))
         .await
         .ok(200)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        reqwest::Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
     client
         .goto(&format!("{base}/stories/bridge-closure"))
         .await
@@ -735,8 +689,7 @@ async fn a_reader_searches_from_the_front_page_and_finds_a_retracted_development
         app.record_as(&app.editor, &story, d).await.ok(201);
     }
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &wrong_id,
             "retraction",
@@ -763,13 +716,7 @@ async fn a_reader_searches_from_the_front_page_and_finds_a_retracted_development
     let label = text_of(&client, "label[for='search-q']").await;
     assert_eq!(label, "Search stories and developments");
     type_into(&client, "#search-q", "societe PHISH*").await;
-    client
-        .find(Locator::Css(".search-form button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press(&client, ".search-form button[type='submit']").await;
     wait_for(
         &client,
         "//ol[contains(@class,'search-results')]/li",

@@ -35,8 +35,7 @@ fn headlines(timeline: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_recorded_development_is_readable_at_its_position() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let position = filed(&app, &story, development("hack_reported")).await;
     let body = read(
         &app,
@@ -54,8 +53,7 @@ async fn a_recorded_development_is_readable_at_its_position() {
 
 #[tokio::test]
 async fn the_timeline_is_in_occurred_at_order_and_hides_pending_and_rejected_work() {
-    let app = spawn_app().await;
-    let story = app.open_story(true).await;
+    let (app, story) = spawn_app_with_story(true).await;
     let mut late = development("statement_issued");
     late["headline"] = json!("Vendor report");
     late["occurred_at"] = json!("2026-10-20T00:00:00Z");
@@ -73,8 +71,7 @@ async fn the_timeline_is_in_occurred_at_order_and_hides_pending_and_rejected_wor
     app.record(&story, pending.clone()).await.ok(201);
     app.record(&story, rejected.clone()).await.ok(201);
     let reject = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             rejected["id"].as_str().unwrap(),
             "rejection",
@@ -94,8 +91,7 @@ async fn the_timeline_is_in_occurred_at_order_and_hides_pending_and_rejected_wor
 
     // Approval publishes it.
     let approval = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             pending["id"].as_str().unwrap(),
             "approval",
@@ -113,14 +109,11 @@ async fn the_timeline_is_in_occurred_at_order_and_hides_pending_and_rejected_wor
 
 #[tokio::test]
 async fn corrections_show_inline_and_retractions_stay_visible_struck() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let claim = development("attribution_claimed");
     let id = claim["id"].as_str().unwrap().to_owned();
     filed(&app, &story, claim).await;
-    app.development_action(
-        &app.editor,
-        &story,
+    app.editor_action(&story,
         &id,
         "corrections",
         json!({"note": "The statement named a different unit.", "changes": {"headline": "Campaign blames unit 26165"}}),
@@ -128,8 +121,7 @@ async fn corrections_show_inline_and_retractions_stay_visible_struck() {
     .await
     .ok(200);
     let retraction = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &id,
             "retraction",
@@ -161,8 +153,7 @@ async fn corrections_show_inline_and_retractions_stay_visible_struck() {
 
 #[tokio::test]
 async fn the_claims_ledger_follows_the_responses() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let claim = development("attribution_claimed");
     let claim_id = claim["id"].clone();
     let p = filed(&app, &story, claim).await;
@@ -185,8 +176,7 @@ async fn the_claims_ledger_follows_the_responses() {
 
     // A retracted response no longer counts.
     let retracted = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &denial_id,
             "retraction",
@@ -243,8 +233,7 @@ async fn a_long_claims_ledger_is_read_a_page_at_a_time(app: &TestApp) {
     let support_id = support["id"].as_str().unwrap().to_owned();
     filed(app, &story, support).await;
     let retracted = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &support_id,
             "retraction",
@@ -412,8 +401,7 @@ async fn the_front_page_lists_stories_newest_development_first(app: &TestApp) {
     assert!(page.contains(r#"<a href="/v1/feed.json" type="application/feed+json">"#));
 
     let retracted = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &first,
             &newer_id,
             "retraction",
@@ -472,8 +460,7 @@ async fn an_actor_page_gathers_developments_across_stories_by_normalised_name() 
 
 #[tokio::test]
 async fn as_of_shows_the_story_exactly_as_readers_saw_it_then() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let first = development("hack_reported");
     let first_id = first["id"].as_str().unwrap().to_owned();
     filed(&app, &story, first).await;
@@ -482,13 +469,7 @@ async fn as_of_shows_the_story_exactly_as_readers_saw_it_then() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     filed(&app, &story, development("attribution_claimed")).await;
     let p = app
-        .development_action(
-            &app.editor,
-            &story,
-            &first_id,
-            "retraction",
-            json!({"reason": "Wrong"}),
-        )
+        .editor_action(&story, &first_id, "retraction", json!({"reason": "Wrong"}))
         .await
         .ok(200)["position"]
         .as_i64()
@@ -539,14 +520,12 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn since_lists_what_was_added_corrected_or_retracted() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let first = development("hack_reported");
     let id = first["id"].as_str().unwrap().to_owned();
     let since = filed(&app, &story, first).await;
     filed(&app, &story, development("update")).await;
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         &id,
         "corrections",
@@ -555,13 +534,7 @@ async fn since_lists_what_was_added_corrected_or_retracted() {
     .await
     .ok(200);
     let p = app
-        .development_action(
-            &app.editor,
-            &story,
-            &id,
-            "retraction",
-            json!({"reason": "r"}),
-        )
+        .editor_action(&story, &id, "retraction", json!({"reason": "r"}))
         .await
         .ok(200)["position"]
         .as_i64()
@@ -583,8 +556,7 @@ async fn since_lists_what_was_added_corrected_or_retracted() {
 
 #[tokio::test]
 async fn reads_carry_an_etag_and_answer_304_when_unchanged() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let p = filed(&app, &story, development("update")).await;
     let path = format!("{}/v1/stories/{story}?min_position={p}", app.address);
     let first = app.client.get(&path).send().await.unwrap();
@@ -616,8 +588,7 @@ async fn reads_carry_an_etag_and_answer_304_when_unchanged() {
 /// feeds carry an ETag and Cache-Control like a story's, and answer 304 while nothing changed.
 #[tokio::test]
 async fn actor_reads_are_404_for_unknown_actors_and_carry_an_etag() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let p = filed(&app, &story, development("update")).await;
     for suffix in ["", "/feed.atom", "/feed.json"] {
         app.call(
@@ -657,8 +628,7 @@ async fn actor_reads_are_404_for_unknown_actors_and_carry_an_etag() {
 
 #[tokio::test]
 async fn a_read_waits_for_its_min_position_then_answers_503() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     // The views cannot move (their database is locked for writing by someone else) while the
     // log goes on: the read waits, bounded, then answers 503.
     let views = app.database_path.with_file_name("views.db");
@@ -666,14 +636,7 @@ async fn a_read_waits_for_its_min_position_then_answers_503() {
     let lock = rusqlite::Connection::open(&views).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let last = filed(&app, &story, development("update")).await;
-    let answer = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={last}"),
-            None,
-            None,
-        )
-        .await;
+    let answer = app.read_story_at(&story, last).await;
     answer.problem_for_field(503, "min_position");
     assert_eq!(answer.headers["retry-after"], "1");
     // A position the log has not reached is not waited for.
@@ -696,15 +659,13 @@ async fn a_read_waits_for_its_min_position_then_answers_503() {
 
 #[tokio::test]
 async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut hostile = development("hack_reported");
     hostile["headline"] = json!("<script>alert(1)</script> & \"quotes\"");
     let id = hostile["id"].as_str().unwrap().to_owned();
     filed(&app, &story, hostile).await;
     let p = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &id,
             "corrections",
@@ -714,14 +675,7 @@ async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
         .ok(200)["position"]
         .as_i64()
         .unwrap();
-    app.call(
-        Method::GET,
-        &format!("/v1/stories/{story}?min_position={p}"),
-        None,
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_at(&story, p).await;
 
     let atom = app
         .client
@@ -822,8 +776,7 @@ async fn story_feeds_are_valid_atom_and_json_feed_and_follow_corrections() {
 
 #[tokio::test]
 async fn the_story_stream_sends_changes_with_positions_and_resumes_after_last_event_id() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     // The story is readable once the views have its opening (position 1).
     let url = format!("{}/v1/stories/{story}/stream?min_position=1", app.address);
     let response = app.client.get(&url).send().await.unwrap();
@@ -1037,8 +990,7 @@ async fn pages_walk_the_whole_timeline(app: &TestApp) {
         last = filed(app, &story, d).await;
     }
     let retraction = app
-        .development_action(
-            &app.editor,
+        .editor_action(
             &story,
             &retracted,
             "retraction",
@@ -1205,9 +1157,7 @@ async fn as_of_equals_the_fold_at_every_moment(app: &TestApp) {
     let act = |id: usize, action: &'static str, body: Value| {
         let (story, id) = (story.clone(), ids[id].clone());
         async move {
-            let answer = app
-                .development_action(&app.editor, &story, &id, action, body)
-                .await;
+            let answer = app.editor_action(&story, &id, action, body).await;
             assert!(answer.status.is_success(), "{action}: {:?}", answer.body);
         }
     };
@@ -1229,14 +1179,7 @@ async fn as_of_equals_the_fold_at_every_moment(app: &TestApp) {
     )
     .await
     .ok(200);
-    let closed = app
-        .call(
-            Method::POST,
-            &format!("/v1/stories/{story}/close"),
-            Some(&app.editor),
-            None,
-        )
-        .await;
+    let closed = app.story_action(&app.editor, &story, "close", None).await;
     let last = closed.ok(200)["position"].as_i64().unwrap();
     read(app, &format!("/v1/stories/{story}?min_position={last}")).await;
 
@@ -1339,8 +1282,7 @@ async fn as_of_equals_the_fold_at_every_moment_on_postgres() {
 /// next answer starts, so a client that follows it sees every change once.
 #[tokio::test]
 async fn since_answers_a_bounded_number_of_changes_and_says_where_to_go_on() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let mut last = 0;
     for _ in 0..520 {
         last = filed(&app, &story, development("update")).await;
@@ -1366,8 +1308,7 @@ async fn since_answers_a_bounded_number_of_changes_and_says_where_to_go_on() {
 /// with the name it was asked by, and a shared cache cannot hand one host's links to another.
 #[tokio::test]
 async fn feed_links_come_from_the_public_url_not_the_host_header() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let p = filed(&app, &story, development("hack_reported")).await;
     let slug = read(&app, &format!("/v1/stories/{story}?min_position={p}")).await["slug"]
         .as_str()

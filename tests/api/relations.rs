@@ -24,13 +24,8 @@ async fn open(app: &TestApp, slug: &str, headline: &str) -> String {
 }
 
 async fn relate(app: &TestApp, token: &str, story: &str, body: Value) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{story}/relations"),
-        Some(token),
-        Some(body),
-    )
-    .await
+    app.story_action(token, story, "relations", Some(body))
+        .await
 }
 
 async fn unrelate(app: &TestApp, story: &str, other: &str) -> Answer {
@@ -45,13 +40,7 @@ async fn unrelate(app: &TestApp, story: &str, other: &str) -> Answer {
 
 /// A story's JSON once the views hold `position`.
 async fn story_at(app: &TestApp, story: &str, position: i64) -> Answer {
-    app.call(
-        Method::GET,
-        &format!("/v1/stories/{story}?min_position={position}"),
-        None,
-        None,
-    )
-    .await
+    app.read_story_at(story, position).await
 }
 
 /// (id, relation, label, slug, headline) of each related story a story's JSON shows.
@@ -290,29 +279,17 @@ async fn follower(app: &TestApp, story: &str, include_related: bool) -> SignedUp
     if include_related {
         filters["include_related"] = json!(true);
     }
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(filters),
-    )
-    .await
-    .ok(201);
+    app.subscribe(&s, filters).await.ok(201);
     s
 }
 
 async fn alerts_of(app: &TestApp, s: &SignedUp) -> Vec<Value> {
-    app.call(
-        Method::GET,
-        &format!("/v1/subscribers/{}/alerts", s.id),
-        Some(&s.token),
-        None,
-    )
-    .await
-    .ok(200)
-    .as_array()
-    .unwrap()
-    .clone()
+    app.subscriber_get(s, "/alerts")
+        .await
+        .ok(200)
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn subscribers_who_asked_hear_of_related_stories(app: &TestApp) {
@@ -320,14 +297,9 @@ async fn subscribers_who_asked_hear_of_related_stories(app: &TestApp) {
     let charges = open(app, "doj-charges", "Justice Department charges a man").await;
     // Only a subscription to a story hears of related stories.
     let s = app.sign_up("Reader").await;
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(json!({"tag": "cyber", "include_related": true})),
-    )
-    .await
-    .problem_for_field(422, "include_related");
+    app.subscribe(&s, json!({"tag": "cyber", "include_related": true}))
+        .await
+        .problem_for_field(422, "include_related");
     let asked = follower(app, &hack, true).await;
     let not_asked = follower(app, &hack, false).await;
     // Following the other story, asking too: told of the same relation, from its side.
@@ -398,7 +370,7 @@ async fn subscribers_who_asked_hear_of_related_stories_once_and_others_not_on_po
 async fn an_editor_relates_stories_at_the_desk_and_readers_follow_the_relation() {
     use fantoccini::Locator;
     use newsroom_tests::chrome::{
-        axe_script, axe_violations, browser, choose, driver, press, sign_in_at_desk,
+        axe_script, axe_violations, browser, choose, click_link, driver, press, sign_in_at_desk,
         small_tap_targets, type_into, wait_for,
     };
     let Some(driver) = driver() else { return };
@@ -470,13 +442,7 @@ async fn an_editor_relates_stories_at_the_desk_and_readers_follow_the_relation()
     );
     accessible("the story page with related stories", BOTH).await;
     client.set_window_size(390, 844).await.unwrap();
-    client
-        .find(Locator::LinkText("Court rules on the campaign hack"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&client, "Court rules on the campaign hack").await;
     wait_for(
         &client,
         "//section[@id='related']//li[@data-relation='follow_up' and contains(., 'Follow-up of')]",

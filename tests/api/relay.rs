@@ -10,16 +10,6 @@ use newsroom_log::relay::{Relay, StreamSettings, POSITION_HEADER};
 use newsroom_tests::*;
 use uuid::Uuid;
 
-/// A stream and subjects of this test alone.
-fn private_stream() -> StreamSettings {
-    let tag = Uuid::new_v4().simple().to_string();
-    StreamSettings {
-        stream: format!("TEST_EVENTS_{tag}"),
-        subject_prefix: format!("test.{tag}.events"),
-        replicas: 1,
-    }
-}
-
 /// Every message of the stream: (Nats-Msg-Id, position header, subject).
 async fn stream_contents(
     js: &jetstream::Context,

@@ -192,13 +192,7 @@ async fn forgetting_leaves_nothing_of_the_subscriber(app: TestApp) {
     }
     let bo_before = theirs(&before, &bo_ids);
 
-    app.call(
-        Method::DELETE,
-        &format!("/v1/subscribers/{}", ada.id),
-        Some(&ada.token),
-        None,
-    )
-    .await;
+    app.subscriber_call(&ada, Method::DELETE, "", None).await;
     let after = ids(&app.notifier).await;
     let ada_after = theirs(&after, &ada_ids);
     assert!(
@@ -211,14 +205,7 @@ async fn forgetting_leaves_nothing_of_the_subscriber(app: TestApp) {
         "the other subscriber keeps everything"
     );
     // Her token no longer works, and new developments reach the other subscriber only.
-    let me = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}", ada.id),
-            Some(&ada.token),
-            None,
-        )
-        .await;
+    let me = app.subscriber_get(&ada, "").await;
     assert_eq!(me.status, 401);
     app.record(&story, development("hack_reported"))
         .await
@@ -307,11 +294,9 @@ async fn count(store: &NotifierStore, sql: &'static str) -> i64 {
 async fn expired_alerts_go_in_batches_and_pending_ones_stay(app: TestApp) {
     let s = app.sign_up("Archive").await;
     let endpoint = app
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(json!({"kind": "email", "address": "archive@example.org"})),
+        .add_endpoint(
+            &s,
+            json!({"kind": "email", "address": "archive@example.org"}),
         )
         .await
         .ok(201)["id"]
@@ -427,11 +412,9 @@ async fn the_running_notifier_prunes_expired_alerts_by_itself() {
     .await;
     let s = app.sign_up("Archive").await;
     let endpoint: Value = app
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            Some(json!({"kind": "email", "address": "archive@example.org"})),
+        .add_endpoint(
+            &s,
+            json!({"kind": "email", "address": "archive@example.org"}),
         )
         .await
         .ok(201)

@@ -81,14 +81,7 @@ async fn command_projector_and_notifier_processes_share_one_postgres_log() {
     let position = recorded.ok(201)["position"].as_i64().unwrap();
 
     // ... the projector process shows it (read-your-writes by position) ...
-    let view = projector
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={position}"),
-            None,
-            None,
-        )
-        .await;
+    let view = projector.read_story_at(&story, position).await;
     assert_eq!(view.ok(200)["timeline"].as_array().unwrap().len(), 1);
 
     // ... and the notifier process alerts the reader.
@@ -103,12 +96,7 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
         return;
     };
     let Some(nats) = nats_test_url() else { return };
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let stream = newsroom_log::relay::StreamSettings {
-        stream: format!("TEST_EVENTS_{tag}"),
-        subject_prefix: format!("test.{tag}.events"),
-        replicas: 1,
-    };
+    let stream = private_stream();
     let on = |role: ProcessRole| {
         let url = db.url.clone();
         let relay = newsroom::RelaySettings {
@@ -143,14 +131,7 @@ async fn projector_copies_and_the_notifier_follow_the_jetstream_event_stream() {
     // Every copy reaches the last position and shows each story's developments in order.
     for copy in &copies {
         for story in &stories {
-            let view = copy
-                .call(
-                    Method::GET,
-                    &format!("/v1/stories/{story}?min_position={last}"),
-                    None,
-                    None,
-                )
-                .await;
+            let view = copy.read_story_at(story, last).await;
             let timeline = view.ok(200)["timeline"].as_array().unwrap().clone();
             assert_eq!(timeline.len(), 2, "{timeline:?}");
         }
@@ -259,10 +240,10 @@ async fn projector_copies_serve_a_story_from_memory_until_a_commit_they_hear_cha
     let hack = open("campaign-hack", "Campaign reports a hack").await;
     let charges = open("charges", "Prosecutors weigh charges").await;
     let linked = command
-        .call(
-            Method::POST,
-            &format!("/v1/stories/{hack}/relations"),
-            Some(&command.editor),
+        .story_action(
+            &command.editor,
+            &hack,
+            "relations",
             Some(json!({"story": charges, "relation": "follow_up"})),
         )
         .await;

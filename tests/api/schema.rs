@@ -77,12 +77,7 @@ async fn old_rows_are_read_in_the_current_shape(app: TestApp) {
     app.record(STORY, development("update")).await.problem(409);
     // ...and an editor can reopen it, continuing the sequence after the old rows.
     let reopened = app
-        .call(
-            Method::POST,
-            &format!("/v1/stories/{STORY}/reopen"),
-            Some(&app.editor),
-            Some(json!({})),
-        )
+        .story_action(&app.editor, STORY, "reopen", Some(json!({})))
         .await;
     assert_eq!(reopened.ok(200)["sequence"], 6, "{reopened:#?}");
     app.record(STORY, development("update")).await.ok(201);
@@ -96,15 +91,8 @@ async fn old_rows_are_read_in_the_current_shape(app: TestApp) {
     let report = verify_log(&app.app_state.store).await.unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 
-    let p = events.len();
-    let page = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{STORY}?min_position={p}"),
-            None,
-            None,
-        )
-        .await;
+    let p = events.len() as i64;
+    let page = app.read_story_at(STORY, p).await;
     assert_eq!(page.ok(200)["status"], "open");
 }
 

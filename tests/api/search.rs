@@ -156,8 +156,7 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
         "2026-10-09T09:00:00Z",
     );
     app.record(&story, pending.clone()).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         &story,
         retracted["id"].as_str().unwrap(),
         "retraction",
@@ -166,9 +165,7 @@ async fn search_finds_what_readers_may_see(app: &TestApp) {
     .await
     .ok(200);
     let p = app
-        .development_action(
-            &app.editor,
-            &story,
+        .editor_action(&story,
             corrected["id"].as_str().unwrap(),
             "corrections",
             json!({"note": "It was an okapi.", "changes": {"headline": "Okapi claim in the filing", "body": "Okapi."}}),

@@ -58,8 +58,7 @@ async fn story_events_can_be_found_by_slug() {
 
 #[tokio::test]
 async fn revising_a_story_changes_headline_and_tags_in_one_step() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let path = format!("/v1/stories/{story}");
     let answer = app
         .call(
@@ -143,14 +142,9 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
 
     // A closed story is settled: nobody revises it until an editor reopens it.
     let story = app.open_story(false).await;
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{story}/close"),
-        Some(&app.editor),
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_action(&app.editor, &story, "close", None)
+        .await
+        .ok(200);
     let head = app.head().await;
     revise(&story, &app.reporter, "Too late").await.problem(403);
     for token in [&app.editor, &app.admin] {
@@ -162,23 +156,11 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
         );
     }
     assert_eq!(app.head().await, head, "refused revisions record nothing");
-    let read = app
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={head}"),
-            None,
-            None,
-        )
-        .await;
+    let read = app.read_story_at(&story, head).await;
     assert_eq!(read.ok(200)["headline"], "Campaign reports a hack");
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{story}/reopen"),
-        Some(&app.editor),
-        None,
-    )
-    .await
-    .ok(200);
+    app.story_action(&app.editor, &story, "reopen", None)
+        .await
+        .ok(200);
     revise(&story, &app.editor, "Back in the news")
         .await
         .ok(200);
@@ -186,8 +168,7 @@ async fn only_editors_and_admins_revise_a_story_and_never_a_closed_one() {
 
 #[tokio::test]
 async fn an_editor_closes_and_reopens_a_story_and_a_closed_story_takes_no_developments() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let close = format!("/v1/stories/{story}/close");
     let reopen = format!("/v1/stories/{story}/reopen");
 
@@ -223,14 +204,9 @@ async fn commands_on_an_unknown_story_are_not_found() {
     app.record(&unknown.to_string(), development("update"))
         .await
         .problem(404);
-    app.call(
-        Method::POST,
-        &format!("/v1/stories/{unknown}/close"),
-        Some(&app.editor),
-        None,
-    )
-    .await
-    .problem(404);
+    app.story_action(&app.editor, &unknown.to_string(), "close", None)
+        .await
+        .problem(404);
     app.call(
         Method::GET,
         &format!("/v1/stories/{unknown}/events"),

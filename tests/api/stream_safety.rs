@@ -16,16 +16,6 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A stream and subjects of this test alone.
-fn private_stream() -> StreamSettings {
-    let tag = Uuid::new_v4().simple().to_string();
-    StreamSettings {
-        stream: format!("TEST_EVENTS_{tag}"),
-        subject_prefix: format!("test.{tag}.events"),
-        replicas: 1,
-    }
-}
-
 /// Settings of one process of a scale-out deployment on `db`, following `stream` on `nats`.
 fn role(
     db: &TestDatabase,
@@ -84,14 +74,7 @@ async fn stream_contents(
 /// The story as the projector shows it once it reached `position` (`None` if it did not within
 /// the read's own wait).
 async fn story_at(projector: &TestApp, story: &str, position: i64) -> Option<Value> {
-    let answer = projector
-        .call(
-            Method::GET,
-            &format!("/v1/stories/{story}?min_position={position}"),
-            None,
-            None,
-        )
-        .await;
+    let answer = projector.read_story_at(story, position).await;
     (answer.status == 200).then_some(answer.body)
 }
 
@@ -131,21 +114,11 @@ async fn a_subscribers_nats_subject_lives_under_its_own_root_and_never_enters_th
         .unwrap();
     client.flush().await.unwrap();
     let endpoint = notifier
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/endpoints", reader.id),
-            Some(&reader.token),
-            Some(json!({"kind": "nats", "subject": aimed})),
-        )
+        .add_endpoint(&reader, json!({"kind": "nats", "subject": aimed}))
         .await;
     let endpoint = endpoint.ok(201).clone();
     notifier
-        .call(
-            Method::POST,
-            &format!("/v1/subscribers/{}/subscriptions", reader.id),
-            Some(&reader.token),
-            Some(json!({"story": story})),
-        )
+        .subscribe(&reader, json!({"story": story}))
         .await
         .ok(201);
     let first = command.record(&story, development("hack_reported")).await;
@@ -155,12 +128,7 @@ async fn a_subscribers_nats_subject_lives_under_its_own_root_and_never_enters_th
     let mut deliveries = Value::Null;
     for _ in 0..200 {
         deliveries = notifier
-            .call(
-                Method::GET,
-                &format!("/v1/subscribers/{}/deliveries", reader.id),
-                Some(&reader.token),
-                None,
-            )
+            .subscriber_get(&reader, "/deliveries")
             .await
             .ok(200)
             .clone();

@@ -33,23 +33,11 @@ async fn subscriptions(app: &TestApp, s: &SignedUp) -> Vec<Value> {
 }
 
 async fn subscribe(app: &TestApp, s: &SignedUp, filters: Value) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/subscriptions", s.id),
-        Some(&s.token),
-        Some(filters),
-    )
-    .await
+    app.subscribe(s, filters).await
 }
 
 async fn add_endpoint(app: &TestApp, s: &SignedUp, body: Value) -> Answer {
-    app.call(
-        Method::POST,
-        &format!("/v1/subscribers/{}/endpoints", s.id),
-        Some(&s.token),
-        Some(body),
-    )
-    .await
+    app.add_endpoint(s, body).await
 }
 
 async fn unsubscribe_token(app: &TestApp, s: &SignedUp) -> String {
@@ -68,8 +56,7 @@ async fn unsubscribe_token(app: &TestApp, s: &SignedUp) -> String {
 
 #[tokio::test]
 async fn a_get_or_head_on_the_unsubscribe_link_removes_nothing_and_its_page_posts_to_remove() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let s = app.sign_up("Scanned reader").await;
     subscribe(&app, &s, json!({"story": story})).await.ok(201);
     let token = unsubscribe_token(&app, &s).await;
@@ -170,14 +157,7 @@ async fn email_addresses_at_ip_literals_are_refused_at_sign_up_and_as_endpoints(
         .call(Method::GET, "/v1/subscribers", Some(&app.admin), None)
         .await;
     assert_eq!(all.ok(200).as_array().unwrap().len(), 1, "nothing written");
-    let endpoints = app
-        .call(
-            Method::GET,
-            &format!("/v1/subscribers/{}/endpoints", s.id),
-            Some(&s.token),
-            None,
-        )
-        .await;
+    let endpoints = app.subscriber_get(&s, "/endpoints").await;
     assert!(endpoints.ok(200).as_array().unwrap().is_empty());
 }
 
@@ -367,8 +347,7 @@ async fn one_target_twice_for_one_subscriber_is_refused_naming_the_field() {
 
 #[tokio::test]
 async fn a_subscription_to_everything_must_say_so() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let s = app.sign_up("Everything").await;
     for empty in [
         json!({}),
@@ -548,14 +527,7 @@ async fn streams_end_with_their_opener(app: TestApp) {
     let second = app.create_token("admin", "Second admin").await;
     let staff = open_alert_stream(&app, &s.id, &second.token).await;
     let own = open_alert_stream(&app, &s.id, &s.token).await;
-    app.call(
-        Method::DELETE,
-        &format!("/v1/tokens/{}", second.id),
-        Some(&app.admin),
-        None,
-    )
-    .await
-    .ok(204);
+    app.revoke_token(&second.id).await.ok(204);
     let took = ends_within(staff, Duration::from_secs(5)).await;
     assert!(
         took.is_some_and(|t| t < Duration::from_secs(3)),
@@ -637,23 +609,13 @@ async fn a_reader_who_gives_an_address_when_following_is_asked_to_confirm_it() {
         cookie: cookie_pair(followed.headers(), "newsroom_alerts").unwrap(),
         csrf: String::new(),
     };
-    let page = app
-        .desk_get(Some(&reader), "/alerts")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&reader), "/alerts").await;
     assert!(page.contains("once you confirm it"), "{page}");
 
     let mails = sink.wait_for(1, WAIT).await;
     assert_eq!(mails[0].to, ["ada@example.org"]);
     app.confirm_from_mail(&mails[0]).await;
-    let page = app
-        .desk_get(Some(&reader), "/alerts")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&reader), "/alerts").await;
     assert!(
         page.contains("alerts also emailed to ada@example.org"),
         "{page}"

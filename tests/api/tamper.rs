@@ -4,8 +4,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_row_changed_behind_newsrooms_back_breaks_its_storys_chain() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let other = app.open_story(false).await;
     let mut positions = Vec::new();
     for n in 0..4 {
@@ -72,8 +71,7 @@ async fn the_chain_continues_across_restarts_and_cold_loads() {
 
 #[tokio::test]
 async fn verify_names_each_unreadable_row_by_position_and_checks_the_rest() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     let other = app.open_story(false).await;
     let mut positions = Vec::new();
     for _ in 0..3 {

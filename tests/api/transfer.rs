@@ -40,8 +40,7 @@ async fn newsroom_with_history(app: &TestApp) -> Vec<(String, String)> {
     let wrong = development("hack_reported");
     let wrong_id = wrong["id"].as_str().unwrap().to_owned();
     app.record(one, wrong).await.ok(201);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         one,
         &claim_id,
         "corrections",
@@ -49,8 +48,7 @@ async fn newsroom_with_history(app: &TestApp) -> Vec<(String, String)> {
     )
     .await
     .ok(200);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         one,
         &wrong_id,
         "retraction",
@@ -71,11 +69,10 @@ async fn newsroom_with_history(app: &TestApp) -> Vec<(String, String)> {
     let approved_id = pending.ok(201)["id"].as_str().unwrap().to_owned();
     let rejected = app.record(two, development("arrest_made")).await;
     let rejected_id = rejected.ok(201)["id"].as_str().unwrap().to_owned();
-    app.development_action(&app.editor, two, &approved_id, "approval", json!({}))
+    app.editor_action(two, &approved_id, "approval", json!({}))
         .await
         .ok(200);
-    app.development_action(
-        &app.editor,
+    app.editor_action(
         two,
         &rejected_id,
         "rejection",
@@ -184,7 +181,7 @@ async fn the_moved_log_knows_its_developments(app: &TestApp, log: &[Value]) {
         let e = log.iter().find(|e| e["event_type"] == event).unwrap();
         let story = e["aggregate_id"].as_str().unwrap();
         let development = e["payload"][event]["development"].as_str().unwrap();
-        app.development_action(&app.editor, story, development, action, body)
+        app.editor_action(story, development, action, body)
             .await
             .problem(409);
     }

@@ -233,8 +233,7 @@ async fn a_filing_held_by_an_api_client_is_released_once_on_postgresql() {
 
 #[tokio::test]
 async fn bad_holds_are_refused_naming_the_field_and_whole_numbers_are_taken() {
-    let app = spawn_app().await;
-    let story = app.open_story(false).await;
+    let (app, story) = spawn_app_with_story(false).await;
     for bad in [json!(0), json!(601), json!(-1), json!("30")] {
         let mut filing = development("update");
         filing["hold_seconds"] = bad.clone();
@@ -316,12 +315,7 @@ async fn undo_at_the_desk_takes_back_a_filing_in_its_window_and_brings_back_the_
     );
     let events = app.story_events(&story).await;
     assert_eq!(count(&events, "DevelopmentRecorded"), 1);
-    let page = app
-        .desk_get(Some(&reporter), &location)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&reporter), &location).await;
     let undo = format!("/desk/stories/{story}/developments/{id}/undo");
     assert!(page.contains("Publishing in"), "{page}");
     assert!(page.contains(&format!(r#"action="{undo}""#)), "{page}");
@@ -338,12 +332,7 @@ async fn undo_at_the_desk_takes_back_a_filing_in_its_window_and_brings_back_the_
         back,
         format!("/desk/stories/{story}/file?from={id}&notice=undone")
     );
-    let form = app
-        .desk_get(Some(&reporter), &back)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let form = app.desk_text(Some(&reporter), &back).await;
     assert!(form.contains("Undone: it was not published"), "{form}");
     assert!(form.contains(&format!(r#"value="{headline}""#)), "{form}");
     assert!(form.contains("Crews closed the high street"), "{form}");
@@ -414,24 +403,14 @@ async fn undo_at_the_desk_takes_back_an_approval_in_its_window_and_the_next_one_
             answer.headers()["location"].to_str().unwrap().to_owned()
         }
     };
-    let page = app
-        .desk_get(Some(&editor), &approve)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&editor), &approve).await;
     assert!(
         page.contains("30 seconds later; until then you can undo it"),
         "{page}"
     );
     let location = approve_once(hidden_field(&page, "seen").unwrap()).await;
     assert!(location.contains("notice=held"), "{location}");
-    let page = app
-        .desk_get(Some(&editor), &location)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&editor), &location).await;
     assert!(page.contains("Approved: publishing in"), "{page}");
     let head = app.head().await;
     readers_see_nothing_of(&app, &story, &headline, &dev, head).await;
@@ -451,21 +430,11 @@ async fn undo_at_the_desk_takes_back_an_approval_in_its_window_and_the_next_one_
     assert_eq!(answer.status(), 303);
     let back = answer.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(back, format!("{approve}?notice=undone"));
-    let page = app
-        .desk_get(Some(&editor), &back)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = app.desk_text(Some(&editor), &back).await;
     assert!(page.contains("Approval undone"), "{page}");
     let events = app.story_events(&story).await;
     assert_eq!(count(&events, "ApprovalUndone"), 1);
-    let queue = app
-        .desk_get(Some(&editor), "/desk/review")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let queue = app.desk_text(Some(&editor), "/desk/review").await;
     assert!(queue.contains(&headline), "waits for review again");
 
     // Approved again and left: released once at the window's end, published, alerted once.

@@ -41,6 +41,25 @@ pub enum DbError {
     NoRows,
 }
 
+/// The plumbing's errors as the log's, for closures run on the log's database
+/// ([`crate::EventLog::with_sql`]).
+impl From<DbError> for crate::feed::StoreError {
+    fn from(e: DbError) -> Self {
+        use crate::feed::StoreError;
+        match e {
+            DbError::Database(e) => StoreError::Database(e),
+            DbError::Pool(e) => StoreError::Pool(e),
+            DbError::Migration(e) => StoreError::Migration(e),
+            DbError::Json(e) => StoreError::Json(e),
+            DbError::Io { path, source } => StoreError::DataDir { path, source },
+            DbError::Task(_) => StoreError::WriterGone,
+            DbError::Postgres(e) => StoreError::Postgres(e),
+            DbError::Value(what) => StoreError::Unreadable(what),
+            DbError::NoRows => StoreError::Database(rusqlite::Error::QueryReturnedNoRows),
+        }
+    }
+}
+
 impl DbError {
     /// Whether the database cannot be reached right now (a PostgreSQL restart, a failover):
     /// retrying later may succeed.

@@ -15,11 +15,14 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use newsroom_domain::{DevelopmentId, Facts};
+use rusqlite::TransactionBehavior;
 use serde_json::Value;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
 use crate::pg::PgStore;
+use crate::sql::{PgSql, Sql, SqliteSql};
 use crate::sqlite::SqliteStore;
 
 /// The event log. Cheap to clone.
@@ -203,6 +206,74 @@ impl EventLog {
             .first()
             .filter(|e| e.sequence == sequence)
             .and_then(|e| crate::chain::stored_hash(&e.metadata).map(str::to_owned)))
+    }
+
+    /// Runs `f` on a connection to the log's database, for state kept beside the log (tokens,
+    /// desk sessions and drafts): its statements are written once, in the dialect of
+    /// [`crate::sql`], whichever database holds the log.
+    pub async fn with_sql<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_sql(None, f).await
+    }
+
+    /// Like [`Self::with_sql`], in one transaction, committed if `f` succeeds. SQLite takes its
+    /// write lock at once (`BEGIN IMMEDIATE`); PostgreSQL first takes the advisory lock `lock`,
+    /// if one is given, so that such transactions of every process take turns.
+    pub async fn transaction_sql<T, F>(&self, lock: Option<i64>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_sql(Some(lock), f).await
+    }
+
+    /// `transaction`: `None` for none, else the advisory lock (if any) it takes on PostgreSQL.
+    async fn run_sql<T, F>(&self, transaction: Option<Option<i64>>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self {
+            EventLog::Sqlite(s) => {
+                s.with_conn(move |conn| {
+                    if transaction.is_none() {
+                        return f(&SqliteSql(conn));
+                    }
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let out = f(&SqliteSql(&tx))?;
+                    tx.commit()?;
+                    Ok(out)
+                })
+                .await
+            }
+            EventLog::Postgres(s) => {
+                // Through the store's own `acquire`, which fails fast while the database is
+                // known to be unreachable.
+                let mut conn = s.acquire().await?;
+                let rt = Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    let Some(lock) = transaction else {
+                        return f(&PgSql::new(&mut conn, rt));
+                    };
+                    let mut tx = rt.block_on(sqlx::Connection::begin(&mut *conn))?;
+                    let out = {
+                        let sql = PgSql::new(&mut tx, rt.clone());
+                        if let Some(key) = lock {
+                            (&sql as &dyn Sql)
+                                .execute("SELECT pg_advisory_xact_lock(?1)", crate::args![key])?;
+                        }
+                        f(&sql)?
+                    };
+                    rt.block_on(tx.commit())?;
+                    Ok(out)
+                })
+                .await
+                .map_err(|_| StoreError::WriterGone)?
+            }
+        }
     }
 
     /// Whether the database answers.

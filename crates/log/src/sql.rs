@@ -1,9 +1,10 @@
 //! One way to run the same SQL on SQLite or PostgreSQL, for state that lives in either beside
-//! the log (the notifier's queue): a closure gets a [`Sql`] and runs statements through it,
-//! in rusqlite's manner (`statement(..)?.execute(args![..])`, `query_row`, `query_map`), on
-//! whichever database the store was opened on. Its statements are written once, in the SQL both
-//! databases speak: `?N` placeholders (rewritten to `$N` for PostgreSQL), `ON CONFLICT`,
-//! `RETURNING`.
+//! the log (the notifier's queue; tokens, desk sessions and drafts through
+//! [`EventLog::with_sql`](crate::EventLog::with_sql)): a closure gets a [`Sql`] and runs
+//! statements through it, in rusqlite's manner (`statement(..)?.execute(args![..])`,
+//! `query_row`, `query_map`), on whichever database the store was opened on. Its statements are
+//! written once, in the SQL both databases speak: `?N` placeholders (rewritten to `$N` for
+//! PostgreSQL), `ON CONFLICT`, `RETURNING`.
 //!
 //! [`SqlDb`] runs closures off the async runtime, as [`SqliteDb`] does. On PostgreSQL a write
 //! transaction first takes one advisory lock, so that writes of every process are applied one

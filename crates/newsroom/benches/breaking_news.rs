@@ -75,8 +75,8 @@ use newsroom_testkit::http::{by_deadline, post_json_to, timed_get, Failures};
 use newsroom_testkit::process::{announce_port, spawn_self};
 use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle, Settled};
 use newsroom_testkit::report::{
-    closing, commit, cores, histogram, median, met_cell, quantile, quantile_us, ratio, ratio_cell,
-    record, secs, table_head, table_row, thousands, Started,
+    closing, cores, histogram, median, met_cell, quantile, quantile_us, ratio, ratio_cell, record,
+    secs, table_head, table_row, thousands, Started,
 };
 use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
@@ -2133,14 +2133,7 @@ fn main() -> Res<()> {
         cfg.sustained.as_secs_f64(),
         cfg.timeout.as_secs_f64()
     ) + &sections_setting(&cfg.sections, &[1, 2, 3, 4, 5]);
-    let mut out = String::new();
-    writeln!(out, "## Breaking news\n")?;
-    writeln!(
-        out,
-        "Rerun: `{env} cargo bench -p newsroom --bench breaking_news` (bench at commit {}; server binary {})\n",
-        commit(),
-        bin()
-    )?;
+    let mut out = opening("Breaking news", &env, "breaking_news");
     writeln!(
         out,
         "{cores} CPUs visible; one `newsroom serve` process (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; {}.\n",

@@ -66,7 +66,7 @@ use newsroom_testkit::api::{
 use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, timed_get, Failures};
 use newsroom_testkit::procfs::{cpu_seconds, rss_bytes, settle};
 use newsroom_testkit::report::{
-    closing, commit, cores, histogram, median, met_cell, quantile, ratio, ratio_cell, record, secs,
+    closing, cores, histogram, median, met_cell, quantile, ratio, ratio_cell, record, secs,
     table_head, table_row, thousands, us, Started,
 };
 use newsroom_testkit::runtime;
@@ -974,18 +974,11 @@ fn main() -> Res<()> {
     let outcome = rt.block_on(run(&cfg, &mut report));
 
     let cores = cores();
-    let mut out = String::new();
-    writeln!(out, "## Long history\n")?;
-    writeln!(
-        out,
-        "Rerun: `BENCH_LOG_EVENTS={} BENCH_LONG={} BENCH_SMALL_EVENTS={} BENCH_FILL_REPORTERS={} cargo bench -p newsroom --bench long_history` (bench at commit {}; server binary {})\n",
-        cfg.large_events,
-        cfg.long,
-        cfg.small_events,
-        cfg.reporters,
-        commit(),
-        bin()
-    )?;
+    let env = format!(
+        "BENCH_LOG_EVENTS={} BENCH_LONG={} BENCH_SMALL_EVENTS={} BENCH_FILL_REPORTERS={}",
+        cfg.large_events, cfg.long, cfg.small_events, cfg.reporters,
+    );
+    let mut out = opening("Long history", &env, "long_history");
     writeln!(
         out,
         "{cores} CPUs visible; two `newsroom serve` processes (embedded, SQLite, logging at `warn`, rate limits off) and the bench's clients on this machine; {}. Small: {} events, measured story of {SHORT} developments; large: {} events, measured story of {} developments.\n",

@@ -64,8 +64,7 @@ use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, Failures
 use newsroom_testkit::process::{announce_port, spawn_self};
 use newsroom_testkit::procfs::{cpu_seconds, settle};
 use newsroom_testkit::report::{
-    closing, commit, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict,
-    Started,
+    closing, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict, Started,
 };
 use newsroom_testkit::runtime;
 use newsroom_testkit::settings::{env_num, sections, sections_setting};
@@ -742,14 +741,7 @@ fn main() -> Res<()> {
         cfg.window.as_secs_f64(),
         cfg.subscribers
     ) + &sections_setting(&cfg.sections, &[1, 2, 3]);
-    let mut out = String::new();
-    writeln!(out, "## Per development\n")?;
-    writeln!(
-        out,
-        "Rerun: `{env} cargo bench -p newsroom --bench per_development` (bench at commit {}; server binary {})\n",
-        commit(),
-        bin()
-    )?;
+    let mut out = opening("Per development", &env, "per_development");
     writeln!(
         out,
         "{cores} CPUs visible, shared with other work; one server process at a time (the bare server or `newsroom serve --role all`, embedded, logging at `warn`, rate limits off), the bench's clients (and webhook receiver) in the bench's process on this machine; {}.\n",

@@ -73,6 +73,7 @@ use newsroom_testkit::api::{
     alerted_development, development, send_development, slug, story, webhook_id,
 };
 use newsroom_testkit::http::{self, answered_position, post_json, wait_for, GetLoad};
+use newsroom_testkit::pg::Database;
 use newsroom_testkit::procfs::{proc_ticks, TICKS_PER_SECOND};
 use newsroom_testkit::report::{
     cores, histogram, load_average, quantiles, record, secs, thousands, Started,
@@ -148,59 +149,6 @@ impl Config {
 // =============================================================================================
 // Services: a fresh database, a fresh stream
 
-/// A PostgreSQL database of its own, dropped (with `FORCE`) when this is dropped.
-struct Database {
-    url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl Database {
-    async fn create(admin_url: &str) -> Res<Self> {
-        let name = format!("bench_{}", Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(admin_url).await?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await?;
-        admin.close().await;
-        let mut url = url::Url::parse(admin_url)?;
-        url.set_path(&format!("/{name}"));
-        Ok(Self {
-            url: url.to_string(),
-            admin_url: admin_url.to_owned(),
-            name,
-        })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Dropped inside or outside a runtime: a thread with its own runtime does the work.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                match sqlx::PgPool::connect(&admin_url).await {
-                    Ok(admin) => {
-                        if let Err(e) =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&admin)
-                                .await
-                        {
-                            eprintln!("  could not drop database {name}: {e}");
-                        }
-                    }
-                    Err(e) => eprintln!("  could not drop database {name}: {e}"),
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// A JetStream stream and subject prefix of their own, deleted when this is dropped.
 struct Stream {
     settings: StreamSettings,
@@ -231,22 +179,15 @@ impl Stream {
 impl Drop for Stream {
     fn drop(&mut self) {
         let (url, name) = (self.nats_url.clone(), self.settings.stream.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            rt.block_on(async {
-                let Ok(client) = async_nats::connect(&url).await else {
-                    eprintln!("  could not reach NATS to delete stream {name}");
-                    return;
-                };
-                let js = async_nats::jetstream::new(client);
-                // A stream never created (a case that failed early) is not an error here.
-                let _ = js.delete_stream(&name).await;
-            });
-        })
-        .join();
+        newsroom_testkit::on_own_thread(move || async move {
+            let Ok(client) = async_nats::connect(&url).await else {
+                eprintln!("  could not reach NATS to delete stream {name}");
+                return;
+            };
+            let js = async_nats::jetstream::new(client);
+            // A stream never created (a case that failed early) is not an error here.
+            let _ = js.delete_stream(&name).await;
+        });
     }
 }
 
@@ -441,7 +382,7 @@ impl Deployment {
         let (db, stream, env) = match mode {
             Mode::Embedded => (None, None, Env::embedded()),
             Mode::ScaleOut => {
-                let db = Database::create(&cfg.database_url).await?;
+                let db = Database::create(&cfg.database_url, "bench").await?;
                 let stream = Stream::new(&cfg.nats_url);
                 let env = scale_out_env(&db, &stream);
                 (Some(db), Some(stream), env)
@@ -1162,7 +1103,7 @@ async fn read_case(cfg: &Config) -> Res<ReadRun> {
     let load_start = load_average();
     let client = http_client()?;
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url).await?;
+    let db = Database::create(&cfg.database_url, "bench").await?;
     let stream = Stream::new(&cfg.nats_url);
     let env = scale_out_env(&db, &stream);
     let reporter = env.reporter_token(&dir.path().join("command"))?;
@@ -1449,7 +1390,7 @@ async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
     let load_start = load_average();
     let client = http_client()?;
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url).await?;
+    let db = Database::create(&cfg.database_url, "bench").await?;
     let stream = Stream::new(&cfg.nats_url);
     let env = scale_out_env(&db, &stream);
     eprintln!("  filling a PostgreSQL log with {} events", cfg.prefill);
@@ -1539,7 +1480,7 @@ struct NotifierRun {
 async fn notifier_phase(cfg: &Config, copies: usize) -> Res<NotifierPhase> {
     let client = http_client()?;
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url).await?;
+    let db = Database::create(&cfg.database_url, "bench").await?;
     let stream = Stream::new(&cfg.nats_url);
     let env = scale_out_env(&db, &stream);
     let mut procs = Vec::new();
@@ -1912,7 +1853,7 @@ async fn flash_phase(
     client: &reqwest::Client,
 ) -> Res<FlashPhase> {
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url).await?;
+    let db = Database::create(&cfg.database_url, "bench").await?;
     let stream = Stream::new(&cfg.nats_url);
     let env = scale_out_env(&db, &stream);
     // A reporter's `flash` waits for an editor's approval: an editor files it.
@@ -2239,7 +2180,7 @@ async fn read_only(log: &EventLog, head: i64) -> Res<Duration> {
 
 async fn relay_case(cfg: &Config) -> Res<RelayRun> {
     let load_start = load_average();
-    let db = Database::create(&cfg.database_url).await?;
+    let db = Database::create(&cfg.database_url, "bench").await?;
     eprintln!("  filling a PostgreSQL log with {} events", cfg.events);
     let (log, fill) = fill_log(&db.url, cfg.events).await?;
     let head = log.current_head().await?;

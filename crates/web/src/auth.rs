@@ -15,21 +15,24 @@
 //! whose digest is kept in `desk_sessions` for [`SESSION_HOURS`], while its token is live), and the
 //! filing form's drafts saved on the server for their author ([`Tokens::save_draft`]: at most
 //! [`DRAFT_BYTES`], [`DRAFTS_PER_PERSON`], the oldest dropped).
+//!
+//! All of it is kept in the log's database through [`EventLog::with_sql`] and
+//! [`EventLog::transaction_sql`]: each statement is written once, for SQLite and PostgreSQL alike.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{SecondsFormat, Utc};
 use newsroom_domain::Role;
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Connection;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use newsroom_log::args;
 use newsroom_log::feed::StoreError;
 use newsroom_log::log::EventLog;
+use newsroom_log::sql::{OptionalRow, Sql};
 
 const PREFIX: &str = "nr_";
 
@@ -107,13 +110,8 @@ impl Tokens {
     /// Creates a token for `name` with `role`.
     pub async fn create(&self, role: Role, name: String) -> Result<IssuedToken, StoreError> {
         let issued = Self::issue(role, name);
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                let row = issued.clone();
-                s.with_conn(move |conn| insert(conn, &row)).await?;
-            }
-            EventLog::Postgres(s) => pg_insert(&mut *s.acquire().await?, &issued).await?,
-        }
+        let row = issued.clone();
+        self.store.with_sql(move |db| insert(db, &row)).await?;
         Ok(issued)
     }
 
@@ -122,38 +120,17 @@ impl Tokens {
     pub async fn bootstrap_admin(&self) -> Result<Option<IssuedToken>, StoreError> {
         const LIVE_ADMINS: &str =
             "SELECT COUNT(*) FROM tokens WHERE role = 'admin' AND revoked_at IS NULL";
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(|conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let admins: i64 = tx.query_row(LIVE_ADMINS, [], |r| r.get(0))?;
-                    if admins > 0 {
-                        return Ok(None);
-                    }
-                    let issued = Self::issue(Role::Admin, "first admin".into());
-                    insert(&tx, &issued)?;
-                    tx.commit()?;
-                    Ok(Some(issued))
-                })
-                .await
-            }
-            EventLog::Postgres(s) => {
-                let mut conn = s.acquire().await?;
-                let mut tx = conn.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(BOOTSTRAP_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                let admins: i64 = sqlx::query_scalar(LIVE_ADMINS).fetch_one(&mut *tx).await?;
+        self.store
+            .transaction_sql(Some(BOOTSTRAP_LOCK), |db| {
+                let admins: i64 = db.query_row(LIVE_ADMINS, args![], |r| r.get(0))?;
                 if admins > 0 {
                     return Ok(None);
                 }
                 let issued = Self::issue(Role::Admin, "first admin".into());
-                pg_insert(&mut *tx, &issued).await?;
-                tx.commit().await?;
+                insert(db, &issued)?;
                 Ok(Some(issued))
-            }
-        }
+            })
+            .await
     }
 
     /// The principal a bearer token belongs to, if it is known and not revoked.
@@ -162,28 +139,19 @@ impl Tokens {
             return Ok(None);
         }
         let wanted = token_digest(presented);
-        let row: Option<(String, String, String, Vec<u8>)> = match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    Ok(conn
-                        .prepare_cached(
-                            "SELECT id, name, role, hash FROM tokens
-                             WHERE hash = ?1 AND revoked_at IS NULL",
-                        )?
-                        .query_row([&wanted[..]], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                        })
-                        .optional()?)
-                })
-                .await?
-            }
-            EventLog::Postgres(s) => sqlx::query_as(
-                "SELECT id, name, role, hash FROM tokens WHERE hash = $1 AND revoked_at IS NULL",
-            )
-            .bind(&wanted[..])
-            .fetch_optional(&mut *s.acquire().await?)
-            .await?,
-        };
+        let row: Option<(String, String, String, Vec<u8>)> = self
+            .store
+            .with_sql(move |db| {
+                Ok(db
+                    .query_row(
+                        "SELECT id, name, role, hash FROM tokens
+                         WHERE hash = ?1 AND revoked_at IS NULL",
+                        args![&wanted[..]],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .optional()?)
+            })
+            .await?;
         Ok(principal_of(row.and_then(
             |(token_id, name, role, hash)| {
                 let same: bool = hash.as_slice().ct_eq(&wanted[..]).into();
@@ -196,48 +164,21 @@ impl Tokens {
     /// it (an alert stream) checks while it stays open.
     pub async fn is_live(&self, id: String) -> Result<bool, StoreError> {
         const LIVE: &str = "SELECT COUNT(*) FROM tokens WHERE id = ?1 AND revoked_at IS NULL";
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    Ok(conn
-                        .prepare_cached(LIVE)?
-                        .query_row([&id], |r| r.get::<_, i64>(0))?
-                        > 0)
-                })
-                .await
-            }
-            EventLog::Postgres(s) => Ok(sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM tokens WHERE id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id)
-            .fetch_one(&mut *s.acquire().await?)
-            .await?
-                > 0),
-        }
+        self.store
+            .with_sql(move |db| Ok(db.query_row(LIVE, args![id], |r| r.get::<i64>(0))? > 0))
+            .await
     }
 
     /// Revokes a token; it stops working at once. Returns whether a live token was revoked.
     pub async fn revoke(&self, id: String) -> Result<bool, StoreError> {
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    Ok(conn.execute(
-                        "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                        params![id, now_text()],
-                    )? == 1)
-                })
-                .await
-            }
-            EventLog::Postgres(s) => Ok(sqlx::query(
-                "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id)
-            .bind(now_text())
-            .execute(&mut *s.acquire().await?)
-            .await?
-            .rows_affected()
-                == 1),
-        }
+        self.store
+            .with_sql(move |db| {
+                Ok(db.execute(
+                    "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    args![id, now_text()],
+                )? == 1)
+            })
+            .await
     }
 }
 
@@ -352,60 +293,28 @@ impl Tokens {
         }
         let hash = hash_password(password.to_owned()).await?;
         let (id, name) = (token_id.to_owned(), login.clone());
-        let holder: Option<String> = match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    let holder: Option<String> = tx
-                        .query_row(
-                            "SELECT token_id FROM staff_passwords WHERE login = ?1",
-                            [&name],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if holder.as_ref().is_none_or(|h| *h == id) {
-                        tx.execute(
-                            "INSERT INTO staff_passwords (token_id, login, hash, set_at)
-                             VALUES (?1, ?2, ?3, ?4)
-                             ON CONFLICT (token_id) DO UPDATE SET login = excluded.login,
-                                hash = excluded.hash, set_at = excluded.set_at",
-                            params![id, name, hash, now_text()],
-                        )?;
-                        tx.commit()?;
-                    }
-                    Ok(holder.filter(|h| *h != id))
-                })
-                .await?
-            }
-            EventLog::Postgres(s) => {
-                async {
-                    let mut conn = s.acquire().await?;
-                    let mut tx = conn.begin().await?;
-                    let holder: Option<String> =
-                        sqlx::query_scalar("SELECT token_id FROM staff_passwords WHERE login = $1")
-                            .bind(&name)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if holder.as_ref().is_none_or(|h| *h == id) {
-                        sqlx::query(
-                            "INSERT INTO staff_passwords (token_id, login, hash, set_at)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (token_id) DO UPDATE SET login = EXCLUDED.login,
-                            hash = EXCLUDED.hash, set_at = EXCLUDED.set_at",
-                        )
-                        .bind(&id)
-                        .bind(&name)
-                        .bind(&hash)
-                        .bind(now_text())
-                        .execute(&mut *tx)
-                        .await?;
-                        tx.commit().await?;
-                    }
-                    Ok::<_, StoreError>(holder.filter(|h| *h != id))
+        let holder: Option<String> = self
+            .store
+            .transaction_sql(None, move |db| {
+                let holder: Option<String> = db
+                    .query_row(
+                        "SELECT token_id FROM staff_passwords WHERE login = ?1",
+                        args![name],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if holder.as_ref().is_none_or(|h| *h == id) {
+                    db.execute(
+                        "INSERT INTO staff_passwords (token_id, login, hash, set_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (token_id) DO UPDATE SET login = excluded.login,
+                            hash = excluded.hash, set_at = excluded.set_at",
+                        args![id, name, hash, now_text()],
+                    )?;
                 }
-                .await?
-            }
-        };
+                Ok(holder.filter(|h| *h != id))
+            })
+            .await?;
         match holder {
             Some(_) => Err(PasswordError::LoginTaken),
             None => Ok(login),
@@ -415,23 +324,17 @@ impl Tokens {
     /// The sign-in name of a token's holder, if they set a password.
     pub async fn login_of(&self, token_id: &str) -> Result<Option<String>, StoreError> {
         let id = token_id.to_owned();
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    Ok(conn
-                        .prepare_cached("SELECT login FROM staff_passwords WHERE token_id = ?1")?
-                        .query_row([&id], |r| r.get(0))
-                        .optional()?)
-                })
-                .await
-            }
-            EventLog::Postgres(s) => Ok(sqlx::query_scalar(
-                "SELECT login FROM staff_passwords WHERE token_id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&mut *s.acquire().await?)
-            .await?),
-        }
+        self.store
+            .with_sql(move |db| {
+                Ok(db
+                    .query_row(
+                        "SELECT login FROM staff_passwords WHERE token_id = ?1",
+                        args![id],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            })
+            .await
     }
 
     /// The principal whose sign-in name and password these are, if their token is live.
@@ -442,33 +345,21 @@ impl Tokens {
     ) -> Result<Option<Principal>, StoreError> {
         let found: Option<(String, String, String, String)> = match normalise_login(login) {
             None => None,
-            Some(login) => match &self.store {
-                EventLog::Sqlite(s) => {
-                    s.with_conn(move |conn| {
-                        Ok(conn
-                            .prepare_cached(
+            Some(login) => {
+                self.store
+                    .with_sql(move |db| {
+                        Ok(db
+                            .query_row(
                                 "SELECT p.hash, t.id, t.name, t.role FROM staff_passwords p
                                  JOIN tokens t ON t.id = p.token_id
                                  WHERE p.login = ?1 AND t.revoked_at IS NULL",
-                            )?
-                            .query_row([&login], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                            })
+                                args![login],
+                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                            )
                             .optional()?)
                     })
                     .await?
-                }
-                EventLog::Postgres(s) => {
-                    sqlx::query_as(
-                        "SELECT p.hash, t.id, t.name, t.role FROM staff_passwords p
-                         JOIN tokens t ON t.id = p.token_id
-                         WHERE p.login = $1 AND t.revoked_at IS NULL",
-                    )
-                    .bind(login)
-                    .fetch_optional(&mut *s.acquire().await?)
-                    .await?
-                }
-            },
+            }
         };
         let (hash, row) = match found {
             Some((hash, id, name, role)) => (Some(hash), Some((id, name, role))),
@@ -490,34 +381,19 @@ impl Tokens {
         let expires = (Utc::now() + chrono::Duration::hours(SESSION_HOURS))
             .to_rfc3339_opts(SecondsFormat::Secs, true);
         let id = token_id.to_owned();
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    conn.execute("DELETE FROM desk_sessions WHERE expires_at <= ?1", [&now])?;
-                    conn.execute(
-                        "INSERT INTO desk_sessions (hash, token_id, expires_at) VALUES (?1, ?2, ?3)",
-                        params![digest, id, expires],
-                    )?;
-                    Ok(())
-                })
-                .await?
-            }
-            EventLog::Postgres(s) => {
-                let mut conn = s.acquire().await?;
-                sqlx::query("DELETE FROM desk_sessions WHERE expires_at <= $1")
-                    .bind(&now)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO desk_sessions (hash, token_id, expires_at) VALUES ($1, $2, $3)",
-                )
-                .bind(digest)
-                .bind(id)
-                .bind(expires)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
+        self.store
+            .with_sql(move |db| {
+                db.execute(
+                    "DELETE FROM desk_sessions WHERE expires_at <= ?1",
+                    args![now],
+                )?;
+                db.execute(
+                    "INSERT INTO desk_sessions (hash, token_id, expires_at) VALUES (?1, ?2, ?3)",
+                    args![digest, id, expires],
+                )?;
+                Ok(())
+            })
+            .await?;
         Ok(secret)
     }
 
@@ -528,56 +404,32 @@ impl Tokens {
         }
         let digest = token_digest(presented).to_vec();
         let now = now_text();
-        let row: Option<PrincipalRow> = match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    Ok(conn
-                        .prepare_cached(
-                            "SELECT t.id, t.name, t.role FROM desk_sessions s
-                             JOIN tokens t ON t.id = s.token_id
-                             WHERE s.hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL",
-                        )?
-                        .query_row(params![digest, now], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })
-                        .optional()?)
-                })
-                .await?
-            }
-            EventLog::Postgres(s) => {
-                sqlx::query_as(
-                    "SELECT t.id, t.name, t.role FROM desk_sessions s
-                     JOIN tokens t ON t.id = s.token_id
-                     WHERE s.hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
-                )
-                .bind(digest)
-                .bind(now)
-                .fetch_optional(&mut *s.acquire().await?)
-                .await?
-            }
-        };
+        let row: Option<PrincipalRow> = self
+            .store
+            .with_sql(move |db| {
+                Ok(db
+                    .query_row(
+                        "SELECT t.id, t.name, t.role FROM desk_sessions s
+                         JOIN tokens t ON t.id = s.token_id
+                         WHERE s.hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL",
+                        args![digest, now],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?)
+            })
+            .await?;
         Ok(principal_of(row))
     }
 
     /// Ends a desk session (signing out).
     pub async fn close_session(&self, presented: &str) -> Result<(), StoreError> {
         let digest = token_digest(presented).to_vec();
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    conn.execute("DELETE FROM desk_sessions WHERE hash = ?1", [digest])?;
-                    Ok(())
-                })
-                .await
-            }
-            EventLog::Postgres(s) => {
-                sqlx::query("DELETE FROM desk_sessions WHERE hash = $1")
-                    .bind(digest)
-                    .execute(&mut *s.acquire().await?)
-                    .await?;
+        self.store
+            .with_sql(move |db| {
+                db.execute("DELETE FROM desk_sessions WHERE hash = ?1", args![digest])?;
                 Ok(())
-            }
-        }
+            })
+            .await
     }
 }
 
@@ -600,54 +452,24 @@ impl Tokens {
         // (Nanoseconds: two saves in one second still read back newest first.)
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
         let (id, key, fields) = (token_id.to_owned(), key.to_owned(), fields.to_owned());
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    let tx = conn.transaction()?;
-                    tx.execute(
-                        "INSERT INTO desk_drafts (token_id, draft_key, fields, saved_at)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (token_id, draft_key) DO UPDATE SET
-                             fields = excluded.fields, saved_at = excluded.saved_at",
-                        params![id, key, fields, now],
-                    )?;
-                    tx.execute(
-                        "DELETE FROM desk_drafts WHERE token_id = ?1 AND draft_key NOT IN
-                             (SELECT draft_key FROM desk_drafts WHERE token_id = ?1
-                              ORDER BY saved_at DESC LIMIT ?2)",
-                        params![id, DRAFTS_PER_PERSON],
-                    )?;
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await?
-            }
-            EventLog::Postgres(s) => {
-                let mut conn = s.acquire().await?;
-                sqlx::query(
+        self.store
+            .transaction_sql(None, move |db| {
+                db.execute(
                     "INSERT INTO desk_drafts (token_id, draft_key, fields, saved_at)
-                     VALUES ($1, $2, $3, $4)
+                     VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (token_id, draft_key) DO UPDATE SET
                          fields = excluded.fields, saved_at = excluded.saved_at",
-                )
-                .bind(&id)
-                .bind(&key)
-                .bind(&fields)
-                .bind(&now)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM desk_drafts WHERE token_id = $1 AND draft_key NOT IN
-                         (SELECT draft_key FROM desk_drafts WHERE token_id = $1
-                          ORDER BY saved_at DESC LIMIT $2)",
-                )
-                .bind(&id)
-                .bind(DRAFTS_PER_PERSON)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        Ok(())
+                    args![id, key, fields, now],
+                )?;
+                db.execute(
+                    "DELETE FROM desk_drafts WHERE token_id = ?1 AND draft_key NOT IN
+                         (SELECT draft_key FROM desk_drafts WHERE token_id = ?1
+                          ORDER BY saved_at DESC LIMIT ?2)",
+                    args![id, DRAFTS_PER_PERSON],
+                )?;
+                Ok(())
+            })
+            .await
     }
 
     /// The draft `token_id`'s holder saved of the form `key`, and when (RFC 3339).
@@ -657,76 +479,39 @@ impl Tokens {
         key: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         let (id, key) = (token_id.to_owned(), key.to_owned());
-        let select = "SELECT fields, saved_at FROM desk_drafts WHERE token_id = ";
-        match &self.store {
-            EventLog::Sqlite(s) => Ok(s
-                .with_conn(move |conn| {
-                    conn.query_row(
-                        &format!("{select}?1 AND draft_key = ?2"),
-                        params![id, key],
+        self.store
+            .with_sql(move |db| {
+                Ok(db
+                    .query_row(
+                        "SELECT fields, saved_at FROM desk_drafts
+                         WHERE token_id = ?1 AND draft_key = ?2",
+                        args![id, key],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
-                    .optional()
-                    .map_err(StoreError::from)
-                })
-                .await?),
-            EventLog::Postgres(s) => Ok(sqlx::query_as::<_, (String, String)>(&format!(
-                "{select}$1 AND draft_key = $2"
-            ))
-            .bind(id)
-            .bind(key)
-            .fetch_optional(&mut *s.acquire().await?)
-            .await?),
-        }
+                    .optional()?)
+            })
+            .await
     }
 
     /// Drops the draft of the form `key` (it was sent and carried out).
     pub async fn discard_draft(&self, token_id: &str, key: &str) -> Result<(), StoreError> {
         let (id, key) = (token_id.to_owned(), key.to_owned());
-        match &self.store {
-            EventLog::Sqlite(s) => {
-                s.with_conn(move |conn| {
-                    conn.execute(
-                        "DELETE FROM desk_drafts WHERE token_id = ?1 AND draft_key = ?2",
-                        params![id, key],
-                    )?;
-                    Ok(())
-                })
-                .await
-            }
-            EventLog::Postgres(s) => {
-                sqlx::query("DELETE FROM desk_drafts WHERE token_id = $1 AND draft_key = $2")
-                    .bind(id)
-                    .bind(key)
-                    .execute(&mut *s.acquire().await?)
-                    .await?;
+        self.store
+            .with_sql(move |db| {
+                db.execute(
+                    "DELETE FROM desk_drafts WHERE token_id = ?1 AND draft_key = ?2",
+                    args![id, key],
+                )?;
                 Ok(())
-            }
-        }
+            })
+            .await
     }
 }
 
-async fn pg_insert<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    token: &IssuedToken,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&token.id)
-    .bind(&token.name)
-    .bind(token.role.as_str())
-    .bind(&token_digest(&token.token)[..])
-    .bind(now_text())
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
-fn insert(conn: &rusqlite::Connection, token: &IssuedToken) -> Result<(), StoreError> {
-    conn.execute(
+fn insert(db: &dyn Sql, token: &IssuedToken) -> Result<(), StoreError> {
+    db.execute(
         "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
+        args![
             token.id,
             token.name,
             token.role.as_str(),

@@ -27,6 +27,16 @@ pub fn bin() -> String {
     std::env::var("BENCH_NEWSROOM_BIN").unwrap_or_else(|_| BIN.to_owned())
 }
 
+/// A report's opening: its `title`, and how to run `bench` again with the settings `env`, at
+/// which commit and with which server binary it ran.
+pub fn opening(title: &str, env: &str, bench: &str) -> String {
+    format!(
+        "## {title}\n\nRerun: `{env} cargo bench -p newsroom --bench {bench}` (bench at commit {}; server binary {})\n\n",
+        newsroom_testkit::report::commit(),
+        bin()
+    )
+}
+
 /// A moment as the `as_of` parameter of `GET /v1/stories/{id}` takes it.
 pub fn as_of_param(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)

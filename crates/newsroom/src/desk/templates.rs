@@ -25,7 +25,7 @@ use newsroom_readmodel::{
 use newsroom_web::Principal;
 use uuid::Uuid;
 
-use super::forms::{FormData, FormError};
+use super::forms::{FormData, FormError, CORRECTION_CONTROLS};
 use super::zone::Zone;
 use newsroom_projection::desk::{DeskStory, Pending, Rejected};
 
@@ -1513,18 +1513,14 @@ fn reason_id(development: Uuid) -> String {
 
 // ----- correct and retract -------------------------------------------------------------------------
 
-const CORRECTION_FIELDS: &[&str] = &[
-    "note",
-    "changes",
-    "changes.headline",
-    "changes.body",
-    "changes.occurred_at",
-    "changes.actors",
-    "changes.source.name",
-    "changes.source.kind",
-    "changes.source.url",
-    "changes.evidence",
-];
+/// The fields of the correction form an error may name: the note, the changes as a whole, and
+/// each control of the changes.
+fn correction_fields() -> Vec<&'static str> {
+    ["note", "changes"]
+        .into_iter()
+        .chain(CORRECTION_CONTROLS)
+        .collect()
+}
 
 /// `…/correct`: the editor's note and the corrected fields, starting from the current values.
 pub fn correct_page(
@@ -1575,7 +1571,7 @@ pub fn correct_page(
         }
         (changed_banner(changed))
         (others_at_work(chrome, d.id))
-        (error_summary(error, CORRECTION_FIELDS))
+        (error_summary(error, &correction_fields()))
         form.stack method="post" action=(development_path(view.id, d.id, "correct")) novalidate data-no-enter
             data-presence=(development_path(view.id, d.id, "presence")) data-doing="correct" {
             (csrf_field(chrome.csrf))
