@@ -39,7 +39,7 @@
 //! many subscribers (from [`Matcher::chunked_from`] on) is not queued by the matcher itself but
 //! written as chunks by subscriber partition, which every copy takes (`crate::fanout`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -852,11 +852,14 @@ fn match_batch(
                     .or_insert(Delivery::Immediate);
             }
         }
-        let known = alerted.entry(key).or_default();
-        for subscriber in p.recipients.keys() {
-            if !known.contains(subscriber) {
-                known.push(subscriber.clone());
-            }
+        // Only a development a later event of this batch amends needs its recipients kept
+        // (once each: a set, not a list searched per recipient, which made a fan-out to
+        // 100,000 cost seconds of CPU per 10,000).
+        if amended.contains(&key) {
+            alerted
+                .entry(key)
+                .or_default()
+                .extend(p.recipients.keys().cloned());
         }
     }
     // A big fan-out, and whatever follows it in its story, goes out in chunks by subscriber
@@ -928,8 +931,8 @@ fn match_batch(
 fn alerted_to(
     tx: &dyn Sql,
     developments: &[String],
-) -> Result<HashMap<String, Vec<String>>, NotifyError> {
-    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+) -> Result<HashMap<String, HashSet<String>>, NotifyError> {
+    let mut found: HashMap<String, HashSet<String>> = HashMap::new();
     if developments.is_empty() {
         return Ok(found);
     }
@@ -956,7 +959,7 @@ fn alerted_to(
         rows
     };
     for (development, subscriber) in rows {
-        found.entry(development).or_default().push(subscriber);
+        found.entry(development).or_default().insert(subscriber);
     }
     Ok(found)
 }
