@@ -1985,17 +1985,77 @@ async fn flash_measure(
 
     let mut pids: Vec<(u32, String)> = procs.iter().map(ident).collect();
     pids.extend(receiver_pid.map(|p| (p, "receiver process".to_owned())));
+    let clocked = flash_clock(
+        client,
+        receiver,
+        (&command, editor, &story),
+        cfg.flash_endpoints,
+        &pids,
+    )
+    .await?;
+    pool.close().await;
+    Ok(clocked.phase(
+        copies,
+        (sign_up, warm_up),
+        (1..=copies)
+            .map(|i| format!("newsroom notifier-{i}"))
+            .collect(),
+    ))
+}
+
+/// What the clock saw of one flash: POST → first, 90% and last first arrival.
+struct Clocked {
+    endpoints: usize,
+    first: Option<Duration>,
+    t90: Option<Duration>,
+    t100: Option<Duration>,
+    arrived: usize,
+    duplicates: usize,
+    cpu: CpuUse,
+}
+
+impl Clocked {
+    fn phase(
+        self,
+        copies: usize,
+        (sign_up, warm_up): (Duration, Duration),
+        copy_names: Vec<String>,
+    ) -> FlashPhase {
+        FlashPhase {
+            copies,
+            endpoints: self.endpoints,
+            sign_up,
+            warm_up,
+            first: self.first,
+            t90: self.t90,
+            t100: self.t100,
+            arrived: self.arrived,
+            duplicates: self.duplicates,
+            cpu: self.cpu,
+            copy_names,
+        }
+    }
+}
+
+/// POSTs the flash development to `story` and waits until the receiver has seen `goal` distinct
+/// alerts (or nothing more arrives for a while), counting the CPU of `pids` meanwhile.
+async fn flash_clock(
+    client: &reqwest::Client,
+    receiver: &str,
+    (command, editor, story): (&str, &str, &str),
+    goal: usize,
+    pids: &[(u32, String)],
+) -> Res<Clocked> {
     let cpu_before = cpu_snapshot();
     let sent = epoch_micros();
     newsroom_testkit::api::post_development(
         client,
-        &command,
+        command,
         editor,
-        &story,
+        story,
         &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "flash"),
     )
     .await?;
-    let goal = cfg.flash_endpoints;
     let (mut last, mut last_change) = (0usize, Instant::now());
     loop {
         let unique = receiver_get(client, receiver, "count").await?["unique"]
@@ -2015,7 +2075,7 @@ async fn flash_measure(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), &pids);
+    let cpu = cpu_use(&cpu_before, &cpu_snapshot(), pids);
     // Longer than the copies take to send anything twice.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let tally = receiver_get(client, receiver, "times").await?;
@@ -2028,28 +2088,175 @@ async fn flash_measure(
         (nth >= 1 && nth <= times.len())
             .then(|| Duration::from_micros(times[nth - 1].saturating_sub(sent)))
     };
-    let t90 = after((goal as f64 * 0.9).ceil() as usize);
-    let t100 = if times.len() >= goal {
-        after(goal)
-    } else {
-        None
-    };
-    pool.close().await;
-    Ok(FlashPhase {
-        copies,
+    Ok(Clocked {
         endpoints: goal,
-        sign_up,
-        warm_up,
         first: after(1),
-        t90,
-        t100,
+        t90: after((goal as f64 * 0.9).ceil() as usize),
+        t100: if times.len() >= goal {
+            after(goal)
+        } else {
+            None
+        },
         arrived: times.len(),
         duplicates: tally["duplicates"].as_u64().unwrap_or(0) as usize,
         cpu,
-        copy_names: (1..=copies)
-            .map(|i| format!("newsroom notifier-{i}"))
-            .collect(),
     })
+}
+
+/// The same endpoints copied in SQL into an embedded process's `notifier.db` (SQLite), as
+/// [`insert_subscribers`] does in PostgreSQL.
+fn insert_subscribers_sqlite(path: &std::path::Path, more: usize, hooks: &str) -> Res<()> {
+    let mut db = rusqlite::Connection::open(path)?;
+    db.busy_timeout(Duration::from_secs(30))?;
+    let tx = db.transaction()?;
+    let numbers = "WITH RECURSIVE g(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM g WHERE g < ?1)";
+    let id = |what: &str| format!("printf('00000000-0000-4000-8{what}-%012d', g.g)");
+    tx.execute(
+        &format!(
+            "{numbers} INSERT INTO subscribers (id, name, email, token_hash, unsubscribe_token, status, created_at)
+             SELECT {}, t.name || ' ' || g.g, t.email, randomblob(32), t.unsubscribe_token || '-' || g.g,
+                    t.status, t.created_at
+             FROM subscribers t, g",
+            id("001")
+        ),
+        [more as i64],
+    )?;
+    tx.execute(
+        &format!(
+            "{numbers} INSERT INTO endpoints (id, subscriber_id, kind, target, secret, status, created_at)
+             SELECT {}, {}, t.kind, ?2 || g.g, t.secret, t.status, t.created_at
+             FROM endpoints t, g",
+            id("002"),
+            id("001")
+        ),
+        rusqlite::params![more as i64, hooks],
+    )?;
+    tx.execute(
+        &format!(
+            "{numbers} INSERT INTO subscriptions (id, subscriber_id, story_id, actor_key, kind, tag,
+                    min_urgency, delivery, digest_minutes, include_related, created_at)
+             SELECT {}, {}, CASE WHEN g.g % 2 = 0 THEN t.story_id END, t.actor_key, t.kind,
+                    CASE WHEN g.g % 2 = 1 THEN ?2 END, t.min_urgency, t.delivery, t.digest_minutes,
+                    t.include_related, t.created_at
+             FROM subscriptions t, g",
+            id("003"),
+            id("001")
+        ),
+        rusqlite::params![more as i64, FLASH_TAG],
+    )?;
+    tx.execute(
+        &format!(
+            "{numbers} INSERT INTO subscription_changes (subscription_id, subscriber_id)
+             SELECT {}, {} FROM g ORDER BY g.g",
+            id("003"),
+            id("001")
+        ),
+        [more as i64],
+    )?;
+    tx.commit()?;
+    let endpoints: i64 = db.query_row("SELECT COUNT(*) FROM endpoints", [], |r| r.get(0))?;
+    if endpoints != more as i64 + 1 {
+        return Err(format!("{endpoints} endpoints after the insert, not {}", more + 1).into());
+    }
+    Ok(())
+}
+
+/// The baseline of the issue's embedded target: the same flash on one embedded process
+/// (`--role all`, SQLite), unthrottled.
+async fn flash_embedded(
+    cfg: &Config,
+    receiver: &str,
+    receiver_pid: Option<u32>,
+    client: &reqwest::Client,
+) -> Res<FlashPhase> {
+    let dir = tempfile::tempdir()?;
+    let env = Env::embedded();
+    let editor = env.editor_token(&dir.path().join("all"))?;
+    let mut all = env.spawn("all", dir.path(), "all")?;
+    let result = async {
+        all.healthy(client).await?;
+        let base = all.base.clone();
+        let story = open_story(client, &base, &editor).await?;
+        get_when_ready(
+            client,
+            &format!("{base}/v1/stories/{story}"),
+            Duration::from_secs(60),
+        )
+        .await?;
+        let signing_up = Instant::now();
+        newsroom_testkit::api::webhook_subscriber(
+            client,
+            &base,
+            "Flash desk",
+            &format!("{receiver}/hooks/0"),
+            &json!({"story": story, "min_urgency": "flash"}),
+        )
+        .await?;
+        insert_subscribers_sqlite(
+            &dir.path().join("all").join("notifier.db"),
+            cfg.flash_endpoints - 1,
+            &format!("{receiver}/hooks/"),
+        )?;
+        let sign_up = signing_up.elapsed();
+        // A routine development first: the matcher loads the index on its batch.
+        let warming = Instant::now();
+        let warm = newsroom_testkit::api::post_development(
+            client,
+            &base,
+            &editor,
+            &story,
+            &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
+        )
+        .await?;
+        let notifier = rusqlite::Connection::open(dir.path().join("all").join("notifier.db"))?;
+        loop {
+            let at: i64 = notifier
+                .query_row(
+                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0);
+            if at >= warm {
+                break;
+            }
+            if warming.elapsed() > Duration::from_secs(300) {
+                return Err("the matcher did not pass the warm-up development within 300 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let warm_up = warming.elapsed();
+        let reset = client
+            .post(format!("{receiver}/tally/reset"))
+            .send()
+            .await?;
+        if !reset.status().is_success() {
+            return Err(format!("receiver reset: {}", reset.status()).into());
+        }
+        eprintln!(
+            "  embedded: {} endpoints signed up in {}, index loaded in {}; sending the flash",
+            thousands(cfg.flash_endpoints as f64),
+            secs(sign_up),
+            secs(warm_up)
+        );
+        let mut pids = vec![ident(&all)];
+        pids.extend(receiver_pid.map(|p| (p, "receiver process".to_owned())));
+        let clocked = flash_clock(
+            client,
+            receiver,
+            (&base, &editor, &story),
+            cfg.flash_endpoints,
+            &pids,
+        )
+        .await?;
+        Ok::<_, BoxError>(clocked.phase(0, (sign_up, warm_up), vec!["newsroom all".to_owned()]))
+    }
+    .await;
+    if result.is_err() {
+        eprintln!("--- all ---\n{}", all.log_tail());
+    }
+    all.stop().await;
+    result
 }
 
 async fn flash_case(cfg: &Config) -> Res<FlashRun> {
@@ -2061,6 +2268,8 @@ async fn flash_case(cfg: &Config) -> Res<FlashRun> {
     for copies in [1, 2, 4] {
         phases.push(flash_phase(cfg, copies, &receiver, child.id(), &client).await?);
     }
+    eprintln!("  the same flash on one embedded process, unthrottled");
+    phases.push(flash_embedded(cfg, &receiver, child.id(), &client).await?);
     Ok(FlashRun {
         endpoints: cfg.flash_endpoints,
         copy_cores: cfg.copy_cores,
@@ -2664,7 +2873,11 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
         "| copies | alerts received | POST → first | POST → 90% | POST → 100% | alerts/s | ÷ 1 copy | target | same `webhook-id` twice | missing | CPU-s of each copy | CPU-s PostgreSQL |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
-    let one = f.phases.first().and_then(FlashPhase::rate);
+    let one = f
+        .phases
+        .iter()
+        .find(|p| p.copies == 1)
+        .and_then(FlashPhase::rate);
     for p in &f.phases {
         let ratio = match (p.rate(), one) {
             (Some(r), Some(o)) if o > 0.0 => Some(r / o),
@@ -2675,6 +2888,15 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
             4 => Some(3.0),
             _ => None,
         };
+        let copies = if p.copies == 0 {
+            "embedded, unthrottled (90% ≤ 10 s: ".to_owned()
+                + match p.t90 {
+                    Some(t) if t <= Duration::from_secs(10) => "met)",
+                    _ => "**missed**)",
+                }
+        } else {
+            p.copies.to_string()
+        };
         let copies_cpu: Vec<String> = p
             .copy_names
             .iter()
@@ -2683,7 +2905,7 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
         writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
-            p.copies,
+            copies,
             thousands(p.arrived as f64),
             p.first.map_or_else(|| "–".into(), secs),
             p.t90.map_or_else(|| "–".into(), secs),
@@ -2707,9 +2929,12 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
     for p in &f.phases {
         writeln!(
             out,
-            "- {} cop{}: sign-up {}, index warm-up {}; CPU-seconds from the POST to the last alert: {}.",
-            p.copies,
-            if p.copies == 1 { "y" } else { "ies" },
+            "- {}: sign-up {}, index warm-up {}; CPU-seconds from the POST to the last alert: {}.",
+            match p.copies {
+                0 => "embedded".to_owned(),
+                1 => "1 copy".to_owned(),
+                n => format!("{n} copies"),
+            },
             secs(p.sign_up),
             secs(p.warm_up),
             p.cpu.describe()
