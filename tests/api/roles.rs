@@ -305,6 +305,20 @@ async fn partition_owners(pool: &sqlx::PgPool) -> std::collections::HashMap<i64,
     rows.into_iter().collect()
 }
 
+/// A subscriber with a webhook to `receiver` and one subscription (`filter`).
+async fn webhook_follower(
+    notifier: &TestApp,
+    receiver: &WebhookReceiver,
+    filter: serde_json::Value,
+) {
+    let reader = notifier.sign_up("Wire desk").await;
+    notifier
+        .add_endpoint(&reader, json!({"kind": "webhook", "url": receiver.url}))
+        .await
+        .ok(201);
+    subscribe(notifier, &reader, filter).await;
+}
+
 /// Two notifier copies share one PostgreSQL queue. A flash development to a few hundred webhook
 /// endpoints, spread over the partitions of both: the copy that matches it sends to its own
 /// endpoints at once, and the other copy claims the deliveries of its partitions from the queue —
@@ -336,17 +350,7 @@ async fn a_flash_fan_out_reaches_every_endpoint_once_whichever_copy_owns_its_par
     let receiver = WebhookReceiver::ok().await;
     const ENDPOINTS: usize = 300;
     for _ in 0..ENDPOINTS {
-        let reader = a.sign_up("Wire desk").await;
-        let path = format!("/v1/subscribers/{}/endpoints", reader.id);
-        a.call(
-            Method::POST,
-            &path,
-            Some(&reader.token),
-            Some(json!({"kind": "webhook", "url": receiver.url})),
-        )
-        .await
-        .ok(201);
-        subscribe(&a, &reader, json!({"everything": true})).await;
+        webhook_follower(&a, &receiver, json!({"everything": true})).await;
     }
     let story = command.open_story(false).await;
     // The endpoints' subscribers lie in partitions of both copies, the story's matcher's and the
@@ -453,26 +457,14 @@ async fn a_big_fan_out_is_queued_in_chunks_every_copy_takes_and_its_correction_f
 
     let receiver = WebhookReceiver::ok().await;
     const FOLLOWERS: usize = 60;
-    let mut subscribers = Vec::new();
     for i in 0..=FOLLOWERS {
-        let reader = a.sign_up("Wire desk").await;
-        let path = format!("/v1/subscribers/{}/endpoints", reader.id);
-        a.call(
-            Method::POST,
-            &path,
-            Some(&reader.token),
-            Some(json!({"kind": "webhook", "url": receiver.url})),
-        )
-        .await
-        .ok(201);
         // The last one follows only the actor the correction names.
         let actor = if i < FOLLOWERS {
             "Fancy Bear"
         } else {
             "Unit 26165"
         };
-        subscribe(&a, &reader, json!({"actor": actor})).await;
-        subscribers.push(reader);
+        webhook_follower(&a, &receiver, json!({"actor": actor})).await;
     }
     let story = command.open_story(false).await;
     let mut flash = development("hack_reported");

@@ -1911,24 +1911,9 @@ async fn flash_measure(
     }
     let base = |name: &str| base_of(procs, name);
     let (command, reads, notifier) = (base("command"), base("projector"), base("notifier-1"));
-    let story = open_story(client, &command, editor).await?;
-    get_when_ready(
-        client,
-        &format!("{reads}/v1/stories/{story}"),
-        Duration::from_secs(60),
-    )
-    .await?;
-
     // One subscriber through the API, the rest copied from its rows.
-    let signing_up = Instant::now();
-    newsroom_testkit::api::webhook_subscriber(
-        client,
-        &notifier,
-        "Flash desk",
-        &format!("{receiver}/hooks/0"),
-        &json!({"story": story, "min_urgency": "flash"}),
-    )
-    .await?;
+    let (story, signing_up) =
+        flash_story(client, (&command, &reads, &notifier), editor, receiver).await?;
     let pool = sqlx::PgPool::connect(&db.url).await?;
     insert_subscribers(
         &pool,
@@ -1949,32 +1934,13 @@ async fn flash_measure(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let warming = Instant::now();
-    let warm = newsroom_testkit::api::post_development(
+    let warm_up = warm_up(
         client,
-        &command,
-        editor,
-        &story,
-        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
+        (&command, editor, &story),
+        receiver,
+        Matched::Postgres(&pool),
     )
     .await?;
-    loop {
-        if matched_through(&pool).await? >= warm {
-            break;
-        }
-        if warming.elapsed() > Duration::from_secs(300) {
-            return Err("the matchers did not pass the warm-up development within 300 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let warm_up = warming.elapsed();
-    let reset = client
-        .post(format!("{receiver}/tally/reset"))
-        .send()
-        .await?;
-    if !reset.status().is_success() {
-        return Err(format!("receiver reset: {}", reset.status()).into());
-    }
     eprintln!(
         "  {copies} notifier cop{}: {} endpoints signed up in {}, indexes loaded in {}; sending the flash",
         if copies == 1 { "y" } else { "ies" },
@@ -2161,6 +2127,89 @@ fn insert_subscribers_sqlite(path: &std::path::Path, more: usize, hooks: &str) -
     Ok(())
 }
 
+/// Opens the flash's story (through `command`, until `reads` serves it) and signs its first
+/// subscriber up through `notifier`'s API: a webhook to the receiver's `/hooks/0`, following the
+/// story at `min_urgency: flash`. Returns the story and when the sign-up began.
+async fn flash_story(
+    client: &reqwest::Client,
+    (command, reads, notifier): (&str, &str, &str),
+    editor: &str,
+    receiver: &str,
+) -> Res<(String, Instant)> {
+    let story = open_story(client, command, editor).await?;
+    get_when_ready(
+        client,
+        &format!("{reads}/v1/stories/{story}"),
+        Duration::from_secs(60),
+    )
+    .await?;
+    let signing_up = Instant::now();
+    newsroom_testkit::api::webhook_subscriber(
+        client,
+        notifier,
+        "Flash desk",
+        &format!("{receiver}/hooks/0"),
+        &json!({"story": story, "min_urgency": "flash"}),
+    )
+    .await?;
+    Ok((story, signing_up))
+}
+
+/// Where the matchers stand: every partition's checkpoint in PostgreSQL, or the embedded
+/// matcher's in its `notifier.db`.
+enum Matched<'a> {
+    Postgres(&'a sqlx::PgPool),
+    Sqlite(&'a std::path::Path),
+}
+
+impl Matched<'_> {
+    async fn position(&self) -> Res<i64> {
+        match self {
+            Self::Postgres(pool) => matched_through(pool).await,
+            Self::Sqlite(path) => Ok(rusqlite::Connection::open(path)?.query_row(
+                "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                [],
+                |r| r.get(0),
+            )?),
+        }
+    }
+}
+
+/// A routine development no subscription asks for, until the matchers have passed it (each loads
+/// its subscription index on the batch that carries it); then the receiver's tally is reset.
+/// Returns how long the matchers took.
+async fn warm_up(
+    client: &reqwest::Client,
+    (command, editor, story): (&str, &str, &str),
+    receiver: &str,
+    matched: Matched<'_>,
+) -> Res<Duration> {
+    let warming = Instant::now();
+    let warm = newsroom_testkit::api::post_development(
+        client,
+        command,
+        editor,
+        story,
+        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
+    )
+    .await?;
+    while matched.position().await? < warm {
+        if warming.elapsed() > Duration::from_secs(300) {
+            return Err("the matchers did not pass the warm-up development within 300 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let warm_up = warming.elapsed();
+    let reset = client
+        .post(format!("{receiver}/tally/reset"))
+        .send()
+        .await?;
+    if !reset.status().is_success() {
+        return Err(format!("receiver reset: {}", reset.status()).into());
+    }
+    Ok(warm_up)
+}
+
 /// The baseline of the embedded target: the same flash on one embedded process
 /// (`--role all`, SQLite), unthrottled.
 async fn flash_embedded(
@@ -2176,22 +2225,8 @@ async fn flash_embedded(
     let result = async {
         all.healthy(client).await?;
         let base = all.base.clone();
-        let story = open_story(client, &base, &editor).await?;
-        get_when_ready(
-            client,
-            &format!("{base}/v1/stories/{story}"),
-            Duration::from_secs(60),
-        )
-        .await?;
-        let signing_up = Instant::now();
-        newsroom_testkit::api::webhook_subscriber(
-            client,
-            &base,
-            "Flash desk",
-            &format!("{receiver}/hooks/0"),
-            &json!({"story": story, "min_urgency": "flash"}),
-        )
-        .await?;
+        let (story, signing_up) =
+            flash_story(client, (&base, &base, &base), &editor, receiver).await?;
         insert_subscribers_sqlite(
             &dir.path().join("all").join("notifier.db"),
             cfg.flash_endpoints - 1,
@@ -2199,40 +2234,14 @@ async fn flash_embedded(
         )?;
         let sign_up = signing_up.elapsed();
         // A routine development first: the matcher loads the index on its batch.
-        let warming = Instant::now();
-        let warm = newsroom_testkit::api::post_development(
+        let notifier = dir.path().join("all").join("notifier.db");
+        let warm_up = warm_up(
             client,
-            &base,
-            &editor,
-            &story,
-            &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
+            (&base, &editor, &story),
+            receiver,
+            Matched::Sqlite(&notifier),
         )
         .await?;
-        let notifier = rusqlite::Connection::open(dir.path().join("all").join("notifier.db"))?;
-        loop {
-            let at: i64 = notifier
-                .query_row(
-                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap_or(0);
-            if at >= warm {
-                break;
-            }
-            if warming.elapsed() > Duration::from_secs(300) {
-                return Err("the matcher did not pass the warm-up development within 300 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let warm_up = warming.elapsed();
-        let reset = client
-            .post(format!("{receiver}/tally/reset"))
-            .send()
-            .await?;
-        if !reset.status().is_success() {
-            return Err(format!("receiver reset: {}", reset.status()).into());
-        }
         eprintln!(
             "  embedded: {} endpoints signed up in {}, index loaded in {}; sending the flash",
             thousands(cfg.flash_endpoints as f64),
