@@ -39,13 +39,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::dispatch::Handoff;
 use crate::error::NotifyError;
 use crate::index::Delivery;
-use crate::matcher::{queue_batch, Links, Planned, Queueing};
+use crate::matcher::{queue_batch, Links, Matcher, Outlets, Planned, Queueing};
 use crate::partitions::{Ownership, PARTITIONS};
 use crate::store::{ts, NotifierStore};
-use crate::streams::AlertHub;
 
 /// By default, an event that alerts at least this many subscribers is queued in chunks.
 pub const CHUNK_FROM: usize = 1_000;
@@ -75,7 +73,9 @@ pub(crate) fn split(
         .query_map(args![stories.into_iter().collect::<Texts>()], |r| {
             r.get::<String>(0)
         })?
-        .filter_map(|s| s.ok().and_then(|s| Uuid::parse_str(&s).ok()))
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .filter_map(|s| Uuid::parse_str(s).ok())
         .collect();
     let (mut direct, mut chunked) = (Vec::new(), Vec::new());
     for p in plan {
@@ -165,12 +165,10 @@ pub struct Fanout {
     ownership: Ownership,
     clock: Arc<dyn Clock>,
     links: Links,
-    /// Where its immediate deliveries go, leased for this long.
-    handoff: Option<(Handoff, chrono::Duration)>,
-    hub: Option<AlertHub>,
-    queued: Arc<watch::Sender<u64>>,
+    /// The matcher's: where what it queues goes after the commit.
+    outlets: Outlets,
     /// Ticks when some copy wrote chunks (or deliveries) for others.
-    waiting: Arc<watch::Sender<u64>>,
+    waiting: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -197,33 +195,16 @@ impl Fanout {
         ownership: Ownership,
         clock: Arc<dyn Clock>,
         links: Links,
-        queued: Arc<watch::Sender<u64>>,
-        waiting: Arc<watch::Sender<u64>>,
+        matcher: &Matcher,
     ) -> Self {
         Self {
             store,
             ownership,
             clock,
             links,
-            handoff: None,
-            hub: None,
-            queued,
-            waiting,
+            outlets: matcher.outlets(),
+            waiting: matcher.waiting_sender().subscribe(),
         }
-    }
-
-    /// Hands the immediate deliveries it queues to a dispatcher, leased for `lease`.
-    pub fn hand_over_to(&mut self, handoff: Handoff, lease: Duration) {
-        self.handoff = Some((
-            handoff,
-            chrono::Duration::from_std(lease).unwrap_or_default(),
-        ));
-    }
-
-    /// Hands the immediate alerts it queues to `hub`, right after their commit.
-    pub fn publish_to(mut self, hub: AlertHub) -> Self {
-        self.hub = Some(hub);
-        self
     }
 
     /// Takes the waiting chunks of the partitions it owns, a few at a time per partition;
@@ -263,7 +244,7 @@ impl Fanout {
     async fn take(&self, partition: i64, owned: Arc<Vec<u32>>) -> Result<usize, NotifyError> {
         let links = self.links.clone();
         let now = self.clock.now();
-        let lease = self.handoff.as_ref().map(|(_, lease)| now + *lease);
+        let lease = self.outlets.lease_from(now);
         let taken = self
             .store
             .write_alerts(move |tx| {
@@ -279,22 +260,8 @@ impl Fanout {
                 )
             })
             .await?;
-        if !taken.jobs.is_empty() {
-            if let Some((handoff, _)) = &self.handoff {
-                // If the dispatcher is gone, the leases run out and a claim takes them.
-                let _ = handoff.send(taken.jobs);
-            }
-        }
-        if let Some(hub) = &self.hub {
-            hub.publish(&taken.published);
-        }
-        metrics::counter!("newsroom_alerts_queued_total").increment(taken.queued as u64);
-        if taken.queued > 0 {
-            self.queued.send_modify(|n| *n += taken.queued as u64);
-        }
-        if taken.unhanded {
-            self.waiting.send_modify(|n| *n += 1);
-        }
+        self.outlets
+            .announce(taken.queued, &taken.published, taken.jobs, taken.unhanded);
         Ok(taken.chunks)
     }
 
@@ -305,7 +272,7 @@ impl Fanout {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), NotifyError> {
         tokio::pin!(shutdown);
-        let mut woken = self.waiting.subscribe();
+        let mut woken = self.waiting.clone();
         let mut ownership = self.ownership.clone();
         loop {
             let busy = match self.step().await {

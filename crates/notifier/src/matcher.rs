@@ -171,11 +171,8 @@ pub struct Matcher {
     index: Arc<Mutex<SubscriptionIndex>>,
     clock: Arc<dyn Clock>,
     links: Links,
-    queued: Arc<watch::Sender<u64>>,
-    /// Ticks when deliveries were queued that nobody was handed (the dispatcher claims them).
-    waiting: Arc<watch::Sender<u64>>,
-    /// Where freshly queued immediate deliveries go, leased for this long.
-    handoff: Option<(Handoff, chrono::Duration)>,
+    /// Where what it queued goes after the commit.
+    outlets: Outlets,
     /// The views, whose history tells what the story looked like right after each event.
     views: ViewStore,
     /// The checkpoints of the partitions it owns, as of the last batch it committed; `None`
@@ -187,8 +184,6 @@ pub struct Matcher {
     stream: Option<JetStreamFeed>,
     /// How its last step went, for `/healthz`.
     status: FollowerStatus,
-    /// Where the alerts it queued go to their subscribers' open streams.
-    hub: Option<AlertHub>,
     /// With a shared queue: from how many recipients an event's alerts are queued in chunks
     /// (`crate::fanout`).
     chunk_from: Option<usize>,
@@ -200,6 +195,54 @@ impl std::fmt::Debug for Matcher {
             .field("store", &self.store)
             .field("after", &self.after)
             .finish()
+    }
+}
+
+/// Where what a transaction queued goes once it has committed.
+#[derive(Clone)]
+pub(crate) struct Outlets {
+    /// The dispatcher, given the immediate deliveries, leased for this long.
+    handoff: Option<(Handoff, chrono::Duration)>,
+    /// The subscribers' open alert streams.
+    hub: Option<AlertHub>,
+    /// Ticks when alerts were queued.
+    queued: Arc<watch::Sender<u64>>,
+    /// Ticks when deliveries were queued that nobody was handed (the dispatcher claims them).
+    waiting: Arc<watch::Sender<u64>>,
+}
+
+impl Outlets {
+    /// Until when deliveries queued `now` are leased to this process's dispatcher, if it has one.
+    pub(crate) fn lease_from(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.handoff.as_ref().map(|(_, lease)| now + *lease)
+    }
+
+    /// Tells everyone what a committed transaction queued: `queued` alerts, the immediate ones
+    /// `published`, the deliveries `jobs` handed to the dispatcher, and whether some were left
+    /// for a claim.
+    pub(crate) fn announce(
+        &self,
+        queued: usize,
+        published: &[QueuedAlert],
+        jobs: Vec<Job>,
+        unhanded: bool,
+    ) {
+        if !jobs.is_empty() {
+            if let Some((handoff, _)) = &self.handoff {
+                // If the dispatcher is gone, the leases run out and a claim takes them.
+                let _ = handoff.send(jobs);
+            }
+        }
+        if let Some(hub) = &self.hub {
+            hub.publish(published);
+        }
+        metrics::counter!("newsroom_alerts_queued_total").increment(queued as u64);
+        if queued > 0 {
+            self.queued.send_modify(|n| *n += queued as u64);
+        }
+        if unhanded {
+            self.waiting.send_modify(|n| *n += 1);
+        }
     }
 }
 
@@ -232,15 +275,17 @@ impl Matcher {
             index: Arc::default(),
             clock,
             links,
-            queued: Arc::new(watch::channel(0).0),
-            waiting: Arc::new(watch::channel(0).0),
-            handoff: None,
+            outlets: Outlets {
+                handoff: None,
+                hub: None,
+                queued: Arc::new(watch::channel(0).0),
+                waiting: Arc::new(watch::channel(0).0),
+            },
             views,
             after: None,
             ownership: Ownership::single(),
             stream: None,
             status: FollowerStatus::default(),
-            hub: None,
             chunk_from: None,
         }
     }
@@ -266,7 +311,7 @@ impl Matcher {
 
     /// Hands the immediate alerts it queues to `hub`, right after their commit.
     pub fn publish_to(mut self, hub: AlertHub) -> Self {
-        self.hub = Some(hub);
+        self.outlets.hub = Some(hub);
         self
     }
 
@@ -285,25 +330,31 @@ impl Matcher {
     /// Hands every immediate delivery it queues to a dispatcher, leased for `lease`, right
     /// after the transaction that queued it commits.
     pub fn hand_over_to(&mut self, handoff: Handoff, lease: Duration) {
-        self.handoff = Some((
+        self.outlets.handoff = Some((
             handoff,
             chrono::Duration::from_std(lease).unwrap_or_default(),
         ));
     }
 
+    /// Where what it queues goes after the commit, for others that queue alerts the same way
+    /// (the fan-out's taker).
+    pub(crate) fn outlets(&self) -> Outlets {
+        self.outlets.clone()
+    }
+
     /// Ticks whenever alerts were queued: alert streams wait on it.
     pub fn queued(&self) -> watch::Receiver<u64> {
-        self.queued.subscribe()
+        self.outlets.queued.subscribe()
     }
 
     /// The sender of that signal, for others that queue alerts (the digester).
     pub fn queue_sender(&self) -> Arc<watch::Sender<u64>> {
-        self.queued.clone()
+        self.outlets.queued.clone()
     }
 
     /// Ticks when deliveries were queued without being handed over: the dispatcher claims them.
     pub fn waiting_sender(&self) -> Arc<watch::Sender<u64>> {
-        self.waiting.clone()
+        self.outlets.waiting.clone()
     }
 
     /// How far every partition has been matched.
@@ -378,7 +429,7 @@ impl Matcher {
         let index = self.index.clone();
         let links = self.links.clone();
         let now = self.clock.now();
-        let lease = self.handoff.as_ref().map(|(_, lease)| now + *lease);
+        let lease = self.outlets.lease_from(now);
         let chunk_from = self.chunk_from;
         let batch = self
             .store
@@ -417,23 +468,8 @@ impl Matcher {
         if let Some(stream) = &mut self.stream {
             stream.commit().await?;
         }
-        if !jobs.is_empty() {
-            if let Some((handoff, _)) = &self.handoff {
-                // If the dispatcher is gone, the leases run out and a claim takes them.
-                let _ = handoff.send(jobs);
-            }
-        }
         self.after = Some(checkpoints);
-        if let Some(hub) = &self.hub {
-            hub.publish(&published);
-        }
-        metrics::counter!("newsroom_alerts_queued_total").increment(queued as u64);
-        if queued > 0 {
-            self.queued.send_modify(|n| *n += queued as u64);
-        }
-        if unhanded {
-            self.waiting.send_modify(|n| *n += 1);
-        }
+        self.outlets.announce(queued, &published, jobs, unhanded);
         Ok(feed.len())
     }
 

@@ -215,21 +215,18 @@ impl Notifier {
             .partitioned(ownership.clone())
             .chunked_from(settings.chunk_from);
         let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
-        matcher.hand_over_to(handoff.clone(), settings.retry.lease);
+        matcher.hand_over_to(handoff, settings.retry.lease);
         let queued = matcher.queued();
         let waiting = matcher.waiting_sender();
+        // It queues what it takes as the matcher does: the same dispatcher, hub and signals.
         let fanout = store.is_shared().then(|| {
-            let mut fanout = Fanout::new(
+            Fanout::new(
                 store.clone(),
                 ownership.clone(),
                 clock.clone(),
                 links.clone(),
-                matcher.queue_sender(),
-                waiting.clone(),
+                &matcher,
             )
-            .publish_to(hub.clone());
-            fanout.hand_over_to(handoff, settings.retry.lease);
-            fanout
         });
         let wake = store.pool().map(|pool| (pool.clone(), waiting.clone()));
         let digester = Digester::new(
