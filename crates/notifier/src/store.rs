@@ -76,6 +76,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../migrations/sqlite/2005_include_related.sql"
         )),
+        M::up(include_str!(
+            "../migrations/sqlite/2006_fewer_alert_index_entries.sql"
+        )),
     ])
 }
 

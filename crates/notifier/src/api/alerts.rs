@@ -207,8 +207,11 @@ pub(super) async fn alert_stream(
             state
                 .store
                 .read(move |c| {
+                    // The stream sends immediate alerts only: the newest of those (one seek
+                    // of `alerts_listed`).
                     Ok(c.query_row(
-                        "SELECT COALESCE(MAX(seq), 0) FROM alerts WHERE subscriber_id = ?1",
+                        "SELECT COALESCE(MAX(seq), 0) FROM alerts
+                         WHERE subscriber_id = ?1 AND mode = 'immediate'",
                         args![sid],
                         |r| r.get(0),
                     )?)
