@@ -427,6 +427,73 @@ async fn a_flash_fan_out_reaches_every_endpoint_once_whichever_copy_owns_its_par
     pool.close().await;
 }
 
+/// `followers` webhook followers of the actor "Fancy Bear" and one of "Unit 26165" sign up at
+/// `notifier`; a flash naming the first is recorded at `command` and corrected at once to name
+/// the second. Each follower gets the flash and then the correction, once each under one
+/// `webhook-id`, and the newly matching subscriber the correction alone.
+async fn flash_then_correction(command: &TestApp, notifier: &TestApp, followers: usize) {
+    let receiver = WebhookReceiver::ok().await;
+    for i in 0..=followers {
+        // The last one follows only the actor the correction names.
+        let actor = if i < followers {
+            "Fancy Bear"
+        } else {
+            "Unit 26165"
+        };
+        webhook_follower(notifier, &receiver, json!({"actor": actor})).await;
+    }
+    let story = command.open_story(false).await;
+    let mut flash = development("hack_reported");
+    flash["urgency"] = json!("flash");
+    let id = flash["id"].as_str().unwrap().to_owned();
+    command
+        .record_as(&command.editor, &story, flash)
+        .await
+        .ok(201);
+    command
+        .development_action(
+            &command.editor,
+            &story,
+            &id,
+            "corrections",
+            json!({"note": "A unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
+        )
+        .await
+        .ok(200);
+
+    let expected = followers * 2 + 1;
+    let got = receiver
+        .wait_for_accepted(expected, Duration::from_secs(60))
+        .await;
+    // Longer than a delivery's lease (5 s in tests): an alert sent again would be here by now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let got_now = receiver.accepted();
+    assert_eq!(got_now.len(), expected, "none sent twice");
+    let ids: HashSet<String> = got.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), expected, "one webhook-id per alert");
+    // In arrival order, per subscriber (the unsubscribe link's token says whose it is).
+    let mut heard: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in &got_now {
+        let alert = r.json();
+        let link = alert["data"]["links"]["unsubscribe"].as_str().unwrap();
+        heard
+            .entry(link.rsplit('/').next().unwrap().to_owned())
+            .or_default()
+            .push(alert["type"].as_str().unwrap().to_owned());
+    }
+    let mut orders: Vec<Vec<String>> = heard.into_values().collect();
+    orders.sort();
+    let mut wanted = vec![vec!["story.correction".to_owned()]];
+    wanted.extend((0..followers).map(|_| {
+        vec![
+            "story.hack_reported".to_owned(),
+            "story.correction".to_owned(),
+        ]
+    }));
+    wanted.sort();
+    assert_eq!(orders, wanted);
+}
+
 /// Two notifier copies; an event alerting at least `chunk_from` subscribers is queued in chunks
 /// by subscriber partition, which each copy turns into alerts for the partitions it owns. A flash
 /// to 60 followers goes out that way, and so does its correction, recorded at once (while the
@@ -455,67 +522,7 @@ async fn a_big_fan_out_is_queued_in_chunks_every_copy_takes_and_its_correction_f
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let receiver = WebhookReceiver::ok().await;
-    const FOLLOWERS: usize = 60;
-    for i in 0..=FOLLOWERS {
-        // The last one follows only the actor the correction names.
-        let actor = if i < FOLLOWERS {
-            "Fancy Bear"
-        } else {
-            "Unit 26165"
-        };
-        webhook_follower(&a, &receiver, json!({"actor": actor})).await;
-    }
-    let story = command.open_story(false).await;
-    let mut flash = development("hack_reported");
-    flash["urgency"] = json!("flash");
-    let id = flash["id"].as_str().unwrap().to_owned();
-    command
-        .record_as(&command.editor, &story, flash)
-        .await
-        .ok(201);
-    command
-        .development_action(
-            &command.editor,
-            &story,
-            &id,
-            "corrections",
-            json!({"note": "A unit, not the group.", "changes": {"actors": ["Unit 26165"]}}),
-        )
-        .await
-        .ok(200);
-
-    let expected = FOLLOWERS * 2 + 1;
-    let got = receiver
-        .wait_for_accepted(expected, Duration::from_secs(60))
-        .await;
-    // Longer than a delivery's lease (5 s in tests): an alert sent again would be here by now.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let got_now = receiver.accepted();
-    assert_eq!(got_now.len(), expected, "none sent twice");
-    let ids: HashSet<String> = got.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(ids.len(), expected, "one webhook-id per alert");
-    // In arrival order, per subscriber (the unsubscribe link's token says whose it is).
-    let mut heard: std::collections::HashMap<String, Vec<String>> = Default::default();
-    for r in &got_now {
-        let alert = r.json();
-        let link = alert["data"]["links"]["unsubscribe"].as_str().unwrap();
-        heard
-            .entry(link.rsplit('/').next().unwrap().to_owned())
-            .or_default()
-            .push(alert["type"].as_str().unwrap().to_owned());
-    }
-    let mut orders: Vec<Vec<String>> = heard.into_values().collect();
-    orders.sort();
-    let mut wanted = vec![vec!["story.correction".to_owned()]];
-    wanted.extend((0..FOLLOWERS).map(|_| {
-        vec![
-            "story.hack_reported".to_owned(),
-            "story.correction".to_owned(),
-        ]
-    }));
-    wanted.sort();
-    assert_eq!(orders, wanted);
+    flash_then_correction(&command, &a, 60).await;
 
     // The alerts came from chunks (counted by PostgreSQL's statistics of the table), and none
     // is left.
@@ -541,4 +548,31 @@ async fn a_big_fan_out_is_queued_in_chunks_every_copy_takes_and_its_correction_f
         .unwrap();
     assert_eq!(left, 0);
     pool.close().await;
+}
+
+/// Embedded: an event alerting more than `chunk_from` subscribers is queued that many per
+/// transaction, each part sent as it commits, the checkpoint moved with the last. A flash to 61
+/// followers at 20 a part, and its correction at once: the same alerts as from one transaction,
+/// once each and in order.
+#[tokio::test]
+async fn an_embedded_big_fan_out_is_queued_in_parts_and_its_correction_follows_in_order() {
+    let app = spawn_app_with(|s| s.notifier.chunk_from = 20).await;
+    let before = alert_parts(&app).await;
+    flash_then_correction(&app, &app, 60).await;
+    // 61 recipients each (in one batch or two): at least 7 parts of 20. No other test of this
+    // binary alerts more than the default 1,000 subscribers at once.
+    let parts = alert_parts(&app).await - before;
+    assert!(parts >= 7.0, "queued in {parts} parts");
+}
+
+/// `newsroom_alert_parts_total`, as the process's `/metrics` says.
+async fn alert_parts(app: &TestApp) -> f64 {
+    let text = app.call(Method::GET, "/metrics", None, None).await;
+    text.body
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("newsroom_alert_parts_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -60,8 +60,9 @@ pub struct NotifierSettings {
     /// sent at most this many times to one subscriber, however they set themselves up.
     pub endpoints_per_subscriber: usize,
     pub subscriptions_per_subscriber: usize,
-    /// With a shared queue, an event alerting at least this many subscribers is queued in
-    /// chunks that every copy turns into alerts (`crate::fanout`).
+    /// An event alerting at least this many subscribers is queued in chunks: with a shared
+    /// queue by subscriber partition, which every copy turns into alerts (`crate::fanout`);
+    /// embedded, this many per transaction, each sent as it commits.
     pub chunk_from: usize,
 }
 

@@ -100,6 +100,10 @@ fn describe() {
         "Alerts queued for subscribers by the matcher."
     );
     describe_counter!(
+        "newsroom_alert_parts_total",
+        "Transactions an embedded matcher queued a big fan-out's alerts in, each sent as it committed."
+    );
+    describe_counter!(
         "newsroom_deliveries_total",
         "Delivery attempts, by endpoint kind and outcome."
     );
