@@ -18,9 +18,9 @@
 //! derives in its transaction too.
 //!
 //! The import is written once, for both stores: the file is read and checked on a blocking
-//! thread ([`Checker`]) and handed over a thousand events at a time to [`load`], which checks the
+//! thread (`Checker`) and handed over a thousand events at a time to `load`, which checks the
 //! log is empty and writes each event, the slug it claims and the change it makes to the index
-//! of developments, through a store's [`ImportIo`] (its statements, in its transaction). Each
+//! of developments, through a store's `ImportIo` (its statements, in its transaction). Each
 //! store opens that one transaction and commits it (`SqliteStore::import`: `BEGIN IMMEDIATE` on
 //! a connection of its own, off the runtime; `PgStore::import`: holding the append lock). A line
 //! that fails the check ends the reading, and the transaction is dropped uncommitted. The
