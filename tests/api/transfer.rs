@@ -290,19 +290,36 @@ async fn an_import_refuses_an_edited_file_or_a_gap_and_writes_nothing() {
             "line 5 is not an exported event",
         ),
     ];
-    for (what, file, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let log: EventLog = SqliteStore::open(&dir.path().join("n.db"), SqliteOptions::default())
-            .unwrap()
-            .into();
-        let err = import(&log, Cursor::new(file.into_bytes()))
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: EventLog = SqliteStore::open(&dir.path().join("n.db"), SqliteOptions::default())
+        .unwrap()
+        .into();
+    let mut logs = vec![("SQLite", sqlite)];
+    // The same on PostgreSQL, when there is one to test against.
+    let db = TestDatabase::create().await;
+    if let Some(db) = &db {
+        logs.push((
+            "PostgreSQL",
+            PgStore::connect(&db.url).await.unwrap().into(),
+        ));
+    }
+    for (store, log) in &logs {
+        for (what, file, expected) in &cases {
+            let err = import(log, Cursor::new(file.clone().into_bytes()))
+                .await
+                .expect_err(what)
+                .to_string();
+            assert!(err.contains(expected), "{store}, {what}: {err}");
+            assert!(
+                log.read_feed(0, 10).await.unwrap().is_empty(),
+                "{store}, {what}: nothing written"
+            );
+        }
+        // Nor anything derived from the lines before the bad one (a slug claimed, a development
+        // indexed, a story's head): the file as exported goes into the same store.
+        let summary = import(log, Cursor::new(exported.clone().into_bytes()))
             .await
-            .expect_err(what)
-            .to_string();
-        assert!(err.contains(expected), "{what}: {err}");
-        assert!(
-            log.read_feed(0, 10).await.unwrap().is_empty(),
-            "{what}: nothing written"
-        );
+            .unwrap();
+        assert_eq!((summary.events, summary.stories), (4, 1), "{store}");
     }
 }

@@ -5,7 +5,8 @@
 //! appends through it (cqrs-es's `PersistedEventRepository`), and the projection and the
 //! notifier read the global feed from it ([`EventLog::read_feed`] after their own checkpoint,
 //! woken by [`EventLog::subscribe`]). Behind it are the two stores, [`sqlite`] and [`pg`], which
-//! speak the types of [`feed`] ([`FeedEvent`], [`Position`], [`StoreError`]). Beside the events
+//! speak the types of [`feed`] ([`FeedEvent`], [`Position`], [`StoreError`]) and run one group
+//! commit (`commit`), each writing the batch its own way. Beside the events
 //! the log keeps the index of developments ([`developments`]), the hash chain ([`chain`],
 //! checked by [`verify`]), and the tokens' and desk sessions' tables; [`transfer`] exports and
 //! imports it; [`relay`] and [`consumer`] carry it over NATS JetStream in scale-out mode.
@@ -17,6 +18,7 @@
 //! a correction is a new event.
 
 pub mod chain;
+mod commit;
 pub mod consumer;
 pub mod db;
 pub mod developments;

@@ -6,7 +6,8 @@
 //! first takes one transaction-scoped advisory lock, then numbers its events after the current
 //! maximum, and releases the lock only by committing. Transactions therefore commit in position
 //! order. To keep throughput, each process group-commits: one writer task drains the queued
-//! appends into one transaction, a savepoint per append, as the SQLite store does.
+//! appends into one transaction, a savepoint per append, as the SQLite store does (the loop is
+//! `crate::commit`'s, run by both; this store gives it the batch's write, `write_batch`).
 //! (`tests/api/postgres.rs` holds it to that with three writers, each with its own pool as
 //! separate processes would have, and a follower reading while they write.)
 //!
@@ -38,6 +39,9 @@
 //! probes every 500 ms. A commit whose answer was lost is looked up on a new connection under the
 //! append lock; if the database cannot be asked, the append is `StoreError::InDoubt` (a 503
 //! `outcome-unknown`: it may have been recorded, whole).
+//!
+//! An import (`crate::transfer::load`) writes through `Import`, in one transaction holding the
+//! append lock, and fills `story_heads` once its events are in.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,14 +53,16 @@ use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Acquire, Postgres, Row, Transaction};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::chain::VerifyRow;
+use crate::commit::{Append, WriteBatch, Written};
 use crate::feed::is_unreachable;
-use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
+use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
+use crate::transfer::{load, Batches, ExportedEvent, ImportIo, TransferError, TransferSummary};
 
 /// The advisory lock every append takes (an arbitrary constant: "newsroom log").
-pub(crate) const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
+const APPEND_LOCK: i64 = 0x6e65_7773_726f_6f6d;
 
 /// The log's migrations. The views and the notifier keep their tables in the same database,
 /// with migrations of their own recorded in the same `_sqlx_migrations` table (versions 1000 and
@@ -121,14 +127,6 @@ impl Db {
     }
 }
 
-struct Append {
-    events: Vec<SerializedEvent>,
-    snapshot: Option<SnapshotUpdate>,
-    /// How the events change the index of developments, derived before they reach the writer.
-    developments: Vec<DevelopmentChange>,
-    reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
-}
-
 /// The PostgreSQL event store. Cheap to clone.
 #[derive(Clone)]
 pub struct PgStore {
@@ -176,12 +174,12 @@ impl PgStore {
             .fetch_one(&pool)
             .await?;
         let (head_tx, head_rx) = watch::channel(head);
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let (tx, rx) = crate::commit::queue();
         let db = Db {
             pool,
             next_probe: Arc::default(),
         };
-        tokio::spawn(run_writer(db.clone(), rx, head_tx));
+        tokio::spawn(crate::commit::run(Writer(db.clone()), rx, head_tx));
         Ok(Self {
             db,
             writer: tx,
@@ -203,22 +201,7 @@ impl PgStore {
         events: Vec<SerializedEvent>,
         snapshot: Option<SnapshotUpdate>,
     ) -> Result<Vec<Position>, StoreError> {
-        if events.is_empty() {
-            return Ok(vec![]);
-        }
-        // Decoded here, on the caller's task, not in the writer task every commit waits for.
-        let developments = crate::developments::changes_of(&events)?;
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(Append {
-                events,
-                snapshot,
-                developments,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        crate::commit::append(&self.writer, events, snapshot).await
     }
 
     /// The newest position this process has written.
@@ -392,36 +375,88 @@ impl PgStore {
             .await?;
         Ok(())
     }
+
+    /// Loads an export into the log (`crate::transfer::load`), in one transaction holding the
+    /// append lock: no process appends while it runs, and the emptiness check holds.
+    pub(crate) async fn import(&self, batches: Batches) -> Result<TransferSummary, TransferError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let summary = load(&mut Import(&mut tx), batches).await?;
+        tx.commit().await?;
+        Ok(summary)
+    }
 }
 
-async fn run_writer(db: Db, mut rx: mpsc::Receiver<Append>, head: watch::Sender<Position>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let results = write_batch(&db, &batch).await;
-        if let Some(last) = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok().and_then(|p| p.last().copied()))
-            .max()
-        {
-            head.send_replace(last);
-        }
-        metrics::histogram!("newsroom_store_batch_size").record(batch.len() as f64);
-        for (append, result) in batch.drain(..).zip(results) {
-            let _ = append.reply.send(result);
-        }
+/// An import's writes, in its transaction (`crate::transfer::load`).
+struct Import<'t, 'c>(&'t mut Transaction<'c, Postgres>);
+
+impl ImportIo for Import<'_, '_> {
+    async fn events(&mut self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&mut **self.0)
+            .await?)
+    }
+
+    async fn insert(&mut self, event: &ExportedEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
+                event_version, payload, metadata, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(event.position)
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .bind(&event.event_type)
+        .bind(&event.event_version)
+        .bind(&event.payload)
+        .bind(&event.metadata)
+        .bind(event.recorded_at)
+        .execute(&mut **self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_slug(&mut self, event: &SerializedEvent) -> Result<(), StoreError> {
+        claim_slug(self.0, event).await
+    }
+
+    async fn apply(
+        &mut self,
+        story_id: &str,
+        change: &DevelopmentChange,
+    ) -> Result<(), StoreError> {
+        Ok(crate::developments::apply_pg(self.0, story_id, change).await?)
+    }
+
+    /// Each story's head, as appends keep it.
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO story_heads (aggregate_type, aggregate_id, sequence)
+             SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events
+             GROUP BY aggregate_type, aggregate_id",
+        )
+        .execute(&mut **self.0)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The writer task: the group commit (`crate::commit::run`) over the pool.
+struct Writer(Db);
+
+impl WriteBatch for Writer {
+    async fn write_batch(&mut self, batch: &[Append]) -> Vec<Written> {
+        write_batch(&self.0, batch).await
     }
 }
 
 /// Writes a batch in one transaction holding the append lock; each append is a savepoint.
-async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, StoreError>> {
-    let failed = |e: &dyn std::fmt::Display| -> Vec<Result<Vec<Position>, StoreError>> {
+async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Written> {
+    let failed = |e: &dyn std::fmt::Display| -> Vec<Written> {
         batch
             .iter()
             .map(|_| Err(StoreError::Unavailable(e.to_string())))
@@ -476,8 +511,7 @@ async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, Sto
             }) && extends_a_story(a)
         })
         .collect();
-    let mut results: Vec<Option<Result<Vec<Position>, StoreError>>> =
-        batch.iter().map(|_| None).collect();
+    let mut results: Vec<Option<Written>> = batch.iter().map(|_| None).collect();
     let one_by_one = |i: usize| !together[i] || together.iter().filter(|t| **t).count() < 2;
     for (i, append) in batch.iter().enumerate() {
         if !one_by_one(i) {
@@ -511,7 +545,7 @@ async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, Sto
             }
         }
     }
-    let results: Vec<Result<Vec<Position>, StoreError>> = results
+    let results: Vec<Written> = results
         .into_iter()
         .map(|r| r.expect("every append was written or refused"))
         .collect();
@@ -544,7 +578,7 @@ async fn write_batch(db: &Db, batch: &[Append]) -> Vec<Result<Vec<Position>, Sto
 async fn recorded(
     db: &Db,
     batch: &[Append],
-    results: &[Result<Vec<Position>, StoreError>],
+    results: &[Written],
 ) -> Result<Option<bool>, StoreError> {
     let Some((event, position)) = batch.iter().zip(results).find_map(|(append, result)| {
         let positions = result.as_ref().ok()?;
@@ -621,7 +655,7 @@ async fn write_together(
     tx: &mut Transaction<'_, Postgres>,
     appends: &[&Append],
     mut next: i64,
-) -> Result<Vec<Result<Vec<Position>, StoreError>>, sqlx::Error> {
+) -> Result<Vec<Written>, sqlx::Error> {
     let mut sp = (&mut **tx).begin().await?;
     let written = async {
         let n = appends.len();
@@ -905,7 +939,7 @@ async fn fill_pending(pool: &PgPool) -> Result<(), StoreError> {
 }
 
 /// Claims the slug a `StoryOpened` names for its story, in the append's transaction.
-pub(crate) async fn claim_slug(
+async fn claim_slug(
     tx: &mut Transaction<'_, Postgres>,
     event: &SerializedEvent,
 ) -> Result<(), StoreError> {
@@ -936,6 +970,7 @@ mod tests {
     //! it), in a database of its own.
     use super::*;
     use sqlx::Executor;
+    use tokio::sync::oneshot;
 
     struct Scratch {
         admin: PgPool,

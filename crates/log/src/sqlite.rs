@@ -2,8 +2,10 @@
 //! read from it.
 //!
 //! One writer thread owns the only write connection. Commands hand it their events over a channel;
-//! it drains whatever is queued (up to [`MAX_BATCH`] appends), writes them in one transaction with a
-//! savepoint per append, and commits once — group commit, so concurrent reporters share one fsync.
+//! it drains whatever is queued (up to [`MAX_BATCH`](crate::feed::MAX_BATCH) appends), writes them
+//! in one transaction with a savepoint per append, and commits once — group commit, so concurrent
+//! reporters share one fsync. The loop is `crate::commit`'s, which the PostgreSQL store runs too;
+//! this store gives it the batch's write (`Writer`), and runs it on the writer thread.
 //! Because one connection writes, in commit order, `position` (an explicit
 //! `INTEGER PRIMARY KEY AUTOINCREMENT`, which `VACUUM` never renumbers) is global, commit-ordered
 //! and gap-free: an append that fails is rolled back to its savepoint, which also rolls back the
@@ -20,7 +22,9 @@
 //! `tokens`, and the desk's `staff_passwords`, `desk_sessions` and `desk_drafts`; the schema is
 //! brought up to date by `rusqlite_migration` on open. The writer never checkpoints the WAL: a
 //! thread with its own connection runs a `PASSIVE` checkpoint every 500 ms, so no append waits
-//! behind one. Every reader connection counts its work (`crate::db::ReadWork`).
+//! behind one. Every reader connection counts its work (`crate::db::ReadWork`). An import
+//! (`crate::transfer::load`) writes through `Import`, in one transaction on a connection of its
+//! own.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,13 +34,15 @@ use cqrs_es::persist::{SerializedEvent, SerializedSnapshot};
 use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
 
 use crate::chain::VerifyRow;
+use crate::commit::{Append, WriteBatch, Written};
 use crate::db::Synchronous;
-use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError, MAX_BATCH};
+use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
+use crate::transfer::{load, Batches, ExportedEvent, ImportIo, TransferError, TransferSummary};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 /// How long a connection waits for a lock before reporting the database busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,7 +72,7 @@ fn migrations() -> Migrations<'static> {
 
 /// Pragmas every connection gets: WAL so readers never block the writer, a busy timeout so a
 /// lock is waited for instead of failing at once.
-pub(crate) fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
+fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
@@ -88,14 +94,6 @@ impl Default for SqliteOptions {
             readers: 8,
         }
     }
-}
-
-struct Append {
-    events: Vec<SerializedEvent>,
-    snapshot: Option<SnapshotUpdate>,
-    /// How the events change the index of developments, derived before they reach the writer.
-    developments: Vec<DevelopmentChange>,
-    reply: oneshot::Sender<Result<Vec<Position>, StoreError>>,
 }
 
 /// The SQLite event store. Cheap to clone.
@@ -157,14 +155,16 @@ impl SqliteStore {
         configure(&checkpointer, synchronous)?;
 
         let (head_tx, head_rx) = watch::channel(head);
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let (tx, rx) = crate::commit::queue();
         let thread_error = |source| StoreError::DataDir {
             path: path.to_owned(),
             source,
         };
         std::thread::Builder::new()
             .name("newsroom-sqlite-writer".into())
-            .spawn(move || Writer::new(conn).run(rx, head_tx))
+            .spawn(move || {
+                futures_executor::block_on(crate::commit::run(Writer { conn }, rx, head_tx));
+            })
             .map_err(thread_error)?;
         let alive = tx.downgrade();
         std::thread::Builder::new()
@@ -196,22 +196,7 @@ impl SqliteStore {
         events: Vec<SerializedEvent>,
         snapshot: Option<SnapshotUpdate>,
     ) -> Result<Vec<Position>, StoreError> {
-        if events.is_empty() {
-            return Ok(vec![]);
-        }
-        // Decoded here, on the caller's task, not on the writer thread every commit waits for.
-        let developments = crate::developments::changes_of(&events)?;
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(Append {
-                events,
-                snapshot,
-                developments,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        crate::commit::append(&self.writer, events, snapshot).await
     }
 
     /// The position of the newest committed event (0 when the log is empty).
@@ -437,6 +422,24 @@ impl SqliteStore {
             })),
         }
     }
+
+    /// Loads an export into the log (`crate::transfer::load`), in one transaction on a
+    /// connection of its own, off the async runtime.
+    pub(crate) async fn import(&self, batches: Batches) -> Result<TransferSummary, TransferError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = Connection::open(&path)?;
+            configure(&conn, Synchronous::Full)?;
+            // IMMEDIATE: the write lock is taken before the emptiness check, so no append can
+            // slip in between.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let summary = futures_executor::block_on(load(&mut Import(&tx), batches))?;
+            tx.commit()?;
+            Ok(summary)
+        })
+        .await
+        .map_err(|_| TransferError::Interrupted)?
+    }
 }
 
 const SELECT_FEED: &str = "SELECT position, aggregate_type, aggregate_id, sequence, event_type,
@@ -548,46 +551,16 @@ fn checkpoint_in_background(conn: &Connection, alive: &mpsc::WeakSender<Append>)
     }
 }
 
-/// The single writer: owns the write connection and group-commits queued appends.
+/// The single writer: owns the write connection; its thread runs the group commit
+/// (`crate::commit::run`).
 struct Writer {
     conn: Connection,
 }
 
-impl Writer {
-    fn new(conn: Connection) -> Self {
-        Self { conn }
-    }
-
-    fn run(mut self, mut rx: mpsc::Receiver<Append>, head: watch::Sender<Position>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Some(first) = rx.blocking_recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
-            }
-            let batch_len = batch.len();
-            let results = self.write_batch(&batch);
-            if let Some(last) = results
-                .iter()
-                .filter_map(|r| r.as_ref().ok().and_then(|p| p.last().copied()))
-                .max()
-            {
-                head.send_replace(last);
-            }
-            metrics::histogram!("newsroom_store_batch_size").record(batch_len as f64);
-            for (append, result) in batch.drain(..).zip(results) {
-                // A command that gave up waiting is not an error of the store.
-                let _ = append.reply.send(result);
-            }
-        }
-        tracing::debug!("event store writer stopped");
-    }
-
-    /// Writes every append of a batch in one transaction; each append is all-or-nothing.
-    fn write_batch(&mut self, batch: &[Append]) -> Vec<Result<Vec<Position>, StoreError>> {
+impl WriteBatch for Writer {
+    /// Writes every append of a batch in one transaction, each in a savepoint of its own, on
+    /// the writer's thread: nothing in it waits but for SQLite.
+    async fn write_batch(&mut self, batch: &[Append]) -> Vec<Written> {
         let mut tx = match self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -691,7 +664,7 @@ fn write_append(conn: &Connection, append: &Append) -> Result<Vec<Position>, Sto
     Ok(positions)
 }
 
-pub(crate) fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(), StoreError> {
+fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(), StoreError> {
     let Some(slug) = event
         .payload
         .get("StoryOpened")
@@ -709,6 +682,54 @@ pub(crate) fn claim_slug(conn: &Connection, event: &SerializedEvent) -> Result<(
         return Err(StoreError::SlugTaken(slug.to_owned()));
     }
     Ok(())
+}
+
+/// An import's writes, in its transaction (`crate::transfer::load`).
+struct Import<'c>(&'c Connection);
+
+impl ImportIo for Import<'_> {
+    async fn events(&mut self) -> Result<i64, StoreError> {
+        Ok(self
+            .0
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+    }
+
+    async fn insert(&mut self, event: &ExportedEvent) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                event.position,
+                event.aggregate_type,
+                event.aggregate_id,
+                event.sequence,
+                event.event_type,
+                event.event_version,
+                serde_json::to_string(&event.payload)?,
+                serde_json::to_string(&event.metadata)?,
+                event.recorded_at_text(),
+            ])?;
+        Ok(())
+    }
+
+    async fn claim_slug(&mut self, event: &SerializedEvent) -> Result<(), StoreError> {
+        claim_slug(self.0, event)
+    }
+
+    async fn apply(
+        &mut self,
+        story_id: &str,
+        change: &DevelopmentChange,
+    ) -> Result<(), StoreError> {
+        Ok(crate::developments::apply_sqlite(self.0, story_id, change)?)
+    }
+
+    async fn finish(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Stores a story's snapshot unless a newer one is already there. Snapshots are derived from

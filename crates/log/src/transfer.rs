@@ -17,15 +17,21 @@
 //! transaction — slugs, the index of developments, on PostgreSQL each story's head — the import
 //! derives in its transaction too.
 //!
-//! The import's one transaction is `BEGIN IMMEDIATE` on SQLite and holds the append lock on
-//! PostgreSQL. The binary writes an export file owner-only (`crate::private`).
+//! The import is written once, for both stores: the file is read and checked on a blocking
+//! thread (`Checker`) and handed over a thousand events at a time to `load`, which checks the
+//! log is empty and writes each event, the slug it claims and the change it makes to the index
+//! of developments, through a store's `ImportIo` (its statements, in its transaction). Each
+//! store opens that one transaction and commits it (`SqliteStore::import`: `BEGIN IMMEDIATE` on
+//! a connection of its own, off the runtime; `PgStore::import`: holding the append lock). A line
+//! that fails the check ends the reading, and the transaction is dropped uncommitted. The
+//! binary writes an export file owner-only (`crate::private`).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::SerializedEvent;
-use rusqlite::{params, TransactionBehavior};
+use newsroom_domain::DevelopmentChange;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -33,8 +39,6 @@ use tokio::sync::mpsc;
 use crate::chain;
 use crate::feed::{FeedEvent, Position, StoreError};
 use crate::log::EventLog;
-use crate::pg::PgStore;
-use crate::sqlite::SqliteStore;
 
 /// Events read from the log per query while exporting, and written per batch while importing.
 const PAGE: usize = 1_000;
@@ -85,7 +89,7 @@ impl ExportedEvent {
     }
 
     /// The `recorded_at` text the SQLite store keeps: the metadata's, as appends write it.
-    fn recorded_at_text(&self) -> String {
+    pub(crate) fn recorded_at_text(&self) -> String {
         self.metadata
             .get("recorded_at")
             .and_then(Value::as_str)
@@ -255,145 +259,95 @@ pub async fn import(
     log: &EventLog,
     input: impl BufRead + Send + 'static,
 ) -> Result<TransferSummary, TransferError> {
+    let batches = Batches::read(input);
     match log {
-        EventLog::Sqlite(store) => import_sqlite(store, input).await,
-        EventLog::Postgres(store) => import_postgres(store, input).await,
+        EventLog::Sqlite(store) => store.import(batches).await,
+        EventLog::Postgres(store) => store.import(batches).await,
     }
 }
 
-async fn import_sqlite(
-    store: &SqliteStore,
-    mut input: impl BufRead + Send + 'static,
-) -> Result<TransferSummary, TransferError> {
-    let path = store.path().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = rusqlite::Connection::open(&path)?;
-        crate::sqlite::configure(&conn, crate::db::Synchronous::Full)?;
-        // IMMEDIATE: the write lock is taken before the emptiness check, so no append can slip
-        // in between.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let events: i64 = tx.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
-        if events > 0 {
-            return Err(TransferError::NotEmpty { events });
-        }
-        let mut checker = Checker::default();
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
-                                     event_version, payload, metadata, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            while let Some(event) = checker.next(&mut input) {
-                let event = event?;
-                insert.execute(params![
-                    event.position,
-                    event.aggregate_type,
-                    event.aggregate_id,
-                    event.sequence,
-                    event.event_type,
-                    event.event_version,
-                    serde_json::to_string(&event.payload).map_err(StoreError::from)?,
-                    serde_json::to_string(&event.metadata).map_err(StoreError::from)?,
-                    event.recorded_at_text(),
-                ])?;
-                let serialized = event.to_serialized();
-                if event.event_type == "StoryOpened" {
-                    crate::sqlite::claim_slug(&tx, &serialized)?;
-                }
-                if let Some(change) = crate::developments::change_of(&serialized)? {
-                    crate::developments::apply_sqlite(&tx, &event.aggregate_id, &change)?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(checker.summary())
-    })
-    .await
-    .map_err(|_| TransferError::Interrupted)?
+/// An export being read and checked on a blocking thread ([`Checker`]), handed over [`PAGE`]
+/// events at a time; a line that fails the check ends it.
+pub(crate) struct Batches {
+    batches: mpsc::Receiver<Result<Vec<ExportedEvent>, TransferError>>,
+    /// What was read: `None` if the reading stopped before the end.
+    reader: tokio::task::JoinHandle<Option<TransferSummary>>,
 }
 
-async fn import_postgres(
-    store: &PgStore,
-    mut input: impl BufRead + Send + 'static,
-) -> Result<TransferSummary, TransferError> {
-    // The file is read and checked on a blocking thread; batches come over a channel.
-    let (tx_batches, mut batches) = mpsc::channel::<Result<Vec<ExportedEvent>, TransferError>>(4);
-    let reader = tokio::task::spawn_blocking(move || {
-        let mut checker = Checker::default();
-        let mut batch = Vec::with_capacity(PAGE);
-        while let Some(event) = checker.next(&mut input) {
-            match event {
-                Ok(event) => batch.push(event),
-                Err(e) => {
-                    let _ = tx_batches.blocking_send(Err(e));
+impl Batches {
+    fn read(mut input: impl BufRead + Send + 'static) -> Self {
+        let (tx_batches, batches) = mpsc::channel(4);
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut checker = Checker::default();
+            let mut batch = Vec::with_capacity(PAGE);
+            while let Some(event) = checker.next(&mut input) {
+                match event {
+                    Ok(event) => batch.push(event),
+                    Err(e) => {
+                        let _ = tx_batches.blocking_send(Err(e));
+                        return None;
+                    }
+                }
+                if batch.len() == PAGE
+                    && tx_batches
+                        .blocking_send(Ok(std::mem::take(&mut batch)))
+                        .is_err()
+                {
                     return None;
                 }
             }
-            if batch.len() == PAGE
-                && tx_batches
-                    .blocking_send(Ok(std::mem::take(&mut batch)))
-                    .is_err()
-            {
+            if !batch.is_empty() && tx_batches.blocking_send(Ok(batch)).is_err() {
                 return None;
             }
-        }
-        if !batch.is_empty() && tx_batches.blocking_send(Ok(batch)).is_err() {
-            return None;
-        }
-        Some(checker.summary())
-    });
+            Some(checker.summary())
+        });
+        Self { batches, reader }
+    }
+}
 
-    let mut tx = store.pool().begin().await?;
-    // The append lock: no process appends while the import runs, and the emptiness check holds.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(crate::pg::APPEND_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-        .fetch_one(&mut *tx)
-        .await?;
+/// What an import writes, in a store's one transaction that holds its write lock.
+pub(crate) trait ImportIo {
+    /// How many events the log holds.
+    async fn events(&mut self) -> Result<i64, StoreError>;
+    /// Inserts an event as exported: its position, sequence and metadata kept.
+    async fn insert(&mut self, event: &ExportedEvent) -> Result<(), StoreError>;
+    /// Claims the slug a `StoryOpened` names for its story, as an append does.
+    async fn claim_slug(&mut self, event: &SerializedEvent) -> Result<(), StoreError>;
+    /// Applies one change to the index of developments.
+    async fn apply(&mut self, story_id: &str, change: &DevelopmentChange)
+        -> Result<(), StoreError>;
+    /// Once every event is in: what else the store keeps of its events (PostgreSQL: each
+    /// story's head).
+    async fn finish(&mut self) -> Result<(), StoreError>;
+}
+
+/// The import, written once: into an empty log only, every event of `batches` with what the
+/// log derives from it. The caller commits if it succeeds; on any error it has written nothing
+/// that will be kept.
+pub(crate) async fn load(
+    io: &mut impl ImportIo,
+    mut batches: Batches,
+) -> Result<TransferSummary, TransferError> {
+    let events = io.events().await?;
     if events > 0 {
         return Err(TransferError::NotEmpty { events });
     }
-    while let Some(batch) = batches.recv().await {
+    while let Some(batch) = batches.batches.recv().await {
         for event in batch? {
-            sqlx::query(
-                "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type,
-                    event_version, payload, metadata, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(event.position)
-            .bind(&event.aggregate_type)
-            .bind(&event.aggregate_id)
-            .bind(event.sequence)
-            .bind(&event.event_type)
-            .bind(&event.event_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .bind(event.recorded_at)
-            .execute(&mut *tx)
-            .await?;
+            io.insert(&event).await?;
             let serialized = event.to_serialized();
             if event.event_type == "StoryOpened" {
-                crate::pg::claim_slug(&mut tx, &serialized).await?;
+                io.claim_slug(&serialized).await?;
             }
             if let Some(change) = crate::developments::change_of(&serialized)? {
-                crate::developments::apply_pg(&mut tx, &event.aggregate_id, &change).await?;
+                io.apply(&event.aggregate_id, &change).await?;
             }
         }
     }
-    // Each story's head, as appends keep it.
-    sqlx::query(
-        "INSERT INTO story_heads (aggregate_type, aggregate_id, sequence)
-         SELECT aggregate_type, aggregate_id, MAX(sequence) FROM events
-         GROUP BY aggregate_type, aggregate_id",
-    )
-    .execute(&mut *tx)
-    .await?;
-    let summary = reader
+    io.finish().await?;
+    batches
+        .reader
         .await
         .map_err(|_| TransferError::Interrupted)?
-        .ok_or(TransferError::Interrupted)?;
-    tx.commit().await?;
-    Ok(summary)
+        .ok_or(TransferError::Interrupted)
 }
