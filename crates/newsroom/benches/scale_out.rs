@@ -2935,6 +2935,41 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
     }
     writeln!(out)?;
     writeln!(out, "- alerts/s = alerts received ÷ (POST → 100%); the ratio is that rate against 1 copy's in the same run.")?;
+    // What an alert costs the whole machine, and so the most alerts/s its cores could carry
+    // at that cost whatever the number of copies.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for p in f.phases.iter().filter(|p| p.arrived > 0) {
+        let per = |cpu: f64| cpu / p.arrived as f64 * 1e6;
+        let copies: f64 = p.copy_names.iter().map(|n| p.cpu_of(n)).sum();
+        // The system under test: every group but processes not its own (builds, say).
+        let system: f64 = p
+            .cpu
+            .groups
+            .iter()
+            .filter(|(n, _)| n != "other processes")
+            .map(|(_, s)| s)
+            .sum();
+        let ceiling = cores / (system / p.arrived as f64).max(1e-9);
+        writeln!(
+            out,
+            "- {}: CPU per alert: notifier {:.0} µs, PostgreSQL {:.0} µs, receivers {:.0} µs; the whole system (every process but others') {:.0} µs, so {} cores carry at most {} alerts/s at that cost ({}).",
+            match p.copies {
+                0 => "embedded".to_owned(),
+                1 => "1 copy".to_owned(),
+                n => format!("{n} copies"),
+            },
+            per(copies),
+            per(p.cpu_of("PostgreSQL")),
+            per(p.cpu_of("receiver process")),
+            per(system),
+            cores,
+            thousands(ceiling),
+            match one {
+                Some(o) if o > 0.0 && p.copies > 0 => format!("{:.2} × 1 copy's rate", ceiling / o),
+                _ => "–".to_owned(),
+            }
+        )?;
+    }
     for p in &f.phases {
         writeln!(
             out,
