@@ -1949,6 +1949,7 @@ async fn flash_measure(
         secs(warm_up)
     );
 
+    settle(Some(&pool)).await?;
     let mut pids: Vec<(u32, String)> = procs.iter().map(ident).collect();
     pids.extend(receiver_pid.map(|p| (p, "receiver process".to_owned())));
     let clocked = flash_clock(
@@ -1967,6 +1968,32 @@ async fn flash_measure(
             .map(|i| format!("newsroom notifier-{i}"))
             .collect(),
     ))
+}
+
+/// Before a flash is clocked, lets what earlier steps set going end outside the clock:
+/// PostgreSQL's vacuum and statistics of the 100,000 rows just inserted and its checkpoint
+/// (run now, rather than by autovacuum and the checkpointer during the flash), and whatever
+/// else is busy (an earlier phase's database being dropped): it waits until the machine is
+/// under a tenth of a core busy for a second, 60 s at most.
+async fn settle(pool: Option<&sqlx::PgPool>) -> Res<()> {
+    if let Some(pool) = pool {
+        sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+        sqlx::query("CHECKPOINT").execute(pool).await?;
+    }
+    let started = Instant::now();
+    loop {
+        let before = cpu_snapshot();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = cpu_snapshot();
+        let busy = after.busy.saturating_sub(before.busy) as f64 / TICKS_PER_SECOND;
+        if busy < 0.1 || started.elapsed() > Duration::from_secs(60) {
+            eprintln!(
+                "  settled in {} ({busy:.2} core busy)",
+                secs(started.elapsed())
+            );
+            return Ok(());
+        }
+    }
 }
 
 /// What the clock saw of one flash: POST → first, 90% and last first arrival.
@@ -2248,6 +2275,7 @@ async fn flash_embedded(
             secs(sign_up),
             secs(warm_up)
         );
+        settle(None).await?;
         let mut pids = vec![ident(&all)];
         pids.extend(receiver_pid.map(|p| (p, "receiver process".to_owned())));
         let clocked = flash_clock(
@@ -2873,7 +2901,7 @@ fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
     )?;
     writeln!(
         out,
-        "Per copy count: a fresh PostgreSQL database and stream; `--role command`, `--role projector` (unthrottled) and the notifier copies (`--role notifier`), each copy in a cgroup v1 `cpu` group of its own (`cpu.cfs_quota_us` {} of a `cpu.cfs_period_us` of 100,000; PostgreSQL and NATS unthrottled). One subscriber signed up through the API (webhook endpoint, subscription to the story at `min_urgency: flash`), {} more copied from its rows in SQL (one subscriber and one endpoint each, every other one subscribed to the story's tag `{FLASH_TAG}` instead). A routine development first, until every matcher partition has passed it (the copies load their subscription indexes then; not measured). Then one `flash` development is POSTed; the clock runs from just before the POST until the receivers (the bench's own executable run as a helper process, every endpoint a path of its one port) have seen the 90% and the last alert, each counted once by `webhook-id`.\n",
+        "Per copy count: a fresh PostgreSQL database and stream; `--role command`, `--role projector` (unthrottled) and the notifier copies (`--role notifier`), each copy in a cgroup v1 `cpu` group of its own (`cpu.cfs_quota_us` {} of a `cpu.cfs_period_us` of 100,000; PostgreSQL and NATS unthrottled). One subscriber signed up through the API (webhook endpoint, subscription to the story at `min_urgency: flash`), {} more copied from its rows in SQL (one subscriber and one endpoint each, every other one subscribed to the story's tag `{FLASH_TAG}` instead). A routine development first, until every matcher partition has passed it (the copies load their subscription indexes then; not measured). PostgreSQL's vacuum, statistics and checkpoint of what the set-up wrote are run then, and the machine left until it is idle, so that no phase pays for an earlier one's background work. Then one `flash` development is POSTed; the clock runs from just before the POST until the receivers (the bench's own executable run as a helper process, every endpoint a path of its one port) have seen the 90% and the last alert, each counted once by `webhook-id`.\n",
         thousands((f.copy_cores * 100_000.0).round()),
         thousands((f.endpoints - 1) as f64),
     )?;
