@@ -24,10 +24,20 @@
 //!   requests per case after 10 untimed ones; the two-word case 3 ×), each timed from send
 //!   until its whole answer has been read, 200 expected. Baseline: the same requests on the
 //!   baseline log's views.
+//! - `p` (PostgreSQL): the scale-out views. Both logs (the same generated events) appended to a
+//!   PostgreSQL log (`PgStore`, 64 appends in flight, group-committed) in a database of the
+//!   bench's own on `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//!   each rebuilt into the views in that database (`view_search`: `tsvector` + GIN), timed, as
+//!   `newsroom projection rebuild` does in scale-out; then the same query cases as `q`, the
+//!   same way, on the read API's router over those views.
 //!
 //! `BENCH_SEARCH_PARTS` (default `rq`) picks the parts. `BENCH_DIR=<dir>` keeps the logs and
 //! views there and reuses them when run again (a log whose head is right is not filled again;
-//! views at its head are not rebuilt for `q` alone): for trying queries on the same index.
+//! views at its head are not rebuilt for `q` alone): for trying queries on the same index. For
+//! `p` it keeps the databases `bench_search_<developments>_<stories>` (never dropped; without
+//! `BENCH_DIR` each run's database is fresh and dropped at its end), with a marker file in
+//! `BENCH_DIR` saying the fill finished; views kept at the log's head are not rebuilt (the
+//! rebuild is then not timed).
 //! `BENCH_SEARCH_CASES=prefix,phrase` runs only the query cases whose names hold one of these.
 
 /// The allocator of the `newsroom` binary, whose `projection rebuild` this measures.
@@ -48,15 +58,17 @@ use newsroom_domain::{
     Headline, Note, PublicationStatus, RespondsTo, Slug, Source, SourceKind, SourceName, Stance,
     StoryEvent, StoryId, Summary, Tag, Urgency, AGGREGATE_TYPE,
 };
-use newsroom_log::{EventLog, SqliteOptions, SqliteStore, Synchronous};
+use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore, Synchronous};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::rebuild::rebuild_without_search_index;
 use newsroom_projection::{rebuild, LiveHub, LiveLimits, ViewStore};
+use newsroom_testkit::pg::{kept_database, Database};
 use newsroom_testkit::report::{cores, histogram, load_average, record, thousands, Started};
 use newsroom_testkit::runtime;
 use newsroom_testkit::settings::env_num;
 use newsroom_testkit::{BoxError, Res};
 use serde_json::json;
+use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -67,6 +79,8 @@ struct Config {
     rebuild_runs: usize,
     parts: String,
     dir: Option<PathBuf>,
+    /// The PostgreSQL server of part `p`, where its databases are created.
+    database_url: String,
     /// Only the query cases whose names hold one of these (`BENCH_SEARCH_CASES`, comma-separated).
     cases: Vec<String>,
 }
@@ -82,9 +96,11 @@ impl Config {
             rebuild_runs: (env_num("BENCH_REBUILD_RUNS", 1.0) as usize).max(1),
             parts: std::env::var("BENCH_SEARCH_PARTS")
                 .ok()
-                .filter(|p| p.contains('r') || p.contains('q'))
+                .filter(|p| p.contains(['r', 'q', 'p']))
                 .unwrap_or_else(|| "rq".to_owned()),
             dir: std::env::var_os("BENCH_DIR").map(PathBuf::from),
+            database_url: std::env::var("BENCH_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
             cases: std::env::var("BENCH_SEARCH_CASES")
                 .unwrap_or_default()
                 .split(',')
@@ -93,6 +109,11 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
         }
+    }
+
+    /// The baseline log's stories: as many as the large log's, but at least 10 developments each.
+    fn baseline_stories(&self) -> usize {
+        self.stories.min(self.baseline_developments / 10).max(1)
     }
 }
 
@@ -588,9 +609,10 @@ impl StoryGen {
 /// The log's start: `occurred_at` runs one minute per development from here.
 const BASE: &str = "2024-01-01T00:00:00Z";
 
-/// Fills `log` with `developments` over `stories`, round-robin, 25 events of a story per
-/// append, 64 appends in flight. Returns the number of events.
-async fn fill(log: &SqliteStore, developments: usize, stories: usize) -> Res<u64> {
+/// Fills `log` (SQLite or PostgreSQL) with `developments` over `stories`, round-robin, 25
+/// events of a story per append, 64 appends in flight (group-committed by either store).
+/// Returns the number of events.
+async fn fill(log: &EventLog, developments: usize, stories: usize) -> Res<u64> {
     let started = Instant::now();
     let pools = Pools::new();
     let mut gens: Vec<StoryGen> = (0..stories).map(StoryGen::new).collect();
@@ -658,26 +680,86 @@ async fn open_log(dir: &Path, name: &str, developments: usize, stories: usize) -
             ..Default::default()
         },
     )?;
-    let want = format!("{developments} developments over {stories} stories");
+    let log = EventLog::from(store);
+    let place = dir.join(name).display().to_string();
     let marker = dir.join(format!("{name}.filled"));
-    if store.head() > 0 && std::fs::read_to_string(&marker).ok().as_deref() == Some(&want) {
-        eprintln!("  {name}: reusing {} events ({want})", store.head());
-    } else {
-        if store.head() > 0 {
-            return Err(
-                format!("{} holds another log; remove it", dir.join(name).display()).into(),
-            );
-        }
-        eprintln!("  {name}: filling {want}");
-        let t = Instant::now();
-        let events = fill(&store, developments, stories).await?;
-        eprintln!(
-            "  {name}: {events} events in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
-        std::fs::write(&marker, &want)?;
+    filled(&log, &place, Some(&marker), developments, stories).await?;
+    Ok(log)
+}
+
+/// Fills `log` unless the marker file says an earlier run filled it with the same developments
+/// (the marker is written once the fill is complete; `None`: a fresh log, nothing to reuse).
+/// `place` names the log in messages.
+async fn filled(
+    log: &EventLog,
+    place: &str,
+    marker: Option<&Path>,
+    developments: usize,
+    stories: usize,
+) -> Res<Option<Duration>> {
+    let want = format!("{developments} developments over {stories} stories");
+    let kept = marker.and_then(|m| std::fs::read_to_string(m).ok());
+    if log.head() > 0 && kept.as_deref() == Some(&want) {
+        eprintln!("  {place}: reusing {} events ({want})", log.head());
+        return Ok(None);
     }
-    Ok(EventLog::from(store))
+    if log.head() > 0 {
+        return Err(format!("{place} holds another log (or an unfinished fill); remove it").into());
+    }
+    eprintln!("  {place}: filling {want}");
+    let t = Instant::now();
+    let events = fill(log, developments, stories).await?;
+    eprintln!(
+        "  {place}: {events} events in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(marker) = marker {
+        std::fs::write(marker, &want)?;
+    }
+    Ok(Some(t.elapsed()))
+}
+
+/// A log of part `p`, in a PostgreSQL database of its own, and its views beside it.
+struct PgLog {
+    log: EventLog,
+    pool: PgPool,
+    /// How long filling it took; `None` if kept from an earlier run.
+    fill: Option<Duration>,
+    /// The database, dropped with this; `None` when kept in `BENCH_DIR`'s name.
+    _db: Option<Database>,
+}
+
+/// A PostgreSQL log of `developments`, in `bench_search_<developments>_<stories>` (kept, filled
+/// unless the marker in `dir` says it was) when `dir` is given, else in a fresh database dropped
+/// at the end.
+async fn open_pg_log(
+    cfg: &Config,
+    dir: Option<&Path>,
+    developments: usize,
+    stories: usize,
+) -> Res<PgLog> {
+    let (url, db, marker) = match dir {
+        Some(dir) => {
+            let name = format!("bench_search_{developments}_{stories}");
+            let url = kept_database(&cfg.database_url, &name).await?;
+            (url, None, Some(dir.join(format!("{name}.filled"))))
+        }
+        None => {
+            let db = Database::create(&cfg.database_url, "bench_search").await?;
+            (db.url.clone(), Some(db), None)
+        }
+    };
+    let store = PgStore::connect(&url).await?;
+    let pool = store.pool().clone();
+    let log = EventLog::from(store);
+    let place = format!("PostgreSQL {}", url::Url::parse(&url)?.path());
+    let fill = filled(&log, &place, marker.as_deref(), developments, stories).await?;
+    Ok(PgLog {
+        log,
+        pool,
+        fill,
+        _db: db,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,16 +813,21 @@ async fn rebuild_pair(log: &EventLog, dir: &Path, views_path: &Path) -> Res<Rebu
     })
 }
 
+/// Whether `views` (kept from an earlier run) are in their current shapes and at `log`'s head.
+async fn at_head(views: &ViewStore, log: &EventLog) -> Res<bool> {
+    let fresh = views
+        .checkpoints()
+        .await?
+        .into_iter()
+        .all(|(view, cp)| cp.schema_version == view.schema_version());
+    Ok(fresh && views.position().await? == log.head())
+}
+
 /// Views of `log` at its head in `path`: kept from an earlier run, else rebuilt.
 async fn views_at_head(log: &EventLog, path: &Path) -> Res<ViewStore> {
     if path.exists() {
         let views = ViewStore::open(path)?;
-        let fresh = views
-            .checkpoints()
-            .await?
-            .into_iter()
-            .all(|(view, cp)| cp.schema_version == view.schema_version());
-        if fresh && views.position().await? == log.head() {
+        if at_head(&views, log).await? {
             eprintln!("  reusing {}", path.display());
             return Ok(views);
         }
@@ -756,6 +843,41 @@ async fn views_at_head(log: &EventLog, path: &Path) -> Res<ViewStore> {
         t.elapsed().as_secs_f64()
     );
     Ok(views)
+}
+
+/// The views of a PostgreSQL log, in its database: kept from an earlier run if at its head,
+/// else rebuilt as `newsroom projection rebuild` does in scale-out (`ViewStore::beside` the
+/// log, then `rebuild`). Returns how long the rebuild took, and the load average before and
+/// after it.
+async fn pg_views_at_head(pg: &PgLog) -> Res<(ViewStore, Option<RebuildTime>)> {
+    let views = ViewStore::open_postgres(pg.pool.clone()).await?;
+    if at_head(&views, &pg.log).await? {
+        eprintln!("  reusing the views at position {}", pg.log.head());
+        return Ok((views, None));
+    }
+    let load_before = load_average();
+    let t = Instant::now();
+    let report = rebuild(&pg.log, &views, &[], None).await?;
+    let took = t.elapsed();
+    eprintln!(
+        "  rebuilt the views: {} events in {:.2} s",
+        report.events,
+        took.as_secs_f64()
+    );
+    Ok((
+        views,
+        Some(RebuildTime {
+            events: report.events,
+            took,
+            load: (load_before, load_average()),
+        }),
+    ))
+}
+
+struct RebuildTime {
+    events: u64,
+    took: Duration,
+    load: (String, String),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -837,37 +959,163 @@ async fn run_case(served: &Served, case: &Case) -> Res<CaseRun> {
     })
 }
 
-/// How many documents of the index hold `term` (folded), from FTS5's own vocabulary.
-fn doc_count(views: &Path, term: &str) -> Res<i64> {
-    let c =
-        rusqlite::Connection::open_with_flags(views, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-    c.execute_batch(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, search, row)",
-    )?;
-    Ok(
-        c.query_row("SELECT doc FROM temp.vocab WHERE term = ?1", [term], |r| {
-            r.get(0)
-        })
-        .unwrap_or(0),
-    )
+/// The large views' full-text index, for the report: FTS5's in `views.db`, or `view_search`
+/// in PostgreSQL.
+enum Index {
+    Sqlite(PathBuf),
+    Postgres(PgPool),
 }
 
-/// The pages of the full-text index's tables and its segments.
-fn index_size(views: &Path) -> Res<String> {
-    let c =
-        rusqlite::Connection::open_with_flags(views, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let bytes: i64 = c.query_row(
-        "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'search%'",
-        [],
-        |r| r.get(0),
+impl Index {
+    /// How many documents of the index hold `term` (folded): from FTS5's own vocabulary, or
+    /// counted through the GIN index.
+    async fn doc_count(&self, term: &str) -> Res<i64> {
+        match self {
+            Index::Sqlite(views) => {
+                let c = rusqlite::Connection::open_with_flags(
+                    views,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+                )?;
+                c.execute_batch(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, search, row)",
+                )?;
+                Ok(
+                    c.query_row("SELECT doc FROM temp.vocab WHERE term = ?1", [term], |r| {
+                        r.get(0)
+                    })
+                    .unwrap_or(0),
+                )
+            }
+            // The bench's words are lower-case letters and digits: nothing to quote.
+            Index::Postgres(pool) => Ok(sqlx::query_scalar(
+                "SELECT count(*) FROM view_search WHERE words @@ $1::tsquery",
+            )
+            .bind(format!("'{term}'"))
+            .fetch_one(pool)
+            .await?),
+        }
+    }
+
+    /// The index's size: FTS5's tables and segments, or `view_search` and its GIN indexes.
+    async fn size(&self) -> Res<String> {
+        match self {
+            Index::Sqlite(views) => {
+                let c = rusqlite::Connection::open_with_flags(
+                    views,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )?;
+                let bytes: i64 = c.query_row(
+                    "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'search%'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let segments: i64 =
+                    c.query_row("SELECT COUNT(DISTINCT segid) FROM search_idx", [], |r| {
+                        r.get(0)
+                    })?;
+                Ok(format!(
+                    "{:.0} MB in `search*` tables, {segments} segments",
+                    bytes as f64 / 1e6
+                ))
+            }
+            Index::Postgres(pool) => {
+                let (total, words, filters): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT pg_total_relation_size('view_search'),
+                            pg_relation_size('view_search_words'),
+                            pg_relation_size('view_search_filters')",
+                )
+                .fetch_one(pool)
+                .await?;
+                Ok(format!(
+                    "{:.0} MB in `view_search` with its indexes (GIN `words` {:.0} MB, `filters` {:.0} MB)",
+                    total as f64 / 1e6,
+                    words as f64 / 1e6,
+                    filters as f64 / 1e6
+                ))
+            }
+        }
+    }
+}
+
+/// Runs every query case (those `BENCH_SEARCH_CASES` picks) on the baseline's views (`small`)
+/// and the large log's (`big`, whose full-text index is `index`), and writes their latency table
+/// to `out` under `title`, each row also to stderr as soon as it is measured.
+async fn latency_table(
+    out: &mut String,
+    cfg: &Config,
+    title: &str,
+    small: &Served,
+    big: &Served,
+    index: &Index,
+) -> Res<()> {
+    let pools = Pools::new();
+    let story = StoryGen::new(1).id.to_string();
+    let load_before = load_average();
+    writeln!(
+        out,
+        "### {title}
+
+One request at a time; {} timed requests per case (the two-word case {}). Baseline: the same requests on {} developments. Index of the large views: {}.
+",
+        cfg.queries,
+        cfg.queries * 3,
+        thousands(cfg.baseline_developments as f64),
+        index.size().await?
     )?;
-    let segments: i64 = c.query_row("SELECT COUNT(DISTINCT segid) FROM search_idx", [], |r| {
-        r.get(0)
-    })?;
-    Ok(format!(
-        "{:.0} MB in `search*` tables, {segments} segments",
-        bytes as f64 / 1e6
-    ))
+    writeln!(
+        out,
+        "| case | documents holding its words | results (more) | p50 | p99 | max | baseline p50 | baseline p99 | p99 ratio | target |
+|---|---|---|---|---|---|---|---|---|---|"
+    )?;
+    for (case, terms) in cases(&pools.vocabulary, &story, cfg.queries) {
+        if !cfg.cases.is_empty() && !cfg.cases.iter().any(|c| case.name.contains(c.as_str())) {
+            continue;
+        }
+        eprintln!("[{title}] {}", case.name);
+        let b = run_case(small, &case).await?;
+        let r = run_case(big, &case).await?;
+        let mut docs = Vec::new();
+        for t in &terms {
+            docs.push(match index.doc_count(t).await {
+                Ok(n) => format!("{t} {}", thousands(n as f64)),
+                Err(e) => format!("{t} ({e})"),
+            });
+        }
+        let p99 = r.latency.value_at_quantile(0.99);
+        let target = if case.name.starts_with("two words (") {
+            if p99 <= 50_000 {
+                "≤ 50 ms: met"
+            } else {
+                "≤ 50 ms: **missed**"
+            }
+        } else {
+            ""
+        };
+        let row = format!(
+            "| {} | {} | {}{} | {} | {} | {} | {} | {} | {:.1} × | {target} |",
+            case.name,
+            docs.join(", "),
+            r.results,
+            if r.more { " (more)" } else { "" },
+            ms(r.latency.value_at_quantile(0.5)),
+            ms(p99),
+            ms(r.latency.max()),
+            ms(b.latency.value_at_quantile(0.5)),
+            ms(b.latency.value_at_quantile(0.99)),
+            p99 as f64 / b.latency.value_at_quantile(0.99).max(1) as f64,
+        );
+        // Each row as soon as it is measured: a long run stopped midway keeps them.
+        eprintln!("{row}");
+        writeln!(out, "{row}")?;
+    }
+    writeln!(
+        out,
+        "
+1-minute load average {load_before} before the queries, {} after.
+",
+        load_average()
+    )?;
+    Ok(())
 }
 
 fn cases(v: &Vocabulary, story: &str, queries: usize) -> Vec<(Case, Vec<String>)> {
@@ -1004,114 +1252,11 @@ fn main() -> Res<()> {
         cfg.developments, cfg.baseline_developments, cfg.stories, cfg.queries, cfg.parts
     )?;
     rt.block_on(async {
-        let big_path = format!("log-{}.db", cfg.developments);
-        let log = open_log(&dir, &big_path, cfg.developments, cfg.stories).await?;
-        let views_path = dir.join(format!("views-{}.db", cfg.developments));
-        if cfg.parts.contains('r') {
-            writeln!(out, "### Rebuild with and without the full-text index
-")?;
-            writeln!(
-                out,
-                "{} events ({} developments).\n\n| run | without the index | with it | index's share | load (1 min) before → after |
-|---|---|---|---|---|",
-                thousands(log.head() as f64),
-                thousands(cfg.developments as f64)
-            )?;
-            for run in 1..=cfg.rebuild_runs {
-                eprintln!("[r] rebuild pair {run}");
-                let r = rebuild_pair(&log, &dir, &views_path).await?;
-                writeln!(
-                    out,
-                    "| {run} | {:.2} s | {:.2} s | **+{:.0} %** | {} → {} |",
-                    r.without.as_secs_f64(),
-                    r.with.as_secs_f64(),
-                    (r.with.as_secs_f64() / r.without.as_secs_f64() - 1.0) * 100.0,
-                    r.load.0,
-                    r.load.1
-                )?;
-            }
-            writeln!(out, "
-Index: {}
-", index_size(&views_path)?)?;
+        if cfg.parts.contains(['r', 'q']) {
+            sqlite_parts(&mut out, &cfg, &dir).await?;
         }
-        if cfg.parts.contains('q') {
-            eprintln!("[q] views");
-            let small_log = open_log(
-                &dir,
-                &format!("log-{}.db", cfg.baseline_developments),
-                cfg.baseline_developments,
-                cfg.stories.min(cfg.baseline_developments / 10).max(1),
-            )
-            .await?;
-            let small_path = dir.join(format!("views-{}.db", cfg.baseline_developments));
-            let small_views = views_at_head(&small_log, &small_path).await?;
-            let big_views = views_at_head(&log, &views_path).await?;
-            let small = serve(small_views, small_log).await?;
-            let big = serve(big_views, log.clone()).await?;
-            let pools = Pools::new();
-            let story = StoryGen::new(1).id.to_string();
-            let load_before = load_average();
-            writeln!(
-                out,
-                "### `GET /v1/search` latency
-
-One request at a time; {} timed requests per case (the two-word case {}). Baseline: the same requests on {} developments. Index of the large views: {}.
-",
-                cfg.queries,
-                cfg.queries * 3,
-                thousands(cfg.baseline_developments as f64),
-                index_size(&views_path)?
-            )?;
-            writeln!(
-                out,
-                "| case | documents holding its words | results (more) | p50 | p99 | max | baseline p50 | baseline p99 | p99 ratio | target |
-|---|---|---|---|---|---|---|---|---|---|"
-            )?;
-            for (case, terms) in cases(&pools.vocabulary, &story, cfg.queries) {
-                if !cfg.cases.is_empty() && !cfg.cases.iter().any(|c| case.name.contains(c.as_str())) {
-                    continue;
-                }
-                eprintln!("[q] {}", case.name);
-                let b = run_case(&small, &case).await?;
-                let r = run_case(&big, &case).await?;
-                let docs: Vec<String> = terms
-                    .iter()
-                    .map(|t| {
-                        doc_count(&views_path, t)
-                            .map(|n| format!("{t} {}", thousands(n as f64)))
-                            .unwrap_or_else(|e| format!("{t} ({e})"))
-                    })
-                    .collect();
-                let p99 = r.latency.value_at_quantile(0.99);
-                let target = if case.name.starts_with("two words (") {
-                    if p99 <= 50_000 { "≤ 50 ms: met" } else { "≤ 50 ms: **missed**" }
-                } else {
-                    ""
-                };
-                let row = format!(
-                    "| {} | {} | {}{} | {} | {} | {} | {} | {} | {:.1} × | {target} |",
-                    case.name,
-                    docs.join(", "),
-                    r.results,
-                    if r.more { " (more)" } else { "" },
-                    ms(r.latency.value_at_quantile(0.5)),
-                    ms(p99),
-                    ms(r.latency.max()),
-                    ms(b.latency.value_at_quantile(0.5)),
-                    ms(b.latency.value_at_quantile(0.99)),
-                    p99 as f64 / b.latency.value_at_quantile(0.99).max(1) as f64,
-                );
-                // Each row as soon as it is measured: a long run stopped midway keeps them.
-                eprintln!("{row}");
-                writeln!(out, "{row}")?;
-            }
-            writeln!(
-                out,
-                "
-1-minute load average {load_before} before the queries, {} after.
-",
-                load_average()
-            )?;
+        if cfg.parts.contains('p') {
+            postgres_part(&mut out, &cfg).await?;
         }
         Ok::<_, BoxError>(())
     })?;
@@ -1123,5 +1268,150 @@ One request at a time; {} timed requests per case (the two-word case {}). Baseli
         started.summary()
     )?;
     print!("{out}");
+    Ok(())
+}
+
+/// Parts `r` and `q`: the embedded views (SQLite, FTS5), the logs in `dir`.
+async fn sqlite_parts(out: &mut String, cfg: &Config, dir: &Path) -> Res<()> {
+    let big_path = format!("log-{}.db", cfg.developments);
+    let log = open_log(dir, &big_path, cfg.developments, cfg.stories).await?;
+    let views_path = dir.join(format!("views-{}.db", cfg.developments));
+    if cfg.parts.contains('r') {
+        writeln!(
+            out,
+            "### Rebuild with and without the full-text index
+"
+        )?;
+        writeln!(
+                out,
+                "{} events ({} developments).\n\n| run | without the index | with it | index's share | load (1 min) before → after |
+|---|---|---|---|---|",
+                thousands(log.head() as f64),
+                thousands(cfg.developments as f64)
+            )?;
+        for run in 1..=cfg.rebuild_runs {
+            eprintln!("[r] rebuild pair {run}");
+            let r = rebuild_pair(&log, dir, &views_path).await?;
+            writeln!(
+                out,
+                "| {run} | {:.2} s | {:.2} s | **+{:.0} %** | {} → {} |",
+                r.without.as_secs_f64(),
+                r.with.as_secs_f64(),
+                (r.with.as_secs_f64() / r.without.as_secs_f64() - 1.0) * 100.0,
+                r.load.0,
+                r.load.1
+            )?;
+        }
+        writeln!(
+            out,
+            "
+Index: {}
+",
+            Index::Sqlite(views_path.clone()).size().await?
+        )?;
+    }
+    if cfg.parts.contains('q') {
+        eprintln!("[q] views");
+        let small_log = open_log(
+            dir,
+            &format!("log-{}.db", cfg.baseline_developments),
+            cfg.baseline_developments,
+            cfg.baseline_stories(),
+        )
+        .await?;
+        let small_path = dir.join(format!("views-{}.db", cfg.baseline_developments));
+        let small_views = views_at_head(&small_log, &small_path).await?;
+        let big_views = views_at_head(&log, &views_path).await?;
+        let small = serve(small_views, small_log).await?;
+        let big = serve(big_views, log.clone()).await?;
+        latency_table(
+            out,
+            cfg,
+            "`GET /v1/search` latency",
+            &small,
+            &big,
+            &Index::Sqlite(views_path.clone()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Part `p`: both logs in PostgreSQL, each rebuilt into the views beside it, and the query
+/// cases of `q` on those views.
+async fn postgres_part(out: &mut String, cfg: &Config) -> Res<()> {
+    eprintln!("[p] logs");
+    let dir = cfg.dir.as_deref();
+    let small = open_pg_log(cfg, dir, cfg.baseline_developments, cfg.baseline_stories()).await?;
+    let big = open_pg_log(cfg, dir, cfg.developments, cfg.stories).await?;
+    eprintln!("[p] views");
+    let (small_views, small_rebuild) = pg_views_at_head(&small).await?;
+    let (big_views, big_rebuild) = pg_views_at_head(&big).await?;
+    let version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&big.pool)
+        .await?;
+    writeln!(
+        out,
+        "### PostgreSQL (scale-out views): fill and rebuild
+
+PostgreSQL {version} on this machine. Each log in a database of its own, filled through `PgStore::append` (25 events of a story per append, 64 appends in flight, group-committed; not what is measured), then rebuilt into the views beside it (`ViewStore::open_postgres` on the log's pool, then `rebuild`: what `newsroom projection rebuild` runs in scale-out, one transaction).
+
+| log | events | fill | rebuild | events/s rebuilt | load (1 min) before → after the rebuild |
+|---|---|---|---|---|---|"
+    )?;
+    for (name, pg, rebuilt) in [
+        ("baseline", &small, &small_rebuild),
+        ("large", &big, &big_rebuild),
+    ] {
+        let fill = pg
+            .fill
+            .map_or("kept".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+        match rebuilt {
+            Some(r) => writeln!(
+                out,
+                "| {name} | {} | {fill} | **{:.2} s** | {} | {} → {} |",
+                thousands(r.events as f64),
+                r.took.as_secs_f64(),
+                thousands(r.events as f64 / r.took.as_secs_f64()),
+                r.load.0,
+                r.load.1
+            )?,
+            None => writeln!(
+                out,
+                "| {name} | {} | {fill} | kept from an earlier run (`BENCH_DIR`) | | |",
+                thousands(pg.log.head() as f64)
+            )?,
+        }
+    }
+    let analysed = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT COALESCE(bool_or(last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL), false)
+               FROM pg_stat_user_tables WHERE relname = 'view_search'",
+        )
+        .fetch_one(&big.pool)
+        .await
+    };
+    let analysed_before = analysed().await?;
+    writeln!(out)?;
+    let index = Index::Postgres(big.pool.clone());
+    let small_served = serve(small_views, small.log.clone()).await?;
+    let big_served = serve(big_views, big.log.clone()).await?;
+    latency_table(
+        out,
+        cfg,
+        "`GET /v1/search` latency on PostgreSQL",
+        &small_served,
+        &big_served,
+        &index,
+    )
+    .await?;
+    let yes = |b: bool| if b { "yes" } else { "not yet" };
+    writeln!(
+        out,
+        "Planner statistics of the large `view_search` (ANALYZE, by autovacuum: the rebuild runs none) when the queries began: {}; when they ended: {}.
+",
+        yes(analysed_before),
+        yes(analysed().await?)
+    )?;
     Ok(())
 }
