@@ -1408,7 +1408,7 @@ PostgreSQL {version} on this machine. Each log in a database of its own, filled 
     let yes = |b: bool| if b { "yes" } else { "not yet" };
     writeln!(
         out,
-        "Planner statistics of the large `view_search` (ANALYZE, by autovacuum: the rebuild runs none) when the queries began: {}; when they ended: {}.
+        "Planner statistics of the large `view_search` (the rebuild gathers them; kept views from before it did may lack them) when the queries began: {}; when they ended: {}.
 ",
         yes(analysed_before),
         yes(analysed().await?)
