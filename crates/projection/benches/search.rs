@@ -966,16 +966,19 @@ enum Index {
     Postgres(PgPool),
 }
 
+/// The views' SQLite file, opened for the index's figures.
+fn open_views(views: &Path, flags: rusqlite::OpenFlags) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(views, flags)
+}
+
 impl Index {
     /// How many documents of the index hold `term` (folded): from FTS5's own vocabulary, or
     /// counted through the GIN index.
     async fn doc_count(&self, term: &str) -> Res<i64> {
         match self {
             Index::Sqlite(views) => {
-                let c = rusqlite::Connection::open_with_flags(
-                    views,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
-                )?;
+                // Read-write: the vocabulary is a table of the connection's own.
+                let c = open_views(views, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
                 c.execute_batch(
                     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, search, row)",
                 )?;
@@ -1000,10 +1003,7 @@ impl Index {
     async fn size(&self) -> Res<String> {
         match self {
             Index::Sqlite(views) => {
-                let c = rusqlite::Connection::open_with_flags(
-                    views,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                )?;
+                let c = open_views(views, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
                 let bytes: i64 = c.query_row(
                     "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'search%'",
                     [],
