@@ -263,12 +263,13 @@ enum Batch {
         unhanded: bool,
     },
     /// SQLite, a big fan-out (more recipients than the matcher's `chunk_from`): matched,
-    /// nothing written yet. Its alerts are queued `chunk_from` recipients per transaction, each part handed over as it commits (the
-    /// first alerts go out while the rest are written); the last part moves the checkpoints.
-    /// A crash between parts leaves the checkpoints where they were: the batch is matched
-    /// again, and the alerts already queued are not queued twice.
+    /// nothing written yet, the plan cut into `parts` of `chunk_from` recipients. Each part is
+    /// queued in a transaction of its own and handed over as it commits (the first alerts go
+    /// out while the rest are written); the last part moves the checkpoints. A crash between
+    /// parts leaves the checkpoints where they were: the batch is matched again, and the
+    /// alerts already queued are not queued twice.
     InParts {
-        plan: Vec<Planned>,
+        parts: Vec<Vec<Planned>>,
         moved: Vec<(String, i64)>,
         checkpoints: BTreeMap<u32, i64>,
     },
@@ -480,11 +481,11 @@ impl Matcher {
                 unhanded,
             } => (queued, checkpoints, published, jobs, unhanded),
             Batch::InParts {
-                plan,
+                parts,
                 moved,
                 checkpoints,
             } => {
-                self.queue_in_parts(plan, moved, now, lease, owns).await?;
+                self.queue_in_parts(parts, moved, now, lease, owns).await?;
                 (0, checkpoints, Vec::new(), Vec::new(), false)
             }
             Batch::Moved => {
@@ -500,19 +501,17 @@ impl Matcher {
         Ok(feed.len())
     }
 
-    /// Queues a matched batch's alerts `chunk_from` recipients per transaction, in the plan's
-    /// order, announcing each part once it has committed; the last part moves the
-    /// checkpoints (`moved`). See [`Batch::InParts`].
+    /// Queues a matched batch's `parts` a transaction each, in order, announcing each part
+    /// once it has committed; the last part moves the checkpoints (`moved`). See
+    /// [`Batch::InParts`].
     async fn queue_in_parts(
         &self,
-        plan: Vec<Planned>,
+        parts: Vec<Vec<Planned>>,
         moved: Vec<(String, i64)>,
         now: DateTime<Utc>,
         lease: Option<DateTime<Utc>>,
         owned: Arc<Vec<u32>>,
     ) -> Result<(), NotifyError> {
-        let size = self.chunk_from.unwrap_or(crate::fanout::CHUNK_FROM);
-        let parts = split_plan(plan, size);
         let count = parts.len();
         let mut moved = Some(moved);
         for (i, part) in parts.into_iter().enumerate() {
@@ -991,10 +990,11 @@ fn match_batch(
         }
         checkpoints.insert(*p, last.max(*at));
     }
+    let part = chunk_from.unwrap_or(crate::fanout::CHUNK_FROM);
     let recipients: usize = plan.iter().map(|p| p.recipients.len()).sum();
-    if !tx.is_postgres() && recipients > chunk_from.unwrap_or(crate::fanout::CHUNK_FROM) {
+    if !tx.is_postgres() && recipients > part {
         return Ok(Batch::InParts {
-            plan,
+            parts: split_plan(plan, part),
             moved,
             checkpoints,
         });
