@@ -2041,14 +2041,7 @@ async fn flash_clock(
 ) -> Res<Clocked> {
     let cpu_before = cpu_snapshot();
     let sent = epoch_micros();
-    newsroom_testkit::api::post_development(
-        client,
-        command,
-        editor,
-        story,
-        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "flash"),
-    )
-    .await?;
+    post_of_urgency(client, (command, editor, story), "flash").await?;
     let (mut last, mut last_change) = (0usize, Instant::now());
     loop {
         let unique = receiver_get(client, receiver, "count").await?["unique"]
@@ -2202,6 +2195,22 @@ impl Matched<'_> {
     }
 }
 
+/// Records a new development of `urgency` on the story; returns its position in the log.
+async fn post_of_urgency(
+    client: &reqwest::Client,
+    (command, editor, story): (&str, &str, &str),
+    urgency: &str,
+) -> Res<i64> {
+    Ok(newsroom_testkit::api::post_development(
+        client,
+        command,
+        editor,
+        story,
+        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), urgency),
+    )
+    .await?)
+}
+
 /// A routine development no subscription asks for, until the matchers have passed it (each loads
 /// its subscription index on the batch that carries it); then the receiver's tally is reset.
 /// Returns how long the matchers took.
@@ -2212,14 +2221,7 @@ async fn warm_up(
     matched: Matched<'_>,
 ) -> Res<Duration> {
     let warming = Instant::now();
-    let warm = newsroom_testkit::api::post_development(
-        client,
-        command,
-        editor,
-        story,
-        &newsroom_testkit::api::development_with_urgency(Uuid::new_v4(), "routine"),
-    )
-    .await?;
+    let warm = post_of_urgency(client, (command, editor, story), "routine").await?;
     while matched.position().await? < warm {
         if warming.elapsed() > Duration::from_secs(300) {
             return Err("the matchers did not pass the warm-up development within 300 s".into());
