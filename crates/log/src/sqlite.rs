@@ -35,7 +35,7 @@ use newsroom_domain::{DevelopmentChange, DevelopmentId, Facts};
 
 use crate::chain::VerifyRow;
 use crate::commit::{Append, WriteBatch, Written};
-use crate::db::Synchronous;
+use crate::db::{configure, Synchronous};
 use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
 use crate::transfer::{load, Batches, ExportedEvent, ImportIo, TransferError, TransferSummary};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -43,9 +43,6 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use rusqlite_migration::{Migrations, M};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
-
-/// How long a connection waits for a lock before reporting the database busy.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The log's SQLite migrations, in the order they were applied (`migrations/sqlite`; each is
 /// named as its PostgreSQL counterpart in `migrations/postgres`, whose numbers differ because
@@ -68,16 +65,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/sqlite/0005_undo_windows.sql")),
         M::up(include_str!("../migrations/sqlite/0006_desk_drafts.sql")),
     ])
-}
-
-/// Pragmas every connection gets: WAL so readers never block the writer, a busy timeout so a
-/// lock is waited for instead of failing at once.
-fn configure(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(())
 }
 
 /// Options of the SQLite store.

@@ -43,7 +43,8 @@
 //! `BENCH_SECTIONS=1,3` picks sections; `BENCH_NEWSROOM_BIN` runs another build of the server;
 //! `BENCH_SERVER_ENV="NEWSROOM_A=1"` sets variables on newsroom. `BENCH_PERF=<file>` records
 //! `perf record -g` of the newsroom process over section 1's measured window into that file
-//! (`perf report -i <file>` afterwards). The machine is shared with other work: the report gives
+//! (`perf report -i <file>` afterwards; `BENCH_PERF_ARGS="--call-graph dwarf -F 499"` instead of
+//! `-g` unwinds the Rust frames, which have no frame pointers). The machine is shared with other work: the report gives
 //! the 1-minute load average at the start and the end.
 
 mod common;
@@ -62,7 +63,7 @@ use hdrhistogram::Histogram;
 use newsroom_testkit::api::{development, post_development, slug, story, webhook_subscriber};
 use newsroom_testkit::http::{by_deadline, post_json_to, start_receiver, Failures};
 use newsroom_testkit::process::{announce_port, spawn_self};
-use newsroom_testkit::procfs::{cpu_seconds, settle};
+use newsroom_testkit::procfs::{cpu_seconds, settle, written_bytes};
 use newsroom_testkit::report::{
     closing, cores, histogram, quantile_us, record, secs, table_head, thousands, verdict, Started,
 };
@@ -342,6 +343,8 @@ struct Load {
     latency: Histogram<u64>,
     cpu_window: f64,
     cpu_to_quiet: f64,
+    /// Bytes the server wrote (files and sockets, `wchar`) from the window's start until quiet.
+    written_to_quiet: u64,
     quiet: bool,
     waited: Duration,
     /// Webhooks the receiver got in the window, and from its start until the server was quiet.
@@ -366,8 +369,12 @@ impl Load {
 
 /// `perf record -g` of `pid` into `path`, until [`stop_perf`].
 fn start_perf(pid: u32, path: &str) -> Option<std::process::Child> {
+    // BENCH_PERF_ARGS replaces `-g`, e.g. "--call-graph dwarf -F 499" to unwind Rust frames.
+    let how = std::env::var("BENCH_PERF_ARGS").unwrap_or_else(|_| "-g".to_owned());
     match std::process::Command::new("perf")
-        .args(["record", "-g", "-q", "-o", path, "-p", &pid.to_string()])
+        .arg("record")
+        .args(how.split_whitespace())
+        .args(["-q", "-o", path, "-p", &pid.to_string()])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -436,6 +443,7 @@ async fn drive(
     let hook_count = || hooks.map_or(0, |h| h.load(Ordering::Relaxed));
     tokio::time::sleep_until(start.into()).await;
     let cpu0 = cpu_seconds(pid).unwrap_or(f64::NAN);
+    let written0 = written_bytes(pid).unwrap_or(0);
     let hooks0 = hook_count();
     let recording = perf.and_then(|p| start_perf(pid, p));
     tokio::time::sleep_until(end.into()).await;
@@ -469,6 +477,7 @@ async fn drive(
         latency,
         cpu_window: cpu1 - cpu0,
         cpu_to_quiet: cpu_seconds(pid).unwrap_or(f64::NAN) - cpu0,
+        written_to_quiet: written_bytes(pid).unwrap_or(0).saturating_sub(written0),
         quiet,
         waited,
         hooks_window: hooks1 - hooks0,
@@ -554,8 +563,41 @@ async fn load_newsroom(
         perf,
     )
     .await;
+    if let Some(line) = batching(client, &base).await {
+        notes.push(line);
+    }
     server.stop().await;
     Ok(load)
+}
+
+/// How many events each stage took per transaction over the whole run, from `/metrics`.
+async fn batching(client: &reqwest::Client, base: &str) -> Option<String> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let per = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let events = value("newsroom_projection_events_total");
+    Some(format!(
+        "Batching over the whole run: the log's writer {:.1} commands per transaction ({} transactions); \
+         the projector {:.1} events per batch ({} batches); the matcher {:.1} events per batch ({} batches).",
+        per(value("newsroom_store_batch_size_sum"), value("newsroom_store_batch_size_count")),
+        thousands(value("newsroom_store_batch_size_count")),
+        per(events, value("newsroom_projection_batches_total")),
+        thousands(value("newsroom_projection_batches_total")),
+        per(events, value("newsroom_matcher_batches_total")),
+        thousands(value("newsroom_matcher_batches_total")),
+    ))
 }
 
 // =============================================================================================
@@ -603,13 +645,14 @@ impl Report {
             "–".into()
         };
         let row = format!(
-            "| {case} | {} | {} | {} | {} | {:.2} CPU-s | {} | {quiet} | {hooks} | {} |",
+            "| {case} | {} | {} | {} | {} | {:.2} CPU-s | {} | {quiet} | {:.1} kB | {hooks} | {} |",
             thousands(l.rate()),
             thousands(l.in_window as f64),
             quantile_us(&l.latency, 0.5),
             quantile_us(&l.latency, 0.99),
             l.cpu_window,
             micros(l.cpu_per_window()),
+            l.written_to_quiet as f64 / l.from_start.max(1) as f64 / 1000.0,
             l.failures.describe()
         );
         eprintln!("  {row}");
@@ -756,6 +799,7 @@ fn main() -> Res<()> {
         "server CPU in the window",
         "CPU / development, window",
         "CPU / development, to quiet",
+        "written / development, to quiet",
         "webhooks",
         "failures",
     ]));

@@ -437,6 +437,7 @@ impl Matcher {
             return Ok(0);
         }
         let events = feed.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        metrics::counter!("newsroom_matcher_batches_total").increment(1);
         let ours: Vec<&LoggedEvent> = events
             .iter()
             .filter(|e| is_ours(shared, &expected, e))

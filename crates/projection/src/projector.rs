@@ -166,6 +166,7 @@ impl Projector {
             stream.commit().await?;
         }
         metrics::counter!("newsroom_projection_events_total").increment(result.applied as u64);
+        metrics::counter!("newsroom_projection_batches_total").increment(1);
         metrics::gauge!("newsroom_projection_position").set(result.position as f64);
         self.position.send_replace(result.position);
         Ok(feed.len())

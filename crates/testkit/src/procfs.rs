@@ -37,6 +37,16 @@ pub fn parse_stat(stat: &str) -> Option<ProcTicks> {
     })
 }
 
+/// Bytes a running process has handed to `write`-like calls so far (`wchar` of `/proc/<pid>/io`:
+/// every thread, files and sockets alike, whether or not they reached a disk).
+pub fn written_bytes(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// CPU seconds (user + system) a running process has used so far.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     stat_seconds(&format!("/proc/{pid}/stat"))

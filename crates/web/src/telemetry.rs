@@ -82,6 +82,10 @@ fn describe() {
         "newsroom_projection_events_total",
         "Events applied to the views by this process's projector."
     );
+    describe_counter!(
+        "newsroom_projection_batches_total",
+        "Batches (transactions) in which this process's projector applied events."
+    );
     describe_gauge!(
         "newsroom_projection_position",
         "Position of the last event the views hold."
@@ -98,6 +102,10 @@ fn describe() {
     describe_counter!(
         "newsroom_alerts_queued_total",
         "Alerts queued for subscribers by the matcher."
+    );
+    describe_counter!(
+        "newsroom_matcher_batches_total",
+        "Batches of events the matcher read from the feed and matched, each in one transaction."
     );
     describe_counter!(
         "newsroom_alert_parts_total",
