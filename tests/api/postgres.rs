@@ -8,7 +8,7 @@ use newsroom_command::http::{OpenStoryRequest, RecordDevelopmentRequest};
 use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::{Role, StoryId};
 use newsroom_log::{EventLog, PgStore};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use newsroom_web::Principal;
 use reqwest::Method;
 use serde_json::json;

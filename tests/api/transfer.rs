@@ -8,7 +8,7 @@ use std::io::Cursor;
 use newsroom_log::transfer::{export, import, TransferError};
 use newsroom_log::verify::verify_log;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
