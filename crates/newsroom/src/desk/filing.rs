@@ -17,7 +17,7 @@ use super::session::Session;
 use super::templates::{story_desk_path, Here};
 use super::{
     after_action, as_published, check_state, encode, failure, folded, is_changed, is_theirs, lag,
-    page, see_other,
+    page, see_other, PENDING,
 };
 use super::{forms, templates};
 use super::{Answer, DeskState, Notice, Signed, SignedForm, Stop};
@@ -298,14 +298,7 @@ pub(super) async fn withdraw_form(
 ) -> Answer {
     let (view, d) = state.development(&session, &id, &dev).await?;
     require_filer(&state, &session, &d)?;
-    check_state(
-        &state,
-        &session,
-        &view,
-        &d,
-        &[DevelopmentStanding::PendingReview],
-        "withdrawn",
-    )?;
+    check_state(&state, &session, &view, &d, PENDING, "withdrawn")?;
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
@@ -338,14 +331,7 @@ pub(super) async fn withdraw(
         }
         Err(p) if is_changed(&p) => {
             let (view, d) = state.now(&session, &id, &dev).await?;
-            check_state(
-                &state,
-                &session,
-                &view,
-                &d,
-                &[DevelopmentStanding::PendingReview],
-                "withdrawn",
-            )?;
+            check_state(&state, &session, &view, &d, PENDING, "withdrawn")?;
             let changed = html! {
                 (templates::changes_since(state.zone, &d, seen))
                 p { "Below is the development as it is now: withdraw it, if you still want to." }

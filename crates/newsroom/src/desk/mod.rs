@@ -861,6 +861,9 @@ fn action_ids(
     }
 }
 
+/// What a development must be to be approved or withdrawn: waiting for review.
+const PENDING: &[DevelopmentStanding] = &[DevelopmentStanding::PendingReview];
+
 /// Refuses to show a form for a development in a state the action does not apply to.
 fn check_state(
     state: &DeskState,
