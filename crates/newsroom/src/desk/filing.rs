@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use maud::html;
+use maud::{html, Markup};
 use newsroom_command::Outcome;
 use newsroom_domain::{DevelopmentId, StoryCommand, StoryEvent, StoryId};
-use newsroom_readmodel::{DevelopmentStanding, DevelopmentView};
+use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, StoryView};
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError, Step};
@@ -96,20 +96,33 @@ pub(super) async fn file_form(
             });
         }
     }
-    let actors = state.known_actors(&view).await;
-    let chrome = state.chrome(&session, Here::Other);
-    Ok(page(
-        StatusCode::OK,
-        templates::file_page(
-            &chrome,
-            &view,
-            &form,
-            None,
-            &actors,
-            opened,
-            notice.as_ref(),
-        ),
-    ))
+    let markup = filing_page(
+        &state,
+        &session,
+        &view,
+        &form,
+        None,
+        opened,
+        notice.as_ref(),
+    )
+    .await;
+    Ok(page(StatusCode::OK, markup))
+}
+
+/// The filing form of `view`'s story filled in with `form` (and `error`), with the actors the
+/// desk already knows of.
+pub(super) async fn filing_page(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    form: &FormData,
+    error: Option<&FormError>,
+    opened: templates::Opened,
+    notice: Option<&Markup>,
+) -> Markup {
+    let actors = state.known_actors(view).await;
+    let chrome = state.chrome(session, Here::Other);
+    templates::file_page(&chrome, view, form, error, &actors, opened, notice)
 }
 
 /// The key of a person's server-side draft of a story's filing form.
@@ -129,8 +142,7 @@ pub(super) async fn save_draft(
         return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
     }
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     state
         .command
         .tokens
@@ -155,24 +167,12 @@ pub(super) async fn file(
     Path(id): Path<String>,
     SignedForm(session, mut form): SignedForm,
 ) -> Answer {
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     let step = Step::of(&form, "file");
     if step == Step::Edit {
-        let actors = state.known_actors(&view).await;
-        let chrome = state.chrome(&session, Here::Other);
-        return Ok(page(
-            StatusCode::OK,
-            templates::file_page(
-                &chrome,
-                &view,
-                &form,
-                None,
-                &actors,
-                templates::Opened::Sent,
-                None,
-            ),
-        ));
+        let sent = templates::Opened::Sent;
+        let markup = filing_page(&state, &session, &view, &form, None, sent, None).await;
+        return Ok(page(StatusCode::OK, markup));
     }
     let story = StoryId::from(view.id);
     let parsed = forms::development_request(&form, state.zone).and_then(|request| {
@@ -249,20 +249,9 @@ pub(super) async fn file(
                 // Already filed with other content, or the form lost its id: a new filing.
                 form.set("id", Uuid::now_v7().to_string());
             }
-            let actors = state.known_actors(&view).await;
-            let chrome = state.chrome(&session, Here::Other);
-            Ok(page(
-                p.status(),
-                templates::file_page(
-                    &chrome,
-                    &view,
-                    &form,
-                    Some(&error),
-                    &actors,
-                    templates::Opened::Sent,
-                    None,
-                ),
-            ))
+            let sent = templates::Opened::Sent;
+            let markup = filing_page(&state, &session, &view, &form, Some(&error), sent, None);
+            Ok(page(p.status(), markup.await))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
     }
@@ -314,8 +303,7 @@ pub(super) async fn withdraw(
     body: Bytes,
 ) -> Answer {
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let (view, d) = state.development(&session, &id, &dev).await?;
+    let (view, d) = state.posted_development(&session, &form, &id, &dev).await?;
     require_filer(&state, &session, &d)?;
     let seen = forms::seen(&form);
     let command = StoryCommand::WithdrawDevelopment {
