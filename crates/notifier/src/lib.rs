@@ -10,7 +10,7 @@
 //!
 //! Where to start: [`Notifier::build`] (`service.rs`) puts the parts together; `matcher.rs` turns
 //! events into alerts, `dispatch.rs` sends them, `partitions.rs` says how copies share the work,
-//! `api.rs` is the subscriber API.
+//! `api/` is the subscriber API.
 //!
 //! **Architecture invariant:** the notifier learns of events only from the feed, never from
 //! in-process dispatch, and keeps no story in memory: what a story looked like right after an event
