@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use newsroom_notifier::email::{EmailError, Mailer};
-use newsroom_tests::smtp_sink::SmtpSink;
+use newsroom_testkit::smtp_sink::SmtpSink;
 
 const WAIT: Duration = Duration::from_secs(10);
 

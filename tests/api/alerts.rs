@@ -8,9 +8,9 @@ use std::time::Duration;
 use chrono::Utc;
 use newsroom_notifier::signing::{verify, WebhookSecret};
 use newsroom_notifier::{Clock, ManualClock};
-use newsroom_tests::receiver::WebhookReceiver;
-use newsroom_tests::smtp_sink::SmtpSink;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::receiver::WebhookReceiver;
+use newsroom_testkit::smtp_sink::SmtpSink;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -73,7 +73,7 @@ async fn webhook_subscriber(
     s
 }
 
-fn ids(received: &[newsroom_tests::receiver::Received]) -> HashSet<String> {
+fn ids(received: &[newsroom_testkit::receiver::Received]) -> HashSet<String> {
     received.iter().map(|r| r.id.clone()).collect()
 }
 

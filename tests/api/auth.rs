@@ -1,4 +1,4 @@
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::json;
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use newsroom_tests::chrome::{
+use newsroom_testkit::chrome::{
     browser, browser_without_script, choose, click_link, driver, press, screenshot,
     sign_in_at_desk, type_into, value_of, wait_for,
 };
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -549,7 +549,7 @@ async fn a_rejected_filing_is_revised_and_refiled_from_the_reporters_desk() {
 #[tokio::test]
 async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
     let Some(driver) = driver() else { return };
-    let Some(axe) = newsroom_tests::chrome::axe_script() else {
+    let Some(axe) = newsroom_testkit::chrome::axe_script() else {
         return;
     };
     let app = spawn_app().await;
@@ -564,7 +564,7 @@ async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
         "the password page",
     )
     .await;
-    let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+    let violations = newsroom_testkit::chrome::axe_violations(&client, &axe).await;
     assert!(violations.is_empty(), "password page: {violations:#?}");
     type_into(&client, "#f-login", "ed.editor").await;
     type_into(&client, "#f-password", "four random words here").await;
@@ -584,7 +584,7 @@ async fn staff_choose_a_password_at_the_desk_and_sign_in_with_it_on_a_phone() {
         "signed out, the sign-in form",
     )
     .await;
-    let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+    let violations = newsroom_testkit::chrome::axe_violations(&client, &axe).await;
     assert!(violations.is_empty(), "sign-in page: {violations:#?}");
     type_into(&client, "#f-login", "Ed.Editor").await;
     let field = client.find(Locator::Css("#f-password")).await.unwrap();
@@ -639,7 +639,7 @@ async fn nothing_on_the_desk_is_too_small_to_tap_on_a_phone() {
             &format!("desk-phone-{}", name.chars().take(12).collect::<String>()),
         )
         .await;
-        for target in newsroom_tests::chrome::small_tap_targets(&client).await {
+        for target in newsroom_testkit::chrome::small_tap_targets(&client).await {
             small.push(format!("{path}: {target}"));
         }
     }
@@ -868,13 +868,13 @@ async fn publishing_at_the_desk_can_be_undone_during_its_window() {
     let first = left.text().await.unwrap();
     assert!(first.ends_with(" s"), "{first}");
     // The notice with its button is usable: axe-core, and on a phone a target a thumb can hit.
-    if let Some(axe) = newsroom_tests::chrome::axe_script() {
+    if let Some(axe) = newsroom_testkit::chrome::axe_script() {
         for (width, height) in [(390, 844), (1200, 900)] {
             client.set_window_size(width, height).await.unwrap();
-            let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+            let violations = newsroom_testkit::chrome::axe_violations(&client, &axe).await;
             assert!(violations.is_empty(), "at {width}: {violations:#?}");
             if width < 600 {
-                let small = newsroom_tests::chrome::small_tap_targets(&client).await;
+                let small = newsroom_testkit::chrome::small_tap_targets(&client).await;
                 assert!(small.is_empty(), "too small to tap on a phone: {small:#?}");
             }
         }
@@ -988,7 +988,7 @@ async fn try_now(client: &fantoccini::Client) {
 #[tokio::test]
 async fn a_filing_on_a_bad_connection_is_sent_again_until_the_desk_answers_and_filed_once() {
     use newsroom_notifier::ManualClock;
-    use newsroom_tests::flaky::{FlakyProxy, Line};
+    use newsroom_testkit::flaky::{FlakyProxy, Line};
     let Some(driver) = driver() else { return };
     // The test holds the clock: the undo window stays open while it looks.
     let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -1067,8 +1067,8 @@ async fn a_filing_on_a_bad_connection_is_sent_again_until_the_desk_answers_and_f
     )
     .await;
     assert!(proxy.refused() > 0, "the retry met the refusal");
-    if let Some(axe) = newsroom_tests::chrome::axe_script() {
-        let violations = newsroom_tests::chrome::axe_violations(&client, &axe).await;
+    if let Some(axe) = newsroom_testkit::chrome::axe_script() {
+        let violations = newsroom_testkit::chrome::axe_violations(&client, &axe).await;
         assert!(violations.is_empty(), "{violations:#?}");
     }
     screenshot(&client, "desk-filing-not-sent").await;
@@ -1121,7 +1121,7 @@ async fn a_filing_on_a_bad_connection_is_sent_again_until_the_desk_answers_and_f
 /// be sent again) is shown as the page: the filing form with the refusal, the text kept.
 #[tokio::test]
 async fn a_filing_sent_again_into_a_refusal_shows_the_desks_answer_with_the_text_kept() {
-    use newsroom_tests::flaky::{FlakyProxy, Line};
+    use newsroom_testkit::flaky::{FlakyProxy, Line};
     let Some(driver) = driver() else { return };
     let (app, story) = spawn_app_with_story(false).await;
     let proxy = FlakyProxy::start(&app.address).await;
@@ -1187,7 +1187,7 @@ async fn a_filing_sent_again_into_a_refusal_shows_the_desks_answer_with_the_text
 async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
     use newsroom_notifier::ManualClock;
     let Some(driver) = driver() else { return };
-    let Some(axe) = newsroom_tests::chrome::axe_script() else {
+    let Some(axe) = newsroom_testkit::chrome::axe_script() else {
         return;
     };
     let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -1245,7 +1245,7 @@ async fn axe_finds_nothing_on_any_desk_page_at_phone_and_desktop_sizes() {
     async fn sweep(client: &fantoccini::Client, axe: &str, what: &str, found: &mut Vec<String>) {
         for (width, height) in [(390, 844), (1200, 900)] {
             client.set_window_size(width, height).await.unwrap();
-            for v in newsroom_tests::chrome::axe_violations(client, axe).await {
+            for v in newsroom_testkit::chrome::axe_violations(client, axe).await {
                 found.push(format!("{what} at {width} px: {v}"));
             }
         }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use newsroom_domain::*;
-use newsroom_tests::commands::*;
-use newsroom_tests::*;
+use newsroom_testkit::commands::*;
+use newsroom_testkit::prelude::*;
 use newsroom_web::Principal;
 use reqwest::Method;
 use uuid::Uuid;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::join_all;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use newsroom_web::limits::RateLimits;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -6,7 +6,7 @@
 //! nothing; afterwards the log's chains are intact and the views have applied all of it.
 
 use newsroom_log::verify::verify_log;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};

@@ -1,5 +1,5 @@
 use chrono::{Duration, Utc};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 

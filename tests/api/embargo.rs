@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use newsroom_tests::receiver::WebhookReceiver;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::receiver::WebhookReceiver;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;

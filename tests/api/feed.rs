@@ -5,8 +5,8 @@ use newsroom_command::http::RecordDevelopmentRequest;
 use newsroom_command::{CommandError, CommandService, Seen, ServiceOptions};
 use newsroom_domain::*;
 use newsroom_log::{SqliteOptions, SqliteStore};
-use newsroom_tests::commands::*;
-use newsroom_tests::*;
+use newsroom_testkit::commands::*;
+use newsroom_testkit::prelude::*;
 use serde_json::Value;
 
 /// Checks the feed's promises: positions 1..=n without gaps, each event once, each story's

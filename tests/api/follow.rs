@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use newsroom_tests::chrome::{
+use newsroom_testkit::chrome::{
     browser, choose, click_link, driver, file_through_preview, open_story_at_desk, press,
     screenshot, sign_in_at_desk, type_into, wait_for,
 };
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::json;
 

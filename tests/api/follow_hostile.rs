@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use newsroom_web::limits::RateLimits;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -5,7 +5,7 @@
 //! server must stay healthy, and nothing may be written: the exported log, its head, the tokens
 //! and the subscriber's rows are the same afterwards.
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;

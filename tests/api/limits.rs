@@ -1,4 +1,4 @@
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use newsroom_web::limits::RateLimits;
 use reqwest::Method;
 use serde_json::json;

@@ -8,8 +8,8 @@ use cqrs_es::EventStore;
 use newsroom_command::{CommandError, CommandService, ServiceOptions};
 use newsroom_domain::*;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore, Synchronous};
-use newsroom_tests::commands::*;
-use newsroom_tests::*;
+use newsroom_testkit::commands::*;
+use newsroom_testkit::prelude::*;
 
 const SNAPSHOT_EVERY: usize = 100;
 

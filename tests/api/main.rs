@@ -1,17 +1,17 @@
 //! End-to-end tests of newsroom through its HTTP API, its pages and its processes, on real SQLite
-//! files, PostgreSQL and NATS; the harness is `tests/lib.rs` (`newsroom_tests`). A map of the
-//! modules:
+//! files, PostgreSQL and NATS; the harness is `crates/testkit` (`newsroom_testkit::prelude`, the
+//! feature `app`). A map of the modules:
 //!
 //! - Most modules (`stories.rs`, `developments.rs`, `reads.rs`, `desk.rs`, `alerts.rs`, …) start
 //!   the real `Newsroom` on port 0 with `spawn_app()` (temporary SQLite files, a token for each
 //!   role) or `spawn_app_on_postgres()` (a fresh PostgreSQL database per test), and talk to it over
 //!   HTTP through `TestApp`'s helpers.
-//! - Real peers for the notifier: axum webhook receivers on port 0 (`tests/receiver.rs`), an SMTP
-//!   sink speaking real SMTP to lettre (`tests/smtp_sink.rs`, `--test smtp`), the machine's NATS
-//!   (`NEWSROOM_TEST_NATS_URL`), and a TCP proxy that refuses connections, loses answers after the
-//!   app did the work, or answers 503 as a gateway would (`tests/flaky.rs`).
+//! - Real peers for the notifier: axum webhook receivers on port 0 (`testkit::receiver`), an
+//!   SMTP sink speaking real SMTP to lettre (`testkit::smtp_sink`, `--test smtp`), the machine's
+//!   NATS (`NEWSROOM_TEST_NATS_URL`), and a TCP proxy that refuses connections, loses answers
+//!   after the app did the work, or answers 503 as a gateway would (`testkit::flaky`).
 //! - Browser tests (`browser.rs`, `reader.rs`, `follow.rs`, `push.rs`) drive headless Chromium
-//!   through chromedriver (fantoccini; `tests/chrome.rs`); `reader.rs` runs it in a time zone of
+//!   through chromedriver (fantoccini; `testkit::chrome`); `reader.rs` runs it in a time zone of
 //!   its own and runs axe-core (WCAG 2.x A/AA) on the reader pages and the desk's forms at phone
 //!   and desktop sizes, and measures tap targets; screenshots go under `target/screenshots/`.
 //! - Scale-out (`relay.rs`, `roles.rs`, `postgres.rs`, `transfer.rs`): the machine's PostgreSQL (a

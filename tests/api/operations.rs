@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use newsroom_command::http::{OpenStoryRequest, RecordDevelopmentRequest};
 use newsroom_command::{CommandService, ServiceOptions};
 use newsroom_domain::{Role, StoryId};
 use newsroom_log::{EventLog, PgStore};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use newsroom_web::Principal;
 use reqwest::Method;
 use serde_json::json;
@@ -699,8 +699,9 @@ async fn a_reader_following_alerts_below_the_horizon_skips_none_that_commit_late
 /// trips as one alerting 5 — not, as one statement per row would, forty times as many.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn matching_costs_the_same_statements_for_two_hundred_recipients_as_for_five() {
-    use newsroom_notifier::matcher::{Links, Matcher};
+    use newsroom_notifier::matcher::Matcher;
     use newsroom_notifier::partitions::Leases;
+    use newsroom_notifier::queue::Links;
     use newsroom_notifier::{NotifierStore, SystemClock};
     let Some(db) = TestDatabase::create().await else {
         return;

@@ -16,7 +16,7 @@ use axum::routing::post;
 use axum::Router;
 use base64::Engine as _;
 use newsroom_notifier::{Clock, ManualClock};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -703,7 +703,7 @@ async fn notifications(client: &fantoccini::Client) -> Value {
 
 #[tokio::test]
 async fn the_alerts_page_registers_its_worker_and_the_worker_shows_a_push_as_a_notification() {
-    use newsroom_tests::chrome::{browser, driver, press, type_into, wait_for};
+    use newsroom_testkit::chrome::{browser, driver, press, type_into, wait_for};
     let Some(driver) = driver() else { return };
     let app = spawn_app().await;
     let base = app.address.clone();

@@ -5,12 +5,12 @@
 //! and axe-core finding nothing moderate, serious or critical.
 
 use fantoccini::{Client, Locator};
-use newsroom_tests::chrome::{
+use newsroom_testkit::chrome::{
     axe_script, axe_violations, browser, choose, click_link, driver, driver_in_zone,
     file_through_preview, open_story_at_desk, press, screenshot, sign_in_at_desk,
     small_tap_targets, type_into, value_of, wait_for,
 };
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use serde_json::{json, Value};
 
 const PHONE: (u32, u32) = (390, 844);

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -369,7 +369,7 @@ async fn subscribers_who_asked_hear_of_related_stories_once_and_others_not_on_po
 #[tokio::test]
 async fn an_editor_relates_stories_at_the_desk_and_readers_follow_the_relation() {
     use fantoccini::Locator;
-    use newsroom_tests::chrome::{
+    use newsroom_testkit::chrome::{
         axe_script, axe_violations, browser, choose, click_link, driver, press, sign_in_at_desk,
         small_tap_targets, type_into, wait_for,
     };

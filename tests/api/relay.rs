@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use newsroom_log::relay::{Relay, StreamSettings, POSITION_HEADER};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use uuid::Uuid;
 
 /// Every message of the stream: (Nats-Msg-Id, position header, subject).

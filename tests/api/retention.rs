@@ -11,8 +11,8 @@ use newsroom_log::args;
 use newsroom_notifier::retention::Retention;
 use newsroom_notifier::store::ts;
 use newsroom_notifier::{NotifierStore, SystemClock};
-use newsroom_tests::receiver::WebhookReceiver;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::receiver::WebhookReceiver;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use newsroom::ProcessRole;
-use newsroom_tests::receiver::WebhookReceiver;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::receiver::WebhookReceiver;
 use reqwest::Method;
 use serde_json::json;
 

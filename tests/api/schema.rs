@@ -7,7 +7,7 @@ use cqrs_es::persist::SerializedEvent;
 use newsroom_log::chain::{event_hash, HASH_KEY};
 use newsroom_log::verify::verify_log;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 //! correction re-indexes, a rebuild gives the same answers, and hostile queries are a 400 or a
 //! sane answer — never a 500.
 
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -9,7 +9,7 @@ use async_nats::jetstream;
 use futures_util::StreamExt;
 use newsroom::ProcessRole;
 use newsroom_log::relay::{StreamSettings, POSITION_HEADER};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use newsroom_tests::smtp_sink::SmtpSink;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::smtp_sink::SmtpSink;
 use reqwest::Method;
 use serde_json::{json, Value};
 

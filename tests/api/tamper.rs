@@ -1,5 +1,5 @@
 use newsroom_log::verify::verify_log;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -5,10 +5,10 @@
 
 use std::io::Cursor;
 
-use newsroom_log::transfer::{export, import, TransferError};
+use newsroom_log::transfer::TransferError;
 use newsroom_log::verify::verify_log;
 use newsroom_log::{EventLog, PgStore, SqliteOptions, SqliteStore};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -144,7 +144,7 @@ async fn reader_views(
 
 async fn export_of(log: &EventLog) -> Vec<u8> {
     let mut out = Vec::new();
-    export(log, &mut out).await.unwrap();
+    log.export(&mut out).await.unwrap();
     out
 }
 
@@ -204,13 +204,13 @@ async fn a_log_moved_from_sqlite_to_postgres_and_back_serves_the_same_views() {
 
     // SQLite → PostgreSQL.
     let pg: EventLog = PgStore::connect(&db.url).await.unwrap().into();
-    let summary = import(&pg, Cursor::new(exported.clone())).await.unwrap();
+    let summary = pg.import(Cursor::new(exported.clone())).await.unwrap();
     assert_eq!(
         (summary.events as i64, summary.stories, summary.head),
         (head, 2, head)
     );
     // A second import is refused: the store is no longer empty.
-    let again = import(&pg, Cursor::new(exported.clone())).await;
+    let again = pg.import(Cursor::new(exported.clone())).await;
     assert!(
         matches!(again, Err(TransferError::NotEmpty { .. })),
         "{again:?}"
@@ -238,7 +238,7 @@ async fn a_log_moved_from_sqlite_to_postgres_and_back_serves_the_same_views() {
     let sqlite: EventLog = SqliteStore::open(&path, SqliteOptions::default())
         .unwrap()
         .into();
-    import(&sqlite, Cursor::new(from_postgres)).await.unwrap();
+    sqlite.import(Cursor::new(from_postgres)).await.unwrap();
     drop(sqlite);
     let back = spawn_app_with(|s| s.command.database_path = path).await;
     assert_same_views(
@@ -305,7 +305,8 @@ async fn an_import_refuses_an_edited_file_or_a_gap_and_writes_nothing() {
     }
     for (store, log) in &logs {
         for (what, file, expected) in &cases {
-            let err = import(log, Cursor::new(file.clone().into_bytes()))
+            let err = log
+                .import(Cursor::new(file.clone().into_bytes()))
                 .await
                 .expect_err(what)
                 .to_string();
@@ -317,7 +318,8 @@ async fn an_import_refuses_an_edited_file_or_a_gap_and_writes_nothing() {
         }
         // Nor anything derived from the lines before the bad one (a slug claimed, a development
         // indexed, a story's head): the file as exported goes into the same store.
-        let summary = import(log, Cursor::new(exported.clone().into_bytes()))
+        let summary = log
+            .import(Cursor::new(exported.clone().into_bytes()))
             .await
             .unwrap();
         assert_eq!((summary.events, summary.stories), (4, 1), "{store}");

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use newsroom_notifier::ManualClock;
-use newsroom_tests::receiver::WebhookReceiver;
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::receiver::WebhookReceiver;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;

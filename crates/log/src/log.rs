@@ -10,6 +10,9 @@
 //! hands to cqrs-es (`newsroom_domain::upcast`), so `PersistedEventStore` loads aggregates through
 //! it.
 
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
@@ -24,6 +27,7 @@ use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
 use crate::pg::PgStore;
 use crate::sql::{PgSql, Sql, SqliteSql};
 use crate::sqlite::SqliteStore;
+use crate::transfer::{self, Batches, ExportedEvent, TransferError, TransferSummary};
 
 /// The event log. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -285,6 +289,41 @@ impl EventLog {
                 .map(|_| ()),
             EventLog::Postgres(s) => s.ping().await,
         }
+    }
+
+    /// Writes the whole log, up to its head when the export begins, to `out` as JSON Lines
+    /// ([`crate::transfer`]).
+    pub async fn export(&self, out: &mut impl Write) -> Result<TransferSummary, TransferError> {
+        let head = self.current_head().await?;
+        let mut summary = TransferSummary::default();
+        let mut stories = HashSet::new();
+        let mut after = 0;
+        while after < head {
+            let page = self.read_feed(after, transfer::PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            for event in page.into_iter().filter(|e| e.position <= head) {
+                summary.events += 1;
+                summary.head = event.position;
+                stories.insert((event.aggregate_type.clone(), event.story_id.clone()));
+                serde_json::to_writer(&mut *out, &ExportedEvent::from(event))
+                    .map_err(std::io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        out.flush()?;
+        summary.stories = stories.len();
+        Ok(summary)
+    }
+
+    /// Loads an export into the log, which must hold no events, in one transaction
+    /// ([`crate::transfer`]).
+    pub async fn import(
+        &self,
+        input: impl BufRead + Send + 'static,
+    ) -> Result<TransferSummary, TransferError> {
+        let batches = Batches::read(input);
+        each!(self, s => s.import(batches).await)
     }
 
     async fn serialized(

@@ -21,13 +21,14 @@
 //! thread (`Checker`) and handed over a thousand events at a time to `load`, which checks the
 //! log is empty and writes each event, the slug it claims and the change it makes to the index
 //! of developments, through a store's `ImportIo` (its statements, in its transaction). Each
-//! store opens that one transaction and commits it (`SqliteStore::import`: `BEGIN IMMEDIATE` on
+//! store opens that one transaction and commits it (the entry points are
+//! `EventLog::export` and `EventLog::import`) (`SqliteStore::import`: `BEGIN IMMEDIATE` on
 //! a connection of its own, off the runtime; `PgStore::import`: holding the append lock). A line
 //! that fails the check ends the reading, and the transaction is dropped uncommitted. The
 //! binary writes an export file owner-only (`crate::private`).
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, Write};
+use std::collections::HashMap;
+use std::io::BufRead;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::SerializedEvent;
@@ -38,10 +39,9 @@ use tokio::sync::mpsc;
 
 use crate::chain;
 use crate::feed::{FeedEvent, Position, StoreError};
-use crate::log::EventLog;
 
 /// Events read from the log per query while exporting, and written per batch while importing.
-const PAGE: usize = 1_000;
+pub(crate) const PAGE: usize = 1_000;
 
 /// One line of an export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,33 +143,6 @@ pub struct TransferSummary {
     pub head: Position,
 }
 
-/// Writes the whole log, up to its head when the export begins, to `out` as JSON Lines.
-pub async fn export(
-    log: &EventLog,
-    out: &mut impl Write,
-) -> Result<TransferSummary, TransferError> {
-    let head = log.current_head().await?;
-    let mut summary = TransferSummary::default();
-    let mut stories = HashSet::new();
-    let mut after = 0;
-    while after < head {
-        let page = log.read_feed(after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        for event in page.into_iter().filter(|e| e.position <= head) {
-            summary.events += 1;
-            summary.head = event.position;
-            stories.insert((event.aggregate_type.clone(), event.story_id.clone()));
-            serde_json::to_writer(&mut *out, &ExportedEvent::from(event))
-                .map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
-    }
-    out.flush()?;
-    summary.stories = stories.len();
-    Ok(summary)
-}
-
 /// Checks an export line by line: positions 1, 2, 3, …; each story's sequence continuing; each
 /// event carrying the chain hash its content and its predecessor give it.
 #[derive(Debug, Default)]
@@ -254,18 +227,6 @@ impl Checker {
     }
 }
 
-/// Loads an export into `log`, which must hold no events, in one transaction.
-pub async fn import(
-    log: &EventLog,
-    input: impl BufRead + Send + 'static,
-) -> Result<TransferSummary, TransferError> {
-    let batches = Batches::read(input);
-    match log {
-        EventLog::Sqlite(store) => store.import(batches).await,
-        EventLog::Postgres(store) => store.import(batches).await,
-    }
-}
-
 /// An export being read and checked on a blocking thread ([`Checker`]), handed over [`PAGE`]
 /// events at a time; a line that fails the check ends it.
 pub(crate) struct Batches {
@@ -275,7 +236,7 @@ pub(crate) struct Batches {
 }
 
 impl Batches {
-    fn read(mut input: impl BufRead + Send + 'static) -> Self {
+    pub(crate) fn read(mut input: impl BufRead + Send + 'static) -> Self {
         let (tx_batches, batches) = mpsc::channel(4);
         let reader = tokio::task::spawn_blocking(move || {
             let mut checker = Checker::default();

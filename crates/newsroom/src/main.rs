@@ -224,9 +224,7 @@ async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> 
             let file = newsroom_log::private::create_private_file(&partial)
                 .with_context(|| format!("creating {}", partial.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            let summary = newsroom_log::transfer::export(&log, &mut out)
-                .await
-                .context("exporting the log")?;
+            let summary = log.export(&mut out).await.context("exporting the log")?;
             out.into_inner()
                 .map_err(|e| e.into_error())
                 .and_then(|f| f.sync_all())
@@ -237,9 +235,7 @@ async fn export(config: &Config, output: Option<PathBuf>) -> anyhow::Result<()> 
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            newsroom_log::transfer::export(&log, &mut out)
-                .await
-                .context("exporting the log")?
+            log.export(&mut out).await.context("exporting the log")?
         }
     };
     eprintln!(
@@ -262,7 +258,8 @@ async fn import(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let summary = newsroom_log::transfer::import(&log, input)
+    let summary = log
+        .import(input)
         .await
         .with_context(|| format!("importing {}", file.display()))?;
     println!(

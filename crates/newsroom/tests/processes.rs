@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use newsroom_domain::Role;
 use newsroom_log::PgStore;
-use newsroom_tests::receiver::{Received, WebhookReceiver};
-use newsroom_tests::*;
+use newsroom_testkit::prelude::*;
+use newsroom_testkit::receiver::{Received, WebhookReceiver};
 use newsroom_web::Tokens;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -391,7 +391,7 @@ struct App {
     server: tokio::task::JoinHandle<Result<(), String>>,
 }
 
-/// Starts newsroom the way `tests/lib.rs` `spawn_app_with` does: port 0, files in a temporary
+/// Starts newsroom the way testkit's `spawn_app_with` does: port 0, files in a temporary
 /// directory, the log with `synchronous = NORMAL` (the notifier's queue is always FULL),
 /// webhooks allowed to reach 127.0.0.1, the system clock.
 async fn start_app() -> Res<App> {

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::error::NotifyError;
-use crate::matcher::{alert_id, queue_deliveries, Links};
+use crate::queue::{alert_id, queue_deliveries, Links};
 use crate::store::{ts, NotifierStore};
 use crate::streams::{AlertHub, QueuedAlert};
 

@@ -41,8 +41,8 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::error::NotifyError;
 use crate::index::Delivery;
-use crate::matcher::{queue_batch, Links, Matcher, Outlets, Planned, Queueing};
 use crate::partitions::{Ownership, PARTITIONS};
+use crate::queue::{queue_batch, Links, Outlets, Planned, Queueing};
 use crate::store::{ts, NotifierStore};
 
 /// By default, an event that alerts at least this many subscribers is queued in chunks.
@@ -190,20 +190,20 @@ struct Taken {
 }
 
 impl Fanout {
-    pub fn new(
+    pub(crate) fn new(
         store: NotifierStore,
         ownership: Ownership,
         clock: Arc<dyn Clock>,
         links: Links,
-        matcher: &Matcher,
+        outlets: Outlets,
     ) -> Self {
         Self {
             store,
             ownership,
             clock,
             links,
-            outlets: matcher.outlets(),
-            waiting: matcher.waiting_sender().subscribe(),
+            waiting: outlets.waiting.subscribe(),
+            outlets,
         }
     }
 

@@ -9,8 +9,8 @@
 //! server-sent events.
 //!
 //! Where to start: [`Notifier::build`] (`service.rs`) puts the parts together; `matcher.rs` turns
-//! events into alerts, `dispatch.rs` sends them, `partitions.rs` says how copies share the work,
-//! `api.rs` is the subscriber API.
+//! events into alerts, `queue.rs` writes them to the queue, `dispatch.rs` sends them,
+//! `partitions.rs` says how copies share the work, `api/` is the subscriber API.
 //!
 //! **Architecture invariant:** the notifier learns of events only from the feed, never from
 //! in-process dispatch, and keeps no story in memory: what a story looked like right after an event
@@ -27,6 +27,7 @@ pub mod fanout;
 pub mod index;
 pub mod matcher;
 pub mod partitions;
+pub mod queue;
 pub mod retention;
 pub mod service;
 pub mod signing;

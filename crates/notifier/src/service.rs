@@ -19,8 +19,9 @@ use crate::dispatch::{Dispatcher, RetryPolicy};
 use crate::email::Mailer;
 use crate::error::NotifyError;
 use crate::fanout::Fanout;
-use crate::matcher::{Links, Matcher};
+use crate::matcher::Matcher;
 use crate::partitions::{Leases, Ownership};
+use crate::queue::Links;
 use crate::retention::{Retention, PRUNE_BATCH};
 use crate::ssrf::{AllowList, Guard};
 use crate::store::NotifierStore;
@@ -226,7 +227,7 @@ impl Notifier {
                 ownership.clone(),
                 clock.clone(),
                 links.clone(),
-                &matcher,
+                matcher.outlets(),
             )
         });
         let wake = store.pool().map(|pool| (pool.clone(), waiting.clone()));

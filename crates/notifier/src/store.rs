@@ -208,7 +208,7 @@ impl NotifierStore {
     /// A write of state derived from the log (alerts queued, delivery outcomes, digests): its
     /// commit does not wait for the disk. A process crash loses nothing (WAL); a power cut may
     /// roll back the last such commits with the checkpoint, and the matcher queues the same
-    /// alerts again with the same ids (see `matcher::alert_id`), so receivers still see each
+    /// alerts again with the same ids (see `queue::alert_id`), so receivers still see each
     /// `webhook-id` once however often it is sent. Subscribers' own writes use [`Self::write`].
     pub async fn write_derived<T, F>(&self, f: F) -> Result<T, NotifyError>
     where

@@ -34,9 +34,8 @@ use crate::marks::follow_batch;
 use crate::rows::BatchRows;
 use crate::rows::BATCH;
 use crate::rows::{ViewError, ViewName, WINDOW};
-use crate::store::{
-    development_by_id, load_stored, read_checkpoints, set_checkpoint, write_rows, ViewStore,
-};
+use crate::schema::set_checkpoint;
+use crate::store::{development_by_id, load_stored, read_checkpoints, write_rows, ViewStore};
 use futures_util::FutureExt as _;
 use newsroom_readmodel::decode::{decode, DecodeError};
 use newsroom_readmodel::model::{LoggedEvent, StoryView};

@@ -18,11 +18,10 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 use rusqlite_migration::{Migrations, M};
 
 use crate::rows::{ViewError, ViewName};
-use crate::store::set_checkpoint;
 
 /// The files, in the order a new database gets their tables.
 const FILES: [(&str, &str); 5] = [
@@ -366,6 +365,22 @@ pub(crate) fn swap_in(tx: &Connection, view: ViewName, position: i64) -> Result<
         }
     }
     set_checkpoint(tx, view, position)
+}
+
+/// Moves `view`'s checkpoint to `position`, recording the schema version its rows have (a
+/// version older than the code's brings on a rebuild).
+pub(crate) fn set_checkpoint(
+    tx: &Connection,
+    view: ViewName,
+    position: i64,
+) -> Result<(), ViewError> {
+    tx.prepare_cached(
+        "INSERT INTO checkpoints (view, position, schema_version) VALUES (?1, ?2, ?3)
+         ON CONFLICT (view) DO UPDATE SET position = excluded.position,
+            schema_version = excluded.schema_version",
+    )?
+    .execute(params![view.as_str(), position, view.schema_version()])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1595,17 +1595,3 @@ pub(crate) fn developments_at(
     }
     Ok(found)
 }
-
-pub(crate) fn set_checkpoint(
-    tx: &Connection,
-    view: ViewName,
-    position: i64,
-) -> Result<(), ViewError> {
-    tx.prepare_cached(
-        "INSERT INTO checkpoints (view, position, schema_version) VALUES (?1, ?2, ?3)
-         ON CONFLICT (view) DO UPDATE SET position = excluded.position,
-            schema_version = excluded.schema_version",
-    )?
-    .execute(params![view.as_str(), position, view.schema_version()])?;
-    Ok(())
-}

@@ -1,21 +1,51 @@
-//! What newsroom's benches share, so that each bench holds only what it measures: the report's
-//! formatting and figures ([`report`]), settings read from the environment ([`settings`]), CPU
-//! time and memory read from `/proc` ([`procfs`]), the HTTP calls the load clients make and the
-//! webhook receiver they listen with ([`http`]), the bodies of the newsroom API they send
-//! ([`api`]), a PostgreSQL database of their own ([`pg`]), and the bench's own executable run
-//! again as a helper process ([`process`]). The end-to-end tests (`newsroom-tests`) take the API
-//! bodies and the database from here too.
+//! What newsroom's benches and end-to-end tests share.
 //!
-//! For benches and tests only: nothing here is part of newsroom itself, and nothing here knows a
-//! crate of the workspace, so every bench can use it.
+//! For the benches, so that each bench holds only what it measures: the report's formatting and
+//! figures ([`report`]), settings read from the environment ([`settings`]), CPU time and memory
+//! read from `/proc` ([`procfs`]), the HTTP calls the load clients make and the webhook receiver
+//! they listen with ([`http`]), the bodies of the newsroom API they send ([`api`]), a PostgreSQL
+//! database of their own ([`pg`]), and the bench's own executable run again as a helper process
+//! ([`process`]). None of these knows a crate of the workspace, so every bench can use them.
+//!
+//! For the end-to-end tests (`newsroom-tests`, `crates/newsroom/tests`): the services they talk
+//! to ([`services`]: the machine's PostgreSQL and NATS, a fresh database per test, a private
+//! `nats-server` or PostgreSQL to kill and restart) and real peers of the app ([`receiver`]:
+//! webhook receivers; [`smtp_sink`]: an SMTP server speaking to lettre; [`flaky`]: a TCP proxy
+//! that refuses connections or loses answers). With the feature `app`, which brings in the
+//! workspace's crates: the app itself ([`app`]: `spawn_app`, `TestApp`), the desk driven over
+//! HTTP ([`desk`]), commands sent to a `CommandService` in process ([`commands`]) and headless
+//! Chromium through chromedriver ([`chrome`]); a test imports [`prelude`].
+//!
+//! Nothing here is part of newsroom itself.
 
 pub mod api;
+pub mod flaky;
 pub mod http;
 pub mod pg;
 pub mod process;
 pub mod procfs;
+pub mod receiver;
 pub mod report;
+pub mod services;
 pub mod settings;
+pub mod smtp_sink;
+
+#[cfg(feature = "app")]
+pub mod app;
+#[cfg(feature = "app")]
+pub mod chrome;
+#[cfg(feature = "app")]
+pub mod commands;
+#[cfg(feature = "app")]
+pub mod desk;
+
+/// What an end-to-end test imports: the app, its desk helpers and the services.
+#[cfg(feature = "app")]
+pub mod prelude {
+    pub use crate::app::*;
+    pub use crate::desk::*;
+    pub use crate::services::*;
+}
 
 /// The error the benches pass up: anything, sent between tasks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

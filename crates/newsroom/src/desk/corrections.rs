@@ -153,8 +153,7 @@ async fn correct_sent(
     session: &Session,
     form: &FormData,
 ) -> Answer {
-    state.check_csrf(session, form)?;
-    let (view, d) = state.development(session, id, dev).await?;
+    let (view, d) = state.posted_development(session, form, id, dev).await?;
     state.require_editor_or_filer(session, &d)?;
     let pending = d.state == DevelopmentStanding::PendingReview;
     let step = match Step::of(form, "correct") {
@@ -291,8 +290,7 @@ async fn retract_sent(
     form: &FormData,
 ) -> Answer {
     state.require_editor(session)?;
-    state.check_csrf(session, form)?;
-    let (view, d) = state.development(session, id, dev).await?;
+    let (view, d) = state.posted_development(session, form, id, dev).await?;
     let result = match (ReasonRequest {
         reason: form.get("reason").to_owned(),
     })

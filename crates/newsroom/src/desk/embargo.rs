@@ -49,8 +49,7 @@ pub(super) async fn embargo(
     SignedForm(session, form): SignedForm,
 ) -> Answer {
     state.require_editor(&session)?;
-    state.check_csrf(&session, &form)?;
-    let (view, d) = state.development(&session, &id, &dev).await?;
+    let (view, d) = state.posted_development(&session, &form, &id, &dev).await?;
     let development = DevelopmentId::from(d.id);
     let (command, notice) = match form.get("action") {
         "lift" => (

@@ -6,10 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use maud::html;
+use maud::{html, Markup};
 use newsroom_command::Outcome;
 use newsroom_domain::{DevelopmentId, StoryCommand, StoryEvent, StoryId};
-use newsroom_readmodel::{DevelopmentStanding, DevelopmentView};
+use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, StoryView};
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError, Step};
@@ -17,7 +17,7 @@ use super::session::Session;
 use super::templates::{story_desk_path, Here};
 use super::{
     after_action, as_published, check_state, encode, failure, folded, is_changed, is_theirs, lag,
-    page, see_other,
+    page, see_other, PENDING,
 };
 use super::{forms, templates};
 use super::{Answer, DeskState, Notice, Signed, SignedForm, Stop};
@@ -96,20 +96,33 @@ pub(super) async fn file_form(
             });
         }
     }
-    let actors = state.known_actors(&view).await;
-    let chrome = state.chrome(&session, Here::Other);
-    Ok(page(
-        StatusCode::OK,
-        templates::file_page(
-            &chrome,
-            &view,
-            &form,
-            None,
-            &actors,
-            opened,
-            notice.as_ref(),
-        ),
-    ))
+    let markup = filing_page(
+        &state,
+        &session,
+        &view,
+        &form,
+        None,
+        opened,
+        notice.as_ref(),
+    )
+    .await;
+    Ok(page(StatusCode::OK, markup))
+}
+
+/// The filing form of `view`'s story filled in with `form` (and `error`), with the actors the
+/// desk already knows of.
+pub(super) async fn filing_page(
+    state: &DeskState,
+    session: &Session,
+    view: &StoryView,
+    form: &FormData,
+    error: Option<&FormError>,
+    opened: templates::Opened,
+    notice: Option<&Markup>,
+) -> Markup {
+    let actors = state.known_actors(view).await;
+    let chrome = state.chrome(session, Here::Other);
+    templates::file_page(&chrome, view, form, error, &actors, opened, notice)
 }
 
 /// The key of a person's server-side draft of a story's filing form.
@@ -129,8 +142,7 @@ pub(super) async fn save_draft(
         return Ok(StatusCode::PAYLOAD_TOO_LARGE.into_response());
     }
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     state
         .command
         .tokens
@@ -155,24 +167,12 @@ pub(super) async fn file(
     Path(id): Path<String>,
     SignedForm(session, mut form): SignedForm,
 ) -> Answer {
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     let step = Step::of(&form, "file");
     if step == Step::Edit {
-        let actors = state.known_actors(&view).await;
-        let chrome = state.chrome(&session, Here::Other);
-        return Ok(page(
-            StatusCode::OK,
-            templates::file_page(
-                &chrome,
-                &view,
-                &form,
-                None,
-                &actors,
-                templates::Opened::Sent,
-                None,
-            ),
-        ));
+        let sent = templates::Opened::Sent;
+        let markup = filing_page(&state, &session, &view, &form, None, sent, None).await;
+        return Ok(page(StatusCode::OK, markup));
     }
     let story = StoryId::from(view.id);
     let parsed = forms::development_request(&form, state.zone).and_then(|request| {
@@ -249,20 +249,9 @@ pub(super) async fn file(
                 // Already filed with other content, or the form lost its id: a new filing.
                 form.set("id", Uuid::now_v7().to_string());
             }
-            let actors = state.known_actors(&view).await;
-            let chrome = state.chrome(&session, Here::Other);
-            Ok(page(
-                p.status(),
-                templates::file_page(
-                    &chrome,
-                    &view,
-                    &form,
-                    Some(&error),
-                    &actors,
-                    templates::Opened::Sent,
-                    None,
-                ),
-            ))
+            let sent = templates::Opened::Sent;
+            let markup = filing_page(&state, &session, &view, &form, Some(&error), sent, None);
+            Ok(page(p.status(), markup.await))
         }
         Err(p) => Ok(state.problem_page(&session, p, &story_desk_path(view.id))),
     }
@@ -298,14 +287,7 @@ pub(super) async fn withdraw_form(
 ) -> Answer {
     let (view, d) = state.development(&session, &id, &dev).await?;
     require_filer(&state, &session, &d)?;
-    check_state(
-        &state,
-        &session,
-        &view,
-        &d,
-        &[DevelopmentStanding::PendingReview],
-        "withdrawn",
-    )?;
+    check_state(&state, &session, &view, &d, PENDING, "withdrawn")?;
     let chrome = state.chrome(&session, Here::Other);
     Ok(page(
         StatusCode::OK,
@@ -321,8 +303,7 @@ pub(super) async fn withdraw(
     body: Bytes,
 ) -> Answer {
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let (view, d) = state.development(&session, &id, &dev).await?;
+    let (view, d) = state.posted_development(&session, &form, &id, &dev).await?;
     require_filer(&state, &session, &d)?;
     let seen = forms::seen(&form);
     let command = StoryCommand::WithdrawDevelopment {
@@ -338,14 +319,7 @@ pub(super) async fn withdraw(
         }
         Err(p) if is_changed(&p) => {
             let (view, d) = state.now(&session, &id, &dev).await?;
-            check_state(
-                &state,
-                &session,
-                &view,
-                &d,
-                &[DevelopmentStanding::PendingReview],
-                "withdrawn",
-            )?;
+            check_state(&state, &session, &view, &d, PENDING, "withdrawn")?;
             let changed = html! {
                 (templates::changes_since(state.zone, &d, seen))
                 p { "Below is the development as it is now: withdraw it, if you still want to." }

@@ -716,6 +716,30 @@ impl DeskState {
         Ok(self.views.story(id).await.map_err(failure)?)
     }
 
+    /// The story a posted form names, once the form's CSRF value is the session's.
+    async fn posted_story(
+        &self,
+        session: &Session,
+        form: &FormData,
+        id: &str,
+    ) -> Result<StoryView, Stop> {
+        self.check_csrf(session, form)?;
+        self.story(session, id).await
+    }
+
+    /// The story and the development a posted form names, once the form's CSRF value is the
+    /// session's.
+    async fn posted_development(
+        &self,
+        session: &Session,
+        form: &FormData,
+        id: &str,
+        development: &str,
+    ) -> Result<(StoryView, DevelopmentView), Stop> {
+        self.check_csrf(session, form)?;
+        self.development(session, id, development).await
+    }
+
     /// A story and one of its developments, or the not-found page.
     async fn development(
         &self,
@@ -860,6 +884,9 @@ fn action_ids(
         ))),
     }
 }
+
+/// What a development must be to be approved or withdrawn: waiting for review.
+const PENDING: &[DevelopmentStanding] = &[DevelopmentStanding::PendingReview];
 
 /// Refuses to show a form for a development in a state the action does not apply to.
 fn check_state(

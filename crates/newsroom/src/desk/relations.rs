@@ -21,8 +21,7 @@ pub(super) async fn relate(
 ) -> Answer {
     state.require_editor(&session)?;
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     let back = story_desk_path(view.id);
     let named = form.get("story").trim();
     // An id, else a slug (checked as one first, so nothing that is no slug reaches a query).
@@ -62,8 +61,7 @@ pub(super) async fn unrelate(
 ) -> Answer {
     state.require_editor(&session)?;
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     let back = story_desk_path(view.id);
     let Ok(other) = Uuid::parse_str(&other) else {
         return Err(not_found_page(Some(&state.chrome(&session, Here::Other)), "story").into());

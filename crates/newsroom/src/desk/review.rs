@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use newsroom_command::http::ReasonRequest;
 use newsroom_domain::{DevelopmentId, StoryCommand, StoryEvent, StoryId};
 use newsroom_projection::desk as desk_views;
-use newsroom_readmodel::{DevelopmentStanding, DevelopmentView, StoryView};
+use newsroom_readmodel::{DevelopmentView, StoryView};
 use uuid::Uuid;
 
 use super::forms::{FormData, FormError, Step};
@@ -16,7 +16,7 @@ use super::presence::Doing;
 use super::session::Session;
 use super::templates::{story_desk_path, FailedRejection, Here};
 use super::zone::Zone;
-use super::{action_ids, check_state, failure, folded, is_changed, lag, page, see_other};
+use super::{action_ids, check_state, failure, folded, is_changed, lag, page, see_other, PENDING};
 use super::{forms, templates};
 use super::{Answer, DeskState, Notice, Signed, SignedForm};
 
@@ -76,14 +76,7 @@ pub(super) async fn approve_form(
 ) -> Answer {
     state.require_editor(&session)?;
     let (view, d) = state.development(&session, &id, &dev).await?;
-    check_state(
-        &state,
-        &session,
-        &view,
-        &d,
-        &[DevelopmentStanding::PendingReview],
-        "approved",
-    )?;
+    check_state(&state, &session, &view, &d, PENDING, "approved")?;
     state
         .presence
         .here(d.id, &session.principal, Doing::Approving);
@@ -204,14 +197,7 @@ pub(super) async fn approve(
         }
         Err(p) if is_changed(&p) => {
             let (view, d) = state.now(&session, &id, &dev).await?;
-            check_state(
-                &state,
-                &session,
-                &view,
-                &d,
-                &[DevelopmentStanding::PendingReview],
-                "approved",
-            )?;
+            check_state(&state, &session, &view, &d, PENDING, "approved")?;
             let changed = approve_changed(state.zone, &d, seen);
             approve_page_with(
                 &state,

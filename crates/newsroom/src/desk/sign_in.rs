@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use newsroom_web::PasswordError;
 use serde::Deserialize;
 
+use super::filing::filing_page;
 use super::forms::{FormData, FormError};
 use super::review::review_with;
 use super::session::Lookup;
@@ -287,19 +288,9 @@ pub(super) async fn parked_form(
         }
         TypedForm::File(id) => {
             let view = state.story(&session, &id).await?;
-            let actors = state.known_actors(&view).await;
-            Ok(page(
-                StatusCode::OK,
-                templates::file_page(
-                    &chrome,
-                    &view,
-                    &form,
-                    Some(&kept),
-                    &actors,
-                    templates::Opened::Sent,
-                    None,
-                ),
-            ))
+            let sent = templates::Opened::Sent;
+            let markup = filing_page(&state, &session, &view, &form, Some(&kept), sent, None);
+            Ok(page(StatusCode::OK, markup.await))
         }
         TypedForm::Correct(id, dev) => {
             let (view, d) = state.development(&session, &id, &dev).await?;

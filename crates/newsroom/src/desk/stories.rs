@@ -198,8 +198,7 @@ async fn story_status(
 ) -> Answer {
     state.require_editor(&session)?;
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let view = state.story(&session, &id).await?;
+    let view = state.posted_story(&session, &form, &id).await?;
     let back = story_desk_path(view.id);
     match state
         .execute(StoryId::from(view.id), &session, command)

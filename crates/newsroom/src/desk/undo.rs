@@ -66,8 +66,7 @@ pub(super) async fn undo(
     body: Bytes,
 ) -> Answer {
     let form = FormData::parse(&body);
-    state.check_csrf(&session, &form)?;
-    let (view, d) = state.development(&session, &id, &dev).await?;
+    let (view, d) = state.posted_development(&session, &form, &id, &dev).await?;
     require_undoer(&state, &session, &d)?;
     if !(d.undo_window && d.state == DevelopmentStanding::Embargoed) {
         return Err(too_late(&state, &session, &view, &d));

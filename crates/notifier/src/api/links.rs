@@ -14,7 +14,7 @@ use newsroom_web::auth::token_digest;
 use newsroom_web::problem::{Problem, ProblemDetails};
 use newsroom_web::ApiPath;
 
-use crate::matcher::confirmation_path;
+use crate::queue::confirmation_path;
 use crate::store::{record_change, ts};
 
 use super::{ApiResult, SubscriberApi, CONFIRMATION_VALID};

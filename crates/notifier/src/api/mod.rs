@@ -57,7 +57,7 @@ use newsroom_web::Tokens;
 
 use crate::email::Mailer;
 use crate::error::NotifyError;
-use crate::matcher::Links;
+use crate::queue::Links;
 use crate::ssrf::Guard;
 use crate::store::NotifierStore;
 use crate::streams::AlertHub;

@@ -6,20 +6,17 @@
 
 use std::path::PathBuf;
 
-use crate::*;
+/// Reports a test that cannot run on this machine: it passes with `skipped: <why>`, unless
+/// `NEWSROOM_REQUIRE_SERVICES` is set (CI), where a skip is a failure.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var_os("NEWSROOM_REQUIRE_SERVICES").is_some() {
+        panic!("required but unavailable: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
 
 /// The NATS server integration tests use (`NEWSROOM_TEST_NATS_URL`), or `None` after saying the
 /// test is skipped (a failure when `NEWSROOM_REQUIRE_SERVICES` is set).
-/// A JetStream stream and subjects of one test alone.
-pub fn private_stream() -> newsroom_log::relay::StreamSettings {
-    let tag = Uuid::new_v4().simple().to_string();
-    newsroom_log::relay::StreamSettings {
-        stream: format!("TEST_EVENTS_{tag}"),
-        subject_prefix: format!("test.{tag}.events"),
-        replicas: 1,
-    }
-}
-
 pub fn nats_test_url() -> Option<String> {
     match std::env::var("NEWSROOM_TEST_NATS_URL") {
         Ok(url) if !url.is_empty() => Some(url),
@@ -35,7 +32,7 @@ pub fn nats_test_url() -> Option<String> {
 #[derive(Debug)]
 pub struct TestDatabase {
     pub url: String,
-    _database: newsroom_testkit::pg::Database,
+    _database: crate::pg::Database,
 }
 
 impl TestDatabase {
@@ -49,7 +46,7 @@ impl TestDatabase {
                 return None;
             }
         };
-        let database = newsroom_testkit::pg::Database::create(&admin_url, "newsroom_test")
+        let database = crate::pg::Database::create(&admin_url, "newsroom_test")
             .await
             .expect("the PostgreSQL test server answers and a test database can be created");
         Some(Self {
@@ -59,22 +56,10 @@ impl TestDatabase {
     }
 }
 
-/// The app over a fresh PostgreSQL database (log and views), or `None` after saying the test is
-/// skipped. The database is dropped with the guard, after the app.
-pub async fn spawn_app_on_postgres() -> Option<(TestApp, TestDatabase)> {
-    let db = TestDatabase::create().await?;
-    let url = db.url.clone();
-    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
-    Some((app, db))
-}
-
 /// A loopback port nothing listens on right now, for a child process to bind (chromedriver, a
 /// private nats-server).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    crate::http::free_port().expect("a free loopback port")
 }
 
 /// A `nats-server` of one test alone, with JetStream in `dir`: a test may stop and restart it

@@ -1,18 +1,8 @@
-//! Test harness for the end-to-end tests: [`spawn_app`] starts the real application on port 0
-//! with its own SQLite file, and [`TestApp`] has a helper per endpoint. Tracing is shown only when
-//! `TEST_LOG` is set.
-//!
-//! [`spawn_app`] starts the real `Newsroom` with temporary SQLite files and a token for each role
-//! ([`TestApp`]'s `admin`, `editor`, `reporter`); [`spawn_app_on_postgres`] does the same on a
-//! fresh database of the machine's PostgreSQL per test; [`PrivatePostgres`] (`initdb` and `pg_ctl`
-//! into a temporary directory, on a port of its own) is a server to kill and restart, and
-//! [`PrivateNats`] a `nats-server` of one test alone. Real peers for the notifier and the pages
-//! live beside it: webhook receivers ([`receiver`]), an SMTP sink speaking real SMTP to lettre
-//! ([`smtp_sink`], used by `--test smtp`), headless Chromium through chromedriver ([`chrome`]), and
-//! a TCP proxy that refuses connections, loses answers after the app did the work, or answers 503
-//! as a gateway would ([`flaky`]). The desk's helpers (signing in, forms' hidden fields, cookies)
-//! are in [`desk_client`], the servers in [`services`], the commands sent to a `CommandService`
-//! in process in [`commands`]. The test modules are mapped in `api/main.rs`.
+//! The application under test: [`spawn_app`] starts the real `Newsroom` on port 0 with
+//! temporary SQLite files and a token for each role ([`TestApp`]'s `admin`, `editor`,
+//! `reporter`), [`spawn_app_on_postgres`] the same on a fresh database of the machine's
+//! PostgreSQL; [`TestApp`] has a helper per endpoint and [`Answer`] the checks of an answer.
+//! Tracing is shown only when `TEST_LOG` is set.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
@@ -26,6 +16,8 @@ use newsroom_notifier::{NotifierSettings, RetryPolicy, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+use crate::services::TestDatabase;
 
 static TRACING: Once = Once::new();
 
@@ -149,7 +141,6 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Settings of the notifier in tests: webhooks may reach loopback, retries come fast.
 /// [`spawn_app`] with one story opened by its reporter (needing review or not): the app and the
 /// story's id.
 pub async fn spawn_app_with_story(review_required: bool) -> (TestApp, String) {
@@ -158,6 +149,7 @@ pub async fn spawn_app_with_story(review_required: bool) -> (TestApp, String) {
     (app, story)
 }
 
+/// Settings of the notifier in tests: webhooks may reach loopback, retries come fast.
 pub fn test_notifier_settings(dir: &tempfile::TempDir) -> NotifierSettings {
     NotifierSettings {
         path: dir.path().join("notifier.db"),
@@ -336,7 +328,7 @@ impl TestApp {
 
     /// Opens a story with a unique slug and returns its id.
     pub async fn open_story(&self, review_required: bool) -> String {
-        let mut story = newsroom_testkit::api::story(&newsroom_testkit::api::slug("story"));
+        let mut story = crate::api::story(&crate::api::slug("story"));
         story["review_required"] = json!(review_required);
         let answer = self.open_story_as(&self.reporter, story).await;
         answer.ok(201)["id"].as_str().unwrap().to_owned()
@@ -606,28 +598,14 @@ impl Drop for TestApp {
 
 /// A valid filing of `kind`, with a fresh id.
 pub fn development(kind: &str) -> Value {
-    let mut filing = newsroom_testkit::api::development(Uuid::new_v4());
+    let mut filing = crate::api::development(Uuid::new_v4());
     filing["kind"] = json!(kind);
     filing
 }
 
-/// Reports a test that cannot run on this machine: it passes with `skipped: <why>`, unless
-/// `NEWSROOM_REQUIRE_SERVICES` is set (CI), where a skip is a failure.
-pub fn skip_or_fail(why: &str) {
-    if std::env::var_os("NEWSROOM_REQUIRE_SERVICES").is_some() {
-        panic!("required but unavailable: {why}");
-    }
-    eprintln!("skipped: {why}");
-}
-pub mod chrome;
-pub mod commands;
-pub mod flaky;
-pub mod receiver;
-pub mod smtp_sink;
-
 /// The path of the confirmation link a confirmation mail carries (quoted-printable soft line
 /// breaks undone).
-pub fn confirmation_path(mail: &smtp_sink::Received) -> String {
+pub fn confirmation_path(mail: &crate::smtp_sink::Received) -> String {
     let body = mail.body().replace("=\r\n", "");
     let link = body
         .split_whitespace()
@@ -639,7 +617,7 @@ pub fn confirmation_path(mail: &smtp_sink::Received) -> String {
 impl TestApp {
     /// Confirms an email endpoint as a person does with its confirmation mail: opens the link
     /// (a page, whose form POSTs to the same path), then presses the button.
-    pub async fn confirm_from_mail(&self, mail: &smtp_sink::Received) {
+    pub async fn confirm_from_mail(&self, mail: &crate::smtp_sink::Received) {
         let path = confirmation_path(mail);
         let url = format!("{}{path}", self.address);
         let page = self.client.get(&url).send().await.unwrap();
@@ -654,7 +632,21 @@ impl TestApp {
     }
 }
 
-pub mod desk_client;
-pub mod services;
-pub use desk_client::*;
-pub use services::*;
+/// A JetStream stream and subjects of one test alone.
+pub fn private_stream() -> newsroom_log::relay::StreamSettings {
+    let tag = Uuid::new_v4().simple().to_string();
+    newsroom_log::relay::StreamSettings {
+        stream: format!("TEST_EVENTS_{tag}"),
+        subject_prefix: format!("test.{tag}.events"),
+        replicas: 1,
+    }
+}
+
+/// The app over a fresh PostgreSQL database (log and views), or `None` after saying the test is
+/// skipped. The database is dropped with the guard, after the app.
+pub async fn spawn_app_on_postgres() -> Option<(TestApp, TestDatabase)> {
+    let db = TestDatabase::create().await?;
+    let url = db.url.clone();
+    let app = spawn_app_with(move |s| s.command.database_url = Some(url)).await;
+    Some((app, db))
+}

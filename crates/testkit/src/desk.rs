@@ -1,7 +1,7 @@
 //! The desk driven over plain HTTP: a signed-in session ([`DeskSession`]), forms' hidden
 //! fields, cookies, and [`TestApp`]'s desk helpers.
 
-use crate::*;
+use crate::app::*;
 
 /// A desk session driven over plain HTTP: the cookie it signed in with, and the CSRF token its
 /// forms carry.

@@ -32,10 +32,10 @@ pub fn driver() -> Option<Driver> {
 pub fn driver_in_zone(zone: Option<&str>) -> Option<Driver> {
     let (driver, browser) = ("/usr/bin/chromedriver", "/usr/bin/chromium");
     if !std::path::Path::new(driver).exists() || !std::path::Path::new(browser).exists() {
-        crate::skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+        crate::services::skip_or_fail("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
         return None;
     }
-    let port = crate::free_port();
+    let port = crate::services::free_port();
     let mut command = Command::new(driver);
     if let Some(zone) = zone {
         command.env("TZ", zone);
@@ -253,7 +253,7 @@ pub fn axe_script() -> Option<String> {
     match std::fs::read_to_string(&path) {
         Ok(script) => Some(script),
         Err(_) => {
-            crate::skip_or_fail(&format!(
+            crate::services::skip_or_fail(&format!(
                 "axe-core is not installed at {} (npm install --prefix target/axe axe-core@{AXE_CORE})",
                 path.display()
             ));
