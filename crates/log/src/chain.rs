@@ -13,24 +13,39 @@ use crate::feed::FeedEvent;
 /// The metadata key holding an event's chain hash.
 pub const HASH_KEY: &str = "hash";
 
-/// `value` with every object's keys sorted, serialised without whitespace.
-fn canonical(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                Value::Object(
-                    keys.into_iter()
-                        .map(|k| (k.clone(), sorted(&map[k])))
-                        .collect(),
-                )
+/// `value` with every object's keys sorted, serialised without whitespace, appended to `out`;
+/// `skip` is a key left out of the outermost object. Written as it walks, without a sorted copy.
+fn write_canonical(value: &Value, skip: Option<&str>, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != skip)
+                .collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key).expect("a string serialises");
+                out.push(b':');
+                write_canonical(item, None, out);
             }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
+            out.push(b'}');
         }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, None, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a JSON value serialises"),
     }
-    sorted(value).to_string()
 }
 
 /// The chain hash of an event, given the hash of its story's previous event ("" for the first).
@@ -43,23 +58,25 @@ pub fn event_hash(
     payload: &Value,
     metadata: &Value,
 ) -> String {
-    let mut metadata = metadata.clone();
-    if let Value::Object(map) = &mut metadata {
-        map.remove(HASH_KEY);
-    }
     let mut h = Sha256::new();
+    let mut json = Vec::with_capacity(1024);
     for part in [
         previous,
         story_id,
         &sequence.to_string(),
         event_type,
         event_version,
-        &canonical(payload),
-        &canonical(&metadata),
     ] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
+    write_canonical(payload, None, &mut json);
+    h.update(&json);
+    h.update([0u8]);
+    json.clear();
+    write_canonical(metadata, Some(HASH_KEY), &mut json);
+    h.update(&json);
+    h.update([0u8]);
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -175,7 +192,67 @@ pub fn verify_rows(rows: &[VerifyRow]) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// The canonical form as it was first written: a sorted copy, then `to_string`. Every hash
+    /// already in a log was made this way.
+    fn canonical_by_copy(value: &Value) -> String {
+        fn sorted(value: &Value) -> Value {
+            match value {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    Value::Object(
+                        keys.into_iter()
+                            .map(|k| (k.clone(), sorted(&map[k])))
+                            .collect(),
+                    )
+                }
+                Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+                other => other.clone(),
+            }
+        }
+        sorted(value).to_string()
+    }
+
+    fn json_values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[\"\\\\\u{0}-\u{1f}é€😀]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("(hash|[a-zé_]{0,6})", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Written as it walks, the canonical form is byte for byte the sorted copy's, so every
+        /// hash already in a log still verifies; the outermost `hash` key is left out as before.
+        #[test]
+        fn the_canonical_form_is_the_one_logs_were_hashed_with(value in json_values()) {
+            let mut walked = Vec::new();
+            write_canonical(&value, None, &mut walked);
+            prop_assert_eq!(String::from_utf8(walked).unwrap(), canonical_by_copy(&value));
+            let mut without = value.clone();
+            if let Value::Object(map) = &mut without {
+                map.remove(HASH_KEY);
+            }
+            let mut skipped = Vec::new();
+            write_canonical(&value, Some(HASH_KEY), &mut skipped);
+            prop_assert_eq!(String::from_utf8(skipped).unwrap(), canonical_by_copy(&without));
+        }
+    }
 
     #[test]
     fn key_order_does_not_change_a_hash_but_content_does() {
