@@ -212,6 +212,20 @@ impl SqliteStore {
         .map_err(|_| StoreError::WriterGone)?
     }
 
+    /// Runs `f`, a read of a few rows by index, on a pooled connection in this task when one is
+    /// free at once: a hand-off to the blocking pool and back costs more than such a read. When
+    /// every connection is taken it waits for one off the runtime, as [`Self::with_conn`] does.
+    async fn point_read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self.readers.try_get() {
+            Some(mut conn) => f(&mut conn),
+            None => self.with_conn(f).await,
+        }
+    }
+
     /// Events after `after`, in position order, at most `limit`.
     pub async fn read_feed(
         &self,
@@ -310,7 +324,7 @@ impl SqliteStore {
         story_id: String,
         developments: Vec<DevelopmentId>,
     ) -> Result<Facts, StoreError> {
-        self.with_conn(move |conn| {
+        self.point_read(move |conn| {
             crate::developments::lookup_sqlite(conn, &story_id, &developments)
         })
         .await

@@ -26,7 +26,11 @@
 //! window ÷ developments answered in it, and from the window's start until the server is quiet
 //! again (at most 5% of a core over a second, waited for at most `BENCH_SETTLE_SECS`, default 30;
 //! what the projector and the notifier do after the last answer is counted) ÷ developments answered
-//! from the window's start.
+//! from the window's start; and the bytes the server handed to `write`-like calls over the same
+//! span (`wchar` of `/proc/<pid>/io`: database files, WAL and temporary files, and sockets) ÷ the
+//! same developments. After each newsroom case a note gives, from its `/metrics`, how many
+//! commands the log's writer committed per transaction and how many events the projector and the
+//! matcher took per batch, over the whole run.
 //!
 //! 1. **FULL** (newsroom's default): the bare server at FULL, then newsroom at its defaults.
 //!    Targets: rate ≥ 0.5× bare; CPU per development to quiet ≤ 100 µs.
