@@ -266,6 +266,10 @@ impl Newsroom {
             if let (ProcessRole::Notifier, Some(r)) = (role, &settings.relay) {
                 n = n.with_stream(follow_stream(r, &path, "notifier", &log).await?);
             }
+            // With the projector in this process, the matcher hears when the views hold a batch.
+            if let Some(p) = &projector {
+                n = n.hearing_views(p.positions());
+            }
             if role.notifies() {
                 app.add_follower("notifier", n.status());
             }

@@ -161,6 +161,9 @@ pub struct Matcher {
     /// ([`Batch::InParts`]). `None`: [`crate::fanout::CHUNK_FROM`] on SQLite, never chunked
     /// on PostgreSQL.
     chunk_from: Option<usize>,
+    /// The position the views reached, from a projector in this process (`None`: asked of the
+    /// views).
+    views_reached: Option<watch::Receiver<i64>>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -224,7 +227,15 @@ impl Matcher {
             stream: None,
             status: FollowerStatus::default(),
             chunk_from: None,
+            views_reached: None,
         }
+    }
+
+    /// Hears where the views stand from the projector in this process, instead of asking the
+    /// views again and again until they hold a batch's events.
+    pub fn hearing_views(mut self, reached: watch::Receiver<i64>) -> Self {
+        self.views_reached = Some(reached);
+        self
     }
 
     /// Queues the alerts of an event that has at least `from` recipients in chunks: with a
@@ -480,6 +491,12 @@ impl Matcher {
         // The projector (in this process, or another one sharing the views) is usually there
         // already; wait for it, a little longer each time.
         let started = std::time::Instant::now();
+        if let Some(reached) = &self.views_reached {
+            // The projector says when it committed the batch's last event; the views are then
+            // asked once (a rebuild may have swapped them since), and polled only if not there.
+            let mut reached = reached.clone();
+            let _ = tokio::time::timeout(VIEWS_WAIT, reached.wait_for(|p| *p >= last)).await;
+        }
         let mut pause = Duration::from_millis(1);
         while !views_reached(&self.views, last).await? {
             if started.elapsed() > VIEWS_WAIT {

@@ -295,6 +295,13 @@ impl Notifier {
         })
     }
 
+    /// Hears where the views stand from the projector of this process (`Projector::positions`),
+    /// so that the matcher waits for the views without asking them again and again.
+    pub fn hearing_views(mut self, reached: tokio::sync::watch::Receiver<i64>) -> Self {
+        self.matcher = self.matcher.hearing_views(reached);
+        self
+    }
+
     /// Matches the events of a durable JetStream consumer instead of reading the log (a
     /// `--role notifier` process of a scale-out deployment).
     pub fn with_stream(mut self, stream: JetStreamFeed) -> Self {
