@@ -576,20 +576,8 @@ async fn load_newsroom(
 
 /// How many events each stage took per transaction over the whole run, from `/metrics`.
 async fn batching(client: &reqwest::Client, base: &str) -> Option<String> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let metrics = Metrics::read(client, base).await?;
+    let value = |name: &str| metrics.sum(name).unwrap_or(0.0);
     let per = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let events = value("newsroom_projection_events_total");
     Some(format!(

@@ -819,29 +819,15 @@ struct WriterMetrics {
 }
 
 async fn batch_metric(client: &reqwest::Client, base: &str) -> Option<WriterMetrics> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let find = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-    };
-    // One line per command name: `newsroom_command_seconds_sum{command="…"} 1.5`.
-    let command_seconds = text
-        .lines()
-        .filter(|l| l.starts_with("newsroom_command_seconds_sum"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let metrics = Metrics::read(client, base).await?;
     Some(WriterMetrics {
-        batch_sum: find("newsroom_store_batch_size_sum ")?,
-        batch_count: find("newsroom_store_batch_size_count ")?,
-        command_seconds,
-        lock_wait_seconds: find("newsroom_store_append_lock_wait_seconds_sum ").unwrap_or(0.0),
+        batch_sum: metrics.sum("newsroom_store_batch_size_sum")?,
+        batch_count: metrics.sum("newsroom_store_batch_size_count")?,
+        // One sample per command name: `newsroom_command_seconds_sum{command="…"} 1.5`.
+        command_seconds: metrics.sum("newsroom_command_seconds_sum").unwrap_or(0.0),
+        lock_wait_seconds: metrics
+            .sum("newsroom_store_append_lock_wait_seconds_sum")
+            .unwrap_or(0.0),
     })
 }
 

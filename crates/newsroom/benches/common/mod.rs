@@ -248,3 +248,32 @@ impl Drop for Proc {
         }
     }
 }
+
+/// A process's `/metrics` (Prometheus text), as read once.
+pub struct Metrics(String);
+
+impl Metrics {
+    /// Reads `base`'s `/metrics`; `None` if it does not answer.
+    pub async fn read(client: &reqwest::Client, base: &str) -> Option<Self> {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        Some(Self(text))
+    }
+
+    /// The sum of the samples named `name` over all their labels (`None`: no such sample).
+    pub fn sum(&self, name: &str) -> Option<f64> {
+        let values: Vec<f64> = self
+            .0
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+}
