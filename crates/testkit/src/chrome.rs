@@ -91,7 +91,7 @@ async fn browser_with(driver: &Driver, script: bool) -> Client {
 
 /// Saves a screenshot of the whole page (the window grows to the page's height for it).
 pub async fn screenshot(client: &Client, name: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let size = client
         .execute(
@@ -248,7 +248,7 @@ pub fn axe_script() -> Option<String> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/axe/node_modules/axe-core/axe.min.js")
+                .join("../../target/axe/node_modules/axe-core/axe.min.js")
         });
     match std::fs::read_to_string(&path) {
         Ok(script) => Some(script),
