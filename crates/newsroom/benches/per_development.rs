@@ -351,6 +351,8 @@ struct Load {
     written_to_quiet: u64,
     quiet: bool,
     waited: Duration,
+    /// What newsroom's `/metrics` said of its stages' batching (none for the bare server).
+    batching: Option<String>,
     /// Webhooks the receiver got in the window, and from its start until the server was quiet.
     hooks_window: usize,
     hooks_to_quiet: usize,
@@ -484,6 +486,7 @@ async fn drive(
         written_to_quiet: written_bytes(pid).unwrap_or(0).saturating_sub(written0),
         quiet,
         waited,
+        batching: None,
         hooks_window: hooks1 - hooks0,
         hooks_to_quiet: hook_count() - hooks0,
         failures,
@@ -556,7 +559,7 @@ async fn load_newsroom(
         server.proc.base.clone(),
         server.token.clone(),
     );
-    let load = drive(
+    let mut load = drive(
         client,
         &base,
         pid,
@@ -567,9 +570,7 @@ async fn load_newsroom(
         perf,
     )
     .await;
-    if let Some(line) = batching(client, &base).await {
-        notes.push(line);
-    }
+    load.batching = batching(client, &base).await;
     server.stop().await;
     Ok(load)
 }
@@ -581,7 +582,7 @@ async fn batching(client: &reqwest::Client, base: &str) -> Option<String> {
     let per = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let events = value("newsroom_projection_events_total");
     Some(format!(
-        "Batching over the whole run: the log's writer {:.1} commands per transaction ({} transactions); \
+        "batching over the whole run: the log's writer {:.1} commands per transaction ({} transactions); \
          the projector {:.1} events per batch ({} batches); the matcher {:.1} events per batch ({} batches).",
         per(value("newsroom_store_batch_size_sum"), value("newsroom_store_batch_size_count")),
         thousands(value("newsroom_store_batch_size_count")),
@@ -614,6 +615,9 @@ struct Report {
 
 impl Report {
     fn load(&mut self, case: &str, l: &Load) {
+        if let Some(batching) = &l.batching {
+            self.notes.push(format!("{case}: {batching}"));
+        }
         let quiet = if l.quiet {
             format!(
                 "{} (quiet after {})",
