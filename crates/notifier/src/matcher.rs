@@ -9,8 +9,10 @@
 //! matcher keeps (the checkpoint, the hand-off) is dropped whenever a batch fails or the stored
 //! checkpoint is not the one it expects. For each event that may alert someone it waits until the
 //! views hold it (the `stories` view at the code's shape and at or past its position: the projector
-//! of this process or of another sharing the views); a batch that waits longer than `VIEWS_WAIT`
-//! fails and is tried again, and `/healthz` says so.
+//! of this process or of another sharing the views). With a projector in the same process it hears
+//! that projector's positions ([`Matcher::hearing_views`]) and asks the views once it has passed
+//! the batch; otherwise it asks them again and again, a little later each time. A batch that waits
+//! longer than `VIEWS_WAIT` fails and is tried again, and `/healthz` says so.
 //!
 //! Alertable: a development published (recorded without review, approved, or released from an
 //! embargo or undo window by `EmbargoLifted { published: true }`), a published development
