@@ -114,18 +114,30 @@ pub async fn screenshot(client: &Client, name: &str) {
 // ----- driving pages: the steps every browser test takes ------------------------------------
 
 /// Waits for an element (the next page after a form was sent), failing with `what`.
+/// A look-up that met the page being replaced (chromedriver answers "aborted by navigation" when
+/// a command runs while the next page loads) is tried again on the new page until the deadline.
 pub async fn wait_for(client: &Client, xpath: &str, what: &str) -> fantoccini::elements::Element {
-    match client
-        .wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::XPath(xpath))
-        .await
-    {
-        Ok(element) => element,
-        Err(e) => {
-            let url = client.current_url().await.map(|u| u.to_string());
-            let source = client.source().await.unwrap_or_default();
-            panic!("{what}: {e} (at {url:?})\n{source}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let found = client
+            .wait()
+            .at_most(left)
+            .for_element(Locator::XPath(xpath))
+            .await;
+        match found {
+            Ok(element) => return element,
+            Err(e)
+                if e.to_string().contains("aborted by navigation")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                let url = client.current_url().await.map(|u| u.to_string());
+                let source = client.source().await.unwrap_or_default();
+                panic!("{what}: {e} (at {url:?})\n{source}");
+            }
         }
     }
 }
