@@ -40,11 +40,20 @@ pub fn parse_stat(stat: &str) -> Option<ProcTicks> {
 /// Bytes a running process has handed to `write`-like calls so far (`wchar` of `/proc/<pid>/io`:
 /// every thread, files and sockets alike, whether or not they reached a disk).
 pub fn written_bytes(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("wchar:"))
-        .and_then(|v| v.trim().parse().ok())
+    figure(
+        &std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?,
+        "wchar:",
+    )
+}
+
+/// The first number after `field` on the line of `text` (a `/proc` file) that starts with it.
+fn figure(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// CPU seconds (user + system) a running process has used so far.
@@ -78,9 +87,7 @@ fn status_bytes(path: &str, field: &str) -> Option<u64> {
 /// The figure of the line starting with `field` in the text of a `/proc/<pid>/status` file,
 /// given there in kB, in bytes.
 pub fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    Some(figure(status, field)? * 1024)
 }
 
 /// Starts measuring this process's peak resident memory afresh (Linux resets `VmHWM` to the
