@@ -165,7 +165,7 @@ pub struct Matcher {
     chunk_from: Option<usize>,
     /// The position the views reached, from a projector in this process (`None`: asked of the
     /// views).
-    views_reached: Option<watch::Receiver<i64>>,
+    projector_positions: Option<watch::Receiver<i64>>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -229,14 +229,14 @@ impl Matcher {
             stream: None,
             status: FollowerStatus::default(),
             chunk_from: None,
-            views_reached: None,
+            projector_positions: None,
         }
     }
 
     /// Hears where the views stand from the projector in this process, instead of asking the
     /// views again and again until they hold a batch's events.
     pub fn hearing_views(mut self, reached: watch::Receiver<i64>) -> Self {
-        self.views_reached = Some(reached);
+        self.projector_positions = Some(reached);
         self
     }
 
@@ -493,7 +493,7 @@ impl Matcher {
         // The projector (in this process, or another one sharing the views) is usually there
         // already; wait for it, a little longer each time.
         let started = std::time::Instant::now();
-        if let Some(reached) = &self.views_reached {
+        if let Some(reached) = &self.projector_positions {
             // The projector says when it committed the batch's last event; the views are then
             // asked once (a rebuild may have swapped them since), and polled only if not there.
             let mut reached = reached.clone();
