@@ -250,7 +250,7 @@ async fn views_in_postgres_shared_by_two_projectors_equal_a_rebuild_of_the_log()
     };
     let url = db.url.clone();
     let app = Arc::new(spawn_app_with(move |s| s.command.database_url = Some(url)).await);
-    assert!(app.views.postgres().is_some(), "the views follow the log");
+    assert!(app.views.path().is_none(), "the views follow the log");
     let log = app.app_state.store.clone();
 
     let dir = tempfile::tempdir().unwrap();

@@ -218,10 +218,10 @@ impl Newsroom {
             }));
             document.merge(<api::ReadApiDoc as utoipa::OpenApi>::openapi());
             live = Some((hub, p.positions()));
-            // Views in PostgreSQL, shared with other copies: hearing their commits lets this
-            // process serve reads it already holds without a round trip (`ViewStore::
-            // heard_position`).
-            if store.postgres().is_some() {
+            // Views shared with other copies that announce their commits (PostgreSQL): hearing
+            // them lets this process serve reads it already holds without a round trip
+            // (`ViewStore::heard_position`).
+            if store.announces_commits() {
                 followed_views = Some((store.clone(), tokio::sync::watch::channel(0).0));
             }
             views = Some(store);

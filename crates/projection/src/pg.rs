@@ -28,6 +28,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::batch::{apply, Batch, BatchIo, BatchResult, Done, Held, Moved, Stored};
+use crate::handover::{next_job, Handover};
 use crate::marks::{follow_batch_pg, write_marks_pg};
 use crate::rows::SearchRow;
 use crate::rows::SearchText;
@@ -478,7 +479,7 @@ impl PgViews {
     }
 
     /// The plan PostgreSQL chooses for a search (`EXPLAIN`): what tests hold to the indexes.
-    pub async fn search_plan(&self, s: &Search) -> Result<String, ViewError> {
+    pub(crate) async fn search_plan(&self, s: &Search) -> Result<String, ViewError> {
         let sql = format!("EXPLAIN {SEARCH_SQL}");
         let lines: Vec<(String,)> = bind_search(sqlx::query_as(&sql), s)
             .fetch_all(&self.pool)
@@ -605,12 +606,12 @@ pub(crate) struct Replacement {
 impl Replacement {
     /// Writes a part of the rebuilt views' rows (only the chosen views' rows are in it; the
     /// developments go to the scratch table if the stories view is not chosen).
-    pub(crate) async fn rows(&mut self, rows: &BatchRows) -> Result<(), ViewError> {
+    async fn rows(&mut self, rows: &BatchRows) -> Result<(), ViewError> {
         write_rows(&mut self.tx, rows, self.developments).await
     }
 
     /// The developments recorded at `positions`, read back from what this rebuild wrote.
-    pub(crate) async fn developments_at(
+    async fn developments_at(
         &mut self,
         positions: &[i64],
     ) -> Result<Vec<DevelopmentView>, ViewError> {
@@ -626,12 +627,38 @@ impl Replacement {
             .collect()
     }
 
+    /// Writes what a rebuild's fold hands over (`handover.rs`), answering its read-backs
+    /// between parts, and commits at the position it reached.
+    pub(crate) async fn write(mut self, handover: Handover) -> Result<(), ViewError> {
+        let Handover {
+            mut work,
+            mut loads,
+            written_parts,
+            decision,
+        } = handover;
+        while let Some(next) = next_job(&mut work, &mut loads).await {
+            match next {
+                Ok(rows) => {
+                    self.rows(&rows).await?;
+                    written_parts.fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
+                Err((positions, reply)) => {
+                    let _ = reply.send(self.developments_at(&positions).await?);
+                }
+            }
+        }
+        let Ok(position) = decision.await else {
+            return Err(ViewError::Task("the rebuild stopped before its end".into()));
+        };
+        self.finish(position).await
+    }
+
     /// Sets the chosen views' checkpoints to `position`, gathers the planner's statistics of
     /// the views' tables and commits: readers see the new rows from now on. (Without
     /// statistics, until autovacuum gathers them, if it runs at all, the planner takes every
     /// word of a search for a rare one: a common word's every match was read and sorted, seconds
     /// at 1,000,000 developments. `ANALYZE` in the transaction counts its own new rows.)
-    pub(crate) async fn finish(mut self, position: i64) -> Result<(), ViewError> {
+    async fn finish(mut self, position: i64) -> Result<(), ViewError> {
         for view in &self.chosen {
             // Every story may have changed.
             set_checkpoint(&mut self.tx, *view, position, None).await?;

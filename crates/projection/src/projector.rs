@@ -18,7 +18,6 @@
 //! it stops; copies share the views in PostgreSQL (`pg.rs`). A failing log or stream is waited out
 //! (`newsroom_log::consumer::Pacing`) and reported at `/healthz` (`FollowerStatus`).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -29,16 +28,11 @@ use newsroom_log::EventLog;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::batch::{apply, Batch, BatchIo, BatchResult, Done, Held, Moved, Stored};
-use crate::marks::follow_batch;
-use crate::rows::BatchRows;
-use crate::rows::BATCH;
-use crate::rows::{ViewError, ViewName, WINDOW};
-use crate::schema::set_checkpoint;
-use crate::store::{development_by_id, load_stored, read_checkpoints, write_rows, ViewStore};
-use futures_util::FutureExt as _;
+use crate::batch::Batch;
+use crate::rows::{ViewError, BATCH, WINDOW};
+use crate::store::ViewStore;
 use newsroom_readmodel::decode::{decode, DecodeError};
-use newsroom_readmodel::model::{LoggedEvent, StoryView};
+use newsroom_readmodel::model::StoryView;
 
 /// How long the projector sleeps when no commit signal reaches it (another process writes).
 const POLL: Duration = Duration::from_millis(500);
@@ -150,10 +144,7 @@ impl Projector {
             window: self.window,
             marks: self.views.marks(),
         };
-        let result = match self.views.postgres() {
-            Some(pg) => pg.apply_batch(&batch).await?,
-            None => self.views.write(move |tx| apply_batch(tx, &batch)).await?,
-        };
+        let result = self.views.apply_batch(batch).await?;
         {
             let mut cache = self.cache.lock().expect("cache lock");
             for view in result.views {
@@ -209,54 +200,4 @@ impl Projector {
         }
         Ok(())
     }
-}
-
-/// The batch step's reads and writes on SQLite views, in the writer's transaction: a statement
-/// per story or development read, in process.
-struct SqliteBatch<'a>(&'a rusqlite::Transaction<'a>);
-
-impl BatchIo for SqliteBatch<'_> {
-    async fn checkpoints(&mut self) -> Result<HashMap<ViewName, i64>, ViewError> {
-        Ok(read_checkpoints(self.0)?
-            .into_iter()
-            .map(|(v, c)| (v, c.position))
-            .collect())
-    }
-
-    async fn stored(&mut self, stories: &[(Uuid, usize)]) -> Result<Stored, ViewError> {
-        let mut out = Vec::with_capacity(stories.len());
-        for (id, limit) in stories {
-            if let Some(view) = load_stored(self.0, *id, *limit)? {
-                out.push((view, *limit));
-            }
-        }
-        Ok(out)
-    }
-
-    async fn developments(&mut self, wanted: &[(Uuid, Uuid)]) -> Result<Held, ViewError> {
-        let mut out = Vec::with_capacity(wanted.len());
-        for (story, id) in wanted {
-            if let Some(d) = development_by_id(self.0, *story, *id)? {
-                out.push((*story, d));
-            }
-        }
-        Ok(out)
-    }
-
-    async fn write(&mut self, rows: &BatchRows, _events: &[LoggedEvent], moved: Moved<'_>) -> Done {
-        write_rows(self.0, rows)?;
-        follow_batch(self.0, &rows.versions, moved.marks)?;
-        for view in moved.behind {
-            set_checkpoint(self.0, *view, moved.last)?;
-        }
-        Ok(())
-    }
-}
-
-/// The batch applied to SQLite views, in the caller's write transaction. Nothing in it waits
-/// (SQLite's reads and writes are calls on the connection), so its future is ready at once.
-fn apply_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<BatchResult, ViewError> {
-    apply(&mut SqliteBatch(tx), batch)
-        .now_or_never()
-        .unwrap_or_else(|| Err(ViewError::Task("a SQLite batch waited".into())))
 }

@@ -47,19 +47,21 @@ use newsroom_log::{EventLog, FeedEvent};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::handover::{Handover, Load, Work};
 use crate::marks::{MarkSpacing, Marker};
-use crate::pg::Replacement;
 use crate::projector::ProjectionError;
 use crate::rows::SearchRow;
 use crate::rows::{
     ActorRow, BatchRows, DevelopmentRow, RelationRow, StoryRow, StoryVersionRow, SupersededRow,
     ViewError, ViewName,
 };
-use crate::schema::{create_next, create_scratch_developments, swap_in};
-use crate::store::{developments_at, write_rows_between, write_search, ViewStore};
-use crate::timing::{Timing, TIMING};
+use crate::store::{RebuildWriter, ViewStore};
+use crate::timing::{since_sched, thread_sched, Timing, TIMING};
 use newsroom_readmodel::decode::decode;
 use newsroom_readmodel::model::{DevelopmentView, LoggedEvent, StoryView};
+
+#[doc(hidden)]
+pub use crate::sqlite::{finish_search_bulk, tune_search_for_bulk, REBUILD_CACHE_KIB};
 
 /// How much a rebuild holds in memory, beside what each story takes (its own fields and a few
 /// dozen bytes per development).
@@ -83,69 +85,6 @@ impl Default for RebuildLimits {
             rows_per_write: 10_000,
         }
     }
-}
-
-/// The views' writer's page cache during a rebuild, in KiB: what a part's transaction touches
-/// (rows go in at the end of their tables) stays in memory; the swap's index builds sort in
-/// temporary files beyond it. (512 MiB made a rebuild of 200,000 events about an eighth faster
-/// and its peak a fifth higher.)
-#[doc(hidden)]
-pub const REBUILD_CACHE_KIB: i64 = 32 * 1024;
-
-/// How much text the full-text index of a rebuild holds before it writes a segment (SQLite's
-/// FTS5 `hashsize`; by default 1 MiB, which a rebuild's part of rows exceeds many times over).
-const REBUILD_FTS_HASH_BYTES: i64 = 8 << 20;
-/// FTS5's default `hashsize`, which the projector's small batches never reach.
-const FTS_HASH_BYTES: i64 = 1 << 20;
-/// FTS5's defaults for merging segments as they are written.
-const FTS_AUTOMERGE: i64 = 4;
-const FTS_CRISISMERGE: i64 = 16;
-/// During a rebuild, segments of one level are merged only when this many pile up (FTS5's
-/// limit is 2,000 segments in all): the index is merged once, at the end, instead.
-const REBUILD_FTS_CRISISMERGE: i64 = 1_000;
-
-/// Sets the full-text index `table` up for a rebuild's bulk load: larger runs of text per
-/// segment and no merging of segments as they are written ([`finish_search_bulk`] merges them
-/// once). Public for the `read_path` benchmark, which writes the same rows the same way.
-#[doc(hidden)]
-pub fn tune_search_for_bulk(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<()> {
-    let mut set = conn.prepare(&format!(
-        "INSERT INTO {table} ({table}, rank) VALUES (?1, ?2)"
-    ))?;
-    set.execute(rusqlite::params!["hashsize", REBUILD_FTS_HASH_BYTES])?;
-    set.execute(rusqlite::params!["automerge", 0])?;
-    set.execute(rusqlite::params!["crisismerge", REBUILD_FTS_CRISISMERGE])?;
-    Ok(())
-}
-
-/// Merges what a bulk load wrote into the full-text index `table` and gives it back FTS5's
-/// usual settings, which the projector's small batches use.
-#[doc(hidden)]
-pub fn finish_search_bulk(conn: &rusqlite::Connection, table: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        &format!("INSERT INTO {table} ({table}) VALUES ('optimize')"),
-        [],
-    )?;
-    let mut set = conn.prepare(&format!(
-        "INSERT INTO {table} ({table}, rank) VALUES (?1, ?2)"
-    ))?;
-    set.execute(rusqlite::params!["hashsize", FTS_HASH_BYTES])?;
-    set.execute(rusqlite::params!["automerge", FTS_AUTOMERGE])?;
-    set.execute(rusqlite::params!["crisismerge", FTS_CRISISMERGE])?;
-    Ok(())
-}
-
-/// This thread's time on a CPU and waiting for one, in nanoseconds (`/proc/thread-self/schedstat`).
-fn thread_sched() -> (u64, u64) {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
-    (f.next().unwrap_or(0), f.next().unwrap_or(0))
-}
-
-fn since_sched(start: (u64, u64), cpu: &AtomicU64, queued: &AtomicU64) {
-    let now = thread_sched();
-    cpu.store(now.0 - start.0, Ordering::Relaxed);
-    queued.store(now.1 - start.1, Ordering::Relaxed);
 }
 
 /// What a rebuild did.
@@ -291,168 +230,40 @@ async fn rebuild_chosen(
     limits: RebuildLimits,
     search: bool,
 ) -> Result<Option<RebuildReport>, ProjectionError> {
+    // Up to the head as of the start: events committed meanwhile are the projector's. (Read
+    // before the writer is made ready, so that nothing fails between that and its writing.)
+    let head = source.current_head().await?;
     if let Some(p) = &progress {
-        p.set_length(source.current_head().await? as u64);
+        p.set_length(head as u64);
     }
-    if let Some(pg) = views.postgres() {
-        // One transaction replaces the rows; readers and other copies' projectors see the old
-        // views until it commits, and the projectors wait for it.
-        let Some(replacement) = pg.replace(&selected, only_outdated).await? else {
-            tracing::info!("views were rebuilt by another process");
-            return Ok(None);
-        };
-        let report = replay_into(
-            source,
-            Target::Postgres(replacement),
-            &selected,
-            progress.as_ref(),
-            limits,
-            views.marks(),
-            search,
-        )
-        .await?;
-        finished(progress, &report);
-        return Ok(Some(report));
-    }
-
-    let chosen = selected.clone();
-    // While the `_next` tables fill (one transaction, spilling to the WAL beyond the cache),
-    // the writer keeps a larger page cache and does not checkpoint: the WAL is copied into the
-    // database once, at the end.
-    let (cache_size, autocheckpoint): (i64, i64) = views
-        .write(move |tx| {
-            let cache: i64 = tx.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-            let autocheckpoint: i64 =
-                tx.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?;
-            tx.execute_batch(&format!("PRAGMA cache_size = -{REBUILD_CACHE_KIB}"))?;
-            tx.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
-            for view in &chosen {
-                create_next(tx, *view)?;
-            }
-            if chosen.contains(&ViewName::Stories) {
-                // The full-text index takes what a rebuild hands it in larger runs before it
-                // writes a segment, and merges its segments once, at the end.
-                tune_search_for_bulk(tx, "search_next")?;
-            }
-            if !chosen.contains(&ViewName::Stories) {
-                create_scratch_developments(tx)?;
-            }
-            Ok((cache, autocheckpoint))
-        })
-        .await?;
-    let filled = replay_into(
+    // PostgreSQL: one transaction empties the views' tables and refills them; readers and
+    // other copies' projectors see the old views until it commits, and the projectors wait for
+    // it. SQLite: one transaction of the writer fills `_next` tables and swaps them in.
+    let Some(writer) = views.begin_rebuild(&selected, only_outdated).await? else {
+        tracing::info!("views were rebuilt by another process");
+        return Ok(None);
+    };
+    let report = replay_into(
         source,
-        Target::Sqlite(views),
+        head,
+        writer,
         &selected,
         progress.as_ref(),
         limits,
         views.marks(),
         search,
     )
-    .await;
-    // The writer goes back to its usual settings whether or not the rebuild succeeded.
-    let restored = views
-        .write(move |tx| {
-            tx.execute_batch(&format!(
-                "PRAGMA cache_size = {cache_size}; PRAGMA shrink_memory;"
-            ))?;
-            tx.query_row(
-                &format!("PRAGMA wal_autocheckpoint = {autocheckpoint}"),
-                [],
-                |_| Ok(()),
-            )?;
-            Ok(())
-        })
-        .await;
-    let report = filled?;
-    restored?;
-    views.checkpoint_wal().await?;
+    .await?;
     finished(progress, &report);
     Ok(Some(report))
 }
 
-/// How much text (about, in bytes) a rebuild's writer gathers before it writes the documents
-/// into the full-text index, sorted by key. FTS5 writes a new segment whenever a document's key
-/// is lower than the one before (`sqlite3Fts5IndexBeginWrite`), and developments are let go of
-/// in the order they were last touched, not recorded: written as they came, a part of rows made
-/// some twenty segments of a few documents each, which the final `optimize` merged again.
-const REBUILD_SEARCH_RUN_BYTES: usize = REBUILD_FTS_HASH_BYTES as usize;
-
-/// Full-text documents gathered by a rebuild's writer (at most [`REBUILD_SEARCH_RUN_BYTES`]).
-#[derive(Default)]
-struct SearchRun {
-    rows: Vec<SearchRow>,
-    bytes: usize,
-}
-
-impl SearchRun {
-    fn add(&mut self, rows: Vec<SearchRow>) {
-        self.bytes += rows.iter().map(SearchRow::approximate_size).sum::<usize>();
-        if self.rows.is_empty() {
-            self.rows = rows;
-        } else {
-            self.rows.extend(rows);
-        }
-    }
-
-    /// Writes the documents in key order, each key's last one only (a later one replaces it),
-    /// answering read-backs between runs of a few thousand.
-    fn write(
-        &mut self,
-        tx: &rusqlite::Connection,
-        loads: &mut mpsc::Receiver<Load>,
-    ) -> Result<(), ViewError> {
-        let mut rows = std::mem::take(&mut self.rows);
-        self.bytes = 0;
-        // Newest first among equal keys, so that deduplicating keeps the last written.
-        rows.reverse();
-        rows.sort_by_key(|r| r.key);
-        rows.dedup_by_key(|r| r.key);
-        for chunk in rows.chunks(2_000) {
-            write_search(tx, chunk, "_next")?;
-            answer_loads(tx, loads)?;
-        }
-        Ok(())
-    }
-}
-
-/// Answers the fold's waiting read-backs (in the middle of a part: the rows of parts not yet
-/// wholly written are never asked for, the fold keeps them).
-fn answer_loads(
-    tx: &rusqlite::Connection,
-    loads: &mut mpsc::Receiver<Load>,
-) -> Result<(), ViewError> {
-    while let Ok((positions, reply)) = loads.try_recv() {
-        let t = std::time::Instant::now();
-        let _ = reply.send(developments_at(tx, &positions, "_next")?);
-        Timing::add(&TIMING.write_readback, t);
-    }
-    Ok(())
-}
-
-/// What the fold hands the writer, in order: parts of rows.
-type Work = Box<BatchRows>;
-
-/// A request of the fold to read back the developments recorded at these positions, from the
-/// parts written so far; the writer answers it before it takes the next part.
-type Load = (Vec<i64>, oneshot::Sender<Vec<DevelopmentView>>);
-
-/// The writer's next job: a read-back first, if one is waiting.
-async fn next_job(
-    work: &mut mpsc::Receiver<Work>,
-    loads: &mut mpsc::Receiver<Load>,
-) -> Option<Result<Work, Load>> {
-    tokio::select! {
-        biased;
-        Some(load) = loads.recv() => Some(Err(load)),
-        rows = work.recv() => rows.map(Ok),
-    }
-}
-
-/// Replays the log into `target` and makes the new rows the chosen views.
+/// Replays the log into `writer`, which makes the new rows the chosen views.
+#[allow(clippy::too_many_arguments)]
 async fn replay_into(
     source: &EventLog,
-    target: Target<'_>,
+    head: i64,
+    writer: RebuildWriter,
     selected: &[ViewName],
     progress: Option<&ProgressBar>,
     limits: RebuildLimits,
@@ -460,11 +271,9 @@ async fn replay_into(
     search: bool,
 ) -> Result<RebuildReport, ProjectionError> {
     TIMING.reset();
-    // Up to the head as of the start: events committed meanwhile are the projector's.
-    let head = source.current_head().await?;
     let (mut pages, reader) = read_ahead(source, head, limits.page_events);
-    let (work_tx, mut work) = mpsc::channel::<Work>(1);
-    let (load_tx, mut loads) = mpsc::channel::<Load>(1);
+    let (work_tx, work) = mpsc::channel::<Work>(1);
+    let (load_tx, loads) = mpsc::channel::<Load>(1);
     let written_parts = Arc::new(AtomicU64::new(0));
     let mut fold = PartialFold::new(
         selected.contains(&ViewName::Stories),
@@ -504,107 +313,34 @@ async fn replay_into(
         since_sched(sched, &TIMING.fold_cpu, &TIMING.fold_queued);
         Ok::<_, ProjectionError>((stories, count, after))
     });
-    match target {
-        Target::Sqlite(views) => {
-            // One transaction fills the `_next` tables and swaps them in: a crash or a failure
-            // anywhere leaves the old views as they were and nothing of the new ones.
-            let (decide, decision) = oneshot::channel::<i64>();
-            let chosen = selected.to_vec();
-            let runtime = tokio::runtime::Handle::current();
-            let written = views.write(move |tx| {
-                let sched = thread_sched();
-                let mut documents = SearchRun::default();
-                loop {
-                    let t = std::time::Instant::now();
-                    let Some(next) = runtime.block_on(next_job(&mut work, &mut loads)) else {
-                        break;
-                    };
-                    Timing::add(&TIMING.write_waiting, t);
-                    let t = std::time::Instant::now();
-                    match next {
-                        Ok(mut rows) => {
-                            let search = std::mem::take(&mut rows.search);
-                            write_rows_between(tx, &rows, "_next", &mut || {
-                                answer_loads(tx, &mut loads)
-                            })?;
-                            written_parts.fetch_add(1, Ordering::Release);
-                            Timing::add(&TIMING.write_rows, t);
-                            documents.add(search);
-                            if documents.bytes >= REBUILD_SEARCH_RUN_BYTES {
-                                documents.write(tx, &mut loads)?;
-                            }
-                        }
-                        Err((positions, reply)) => {
-                            let _ = reply.send(developments_at(tx, &positions, "_next")?);
-                            Timing::add(&TIMING.write_readback, t);
-                        }
-                    }
-                }
-                documents.write(tx, &mut loads)?;
-                let Ok(position) = decision.blocking_recv() else {
-                    return Err(ViewError::Task("the rebuild stopped before its end".into()));
-                };
-                let t = std::time::Instant::now();
-                let swapped = swap_next_in(tx, &chosen, position);
-                Timing::add(&TIMING.swap, t);
-                since_sched(sched, &TIMING.write_cpu, &TIMING.write_queued);
-                TIMING.log();
-                swapped
-            });
-            let decided = async move {
-                let folded = folding.await;
-                let read = reader.await;
-                if let (Ok(Ok((_, _, position))), Ok(Ok(()))) = (&folded, &read) {
-                    let _ = decide.send(*position);
-                }
-                (folded, read)
-            };
-            let (written, (folded, read)) = tokio::join!(written, decided);
-            // The first failure: the reader's (a failed read ends the fold early without an
-            // error of its own), else the fold's, else the writer's (when the writer fails,
-            // the fold's next hand-over ends it without an error).
-            read.map_err(stopped)??;
-            let (stories, events, position) = folded.map_err(stopped)??;
-            written?;
-            Ok(RebuildReport {
-                views: selected.to_vec(),
-                events,
-                stories,
-                position,
-            })
+    let (decide, decision) = oneshot::channel::<i64>();
+    let written = writer.write(Handover {
+        work,
+        loads,
+        written_parts,
+        decision,
+    });
+    let decided = async move {
+        let folded = folding.await;
+        let read = reader.await;
+        if let (Ok(Ok((_, _, position))), Ok(Ok(()))) = (&folded, &read) {
+            let _ = decide.send(*position);
         }
-        Target::Postgres(mut replacement) => {
-            // The writer owns the receiving end: when it fails, the fold's next hand-over fails
-            // too.
-            let written = async move {
-                while let Some(next) = next_job(&mut work, &mut loads).await {
-                    match next {
-                        Ok(rows) => {
-                            replacement.rows(&rows).await?;
-                            written_parts.fetch_add(1, Ordering::Release);
-                        }
-                        Err((positions, reply)) => {
-                            let _ = reply.send(replacement.developments_at(&positions).await?);
-                        }
-                    }
-                }
-                Ok::<_, ViewError>(replacement)
-            };
-            let (folded, written) = tokio::join!(folding, written);
-            // The first failure: the writer's, else the reader's (a failed read ends the fold
-            // early without an error of its own), else the fold's.
-            let replacement = written?;
-            reader.await.map_err(stopped)??;
-            let (stories, events, position) = folded.map_err(stopped)??;
-            replacement.finish(position).await?;
-            Ok(RebuildReport {
-                views: selected.to_vec(),
-                events,
-                stories,
-                position,
-            })
-        }
-    }
+        (folded, read)
+    };
+    let (written, (folded, read)) = tokio::join!(written, decided);
+    // The first failure: the reader's (a failed read ends the fold early without an error of
+    // its own), else the fold's, else the writer's (when the writer fails, the fold's next
+    // hand-over ends it without an error).
+    read.map_err(stopped)??;
+    let (stories, events, position) = folded.map_err(stopped)??;
+    written?;
+    Ok(RebuildReport {
+        views: selected.to_vec(),
+        events,
+        stories,
+        position,
+    })
 }
 
 /// A development held by the fold.
@@ -914,30 +650,6 @@ fn line(marker: &mut Option<Marker>, rows: &mut BatchRows, line: StoryVersionRow
         rows.marks.push(mark);
     }
     rows.versions.push(line);
-}
-
-/// Where a rebuild writes: SQLite's `_next` tables, swapped in at the end, or a PostgreSQL
-/// transaction that emptied the views' tables.
-enum Target<'a> {
-    Sqlite(&'a ViewStore),
-    Postgres(Replacement),
-}
-
-/// Makes the `_next` tables the chosen views, at `position` (in the rebuild's transaction).
-fn swap_next_in(
-    tx: &rusqlite::Connection,
-    chosen: &[ViewName],
-    position: i64,
-) -> Result<(), ViewError> {
-    for view in chosen {
-        swap_in(tx, *view, position)?;
-    }
-    if chosen.contains(&ViewName::Stories) {
-        finish_search_bulk(tx, "search")?;
-    } else {
-        tx.execute_batch("DROP TABLE IF EXISTS developments_next")?;
-    }
-    Ok(())
 }
 
 /// Rebuilds every view whose stored schema version differs from the code's.

@@ -10,8 +10,14 @@
 //! batch writes only the developments it changed. A view whose schema version differs from the
 //! code's is rebuilt from the log on start.
 //!
+//! `ViewStore` is the facade, and the one place that knows which database holds the views:
+//! callers (the projector, a rebuild, the read API, the desk) call the same methods either way,
+//! and each method answers from SQLite or PostgreSQL (`pg.rs`). What the projector's batch and a
+//! rebuild write in SQLite is in `sqlite.rs`; cold paths may be written once, in the SQL both
+//! databases speak (`ViewStore::read_sql`, as the desk's queries are).
+//!
 //! The tables and their indexes are declared in `migrations/sqlite` (created by `schema.rs`);
-//! this module writes and reads them in SQLite. A page of the timeline (`timeline_before`: `(story_id, occurred_at, position)`
+//! this module reads them in SQLite. A page of the timeline (`timeline_before`: `(story_id, occurred_at, position)`
 //! over the rows readers see, index `developments_timeline`) and a page of the claims ledger
 //! (`load_ledger` here, `pg::ledger` in PostgreSQL) are indexed reads, whatever the story's length.
 //! A page of the ledger (`newsroom_readmodel::ClaimsAsk`, `ledger_rows`) is the newest `limit`
@@ -49,13 +55,16 @@
 //! read while the process heard the views' commits is served from memory with no round trip while
 //! it is current. A new `views.db` is created with 16 KiB pages (`PAGE_SIZE`).
 
+use crate::batch::{Batch, BatchResult};
+use crate::handover::Handover;
+use crate::pg::Replacement;
 use crate::rows::{
-    as_they_stood, front_page_line, place, recorded_time, related, with_moved, ActorRow, BatchRows,
-    Checkpoint, DevelopmentRow, LedgerRows, NewestDocs, PageRead, RelationRow, StoryAfterRow,
-    StoryBody, StoryHead, StoryRow, StoryVersionRow, SupersededRow, VersionAt, ViewError, ViewName,
+    as_they_stood, front_page_line, place, recorded_time, related, with_moved, Checkpoint,
+    LedgerRows, PageRead, StoryAfterRow, StoryBody, StoryHead, VersionAt, ViewError, ViewName,
     PAGE_END, VIEWS_CHANNEL, WITNESS_SCAN,
 };
 use crate::search::found;
+use crate::sqlite::{apply_sqlite_batch, read_checkpoints, SqliteRebuild};
 use std::num::NonZeroUsize;
 use std::path::Path;
 
@@ -65,17 +74,17 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 
+use newsroom_log::sql::{Sql, SqlDb};
 use newsroom_log::{DbError, SqliteDb, Synchronous};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
-use crate::marks::{front_page_at, front_page_at_pg, write_marks, MarkSpacing};
+use crate::marks::{front_page_at, front_page_at_pg, MarkSpacing};
 
 use crate::followed::{Followed, Heard};
 use crate::pg::PgViews;
-use crate::rows::SearchRow;
 use crate::schema;
 use crate::search::{Found, Hit, Search};
 use newsroom_readmodel::model::{
@@ -116,6 +125,41 @@ impl std::fmt::Debug for ViewStore {
         f.debug_struct("ViewStore")
             .field("backend", &self.backend)
             .finish_non_exhaustive()
+    }
+}
+
+/// What writes a rebuild of the views (`rebuild.rs`), in the views' database's own way: SQLite's
+/// `_next` tables filled in one transaction of the writer and swapped in, or one PostgreSQL
+/// transaction that emptied the views' tables and fills them again.
+pub(crate) enum RebuildWriter {
+    Sqlite(SqliteRebuild),
+    Postgres(Replacement),
+}
+
+impl RebuildWriter {
+    /// Writes what the rebuild's fold hands over (`handover.rs`), answering its read-backs
+    /// between parts, and makes the new rows the views at the position it reached; nothing of
+    /// them is seen before, nor after a failure.
+    pub(crate) async fn write(self, handover: Handover) -> Result<(), ViewError> {
+        match self {
+            RebuildWriter::Sqlite(sqlite) => sqlite.write(handover).await,
+            RebuildWriter::Postgres(replacement) => replacement.write(handover).await,
+        }
+    }
+}
+
+/// How the database holding the views names their tables: PostgreSQL's carry `view_`, apart
+/// from the log's tables in the same database.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViewTables {
+    prefix: &'static str,
+}
+
+impl ViewTables {
+    /// `template` with each `{table}` named as this database names it (`{stories}` is
+    /// `stories` in SQLite, `view_stories` in PostgreSQL). The SQL holds no other braces.
+    pub(crate) fn sql(self, template: &str) -> String {
+        template.replace('{', self.prefix).replace('}', "")
     }
 }
 
@@ -211,8 +255,26 @@ impl ViewStore {
         }
     }
 
+    /// Whether every commit to the views is announced to each process reading them (PostgreSQL
+    /// views announce theirs on [`VIEWS_CHANNEL`]; a SQLite file announces nothing): a process
+    /// that hears them ([`Self::follow_commits`]) serves what it already holds without asking,
+    /// even while a projector in the same process writes the views.
+    pub fn announces_commits(&self) -> bool {
+        self.postgres().is_some()
+    }
+
+    /// PostgreSQL's plan of a search (`EXPLAIN`), for tests that hold it to the indexes; `None`
+    /// for SQLite views, whose FTS5 `MATCH` is the index.
+    #[doc(hidden)]
+    pub async fn search_plan(&self, search: &Search) -> Result<Option<String>, ViewError> {
+        match self.postgres() {
+            Some(pg) => Ok(Some(pg.search_plan(search).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The PostgreSQL views, if that is where these are.
-    pub fn postgres(&self) -> Option<&PgViews> {
+    fn postgres(&self) -> Option<&PgViews> {
         match &self.backend {
             Backend::Postgres(pg) => Some(pg),
             Backend::Sqlite(_) => None,
@@ -229,6 +291,28 @@ impl ViewStore {
     /// The SQLite file, if the views are in one.
     pub fn path(&self) -> Option<&Path> {
         self.sqlite().ok().map(SqliteDb::path)
+    }
+
+    /// Runs `f` on a read connection of the views, off the async runtime, in the SQL both
+    /// databases speak (`newsroom_log::sql`), with the views' tables named as that database
+    /// names them ([`ViewTables`]): for cold paths, whose queries are written once.
+    pub(crate) async fn read_sql<T, F>(&self, f: F) -> Result<T, ViewError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Sql, ViewTables) -> Result<T, ViewError> + Send + 'static,
+    {
+        let (db, tables) = match &self.backend {
+            Backend::Sqlite(db) => (SqlDb::Sqlite(db.clone()), ViewTables { prefix: "" }),
+            // A read takes no advisory lock.
+            Backend::Postgres(pg) => (
+                SqlDb::Postgres {
+                    pool: pg.pool().clone(),
+                    lock: 0,
+                },
+                ViewTables { prefix: "view_" },
+            ),
+        };
+        db.read(move |sql| f(sql, tables)).await
     }
 
     /// Runs `f` on a pooled read connection of SQLite views, off the async runtime.
@@ -248,23 +332,6 @@ impl ViewStore {
         F: FnOnce(&Transaction<'_>) -> Result<T, ViewError> + Send + 'static,
     {
         self.sqlite()?.write(f).await
-    }
-
-    /// Copies the WAL into the database file and empties it (after a rebuild, which commits
-    /// without checkpointing). If a reader still needs part of the WAL, SQLite copies what it
-    /// can and later checkpoints finish the job. Nothing to do for PostgreSQL views.
-    pub async fn checkpoint_wal(&self) -> Result<(), ViewError> {
-        let Some(path) = self.path().map(Path::to_owned) else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || {
-            let conn = Connection::open(&path)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| ViewError::Task(e.to_string()))?
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<(ViewName, Checkpoint)>, ViewError> {
@@ -372,6 +439,34 @@ impl ViewStore {
             .map(|(_, c)| c.position)
             .min()
             .unwrap_or(0))
+    }
+
+    /// Applies a batch of the projector (`batch.rs`) to the views and moves their checkpoints,
+    /// in one transaction.
+    pub(crate) async fn apply_batch(&self, batch: Batch) -> Result<BatchResult, ViewError> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.apply_batch(&batch).await,
+            Backend::Sqlite(db) => db.write(move |tx| apply_sqlite_batch(tx, &batch)).await,
+        }
+    }
+
+    /// Makes ready a rebuild of the `chosen` views (`rebuild.rs`) and returns what writes it.
+    /// With `only_outdated`, `None` if another process already brought every chosen view in
+    /// PostgreSQL to the code's shape meanwhile.
+    pub(crate) async fn begin_rebuild(
+        &self,
+        chosen: &[ViewName],
+        only_outdated: bool,
+    ) -> Result<Option<RebuildWriter>, ViewError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => Some(RebuildWriter::Sqlite(
+                SqliteRebuild::begin(db, chosen).await?,
+            )),
+            Backend::Postgres(pg) => pg
+                .replace(chosen, only_outdated)
+                .await?
+                .map(RebuildWriter::Postgres),
+        })
     }
 
     /// The front page, newest development first.
@@ -1353,27 +1448,6 @@ fn actor_entry(
     }))
 }
 
-pub(crate) fn read_checkpoints(c: &Connection) -> Result<Vec<(ViewName, Checkpoint)>, ViewError> {
-    let mut out = Vec::new();
-    for view in ViewName::ALL {
-        let cp = c
-            .prepare_cached("SELECT position, schema_version FROM checkpoints WHERE view = ?1")?
-            .query_row([view.as_str()], |r| {
-                Ok(Checkpoint {
-                    position: r.get(0)?,
-                    schema_version: r.get(1)?,
-                })
-            })
-            .optional()?
-            .unwrap_or(Checkpoint {
-                position: 0,
-                schema_version: 0,
-            });
-        out.push((view, cp));
-    }
-    Ok(out)
-}
-
 /// Loads a story's view: its row and its developments in recording order. Run it inside a
 /// transaction so that both reflect the same commit.
 pub(crate) fn load_story(c: &Connection, id: Uuid) -> Result<Option<StoryView>, ViewError> {
@@ -1398,200 +1472,4 @@ pub(crate) fn load_story(c: &Connection, id: Uuid) -> Result<Option<StoryView>, 
         developments.push(serde_json::from_slice::<DevelopmentView>(doc)?);
     }
     Ok(Some(head.with(developments)))
-}
-
-/// A story as the projector keeps it ([`StoryView::stored`]), its windows `limit` times long;
-/// `None` if the story has no row.
-pub(crate) fn load_stored(
-    c: &Connection,
-    id: Uuid,
-    limit: usize,
-) -> Result<Option<StoryView>, ViewError> {
-    let id = id.to_string();
-    let row: Option<(String, String)> = c
-        .prepare_cached("SELECT head, entry FROM stories WHERE id = ?1")?
-        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((head, entry)) = row else {
-        return Ok(None);
-    };
-    let docs = |sql: &str| -> Result<Vec<String>, ViewError> {
-        let mut stmt = c.prepare_cached(sql)?;
-        let docs = stmt
-            .query_map(params![&id, limit as i64], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(docs)
-    };
-    let newest = NewestDocs {
-        visible: docs(
-            "SELECT doc FROM developments
-              WHERE story_id = ?1 AND state IN ('published', 'retracted')
-              ORDER BY occurred_at DESC LIMIT ?2",
-        )?,
-        occurred: docs(
-            "SELECT doc FROM developments
-              WHERE story_id = ?1 AND state IN ('published', 'retracted') AND state = 'published'
-              ORDER BY occurred_at DESC LIMIT ?2",
-        )?,
-        published: docs(
-            "SELECT doc FROM developments
-              WHERE story_id = ?1 AND state = 'published'
-              ORDER BY published_at DESC LIMIT ?2",
-        )?,
-    };
-    let head: StoryHead = serde_json::from_str(&head)?;
-    let entry: FrontPageEntry = serde_json::from_str(&entry)?;
-    Ok(Some(newest.view(head, &entry, limit)?))
-}
-
-/// The development `id` of story `story`, from its row.
-pub(crate) fn development_by_id(
-    c: &Connection,
-    story: Uuid,
-    id: Uuid,
-) -> Result<Option<DevelopmentView>, ViewError> {
-    let doc: Option<String> = c
-        .prepare_cached("SELECT doc FROM developments WHERE story_id = ?1 AND id = ?2")?
-        .query_row([story.to_string(), id.to_string()], |r| r.get(0))
-        .optional()?;
-    Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
-}
-
-/// Writes relation changes (table name with `suffix`).
-fn write_relations(tx: &Connection, rows: &[RelationRow], suffix: &str) -> Result<(), ViewError> {
-    let mut delete = tx.prepare_cached(&format!(
-        "DELETE FROM relations{suffix} WHERE story_id = ?1 AND other_id = ?2"
-    ))?;
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO relations{suffix} (story_id, other_id, relation, position)
-         VALUES (?1, ?2, ?3, ?4)"
-    ))?;
-    for row in RelationRow::last_of_each(rows) {
-        delete.execute(params![row.story_id, row.other_id])?;
-        if let Some(relation) = &row.relation {
-            insert.execute(params![row.story_id, row.other_id, relation, row.position])?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes a batch's rows into SQLite views.
-pub(crate) fn write_rows(tx: &Connection, rows: &BatchRows) -> Result<(), ViewError> {
-    write_rows_into(tx, rows, "")
-}
-
-/// Writes `rows` into the tables named with `suffix` (`_next` for a rebuild); rows of a table
-/// that does not exist must be absent.
-pub(crate) fn write_rows_into(
-    tx: &Connection,
-    rows: &BatchRows,
-    suffix: &str,
-) -> Result<(), ViewError> {
-    write_rows_between(tx, rows, suffix, &mut || Ok(()))
-}
-
-/// [`write_rows_into`], calling `between` after each table's rows (a rebuild's writer answers
-/// the fold's read-backs there instead of making it wait for the whole part).
-pub(crate) fn write_rows_between(
-    tx: &Connection,
-    rows: &BatchRows,
-    suffix: &str,
-    between: &mut dyn FnMut() -> Result<(), ViewError>,
-) -> Result<(), ViewError> {
-    if !rows.stories.is_empty() {
-        StoryRow::insert_all(tx, &rows.stories, suffix)?;
-        between()?;
-    }
-    if !rows.developments.is_empty() {
-        DevelopmentRow::insert_all(tx, &rows.developments, suffix)?;
-        between()?;
-    }
-    if !rows.versions.is_empty() {
-        StoryVersionRow::insert_all(tx, &rows.versions, suffix)?;
-        between()?;
-    }
-    if !rows.superseded.is_empty() {
-        SupersededRow::insert_all(tx, &rows.superseded, suffix)?;
-        between()?;
-    }
-    if !rows.replaced.is_empty() {
-        let mut delete = tx.prepare_cached(&format!(
-            "DELETE FROM actor_entries{suffix} WHERE position = ?1"
-        ))?;
-        for position in &rows.replaced {
-            delete.execute([position])?;
-        }
-    }
-    if !rows.actors.is_empty() {
-        ActorRow::insert_all(tx, &rows.actors, suffix)?;
-        between()?;
-    }
-    if !rows.marks.is_empty() || !rows.mark_lows.is_empty() {
-        write_marks(tx, &rows.marks, &rows.mark_lows, suffix)?;
-    }
-    if !rows.search.is_empty() {
-        write_search(tx, &rows.search, suffix)?;
-        between()?;
-    }
-    if !rows.relations.is_empty() {
-        write_relations(tx, &rows.relations, suffix)?;
-    }
-    Ok(())
-}
-
-/// Replaces documents of the search index (table name with `suffix`).
-pub(crate) fn write_search(
-    tx: &Connection,
-    rows: &[SearchRow],
-    suffix: &str,
-) -> Result<(), ViewError> {
-    let mut delete = tx.prepare_cached(&format!("DELETE FROM search{suffix} WHERE rowid = ?1"))?;
-    let mut forget =
-        tx.prepare_cached(&format!("DELETE FROM search_keys{suffix} WHERE rowid = ?1"))?;
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO search{suffix} (rowid, headline, body, names, filters)
-         VALUES (?1, ?2, ?3, ?4, ?5)"
-    ))?;
-    let mut keep = tx.prepare_cached(&format!(
-        "INSERT INTO search_keys{suffix} (rowid, story, occurred_at) VALUES (?1, ?2, ?3)"
-    ))?;
-    let t = std::time::Instant::now();
-    let mut last = i64::MIN;
-    let mut flushes = 0u64;
-    for row in rows {
-        if row.key <= last {
-            flushes += 1;
-        }
-        last = row.key;
-        // A document never indexed costs one look at the keys.
-        if forget.execute([row.key])? > 0 {
-            delete.execute([row.key])?;
-        }
-        if let Some(t) = &row.text {
-            insert.execute(params![row.key, t.headline, t.body, t.names, t.filters])?;
-            keep.execute(params![row.key, row.story_id, t.occurred_at])?;
-        }
-    }
-    crate::timing::count_search(t, flushes);
-    Ok(())
-}
-
-/// The developments recorded at `positions`, read back from `developments` (table name with
-/// `suffix`), in no particular order; positions without a row are left out.
-pub(crate) fn developments_at(
-    tx: &Connection,
-    positions: &[i64],
-    suffix: &str,
-) -> Result<Vec<DevelopmentView>, ViewError> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "SELECT doc FROM developments{suffix} WHERE position = ?1"
-    ))?;
-    let mut found = Vec::with_capacity(positions.len());
-    for position in positions {
-        let doc: Option<String> = stmt.query_row([position], |r| r.get(0)).optional()?;
-        if let Some(doc) = doc {
-            found.push(serde_json::from_str(&doc)?);
-        }
-    }
-    Ok(found)
 }

@@ -88,3 +88,16 @@ pub(crate) fn count_search(since: std::time::Instant, flushes: u64) {
     Timing::add(&TIMING.write_search, since);
     TIMING.search_flushes.fetch_add(flushes, Ordering::Relaxed);
 }
+
+/// This thread's time on a CPU and waiting for one, in nanoseconds (`/proc/thread-self/schedstat`).
+pub(crate) fn thread_sched() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
+}
+
+pub(crate) fn since_sched(start: (u64, u64), cpu: &AtomicU64, queued: &AtomicU64) {
+    let now = thread_sched();
+    cpu.store(now.0 - start.0, Ordering::Relaxed);
+    queued.store(now.1 - start.1, Ordering::Relaxed);
+}
