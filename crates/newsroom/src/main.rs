@@ -15,7 +15,9 @@ mod client;
 
 /// mimalloc instead of the system allocator: a server that opens and closes thousands of
 /// streams and renders many small strings frees memory back to the system when it is done
-/// with it, and allocates faster.
+/// with it, and allocates faster. The `system-allocator` feature leaves the system's in place,
+/// for heap profilers that follow `malloc` (heaptrack, valgrind).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

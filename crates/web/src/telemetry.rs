@@ -36,10 +36,33 @@ pub fn metrics_handle() -> PrometheusHandle {
             // simply records nothing and renders empty.
             if metrics::set_global_recorder(recorder).is_ok() {
                 describe();
+                keep_up(handle.clone());
             }
             handle
         })
         .clone()
+}
+
+/// How often the recorder folds the samples its histograms gathered into their buckets.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The name of the thread that does it.
+pub const UPKEEP_THREAD: &str = "metrics-upkeep";
+
+/// A histogram keeps every sample it is given until the recorder's upkeep (or a scrape of
+/// `/metrics`) folds them into its buckets: a process nobody scrapes would hold every sample
+/// of its life. A thread of its own folds them every [`UPKEEP_EVERY`], so what the recorder
+/// holds is bounded whether or not anyone scrapes.
+fn keep_up(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name(UPKEEP_THREAD.into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "could not start the metrics upkeep thread");
+    }
 }
 
 /// The help text of every metric newsroom records.
@@ -143,4 +166,25 @@ fn describe() {
         "newsroom_alert_streams_cut_total",
         "Alert streams closed because they fell behind (the client resumes)."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The thread that folds histogram samples runs once the recorder is installed, whether
+    /// or not anyone scrapes `/metrics`.
+    #[test]
+    fn the_recorder_is_kept_up_without_scrapes() {
+        let _ = metrics_handle();
+        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .expect("this process's threads")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n == UPKEEP_THREAD),
+            "no {UPKEEP_THREAD} thread among {names:?}"
+        );
+    }
 }
