@@ -858,7 +858,10 @@ impl BareNotifier {
         newsroom_notifier::Notifier::build(
             self.settings.clone(),
             self.log.clone(),
-            self.views.clone(),
+            Arc::new(newsroom::NotifierViews {
+                log: self.log.clone().into(),
+                views: self.views.clone(),
+            }),
             self.tokens.clone(),
             Arc::new(newsroom_notifier::SystemClock),
         )

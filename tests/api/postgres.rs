@@ -724,7 +724,10 @@ async fn matching_costs_the_same_statements_for_two_hundred_recipients_as_for_fi
     let mut matcher = Matcher::new(
         log.clone(),
         queue.clone(),
-        views.clone(),
+        Arc::new(newsroom::NotifierViews {
+            log: log.clone(),
+            views: views.clone(),
+        }),
         Arc::new(SystemClock),
         Links {
             base: "https://newsroom.test".into(),

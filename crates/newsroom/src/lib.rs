@@ -31,6 +31,7 @@
 pub mod config;
 pub mod desk;
 pub mod follow;
+pub mod notifier_views;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ use newsroom_log::relay::{Relay, StreamSettings};
 use newsroom_notifier::{Clock, Notifier, NotifierSettings, NotifierStore};
 use newsroom_projection::api::{self, ReadState};
 use newsroom_projection::{rebuild_outdated, LiveHub, LiveLimits, Projector, ViewStore};
+
+pub use notifier_views::NotifierViews;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -256,7 +259,10 @@ impl Newsroom {
             let mut n = Notifier::build(
                 settings.notifier,
                 log.clone(),
-                notifier_views,
+                Arc::new(NotifierViews {
+                    log: log.clone(),
+                    views: notifier_views,
+                }),
                 app.state().tokens.clone(),
                 settings.clock,
             )

@@ -21,19 +21,13 @@ pub enum NotifyError {
     #[error("notifier migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("reading the views failed: {0}")]
-    Views(#[from] newsroom_projection::history::HistoryError),
+    Views(#[from] crate::views::ViewsError),
     #[error("the views have not reached position {0} yet")]
     ViewsBehind(i64),
     #[error("alerts are still being queued after {0:?}")]
     AlertsInFlight(std::time::Duration),
     #[error(transparent)]
     Push(#[from] PushError),
-}
-
-impl From<newsroom_projection::ViewError> for NotifyError {
-    fn from(e: newsroom_projection::ViewError) -> Self {
-        NotifyError::Views(e.into())
-    }
 }
 
 impl NotifyError {

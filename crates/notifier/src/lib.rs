@@ -14,8 +14,8 @@
 //!
 //! **Architecture invariant:** the notifier learns of events only from the feed, never from
 //! in-process dispatch, and keeps no story in memory: what a story looked like right after an event
-//! it reads from the views' history (`newsroom_projection::history`), once the views hold the
-//! event. It never writes to the views.
+//! it reads from the views' history (through [`ViewsHistory`], which the builder passes in), once
+//! the views hold the event. It never writes to the views.
 
 pub mod api;
 pub mod clock;
@@ -35,6 +35,7 @@ pub mod ssrf;
 pub mod store;
 pub mod streams;
 pub mod subjects;
+pub mod views;
 pub mod webpush;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -42,3 +43,4 @@ pub use dispatch::RetryPolicy;
 pub use error::NotifyError;
 pub use service::{Notifier, NotifierSettings, NotifierStartError};
 pub use store::NotifierStore;
+pub use views::{ViewsError, ViewsHistory};

@@ -1,6 +1,6 @@
 //! The matcher: follows the global feed from its checkpoint, reads the story right after each
-//! event that may alert someone from the views' history (`newsroom_projection::history`, once
-//! the views hold the event), decides which events are alertable (a development published, a
+//! event that may alert someone from the views' history (`crate::views`, once the views hold the
+//! event), decides which events are alertable (a development published, a
 //! published development corrected or retracted), finds the recipients and queues one alert per
 //! (subscriber, event) with a delivery per endpoint — in one transaction with the checkpoint —
 //! then hands the immediate deliveries to the dispatcher.
@@ -55,8 +55,6 @@ use newsroom_log::args;
 use newsroom_log::consumer::{FollowerStatus, JetStreamFeed, Pacing};
 use newsroom_log::sql::{Ints, OptionalRow, Sql, Texts};
 use newsroom_log::EventLog;
-use newsroom_projection::history::{stories_after, views_reached};
-use newsroom_projection::ViewStore;
 use newsroom_readmodel::{decode, DevelopmentView, LoggedEvent, SeenRelation, StoryView};
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -70,6 +68,7 @@ use crate::partitions::{checkpoint_name, story_partition, Ownership};
 use crate::queue::{queue_batch, queue_one_by_one, Links, Outlets, Planned, Queueing};
 use crate::store::{matched_through, ts, NotifierStore};
 use crate::streams::{AlertHub, QueuedAlert};
+use crate::views::ViewsHistory;
 
 /// Most events matched in one transaction.
 pub const BATCH: usize = 500;
@@ -148,7 +147,7 @@ pub struct Matcher {
     /// Where what it queued goes after the commit.
     outlets: Outlets,
     /// The views, whose history tells what the story looked like right after each event.
-    views: ViewStore,
+    views: Arc<dyn ViewsHistory>,
     /// The checkpoints of the partitions it owns, as of the last batch it committed; `None`
     /// until read (and whenever what it owns changes).
     after: Option<BTreeMap<u32, i64>>,
@@ -207,7 +206,7 @@ impl Matcher {
     pub fn new(
         source: EventLog,
         store: NotifierStore,
-        views: ViewStore,
+        views: Arc<dyn ViewsHistory>,
         clock: Arc<dyn Clock>,
         links: Links,
     ) -> Self {
@@ -500,14 +499,14 @@ impl Matcher {
             let _ = tokio::time::timeout(VIEWS_WAIT, reached.wait_for(|p| *p >= last)).await;
         }
         let mut pause = Duration::from_millis(1);
-        while !views_reached(&self.views, last).await? {
+        while !self.views.reached(last).await? {
             if started.elapsed() > VIEWS_WAIT {
                 return Err(NotifyError::ViewsBehind(last));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
         }
-        let found = stories_after(&self.source, &self.views, &asked).await?;
+        let found = self.views.stories_after(&asked).await?;
         let mut views = HashMap::with_capacity(asked.len());
         for (e, view) in asked.iter().zip(found) {
             match view {

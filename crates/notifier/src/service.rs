@@ -27,6 +27,7 @@ use crate::ssrf::{AllowList, Guard};
 use crate::store::NotifierStore;
 use crate::streams::{AlertHub, StreamLimits};
 use crate::subjects::AlertSubjects;
+use crate::views::ViewsHistory;
 use crate::webpush::Vapid;
 
 /// Everything the notifier is configured with.
@@ -142,11 +143,11 @@ impl std::fmt::Debug for Notifier {
 
 impl Notifier {
     /// A notifier following `log`; `views` (kept current by a projector, in this process or
-    /// another) tell it what each story looked like right after each event.
+    /// another) tell it what each story looked like right after each event (`crate::views`).
     pub async fn build(
         settings: NotifierSettings,
         log: impl Into<EventLog>,
-        views: newsroom_projection::ViewStore,
+        views: Arc<dyn ViewsHistory>,
         tokens: Tokens,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, NotifierStartError> {

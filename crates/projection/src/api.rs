@@ -34,6 +34,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use newsroom_domain::Actor;
 use newsroom_log::EventLog;
+use newsroom_web::page::CSP;
 use newsroom_web::problem::{Problem, ProblemDetails};
 use newsroom_web::{int_param, query_params, ApiPath};
 use serde::Serialize;
@@ -57,9 +58,6 @@ use newsroom_readmodel::public_development;
 
 /// How long a read waits for `min_position` before answering 503.
 pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
-
-/// The Content-Security-Policy of every answer of the read side: no inline script or style.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// What the read handlers reach.
 #[derive(Clone, Debug)]

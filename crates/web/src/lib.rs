@@ -1,6 +1,6 @@
 //! The HTTP edge every newsroom process shares: problem answers (RFC 9457), the request
 //! extractors that parse paths, queries and JSON bodies into typed values, rate and size limits,
-//! bearer-token auth ([`Tokens`]), the server host with graceful shutdown, and the metrics
+//! the shell of the site's pages and their Content-Security-Policy ([`page`]), bearer-token auth ([`Tokens`]), the server host with graceful shutdown, and the metrics
 //! registry.
 //!
 //! **Architecture invariant:** bad input is answered here with a 4xx problem naming the field,
@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod extract;
 pub mod limits;
+pub mod page;
 pub mod problem;
 pub mod serve;
 pub mod telemetry;

@@ -257,7 +257,7 @@ pub fn router(
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(newsroom_projection::api::CSP),
+            HeaderValue::from_static(newsroom_web::page::CSP),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

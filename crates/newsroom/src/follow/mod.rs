@@ -43,9 +43,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use maud::Markup;
-use newsroom_projection::pages::ALERTS_PATH;
 use newsroom_projection::ViewStore;
 use newsroom_readmodel::StoryView;
+use newsroom_web::page::ALERTS_PATH;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -113,7 +113,7 @@ pub fn router(subscriber_api: Router, views: ViewStore) -> Router {
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(newsroom_projection::api::CSP),
+            HeaderValue::from_static(newsroom_web::page::CSP),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

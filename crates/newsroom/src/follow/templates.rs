@@ -4,7 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use maud::{html, Markup};
 use newsroom_domain::DevelopmentKind;
 use newsroom_projection::pages::words::kind_label;
-use newsroom_projection::pages::{actor_path, reader_page, story_path, ALERTS_PATH};
+use newsroom_projection::pages::{actor_path, story_path};
+use newsroom_web::page::{reader_page, ALERTS_PATH};
 use serde_json::Value;
 
 use super::{AlertLine, Followed, Following, Typed, DIGEST_CHOICES};

@@ -11,6 +11,7 @@ use chrono::Utc;
 use newsroom_log::args;
 use newsroom_log::sql::OptionalRow;
 use newsroom_web::auth::token_digest;
+use newsroom_web::page;
 use newsroom_web::problem::{Problem, ProblemDetails};
 use newsroom_web::ApiPath;
 
@@ -203,15 +204,12 @@ fn html_page(status: StatusCode, title: &str, content: maud::Markup) -> Response
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                newsroom_projection::api::CSP,
-            ),
+            (header::CONTENT_SECURITY_POLICY, page::CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CACHE_CONTROL, "no-store"),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
-        newsroom_projection::pages::reader_page(title, &[], content).into_string(),
+        page::reader_page(title, &[], content).into_string(),
     )
         .into_response()
 }

@@ -6,7 +6,7 @@
 //!
 //! The pages work with the server's Content-Security-Policy
 //! (`default-src 'self'; script-src 'self'; style-src 'self'`): no inline scripts, no inline
-//! event handlers, no `style` attributes. The only script is [`SCRIPT_PATH`], which keeps an open
+//! event handlers, no `style` attributes. The only script is `live.js`, which keeps an open
 //! story's timeline and claims ledger current by fetching [`story::timeline_fragment`] whenever
 //! the story's event stream reports a change.
 //!
@@ -14,10 +14,10 @@
 //! appear; a correction is shown inline with the editor's note exactly as written and what it
 //! changed; a retraction stays on the page, struck through, with the reason.
 //!
-//! This module holds the paths, the layout every page shares and the pages that say something
-//! went wrong; the words readers see for the model's values are in [`words`], the pieces pages
-//! are made of in [`pieces`], and each page has a module of its own: [`front`], [`story`],
-//! [`actor`], [`search`].
+//! This module holds the paths and the pages that say something went wrong, in the layout every
+//! page of the site shares ([`newsroom_web::page`]); the words readers see for the model's values
+//! are in [`words`], the pieces pages are made of in [`pieces`], and each page has a module of its
+//! own: [`front`], [`story`], [`actor`], [`search`].
 //!
 //! A story page shows its timeline newest first, or in the order things happened (`?order=oldest`),
 //! all of it or its key events only (`?show=key`: flash and priority), chosen by plain links
@@ -41,26 +41,21 @@ pub mod words;
 
 use std::fmt::Write as _;
 
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
+use newsroom_web::page::{layout, Live, ALERTS_PATH};
 use uuid::Uuid;
 
 use words::status_text;
 
-/// Where the pages expect the stylesheet to be served.
-pub const STYLESHEET_PATH: &str = "/static/newsroom.css";
-/// Where the pages expect the live-update script to be served.
-pub const SCRIPT_PATH: &str = "/static/live.js";
-/// Where the pages expect the script that shows times in the reader's time zone.
-pub const TIME_SCRIPT_PATH: &str = "/static/time.js";
-/// The script at [`TIME_SCRIPT_PATH`] (`text/javascript; charset=utf-8`).
+/// The script at [`TIME_SCRIPT_PATH`](newsroom_web::page::TIME_SCRIPT_PATH)
+/// (`text/javascript; charset=utf-8`).
 pub const TIME_JS: &str = include_str!("../../static/time.js");
-/// The stylesheet, for the server to serve at [`STYLESHEET_PATH`] (`text/css; charset=utf-8`).
+/// The stylesheet, for the server to serve at
+/// [`STYLESHEET_PATH`](newsroom_web::page::STYLESHEET_PATH) (`text/css; charset=utf-8`).
 pub const NEWSROOM_CSS: &str = include_str!("../../static/newsroom.css");
-/// The live-update script, for the server to serve at [`SCRIPT_PATH`]
+/// The live-update script, for the server to serve at [`SCRIPT_PATH`](newsroom_web::page::SCRIPT_PATH)
 /// (`text/javascript; charset=utf-8`).
 pub const LIVE_JS: &str = include_str!("../../static/live.js");
-
-const SITE_NAME: &str = "Newsroom";
 
 // ---------------------------------------------------------------------------------------------
 // Paths
@@ -106,10 +101,6 @@ pub fn json_feed_path(slug: &str) -> String {
     format!("/v1/stories/{}/feed.json", encode_segment(slug))
 }
 
-/// The in-page anchor of a development.
-/// The reader's alerts page (subscriptions made in the browser).
-pub const ALERTS_PATH: &str = "/alerts";
-
 /// The form that follows a story by its slug.
 pub fn follow_story_path(slug: &str) -> String {
     format!("{ALERTS_PATH}/follow?story={}", encode_segment(slug))
@@ -120,87 +111,14 @@ pub fn follow_actor_path(name: &str) -> String {
     format!("{ALERTS_PATH}/follow?actor={}", encode_segment(name))
 }
 
-/// A reader-side page around `content`: the masthead, the footer, the stylesheet, and the
-/// given same-origin `scripts` (the Content-Security-Policy allows no inline script).
-pub fn reader_page(title: &str, scripts: &[&str], content: Markup) -> Markup {
-    let head = html! {
-        @for src in scripts {
-            script src=(src) defer {}
-        }
-    };
-    layout(title, head, None, content)
-}
-
+/// The in-page anchor of a development.
 fn anchor(id: Uuid) -> String {
     format!("dev-{id}")
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layout
+// Descriptions and error pages (the layout is `newsroom_web::page`'s, shared with the alert pages)
 // ---------------------------------------------------------------------------------------------
-
-/// What `live.js` needs to follow a story.
-struct Live<'a> {
-    story_id: Uuid,
-    slug: &'a str,
-    position: i64,
-}
-
-fn layout(title: &str, head: Markup, live: Option<&Live<'_>>, content: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { (title) " — " (SITE_NAME) }
-                link rel="stylesheet" href=(STYLESHEET_PATH);
-                // Every reader page leads feed readers to the front page's feeds.
-                link rel="alternate" type="application/atom+xml" title="All stories (Atom)"
-                    href="/v1/feed.atom";
-                link rel="alternate" type="application/feed+json"
-                    title="All stories (JSON Feed)" href="/v1/feed.json";
-                script src=(TIME_SCRIPT_PATH) defer {}
-                (head)
-                @if live.is_some() {
-                    script src=(SCRIPT_PATH) defer {}
-                }
-            }
-            body
-                data-story-id=[live.map(|l| l.story_id)]
-                data-slug=[live.map(|l| l.slug)]
-                data-position=[live.map(|l| l.position)]
-            {
-                a.skip-link href="#content" { "Skip to content" }
-                header.masthead {
-                    div.masthead-inner {
-                        a.masthead-title href="/" { (SITE_NAME) }
-                        p.masthead-tagline {
-                            "Running stories, development by development · "
-                            a href=(ALERTS_PATH) { "Your alerts" }
-                            " · "
-                            a href="/desk" { "Newsroom desk" }
-                        }
-                    }
-                }
-                main #content .page {
-                    (content)
-                }
-                footer.site-footer {
-                    div.footer-inner {
-                        p {
-                            "Every development shows when it happened and when we reported it. "
-                            "Corrections are noted where they were made; retracted developments "
-                            "stay on the page, struck through, with the reason."
-                        }
-                        p { a href="/" { "All stories" } }
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// A plain-text description for `<meta name="description">`, at most 200 characters.
 fn description(text: &str) -> String {

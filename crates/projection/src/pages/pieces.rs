@@ -18,8 +18,8 @@ use super::words::{
 use super::{actor_path, anchor};
 
 /// A `<time>` element: machine-readable RFC 3339, human-readable UTC, with the UTC reading in
-/// its `title` too. [`TIME_SCRIPT_PATH`](super::TIME_SCRIPT_PATH) shows it in the reader's own
-/// time zone, leaving UTC on hover; without script the page reads in UTC.
+/// its `title` too. [`TIME_SCRIPT_PATH`](newsroom_web::page::TIME_SCRIPT_PATH) shows it in the
+/// reader's own time zone, leaving UTC on hover; without script the page reads in UTC.
 pub(super) fn time(at: &DateTime<Utc>) -> Markup {
     let utc = at.format("%-d %B %Y, %H:%M UTC").to_string();
     html! {
