@@ -130,7 +130,10 @@ pub(crate) async fn apply(io: &mut impl BatchIo, batch: &Batch) -> Result<BatchR
     Ok(BatchResult {
         applied: changes.applied,
         position: last.max(stories_at.min(actors_at)),
-        views: taken.into_values().map(StoryView::let_go_all).collect(),
+        views: taken
+            .into_values()
+            .map(|v| v.let_go_all(KEPT_WINDOWS * window))
+            .collect(),
     })
 }
 
@@ -139,6 +142,10 @@ pub(crate) struct BatchResult {
     pub(crate) position: i64,
     pub(crate) views: Vec<StoryView>,
 }
+
+/// A story kept between batches holds this many times its least window of newest times, so
+/// that its windows seldom run short and are read again.
+const KEPT_WINDOWS: usize = 4;
 
 /// The batch's events past `at`, the lower of the views' checkpoints: the others change
 /// nothing (another projector sharing the views applied them), and their stories need not even

@@ -372,6 +372,23 @@ impl Window {
         self.times.last_key_value().map(|(t, _)| *t)
     }
 
+    /// Leaves out the oldest times while more than `keep` are held, never the newest time:
+    /// the floor rises to the newest time left out.
+    fn keep_newest(&mut self, keep: usize) {
+        while self.held > keep && self.times.len() > 1 {
+            let Some((at, n)) = self.times.pop_first() else {
+                break;
+            };
+            self.held -= n as usize;
+            self.floor = Some(self.floor.map_or(at, |f| f.max(at)));
+        }
+    }
+
+    /// How many times it holds, with repeats.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
     /// Whether `removals` times taken out could leave it without its newest time known.
     pub fn too_short_for(&self, removals: usize) -> bool {
         self.floor.is_some() && self.held <= removals
@@ -623,15 +640,20 @@ impl StoryView {
         self
     }
 
-    /// This view without its developments, as the projector keeps it between batches (a complete
-    /// view keeps its complete windows).
-    pub fn let_go_all(mut self) -> Self {
+    /// This view without its developments, as the projector keeps it between batches, each
+    /// window cut to about its `keep` newest times: what the projector holds of a story stays
+    /// the same size however long the story grows.
+    pub fn let_go_all(mut self, keep: usize) -> Self {
         if !self.indexed() {
             self.reindex();
         }
         self.developments = Vec::new();
-        self.derived.index = Default::default();
-        self.derived.partial = Some(Partial::Stored);
+        let d = &mut self.derived;
+        d.index = Default::default();
+        d.partial = Some(Partial::Stored);
+        for window in [&mut d.occurred, &mut d.published, &mut d.visible] {
+            window.keep_newest(keep);
+        }
         self
     }
 
@@ -1468,4 +1490,35 @@ pub fn public_development(d: &DevelopmentView) -> DevelopmentView {
         r.by = None;
     }
     d
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minute)
+    }
+
+    #[test]
+    fn a_window_cut_down_keeps_its_newest_times_and_a_floor_below_them() {
+        let mut w = Window::newest((1..=100).map(at), None);
+        w.keep_newest(8);
+        assert_eq!(w.held(), 8);
+        assert_eq!(w.newest_time(), Some(at(100)));
+        assert_eq!(w.floor, Some(at(92)));
+        // A time at or below the floor is not counted; one above it is.
+        w.add(at(50));
+        w.add(at(101));
+        assert_eq!((w.held(), w.newest_time()), (9, Some(at(101))));
+        assert!(w.too_short_for(9) && !w.too_short_for(8));
+    }
+
+    #[test]
+    fn a_window_of_one_time_shared_by_many_is_never_left_empty() {
+        let mut w = Window::newest(std::iter::repeat_n(at(5), 50).chain([at(1)]), None);
+        w.keep_newest(8);
+        assert_eq!((w.held(), w.newest_time()), (50, Some(at(5))));
+        assert_eq!(w.floor, Some(at(1)));
+    }
 }

@@ -177,11 +177,20 @@ mod tests {
     #[test]
     fn the_recorder_is_kept_up_without_scrapes() {
         let _ = metrics_handle();
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .expect("this process's threads")
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .map(|n| n.trim().to_owned())
-            .collect();
+        let threads = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("this process's threads")
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        };
+        // A new thread takes its name once it runs.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut names = threads();
+        while !names.iter().any(|n| n == UPKEEP_THREAD) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            names = threads();
+        }
         assert!(
             names.iter().any(|n| n == UPKEEP_THREAD),
             "no {UPKEEP_THREAD} thread among {names:?}"
