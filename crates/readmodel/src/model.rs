@@ -384,11 +384,6 @@ impl Window {
         }
     }
 
-    /// How many times it holds, with repeats.
-    pub fn held(&self) -> usize {
-        self.held
-    }
-
     /// Whether `removals` times taken out could leave it without its newest time known.
     pub fn too_short_for(&self, removals: usize) -> bool {
         self.floor.is_some() && self.held <= removals
@@ -1504,13 +1499,13 @@ mod window_tests {
     fn a_window_cut_down_keeps_its_newest_times_and_a_floor_below_them() {
         let mut w = Window::newest((1..=100).map(at), None);
         w.keep_newest(8);
-        assert_eq!(w.held(), 8);
+        assert_eq!(w.held, 8);
         assert_eq!(w.newest_time(), Some(at(100)));
         assert_eq!(w.floor, Some(at(92)));
         // A time at or below the floor is not counted; one above it is.
         w.add(at(50));
         w.add(at(101));
-        assert_eq!((w.held(), w.newest_time()), (9, Some(at(101))));
+        assert_eq!((w.held, w.newest_time()), (9, Some(at(101))));
         assert!(w.too_short_for(9) && !w.too_short_for(8));
     }
 
@@ -1518,7 +1513,7 @@ mod window_tests {
     fn a_window_of_one_time_shared_by_many_is_never_left_empty() {
         let mut w = Window::newest(std::iter::repeat_n(at(5), 50).chain([at(1)]), None);
         w.keep_newest(8);
-        assert_eq!((w.held(), w.newest_time()), (50, Some(at(5))));
+        assert_eq!((w.held, w.newest_time()), (50, Some(at(5))));
         assert_eq!(w.floor, Some(at(1)));
     }
 }
