@@ -15,6 +15,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use rusqlite_migration::Migrations;
 
+use crate::migrate::Renumbering;
+
 /// Errors of a [`SqliteDb`], and of the closures run on it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -136,10 +138,12 @@ impl std::fmt::Debug for SqliteDb {
 }
 
 impl SqliteDb {
-    /// Opens (creating it and its directory if needed) and migrates the database at `path`.
+    /// Opens (creating it and its directory if needed) and migrates the database at `path`
+    /// (moving it first onto today's numbering of its files, if `renumbering` says how).
     pub fn open(
         path: &Path,
         migrations: &Migrations<'_>,
+        renumbering: Option<&Renumbering<'_>>,
         synchronous: Synchronous,
         readers: u32,
     ) -> Result<Self, DbError> {
@@ -148,7 +152,7 @@ impl SqliteDb {
             .map_err(|(path, source)| DbError::Io { path, source })?;
         let mut conn = Connection::open(path)?;
         configure(&conn, synchronous)?;
-        migrations.to_latest(&mut conn)?;
+        crate::migrate::migrate(&mut conn, migrations, renumbering)?;
         let read_work = ReadWork::default();
         let counter = read_work.clone();
         let manager = SqliteConnectionManager::file(path).with_init(move |c: &mut Connection| {

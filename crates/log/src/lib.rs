@@ -24,6 +24,7 @@ pub mod db;
 pub mod developments;
 pub mod feed;
 pub mod log;
+pub mod migrate;
 pub mod pg;
 pub mod private;
 pub mod relay;

@@ -37,6 +37,7 @@ use crate::chain::VerifyRow;
 use crate::commit::{Append, WriteBatch, Written};
 use crate::db::{configure, Synchronous};
 use crate::feed::{FeedEvent, Position, SnapshotUpdate, StoreError};
+use crate::migrate::Renumbering;
 use crate::transfer::{load, Batches, ExportedEvent, ImportIo, TransferError, TransferSummary};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -44,27 +45,36 @@ use rusqlite_migration::{Migrations, M};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-/// The log's SQLite migrations, in the order they were applied (`migrations/sqlite`; each is
-/// named as its PostgreSQL counterpart in `migrations/postgres`, whose numbers differ because
-/// PostgreSQL has one of its own, `story_heads`).
+/// The log's SQLite files (`migrations/sqlite`), in the order of their names, which are those of
+/// `migrations/postgres` (`crate::migrate`).
+const FILES: [&str; 7] = [
+    include_str!("../migrations/sqlite/0001_event_log.sql"),
+    include_str!("../migrations/sqlite/0002_story_developments.sql"),
+    include_str!("../migrations/sqlite/0003_story_heads.sql"),
+    include_str!("../migrations/sqlite/0004_embargoes.sql"),
+    include_str!("../migrations/sqlite/0005_desk_sign_in.sql"),
+    include_str!("../migrations/sqlite/0006_undo_windows.sql"),
+    include_str!("../migrations/sqlite/0007_desk_drafts.sql"),
+];
+
+/// The earlier numbering had no `story_heads` and signed in to the desk before the embargoes:
+/// a database at its 3 holds today's first three files (and the sign-in tables, which today's
+/// fifth creates only if missing), at 4 today's first five.
+const RENUMBERING: Renumbering<'static> = Renumbering {
+    files: &FILES,
+    applied: &[0, 1, 2, 3, 5, 6, 7],
+};
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("../migrations/sqlite/0001_event_log.sql")),
-        // The index of developments (`developments.rs`), filled from the events already logged.
-        M::up_with_hook(
-            include_str!("../migrations/sqlite/0002_story_developments.sql"),
-            |tx: &rusqlite::Transaction| {
-                let filled = crate::developments::fill_sqlite(tx)
-                    .map_err(|e| rusqlite_migration::HookError::Hook(e.to_string()))?;
-                tracing::info!(developments = filled, "indexed the logged developments");
-                Ok(())
-            },
-        ),
-        M::up(include_str!("../migrations/sqlite/0003_desk_sign_in.sql")),
-        M::up(include_str!("../migrations/sqlite/0004_embargoes.sql")),
-        M::up(include_str!("../migrations/sqlite/0005_undo_windows.sql")),
-        M::up(include_str!("../migrations/sqlite/0006_desk_drafts.sql")),
-    ])
+    let mut steps: Vec<M<'static>> = FILES.iter().map(|sql| M::up(sql)).collect();
+    // The index of developments (`developments.rs`), filled from the events already logged.
+    steps[1] = M::up_with_hook(FILES[1], |tx: &rusqlite::Transaction| {
+        let filled = crate::developments::fill_sqlite(tx)
+            .map_err(|e| rusqlite_migration::HookError::Hook(e.to_string()))?;
+        tracing::info!(developments = filled, "indexed the logged developments");
+        Ok(())
+    });
+    Migrations::new(steps)
 }
 
 /// Options of the SQLite store.
@@ -111,7 +121,7 @@ impl SqliteStore {
             .map_err(|(path, source)| StoreError::DataDir { path, source })?;
         let mut conn = Connection::open(path)?;
         configure(&conn, options.synchronous)?;
-        migrations().to_latest(&mut conn)?;
+        crate::migrate::migrate(&mut conn, &migrations(), Some(&RENUMBERING))?;
         let head: Position =
             conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
                 r.get(0)
@@ -789,6 +799,49 @@ mod tests {
             "desk_drafts",
         ] {
             assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+        }
+    }
+
+    fn schema(conn: &Connection) -> Vec<(String, Option<String>)> {
+        conn.prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_files_have_namesakes_and_apply_in_the_order_of_their_names() {
+        crate::migrate::check_files(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), &FILES)
+            .unwrap();
+    }
+
+    /// A database made by any prefix of the earlier numbering (today's files but `story_heads`,
+    /// the desk's sign-in before the embargoes) opens onto today's schema and numbering.
+    #[test]
+    fn a_database_of_the_earlier_numbering_opens_onto_today_s_schema() {
+        const EARLIER: [usize; 6] = [0, 1, 4, 3, 5, 6];
+        let mut fresh = Connection::open_in_memory().unwrap();
+        crate::migrate::migrate(&mut fresh, &migrations(), Some(&RENUMBERING)).unwrap();
+        for made in 0..=EARLIER.len() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            let earlier =
+                Migrations::new(EARLIER[..made].iter().map(|&i| M::up(FILES[i])).collect());
+            if made > 0 {
+                earlier.to_latest(&mut conn).unwrap();
+            }
+            crate::migrate::migrate(&mut conn, &migrations(), Some(&RENUMBERING))
+                .unwrap_or_else(|e| panic!("made by {made} earlier files: {e}"));
+            assert_eq!(
+                schema(&conn),
+                schema(&fresh),
+                "made by {made} earlier files"
+            );
+            let version: usize = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, FILES.len(), "made by {made} earlier files");
         }
     }
 }

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use newsroom_log::migrate::Renumbering;
 use newsroom_log::sql::{Lock, Sql, SqlDb, Texts};
 use newsroom_log::{args, DbError, EventLog, SqliteDb, Synchronous};
 use rusqlite_migration::{Migrations, M};
@@ -60,26 +61,31 @@ fn pg_migrator() -> sqlx::migrate::Migrator {
     migrator
 }
 
-/// The notifier's SQLite migrations, in the order they were applied (`migrations/sqlite`; each is
-/// named as its PostgreSQL counterpart in `migrations/postgres`, where there is one: SQLite's
-/// `no_story_folds` undoes what PostgreSQL never had, and PostgreSQL's `partitions` and
-/// `claim_by_partition` serve copies sharing its queue).
+/// The notifier's SQLite files (`migrations/sqlite`), in the order of their names, which are those
+/// of `migrations/postgres` (`newsroom_log::migrate`).
+const FILES: [&str; 10] = [
+    include_str!("../migrations/sqlite/2000_notifier.sql"),
+    include_str!("../migrations/sqlite/2001_bounded_alerts.sql"),
+    include_str!("../migrations/sqlite/2002_email_confirmations.sql"),
+    include_str!("../migrations/sqlite/2003_partitions.sql"),
+    include_str!("../migrations/sqlite/2004_web_push.sql"),
+    include_str!("../migrations/sqlite/2005_include_related.sql"),
+    include_str!("../migrations/sqlite/2006_claim_by_partition.sql"),
+    include_str!("../migrations/sqlite/2007_fanouts.sql"),
+    include_str!("../migrations/sqlite/2008_deliveries_by_subscriber.sql"),
+    include_str!("../migrations/sqlite/2009_fewer_alert_index_entries.sql"),
+];
+
+/// The earlier numbering had none of PostgreSQL's steps for copies, and a second file that
+/// dropped the matcher's folds (today's first file no longer makes them): a database at its 2
+/// holds today's first file, at 5 today's first five, at 7 all of today's.
+const RENUMBERING: Renumbering<'static> = Renumbering {
+    files: &FILES,
+    applied: &[0, 1, 1, 2, 3, 5, 6, 10],
+};
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("../migrations/sqlite/2000_notifier.sql")),
-        M::up(include_str!("../migrations/sqlite/2001_no_story_folds.sql")),
-        M::up(include_str!("../migrations/sqlite/2002_bounded_alerts.sql")),
-        M::up(include_str!(
-            "../migrations/sqlite/2003_email_confirmations.sql"
-        )),
-        M::up(include_str!("../migrations/sqlite/2004_web_push.sql")),
-        M::up(include_str!(
-            "../migrations/sqlite/2005_include_related.sql"
-        )),
-        M::up(include_str!(
-            "../migrations/sqlite/2006_fewer_alert_index_entries.sql"
-        )),
-    ])
+    Migrations::new(FILES.iter().map(|sql| M::up(sql)).collect())
 }
 
 /// The notifier's database. Cheap to clone.
@@ -121,7 +127,13 @@ impl NotifierStore {
     /// derived state the matcher and dispatcher write uses [`Self::write_derived`].
     pub fn open(path: &Path) -> Result<Self, NotifyError> {
         Ok(Self {
-            db: SqlDb::Sqlite(SqliteDb::open(path, &migrations(), Synchronous::Full, 8)?),
+            db: SqlDb::Sqlite(SqliteDb::open(
+                path,
+                &migrations(),
+                Some(&RENUMBERING),
+                Synchronous::Full,
+                8,
+            )?),
             statements: Arc::default(),
         })
     }
@@ -376,11 +388,74 @@ pub fn record_change(
 
 #[cfg(test)]
 mod migration_tests {
+    use super::*;
+    use rusqlite::Connection;
+
     /// Every SQLite migration applies, in order, to an empty database.
     #[test]
     fn the_migrations_apply_to_an_empty_database() {
-        super::migrations()
+        migrations()
             .validate()
             .expect("the notifier's SQLite migrations apply");
+    }
+
+    fn schema(conn: &Connection) -> Vec<(String, Option<String>)> {
+        conn.prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_files_have_namesakes_and_apply_in_the_order_of_their_names() {
+        newsroom_log::migrate::check_files(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+            &FILES,
+        )
+        .unwrap();
+    }
+
+    /// A database made by any prefix of the earlier numbering (the first file with the
+    /// matcher's folds, a second dropping them, then today's files but PostgreSQL's steps for
+    /// copies) opens onto today's schema and numbering.
+    #[test]
+    fn a_database_of_the_earlier_numbering_opens_onto_today_s_schema() {
+        let first = format!(
+            "{}\nCREATE TABLE notify_stories (id TEXT PRIMARY KEY, position INTEGER NOT NULL, \
+             doc TEXT NOT NULL);",
+            FILES[0]
+        );
+        let earlier: Vec<&str> = vec![
+            &first,
+            "DROP TABLE notify_stories;",
+            FILES[1],
+            FILES[2],
+            FILES[4],
+            FILES[5],
+            FILES[9],
+        ];
+        let mut fresh = Connection::open_in_memory().unwrap();
+        newsroom_log::migrate::migrate(&mut fresh, &migrations(), Some(&RENUMBERING)).unwrap();
+        for made in 0..=earlier.len() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            if made > 0 {
+                Migrations::new(earlier[..made].iter().map(|sql| M::up(sql)).collect())
+                    .to_latest(&mut conn)
+                    .unwrap();
+            }
+            newsroom_log::migrate::migrate(&mut conn, &migrations(), Some(&RENUMBERING))
+                .unwrap_or_else(|e| panic!("made by {made} earlier files: {e}"));
+            assert_eq!(
+                schema(&conn),
+                schema(&fresh),
+                "made by {made} earlier files"
+            );
+            let version: usize = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, FILES.len(), "made by {made} earlier files");
+        }
     }
 }

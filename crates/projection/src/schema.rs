@@ -23,19 +23,36 @@ use rusqlite_migration::{Migrations, M};
 
 use crate::rows::{ViewError, ViewName};
 
-/// The files, in the order a new database gets their tables.
-const FILES: [(&str, &str); 5] = [
+/// The files, in the order of their names (those of `migrations/postgres`), the order a new
+/// database gets their tables and indexes.
+const FILES: [(&str, &str); 9] = [
     (
         "1000_views.sql",
         include_str!("../migrations/sqlite/1000_views.sql"),
+    ),
+    (
+        "1001_timeline_pages.sql",
+        include_str!("../migrations/sqlite/1001_timeline_pages.sql"),
     ),
     (
         "1002_versions.sql",
         include_str!("../migrations/sqlite/1002_versions.sql"),
     ),
     (
+        "1003_rejected_filings.sql",
+        include_str!("../migrations/sqlite/1003_rejected_filings.sql"),
+    ),
+    (
+        "1004_development_ids.sql",
+        include_str!("../migrations/sqlite/1004_development_ids.sql"),
+    ),
+    (
         "1005_front_page_marks.sql",
         include_str!("../migrations/sqlite/1005_front_page_marks.sql"),
+    ),
+    (
+        "1006_claims_ledger_pages.sql",
+        include_str!("../migrations/sqlite/1006_claims_ledger_pages.sql"),
     ),
     (
         "1007_search.sql",
@@ -432,6 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn the_files_have_namesakes_and_apply_in_the_order_of_their_names() {
+        let texts: Vec<&str> = FILES.iter().map(|(_, text)| *text).collect();
+        newsroom_log::migrate::check_files(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+            &texts,
+        )
+        .unwrap();
+        for (name, _) in FILES {
+            assert!(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations/sqlite")
+                    .join(name)
+                    .is_file(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn every_table_of_the_files_belongs_to_one_view_and_every_index_to_its_table() {
         let schema = Schema::read(&FILES).expect("the files read");
         let names = |tables: &[ViewTable]| -> Vec<String> {
@@ -468,7 +504,10 @@ mod tests {
         }
         for (left_out, refusal) in [
             ("1008_relations.sql", "no file declares relations"),
-            ("1000_views.sql", "no file declares checkpoints"),
+            (
+                "1000_views.sql",
+                "1001_timeline_pages.sql: an index on developments, not declared before",
+            ),
         ] {
             let files: Vec<(&str, &str)> = FILES
                 .iter()

@@ -204,7 +204,7 @@ impl ViewStore {
         }
         // Views can always be rebuilt from the log: losing the last commits on power loss only
         // means applying them again.
-        let db = SqliteDb::open(path, &schema::migrations(), Synchronous::Normal, 8)?;
+        let db = SqliteDb::open(path, &schema::migrations(), None, Synchronous::Normal, 8)?;
         schema::create_missing_tables(path)?;
         Ok(Self {
             backend: Backend::Sqlite(db),

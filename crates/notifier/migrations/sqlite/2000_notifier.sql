@@ -42,12 +42,6 @@ CREATE TABLE subscription_changes (
     subscription_id TEXT,
     subscriber_id   TEXT
 );
--- The notifier's own fold of each story (the reader model), to know what was published.
-CREATE TABLE notify_stories (
-    id       TEXT PRIMARY KEY,
-    position INTEGER NOT NULL,
-    doc      TEXT NOT NULL
-);
 -- Who was alerted to which development: corrections and retractions go to them.
 CREATE TABLE alerted (
     development_id TEXT NOT NULL,

@@ -2,7 +2,8 @@
 -- namesakes in ../postgres). These files are not applied one after another as PostgreSQL's
 -- are: a view whose shape changes gets a new schema version (`ViewName::schema_version`) and is
 -- rebuilt from the log, so each file holds the current shape of the tables its PostgreSQL
--- namesake created, with what PostgreSQL's later migrations added to them. A new views.db gets
+-- namesake created, with the columns PostgreSQL's later migrations added to them; the indexes
+-- those added are in the SQLite files of the same names. A new views.db gets
 -- `checkpoints` as its one migration and every view's tables that it lacks, in this order; a
 -- rebuild creates the same tables under `_next` names and swaps them in (`schema.rs`).
 -- Each statement stands alone: `CREATE TABLE name …`, `CREATE VIRTUAL TABLE name …` or
@@ -51,19 +52,6 @@ CREATE TABLE developments (
 );
 CREATE INDEX developments_story ON developments (story_id);
 CREATE INDEX developments_pending ON developments (story_id) WHERE state = 'pending_review';
--- A reporter's rejected filings, newest first (the desk's home).
-CREATE INDEX developments_rejected ON developments (filed_by, position) WHERE state = 'rejected';
--- A page of the timeline: what readers see, in the order it happened.
-CREATE INDEX developments_timeline ON developments (story_id, occurred_at, position) WHERE state IN ('published', 'retracted');
--- The projector finds the development an event changes by its id.
-CREATE INDEX developments_id ON developments (story_id, id);
--- The newest published: a story's front-page time.
-CREATE INDEX developments_published ON developments (story_id, published_at) WHERE state = 'published';
--- A page of the claims ledger: its claims, newest recorded first ...
-CREATE INDEX developments_claims ON developments (story_id, position) WHERE claim = 1 AND state IN ('published', 'retracted');
--- ... and each claim's responses, newest first, or of one side.
-CREATE INDEX developments_answers ON developments (story_id, answers, position) WHERE answers IS NOT NULL;
-CREATE INDEX developments_sides ON developments (story_id, answers, stance, position) WHERE answers IS NOT NULL;
 
 -- The `actors` view: one row per actor × visible development, a reference to the development
 -- (`developments.position`), not a copy.

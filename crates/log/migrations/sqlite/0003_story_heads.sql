@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite. PostgreSQL keeps each story's newest sequence in a table of its own so
+-- that appends from many processes check it by key under the append lock; SQLite's one writer
+-- thread reads it from the events' (aggregate_type, aggregate_id, sequence) key, one probe.

@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite. PostgreSQL's notifier copies share the work in partitions, each owned
+-- by one copy at a time (crates/notifier/src/partitions.rs); the one embedded process owns the
+-- one partition there is.

@@ -1,0 +1,2 @@
+-- Nothing to do on SQLite. PostgreSQL's copies claim pending deliveries per partition they own;
+-- the one embedded process claims from its whole queue, in `seq` order.

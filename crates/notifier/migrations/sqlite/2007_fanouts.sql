@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite. PostgreSQL spreads one event's fan-out over the notifier copies in
+-- chunks by subscriber partition (crates/notifier/src/fanout.rs); the one embedded process
+-- queues an event's alerts and deliveries itself.

@@ -1,0 +1,2 @@
+-- Nothing to do on SQLite. PostgreSQL's deliveries carry the partition of their subscriber, so
+-- that the copy owning it claims them; SQLite's have no partition.
