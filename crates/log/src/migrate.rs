@@ -105,6 +105,48 @@ pub fn check_files(crate_dir: &std::path::Path, files: &[&str]) -> Result<(), St
     Ok(())
 }
 
+/// Whether a database made by each prefix of `earlier` (an earlier numbering's files, in its
+/// order) opens onto today's schema and numbering: the same tables, indexes and statements as a
+/// new database's, at `user_version` `renumbering.files.len()`. For each crate's tests; the
+/// error names the prefix that does not.
+pub fn check_renumbering(
+    earlier: &[&str],
+    migrations: &Migrations<'_>,
+    renumbering: &Renumbering<'_>,
+) -> Result<(), String> {
+    fn schema(conn: &Connection) -> rusqlite::Result<Vec<(String, Option<String>)>> {
+        conn.prepare("SELECT name, sql FROM sqlite_master ORDER BY name")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    }
+    let open = || Connection::open_in_memory().map_err(|e| e.to_string());
+    let mut fresh = open()?;
+    migrate(&mut fresh, migrations, Some(renumbering)).map_err(|e| format!("new: {e}"))?;
+    let expected = schema(&fresh).map_err(|e| e.to_string())?;
+    for made in 0..=earlier.len() {
+        let fail = |e: String| format!("made by {made} earlier files: {e}");
+        let mut conn = open()?;
+        let tx = conn.transaction().map_err(|e| fail(e.to_string()))?;
+        for sql in &earlier[..made] {
+            tx.execute_batch(sql).map_err(|e| fail(e.to_string()))?;
+        }
+        tx.pragma_update(None, "user_version", made)
+            .and_then(|()| tx.commit())
+            .map_err(|e| fail(e.to_string()))?;
+        migrate(&mut conn, migrations, Some(renumbering)).map_err(|e| fail(e.to_string()))?;
+        if schema(&conn).map_err(|e| fail(e.to_string()))? != expected {
+            return Err(fail("a schema other than a new database's".into()));
+        }
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
+        if version != renumbering.files.len() {
+            return Err(fail(format!("at user_version {version}")));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +217,22 @@ mod tests {
         // Opened again, it is today's and stays as it is.
         migrate(&mut conn, &today(), Some(&RENUMBERING)).unwrap();
         assert_eq!(version(&conn), 3);
+    }
+
+    #[test]
+    fn every_prefix_of_an_earlier_numbering_is_checked() {
+        let earlier = [
+            "CREATE TABLE a (x);",
+            "CREATE TABLE b (x); CREATE TABLE c (x);",
+        ];
+        check_renumbering(&earlier, &today(), &RENUMBERING).unwrap();
+        // Told that the earlier second file meant today's second only:
+        let wrong = Renumbering {
+            files: &FILES,
+            applied: &[0, 1, 2],
+        };
+        let e = check_renumbering(&earlier, &today(), &wrong).expect_err("a wrong count");
+        assert!(e.starts_with("made by 2 earlier files"), "{e}");
     }
 
     #[test]

@@ -802,15 +802,6 @@ mod tests {
         }
     }
 
-    fn schema(conn: &Connection) -> Vec<(String, Option<String>)> {
-        conn.prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
     #[test]
     fn the_files_have_namesakes_and_apply_in_the_order_of_their_names() {
         crate::migrate::check_files(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), &FILES)
@@ -821,27 +812,7 @@ mod tests {
     /// the desk's sign-in before the embargoes) opens onto today's schema and numbering.
     #[test]
     fn a_database_of_the_earlier_numbering_opens_onto_today_s_schema() {
-        const EARLIER: [usize; 6] = [0, 1, 4, 3, 5, 6];
-        let mut fresh = Connection::open_in_memory().unwrap();
-        crate::migrate::migrate(&mut fresh, &migrations(), Some(&RENUMBERING)).unwrap();
-        for made in 0..=EARLIER.len() {
-            let mut conn = Connection::open_in_memory().unwrap();
-            let earlier =
-                Migrations::new(EARLIER[..made].iter().map(|&i| M::up(FILES[i])).collect());
-            if made > 0 {
-                earlier.to_latest(&mut conn).unwrap();
-            }
-            crate::migrate::migrate(&mut conn, &migrations(), Some(&RENUMBERING))
-                .unwrap_or_else(|e| panic!("made by {made} earlier files: {e}"));
-            assert_eq!(
-                schema(&conn),
-                schema(&fresh),
-                "made by {made} earlier files"
-            );
-            let version: usize = conn
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(version, FILES.len(), "made by {made} earlier files");
-        }
+        let earlier = [FILES[0], FILES[1], FILES[4], FILES[3], FILES[5], FILES[6]];
+        crate::migrate::check_renumbering(&earlier, &migrations(), &RENUMBERING).unwrap();
     }
 }
