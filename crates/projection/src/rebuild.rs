@@ -1,11 +1,12 @@
 //! Rebuilding views from the whole log, in memory bounded by the stories, not by the log.
 //!
-//! The replay streams: one task reads the next pages of the feed while a blocking thread decodes
-//! and folds the current one into each story's view, and a writer inserts what the fold hands
-//! it into fresh tables (SQLite's `_next` tables, swapped in at the end; in PostgreSQL, the
-//! emptied views' tables inside one transaction; in SQLite one transaction of the writer fills
-//! the `_next` tables and swaps them in). Readers see the old views until the commit and the new
-//! ones after, never a mix; a crash mid-way loses nothing and leaves none of the new rows.
+//! The replay streams: one task reads and decodes the next pages of the feed (the decoding on a
+//! blocking thread of its own) while another blocking thread folds the current one into each
+//! story's view, and a writer inserts what the fold hands it into fresh tables (SQLite's `_next`
+//! tables, swapped in at the end; in PostgreSQL, the emptied views' tables inside one
+//! transaction; in SQLite one transaction of the writer fills the `_next` tables and swaps them
+//! in). Readers see the old views until the commit and the new ones after, never a mix; a crash
+//! mid-way loses nothing and leaves none of the new rows.
 //!
 //! The views the fold keeps are *partial* ([`StoryView::partial`]): each story's own fields, the
 //! counts and times its front-page line needs, and the id and position of every development,
@@ -43,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use newsroom_log::{EventLog, FeedEvent};
+use newsroom_log::EventLog;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -57,7 +58,7 @@ use crate::rows::{
 };
 use crate::store::{RebuildWriter, ViewStore};
 use crate::timing::{since_sched, thread_sched, Timing, TIMING};
-use newsroom_readmodel::decode::decode;
+use newsroom_readmodel::decode::decode_owned;
 use newsroom_readmodel::model::{DevelopmentView, LoggedEvent, StoryView};
 
 #[doc(hidden)]
@@ -100,17 +101,17 @@ fn stopped(e: tokio::task::JoinError) -> ProjectionError {
     ProjectionError::View(ViewError::Task(e.to_string()))
 }
 
-/// Reads the log up to its head as of the start, a page at a time, at most two pages ahead of
-/// whoever takes them.
+/// Reads the log up to its head as of the start, a page at a time, and decodes each page (off
+/// the runtime, beside the fold), at most two pages ahead of whoever takes them.
 fn read_ahead(
     source: &EventLog,
     head: i64,
     page_events: usize,
 ) -> (
-    mpsc::Receiver<Vec<FeedEvent>>,
+    mpsc::Receiver<Vec<LoggedEvent>>,
     tokio::task::JoinHandle<Result<(), ProjectionError>>,
 ) {
-    let (pages_tx, pages) = mpsc::channel::<Vec<FeedEvent>>(2);
+    let (pages_tx, pages) = mpsc::channel::<Vec<LoggedEvent>>(2);
     let source = source.clone();
     let reader = tokio::spawn(async move {
         let mut after = 0;
@@ -121,6 +122,17 @@ fn read_ahead(
             page.retain(|e| e.position <= head);
             let Some(last) = page.last() else { break };
             after = last.position;
+            let page = tokio::task::spawn_blocking(move || {
+                let t = std::time::Instant::now();
+                let events = page
+                    .into_iter()
+                    .map(decode_owned)
+                    .collect::<Result<Vec<_>, _>>();
+                Timing::add(&TIMING.decode, t);
+                events
+            })
+            .await
+            .map_err(stopped)??;
             let t = std::time::Instant::now();
             if pages_tx.send(page).await.is_err() {
                 break; // the fold failed; it reports why
@@ -145,12 +157,11 @@ pub async fn replay(
         let mut stories: HashMap<Uuid, StoryView> = HashMap::new();
         let (mut after, mut count) = (0, 0u64);
         while let Some(page) = pages.blocking_recv() {
-            for raw in &page {
-                let event = decode(raw)?;
+            for event in &page {
                 match stories.get_mut(&event.story_id) {
-                    Some(view) => view.apply(&event),
+                    Some(view) => view.apply(event),
                     None => {
-                        if let Some(view) = StoryView::open(&event) {
+                        if let Some(view) = StoryView::open(event) {
                             stories.insert(event.story_id, view);
                         }
                     }
@@ -297,10 +308,7 @@ async fn replay_into(
                 break;
             };
             Timing::add(&TIMING.fold_waiting, t);
-            let t = std::time::Instant::now();
-            let events = page.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-            Timing::add(&TIMING.decode, t);
-            if !fold.page(&events)? {
+            if !fold.page(&page)? {
                 break; // the writer failed; it reports why
             }
             count += page.len() as u64;

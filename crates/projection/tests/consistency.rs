@@ -841,6 +841,60 @@ async fn a_view_whose_schema_changed_rebuilds_itself_from_the_log() {
     assert_views_equal_a_rebuild(&w).await;
 }
 
+/// A rebuild into the projector's own views (the same writer) swaps in a full-text index loaded
+/// in bulk and merged once; the projector then keeps indexing into it (new documents,
+/// corrections, retractions), and the index stays sound and equal to a fresh rebuild's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_keeps_indexing_into_a_rebuilt_full_text_index() {
+    let w = world();
+    let mut projector = Projector::new(w.log.clone(), w.views.clone());
+    let mut known = Known::default();
+    let record = |story, kind, actors: Vec<usize>| Op::Record {
+        story,
+        kind,
+        actors,
+        responds: None,
+        editor: false,
+        back_days: 2,
+        embargo: false,
+    };
+    let before = [
+        Op::Open { review: false },
+        Op::Open { review: false },
+        record(0, 1, vec![1, 2]),
+        record(1, 2, vec![3]),
+        record(0, 3, vec![0]),
+    ];
+    let mut n = 0;
+    for op in before {
+        run(&w, &mut known, &mut projector, op, n).await;
+        n += 1;
+    }
+    projector.catch_up().await.unwrap();
+    rebuild(&w.log, &w.views, &[], None).await.unwrap();
+    let after = [
+        record(1, 4, vec![4]),
+        Op::Correct {
+            story: 0,
+            dev: 0,
+            actors: vec![3],
+            back_days: 1,
+        },
+        Op::Retract { story: 0, dev: 1 },
+        record(0, 0, vec![2]),
+    ];
+    for op in after {
+        run(&w, &mut known, &mut projector, op, n).await;
+        n += 1;
+    }
+    projector.catch_up().await.unwrap();
+    let c = rusqlite::Connection::open(w._dir.path().join("views.db")).unwrap();
+    c.execute("INSERT INTO search (search) VALUES ('integrity-check')", [])
+        .expect("the full-text index is sound");
+    drop(c);
+    assert_views_equal_a_rebuild(&w).await;
+}
+
 /// The projector keeps a story between batches with only a few of its newest times: retracting
 /// the newest published developments one batch after another, and correcting the newest back
 /// in time, runs each window out, and the projector must read it again (longer) from the rows

@@ -20,15 +20,23 @@ pub enum DecodeError {
 
 /// Decodes one feed event. Only story events are in the log today.
 pub fn decode(event: &FeedEvent) -> Result<LoggedEvent, DecodeError> {
+    decode_parts(event, event.payload.clone())
+}
+
+/// [`decode`], taking the event: its payload becomes the decoded event instead of a copy of it
+/// (a rebuild reads every event once and keeps none of them).
+pub fn decode_owned(mut event: FeedEvent) -> Result<LoggedEvent, DecodeError> {
+    let payload = std::mem::take(&mut event.payload);
+    decode_parts(&event, payload)
+}
+
+/// Decodes `event` with `payload` as its payload.
+fn decode_parts(event: &FeedEvent, payload: serde_json::Value) -> Result<LoggedEvent, DecodeError> {
     let story_id = Uuid::parse_str(&event.story_id).map_err(|_| DecodeError::StoryId {
         position: event.position,
     })?;
     // Only type, version and payload matter to decoding: the metadata is not copied.
-    let stored = upcast::stored(
-        &event.event_type,
-        &event.event_version,
-        event.payload.clone(),
-    );
+    let stored = upcast::stored(&event.event_type, &event.event_version, payload);
     let payload = upcast::decode(stored).map_err(|source| DecodeError::Event {
         position: event.position,
         source,
