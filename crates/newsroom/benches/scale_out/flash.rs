@@ -16,9 +16,8 @@ use crate::common::*;
 use crate::cgroup::CpuGroup;
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::flash_receiver::{epoch_micros, FLASH_TAG, RECEIVER_ENV};
-use crate::processes::{http_client, ident, open_story, scale_out_env};
+use crate::processes::{fresh_deployment, http_client, ident, open_story};
 use crate::reads::get_when_ready;
-use crate::services::Stream;
 use crate::Config;
 
 #[derive(Debug)]
@@ -165,9 +164,7 @@ async fn flash_phase(
     client: &reqwest::Client,
 ) -> Res<FlashPhase> {
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url, "bench").await?;
-    let stream = Stream::new(&cfg.nats_url);
-    let env = scale_out_env(&db, &stream);
+    let (db, stream, env) = fresh_deployment(cfg).await?;
     // A reporter's `flash` waits for an editor's approval: an editor files it.
     let editor = env.editor_token(&dir.path().join("command"))?;
     // Declared before the processes, so that on an early return the processes (dropped first,
