@@ -123,18 +123,17 @@ pub(crate) async fn get_case(cfg: &Config) -> Res<GetRun> {
         };
         let body = filing(k, responds, kind);
         let id = body["id"].as_str().expect("an id").to_owned();
-        let answer = app
-            .post(&format!("/v1/stories/{story}/developments"), body)
+        last = app
+            .post_position(&format!("/v1/stories/{story}/developments"), body)
             .await?;
-        last = answer["position"].as_i64().ok_or("no position")?;
         if kind == "attribution_claimed" {
             claim = Some(id.clone());
         }
         devs.push(id);
         // A few corrections and retractions, as a running story has.
         if k % 97 == 0 {
-            let answer = app
-                .post(
+            last = app
+                .post_position(
                     &format!(
                         "/v1/stories/{story}/developments/{}/corrections",
                         devs[k - 7]
@@ -145,11 +144,10 @@ pub(crate) async fn get_case(cfg: &Config) -> Res<GetRun> {
                     }),
                 )
                 .await?;
-            last = answer["position"].as_i64().ok_or("no position")?;
         }
         if k % 331 == 0 {
-            let answer = app
-                .post(
+            last = app
+                .post_position(
                     &format!(
                         "/v1/stories/{story}/developments/{}/retraction",
                         devs[k - 3]
@@ -157,7 +155,6 @@ pub(crate) async fn get_case(cfg: &Config) -> Res<GetRun> {
                     json!({"reason": "The source withdrew the statement."}),
                 )
                 .await?;
-            last = answer["position"].as_i64().ok_or("no position")?;
         }
     }
     let url = format!("{}/v1/stories/{story}", app.base);
