@@ -10,7 +10,7 @@ use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::log_fill::{fill_log, relay_all};
-use crate::processes::{fresh_deployment, http_client, ident};
+use crate::processes::{fresh_deployment, http_client, ident, load_note};
 use crate::{Config, EVENTS_PER_STORY};
 
 #[derive(Debug)]
@@ -194,9 +194,5 @@ pub(crate) fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Res
         c.cpu_one.describe(),
         c.cpu_two.describe()
     )?;
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        c.load.0, c.load.1
-    )
+    load_note(out, &c.load)
 }

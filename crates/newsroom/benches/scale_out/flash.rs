@@ -16,7 +16,7 @@ use crate::common::*;
 use crate::cgroup::CpuGroup;
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::flash_receiver::{epoch_micros, FLASH_TAG, RECEIVER_ENV};
-use crate::processes::{fresh_deployment, http_client, ident, open_story};
+use crate::processes::{fresh_deployment, http_client, ident, load_note, open_story};
 use crate::reads::get_when_ready;
 use crate::Config;
 
@@ -739,9 +739,5 @@ pub(crate) fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
             p.clock.cpu.describe()
         )?;
     }
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        f.load.0, f.load.1
-    )
+    load_note(out, &f.load)
 }

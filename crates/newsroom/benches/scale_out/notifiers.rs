@@ -11,7 +11,7 @@ use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::log_fill::{fill_log, relay_all};
-use crate::processes::{call, fresh_deployment, http_client, ident};
+use crate::processes::{call, fresh_deployment, http_client, ident, load_note};
 use crate::receiver::{start_receiver, Sink};
 use crate::{Config, EVENTS_PER_STORY};
 
@@ -194,9 +194,5 @@ pub(crate) fn report_notifiers(out: &mut String, n: &NotifierRun) -> std::fmt::R
             p.cpu.describe()
         )?;
     }
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        n.load.0, n.load.1
-    )
+    load_note(out, &n.load)
 }

@@ -1,5 +1,6 @@
 //! Processes of the newsroom binary in scale-out mode, and the HTTP calls the cases make to them.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use newsroom_testkit::api::{development, send_development, slug, story};
@@ -35,6 +36,14 @@ fn scale_out_env(db: &Database, stream: &Stream) -> Env {
 /// A process's id and name, for the CPU accounting.
 pub(crate) fn ident(p: &Proc) -> (u32, String) {
     (p.child.id(), format!("newsroom {}", p.name))
+}
+
+/// A case report's closing line: the 1-minute load average at its start and at its end.
+pub(crate) fn load_note(out: &mut String, (start, end): &(String, String)) -> std::fmt::Result {
+    writeln!(
+        out,
+        "- 1-minute load average {start} at the start, {end} at the end.\n"
+    )
 }
 
 /// A fresh database and stream for one case, and the variables of a deployment on them.
