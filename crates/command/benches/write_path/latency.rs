@@ -15,7 +15,7 @@ use newsroom_testkit::{BoxError, Res};
 use newsroom_web::Principal;
 
 use crate::rows::{record_development, reporter, template};
-use crate::service::{open_store, open_stories};
+use crate::service::{open_service, open_stories};
 use crate::Config;
 
 #[derive(Debug)]
@@ -169,11 +169,7 @@ pub(crate) async fn latency_flatness(
     sync: Synchronous,
     cfg: &Config,
 ) -> Res<LatencyRun> {
-    let store = open_store(path, sync)?;
-    let service = Arc::new(CommandService::new(
-        store.clone(),
-        ServiceOptions::default(),
-    ));
+    let (store, service) = open_service(path, sync)?;
     let by = reporter();
     let template = Arc::new(template());
 

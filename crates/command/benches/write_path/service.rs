@@ -28,7 +28,7 @@ pub(crate) struct ServiceRun {
     pub(crate) metadata_bytes: f64,
 }
 
-pub(crate) fn open_store(path: &Path, sync: Synchronous) -> Res<SqliteStore> {
+fn open_store(path: &Path, sync: Synchronous) -> Res<SqliteStore> {
     Ok(SqliteStore::open(
         path,
         SqliteOptions {
@@ -36,6 +36,19 @@ pub(crate) fn open_store(path: &Path, sync: Synchronous) -> Res<SqliteStore> {
             ..Default::default()
         },
     )?)
+}
+
+/// The store at `path` and a command service over it with default options.
+pub(crate) fn open_service(
+    path: &Path,
+    sync: Synchronous,
+) -> Res<(SqliteStore, Arc<CommandService>)> {
+    let store = open_store(path, sync)?;
+    let service = Arc::new(CommandService::new(
+        store.clone(),
+        ServiceOptions::default(),
+    ));
+    Ok((store, service))
 }
 
 /// (sum, count) of the store's batch-size histogram, from the process-wide recorder.
@@ -81,11 +94,7 @@ pub(crate) async fn service_throughput(
     sync: Synchronous,
     cfg: &Config,
 ) -> Res<ServiceRun> {
-    let store = open_store(path, sync)?;
-    let service = Arc::new(CommandService::new(
-        store.clone(),
-        ServiceOptions::default(),
-    ));
+    let (store, service) = open_service(path, sync)?;
     let by = reporter();
     let template = Arc::new(template());
     let stories = Arc::new(open_stories(&service, &by, "load", cfg.stories).await?);

@@ -4,15 +4,13 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use newsroom_testkit::pg::Database;
 use newsroom_testkit::report::{load_average, secs, thousands};
 
 use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::log_fill::{fill_log, relay_all};
-use crate::processes::{http_client, ident, scale_out_env};
-use crate::services::Stream;
+use crate::processes::{fresh_deployment, http_client, ident, load_note};
 use crate::{Config, EVENTS_PER_STORY};
 
 #[derive(Debug)]
@@ -78,9 +76,7 @@ pub(crate) async fn catch_up_case(cfg: &Config) -> Res<CatchUpRun> {
     let load_start = load_average();
     let client = http_client()?;
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url, "bench").await?;
-    let stream = Stream::new(&cfg.nats_url);
-    let env = scale_out_env(&db, &stream);
+    let (db, stream, env) = fresh_deployment(cfg).await?;
     eprintln!("  filling a PostgreSQL log with {} events", cfg.prefill);
     let (log, fill) = fill_log(&db.url, cfg.prefill).await?;
     let head = log.current_head().await?;
@@ -198,9 +194,5 @@ pub(crate) fn report_catch_up(out: &mut String, c: &CatchUpRun) -> std::fmt::Res
         c.cpu_one.describe(),
         c.cpu_two.describe()
     )?;
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        c.load.0, c.load.1
-    )
+    load_note(out, &c.load)
 }

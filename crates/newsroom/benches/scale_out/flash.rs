@@ -16,42 +16,37 @@ use crate::common::*;
 use crate::cgroup::CpuGroup;
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::flash_receiver::{epoch_micros, FLASH_TAG, RECEIVER_ENV};
-use crate::processes::{http_client, ident, open_story, scale_out_env};
+use crate::processes::{fresh_deployment, http_client, ident, load_note, open_story};
 use crate::reads::get_when_ready;
-use crate::services::Stream;
 use crate::Config;
 
 #[derive(Debug)]
 pub(crate) struct FlashPhase {
     pub(crate) copies: usize,
-    endpoints: usize,
     /// The API sign-up and the SQL insert of the rest.
     sign_up: Duration,
     /// A routine development first, until every partition's matcher has passed it (each copy
     /// loads its subscription index then).
     warm_up: Duration,
-    /// POST of the flash development → the first, the 90% and the last first arrival.
-    pub(crate) first: Option<Duration>,
-    t90: Option<Duration>,
-    t100: Option<Duration>,
-    pub(crate) arrived: usize,
-    pub(crate) duplicates: usize,
-    pub(crate) cpu: CpuUse,
+    /// The flash development itself.
+    pub(crate) clock: Clocked,
     copy_names: Vec<String>,
 }
 
 impl FlashPhase {
     pub(crate) fn rate(&self) -> Option<f64> {
-        self.t100
-            .map(|t| self.arrived as f64 / t.as_secs_f64().max(1e-6))
+        self.clock
+            .t100
+            .map(|t| self.clock.arrived as f64 / t.as_secs_f64().max(1e-6))
     }
 
     fn missing(&self) -> usize {
-        self.endpoints.saturating_sub(self.arrived)
+        self.clock.endpoints.saturating_sub(self.clock.arrived)
     }
 
     fn cpu_of(&self, name: &str) -> f64 {
-        self.cpu
+        self.clock
+            .cpu
             .groups
             .iter()
             .find(|(n, _)| n == name)
@@ -165,9 +160,7 @@ async fn flash_phase(
     client: &reqwest::Client,
 ) -> Res<FlashPhase> {
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url, "bench").await?;
-    let stream = Stream::new(&cfg.nats_url);
-    let env = scale_out_env(&db, &stream);
+    let (db, stream, env) = fresh_deployment(cfg).await?;
     // A reporter's `flash` waits for an editor's approval: an editor files it.
     let editor = env.editor_token(&dir.path().join("command"))?;
     // Declared before the processes, so that on an early return the processes (dropped first,
@@ -309,8 +302,10 @@ async fn settle(pool: Option<&sqlx::PgPool>) -> Res<()> {
 }
 
 /// What the clock saw of one flash: POST → first, 90% and last first arrival.
+#[derive(Debug)]
 pub(crate) struct Clocked {
     endpoints: usize,
+    /// POST of the flash development → the first, the 90% and the last first arrival.
     pub(crate) first: Option<Duration>,
     t90: Option<Duration>,
     t100: Option<Duration>,
@@ -328,15 +323,9 @@ impl Clocked {
     ) -> FlashPhase {
         FlashPhase {
             copies,
-            endpoints: self.endpoints,
             sign_up,
             warm_up,
-            first: self.first,
-            t90: self.t90,
-            t100: self.t100,
-            arrived: self.arrived,
-            duplicates: self.duplicates,
-            cpu: self.cpu,
+            clock: self,
             copy_names,
         }
     }
@@ -664,7 +653,7 @@ pub(crate) fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
         };
         let copies = if p.copies == 0 {
             "embedded, unthrottled (90% ≤ 10 s: ".to_owned()
-                + match p.t90 {
+                + match p.clock.t90 {
                     Some(t) if t <= Duration::from_secs(10) => "met)",
                     _ => "**missed**)",
                 }
@@ -680,10 +669,10 @@ pub(crate) fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             copies,
-            thousands(p.arrived as f64),
-            p.first.map_or_else(|| "–".into(), secs),
-            p.t90.map_or_else(|| "–".into(), secs),
-            p.t100.map_or_else(|| "–".into(), secs),
+            thousands(p.clock.arrived as f64),
+            p.clock.first.map_or_else(|| "–".into(), secs),
+            p.clock.t90.map_or_else(|| "–".into(), secs),
+            p.clock.t100.map_or_else(|| "–".into(), secs),
             p.rate().map_or_else(|| "–".into(), thousands),
             ratio.map_or_else(|| "–".into(), |r| format!("{r:.2}")),
             match (target, ratio) {
@@ -692,7 +681,7 @@ pub(crate) fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
                 (Some(t), None) => format!("≥ {t}: **missed**"),
                 _ => String::new(),
             },
-            p.duplicates,
+            p.clock.duplicates,
             p.missing(),
             copies_cpu.join(" / "),
             p.cpu_of("PostgreSQL"),
@@ -703,18 +692,19 @@ pub(crate) fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
     // What an alert costs the whole machine, and so the most alerts/s its cores could carry
     // at that cost whatever the number of copies.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    for p in f.phases.iter().filter(|p| p.arrived > 0) {
-        let per = |cpu: f64| cpu / p.arrived as f64 * 1e6;
+    for p in f.phases.iter().filter(|p| p.clock.arrived > 0) {
+        let per = |cpu: f64| cpu / p.clock.arrived as f64 * 1e6;
         let copies: f64 = p.copy_names.iter().map(|n| p.cpu_of(n)).sum();
         // The system under test: every group but processes not its own (builds, say).
         let system: f64 = p
+            .clock
             .cpu
             .groups
             .iter()
             .filter(|(n, _)| n != "other processes")
             .map(|(_, s)| s)
             .sum();
-        let ceiling = cores / (system / p.arrived as f64).max(1e-9);
+        let ceiling = cores / (system / p.clock.arrived as f64).max(1e-9);
         writeln!(
             out,
             "- {}: CPU per alert: notifier {:.0} µs, PostgreSQL {:.0} µs, receivers {:.0} µs; the whole system (every process but others') {:.0} µs, so {} cores carry at most {} alerts/s at that cost ({}).",
@@ -746,12 +736,8 @@ pub(crate) fn report_flash(out: &mut String, f: &FlashRun) -> std::fmt::Result {
             },
             secs(p.sign_up),
             secs(p.warm_up),
-            p.cpu.describe()
+            p.clock.cpu.describe()
         )?;
     }
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        f.load.0, f.load.1
-    )
+    load_note(out, &f.load)
 }

@@ -17,7 +17,7 @@ use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::processes::{
-    bounded, call, http_client, ident, open_story, post_development, scale_out_env,
+    bounded, call, fresh_deployment, http_client, ident, open_story, post_development,
 };
 use crate::receiver::{start_receiver, Sink};
 use crate::services::Stream;
@@ -60,9 +60,7 @@ impl Deployment {
         let (db, stream, env) = match mode {
             Mode::Embedded => (None, None, Env::embedded()),
             Mode::ScaleOut => {
-                let db = Database::create(&cfg.database_url, "bench").await?;
-                let stream = Stream::new(&cfg.nats_url);
-                let env = scale_out_env(&db, &stream);
+                let (db, stream, env) = fresh_deployment(cfg).await?;
                 (Some(db), Some(stream), env)
             }
         };

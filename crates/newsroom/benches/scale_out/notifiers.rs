@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use newsroom_testkit::http::wait_for;
-use newsroom_testkit::pg::Database;
 use newsroom_testkit::report::{load_average, secs, thousands};
 use serde_json::json;
 
@@ -12,9 +11,8 @@ use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::log_fill::{fill_log, relay_all};
-use crate::processes::{call, http_client, ident, scale_out_env};
+use crate::processes::{call, fresh_deployment, http_client, ident, load_note};
 use crate::receiver::{start_receiver, Sink};
-use crate::services::Stream;
 use crate::{Config, EVENTS_PER_STORY};
 
 /// One run of notifier copies over a fresh log and stream.
@@ -46,9 +44,7 @@ pub(crate) struct NotifierRun {
 async fn notifier_phase(cfg: &Config, copies: usize) -> Res<NotifierPhase> {
     let client = http_client()?;
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url, "bench").await?;
-    let stream = Stream::new(&cfg.nats_url);
-    let env = scale_out_env(&db, &stream);
+    let (db, stream, env) = fresh_deployment(cfg).await?;
     let mut procs = Vec::new();
     for i in 1..=copies {
         procs.push(env.spawn("notifier", dir.path(), &format!("notifier-{i}"))?);
@@ -198,9 +194,5 @@ pub(crate) fn report_notifiers(out: &mut String, n: &NotifierRun) -> std::fmt::R
             p.cpu.describe()
         )?;
     }
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        n.load.0, n.load.1
-    )
+    load_note(out, &n.load)
 }

@@ -1,5 +1,6 @@
 //! Processes of the newsroom binary in scale-out mode, and the HTTP calls the cases make to them.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use newsroom_testkit::api::{development, send_development, slug, story};
@@ -12,9 +13,10 @@ use uuid::Uuid;
 use crate::common::*;
 
 use crate::services::Stream;
+use crate::Config;
 
 /// The variables of a scale-out deployment: its database, NATS and stream.
-pub(crate) fn scale_out_env(db: &Database, stream: &Stream) -> Env {
+fn scale_out_env(db: &Database, stream: &Stream) -> Env {
     Env {
         vars: vec![
             ("NEWSROOM_DATABASE_URL".into(), db.url.clone()),
@@ -34,6 +36,22 @@ pub(crate) fn scale_out_env(db: &Database, stream: &Stream) -> Env {
 /// A process's id and name, for the CPU accounting.
 pub(crate) fn ident(p: &Proc) -> (u32, String) {
     (p.child.id(), format!("newsroom {}", p.name))
+}
+
+/// A case report's closing line: the 1-minute load average at its start and at its end.
+pub(crate) fn load_note(out: &mut String, (start, end): &(String, String)) -> std::fmt::Result {
+    writeln!(
+        out,
+        "- 1-minute load average {start} at the start, {end} at the end.\n"
+    )
+}
+
+/// A fresh database and stream for one case, and the variables of a deployment on them.
+pub(crate) async fn fresh_deployment(cfg: &Config) -> Res<(Database, Stream, Env)> {
+    let db = Database::create(&cfg.database_url, "bench").await?;
+    let stream = Stream::new(&cfg.nats_url);
+    let env = scale_out_env(&db, &stream);
+    Ok((db, stream, env))
 }
 
 pub(crate) fn http_client() -> Res<reqwest::Client> {

@@ -7,15 +7,15 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use hdrhistogram::Histogram;
 use newsroom_testkit::http::GetLoad;
-use newsroom_testkit::pg::Database;
 use newsroom_testkit::report::{load_average, quantiles, thousands};
 use newsroom_testkit::BoxError;
 
 use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
-use crate::processes::{bounded, http_client, ident, open_story, post_development, scale_out_env};
-use crate::services::Stream;
+use crate::processes::{
+    bounded, fresh_deployment, http_client, ident, open_story, post_development,
+};
 use crate::Config;
 
 #[derive(Debug)]
@@ -153,9 +153,7 @@ pub(crate) async fn read_case(cfg: &Config) -> Res<ReadRun> {
     let load_start = load_average();
     let client = http_client()?;
     let dir = tempfile::tempdir()?;
-    let db = Database::create(&cfg.database_url, "bench").await?;
-    let stream = Stream::new(&cfg.nats_url);
-    let env = scale_out_env(&db, &stream);
+    let (db, stream, env) = fresh_deployment(cfg).await?;
     let reporter = env.reporter_token(&dir.path().join("command"))?;
     let mut command = env.spawn("command", dir.path(), "command")?;
     let mut first = env.spawn("projector", dir.path(), "projector-1")?;

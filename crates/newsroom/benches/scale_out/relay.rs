@@ -14,6 +14,7 @@ use crate::common::*;
 
 use crate::cpu::{cpu_snapshot, cpu_use, CpuUse};
 use crate::log_fill::{fill_log, relay_all};
+use crate::processes::load_note;
 use crate::services::Stream;
 use crate::{Config, EVENTS_PER_STORY, RELAY_BATCH};
 
@@ -277,9 +278,5 @@ pub(crate) fn report_relay(out: &mut String, r: &RelayRun) -> std::fmt::Result {
             round.relay.cpu.describe()
         )?;
     }
-    writeln!(
-        out,
-        "- 1-minute load average {} at the start, {} at the end.\n",
-        r.load.0, r.load.1
-    )
+    load_note(out, &r.load)
 }

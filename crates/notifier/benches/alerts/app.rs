@@ -141,17 +141,37 @@ impl App {
 
     /// The matcher's checkpoint, read from the queue's database.
     pub(crate) async fn matcher_checkpoint(&self) -> Res<i64> {
-        Ok(self
-            .notifier
-            .read(|c| {
-                Ok(c.query_row(
-                    "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                    newsroom_log::args![],
-                    |r| r.get(0),
-                )?)
-            })
-            .await?)
+        matcher_checkpoint(&self.notifier).await
     }
+
+    /// [`post_development`] of a development of `urgency` on `story`, by the editor: a future
+    /// that owns what it sends, to be spawned.
+    pub(crate) fn post(
+        &self,
+        story: &str,
+        urgency: &'static str,
+    ) -> impl Future<Output = Posted> + Send + 'static {
+        post_development(
+            self.client.clone(),
+            self.base.clone(),
+            self.editor.clone(),
+            story.to_owned(),
+            urgency,
+        )
+    }
+}
+
+/// The matcher's checkpoint in the queue's database `notifier`.
+pub(crate) async fn matcher_checkpoint(notifier: &NotifierStore) -> Res<i64> {
+    Ok(notifier
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
+                newsroom_log::args![],
+                |r| r.get(0),
+            )?)
+        })
+        .await?)
 }
 
 /// One `POST …/developments`, timed.
@@ -165,7 +185,7 @@ pub(crate) struct Posted {
     pub(crate) error: Option<String>,
 }
 
-pub(crate) async fn post_development(
+async fn post_development(
     client: reqwest::Client,
     base: String,
     token: String,

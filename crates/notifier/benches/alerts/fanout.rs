@@ -10,7 +10,7 @@ use newsroom_testkit::http::wait_for;
 use newsroom_testkit::report::{load_averages, mean, ms, thousands};
 use newsroom_testkit::Res;
 
-use crate::app::{ms_between, post_development, start_app};
+use crate::app::{matcher_checkpoint, ms_between, start_app};
 use crate::receiver::{start_receivers, Arrival, Sink};
 use crate::{opt_ms, Config, SETUP_IN_FLIGHT};
 
@@ -82,14 +82,7 @@ pub(crate) async fn fanout(cfg: &Config) -> Res<FanoutRun> {
 
     // A development nobody follows, so that the matcher takes in the new subscriptions (its
     // index refreshes when it next matches something) before the measured one.
-    let warm = post_development(
-        app.client.clone(),
-        app.base.clone(),
-        app.editor.clone(),
-        quiet_story.clone(),
-        "routine",
-    )
-    .await;
+    let warm = app.post(&quiet_story, "routine").await;
     let mut warm_match = None;
     if let Some(position) = warm.position {
         loop {
@@ -111,16 +104,7 @@ pub(crate) async fn fanout(cfg: &Config) -> Res<FanoutRun> {
     let watcher = tokio::spawn(async move {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(300) {
-            let at: i64 = notifier
-                .read(|c| {
-                    Ok(c.query_row(
-                        "SELECT COALESCE(MAX(position), 0) FROM checkpoints WHERE name = 'matcher'",
-                        newsroom_log::args![],
-                        |r| r.get(0),
-                    )?)
-                })
-                .await
-                .unwrap_or(0);
+            let at = matcher_checkpoint(&notifier).await.unwrap_or(0);
             if at > before {
                 return Some(Instant::now());
             }
@@ -131,14 +115,7 @@ pub(crate) async fn fanout(cfg: &Config) -> Res<FanoutRun> {
     let arrivals_before = sink.count();
 
     eprintln!("  one flash development");
-    let flash = post_development(
-        app.client.clone(),
-        app.base.clone(),
-        app.editor.clone(),
-        story.clone(),
-        "flash",
-    )
-    .await;
+    let flash = app.post(&story, "flash").await;
     if let Some(e) = &flash.error {
         return Err(format!("the flash POST failed: {e}").into());
     }

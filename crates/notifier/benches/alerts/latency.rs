@@ -16,7 +16,7 @@ use newsroom_testkit::report::{
 };
 use newsroom_testkit::Res;
 
-use crate::app::{ms_between, paced, post_development, start_app, App, Posted};
+use crate::app::{ms_between, paced, start_app, App, Posted};
 use crate::receiver::{start_receivers, Arrival, Sink};
 use crate::{cells, Config, WARM_UP};
 
@@ -110,13 +110,7 @@ pub(crate) async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
 
     eprintln!("  warm-up: {WARM_UP} developments");
     let warm = paced(cfg.rate, WARM_UP as f64 / cfg.rate, |_| {
-        post_development(
-            app.client.clone(),
-            app.base.clone(),
-            app.editor.clone(),
-            story.clone(),
-            "priority",
-        )
+        app.post(&story, "priority")
     })
     .await?;
     if let Some(e) = warm.iter().find_map(|p| p.error.clone()) {
@@ -146,21 +140,8 @@ pub(crate) async fn end_to_end(cfg: &Config) -> Res<LatencyRun> {
         "  alerts: {} developments/s for {} s",
         cfg.rate, cfg.seconds
     );
-    let posted = paced(cfg.rate, cfg.seconds, |_| {
-        post_development(
-            app.client.clone(),
-            app.base.clone(),
-            app.editor.clone(),
-            story.clone(),
-            "priority",
-        )
-    })
-    .await?;
-    let wanted: HashSet<&str> = posted
-        .iter()
-        .filter(|p| p.error.is_none())
-        .map(|p| p.development.as_str())
-        .collect();
+    let posted = paced(cfg.rate, cfg.seconds, |_| app.post(&story, "priority")).await?;
+    let wanted = accepted(&posted);
     let arrived_of_wanted = || sink.arrived_of(&wanted, |a| a.webhook_id.starts_with("msg_"));
     wait_for(
         wanted.len(),
@@ -321,15 +302,7 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
     let story = app.open_story().await?;
     let started = Instant::now();
     let grown: Vec<Posted> = futures_util::stream::iter(0..cfg.long_story)
-        .map(|_| {
-            post_development(
-                app.client.clone(),
-                app.base.clone(),
-                app.editor.clone(),
-                story.clone(),
-                "routine",
-            )
-        })
+        .map(|_| app.post(&story, "routine"))
         .buffer_unordered(32)
         .collect()
         .await;
@@ -346,21 +319,8 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
 
     let (rate, seconds) = (10.0, 5.0);
     eprintln!("  long story: {rate} developments/s for {seconds} s");
-    let posted = paced(rate, seconds, |_| {
-        post_development(
-            app.client.clone(),
-            app.base.clone(),
-            app.editor.clone(),
-            story.clone(),
-            "priority",
-        )
-    })
-    .await?;
-    let wanted: HashSet<&str> = posted
-        .iter()
-        .filter(|p| p.error.is_none())
-        .map(|p| p.development.as_str())
-        .collect();
+    let posted = paced(rate, seconds, |_| app.post(&story, "priority")).await?;
+    let wanted = accepted(&posted);
     let arrived = || sink.arrived_of(&wanted, |_| true);
     wait_for(
         wanted.len(),
@@ -393,6 +353,15 @@ async fn long_story(app: &App, sink: &Sink, url: &str, cfg: &Config) -> Res<Long
         alert,
         missing: missing + posted.len() - wanted.len(),
     })
+}
+
+/// The developments among `posted` whose POST succeeded.
+fn accepted(posted: &[Posted]) -> HashSet<&str> {
+    posted
+        .iter()
+        .filter(|p| p.error.is_none())
+        .map(|p| p.development.as_str())
+        .collect()
 }
 
 /// `n` one-row write transactions on a fresh SQLite file with the queue's durability (WAL,

@@ -326,14 +326,21 @@ pub(crate) fn report_matching(out: &mut String, r: &MatchRun) -> std::fmt::Resul
     ] {
         let (mi, ml) = (p.mean_indexed_ns(), p.mean_linear_ns());
         let n = p.indexed.len().max(1) as f64;
+        // mean | p50 | p99 | max
+        let spread = |mean: f64, h: &Histogram<u64>| {
+            format!(
+                "{} | {} | {} | {}",
+                ns_as_us(mean),
+                ns_as_us(h.value_at_quantile(0.5) as f64),
+                ns_as_us(h.value_at_quantile(0.99) as f64),
+                ns_as_us(h.max() as f64),
+            )
+        };
         writeln!(
             out,
-            "| `SubscriptionIndex::matching`, {label} ({} subscriptions) | {} | {} | {} | {} | {:.1} ({:.1}), max {} | {:.1} | {:.3} × scan |",
+            "| `SubscriptionIndex::matching`, {label} ({} subscriptions) | {} | {:.1} ({:.1}), max {} | {:.1} | {:.3} × scan |",
             thousands(p.subscriptions as f64),
-            ns_as_us(mi),
-            ns_as_us(p.indexed.value_at_quantile(0.5) as f64),
-            ns_as_us(p.indexed.value_at_quantile(0.99) as f64),
-            ns_as_us(p.indexed.max() as f64),
+            spread(mi, &p.indexed),
             p.matches as f64 / n,
             p.distinct_subscribers as f64 / n,
             p.max_matches,
@@ -342,12 +349,9 @@ pub(crate) fn report_matching(out: &mut String, r: &MatchRun) -> std::fmt::Resul
         )?;
         writeln!(
             out,
-            "| Baseline: linear scan with `Subscription::matches` over the same {} in a `Vec` | {} | {} | {} | {} | same | {} | 1.00 (reference) |",
+            "| Baseline: linear scan with `Subscription::matches` over the same {} in a `Vec` | {} | same | {} | 1.00 (reference) |",
             thousands(p.subscriptions as f64),
-            ns_as_us(ml),
-            ns_as_us(p.linear.value_at_quantile(0.5) as f64),
-            ns_as_us(p.linear.value_at_quantile(0.99) as f64),
-            ns_as_us(p.linear.max() as f64),
+            spread(ml, &p.linear),
             thousands(p.subscriptions as f64),
         )?;
     }

@@ -77,6 +77,12 @@ impl RunningApp {
         Ok(post_json_to(&self.client, &self.base, path, Some(&self.token), &body).await?)
     }
 
+    /// [`App::post`], for the log position its answer gives.
+    pub(crate) async fn post_position(&self, path: &str, body: Value) -> Res<i64> {
+        let answer = self.post(path, body).await?;
+        Ok(answer["position"].as_i64().ok_or("no position")?)
+    }
+
     pub(crate) async fn open_story(&self, slug: &str) -> Res<String> {
         let answer = self.post("/v1/stories", story(slug)).await?;
         Ok(answer["id"].as_str().ok_or("no story id")?.to_owned())

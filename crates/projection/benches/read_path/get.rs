@@ -123,18 +123,17 @@ pub(crate) async fn get_case(cfg: &Config) -> Res<GetRun> {
         };
         let body = filing(k, responds, kind);
         let id = body["id"].as_str().expect("an id").to_owned();
-        let answer = app
-            .post(&format!("/v1/stories/{story}/developments"), body)
+        last = app
+            .post_position(&format!("/v1/stories/{story}/developments"), body)
             .await?;
-        last = answer["position"].as_i64().ok_or("no position")?;
         if kind == "attribution_claimed" {
             claim = Some(id.clone());
         }
         devs.push(id);
         // A few corrections and retractions, as a running story has.
         if k % 97 == 0 {
-            let answer = app
-                .post(
+            last = app
+                .post_position(
                     &format!(
                         "/v1/stories/{story}/developments/{}/corrections",
                         devs[k - 7]
@@ -145,11 +144,10 @@ pub(crate) async fn get_case(cfg: &Config) -> Res<GetRun> {
                     }),
                 )
                 .await?;
-            last = answer["position"].as_i64().ok_or("no position")?;
         }
         if k % 331 == 0 {
-            let answer = app
-                .post(
+            last = app
+                .post_position(
                     &format!(
                         "/v1/stories/{story}/developments/{}/retraction",
                         devs[k - 3]
@@ -157,7 +155,6 @@ pub(crate) async fn get_case(cfg: &Config) -> Res<GetRun> {
                     json!({"reason": "The source withdrew the statement."}),
                 )
                 .await?;
-            last = answer["position"].as_i64().ok_or("no position")?;
         }
     }
     let url = format!("{}/v1/stories/{story}", app.base);
@@ -264,26 +261,28 @@ pub(crate) fn report_get(out: &mut String, g: &GetRun, cfg: &Config) -> std::fmt
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // requests (errors) | requests/s (per run) | p50 | p99
+    let measured = |r: &LoadRun, per_run: &[f64]| {
+        format!(
+            "{} ({} errors) | {} ({}) | {} | {}",
+            thousands(r.requests as f64),
+            r.errors,
+            thousands(r.rate),
+            runs(per_run),
+            us(r.latency.value_at_quantile(0.5)),
+            us(r.latency.value_at_quantile(0.99)),
+        )
+    };
     writeln!(
         out,
-        "| static bytes from memory (plain axum) | {} ({} errors) | {} ({}) | {} | {} | 1.00 (reference) | |",
-        thousands(g.statik.requests as f64),
-        g.statik.errors,
-        thousands(g.statik.rate),
-        runs(&g.static_runs),
-        us(g.statik.latency.value_at_quantile(0.5)),
-        us(g.statik.latency.value_at_quantile(0.99)),
+        "| static bytes from memory (plain axum) | {} | 1.00 (reference) | |",
+        measured(&g.statik, &g.static_runs),
     )?;
     let ratio = g.app.rate / g.statik.rate;
     writeln!(
         out,
-        "| newsroom `GET /v1/stories/{{id}}` | {} ({} errors) | {} ({}) | {} | {} | {:.2} × static | ≥ 0.8: {} |",
-        thousands(g.app.requests as f64),
-        g.app.errors,
-        thousands(g.app.rate),
-        runs(&g.app_runs),
-        us(g.app.latency.value_at_quantile(0.5)),
-        us(g.app.latency.value_at_quantile(0.99)),
+        "| newsroom `GET /v1/stories/{{id}}` | {} | {:.2} × static | ≥ 0.8: {} |",
+        measured(&g.app, &g.app_runs),
         ratio,
         verdict(ratio >= 0.8 && g.app.errors == 0)
     )?;

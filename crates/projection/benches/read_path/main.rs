@@ -26,6 +26,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod app;
+#[path = "../common/mod.rs"]
+mod common;
 mod get;
 mod lag;
 mod rebuilding;

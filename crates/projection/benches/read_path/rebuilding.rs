@@ -14,6 +14,7 @@ use newsroom_testkit::procfs::{own_cpu_seconds, own_status_bytes, reset_own_peak
 use newsroom_testkit::report::{secs, thousands, verdict};
 use newsroom_testkit::Res;
 
+use crate::common::{drain_appends, per_story};
 use crate::story_gen::{Pools, StoryGen};
 use crate::{Config, PAGE};
 
@@ -30,9 +31,7 @@ async fn fill(log: &SqliteStore, cfg: &Config) -> Res<FillRun> {
     let started = Instant::now();
     let pools = Pools::new();
     let mut gens: Vec<StoryGen> = (0..cfg.stories).map(StoryGen::new).collect();
-    let per_story: Vec<usize> = (0..cfg.stories)
-        .map(|s| cfg.events / cfg.stories + usize::from(s < cfg.events % cfg.stories))
-        .collect();
+    let per_story = per_story(cfg.events, cfg.stories);
     let rounds = per_story
         .iter()
         .max()
@@ -58,19 +57,7 @@ async fn fill(log: &SqliteStore, cfg: &Config) -> Res<FillRun> {
             }))
         })
         .buffered(cfg.fill_in_flight);
-    tokio::pin!(appends);
-    let mut written = 0usize;
-    let mut next_report = 100_000;
-    while let Some(n) = appends.next().await {
-        written += n?;
-        if written >= next_report {
-            eprintln!(
-                "  filled {written} events ({:.0} events/s)",
-                written as f64 / started.elapsed().as_secs_f64()
-            );
-            next_report += 100_000;
-        }
-    }
+    let written = drain_appends(appends, started, 100_000).await?;
     if log.head() != cfg.events as i64 || written != cfg.events {
         return Err(format!("filled {written} events, head {}", log.head()).into());
     }

@@ -1,17 +1,17 @@
 //! What the log holds: stories of generated developments (actors, authors, headlines, bodies,
 //! sources) as the cases fill their logs with them.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
-use cqrs_es::DomainEvent;
 use newsroom_domain::{
     Actor, Body, Development, DevelopmentChanges, DevelopmentId, DevelopmentKind, Evidence,
-    Headline, Note, PublicationStatus, RespondsTo, Slug, Source, SourceKind, SourceName, Stance,
-    StoryEvent, StoryId, Summary, Tag, Urgency, AGGREGATE_TYPE,
+    Headline, Note, PublicationStatus, Slug, Source, SourceKind, SourceName, StoryEvent, StoryId,
+    Summary, Tag, Urgency,
 };
 use newsroom_testkit::Res;
-use serde_json::json;
 use uuid::Uuid;
+
+use crate::common::{correction_note, development_kind, recorded, serialize, Author};
 
 pub(crate) const ACTORS: [&str; 12] = [
     "Interior Ministry",
@@ -28,7 +28,7 @@ pub(crate) const ACTORS: [&str; 12] = [
     "CERT-EU",
 ];
 
-const AUTHORS: [(&str, &str, &str); 4] = [
+const AUTHORS: [Author; 4] = [
     (
         "0190d1c4-7d2f-7c4e-9a65-3f1f2b9b1c11",
         "Rita Reporter",
@@ -96,11 +96,7 @@ impl Pools {
                 .iter()
                 .map(|h| Headline::parse("headline", h).expect("valid headline"))
                 .collect(),
-            note: Note::parse(
-                "note",
-                "An earlier version misstated the date of the breach.",
-            )
-            .expect("valid note"),
+            note: correction_note(),
             reason: Note::parse("reason", "The source withdrew the statement.")
                 .expect("valid reason"),
         }
@@ -181,26 +177,7 @@ impl StoryGen {
         }
         let id = DevelopmentId::from(Uuid::new_v4());
         let last_claim = self.claims.last().copied();
-        let (kind, responds_to) = match (k % 40, last_claim) {
-            (5, _) => (DevelopmentKind::AttributionClaimed, None),
-            (6 | 26, Some(claim)) => (
-                DevelopmentKind::DenialIssued,
-                Some(RespondsTo {
-                    development: claim,
-                    stance: Stance::Denies,
-                }),
-            ),
-            (15, Some(claim)) => (
-                DevelopmentKind::ReportPublished,
-                Some(RespondsTo {
-                    development: claim,
-                    stance: Stance::Supports,
-                }),
-            ),
-            (r, _) if r % 3 == 0 => (DevelopmentKind::Update, None),
-            (r, _) if r % 3 == 1 => (DevelopmentKind::StatementIssued, None),
-            _ => (DevelopmentKind::ReportPublished, None),
-        };
+        let (kind, responds_to) = development_kind(k, last_claim, true);
         if kind == DevelopmentKind::AttributionClaimed {
             self.claims.push(id);
         }
@@ -212,9 +189,8 @@ impl StoryGen {
             PublicationStatus::Published
         };
         let a = k % pools.actors.len();
-        StoryEvent::DevelopmentRecorded {
-            embargo_until: None,
-            development: Development {
+        recorded(
+            Development {
                 accused: vec![],
                 id,
                 kind,
@@ -232,34 +208,18 @@ impl StoryGen {
                 responds_to,
             },
             status,
-            fingerprint: format!("{:032x}", id.as_uuid().as_u128() ^ 0x5eed),
-            hold: None,
-        }
+        )
     }
 
     pub(crate) fn serialized(&mut self, pools: &Pools, at: DateTime<Utc>) -> Res<SerializedEvent> {
         let event = self.next(pools, at);
-        let (author_id, author_name, author_role) = match &event {
+        let author = match &event {
             StoryEvent::DevelopmentApproved { .. }
             | StoryEvent::DevelopmentRejected { .. }
             | StoryEvent::DevelopmentCorrected { .. }
             | StoryEvent::DevelopmentRetracted { .. } => AUTHORS[3],
             _ => AUTHORS[self.index % 3],
         };
-        let metadata = json!({
-            "author_id": author_id,
-            "author_name": author_name,
-            "author_role": author_role,
-            "recorded_at": at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        });
-        Ok(SerializedEvent::new(
-            self.id.to_string(),
-            self.seq,
-            AGGREGATE_TYPE.to_owned(),
-            event.event_type(),
-            event.event_version(),
-            serde_json::to_value(&event)?,
-            metadata,
-        ))
+        serialize(self.id, self.seq, &event, author, at)
     }
 }

@@ -10,6 +10,7 @@ use newsroom_testkit::pg::{kept_database, Database};
 use newsroom_testkit::Res;
 use sqlx::PgPool;
 
+use crate::common::{drain_appends, per_story};
 use crate::story_gen::{Pools, StoryGen};
 use crate::Config;
 
@@ -23,9 +24,7 @@ async fn fill(log: &EventLog, developments: usize, stories: usize) -> Res<u64> {
     let started = Instant::now();
     let pools = Pools::new();
     let mut gens: Vec<StoryGen> = (0..stories).map(StoryGen::new).collect();
-    let per_story: Vec<usize> = (0..stories)
-        .map(|s| developments / stories + usize::from(s < developments % stories))
-        .collect();
+    let per_story = per_story(developments, stories);
     let base: DateTime<Utc> = BASE.parse()?;
     let mut generated = 0usize;
     let (mut s, mut idle) = (0usize, 0usize);
@@ -58,23 +57,12 @@ async fn fill(log: &EventLog, developments: usize, stories: usize) -> Res<u64> {
             let log = log.clone();
             async move {
                 let n = events.len();
-                log.append(events, None).await.map(|_| n as u64)
+                log.append(events, None).await.map(|_| n)
             }
         })
         .buffered(64);
-    tokio::pin!(appends);
-    let (mut written, mut next_report) = (0u64, 200_000u64);
-    while let Some(n) = appends.next().await {
-        written += n?;
-        if written >= next_report {
-            eprintln!(
-                "  filled {written} events ({:.0} events/s)",
-                written as f64 / started.elapsed().as_secs_f64()
-            );
-            next_report += 200_000;
-        }
-    }
-    Ok(written)
+    let written = drain_appends(appends, started, 200_000).await?;
+    Ok(written as u64)
 }
 
 /// A log of `developments` in `dir/name`, filled unless it already holds them (kept from an

@@ -44,6 +44,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "../common/mod.rs"]
+mod common;
 mod logs;
 mod queries;
 mod rebuilding;

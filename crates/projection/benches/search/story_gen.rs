@@ -1,16 +1,15 @@
 //! Stories of generated developments, their text drawn from the vocabulary.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
-use cqrs_es::DomainEvent;
 use newsroom_domain::{
     Actor, Body, Development, DevelopmentChanges, DevelopmentId, DevelopmentKind, Evidence,
-    Headline, Note, PublicationStatus, RespondsTo, Slug, Source, SourceKind, SourceName, Stance,
-    StoryEvent, StoryId, Summary, Tag, Urgency, AGGREGATE_TYPE,
+    Headline, Note, PublicationStatus, Slug, Source, SourceKind, SourceName, StoryEvent, StoryId,
+    Summary, Tag, Urgency,
 };
 use newsroom_testkit::Res;
-use serde_json::json;
 
+use crate::common::{correction_note, development_kind, recorded, serialize, Author};
 use crate::text::{Rng, Vocabulary};
 
 /// Everything parsed once.
@@ -59,16 +58,12 @@ impl Pools {
             vocabulary,
             actors,
             sources,
-            note: Note::parse(
-                "note",
-                "An earlier version misstated the date of the breach.",
-            )
-            .expect("valid note"),
+            note: correction_note(),
         }
     }
 }
 
-const AUTHOR: (&str, &str, &str) = (
+const AUTHOR: Author = (
     "0190d1c4-7d2f-7c4e-9a65-3f1f2b9b1c11",
     "Rita Reporter",
     "reporter",
@@ -139,19 +134,7 @@ impl StoryGen {
             (self.index as u128) << 64 | k as u128,
         ));
         let last_claim = self.claims.last().copied();
-        let (kind, responds_to) = match (k % 40, last_claim) {
-            (5, _) => (DevelopmentKind::AttributionClaimed, None),
-            (6 | 26, Some(claim)) => (
-                DevelopmentKind::DenialIssued,
-                Some(RespondsTo {
-                    development: claim,
-                    stance: Stance::Denies,
-                }),
-            ),
-            (r, _) if r % 3 == 0 => (DevelopmentKind::Update, None),
-            (r, _) if r % 3 == 1 => (DevelopmentKind::StatementIssued, None),
-            _ => (DevelopmentKind::ReportPublished, None),
-        };
+        let (kind, responds_to) = development_kind(k, last_claim, false);
         if kind == DevelopmentKind::AttributionClaimed {
             self.claims.push(id);
         }
@@ -170,9 +153,8 @@ impl StoryGen {
                 actors.push(other);
             }
         }
-        StoryEvent::DevelopmentRecorded {
-            embargo_until: None,
-            development: Development {
+        recorded(
+            Development {
                 accused: vec![],
                 id,
                 kind,
@@ -192,27 +174,11 @@ impl StoryGen {
                 responds_to,
             },
             status,
-            fingerprint: format!("{:032x}", id.as_uuid().as_u128() ^ 0x5eed),
-            hold: None,
-        }
+        )
     }
 
     pub(crate) fn serialized(&mut self, pools: &Pools, at: DateTime<Utc>) -> Res<SerializedEvent> {
         let event = self.next(pools, at);
-        let metadata = json!({
-            "author_id": AUTHOR.0,
-            "author_name": AUTHOR.1,
-            "author_role": AUTHOR.2,
-            "recorded_at": at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        });
-        Ok(SerializedEvent::new(
-            self.id.to_string(),
-            self.seq,
-            AGGREGATE_TYPE.to_owned(),
-            event.event_type(),
-            event.event_version(),
-            serde_json::to_value(&event)?,
-            metadata,
-        ))
+        serialize(self.id, self.seq, &event, AUTHOR, at)
     }
 }
