@@ -456,12 +456,14 @@ mod tests {
             &texts,
         )
         .unwrap();
-        for (name, _) in FILES {
-            assert!(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("migrations/sqlite")
-                    .join(name)
-                    .is_file(),
+        // And each file's name in `FILES` is the name of the file its text was read from.
+        for (name, text) in FILES {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations/sqlite")
+                .join(name);
+            assert_eq!(
+                std::fs::read_to_string(&path).ok().as_deref(),
+                Some(text),
                 "{name}"
             );
         }
